@@ -1,0 +1,101 @@
+"""What a trader may propose each round: one `Action`, validated twice.
+
+`Action` is the wire shape (pydantic): flat, enum-heavy and small, because
+small models fill it in and servers turn its JSON schema into a grammar.
+Shape validation here says only "this is a well-formed proposal"; whether it
+can be carried out (holdings, ids, self-trade) is the engine's call, in
+`rules.apply_action`, which turns it into an applied event or a rejection
+with a machine-readable `Reason`.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .sanitise import clean_text
+
+SAY_MAX = 80
+QTY_MAX = 1000
+PRICE_MAX = 10_000
+RATE_MAX = 100  # percent, whole loan
+LOAN_ROUNDS_MAX = 20
+
+ActionKind = Literal["offer", "accept", "lend", "gift", "pass"]
+Side = Literal["buy", "sell"]
+
+
+class Reason(StrEnum):
+    """Why the engine refused an action. Stable strings: they go to the ledger."""
+
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_GOOD = "unknown_good"
+    UNKNOWN_CREATURE = "unknown_creature"
+    UNKNOWN_OFFER = "unknown_offer"
+    SELF_TRADE = "self_trade"
+    SELF_GIFT = "self_gift"
+    SELF_LOAN = "self_loan"
+    NOT_FOR_YOU = "not_for_you"
+    INSUFFICIENT_GOODS = "insufficient_goods"
+    INSUFFICIENT_COINS = "insufficient_coins"
+    OFFER_UNFUNDED = "offer_unfunded"
+    OUT_OF_RANGE = "out_of_range"
+    FAULT = "fault"            # the brain failed (server down, timeout, ...)
+    UNPARSEABLE = "unparseable"  # the brain's text could not be salvaged
+
+
+class Action(BaseModel):
+    """One proposal. Fields that an action kind does not use are ignored.
+
+    - offer:  side, good, qty, price  (buy or sell `qty` of `good` at a limit `price` per unit)
+    - accept: id [, qty]              (take a standing market offer or a loan offer)
+    - lend:   amount, rate, rounds [, to]  (offer a loan of `amount` coins; repay amount+rate% after `rounds`)
+    - gift:   to, good|"coins", qty   (give goods or coins; a bribe is a gift)
+    - pass
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: ActionKind = "pass"
+    side: Side | None = None
+    good: str | None = None
+    qty: int | None = Field(default=None, ge=1, le=QTY_MAX)
+    price: int | None = Field(default=None, ge=1, le=PRICE_MAX)
+    id: int | None = Field(default=None, ge=1)
+    to: str | None = None
+    amount: int | None = Field(default=None, ge=1, le=PRICE_MAX)
+    rate: int | None = Field(default=None, ge=0, le=RATE_MAX)
+    rounds: int | None = Field(default=None, ge=1, le=LOAN_ROUNDS_MAX)
+    say: str | None = None
+
+    def model_post_init(self, _ctx) -> None:  # the say line is public text: clean it once, here
+        if self.say is not None:
+            self.say = clean_text(self.say, SAY_MAX) or None
+
+    def compact(self) -> dict:
+        """The fields that are set, for ledgers and logs."""
+        return self.model_dump(exclude_none=True)
+
+
+PASS = Action()
+
+
+def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
+    """The JSON schema handed to model servers: flat, with enums for goods
+    (and for trader names when the roster is small enough to list)."""
+    good_enum = list(goods)
+    props: dict = {
+        "action": {"type": "string", "enum": ["offer", "accept", "lend", "gift", "pass"]},
+        "side": {"type": "string", "enum": ["buy", "sell"]},
+        "good": {"type": "string", "enum": good_enum + ["coins"]},
+        "qty": {"type": "integer", "minimum": 1, "maximum": QTY_MAX},
+        "price": {"type": "integer", "minimum": 1, "maximum": PRICE_MAX},
+        "id": {"type": "integer", "minimum": 1},
+        "to": {"type": "string", "enum": list(names)} if names and len(names) <= 64 else {"type": "string", "maxLength": 40},
+        "amount": {"type": "integer", "minimum": 1, "maximum": PRICE_MAX},
+        "rate": {"type": "integer", "minimum": 0, "maximum": RATE_MAX},
+        "rounds": {"type": "integer", "minimum": 1, "maximum": LOAN_ROUNDS_MAX},
+        "say": {"type": "string", "maxLength": SAY_MAX},
+    }
+    return {"type": "object", "properties": props, "required": ["action"], "additionalProperties": False}

@@ -1,0 +1,35 @@
+"""Brains: what chooses a creature's action from its PublicView.
+
+Every brain has one coroutine, `decide(view) -> Decision`. Scripted brains
+(`scripted`) are deterministic rules; model brains (`llm`) call a model
+server; the human brain (`human`) waits for the player. A brain sees only
+the `PublicView` it is handed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..actions import Action
+from ..views import PublicView
+
+
+@dataclass
+class Decision:
+    """A brain's choice, and for model brains the record of the call behind it.
+
+    `outcome` is one of clean | repaired | rejected | fault (a model call),
+    or "scripted" / "human". `call` holds what the ledger keeps of a model
+    call: messages, raw text, latency_ms, prompt_tokens, completion_tokens,
+    what was repaired.
+    """
+
+    action: Action
+    outcome: str = "scripted"
+    reason: str = ""
+    raw: str | None = None
+    call: dict = field(default_factory=dict)
+
+
+class Brain(Protocol):
+    async def decide(self, view: PublicView) -> Decision: ...

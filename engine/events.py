@@ -1,0 +1,84 @@
+"""Events: what happened, as the engine reports it to the ledger and the UI.
+
+An `Event` is public (anyone may see it) or private to the creatures in
+`who` (a tip reaching its recipients). Hidden facts never sit in a private
+event either: a tip's truth appears only in its public `tip_resolved` event.
+`headline` is the one rendering of an event into the public record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    round: int
+    data: dict = field(default_factory=dict)
+    public: bool = True
+    who: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "round": self.round, "data": self.data, "public": self.public, "who": list(self.who)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Event":
+        return cls(d["kind"], d["round"], d.get("data", {}), d.get("public", True), tuple(d.get("who", ())))
+
+    def visible_to(self, name: str | None) -> bool:
+        """Spectators (name None) see public events only."""
+        return self.public or (name is not None and name in self.who)
+
+
+# Kinds that make the public record (the headlines a trader reads next round).
+HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "default", "loan_repaid", "say")
+
+
+def headline(e: Event) -> str | None:
+    d = e.data
+    k = e.kind
+    if k == "shock_started":
+        return d["headline"]
+    if k == "tip_resolved":
+        verdict = "came true" if d["truth"] else "was planted: nothing happened"
+        return f'The tip "{d["text"]}" {verdict}'
+    if k == "fine":
+        return f"Magistrate fined {d['creature']} {d['amount']} coins for trading {d['good']} on a tip"
+    if k == "cleared":
+        return f"Magistrate investigated {d['creature']} and found nothing"
+    if k == "default":
+        return f"{d['borrower']} defaulted on {d['short']} coins owed to {d['lender']}"
+    if k == "loan_repaid":
+        return f"{d['borrower']} repaid {d['paid']} coins to {d['lender']}"
+    if k == "say":
+        return f'{d["creature"]} says: "{d["text"]}"'
+    return None
+
+
+def describe(e: Event) -> str:
+    """A one-line description of any public event, for logs and the UI."""
+    h = headline(e)
+    if h:
+        return h
+    d = e.data
+    k = e.kind
+    if k == "trade":
+        return f"{d['seller']} sold {d['qty']} {d['good']} to {d['buyer']} at {d['price']}"
+    if k == "offer_placed":
+        return f"{d['owner']} offers to {d['side']} {d['qty']} {d['good']} at {d['price']} (#{d['id']})"
+    if k == "loan_offered":
+        to = f" to {d['to']}" if d.get("to") else ""
+        return f"{d['lender']} offers a loan of {d['amount']}{to} at {d['rate']}% for {d['rounds']} rounds (#{d['id']})"
+    if k == "loan_taken":
+        return f"{d['borrower']} borrowed {d['amount']} from {d['lender']}, owes {d['owed']} in round {d['due']}"
+    if k == "gift":
+        return f"{d['giver']} gave {d['qty']} {d['item']} to {d['receiver']}"
+    if k == "rejected":
+        return f"{d['creature']}'s {d['action']} was rejected: {d['reason']}"
+    if k == "pass":
+        return f"{d['creature']} passed"
+    if k == "shock_ended":
+        return f"The {d['shock']} on {d['good']} is over"
+    if k == "tip_issued":
+        return f"A tip reached {', '.join(e.who)}: {d['text']}"
+    return f"{k}: {d}"

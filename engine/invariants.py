@@ -1,0 +1,42 @@
+"""The checks run after every round. A violation stops the run with an
+`InvariantError` naming the invariant and the round."""
+from __future__ import annotations
+
+from .errors import WoodError
+from .events import Event
+from .memory import REL_MAX, REL_MIN
+from .rules import Flows
+from .state import State
+
+
+class InvariantError(WoodError):
+    def __init__(self, invariant: str, round_no: int, detail: str):
+        super().__init__(f"invariant '{invariant}' violated in round {round_no}: {detail}")
+        self.invariant = invariant
+        self.round = round_no
+
+
+INVARIANTS = ("coins conserved", "goods conserved", "nothing negative", "no self-trade", "relationships in bounds")
+
+
+def check_round(before: State, after: State, flows: list[Flows], events: list[Event]) -> None:
+    r = after.round
+    if before.total_coins() != after.total_coins():
+        raise InvariantError("coins conserved", r, f"{before.total_coins()} before, {after.total_coins()} after")
+    tb, ta = before.total_goods(), after.total_goods()
+    for g in set(tb) | set(ta):
+        expect = tb.get(g, 0) + sum(f.produced.get(g, 0) - f.consumed.get(g, 0) - f.spoiled.get(g, 0) for f in flows)
+        if ta.get(g, 0) != expect:
+            raise InvariantError("goods conserved", r, f"{g}: expected {expect}, found {ta.get(g, 0)}")
+    for c in after.creatures.values():
+        if c.coins < 0 or any(q < 0 for q in c.goods.values()) or not 0 <= c.mood <= 100:
+            raise InvariantError("nothing negative", r, f"{c.name}: coins {c.coins}, goods {c.goods}, mood {c.mood}")
+    if after.treasury < 0 or any(o.qty <= 0 for o in after.offers.values()):
+        raise InvariantError("nothing negative", r, "treasury or a standing offer below zero")
+    for e in events:
+        if e.kind == "trade" and e.data["buyer"] == e.data["seller"]:
+            raise InvariantError("no self-trade", r, f"{e.data['buyer']} traded with itself")
+    for a, row in after.relations.items():
+        for b, v in row.items():
+            if not REL_MIN <= v <= REL_MAX or a == b:
+                raise InvariantError("relationships in bounds", r, f"S[{a}][{b}] = {v}")

@@ -1,0 +1,58 @@
+"""The order book: standing offers per good and side, best price first.
+
+`Book` is rebuilt from `State.offers` at the start of each round's action
+phase (O(B log B)) and kept in step with it while actions apply, so crossing
+a new offer touches only the offers it trades with, never the whole book.
+"""
+from __future__ import annotations
+
+import bisect
+
+from .state import Offer, State
+
+
+def _key(o: Offer) -> tuple[int, int]:
+    # best first: highest bid, lowest ask; ties by age (lower id first)
+    return (-o.price, o.id) if o.side == "buy" else (o.price, o.id)
+
+
+class Book:
+    def __init__(self, state: State):
+        self.state = state
+        self.lanes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for o in state.offers.values():
+            self.lanes.setdefault((o.good, o.side), []).append(_key(o))
+        for lane in self.lanes.values():
+            lane.sort()
+
+    def add(self, o: Offer) -> None:
+        self.state.offers[o.id] = o
+        bisect.insort(self.lanes.setdefault((o.good, o.side), []), _key(o))
+
+    def remove(self, o: Offer) -> None:
+        self.state.offers.pop(o.id, None)
+        lane = self.lanes.get((o.good, o.side), [])
+        k = _key(o)
+        i = bisect.bisect_left(lane, k)
+        if i < len(lane) and lane[i] == k:
+            del lane[i]
+
+    def crossing(self, side: str, good: str, limit: int):
+        """Yield resting offers on the other side that a `side` order at `limit`
+        would trade with, best first. Safe against removal while iterating."""
+        other = "sell" if side == "buy" else "buy"
+        lane = self.lanes.get((good, other), [])
+        i = 0
+        while i < len(lane):
+            k = lane[i]
+            o = self.state.offers.get(k[1])
+            price = k[0] if other == "sell" else -k[0]
+            if (side == "buy" and price > limit) or (side == "sell" and price < limit):
+                return
+            if o is None:
+                del lane[i]
+                continue
+            before = len(lane)
+            yield o
+            if len(lane) == before:  # not removed by the consumer: move on
+                i += 1

@@ -1,0 +1,42 @@
+"""Bounded memory: relationships as integers S[a][b] in -100..100.
+
+Moved by deterministic rules (`RELATION_MOVES`), rendered for prompts by one
+function, `relation_line`, as a bucketed one-liner. No history is kept.
+"""
+from __future__ import annotations
+
+REL_MIN, REL_MAX = -100, 100
+
+# How much a's feeling toward b moves on each kind of encounter.
+RELATION_MOVES = {
+    "fair_trade": 2,      # both ways, price near the reference
+    "unfair_trade": -3,   # the side that got the worse price, toward the other
+    "gift": 6,            # receiver toward giver (+1 per 5 coins' worth, capped)
+    "loan_taken": 2,      # borrower toward lender
+    "loan_repaid": 6,     # lender toward borrower
+    "default": -20,       # lender toward borrower
+    "fine": -10,          # the fined trader's counterparties toward it
+}
+
+
+def move(relations: dict[str, dict[str, int]], a: str, b: str, delta: int) -> int:
+    """Move a's feeling toward b by `delta`, clamped; returns the new value."""
+    if a == b or delta == 0:
+        return relations.get(a, {}).get(b, 0)
+    row = relations.setdefault(a, {})
+    v = max(REL_MIN, min(REL_MAX, row.get(b, 0) + delta))
+    row[b] = v
+    return v
+
+
+def relation_line(other: str, value: int) -> str:
+    """The one rendering of a relationship that a prompt ever carries."""
+    if value >= 60:
+        return f"you trust {other} deeply"
+    if value >= 20:
+        return f"you feel warmly toward {other}"
+    if value > -20:
+        return f"you feel neutral about {other}"
+    if value > -60:
+        return f"you distrust {other}"
+    return f"you resent {other}"

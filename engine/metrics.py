@@ -1,0 +1,66 @@
+"""What a run measured: trades and volume per good, loans, defaults, tips,
+fines, rejections, model-call outcomes. Fed round by round (or from a
+ledger on resume); rendered as the summary `wood sim` prints."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .events import Event
+from .invariants import INVARIANTS
+
+
+@dataclass
+class RunSummary:
+    rounds: int = 0
+    trades: Counter = field(default_factory=Counter)   # good -> trades
+    volume: Counter = field(default_factory=Counter)   # good -> units
+    kinds: Counter = field(default_factory=Counter)    # event kind -> count
+    rejections: Counter = field(default_factory=Counter)
+    tips_true: int = 0
+    tips_planted: int = 0
+    fines_coins: int = 0
+    outcomes: Counter = field(default_factory=Counter)  # decision outcome -> count
+    checks_passed: int = 0
+
+    def add_events(self, events: list[Event]) -> None:
+        for e in events:
+            self.kinds[e.kind] += 1
+            d = e.data
+            if e.kind == "trade":
+                self.trades[d["good"]] += 1
+                self.volume[d["good"]] += d["qty"]
+            elif e.kind == "rejected":
+                self.rejections[d["reason"]] += 1
+            elif e.kind == "tip_resolved":
+                if d["truth"]:
+                    self.tips_true += 1
+                else:
+                    self.tips_planted += 1
+            elif e.kind == "fine":
+                self.fines_coins += d["amount"]
+
+    def add_round(self, result, checked: bool = True) -> None:
+        self.rounds = max(self.rounds, result.round)
+        self.add_events(result.events)
+        for d in result.decisions.values():
+            self.outcomes[d.outcome] += 1
+        if checked:
+            self.checks_passed += 1
+
+    def lines(self, goods: tuple[str, ...]) -> list[str]:
+        k = self.kinds
+        out = [f"rounds: {self.rounds}"]
+        for g in goods:
+            out.append(f"  {g:<10} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
+        out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {k['default']} defaults"
+                   f" ({k['loan_offered']} offered)")
+        out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}")
+        out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted")
+        out.append(f"fines: {k['fine']} ({self.fines_coins} coins to the treasury)")
+        rej = ", ".join(f"{r} {n}" for r, n in self.rejections.most_common()) or "none"
+        out.append(f"rejected actions: {sum(self.rejections.values())} ({rej})")
+        if self.outcomes and set(self.outcomes) - {"scripted"}:
+            out.append("decisions: " + ", ".join(f"{o} {n}" for o, n in self.outcomes.most_common()))
+        out.append(f"invariant checks passed: {self.checks_passed} rounds x {len(INVARIANTS)} ({', '.join(INVARIANTS)})")
+        return out

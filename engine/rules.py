@@ -1,0 +1,410 @@
+"""The wood's rules: pure functions of (state, actions, seed) -> (state, events).
+
+A round is `open_round` (the world step: offers expire, shocks end, tips
+resolve, production, loans fall due, new tips) then, once every trader has
+chosen, `close_round` (actions applied in a seeded order, consumption,
+spoilage, mood, the magistrate, the public record). Neither touches a clock,
+a file or global randomness: each draws from `rng(seed, round, purpose)`,
+so a replay of the recorded actions reproduces the state exactly.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from . import memory
+from .actions import PASS, Action, Reason
+from .events import HEADLINE_KINDS, Event, headline
+from .market import Book
+from .state import ActiveShock, Loan, LoanOffer, Offer, State, Tip
+from .views import MAX_HEADLINES
+from .world import World
+
+MAX_SAYS_IN_HEADLINES = 3
+
+
+def rng(seed: int, round_no: int, purpose: str) -> random.Random:
+    """The only source of randomness: one stream per (seed, round, purpose)."""
+    return random.Random(f"{seed}/{round_no}/{purpose}")
+
+
+@dataclass
+class Flows:
+    """Goods that entered or left the wood this round (for conservation checks)."""
+
+    produced: dict[str, int] = field(default_factory=dict)
+    consumed: dict[str, int] = field(default_factory=dict)
+    spoiled: dict[str, int] = field(default_factory=dict)
+
+    def add(self, bucket: dict[str, int], good: str, qty: int) -> None:
+        if qty:
+            bucket[good] = bucket.get(good, 0) + qty
+
+
+# --------------------------------------------------------------------------
+# the world step
+# --------------------------------------------------------------------------
+def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
+    s = state.copy()
+    s.round += 1
+    r = s.round
+    ev: list[Event] = []
+    flows = Flows()
+    for oid in [i for i, o in s.offers.items() if o.expires < r]:
+        del s.offers[oid]
+    for oid in [i for i, o in s.loan_offers.items() if o.expires < r]:
+        del s.loan_offers[oid]
+    for q in s.quotes.values():
+        q.volume = 0
+
+    still = []
+    for sh in s.shocks:
+        if sh.until < r:
+            ev.append(Event("shock_ended", r, {"shock": sh.shock, "good": sh.good}))
+        else:
+            still.append(sh)
+    s.shocks = still
+
+    # tips resolve: a true tip's shock happens, a planted one's does not
+    for t in s.tips.values():
+        if not t.resolved and t.resolves == r:
+            t.resolved = True
+            if t.truth:
+                ev.append(_start_shock(s, world, t.shock, r))
+            ev.append(Event("tip_resolved", r, {"tip": t.id, "text": t.text, "good": t.good, "truth": t.truth,
+                                                "recipients": list(t.recipients)}))
+
+    wr = rng(s.seed, r, "weather")
+    if wr.random() < world.odds["weather_per_round"]:
+        name = wr.choice(sorted(world.shocks))
+        if all(sh.good != world.shocks[name].good for sh in s.shocks):
+            ev.append(_start_shock(s, world, name, r))
+
+    # production
+    low = int(world.economy["low_mood"])
+    pct = {sh.good: sh.pct for sh in s.shocks}
+    for c in s.creatures.values():
+        made = dict(world.species[c.species].produces)
+        if c.mood < low:
+            main = max(sorted(made), key=lambda g: made[g])
+            made[main] = max(0, made[main] - 1)
+        for g, q in made.items():
+            q = max(0, q * (100 + pct.get(g, 0)) // 100)
+            c.goods[g] = c.goods.get(g, 0) + q
+            flows.add(flows.produced, g, q)
+
+    # loans fall due
+    for lid in sorted(i for i, ln in s.loans.items() if ln.due == r):
+        ln = s.loans.pop(lid)
+        b, lender = s.creatures[ln.borrower], s.creatures[ln.lender]
+        paid = min(b.coins, ln.owed)
+        b.coins -= paid
+        lender.coins += paid
+        if paid == ln.owed:
+            memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["loan_repaid"])
+            ev.append(Event("loan_repaid", r, {"loan": lid, "lender": ln.lender, "borrower": ln.borrower, "paid": paid}))
+        else:
+            memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["default"])
+            ev.append(Event("default", r, {"loan": lid, "lender": ln.lender, "borrower": ln.borrower,
+                                           "paid": paid, "short": ln.owed - paid}))
+
+    # a new tip reaches one or two traders
+    tr = rng(s.seed, r, "tip")
+    if tr.random() < world.odds["tip_per_round"]:
+        shock = world.shocks[tr.choice(sorted(world.shocks))]
+        lead = tr.randint(int(world.odds["tip_lead_min"]), int(world.odds["tip_lead_max"]))
+        names = list(s.creatures)
+        k = 1 if len(names) < 2 or tr.random() < 0.5 else 2
+        recipients = tr.sample(names, k)
+        truth = tr.random() < world.odds["tip_true"]
+        tid = s.new_id()
+        text = shock.tip.format(good=shock.good, n=lead)
+        s.tips[tid] = Tip(tid, shock.name, shock.good, text, recipients, truth, r, r + lead)
+        ev.append(Event("tip_issued", r, {"tip": tid, "text": text, "good": shock.good, "resolves": r + lead},
+                        public=False, who=tuple(recipients)))
+    return s, ev, flows
+
+
+def _start_shock(s: State, world: World, name: str, r: int) -> Event:
+    sh = world.shocks[name]
+    s.shocks = [x for x in s.shocks if x.good != sh.good]
+    s.shocks.append(ActiveShock(sh.name, sh.good, sh.pct, r + sh.rounds - 1))
+    return Event("shock_started", r, {"shock": sh.name, "good": sh.good, "pct": sh.pct, "until": r + sh.rounds - 1,
+                                      "headline": sh.headline.format(good=sh.good)})
+
+
+# --------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------
+def action_order(state: State) -> list[str]:
+    """The seeded order in which this round's actions apply."""
+    names = list(state.creatures)
+    rng(state.seed, state.round, "order").shuffle(names)
+    return names
+
+
+def close_round(state: State, world: World, actions: dict[str, Action],
+                opening: list[Event] = ()) -> tuple[State, list[Event], Flows]:
+    """Apply every creature's action (missing ones are `pass`), then eat, rot,
+    feel, and let the magistrate look. `opening` are this round's world-step
+    events, needed for the public record."""
+    s = state.copy()
+    r = s.round
+    ev: list[Event] = []
+    flows = Flows()
+    book = Book(s)
+    for name in action_order(s):
+        ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
+    _consume(s, world, flows, ev)
+    ev.extend(_magistrate(s, world))
+    for tid in [i for i, t in s.tips.items() if t.resolves <= r]:
+        del s.tips[tid]  # resolved and judged: the ledger keeps it, the state need not
+    s.headlines = public_record([*opening, *ev])
+    return s, ev, flows
+
+
+def public_record(events: list[Event]) -> list[str]:
+    """The headlines traders read next round: notable public events first,
+    then at most a few `say` lines."""
+    notable, says = [], []
+    for e in events:
+        if e.public and e.kind in HEADLINE_KINDS:
+            (says if e.kind == "say" else notable).append(headline(e))
+    return (notable + says[:MAX_SAYS_IN_HEADLINES])[:MAX_HEADLINES]
+
+
+def _reject(r: int, name: str, a: Action, reason: Reason, detail: str = "") -> Event:
+    return Event("rejected", r, {"creature": name, "action": a.action, "reason": str(reason), "detail": detail,
+                                 "proposal": a.compact()})
+
+
+def apply_action(s: State, world: World, book: Book, name: str, a: Action) -> list[Event]:
+    """Carry out one action on `s` (in place), or reject it leaving `s` unchanged."""
+    r = s.round
+    out: list[Event] = []
+    if a.say:
+        out.append(Event("say", r, {"creature": name, "text": a.say}))
+    fn = _HANDLERS[a.action]
+    res = fn(s, world, book, name, a)
+    if isinstance(res, tuple):  # (reason, detail)
+        out.append(_reject(r, name, a, *res))
+    else:
+        out.extend(res)
+    return out
+
+
+def _need(a: Action, *names: str):
+    missing = [n for n in names if getattr(a, n) is None]
+    return (Reason.MISSING_FIELD, ",".join(missing)) if missing else None
+
+
+def _do_pass(s, world, book, name, a):
+    return [Event("pass", s.round, {"creature": name})]
+
+
+def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
+    if (m := _need(a, "side", "good", "qty", "price")):
+        return m
+    if a.good not in world.goods:
+        return (Reason.UNKNOWN_GOOD, str(a.good))
+    me = s.creatures[name]
+    if a.side == "sell" and me.goods.get(a.good, 0) < a.qty:
+        return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(a.good, 0)} {a.good}")
+    if a.side == "buy" and me.coins < a.qty * a.price:
+        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+    out: list[Event] = []
+    left = a.qty
+    for o in book.crossing(a.side, a.good, a.price):
+        if left == 0:
+            break
+        if o.owner == name:
+            continue  # never trade with yourself; your own offer simply stands
+        q = min(left, o.qty)
+        buyer, seller = (name, o.owner) if a.side == "buy" else (o.owner, name)
+        if not _funded(s, buyer, seller, a.good, q, o.price):
+            continue  # the resting side can no longer pay or deliver; it expires in time
+        out.append(_trade(s, world, buyer, seller, a.good, q, o.price, o.id))
+        left -= q
+        o.qty -= q
+        if o.qty == 0:
+            book.remove(o)
+    if left:
+        oid = s.new_id()
+        o = Offer(oid, name, a.side, a.good, left, a.price, r_exp(s, world))
+        book.add(o)
+        out.append(Event("offer_placed", s.round, {"id": oid, "owner": name, "side": a.side, "good": a.good,
+                                                   "qty": left, "price": a.price}))
+    return out
+
+
+def r_exp(s: State, world: World) -> int:
+    return s.round + int(world.economy["offer_lifetime"]) - 1
+
+
+def _funded(s: State, buyer: str, seller: str, good: str, qty: int, price: int) -> bool:
+    return s.creatures[buyer].coins >= qty * price and s.creatures[seller].goods.get(good, 0) >= qty
+
+
+def _trade(s: State, world: World, buyer: str, seller: str, good: str, qty: int, price: int, offer_id: int) -> Event:
+    b, se = s.creatures[buyer], s.creatures[seller]
+    b.coins -= qty * price
+    se.coins += qty * price
+    se.goods[good] -= qty
+    b.goods[good] = b.goods.get(good, 0) + qty
+    q = s.quotes[good]
+    ref = q.last if q.last is not None else world.goods[good].base_price
+    q.last = price
+    q.volume += qty
+    if ref * 4 <= price * 5 <= ref * 6:  # within 20% of the reference price
+        memory.move(s.relations, buyer, seller, memory.RELATION_MOVES["fair_trade"])
+        memory.move(s.relations, seller, buyer, memory.RELATION_MOVES["fair_trade"])
+    elif price > ref:
+        memory.move(s.relations, buyer, seller, memory.RELATION_MOVES["unfair_trade"])
+    else:
+        memory.move(s.relations, seller, buyer, memory.RELATION_MOVES["unfair_trade"])
+    for t in s.tips.values():
+        if not t.resolved and t.good == good:
+            if buyer in t.recipients:
+                t.trades.append([buyer, "buy", qty, price, seller])
+            if seller in t.recipients:
+                t.trades.append([seller, "sell", qty, price, buyer])
+    return Event("trade", s.round, {"buyer": buyer, "seller": seller, "good": good, "qty": qty, "price": price,
+                                    "offer": offer_id})
+
+
+def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
+    if (m := _need(a, "id")):
+        return m
+    if a.id in s.offers:
+        o = s.offers[a.id]
+        if o.owner == name:
+            return (Reason.SELF_TRADE, f"offer #{o.id} is your own")
+        q = min(a.qty or o.qty, o.qty)
+        buyer, seller = (name, o.owner) if o.side == "sell" else (o.owner, name)
+        me = s.creatures[name]
+        if buyer == name and me.coins < q * o.price:
+            return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+        if seller == name and me.goods.get(o.good, 0) < q:
+            return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(o.good, 0)} {o.good}")
+        if not _funded(s, buyer, seller, o.good, q, o.price):
+            return (Reason.OFFER_UNFUNDED, f"{o.owner} cannot honour offer #{o.id}")
+        ev = _trade(s, world, buyer, seller, o.good, q, o.price, o.id)
+        o.qty -= q
+        if o.qty == 0:
+            book.remove(o)
+        return [ev]
+    if a.id in s.loan_offers:
+        lo = s.loan_offers[a.id]
+        if lo.lender == name:
+            return (Reason.SELF_LOAN, f"loan offer #{lo.id} is your own")
+        if lo.to is not None and lo.to != name:
+            return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for {lo.to}")
+        lender = s.creatures[lo.lender]
+        if lender.coins < lo.amount:
+            return (Reason.OFFER_UNFUNDED, f"{lo.lender} cannot lend {lo.amount}")
+        del s.loan_offers[lo.id]
+        lender.coins -= lo.amount
+        s.creatures[name].coins += lo.amount
+        owed = lo.amount + lo.amount * lo.rate // 100
+        ln = Loan(lo.id, lo.lender, name, lo.amount, owed, s.round + lo.rounds)
+        s.loans[ln.id] = ln
+        memory.move(s.relations, name, lo.lender, memory.RELATION_MOVES["loan_taken"])
+        return [Event("loan_taken", s.round, {"loan": ln.id, "lender": lo.lender, "borrower": name,
+                                              "amount": lo.amount, "owed": owed, "due": ln.due})]
+    return (Reason.UNKNOWN_OFFER, f"no standing offer #{a.id}")
+
+
+def _do_lend(s: State, world: World, book: Book, name: str, a: Action):
+    if (m := _need(a, "amount", "rate", "rounds")):
+        return m
+    if a.to is not None:
+        if a.to == name:
+            return (Reason.SELF_LOAN, "cannot lend to yourself")
+        if a.to not in s.creatures:
+            return (Reason.UNKNOWN_CREATURE, a.to)
+    if s.creatures[name].coins < a.amount:
+        return (Reason.INSUFFICIENT_COINS, f"hold {s.creatures[name].coins} coins")
+    lid = s.new_id()
+    s.loan_offers[lid] = LoanOffer(lid, name, a.amount, a.rate, a.rounds, r_exp(s, world), a.to)
+    return [Event("loan_offered", s.round, {"id": lid, "lender": name, "amount": a.amount, "rate": a.rate,
+                                            "rounds": a.rounds, "to": a.to})]
+
+
+def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
+    if (m := _need(a, "to", "good", "qty")):
+        return m
+    if a.to == name:
+        return (Reason.SELF_GIFT, "cannot give to yourself")
+    if a.to not in s.creatures:
+        return (Reason.UNKNOWN_CREATURE, str(a.to))
+    me, them = s.creatures[name], s.creatures[a.to]
+    if a.good == "coins":
+        if me.coins < a.qty:
+            return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+        me.coins -= a.qty
+        them.coins += a.qty
+        value = a.qty
+    elif a.good in world.goods:
+        if me.goods.get(a.good, 0) < a.qty:
+            return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(a.good, 0)} {a.good}")
+        me.goods[a.good] -= a.qty
+        them.goods[a.good] = them.goods.get(a.good, 0) + a.qty
+        value = a.qty * world.goods[a.good].base_price
+    else:
+        return (Reason.UNKNOWN_GOOD, str(a.good))
+    memory.move(s.relations, a.to, name, min(memory.RELATION_MOVES["gift"] + value // 5, 15))
+    return [Event("gift", s.round, {"giver": name, "receiver": a.to, "item": a.good, "qty": a.qty})]
+
+
+_HANDLERS = {"pass": _do_pass, "offer": _do_offer, "accept": _do_accept, "lend": _do_lend, "gift": _do_gift}
+
+
+# --------------------------------------------------------------------------
+# eating, rotting, feeling, and the magistrate
+# --------------------------------------------------------------------------
+def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
+    r = s.round
+    pantry = int(world.economy["pantry"])
+    fed_gain, hungry_loss = int(world.economy["mood_fed"]), int(world.economy["mood_hungry"])
+    for c in s.creatures.values():
+        needed = eaten = 0
+        for g, need in world.needs_of(c.species, r).items():
+            have = c.goods.get(g, 0)
+            eat = min(have, need)
+            c.goods[g] = have - eat
+            flows.add(flows.consumed, g, eat)
+            needed += need
+            eaten += eat
+        for g, good in world.goods.items():
+            if good.spoil_pct and c.goods.get(g, 0) > pantry:
+                rot = max(1, (c.goods[g] - pantry) * good.spoil_pct // 100)
+                c.goods[g] -= rot
+                flows.add(flows.spoiled, g, rot)
+        # fully fed: +mood_fed; nothing eaten: -mood_hungry; linear between
+        delta = round(-hungry_loss + (fed_gain + hungry_loss) * eaten / needed) if needed else fed_gain
+        c.mood = max(0, min(100, c.mood + delta))
+
+
+def _magistrate(s: State, world: World) -> list[Event]:
+    """After a true tip resolves, recipients who traded its good the profitable
+    way while it was live may be investigated and fined."""
+    r = s.round
+    out = []
+    for t in s.tips.values():
+        if t.resolves != r or not t.truth:
+            continue
+        up = world.shocks[t.shock].pct < 0  # a failure: prices rise, buying profits
+        for who in t.recipients:
+            net = sum(q if side == ("buy" if up else "sell") else -q for c, side, q, _, _ in t.trades if c == who)
+            if net <= 0:
+                continue
+            if rng(s.seed, r, f"magistrate/{t.id}/{who}").random() >= world.odds["investigate"]:
+                continue
+            c = s.creatures[who]
+            amount = min(c.coins, int(world.odds["fine_base"]) + int(world.odds["fine_per_unit"]) * net)
+            c.coins -= amount
+            s.treasury += amount
+            for other in sorted({cp for cw, _, _, _, cp in t.trades if cw == who}):
+                memory.move(s.relations, other, who, memory.RELATION_MOVES["fine"])
+            out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id, "units": net}))
+    return out

@@ -1,0 +1,111 @@
+"""The async round loop: world step, every brain asked concurrently, actions
+applied in a seeded order, invariants checked, the round committed.
+
+`Runner.play_round()` is one season tick. Brains only ever receive a
+`PublicView`. A brain that raises or hangs past `decide_timeout_s` becomes a
+`pass` with a recorded fault: the round always completes. An `Observer`
+hears about each step (the UI's bridge implements it).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from .actions import PASS, Action
+from .brains import Brain, Decision
+from .events import Event
+from .invariants import check_round
+from .rules import close_round, open_round
+from .state import State, state_hash
+from .views import market_index, public_view
+from .world import World
+
+
+@dataclass
+class RoundResult:
+    round: int
+    events: list[Event]
+    decisions: dict[str, Decision]
+    state_hash: str
+    wall_s: float = 0.0
+    call_s: dict[str, float] = field(default_factory=dict)  # per-creature decide() time
+
+
+class Observer:
+    """Hooks for whoever watches the run (the UI bridge, a progress bar). All optional."""
+
+    def round_opened(self, round_no: int, state: State, events: list[Event]) -> None: ...
+    def thinking(self, name: str) -> None: ...
+    def decided(self, name: str, decision: Decision) -> None: ...
+    def round_closed(self, result: RoundResult, state: State) -> None: ...
+
+
+class Runner:
+    def __init__(self, world: World, state: State, brains: dict[str, Brain], *, ledger=None,
+                 observer: Observer | None = None, decide_timeout_s: float | None = None, check: bool = True):
+        missing = set(state.creatures) - set(brains)
+        if missing:
+            raise ValueError(f"no brain for {sorted(missing)}")
+        self.world = world
+        self.state = state
+        self.brains = brains
+        self.ledger = ledger
+        self.observer = observer or Observer()
+        self.decide_timeout_s = decide_timeout_s
+        self.check = check
+
+    async def _ask(self, name: str, view) -> tuple[Decision, float]:
+        self.observer.thinking(name)
+        t0 = time.perf_counter()
+        try:
+            coro = self.brains[name].decide(view)
+            d = await (asyncio.wait_for(coro, self.decide_timeout_s) if self.decide_timeout_s else coro)
+            if not isinstance(d, Decision) or not isinstance(d.action, Action):
+                d = Decision(PASS, outcome="fault", reason=f"brain returned {type(d).__name__}")
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            d = Decision(PASS, outcome="fault", reason="fault: brain timed out")
+        except Exception as e:  # a brain must never take the round down
+            d = Decision(PASS, outcome="fault", reason=f"fault: {type(e).__name__}: {e}")
+        dt = time.perf_counter() - t0
+        self.observer.decided(name, d)
+        return d, dt
+
+    async def play_round(self) -> RoundResult:
+        t0 = time.perf_counter()
+        before = self.state
+        mid, opening, f_open = open_round(before, self.world)
+        if self.ledger is not None:
+            self.ledger.record_tips(mid, opening)
+        self.observer.round_opened(mid.round, mid, opening)
+        idx = market_index(mid)
+        names = list(mid.creatures)
+        views = [public_view(mid, self.world, n, idx) for n in names]
+        answers = await asyncio.gather(*(self._ask(n, v) for n, v in zip(names, views)))
+        decisions = {n: d for n, (d, _) in zip(names, answers)}
+        after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in decisions.items()}, opening)
+        events = [*opening, *closing]
+        if self.check:
+            check_round(before, after, [f_open, f_close], events)
+        result = RoundResult(after.round, events, decisions, state_hash(after), time.perf_counter() - t0,
+                             {n: dt for n, (_, dt) in zip(names, answers)})
+        if self.ledger is not None:
+            self.ledger.commit_round(result, after)
+        self.state = after
+        self.observer.round_closed(result, after)
+        return result
+
+    async def run(self, until_round: int) -> RoundResult | None:
+        last = None
+        while self.state.round < until_round:
+            last = await self.play_round()
+        return last
+
+
+def replay_round(state: State, world: World, actions: dict[str, Action]) -> tuple[State, list[Event]]:
+    """Rebuild one round from recorded actions (no brains): the pure core of replay and resume."""
+    mid, opening, _ = open_round(state, world)
+    after, closing, _ = close_round(mid, world, actions, opening)
+    return after, [*opening, *closing]

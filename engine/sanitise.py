@@ -1,0 +1,54 @@
+"""The one sanitiser for text a model (or any trader) wrote.
+
+Every `say` line, every raw reply shown anywhere, passes through
+`clean_text` before it reaches a prompt, a headline or the screen: control
+characters (C0, DEL, C1 — ESC included), bidi overrides and isolates, and
+zero-width tricks are removed, whitespace is collapsed, the length capped.
+The Textual side (`wood_tui/safe.py`) wraps the result in `rich.text.Text`
+so markup in it is never parsed.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Bidi embeddings/overrides/isolates, zero-width and other invisible formatters.
+_INVISIBLE = {
+    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2028", "\u2029",
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+    "\u2060", "\u2061", "\u2062", "\u2063", "\u2064",
+    "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff", "\u061c",
+}
+# ANSI/VT escape sequences: CSI ... final, OSC ... BEL/ST, and two-byte ESC x.
+_ESCAPES = re.compile(
+    r"(?:\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?)"      # OSC
+    r"|(?:\x1b\[[0-?]*[ -/]*[@-~])"                 # CSI
+    r"|(?:\x9b[0-?]*[ -/]*[@-~])"                   # 8-bit CSI
+    r"|(?:\x9d[^\x07\x9c]*(?:\x07|\x9c)?)"          # 8-bit OSC
+    r"|(?:\x1b[@-_])"                               # other ESC sequences
+)
+_SPACE = re.compile(r"\s+")
+
+
+def clean_text(text: object, max_len: int | None = None) -> str:
+    """Inert, single-line text: safe for prompts, logs and widgets."""
+    if text is None:
+        return ""
+    s = str(text)
+    s = _ESCAPES.sub("", s)
+    out = []
+    for ch in s:
+        if ch in _INVISIBLE:
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cc":  # C0, DEL, C1 controls (tabs/newlines become spaces)
+            if ch in "\t\n\r":
+                out.append(" ")
+            continue
+        if cat in ("Cs", "Co", "Cn"):
+            continue
+        out.append(ch)
+    s = _SPACE.sub(" ", "".join(out)).strip()
+    if max_len is not None and len(s) > max_len:
+        s = s[:max_len].rstrip()
+    return s

@@ -1,0 +1,220 @@
+"""The state of the wood: plain data, copied (never shared) between rounds.
+
+Everything here is serialisable to canonical JSON (`to_dict`/`from_dict`),
+which is what the ledger snapshots and what `state_hash` digests. Hidden
+facts live here too (a tip's `truth`); the only door from here to a brain is
+`views.public_view`, whose types have no field for them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from .world import RosterEntry, World, build_roster
+
+
+@dataclass
+class Creature:
+    name: str
+    species: str
+    temperament: str
+    model: str
+    coins: int
+    goods: dict[str, int]
+    mood: int
+
+    def copy(self) -> "Creature":
+        return Creature(self.name, self.species, self.temperament, self.model, self.coins, dict(self.goods), self.mood)
+
+
+@dataclass
+class Offer:
+    """A standing market offer: `owner` will buy or sell up to `qty` at `price` each."""
+
+    id: int
+    owner: str
+    side: str
+    good: str
+    qty: int
+    price: int
+    expires: int  # last round it stands
+
+    def copy(self) -> "Offer":
+        return Offer(**asdict(self))
+
+
+@dataclass
+class LoanOffer:
+    """Coins on offer: the taker receives `amount` and owes amount + rate% after `rounds`."""
+
+    id: int
+    lender: str
+    amount: int
+    rate: int
+    rounds: int
+    expires: int
+    to: str | None = None  # None: open to anyone
+
+    def copy(self) -> "LoanOffer":
+        return LoanOffer(**asdict(self))
+
+
+@dataclass
+class Loan:
+    id: int
+    lender: str
+    borrower: str
+    principal: int
+    owed: int
+    due: int  # the round it falls due
+
+    def copy(self) -> "Loan":
+        return Loan(**asdict(self))
+
+
+@dataclass
+class Tip:
+    """A private tip. `truth` is hidden: it is never part of any PublicView."""
+
+    id: int
+    shock: str
+    good: str
+    text: str
+    recipients: list[str]
+    truth: bool
+    issued: int
+    resolves: int
+    resolved: bool = False
+    # (creature, side, qty, price, counterparty) trades of recipients in `good` while live
+    trades: list[list] = field(default_factory=list)
+
+    def copy(self) -> "Tip":
+        return Tip(self.id, self.shock, self.good, self.text, list(self.recipients), self.truth,
+                   self.issued, self.resolves, self.resolved, [list(t) for t in self.trades])
+
+
+@dataclass
+class ActiveShock:
+    shock: str
+    good: str
+    pct: int
+    until: int  # last round it affects production
+
+    def copy(self) -> "ActiveShock":
+        return ActiveShock(**asdict(self))
+
+
+@dataclass
+class Quote:
+    last: int | None = None
+    volume: int = 0  # units traded last round
+
+    def copy(self) -> "Quote":
+        return Quote(self.last, self.volume)
+
+
+@dataclass
+class State:
+    seed: int
+    round: int
+    creatures: dict[str, Creature]
+    offers: dict[int, Offer] = field(default_factory=dict)
+    loan_offers: dict[int, LoanOffer] = field(default_factory=dict)
+    loans: dict[int, Loan] = field(default_factory=dict)
+    tips: dict[int, Tip] = field(default_factory=dict)
+    shocks: list[ActiveShock] = field(default_factory=list)
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    # relations[a][b]: how a feels about b, -100..100; sparse (absent = 0)
+    relations: dict[str, dict[str, int]] = field(default_factory=dict)
+    treasury: int = 0
+    next_id: int = 1
+    headlines: list[str] = field(default_factory=list)  # last round's public record
+
+    # ---- copying -------------------------------------------------------
+    def copy(self) -> "State":
+        return State(
+            self.seed, self.round,
+            {k: c.copy() for k, c in self.creatures.items()},
+            {k: o.copy() for k, o in self.offers.items()},
+            {k: o.copy() for k, o in self.loan_offers.items()},
+            {k: o.copy() for k, o in self.loans.items()},
+            {k: t.copy() for k, t in self.tips.items()},
+            [s.copy() for s in self.shocks],
+            {k: q.copy() for k, q in self.quotes.items()},
+            {a: dict(row) for a, row in self.relations.items()},
+            self.treasury, self.next_id, list(self.headlines),
+        )
+
+    def new_id(self) -> int:
+        i = self.next_id
+        self.next_id += 1
+        return i
+
+    # ---- totals (for the conservation checks) --------------------------
+    def total_coins(self) -> int:
+        return self.treasury + sum(c.coins for c in self.creatures.values())
+
+    def total_goods(self) -> dict[str, int]:
+        tot: dict[str, int] = {}
+        for c in self.creatures.values():
+            for g, q in c.goods.items():
+                tot[g] = tot.get(g, 0) + q
+        return tot
+
+    # ---- serialisation -------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["creatures"] = [asdict(c) for c in self.creatures.values()]
+        d["offers"] = [asdict(o) for o in self.offers.values()]
+        d["loan_offers"] = [asdict(o) for o in self.loan_offers.values()]
+        d["loans"] = [asdict(o) for o in self.loans.values()]
+        d["tips"] = [asdict(t) for t in self.tips.values()]
+        d["shocks"] = [asdict(s) for s in self.shocks]
+        d["quotes"] = {k: asdict(q) for k, q in self.quotes.items()}
+        d["relations"] = {a: dict(row) for a, row in self.relations.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "State":
+        return cls(
+            seed=d["seed"], round=d["round"],
+            creatures={c["name"]: Creature(**c) for c in d["creatures"]},
+            offers={o["id"]: Offer(**o) for o in d["offers"]},
+            loan_offers={o["id"]: LoanOffer(**o) for o in d["loan_offers"]},
+            loans={o["id"]: Loan(**o) for o in d["loans"]},
+            tips={t["id"]: Tip(**t) for t in d["tips"]},
+            shocks=[ActiveShock(**s) for s in d["shocks"]],
+            quotes={k: Quote(**q) for k, q in d["quotes"].items()},
+            relations={a: dict(row) for a, row in d["relations"].items()},
+            treasury=d["treasury"], next_id=d["next_id"], headlines=list(d["headlines"]),
+        )
+
+
+def canonical_json(d: dict) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def state_hash(state: State) -> str:
+    return hashlib.sha256(canonical_json(state.to_dict()).encode()).hexdigest()
+
+
+def initial_state(world: World, seed: int, roster: list[RosterEntry] | None = None) -> State:
+    """Round 0: every creature with starting coins, two of each good it needs
+    and three of each it makes."""
+    roster = roster if roster is not None else build_roster(world)
+    names = [r.name for r in roster]
+    if len(set(names)) != len(names):
+        raise ValueError("creature names must be unique")
+    creatures = {}
+    for r in roster:
+        sp = world.species[r.species]
+        goods = {g: 0 for g in world.goods}
+        for g in world.needs_of(r.species, 1):
+            goods[g] = 2
+        for g in sp.produces:
+            goods[g] = 3
+        goods[world.fuel_good] = max(goods[world.fuel_good], 2)
+        creatures[r.name] = Creature(r.name, r.species, r.temperament, r.model,
+                                     int(world.economy["start_coins"]), goods, int(world.economy["mood_start"]))
+    return State(seed=seed, round=0, creatures=creatures, quotes={g: Quote() for g in world.goods})

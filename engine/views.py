@@ -1,0 +1,188 @@
+"""PublicView: everything one trader may know this round, and nothing else.
+
+This is the firewall. Brains (scripted, model or human) receive only a
+`PublicView`; prompts and the human's screen are built from it. Its types
+have no field for a tip's truth, another trader's tips or another trader's
+holdings, so those cannot leak by construction. Its size is bounded: a few
+best offers per good, the top relationships, the last round's headlines,
+never a list of every trader nor any history.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import asdict, dataclass
+
+from .memory import relation_line
+from .state import State
+from .world import World
+
+BOOK_DEPTH = 2       # best offers per side per good shown to a trader
+TOP_RELATIONS = 3
+MAX_HEADLINES = 8
+MAX_LOAN_OFFERS = 3
+MAX_LOANS_SHOWN = 4
+
+
+@dataclass(frozen=True)
+class QuoteView:
+    good: str
+    best_bid: int | None
+    best_ask: int | None
+    last: int | None
+    volume: int
+    ref_price: int  # last price, or the good's base price before any trade
+
+
+@dataclass(frozen=True)
+class OfferView:
+    id: int
+    owner: str
+    side: str
+    good: str
+    qty: int
+    price: int
+    expires: int
+
+
+@dataclass(frozen=True)
+class LoanOfferView:
+    id: int
+    lender: str
+    amount: int
+    rate: int
+    rounds: int
+
+
+@dataclass(frozen=True)
+class LoanView:
+    id: int
+    role: str  # "lender" | "borrower"
+    other: str
+    owed: int
+    due: int
+
+
+@dataclass(frozen=True)
+class TipView:
+    """A tip as its recipient sees it: the words and when it resolves. No truth."""
+
+    id: int
+    text: str
+    good: str
+    resolves: int
+
+
+@dataclass(frozen=True)
+class PublicView:
+    round: int
+    season: str
+    name: str
+    species: str
+    temperament: str
+    coins: int
+    goods: tuple[tuple[str, int], ...]
+    needs: tuple[tuple[str, int], ...]  # this round's basket
+    produces: tuple[tuple[str, int], ...]
+    mood: int
+    quotes: tuple[QuoteView, ...]
+    book: tuple[OfferView, ...]         # best offers of others, per good and side
+    my_offers: tuple[OfferView, ...]
+    loan_offers: tuple[LoanOfferView, ...]  # open to me
+    loans: tuple[LoanView, ...]
+    tips: tuple[TipView, ...]
+    relations: tuple[str, ...]          # bucketed one-liners
+    headlines: tuple[str, ...]          # last round's public record
+
+    def holding(self, good: str) -> int:
+        return dict(self.goods).get(good, 0)
+
+    def need(self, good: str) -> int:
+        return dict(self.needs).get(good, 0)
+
+    def quote(self, good: str) -> QuoteView:
+        return next(q for q in self.quotes if q.good == good)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MarketIndex:
+    """Per-round precomputation shared by every trader's view (O(book) once)."""
+
+    best: dict[tuple[str, str], list[OfferView]]  # (good, side) -> best few offers
+    by_owner: dict[str, list[OfferView]]
+    loans_by: dict[str, list[LoanView]]
+    open_loan_offers: list[LoanOfferView]         # open to anyone, cheapest first
+    directed_loan_offers: dict[str, list[LoanOfferView]]
+    tips_by: dict[str, list[TipView]]
+
+
+def _ov(o) -> OfferView:
+    return OfferView(o.id, o.owner, o.side, o.good, o.qty, o.price, o.expires)
+
+
+def market_index(state: State) -> MarketIndex:
+    best: dict[tuple[str, str], list] = {}
+    by_owner: dict[str, list[OfferView]] = {}
+    for o in state.offers.values():
+        best.setdefault((o.good, o.side), []).append(o)
+        by_owner.setdefault(o.owner, []).append(_ov(o))
+    # keep BOOK_DEPTH + a margin so each trader can still see others' offers after skipping its own
+    keep = BOOK_DEPTH + 3
+    top = {}
+    for (good, side), offers in best.items():
+        key = (lambda o: (-o.price, o.id)) if side == "buy" else (lambda o: (o.price, o.id))
+        top[(good, side)] = [_ov(o) for o in heapq.nsmallest(keep, offers, key=key)]
+    loans_by: dict[str, list[LoanView]] = {}
+    for ln in state.loans.values():
+        loans_by.setdefault(ln.lender, []).append(LoanView(ln.id, "lender", ln.borrower, ln.owed, ln.due))
+        loans_by.setdefault(ln.borrower, []).append(LoanView(ln.id, "borrower", ln.lender, ln.owed, ln.due))
+    open_offers, directed = [], {}
+    for lo in state.loan_offers.values():
+        v = LoanOfferView(lo.id, lo.lender, lo.amount, lo.rate, lo.rounds)
+        if lo.to is None:
+            open_offers.append(v)
+        else:
+            directed.setdefault(lo.to, []).append(v)
+    open_offers = heapq.nsmallest(MAX_LOAN_OFFERS + 3, open_offers, key=lambda v: (v.rate, v.id))
+    tips_by: dict[str, list[TipView]] = {}
+    for t in state.tips.values():
+        if t.resolved:
+            continue
+        for r in t.recipients:
+            tips_by.setdefault(r, []).append(TipView(t.id, t.text, t.good, t.resolves))
+    return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by)
+
+
+def public_view(state: State, world: World, name: str, index: MarketIndex | None = None) -> PublicView:
+    """What `name` may know this round. Pass a shared `index` when building many views."""
+    idx = index or market_index(state)
+    c = state.creatures[name]
+    quotes, book = [], []
+    for g in world.goods:
+        bids = [o for o in idx.best.get((g, "buy"), []) if o.owner != name][:BOOK_DEPTH]
+        asks = [o for o in idx.best.get((g, "sell"), []) if o.owner != name][:BOOK_DEPTH]
+        all_bids, all_asks = idx.best.get((g, "buy"), []), idx.best.get((g, "sell"), [])
+        q = state.quotes[g]
+        quotes.append(QuoteView(g, all_bids[0].price if all_bids else None, all_asks[0].price if all_asks else None,
+                                q.last, q.volume, q.last if q.last is not None else world.goods[g].base_price))
+        book.extend(bids + asks)
+    loan_offers = [v for v in idx.directed_loan_offers.get(name, []) + idx.open_loan_offers if v.lender != name]
+    loan_offers.sort(key=lambda v: (v.rate, v.id))
+    loans = sorted(idx.loans_by.get(name, []), key=lambda v: (v.due, v.id))[:MAX_LOANS_SHOWN]
+    row = state.relations.get(name, {})
+    top = heapq.nlargest(TOP_RELATIONS, row.items(), key=lambda kv: (abs(kv[1]), kv[0]))
+    return PublicView(
+        round=state.round, season=world.season(state.round), name=name, species=c.species,
+        temperament=c.temperament, coins=c.coins,
+        goods=tuple((g, c.goods.get(g, 0)) for g in world.goods),
+        needs=tuple(sorted(world.needs_of(c.species, state.round).items())),
+        produces=tuple(sorted(world.species[c.species].produces.items())),
+        mood=c.mood, quotes=tuple(quotes), book=tuple(book),
+        my_offers=tuple(sorted(idx.by_owner.get(name, []), key=lambda o: o.id)),
+        loan_offers=tuple(loan_offers[:MAX_LOAN_OFFERS]), loans=tuple(loans),
+        tips=tuple(sorted(idx.tips_by.get(name, []), key=lambda t: t.id)),
+        relations=tuple(relation_line(other, v) for other, v in top),
+        headlines=tuple(state.headlines[:MAX_HEADLINES]),
+    )

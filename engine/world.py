@@ -1,0 +1,149 @@
+"""The wood's fixed facts, loaded from the TOML files in `assets/`.
+
+Goods, species, temperaments, weather shocks and the odds of tips are data,
+not code. `build_roster(n)` turns the species table into `n` uniquely named
+traders (the default five first).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import WoodError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SEASONS = ("spring", "summer", "autumn", "winter")
+
+
+@dataclass(frozen=True)
+class Good:
+    name: str
+    food: bool
+    base_price: int
+    spoil_pct: int
+    fuel: bool = False
+
+
+@dataclass(frozen=True)
+class Species:
+    name: str
+    produces: dict[str, int]
+    needs: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Shock:
+    name: str
+    good: str
+    pct: int
+    rounds: int
+    tip: str
+    headline: str
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One trader of a run: who it is and which brain/model drives it."""
+
+    name: str
+    species: str
+    temperament: str
+    model: str = "scripted"
+
+
+@dataclass(frozen=True)
+class World:
+    goods: dict[str, Good]
+    species: dict[str, Species]
+    temperaments: dict[str, str]
+    shocks: dict[str, Shock]
+    economy: dict
+    odds: dict
+    default_roster: tuple[RosterEntry, ...] = field(default=())
+
+    @property
+    def good_names(self) -> tuple[str, ...]:
+        return tuple(self.goods)
+
+    @property
+    def fuel_good(self) -> str:
+        return next(g.name for g in self.goods.values() if g.fuel)
+
+    def season(self, round_no: int) -> str:
+        return SEASONS[(round_no - 1) % 4]
+
+    def needs_of(self, species: str, round_no: int) -> dict[str, int]:
+        """The basket a creature of `species` must consume in `round_no`."""
+        basket = dict(self.species[species].needs)
+        fuel = self.economy["fuel_by_season"][self.season(round_no)]
+        if fuel:
+            basket[self.fuel_good] = basket.get(self.fuel_good, 0) + fuel
+        return basket
+
+
+class WorldError(WoodError):
+    """The asset files are inconsistent."""
+
+
+def _read(path: Path) -> dict:
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@lru_cache(maxsize=4)
+def load_world(assets: Path = ASSETS) -> World:
+    goods_doc = _read(assets / "goods.toml")
+    creatures_doc = _read(assets / "creatures.toml")
+    shocks_doc = _read(assets / "shocks.toml")
+    goods = {
+        name: Good(name, bool(g.get("food")), int(g["base_price"]), int(g.get("spoil_pct", 0)), bool(g.get("fuel")))
+        for name, g in goods_doc["goods"].items()
+    }
+    species = {
+        name: Species(name, dict(s["produces"]), dict(s["needs"]))
+        for name, s in creatures_doc["species"].items()
+    }
+    temperaments = {name: t["line"] for name, t in creatures_doc["temperaments"].items()}
+    shocks = {name: Shock(name, **s) for name, s in shocks_doc["shocks"].items()}
+    roster = tuple(RosterEntry(r["name"], r["species"], r["temperament"]) for r in creatures_doc.get("roster", []))
+    world = World(goods, species, temperaments, shocks, goods_doc["economy"], shocks_doc["odds"], roster)
+    _check(world)
+    return world
+
+
+def _check(world: World) -> None:
+    fuel = [g for g in world.goods.values() if g.fuel]
+    if len(fuel) != 1:
+        raise WorldError("exactly one good must be fuel")
+    for sp in world.species.values():
+        for g in (*sp.produces, *sp.needs):
+            if g not in world.goods:
+                raise WorldError(f"species {sp.name} names unknown good {g!r}")
+        if not set(sp.needs) - set(sp.produces):
+            raise WorldError(f"species {sp.name} could feed itself; scarcity is deliberate")
+    for sh in world.shocks.values():
+        if sh.good not in world.goods:
+            raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")
+    for r in world.default_roster:
+        if r.species not in world.species or r.temperament not in world.temperaments:
+            raise WorldError(f"roster entry {r.name} has unknown species or temperament")
+
+
+def build_roster(world: World, n: int | None = None, model: str = "scripted") -> list[RosterEntry]:
+    """`n` traders with unique names: the default roster first, then
+    `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments."""
+    base = list(world.default_roster)
+    n = len(base) if n is None else n
+    if n < 2:
+        raise WorldError("a market needs at least 2 creatures")
+    temps = list(world.temperaments)
+    out: list[RosterEntry] = []
+    for i in range(n):
+        b = base[i % len(base)]
+        k = i // len(base)
+        name = b.name if k == 0 else f"{b.name} {k + 1}"
+        temp = b.temperament if k == 0 else temps[(temps.index(b.temperament) + k) % len(temps)]
+        out.append(RosterEntry(name, b.species, temp, model))
+    return out

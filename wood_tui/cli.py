@@ -1,0 +1,58 @@
+"""`wood`: the command line. Subcommands live in `wood_tui/commands/`, one
+module each; a module keeps heavy imports (Textual, httpx) inside `run`
+so `wood sim --help` stays quick.
+Errors the user can fix (`WoodError`) print one line and exit 2."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine.errors import WoodError
+
+COMMANDS = {
+    "play": "trade as one creature against the models (the Textual app)",
+    "watch": "spectate a live market (the Textual app)",
+    "sim": "run the market headless (long or large runs)",
+    "replay": "rebuild a recorded run; --verify checks its state hash",
+    "export": "write a run's model calls and tips as JSONL",
+    "serve": "start the vLLM servers of a roster, one after another",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        self.exit(2, f"wood: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wood", description="Thousand Token Wood: woodland creatures trade, small models think.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_ in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        _module(name).add_arguments(p)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"wood_tui.commands.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except WoodError as e:
+        print(f"wood: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wood: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
