@@ -18,7 +18,7 @@ from pathlib import Path
 from .actions import Action
 from .errors import WoodError
 from .events import Event
-from .state import State, canonical_json, state_hash
+from .state import State, state_hash
 from .world import RosterEntry
 
 FORMAT = "thousand-token-wood-ledger"
@@ -142,7 +142,8 @@ class Ledger:
                 self._tips.append((t.id, t.shock, t.good, t.text, json.dumps(t.recipients), int(t.truth),
                                    t.issued, t.resolves))
 
-    def commit_round(self, result, state: State) -> None:
+    def commit_round(self, result, snapshot: str) -> None:
+        """Write one round in one transaction; `snapshot` is the state's canonical JSON."""
         r = result.round
         with self.con:
             self.con.execute("BEGIN")
@@ -161,7 +162,7 @@ class Ledger:
                 [(r, i, e.kind, int(e.public), json.dumps(list(e.who)), json.dumps(e.data))
                  for i, e in enumerate(result.events)])
             self.con.execute("INSERT INTO rounds VALUES (?,?,?,?)", (r, result.state_hash, result.wall_s, time.time()))
-            self.con.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (r, canonical_json(state.to_dict())))
+            self.con.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (r, snapshot))
         self._tips.clear()
 
     # ---- reading ------------------------------------------------------

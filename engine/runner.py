@@ -17,7 +17,7 @@ from .brains import Brain, Decision
 from .events import Event
 from .invariants import check_round
 from .rules import close_round, open_round
-from .state import State, state_hash
+from .state import State, canonical_state, digest
 from .views import market_index, public_view
 from .world import World
 
@@ -89,10 +89,11 @@ class Runner:
         events = [*opening, *closing]
         if self.check:
             check_round(before, after, [f_open, f_close], events)
-        result = RoundResult(after.round, events, decisions, state_hash(after), time.perf_counter() - t0,
+        blob = canonical_state(after)
+        result = RoundResult(after.round, events, decisions, digest(blob), time.perf_counter() - t0,
                              {n: dt for n, (_, dt) in zip(names, answers)})
         if self.ledger is not None:
-            self.ledger.commit_round(result, after)
+            self.ledger.commit_round(result, blob)
         self.state = after
         self.observer.round_closed(result, after)
         return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 from .world import RosterEntry, World, build_roster
 
@@ -41,7 +41,7 @@ class Offer:
     expires: int  # last round it stands
 
     def copy(self) -> "Offer":
-        return Offer(**asdict(self))
+        return Offer(**self.__dict__)
 
 
 @dataclass
@@ -57,7 +57,7 @@ class LoanOffer:
     to: str | None = None  # None: open to anyone
 
     def copy(self) -> "LoanOffer":
-        return LoanOffer(**asdict(self))
+        return LoanOffer(**self.__dict__)
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Loan:
     due: int  # the round it falls due
 
     def copy(self) -> "Loan":
-        return Loan(**asdict(self))
+        return Loan(**self.__dict__)
 
 
 @dataclass
@@ -102,7 +102,7 @@ class ActiveShock:
     until: int  # last round it affects production
 
     def copy(self) -> "ActiveShock":
-        return ActiveShock(**asdict(self))
+        return ActiveShock(**self.__dict__)
 
 
 @dataclass
@@ -164,16 +164,19 @@ class State:
 
     # ---- serialisation -------------------------------------------------
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["creatures"] = [asdict(c) for c in self.creatures.values()]
-        d["offers"] = [asdict(o) for o in self.offers.values()]
-        d["loan_offers"] = [asdict(o) for o in self.loan_offers.values()]
-        d["loans"] = [asdict(o) for o in self.loans.values()]
-        d["tips"] = [asdict(t) for t in self.tips.values()]
-        d["shocks"] = [asdict(s) for s in self.shocks]
-        d["quotes"] = {k: asdict(q) for k, q in self.quotes.items()}
-        d["relations"] = {a: dict(row) for a, row in self.relations.items()}
-        return d
+        """A read-only view as plain JSON-able data (shares the state's dicts: do not mutate)."""
+        return {
+            "seed": self.seed, "round": self.round, "treasury": self.treasury, "next_id": self.next_id,
+            "headlines": self.headlines,
+            "creatures": [c.__dict__ for c in self.creatures.values()],
+            "offers": [o.__dict__ for o in self.offers.values()],
+            "loan_offers": [o.__dict__ for o in self.loan_offers.values()],
+            "loans": [o.__dict__ for o in self.loans.values()],
+            "tips": [t.__dict__ for t in self.tips.values()],
+            "shocks": [x.__dict__ for x in self.shocks],
+            "quotes": {k: q.__dict__ for k, q in self.quotes.items()},
+            "relations": self.relations,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "State":
@@ -195,8 +198,17 @@ def canonical_json(d: dict) -> str:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+def canonical_state(state: State) -> str:
+    """The state as canonical JSON: what the ledger snapshots and the hash digests."""
+    return canonical_json(state.to_dict())
+
+
+def digest(blob: str) -> str:
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def state_hash(state: State) -> str:
-    return hashlib.sha256(canonical_json(state.to_dict()).encode()).hexdigest()
+    return digest(canonical_state(state))
 
 
 def initial_state(world: World, seed: int, roster: list[RosterEntry] | None = None) -> State:

@@ -31,6 +31,7 @@ class QuoteView:
     last: int | None
     volume: int
     ref_price: int  # last price, or the good's base price before any trade
+    base: int       # the wood's customary price for the good
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         all_bids, all_asks = idx.best.get((g, "buy"), []), idx.best.get((g, "sell"), [])
         q = state.quotes[g]
         quotes.append(QuoteView(g, all_bids[0].price if all_bids else None, all_asks[0].price if all_asks else None,
-                                q.last, q.volume, q.last if q.last is not None else world.goods[g].base_price))
+                                q.last, q.volume, q.last if q.last is not None else world.goods[g].base_price,
+                                world.goods[g].base_price))
         book.extend(bids + asks)
     loan_offers = [v for v in idx.directed_loan_offers.get(name, []) + idx.open_loan_offers if v.lender != name]
     loan_offers.sort(key=lambda v: (v.rate, v.id))

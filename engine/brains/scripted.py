@@ -60,19 +60,26 @@ def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
     options: list[tuple[int, Action]] = []
     mine = {(o.good, o.side) for o in v.my_offers}
     for g, q in short.items():
-        ref = v.quote(g).ref_price
+        ref = _fair(v, g)
         ask = _best(v, g, "sell")
         if ask and ask.price <= ref * pay and v.coins >= ask.price:
-            options.append((3 * q, Action(action="accept", id=ask.id, qty=max(1, min(q, ask.qty, v.coins // ask.price)))))
+            q = max(1, min(q, ask.qty, v.coins // ask.price))
+            # take the offer by id, or cross the book at its price (which still fills if it is gone)
+            take = Action(action="accept", id=ask.id, qty=q) if rng.random() < 0.3 else \
+                Action(action="offer", side="buy", good=g, qty=q, price=ask.price)
+            options.append((3 * q, take))
         elif (g, "buy") not in mine:
             price = max(1, round(ref * pay))
             if v.coins >= price:
                 options.append((q, Action(action="offer", side="buy", good=g, qty=max(1, min(q, v.coins // price)), price=price)))
     for g, q in surplus.items():
-        ref = v.quote(g).ref_price
+        ref = _fair(v, g)
         bid = _best(v, g, "buy")
         if bid and bid.price * markup >= ref:
-            options.append((3 * q, Action(action="accept", id=bid.id, qty=max(1, min(q, bid.qty)))))
+            q = max(1, min(q, bid.qty))
+            take = Action(action="accept", id=bid.id, qty=q) if rng.random() < 0.3 else \
+                Action(action="offer", side="sell", good=g, qty=q, price=bid.price)
+            options.append((3 * q, take))
         elif (g, "sell") not in mine:
             price = max(1, round(ref * (markup if q < 8 else 0.9)))
             options.append((q, Action(action="offer", side="sell", good=g, qty=q, price=price)))
@@ -83,6 +90,13 @@ def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
             if pick < 0:
                 return done(a)
     return done(Action(action="pass"))
+
+
+def _fair(v: PublicView, good: str) -> float:
+    """What a good is worth to a scripted trader: the last price, kept within
+    a band around the wood's customary price so prices cannot spiral."""
+    q = v.quote(good)
+    return min(max(q.ref_price, 0.7 * q.base), 1.6 * q.base)
 
 
 def _best(v: PublicView, good: str, side: str) -> OfferView | None:

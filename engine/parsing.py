@@ -1,0 +1,303 @@
+"""The one repair layer: a model's reply text -> an `Action`, or a reason why not.
+
+Grammars guarantee syntax, not sense, and many servers give no grammar at
+all, so every reply passes through `parse_reply`: reasoning and harmony
+preambles, code fences and prose around the JSON are stripped; broken JSON is
+mended with `json_repair`; common near-miss shapes (a wrapped action, `type`
+for `action`, `quantity` for `qty`, "Berries " for "berries", numbers as
+strings) are mapped onto the `Action` wire shape; out-of-range numbers are
+clamped to its bounds. Each fix leaves a short tag in `Parsed.repairs` so the
+repair rate can be measured. What cannot be salvaged is `rejected` with a
+reason. It never raises.
+
+Whether the action can be carried out (holdings, ids, unknown goods) stays
+the engine's call: an unknown good is passed through unless it is a near miss.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import json_repair
+from pydantic import ValidationError
+
+from .actions import Action
+
+Outcome = Literal["clean", "repaired", "rejected"]
+
+MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply
+MAX_DECODE_TRIES = 16     # `{` positions tried with the strict decoder before json_repair
+
+# Bounds of the numeric fields, read off the Action model so they cannot drift.
+# `id` is a reference, not an amount: it is coerced but never clamped.
+BOUNDS: dict[str, tuple[int | None, int | None]] = {
+    name: (next((m.ge for m in f.metadata if hasattr(m, "ge")), None),
+           next((m.le for m in f.metadata if hasattr(m, "le")), None))
+    for name, f in Action.model_fields.items() if f.metadata
+}
+INT_FIELDS = tuple(BOUNDS)
+CLAMPED = tuple(k for k in BOUNDS if k != "id")
+
+ACTION_KINDS = ("offer", "accept", "lend", "gift", "pass")
+ACTION_KEYS = ("action", "type", "kind", "act")  # first found names the action
+KEY_ALIASES = {
+    "quantity": "qty", "count": "qty", "units": "qty",
+    "offer_id": "id", "offerid": "id", "loan_id": "id",
+    "unit_price": "price", "price_per_unit": "price", "limit_price": "price", "limit": "price",
+    "recipient": "to", "target": "to", "creature": "to", "borrower": "to",
+    "interest": "rate", "interest_rate": "rate",
+    "duration": "rounds", "term": "rounds",
+    "item": "good", "goods": "good", "resource": "good",
+    "direction": "side",
+    "message": "say", "speech": "say", "says": "say",
+}
+# action words small models use -> (action, side)
+ACTION_ALIASES: dict[str, tuple[str, str | None]] = {
+    "buy": ("offer", "buy"), "sell": ("offer", "sell"), "bid": ("offer", "buy"), "ask": ("offer", "sell"),
+    "take": ("accept", None), "accept_offer": ("accept", None),
+    "loan": ("lend", None), "give": ("gift", None), "bribe": ("gift", None),
+    "none": ("pass", None), "wait": ("pass", None), "skip": ("pass", None), "hold": ("pass", None),
+    "nothing": ("pass", None), "rest": ("pass", None),
+}
+SIDE_ALIASES = {"bid": "buy", "ask": "sell", "purchase": "buy"}
+
+_FINAL = re.compile(r"<\|channel\|>\s*final\s*(?:<\|constrain\|>\s*\w+\s*)?<\|message\|>", re.I)
+_ANALYSIS = re.compile(r"<\|channel\|>\s*(?:analysis|commentary)\b.*?(?:<\|end\|>|$)", re.I | re.S)
+_HARMONY_TOKEN = re.compile(r"<\|(?:start|end|return|call|channel|message|constrain)\|>", re.I)
+_HARMONY_END = re.compile(r"<\|(?:end|return|call)\|>", re.I)
+_THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.I | re.S)
+_THINK_TAG = re.compile(r"</?(?:think|thinking|reasoning)>", re.I)
+_FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.S)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_DECODER = json.JSONDecoder()
+
+
+@dataclass
+class Parsed:
+    """What the repair layer made of one reply."""
+
+    action: Action | None
+    outcome: Outcome
+    repairs: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+def parse_reply(text: str | None, goods: tuple[str, ...], names: tuple[str, ...]) -> Parsed:
+    """Salvage one `Action` from a model's reply. Never raises."""
+    repairs: list[str] = []
+    try:
+        return _parse(text, goods, names, repairs)
+    except Exception as e:  # the contract is "never raises": any input, however odd, becomes a rejection
+        return Parsed(None, "rejected", repairs, f"unparseable: {type(e).__name__}")
+
+
+def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], repairs: list[str]) -> Parsed:
+    if not text or not text.strip():
+        return Parsed(None, "rejected", repairs, "unparseable: empty reply")
+    body = _strip_wrappers(text[:MAX_REPLY_CHARS], repairs)
+    obj = _find_object(body, repairs)
+    if obj is None:
+        return Parsed(None, "rejected", repairs, "unparseable: no JSON object")
+    fields_ = _normalise(obj, goods, names, repairs)
+    if "action" not in fields_:
+        return Parsed(None, "rejected", repairs, "schema: action: missing")
+    raw_say = fields_.get("say")
+    try:
+        action = Action.model_validate(fields_)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "action"
+        return Parsed(None, "rejected", repairs, f"schema: {where}: {err['msg']}")
+    if isinstance(raw_say, str) and raw_say != action.say:
+        repairs.append("clean:say")
+    if repairs:
+        return Parsed(action, "repaired", repairs, "repaired: " + ", ".join(repairs))
+    return Parsed(action, "clean")
+
+
+# ---- text: preambles, channels, fences --------------------------------------
+def _strip_wrappers(text: str, repairs: list[str]) -> str:
+    if _HARMONY_TOKEN.search(text):
+        repairs.append("harmony")
+        finals = list(_FINAL.finditer(text))
+        if finals:
+            text = text[finals[-1].end():]
+            end = _HARMONY_END.search(text)
+            text = text[:end.start()] if end else text
+        else:
+            text = _ANALYSIS.sub(" ", text)
+        text = _HARMONY_TOKEN.sub(" ", text)
+    if _THINK_TAG.search(text):
+        repairs.append("think")
+        text = _THINK_BLOCK.sub(" ", text)
+        closing = text.lower().rfind("</think>")
+        text = text[closing + len("</think>"):] if closing >= 0 else text  # template opened <think> for it
+        text = _THINK_TAG.sub(" ", text)
+    if "```" in text:
+        for m in _FENCE.finditer(text):
+            if "{" in m.group(1):
+                repairs.append("fence")
+                return m.group(1)
+    return text
+
+
+def _find_object(text: str, repairs: list[str]) -> dict | None:
+    """The first JSON object in `text`: strictly decoded if possible, else mended."""
+    starts = [m.start() for m in re.finditer(r"\{", text)]
+    for i in starts[:MAX_DECODE_TRIES]:
+        try:
+            obj, end = _DECODER.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            if text[:i].strip() or text[end:].strip():
+                repairs.append("prose")
+            return obj
+    if not starts:
+        return None
+    try:
+        mended = json_repair.loads(text[starts[0]:])
+    except (RecursionError, ValueError):  # nesting deeper than either parser will go
+        return None
+    if isinstance(mended, list):
+        mended = next((x for x in mended if isinstance(x, dict)), None)
+    if isinstance(mended, dict) and mended:
+        repairs.append("json_repair")
+        return mended
+    return None
+
+
+# ---- shape: keys, wrappers, values -------------------------------------------
+def _normalise(obj: dict, goods: tuple[str, ...], names: tuple[str, ...], repairs: list[str]) -> dict:
+    d = _unwrap(obj, repairs)
+    out: dict = {}
+    for key, value in d.items():
+        k = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+        if k in KEY_ALIASES and KEY_ALIASES[k] not in d:
+            repairs.append(f"alias:{k}")
+            k = KEY_ALIASES[k]
+        elif k != key and k in Action.model_fields:
+            repairs.append(f"alias:{k}")
+        out.setdefault(k, value)
+    kind_key = next((k for k in ACTION_KEYS if k in out), None)
+    if kind_key is not None:
+        kind = out.pop(kind_key)
+        for k in ACTION_KEYS:  # a second one often carries the side: {"action": "offer", "type": "sell"}
+            extra = out.pop(k, None)
+            if isinstance(extra, str) and extra.strip().lower() in ("buy", "sell") and "side" not in out:
+                repairs.append(f"alias:{k}")
+                out["side"] = extra
+        if kind_key != "action":
+            repairs.append(f"alias:{kind_key}")
+        out["action"] = _action_word(kind, out, repairs)
+    elif "side" in out:
+        repairs.append("infer:action")
+        out["action"] = "offer"
+    elif "id" in out:
+        repairs.append("infer:action")
+        out["action"] = "accept"
+    if "side" in out:
+        out["side"] = _word(out["side"], SIDE_ALIASES, "side", repairs)
+    if isinstance(out.get("good"), str):
+        out["good"] = _near_good(out["good"], goods, repairs)
+    if isinstance(out.get("to"), str):
+        out["to"] = _near_name(out["to"], names, repairs)
+    for k in INT_FIELDS:
+        if k in out and out[k] is not None:
+            out[k] = _number(k, out[k], repairs)
+    if "say" in out and out["say"] is not None and not isinstance(out["say"], str):
+        repairs.append("drop:say")
+        del out["say"]
+    return out
+
+
+def _unwrap(obj: dict, repairs: list[str]) -> dict:
+    """{"action": {"type": "offer", ...}}, {"offer": {...}}, {"response": {...}} -> one flat dict."""
+    for _ in range(3):
+        inner_key = next((k for k in ACTION_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner_key is not None:
+            inner = obj[inner_key]
+            rest = {k: v for k, v in obj.items() if k != inner_key}
+            repairs.append("wrapped")
+            obj = {**rest, **inner}
+            continue
+        if len(obj) == 1:
+            (key, value), = obj.items()
+            if isinstance(value, dict):
+                repairs.append("wrapped")
+                word = str(key).strip().lower()
+                is_kind = word in ACTION_KINDS or word in ACTION_ALIASES
+                obj = {"action": word, **value} if is_kind and not any(k in value for k in ACTION_KEYS) else value
+                continue
+        break
+    return obj
+
+
+def _action_word(kind: object, out: dict, repairs: list[str]) -> object:
+    if not isinstance(kind, str):
+        return kind
+    word = kind.strip().lower().replace(" ", "_")
+    if word in ACTION_ALIASES:
+        word, side = ACTION_ALIASES[word]
+        if side and "side" not in out:
+            out["side"] = side
+    if word != kind:
+        repairs.append("near_miss:action")
+    return word
+
+
+def _word(value: object, aliases: dict[str, str], tag: str, repairs: list[str]) -> object:
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower()
+    word = aliases.get(word, word)
+    if word != value:
+        repairs.append(f"near_miss:{tag}")
+    return word
+
+
+def _near_good(value: str, goods: tuple[str, ...], repairs: list[str]) -> str:
+    known = (*goods, "coins")
+    word = value.strip().lower()
+    if word not in known:
+        forms = (word + "s", word + "es", word[:-1] + "ies" if word.endswith("y") else "", word.rstrip("s"))
+        word = next((f for f in forms if f in known), None) or next(
+            iter(difflib.get_close_matches(word, known, n=1, cutoff=0.8)), value)
+    if word != value:
+        repairs.append("near_miss:good")
+    return word
+
+
+def _near_name(value: str, names: tuple[str, ...], repairs: list[str]) -> str:
+    if value in names:
+        return value
+    wanted = value.strip().casefold()
+    match = next((n for n in names if n.casefold() == wanted), None)
+    if match is None:
+        return value  # the engine rejects an unknown creature with its own reason
+    repairs.append("near_miss:to")
+    return match
+
+
+def _number(key: str, value: object, repairs: list[str]) -> object:
+    """"3" -> 3, 2.0 -> 2, "10%" -> 10; then clamp into the field's bounds."""
+    n = value
+    if isinstance(value, str):
+        m = _NUMBER.search(value)
+        n = float(m.group()) if m else value
+    if isinstance(n, float):
+        n = round(n) if math.isfinite(n) else value
+    if not isinstance(n, int) or isinstance(n, bool):
+        return value  # pydantic rejects it with a reason
+    if type(value) is not int:
+        repairs.append(f"coerce:{key}")
+    lo, hi = BOUNDS[key]
+    if key in CLAMPED and ((lo is not None and n < lo) or (hi is not None and n > hi)):
+        repairs.append(f"clamp:{key}")
+        n = max(lo, n) if lo is not None else n
+        n = min(hi, n) if hi is not None else n
+    return n

@@ -1,0 +1,122 @@
+"""The one prompt builder: a `PublicView` -> chat messages for a model brain.
+
+The system message says who the creature is, the rules in plain words and
+the five actions with a tiny JSON example each; it depends only on the
+creature, so servers can cache it as a prefix. The user message renders this
+round's view compactly. Both come from the templates in `assets/prompts/`
+and from the `PublicView` alone, so hidden facts cannot reach a prompt, and
+its size is bounded by the view's own bounds (target: <= 1,000 tokens).
+Every rendered line passes through `clean_text`, so model-written text
+(say lines in the headlines) arrives inert.
+"""
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+
+from .sanitise import clean_text
+from .views import PublicView
+from .world import ASSETS, World
+
+PROMPTS = ASSETS / "prompts"
+SYSTEM = Template((PROMPTS / "system.txt").read_text(encoding="utf-8"))
+USER = Template((PROMPTS / "user.txt").read_text(encoding="utf-8"))
+
+LINE_MAX = 240      # any one rendered line
+HEADLINE_MAX = 100  # one line of last round's public record
+TIP_MAX = 100
+# Without a tokenizer: SmolLM2's BPE averages ~3.9 characters per token on these
+# prompts (numbers and JSON punctuation keep it low); 3.5 overestimates a little.
+CHARS_PER_TOKEN = 3.5
+
+
+def build_messages(view: PublicView, world: World, *, temperament_line: str,
+                   names: tuple[str, ...] = ()) -> list[dict]:
+    """System + user messages for one creature's turn. `names` (the roster)
+    only picks a real neighbour for the gift example."""
+    return [{"role": "system", "content": _system(view, world, temperament_line, names)},
+            {"role": "user", "content": _user(view)}]
+
+
+def _system(view: PublicView, world: World, temperament_line: str, names: tuple[str, ...]) -> str:
+    made = [g for g, _ in view.produces] or list(world.goods)
+    wanted = [g for g, _ in view.needs if g not in made] or [g for g in world.goods if g not in made]
+    others = [n for n in (*names, *(r.name for r in world.default_roster)) if n != view.name]
+    sell, buy = made[0], wanted[0]
+    text = SYSTEM.substitute(
+        name=view.name, species=view.species, temperament=temperament_line,
+        goods=", ".join(world.goods), produces=_pairs(view.produces), pantry=world.economy["pantry"],
+        ex_sell=_json(action="offer", side="sell", good=sell, qty=2, price=world.goods[sell].base_price + 1),
+        ex_buy=_json(action="offer", side="buy", good=buy, qty=1, price=world.goods[buy].base_price),
+        ex_gift=_json(action="gift", to=others[0] if others else "Owl", good=made[-1], qty=1),
+    )
+    return _clean_lines(text)
+
+
+def _user(view: PublicView) -> str:
+    shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
+    needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
+    text = USER.substitute(
+        round=view.round, season=view.season, coins=view.coins, mood=view.mood, name=view.name,
+        goods=_pairs(view.goods), needs=needs,
+        quotes="\n".join(f"{q.good}: bid {_p(q.best_bid)}, ask {_p(q.best_ask)}, last {q.ref_price}"
+                         for q in view.quotes),
+        book=_lines(f"#{o.id} {o.owner} {o.side}s {o.qty} {o.good} at {o.price}" for o in view.book),
+        my_offers=_joined(f"#{o.id} {o.side} {o.qty} {o.good} at {o.price} until round {o.expires}"
+                          for o in view.my_offers),
+        loan_offers=_joined(f"#{lo.id} {lo.lender} lends {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
+                            for lo in view.loan_offers),
+        loans=_joined(f"#{ln.id} you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
+                      else f"#{ln.id} {ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
+        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
+        relations=_joined(view.relations),
+        headlines=_lines(clean_text(h, HEADLINE_MAX) for h in view.headlines),
+    )
+    return _clean_lines(text)
+
+
+def _pairs(items: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{g} {n}" for g, n in items) or "nothing"
+
+
+def _p(price: int | None) -> str:
+    return "-" if price is None else str(price)
+
+
+def _lines(items) -> str:
+    return "\n".join(items) or "none"
+
+
+def _joined(items) -> str:
+    return "; ".join(items) or "none"
+
+
+def _json(**fields) -> str:
+    return json.dumps(fields)
+
+
+def _clean_lines(text: str) -> str:
+    return "\n".join(clean_text(line, LINE_MAX) for line in text.strip().splitlines())
+
+
+# ---- token counting -----------------------------------------------------------
+def count_tokens(messages: list[dict], tokenizer: str | Path | None = None) -> int:
+    """Prompt tokens of `messages` rendered as ChatML (`<|im_start|>role\\n...<|im_end|>\\n`).
+
+    With `tokenizer` (a GGUF path) the count is exact for that model's
+    vocabulary; without one it is len(text) / CHARS_PER_TOKEN, rounded up."""
+    rendered = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+    if tokenizer is None:
+        return math.ceil(sum(len(r) for r in rendered) / CHARS_PER_TOKEN)
+    vocab = _vocab(str(tokenizer))
+    return sum(len(vocab.tokenize(r.encode("utf-8"), add_bos=False, special=True)) for r in rendered)
+
+
+@lru_cache(maxsize=4)
+def _vocab(gguf: str):
+    from llama_cpp import Llama  # heavy, and optional: only exact counts need it
+
+    return Llama(model_path=gguf, vocab_only=True, verbose=False)
