@@ -1,0 +1,138 @@
+"""`wood sim` and `wood replay` as a user runs them: real processes, real
+SQLite files, one-line errors that leave files untouched."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wood(*args, timeout=300, **kw):
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def last_hash(out: str) -> str:
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("state hash: "), out
+    return line.removeprefix("state hash: ")
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_sim_summary_ends_with_the_state_hash_and_is_reproducible(tmp_path):
+    a = wood("sim", "--rounds", "40", "--seed", "5", "--save", str(tmp_path / "a.db"))
+    b = wood("sim", "--rounds", "40", "--seed", "5")
+    assert a.returncode == 0, a.stderr
+    assert "invariant checks passed: 40 rounds" in a.stdout and "tips:" in a.stdout and "acorns" in a.stdout
+    assert last_hash(a.stdout) == last_hash(b.stdout)
+    assert "round 40/40" in a.stderr  # plain progress lines when not on a terminal
+    v = wood("replay", str(tmp_path / "a.db"), "--verify")
+    assert v.returncode == 0, v.stderr
+    assert last_hash(v.stdout) == last_hash(a.stdout)
+
+
+def test_replay_verify_fails_on_a_tampered_record(tmp_path):
+    db = tmp_path / "t.db"
+    assert wood("sim", "--rounds", "15", "--save", str(db), "--quiet").returncode == 0
+    con = sqlite3.connect(db)
+    con.execute("""UPDATE actions SET action = '{"action":"pass"}' WHERE round = 3""")
+    con.commit()
+    con.close()
+    v = wood("replay", str(db), "--verify")
+    assert v.returncode == 1 and "does not match the record" in v.stderr
+
+
+@pytest.mark.parametrize("setup,expect", [
+    (lambda p: None, "no save file"),
+    (lambda p: p.write_bytes(b"\x00garbage" * 100), "not an SQLite file"),
+    (lambda p: p.write_bytes(b"SQLite format 3\x00" + os.urandom(3000)), "not a readable"),
+    (lambda p: sqlite3.connect(p).execute("CREATE TABLE x (y)").connection.commit(), "not a readable"),
+    (lambda p: (c := sqlite3.connect(p)).execute("CREATE TABLE meta (key, value)") and c.execute(
+        "INSERT INTO meta VALUES ('format','other')") and c.commit(), "not a readable"),
+])
+@pytest.mark.parametrize("command", [["replay", "{p}", "--verify"], ["sim", "--resume", "{p}", "--rounds", "5"]])
+def test_missing_corrupt_or_foreign_saves_give_one_line_and_stay_untouched(tmp_path, setup, expect, command):
+    p = tmp_path / "save.db"
+    setup(p)
+    before = digest(p) if p.exists() else None
+    r = wood(*[c.format(p=p) for c in command])
+    assert r.returncode == 2
+    err = r.stderr.strip()
+    assert err.startswith("wood: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err
+    if expect != "not a readable":
+        assert expect in err
+    assert (digest(p) if p.exists() else None) == before
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["sim", "--brains", "gpt9"], "invalid choice"),
+    (["sim", "--rounds", "many"], "expected a whole number"),
+    (["sim", "--creatures", "0"], "expected at least 1"),
+    (["sim", "--creatures", "1"], "at least 2 creatures"),
+    (["sim", "--frobnicate"], "unrecognized arguments"),
+    (["sim", "--roster", "/nonexistent/roster.toml"], "roster file not found"),
+])
+def test_bad_flags_give_one_line_and_exit_2(args, expect):
+    r = wood(*args)
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_an_existing_save_is_never_overwritten(tmp_path):
+    p = tmp_path / "keep.db"
+    p.write_text("precious")
+    r = wood("sim", "--rounds", "3", "--save", str(p))
+    assert r.returncode == 2 and "already exists" in r.stderr and p.read_text() == "precious"
+
+
+def test_resume_continues_to_the_same_hash(tmp_path):
+    db = tmp_path / "r.db"
+    full = wood("sim", "--rounds", "30", "--seed", "9", "--quiet")
+    assert wood("sim", "--rounds", "12", "--seed", "9", "--save", str(db), "--quiet").returncode == 0
+    r = wood("sim", "--resume", str(db), "--rounds", "30", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert last_hash(r.stdout) == last_hash(full.stdout)
+    assert "rounds: 30" in r.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_hash(tmp_path):
+    """40 creatures, 4,000 rounds: kill -9 a saving run part-way, resume it,
+    and land on the hash of a run that was never interrupted."""
+    args = ["--creatures", "40", "--rounds", "4000", "--seed", "11", "--quiet"]
+    db = tmp_path / "killed.db"
+    victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", *args, "--save", str(db)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait until the victim is well into the run, then kill it without warning
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        time.sleep(2)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                done = con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        if done >= 1200:
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert 0 < done < 4000
+    resumed = wood("sim", "--resume", str(db), "--quiet", timeout=900)
+    out, _ = full.communicate(timeout=900)
+    assert resumed.returncode == 0 and full.returncode == 0, resumed.stderr
+    assert last_hash(resumed.stdout) == last_hash(out)
+    assert wood("replay", str(db), "--verify", timeout=900).returncode == 0

@@ -1,0 +1,96 @@
+"""The round loop: determinism, a living scripted market, faults that never
+take a round down, invariants that stop a corrupted run."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine.actions import Action
+from engine.brains import Decision
+from engine.invariants import InvariantError, check_round
+from engine.metrics import RunSummary
+from engine.rules import close_round, open_round
+from engine.runner import Runner
+from engine.state import initial_state
+from engine.world import build_roster
+from tests.conftest import play
+from wood_tui.game import scripted_brains
+
+
+def test_same_seed_same_hash_and_different_seed_differs(world):
+    a, ra = play(world, seed=3, rounds=30)
+    b, rb = play(world, seed=3, rounds=30)
+    c, rc = play(world, seed=4, rounds=30)
+    assert [r.state_hash for r in ra] == [r.state_hash for r in rb]
+    assert ra[-1].state_hash != rc[-1].state_hash
+
+
+def test_scripted_traders_make_a_living_market(world):
+    """Five creatures, 100 rounds: trades in every good, loans, repayments, a
+    default, gifts, tips true and planted, and a fine."""
+    _, results = play(world, seed=3, rounds=100)
+    s = RunSummary()
+    for r in results:
+        s.add_round(r)
+    assert all(s.trades[g] > 0 for g in world.goods), s.trades
+    k = s.kinds
+    assert k["loan_taken"] and k["loan_repaid"] and k["default"] and k["gift"], k
+    assert s.tips_true and s.tips_planted and k["fine"], (s.tips_true, s.tips_planted, k["fine"])
+
+
+class Broken:
+    async def decide(self, view):
+        raise ConnectionError("connection refused")
+
+
+class Hung:
+    async def decide(self, view):
+        await asyncio.sleep(60)
+
+
+class SelfTrader:
+    """Offers, then tries to accept its own offer."""
+
+    async def decide(self, view):
+        if view.my_offers:
+            return Decision(Action(action="accept", id=view.my_offers[0].id), outcome="clean")
+        return Decision(Action(action="offer", side="sell", good=view.produces[0][0], qty=1, price=50), outcome="clean")
+
+
+async def test_a_failing_or_hanging_brain_becomes_a_recorded_pass(world):
+    roster = build_roster(world)
+    brains = scripted_brains(roster, 1) | {"Owl": Broken(), "Fox": Hung(), "Badger": SelfTrader()}
+    runner = Runner(world, initial_state(world, 1, roster), brains, decide_timeout_s=0.2)
+    results = [await runner.play_round() for _ in range(3)]
+    for r in results:
+        assert r.decisions["Owl"].outcome == "fault" and "connection refused" in r.decisions["Owl"].reason
+        assert r.decisions["Fox"].outcome == "fault" and "timed out" in r.decisions["Fox"].reason
+    rejected = [e.data["reason"] for r in results for e in r.events if e.kind == "rejected" and e.data["creature"] == "Badger"]
+    assert "self_trade" in rejected
+    assert runner.state.round == 3
+
+
+def test_a_corrupted_state_stops_the_run_naming_invariant_and_round(world):
+    state = initial_state(world, 1)
+    mid, opening, f1 = open_round(state, world)
+    after, closing, f2 = close_round(mid, world, {}, opening)
+    after.creatures["Owl"].coins += 5  # coins from nowhere
+    with pytest.raises(InvariantError, match="'coins conserved' violated in round 1"):
+        check_round(state, after, [f1, f2], [*opening, *closing])
+    after.creatures["Owl"].coins -= 5
+    after.creatures["Fox"].goods["berries"] += 1
+    with pytest.raises(InvariantError, match="'goods conserved' violated in round 1: berries"):
+        check_round(state, after, [f1, f2], [*opening, *closing])
+
+
+def test_view_size_does_not_grow_with_rounds_or_creatures(world):
+    from engine.views import market_index, public_view
+
+    sizes = {}
+    for n, rounds in ((5, 5), (5, 60), (200, 5)):
+        runner, _ = play(world, seed=2, rounds=rounds, n=n)
+        idx = market_index(runner.state)
+        sizes[(n, rounds)] = max(len(repr(public_view(runner.state, world, name, idx))) for name in runner.state.creatures)
+    small = sizes[(5, 5)]
+    assert sizes[(5, 60)] < small * 1.6 and sizes[(200, 5)] < small * 1.6, sizes
