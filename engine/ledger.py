@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .actions import Action
+from .brains import Decision
 from .errors import WoodError
 from .events import Event
 from .state import State, state_hash
@@ -154,7 +155,7 @@ class Ledger:
             self.con.executemany(
                 "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(r, n, c.get("model"), json.dumps(c.get("messages")), c.get("raw"), json.dumps(c.get("action")),
-                  c.get("outcome", d.outcome), c.get("reason", d.reason), json.dumps(c.get("repairs", [])),
+                  d.outcome, d.reason, json.dumps(c.get("repairs", [])),
                   c.get("latency_ms"), c.get("prompt_tokens"), c.get("completion_tokens"), c.get("finish_reason"))
                  for n, d in result.decisions.items() if (c := d.call)])
             self.con.executemany(
@@ -169,6 +170,12 @@ class Ledger:
     def actions(self, round_no: int) -> dict[str, Action]:
         rows = self.con.execute("SELECT creature, action FROM actions WHERE round = ?", (round_no,)).fetchall()
         return {n: Action.model_validate(json.loads(a)) for n, a in rows}
+
+    def decisions(self, round_no: int) -> dict[str, Decision]:
+        """Each creature's recorded decision (action, outcome, reason, raw) in `round_no`."""
+        rows = self.con.execute("SELECT creature, action, outcome, reason, raw FROM actions WHERE round = ?",
+                                (round_no,)).fetchall()
+        return {n: Decision(Action.model_validate(json.loads(a)), o or "", r or "", raw) for n, a, o, r, raw in rows}
 
     def events(self, round_no: int) -> list[Event]:
         rows = self.con.execute("SELECT kind, public, who, data FROM events WHERE round = ? ORDER BY seq",

@@ -87,6 +87,10 @@ class Runner:
         decisions = {n: d for n, (d, _) in zip(names, answers)}
         after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in decisions.items()}, opening)
         events = [*opening, *closing]
+        for e in closing:  # a model's well-formed proposal the engine refused counts as rejected
+            d = decisions.get(e.data.get("creature")) if e.kind == "rejected" else None
+            if d is not None and d.outcome in ("clean", "repaired"):
+                d.outcome, d.reason = "rejected", f"engine: {e.data['reason']}"
         if self.check:
             check_round(before, after, [f_open, f_close], events)
         blob = canonical_state(after)
