@@ -41,9 +41,33 @@ class Observer:
     def round_closed(self, result: RoundResult, state: State) -> None: ...
 
 
+class Fanout(Observer):
+    """Several observers heard in turn."""
+
+    def __init__(self, observers: list[Observer]):
+        self.observers = observers
+
+    def round_opened(self, round_no, state, events):
+        for o in self.observers:
+            o.round_opened(round_no, state, events)
+
+    def thinking(self, name):
+        for o in self.observers:
+            o.thinking(name)
+
+    def decided(self, name, decision):
+        for o in self.observers:
+            o.decided(name, decision)
+
+    def round_closed(self, result, state):
+        for o in self.observers:
+            o.round_closed(result, state)
+
+
 class Runner:
     def __init__(self, world: World, state: State, brains: dict[str, Brain], *, ledger=None,
-                 observer: Observer | None = None, decide_timeout_s: float | None = None, check: bool = True):
+                 observer: Observer | list[Observer] | None = None, decide_timeout_s: float | None = None,
+                 check: bool = True):
         missing = set(state.creatures) - set(brains)
         if missing:
             raise ValueError(f"no brain for {sorted(missing)}")
@@ -51,7 +75,7 @@ class Runner:
         self.state = state
         self.brains = brains
         self.ledger = ledger
-        self.observer = observer or Observer()
+        self.observer = Fanout(observer) if isinstance(observer, list) else (observer or Observer())
         self.decide_timeout_s = decide_timeout_s
         self.check = check
 

@@ -4,6 +4,8 @@ servers they need, all torn down together when the game ends."""
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster
 
 DEFAULT_ROUNDS = 100
+STARTUP_NOTE_EVERY_S = 5
 
 
 @dataclass
@@ -47,55 +50,130 @@ def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, Brain]:
 
 @contextlib.asynccontextmanager
 async def open_game(args, world: World, *, summary=None, log: Callable[[str], None] = lambda m: None,
-                    observer: Observer | None = None, extra_brains: dict[str, Brain] | None = None):
+                    observer: Observer | None = None, extra_brains: dict[str, Brain] | None = None,
+                    extra_roster: list[RosterEntry] = ()):
     """Everything a run needs, from parsed CLI args (creatures, rounds, seed,
-    brains, roster, save, resume). `extra_brains` replace some creatures'
-    brains (the human seats)."""
+    brains, roster, save, resume). `extra_roster` adds creatures (new human
+    traders); `extra_brains` drive some creatures (the human seats)."""
     ledger = None
+    models = None  # the roster's model configs, for --brains llm
     async with contextlib.AsyncExitStack() as stack:
         if getattr(args, "resume", None):
             ledger = Ledger.open(args.resume, readonly=False)
             stack.callback(ledger.close)
             meta = ledger.meta()
             roster, seed, kind = ledger.roster(), ledger.seed, meta["brains"]
-            if args.brains and args.brains != kind:
+            if getattr(args, "brains", None) and args.brains != kind:
                 raise WoodError(f"{args.resume} was played with --brains {kind}")
+            if kind == "llm":
+                models = json.loads(meta.get("extra", "{}")).get("models")
             state = resume_state(ledger, world)
-            target = args.rounds or int(meta.get("rounds", DEFAULT_ROUNDS))
+            target = getattr(args, "rounds", None) or int(meta.get("rounds", DEFAULT_ROUNDS))
             if summary is not None:
                 for r in range(1, state.round + 1):
                     summary.add_events(ledger.events(r))
-                summary.rounds = state.round
-                summary.checks_passed = state.round
+                summary.rounds = summary.checks_passed = state.round
             log(f"resuming {args.resume} at round {state.round} of {target}")
         else:
             seed = args.seed
-            kind = "llm" if getattr(args, "roster", None) else (args.brains or "scripted")
-            roster = _roster(args, world, kind)
+            kind = "llm" if getattr(args, "roster", None) else (getattr(args, "brains", None) or "scripted")
+            roster, models = _roster(args, world, kind)
+            roster = [*roster, *extra_roster]
             state = initial_state(world, seed, roster)
-            target = args.rounds or DEFAULT_ROUNDS
+            target = getattr(args, "rounds", None) or DEFAULT_ROUNDS
             if getattr(args, "save", None):
-                ledger = Ledger.create(args.save, seed=seed, roster=roster, brains=kind)
+                ledger = Ledger.create(args.save, seed=seed, roster=roster, brains=kind,
+                                       extra={"models": models} if models else None)
                 ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(target),))
                 stack.callback(ledger.close)
-        brains, reports = await _brains(stack, kind, roster, seed, world, args, log)
+        reports: list[Callable[[], list[str]]] = []
+        observers = [observer] if observer else []
+        driven = {n for n in (extra_brains or {})}
+        if kind == "scripted":
+            brains = scripted_brains([r for r in roster if r.name not in driven], seed)
+        else:
+            brains, stats = await _model_brains(stack, models, [r for r in roster if r.name not in driven], world, log)
+            observers.append(_StatsRecorder(stats))
+            reports.append(lambda: model_lines(stats.summary()))
         brains.update(extra_brains or {})
-        runner = Runner(world, state, brains, ledger=ledger, observer=observer)
+        runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
 
 
-def _roster(args, world: World, kind: str) -> list[RosterEntry]:
-    if getattr(args, "roster", None):
-        from serve.roster import load_roster
-
-        return load_roster(args.roster).entries(world)
+def _roster(args, world: World, kind: str) -> tuple[list[RosterEntry], dict | None]:
+    """The traders, and for model brains the model configs (as plain dicts)."""
     n = getattr(args, "creatures", None)
     if n is not None and n < 2:
         raise WoodError("a market needs at least 2 creatures")
-    return build_roster(world, n, model="scripted" if kind == "scripted" else "smol")
-
-
-async def _brains(stack, kind, roster, seed, world, args, log):
     if kind == "scripted":
-        return scripted_brains(roster, seed), []
-    raise WoodError("--brains llm is not built yet")
+        return build_roster(world, n), None
+    from serve.roster import embedded_roster, load_roster
+
+    cfg = load_roster(args.roster) if getattr(args, "roster", None) else embedded_roster(world, n)
+    return cfg.entries(world), {k: m.model_dump() for k, m in cfg.models.items()}
+
+
+async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: list[RosterEntry], world: World,
+                        log: Callable[[str], None]):
+    """Start what must be started, check every server serves its model, and
+    give each creature an LLMBrain."""
+    from engine.brains.llm import CallStats, ChatClient, LLMBrain
+    from serve.embedded import EmbeddedServer, gguf_path
+    from serve.roster import ModelConfig
+
+    clients = {}
+    for name in sorted({r.model for r in roster}):
+        if name not in models:
+            raise WoodError(f"creature model {name!r} is not in the roster's [models]")
+        cfg = ModelConfig.model_validate(models[name])
+        if cfg.embedded:
+            log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
+            srv = EmbeddedServer(on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
+            await stack.enter_async_context(srv)
+            log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
+            cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})
+        elif not cfg.base_url:
+            raise WoodError(f"model {name!r} has no base_url in the roster")
+        client = ChatClient(cfg)
+        stack.push_async_callback(client.aclose)
+        await client.check_models()
+        clients[name] = client
+    names = tuple(r.name for r in roster)
+    brains = {r.name: LLMBrain(r.name, clients[r.model], world, names=names,
+                               temperament_line=world.temperaments[r.temperament]) for r in roster}
+    return brains, CallStats()
+
+
+def _every(seconds: float, fn):
+    last = [0.0]
+
+    def call(*a):
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            fn(*a)
+    return call
+
+
+class _StatsRecorder(Observer):
+    def __init__(self, stats):
+        self.stats = stats
+
+    def round_closed(self, result, state) -> None:
+        for d in result.decisions.values():
+            self.stats.record(d)
+
+
+def model_lines(summary: dict) -> list[str]:
+    """The per-model measures, as the lines `wood sim` prints."""
+    out = []
+    for model, s in summary.items():
+        lat, tok = s["latency_ms"], s["prompt_tokens"]
+        pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+        out.append(f"model {model}: {s['calls']} calls, valid {pct(s['valid_rate'])}, repaired {pct(s['repair_rate'])}"
+                   f" ({', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'nothing'})")
+        out.append(f"  rejected: schema {s['rejected_schema']}, engine {sum(s['rejected_engine'].values())} "
+                   f"({', '.join(f'{k} {v}' for k, v in sorted(s['rejected_engine'].items())) or 'none'});"
+                   f" faults {sum(s['faults'].values())} ({', '.join(f'{k} {v}' for k, v in s['faults'].items()) or 'none'})")
+        out.append(f"  latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; prompt tokens mean {tok['mean']}, max {tok['max']}")
+    return out
