@@ -1,0 +1,48 @@
+"""The embedded SmolLM2 server, for real: five creatures, three rounds, every
+call recorded as a valid action or a reason; then exported as JSONL."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.real_model
+
+
+def test_embedded_model_drives_five_creatures_for_three_rounds(tmp_path):
+    db = tmp_path / "real.db"
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "3", "--seed", "2",
+                        "--save", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "embedded model ready" in r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("state hash: ")
+    assert "model smol: 15 calls" in r.stdout
+    con = sqlite3.connect(db)
+    calls = con.execute("SELECT round, creature, raw, action, outcome, reason, messages, prompt_tokens FROM calls").fetchall()
+    assert len(calls) == 15 and {c[0] for c in calls} == {1, 2, 3}
+    for rnd, creature, raw, action, outcome, reason, messages, tokens in calls:
+        assert outcome in ("clean", "repaired", "rejected", "fault")
+        if outcome in ("clean", "repaired"):
+            assert json.loads(action)["action"] in ("offer", "accept", "lend", "gift", "pass")
+        else:
+            assert reason, (creature, rnd, raw)
+        assert json.loads(messages)[0]["role"] == "system" and 0 < tokens <= 1000
+    # every decision is in the ledger, and the ledger replays
+    assert con.execute("SELECT count(*) FROM actions").fetchone()[0] == 15
+    v = subprocess.run([sys.executable, "-m", "wood_tui.cli", "replay", str(db), "--verify"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert v.returncode == 0, v.stderr
+    out = tmp_path / "export"
+    e = subprocess.run([sys.executable, "-m", "wood_tui.cli", "export", str(db), "--out", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert e.returncode == 0, e.stderr
+    lines = [json.loads(x) for x in (out / "calls.jsonl").read_text().splitlines()]
+    assert len(lines) == 15
+    assert set(lines[0]) == {"round", "creature", "model", "messages", "raw", "action", "outcome", "reason",
+                             "latency_ms", "prompt_tokens"}
