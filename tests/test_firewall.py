@@ -1,0 +1,102 @@
+"""The information firewall, end to end through the prompt builder.
+
+Hidden facts (a tip's truth, other traders' private tips) must never reach a
+prompt. Two tests: a long game with many tips whose every prompt is scanned
+for truth in any wording, and a noninterference run: the same seed with
+every tip's truth inverted gives byte-identical prompts until tips resolve.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+
+from engine.prompts import build_messages
+from engine.rules import close_round, open_round
+from engine.state import initial_state
+from engine.views import market_index, public_view
+from engine.world import build_roster
+from wood_tui.game import scripted_brains
+
+TRUTH_WORDS = re.compile(r"\b(truth|true|untrue|false|planted|fake|genuine|real|hoax|bogus|honest|lie|lies|lying)\b", re.I)
+RESOLUTION = re.compile(r'^The tip ".*$', re.M)  # last round's public record of a resolved tip
+
+
+def tip_world(world, lead: int):
+    odds = dict(world.odds, tip_per_round=1.0, tip_lead_min=lead, tip_lead_max=lead)
+    return dataclasses.replace(world, odds=odds)
+
+
+def play_prompts(world, seed: int, rounds: int, invert: bool = False, n: int = 5):
+    """Play scripted rounds, building every creature's prompt each round.
+    Returns [(round, creature, prompt_text)], and the tips issued."""
+    roster = build_roster(world, n)
+    brains = scripted_brains(roster, seed)
+    names = tuple(r.name for r in roster)
+    state = initial_state(world, seed, roster)
+    prompts, tips = [], {}
+
+    async def go(state):
+        for _ in range(rounds):
+            mid, opening, _ = open_round(state, world)
+            for e in opening:
+                if e.kind == "tip_issued":
+                    t = mid.tips[e.data["tip"]]
+                    if invert:
+                        t.truth = not t.truth
+                    tips[t.id] = (t.text, t.truth, tuple(t.recipients), t.resolves)
+            idx = market_index(mid)
+            actions = {}
+            for r in roster:
+                v = public_view(mid, world, r.name, idx)
+                msgs = build_messages(v, world, temperament_line=world.temperaments[r.temperament], names=names)
+                prompts.append((mid.round, r.name, "\n".join(m["content"] for m in msgs)))
+                actions[r.name] = (await brains[r.name].decide(v)).action
+            state, _, _ = close_round(mid, world, actions, opening)
+        return state
+
+    asyncio.run(go(state))
+    return prompts, tips
+
+
+def test_no_prompt_in_a_long_tip_heavy_game_carries_a_tip_truth(world):
+    w = tip_world(world, lead=3)
+    prompts, tips = play_prompts(w, seed=21, rounds=150)
+    assert len(tips) == 150 and {t[1] for t in tips.values()} == {True, False}
+    leaks = []
+    for rnd, creature, text in prompts:
+        public = RESOLUTION.sub("", text)  # a resolved tip's fate is public record
+        if m := TRUTH_WORDS.search(public):
+            leaks.append((rnd, creature, m.group(0)))
+        for tid, (tip_text, truth, recipients, resolves) in tips.items():
+            if creature not in recipients and rnd < resolves and f"#{tid}" in text and tip_text in text:
+                leaks.append((rnd, creature, f"someone else's tip #{tid}"))
+    assert leaks == []
+    # and the prompts do carry the tips to their recipients
+    some = next(iter(tips.items()))
+    tid, (tip_text, _, recipients, resolves) = some
+    assert any(tip_text in text for rnd, c, text in prompts if c in recipients and rnd == resolves - 1)
+
+
+def test_inverting_every_tip_truth_leaves_prompts_byte_identical_until_resolution(world):
+    w = tip_world(world, lead=40)  # every tip issued in rounds 1..39 resolves at 41 or later
+    a, tips_a = play_prompts(w, seed=5, rounds=45)
+    b, tips_b = play_prompts(w, seed=5, rounds=45, invert=True)
+    first_resolution = min(t[3] for t in tips_a.values())
+    early = [t for t, v in tips_a.items() if v[3] - 40 < first_resolution]  # issued before any resolved
+    assert len(early) >= 39 and all(tips_a[t][1] != tips_b[t][1] for t in early)  # truths really were inverted
+    before = [(x, y) for x, y in zip(a, b) if x[0] < first_resolution]
+    assert len(before) == 5 * (first_resolution - 1) >= 5 * 40
+    assert all(x == y for x, y in before)
+    # after a tip resolves the worlds may differ (a shock happens or not): the test can see that
+    assert any(x != y for x, y in zip(a, b) if x[0] > first_resolution)
+
+
+def test_prompt_size_is_flat_in_rounds_and_creatures(world):
+    from engine.prompts import count_tokens
+
+    early, _ = play_prompts(world, seed=3, rounds=3)
+    late, _ = play_prompts(world, seed=3, rounds=120)
+    big, _ = play_prompts(world, seed=3, rounds=2, n=1000)
+    size = lambda ps: max(count_tokens([{"role": "user", "content": t}]) for _, _, t in ps)  # noqa: E731
+    assert size(late) < size(early) * 1.5 and size(big) < size(early) * 1.5, (size(early), size(late), size(big))
