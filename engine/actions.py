@@ -81,21 +81,28 @@ class Action(BaseModel):
 PASS = Action()
 
 
-def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None) -> dict:
-    """The JSON schema handed to model servers: flat, with enums for goods
-    (and for trader names when the roster is small enough to list)."""
-    good_enum = list(goods)
-    props: dict = {
-        "action": {"type": "string", "enum": ["offer", "accept", "lend", "gift", "pass"]},
-        "side": {"type": "string", "enum": ["buy", "sell"]},
-        "good": {"type": "string", "enum": good_enum + ["coins"]},
-        "qty": {"type": "integer", "minimum": 1, "maximum": QTY_MAX},
-        "price": {"type": "integer", "minimum": 1, "maximum": PRICE_MAX},
-        "id": {"type": "integer", "minimum": 1},
-        "to": {"type": "string", "enum": list(names)} if names and len(names) <= 64 else {"type": "string", "maxLength": 40},
-        "amount": {"type": "integer", "minimum": 1, "maximum": PRICE_MAX},
-        "rate": {"type": "integer", "minimum": 0, "maximum": RATE_MAX},
-        "rounds": {"type": "integer", "minimum": 1, "maximum": LOAN_ROUNDS_MAX},
-        "say": {"type": "string", "maxLength": SAY_MAX},
-    }
-    return {"type": "object", "properties": props, "required": ["action"], "additionalProperties": False}
+def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None, me: str | None = None) -> dict:
+    """The JSON schema handed to model servers: one small flat object per
+    action kind (`anyOf`), each with its fields required, enums for goods and
+    (when the roster is small enough to list) for trader names other than
+    `me`. Required fields matter for small models: with a single optional-
+    everything object, SmolLM2-135M wrote `{"action":"offer"}` and nothing
+    else; with this shape the grammar makes it finish the proposal."""
+    others = [n for n in (names or ()) if n != me]
+    to = {"type": "string", "enum": others} if others and len(others) <= 64 else {"type": "string", "maxLength": 40}
+    say = {"type": "string", "maxLength": SAY_MAX}
+    n = lambda lo, hi: {"type": "integer", "minimum": lo, "maximum": hi}  # noqa: E731
+
+    def kind(name: str, fields: dict) -> dict:
+        props = {"action": {"type": "string", "enum": [name]}, **fields, "say": say}
+        return {"type": "object", "properties": props, "required": ["action", *fields],
+                "additionalProperties": False}
+
+    return {"anyOf": [
+        kind("offer", {"side": {"type": "string", "enum": ["buy", "sell"]}, "good": {"type": "string", "enum": list(goods)},
+                       "qty": n(1, QTY_MAX), "price": n(1, PRICE_MAX)}),
+        kind("accept", {"id": n(1, 10**9)}),
+        kind("lend", {"amount": n(1, PRICE_MAX), "rate": n(0, RATE_MAX), "rounds": n(1, LOAN_ROUNDS_MAX)}),
+        kind("gift", {"to": to, "good": {"type": "string", "enum": [*goods, "coins"]}, "qty": n(1, QTY_MAX)}),
+        kind("pass", {}),
+    ]}

@@ -143,11 +143,16 @@ def test_public_view_hides_truth_and_others_tips(world, state):
     assert "Owl" not in repr(fox.goods)
 
 
-def test_action_schema_is_flat_and_lists_goods(world):
-    schema = action_schema(world.good_names)
-    assert schema["properties"]["good"]["enum"][:5] == list(world.good_names)
-    assert schema["required"] == ["action"] and schema["additionalProperties"] is False
-    assert all("properties" not in p for p in schema["properties"].values())
+def test_action_schema_requires_each_kinds_fields_and_lists_goods(world):
+    schema = action_schema(world.good_names, ("Owl", "Fox"), me="Owl")
+    kinds = {k["properties"]["action"]["enum"][0]: k for k in schema["anyOf"]}
+    assert set(kinds) == {"offer", "accept", "lend", "gift", "pass"}
+    assert kinds["offer"]["required"] == ["action", "side", "good", "qty", "price"]
+    assert kinds["offer"]["properties"]["good"]["enum"] == list(world.good_names)
+    assert kinds["gift"]["properties"]["to"]["enum"] == ["Fox"]  # never yourself
+    assert all(k["additionalProperties"] is False for k in kinds.values())
+    # every shape the schema admits is a valid Action
+    Action.model_validate({"action": "lend", "amount": 5, "rate": 0, "rounds": 1, "say": "hi"})
 
 
 def test_say_is_sanitised_and_capped():
