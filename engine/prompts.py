@@ -11,6 +11,9 @@ Every rendered line passes through `clean_text`, so model-written text
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import json
 import math
 from functools import lru_cache
@@ -25,12 +28,12 @@ PROMPTS = ASSETS / "prompts"
 SYSTEM = Template((PROMPTS / "system.txt").read_text(encoding="utf-8"))
 USER = Template((PROMPTS / "user.txt").read_text(encoding="utf-8"))
 
-LINE_MAX = 240      # any one rendered line
-HEADLINE_MAX = 100  # one line of last round's public record
-TIP_MAX = 100
-# Without a tokenizer: SmolLM2's BPE averages ~3.9 characters per token on these
-# prompts (numbers and JSON punctuation keep it low); 3.5 overestimates a little.
-CHARS_PER_TOKEN = 3.5
+LINE_MAX = 240     # any one rendered line
+HEADLINE_MAX = 80  # one line of last round's public record
+TIP_MAX = 80       # one tip's words
+# Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
+# prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
+CHARS_PER_TOKEN = 2.7
 
 
 def build_messages(view: PublicView, world: World, *, temperament_line: str,
@@ -43,14 +46,12 @@ def build_messages(view: PublicView, world: World, *, temperament_line: str,
 
 def _system(view: PublicView, world: World, temperament_line: str, names: tuple[str, ...]) -> str:
     made = [g for g, _ in view.produces] or list(world.goods)
-    wanted = [g for g, _ in view.needs if g not in made] or [g for g in world.goods if g not in made]
     others = [n for n in (*names, *(r.name for r in world.default_roster)) if n != view.name]
-    sell, buy = made[0], wanted[0]
     text = SYSTEM.substitute(
-        name=view.name, species=view.species, temperament=temperament_line,
-        goods=", ".join(world.goods), produces=_pairs(view.produces), pantry=world.economy["pantry"],
-        ex_sell=_json(action="offer", side="sell", good=sell, qty=2, price=world.goods[sell].base_price + 1),
-        ex_buy=_json(action="offer", side="buy", good=buy, qty=1, price=world.goods[buy].base_price),
+        name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
+        temperament=temperament_line,
+        produces=_pairs(view.produces), fuel=world.fuel_good, pantry=world.economy["pantry"],
+        ex_offer=_json(action="offer", side="sell", good=made[0], qty=2, price=world.goods[made[0]].base_price + 1),
         ex_gift=_json(action="gift", to=others[0] if others else "Owl", good=made[-1], qty=1),
     )
     return _clean_lines(text)
@@ -62,15 +63,13 @@ def _user(view: PublicView) -> str:
     text = USER.substitute(
         round=view.round, season=view.season, coins=view.coins, mood=view.mood, name=view.name,
         goods=_pairs(view.goods), needs=needs,
-        quotes="\n".join(f"{q.good}: bid {_p(q.best_bid)}, ask {_p(q.best_ask)}, last {q.ref_price}"
-                         for q in view.quotes),
-        book=_lines(f"#{o.id} {o.owner} {o.side}s {o.qty} {o.good} at {o.price}" for o in view.book),
-        my_offers=_joined(f"#{o.id} {o.side} {o.qty} {o.good} at {o.price} until round {o.expires}"
-                          for o in view.my_offers),
+        prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
+        book=_book(view),
+        my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
         loan_offers=_joined(f"#{lo.id} {lo.lender} lends {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
                             for lo in view.loan_offers),
-        loans=_joined(f"#{ln.id} you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
-                      else f"#{ln.id} {ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
+        loans=_joined(f"you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
+                      else f"{ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
         tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
         relations=_joined(view.relations),
         headlines=_lines(clean_text(h, HEADLINE_MAX) for h in view.headlines),
@@ -78,12 +77,18 @@ def _user(view: PublicView) -> str:
     return _clean_lines(text)
 
 
+def _book(view: PublicView) -> str:
+    """The best offer of others per good and side: `honey for sale: #12 Fox 3 at 9`.
+    (The view holds a second one per side; it is left out to keep within budget.)"""
+    best: dict[str, str] = {}
+    for o in view.book:
+        head = f"{o.good} {'wanted' if o.side == 'buy' else 'for sale'}"
+        best.setdefault(head, f"#{o.id} {o.owner} {o.qty} at {o.price}")
+    return _lines(f"{head}: {offer}" for head, offer in best.items())
+
+
 def _pairs(items: tuple[tuple[str, int], ...]) -> str:
     return ", ".join(f"{g} {n}" for g, n in items) or "nothing"
-
-
-def _p(price: int | None) -> str:
-    return "-" if price is None else str(price)
 
 
 def _lines(items) -> str:
@@ -95,7 +100,7 @@ def _joined(items) -> str:
 
 
 def _json(**fields) -> str:
-    return json.dumps(fields)
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def _clean_lines(text: str) -> str:
@@ -104,11 +109,13 @@ def _clean_lines(text: str) -> str:
 
 # ---- token counting -----------------------------------------------------------
 def count_tokens(messages: list[dict], tokenizer: str | Path | None = None) -> int:
-    """Prompt tokens of `messages` rendered as ChatML (`<|im_start|>role\\n...<|im_end|>\\n`).
+    """Prompt tokens of `messages` as a ChatML server counts them: each turn as
+    `<|im_start|>role\n...<|im_end|>\n`, then the opening of the reply.
 
     With `tokenizer` (a GGUF path) the count is exact for that model's
     vocabulary; without one it is len(text) / CHARS_PER_TOKEN, rounded up."""
     rendered = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+    rendered.append("<|im_start|>assistant\n")
     if tokenizer is None:
         return math.ceil(sum(len(r) for r in rendered) / CHARS_PER_TOKEN)
     vocab = _vocab(str(tokenizer))
@@ -119,4 +126,8 @@ def count_tokens(messages: list[dict], tokenizer: str | Path | None = None) -> i
 def _vocab(gguf: str):
     from llama_cpp import Llama  # heavy, and optional: only exact counts need it
 
-    return Llama(model_path=gguf, vocab_only=True, verbose=False)
+    with contextlib.redirect_stderr(io.StringIO()):  # llama.cpp warns about the context it never uses
+        return Llama(model_path=gguf, vocab_only=True, verbose=False)
+
+
+atexit.register(_vocab.cache_clear)  # free the vocabularies while llama_cpp can still do it

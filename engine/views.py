@@ -21,6 +21,7 @@ TOP_RELATIONS = 3
 MAX_HEADLINES = 8
 MAX_LOAN_OFFERS = 3
 MAX_LOANS_SHOWN = 4
+MAX_MY_OFFERS = 4
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         needs=tuple(sorted(world.needs_of(c.species, state.round).items())),
         produces=tuple(sorted(world.species[c.species].produces.items())),
         mood=c.mood, quotes=tuple(quotes), book=tuple(book),
-        my_offers=tuple(sorted(idx.by_owner.get(name, []), key=lambda o: o.id)),
+        my_offers=tuple(sorted(idx.by_owner.get(name, []), key=lambda o: o.id)[-MAX_MY_OFFERS:]),
         loan_offers=tuple(loan_offers[:MAX_LOAN_OFFERS]), loans=tuple(loans),
         tips=tuple(sorted(idx.tips_by.get(name, []), key=lambda t: t.id)),
         relations=tuple(relation_line(other, v) for other, v in top),

@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # the roster lives with the servers; the engine only reads it
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
 RETRY_BACKOFF_S = 0.25
 DETAIL_MAX = 200
-LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
+LATENCY_WINDOW = 4096
+ENGINE_PREFIX = "engine: "  # how the runner marks a proposal the engine refused  # latencies kept per model for percentiles
 
 
 class ModelServerError(WoodError):
@@ -48,8 +49,8 @@ class ModelServerError(WoodError):
 
 @dataclass
 class ChatResult:
-    """One chat call as the client saw it. `fault` is None when a reply came:
-    connect | timeout | dropped | http_<status> | bad_body | empty."""
+    """One chat call as the client saw it. `fault` is None when a reply came, else
+    connect | timeout | dropped | transport | http_<status> | bad_body | empty."""
 
     text: str | None = None
     finish_reason: str | None = None
@@ -201,7 +202,7 @@ class LLMBrain:
         self.names = names
         self.temperament_line = temperament_line
         self.tokenizer = tokenizer or client.cfg.tokenizer
-        self.schema = action_schema(world.good_names, names)
+        self.schema = action_schema(world.good_names, names, me=name)
 
     async def decide(self, view: PublicView) -> Decision:
         messages: list[dict] = []
@@ -268,7 +269,7 @@ class ModelStats:
             "calls": self.calls, "clean": self.clean, "repaired": self.repaired,
             "rejected_schema": self.rejected_schema, "rejected_engine": dict(self.rejected_engine),
             "faults": dict(self.faults), "repairs": dict(self.repairs),
-            "valid_rate": _ratio(valid - sum(self.rejected_engine.values()), self.calls),
+            "valid_rate": _ratio(valid, self.calls),
             "repair_rate": _ratio(self.repaired, valid),
             "latency_ms": {"mean": _ratio(sum(lat), len(lat)), "p50": _rank(lat, 0.5), "p95": _rank(lat, 0.95),
                            "max": lat[-1] if lat else None},
@@ -298,6 +299,8 @@ class CallStats:
             s.clean += 1
         elif decision.outcome == "repaired":
             s.repaired += 1
+        elif decision.outcome == "rejected" and decision.reason.startswith(ENGINE_PREFIX):
+            s.rejected_engine[decision.reason.removeprefix(ENGINE_PREFIX)] += 1  # the runner's verdict
         elif decision.outcome == "rejected":
             s.rejected_schema += 1
         elif decision.outcome == "fault":
@@ -309,10 +312,6 @@ class CallStats:
             s.prompt_tokens_max = max(s.prompt_tokens_max, call["prompt_tokens"])
             s.prompt_tokens_sum += call["prompt_tokens"]
             s.prompt_tokens_n += 1
-
-    def record_engine_rejection(self, model: str, reason: str) -> None:
-        """A parsed action the engine refused (Reason value, e.g. "insufficient_goods")."""
-        self._of(model).rejected_engine[str(reason)] += 1
 
     def summary(self) -> dict:
         return {model: s.summary() for model, s in sorted(self.models.items())}

@@ -1,0 +1,152 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that misbehaves on purpose.
+
+Each POST to `.../chat/completions` plays the next scenario queued with
+`play(...)` (then `default`); GET `.../models` lists `models`. Every chat
+request body is kept in `requests`, so a test can see what the client sent
+and how often it retried. Scenarios: a reply (valid JSON, garbage, half
+JSON, fenced, harmony or <think> preambles, hostile `say` text, null content,
+truncated output) or a failure (HTTP 400/500/503, a stall past the client's
+timeout, a connection dropped mid-response, a body that is not JSON).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VALID = '{"action":"offer","side":"sell","good":"berries","qty":2,"price":6}'
+HOSTILE_SAY = ("[@click=app.quit] \x1b[31mred\x1b[0m \x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\ "
+               "\u202eevil\u202c")
+
+# name -> (content, finish_reason, extra message fields)
+REPLIES: dict[str, tuple[str | None, str, dict]] = {
+    "valid": (VALID, "stop", {}),
+    "garbage": ("The wood is lovely this time of year.", "stop", {}),
+    "half_json": ('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6', "stop", {}),
+    "fenced": (f"Here you go:\n```json\n{VALID}\n```", "stop", {}),
+    "harmony": ("<|channel|>analysis<|message|>Berries sell well {maybe}.<|end|>"
+                f"<|start|>assistant<|channel|>final<|message|>{VALID}<|return|>", "stop", {}),
+    "think": (f"<think>I hold berries; selling two {{at 6}} seems fair.</think>\n{VALID}", "stop", {}),
+    "hostile": ('{"action": "pass", "say": "%s"}' % HOSTILE_SAY, "stop", {}),  # raw control bytes, as a model may
+    "null_content": (None, "stop", {"reasoning": "I should sell berries because"}),
+    "null_length": (None, "length", {"reasoning": "Let me think about every good in turn"}),
+    "truncated": ('{"action":"offer","side":"se', "length", {}),
+    "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
+}
+FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body")
+SCENARIOS = (*REPLIES, *FAILURES)
+
+
+class FaultServer:
+    """`with FaultServer() as srv:` serves on `srv.base_url` until the block ends."""
+
+    def __init__(self, models: tuple[str, ...] = ("smollm2",), *, stall_s: float = 3.0, slow_s: float = 0.2):
+        self.models = models
+        self.stall_s = stall_s
+        self.slow_s = slow_s
+        self.default = "valid"
+        self.requests: list[dict] = []
+        self.max_in_flight = 0
+        self._script: deque[str] = deque()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.fault = self
+        self._httpd.handle_error = lambda request, address: None  # stalled replies meet closed sockets
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def play(self, *scenarios: str) -> None:
+        """Queue the scenarios the next chat requests will meet, in order."""
+        unknown = set(scenarios) - set(SCENARIOS)
+        if unknown:
+            raise ValueError(f"unknown scenarios {sorted(unknown)}")
+        self._script.extend(scenarios)
+
+    def __enter__(self) -> "FaultServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _next(self, body: dict) -> str:
+        with self._lock:
+            self.requests.append(body)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            return self._script.popleft() if self._script else self.default
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        srv: FaultServer = self.server.fault
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
+        else:
+            self._json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        srv: FaultServer = self.server.fault
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        scenario = srv._next(body)
+        try:
+            self._play(srv, scenario, body)
+        finally:
+            srv._done()
+
+    def _play(self, srv: FaultServer, scenario: str, body: dict) -> None:
+        if scenario in REPLIES:
+            content, finish, extra = REPLIES[scenario]
+            self._completion(body, content, finish, extra)
+        elif scenario.startswith("http_"):
+            status = int(scenario.removeprefix("http_"))
+            self._json(status, {"error": {"message": f"scripted {status}", "type": "server_error"}})
+        elif scenario in ("stall", "slow"):
+            time.sleep(srv.stall_s if scenario == "stall" else srv.slow_s)
+            self._completion(body, VALID, "stop", {})
+        elif scenario == "drop":  # promise a body, send half of it, hang up
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"choices": [{"message": {"content": "{\\"act')
+            self.wfile.flush()
+            self.close_connection = True
+        elif scenario == "bad_body":
+            self._raw(200, b"<html><body>Bad gateway, friend</body></html>", "text/html")
+
+    def _completion(self, body: dict, content: str | None, finish: str, extra: dict) -> None:
+        self._json(200, {
+            "id": "chatcmpl-wood", "object": "chat.completion", "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": content, **extra}}],
+            "usage": {"prompt_tokens": 321, "completion_tokens": 23, "total_tokens": 344},
+        })
+
+    def _json(self, status: int, payload: dict) -> None:
+        self._raw(status, json.dumps(payload).encode(), "application/json")
+
+    def _raw(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

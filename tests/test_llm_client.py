@@ -1,0 +1,234 @@
+"""The chat client and the model brain against a real HTTP server that
+misbehaves on purpose (tests/fault_server.py): every scenario ends in a
+Decision, never an exception, with the outcome, reason and retries expected."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import unicodedata
+
+import pytest
+
+from engine.actions import PASS, Action
+from engine.brains import Decision
+from engine.brains.llm import CallStats, ChatClient, LLMBrain, ModelServerError
+from engine.sanitise import clean_text
+from engine.state import initial_state
+from engine.views import public_view
+from serve.roster import ModelConfig
+from tests.fault_server import REPLIES, SCENARIOS, FaultServer
+
+NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
+
+
+@pytest.fixture
+def server():
+    with FaultServer() as srv:
+        yield srv
+
+
+def config(base_url: str, **overrides) -> ModelConfig:
+    fields = dict(name="smol", base_url=base_url, model="smollm2", json_mode="json_object_schema",
+                  max_concurrency=2, timeout_s=1.0, connect_timeout_s=1.0, max_tokens=64, temperature=0.3)
+    return ModelConfig(**{**fields, **overrides})
+
+
+@pytest.fixture
+def view(world):
+    return public_view(initial_state(world, 7), world, "Fox")
+
+
+async def decide(world, view, cfg: ModelConfig) -> Decision:
+    async with ChatClient(cfg) as client:
+        brain = LLMBrain("Fox", client, world, names=NAMES, temperament_line=world.temperaments["speculator"])
+        return await brain.decide(view)
+
+
+# scenario -> (outcome, reason starts with, requests the server saw)
+EXPECTED = {
+    "valid": ("clean", "", 1),
+    "garbage": ("rejected", "unparseable: no JSON object", 1),
+    "half_json": ("repaired", "repaired: json_repair", 1),
+    "fenced": ("repaired", "repaired: fence", 1),
+    "harmony": ("repaired", "repaired: harmony", 1),
+    "think": ("repaired", "repaired: think", 1),
+    "hostile": ("repaired", "repaired: json_repair, clean:say", 1),
+    "null_content": ("fault", "fault: empty: no content (reasoning only)", 1),
+    "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up
+    "truncated": ("rejected", "schema: side:", 2),      # cut off and unsalvageable: once more
+    "truncated_salvage": ("repaired", "repaired: json_repair", 1),
+    "http_400": ("fault", "fault: http_400", 1),
+    "http_500": ("fault", "fault: http_500", 1),        # llama-cpp-python's answer to a bad request: no retry
+    "http_503": ("fault", "fault: http_503", 2),        # retried once
+    "stall": ("fault", "fault: timeout", 1),
+    "slow": ("clean", "", 1),
+    "drop": ("fault", "fault: dropped", 2),
+    "bad_body": ("fault", "fault: bad_body", 1),
+}
+
+
+def test_every_scenario_has_an_expectation():
+    assert set(EXPECTED) == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_every_scenario_ends_in_a_decision(world, view, server, scenario):
+    server.default = scenario
+    d = await decide(world, view, config(server.base_url))
+    outcome, reason, requests = EXPECTED[scenario]
+    assert isinstance(d, Decision) and isinstance(d.action, Action)
+    assert (d.outcome, len(server.requests)) == (outcome, requests), d.reason
+    assert d.reason.startswith(reason), d.reason
+    assert d.call["outcome"] == outcome and d.call["reason"] == d.reason and d.call["model"] == "smol"
+    if outcome in ("fault", "rejected"):
+        assert d.action == PASS and d.call["action"] is None
+    else:
+        assert d.call["action"] == d.action.compact()
+    assert d.raw == d.call["raw"]
+    if scenario in REPLIES:
+        assert d.raw == REPLIES[scenario][0]  # the reply is kept as it came, for the audit
+
+
+async def test_a_clean_call_records_everything_the_ledger_keeps(world, view, server):
+    d = await decide(world, view, config(server.base_url))
+    assert d.action == Action(action="offer", side="sell", good="berries", qty=2, price=6)
+    call = d.call
+    assert call["messages"][0]["role"] == "system" and "You are Fox" in call["messages"][0]["content"]
+    assert (call["prompt_tokens"], call["completion_tokens"], call["finish_reason"]) == (321, 23, "stop")
+    assert call["latency_ms"] > 0 and call["attempts"] == 1 and call["fault"] is None and call["repairs"] == []
+
+
+async def test_a_hostile_say_comes_out_inert(world, view, server):
+    server.default = "hostile"
+    d = await decide(world, view, config(server.base_url))
+    say = d.action.say
+    assert say == clean_text(say) and "red" in say and "evil" in say
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in say)
+    assert "\x1b" in d.raw  # the raw reply is kept as it came, for the audit
+
+
+async def test_a_503_then_a_reply_is_retried_once_and_succeeds(world, view, server):
+    server.play("http_503", "valid")
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "clean" and d.call["attempts"] == 2 and len(server.requests) == 2
+
+
+async def test_a_dropped_connection_then_a_reply_succeeds(world, view, server):
+    server.play("drop", "fenced")
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "repaired" and d.call["attempts"] == 2
+
+
+async def test_truncated_output_is_asked_again_with_twice_the_room(world, view, server):
+    server.play("truncated", "valid")
+    d = await decide(world, view, config(server.base_url, max_tokens=64))
+    assert d.outcome == "clean" and d.call["attempts"] == 2
+    assert [r["max_tokens"] for r in server.requests] == [64, 128]
+
+
+async def test_truncated_but_salvageable_output_is_not_asked_again(world, view, server):
+    server.default = "truncated_salvage"
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "repaired" and "truncated" in d.call["repairs"]
+    assert d.action == Action(action="pass", say="The winter is lo")
+
+
+async def test_a_server_that_is_down_is_a_fault_after_one_retry(world, view):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = await decide(world, view, config(f"http://127.0.0.1:{port}/v1"))
+    assert (d.outcome, d.action, d.call["attempts"]) == ("fault", PASS, 2)
+    assert d.reason.startswith("fault: connect")
+    assert d.call["prompt_tokens"] > 0  # counted locally when the server could not say
+
+
+async def test_an_exception_inside_the_brain_becomes_a_fault(world, server):
+    d = await decide(world, None, config(server.base_url))  # not a view at all
+    assert (d.outcome, d.action, d.call["fault"]) == ("fault", PASS, "internal")
+    assert d.reason.startswith("fault: AttributeError") and server.requests == []
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("json_schema", "json_schema"), ("json_object_schema", "json_object"), ("none", None),
+])
+async def test_json_mode_shapes_the_request(world, view, server, mode, expected):
+    await decide(world, view, config(server.base_url, json_mode=mode))
+    fmt = server.requests[0].get("response_format")
+    if expected is None:
+        assert fmt is None
+        return
+    if expected == "json_schema":
+        assert fmt["json_schema"]["name"] == "action" and fmt["json_schema"]["strict"] is True
+        schema = fmt["json_schema"]["schema"]
+    else:
+        assert fmt["type"] == "json_object"
+        schema = fmt["schema"]
+    gift = next(k for k in schema["anyOf"] if k["properties"]["action"]["enum"] == ["gift"])
+    assert gift["properties"]["to"]["enum"] == [n for n in NAMES if n != "Fox"]  # never a gift to oneself
+
+
+async def test_sampling_settings_and_reasoning_effort_are_sent(world, view, server):
+    await decide(world, view, config(server.base_url, top_p=0.9, reasoning_effort="low", temperature=0.5))
+    body = server.requests[0]
+    assert (body["model"], body["temperature"], body["top_p"], body["reasoning_effort"], body["max_tokens"]) == (
+        "smollm2", 0.5, 0.9, "low", 64)
+    await decide(world, view, config(server.base_url))
+    assert "top_p" not in server.requests[1] and "reasoning_effort" not in server.requests[1]
+
+
+async def test_merge_into_user_folds_the_system_text_into_the_first_user_turn(world, view, server):
+    await decide(world, view, config(server.base_url, system_role="merge_into_user"))
+    messages = server.requests[0]["messages"]
+    assert [m["role"] for m in messages] == ["user"]
+    assert messages[0]["content"].startswith("You are Fox") and "Your move, Fox" in messages[0]["content"]
+
+
+async def test_concurrency_per_model_is_capped_by_the_client(world, view, server):
+    server.default = "slow"
+    async with ChatClient(config(server.base_url, max_concurrency=2)) as client:
+        brain = LLMBrain("Fox", client, world, names=NAMES, temperament_line="")
+        decisions = await asyncio.gather(*(brain.decide(view) for _ in range(6)))
+    assert [d.outcome for d in decisions] == ["clean"] * 6
+    assert server.max_in_flight == 2
+
+
+async def test_check_models_lists_what_is_served(server):
+    async with ChatClient(config(server.base_url)) as client:
+        assert await client.check_models() == {"smollm2"}
+
+
+async def test_check_models_names_the_missing_model(server):
+    async with ChatClient(config(server.base_url, model="gpt-oss-20b")) as client:
+        with pytest.raises(ModelServerError, match=r"model 'gpt-oss-20b' not served at http://127\.0\.0\.1:\d+/v1 "
+                                                   r"\(serves: smollm2\)"):
+            await client.check_models()
+
+
+async def test_check_models_says_when_the_server_is_unreachable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with ChatClient(config(f"http://127.0.0.1:{port}/v1")) as client:
+        with pytest.raises(ModelServerError, match="unreachable"):
+            await client.check_models()
+
+
+async def test_call_stats_count_outcomes_repairs_and_faults(world, view, server):
+    stats = CallStats()
+    server.play("valid", "fenced", "garbage", "http_500", "think")
+    decisions = [await decide(world, view, config(server.base_url)) for _ in range(5)]
+    for d in decisions:
+        stats.record(d)
+    stats.record(Decision(PASS))  # a scripted decision: not a model call
+    # a well-formed proposal the engine refused, as the runner marks it
+    stats.record(Decision(PASS, "rejected", "engine: insufficient_goods", call=dict(decisions[0].call)))
+    s = stats.summary()["smol"]
+    assert (s["calls"], s["clean"], s["repaired"], s["rejected_schema"]) == (6, 1, 2, 1)
+    assert s["faults"] == {"http_500": 1}
+    assert s["repairs"] == {"fence": 1, "think": 1}
+    assert s["rejected_engine"] == {"insufficient_goods": 1}
+    assert s["valid_rate"] == pytest.approx(3 / 6, abs=1e-3) and s["repair_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    local = decisions[3].call["prompt_tokens"]  # the 500 reported no usage: counted here
+    assert s["prompt_tokens"] == {"mean": pytest.approx((5 * 321 + local) / 6, abs=0.1), "max": max(321, local)}
+    assert s["latency_ms"]["max"] >= s["latency_ms"]["p50"] > 0

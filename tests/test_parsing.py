@@ -1,0 +1,203 @@
+"""The repair layer: what it salvages, what it refuses, and that it never raises."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.actions import LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, Action
+from engine.parsing import BOUNDS, parse_reply
+from engine.sanitise import clean_text
+
+GOODS = ("acorns", "berries", "honey", "mushrooms", "timber")
+NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
+SELL = {"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6}
+SELL_JSON = json.dumps(SELL)
+
+
+def parse(text):
+    return parse_reply(text, GOODS, NAMES)
+
+
+def test_a_plain_json_action_is_clean():
+    p = parse(SELL_JSON)
+    assert (p.outcome, p.repairs, p.reason) == ("clean", [], "")
+    assert p.action.compact() == SELL
+
+
+@pytest.mark.parametrize("text, tags", [
+    (f"```json\n{SELL_JSON}\n```", {"fence"}),
+    (f"```\n{SELL_JSON}", {"fence"}),  # the closing fence never came
+    (f"<think>Berries sell well {{surely}}.</think>\n{SELL_JSON}", {"think"}),
+    (f"Berries sell well.</think>{SELL_JSON}", {"think"}),  # the template opened <think> itself
+    ("<|channel|>analysis<|message|>maybe {\"action\":\"gift\"}<|end|><|start|>assistant"
+     f"<|channel|>final<|message|>{SELL_JSON}<|return|>", {"harmony"}),
+    (f"<|channel|>final<|constrain|>json<|message|>{SELL_JSON}<|end|>", {"harmony"}),
+    (f"Sure! Here is my move: {SELL_JSON} Good luck.", {"prose"}),
+    (SELL_JSON[:-1], {"json_repair"}),
+    ("{action: 'offer', side: 'sell', good: 'berries', qty: 2, price: 6}", {"json_repair"}),
+    ('{"action": {"type": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6}}', {"wrapped"}),
+    ('{"offer": {"side": "sell", "good": "berries", "qty": 2, "price": 6}}', {"wrapped"}),
+    ('{"response": {"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6}}', {"wrapped"}),
+    ('{"type": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6}', {"alias:type"}),
+    ('{"action": "sell", "good": "berries", "qty": 2, "price": 6}', {"near_miss:action"}),
+    ('{"action": "offer", "type": "sell", "good": "berries", "qty": 2, "price": 6}', {"alias:type"}),
+    ('{"Action": "offer", "Side": "SELL ", "good": "berries", "qty": 2, "price": 6}',
+     {"alias:action", "near_miss:side"}),
+    ('{"action": "offer", "side": "sell", "good": "Berries ", "qty": 2, "price": 6}', {"near_miss:good"}),
+    ('{"action": "offer", "side": "sell", "good": "berry", "qty": 2, "price": 6}', {"near_miss:good"}),
+    ('{"action": "offer", "side": "sell", "good": "beries", "qty": 2, "price": 6}', {"near_miss:good"}),
+    ('{"action": "offer", "side": "sell", "good": "berries", "quantity": "2", "price": 6.0}',
+     {"alias:quantity", "coerce:qty", "coerce:price"}),
+    ('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": "6 coins"}', {"coerce:price"}),
+    ('{"side": "sell", "good": "berries", "qty": 2, "price": 6}', {"infer:action"}),
+    (f"[{SELL_JSON}]", {"prose"}),
+])
+def test_near_misses_are_repaired_into_the_same_action(text, tags):
+    p = parse(text)
+    assert p.outcome == "repaired", p.reason
+    assert p.action.compact() == SELL
+    assert tags <= set(p.repairs), p.repairs
+    assert p.reason.startswith("repaired: ")
+
+
+@pytest.mark.parametrize("text, expected, tag", [
+    ('{"action": "accept", "offer_id": "#12"}', {"action": "accept", "id": 12}, "alias:offer_id"),
+    ('{"action": "lend", "amount": 20, "interest": "10%", "duration": 3}',
+     {"action": "lend", "amount": 20, "rate": 10, "rounds": 3}, "alias:interest"),
+    ('{"action": "gift", "to": "hare", "good": "coins", "qty": 5}',
+     {"action": "gift", "to": "Hare", "good": "coins", "qty": 5}, "near_miss:to"),
+    ('{"action": "give", "recipient": "Fox", "good": "honey", "qty": 1}',
+     {"action": "gift", "to": "Fox", "good": "honey", "qty": 1}, "alias:recipient"),
+    ('{"action": "wait"}', {"action": "pass"}, "near_miss:action"),
+    ('{"action": "pass", "say": 42}', {"action": "pass"}, "drop:say"),
+])
+def test_other_actions_near_misses(text, expected, tag):
+    p = parse(text)
+    assert p.outcome == "repaired"
+    assert p.action.compact() == expected
+    assert tag in p.repairs
+
+
+@pytest.mark.parametrize("field, given_, clamped", [
+    ("qty", 0, 1), ("qty", 10**9, QTY_MAX), ("price", -3, 1), ("price", 1e12, PRICE_MAX),
+    ("rate", -5, 0), ("rate", 250, RATE_MAX), ("rounds", 99, LOAN_ROUNDS_MAX), ("amount", "99999999", PRICE_MAX),
+])
+def test_out_of_range_numbers_are_clamped_to_the_action_bounds(field, given_, clamped):
+    lend = {"action": "lend", "amount": 20, "rate": 10, "rounds": 3}
+    base = lend if field in lend else SELL
+    p = parse(json.dumps({**base, field: given_}))
+    assert p.outcome == "repaired"
+    assert getattr(p.action, field) == clamped
+    assert f"clamp:{field}" in p.repairs
+
+
+def test_bounds_are_read_off_the_action_model():
+    assert BOUNDS["qty"] == (1, QTY_MAX)
+    assert BOUNDS["rate"] == (0, RATE_MAX)
+    assert BOUNDS["rounds"] == (1, LOAN_ROUNDS_MAX)
+
+
+def test_an_offer_id_is_a_reference_and_never_clamped():
+    p = parse('{"action": "accept", "id": 0}')
+    assert p.action is None and p.outcome == "rejected"
+    assert p.reason.startswith("schema: id:")
+
+
+def test_an_unknown_good_is_left_for_the_engine_to_refuse():
+    p = parse('{"action": "offer", "side": "sell", "good": "gold", "qty": 1, "price": 5}')
+    assert p.outcome == "clean" and p.action.good == "gold"
+
+
+def test_an_unknown_creature_is_left_for_the_engine_to_refuse():
+    p = parse('{"action": "gift", "to": "Wolf", "good": "coins", "qty": 1}')
+    assert p.outcome == "clean" and p.action.to == "Wolf"
+
+
+@pytest.mark.parametrize("text, reason", [
+    (None, "unparseable: empty reply"),
+    ("", "unparseable: empty reply"),
+    ("   \n ", "unparseable: empty reply"),
+    ("I would like to sell some berries please.", "unparseable: no JSON object"),
+    ("<think>I cannot decide", "unparseable: no JSON object"),
+    ("<|channel|>analysis<|message|>Still thinking about it", "unparseable: no JSON object"),
+    ("[1, 2, 3]", "unparseable: no JSON object"),
+    ("{}", "schema: action: missing"),
+    ('{"mood": "happy"}', "schema: action: missing"),
+    ('{"action": "trade", "good": "honey"}', "schema: action:"),
+    ('{"action": "offer", "side": "sell", "good": "berries", "qty": "lots", "price": 6}', "schema: qty:"),
+    ('{"action": "offer", "side": "sideways", "good": "berries", "qty": 1, "price": 6}', "schema: side:"),
+    ('{"action": "offer", "side": "sell", "good": ["berries"], "qty": 1, "price": 6}', "schema: good:"),
+    ("{" * 5000, "unparseable: no JSON object"),
+    ('{"a": ' + "[" * 5000, "unparseable: no JSON object"),
+])
+def test_what_cannot_be_salvaged_is_rejected_with_a_reason(text, reason):
+    p = parse(text)
+    assert p.action is None and p.outcome == "rejected"
+    assert p.reason.startswith(reason), p.reason
+
+
+def test_a_hostile_say_comes_out_inert():
+    hostile = "[@click=app.quit] \x1b[31mred\x1b[0m \x1b]8;;http://x\x1b\\ln\x1b]8;;\x1b\\ \u202eevil\u200b" + "!" * 200
+    p = parse(json.dumps({"action": "pass", "say": hostile}))
+    assert p.outcome == "repaired" and "clean:say" in p.repairs
+    say = p.action.say
+    assert say == clean_text(hostile, SAY_MAX)
+    assert len(say) <= SAY_MAX
+    assert not any(c in say for c in "\x1b\u202e\u200b\x07")
+
+
+def test_the_first_object_wins_over_later_ones():
+    p = parse('{"action": "pass"} {"action": "gift", "to": "Fox", "good": "coins", "qty": 1}')
+    assert p.action.action == "pass" and "prose" in p.repairs
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_any_text_yields_a_verdict_and_never_raises(text):
+    p = parse_reply(text, GOODS, NAMES)
+    assert p.outcome in ("clean", "repaired", "rejected")
+    assert (p.action is None) == (p.outcome == "rejected")
+    assert p.outcome != "clean" or not p.repairs
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(["action", "type", "side", "good", "qty", "quantity", "price", "id", "to", "say", "rate"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(KEYS, JSON, max_size=6),
+       st.sampled_from(["{}", "```json\n{}\n```", "<think>x</think>{}", "ok {} ok"]),
+       st.integers(min_value=0, max_value=40))
+def test_json_shaped_noise_never_raises(obj, frame, cut):
+    text = frame.replace("{}", json.dumps(obj, allow_nan=True))
+    for candidate in (text, text[:-cut] if cut else text):
+        p = parse_reply(candidate, GOODS, NAMES)
+        assert (p.action is None) == (p.outcome == "rejected")
+        assert p.action is None or isinstance(p.action, Action)
+
+
+ACTIONS = st.one_of(
+    st.builds(dict, action=st.just("offer"), side=st.sampled_from(["buy", "sell"]), good=st.sampled_from(GOODS),
+              qty=st.integers(1, QTY_MAX), price=st.integers(1, PRICE_MAX)),
+    st.builds(dict, action=st.just("accept"), id=st.integers(1, 10**6)),
+    st.builds(dict, action=st.just("lend"), amount=st.integers(1, PRICE_MAX), rate=st.integers(0, RATE_MAX),
+              rounds=st.integers(1, LOAN_ROUNDS_MAX)),
+    st.builds(dict, action=st.just("gift"), to=st.sampled_from(NAMES), good=st.sampled_from((*GOODS, "coins")),
+              qty=st.integers(1, QTY_MAX)),
+    st.just({"action": "pass"}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ACTIONS)
+def test_every_well_formed_action_parses_clean_and_unchanged(fields):
+    p = parse_reply(json.dumps(fields), GOODS, NAMES)
+    assert p.outcome == "clean", p.reason
+    assert p.action.compact() == fields

