@@ -1,0 +1,108 @@
+"""The life of a model server process, shared by the embedded and vLLM
+launchers: wait until it answers (watching the process, so a crash fails fast
+instead of timing out), read its log tail for errors, stop it.
+
+vLLM refuses connections until its weights are loaded, then `/health` is 200
+(503 only once the engine has died); llama-cpp-python also refuses until
+ready; llama.cpp's `llama-server` answers 503 while loading."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from engine.errors import WoodError
+
+
+class ServerExited(WoodError):
+    """The server process ended before it became ready."""
+
+    def __init__(self, message: str, returncode: int) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+def wait_ready(
+    url: str,
+    *,
+    deadline_s: float,
+    interval_s: float = 0.25,
+    max_interval_s: float = 5.0,
+    proc: subprocess.Popen | None = None,
+    on_wait: Callable[[float, str], None] | None = None,
+) -> float:
+    """Poll GET `url` until it answers 200; return the seconds waited.
+
+    The pause between polls starts at `interval_s` and grows by half each time
+    up to `max_interval_s`. `on_wait(elapsed_s, last_status)` is called after
+    every unsuccessful poll (`last_status`: "connection refused", "HTTP 503",
+    ...). Raises `ServerExited` if `proc` ends first, `WoodError` after
+    `deadline_s`."""
+    start = time.monotonic()
+    pause = interval_s
+    status = "not polled yet"
+    with httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), trust_env=False) as client:
+        while True:
+            if proc is not None and proc.poll() is not None:
+                raise ServerExited(f"server exited with code {proc.returncode} before {url} was ready", proc.returncode)
+            try:
+                r = client.get(url)
+                if r.status_code == 200:
+                    return time.monotonic() - start
+                status = f"HTTP {r.status_code}"
+            except httpx.ConnectError:
+                status = "connection refused"
+            except httpx.TransportError as e:  # a read timeout, a dropped connection: still booting
+                status = type(e).__name__
+            elapsed = time.monotonic() - start
+            if elapsed >= deadline_s:
+                raise WoodError(f"{url} not ready after {deadline_s:.0f} s (last: {status})")
+            if on_wait is not None:
+                on_wait(elapsed, status)
+            time.sleep(min(pause, max(0.0, deadline_s - elapsed)))
+            pause = min(pause * 1.5, max_interval_s)
+
+
+def log_tail(path: Path, lines: int = 15, width: int = 240) -> str:
+    """The last `lines` lines of a server log, each cut to `width`, for an error message."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            tail = deque(fh, maxlen=lines)
+    except OSError:
+        return f"(no log at {path})"
+    text = "\n".join(ln.rstrip()[:width] + ("..." if len(ln.rstrip()) > width else "") for ln in tail).strip()
+    return text or f"(empty log at {path})"
+
+
+def stop_process(proc: subprocess.Popen, *, grace_s: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`. With `group`, the kill reaches the
+    process's whole group (a vLLM API server leaves engine processes behind)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if group:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already accepts connections there (a server left
+    running would otherwise pass our health check for the new one)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False

