@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from engine.brains import Brain
 from engine.brains.scripted import ScriptedBrain
@@ -128,7 +129,9 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         cfg = ModelConfig.model_validate(models[name])
         if cfg.embedded:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
-            srv = EmbeddedServer(on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
+            port = urlsplit(cfg.base_url).port if cfg.base_url else None  # as `wood serve` would use it
+            srv = EmbeddedServer(port=port, on_wait=_every(STARTUP_NOTE_EVERY_S,
+                                                           lambda s, _: log(f"  still loading ({s:.0f} s)")))
             await stack.enter_async_context(srv)
             log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
             cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})
