@@ -43,7 +43,13 @@ def run(args) -> int:
 
     if args.resume and (args.save or args.creatures or args.roster):
         raise WoodError("--resume continues a saved run: it takes no --save, --creatures or --roster")
-    return asyncio.run(_run(args))
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:  # every committed round is safe in the ledger
+        path = args.save or args.resume
+        hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "") if path else ""
+        print(f"\nwood: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 async def _run(args) -> int:
@@ -56,16 +62,10 @@ async def _run(args) -> int:
     async with open_game(args, world, summary=summary, log=_log(args)) as game:
         target = game.target_rounds
         progress = _Progress(game.runner.state.round, target, quiet=args.quiet)
-        try:
-            while game.runner.state.round < target:
-                result = await game.runner.play_round()
-                summary.add_round(result)
-                progress.tick(result.round)
-        except KeyboardInterrupt:
-            progress.done()
-            where = f"; resume with: wood sim --resume {game.save_path} --rounds {target}" if game.save_path else ""
-            print(f"wood: interrupted after round {game.runner.state.round}{where}", file=sys.stderr)
-            return 130
+        while game.runner.state.round < target:
+            result = await game.runner.play_round()
+            summary.add_round(result)
+            progress.tick(result.round)
         progress.done()
         for line in summary.lines(world.good_names):
             print(line)
