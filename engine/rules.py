@@ -408,3 +408,13 @@ def _magistrate(s: State, world: World) -> list[Event]:
                 memory.move(s.relations, other, who, memory.RELATION_MOVES["fine"])
             out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id, "units": net}))
     return out
+
+
+def check_action(state: State, world: World, name: str, a: Action) -> tuple[Reason, str] | None:
+    """Would `name`'s action be carried out on `state`? `(reason, detail)` if
+    the engine would reject it, else None. Runs the real handler on a copy, so
+    the answer is the engine's own; `state` is left untouched. (Others' actions
+    this round may still change the outcome: they apply in a seeded order.)"""
+    s = state.copy()
+    res = _HANDLERS[a.action](s, world, Book(s), name, a)
+    return res if isinstance(res, tuple) else None

@@ -1,0 +1,281 @@
+"""The app driven through Pilot: a human trades through the form and the
+ledger records it; an impossible move is explained and corrected; hot-seat
+privacy; hostile model text stays inert; pause and step; replay; setup
+errors; and the pieces under them (HumanBrain, rules.check_action)."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from textual.widgets import Select
+
+from engine.actions import PASS, Action, Reason
+from engine.brains import Decision
+from engine.brains.human import HumanBrain
+from engine.ledger import Ledger
+from engine.rules import check_action, open_round
+from engine.runner import Runner
+from engine.state import initial_state
+from engine.views import public_view
+from engine.world import RosterEntry, build_roster
+from tests.tui_harness import all_text, args, rendered, until
+from wood_tui.app import WoodApp
+from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
+from wood_tui.cli import main as wood
+from wood_tui.game import scripted_brains
+from wood_tui.screens.curtain import CurtainScreen
+from wood_tui.screens.market import MarketScreen
+from wood_tui.widgets.action_bar import ActionForm
+
+HOSTILE = ("[@click=app.quit]quit[/] [b]bold[/b] \x1b[31mred\x1b[0m "
+           "\x1b]8;;https://evil.example/\x07link\x1b]8;;\x07 \u202eevil\u202c \x9b31m")
+
+
+def play_app(*argv: str, seats: tuple[Seat, ...] = ()) -> WoodApp:
+    """A `wood play` app with scripted counterparts; one seat, Owl, unless told."""
+    game = LiveGame(args("play", "--brains", "scripted", *argv), seats or (Seat("Owl"),))
+    return WoodApp(game, pacer=Pacer(0.0))
+
+
+def watch_app(*argv: str, extra_brains=None, paused=True) -> WoodApp:
+    game = LiveGame(args("watch", "--brains", "scripted", *argv), extra_brains=extra_brains)
+    return WoodApp(game, pacer=Pacer(0.0, paused=paused))
+
+
+async def turn_of(pilot, name: str, round_no: int) -> MarketScreen:
+    screen = pilot.app.main
+    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
+                and screen.active.view.round == round_no, what=f"{name}'s turn in round {round_no}")
+    return screen
+
+
+async def fill(pilot, kind: str, **fields: str) -> None:
+    """Fill the action form as a player would: pick the action, type into its fields."""
+    form = pilot.app.main.query_one(ActionForm)
+    form.query_one("#kind", Select).value = kind
+    await pilot.pause()
+    for fid, value in fields.items():
+        w = form.query_one(f"#{fid}")
+        if isinstance(w, Select):
+            w.value = value
+        else:
+            w.focus()
+            await pilot.press(*value)
+    await pilot.pause()
+
+
+# ---- play -------------------------------------------------------------------
+async def test_human_trade_is_recorded(tmp_path):
+    save = tmp_path / "run.db"
+    app = play_app("--seed", "1", "--rounds", "3", "--save", str(save))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn_of(pilot, "Owl", 1)
+        await fill(pilot, "offer", side="sell", good="timber", qty="3", price="1", say="cheap timber!")
+        await pilot.click("#act")
+        await until(pilot, lambda: screen.closed >= 1, what="round 1 to close")
+    with sqlite3.connect(save) as con:
+        rows = con.execute("SELECT data FROM events WHERE kind = 'trade' AND round = 1").fetchall()
+    assert any('"seller": "Owl"' in d and '"good": "timber"' in d for (d,) in rows), rows
+
+
+async def test_impossible_move_is_explained_and_corrected():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn_of(pilot, "Owl", 1)
+        await fill(pilot, "offer", side="sell", good="timber", qty="99", price="5")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "not enough goods: you hold 6 timber" in rendered(app)
+        assert screen.active is not None and not screen.active.answer.done()  # still Owl's turn
+        await fill(pilot, "accept", id="12345")
+        await pilot.click("#act")
+        await pilot.pause()
+        assert "no standing offer #12345" in rendered(app)
+        form = screen.query_one(ActionForm)
+        form.query_one("#kind", Select).value = "pass"
+        await pilot.pause()
+        await pilot.click("#act")
+        await turn_of(pilot, "Owl", 2)
+
+
+async def test_selecting_an_offer_fills_an_accept():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await turn_of(pilot, "Owl", 1)
+        await pilot.press("f2")
+        screen = await turn_of(pilot, "Owl", 2)
+        first = screen.active.view.book[0]
+        screen.query_one("#book").focus()
+        await pilot.press("enter")
+        form = screen.query_one(ActionForm)
+        assert form.query_one("#kind", Select).value == "accept"
+        assert form.action() == Action(action="accept", id=first.id)
+
+
+async def test_hot_seat_keeps_each_seat_private():
+    # seed 39: in round 1 a tip reaches Fox only ("a storm brings down a windfall of timber in 2 rounds")
+    secret = "windfall"  # one word: a wrapped line cannot hide it
+    app = play_app("--seed", "39", seats=(Seat("Fox"), Seat("Owl")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        for round_no in (1, 2):
+            await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox",
+                        what="Fox's curtain")
+            assert secret not in all_text(app)
+            await pilot.press("enter")
+            await turn_of(pilot, "Fox", round_no)
+            await pilot.pause()
+            assert secret in rendered(app)  # Fox sees its own tip
+            await fill(pilot, "pass", say="hush")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl",
+                        what="Owl's curtain")
+            assert secret not in all_text(app)
+            await pilot.press("enter")
+            await turn_of(pilot, "Owl", round_no)
+            await pilot.pause()
+            assert secret not in all_text(app)
+            if round_no == 1:  # nor Fox's move: its say line is public only once the round closes
+                assert "hush" not in all_text(app)
+            await pilot.press("f2")
+            await until(pilot, lambda r=round_no: app.main.closed >= r, what=f"round {round_no} to close")
+
+
+# ---- hostile text -------------------------------------------------------------
+class HostileBrain:
+    async def decide(self, view):
+        return Decision(Action(action="pass", say=HOSTILE), outcome="rejected", reason=HOSTILE, raw=HOSTILE)
+
+
+class HostileFault:
+    async def decide(self, view):
+        return Decision(PASS, outcome="fault", reason=f"fault: {HOSTILE}")
+
+
+async def test_hostile_model_text_is_inert():
+    app = watch_app("--seed", "2", extra_brains={"Owl": HostileBrain(), "Fox": HostileFault()})
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+        await pilot.pause()
+        svg = app.export_screenshot()
+        screen = rendered(app)
+        assert "[@click=app.quit]quit[/] [b]bold[/b]" in screen  # shown literally, on the panel
+        assert "\x1b" not in svg and "\x9b" not in svg and "\u202e" not in svg
+        assert "evil.example" not in svg  # the OSC 8 hyperlink is dropped, not followed
+        # click where the text shows (where a parsed link's "quit" would be): nothing may fire
+        hits = [(line.find("[@click"), y) for y, line in enumerate(screen.splitlines()) if "[@click" in line]
+        assert hits
+        for x, y in hits[:2]:
+            await pilot.click(offset=(x + 1, y))
+            await pilot.click(offset=(x + 18, y))
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+        assert "fault" in rendered(app)
+
+
+async def record(path, world, roster, seed: int, rounds: int) -> None:
+    """A saved run of scripted traders."""
+    ledger = Ledger.create(path, seed=seed, roster=roster, brains="scripted")
+    runner = Runner(world, initial_state(world, seed, roster), scripted_brains(roster, seed), ledger=ledger)
+    for _ in range(rounds):
+        await runner.play_round()
+    ledger.close()
+
+
+async def test_hostile_names_from_a_ledger_roster_are_inert(tmp_path, world):
+    evil = "[@click=app.quit]Mallory\x1b[31m\u202e"
+    save = tmp_path / "evil.db"
+    await record(save, world, [RosterEntry(evil, "owl", "cautious"), *build_roster(world, 3)], 5, 3)
+    app = WoodApp(RecordedGame(Ledger.open(save)), pacer=Pacer(0.0))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.main.closed == 3, what="the replay's 3 rounds")
+        svg = app.export_screenshot()
+        assert "[@click=app.quit]Mallory" in rendered(app)
+        assert "\x1b" not in svg and "\u202e" not in svg
+        assert "replay · round 3/3" in rendered(app)
+        assert app.is_running
+
+
+# ---- the spectator's controls, replay, errors ------------------------------------
+async def test_pause_step_and_resume():
+    app = watch_app("--seed", "4", "--rounds", "6")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.main
+        await until(pilot, lambda: screen.closed == 1, what="round 1")
+        await pilot.pause(0.2)
+        assert screen.closed == 1  # paused: no round 2 on its own
+        await pilot.press("n")
+        await until(pilot, lambda: screen.closed == 2, what="one step")
+        await pilot.pause(0.2)
+        assert screen.closed == 2
+        await pilot.press("minus", "plus", "plus")  # slower, then back to full speed
+        await pilot.press("space")
+        await until(pilot, lambda: screen.closed == 6, what="the run to its end")
+        assert "round 6/6 · over" in rendered(app)
+
+
+async def test_replay_of_a_saved_run(tmp_path, world):
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 9, 4)
+    ledger = Ledger.open(save)
+    app = WoodApp(RecordedGame(ledger), pacer=Pacer(0.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.main.closed == 4, what="4 replayed rounds")
+        text = all_text(app)
+        assert "replay · round 4/4" in text and " sold " in text
+    ledger.close()
+
+
+async def test_setup_error_ends_the_app_with_one_line(tmp_path):
+    taken = tmp_path / "taken.db"
+    taken.write_bytes(b"")
+    app = watch_app("--save", str(taken))
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: not app.is_running, what="the app to exit")
+    assert app.return_code == 2
+
+
+def test_play_flags_are_checked():
+    assert wood(["play", "--brains", "scripted", "--as", "Robin"]) == 2
+    assert wood(["play", "--brains", "scripted", "--as", "Owl", "--as", "Fox", "--seats", "1"]) == 2
+    assert wood(["play", "--brains", "scripted", "--as", "Robin", "--species", "dragon"]) == 2
+
+
+async def test_new_creature_joins_as_a_seat():
+    app = play_app("--seed", "1", seats=(Seat("Robin", "badger"),))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn_of(pilot, "Robin", 1)
+        assert screen.active.view.species == "badger"
+        assert "Robin" in rendered(app)
+
+
+# ---- under the app ----------------------------------------------------------------
+async def test_human_brain_waits_for_its_answer(world):
+    turns = []
+    brain = HumanBrain(lambda view, answer: turns.append((view, answer)))
+    state = initial_state(world, 1)
+    task = asyncio.create_task(brain.decide(public_view(state, world, "Owl")))
+    await asyncio.sleep(0)
+    (view, answer), = turns
+    assert view.name == "Owl" and not task.done()
+    answer.set_result(Action(action="pass", say="hello"))
+    d = await task
+    assert d.outcome == "human" and d.action.say == "hello"
+
+
+@pytest.mark.parametrize("action, reason", [
+    (Action(action="offer", side="sell", good="timber", qty=99, price=5), Reason.INSUFFICIENT_GOODS),
+    (Action(action="offer", side="buy", good="honey", qty=100, price=100), Reason.INSUFFICIENT_COINS),
+    (Action(action="accept", id=999), Reason.UNKNOWN_OFFER),
+    (Action(action="gift", to="Owl", good="coins", qty=1), Reason.SELF_GIFT),
+    (Action(action="gift", to="Nobody", good="coins", qty=1), Reason.UNKNOWN_CREATURE),
+    (Action(action="lend", amount=5), Reason.MISSING_FIELD),
+    (Action(action="offer", side="sell", good="timber", qty=2, price=5), None),
+    (Action(action="pass"), None),
+])
+def test_check_action_is_the_engines_verdict(world, action, reason):
+    mid, _, _ = open_round(initial_state(world, 1), world)
+    before = mid.to_dict()
+    verdict = check_action(mid, world, "Owl", action)
+    assert (verdict[0] if verdict else None) == reason
+    assert mid.to_dict() == before  # the state it checked against is untouched

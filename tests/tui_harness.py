@@ -1,0 +1,79 @@
+"""What the Textual tests share: parsed `wood watch`/`wood play` flags, a
+wait that polls the app, and the text an app shows (the rendered screen read
+back from its SVG export, and the text of every widget on every screen)."""
+from __future__ import annotations
+
+import argparse
+import html
+import re
+
+from rich.text import Text
+from textual.app import App
+from textual.widgets import Button, DataTable, Input, RichLog, Static
+
+from wood_tui.commands import play, watch
+from wood_tui.widgets.sentiment_bars import SentimentBars
+
+CELL_W, LINE_H, TOP = 12.2, 24.4, 20  # how Rich's SVG export lays out a terminal cell
+
+
+def args(command: str, *argv: str) -> argparse.Namespace:
+    """Flags as the command line would parse them, with its defaults filled in."""
+    mod = {"watch": watch, "play": play}[command]
+    p = argparse.ArgumentParser()
+    mod.add_arguments(p)
+    ns = p.parse_args(list(argv))
+    watch.game_defaults(ns)
+    return ns
+
+
+async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
+    """Let the app run until `cond()` holds."""
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"timed out waiting for {what or cond}")
+
+
+def svg_text(svg: str) -> str:
+    """The terminal's text, row by row, from a Textual SVG screenshot."""
+    rows: dict[int, dict[int, str]] = {}
+    for m in re.finditer(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', svg):
+        col, row = round(float(m[1]) / CELL_W), round((float(m[2]) - TOP) / LINE_H)
+        line = rows.setdefault(row, {})
+        for i, ch in enumerate(html.unescape(m[3]).replace("\xa0", " ")):
+            line[col + i] = ch
+    return "\n".join("".join(line.get(c, " ") for c in range(max(line, default=-1) + 1)).rstrip()
+                     for _, line in sorted(rows.items()))
+
+
+def rendered(app: App) -> str:
+    return svg_text(app.export_screenshot())
+
+
+def _plain(v) -> str:
+    return v.plain if isinstance(v, Text) else str(v or "")
+
+
+def all_text(app: App) -> str:
+    """The rendered screen plus the text held by every widget on every screen
+    in the stack, visible or not (scrolled away, covered, hidden)."""
+    parts = [rendered(app)]
+    for screen in app.screen_stack:
+        parts += [_plain(screen.title), _plain(screen.sub_title)]
+        for w in screen.walk_children(with_self=False):
+            parts += [_plain(w.border_title), _plain(w.border_subtitle)]
+            if isinstance(w, Static):
+                parts.append(_plain(w.content))
+            elif isinstance(w, DataTable):
+                parts += [_plain(c) for key in w.rows for c in w.get_row(key)]
+            elif isinstance(w, RichLog):
+                parts += [strip.text for strip in w.lines]
+            elif isinstance(w, Input):
+                parts.append(w.value)
+            if isinstance(w, Button):
+                parts.append(str(w.label))
+            elif isinstance(w, SentimentBars):  # drawn at render time
+                parts.append(_plain(w.render()))
+    return "\n".join(parts)

@@ -1,0 +1,192 @@
+"""The bridge: the one UI module that drives the engine.
+
+A run is a `LiveGame` (`wood watch`, `wood play`: brains decide, the ledger
+records) or a `RecordedGame` (`wood replay`: the ledger's rounds, replayed).
+Either runs inside the app's single engine worker, in the app's own event
+loop, and only posts `messages` to the app; `Pacer` is how the app's pause,
+step and speed keys reach the loop between rounds. Human seats are engine
+`HumanBrain`s whose turns become `SeatTurn` messages.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from engine.actions import Action, Reason
+from engine.brains import Decision
+from engine.brains.human import HumanBrain
+from engine.errors import WoodError
+from engine.events import Event
+from engine.ledger import Ledger
+from engine.rules import check_action
+from engine.runner import Observer, RoundResult, replay_round
+from engine.state import State, initial_state, state_hash
+from engine.world import RosterEntry, World, load_world
+
+from .game import open_game
+from .messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
+
+Post = Callable[[Message], object]
+
+
+class Pacer:
+    """Pause, step and speed, as the engine loop obeys them between rounds."""
+
+    SPEEDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between rounds
+
+    def __init__(self, delay: float = 1.0, paused: bool = False):
+        self.delay = delay
+        self.paused = paused
+        self._steps = 0
+        self._wake = asyncio.Event()
+
+    def toggle(self) -> None:
+        self.paused = not self.paused
+        self._wake.set()
+
+    def step(self) -> None:
+        """Pause, and let exactly one more round through."""
+        self.paused = True
+        self._steps += 1
+        self._wake.set()
+
+    def faster(self) -> None:
+        self.delay = max((s for s in self.SPEEDS if s < self.delay), default=self.SPEEDS[0])
+        self._wake.set()
+
+    def slower(self) -> None:
+        self.delay = min((s for s in self.SPEEDS if s > self.delay), default=self.SPEEDS[-1])
+        self._wake.set()
+
+    async def between_rounds(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            if self._steps:
+                self._steps -= 1
+                return
+            timeout = None
+            if not self.paused:
+                timeout = start + self.delay - loop.time()
+                if timeout <= 0:
+                    return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+
+class _Relay(Observer):
+    """Runner hooks -> app messages; keeps the open state for checking a seat's action."""
+
+    def __init__(self, post: Post):
+        self.post = post
+        self.open_state: State | None = None
+
+    def round_opened(self, round_no: int, state: State, events: list[Event]) -> None:
+        self.open_state = state
+        self.post(RoundOpened(round_no, state, events))
+
+    def thinking(self, name: str) -> None:
+        self.post(Thinking(name))
+
+    def decided(self, name: str, decision: Decision) -> None:
+        self.post(Decided(name, decision))
+
+    def round_closed(self, result: RoundResult, state: State) -> None:
+        self.post(RoundClosed(result.round, result.events, result.decisions, state))
+
+
+class _StatusLog:
+    """Setup log lines as status messages; an indented line continues the last heading."""
+
+    def __init__(self, post: Post):
+        self.post = post
+        self.heading = ""
+
+    def __call__(self, line: str) -> None:
+        if line[:1].isspace() and self.heading:
+            self.post(GameStatus(f"{self.heading}: {line.strip()}"))
+        else:
+            self.heading = re.sub(r"\s*\(.*?\)", "", line).strip().rstrip(".… ")
+            self.post(GameStatus(line.strip(), announce=True))
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A human at the terminal: an existing creature, or (with a `species`) a new one joining a new run."""
+
+    name: str
+    species: str | None = None
+
+
+class LiveGame:
+    """A run with brains deciding: `wood watch` (no seats) or `wood play`."""
+
+    def __init__(self, args, seats: Sequence[Seat] = (), extra_brains: dict | None = None):
+        self.args = args
+        self.seats = tuple(seats)
+        self.extra_brains = dict(extra_brains or {})
+        self.world: World | None = None
+        self._relay: _Relay | None = None
+
+    async def run(self, post: Post, pacer: Pacer) -> None:
+        world = self.world = load_world()
+        self._relay = relay = _Relay(post)
+        post(GameStatus("setting up the wood…"))
+        turn = lambda view, answer: post(SeatTurn(view, answer))  # noqa: E731
+        brains = {**self.extra_brains, **{s.name: HumanBrain(turn) for s in self.seats}}
+        temperament = "merchant" if "merchant" in world.temperaments else next(iter(world.temperaments))
+        joining = [RosterEntry(s.name, s.species, temperament, "human") for s in self.seats if s.species]
+        async with open_game(self.args, world, log=_StatusLog(post), observer=relay,
+                             extra_brains=brains, extra_roster=joining) as game:
+            runner = game.runner
+            lost = [s.name for s in self.seats if s.name not in runner.state.creatures]
+            if lost:
+                raise WoodError(f"no creature called {', '.join(lost)} in this run")
+            path = str(game.save_path) if game.save_path else None
+            post(GameReady(world, list(game.roster), runner.state, game.target_rounds,
+                           tuple(s.name for s in self.seats), path))
+            while runner.state.round < game.target_rounds:
+                if runner.state.round:
+                    await pacer.between_rounds()
+                await runner.play_round()
+            post(GameOver(f"the season is over after {runner.state.round} rounds"
+                          + (f"; saved to {path}" if path else "")))
+
+    def check(self, name: str, action: Action) -> tuple[Reason, str] | None:
+        """The engine's verdict on a seat's action against this round's open state."""
+        assert self._relay is not None and self._relay.open_state is not None and self.world is not None
+        return check_action(self._relay.open_state, self.world, name, action)
+
+
+class RecordedGame:
+    """`wood replay`: a recorded run, round by round from its ledger, at the app's pace."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    async def run(self, post: Post, pacer: Pacer) -> None:
+        ledger = self.ledger
+        world = load_world()
+        roster = ledger.roster()
+        state = initial_state(world, ledger.seed, roster)
+        last = ledger.last_round()
+        post(GameReady(world, roster, state, last, (), str(ledger.path)))
+        for r in range(1, last + 1):
+            if r > 1:
+                await pacer.between_rounds()
+            decisions = ledger.decisions(r)
+            for name, d in decisions.items():
+                post(Decided(name, d))
+            state, _ = replay_round(state, world, {n: d.action for n, d in decisions.items()})
+            if state_hash(state) != ledger.round_hash(r):
+                post(GameStatus(f"the replay diverges from the record at round {r}", "warning"))
+            post(RoundClosed(r, ledger.events(r), decisions, state))
+        post(GameOver(f"end of the record: {last} rounds"))
+

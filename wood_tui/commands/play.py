@@ -1,0 +1,57 @@
+"""`wood play`: trade as one creature in the app, against the models (or
+scripted traders); `--seats N` for several humans at one terminal, taking
+turns behind a privacy curtain."""
+from __future__ import annotations
+
+import argparse
+
+from .sim import _positive
+from .watch import add_game_arguments, game_defaults
+
+NAME_MAX = 24
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_game_arguments(p)
+    p.add_argument("--as", dest="seat_names", action="append", metavar="NAME",
+                   help="play this creature (repeat for hot-seat; default: the first of the roster)")
+    p.add_argument("--species", metavar="SPECIES",
+                   help="join as a new creature of this species (for an --as name not in the wood)")
+    p.add_argument("--seats", type=_positive, metavar="N",
+                   help="humans at this terminal (default: one per --as); unnamed seats take the roster in order")
+
+
+def run(args) -> int:
+    from engine.errors import WoodError
+    from engine.sanitise import clean_text
+    from engine.world import build_roster, load_world
+    from wood_tui.app import WoodApp
+    from wood_tui.bridge import LiveGame, Pacer, Seat
+
+    game_defaults(args)
+    world = load_world()
+    names = list(args.seat_names or [])
+    for name in names:
+        if not name or clean_text(name, NAME_MAX) != name:
+            raise WoodError(f"--as {name!r}: a name is plain text of at most {NAME_MAX} characters")
+    if len(set(names)) != len(names):
+        raise WoodError("each --as names a different creature")
+    seats = args.seats or max(1, len(names))
+    if seats < len(names):
+        raise WoodError(f"--seats {seats} but {len(names)} names given with --as")
+    if args.species is not None and args.species not in world.species:
+        raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
+    wood = [r.name for r in build_roster(world, args.creatures)]  # the roster a new run without --roster gets
+    known = args.resume or args.roster  # the roster is the file's: whether a name is in it shows once it is open
+    spare = [n for n in wood if n not in names]
+    if seats - len(names) > len(spare):
+        raise WoodError("more seats than creatures: name the seats with --as")
+    names += spare[: seats - len(names)]
+    absent = [n for n in names if n not in wood]
+    if absent and args.species is None and not known:
+        raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
+                        f"({', '.join(world.species)})")
+    new = set(absent) if args.species and not args.resume else set()
+    app = WoodApp(LiveGame(args, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0))
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,86 @@
+"""The messages the engine side (`bridge.py`) posts to the app.
+
+One message per thing that happened in the run; widgets and screens react to
+them and never reach into the engine. The objects they carry (states,
+events, decisions) are the engine's own and are never mutated after posting.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from engine.actions import Action
+from engine.brains import Decision
+from engine.events import Event
+from engine.state import State
+from engine.views import PublicView
+from engine.world import RosterEntry, World
+
+
+@dataclass
+class GameStatus(Message):
+    """A line about the run itself: setting up, loading a model, paused, over."""
+
+    text: str
+    severity: str = "information"
+    announce: bool = False  # worth a notification, not just the status line
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, GameStatus) and not message.announce
+
+
+@dataclass
+class GameReady(Message):
+    """The world, roster and starting state are set; rounds follow."""
+
+    world: World
+    roster: list[RosterEntry]
+    state: State
+    target_rounds: int
+    seats: tuple[str, ...]
+    save_path: str | None
+
+
+@dataclass
+class RoundOpened(Message):
+    """The world step is done; brains are being asked. `events` are its public and private events."""
+
+    round: int
+    state: State
+    events: list[Event]
+
+
+@dataclass
+class Thinking(Message):
+    name: str
+
+
+@dataclass
+class Decided(Message):
+    name: str
+    decision: Decision
+
+
+@dataclass
+class RoundClosed(Message):
+    """The round is applied: every decision, every event (public and private), the new state."""
+
+    round: int
+    events: list[Event]
+    decisions: dict[str, Decision]
+    state: State
+
+
+@dataclass
+class SeatTurn(Message):
+    """A human seat must act: its view, and the future its action goes into."""
+
+    view: PublicView
+    answer: asyncio.Future[Action]
+
+
+@dataclass
+class GameOver(Message):
+    text: str

@@ -1,0 +1,1 @@
+"""Screens: spectator (watch, replay), market (play), the hot-seat curtain, modals."""

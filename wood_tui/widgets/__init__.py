@@ -1,0 +1,1 @@
+"""Widgets: they draw what the screens hand them and never touch the engine's state."""

@@ -1,0 +1,58 @@
+"""The market's public record: the standing offers (a table), the log of
+trades, loans and gifts, and the headlines (shocks, tips resolving, fines).
+Only public events are ever written; each line is drawn through `safe`."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widgets import DataTable, RichLog
+
+from engine.events import Event, describe
+from engine.state import State
+
+from .. import safe
+
+MAX_OFFER_ROWS = 200
+
+LOG_KINDS = {"trade": "green", "loan_offered": "cyan", "loan_taken": "cyan", "loan_repaid": "cyan",
+             "default": "bold red", "gift": "magenta", "rejected": "dim red", "say": "italic"}
+HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_resolved": "bold",
+                  "fine": "bold red", "cleared": "", "default": "red"}
+
+
+class OffersTable(DataTable):
+    """Every standing offer and loan offer, best first per good (capped)."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        # fixed widths: rows are replaced every round, and auto widths would move under the reader
+        for label, width in (("#", 4), ("good", 9), ("side", 4), ("qty", 4), ("price", 5), ("who", 12), ("until", 5)):
+            self.add_column(label, key=label, width=width)
+
+    def show(self, state: State) -> None:
+        offers = sorted(state.offers.values(),
+                        key=lambda o: (o.good, o.side, -o.price if o.side == "buy" else o.price, o.id))
+        rows = [(o.id, o.owner, o.side, o.good, o.qty, o.price, o.expires) for o in offers]
+        rows += [(lo.id, lo.lender, "lend", "coins", lo.amount, f"{lo.rate}%", lo.expires)
+                 for lo in sorted(state.loan_offers.values(), key=lambda lo: (lo.rate, lo.id))]
+        self.clear()
+        for oid, who, side, good, qty, price, until in rows[:MAX_OFFER_ROWS]:
+            style = "green" if side == "buy" else "red" if side == "sell" else "cyan"
+            self.add_row(Text(str(oid), style="dim"), Text(good), Text(side, style=style),
+                         Text(str(qty), justify="right"), Text(str(price), justify="right"),
+                         safe.text(who, max_len=24), Text(str(until), style="dim"), key=str(oid))
+
+
+class EventFeed(RichLog):
+    """A scrolling log of the public events of the given kinds, newest last."""
+
+    def __init__(self, kinds: dict[str, str], max_lines: int = 500, **kw):
+        super().__init__(max_lines=max_lines, min_width=20, wrap=True, markup=False, **kw)
+        self.kinds = kinds
+
+    def add_round(self, round_no: int, events: Iterable[Event]) -> None:
+        for e in events:
+            if e.public and e.kind in self.kinds:
+                self.write(Text.assemble((f"{round_no:>3} ", "dim"), safe.text(describe(e), style=self.kinds[e.kind])))

@@ -1,0 +1,111 @@
+"""A seat's own screen, built only from its `PublicView`: its private tips
+(the words, never the truth; true or planted shows in a later headline),
+holdings against needs and the market's quotes, its offers, loans and
+feelings, and the offers it can take.
+
+`conceal()` blanks all of it: in hot-seat play nothing of one seat stays on
+screen once its turn is over.
+"""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from engine.views import PublicView
+
+from .. import safe
+from .creature_panel import mood_bar
+
+
+def _opt(v: int | None) -> Text:
+    return Text("—" if v is None else str(v), style="dim" if v is None else "", justify="right")
+
+
+class SeatPanel(VerticalScroll):
+    def compose(self) -> ComposeResult:
+        yield Static(id="seat-head")
+        yield Static(id="seat-tips")
+        yield DataTable(id="seat-goods", cursor_type="none", zebra_stripes=True)
+        yield Static(id="seat-notes")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#seat-goods", DataTable)
+        for label, width in (("good", 9), ("hold", 4), ("need", 4), ("make", 4), ("bid", 3), ("ask", 3), ("last", 4)):
+            table.add_column(label, key=label, width=width)
+
+    def show(self, view: PublicView) -> None:
+        self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), f" ({view.species})")
+        self.query_one("#seat-head", Static).update(Text.assemble(
+            ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
+            (f"   {view.season}", "dim")))
+        self.query_one("#seat-tips", Static).update(Text("\n").join(
+            Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
+                          (f"  resolves in round {t.resolves}", "dim"))
+            for t in view.tips))
+        table = self.query_one("#seat-goods", DataTable)
+        table.clear()
+        need, make = dict(view.needs), dict(view.produces)
+        for q in view.quotes:
+            have = view.holding(q.good)
+            short = have < need.get(q.good, 0)
+            table.add_row(Text(q.good), Text(str(have), style="bold red" if short else "bold", justify="right"),
+                          _opt(need.get(q.good)), _opt(make.get(q.good)), _opt(q.best_bid), _opt(q.best_ask),
+                          _opt(q.last), key=q.good)
+        self.query_one("#seat-notes", Static).update(self._notes(view))
+        self.remove_class("-concealed")
+
+    def conceal(self, note: str) -> None:
+        self.border_title = "Your creature"
+        self.query_one("#seat-head", Static).update(safe.text(note, "italic"))
+        self.query_one("#seat-tips", Static).update("")
+        self.query_one("#seat-goods", DataTable).clear()
+        self.query_one("#seat-notes", Static).update("")
+        self.add_class("-concealed")
+
+    @staticmethod
+    def _notes(view: PublicView) -> Text:
+        parts: list[Text] = []
+
+        def section(title: str, lines: list[Text]) -> None:
+            if lines:
+                parts.append(Text(title, style="bold"))
+                parts.extend(Text.assemble("  ", line) for line in lines)
+
+        section("Your standing offers",
+                [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
+                 for o in view.my_offers])
+        section("Your loans",
+                [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {ln.owed} coins, due round {ln.due}")
+                 if ln.role == "borrower" else
+                 Text.assemble(safe.text(ln.other), f" owes you {ln.owed} coins, due round {ln.due}")
+                 for ln in view.loans])
+        section("Feelings", [safe.text(line) for line in view.relations])
+        section("Last round in the wood", [safe.text(h) for h in view.headlines])
+        return Text("\n").join(parts) if parts else Text("Nothing else to know yet.", style="dim")
+
+
+class BookTable(DataTable):
+    """The offers a seat can take: the best of others' offers per good and side, and loan offers open to it."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for label, width in (("#", 3), ("good", 9), ("side", 4), ("qty", 4), ("price", 5), ("who", 9)):
+            self.add_column(label, key=label, width=width)
+
+    def show(self, view: PublicView) -> None:
+        self.clear()
+        for o in view.book:
+            self.add_row(Text(str(o.id), style="dim"), Text(o.good),
+                         Text(o.side, style="green" if o.side == "buy" else "red"),
+                         Text(str(o.qty), justify="right"), Text(str(o.price), justify="right"),
+                         safe.text(o.owner, max_len=24), key=str(o.id))
+        for lo in view.loan_offers:
+            self.add_row(Text(str(lo.id), style="dim"), Text(f"coins {lo.rounds}r"), Text("lend", style="cyan"),
+                         Text(str(lo.amount), justify="right"), Text(f"{lo.rate}%", justify="right"),
+                         safe.text(lo.lender, max_len=24), key=str(lo.id))
+
+    def conceal(self) -> None:
+        self.clear()
