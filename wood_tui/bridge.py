@@ -27,7 +27,7 @@ from engine.runner import Observer, RoundResult, replay_round
 from engine.state import State, initial_state, state_hash
 from engine.world import RosterEntry, World, load_world
 
-from .game import open_game
+from .game import HUMAN, open_game
 from .messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
 
 Post = Callable[[Message], object]
@@ -142,7 +142,7 @@ class LiveGame:
         turn = lambda view, answer: post(SeatTurn(view, answer))  # noqa: E731
         brains = {**self.extra_brains, **{s.name: HumanBrain(turn) for s in self.seats}}
         temperament = "merchant" if "merchant" in world.temperaments else next(iter(world.temperaments))
-        joining = [RosterEntry(s.name, s.species, temperament, "human") for s in self.seats if s.species]
+        joining = [RosterEntry(s.name, s.species, temperament, HUMAN) for s in self.seats if s.species]
         async with open_game(self.args, world, log=_StatusLog(post), observer=relay,
                              extra_brains=brains, extra_roster=joining) as game:
             runner = game.runner

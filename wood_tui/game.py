@@ -21,6 +21,7 @@ from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster
 
 DEFAULT_ROUNDS = 100
+HUMAN = "human"  # the model name of a creature a human joined as
 STARTUP_NOTE_EVERY_S = 5
 
 
@@ -90,10 +91,14 @@ async def open_game(args, world: World, *, summary=None, log: Callable[[str], No
         reports: list[Callable[[], list[str]]] = []
         observers = [observer] if observer else []
         driven = {n for n in (extra_brains or {})}
-        if kind == "scripted":
-            brains = scripted_brains([r for r in roster if r.name not in driven], seed)
-        else:
-            brains, stats = await _model_brains(stack, models, [r for r in roster if r.name not in driven], world, log)
+        # a creature a human joined as (`wood play --species`) has no model:
+        # with no one at its seat it trades on a scripted autopilot
+        autopilot = [r for r in roster if r.name not in driven and (kind == "scripted" or r.model == HUMAN)]
+        brains = scripted_brains(autopilot, seed)
+        if kind != "scripted":
+            thinking = [r for r in roster if r.name not in driven and r.model != HUMAN]
+            model_brains, stats = await _model_brains(stack, models, thinking, world, log)
+            brains.update(model_brains)
             observers.append(_StatsRecorder(stats))
             reports.append(lambda: model_lines(stats.summary()))
         brains.update(extra_brains or {})

@@ -1,0 +1,93 @@
+"""Whole games against a model server that misbehaves on purpose: `wood sim
+--roster` as a user runs it (a real process) talking to the real HTTP
+`FaultServer` on 127.0.0.1. Every round completes, every creature's call is
+in the ledger with its outcome and reason, and the run still replays to its
+own hash."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.ledger import Ledger
+from engine.world import RosterEntry
+
+from .fault_server import SCENARIOS, FaultServer
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
+CONTROL = {chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))} | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def wood(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def roster_toml(base_url: str) -> str:
+    head = (f'[models.flaky]\nbase_url = "{base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+            "max_concurrency = 2\ntimeout_s = 1\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+    return head + "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\nmodel = "flaky"\n' for n in NAMES)
+
+
+def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_every_call(tmp_path):
+    rounds = 8
+    with FaultServer(stall_s=2.0) as srv:
+        srv.play(*SCENARIOS, *SCENARIOS)  # every misbehaviour twice, then valid replies
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url))
+        db = tmp_path / "run.db"
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", str(rounds), "--seed", "4",
+                 "--save", str(db))
+        assert r.returncode == 0, r.stderr
+        assert not srv._script, "some scenarios were never met"
+    assert r.stdout.strip().splitlines()[-1].startswith("state hash: ")
+    assert f"invariant checks passed: {rounds} rounds" in r.stdout
+    assert "model flaky:" in r.stdout and "faults" in r.stdout
+
+    con = sqlite3.connect(db)
+    assert [n for (n,) in con.execute("SELECT round FROM rounds ORDER BY round")] == list(range(1, rounds + 1))
+    for table in ("actions", "calls"):
+        per_round = dict(con.execute(f"SELECT round, COUNT(*) FROM {table} GROUP BY round"))
+        assert per_round == {n: len(NAMES) for n in range(1, rounds + 1)}, table
+    calls = list(Ledger.open(db).calls())
+    outcomes = {c["outcome"] for c in calls}
+    assert outcomes == {"clean", "repaired", "rejected", "fault"}, outcomes
+    for c in calls:
+        assert c["messages"] and c["latency_ms"] is not None
+        if c["outcome"] in ("rejected", "fault"):
+            assert c["reason"], c  # nothing falls back to pass without saying why
+        if c["outcome"] == "fault":
+            assert json.loads(con.execute("SELECT action FROM actions WHERE round=? AND creature=?",
+                                          (c["round"], c["creature"])).fetchone()[0])["action"] == "pass"
+    assert any("\x1b" in (c["raw"] or "") for c in calls)  # the hostile reply is kept raw, for the audit
+    says = [json.loads(a).get("say", "") for (a,) in con.execute("SELECT action FROM actions")]
+    assert not any(CONTROL & set(s) for s in says)  # what the engine applied is clean
+    con.close()
+
+    v = wood("replay", str(db), "--verify")
+    assert v.returncode == 0, v.stderr
+    out = tmp_path / "audit"
+    e = wood("export", str(db), "--out", str(out))
+    assert e.returncode == 0, e.stderr
+    assert len((out / "calls.jsonl").read_text().splitlines()) == rounds * len(NAMES)
+
+
+def test_a_joined_human_creature_trades_on_autopilot_when_a_model_game_is_resumed_headless(tmp_path):
+    """`wood play --as Wren --species owl` saves Wren with model "human";
+    `wood sim --resume` of that save has no one at Wren's seat."""
+    with FaultServer() as srv:
+        db = tmp_path / "play.db"
+        roster = [RosterEntry(n, n.lower(), "cautious", "flaky") for n in NAMES[:3]]
+        roster.append(RosterEntry("Wren", "owl", "cautious", "human"))
+        models = {"flaky": {"base_url": srv.base_url, "model": "smollm2", "json_mode": "json_object_schema",
+                            "max_concurrency": 2, "timeout_s": 5}}
+        Ledger.create(db, seed=2, roster=roster, brains="llm", extra={"models": models}).close()
+        r = wood("sim", "--resume", str(db), "--rounds", "3")
+        assert r.returncode == 0, r.stderr
+        assert len(srv.requests) == 3 * 3  # the three model creatures, never Wren
+    con = sqlite3.connect(db)
+    wren = [json.loads(a) for (a,) in con.execute("SELECT action FROM actions WHERE creature = 'Wren'")]
+    assert len(wren) == 3
+    assert con.execute("SELECT COUNT(*) FROM calls WHERE creature = 'Wren'").fetchone()[0] == 0
