@@ -65,7 +65,7 @@ class EmbeddedServer:
         log_dir: str | Path | None = None,
         n_ctx: int = 4096,
         deadline_s: float = 120,
-        grace_s: float = 5,
+        grace_s: float = 2,  # a stateless server we started: nothing to lose by not waiting long
         on_wait: Callable[[float, str], None] | None = None,
     ) -> None:
         self.port = port or free_port()
