@@ -3,7 +3,8 @@
 The system message says who the creature is, the rules in plain words and
 the five actions with a tiny JSON example each; it depends only on the
 creature, so servers can cache it as a prefix. The user message renders this
-round's view compactly. Both come from the templates in `assets/prompts/`
+round's view compactly, ending with the best few market moves (`moves.py`)
+as ready JSON. Both come from the templates in `assets/prompts/`
 and from the `PublicView` alone, so hidden facts cannot reach a prompt, and
 its size is bounded by the view's own bounds (target: <= 1,000 tokens).
 Every rendered line passes through `clean_text`, so model-written text
@@ -20,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from string import Template
 
+from .moves import market_moves
 from .sanitise import clean_text
 from .views import PublicView
 from .world import ASSETS, World
@@ -30,7 +32,9 @@ USER = Template((PROMPTS / "user.txt").read_text(encoding="utf-8"))
 
 LINE_MAX = 240     # any one rendered line
 HEADLINE_MAX = 80  # one line of last round's public record
+SAY_LINE_MAX = 50  # ... when it is a creature's say line (chatter, cut shorter)
 TIP_MAX = 80       # one tip's words
+MOVES_SHOWN = 2    # suggested market moves
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
@@ -72,9 +76,18 @@ def _user(view: PublicView) -> str:
                       else f"{ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
         tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
         relations=_joined(view.relations),
-        headlines=_lines(clean_text(h, HEADLINE_MAX) for h in view.headlines),
+        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in view.headlines),
+        moves=_moves(view),
     )
     return _clean_lines(text)
+
+
+def _moves(view: PublicView) -> str:
+    """The best few market moves for this round as ready JSON, each with what
+    it does in words: small models copy examples, so give them fitting ones."""
+    picks = sorted(market_moves(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
+    return _lines(f"{_json(**m.take.compact())} ({m.describe()})" if m.take else _json(**m.offer.compact())
+                  for m in picks)
 
 
 def _book(view: PublicView) -> str:
