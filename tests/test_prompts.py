@@ -152,3 +152,41 @@ def test_the_opening_round_with_the_real_tokenizer(world):
     gguf = smollm2_gguf()
     counts = {n: count_tokens(m, gguf) for n, m in prompts(world, initial_state(world, 7)).items()}
     assert 200 < max(counts.values()) <= BUDGET, counts
+
+
+def test_every_suggested_move_is_one_the_engine_would_carry_out(world):
+    """The prompt's "Good moves" are ready JSON a model may copy verbatim:
+    each must parse clean and pass the engine's own check on that round's state."""
+    import asyncio
+
+    from engine.actions import Reason
+    from engine.rules import check_action, close_round, open_round
+    from engine.views import market_index
+    from wood_tui.game import scripted_brains
+
+    roster = build_roster(world, 5)
+    brains, names = scripted_brains(roster, 3), tuple(r.name for r in roster)
+    seen = {"accept": 0, "offer": 0}
+
+    async def go(state):
+        for _ in range(40):
+            mid, opening, _ = open_round(state, world)
+            idx, actions = market_index(mid), {}
+            for r in roster:
+                v = public_view(mid, world, r.name, idx)
+                user = build_messages(v, world, temperament_line="", names=names)[1]["content"]
+                section = user[user.index("Good moves for you now:"):user.index("Your move,")].splitlines()[1:]
+                for line in section:
+                    if line == "none":
+                        continue
+                    p = parse_reply(line.split(" (")[0], world.good_names, names)
+                    assert p.outcome == "clean", (line, p.reason)
+                    verdict = check_action(mid, world, r.name, p.action)
+                    # the one refusal a view cannot foresee: the other side's purse is private
+                    assert verdict is None or verdict[0] is Reason.OFFER_UNFUNDED, (mid.round, r.name, line, verdict)
+                    seen[p.action.action] += 1
+                actions[r.name] = (await brains[r.name].decide(v)).action
+            state, _, _ = close_round(mid, world, actions, opening)
+
+    asyncio.run(go(initial_state(world, 3, roster)))
+    assert seen["accept"] > 5 and seen["offer"] > 5, seen
