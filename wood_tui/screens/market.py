@@ -37,6 +37,11 @@ class MarketScreen(Screen):
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    FORM_KEYS = [  # the widgets' own keys, told in the help screen
+        Binding("tab", "", "next field (shift+tab: back to the offers table)", key_display="tab"),
+        Binding("enter", "", "act; on an offer in the table: take it", key_display="enter"),
+        Binding("up,down", "", "choose in a list or in the offers table", key_display="↑ ↓"),
+    ]
     HELP = (
         "You trade as one creature. Each round choose one action: offer (buy or sell at a limit price), "
         "accept a standing offer by its #, lend coins, give a gift, or pass; and optionally say one public line.",
@@ -204,7 +209,7 @@ class MarketScreen(Screen):
 
     # ---- keys -----------------------------------------------------------------
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.HELP, [*self.BINDINGS, *self.app.BINDINGS]))
+        self.app.push_screen(HelpScreen(self.HELP, [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
 
     def action_pass_turn(self) -> None:
         if self.active is not None:
