@@ -21,7 +21,7 @@ from typing import Literal
 
 from engine.errors import WoodError
 
-from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
+from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
 
 MODEL_ALIAS = "smollm2"
 HOST = "127.0.0.1"
@@ -97,6 +97,12 @@ class EmbeddedServer:
 
     def start(self) -> "EmbeddedServer":
         """Launch the server and block until GET /v1/models answers 200."""
+        self.spawn()
+        return self.until_ready()
+
+    def spawn(self) -> None:
+        """Launch the server process. The parent-death signal is tied to the
+        calling thread, so call this from the thread that outlives the game."""
         if self.process is not None:
             raise RuntimeError("EmbeddedServer.start() called twice")
         if importlib.util.find_spec("llama_cpp") is None:
@@ -105,11 +111,15 @@ class EmbeddedServer:
             raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
         cmd = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        began = time.monotonic()
+        self._began = time.monotonic()
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_parent)
         atexit.register(self.stop)
         self.status = "loading"
+
+    def until_ready(self) -> "EmbeddedServer":
+        """Block until the spawned server answers (or fails, with its log tail)."""
         try:
             wait_ready(f"{self.base_url}/models", deadline_s=self.deadline_s, proc=self.process, on_wait=self.on_wait)
         except WoodError as e:
@@ -121,7 +131,7 @@ class EmbeddedServer:
             self.stop()
             self.status = "failed"
             raise
-        self.startup_s = time.monotonic() - began
+        self.startup_s = time.monotonic() - self._began
         self.status = "ready"
         return self
 
@@ -147,7 +157,8 @@ class EmbeddedServer:
 
     async def __aenter__(self) -> "EmbeddedServer":
         try:
-            return await asyncio.to_thread(self.start)
+            self.spawn()  # here, on the event loop's thread, which lives as long as the game
+            return await asyncio.to_thread(self.until_ready)
         except asyncio.CancelledError:  # the start thread sees the process end and gives up
             await asyncio.to_thread(self.stop)
             raise

@@ -7,10 +7,12 @@ vLLM refuses connections until its weights are loaded, then `/health` is 200
 ready; llama.cpp's `llama-server` answers 503 while loading."""
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from pathlib import Path
 import httpx
 
 from engine.errors import WoodError
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class ServerExited(WoodError):
@@ -79,6 +83,18 @@ def log_tail(path: Path, lines: int = 15, width: int = 240) -> str:
         return f"(no log at {path})"
     text = "\n".join(ln.rstrip()[:width] + ("..." if len(ln.rstrip()) > width else "") for ln in tail).strip()
     return text or f"(empty log at {path})"
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: on Linux the child gets SIGTERM when the thread that
+    started it ends, however it ends (SIGKILL included), so a killed game
+    leaves no model server behind. Elsewhere it does nothing."""
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def stop_process(proc: subprocess.Popen, *, grace_s: float, group: bool = False) -> None:

@@ -91,3 +91,33 @@ def test_port_taken_by_another_server():
         with pytest.raises(WoodError, match="already in use"):
             srv.start()
     assert srv.process is None
+
+
+def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
+    """`kill -9` of `wood sim --brains llm`: its llama.cpp server goes too
+    (the parent-death signal), and what was committed is still there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "50",
+                             "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ready = ""
+    while "embedded model ready at" not in ready:
+        line = proc.stderr.readline()
+        assert line, "wood sim ended before its model server was ready"
+        ready = line
+    port = int(ready.split("127.0.0.1:")[1].split("/")[0])
+    assert port_open(port)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not port_open(port), "the model server outlived the game"
+    assert os.path.exists(db)
