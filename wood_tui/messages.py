@@ -18,6 +18,8 @@ from engine.state import State
 from engine.views import PublicView
 from engine.world import RosterEntry, World
 
+from . import safe
+
 
 @dataclass
 class GameStatus(Message):
@@ -29,6 +31,11 @@ class GameStatus(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, GameStatus) and not message.announce
+
+    def notify(self, app) -> None:
+        """A notification too, when the line is news or a warning."""
+        if self.announce or self.severity != "information":
+            safe.notify(app, self.text, severity=self.severity)
 
 
 @dataclass

@@ -93,8 +93,7 @@ class MarketScreen(Screen):
     def on_game_status(self, msg: GameStatus) -> None:
         self.note = msg.text
         self._title()
-        if msg.announce or msg.severity != "information":
-            safe.notify(self.app, msg.text, severity=msg.severity)
+        msg.notify(self.app)
 
     async def on_game_ready(self, msg: GameReady) -> None:
         self.target = msg.target_rounds
