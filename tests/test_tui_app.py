@@ -279,3 +279,30 @@ def test_check_action_is_the_engines_verdict(world, action, reason):
     verdict = check_action(mid, world, "Owl", action)
     assert (verdict[0] if verdict else None) == reason
     assert mid.to_dict() == before  # the state it checked against is untouched
+
+
+async def test_a_dead_server_is_told_once_per_creature_not_every_round():
+    from textual.app import App
+
+    from engine.actions import PASS
+    from engine.brains import Decision
+    from wood_tui.notices import FaultNotices
+
+    app = App()
+    async with app.run_test(notifications=True) as pilot:
+        notices = FaultNotices(per_round=3)
+        dead = Decision(PASS, outcome="fault", reason="fault: connect: All connection attempts failed")
+        for round_no in range(1, 11):  # five creatures, ten rounds, the same fault every call
+            for name in ("Owl", "Fox", "Badger", "Hare", "Squirrel"):
+                notices.decided(app, name, dead)
+            notices.round_closed(app, round_no)
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert said == ["Owl: fault: connect: All connection attempts failed",
+                        "Fox: fault: connect: All connection attempts failed",
+                        "Badger: fault: connect: All connection attempts failed",
+                        "2 more creatures' models failed in round 1"]
+        notices.decided(app, "Owl", Decision(PASS, outcome="clean"))  # Owl recovers, then fails anew
+        notices.decided(app, "Owl", dead)
+        await pilot.pause()
+        assert [n.message for n in app._notifications][-1].startswith("Owl: fault")

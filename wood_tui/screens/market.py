@@ -21,6 +21,7 @@ from engine.actions import PASS, Action
 from .. import safe
 from ..bridge import LiveGame
 from ..messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
+from ..notices import FaultNotices
 from ..widgets.action_bar import ActionForm, why
 from ..widgets.offers_log import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from ..widgets.seat_view import BookTable, SeatPanel
@@ -63,6 +64,7 @@ class MarketScreen(Screen):
         self.status: dict[str, str] = {}   # creature -> "" | "thinking" | "decided" | "fault"
         self.waiting: list[SeatTurn] = []  # seats whose turn came, in arrival order
         self.active: SeatTurn | None = None
+        self.fault_notices = FaultNotices()
 
     @property
     def hot_seat(self) -> bool:
@@ -120,12 +122,12 @@ class MarketScreen(Screen):
     def on_decided(self, msg: Decided) -> None:
         fault = msg.decision.outcome == "fault"
         self.status[msg.name] = "fault" if fault else "decided"
-        if fault:
-            safe.notify(self.app, f"{msg.name}: {msg.decision.reason}", title="model fault", severity="error")
+        self.fault_notices.decided(self.app, msg.name, msg.decision)
         self._strip()
 
     def on_round_closed(self, msg: RoundClosed) -> None:
         self.closed = msg.round
+        self.fault_notices.round_closed(self.app, msg.round)
         self.query_one("#news", EventFeed).add_round(msg.round, msg.events)
 
     def on_game_over(self, msg: GameOver) -> None:

@@ -12,13 +12,13 @@ from textual.widgets import Footer, Header
 
 from .. import safe
 from ..messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, Thinking
+from ..notices import FaultNotices
 from ..widgets.creature_panel import CreatureBoard
 from ..widgets.offers_log import HEADLINE_KINDS, LOG_KINDS, EventFeed, OffersTable
 from ..widgets.price_chart import PriceChart
 from ..widgets.sentiment_bars import SentimentBars
 from .modals import HelpScreen
 
-FAULT_NOTES_PER_ROUND = 3  # beyond this, one summary notification per round
 
 
 class SpectatorScreen(Screen):
@@ -48,7 +48,7 @@ class SpectatorScreen(Screen):
         self.closed = 0  # the last round whose results are on screen
         self.target = 0
         self.state_note = "setting up"
-        self.faults = 0
+        self.fault_notices = FaultNotices()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,7 +100,6 @@ class SpectatorScreen(Screen):
 
     def on_round_opened(self, msg: RoundOpened) -> None:
         self.round = msg.round
-        self.faults = 0
         self._title()
 
     def on_thinking(self, msg: Thinking) -> None:
@@ -108,10 +107,7 @@ class SpectatorScreen(Screen):
 
     def on_decided(self, msg: Decided) -> None:
         self.query_one(CreatureBoard).decided(msg.name, msg.decision)
-        if msg.decision.outcome == "fault":
-            self.faults += 1
-            if self.faults <= FAULT_NOTES_PER_ROUND:
-                safe.notify(self.app, f"{msg.name}: {msg.decision.reason}", title="model fault", severity="error")
+        self.fault_notices.decided(self.app, msg.name, msg.decision)
 
     def on_round_closed(self, msg: RoundClosed) -> None:
         self.round = self.closed = msg.round
@@ -121,10 +117,7 @@ class SpectatorScreen(Screen):
         self.query_one(OffersTable).show(msg.state)
         for feed in self.query(EventFeed):
             feed.add_round(msg.round, msg.events)
-        if self.faults > FAULT_NOTES_PER_ROUND:
-            safe.notify(self.app, f"{self.faults - FAULT_NOTES_PER_ROUND} more model faults in round {msg.round}",
-                        title="model faults", severity="error")
-        self.faults = 0
+        self.fault_notices.round_closed(self.app, msg.round)
         self._title()
 
     def on_game_over(self, msg: GameOver) -> None:
