@@ -85,16 +85,22 @@ def log_tail(path: Path, lines: int = 15, width: int = 240) -> str:
     return text or f"(empty log at {path})"
 
 
+def _prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()  # looked up here, in the parent: the child between fork and exec only calls it
+
+
 def die_with_parent() -> None:
     """A `preexec_fn`: on Linux the child gets SIGTERM when the thread that
     started it ends, however it ends (SIGKILL included), so a killed game
     leaves no model server behind. Elsewhere it does nothing."""
-    if sys.platform != "linux":
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_process(proc: subprocess.Popen, *, grace_s: float, group: bool = False) -> None:
