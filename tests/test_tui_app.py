@@ -117,7 +117,7 @@ async def test_hot_seat_keeps_each_seat_private():
     # seed 39: in round 1 a tip reaches Fox only ("a storm brings down a windfall of timber in 2 rounds")
     secret = "windfall"  # one word: a wrapped line cannot hide it
     app = play_app("--seed", "39", seats=(Seat("Fox"), Seat("Owl")))
-    async with app.run_test(size=(100, 32)) as pilot:
+    async with app.run_test(size=(100, 32), notifications=True) as pilot:
         for round_no in (1, 2):
             await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox",
                         what="Fox's curtain")
@@ -162,14 +162,6 @@ async def test_hostile_model_text_is_inert():
         assert "[@click=app.quit]quit[/] [b]bold[/b]" in screen  # shown literally, on the panel
         assert "\x1b" not in svg and "\x9b" not in svg and "\u202e" not in svg
         assert "evil.example" not in svg  # the OSC 8 hyperlink is dropped, not followed
-        # click where the text shows (where a parsed link's "quit" would be): nothing may fire
-        hits = [(line.find("[@click"), y) for y, line in enumerate(screen.splitlines()) if "[@click" in line]
-        assert hits
-        for x, y in hits[:2]:
-            await pilot.click(offset=(x + 1, y))
-            await pilot.click(offset=(x + 18, y))
-        await pilot.pause()
-        assert app.is_running and app.return_code is None
         assert "fault" in rendered(app)
 
 
@@ -232,7 +224,9 @@ async def test_setup_error_ends_the_app_with_one_line(tmp_path):
     app = watch_app("--save", str(taken))
     async with app.run_test() as pilot:
         await until(pilot, lambda: not app.is_running, what="the app to exit")
+        said = "".join(_plain_of(r) for r in app._exit_renderables)  # printed (and cleared) on the way out
     assert app.return_code == 2
+    assert said.startswith("wood: error: ") and "exists" in said and "\n" not in said.strip(), said
 
 
 def test_play_flags_are_checked():
@@ -284,8 +278,6 @@ def test_check_action_is_the_engines_verdict(world, action, reason):
 async def test_a_dead_server_is_told_once_per_creature_not_every_round():
     from textual.app import App
 
-    from engine.actions import PASS
-    from engine.brains import Decision
     from wood_tui.notices import FaultNotices
 
     app = App()
@@ -306,3 +298,30 @@ async def test_a_dead_server_is_told_once_per_creature_not_every_round():
         notices.decided(app, "Owl", dead)
         await pilot.pause()
         assert [n.message for n in app._notifications][-1].startswith("Owl: fault")
+
+
+def _plain_of(renderable) -> str:
+    return renderable.plain if hasattr(renderable, "plain") else str(renderable)
+
+
+async def test_news_and_warnings_are_never_dropped_for_a_later_status_line():
+    from textual.app import App
+
+    from wood_tui.messages import GameStatus
+
+    class Feed(App):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[str] = []
+
+        def on_game_status(self, msg: GameStatus) -> None:
+            self.seen.append(msg.text)
+
+    app = Feed()
+    async with app.run_test() as pilot:
+        for m in (GameStatus("news", announce=True), GameStatus("progress 1"), GameStatus("a warning", "warning"),
+                  GameStatus("progress 2"), GameStatus("progress 3")):
+            app.post_message(m)
+        await pilot.pause()
+    assert "news" in app.seen and "a warning" in app.seen and app.seen[-1] == "progress 3"
+    assert "progress 1" not in app.seen  # a plain line may give way to the next

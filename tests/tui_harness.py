@@ -9,7 +9,7 @@ import re
 
 from rich.text import Text
 from textual.app import App
-from textual.widgets import Button, DataTable, Input, RichLog, Static
+from textual.widgets import Button, DataTable, Input, RichLog, Select, Static
 
 from wood_tui.commands import play, watch
 from wood_tui.widgets.sentiment_bars import SentimentBars
@@ -59,7 +59,7 @@ def _plain(v) -> str:
 def all_text(app: App) -> str:
     """The rendered screen plus the text held by every widget on every screen
     in the stack, visible or not (scrolled away, covered, hidden)."""
-    parts = [rendered(app)]
+    parts = [rendered(app), *(n.message for n in app._notifications)]  # notifications need run_test(notifications=True)
     for screen in app.screen_stack:
         parts += [_plain(screen.title), _plain(screen.sub_title)]
         for w in screen.walk_children(with_self=False):
@@ -72,6 +72,8 @@ def all_text(app: App) -> str:
                 parts += [strip.text for strip in w.lines]
             elif isinstance(w, Input):
                 parts.append(w.value)
+            elif isinstance(w, Select):
+                parts.append(str(w.value))
             if isinstance(w, Button):
                 parts.append(str(w.label))
             elif isinstance(w, SentimentBars):  # drawn at render time

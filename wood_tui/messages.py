@@ -30,7 +30,9 @@ class GameStatus(Message):
     announce: bool = False  # worth a notification, not just the status line
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, GameStatus) and not message.announce
+        """Textual drops this (older) line for the next one queued behind it:
+        only a plain progress line may be dropped, never news or a warning."""
+        return isinstance(message, GameStatus) and not self.announce and self.severity == "information"
 
     def notify(self, app) -> None:
         """A notification too, when the line is news or a warning."""

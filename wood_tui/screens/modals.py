@@ -57,4 +57,4 @@ class ErrorScreen(ModalScreen[None]):
         with Vertical(id="error"):
             yield Static(Text(self.title_text, style="bold red"))
             yield Static(safe.lines(self.detail))
-            yield Static(Text("The game stopped. escape closes this; q quits.", style="dim"))
+            yield Static(Text("The game stopped. escape closes this; ctrl+q quits.", style="dim"))

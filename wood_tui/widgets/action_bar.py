@@ -21,6 +21,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Select, Static
 
 from engine.actions import SAY_MAX, Action, Reason
+from engine.sanitise import clean_text
 
 from .. import safe
 
@@ -85,7 +86,8 @@ class ActionForm(Vertical):
                     w = Select([(Text(g), g) for g in (*self.goods, "coins")], value=self.goods[0],
                                allow_blank=False, id=fid)
                 elif fid == "to":
-                    w = Input(placeholder="anyone", id=fid, suggester=SuggestFromList(self.names, case_sensitive=False))
+                    w = Input(placeholder="anyone", id=fid, suggester=SuggestFromList(
+                        [n for n in self.names if clean_text(n) == n], case_sensitive=False))  # names may come from a file
                 else:
                     w = Input(type="integer", id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))

@@ -36,7 +36,7 @@ class SeatPanel(VerticalScroll):
             table.add_column(label, key=label, width=width)
 
     def show(self, view: PublicView) -> None:
-        self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), f" ({view.species})")
+        self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   {view.season}", "dim")))
