@@ -13,13 +13,16 @@ import time
 from dataclasses import dataclass, field
 
 from .actions import PASS, Action
-from .brains import Brain, Decision
+from .brains import ENGINE_PREFIX, Brain, Decision
 from .events import Event
 from .invariants import check_round
 from .rules import close_round, open_round
 from .state import State, canonical_state, digest
 from .views import market_index, public_view
+from .sanitise import clean_text
 from .world import World
+
+FAULT_MAX = 200  # a brain's exception, as a fault reason
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Runner:
         except TimeoutError:
             d = Decision(PASS, outcome="fault", reason="fault: brain timed out")
         except Exception as e:  # a brain must never take the round down
-            d = Decision(PASS, outcome="fault", reason=f"fault: {type(e).__name__}: {e}")
+            d = Decision(PASS, outcome="fault", reason=clean_text(f"fault: {type(e).__name__}: {e}", FAULT_MAX))
         dt = time.perf_counter() - t0
         self.observer.decided(name, d)
         return d, dt
@@ -114,7 +117,7 @@ class Runner:
         for e in closing:  # a model's well-formed proposal the engine refused counts as rejected
             d = decisions.get(e.data.get("creature")) if e.kind == "rejected" else None
             if d is not None and d.outcome in ("clean", "repaired"):
-                d.outcome, d.reason = "rejected", f"engine: {e.data['reason']}"
+                d.outcome, d.reason = "rejected", f"{ENGINE_PREFIX}{e.data['reason']}"
         if self.check:
             check_round(before, after, [f_open, f_close], events)
         blob = canonical_state(after)

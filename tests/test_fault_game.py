@@ -91,3 +91,14 @@ def test_a_joined_human_creature_trades_on_autopilot_when_a_model_game_is_resume
     wren = [json.loads(a) for (a,) in con.execute("SELECT action FROM actions WHERE creature = 'Wren'")]
     assert len(wren) == 3
     assert con.execute("SELECT COUNT(*) FROM calls WHERE creature = 'Wren'").fetchone()[0] == 0
+
+
+def test_a_server_that_is_down_at_start_is_one_line_and_leaves_no_empty_save(tmp_path):
+    with FaultServer() as srv:
+        url = srv.base_url  # a port that was just free, and is closed again below
+    (tmp_path / "roster.toml").write_text(roster_toml(url))
+    db = tmp_path / "run.db"
+    r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "3", "--save", str(db))
+    assert r.returncode == 2 and r.stderr.startswith("wood: error: ") and "unreachable" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not db.exists()  # the same command can be run again once the server is up

@@ -232,3 +232,12 @@ async def test_call_stats_count_outcomes_repairs_and_faults(world, view, server)
     local = decisions[3].call["prompt_tokens"]  # the 500 reported no usage: counted here
     assert s["prompt_tokens"] == {"mean": pytest.approx((5 * 321 + local) / 6, abs=0.1), "max": max(321, local)}
     assert s["latency_ms"]["max"] >= s["latency_ms"]["p50"] > 0
+
+
+async def test_a_proxy_in_the_environment_is_not_used_for_a_server_on_this_machine(world, view, server, monkeypatch):
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "clean", d.reason

@@ -88,6 +88,7 @@ async def open_game(args, world: World, *, summary=None, log: Callable[[str], No
                                        extra={"models": models} if models else None)
                 ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(target),))
                 stack.callback(ledger.close)
+                stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
         observers = [observer] if observer else []
         driven = {n for n in (extra_brains or {})}
@@ -104,6 +105,19 @@ async def open_game(args, world: World, *, summary=None, log: Callable[[str], No
         brains.update(extra_brains or {})
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
+
+
+def _discard_unplayed(ledger: Ledger):
+    """An exit callback for a save this game created: if the game fails or is
+    stopped before a round is committed (a model server that will not start),
+    the empty save goes, so the same command can simply be run again."""
+    def on_exit(exc_type, exc, tb) -> bool:
+        if exc_type is not None and ledger.last_round() == 0:
+            ledger.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{ledger.path}{suffix}").unlink(missing_ok=True)
+        return False
+    return on_exit
 
 
 def _roster(args, world: World, kind: str) -> tuple[list[RosterEntry], dict | None]:

@@ -13,6 +13,8 @@ from typing import Protocol
 from ..actions import Action
 from ..views import PublicView
 
+ENGINE_PREFIX = "engine: "  # how the runner marks a proposal the engine refused, in `Decision.reason`
+
 
 @dataclass
 class Decision:

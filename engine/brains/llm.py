@@ -20,6 +20,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING
 
 import httpx
@@ -31,7 +32,7 @@ from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
 from ..views import PublicView
 from ..world import World
-from . import Decision
+from . import ENGINE_PREFIX, Decision
 
 if TYPE_CHECKING:  # the roster lives with the servers; the engine only reads its fields
     from serve.roster import ModelConfig
@@ -39,8 +40,8 @@ if TYPE_CHECKING:  # the roster lives with the servers; the engine only reads it
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
 RETRY_BACKOFF_S = 0.25
 DETAIL_MAX = 200
-LATENCY_WINDOW = 4096
-ENGINE_PREFIX = "engine: "  # how the runner marks a proposal the engine refused  # latencies kept per model for percentiles
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
 
 
 class ModelServerError(WoodError):
@@ -73,6 +74,8 @@ class ChatClient:
             base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
             timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
             limits=httpx.Limits(max_connections=cfg.max_concurrency, max_keepalive_connections=cfg.max_concurrency),
+            # a proxy from the environment must never sit between us and a server on this machine
+            trust_env=urlsplit(cfg.base_url).hostname not in LOOPBACK,
         )
 
     async def __aenter__(self) -> "ChatClient":
@@ -98,7 +101,7 @@ class ChatClient:
             raise ModelServerError(f"{where}/models did not answer like an OpenAI-compatible server") from None
         if self.cfg.model not in served:
             raise ModelServerError(f"model '{self.cfg.model}' not served at {where} "
-                                   f"(serves: {', '.join(sorted(served)) or 'nothing'})")
+                                   f"(serves: {clean_text(', '.join(sorted(served)), DETAIL_MAX) or 'nothing'})")
         return served
 
     async def chat(self, messages: list[dict], schema: dict | None = None, *,
@@ -155,7 +158,8 @@ class ChatClient:
             choice = data["choices"][0]
             message = choice["message"]
             content = message.get("content")
-            usage = data.get("usage") or {}
+            usage = data.get("usage")
+            usage = usage if isinstance(usage, dict) else {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return ChatResult(fault="bad_body", detail=clean_text(resp.text, DETAIL_MAX))
         result = ChatResult(
