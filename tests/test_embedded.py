@@ -107,15 +107,17 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "50",
                              "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    ready = ""
-    while "embedded model ready at" not in ready:
-        line = proc.stderr.readline()
-        assert line, "wood sim ended before its model server was ready"
-        ready = line
-    port = int(ready.split("127.0.0.1:")[1].split("/")[0])
-    assert port_open(port)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        ready, deadline = "", time.monotonic() + 120
+        while "embedded model ready at" not in ready:
+            assert time.monotonic() < deadline, "no model server within 120 s"
+            ready = proc.stderr.readline()
+            assert ready, "wood sim ended before its model server was ready"
+        port = int(ready.split("127.0.0.1:")[1].split("/")[0])
+        assert port_open(port)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     deadline = time.monotonic() + 15
     while port_open(port) and time.monotonic() < deadline:
         time.sleep(0.2)

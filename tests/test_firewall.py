@@ -68,8 +68,10 @@ def test_no_prompt_in_a_long_tip_heavy_game_carries_a_tip_truth(world):
         public = RESOLUTION.sub("", text)  # a resolved tip's fate is public record
         if m := TRUTH_WORDS.search(public):
             leaks.append((rnd, creature, m.group(0)))
+        own = {t for t, _, recipients, resolves in tips.values() if creature in recipients and rnd < resolves}
         for tid, (tip_text, truth, recipients, resolves) in tips.items():
-            if creature not in recipients and rnd < resolves and f"#{tid}" in text and tip_text in text:
+            # another's live tip in this prompt, where no live tip of its own has those words
+            if creature not in recipients and rnd < resolves and tip_text in public and tip_text not in own:
                 leaks.append((rnd, creature, f"someone else's tip #{tid}"))
     assert leaks == []
     # and the prompts do carry the tips to their recipients

@@ -86,11 +86,12 @@ def test_messages_are_a_system_and_a_user_turn(world):
 
 
 def test_every_example_in_the_system_message_is_a_clean_action(world):
-    for name, msgs in prompts(world, crowded(world)).items():
+    every = prompts(world, crowded(world))
+    for name, msgs in every.items():
         examples = re.findall(r"\{[^{}]*\}", msgs[0]["content"])
         assert len(examples) == 4  # accept has none: a fixed id gets copied; its ids are in the user turn
         for ex in examples:
-            p = parse_reply(ex, world.good_names, tuple(world.goods))
+            p = parse_reply(ex, world.good_names, tuple(every))
             assert p.outcome == "clean", (ex, p.reason)
             assert json.loads(ex).get("to") != name  # never a gift to oneself
 
