@@ -14,10 +14,7 @@ import statistics
 import sys
 from collections import Counter
 
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[max(0, round(q * len(xs) + 0.5) - 1)] if xs else float("nan")
+from engine.brains.llm import nearest_rank
 
 
 def main(path: str) -> None:
@@ -38,7 +35,8 @@ def main(path: str) -> None:
         print(f"  repair rate {out['repaired'] / max(1, valid):.0%} of valid; repairs: {dict(repairs.most_common())}")
         print(f"  rejections and faults: {dict(reasons.most_common())}")
         print(f"  self-trade attempts: {sum(v for k, v in reasons.items() if 'self_' in (k or ''))}")
-        print(f"  latency p50 {pct(lat, .5):.0f} ms, p95 {pct(lat, .95):.0f} ms; "
+        lat.sort()
+        print(f"  latency p50 {nearest_rank(lat, .5):.0f} ms, p95 {nearest_rank(lat, .95):.0f} ms; "
               f"prompt tokens max {max(tok)}, mean {statistics.mean(tok):.0f}")
     walls = dict(con.execute("SELECT round, wall_s FROM rounds"))
     sums = dict(con.execute("SELECT round, sum(latency_ms) / 1000.0 FROM calls GROUP BY round"))

@@ -275,7 +275,8 @@ class ModelStats:
             "faults": dict(self.faults), "repairs": dict(self.repairs),
             "valid_rate": _ratio(valid, self.calls),
             "repair_rate": _ratio(self.repaired, valid),
-            "latency_ms": {"mean": _ratio(sum(lat), len(lat)), "p50": _rank(lat, 0.5), "p95": _rank(lat, 0.95),
+            "latency_ms": {"mean": _ratio(sum(lat), len(lat)),
+                           "p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
                            "max": lat[-1] if lat else None},
             "prompt_tokens": {"mean": _ratio(self.prompt_tokens_sum, self.prompt_tokens_n),
                               "max": self.prompt_tokens_max},
@@ -325,5 +326,6 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def _rank(xs: list[float], q: float) -> float | None:
+def nearest_rank(xs: list[float], q: float) -> float | None:
+    """The q-th percentile of sorted `xs`, by nearest rank (the `wood sim` summary's and the bench's)."""
     return xs[max(0, math.ceil(q * len(xs)) - 1)] if xs else None
