@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,7 +71,8 @@ class EmbeddedServer:
         on_wait: Callable[[float, str], None] | None = None,
     ) -> None:
         self.port = port or free_port()
-        folder = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="wood-embedded-"))
+        self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
+        folder = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{self.port}"
         self.log_path = folder / f"{MODEL_ALIAS}-{self.port}.log"
         self.n_ctx = n_ctx
         self.deadline_s = deadline_s
@@ -144,9 +147,12 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after `grace_s`); safe to call again."""
+        crashed = self.process is not None and self.process.poll() not in (None, 0)
         if self.process is not None:
             stop_process(self.process, grace_s=self.grace_s)
             atexit.unregister(self.stop)
+        if self._own_dir and self.status in ("ready", "stopped") and not crashed:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
         self.status = "stopped"
 
     def __enter__(self) -> "EmbeddedServer":

@@ -68,7 +68,10 @@ async def test_embedded_server_async_context():
             r = await client.get(f"{srv.base_url}/models", timeout=10)
         assert r.status_code == 200
         proc = srv.process
+        folder = srv.log_path.parent
+        assert srv.log_path.exists()
     assert proc.poll() is not None and srv.status == "stopped"
+    assert not folder.exists()  # its temporary log folder goes with a clean stop
 
 
 def test_server_that_cannot_bind_fails_fast_with_its_log(tmp_path):
