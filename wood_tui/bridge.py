@@ -90,7 +90,7 @@ class _Relay(Observer):
 
     def round_opened(self, round_no: int, state: State, events: list[Event]) -> None:
         self.open_state = state
-        self.post(RoundOpened(round_no, state, events))
+        self.post(RoundOpened(round_no))
 
     def thinking(self, name: str) -> None:
         self.post(Thinking(name))
@@ -149,9 +149,8 @@ class LiveGame:
             lost = [s.name for s in self.seats if s.name not in runner.state.creatures]
             if lost:
                 raise WoodError(f"no creature called {', '.join(lost)} in this run")
-            path = str(game.save_path) if game.save_path else None
-            post(GameReady(world, list(game.roster), runner.state, game.target_rounds,
-                           tuple(s.name for s in self.seats), path))
+            post(GameReady(world, list(game.roster), runner.state, game.target_rounds))
+            path = game.save_path
             while runner.state.round < game.target_rounds:
                 if runner.state.round:
                     await pacer.between_rounds()
@@ -177,7 +176,7 @@ class RecordedGame:
         roster = ledger.roster()
         state = initial_state(world, ledger.seed, roster)
         last = ledger.last_round()
-        post(GameReady(world, roster, state, last, (), str(ledger.path)))
+        post(GameReady(world, roster, state, last))
         for r in range(1, last + 1):
             if r > 1:
                 await pacer.between_rounds()

@@ -48,17 +48,13 @@ class GameReady(Message):
     roster: list[RosterEntry]
     state: State
     target_rounds: int
-    seats: tuple[str, ...]
-    save_path: str | None
 
 
 @dataclass
 class RoundOpened(Message):
-    """The world step is done; brains are being asked. `events` are its public and private events."""
+    """The world step is done; brains are being asked."""
 
     round: int
-    state: State
-    events: list[Event]
 
 
 @dataclass
