@@ -14,12 +14,19 @@ import asyncio
 import statistics
 
 from engine.prompts import build_messages, count_tokens
-from engine.runner import Runner
-from engine.state import initial_state
 from engine.views import market_index, public_view
-from engine.world import build_roster, load_world
+from engine.world import load_world
 from serve.embedded import gguf_path
-from wood_tui.game import scripted_brains
+from wood_tui.game import open_game
+from wood_tui.options import RunOptions
+
+
+async def played(world, creatures: int, rounds: int):
+    """The state after `wood sim --creatures C --rounds R --seed 1`, and its roster."""
+    options = RunOptions.parse("sim", ["--creatures", str(creatures), "--rounds", str(rounds), "--seed", "1"])
+    async with open_game(options, world) as game:
+        await game.runner.run(game.target_rounds)
+        return game.runner.state, game.roster
 
 
 def main() -> None:
@@ -28,10 +35,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()
     world = load_world()
-    roster = build_roster(world, args.creatures)
-    runner = Runner(world, initial_state(world, 1, roster), scripted_brains(roster, 1))
-    asyncio.run(runner.run(args.rounds))
-    state, gguf = runner.state, str(gguf_path())
+    state, roster = asyncio.run(played(world, args.creatures, args.rounds))
+    gguf = str(gguf_path())
     idx = market_index(state)
     names = tuple(r.name for r in roster)
     counts = []

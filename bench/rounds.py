@@ -12,21 +12,20 @@ import argparse
 import asyncio
 import time
 
-from engine.runner import Runner
-from engine.state import initial_state
-from engine.world import build_roster, load_world
-from wood_tui.game import scripted_brains
+from engine.world import load_world
+from wood_tui.game import open_game
+from wood_tui.options import RunOptions
 
 
 async def per_round(n: int, rounds: int, seed: int = 1) -> float:
-    world = load_world()
-    roster = build_roster(world, n)
-    runner = Runner(world, initial_state(world, seed, roster), scripted_brains(roster, seed))
-    await runner.play_round()  # warm-up: the first round has an empty book
-    t0 = time.perf_counter()
-    for _ in range(rounds):
-        await runner.play_round()
-    return (time.perf_counter() - t0) / rounds
+    """Mean wall time of a round of `wood sim --creatures n --seed seed`, after a warm-up round."""
+    async with open_game(RunOptions.parse("sim", ["--creatures", str(n), "--seed", str(seed)]), load_world()) as game:
+        runner = game.runner
+        await runner.play_round()  # warm-up: the first round has an empty book
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            await runner.play_round()
+        return (time.perf_counter() - t0) / rounds
 
 
 def main() -> None:

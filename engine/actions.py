@@ -93,15 +93,15 @@ def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None, 
     say = {"type": "string", "maxLength": SAY_MAX}
     n = lambda lo, hi: {"type": "integer", "minimum": lo, "maximum": hi}  # noqa: E731
 
-    def kind(name: str, fields: dict) -> dict:
-        props = {"action": {"type": "string", "enum": [name]}, **fields, "say": say}
+    def kind(name: str, fields: dict, optional: dict | None = None) -> dict:
+        props = {"action": {"type": "string", "enum": [name]}, **fields, **(optional or {}), "say": say}
         return {"type": "object", "properties": props, "required": ["action", *fields],
                 "additionalProperties": False}
 
     return {"anyOf": [
         kind("offer", {"side": {"type": "string", "enum": ["buy", "sell"]}, "good": {"type": "string", "enum": list(goods)},
                        "qty": n(1, QTY_MAX), "price": n(1, PRICE_MAX)}),
-        kind("accept", {"id": n(1, 10**9)}),
+        kind("accept", {"id": n(1, 10**9)}, optional={"qty": n(1, QTY_MAX)}),  # qty: take part of the offer
         kind("lend", {"amount": n(1, PRICE_MAX), "rate": n(0, RATE_MAX), "rounds": n(1, LOAN_ROUNDS_MAX)}),
         kind("gift", {"to": to, "good": {"type": "string", "enum": [*goods, "coins"]}, "qty": n(1, QTY_MAX)}),
         kind("pass", {}),

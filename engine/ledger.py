@@ -10,17 +10,22 @@ committed round; `replay` rebuilds the state from the recorded actions.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from .actions import Action
 from .brains import Decision
 from .errors import WoodError
 from .events import Event
+from .sanitise import clean_text
 from .state import State, state_hash
-from .world import RosterEntry
+from .world import RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
 VERSION = 1
@@ -42,6 +47,27 @@ CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), roun
 """
 
 
+# What `Ledger.open` insists on: every table with its columns, and the meta keys.
+COLUMNS = {
+    "meta": ("key", "value"),
+    "rounds": ("round", "state_hash", "wall_s", "committed_at"),
+    "actions": ("round", "creature", "action", "outcome", "reason", "raw"),
+    "events": ("round", "seq", "kind", "public", "who", "data"),
+    "calls": ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "repairs",
+              "latency_ms", "prompt_tokens", "completion_tokens", "finish_reason"),
+    "tips": ("id", "shock", "good", "text", "recipients", "truth", "issued", "resolves"),
+    "snapshot": ("id", "round", "state"),
+}
+BRAINS = ("scripted", "llm")
+SEED_LIMIT = 2**63  # as `--seed` takes it
+MIN_CREATURES = 2
+ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
+# The event data the run summary reads back on resume, by kind.
+EVENT_FIELDS = {"trade": {"good": str, "qty": int}, "rejected": {"reason": str}, "tip_resolved": {"truth": object},
+                "fine": {"amount": int}}
+_INT = re.compile(r"-?[0-9]{1,30}")
+
+
 class LedgerError(WoodError):
     pass
 
@@ -50,6 +76,96 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
     con = sqlite3.connect(uri, uri=True, isolation_level=None)
     return con
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection that never writes. In WAL mode even a `mode=ro` reader
+    creates the -wal and -shm files and, unable to checkpoint, leaves them
+    behind; so when they are absent (no one has the save open, everything is
+    in the main file) read through a query-only read-write connection, which
+    removes them again on close without touching the save's bytes."""
+    in_use = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+    if in_use or not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return _connect(path, readonly=True)
+    con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    con.execute("PRAGMA query_only=ON")
+    return con
+
+
+def _show(value: object, n: int = 40) -> str:
+    """A value from a file, quoted on one line and cut short."""
+    s = repr(value)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _who(name: object) -> str:
+    """A creature's name as recorded: plain if it is plain text, quoted otherwise."""
+    return name if isinstance(name, str) and name and clean_text(name, 40) == name else _show(name)
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(x) for x in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
+def _json(text: object, kind: type[dict] | type[list], *, optional: bool = False):
+    """`text` parsed as a JSON object (`kind` dict) or list; ValueError with a short reason otherwise."""
+    if text is None and optional:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"not JSON text ({_show(text)})")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError(f"not JSON ({_show(text)})") from None
+    if doc is None and optional:
+        return None
+    if not isinstance(doc, kind):
+        raise ValueError(f"not a JSON {'object' if kind is dict else 'list'} ({_show(text)})")
+    return doc
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _INT.fullmatch(str(value)):
+        raise ValueError
+    return int(value)
+
+
+def parse_roster(text: object) -> list[RosterEntry]:
+    """A save's roster (meta `roster`): a JSON list of at least two objects
+    with exactly the RosterEntry fields, all non-blank text, names unique."""
+    rows = _json(text, list)
+    if len(rows) < MIN_CREATURES:
+        raise ValueError(f"a market needs at least {MIN_CREATURES} creatures, it has {len(rows)}")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"creature {i + 1} is not a JSON object")
+        if set(row) != set(ROSTER_FIELDS):
+            extra, missing = sorted(set(row) - set(ROSTER_FIELDS)), sorted(set(ROSTER_FIELDS) - set(row))
+            what = "; ".join(x for x in (f"unknown field {_show(extra[0])}" if extra else "",
+                                         f"missing field {missing[0]!r}" if missing else "") if x)
+            raise ValueError(f"creature {i + 1}: {what}")
+        for k in ROSTER_FIELDS:
+            # text with something visible in it; a hostile name (escapes, markup) is
+            # still a name: every screen and prompt shows it through the sanitiser
+            if not isinstance(row[k], str) or not clean_text(row[k]):
+                raise ValueError(f"creature {i + 1}: {k} {_show(row[k])} is empty or not text")
+        out.append(RosterEntry(**{k: row[k] for k in ROSTER_FIELDS}))
+    names = [r.name for r in out]
+    if len(set(names)) != len(names):
+        raise ValueError("creature names are not unique")
+    return out
+
+
+def check_fit(roster: list[RosterEntry], world: World) -> None:
+    """ValueError unless every creature's species and temperament exist in `world`."""
+    for r in roster:
+        if r.species not in world.species:
+            raise ValueError(f"creature {r.name}: unknown species {r.species!r}")
+        if r.temperament not in world.temperaments:
+            raise ValueError(f"creature {r.name}: unknown temperament {r.temperament!r}")
 
 
 class Ledger:
@@ -84,34 +200,129 @@ class Ledger:
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = True) -> "Ledger":
         """Open and validate an existing save; a missing, corrupt or foreign file
-        gives a one-line LedgerError and is left untouched."""
+        gives a one-line LedgerError and is left untouched (no bytes, no mtime,
+        no new -wal/-shm file). Checked here, once: every table with its
+        columns, the meta keys and their types, the roster's rows; opened to
+        write (a resume), also every recorded row, so that nothing is played
+        on top of a damaged record."""
         p = Path(path)
-        if not p.is_file():
+        if p.is_dir():
+            raise LedgerError(f"{p} is a directory, not a save file")
+        if not p.exists():
             raise LedgerError(f"no save file at {p}")
-        with p.open("rb") as fh:
-            if fh.read(16) != b"SQLite format 3\x00":
-                raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
+        if not p.is_file():
+            raise LedgerError(f"{p} is not a save file (not a regular file)")
         try:
-            con = _connect(p, readonly=True)
-            rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            con.execute("SELECT count(*) FROM rounds").fetchone()
+            with p.open("rb") as fh:
+                head = fh.read(16)
+        except OSError as e:
+            raise LedgerError(f"cannot read {p}: {e.strerror or e}") from None
+        if head != b"SQLite format 3\x00":
+            raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
+        con = None
+        try:
+            con = _reader(p)
+            tables = {t: {c[1] for c in con.execute(f"PRAGMA table_info({t})")} for t in COLUMNS}
+            rows = {}
+            if tables["meta"] >= {"key", "value"}:
+                rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            ledger = cls(p, con)
+            ledger._check_meta(rows, tables)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise LedgerError(f"{p} is corrupt ({_show(ok, 80)})")
+            ledger._check_values(rows)
+            if not readonly:  # a resume: nothing is played on top of a record that does not hold up
+                from .world import load_world
+
+                ledger.check_fits(load_world())
+                ledger.check_records()
         except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{p} is not a readable Thousand Token Wood save ({e})") from None
-        if rows.get("format") != FORMAT:
-            con.close()
-            raise LedgerError(f"{p} is not a Thousand Token Wood save")
-        if rows.get("version") != str(VERSION):
-            con.close()
-            raise LedgerError(f"{p} was written by ledger version {rows.get('version')}; this build reads {VERSION}")
-        if ok != "ok":
-            con.close()
-            raise LedgerError(f"{p} is corrupt ({ok})")
+            if con is not None:
+                con.close()
+            raise LedgerError(f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
+        except BaseException:
+            if con is not None:
+                con.close()
+            raise
         if not readonly:
             con.close()
-            con = _connect(p, readonly=False)
-            con.execute("PRAGMA synchronous=NORMAL")
-        return cls(p, con)
+            ledger.con = _connect(p, readonly=False)
+            ledger.con.execute("PRAGMA synchronous=NORMAL")
+        return ledger
+
+    def _check_meta(self, rows: dict, tables: dict[str, set[str]]) -> None:
+        """Is this a save of this version with every table it needs?"""
+        p = self.path
+        if rows.get("format") != FORMAT:
+            raise LedgerError(f"{p} is not a Thousand Token Wood save")
+        version = rows.get("version")
+        if version != str(VERSION):
+            try:
+                newer = _whole(version) > VERSION
+            except ValueError:
+                newer = False
+            if newer:
+                raise LedgerError(f"{p} was written by a newer wood (ledger version {version}); this build reads "
+                                  f"version {VERSION}")
+            raise LedgerError(f"{p} has ledger version {_show(version)}; this build reads version {VERSION}")
+        for table, cols in COLUMNS.items():
+            if not tables[table]:
+                raise LedgerError(f"{p} is damaged: it has no {table} table")
+            missing = [c for c in cols if c not in tables[table]]
+            if missing:
+                raise LedgerError(f"{p} is damaged: its {table} table has no {missing[0]} column")
+
+    def _check_values(self, rows: dict) -> None:
+        """The meta values the run is rebuilt from: seed, brains, roster, rounds, extra."""
+        p = self.path
+        for key in ("seed", "brains", "roster"):
+            if key not in rows:
+                raise LedgerError(f"{p} is damaged: its meta has no {key}")
+        try:
+            if not -SEED_LIMIT <= _whole(rows["seed"]) < SEED_LIMIT:
+                raise ValueError
+        except ValueError:
+            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a whole number that fits 64 bits") from None
+        if rows["brains"] not in BRAINS:
+            raise LedgerError(f"{p}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
+        if "rounds" in rows:
+            try:
+                if _whole(rows["rounds"]) < 1:
+                    raise ValueError
+            except ValueError:
+                raise LedgerError(f"{p}: meta rounds {_show(rows['rounds'])} is not a whole number of at least 1"
+                                  ) from None
+        try:
+            parse_roster(rows["roster"])
+        except ValueError as e:
+            raise LedgerError(f"{p}: meta roster: {e}") from None
+        try:
+            extra = _json(rows.get("extra", "{}"), dict)
+            models = extra.get("models")
+            if rows["brains"] == "llm" and models is None:
+                raise ValueError("a run with --brains llm records its models")
+            if models is not None:
+                from .brains.config import ModelConfig
+
+                if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+                    raise ValueError("models is not a JSON object of objects")
+                for name, m in models.items():
+                    try:
+                        ModelConfig.model_validate(m)
+                    except ValidationError as e:
+                        raise ValueError(f"model {_show(name)}: {_first_error(e)}") from None
+        except ValueError as e:
+            raise LedgerError(f"{p}: meta extra: {e}") from None
+
+    def check_fits(self, world: World) -> list[RosterEntry]:
+        """The roster, if it fits `world` (every species and temperament known)."""
+        roster = self.roster()
+        try:
+            check_fit(roster, world)
+        except ValueError as e:
+            raise LedgerError(f"{self.path}: its roster does not fit this wood ({e})") from None
+        return roster
 
     def close(self) -> None:
         self.con.close()
@@ -122,10 +333,16 @@ class Ledger:
 
     @property
     def seed(self) -> int:
-        return int(self.meta()["seed"])
+        try:
+            return _whole(self.meta().get("seed"))
+        except ValueError:
+            raise LedgerError(f"{self.path}: meta seed is not a whole number") from None
 
     def roster(self) -> list[RosterEntry]:
-        return [RosterEntry(**r) for r in json.loads(self.meta()["roster"])]
+        try:
+            return parse_roster(self.meta().get("roster"))
+        except ValueError as e:
+            raise LedgerError(f"{self.path}: meta roster: {e}") from None
 
     def last_round(self) -> int:
         return self.con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
@@ -167,20 +384,87 @@ class Ledger:
         self._tips.clear()
 
     # ---- reading ------------------------------------------------------
+    # Every reader turns a damaged row into a one-line LedgerError naming the
+    # file and the round, never a pydantic/json/KeyError traceback.
+    def _bad(self, where: str, what: str) -> LedgerError:
+        return LedgerError(f"{self.path}: {where}: {what}")
+
+    def _action(self, round_no: object, creature: object, text: object) -> Action:
+        where = f"round {round_no}, {_who(creature)}'s recorded action"
+        if not isinstance(creature, str) or not creature:
+            raise self._bad(f"round {round_no}", f"an action by {_show(creature)}, not a creature name")
+        try:
+            doc = _json(text, dict)
+        except ValueError as e:
+            raise self._bad(where, str(e)) from None
+        try:
+            return Action.model_validate(doc)
+        except ValidationError as e:
+            raise self._bad(where, f"not a valid action ({_first_error(e)})") from None
+
+    def _event(self, round_no: object, seq: object, kind: object, public: object, who: object, data: object) -> Event:
+        where = f"round {round_no}, event {seq}"
+        if not isinstance(kind, str) or not kind:
+            raise self._bad(where, f"kind {_show(kind)} is not a name")
+        if public not in (0, 1) or isinstance(public, float):
+            raise self._bad(where, f"public {_show(public)} is not 0 or 1")
+        try:
+            names = _json(who, list)
+            if not all(isinstance(n, str) for n in names):
+                raise ValueError(f"not a list of names ({_show(who)})")
+            doc = _json(data, dict)
+        except ValueError as e:
+            raise self._bad(where, str(e)) from None
+        for key, typ in EVENT_FIELDS.get(kind, {}).items():
+            if key not in doc or not isinstance(doc[key], typ) or (typ is int and isinstance(doc[key], bool)):
+                raise self._bad(where, f"a {kind} event without a valid {key}")
+        return Event(kind, round_no, doc, bool(public), tuple(names))
+
+    def _rows(self, sql: str, params: tuple = (), what: str = "its record"):
+        """The rows of `sql`, a row SQLite cannot hand back (text that is not
+        UTF-8, a page gone bad) a LedgerError too."""
+        try:
+            yield from self.con.execute(sql, params)
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{self.path}: {what} cannot be read ({clean_text(e, 160)})") from None
+
+    def _decision(self, round_no: object, n: object, a: object, o: object, r: object, raw: object) -> Decision:
+        action = self._action(round_no, n, a)
+        for label, v in (("outcome", o), ("reason", r), ("raw", raw)):
+            if v is not None and not isinstance(v, str):
+                raise self._bad(f"round {round_no}, {_who(n)}'s recorded {label}", f"not text ({_show(v)})")
+        return Decision(action, o or "", r or "", raw)
+
     def actions(self, round_no: int) -> dict[str, Action]:
-        rows = self.con.execute("SELECT creature, action FROM actions WHERE round = ?", (round_no,)).fetchall()
-        return {n: Action.model_validate(json.loads(a)) for n, a in rows}
+        rows = self._rows("SELECT creature, action FROM actions WHERE round = ?", (round_no,), f"round {round_no}")
+        return {n: self._action(round_no, n, a) for n, a in rows}
 
     def decisions(self, round_no: int) -> dict[str, Decision]:
         """Each creature's recorded decision (action, outcome, reason, raw) in `round_no`."""
-        rows = self.con.execute("SELECT creature, action, outcome, reason, raw FROM actions WHERE round = ?",
-                                (round_no,)).fetchall()
-        return {n: Decision(Action.model_validate(json.loads(a)), o or "", r or "", raw) for n, a, o, r, raw in rows}
+        rows = self._rows("SELECT creature, action, outcome, reason, raw FROM actions WHERE round = ?", (round_no,),
+                          f"round {round_no}")
+        return {n: self._decision(round_no, n, a, o, r, raw) for n, a, o, r, raw in rows}
 
     def events(self, round_no: int) -> list[Event]:
-        rows = self.con.execute("SELECT kind, public, who, data FROM events WHERE round = ? ORDER BY seq",
-                                (round_no,)).fetchall()
-        return [Event(k, round_no, json.loads(d), bool(p), tuple(json.loads(w))) for k, p, w, d in rows]
+        rows = self._rows("SELECT seq, kind, public, who, data FROM events WHERE round = ? ORDER BY seq", (round_no,),
+                          f"round {round_no}'s events")
+        return [self._event(round_no, *row) for row in rows]
+
+    def check_records(self) -> None:
+        """Read every recorded action, event and tip once (a whole-file pass,
+        not per round): a damaged row is a LedgerError here, before anything
+        is played on top of the record or written from it."""
+        names = {r.name for r in self.roster()}
+        for r, n, *rest in self._rows("SELECT round, creature, action, outcome, reason, raw FROM actions "
+                                      "ORDER BY round, creature", what="its actions"):
+            self._decision(r, n, *rest)
+            if n not in names:
+                raise self._bad(f"round {r}", f"an action by {_show(n)}, who is not in the roster")
+        for row in self._rows("SELECT round, seq, kind, public, who, data FROM events ORDER BY round, seq",
+                              what="its events"):
+            self._event(*row)
+        for _ in self.tips():
+            pass
 
     def snapshot(self) -> State | None:
         """The latest committed state, if its snapshot matches the recorded hash."""
@@ -189,23 +473,54 @@ class Ledger:
             return None
         try:
             st = State.from_dict(json.loads(row[1]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             return None
-        return st if st.round == row[0] and state_hash(st) == self.round_hash(row[0]) else None
+        try:
+            return st if st.round == row[0] and state_hash(st) == self.round_hash(row[0]) else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     def calls(self):
         cols = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "repairs",
                 "latency_ms", "prompt_tokens", "completion_tokens", "finish_reason")
-        for row in self.con.execute(f"SELECT {', '.join(cols)} FROM calls ORDER BY round, creature"):
+        kinds = {"messages": list, "action": dict, "repairs": list}
+        for row in self._rows(f"SELECT {', '.join(cols)} FROM calls ORDER BY round, creature", what="its model calls"):
             d = dict(zip(cols, row))
-            for k in ("messages", "action", "repairs"):
-                d[k] = json.loads(d[k]) if d[k] is not None else None
+            where = f"round {d['round']}, {_who(d['creature'])}'s model call"
+            for k, kind in kinds.items():
+                try:
+                    d[k] = _json(d[k], kind, optional=True)
+                except ValueError as e:
+                    raise self._bad(where, f"{k}: {e}") from None
+            self._typed(where, d, text=("creature", "model", "raw", "outcome", "reason", "finish_reason"),
+                        numbers=("round", "latency_ms", "prompt_tokens", "completion_tokens"))
             yield d
 
     def tips(self):
         cols = ("id", "shock", "good", "text", "recipients", "truth", "issued", "resolves")
-        for row in self.con.execute(f"SELECT {', '.join(cols)} FROM tips ORDER BY id"):
+        for row in self._rows(f"SELECT {', '.join(cols)} FROM tips ORDER BY id", what="its tips"):
             d = dict(zip(cols, row))
-            d["recipients"] = json.loads(d["recipients"])
+            where = f"tip {d['id']} (issued in round {d['issued']})"
+            try:
+                d["recipients"] = _json(d["recipients"], list)
+                if not all(isinstance(n, str) for n in d["recipients"]):
+                    raise ValueError(f"not a list of names ({_show(row[4])})")
+            except ValueError as e:
+                raise self._bad(where, f"recipients: {e}") from None
+            if d["truth"] not in (0, 1) or isinstance(d["truth"], float):
+                raise self._bad(where, f"truth {_show(d['truth'])} is not 0 or 1")
+            for k in ("id", "issued", "resolves"):
+                if not isinstance(d[k], int):
+                    raise self._bad(where, f"{k} {_show(d[k])} is not a whole number")
+            self._typed(where, d, text=("shock", "good", "text"), numbers=())
             d["truth"] = bool(d["truth"])
             yield d
+
+    def _typed(self, where: str, d: dict, *, text: tuple[str, ...], numbers: tuple[str, ...]) -> None:
+        """Text columns hold text (or nothing), number columns numbers: what an export can write as JSON."""
+        for k in text:
+            if d[k] is not None and not isinstance(d[k], str):
+                raise self._bad(where, f"{k} {_show(d[k])} is not text")
+        for k in numbers:
+            if d[k] is not None and not isinstance(d[k], (int, float)):
+                raise self._bad(where, f"{k} {_show(d[k])} is not a number")

@@ -1,6 +1,8 @@
 """What a run measured: trades and volume per good, loans, defaults, tips,
-fines, rejections, model-call outcomes. Fed round by round (or from a
-ledger on resume); rendered as the summary `wood sim` prints."""
+fines, rejections, model-call outcomes. Fed round by round as rounds are
+played (`add_round`) or replayed from a ledger on resume (`add_recorded`);
+rendered as the summary `wood sim` prints. Every count is of what was fed:
+a round whose invariants were not checked is not counted as checked."""
 from __future__ import annotations
 
 from collections import Counter
@@ -22,6 +24,8 @@ class RunSummary:
     fines_coins: int = 0
     outcomes: Counter = field(default_factory=Counter)  # decision outcome -> count
     checks_passed: int = 0
+    played: int = 0    # rounds played by this process
+    replayed: int = 0  # rounds rebuilt from a ledger (a resume)
 
     def add_events(self, events: list[Event]) -> None:
         for e in events:
@@ -40,17 +44,28 @@ class RunSummary:
             elif e.kind == "fine":
                 self.fines_coins += d["amount"]
 
-    def add_round(self, result, checked: bool = True) -> None:
-        self.rounds = max(self.rounds, result.round)
-        self.add_events(result.events)
-        for d in result.decisions.values():
+    def add_round(self, result) -> None:
+        """A round this process played (a `runner.RoundResult`)."""
+        self.played += 1
+        self._add(result.round, result.events, result.decisions, result.checked)
+
+    def add_recorded(self, round_no: int, events: list[Event], decisions: dict, checked: bool) -> None:
+        """A round rebuilt from a ledger's record."""
+        self.replayed += 1
+        self._add(round_no, events, decisions, checked)
+
+    def _add(self, round_no: int, events: list[Event], decisions: dict, checked: bool) -> None:
+        self.rounds = max(self.rounds, round_no)
+        self.add_events(events)
+        for d in decisions.values():
             self.outcomes[d.outcome] += 1
         if checked:
             self.checks_passed += 1
 
     def lines(self, goods: tuple[str, ...]) -> list[str]:
         k = self.kinds
-        out = [f"rounds: {self.rounds}"]
+        how = f" ({self.replayed} replayed from the save, {self.played} played now)" if self.replayed else ""
+        out = [f"rounds: {self.rounds}{how}"]
         for g in goods:
             out.append(f"  {g:<10} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
         out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {k['default']} defaults"
@@ -62,5 +77,11 @@ class RunSummary:
         out.append(f"rejected actions: {sum(self.rejections.values())} ({rej})")
         if self.outcomes and set(self.outcomes) - {"scripted"}:
             out.append("decisions: " + ", ".join(f"{o} {n}" for o, n in self.outcomes.most_common()))
-        out.append(f"invariant checks passed: {self.checks_passed} rounds x {len(INVARIANTS)} ({', '.join(INVARIANTS)})")
+        counted = self.played + self.replayed
+        if not self.checks_passed:
+            out.append("invariant checks: none run")
+        else:
+            of = f" of {counted}" if self.checks_passed != counted else ""
+            out.append(f"invariant checks passed: {self.checks_passed}{of} rounds x {len(INVARIANTS)}"
+                       f" ({', '.join(INVARIANTS)})")
         return out

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .actions import Action
+from .actions import PRICE_MAX, QTY_MAX, Action
 from .views import OfferView, PublicView
 
 # the default trading style: stock wanted in rounds of need, markup when selling,
 # most paid over the fair price when buying
 STOCK, MARKUP, PAY = 3, 1.00, 1.15
+
+
+def lot(qty: int) -> int:
+    """A quantity the action schema accepts: 1..QTY_MAX. Callers bound it by
+    what they hold or can pay for first; this only trims an outsized lot
+    (a hoard of thousands is sold a schema-sized lot at a time)."""
+    return max(1, min(qty, QTY_MAX))
+
+
+def tag(price: float) -> int:
+    """A whole price the action schema accepts: 1..PRICE_MAX."""
+    return max(1, min(round(price), PRICE_MAX))
 
 
 @dataclass(frozen=True)
@@ -44,25 +56,25 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
         ref = fair(v, g)
         ask = best(v, g, "sell")
         if ask and ask.price <= ref * pay and v.coins >= ask.price:
-            q = max(1, min(q, ask.qty, v.coins // ask.price))
+            q = lot(min(q, ask.qty, v.coins // ask.price))
             # take the offer by id, or cross the book at its price (which still fills if it is gone)
             moves.append(Move(3 * q, Action(action="offer", side="buy", good=g, qty=q, price=ask.price),
                               Action(action="accept", id=ask.id, qty=q), ask.owner))
         elif (g, "buy") not in mine:
-            price = max(1, round(ref * pay))
+            price = tag(ref * pay)
             if v.coins >= price:
-                moves.append(Move(q, Action(action="offer", side="buy", good=g, qty=max(1, min(q, v.coins // price)),
+                moves.append(Move(q, Action(action="offer", side="buy", good=g, qty=lot(min(q, v.coins // price)),
                                             price=price), None))
     for g, q in spare.items():
         ref = fair(v, g)
         bid = best(v, g, "buy")
         if bid and bid.price * markup >= ref:
-            q = max(1, min(q, bid.qty))
+            q = lot(min(q, bid.qty))
             moves.append(Move(3 * q, Action(action="offer", side="sell", good=g, qty=q, price=bid.price),
                               Action(action="accept", id=bid.id, qty=q), bid.owner))
         elif (g, "sell") not in mine:
-            price = max(1, round(ref * (markup if q < 8 else 0.9)))
-            moves.append(Move(q, Action(action="offer", side="sell", good=g, qty=q, price=price), None))
+            price = tag(ref * (markup if q < 8 else 0.9))
+            moves.append(Move(q, Action(action="offer", side="sell", good=g, qty=lot(q), price=price), None))
     return moves
 
 

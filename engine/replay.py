@@ -1,35 +1,88 @@
 """Rebuilding a run from its ledger: the recorded actions, replayed through
-the pure rules, must reproduce every recorded state hash."""
+the pure rules, must reproduce every recorded state hash.
+
+`replayed_rounds` is the one replay loop: each recorded round rebuilt, with
+its events, flows and decisions. `rebuild` (`wood replay --verify`),
+`verified_state` (every resume) and the economy report read rounds from it.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from .brains import Decision
+from .events import Event
+from .invariants import InvariantError, check_round
 from .ledger import Ledger, LedgerError
-from .runner import replay_round
+from .rules import Flows, close_round, open_round
 from .state import State, initial_state, state_hash
-from .world import World
+from .world import RosterEntry, World
 
 
-def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False,
-            on_round: Callable[[int, State], None] | None = None) -> State:
-    """The state after round `upto` (default: the last committed round)."""
+@dataclass(frozen=True)
+class ReplayedRound:
+    round: int
+    before: State
+    after: State
+    events: list[Event]
+    flows: tuple[Flows, Flows]  # the world step's, then the actions' and eating's
+    decisions: dict[str, Decision]
+
+
+def check_roster(ledger: Ledger, world: World) -> list[RosterEntry]:
+    """The save's roster, if every creature's species and temperament exist in
+    this wood; a one-line LedgerError otherwise."""
+    return ledger.check_fits(world)
+
+
+def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None) -> Iterator[ReplayedRound]:
+    """Rounds 1..`upto` (default: the last committed) rebuilt from the recorded actions."""
     last = ledger.last_round() if upto is None else upto
+    roster = check_roster(ledger, world)
     try:
-        state = initial_state(world, ledger.seed, ledger.roster())
+        state = initial_state(world, ledger.seed, roster)
     except (KeyError, ValueError) as e:
         raise LedgerError(f"{ledger.path}: its roster does not fit this wood ({e})") from None
     for r in range(1, last + 1):
-        state, _ = replay_round(state, world, ledger.actions(r))
-        if verify_each and state_hash(state) != ledger.round_hash(r):
-            raise LedgerError(f"replay diverges from the record at round {r}")
-        if on_round:
-            on_round(r, state)
-    return state
+        decisions = ledger.decisions(r)
+        stranger = next((n for n in decisions if n not in state.creatures), None)
+        if stranger is not None:
+            raise LedgerError(f"{ledger.path}: round {r}: an action by {stranger!r}, who is not in the roster")
+        mid, opening, f_open = open_round(state, world)
+        after, closing, f_close = close_round(mid, world, {n: d.action for n, d in decisions.items()}, opening)
+        yield ReplayedRound(r, state, after, [*opening, *closing], (f_open, f_close), decisions)
+        state = after
 
 
-def resume_state(ledger: Ledger, world: World) -> State:
-    """The last committed state: the snapshot if it checks out, else a rebuild."""
-    snap = ledger.snapshot()
-    if snap is not None and snap.round == ledger.last_round():
-        return snap
-    return rebuild(ledger, world)
+def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False) -> State:
+    """The state after round `upto` (default: the last committed round); with
+    `verify_each`, a LedgerError at the first round whose hash differs from the record."""
+    state = None
+    for rr in replayed_rounds(ledger, world, upto=upto):
+        if verify_each and state_hash(rr.after) != ledger.round_hash(rr.round):
+            raise LedgerError(f"replay diverges from the record at round {rr.round}")
+        state = rr.after
+    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
+
+
+def verified_state(ledger: Ledger, world: World, *,
+                   on_round: Callable[[int, list, dict, bool], None] | None = None) -> State:
+    """The last committed state, for a resume: rebuilt from the recorded
+    actions with each round's invariants checked and its hash compared to the
+    record. A save whose record does not rebuild (changed by hand, or written
+    by other rules) is refused with a LedgerError naming the first bad round.
+    `on_round(round, events, decisions, checked)` hears each rebuilt round."""
+    state = None
+    for rr in replayed_rounds(ledger, world):
+        try:
+            check_round(rr.before, rr.after, list(rr.flows), rr.events)
+        except InvariantError as e:
+            raise LedgerError(f"{ledger.path}: round {rr.round} breaks the wood's rules when replayed ({e}); "
+                              "the save was changed, it will not be resumed") from None
+        if state_hash(rr.after) != ledger.round_hash(rr.round):
+            raise LedgerError(f"{ledger.path}: round {rr.round} does not rebuild to its recorded state (the save "
+                              "was changed, or written by other rules); it will not be resumed")
+        if on_round is not None:
+            on_round(rr.round, rr.events, rr.decisions, True)
+        state = rr.after
+    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .actions import PASS, Action
 from .brains import ENGINE_PREFIX, Brain, Decision
@@ -33,6 +33,7 @@ class RoundResult:
     state_hash: str
     wall_s: float = 0.0
     call_s: dict[str, float] = field(default_factory=dict)  # per-creature decide() time
+    checked: bool = False  # the invariants were checked on this round
 
 
 class Observer:
@@ -111,18 +112,14 @@ class Runner:
         names = list(mid.creatures)
         views = [public_view(mid, self.world, n, idx) for n in names]
         answers = await asyncio.gather(*(self._ask(n, v) for n, v in zip(names, views)))
-        decisions = {n: d for n, (d, _) in zip(names, answers)}
-        after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in decisions.items()}, opening)
+        proposed = {n: d for n, (d, _) in zip(names, answers)}
+        after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in proposed.items()}, opening)
         events = [*opening, *closing]
-        for e in closing:  # a model's well-formed proposal the engine refused counts as rejected
-            d = decisions.get(e.data.get("creature")) if e.kind == "rejected" else None
-            if d is not None and d.outcome in ("clean", "repaired"):
-                d.outcome, d.reason = "rejected", f"{ENGINE_PREFIX}{e.data['reason']}"
         if self.check:
             check_round(before, after, [f_open, f_close], events)
         blob = canonical_state(after)
-        result = RoundResult(after.round, events, decisions, digest(blob), time.perf_counter() - t0,
-                             {n: dt for n, (_, dt) in zip(names, answers)})
+        result = RoundResult(after.round, events, with_verdicts(proposed, closing), digest(blob),
+                             time.perf_counter() - t0, {n: dt for n, (_, dt) in zip(names, answers)}, self.check)
         if self.ledger is not None:
             self.ledger.commit_round(result, blob)
         self.state = after
@@ -136,8 +133,13 @@ class Runner:
         return last
 
 
-def replay_round(state: State, world: World, actions: dict[str, Action]) -> tuple[State, list[Event]]:
-    """Rebuild one round from recorded actions (no brains): the pure core of replay and resume."""
-    mid, opening, _ = open_round(state, world)
-    after, closing, _ = close_round(mid, world, actions, opening)
-    return after, [*opening, *closing]
+def with_verdicts(proposed: dict[str, Decision], closing: list[Event]) -> dict[str, Decision]:
+    """The decisions as the record keeps them: a model's well-formed proposal
+    that the engine refused counts as rejected, with the engine's reason. New
+    objects: what was posted to observers as decided is never changed."""
+    out = dict(proposed)
+    for e in closing:
+        d = out.get(e.data.get("creature")) if e.kind == "rejected" else None
+        if d is not None and d.outcome in ("clean", "repaired"):
+            out[e.data["creature"]] = replace(d, outcome="rejected", reason=f"{ENGINE_PREFIX}{e.data['reason']}")
+    return out

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import assets
+
 from .errors import WoodError
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(assets.__file__).resolve().parent  # the installed `assets` package
 SEASONS = ("spring", "summer", "autumn", "winter")
 
 

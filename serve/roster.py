@@ -14,16 +14,20 @@ thinks with which model). Adding a model is a config entry, not code.
     species = "owl"
     temperament = "hoarder"           # optional
     model = "smol"
+
+At least two creatures; each name unique, 1-40 characters of plain text (no
+control characters, no leading or trailing spaces); a species of the wood.
 """
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from engine.brains.config import ModelConfig
 from engine.errors import WoodError
+from engine.sanitise import clean_text
 from engine.world import RosterEntry, World, build_roster
 
 EMBEDDED = "smol"  # the model name of the embedded default
@@ -33,36 +37,27 @@ class RosterError(WoodError):
     """A roster file that cannot be used; the message is one line for the user."""
 
 
-class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    name: str = ""                       # filled from the table key
-    base_url: str = ""                   # empty for the embedded default: the launcher fills it
-    model: str                           # served model name sent as `model`
-    backend: Literal["vllm", "llama_cpp_python", "llama_server", "other"] = "other"
-    json_mode: Literal["json_schema", "json_object_schema", "none"] = "json_schema"
-    max_concurrency: int = Field(default=4, ge=1, le=4096)
-    timeout_s: float = Field(default=60, gt=0)
-    connect_timeout_s: float = Field(default=5, gt=0)
-    max_tokens: int = Field(default=256, ge=8, le=32768)
-    temperature: float = Field(default=0.7, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    reasoning_effort: str | None = None  # e.g. "low" for gpt-oss
-    system_role: Literal["native", "merge_into_user"] = "native"
-    context_window: int = Field(default=4096, ge=256)
-    tokenizer: str | None = None         # a GGUF path (vocab_only) for exact prompt counts
-    embedded: bool = False               # started by serve.embedded (llama-cpp-python + SmolLM2)
-    vllm_config: str | None = None       # a vLLM YAML under serve/vllm/, for `wood serve`
-    api_key: str | None = None
+NAME_MAX = 40
+MIN_CREATURES = 2  # a market needs at least two traders
 
 
 class CreatureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     species: str
     temperament: str | None = None
     model: str
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, v: str) -> str:
+        # the one sanitiser decides: no control characters, invisible marks,
+        # runs of spaces, or leading/trailing whitespace
+        if clean_text(v) != v:
+            raise ValueError(f"{v!r} is not a plain name (printable text, no control characters, "
+                             "no leading or trailing spaces)")
+        return v
 
 
 class Roster(BaseModel):
@@ -70,11 +65,14 @@ class Roster(BaseModel):
 
     models: dict[str, ModelConfig]
     creatures: list[CreatureConfig]
+    _source: str = PrivateAttr(default="")  # "roster PATH: " when loaded from a file, for messages
 
     @model_validator(mode="after")
     def _links(self) -> "Roster":
         for key, m in self.models.items():
             m.name = key
+        if len(self.creatures) < MIN_CREATURES:
+            raise ValueError(f"a market needs at least {MIN_CREATURES} creatures; the roster has {len(self.creatures)}")
         names = [c.name for c in self.creatures]
         if len(set(names)) != len(names):
             raise ValueError("creature names must be unique")
@@ -89,16 +87,32 @@ class Roster(BaseModel):
         out = []
         for c in self.creatures:
             if c.species not in world.species:
-                raise RosterError(f"creature {c.name}: unknown species {c.species!r} (known: {', '.join(world.species)})")
+                raise RosterError(f"{self._source}creature {c.name}: unknown species {c.species!r} "
+                                  f"(known: {', '.join(world.species)})")
             temp = c.temperament or defaults.get(c.species) or next(iter(world.temperaments))
             if temp not in world.temperaments:
-                raise RosterError(f"creature {c.name}: unknown temperament {temp!r} (known: {', '.join(world.temperaments)})")
+                raise RosterError(f"{self._source}creature {c.name}: unknown temperament {temp!r} "
+                                  f"(known: {', '.join(world.temperaments)})")
             out.append(RosterEntry(c.name, c.species, temp, c.model))
         return out
 
 
-def load_roster(path: str | Path) -> Roster:
+ROSTERS = Path(__file__).resolve().parent / "rosters"  # the rosters installed with the package
+
+
+def find_roster(path: str | Path) -> Path:
+    """`path` as given; failing that, a relative `serve/rosters/NAME.toml` or
+    bare `NAME.toml` names a roster installed with the package (so the README's
+    examples work from any folder after `pip install .`)."""
     p = Path(path)
+    if p.exists() or p.is_absolute() or p.parent not in (Path("."), Path("serve/rosters")):
+        return p
+    installed = ROSTERS / p.name
+    return installed if installed.is_file() else p
+
+
+def load_roster(path: str | Path) -> Roster:
+    p = find_roster(path)
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -106,11 +120,14 @@ def load_roster(path: str | Path) -> Roster:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise RosterError(f"cannot read roster {p}: {e}") from None
     try:
-        return Roster.model_validate(doc)
+        roster = Roster.model_validate(doc)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise RosterError(f"roster {p}: {where}: {first['msg']}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise RosterError(f"roster {p}: {where}: {msg}" if where else f"roster {p}: {msg}") from None
+    roster._source = f"roster {p}: "
+    return roster
 
 
 def embedded_roster(world: World, n: int | None = None) -> Roster:

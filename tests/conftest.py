@@ -9,7 +9,7 @@ import pytest
 from engine.runner import Runner
 from engine.state import initial_state
 from engine.world import build_roster, load_world
-from wood_tui.game import scripted_brains
+from engine.brains.scripted import scripted_brains
 
 
 @pytest.fixture(scope="session")

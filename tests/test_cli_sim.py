@@ -79,15 +79,31 @@ def test_missing_corrupt_or_foreign_saves_give_one_line_and_stay_untouched(tmp_p
 @pytest.mark.parametrize("args,expect", [
     (["sim", "--brains", "gpt9"], "invalid choice"),
     (["sim", "--rounds", "many"], "expected a whole number"),
-    (["sim", "--creatures", "0"], "expected at least 1"),
-    (["sim", "--creatures", "1"], "at least 2 creatures"),
+    (["sim", "--creatures", "0"], "expected 2 to 10,000"),
+    (["sim", "--creatures", "1"], "expected 2 to 10,000"),
+    (["sim", "--creatures", "99999999999999999999"], "expected 2 to 10,000"),
+    (["sim", "--rounds", "0"], "expected 1 to 1,000,000"),
+    (["sim", "--seed", "1e9"], "expected a whole number"),
+    (["sim", "--seed", str(2**64)], "fits 64 bits"),
+    (["sim", "--save", ""], "empty string"),
+    (["sim", "--save", "/nonexistent-dir/run.db"], "does not exist"),
+    (["sim", "--save", "/proc/nope.db"], "--save /proc/nope.db"),
+    (["sim", "--roster", "x.toml", "--brains", "scripted"], "cannot go with --brains scripted"),
+    (["sim", "--resume", "x.db", "--creatures", "9"], "takes no --save, --creatures or --roster"),
+    (["watch", "--delay", "nan"], "expected 0 to 60 seconds"),
+    (["play", "--seats", "0"], "expected 1 to 8"),
+    (["play", "--as", "   "], "no leading or trailing spaces"),
+    (["play", "--as", " Owl"], "no leading or trailing spaces"),
     (["sim", "--frobnicate"], "unrecognized arguments"),
     (["sim", "--roster", "/nonexistent/roster.toml"], "roster file not found"),
 ])
-def test_bad_flags_give_one_line_and_exit_2(args, expect):
-    r = wood(*args)
-    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+def test_bad_flags_give_one_line_and_exit_2(args, expect, tmp_path):
+    before = set(ROOT.iterdir())
+    r = wood(*args, timeout=60)
+    assert r.returncode == 2 and expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("wood: error: "), r.stderr
+    assert set(ROOT.iterdir()) == before  # nothing made
+    assert not Path("/proc/nope.db").exists()
 
 
 def test_an_existing_save_is_never_overwritten(tmp_path):
@@ -136,3 +152,44 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_hash(tmp_path):
     assert resumed.returncode == 0 and full.returncode == 0, resumed.stderr
     assert last_hash(resumed.stdout) == last_hash(out)
     assert wood("replay", str(db), "--verify", timeout=900).returncode == 0
+
+
+@pytest.mark.parametrize("tamper", [
+    # an action changed: the rebuilt state differs from every later recorded hash
+    """UPDATE actions SET action = '{"action":"pass"}' WHERE round = 3""",
+    # a recorded hash changed: the record no longer vouches for its own actions
+    "UPDATE rounds SET state_hash = 'ab' || substr(state_hash, 3) WHERE round = 7",
+    # the snapshot changed (it is no longer trusted for a resume at all)
+    "UPDATE snapshot SET state = replace(state, '\"treasury\":0', '\"treasury\":5')",
+])
+def test_resume_refuses_a_save_whose_record_does_not_rebuild(tmp_path, tamper):
+    db = tmp_path / "t.db"
+    assert wood("sim", "--rounds", "12", "--save", str(db), "--quiet").returncode == 0
+    con = sqlite3.connect(db)
+    con.execute(tamper)
+    con.commit()
+    con.close()
+    before, mtime = digest(db), db.stat().st_mtime_ns
+    r = wood("sim", "--resume", str(db), "--rounds", "20", "--quiet")
+    snapshot_only = "snapshot" in tamper
+    if snapshot_only:  # the actions and hashes are intact: the resume rebuilds from them and goes on
+        assert r.returncode == 0, r.stderr
+        clean = wood("sim", "--rounds", "20")
+        assert last_hash(r.stdout) == last_hash(clean.stdout)
+        return
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wood: error: ") and "will not be resumed" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert digest(db) == before and db.stat().st_mtime_ns == mtime
+
+
+def test_a_resumed_summary_counts_what_ran(tmp_path):
+    """Rounds rebuilt from the save and rounds played now are both counted, and
+    their invariants were checked on the rebuild; nothing is claimed that did not run."""
+    db = tmp_path / "r.db"
+    assert wood("sim", "--rounds", "10", "--save", str(db), "--quiet").returncode == 0
+    r = wood("sim", "--resume", str(db), "--rounds", "25", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "rounds: 25 (10 replayed from the save, 15 played now)" in r.stdout
+    assert "invariant checks passed: 25 rounds x 5" in r.stdout

@@ -16,7 +16,7 @@ from engine.rules import close_round, open_round
 from engine.state import initial_state
 from engine.views import market_index, public_view
 from engine.world import build_roster
-from wood_tui.game import scripted_brains
+from engine.brains.scripted import scripted_brains
 
 TRUTH_WORDS = re.compile(r"\b(truth|true|untrue|false|planted|fake|genuine|real|hoax|bogus|honest|lie|lies|lying)\b", re.I)
 RESOLUTION = re.compile(r'^The tip ".*$', re.M)  # last round's public record of a resolved tip
@@ -69,7 +69,7 @@ def test_no_prompt_in_a_long_tip_heavy_game_carries_a_tip_truth(world):
         if m := TRUTH_WORDS.search(public):
             leaks.append((rnd, creature, m.group(0)))
         own = {t for t, _, recipients, resolves in tips.values() if creature in recipients and rnd < resolves}
-        for tid, (tip_text, truth, recipients, resolves) in tips.items():
+        for tid, (tip_text, _truth, recipients, resolves) in tips.items():
             # another's live tip in this prompt, where no live tip of its own has those words
             if creature not in recipients and rnd < resolves and tip_text in public and tip_text not in own:
                 leaks.append((rnd, creature, f"someone else's tip #{tid}"))

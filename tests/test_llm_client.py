@@ -15,7 +15,7 @@ from engine.brains.llm import CallStats, ChatClient, LLMBrain, ModelServerError
 from engine.sanitise import clean_text
 from engine.state import initial_state
 from engine.views import public_view
-from serve.roster import ModelConfig
+from engine.brains.config import ModelConfig
 from tests.fault_server import REPLIES, SCENARIOS, FaultServer
 
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")

@@ -163,7 +163,7 @@ def test_every_suggested_move_is_one_the_engine_would_carry_out(world):
     from engine.actions import Reason
     from engine.rules import check_action, close_round, open_round
     from engine.views import market_index
-    from wood_tui.game import scripted_brains
+    from engine.brains.scripted import scripted_brains
 
     roster = build_roster(world, 5)
     brains, names = scripted_brains(roster, 3), tuple(r.name for r in roster)

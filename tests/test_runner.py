@@ -15,7 +15,7 @@ from engine.runner import Runner
 from engine.state import initial_state
 from engine.world import build_roster
 from tests.conftest import play
-from wood_tui.game import scripted_brains
+from engine.brains.scripted import scripted_brains
 
 
 def test_same_seed_same_hash_and_different_seed_differs(world):
@@ -69,6 +69,44 @@ async def test_a_failing_or_hanging_brain_becomes_a_recorded_pass(world):
     rejected = [e.data["reason"] for r in results for e in r.events if e.kind == "rejected" and e.data["creature"] == "Badger"]
     assert "self_trade" in rejected
     assert runner.state.round == 3
+
+
+async def test_the_engine_verdict_is_recorded_without_changing_what_was_posted(world):
+    """Badger's well-formed self-trade is posted to observers as `clean`; the
+    record says `rejected` with the engine's reason; the posted object is untouched."""
+    from engine.runner import Observer
+
+    posted: dict[tuple[int, str], tuple[Decision, str]] = {}
+
+    class Watcher(Observer):
+        round_no = 0
+
+        def round_opened(self, round_no, state, events):
+            self.round_no = round_no
+
+        def decided(self, name, decision):
+            posted[(self.round_no, name)] = (decision, decision.outcome)
+
+    roster = build_roster(world)
+    brains = scripted_brains(roster, 1) | {"Badger": SelfTrader()}
+    runner = Runner(world, initial_state(world, 1, roster), brains, observer=Watcher())
+    results = [await runner.play_round() for _ in range(3)]
+    refused = [(r.round, r.decisions["Badger"]) for r in results if r.decisions["Badger"].outcome == "rejected"]
+    assert refused and all(d.reason == "engine: self_trade" for _, d in refused)
+    for round_no, d in refused:
+        seen, outcome_then = posted[(round_no, "Badger")]
+        assert seen is not d and seen.outcome == outcome_then == "clean" and seen.action == d.action
+
+
+async def test_a_summary_counts_only_the_checks_that_ran(world):
+    roster = build_roster(world)
+    for check, line in ((True, "invariant checks passed: 4 rounds x 5"), (False, "invariant checks: none run")):
+        runner = Runner(world, initial_state(world, 1, roster), scripted_brains(roster, 1), check=check)
+        s = RunSummary()
+        for _ in range(4):
+            s.add_round(await runner.play_round())
+        assert any(x.startswith(line) for x in s.lines(world.good_names)), s.lines(world.good_names)
+        assert s.played == 4 and s.rounds == 4
 
 
 def test_a_corrupted_state_stops_the_run_naming_invariant_and_round(world):

@@ -17,7 +17,7 @@ import pytest
 from engine.errors import WoodError
 from engine.world import load_world
 from serve.embedded import free_port
-from serve.roster import embedded_roster, load_roster
+from serve.roster import RosterError, embedded_roster, load_roster
 from serve.vllm import (
     NOT_FOUND,
     VLLMConfigError,
@@ -308,3 +308,12 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):
     assert "stopping beta ... stopped\nstopping alpha ... stopped" in rest
     steps = records(record)
     assert wait_gone([r["pid"] for r in steps] + [r["engine_pid"] for r in steps if r["event"] == "engine"]) == []
+
+
+def test_installed_rosters_are_found_from_any_folder(tmp_path, monkeypatch):
+    """`--roster serve/rosters/vllm.toml` (as the README writes it) works outside the checkout too."""
+    monkeypatch.chdir(tmp_path)
+    assert {c.name for c in load_roster("serve/rosters/vllm.toml").creatures} >= {"Owl", "Fox"}
+    assert load_roster("embedded.toml").models
+    with pytest.raises(RosterError, match="not found"):
+        load_roster("elsewhere/vllm.toml")

@@ -23,10 +23,11 @@ from tests.tui_harness import all_text, args, rendered, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
 from wood_tui.cli import main as wood
-from wood_tui.game import scripted_brains
+from engine.brains.scripted import scripted_brains
+from wood_tui.options import RunOptions
 from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen
-from wood_tui.widgets.action_bar import ActionForm
+from wood_tui.widgets.action_form import ActionForm
 
 HOSTILE = ("[@click=app.quit]quit[/] [b]bold[/b] \x1b[31mred\x1b[0m "
            "\x1b]8;;https://evil.example/\x07link\x1b]8;;\x07 \u202eevil\u202c \x9b31m")
@@ -219,14 +220,13 @@ async def test_replay_of_a_saved_run(tmp_path, world):
 
 
 async def test_setup_error_ends_the_app_with_one_line(tmp_path):
-    taken = tmp_path / "taken.db"
-    taken.write_bytes(b"")
-    app = watch_app("--save", str(taken))
+    """An error found while the game is set up (here: the roster file is missing) ends the app with one line."""
+    app = WoodApp(LiveGame(RunOptions.parse("watch", ["--roster", str(tmp_path / "none.toml")])), pacer=Pacer(0.0))
     async with app.run_test() as pilot:
         await until(pilot, lambda: not app.is_running, what="the app to exit")
         said = "".join(_plain_of(r) for r in app._exit_renderables)  # printed (and cleared) on the way out
     assert app.return_code == 2
-    assert said.startswith("wood: error: ") and "exists" in said and "\n" not in said.strip(), said
+    assert said.startswith("wood: error: ") and "not found" in said and "\n" not in said.strip(), said
 
 
 def test_play_flags_are_checked():

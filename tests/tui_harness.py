@@ -3,7 +3,6 @@ wait that polls the app, and the text an app shows (the rendered screen read
 back from its SVG export, and the text of every widget on every screen)."""
 from __future__ import annotations
 
-import argparse
 import html
 import re
 
@@ -11,20 +10,15 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import Button, DataTable, Input, RichLog, Select, Static
 
-from wood_tui.commands import play, watch
+from wood_tui.options import RunOptions
 from wood_tui.widgets.sentiment_bars import SentimentBars
 
 CELL_W, LINE_H, TOP = 12.2, 24.4, 20  # how Rich's SVG export lays out a terminal cell
 
 
-def args(command: str, *argv: str) -> argparse.Namespace:
-    """Flags as the command line would parse them, with its defaults filled in."""
-    mod = {"watch": watch, "play": play}[command]
-    p = argparse.ArgumentParser()
-    mod.add_arguments(p)
-    ns = p.parse_args(list(argv))
-    watch.game_defaults(ns)
-    return ns
+def args(command: str, *argv: str) -> RunOptions:
+    """The run `wood COMMAND ARGV...` would play, built as the command line builds it."""
+    return RunOptions.parse(command, list(argv))
 
 
 async def until(pilot, cond, timeout: float = 10.0, what: str = "") -> None:

@@ -23,12 +23,14 @@ from engine.errors import WoodError
 from engine.events import Event
 from engine.ledger import Ledger
 from engine.rules import check_action
-from engine.runner import Observer, RoundResult, replay_round
+from engine.replay import check_roster, replayed_rounds
+from engine.runner import Observer, RoundResult
 from engine.state import State, initial_state, state_hash
 from engine.world import RosterEntry, World, load_world
 
 from .game import HUMAN, open_game
 from .messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
+from .options import RunOptions
 
 Post = Callable[[Message], object]
 
@@ -128,8 +130,8 @@ class Seat:
 class LiveGame:
     """A run with brains deciding: `wood watch` (no seats) or `wood play`."""
 
-    def __init__(self, args, seats: Sequence[Seat] = (), extra_brains: dict | None = None):
-        self.args = args
+    def __init__(self, options: RunOptions, seats: Sequence[Seat] = (), extra_brains: dict | None = None):
+        self.options = options
         self.seats = tuple(seats)
         self.extra_brains = dict(extra_brains or {})
         self.world: World | None = None
@@ -143,7 +145,7 @@ class LiveGame:
         brains = {**self.extra_brains, **{s.name: HumanBrain(turn) for s in self.seats}}
         temperament = "merchant" if "merchant" in world.temperaments else next(iter(world.temperaments))
         joining = [RosterEntry(s.name, s.species, temperament, HUMAN) for s in self.seats if s.species]
-        async with open_game(self.args, world, log=_StatusLog(post), observer=relay,
+        async with open_game(self.options, world, log=_StatusLog(post), observer=relay,
                              extra_brains=brains, extra_roster=joining) as game:
             runner = game.runner
             lost = [s.name for s in self.seats if s.name not in runner.state.creatures]
@@ -173,19 +175,16 @@ class RecordedGame:
     async def run(self, post: Post, pacer: Pacer) -> None:
         ledger = self.ledger
         world = load_world()
-        roster = ledger.roster()
-        state = initial_state(world, ledger.seed, roster)
+        roster = check_roster(ledger, world)
         last = ledger.last_round()
-        post(GameReady(world, roster, state, last))
-        for r in range(1, last + 1):
-            if r > 1:
+        post(GameReady(world, roster, initial_state(world, ledger.seed, roster), last))
+        for rr in replayed_rounds(ledger, world):
+            if rr.round > 1:
                 await pacer.between_rounds()
-            decisions = ledger.decisions(r)
-            for name, d in decisions.items():
+            for name, d in rr.decisions.items():
                 post(Decided(name, d))
-            state, _ = replay_round(state, world, {n: d.action for n, d in decisions.items()})
-            if state_hash(state) != ledger.round_hash(r):
-                post(GameStatus(f"the replay diverges from the record at round {r}", "warning"))
-            post(RoundClosed(r, ledger.events(r), decisions, state))
+            if state_hash(rr.after) != ledger.round_hash(rr.round):
+                post(GameStatus(f"the replay diverges from the record at round {rr.round}", "warning"))
+            post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
         post(GameOver(f"end of the record: {last} rounds"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,15 +13,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.brains import Brain
-from engine.brains.scripted import ScriptedBrain
+from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
 from engine.ledger import Ledger
-from engine.replay import resume_state
+from engine.metrics import RunSummary
+from engine.replay import verified_state
 from engine.runner import Observer, Runner
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster
 
-DEFAULT_ROUNDS = 100
+from .options import DEFAULT_ROUNDS, RunOptions
+
 HUMAN = "human"  # the model name of a creature a human joined as
 STARTUP_NOTE_EVERY_S = 5
 
@@ -46,47 +49,42 @@ class Game:
         return [line for report in self.reports for line in report()]
 
 
-def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, Brain]:
-    return {r.name: ScriptedBrain(seed, r.temperament) for r in roster}
-
-
 @contextlib.asynccontextmanager
-async def open_game(args, world: World, *, summary=None, log: Callable[[str], None] = lambda m: None,
-                    observer: Observer | None = None, extra_brains: dict[str, Brain] | None = None,
-                    extra_roster: list[RosterEntry] = ()):
-    """Everything a run needs, from parsed CLI args (creatures, rounds, seed,
-    brains, roster, save, resume). `extra_roster` adds creatures (new human
-    traders); `extra_brains` drive some creatures (the human seats)."""
+async def open_game(options: RunOptions, world: World, *, summary: RunSummary | None = None,
+                    log: Callable[[str], None] = lambda m: None, observer: Observer | None = None,
+                    extra_brains: dict[str, Brain] | None = None, extra_roster: list[RosterEntry] = ()):
+    """Everything the run `options` describes. `extra_roster` adds creatures
+    (new human traders); `extra_brains` drive some creatures (the human
+    seats). A resumed run's recorded rounds are replayed and checked against
+    their hashes before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
     models = None  # the roster's model configs, for --brains llm
     async with contextlib.AsyncExitStack() as stack:
-        if getattr(args, "resume", None):
-            ledger = Ledger.open(args.resume, readonly=False)
+        if options.resume is not None:
+            ledger = Ledger.open(options.resume, readonly=False)
             stack.callback(ledger.close)
             meta = ledger.meta()
             roster, seed, kind = ledger.roster(), ledger.seed, meta["brains"]
-            if getattr(args, "brains", None) and args.brains != kind:
-                raise WoodError(f"{args.resume} was played with --brains {kind}")
+            if options.brains is not None and options.brains != kind:
+                raise WoodError(f"{options.resume} was played with --brains {kind}")
             if kind == "llm":
                 models = json.loads(meta.get("extra", "{}")).get("models")
-            state = resume_state(ledger, world)
-            target = getattr(args, "rounds", None) or int(meta.get("rounds", DEFAULT_ROUNDS))
-            if summary is not None:
-                for r in range(1, state.round + 1):
-                    summary.add_events(ledger.events(r))
-                summary.rounds = summary.checks_passed = state.round
-            log(f"resuming {args.resume} at round {state.round} of {target}")
+            target = options.rounds or int(meta.get("rounds", DEFAULT_ROUNDS))
+            last = ledger.last_round()
+            if last:
+                log(f"verifying {options.resume}: replaying its {last} rounds...")
+            state = verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
+            log(f"resuming {options.resume} at round {state.round} of {target}")
         else:
-            seed = args.seed
-            kind = "llm" if getattr(args, "roster", None) else (getattr(args, "brains", None) or "scripted")
-            roster, models = _roster(args, world, kind)
+            seed = options.seed
+            kind = options.brains or "scripted"
+            roster, models = _roster(options, world, kind)
             roster = [*roster, *extra_roster]
             state = initial_state(world, seed, roster)
-            target = getattr(args, "rounds", None) or DEFAULT_ROUNDS
-            if getattr(args, "save", None):
-                ledger = Ledger.create(args.save, seed=seed, roster=roster, brains=kind,
-                                       extra={"models": models} if models else None)
-                ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(target),))
+            target = options.target_rounds
+            if options.save is not None:
+                ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind,
+                                   extra={"models": models} if models else None, rounds=target)
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
@@ -101,10 +99,25 @@ async def open_game(args, world: World, *, summary=None, log: Callable[[str], No
             model_brains, stats = await _model_brains(stack, models, thinking, world, log)
             brains.update(model_brains)
             observers.append(_StatsRecorder(stats))
-            reports.append(lambda: model_lines(stats.summary()))
+            first = state.round + 1
+            reports.append(lambda: model_lines(stats.summary(), first))
         brains.update(extra_brains or {})
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
+
+
+def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
+    """A new ledger at `path`, or one line saying why none can be made there
+    (and no half-made file left behind)."""
+    try:
+        ledger = Ledger.create(path, **meta)
+        ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(rounds),))
+        return ledger
+    except (sqlite3.Error, OSError) as e:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise WoodError(f"--save {path}: cannot write a save there ({e})") from None
 
 
 def _discard_unplayed(ledger: Ledger):
@@ -120,16 +133,14 @@ def _discard_unplayed(ledger: Ledger):
     return on_exit
 
 
-def _roster(args, world: World, kind: str) -> tuple[list[RosterEntry], dict | None]:
+def _roster(options: RunOptions, world: World, kind: str) -> tuple[list[RosterEntry], dict | None]:
     """The traders, and for model brains the model configs (as plain dicts)."""
-    n = getattr(args, "creatures", None)
-    if n is not None and n < 2:
-        raise WoodError("a market needs at least 2 creatures")
+    n = options.creatures
     if kind == "scripted":
         return build_roster(world, n), None
     from serve.roster import embedded_roster, load_roster
 
-    cfg = load_roster(args.roster) if getattr(args, "roster", None) else embedded_roster(world, n)
+    cfg = load_roster(options.roster) if options.roster is not None else embedded_roster(world, n)
     return cfg.entries(world), {k: m.model_dump() for k, m in cfg.models.items()}
 
 
@@ -139,7 +150,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
     give each creature an LLMBrain."""
     from engine.brains.llm import CallStats, ChatClient, LLMBrain
     from serve.embedded import EmbeddedServer, gguf_path
-    from serve.roster import ModelConfig
+    from engine.brains.config import ModelConfig
 
     clients = {}
     for name in sorted({r.model for r in roster}):
@@ -186,13 +197,16 @@ class _StatsRecorder(Observer):
             self.stats.record(d)
 
 
-def model_lines(summary: dict) -> list[str]:
-    """The per-model measures, as the lines `wood sim` prints."""
+def model_lines(summary: dict, first_round: int = 1) -> list[str]:
+    """The per-model measures, as the lines `wood sim` prints. They count the
+    calls this process made: from `first_round` on (a resumed run's earlier
+    calls are in its ledger, for `wood export` and the bench report)."""
     out = []
+    since = f" (rounds {first_round}- of this session)" if first_round > 1 else ""
     for model, s in summary.items():
         lat, tok = s["latency_ms"], s["prompt_tokens"]
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
-        out.append(f"model {model}: {s['calls']} calls, valid {pct(s['valid_rate'])}, repaired {pct(s['repair_rate'])}"
+        out.append(f"model {model}{since}: {s['calls']} calls, valid {pct(s['valid_rate'])}, repaired {pct(s['repair_rate'])}"
                    f" ({', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'nothing'})")
         out.append(f"  rejected: schema {s['rejected_schema']}, engine {sum(s['rejected_engine'].values())} "
                    f"({', '.join(f'{k} {v}' for k, v in sorted(s['rejected_engine'].items())) or 'none'});"

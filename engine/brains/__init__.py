@@ -16,14 +16,15 @@ from ..views import PublicView
 ENGINE_PREFIX = "engine: "  # how the runner marks a proposal the engine refused, in `Decision.reason`
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
     """A brain's choice, and for model brains the record of the call behind it.
 
     `outcome` is one of clean | repaired | rejected | fault (a model call),
     or "scripted" / "human". `call` holds what the ledger keeps of a model
     call: messages, raw text, latency_ms, prompt_tokens, completion_tokens,
-    what was repaired.
+    what was repaired. Frozen: once posted to an observer it never changes
+    (the engine's verdict makes a new one, `runner.with_verdicts`).
     """
 
     action: Action

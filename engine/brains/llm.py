@@ -21,7 +21,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -33,9 +32,8 @@ from ..sanitise import clean_text
 from ..views import PublicView
 from ..world import World
 from . import ENGINE_PREFIX, Decision
+from .config import ModelConfig
 
-if TYPE_CHECKING:  # the roster lives with the servers; the engine only reads its fields
-    from serve.roster import ModelConfig
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
 RETRY_BACKOFF_S = 0.25

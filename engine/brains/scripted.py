@@ -11,8 +11,9 @@ import math
 import random
 
 from ..actions import Action
-from ..moves import best, market_moves, surplus
+from ..moves import best, lot, market_moves, surplus, tag
 from ..views import PublicView
+from ..world import RosterEntry
 from . import Decision
 
 # (stock wanted in rounds of need, markup when selling, most paid over reference when buying)
@@ -24,6 +25,11 @@ STYLE = {
     "generous": (3, 0.95, 1.10),
 }
 SAYINGS = ("Fair prices at my stall!", "Who needs {good}?", "The wood provides.", "Buying {good}, paying well.")
+
+
+def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, "ScriptedBrain"]:
+    """A scripted trader for each creature of `roster`, playing its temperament."""
+    return {r.name: ScriptedBrain(seed, r.temperament) for r in roster}
 
 
 class ScriptedBrain:
@@ -77,13 +83,14 @@ def _speculate(v: PublicView, rng: random.Random) -> Action | None:
         if failing:
             ask = best(v, t.good, "sell")
             if ask and v.coins >= ask.price:
-                return Action(action="accept", id=ask.id, qty=max(1, min(ask.qty, v.coins // ask.price, 4)))
-            if v.coins >= ref * 2:
-                return Action(action="offer", side="buy", good=t.good, qty=2, price=math.ceil(ref * 1.3))
+                return Action(action="accept", id=ask.id, qty=lot(min(ask.qty, v.coins // ask.price, 4)))
+            price = tag(math.ceil(ref * 1.3))
+            if v.coins >= ref * 2:  # two units if the purse allows, else the one it does
+                return Action(action="offer", side="buy", good=t.good, qty=lot(min(2, v.coins // price)), price=price)
         elif v.holding(t.good) > v.need(t.good):
             bid = best(v, t.good, "buy")
             q = v.holding(t.good) - v.need(t.good)
             if bid:
-                return Action(action="accept", id=bid.id, qty=max(1, min(q, bid.qty)))
-            return Action(action="offer", side="sell", good=t.good, qty=q, price=max(1, math.floor(ref * 0.9)))
+                return Action(action="accept", id=bid.id, qty=lot(min(q, bid.qty)))
+            return Action(action="offer", side="sell", good=t.good, qty=lot(q), price=tag(math.floor(ref * 0.9)))
     return None

@@ -3,9 +3,12 @@
 `calls.jsonl`: one line per model call (round, creature, model, the chat
 messages as sent, the raw reply, the parsed action, outcome, reason,
 latency, prompt tokens). `tips.jsonl`: one line per tip, truth included.
-The save is opened read-only."""
+The save is opened read-only and checked whole first; the two files appear
+together or not at all (a damaged row or a folder that cannot be written
+leaves nothing behind, not even a folder the export made)."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,28 +26,71 @@ def run(args) -> int:
     from engine.errors import WoodError
     from engine.ledger import Ledger
 
+    if not args.out.strip():
+        raise WoodError("--out: expected a directory path, got an empty string")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {out} is a file, not a directory")
+    for name in ("calls.jsonl", "tips.jsonl"):
+        if (out / name).is_dir():
+            raise WoodError(f"--out {out}: {name} there is a directory; an export will not replace it")
     ledger = Ledger.open(args.path, readonly=True)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        n_calls = _write(out / "calls.jsonl", ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()))
-        n_tips = _write(out / "tips.jsonl", (
-            {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
-             "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()))
+        ledger.check_records()  # a damaged save is refused before a file is made
+        made = _make_dirs(out)
+        parts: list[tuple[Path, Path]] = []
+        try:
+            n_calls = _write(out / "calls.jsonl", ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()), parts)
+            n_tips = _write(out / "tips.jsonl", (
+                {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
+                 "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
+            for part, final in parts:  # both or neither: never a half-written export under the final names
+                part.replace(final)
+        except BaseException as e:
+            for part, _ in parts:
+                part.unlink(missing_ok=True)
+            for d in reversed(made):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            if isinstance(e, OSError):
+                raise WoodError(f"cannot write the export into --out {out}: {e.strerror or e}") from None
+            raise
     finally:
         ledger.close()
     print(f"wrote {n_calls} calls to {out / 'calls.jsonl'} and {n_tips} tips to {out / 'tips.jsonl'}")
     return 0
 
 
-def _write(path: Path, rows) -> int:
+def _make_dirs(out: Path) -> list[Path]:
+    """Create `out` and its missing parents; the ones made, outermost first
+    (so a failed export can take them away again)."""
+    from engine.errors import WoodError
+
+    missing = []
+    p = out
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    made = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            made.append(d)
+    except OSError as e:
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise WoodError(f"cannot make the --out directory {out}: {e.strerror or e}") from None
+    return made
+
+
+def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
+    """Write `rows` as JSONL to `path`.part (noted in `parts`); the caller renames."""
     tmp = path.with_suffix(".jsonl.part")
+    parts.append((tmp, path))
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-    tmp.replace(path)  # never a half-written export under the final name
     return n

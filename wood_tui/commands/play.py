@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import argparse
 
-from .sim import _positive
-from .watch import add_game_arguments, game_defaults
+from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, bounded_int
 
 NAME_MAX = 24
+MAX_SEATS = 8  # humans taking turns at one keyboard
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_game_arguments(p)
+    add_run_flags(p, default_brains=DEFAULT_BRAINS["play"])
     p.add_argument("--as", dest="seat_names", action="append", metavar="NAME",
-                   help="play this creature (repeat for hot-seat; default: the first of the roster)")
+                   help=f"play this creature (repeat for hot-seat; default: the first of the roster); a name is plain "
+                   f"text, 1 to {NAME_MAX} characters, no leading or trailing spaces")
     p.add_argument("--species", metavar="SPECIES",
                    help="join as a new creature of this species (for an --as name not in the wood)")
-    p.add_argument("--seats", type=_positive, metavar="N",
-                   help="humans at this terminal (default: one per --as); unnamed seats take the roster in order")
+    p.add_argument("--seats", type=bounded_int(1, MAX_SEATS), metavar="N",
+                   help=f"humans at this terminal, 1 to {MAX_SEATS} (default: one per --as); unnamed seats take the roster "
+                   "in order")
 
 
 def run(args) -> int:
@@ -28,12 +30,13 @@ def run(args) -> int:
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
 
-    game_defaults(args)
+    options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["play"])
     world = load_world()
     names = list(args.seat_names or [])
     for name in names:
-        if not name or clean_text(name, NAME_MAX) != name:
-            raise WoodError(f"--as {name!r}: a name is plain text of at most {NAME_MAX} characters")
+        if not name.strip() or name.strip() != name or clean_text(name, NAME_MAX) != name:
+            raise WoodError(f"--as {name!r}: a name is plain text of 1 to {NAME_MAX} characters, "
+                            "no leading or trailing spaces")
     if len(set(names)) != len(names):
         raise WoodError("each --as names a different creature")
     seats = args.seats or max(1, len(names))
@@ -41,8 +44,8 @@ def run(args) -> int:
         raise WoodError(f"--seats {seats} but {len(names)} names given with --as")
     if args.species is not None and args.species not in world.species:
         raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
-    wood = [r.name for r in build_roster(world, args.creatures)]  # the roster a new run without --roster gets
-    known = args.resume or args.roster  # the roster is the file's: whether a name is in it shows once it is open
+    wood = [r.name for r in build_roster(world, options.creatures)]  # the roster a new run without --roster gets
+    known = options.resume or options.roster  # the roster is the file's: whether a name is in it shows once it is open
     spare = [n for n in wood if n not in names]
     if seats - len(names) > len(spare):
         raise WoodError("more seats than creatures: name the seats with --as")
@@ -51,7 +54,7 @@ def run(args) -> int:
     if absent and args.species is None and not known:
         raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
                         f"({', '.join(world.species)})")
-    new = set(absent) if args.species and not args.resume else set()
-    app = WoodApp(LiveGame(args, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0))
+    new = set(absent) if args.species and not options.resume else set()
+    app = WoodApp(LiveGame(options, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0))
     app.run()
     return app.return_code or 0

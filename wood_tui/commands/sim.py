@@ -8,60 +8,35 @@ import asyncio
 import sys
 import time
 
-
-def _positive(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
-    return n
-
-
-def _seed(v: str) -> int:
-    try:
-        return int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--creatures", type=_positive, metavar="N", help="number of traders (default: the five of the roster)")
-    p.add_argument("--rounds", type=_positive, metavar="R", help="rounds to play (default 100); with --resume, the total")
-    p.add_argument("--seed", type=_seed, default=1, metavar="S", help="the run's seed (default 1)")
-    p.add_argument("--brains", choices=("scripted", "llm"), help="who decides: scripted rules, or models (default scripted; "
-                   "llm with no --roster uses the embedded SmolLM2 server)")
-    p.add_argument("--roster", metavar="FILE", help="a roster TOML mapping creatures to models (implies --brains llm)")
-    p.add_argument("--save", metavar="PATH", help="write the ledger (SQLite) here as the run goes")
-    p.add_argument("--resume", metavar="PATH", help="continue a saved run from its last committed round")
+    add_run_flags(p, default_brains=DEFAULT_BRAINS["sim"])
     p.add_argument("--quiet", action="store_true", help="no progress output, just the summary")
 
 
 def run(args) -> int:
-    from engine.errors import WoodError
-
-    if args.resume and (args.save or args.creatures or args.roster):
-        raise WoodError("--resume continues a saved run: it takes no --save, --creatures or --roster")
+    options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["sim"])
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(options, quiet=args.quiet))
     except KeyboardInterrupt:  # every committed round is safe in the ledger
-        path = args.save or args.resume
+        path = options.save or options.resume
         hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "") if path else ""
         print(f"\nwood: interrupted{hint}", file=sys.stderr)
         return 130
 
 
-async def _run(args) -> int:
+async def _run(options: RunOptions, quiet: bool) -> int:
     from engine.metrics import RunSummary
     from engine.world import load_world
     from wood_tui.game import open_game
 
     world = load_world()
     summary = RunSummary()
-    async with open_game(args, world, summary=summary, log=_log(args)) as game:
+    async with open_game(options, world, summary=summary, log=_log(quiet)) as game:
         target = game.target_rounds
-        progress = _Progress(game.runner.state.round, target, quiet=args.quiet)
+        progress = _Progress(game.runner.state.round, target, quiet=quiet)
         while game.runner.state.round < target:
             result = await game.runner.play_round()
             summary.add_round(result)
@@ -75,9 +50,9 @@ async def _run(args) -> int:
     return 0
 
 
-def _log(args):
+def _log(quiet: bool):
     def log(msg: str) -> None:
-        if not args.quiet:
+        if not quiet:
             print(msg, file=sys.stderr, flush=True)
     return log
 

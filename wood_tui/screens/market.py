@@ -13,25 +13,24 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.actions import PASS, Action
 
 from .. import safe
 from ..bridge import LiveGame
-from ..messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
-from ..notices import FaultNotices
-from ..widgets.action_bar import ActionForm, why
-from ..widgets.offers_log import HEADLINE_KINDS, LOG_KINDS, EventFeed
-from ..widgets.seat_view import BookTable, SeatPanel
+from ..messages import Decided, GameOver, GameReady, RoundClosed, RoundOpened, SeatTurn, Thinking
+from ..widgets.action_form import ActionForm, why
+from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
+from ..widgets.seat_panel import BookTable, SeatPanel
 from .curtain import CurtainScreen
+from .game_screen import GameScreen
 from .modals import HelpScreen
 
 NAMES_IN_STRIP = 12  # more creatures than this: counts instead of names
 
 
-class MarketScreen(Screen):
+class MarketScreen(GameScreen):
     BINDINGS = [
         Binding("f1", "help", "help"),
         Binding("f2", "pass_turn", "pass"),
@@ -54,17 +53,12 @@ class MarketScreen(Screen):
     )
 
     def __init__(self, game: LiveGame):
-        super().__init__()
+        super().__init__("play")
         self.game = game
         self.seats: tuple[str, ...] = tuple(s.name for s in game.seats)
-        self.round = 0
-        self.closed = 0  # the last round whose results are on screen
-        self.target = 0
-        self.note = "setting up"
         self.status: dict[str, str] = {}   # creature -> "" | "thinking" | "decided" | "fault"
         self.waiting: list[SeatTurn] = []  # seats whose turn came, in arrival order
         self.active: SeatTurn | None = None
-        self.fault_notices = FaultNotices()
 
     @property
     def hot_seat(self) -> bool:
@@ -87,54 +81,32 @@ class MarketScreen(Screen):
         self.query_one(SeatPanel).conceal("the wood is waking up…")
         self._title()
 
-    def _title(self) -> None:
-        r = f"round {self.round}/{self.target}" if self.target else "round —"
-        self.sub_title = safe.text(f"play · {r} · {self.note}").plain
-
     # ---- the run ------------------------------------------------------------
-    def on_game_status(self, msg: GameStatus) -> None:
-        self.note = msg.text
-        self._title()
-        msg.notify(self.app)
-
-    async def on_game_ready(self, msg: GameReady) -> None:
-        self.target = msg.target_rounds
-        self.round = msg.state.round
-        self.note = "running"
+    async def ready(self, msg: GameReady) -> None:
         self.status = {r.name: "" for r in msg.roster}
         form = ActionForm(msg.world.good_names, [r.name for r in msg.roster], id="form")
         form.disabled = True
         await self.query_one("#form-slot").mount(form)
         form.finish("waiting for your turn…")
-        self._title()
         self._strip()
 
-    def on_round_opened(self, msg: RoundOpened) -> None:
-        self.round = msg.round
+    def opened(self, msg: RoundOpened) -> None:
         self.status = dict.fromkeys(self.status, "")
-        self._title()
         self._strip()
 
     def on_thinking(self, msg: Thinking) -> None:
         self.status[msg.name] = "thinking"
         self._strip()
 
-    def on_decided(self, msg: Decided) -> None:
-        fault = msg.decision.outcome == "fault"
-        self.status[msg.name] = "fault" if fault else "decided"
-        self.fault_notices.decided(self.app, msg.name, msg.decision)
+    def decided(self, msg: Decided) -> None:
+        self.status[msg.name] = "fault" if msg.decision.outcome == "fault" else "decided"
         self._strip()
 
-    def on_round_closed(self, msg: RoundClosed) -> None:
-        self.closed = msg.round
-        self.fault_notices.round_closed(self.app, msg.round)
+    def closed_round(self, msg: RoundClosed) -> None:
         self.query_one("#news", EventFeed).add_round(msg.round, msg.events)
 
-    def on_game_over(self, msg: GameOver) -> None:
-        self.note = "over"
-        self._title()
+    def over(self, msg: GameOver) -> None:
         self.query_one(ActionForm).finish(msg.text)
-        safe.notify(self.app, msg.text, title="the end")
 
     # ---- turns --------------------------------------------------------------
     def on_seat_turn(self, msg: SeatTurn) -> None:

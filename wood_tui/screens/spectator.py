@@ -7,21 +7,20 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from .. import safe
-from ..messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, Thinking
-from ..notices import FaultNotices
+from ..messages import Decided, GameReady, RoundClosed, Thinking
 from ..widgets.creature_panel import CreatureBoard
-from ..widgets.offers_log import HEADLINE_KINDS, LOG_KINDS, EventFeed, OffersTable
+from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
+from ..widgets.offers_table import OffersTable
 from ..widgets.price_chart import PriceChart
 from ..widgets.sentiment_bars import SentimentBars
+from .game_screen import GameScreen
 from .modals import HelpScreen
 
 
 
-class SpectatorScreen(Screen):
+class SpectatorScreen(GameScreen):
     BINDINGS = [
         Binding("space", "pause", "pause/resume"),
         Binding("n", "step", "step"),
@@ -41,14 +40,9 @@ class SpectatorScreen(Screen):
     )
 
     def __init__(self, pacer, *, replay: bool = False):
-        super().__init__()
+        super().__init__("replay" if replay else "watch")
         self.pacer = pacer
         self.replay = replay
-        self.round = 0
-        self.closed = 0  # the last round whose results are on screen
-        self.target = 0
-        self.state_note = "setting up"
-        self.fault_notices = FaultNotices()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,59 +65,35 @@ class SpectatorScreen(Screen):
         self.query_one("#headlines").border_title = "headlines"
         self._title()
 
-    def _title(self) -> None:
-        r = f"round {self.round}/{self.target}" if self.target else "round —"
-        if self.state_note != "running":
-            now = self.state_note
-        elif self.pacer.paused:
-            now = "paused: n steps, space resumes"
-        else:
-            now = f"a round every {self.pacer.delay:g} s" if self.pacer.delay else "full speed"
-        self.sub_title = safe.text(f"{'replay' if self.replay else 'watch'} · {r} · {now}").plain
+    def now(self) -> str:
+        if self.note != "running":
+            return self.note
+        if self.pacer.paused:
+            return "paused: n steps, space resumes"
+        return f"a round every {self.pacer.delay:g} s" if self.pacer.delay else "full speed"
 
     # ---- the run ------------------------------------------------------------
-    def on_game_status(self, msg: GameStatus) -> None:
-        self.state_note = msg.text
-        self._title()
-        msg.notify(self.app)
-
-    async def on_game_ready(self, msg: GameReady) -> None:
-        self.target = msg.target_rounds
-        self.round = msg.state.round
-        self.state_note = "running"
+    async def ready(self, msg: GameReady) -> None:
         await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.good_names)
         await self.query_one(PriceChart).setup(msg.world, msg.state)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         self.query_one("#headlines", EventFeed).write(Text("shocks, tips coming true or not, fines", style="dim"))
-        self._title()
-
-    def on_round_opened(self, msg: RoundOpened) -> None:
-        self.round = msg.round
-        self._title()
 
     def on_thinking(self, msg: Thinking) -> None:
         self.query_one(CreatureBoard).thinking(msg.name)
 
-    def on_decided(self, msg: Decided) -> None:
+    def decided(self, msg: Decided) -> None:
         self.query_one(CreatureBoard).decided(msg.name, msg.decision)
-        self.fault_notices.decided(self.app, msg.name, msg.decision)
 
-    def on_round_closed(self, msg: RoundClosed) -> None:
-        self.round = self.closed = msg.round
+    def closed_round(self, msg: RoundClosed) -> None:
+        self.round = msg.round
         self.query_one(CreatureBoard).round_closed(msg.state, msg.decisions, msg.events)
         self.query_one(PriceChart).record(msg.state)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         for feed in self.query(EventFeed):
             feed.add_round(msg.round, msg.events)
-        self.fault_notices.round_closed(self.app, msg.round)
-        self._title()
-
-    def on_game_over(self, msg: GameOver) -> None:
-        self.state_note = "over"
-        self._title()
-        safe.notify(self.app, msg.text, title="the end")
 
     # ---- keys ---------------------------------------------------------------
     def action_pause(self) -> None:

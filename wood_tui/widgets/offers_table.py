@@ -1,24 +1,15 @@
-"""The market's public record: the standing offers (a table), the log of
-trades, loans and gifts, and the headlines (shocks, tips resolving, fines).
-Only public events are ever written; each line is drawn through `safe`."""
+"""The standing offers and loan offers, as a table, best first per good
+(capped at `MAX_OFFER_ROWS`); owners' names drawn through `safe`."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from rich.text import Text
-from textual.widgets import DataTable, RichLog
+from textual.widgets import DataTable
 
-from engine.events import Event, describe
 from engine.state import State
 
 from .. import safe
 
 MAX_OFFER_ROWS = 200
-
-LOG_KINDS = {"trade": "green", "loan_offered": "cyan", "loan_taken": "cyan", "loan_repaid": "cyan",
-             "default": "bold red", "gift": "magenta", "rejected": "dim red", "say": "italic"}
-HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_resolved": "bold",
-                  "fine": "bold red", "cleared": "", "default": "red"}
 
 
 class OffersTable(DataTable):
@@ -43,16 +34,3 @@ class OffersTable(DataTable):
             self.add_row(Text(str(oid), style="dim"), Text(good), Text(side, style=style),
                          Text(str(qty), justify="right"), Text(str(price), justify="right"),
                          safe.text(who, max_len=24), Text(str(until), style="dim"), key=str(oid))
-
-
-class EventFeed(RichLog):
-    """A scrolling log of the public events of the given kinds, newest last."""
-
-    def __init__(self, kinds: dict[str, str], max_lines: int = 500, **kw):
-        super().__init__(max_lines=max_lines, min_width=20, wrap=True, markup=False, **kw)
-        self.kinds = kinds
-
-    def add_round(self, round_no: int, events: Iterable[Event]) -> None:
-        for e in events:
-            if e.public and e.kind in self.kinds:
-                self.write(Text.assemble((f"{round_no:>3} ", "dim"), safe.text(describe(e), style=self.kinds[e.kind])))

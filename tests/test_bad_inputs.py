@@ -1,0 +1,419 @@
+"""Bad files, as the CLI meets them (issue 7, the file-level half): a damaged
+or foreign save, an export folder that cannot be written, a roster that
+breaks its bounds. Each gives exactly one line on stderr, `wood: error: ...`,
+exit 2, no traceback, and creates or changes nothing: the save keeps its
+bytes and mtime and no file appears next to it (no -wal, no -shm, no
+half-written export, no new save).
+
+Most cases run `wood_tui.cli.main` in-process (fast); a few run the real
+command in a subprocess to show the same line reaches a user's terminal."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wood_tui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLAY = ("replay", "{p}", "--verify")
+RESUME = ("sim", "--resume", "{p}", "--rounds", "5")  # not --quiet: its progress lines must not come first
+EXPORT = ("export", "{p}", "--out", "{d}/export")
+ALL = (REPLAY, RESUME, EXPORT)
+# `wood replay` without --verify opens the app; a damaged save must be refused before it starts
+WATCH = ("replay", "{p}")
+
+
+@pytest.fixture(scope="module")
+def base_save(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("base") / "base.db"
+    assert main(["sim", "--rounds", "3", "--seed", "1", "--save", str(p), "--quiet"]) == 0
+    with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:  # every table has rows to damage
+        assert all(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("tips", "events", "actions"))
+        assert con.execute("SELECT count(*) FROM events WHERE kind = 'trade'").fetchone()[0]
+    con.close()
+    return p
+
+
+def state(d: Path) -> dict:
+    """Every file under `d`: its bytes' digest and mtime."""
+    return {str(f.relative_to(d)): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns)
+            for f in sorted(d.rglob("*")) if f.is_file()} | {str(f.relative_to(d)) + "/": None
+                                                             for f in d.rglob("*") if f.is_dir()}
+
+
+def one_line(rc: int, out: str, err: str) -> str:
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("wood: error: "), err
+    return err.rstrip("\n")
+
+
+def wood_in_process(capsys, args) -> str:
+    capsys.readouterr()
+    try:
+        rc = main(list(args))
+    except SystemExit as e:  # argparse's own errors (one line, exit 2, in wood_tui/cli.py)
+        rc = e.code
+    out, err = capsys.readouterr()
+    return one_line(rc, out, err)
+
+
+def wood_subprocess(*args) -> str:
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    return one_line(r.returncode, r.stdout, r.stderr)
+
+
+def tampered(base: Path, d: Path, *sql: str) -> Path:
+    p = d / "save.db"
+    shutil.copyfile(base, p)
+    con = sqlite3.connect(p)
+    for s in sql:
+        con.execute(s)
+    con.commit()
+    con.close()
+    assert sorted(os.listdir(d)) == ["save.db"]
+    return p
+
+
+def meta(key: str, value) -> str:
+    return f"UPDATE meta SET value = {sql_text(value)} WHERE key = '{key}'"
+
+
+def sql_text(v) -> str:
+    return "'" + (v if isinstance(v, str) else json.dumps(v)).replace("'", "''") + "'"
+
+
+ROSTER = [{"name": "Owl", "species": "owl", "temperament": "cautious", "model": "scripted"},
+          {"name": "Fox", "species": "fox", "temperament": "speculator", "model": "scripted"},
+          {"name": "Badger", "species": "badger", "temperament": "hoarder", "model": "scripted"},
+          {"name": "Hare", "species": "hare", "temperament": "generous", "model": "scripted"},
+          {"name": "Squirrel", "species": "squirrel", "temperament": "merchant", "model": "scripted"}]
+
+
+def roster_with(i: int, **change) -> list[dict]:
+    out = [dict(r) for r in ROSTER]
+    for k, v in change.items():
+        if v is None:
+            out[i].pop(k)
+        else:
+            out[i][k] = v
+    return out
+
+
+def action(round_no: int, text: str) -> str:
+    return f"UPDATE actions SET action = {sql_text(text)} WHERE round = {round_no} AND creature = 'Fox'"
+
+
+# (case id, SQL that damages a good save, the commands that must refuse it, words the line holds)
+SAVES = [
+    # the roster in meta
+    ("roster-extra-key", [meta("roster", roster_with(1, color="red"))], ALL, "unknown field 'color'"),
+    ("roster-missing-key", [meta("roster", roster_with(2, temperament=None))], ALL, "missing field 'temperament'"),
+    ("roster-not-a-list", [meta("roster", {"name": "Owl"})], ALL, "not a JSON list"),
+    ("roster-rows-not-objects", [meta("roster", ["Owl", "Fox"])], ALL, "creature 1 is not a JSON object"),
+    ("roster-not-json", [meta("roster", "Owl, Fox")], ALL, "not JSON"),
+    ("roster-one-creature", [meta("roster", ROSTER[:1])], ALL, "at least 2 creatures"),
+    ("roster-twin-names", [meta("roster", roster_with(1, name="Owl"))], ALL, "not unique"),
+    ("roster-name-not-text", [meta("roster", roster_with(1, name=7))], ALL, "name 7 is empty or not text"),
+    ("roster-name-blank", [meta("roster", roster_with(1, name=" \t\u200b"))], ALL, "is empty or not text"),
+    ("roster-species-not-text", [meta("roster", roster_with(1, species=False))], ALL, "species False is empty"),
+    ("roster-unknown-species", [meta("roster", roster_with(1, species="dragon"))], (REPLAY, RESUME, WATCH),
+     "unknown species 'dragon'"),
+    ("roster-unknown-temperament", [meta("roster", roster_with(1, temperament="grumpy"))], (REPLAY, RESUME),
+     "unknown temperament 'grumpy'"),
+    # the other meta values
+    ("rounds-not-a-number", [meta("rounds", "abc")], ALL, "meta rounds 'abc'"),
+    ("rounds-zero", [meta("rounds", "0")], ALL, "meta rounds '0'"),
+    ("brains-unknown", [meta("brains", "robots")], ALL, "meta brains 'robots' is not one of scripted, llm"),
+    ("seed-not-a-number", [meta("seed", "1.5")], ALL, "meta seed '1.5'"),
+    ("seed-too-big", [meta("seed", str(2**70))], ALL, "fits 64 bits"),
+    ("seed-missing", ["DELETE FROM meta WHERE key = 'seed'"], ALL, "its meta has no seed"),
+    ("roster-missing", ["DELETE FROM meta WHERE key = 'roster'"], ALL, "its meta has no roster"),
+    ("extra-not-json", [meta("extra", "nope")], ALL, "meta extra: not JSON"),
+    ("llm-without-models", [meta("brains", "llm")], ALL, "records its models"),
+    ("llm-bad-model", [meta("brains", "llm"), meta("extra", {"models": {"smol": {"model": "x", "temperature": 9}}})],
+     ALL, "model 'smol': temperature"),
+    ("future-version", [meta("version", "2")], ALL, "newer wood (ledger version 2)"),
+    ("foreign-version", [meta("version", "banana")], ALL, "ledger version 'banana'"),
+    # the recorded rows
+    ("action-negative-qty", [action(2, '{"action":"offer","side":"sell","good":"honey","qty":-5,"price":3}')],
+     (*ALL, WATCH), "round 2, Fox's recorded action: not a valid action (qty: "),
+    ("action-a-list", [action(1, '["offer"]')], (*ALL, WATCH), "round 1, Fox's recorded action: not a JSON object"),
+    ("action-not-json", [action(3, "offer 3 honey")], (*ALL, WATCH), "round 3, Fox's recorded action: not JSON"),
+    ("action-unknown-kind", [action(1, '{"action":"steal"}')], ALL, "not a valid action (action: "),
+    ("action-by-a-stranger", ["UPDATE actions SET creature = 'Wolf' WHERE round = 2 AND creature = 'Fox'"],
+     (*ALL, WATCH), "round 2: an action by 'Wolf', who is not in the roster"),
+    ("event-data-not-json", ["UPDATE events SET data = '{oops' WHERE round = 2 AND seq = 0"], (*ALL, WATCH),
+     "round 2, event 0: not JSON"),
+    ("event-who-not-a-list", ["UPDATE events SET who = '\"Owl\"' WHERE round = 1 AND seq = 0"], ALL,
+     "round 1, event 0: not a JSON list"),
+    ("trade-without-qty", ["UPDATE events SET data = '{\"good\":\"honey\"}' WHERE kind = 'trade'"], ALL,
+     "trade event without a valid qty"),
+    ("action-not-utf8", ["UPDATE actions SET action = CAST(X'7BFF7D' AS TEXT) WHERE round = 2"], (*ALL, WATCH),
+     "cannot be read (Could not decode to UTF-8"),
+    ("action-not-utf8-newline", ["UPDATE actions SET action = CAST(X'0A0AFF0A' AS TEXT) WHERE round = 1"],
+     (REPLAY, RESUME), "cannot be read (Could not decode to UTF-8"),
+    ("outcome-not-text", ["UPDATE actions SET outcome = X'00' WHERE round = 1"], (*ALL, WATCH),
+     "round 1, Badger's recorded outcome: not text"),
+    ("tip-recipients-not-json", ["UPDATE tips SET recipients = 'Owl and Fox'"], ALL, "recipients: not JSON"),
+    ("tip-truth-not-a-flag", ["UPDATE tips SET truth = 'yes'"], ALL, "truth 'yes' is not 0 or 1"),
+    ("tip-text-a-blob", ["UPDATE tips SET text = X'00FF'"], ALL, "text b'\\x00\\xff' is not text"),
+    # missing tables and columns
+    *[(f"no-{t}-table", [f"DROP TABLE {t}"], ALL, f"it has no {t} table")
+      for t in ("actions", "rounds", "events", "calls", "tips", "snapshot")],
+    ("no-action-column", ["ALTER TABLE actions DROP COLUMN action"], ALL, "its actions table has no action column"),
+    ("no-data-column", ["ALTER TABLE events DROP COLUMN data"], ALL, "its events table has no data column"),
+]
+
+
+def _name(command) -> str:
+    return {REPLAY: "verify", RESUME: "resume", EXPORT: "export", WATCH: "watch"}[command]
+
+
+@pytest.mark.parametrize("sql,command,words", [pytest.param(s, c, w, id=f"{i}-{_name(c)}")
+                                               for i, s, cs, w in SAVES for c in cs])
+def test_a_damaged_save_is_one_line_and_stays_untouched(base_save, tmp_path, capsys, sql, command, words):
+    p = tampered(base_save, tmp_path, *sql)
+    before = state(tmp_path)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in command])
+    assert words in line and str(p) in line, line
+    assert state(tmp_path) == before
+
+
+CALL = ("INSERT INTO calls VALUES (1, 'Owl', 'smol', '[{{\"role\": \"user\", \"content\": \"hi\"}}]', '{{}}', "
+        "{action}, 'applied', '', '[]', 12.5, 300, 9, 'stop')")
+
+
+@pytest.mark.parametrize("bad,words", [
+    (CALL.format(action="'{\"action\": \"pass\"'"), "round 1, Owl's model call: action: not JSON"),
+    (CALL.format(action="'[1, 2]'"), "round 1, Owl's model call: action: not a JSON object"),
+    (CALL.format(action="NULL").replace("'[]'", "'none'"), "round 1, Owl's model call: repairs: not JSON"),
+    (CALL.format(action="NULL").replace("12.5", "X'01'"), "round 1, Owl's model call: latency_ms b'\\x01' is not a"),
+    (CALL.format(action="NULL").replace("'{}'", "CAST(X'FF' AS TEXT)"), "its model calls cannot be read"),
+])
+@pytest.mark.parametrize("out", ["new/deeper", "old"])
+def test_an_export_that_fails_part_way_leaves_nothing(base_save, tmp_path, capsys, bad, words, out):
+    """A call row that cannot be read comes after a good one: the half-written
+    calls.jsonl.part goes, so do the folders the export made, and an earlier
+    export in the folder stays as it was."""
+    p = tampered(base_save, tmp_path, CALL.format(action="'{\"action\": \"pass\"}'").replace("'Owl'", "'Badger'"),
+                 bad)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "calls.jsonl").write_text("an earlier export\n")
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["export", str(p), "--out", str(tmp_path / out)])
+    assert words in line, line
+    assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", [REPLAY, RESUME, EXPORT, WATCH], ids=_name)
+def test_a_killed_runs_damaged_save_keeps_its_wal(base_save, tmp_path, capsys, command):
+    """A run killed with its last rounds only in the -wal file: the damage is
+    found there, and neither the save nor its -wal changes (the -shm is
+    SQLite's index of the -wal, rebuilt by whoever opens it next)."""
+    p = tampered(base_save, tmp_path)
+    kill = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+            "c.execute(\"UPDATE actions SET action = '[1]' WHERE round = 2\"); c.commit(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", kill, str(p)], check=True, timeout=60)
+    assert sorted(os.listdir(tmp_path)) == ["save.db", "save.db-shm", "save.db-wal"]
+    before = {k: v for k, v in state(tmp_path).items() if not k.endswith("-shm")}
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in command])
+    assert "round 2, Badger's recorded action: not a JSON object ('[1]')" in line, line
+    assert {k: v for k, v in state(tmp_path).items() if not k.endswith("-shm")} == before
+    assert sorted(os.listdir(tmp_path)) == ["save.db", "save.db-shm", "save.db-wal"]
+
+
+@pytest.mark.parametrize("out,words", [
+    ("/proc/nope", "cannot make the --out directory /proc/nope"),
+    ("/proc/nope/deeper", "cannot make the --out directory /proc/nope/deeper"),
+    ("/proc", "cannot write the export into --out /proc"),
+    ("{d}/save.db", "is a file, not a directory"),
+    ("", "--out: expected a directory path, got an empty string"),
+    ("{d}/taken", "tips.jsonl there is a directory"),
+])
+def test_an_unwritable_export_folder_is_one_line(base_save, tmp_path, capsys, out, words):
+    p = tampered(base_save, tmp_path)
+    (tmp_path / "taken" / "tips.jsonl").mkdir(parents=True)
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["export", str(p), "--out", out.format(d=tmp_path)])
+    assert words in line, line
+    assert state(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a 0o500 folder anyway")
+def test_a_read_only_export_folder_is_one_line(base_save, tmp_path, capsys):
+    p = tampered(base_save, tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        before = state(tmp_path)
+        line = wood_in_process(capsys, ["export", str(p), "--out", str(locked)])
+        assert "cannot write the export" in line
+        assert state(tmp_path) == before
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: p.mkdir(), "is a directory, not a save file"),
+    (lambda p: p.write_bytes(b""), "not an SQLite file"),
+    (lambda p: p.write_text("SQLite format 3"), "not an SQLite file"),
+    (lambda p: None, "no save file at"),
+])
+@pytest.mark.parametrize("command", [REPLAY, RESUME, EXPORT, WATCH], ids=_name)
+def test_a_save_path_that_is_not_a_save_is_one_line(tmp_path, capsys, make, words, command):
+    p = tmp_path / "save.db"
+    make(p)
+    before = state(tmp_path)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in command])
+    assert words in line, line
+    assert state(tmp_path) == before
+
+
+def test_a_device_is_not_a_save(capsys):
+    line = wood_in_process(capsys, ["replay", "/dev/null", "--verify"])
+    assert "not a save file (not a regular file)" in line
+
+
+def test_a_foreign_sqlite_file_is_not_a_save(tmp_path, capsys):
+    p = tmp_path / "other.db"
+    con = sqlite3.connect(p)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE notes (text)")
+    con.commit()
+    con.close()
+    before = state(tmp_path)
+    for command in ALL:
+        line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in command])
+        assert "is not a Thousand Token Wood save" in line
+        assert state(tmp_path) == before
+
+
+# ---- rosters: refused at load time, before a round is played or a save made
+
+GOOD_MODEL = '[models.m]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
+
+
+def creature(name='"Owl"', species='"owl"', extra=""):
+    return f"[[creatures]]\nname = {name}\nspecies = {species}\nmodel = \"m\"\n{extra}"
+
+
+ROSTERS = [
+    ("no-creatures", "creatures = []\n" + GOOD_MODEL, "a market needs at least 2 creatures; the roster has 0"),
+    ("one-creature", GOOD_MODEL + creature(), "a market needs at least 2 creatures; the roster has 1"),
+    ("creatures-missing", GOOD_MODEL, "creatures: Field required"),
+    ("whitespace-name", GOOD_MODEL + creature('"   "') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("leading-space", GOOD_MODEL + creature('" Owl"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("trailing-tab", GOOD_MODEL + creature('"Owl\\t"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("control-char", GOOD_MODEL + creature('"Ow\\u0007l"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("escape-sequence", GOOD_MODEL + creature('"\\u001b[31mOwl"') + creature('"Fox"', '"fox"'),
+     "is not a plain name"),
+    ("zero-width", GOOD_MODEL + creature('"O\\u200bwl"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("bidi-override", GOOD_MODEL + creature('"\\u202eOwl"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("empty-name", GOOD_MODEL + creature('""') + creature('"Fox"', '"fox"'), "at least 1 character"),
+    ("name-too-long", GOOD_MODEL + creature('"' + "O" * 41 + '"') + creature('"Fox"', '"fox"'),
+     "at most 40 characters"),
+    ("twin-names", GOOD_MODEL + creature() + creature(), "creature names must be unique"),
+    ("unknown-species", GOOD_MODEL + creature() + creature('"Rex"', '"dragon"'), "unknown species 'dragon'"),
+    ("unknown-temperament", GOOD_MODEL + creature() + creature('"Fox"', '"fox"', 'temperament = "grumpy"\n'),
+     "unknown temperament 'grumpy'"),
+    ("unknown-model", GOOD_MODEL + creature() + creature('"Fox"', '"fox"').replace('"m"', '"gpt9"'),
+     "uses unknown model 'gpt9'"),
+    ("extra-key", GOOD_MODEL + creature(extra='colour = "red"\n') + creature('"Fox"', '"fox"'),
+     "Extra inputs are not permitted"),
+    ("not-toml", "creatures = [[[", "cannot read roster"),
+    ("name-not-text", GOOD_MODEL + creature("7") + creature('"Fox"', '"fox"'), "Input should be a valid string"),
+]
+
+
+@pytest.mark.parametrize("text,words", [pytest.param(t, w, id=i) for i, t, w in ROSTERS])
+def test_a_bad_roster_is_one_line_at_load_time(tmp_path, capsys, text, words):
+    r = tmp_path / "roster.toml"
+    r.write_text(text, encoding="utf-8")
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
+    assert words in line and str(r) in line, line
+    assert state(tmp_path) == before  # no run.db: nothing was played
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: p.write_bytes(b"\xff\xfe[[creatures]]\n"), "cannot read roster"),
+    (lambda p: p.mkdir(), "cannot read roster"),
+    (lambda p: None, "roster file not found"),
+])
+def test_a_roster_that_is_not_a_text_file_is_one_line(tmp_path, capsys, make, words):
+    r = tmp_path / "roster.toml"
+    make(r)
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
+    assert words in line, line
+    assert state(tmp_path) == before
+
+
+def test_the_shipped_rosters_still_load():
+    from engine.world import load_world
+    from serve.roster import load_roster
+
+    for f in sorted((ROOT / "serve" / "rosters").glob("*.toml")):
+        assert len(load_roster(f).entries(load_world())) >= 2
+
+
+# ---- the same lines from real processes
+
+@pytest.mark.parametrize("command", [REPLAY, RESUME, EXPORT], ids=_name)
+def test_a_real_process_prints_the_one_line(base_save, tmp_path, command):
+    p = tampered(base_save, tmp_path, action(2, '{"action":"offer","qty":-5,"side":"buy","good":"honey","price":3}'))
+    before = state(tmp_path)
+    line = wood_subprocess(*[a.format(p=p, d=tmp_path) for a in command])
+    assert "round 2, Fox's recorded action: not a valid action" in line
+    assert state(tmp_path) == before
+
+
+def test_a_good_save_still_replays_resumes_and_exports(base_save, tmp_path, capsys):
+    """The checks refuse only what is damaged; and a read-only command leaves
+    no -wal/-shm file behind."""
+    p = tampered(base_save, tmp_path)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    assert main(["replay", str(p), "--verify"]) == 0
+    assert main(["export", str(p), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["out", "save.db"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["calls.jsonl", "tips.jsonl"]
+    assert hashlib.sha256(p.read_bytes()).hexdigest() == digest
+    assert main(["sim", "--resume", str(p), "--rounds", "5", "--quiet"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["out", "save.db"]
+
+
+# ---- flag-level: lead's options.py
+
+@pytest.mark.parametrize("args,words", [
+    (["sim", "--rounds", "2", "--save", ""], "--save"),
+    (["sim", "--rounds", "2", "--save", "/proc/nope.db"], "/proc/nope.db"),
+    (["sim", "--rounds", "2", "--creatures", "99999999999999999999"], "--creatures"),
+    (["sim", "--rounds", "2", "--creatures", "1"], "--creatures"),
+])
+def test_bad_flags_are_one_line(tmp_path, capsys, args, words):  # flag-level: lead's options.py
+    before = state(tmp_path)
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        line = wood_in_process(capsys, args)
+    finally:
+        os.chdir(old)
+    assert words in line, line
+    assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["   ", " Owl", "Owl ", "Ow\x07l", "O\u200bwl"])
+def test_a_bad_seat_name_is_one_line(tmp_path, name):  # flag-level: lead's options.py
+    line = wood_subprocess("play", "--as", name, "--brains", "scripted")
+    assert "--as" in line, line

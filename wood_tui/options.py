@@ -1,0 +1,171 @@
+"""What a run is, as one typed object: `RunOptions`, built from one flag table.
+
+`wood sim`, `wood watch` and `wood play` share the run flags (creatures,
+rounds, seed, brains, roster, save, resume). `add_run_flags` declares them on
+a parser from `RUN_FLAGS`; `RunOptions.from_args` checks how they combine and
+fills in the command's default brains. Bounds live here, once, and show in
+`--help`; a value out of bounds is one `wood: error:` line. Tests and bench
+scripts build a run the same way (`RunOptions.parse("sim", [...])` or the
+dataclass itself) and hand it to `wood_tui.game.open_game`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from engine.errors import WoodError
+
+Brains = Literal["scripted", "llm"]
+BRAINS: tuple[str, ...] = ("scripted", "llm")
+MIN_CREATURES, MAX_CREATURES = 2, 10_000
+MAX_ROUNDS = 1_000_000
+SEED_LIMIT = 2**63  # a seed fits a signed 64-bit integer
+DEFAULT_ROUNDS = 100
+
+
+def _whole(v: str) -> int:
+    try:
+        return int(v.strip().replace("_", ""), 10)
+    except (ValueError, AttributeError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+
+
+def bounded_int(lo: int, hi: int):
+    def parse(v: str) -> int:
+        n = _whole(v)
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"expected {lo:,} to {hi:,}, got {v.strip()}")
+        return n
+    return parse
+
+
+def _seed(v: str) -> int:
+    n = _whole(v)
+    if not -SEED_LIMIT <= n < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a seed that fits 64 bits, got {v.strip()}")
+    return n
+
+
+def _path(v: str) -> Path:
+    if not v.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    if "\x00" in v:
+        raise argparse.ArgumentTypeError("a file path cannot contain a NUL byte")
+    return Path(v)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One run flag: its name, how its text is read, and its help."""
+
+    name: str
+    metavar: str | None
+    help: str
+    type: object = None
+    choices: tuple[str, ...] | None = None
+    default: object = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.removeprefix("--")
+
+
+RUN_FLAGS: tuple[Flag, ...] = (
+    Flag("--creatures", "N", f"number of traders, {MIN_CREATURES} to {MAX_CREATURES:,} "
+         "(default: the five of the roster)", bounded_int(MIN_CREATURES, MAX_CREATURES)),
+    Flag("--rounds", "R", f"rounds to play, 1 to {MAX_ROUNDS:,} (default {DEFAULT_ROUNDS}); "
+         "with --resume, the total", bounded_int(1, MAX_ROUNDS)),
+    Flag("--seed", "S", "the run's seed, any whole number that fits 64 bits (default 1)", _seed, default=1),
+    Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
+         "uses the embedded SmolLM2 server)", choices=BRAINS),
+    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path),
+    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _path),
+    Flag("--resume", "PATH", "continue a saved run from its last committed round (its recorded state is "
+         "verified first)", _path),
+)
+
+
+def add_run_flags(p: argparse.ArgumentParser, *, default_brains: Brains) -> None:
+    """Declare the run flags on a command's parser (`default_brains` shows in help)."""
+    for f in RUN_FLAGS:
+        kw: dict = {"metavar": f.metavar, "default": f.default,
+                    "help": f.help.replace("{default}", f"default {default_brains}")}
+        if f.type is not None:
+            kw["type"] = f.type
+        if f.choices is not None:
+            kw["choices"] = f.choices
+        p.add_argument(f.name, **kw)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """One run: a new one (creatures/roster, seed, brains, save) or a resumed one.
+
+    `brains` is resolved for a new run ("llm" whenever a roster is given); for
+    a resumed run it is None unless the user named it (then it must match the
+    save's). `rounds` None means the default (a new run) or the save's target.
+    """
+
+    creatures: int | None = None
+    rounds: int | None = None
+    seed: int = 1
+    brains: Brains | None = "scripted"
+    roster: Path | None = None
+    save: Path | None = None
+    resume: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.resume is not None and (self.save or self.creatures or self.roster):
+            raise WoodError("--resume continues a saved run: it takes no --save, --creatures or --roster")
+        if self.creatures is not None and not MIN_CREATURES <= self.creatures <= MAX_CREATURES:
+            raise WoodError(f"--creatures must be {MIN_CREATURES} to {MAX_CREATURES:,}")
+        if self.rounds is not None and not 1 <= self.rounds <= MAX_ROUNDS:
+            raise WoodError(f"--rounds must be 1 to {MAX_ROUNDS:,}")
+        if self.brains is not None and self.brains not in BRAINS:
+            raise WoodError(f"--brains must be one of {', '.join(BRAINS)}")
+        if self.roster is not None and self.brains == "scripted":
+            raise WoodError("--roster gives the creatures models: it cannot go with --brains scripted")
+        if self.save is not None:
+            _check_new_save(self.save)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, *, default_brains: Brains) -> "RunOptions":
+        """The run a command's parsed flags describe."""
+        resume = args.resume
+        brains = args.brains
+        if resume is None:
+            brains = "llm" if args.roster is not None and brains is None else (brains or default_brains)
+        return cls(creatures=args.creatures, rounds=args.rounds, seed=args.seed, brains=brains,
+                   roster=args.roster, save=args.save, resume=resume)
+
+    @classmethod
+    def parse(cls, command: str, argv: list[str]) -> "RunOptions":
+        """The run `wood COMMAND ARGV...` would play (for tests and bench scripts)."""
+        from .cli import build_parser
+
+        args = build_parser().parse_args([command, *argv])
+        return cls.from_args(args, default_brains=DEFAULT_BRAINS[command])
+
+    @property
+    def target_rounds(self) -> int:
+        return self.rounds or DEFAULT_ROUNDS
+
+    def but(self, **changes) -> "RunOptions":
+        return replace(self, **changes)
+
+
+DEFAULT_BRAINS: dict[str, Brains] = {"sim": "scripted", "watch": "llm", "play": "llm"}
+
+
+def _check_new_save(path: Path) -> None:
+    """A new save goes where a file can be made, and never over an existing one."""
+    if path.exists() or path.is_symlink():
+        raise WoodError(f"{path} already exists; resume it with --resume, or choose another --save path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise WoodError(f"--save {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WoodError(f"--save {path}: directory {parent} is not writable")
