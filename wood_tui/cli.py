@@ -16,6 +16,7 @@ COMMANDS = {
     "sim": "run the market headless (long or large runs)",
     "replay": "rebuild a recorded run; --verify checks its state hash",
     "export": "write a run's model calls and tips as JSONL",
+    "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit)",
     "serve": "start the vLLM servers of a roster, one after another",
 }
 

@@ -1,0 +1,259 @@
+"""The economy's health for a run: what `wood report RUN.db` prints.
+
+`EconomyReport` is fed one rebuilt round at a time (`add`, from
+`replay.replayed_rounds`) and keeps only what its measures need: per-round
+series (mean price per good, mood, wealth Gini) and running totals. `to_dict`
+is the JSON; `lines` the text. The measures are the ones DESIGN.md's
+"Economy health" names: needs met, mood 0, spoilage, price discovery after
+shocks, single-price stretches, the top holder's share, wealth Gini, coins in
+circulation, loans and defaults, fines and the treasury, rejections.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .events import Event
+from .state import State
+from .world import World
+
+SHOCK_WINDOW = 5          # rounds before and after a shock whose trade prices are compared
+SHOCK_RISE = 0.20         # a price that "finds scarcity" rises at least this much
+SINGLE_PRICE_ROUNDS = 50  # a good trading at one price this long is stuck
+
+
+def net_worth(state: State, world: World, name: str) -> int:
+    """Coins + goods at the last price (the base price before any trade) + loans
+    owed to the creature - its debts. The game's score."""
+    c = state.creatures[name]
+    worth = c.coins
+    for g, q in c.goods.items():
+        last = state.quotes[g].last if g in state.quotes else None
+        worth += q * (last if last is not None else world.goods[g].base_price)
+    for ln in state.loans.values():
+        if ln.lender == name:
+            worth += ln.owed
+        if ln.borrower == name:
+            worth -= ln.owed
+    return worth
+
+
+def gini(values: list[float]) -> float:
+    """The Gini coefficient of `values` (negative worth counts as 0)."""
+    xs = sorted(max(0.0, float(v)) for v in values)
+    n, total = len(xs), sum(xs)
+    if n == 0 or total == 0:
+        return 0.0
+    weighted = sum((i + 1) * x for i, x in enumerate(xs))
+    return (2 * weighted) / (n * total) - (n + 1) / n
+
+
+@dataclass
+class EconomyReport:
+    world: World
+    rounds: int = 0
+    creatures: int = 0
+    start_coins: int = 0
+    needed: Counter = field(default_factory=Counter)     # good -> units needed
+    eaten: Counter = field(default_factory=Counter)      # good -> units eaten
+    produced: Counter = field(default_factory=Counter)
+    spoiled: Counter = field(default_factory=Counter)
+    trades: Counter = field(default_factory=Counter)     # good -> trades
+    volume: Counter = field(default_factory=Counter)     # good -> units
+    prices: dict = field(default_factory=lambda: defaultdict(dict))  # good -> {round: mean price}
+    distinct: dict = field(default_factory=lambda: defaultdict(set))  # good -> prices seen
+    stretch: dict = field(default_factory=dict)          # good -> (price, first round, last round) of the current run
+    longest: Counter = field(default_factory=Counter)    # good -> longest single-price stretch, in rounds
+    shocks: list = field(default_factory=list)           # (round, good, pct, foretold)
+    mood_mean: list = field(default_factory=list)
+    mood_zero: list = field(default_factory=list)        # share at mood 0, per round
+    gini_by_round: list = field(default_factory=list)
+    actions: int = 0
+    kinds: Counter = field(default_factory=Counter)      # action kind -> count
+    rejections: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)     # event kind -> count
+    fines_coins: int = 0
+    granary_coins: int = 0
+    defaulted_coins: int = 0
+    loans_to_defaulters: int = 0
+    defaulters: set = field(default_factory=set)
+    final: dict = field(default_factory=dict)            # end-of-run snapshot measures
+
+    # ---- feeding ----------------------------------------------------------------
+    def add(self, round_no: int, before: State, after: State, events: list[Event], flows, decisions: dict) -> None:
+        w = self.world
+        if not self.creatures:
+            self.creatures = len(before.creatures)
+            self.start_coins = int(w.economy["start_coins"])
+        self.rounds = round_no
+        for c in before.creatures.values():
+            for g, n in w.needs_of(c.species, round_no).items():
+                self.needed[g] += n
+        for f in flows:
+            self.produced.update(f.produced)
+            self.eaten.update(f.consumed)
+            self.spoiled.update(f.spoiled)
+        for d in decisions.values():
+            self.actions += 1
+            self.kinds[d.action.action] += 1
+        paid: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for e in events:
+            self.events[e.kind] += 1
+            k, x = e.kind, e.data
+            if k == "trade":
+                self.trades[x["good"]] += 1
+                self.volume[x["good"]] += x["qty"]
+                paid[x["good"]].append((x["price"], x["qty"]))
+            elif k == "rejected":
+                self.rejections[x["reason"]] += 1
+            elif k == "shock_started":
+                foretold = any(o.kind == "tip_resolved" and o.data.get("truth") and o.data.get("good") == x["good"]
+                               for o in events)
+                self.shocks.append((round_no, x["good"], x["pct"], foretold))
+            elif k == "fine":
+                self.fines_coins += x["amount"]
+            elif k == "granary":
+                self.granary_coins += x.get("spent", 0)
+            elif k == "default":
+                self.defaulted_coins += x.get("short", 0)
+                self.defaulters.add(x["borrower"])
+            elif k == "loan_taken" and x["borrower"] in self.defaulters:
+                self.loans_to_defaulters += 1
+        for g, fills in paid.items():
+            units = sum(q for _, q in fills)
+            self.prices[g][round_no] = sum(p * q for p, q in fills) / units
+            for p, _ in fills:
+                self.distinct[g].add(p)
+            self._stretch(g, round_no, {p for p, _ in fills})
+        moods = [c.mood for c in after.creatures.values()]
+        self.mood_mean.append(statistics.fmean(moods))
+        self.mood_zero.append(sum(m == 0 for m in moods) / len(moods))
+        self.gini_by_round.append(gini([net_worth(after, w, n) for n in after.creatures]))
+        self.final = self._snapshot(after)
+
+    def _stretch(self, good: str, round_no: int, prices: set[int]) -> None:
+        """Consecutive trades of `good` all at one price: how many rounds they span."""
+        run = self.stretch.get(good)
+        if len(prices) == 1 and run is not None and run[0] in prices:
+            run = (run[0], run[1], round_no)
+        elif len(prices) == 1:
+            run = (next(iter(prices)), round_no, round_no)
+        else:
+            run = None
+        self.stretch[good] = run
+        if run is not None:
+            self.longest[good] = max(self.longest[good], run[2] - run[1] + 1)
+
+    def _snapshot(self, s: State) -> dict:
+        w = self.world
+        stock: dict[str, list[int]] = {g: [c.goods.get(g, 0) for c in s.creatures.values()] for g in w.goods}
+        coins = sorted(c.coins for c in s.creatures.values())
+        return {
+            "top_holder_share": {g: (max(v) / sum(v) if sum(v) else 0.0) for g, v in stock.items()},
+            "stock": {g: sum(v) for g, v in stock.items()},
+            "median_coins": statistics.median(coins),
+            "treasury": s.treasury,
+            "mood_zero_share": sum(c.mood == 0 for c in s.creatures.values()) / len(s.creatures),
+            "open_loans": len(s.loans),
+        }
+
+    # ---- measures ---------------------------------------------------------------
+    def shock_responses(self) -> list[dict]:
+        """For each harvest failure (a shock that cuts production): the good's mean
+        trade price in the `SHOCK_WINDOW` rounds before and after it began."""
+        out = []
+        for r, g, pct, foretold in self.shocks:
+            if pct >= 0:
+                continue
+            series = self.prices.get(g, {})
+            before = [p for k, p in series.items() if r - SHOCK_WINDOW <= k < r]
+            after = [p for k, p in series.items() if r <= k < r + SHOCK_WINDOW]
+            rise = (statistics.fmean(after) / statistics.fmean(before) - 1) if before and after else None
+            out.append({"round": r, "good": g, "pct": pct, "foretold": foretold,
+                        "price_before": round(statistics.fmean(before), 2) if before else None,
+                        "price_after": round(statistics.fmean(after), 2) if after else None,
+                        "rise": None if rise is None else round(rise, 3)})
+        return out
+
+    def to_dict(self) -> dict:
+        w = self.world
+        needed, eaten = sum(self.needed.values()), sum(self.eaten.values())
+        shocks = self.shock_responses()
+        measured = [s for s in shocks if s["rise"] is not None]
+        rej = sum(self.rejections.values())
+        return {
+            "rounds": self.rounds,
+            "creatures": self.creatures,
+            "needs_met": eaten / needed if needed else None,
+            "needs_met_by_good": {g: (self.eaten[g] / self.needed[g] if self.needed[g] else None) for g in w.goods},
+            "spoiled_share_by_good": {g: (self.spoiled[g] / self.produced[g] if self.produced[g] else 0.0)
+                                      for g in w.goods},
+            "mood_zero_share_final": self.final.get("mood_zero_share"),
+            "mood_mean_by_round": [round(m, 2) for m in self.mood_mean],
+            "mood_zero_share_by_round": [round(m, 4) for m in self.mood_zero],
+            "trades_by_good": dict(self.trades),
+            "volume_by_good": dict(self.volume),
+            "price_by_good_by_round": {g: {str(r): round(p, 2) for r, p in sorted(self.prices[g].items())}
+                                       for g in w.goods},
+            "distinct_prices_by_good": {g: len(self.distinct[g]) for g in w.goods},
+            "longest_single_price_rounds_by_good": {g: self.longest[g] for g in w.goods},
+            "shocks": shocks,
+            "shocks_with_rise": {"measured": len(measured),
+                                 "rose_enough": sum(s["rise"] >= SHOCK_RISE for s in measured)},
+            "top_holder_share_final": self.final.get("top_holder_share", {}),
+            "gini_final": self.gini_by_round[-1] if self.gini_by_round else None,
+            "gini_by_round": [round(x, 4) for x in self.gini_by_round],
+            "median_coins_final": self.final.get("median_coins"),
+            "start_coins": self.start_coins,
+            "treasury_final": self.final.get("treasury"),
+            "loans": {"offered": self.events["loan_offered"], "taken": self.events["loan_taken"],
+                      "repaid": self.events["loan_repaid"], "defaults": self.events["default"],
+                      "coins_defaulted": self.defaulted_coins, "loans_to_defaulters": self.loans_to_defaulters},
+            "fines": {"count": self.events["fine"], "coins": self.fines_coins, "cleared": self.events["cleared"]},
+            "granary": {"rounds": self.events["granary"], "coins_spent": self.granary_coins},
+            "actions": self.actions,
+            "action_mix": dict(self.kinds),
+            "rejections": dict(self.rejections),
+            "rejected_share": rej / self.actions if self.actions else 0.0,
+        }
+
+    def lines(self) -> list[str]:
+        d = self.to_dict()
+        pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+        goods = list(self.world.goods)
+        out = [f"rounds {d['rounds']}, creatures {d['creatures']}",
+               f"needs met: {pct(d['needs_met'])} ("
+               + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",
+               f"mood 0 at the end: {pct(d['mood_zero_share_final'])}; mean mood at the end "
+               f"{d['mood_mean_by_round'][-1] if d['mood_mean_by_round'] else 'n/a'}",
+               "spoiled (share of produced): " + ", ".join(f"{g} {pct(d['spoiled_share_by_good'][g])}" for g in goods),
+               "top holder's share of the stock at the end: "
+               + ", ".join(f"{g} {pct(d['top_holder_share_final'].get(g))}" for g in goods)]
+        out.append(f"{'good':<10} {'trades':>7} {'units':>7} {'prices':>7} {'longest 1-price':>16} {'last mean':>10}")
+        for g in goods:
+            series = d["price_by_good_by_round"][g]
+            last = f"{list(series.values())[-1]:.1f}" if series else "-"
+            out.append(f"{g:<10} {d['trades_by_good'].get(g, 0):>7} {d['volume_by_good'].get(g, 0):>7} "
+                       f"{d['distinct_prices_by_good'][g]:>7} {d['longest_single_price_rounds_by_good'][g]:>13} r "
+                       f"{last:>10}")
+        sw = d["shocks_with_rise"]
+        out.append(f"harvest failures: {len(d['shocks'])}; with trades around them {sw['measured']}, "
+                   f"price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
+        for s in d["shocks"]:
+            rise = "no trades to compare" if s["rise"] is None else f"{s['price_before']} -> {s['price_after']} " \
+                f"({s['rise']:+.0%})"
+            out.append(f"  round {s['round']} {s['good']}{' (foretold)' if s['foretold'] else ''}: {rise}")
+        gf = d["gini_final"]
+        out.append(f"wealth Gini at the end: {'n/a' if gf is None else f'{gf:.2f}'}; median coins "
+                   f"{d['median_coins_final']} (start {d['start_coins']})")
+        ln, fi, gr = d["loans"], d["fines"], d["granary"]
+        out.append(f"loans: {ln['taken']} taken of {ln['offered']} offered, {ln['repaid']} repaid, {ln['defaults']} "
+                   f"defaults ({ln['coins_defaulted']} coins short), {ln['loans_to_defaulters']} to past defaulters")
+        out.append(f"fines: {fi['count']} ({fi['coins']} coins), {fi['cleared']} cleared; granary: {gr['rounds']} "
+                   f"rounds, {gr['coins_spent']} coins spent; treasury at the end {d['treasury_final']}")
+        mix = ", ".join(f"{k} {v}" for k, v in sorted(d["action_mix"].items(), key=lambda kv: -kv[1]))
+        out.append(f"actions: {d['actions']} ({mix})")
+        rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"
+        out.append(f"rejected: {pct(d['rejected_share'])} of actions ({rej})")
+        return out

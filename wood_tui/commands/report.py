@@ -1,0 +1,37 @@
+"""`wood report RUN.db`: the economy's health for a saved run (needs met,
+spoilage, prices and their answer to shocks, hoards, wealth, credit, fines,
+rejections), rebuilt from the ledger's recorded actions; `--json` for the
+same as one JSON object. The save is opened read-only."""
+from __future__ import annotations
+
+import json
+
+
+def add_arguments(p) -> None:
+    p.add_argument("path", metavar="RUN.db", help="a save file written by --save")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+
+
+def run(args) -> int:
+    from engine.ledger import Ledger
+    from engine.replay import check_roster, replayed_rounds
+    from engine.report import EconomyReport
+    from engine.world import load_world
+
+    ledger = Ledger.open(args.path, readonly=True)
+    try:
+        world = load_world()
+        check_roster(ledger, world)
+        ledger.check_records()
+        report = EconomyReport(world)
+        for rr in replayed_rounds(ledger, world):
+            report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
+    finally:
+        ledger.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), sort_keys=True))
+    else:
+        print(f"report of {args.path}")
+        for line in report.lines():
+            print(line)
+    return 0
