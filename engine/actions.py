@@ -19,7 +19,7 @@ from .sanitise import clean_text
 SAY_MAX = 80
 QTY_MAX = 1000
 PRICE_MAX = 10_000
-RATE_MAX = 100  # percent, whole loan
+RATE_MAX = 100  # percent per round of the loan's term
 LOAN_ROUNDS_MAX = 20
 
 ActionKind = Literal["offer", "accept", "lend", "gift", "pass"]
@@ -40,6 +40,8 @@ class Reason(StrEnum):
     INSUFFICIENT_GOODS = "insufficient_goods"
     INSUFFICIENT_COINS = "insufficient_coins"
     OFFER_UNFUNDED = "offer_unfunded"
+    OFFER_TAKEN = "offer_taken"  # taken earlier this round, and nothing else as good to fall back on
+    IN_DEFAULT = "in_default"    # a borrower with an unpaid defaulted debt cannot borrow again
     OUT_OF_RANGE = "out_of_range"
     FAULT = "fault"            # the brain failed (server down, timeout, ...)
     UNPARSEABLE = "unparseable"  # the brain's text could not be salvaged
@@ -50,7 +52,8 @@ class Action(BaseModel):
 
     - offer:  side, good, qty, price  (buy or sell `qty` of `good` at a limit `price` per unit)
     - accept: id [, qty]              (take a standing market offer or a loan offer)
-    - lend:   amount, rate, rounds [, to]  (offer a loan of `amount` coins; repay amount+rate% after `rounds`)
+    - lend:   amount, rate, rounds [, to]  (offer a loan of `amount` coins; repay amount + rate% per round
+                                          of the term, after `rounds`)
     - gift:   to, good|"coins", qty   (give goods or coins; a bribe is a gift)
     - pass
     """

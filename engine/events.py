@@ -31,7 +31,8 @@ class Event:
 
 
 # Kinds that make the public record (the headlines a trader reads next round).
-HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "default", "loan_repaid", "say")
+HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary", "default", "debt_cleared",
+                  "loan_repaid", "say")
 
 
 def headline(e: Event) -> str | None:
@@ -43,11 +44,17 @@ def headline(e: Event) -> str | None:
         verdict = "came true" if d["truth"] else "was planted: nothing happened"
         return f'The tip "{d["text"]}" {verdict}'
     if k == "fine":
-        return f"Magistrate fined {d['creature']} {d['amount']} coins for trading {d['good']} on a tip"
+        return (f"Magistrate fined {d['creature']} {d['amount']} coins for profiting {d.get('profit', '?')} "
+                f"on {d['good']} from a tip")
     if k == "cleared":
-        return f"Magistrate investigated {d['creature']} and found nothing"
+        return f"Magistrate looked into {d['creature']}'s {d['good']} trades on a tip and cleared them"
+    if k == "granary":
+        goods = ", ".join(f"{q} {g}" for g, q in d["bought"].items())
+        return f"The granary spent {d['spent']} coins of fines on {goods} for {', '.join(d['fed'])}"
     if k == "default":
-        return f"{d['borrower']} defaulted on {d['short']} coins owed to {d['lender']}"
+        return f"{d['borrower']} defaulted on {d['lender']}'s loan and still owes {d['short']} coins"
+    if k == "debt_cleared":
+        return f"{d['borrower']} has paid off the debt to {d['lender']}"
     if k == "loan_repaid":
         return f"{d['borrower']} repaid {d['paid']} coins to {d['lender']}"
     if k == "say":
@@ -71,6 +78,12 @@ def describe(e: Event) -> str:
         return f"{d['lender']} offers a loan of {d['amount']}{to} at {d['rate']}% for {d['rounds']} rounds (#{d['id']})"
     if k == "loan_taken":
         return f"{d['borrower']} borrowed {d['amount']} from {d['lender']}, owes {d['owed']} in round {d['due']}"
+    if k == "accept_fallback":
+        took = f"filled {d['filled']} from other offers" if d["filled"] else "found no other offer"
+        rest = f", {d['rested']} stand as a new offer" if d["rested"] else ""
+        return f"{d['creature']} came too late for #{d['id']} ({d['side']} {d['good']} at {d['price']}): {took}{rest}"
+    if k == "debt_paid":
+        return f"{d['borrower']} paid {d['paid']} toward the debt to {d['lender']} ({d['owed']} still owed)"
     if k == "gift":
         return f"{d['giver']} gave {d['qty']} {d['item']} to {d['receiver']}"
     if k == "rejected":

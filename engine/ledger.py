@@ -28,7 +28,7 @@ from .state import State, state_hash
 from .world import RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
-VERSION = 1
+VERSION = 2  # 2: every good spoils, debts outlive a default, the granary (rules that replay differently)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

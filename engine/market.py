@@ -3,12 +3,15 @@
 `Book` is rebuilt from `State.offers` at the start of each round's action
 phase (O(B log B)) and kept in step with it while actions apply, so crossing
 a new offer touches only the offers it trades with, never the whole book.
+It remembers the offers taken this round (`gone`), so an accept that comes
+too late can fall back on the next best offer at the same price.
 """
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 
-from .state import Offer, State
+from .state import LoanOffer, Offer, State
 
 
 def _key(o: Offer) -> tuple[int, int]:
@@ -20,6 +23,9 @@ class Book:
     def __init__(self, state: State):
         self.state = state
         self.lanes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self.placed: dict[int, int] = {o.id: o.qty for o in state.offers.values()}  # qty when the round began
+        self.gone: dict[int, Offer] = {}  # offers taken this round, as they stood (for accepts that came late)
+        self.gone_loans: dict[int, LoanOffer] = {}  # loan offers taken this round
         for o in state.offers.values():
             self.lanes.setdefault((o.good, o.side), []).append(_key(o))
         for lane in self.lanes.values():
@@ -27,10 +33,12 @@ class Book:
 
     def add(self, o: Offer) -> None:
         self.state.offers[o.id] = o
+        self.placed[o.id] = o.qty
         bisect.insort(self.lanes.setdefault((o.good, o.side), []), _key(o))
 
     def remove(self, o: Offer) -> None:
         self.state.offers.pop(o.id, None)
+        self.gone[o.id] = replace(o, qty=self.placed.get(o.id, o.qty))
         lane = self.lanes.get((o.good, o.side), [])
         k = _key(o)
         i = bisect.bisect_left(lane, k)

@@ -29,6 +29,22 @@ def move(relations: dict[str, dict[str, int]], a: str, b: str, delta: int) -> in
     return v
 
 
+def drift(relations: dict[str, dict[str, int]], div: int) -> None:
+    """Feelings fade back toward neutral: each moves by 1/`div` of its
+    strength (at least 1) a round, so only fresh dealings keep them strong."""
+    for a in list(relations):
+        row = relations[a]
+        for b, v in list(row.items()):
+            step = max(1, abs(v) // div)
+            v = v - step if v > 0 else v + step
+            if v:
+                row[b] = v
+            else:
+                del row[b]
+        if not row:
+            del relations[a]
+
+
 def relation_line(other: str, value: int) -> str:
     """The one rendering of a relationship that a prompt ever carries."""
     if value >= 60:

@@ -1,6 +1,31 @@
 """Sensible market moves from a `PublicView` alone: buy what you are short
-of, sell what you have too much of, taking a standing offer where a fair one
-exists and posting your own where none does.
+of, sell what you have too much of, at prices a trader sets for itself.
+
+Price discovery lives here. A trader's reservation prices start from what the
+good has recently traded at (`ref`), moved by the public news (`news`: a
+harvest failing now makes everyone expect more, a bumper crop less), and move
+with its own position, never with a band around the wood's customary price:
+
+- a buyer pays more the shorter it is of a good it needs, more again when it
+  holds too little to eat this round and its mood is low; but no more than
+  its purse stands (its coins spread over RUNWAY rounds of its basket), and
+  never more than it holds; it buys enough to fill its pantry at once;
+- a seller asks a little over the expected price when it has about a round
+  of its output to spare, more when it has next to nothing (a failed
+  harvest), less the more it sits on; never less than what its own basket
+  costs, spread over what it makes -- except for stock beyond the pantry,
+  which rots: for that it takes half of that floor;
+- both are swayed by the purse (`purse`): a trader whose coins buy more than
+  RUNWAY rounds of its basket pays and asks more, a poorer one less. That
+  ties the price level to the coins in the wood: when prices sink every
+  purse looks fuller and prices climb back; when they soar, the reverse.
+
+Trade happens where a buyer's willingness to pay reaches a seller's ask: a
+standing offer within one's reservation price is taken (from the creature one
+feels best about, never from one it distrusts unless desperate); otherwise the
+trader posts its own offer between its reservation price and the recent
+price. Scarcity pushes prices up until buyers' purses stop them, so the price
+level follows the money in the wood; gluts push them down to sellers' floors.
 
 One place for that judgement: scripted traders draw their market moves from
 here, and the prompt builder shows a model its best few as ready-made JSON
@@ -10,13 +35,29 @@ Nothing here is random and nothing reads beyond the view.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .actions import PRICE_MAX, QTY_MAX, Action
 from .views import OfferView, PublicView
+from .world import load_world
 
-# the default trading style: stock wanted in rounds of need, markup when selling,
-# most paid over the fair price when buying
-STOCK, MARKUP, PAY = 3, 1.00, 1.15
+# the default trading style: stock wanted in rounds of need, a seller's markup
+# over its reservation ask, and a buyer's over its willingness to pay
+STOCK, MARKUP, PAY = 3, 1.00, 1.00
+
+URGENCY = 0.4       # a buyer with none of a `stock`-round store pays this much more than the recent price
+DESPERATION = 0.5   # ... and up to this much more again when it cannot eat this round (all of it at mood 0)
+RUNWAY = 3          # rounds of its basket a trader likes its coins to buy: richer pays and asks more, poorer less
+PURSE = 0.5         # how strongly the purse moves prices: (runway / RUNWAY) ** PURSE ...
+PURSE_SPAN = 3.0    # ... within this factor either way
+ASK = 1.1           # a seller with about a round of its output to spare asks this much over the recent price ...
+SCARCE = 0.5        # ... up to this much more again when it has next to nothing to spare (a failed harvest)
+GLUT = 0.15         # ... and less by this for every further round's worth it sits on (stock rots)
+KEEP = 1.0          # a seller's floor on what it can keep: this share of its basket's cost over the units it makes to sell
+NEWS = 0.6          # a harvest failing (all of it) in the public news: buyers and sellers expect this much more
+ROT_KEEP = 0.5      # ... and this share of that floor for stock beyond the pantry (it rots)
+DISTRUST = -20      # feelings at or below this: the trader avoids that creature's offers unless desperate
+WARMTH = 20         # feelings at or above this: warm (a lender's and giver's favourites)
 
 
 def lot(qty: int) -> int:
@@ -33,9 +74,9 @@ def tag(price: float) -> int:
 
 @dataclass(frozen=True)
 class Move:
-    weight: int           # how much it matters (units short or spare; taking a fair offer counts triple)
+    weight: int           # how much it matters (units short or spare; taking an offer counts triple)
     offer: Action         # the trade as an offer on the book
-    take: Action | None   # the same trade as an accept of a standing offer, where one is fair
+    take: Action | None   # the same trade as an accept of a standing offer, where one is within reach
     counterpart: str = ""  # whose offer `take` accepts
 
     def describe(self) -> str:
@@ -45,37 +86,189 @@ class Move:
         return f"{a.side} {a.qty} {a.good}{whom} at {a.price}"
 
 
+# --------------------------------------------------------------------------
+# what things are worth to this trader
+# --------------------------------------------------------------------------
+def ref(v: PublicView, good: str) -> float:
+    """What the good has recently traded at: the wood's moving average of trade
+    prices, else the last price, else (before any trade) its customary price."""
+    q = v.quote(good)
+    if q.avg is not None:
+        return max(q.avg, 1.0)
+    return float(q.last if q.last is not None else q.base)
+
+
+def news(v: PublicView, good: str) -> float:
+    """How the public news moves what everyone expects the good to fetch: a
+    harvest failing now (a shock cutting production) raises it by up to NEWS
+    (all of the harvest lost), a bumper crop lowers it by as much."""
+    pct = sum(s.pct for s in v.shocks if s.good == good)
+    return 1 + NEWS * -pct / 100 if pct <= 0 else 1 / (1 + NEWS * pct / 100)
+
+
+def expected(v: PublicView, good: str) -> float:
+    """The recent price, moved by the news (`news`)."""
+    return ref(v, good) * news(v, good)
+
+
+def basket_cost(v: PublicView) -> float:
+    """What this round's needs cost at recent prices, less what the trader makes itself."""
+    made = dict(v.produces)
+    return sum(max(0, n - made.get(g, 0)) * ref(v, g) for g, n in v.needs)
+
+
+def basket_units(v: PublicView) -> int:
+    """Units of this round's needs the trader must buy (what it does not make itself)."""
+    made = dict(v.produces)
+    return sum(max(0, n - made.get(g, 0)) for g, n in v.needs)
+
+
+def runway(v: PublicView) -> float:
+    """How many rounds of its basket the trader's coins buy (a large number when it needs to buy nothing)."""
+    cost = basket_cost(v)
+    return v.coins / cost if cost > 0 else float(v.coins)
+
+
+def purse(v: PublicView) -> float:
+    """How the purse sways a trader's prices: one whose coins buy RUNWAY rounds
+    of its basket deals at the recent price; a richer one pays and asks more
+    (coins are cheap to it), a poorer one less (it needs the sale, it cannot
+    pay) -- (runway / RUNWAY) ** PURSE, at most PURSE_SPAN times either way.
+    This ties the price level to the coins in the wood: when prices sink,
+    every purse looks fuller and prices climb back; when they soar, the reverse."""
+    r = max(runway(v), 1e-9) / RUNWAY
+    return min(PURSE_SPAN, max(1 / PURSE_SPAN, r ** PURSE))
+
+
+def budget(v: PublicView) -> float:
+    """The most one unit may cost if the purse is to buy the basket for RUNWAY rounds."""
+    return v.coins / (RUNWAY * max(1, basket_units(v)))
+
+
+def desperate(v: PublicView, good: str) -> bool:
+    """Holding less of a needed good than this round's meal takes."""
+    return v.holding(good) < v.need(good)
+
+
+def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PAY) -> float:
+    """The most the trader pays for one unit of `good`: the expected price
+    (recent trades and the news), raised by how short it is (up to +URGENCY
+    with none of a `stock`-round store), raised again when it cannot eat this
+    round (up to +DESPERATION at mood 0), swayed by its purse (`purse`); but
+    never more than its purse stands (`budget`, stretched by the same
+    desperation when it cannot eat) nor than the coins it holds."""
+    want = max(1, v.need(good) * stock)
+    short = max(0, want - v.holding(good)) / want
+    hunger = DESPERATION * (100 - v.mood) / 100 if desperate(v, good) else 0.0
+    price = expected(v, good) * (1 + URGENCY * short + hunger) * purse(v) * pay
+    return min(price, budget(v) * (1 + hunger), float(v.coins))
+
+
+def pantry() -> int:
+    """Units of a good a creature keeps without spoilage (public world data)."""
+    return _pantry()
+
+
+@lru_cache(maxsize=1)
+def _pantry() -> int:
+    return int(load_world().economy["pantry"])
+
+
+def keep_price(v: PublicView) -> float:
+    """A seller's floor: a share (KEEP) of what its basket costs, spread over
+    the units it makes to sell each round. Below this it would rather hold."""
+    spare = sum(max(0, q - v.need(g)) for g, q in v.produces)
+    return KEEP * basket_cost(v) / max(1, spare)
+
+
+def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = MARKUP) -> float:
+    """The least the trader takes for one unit of `good`: the expected price
+    (recent trades and the news), ASK over it with about a round of its own
+    output to spare, up to SCARCE more again the less it has (a failed
+    harvest, a sold-out stall), less by GLUT for every further round's worth
+    it sits on; swayed by its purse (`purse`: a poor seller needs the sale);
+    times its temperament's markup. Never below its floor (`keep_price`) while
+    what it holds fits its pantry; stock beyond the pantry rots, so for that
+    the floor gives way."""
+    made = max(1, dict(v.produces).get(good, 0))
+    spare = max(0, v.holding(good) - v.need(good) * stock)
+    scarce = 1 + SCARCE * max(0.0, 1 - spare / made)
+    glut = 1 + GLUT * max(0, spare - made) / made
+    price = expected(v, good) * ASK * scarce / glut * purse(v) * markup
+    rots = v.holding(good) - v.need(good) > pantry()
+    return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
+
+
+def trusted(v: PublicView, owner: str, good: str) -> bool:
+    """Whether the trader deals with `owner` for `good`: not with one it
+    distrusts, unless it cannot eat this round without it."""
+    return v.feeling(owner) > DISTRUST or (desperate(v, good) and v.need(good) > 0)
+
+
+def effective(v: PublicView, o: OfferView) -> float:
+    """An offer's price as the trader weighs it: a warm owner's looks up to 25%
+    better, a distrusted one's up to 25% worse."""
+    lean = v.feeling(o.owner) / 400
+    return o.price * (1 - lean) if o.side == "sell" else o.price * (1 + lean)
+
+
+# --------------------------------------------------------------------------
+# the moves
+# --------------------------------------------------------------------------
 def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay: float = PAY) -> list[Move]:
     """Every sensible buy and sell for `v`'s trader, shortfalls first, in a
-    fixed order (callers that draw at random stay reproducible)."""
-    short = shortfall(v, stock)
-    spare = surplus(v, stock)
+    fixed order (callers that draw at random stay reproducible). For each good
+    it is short of (below `stock` rounds of need; it buys enough to fill its pantry) or
+    has to spare: take the standing offer that suits it best within its
+    reservation price (`take`, or `offer`: the same price crossing the book
+    for the whole lot, the rest standing), else post its own offer between
+    its reservation price and the expected price. Weights: a buy counts how
+    short the trader is (double when it cannot eat this round; halved for a
+    bid that would only wait on the book), a sale how much it sits on (more
+    when its purse is thin, double when its stock rots beyond the pantry);
+    taking counts triple."""
     mine = {(o.good, o.side) for o in v.my_offers}
     moves: list[Move] = []
-    for g, q in short.items():
-        ref = fair(v, g)
-        ask = best(v, g, "sell")
-        if ask and ask.price <= ref * pay and v.coins >= ask.price:
-            q = lot(min(q, ask.qty, v.coins // ask.price))
-            # take the offer by id, or cross the book at its price (which still fills if it is gone)
-            moves.append(Move(3 * q, Action(action="offer", side="buy", good=g, qty=q, price=ask.price),
-                              Action(action="accept", id=ask.id, qty=q), ask.owner))
-        elif (g, "buy") not in mine:
-            price = tag(ref * pay)
-            if v.coins >= price:
-                moves.append(Move(q, Action(action="offer", side="buy", good=g, qty=lot(min(q, v.coins // price)),
-                                            price=price), None))
-    for g, q in spare.items():
-        ref = fair(v, g)
-        bid = best(v, g, "buy")
-        if bid and bid.price * markup >= ref:
-            q = lot(min(q, bid.qty))
-            moves.append(Move(3 * q, Action(action="offer", side="sell", good=g, qty=q, price=bid.price),
-                              Action(action="accept", id=bid.id, qty=q), bid.owner))
+    for g, short in shortfall(v, stock).items():
+        wtp = willing_to_pay(v, g, stock, pay)
+        weight = max(1, round(10 * short / (v.need(g) * stock))) * (2 if desperate(v, g) else 1)
+        q = max(short, pantry() + v.need(g) - v.holding(g))  # fill the pantry: fewer, larger purchases
+        asks = [o for o in v.book if o.good == g and o.side == "sell" and trusted(v, o.owner, g)
+                and o.price <= wtp and v.coins >= o.price]
+        if asks:
+            ask = min(asks, key=lambda o: (effective(v, o), o.price, o.id))
+            q = min(q, v.coins // ask.price)
+            moves.append(Move(3 * weight, Action(action="offer", side="buy", good=g, qty=lot(q), price=ask.price),
+                              Action(action="accept", id=ask.id, qty=lot(min(q, ask.qty))), ask.owner))
+        elif (g, "buy") not in mine and v.coins >= (price := tag((wtp + min(wtp, expected(v, g))) / 2)):
+            moves.append(Move(max(1, weight // 2), Action(action="offer", side="buy", good=g,
+                                             qty=lot(min(q, v.coins // price)), price=price), None))
+    made = dict(v.produces)
+    for g, q in surplus(v, stock).items():
+        ask = asking_price(v, g, stock, markup)
+        weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
+        weight *= 2 if v.holding(g) - v.need(g) > pantry() else 1  # it rots: selling it comes first
+        bids = [o for o in v.book if o.good == g and o.side == "buy" and trusted(v, o.owner, g) and o.price >= ask]
+        if bids:
+            bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id))
+            moves.append(Move(3 * weight, Action(action="offer", side="sell", good=g, qty=lot(q), price=bid.price),
+                              Action(action="accept", id=bid.id, qty=lot(min(q, bid.qty))), bid.owner))
         elif (g, "sell") not in mine:
-            price = tag(ref * (markup if q < 8 else 0.9))
-            moves.append(Move(q, Action(action="offer", side="sell", good=g, qty=lot(q), price=price), None))
+            price = tag((ask + max(ask, expected(v, g))) / 2)
+            moves.append(Move(weight, Action(action="offer", side="sell", good=g, qty=lot(q), price=price), None))
     return moves
+
+
+def passed_over(v: PublicView, m: Move) -> bool:
+    """Whether taking `m` skipped a better-priced standing offer (one from a
+    creature the trader distrusts, or likes less): then only taking it by id
+    trades with the chosen creature; crossing the book would hit the other."""
+    if m.take is None:
+        return False
+    a = m.offer
+    other = "sell" if a.side == "buy" else "buy"
+    return any(o.good == a.good and o.side == other and o.owner != m.counterpart
+               and (o.price < a.price if a.side == "buy" else o.price > a.price) for o in v.book)
 
 
 def shortfall(v: PublicView, stock: int = STOCK) -> dict[str, int]:
@@ -84,15 +277,8 @@ def shortfall(v: PublicView, stock: int = STOCK) -> dict[str, int]:
 
 
 def surplus(v: PublicView, stock: int = STOCK) -> dict[str, int]:
-    """Goods the trader makes and holds beyond `stock` rounds of need (and 2 more), and by how much."""
-    return {g: v.holding(g) - (v.need(g) * stock + 2) for g, _ in v.produces if v.holding(g) > v.need(g) * stock + 2}
-
-
-def fair(v: PublicView, good: str) -> float:
-    """What a good is worth: the last price, kept within a band around the
-    wood's customary price so prices cannot spiral."""
-    q = v.quote(good)
-    return min(max(q.ref_price, 0.7 * q.base), 1.6 * q.base)
+    """Goods the trader makes and holds beyond `stock` rounds of its own need, and by how much."""
+    return {g: v.holding(g) - v.need(g) * stock for g, _ in v.produces if v.holding(g) > v.need(g) * stock}
 
 
 def best(v: PublicView, good: str, side: str) -> OfferView | None:

@@ -35,6 +35,7 @@ HEADLINE_MAX = 80  # one line of last round's public record
 SAY_LINE_MAX = 50  # ... when it is a creature's say line (chatter, cut shorter)
 TIP_MAX = 80       # one tip's words
 MOVES_SHOWN = 2    # suggested market moves
+RECORDS_SHOWN = 2  # credit records of defaulters in view, on the feelings line
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
@@ -70,12 +71,12 @@ def _user(view: PublicView) -> str:
         prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
-        loan_offers=_joined(f"#{lo.id} {lo.lender} lends {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
+        loan_offers=_joined(f"#{lo.id} {lo.lender} lends {lo.amount} at {lo.rate}%/round for {lo.rounds} rounds"
                             for lo in view.loan_offers),
         loans=_joined(f"you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
                       else f"{ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
         tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
-        relations=_joined(view.relations),
+        relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
         headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in view.headlines),
         moves=_moves(view),
     )

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from . import memory
-from .actions import PASS, Action, Reason
+from .actions import PASS, PRICE_MAX, Action, Reason
 from .events import HEADLINE_KINDS, Event, headline
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, State, Tip
@@ -93,20 +93,10 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
             c.goods[g] = c.goods.get(g, 0) + q
             flows.add(flows.produced, g, q)
 
-    # loans fall due
+    # loans fall due; a defaulted debt is collected again every round until paid
+    garnish = int(world.economy["debt_garnish_pct"])
     for lid in sorted(i for i, ln in s.loans.items() if ln.due == r):
-        ln = s.loans.pop(lid)
-        b, lender = s.creatures[ln.borrower], s.creatures[ln.lender]
-        paid = min(b.coins, ln.owed)
-        b.coins -= paid
-        lender.coins += paid
-        if paid == ln.owed:
-            memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["loan_repaid"])
-            ev.append(Event("loan_repaid", r, {"loan": lid, "lender": ln.lender, "borrower": ln.borrower, "paid": paid}))
-        else:
-            memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["default"])
-            ev.append(Event("default", r, {"loan": lid, "lender": ln.lender, "borrower": ln.borrower,
-                                           "paid": paid, "short": ln.owed - paid}))
+        ev.append(_collect(s, s.loans[lid], r, garnish))
 
     # a new tip reaches one or two traders
     tr = rng(s.seed, r, "tip")
@@ -117,12 +107,39 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         k = 1 if len(names) < 2 or tr.random() < 0.5 else 2
         recipients = tr.sample(names, k)
         truth = tr.random() < world.odds["tip_true"]
-        tid = s.new_id()
+        tid = r  # at most one tip a round: numbered by it, apart from the public offer ids
         text = shock.tip.format(good=shock.good, n=lead)
         s.tips[tid] = Tip(tid, shock.name, shock.good, text, recipients, truth, r, r + lead)
         ev.append(Event("tip_issued", r, {"tip": tid, "text": text, "good": shock.good, "resolves": r + lead},
                         public=False, who=tuple(recipients)))
     return s, ev, flows
+
+
+def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event:
+    """A loan falls due: the borrower pays what it can. In full, the loan is
+    done. Short, for the first time: a public default, remembered in the
+    borrower's record, and the rest stays owed. A defaulted debt falls due
+    again each round, when `garnish_pct`% of the borrower's coins go to it."""
+    b, lender = s.creatures[ln.borrower], s.creatures[ln.lender]
+    can = b.coins if not ln.defaulted else min(b.coins, -(-b.coins * garnish_pct // 100))
+    paid = min(can, ln.owed)
+    b.coins -= paid
+    lender.coins += paid
+    ln.owed -= paid
+    who = {"loan": ln.id, "lender": ln.lender, "borrower": ln.borrower, "paid": paid}
+    if ln.owed == 0:
+        del s.loans[ln.id]
+        if ln.defaulted:
+            return Event("debt_cleared", r, who)
+        memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["loan_repaid"])
+        return Event("loan_repaid", r, who)
+    ln.due = r + 1
+    if ln.defaulted:
+        return Event("debt_paid", r, {**who, "owed": ln.owed})
+    ln.defaulted = True
+    s.defaults[ln.borrower] = s.defaults.get(ln.borrower, 0) + 1
+    memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["default"])
+    return Event("default", r, {**who, "short": ln.owed})
 
 
 def _start_shock(s: State, world: World, name: str, r: int) -> Event:
@@ -155,8 +172,12 @@ def close_round(state: State, world: World, actions: dict[str, Action],
     book = Book(s)
     for name in action_order(s):
         ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
+    if (g := _granary(s, world, book)) is not None:
+        ev.append(g)
+    _remember_prices(s, world, ev)
     _consume(s, world, flows, ev)
     ev.extend(_magistrate(s, world))
+    memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
     for tid in [i for i, t in s.tips.items() if t.resolves <= r]:
         del s.tips[tid]  # resolved and judged: the ledger keeps it, the state need not
     s.headlines = public_record([*opening, *ev])
@@ -293,25 +314,72 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         if o.qty == 0:
             book.remove(o)
         return [ev]
-    if a.id in s.loan_offers:
-        lo = s.loan_offers[a.id]
+    if a.id in s.loan_offers or a.id in book.gone_loans:
+        if a.id in book.gone_loans and book.gone_loans[a.id].lender == name:
+            return (Reason.SELF_LOAN, f"loan offer #{a.id} was your own")
+        lo = s.loan_offers.get(a.id) or _next_loan_offer(s, name, book.gone_loans[a.id])
+        if lo is None:
+            return (Reason.OFFER_TAKEN, f"loan offer #{a.id} was taken earlier this round, and no other "
+                                        "as cheap is open to you")
         if lo.lender == name:
             return (Reason.SELF_LOAN, f"loan offer #{lo.id} is your own")
         if lo.to is not None and lo.to != name:
             return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for {lo.to}")
+        if (debt := unpaid_debt(s, name)):
+            return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
         lender = s.creatures[lo.lender]
         if lender.coins < lo.amount:
             return (Reason.OFFER_UNFUNDED, f"{lo.lender} cannot lend {lo.amount}")
-        del s.loan_offers[lo.id]
+        book.gone_loans[lo.id] = s.loan_offers.pop(lo.id)
         lender.coins -= lo.amount
         s.creatures[name].coins += lo.amount
-        owed = lo.amount + lo.amount * lo.rate // 100
+        owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
         ln = Loan(lo.id, lo.lender, name, lo.amount, owed, s.round + lo.rounds)
         s.loans[ln.id] = ln
         memory.move(s.relations, name, lo.lender, memory.RELATION_MOVES["loan_taken"])
         return [Event("loan_taken", s.round, {"loan": ln.id, "lender": lo.lender, "borrower": name,
                                               "amount": lo.amount, "owed": owed, "due": ln.due})]
+    if a.id in book.gone:
+        return _fall_back(s, world, book, name, a, book.gone[a.id])
     return (Reason.UNKNOWN_OFFER, f"no standing offer #{a.id}")
+
+
+def _fall_back(s: State, world: World, book: Book, name: str, a: Action, taken: Offer):
+    """An accept of an offer taken earlier this round becomes the same trade
+    against the next best offers at that price or better; what finds no
+    partner stands as the trader's own offer at that price. Only when it can
+    neither fill nor stand is it refused, as `offer_taken`."""
+    if taken.owner == name:
+        return (Reason.SELF_TRADE, f"offer #{taken.id} was your own")
+    side = "buy" if taken.side == "sell" else "sell"
+    me = s.creatures[name]
+    want = a.qty or taken.qty
+    q = min(want, me.coins // taken.price) if side == "buy" else min(want, me.goods.get(taken.good, 0))
+    if q <= 0:
+        return (Reason.OFFER_TAKEN, f"offer #{taken.id} was taken earlier this round, and you cannot "
+                                    f"{side} {taken.good} at {taken.price} instead")
+    res = _do_offer(s, world, book, name, Action(action="offer", side=side, good=taken.good, qty=q,
+                                                   price=taken.price))
+    if isinstance(res, tuple):
+        return res
+    filled = sum(e.data["qty"] for e in res if e.kind == "trade")
+    return [Event("accept_fallback", s.round, {"creature": name, "id": taken.id, "good": taken.good, "side": side,
+                                               "price": taken.price, "filled": filled, "rested": q - filled}), *res]
+
+
+def _next_loan_offer(s: State, name: str, taken: LoanOffer) -> LoanOffer | None:
+    """For an accept of a loan offer taken earlier this round: the cheapest
+    other loan offer open to `name` at the same rate or lower, at least as
+    large, whose lender can still pay it."""
+    fits = [lo for lo in s.loan_offers.values()
+            if lo.lender != name and lo.to in (None, name) and lo.rate <= taken.rate and lo.amount >= taken.amount
+            and s.creatures[lo.lender].coins >= lo.amount]
+    return min(fits, key=lambda lo: (lo.rate, lo.amount, lo.id), default=None)
+
+
+def unpaid_debt(s: State, name: str) -> int:
+    """Coins `name` still owes from loans it defaulted on."""
+    return sum(ln.owed for ln in s.loans.values() if ln.borrower == name and ln.defaulted)
 
 
 def _do_lend(s: State, world: World, book: Book, name: str, a: Action):
@@ -360,8 +428,70 @@ _HANDLERS = {"pass": _do_pass, "offer": _do_offer, "accept": _do_accept, "lend":
 
 
 # --------------------------------------------------------------------------
-# eating, rotting, feeling, and the magistrate
+# the granary, prices, eating, rotting, feeling, and the magistrate
 # --------------------------------------------------------------------------
+def _granary(s: State, world: World, book: Book) -> Event | None:
+    """The treasury's coins (the magistrate's fines) go back into the wood:
+    once it holds `granary_min`, the granary spends up to `granary_spend_pct`%
+    of it on the cheapest standing offers of what creatures lack this round
+    (food and fuel; the lowest mood first), and hands it to them.
+    Its purchases are market trades: they set the last price and count in
+    the moving average (`buys` in its event)."""
+    if s.treasury < int(world.economy["granary_min"]):
+        return None
+    budget = s.treasury * int(world.economy["granary_spend_pct"]) // 100
+    spent, fed, bought, buys = 0, [], {}, []
+    for c in sorted(s.creatures.values(), key=lambda c: (c.mood, c.name)):
+        for g, need in sorted(world.needs_of(c.species, s.round).items()):
+            lack = need - c.goods.get(g, 0)
+            for o in list(book.crossing("buy", g, PRICE_MAX)):
+                if lack <= 0 or budget - spent < o.price:
+                    break
+                if o.owner == c.name:
+                    continue
+                q = min(lack, o.qty, (budget - spent) // o.price, s.creatures[o.owner].goods.get(g, 0))
+                if q <= 0:
+                    continue
+                s.creatures[o.owner].goods[g] -= q
+                s.creatures[o.owner].coins += q * o.price
+                c.goods[g] = c.goods.get(g, 0) + q
+                s.treasury -= q * o.price
+                spent += q * o.price
+                lack -= q
+                bought[g] = bought.get(g, 0) + q
+                buys.append([o.owner, g, q, o.price])
+                s.quotes[g].last = o.price
+                s.quotes[g].volume += q
+                o.qty -= q
+                if o.qty == 0:
+                    book.remove(o)
+                if c.name not in fed:
+                    fed.append(c.name)
+    if not spent:
+        return None
+    return Event("granary", s.round, {"spent": spent, "fed": fed, "bought": bought, "buys": buys})
+
+
+def _remember_prices(s: State, world: World, events: list[Event]) -> None:
+    """Each good's moving average of trade prices takes in this round's mean
+    (weighted by units; the granary's purchases count), by `price_memory_pct`%.
+    Kept in hundredths of a coin."""
+    paid: dict[str, list[int]] = {}
+    for e in events:
+        fills = [(e.data["good"], e.data["qty"], e.data["price"])] if e.kind == "trade" else \
+            [(g, q, p) for _, g, q, p in e.data["buys"]] if e.kind == "granary" else []
+        for g, q, p in fills:
+            t = paid.setdefault(g, [0, 0])
+            t[0] += p * q
+            t[1] += q
+    w = int(world.economy["price_memory_pct"])
+    for g, (coins, units) in paid.items():
+        mean100 = coins * 100 // units
+        q = s.quotes[g]
+        q.avg100 = mean100 if q.avg100 is None else (q.avg100 * (100 - w) + mean100 * w) // 100
+
+
+
 def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
     r = s.round
     pantry = int(world.economy["pantry"])
@@ -386,27 +516,37 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
 
 
 def _magistrate(s: State, world: World) -> list[Event]:
-    """After a true tip resolves, recipients who traded its good the profitable
-    way while it was live may be investigated and fined."""
+    """When a true tip resolves, the magistrate may look into each recipient
+    who traded its good while the tip was live. Profit is judged against the
+    price after resolution (this round's last price): buying below it or
+    selling above it. Profit is fined (all of it, plus `fine_base`); trading
+    that made nothing is cleared in public. A planted tip is never judged."""
     r = s.round
     out = []
     for t in s.tips.values():
         if t.resolves != r or not t.truth:
             continue
-        up = world.shocks[t.shock].pct < 0  # a failure: prices rise, buying profits
+        after = s.quotes[t.good].last
         for who in t.recipients:
-            net = sum(q if side == ("buy" if up else "sell") else -q for c, side, q, _, _ in t.trades if c == who)
-            if net <= 0:
+            mine = [x for x in t.trades if x[0] == who]
+            if not mine or after is None:
                 continue
             if rng(s.seed, r, f"magistrate/{t.id}/{who}").random() >= world.odds["investigate"]:
                 continue
+            profit = sum((after - price) * q if side == "buy" else (price - after) * q
+                         for _, side, q, price, _ in mine)
+            units = sum(q for _, _, q, _, _ in mine)
+            if profit <= 0:
+                out.append(Event("cleared", r, {"creature": who, "good": t.good, "tip": t.id, "units": units}))
+                continue
             c = s.creatures[who]
-            amount = min(c.coins, int(world.odds["fine_base"]) + int(world.odds["fine_per_unit"]) * net)
+            amount = min(c.coins, int(world.odds["fine_base"]) + profit)
             c.coins -= amount
             s.treasury += amount
-            for other in sorted({cp for cw, _, _, _, cp in t.trades if cw == who}):
+            for other in sorted({cp for _, _, _, _, cp in mine}):
                 memory.move(s.relations, other, who, memory.RELATION_MOVES["fine"])
-            out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id, "units": net}))
+            out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id,
+                                         "units": units, "profit": profit}))
     return out
 
 

@@ -62,12 +62,16 @@ class LoanOffer:
 
 @dataclass
 class Loan:
+    """Coins owed. Once `defaulted` (not repaid in full when due) the rest is
+    still owed: it falls due again every round until it is paid."""
+
     id: int
     lender: str
     borrower: str
     principal: int
     owed: int
-    due: int  # the round it falls due
+    due: int  # the round it falls due (next)
+    defaulted: bool = False
 
     def copy(self) -> "Loan":
         return Loan(**self.__dict__)
@@ -109,9 +113,10 @@ class ActiveShock:
 class Quote:
     last: int | None = None
     volume: int = 0  # units traded last round
+    avg100: int | None = None  # recent trade prices, in hundredths of a coin (a moving average)
 
     def copy(self) -> "Quote":
-        return Quote(self.last, self.volume)
+        return Quote(self.last, self.volume, self.avg100)
 
 
 @dataclass
@@ -130,6 +135,7 @@ class State:
     treasury: int = 0
     next_id: int = 1
     headlines: list[str] = field(default_factory=list)  # last round's public record
+    defaults: dict[str, int] = field(default_factory=dict)  # creature -> loans it ever defaulted on (public)
 
     # ---- copying -------------------------------------------------------
     def copy(self) -> "State":
@@ -143,10 +149,11 @@ class State:
             [s.copy() for s in self.shocks],
             {k: q.copy() for k, q in self.quotes.items()},
             {a: dict(row) for a, row in self.relations.items()},
-            self.treasury, self.next_id, list(self.headlines),
+            self.treasury, self.next_id, list(self.headlines), dict(self.defaults),
         )
 
     def new_id(self) -> int:
+        """A public id: offers and loan offers."""
         i = self.next_id
         self.next_id += 1
         return i
@@ -176,6 +183,7 @@ class State:
             "shocks": [x.__dict__ for x in self.shocks],
             "quotes": {k: q.__dict__ for k, q in self.quotes.items()},
             "relations": self.relations,
+            "defaults": self.defaults,
         }
 
     @classmethod
@@ -191,6 +199,7 @@ class State:
             quotes={k: Quote(**q) for k, q in d["quotes"].items()},
             relations={a: dict(row) for a, row in d["relations"].items()},
             treasury=d["treasury"], next_id=d["next_id"], headlines=list(d["headlines"]),
+            defaults=dict(d.get("defaults", {})),
         )
 
 

@@ -22,6 +22,7 @@ MAX_HEADLINES = 8
 MAX_LOAN_OFFERS = 3
 MAX_LOANS_SHOWN = 4
 MAX_MY_OFFERS = 4
+MAX_RECORDS = 4      # credit records shown (worst first)
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ class QuoteView:
     best_ask: int | None
     last: int | None
     volume: int
-    ref_price: int  # last price, or the good's base price before any trade
+    ref_price: int  # recent trade prices (a moving average, rounded), or the base price before any trade
     base: int       # the wood's customary price for the good
+    avg: float | None = None  # recent trade prices, unrounded (None before any trade)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ class LoanOfferView:
     id: int
     lender: str
     amount: int
-    rate: int
+    rate: int   # percent per round
     rounds: int
+    for_me: bool = False  # offered to this trader alone (else open to anyone)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,28 @@ class TipView:
 
 
 @dataclass(frozen=True)
+class ShockView:
+    """Weather the whole wood can see: production of `good` changes by `pct`% until round `until`."""
+
+    good: str
+    pct: int
+    until: int
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A creature's public credit record: loans it defaulted on, and what it still owes from them."""
+
+    name: str
+    defaults: int
+    unpaid: int
+
+    def line(self) -> str:
+        times = "once" if self.defaults == 1 else f"{self.defaults} times"
+        return f"{self.name} defaulted {times}" + (f", still owes {self.unpaid}" if self.unpaid else ", since repaid")
+
+
+@dataclass(frozen=True)
 class PublicView:
     round: int
     season: str
@@ -94,6 +119,11 @@ class PublicView:
     tips: tuple[TipView, ...]
     relations: tuple[str, ...]          # bucketed one-liners
     headlines: tuple[str, ...]          # last round's public record
+    # how I feel about the creatures in this view (offer owners, lenders, my
+    # debtors and creditors), -100..100; absent means neutral (0)
+    feelings: tuple[tuple[str, int], ...] = ()
+    records: tuple[RecordView, ...] = ()  # the credit records of those of them that ever defaulted (mine too)
+    shocks: tuple[ShockView, ...] = ()    # weather under way (public: its headline went out)
 
     def holding(self, good: str) -> int:
         return dict(self.goods).get(good, 0)
@@ -103,6 +133,12 @@ class PublicView:
 
     def quote(self, good: str) -> QuoteView:
         return next(q for q in self.quotes if q.good == good)
+
+    def feeling(self, other: str) -> int:
+        return dict(self.feelings).get(other, 0)
+
+    def record(self, other: str) -> RecordView | None:
+        return next((r for r in self.records if r.name == other), None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +154,7 @@ class MarketIndex:
     open_loan_offers: list[LoanOfferView]         # open to anyone, cheapest first
     directed_loan_offers: dict[str, list[LoanOfferView]]
     tips_by: dict[str, list[TipView]]
+    records: dict[str, RecordView]                # creatures that ever defaulted
 
 
 def _ov(o) -> OfferView:
@@ -142,11 +179,10 @@ def market_index(state: State) -> MarketIndex:
         loans_by.setdefault(ln.borrower, []).append(LoanView(ln.id, "borrower", ln.lender, ln.owed, ln.due))
     open_offers, directed = [], {}
     for lo in state.loan_offers.values():
-        v = LoanOfferView(lo.id, lo.lender, lo.amount, lo.rate, lo.rounds)
         if lo.to is None:
-            open_offers.append(v)
+            open_offers.append(LoanOfferView(lo.id, lo.lender, lo.amount, lo.rate, lo.rounds))
         else:
-            directed.setdefault(lo.to, []).append(v)
+            directed.setdefault(lo.to, []).append(LoanOfferView(lo.id, lo.lender, lo.amount, lo.rate, lo.rounds, True))
     open_offers = heapq.nsmallest(MAX_LOAN_OFFERS + 3, open_offers, key=lambda v: (v.rate, v.id))
     tips_by: dict[str, list[TipView]] = {}
     for t in state.tips.values():
@@ -154,7 +190,12 @@ def market_index(state: State) -> MarketIndex:
             continue
         for r in t.recipients:
             tips_by.setdefault(r, []).append(TipView(t.id, t.text, t.good, t.resolves))
-    return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by)
+    unpaid: dict[str, int] = {}
+    for ln in state.loans.values():
+        if ln.defaulted:
+            unpaid[ln.borrower] = unpaid.get(ln.borrower, 0) + ln.owed
+    records = {n: RecordView(n, k, unpaid.get(n, 0)) for n, k in state.defaults.items() if k}
+    return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by, records)
 
 
 def public_view(state: State, world: World, name: str, index: MarketIndex | None = None) -> PublicView:
@@ -167,15 +208,19 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         asks = [o for o in idx.best.get((g, "sell"), []) if o.owner != name][:BOOK_DEPTH]
         all_bids, all_asks = idx.best.get((g, "buy"), []), idx.best.get((g, "sell"), [])
         q = state.quotes[g]
+        avg = q.avg100 / 100 if q.avg100 is not None else None
         quotes.append(QuoteView(g, all_bids[0].price if all_bids else None, all_asks[0].price if all_asks else None,
-                                q.last, q.volume, q.last if q.last is not None else world.goods[g].base_price,
-                                world.goods[g].base_price))
+                                q.last, q.volume, max(1, round(avg)) if avg is not None else world.goods[g].base_price,
+                                world.goods[g].base_price, avg))
         book.extend(bids + asks)
     loan_offers = [v for v in idx.directed_loan_offers.get(name, []) + idx.open_loan_offers if v.lender != name]
     loan_offers.sort(key=lambda v: (v.rate, v.id))
     loans = sorted(idx.loans_by.get(name, []), key=lambda v: (v.due, v.id))[:MAX_LOANS_SHOWN]
     row = state.relations.get(name, {})
     top = heapq.nlargest(TOP_RELATIONS, row.items(), key=lambda kv: (abs(kv[1]), kv[0]))
+    seen = sorted({o.owner for o in book} | {v.lender for v in loan_offers[:MAX_LOAN_OFFERS]}
+                  | {v.other for v in loans} | {name})
+    records = sorted((idx.records[n] for n in seen if n in idx.records), key=lambda r: (-r.unpaid, -r.defaults, r.name))
     return PublicView(
         round=state.round, season=world.season(state.round), name=name, species=c.species,
         temperament=c.temperament, coins=c.coins,
@@ -188,4 +233,7 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         tips=tuple(sorted(idx.tips_by.get(name, []), key=lambda t: t.id)),
         relations=tuple(relation_line(other, v) for other, v in top),
         headlines=tuple(state.headlines[:MAX_HEADLINES]),
+        feelings=tuple((n, row[n]) for n in seen if row.get(n)),
+        records=tuple(records[:MAX_RECORDS]),
+        shocks=tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
     )

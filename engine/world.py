@@ -125,6 +125,9 @@ def _check(world: World) -> None:
                 raise WorldError(f"species {sp.name} names unknown good {g!r}")
         if not set(sp.needs) - set(sp.produces):
             raise WorldError(f"species {sp.name} could feed itself; scarcity is deliberate")
+    for g in world.goods.values():
+        if g.spoil_pct <= 0:
+            raise WorldError(f"good {g.name} never spoils: every good must, or it can be hoarded forever")
     for sh in world.shocks.values():
         if sh.good not in world.goods:
             raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")

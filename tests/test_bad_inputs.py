@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.ledger import VERSION
+
 from wood_tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +145,7 @@ SAVES = [
     ("llm-without-models", [meta("brains", "llm")], ALL, "records its models"),
     ("llm-bad-model", [meta("brains", "llm"), meta("extra", {"models": {"smol": {"model": "x", "temperature": 9}}})],
      ALL, "model 'smol': temperature"),
-    ("future-version", [meta("version", "2")], ALL, "newer wood (ledger version 2)"),
+    ("future-version", [meta("version", str(VERSION + 1))], ALL, f"newer wood (ledger version {VERSION + 1})"),
     ("foreign-version", [meta("version", "banana")], ALL, "ledger version 'banana'"),
     # the recorded rows
     ("action-negative-qty", [action(2, '{"action":"offer","side":"sell","good":"honey","qty":-5,"price":3}')],

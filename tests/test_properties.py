@@ -31,6 +31,19 @@ actions = st.one_of(
 round_actions = st.fixed_dictionaries({n: actions for n in NAMES})
 
 
+def busy_rounds(goods):
+    """Rounds of trading in `goods` (each trader bids or asks for a small lot
+    of one of them, asks at or below every bid, so they cross and tip
+    recipients really trade), mixed with arbitrary rounds."""
+    def trading_in(good):
+        bid = st.builds(Action, action=st.just("offer"), side=st.just("buy"), good=st.just(good),
+                        qty=st.integers(1, 2), price=st.integers(8, 12))
+        ask = st.builds(Action, action=st.just("offer"), side=st.just("sell"), good=st.just(good),
+                        qty=st.integers(1, 2), price=st.integers(4, 8))
+        return st.fixed_dictionaries({n: st.one_of(bid, ask) for n in NAMES})
+    return st.one_of(st.sampled_from(sorted(goods)).flatmap(trading_in), round_actions)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**16), rounds=st.lists(round_actions, min_size=1, max_size=12))
 def test_arbitrary_actions_conserve_coins_and_goods_and_stay_non_negative(seed, rounds):
@@ -43,27 +56,76 @@ def test_arbitrary_actions_conserve_coins_and_goods_and_stay_non_negative(seed, 
         state = after
 
 
-def _with_tips(state, truths, recipients):
-    for i, (truth, who) in enumerate(zip(truths, recipients)):
-        tid = state.new_id()
-        state.tips[tid] = Tip(tid, "drought", "berries", f"the berries harvest fails in {i + 2} rounds",
-                              [who], truth, state.round, state.round + i + 2)
-    return state
+SHOCKS = sorted(WORLD.shocks)
+# Ids for the hand-made tips. The engine numbers a tip by the round it was
+# issued in (at most one a round), apart from the public offer ids, so a tip
+# leaves no trace in them; the hand-made ones take ids no round reaches here
+# (shared from SHARED_IDS, b's hidden extras from HIDDEN_IDS).
+SHARED_IDS = 10**5
+HIDDEN_IDS = 10**6
+MAX_ROUNDS = 6
 
 
-@settings(max_examples=80, deadline=None)
-@given(seed=st.integers(0, 2**16), truths=st.lists(st.booleans(), min_size=1, max_size=4),
-       recipients=st.lists(st.sampled_from(NAMES), min_size=4, max_size=4), viewer=st.sampled_from(NAMES),
-       private=st.lists(st.booleans(), min_size=4, max_size=4))
-def test_public_view_is_blind_to_hidden_facts(seed, truths, recipients, viewer, private):
-    """Two states that differ only in hidden facts (tip truth; other traders'
-    private tips) give the same PublicView."""
+def _tip(state, tid, shock, who, truth, resolves):
+    sh = WORLD.shocks[shock]
+    state.tips[tid] = Tip(tid, shock, sh.good, sh.tip.format(good=sh.good, n=resolves - state.round),
+                          list(who), truth, state.round, resolves)
+
+
+hidden_tips = st.lists(st.tuples(st.sampled_from(SHOCKS), st.lists(st.sampled_from(NAMES), min_size=1, max_size=2,
+                                                                   unique=True), st.booleans()), max_size=5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), viewer=st.sampled_from(NAMES),
+       shared=st.lists(st.tuples(st.sampled_from(SHOCKS), st.sampled_from(NAMES), st.booleans()),
+                       min_size=1, max_size=4),
+       extra=hidden_tips, data=st.data())
+def test_public_view_is_blind_to_hidden_facts(seed, viewer, shared, extra, data):
+    """Two woods that differ only in hidden facts give every trader the same
+    PublicView, round after round, under the same actions.
+
+    a and b share the tips in `shared` (some may reach the viewer) with every
+    truth flag inverted in b; b also holds `extra` private tips to traders
+    other than the viewer. What may legitimately differ: once a tip resolves,
+    its truth is public news (a shock starts or not; the magistrate may fine),
+    so every differing tip resolves after the last compared round. Tips the
+    world step issues during the game are identical in a and b (same seed).
+    If any hidden fact reached a PublicView (a truth flag, another trader's
+    tip, a trace of one in the book, headlines, quotes or ids), the views of
+    a and b would differ and this fails. Most rounds are busy trading in the
+    tips' goods, so a rule that judged or priced trades by a live tip's truth
+    (the magistrate acting early, say) would show in fines and headlines."""
+    goods = {WORLD.shocks[sh].good for sh, _, _ in shared} | {WORLD.shocks[sh].good for sh, _, _ in extra}
+    rounds = data.draw(st.lists(busy_rounds(goods), min_size=3, max_size=MAX_ROUNDS), label="rounds")
     base = initial_state(WORLD, seed)
-    a = _with_tips(base.copy(), truths, recipients)
-    b = _with_tips(base.copy(), [not t for t in truths], recipients)
-    # b also hands extra private tips to traders other than the viewer
-    for flag, who in zip(private, recipients):
-        if flag and who != viewer:
-            _with_tips(b, [True], [who])
-            b.next_id = a.next_id  # ids are not a side channel here
-    assert public_view(a, WORLD, viewer) == public_view(b, WORLD, viewer)
+    a, b = base.copy(), base.copy()
+    horizon = len(rounds)
+    for i, (shock, who, truth) in enumerate(shared):
+        resolves = horizon + 1 + i % 3  # beyond the horizon: no truth becomes public while we compare
+        tid = SHARED_IDS + i
+        _tip(a, tid, shock, [who], truth, resolves)
+        _tip(b, tid, shock, [who], not truth, resolves)
+    n_hidden = 0
+    for i, (shock, who, truth) in enumerate(extra):
+        who = [w for w in who if w != viewer]
+        if who:
+            _tip(b, HIDDEN_IDS + i, shock, who, truth, horizon + 1 + i % 3)
+            n_hidden += 1
+    assert len(b.tips) == len(a.tips) + n_hidden and a.next_id == b.next_id
+
+    def same(x, y):
+        assert public_view(x, WORLD, viewer) == public_view(y, WORLD, viewer), x.round
+
+    same(a, b)
+    for acts in rounds:
+        a, ev_a, _ = open_round(a, WORLD)
+        b, ev_b, _ = open_round(b, WORLD)
+        same(a, b)  # what each brain sees when it chooses
+        a, _, _ = close_round(a, WORLD, acts, ev_a)
+        b, _, _ = close_round(b, WORLD, acts, ev_b)
+        same(a, b)
+        assert max(a.tips) < HIDDEN_IDS and a.round < SHARED_IDS  # hand-made ids never collide with issued ones
+    # the hidden tips were really there all along (the comparison was not vacuous)
+    assert len(b.tips) - len(a.tips) == n_hidden
+    assert all(a.tips[k].truth != b.tips[k].truth for k in range(SHARED_IDS, SHARED_IDS + len(shared)))

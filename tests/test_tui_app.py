@@ -5,6 +5,7 @@ errors; and the pieces under them (HumanBrain, rules.check_action)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 
 import pytest
@@ -76,8 +77,12 @@ async def test_human_trade_is_recorded(tmp_path):
         await pilot.click("#act")
         await until(pilot, lambda: screen.closed >= 1, what="round 1 to close")
     with sqlite3.connect(save) as con:
-        rows = con.execute("SELECT data FROM events WHERE kind = 'trade' AND round = 1").fetchall()
-    assert any('"seller": "Owl"' in d and '"good": "timber"' in d for (d,) in rows), rows
+        (action,) = con.execute("SELECT action FROM actions WHERE round = 1 AND creature = 'Owl'").fetchone()
+        rows = con.execute("SELECT data FROM events WHERE kind IN ('trade', 'offer_placed') AND round = 1").fetchall()
+    assert json.loads(action) == {"action": "offer", "side": "sell", "good": "timber", "qty": 3, "price": 1,
+                                  "say": "cheap timber!"}
+    # sold at once to a standing bid, or standing as Owl's offer: either way, in the ledger
+    assert any(('"seller": "Owl"' in d or '"owner": "Owl"' in d) and '"good": "timber"' in d for (d,) in rows), rows
 
 
 async def test_impossible_move_is_explained_and_corrected():
@@ -87,7 +92,7 @@ async def test_impossible_move_is_explained_and_corrected():
         await fill(pilot, "offer", side="sell", good="timber", qty="99", price="5")
         await pilot.press("enter")
         await pilot.pause()
-        assert "not enough goods: you hold 6 timber" in rendered(app)
+        assert f"not enough goods: you hold {screen.active.view.holding('timber')} timber" in rendered(app)
         assert screen.active is not None and not screen.active.answer.done()  # still Owl's turn
         await fill(pilot, "accept", id="12345")
         await pilot.click("#act")

@@ -4,6 +4,12 @@ They read only their `PublicView` and draw randomness from a stream seeded
 by (run seed, name, round), so a run replays and resumes exactly. They exist
 to make a living market without a model (tests, large headless runs, the
 UI's snapshots) and to be the baseline a model must beat.
+
+Each round a trader, in order: acts on a live tip (speculators); borrows
+when its purse is nearly empty and it is short of food; lends spare coins to
+a creature it feels warmly about; gives a little of its surplus to one it
+likes (generous ones); else draws one of its market moves (`engine.moves`,
+where its prices are set), weighted by how much each matters.
 """
 from __future__ import annotations
 
@@ -11,20 +17,29 @@ import math
 import random
 
 from ..actions import Action
-from ..moves import best, lot, market_moves, surplus, tag
+from ..moves import WARMTH, best, lot, market_moves, passed_over, ref, runway, shortfall, surplus, tag, trusted
 from ..views import PublicView
 from ..world import RosterEntry
 from . import Decision
 
-# (stock wanted in rounds of need, markup when selling, most paid over reference when buying)
+# (stock wanted in rounds of need, markup on its ask, markup on what it will pay)
 STYLE = {
-    "merchant": (3, 1.00, 1.15),
-    "hoarder": (5, 1.15, 1.20),
-    "speculator": (3, 1.10, 1.10),
-    "cautious": (3, 1.05, 1.00),
-    "generous": (3, 0.95, 1.10),
+    "merchant": (3, 1.00, 1.00),
+    "hoarder": (5, 1.10, 1.05),
+    "speculator": (3, 1.20, 0.90),
+    "cautious": (3, 1.05, 0.95),
+    "generous": (3, 0.85, 1.10),
 }
 SAYINGS = ("Fair prices at my stall!", "Who needs {good}?", "The wood provides.", "Buying {good}, paying well.")
+
+BORROW_RATE_MAX = 5   # percent per round: the dearest loan a scripted trader takes
+BORROW_ODDS = 0.3     # the chance a needy trader reaches for an open loan offer this round (others see it too)
+LEND_RUNWAY = 3       # lends only when its coins buy at least this many rounds of its basket
+BORROW_RUNWAY = 2     # borrows when its coins buy fewer rounds of its basket than this (and it is short)
+LEND_RATE = 2         # percent per round to a creature it feels warmly about ...
+RISK_RATE = 3         # ... plus this for one that once defaulted (and has since paid) or for an open offer
+LEND_ROUNDS = 4
+LENDERS = {"cautious": 0.35, "merchant": 0.1, "generous": 0.15}  # how often a rich one of each lends
 
 
 def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, "ScriptedBrain"]:
@@ -42,9 +57,9 @@ class ScriptedBrain:
 
 
 def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
+    """One action for `v`'s trader, playing `temperament`; `rng` is its only randomness."""
     stock, markup, pay = STYLE[temperament]
     made = dict(v.produces)
-    spare = surplus(v, stock)
     say = SAYINGS[rng.randrange(len(SAYINGS))].format(good=rng.choice(list(made))) if rng.random() < 0.08 else None
 
     def done(a: Action) -> Action:
@@ -52,20 +67,17 @@ def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
 
     if temperament == "speculator" and (a := _speculate(v, rng)):
         return done(a)
-    if temperament == "cautious" and v.coins > 110 and not any(l.role == "lender" for l in v.loans) and rng.random() < 0.35:
-        return done(Action(action="lend", amount=rng.choice((20, 25, 30)), rate=rng.choice((5, 10)), rounds=3))
-    if temperament == "generous" and spare and v.mood >= 50 and rng.random() < 0.3:
-        g = max(sorted(spare), key=lambda x: spare[x])
-        wanters = [o.owner for o in v.book if o.good == g and o.side == "buy"] or [o.owner for o in v.book]
-        if wanters:
-            return done(Action(action="gift", to=wanters[0], good=g, qty=1))
-    if v.coins < 25 and v.loan_offers and temperament in ("speculator", "generous", "merchant"):
-        return done(Action(action="accept", id=v.loan_offers[0].id))
+    if temperament != "cautious" and (a := _borrow(v, stock, rng)):
+        return done(a)
+    if temperament in LENDERS and rng.random() < LENDERS[temperament] and (a := _lend(v, temperament, rng)):
+        return done(a)
+    if temperament == "generous" and v.mood >= 50 and rng.random() < 0.3 and (a := _gift(v, stock)):
+        return done(a)
 
-    # every sensible market move, weighted by how much it matters; one is drawn
-    options: list[tuple[int, Action]] = []
-    for m in market_moves(v, stock, markup, pay):
-        options.append((m.weight, m.take if m.take is not None and rng.random() < 0.3 else m.offer))
+    # every sensible market move, weighted by how much it matters; one is drawn. A standing
+    # offer is taken by crossing the book at its price (the rest of the lot stands), or by id
+    # when that is the only way to deal with the creature chosen
+    options = [(m.weight, m.take if passed_over(v, m) else m.offer) for m in market_moves(v, stock, markup, pay)]
     if options:
         pick = rng.randrange(sum(w for w, _ in options))
         for w, a in options:
@@ -75,22 +87,89 @@ def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
     return done(Action(action="pass"))
 
 
+def _borrow(v: PublicView, stock: int, rng: random.Random) -> Action | None:
+    """Take a loan when the purse buys fewer than BORROW_RUNWAY rounds of its
+    basket and something needed is short: one offered to it alone if there is
+    one, else (with BORROW_ODDS, as every needy neighbour sees the same open
+    offers) one of the open ones; never while in default (the engine
+    refuses), never twice at once, never dearer than BORROW_RATE_MAX% a
+    round, never from a creature it distrusts."""
+    rec = v.record(v.name)
+    if (rec and rec.unpaid) or any(ln.role == "borrower" for ln in v.loans):
+        return None
+    if runway(v) >= BORROW_RUNWAY or not shortfall(v, stock):
+        return None
+    fits = [lo for lo in v.loan_offers if lo.rate <= BORROW_RATE_MAX and trusted(v, lo.lender, "")]
+    if not fits:
+        return None
+    mine = [lo for lo in fits if lo.for_me]
+    if not mine and rng.random() >= BORROW_ODDS:  # an open offer: many see it, so only some reach for it
+        return None
+    lo = rng.choice(sorted(mine or fits, key=lambda lo: (lo.rate, -v.feeling(lo.lender), lo.id)))
+    return Action(action="accept", id=lo.id)
+
+
+def lending_rate(v: PublicView, other: str | None) -> int | None:
+    """Percent per round to lend to `other` (None: an open offer to anyone):
+    LEND_RATE to a creature felt warmly about with a clean record, more for risk
+    (a default since repaid, or an open offer); None (refuse) for one still owing
+    on a default or one not felt warmly about."""
+    if other is None:
+        return LEND_RATE + RISK_RATE
+    rec = v.record(other)
+    if (rec and rec.unpaid) or v.feeling(other) < WARMTH:
+        return None
+    return LEND_RATE + (RISK_RATE if rec else 0)
+
+
+def _lend(v: PublicView, temperament: str, rng: random.Random) -> Action | None:
+    """A rich trader (LEND_RUNWAY rounds of basket or more, not already owed) offers a
+    small loan for LEND_ROUNDS rounds: to the creature in view it feels warmest
+    about and may lend to, else (cautious ones) to anyone at a risk rate."""
+    if runway(v) < LEND_RUNWAY or v.coins < 60 or any(ln.role == "lender" for ln in v.loans):
+        return None
+    warm = sorted((n for n, f in v.feelings if n != v.name and lending_rate(v, n) is not None),
+                  key=lambda n: (-v.feeling(n), n))
+    to = warm[0] if warm else None
+    if to is None and temperament != "cautious":
+        return None
+    amount = min(v.coins // 4, rng.choice((20, 25, 30)))
+    return Action(action="lend", to=to, amount=amount, rate=lending_rate(v, to), rounds=LEND_ROUNDS)
+
+
+def _gift(v: PublicView, stock: int) -> Action | None:
+    """Give one unit of the largest surplus to whoever the trader likes best
+    among those bidding for it (else among all it feels warmly about), never to
+    one it distrusts."""
+    spare = surplus(v, stock)
+    if not spare:
+        return None
+    g = max(sorted(spare), key=lambda x: spare[x])
+    wanters = {o.owner for o in v.book if o.good == g and o.side == "buy" and trusted(v, o.owner, "")}
+    friends = {n for n, f in v.feelings if f >= WARMTH and n != v.name}
+    pool = wanters or friends
+    if not pool:
+        return None
+    to = max(sorted(pool), key=lambda n: v.feeling(n))
+    return Action(action="gift", to=to, good=g, qty=1)
+
+
 def _speculate(v: PublicView, rng: random.Random) -> Action | None:
     """Act on a live tip: hoard what is said to fail, dump what is said to boom."""
     for t in v.tips:
         failing = "fail" in t.text or "blight" in t.text
-        ref = v.quote(t.good).ref_price
+        price_now = ref(v, t.good)
         if failing:
             ask = best(v, t.good, "sell")
-            if ask and v.coins >= ask.price:
+            if ask and v.coins >= ask.price and ask.price <= price_now * 1.5:
                 return Action(action="accept", id=ask.id, qty=lot(min(ask.qty, v.coins // ask.price, 4)))
-            price = tag(math.ceil(ref * 1.3))
-            if v.coins >= ref * 2:  # two units if the purse allows, else the one it does
+            price = tag(math.ceil(price_now * 1.3))
+            if v.coins >= price_now * 2:  # two units if the purse allows, else the one it does
                 return Action(action="offer", side="buy", good=t.good, qty=lot(min(2, v.coins // price)), price=price)
         elif v.holding(t.good) > v.need(t.good):
             bid = best(v, t.good, "buy")
             q = v.holding(t.good) - v.need(t.good)
             if bid:
                 return Action(action="accept", id=bid.id, qty=lot(min(q, bid.qty)))
-            return Action(action="offer", side="sell", good=t.good, qty=lot(q), price=tag(math.floor(ref * 0.9)))
+            return Action(action="offer", side="sell", good=t.good, qty=lot(q), price=tag(math.floor(price_now * 0.9)))
     return None

@@ -13,10 +13,12 @@ from engine.events import Event, describe
 
 from .. import safe
 
-LOG_KINDS = {"trade": "green", "loan_offered": "cyan", "loan_taken": "cyan", "loan_repaid": "cyan",
-             "default": "bold red", "gift": "magenta", "rejected": "dim red", "say": "italic"}
+LOG_KINDS = {"trade": "green", "accept_fallback": "dim green", "loan_offered": "cyan", "loan_taken": "cyan",
+             "loan_repaid": "cyan", "debt_paid": "dim cyan", "default": "bold red", "gift": "magenta",
+             "rejected": "dim red", "say": "italic"}
 HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_resolved": "bold",
-                  "fine": "bold red", "cleared": "", "default": "red"}
+                  "fine": "bold red", "cleared": "", "granary": "bold green", "default": "red",
+                  "debt_cleared": "cyan"}
 
 
 class EventFeed(RichLog):
