@@ -65,7 +65,7 @@ class EconomyReport:
     distinct: dict = field(default_factory=lambda: defaultdict(set))  # good -> prices seen
     stretch: dict = field(default_factory=dict)          # good -> (price, first round, last round) of the current run
     longest: Counter = field(default_factory=Counter)    # good -> longest single-price stretch, in rounds
-    shocks: list = field(default_factory=list)           # (round, good, pct, foretold)
+    shocks: list = field(default_factory=list)           # (round, good, pct, foretold), one per good and round
     mood_mean: list = field(default_factory=list)
     mood_zero: list = field(default_factory=list)        # share at mood 0, per round
     gini_by_round: list = field(default_factory=list)
@@ -107,7 +107,7 @@ class EconomyReport:
                 paid[x["good"]].append((x["price"], x["qty"]))
             elif k == "rejected":
                 self.rejections[x["reason"]] += 1
-            elif k == "shock_started":
+            elif k == "shock_started" and not any(x0 == round_no and g0 == x["good"] for x0, g0, _, _ in self.shocks):
                 foretold = any(o.kind == "tip_resolved" and o.data.get("truth") and o.data.get("good") == x["good"]
                                for o in events)
                 self.shocks.append((round_no, x["good"], x["pct"], foretold))
