@@ -7,8 +7,10 @@ its events, flows and decisions. `rebuild` (`wood replay --verify`),
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from .brains import Decision
 from .events import Event
@@ -33,6 +35,20 @@ def check_roster(ledger: Ledger, world: World) -> list[RosterEntry]:
     """The save's roster, if every creature's species and temperament exist in
     this wood; a one-line LedgerError otherwise."""
     return ledger.check_fits(world)
+
+
+@contextlib.contextmanager
+def checked_record(path: str | Path, world: World) -> Iterator[Ledger]:
+    """A save opened read-only with its whole record checked first (its roster
+    fits this wood, every row reads): a damaged save is one LedgerError line
+    before anything is replayed, shown or written."""
+    ledger = Ledger.open(path, readonly=True)
+    try:
+        check_roster(ledger, world)
+        ledger.check_records()
+        yield ledger
+    finally:
+        ledger.close()
 
 
 def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None) -> Iterator[ReplayedRound]:

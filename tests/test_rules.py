@@ -544,7 +544,7 @@ def test_the_granary_spends_fines_on_food_for_the_hungriest(calm, state):
     assert s2.creatures["Badger"].goods["honey"] == 3  # the cheapest honey was bought
     assert sorted((o.price, o.qty) for o in s2.offers.values()) == [(6, 2), (9, 1)]
     assert s2.creatures["Owl"].mood == 10 + calm.economy["mood_fed"]  # the honey was eaten: fully fed
-    assert s2.quotes["honey"].last == 6
+    assert s2.quotes["honey"].last == 6 and s2.quotes["honey"].avg100 == 600  # a market purchase: it counts
     assert s2.total_coins() == s.total_coins()
 
 

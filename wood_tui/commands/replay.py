@@ -12,23 +12,16 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from engine.ledger import Ledger
-    from engine.replay import check_roster
+    from engine.replay import checked_record
     from engine.world import load_world
 
-    ledger = Ledger.open(args.path, readonly=True)
-    try:
-        world = load_world()
-        # a damaged record is one line here, not a traceback mid-replay
-        check_roster(ledger, world)
-        ledger.check_records()
+    world = load_world()
+    with checked_record(args.path, world) as ledger:  # a damaged record is one line here, not a traceback mid-replay
         if not args.verify:
             from wood_tui.commands.watch import watch_replay
 
             return watch_replay(ledger)
         return _verify(ledger, world)
-    finally:
-        ledger.close()
 
 
 def _verify(ledger, world) -> int:

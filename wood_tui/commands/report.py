@@ -13,21 +13,15 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from engine.ledger import Ledger
-    from engine.replay import check_roster, replayed_rounds
+    from engine.replay import checked_record, replayed_rounds
     from engine.report import EconomyReport
     from engine.world import load_world
 
-    ledger = Ledger.open(args.path, readonly=True)
-    try:
-        world = load_world()
-        check_roster(ledger, world)
-        ledger.check_records()
-        report = EconomyReport(world)
+    world = load_world()
+    report = EconomyReport(world)
+    with checked_record(args.path, world) as ledger:
         for rr in replayed_rounds(ledger, world):
             report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
-    finally:
-        ledger.close()
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True))
     else:
