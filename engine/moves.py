@@ -113,8 +113,10 @@ def expected(v: PublicView, good: str) -> float:
 
 def basket_cost(v: PublicView) -> float:
     """What this round's needs cost at recent prices, less what the trader makes itself."""
-    made = dict(v.produces)
-    return sum(max(0, n - made.get(g, 0)) * ref(v, g) for g, n in v.needs)
+    if "basket_cost" not in v.memo:
+        made = dict(v.produces)
+        v.memo["basket_cost"] = sum(max(0, n - made.get(g, 0)) * ref(v, g) for g, n in v.needs)
+    return v.memo["basket_cost"]
 
 
 def basket_units(v: PublicView) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 from .memory import relation_line
 from .state import State
@@ -125,17 +126,40 @@ class PublicView:
     records: tuple[RecordView, ...] = ()  # the credit records of those of them that ever defaulted (mine too)
     shocks: tuple[ShockView, ...] = ()    # weather under way (public: its headline went out)
 
+    # lookups, built once per view (a brain asks them many times a turn)
+    @cached_property
+    def _goods(self) -> dict[str, int]:
+        return dict(self.goods)
+
+    @cached_property
+    def _needs(self) -> dict[str, int]:
+        return dict(self.needs)
+
+    @cached_property
+    def _quotes(self) -> dict[str, QuoteView]:
+        return {q.good: q for q in self.quotes}
+
+    @cached_property
+    def _feelings(self) -> dict[str, int]:
+        return dict(self.feelings)
+
+    @cached_property
+    def memo(self) -> dict:
+        """Scratch for figures a brain derives from this view more than once a
+        turn (not a field: never compared, never serialised, never in a prompt)."""
+        return {}
+
     def holding(self, good: str) -> int:
-        return dict(self.goods).get(good, 0)
+        return self._goods.get(good, 0)
 
     def need(self, good: str) -> int:
-        return dict(self.needs).get(good, 0)
+        return self._needs.get(good, 0)
 
     def quote(self, good: str) -> QuoteView:
-        return next(q for q in self.quotes if q.good == good)
+        return self._quotes[good]
 
     def feeling(self, other: str) -> int:
-        return dict(self.feelings).get(other, 0)
+        return self._feelings.get(other, 0)
 
     def record(self, other: str) -> RecordView | None:
         return next((r for r in self.records if r.name == other), None)
