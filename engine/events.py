@@ -31,8 +31,9 @@ class Event:
 
 
 # Kinds that make the public record (the headlines a trader reads next round).
-HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary", "default", "debt_cleared",
-                  "loan_repaid", "say")
+# Repayments are the market's routine (the log has them); a default and the
+# end of its debt are news.
+HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary", "default", "debt_cleared", "say")
 
 
 def headline(e: Event) -> str | None:

@@ -82,8 +82,10 @@ class Move:
     def describe(self) -> str:
         """`buy 2 acorns from Squirrel at 7`: what the move does, in words."""
         a = self.offer
-        whom = f" {'from' if a.side == 'buy' else 'to'} {self.counterpart}" if self.take is not None else ""
-        return f"{a.side} {a.qty} {a.good}{whom} at {a.price}"
+        if self.take is None:
+            return f"{a.side} {a.qty} {a.good} at {a.price}"
+        qty = self.take.qty or a.qty  # taking the offer: as many as the accept asks for
+        return f"{a.side} {qty} {a.good} {'from' if a.side == 'buy' else 'to'} {self.counterpart} at {a.price}"
 
 
 # --------------------------------------------------------------------------
