@@ -90,7 +90,11 @@ def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None, 
     (when the roster is small enough to list) for trader names other than
     `me`. Required fields matter for small models: with a single optional-
     everything object, SmolLM2-135M wrote `{"action":"offer"}` and nothing
-    else; with this shape the grammar makes it finish the proposal."""
+    else; with this shape the grammar makes it finish the proposal.
+
+    Model brains send `legal.legal_schema` instead (the same shape, built per
+    turn from the creature's view so that it admits only moves the engine
+    accepts); this game-long form describes the wire shape as a whole."""
     others = [n for n in (names or ()) if n != me]
     to = {"type": "string", "enum": others} if others and len(others) <= 64 else {"type": "string", "maxLength": 40}
     say = {"type": "string", "maxLength": SAY_MAX}

@@ -1,5 +1,10 @@
 """The embedded SmolLM2 server, for real: five creatures, three rounds, every
-call recorded as a valid action or a reason; then exported as JSONL."""
+call recorded as a valid action or a reason; then exported as JSONL.
+
+It fails when any call faults, or when fewer than VALID_FLOOR of the calls
+are valid (clean or repaired, and carried out by the engine): SmolLM2 under
+the per-turn legal schema makes nearly all of them valid (0.8 was measured
+with the old game-long schema, before legal moves by construction)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.real_model
+
+VALID_FLOOR = 0.6  # of 15 calls: at most 6 may be refused
 
 
 def test_embedded_model_drives_five_creatures_for_three_rounds(tmp_path):
@@ -33,6 +40,10 @@ def test_embedded_model_drives_five_creatures_for_three_rounds(tmp_path):
         else:
             assert reason, (creature, rnd, raw)
         assert json.loads(messages)[0]["role"] == "system" and 0 < tokens <= 1000
+    faults = [(c[0], c[1], c[5]) for c in calls if c[4] == "fault"]
+    assert not faults, faults
+    valid = sum(c[4] in ("clean", "repaired") for c in calls) / len(calls)
+    assert valid >= VALID_FLOOR, (valid, [(c[0], c[1], c[4], c[5], c[2]) for c in calls if c[4] != "clean"])
     # every decision is in the ledger, and the ledger replays
     assert con.execute("SELECT count(*) FROM actions").fetchone()[0] == 15
     v = subprocess.run([sys.executable, "-m", "wood_tui.cli", "replay", str(db), "--verify"], cwd=ROOT,

@@ -7,8 +7,8 @@ turns every way a call can fail into a `ChatResult.fault` instead of an
 exception. Server quirks are named config entries (`json_mode`,
 `system_role`, `reasoning_effort`), not code paths per model family.
 
-`LLMBrain.decide` builds the prompt from the creature's `PublicView`, calls
-the client, runs the reply through the repair layer and always returns a
+`LLMBrain.decide` builds the prompt and this turn's legal-moves schema
+(`legal.legal_schema`) from the creature's `PublicView`, calls the client, runs the reply through the repair layer and always returns a
 `Decision`: what cannot be salvaged, or a call that failed, becomes `pass`
 with the reason and the whole call recorded for the ledger.
 """
@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..actions import PASS, action_schema
+from ..actions import PASS
 from ..errors import WoodError
+from ..legal import legal_schema
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
@@ -204,27 +205,27 @@ class LLMBrain:
         self.names = names
         self.temperament_line = temperament_line
         self.tokenizer = tokenizer or client.cfg.tokenizer
-        self.schema = action_schema(world.good_names, names, me=name)
 
     async def decide(self, view: PublicView) -> Decision:
         messages: list[dict] = []
         try:
             messages = build_messages(view, self.world, temperament_line=self.temperament_line, names=self.names)
-            return await self._ask(messages)
+            schema = legal_schema(view, self.world.good_names, self.names)  # this round's legal moves only
+            return await self._ask(messages, schema)
         except Exception as e:  # a brain never takes the round down: the failure becomes a recorded pass
             reason = f"fault: {type(e).__name__}: {clean_text(e, DETAIL_MAX)}"
             return Decision(PASS, "fault", reason, call={
                 "model": self.client.cfg.name, "creature": self.name, "messages": messages, "raw": None,
                 "action": None, "outcome": "fault", "reason": reason, "repairs": [], "fault": "internal"})
 
-    async def _ask(self, messages: list[dict]) -> Decision:
+    async def _ask(self, messages: list[dict], schema: dict) -> Decision:
         cfg = self.client.cfg
         goods = self.world.good_names
-        result = await self.client.chat(messages, self.schema)
+        result = await self.client.chat(messages, schema)
         parsed = parse_reply(result.text, goods, self.names)
         attempts, latency_ms = result.attempts, result.latency_ms
         if result.finish_reason == "length" and parsed.action is None:  # cut off: once more with room to finish
-            result = await self.client.chat(messages, self.schema, max_tokens=cfg.max_tokens * 2)
+            result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
         if result.finish_reason == "length" and parsed.action is not None:

@@ -1,0 +1,179 @@
+"""Legal moves by construction: the JSON schema for ONE creature's turn.
+
+`legal_schema(view, goods, names)` is built from the creature's `PublicView`
+each round, so that whatever a grammar-constrained model writes is a move
+the engine accepts (barring races with others' actions this round, and an
+offer whose owner can no longer honour it: `offer_unfunded`, which the view
+cannot know). Every number is an `enum` of a few whole values, because
+llama-cpp-python's grammar ignores integer `minimum`/`maximum` but honours
+`enum`; every branch of `anyOf` is one action kind with its fields required:
+
+- offer sell: one branch per good held, `qty` a few quantities it holds,
+  `price` a few prices around the good's recent price;
+- offer buy: one branch per good, prices it can pay, quantities such that
+  qty * price stays within its coins at the dearest of them;
+- accept: the ids of the standing offers it can take among those its prompt
+  shows (the best per good and side) or its suggested moves take, grouped by
+  the `qty` values it can afford or deliver for them; and of the loan offers
+  open to it, unless it may be in default;
+- lend: amounts within its coins; gift: goods it holds / coins within its
+  coins, `to` the others (all of them when few, else those in its view);
+- pass: always.
+
+The market moves the prompt suggests (`moves.market_moves`) are always admitted.
+The schema stays small whatever the roster: a few KB.
+"""
+from __future__ import annotations
+
+from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, Action
+from .moves import market_moves
+from .views import MAX_RECORDS, PublicView
+
+LADDER = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+MAX_VALUES = 6               # values in one numeric enum (before the suggested moves' own)
+PRICE_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
+GIFT_QTYS = (1, 2, 3)
+TAKE_QTYS = (1, 2, 3, 5, 10, 20)
+GIFT_COINS = (1, 2, 5, 10, 20)
+LEND_AMOUNTS = (5, 10, 20, 50, 100)
+LEND_RATES = (0, 2, 5, 10)
+LEND_ROUNDS = (1, 2, 3, 5)
+NAMES_LISTED = 64            # a roster up to this size is listed whole in `to`; a larger one by the names in view
+NAMES_IN_VIEW = 12           # ... at most this many of them
+
+
+def quantities(limit: int) -> list[int]:
+    """A few quantities from 1 to `limit` (capped at QTY_MAX), `limit` itself among them."""
+    limit = min(limit, QTY_MAX)
+    if limit < 1:
+        return []
+    qs = sorted({q for q in LADDER if q <= limit} | {limit})
+    return qs if len(qs) <= MAX_VALUES else qs[:3] + qs[-(MAX_VALUES - 3):]
+
+
+def prices(ref: int, cap: int = PRICE_MAX) -> list[int]:
+    """A few whole prices around `ref` (0.8x..1.5x), each >= 1 and <= cap."""
+    return sorted({p for f in PRICE_FACTORS if 1 <= (p := max(1, round(ref * f))) <= min(cap, PRICE_MAX)})
+
+
+def _enum(values) -> dict:
+    return {"enum": sorted(set(values))}  # no "type": the enum says it all, in fewer bytes
+
+
+def _str(values) -> dict:
+    return {"enum": list(dict.fromkeys(values))}
+
+
+def _kind(name: str, fields: dict, optional: dict | None = None) -> dict:
+    props = {"action": _str([name]), **fields, **(optional or {}), "say": {"type": "string", "maxLength": SAY_MAX}}
+    return {"type": "object", "properties": props, "required": ["action", *fields], "additionalProperties": False}
+
+
+def _group(pairs: list[tuple[object, tuple[int, ...]]]) -> dict[tuple[int, ...], list]:
+    """Keys sharing the same value list, so they share one branch."""
+    out: dict[tuple[int, ...], list] = {}
+    for key, vals in pairs:
+        if vals:
+            out.setdefault(vals, []).append(key)
+    return out
+
+
+def _in_default(view: PublicView) -> bool:
+    """Whether the trader may be in default (then it cannot borrow). Its own
+    record is in view unless the view's records are full of larger debts."""
+    mine = view.record(view.name)
+    if mine is not None:
+        return mine.unpaid > 0
+    return len(view.records) >= MAX_RECORDS and view.records[-1].unpaid > 0
+
+
+def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...] = ()) -> dict:
+    """The schema for `view`'s trader this round: only moves the engine accepts."""
+    me, coins = view.name, view.coins
+    held = {g: view.holding(g) for g in goods if view.holding(g) > 0}
+    moves = market_moves(view)
+    branches: list[dict] = []
+
+    # offers: the suggested ones' quantities and prices join their good's enums where that stays legal
+    extra_sell: dict[str, tuple[set, set]] = {}
+    extra_buy: list[Action] = []
+    for m in moves:
+        a = m.offer
+        if a.side == "sell":
+            qs, ps = extra_sell.setdefault(a.good, (set(), set()))
+            qs.add(a.qty)
+            ps.add(a.price)
+        else:
+            extra_buy.append(a)
+    for g in goods:
+        if g in held:
+            qs, ps = extra_sell.get(g, (set(), set()))
+            branches.append(_kind("offer", {"side": _str(["sell"]), "good": _str([g]),
+                                            "qty": _enum({*quantities(held[g]), *(q for q in qs if q <= held[g])}),
+                                            "price": _enum({*prices(view.quote(g).ref_price), *ps})}))
+    for g in goods:
+        ps = prices(view.quote(g).ref_price, coins)
+        mine = [a for a in extra_buy if a.good == g]
+        ps = sorted({*ps, *(a.price for a in mine)})
+        while ps and not quantities(coins // ps[-1]):
+            ps.pop()
+        if ps:
+            qs = {*quantities(coins // ps[-1]), *(a.qty for a in mine if a.qty * ps[-1] <= coins)}
+            branches.append(_kind("offer", {"side": _str(["buy"]), "good": _str([g]), "qty": _enum(qs),
+                                            "price": _enum(ps)}))
+        for a in mine:  # a suggested bid too big for the branch's dearest price: its own branch
+            if (not ps or a.qty * ps[-1] > coins) and a.qty * a.price <= coins:
+                branches.append(_kind("offer", {"side": _str(["buy"]), "good": _str([g]), "qty": _enum([a.qty]),
+                                                "price": _enum([a.price])}))
+
+    # accept: standing offers it can take, grouped by the quantities it can take them in
+    # (those the prompt shows, the best per good and side, and those the suggested moves take)
+    suggested = {m.take.id: m.take.qty for m in moves if m.take is not None}
+    shown: set[tuple[str, str]] = set()
+    takes: dict[int, set[int]] = {}
+    for o in view.book:
+        if o.owner == me or ((o.good, o.side) in shown and o.id not in suggested):
+            continue
+        shown.add((o.good, o.side))
+        cap = min(o.qty, coins // o.price) if o.side == "sell" else min(o.qty, view.holding(o.good))
+        if cap >= 1:
+            takes[o.id] = {q for q in TAKE_QTYS if q <= cap} | {q for q in [suggested.get(o.id)] if q and q <= cap}
+    for qs, ids in _group([(i, tuple(sorted(q))) for i, q in takes.items()]).items():
+        branches.append(_kind("accept", {"id": _enum(ids), "qty": _enum(qs)}))
+    loans = [lo.id for lo in view.loan_offers if lo.lender != me]
+    if loans and not _in_default(view):
+        branches.append(_kind("accept", {"id": _enum(loans)}))
+
+    # lend
+    amounts = [a for a in LEND_AMOUNTS if a <= min(coins, PRICE_MAX)]
+    if amounts:
+        branches.append(_kind("lend", {"amount": _enum(amounts), "rate": _enum(r for r in LEND_RATES if r <= RATE_MAX),
+                                       "rounds": _enum(LEND_ROUNDS)}))
+
+    # gift
+    to = _recipients(view, names)
+    if to:
+        if held:  # a token of any good it holds: as many as it holds of the one it holds least of, up to 3
+            least = min(held.values())
+            branches.append(_kind("gift", {"to": to, "good": _str(held), "qty": _enum(q for q in GIFT_QTYS if q <= least)}))
+        if (cs := [c for c in GIFT_COINS if c <= min(coins, QTY_MAX)]):
+            branches.append(_kind("gift", {"to": to, "good": _str(["coins"]), "qty": _enum(cs)}))
+
+    branches.append(_kind("pass", {}))
+    return {"anyOf": branches}
+
+
+def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
+    """`to` for a gift: every other name when the roster is small, else the
+    others this view mentions (bounded by the view); a free string only when
+    the view names nobody."""
+    others = [n for n in names if n != view.name]
+    if others and len(others) <= NAMES_LISTED:
+        return _str(others)
+    roster = set(names)
+    seen = [*(o.owner for o in view.book), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
+            *(n for n, _ in view.feelings), *(r.name for r in view.records)]
+    seen = sorted({n for n in seen if n != view.name and (not roster or n in roster)})[:NAMES_IN_VIEW]
+    if seen:
+        return _str(seen)
+    return {"type": "string", "maxLength": 40} if others else None
