@@ -1,14 +1,23 @@
 """The one prompt builder: a `PublicView` -> chat messages for a model brain.
 
-The system message says who the creature is, the rules in plain words and
-the five actions with a tiny JSON example each; it depends only on the
-creature, so servers can cache it as a prefix. The user message renders this
-round's view compactly, ending with the best few market moves (`moves.py`)
-as ready JSON. Both come from the templates in `assets/prompts/`
-and from the `PublicView` alone, so hidden facts cannot reach a prompt, and
-its size is bounded by the view's own bounds (target: <= 1,000 tokens).
-Every rendered line passes through `clean_text`, so model-written text
-(say lines in the headlines) arrives inert.
+Laid out for prefix caching (llama.cpp reuses the previous prompt's longest
+common prefix; vLLM's prefix cache does so across requests): what every
+creature shares comes first, what changes least next, this round last.
+
+- The system message is the same bytes for every creature of every round
+  of a world: the rules in plain words and the five actions, with examples
+  tied to no creature (no name; the offer is a bid for fuel). Chat-templated, it is a
+  prefix of every prompt (and stays one when a model config merges it into
+  the first user turn: it leads that turn).
+- The user message opens with what is stable for the creature (name,
+  species, temperament, what it makes), then renders this round's view
+  compactly, ending with the best few market moves (`moves.py`) as ready JSON.
+
+Both come from the templates in `assets/prompts/` and from the `PublicView`
+alone, so hidden facts cannot reach a prompt, and its size is bounded by the
+view's own bounds (target: <= 1,000 tokens). Every rendered line passes
+through `clean_text`, so model-written text (say lines in the headlines)
+arrives inert.
 """
 from __future__ import annotations
 
@@ -36,6 +45,7 @@ SAY_LINE_MAX = 50  # ... when it is a creature's say line (chatter, cut shorter)
 TIP_MAX = 80       # one tip's words
 MOVES_SHOWN = 2    # suggested market moves
 RECORDS_SHOWN = 2  # credit records of defaulters in view, on the feelings line
+HEADLINES_SHOWN = 6  # of last round's public record (the view holds more, for the screen)
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
@@ -43,41 +53,43 @@ CHARS_PER_TOKEN = 2.7
 
 def build_messages(view: PublicView, world: World, *, temperament_line: str,
                    names: tuple[str, ...] = ()) -> list[dict]:
-    """System + user messages for one creature's turn. `names` (the roster)
-    only picks a real neighbour for the gift example."""
-    return [{"role": "system", "content": _system(view, world, temperament_line, names)},
-            {"role": "user", "content": _user(view)}]
+    """System + user messages for one creature's turn. The system message
+    depends on the world alone (`shared_system`). `names` (the roster) is
+    accepted for the callers' sake; no example names a creature any more."""
+    return [{"role": "system", "content": shared_system(world)},
+            {"role": "user", "content": _user(view, temperament_line)}]
 
 
-def _system(view: PublicView, world: World, temperament_line: str, names: tuple[str, ...]) -> str:
-    made = [g for g, _ in view.produces] or list(world.goods)
-    others = [n for n in (*names, *(r.name for r in world.default_roster)) if n != view.name]
-    text = SYSTEM.substitute(
-        name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
-        temperament=temperament_line,
-        produces=_pairs(view.produces), fuel=world.fuel_good, pantry=world.economy["pantry"],
-        ex_offer=_json(action="offer", side="sell", good=made[0], qty=2, price=world.goods[made[0]].base_price + 1),
-        ex_gift=_json(action="gift", to=others[0] if others else "Owl", good=made[-1], qty=1),
-    )
-    return _clean_lines(text)
+def shared_system(world: World) -> str:
+    """The rules and the action formats: byte-identical for every creature and
+    round of `world`. The offer example is a bid for fuel at its base price,
+    which any creature with a few coins may make; gift and accept have no
+    example, since a fixed name or id gets copied (a gift to oneself)."""
+    fuel = world.fuel_good
+    return _clean_lines(SYSTEM.substitute(
+        fuel=fuel, pantry=world.economy["pantry"],
+        ex_offer=_json(action="offer", side="buy", good=fuel, qty=2, price=world.goods[fuel].base_price),
+    ))
 
 
-def _user(view: PublicView) -> str:
+def _user(view: PublicView, temperament_line: str) -> str:
     shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
     needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
     text = USER.substitute(
-        round=view.round, season=view.season, coins=view.coins, mood=view.mood, name=view.name,
+        name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
+        temperament=temperament_line, produces=_pairs(view.produces),
+        round=view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,
         prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
-        loan_offers=_joined(f"#{lo.id} {lo.lender} lends {lo.amount} at {lo.rate}%/round for {lo.rounds} rounds"
+        loan_offers=_joined(f"#{lo.id} {lo.lender}: {lo.amount} at {lo.rate}%/round, {lo.rounds} rounds"
                             for lo in view.loan_offers),
         loans=_joined(f"you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
                       else f"{ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
         tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
         relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
-        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in view.headlines),
+        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in view.headlines[:HEADLINES_SHOWN]),
         moves=_moves(view),
     )
     return _clean_lines(text)

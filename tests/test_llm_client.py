@@ -12,6 +12,7 @@ import pytest
 from engine.actions import PASS, Action
 from engine.brains import Decision
 from engine.brains.llm import CallStats, ChatClient, LLMBrain, ModelServerError
+from engine.prompts import shared_system
 from engine.sanitise import clean_text
 from engine.state import initial_state
 from engine.views import public_view
@@ -93,7 +94,8 @@ async def test_a_clean_call_records_everything_the_ledger_keeps(world, view, ser
     d = await decide(world, view, config(server.base_url))
     assert d.action == Action(action="offer", side="sell", good="berries", qty=2, price=6)
     call = d.call
-    assert call["messages"][0]["role"] == "system" and "You are Fox" in call["messages"][0]["content"]
+    assert [m["role"] for m in call["messages"]] == ["system", "user"]
+    assert call["messages"][1]["content"].startswith("You are Fox")
     assert (call["prompt_tokens"], call["completion_tokens"], call["finish_reason"]) == (321, 23, "stop")
     assert call["latency_ms"] > 0 and call["attempts"] == 1 and call["fault"] is None and call["repairs"] == []
 
@@ -181,7 +183,8 @@ async def test_merge_into_user_folds_the_system_text_into_the_first_user_turn(wo
     await decide(world, view, config(server.base_url, system_role="merge_into_user"))
     messages = server.requests[0]["messages"]
     assert [m["role"] for m in messages] == ["user"]
-    assert messages[0]["content"].startswith("You are Fox") and "Your move, Fox" in messages[0]["content"]
+    assert messages[0]["content"].startswith(shared_system(world) + "\n\nYou are Fox")
+    assert "Your move, Fox" in messages[0]["content"]
 
 
 async def test_concurrency_per_model_is_capped_by_the_client(world, view, server):

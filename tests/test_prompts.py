@@ -78,22 +78,94 @@ def test_messages_are_a_system_and_a_user_turn(world):
     msgs = prompts(world, crowded(world))["Owl"]
     assert [m["role"] for m in msgs] == ["system", "user"]
     system, user = (m["content"] for m in msgs)
-    assert "You are Owl, an owl" in system and world.temperaments["cautious"] in system
-    assert "ONE JSON object" in system
+    assert "Owl" not in system and "ONE JSON object" in system and "magistrate" in system and "spoil" in system
     for kind in ("offer", "accept", "lend", "gift", "pass"):
         assert f'"action":"{kind}"' in system
-    assert "Round 120, winter" in user and "Coins 100" in user
+    # what is stable for the creature leads the user turn, this round follows
+    head = f"You are Owl, an owl. {world.temperaments['cautious']}\nYou make timber 4 each round.\nRound 120, winter."
+    assert user.startswith(head), user[:200]
+    assert "Coins 100" in user
 
 
 def test_every_example_in_the_system_message_is_a_clean_action(world):
     every = prompts(world, crowded(world))
     for name, msgs in every.items():
         examples = re.findall(r"\{[^{}]*\}", msgs[0]["content"])
-        assert len(examples) == 4  # accept has none: a fixed id gets copied; its ids are in the user turn
+        # offer, lend, pass; accept and gift have none: a fixed id or name gets copied (a gift to oneself)
+        assert [json.loads(ex)["action"] for ex in examples] == ["offer", "lend", "pass"]
         for ex in examples:
             p = parse_reply(ex, world.good_names, tuple(every))
             assert p.outcome == "clean", (ex, p.reason)
-            assert json.loads(ex).get("to") != name  # never a gift to oneself
+            assert "to" not in json.loads(ex) and name not in ex
+
+
+def played_prompts(world, n: int = 7, rounds: int = 8) -> list[tuple[int, str, list[dict]]]:
+    """Every creature's messages in every round of a scripted game: [(round, name, messages)]."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.rules import close_round, open_round
+    from engine.views import market_index
+
+    roster = build_roster(world, n)
+    brains, names = scripted_brains(roster, 5), tuple(r.name for r in roster)
+    out = []
+
+    async def go(state):
+        for _ in range(rounds):
+            mid, opening, _ = open_round(state, world)
+            idx, actions = market_index(mid), {}
+            for r in roster:
+                v = public_view(mid, world, r.name, idx)
+                out.append((mid.round, r.name, build_messages(
+                    v, world, temperament_line=world.temperaments[r.temperament], names=names)))
+                actions[r.name] = (await brains[r.name].decide(v)).action
+            state, _, _ = close_round(mid, world, actions, opening)
+
+    asyncio.run(go(initial_state(world, 5, roster)))
+    return out
+
+
+def chatml(messages: list[dict]) -> str:
+    """The prompt as a ChatML template renders it, up to the reply's opening."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages) + "<|im_start|>assistant\n"
+
+
+def shared_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def test_the_prompt_is_laid_out_for_prefix_caching(world):
+    """The system message is the same bytes for every creature and round, so
+    any two prompts share at least all of it as a prefix (llama.cpp's slot
+    cache, vLLM's prefix cache); with `system_role = merge_into_user` it
+    leads the one user turn, still a shared prefix."""
+    from engine.brains.llm import _merge_system
+
+    played = played_prompts(world)
+    assert len({name for _, name, _ in played}) == 7 and len({rnd for rnd, _, _ in played}) == 8
+    systems = {msgs[0]["content"] for _, _, msgs in played}
+    assert len(systems) == 1
+    system = systems.pop()
+    assert system == prompts(world, crowded(world, 60, 900))["Owl"][0]["content"]  # whatever the market
+    whole_system = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nYou are "
+    rendered = [(name, chatml(msgs)) for _, name, msgs in played]
+    for (a, ra), (b, rb) in zip(rendered, rendered[1:]):  # as one server slot sees them, turn after turn
+        assert shared_prefix(ra, rb) >= len(whole_system), (a, b)
+    assert all(r.startswith(whole_system) for _, r in rendered)
+    merged = [_merge_system(msgs)[0]["content"] for _, _, msgs in played]
+    assert all(m.startswith(f"{system}\n\nYou are ") for m in merged)
+    # the creature's stable lines come next: its prompts of two rounds share them too
+    fox = [chatml(msgs) for _, name, msgs in played if name == "Fox"]
+    assert shared_prefix(fox[0], fox[-1]) > fox[0].index("\nRound ")
+
+
+def test_the_shared_system_message_is_a_good_part_of_every_prompt_in_tokens(world):
+    gguf = smollm2_gguf()
+    played = played_prompts(world, n=5, rounds=4)
+    shared = count_tokens(played[0][2][:1], gguf) - count_tokens([], gguf)  # less the reply's opening
+    totals = [count_tokens(msgs, gguf) for _, _, msgs in played]
+    assert shared >= 200 and shared / max(totals) >= 0.25, (shared, max(totals))
 
 
 def test_the_user_message_renders_the_view(world):
@@ -142,10 +214,12 @@ def test_the_approximate_count_errs_high(world):
             assert count_tokens(msgs) >= count_tokens(msgs, gguf)
 
 
-def test_a_crowded_five_creature_round_fits_the_budget_with_the_real_tokenizer(world):
+@pytest.mark.parametrize("n,round_no", [(5, 120), (60, 120), (60, 900)])
+def test_a_crowded_round_fits_the_budget_with_the_real_tokenizer(world, n, round_no):
+    """Every bound of the view filled at once, names long as a large roster's ("Squirrel 12")."""
     gguf = smollm2_gguf()
-    counts = {n: count_tokens(m, gguf) for n, m in prompts(world, crowded(world)).items()}
-    assert max(counts.values()) <= BUDGET, counts
+    counts = {name: count_tokens(m, gguf) for name, m in prompts(world, crowded(world, n, round_no)).items()}
+    assert max(counts.values()) <= BUDGET, max(counts.values())
     assert min(counts.values()) > 500  # a crowded market is not an empty prompt
 
 
