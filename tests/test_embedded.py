@@ -39,6 +39,7 @@ def test_embedded_server_answers_schema_constrained_json(tmp_path):
     waits = []
     with EmbeddedServer(log_dir=tmp_path, on_wait=lambda elapsed, last: waits.append(last)) as srv:
         assert srv.status == "ready" and srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
+        assert srv.model_note == "" and "-Q8_0-" in srv.model_path.name  # the requantized copy is served
         models = httpx.get(f"{srv.base_url}/models", timeout=10).json()
         assert MODEL_ALIAS in [m["id"] for m in models["data"]]
         r = httpx.post(f"{srv.base_url}/chat/completions", timeout=60, json={
@@ -126,3 +127,62 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
         time.sleep(0.2)
     assert not port_open(port), "the model server outlived the game"
     assert os.path.exists(db)
+
+
+def test_requantized_model_is_made_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = EmbeddedServer().prepare_model()
+    assert first.parent == tmp_path / "thousand-token-wood" and "-Q8_0-" in first.name
+    with open(first, "rb") as fh:
+        assert fh.read(4) == b"GGUF"
+    made = first.stat().st_mtime_ns
+    again = EmbeddedServer().prepare_model()
+    assert again == first and again.stat().st_mtime_ns == made  # not rewritten
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary file left
+
+
+def test_damaged_cached_model_is_made_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    good = EmbeddedServer().prepare_model()
+    size = good.stat().st_size
+    with open(good, "r+b") as fh:  # cut short, as a copy killed mid-way would be
+        fh.truncate(size // 2)
+    import os
+
+    stale, fresh = good.parent / ".tmp-stale.gguf", good.parent / ".tmp-fresh.gguf"
+    stale.write_bytes(b"GGUF")  # left by a game killed while quantizing
+    os.utime(stale, (1, 1))
+    fresh.write_bytes(b"GGUF")  # another game may still be writing this one
+    redone = EmbeddedServer().prepare_model()
+    assert redone == good and redone.stat().st_size == size
+    assert not stale.exists() and fresh.exists()
+
+
+def test_failing_requantization_falls_back_to_the_shipped_file(tmp_path, monkeypatch, caplog):
+    import serve.embedded as embedded
+
+    def broken(src, out, quant):
+        out.write_bytes(b"half")
+        raise WoodError("llama_model_quantize exited with code 1: boom")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(embedded, "_run_quantize", broken)
+    srv = EmbeddedServer()
+    with caplog.at_level("WARNING", logger="serve.embedded"):
+        assert srv.prepare_model() == gguf_path()
+    assert "boom" in srv.model_note and len(caplog.records) == 1
+    assert list((tmp_path / "thousand-token-wood").iterdir()) == []  # its temporary file is gone
+    cmd = srv.command()
+    assert cmd[cmd.index("--model") + 1] == str(gguf_path())
+
+
+def test_server_command_uses_the_machines_threads(tmp_path, monkeypatch):
+    from serve.embedded import cpu_threads
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cmd = EmbeddedServer(quant=None).command()
+    n = str(cpu_threads())
+    assert cmd[cmd.index("--n_threads") + 1] == n and cmd[cmd.index("--n_threads_batch") + 1] == n
+    assert cmd[cmd.index("--model") + 1] == str(gguf_path())
+    old = EmbeddedServer(quant=None, n_threads=None).command()  # llama-cpp-python's own defaults
+    assert "--n_threads" not in old and "--n_threads_batch" not in old
