@@ -1,7 +1,8 @@
 """What a trader may propose each round: one `Action`, validated twice.
 
 `Action` is the wire shape (pydantic): flat, enum-heavy and small, because
-small models fill it in and servers turn its JSON schema into a grammar.
+small models fill it in. The JSON schema a server turns into a grammar is
+built for each turn from the trader's view (`engine.legal`), within these bounds.
 Shape validation here says only "this is a well-formed proposal"; whether it
 can be carried out (holdings, ids, self-trade) is the engine's call, in
 `rules.apply_action`, which turns it into an applied event or a rejection
@@ -82,34 +83,3 @@ class Action(BaseModel):
 
 
 PASS = Action()
-
-
-def action_schema(goods: tuple[str, ...], names: tuple[str, ...] | None = None, me: str | None = None) -> dict:
-    """The JSON schema handed to model servers: one small flat object per
-    action kind (`anyOf`), each with its fields required, enums for goods and
-    (when the roster is small enough to list) for trader names other than
-    `me`. Required fields matter for small models: with a single optional-
-    everything object, SmolLM2-135M wrote `{"action":"offer"}` and nothing
-    else; with this shape the grammar makes it finish the proposal.
-
-    Model brains send `legal.legal_schema` instead (the same shape, built per
-    turn from the creature's view so that it admits only moves the engine
-    accepts); this game-long form describes the wire shape as a whole."""
-    others = [n for n in (names or ()) if n != me]
-    to = {"type": "string", "enum": others} if others and len(others) <= 64 else {"type": "string", "maxLength": 40}
-    say = {"type": "string", "maxLength": SAY_MAX}
-    n = lambda lo, hi: {"type": "integer", "minimum": lo, "maximum": hi}  # noqa: E731
-
-    def kind(name: str, fields: dict, optional: dict | None = None) -> dict:
-        props = {"action": {"type": "string", "enum": [name]}, **fields, **(optional or {}), "say": say}
-        return {"type": "object", "properties": props, "required": ["action", *fields],
-                "additionalProperties": False}
-
-    return {"anyOf": [
-        kind("offer", {"side": {"type": "string", "enum": ["buy", "sell"]}, "good": {"type": "string", "enum": list(goods)},
-                       "qty": n(1, QTY_MAX), "price": n(1, PRICE_MAX)}),
-        kind("accept", {"id": n(1, 10**9)}, optional={"qty": n(1, QTY_MAX)}),  # qty: take part of the offer
-        kind("lend", {"amount": n(1, PRICE_MAX), "rate": n(0, RATE_MAX), "rounds": n(1, LOAN_ROUNDS_MAX)}),
-        kind("gift", {"to": to, "good": {"type": "string", "enum": [*goods, "coins"]}, "qty": n(1, QTY_MAX)}),
-        kind("pass", {}),
-    ]}

@@ -3,9 +3,11 @@
 Each round is one transaction: the tips issued (with their truth — the
 ledger is the one place it is written down), every creature's proposal as
 decided (action, outcome, reason, raw text), every model call, every event,
-the state hash, and a snapshot of the latest state (a cache for resume,
-checked against the hash). Killed at any point, a run resumes from its last
-committed round; `replay` rebuilds the state from the recorded actions.
+the state hash, and a snapshot of the latest state (canonical JSON, for
+tools that want the last state without a replay; a resume does not trust
+it). Killed at any point, a run resumes from its last committed round by
+replaying the recorded actions (`engine.replay`), each round checked
+against its recorded hash.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .brains import Decision
 from .errors import WoodError
 from .events import Event
 from .sanitise import clean_text
-from .state import State, state_hash
+from .state import State
 from .world import RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
@@ -465,20 +467,6 @@ class Ledger:
             self._event(*row)
         for _ in self.tips():
             pass
-
-    def snapshot(self) -> State | None:
-        """The latest committed state, if its snapshot matches the recorded hash."""
-        row = self.con.execute("SELECT round, state FROM snapshot WHERE id = 1").fetchone()
-        if not row:
-            return None
-        try:
-            st = State.from_dict(json.loads(row[1]))
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-            return None
-        try:
-            return st if st.round == row[0] and state_hash(st) == self.round_hash(row[0]) else None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
 
     def calls(self):
         cols = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "repairs",
