@@ -26,8 +26,9 @@ from .brains import Decision
 from .errors import WoodError
 from .events import Event
 from .sanitise import clean_text
-from .state import State
-from .world import RosterEntry, World
+from .state import SEED_LIMIT, State
+from .world import BRAIN_KINDS as BRAINS
+from .world import MIN_CREATURES, RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
 VERSION = 2  # 2: every good spoils, debts outlive a default, the granary (rules that replay differently)
@@ -60,11 +61,8 @@ COLUMNS = {
     "tips": ("id", "shock", "good", "text", "recipients", "truth", "issued", "resolves"),
     "snapshot": ("id", "round", "state"),
 }
-BRAINS = ("scripted", "llm")
-SEED_LIMIT = 2**63  # as `--seed` takes it
-MIN_CREATURES = 2
 ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
-# The event data the run summary reads back on resume, by kind.
+# Event data that readers of a recorded run (the replay screen) rely on, by kind.
 EVENT_FIELDS = {"trade": {"good": str, "qty": int}, "rejected": {"reason": str}, "tip_resolved": {"truth": object},
                 "fine": {"amount": int}}
 _INT = re.compile(r"-?[0-9]{1,30}")

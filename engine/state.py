@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from .world import RosterEntry, World, build_roster
 
+SEED_LIMIT = 2**63  # a run's seed fits a signed 64-bit integer: -SEED_LIMIT <= seed < SEED_LIMIT
+
 
 @dataclass
 class Creature:

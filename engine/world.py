@@ -15,6 +15,8 @@ import assets
 
 from .errors import WoodError
 
+MIN_CREATURES = 2  # a market needs at least two traders
+BRAIN_KINDS = ("scripted", "llm")  # what a run's creatures think with (`--brains`, a save's meta)
 ASSETS = Path(assets.__file__).resolve().parent  # the installed `assets` package
 SEASONS = ("spring", "summer", "autumn", "winter")
 
@@ -141,8 +143,8 @@ def build_roster(world: World, n: int | None = None, model: str = "scripted") ->
     `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments."""
     base = list(world.default_roster)
     n = len(base) if n is None else n
-    if n < 2:
-        raise WorldError("a market needs at least 2 creatures")
+    if n < MIN_CREATURES:
+        raise WorldError(f"a market needs at least {MIN_CREATURES} creatures")
     temps = list(world.temperaments)
     out: list[RosterEntry] = []
     for i in range(n):

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from engine.brains.config import ModelConfig
 from engine.errors import WoodError
 from engine.sanitise import clean_text
-from engine.world import RosterEntry, World, build_roster
+from engine.world import MIN_CREATURES, RosterEntry, World, build_roster
 
 EMBEDDED = "smol"  # the model name of the embedded default
 
@@ -38,7 +38,6 @@ class RosterError(WoodError):
 
 
 NAME_MAX = 40
-MIN_CREATURES = 2  # a market needs at least two traders
 
 
 class CreatureConfig(BaseModel):

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
+from engine.state import SEED_LIMIT
+from engine.world import BRAIN_KINDS as BRAINS
+from engine.world import MIN_CREATURES
 
 Brains = Literal["scripted", "llm"]
-BRAINS: tuple[str, ...] = ("scripted", "llm")
-MIN_CREATURES, MAX_CREATURES = 2, 10_000
+MAX_CREATURES = 10_000
 MAX_ROUNDS = 1_000_000
-SEED_LIMIT = 2**63  # a seed fits a signed 64-bit integer
 DEFAULT_ROUNDS = 100
 
 
