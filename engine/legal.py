@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, Action
 from .moves import market_moves
-from .views import MAX_RECORDS, PublicView
+from .views import PublicView
 
 LADDER = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_VALUES = 6               # values in one numeric enum (before the suggested moves' own)
@@ -79,12 +79,10 @@ def _group(pairs: list[tuple[object, tuple[int, ...]]]) -> dict[tuple[int, ...],
 
 
 def _in_default(view: PublicView) -> bool:
-    """Whether the trader may be in default (then it cannot borrow). Its own
-    record is in view unless the view's records are full of larger debts."""
+    """Whether the trader still owes on a default (then it cannot borrow): its
+    own record, which a view always carries when there is one."""
     mine = view.record(view.name)
-    if mine is not None:
-        return mine.unpaid > 0
-    return len(view.records) >= MAX_RECORDS and view.records[-1].unpaid > 0
+    return mine is not None and mine.unpaid > 0
 
 
 def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...] = ()) -> dict:

@@ -123,7 +123,7 @@ class PublicView:
     # how I feel about the creatures in this view (offer owners, lenders, my
     # debtors and creditors), -100..100; absent means neutral (0)
     feelings: tuple[tuple[str, int], ...] = ()
-    records: tuple[RecordView, ...] = ()  # the credit records of those of them that ever defaulted (mine too)
+    records: tuple[RecordView, ...] = ()  # credit records of those of them that ever defaulted (mine first, always)
     shocks: tuple[ShockView, ...] = ()    # weather under way (public: its headline went out)
 
     # lookups, built once per view (a brain asks them many times a turn)
@@ -244,7 +244,9 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
     top = heapq.nlargest(TOP_RELATIONS, row.items(), key=lambda kv: (abs(kv[1]), kv[0]))
     seen = sorted({o.owner for o in book} | {v.lender for v in loan_offers[:MAX_LOAN_OFFERS]}
                   | {v.other for v in loans} | {name})
-    records = sorted((idx.records[n] for n in seen if n in idx.records), key=lambda r: (-r.unpaid, -r.defaults, r.name))
+    # the trader's own record first (whether it may borrow must never be cut off), then the worst others
+    records = sorted((idx.records[n] for n in seen if n in idx.records),
+                     key=lambda r: (r.name != name, -r.unpaid, -r.defaults, r.name))
     return PublicView(
         round=state.round, season=world.season(state.round), name=name, species=c.species,
         temperament=c.temperament, coins=c.coins,

@@ -681,6 +681,24 @@ def test_a_default_goes_on_the_defaulters_public_record(calm, state):
     assert public_view(s, calm, "Fox").record("Fox").line() == "Fox defaulted once, since repaid"
 
 
+def test_a_traders_own_record_is_always_in_its_view(world):
+    """Others with larger debts never push a trader's own record out of its view
+    (whether it may borrow again is decided from it)."""
+    from engine.state import Loan, initial_state
+    from engine.views import MAX_RECORDS
+    from engine.world import build_roster
+
+    s = initial_state(world, 1, build_roster(world, 12))
+    names = list(s.creatures)
+    me, others = names[0], names[1:MAX_RECORDS + 3]
+    for i, debtor in enumerate([me, *others]):
+        s.defaults[debtor] = 1
+        s.loans[900 + i] = Loan(900 + i, me if debtor != me else names[-1], debtor, 10, 1 if debtor == me else 50 + i,
+                                s.round + 1, defaulted=True)
+    v = public_view(s, world, me)
+    assert len(v.records) == MAX_RECORDS and v.records[0].name == me and v.record(me).unpaid == 1
+
+
 def test_a_loan_offer_for_someone_else_cannot_be_taken(state, world):
     act(state, world, "Owl", action="lend", amount=20, rate=5, rounds=1, to="Hare")
     lid = next(iter(state.loan_offers))
