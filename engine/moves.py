@@ -35,11 +35,9 @@ Nothing here is random and nothing reads beyond the view.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .actions import PRICE_MAX, QTY_MAX, Action
 from .views import OfferView, PublicView
-from .world import load_world
 
 # the default trading style: stock wanted in rounds of need, a seller's markup
 # over its reservation ask, and a buyer's over its willingness to pay
@@ -168,16 +166,6 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
     return min(price, budget(v) * (1 + hunger), float(v.coins))
 
 
-def pantry() -> int:
-    """Units of a good a creature keeps without spoilage (public world data)."""
-    return _pantry()
-
-
-@lru_cache(maxsize=1)
-def _pantry() -> int:
-    return int(load_world().economy["pantry"])
-
-
 def keep_price(v: PublicView) -> float:
     """A seller's floor: a share (KEEP) of what its basket costs, spread over
     the units it makes to sell each round. Below this it would rather hold."""
@@ -199,7 +187,7 @@ def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = M
     scarce = 1 + SCARCE * max(0.0, 1 - spare / made)
     glut = 1 + GLUT * max(0, spare - made) / made
     price = expected(v, good) * ASK * scarce / glut * purse(v) * markup
-    rots = v.holding(good) - v.need(good) > pantry()
+    rots = v.holding(good) - v.need(good) > v.pantry
     return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
 
 
@@ -236,7 +224,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     for g, short in shortfall(v, stock).items():
         wtp = willing_to_pay(v, g, stock, pay)
         weight = max(1, round(10 * short / (v.need(g) * stock))) * (2 if desperate(v, g) else 1)
-        q = max(short, pantry() + v.need(g) - v.holding(g))  # fill the pantry: fewer, larger purchases
+        q = max(short, v.pantry + v.need(g) - v.holding(g))  # fill the pantry: fewer, larger purchases
         asks = [o for o in v.book if o.good == g and o.side == "sell" and trusted(v, o.owner, g)
                 and o.price <= wtp and v.coins >= o.price]
         if asks:
@@ -251,7 +239,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     for g, q in surplus(v, stock).items():
         ask = asking_price(v, g, stock, markup)
         weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
-        weight *= 2 if v.holding(g) - v.need(g) > pantry() else 1  # it rots: selling it comes first
+        weight *= 2 if v.holding(g) - v.need(g) > v.pantry else 1  # it rots: selling it comes first
         bids = [o for o in v.book if o.good == g and o.side == "buy" and trusted(v, o.owner, g) and o.price >= ask]
         if bids:
             bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id))

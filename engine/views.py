@@ -125,6 +125,7 @@ class PublicView:
     feelings: tuple[tuple[str, int], ...] = ()
     records: tuple[RecordView, ...] = ()  # credit records of those of them that ever defaulted (mine first, always)
     shocks: tuple[ShockView, ...] = ()    # weather under way (public: its headline went out)
+    pantry: int = 6                       # units of a good kept without spoilage (the wood's rule)
 
     # lookups, built once per view (a brain asks them many times a turn)
     @cached_property
@@ -262,4 +263,5 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         feelings=tuple((n, row[n]) for n in seen if row.get(n)),
         records=tuple(records[:MAX_RECORDS]),
         shocks=tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
+        pantry=int(world.economy["pantry"]),
     )
