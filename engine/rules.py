@@ -96,7 +96,8 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
     # loans fall due; a defaulted debt is collected again every round until paid
     garnish = int(world.economy["debt_garnish_pct"])
     for lid in sorted(i for i, ln in s.loans.items() if ln.due == r):
-        ev.append(_collect(s, s.loans[lid], r, garnish))
+        if (e := _collect(s, s.loans[lid], r, garnish)) is not None:
+            ev.append(e)
 
     # a new tip reaches one or two traders
     tr = rng(s.seed, r, "tip")
@@ -115,11 +116,12 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
     return s, ev, flows
 
 
-def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event:
+def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event | None:
     """A loan falls due: the borrower pays what it can. In full, the loan is
     done. Short, for the first time: a public default, remembered in the
     borrower's record, and the rest stays owed. A defaulted debt falls due
-    again each round, when `garnish_pct`% of the borrower's coins go to it."""
+    again each round, when `garnish_pct`% of the borrower's coins go to it
+    (no event when there was nothing to take)."""
     b, lender = s.creatures[ln.borrower], s.creatures[ln.lender]
     can = b.coins if not ln.defaulted else min(b.coins, -(-b.coins * garnish_pct // 100))
     paid = min(can, ln.owed)
@@ -135,7 +137,7 @@ def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event:
         return Event("loan_repaid", r, who)
     ln.due = r + 1
     if ln.defaulted:
-        return Event("debt_paid", r, {**who, "owed": ln.owed})
+        return Event("debt_paid", r, {**who, "owed": ln.owed}) if paid else None
     ln.defaulted = True
     s.defaults[ln.borrower] = s.defaults.get(ln.borrower, 0) + 1
     memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["default"])

@@ -653,6 +653,11 @@ def test_a_defaulted_debt_is_garnished_each_round_until_paid(calm, state):
         {"loan": lid, "lender": "Owl", "borrower": "Fox", "paid": paid, "owed": 18 - paid}]
     assert s.creatures["Fox"].coins == 15 - paid and s.loans[lid].due == 3
     s, _, _ = close_round(s, calm, {})
+    broke = s.copy()
+    broke.creatures["Fox"].coins = 0  # nothing to take: the debt waits, and the log is not told "paid 0"
+    b2, ev, _ = open_round(broke, calm)
+    assert not kinds(ev, "debt_paid", "debt_cleared", "default") and b2.loans[lid].owed == 18 - paid
+    assert b2.loans[lid].due == 4
     s.creatures["Fox"].coins = 40
     feeling = rel(s, "Owl", "Fox")
     s, ev, _ = open_round(s, calm)  # round 3: the last 10 (of the 20 it could pay)
