@@ -1,0 +1,66 @@
+"""The game's goal: net worth, with mood beside it, and the standings.
+
+Net worth = coins + goods at the last trade price (the customary base price
+for a good never traded) + coins others owe you - coins you owe. Standings
+are public (the design's "Score"): every trader, the UI and the end of
+`wood sim`/`wood replay` read the same numbers from here, and they rank by
+worth, then mood, then name, so a tie is always broken the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .state import State
+from .world import World
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    name: str
+    species: str
+    coins: int
+    goods_value: int  # goods held, at the last price
+    credit: int       # coins owed to this creature (loans it made)
+    debt: int         # coins it owes (loans it took, defaulted or not)
+    worth: int        # coins + goods_value + credit - debt
+    mood: int
+
+
+def prices(state: State, world: World) -> dict[str, int]:
+    """What a unit of each good counts for: its last trade price, else its base price."""
+    return {g: (q.last if (q := state.quotes.get(g)) is not None and q.last is not None else good.base_price)
+            for g, good in world.goods.items()}
+
+
+def standings(state: State, world: World) -> list[Standing]:
+    """Every creature, best first."""
+    price = prices(state, world)
+    credit: dict[str, int] = {}
+    debt: dict[str, int] = {}
+    for ln in state.loans.values():
+        credit[ln.lender] = credit.get(ln.lender, 0) + ln.owed
+        debt[ln.borrower] = debt.get(ln.borrower, 0) + ln.owed
+    rows = []
+    for c in state.creatures.values():
+        goods = sum(q * price.get(g, 0) for g, q in c.goods.items())
+        cr, db = credit.get(c.name, 0), debt.get(c.name, 0)
+        rows.append((c, goods, cr, db, c.coins + goods + cr - db))
+    rows.sort(key=lambda r: (-r[4], -r[0].mood, r[0].name))
+    return [Standing(i, c.name, c.species, c.coins, goods, cr, db, worth, c.mood)
+            for i, (c, goods, cr, db, worth) in enumerate(rows, 1)]
+
+
+def standings_lines(state: State, world: World, limit: int | None = 10) -> list[str]:
+    """The standings as plain text lines (the end of `wood sim` and `wood replay`):
+    a header, then one line per creature, at most `limit` (None: all)."""
+    rows = standings(state, world)
+    shown = rows if limit is None else rows[:limit]
+    w = max([len(r.name) for r in shown] + [8])
+    out = [f"standings after round {state.round} (net worth = coins + goods at last price + owed to you - debts):"]
+    for r in shown:
+        out.append(f"  {r.rank:>3}. {r.name:<{w}}  worth {r.worth:>6}  coins {r.coins:>5}  goods {r.goods_value:>5}"
+                   f"  credit {r.credit:>4}  debt {r.debt:>4}  mood {r.mood:>3}")
+    if len(rows) > len(shown):
+        out.append(f"  ... and {len(rows) - len(shown)} more")
+    return out
