@@ -93,6 +93,10 @@ def describe(e: Event) -> str:
         return f"{d['creature']} passed"
     if k == "shock_ended":
         return f"The {d['shock']} on {d['good']} is over"
+    if k == "meal":
+        ate = ", ".join(f"{q} {g}" for g, q in d["ate"].items()) or "nothing"
+        lacked = f"; lacked {', '.join(f'{q} {g}' for g, q in d['missed'].items())}" if d["missed"] else ""
+        return f"{d['creature']} ate {ate}{lacked}; mood {d['mood']:+d}"
     if k == "tip_issued":
         return f"A tip reached {', '.join(e.who)}: {d['text']}"
     return f"{k}: {d}"

@@ -500,6 +500,7 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
     fed_gain, hungry_loss = int(world.economy["mood_fed"]), int(world.economy["mood_hungry"])
     for c in s.creatures.values():
         needed = eaten = 0
+        ate, missed, rotted = {}, {}, {}
         for g, need in world.needs_of(c.species, r).items():
             have = c.goods.get(g, 0)
             eat = min(have, need)
@@ -507,14 +508,23 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
             flows.add(flows.consumed, g, eat)
             needed += need
             eaten += eat
+            if eat:
+                ate[g] = eat
+            if need > eat:
+                missed[g] = need - eat
         for g, good in world.goods.items():
             if good.spoil_pct and c.goods.get(g, 0) > pantry:
                 rot = max(1, (c.goods[g] - pantry) * good.spoil_pct // 100)
                 c.goods[g] -= rot
                 flows.add(flows.spoiled, g, rot)
+                rotted[g] = rot
         # fully fed: +mood_fed; nothing eaten: -mood_hungry; linear between
         delta = round(-hungry_loss + (fed_gain + hungry_loss) * eaten / needed) if needed else fed_gain
+        before = c.mood
         c.mood = max(0, min(100, c.mood + delta))
+        # private: what this creature ate, lacked and lost to rot, and how its mood moved (the round's recap)
+        ev.append(Event("meal", r, {"creature": c.name, "ate": ate, "missed": missed, "rotted": rotted,
+                                    "mood": c.mood - before}, public=False, who=(c.name,)))
 
 
 def _magistrate(s: State, world: World) -> list[Event]:
