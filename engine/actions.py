@@ -23,7 +23,10 @@ PRICE_MAX = 10_000
 RATE_MAX = 100  # percent per round of the loan's term
 LOAN_ROUNDS_MAX = 20
 
-ActionKind = Literal["offer", "accept", "lend", "gift", "pass"]
+WHISPER_MAX = 80
+SHORT_ROUNDS_MAX = 10
+
+ActionKind = Literal["offer", "accept", "lend", "gift", "short", "ally", "break", "whisper", "pass"]
 Side = Literal["buy", "sell"]
 
 
@@ -44,6 +47,13 @@ class Reason(StrEnum):
     OFFER_TAKEN = "offer_taken"  # taken earlier this round, and nothing else as good to fall back on
     IN_DEFAULT = "in_default"    # a borrower with an unpaid defaulted debt cannot borrow again
     OUT_OF_RANGE = "out_of_range"
+    SELF_PACT = "self_pact"
+    SELF_WHISPER = "self_whisper"
+    NO_BUYER = "no_buyer"          # a short found no standing buy offer at its price or better
+    TOO_MANY_ALLIES = "too_many_allies"
+    ALREADY_ALLIED = "already_allied"
+    NOT_ALLIED = "not_allied"
+    UNKNOWN_TIP = "unknown_tip"    # a whisper passing on a tip you do not hold
     FAULT = "fault"            # the brain failed (server down, timeout, ...)
     UNPARSEABLE = "unparseable"  # the brain's text could not be salvaged
 
@@ -56,6 +66,12 @@ class Action(BaseModel):
     - lend:   amount, rate, rounds [, to]  (offer a loan of `amount` coins; repay amount + rate% per round
                                           of the term, after `rounds`)
     - gift:   to, good|"coins", qty   (give goods or coins; a bribe is a gift)
+    - short:  good, qty, price [, rounds]  (borrow `qty` of `good` from the wood's store and sell it now to
+                                          standing buy offers at `price` or better; coins are held as
+                                          collateral; the units are owed back after `rounds`)
+    - ally:   to                      (propose a public pact; `to` accepts it by id)
+    - break:  to                      (break a pact: public)
+    - whisper: to, text | tip         (a private line to one creature, or pass on a tip you hold, by id)
     - pass
     """
 
@@ -71,11 +87,15 @@ class Action(BaseModel):
     amount: int | None = Field(default=None, ge=1, le=PRICE_MAX)
     rate: int | None = Field(default=None, ge=0, le=RATE_MAX)
     rounds: int | None = Field(default=None, ge=1, le=LOAN_ROUNDS_MAX)
+    text: str | None = None
+    tip: int | None = Field(default=None, ge=1)
     say: str | None = None
 
-    def model_post_init(self, _ctx) -> None:  # the say line is public text: clean it once, here
+    def model_post_init(self, _ctx) -> None:  # model-written text: cleaned once, here
         if self.say is not None:
             self.say = clean_text(self.say, SAY_MAX) or None
+        if self.text is not None:
+            self.text = clean_text(self.text, WHISPER_MAX) or None
 
     def compact(self) -> dict:
         """The fields that are set, for ledgers and logs."""

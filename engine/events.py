@@ -33,7 +33,8 @@ class Event:
 # Kinds that make the public record (the headlines a trader reads next round).
 # Repayments are the market's routine (the log has them); a default and the
 # end of its debt are news.
-HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary", "default", "debt_cleared", "say")
+HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary", "default", "debt_cleared",
+                  "short_closed", "pact_formed", "pact_broken", "say")
 
 
 def headline(e: Event) -> str | None:
@@ -58,9 +59,29 @@ def headline(e: Event) -> str | None:
         return f"{d['borrower']} has paid off the debt to {d['lender']}"
     if k == "loan_repaid":
         return f"{d['borrower']} repaid {d['paid']} coins to {d['lender']}"
+    if k == "short_closed":
+        return f"{d['owner']}'s short of {d['qty']} {d['good']} closed: {_short_outcome(d)}"
+    if k == "pact_formed":
+        return f"{d['a']} and {d['b']} made a pact"
+    if k == "pact_broken":
+        how = "defaulted on a loan from" if d["why"] == "default" else "broke the pact with"
+        return f"{d['creature']} {how} ally {d['ally']}: the pact is over"
     if k == "say":
         return f'{d["creature"]} says: "{d["text"]}"'
     return None
+
+
+def _short_outcome(d: dict) -> str:
+    parts = []
+    if d["delivered"]:
+        parts.append(f"{d['delivered']} returned from stores")
+    if d["bought"]:
+        parts.append(f"{d['bought']} bought in for {d['cost']}")
+    if d["squeezed"]:
+        parts.append(f"{d['squeezed']} squeezed for {d['squeeze_cost']}"
+                     + (f" ({d['unpaid']} unpaid)" if d["unpaid"] else ""))
+    result = f"profit {d['profit']}" if d["profit"] >= 0 else f"loss {-d['profit']}"
+    return ", ".join(parts) + f"; {result}"
 
 
 def describe(e: Event) -> str:
@@ -93,6 +114,13 @@ def describe(e: Event) -> str:
         return f"{d['creature']} passed"
     if k == "shock_ended":
         return f"The {d['shock']} on {d['good']} is over"
+    if k == "short_opened":
+        return (f"{d['owner']} shorted {d['qty']} {d['good']} for {d['proceeds']} coins, "
+                f"{d['collateral']} held as collateral, due round {d['due']} (#{d['id']})")
+    if k == "pact_proposed":
+        return f"{d['proposer']} proposes a pact to {d['to']} (#{d['id']})"
+    if k == "whisper":
+        return f'{d["from"]} whispered to {d["to"]}: "{d["text"]}"'
     if k == "meal":
         ate = ", ".join(f"{q} {g}" for g, q in d["ate"].items()) or "nothing"
         lacked = f"; lacked {', '.join(f'{q} {g}' for g, q in d['missed'].items())}" if d["missed"] else ""

@@ -31,7 +31,7 @@ from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
-VERSION = 2  # 2: every good spoils, debts outlive a default, the granary (rules that replay differently)
+VERSION = 3  # 2: every good spoils, debts outlive a default, the granary; 3: short, ally, whisper
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -18,6 +18,11 @@ llama-cpp-python's grammar ignores integer `minimum`/`maximum` but honours
   open to it, unless it may be in default;
 - lend: amounts within its coins; gift: goods it holds / coins within its
   coins, `to` the others (all of them when few, else those in its view);
+- short: goods others bid for in its view, at or a little under the best
+  bid, in quantities whose collateral it can post, while it has room;
+- ally: the others it is not allied with (and the pacts offered to it, by
+  id), while it has room; break: its allies; whisper: a line of text or one
+  of its live tips (by id) to the others;
 - pass: always.
 
 The market moves the prompt suggests (`moves.market_moves`) are always admitted.
@@ -25,7 +30,7 @@ The schema stays small whatever the roster: a few KB.
 """
 from __future__ import annotations
 
-from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, Action
+from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, WHISPER_MAX, Action
 from .moves import market_moves
 from .views import PublicView
 
@@ -38,6 +43,7 @@ GIFT_COINS = (1, 2, 5, 10, 20)
 LEND_AMOUNTS = (5, 10, 20, 50, 100)
 LEND_RATES = (0, 2, 5, 10)
 LEND_ROUNDS = (1, 2, 3, 5)
+SHORT_ROUNDS = (2, 3, 4, 6)
 NAMES_LISTED = 64            # a roster up to this size is listed whole in `to`; a larger one by the names in view
 NAMES_IN_VIEW = 12           # ... at most this many of them
 
@@ -156,6 +162,37 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             branches.append(_kind("gift", {"to": to, "good": _str(held), "qty": _enum(q for q in GIFT_QTYS if q <= least)}))
         if (cs := [c for c in GIFT_COINS if c <= min(coins, QTY_MAX)]):
             branches.append(_kind("gift", {"to": to, "good": _str(["coins"]), "qty": _enum(cs)}))
+
+    # short: goods others bid for, at the best bid or a little under, in quantities
+    # whose collateral it can post (half the proceeds from its own coins)
+    if view.short_room > 0:
+        best_bid: dict[str, int] = {}
+        for o in view.book:
+            if o.side == "buy" and o.owner != me:
+                best_bid[o.good] = max(best_bid.get(o.good, 0), o.price)
+        for g, bid in sorted(best_bid.items()):
+            ps = sorted({p for p in (bid, round(bid * 0.9), round(bid * 0.8)) if p >= 1})
+            qs = quantities(min(2 * coins // bid, max(o.qty for o in view.book
+                                                        if o.good == g and o.side == "buy" and o.price == bid)))
+            if qs:
+                branches.append(_kind("short", {"good": _str([g]), "qty": _enum(qs), "price": _enum(ps)},
+                                      {"rounds": _enum(SHORT_ROUNDS)}))
+
+    # ally: propose to others not yet allied, or accept a pact offered; break: an ally
+    if to and view.ally_room > 0:
+        free = [n for n in to.get("enum", []) if n not in view.allies]
+        if free:
+            branches.append(_kind("ally", {"to": _str(free)}))
+        if view.pact_offers:
+            branches.append(_kind("accept", {"id": _enum(p.id for p in view.pact_offers)}))
+    if view.allies:
+        branches.append(_kind("break", {"to": _str(view.allies)}))
+
+    # whisper: a line to one of the others, or one of its live tips passed on
+    if to:
+        branches.append(_kind("whisper", {"to": to, "text": {"type": "string", "maxLength": WHISPER_MAX}}))
+        if view.tips:
+            branches.append(_kind("whisper", {"to": to, "tip": _enum(t.id for t in view.tips)}))
 
     branches.append(_kind("pass", {}))
     return {"anyOf": branches}

@@ -16,6 +16,8 @@ RELATION_MOVES = {
     "loan_repaid": 6,     # lender toward borrower
     "default": -20,       # lender toward borrower
     "fine": -10,          # the fined trader's counterparties toward it
+    "pact": 10,           # both ways, when an alliance is made
+    "pact_broken": -25,   # the ally left behind toward the one who broke the pact (or defaulted)
 }
 
 
@@ -56,3 +58,16 @@ def relation_line(other: str, value: int) -> str:
     if value > -60:
         return f"you distrust {other}"
     return f"you resent {other}"
+
+
+def align(relations: dict[str, dict[str, int]], pacts: list[list]) -> None:
+    """Allies' feelings move together: for each pact, each ally's feeling
+    toward every third creature closes a quarter of the gap to the other's."""
+    for a, b, _ in pacts:
+        ra, rb = relations.get(a, {}), relations.get(b, {})
+        for c in sorted((set(ra) | set(rb)) - {a, b}):
+            va, vb = ra.get(c, 0), rb.get(c, 0)
+            step = (vb - va) // 4 if vb >= va else -((va - vb) // 4)
+            if step:
+                move(relations, a, c, step)
+                move(relations, b, c, -step)

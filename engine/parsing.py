@@ -20,12 +20,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import json_repair
 from pydantic import ValidationError
 
-from .actions import Action
+from .actions import Action, ActionKind
 
 Outcome = Literal["clean", "repaired", "rejected"]
 
@@ -42,7 +42,7 @@ BOUNDS: dict[str, tuple[int | None, int | None]] = {
 INT_FIELDS = tuple(BOUNDS)
 CLAMPED = tuple(k for k in BOUNDS if k != "id")
 
-ACTION_KINDS = ("offer", "accept", "lend", "gift", "pass")
+ACTION_KINDS = get_args(ActionKind)
 ACTION_KEYS = ("action", "type", "kind", "act")  # first found names the action
 KEY_ALIASES = {
     "quantity": "qty", "count": "qty", "units": "qty",
@@ -53,6 +53,7 @@ KEY_ALIASES = {
     "duration": "rounds", "term": "rounds",
     "item": "good", "goods": "good", "resource": "good",
     "direction": "side",
+    "tip_id": "tip",
     "message": "say", "speech": "say", "says": "say",
 }
 # action words small models use -> (action, side)
@@ -62,8 +63,13 @@ ACTION_ALIASES: dict[str, tuple[str, str | None]] = {
     "loan": ("lend", None), "give": ("gift", None), "bribe": ("gift", None),
     "none": ("pass", None), "wait": ("pass", None), "skip": ("pass", None), "hold": ("pass", None),
     "nothing": ("pass", None), "rest": ("pass", None),
+    "short_sell": ("short", None), "shortsell": ("short", None),
+    "alliance": ("ally", None), "pact": ("ally", None), "propose_pact": ("ally", None),
+    "unally": ("break", None), "break_pact": ("break", None), "end_pact": ("break", None),
+    "tell": ("whisper", None), "gossip": ("whisper", None), "rumour": ("whisper", None), "rumor": ("whisper", None),
 }
 SIDE_ALIASES = {"bid": "buy", "ask": "sell", "purchase": "buy"}
+WHISPER_TEXT_KEYS = ("message", "msg", "words", "content", "whisper", "rumour", "rumor")
 
 _FINAL = re.compile(r"<\|channel\|>\s*final\s*(?:<\|constrain\|>\s*\w+\s*)?<\|message\|>", re.I)
 _ANALYSIS = re.compile(r"<\|channel\|>\s*(?:analysis|commentary)\b.*?(?:<\|end\|>|$)", re.I | re.S)
@@ -200,6 +206,15 @@ def _normalise(obj: dict, goods: tuple[str, ...], names: tuple[str, ...], repair
     elif "id" in out:
         repairs.append("infer:action")
         out["action"] = "accept"
+    if out.get("action") == "whisper" and "text" not in out:
+        # a whisper's words under another key are the whisper, never a public say line
+        key = next((k for k in WHISPER_TEXT_KEYS if k in d), None)
+        if key is not None:
+            if f"alias:{key}" not in repairs:
+                repairs.append(f"alias:{key}")
+            out["text"] = d[key]
+            if KEY_ALIASES.get(key) == "say" and out.get("say") is d[key]:
+                del out["say"]
     if "side" in out:
         out["side"] = _word(out["side"], SIDE_ALIASES, "side", repairs)
     if isinstance(out.get("good"), str):

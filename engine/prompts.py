@@ -43,9 +43,15 @@ LINE_MAX = 240     # any one rendered line
 HEADLINE_MAX = 80  # one line of last round's public record
 SAY_LINE_MAX = 50  # ... when it is a creature's say line (chatter, cut shorter)
 TIP_MAX = 80       # one tip's words
+WHISPER_SHOWN = 50  # one whisper's words (cut shorter, like a say line)
+WHISPERS_SHOWN = 1  # of the view's whispers, the latest
+PACT_OFFERS_SHOWN = 1
+LOAN_OFFERS_SHOWN = 2
+LOANS_SHOWN = 3
+SHORTS_SHOWN = 2    # the nearest due
 MOVES_SHOWN = 2    # suggested market moves
 RECORDS_SHOWN = 2  # credit records of defaulters in view, on the feelings line
-HEADLINES_SHOWN = 6  # of last round's public record (the view holds more, for the screen)
+HEADLINES_SHOWN = 5  # of last round's public record (the view holds more, for the screen)
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
@@ -69,12 +75,14 @@ def shared_system(world: World) -> str:
     return _clean_lines(SYSTEM.substitute(
         fuel=fuel, pantry=world.economy["pantry"],
         ex_offer=_json(action="offer", side="buy", good=fuel, qty=2, price=world.goods[fuel].base_price),
+        fuel_price=world.goods[fuel].base_price,
     ))
 
 
 def _user(view: PublicView, temperament_line: str) -> str:
     shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
     needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
+    social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
     text = USER.substitute(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=_pairs(view.produces),
@@ -83,16 +91,33 @@ def _user(view: PublicView, temperament_line: str) -> str:
         prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
-        loan_offers=_joined(f"#{lo.id} {lo.lender}: {lo.amount} at {lo.rate}%/round, {lo.rounds} rounds"
-                            for lo in view.loan_offers),
-        loans=_joined(f"you owe {ln.other} {ln.owed} by round {ln.due}" if ln.role == "borrower"
-                      else f"{ln.other} owes you {ln.owed} by round {ln.due}" for ln in view.loans),
-        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (resolves round {t.resolves})' for t in view.tips),
+        loan_offers=_joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
+                            for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
+        loans=_joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
+                      else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
+        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
         relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
-        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in view.headlines[:HEADLINES_SHOWN]),
+        social=social,
+        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX)
+                         for h in view.headlines[:HEADLINES_SHOWN - social.count("\n")]),
         moves=_moves(view),
     )
     return _clean_lines(text)
+
+
+def _social(view: PublicView) -> str:
+    """Shorts, pacts and whispers: a line each, only when there is something
+    (most turns have none, and the prompt stays as it was). Whisper text is
+    another model's words: cleaned and quoted, like a say line."""
+    lines = []
+    if view.shorts:
+        lines.append("Shorts to return: " + _joined(f"{x.owed} {x.good} by {x.due}" for x in view.shorts[:SHORTS_SHOWN]))
+    if view.allies or view.pact_offers:
+        offered = _joined(f"#{p.id} {p.proposer}" for p in view.pact_offers[:PACT_OFFERS_SHOWN])
+        lines.append(f"Allies: {_joined(view.allies)}" + (f"; pacts offered: {offered}" if view.pact_offers else ""))
+    lines.extend(f'{w.sender} whispered: "{clean_text(w.text, WHISPER_SHOWN)}"'
+                 for w in view.whispers[-WHISPERS_SHOWN:])
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _moves(view: PublicView) -> str:

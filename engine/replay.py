@@ -91,7 +91,7 @@ def verified_state(ledger: Ledger, world: World, *,
     state = None
     for rr in replayed_rounds(ledger, world):
         try:
-            check_round(rr.before, rr.after, list(rr.flows), rr.events)
+            check_round(rr.before, rr.after, list(rr.flows), rr.events, world)
         except InvariantError as e:
             raise LedgerError(f"{ledger.path}: round {rr.round} breaks the wood's rules when replayed ({e}); "
                               "the save was changed, it will not be resumed") from None

@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass, field
 
 from . import memory
-from .actions import PASS, PRICE_MAX, Action, Reason
+from .actions import PASS, PRICE_MAX, SHORT_ROUNDS_MAX, Action, Reason
 from .events import HEADLINE_KINDS, Event, headline
 from .market import Book
-from .state import ActiveShock, Loan, LoanOffer, Offer, State, Tip
+from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
 from .views import MAX_HEADLINES
 from .world import World
 
@@ -30,11 +30,14 @@ def rng(seed: int, round_no: int, purpose: str) -> random.Random:
 
 @dataclass
 class Flows:
-    """Goods that entered or left the wood this round (for conservation checks)."""
+    """Goods that entered or left the wood this round (for conservation checks).
+    `settled`: units a short owed back and paid for in coins instead (the
+    store's claim on them ends, no goods move)."""
 
     produced: dict[str, int] = field(default_factory=dict)
     consumed: dict[str, int] = field(default_factory=dict)
     spoiled: dict[str, int] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
 
     def add(self, bucket: dict[str, int], good: str, qty: int) -> None:
         if qty:
@@ -54,6 +57,8 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         del s.offers[oid]
     for oid in [i for i, o in s.loan_offers.items() if o.expires < r]:
         del s.loan_offers[oid]
+    for oid in [i for i, o in s.pact_offers.items() if o.expires < r]:
+        del s.pact_offers[oid]
     for q in s.quotes.values():
         q.volume = 0
 
@@ -93,11 +98,17 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
             c.goods[g] = c.goods.get(g, 0) + q
             flows.add(flows.produced, g, q)
 
+    # shorts fall due: the units go back to the store, bought in at market if need be
+    for sid in sorted(i for i, x in s.shorts.items() if x.due == r):
+        ev.append(_close_short(s, world, s.shorts.pop(sid), r, flows))
+
     # loans fall due; a defaulted debt is collected again every round until paid
     garnish = int(world.economy["debt_garnish_pct"])
     for lid in sorted(i for i, ln in s.loans.items() if ln.due == r):
         if (e := _collect(s, s.loans[lid], r, garnish)) is not None:
             ev.append(e)
+            if e.kind == "default" and (b := _unally(s, e.data["borrower"], e.data["lender"], r, "default")):
+                ev.append(b)
 
     # a new tip reaches one or two traders
     tr = rng(s.seed, r, "tip")
@@ -180,6 +191,8 @@ def close_round(state: State, world: World, actions: dict[str, Action],
     _consume(s, world, flows, ev)
     ev.extend(_magistrate(s, world))
     memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
+    memory.align(s.relations, s.pacts)
+    s.whispers = [w for w in s.whispers if w.round == r]  # this round's, for the recipients' next views
     for tid in [i for i, t in s.tips.items() if t.resolves <= r]:
         del s.tips[tid]  # resolved and judged: the ledger keeps it, the state need not
     s.headlines = public_record([*opening, *ev])
@@ -237,7 +250,7 @@ def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
         return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
     out: list[Event] = []
     left = a.qty
-    for o in book.crossing(a.side, a.good, a.price):
+    for o in _partners(s, book, name, a.side, a.good, a.price):
         if left == 0:
             break
         if o.owner == name:
@@ -258,6 +271,16 @@ def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
         out.append(Event("offer_placed", s.round, {"id": oid, "owner": name, "side": a.side, "good": a.good,
                                                    "qty": left, "price": a.price}))
     return out
+
+
+def _partners(s: State, book: Book, name: str, side: str, good: str, limit: int):
+    """The resting offers an order crosses, best first; a trader's allies'
+    offers come before everyone else's (pacts get priority in matching)."""
+    allies = s.allies(name)
+    if not allies:
+        return book.crossing(side, good, limit)
+    offers = list(book.crossing(side, good, limit))
+    return sorted(offers, key=lambda o: o.owner not in allies)  # stable: best first within each group
 
 
 def r_exp(s: State, world: World) -> int:
@@ -341,6 +364,11 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         memory.move(s.relations, name, lo.lender, memory.RELATION_MOVES["loan_taken"])
         return [Event("loan_taken", s.round, {"loan": ln.id, "lender": lo.lender, "borrower": name,
                                               "amount": lo.amount, "owed": owed, "due": ln.due})]
+    if a.id in s.pact_offers:
+        po = s.pact_offers[a.id]
+        if po.to != name:
+            return (Reason.NOT_FOR_YOU, f"pact proposal #{po.id} is for {po.to}")
+        return _form_pact(s, world, po)
     if a.id in book.gone:
         return _fall_back(s, world, book, name, a, book.gone[a.id])
     return (Reason.UNKNOWN_OFFER, f"no standing offer #{a.id}")
@@ -426,7 +454,193 @@ def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
     return [Event("gift", s.round, {"giver": name, "receiver": a.to, "item": a.good, "qty": a.qty})]
 
 
-_HANDLERS = {"pass": _do_pass, "offer": _do_offer, "accept": _do_accept, "lend": _do_lend, "gift": _do_gift}
+# --------------------------------------------------------------------------
+# short, ally, break, whisper
+# --------------------------------------------------------------------------
+def _do_short(s: State, world: World, book: Book, name: str, a: Action):
+    """Borrow units of a good from the wood's store and sell them at once to
+    the standing buy offers at `price` or better (allies first). Only what
+    sells is borrowed; coins are held as collateral until the short closes."""
+    if (m := _need(a, "good", "qty", "price")):
+        return m
+    if a.good not in world.goods:
+        return (Reason.UNKNOWN_GOOD, str(a.good))
+    rounds = a.rounds or int(world.economy["short_rounds"])
+    if rounds > SHORT_ROUNDS_MAX:
+        return (Reason.OUT_OF_RANGE, f"a short lasts at most {SHORT_ROUNDS_MAX} rounds")
+    cap = int(world.economy["max_shorts"])
+    if sum(1 for x in s.shorts.values() if x.owner == name) >= cap:
+        return (Reason.OUT_OF_RANGE, f"you have {cap} open shorts, the most a creature may have")
+    me = s.creatures[name]
+    fills, left = [], a.qty
+    for o in _partners(s, book, name, "sell", a.good, a.price):
+        if left == 0:
+            break
+        if o.owner == name:
+            continue
+        q = min(left, o.qty, s.creatures[o.owner].coins // o.price)
+        if q > 0:
+            fills.append((o, q))
+            left -= q
+    if not fills:
+        return (Reason.NO_BUYER, f"no standing buy offer for {a.good} at {a.price} or more")
+    sold = sum(q for _, q in fills)
+    proceeds = sum(q * o.price for o, q in fills)
+    collateral = -(-proceeds * int(world.economy["short_collateral_pct"]) // 100)
+    if me.coins + proceeds < collateral:
+        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins; a short of {sold} {a.good} needs "
+                                           f"{collateral - proceeds} of your own as collateral")
+    sid = s.new_id()
+    me.goods[a.good] = me.goods.get(a.good, 0) + sold  # borrowed from the store: owed back in the short
+    out = []
+    for o, q in fills:
+        out.append(_trade(s, world, o.owner, name, a.good, q, o.price, o.id))
+        o.qty -= q
+        if o.qty == 0:
+            book.remove(o)
+    me.coins -= collateral
+    x = Short(sid, name, a.good, sold, sold, proceeds // sold, collateral, s.round + rounds)
+    s.shorts[sid] = x
+    out.append(Event("short_opened", s.round, {"id": sid, "owner": name, "good": a.good, "qty": sold,
+                                               "proceeds": proceeds, "collateral": collateral, "due": x.due}))
+    return out
+
+
+def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Event:
+    """A short falls due. The collateral comes back to its owner, who then
+    returns the units: first from what it holds, then bought in from the
+    cheapest standing sell offers, and any still missing are settled in coins
+    at `squeeze_pct`% of the good's price (paid to the treasury; what it
+    cannot pay is written off). Profit is the sale's proceeds less what the
+    units cost now (those returned from stores counted at the good's price)."""
+    c = s.creatures[x.owner]
+    c.coins += x.collateral
+    q = s.quotes[x.good]
+    price_now = max(q.last or 0, (q.avg100 or 0) // 100, world.goods[x.good].base_price)
+    delivered = min(c.goods.get(x.good, 0), x.owed)
+    c.goods[x.good] = c.goods.get(x.good, 0) - delivered
+    owed = x.owed - delivered
+    bought, cost = 0, 0
+    asks = sorted((o for o in s.offers.values() if o.side == "sell" and o.good == x.good and o.owner != x.owner),
+                  key=lambda o: (o.price, o.id))
+    for o in asks:
+        seller = s.creatures[o.owner]
+        n = min(owed, o.qty, seller.goods.get(x.good, 0), c.coins // o.price)
+        if n <= 0:
+            continue
+        seller.goods[x.good] -= n
+        seller.coins += n * o.price
+        c.coins -= n * o.price
+        o.qty -= n
+        if o.qty == 0:
+            del s.offers[o.id]
+        owed -= n
+        bought += n
+        cost += n * o.price
+        q.last = o.price
+        q.volume += n
+        if owed == 0:
+            break
+    squeeze_price = price_now * int(world.economy["squeeze_pct"]) // 100
+    squeezed, squeeze_cost = owed, min(c.coins, owed * squeeze_price)
+    c.coins -= squeeze_cost
+    s.treasury += squeeze_cost
+    unpaid = owed * squeeze_price - squeeze_cost
+    if owed:
+        flows.add(flows.settled, x.good, owed)
+    profit = x.qty * x.price - delivered * price_now - cost - squeeze_cost - unpaid
+    return Event("short_closed", r, {"id": x.id, "owner": x.owner, "good": x.good, "qty": x.qty,
+                                     "delivered": delivered, "bought": bought, "cost": cost, "squeezed": squeezed,
+                                     "squeeze_cost": squeeze_cost, "unpaid": unpaid, "profit": profit})
+
+
+def _do_ally(s: State, world: World, book: Book, name: str, a: Action):
+    """Propose a pact to `to` (a standing proposal it accepts by id); if `to`
+    has already proposed one to you, this accepts it."""
+    if (m := _need(a, "to")):
+        return m
+    if a.to == name:
+        return (Reason.SELF_PACT, "cannot ally with yourself")
+    if a.to not in s.creatures:
+        return (Reason.UNKNOWN_CREATURE, str(a.to))
+    if a.to in s.allies(name):
+        return (Reason.ALREADY_ALLIED, f"already allied with {a.to}")
+    cap = int(world.economy["max_allies"])
+    if len(s.allies(name)) >= cap:
+        return (Reason.TOO_MANY_ALLIES, f"you have {cap} allies, the most a creature may have")
+    theirs = next((po for po in s.pact_offers.values() if po.proposer == a.to and po.to == name), None)
+    if theirs is not None:
+        return _form_pact(s, world, theirs)
+    if any(po.proposer == name and po.to == a.to for po in s.pact_offers.values()):
+        return (Reason.ALREADY_ALLIED, f"your proposal to {a.to} still stands")
+    pid = s.new_id()
+    s.pact_offers[pid] = PactOffer(pid, name, a.to, r_exp(s, world))
+    return [Event("pact_proposed", s.round, {"id": pid, "proposer": name, "to": a.to})]
+
+
+def _form_pact(s: State, world: World, po: PactOffer):
+    cap = int(world.economy["max_allies"])
+    for who in (po.to, po.proposer):
+        if len(s.allies(who)) >= cap:
+            return (Reason.TOO_MANY_ALLIES, f"{who} has {cap} allies, the most a creature may have")
+    if po.proposer in s.allies(po.to):
+        return (Reason.ALREADY_ALLIED, f"already allied with {po.proposer}")
+    del s.pact_offers[po.id]
+    a, b = sorted((po.proposer, po.to))
+    s.pacts.append([a, b, s.round])
+    s.pacts.sort()
+    memory.move(s.relations, a, b, memory.RELATION_MOVES["pact"])
+    memory.move(s.relations, b, a, memory.RELATION_MOVES["pact"])
+    return [Event("pact_formed", s.round, {"id": po.id, "a": a, "b": b})]
+
+
+def _unally(s: State, breaker: str, other: str, r: int, why: str) -> Event | None:
+    """End the pact between `breaker` and `other`, if there is one: public,
+    and `other` takes it badly."""
+    a, b = sorted((breaker, other))
+    kept = [p for p in s.pacts if (p[0], p[1]) != (a, b)]
+    if len(kept) == len(s.pacts):
+        return None
+    s.pacts = kept
+    memory.move(s.relations, other, breaker, memory.RELATION_MOVES["pact_broken"])
+    return Event("pact_broken", r, {"creature": breaker, "ally": other, "why": why})
+
+
+def _do_break(s: State, world: World, book: Book, name: str, a: Action):
+    if (m := _need(a, "to")):
+        return m
+    if a.to not in s.creatures:
+        return (Reason.UNKNOWN_CREATURE, str(a.to))
+    e = _unally(s, name, a.to, s.round, "broke")
+    return [e] if e is not None else (Reason.NOT_ALLIED, f"no pact with {a.to}")
+
+
+def _do_whisper(s: State, world: World, book: Book, name: str, a: Action):
+    """A private line to one creature, read in its next view. Passing on a
+    tip (`tip`: its id) sends the tip's words and nothing else: its truth
+    stays in the ledger, and the listener does not become a recipient."""
+    if (m := _need(a, "to")):
+        return m
+    if a.to == name:
+        return (Reason.SELF_WHISPER, "cannot whisper to yourself")
+    if a.to not in s.creatures:
+        return (Reason.UNKNOWN_CREATURE, str(a.to))
+    if a.tip is not None:
+        t = s.tips.get(a.tip)
+        if t is None or t.resolved or name not in t.recipients:
+            return (Reason.UNKNOWN_TIP, f"you hold no live tip #{a.tip}")
+        text = t.text
+    elif a.text:
+        text = a.text
+    else:
+        return (Reason.MISSING_FIELD, "text")
+    s.whispers.append(Whisper(s.round, name, a.to, text, a.tip))
+    return [Event("whisper", s.round, {"from": name, "to": a.to, "text": text, "tip": a.tip},
+                  public=False, who=(name, a.to))]
+
+
+_HANDLERS = {"pass": _do_pass, "offer": _do_offer, "accept": _do_accept, "lend": _do_lend, "gift": _do_gift,
+             "short": _do_short, "ally": _do_ally, "break": _do_break, "whisper": _do_whisper}
 
 
 # --------------------------------------------------------------------------

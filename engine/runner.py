@@ -116,7 +116,7 @@ class Runner:
         after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in proposed.items()}, opening)
         events = [*opening, *closing]
         if self.check:
-            check_round(before, after, [f_open, f_close], events)
+            check_round(before, after, [f_open, f_close], events, self.world)
         blob = canonical_state(after)
         result = RoundResult(after.round, events, with_verdicts(proposed, closing), digest(blob),
                              time.perf_counter() - t0, {n: dt for n, (_, dt) in zip(names, answers)}, self.check)

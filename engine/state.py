@@ -101,6 +101,54 @@ class Tip:
 
 
 @dataclass
+class Short:
+    """An open short: `owner` sold `qty` units of `good` it borrowed from the
+    wood's store at `price` each, and owes `owed` units back in round `due`.
+    `collateral` coins are held against it until it closes."""
+
+    id: int
+    owner: str
+    good: str
+    qty: int
+    owed: int
+    price: int
+    collateral: int
+    due: int
+
+    def copy(self) -> "Short":
+        return Short(**self.__dict__)
+
+
+@dataclass
+class PactOffer:
+    """A proposed alliance, standing until `expires`: `to` may accept it by id."""
+
+    id: int
+    proposer: str
+    to: str
+    expires: int
+
+    def copy(self) -> "PactOffer":
+        return PactOffer(**self.__dict__)
+
+
+@dataclass
+class Whisper:
+    """A private line from `sender` to `to`, sent in `round` and shown in the
+    recipient's next view. `tip`: the id of a tip passed on (its truth stays
+    in the ledger; the whisper carries only the words)."""
+
+    round: int
+    sender: str
+    to: str
+    text: str
+    tip: int | None = None
+
+    def copy(self) -> "Whisper":
+        return Whisper(**self.__dict__)
+
+
+@dataclass
 class ActiveShock:
     shock: str
     good: str
@@ -138,6 +186,10 @@ class State:
     next_id: int = 1
     headlines: list[str] = field(default_factory=list)  # last round's public record
     defaults: dict[str, int] = field(default_factory=dict)  # creature -> loans it ever defaulted on (public)
+    shorts: dict[int, Short] = field(default_factory=dict)
+    pact_offers: dict[int, PactOffer] = field(default_factory=dict)
+    pacts: list[list] = field(default_factory=list)  # [a, b, since] with a < b, sorted: public alliances
+    whispers: list[Whisper] = field(default_factory=list)  # sent last round, shown in the recipients' next views
 
     # ---- copying -------------------------------------------------------
     def copy(self) -> "State":
@@ -152,6 +204,10 @@ class State:
             {k: q.copy() for k, q in self.quotes.items()},
             {a: dict(row) for a, row in self.relations.items()},
             self.treasury, self.next_id, list(self.headlines), dict(self.defaults),
+            {k: o.copy() for k, o in self.shorts.items()},
+            {k: o.copy() for k, o in self.pact_offers.items()},
+            [list(p) for p in self.pacts],
+            [w.copy() for w in self.whispers],
         )
 
     def new_id(self) -> int:
@@ -162,7 +218,20 @@ class State:
 
     # ---- totals (for the conservation checks) --------------------------
     def total_coins(self) -> int:
-        return self.treasury + sum(c.coins for c in self.creatures.values())
+        """Coins held, in the treasury and held as collateral for shorts."""
+        return (self.treasury + sum(c.coins for c in self.creatures.values())
+                + sum(x.collateral for x in self.shorts.values()))
+
+    def shorted(self) -> dict[str, int]:
+        """Units of each good owed back to the wood's store by open shorts."""
+        out: dict[str, int] = {}
+        for x in self.shorts.values():
+            out[x.good] = out.get(x.good, 0) + x.owed
+        return out
+
+    def allies(self, name: str) -> list[str]:
+        """`name`'s allies, in the order the pacts were made."""
+        return [b if a == name else a for a, b, _ in self.pacts if name in (a, b)]
 
     def total_goods(self) -> dict[str, int]:
         tot: dict[str, int] = {}
@@ -186,6 +255,10 @@ class State:
             "quotes": {k: q.__dict__ for k, q in self.quotes.items()},
             "relations": self.relations,
             "defaults": self.defaults,
+            "shorts": [x.__dict__ for x in self.shorts.values()],
+            "pact_offers": [x.__dict__ for x in self.pact_offers.values()],
+            "pacts": self.pacts,
+            "whispers": [w.__dict__ for w in self.whispers],
         }
 
     @classmethod
@@ -202,6 +275,10 @@ class State:
             relations={a: dict(row) for a, row in d["relations"].items()},
             treasury=d["treasury"], next_id=d["next_id"], headlines=list(d["headlines"]),
             defaults=dict(d.get("defaults", {})),
+            shorts={x["id"]: Short(**x) for x in d.get("shorts", [])},
+            pact_offers={x["id"]: PactOffer(**x) for x in d.get("pact_offers", [])},
+            pacts=[list(p) for p in d.get("pacts", [])],
+            whispers=[Whisper(**w) for w in d.get("whispers", [])],
         )
 
 

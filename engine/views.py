@@ -24,6 +24,8 @@ MAX_LOAN_OFFERS = 3
 MAX_LOANS_SHOWN = 4
 MAX_MY_OFFERS = 4
 MAX_RECORDS = 4      # credit records shown (worst first)
+MAX_SHORTS_SHOWN = 3
+MAX_PACT_OFFERS = 3  # pact proposals to this trader shown
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,35 @@ class TipView:
 
 
 @dataclass(frozen=True)
+class ShortView:
+    """One of my open shorts: `owed` units of `good` go back to the store in round `due`."""
+
+    id: int
+    good: str
+    owed: int
+    price: int       # what each unit sold for
+    collateral: int  # coins held until it closes
+    due: int
+
+
+@dataclass(frozen=True)
+class PactOfferView:
+    """A pact proposed to me: accept it by id."""
+
+    id: int
+    proposer: str
+
+
+@dataclass(frozen=True)
+class WhisperView:
+    """A private line to me, sent last round. Words only: a tip passed on
+    arrives without its truth (and without being a tip of mine)."""
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ShockView:
     """Weather the whole wood can see: production of `good` changes by `pct`% until round `until`."""
 
@@ -126,6 +157,12 @@ class PublicView:
     records: tuple[RecordView, ...] = ()  # credit records of those of them that ever defaulted (mine first, always)
     shocks: tuple[ShockView, ...] = ()    # weather under way (public: its headline went out)
     pantry: int = 6                       # units of a good kept without spoilage (the wood's rule)
+    shorts: tuple[ShortView, ...] = ()    # my open shorts
+    allies: tuple[str, ...] = ()          # my pacts (public)
+    pact_offers: tuple[PactOfferView, ...] = ()  # pacts proposed to me
+    whispers: tuple[WhisperView, ...] = ()       # sent to me last round (the latest few)
+    short_room: int = 0   # shorts I may still open (the wood's cap less my open ones)
+    ally_room: int = 0    # pacts I may still make
 
     # lookups, built once per view (a brain asks them many times a turn)
     @cached_property
@@ -180,6 +217,10 @@ class MarketIndex:
     directed_loan_offers: dict[str, list[LoanOfferView]]
     tips_by: dict[str, list[TipView]]
     records: dict[str, RecordView]                # creatures that ever defaulted
+    shorts_by: dict[str, list[ShortView]]
+    allies_by: dict[str, list[str]]
+    pact_offers_to: dict[str, list[PactOfferView]]
+    whispers_to: dict[str, list[WhisperView]]
 
 
 def _ov(o) -> OfferView:
@@ -220,7 +261,21 @@ def market_index(state: State) -> MarketIndex:
         if ln.defaulted:
             unpaid[ln.borrower] = unpaid.get(ln.borrower, 0) + ln.owed
     records = {n: RecordView(n, k, unpaid.get(n, 0)) for n, k in state.defaults.items() if k}
-    return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by, records)
+    shorts_by: dict[str, list[ShortView]] = {}
+    for x in sorted(state.shorts.values(), key=lambda x: (x.due, x.id)):
+        shorts_by.setdefault(x.owner, []).append(ShortView(x.id, x.good, x.owed, x.price, x.collateral, x.due))
+    allies_by: dict[str, list[str]] = {}
+    for a, b, _ in state.pacts:
+        allies_by.setdefault(a, []).append(b)
+        allies_by.setdefault(b, []).append(a)
+    pact_offers_to: dict[str, list[PactOfferView]] = {}
+    for po in sorted(state.pact_offers.values(), key=lambda po: po.id):
+        pact_offers_to.setdefault(po.to, []).append(PactOfferView(po.id, po.proposer))
+    whispers_to: dict[str, list[WhisperView]] = {}
+    for w in state.whispers:
+        whispers_to.setdefault(w.to, []).append(WhisperView(w.sender, w.text))
+    return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by, records,
+                       shorts_by, allies_by, pact_offers_to, whispers_to)
 
 
 def public_view(state: State, world: World, name: str, index: MarketIndex | None = None) -> PublicView:
@@ -244,7 +299,8 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
     row = state.relations.get(name, {})
     top = heapq.nlargest(TOP_RELATIONS, row.items(), key=lambda kv: (abs(kv[1]), kv[0]))
     seen = sorted({o.owner for o in book} | {v.lender for v in loan_offers[:MAX_LOAN_OFFERS]}
-                  | {v.other for v in loans} | {name})
+                  | {v.other for v in loans} | set(idx.allies_by.get(name, ()))
+                  | {v.proposer for v in idx.pact_offers_to.get(name, ())[:MAX_PACT_OFFERS]} | {name})
     # the trader's own record first (whether it may borrow must never be cut off), then the worst others
     records = sorted((idx.records[n] for n in seen if n in idx.records),
                      key=lambda r: (r.name != name, -r.unpaid, -r.defaults, r.name))
@@ -264,4 +320,10 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         records=tuple(records[:MAX_RECORDS]),
         shocks=tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
         pantry=int(world.economy["pantry"]),
+        shorts=tuple(idx.shorts_by.get(name, [])[:MAX_SHORTS_SHOWN]),
+        allies=tuple(idx.allies_by.get(name, [])),
+        pact_offers=tuple(idx.pact_offers_to.get(name, [])[:MAX_PACT_OFFERS]),
+        whispers=tuple(idx.whispers_to.get(name, [])[-int(world.economy["whispers_shown"]):]),
+        short_room=max(0, int(world.economy["max_shorts"]) - len(idx.shorts_by.get(name, ()))),
+        ally_room=max(0, int(world.economy["max_allies"]) - len(idx.allies_by.get(name, ()))),
     )

@@ -192,4 +192,4 @@ def test_a_resumed_summary_counts_what_ran(tmp_path):
     r = wood("sim", "--resume", str(db), "--rounds", "25", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "rounds: 25 (10 replayed from the save, 15 played now)" in r.stdout
-    assert "invariant checks passed: 25 rounds x 5" in r.stdout
+    assert "invariant checks passed: 25 rounds x 6" in r.stdout

@@ -117,7 +117,8 @@ def test_everything_the_schema_admits_the_engine_accepts(world, seed):
     for state, view in seen:
         _, got = check_turn(world, state, view, names, rnd, 50)
         kinds |= got
-    assert kinds == {"offer", "accept", "lend", "gift", "pass"}  # the sampler reached every kind
+    # the sampler reached every kind (break needs a pact, which these rounds may not have)
+    assert kinds - {"break"} == {"offer", "accept", "lend", "gift", "short", "ally", "whisper", "pass"}
 
 
 def test_a_large_wood_stays_legal_and_small(world):
@@ -125,7 +126,7 @@ def test_a_large_wood_stays_legal_and_small(world):
     rnd = random.Random(5)
     for state, view in rnd.sample(seen, 15):
         schema, _ = check_turn(world, state, view, names, rnd, 10)
-        assert len(json.dumps(schema)) < 7000
+        assert len(json.dumps(schema)) < 8000  # the names listed in view, in gift, ally and whisper
         gift = [b for b in schema["anyOf"] if b["properties"]["action"]["enum"] == ["gift"]]
         assert all("enum" in b["properties"]["to"] or "maxLength" in b["properties"]["to"] for b in gift)
 

@@ -12,7 +12,7 @@ import pytest
 
 from engine.parsing import parse_reply
 from engine.prompts import count_tokens, build_messages
-from engine.state import Loan, LoanOffer, Offer, State, Tip, initial_state
+from engine.state import PactOffer, Short, Whisper, Loan, LoanOffer, Offer, State, Tip, initial_state
 from engine.views import public_view
 from engine.world import World, build_roster
 
@@ -60,6 +60,18 @@ def crowded(world: World, n: int = 5, round_no: int = 120) -> State:
     say = "Buying honey, paying very well, come to my stall before the winter sets in!!"
     s.headlines = [f'{name} says: "{say}"' for name in names[:5]] + [
         f"Magistrate fined {names[0]} 40 coins for trading honey on a tip"] * 3
+    # shorts, pacts and whispers at their bounds: three each, whispers at full length
+    for i, owner in enumerate(names):
+        for j in range(world.economy["max_shorts"]):
+            s.shorts[oid] = Short(oid, owner, list(world.goods)[j], 25, 25, 12, 450, round_no + 3)
+            oid += 1
+        for k in range(1, world.economy["max_allies"] + 1):
+            other = names[(i + k) % len(names)]
+            s.pact_offers[oid] = PactOffer(oid, other, owner, round_no + 2)
+            oid += 1
+            s.whispers.append(Whisper(round_no - 1, other, owner, "Psst: the honey harvest fails soon; sell me yours before the price falls!"))
+    s.pacts = sorted([sorted([names[i], names[(i + 1) % len(names)]]) + [round_no - 5]
+                      for i in range(0, len(names) - 1, 2)])
     return s
 
 
@@ -92,7 +104,7 @@ def test_every_example_in_the_system_message_is_a_clean_action(world):
     for name, msgs in every.items():
         examples = re.findall(r"\{[^{}]*\}", msgs[0]["content"])
         # offer, lend, pass; accept and gift have none: a fixed id or name gets copied (a gift to oneself)
-        assert [json.loads(ex)["action"] for ex in examples] == ["offer", "lend", "pass"]
+        assert [json.loads(ex)["action"] for ex in examples] == ["offer", "lend", "short", "pass"]
         for ex in examples:
             p = parse_reply(ex, world.good_names, tuple(every))
             assert p.outcome == "clean", (ex, p.reason)
@@ -177,9 +189,13 @@ def test_the_user_message_renders_the_view(world):
     assert f"honey for sale: #{best_sale.id} {best_sale.owner} 25 at 12" in user
     assert all(f"#{o.id} " not in user for o in view.my_offers)  # own offers are listed, not offered back
     assert "Loan offers: #" in user and "owes you" in user and "you owe" in user
-    assert '"the honey harvest fails in 2 rounds" (resolves round 121)' in user
+    assert '"the honey harvest fails in 2 rounds" (by 121)' in user
     assert all(line in user for line in view.relations)
-    assert user.index("Owl says:") < user.index("Fox says:") < user.index("Magistrate fined")
+    assert user.index("Owl says:") < user.index("Fox says:")
+    # shorts, pacts and whispers: a line each, in place of as many headlines
+    assert "Shorts to return: 25 acorns by 123; 25 berries by 123" in user
+    assert user.count("whispered:") == 1 and "Allies: " in user and "pacts offered: #" in user
+    assert "Magistrate fined" not in user and user.count(" says: ") == 2
 
 
 def test_tips_reach_their_recipients_but_never_their_truth(world):

@@ -102,7 +102,7 @@ async def test_the_engine_verdict_is_recorded_without_changing_what_was_posted(w
 
 async def test_a_summary_counts_only_the_checks_that_ran(world):
     roster = build_roster(world)
-    for check, line in ((True, "invariant checks passed: 4 rounds x 5"), (False, "invariant checks: none run")):
+    for check, line in ((True, "invariant checks passed: 4 rounds x 6"), (False, "invariant checks: none run")):
         runner = Runner(world, initial_state(world, 1, roster), scripted_brains(roster, 1), check=check)
         s = RunSummary()
         for _ in range(4):
