@@ -22,6 +22,10 @@ class RunSummary:
     tips_true: int = 0
     tips_planted: int = 0
     fines_coins: int = 0
+    shorts_lost: int = 0      # shorts that closed at a loss
+    shorts_squeezed: int = 0  # shorts that closed with units settled at the squeeze price
+    tips_whispered: int = 0   # whispers that passed on a tip
+    pacts_renewed: int = 0    # pact proposals made again while they stood (not new ones)
     outcomes: Counter = field(default_factory=Counter)  # decision outcome -> count
     checks_passed: int = 0
     played: int = 0    # rounds played by this process
@@ -43,6 +47,13 @@ class RunSummary:
                     self.tips_planted += 1
             elif e.kind == "fine":
                 self.fines_coins += d["amount"]
+            elif e.kind == "short_closed":
+                self.shorts_lost += d["profit"] < 0
+                self.shorts_squeezed += d["squeezed"] > 0
+            elif e.kind == "whisper" and d.get("tip") is not None:
+                self.tips_whispered += 1
+            elif e.kind == "pact_proposed" and d.get("renewed"):
+                self.pacts_renewed += 1
 
     def add_round(self, result) -> None:
         """A round this process played (a `runner.RoundResult`)."""
@@ -73,6 +84,10 @@ class RunSummary:
         out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}")
         out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted")
         out.append(f"fines: {k['fine']} ({self.fines_coins} coins to the treasury)")
+        out.append(f"shorts: {k['short_opened']} opened, {k['short_closed']} closed ({self.shorts_lost} at a loss, "
+                   f"{self.shorts_squeezed} squeezed)")
+        out.append(f"pacts: {k['pact_proposed'] - self.pacts_renewed} proposed, {k['pact_formed']} formed, {k['pact_broken']} broken")
+        out.append(f"whispers: {k['whisper']} ({self.tips_whispered} passing on a tip)")
         rej = ", ".join(f"{r} {n}" for r, n in self.rejections.most_common()) or "none"
         out.append(f"rejected actions: {sum(self.rejections.values())} ({rej})")
         if self.outcomes and set(self.outcomes) - {"scripted"}:

@@ -472,16 +472,21 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     if sum(1 for x in s.shorts.values() if x.owner == name) >= cap:
         return (Reason.OUT_OF_RANGE, f"you have {cap} open shorts, the most a creature may have")
     me = s.creatures[name]
-    fills, left = [], a.qty
+    fills, left, bids = [], a.qty, 0
+    spent: dict[str, int] = {}  # a buyer with several bids pays for all of them from one purse
     for o in _partners(s, book, name, "sell", a.good, a.price):
         if left == 0:
             break
         if o.owner == name:
             continue
-        q = min(left, o.qty, s.creatures[o.owner].coins // o.price)
+        bids += 1
+        q = min(left, o.qty, (s.creatures[o.owner].coins - spent.get(o.owner, 0)) // o.price)
         if q > 0:
             fills.append((o, q))
+            spent[o.owner] = spent.get(o.owner, 0) + q * o.price
             left -= q
+    if not fills and bids:
+        return (Reason.OFFER_UNFUNDED, f"the bidders for {a.good} at {a.price} or more cannot pay")
     if not fills:
         return (Reason.NO_BUYER, f"no standing buy offer for {a.good} at {a.price} or more")
     sold = sum(q for _, q in fills)
@@ -571,8 +576,10 @@ def _do_ally(s: State, world: World, book: Book, name: str, a: Action):
     theirs = next((po for po in s.pact_offers.values() if po.proposer == a.to and po.to == name), None)
     if theirs is not None:
         return _form_pact(s, world, theirs)
-    if any(po.proposer == name and po.to == a.to for po in s.pact_offers.values()):
-        return (Reason.ALREADY_ALLIED, f"your proposal to {a.to} still stands")
+    mine = next((po for po in s.pact_offers.values() if po.proposer == name and po.to == a.to), None)
+    if mine is not None:  # proposing again renews the standing proposal
+        mine.expires = r_exp(s, world)
+        return [Event("pact_proposed", s.round, {"id": mine.id, "proposer": name, "to": a.to, "renewed": True})]
     pid = s.new_id()
     s.pact_offers[pid] = PactOffer(pid, name, a.to, r_exp(s, world))
     return [Event("pact_proposed", s.round, {"id": pid, "proposer": name, "to": a.to})]

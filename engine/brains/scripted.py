@@ -5,18 +5,22 @@ by (run seed, name, round), so a run replays and resumes exactly. They exist
 to make a living market without a model (tests, large headless runs, the
 UI's snapshots) and to be the baseline a model must beat.
 
-Each round a trader, in order: acts on a live tip (speculators); borrows
-when its purse is nearly empty and it is short of food; lends spare coins to
-a creature it feels warmly about; gives a little of its surplus to one it
-likes (generous ones); else draws one of its market moves (`engine.moves`,
-where its prices are set), weighted by how much each matters.
+Each round a trader, in order: acts on a live tip (speculators: buys ahead
+of a failure, sells or shorts ahead of a glut); breaks a pact with an ally
+it has come to distrust; answers a pact offered by one it does not distrust
+(generous ones propose pacts to those they like); passes on news in a
+whisper (merchants, the gossips); borrows when its purse is nearly empty
+and it is short of food; lends spare coins to a creature it feels warmly
+about; gives a little of its surplus to one it likes (generous ones); else
+draws one of its market moves (`engine.moves`, where its prices are set),
+weighted by how much each matters.
 """
 from __future__ import annotations
 
 import math
 import random
 
-from ..actions import Action
+from ..actions import SHORT_ROUNDS_MAX, WHISPER_MAX, Action
 from ..moves import WARMTH, best, lot, market_moves, passed_over, ref, runway, shortfall, surplus, tag, trusted
 from ..views import PublicView
 from ..world import RosterEntry
@@ -40,6 +44,16 @@ LEND_RATE = 2         # percent per round to a creature it feels warmly about ..
 RISK_RATE = 3         # ... plus this for one that once defaulted (and has since paid) or for an open offer
 LEND_ROUNDS = 4
 LENDERS = {"cautious": 0.35, "merchant": 0.1, "generous": 0.15}  # how often a rich one of each lends
+DISTRUST = -20        # an ally felt about below this is left (the pact broken) ...
+FICKLE = ("hoarder", "speculator")  # ... and these leave an ally they no longer feel anything for
+PACT_ODDS = 0.1       # the chance a generous trader proposes a pact this round (to the one it likes best)
+RICH_BID = 1.15       # a bid this far above the going price is one a speculator may short into ...
+RICH_BID_ODDS = 0.4   # ... this often
+GOSSIP_ODDS = 0.04    # the chance a merchant whispers a market line this round ...
+TIP_GOSSIP_ODDS = 0.3 # ... or passes on a live tip it holds
+SHORT_MAX = 3         # units a speculator shorts at once
+GLUT_WORDS = ("windfall", "bumper")
+FAIL_WORDS = ("fail", "blight")
 
 
 def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, "ScriptedBrain"]:
@@ -66,6 +80,11 @@ def choose(v: PublicView, temperament: str, rng: random.Random) -> Action:
         return a.model_copy(update={"say": say}) if say else a
 
     if temperament == "speculator" and (a := _speculate(v, rng)):
+        return done(a)
+    if (a := _pacts(v, temperament, rng)):
+        return done(a)
+    if temperament == "merchant" and rng.random() < (TIP_GOSSIP_ODDS if v.tips else GOSSIP_ODDS) \
+            and (a := _gossip(v, rng)):
         return done(a)
     if temperament != "cautious" and (a := _borrow(v, stock, rng)):
         return done(a)
@@ -154,10 +173,63 @@ def _gift(v: PublicView, stock: int) -> Action | None:
     return Action(action="gift", to=to, good=g, qty=1)
 
 
+def _pacts(v: PublicView, temperament: str, rng: random.Random) -> Action | None:
+    """Leave an ally it has come to distrust; accept a pact offered by one it
+    does not distrust (cautious ones only from those they feel warmly about);
+    a generous trader now and then proposes one to its warmest friend."""
+    for ally in v.allies:
+        if v.feeling(ally) < DISTRUST or (temperament in FICKLE and v.feeling(ally) <= 0):
+            return Action(action="break", to=ally)
+    if v.ally_room <= 0:
+        return None
+    floor = WARMTH if temperament == "cautious" else 0
+    for p in v.pact_offers:
+        if v.feeling(p.proposer) >= floor and trusted(v, p.proposer, ""):
+            return Action(action="accept", id=p.id)
+    if temperament == "generous" and rng.random() < PACT_ODDS:
+        friends = sorted((n for n, f in v.feelings if f > 0 and n != v.name and n not in v.allies),
+                         key=lambda n: (-v.feeling(n), n))
+        if friends:
+            return Action(action="ally", to=friends[0])
+    return None
+
+
+def _gossip(v: PublicView, rng: random.Random) -> Action | None:
+    """Pass on a live tip to the creature it feels warmest about (the words
+    only: it cannot know whether the tip is true); else tell a trader in view
+    what it pays for the good it lacks most."""
+    others = sorted({o.owner for o in v.book} | {n for n, _ in v.feelings} | set(v.allies) - {v.name})
+    others = [n for n in others if n != v.name]
+    if not others:
+        return None
+    to = max(others, key=lambda n: (v.feeling(n), n))
+    if v.tips:
+        return Action(action="whisper", to=to, tip=rng.choice(v.tips).id)
+    lack = shortfall(v)
+    if lack:
+        g = max(sorted(lack), key=lambda x: lack[x])
+        return Action(action="whisper", to=to, text=f"I pay {tag(ref(v, g) * 1.1)} for {g}, tell no one"[:WHISPER_MAX])
+    return None
+
+
+def _short(v: PublicView, good: str) -> Action | None:
+    """Short up to SHORT_MAX units of `good` into the best bid for it, when
+    it has room for a short and the coins for the collateral (half the
+    proceeds from its own purse), due a round after the glut is said to come."""
+    bid = best(v, good, "buy")
+    if v.short_room <= 0 or bid is None:
+        return None
+    q = min(SHORT_MAX, bid.qty, 2 * v.coins // bid.price)
+    if q < 1:
+        return None
+    return Action(action="short", good=good, qty=q, price=bid.price)
+
+
 def _speculate(v: PublicView, rng: random.Random) -> Action | None:
-    """Act on a live tip: hoard what is said to fail, dump what is said to boom."""
+    """Act on a live tip: hoard what is said to fail; sell what is said to
+    boom, or short it when there is little to sell."""
     for t in v.tips:
-        failing = "fail" in t.text or "blight" in t.text
+        failing = any(w in t.text for w in FAIL_WORDS)
         price_now = ref(v, t.good)
         if failing:
             ask = best(v, t.good, "sell")
@@ -166,10 +238,21 @@ def _speculate(v: PublicView, rng: random.Random) -> Action | None:
             price = tag(math.ceil(price_now * 1.3))
             if v.coins >= price_now * 2:  # two units if the purse allows, else the one it does
                 return Action(action="offer", side="buy", good=t.good, qty=lot(min(2, v.coins // price)), price=price)
+        elif any(w in t.text for w in GLUT_WORDS) and v.holding(t.good) <= v.need(t.good) and \
+                not any(x.good == t.good for x in v.shorts) and (a := _short(v, t.good)):
+            return a.model_copy(update={"rounds": min(SHORT_ROUNDS_MAX, max(2, t.resolves - v.round + 1))})
         elif v.holding(t.good) > v.need(t.good):
             bid = best(v, t.good, "buy")
             q = v.holding(t.good) - v.need(t.good)
             if bid:
                 return Action(action="accept", id=bid.id, qty=lot(min(q, bid.qty)))
             return Action(action="offer", side="sell", good=t.good, qty=lot(q), price=tag(math.floor(price_now * 0.9)))
+    # no tip to act on: short into a bid far above the going price, betting it falls back
+    # (not while the weather keeps the good scarce: that bid is the news, not a bubble)
+    scarce = {x.good for x in v.shocks if x.pct < 0}
+    for g in sorted(q.good for q in v.quotes if q.good not in scarce):
+        bid = best(v, g, "buy")
+        if bid and v.need(g) == 0 and bid.price >= ref(v, g) * RICH_BID and not any(x.good == g for x in v.shorts) \
+                and rng.random() < RICH_BID_ODDS and (a := _short(v, g)):
+            return a
     return None
