@@ -450,6 +450,12 @@ class Ledger:
                           f"round {round_no}'s events")
         return [self._event(round_no, *row) for row in rows]
 
+    def events_of(self, kind: str):
+        """Every recorded event of `kind`, in order (checked row by row)."""
+        for row in self._rows("SELECT round, seq, kind, public, who, data FROM events WHERE kind = ? "
+                              "ORDER BY round, seq", (kind,), what=f"its {kind} events"):
+            yield self._event(*row)
+
     def check_records(self) -> None:
         """Read every recorded action, event and tip once (a whole-file pass,
         not per round): a damaged row is a LedgerError here, before anything

@@ -15,28 +15,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .events import Event
+from .score import worths
 from .state import State
 from .world import World
 
 SHOCK_WINDOW = 5          # rounds before and after a shock whose trade prices are compared
 SHOCK_RISE = 0.20         # a price that "finds scarcity" rises at least this much
 SINGLE_PRICE_ROUNDS = 50  # a good trading at one price this long is stuck
-
-
-def net_worth(state: State, world: World, name: str) -> int:
-    """Coins + goods at the last price (the base price before any trade) + loans
-    owed to the creature - its debts. The game's score."""
-    c = state.creatures[name]
-    worth = c.coins
-    for g, q in c.goods.items():
-        last = state.quotes[g].last if g in state.quotes else None
-        worth += q * (last if last is not None else world.goods[g].base_price)
-    for ln in state.loans.values():
-        if ln.lender == name:
-            worth += ln.owed
-        if ln.borrower == name:
-            worth -= ln.owed
-    return worth
 
 
 def gini(values: list[float]) -> float:
@@ -78,6 +63,9 @@ class EconomyReport:
     defaulted_coins: int = 0
     loans_to_defaulters: int = 0
     defaulters: set = field(default_factory=set)
+    shorts: Counter = field(default_factory=Counter)     # opened, closed, at_loss, squeezed, profit, units
+    pacts: Counter = field(default_factory=Counter)      # proposed, formed, broken, broken_by_default
+    whispers: Counter = field(default_factory=Counter)   # sent, tips_passed
     final: dict = field(default_factory=dict)            # end-of-run snapshot measures
 
     # ---- feeding ----------------------------------------------------------------
@@ -120,6 +108,24 @@ class EconomyReport:
                 self.defaulters.add(x["borrower"])
             elif k == "loan_taken" and x["borrower"] in self.defaulters:
                 self.loans_to_defaulters += 1
+            elif k == "short_opened":
+                self.shorts["opened"] += 1
+                self.shorts["units"] += x["qty"]
+            elif k == "short_closed":
+                self.shorts["closed"] += 1
+                self.shorts["at_loss"] += x["profit"] < 0
+                self.shorts["squeezed"] += x["squeezed"] > 0
+                self.shorts["profit"] += x["profit"]
+            elif k == "pact_proposed" and not x.get("renewed"):
+                self.pacts["proposed"] += 1
+            elif k == "pact_formed":
+                self.pacts["formed"] += 1
+            elif k == "pact_broken":
+                self.pacts["broken"] += 1
+                self.pacts["broken_by_default"] += x["why"] == "default"
+            elif k == "whisper":
+                self.whispers["sent"] += 1
+                self.whispers["tips_passed"] += x.get("tip") is not None
         for g, fills in paid.items():
             units = sum(q for _, q in fills)
             self.prices[g][round_no] = sum(p * q for p, q in fills) / units
@@ -129,7 +135,7 @@ class EconomyReport:
         moods = [c.mood for c in after.creatures.values()]
         self.mood_mean.append(statistics.fmean(moods))
         self.mood_zero.append(sum(m == 0 for m in moods) / len(moods))
-        self.gini_by_round.append(gini([net_worth(after, w, n) for n in after.creatures]))
+        self.gini_by_round.append(gini(list(worths(after, w).values())))
         self.final = self._snapshot(after)
 
     def _stretch(self, good: str, round_no: int, prices: set[int]) -> None:
@@ -212,6 +218,9 @@ class EconomyReport:
                       "coins_defaulted": self.defaulted_coins, "loans_to_defaulters": self.loans_to_defaulters},
             "fines": {"count": self.events["fine"], "coins": self.fines_coins, "cleared": self.events["cleared"]},
             "granary": {"rounds": self.events["granary"], "coins_spent": self.granary_coins},
+            "shorts": {k: self.shorts[k] for k in ("opened", "closed", "at_loss", "squeezed", "units", "profit")},
+            "pacts": {k: self.pacts[k] for k in ("proposed", "formed", "broken", "broken_by_default")},
+            "whispers": {k: self.whispers[k] for k in ("sent", "tips_passed")},
             "actions": self.actions,
             "action_mix": dict(self.kinds),
             "rejections": dict(self.rejections),
@@ -252,6 +261,12 @@ class EconomyReport:
                    f"defaults ({ln['coins_defaulted']} coins short), {ln['loans_to_defaulters']} to past defaulters")
         out.append(f"fines: {fi['count']} ({fi['coins']} coins), {fi['cleared']} cleared; granary: {gr['rounds']} "
                    f"rounds, {gr['coins_spent']} coins spent; treasury at the end {d['treasury_final']}")
+        sh, pa, wh = d["shorts"], d["pacts"], d["whispers"]
+        out.append(f"shorts: {sh['opened']} opened ({sh['units']} units), {sh['closed']} closed: {sh['at_loss']} at a "
+                   f"loss, {sh['squeezed']} squeezed, {sh['profit']:+d} coins in all")
+        out.append(f"pacts: {pa['proposed']} proposed, {pa['formed']} formed, {pa['broken']} broken "
+                   f"({pa['broken_by_default']} by a default)")
+        out.append(f"whispers: {wh['sent']} sent, {wh['tips_passed']} passing on a tip")
         mix = ", ".join(f"{k} {v}" for k, v in sorted(d["action_mix"].items(), key=lambda kv: -kv[1]))
         out.append(f"actions: {d['actions']} ({mix})")
         rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"

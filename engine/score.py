@@ -1,7 +1,8 @@
 """The game's goal: net worth, with mood beside it, and the standings.
 
 Net worth = coins + goods at the last trade price (the customary base price
-for a good never traded) + coins others owe you - coins you owe. Standings
+for a good never traded) + coins others owe you - coins you owe + open
+shorts (the collateral held, less the owed units at the last price). Standings
 are public (the design's "Score"): every trader, the UI and the end of
 `wood sim`/`wood replay` read the same numbers from here, and they rank by
 worth, then mood, then name, so a tie is always broken the same way.
@@ -23,8 +24,9 @@ class Standing:
     goods_value: int  # goods held, at the last price
     credit: int       # coins owed to this creature (loans it made)
     debt: int         # coins it owes (loans it took, defaulted or not)
-    worth: int        # coins + goods_value + credit - debt
+    worth: int        # coins + goods_value + credit - debt + shorts
     mood: int
+    shorts: int = 0   # its open shorts: collateral held less the owed units at the last price
 
 
 def prices(state: State, world: World) -> dict[str, int]:
@@ -38,17 +40,25 @@ def standings(state: State, world: World) -> list[Standing]:
     price = prices(state, world)
     credit: dict[str, int] = {}
     debt: dict[str, int] = {}
+    shorts: dict[str, int] = {}
     for ln in state.loans.values():
         credit[ln.lender] = credit.get(ln.lender, 0) + ln.owed
         debt[ln.borrower] = debt.get(ln.borrower, 0) + ln.owed
+    for x in state.shorts.values():
+        shorts[x.owner] = shorts.get(x.owner, 0) + x.collateral - x.owed * price.get(x.good, 0)
     rows = []
     for c in state.creatures.values():
         goods = sum(q * price.get(g, 0) for g, q in c.goods.items())
-        cr, db = credit.get(c.name, 0), debt.get(c.name, 0)
-        rows.append((c, goods, cr, db, c.coins + goods + cr - db))
-    rows.sort(key=lambda r: (-r[4], -r[0].mood, r[0].name))
-    return [Standing(i, c.name, c.species, c.coins, goods, cr, db, worth, c.mood)
-            for i, (c, goods, cr, db, worth) in enumerate(rows, 1)]
+        cr, db, sh = credit.get(c.name, 0), debt.get(c.name, 0), shorts.get(c.name, 0)
+        rows.append((c, goods, cr, db, sh, c.coins + goods + cr - db + sh))
+    rows.sort(key=lambda r: (-r[5], -r[0].mood, r[0].name))
+    return [Standing(i, c.name, c.species, c.coins, goods, cr, db, worth, c.mood, sh)
+            for i, (c, goods, cr, db, sh, worth) in enumerate(rows, 1)]
+
+
+def worths(state: State, world: World) -> dict[str, int]:
+    """Each creature's net worth, by name."""
+    return {r.name: r.worth for r in standings(state, world)}
 
 
 def standings_lines(state: State, world: World, limit: int | None = 10) -> list[str]:

@@ -389,7 +389,7 @@ def test_a_good_save_still_replays_resumes_and_exports(base_save, tmp_path, caps
     assert main(["replay", str(p), "--verify"]) == 0
     assert main(["export", str(p), "--out", str(tmp_path / "out")]) == 0
     assert sorted(os.listdir(tmp_path)) == ["out", "save.db"]
-    assert sorted(os.listdir(tmp_path / "out")) == ["calls.jsonl", "tips.jsonl"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["calls.jsonl", "tips.jsonl", "whispers.jsonl"]
     assert hashlib.sha256(p.read_bytes()).hexdigest() == digest
     assert main(["sim", "--resume", str(p), "--rounds", "5", "--quiet"]) == 0
     assert sorted(os.listdir(tmp_path)) == ["out", "save.db"]

@@ -109,3 +109,33 @@ def test_a_price_that_never_moves_is_one_stretch_and_a_shock_is_measured(world):
     (shock,) = d["shocks"]
     assert (shock["round"], shock["good"], shock["price_before"], shock["price_after"]) == (30, "berries", 8, 10)
     assert shock["rise"] == pytest.approx(0.25) and d["shocks_with_rise"] == {"measured": 1, "rose_enough": 1}
+
+
+def test_a_200_round_scripted_game_shows_every_new_move(tmp_path):
+    """Issue 9's run: 200 rounds, 5 scripted creatures. Shorts open and close
+    (some at a loss, some squeezed), pacts are made and broken, whispers are
+    sent and some pass on a tip; the summary and the report say the same."""
+    db = tmp_path / "moves.db"
+    sim = wood("sim", "--rounds", "200", "--seed", "5", "--save", str(db), "--quiet")
+    assert sim.returncode == 0, sim.stderr
+    r = wood("report", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    sh, pa, wh = d["shorts"], d["pacts"], d["whispers"]
+    assert sh["opened"] >= 3 and sh["closed"] == sh["opened"] and sh["at_loss"] >= 1 and sh["squeezed"] >= 1, sh
+    assert pa["formed"] >= 1 and pa["broken"] >= 1 and pa["proposed"] >= pa["formed"], pa
+    assert wh["sent"] >= 5 and 1 <= wh["tips_passed"] <= wh["sent"], wh
+    kinds = Counter(k for _, k, _ in ledger_events(db))
+    assert (kinds["short_opened"], kinds["pact_formed"], kinds["whisper"]) == (sh["opened"], pa["formed"], wh["sent"])
+    assert f"shorts: {sh['opened']} opened, {sh['closed']} closed" in sim.stdout
+    assert f"whispers: {wh['sent']} ({wh['tips_passed']} passing on a tip)" in sim.stdout
+    # the export writes each whisper once, beside calls and tips; a tip passed on is named by id only
+    e = wood("export", str(db), "--out", str(tmp_path / "out"))
+    assert e.returncode == 0, e.stderr
+    rows = [json.loads(x) for x in (tmp_path / "out" / "whispers.jsonl").read_text().splitlines()]
+    assert len(rows) == wh["sent"] and all(set(r) == {"round", "from", "to", "text", "tip"} for r in rows)
+    assert [(r["round"], r["from"], r["to"], r["text"]) for r in rows] == [
+        (rnd, d["from"], d["to"], d["text"]) for rnd, k, d in ledger_events(db) if k == "whisper"]
+    tips = {t["id"]: t for t in map(json.loads, (tmp_path / "out" / "tips.jsonl").read_text().splitlines())}
+    passed = [r for r in rows if r["tip"] is not None]
+    assert passed and all(r["text"] == tips[r["tip"]]["text"] and "truth" not in r for r in passed)

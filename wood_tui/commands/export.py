@@ -3,7 +3,9 @@
 `calls.jsonl`: one line per model call (round, creature, model, the chat
 messages as sent, the raw reply, the parsed action, outcome, reason,
 latency, prompt tokens). `tips.jsonl`: one line per tip, truth included.
-The save is opened read-only and checked whole first; the two files appear
+`whispers.jsonl`: one line per whisper (round, from, to, text, and the id
+of the tip it passed on, if any: its truth is in tips.jsonl).
+The save is opened read-only and checked whole first; the three files appear
 together or not at all (a damaged row or a folder that cannot be written
 leaves nothing behind, not even a folder the export made)."""
 from __future__ import annotations
@@ -15,11 +17,13 @@ from pathlib import Path
 CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "latency_ms",
                "prompt_tokens")
 TIP_FIELDS = ("id", "text", "recipients", "truth", "issued_round", "resolves_round")
+WHISPER_FIELDS = ("round", "from", "to", "text", "tip")
+FILES = ("calls.jsonl", "tips.jsonl", "whispers.jsonl")
 
 
 def add_arguments(p) -> None:
     p.add_argument("path", metavar="RUN.db", help="a save file written by --save")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory to write calls.jsonl and tips.jsonl into")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
 
 
 def run(args) -> int:
@@ -31,7 +35,7 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {out} is a file, not a directory")
-    for name in ("calls.jsonl", "tips.jsonl"):
+    for name in FILES:
         if (out / name).is_dir():
             raise WoodError(f"--out {out}: {name} there is a directory; an export will not replace it")
     ledger = Ledger.open(args.path, readonly=True)
@@ -44,7 +48,10 @@ def run(args) -> int:
             n_tips = _write(out / "tips.jsonl", (
                 {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
                  "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
-            for part, final in parts:  # both or neither: never a half-written export under the final names
+            n_whispers = _write(out / "whispers.jsonl", (
+                {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
+                for e in ledger.events_of("whisper")), parts)
+            for part, final in parts:  # all or none: never a half-written export under the final names
                 part.replace(final)
         except BaseException as e:
             for part, _ in parts:
@@ -57,7 +64,8 @@ def run(args) -> int:
             raise
     finally:
         ledger.close()
-    print(f"wrote {n_calls} calls to {out / 'calls.jsonl'} and {n_tips} tips to {out / 'tips.jsonl'}")
+    print(f"wrote {n_calls} calls to {out / 'calls.jsonl'}, {n_tips} tips to {out / 'tips.jsonl'} and "
+          f"{n_whispers} whispers to {out / 'whispers.jsonl'}")
     return 0
 
 
