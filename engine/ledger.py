@@ -298,6 +298,10 @@ class Ledger:
         except ValueError as e:
             raise LedgerError(f"{p}: meta roster: {e}") from None
         try:
+            _parse_ends(rows.get("ends", "[]"))
+        except ValueError as e:
+            raise LedgerError(f"{p}: meta ends: {e}") from None
+        try:
             extra = _json(rows.get("extra", "{}"), dict)
             models = extra.get("models")
             if rows["brains"] == "llm" and models is None:
@@ -337,6 +341,25 @@ class Ledger:
             return _whole(self.meta().get("seed"))
         except ValueError:
             raise LedgerError(f"{self.path}: meta seed is not a whole number") from None
+
+    def ends(self) -> list[tuple[int, int]]:
+        """(first round, last round of the game) pairs: from each first round on,
+        the game was played to end at that last round (a resume that plays on
+        adds one). Empty: no fixed end."""
+        try:
+            return _parse_ends(self.meta().get("ends", "[]"))
+        except ValueError as e:
+            raise LedgerError(f"{self.path}: meta ends: {e}") from None
+
+    def end_for(self, round_no: int) -> int:
+        """The last round of the game as it stood when `round_no` was played (0: none)."""
+        return next((end for first, end in reversed(self.ends()) if first <= round_no), 0)
+
+    def set_end(self, first_round: int, end: int) -> None:
+        """From `first_round` on, the game ends at round `end` (recorded for replays)."""
+        ends = [(f, e) for f, e in self.ends() if f < first_round] + [(first_round, end)]
+        with self.con:
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('ends', ?)", (json.dumps(ends),))
 
     def roster(self) -> list[RosterEntry]:
         try:
@@ -516,3 +539,17 @@ class Ledger:
         for k in numbers:
             if d[k] is not None and not isinstance(d[k], (int, float)):
                 raise self._bad(where, f"{k} {_show(d[k])} is not a number")
+
+
+def _parse_ends(text: str) -> list[tuple[int, int]]:
+    """Meta `ends`: a JSON list of [first round, last round] pairs, first rounds rising."""
+    doc = _json(text, list)
+    out: list[tuple[int, int]] = []
+    for item in doc:
+        if not (isinstance(item, list) and len(item) == 2 and all(type(x) is int for x in item)):
+            raise ValueError(f"{_show(item)} is not a pair of whole numbers")
+        first, end = item
+        if first < 1 or end < 0 or (out and first <= out[-1][0]):
+            raise ValueError(f"{_show(item)} is out of order or out of range")
+        out.append((first, end))
+    return out

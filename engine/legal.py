@@ -144,15 +144,17 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             takes[o.id] = {q for q in TAKE_QTYS if q <= cap} | {q for q in [suggested.get(o.id)] if q and q <= cap}
     for qs, ids in _group([(i, tuple(sorted(q))) for i, q in takes.items()]).items():
         branches.append(_kind("accept", {"id": _enum(ids), "qty": _enum(qs)}))
-    loans = [lo.id for lo in view.loan_offers if lo.lender != me]
+    left = view.rounds_left()
+    loans = [lo.id for lo in view.loan_offers if lo.lender != me and (left is None or lo.rounds <= left)]
     if loans and not _in_default(view):
         branches.append(_kind("accept", {"id": _enum(loans)}))
 
     # lend
     amounts = [a for a in LEND_AMOUNTS if a <= min(coins, PRICE_MAX)]
-    if amounts:
+    terms = [k for k in LEND_ROUNDS if left is None or k <= left]
+    if amounts and terms:
         branches.append(_kind("lend", {"amount": _enum(amounts), "rate": _enum(r for r in LEND_RATES if r <= RATE_MAX),
-                                       "rounds": _enum(LEND_ROUNDS)}))
+                                       "rounds": _enum(terms)}))
 
     # gift
     to = _recipients(view, names)
@@ -165,7 +167,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
 
     # short: goods others bid for, at the best bid or a little under, in quantities
     # whose collateral it can post (half the proceeds from its own coins)
-    if view.short_room > 0:
+    if view.short_room > 0 and left != 0:
         best_bid: dict[str, int] = {}
         for o in view.book:
             if o.side == "buy" and o.owner != me:

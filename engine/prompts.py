@@ -86,7 +86,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
     text = USER.substitute(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=_pairs(view.produces),
-        round=view.round, season=view.season, coins=view.coins, mood=view.mood,
+        round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,
         prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
         book=_book(view),

@@ -59,7 +59,12 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None) ->
         state = initial_state(world, ledger.seed, roster)
     except (KeyError, ValueError) as e:
         raise LedgerError(f"{ledger.path}: its roster does not fit this wood ({e})") from None
+    ends = ledger.ends()
     for r in range(1, last + 1):
+        end = next((e for first, e in reversed(ends) if first <= r), 0)
+        if state.end != end:  # the game's length as it stood when this round was played
+            state = state.copy()
+            state.end = end
         decisions = ledger.decisions(r)
         stranger = next((n for n in decisions if n not in state.creatures), None)
         if stranger is not None:

@@ -120,6 +120,8 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         recipients = tr.sample(names, k)
         truth = tr.random() < world.odds["tip_true"]
         tid = r  # at most one tip a round: numbered by it, apart from the public offer ids
+        if s.end and r + lead > s.end:  # it would resolve after the last round: no tip
+            return s, ev, flows
         text = shock.tip.format(good=shock.good, n=lead)
         s.tips[tid] = Tip(tid, shock.name, shock.good, text, recipients, truth, r, r + lead)
         ev.append(Event("tip_issued", r, {"tip": tid, "text": text, "good": shock.good, "resolves": r + lead},
@@ -187,7 +189,7 @@ def close_round(state: State, world: World, actions: dict[str, Action],
         ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
     if (g := _granary(s, world, book)) is not None:
         ev.append(g)
-    _remember_prices(s, world, ev)
+    _remember_prices(s, world, [*opening, *ev])  # the opening's: shorts bought in when due
     _consume(s, world, flows, ev)
     ev.extend(_magistrate(s, world))
     memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
@@ -308,14 +310,19 @@ def _trade(s: State, world: World, buyer: str, seller: str, good: str, qty: int,
         memory.move(s.relations, buyer, seller, memory.RELATION_MOVES["unfair_trade"])
     else:
         memory.move(s.relations, seller, buyer, memory.RELATION_MOVES["unfair_trade"])
+    _tip_trades(s, buyer, seller, good, qty, price)
+    return Event("trade", s.round, {"buyer": buyer, "seller": seller, "good": good, "qty": qty, "price": price,
+                                    "offer": offer_id})
+
+
+def _tip_trades(s: State, buyer: str, seller: str, good: str, qty: int, price: int) -> None:
+    """A trade in a good with a live tip: the magistrate's record of what its recipients did."""
     for t in s.tips.values():
         if not t.resolved and t.good == good:
             if buyer in t.recipients:
                 t.trades.append([buyer, "buy", qty, price, seller])
             if seller in t.recipients:
                 t.trades.append([seller, "sell", qty, price, buyer])
-    return Event("trade", s.round, {"buyer": buyer, "seller": seller, "good": good, "qty": qty, "price": price,
-                                    "offer": offer_id})
 
 
 def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
@@ -352,6 +359,8 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
             return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for {lo.to}")
         if (debt := unpaid_debt(s, name)):
             return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
+        if s.end and s.round + lo.rounds > s.end:
+            return (Reason.OUT_OF_RANGE, f"loan offer #{lo.id} would fall due after the last round ({s.end})")
         lender = s.creatures[lo.lender]
         if lender.coins < lo.amount:
             return (Reason.OFFER_UNFUNDED, f"{lo.lender} cannot lend {lo.amount}")
@@ -420,6 +429,8 @@ def _do_lend(s: State, world: World, book: Book, name: str, a: Action):
             return (Reason.SELF_LOAN, "cannot lend to yourself")
         if a.to not in s.creatures:
             return (Reason.UNKNOWN_CREATURE, a.to)
+    if s.end and s.round + a.rounds > s.end:
+        return (Reason.OUT_OF_RANGE, f"the game ends in round {s.end}: a loan must fall due by then")
     if s.creatures[name].coins < a.amount:
         return (Reason.INSUFFICIENT_COINS, f"hold {s.creatures[name].coins} coins")
     lid = s.new_id()
@@ -468,6 +479,10 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     rounds = a.rounds or int(world.economy["short_rounds"])
     if rounds > SHORT_ROUNDS_MAX:
         return (Reason.OUT_OF_RANGE, f"a short lasts at most {SHORT_ROUNDS_MAX} rounds")
+    if s.end and s.round >= s.end:
+        return (Reason.OUT_OF_RANGE, "the game ends this round: a short could not be closed")
+    if s.end:
+        rounds = min(rounds, s.end - s.round)  # it falls due in the last round at the latest
     cap = int(world.economy["max_shorts"])
     if sum(1 for x in s.shorts.values() if x.owner == name) >= cap:
         return (Reason.OUT_OF_RANGE, f"you have {cap} open shorts, the most a creature may have")
@@ -504,7 +519,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
         if o.qty == 0:
             book.remove(o)
     me.coins -= collateral
-    x = Short(sid, name, a.good, sold, sold, proceeds // sold, collateral, s.round + rounds)
+    x = Short(sid, name, a.good, sold, sold, proceeds, collateral, s.round + rounds)
     s.shorts[sid] = x
     out.append(Event("short_opened", s.round, {"id": sid, "owner": name, "good": a.good, "qty": sold,
                                                "proceeds": proceeds, "collateral": collateral, "due": x.due}))
@@ -525,7 +540,7 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
     delivered = min(c.goods.get(x.good, 0), x.owed)
     c.goods[x.good] = c.goods.get(x.good, 0) - delivered
     owed = x.owed - delivered
-    bought, cost = 0, 0
+    bought, cost, buys = 0, 0, []
     asks = sorted((o for o in s.offers.values() if o.side == "sell" and o.good == x.good and o.owner != x.owner),
                   key=lambda o: (o.price, o.id))
     for o in asks:
@@ -536,6 +551,8 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
         seller.goods[x.good] -= n
         seller.coins += n * o.price
         c.coins -= n * o.price
+        buys.append([o.owner, x.good, n, o.price])
+        _tip_trades(s, x.owner, o.owner, x.good, n, o.price)
         o.qty -= n
         if o.qty == 0:
             del s.offers[o.id]
@@ -553,10 +570,11 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
     unpaid = owed * squeeze_price - squeeze_cost
     if owed:
         flows.add(flows.settled, x.good, owed)
-    profit = x.qty * x.price - delivered * price_now - cost - squeeze_cost - unpaid
+    profit = x.proceeds - delivered * price_now - cost - squeeze_cost - unpaid
     return Event("short_closed", r, {"id": x.id, "owner": x.owner, "good": x.good, "qty": x.qty,
                                      "delivered": delivered, "bought": bought, "cost": cost, "squeezed": squeezed,
-                                     "squeeze_cost": squeeze_cost, "unpaid": unpaid, "profit": profit})
+                                     "squeeze_cost": squeeze_cost, "unpaid": unpaid, "profit": profit,
+                                     "buys": buys})
 
 
 def _do_ally(s: State, world: World, book: Book, name: str, a: Action):
@@ -697,12 +715,12 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
 
 def _remember_prices(s: State, world: World, events: list[Event]) -> None:
     """Each good's moving average of trade prices takes in this round's mean
-    (weighted by units; the granary's purchases count), by `price_memory_pct`%.
+    (weighted by units; the granary's purchases and shorts' buy-ins count), by `price_memory_pct`%.
     Kept in hundredths of a coin."""
     paid: dict[str, list[int]] = {}
     for e in events:
         fills = [(e.data["good"], e.data["qty"], e.data["price"])] if e.kind == "trade" else \
-            [(g, q, p) for _, g, q, p in e.data["buys"]] if e.kind == "granary" else []
+            [(g, q, p) for _, g, q, p in e.data["buys"]] if e.kind in ("granary", "short_closed") else []
         for g, q, p in fills:
             t = paid.setdefault(g, [0, 0])
             t[0] += p * q

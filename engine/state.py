@@ -103,15 +103,15 @@ class Tip:
 @dataclass
 class Short:
     """An open short: `owner` sold `qty` units of `good` it borrowed from the
-    wood's store at `price` each, and owes `owed` units back in round `due`.
-    `collateral` coins are held against it until it closes."""
+    wood's store for `proceeds` coins in all, and owes `owed` units back in
+    round `due`. `collateral` coins are held against it until it closes."""
 
     id: int
     owner: str
     good: str
     qty: int
     owed: int
-    price: int
+    proceeds: int
     collateral: int
     due: int
 
@@ -190,6 +190,7 @@ class State:
     pact_offers: dict[int, PactOffer] = field(default_factory=dict)
     pacts: list[list] = field(default_factory=list)  # [a, b, since] with a < b, sorted: public alliances
     whispers: list[Whisper] = field(default_factory=list)  # sent last round, shown in the recipients' next views
+    end: int = 0  # the game's last round (0: no fixed end): nothing falls due after it
 
     # ---- copying -------------------------------------------------------
     def copy(self) -> "State":
@@ -208,6 +209,7 @@ class State:
             {k: o.copy() for k, o in self.pact_offers.items()},
             [list(p) for p in self.pacts],
             [w.copy() for w in self.whispers],
+            self.end,
         )
 
     def new_id(self) -> int:
@@ -259,6 +261,7 @@ class State:
             "pact_offers": [x.__dict__ for x in self.pact_offers.values()],
             "pacts": self.pacts,
             "whispers": [w.__dict__ for w in self.whispers],
+            "end": self.end,
         }
 
     @classmethod
@@ -279,6 +282,7 @@ class State:
             pact_offers={x["id"]: PactOffer(**x) for x in d.get("pact_offers", [])},
             pacts=[list(p) for p in d.get("pacts", [])],
             whispers=[Whisper(**w) for w in d.get("whispers", [])],
+            end=d.get("end", 0),
         )
 
 
@@ -299,9 +303,9 @@ def state_hash(state: State) -> str:
     return digest(canonical_state(state))
 
 
-def initial_state(world: World, seed: int, roster: list[RosterEntry] | None = None) -> State:
+def initial_state(world: World, seed: int, roster: list[RosterEntry] | None = None, end: int = 0) -> State:
     """Round 0: every creature with starting coins, two of each good it needs
-    and three of each it makes."""
+    and three of each it makes. `end`: the game's last round (0: none)."""
     roster = roster if roster is not None else build_roster(world)
     names = [r.name for r in roster]
     if len(set(names)) != len(names):
@@ -317,4 +321,4 @@ def initial_state(world: World, seed: int, roster: list[RosterEntry] | None = No
         goods[world.fuel_good] = max(goods[world.fuel_good], 2)
         creatures[r.name] = Creature(r.name, r.species, r.temperament, r.model,
                                      int(world.economy["start_coins"]), goods, int(world.economy["mood_start"]))
-    return State(seed=seed, round=0, creatures=creatures, quotes={g: Quote() for g in world.goods})
+    return State(seed=seed, round=0, creatures=creatures, quotes={g: Quote() for g in world.goods}, end=end)

@@ -87,7 +87,7 @@ class ShortView:
     id: int
     good: str
     owed: int
-    price: int       # what each unit sold for
+    price: int       # what each unit sold for (on average, rounded down)
     collateral: int  # coins held until it closes
     due: int
 
@@ -162,6 +162,7 @@ class PublicView:
     pact_offers: tuple[PactOfferView, ...] = ()  # pacts proposed to me
     whispers: tuple[WhisperView, ...] = ()       # sent to me last round (the latest few)
     short_room: int = 0   # shorts I may still open (the wood's cap less my open ones)
+    end: int = 0          # the game's last round (0: no fixed end); nothing may fall due after it
     ally_room: int = 0    # pacts I may still make
 
     # lookups, built once per view (a brain asks them many times a turn)
@@ -198,6 +199,11 @@ class PublicView:
 
     def feeling(self, other: str) -> int:
         return self._feelings.get(other, 0)
+
+    def rounds_left(self) -> int | None:
+        """Rounds after this one before the game ends (None: no fixed end):
+        the longest term a loan or a short may have."""
+        return self.end - self.round if self.end else None
 
     def record(self, other: str) -> RecordView | None:
         return next((r for r in self.records if r.name == other), None)
@@ -263,7 +269,8 @@ def market_index(state: State) -> MarketIndex:
     records = {n: RecordView(n, k, unpaid.get(n, 0)) for n, k in state.defaults.items() if k}
     shorts_by: dict[str, list[ShortView]] = {}
     for x in sorted(state.shorts.values(), key=lambda x: (x.due, x.id)):
-        shorts_by.setdefault(x.owner, []).append(ShortView(x.id, x.good, x.owed, x.price, x.collateral, x.due))
+        shorts_by.setdefault(x.owner, []).append(ShortView(x.id, x.good, x.owed, x.proceeds // x.qty, x.collateral,
+                                                           x.due))
     allies_by: dict[str, list[str]] = {}
     for a, b, _ in state.pacts:
         allies_by.setdefault(a, []).append(b)
@@ -326,4 +333,5 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         whispers=tuple(idx.whispers_to.get(name, [])[-int(world.economy["whispers_shown"]):]),
         short_room=max(0, int(world.economy["max_shorts"]) - len(idx.shorts_by.get(name, ()))),
         ally_room=max(0, int(world.economy["max_allies"]) - len(idx.allies_by.get(name, ()))),
+        end=state.end,
     )

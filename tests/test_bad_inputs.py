@@ -36,7 +36,7 @@ WATCH = ("replay", "{p}")
 @pytest.fixture(scope="module")
 def base_save(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("base") / "base.db"
-    assert main(["sim", "--rounds", "3", "--seed", "1", "--save", str(p), "--quiet"]) == 0
+    assert main(["sim", "--rounds", "5", "--seed", "1", "--save", str(p), "--quiet"]) == 0
     with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:  # every table has rows to damage
         assert all(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("tips", "events", "actions"))
         assert con.execute("SELECT count(*) FROM events WHERE kind = 'trade'").fetchone()[0]

@@ -3,6 +3,7 @@ SQLite files, one-line errors that leave files untouched."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -113,14 +114,21 @@ def test_an_existing_save_is_never_overwritten(tmp_path):
     assert r.returncode == 2 and "already exists" in r.stderr and p.read_text() == "precious"
 
 
-def test_resume_continues_to_the_same_hash(tmp_path):
+def test_a_game_played_on_records_its_new_end_and_replays_to_the_same_hash(tmp_path):
+    """A 12-round game resumed with --rounds 30 is a game whose last round moved
+    from 12 to 30 at round 13 (nothing fell due after 12 while it was the end):
+    the save records both, and a replay rebuilds the resumed game exactly.
+    (An interrupted game resumed to its own length is the kill -9 soak's case.)"""
     db = tmp_path / "r.db"
-    full = wood("sim", "--rounds", "30", "--seed", "9", "--quiet")
-    assert wood("sim", "--rounds", "12", "--seed", "9", "--save", str(db), "--quiet").returncode == 0
+    short = wood("sim", "--rounds", "12", "--seed", "9", "--save", str(db), "--quiet")
+    assert short.returncode == 0, short.stderr
     r = wood("sim", "--resume", str(db), "--rounds", "30", "--quiet")
     assert r.returncode == 0, r.stderr
-    assert last_hash(r.stdout) == last_hash(full.stdout)
-    assert "rounds: 30" in r.stdout
+    assert "rounds: 30 (12 replayed from the save, 18 played now)" in r.stdout
+    with sqlite3.connect(db) as con:
+        assert json.loads(con.execute("SELECT value FROM meta WHERE key = 'ends'").fetchone()[0]) == [[1, 12], [13, 30]]
+    v = wood("replay", str(db), "--verify")
+    assert v.returncode == 0 and last_hash(v.stdout) == last_hash(r.stdout), v.stdout + v.stderr
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from engine.brains.scripted import scripted_brains
 
 TRUTH_WORDS = re.compile(r"\b(truth|true|untrue|false|planted|fake|genuine|real|hoax|bogus|honest|lie|lies|lying)\b", re.I)
 RESOLUTION = re.compile(r'^The tip ".*$', re.M)  # last round's public record of a resolved tip
+WHISPERED = re.compile(r'^[^\n]* whispered: ".*$', re.M)  # a tip passed on: its words, given away by a recipient
 
 
 def tip_world(world, lead: int):
@@ -69,9 +70,10 @@ def test_no_prompt_in_a_long_tip_heavy_game_carries_a_tip_truth(world):
         if m := TRUTH_WORDS.search(public):
             leaks.append((rnd, creature, m.group(0)))
         own = {t for t, _, recipients, resolves in tips.values() if creature in recipients and rnd < resolves}
+        told = WHISPERED.sub("", public)  # passing a tip on is a recipient's own choice (and carries no truth)
         for tid, (tip_text, _truth, recipients, resolves) in tips.items():
             # another's live tip in this prompt, where no live tip of its own has those words
-            if creature not in recipients and rnd < resolves and tip_text in public and tip_text not in own:
+            if creature not in recipients and rnd < resolves and tip_text in told and tip_text not in own:
                 leaks.append((rnd, creature, f"someone else's tip #{tid}"))
     assert leaks == []
     # and the prompts do carry the tips to their recipients

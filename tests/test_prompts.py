@@ -63,7 +63,7 @@ def crowded(world: World, n: int = 5, round_no: int = 120) -> State:
     # shorts, pacts and whispers at their bounds: three each, whispers at full length
     for i, owner in enumerate(names):
         for j in range(world.economy["max_shorts"]):
-            s.shorts[oid] = Short(oid, owner, list(world.goods)[j], 25, 25, 12, 450, round_no + 3)
+            s.shorts[oid] = Short(oid, owner, list(world.goods)[j], 25, 25, 300, 450, round_no + 3)
             oid += 1
         for k in range(1, world.economy["max_allies"] + 1):
             other = names[(i + k) % len(names)]

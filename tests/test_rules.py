@@ -1057,3 +1057,51 @@ def test_public_record_lists_notable_events_first_then_a_few_says():
     assert rec == [headline(fine), *(headline(e) for e in says[:3])]
     many = [Event("default", 1, {"borrower": f"B{i}", "short": 1, "lender": "Owl"}) for i in range(12)]
     assert len(public_record(many)) == 8
+
+
+# --------------------------------------------------------------------------
+# a game with a fixed length: nothing falls due after its last round
+# --------------------------------------------------------------------------
+def test_nothing_falls_due_after_the_last_round(world):
+    """A 25-round game where a tip comes every round and every trader is eager:
+    no tip resolves, no loan and no short falls due after round 25."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.runner import Runner
+
+    w = replace(world, odds=dict(world.odds, tip_per_round=1.0, tip_lead_min=2, tip_lead_max=3))
+    roster = build_roster(w, 12)
+    runner = Runner(w, initial_state(w, 3, roster, end=25), scripted_brains(roster, 3))
+    issued, dues = [], []
+
+    async def go():
+        while runner.state.round < 25:
+            res = await runner.play_round()
+            issued.extend(e.data["resolves"] for e in res.events if e.kind == "tip_issued")
+            dues.extend(e.data["due"] for e in res.events if e.kind in ("loan_taken", "short_opened"))
+
+    asyncio.run(go())
+    assert issued and max(issued) <= 25 and len(issued) < 25  # the last rounds' tips could not resolve in time
+    assert dues and max(dues) <= 25
+    assert not runner.state.tips and not runner.state.shorts
+    assert all(ln.defaulted for ln in runner.state.loans.values())  # only unpaid debts outlive the game
+
+
+def test_a_loan_or_short_that_would_fall_due_after_the_end_is_refused_or_cut(state, world):
+    state.end, state.round = 10, 8
+    assert [e.data["reason"] for e in act(state, world, "Owl", action="lend", amount=10, rate=1, rounds=3)
+            if e.kind == "rejected"] == ["out_of_range"]
+    assert [e.kind for e in act(state, world, "Owl", action="lend", amount=10, rate=1, rounds=2)] == ["loan_offered"]
+    lo = next(iter(state.loan_offers.values()))
+    state.round = 9  # taken a round later, it would fall due in round 11
+    assert [e.data["reason"] for e in act(state, world, "Fox", action="accept", id=lo.id)
+            if e.kind == "rejected"] == ["out_of_range"]
+    state.offers[500] = Offer(500, "Fox", "buy", "timber", 3, 9, 20)
+    ev = act(state, world, "Owl", action="short", good="timber", qty=1, price=9, rounds=6)
+    assert next(e.data["due"] for e in ev if e.kind == "short_opened") == 10  # cut to the last round
+    state.round = 10
+    assert [e.data["reason"] for e in act(state, world, "Owl", action="short", good="timber", qty=1, price=9)
+            if e.kind == "rejected"] == ["out_of_range"]
+    view = public_view(state, world, "Owl")
+    assert view.end == 10 and view.rounds_left() == 0

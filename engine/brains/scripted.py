@@ -118,7 +118,9 @@ def _borrow(v: PublicView, stock: int, rng: random.Random) -> Action | None:
         return None
     if runway(v) >= BORROW_RUNWAY or not shortfall(v, stock):
         return None
-    fits = [lo for lo in v.loan_offers if lo.rate <= BORROW_RATE_MAX and trusted(v, lo.lender, "")]
+    left = v.rounds_left()
+    fits = [lo for lo in v.loan_offers if lo.rate <= BORROW_RATE_MAX and trusted(v, lo.lender, "")
+            and (left is None or lo.rounds <= left)]
     if not fits:
         return None
     mine = [lo for lo in fits if lo.for_me]
@@ -153,7 +155,10 @@ def _lend(v: PublicView, temperament: str, rng: random.Random) -> Action | None:
     if to is None and temperament != "cautious":
         return None
     amount = min(v.coins // 4, rng.choice((20, 25, 30)))
-    return Action(action="lend", to=to, amount=amount, rate=lending_rate(v, to), rounds=LEND_ROUNDS)
+    rounds = LEND_ROUNDS if v.rounds_left() is None else min(LEND_ROUNDS, v.rounds_left())
+    if rounds < 1:
+        return None  # the game ends this round: a loan could not fall due
+    return Action(action="lend", to=to, amount=amount, rate=lending_rate(v, to), rounds=rounds)
 
 
 def _gift(v: PublicView, stock: int) -> Action | None:
@@ -217,7 +222,7 @@ def _short(v: PublicView, good: str) -> Action | None:
     it has room for a short and the coins for the collateral (half the
     proceeds from its own purse), due a round after the glut is said to come."""
     bid = best(v, good, "buy")
-    if v.short_room <= 0 or bid is None:
+    if v.short_room <= 0 or bid is None or v.rounds_left() == 0:
         return None
     q = min(SHORT_MAX, bid.qty, 2 * v.coins // bid.price)
     if q < 1:
