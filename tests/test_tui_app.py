@@ -116,7 +116,9 @@ async def test_selecting_an_offer_fills_an_accept():
         await pilot.press("enter")
         form = screen.query_one(ActionForm)
         assert form.query_one("#kind", Select).value == "accept"
-        assert form.action() == Action(action="accept", id=first.id)
+        v = screen.active.view
+        can = min(first.qty, v.coins // first.price if first.side == "sell" else v.holding(first.good))
+        assert form.action() == Action(action="accept", id=first.id, qty=can or first.qty)
 
 
 async def test_hot_seat_keeps_each_seat_private():
@@ -187,11 +189,16 @@ async def test_hostile_names_from_a_ledger_roster_are_inert(tmp_path, world):
     app = WoodApp(RecordedGame(Ledger.open(save)), pacer=Pacer(0.0))
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.main.closed == 3, what="the replay's 3 rounds")
-        svg = app.export_screenshot()
-        assert "[@click=app.quit]Mallory" in rendered(app)
-        assert "\x1b" not in svg and "\u202e" not in svg
+        # the season's end brings the final ranking, names and all; Escape goes back to the board
+        await until(pilot, lambda: "[@click=app.quit]Mallory" in rendered(app), what="the final ranking")
+        for _ in range(2):
+            svg = app.export_screenshot()
+            assert "[@click=app.quit]Mallory" in rendered(app)
+            assert "\x1b" not in svg and "\u202e" not in svg
+            assert app.is_running
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is app.main, what="the board again")
         assert "replay · round 3/3" in rendered(app)
-        assert app.is_running
 
 
 # ---- the spectator's controls, replay, errors ------------------------------------
@@ -219,6 +226,9 @@ async def test_replay_of_a_saved_run(tmp_path, world):
     app = WoodApp(RecordedGame(ledger), pacer=Pacer(0.0))
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.main.closed == 4, what="4 replayed rounds")
+        # the season's end brings the final ranking: read once it is up (not while it mounts)
+        await until(pilot, lambda: type(app.screen).__name__ == "FinalScreen", what="the final ranking")
+        await pilot.pause()
         text = all_text(app)
         assert "replay · round 4/4" in text and " sold " in text
     ledger.close()

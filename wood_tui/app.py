@@ -5,14 +5,22 @@ seats), runs the game in one engine worker in its own event loop (the
 bridge posts messages to the main screen), and turns a failed worker into a
 message: a user error before the game is ready ends the app with that one
 line, anything later shows in the app.
+
+In play it also shows the first game's introduction (once: `config_dir`
+remembers it), offers the game's actions in the command palette, and asks
+before quitting a game whose rounds are not saved. A letter typed on a
+form's list is handled here, in the app's own key dispatch, so that the
+keys typed right after it go to the field it moves on to.
 """
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
-from textual.app import App
+from textual import events, on, work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -22,9 +30,12 @@ from engine.errors import WoodError
 from . import safe
 from .bridge import LiveGame, Pacer, RecordedGame
 from .messages import GameReady
+from .screens.game_screen import GameScreen
+from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro
 from .screens.market import MarketScreen
-from .screens.modals import ErrorScreen
+from .screens.modals import ConfirmScreen, ErrorScreen
 from .screens.spectator import SpectatorScreen
+from .widgets.action_form import KeySelect
 
 
 class WoodApp(App[None]):
@@ -32,13 +43,17 @@ class WoodApp(App[None]):
     TITLE = "Thousand Token Wood"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", show=False, priority=True)]
 
-    def __init__(self, game: LiveGame | RecordedGame, *, pacer: Pacer | None = None):
+    def __init__(self, game: LiveGame | RecordedGame, *, pacer: Pacer | None = None, config_dir: Path | None = None):
+        """`config_dir`: where the first game's introduction is remembered
+        (`wood play` passes the user's; None: no introduction)."""
         super().__init__()
         self.game = game
         self.pacer = pacer or Pacer()
+        self.config_dir = config_dir
         self.main: Screen | None = None
         self.ready = False
         self.closing = False
+        self.quit_confirmed = False
 
     def get_default_screen(self) -> Screen:
         if isinstance(self.game, LiveGame) and self.game.seats:
@@ -58,9 +73,72 @@ class WoodApp(App[None]):
     def on_game_ready(self, msg: GameReady) -> None:
         self.ready = True
 
+    # ---- the first game -------------------------------------------------------
+    def wants_intro(self) -> bool:
+        return self.config_dir is not None and isinstance(self.main, MarketScreen) and not intro_seen(self.config_dir)
+
+    def show_intro(self, msg: GameReady, then) -> None:
+        """The introduction for the seats of this game; `then()` once it is closed."""
+        species = {r.name: r.species for r in msg.roster}
+        seats = [(s.name, species[s.name]) for s in self.game.seats if s.name in species]
+
+        def closed(_) -> None:
+            assert self.config_dir is not None
+            remember_intro(self.config_dir)
+            then()
+        self.push_screen(IntroScreen(intro_text(msg.world, seats, msg.target_rounds)), closed)
+
+    # ---- keys -------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        # a letter on a form's list picks and moves on here, before the next key is routed
+        if (isinstance(event, events.Key) and not event.is_forwarded and isinstance(self.focused, KeySelect)
+                and self.focused.pick(event.character)):
+            return
+        await super().on_event(event)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main
+        if isinstance(main, MarketScreen):
+            yield SystemCommand("Pass", "Pass this turn (F2)", main.action_pass_turn)
+            yield SystemCommand("Help", "The rules: goal, tips, magistrate, loans, spoilage, seasons; keys (F1)",
+                                main.action_help)
+            yield SystemCommand("Offers", "Jump to the offers you can take (F3)", lambda: main.action_tab("offers"))
+            yield SystemCommand("Your round", "What happened to you last round (F4)", lambda: main.action_tab("round"))
+            yield SystemCommand("Standings", "Who is worth most (F5)", lambda: main.action_tab("standings"))
+            yield SystemCommand("The wood", "The public record (F6)", lambda: main.action_tab("wood"))
+            yield SystemCommand("Form", "Back to the action form (escape)", main.action_form)
+        elif isinstance(main, SpectatorScreen):
+            yield SystemCommand("Help", "What the panels show; keys", main.action_help)
+        if isinstance(main, GameScreen) and main.final is not None:
+            yield SystemCommand("Final standings", "The end of the season, ranked (F8)", main.action_final)
+
+    def unsaved_rounds(self) -> int:
+        """Rounds of a game in play that quitting now would lose (no --save, not resumed, not over)."""
+        game, main = self.game, self.main
+        if not (isinstance(game, LiveGame) and game.seats and isinstance(main, GameScreen)):
+            return 0
+        if game.options.save is not None or game.options.resume is not None or main.note == "over":
+            return 0
+        return main.closed
+
     async def action_quit(self) -> None:
         """Stop the run first (its ledger closes, its model servers stop) while
-        the screen says so; a second quit leaves at once."""
+        the screen says so; a second quit leaves at once. A game whose rounds
+        would be lost asks first."""
+        if isinstance(self.screen, ConfirmScreen):  # quit again while asked: yes
+            self.screen.dismiss(True)
+            return
+        if (lost := self.unsaved_rounds()) and not self.closing and not self.quit_confirmed:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.quit_confirmed = True
+                    self.call_later(self.action_quit)
+            played = "1 round is" if lost == 1 else f"{lost} rounds are"
+            self.push_screen(ConfirmScreen(f"Quit this game? Its {played} not saved and cannot be resumed "
+                                           "(start with --save FILE to keep a game).", "Quit", "Keep playing"),
+                             answered)
+            return
         engine = [w for w in self.workers if w.group == "engine" and w.is_running]
         if not engine or self.closing:
             self.exit()

@@ -22,10 +22,12 @@ from engine.brains.human import HumanBrain
 from engine.errors import WoodError
 from engine.events import Event
 from engine.ledger import Ledger
+from engine.recap import regard, round_recap
 from engine.rules import check_action
 from engine.replay import check_roster, replayed_rounds
 from engine.runner import Observer, RoundResult
 from engine.state import State, initial_state, state_hash
+from engine.views import public_view
 from engine.world import RosterEntry, World, load_world
 
 from .game import HUMAN, open_game
@@ -84,10 +86,13 @@ class Pacer:
 
 
 class _Relay(Observer):
-    """Runner hooks -> app messages; keeps the open state for checking a seat's action."""
+    """Runner hooks -> app messages; keeps the open state for checking a seat's
+    action, and tells each human seat its round in words when the round closes."""
 
-    def __init__(self, post: Post):
+    def __init__(self, post: Post, world: World | None = None, seats: Sequence[str] = ()):
         self.post = post
+        self.world = world
+        self.seats = tuple(seats)
         self.open_state: State | None = None
 
     def round_opened(self, round_no: int, state: State, events: list[Event]) -> None:
@@ -101,7 +106,11 @@ class _Relay(Observer):
         self.post(Decided(name, decision))
 
     def round_closed(self, result: RoundResult, state: State) -> None:
-        self.post(RoundClosed(result.round, result.events, result.decisions, state))
+        seats = [n for n in self.seats if n in state.creatures]
+        views = {n: public_view(state, self.world, n) for n in seats} if self.world is not None else {}
+        recaps = {n: round_recap(result.events, n, state, self.open_state) for n in seats}
+        self.post(RoundClosed(result.round, result.events, result.decisions, state, views, recaps,
+                              {n: regard(state, n) for n in seats}))
 
 
 class _StatusLog:
@@ -139,7 +148,7 @@ class LiveGame:
 
     async def run(self, post: Post, pacer: Pacer) -> None:
         world = self.world = load_world()
-        self._relay = relay = _Relay(post)
+        self._relay = relay = _Relay(post, world, [s.name for s in self.seats])
         post(GameStatus("setting up the wood…"))
         turn = lambda view, answer: post(SeatTurn(view, answer))  # noqa: E731
         brains = {**self.extra_brains, **{s.name: HumanBrain(turn) for s in self.seats}}
@@ -158,7 +167,7 @@ class LiveGame:
                     await pacer.between_rounds()
                 await runner.play_round()
             post(GameOver(f"the season is over after {runner.state.round} rounds"
-                          + (f"; saved to {path}" if path else "")))
+                          + (f"; saved to {path}" if path else ""), runner.state, world))
 
     def check(self, name: str, action: Action) -> tuple[Reason, str] | None:
         """The engine's verdict on a seat's action against this round's open state."""
@@ -177,8 +186,10 @@ class RecordedGame:
         world = load_world()
         roster = check_roster(ledger, world)
         last = ledger.last_round()
-        post(GameReady(world, roster, initial_state(world, ledger.seed, roster), last))
+        state = initial_state(world, ledger.seed, roster)
+        post(GameReady(world, roster, state, last))
         for rr in replayed_rounds(ledger, world):
+            state = rr.after
             if rr.round > 1:
                 await pacer.between_rounds()
             for name, d in rr.decisions.items():
@@ -186,5 +197,5 @@ class RecordedGame:
             if state_hash(rr.after) != ledger.round_hash(rr.round):
                 post(GameStatus(f"the replay diverges from the record at round {rr.round}", "warning"))
             post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
-        post(GameOver(f"end of the record: {last} rounds"))
+        post(GameOver(f"end of the record: {last} rounds", state, world))
 

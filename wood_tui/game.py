@@ -74,14 +74,17 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             if last:
                 log(f"verifying {options.resume}: replaying its {last} rounds...")
             state = verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
+            if target > state.round and target != state.end:  # played on (or cut short): the new last round
+                state.end = target
+                ledger.set_end(state.round + 1, target)
             log(f"resuming {options.resume} at round {state.round} of {target}")
         else:
             seed = options.seed
             kind = options.brains or "scripted"
             roster, models = _roster(options, world, kind)
             roster = [*roster, *extra_roster]
-            state = initial_state(world, seed, roster)
             target = options.target_rounds
+            state = initial_state(world, seed, roster, end=target)
             if options.save is not None:
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind,
                                    extra={"models": models} if models else None, rounds=target)
@@ -112,6 +115,7 @@ def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
     try:
         ledger = Ledger.create(path, **meta)
         ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(rounds),))
+        ledger.set_end(1, rounds)
         return ledger
     except (sqlite3.Error, OSError) as e:
         for suffix in ("", "-wal", "-shm"):

@@ -7,7 +7,7 @@ events, decisions) are the engine's own and are never mutated after posting.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.message import Message
 
@@ -76,6 +76,11 @@ class RoundClosed(Message):
     events: list[Event]
     decisions: dict[str, Decision]
     state: State
+    # for each human seat (play only): its view of the state after the round,
+    # the round in words (`engine.recap`) and how others feel about it
+    views: dict[str, PublicView] = field(default_factory=dict)
+    recaps: dict[str, list[str]] = field(default_factory=dict)
+    regard: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,4 +93,8 @@ class SeatTurn(Message):
 
 @dataclass
 class GameOver(Message):
+    """The season is over (or the record ends): the final state, for the final standings."""
+
     text: str
+    state: State | None = None
+    world: World | None = None

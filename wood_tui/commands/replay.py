@@ -8,7 +8,8 @@ import sys
 def add_arguments(p) -> None:
     p.add_argument("path", metavar="PATH", help="a save file written by --save")
     p.add_argument("--verify", action="store_true",
-                   help="rebuild headless, print `state hash: <hex>`, exit 1 if it differs from the recorded one")
+                   help="rebuild headless, print the final standings and `state hash: <hex>`, exit 1 if it "
+                   "differs from the recorded one")
 
 
 def run(args) -> int:
@@ -26,6 +27,7 @@ def run(args) -> int:
 
 def _verify(ledger, world) -> int:
     from engine.replay import rebuild
+    from engine.score import standings_lines
     from engine.state import state_hash
 
     last = ledger.last_round()
@@ -33,6 +35,8 @@ def _verify(ledger, world) -> int:
     state = rebuild(ledger, world)
     got = state_hash(state)
     print(f"rounds: {last}")
+    for line in standings_lines(state, world):
+        print(line)
     print(f"state hash: {got}")
     if recorded is not None and got != recorded:
         print(f"wood: error: replay does not match the record (recorded {recorded})", file=sys.stderr)

@@ -1,6 +1,7 @@
 """`wood sim`: the market, headless. New runs, `--resume` of a killed run
 (to a total of `--rounds`), a progress bar on a terminal, plain lines
-otherwise, and a summary whose last line is `state hash: <hex>`."""
+otherwise, and a summary: the run's measures, the final standings, and last
+the line `state hash: <hex>`."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ def run(args) -> int:
 
 async def _run(options: RunOptions, quiet: bool) -> int:
     from engine.metrics import RunSummary
+    from engine.score import standings_lines
     from engine.world import load_world
     from wood_tui.game import open_game
 
@@ -45,6 +47,8 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         for line in summary.lines(world.good_names):
             print(line)
         for line in game.model_report():
+            print(line)
+        for line in standings_lines(game.runner.state, world):
             print(line)
         print(f"state hash: {game.state_hash()}")
     return 0

@@ -2,6 +2,12 @@
 seat's `PublicView` only, with the action form; the models think while the
 human decides.
 
+Left, the seat's own panel (holdings against needs, quotes, tips, loans,
+feelings both ways). Right, tabs: the offers it can take, its last round in
+words (`engine.recap`), the public standings, the wood's public record.
+Under them the form (focused at the start of every turn) and a strip with
+who has decided and where the seat stands.
+
 Several seats (hot-seat) take turns in seat order: before each turn the
 curtain covers everything, and when a turn ends everything private to that
 seat is blanked before the next seat's curtain goes up.
@@ -12,10 +18,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from engine.actions import PASS, Action
+from engine.recap import move_line
+from engine.score import Standing
+from engine.world import World
 
 from .. import safe
 from ..bridge import LiveGame
@@ -23,34 +32,73 @@ from ..messages import Decided, GameOver, GameReady, RoundClosed, RoundOpened, S
 from ..widgets.action_form import ActionForm, why
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from ..widgets.seat_panel import BookTable, SeatPanel
+from ..widgets.standings import SCORE_FIRST, StandingsTable
 from .curtain import CurtainScreen
 from .game_screen import GameScreen
 from .modals import HelpScreen
 
-NAMES_IN_STRIP = 12  # more creatures than this: counts instead of names
+NAMES_IN_STRIP = 6  # more creatures than this: counts instead of names
+TABS = {"offers": "tab-offers", "round": "tab-round", "standings": "tab-standings", "wood": "tab-wood"}
+
+
+def help_paragraphs(world: World | None) -> tuple[str, ...]:
+    """The rules a player needs, with the wood's own numbers where it is set up."""
+    eco = world.economy if world is not None else {}
+    pantry = eco.get("pantry", 6)
+    fuel = eco.get("fuel_by_season", {})
+    burn = ", ".join(f"{n} in {s}" for s, n in fuel.items()) if fuel else "more in winter"
+    fuel_good = world.fuel_good if world is not None else "timber"
+    life = eco.get("offer_lifetime", 3)
+    return (
+        "THE GOAL. The season has a fixed number of rounds. Whoever is worth most at the end wins: net worth = "
+        "coins + goods at their last trade price + coins owed to you - coins you owe. Mood (0-100) stands beside "
+        "it: a fed creature is a happy one. The standings tab (F5) is live and public.",
+        "EACH ROUND you make one move: offer (buy or sell qty of a good at a limit price; what is not matched "
+        f"stands as your offer for {life} rounds), accept a standing offer or loan offer by its #, lend coins, "
+        "give a gift, or pass; and you may say one public line. A move the engine would refuse is explained "
+        "under the form; correct it and act again. An accept can still lose a race to a creature who moved "
+        "first: it then trades against the next best offers at that price, or stands as your own offer.",
+        "EATING. Every round you eat your basket (the 'need' column). Met needs raise your mood, unmet ones lower "
+        f"it; a creature never dies. {fuel_good} is burned as fuel by season: {burn} (a year is four rounds). "
+        "Low mood lowers what you make a little.",
+        f"SPOILAGE. Above {pantry} units of a good (your pantry), a share of the hoard rots every round: "
+        "sell what you cannot eat.",
+        "TIPS. Sometimes a private tip reaches you: 'the honey harvest fails in 2 rounds'. It may be true or "
+        "planted; you learn which only when it resolves (shown under your tips and in your round). A true tip's "
+        "shock happens, a planted one's does not.",
+        "THE MAGISTRATE. When a true tip resolves, the magistrate may look at the trades its recipients made in "
+        "that good meanwhile: profit made on a tip is fined (all of it, and more) in public, and your trading "
+        "partners think less of you. Trading that made nothing is cleared. It judges you too.",
+        "LOANS. Lend coins at a rate for some rounds; the taker owes amount + rate% a round when due. A borrower "
+        "who cannot pay defaults in public: the rest stays owed and part of its coins go to it every round, "
+        "and no one may lend to it until it is paid.",
+        "FEELINGS. Fair trades, gifts and repaid loans warm others to you; defaults, fines and sharp prices cool "
+        "them. Your panel shows how you feel and how others feel about you.",
+        "Hot-seat: the curtain hides everything between players; press enter when you are at the keyboard.",
+    )
 
 
 class MarketScreen(GameScreen):
     BINDINGS = [
         Binding("f1", "help", "help"),
         Binding("f2", "pass_turn", "pass"),
+        Binding("f3", "tab('offers')", "offers"),
+        Binding("f4", "tab('round')", "recap"),
+        Binding("f5", "tab('standings')", "standings"),
+        Binding("f6", "tab('wood')", "wood"),
+        Binding("f8", "final", "final", show=False),
+        Binding("escape", "form", "back to the form", show=False),
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     FORM_KEYS = [  # the widgets' own keys, told in the help screen
-        Binding("tab", "", "next field (shift+tab: back to the offers table)", key_display="tab"),
+        Binding("a-z", "", "in a list: pick the choice starting with that letter", key_display="letters"),
+        Binding("tab", "", "next field (shift+tab: back)", key_display="tab"),
         Binding("enter", "", "act; on an offer in the table: take it", key_display="enter"),
-        Binding("up,down", "", "choose in a list or in the offers table", key_display="↑ ↓"),
+        Binding("up,down", "", "open a list; move in the offers table", key_display="↑ ↓"),
+        Binding("escape", "", "from the tables: back to the form", key_display="escape"),
+        Binding("ctrl+p", "", "all commands (pass, help, offers, standings…)", key_display="ctrl+p"),
     ]
-    HELP = (
-        "You trade as one creature. Each round choose one action: offer (buy or sell at a limit price), "
-        "accept a standing offer by its #, lend coins, give a gift, or pass; and optionally say one public line.",
-        "Left: what you hold against what you must eat this round, the market's quotes, your private tips "
-        "(true or planted: you never know which until the headline says), your loans and feelings.",
-        "Right: the offers you can take (select a row to accept it) and the wood's public record. "
-        "A move the engine would refuse is explained under the form; correct it and act again.",
-        "Hot-seat: the curtain hides everything between players; press enter when you are at the keyboard.",
-    )
 
     def __init__(self, game: LiveGame):
         super().__init__("play")
@@ -59,26 +107,46 @@ class MarketScreen(GameScreen):
         self.status: dict[str, str] = {}   # creature -> "" | "thinking" | "decided" | "fault"
         self.waiting: list[SeatTurn] = []  # seats whose turn came, in arrival order
         self.active: SeatTurn | None = None
+        self.hold = False                   # the introduction is up: turns wait for it
+        # private to each seat, shown only on its own turn: its last round in words,
+        # how others feel about it, its resolved tips (text, came true)
+        self.recaps: dict[str, tuple[int, list[str]]] = {}
+        self.regards: dict[str, list[str]] = {}
+        self.resolved: dict[str, list[tuple[str, bool]]] = {}
+        self.table: list[Standing] = []
 
     @property
     def hot_seat(self) -> bool:
         return len(self.seats) > 1
 
+    @property
+    def me(self) -> str | None:
+        """The seat whose screen this is now (one seat: always it)."""
+        if self.active is not None:
+            return self.active.view.name
+        return self.seats[0] if not self.hot_seat and self.seats else None
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="top"):
             yield SeatPanel(id="seat")
-            with Vertical(id="market"):
-                yield BookTable(id="book")
-                yield EventFeed({**LOG_KINDS, **HEADLINE_KINDS}, id="news")
+            with TabbedContent(id="market", initial=TABS["offers"]):
+                with TabPane("offers", id=TABS["offers"]):
+                    yield BookTable(id="book")
+                with TabPane("recap", id=TABS["round"]):
+                    with VerticalScroll(id="recap-box"):
+                        yield Static(id="recap")
+                with TabPane("standings", id=TABS["standings"]):
+                    yield StandingsTable(id="standings", columns=SCORE_FIRST)
+                with TabPane("wood", id=TABS["wood"]):
+                    yield EventFeed({**LOG_KINDS, **HEADLINE_KINDS}, id="news")
         yield Vertical(id="form-slot")
         yield Static(id="strip")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#book").border_title = "offers you can take"
-        self.query_one("#news").border_title = "the wood (public)"
         self.query_one(SeatPanel).conceal("the wood is waking up…")
+        self.query_one("#recap", Static).update(Text("Your first round is still to come.", style="dim"))
         self._title()
 
     # ---- the run ------------------------------------------------------------
@@ -88,7 +156,12 @@ class MarketScreen(GameScreen):
         form.disabled = True
         await self.query_one("#form-slot").mount(form)
         form.finish("waiting for your turn…")
+        self._standings()
         self._strip()
+        app = self.app
+        if getattr(app, "wants_intro", lambda: False)():  # the first game: its introduction first
+            self.hold = True
+            app.show_intro(msg, self.release)
 
     def opened(self, msg: RoundOpened) -> None:
         self.status = dict.fromkeys(self.status, "")
@@ -104,17 +177,40 @@ class MarketScreen(GameScreen):
 
     def closed_round(self, msg: RoundClosed) -> None:
         self.query_one("#news", EventFeed).add_round(msg.round, msg.events)
+        for name, lines in msg.recaps.items():
+            self.recaps[name] = (msg.round, lines)
+        self.regards.update(msg.regard)
+        for e in msg.events:
+            if e.kind == "tip_resolved":
+                for name in e.data.get("recipients", ()):
+                    if name in self.seats:
+                        self.resolved.setdefault(name, []).append((e.data["text"], bool(e.data["truth"])))
+        self._standings()
+        # one seat: its screen follows the wood to the end of every round (the
+        # last round's results stay on screen when the season is over)
+        if not self.hot_seat and self.seats and (view := msg.views.get(self.seats[0])) is not None:
+            self._show_seat(view, after=True)
+        self._strip()
 
     def over(self, msg: GameOver) -> None:
-        self.query_one(ActionForm).finish(msg.text)
+        self.query_one(ActionForm).finish(msg.text + "  (F8: the final standings)")
+
+    def _standings(self) -> None:
+        self.table = self.standings_now()
+        self.query_one(StandingsTable).show(self.table, self.me)
 
     # ---- turns --------------------------------------------------------------
     def on_seat_turn(self, msg: SeatTurn) -> None:
         self.waiting.append(msg)
         self.call_later(self._next_turn)  # after this round's other seats have queued too
 
+    def release(self) -> None:
+        """The introduction is gone: the turn that waited for it comes up."""
+        self.hold = False
+        self._next_turn()
+
     def _next_turn(self) -> None:
-        if self.active is not None or not self.waiting:
+        if self.active is not None or not self.waiting or self.hold:
             return
         turn = min(self.waiting, key=lambda t: self.seats.index(t.view.name))
         self.waiting.remove(turn)
@@ -126,14 +222,32 @@ class MarketScreen(GameScreen):
             self._reveal(turn)
 
     def _reveal(self, turn: SeatTurn) -> None:
-        self.query_one(SeatPanel).show(turn.view)
-        self.query_one(BookTable).show(turn.view)
-        self.query_one(ActionForm).start()
+        name = turn.view.name
+        self._show_seat(turn.view)
+        round_no, recap = self.recaps.get(name, (0, []))
+        if round_no:  # the round just gone, in words, is the first thing to read
+            self.query_one("#market", TabbedContent).active = TABS["round"]
+        self.query_one(ActionForm).start(turn.view, move_line(recap))
+        self.query_one(StandingsTable).show(self.table, name)
         self._strip()
+
+    def _show_seat(self, view, after: bool = False) -> None:
+        name = view.name
+        self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
+        self.query_one(BookTable).show(view)
+        round_no, recap = self.recaps.get(name, (0, []))
+        box = self.query_one("#recap", Static)
+        if round_no:
+            box.update(Text("\n").join([Text(f"Round {round_no}, for you:", style="bold"),
+                                        *(Text.assemble("• ", safe.text(line)) for line in recap)]))
+        else:
+            box.update(Text("Your first round is still to come.", style="dim"))
 
     def _conceal(self, note: str) -> None:
         self.query_one(SeatPanel).conceal(note)
         self.query_one(BookTable).conceal()
+        self.query_one("#recap", Static).update(Text("(hidden between turns)", style="dim"))
+        self.query_one(StandingsTable).show(self.table, None)
         self.query_one(ActionForm).finish(note)
 
     @on(ActionForm.Chosen)
@@ -167,23 +281,46 @@ class MarketScreen(GameScreen):
     # ---- the strip under the form ---------------------------------------------
     def _strip(self) -> None:
         line = Text(f"round {self.round}  ", style="bold")
-        me = self.active.view.name if self.active else None
+        me = self.me
+        mine = next((r for r in self.table if r.name == me), None)
+        if mine is not None and (self.active is not None or not self.hot_seat):
+            line.append_text(Text.assemble(("you: ", "dim"), (f"#{mine.rank}", "bold"),
+                                           (f" of {len(self.table)}, worth {mine.worth}", "")))
+            lead = self.table[0]
+            if lead.name != mine.name:
+                line.append_text(Text.assemble(("  lead: ", "dim"), safe.text(lead.name, max_len=16),
+                                               f" {lead.worth}"))
+            line.append("  ·  ")
         if len(self.status) > NAMES_IN_STRIP:
             done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
             line.append(f"{done} of {len(self.status)} have decided")
-            if me:
-                line.append_text(Text.assemble("  ·  your turn, ", safe.text(me, style="bold")))
+            if self.active is not None:
+                line.append_text(Text.assemble("  ·  your turn, ", safe.text(self.active.view.name, style="bold")))
         else:
+            active = self.active.view.name if self.active else None
             marks = {"thinking": ("⋯", "yellow"), "decided": ("✓", "green"), "fault": ("✗", "red"), "": ("·", "dim")}
             for name, st in self.status.items():
-                mark, style = ("✎ your turn", "bold reverse") if name == me else marks[st]
-                line.append_text(Text.assemble(safe.text(name, max_len=20), " ", (mark, style), "   "))
+                mark, style = ("✎", "bold reverse") if name == active else marks[st]
+                line.append_text(Text.assemble(safe.text(name, max_len=12), (mark, style), " "))
         self.query_one("#strip", Static).update(line)
 
     # ---- keys -----------------------------------------------------------------
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.HELP, [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
+        self.app.push_screen(HelpScreen(help_paragraphs(self.world),
+                                        [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
 
     def action_pass_turn(self) -> None:
         if self.active is not None:
             self._answer(self.active, PASS)
+
+    def action_tab(self, which: str) -> None:
+        """Show a tab; the offers tab takes the keys too (enter takes an offer, escape comes back)."""
+        tabs = self.query_one("#market", TabbedContent)
+        tabs.active = TABS[which]
+        if which == "offers":
+            self.set_focus(self.query_one("#book"))
+        elif which == "standings":
+            self.set_focus(self.query_one("#standings"))
+
+    def action_form(self) -> None:
+        self.query_one(ActionForm).focus_form()

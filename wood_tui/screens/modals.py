@@ -1,5 +1,6 @@
 """Modal screens: the help screen (keys of the screen below and a few words
-on the game) and the error screen for a fault in the app's engine worker."""
+on the game), the question before quitting a game whose rounds are not
+saved, and the error screen for a fault in the app's engine worker."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -7,9 +8,9 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from .. import safe
 
@@ -58,3 +59,31 @@ class ErrorScreen(ModalScreen[None]):
             yield Static(Text(self.title_text, style="bold red"))
             yield Static(safe.lines(self.detail))
             yield Static(Text("The game stopped. escape closes this; ctrl+q quits.", style="dim"))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; dismissed with True (yes) or False."""
+
+    BINDINGS = [Binding("y", "answer(True)", "yes"), Binding("n,escape", "answer(False)", "no")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No"):
+        super().__init__()
+        self.question = question
+        self.yes, self.no = yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(Text(self.question), id="confirm-text")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+                yield Button(f"{self.no} (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,68 +1,165 @@
 """The spectator screen (`wood watch`, `wood replay`): every creature, the
-standing offers, prices, feelings, the public log and headlines, with
-pause, step and speed keys. Spectators see public events only."""
+live standings (net worth, engine/score.py), prices and wealth over the
+rounds, feelings, the standing offers, the public log and headlines, with
+pause, step and speed keys.
+
+The board shows public events only. The god view (`g`, or "god view" in the
+command palette) opens what only the ledger knows: tip truths, debts,
+fines, whispers. It exists on this screen alone: the play screen never
+composes one, and it reads the events the bridge posts to the screen; no
+brain and no prompt ever sees any of it.
+"""
 from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header
+from textual.reactive import reactive
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from engine.events import Event
+from engine.score import standings
+from engine.state import State
+from engine.world import World
 
 from ..messages import Decided, GameReady, RoundClosed, Thinking
-from ..widgets.creature_panel import CreatureBoard
+from ..widgets.creature_panel import SORTS, CreatureBoard
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
+from ..widgets.god_view import GodView, secrets
 from ..widgets.offers_table import OffersTable
 from ..widgets.price_chart import PriceChart
 from ..widgets.sentiment_bars import SentimentBars
+from ..widgets.standings import StandingsTable
+from ..widgets.wealth_chart import WealthChart
 from .game_screen import GameScreen
 from .modals import HelpScreen
 
+SECRET_KINDS = ("fine", "whisper")  # the events the god view keeps (the state holds the rest)
+TABS = ("tab-standings", "tab-prices", "tab-wealth", "tab-feelings")
+
+
+class WatchCommands(Provider):
+    """The spectator's commands in the palette: the god view, the side tabs, sorting the roster."""
+
+    def commands(self) -> list[tuple[str, object, str]]:
+        screen = self.screen
+        if not isinstance(screen, SpectatorScreen):
+            return []
+        out = [("god view: show or hide what only the ledger knows", screen.action_god_view,
+                "tip truths, debts, fines and whispers (spectators only)")]
+        out += [(f"show {tab.removeprefix('tab-')}", partial(screen.action_show_tab, tab), "the side panel")
+                for tab in TABS]
+        if screen.large_roster:
+            out += [(f"sort creatures by {what}", partial(screen.action_sort, key), "the creature table")
+                    for key, what in SORTS.items()]
+        return out
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self.commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self.commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 class SpectatorScreen(GameScreen):
+    COMMANDS = {WatchCommands}
     BINDINGS = [
-        Binding("space", "pause", "pause/resume"),
+        Binding("space", "pause", "pause"),
         Binding("n", "step", "step"),
         Binding("plus,equals_sign", "faster", "faster", key_display="+"),
         Binding("minus", "slower", "slower", key_display="-"),
+        Binding("g", "god_view", "god view"),
+        Binding("t", "next_tab", "tab"),
+        Binding("w", "sort('worth')", "sort: worth"),
+        Binding("m", "sort('mood')", "mood"),
+        Binding("d", "sort('debt')", "debt"),
+        Binding("o", "sort(None)", "roster order", show=False),
         Binding("question_mark,f1", "help", "help", key_display="?"),
         Binding("q", "app.quit", "quit"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-very-wide")]
     HELP = (
-        "You are watching the wood. Each round every creature makes one move: an offer, "
-        "accepting an offer, a loan, a gift or a pass, and may say one public line.",
+        "You are watching the wood. Each round every creature makes one move: an offer, accepting an offer, "
+        "a loan, a gift, a short sale, a pact, a whisper or a pass, and may say one public line.",
         "Panels: holdings, mood, what each creature did and said; ⋯ while its brain thinks; "
-        "a red ✗ line when its model failed (it passes that round).",
-        "Right: prices over the last rounds, and the strongest feelings (red distrust, green warmth). "
-        "Below: standing offers, the log of trades, loans and gifts, and the headlines.",
+        "a red ✗ line when its model failed (it passes that round). With many creatures, a table: "
+        "w, m, d sort it by net worth, mood or debt (again: the other way), o back to roster order; "
+        "or click a column's header.",
+        "Right (t for the next tab, or click one): the standings by net worth (coins + goods at the last "
+        "price + loans owed to you - debts), a good's price over the rounds (click a good, or ↑/↓; "
+        "▲ a shock began, ◆ a tip came true, ◇ a planted one resolved), the richest creatures' worth over "
+        "the rounds, and the strongest feelings. Below: standing offers, the log of the market (a rule "
+        "for each round) and the headlines.",
+        "g opens the god view: tips still in the air with their truth and who got them, who owes whom, "
+        "the magistrate's fines, and whispers. Spectators only; no creature ever sees it.",
     )
+    god: reactive[bool] = reactive(False, init=False)
+
+    DEFAULT_CSS = """
+    SpectatorScreen #watch-top { height: 2fr; }
+    SpectatorScreen #watch-bottom { height: 1fr; min-height: 7; }
+    SpectatorScreen.-wide #watch-top, SpectatorScreen.-very-wide #watch-top { height: 3fr; }
+    SpectatorScreen.-wide #watch-bottom, SpectatorScreen.-very-wide #watch-bottom { height: 2fr; }
+    SpectatorScreen #watch-side { width: 46; }
+    SpectatorScreen.-wide #watch-side { width: 48; }
+    SpectatorScreen.-very-wide #watch-side { width: 64; }
+    SpectatorScreen #side-tabs { height: 1fr; }
+    SpectatorScreen #side-tabs ContentSwitcher { height: 1fr; }
+    SpectatorScreen #side-tabs TabPane { height: 1fr; padding: 0; }
+    SpectatorScreen #watch-standings { height: 1fr; }
+    SpectatorScreen #feelings-bars { height: 1fr; padding: 0 1; }
+    SpectatorScreen #watch-offers { width: 4fr; height: 100%; }
+    SpectatorScreen #watch-log { width: 3fr; height: 100%; padding: 0 1; scrollbar-size-vertical: 1; }
+    SpectatorScreen #watch-headlines { width: 2fr; height: 100%; padding: 0 1; scrollbar-size-vertical: 1; }
+    SpectatorScreen GodView { display: none; height: 1fr; }
+    SpectatorScreen.-god GodView { display: block; }
+    SpectatorScreen.-god #watch-bottom { display: none; }
+    SpectatorScreen.-god #watch-top { height: 1fr; }
+    SpectatorScreen.-narrow GodView { grid-size: 2; }
+    """
 
     def __init__(self, pacer, *, replay: bool = False):
         super().__init__("replay" if replay else "watch")
         self.pacer = pacer
         self.replay = replay
+        self.world: World | None = None
+        self.state: State | None = None
+        self.large_roster = False
+        self.secret_events: list[Event] = []  # fines and whispers so far, for the god view
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="top"):
+        with Horizontal(id="watch-top"):
             yield CreatureBoard(id="board")
-            with Vertical(id="sidebar"):
-                yield PriceChart(id="prices")
-                yield SentimentBars(id="feelings")
-        with Horizontal(id="bottom"):
-            yield OffersTable(id="offers")
-            yield EventFeed(LOG_KINDS, id="log")
-            yield EventFeed(HEADLINE_KINDS, max_lines=200, id="headlines")
+            with Vertical(id="watch-side"), TabbedContent(id="side-tabs"):
+                with TabPane("standings", id="tab-standings"):
+                    yield StandingsTable(id="watch-standings")
+                with TabPane("prices", id="tab-prices"):
+                    yield PriceChart(id="price-chart")
+                with TabPane("wealth", id="tab-wealth"):
+                    yield WealthChart(id="wealth-chart")
+                with TabPane("feelings", id="tab-feelings"):
+                    yield SentimentBars(id="feelings-bars")
+        with Horizontal(id="watch-bottom"):
+            yield OffersTable(id="watch-offers", classes="box")
+            yield EventFeed(LOG_KINDS, id="watch-log", classes="box")
+            yield EventFeed(HEADLINE_KINDS, max_lines=200, separators=False, id="watch-headlines", classes="box")
+        yield GodView(id="god-view")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#prices").border_title = "prices"
-        self.query_one("#feelings").border_title = "feelings"
-        self.query_one("#offers").border_title = "standing offers"
-        self.query_one("#log").border_title = "trades, loans, gifts"
-        self.query_one("#headlines").border_title = "headlines"
+        self.query_one("#watch-offers").border_title = "standing offers"
+        self.query_one("#watch-log").border_title = "market log"
+        self.query_one("#watch-headlines").border_title = "headlines"
         self._title()
 
     def now(self) -> str:
@@ -74,11 +171,16 @@ class SpectatorScreen(GameScreen):
 
     # ---- the run ------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None:
+        self.world, self.state = msg.world, msg.state
+        self.large_roster = len(msg.roster) > 8
         await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.good_names)
         await self.query_one(PriceChart).setup(msg.world, msg.state)
+        self._standings(msg.state)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
-        self.query_one("#headlines", EventFeed).write(Text("shocks, tips coming true or not, fines", style="dim"))
+        self.query_one("#watch-headlines", EventFeed).write(Text("shocks, tips coming true or not, fines", style="dim"))
+        self._god()
+        self.refresh_bindings()
 
     def on_thinking(self, msg: Thinking) -> None:
         self.query_one(CreatureBoard).thinking(msg.name)
@@ -88,14 +190,38 @@ class SpectatorScreen(GameScreen):
 
     def closed_round(self, msg: RoundClosed) -> None:
         self.round = msg.round
-        self.query_one(CreatureBoard).round_closed(msg.state, msg.decisions, msg.events)
-        self.query_one(PriceChart).record(msg.state)
+        self.state = msg.state
+        rows = self._standings(msg.state)
+        self.query_one(CreatureBoard).round_closed(msg.state, msg.decisions, msg.events, rows)
+        self.query_one(PriceChart).record(msg.state, msg.events)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         for feed in self.query(EventFeed):
             feed.add_round(msg.round, msg.events)
+        self.keep_secrets(msg.events)
+        self._god()
+
+    def keep_secrets(self, events: Iterable[Event]) -> None:
+        self.secret_events += [e for e in events if e.kind in SECRET_KINDS]
+        del self.secret_events[:-400]
+
+    def _standings(self, state: State):
+        assert self.world is not None
+        rows = standings(state, self.world)
+        self.query_one(StandingsTable).show(rows)
+        self.query_one(WealthChart).record(state.round, rows)
+        return rows
+
+    def _god(self) -> None:
+        if self.state is not None:
+            self.query_one(GodView).show(secrets(self.state, self.secret_events))
 
     # ---- keys ---------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sort":
+            return self.large_roster  # hidden (and inert) with panels instead of a table
+        return True
+
     def action_pause(self) -> None:
         self.pacer.toggle()
         self._title()
@@ -112,6 +238,22 @@ class SpectatorScreen(GameScreen):
         self.pacer.slower()
         self._title()
 
+    def action_god_view(self) -> None:
+        self.god = not self.god
+
+    def watch_god(self, god: bool) -> None:
+        self.set_class(god, "-god")
+        self._god()
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#side-tabs", TabbedContent)
+        tabs.active = TABS[(TABS.index(tabs.active) + 1) % len(TABS)] if tabs.active in TABS else TABS[0]
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#side-tabs", TabbedContent).active = tab
+
+    def action_sort(self, by: str | None) -> None:
+        self.query_one(CreatureBoard).sort(by)
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.HELP, [*self.BINDINGS, *self.app.BINDINGS]))
-

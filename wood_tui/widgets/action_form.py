@@ -4,12 +4,18 @@ or pass) and its public `say` line.
 The form checks the shape of what was typed (numbers, ranges: the engine's
 own `Action` model) and posts `ActionForm.Chosen`; the screen then asks the
 engine whether the move can be carried out and, if not, calls `explain()`
-so the player can correct it in place.
+so the player can correct it in place. Under the fields: what the move would
+cost or bring (from the seat's view), and what became of last round's move.
+
+Every list is a `KeySelect`: typing a letter picks the option that starts
+with it and, when only one does, moves on to the next field, so a move can
+be typed without the mouse or Tab (`o s h 3 tab 8 enter`: sell 3 honey at 8).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from pydantic import ValidationError
 from rich.text import Text
@@ -17,48 +23,106 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
+from textual.widgets._select import SelectCurrent
 
-from engine.actions import SAY_MAX, Action, Reason
-from engine.sanitise import clean_text
+from engine.actions import SAY_MAX, Action, ActionKind, Reason
+from engine.recap import reason_words
+from engine.views import PublicView
 
 from .. import safe
 
-KINDS = ("offer", "accept", "lend", "gift", "pass")
-HINTS = {
-    "offer": "buy or sell qty of a good at a limit price each; the rest of it stands",
-    "accept": "take a standing offer or loan offer by its # (or select it in the table)",
-    "lend": "the taker gets amount, owes amount + rate% after rounds; no 'to': anyone",
+HINTS = {  # one line at 80 columns
+    "offer": "buy or sell qty of a good at your price each; what is not matched stands",
+    "accept": "take an offer, loan or pact offer by its # (F3: pick it in the offers table)",
+    "lend": "offer coins: taker owes amount + rate% a round after rounds; to: or anyone",
     "gift": "give coins or goods to another creature (a bribe is a gift)",
+    "short": "sell qty you do not hold to buyers at price or better; buy back in rounds",
+    "ally": "propose a public pact to one creature (it accepts by the pact's #)",
+    "break": "break your pact with an ally (in public)",
+    "whisper": "a private line to one creature, or pass on a tip you hold by its #",
     "pass": "do nothing this round (you can still say something)",
 }
+# the engine's moves, in its order, that this form knows how to fill in
+KINDS = tuple(k for k in get_args(ActionKind) if k in HINTS)
 # field id -> (title, action kinds that use it)
 FIELDS = {
     "side": ("side", ("offer",)),
-    "good": ("good", ("offer", "gift")),
-    "qty": ("qty", ("offer", "accept", "gift")),
-    "price": ("price", ("offer",)),
+    "good": ("good", ("offer", "gift", "short")),
     "id": ("offer #", ("accept",)),
-    "to": ("to", ("lend", "gift")),
+    "qty": ("qty", ("offer", "accept", "gift", "short")),
+    "price": ("price", ("offer", "short")),
+    "to": ("to", ("lend", "gift", "ally", "break", "whisper")),
     "amount": ("amount", ("lend",)),
     "rate": ("rate %", ("lend",)),
-    "rounds": ("rounds", ("lend",)),
+    "rounds": ("rounds", ("lend", "short")),
+    "text": ("whisper", ("whisper",)),
+    "tip": ("tip #", ("whisper",)),
 }
-NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds")
-WHY = {
-    Reason.MISSING_FIELD: "fill in: {}",
-    Reason.UNKNOWN_GOOD: "there is no good called {}",
-    Reason.UNKNOWN_CREATURE: "there is no creature called {}",
-    Reason.INSUFFICIENT_GOODS: "not enough goods: you {}",
-    Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
-    Reason.OUT_OF_RANGE: "out of range: {}",
-}
+NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds", "tip")
+COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
 
 
-def why(reason: Reason, detail: str) -> str:
+def why(reason: Reason | str, detail: str) -> str:
     """The engine's refusal, as a sentence."""
-    return WHY.get(reason, "{}").format(detail.replace(",", ", ")) if detail else str(reason).replace("_", " ")
+    return reason_words(reason, detail)
+
+
+class KeySelect(Select):
+    """A Select set by typing: a letter picks the next option whose label
+    starts with it. The app calls `pick` in its own key dispatch, before the
+    next key is routed, so keys typed fast after it land in the next field."""
+
+    def __init__(self, options, **kw):
+        super().__init__(options, **kw)
+        self.choices = [(self._label(p), v) for p, v in options]
+
+    def on_mount(self) -> None:
+        # a Select draws its border on the part that shows the choice: the title goes there
+        self.query_one(SelectCurrent).border_title = self.border_title
+
+    @staticmethod
+    def _label(prompt) -> str:
+        return (prompt.plain if isinstance(prompt, Text) else str(prompt)).lower()
+
+    def set_options(self, options) -> None:
+        options = list(options)
+        self.choices = [(self._label(p), v) for p, v in options]
+        super().set_options(options)
+
+    typed = ""  # the letters typed on it so far (a prefix of an option)
+
+    def pick(self, char: str | None) -> bool:
+        """Handle a typed character; True if it was taken (it is then not
+        routed anywhere else). Letters narrow the choice by prefix; once one
+        option is left, focus moves on. A key that matches nothing after a
+        choice was begun keeps that choice, moves on, and is left to be routed
+        to the next field (`a 1 2`: accept, offer #12)."""
+        if self.expanded or not char or not char.isprintable() or char == " ":
+            return False
+        prefix = self.typed + char.lower()
+        hits = [v for label, v in self.choices if label.startswith(prefix)]
+        if not hits:
+            if self.typed:
+                self._advance()
+                return False
+            return True  # nothing starts with it: swallowed, not sent astray
+        self.typed = prefix
+        if self.value not in hits:
+            self.value = hits[0]
+        if len(hits) == 1:
+            self._advance()
+        return True
+
+    def _advance(self) -> None:
+        self.typed = ""
+        form = next((a for a in self.ancestors if isinstance(a, ActionForm)), None)
+        if form is not None:
+            form.advance(self)
+
+    def on_blur(self) -> None:
+        self.typed = ""
 
 
 class ActionForm(Vertical):
@@ -75,19 +139,23 @@ class ActionForm(Vertical):
         super().__init__(**kw)
         self.goods = tuple(goods)
         self.names = list(names)
+        self.view: PublicView | None = None
+        self.problem: str | None = None  # the engine's last refusal, until the form changes
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="action-fields"):
-            yield self._titled(Select([(k, k) for k in KINDS], value="offer", allow_blank=False, id="kind"), "action")
+            yield self._titled(KeySelect([(k, k) for k in KINDS], value="offer", allow_blank=False, id="kind"),
+                               "action")
             for fid, (title, kinds) in FIELDS.items():
                 if fid == "side":
-                    w = Select([("buy", "buy"), ("sell", "sell")], value="buy", allow_blank=False, id=fid)
+                    w = KeySelect([("buy", "buy"), ("sell", "sell")], value="buy", allow_blank=False, id=fid)
                 elif fid == "good":
-                    w = Select([(Text(g), g) for g in (*self.goods, "coins")], value=self.goods[0],
-                               allow_blank=False, id=fid)
-                elif fid == "to":
-                    w = Input(placeholder="anyone", id=fid, suggester=SuggestFromList(
-                        [n for n in self.names if clean_text(n) == n], case_sensitive=False))  # names may come from a file
+                    w = KeySelect([(Text(g), g) for g in self.goods], value=self.goods[0], allow_blank=False,
+                                  id=fid)
+                elif fid == "to":  # names come from a roster file or a model: drawn inert
+                    w = KeySelect(self._names(), allow_blank=True, prompt="anyone", id=fid)
+                elif fid == "text":
+                    w = Input(placeholder="private, to one creature", max_length=SAY_MAX, id=fid)
                 else:
                     w = Input(type="integer", id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))
@@ -96,6 +164,10 @@ class ActionForm(Vertical):
             yield self._titled(say, "say")
             yield Button("Act", id="act", variant="primary")
         yield Static(id="explain")
+        yield Static(id="verdict")
+
+    def _names(self, me: str | None = None) -> list[tuple[Text, str]]:
+        return [(safe.text(n, max_len=24), n) for n in self.names if n != me]
 
     @staticmethod
     def _titled(w, title: str, classes: str = ""):
@@ -106,6 +178,10 @@ class ActionForm(Vertical):
     def on_mount(self) -> None:
         self._kind_changed("offer")
 
+    @property
+    def kind(self) -> str:
+        return str(self.query_one("#kind", Select).value)
+
     @on(Select.Changed, "#kind")
     def _on_kind(self, event: Select.Changed) -> None:
         self._kind_changed(str(event.value))
@@ -113,33 +189,177 @@ class ActionForm(Vertical):
     def _kind_changed(self, kind: str) -> None:
         for k in KINDS:
             self.set_class(k == kind, f"-{k}")
-        self.query_one("#explain", Static).update(Text(HINTS[kind], style="dim"))
+        for fid, (_, kinds) in FIELDS.items():  # the fields this move uses, and no other
+            self.query_one(f"#{fid}").display = kind in kinds
+        good = self.query_one("#good", KeySelect)
+        want = [*self.goods, COINS] if kind == "gift" else list(self.goods)
+        if [v for _, v in good.choices] != want:
+            keep = good.value
+            good.set_options([(Text(g), g) for g in want])
+            good.value = keep if keep in want else want[0]
+        self.query_one("#to", KeySelect).prompt = "anyone" if kind == "lend" else "choose"
+        self._update_explain()
 
     # ---- a turn ----------------------------------------------------------
-    def start(self) -> None:
-        """A fresh, empty form for a new turn (nothing typed by the previous seat survives)."""
+    def start(self, view: PublicView | None = None, verdict: str | None = None) -> None:
+        """A fresh, empty form for a new turn (nothing typed by the previous
+        seat survives), with focus in it: typed keys land here at once."""
+        self.view = view
+        self.problem = None
         for inp in self.query(Input):
             inp.value = ""
+        to = self.query_one("#to", KeySelect)
+        to.set_options(self._names(view.name if view else None))
         self.query_one("#kind", Select).value = "offer"
         self.query_one("#side", Select).value = "buy"
         self.query_one("#good", Select).value = self.goods[0]
         self._kind_changed("offer")
+        self.query_one("#verdict", Static).update(
+            Text.assemble(("last round: ", "bold"), safe.text(verdict, style="yellow")) if verdict else "")
+        self.set_class(bool(verdict), "-verdict")
         self.disabled = False
-        self.query_one("#kind", Select).focus()
+        self.screen.set_focus(self.query_one("#kind"))
 
     def finish(self, note: str) -> None:
         self.disabled = True
+        self.view = None
         self.query_one("#explain", Static).update(safe.text(note, "italic"))
+        self.query_one("#verdict", Static).update("")
+        self.remove_class("-verdict")
+
+    def focus_form(self) -> None:
+        if not self.disabled:
+            self.screen.set_focus(self.query_one("#kind"))
 
     def take(self, offer_id: int) -> None:
-        """Prefill an accept of offer `offer_id` (picked in the offers table)."""
+        """Prefill an accept of offer `offer_id` (picked in the offers table):
+        its number and, for goods, as much of it as you can take (what your
+        coins buy of a sale, what you hold of a wanted good; all of it when
+        that is nothing, and the preview says why it would be refused)."""
         self.query_one("#kind", Select).value = "accept"
         self.query_one("#id", Input).value = str(offer_id)
+        v = self.view
+        o = next((o for o in v.book if o.id == offer_id), None) if v else None
+        can = 0 if o is None else min(o.qty, v.coins // o.price if o.side == "sell" else v.holding(o.good))
+        self.query_one("#qty", Input).value = "" if o is None else str(can or o.qty)
         self._kind_changed("accept")
-        self.query_one("#qty", Input).focus()
+        self.screen.set_focus(self.query_one("#qty"))
 
     def explain(self, problem: str) -> None:
-        self.query_one("#explain", Static).update(Text.assemble(("✗ ", "bold red"), safe.text(problem, style="red")))
+        self.problem = problem
+        self._update_explain()
+
+    def advance(self, after: Widget) -> None:
+        """Focus the field after `after` for the action chosen now (at once, so
+        the next key typed goes there)."""
+        order = self.fields_for(self.kind)
+        at = order.index(after) if after in order else -1
+        if at + 1 < len(order):
+            self.screen.set_focus(order[at + 1])
+
+    def fields_for(self, kind: str) -> list[Widget]:
+        """The form's widgets an action of this kind uses, in order."""
+        ids = ["kind", *(fid for fid, (_, kinds) in FIELDS.items() if kind in kinds), "say", "act"]
+        return [self.query_one(f"#{i}") for i in ids]
+
+    # ---- what the move would do -----------------------------------------------
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self, event: Message) -> None:
+        self.problem = None
+        self._update_explain()
+
+    def _update_explain(self) -> None:
+        box = self.query_one("#explain", Static)
+        if self.disabled and self.view is None:
+            return
+        if self.problem:
+            box.update(Text.assemble(("✗ ", "bold red"), safe.text(self.problem, style="red")))
+            return
+        box.update(self.preview() or Text(HINTS.get(self.kind, ""), style="dim"))
+
+    def _num(self, fid: str) -> int | None:
+        try:
+            v = int(self.query_one(f"#{fid}", Input).value.strip())
+        except ValueError:
+            return None
+        return v if v > 0 or fid == "rate" else None
+
+    def preview(self) -> Text | None:
+        """What the move as typed would cost or bring, against what the seat holds."""
+        v = self.view
+        if v is None:
+            return None
+        kind = self.kind
+        qty = self._num("qty")
+        warn: list[str] = []
+        if kind == "offer":
+            side, good, price = str(self.query_one("#side", Select).value), str(self.query_one("#good", Select).value), self._num("price")
+            if not qty or not price:
+                return None
+            total = qty * price
+            if side == "buy":
+                line = f"buy {qty} {good} at {price} each: up to {total} coins (you hold {v.coins})"
+                if total > v.coins:
+                    warn.append("more coins than you hold")
+            else:
+                line = f"sell {qty} {good} at {price} each: {total} coins if all sell (you hold {v.holding(good)} {good})"
+                if qty > v.holding(good):
+                    warn.append(f"you hold only {v.holding(good)}")
+        elif kind == "accept":
+            oid = self._num("id")
+            if not oid:
+                return None
+            o = next((o for o in v.book if o.id == oid), None)
+            lo = next((lo for lo in v.loan_offers if lo.id == oid), None)
+            if o is not None:
+                q = min(qty or o.qty, o.qty)
+                verb = "buy" if o.side == "sell" else "sell"
+                line = Text.assemble(f"{verb} {q} {o.good} {'from' if verb == 'buy' else 'to'} ",
+                                     safe.text(o.owner, max_len=24),
+                                     f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {q * o.price} coins")
+                if verb == "buy" and q * o.price > v.coins:
+                    warn.append(f"you hold {v.coins} coins")
+                if verb == "sell" and q > v.holding(o.good):
+                    warn.append(f"you hold only {v.holding(o.good)} {o.good}")
+                return self._with(line, warn)
+            if lo is not None:
+                owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
+                line = Text.assemble(f"borrow {lo.amount} coins from ", safe.text(lo.lender, max_len=24),
+                                     f": you owe {owed} in round {v.round + lo.rounds}")
+                return self._with(line, warn)
+            return self._with(Text(f"#{oid} is not among the offers you can take"), [])
+        elif kind == "lend":
+            amount, rate, rounds = self._num("amount"), self._num("rate"), self._num("rounds")
+            if not amount or rate is None or not rounds:
+                return None
+            line = f"lend {amount} coins for {rounds} rounds: {amount + amount * rate * rounds // 100} back, if repaid"
+            if amount > v.coins:
+                warn.append(f"you hold {v.coins} coins")
+        elif kind == "short":
+            good, price, rounds = str(self.query_one("#good", Select).value), self._num("price"), self._num("rounds")
+            if not qty or not price:
+                return None
+            line = f"sell {qty} {good} you do not hold at {price} or better: up to {qty * price} coins now" + (
+                f"; buy back within {rounds} rounds" if rounds else "")
+        elif kind == "gift":
+            good = str(self.query_one("#good", Select).value)
+            if not qty:
+                return None
+            have = v.coins if good == COINS else v.holding(good)
+            line = f"give away {qty} {good} (you hold {have})"
+            if qty > have:
+                warn.append("more than you hold")
+        else:
+            return None
+        return self._with(Text(line), warn)
+
+    @staticmethod
+    def _with(line: Text | str, warn: list[str]) -> Text:
+        out = Text.assemble(("→ ", "bold"), line)
+        if warn:
+            out.append(f"  ! {'; '.join(warn)}", style="bold yellow")
+        return out
 
     # ---- submitting --------------------------------------------------------
     @on(Button.Pressed, "#act")
@@ -157,14 +377,14 @@ class ActionForm(Vertical):
 
     def action(self) -> Action:
         """The action as typed; ValueError says what is wrong with its shape."""
-        kind = str(self.query_one("#kind", Select).value)
+        kind = self.kind
         fields: dict = {"action": kind}
         for fid, (_, kinds) in FIELDS.items():
             if kind not in kinds:
                 continue
             w = self.query_one(f"#{fid}")
             value = w.value if isinstance(w, Select) else w.value.strip()
-            if value in ("", Select.BLANK):
+            if value == "" or value is Select.NULL:
                 continue
             if fid in NUMBERS:
                 try:

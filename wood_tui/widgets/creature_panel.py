@@ -1,11 +1,12 @@
 """The creatures on the spectator screen: a panel each for a small wood, a
 keyed table (one row per creature, updated cell by cell) plus a panel for the
-highlighted creature beyond that.
+highlighted creature beyond that. The table sorts by net worth, mood or debt
+(`sort_by`; the screen's keys, or a click on the column's header).
 
-A `Standing` is what the board knows of one creature this round: holdings and
-mood from the last closed round, whether its brain is thinking, what it
-decided and whether the engine carried it out. Every name, model, say line,
-reason and raw reply is drawn through `safe`.
+A `CreatureCard` is what the board knows of one creature this round: holdings,
+mood, net worth and debt from the last closed round, whether its brain is
+thinking, what it decided and whether the engine carried it out. Every name,
+model, say line, reason and raw reply is drawn through `safe`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from textual.widgets import DataTable, Static
 from engine.actions import Action
 from engine.brains import Decision
 from engine.events import Event
+from engine.score import Standing
 from engine.state import State
 from engine.world import RosterEntry
 
@@ -26,14 +28,19 @@ from .. import safe
 
 PANEL_LIMIT = 8  # more creatures than this: a table and one detail panel
 MOOD_WIDTH = 10
+PANEL_MOOD_WIDTH = 8  # a panel's first line fits a narrow board (80 columns)
+SORTS = {"worth": "net worth", "mood": "mood", "debt": "debt"}  # column -> what the table can be sorted by
 
 
 @dataclass
-class Standing:
+class CreatureCard:
     entry: RosterEntry
     coins: int = 0
     goods: dict[str, int] = field(default_factory=dict)
     mood: int = 0
+    worth: int = 0
+    debt: int = 0
+    rank: int = 0  # in the standings: ties in worth are broken as there
     thinking: bool = False
     decision: Decision | None = None
     rejected: str | None = None  # the engine's reason, when it refused the action
@@ -51,21 +58,27 @@ def action_text(a: Action) -> Text:
             return Text.assemble(s + " to ", safe.text(a.to))
     elif a.action == "gift":
         return Text.assemble(f"gift {a.qty} {a.good} to ", safe.text(a.to))
+    elif a.action == "short":
+        s = f"short {a.qty} {a.good} @ {a.price}"
+    elif a.action in ("ally", "break"):
+        return Text.assemble(f"{'ally with' if a.action == 'ally' else 'break with'} ", safe.text(a.to))
+    elif a.action == "whisper":  # to whom, never what: the words are for the god view
+        return Text.assemble("whisper to ", safe.text(a.to))
     else:
         s = "pass"
     return safe.text(s)
 
 
-def mood_bar(mood: int) -> Text:
-    filled = round(mood * MOOD_WIDTH / 100)
+def mood_bar(mood: int, width: int = MOOD_WIDTH) -> Text:
+    filled = round(mood * width / 100)
     style = "green" if mood >= 60 else "yellow" if mood >= 35 else "red"
-    return Text.assemble(("█" * filled, style), ("░" * (MOOD_WIDTH - filled), "dim"), f" {mood:>3}")
+    return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"), f" {mood:>3}")
 
 
-def doing(st: Standing) -> Text:
+def doing(card: CreatureCard) -> Text:
     """What the creature is doing or did this round."""
-    d = st.decision
-    if st.thinking:
+    d = card.decision
+    if card.thinking:
         return Text("⋯ thinking…", style="italic yellow")
     if d is None:
         return Text("—", style="dim")
@@ -74,16 +87,16 @@ def doing(st: Standing) -> Text:
     line = Text.assemble(("▸ ", "cyan"), action_text(d.action))
     if d.outcome == "rejected":
         line.append_text(Text.assemble(("  ✗ ", "yellow"), safe.text(d.reason, style="yellow")))
-    elif st.rejected:
-        line.append_text(Text.assemble(("  ✗ ", "red"), safe.text(st.rejected, style="red")))
+    elif card.rejected:
+        line.append_text(Text.assemble(("  ✗ ", "red"), safe.text(card.rejected, style="red")))
     elif d.outcome == "repaired":
         line.append(" (repaired)", style="dim")
     return line
 
 
-def said(st: Standing) -> Text:
-    d = st.decision
-    if d is None or st.thinking:
+def said(card: CreatureCard) -> Text:
+    d = card.decision
+    if d is None or card.thinking:
         return Text("")
     if d.action.say:
         return Text.assemble(("“", "dim"), safe.text(d.action.say, style="italic"), ("”", "dim"))
@@ -92,8 +105,8 @@ def said(st: Standing) -> Text:
     return Text("")
 
 
-def holdings(st: Standing, goods: Iterable[str]) -> Text:
-    return Text("  ").join(Text.assemble((f"{g} ", "dim"), str(st.goods.get(g, 0))) for g in goods)
+def holdings(card: CreatureCard, goods: Iterable[str]) -> Text:
+    return Text("  ").join(Text.assemble((f"{g} ", "dim"), str(card.goods.get(g, 0))) for g in goods)
 
 
 class CreaturePanel(Static):
@@ -104,18 +117,19 @@ class CreaturePanel(Static):
         super().__init__(**kw)
         self.goods = goods
 
-    def show(self, st: Standing) -> None:
-        e = st.entry
+    def show(self, card: CreatureCard) -> None:
+        e = card.entry
         self.border_title = safe.text(e.name, max_len=40)
         self.border_subtitle = safe.text(f"{e.species} · {e.temperament} · {e.model}", max_len=60)
-        fault = st.decision is not None and st.decision.outcome == "fault" and not st.thinking
+        fault = card.decision is not None and card.decision.outcome == "fault" and not card.thinking
         self.set_class(fault, "-fault")
-        self.set_class(st.thinking, "-thinking")
+        self.set_class(card.thinking, "-thinking")
         self.update(Text("\n").join([
-            Text.assemble(("mood ", "dim"), mood_bar(st.mood), ("   coins ", "dim"), (str(st.coins), "bold")),
-            holdings(st, self.goods),
-            doing(st),
-            said(st),
+            Text.assemble(("mood ", "dim"), mood_bar(card.mood, PANEL_MOOD_WIDTH), ("  coins ", "dim"),
+                          (str(card.coins), "bold")),
+            holdings(card, self.goods),
+            doing(card),
+            said(card),
         ]))
 
 
@@ -124,8 +138,10 @@ class CreatureBoard(Vertical):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.standings: dict[str, Standing] = {}
+        self.cards: dict[str, CreatureCard] = {}
         self.goods: tuple[str, ...] = ()
+        self.sort_by: str | None = None  # a key of SORTS; None: roster order
+        self.descending = True
         self._panels: dict[str, CreaturePanel] = {}
         self._table: DataTable | None = None
         self._detail: CreaturePanel | None = None
@@ -133,7 +149,7 @@ class CreatureBoard(Vertical):
 
     async def setup(self, roster: list[RosterEntry], state: State, goods: tuple[str, ...]) -> None:
         self.goods = goods
-        self.standings = {r.name: Standing(r) for r in roster}
+        self.cards = {r.name: CreatureCard(r) for r in roster}
         self._take(state)
         if len(roster) <= PANEL_LIMIT:
             self._panels = {r.name: CreaturePanel(goods, classes="creature") for r in roster}
@@ -142,66 +158,122 @@ class CreatureBoard(Vertical):
             self._table = DataTable(id="creature-table", cursor_type="row", zebra_stripes=True)
             self._detail = CreaturePanel(goods, id="creature-detail", classes="creature")
             await self.mount(self._table, self._detail)
-            self._table.border_title = f"{len(roster)} creatures"
-            # fixed widths: cells change every round, and auto widths would move under the reader
-            for label, key, width in (("creature", "name", 14), ("mood", "mood", 4), ("coins", "coins", 5),
-                                      ("doing", "doing", 32), *((g, g, max(4, len(g))) for g in goods),
-                                      ("species", "species", 9)):
+            self._title()
+            # fixed widths: cells change every round, and auto widths would move under the reader;
+            # the name column is as wide as the longest (cleaned) name, so no name is cut short of 24
+            name_w = max(8, min(24, max(len(safe.text(r.name).plain) for r in roster)))
+            for label, key, width in (("creature", "name", name_w), ("worth", "worth", 6), ("mood", "mood", 4),
+                                      ("debt", "debt", 4), ("coins", "coins", 5), ("doing", "doing", 32),
+                                      *((g, g, max(4, len(g))) for g in goods), ("species", "species", 9)):
                 self._table.add_column(label, key=key, width=width)
-            for name, st in self.standings.items():
-                self._table.add_row(*self._cells(st), key=name)
+            for name, card in self.cards.items():
+                self._table.add_row(*self._cells(card), key=name)
             self._selected = roster[0].name
-        for name in self.standings:
+        for name in self.cards:
             self._show(name, full=False)
 
     # ---- what happened -------------------------------------------------
     def thinking(self, name: str) -> None:
-        if st := self.standings.get(name):
-            st.thinking = True
+        if card := self.cards.get(name):
+            card.thinking = True
             self._show(name)
 
     def decided(self, name: str, decision: Decision) -> None:
-        if st := self.standings.get(name):
-            st.thinking, st.decision, st.rejected = False, decision, None
+        if card := self.cards.get(name):
+            card.thinking, card.decision, card.rejected = False, decision, None
             self._show(name)
 
-    def round_closed(self, state: State, decisions: dict[str, Decision], events: list[Event]) -> None:
+    def round_closed(self, state: State, decisions: dict[str, Decision], events: list[Event],
+                     standings: list[Standing] = ()) -> None:
+        """The round's results; `standings` (engine/score.py) give each creature's worth and debt."""
         self._take(state)
+        for r in standings:
+            if card := self.cards.get(r.name):
+                card.worth, card.debt, card.rank = r.worth, r.debt, r.rank
         rejected = {e.data["creature"]: e.data["reason"] for e in events if e.kind == "rejected"}
-        for name, st in self.standings.items():
-            st.thinking = False
-            st.decision = decisions.get(name, st.decision)
-            st.rejected = rejected.get(name)
-        for name in self.standings:
+        for name, card in self.cards.items():
+            card.thinking = False
+            card.decision = decisions.get(name, card.decision)
+            card.rejected = rejected.get(name)
+        for name in self.cards:
             self._show(name, full=True)
+        self._sort()
 
     def _take(self, state: State) -> None:
         for name, c in state.creatures.items():
-            if st := self.standings.get(name):
-                st.coins, st.goods, st.mood = c.coins, dict(c.goods), c.mood
+            if card := self.cards.get(name):
+                card.coins, card.goods, card.mood = c.coins, dict(c.goods), c.mood
+
+    # ---- sorting ---------------------------------------------------------
+    def sort(self, by: str | None) -> None:
+        """Sort the table by a column of SORTS, highest first (the same again: lowest first); None: roster order."""
+        if by is not None and by not in SORTS:
+            return
+        self.descending = not self.descending if by == self.sort_by and by is not None else True
+        self.sort_by = by
+        self._sort()
+        self._title()
+
+    def order(self) -> list[str]:
+        """The creatures in the order the table shows them (roster order for panels)."""
+        if self._table is None:
+            return list(self.cards)
+        return [row.key.value for row in self._table.ordered_rows]
+
+    def _sort(self) -> None:
+        if self._table is None:
+            return
+        order: dict[str, tuple[int, int]] = {}  # cleaned name -> (roster place, standings rank)
+        for i, card in enumerate(self.cards.values()):
+            order.setdefault(safe.text(card.entry.name, max_len=24).plain, (i, card.rank))
+        if self.sort_by is None:
+            self._table.sort("name", key=lambda name: order.get(name.plain, (0, 0))[0])
+            return
+        sign = -1 if self.descending else 1
+        # the key sees cells only: the column's number, then (for worth) the standings' tie-break, then roster order
+        tie = 1 if self.sort_by == "worth" else 0
+        self._table.sort(self.sort_by, "name", key=lambda cells: (
+            sign * int(cells[0].plain or 0), sign * -order.get(cells[1].plain, (0, 0))[tie]))
+
+    def _title(self) -> None:
+        if self._table is None:
+            return
+        how = "roster order" if self.sort_by is None else \
+            f"by {SORTS[self.sort_by]}, {'highest' if self.descending else 'lowest'} first"
+        self._table.border_title = f"{len(self.cards)} creatures · {how}"
+        self._table.border_subtitle = "sort: w worth · m mood · d debt · o roster"
 
     # ---- drawing ---------------------------------------------------------
-    def _cells(self, st: Standing) -> list[Text]:
-        return [safe.text(st.entry.name, max_len=24), Text(str(st.mood)), Text(str(st.coins)), doing(st),
-                *(Text(str(st.goods.get(g, 0))) for g in self.goods), safe.text(st.entry.species)]
+    def _cells(self, card: CreatureCard) -> list[Text]:
+        return [safe.text(card.entry.name, max_len=24), Text(str(card.worth), justify="right"),
+                Text(str(card.mood), justify="right"),
+                Text(str(card.debt) if card.debt else "", justify="right", style="red"),
+                Text(str(card.coins), justify="right"), doing(card),
+                *(Text(str(card.goods.get(g, 0)), justify="right") for g in self.goods),
+                safe.text(card.entry.species)]
 
     def _show(self, name: str, full: bool = False) -> None:
-        st = self.standings[name]
+        card = self.cards[name]
         if panel := self._panels.get(name):
-            panel.show(st)
+            panel.show(card)
         if self._table is not None:
             if full:
-                cells = self._cells(st)
-                for key, cell in zip(("mood", "coins"), cells[1:3], strict=True):
-                    self._table.update_cell(name, key, cell)
-                for key, cell in zip(self.goods, cells[4:-1], strict=True):
-                    self._table.update_cell(name, key, cell)
-            self._table.update_cell(name, "doing", doing(st))
+                for key, cell in zip(("name", "worth", "mood", "debt", "coins", "doing", *self.goods),
+                                     self._cells(card)):
+                    if key != "name":
+                        self._table.update_cell(name, key, cell)
+            else:
+                self._table.update_cell(name, "doing", doing(card))
             if name == self._selected and self._detail is not None:
-                self._detail.show(st)
+                self._detail.show(card)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = event.column_key.value
+        self.sort(None if key == "name" else key)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value
-        if name in self.standings and self._detail is not None:
+        if name in self.cards and self._detail is not None:
             self._selected = name
-            self._detail.show(self.standings[name])
+            self._detail.show(self.cards[name])

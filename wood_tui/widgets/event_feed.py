@@ -1,11 +1,20 @@
 """The wood's public record as a scrolling log: trades, loans and gifts
 (`LOG_KINDS`), or the headlines (shocks, tips resolving, fines;
-`HEADLINE_KINDS`), one line each, newest last. Only public events are ever
-written; each line is drawn through `safe`."""
+`HEADLINE_KINDS`), one line each, newest last, each round under a separator
+rule (or, for a sparse feed, with its round number in front). Only public
+events are ever written; each line is drawn through `safe`.
+
+Colours mean one thing each: green is the market (trades), cyan credit
+(loans, repayments), blue kindness (gifts), yellow the weather and shorts,
+red what went wrong (defaults, fines, refused moves). Red is never used for
+anything else; magenta is not used at all, since the dark terminal theme
+draws it exactly as red.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.rule import Rule
 from rich.text import Text
 from textual.widgets import RichLog
 
@@ -14,21 +23,29 @@ from engine.events import Event, describe
 from .. import safe
 
 LOG_KINDS = {"trade": "green", "accept_fallback": "dim green", "loan_offered": "cyan", "loan_taken": "cyan",
-             "loan_repaid": "cyan", "debt_paid": "dim cyan", "default": "bold red", "gift": "magenta",
-             "rejected": "dim red", "say": "italic"}
+             "loan_repaid": "cyan", "debt_paid": "dim cyan", "default": "bold red", "gift": "blue",
+             "short_opened": "yellow", "pact_proposed": "blue", "rejected": "dim red", "say": "italic"}
 HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_resolved": "bold",
                   "fine": "bold red", "cleared": "", "granary": "bold green", "default": "red",
-                  "debt_cleared": "cyan"}
+                  "debt_cleared": "cyan", "short_closed": "yellow", "pact_formed": "bold blue",
+                  "pact_broken": "red"}
 
 
 class EventFeed(RichLog):
-    """A scrolling log of the public events of the given kinds, newest last."""
+    """A scrolling log of the public events of the given kinds, newest last.
+    `separators`: a rule with the round number above each round's lines;
+    otherwise each line starts with its round number."""
 
-    def __init__(self, kinds: dict[str, str], max_lines: int = 500, **kw):
+    def __init__(self, kinds: dict[str, str], max_lines: int = 500, separators: bool = True, **kw):
         super().__init__(max_lines=max_lines, min_width=20, wrap=True, markup=False, **kw)
         self.kinds = kinds
+        self.separators = separators
 
     def add_round(self, round_no: int, events: Iterable[Event]) -> None:
-        for e in events:
-            if e.public and e.kind in self.kinds:
-                self.write(Text.assemble((f"{round_no:>3} ", "dim"), safe.text(describe(e), style=self.kinds[e.kind])))
+        shown = [e for e in events if e.public and e.kind in self.kinds]
+        if shown and self.separators:
+            self.write(Rule(Text(f"round {round_no}", style="dim"), style="dim", align="left", characters="─"),
+                       expand=True)
+        for e in shown:
+            line = safe.text(describe(e), style=self.kinds[e.kind])
+            self.write(line if self.separators else Text.assemble((f"{round_no:>3} ", "dim"), line))

@@ -8,6 +8,8 @@ screen once its turn is over.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -17,6 +19,9 @@ from engine.views import PublicView
 
 from .. import safe
 from .creature_panel import mood_bar
+
+
+MAX_RESOLVED_TIPS = 3  # resolved tips still shown, with their outcome
 
 
 def _opt(v: int | None) -> Text:
@@ -32,28 +37,36 @@ class SeatPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         table = self.query_one("#seat-goods", DataTable)
-        for label, width in (("good", 9), ("hold", 4), ("need", 4), ("make", 4), ("bid", 3), ("ask", 3), ("last", 4)):
+        for label, width in (("good", 9), ("hold", 4), ("need", 4), ("bid", 3), ("ask", 3), ("last", 4)):
             table.add_column(label, key=label, width=width)
 
-    def show(self, view: PublicView) -> None:
+    def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
+             after: bool = False) -> None:
+        """The seat's view; `regard`: how others feel about it (one line each);
+        `resolved`: its tips that have resolved, (text, came true), newest last;
+        `after`: the view is of the state after the last round (the season is over)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
-            (f"   {view.season}", "dim")))
-        self.query_one("#seat-tips", Static).update(Text("\n").join(
-            Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
-                          (f"  resolves in round {t.resolves}", "dim"))
-            for t in view.tips))
+            (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
+            ("\nyou make ", "dim"), ", ".join(f"{q} {g}" for g, q in view.produces), (" a round", "dim")))
+        tips = [Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
+                              (f"  resolves in round {t.resolves}", "dim")) for t in view.tips]
+        tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
+                               ("was planted: ", "bold magenta"), safe.text(text, style="dim"))
+                 for text, true in list(resolved)[-MAX_RESOLVED_TIPS:]]
+        self.query_one("#seat-tips", Static).update(Text("\n").join(tips))
+        self.query_one("#seat-tips").set_class(not tips, "-empty")
         table = self.query_one("#seat-goods", DataTable)
         table.clear()
-        need, make = dict(view.needs), dict(view.produces)
+        need = dict(view.needs)
         for q in view.quotes:
             have = view.holding(q.good)
             short = have < need.get(q.good, 0)
             table.add_row(Text(q.good), Text(str(have), style="bold red" if short else "bold", justify="right"),
-                          _opt(need.get(q.good)), _opt(make.get(q.good)), _opt(q.best_bid), _opt(q.best_ask),
+                          _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask),
                           _opt(q.last), key=q.good)
-        self.query_one("#seat-notes", Static).update(self._notes(view))
+        self.query_one("#seat-notes", Static).update(self._notes(view, regard))
         self.remove_class("-concealed")
 
     def conceal(self, note: str) -> None:
@@ -65,7 +78,7 @@ class SeatPanel(VerticalScroll):
         self.add_class("-concealed")
 
     @staticmethod
-    def _notes(view: PublicView) -> Text:
+    def _notes(view: PublicView, regard: Sequence[str] = ()) -> Text:
         parts: list[Text] = []
 
         def section(title: str, lines: list[Text]) -> None:
@@ -81,7 +94,8 @@ class SeatPanel(VerticalScroll):
                  if ln.role == "borrower" else
                  Text.assemble(safe.text(ln.other), f" owes you {ln.owed} coins, due round {ln.due}")
                  for ln in view.loans])
-        section("Feelings", [safe.text(line) for line in view.relations])
+        section("How you feel", [safe.text(line) for line in view.relations])
+        section("How others feel about you", [safe.text(line) for line in regard])
         section("Last round in the wood", [safe.text(h) for h in view.headlines])
         return Text("\n").join(parts) if parts else Text("Nothing else to know yet.", style="dim")
 
@@ -95,7 +109,11 @@ class BookTable(DataTable):
         for label, width in (("#", 3), ("good", 9), ("side", 4), ("qty", 4), ("price", 5), ("who", 9)):
             self.add_column(label, key=label, width=width)
 
-    def show(self, view: PublicView) -> None:
+    def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
+             after: bool = False) -> None:
+        """The seat's view; `regard`: how others feel about it (one line each);
+        `resolved`: its tips that have resolved, (text, came true), newest last;
+        `after`: the view is of the state after the last round (the season is over)."""
         self.clear()
         for o in view.book:
             self.add_row(Text(str(o.id), style="dim"), Text(o.good),

@@ -1,6 +1,7 @@
 """Sentiment bars: the strongest feelings in the wood, S[a][b] in -100..100,
 one bar each, left of the axis in red for distrust, right in green for
-warmth, sized to the widget's width."""
+warmth, sized to the widget's width: names are shown whole when the width
+allows (up to `NAME_LEN`), the bars take what is left."""
 from __future__ import annotations
 
 import math
@@ -12,7 +13,8 @@ from engine.memory import REL_MAX
 
 from .. import safe
 
-NAME_LEN = 9
+NAME_LEN = 16
+MIN_HALF = 4  # the shortest half-bar
 
 
 def bar(value: int, half: int) -> Text:
@@ -39,8 +41,10 @@ class SentimentBars(Widget):
         if not self.pairs:
             return Text("nobody feels strongly yet", style="dim")
         width = self.content_size.width
-        name_len = max(4, min(NAME_LEN, (width - 18) // 2))
-        half = max(3, (width - 2 * name_len - 2 - 6) // 2)
+        longest = max(len(safe.text(n).plain) for a, b, _ in self.pairs for n in (a, b))
+        # a line: name→name, padding, half│half and " +nn"
+        name_len = max(4, min(NAME_LEN, longest, (width - 1 - 2 - 1 - 5 - 2 * MIN_HALF) // 2))
+        half = max(MIN_HALF - 1, (width - 2 * name_len - 2 - 1 - 5) // 2)
         lines = []
         for a, b, v in self.pairs:
             who = Text.assemble(safe.text(a, max_len=name_len), ("→", "dim"), safe.text(b, max_len=name_len))

@@ -3,6 +3,8 @@ beside it. Public: the same table in play and watch. The human seat's row is
 marked; names drawn through `safe`."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -11,23 +13,31 @@ from engine.score import Standing
 from .. import safe
 
 MAX_STANDING_ROWS = 200
+WIDTHS = {"#": 3, "who": 12, "worth": 6, "coins": 5, "debt": 4, "mood": 4}
+COLUMNS = ("#", "who", "worth", "coins", "debt", "mood")
+SCORE_FIRST = ("#", "who", "worth", "mood", "coins", "debt")  # for a narrow pane: the rest scrolls in
 
 
 class StandingsTable(DataTable):
-    """Rank, name, worth, coins, debt and mood; `show` replaces the rows."""
+    """Rank, name, worth, coins, debt and mood (in `columns` order); `show` replaces the rows."""
+
+    def __init__(self, *, columns: Sequence[str] = COLUMNS, **kw):
+        super().__init__(**kw)
+        self.columns_shown = tuple(columns)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, width in (("#", 3), ("who", 12), ("worth", 6), ("coins", 5), ("debt", 4), ("mood", 4)):
-            self.add_column(label, key=label, width=width)
+        for label in self.columns_shown:
+            self.add_column(label, key=label, width=WIDTHS[label])
 
     def show(self, rows: list[Standing], me: str | None = None) -> None:
         self.clear()
         for r in rows[:MAX_STANDING_ROWS]:
             style = "bold reverse" if r.name == me else ""
-            self.add_row(Text(str(r.rank), style="dim"), safe.text(r.name, style=style, max_len=24),
-                         Text(str(r.worth), justify="right", style="bold"),
-                         Text(str(r.coins), justify="right"),
-                         Text(str(r.debt) if r.debt else "", justify="right", style="red"),
-                         Text(str(r.mood), justify="right"), key=r.name)
+            cells = {"#": Text(str(r.rank), style="dim"), "who": safe.text(r.name, style=style, max_len=24),
+                     "worth": Text(str(r.worth), justify="right", style="bold"),
+                     "coins": Text(str(r.coins), justify="right"),
+                     "debt": Text(str(r.debt) if r.debt else "", justify="right", style="red"),
+                     "mood": Text(str(r.mood), justify="right")}
+            self.add_row(*(cells[c] for c in self.columns_shown), key=r.name)

@@ -1,0 +1,249 @@
+"""A round in words, for one trader: what became of its move, its fills and
+offers, loans, gifts, tips, the magistrate, and what it ate and how its mood
+moved. Plain lines, no codes: `reason_words` turns every engine `Reason`
+into a sentence a player can act on.
+
+Pure: events of one round (public and the trader's private ones, such as its
+`meal`), the trader's name, and, where given, the state after the round (to
+tell a partly filled offer from a finished one, and which offers end now).
+Names in the lines come from rosters and models: hostile text, drawn by the
+UI through its sanitiser.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .actions import Reason
+from .events import Event, describe
+from .state import State
+
+MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
+
+REASON_WORDS: dict[str, str] = {
+    Reason.MISSING_FIELD: "fill in: {}",
+    Reason.UNKNOWN_GOOD: "there is no good called {}",
+    Reason.UNKNOWN_CREATURE: "there is no creature called {}",
+    Reason.UNKNOWN_OFFER: "that offer is not on the market ({}): it may have been filled, withdrawn or expired",
+    Reason.SELF_TRADE: "you cannot trade with yourself: {}",
+    Reason.SELF_GIFT: "you cannot give to yourself",
+    Reason.SELF_LOAN: "you cannot lend to or borrow from yourself: {}",
+    Reason.NOT_FOR_YOU: "that loan offer is meant for someone else: {}",
+    Reason.INSUFFICIENT_GOODS: "not enough goods: you {}",
+    Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
+    Reason.OFFER_UNFUNDED: "the other side can no longer pay or deliver: {}",
+    Reason.OFFER_TAKEN: "it lost a race: {}",
+    Reason.IN_DEFAULT: "no one may lend to a creature in default: {}",
+    Reason.OUT_OF_RANGE: "a number is out of range: {}",
+    # the moves from the original (keys as strings: the words do not depend on the enum's members)
+    "self_pact": "you cannot make a pact with yourself",
+    "self_whisper": "you cannot whisper to yourself",
+    "no_buyer": "no one is buying at that price or better, so nothing was sold short: {}",
+    "too_many_allies": "you already have as many allies as the wood allows: {}",
+    "already_allied": "you are already allied: {}",
+    "not_allied": "you have no pact with them: {}",
+    "unknown_tip": "you hold no such tip: {}",
+    Reason.FAULT: "no answer came in time, so it counted as a pass: {}",
+    Reason.UNPARSEABLE: "the answer could not be read, so it counted as a pass: {}",
+}
+# a refusal with no detail: the sentence up to its colon
+_BARE = {Reason.SELF_GIFT: "you cannot give to yourself", "self_pact": "you cannot make a pact with yourself",
+         "self_whisper": "you cannot whisper to yourself"}
+# newer moves' events: told as the public record tells them, when they concern the trader
+PARTIES = ("owner", "a", "b", "creature", "ally", "proposer", "from", "to")
+OTHER_KINDS = ("short_opened", "short_closed", "pact_proposed", "pact_formed", "pact_broken", "whisper")
+
+
+def reason_words(reason: str, detail: str = "") -> str:
+    """Why the engine refused a move, as a sentence (never the raw code)."""
+    detail = (detail or "").strip()
+    if reason == Reason.MISSING_FIELD:
+        detail = detail.replace(",", ", ")  # a list of fields
+    words = REASON_WORDS.get(reason)
+    if words is None:  # a reason newer than this table: still words, not a code
+        words = str(reason).replace("_", " ") + (": {}" if detail else "")
+    if not detail:
+        return _BARE.get(reason, words.split(": {}")[0].split(" ({})")[0].replace("{}", "").strip())
+    return words.format(detail)
+
+
+def _units(items: dict[str, int]) -> str:
+    return ", ".join(f"{q} {g}" for g, q in items.items())
+
+
+def _proposal(d: dict) -> str:
+    """The refused move, briefly: "accept of #5", "offer to sell 3 honey at 8"."""
+    p = d.get("proposal", {})
+    kind = d.get("action") or p.get("action", "move")
+    if kind == "accept" and p.get("id") is not None:
+        return f"accept of #{p['id']}"
+    if kind == "offer" and p.get("side") and p.get("good"):
+        return f"offer to {p['side']} {p.get('qty', '?')} {p['good']} at {p.get('price', '?')}"
+    if kind == "gift" and p.get("to"):
+        return f"gift to {p['to']}"
+    if kind == "lend" and p.get("amount") is not None:
+        return f"loan offer of {p['amount']} coins"
+    return str(kind)
+
+
+def round_recap(events: Iterable[Event], name: str, state: State | None = None,
+                before: State | None = None) -> list[str]:
+    """What this round meant for `name`, most important first: the fate of
+    its move, then fills, offers, loans, gifts, tips, the magistrate, meals.
+    `state` is the state after the round, `before` the one its moves were made
+    on: with them, a fill of the trader's own standing offer says whether the
+    offer is done or partly filled, and offers ending now are listed."""
+    events = list(events)
+    move: list[str] = []
+    fills: list[str] = []
+    offers: list[str] = []
+    money: list[str] = []
+    tips: list[str] = []
+    meal: list[str] = []
+    r = state.round if state is not None else None
+    mine = {o.id for o in before.offers.values() if o.owner == name} if before is not None else set()
+    mine |= {e.data["id"] for e in events if e.kind == "offer_placed" and e.data.get("owner") == name}
+    for e in events:
+        d = e.data
+        k = e.kind
+        if k == "rejected" and d.get("creature") == name:
+            move.append(f"Your {_proposal(d)} was refused: {reason_words(d.get('reason', ''), d.get('detail', ''))}.")
+        elif k == "accept_fallback" and d.get("creature") == name:
+            verb = "bought" if d["side"] == "buy" else "sold"
+            took = (f"you {verb} {d['filled']} {d['good']} at {d['price']} from other offers"
+                    if d["filled"] else "no other offer matched")
+            rest = (f", and an offer to {d['side']} {d['rested']} more at {d['price']} now stands"
+                    if d["rested"] else "")
+            move.append(f"Your accept of #{d['id']} lost a race: someone took it earlier this round. "
+                        f"Instead {took}{rest}.")
+        elif k == "trade" and name in (d.get("buyer"), d.get("seller")):
+            buying = d["buyer"] == name
+            other = d["seller"] if buying else d["buyer"]
+            coins = d["qty"] * d["price"]
+            line = (f"You bought {d['qty']} {d['good']} from {other} at {d['price']} ({coins} coins paid)" if buying
+                    else f"You sold {d['qty']} {d['good']} to {other} at {d['price']} ({coins} coins earned)")
+            if d.get("offer") in mine and state is not None:
+                o = state.offers.get(d["offer"])
+                line += (f"; your offer #{o.id} is partly filled, {o.qty} still stand" if o is not None
+                         else f"; that filled your offer #{d['offer']}")
+            fills.append(line + ".")
+        elif k == "offer_placed" and d.get("owner") == name:
+            o = state.offers.get(d["id"]) if state is not None else None
+            if state is None or o is not None:  # else taken before the round was out: its fill says so
+                offers.append(f"Your offer #{d['id']} to {d['side']} {d['qty']} {d['good']} at {d['price']} stands"
+                              + (f" until round {o.expires}." if o is not None else "."))
+        elif k == "granary":
+            if name in d.get("fed", ()):
+                fills.append("The granary (the magistrate's fines, spent on food) bought you food you lacked.")
+            sold = [(g, q, p) for owner, g, q, p in d.get("buys", ()) if owner == name]
+            for g, q, p in sold:
+                fills.append(f"The granary bought {q} {g} from you at {p} ({q * p} coins earned).")
+        elif k == "loan_offered" and d.get("lender") == name:
+            to = f" to {d['to']}" if d.get("to") else " to anyone"
+            money.append(f"You offered a loan of {d['amount']} coins{to} at {d['rate']}% for {d['rounds']} rounds "
+                         f"(#{d['id']}).")
+        elif k == "loan_taken" and name in (d.get("lender"), d.get("borrower")):
+            if d["borrower"] == name:
+                money.append(f"You borrowed {d['amount']} coins from {d['lender']}: you owe {d['owed']} in round "
+                             f"{d['due']}.")
+            else:
+                money.append(f"{d['borrower']} took your loan of {d['amount']} coins: owes you {d['owed']} in round "
+                             f"{d['due']}.")
+        elif k == "loan_repaid" and name in (d.get("lender"), d.get("borrower")):
+            money.append(f"You repaid {d['paid']} coins to {d['lender']}: that loan is done." if d["borrower"] == name
+                         else f"{d['borrower']} repaid you {d['paid']} coins: that loan is done.")
+        elif k == "default" and name in (d.get("lender"), d.get("borrower")):
+            money.append(f"You could not repay {d['lender']} in full and defaulted: you still owe {d['short']} coins,"
+                         " and part of your coins go to it each round until it is paid." if d["borrower"] == name
+                         else f"{d['borrower']} defaulted on your loan and still owes you {d['short']} coins.")
+        elif k == "debt_paid" and name in (d.get("lender"), d.get("borrower")):
+            money.append(f"{d['paid']} of your coins went to your debt to {d['lender']} ({d['owed']} still owed)."
+                         if d["borrower"] == name else
+                         f"{d['borrower']} paid you {d['paid']} toward its debt ({d['owed']} still owed).")
+        elif k == "debt_cleared" and name in (d.get("lender"), d.get("borrower")):
+            money.append(f"You have paid off your debt to {d['lender']}." if d["borrower"] == name
+                         else f"{d['borrower']} has paid off its debt to you.")
+        elif k == "gift" and name in (d.get("giver"), d.get("receiver")):
+            money.append(f"You gave {d['qty']} {d['item']} to {d['receiver']}." if d["giver"] == name
+                         else f"{d['giver']} gave you {d['qty']} {d['item']}.")
+        elif k == "tip_issued" and name in e.who:
+            tips.append(f'A tip reached you (private): "{d["text"]}". It resolves in round {d["resolves"]}; '
+                        "it may be true or planted.")
+        elif k == "tip_resolved" and name in d.get("recipients", ()):
+            tips.append(f'Your tip "{d["text"]}" ' + ("came true." if d["truth"]
+                                                     else "was planted: nothing happened."))
+        elif k == "fine" and d.get("creature") == name:
+            tips.append(f"The magistrate fined you {d['amount']} coins for profiting {d.get('profit', '?')} on "
+                        f"{d['good']} from a tip.")
+        elif k == "cleared" and d.get("creature") == name:
+            tips.append(f"The magistrate looked into your {d['good']} trades on a tip and cleared you.")
+        elif k in OTHER_KINDS and (name in e.who or any(d.get(p) == name for p in PARTIES)):
+            money.append(describe(e).rstrip(".") + ".")
+        elif k == "meal" and d.get("creature") == name:
+            meal.append(_meal_line(d, state.creatures[name].mood if state is not None and name in state.creatures
+                                   else None))
+    if state is not None and r is not None:
+        offers.extend(_ending(state, name, r))
+    return [*move, *fills, *offers, *money, *tips, *meal]
+
+
+def _ending(state: State, name: str, r: int) -> list[str]:
+    """`name`'s offers whose last round this was: they go unfilled."""
+    ending = [o for o in state.offers.values() if o.owner == name and o.expires <= r]
+    loans = [lo for lo in state.loan_offers.values() if lo.lender == name and lo.expires <= r]
+    out = [f"Your offer #{o.id} to {o.side} {o.qty} {o.good} at {o.price} expired with {o.qty} not taken."
+           for o in sorted(ending, key=lambda o: o.id)[:MAX_EXPIRING]]
+    out += [f"Your loan offer #{lo.id} of {lo.amount} coins expired: no one took it."
+            for lo in sorted(loans, key=lambda lo: lo.id)[:MAX_EXPIRING]]
+    more = len(ending) + len(loans) - len(out)
+    if more > 0:
+        out.append(f"{more} more of your offers expired.")
+    return out
+
+
+def _meal_line(d: dict, now: int | None) -> str:
+    delta = d.get("mood", 0)
+    mood = "mood unchanged" if not delta else f"mood {delta:+d}"
+    if now is not None:
+        mood += f" (now {now})"
+    parts = []
+    if d.get("ate"):
+        parts.append(f"ate {_units(d['ate'])}")
+    if d.get("missed"):
+        parts.append(f"went without {_units(d['missed'])}")
+    if not d.get("ate") and not d.get("missed"):
+        parts.append("needed nothing")
+    if d.get("rotted"):
+        parts.append(f"{_units(d['rotted'])} rotted in your store")
+    return f"{mood[0].upper()}{mood[1:]}: {'; '.join(parts)}."
+
+
+# ---- how others feel about a trader -----------------------------------------------
+def regard_line(other: str, value: int) -> str:
+    """How `other` feels about you, bucketed as `memory.relation_line` buckets
+    your own feelings (never the number)."""
+    if value >= 60:
+        return f"{other} trusts you deeply"
+    if value >= 20:
+        return f"{other} feels warmly toward you"
+    if value > -20:
+        return f"{other} feels neutral about you"
+    if value > -60:
+        return f"{other} distrusts you"
+    return f"{other} resents you"
+
+
+def regard(state: State, name: str, limit: int = 4) -> list[str]:
+    """The strongest feelings others hold about `name` (neutral ones left
+    out), strongest first: one bucketed line each."""
+    felt = [(other, row[name]) for other, row in state.relations.items()
+            if other != name and row.get(name, 0) and (row[name] >= 20 or row[name] <= -20)]
+    felt.sort(key=lambda kv: (-abs(kv[1]), kv[0]))
+    return [regard_line(other, v) for other, v in felt[:limit]]
+
+
+def move_line(recap: Sequence[str]) -> str | None:
+    """The recap's first line when it is about the trader's own move (a
+    refusal or a lost race): what the form shows under itself next turn."""
+    if recap and recap[0].startswith("Your ") and (" was refused: " in recap[0] or " lost a race" in recap[0]):
+        return recap[0]
+    return None

@@ -1,0 +1,136 @@
+"""engine/recap.py: a round in words for one trader, and every refusal
+reason as a sentence (no raw codes)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine.actions import Reason
+from engine.events import Event
+from engine.recap import REASON_WORDS, move_line, reason_words, regard, regard_line, round_recap
+from engine.state import Offer, initial_state
+from tests.conftest import play
+
+CODES = re.compile(r"\b[a-z]+_[a-z_]+\b")  # unknown_offer, offer_taken, in_default...
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_reason_is_words_with_or_without_detail(reason):
+    bare = reason_words(reason)
+    told = reason_words(reason, "offer #5 was taken earlier this round")
+    for words in (bare, told):
+        assert words and str(reason) not in words and not CODES.search(words), words
+        assert "{}" not in words
+    if "{}" in REASON_WORDS.get(reason, "{}"):  # the engine's detail is kept, where the sentence has room for it
+        assert "offer #5 was taken earlier this round" in told
+
+
+def test_reason_words_known_sentences_and_a_reason_newer_than_the_table():
+    assert reason_words(Reason.INSUFFICIENT_GOODS, "hold 3 timber") == "not enough goods: you hold 3 timber"
+    assert reason_words(Reason.MISSING_FIELD, "side,good") == "fill in: side, good"
+    assert "no standing offer #9" in reason_words(Reason.UNKNOWN_OFFER, "no standing offer #9")
+    assert reason_words("pact_broken", "") == "pact broken"  # the engine grew a reason: still words
+
+
+def ev(kind, data, **kw):
+    return Event(kind, 4, data, **kw)
+
+
+def test_a_refused_accept_that_lost_a_race_is_told_first_in_words(state):
+    events = [
+        ev("meal", {"creature": "Owl", "ate": {"honey": 1}, "missed": {"berries": 1}, "rotted": {}, "mood": -1},
+           public=False, who=("Owl",)),
+        ev("rejected", {"creature": "Owl", "action": "accept", "reason": "offer_taken",
+                        "detail": "loan offer #7 was taken earlier this round, and no other as cheap is open to you",
+                        "proposal": {"action": "accept", "id": 7}}),
+    ]
+    lines = round_recap(events, "Owl", state)
+    assert lines[0] == ("Your accept of #7 was refused: it lost a race: loan offer #7 "
+                        "was taken earlier this round, and no other as cheap is open to you.")
+    assert move_line(lines) == lines[0]
+    assert lines[-1] == f"Mood -1 (now {state.creatures['Owl'].mood}): ate 1 honey; went without 1 berries."
+    assert not any(CODES.search(x) for x in lines)
+
+
+def test_a_fallback_fill_and_partial_fills_and_expiry(state):
+    before = state.copy()
+    before.offers[3] = Offer(3, "Owl", "sell", "timber", 5, 6, 4)
+    after = state.copy()
+    after.round = 4
+    after.offers[3] = Offer(3, "Owl", "sell", "timber", 2, 6, 4)       # partly filled, and ends this round
+    after.offers[9] = Offer(9, "Owl", "buy", "honey", 1, 8, 6)         # the fallback's rest, standing
+    events = [
+        ev("trade", {"buyer": "Fox", "seller": "Owl", "good": "timber", "qty": 3, "price": 6, "offer": 3}),
+        ev("accept_fallback", {"creature": "Owl", "id": 5, "good": "honey", "side": "buy", "price": 8,
+                               "filled": 2, "rested": 1}),
+        ev("trade", {"buyer": "Owl", "seller": "Badger", "good": "honey", "qty": 2, "price": 8, "offer": 6}),
+        ev("offer_placed", {"id": 9, "owner": "Owl", "side": "buy", "good": "honey", "qty": 1, "price": 8}),
+    ]
+    lines = round_recap(events, "Owl", after, before)
+    assert lines[0].startswith("Your accept of #5 lost a race: someone took it earlier this round. Instead you "
+                               "bought 2 honey at 8 from other offers, and an offer to buy 1 more at 8 now stands")
+    assert "You sold 3 timber to Fox at 6 (18 coins earned); your offer #3 is partly filled, 2 still stand." in lines
+    assert "You bought 2 honey from Badger at 8 (16 coins paid)." in lines
+    assert "Your offer #9 to buy 1 honey at 8 stands until round 6." in lines
+    assert "Your offer #3 to sell 2 timber at 6 expired with 2 not taken." in lines
+    assert round_recap(events, "Hare", after, before) == []  # nothing of it is Hare's
+
+
+def test_a_standing_offer_filled_in_full_says_so(state):
+    before = state.copy()
+    before.offers[3] = Offer(3, "Owl", "sell", "timber", 3, 6, 9)
+    events = [ev("trade", {"buyer": "Fox", "seller": "Owl", "good": "timber", "qty": 3, "price": 6, "offer": 3})]
+    assert round_recap(events, "Owl", state, before) == [
+        "You sold 3 timber to Fox at 6 (18 coins earned); that filled your offer #3."]
+
+
+def test_loans_gifts_tips_and_the_magistrate(state):
+    events = [
+        ev("tip_resolved", {"tip": 1, "text": "the honey harvest fails in 2 rounds", "good": "honey", "truth": True,
+                            "recipients": ["Owl"]}),
+        ev("tip_resolved", {"tip": 2, "text": "a blight takes the mushrooms", "good": "mushrooms", "truth": False,
+                            "recipients": ["Owl", "Fox"]}),
+        ev("tip_issued", {"tip": 4, "text": "a storm in 3 rounds", "good": "timber", "resolves": 7},
+           public=False, who=("Owl",)),
+        ev("loan_taken", {"loan": 8, "lender": "Fox", "borrower": "Owl", "amount": 20, "owed": 23, "due": 7}),
+        ev("loan_repaid", {"loan": 2, "lender": "Owl", "borrower": "Hare", "paid": 11}),
+        ev("default", {"loan": 3, "lender": "Badger", "borrower": "Owl", "paid": 4, "short": 9}),
+        ev("gift", {"giver": "Squirrel", "receiver": "Owl", "item": "acorns", "qty": 2}),
+        ev("fine", {"creature": "Owl", "amount": 12, "good": "honey", "tip": 1, "units": 2, "profit": 7}),
+    ]
+    lines = round_recap(events, "Owl", state)
+    for want in ('Your tip "the honey harvest fails in 2 rounds" came true.',
+                 'Your tip "a blight takes the mushrooms" was planted: nothing happened.',
+                 "You borrowed 20 coins from Fox: you owe 23 in round 7.",
+                 "Hare repaid you 11 coins: that loan is done.",
+                 "Squirrel gave you 2 acorns.",
+                 "The magistrate fined you 12 coins for profiting 7 on honey from a tip."):
+        assert want in lines, lines
+    assert any(x.startswith('A tip reached you (private): "a storm in 3 rounds"') for x in lines)
+    assert any(x.startswith("You could not repay Badger in full and defaulted: you still owe 9") for x in lines)
+    fox = round_recap(events, "Fox", state)
+    assert "Owl borrowed" not in " ".join(fox) and any("took your loan of 20 coins" in x for x in fox)
+    assert not any("storm" in x for x in fox)  # Owl's new tip is private to Owl
+
+
+def test_regard_is_bucketed_and_leaves_out_the_neutral(state):
+    state.relations = {"Fox": {"Owl": 70}, "Hare": {"Owl": -25}, "Badger": {"Owl": 5}, "Owl": {"Fox": -90}}
+    assert regard(state, "Owl") == ["Fox trusts you deeply", "Hare distrusts you"]
+    assert regard_line("Fox", -80) == "Fox resents you" and regard_line("Fox", 30) == "Fox feels warmly toward you"
+
+
+def test_a_played_game_reads_in_words(world):
+    runner, results = play(world, seed=3, rounds=12)
+    for name in runner.state.creatures:
+        lines = round_recap(results[-1].events, name, runner.state)
+        assert any(x.startswith("Mood") for x in lines), lines  # every round ends with a meal
+        for x in lines:
+            assert not CODES.search(x) and "{" not in x, x
+
+
+def test_no_state_no_crash(world):
+    state = initial_state(world, 1)
+    e = ev("offer_placed", {"id": 2, "owner": "Owl", "side": "sell", "good": "honey", "qty": 1, "price": 9})
+    assert round_recap([e], "Owl") == ["Your offer #2 to sell 1 honey at 9 stands."]
+    assert round_recap([e], "Owl", state) == []  # not in the state after: its fill tells it

@@ -1,0 +1,360 @@
+"""`wood play` as a game: standings, the final ranking (true to the saved
+state), the round recap in words (a refused accept that lost a race), the
+first game's introduction, a form that keeps the keys (focus at every turn,
+letters in lists, fast typing), confirming a quit that would lose rounds,
+the command palette; and the standings at the end of `wood sim` and
+`wood replay --verify`. Scripted brains, fixed seeds, fixed sizes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from textual import events
+from textual.widgets import Input, Select
+
+from engine.actions import PASS, Action
+from engine.brains import Decision
+from engine.ledger import Ledger
+from engine.replay import rebuild
+from engine.rules import action_order
+from engine.state import initial_state
+from engine.world import build_roster, load_world
+from tests.tui_harness import args, rendered, until
+from wood_tui.app import WoodApp
+from wood_tui.bridge import LiveGame, Pacer, Seat
+from wood_tui.screens.final import FinalScreen, bar, trend
+from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen
+from wood_tui.screens.market import MarketScreen
+from wood_tui.screens.modals import ConfirmScreen
+from wood_tui.widgets.action_form import FIELDS, KINDS, ActionForm
+from wood_tui.widgets.seat_panel import SeatPanel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def play_app(*argv: str, seats=(), extra_brains=None, config: Path | None = None) -> WoodApp:
+    """A `wood play` app with scripted counterparts; one seat, Owl, unless told."""
+    game = LiveGame(args("play", "--brains", "scripted", *argv), seats or (Seat("Owl"),), extra_brains=extra_brains)
+    return WoodApp(game, pacer=Pacer(0.0), config_dir=config)
+
+
+async def turn(pilot, round_no: int, name: str = "Owl") -> MarketScreen:
+    """Until it is `name`'s turn in `round_no` and every other creature has decided."""
+    screen = pilot.app.main
+    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
+                and screen.active.view.round == round_no and all(
+                    v == "decided" for n, v in screen.status.items() if n not in screen.seats),
+                what=f"{name}'s turn in round {round_no}")
+    await pilot.pause()
+    return screen
+
+
+def in_form(app) -> bool:
+    return app.focused is not None and any(isinstance(a, ActionForm) for a in app.focused.ancestors)
+
+
+# ---- a race for a loan: Fox lends, Hare takes it before Owl can --------------------
+class Lender:
+    """Fox: a loan of 20 coins at 0% in round 1 (no other as cheap: an accept that
+    comes late has nothing to fall back on), then passes."""
+
+    async def decide(self, view):
+        if view.round == 1:
+            return Decision(Action(action="lend", amount=20, rate=0, rounds=3))
+        return Decision(PASS)
+
+
+class Taker:
+    """Hare: takes Fox's loan offer as soon as it sees it."""
+
+    async def decide(self, view):
+        lo = next((lo for lo in view.loan_offers if lo.lender == "Fox"), None)
+        return Decision(Action(action="accept", id=lo.id) if lo else PASS)
+
+
+def hare_before_owl(seed: int) -> bool:
+    state = initial_state(load_world(), seed, build_roster(load_world()))
+    state.round = 2
+    order = action_order(state)
+    return order.index("Hare") < order.index("Owl")
+
+
+RACE_SEED = next(s for s in range(1, 200) if hare_before_owl(s))
+
+
+def race_app() -> WoodApp:
+    return play_app("--seed", str(RACE_SEED), extra_brains={"Fox": Lender(), "Hare": Taker()})
+
+
+async def lose_the_race(pilot) -> MarketScreen:
+    """Owl passes round 1, accepts Fox's loan in round 2 (Hare, earlier in the order, takes it first)."""
+    await turn(pilot, 1)
+    await pilot.press("f2")
+    screen = await turn(pilot, 2)
+    loan = next(lo for lo in screen.active.view.loan_offers if lo.lender == "Fox")
+    await pilot.press("a", *str(loan.id), "enter")
+    return await turn(pilot, 3)
+
+
+# ---- snapshots ---------------------------------------------------------------------
+def test_play_form_80x24(snap_compare):
+    async def run_before(pilot):
+        await turn(pilot, 1)
+    assert snap_compare(play_app("--seed", "48"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_play_standings_80x24(snap_compare):
+    async def run_before(pilot):
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await turn(pilot, 2)
+        await pilot.press("f5")
+        await pilot.pause()
+    assert snap_compare(play_app("--seed", "1"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_recap_with_a_refused_accept_80x24(snap_compare):
+    async def run_before(pilot):
+        await lose_the_race(pilot)
+        await pilot.pause()
+    assert snap_compare(race_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_final_ranking_80x24(snap_compare):
+    async def run_before(pilot):
+        for r in (1, 2, 3):
+            await turn(pilot, r)
+            await pilot.press("f2")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FinalScreen), what="the final screen")
+        await pilot.pause()
+    assert snap_compare(play_app("--seed", "1", "--rounds", "3"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_introduction_80x24(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await until(pilot, lambda: isinstance(pilot.app.screen, IntroScreen), what="the introduction")
+        await pilot.pause()
+    assert snap_compare(play_app("--seed", "1", config=tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+# ---- the round in words ---------------------------------------------------------------
+async def test_an_accept_that_lost_a_race_is_told_in_words_under_the_form():
+    app = race_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await lose_the_race(pilot)
+        verdict = str(screen.query_one("#verdict").content)
+        assert verdict.startswith("last round: Your accept of #") and "was refused: it lost a race" in verdict
+        assert "offer_taken" not in verdict
+        recap = str(screen.query_one("#recap").content)
+        assert "lost a race" in recap and "Mood" in recap
+        assert "was refused: it lost a race" in rendered(app)  # on screen, in words
+
+
+async def test_focus_is_in_the_form_at_every_turn_and_letters_land_there():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        for r in (1, 2, 3):
+            screen = await turn(pilot, r)
+            assert in_form(app), app.focused
+            form = screen.query_one(ActionForm)
+            await pilot.press("a", "1", "2")  # no Tab: the letter picks accept, the digits go to its offer #
+            assert form.kind == "accept" and form.query_one("#id", Input).value == "12"
+            await pilot.press("f3")  # to the offers table, away from the form ...
+            assert app.focused is screen.query_one("#book")
+            await pilot.press("f2")  # ... and the next turn brings it back
+
+
+async def test_typing_fast_after_a_list_lands_in_the_next_fields():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        for ch in "osh3":  # all at once, before the app has handled any of them
+            key = events.Key(ch, ch)
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await pilot.pause(0.3)
+        assert (form.kind, form.query_one("#side", Select).value, form.query_one("#good", Select).value,
+                form.query_one("#qty", Input).value) == ("offer", "sell", "honey", "3")
+
+
+async def test_selecting_an_offer_prefills_it_and_previews_the_cost():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        first = screen.active.view.book[0]
+        await pilot.press("f3", "enter")
+        form = screen.query_one(ActionForm)
+        assert form.action() == Action(action="accept", id=first.id, qty=first.qty)
+        assert in_form(app)
+        await pilot.pause()
+        verb = "costs" if first.side == "sell" else "brings"
+        assert f"at {first.price}: {verb} {first.qty * first.price} coins" in str(form.query_one("#explain").content)
+
+
+async def test_goods_lists_offer_goods_and_gift_coins_and_names_are_a_list():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        goods = form.query_one("#good")
+        assert [v for _, v in goods.choices] == list(load_world().good_names)  # coins is not a good
+        form.query_one("#kind", Select).value = "gift"
+        await pilot.pause()
+        assert [v for _, v in goods.choices][-1] == "coins"
+        to = form.query_one("#to", Select)
+        assert isinstance(to, Select) and "Owl" not in [v for _, v in to.choices]
+        to.value = "Fox"
+        form.query_one("#qty", Input).value = "2"
+        goods.value = "coins"
+        assert form.action() == Action(action="gift", to="Fox", good="coins", qty=2)
+
+
+async def test_every_action_shows_all_its_labels_at_80x24():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        for kind in KINDS:
+            form.query_one("#kind", Select).value = kind
+            await pilot.pause()
+            shown = rendered(app)
+            titles = ["action", "say", *(t for t, kinds in FIELDS.values() if kind in kinds)]
+            for title in titles:
+                assert f"▔ {title} ▔" in shown, (kind, title, shown)
+
+
+# ---- the end of the season ----------------------------------------------------------------
+async def test_the_final_screen_is_the_saved_final_state(tmp_path, world):
+    save = tmp_path / "game.db"
+    app = play_app("--seed", "1", "--rounds", "3", "--save", str(save))
+    async with app.run_test(size=(100, 32)) as pilot:
+        for r in (1, 2, 3):
+            await turn(pilot, r)
+            await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final screen")
+        final = app.screen
+        seat = app.main.query_one(SeatPanel)
+        head = str(seat.query_one("#seat-head").content)
+        notes = str(seat.query_one("#seat-notes").content)
+        await pilot.press("escape")  # back to the board; F8 brings the ranking back
+        assert app.screen is app.main
+        await pilot.press("f8")
+        assert isinstance(app.screen, FinalScreen)
+    ledger = Ledger.open(save)
+    state = rebuild(ledger, world)
+    ledger.close()
+    assert state.round == 3
+    assert {r.name: (r.coins, r.mood) for r in final.rows} == {
+        c.name: (c.coins, c.mood) for c in state.creatures.values()}
+    owl = state.creatures["Owl"]
+    assert f"coins {owl.coins} " in head and f"{owl.mood}" in head and "after round 3" in head
+    mine = [o for o in state.offers.values() if o.owner == "Owl"]
+    assert all(f"#{o.id} " in notes for o in mine) and notes.count("(until round") == len(mine)
+
+
+def test_chart_pieces():
+    assert bar(10, 10, 4) == "████" and bar(5, 10, 4) == "██" and bar(-3, 10) == "" and bar(1, 0) == ""
+    assert trend([1, 2, 3]) == "▁▅█" and trend([4, 4]) == "▄▄" and trend([]) == ""
+
+
+# ---- quitting, the first game, the palette --------------------------------------------------
+async def test_quitting_with_unsaved_rounds_asks_first():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await turn(pilot, 2)
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Its 1 round is not saved" in str(app.screen.query_one("#confirm-text").content)
+        await pilot.press("n")
+        assert app.screen is app.main and app.is_running
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+
+
+async def test_a_saved_game_quits_without_asking(tmp_path):
+    app = play_app("--seed", "1", "--save", str(tmp_path / "s.db"))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await turn(pilot, 2)
+        await pilot.press("ctrl+q")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+
+
+async def test_the_introduction_comes_once(tmp_path):
+    app = play_app("--seed", "1", config=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
+        text = str(app.screen.query_one("#intro-text").content)
+        assert "You are Owl" in text and "You make 4 timber" in text and "Win: after 100 rounds" in text
+        await pilot.pause(0.2)
+        assert app.main.active is None  # the turn waits behind it
+        await pilot.press("enter")
+        await turn(pilot, 1)
+        assert in_form(app)
+    assert intro_seen(tmp_path)
+    again = play_app("--seed", "1", config=tmp_path)
+    async with again.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        assert not any(isinstance(s, IntroScreen) for s in again.screen_stack)
+
+
+def test_config_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("WOOD_CONFIG_DIR", str(tmp_path / "w"))
+    assert config_dir() == tmp_path / "w"
+    monkeypatch.delenv("WOOD_CONFIG_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "x"))
+    assert config_dir() == tmp_path / "x" / "thousand-token-wood"
+
+
+async def test_game_actions_are_in_the_command_palette():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        titles = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Pass", "Help", "Offers", "Standings", "Your round"} <= set(titles)
+        titles["Offers"].callback()
+        await pilot.pause()
+        assert app.focused is screen.query_one("#book")
+        titles["Pass"].callback()
+        await turn(pilot, 2)
+
+
+async def test_the_help_explains_the_wood():
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f1")
+        await pilot.pause()
+        about = str(app.screen.query_one("#help-about").content)
+        for word in ("MAGISTRATE", "TIPS", "LOANS", "SPOILAGE", "timber is burned", "net worth"):
+            assert word in about, word
+
+
+# ---- the headless ends ----------------------------------------------------------------------
+def wood(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_sim_and_replay_verify_print_the_standings(tmp_path):
+    save = tmp_path / "s.db"
+    r = wood("sim", "--rounds", "5", "--seed", "2", "--quiet", "--save", str(save))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1].startswith("state hash: ")
+    head = lines.index("standings after round 5 (net worth = coins + goods at last price + owed to you - debts):")
+    ranks = [x.split(".")[0].strip() for x in lines[head + 1:-1]]
+    assert ranks == ["1", "2", "3", "4", "5"]
+    v = wood("replay", str(save), "--verify")
+    assert v.returncode == 0, v.stderr
+    assert lines[head:-1] == v.stdout.strip().splitlines()[1:-1]  # the same standings, rebuilt

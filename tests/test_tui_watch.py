@@ -1,0 +1,259 @@
+"""The spectator side (`wood watch`, `wood replay`): live standings, the god
+view (spectators only, never a seat, never a prompt), charts with axes and
+markers, the sortable large roster. Snapshots of each, Pilot tests of the
+keys, and a firewall test that plays a game with the god view open and scans
+every prompt the brains were given.
+
+Seeds: 10 has two tips in the air after round 4 (one true, one planted) and
+a debt; by round 8 a tip on acorns has resolved planted and shocks have
+begun.
+"""
+from __future__ import annotations
+
+import re
+
+from engine.brains.scripted import ScriptedBrain
+from engine.events import Event
+from engine.prompts import build_messages
+from engine.score import standings
+from engine.state import State, Tip
+from engine.world import build_roster, load_world
+from tests.test_firewall import RESOLUTION, TRUTH_WORDS
+from tests.tui_harness import all_text, args, rendered, until
+from wood_tui.app import WoodApp
+from wood_tui.bridge import LiveGame, Pacer, Seat
+from wood_tui.screens.market import MarketScreen
+from wood_tui.screens.spectator import SpectatorScreen, WatchCommands
+from wood_tui.widgets.chart import Series, line_chart
+from wood_tui.widgets.creature_panel import CreatureBoard
+from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS
+from wood_tui.widgets.god_view import GodView, secrets, whisper_lines
+from wood_tui.widgets.price_chart import markers_for
+
+
+def watch_app(*argv: str, extra_brains=None, paused: bool = True) -> WoodApp:
+    game = LiveGame(args("watch", "--brains", "scripted", *argv), extra_brains=extra_brains)
+    return WoodApp(game, pacer=Pacer(0.0, paused=paused))
+
+
+def after_rounds(n: int, *keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+        for r in range(2, n + 1):
+            await pilot.press("n")
+            await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause()
+    return run_before
+
+
+# ---- snapshots ---------------------------------------------------------------------
+def test_watch_standings(snap_compare):
+    assert snap_compare(watch_app("--seed", "10"), terminal_size=(100, 30), run_before=after_rounds(4))
+
+
+def test_watch_god_view_open(snap_compare):
+    assert snap_compare(watch_app("--seed", "10"), terminal_size=(130, 36), run_before=after_rounds(4, "g"))
+
+
+def test_watch_price_chart_with_axes(snap_compare):
+    assert snap_compare(watch_app("--seed", "10"), terminal_size=(110, 34), run_before=after_rounds(8, "t"))
+
+
+def test_watch_wealth_chart(snap_compare):
+    assert snap_compare(watch_app("--seed", "10"), terminal_size=(110, 34), run_before=after_rounds(8, "t", "t"))
+
+
+def test_watch_large_roster_sorted_by_worth(snap_compare):
+    assert snap_compare(watch_app("--seed", "3", "--creatures", "40"), terminal_size=(120, 40),
+                        run_before=after_rounds(2, "w"))
+
+
+# ---- the god view ------------------------------------------------------------------
+async def test_god_view_key_toggles_it_in_watch():
+    app = watch_app("--seed", "10")
+    async with app.run_test(size=(130, 36)) as pilot:
+        await after_rounds(4)(pilot)
+        screen = app.main
+        god = screen.query_one(GodView)
+        assert not god.display
+        tips = [t for t in screen.state.tips.values() if not t.resolved]
+        assert {t.truth for t in tips} == {True, False}  # the seed's promise: one of each
+        assert "PLANTED" not in rendered(app)
+        await pilot.press("g")
+        assert god.display and screen.has_class("-god")
+        shown = rendered(app)
+        for t in tips:
+            assert re.search(rf"#{t.id} +{'TRUE' if t.truth else 'PLANTED'} ", shown), (t, shown)
+        assert screen.state.loans  # the seed's other promise: a debt
+        for ln in screen.state.loans.values():
+            assert f"{ln.borrower} owes {ln.lender} {ln.owed}  due r{ln.due}" in shown
+        await pilot.press("g")
+        assert not god.display and "PLANTED" not in rendered(app)
+
+
+async def test_god_view_command_is_in_the_palette_of_watch_only():
+    app = watch_app("--seed", "10")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await after_rounds(1)(pilot)
+        provider = WatchCommands(app.main)
+        names = [name for name, _, _ in provider.commands()]
+        assert any(n.startswith("god view") for n in names)
+        hits = [h async for h in provider.search("god view")]
+        assert hits
+        hits[0].command()
+        await pilot.pause()
+        assert app.main.query_one(GodView).display
+
+
+async def test_no_god_view_in_play():
+    app = WoodApp(LiveGame(args("play", "--brains", "scripted", "--seed", "10"), [Seat("Owl")]), pacer=Pacer(0.0))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.main
+        await until(pilot, lambda: screen.active is not None, what="Owl's turn")
+        assert isinstance(screen, MarketScreen)
+        app.set_focus(None)  # so the key is not typed into the form
+        await pilot.press("g")
+        await pilot.pause()
+        for s in app.screen_stack:
+            assert not s.query(GodView)
+        assert not any(b.action.endswith("god_view") for b in screen.BINDINGS)
+        assert not any(b.binding.action.endswith("god_view") for b in screen.active_bindings.values())
+        assert WatchCommands not in screen.COMMANDS and WatchCommands not in app.COMMANDS
+        assert WatchCommands(screen).commands() == []
+        assert "PLANTED" not in all_text(app) and "god view" not in all_text(app)
+
+
+class PromptRecorder:
+    """A scripted trader that, like an LLM brain, builds its prompt from its view each turn; the prompts are kept."""
+
+    def __init__(self, seed: int, entry, world, names, prompts: list):
+        self.brain = ScriptedBrain(seed, entry.temperament)
+        self.entry, self.world, self.names, self.prompts = entry, world, names, prompts
+
+    async def decide(self, view):
+        msgs = build_messages(view, self.world, temperament_line=self.world.temperaments[self.entry.temperament],
+                              names=self.names)
+        self.prompts.append((view.round, self.entry.name, "\n".join(m["content"] for m in msgs)))
+        return await self.brain.decide(view)
+
+
+async def test_firewall_holds_with_the_god_view_open():
+    world = load_world()
+    roster = build_roster(world)
+    names = tuple(r.name for r in roster)
+    prompts: list[tuple[int, str, str]] = []
+    brains = {r.name: PromptRecorder(10, r, world, names, prompts) for r in roster}
+    app = watch_app("--seed", "10", "--rounds", "12", extra_brains=brains)
+    tips: dict[int, Tip] = {}
+    shown_truths = set()
+    async with app.run_test(size=(130, 40)) as pilot:
+        screen = app.main
+        await until(pilot, lambda: screen.is_mounted, what="the spectator screen")
+        await pilot.press("g")  # open from the start, before any prompt of round 1 is built
+        assert screen.query_one(GodView).display
+        for r in range(1, 13):
+            if r > 1:
+                await pilot.press("n")
+            await until(pilot, lambda r=r: screen.closed == r, what=f"round {r}")
+            await pilot.pause()
+            tips.update({t.id: t.copy() for t in screen.state.tips.values()})
+            shown_truths |= {w for w in ("TRUE", "PLANTED") if w in rendered(app)}
+        assert screen.query_one(GodView).display  # still open at the end
+    assert shown_truths == {"TRUE", "PLANTED"}  # the god view did show truths while the game ran
+    assert {t.truth for t in tips.values()} == {True, False}
+    assert len(prompts) == 5 * 12
+    leaks = []
+    for rnd, creature, text in prompts:
+        public = RESOLUTION.sub("", text)  # a resolved tip's fate is public record
+        for pattern in (TRUTH_WORDS, re.compile(r"TRUE|PLANTED|god view|only the ledger|owes \w+ \d+  due")):
+            if m := pattern.search(public):
+                leaks.append((rnd, creature, m.group(0)))
+        own = {t.text for t in tips.values() if creature in t.recipients and t.issued <= rnd < t.resolves}
+        for t in tips.values():  # nobody's prompt carries another's live tip
+            if creature not in t.recipients and t.issued <= rnd < t.resolves and t.text in public \
+                    and t.text not in own:
+                leaks.append((rnd, creature, f"tip #{t.id}"))
+    assert leaks == []
+    # and the recipients' prompts did carry their tips (without truth)
+    t = next(iter(tips.values()))
+    assert any(t.text in text for rnd, c, text in prompts if c in t.recipients and t.issued < rnd < t.resolves)
+
+
+def test_secrets_gathers_tips_loans_fines_and_whispers(world):
+    from engine.state import Loan, initial_state
+
+    s: State = initial_state(world, 1)
+    s.tips[3] = Tip(3, "drought", "berries", "the berries fail", ["Owl"], False, 1, 4)
+    s.tips[4] = Tip(4, "drought", "honey", "old news", ["Fox"], True, 1, 2, resolved=True)
+    s.loans[9] = Loan(9, "Owl", "Fox", 20, 22, 5, defaulted=True)
+    evil = "[@click=app.quit]hi\x1b[31m"
+    ev = [Event("fine", 3, {"creature": "Fox", "amount": 12, "good": "honey", "tip": 4, "profit": 30}),
+          Event("whisper", 3, {"from": "Fox", "to": "Owl", "text": evil}, public=False, who=("Fox", "Owl")),
+          Event("trade", 3, {"buyer": "Owl", "seller": "Fox", "good": "honey", "qty": 1, "price": 9})]
+    got = secrets(s, ev)
+    assert [(t.id, t.truth, t.recipients) for t in got.tips] == [(3, False, ("Owl",))]  # pending only
+    assert [(ln.borrower, ln.lender, ln.owed, ln.defaulted) for ln in got.loans] == [("Fox", "Owl", 22, True)]
+    assert [(f.creature, f.amount) for f in got.fines] == [("Fox", 12)] and got.fined == 12
+    assert [(w.sender, w.to) for w in got.whispers] == [("Fox", "Owl")]
+    drawn = whisper_lines(got.whispers)
+    assert "[@click=app.quit]hi" in drawn.plain and "\x1b" not in drawn.plain
+
+
+# ---- the large roster ----------------------------------------------------------------
+async def test_sorting_the_large_roster_by_worth_orders_rows_by_worth():
+    app = watch_app("--seed", "3", "--creatures", "40")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_rounds(2)(pilot)
+        screen: SpectatorScreen = app.main
+        board = screen.query_one(CreatureBoard)
+        roster = list(board.cards)
+        assert board.order() == roster
+        rows = standings(screen.state, screen.world)
+        assert [r.name for r in rows] != roster  # so sorting has something to do
+        await pilot.press("w")
+        assert board.order() == [r.name for r in rows]  # the standings' order, ties broken the same way
+        worth = [board.cards[n].worth for n in board.order()]
+        assert worth == sorted(worth, reverse=True) and worth[0] > worth[-1]
+        await pilot.press("w")  # again: lowest first
+        assert [board.cards[n].worth for n in board.order()] == sorted(worth)
+        await pilot.press("d")
+        debts = [board.cards[n].debt for n in board.order()]
+        assert debts == sorted(debts, reverse=True)
+        await pilot.press("m")
+        moods = [board.cards[n].mood for n in board.order()]
+        assert moods == sorted(moods, reverse=True)
+        await pilot.press("n")  # a new round keeps the chosen order
+        await until(pilot, lambda: screen.closed == 3, what="round 3")
+        moods = [board.cards[n].mood for n in board.order()]
+        assert moods == sorted(moods, reverse=True)
+        await pilot.press("o")
+        assert board.order() == roster
+
+
+# ---- pieces --------------------------------------------------------------------------
+def test_chart_has_axes_and_markers():
+    lines = [t.plain for t in line_chart(list(range(1, 13)), [Series([5, 6, 7, 8, 9, 10, 11, 12, 11, 10, 9, 8])],
+                                         5, markers={4: ("▲", "yellow")})]
+    assert lines[0].startswith("12┤") and lines[4].startswith(" 5┤")  # price on y: top and bottom
+    assert lines[0].index("●") == 3 + 7  # round 8, the peak, in the top row
+    axis, labels = lines[5], lines[6]
+    assert axis.startswith("  └") and axis[2 + 4] == "▲"  # the marker at round 4
+    assert labels.split() == ["2", "7", "12"] and labels.index("12") == axis.index("┬", 3 + 7)
+
+
+def test_price_markers_are_the_goods_own_shocks_and_tips():
+    ev = [Event("shock_started", 5, {"good": "honey"}), Event("tip_resolved", 6, {"good": "honey", "truth": False}),
+          Event("tip_resolved", 7, {"good": "acorns", "truth": True}),
+          Event("tip_issued", 4, {"good": "honey"}, public=False)]
+    assert {r: g for r, (g, _) in markers_for("honey", ev).items()} == {5: "▲", 6: "◇"}
+
+
+def test_gifts_are_not_coloured_like_errors():
+    errors = {LOG_KINDS["rejected"], LOG_KINDS["default"], HEADLINE_KINDS["fine"]}
+    colour = lambda style: style.replace("bold", "").replace("dim", "").strip()  # noqa: E731
+    assert colour(LOG_KINDS["gift"]) not in {colour(s) for s in errors}
+    # magenta is red in the dark terminal theme (MONOKAI): no event may use it
+    assert not any("magenta" in s for s in [*LOG_KINDS.values(), *HEADLINE_KINDS.values()])

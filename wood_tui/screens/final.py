@@ -1,0 +1,132 @@
+"""The end of the season (play, watch and replay): the final ranking, as a
+bar of net worth per creature with its trend over the last rounds beside it,
+and the full standings table. Built from the final state the game-over
+message carries, so it is always the true end, whatever was drawn before.
+escape goes back to the board; the play and spectator screens bring it back
+(F8 in play)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from engine.score import Standing
+
+from .. import safe
+from ..widgets.standings import SCORE_FIRST, StandingsTable
+
+CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever they finished)
+BAR_W = 20
+NAME_W = 24  # the longest name drawn whole
+TREND_W = 12
+SPARKS = "▁▂▃▄▅▆▇█"
+EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def bar(value: int, top: int, width: int = BAR_W) -> str:
+    """A horizontal bar of `value` out of `top`, in eighths of a cell."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = round(width * 8 * min(value, top) / top)
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def trend(values: Sequence[int], width: int = TREND_W) -> str:
+    """The last `width` values as a sparkline, scaled to their own range."""
+    vals = list(values)[-width:]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    if hi == lo:
+        return SPARKS[3] * len(vals)
+    return "".join(SPARKS[round((v - lo) * (len(SPARKS) - 1) / (hi - lo))] for v in vals)
+
+
+def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], seats: Sequence[str] = ()) -> Text:
+    """One line per creature, best first: rank, name, a bar of its worth, the
+    number, its mood and its worth over the last rounds."""
+    shown = list(rows[:CHART_ROWS]) + [r for r in rows[CHART_ROWS:] if r.name in seats]
+    top = max((r.worth for r in shown), default=0)
+    n = max((len(history.get(r.name, ())) for r in shown), default=0)
+    w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
+    head = Text.assemble((f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  ", "dim"),
+                         (f"last {min(n, TREND_W)} rounds" if n > 1 else "", "dim"))
+    out = [head]
+    for r in shown:
+        name = safe.text(r.name, max_len=NAME_W, style="bold reverse" if r.name in seats else "bold")
+        name.pad_right(w - len(name))
+        out.append(Text.assemble(
+            (f"{r.rank:>3} ", "dim"), name, " ",
+            (f"{bar(r.worth, top):<{BAR_W}}", "green" if r.rank == 1 else "cyan"), " ",
+            (f"{r.worth:>6}", "bold red" if r.worth < 0 else "bold"), "  ",
+            (f"{r.mood:>4}", ""), "  ",
+            (trend(history.get(r.name, ())), "yellow")))
+    if len(rows) > len(shown):
+        out.append(Text(f"    … and {len(rows) - len(shown)} more in the table below", style="dim"))
+    return Text("\n").join(out)
+
+
+class FinalScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "back to the wood"),
+        Binding("ctrl+q", "app.quit", "quit", priority=True),
+    ]
+
+    def __init__(self, rows: Sequence[Standing], history: Mapping[str, Sequence[int]], note: str, subtitle: str,
+                 seats: Sequence[str] = ()):
+        super().__init__()
+        self.rows = list(rows)
+        self.history = history
+        self.note = note
+        self.subtitle = subtitle
+        self.seats = tuple(seats)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="final"):
+            yield Static(self._headline(), id="final-title")
+            if self.seats:
+                yield Static(self._seat_lines(), id="final-seats")
+            yield Static(worth_chart(self.rows, self.history, self.seats), id="final-chart")
+            yield StandingsTable(id="final-table", columns=SCORE_FIRST)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.subtitle
+        box = self.query_one("#final")
+        box.border_title = "The season is over: final standings"
+        box.border_subtitle = "net worth = coins + goods at last price + owed to you - debts"
+        table = self.query_one("#final-table", StandingsTable)
+        table.show(self.rows, self.seats[0] if len(self.seats) == 1 else None)
+
+    def _headline(self) -> Text:
+        if not self.rows:
+            return safe.text(self.note)
+        win = self.rows[0]
+        return Text.assemble(safe.text(win.name, style="bold green", max_len=40),
+                             f" wins with a net worth of {win.worth} (mood {win.mood}). ",
+                             safe.text(self.note, style="dim"))
+
+    def _seat_lines(self) -> Text:
+        by_name = {r.name: r for r in self.rows}
+        lines = []
+        for name in self.seats:
+            r = by_name.get(name)
+            if r is None:
+                continue
+            who = Text("You") if len(self.seats) == 1 else safe.text(name, style="bold", max_len=24)
+            lines.append(Text.assemble(who, f" finished {ordinal(r.rank)} of {len(self.rows)}: worth {r.worth} "
+                                            f"({r.coins} coins, goods worth {r.goods_value}",
+                                       f", owed {r.credit}" if r.credit else "",
+                                       f", debts {r.debt}" if r.debt else "", f"), mood {r.mood}."))
+        return Text("\n").join(lines)

@@ -1,0 +1,98 @@
+"""The first game's introduction: what your creature makes and needs, how to
+offer and accept, and what wins. Shown on the first `wood play` only: a
+small file under the user's config directory remembers it was seen
+(`$WOOD_CONFIG_DIR`, else `$XDG_CONFIG_HOME/thousand-token-wood`, else
+`~/.config/thousand-token-wood`)."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from engine.world import World
+
+from .. import safe
+
+CONFIG_ENV = "WOOD_CONFIG_DIR"
+APP_DIR = "thousand-token-wood"
+SEEN_FILE = "intro-seen"
+MAX_SEATS_TOLD = 4
+
+
+def config_dir() -> Path:
+    """Where the app keeps what it remembers about its user."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / APP_DIR
+
+
+def intro_seen(directory: Path) -> bool:
+    return (directory / SEEN_FILE).exists()
+
+
+def remember_intro(directory: Path) -> None:
+    """Mark the introduction seen; a config directory that cannot be written
+    only means it is shown again next time."""
+    with contextlib.suppress(OSError):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / SEEN_FILE).write_text("the introduction to wood play was shown\n")
+
+
+def _units(items: dict[str, int]) -> str:
+    return ", ".join(f"{q} {g}" for g, q in items.items()) or "nothing"
+
+
+def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int) -> Text:
+    """The introduction for these (name, species) seats: short enough for 80x24."""
+    eco = world.economy
+    burn = ", ".join(f"{s} {n}" for s, n in eco["fuel_by_season"].items())
+    parts: list[Text] = [Text("Welcome to Thousand Token Wood. No one makes all it needs: trade.", style="bold")]
+    for name, species in list(seats)[:MAX_SEATS_TOLD]:
+        sp = world.species[species]
+        parts.append(Text.assemble(
+            ("You are " if len(seats) == 1 else ""), safe.text(name, style="bold", max_len=24), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
+            ("You make ", "bold"), f"{_units(sp.produces)} a round; ", ("you need ", "bold"),
+            f"{_units(sp.needs)} a round, and {world.fuel_good} to burn ({burn})."))
+    parts += [
+        Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
+                      f"Unmatched, it stands {eco['offer_lifetime']} rounds. Letters pick in lists (o s h)."),
+        Text.assemble(("Accept: ", "bold"), "F3 lists others' offers; ↑ ↓ and enter fill the form; enter takes it."),
+        Text.assemble(("Win: ", "bold"), f"after {rounds} rounds, the highest net worth (coins + goods at last "
+                      f"price + owed to you - debts). Eat to keep your mood up; above {eco['pantry']} of a good, "
+                      "the rest rots."),
+        Text.assemble(("Keys: ", "bold"), "F1 rules, F2 pass, F4 your last round, F5 standings, ctrl+p all."),
+    ]
+    return Text("\n").join(parts)
+
+
+class IntroScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter", "dismiss", "start playing")]
+
+    def __init__(self, text: Text):
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="intro"):
+            yield Static(self.text, id="intro-text")
+            with Center():
+                yield Button("Start playing (enter)", id="intro-start", variant="primary")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#intro")
+        box.border_title = "Your first game"
+        box.border_subtitle = "shown once; F1 has it all again"
+        self.query_one("#intro-start", Button).focus(scroll_visible=False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()
