@@ -1,6 +1,6 @@
 """A round in words, for one trader: what became of its move, its fills and
-offers, loans, gifts, tips, the magistrate, and what it ate and how its mood
-moved. Plain lines, no codes: `reason_words` turns every engine `Reason`
+offers, loans, gifts, its shorts, pacts and whispers, tips, the magistrate,
+and what it ate and how its mood moved. Plain lines, no codes: `reason_words` turns every engine `Reason`
 into a sentence a player can act on.
 
 Pure: events of one round (public and the trader's private ones, such as its
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .actions import Reason
-from .events import Event, describe
+from .events import Event
 from .state import State
 
 MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
@@ -48,9 +48,8 @@ REASON_WORDS: dict[str, str] = {
 # a refusal with no detail: the sentence up to its colon
 _BARE = {Reason.SELF_GIFT: "you cannot give to yourself", "self_pact": "you cannot make a pact with yourself",
          "self_whisper": "you cannot whisper to yourself"}
-# newer moves' events: told as the public record tells them, when they concern the trader
-PARTIES = ("owner", "a", "b", "creature", "ally", "proposer", "from", "to")
-OTHER_KINDS = ("short_opened", "short_closed", "pact_proposed", "pact_formed", "pact_broken", "whisper")
+# the moves from the original: told in the second person when they concern the trader
+TIE_KINDS = ("short_opened", "short_closed", "pact_proposed", "pact_formed", "pact_broken", "whisper")
 
 
 def reason_words(reason: str, detail: str = "") -> str:
@@ -82,6 +81,14 @@ def _proposal(d: dict) -> str:
         return f"gift to {p['to']}"
     if kind == "lend" and p.get("amount") is not None:
         return f"loan offer of {p['amount']} coins"
+    if kind == "short" and p.get("good"):
+        return f"short of {p.get('qty', '?')} {p['good']} at {p.get('price', '?')}"
+    if kind == "ally" and p.get("to"):
+        return f"pact proposal to {p['to']}"
+    if kind == "break" and p.get("to"):
+        return f"break with {p['to']}"
+    if kind == "whisper" and p.get("to"):
+        return f"whisper to {p['to']}"
     return str(kind)
 
 
@@ -97,6 +104,7 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
     fills: list[str] = []
     offers: list[str] = []
     money: list[str] = []
+    ties: list[str] = []
     tips: list[str] = []
     meal: list[str] = []
     r = state.round if state is not None else None
@@ -176,14 +184,63 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
                         f"{d['good']} from a tip.")
         elif k == "cleared" and d.get("creature") == name:
             tips.append(f"The magistrate looked into your {d['good']} trades on a tip and cleared you.")
-        elif k in OTHER_KINDS and (name in e.who or any(d.get(p) == name for p in PARTIES)):
-            money.append(describe(e).rstrip(".") + ".")
+        elif k in TIE_KINDS and (line := tie_line(e, name)):
+            ties.append(line)
         elif k == "meal" and d.get("creature") == name:
             meal.append(_meal_line(d, state.creatures[name].mood if state is not None and name in state.creatures
                                    else None))
     if state is not None and r is not None:
         offers.extend(_ending(state, name, r))
-    return [*move, *fills, *offers, *money, *tips, *meal]
+    return [*move, *fills, *offers, *money, *ties, *tips, *meal]
+
+
+def tie_line(e: Event, name: str) -> str | None:
+    """A short, pact or whisper event in words for `name`, if it concerns it."""
+    d = e.data
+    k = e.kind
+    if k == "short_opened" and d.get("owner") == name:
+        return (f"You sold {d['qty']} {d['good']} short for {d['proceeds']} coins (#{d['id']}): "
+                f"{d['collateral']} of your coins are held as collateral, and {d['qty']} {d['good']} go back "
+                f"to the store in round {d['due']}.")
+    if k == "short_closed" and d.get("owner") == name:
+        how = []
+        if d.get("delivered"):
+            how.append(f"{d['delivered']} came from your store")
+        if d.get("bought"):
+            how.append(f"{d['bought']} bought in for {d['cost']} coins")
+        if d.get("squeezed"):
+            how.append(f"{d['squeezed']} were nowhere to be had: squeezed for {d['squeeze_cost']} coins"
+                       + (f" ({d['unpaid']} written off unpaid)" if d.get("unpaid") else ""))
+        profit = d.get("profit", 0)
+        result = f"a profit of {profit} coins" if profit > 0 else "no profit and no loss" if profit == 0 \
+            else f"a loss of {-profit} coins"
+        return (f"Your short of {d['qty']} {d['good']} (#{d['id']}) closed"
+                + (f": {'; '.join(how)}" if how else "") + f". Collateral returned; {result}.")
+    if k == "pact_proposed":
+        again = d.get("renewed")
+        if d.get("proposer") == name:
+            return (f"You {'renewed your' if again else 'proposed a'} pact to {d['to']} (#{d['id']}): "
+                    f"it stands until {d['to']} accepts it or proposes one back.")
+        if d.get("to") == name:
+            return (f"{d['proposer']} {'again proposes' if again else 'proposed'} a pact to you (#{d['id']}): "
+                    f"accept #{d['id']}, or propose one back, to become allies.")
+    if k == "pact_formed" and name in (d.get("a"), d.get("b")):
+        other = d["b"] if d.get("a") == name else d["a"]
+        return f"You and {other} made a pact: you are allies, first in line for each other's offers."
+    if k == "pact_broken" and name in (d.get("creature"), d.get("ally")):
+        default = d.get("why") == "default"
+        if d["creature"] == name:
+            return (f"Your default on {d['ally']}'s loan broke your pact with {d['ally']}." if default
+                    else f"You broke your pact with {d['ally']}, in public.")
+        return (f"{d['creature']} defaulted on your loan: your pact with {d['creature']} is over." if default
+                else f"{d['creature']} broke its pact with you, in public.")
+    if k == "whisper":
+        if d.get("from") == name:
+            what = f"passed on your tip #{d['tip']}" if d.get("tip") else "whispered"
+            return f'You {what} to {d["to"]} (only {d["to"]} reads it): "{d["text"]}".'
+        if d.get("to") == name:  # a tip passed on arrives as words only: never said to be a tip
+            return f'{d["from"]} whispered to you: "{d["text"]}".'
+    return None
 
 
 def _ending(state: State, name: str, r: int) -> list[str]:

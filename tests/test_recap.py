@@ -134,3 +134,64 @@ def test_no_state_no_crash(world):
     e = ev("offer_placed", {"id": 2, "owner": "Owl", "side": "sell", "good": "honey", "qty": 1, "price": 9})
     assert round_recap([e], "Owl") == ["Your offer #2 to sell 1 honey at 9 stands."]
     assert round_recap([e], "Owl", state) == []  # not in the state after: its fill tells it
+
+
+# ---- shorts, pacts and whispers ------------------------------------------------------
+def test_a_short_opened_and_closed_in_words(state):
+    opened = ev("short_opened", {"id": 11, "owner": "Owl", "good": "honey", "qty": 3, "proceeds": 30,
+                                 "collateral": 45, "due": 8})
+    closed = ev("short_closed", {"id": 11, "owner": "Owl", "good": "honey", "qty": 3, "delivered": 1, "bought": 1,
+                                 "cost": 9, "squeezed": 1, "squeeze_cost": 16, "unpaid": 0, "profit": -3, "buys": []})
+    won = ev("short_closed", {"id": 12, "owner": "Owl", "good": "timber", "qty": 2, "delivered": 0, "bought": 2,
+                              "cost": 8, "squeezed": 0, "squeeze_cost": 0, "unpaid": 0, "profit": 6, "buys": []})
+    lines = round_recap([opened, closed, won], "Owl", state)
+    assert lines[0] == ("You sold 3 honey short for 30 coins (#11): 45 of your coins are held as collateral, "
+                        "and 3 honey go back to the store in round 8.")
+    assert lines[1] == ("Your short of 3 honey (#11) closed: 1 came from your store; 1 bought in for 9 coins; "
+                        "1 were nowhere to be had: squeezed for 16 coins. Collateral returned; a loss of 3 coins.")
+    assert lines[2] == ("Your short of 2 timber (#12) closed: 2 bought in for 8 coins. "
+                        "Collateral returned; a profit of 6 coins.")
+    assert round_recap([opened, closed], "Fox", state) == []  # someone else's short: the public log has it
+
+
+def test_pacts_proposed_formed_and_broken_in_words(state):
+    events = [ev("pact_proposed", {"id": 4, "proposer": "Fox", "to": "Owl"}),
+              ev("pact_proposed", {"id": 5, "proposer": "Owl", "to": "Hare", "renewed": True}),
+              ev("pact_formed", {"id": 6, "a": "Badger", "b": "Owl"}),
+              ev("pact_broken", {"creature": "Squirrel", "ally": "Owl", "why": "broke"}),
+              ev("pact_broken", {"creature": "Owl", "ally": "Badger", "why": "default"})]
+    assert round_recap(events, "Owl", state) == [
+        "Fox proposed a pact to you (#4): accept #4, or propose one back, to become allies.",
+        "You renewed your pact to Hare (#5): it stands until Hare accepts it or proposes one back.",
+        "You and Badger made a pact: you are allies, first in line for each other's offers.",
+        "Squirrel broke its pact with you, in public.",
+        "Your default on Badger's loan broke your pact with Badger.",
+    ]
+    assert round_recap(events, "Fox", state) == [
+        "You proposed a pact to Owl (#4): it stands until Owl accepts it or proposes one back."]
+    assert round_recap(events, "Badger", state) == [
+        "You and Owl made a pact: you are allies, first in line for each other's offers.",
+        "Owl defaulted on your loan: your pact with Owl is over."]
+    assert round_recap(events, "Squirrel", state) == ["You broke your pact with Owl, in public."]
+
+
+def test_whispers_sent_and_received_in_words_and_private(state):
+    said = ev("whisper", {"from": "Fox", "to": "Owl", "text": "honey is cheap at dawn", "tip": None},
+              public=False, who=("Fox", "Owl"))
+    passed = ev("whisper", {"from": "Owl", "to": "Hare", "text": "the honey harvest fails", "tip": 9},
+                public=False, who=("Owl", "Hare"))
+    assert round_recap([said, passed], "Owl", state) == [
+        'Fox whispered to you: "honey is cheap at dawn".',
+        'You passed on your tip #9 to Hare (only Hare reads it): "the honey harvest fails".']
+    assert round_recap([said, passed], "Hare", state) == [  # a tip passed on arrives as words, not as a tip
+        'Owl whispered to you: "the honey harvest fails".']
+    assert round_recap([said, passed], "Badger", state) == []
+
+
+def test_refused_new_moves_are_named(state):
+    events = [ev("rejected", {"creature": "Owl", "action": "short", "reason": "no_buyer",
+                              "detail": "no standing buy offer for honey at 90 or more",
+                              "proposal": {"action": "short", "good": "honey", "qty": 2, "price": 90}})]
+    assert round_recap(events, "Owl", state) == [
+        "Your short of 2 honey at 90 was refused: no one is buying at that price or better, so nothing was sold "
+        "short: no standing buy offer for honey at 90 or more."]

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Static
 from engine.score import Standing
 
 from .. import safe
-from ..widgets.standings import SCORE_FIRST, StandingsTable
+from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
 
 CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever they finished)
 BAR_W = 20
@@ -63,7 +63,7 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
                          (f"last {min(n, TREND_W)} rounds" if n > 1 else "", "dim"))
     out = [head]
     for r in shown:
-        name = safe.text(r.name, max_len=NAME_W, style="bold reverse" if r.name in seats else "bold")
+        name = safe.text(r.name, max_len=NAME_W, style=HIGHLIGHT if r.name in seats else "bold")
         name.pad_right(w - len(name))
         out.append(Text.assemble(
             (f"{r.rank:>3} ", "dim"), name, " ",

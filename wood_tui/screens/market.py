@@ -32,7 +32,7 @@ from ..messages import Decided, GameOver, GameReady, RoundClosed, RoundOpened, S
 from ..widgets.action_form import ActionForm, why
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from ..widgets.seat_panel import BookTable, SeatPanel
-from ..widgets.standings import SCORE_FIRST, StandingsTable
+from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
 from .curtain import CurtainScreen
 from .game_screen import GameScreen
 from .modals import HelpScreen
@@ -49,13 +49,16 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     burn = ", ".join(f"{n} in {s}" for s, n in fuel.items()) if fuel else "more in winter"
     fuel_good = world.fuel_good if world is not None else "timber"
     life = eco.get("offer_lifetime", 3)
+    collateral, short_rounds = eco.get("short_collateral_pct", 150), eco.get("short_rounds", 4)
+    allies = eco.get("max_allies", 3)
     return (
         "THE GOAL. The season has a fixed number of rounds. Whoever is worth most at the end wins: net worth = "
         "coins + goods at their last trade price + coins owed to you - coins you owe. Mood (0-100) stands beside "
         "it: a fed creature is a happy one. The standings tab (F5) is live and public.",
         "EACH ROUND you make one move: offer (buy or sell qty of a good at a limit price; what is not matched "
-        f"stands as your offer for {life} rounds), accept a standing offer or loan offer by its #, lend coins, "
-        "give a gift, or pass; and you may say one public line. A move the engine would refuse is explained "
+        f"stands as your offer for {life} rounds), accept a standing offer, loan offer or pact offer by its #, "
+        "lend coins, give a gift, sell short, propose or break a pact, whisper, or pass; and you may say one "
+        "public line. A move the engine would refuse is explained "
         "under the form; correct it and act again. An accept can still lose a race to a creature who moved "
         "first: it then trades against the next best offers at that price, or stands as your own offer.",
         "EATING. Every round you eat your basket (the 'need' column). Met needs raise your mood, unmet ones lower "
@@ -72,6 +75,18 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "LOANS. Lend coins at a rate for some rounds; the taker owes amount + rate% a round when due. A borrower "
         "who cannot pay defaults in public: the rest stays owed and part of its coins go to it every round, "
         "and no one may lend to it until it is paid.",
+        f"SHORTS. short sells qty of a good you do not hold into the standing bids at your price or better, "
+        f"borrowed from the wood's store: you get the coins now, {collateral}% of them are held as collateral, "
+        f"and the units go back in {short_rounds} rounds (or the rounds you give; never past the last round), "
+        "from your store or bought in at market. If none are to be had you are squeezed: they are settled at a "
+        "steep price. A short wins when the price falls.",
+        f"PACTS. ally proposes a public pact to one creature (up to {allies} allies); it becomes a pact when they "
+        "accept it by its # (your panel lists pacts offered to you, and so does the offers table) or propose one "
+        "back. Allies trade first with each other and their feelings move together. break ends a pact, in "
+        "public; a default on an ally's loan ends it too.",
+        "WHISPERS. whisper sends one private line (up to 80 characters) to one creature: only it reads it, in "
+        "its next round ('Fox whispered: ...'). Or pass on one of your tips: its words travel, never whether "
+        "it is true. Whispers can lie.",
         "FEELINGS. Fair trades, gifts and repaid loans warm others to you; defaults, fines and sharp prices cool "
         "them. Your panel shows how you feel and how others feel about you.",
         "Hot-seat: the curtain hides everything between players; press enter when you are at the keyboard.",
@@ -152,7 +167,7 @@ class MarketScreen(GameScreen):
     # ---- the run ------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None:
         self.status = {r.name: "" for r in msg.roster}
-        form = ActionForm(msg.world.good_names, [r.name for r in msg.roster], id="form")
+        form = ActionForm(msg.world.good_names, [r.name for r in msg.roster], msg.world.economy, id="form")
         form.disabled = True
         await self.query_one("#form-slot").mount(form)
         form.finish("waiting for your turn…")
@@ -299,9 +314,10 @@ class MarketScreen(GameScreen):
         else:
             active = self.active.view.name if self.active else None
             marks = {"thinking": ("⋯", "yellow"), "decided": ("✓", "green"), "fault": ("✗", "red"), "": ("·", "dim")}
-            for name, st in self.status.items():
-                mark, style = ("✎", "bold reverse") if name == active else marks[st]
-                line.append_text(Text.assemble(safe.text(name, max_len=12), (mark, style), " "))
+            for name, st in self.status.items():  # the seat at the keyboard: underlined (reads in any theme)
+                mark, style = ("✎", "bold") if name == active else marks[st]
+                line.append_text(Text.assemble(safe.text(name, max_len=12, style=HIGHLIGHT if name == active else ""),
+                                               (mark, style), " "))
         self.query_one("#strip", Static).update(line)
 
     # ---- keys -----------------------------------------------------------------

@@ -99,6 +99,14 @@ class SpectatorScreen(GameScreen):
         "▲ a shock began, ◆ a tip came true, ◇ a planted one resolved), the richest creatures' worth over "
         "the rounds, and the strongest feelings. Below: standing offers, the log of the market (a rule "
         "for each round) and the headlines.",
+        "Shorts: a creature sells units it does not hold, borrowed from the wood's store, into standing bids; "
+        "its coins are held as collateral until the units go back when due (bought in at market, or squeezed "
+        "if none are to be had). Its panel shows 'short 3 honey due r12'.",
+        "Pacts: ally proposes a public pact (#id), accepted by its # or by proposing back; allies trade first "
+        "with each other ('allied with Fox' on the panel). break ends one in public, and so does a default "
+        "on an ally's loan.",
+        "Whispers: a private line to one creature, read in its next round, or a tip passed on (its words, "
+        "never its truth). The board shows only who whispered to whom; the words are in the god view.",
         "g opens the god view: tips still in the air with their truth and who got them, who owes whom, "
         "the magistrate's fines, and whispers. Spectators only; no creature ever sees it.",
     )

@@ -1,11 +1,14 @@
-"""The action form: a seat's one move this round (offer, accept, lend, gift
-or pass) and its public `say` line.
+"""The action form: a seat's one move this round (offer, accept, lend, gift,
+short, ally, break, whisper or pass) and its public `say` line.
 
 The form checks the shape of what was typed (numbers, ranges: the engine's
 own `Action` model) and posts `ActionForm.Chosen`; the screen then asks the
 engine whether the move can be carried out and, if not, calls `explain()`
 so the player can correct it in place. Under the fields: what the move would
 cost or bring (from the seat's view), and what became of last round's move.
+The lists follow the seat's view: `to` offers only allies to break with, and
+marks those who proposed a pact to you (allying back accepts it); a whisper
+may pass on one of the seat's live tips, picked from a list.
 
 Every list is a `KeySelect`: typing a letter picks the option that starts
 with it and, when only one does, moves on to the next field, so a move can
@@ -13,7 +16,7 @@ be typed without the mouse or Tab (`o s h 3 tab 8 enter`: sell 3 honey at 8).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -27,7 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets._select import SelectCurrent
 
-from engine.actions import SAY_MAX, Action, ActionKind, Reason
+from engine.actions import SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind, Reason
 from engine.recap import reason_words
 from engine.views import PublicView
 
@@ -58,7 +61,7 @@ FIELDS = {
     "rate": ("rate %", ("lend",)),
     "rounds": ("rounds", ("lend", "short")),
     "text": ("whisper", ("whisper",)),
-    "tip": ("tip #", ("whisper",)),
+    "tip": ("pass on tip", ("whisper",)),
 }
 NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds", "tip")
 COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
@@ -135,10 +138,14 @@ class ActionForm(Vertical):
         def control(self) -> ActionForm:
             return self.form
 
-    def __init__(self, goods: Sequence[str], names: Sequence[str], **kw):
+    def __init__(self, goods: Sequence[str], names: Sequence[str], economy: Mapping | None = None, **kw):
+        """`economy`: the wood's rules (`World.economy`), for what a short would hold and when it falls due."""
         super().__init__(**kw)
         self.goods = tuple(goods)
         self.names = list(names)
+        eco = economy or {}
+        self.collateral_pct = int(eco.get("short_collateral_pct", 150))
+        self.short_rounds = int(eco.get("short_rounds", 4))
         self.view: PublicView | None = None
         self.problem: str | None = None  # the engine's last refusal, until the form changes
 
@@ -154,8 +161,10 @@ class ActionForm(Vertical):
                                   id=fid)
                 elif fid == "to":  # names come from a roster file or a model: drawn inert
                     w = KeySelect(self._names(), allow_blank=True, prompt="anyone", id=fid)
+                elif fid == "tip":  # the seat's own live tips, by id (their words are in the preview)
+                    w = KeySelect([], allow_blank=True, prompt="none", id=fid)
                 elif fid == "text":
-                    w = Input(placeholder="private, to one creature", max_length=SAY_MAX, id=fid)
+                    w = Input(placeholder="private, to one creature", max_length=WHISPER_MAX, id=fid)
                 else:
                     w = Input(type="integer", id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))
@@ -168,6 +177,31 @@ class ActionForm(Vertical):
 
     def _names(self, me: str | None = None) -> list[tuple[Text, str]]:
         return [(safe.text(n, max_len=24), n) for n in self.names if n != me]
+
+    def _to_options(self, kind: str) -> list[tuple[Text, str]]:
+        """Whom this move may name: allies to break with; for a pact, those not
+        allied yet (one who proposed to you marked with its proposal's #)."""
+        v = self.view
+        if v is None:
+            return self._names()
+        if kind == "break":
+            return [(safe.text(n, max_len=24), n) for n in v.allies]
+        if kind == "ally":
+            offered = {po.proposer: po.id for po in v.pact_offers}
+            return [(Text.assemble(safe.text(n, max_len=24), (f" (offers #{offered[n]})" if n in offered else "",
+                                                              "blue")), n)
+                    for n in self.names if n != v.name and n not in v.allies]
+        return self._names(v.name)
+
+    def _set_options(self, fid: str, options: list) -> None:
+        """New choices for a list, keeping what was chosen when it is still among them."""
+        w = self.query_one(f"#{fid}", KeySelect)
+        if [(KeySelect._label(p), v) for p, v in options] == w.choices:
+            return
+        keep = w.value
+        w.set_options(options)
+        if keep in [v for _, v in options]:
+            w.value = keep
 
     @staticmethod
     def _titled(w, title: str, classes: str = ""):
@@ -197,7 +231,12 @@ class ActionForm(Vertical):
             keep = good.value
             good.set_options([(Text(g), g) for g in want])
             good.value = keep if keep in want else want[0]
-        self.query_one("#to", KeySelect).prompt = "anyone" if kind == "lend" else "choose"
+        to = self.query_one("#to", KeySelect)
+        self._set_options("to", self._to_options(kind))
+        to.prompt = "anyone" if kind == "lend" else "no allies" if kind == "break" and not to.choices else "choose"
+        tips = self.view.tips if self.view is not None else ()
+        self.query_one("#tip", KeySelect).prompt = "none" if tips else "no tips"
+        self.query_one("#rounds", Input).placeholder = str(self._short_term()) if kind == "short" else ""
         self._update_explain()
 
     # ---- a turn ----------------------------------------------------------
@@ -208,8 +247,9 @@ class ActionForm(Vertical):
         self.problem = None
         for inp in self.query(Input):
             inp.value = ""
-        to = self.query_one("#to", KeySelect)
-        to.set_options(self._names(view.name if view else None))
+        self.query_one("#to", KeySelect).set_options(self._to_options("offer"))  # nothing chosen survives a turn
+        self.query_one("#tip", KeySelect).set_options(
+            [(Text(f"#{t.id} {t.good}"), t.id) for t in view.tips] if view is not None else [])
         self.query_one("#kind", Select).value = "offer"
         self.query_one("#side", Select).value = "buy"
         self.query_one("#good", Select).value = self.goods[0]
@@ -221,8 +261,12 @@ class ActionForm(Vertical):
         self.screen.set_focus(self.query_one("#kind"))
 
     def finish(self, note: str) -> None:
+        """The turn is over: the form is shut, and what was typed in it is gone
+        (in hot-seat play the next seat must not find it)."""
         self.disabled = True
         self.view = None
+        for inp in self.query(Input):
+            inp.value = ""
         self.query_one("#explain", Static).update(safe.text(note, "italic"))
         self.query_one("#verdict", Static).update("")
         self.remove_class("-verdict")
@@ -241,7 +285,7 @@ class ActionForm(Vertical):
         v = self.view
         o = next((o for o in v.book if o.id == offer_id), None) if v else None
         can = 0 if o is None else min(o.qty, v.coins // o.price if o.side == "sell" else v.holding(o.good))
-        self.query_one("#qty", Input).value = "" if o is None else str(can or o.qty)
+        self.query_one("#qty", Input).value = "" if o is None else str(can or o.qty)  # a loan or a pact: no qty
         self._kind_changed("accept")
         self.screen.set_focus(self.query_one("#qty"))
 
@@ -328,6 +372,9 @@ class ActionForm(Vertical):
                 line = Text.assemble(f"borrow {lo.amount} coins from ", safe.text(lo.lender, max_len=24),
                                      f": you owe {owed} in round {v.round + lo.rounds}")
                 return self._with(line, warn)
+            po = next((po for po in v.pact_offers if po.id == oid), None)
+            if po is not None:
+                return self._pact(po.proposer, oid)
             return self._with(Text(f"#{oid} is not among the offers you can take"), [])
         elif kind == "lend":
             amount, rate, rounds = self._num("amount"), self._num("rate"), self._num("rounds")
@@ -337,11 +384,32 @@ class ActionForm(Vertical):
             if amount > v.coins:
                 warn.append(f"you hold {v.coins} coins")
         elif kind == "short":
-            good, price, rounds = str(self.query_one("#good", Select).value), self._num("price"), self._num("rounds")
-            if not qty or not price:
+            return self._short(v, qty)
+        elif kind in ("ally", "break", "whisper"):
+            to = self.query_one("#to", Select).value
+            if to is Select.NULL:
                 return None
-            line = f"sell {qty} {good} you do not hold at {price} or better: up to {qty * price} coins now" + (
-                f"; buy back within {rounds} rounds" if rounds else "")
+            who = safe.text(str(to), style="bold", max_len=24)
+            if kind == "ally":
+                po = next((po for po in v.pact_offers if po.proposer == to), None)
+                if po is not None:
+                    return self._pact(str(to), po.id)
+                if v.ally_room <= 0:
+                    warn.append("you have as many allies as the wood allows")
+                return self._with(Text.assemble("propose a public pact to ", who, " (they accept by its #)"), warn)
+            if kind == "break":
+                return self._with(Text.assemble("break your pact with ", who, ", in public: they will take it badly"),
+                                  warn)
+            tip = self.query_one("#tip", Select).value
+            t = next((t for t in v.tips if t.id == tip), None)
+            text = self.query_one("#text", Input).value.strip()
+            if t is not None:
+                return self._with(Text.assemble(f"pass on tip #{t.id} (", safe.text(t.text, style="italic",
+                                                                                      max_len=40),
+                                                ") to ", who, ": only they read it, next round"), warn)
+            if not text:
+                return None
+            return self._with(Text.assemble("only ", who, " will read this, next round"), warn)
         elif kind == "gift":
             good = str(self.query_one("#good", Select).value)
             if not qty:
@@ -353,6 +421,45 @@ class ActionForm(Vertical):
         else:
             return None
         return self._with(Text(line), warn)
+
+    def _pact(self, proposer: str, pid: int) -> Text:
+        return self._with(Text.assemble("accept ", safe.text(proposer, style="bold", max_len=24),
+                                        f"'s pact #{pid}: you become allies, in public"), [])
+
+    def _short_term(self, rounds: int | None = None) -> int:
+        """The rounds a short would run: as asked (or the wood's default), never past the game's end."""
+        term = rounds or self.short_rounds
+        left = self.view.rounds_left() if self.view is not None else None
+        return max(1, min(term, left)) if left is not None else term
+
+    def _short(self, v: PublicView, qty: int | None) -> Text | None:
+        """A short as typed: what the bids in sight would pay for it now, the
+        collateral held (a share of that), and when the units are owed back."""
+        good, price = str(self.query_one("#good", Select).value), self._num("price")
+        if not qty or not price:
+            return None
+        bids = sorted((o for o in v.book if o.side == "buy" and o.good == good and o.price >= price
+                       and o.owner != v.name), key=lambda o: (-o.price, o.id))
+        left, proceeds = qty, 0
+        for o in bids:
+            q = min(left, o.qty)
+            proceeds += q * o.price
+            left -= q
+        sold = qty - left
+        if not sold:
+            return self._with(Text(f"short {qty} {good} at {price} or better: no bid that high in sight"),
+                              ["it would find no buyer"])
+        collateral = -(-proceeds * self.collateral_pct // 100)
+        rounds = self._num("rounds")
+        due = v.round + self._short_term(rounds)
+        warn = [f"bids in sight take only {sold}"] if sold < qty else []
+        if rounds and rounds > SHORT_ROUNDS_MAX:
+            warn.append(f"a short lasts at most {SHORT_ROUNDS_MAX} rounds")
+        own = collateral - proceeds
+        if own > v.coins:
+            warn.append(f"collateral needs {own} of your coins, you hold {v.coins}")
+        return self._with(Text(f"sell {sold} {good} short for {proceeds} now; {collateral} held as collateral; "
+                               f"owe {sold} {good} back in round {due}"), warn)
 
     @staticmethod
     def _with(line: Text | str, warn: list[str]) -> Text:

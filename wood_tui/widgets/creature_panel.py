@@ -4,9 +4,10 @@ highlighted creature beyond that. The table sorts by net worth, mood or debt
 (`sort_by`; the screen's keys, or a click on the column's header).
 
 A `CreatureCard` is what the board knows of one creature this round: holdings,
-mood, net worth and debt from the last closed round, whether its brain is
-thinking, what it decided and whether the engine carried it out. Every name,
-model, say line, reason and raw reply is drawn through `safe`.
+mood, net worth and debt from the last closed round, its open shorts and its
+allies (public facts), whether its brain is thinking, what it decided and
+whether the engine carried it out. Every name, model, say line, reason and
+raw reply is drawn through `safe`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from textual.widgets import DataTable, Static
 from engine.actions import Action
 from engine.brains import Decision
 from engine.events import Event
+from engine.recap import reason_words
 from engine.score import Standing
 from engine.state import State
 from engine.world import RosterEntry
@@ -41,9 +43,11 @@ class CreatureCard:
     worth: int = 0
     debt: int = 0
     rank: int = 0  # in the standings: ties in worth are broken as there
+    shorts: list[tuple[int, str, int]] = field(default_factory=list)  # (units owed, good, due round), soonest first
+    allies: list[str] = field(default_factory=list)
     thinking: bool = False
     decision: Decision | None = None
-    rejected: str | None = None  # the engine's reason, when it refused the action
+    rejected: str | None = None  # why the engine refused the action, in words
 
 
 def action_text(a: Action) -> Text:
@@ -105,13 +109,25 @@ def said(card: CreatureCard) -> Text:
     return Text("")
 
 
+def ties(card: CreatureCard) -> Text:
+    """Its open shorts and its allies, one line: `short 3 honey due r12 · allied with Fox`."""
+    parts = []
+    if card.shorts:
+        parts.append(Text("short " + ", ".join(f"{q} {g} due r{due}" for q, g, due in card.shorts), style="yellow"))
+    if card.allies:
+        parts.append(Text.assemble(("allied with ", "blue"),
+                                   Text(", ").join(safe.text(a, style="bold blue", max_len=24) for a in card.allies)))
+    return Text(" · ", style="dim").join(parts)
+
+
 def holdings(card: CreatureCard, goods: Iterable[str]) -> Text:
     return Text("  ").join(Text.assemble((f"{g} ", "dim"), str(card.goods.get(g, 0))) for g in goods)
 
 
 class CreaturePanel(Static):
     """One creature: name and species, temperament and model on the border; mood,
-    coins, goods, what it did (or ⋯ while thinking, or its fault) and what it said."""
+    coins, goods, its shorts and allies (when it has any), what it did (or ⋯
+    while thinking, or its fault) and what it said."""
 
     def __init__(self, goods: tuple[str, ...], **kw):
         super().__init__(**kw)
@@ -124,10 +140,12 @@ class CreaturePanel(Static):
         fault = card.decision is not None and card.decision.outcome == "fault" and not card.thinking
         self.set_class(fault, "-fault")
         self.set_class(card.thinking, "-thinking")
+        tied = ties(card)
         self.update(Text("\n").join([
             Text.assemble(("mood ", "dim"), mood_bar(card.mood, PANEL_MOOD_WIDTH), ("  coins ", "dim"),
                           (str(card.coins), "bold")),
             holdings(card, self.goods),
+            *([tied] if tied else []),
             doing(card),
             said(card),
         ]))
@@ -163,7 +181,8 @@ class CreatureBoard(Vertical):
             # the name column is as wide as the longest (cleaned) name, so no name is cut short of 24
             name_w = max(8, min(24, max(len(safe.text(r.name).plain) for r in roster)))
             for label, key, width in (("creature", "name", name_w), ("worth", "worth", 6), ("mood", "mood", 4),
-                                      ("debt", "debt", 4), ("coins", "coins", 5), ("doing", "doing", 32),
+                                      ("debt", "debt", 4), ("short", "short", 5), ("ally", "allies", 4),
+                                      ("coins", "coins", 5), ("doing", "doing", 32),
                                       *((g, g, max(4, len(g))) for g in goods), ("species", "species", 9)):
                 self._table.add_column(label, key=key, width=width)
             for name, card in self.cards.items():
@@ -190,7 +209,7 @@ class CreatureBoard(Vertical):
         for r in standings:
             if card := self.cards.get(r.name):
                 card.worth, card.debt, card.rank = r.worth, r.debt, r.rank
-        rejected = {e.data["creature"]: e.data["reason"] for e in events if e.kind == "rejected"}
+        rejected = {e.data["creature"]: reason_words(e.data["reason"]) for e in events if e.kind == "rejected"}
         for name, card in self.cards.items():
             card.thinking = False
             card.decision = decisions.get(name, card.decision)
@@ -203,6 +222,10 @@ class CreatureBoard(Vertical):
         for name, c in state.creatures.items():
             if card := self.cards.get(name):
                 card.coins, card.goods, card.mood = c.coins, dict(c.goods), c.mood
+                card.shorts, card.allies = [], state.allies(name)
+        for x in sorted(state.shorts.values(), key=lambda x: (x.due, x.id)):
+            if card := self.cards.get(x.owner):
+                card.shorts.append((x.owed, x.good, x.due))
 
     # ---- sorting ---------------------------------------------------------
     def sort(self, by: str | None) -> None:
@@ -248,6 +271,8 @@ class CreatureBoard(Vertical):
         return [safe.text(card.entry.name, max_len=24), Text(str(card.worth), justify="right"),
                 Text(str(card.mood), justify="right"),
                 Text(str(card.debt) if card.debt else "", justify="right", style="red"),
+                Text(str(sum(q for q, _, _ in card.shorts)) if card.shorts else "", justify="right", style="yellow"),
+                Text(str(len(card.allies)) if card.allies else "", justify="right", style="blue"),
                 Text(str(card.coins), justify="right"), doing(card),
                 *(Text(str(card.goods.get(g, 0)), justify="right") for g in self.goods),
                 safe.text(card.entry.species)]
@@ -258,7 +283,7 @@ class CreatureBoard(Vertical):
             panel.show(card)
         if self._table is not None:
             if full:
-                for key, cell in zip(("name", "worth", "mood", "debt", "coins", "doing", *self.goods),
+                for key, cell in zip(("name", "worth", "mood", "debt", "short", "allies", "coins", "doing", *self.goods),
                                      self._cells(card)):
                     if key != "name":
                         self._table.update_cell(name, key, cell)

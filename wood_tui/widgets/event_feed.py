@@ -5,8 +5,9 @@ rule (or, for a sparse feed, with its round number in front). Only public
 events are ever written; each line is drawn through `safe`.
 
 Colours mean one thing each: green is the market (trades), cyan credit
-(loans, repayments), blue kindness (gifts), yellow the weather and shorts,
-red what went wrong (defaults, fines, refused moves). Red is never used for
+(loans, repayments), blue kindness (gifts and pacts), yellow the weather
+and shorts, red what went wrong (defaults, fines, refused moves, a broken
+pact, a short squeezed). Red is never used for
 anything else; magenta is not used at all, since the dark terminal theme
 draws it exactly as red.
 """
@@ -19,6 +20,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from engine.events import Event, describe
+from engine.recap import reason_words
 
 from .. import safe
 
@@ -29,6 +31,21 @@ HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_
                   "fine": "bold red", "cleared": "", "granary": "bold green", "default": "red",
                   "debt_cleared": "cyan", "short_closed": "yellow", "pact_formed": "bold blue",
                   "pact_broken": "red"}
+
+
+def feed_line(e: Event, style: str) -> Text:
+    """One public event as a line of the log, in its colour. Shorts and pacts
+    say a little more than the record's sentence: a proposal made again is
+    told as such, and a short squeezed (units nowhere to be had) is red. A
+    refused move gives its reason in words."""
+    d = e.data
+    if e.kind == "pact_proposed" and d.get("renewed"):
+        return safe.text(f"{d['proposer']} proposes a pact to {d['to']} again (#{d['id']})", style=style)
+    if e.kind == "rejected":  # the reason in words, never the engine's code
+        return safe.text(f"{d['creature']}'s {d['action']} was refused: {reason_words(d.get('reason', ''))}", style=style)
+    if e.kind == "short_closed" and d.get("squeezed"):
+        return safe.text(describe(e), style="red")
+    return safe.text(describe(e), style=style)
 
 
 class EventFeed(RichLog):
@@ -47,5 +64,5 @@ class EventFeed(RichLog):
             self.write(Rule(Text(f"round {round_no}", style="dim"), style="dim", align="left", characters="─"),
                        expand=True)
         for e in shown:
-            line = safe.text(describe(e), style=self.kinds[e.kind])
+            line = feed_line(e, self.kinds[e.kind])
             self.write(line if self.separators else Text.assemble((f"{round_no:>3} ", "dim"), line))

@@ -61,6 +61,7 @@ class WhisperRow:
     sender: str
     to: str
     text: str
+    tip: int | None = None  # the id of a tip the whisper passed on
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ def secrets(state: State, events: Iterable[Event]) -> Secrets:
             fines.append(FineRow(e.round, str(d.get("creature", "?")), int(d.get("amount", 0)),
                                  str(d.get("good", "?")), d.get("profit", "?")))
         elif e.kind == "whisper":
-            whispers.append(WhisperRow(e.round, str(d.get("from", "?")), str(d.get("to", "?")), str(d.get("text", ""))))
+            tip = d.get("tip")
+            whispers.append(WhisperRow(e.round, str(d.get("from", "?")), str(d.get("to", "?")), str(d.get("text", "")),
+                                       tip if isinstance(tip, int) else None))
     return Secrets(tips, loans, fines[-KEEP:], whispers[-KEEP:], state.treasury)
 
 
@@ -143,7 +146,8 @@ def whisper_lines(whispers: list[WhisperRow]) -> Text:
     for w in reversed(whispers):
         out.append(Text.assemble((f"r{w.round} ", "dim"), safe.text(w.sender, style="bold", max_len=24), (" → ", "dim"),
                                  safe.text(w.to, max_len=24), ": ",
-                                 safe.text(w.text, style="italic", max_len=80)))
+                                 safe.text(w.text, style="italic", max_len=80),
+                                 (f" (passes on tip #{w.tip})", "dim") if w.tip else ""))
     return Text("\n").join(out)
 
 

@@ -1,7 +1,8 @@
 """A seat's own screen, built only from its `PublicView`: its private tips
-(the words, never the truth; true or planted shows in a later headline),
-holdings against needs and the market's quotes, its offers, loans and
-feelings, and the offers it can take.
+(the words, never the truth; true or planted shows in a later headline) and
+the whispers it got last round, holdings against needs and the market's
+quotes, pacts offered to it, its shorts, allies, offers, loans and feelings,
+and the offers (and pact offers) it can take.
 
 `conceal()` blanks all of it: in hot-seat play nothing of one seat stays on
 screen once its turn is over.
@@ -55,6 +56,8 @@ class SeatPanel(VerticalScroll):
         tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
                                ("was planted: ", "bold magenta"), safe.text(text, style="dim"))
                  for text, true in list(resolved)[-MAX_RESOLVED_TIPS:]]
+        tips += [Text.assemble(safe.text(w.sender, style="bold cyan", max_len=24), (" whispered: ", "cyan"),
+                               safe.text(w.text, style="italic", max_len=80)) for w in view.whispers]
         self.query_one("#seat-tips", Static).update(Text("\n").join(tips))
         self.query_one("#seat-tips").set_class(not tips, "-empty")
         table = self.query_one("#seat-goods", DataTable)
@@ -86,6 +89,15 @@ class SeatPanel(VerticalScroll):
                 parts.append(Text(title, style="bold"))
                 parts.extend(Text.assemble("  ", line) for line in lines)
 
+        section("Pacts offered to you",
+                [Text.assemble(f"#{po.id} from ", safe.text(po.proposer, style="bold", max_len=24),
+                               (f": accept #{po.id} to ally", "dim")) for po in view.pact_offers])
+        section("Your shorts",
+                [Text(f"#{x.id} owe {x.owed} {x.good} back in round {x.due} (sold at {x.price}; "
+                      f"{x.collateral} coins held)") for x in view.shorts])
+        if view.allies:
+            parts.append(Text.assemble(("Your allies: ", "bold"), Text(", ").join(
+                safe.text(a, max_len=24) for a in view.allies)))
         section("Your standing offers",
                 [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers])
@@ -101,7 +113,8 @@ class SeatPanel(VerticalScroll):
 
 
 class BookTable(DataTable):
-    """The offers a seat can take: the best of others' offers per good and side, and loan offers open to it."""
+    """The offers a seat can take: the best of others' offers per good and
+    side, loan offers open to it and pacts proposed to it."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -124,6 +137,9 @@ class BookTable(DataTable):
             self.add_row(Text(str(lo.id), style="dim"), Text(f"coins {lo.rounds}r"), Text("lend", style="cyan"),
                          Text(str(lo.amount), justify="right"), Text(f"{lo.rate}%", justify="right"),
                          safe.text(lo.lender, max_len=24), key=str(lo.id))
+        for po in view.pact_offers:
+            self.add_row(Text(str(po.id), style="dim"), Text("pact"), Text("ally", style="blue"), Text(""), Text(""),
+                         safe.text(po.proposer, max_len=24), key=str(po.id))
 
     def conceal(self) -> None:
         self.clear()

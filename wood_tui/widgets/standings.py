@@ -16,6 +16,7 @@ MAX_STANDING_ROWS = 200
 WIDTHS = {"#": 3, "who": 12, "worth": 6, "coins": 5, "debt": 4, "mood": 4}
 COLUMNS = ("#", "who", "worth", "coins", "debt", "mood")
 SCORE_FIRST = ("#", "who", "worth", "mood", "coins", "debt")  # for a narrow pane: the rest scrolls in
+HIGHLIGHT = "bold underline"  # a seat's own name: reads in dark and light themes alike (reverse does not)
 
 
 class StandingsTable(DataTable):
@@ -34,7 +35,7 @@ class StandingsTable(DataTable):
     def show(self, rows: list[Standing], me: str | None = None) -> None:
         self.clear()
         for r in rows[:MAX_STANDING_ROWS]:
-            style = "bold reverse" if r.name == me else ""
+            style = HIGHLIGHT if r.name == me else ""
             cells = {"#": Text(str(r.rank), style="dim"), "who": safe.text(r.name, style=style, max_len=24),
                      "worth": Text(str(r.worth), justify="right", style="bold"),
                      "coins": Text(str(r.coins), justify="right"),

@@ -1,0 +1,362 @@
+"""The screens know the moves from the original (short, ally, break,
+whisper): snapshots of the play form filled in for each, with its preview
+line, and of the spectator showing an open short and an alliance; Pilot
+tests that a short typed in the form is the engine's, that a whisper reaches
+its recipient's panel and no other seat's screen, that a refused short is
+explained in words, that pacts offered to the seat can be taken from the
+offers table, and that the event log and the god view tell these moves.
+
+Counterparts are scripted brains with fixed moves (below) beside the
+ordinary scripted traders; seeds and sizes are fixed.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.widgets import Input, Select
+
+from engine.actions import PASS, Action
+from engine.brains import Decision
+from engine.events import Event
+from engine.views import TipView
+from engine.world import build_roster
+from tests.tui_harness import all_text, args, rendered, until
+from wood_tui.app import WoodApp
+from wood_tui.bridge import LiveGame, Pacer, Seat
+from wood_tui.screens.curtain import CurtainScreen
+from wood_tui.screens.market import MarketScreen, help_paragraphs
+from wood_tui.screens.spectator import SpectatorScreen
+from wood_tui.widgets.action_form import ActionForm
+from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, ties
+from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, feed_line
+from wood_tui.widgets.god_view import WhisperRow, secrets, whisper_lines
+from wood_tui.widgets.seat_panel import SeatPanel
+
+SEED = "1"
+WHISPER = "meet me by the old oak"
+BID = 14  # Hare's bid for honey: well above its price, so a short has a buyer
+
+
+class Moves:
+    """A counterpart with one fixed move per round (a dict round -> Action), else a pass."""
+
+    def __init__(self, moves: dict[int, Action], every: Action | None = None):
+        self.moves = moves
+        self.every = every
+
+    async def decide(self, view):
+        return Decision(self.moves.get(view.round) or self.every or PASS)
+
+
+def counterparts() -> dict:
+    """Fox proposes a pact to Owl and whispers to it; Badger proposes a pact
+    to Owl; Hare bids high for honey every round (a bid to short into)."""
+    return {
+        "Fox": Moves({1: Action(action="ally", to="Owl"), 2: Action(action="whisper", to="Owl", text=WHISPER)}),
+        "Badger": Moves({1: Action(action="ally", to="Owl")}),
+        "Hare": Moves({1: Action(action="offer", side="buy", good="honey", qty=6, price=BID)}),
+    }
+
+
+def moves_app(seats=(), extra=None) -> WoodApp:
+    """A `wood play` game; one seat, Owl, unless told; `extra`: counterparts (default: `counterparts()`)."""
+    game = LiveGame(args("play", "--brains", "scripted", "--seed", SEED), seats or (Seat("Owl"),),
+                    extra_brains=counterparts() if extra is None else extra)
+    return WoodApp(game, pacer=Pacer(0.0))
+
+
+async def turn(pilot, round_no: int, name: str = "Owl") -> MarketScreen:
+    """Until it is `name`'s turn in `round_no` and every other creature has decided."""
+    screen = pilot.app.main
+    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
+                and screen.active.view.round == round_no and all(
+                    v == "decided" for n, v in screen.status.items() if n not in screen.seats),
+                what=f"{name}'s turn in round {round_no}")
+    await pilot.pause()
+    return screen
+
+
+async def fill(pilot, kind: str, **fields) -> ActionForm:
+    """Fill the form as a player would: pick the action, then each field (lists set, text typed)."""
+    form = pilot.app.main.query_one(ActionForm)
+    form.query_one("#kind", Select).value = kind
+    await pilot.pause()
+    for fid, value in fields.items():
+        w = form.query_one(f"#{fid}")
+        if isinstance(w, Select):
+            w.value = value
+        else:
+            w.focus()
+            await pilot.press(*[("space" if c == " " else c) for c in str(value)])
+    await pilot.pause()
+    return form
+
+
+async def allied_with_fox(pilot) -> MarketScreen:
+    """Round 1: Owl proposes a pact to Fox, who proposes one to Owl: a pact either way. Round 2's turn."""
+    await turn(pilot, 1)
+    await fill(pilot, "ally", to="Fox")
+    await act(pilot)
+    return await turn(pilot, 2)
+
+
+async def act(pilot) -> None:
+    """Press enter in the form's say line: the move as filled in is made."""
+    pilot.app.main.query_one(ActionForm).query_one("#say", Input).focus()
+    await pilot.press("enter")
+
+
+def explain(screen) -> str:
+    """The line under the form: the move's preview, or the engine's refusal in words."""
+    return str(screen.query_one("#explain").content)
+
+
+# ---- snapshots of the play form ----------------------------------------------------------
+def form_snapshot(snap_compare, kind: str, **fields):
+    async def run_before(pilot):
+        await allied_with_fox(pilot)
+        await fill(pilot, kind, **fields)
+    return snap_compare(moves_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_form_short(snap_compare):
+    assert form_snapshot(snap_compare, "short", good="honey", qty="2", price=str(BID))
+
+
+def test_form_ally_accepting_a_pact_offered(snap_compare):
+    assert form_snapshot(snap_compare, "ally", to="Badger")
+
+
+def test_form_break(snap_compare):
+    assert form_snapshot(snap_compare, "break", to="Fox")
+
+
+def test_form_whisper(snap_compare):
+    assert form_snapshot(snap_compare, "whisper", to="Hare", text="honey is cheap at dawn")
+
+
+# ---- the spectator: an open short and an alliance -------------------------------------
+class Shorter:
+    """Owl: in round 2, shorts 2 units into the best bid it can see (Hare's for honey)."""
+
+    async def decide(self, view):
+        bids = sorted((o for o in view.book if o.side == "buy"), key=lambda o: (-o.price, o.id))
+        if view.round == 2 and bids:
+            return Decision(Action(action="short", good=bids[0].good, qty=min(2, bids[0].qty), price=bids[0].price))
+        return Decision(PASS)
+
+
+def spectator_app() -> WoodApp:
+    brains = {"Owl": Shorter(), "Fox": Moves({1: Action(action="ally", to="Badger")}),
+              "Badger": Moves({1: Action(action="ally", to="Fox")}),
+              "Hare": Moves({1: Action(action="offer", side="buy", good="honey", qty=6, price=BID)})}
+    game = LiveGame(args("watch", "--brains", "scripted", "--seed", SEED), extra_brains=brains)
+    return WoodApp(game, pacer=Pacer(0.0, paused=True))
+
+
+async def watch_rounds(pilot, n: int) -> None:
+    app = pilot.app
+    await until(pilot, lambda: app.main.closed == 1, what="round 1")
+    for r in range(2, n + 1):
+        await pilot.press("n")
+        await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
+    await pilot.pause()
+
+
+def test_spectator_shows_an_open_short_and_an_alliance(snap_compare):
+    async def run_before(pilot):
+        await watch_rounds(pilot, 3)
+    assert snap_compare(spectator_app(), terminal_size=(120, 36), run_before=run_before)
+
+
+async def test_spectator_panels_and_log_tell_shorts_and_pacts():
+    app = spectator_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await watch_rounds(pilot, 3)
+        board = app.main.query_one(CreatureBoard)
+        owl, fox = board.cards["Owl"], board.cards["Fox"]
+        state = app.main.state
+        short = next(x for x in state.shorts.values() if x.owner == "Owl")
+        assert owl.shorts == [(short.owed, short.good, short.due)]
+        assert fox.allies == ["Badger"] and board.cards["Badger"].allies == ["Fox"]
+        shown = rendered(app)
+        assert f"short {short.owed} {short.good} due r{short.due}" in shown
+        assert "allied with Badger" in shown and "allied with Fox" in shown
+        text = " ".join(all_text(app).split())  # the logs wrap their lines
+        assert "Badger and Fox made a pact" in text
+        assert f"Owl shorted {short.qty} {short.good} for {short.proceeds} coins" in text
+
+
+# ---- Pilot: the short, the whisper, a refusal ------------------------------------------
+async def test_a_short_in_the_form_is_posted_and_the_engine_applies_it():
+    chosen: list[Action] = []
+
+    def hook(message):
+        if isinstance(message, ActionForm.Chosen):
+            chosen.append(message.action)
+
+    app = moves_app()
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        screen = await allied_with_fox(pilot)
+        await fill(pilot, "short", good="honey", qty="2", price=str(BID))
+        preview = explain(screen)
+        assert f"sell 2 honey short for {2 * BID} now" in preview, preview
+        assert f"{-(-2 * BID * 150 // 100)} held as collateral" in preview and "round 6" in preview, preview
+        await act(pilot)
+        await until(pilot, lambda: screen.closed >= 2, what="round 2 to close")
+        assert chosen[-1] == Action(action="short", good="honey", qty=2, price=BID)
+        short = next(x for x in screen.state.shorts.values() if x.owner == "Owl")
+        assert (short.good, short.qty, short.due) == ("honey", 2, 6)
+        await turn(pilot, 3)
+        notes = str(screen.query_one(SeatPanel).query_one("#seat-notes").content)
+        assert f"#{short.id} owe 2 honey back in round 6" in notes and "Your allies: Fox" in notes
+        await pilot.press("f4")
+        recap = str(screen.query_one("#recap").content)
+        assert f"You sold 2 honey short for {short.proceeds} coins (#{short.id})" in recap
+
+
+async def test_a_refused_short_is_explained_in_words_under_the_form():
+    app = moves_app(extra={})  # no one bids for anything in round 1 at 999
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "short", good="timber", qty="2", price="999")
+        assert "no bid that high in sight" in explain(screen)
+        await act(pilot)
+        await pilot.pause()
+        words = explain(screen)
+        assert words.startswith("✗ no one is buying at that price or better"), words
+        assert "no_buyer" not in words
+        assert screen.active is not None  # still Owl's turn: correct it and act again
+        assert "no one is buying at that price or better" in rendered(app)
+
+
+async def test_a_whisper_reaches_only_its_recipient():
+    secret = "hollowlog"  # one word: a wrapped line cannot hide it
+    app = moves_app(seats=(Seat("Owl"), Seat("Fox"), Seat("Hare")), extra={})
+
+    async def seat_turn(name: str, round_no: int) -> MarketScreen:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == name,
+                    what=f"{name}'s curtain")
+        await pilot.press("enter")
+        screen = app.main
+        await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
+                    and screen.active.view.round == round_no, what=f"{name}'s turn in round {round_no}")
+        await pilot.pause()
+        return screen
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await seat_turn("Owl", 1)
+        await fill(pilot, "whisper", to="Fox", text=f"the {secret} hides acorns")
+        assert "only Fox will read this, next round" in explain(screen)
+        await pilot.press("enter")
+        for name in ("Fox", "Hare"):
+            await until(pilot, lambda: isinstance(app.screen, CurtainScreen), what="the curtain")
+            assert secret not in all_text(app)  # nothing typed by a seat stays behind the curtain
+            await seat_turn(name, 1)
+            assert secret not in all_text(app), name  # sent, not yet read: no one else's screen has it
+            await pilot.press("f2")
+        # round 2: Owl first (its own words in its recap are its own), then Fox reads it, Hare never does
+        await seat_turn("Owl", 2)
+        await pilot.press("f2")
+        screen = await seat_turn("Fox", 2)
+        tips = str(screen.query_one(SeatPanel).query_one("#seat-tips").content)
+        assert f"Owl whispered: the {secret} hides acorns" in tips
+        assert secret in rendered(app)
+        await pilot.press("f2")
+        await seat_turn("Hare", 2)
+        assert secret not in all_text(app)
+
+
+async def test_pacts_offered_are_listed_and_taken_from_the_offers_table():
+    app = moves_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await allied_with_fox(pilot)
+        view = screen.active.view
+        assert view.allies == ("Fox",)
+        offer = next(po for po in view.pact_offers if po.proposer == "Badger")
+        notes = str(screen.query_one(SeatPanel).query_one("#seat-notes").content)
+        assert f"#{offer.id} from Badger: accept #{offer.id} to ally" in notes
+        whispers = str(screen.query_one(SeatPanel).query_one("#seat-tips").content)
+        assert f"Fox whispered: {WHISPER}" not in whispers  # Fox whispers in round 2: read in round 3
+        form = screen.query_one(ActionForm)
+        # the ally list marks Badger's offer, and leaves out Fox (already an ally)
+        await fill(pilot, "ally")
+        to = {v: label for label, v in form.query_one("#to").choices}
+        assert to["Badger"] == f"badger (offers #{offer.id})" and "Fox" not in to and "Owl" not in to
+        # the break list has allies only
+        await fill(pilot, "break")
+        assert [v for _, v in form.query_one("#to").choices] == ["Fox"]
+        # the offers table: the pact offer's row, taken with enter
+        book = screen.query_one("#book")
+        await pilot.press("f3")
+        book.move_cursor(row=book.get_row_index(str(offer.id)))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert form.action() == Action(action="accept", id=offer.id)
+        assert f"accept Badger's pact #{offer.id}: you become allies" in explain(screen)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.closed >= 2, what="round 2 to close")
+        assert sorted(screen.state.allies("Owl")) == ["Badger", "Fox"]
+        screen = await turn(pilot, 3)
+        tips = str(screen.query_one(SeatPanel).query_one("#seat-tips").content)
+        assert f"Fox whispered: {WHISPER}" in tips
+
+
+async def test_the_whisper_form_passes_on_a_tip_from_a_list():
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        # the seat's view with a live tip of its own (the form reads the view it is given)
+        view = replace(screen.active.view, tips=(TipView(31, "the honey harvest fails in 2 rounds", "honey", 3),))
+        form.start(view)
+        await fill(pilot, "whisper", to="Hare", tip=31)
+        assert [v for _, v in form.query_one("#tip").choices] == [31]
+        assert form.action() == Action(action="whisper", to="Hare", tip=31)
+        assert "pass on tip #31 (the honey harvest fails in 2 rounds) to Hare" in explain(screen)
+
+
+# ---- the log, the god view, the panels' line -------------------------------------------------
+def test_the_log_tells_shorts_and_pacts_and_keeps_whispers_out():
+    for kind in ("short_opened", "pact_proposed"):
+        assert kind in LOG_KINDS
+    for kind in ("short_closed", "pact_formed", "pact_broken"):
+        assert kind in HEADLINE_KINDS
+    assert "whisper" not in LOG_KINDS and "whisper" not in HEADLINE_KINDS
+    again = Event("pact_proposed", 3, {"id": 4, "proposer": "Fox", "to": "Owl", "renewed": True})
+    assert feed_line(again, "blue").plain == "Fox proposes a pact to Owl again (#4)"
+    squeezed = Event("short_closed", 3, {"id": 4, "owner": "Fox", "good": "honey", "qty": 2, "delivered": 0,
+                                         "bought": 0, "cost": 0, "squeezed": 2, "squeeze_cost": 30, "unpaid": 0,
+                                         "profit": -10, "buys": []})
+    line = feed_line(squeezed, HEADLINE_KINDS["short_closed"])
+    assert "2 squeezed for 30" in line.plain and str(line.style) == "red"
+
+
+def test_the_god_view_names_the_tip_a_whisper_passed_on(state):
+    events = [Event("whisper", 2, {"from": "Owl", "to": "Fox", "text": "the honey harvest fails", "tip": 12},
+                    public=False, who=("Owl", "Fox")),
+              Event("whisper", 3, {"from": "Fox", "to": "Hare", "text": "hello", "tip": None},
+                    public=False, who=("Fox", "Hare"))]
+    rows = secrets(state, events).whispers
+    assert rows == [WhisperRow(2, "Owl", "Fox", "the honey harvest fails", 12), WhisperRow(3, "Fox", "Hare", "hello")]
+    text = whisper_lines(rows).plain
+    assert "Owl → Fox: the honey harvest fails (passes on tip #12)" in text
+    assert "Fox → Hare: hello" in text and "tip #" not in text.split("\n")[0]
+
+
+def test_a_panel_line_for_shorts_and_allies(world):
+    card = CreatureCard(build_roster(world)[0], shorts=[(3, "honey", 12), (1, "timber", 9)],
+                        allies=["Fox", "[@click=app.quit]x"])
+    line = ties(card).plain
+    assert line == "short 3 honey due r12, 1 timber due r9 · allied with Fox, [@click=app.quit]x"
+    assert not ties(CreatureCard(build_roster(world)[0]))
+
+
+def test_the_help_has_a_line_on_each_new_move(world):
+    play = " ".join(help_paragraphs(world))
+    for words in ("SHORTS. short sells", "150% of them are held as collateral", "PACTS. ally proposes",
+                  "break ends a pact", "WHISPERS. whisper sends one private line", "pass on one of your tips"):
+        assert words in play, words
+    watch = " ".join(SpectatorScreen.HELP)
+    for words in ("Shorts:", "Pacts:", "Whispers:", "the words are in the god view"):
+        assert words in watch, words
