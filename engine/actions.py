@@ -58,6 +58,51 @@ class Reason(StrEnum):
     UNPARSEABLE = "unparseable"  # the brain's text could not be salvaged
 
 
+# Why a move was refused, as a sentence a player can act on ("{}": the engine's detail).
+REASON_WORDS: dict[str, str] = {
+    Reason.MISSING_FIELD: "fill in: {}",
+    Reason.UNKNOWN_GOOD: "there is no good called {}",
+    Reason.UNKNOWN_CREATURE: "there is no creature called {}",
+    Reason.UNKNOWN_OFFER: "that offer is not on the market ({}): it may have been filled, withdrawn or expired",
+    Reason.SELF_TRADE: "you cannot trade with yourself: {}",
+    Reason.SELF_GIFT: "you cannot give to yourself",
+    Reason.SELF_LOAN: "you cannot lend to or borrow from yourself: {}",
+    Reason.NOT_FOR_YOU: "that loan offer is meant for someone else: {}",
+    Reason.INSUFFICIENT_GOODS: "not enough goods: you {}",
+    Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
+    Reason.OFFER_UNFUNDED: "the other side can no longer pay or deliver: {}",
+    Reason.OFFER_TAKEN: "it lost a race: {}",
+    Reason.IN_DEFAULT: "no one may lend to a creature in default: {}",
+    Reason.OUT_OF_RANGE: "a number is out of range: {}",
+    Reason.SELF_PACT: "you cannot make a pact with yourself",
+    Reason.SELF_WHISPER: "you cannot whisper to yourself",
+    Reason.NO_BUYER: "no one is buying at that price or better, so nothing was sold short: {}",
+    Reason.TOO_MANY_ALLIES: "you already have as many allies as the wood allows: {}",
+    Reason.ALREADY_ALLIED: "you are already allied: {}",
+    Reason.NOT_ALLIED: "you have no pact with them: {}",
+    Reason.UNKNOWN_TIP: "you hold no such tip: {}",
+    Reason.FAULT: "no answer came in time, so it counted as a pass: {}",
+    Reason.UNPARSEABLE: "the answer could not be read, so it counted as a pass: {}",
+}
+# a refusal with no detail: the sentence up to its colon
+_BARE = {Reason.SELF_GIFT: "you cannot give to yourself", Reason.SELF_PACT: "you cannot make a pact with yourself",
+         Reason.SELF_WHISPER: "you cannot whisper to yourself"}
+
+
+def reason_words(reason: str, detail: str = "") -> str:
+    """Why the engine refused a move, as a sentence (never the raw code)."""
+    detail = (detail or "").strip()
+    if reason == Reason.MISSING_FIELD:
+        detail = detail.replace(",", ", ")  # a list of fields
+    words = REASON_WORDS.get(reason)
+    if words is None:  # a reason newer than this table: still words, not a code
+        words = str(reason).replace("_", " ") + (": {}" if detail else "")
+    if not detail:
+        return _BARE.get(reason, words.split(": {}")[0].split(" ({})")[0].replace("{}", "").strip())
+    return words.format(detail)
+
+
+
 class Action(BaseModel):
     """One proposal. Fields that an action kind does not use are ignored.
 

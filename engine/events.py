@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .actions import reason_words
+
 
 @dataclass(frozen=True)
 class Event:
@@ -109,7 +111,7 @@ def describe(e: Event) -> str:
     if k == "gift":
         return f"{d['giver']} gave {d['qty']} {d['item']} to {d['receiver']}"
     if k == "rejected":
-        return f"{d['creature']}'s {d['action']} was rejected: {d['reason']}"
+        return f"{d['creature']}'s {d['action']} was refused: {reason_words(d['reason'])}"
     if k == "pass":
         return f"{d['creature']} passed"
     if k == "shock_ended":
@@ -118,7 +120,8 @@ def describe(e: Event) -> str:
         return (f"{d['owner']} shorted {d['qty']} {d['good']} for {d['proceeds']} coins, "
                 f"{d['collateral']} held as collateral, due round {d['due']} (#{d['id']})")
     if k == "pact_proposed":
-        return f"{d['proposer']} proposes a pact to {d['to']} (#{d['id']})"
+        again = " again" if d.get("renewed") else ""
+        return f"{d['proposer']} proposes a pact to {d['to']}{again} (#{d['id']})"
     if k == "whisper":
         return f'{d["from"]} whispered to {d["to"]}: "{d["text"]}"'
     if k == "meal":

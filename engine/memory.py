@@ -47,17 +47,19 @@ def drift(relations: dict[str, dict[str, int]], div: int) -> None:
             del relations[a]
 
 
+BUCKETS = ((60, "trust", "deeply"), (20, "feel warmly toward", ""), (-19, "feel neutral about", ""),
+           (-59, "distrust", ""), (REL_MIN, "resent", ""))  # (at least, verb, adverb): the only buckets
+
+
+def bucket(value: int) -> tuple[str, str]:
+    """A feeling's bucket: (verb, adverb), e.g. ("trust", "deeply")."""
+    return next((verb, adv) for floor, verb, adv in BUCKETS if value >= floor)
+
+
 def relation_line(other: str, value: int) -> str:
     """The one rendering of a relationship that a prompt ever carries."""
-    if value >= 60:
-        return f"you trust {other} deeply"
-    if value >= 20:
-        return f"you feel warmly toward {other}"
-    if value > -20:
-        return f"you feel neutral about {other}"
-    if value > -60:
-        return f"you distrust {other}"
-    return f"you resent {other}"
+    verb, adv = bucket(value)
+    return f"you {verb} {other}" + (f" {adv}" if adv else "")
 
 
 def align(relations: dict[str, dict[str, int]], pacts: list[list]) -> None:

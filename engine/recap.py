@@ -13,56 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .actions import Reason
+from . import memory
+from .actions import REASON_WORDS, Reason, reason_words  # noqa: F401  (reason_words: re-exported)
 from .events import Event
 from .state import State
 
 MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
 
-REASON_WORDS: dict[str, str] = {
-    Reason.MISSING_FIELD: "fill in: {}",
-    Reason.UNKNOWN_GOOD: "there is no good called {}",
-    Reason.UNKNOWN_CREATURE: "there is no creature called {}",
-    Reason.UNKNOWN_OFFER: "that offer is not on the market ({}): it may have been filled, withdrawn or expired",
-    Reason.SELF_TRADE: "you cannot trade with yourself: {}",
-    Reason.SELF_GIFT: "you cannot give to yourself",
-    Reason.SELF_LOAN: "you cannot lend to or borrow from yourself: {}",
-    Reason.NOT_FOR_YOU: "that loan offer is meant for someone else: {}",
-    Reason.INSUFFICIENT_GOODS: "not enough goods: you {}",
-    Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
-    Reason.OFFER_UNFUNDED: "the other side can no longer pay or deliver: {}",
-    Reason.OFFER_TAKEN: "it lost a race: {}",
-    Reason.IN_DEFAULT: "no one may lend to a creature in default: {}",
-    Reason.OUT_OF_RANGE: "a number is out of range: {}",
-    # the moves from the original (keys as strings: the words do not depend on the enum's members)
-    "self_pact": "you cannot make a pact with yourself",
-    "self_whisper": "you cannot whisper to yourself",
-    "no_buyer": "no one is buying at that price or better, so nothing was sold short: {}",
-    "too_many_allies": "you already have as many allies as the wood allows: {}",
-    "already_allied": "you are already allied: {}",
-    "not_allied": "you have no pact with them: {}",
-    "unknown_tip": "you hold no such tip: {}",
-    Reason.FAULT: "no answer came in time, so it counted as a pass: {}",
-    Reason.UNPARSEABLE: "the answer could not be read, so it counted as a pass: {}",
-}
-# a refusal with no detail: the sentence up to its colon
-_BARE = {Reason.SELF_GIFT: "you cannot give to yourself", "self_pact": "you cannot make a pact with yourself",
-         "self_whisper": "you cannot whisper to yourself"}
 # the moves from the original: told in the second person when they concern the trader
 TIE_KINDS = ("short_opened", "short_closed", "pact_proposed", "pact_formed", "pact_broken", "whisper")
-
-
-def reason_words(reason: str, detail: str = "") -> str:
-    """Why the engine refused a move, as a sentence (never the raw code)."""
-    detail = (detail or "").strip()
-    if reason == Reason.MISSING_FIELD:
-        detail = detail.replace(",", ", ")  # a list of fields
-    words = REASON_WORDS.get(reason)
-    if words is None:  # a reason newer than this table: still words, not a code
-        words = str(reason).replace("_", " ") + (": {}" if detail else "")
-    if not detail:
-        return _BARE.get(reason, words.split(": {}")[0].split(" ({})")[0].replace("{}", "").strip())
-    return words.format(detail)
 
 
 def _units(items: dict[str, int]) -> str:
@@ -278,15 +237,9 @@ def _meal_line(d: dict, now: int | None) -> str:
 def regard_line(other: str, value: int) -> str:
     """How `other` feels about you, bucketed as `memory.relation_line` buckets
     your own feelings (never the number)."""
-    if value >= 60:
-        return f"{other} trusts you deeply"
-    if value >= 20:
-        return f"{other} feels warmly toward you"
-    if value > -20:
-        return f"{other} feels neutral about you"
-    if value > -60:
-        return f"{other} distrusts you"
-    return f"{other} resents you"
+    verb, adv = memory.bucket(value)
+    first, _, rest = verb.partition(" ")
+    return " ".join(x for x in (other, first + "s", rest, "you", adv) if x)
 
 
 def regard(state: State, name: str, limit: int = 4) -> list[str]:
