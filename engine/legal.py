@@ -30,6 +30,9 @@ The schema stays small whatever the roster: a few KB.
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+
 from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, WHISPER_MAX, Action
 from .moves import market_moves
 from .views import PublicView
@@ -48,31 +51,97 @@ NAMES_LISTED = 64            # a roster up to this size is listed whole in `to`;
 NAMES_IN_VIEW = 12           # ... at most this many of them
 
 
-def quantities(limit: int) -> list[int]:
-    """A few quantities from 1 to `limit` (capped at QTY_MAX), `limit` itself among them."""
+@lru_cache(maxsize=4096)
+def _quantities(limit: int) -> tuple[int, ...]:
     limit = min(limit, QTY_MAX)
     if limit < 1:
-        return []
+        return ()
     qs = sorted({q for q in LADDER if q <= limit} | {limit})
-    return qs if len(qs) <= MAX_VALUES else qs[:3] + qs[-(MAX_VALUES - 3):]
+    return tuple(qs if len(qs) <= MAX_VALUES else qs[:3] + qs[-(MAX_VALUES - 3):])
+
+
+@lru_cache(maxsize=4096)
+def _prices(ref: int, cap: int) -> tuple[int, ...]:
+    return tuple(sorted({p for f in PRICE_FACTORS if 1 <= (p := max(1, round(ref * f))) <= min(cap, PRICE_MAX)}))
+
+
+def quantities(limit: int) -> list[int]:
+    """A few quantities from 1 to `limit` (capped at QTY_MAX), `limit` itself among them."""
+    return list(_quantities(max(0, min(limit, QTY_MAX))))
 
 
 def prices(ref: int, cap: int = PRICE_MAX) -> list[int]:
     """A few whole prices around `ref` (0.8x..1.5x), each >= 1 and <= cap."""
-    return sorted({p for f in PRICE_FACTORS if 1 <= (p := max(1, round(ref * f))) <= min(cap, PRICE_MAX)})
+    return list(_prices(ref, min(cap, PRICE_MAX + 1)))
+
+
+def moves_of(view: PublicView) -> list:
+    """`market_moves(view)`, worked out once per view: the prompt's suggested
+    moves and this schema both read it."""
+    memo = view.memo
+    if "market_moves" not in memo:
+        memo["market_moves"] = market_moves(view)
+    return memo["market_moves"]
+
+
+# Schemas repeat: most branches of most turns are the same few enums. The
+# pieces are made once and shared (never mutate a schema this module returns),
+# and each branch's JSON text is kept beside it, so `schema_json` joins text
+# instead of encoding thousands of small dicts a round. Bounded: both caches
+# are emptied together when they grow past CACHE_MAX.
+CACHE_MAX = 50_000
+SAY = {"type": "string", "maxLength": SAY_MAX}
+WHISPER_TEXT = {"type": "string", "maxLength": WHISPER_MAX}
+FREE_NAME = {"type": "string", "maxLength": 40}
+_SPECS: dict[tuple, dict] = {}                   # enum values -> the one dict for them
+_KINDS: dict[tuple, tuple[dict, str]] = {}       # (action, ids of its field specs) -> (branch, its JSON)
+_BRANCH_JSON: dict[int, str] = {}                # id(branch) -> its JSON, for the branches in _KINDS
+
+
+def _spec(key: tuple, values: list) -> dict:
+    d = _SPECS.get(key)
+    if d is None:
+        if len(_SPECS) > CACHE_MAX or len(_KINDS) > CACHE_MAX:
+            _SPECS.clear()
+            _KINDS.clear()
+            _BRANCH_JSON.clear()
+        d = _SPECS[key] = {"enum": values}
+    return d
 
 
 def _enum(values) -> dict:
-    return {"enum": sorted(set(values))}  # no "type": the enum says it all, in fewer bytes
+    vals = sorted(set(values))  # no "type": the enum says it all, in fewer bytes
+    return _spec((0, *vals), vals)
 
 
 def _str(values) -> dict:
-    return {"enum": list(dict.fromkeys(values))}
+    vals = list(dict.fromkeys(values))
+    return _spec((1, *vals), vals)
 
 
 def _kind(name: str, fields: dict, optional: dict | None = None) -> dict:
-    props = {"action": _str([name]), **fields, **(optional or {}), "say": {"type": "string", "maxLength": SAY_MAX}}
-    return {"type": "object", "properties": props, "required": ["action", *fields], "additionalProperties": False}
+    key = (name, *((k, id(v)) for k, v in fields.items()), None, *((k, id(v)) for k, v in (optional or {}).items()))
+    hit = _KINDS.get(key)
+    if hit is None:
+        props = {"action": _str([name]), **fields, **(optional or {}), "say": SAY}
+        branch = {"type": "object", "properties": props, "required": ["action", *fields], "additionalProperties": False}
+        hit = _KINDS[key] = (branch, _dumps(branch))
+        _BRANCH_JSON[id(branch)] = hit[1]
+    return hit[0]
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def schema_json(schema: dict) -> str:
+    """`schema` as compact JSON (what `json.dumps(schema, ensure_ascii=False,
+    separators=(",", ":"))` gives), from the branches' kept text where it can."""
+    branches = schema.get("anyOf") if len(schema) == 1 else None
+    if not isinstance(branches, list):
+        return _dumps(schema)
+    get = _BRANCH_JSON.get
+    return '{"anyOf":[' + ",".join(get(id(b)) or _dumps(b) for b in branches) + "]}"
 
 
 def _group(pairs: list[tuple[object, tuple[int, ...]]]) -> dict[tuple[int, ...], list]:
@@ -95,7 +164,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     """The schema for `view`'s trader this round: only moves the engine accepts."""
     me, coins = view.name, view.coins
     held = {g: view.holding(g) for g in goods if view.holding(g) > 0}
-    moves = market_moves(view)
+    moves = moves_of(view)
     branches: list[dict] = []
 
     # offers: the suggested ones' quantities and prices join their good's enums where that stays legal
@@ -192,7 +261,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
 
     # whisper: a line to one of the others, or one of its live tips passed on
     if to:
-        branches.append(_kind("whisper", {"to": to, "text": {"type": "string", "maxLength": WHISPER_MAX}}))
+        branches.append(_kind("whisper", {"to": to, "text": WHISPER_TEXT}))
         if view.tips:
             branches.append(_kind("whisper", {"to": to, "tip": _enum(t.id for t in view.tips)}))
 
@@ -200,17 +269,33 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     return {"anyOf": branches}
 
 
+_ROSTERS: dict[int, tuple[tuple[str, ...], frozenset]] = {}  # id(names) -> (names, set): one set per roster
+
+
+def _roster_set(names: tuple[str, ...]) -> frozenset:
+    """`set(names)`, made once per roster tuple rather than once per turn (O(roster) each)."""
+    hit = _ROSTERS.get(id(names))
+    if hit is None or hit[0] is not names:
+        if len(_ROSTERS) > 16:
+            _ROSTERS.clear()
+        hit = _ROSTERS[id(names)] = (names, frozenset(names))
+    return hit[1]
+
+
 def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
     """`to` for a gift: every other name when the roster is small, else the
     others this view mentions (bounded by the view); a free string only when
     the view names nobody."""
-    others = [n for n in names if n != view.name]
-    if others and len(others) <= NAMES_LISTED:
-        return _str(others)
-    roster = set(names)
+    if len(names) <= NAMES_LISTED + 1:
+        others = [n for n in names if n != view.name]
+        if others and len(others) <= NAMES_LISTED:
+            return _str(others)
+    else:
+        others = names  # more than NAMES_LISTED others, whoever this trader is
+    roster = _roster_set(names)
     seen = [*(o.owner for o in view.book), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
             *(n for n, _ in view.feelings), *(r.name for r in view.records)]
     seen = sorted({n for n in seen if n != view.name and (not roster or n in roster)})[:NAMES_IN_VIEW]
     if seen:
         return _str(seen)
-    return {"type": "string", "maxLength": 40} if others else None
+    return FREE_NAME if others else None

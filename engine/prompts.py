@@ -26,11 +26,12 @@ import contextlib
 import io
 import json
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from string import Template
 
-from .moves import market_moves
+from .legal import moves_of
 from .sanitise import clean_text
 from .views import PublicView
 from .world import ASSETS, World
@@ -55,6 +56,7 @@ HEADLINES_SHOWN = 5  # of last round's public record (the view holds more, for t
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
+_SPACES = re.compile(r" {2,}")
 
 
 def build_messages(view: PublicView, world: World, *, temperament_line: str,
@@ -66,11 +68,25 @@ def build_messages(view: PublicView, world: World, *, temperament_line: str,
             {"role": "user", "content": _user(view, temperament_line)}]
 
 
+_SYSTEMS: dict[int, tuple[World, str]] = {}  # id(world) -> (world, its system text): built once per world
+
+
 def shared_system(world: World) -> str:
     """The rules and the action formats: byte-identical for every creature and
     round of `world`. The offer example is a bid for fuel at its base price,
     which any creature with a few coins may make; gift and accept have no
     example, since a fixed name or id gets copied (a gift to oneself)."""
+    hit = _SYSTEMS.get(id(world))
+    if hit is not None and hit[0] is world:
+        return hit[1]
+    if len(_SYSTEMS) > 16:
+        _SYSTEMS.clear()
+    text = _system(world)
+    _SYSTEMS[id(world)] = (world, text)
+    return text
+
+
+def _system(world: World) -> str:
     fuel = world.fuel_good
     return _clean_lines(SYSTEM.substitute(
         fuel=fuel, pantry=world.economy["pantry"],
@@ -95,10 +111,10 @@ def _user(view: PublicView, temperament_line: str) -> str:
                             for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
         loans=_joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
                       else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
-        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
+        tips=_joined(f'"{_clean(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
         relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
         social=social,
-        headlines=_lines(clean_text(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX)
+        headlines=_lines(_headline(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX)
                          for h in view.headlines[:HEADLINES_SHOWN - social.count("\n")]),
         moves=_moves(view),
     )
@@ -115,7 +131,7 @@ def _social(view: PublicView) -> str:
     if view.allies or view.pact_offers:
         offered = _joined(f"#{p.id} {p.proposer}" for p in view.pact_offers[:PACT_OFFERS_SHOWN])
         lines.append(f"Allies: {_joined(view.allies)}" + (f"; pacts offered: {offered}" if view.pact_offers else ""))
-    lines.extend(f'{w.sender} whispered: "{clean_text(w.text, WHISPER_SHOWN)}"'
+    lines.extend(f'{w.sender} whispered: "{_clean(w.text, WHISPER_SHOWN)}"'
                  for w in view.whispers[-WHISPERS_SHOWN:])
     return "".join(f"{line}\n" for line in lines)
 
@@ -123,7 +139,7 @@ def _social(view: PublicView) -> str:
 def _moves(view: PublicView) -> str:
     """The best few market moves for this round as ready JSON, each with what
     it does in words: small models copy examples, so give them fitting ones."""
-    picks = sorted(market_moves(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
+    picks = sorted(moves_of(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
     return _lines(f"{_json(**m.take.compact())} ({m.describe()})" if m.take else _json(**m.offer.compact())
                   for m in picks)
 
@@ -155,7 +171,26 @@ def _json(**fields) -> str:
 
 
 def _clean_lines(text: str) -> str:
-    return "\n".join(clean_text(line, LINE_MAX) for line in text.strip().splitlines())
+    return "\n".join(_clean(line, LINE_MAX) for line in text.strip().splitlines())
+
+
+@lru_cache(maxsize=1024)
+def _headline(text: str, max_len: int) -> str:
+    """A line of last round's public record, cleaned: every trader's prompt shows the same few."""
+    return _clean(text, max_len)
+
+
+def _clean(line: str, max_len: int) -> str:
+    """`clean_text(line, max_len)`, byte for byte, without its per-character
+    walk when the line is printable ASCII (most lines of most prompts): there
+    is then nothing to remove, only runs of spaces to collapse."""
+    if not (isinstance(line, str) and line.isascii() and line.isprintable()):
+        return clean_text(line, max_len)
+    if "  " in line:
+        line = _SPACES.sub(" ", line)
+    line = line.strip()
+    return line[:max_len].rstrip() if len(line) > max_len else line
+
 
 
 # ---- token counting -----------------------------------------------------------

@@ -6,7 +6,9 @@ series (mean price per good, mood, wealth Gini) and running totals. `to_dict`
 is the JSON; `lines` the text. The measures are the ones DESIGN.md's
 "Economy health" names: needs met, mood 0, spoilage, price discovery after
 shocks, single-price stretches, the top holder's share, wealth Gini, coins in
-circulation, loans and defaults, fines and the treasury, rejections.
+circulation, loans and defaults, fines and the treasury, rejections. Beside
+them, per model (`engine.behaviour`): how each model, scripted temperament
+or human seat decided and traded; `report_of` measures a save file.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from .behaviour import ModelBehaviour, Prices
 from .events import Event
+from .replay import checked_record, replayed_rounds
 from .score import worths
 from .state import State
 from .world import World
@@ -67,6 +71,16 @@ class EconomyReport:
     pacts: Counter = field(default_factory=Counter)      # proposed, formed, broken, broken_by_default
     whispers: Counter = field(default_factory=Counter)   # sent, tips_passed
     final: dict = field(default_factory=dict)            # end-of-run snapshot measures
+    prices_given: Prices = field(default_factory=Prices)  # for the cost estimate per model
+    behaviour: ModelBehaviour | None = None               # per model, fed with the rest
+
+    def __post_init__(self) -> None:
+        if self.behaviour is None:
+            self.behaviour = ModelBehaviour(self.world, self.prices_given)
+
+    def add_call(self, call: dict) -> None:
+        """One recorded model call (a row of `Ledger.calls()`)."""
+        self.behaviour.add_call(call)
 
     # ---- feeding ----------------------------------------------------------------
     def add(self, round_no: int, before: State, after: State, events: list[Event], flows, decisions: dict) -> None:
@@ -135,7 +149,10 @@ class EconomyReport:
         moods = [c.mood for c in after.creatures.values()]
         self.mood_mean.append(statistics.fmean(moods))
         self.mood_zero.append(sum(m == 0 for m in moods) / len(moods))
-        self.gini_by_round.append(gini(list(worths(after, w).values())))
+        worth = worths(after, w)
+        self.gini_by_round.append(gini(list(worth.values())))
+        self.behaviour.add(round_no, before, after, events, decisions,
+                           worths(before, w) if len(self.gini_by_round) == 1 else None, worth)
         self.final = self._snapshot(after)
 
     def _stretch(self, good: str, round_no: int, prices: set[int]) -> None:
@@ -225,6 +242,7 @@ class EconomyReport:
             "action_mix": dict(self.kinds),
             "rejections": dict(self.rejections),
             "rejected_share": rej / self.actions if self.actions else 0.0,
+            "models": self.behaviour.to_dict(),
         }
 
     def lines(self) -> list[str]:
@@ -271,4 +289,59 @@ class EconomyReport:
         out.append(f"actions: {d['actions']} ({mix})")
         rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"
         out.append(f"rejected: {pct(d['rejected_share'])} of actions ({rej})")
+        out.append("per model (a scripted temperament and a human seat count as models; per creature and round "
+                   "unless said):")
+        for name, m in d["models"].items():
+            out.extend("  " + line for line in model_lines(name, m))
         return out
+
+
+def model_lines(name: str, m: dict) -> list[str]:
+    """One model's behaviour (`ModelBehaviour.to_dict()[name]`) as text."""
+    pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+    num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
+    rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
+    out = [f"{name} ({', '.join(m['creatures'])}): {m['decisions']} decisions, valid {pct(m['valid_share'])} "
+           f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
+           f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]
+    c = m["calls"]
+    if c is not None:
+        lat, cost, price = c["latency_ms"], c["cost_per_1k_decisions"], c["prices"]
+        costs = [f"{cost['gpu_hour']:.4f} at {price['gpu_hour']:g} per GPU-hour" if cost["gpu_hour"] is not None
+                 else "", f"{cost['mtok']:.4f} at {price['mtok']:g} per million tokens" if cost["mtok"] is not None
+                 else ""]
+        costs = [x for x in costs if x]
+        out.append(f"  calls {c['n']}: latency p50 {num(lat['p50'], '.0f')} ms, p95 {num(lat['p95'], '.0f')} ms; "
+                   f"tokens in {num(c['prompt_tokens']['mean'], '.0f')}, out {num(c['completion_tokens']['mean'], '.0f')}"
+                   f" a call; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
+                   + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
+    mix = ", ".join(f"{k} {pct(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
+    out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round")
+    tr, tips = m["trades"], m["tips"]
+    out.append(f"  trades: bought {tr['bought']} ({tr['units_bought']} units), sold {tr['sold']} ({tr['units_sold']} "
+               f"units); holds {num(m['stock_rounds'])} rounds of needs, {num(m['rotted_per_round'])} units rot a round")
+    out.append(f"  tips: {tips['received']} received, {tips['trades_on_tips']} trades on them ({tips['on_true']} true, "
+               f"{tips['on_planted']} planted); fines {tips['fines']} ({tips['fined_coins']} coins), "
+               f"cleared {tips['cleared']}")
+    ln, sh = m["loans"], m["shorts"]
+    out.append(f"  credit: {ln['taken']} loans taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
+               f"{sh['opened']} ({sh['profit']:+d} coins); gifts {m['gifts']}, whispers {m['whispers']}")
+    wo, mo = m["worth"], m["mood"]
+    out.append(f"  net worth {num(wo['start'], '.0f')} -> {num(wo['end'], '.0f')} ({num(wo['change'], '+.0f')}), "
+               f"mood {num(mo['start'], '.0f')} -> {num(mo['end'], '.0f')} ({num(mo['change'], '+.0f')}) a creature")
+    return out
+
+
+def report_of(path, world: World, *, prices: Prices | None = None, upto: int | None = None) -> EconomyReport:
+    """The report of the save at `path` (opened read-only, its record checked
+    first), over rounds 1..`upto` (default: every committed round)."""
+    report = EconomyReport(world, prices_given=prices or Prices())
+    with checked_record(path, world) as ledger:
+        last = ledger.last_round()
+        for rr in replayed_rounds(ledger, world, upto=last if upto is None else min(upto, last)):
+            report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
+        last = report.rounds
+        for call in ledger.calls():
+            if call["round"] <= last and call.get("model"):
+                report.add_call(call)
+    return report

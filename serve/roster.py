@@ -17,6 +17,23 @@ thinks with which model). Adding a model is a config entry, not code.
 
 At least two creatures; each name unique, 1-40 characters of plain text (no
 control characters, no leading or trailing spaces); a species of the wood.
+A creature whose model is `"scripted"` trades with the rule-based trader of
+its temperament (no `[models]` entry; a roster may have no models at all), so
+a model and the scripted traders can share a market.
+
+A large market need not list every creature: a `[crowd]` fills the roster up
+to `count` creatures with the wood's generated traders (`Owl 2`, `Fox 2`, ...
+as `wood sim --creatures` names them), all thinking with one model:
+
+    [crowd]
+    count = 1000
+    model = "qwen"
+
+A model served by several identical servers lists them all (replicas; the
+client spreads calls across them and routes around one that fails):
+
+    [models.qwen]
+    base_urls = ["http://gpu-a:8005/v1", "http://gpu-b:8005/v1"]
 """
 from __future__ import annotations
 
@@ -31,6 +48,7 @@ from engine.sanitise import clean_text
 from engine.world import MIN_CREATURES, RosterEntry, World, build_roster
 
 EMBEDDED = "smol"  # the model name of the embedded default
+SCRIPTED = "scripted"  # a creature's model that is no model: the rule-based trader of its temperament
 
 
 class RosterError(WoodError):
@@ -59,24 +77,45 @@ class CreatureConfig(BaseModel):
         return v
 
 
+CROWD_MAX = 100_000
+
+
+class CrowdConfig(BaseModel):
+    """Generated creatures that fill a roster up to `count`, thinking with `model`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=MIN_CREATURES, le=CROWD_MAX)  # the whole roster's size, listed creatures included
+    model: str
+
+
 class Roster(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    models: dict[str, ModelConfig]
-    creatures: list[CreatureConfig]
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    creatures: list[CreatureConfig] = Field(default_factory=list)
+    crowd: CrowdConfig | None = None
     _source: str = PrivateAttr(default="")  # "roster PATH: " when loaded from a file, for messages
 
     @model_validator(mode="after")
     def _links(self) -> "Roster":
         for key, m in self.models.items():
+            if key == SCRIPTED:
+                raise ValueError(f"[models.{SCRIPTED}]: the name is taken (a creature with model = \"{SCRIPTED}\" "
+                                 "trades with the scripted rules)")
             m.name = key
-        if len(self.creatures) < MIN_CREATURES:
-            raise ValueError(f"a market needs at least {MIN_CREATURES} creatures; the roster has {len(self.creatures)}")
+        if "creatures" not in self.model_fields_set and self.crowd is None:
+            raise ValueError("creatures: Field required (list [[creatures]], or fill the roster with a [crowd])")
+        size = max(len(self.creatures), self.crowd.count if self.crowd else 0)
+        if size < MIN_CREATURES:
+            raise ValueError(f"a market needs at least {MIN_CREATURES} creatures; the roster has {size}")
+        if self.crowd is not None and self.crowd.model not in self.models and self.crowd.model != SCRIPTED:
+            raise ValueError(f"the crowd uses unknown model {self.crowd.model!r}")
         names = [c.name for c in self.creatures]
         if len(set(names)) != len(names):
             raise ValueError("creature names must be unique")
         for c in self.creatures:
-            if c.model not in self.models:
+            if c.model not in self.models and c.model != SCRIPTED:
                 raise ValueError(f"creature {c.name} uses unknown model {c.model!r}")
         return self
 
@@ -93,6 +132,10 @@ class Roster(BaseModel):
                 raise RosterError(f"{self._source}creature {c.name}: unknown temperament {temp!r} "
                                   f"(known: {', '.join(world.temperaments)})")
             out.append(RosterEntry(c.name, c.species, temp, c.model))
+        if self.crowd is not None and self.crowd.count > len(out):
+            taken = {r.name for r in out}
+            extra = build_roster(world, self.crowd.count + len(out), self.crowd.model)
+            out.extend([r for r in extra if r.name not in taken][:self.crowd.count - len(out)])
         return out
 
 

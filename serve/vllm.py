@@ -144,10 +144,14 @@ def served_name(config: dict) -> str:
 
 
 def check_model(model: ModelConfig, config_path: Path, config: dict) -> None:
-    """A roster model must reach the server its YAML starts: same port, same served name."""
-    url_port = urlsplit(model.base_url).port
-    if url_port != _port(config):
-        raise VLLMConfigError(f"model {model.name}: base_url port {url_port} does not match port {_port(config)} in {config_path}")
+    """A roster model must reach the server its YAML starts: same port, same
+    served name. With replicas (`base_urls`: the same YAML on several
+    machines) every one of them must use that port."""
+    for url in model.urls or [model.base_url]:
+        url_port = urlsplit(url).port
+        if url_port != _port(config):
+            raise VLLMConfigError(f"model {model.name}: base_url port {url_port} does not match port "
+                                  f"{_port(config)} in {config_path}")
     if model.model != served_name(config):
         raise VLLMConfigError(f"model {model.name}: model {model.model!r} is not the served name {served_name(config)!r} in {config_path}")
 

@@ -4,6 +4,7 @@ Decision, never an exception, with the outcome, reason and retries expected."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import unicodedata
 
@@ -244,3 +245,23 @@ async def test_a_proxy_in_the_environment_is_not_used_for_a_server_on_this_machi
     monkeypatch.delenv("no_proxy", raising=False)
     d = await decide(world, view, config(server.base_url))
     assert d.outcome == "clean", d.reason
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "json_object_schema", "none"])
+def test_the_request_body_is_the_bytes_json_dumps_would_send(world, view, mode):
+    from engine.brains.llm import _encode
+    from engine.legal import legal_schema
+
+    client = ChatClient(config("http://127.0.0.1:9/v1", json_mode=mode, top_p=0.9))
+    schema = legal_schema(view, world.good_names, (*NAMES, "Hérisson"))
+    body = client._body([{"role": "user", "content": "déjà vu"}], schema, 64)
+    assert _encode(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body"])
+async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
+    server.default = scenario
+    d = await decide(world, view, config(server.base_url, http_client="httpx"))
+    outcome, reason, requests = EXPECTED[scenario]
+    assert (d.outcome, len(server.requests)) == (outcome, requests) and d.reason.startswith(reason)
+

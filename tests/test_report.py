@@ -139,3 +139,162 @@ def test_a_200_round_scripted_game_shows_every_new_move(tmp_path):
     tips = {t["id"]: t for t in map(json.loads, (tmp_path / "out" / "tips.jsonl").read_text().splitlines())}
     passed = [r for r in rows if r["tip"] is not None]
     assert passed and all(r["text"] == tips[r["tip"]]["text"] and "truth" not in r for r in passed)
+
+
+# ---- per-model behaviour (issue 12) ---------------------------------------------------
+GOLDEN_ARGS = ("sim", "--rounds", "40", "--seed", "12", "--save")
+
+
+@pytest.fixture(scope="module")
+def golden_save(tmp_path_factory):
+    db = tmp_path_factory.mktemp("golden") / "golden.db"
+    r = wood(*GOLDEN_ARGS, str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def test_the_report_text_is_the_golden_one(golden_save, snapshot):
+    """`wood report` of a 40-round scripted run, whole. A change in the
+    rules or the scripted traders moves it: read the diff, then update with
+    `pytest tests/test_report.py --snapshot-update`."""
+    r = wood("report", str(golden_save), "--gpu-hour-price", "2.5")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.replace(str(golden_save), "RUN.db") == snapshot
+
+
+def test_the_report_json_is_the_golden_one(golden_save, snapshot):
+    r = wood("report", str(golden_save), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.dumps(json.loads(r.stdout), indent=1, sort_keys=True) == snapshot
+
+
+def test_each_model_counts_what_its_creatures_did_in_the_ledger(saved):
+    """Per model (here the scripted temperaments, one creature each), the
+    counts add up to the ledger's: decisions, trades on each side, says,
+    loans, shorts, rejections, and the net worth at the end is the standings'."""
+    from engine.replay import rebuild
+    from engine.score import worths
+    from engine.world import load_world
+
+    d = json.loads(wood("report", str(saved), "--json").stdout)
+    models = d["models"]
+    events = ledger_events(saved)
+    with sqlite3.connect(saved) as con:
+        roster = json.loads(con.execute("SELECT value FROM meta WHERE key = 'roster'").fetchone()[0])
+    who = {r["name"]: f"scripted:{r['temperament']}" for r in roster}
+    assert sorted(n for m in models.values() for n in m["creatures"]) == sorted(who)
+    assert sum(m["decisions"] for m in models.values()) == d["actions"]
+    world = load_world()
+    ledger = __import__("engine.ledger", fromlist=["Ledger"]).Ledger.open(saved)
+    try:
+        final = worths(rebuild(ledger, world), world)
+    finally:
+        ledger.close()
+
+    def by(kind, field):
+        return Counter(who[x[field]] for _, k, x in events if k == kind and x.get(field) in who)
+
+    for name, m in models.items():
+        mine = [n for n, w in who.items() if w == name]
+        assert m["creatures"] == mine and m["decisions"] == 60 * len(mine)
+        assert m["trades"]["bought"] == by("trade", "buyer")[name] and m["trades"]["sold"] == by("trade", "seller")[name]
+        assert m["loans"]["taken"] == by("loan_taken", "borrower")[name]
+        assert m["loans"]["defaulted"] == by("default", "borrower")[name]
+        assert m["shorts"]["opened"] == by("short_opened", "owner")[name]
+        assert m["say_per_round"] == pytest.approx(by("say", "creature")[name] / (60 * len(mine)), abs=1e-4)
+        assert sum(m["rejected"].values()) == by("rejected", "creature")[name]
+        assert m["valid"] + sum(m["rejected"].values()) == m["decisions"] and m["calls"] is None
+        assert sum(m["action_mix"].values()) == m["decisions"]
+        assert m["worth"]["end"] == pytest.approx(sum(final[n] for n in mine) / len(mine))
+        assert len(m["worth_by_round"]) == len(m["mood_by_round"]) == 60
+        assert m["tips"]["received"] == sum(n in mine for _, k, x in events if k == "tip_issued"
+                                            for n in _recipients(saved, x["tip"]))
+
+
+def _recipients(db, tip):
+    with sqlite3.connect(db) as con:
+        return json.loads(con.execute("SELECT recipients FROM tips WHERE id = ?", (tip,)).fetchone()[0])
+
+
+def _decision(action="pass", outcome="scripted", reason="", **fields):
+    from engine.actions import Action
+    from engine.brains import Decision
+
+    return Decision(Action(action=action, **fields), outcome, reason)
+
+
+def test_model_measures_on_hand_made_rounds_and_calls(world):
+    """Outcomes by reason (the engine's, schema, unparseable, fault), self-trade
+    attempts, a human seat, latency percentiles, tokens per second and the cost
+    per 1,000 decisions at either price."""
+    from engine.behaviour import ModelBehaviour, Prices
+    from engine.brains import ENGINE_PREFIX
+    from engine.world import RosterEntry
+
+    roster = [RosterEntry("Owl", "owl", "cautious", "smol"), RosterEntry("Fox", "fox", "speculator", "smol"),
+              RosterEntry("Badger", "badger", "hoarder")]
+    s = initial_state(world, 1, roster)
+    b = ModelBehaviour(world, Prices(gpu_hour=3.6, mtok=2.0))
+    rounds = [
+        ({"Owl": _decision("offer", "clean", side="sell", good="acorns", qty=1, price=5),
+          "Fox": _decision("accept", "rejected", f"{ENGINE_PREFIX}self_trade", id=3),
+          "Badger": _decision("offer", side="buy", good="honey", qty=1, price=1)},
+         [Event("rejected", 1, {"creature": "Fox", "action": "accept", "reason": "self_trade"}),
+          Event("rejected", 1, {"creature": "Badger", "action": "offer", "reason": "insufficient_coins"})]),
+        ({"Owl": _decision("pass", "rejected", "schema: qty: too big"),
+          "Fox": _decision("pass", "rejected", "unparseable: no JSON object"),
+          "Badger": _decision("pass", "human")}, []),
+        ({"Owl": _decision("pass", "fault", "fault: timeout"), "Fox": _decision("gift", "repaired", to="Owl",
+                                                                                 good="coins", qty=1),
+          "Badger": _decision("pass", "human")}, [Event("say", 3, {"creature": "Fox", "text": "hi"})]),
+    ]
+    worth = {n: 100 for n in s.creatures}
+    for r, (decisions, events) in enumerate(rounds, 1):
+        b.add(r, s, s, events, decisions, worth, worth)
+    for lat, pt, ct in ((1000, 500, 20), (3000, 700, 40), (2000, None, 30), (None, 600, None)):
+        b.add_call({"model": "smol", "latency_ms": lat, "prompt_tokens": pt, "completion_tokens": ct})
+    d = b.to_dict()
+    assert set(d) == {"smol", "human"}  # Badger's seat was a person's: the human counts as the model
+    smol = d["smol"]
+    assert smol["creatures"] == ["Owl", "Fox"] and smol["decisions"] == 6
+    assert (smol["clean"], smol["repaired"], smol["valid"]) == (1, 1, 2)
+    assert smol["rejected"] == {"fault": 1, "schema": 1, "self_trade": 1, "unparseable": 1}
+    assert smol["self_trade_attempts"] == 1 and smol["valid_share"] == pytest.approx(2 / 6, abs=1e-4)
+    assert smol["action_mix"] == {"accept": 1, "gift": 1, "offer": 1, "pass": 3}
+    assert smol["say_per_round"] == pytest.approx(1 / 6, abs=1e-4)
+    c = smol["calls"]
+    assert c["n"] == 4 and c["latency_ms"]["p50"] == 2000 and c["latency_ms"]["p95"] == 3000
+    assert c["prompt_tokens"] == {"mean": 600.0, "total": 1800} and c["completion_tokens"]["total"] == 90
+    assert c["tokens_per_s"] == pytest.approx(90 / 6.0)
+    # 6 s of calls = 1/600 GPU-hour at 3.6: 0.006 for 6 decisions, 1.0 per 1,000;
+    # 1,890 tokens at 2.0 per million: 0.00378 for 6 decisions, 0.63 per 1,000
+    assert c["cost_per_1k_decisions"] == {"gpu_hour": pytest.approx(1.0), "mtok": pytest.approx(0.63)}
+    assert d["human"]["decisions"] == 3 and d["human"]["rejected"] == {"insufficient_coins": 1}
+    assert d["human"]["calls"] is None
+
+
+def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
+    r = wood("report", str(saved), "--plot", "--plots", str(tmp_path / "charts"))
+    assert r.returncode == 0, r.stderr
+    for title in ("mean trade price per good", "mean net worth per creature, by model",
+                  "mean mood per creature, by model", "valid decisions, %", "goods held, in rounds of needs"):
+        assert title in r.stdout
+    assert "\x1b[" not in r.stdout  # not a terminal: plain text
+    names = sorted(p.name for p in (tmp_path / "charts").iterdir())
+    assert names == sorted(f"{n}.{x}" for n in ("prices", "worth", "mood", "models") for x in ("png", "svg"))
+    for p in (tmp_path / "charts").iterdir():
+        head = p.read_bytes()[:200]
+        assert head.startswith(b"\x89PNG") if p.suffix == ".png" else b"<svg" in p.read_bytes()[:2000], p
+    j = wood("report", str(saved), "--json", "--plot")  # the charts go to stderr: stdout stays JSON
+    assert j.returncode == 0 and json.loads(j.stdout)["rounds"] == 60 and "mean trade price" in j.stderr
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--gpu-hour-price", "-1"], "expected a price"),
+    (["--mtok-price", "nan"], "expected a price"),
+    (["--plots", "{saved}"], "is a file, not a directory"),
+    (["--plots", ""], "expected a directory path"),
+])
+def test_bad_report_flags_are_one_line(saved, argv, words):
+    r = wood("report", str(saved), *[a.format(saved=saved) for a in argv])
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -32,7 +32,9 @@ from serve.vllm import (
 from wood_tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-YAMLS = sorted((ROOT / "serve" / "vllm").glob("*.yaml"))
+ALL_YAMLS = sorted((ROOT / "serve" / "vllm").glob("*.yaml"))
+YAMLS = [p for p in ALL_YAMLS if "-thousand" not in p.stem]  # the four models of vllm.toml, on one GPU
+THOUSAND = [p for p in ALL_YAMLS if "-thousand" in p.stem]     # the GPU recipe for 1,000 creatures
 ROSTERS = ROOT / "serve" / "rosters"
 STUB = Path(__file__).resolve().parent / "stub_vllm.py"
 
@@ -60,6 +62,38 @@ def test_shipped_yaml_model_specific_flags():
     assert cfgs["minicpm3-4b"]["trust-remote-code"] is True
     assert cfgs["nemotron-mini-4b"]["max-model-len"] == 4096
     assert json.loads(cfgs["qwen2.5-0.5b"]["structured-outputs-config"]) == {"disable_any_whitespace": True}
+
+
+def test_the_thousand_creature_recipe_is_shipped():
+    assert [p.stem for p in THOUSAND] == ["qwen2.5-0.5b-thousand-dp", "qwen2.5-0.5b-thousand-node",
+                                          "qwen2.5-0.5b-thousand"]
+    for path in THOUSAND:
+        cfg = read_config(path)
+        assert cfg["enable-prefix-caching"] is True and cfg["max-model-len"] >= 2048
+        assert cfg["port"] == 8005 and render_command(path) == ["vllm", "serve", "--config", str(path)]
+        # the whole round in one batch: 1,024 sequences in all, over the data-parallel engines
+        assert cfg["max-num-seqs"] * cfg.get("data-parallel-size", 1) >= 1024
+        assert json.loads(cfg["structured-outputs-config"]) == {"disable_any_whitespace": True}
+    assert read_config(ROOT / "serve/vllm/qwen2.5-0.5b-thousand-node.yaml")["host"] == "0.0.0.0"
+    assert health_url(read_config(ROOT / "serve/vllm/qwen2.5-0.5b-thousand-node.yaml")) == "http://127.0.0.1:8005/health"
+
+
+@pytest.mark.parametrize("name, urls", [("thousand", 1), ("thousand-nodes", 2)])
+def test_the_thousand_creature_rosters(name, urls):
+    roster = load_roster(ROSTERS / f"{name}.toml")
+    entries = roster.entries(load_world())
+    assert len(entries) == 1000 and len({e.name for e in entries}) == 1000
+    qwen = roster.models["qwen"]
+    assert len(qwen.urls) == urls and qwen.max_concurrency * urls >= 1000 and qwen.json_mode == "json_schema"
+    [path] = roster_configs(roster)  # every replica on the port its YAML serves
+    assert check_model(qwen, path, read_config(path)) is None
+
+
+def test_replicas_must_all_use_the_yaml_port(tmp_path):
+    text = (ROSTERS / "thousand-nodes.toml").read_text().replace("gpu-node-2:8005", "gpu-node-2:8006")
+    (tmp_path / "r.toml").write_text(text)
+    with pytest.raises(VLLMConfigError, match="port 8006 does not match port 8005"):
+        roster_configs(load_roster(tmp_path / "r.toml"))
 
 
 def test_shipped_yamls_share_one_80gb_gpu():

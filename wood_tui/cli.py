@@ -15,8 +15,9 @@ COMMANDS = {
     "watch": "spectate a live market (the Textual app)",
     "sim": "run the market headless (long or large runs)",
     "replay": "rebuild a recorded run; --verify checks its state hash",
-    "export": "write a run's model calls and tips as JSONL",
-    "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit)",
+    "export": "write a run's model calls and tips as JSONL, or a fine-tuning set (--sft)",
+    "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit) and how each model traded",
+    "sweep": "the same seeds under several rosters, compared metric by metric with 95% intervals",
     "serve": "start the vLLM servers of a roster, one after another",
 }
 

@@ -25,6 +25,7 @@ from engine.world import RosterEntry, World, build_roster
 from .options import DEFAULT_ROUNDS, RunOptions
 
 HUMAN = "human"  # the model name of a creature a human joined as
+NO_MODEL = (HUMAN, "scripted")  # creatures that think with no model (serve.roster.SCRIPTED: the scripted rules)
 STARTUP_NOTE_EVERY_S = 5
 
 
@@ -87,7 +88,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             state = initial_state(world, seed, roster, end=target)
             if options.save is not None:
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind,
-                                   extra={"models": models} if models else None, rounds=target)
+                                   extra={"models": models} if models is not None else None, rounds=target)
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
@@ -95,15 +96,17 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         driven = {n for n in (extra_brains or {})}
         # a creature a human joined as (`wood play --species`) has no model:
         # with no one at its seat it trades on a scripted autopilot
-        autopilot = [r for r in roster if r.name not in driven and (kind == "scripted" or r.model == HUMAN)]
+        # (and a roster's creature with model "scripted" trades on the rules of its temperament)
+        autopilot = [r for r in roster if r.name not in driven and (kind == "scripted" or r.model in NO_MODEL)]
         brains = scripted_brains(autopilot, seed)
         if kind != "scripted":
-            thinking = [r for r in roster if r.name not in driven and r.model != HUMAN]
-            model_brains, stats = await _model_brains(stack, models, thinking, world, log)
+            thinking = [r for r in roster if r.name not in driven and r.model not in NO_MODEL]
+            model_brains, stats, clients = await _model_brains(stack, models, thinking, world, log)
             brains.update(model_brains)
             observers.append(_StatsRecorder(stats))
             first = state.round + 1
             reports.append(lambda: model_lines(stats.summary(), first))
+            reports.append(lambda: _replica_lines(clients))
         brains.update(extra_brains or {})
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
@@ -178,7 +181,13 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
     names = tuple(r.name for r in roster)
     brains = {r.name: LLMBrain(r.name, clients[r.model], world, names=names,
                                temperament_line=world.temperaments[r.temperament]) for r in roster}
-    return brains, CallStats()
+    return brains, CallStats(), clients
+
+
+def _replica_lines(clients: dict) -> list[str]:
+    from engine.brains.llm import replica_lines
+
+    return replica_lines(clients)
 
 
 def _every(seconds: float, fn):

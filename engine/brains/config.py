@@ -4,12 +4,18 @@ A roster file (`serve/roster.py`) holds one `ModelConfig` per `[models.X]`
 table; adding a model is a config entry, not code. Server quirks are named
 fields here (`json_mode`, `system_role`, `reasoning_effort`), never code
 paths per model family.
+
+A model may be served by several identical servers (replicas): `base_urls`
+lists them all, and the one client spreads calls across them (fewest
+outstanding first), taking one that fails out of rotation until it answers
+its health check. `base_url` is then the first of them. `max_concurrency`
+is per server: with replicas the model takes that many calls at once on each.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ModelConfig(BaseModel):
@@ -17,6 +23,7 @@ class ModelConfig(BaseModel):
 
     name: str = ""                       # filled from the table key
     base_url: str = ""                   # empty for the embedded default: the launcher fills it
+    base_urls: list[str] = Field(default_factory=list)  # replicas of one model (base_url is the first)
     model: str                           # served model name sent as `model`
     backend: Literal["vllm", "llama_cpp_python", "llama_server", "other"] = "other"
     json_mode: Literal["json_schema", "json_object_schema", "none"] = "json_schema"
@@ -33,3 +40,21 @@ class ModelConfig(BaseModel):
     embedded: bool = False               # started by serve.embedded (llama-cpp-python + SmolLM2)
     vllm_config: str | None = None       # a vLLM YAML under serve/vllm/, for `wood serve`
     api_key: str | None = None
+    http_client: Literal["lean", "httpx"] = "lean"  # the transport under httpx: see engine/brains/transport.py
+    health_interval_s: float = Field(default=0.5, gt=0)  # first pause before a failed replica's health check
+
+    @model_validator(mode="after")
+    def _replicas(self) -> "ModelConfig":
+        urls = [u.rstrip("/") for u in self.base_urls]
+        if len(set(urls)) != len(urls):
+            raise ValueError("base_urls lists a server twice")
+        if urls and self.base_url and self.base_url.rstrip("/") not in urls:
+            raise ValueError("set base_url or base_urls, not both (base_url must then be one of base_urls)")
+        if urls and not self.base_url:
+            self.base_url = self.base_urls[0]
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        """Every server of this model: its replicas, or its one base_url."""
+        return list(self.base_urls) if self.base_urls else ([self.base_url] if self.base_url else [])

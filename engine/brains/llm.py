@@ -15,8 +15,10 @@ with the reason and the whole call recorded for the ledger.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
+import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ import httpx
 
 from ..actions import PASS
 from ..errors import WoodError
-from ..legal import legal_schema
+from ..legal import legal_schema, schema_json
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
@@ -34,6 +36,7 @@ from ..views import PublicView
 from ..world import World
 from . import ENGINE_PREFIX, Decision
 from .config import ModelConfig
+from .transport import LeanTransport
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -41,6 +44,9 @@ RETRY_BACKOFF_S = 0.25
 DETAIL_MAX = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
+HEALTH_TIMEOUT_S = 2.0    # a replica's health check
+HEALTH_MAX_INTERVAL_S = 5.0
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class ModelServerError(WoodError):
@@ -60,22 +66,74 @@ class ChatResult:
     fault: str | None = None
     attempts: int = 0
     detail: str = ""
+    replica: str | None = None        # the server that gave this answer (or this fault)
+    failover_from: str | None = None  # the server whose failure sent the call to `replica`
+
+
+class Replica:
+    """One server of a model, as the client sees it: in rotation or not, and its figures."""
+
+    def __init__(self, index: int, url: str, http: httpx.AsyncClient, max_concurrency: int,
+                 lean: LeanTransport | None = None, headers: dict[str, str] | None = None):
+        self.index = index
+        self.url = url
+        self.http = http
+        self.lean = lean  # the hot path: chat calls straight through the lean transport
+        if lean is not None:
+            parts = urlsplit(url)
+            self.host, self.port = parts.hostname, parts.port or 80
+            self.chat_head = lean.request_head("POST", url.rstrip("/") + "/chat/completions",
+                                               {**(headers or {}), **JSON_HEADERS})
+        self.gate = asyncio.Semaphore(max_concurrency)
+        self.up = True
+        self.outstanding = 0   # calls sent to it or waiting for its gate
+        self.calls = 0         # attempts it answered or failed
+        self.faults: Counter = Counter()
+        self.failovers = 0     # calls that failed here and went to another replica
+        self.downs = 0         # times taken out of rotation
+        self.backs = 0         # times back after a health check
+        self.peak = 0          # most calls outstanding at once
+        self.latencies_ms: deque = deque(maxlen=LATENCY_WINDOW)
+        self.probe: asyncio.Task | None = None
+
+    def summary(self) -> dict:
+        lat = sorted(self.latencies_ms)
+        return {"url": self.url, "up": self.up, "calls": self.calls, "faults": dict(self.faults),
+                "failovers": self.failovers, "downs": self.downs, "backs": self.backs, "peak_outstanding": self.peak,
+                "latency_ms": {"p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
+                               "max": lat[-1] if lat else None}}
 
 
 class ChatClient:
-    """The one client for OpenAI-compatible chat-completion servers (one per model)."""
+    """The one client for OpenAI-compatible chat-completion servers (one per
+    model; several servers of one model are its replicas). At most
+    `max_concurrency` calls at a time per server; a call goes to the replica
+    with the fewest outstanding; a replica whose call fails to connect, drops
+    or answers 502/503/504 leaves the rotation (the call is sent once more,
+    to another replica) until its health check (GET models) answers 200."""
 
     def __init__(self, cfg: ModelConfig):
         self.cfg = cfg
-        self._gate = asyncio.Semaphore(cfg.max_concurrency)
+        urls = cfg.urls or [cfg.base_url]
+        self.replicas = [self._replica(i, u) for i, u in enumerate(urls)]
+        self._turn = 0
+        self._closed = False
+
+    def _replica(self, index: int, url: str) -> Replica:
+        cfg = self.cfg
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-        self._http = httpx.AsyncClient(
-            base_url=cfg.base_url.rstrip("/") + "/", headers=headers,
+        parts = urlsplit(url)
+        local = parts.hostname in LOOPBACK
+        # a proxy from the environment must never sit between us and a server on this machine
+        lean = LeanTransport() if (cfg.http_client == "lean" and parts.scheme == "http"
+                                   and (local or not _proxied(url))) else None
+        http = httpx.AsyncClient(
+            base_url=url.rstrip("/") + "/", headers=headers,
             timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
             limits=httpx.Limits(max_connections=cfg.max_concurrency, max_keepalive_connections=cfg.max_concurrency),
-            # a proxy from the environment must never sit between us and a server on this machine
-            trust_env=urlsplit(cfg.base_url).hostname not in LOOPBACK,
+            transport=lean, trust_env=not local,
         )
+        return Replica(index, url, http, cfg.max_concurrency, lean, headers)
 
     async def __aenter__(self) -> "ChatClient":
         return self
@@ -84,22 +142,42 @@ class ChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._closed = True
+        for r in self.replicas:
+            if r.probe is not None:
+                r.probe.cancel()
+        for r in self.replicas:
+            await r.http.aclose()
 
     async def check_models(self) -> set[str]:
-        """The names the server serves; raises ModelServerError if ours is not among them."""
-        where = self.cfg.base_url
+        """The names the servers serve; raises ModelServerError if ours is not
+        among them. With replicas, one that cannot be reached leaves the
+        rotation until its health check answers (if none can be, it raises)."""
+        served: set[str] = set()
+        unreachable: list[ModelServerError] = []
+        for r in self.replicas:
+            try:
+                served |= await self._served(r)
+            except _Unreachable as e:
+                unreachable.append(ModelServerError(str(e)))
+                if len(self.replicas) > 1:
+                    self._take_out(r)
+        if len(unreachable) == len(self.replicas):
+            raise unreachable[0]
+        return served
+
+    async def _served(self, r: Replica) -> set[str]:
         try:
-            resp = await self._http.get("models")
+            resp = await r.http.get("models")
             resp.raise_for_status()
             served = {str(m["id"]) for m in resp.json()["data"]}
         except httpx.HTTPError as e:
-            raise ModelServerError(f"model server for '{self.cfg.name}' unreachable at {where}: "
-                                   f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
+            raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
+                               f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
         except (ValueError, KeyError, TypeError):
-            raise ModelServerError(f"{where}/models did not answer like an OpenAI-compatible server") from None
+            raise ModelServerError(f"{r.url}/models did not answer like an OpenAI-compatible server") from None
         if self.cfg.model not in served:
-            raise ModelServerError(f"model '{self.cfg.model}' not served at {where} "
+            raise ModelServerError(f"model '{self.cfg.model}' not served at {r.url} "
                                    f"(serves: {clean_text(', '.join(sorted(served)), DETAIL_MAX) or 'nothing'})")
         return served
 
@@ -107,18 +185,90 @@ class ChatClient:
                    max_tokens: int | None = None) -> ChatResult:
         """One chat completion. Never raises for anything the server or the
         network does; a connect error, dropped connection or 502/503/504 is
-        retried once after a short pause."""
+        retried once: on another replica at once if there is one in rotation,
+        else on the same server after a short pause."""
         body = self._body(messages, schema, max_tokens or self.cfg.max_tokens)
-        async with self._gate:
-            t0 = time.perf_counter()
-            for attempt in (1, 2):
-                result = await self._post(body)
-                result.attempts = attempt
-                if result.fault not in RETRYABLE or attempt == 2:
-                    break
+        t0 = 0.0
+        r, failed = self._pick(), None
+        for attempt in (1, 2):
+            r.outstanding += 1
+            r.peak = max(r.peak, r.outstanding)
+            try:
+                async with r.gate:
+                    t1 = time.perf_counter()
+                    t0 = t0 or t1
+                    result = await self._post(r, body)
+                    r.latencies_ms.append((time.perf_counter() - t1) * 1000)
+            finally:
+                r.outstanding -= 1
+            r.calls += 1
+            result.attempts, result.replica = attempt, r.url
+            result.failover_from = failed.url if failed is not None and failed is not r else None
+            if result.fault:
+                r.faults[result.fault] += 1
+            if result.fault not in RETRYABLE:
+                if not r.up:  # it answered after all: back in rotation
+                    self._bring_back(r)
+                break
+            if attempt == 2:
+                break
+            if len(self.replicas) > 1:
+                self._take_out(r)
+            failed, r = r, self._pick(avoid=r)
+            if r is failed:  # nowhere else to go: pause, then the same server again
                 await asyncio.sleep(RETRY_BACKOFF_S)
-            result.latency_ms = (time.perf_counter() - t0) * 1000
+            else:
+                failed.failovers += 1
+        result.latency_ms = (time.perf_counter() - t0) * 1000
         return result
+
+    def _pick(self, avoid: Replica | None = None) -> Replica:
+        """The replica in rotation with the fewest outstanding calls (ties in
+        turn); if none is in rotation, any but `avoid`; failing that, `avoid`."""
+        reps = self.replicas
+        if len(reps) == 1:
+            return reps[0]
+        pool = [r for r in reps if r.up and r is not avoid] or [r for r in reps if r is not avoid] or reps
+        self._turn = turn = (self._turn + 1) % len(reps)
+        return min(pool, key=lambda r: (r.outstanding, (r.index - turn) % len(reps)))
+
+    def _take_out(self, r: Replica) -> None:
+        if not r.up or self._closed:
+            return
+        r.up = False
+        r.downs += 1
+        if r.probe is None or r.probe.done():
+            r.probe = asyncio.get_running_loop().create_task(self._probe(r))
+
+    def _bring_back(self, r: Replica) -> None:
+        if not r.up:
+            r.up = True
+            r.backs += 1
+        if r.probe is not None and r.probe is not asyncio.current_task():
+            r.probe.cancel()
+        r.probe = None
+
+    async def _probe(self, r: Replica) -> None:
+        """Until the replica's health check (GET models) answers 200, ask again
+        with growing pauses; then it is back in rotation."""
+        pause = self.cfg.health_interval_s
+        while not r.up and not self._closed:
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, HEALTH_MAX_INTERVAL_S)
+            try:
+                resp = await r.http.get("models", timeout=HEALTH_TIMEOUT_S)
+            except httpx.HTTPError:
+                continue
+            if resp.status_code == 200:
+                r.probe = None
+                if not r.up:
+                    r.up = True
+                    r.backs += 1
+                return
+
+    def replica_summary(self) -> list[dict]:
+        """Per server: calls, faults, failovers, times out of rotation and back, latencies."""
+        return [r.summary() for r in self.replicas]
 
     def _body(self, messages: list[dict], schema: dict | None, max_tokens: int) -> dict:
         cfg = self.cfg
@@ -139,9 +289,16 @@ class ChatClient:
             body["response_format"] = {"type": "json_object", "schema": schema}
         return body
 
-    async def _post(self, body: dict) -> ChatResult:
+    async def _post(self, r: Replica, body: dict) -> ChatResult:
         try:
-            resp = await self._http.post("chat/completions", json=body)
+            data = _encode(body)
+            if r.lean is not None:  # straight through the lean transport: no httpx Request/Response objects
+                status, _, content = await r.lean.exchange(
+                    r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
+                    connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
+            else:
+                resp = await r.http.post("chat/completions", content=data, headers=JSON_HEADERS)
+                status, content = resp.status_code, resp.content
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             return ChatResult(fault="connect", detail=_detail(e))
         except httpx.TimeoutException as e:
@@ -150,17 +307,17 @@ class ChatClient:
             return ChatResult(fault="dropped", detail=_detail(e))
         except httpx.HTTPError as e:
             return ChatResult(fault="transport", detail=_detail(e))
-        if resp.status_code >= 400:
-            return ChatResult(fault=f"http_{resp.status_code}", detail=clean_text(resp.text, DETAIL_MAX))
+        if status >= 400:
+            return ChatResult(fault=f"http_{status}", detail=_text(content))
         try:
-            data = resp.json()
+            data = json.loads(content)
             choice = data["choices"][0]
             message = choice["message"]
             content = message.get("content")
             usage = data.get("usage")
             usage = usage if isinstance(usage, dict) else {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            return ChatResult(fault="bad_body", detail=clean_text(resp.text, DETAIL_MAX))
+            return ChatResult(fault="bad_body", detail=_text(content))
         result = ChatResult(
             text=content if isinstance(content, str) else None,
             finish_reason=choice.get("finish_reason"),
@@ -171,6 +328,44 @@ class ChatClient:
             result.fault = "empty"
             result.detail = "no content" + (" (reasoning only)" if message.get("reasoning") else "")
         return result
+
+
+class _Unreachable(ModelServerError):
+    """A replica that did not answer at all (as opposed to one serving the wrong model)."""
+
+
+def _text(content: bytes) -> str:
+    return clean_text(content[:DETAIL_MAX * 4].decode("utf-8", "replace"), DETAIL_MAX)
+
+
+def _encode(body: dict) -> bytes:
+    """The request body as httpx's `json=` would send it (compact, UTF-8),
+    byte for byte; the schema, last, from `legal.schema_json`'s kept text."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return _dumps(body).encode("utf-8")
+    rest = _dumps({k: v for k, v in body.items() if k != "response_format"})
+    if fmt.get("type") == "json_schema" and list(fmt) == ["type", "json_schema"] \
+            and list(fmt["json_schema"]) == ["name", "schema", "strict"]:
+        inner = fmt["json_schema"]
+        tail = (f'"response_format":{{"type":"json_schema","json_schema":{{"name":{_dumps(inner["name"])},'
+                f'"schema":{schema_json(inner["schema"])},"strict":{_dumps(inner["strict"])}}}}}')
+    elif fmt.get("type") == "json_object" and list(fmt) == ["type", "schema"]:
+        tail = f'"response_format":{{"type":"json_object","schema":{schema_json(fmt["schema"])}}}'
+    else:
+        tail = f'"response_format":{_dumps(fmt)}'
+    return (rest[:-1] + "," + tail + "}").encode("utf-8") if rest != "{}" else ("{" + tail + "}").encode("utf-8")
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends `url` through a proxy (then httpx's own transport goes)."""
+    host = urlsplit(url).hostname or ""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get("http") or proxies.get("all")) and not urllib.request.proxy_bypass(host)
 
 
 def _merge_system(messages: list[dict]) -> list[dict]:
@@ -246,7 +441,8 @@ class LLMBrain:
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
             "repairs": parsed.repairs, "latency_ms": round(latency_ms, 1), "prompt_tokens": prompt_tokens,
             "completion_tokens": result.completion_tokens, "finish_reason": result.finish_reason,
-            "fault": result.fault, "attempts": attempts,
+            "fault": result.fault, "attempts": attempts, "replica": result.replica,
+            "failover_from": result.failover_from,
         })
 
 
@@ -319,6 +515,23 @@ class CallStats:
 
     def summary(self) -> dict:
         return {model: s.summary() for model, s in sorted(self.models.items())}
+
+
+def replica_lines(clients: dict[str, "ChatClient"]) -> list[str]:
+    """Per-replica figures of the models served by more than one server, as `wood sim` prints them."""
+    out = []
+    for name, client in sorted(clients.items()):
+        if len(client.replicas) < 2:
+            continue
+        out.append(f"model {name}: {len(client.replicas)} replicas")
+        for r in client.replica_summary():
+            faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
+            out.append(f"  {r['url']}: {r['calls']} calls, faults {sum(r['faults'].values())} ({faults}), "
+                       f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x, "
+                       f"p50 {r['latency_ms']['p50']:.0f} ms" if r["latency_ms"]["p50"] is not None else
+                       f"  {r['url']}: {r['calls']} calls, faults {sum(r['faults'].values())} ({faults}), "
+                       f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x")
+    return out
 
 
 def _ratio(a: float, b: float) -> float | None:

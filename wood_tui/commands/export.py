@@ -1,4 +1,5 @@
-"""`wood export RUN.db --out DIR`: the audit trail and a fine-tuning set.
+"""`wood export RUN.db --out DIR`: the audit trail; `wood export RUN.db...
+--sft FILE.jsonl`: a fine-tuning set.
 
 `calls.jsonl`: one line per model call (round, creature, model, the chat
 messages as sent, the raw reply, the parsed action, outcome, reason,
@@ -7,7 +8,18 @@ latency, prompt tokens). `tips.jsonl`: one line per tip, truth included.
 of the tip it passed on, if any: its truth is in tips.jsonl).
 The save is opened read-only and checked whole first; the three files appear
 together or not at all (a damaged row or a folder that cannot be written
-leaves nothing behind, not even a folder the export made)."""
+leaves nothing behind, not even a folder the export made).
+
+`--sft`: one chat example per model decision the engine applied cleanly
+(outcome `clean`; `--outcome repaired` adds those the repair layer had to
+mend), as `{"messages": [system, user, assistant]}`: the messages as sent
+and the action the engine applied, as compact JSON. That is the
+conversational shape TRL's SFTTrainer and `datasets.load_dataset("json",
+...)` read as they are. From one save or many (a folder: every `*.db` under
+it, e.g. a sweep's), filtered by `--model`, `--outcome` and `--rounds`;
+`--holdout-seeds` puts the examples of those runs' seeds in a second file
+(`FILE.heldout.jsonl`, or `--holdout`), never in the first. All files
+appear together or not at all."""
 from __future__ import annotations
 
 import contextlib
@@ -19,14 +31,82 @@ CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outco
 TIP_FIELDS = ("id", "text", "recipients", "truth", "issued_round", "resolves_round")
 WHISPER_FIELDS = ("round", "from", "to", "text", "tip")
 FILES = ("calls.jsonl", "tips.jsonl", "whispers.jsonl")
+SFT_OUTCOMES = ("clean", "repaired")  # the engine applied the action (a repaired one after mending its text)
+
+
+def _outcomes(v: str) -> tuple[str, ...]:
+    import argparse
+
+    got = tuple(x.strip() for x in v.split(",") if x.strip())
+    bad = [x for x in got if x not in SFT_OUTCOMES]
+    if not got or bad:
+        raise argparse.ArgumentTypeError(f"expected {' or '.join(SFT_OUTCOMES)} (or both, with a comma), got {v!r}")
+    return got
+
+
+def _round_range(v: str) -> tuple[int, int]:
+    import argparse
+
+    a, dash, b = v.strip().partition("-")
+    try:
+        lo = int(a)
+        hi = int(b) if dash and b.strip() else (lo if not dash else 10**9)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected rounds like 10-80, 10- or 5, got {v!r}") from None
+    if lo < 1 or hi < lo:
+        raise argparse.ArgumentTypeError(f"expected rounds like 10-80, 10- or 5 (from 1 up), got {v!r}")
+    return lo, hi
+
+
+def _seed_list(v: str) -> list[int]:
+    import argparse
+
+    from engine.sweep import parse_seeds
+
+    try:
+        return parse_seeds(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", metavar="RUN.db", help="a save file written by --save")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
+    p.add_argument("paths", nargs="+", metavar="RUN.db",
+                   help="a save file written by --save (for --sft: one or more, or folders holding them)")
+    p.add_argument("--out", metavar="DIR", help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
+    p.add_argument("--sft", metavar="FILE.jsonl",
+                   help="write a fine-tuning set: one chat example per decision the engine applied cleanly")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="--sft: only this model's decisions (a roster's model name; again for more)")
+    p.add_argument("--outcome", type=_outcomes, default=("clean",), metavar="clean,repaired",
+                   help="--sft: which applied decisions: clean (default), repaired, or clean,repaired")
+    p.add_argument("--rounds", type=_round_range, metavar="A-B", help="--sft: only rounds A to B (A- : from A on)")
+    p.add_argument("--holdout-seeds", type=_seed_list, metavar="SEEDS",
+                   help="--sft: the runs of these seeds (1-3, 7) go to the held-out file instead")
+    p.add_argument("--holdout", metavar="FILE.jsonl",
+                   help="--sft: the held-out file (default: FILE.heldout.jsonl beside --sft's)")
 
 
 def run(args) -> int:
+    from engine.errors import WoodError
+
+    sft_only = [f for f in ("model", "rounds", "holdout_seeds", "holdout") if getattr(args, f) is not None]
+    if args.sft is None and (sft_only or args.outcome != ("clean",)):
+        flag = "--" + (sft_only[0] if sft_only else "outcome").replace("_", "-")
+        raise WoodError(f"{flag} filters the fine-tuning set: it goes with --sft")
+    if args.out is None and args.sft is None:
+        raise WoodError("say what to write: --out DIR (the audit trail) and/or --sft FILE.jsonl (a fine-tuning set)")
+    if args.holdout is not None and args.holdout_seeds is None:
+        raise WoodError("--holdout names the held-out file: it goes with --holdout-seeds")
+    if args.out is not None:
+        if len(args.paths) != 1:
+            raise WoodError("--out exports one save: give one RUN.db")
+        _audit(args, args.paths[0])
+    if args.sft is not None:
+        _sft(args)
+    return 0
+
+
+def _audit(args, path: str) -> None:
     from engine.errors import WoodError
     from engine.ledger import Ledger
 
@@ -38,7 +118,7 @@ def run(args) -> int:
     for name in FILES:
         if (out / name).is_dir():
             raise WoodError(f"--out {out}: {name} there is a directory; an export will not replace it")
-    ledger = Ledger.open(args.path, readonly=True)
+    ledger = Ledger.open(path, readonly=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
         made = _make_dirs(out)
@@ -66,7 +146,100 @@ def run(args) -> int:
         ledger.close()
     print(f"wrote {n_calls} calls to {out / 'calls.jsonl'}, {n_tips} tips to {out / 'tips.jsonl'} and "
           f"{n_whispers} whispers to {out / 'whispers.jsonl'}")
-    return 0
+
+
+def sft_example(call: dict) -> dict:
+    """One model call as a chat example: its messages as sent, and the action
+    the engine applied as the assistant's reply (compact JSON)."""
+    reply = json.dumps(call["action"], separators=(",", ":"), ensure_ascii=False)
+    return {"messages": [{"role": m["role"], "content": m["content"]} for m in call["messages"]]
+            + [{"role": "assistant", "content": reply}]}
+
+
+def _saves(paths: list[str]) -> list[Path]:
+    """The save files named: files as given, folders as every *.db under them."""
+    from engine.errors import WoodError
+
+    out: list[Path] = []
+    for given in paths:
+        p = Path(given)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*.db") if x.is_file())
+            if not found:
+                raise WoodError(f"no save files (*.db) under {p}")
+            out += found
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def _sft_target(text: str, flag: str) -> Path:
+    from engine.errors import WoodError
+
+    if not text.strip():
+        raise WoodError(f"{flag}: expected a file path, got an empty string")
+    p = Path(text)
+    if p.is_dir():
+        raise WoodError(f"{flag} {p} is a directory, not a file")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise WoodError(f"{flag} {p}: directory {parent} does not exist")
+    return p
+
+
+def _sft(args) -> None:
+    from engine.errors import WoodError
+    from engine.ledger import Ledger
+
+    train = _sft_target(args.sft, "--sft")
+    held = None
+    if args.holdout_seeds is not None:
+        held = _sft_target(args.holdout or str(train.with_suffix("")) + ".heldout.jsonl", "--holdout")
+        if held.resolve() == train.resolve():
+            raise WoodError("--holdout and --sft name the same file")
+    saves = _saves(args.paths)
+    ledgers = []
+    try:
+        for path in saves:  # every save checked whole before a file is made
+            ledger = Ledger.open(path, readonly=True)
+            ledgers.append(ledger)
+            ledger.check_records()
+        lo, hi = args.rounds or (1, 10**9)
+        models, outcomes = set(args.model or ()), set(args.outcome)
+        holdout = set(args.holdout_seeds or ())
+
+        def rows(want_held: bool):
+            for ledger in ledgers:
+                if (ledger.seed in holdout) != want_held:
+                    continue
+                for call in ledger.calls():
+                    if (call["outcome"] in outcomes and call["action"] is not None and call["messages"]
+                            and lo <= call["round"] <= hi and (not models or call["model"] in models)):
+                        if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                   and isinstance(m.get("content"), str) for m in call["messages"]):
+                            raise WoodError(f"{ledger.path}: round {call['round']}, {call['creature']}'s model call: "
+                                            "messages are not chat messages (role and content text)")
+                        yield sft_example(call)
+
+        parts: list[tuple[Path, Path]] = []
+        try:
+            n_train = _write(train, rows(False), parts)
+            n_held = _write(held, rows(True), parts) if held is not None else 0
+            for part, final in parts:
+                part.replace(final)
+        except BaseException as e:
+            for part, _ in parts:
+                part.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise WoodError(f"cannot write the fine-tuning set: {e.strerror or e}") from None
+            raise
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+    runs = f"{len(saves)} run{'s' if len(saves) != 1 else ''}"
+    print(f"wrote {n_train} examples from {runs} to {train}"
+          + (f" and {n_held} held-out examples (seeds {', '.join(map(str, sorted(holdout)))}) to {held}"
+             if held is not None else ""))
 
 
 def _make_dirs(out: Path) -> list[Path]:

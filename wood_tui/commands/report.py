@@ -1,31 +1,75 @@
 """`wood report RUN.db`: the economy's health for a saved run (needs met,
 spoilage, prices and their answer to shocks, hoards, wealth, credit, fines,
-rejections), rebuilt from the ledger's recorded actions; `--json` for the
-same as one JSON object. The save is opened read-only."""
+rejections) and how each model traded in it (decisions, rejections by
+reason, call latency, tokens and cost, action mix, hoarding, trades on tips,
+loans, net worth and mood), rebuilt from the ledger's recorded actions;
+`--json` for the same as one JSON object; `--plot` draws charts in the
+terminal, `--plots DIR` writes them as PNG and SVG files. The save is opened
+read-only."""
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import sys
+
+
+def _price(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a price (a number of at least 0), got {v!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise argparse.ArgumentTypeError(f"expected a price (a number of at least 0), got {v!r}")
+    return x
+
+
+def add_price_flags(p) -> None:
+    """The cost estimate's prices (`wood report` and `wood sweep`)."""
+    p.add_argument("--gpu-hour-price", type=_price, metavar="PRICE",
+                   help="what a GPU-hour costs: estimates each model's cost per 1,000 decisions from its calls' "
+                        "summed latency")
+    p.add_argument("--mtok-price", type=_price, metavar="PRICE",
+                   help="what a million tokens (prompt and completion) cost: estimates each model's cost per "
+                        "1,000 decisions from its calls' tokens")
+
+
+def add_plot_flags(p) -> None:
+    p.add_argument("--plot", action="store_true", help="draw the charts in the terminal after the text")
+    p.add_argument("--plots", metavar="DIR", help="write the charts as PNG and SVG files into DIR (made if missing)")
 
 
 def add_arguments(p) -> None:
     p.add_argument("path", metavar="RUN.db", help="a save file written by --save")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    add_price_flags(p)
+    add_plot_flags(p)
+
+
+def prices_of(args):
+    from engine.behaviour import Prices
+
+    return Prices(gpu_hour=args.gpu_hour_price, mtok=args.mtok_price)
 
 
 def run(args) -> int:
-    from engine.replay import checked_record, replayed_rounds
-    from engine.report import EconomyReport
+    from engine.report import report_of
     from engine.world import load_world
 
-    world = load_world()
-    report = EconomyReport(world)
-    with checked_record(args.path, world) as ledger:
-        for rr in replayed_rounds(ledger, world):
-            report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
+    from wood_tui import plots
+
+    plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
+    report = report_of(args.path, load_world(), prices=prices_of(args))
+    d = report.to_dict()
     if args.json:
-        print(json.dumps(report.to_dict(), sort_keys=True))
+        print(json.dumps(d, sort_keys=True))
     else:
         print(f"report of {args.path}")
         for line in report.lines():
             print(line)
+    if args.plot:  # beside --json, on stderr: stdout stays one JSON object
+        print(plots.report_charts(d), end="", file=sys.stderr if args.json else sys.stdout)
+    if plots_dir is not None:
+        written = plots.report_files(d, plots_dir)
+        print(f"wrote {len(written)} chart files to {plots_dir}", file=sys.stderr)
     return 0

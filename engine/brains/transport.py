@@ -1,0 +1,286 @@
+"""A lean HTTP/1.1 transport for the one chat client (an `httpx` transport).
+
+httpx's default transport (httpcore) scans its whole connection pool for
+every queued request each time a request starts or a connection frees: with
+a thousand calls in flight that is O(n^2) per round, and at 1,000 creatures
+it was most of the game process's CPU (BENCHMARKS.md, "The model path at
+1,000 creatures"). This transport keeps idle keep-alive connections on a
+stack per server: taking one or giving one back is O(1). The caller (the
+chat client's per-replica gate) bounds how many are open at once.
+
+It speaks what OpenAI-compatible servers answer (vLLM/uvicorn,
+llama-cpp-python, llama.cpp's server): HTTP/1.1 responses with a
+Content-Length or chunked body, or a body ended by closing the connection.
+Plain `http://` only, no proxies: the client picks httpx's own transport for
+anything else. Failures come out as httpx's exceptions (ConnectError,
+ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError), so
+callers handle one set. A request sent on a reused connection that the server
+had closed meanwhile (keep-alive timeouts) is sent again once on a new one.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+
+KEEPALIVE_MAX = 4096  # idle connections kept per server
+HEAD_MAX = 65536      # bytes of a response's status line and headers
+
+
+class _Stale(Exception):
+    """A reused connection was closed by the server before any byte of the response."""
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one request at a time, the response parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+        self.reusable = True
+        self._head: tuple[int, list[tuple[bytes, bytes]], int, int | None, bool] | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is not None and not self.waiter.done():
+            self._parse(eof=False)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        w = self.waiter
+        if w is not None and not w.done():
+            if self._head is not None and self._head[3] is None and not self._head[4]:
+                self._parse(eof=True)  # a body that ends when the connection does
+            if not w.done():
+                w.set_exception(_Stale() if not self.buf and self._head is None else
+                                httpx.RemoteProtocolError("server disconnected mid-response"))
+
+    # one exchange
+    def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        self.buf.clear()
+        self._head = None
+        self.waiter = loop.create_future()
+        self.transport.write(data)
+        return self.waiter
+
+    def _parse(self, *, eof: bool) -> None:
+        buf = self.buf
+        if self._head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > HEAD_MAX:
+                    self._fail(httpx.RemoteProtocolError("response headers too long"))
+                return
+            lines = bytes(buf[:end]).split(b"\r\n")
+            parts = lines[0].split(b" ", 2)
+            try:
+                status = int(parts[1])
+            except (IndexError, ValueError):
+                self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
+                return
+            headers, length, chunked, close = [], None, False, parts[0] == b"HTTP/1.0"
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name, value = name.strip(), value.strip()
+                headers.append((name, value))
+                low = name.lower()
+                if low == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        self._fail(httpx.RemoteProtocolError("bad Content-Length"))
+                        return
+                elif low == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                elif low == b"connection":
+                    close = value.lower() == b"close"
+            if status in (204, 304) or 100 <= status < 200:
+                length = 0
+            self._head = (status, headers, end + 4, None if chunked else length, chunked)
+            self.reusable = not close and (chunked or length is not None)
+        status, headers, start, length, chunked = self._head
+        if chunked:
+            body = self._dechunk(start)
+            if body is None:
+                return
+        elif length is not None:
+            if len(buf) < start + length:
+                return
+            body = bytes(buf[start:start + length])
+        elif eof:
+            body = bytes(buf[start:])
+        else:
+            return
+        self.waiter.set_result((status, headers, body))
+
+    def _dechunk(self, pos: int) -> bytes | None:
+        buf, out = self.buf, bytearray()
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                return None
+            try:
+                size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+            except ValueError:
+                self._fail(httpx.RemoteProtocolError("bad chunk size"))
+                return None
+            if size == 0:
+                end = buf.find(b"\r\n\r\n", eol)  # trailers end with an empty line
+                if end < 0 and buf[eol:eol + 4] != b"\r\n\r\n":
+                    return None
+                return bytes(out)
+            if len(buf) < eol + 2 + size + 2:
+                return None
+            out += buf[eol + 2:eol + 2 + size]
+            pos = eol + 2 + size + 2
+
+    def _fail(self, exc: Exception) -> None:
+        self.reusable = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """`httpx.AsyncClient(transport=LeanTransport())`: keep-alive HTTP/1.1 with an O(1) pool."""
+
+    def __init__(self, *, keepalive: int = KEEPALIVE_MAX) -> None:
+        self.keepalive = keepalive
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self.connections_opened = 0  # for the bench: how often a call had to connect
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme != "http":
+            raise httpx.UnsupportedProtocol(f"LeanTransport speaks plain http, not {url.scheme}")
+        host, port = url.host, url.port or 80
+        timeout = request.extensions.get("timeout") or {}
+        try:
+            status, headers, body = await self.exchange(host, port, self._serialise(request, host, port),
+                                                        connect_timeout=timeout.get("connect"),
+                                                        read_timeout=timeout.get("read"))
+        except httpx.HTTPError as e:
+            e.request = request
+            raise
+        return httpx.Response(status, headers=headers, content=body, request=request,
+                              extensions={"http_version": b"HTTP/1.1"})
+
+    async def exchange(self, host: str, port: int, data: bytes, *, connect_timeout: float | None = None,
+                       read_timeout: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send one serialised request; return (status, headers, body). The
+        chat client's hot path calls this directly with bytes it made itself
+        (see `request_head`), skipping httpx's Request and Response objects."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            conn, reused = await self._take(loop, host, port, connect_timeout)
+            try:
+                try:
+                    status, headers, body = await asyncio.wait_for(conn.send(data, loop), read_timeout)
+                except TimeoutError:
+                    raise httpx.ReadTimeout("timed out waiting for the response") from None
+                except _Stale:
+                    if reused and attempt == 1:
+                        self._open.discard(conn)
+                        conn.close()
+                        continue  # the server had closed it while idle: once more on a new connection
+                    raise httpx.RemoteProtocolError("server closed the connection without a response") from None
+            except BaseException:
+                self._open.discard(conn)
+                conn.close()
+                raise
+            self._give_back(conn, host, port)
+            return status, headers, body
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _serialise(request: httpx.Request, host: str, port: int) -> bytes:
+        body = request.content  # httpx has the body in memory for json=/content= requests
+        target = request.url.raw_path.decode("ascii")
+        head = [f"{request.method} {target} HTTP/1.1"]
+        have = set()
+        for name, value in request.headers.raw:
+            low = name.lower()
+            have.add(low)
+            if low in (b"transfer-encoding",):
+                continue
+            head.append(f"{name.decode('latin-1')}: {value.decode('latin-1')}")
+        if b"host" not in have:
+            head.append(f"Host: {host}:{port}")
+        if b"content-length" not in have and (body or request.method in ("POST", "PUT", "PATCH")):
+            head.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+    async def _take(self, loop, host: str, port: int, connect_timeout: float | None) -> tuple[_Connection, bool]:
+        idle = self._idle.get((host, port))
+        while idle:
+            conn = idle.pop()
+            if conn.reusable and not conn.closed:
+                return conn, True
+            self._open.discard(conn)
+        try:
+            _, conn = await asyncio.wait_for(loop.create_connection(_Connection, host, port), connect_timeout)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+        except OSError as e:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e.strerror or e}") from None
+        self._open.add(conn)
+        self.connections_opened += 1
+        return conn, False
+
+    def _give_back(self, conn: _Connection, host: str, port: int) -> None:
+        conn.waiter = None
+        if not conn.reusable or conn.closed:
+            self._open.discard(conn)
+            conn.close()
+            return
+        idle = self._idle.setdefault((host, port), [])
+        if len(idle) >= self.keepalive:
+            self._open.discard(conn)
+            conn.close()
+            return
+        idle.append(conn)
+
+    @staticmethod
+    def request_head(method: str, url: str, headers: dict[str, str]) -> bytes:
+        """The start of a request to `url` up to `Content-Length: ` (the caller
+        appends the length, a blank line and the body): made once per server."""
+        parts = httpx.URL(url)
+        lines = [f"{method} {parts.raw_path.decode('ascii')} HTTP/1.1", f"Host: {parts.host}:{parts.port or 80}",
+                 *(f"{k}: {v}" for k, v in headers.items()), "Content-Length: "]
+        return "\r\n".join(lines).encode("latin-1")
+
+    def forget(self, host: str, port: int) -> None:
+        """Close the idle connections to one server (it was taken out of rotation)."""
+        for conn in self._idle.pop((host, port), []):
+            self._open.discard(conn)
+            conn.close()
+
+    async def aclose(self) -> None:
+        for conn in list(self._open):
+            conn.close()
+        self._open.clear()
+        self._idle.clear()

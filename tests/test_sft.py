@@ -1,0 +1,128 @@
+"""`wood export --sft`: a fine-tuning set a trainer reads as it is.
+
+Two runs (seeds 1 and 2) where two creatures think with a model on a real
+HTTP server on 127.0.0.1 that answers well, badly and not at all, beside
+scripted traders. The export is loaded with Hugging Face `datasets` (what
+TRL's SFTTrainer is handed), every example is system + user + assistant,
+and every assistant turn is an action the engine accepts as it stands."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.actions import Action
+from engine.ledger import Ledger
+from engine.parsing import parse_reply
+from engine.world import load_world
+
+from .fault_server import FaultServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = 10
+CREATURES = (("Owl", "cautious", "scripted"), ("Fox", "speculator", "flaky"), ("Badger", "hoarder", "flaky"),
+             ("Hare", "generous", "scripted"), ("Squirrel", "merchant", "scripted"))
+# per run: clean, repaired (fenced, think), rejected (garbage), fault (500), then valid replies
+SCENARIOS = ("valid", "fenced", "garbage", "think", "http_500", "half_json")
+
+
+def wood(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sft")
+    (d / "runs").mkdir()
+    with FaultServer() as srv:
+        roster = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+                  "max_concurrency = 2\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+        roster += "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\ntemperament = "{t}"\n'
+                          f'model = "{m}"\n' for n, t, m in CREATURES)
+        (d / "roster.toml").write_text(roster)
+        for seed in (1, 2):
+            srv.play(*SCENARIOS)
+            r = wood("sim", "--roster", str(d / "roster.toml"), "--rounds", str(ROUNDS), "--seed", str(seed),
+                     "--save", str(d / "runs" / f"seed-{seed}.db"), "--quiet")
+            assert r.returncode == 0, r.stderr
+    return d
+
+
+def calls(db: Path) -> list[dict]:
+    ledger = Ledger.open(db)
+    try:
+        return list(ledger.calls())
+    finally:
+        ledger.close()
+
+
+def applied(db: Path, outcomes=("clean",), rounds=(1, ROUNDS)) -> list[dict]:
+    return [c for c in calls(db) if c["outcome"] in outcomes and c["action"] is not None
+            and rounds[0] <= c["round"] <= rounds[1]]
+
+
+def test_the_set_loads_with_datasets_and_every_reply_is_a_valid_action(runs, tmp_path):
+    from datasets import load_dataset
+
+    train, held = tmp_path / "sft.jsonl", tmp_path / "sft.heldout.jsonl"
+    r = wood("export", str(runs / "runs"), "--sft", str(train), "--holdout-seeds", "2", "--outcome", "clean,repaired")
+    assert r.returncode == 0, r.stderr
+    one, two = runs / "runs" / "seed-1.db", runs / "runs" / "seed-2.db"
+    want_train, want_held = applied(one, ("clean", "repaired")), applied(two, ("clean", "repaired"))
+    assert {c["outcome"] for c in want_train} == {"clean", "repaired"}  # the run had both, and the rest
+    assert {c["outcome"] for c in calls(one)} == {"clean", "repaired", "rejected", "fault"}
+    assert f"wrote {len(want_train)} examples from 2 runs to {train} and {len(want_held)} held-out examples" in r.stdout
+
+    ds = load_dataset("json", data_files={"train": str(train), "test": str(held)})
+    assert ds["train"].num_rows == len(want_train) and ds["test"].num_rows == len(want_held)
+    assert ds["train"].column_names == ["messages"]  # the conversational shape, nothing else to drop
+    goods, names = load_world().good_names, tuple(n for n, _, _ in CREATURES)
+    for split, want in (("train", want_train), ("test", want_held)):
+        for ex, call in zip(ds[split], want):
+            roles = [m["role"] for m in ex["messages"]]
+            assert roles == ["system", "user", "assistant"], roles
+            assert ex["messages"][:2] == [{"role": m["role"], "content": m["content"]} for m in call["messages"]]
+            reply = ex["messages"][-1]["content"]
+            action = Action.model_validate_json(reply)  # validates as an action, as it stands
+            assert action.compact() == call["action"]
+            parsed = parse_reply(reply, goods, names)
+            assert parsed.outcome == "clean" and parsed.action == action  # nothing to repair in a reply we teach
+
+
+def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
+    one = runs / "runs" / "seed-1.db"
+    out = tmp_path / "x.jsonl"
+
+    def export(*argv) -> list[dict]:
+        r = wood("export", str(one), "--sft", str(out), *argv)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(x) for x in out.read_text().splitlines()]
+
+    clean = export()  # the default: clean only
+    assert len(clean) == len(applied(one)) and len(clean) < len(applied(one, ("clean", "repaired")))
+    assert len(export("--outcome", "repaired")) == len(applied(one, ("repaired",)))
+    assert len(export("--rounds", "3-5")) == len(applied(one, rounds=(3, 5)))
+    assert len(export("--rounds", "4-")) == len(applied(one, rounds=(4, ROUNDS)))
+    assert len(export("--model", "flaky")) == len(clean)
+    assert export("--model", "gpt9") == []
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--sft", "{d}/missing/x.jsonl"], "directory {d}/missing does not exist"),
+    (["--sft", "{d}"], "is a directory, not a file"),
+    (["--sft", ""], "--sft: expected a file path"),
+    (["--model", "flaky"], "--model filters the fine-tuning set: it goes with --sft"),
+    (["--sft", "{d}/a.jsonl", "--holdout", "{d}/b.jsonl"], "--holdout names the held-out file"),
+    (["--sft", "{d}/a.jsonl", "--holdout-seeds", "1", "--holdout", "{d}/a.jsonl"], "name the same file"),
+    (["--sft", "{d}/a.jsonl", "--outcome", "rejected"], "expected clean or repaired"),
+    (["--sft", "{d}/a.jsonl", "--rounds", "5-2"], "expected rounds like"),
+    ([], "say what to write"),
+])
+def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, words):
+    r = wood("export", str(runs / "runs" / "seed-1.db"), *[a.format(d=tmp_path) for a in argv])
+    assert r.returncode == 2 and words.format(d=tmp_path) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []

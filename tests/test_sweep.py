@@ -1,0 +1,242 @@
+"""`wood sweep`: the same seeds under several rosters, each run saved,
+resumed after a kill (even SIGKILL) to the same table, compared with 95%
+intervals; the pure parts (seeds, intervals, the table) on hand-made
+numbers; and rosters that mix scripted traders with models."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
+             ("Hare", "hare", "generous"), ("Squirrel", "squirrel", "merchant"))
+
+
+def wood(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def roster(path: Path, temperaments: dict[str, str] | None = None, models: str = "") -> Path:
+    """A roster file of the five creatures, every one scripted (a temperament changed where asked)."""
+    t = temperaments or {}
+    path.write_text(models + "".join(
+        f'\n[[creatures]]\nname = "{n}"\nspecies = "{s}"\ntemperament = "{t.get(n, temp)}"\nmodel = "scripted"\n'
+        for n, s, temp in CREATURES))
+    return path
+
+
+@pytest.fixture
+def rosters(tmp_path):
+    return (roster(tmp_path / "calm.toml"),
+            roster(tmp_path / "greedy.toml", {"Owl": "speculator", "Hare": "hoarder"}))
+
+
+# ---- the pure parts ---------------------------------------------------------------
+@pytest.mark.parametrize("text,seeds", [("1-3", [1, 2, 3]), ("7", [7]), ("1-3,9", [1, 2, 3, 9]), ("3,1,3", [1, 3]),
+                                        (" 2 - 4 ", [2, 3, 4]), ("-2--1", [-2, -1])])
+def test_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "5-1", "1-", "1,,2", "0-99999"])
+def test_bad_seeds(text):
+    with pytest.raises(ValueError):
+        parse_seeds(text)
+
+
+def test_the_interval_is_students_t():
+    iv = interval([1, 2, 3])  # mean 2, sd 1, t(2) = 4.303
+    assert (iv.n, iv.mean) == (3, 2)
+    assert iv.lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-6)
+    assert iv.hi == pytest.approx(2 + 4.303 / math.sqrt(3), abs=1e-6)
+    assert interval([5]).to_dict() == {"n": 1, "mean": 5, "lo": 5, "hi": 5}
+    assert interval([None, None]) is None and interval([4, None, 4]).to_dict() == {"n": 2, "mean": 4, "lo": 4, "hi": 4}
+    big = interval(list(range(100)))  # past 30 degrees of freedom: the normal's 1.96
+    assert big.hi - big.mean == pytest.approx(1.96 * 29.011492 / 10, abs=1e-4)
+
+
+def test_the_table_compares_metric_by_metric():
+    def run(needs, hoard, model="scripted:hoarder"):
+        return run_metrics({"needs_met": needs, "mood_mean_by_round": [50], "trades_by_good": {"honey": 2},
+                            "models": {model: {"decisions": 100, "valid_share": 1.0, "stock_rounds": hoard,
+                                               "self_trade_attempts": 2, "tips": {"trades_on_tips": 3},
+                                               "loans": {"taken": 1}, "calls": None}}})
+
+    table = compare({"a": [run(0.8, 4), run(0.9, 6)], "b": [run(0.7, 2, "smol")]})
+    rows = {r["metric"]: r for r in table}
+    assert list(rows)[:2] == ["needs_met", "mood_mean_final"]  # the economy's first, then each model's
+    assert rows["needs_met"]["by_roster"]["a"]["mean"] == pytest.approx(0.85)
+    assert rows["needs_met"]["by_roster"]["b"] == {"n": 1, "mean": 0.7, "lo": 0.7, "hi": 0.7}
+    hoard = rows["stock_rounds[scripted:hoarder]"]
+    assert hoard["label"] == "goods held, in rounds of needs (hoarding) · scripted:hoarder"
+    assert set(hoard["by_roster"]) == {"a"} and hoard["by_roster"]["a"]["mean"] == 5
+    assert rows["self_trade_per_100[smol]"]["by_roster"]["b"]["mean"] == 2
+    assert "latency_p50_ms[smol]" not in rows  # no calls: not measured, not a row
+    lines = table_lines(table, ["a", "b"], seeds=2)
+    assert lines[0].split() == ["metric", "a", "b"]
+    hoard_line = next(x for x in lines if x.startswith("goods held") and "scripted:hoarder" in x)
+    assert "5.00 [" in hoard_line and hoard_line.rstrip().endswith("-")
+    assert any("0.70 [0.70, 0.70] n=1" in x for x in lines)
+
+
+# ---- the command -------------------------------------------------------------------
+def test_a_sweep_plays_every_run_and_compares_them(rosters, tmp_path):
+    out = tmp_path / "runs"
+    r = wood("sweep", "--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-3", "--rounds", "30",
+             "--out", str(out), "--json", "--plot", "--plots", str(tmp_path / "charts"))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert sorted((x["roster"], x["seed"], x["rounds"]) for x in d["runs"]) == [
+        (ro, s, 30) for ro in ("calm", "greedy") for s in (1, 2, 3)]
+    for x in d["runs"]:  # each run saved, and measured as `wood report` measures it
+        assert Path(x["path"]) == out / x["roster"] / f"seed-{x['seed']}.db"
+        rep = json.loads(wood("report", x["path"], "--json").stdout)
+        assert x["metrics"]["needs_met"] == rep["needs_met"]
+        assert x["metrics"]["stock_rounds[scripted:hoarder]"] == rep["models"]["scripted:hoarder"]["stock_rounds"]
+    rows = {row["metric"]: row for row in d["table"]}
+    calm = [x["metrics"]["gini_final"] for x in d["runs"] if x["roster"] == "calm"]
+    assert rows["gini_final"]["by_roster"]["calm"] == interval(calm).to_dict()
+    assert "scripted:cautious" in json.dumps(rows) and set(rows["stock_rounds[scripted:cautious]"]["by_roster"]) == \
+        {"calm"}  # greedy has no cautious trader: its cell is empty
+    assert "goods held, in rounds of needs (hoarding)" in r.stderr  # --plot beside --json: on stderr
+    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == ["sweep.png", "sweep.svg"]
+    assert "6 runs, 0 finished already, 0 to resume, 6 to play" in r.stderr
+
+    again = wood("sweep", "--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-3", "--rounds", "30",
+                 "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "6 finished already, 0 to resume, 0 to play" in again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0].startswith("sweep of 2 rosters x 3 seeds x 30 rounds")
+    assert lines[1].split()[-2:] == ["calm", "greedy"]
+    needs = rows["needs_met"]["by_roster"]["calm"]
+    assert any(x.startswith("needs met (share)") and f"[{needs['lo']:.2f}, {needs['hi']:.2f}]" in x for x in lines)
+
+
+def _committed(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM rounds").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_sweep_resumes_to_the_same_table(rosters, tmp_path):
+    """SIGKILL the sweep while its runs are mid-way: the runs die with it,
+    and the same command, run again, resumes them and prints the table an
+    uninterrupted sweep prints."""
+    argv = ["--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-2", "--rounds", "1200",
+            "--jobs", "2", "--json"]
+    whole = wood("sweep", *argv, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sweep", *argv, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / "calm" / "seed-1.db"
+    deadline = time.monotonic() + 120
+    while _committed(first) < 150 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)  # the runs in flight got SIGTERM when the sweep died
+    saves = sorted(out.glob("*/seed-*.db"))
+    counts = {p: _committed(p) for p in saves}
+    assert counts and any(n < 1200 for n in counts.values()), counts  # killed mid-way
+    time.sleep(0.5)
+    assert {p: _committed(p) for p in saves} == counts  # nothing plays on behind the killed sweep
+
+    resumed = wood("sweep", *argv, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "to resume" in resumed.stderr and ", 0 to resume" not in resumed.stderr, resumed.stderr
+    assert json.loads(resumed.stdout)["table"] == json.loads(whole.stdout)["table"]
+    for p in sorted(out.glob("*/seed-*.db")):  # and every run is the uninterrupted one, round for round
+        twin = tmp_path / "whole" / p.relative_to(out)
+        with sqlite3.connect(p) as a, sqlite3.connect(twin) as b:
+            q = "SELECT round, state_hash FROM rounds ORDER BY round"
+            assert a.execute(q).fetchall() == b.execute(q).fetchall()
+
+
+def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
+    out = tmp_path / "runs"
+    assert wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out)).returncode == 0
+    roster(rosters[0], {"Fox": "merchant"})
+    r = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out))
+    assert r.returncode == 2 and "holds runs of another roster named 'calm'" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--roster", "{a}", "--roster", "{a}"], "two rosters are named 'calm'"),
+    (["--roster", "{d}/nope.toml"], "roster file not found"),
+    (["--roster", "{a}", "--seeds", "5-1"], "runs backwards"),
+    (["--roster", "{a}", "--rounds", "0"], "expected 1 to"),
+    (["--roster", "{a}", "--out", "{a}"], "is a file, not a directory"),
+    (["--roster", "{a}", "--jobs", "0"], "expected 1 to"),
+    (["--roster", "{d}/bad.toml"], "the name is taken"),
+])
+def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
+    (tmp_path / "bad.toml").write_text('[models.scripted]\nmodel = "x"\n' + rosters[0].read_text())
+    argv = [a.format(a=rosters[0], d=tmp_path) for a in argv]
+    r = wood("sweep", *argv, *([] if "--out" in argv else ["--out", str(tmp_path / "o")]))
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# ---- rosters that mix scripted traders and models ---------------------------------------
+def test_an_all_scripted_roster_plays_the_scripted_game(tmp_path):
+    """`model = "scripted"` in a roster is the scripted trader of that
+    temperament: the five default creatures so, is `--brains scripted`."""
+    r = wood("sim", "--roster", str(roster(tmp_path / "five.toml")), "--rounds", "25", "--seed", "3", "--quiet")
+    s = wood("sim", "--brains", "scripted", "--rounds", "25", "--seed", "3", "--quiet")
+    assert r.returncode == 0 and s.returncode == 0, r.stderr + s.stderr
+    assert r.stdout.splitlines()[-1] == s.stdout.splitlines()[-1]
+
+
+def test_the_shipped_cpu_roster_puts_the_embedded_model_beside_scripted_traders():
+    from serve.roster import load_roster
+
+    from engine.world import load_world
+
+    entries = load_roster("serve/rosters/cpu-mix.toml").entries(load_world())
+    assert [(e.name, e.model) for e in entries] == [("Owl", "scripted"), ("Fox", "scripted"), ("Badger", "smol"),
+                                                    ("Hare", "scripted"), ("Squirrel", "scripted")]
+    assert load_roster("serve/rosters/cpu-mix.toml").models["smol"].embedded
+    scripted = load_roster("serve/rosters/scripted.toml")
+    assert scripted.models == {} and {e.model for e in scripted.entries(load_world())} == {"scripted"}
+
+
+def test_a_mixed_roster_saves_resumes_and_reports_its_models(tmp_path):
+    """One creature on a model server (a real HTTP server on 127.0.0.1), the
+    rest scripted: the save records both, resumes, and the report has a line
+    for the model and one per scripted temperament."""
+    from tests.fault_server import FaultServer
+
+    with FaultServer() as srv:
+        models = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+                  "max_concurrency = 1\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+        path = roster(tmp_path / "mix.toml", models=models)
+        path.write_text(path.read_text().replace('temperament = "hoarder"\nmodel = "scripted"',
+                                                 'temperament = "hoarder"\nmodel = "flaky"'))
+        db = tmp_path / "mix.db"
+        r = wood("sim", "--roster", str(path), "--rounds", "6", "--seed", "2", "--save", str(db), "--quiet")
+        assert r.returncode == 0, r.stderr
+        r = wood("sim", "--resume", str(db), "--rounds", "9", "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert len(srv.requests) == 9  # Badger alone asked the model, once a round
+    d = json.loads(wood("report", str(db), "--json").stdout)
+    assert set(d["models"]) == {"flaky", "scripted:cautious", "scripted:speculator", "scripted:generous",
+                                "scripted:merchant"}
+    assert d["models"]["flaky"]["creatures"] == ["Badger"] and d["models"]["flaky"]["calls"]["n"] == 9
+    assert d["models"]["scripted:merchant"]["calls"] is None

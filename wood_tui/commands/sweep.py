@@ -1,0 +1,314 @@
+"""`wood sweep`: the same seeds under several rosters, compared.
+
+    wood sweep --roster scripted.toml --roster cpu-mix.toml --seeds 1-5 --rounds 100
+
+Each (roster, seed) is one `wood sim --save` run, kept under `--out`
+(`DIR/ROSTER/seed-N.db`, its output beside it in `seed-N.log`). Run the
+same command again after a kill (even `kill -9`: the runs in flight die
+with the sweep) and it goes on: a finished run is kept, a killed one is
+resumed from its last committed round, a missing one is played. Runs go
+`--jobs` at a time; a roster with the embedded model runs one at a time
+(each run starts its own llama.cpp server, which would share the CPU).
+Then every run is measured (`wood report`'s measures, over its first
+`--rounds` rounds) and the table compares the rosters metric by metric:
+the mean over seeds with its 95% interval. `--json` prints it as one
+object; `--plot` and `--plots DIR` chart it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int
+
+PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
+LOCK = ".sweep.lock"
+
+
+def _seeds(v: str) -> list[int]:
+    from engine.state import SEED_LIMIT
+    from engine.sweep import parse_seeds
+
+    try:
+        seeds = parse_seeds(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if any(not -SEED_LIMIT <= s < SEED_LIMIT for s in seeds):
+        raise argparse.ArgumentTypeError(f"expected seeds that fit 64 bits, got {v.strip()}")
+    return seeds
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roster", action="append", required=True, metavar="FILE",
+                   help="a roster TOML; give it once per roster to compare (its file name names it)")
+    p.add_argument("--seeds", type=_seeds, default=_seeds("1-5"), metavar="SEEDS",
+                   help="the seeds every roster plays: 1-10, 1,3,7 or 1-3,9 (default 1-5)")
+    p.add_argument("--rounds", type=bounded_int(1, MAX_ROUNDS), default=DEFAULT_ROUNDS, metavar="R",
+                   help=f"rounds per run (default {DEFAULT_ROUNDS})")
+    p.add_argument("--out", default="sweep", metavar="DIR",
+                   help="where the runs are kept (default ./sweep); the same DIR resumes a killed sweep")
+    p.add_argument("--jobs", type=bounded_int(1, 256), default=os.cpu_count() or 1, metavar="N",
+                   help="runs at a time (default: one per CPU core); the embedded model's runs go one at a time")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_price_flags(p)
+    add_plot_flags(p)
+
+
+@dataclass(frozen=True)
+class RosterFile:
+    label: str
+    path: Path
+    digest: str
+    embedded: bool  # a creature thinks with the embedded model: its runs go one at a time
+
+
+@dataclass(frozen=True)
+class Job:
+    roster: RosterFile
+    seed: int
+    save: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.roster.label} seed {self.seed}"
+
+
+def run(args) -> int:
+    from engine.errors import WoodError
+    from wood_tui import plots
+
+    if not args.out.strip():
+        raise WoodError("--out: expected a directory path, got an empty string")
+    rosters = _rosters(args.roster)
+    plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WoodError(f"--out {out} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WoodError(f"cannot make the --out directory {out}: {e.strerror or e}") from None
+    with _locked(out):
+        _check_plan(out, rosters)
+        jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
+        for r in rosters:
+            (out / r.label).mkdir(exist_ok=True)
+        try:
+            failed = asyncio.run(_play(jobs, args.rounds, args.jobs))
+        except KeyboardInterrupt:
+            print("\nwood: interrupted; every committed round is kept: run the same command to go on", file=sys.stderr)
+            return 130
+        result = _measure([j for j in jobs if j not in failed], rosters, args, prices_of(args))
+    result["failed"] = [{"roster": j.roster.label, "seed": j.seed, "log": str(j.save.with_suffix(".log"))}
+                        for j in failed]
+    labels = [r.label for r in rosters]
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        from engine.sweep import table_lines
+
+        print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds x {args.rounds} rounds (runs in {out}); "
+              "per metric: the mean over seeds [95% interval]")
+        for line in table_lines(result["table"], labels, len(args.seeds)):
+            print(line)
+    if args.plot:
+        print(plots.sweep_charts(result["table"], labels), end="", file=sys.stderr if args.json else sys.stdout)
+    if plots_dir is not None:
+        written = plots.sweep_files(result["table"], labels, plots_dir)
+        print(f"wrote {len(written)} chart files to {plots_dir}", file=sys.stderr)
+    for f in result["failed"]:
+        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {f['log']}); run the same command "
+              "again to retry it", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _rosters(paths: list[str]) -> list[RosterFile]:
+    from engine.errors import WoodError
+    from serve.roster import find_roster, load_roster
+
+    out: list[RosterFile] = []
+    for given in paths:
+        if not given.strip():
+            raise WoodError("--roster: expected a file path, got an empty string")
+        roster = load_roster(given)  # a roster that cannot be used is one line, before anything is played
+        path = find_roster(given)
+        used = {c.model for c in roster.creatures}
+        label = path.stem
+        if any(r.label == label for r in out):
+            raise WoodError(f"two rosters are named {label!r} (the file name names a roster's runs): rename one")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used)))
+    return out
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """One sweep at a time in a folder."""
+    import fcntl
+
+    from engine.errors import WoodError
+
+    try:
+        fh = open(out / LOCK, "w")
+    except OSError as e:
+        raise WoodError(f"cannot write into --out {out}: {e.strerror or e}") from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise WoodError(f"another wood sweep is running in {out}") from None
+        yield
+
+
+def _check_plan(out: Path, rosters: list[RosterFile]) -> None:
+    """The runs in `out` were played with these rosters' files as they are now
+    (a roster changed since is refused: its runs would mix two rosters)."""
+    from engine.errors import WoodError
+
+    path = out / PLAN
+    plan: dict = {"rosters": {}}
+    if path.exists():
+        try:
+            plan = json.loads(path.read_text(encoding="utf-8"))
+            known = plan["rosters"]
+            assert isinstance(known, dict)
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            raise WoodError(f"{path} is not a sweep's plan; choose another --out") from None
+        for r in rosters:
+            old = known.get(r.label)
+            if isinstance(old, dict) and old.get("sha256") != r.digest:
+                raise WoodError(f"{out} holds runs of another roster named {r.label!r} (its file changed since); "
+                                "choose another --out, or rename the roster file")
+    for r in rosters:
+        plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _committed(save: Path) -> int:
+    """Rounds committed in a run's save (0: none, or no save). A save killed
+    before its first round committed is removed: the run starts again."""
+    from engine.errors import WoodError
+    from engine.ledger import Ledger, LedgerError
+
+    if not save.exists():
+        return 0
+    try:
+        ledger = Ledger.open(save, readonly=True)
+        try:
+            n = ledger.last_round()
+        finally:
+            ledger.close()
+    except LedgerError as e:
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{save}?mode=ro", uri=True)) as con:
+                n = con.execute("SELECT count(*) FROM rounds").fetchone()[0]
+        except sqlite3.Error:
+            n = 0
+        if n:
+            raise WoodError(f"{save} cannot be resumed ({e}); remove it to play that run again") from None
+    if n == 0:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{save}{suffix}").unlink(missing_ok=True)
+    return n
+
+
+async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
+    """Play or resume every unfinished run; the ones that failed."""
+    todo = []
+    done = 0
+    for j in jobs:
+        n = _committed(j.save)
+        if n >= rounds:
+            done += 1
+        else:
+            todo.append((j, n))
+    resumed = sum(1 for _, n in todo if n)
+    _note(f"sweep: {len(jobs)} runs, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play; "
+          f"{width} at a time" + (" (the embedded model's runs one at a time)" if any(j.roster.embedded
+                                                                                     for j, _ in todo) else ""))
+    slots, embedded = asyncio.Semaphore(width), asyncio.Semaphore(1)
+    failed: list[Job] = []
+    counter = [done]
+
+    async def one(job: Job, committed: int) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if job.roster.embedded:
+                await stack.enter_async_context(embedded)
+            await stack.enter_async_context(slots)
+            t0 = time.monotonic()
+            rc = await _sim(job, rounds, committed)
+            counter[0] += 1
+            how = f"resumed at round {committed}, " if committed else ""
+            if rc == 0:
+                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: {how}{rounds} rounds in {time.monotonic() - t0:.0f} s")
+            else:
+                failed.append(job)
+                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: failed (exit {rc}); see {job.save.with_suffix('.log')}")
+
+    await asyncio.gather(*(one(j, n) for j, n in todo))
+    return [j for j in jobs if j in failed]
+
+
+async def _sim(job: Job, rounds: int, committed: int) -> int:
+    """One `wood sim` in its own process, dying with this one (so a killed
+    sweep leaves no run writing behind it); its output goes to the log."""
+    from serve.health import die_with_parent
+
+    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.roster.path), "--seed", str(job.seed),
+                                                          "--save", str(job.save)]
+    cmd = [sys.executable, "-m", "wood_tui.cli", "sim", *argv, "--rounds", str(rounds), "--quiet"]
+    with open(job.save.with_suffix(".log"), "a", encoding="utf-8") as log:
+        log.write(f"$ wood {' '.join(cmd[3:])}\n")
+        log.flush()
+        proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                                                    stderr=log, preexec_fn=die_with_parent)
+        try:
+            return await proc.wait()
+        except BaseException:  # interrupted: the run stops with its committed rounds kept
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            raise
+
+
+def _measure(jobs: list[Job], rosters: list[RosterFile], args, prices) -> dict:
+    """Every finished run's measures, and the comparison table."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from engine.sweep import compare
+
+    ready = [j for j in jobs if j.save.exists()]
+    with ProcessPoolExecutor(max(1, min(args.jobs, len(ready) or 1))) as pool:
+        measured = list(pool.map(_metrics_of, [str(j.save) for j in ready], [args.rounds] * len(ready),
+                                 [prices] * len(ready)))
+    runs = [{"roster": j.roster.label, "seed": j.seed, "path": str(j.save), "rounds": n, "metrics": m}
+            for j, (n, m) in zip(ready, measured)]
+    by_roster = {r.label: [x["metrics"] for x in runs if x["roster"] == r.label] for r in rosters}
+    return {"rosters": {r.label: {"path": str(r.path), "sha256": r.digest} for r in rosters},
+            "seeds": args.seeds, "rounds": args.rounds, "out": str(args.out), "runs": runs,
+            "table": compare(by_roster)}
+
+
+def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict]:
+    from engine.report import report_of
+    from engine.sweep import run_metrics
+    from engine.world import load_world
+
+    report = report_of(path, load_world(), prices=prices, upto=rounds)
+    return report.rounds, run_metrics(report.to_dict())
+
+
+def _note(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,250 @@
+"""Charts of a report (`wood report`) and of a sweep (`wood sweep`), from the
+JSON those commands print: in the terminal with plotext (the library
+`textual-plotext` wraps, so the app's charts can share it), and as files
+with matplotlib (Agg: PNG for a screen, SVG for a paper).
+
+A report: the mean trade price of each good over the rounds, each model's
+mean net worth and mood over the rounds, and per-model bars (valid
+decisions, goods held in rounds of needs, net worth change, shorts). A
+sweep: per metric, one bar per roster (per roster and model for a model's
+metric): the mean over seeds with its 95% interval. Both libraries are imported when a chart is drawn, not before.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from engine.errors import WoodError
+
+MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
+FORMATS = ("png", "svg")
+# (key in a model's dict, label, scale): the per-model bars of a report
+MODEL_BARS = (
+    (("valid_share",), "valid decisions, %", 100),
+    (("stock_rounds",), "goods held, in rounds of needs", 1),
+    (("worth", "change"), "net worth change per creature", 1),
+    (("shorts", "per_100_rounds"), "shorts per 100 rounds", 1),
+)
+# the sweep's metrics charted in the terminal (the files chart them all)
+SWEEP_HEADLINES = ("needs met (share)", "wealth Gini at the end", "valid decisions (share)",
+                   "goods held, in rounds of needs (hoarding)", "shorts per 100 rounds (speculation)",
+                   "trades on live tips per 100 rounds", "net worth change per creature")
+
+
+def check_dir(path: str) -> Path:
+    """`--plots DIR`: a folder that exists or can be made, and can be written."""
+    if not path.strip():
+        raise WoodError("--plots: expected a directory path, got an empty string")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise WoodError(f"--plots {p} is a file, not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WoodError(f"cannot make the --plots directory {p}: {e.strerror or e}") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise WoodError(f"--plots {p}: the directory is not writable")
+    return p
+
+
+def _dig(d: dict, keys: tuple[str, ...]):
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def _model_bars(models: dict) -> list[tuple[str, list[str], list[float]]]:
+    out = []
+    for keys, label, scale in MODEL_BARS:
+        names = [n for n, m in models.items() if _dig(m, keys) is not None]
+        out.append((label, names, [_dig(models[n], keys) * scale for n in names]))
+    return out
+
+
+def _price_series(d: dict) -> dict[str, tuple[list[int], list[float]]]:
+    return {g: ([int(r) for r in s], list(s.values())) for g, s in d["price_by_good_by_round"].items() if s}
+
+
+def _model_series(d: dict, key: str) -> dict[str, tuple[list[int], list[float]]]:
+    return {n: (list(range(1, len(m[key]) + 1)), m[key]) for n, m in d["models"].items() if m[key]}
+
+
+# ---- the terminal ---------------------------------------------------------------
+class _Terminal:
+    """plotext, drawn to a string: coloured on a terminal, plain text otherwise."""
+
+    def __init__(self, width: int | None = None, colour: bool | None = None):
+        import plotext
+
+        self.plt = plotext
+        self.width = width or min(110, shutil.get_terminal_size((100, 30)).columns)
+        self.colour = sys.stdout.isatty() if colour is None else colour
+
+    def _start(self, title: str, height: int) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.plotsize(self.width, height)
+        plt.theme("pro" if self.colour else "clear")
+        plt.title(title)
+
+    def _done(self) -> str:
+        text = self.plt.build()
+        return (text if self.colour else self.plt.uncolorize(text)) + "\n"
+
+    def lines(self, title: str, series: dict[str, tuple[list, list]], xlabel: str = "round") -> str:
+        if not series:
+            return f"{title}: nothing to draw\n"
+        self._start(title, 18)
+        for i, (name, (xs, ys)) in enumerate(series.items()):
+            self.plt.plot(xs, ys, label=name, marker=MARKERS[i % len(MARKERS)])
+        self.plt.xlabel(xlabel)
+        return self._done()
+
+    def bars(self, title: str, names: list[str], values: list[float]) -> str:
+        return text_bars(title, names, values, width=self.width)
+
+
+def text_bars(title: str, names: list[str], values: list[float], *, width: int = 100) -> str:
+    """Horizontal bars, one line each (label, bar, value); a bar's length is
+    the value's size against the largest, a negative value's bar is shaded."""
+    if not names:
+        return f"{title}: nothing to draw\n"
+    label_w = max(len(n) for n in names)
+    shown = [_num(v) for v in values]
+    room = max(10, width - label_w - max(len(x) for x in shown) - 4)
+    top = max(abs(v) for v in values) or 1
+    out = [title]
+    for name, v, x in zip(names, values, shown):
+        bar = ("█" if v >= 0 else "░") * round(room * abs(v) / top)
+        out.append(f"  {name:<{label_w}} {bar} {x}")
+    return "\n".join(out) + "\n"
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+
+
+def report_charts(d: dict, *, width: int | None = None, colour: bool | None = None) -> str:
+    """The report's charts as text for a terminal."""
+    t = _Terminal(width, colour)
+    out = [t.lines("mean trade price per good", _price_series(d)),
+           t.lines("mean net worth per creature, by model", _model_series(d, "worth_by_round")),
+           t.lines("mean mood per creature, by model", _model_series(d, "mood_by_round"))]
+    out += [t.bars(label, names, values) for label, names, values in _model_bars(d["models"])]
+    return "\n".join(out)
+
+
+def sweep_charts(table: list[dict], labels: list[str], *, width: int | None = None,
+                 colour: bool | None = None) -> str:
+    """Bars of the sweep's headline metrics: per roster (and model), the mean
+    over seeds, its 95% interval in the label."""
+    t = _Terminal(width, colour)
+    out = []
+    for title, cells in sweep_groups(table, labels):
+        if title.split(" · ")[0] in SWEEP_HEADLINES:
+            out.append(t.bars(title, [f"{name} [{c['lo']:.3g}, {c['hi']:.3g}]" for name, c in cells],
+                              [c["mean"] for _, c in cells]))
+    return "\n".join(out)
+
+
+def sweep_groups(table: list[dict], labels: list[str]) -> list[tuple[str, list[tuple[str, dict]]]]:
+    """The table as charts: one per economy metric (a bar per roster) and
+    one per model metric (a bar per roster and model)."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for row in table:
+        title, _, model = row["label"].partition(" · ")
+        for lab in labels:
+            c = row["by_roster"].get(lab)
+            if c and c["n"]:
+                groups.setdefault(title, []).append((f"{lab} · {model}" if model else lab, c))
+    return list(groups.items())
+
+
+# ---- files ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _figure(path_stem: Path, written: list[Path], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    fig, axes = pyplot.subplots(nrows, ncols, figsize=size, squeeze=False)
+    try:
+        yield fig, [ax for row in axes for ax in row]
+        fig.tight_layout()
+        for fmt in FORMATS:
+            path = path_stem.with_suffix(f".{fmt}")
+            try:
+                fig.savefig(path, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
+            except OSError as e:
+                raise WoodError(f"cannot write the chart {path}: {e.strerror or e}") from None
+            written.append(path)
+    finally:
+        pyplot.close(fig)
+
+
+def _line_file(stem: Path, written: list[Path], title: str, ylabel: str, series: dict) -> None:
+    with _figure(stem, written) as (_, (ax,)):
+        for name, (xs, ys) in series.items():
+            ax.plot(xs, ys, label=name, linewidth=1.2)
+        ax.set_title(title)
+        ax.set_xlabel("round")
+        ax.set_ylabel(ylabel)
+        if series:
+            ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+
+
+def report_files(d: dict, folder: Path) -> list[Path]:
+    """The report's charts as PNG and SVG files in `folder`; the paths written."""
+    with _svg_fixed():
+        written: list[Path] = []
+        _line_file(folder / "prices", written, "Mean trade price per good", "coins per unit", _price_series(d))
+        _line_file(folder / "worth", written, "Mean net worth per creature, by model", "coins",
+                   _model_series(d, "worth_by_round"))
+        _line_file(folder / "mood", written, "Mean mood per creature, by model", "mood (0-100)",
+                   _model_series(d, "mood_by_round"))
+        bars = _model_bars(d["models"])
+        with _figure(folder / "models", written, nrows=2, ncols=2, size=(10, 6.5)) as (_, axes):
+            for ax, (label, names, values) in zip(axes, bars):
+                ax.barh(names, values, color="tab:green")
+                ax.set_title(label, fontsize="medium")
+                ax.grid(axis="x", alpha=0.3)
+        return written
+
+
+def sweep_files(table: list[dict], labels: list[str], folder: Path) -> list[Path]:
+    """Every metric of the sweep, a chart each: per roster (and model), the
+    mean with its 95% interval, in `folder`/sweep.png and .svg."""
+    groups = sweep_groups(table, labels)
+    written: list[Path] = []
+    if not groups:
+        return written
+    ncols = 3
+    nrows = -(-len(groups) // ncols)
+    with _svg_fixed(), _figure(folder / "sweep", written, nrows=nrows, ncols=ncols,
+                               size=(15, 2.2 + 0.25 * max(len(c) for _, c in groups)) if nrows == 1 else
+                               (15, nrows * (1.2 + 0.25 * max(len(c) for _, c in groups)))) as (_, axes):
+        for ax, (title, cells) in zip(axes, groups):
+            names = [n for n, _ in cells][::-1]
+            means = [c["mean"] for _, c in cells][::-1]
+            err = [[c["mean"] - c["lo"] for _, c in cells][::-1], [c["hi"] - c["mean"] for _, c in cells][::-1]]
+            ax.barh(names, means, xerr=err, capsize=3, color="tab:blue")
+            ax.set_title(title, fontsize="small")
+            ax.tick_params(labelsize="x-small")
+            ax.grid(axis="x", alpha=0.3)
+        for ax in axes[len(groups):]:
+            ax.set_visible(False)
+    return written
+
+
+@contextlib.contextmanager
+def _svg_fixed():
+    """The same SVG bytes for the same data (no random ids, no date)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "thousand-token-wood"}):
+        yield
