@@ -86,11 +86,19 @@ class _Tally:
     gifts: int = 0
     whispers: int = 0
     says: int = 0
+    says_on_topic: int = 0  # say lines that name a good or a creature (about the market, not noise)
     rounds: int = 0
     worth_start: int | None = None
     worth_end: int = 0
     mood_start: int | None = None
     mood_end: int = 0
+
+
+def on_topic(text: str, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
+    """Whether a say line names a good (singular or plural) or a creature."""
+    low = text.lower()
+    stems = [g.lower()[:-3] + "y" if g.lower().endswith("ies") else g.lower().rstrip("s") for g in goods]
+    return any(st in low for st in stems if st) or any(n.lower() in low for n in names if n)
 
 
 @dataclass
@@ -200,6 +208,7 @@ class ModelBehaviour:
             t.whispers += 1
         elif k == "say" and (t := of(x["creature"])) is not None:
             t.says += 1
+            t.says_on_topic += on_topic(x["text"], self.world.good_names, tuple(self.creatures))
 
     def add_call(self, call: dict) -> None:
         """One row of the ledger's calls table."""
@@ -264,6 +273,7 @@ class ModelBehaviour:
             "gifts": total("gifts"),
             "whispers": total("whispers"),
             "say_per_round": per(total("says"), turns),
+            "say_on_topic_share": per(total("says_on_topic"), total("says")),
             "worth": {"start": mean(starts), "end": mean([t.worth_end for t in ts]),
                       "change": mean([t.worth_end - (t.worth_start or 0) for t in ts])},
             "mood": {"start": mean(mstarts), "end": mean([t.mood_end for t in ts]),

@@ -96,6 +96,7 @@ FREE_NAME = {"type": "string", "maxLength": 40}
 _SPECS: dict[tuple, dict] = {}                   # enum values -> the one dict for them
 _KINDS: dict[tuple, tuple[dict, str]] = {}       # (action, ids of its field specs) -> (branch, its JSON)
 _BRANCH_JSON: dict[int, str] = {}                # id(branch) -> its JSON, for the branches in _KINDS
+_NO_SAY: dict[int, tuple[dict, dict]] = {}        # id(branch) -> (branch, its twin without `say`)
 
 
 def _spec(key: tuple, values: list) -> dict:
@@ -105,6 +106,7 @@ def _spec(key: tuple, values: list) -> dict:
             _SPECS.clear()
             _KINDS.clear()
             _BRANCH_JSON.clear()
+            _NO_SAY.clear()
         d = _SPECS[key] = {"enum": values}
     return d
 
@@ -128,6 +130,22 @@ def _kind(name: str, fields: dict, optional: dict | None = None) -> dict:
         hit = _KINDS[key] = (branch, _dumps(branch))
         _BRANCH_JSON[id(branch)] = hit[1]
     return hit[0]
+
+
+def without_say(schema: dict) -> dict:
+    """`schema` for a model that writes no say line: every branch without the
+    `say` field (a shared branch's twin is made once and shared too)."""
+    out = []
+    for b in schema["anyOf"]:
+        hit = _NO_SAY.get(id(b))
+        if hit is None or hit[0] is not b:
+            nb = {**b, "properties": {k: v for k, v in b["properties"].items() if k != "say"}}
+            hit = (b, nb)
+            if id(b) in _BRANCH_JSON:  # a shared branch (kept alive by the entry, so its id stays its own)
+                _NO_SAY[id(b)] = hit
+                _BRANCH_JSON[id(nb)] = _dumps(nb)
+        out.append(hit[1])
+    return {"anyOf": out}
 
 
 def _dumps(obj) -> str:

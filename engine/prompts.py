@@ -60,29 +60,33 @@ _SPACES = re.compile(r" {2,}")
 
 
 def build_messages(view: PublicView, world: World, *, temperament_line: str,
-                   names: tuple[str, ...] = ()) -> list[dict]:
+                   names: tuple[str, ...] = (), say: bool = True) -> list[dict]:
     """System + user messages for one creature's turn. The system message
-    depends on the world alone (`shared_system`). `names` (the roster) is
-    accepted for the callers' sake; no example names a creature any more."""
-    return [{"role": "system", "content": shared_system(world)},
+    depends on the world alone (`shared_system`), and on whether the model
+    writes say lines (`say`). `names` (the roster) is accepted for the
+    callers' sake; no example names a creature any more."""
+    return [{"role": "system", "content": shared_system(world, say)},
             {"role": "user", "content": _user(view, temperament_line)}]
 
 
-_SYSTEMS: dict[int, tuple[World, str]] = {}  # id(world) -> (world, its system text): built once per world
+_SYSTEMS: dict[tuple[int, bool], tuple[World, str]] = {}  # (id(world), say) -> (world, its system text)
+SAY_RULE = 'Optional "say"'  # the system line that offers a say line: left out for a model that writes none
 
 
-def shared_system(world: World) -> str:
+def shared_system(world: World, say: bool = True) -> str:
     """The rules and the action formats: byte-identical for every creature and
     round of `world`. The offer example is a bid for fuel at its base price,
     which any creature with a few coins may make; gift and accept have no
     example, since a fixed name or id gets copied (a gift to oneself)."""
-    hit = _SYSTEMS.get(id(world))
+    hit = _SYSTEMS.get((id(world), say))
     if hit is not None and hit[0] is world:
         return hit[1]
     if len(_SYSTEMS) > 16:
         _SYSTEMS.clear()
     text = _system(world)
-    _SYSTEMS[id(world)] = (world, text)
+    if not say:
+        text = "\n".join(line for line in text.splitlines() if not line.startswith(SAY_RULE))
+    _SYSTEMS[(id(world), say)] = (world, text)
     return text
 
 

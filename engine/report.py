@@ -316,7 +316,9 @@ def model_lines(name: str, m: dict) -> list[str]:
                    f" a call; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
                    + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
     mix = ", ".join(f"{k} {pct(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
-    out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round")
+    topic = m.get("say_on_topic_share")
+    about = f" ({100 * topic:.0f}% naming a good or a creature)" if topic is not None else ""
+    out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round{about}")
     tr, tips = m["trades"], m["tips"]
     out.append(f"  trades: bought {tr['bought']} ({tr['units_bought']} units), sold {tr['sold']} ({tr['units_sold']} "
                f"units); holds {num(m['stock_rounds'])} rounds of needs, {num(m['rotted_per_round'])} units rot a round")

@@ -175,7 +175,8 @@ def load_roster(path: str | Path) -> Roster:
 def embedded_roster(world: World, n: int | None = None) -> Roster:
     """The default: every creature thinks with the embedded SmolLM2 server."""
     model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="json_object_schema",
-                        max_concurrency=1, timeout_s=60, max_tokens=96, temperature=0.7, embedded=True)
+                        max_concurrency=1, timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
+                        say=False)  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved
     creatures = [CreatureConfig(name=r.name, species=r.species, temperament=r.temperament, model=EMBEDDED)
                  for r in build_roster(world, n)]
     return Roster(models={EMBEDDED: model}, creatures=creatures)

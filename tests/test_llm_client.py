@@ -265,3 +265,24 @@ async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenar
     outcome, reason, requests = EXPECTED[scenario]
     assert (d.outcome, len(server.requests)) == (outcome, requests) and d.reason.startswith(reason)
 
+
+
+async def test_a_model_set_to_write_no_say_line_is_neither_offered_nor_given_one(world, view, server):
+    """`say = false` (the embedded default): the schema has no `say` field, the
+    rules leave the say line out, and a say line written anyway is dropped."""
+    server.default = "hostile"  # a reply with a say line
+    d = await decide(world, view, config(server.base_url, say=False))
+    body = server.requests[0]
+    assert all("say" not in b["properties"] for b in body["response_format"]["schema"]["anyOf"])
+    system = body["messages"][0]["content"]
+    assert 'Optional "say"' not in system and system == shared_system(world, say=False)
+    assert shared_system(world, say=False) != shared_system(world)  # the one line apart
+    assert d.action.say is None and d.outcome == "repaired"
+    d2 = await decide(world, view, config(server.base_url))  # the default: offered and kept
+    assert d2.action.say and any("say" in b["properties"] for b in server.requests[1]["response_format"]["schema"]["anyOf"])
+
+
+def test_the_embedded_default_writes_no_say_line(world):
+    from serve.roster import embedded_roster
+
+    assert [m.say for m in embedded_roster(world).models.values()] == [False]

@@ -298,3 +298,12 @@ def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
 def test_bad_report_flags_are_one_line(saved, argv, words):
     r = wood("report", str(saved), *[a.format(saved=saved) for a in argv])
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_say_line_is_on_topic_when_it_names_a_good_or_a_creature():
+    from engine.behaviour import on_topic
+
+    goods, names = ("acorns", "honey", "berries"), ("Owl", "Fox")
+    assert on_topic("Buying ACORN cheap", goods, names) and on_topic("fox cheats", goods, names)
+    assert on_topic("berry season!", goods, names)
+    assert not on_topic("Moose-Oak 2017-08-30:19.56.41:1", goods, names) and not on_topic(".5", goods, names)

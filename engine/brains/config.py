@@ -42,6 +42,9 @@ class ModelConfig(BaseModel):
     api_key: str | None = None
     http_client: Literal["lean", "httpx"] = "lean"  # the transport under httpx: see engine/brains/transport.py
     health_interval_s: float = Field(default=0.5, gt=0)  # first pause before a failed replica's health check
+    # whether the model writes a public say line: with False its schema has no `say` field, its
+    # rules leave the say line out, and a say line it writes anyway is dropped
+    say: bool = True
 
     @model_validator(mode="after")
     def _replicas(self) -> "ModelConfig":

@@ -28,7 +28,7 @@ import httpx
 
 from ..actions import PASS
 from ..errors import WoodError
-from ..legal import legal_schema, schema_json
+from ..legal import legal_schema, schema_json, without_say
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
@@ -404,8 +404,12 @@ class LLMBrain:
     async def decide(self, view: PublicView) -> Decision:
         messages: list[dict] = []
         try:
-            messages = build_messages(view, self.world, temperament_line=self.temperament_line, names=self.names)
+            say = self.client.cfg.say
+            messages = build_messages(view, self.world, temperament_line=self.temperament_line, names=self.names,
+                                      say=say)
             schema = legal_schema(view, self.world.good_names, self.names)  # this round's legal moves only
+            if not say:
+                schema = without_say(schema)
             return await self._ask(messages, schema)
         except Exception as e:  # a brain never takes the round down: the failure becomes a recorded pass
             reason = f"fault: {type(e).__name__}: {clean_text(e, DETAIL_MAX)}"
@@ -433,6 +437,8 @@ class LLMBrain:
         else:
             outcome, reason = parsed.outcome, parsed.reason
         action = parsed.action if outcome != "fault" else None
+        if action is not None and action.say and not cfg.say:  # a say line the model was not to write: dropped
+            action = action.model_copy(update={"say": None})
         prompt_tokens = result.prompt_tokens
         if prompt_tokens is None:
             prompt_tokens = count_tokens(messages, self.tokenizer)
