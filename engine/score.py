@@ -1,8 +1,10 @@
 """The game's goal: net worth, with mood beside it, and the standings.
 
 Net worth = coins + goods at the last trade price (the customary base price
-for a good never traded) + coins others owe you - coins you owe + open
-shorts (the collateral held, less the owed units at the last price). Standings
+for a good never traded), counted up to the pantry (the units of each good
+kept without spoilage: the rest is rotting, and a pile of it wins nothing)
++ coins others owe you - coins you owe + open shorts (the collateral held,
+less the owed units at the last price). Standings
 are public (the design's "Score"): every trader, the UI and the end of
 `wood sim`/`wood replay` read the same numbers from here, and they rank by
 worth, then mood, then name, so a tie is always broken the same way.
@@ -21,12 +23,17 @@ class Standing:
     name: str
     species: str
     coins: int
-    goods_value: int  # goods held, at the last price
+    goods_value: int  # goods held (up to the pantry of each), at the last price
     credit: int       # coins owed to this creature (loans it made)
     debt: int         # coins it owes (loans it took, defaulted or not)
     worth: int        # coins + goods_value + credit - debt + shorts
     mood: int
     shorts: int = 0   # its open shorts: collateral held less the owed units at the last price
+
+
+def worth_rule(world: World) -> str:
+    """The score in words, wherever it is explained (standings, the final screen, the introduction)."""
+    return f"coins + goods at their last price, up to {world.economy['pantry']} of each + owed to you - debts"
 
 
 def prices(state: State, world: World) -> dict[str, int]:
@@ -38,6 +45,7 @@ def prices(state: State, world: World) -> dict[str, int]:
 def standings(state: State, world: World) -> list[Standing]:
     """Every creature, best first."""
     price = prices(state, world)
+    keep = int(world.economy["pantry"])
     credit: dict[str, int] = {}
     debt: dict[str, int] = {}
     shorts: dict[str, int] = {}
@@ -48,7 +56,7 @@ def standings(state: State, world: World) -> list[Standing]:
         shorts[x.owner] = shorts.get(x.owner, 0) + x.collateral - x.owed * price.get(x.good, 0)
     rows = []
     for c in state.creatures.values():
-        goods = sum(q * price.get(g, 0) for g, q in c.goods.items())
+        goods = sum(min(q, keep) * price.get(g, 0) for g, q in c.goods.items())
         cr, db, sh = credit.get(c.name, 0), debt.get(c.name, 0), shorts.get(c.name, 0)
         rows.append((c, goods, cr, db, sh, c.coins + goods + cr - db + sh))
     rows.sort(key=lambda r: (-r[5], -r[0].mood, r[0].name))
@@ -67,7 +75,7 @@ def standings_lines(state: State, world: World, limit: int | None = 10) -> list[
     rows = standings(state, world)
     shown = rows if limit is None else rows[:limit]
     w = max([len(r.name) for r in shown] + [8])
-    out = [f"standings after round {state.round} (net worth = coins + goods at last price + owed to you - debts):"]
+    out = [f"standings after round {state.round} (net worth = {worth_rule(world)}):"]
     for r in shown:
         out.append(f"  {r.rank:>3}. {r.name:<{w}}  worth {r.worth:>6}  coins {r.coins:>5}  goods {r.goods_value:>5}"
                    f"  credit {r.credit:>4}  debt {r.debt:>4}  mood {r.mood:>3}")

@@ -19,6 +19,7 @@ from engine.ledger import Ledger
 from engine.replay import rebuild
 from engine.rules import action_order
 from engine.state import initial_state
+from engine.score import worth_rule
 from engine.world import build_roster, load_world
 from tests.tui_harness import args, rendered, until
 from wood_tui.app import WoodApp
@@ -352,7 +353,7 @@ def test_sim_and_replay_verify_print_the_standings(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[-1].startswith("state hash: ")
-    head = lines.index("standings after round 5 (net worth = coins + goods at last price + owed to you - debts):")
+    head = lines.index(f"standings after round 5 (net worth = {worth_rule(load_world())}):")
     ranks = [x.split(".")[0].strip() for x in lines[head + 1:-1]]
     assert ranks == ["1", "2", "3", "4", "5"]
     v = wood("replay", str(save), "--verify")

@@ -83,8 +83,9 @@ class FinalScreen(Screen[None]):
     ]
 
     def __init__(self, rows: Sequence[Standing], history: Mapping[str, Sequence[int]], note: str, subtitle: str,
-                 seats: Sequence[str] = ()):
+                 seats: Sequence[str] = (), rule: str = ""):
         super().__init__()
+        self.rule = rule  # the score in words (engine.score.worth_rule)
         self.rows = list(rows)
         self.history = history
         self.note = note
@@ -105,7 +106,7 @@ class FinalScreen(Screen[None]):
         self.sub_title = self.subtitle
         box = self.query_one("#final")
         box.border_title = "The season is over: final standings"
-        box.border_subtitle = "net worth = coins + goods at last price + owed to you - debts"
+        box.border_subtitle = f"net worth = {self.rule}" if self.rule else "net worth"
         table = self.query_one("#final-table", StandingsTable)
         table.show(self.rows, self.seats[0] if len(self.seats) == 1 else None)
 

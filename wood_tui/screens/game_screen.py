@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from textual.screen import Screen
 
-from engine.score import Standing, standings
+from engine.score import Standing, standings, worth_rule
 from engine.state import State
 from engine.world import World
 
@@ -103,7 +103,8 @@ class GameScreen(Screen):
             me = self.seat_names()
             rows, worth = standings(self.state, self.world), {k: list(v) for k, v in self.worth.items()}
             subtitle = self.sub_title
-            self.final = lambda: FinalScreen(rows, worth, msg.text, subtitle, seats=me)  # noqa: E731
+            rule = worth_rule(self.world)
+            self.final = lambda: FinalScreen(rows, worth, msg.text, subtitle, seats=me, rule=rule)  # noqa: E731
             self.app.push_screen(self.final())
 
     def seat_names(self) -> tuple[str, ...]:

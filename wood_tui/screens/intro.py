@@ -17,6 +17,7 @@ from textual.containers import Center, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from engine.score import worth_rule
 from engine.world import World
 
 from .. import safe
@@ -66,9 +67,8 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int) -> T
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
                       f"Unmatched, it stands {eco['offer_lifetime']} rounds. Letters pick in lists (o s h)."),
         Text.assemble(("Accept: ", "bold"), "F3 lists others' offers; ↑ ↓ and enter fill the form; enter takes it."),
-        Text.assemble(("Win: ", "bold"), f"after {rounds} rounds, the highest net worth (coins + goods at last "
-                      f"price + owed to you - debts). Eat to keep your mood up; above {eco['pantry']} of a good, "
-                      "the rest rots."),
+        Text.assemble(("Win: ", "bold"), f"after {rounds} rounds, the highest net worth ({worth_rule(world)}). "
+                      f"Eat to keep your mood up; above {eco['pantry']} of a good, the rest rots."),
         Text.assemble(("Keys: ", "bold"), "F1 rules, F2 pass, F4 your last round, F5 standings, ctrl+p all."),
     ]
     return Text("\n").join(parts)
