@@ -20,7 +20,7 @@ from engine.runner import Runner
 from engine.state import initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, build_roster
-from tests.tui_harness import all_text, args, rendered, until
+from tests.tui_harness import all_text, args, fill, rendered, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
 from wood_tui.cli import main as wood
@@ -51,20 +51,6 @@ async def turn_of(pilot, name: str, round_no: int) -> MarketScreen:
                 and screen.active.view.round == round_no, what=f"{name}'s turn in round {round_no}")
     return screen
 
-
-async def fill(pilot, kind: str, **fields: str) -> None:
-    """Fill the action form as a player would: pick the action, type into its fields."""
-    form = pilot.app.main.query_one(ActionForm)
-    form.query_one("#kind", Select).value = kind
-    await pilot.pause()
-    for fid, value in fields.items():
-        w = form.query_one(f"#{fid}")
-        if isinstance(w, Select):
-            w.value = value
-        else:
-            w.focus()
-            await pilot.press(*value)
-    await pilot.pause()
 
 
 # ---- play -------------------------------------------------------------------

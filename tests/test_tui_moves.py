@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual.widgets import Input, Select
+from textual.widgets import Input
 
 from engine.actions import PASS, Action
 from engine.brains import Decision
 from engine.events import Event
 from engine.views import TipView
 from engine.world import build_roster
-from tests.tui_harness import all_text, args, rendered, until
+from tests.tui_harness import all_text, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.curtain import CurtainScreen
@@ -63,33 +63,6 @@ def moves_app(seats=(), extra=None) -> WoodApp:
     game = LiveGame(args("play", "--brains", "scripted", "--seed", SEED), seats or (Seat("Owl"),),
                     extra_brains=counterparts() if extra is None else extra)
     return WoodApp(game, pacer=Pacer(0.0))
-
-
-async def turn(pilot, round_no: int, name: str = "Owl") -> MarketScreen:
-    """Until it is `name`'s turn in `round_no` and every other creature has decided."""
-    screen = pilot.app.main
-    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
-                and screen.active.view.round == round_no and all(
-                    v == "decided" for n, v in screen.status.items() if n not in screen.seats),
-                what=f"{name}'s turn in round {round_no}")
-    await pilot.pause()
-    return screen
-
-
-async def fill(pilot, kind: str, **fields) -> ActionForm:
-    """Fill the form as a player would: pick the action, then each field (lists set, text typed)."""
-    form = pilot.app.main.query_one(ActionForm)
-    form.query_one("#kind", Select).value = kind
-    await pilot.pause()
-    for fid, value in fields.items():
-        w = form.query_one(f"#{fid}")
-        if isinstance(w, Select):
-            w.value = value
-        else:
-            w.focus()
-            await pilot.press(*[("space" if c == " " else c) for c in str(value)])
-    await pilot.pause()
-    return form
 
 
 async def allied_with_fox(pilot) -> MarketScreen:

@@ -21,7 +21,7 @@ from engine.rules import action_order
 from engine.state import initial_state
 from engine.score import worth_rule
 from engine.world import build_roster, load_world
-from tests.tui_harness import args, rendered, until
+from tests.tui_harness import args, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.final import FinalScreen, bar, trend
@@ -39,16 +39,6 @@ def play_app(*argv: str, seats=(), extra_brains=None, config: Path | None = None
     game = LiveGame(args("play", "--brains", "scripted", *argv), seats or (Seat("Owl"),), extra_brains=extra_brains)
     return WoodApp(game, pacer=Pacer(0.0), config_dir=config)
 
-
-async def turn(pilot, round_no: int, name: str = "Owl") -> MarketScreen:
-    """Until it is `name`'s turn in `round_no` and every other creature has decided."""
-    screen = pilot.app.main
-    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
-                and screen.active.view.round == round_no and all(
-                    v == "decided" for n, v in screen.status.items() if n not in screen.seats),
-                what=f"{name}'s turn in round {round_no}")
-    await pilot.pause()
-    return screen
 
 
 def in_form(app) -> bool:

@@ -11,6 +11,7 @@ from textual.app import App
 from textual.widgets import Button, DataTable, Input, RichLog, Select, Static
 
 from wood_tui.options import RunOptions
+from wood_tui.widgets.action_form import ActionForm
 from wood_tui.widgets.sentiment_bars import SentimentBars
 
 CELL_W, LINE_H, TOP = 12.2, 24.4, 20  # how Rich's SVG export lays out a terminal cell
@@ -73,3 +74,30 @@ def all_text(app: App) -> str:
             elif isinstance(w, SentimentBars):  # drawn at render time
                 parts.append(_plain(w.render()))
     return "\n".join(parts)
+
+
+async def fill(pilot, kind: str, **fields) -> ActionForm:
+    """Fill the form as a player would: pick the action, then each field (lists set, text typed)."""
+    form = pilot.app.main.query_one(ActionForm)
+    form.query_one("#kind", Select).value = kind
+    await pilot.pause()
+    for fid, value in fields.items():
+        w = form.query_one(f"#{fid}")
+        if isinstance(w, Select):
+            w.value = value
+        else:
+            w.focus()
+            await pilot.press(*[("space" if c == " " else c) for c in str(value)])
+    await pilot.pause()  # let the form's preview catch up
+    return form
+
+
+async def turn(pilot, round_no: int, name: str = "Owl"):
+    """Until it is `name`'s turn in `round_no` and every other creature has decided; the play screen."""
+    screen = pilot.app.main
+    await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
+                and screen.active.view.round == round_no and all(
+                    v == "decided" for n, v in screen.status.items() if n not in screen.seats),
+                what=f"{name}'s turn in round {round_no}")
+    await pilot.pause()
+    return screen
