@@ -231,7 +231,7 @@ def _sft(args) -> None:
             for part, _ in parts:
                 part.unlink(missing_ok=True)
             if isinstance(e, OSError):
-                raise WoodError(f"cannot write the fine-tuning set: {e.strerror or e}") from None
+                raise WoodError(f"cannot write the fine-tuning set to {train}: {e.strerror or e}") from None
             raise
     finally:
         for ledger in ledgers:
