@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from engine.actions import PASS
 from engine.brains import Decision
-from tests.tui_harness import args, until
+from tests.tui_harness import after_rounds, args, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 
@@ -22,16 +22,6 @@ class RefusedBrain:
 def watch_app(*argv: str, extra_brains=None) -> WoodApp:
     game = LiveGame(args("watch", "--brains", "scripted", *argv), extra_brains=extra_brains)
     return WoodApp(game, pacer=Pacer(0.0, paused=True))
-
-
-def after_rounds(n: int):
-    async def run_before(pilot) -> None:
-        app = pilot.app
-        await until(pilot, lambda: app.main.closed == 1, what="round 1")
-        for r in range(2, n + 1):
-            await pilot.press("n")
-            await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
-    return run_before
 
 
 async def at_turn(pilot) -> None:

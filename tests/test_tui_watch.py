@@ -19,7 +19,7 @@ from engine.score import standings
 from engine.state import State, Tip
 from engine.world import build_roster, load_world
 from tests.test_firewall import RESOLUTION, TRUTH_WORDS
-from tests.tui_harness import all_text, args, rendered, until
+from tests.tui_harness import after_rounds, all_text, args, rendered, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.market import MarketScreen
@@ -34,19 +34,6 @@ from wood_tui.widgets.price_chart import markers_for
 def watch_app(*argv: str, extra_brains=None, paused: bool = True) -> WoodApp:
     game = LiveGame(args("watch", "--brains", "scripted", *argv), extra_brains=extra_brains)
     return WoodApp(game, pacer=Pacer(0.0, paused=paused))
-
-
-def after_rounds(n: int, *keys: str):
-    async def run_before(pilot) -> None:
-        app = pilot.app
-        await until(pilot, lambda: app.main.closed == 1, what="round 1")
-        for r in range(2, n + 1):
-            await pilot.press("n")
-            await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
-        if keys:
-            await pilot.press(*keys)
-        await pilot.pause()
-    return run_before
 
 
 # ---- snapshots ---------------------------------------------------------------------

@@ -101,3 +101,17 @@ async def turn(pilot, round_no: int, name: str = "Owl"):
                 what=f"{name}'s turn in round {round_no}")
     await pilot.pause()
     return screen
+
+
+def after_rounds(n: int, *keys: str):
+    """A snapshot's `run_before`: step a paused spectator to round `n`, then press `keys`."""
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+        for r in range(2, n + 1):
+            await pilot.press("n")
+            await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause()
+    return run_before

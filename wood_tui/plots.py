@@ -34,19 +34,20 @@ SWEEP_HEADLINES = ("needs met (share)", "wealth Gini at the end", "valid decisio
                    "trades on live tips per 100 rounds", "net worth change per creature")
 
 
-def check_dir(path: str) -> Path:
-    """`--plots DIR`: a folder that exists or can be made, and can be written."""
+def check_dir(path: str, flag: str = "--plots") -> Path:
+    """`FLAG DIR` (an output folder: `--plots`, the sweep's `--out`): one that
+    exists or can be made, and can be written; else one line naming the flag."""
     if not path.strip():
-        raise WoodError("--plots: expected a directory path, got an empty string")
+        raise WoodError(f"{flag}: expected a directory path, got an empty string")
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise WoodError(f"--plots {p} is a file, not a directory")
+        raise WoodError(f"{flag} {p} is a file, not a directory")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WoodError(f"cannot make the --plots directory {p}: {e.strerror or e}") from None
+        raise WoodError(f"cannot make the {flag} directory {p}: {e.strerror or e}") from None
     if not os.access(p, os.W_OK | os.X_OK):
-        raise WoodError(f"--plots {p}: the directory is not writable")
+        raise WoodError(f"{flag} {p}: the directory is not writable")
     return p
 
 

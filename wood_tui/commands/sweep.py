@@ -90,13 +90,7 @@ def run(args) -> int:
         raise WoodError("--out: expected a directory path, got an empty string")
     rosters = _rosters(args.roster)
     plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise WoodError(f"--out {out} is a file, not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WoodError(f"cannot make the --out directory {out}: {e.strerror or e}") from None
+    out = plots.check_dir(args.out, "--out")
     with _locked(out):
         _check_plan(out, rosters)
         jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
