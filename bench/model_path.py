@@ -4,6 +4,7 @@ its own process that answers valid actions at once, or after a fixed latency).
 
     .venv/bin/python bench/model_path.py [--sizes 5,100,1000] [--rounds 5]
         [--latency-ms 0] [--concurrency 1024] [--http-client lean|httpx] [--replicas 1]
+        [--profile FILE]
 
 The run is built as `wood sim --roster FILE` builds it (a roster whose
 `[crowd]` fills it to N creatures on one model, `open_game`), with no save.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import functools
 import resource
 import statistics
@@ -79,7 +81,8 @@ def roster_file(folder: Path, n: int, urls: list[str], concurrency: int, http_cl
     return path
 
 
-async def measure(n: int, rounds: int, roster: Path, meter: Meter, servers: list, warmup: int = 2) -> dict:
+async def measure(n: int, rounds: int, roster: Path, meter: Meter, servers: list, warmup: int = 2,
+                  profile: Path | None = None) -> dict:
     options = RunOptions.parse("sim", ["--roster", str(roster), "--seed", "1", "--rounds", str(rounds + warmup + 5)])
     async with open_game(options, load_world()) as game:
         run = game.runner
@@ -88,6 +91,9 @@ async def measure(n: int, rounds: int, roster: Path, meter: Meter, servers: list
         meter.reset()
         server_cpu = sum(srv.stats()["cpu_s"] for srv in servers)
         walls, slowest, outcomes = [], [], {}
+        prof = cProfile.Profile() if profile else None
+        if prof:
+            prof.enable()
         c0, ru0 = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         for _ in range(rounds):
             res = await run.play_round()
@@ -97,6 +103,9 @@ async def measure(n: int, rounds: int, roster: Path, meter: Meter, servers: list
             for d in res.decisions.values():
                 outcomes[d.outcome] = outcomes.get(d.outcome, 0) + 1
         cpu = time.process_time() - c0
+        if prof:
+            prof.disable()
+            prof.dump_stats(profile)
         server_cpu = sum(srv.stats()["cpu_s"] for srv in servers) - server_cpu
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         system = ru1.ru_stime - ru0.ru_stime
@@ -127,6 +136,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1024, help="the server's and the client's (per replica)")
     ap.add_argument("--http-client", choices=("lean", "httpx"), default="lean")
     ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--profile", type=Path, metavar="FILE",
+                    help="write a cProfile of the measured rounds (of the last size) to FILE; "
+                         "the profiler's overhead inflates every figure printed")
     args = ap.parse_args()
 
     meter = Meter()
@@ -147,7 +159,7 @@ def main() -> None:
                   + "  ".join(f"{p:>6}" for p in PARTS))
             for n in [int(x) for x in args.sizes.split(",")]:
                 roster = roster_file(Path(tmp), n, [s.base_url for s in servers], args.concurrency, args.http_client)
-                r = asyncio.run(measure(n, args.rounds, roster, meter, servers))
+                r = asyncio.run(measure(n, args.rounds, roster, meter, servers, profile=args.profile))
                 own = r["cpu_ms"] * n / 1000  # the game's own CPU seconds per round
                 ratio = r["wall"] / (args.latency_ms / 1000 + own)
                 print(f"{n:>9} {r['wall']:>8.3f} {r['slowest']:>14.3f} {ratio:>14.2f} {r['cpu_ms']:>15.3f}  "

@@ -60,6 +60,12 @@ def _quantities(limit: int) -> tuple[int, ...]:
     return tuple(qs if len(qs) <= MAX_VALUES else qs[:3] + qs[-(MAX_VALUES - 3):])
 
 
+@lru_cache(maxsize=64)
+def _take_qtys(cap: int) -> tuple[int, ...]:
+    """The quantities an accept may ask for, up to `cap`."""
+    return tuple(q for q in TAKE_QTYS if q <= cap)
+
+
 @lru_cache(maxsize=4096)
 def _prices(ref: int, cap: int) -> tuple[int, ...]:
     return tuple(sorted({p for f in PRICE_FACTORS if 1 <= (p := max(1, round(ref * f))) <= min(cap, PRICE_MAX)}))
@@ -132,6 +138,26 @@ def _kind(name: str, fields: dict, optional: dict | None = None) -> dict:
     return hit[0]
 
 
+def _keyed(key: tuple) -> dict | None:
+    """A branch made before from the same plain values (`key`), if any: most
+    turns' branches repeat, and this skips building their enums at all."""
+    hit = _KINDS.get(key)
+    return hit[0] if hit is not None else None
+
+
+def _remember(key: tuple, branch: dict) -> dict:
+    """`branch` (from `_kind`) kept under `key` too, for `_keyed`."""
+    _KINDS[key] = (branch, _BRANCH_JSON[id(branch)])
+    return branch
+
+
+def _offer(side: str, good: str, qs: tuple[int, ...], ps: tuple[int, ...]) -> dict:
+    """An offer branch for one side and good, `qs` and `ps` sorted and distinct."""
+    key = ("offer", side, good, qs, ps)
+    return _keyed(key) or _remember(key, _kind("offer", {"side": _str([side]), "good": _str([good]),
+                                                          "qty": _enum(qs), "price": _enum(ps)}))
+
+
 def without_say(schema: dict) -> dict:
     """`schema` for a model that writes no say line: every branch without the
     `say` field (a shared branch's twin is made once and shared too)."""
@@ -198,79 +224,98 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             extra_buy.append(a)
     for g in goods:
         if g in held:
-            qs, ps = extra_sell.get(g, (set(), set()))
-            branches.append(_kind("offer", {"side": _str(["sell"]), "good": _str([g]),
-                                            "qty": _enum({*quantities(held[g]), *(q for q in qs if q <= held[g])}),
-                                            "price": _enum({*prices(view.quote(g).ref_price), *ps})}))
+            qs, ps = extra_sell.get(g, ((), ()))
+            ref = view.quote(g).ref_price
+            key = ("sell", g, min(held[g], QTY_MAX), ref, *sorted(q for q in qs if q <= held[g]), None, *sorted(ps))
+            branches.append(_keyed(key) or _remember(key, _kind("offer", {
+                "side": _str(["sell"]), "good": _str([g]),
+                "qty": _enum({*quantities(held[g]), *(q for q in qs if q <= held[g])}),
+                "price": _enum({*prices(ref), *ps})})))
     for g in goods:
-        ps = prices(view.quote(g).ref_price, coins)
+        ref = view.quote(g).ref_price
         mine = [a for a in extra_buy if a.good == g]
-        ps = sorted({*ps, *(a.price for a in mine)})
+        if not mine:  # the usual case: the branch is fixed by how many of the prices it can pay, and for how many
+            ps = prices(ref, coins)
+            if ps:
+                key = ("buy", g, ref, len(ps), min(coins // ps[-1], QTY_MAX))
+                branches.append(_keyed(key) or _remember(key, _kind("offer", {
+                    "side": _str(["buy"]), "good": _str([g]), "qty": _enum(quantities(coins // ps[-1])),
+                    "price": _enum(ps)})))
+            continue
+        ps = sorted({*prices(ref, coins), *(a.price for a in mine)})
         while ps and not quantities(coins // ps[-1]):
             ps.pop()
         if ps:
             qs = {*quantities(coins // ps[-1]), *(a.qty for a in mine if a.qty * ps[-1] <= coins)}
-            branches.append(_kind("offer", {"side": _str(["buy"]), "good": _str([g]), "qty": _enum(qs),
-                                            "price": _enum(ps)}))
+            branches.append(_offer("buy", g, tuple(sorted(qs)), tuple(ps)))
         for a in mine:  # a suggested bid too big for the branch's dearest price: its own branch
             if (not ps or a.qty * ps[-1] > coins) and a.qty * a.price <= coins:
-                branches.append(_kind("offer", {"side": _str(["buy"]), "good": _str([g]), "qty": _enum([a.qty]),
-                                                "price": _enum([a.price])}))
+                branches.append(_offer("buy", g, (a.qty,), (a.price,)))
 
     # accept: standing offers it can take, grouped by the quantities it can take them in
     # (those the prompt shows, the best per good and side, and those the suggested moves take)
     suggested = {m.take.id: m.take.qty for m in moves if m.take is not None}
     shown: set[tuple[str, str]] = set()
-    takes: dict[int, set[int]] = {}
+    takes: dict[int, tuple[int, ...]] = {}
     for o in view.book:
         if o.owner == me or ((o.good, o.side) in shown and o.id not in suggested):
             continue
         shown.add((o.good, o.side))
         cap = min(o.qty, coins // o.price) if o.side == "sell" else min(o.qty, view.holding(o.good))
         if cap >= 1:
-            takes[o.id] = {q for q in TAKE_QTYS if q <= cap} | {q for q in [suggested.get(o.id)] if q and q <= cap}
-    for qs, ids in _group([(i, tuple(sorted(q))) for i, q in takes.items()]).items():
-        branches.append(_kind("accept", {"id": _enum(ids), "qty": _enum(qs)}))
+            qs = _take_qtys(cap)
+            if (q := suggested.get(o.id)) and q <= cap and q not in qs:
+                qs = tuple(sorted((*qs, q)))
+            takes[o.id] = qs
+    for qs, ids in _group(list(takes.items())).items():
+        key = ("accept", *qs, None, *ids)
+        branches.append(_keyed(key) or _remember(key, _kind("accept", {"id": _enum(ids), "qty": _enum(qs)})))
     left = view.rounds_left()
     loans = [lo.id for lo in view.loan_offers if lo.lender != me and (left is None or lo.rounds <= left)]
     if loans and not _in_default(view):
-        branches.append(_kind("accept", {"id": _enum(loans)}))
+        key = ("accept loan", *loans)
+        branches.append(_keyed(key) or _remember(key, _kind("accept", {"id": _enum(loans)})))
 
     # lend
-    amounts = [a for a in LEND_AMOUNTS if a <= min(coins, PRICE_MAX)]
-    terms = [k for k in LEND_ROUNDS if left is None or k <= left]
+    amounts = sum(a <= min(coins, PRICE_MAX) for a in LEND_AMOUNTS)  # how many of them: the smallest first
+    terms = sum(left is None or k <= left for k in LEND_ROUNDS)
     if amounts and terms:
-        branches.append(_kind("lend", {"amount": _enum(amounts), "rate": _enum(r for r in LEND_RATES if r <= RATE_MAX),
-                                       "rounds": _enum(terms)}))
+        key = ("lend", amounts, terms)
+        branches.append(_keyed(key) or _remember(key, _kind("lend", {
+            "amount": _enum(LEND_AMOUNTS[:amounts]), "rate": _enum(r for r in LEND_RATES if r <= RATE_MAX),
+            "rounds": _enum(LEND_ROUNDS[:terms])})))
 
     # gift
     to = _recipients(view, names)
     if to:
         if held:  # a token of any good it holds: as many as it holds of the one it holds least of, up to 3
-            least = min(held.values())
-            branches.append(_kind("gift", {"to": to, "good": _str(held), "qty": _enum(q for q in GIFT_QTYS if q <= least)}))
-        if (cs := [c for c in GIFT_COINS if c <= min(coins, QTY_MAX)]):
-            branches.append(_kind("gift", {"to": to, "good": _str(["coins"]), "qty": _enum(cs)}))
+            least = min(min(held.values()), GIFT_QTYS[-1])
+            key = ("gift", id(to), least, *held)  # `to` stays alive in the branch kept under this key
+            branches.append(_keyed(key) or _remember(key, _kind("gift", {
+                "to": to, "good": _str(held), "qty": _enum(q for q in GIFT_QTYS if q <= least)})))
+        if (cs := sum(c <= min(coins, QTY_MAX) for c in GIFT_COINS)):
+            key = ("gift coins", id(to), cs)
+            branches.append(_keyed(key) or _remember(key, _kind("gift", {
+                "to": to, "good": _str(["coins"]), "qty": _enum(GIFT_COINS[:cs])})))
 
     # short: goods others bid for, at the best bid or a little under, in quantities
     # whose collateral it can post (half the proceeds from its own coins)
     if view.short_room > 0 and left != 0:
-        best_bid: dict[str, int] = {}
-        for o in view.book:
-            if o.side == "buy" and o.owner != me:
-                best_bid[o.good] = max(best_bid.get(o.good, 0), o.price)
-        for g, bid in sorted(best_bid.items()):
+        for g, bid, depth in _best_bids(view.book):
             ps = sorted({p for p in (bid, round(bid * 0.9), round(bid * 0.8)) if p >= 1})
-            qs = quantities(min(2 * coins // bid, max(o.qty for o in view.book
-                                                        if o.good == g and o.side == "buy" and o.price == bid)))
+            qs = quantities(min(2 * coins // bid, depth))
             if qs:
-                branches.append(_kind("short", {"good": _str([g]), "qty": _enum(qs), "price": _enum(ps)},
-                                      {"rounds": _enum(SHORT_ROUNDS)}))
+                key = ("short", g, *qs, None, *ps)
+                branches.append(_keyed(key) or _remember(key, _kind(
+                    "short", {"good": _str([g]), "qty": _enum(qs), "price": _enum(ps)}, {"rounds": _enum(SHORT_ROUNDS)})))
 
     # ally: propose to others not yet allied, or accept a pact offered; break: an ally
     if to and view.ally_room > 0:
-        free = [n for n in to.get("enum", []) if n not in view.allies]
-        if free:
+        if not view.allies:  # the usual case: all of them
+            if "enum" in to:
+                key = ("ally", id(to))
+                branches.append(_keyed(key) or _remember(key, _kind("ally", {"to": to})))
+        elif (free := [n for n in to.get("enum", []) if n not in view.allies]):
             branches.append(_kind("ally", {"to": _str(free)}))
         if view.pact_offers:
             branches.append(_kind("accept", {"id": _enum(p.id for p in view.pact_offers)}))
@@ -279,12 +324,33 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
 
     # whisper: a line to one of the others, or one of its live tips passed on
     if to:
-        branches.append(_kind("whisper", {"to": to, "text": WHISPER_TEXT}))
+        key = ("whisper", id(to))
+        branches.append(_keyed(key) or _remember(key, _kind("whisper", {"to": to, "text": WHISPER_TEXT})))
         if view.tips:
             branches.append(_kind("whisper", {"to": to, "tip": _enum(t.id for t in view.tips)}))
 
-    branches.append(_kind("pass", {}))
+    branches.append(_keyed(("pass",)) or _remember(("pass",), _kind("pass", {})))
     return {"anyOf": branches}
+
+
+_BIDS: tuple = (None, ())  # (a book, its best bids): most views of a round share one book
+
+
+def _best_bids(book: tuple) -> tuple[tuple[str, int, int], ...]:
+    """(good, best bid price, the largest quantity bid at that price) for each
+    good with a bid in `book` (others' offers only), by good."""
+    global _BIDS
+    known, bids = _BIDS
+    if known is not book:
+        best: dict[str, tuple[int, int]] = {}
+        for o in book:
+            if o.side == "buy":
+                price, qty = best.get(o.good, (0, 0))
+                if o.price > price or (o.price == price and o.qty > qty):
+                    best[o.good] = (o.price, o.qty)
+        bids = tuple((g, price, qty) for g, (price, qty) in sorted(best.items()))
+        _BIDS = (book, bids)
+    return bids
 
 
 _ROSTERS: dict[int, tuple[tuple[str, ...], frozenset]] = {}  # id(names) -> (names, set): one set per roster

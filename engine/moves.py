@@ -106,9 +106,21 @@ def news(v: PublicView, good: str) -> float:
     return 1 + NEWS * -pct / 100 if pct <= 0 else 1 / (1 + NEWS * pct / 100)
 
 
+_EXPECTED: tuple = (None, None, {})  # (quotes, shocks, good -> expected price): every view of a round shares them
+
+
 def expected(v: PublicView, good: str) -> float:
-    """The recent price, moved by the news (`news`)."""
-    return ref(v, good) * news(v, good)
+    """The recent price, moved by the news (`news`): the same for every trader
+    of a round, so worked out once per round's quotes and shocks."""
+    global _EXPECTED
+    quotes, shocks, known = _EXPECTED
+    if quotes is not v.quotes or shocks is not v.shocks:
+        known = {}
+        _EXPECTED = (v.quotes, v.shocks, known)
+    price = known.get(good)
+    if price is None:
+        price = known[good] = ref(v, good) * news(v, good)
+    return price
 
 
 def basket_cost(v: PublicView) -> float:
@@ -121,8 +133,10 @@ def basket_cost(v: PublicView) -> float:
 
 def basket_units(v: PublicView) -> int:
     """Units of this round's needs the trader must buy (what it does not make itself)."""
-    made = dict(v.produces)
-    return sum(max(0, n - made.get(g, 0)) for g, n in v.needs)
+    if "basket_units" not in v.memo:
+        made = dict(v.produces)
+        v.memo["basket_units"] = sum(max(0, n - made.get(g, 0)) for g, n in v.needs)
+    return v.memo["basket_units"]
 
 
 def runway(v: PublicView) -> float:
@@ -138,8 +152,11 @@ def purse(v: PublicView) -> float:
     pay) -- (runway / RUNWAY) ** PURSE, at most PURSE_SPAN times either way.
     This ties the price level to the coins in the wood: when prices sink,
     every purse looks fuller and prices climb back; when they soar, the reverse."""
-    r = max(runway(v), 1e-9) / RUNWAY
-    return min(PURSE_SPAN, max(1 / PURSE_SPAN, r ** PURSE))
+    memo = v.memo
+    if "purse" not in memo:
+        r = max(runway(v), 1e-9) / RUNWAY
+        memo["purse"] = min(PURSE_SPAN, max(1 / PURSE_SPAN, r ** PURSE))
+    return memo["purse"]
 
 
 def budget(v: PublicView) -> float:
@@ -169,8 +186,11 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
 def keep_price(v: PublicView) -> float:
     """A seller's floor: a share (KEEP) of what its basket costs, spread over
     the units it makes to sell each round. Below this it would rather hold."""
-    spare = sum(max(0, q - v.need(g)) for g, q in v.produces)
-    return KEEP * basket_cost(v) / max(1, spare)
+    memo = v.memo
+    if "keep_price" not in memo:
+        spare = sum(max(0, q - v.need(g)) for g, q in v.produces)
+        memo["keep_price"] = KEEP * basket_cost(v) / max(1, spare)
+    return memo["keep_price"]
 
 
 def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = MARKUP) -> float:
@@ -189,6 +209,22 @@ def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = M
     price = expected(v, good) * ASK * scarce / glut * purse(v) * markup
     rots = v.holding(good) - v.need(good) > v.pantry
     return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
+
+
+_GROUPED: tuple = (None, {})  # (the book last grouped, its groups): most views of a round share one book
+
+
+def offers(v: PublicView, good: str, side: str) -> tuple[OfferView, ...] | list[OfferView]:
+    """The view's standing offers of others for one good and side (grouped
+    once per book: most traders of a round see the same one)."""
+    global _GROUPED
+    book, by = _GROUPED
+    if book is not v.book:
+        by = {}
+        for o in v.book:
+            by.setdefault((o.good, o.side), []).append(o)
+        _GROUPED = (v.book, by)
+    return by.get((good, side), ())
 
 
 def trusted(v: PublicView, owner: str, good: str) -> bool:
@@ -225,8 +261,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
         wtp = willing_to_pay(v, g, stock, pay)
         weight = max(1, round(10 * short / (v.need(g) * stock))) * (2 if desperate(v, g) else 1)
         q = max(short, v.pantry + v.need(g) - v.holding(g))  # fill the pantry: fewer, larger purchases
-        asks = [o for o in v.book if o.good == g and o.side == "sell" and trusted(v, o.owner, g)
-                and o.price <= wtp and v.coins >= o.price]
+        asks = [o for o in offers(v, g, "sell") if o.price <= wtp and v.coins >= o.price and trusted(v, o.owner, g)]
         if asks:
             ask = min(asks, key=lambda o: (effective(v, o), o.price, o.id))
             q = min(q, v.coins // ask.price)
@@ -240,7 +275,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
         ask = asking_price(v, g, stock, markup)
         weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
         weight *= 2 if v.holding(g) - v.need(g) > v.pantry else 1  # it rots: selling it comes first
-        bids = [o for o in v.book if o.good == g and o.side == "buy" and trusted(v, o.owner, g) and o.price >= ask]
+        bids = [o for o in offers(v, g, "buy") if o.price >= ask and trusted(v, o.owner, g)]
         if bids:
             bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id))
             moves.append(Move(3 * weight, Action(action="offer", side="sell", good=g, qty=lot(q), price=bid.price),

@@ -39,6 +39,10 @@ from .world import ASSETS, World
 PROMPTS = ASSETS / "prompts"
 SYSTEM = Template((PROMPTS / "system.txt").read_text(encoding="utf-8"))
 USER = Template((PROMPTS / "user.txt").read_text(encoding="utf-8"))
+# The same template as a `str.format` string (its braces escaped): `format`
+# fills a prompt in one C call, `Template.substitute` calls back per field.
+_USER_FORMAT = re.sub(r"\$\{(\w+)\}|\$(\w+)|([{}])",
+                      lambda m: m[3] * 2 if m[3] else "{" + (m[1] or m[2]) + "}", USER.template)
 
 LINE_MAX = 240     # any one rendered line
 HEADLINE_MAX = 80  # one line of last round's public record
@@ -103,7 +107,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
     shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
     needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
     social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
-    text = USER.substitute(
+    text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=_pairs(view.produces),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
@@ -148,14 +152,23 @@ def _moves(view: PublicView) -> str:
                   for m in picks)
 
 
+_BOOK_SHOWN: tuple = (None, "")  # (the book last rendered, its lines): most views of a round share one book
+
+
 def _book(view: PublicView) -> str:
     """The best offer of others per good and side: `honey for sale: #12 Fox 3 at 9`.
     (The view holds a second one per side; it is left out to keep within budget.)"""
-    best: dict[str, str] = {}
-    for o in view.book:
-        head = f"{o.good} {'wanted' if o.side == 'buy' else 'for sale'}"
-        best.setdefault(head, f"#{o.id} {o.owner} {o.qty} at {o.price}")
-    return _lines(f"{head}: {offer}" for head, offer in best.items())
+    global _BOOK_SHOWN
+    book, text = _BOOK_SHOWN
+    if book is not view.book:
+        best: dict[str, str] = {}
+        for o in view.book:
+            head = f"{o.good} {'wanted' if o.side == 'buy' else 'for sale'}"
+            if head not in best:
+                best[head] = f"#{o.id} {o.owner} {o.qty} at {o.price}"
+        text = _lines(f"{head}: {offer}" for head, offer in best.items())
+        _BOOK_SHOWN = (view.book, text)
+    return text
 
 
 def _pairs(items: tuple[tuple[str, int], ...]) -> str:
@@ -170,12 +183,22 @@ def _joined(items) -> str:
     return "; ".join(items) or "none"
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"))  # made once, not per call
+
+
 def _json(**fields) -> str:
-    return json.dumps(fields, separators=(",", ":"))
+    return _JSON.encode(fields)
 
 
 def _clean_lines(text: str) -> str:
-    return "\n".join(_clean(line, LINE_MAX) for line in text.strip().splitlines())
+    """Every line of `text` through `_clean` (at most LINE_MAX), the text's
+    ends stripped; at once when no line would change (printable ASCII, no
+    runs of spaces, no line too long or padded: most whole prompts)."""
+    text = text.strip()
+    if (text.isascii() and text.replace("\n", "").isprintable() and "  " not in text
+            and " \n" not in text and "\n " not in text and max(map(len, text.split("\n"))) <= LINE_MAX):
+        return text
+    return "\n".join(_clean(line, LINE_MAX) for line in text.splitlines())
 
 
 @lru_cache(maxsize=1024)

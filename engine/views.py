@@ -10,7 +10,7 @@ never a list of every trader nor any history.
 from __future__ import annotations
 
 import heapq
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 from .memory import relation_line
@@ -227,6 +227,49 @@ class MarketIndex:
     allies_by: dict[str, list[str]]
     pact_offers_to: dict[str, list[PactOfferView]]
     whispers_to: dict[str, list[WhisperView]]
+    # what every trader's view shares this round (quotes, the book, baskets), made by the first
+    # `public_view` from this index: `_Shared`
+    shared: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """The parts of this round's views that are the same for every trader (or
+    every trader of a species): built once per index, not once per view.
+    `book` is every view's book but those of the traders in `book_owners`
+    (whose own offers are among the ones shown, and must be skipped)."""
+
+    world: World
+    quotes: tuple[QuoteView, ...]
+    book: tuple[OfferView, ...]
+    book_owners: frozenset[str]
+    season: str
+    needs: dict[str, tuple[tuple[str, int], ...]]     # species -> this round's basket
+    produces: dict[str, tuple[tuple[str, int], ...]]  # species -> what it makes
+    headlines: tuple[str, ...]
+    shocks: tuple[ShockView, ...]
+
+
+def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
+    hit = idx.shared.get("views")
+    if hit is not None and hit.world is world:
+        return hit
+    quotes, book = [], []
+    for g in world.goods:
+        all_bids, all_asks = idx.best.get((g, "buy"), []), idx.best.get((g, "sell"), [])
+        q = state.quotes[g]
+        avg = q.avg100 / 100 if q.avg100 is not None else None
+        quotes.append(QuoteView(g, all_bids[0].price if all_bids else None, all_asks[0].price if all_asks else None,
+                                q.last, q.volume, max(1, round(avg)) if avg is not None else world.goods[g].base_price,
+                                world.goods[g].base_price, avg))
+        book.extend(all_bids[:BOOK_DEPTH] + all_asks[:BOOK_DEPTH])
+    owners = frozenset(o.owner for o in book)
+    hit = idx.shared["views"] = _Shared(
+        world, tuple(quotes), tuple(book), owners, world.season(state.round),
+        {sp: tuple(sorted(world.needs_of(sp, state.round).items())) for sp in world.species},
+        {sp: tuple(sorted(world.species[sp].produces.items())) for sp in world.species},
+        tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks))
+    return hit
 
 
 def _ov(o) -> OfferView:
@@ -289,17 +332,15 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
     """What `name` may know this round. Pass a shared `index` when building many views."""
     idx = index or market_index(state)
     c = state.creatures[name]
-    quotes, book = [], []
-    for g in world.goods:
-        bids = [o for o in idx.best.get((g, "buy"), []) if o.owner != name][:BOOK_DEPTH]
-        asks = [o for o in idx.best.get((g, "sell"), []) if o.owner != name][:BOOK_DEPTH]
-        all_bids, all_asks = idx.best.get((g, "buy"), []), idx.best.get((g, "sell"), [])
-        q = state.quotes[g]
-        avg = q.avg100 / 100 if q.avg100 is not None else None
-        quotes.append(QuoteView(g, all_bids[0].price if all_bids else None, all_asks[0].price if all_asks else None,
-                                q.last, q.volume, max(1, round(avg)) if avg is not None else world.goods[g].base_price,
-                                world.goods[g].base_price, avg))
-        book.extend(bids + asks)
+    sh = _shared(state, world, idx)
+    if name in sh.book_owners:  # its own offers are among the best: the others' best in their place
+        book = []
+        for g in world.goods:
+            for side in ("buy", "sell"):
+                book.extend([o for o in idx.best.get((g, side), []) if o.owner != name][:BOOK_DEPTH])
+        book = tuple(book)
+    else:
+        book = sh.book
     loan_offers = [v for v in idx.directed_loan_offers.get(name, []) + idx.open_loan_offers if v.lender != name]
     loan_offers.sort(key=lambda v: (v.rate, v.id))
     loans = sorted(idx.loans_by.get(name, []), key=lambda v: (v.due, v.id))[:MAX_LOANS_SHOWN]
@@ -312,20 +353,19 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
     records = sorted((idx.records[n] for n in seen if n in idx.records),
                      key=lambda r: (r.name != name, -r.unpaid, -r.defaults, r.name))
     return PublicView(
-        round=state.round, season=world.season(state.round), name=name, species=c.species,
+        round=state.round, season=sh.season, name=name, species=c.species,
         temperament=c.temperament, coins=c.coins,
         goods=tuple((g, c.goods.get(g, 0)) for g in world.goods),
-        needs=tuple(sorted(world.needs_of(c.species, state.round).items())),
-        produces=tuple(sorted(world.species[c.species].produces.items())),
-        mood=c.mood, quotes=tuple(quotes), book=tuple(book),
+        needs=sh.needs[c.species], produces=sh.produces[c.species],
+        mood=c.mood, quotes=sh.quotes, book=book,
         my_offers=tuple(sorted(idx.by_owner.get(name, []), key=lambda o: o.id)[-MAX_MY_OFFERS:]),
         loan_offers=tuple(loan_offers[:MAX_LOAN_OFFERS]), loans=tuple(loans),
         tips=tuple(sorted(idx.tips_by.get(name, []), key=lambda t: t.id)),
         relations=tuple(relation_line(other, v) for other, v in top),
-        headlines=tuple(state.headlines[:MAX_HEADLINES]),
+        headlines=sh.headlines,
         feelings=tuple((n, row[n]) for n in seen if row.get(n)),
         records=tuple(records[:MAX_RECORDS]),
-        shocks=tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
+        shocks=sh.shocks,
         pantry=int(world.economy["pantry"]),
         shorts=tuple(idx.shorts_by.get(name, [])[:MAX_SHORTS_SHOWN]),
         allies=tuple(idx.allies_by.get(name, [])),

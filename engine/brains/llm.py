@@ -340,25 +340,47 @@ def _text(content: bytes) -> str:
 
 def _encode(body: dict) -> bytes:
     """The request body as httpx's `json=` would send it (compact, UTF-8),
-    byte for byte; the schema, last, from `legal.schema_json`'s kept text."""
+    byte for byte; the messages from `_messages_json` (the shared system
+    text encoded once), the schema, last, from `legal.schema_json`'s kept text."""
     fmt = body.get("response_format")
-    if fmt is None:
-        return _dumps(body).encode("utf-8")
-    rest = _dumps({k: v for k, v in body.items() if k != "response_format"})
-    if fmt.get("type") == "json_schema" and list(fmt) == ["type", "json_schema"] \
-            and list(fmt["json_schema"]) == ["name", "schema", "strict"]:
-        inner = fmt["json_schema"]
-        tail = (f'"response_format":{{"type":"json_schema","json_schema":{{"name":{_dumps(inner["name"])},'
-                f'"schema":{schema_json(inner["schema"])},"strict":{_dumps(inner["strict"])}}}}}')
-    elif fmt.get("type") == "json_object" and list(fmt) == ["type", "schema"]:
-        tail = f'"response_format":{{"type":"json_object","schema":{schema_json(fmt["schema"])}}}'
-    else:
-        tail = f'"response_format":{_dumps(fmt)}'
-    return (rest[:-1] + "," + tail + "}").encode("utf-8") if rest != "{}" else ("{" + tail + "}").encode("utf-8")
+    parts = [f"{_dumps(k)}:{_messages_json(v) if k == 'messages' else _dumps(v)}"
+             for k, v in body.items() if k != "response_format"]
+    if fmt is not None:
+        if fmt.get("type") == "json_schema" and list(fmt) == ["type", "json_schema"] \
+                and list(fmt["json_schema"]) == ["name", "schema", "strict"]:
+            inner = fmt["json_schema"]
+            parts.append(f'"response_format":{{"type":"json_schema","json_schema":{{"name":{_dumps(inner["name"])},'
+                         f'"schema":{schema_json(inner["schema"])},"strict":{_dumps(inner["strict"])}}}}}')
+        elif fmt.get("type") == "json_object" and list(fmt) == ["type", "schema"]:
+            parts.append(f'"response_format":{{"type":"json_object","schema":{schema_json(fmt["schema"])}}}')
+        else:
+            parts.append(f'"response_format":{_dumps(fmt)}')
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # made once, not per call
+_dumps = _ENCODER.encode
+_CONTENT_JSON: dict[int, tuple[str, str]] = {}  # id(content) -> (content, its JSON): the system text, shared by every call
+
+
+def _messages_json(messages) -> str:
+    """`_dumps(messages)`, byte for byte; a content string seen before (the
+    world's system text: one object for every creature) is encoded once."""
+    if not isinstance(messages, list) or not all(type(m) is dict and tuple(m) == ("role", "content")
+                                                  and type(m["content"]) is str for m in messages):
+        return _dumps(messages)
+    out = []
+    for m in messages:
+        text = m["content"]
+        hit = _CONTENT_JSON.get(id(text))
+        if hit is None or hit[0] is not text:
+            hit = (text, _dumps(text))
+            if len(text) > 512 and m["role"] == "system":  # only the long shared text is worth keeping
+                if len(_CONTENT_JSON) > 16:
+                    _CONTENT_JSON.clear()
+                _CONTENT_JSON[id(text)] = hit
+        out.append(f'{{"role":{_dumps(m["role"])},"content":{hit[1]}}}')
+    return "[" + ",".join(out) + "]"
 
 
 def _proxied(url: str) -> bool:

@@ -28,6 +28,12 @@ KEEPALIVE_MAX = 4096  # idle connections kept per server
 HEAD_MAX = 65536      # bytes of a response's status line and headers
 
 
+def _expire(reply: asyncio.Future) -> None:
+    """The read timeout: a reply still awaited fails (a lighter `asyncio.wait_for`)."""
+    if not reply.done():
+        reply.set_exception(httpx.ReadTimeout("timed out waiting for the response"))
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the response."""
 
@@ -198,16 +204,19 @@ class LeanTransport(httpx.AsyncBaseTransport):
         for attempt in (1, 2):
             conn, reused = await self._take(loop, host, port, connect_timeout)
             try:
+                reply = conn.send(data, loop)
+                timer = None if read_timeout is None else loop.call_later(read_timeout, _expire, reply)
                 try:
-                    status, headers, body = await asyncio.wait_for(conn.send(data, loop), read_timeout)
-                except TimeoutError:
-                    raise httpx.ReadTimeout("timed out waiting for the response") from None
+                    status, headers, body = await reply
                 except _Stale:
                     if reused and attempt == 1:
                         self._open.discard(conn)
                         conn.close()
                         continue  # the server had closed it while idle: once more on a new connection
                     raise httpx.RemoteProtocolError("server closed the connection without a response") from None
+                finally:
+                    if timer is not None:
+                        timer.cancel()
             except BaseException:
                 self._open.discard(conn)
                 conn.close()
