@@ -10,6 +10,7 @@ with a machine-readable `Reason`.
 """
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Literal
 
@@ -146,5 +147,14 @@ class Action(BaseModel):
         """The fields that are set, for ledgers and logs."""
         return self.model_dump(exclude_none=True)
 
+    def compact_json(self) -> str:
+        """`json.dumps(self.compact(), separators=(",", ":"))`, byte for byte,
+        without building the dict (a prompt shows a few of these per creature)."""
+        values = self.__dict__
+        return "{" + ",".join(f'"{k}":{v}' if type(v) is int else f'"{k}":{_quoted(v)}'
+                              for k in _FIELDS if (v := values[k]) is not None) + "}"
 
+
+_FIELDS = tuple(Action.model_fields)
+_quoted = json.encoder.encode_basestring_ascii  # a str as json.dumps writes it (ASCII, escaped)
 PASS = Action()

@@ -302,12 +302,13 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     # whose collateral it can post (half the proceeds from its own coins)
     if view.short_room > 0 and left != 0:
         for g, bid, depth in _best_bids(view.book):
-            ps = sorted({p for p in (bid, round(bid * 0.9), round(bid * 0.8)) if p >= 1})
-            qs = quantities(min(2 * coins // bid, depth))
-            if qs:
-                key = ("short", g, *qs, None, *ps)
-                branches.append(_keyed(key) or _remember(key, _kind(
-                    "short", {"good": _str([g]), "qty": _enum(qs), "price": _enum(ps)}, {"rounds": _enum(SHORT_ROUNDS)})))
+            most = min(2 * coins // bid, depth, QTY_MAX)
+            if most >= 1:
+                key = ("short", g, bid, most)
+                branches.append(_keyed(key) or _remember(key, _kind("short", {
+                    "good": _str([g]), "qty": _enum(quantities(most)),
+                    "price": _enum(p for p in (bid, round(bid * 0.9), round(bid * 0.8)) if p >= 1)},
+                    {"rounds": _enum(SHORT_ROUNDS)})))
 
     # ally: propose to others not yet allied, or accept a pact offered; break: an ally
     if to and view.ally_room > 0:
@@ -353,6 +354,19 @@ def _best_bids(book: tuple) -> tuple[tuple[str, int, int], ...]:
     return bids
 
 
+_OWNERS: tuple = (None, frozenset())  # (a book, its owners)
+
+
+def _owners(book: tuple) -> frozenset:
+    """Who owns the offers in `book` (worked out once per book: most views of a round share one)."""
+    global _OWNERS
+    known, owners = _OWNERS
+    if known is not book:
+        owners = frozenset(o.owner for o in book)
+        _OWNERS = (book, owners)
+    return owners
+
+
 _ROSTERS: dict[int, tuple[tuple[str, ...], frozenset]] = {}  # id(names) -> (names, set): one set per roster
 
 
@@ -377,9 +391,10 @@ def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
     else:
         others = names  # more than NAMES_LISTED others, whoever this trader is
     roster = _roster_set(names)
-    seen = [*(o.owner for o in view.book), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
-            *(n for n, _ in view.feelings), *(r.name for r in view.records)]
-    seen = sorted({n for n in seen if n != view.name and (not roster or n in roster)})[:NAMES_IN_VIEW]
+    seen = {*_owners(view.book), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
+            *(n for n, _ in view.feelings), *(r.name for r in view.records)}
+    seen.discard(view.name)
+    seen = sorted(seen & roster if roster else seen)[:NAMES_IN_VIEW]
     if seen:
         return _str(seen)
     return FREE_NAME if others else None

@@ -112,7 +112,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
         temperament=temperament_line, produces=_pairs(view.produces),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,
-        prices=", ".join(f"{q.good} {q.ref_price}" for q in view.quotes),
+        prices=_shared(view.quotes, 0, _prices_line),
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
         loan_offers=_joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
@@ -122,11 +122,32 @@ def _user(view: PublicView, temperament_line: str) -> str:
         tips=_joined(f'"{_clean(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
         relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
         social=social,
-        headlines=_lines(_headline(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX)
-                         for h in view.headlines[:HEADLINES_SHOWN - social.count("\n")]),
+        headlines=_shared(view.headlines, HEADLINES_SHOWN - social.count("\n"), _headlines),
         moves=_moves(view),
     )
     return _clean_lines(text)
+
+
+_SHARED: dict[tuple[int, int], tuple[object, str]] = {}  # (id(part), n) -> (part, its text)
+
+
+def _shared(part: tuple, n: int, render) -> str:
+    """`render(part, n)` for a part of the view every trader of a round shares
+    (the same tuple object: quotes, headlines), rendered once a round."""
+    hit = _SHARED.get((id(part), n))
+    if hit is None or hit[0] is not part:
+        if len(_SHARED) > 64:
+            _SHARED.clear()
+        hit = _SHARED[(id(part), n)] = (part, render(part, n))
+    return hit[1]
+
+
+def _prices_line(quotes, _n: int) -> str:
+    return ", ".join(f"{q.good} {q.ref_price}" for q in quotes)
+
+
+def _headlines(headlines, n: int) -> str:
+    return _lines(_headline(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in headlines[:n])
 
 
 def _social(view: PublicView) -> str:
@@ -148,7 +169,7 @@ def _moves(view: PublicView) -> str:
     """The best few market moves for this round as ready JSON, each with what
     it does in words: small models copy examples, so give them fitting ones."""
     picks = sorted(moves_of(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
-    return _lines(f"{_json(**m.take.compact())} ({m.describe()})" if m.take else _json(**m.offer.compact())
+    return _lines(f"{m.take.compact_json()} ({m.describe()})" if m.take else m.offer.compact_json()
                   for m in picks)
 
 

@@ -104,3 +104,27 @@ def test_prompt_size_is_flat_in_rounds_and_creatures(world):
     big, _ = play_prompts(world, seed=3, rounds=2, n=1000)
     size = lambda ps: max(count_tokens([{"role": "user", "content": t}]) for _, _, t in ps)  # noqa: E731
     assert size(late) < size(early) * 1.5 and size(big) < size(early) * 1.5, (size(early), size(late), size(big))
+
+
+def test_a_trader_never_sees_its_own_offers_in_the_book_others_share(world):
+    """Views share the round's book, but a trader whose offer is among the best
+    sees the next best in its place (and everyone else sees its offer)."""
+    from engine.actions import Action
+    from engine.views import BOOK_DEPTH
+
+    state = initial_state(world, seed=1)
+    mid, opening, _ = open_round(state, world)
+    asks = {"Owl": 5, "Badger": 6}  # both make timber
+    actions = {n: Action(action="offer", side="sell", good="timber", qty=1, price=p) for n, p in asks.items()}
+    actions.update(Fox=Action(action="offer", side="buy", good="honey", qty=1, price=2))
+    after, _, _ = close_round(mid, world, actions, opening)
+    mid2, _, _ = open_round(after, world)
+    idx = market_index(mid2)
+    views = {n: public_view(mid2, world, n, idx) for n in mid2.creatures}
+    timber = {n: [o.owner for o in v.book if o.good == "timber" and o.side == "sell"] for n, v in views.items()}
+    assert timber["Owl"] == ["Badger"] and timber["Badger"] == ["Owl"]
+    assert timber["Squirrel"] == ["Owl", "Badger"] == timber["Hare"]
+    for n, v in views.items():
+        assert all(o.owner != n for o in v.book), n
+        assert len([o for o in v.book if o.good == "timber" and o.side == "sell"]) <= BOOK_DEPTH
+    assert views["Squirrel"].book == views["Hare"].book and views["Squirrel"].quotes == views["Owl"].quotes

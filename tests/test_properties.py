@@ -129,3 +129,13 @@ def test_public_view_is_blind_to_hidden_facts(seed, viewer, shared, extra, data)
     # the hidden tips were really there all along (the comparison was not vacuous)
     assert len(b.tips) - len(a.tips) == n_hidden
     assert all(a.tips[k].truth != b.tips[k].truth for k in range(SHARED_IDS, SHARED_IDS + len(shared)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(actions, st.builds(Action, action=st.just("whisper"), to=st.sampled_from(NAMES),
+                                     text=st.text(max_size=90), say=st.one_of(st.none(), st.text(max_size=90)))))
+def test_an_actions_compact_json_is_json_dumps_of_its_fields(a):
+    """The prompt's ready-made moves use the fast path; it must write what json.dumps writes."""
+    import json
+
+    assert a.compact_json() == json.dumps(a.compact(), separators=(",", ":"))
