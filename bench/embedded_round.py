@@ -9,10 +9,15 @@ prefilled and decoded tokens per round, valid rate, engine rejections by
 reason, the action mix, and the share of actions copied verbatim from the
 prompt's "Good moves for you now:" lines.
 
-The default side is the current EmbeddedServer (requantized GGUF, threads
-fitted to the machine). `--baseline` is the old path: the shipped Q4_1 GGUF
-with llama-cpp-python's default threads. `--compare` runs baseline then new
-for each seed. Each side prints the exact server command it ran. The first
+The default side is the current path: EmbeddedServer (requantized GGUF,
+threads fitted to the machine), the legal moves sent as a merged grammar
+(`json_mode = "gbnf"`), the round's shared lines first in the user message.
+`--baseline` is the old path: the shipped Q4_1 GGUF with llama-cpp-python's
+default threads, the legal moves sent as a JSON schema for llama-cpp-python
+to turn into its own grammar (`json_object_schema`), and the user message laid
+out as it was (the creature's own lines first, `OLD_USER` below). Both sides
+build the same legal-moves schema from the same views. `--compare` runs
+baseline then new for each seed. Each side prints the exact server command it ran. The first
 round is included (it is a normal round for a model brain); the server's
 start-up is reported apart. Nothing here is asserted.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -28,6 +34,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import engine.prompts as prompts
 import serve.embedded as embedded
 from engine.brains import ENGINE_PREFIX
 from engine.brains.llm import nearest_rank
@@ -39,6 +46,49 @@ from wood_tui.options import RunOptions
 
 CREATURES = 5
 SIDES = {"baseline": {"quant": None, "n_threads": None}, "new": {}}  # EmbeddedServer keyword arguments
+JSON_MODE = {"baseline": "json_object_schema", "new": None}  # None: the embedded roster's own
+# the user message as it was laid out before the round's shared lines came first
+OLD_USER = """You are $name, $species. $temperament
+You make $produces each round.
+Round $round, $season. Coins $coins. Mood $mood/100.
+Have: $goods
+Need this round: $needs
+Last prices: $prices
+Offers you can accept:
+$book
+Your offers: $my_offers
+Loan offers: $loan_offers
+Your loans: $loans
+Tips: $tips
+Feelings: $relations
+${social}Last round:
+$headlines
+Good moves for you now:
+$moves
+Your move, $name: ONE JSON object.
+"""
+
+
+@contextlib.contextmanager
+def side_path(side: str):
+    """The prompt layout and json_mode of `side`, for the duration of its games."""
+    import serve.roster as roster_mod
+
+    old_format, old_roster = prompts._USER_FORMAT, roster_mod.embedded_roster
+    mode = JSON_MODE[side]
+
+    def embedded_roster(world, n=None):
+        r = old_roster(world, n)
+        for m in r.models.values():
+            m.json_mode = mode or m.json_mode
+        return r
+    try:
+        if side == "baseline":
+            prompts._USER_FORMAT = prompts.format_template(OLD_USER)
+        roster_mod.embedded_roster = embedded_roster
+        yield
+    finally:
+        prompts._USER_FORMAT, roster_mod.embedded_roster = old_format, old_roster
 
 
 def server_class(side: str, seen: list):
@@ -65,14 +115,15 @@ async def play(side: str, seed: int, rounds: int, save: Path) -> dict:
     original = embedded.EmbeddedServer
     embedded.EmbeddedServer = server_class(side, commands)  # open_game imports it from here when it starts one
     try:
-        t0 = time.perf_counter()
-        async with open_game(options, world, log=notes.append) as game:
-            startup_s = time.perf_counter() - t0
-            round_s = []
-            for _ in range(rounds):
-                t = time.perf_counter()
-                await game.runner.play_round()
-                round_s.append(time.perf_counter() - t)
+        with side_path(side):
+            t0 = time.perf_counter()
+            async with open_game(options, world, log=notes.append) as game:
+                startup_s = time.perf_counter() - t0
+                round_s = []
+                for _ in range(rounds):
+                    t = time.perf_counter()
+                    await game.runner.play_round()
+                    round_s.append(time.perf_counter() - t)
     finally:
         embedded.EmbeddedServer = original
     return {"round_s": round_s, "startup_s": startup_s, "command": commands[-1] if commands else None,

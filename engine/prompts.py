@@ -2,16 +2,25 @@
 
 Laid out for prefix caching (llama.cpp reuses the previous prompt's longest
 common prefix; vLLM's prefix cache does so across requests): what every
-creature shares comes first, what changes least next, this round last.
+creature shares comes first, the creature's own lines last.
 
 - The system message is the same bytes for every creature of every round
-  of a world: the rules in plain words and the five actions, with examples
+  of a world: the rules in plain words and the actions, with examples
   tied to no creature (no name; the offer is a bid for fuel). Chat-templated, it is a
   prefix of every prompt (and stays one when a model config merges it into
   the first user turn: it leads that turn).
-- The user message opens with what is stable for the creature (name,
-  species, temperament, what it makes), then renders this round's view
-  compactly, ending with the best few market moves (`moves.py`) as ready JSON.
+- The user message opens with the round as every creature sees it (round,
+  prices, last round's record, the best standing offers), so the creatures
+  of one round, asked one after another, share all of that too (the book
+  differs only for a creature whose own offer is among the best; the record
+  is cut short by as many lines as the creature has social lines). Then
+  what is the creature's own: who it is, its purse and stores, its offers,
+  loans, tips and feelings, and its best few market moves (`moves.py`) as
+  ready JSON. (Counted with the embedded model's tokenizer over 5-creature
+  rounds: the tokens a creature's prompt does not share with the one before
+  it fall from ~350 to ~270 of ~650; a single-slot server never sees the
+  same creature twice in a row, so a creature-stable block first would save
+  nothing there.)
 
 Both come from the templates in `assets/prompts/` and from the `PublicView`
 alone, so hidden facts cannot reach a prompt, and its size is bounded by the
@@ -39,10 +48,17 @@ from .world import ASSETS, World
 PROMPTS = ASSETS / "prompts"
 SYSTEM = Template((PROMPTS / "system.txt").read_text(encoding="utf-8"))
 USER = Template((PROMPTS / "user.txt").read_text(encoding="utf-8"))
-# The same template as a `str.format` string (its braces escaped): `format`
-# fills a prompt in one C call, `Template.substitute` calls back per field.
-_USER_FORMAT = re.sub(r"\$\{(\w+)\}|\$(\w+)|([{}])",
-                      lambda m: m[3] * 2 if m[3] else "{" + (m[1] or m[2]) + "}", USER.template)
+
+
+def format_template(template: str) -> str:
+    """A `string.Template` text as a `str.format` string: `$name` and
+    `${name}` become `{name}`, literal braces are doubled."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)|([{}])", lambda m: m[3] * 2 if m[3] else "{" + (m[1] or m[2]) + "}", template)
+
+
+# The user template as a `str.format` string: `format` fills a prompt in one
+# C call, `Template.substitute` calls back per field.
+_USER_FORMAT = format_template(USER.template)
 
 LINE_MAX = 240     # any one rendered line
 HEADLINE_MAX = 80  # one line of last round's public record

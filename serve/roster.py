@@ -4,7 +4,7 @@ thinks with which model). Adding a model is a config entry, not code.
     [models.smol]
     base_url = "http://127.0.0.1:8010/v1"
     model = "smollm2"                 # the served model name
-    json_mode = "json_object_schema"  # json_schema | json_object_schema | none
+    json_mode = "gbnf"                # json_schema | json_object_schema | gbnf | none
     max_concurrency = 1
     timeout_s = 60
     max_tokens = 96
@@ -174,7 +174,7 @@ def load_roster(path: str | Path) -> Roster:
 
 def embedded_roster(world: World, n: int | None = None) -> Roster:
     """The default: every creature thinks with the embedded SmolLM2 server."""
-    model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="json_object_schema",
+    model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="gbnf",
                         max_concurrency=1, timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
                         say=False)  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved
     creatures = [CreatureConfig(name=r.name, species=r.species, temperament=r.temperament, model=EMBEDDED)

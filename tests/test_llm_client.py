@@ -96,7 +96,7 @@ async def test_a_clean_call_records_everything_the_ledger_keeps(world, view, ser
     assert d.action == Action(action="offer", side="sell", good="berries", qty=2, price=6)
     call = d.call
     assert [m["role"] for m in call["messages"]] == ["system", "user"]
-    assert call["messages"][1]["content"].startswith("You are Fox")
+    assert "\nYou are Fox, a fox." in call["messages"][1]["content"]
     assert (call["prompt_tokens"], call["completion_tokens"], call["finish_reason"]) == (321, 23, "stop")
     assert call["latency_ms"] > 0 and call["attempts"] == 1 and call["fault"] is None and call["repairs"] == []
 
@@ -153,11 +153,17 @@ async def test_an_exception_inside_the_brain_becomes_a_fault(world, server):
 
 
 @pytest.mark.parametrize("mode, expected", [
-    ("json_schema", "json_schema"), ("json_object_schema", "json_object"), ("none", None),
+    ("json_schema", "json_schema"), ("json_object_schema", "json_object"), ("gbnf", "grammar"), ("none", None),
 ])
 async def test_json_mode_shapes_the_request(world, view, server, mode, expected):
     await decide(world, view, config(server.base_url, json_mode=mode))
     fmt = server.requests[0].get("response_format")
+    if expected == "grammar":  # the legal moves as a llama.cpp grammar, no response_format beside it
+        grammar = server.requests[0]["grammar"]
+        assert fmt is None and grammar.startswith('root ::= "{" "\\"action\\":"')
+        assert '"\\"gift\\""' in grammar and '"\\"Owl\\""' in grammar and '"\\"Fox\\""' not in grammar
+        return
+    assert "grammar" not in server.requests[0]
     if expected is None:
         assert fmt is None
         return
@@ -184,7 +190,7 @@ async def test_merge_into_user_folds_the_system_text_into_the_first_user_turn(wo
     await decide(world, view, config(server.base_url, system_role="merge_into_user"))
     messages = server.requests[0]["messages"]
     assert [m["role"] for m in messages] == ["user"]
-    assert messages[0]["content"].startswith(shared_system(world) + "\n\nYou are Fox")
+    assert messages[0]["content"].startswith(shared_system(world) + "\n\nRound 0, ")
     assert "Your move, Fox" in messages[0]["content"]
 
 
@@ -247,7 +253,7 @@ async def test_a_proxy_in_the_environment_is_not_used_for_a_server_on_this_machi
     assert d.outcome == "clean", d.reason
 
 
-@pytest.mark.parametrize("mode", ["json_schema", "json_object_schema", "none"])
+@pytest.mark.parametrize("mode", ["json_schema", "json_object_schema", "gbnf", "none"])
 def test_the_request_body_is_the_bytes_json_dumps_would_send(world, view, mode):
     from engine.brains.llm import _encode
     from engine.legal import legal_schema

@@ -93,10 +93,10 @@ def test_messages_are_a_system_and_a_user_turn(world):
     assert "Owl" not in system and "ONE JSON object" in system and "magistrate" in system and "spoil" in system
     for kind in ("offer", "accept", "lend", "gift", "pass"):
         assert f'"action":"{kind}"' in system
-    # what is stable for the creature leads the user turn, this round follows
-    head = f"You are Owl, an owl. {world.temperaments['cautious']}\nYou make timber 4 each round.\nRound 120, winter."
-    assert user.startswith(head), user[:200]
-    assert "Coins 100" in user
+    # the round's market, the same for every creature, leads the user turn; the creature's own lines follow
+    assert user.startswith("Round 120, winter.\nLast prices: "), user[:200]
+    mine = f"You are Owl, an owl. {world.temperaments['cautious']}\nYou make timber 4 each round.\nCoins 100."
+    assert mine in user and user.index("Offers you can accept:") < user.index(mine) < user.index("Good moves")
 
 
 def test_every_example_in_the_system_message_is_a_clean_action(world):
@@ -151,7 +151,9 @@ def test_the_prompt_is_laid_out_for_prefix_caching(world):
     """The system message is the same bytes for every creature and round, so
     any two prompts share at least all of it as a prefix (llama.cpp's slot
     cache, vLLM's prefix cache); with `system_role = merge_into_user` it
-    leads the one user turn, still a shared prefix."""
+    leads the one user turn, still a shared prefix. Then come the round's
+    lines every creature sees alike (round, prices, last round's record), so
+    the creatures of one round, asked one after another, share those too."""
     from engine.brains.llm import _merge_system
 
     played = played_prompts(world)
@@ -160,16 +162,24 @@ def test_the_prompt_is_laid_out_for_prefix_caching(world):
     assert len(systems) == 1
     system = systems.pop()
     assert system == prompts(world, crowded(world, 60, 900))["Owl"][0]["content"]  # whatever the market
-    whole_system = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nYou are "
+    whole_system = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nRound "
     rendered = [(name, chatml(msgs)) for _, name, msgs in played]
     for (a, ra), (b, rb) in zip(rendered, rendered[1:]):  # as one server slot sees them, turn after turn
         assert shared_prefix(ra, rb) >= len(whole_system), (a, b)
     assert all(r.startswith(whole_system) for _, r in rendered)
     merged = [_merge_system(msgs)[0]["content"] for _, _, msgs in played]
-    assert all(m.startswith(f"{system}\n\nYou are ") for m in merged)
-    # the creature's stable lines come next: its prompts of two rounds share them too
-    fox = [chatml(msgs) for _, name, msgs in played if name == "Fox"]
-    assert shared_prefix(fox[0], fox[-1]) > fox[0].index("\nRound ")
+    assert all(m.startswith(f"{system}\n\nRound ") for m in merged)
+    # within a round: the market lines too (the record up to where a creature's own social lines cut it short)
+    by_round: dict[int, list[str]] = {}
+    for rnd, _, msgs in played:
+        by_round.setdefault(rnd, []).append(chatml(msgs))
+    for rnd, rs in by_round.items():
+        for ra, rb in zip(rs, rs[1:]):
+            assert shared_prefix(ra, rb) > ra.index("\nLast round:\n"), rnd
+        plain = [r for r in rs if "\nAllies: " not in r and "whispered: " not in r and "\nShorts to return: " not in r]
+        assert len(plain) >= 2, rnd
+        for ra, rb in zip(plain, plain[1:]):
+            assert shared_prefix(ra, rb) > ra.index("\nOffers you can accept:\n"), rnd
 
 
 def test_the_shared_system_message_is_a_good_part_of_every_prompt_in_tokens(world):

@@ -26,7 +26,9 @@ class ModelConfig(BaseModel):
     base_urls: list[str] = Field(default_factory=list)  # replicas of one model (base_url is the first)
     model: str                           # served model name sent as `model`
     backend: Literal["vllm", "llama_cpp_python", "llama_server", "other"] = "other"
-    json_mode: Literal["json_schema", "json_object_schema", "none"] = "json_schema"
+    # how the turn's legal-moves schema reaches the server: OpenAI's json_schema (vLLM), llama-cpp-python's
+    # json_object + schema, a llama.cpp grammar made from it (`engine/grammar.py`: faster there), or not at all
+    json_mode: Literal["json_schema", "json_object_schema", "gbnf", "none"] = "json_schema"
     max_concurrency: int = Field(default=4, ge=1, le=4096)
     timeout_s: float = Field(default=60, gt=0)
     connect_timeout_s: float = Field(default=5, gt=0)

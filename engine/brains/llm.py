@@ -28,6 +28,7 @@ import httpx
 
 from ..actions import PASS
 from ..errors import WoodError
+from ..grammar import gbnf
 from ..legal import legal_schema, schema_json, without_say
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
@@ -287,6 +288,11 @@ class ChatClient:
                                        "json_schema": {"name": "action", "schema": schema, "strict": True}}
         elif schema is not None and cfg.json_mode == "json_object_schema":  # llama-cpp-python's grammar form
             body["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema is not None and cfg.json_mode == "gbnf":  # llama.cpp servers: the schema as a merged grammar
+            try:
+                body["grammar"] = gbnf(schema)
+            except ValueError:  # not a legal-moves schema: the server's own conversion
+                body["response_format"] = {"type": "json_object", "schema": schema}
         return body
 
     async def _post(self, r: Replica, body: dict) -> ChatResult:
