@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 
 from .memory import relation_line
 from .state import State
@@ -131,6 +130,24 @@ class RecordView:
         return f"{self.name} defaulted {times}" + (f", still owes {self.unpaid}" if self.unpaid else ", since repaid")
 
 
+class _once:
+    """`functools.cached_property` without its lock (Python 3.11 takes one on
+    every first access, and a model round makes thousands of views): the value
+    is worked out on first use and kept in the instance's own dict, which
+    shadows this descriptor from then on (a frozen dataclass's __setattr__
+    is not involved)."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.name = fn, fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 @dataclass(frozen=True)
 class PublicView:
     round: int
@@ -166,23 +183,23 @@ class PublicView:
     ally_room: int = 0    # pacts I may still make
 
     # lookups, built once per view (a brain asks them many times a turn)
-    @cached_property
+    @_once
     def _goods(self) -> dict[str, int]:
         return dict(self.goods)
 
-    @cached_property
+    @_once
     def _needs(self) -> dict[str, int]:
         return dict(self.needs)
 
-    @cached_property
+    @_once
     def _quotes(self) -> dict[str, QuoteView]:
         return {q.good: q for q in self.quotes}
 
-    @cached_property
+    @_once
     def _feelings(self) -> dict[str, int]:
         return dict(self.feelings)
 
-    @cached_property
+    @_once
     def memo(self) -> dict:
         """Scratch for figures a brain derives from this view more than once a
         turn (not a field: never compared, never serialised, never in a prompt)."""
