@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from engine.errors import WoodError
-from serve.embedded import MODEL_ALIAS, EmbeddedServer, gguf_path
+from serve.embedded import MODEL_ALIAS, QUANT, EmbeddedServer, gguf_path
 
 pytestmark = pytest.mark.real_model
 
@@ -39,7 +39,7 @@ def test_embedded_server_answers_schema_constrained_json(tmp_path):
     waits = []
     with EmbeddedServer(log_dir=tmp_path, on_wait=lambda elapsed, last: waits.append(last)) as srv:
         assert srv.status == "ready" and srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
-        assert srv.model_note == "" and "-Q8_0-" in srv.model_path.name  # the requantized copy is served
+        assert srv.model_note == "" and f"-{QUANT}-" in srv.model_path.name  # the requantized copy is served
         models = httpx.get(f"{srv.base_url}/models", timeout=10).json()
         assert MODEL_ALIAS in [m["id"] for m in models["data"]]
         r = httpx.post(f"{srv.base_url}/chat/completions", timeout=60, json={
@@ -132,7 +132,7 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
 def test_requantized_model_is_made_once_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = EmbeddedServer().prepare_model()
-    assert first.parent == tmp_path / "thousand-token-wood" and "-Q8_0-" in first.name
+    assert first.parent == tmp_path / "thousand-token-wood" and f"-{QUANT}-" in first.name
     with open(first, "rb") as fh:
         assert fh.read(4) == b"GGUF"
     made = first.stat().st_mtime_ns
