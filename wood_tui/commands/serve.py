@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import signal
     import tempfile
-    import time
+    import threading
     from contextlib import ExitStack
     from pathlib import Path
     from urllib.parse import urlsplit
@@ -88,13 +88,15 @@ def run(args: argparse.Namespace) -> int:
                 print(flush=True)
             raise
         urls = [s.base_url for s in fleet.servers] + ([smol.base_url] if smol is not None else [])
-        try:
-            print(f"serving {', '.join(urls)}; Ctrl-C stops them", flush=True)
-            while True:
-                fleet.check()
-                if smol is not None:
-                    smol.check()
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print()
+        # from here a signal only asks the loop to stop: an exception raised wherever the signal lands
+        # (inside Popen.poll, holding its lock) could leave the servers' stop waiting forever
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: stop.set())
+        print(f"serving {', '.join(urls)}; Ctrl-C stops them", flush=True)
+        while not stop.wait(1):
+            fleet.check()
+            if smol is not None:
+                smol.check()
+        print()
     return 0
