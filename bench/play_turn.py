@@ -1,12 +1,15 @@
 """How long a player waits in `wood play` on the default model: from the
 player's move to their next turn, round after round.
 
-    .venv/bin/python bench/play_turn.py [--rounds 20] [--seed 1]
+    .venv/bin/python bench/play_turn.py [--rounds 20] [--seed 1] [--baseline | --compare]
 
 Runs the real Textual app (headless, Textual's own test driver) with the
 player in Owl's seat and the four others on the embedded SmolLM2, as `wood
 play` starts it; the player passes each turn (F2). Prints each wait and the
 median, min and max. The first turn (the server's start-up) is not counted.
+`--baseline` plays the old path of `bench/embedded_round.py` (shipped Q4_1,
+default threads, `json_object_schema`, the old prompt layout); `--compare`
+plays baseline then new.
 Nothing here is asserted; figures go in BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -16,7 +19,10 @@ import asyncio
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
+import serve.embedded as embedded
+from embedded_round import server_class, side_path  # bench/: the two paths, defined once
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.options import RunOptions
@@ -36,11 +42,22 @@ def my_turn(app: WoodApp, round_no: int) -> bool:
     return screen.active is not None and screen.active.view.name == "Owl" and screen.active.view.round == round_no
 
 
-async def measure(rounds: int, seed: int) -> list[float]:
+async def measure(rounds: int, seed: int, side: str = "new") -> list[float]:
+    seen: list = []
+    original = embedded.EmbeddedServer
+    embedded.EmbeddedServer = server_class(side, seen)  # the app's game starts the server from here
+    try:
+        with side_path(side):
+            return await _measure(rounds, seed)
+    finally:
+        embedded.EmbeddedServer = original
+
+
+async def _measure(rounds: int, seed: int) -> list[float]:
     options = RunOptions.parse("play", ["--seed", str(seed), "--rounds", str(rounds + 1)])
     waits = []
     with tempfile.TemporaryDirectory() as config:
-        app = WoodApp(LiveGame(options, (Seat("Owl"),)), pacer=Pacer(0.0), config_dir=config)
+        app = WoodApp(LiveGame(options, (Seat("Owl"),)), pacer=Pacer(0.0), config_dir=Path(config))
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: isinstance(app.screen, IntroScreen) or my_turn(app, 1), 300)
             if isinstance(app.screen, IntroScreen):
@@ -60,10 +77,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    side = ap.add_mutually_exclusive_group()
+    side.add_argument("--baseline", action="store_true", help="the old path (see bench/embedded_round.py)")
+    side.add_argument("--compare", action="store_true", help="baseline, then new")
     args = ap.parse_args()
-    waits = asyncio.run(measure(args.rounds, args.seed))
-    print(f"from the player's move to their next turn, {len(waits)} rounds: median {statistics.median(waits):.2f} s,"
-          f" min {min(waits):.2f}, max {max(waits):.2f}")
+    for s in (["baseline", "new"] if args.compare else ["baseline"] if args.baseline else ["new"]):
+        waits = asyncio.run(measure(args.rounds, args.seed, s))
+        print(f"{s}: from the player's move to their next turn, {len(waits)} rounds: median "
+              f"{statistics.median(waits):.2f} s, min {min(waits):.2f}, max {max(waits):.2f}", flush=True)
 
 
 if __name__ == "__main__":
