@@ -87,9 +87,8 @@ def _alternatives(seqs: list[list[tuple]], rules: list[str]) -> str:
         alts.append('""')
     if len(alts) == 1:
         return alts[0] if alts[0] != '""' else ""
-    name = f"n{len(rules)}"
-    rules.append("")  # keep the slot: nested rules are added while this one is written
-    rules[int(name[1:])] = f"{name} ::= " + " | ".join(alts)
+    name = f"n{len(rules)}"  # the rules of its alternatives are written already
+    rules.append(f"{name} ::= " + " | ".join(alts))
     return name
 
 

@@ -99,4 +99,5 @@ def run(args: argparse.Namespace) -> int:
             if smol is not None:
                 smol.check()
         print()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C cuts the stop short, as before
     return 0
