@@ -35,7 +35,7 @@ from functools import lru_cache
 
 from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, WHISPER_MAX, Action
 from .moves import market_moves
-from .views import PublicView
+from .views import PublicView, once_per
 
 LADDER = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_VALUES = 6               # values in one numeric enum (before the suggested moves' own)
@@ -334,50 +334,20 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     return {"anyOf": branches}
 
 
-_BIDS: tuple = (None, ())  # (a book, its best bids): most views of a round share one book
-
-
 def _best_bids(book: tuple) -> tuple[tuple[str, int, int], ...]:
     """(good, best bid price, the largest quantity bid at that price) for each
-    good with a bid in `book` (others' offers only), by good."""
-    global _BIDS
-    known, bids = _BIDS
-    if known is not book:
-        best: dict[str, tuple[int, int]] = {}
-        for o in book:
-            if o.side == "buy":
-                price, qty = best.get(o.good, (0, 0))
-                if o.price > price or (o.price == price and o.qty > qty):
-                    best[o.good] = (o.price, o.qty)
-        bids = tuple((g, price, qty) for g, (price, qty) in sorted(best.items()))
-        _BIDS = (book, bids)
-    return bids
+    good with a bid in `book` (others' offers only), by good; once per book."""
+    return once_per(book, "best bids", _bids_of)
 
 
-_OWNERS: tuple = (None, frozenset())  # (a book, its owners)
-
-
-def _owners(book: tuple) -> frozenset:
-    """Who owns the offers in `book` (worked out once per book: most views of a round share one)."""
-    global _OWNERS
-    known, owners = _OWNERS
-    if known is not book:
-        owners = frozenset(o.owner for o in book)
-        _OWNERS = (book, owners)
-    return owners
-
-
-_ROSTERS: dict[int, tuple[tuple[str, ...], frozenset]] = {}  # id(names) -> (names, set): one set per roster
-
-
-def _roster_set(names: tuple[str, ...]) -> frozenset:
-    """`set(names)`, made once per roster tuple rather than once per turn (O(roster) each)."""
-    hit = _ROSTERS.get(id(names))
-    if hit is None or hit[0] is not names:
-        if len(_ROSTERS) > 16:
-            _ROSTERS.clear()
-        hit = _ROSTERS[id(names)] = (names, frozenset(names))
-    return hit[1]
+def _bids_of(book: tuple) -> tuple[tuple[str, int, int], ...]:
+    best: dict[str, tuple[int, int]] = {}
+    for o in book:
+        if o.side == "buy":
+            price, qty = best.get(o.good, (0, 0))
+            if o.price > price or (o.price == price and o.qty > qty):
+                best[o.good] = (o.price, o.qty)
+    return tuple((g, price, qty) for g, (price, qty) in sorted(best.items()))
 
 
 def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
@@ -390,8 +360,8 @@ def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
             return _str(others)
     else:
         others = names  # more than NAMES_LISTED others, whoever this trader is
-    roster = _roster_set(names)
-    seen = {*_owners(view.book), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
+    roster = once_per(names, "as a set", frozenset)  # O(roster): once per roster, not per turn
+    seen = {*once_per(view.book, "owners", lambda book: {o.owner for o in book}), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
             *(n for n, _ in view.feelings), *(r.name for r in view.records)}
     seen.discard(view.name)
     seen = sorted(seen & roster if roster else seen)[:NAMES_IN_VIEW]

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .actions import PRICE_MAX, QTY_MAX, Action
-from .views import OfferView, PublicView
+from .views import OfferView, PublicView, once_per
 
 # the default trading style: stock wanted in rounds of need, a seller's markup
 # over its reservation ask, and a buyer's over its willingness to pay
@@ -211,20 +211,17 @@ def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = M
     return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
 
 
-_GROUPED: tuple = (None, {})  # (the book last grouped, its groups): most views of a round share one book
-
-
-def offers(v: PublicView, good: str, side: str) -> tuple[OfferView, ...] | list[OfferView]:
+def offers(v: PublicView, good: str, side: str) -> list[OfferView] | tuple:
     """The view's standing offers of others for one good and side (grouped
     once per book: most traders of a round see the same one)."""
-    global _GROUPED
-    book, by = _GROUPED
-    if book is not v.book:
-        by = {}
-        for o in v.book:
-            by.setdefault((o.good, o.side), []).append(o)
-        _GROUPED = (v.book, by)
-    return by.get((good, side), ())
+    return once_per(v.book, "by good and side", _by_good_and_side).get((good, side), ())
+
+
+def _by_good_and_side(book: tuple[OfferView, ...]) -> dict[tuple[str, str], list[OfferView]]:
+    by: dict[tuple[str, str], list[OfferView]] = {}
+    for o in book:
+        by.setdefault((o.good, o.side), []).append(o)
+    return by
 
 
 def trusted(v: PublicView, owner: str, good: str) -> bool:

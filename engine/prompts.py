@@ -41,8 +41,8 @@ from pathlib import Path
 from string import Template
 
 from .legal import moves_of
-from .sanitise import clean_text
-from .views import PublicView
+from .sanitise import clean_lines, clean_text
+from .views import PublicView, once_per
 from .world import ASSETS, World
 
 PROMPTS = ASSETS / "prompts"
@@ -76,7 +76,6 @@ HEADLINES_SHOWN = 5  # of last round's public record (the view holds more, for t
 # Without a tokenizer: SmolLM2's BPE splits numbers into single digits, and these
 # prompts average 2.9-3.0 characters per token; 2.7 errs on the high side.
 CHARS_PER_TOKEN = 2.7
-_SPACES = re.compile(r" {2,}")
 
 
 def build_messages(view: PublicView, world: World, *, temperament_line: str,
@@ -89,7 +88,6 @@ def build_messages(view: PublicView, world: World, *, temperament_line: str,
             {"role": "user", "content": _user(view, temperament_line)}]
 
 
-_SYSTEMS: dict[tuple[int, bool], tuple[World, str]] = {}  # (id(world), say) -> (world, its system text)
 SAY_RULE = 'Optional "say"'  # the system line that offers a say line: left out for a model that writes none
 
 
@@ -98,67 +96,46 @@ def shared_system(world: World, say: bool = True) -> str:
     round of `world`. The offer example is a bid for fuel at its base price,
     which any creature with a few coins may make; gift and accept have no
     example, since a fixed name or id gets copied (a gift to oneself)."""
-    hit = _SYSTEMS.get((id(world), say))
-    if hit is not None and hit[0] is world:
-        return hit[1]
-    if len(_SYSTEMS) > 16:
-        _SYSTEMS.clear()
-    text = _system(world)
-    if not say:
-        text = "\n".join(line for line in text.splitlines() if not line.startswith(SAY_RULE))
-    _SYSTEMS[(id(world), say)] = (world, text)
-    return text
+    return once_per(world, ("system text", say), lambda w: _system(w, say))
 
 
-def _system(world: World) -> str:
+def _system(world: World, say: bool) -> str:
     fuel = world.fuel_good
-    return _clean_lines(SYSTEM.substitute(
+    text = _clean_lines(SYSTEM.substitute(
         fuel=fuel, pantry=world.economy["pantry"],
         ex_offer=_json(action="offer", side="buy", good=fuel, qty=2, price=world.goods[fuel].base_price),
         fuel_price=world.goods[fuel].base_price,
     ))
+    return text if say else "\n".join(line for line in text.splitlines() if not line.startswith(SAY_RULE))
 
 
 def _user(view: PublicView, temperament_line: str) -> str:
     shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
     needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
     social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
+    shown = HEADLINES_SHOWN - social.count("\n")
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=_pairs(view.produces),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,
-        prices=_shared(view.quotes, 0, _prices_line),
+        prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
         loan_offers=_joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
                             for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
         loans=_joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
                       else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
-        tips=_joined(f'"{_clean(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
+        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
         relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
         social=social,
-        headlines=_shared(view.headlines, HEADLINES_SHOWN - social.count("\n"), _headlines),
+        headlines=once_per(view.headlines, ("record", shown), lambda h: _headlines(h, shown)),
         moves=_moves(view),
     )
     return _clean_lines(text)
 
 
-_SHARED: dict[tuple[int, int], tuple[object, str]] = {}  # (id(part), n) -> (part, its text)
-
-
-def _shared(part: tuple, n: int, render) -> str:
-    """`render(part, n)` for a part of the view every trader of a round shares
-    (the same tuple object: quotes, headlines), rendered once a round."""
-    hit = _SHARED.get((id(part), n))
-    if hit is None or hit[0] is not part:
-        if len(_SHARED) > 64:
-            _SHARED.clear()
-        hit = _SHARED[(id(part), n)] = (part, render(part, n))
-    return hit[1]
-
-
-def _prices_line(quotes, _n: int) -> str:
+def _prices_line(quotes) -> str:
     return ", ".join(f"{q.good} {q.ref_price}" for q in quotes)
 
 
@@ -176,7 +153,7 @@ def _social(view: PublicView) -> str:
     if view.allies or view.pact_offers:
         offered = _joined(f"#{p.id} {p.proposer}" for p in view.pact_offers[:PACT_OFFERS_SHOWN])
         lines.append(f"Allies: {_joined(view.allies)}" + (f"; pacts offered: {offered}" if view.pact_offers else ""))
-    lines.extend(f'{w.sender} whispered: "{_clean(w.text, WHISPER_SHOWN)}"'
+    lines.extend(f'{w.sender} whispered: "{clean_text(w.text, WHISPER_SHOWN)}"'
                  for w in view.whispers[-WHISPERS_SHOWN:])
     return "".join(f"{line}\n" for line in lines)
 
@@ -189,23 +166,20 @@ def _moves(view: PublicView) -> str:
                   for m in picks)
 
 
-_BOOK_SHOWN: tuple = (None, "")  # (the book last rendered, its lines): most views of a round share one book
-
-
 def _book(view: PublicView) -> str:
     """The best offer of others per good and side: `honey for sale: #12 Fox 3 at 9`.
-    (The view holds a second one per side; it is left out to keep within budget.)"""
-    global _BOOK_SHOWN
-    book, text = _BOOK_SHOWN
-    if book is not view.book:
-        best: dict[str, str] = {}
-        for o in view.book:
-            head = f"{o.good} {'wanted' if o.side == 'buy' else 'for sale'}"
-            if head not in best:
-                best[head] = f"#{o.id} {o.owner} {o.qty} at {o.price}"
-        text = _lines(f"{head}: {offer}" for head, offer in best.items())
-        _BOOK_SHOWN = (view.book, text)
-    return text
+    (The view holds a second one per side; it is left out to keep within budget.)
+    Rendered once per book: most traders of a round see the same one."""
+    return once_per(view.book, "prompt lines", _book_lines)
+
+
+def _book_lines(book) -> str:
+    best: dict[str, str] = {}
+    for o in book:
+        head = f"{o.good} {'wanted' if o.side == 'buy' else 'for sale'}"
+        if head not in best:
+            best[head] = f"#{o.id} {o.owner} {o.qty} at {o.price}"
+    return _lines(f"{head}: {offer}" for head, offer in best.items())
 
 
 def _pairs(items: tuple[tuple[str, int], ...]) -> str:
@@ -228,33 +202,13 @@ def _json(**fields) -> str:
 
 
 def _clean_lines(text: str) -> str:
-    """Every line of `text` through `_clean` (at most LINE_MAX), the text's
-    ends stripped; at once when no line would change (printable ASCII, no
-    runs of spaces, no line too long or padded: most whole prompts)."""
-    text = text.strip()
-    if (text.isascii() and text.replace("\n", "").isprintable() and "  " not in text
-            and " \n" not in text and "\n " not in text and max(map(len, text.split("\n"))) <= LINE_MAX):
-        return text
-    return "\n".join(_clean(line, LINE_MAX) for line in text.splitlines())
+    return clean_lines(text, LINE_MAX)
 
 
 @lru_cache(maxsize=1024)
 def _headline(text: str, max_len: int) -> str:
     """A line of last round's public record, cleaned: every trader's prompt shows the same few."""
-    return _clean(text, max_len)
-
-
-def _clean(line: str, max_len: int) -> str:
-    """`clean_text(line, max_len)`, byte for byte, without its per-character
-    walk when the line is printable ASCII (most lines of most prompts): there
-    is then nothing to remove, only runs of spaces to collapse."""
-    if not (isinstance(line, str) and line.isascii() and line.isprintable()):
-        return clean_text(line, max_len)
-    if "  " in line:
-        line = _SPACES.sub(" ", line)
-    line = line.strip()
-    return line[:max_len].rstrip() if len(line) > max_len else line
-
+    return clean_text(text, max_len)
 
 
 # ---- token counting -----------------------------------------------------------

@@ -35,20 +35,35 @@ def clean_text(text: object, max_len: int | None = None) -> str:
     if text is None:
         return ""
     s = str(text)
-    s = _ESCAPES.sub("", s)
-    out = []
-    for ch in s:
-        if ch in _INVISIBLE:
-            continue
-        cat = unicodedata.category(ch)
-        if cat == "Cc":  # C0, DEL, C1 controls (tabs/newlines become spaces)
-            if ch in "\t\n\r":
-                out.append(" ")
-            continue
-        if cat in ("Cs", "Co", "Cn"):
-            continue
-        out.append(ch)
-    s = _SPACE.sub(" ", "".join(out)).strip()
+    if not (s.isascii() and s.isprintable()):  # printable ASCII (most text) has nothing to remove
+        s = _ESCAPES.sub("", s)
+        out = []
+        for ch in s:
+            if ch in _INVISIBLE:
+                continue
+            cat = unicodedata.category(ch)
+            if cat == "Cc":  # C0, DEL, C1 controls (tabs/newlines become spaces)
+                if ch in "\t\n\r":
+                    out.append(" ")
+                continue
+            if cat in ("Cs", "Co", "Cn"):
+                continue
+            out.append(ch)
+        s = "".join(out)
+    s = _SPACE.sub(" ", s).strip()
     if max_len is not None and len(s) > max_len:
         s = s[:max_len].rstrip()
     return s
+
+
+def clean_lines(text: str, max_len: int | None = None) -> str:
+    """Each line of `text` through `clean_text` (a prompt: lines kept, each
+    inert and capped at `max_len`), the whole stripped at its ends; at once
+    when no line would change (printable ASCII lines, no runs of spaces, none
+    padded or too long)."""
+    text = text.strip()
+    if (text.isascii() and text.replace("\n", "").isprintable() and "  " not in text
+            and " \n" not in text and "\n " not in text
+            and (max_len is None or max(map(len, text.split("\n"))) <= max_len)):
+        return text
+    return "\n".join(clean_text(line, max_len) for line in text.splitlines())

@@ -130,6 +130,24 @@ class RecordView:
         return f"{self.name} defaulted {times}" + (f", still owes {self.unpaid}" if self.unpaid else ", since repaid")
 
 
+_ONCE_PER: dict[tuple[int, object], tuple[object, object]] = {}  # (id(part), key) -> (part, value)
+ONCE_PER_MAX = 512
+
+
+def once_per(part, key, make):
+    """`make(part)`, worked out once for this very object: for what every view
+    of a round shares (its book, quotes and record are the same tuple object
+    in every trader's view) and for the world and roster. The entry keeps
+    `part` alive, so its id cannot be reused while the entry stands; the
+    cache is emptied when it grows past ONCE_PER_MAX entries."""
+    hit = _ONCE_PER.get((id(part), key))
+    if hit is None or hit[0] is not part:
+        if len(_ONCE_PER) > ONCE_PER_MAX:
+            _ONCE_PER.clear()
+        hit = _ONCE_PER[(id(part), key)] = (part, make(part))
+    return hit[1]
+
+
 class _once:
     """`functools.cached_property` without its lock (Python 3.11 takes one on
     every first access, and a model round makes thousands of views): the value

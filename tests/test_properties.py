@@ -139,3 +139,17 @@ def test_an_actions_compact_json_is_json_dumps_of_its_fields(a):
     import json
 
     assert a.compact_json() == json.dumps(a.compact(), separators=(",", ":"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=120),
+                st.text(st.sampled_from(" ab\n\t\x1b[é\u200b"), max_size=60), st.text(max_size=120)),
+       st.one_of(st.none(), st.integers(0, 60)))
+def test_the_sanitisers_fast_path_cleans_as_the_full_walk_does(text, max_len):
+    """Printable ASCII skips clean_text's character walk; a zero-width space in
+    front forces the walk and is removed by it, so both must agree. And
+    clean_lines (a prompt's whole text at once) is clean_text line by line."""
+    from engine.sanitise import clean_lines, clean_text
+
+    assert clean_text(text, max_len) == clean_text("\u200b" + text, max_len)
+    assert clean_lines(text, max_len) == "\n".join(clean_text(line, max_len) for line in text.strip().splitlines())

@@ -33,7 +33,7 @@ from ..legal import legal_schema, schema_json, without_say
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
-from ..views import PublicView
+from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision
 from .config import ModelConfig
@@ -366,26 +366,17 @@ def _encode(body: dict) -> bytes:
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # made once, not per call
 _dumps = _ENCODER.encode
-_CONTENT_JSON: dict[int, tuple[str, str]] = {}  # id(content) -> (content, its JSON): the system text, shared by every call
-
-
 def _messages_json(messages) -> str:
-    """`_dumps(messages)`, byte for byte; a content string seen before (the
-    world's system text: one object for every creature) is encoded once."""
+    """`_dumps(messages)`, byte for byte; the system text (one object for
+    every creature of a world) is encoded once."""
     if not isinstance(messages, list) or not all(type(m) is dict and tuple(m) == ("role", "content")
                                                   and type(m["content"]) is str for m in messages):
         return _dumps(messages)
     out = []
     for m in messages:
         text = m["content"]
-        hit = _CONTENT_JSON.get(id(text))
-        if hit is None or hit[0] is not text:
-            hit = (text, _dumps(text))
-            if len(text) > 512 and m["role"] == "system":  # only the long shared text is worth keeping
-                if len(_CONTENT_JSON) > 16:
-                    _CONTENT_JSON.clear()
-                _CONTENT_JSON[id(text)] = hit
-        out.append(f'{{"role":{_dumps(m["role"])},"content":{hit[1]}}}')
+        encoded = once_per(text, "json", _dumps) if m["role"] == "system" else _dumps(text)
+        out.append(f'{{"role":{_dumps(m["role"])},"content":{encoded}}}')
     return "[" + ",".join(out) + "]"
 
 
