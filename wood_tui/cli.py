@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from engine.errors import WoodError
@@ -17,7 +18,7 @@ COMMANDS = {
     "replay": "rebuild a recorded run; --verify checks its state hash",
     "export": "write a run's model calls and tips as JSONL, or a fine-tuning set (--sft)",
     "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit) and how each model traded",
-    "sweep": "the same seeds under several rosters, compared metric by metric with 95% intervals",
+    "sweep": "the same seeds under several rosters, compared metric by metric with 95%% intervals",
     "serve": "start the vLLM servers of a roster, one after another",
 }
 
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wood: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `wood report RUN.db | head`: the reader has gone, nothing is lost
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
 
 
 if __name__ == "__main__":

@@ -244,8 +244,9 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path) -> list[Path
 
 @contextlib.contextmanager
 def _svg_fixed():
-    """The same SVG bytes for the same data (no random ids, no date)."""
+    """The same SVG bytes for the same data (no random ids, no date), and
+    labels drawn as written (a `$` in a roster's or model's name is not math)."""
     import matplotlib
 
-    with matplotlib.rc_context({"svg.hashsalt": "thousand-token-wood"}):
+    with matplotlib.rc_context({"svg.hashsalt": "thousand-token-wood", "text.parse_math": False}):
         yield

@@ -198,6 +198,9 @@ def _sft(args) -> None:
         if held.resolve() == train.resolve():
             raise WoodError("--holdout and --sft name the same file")
     saves = _saves(args.paths)
+    for target in (train, held):
+        if target is not None and any(target.resolve() == s.resolve() for s in saves):
+            raise WoodError(f"{target} is one of the saves read: writing the fine-tuning set there would destroy it")
     ledgers = []
     try:
         for path in saves:  # every save checked whole before a file is made
@@ -267,7 +270,7 @@ def _make_dirs(out: Path) -> list[Path]:
 
 def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
     """Write `rows` as JSONL to `path`.part (noted in `parts`); the caller renames."""
-    tmp = path.with_suffix(".jsonl.part")
+    tmp = path.with_name(path.name + ".part")  # its own: a.json and a.jsonl must not share one
     parts.append((tmp, path))
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:

@@ -58,8 +58,8 @@ def run(args) -> int:
 
     from wood_tui import plots
 
+    report = report_of(args.path, load_world(), prices=prices_of(args))  # a bad save fails before a folder is made
     plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
-    report = report_of(args.path, load_world(), prices=prices_of(args))
     d = report.to_dict()
     if args.json:
         print(json.dumps(d, sort_keys=True))

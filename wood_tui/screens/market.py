@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from engine.actions import PASS, Action
 from engine.recap import move_line
-from engine.score import Standing
+from engine.score import Standing, worth_rule
 from engine.world import World
 
 from .. import safe
@@ -53,7 +53,7 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     allies = eco.get("max_allies", 3)
     return (
         "THE GOAL. The season has a fixed number of rounds. Whoever is worth most at the end wins: net worth = "
-        "coins + goods at their last trade price + coins owed to you - coins you owe. Mood (0-100) stands beside "
+        f"{worth_rule(world) if world is not None else 'coins + goods + owed to you - debts'}. Mood (0-100) stands beside "
         "it: a fed creature is a happy one. The standings tab (F5) is live and public.",
         "EACH ROUND you make one move: offer (buy or sell qty of a good at a limit price; what is not matched "
         f"stands as your offer for {life} rounds), accept a standing offer, loan offer or pact offer by its #, "

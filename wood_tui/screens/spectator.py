@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from engine.events import Event
-from engine.score import standings
+from engine.score import standings, worth_rule
 from engine.state import State
 from engine.world import World
 
@@ -94,8 +94,7 @@ class SpectatorScreen(GameScreen):
         "a red ✗ line when its model failed (it passes that round). With many creatures, a table: "
         "w, m, d sort it by net worth, mood or debt (again: the other way), o back to roster order; "
         "or click a column's header.",
-        "Right (t for the next tab, or click one): the standings by net worth (coins + goods at the last "
-        "price + loans owed to you - debts), a good's price over the rounds (click a good, or ↑/↓; "
+        "Right (t for the next tab, or click one): the standings by net worth ({worth}), a good's price over the rounds (click a good, or ↑/↓; "
         "▲ a shock began, ◆ a tip came true, ◇ a planted one resolved), the richest creatures' worth over "
         "the rounds, and the strongest feelings. Below: standing offers, the log of the market (a rule "
         "for each round) and the headlines.",
@@ -264,4 +263,6 @@ class SpectatorScreen(GameScreen):
         self.query_one(CreatureBoard).sort(by)
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.HELP, [*self.BINDINGS, *self.app.BINDINGS]))
+        worth = worth_rule(self.world) if self.world is not None else "coins + goods + owed to you - debts"
+        self.app.push_screen(HelpScreen(tuple(p.replace("{worth}", worth) for p in self.HELP),
+                                        [*self.BINDINGS, *self.app.BINDINGS]))
