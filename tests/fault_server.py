@@ -35,7 +35,7 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
 }
-FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body")
+FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk")
 SCENARIOS = (*REPLIES, *FAILURES)
 
 
@@ -132,6 +132,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif scenario == "bad_body":
             self._raw(200, b"<html><body>Bad gateway, friend</body></html>", "text/html")
+        elif scenario == "two_lengths":  # two Content-Length headers that disagree
+            data = json.dumps({"choices": [{"message": {"content": VALID}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+        elif scenario == "bad_chunk":  # a chunk not followed by CRLF
+            data = json.dumps({"choices": [{"message": {"content": VALID}}]}).encode()
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%sXX0\r\n\r\n" % (len(data), data))
+            self.close_connection = True
 
     def _completion(self, body: dict, content: str | None, finish: str, extra: dict) -> None:
         self._json(200, {

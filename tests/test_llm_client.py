@@ -66,6 +66,8 @@ EXPECTED = {
     "slow": ("clean", "", 1),
     "drop": ("fault", "fault: dropped", 2),
     "bad_body": ("fault", "fault: bad_body", 1),
+    "two_lengths": ("fault", "fault: dropped", 2),      # as httpx says: a malformed response, retried once
+    "bad_chunk": ("fault", "fault: dropped", 2),
 }
 
 
@@ -264,9 +266,11 @@ def test_the_request_body_is_the_bytes_json_dumps_would_send(world, view, mode):
     assert _encode(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-@pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body"])
+@pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk"])
 async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
     server.default = scenario
+    async with ChatClient(config(server.base_url, http_client="httpx")) as theirs, ChatClient(config(server.base_url)) as ours:
+        assert theirs.replicas[0].lean is None and ours.replicas[0].lean is not None  # httpx's own transport, not ours
     d = await decide(world, view, config(server.base_url, http_client="httpx"))
     outcome, reason, requests = EXPECTED[scenario]
     assert (d.outcome, len(server.requests)) == (outcome, requests) and d.reason.startswith(reason)

@@ -14,8 +14,22 @@ is per server: with replicas the model takes that many calls at once on each.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _check_url(url: str) -> None:
+    """An http(s) URL with a host and, if given, a port that can be one (a roster error otherwise, not a traceback)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"{url!r} is not a server URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) server URL")
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a server's port")
 
 
 class ModelConfig(BaseModel):
@@ -50,6 +64,8 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _replicas(self) -> "ModelConfig":
+        for u in [*self.base_urls, *([self.base_url] if self.base_url else [])]:
+            _check_url(u)
         urls = [u.rstrip("/") for u in self.base_urls]
         if len(set(urls)) != len(urls):
             raise ValueError("base_urls lists a server twice")

@@ -175,7 +175,7 @@ class ChatClient:
         except httpx.HTTPError as e:
             raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested beyond reason
             raise ModelServerError(f"{r.url}/models did not answer like an OpenAI-compatible server") from None
         if self.cfg.model not in served:
             raise ModelServerError(f"model '{self.cfg.model}' not served at {r.url} "
@@ -322,7 +322,7 @@ class ChatClient:
             content = message.get("content")
             usage = data.get("usage")
             usage = usage if isinstance(usage, dict) else {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
             return ChatResult(fault="bad_body", detail=_text(content))
         result = ChatResult(
             text=content if isinstance(content, str) else None,

@@ -109,10 +109,13 @@ class _Connection(asyncio.Protocol):
                 low = name.lower()
                 if low == b"content-length":
                     try:
-                        length = int(value)
+                        n = int(value)
                     except ValueError:
+                        n = -1
+                    if n < 0 or (length is not None and n != length):  # as httpx: negative or conflicting is bad
                         self._fail(httpx.RemoteProtocolError("bad Content-Length"))
                         return
+                    length = n
                 elif low == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 elif low == b"connection":
@@ -145,14 +148,18 @@ class _Connection(asyncio.Protocol):
             try:
                 size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
             except ValueError:
+                size = -1
+            if size < 0:
                 self._fail(httpx.RemoteProtocolError("bad chunk size"))
                 return None
             if size == 0:
-                end = buf.find(b"\r\n\r\n", eol)  # trailers end with an empty line
-                if end < 0 and buf[eol:eol + 4] != b"\r\n\r\n":
+                if buf.find(b"\r\n\r\n", eol) < 0:  # trailers (if any) end with an empty line
                     return None
                 return bytes(out)
             if len(buf) < eol + 2 + size + 2:
+                return None
+            if buf[eol + 2 + size:eol + 4 + size] != b"\r\n":
+                self._fail(httpx.RemoteProtocolError("malformed chunk footer"))
                 return None
             out += buf[eol + 2:eol + 2 + size]
             pos = eol + 2 + size + 2
