@@ -616,6 +616,11 @@ def _form_pact(s: State, world: World, po: PactOffer):
     s.pacts.sort()
     memory.move(s.relations, a, b, memory.RELATION_MOVES["pact"])
     memory.move(s.relations, b, a, memory.RELATION_MOVES["pact"])
+    # a creature that now has all the allies it may have can neither accept nor be accepted:
+    # the proposals it made or was made lapse, so no view offers a pact the engine would refuse
+    full = {who for who in (a, b) if len(s.allies(who)) >= cap}
+    for pid in [i for i, x in s.pact_offers.items() if x.proposer in full or x.to in full]:
+        del s.pact_offers[pid]
     return [Event("pact_formed", s.round, {"id": po.id, "a": a, "b": b})]
 
 

@@ -437,6 +437,22 @@ def test_a_creature_at_max_allies_can_neither_propose_nor_be_allied(state, world
     assert state_hash(state) == before
 
 
+def test_proposals_lapse_when_a_creature_reaches_max_allies(state, world):
+    """Once a pact fills a creature's last place, every proposal it made or
+    was made is gone: no view shows a pact that the engine would refuse."""
+    assert int(world.economy["max_allies"]) == 3
+    _pact(state, "Owl", "Fox")
+    _pact(state, "Owl", "Badger")
+    made = one(act(state, world, "Owl", action="ally", to="Squirrel"), "pact_proposed").data["id"]
+    got = one(act(state, world, "Hare", action="ally", to="Owl"), "pact_proposed").data["id"]
+    other = one(act(state, world, "Hare", action="ally", to="Squirrel"), "pact_proposed").data["id"]
+    assert {made, got, other} <= set(state.pact_offers)
+    one(act(state, world, "Squirrel", action="accept", id=made), "pact_formed")   # Owl's third ally
+    assert got not in state.pact_offers and other in state.pact_offers           # Hare -> Owl lapsed
+    assert public_view(state, world, "Owl").pact_offers == ()
+    assert reasons(act(state, world, "Owl", action="accept", id=got)) == ["unknown_offer"]
+
+
 def test_pact_proposals_expire(state, world):
     pid = one(act(state, world, "Owl", action="ally", to="Fox"), "pact_proposed").data["id"]
     life = int(world.economy["offer_lifetime"])
