@@ -103,7 +103,8 @@ def _r(x: float) -> float:
     return round(x, 6)
 
 
-def _dig(d, keys):
+def dig(d, keys):
+    """`d[k0][k1]...`, or None where a key is missing or a level is not a dict."""
     for k in keys:
         d = d.get(k) if isinstance(d, dict) else None
     return d
@@ -113,14 +114,14 @@ def run_metrics(report: dict) -> dict[str, float | None]:
     """One run's report (`EconomyReport.to_dict()`) as {metric: number}."""
     out: dict[str, float | None] = {}
     for key, _, where in ECONOMY:
-        out[key] = _dig(report, where) if where else None
+        out[key] = dig(report, where) if where else None
     moods = report.get("mood_mean_by_round") or []
     out["mood_mean_final"] = moods[-1] if moods else None
     out["trades"] = sum(report.get("trades_by_good", {}).values())
     for model, m in report.get("models", {}).items():
         turns = m["decisions"]  # one decision per creature and round
         for key, _, where in PER_MODEL:
-            out[f"{key}[{model}]"] = _dig(m, where) if where else None
+            out[f"{key}[{model}]"] = dig(m, where) if where else None
         out[f"self_trade_per_100[{model}]"] = _per100(m["self_trade_attempts"], turns)
         out[f"tip_trades_per_100_rounds[{model}]"] = _per100(m["tips"]["trades_on_tips"], turns)
         out[f"loans_taken_per_100_rounds[{model}]"] = _per100(m["loans"]["taken"], turns)

@@ -75,7 +75,8 @@ def test_the_set_loads_with_datasets_and_every_reply_is_a_valid_action(runs, tmp
     want_train, want_held = applied(one, ("clean", "repaired")), applied(two, ("clean", "repaired"))
     assert {c["outcome"] for c in want_train} == {"clean", "repaired"}  # the run had both, and the rest
     assert {c["outcome"] for c in calls(one)} == {"clean", "repaired", "rejected", "fault"}
-    assert f"wrote {len(want_train)} examples from 2 runs to {train} and {len(want_held)} held-out examples" in r.stdout
+    assert (f"wrote {len(want_train)} examples from 1 run to {train} and {len(want_held)} held-out examples"
+            f" from 1 run (seeds 2) to {held}") in r.stdout  # each side counts the runs that went to it
 
     ds = load_dataset("json", data_files={"train": str(train), "test": str(held)})
     assert ds["train"].num_rows == len(want_train) and ds["test"].num_rows == len(want_held)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import WoodError
+from engine.sweep import dig
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
@@ -51,17 +52,11 @@ def check_dir(path: str, flag: str = "--plots") -> Path:
     return p
 
 
-def _dig(d: dict, keys: tuple[str, ...]):
-    for k in keys:
-        d = d.get(k) if isinstance(d, dict) else None
-    return d
-
-
 def _model_bars(models: dict) -> list[tuple[str, list[str], list[float]]]:
     out = []
     for keys, label, scale in MODEL_BARS:
-        names = [n for n, m in models.items() if _dig(m, keys) is not None]
-        out.append((label, names, [_dig(models[n], keys) * scale for n in names]))
+        names = [n for n, m in models.items() if dig(m, keys) is not None]
+        out.append((label, names, [dig(models[n], keys) * scale for n in names]))
     return out
 
 

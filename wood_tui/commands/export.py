@@ -210,6 +210,7 @@ def _sft(args) -> None:
         lo, hi = args.rounds or (1, 10**9)
         models, outcomes = set(args.model or ()), set(args.outcome)
         holdout = set(args.holdout_seeds or ())
+        n_held_runs = sum(ledger.seed in holdout for ledger in ledgers)
 
         def rows(want_held: bool):
             for ledger in ledgers:
@@ -239,10 +240,13 @@ def _sft(args) -> None:
     finally:
         for ledger in ledgers:
             ledger.close()
-    runs = f"{len(saves)} run{'s' if len(saves) != 1 else ''}"
-    print(f"wrote {n_train} examples from {runs} to {train}"
-          + (f" and {n_held} held-out examples (seeds {', '.join(map(str, sorted(holdout)))}) to {held}"
-             if held is not None else ""))
+    print(f"wrote {n_train} examples from {_runs(len(ledgers) - n_held_runs)} to {train}"
+          + (f" and {n_held} held-out examples from {_runs(n_held_runs)}"
+             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {held}" if held is not None else ""))
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}"
 
 
 def _make_dirs(out: Path) -> list[Path]:
