@@ -31,6 +31,7 @@ The schema stays small whatever the roster: a few KB.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from functools import lru_cache
 
 from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, WHISPER_MAX, Action
@@ -42,13 +43,14 @@ MAX_VALUES = 6               # values in one numeric enum (before the suggested 
 PRICE_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
 GIFT_QTYS = (1, 2, 3)
 TAKE_QTYS = (1, 2, 3, 5, 10, 20)
-GIFT_COINS = (1, 2, 5, 10, 20)
+GIFT_COINS = (1, 2, 5, 10, 20)  # GIFT_COINS, LEND_AMOUNTS, LEND_ROUNDS ascending: what one can afford is a prefix
 LEND_AMOUNTS = (5, 10, 20, 50, 100)
 LEND_RATES = (0, 2, 5, 10)
 LEND_ROUNDS = (1, 2, 3, 5)
 SHORT_ROUNDS = (2, 3, 4, 6)
 NAMES_LISTED = 64            # a roster up to this size is listed whole in `to`; a larger one by the names in view
 NAMES_IN_VIEW = 12           # ... at most this many of them
+BOOKS_KEPT = 1024            # (book, lenders) pairs whose `to` is kept per roster
 
 
 @lru_cache(maxsize=4096)
@@ -103,6 +105,10 @@ _SPECS: dict[tuple, dict] = {}                   # enum values -> the one dict f
 _KINDS: dict[tuple, tuple[dict, str]] = {}       # (action, ids of its field specs) -> (branch, its JSON)
 _BRANCH_JSON: dict[int, str] = {}                # id(branch) -> its JSON, for the branches in _KINDS
 _NO_SAY: dict[int, tuple[dict, dict]] = {}        # id(branch) -> (branch, its twin without `say`)
+_SPEC_JSON: dict[int, str] = {}                  # id(spec) -> its JSON, for the specs in _SPECS
+# json.dumps(obj, ensure_ascii=False, separators=(",", ":")), with the encoder made once
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FIXED_JSON = {id(d): _dumps(d) for d in (SAY, WHISPER_TEXT, FREE_NAME)}
 
 
 def _spec(key: tuple, values: list) -> dict:
@@ -113,8 +119,19 @@ def _spec(key: tuple, values: list) -> dict:
             _KINDS.clear()
             _BRANCH_JSON.clear()
             _NO_SAY.clear()
+            _SPEC_JSON.clear()
         d = _SPECS[key] = {"enum": values}
+        _SPEC_JSON[id(d)] = '{"enum":' + _list_json(values) + "}"
     return d
+
+
+def _list_json(values: list) -> str:
+    """`_dumps(values)`: a list of ints or of strs written directly."""
+    if all(type(x) is int for x in values):  # not bool: json writes true, str() True
+        return "[" + ",".join(map(str, values)) + "]"
+    if all(type(x) is str for x in values):
+        return "[" + ",".join(map(_dumps, values)) + "]"
+    return _dumps(values)
 
 
 def _enum(values) -> dict:
@@ -133,9 +150,18 @@ def _kind(name: str, fields: dict, optional: dict | None = None) -> dict:
     if hit is None:
         props = {"action": _str([name]), **fields, **(optional or {}), "say": SAY}
         branch = {"type": "object", "properties": props, "required": ["action", *fields], "additionalProperties": False}
-        hit = _KINDS[key] = (branch, _dumps(branch))
+        hit = _KINDS[key] = (branch, _branch_json(props, branch["required"]))
         _BRANCH_JSON[id(branch)] = hit[1]
     return hit[0]
+
+
+def _branch_json(props: dict, required: list) -> str:
+    """`_dumps` of the branch `_kind` makes, joined from its specs' kept JSON
+    (a round makes hundreds of new branches from specs it has seen)."""
+    spec, fixed = _SPEC_JSON.get, _FIXED_JSON.get
+    return ('{"type":"object","properties":{'
+            + ",".join([f"{_dumps(k)}:{spec(id(v)) or fixed(id(v)) or _dumps(v)}" for k, v in props.items()])
+            + '},"required":' + _list_json(required) + ',"additionalProperties":false}')
 
 
 def _keyed(key: tuple) -> dict | None:
@@ -169,13 +195,9 @@ def without_say(schema: dict) -> dict:
             hit = (b, nb)
             if id(b) in _BRANCH_JSON:  # a shared branch (kept alive by the entry, so its id stays its own)
                 _NO_SAY[id(b)] = hit
-                _BRANCH_JSON[id(nb)] = _dumps(nb)
+                _BRANCH_JSON[id(nb)] = _branch_json(nb["properties"], nb["required"])
         out.append(hit[1])
     return {"anyOf": out}
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def schema_json(schema: dict) -> str:
@@ -185,7 +207,7 @@ def schema_json(schema: dict) -> str:
     if not isinstance(branches, list):
         return _dumps(schema)
     get = _BRANCH_JSON.get
-    return '{"anyOf":[' + ",".join(get(id(b)) or _dumps(b) for b in branches) + "]}"
+    return '{"anyOf":[' + ",".join([get(id(b)) or _dumps(b) for b in branches]) + "]}"
 
 
 def _group(pairs: list[tuple[object, tuple[int, ...]]]) -> dict[tuple[int, ...], list]:
@@ -207,13 +229,14 @@ def _in_default(view: PublicView) -> bool:
 def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...] = ()) -> dict:
     """The schema for `view`'s trader this round: only moves the engine accepts."""
     me, coins = view.name, view.coins
-    held = {g: view.holding(g) for g in goods if view.holding(g) > 0}
+    held = {g: h for g in goods if (h := view.holding(g)) > 0}
     moves = moves_of(view)
+    refs = once_per(view.quotes, "reference prices", _refs)
     branches: list[dict] = []
 
     # offers: the suggested ones' quantities and prices join their good's enums where that stays legal
     extra_sell: dict[str, tuple[set, set]] = {}
-    extra_buy: list[Action] = []
+    extra_buy: dict[str, list[Action]] = {}
     for m in moves:
         a = m.offer
         if a.side == "sell":
@@ -221,28 +244,29 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             qs.add(a.qty)
             ps.add(a.price)
         else:
-            extra_buy.append(a)
+            extra_buy.setdefault(a.good, []).append(a)
+    for g, h in held.items():
+        ref = refs[g]
+        qs, ps = extra_sell.get(g, ((), ()))
+        key = ("sell", g, min(h, QTY_MAX), ref, *sorted(q for q in qs if q <= h), None, *sorted(ps)) if qs else \
+            ("sell", g, min(h, QTY_MAX), ref, None)
+        branches.append(_keyed(key) or _remember(key, _kind("offer", {
+            "side": _str(["sell"]), "good": _str([g]),
+            "qty": _enum({*quantities(h), *(q for q in qs if q <= h)}),
+            "price": _enum({*prices(ref), *ps})})))
+    cap = min(coins, PRICE_MAX + 1)
     for g in goods:
-        if g in held:
-            qs, ps = extra_sell.get(g, ((), ()))
-            ref = view.quote(g).ref_price
-            key = ("sell", g, min(held[g], QTY_MAX), ref, *sorted(q for q in qs if q <= held[g]), None, *sorted(ps))
-            branches.append(_keyed(key) or _remember(key, _kind("offer", {
-                "side": _str(["sell"]), "good": _str([g]),
-                "qty": _enum({*quantities(held[g]), *(q for q in qs if q <= held[g])}),
-                "price": _enum({*prices(ref), *ps})})))
-    for g in goods:
-        ref = view.quote(g).ref_price
-        mine = [a for a in extra_buy if a.good == g]
+        ref = refs[g]
+        mine = extra_buy.get(g)
         if not mine:  # the usual case: the branch is fixed by how many of the prices it can pay, and for how many
-            ps = prices(ref, coins)
+            ps = _prices(ref, cap)  # `prices(ref, coins)`
             if ps:
                 key = ("buy", g, ref, len(ps), min(coins // ps[-1], QTY_MAX))
                 branches.append(_keyed(key) or _remember(key, _kind("offer", {
                     "side": _str(["buy"]), "good": _str([g]), "qty": _enum(quantities(coins // ps[-1])),
                     "price": _enum(ps)})))
             continue
-        ps = sorted({*prices(ref, coins), *(a.price for a in mine)})
+        ps = sorted({*_prices(ref, cap), *(a.price for a in mine)})
         while ps and not quantities(coins // ps[-1]):
             ps.pop()
         if ps:
@@ -255,12 +279,17 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     # accept: standing offers it can take, grouped by the quantities it can take them in
     # (those the prompt shows, the best per good and side, and those the suggested moves take)
     suggested = {m.take.id: m.take.qty for m in moves if m.take is not None}
-    shown: set[tuple[str, str]] = set()
     takes: dict[int, tuple[int, ...]] = {}
-    for o in view.book:
-        if o.owner == me or ((o.good, o.side) in shown and o.id not in suggested):
-            continue
-        shown.add((o.good, o.side))
+    firsts, first_ids = once_per(view.book, "firsts", _firsts)
+    if me in once_per(view.book, "owners", _owners) or not first_ids.issuperset(suggested):
+        shown: set[tuple[str, str]] = set()
+        firsts = []
+        for o in view.book:
+            if o.owner == me or ((o.good, o.side) in shown and o.id not in suggested):
+                continue
+            shown.add((o.good, o.side))
+            firsts.append(o)
+    for o in firsts:  # in the usual case, the first offer per good and side (all the suggested ones among them)
         cap = min(o.qty, coins // o.price) if o.side == "sell" else min(o.qty, view.holding(o.good))
         if cap >= 1:
             qs = _take_qtys(cap)
@@ -277,8 +306,8 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
         branches.append(_keyed(key) or _remember(key, _kind("accept", {"id": _enum(loans)})))
 
     # lend
-    amounts = sum(a <= min(coins, PRICE_MAX) for a in LEND_AMOUNTS)  # how many of them: the smallest first
-    terms = sum(left is None or k <= left for k in LEND_ROUNDS)
+    amounts = bisect_right(LEND_AMOUNTS, min(coins, PRICE_MAX))  # how many of them: the smallest first
+    terms = len(LEND_ROUNDS) if left is None else bisect_right(LEND_ROUNDS, left)
     if amounts and terms:
         key = ("lend", amounts, terms)
         branches.append(_keyed(key) or _remember(key, _kind("lend", {
@@ -293,7 +322,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             key = ("gift", id(to), least, *held)  # `to` stays alive in the branch kept under this key
             branches.append(_keyed(key) or _remember(key, _kind("gift", {
                 "to": to, "good": _str(held), "qty": _enum(q for q in GIFT_QTYS if q <= least)})))
-        if (cs := sum(c <= min(coins, QTY_MAX) for c in GIFT_COINS)):
+        if (cs := bisect_right(GIFT_COINS, min(coins, QTY_MAX))):
             key = ("gift coins", id(to), cs)
             branches.append(_keyed(key) or _remember(key, _kind("gift", {
                 "to": to, "good": _str(["coins"]), "qty": _enum(GIFT_COINS[:cs])})))
@@ -334,6 +363,28 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     return {"anyOf": branches}
 
 
+def _firsts(book: tuple) -> tuple[list, frozenset]:
+    """The first (best) offer per good and side in `book`, in book order, and
+    their ids: the offers a trader may take when none of them is its own and
+    its suggested moves take no other; once per book."""
+    shown: set[tuple[str, str]] = set()
+    firsts = []
+    for o in book:
+        if (o.good, o.side) not in shown:
+            shown.add((o.good, o.side))
+            firsts.append(o)
+    return firsts, frozenset(o.id for o in firsts)
+
+
+def _owners(book: tuple) -> set[str]:
+    return {o.owner for o in book}
+
+
+def _refs(quotes: tuple) -> dict[str, int]:
+    """Each good's reference price (`QuoteView.ref_price`); once per round's quotes."""
+    return {q.good: q.ref_price for q in quotes}
+
+
 def _best_bids(book: tuple) -> tuple[tuple[str, int, int], ...]:
     """(good, best bid price, the largest quantity bid at that price) for each
     good with a bid in `book` (others' offers only), by good; once per book."""
@@ -361,9 +412,24 @@ def _recipients(view: PublicView, names: tuple[str, ...]) -> dict | None:
     else:
         others = names  # more than NAMES_LISTED others, whoever this trader is
     roster = once_per(names, "as a set", frozenset)  # O(roster): once per roster, not per turn
-    seen = {*once_per(view.book, "owners", lambda book: {o.owner for o in book}), *(lo.lender for lo in view.loan_offers), *(ln.other for ln in view.loans),
-            *(n for n, _ in view.feelings), *(r.name for r in view.records)}
-    seen.discard(view.name)
+    me, book = view.name, view.book
+    # the usual case: the book's owners and the lenders of the loan offers (the same few open
+    # offers for most) name everyone the view names; worked out once per book and lenders
+    lenders = tuple(lo.lender for lo in view.loan_offers)
+    by_book = once_per(names, "recipients by book", lambda _: {})
+    hit = by_book.get((id(book), lenders))
+    if hit is None or hit[0] is not book:
+        if len(by_book) > BOOKS_KEPT:
+            by_book.clear()
+        named = once_per(book, "owners", _owners).union(lenders)
+        listed = sorted(named & roster if roster else named)[:NAMES_IN_VIEW]
+        hit = by_book[(id(book), lenders)] = (book, named, _str(listed) if listed else None)
+    _, named, listed = hit
+    if not (me in named or view.loans) and all(n in named for n, _ in view.feelings) \
+            and all(r.name in named or r.name == me for r in view.records):
+        return listed or (FREE_NAME if others else None)
+    seen = {*named, *(ln.other for ln in view.loans), *(n for n, _ in view.feelings), *(r.name for r in view.records)}
+    seen.discard(me)
     seen = sorted(seen & roster if roster else seen)[:NAMES_IN_VIEW]
     if seen:
         return _str(seen)

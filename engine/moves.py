@@ -123,20 +123,40 @@ def expected(v: PublicView, good: str) -> float:
     return price
 
 
+_BASKETS: tuple = (None, {})  # (quotes, (needs, produces) -> (cost, units, spare)): a species' basket, once a round
+
+
+def _basket(v: PublicView) -> tuple[float, int, int]:
+    """(`basket_cost`, `basket_units`, the units it makes beyond its own needs):
+    the same for every trader of a species in a round (needs, produces and the
+    round's prices), so worked out once per round's quotes and basket."""
+    memo = v.memo
+    hit = memo.get("basket")
+    if hit is None:
+        global _BASKETS
+        quotes, known = _BASKETS
+        if quotes is not v.quotes:
+            known = {}
+            _BASKETS = (v.quotes, known)
+        key = (v.needs, v.produces)
+        hit = known.get(key)
+        if hit is None:
+            made = dict(v.produces)
+            hit = known[key] = (sum(max(0, n - made.get(g, 0)) * ref(v, g) for g, n in v.needs),
+                                sum(max(0, n - made.get(g, 0)) for g, n in v.needs),
+                                sum(max(0, q - v.need(g)) for g, q in v.produces))
+        memo["basket"] = hit
+    return hit
+
+
 def basket_cost(v: PublicView) -> float:
     """What this round's needs cost at recent prices, less what the trader makes itself."""
-    if "basket_cost" not in v.memo:
-        made = dict(v.produces)
-        v.memo["basket_cost"] = sum(max(0, n - made.get(g, 0)) * ref(v, g) for g, n in v.needs)
-    return v.memo["basket_cost"]
+    return _basket(v)[0]
 
 
 def basket_units(v: PublicView) -> int:
     """Units of this round's needs the trader must buy (what it does not make itself)."""
-    if "basket_units" not in v.memo:
-        made = dict(v.produces)
-        v.memo["basket_units"] = sum(max(0, n - made.get(g, 0)) for g, n in v.needs)
-    return v.memo["basket_units"]
+    return _basket(v)[1]
 
 
 def runway(v: PublicView) -> float:
@@ -176,9 +196,10 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
     round (up to +DESPERATION at mood 0), swayed by its purse (`purse`); but
     never more than its purse stands (`budget`, stretched by the same
     desperation when it cannot eat) nor than the coins it holds."""
-    want = max(1, v.need(good) * stock)
-    short = max(0, want - v.holding(good)) / want
-    hunger = DESPERATION * (100 - v.mood) / 100 if desperate(v, good) else 0.0
+    need, held = v.need(good), v.holding(good)
+    want = max(1, need * stock)
+    short = max(0, want - held) / want
+    hunger = DESPERATION * (100 - v.mood) / 100 if held < need else 0.0  # `desperate`
     price = expected(v, good) * (1 + URGENCY * short + hunger) * purse(v) * pay
     return min(price, budget(v) * (1 + hunger), float(v.coins))
 
@@ -186,11 +207,8 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
 def keep_price(v: PublicView) -> float:
     """A seller's floor: a share (KEEP) of what its basket costs, spread over
     the units it makes to sell each round. Below this it would rather hold."""
-    memo = v.memo
-    if "keep_price" not in memo:
-        spare = sum(max(0, q - v.need(g)) for g, q in v.produces)
-        memo["keep_price"] = KEEP * basket_cost(v) / max(1, spare)
-    return memo["keep_price"]
+    cost, _, spare = _basket(v)
+    return KEEP * cost / max(1, spare)
 
 
 def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = MARKUP) -> float:
@@ -203,11 +221,12 @@ def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = M
     what it holds fits its pantry; stock beyond the pantry rots, so for that
     the floor gives way."""
     made = max(1, dict(v.produces).get(good, 0))
-    spare = max(0, v.holding(good) - v.need(good) * stock)
+    need, held = v.need(good), v.holding(good)
+    spare = max(0, held - need * stock)
     scarce = 1 + SCARCE * max(0.0, 1 - spare / made)
     glut = 1 + GLUT * max(0, spare - made) / made
     price = expected(v, good) * ASK * scarce / glut * purse(v) * markup
-    rots = v.holding(good) - v.need(good) > v.pantry
+    rots = held - need > v.pantry
     return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
 
 
@@ -254,33 +273,69 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     taking counts triple."""
     mine = {(o.good, o.side) for o in v.my_offers}
     moves: list[Move] = []
+    coins, pantry = v.coins, v.pantry
+    book = once_per(v.book, "by good and side", _by_good_and_side)  # `offers`
     for g, short in shortfall(v, stock).items():
+        need, held = v.need(g), v.holding(g)
         wtp = willing_to_pay(v, g, stock, pay)
-        weight = max(1, round(10 * short / (v.need(g) * stock))) * (2 if desperate(v, g) else 1)
-        q = max(short, v.pantry + v.need(g) - v.holding(g))  # fill the pantry: fewer, larger purchases
-        asks = [o for o in offers(v, g, "sell") if o.price <= wtp and v.coins >= o.price and trusted(v, o.owner, g)]
+        weight = max(1, round(10 * short / (need * stock))) * (2 if held < need else 1)  # `desperate`
+        q = max(short, pantry + need - held)  # fill the pantry: fewer, larger purchases
+        asks = [o for o in book.get((g, "sell"), ()) if o.price <= wtp and coins >= o.price and trusted(v, o.owner, g)]
         if asks:
-            ask = min(asks, key=lambda o: (effective(v, o), o.price, o.id))
-            q = min(q, v.coins // ask.price)
-            moves.append(Move(3 * weight, Action(action="offer", side="buy", good=g, qty=lot(q), price=ask.price),
-                              Action(action="accept", id=ask.id, qty=lot(min(q, ask.qty))), ask.owner))
-        elif (g, "buy") not in mine and v.coins >= (price := tag((wtp + min(wtp, expected(v, g))) / 2)):
-            moves.append(Move(max(1, weight // 2), Action(action="offer", side="buy", good=g,
-                                             qty=lot(min(q, v.coins // price)), price=price), None))
+            ask = min(asks, key=lambda o: (effective(v, o), o.price, o.id)) if len(asks) > 1 else asks[0]
+            q = min(q, coins // ask.price)
+            moves.append(Move(3 * weight, _offer("buy", g, lot(q), ask.price), _accept(ask.id, lot(min(q, ask.qty))),
+                              ask.owner))
+        elif (g, "buy") not in mine and coins >= (price := tag((wtp + min(wtp, expected(v, g))) / 2)):
+            moves.append(Move(max(1, weight // 2), _offer("buy", g, lot(min(q, coins // price)), price), None))
     made = dict(v.produces)
     for g, q in surplus(v, stock).items():
         ask = asking_price(v, g, stock, markup)
         weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
-        weight *= 2 if v.holding(g) - v.need(g) > v.pantry else 1  # it rots: selling it comes first
-        bids = [o for o in offers(v, g, "buy") if o.price >= ask and trusted(v, o.owner, g)]
+        weight *= 2 if v.holding(g) - v.need(g) > pantry else 1  # it rots: selling it comes first
+        bids = [o for o in book.get((g, "buy"), ()) if o.price >= ask and trusted(v, o.owner, g)]
         if bids:
-            bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id))
-            moves.append(Move(3 * weight, Action(action="offer", side="sell", good=g, qty=lot(q), price=bid.price),
-                              Action(action="accept", id=bid.id, qty=lot(min(q, bid.qty))), bid.owner))
+            bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id)) if len(bids) > 1 else bids[0]
+            moves.append(Move(3 * weight, _offer("sell", g, lot(q), bid.price), _accept(bid.id, lot(min(q, bid.qty))),
+                              bid.owner))
         elif (g, "sell") not in mine:
             price = tag((ask + max(ask, expected(v, g))) / 2)
-            moves.append(Move(weight, Action(action="offer", side="sell", good=g, qty=lot(q), price=price), None))
+            moves.append(Move(weight, _offer("sell", g, lot(q), price), None))
     return moves
+
+
+_ACTIONS: dict[tuple, Action] = {}  # the moves' actions, one object per distinct move
+_ACTION_JSON: dict[int, str] = {}   # id(action) -> its compact JSON, for the actions in _ACTIONS
+ACTIONS_MAX = 50_000
+
+
+def _kept(key: tuple, make) -> Action:
+    a = _ACTIONS.get(key)
+    if a is None:
+        if len(_ACTIONS) > ACTIONS_MAX:
+            _ACTIONS.clear()
+            _ACTION_JSON.clear()
+        a = _ACTIONS[key] = make()
+        _ACTION_JSON[id(a)] = a.compact_json()
+    return a
+
+
+def action_json(a: Action) -> str:
+    """`a.compact_json()`, kept for the moves' shared actions (a prompt shows two)."""
+    text = _ACTION_JSON.get(id(a))
+    return text if text is not None else a.compact_json()
+
+
+def _offer(side: str, good: str, qty: int, price: int) -> Action:
+    """`Action(action="offer", ...)`: made (and validated) once per distinct
+    offer, since a round's traders suggest the same few. Actions are never
+    changed once made (a changed one is a `model_copy`), so one may be shared."""
+    return _kept((side, good, qty, price), lambda: Action(action="offer", side=side, good=good, qty=qty, price=price))
+
+
+def _accept(id: int, qty: int) -> Action:
+    """`Action(action="accept", id=id, qty=qty)`, once per distinct accept (as `_offer`)."""
+    return _kept((id, qty), lambda: Action(action="accept", id=id, qty=qty))
 
 
 def passed_over(v: PublicView, m: Move) -> bool:

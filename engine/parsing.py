@@ -26,11 +26,13 @@ import json_repair
 from pydantic import ValidationError
 
 from .actions import Action, ActionKind
+from .views import once_per
 
 Outcome = Literal["clean", "repaired", "rejected"]
 
 MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply
 MAX_DECODE_TRIES = 16     # `{` positions tried with the strict decoder before json_repair
+NAMES_SCANNED = 64        # a roster up to this size is searched as it is; a larger one as a set (made once)
 
 # Bounds of the numeric fields, read off the Action model so they cannot drift.
 # `id` is a reference, not an amount: it is coerced but never clamped.
@@ -288,7 +290,7 @@ def _near_good(value: str, goods: tuple[str, ...], repairs: list[str]) -> str:
 
 
 def _near_name(value: str, names: tuple[str, ...], repairs: list[str]) -> str:
-    if value in names:
+    if value in (names if len(names) <= NAMES_SCANNED else once_per(names, "as a set", frozenset)):
         return value
     wanted = value.strip().casefold()
     match = next((n for n in names if n.casefold() == wanted), None)

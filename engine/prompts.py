@@ -41,6 +41,7 @@ from pathlib import Path
 from string import Template
 
 from .legal import moves_of
+from .moves import action_json
 from .sanitise import clean_lines, clean_text
 from .views import PublicView, once_per
 from .world import ASSETS, World
@@ -110,13 +111,13 @@ def _system(world: World, say: bool) -> str:
 
 
 def _user(view: PublicView, temperament_line: str) -> str:
-    shortfall = {g: n - view.holding(g) for g, n in view.needs if n > view.holding(g)}
-    needs = _pairs(view.needs) + (f" (short: {_pairs(tuple(shortfall.items()))})" if shortfall else "")
+    shortfall = [(g, n - h) for g, n in view.needs if n > (h := view.holding(g))]
+    needs = once_per(view.needs, "pairs", _pairs) + (f" (short: {_pairs(shortfall)})" if shortfall else "")
     social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
     shown = HEADLINES_SHOWN - social.count("\n")
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
-        temperament=temperament_line, produces=_pairs(view.produces),
+        temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # a species' own, once a round
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
@@ -162,8 +163,7 @@ def _moves(view: PublicView) -> str:
     """The best few market moves for this round as ready JSON, each with what
     it does in words: small models copy examples, so give them fitting ones."""
     picks = sorted(moves_of(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
-    return _lines(f"{m.take.compact_json()} ({m.describe()})" if m.take else m.offer.compact_json()
-                  for m in picks)
+    return _lines(f"{action_json(m.take)} ({m.describe()})" if m.take else action_json(m.offer) for m in picks)
 
 
 def _book(view: PublicView) -> str:
@@ -182,8 +182,8 @@ def _book_lines(book) -> str:
     return _lines(f"{head}: {offer}" for head, offer in best.items())
 
 
-def _pairs(items: tuple[tuple[str, int], ...]) -> str:
-    return ", ".join(f"{g} {n}" for g, n in items) or "nothing"
+def _pairs(items: tuple[tuple[str, int], ...] | list[tuple[str, int]]) -> str:
+    return ", ".join([f"{g} {n}" for g, n in items]) or "nothing"
 
 
 def _lines(items) -> str:

@@ -28,6 +28,7 @@ _ESCAPES = re.compile(
     r"|(?:\x1b[@-_])"                               # other ESC sequences
 )
 _SPACE = re.compile(r"\s+")
+_PRINTABLE_LINES = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII (what str.isprintable passes) and newlines
 
 
 def clean_text(text: object, max_len: int | None = None) -> str:
@@ -62,7 +63,7 @@ def clean_lines(text: str, max_len: int | None = None) -> str:
     when no line would change (printable ASCII lines, no runs of spaces, none
     padded or too long)."""
     text = text.strip()
-    if (text.isascii() and text.replace("\n", "").isprintable() and "  " not in text
+    if (text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_LINES) and "  " not in text
             and " \n" not in text and "\n " not in text
             and (max_len is None or max(map(len, text.split("\n"))) <= max_len)):
         return text

@@ -247,6 +247,16 @@ class PublicView:
         return asdict(self)
 
 
+def _view(**values) -> PublicView:
+    """`PublicView(**values)` with every field given, without the frozen
+    dataclass's `__init__` (an `object.__setattr__` per field, thirty of them,
+    for each of a thousand views a round): the same object, its fields in its
+    instance dict (tests/test_properties.py holds it to `PublicView(**values)`)."""
+    view = object.__new__(PublicView)
+    view.__dict__.update(values)
+    return view
+
+
 @dataclass(frozen=True)
 class MarketIndex:
     """Per-round precomputation shared by every trader's view (O(book) once)."""
@@ -283,6 +293,14 @@ class _Shared:
     produces: dict[str, tuple[tuple[str, int], ...]]  # species -> what it makes
     headlines: tuple[str, ...]
     shocks: tuple[ShockView, ...]
+    pantry: int
+    whispers_shown: int
+    max_shorts: int
+    max_allies: int
+
+
+def _strength(kv: tuple[str, int]) -> tuple[int, str]:
+    return abs(kv[1]), kv[0]
 
 
 def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
@@ -303,7 +321,9 @@ def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
         world, tuple(quotes), tuple(book), owners, world.season(state.round),
         {sp: tuple(sorted(world.needs_of(sp, state.round).items())) for sp in world.species},
         {sp: tuple(sorted(world.species[sp].produces.items())) for sp in world.species},
-        tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks))
+        tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
+        int(world.economy["pantry"]), int(world.economy["whispers_shown"]), int(world.economy["max_shorts"]),
+        int(world.economy["max_allies"]))
     return hit
 
 
@@ -374,39 +394,47 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
             for side in ("buy", "sell"):
                 book.extend([o for o in idx.best.get((g, side), []) if o.owner != name][:BOOK_DEPTH])
         book = tuple(book)
+        owners = {o.owner for o in book}
     else:
-        book = sh.book
-    loan_offers = [v for v in idx.directed_loan_offers.get(name, []) + idx.open_loan_offers if v.lender != name]
-    loan_offers.sort(key=lambda v: (v.rate, v.id))
-    loans = sorted(idx.loans_by.get(name, []), key=lambda v: (v.due, v.id))[:MAX_LOANS_SHOWN]
-    row = state.relations.get(name, {})
-    top = heapq.nlargest(TOP_RELATIONS, row.items(), key=lambda kv: (abs(kv[1]), kv[0]))
-    seen = sorted({o.owner for o in book} | {v.lender for v in loan_offers[:MAX_LOAN_OFFERS]}
-                  | {v.other for v in loans} | set(idx.allies_by.get(name, ()))
-                  | {v.proposer for v in idx.pact_offers_to.get(name, ())[:MAX_PACT_OFFERS]} | {name})
+        book, owners = sh.book, sh.book_owners
+    directed = idx.directed_loan_offers.get(name)
+    if directed:
+        loan_offers = [v for v in directed + idx.open_loan_offers if v.lender != name]
+        loan_offers.sort(key=lambda v: (v.rate, v.id))
+    else:  # the open offers alone: already cheapest first
+        loan_offers = [v for v in idx.open_loan_offers if v.lender != name]
+    loans = idx.loans_by.get(name)
+    loans = sorted(loans, key=lambda v: (v.due, v.id))[:MAX_LOANS_SHOWN] if loans else []
+    row = state.relations.get(name)
+    top = sorted(row.items(), key=_strength, reverse=True)[:TOP_RELATIONS] if row else []  # heapq.nlargest's order
+    allies = idx.allies_by.get(name, ())
+    seen = sorted(owners.union({v.lender for v in loan_offers[:MAX_LOAN_OFFERS]}, {v.other for v in loans}, allies,
+                               {v.proposer for v in idx.pact_offers_to.get(name, ())[:MAX_PACT_OFFERS]}, (name,)))
     # the trader's own record first (whether it may borrow must never be cut off), then the worst others
     records = sorted((idx.records[n] for n in seen if n in idx.records),
-                     key=lambda r: (r.name != name, -r.unpaid, -r.defaults, r.name))
-    return PublicView(
+                     key=lambda r: (r.name != name, -r.unpaid, -r.defaults, r.name)) if idx.records else []
+    mine = idx.by_owner.get(name)
+    shorts = idx.shorts_by.get(name, ())
+    return _view(
         round=state.round, season=sh.season, name=name, species=c.species,
         temperament=c.temperament, coins=c.coins,
         goods=tuple((g, c.goods.get(g, 0)) for g in world.goods),
         needs=sh.needs[c.species], produces=sh.produces[c.species],
         mood=c.mood, quotes=sh.quotes, book=book,
-        my_offers=tuple(sorted(idx.by_owner.get(name, []), key=lambda o: o.id)[-MAX_MY_OFFERS:]),
+        my_offers=tuple(sorted(mine, key=lambda o: o.id)[-MAX_MY_OFFERS:]) if mine else (),
         loan_offers=tuple(loan_offers[:MAX_LOAN_OFFERS]), loans=tuple(loans),
         tips=tuple(sorted(idx.tips_by.get(name, []), key=lambda t: t.id)),
         relations=tuple(relation_line(other, v) for other, v in top),
         headlines=sh.headlines,
-        feelings=tuple((n, row[n]) for n in seen if row.get(n)),
+        feelings=tuple((n, row[n]) for n in seen if row.get(n)) if row else (),
         records=tuple(records[:MAX_RECORDS]),
         shocks=sh.shocks,
-        pantry=int(world.economy["pantry"]),
-        shorts=tuple(idx.shorts_by.get(name, [])[:MAX_SHORTS_SHOWN]),
-        allies=tuple(idx.allies_by.get(name, [])),
+        pantry=sh.pantry,
+        shorts=tuple(shorts[:MAX_SHORTS_SHOWN]),
+        allies=tuple(allies),
         pact_offers=tuple(idx.pact_offers_to.get(name, [])[:MAX_PACT_OFFERS]),
-        whispers=tuple(idx.whispers_to.get(name, [])[-int(world.economy["whispers_shown"]):]),
-        short_room=max(0, int(world.economy["max_shorts"]) - len(idx.shorts_by.get(name, ()))),
-        ally_room=max(0, int(world.economy["max_allies"]) - len(idx.allies_by.get(name, ()))),
+        whispers=tuple(idx.whispers_to.get(name, [])[-sh.whispers_shown:]),
+        short_room=max(0, sh.max_shorts - len(shorts)),
+        ally_room=max(0, sh.max_allies - len(allies)),
         end=state.end,
     )

@@ -296,3 +296,26 @@ def test_the_embedded_default_writes_no_say_line(world):
     from serve.roster import embedded_roster
 
     assert [m.say for m in embedded_roster(world).models.values()] == [False]
+
+
+async def test_read_timeouts_share_one_timer_and_skip_answered_calls():
+    """The lean transport's read timeouts (one timer for the earliest deadline,
+    replies in the order sent): an answered call is never failed, a stalled one
+    fails with ReadTimeout at its own deadline, not at an earlier call's."""
+    import httpx
+
+    from engine.brains.transport import _Timeouts
+
+    loop = asyncio.get_running_loop()
+    timeouts = _Timeouts(loop, 0.4)
+    answered, stalled, later = loop.create_future(), loop.create_future(), loop.create_future()
+    timeouts.watch(answered)
+    timeouts.watch(stalled)
+    answered.set_result("reply")
+    await asyncio.sleep(0.2)
+    timeouts.watch(later)  # its deadline is 0.2 s after the others'
+    await asyncio.sleep(0.3)
+    assert answered.result() == "reply" and isinstance(stalled.exception(), httpx.ReadTimeout)
+    assert not later.done()
+    await asyncio.sleep(0.3)
+    assert isinstance(later.exception(), httpx.ReadTimeout) and timeouts.timer is None and not timeouts.waiting

@@ -56,6 +56,35 @@ def test_arbitrary_actions_conserve_coins_and_goods_and_stay_non_negative(seed, 
         state = after
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), rounds=st.lists(round_actions, min_size=1, max_size=6))
+def test_the_fast_paths_of_a_turn_make_what_the_plain_ones_make(seed, rounds):
+    """A view is the one its dataclass `__init__` makes from the same values
+    (`public_view` fills the instance dict directly); the suggested moves'
+    shared actions are the ones validation makes; the schema's JSON, joined
+    from kept pieces, is what json.dumps writes."""
+    import json
+    from dataclasses import fields
+
+    from engine.legal import legal_schema, schema_json, without_say
+    from engine.moves import market_moves
+    from engine.views import PublicView, market_index
+
+    state = initial_state(WORLD, seed)
+    for acts in rounds:
+        mid, opening, _ = open_round(state, WORLD)
+        idx = market_index(mid)
+        for n in NAMES:
+            v = public_view(mid, WORLD, n, idx)
+            made = PublicView(**{f.name: getattr(v, f.name) for f in fields(PublicView)})
+            assert v == made and repr(v) == repr(made) and vars(v) == vars(made)
+            for m in market_moves(v):
+                assert all(a == Action.model_validate(a.model_dump()) for a in (m.offer, m.take) if a is not None)
+            for schema in (s := legal_schema(v, WORLD.good_names, tuple(NAMES)), without_say(s)):
+                assert schema_json(schema) == json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+        state, _, _ = close_round(mid, WORLD, acts, opening)
+
+
 SHOCKS = sorted(WORLD.shocks)
 # Ids for the hand-made tips. The engine numbers a tip by the round it was
 # issued in (at most one a round), apart from the public offer ids, so a tip

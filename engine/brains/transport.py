@@ -21,17 +21,53 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 
 import httpx
 
 KEEPALIVE_MAX = 4096  # idle connections kept per server
 HEAD_MAX = 65536      # bytes of a response's status line and headers
+TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
 
 
 def _expire(reply: asyncio.Future) -> None:
     """The read timeout: a reply still awaited fails (a lighter `asyncio.wait_for`)."""
     if not reply.done():
         reply.set_exception(httpx.ReadTimeout("timed out waiting for the response"))
+
+
+class _Timeouts:
+    """Read timeouts of one length on one event loop: the replies awaited, in
+    the order sent (so their deadlines ascend), and one timer for the
+    earliest. A timer per call costs a heap push and, once cancelled, a pop,
+    each comparing handles in Python: a thousand of each a round."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop, self.timeout = loop, timeout
+        self.waiting: deque[tuple[float, asyncio.Future]] = deque()  # (deadline, reply)
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, reply: asyncio.Future) -> None:
+        waiting = self.waiting
+        while waiting and waiting[0][1].done():  # answered: forgotten here, lazily
+            waiting.popleft()
+        waiting.append((self.loop.time() + self.timeout, reply))
+        if self.timer is None:
+            self.timer = self.loop.call_at(waiting[0][0], self._sweep)
+
+    def _sweep(self) -> None:
+        self.timer = None
+        waiting, now = self.waiting, self.loop.time() + TIMER_SLACK_S
+        while waiting and (waiting[0][0] <= now or waiting[0][1].done()):
+            _expire(waiting.popleft()[1])
+        if waiting:
+            self.timer = self.loop.call_at(waiting[0][0], self._sweep)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.waiting.clear()
 
 
 class _Stale(Exception):
@@ -184,6 +220,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self.keepalive = keepalive
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
+        self._timeouts: dict[float, _Timeouts] = {}  # read timeout -> the replies awaited under it
         self.connections_opened = 0  # for the bench: how often a call had to connect
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -209,10 +246,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
         (see `request_head`), skipping httpx's Request and Response objects."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            conn, reused = await self._take(loop, host, port, connect_timeout)
+            conn = self._idle_connection(host, port)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(loop, host, port, connect_timeout)
             try:
                 reply = conn.send(data, loop)
-                timer = None if read_timeout is None else loop.call_later(read_timeout, _expire, reply)
+                if read_timeout is not None:
+                    self._timeouts_of(loop, read_timeout).watch(reply)
                 try:
                     status, headers, body = await reply
                 except _Stale:
@@ -221,9 +262,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
                         conn.close()
                         continue  # the server had closed it while idle: once more on a new connection
                     raise httpx.RemoteProtocolError("server closed the connection without a response") from None
-                finally:
-                    if timer is not None:
-                        timer.cancel()
             except BaseException:
                 self._open.discard(conn)
                 conn.close()
@@ -231,6 +269,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._give_back(conn, host, port)
             return status, headers, body
         raise AssertionError("unreachable")
+
+    def _timeouts_of(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Timeouts:
+        t = self._timeouts.get(timeout)
+        if t is None or t.loop is not loop:
+            t = self._timeouts[timeout] = _Timeouts(loop, timeout)
+        return t
 
     @staticmethod
     def _serialise(request: httpx.Request, host: str, port: int) -> bytes:
@@ -250,13 +294,17 @@ class LeanTransport(httpx.AsyncBaseTransport):
             head.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
-    async def _take(self, loop, host: str, port: int, connect_timeout: float | None) -> tuple[_Connection, bool]:
+    def _idle_connection(self, host: str, port: int) -> _Connection | None:
+        """A kept-alive connection to the server that is still usable, if there is one."""
         idle = self._idle.get((host, port))
         while idle:
             conn = idle.pop()
             if conn.reusable and not conn.closed:
-                return conn, True
+                return conn
             self._open.discard(conn)
+        return None
+
+    async def _connect(self, loop, host: str, port: int, connect_timeout: float | None) -> _Connection:
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(_Connection, host, port), connect_timeout)
         except TimeoutError:
@@ -265,7 +313,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e.strerror or e}") from None
         self._open.add(conn)
         self.connections_opened += 1
-        return conn, False
+        return conn
 
     def _give_back(self, conn: _Connection, host: str, port: int) -> None:
         conn.waiter = None
@@ -296,6 +344,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
 
     async def aclose(self) -> None:
+        for t in self._timeouts.values():
+            t.close()
+        self._timeouts.clear()
         for conn in list(self._open):
             conn.close()
         self._open.clear()
