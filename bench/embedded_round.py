@@ -1,6 +1,6 @@
 """Seconds per round of 5 creatures thinking with the embedded model, and what they did.
 
-    .venv/bin/python bench/embedded_round.py [--rounds 3] [--seeds 1,2,3] [--baseline | --compare]
+    .venv/bin/python bench/embedded_round.py [--rounds 3] [--seeds 1,2,3] [--baseline | --compare | --sides S,S]
 
 Plays `wood sim --brains llm --creatures 5` through the project's own entry
 points (RunOptions, open_game), saving to a temporary ledger, and reports
@@ -9,15 +9,19 @@ prefilled and decoded tokens per round, valid rate, engine rejections by
 reason, the action mix, and the share of actions copied verbatim from the
 prompt's "Good moves for you now:" lines.
 
-The default side is the current path: EmbeddedServer (requantized GGUF,
-threads fitted to the machine), the legal moves sent as a merged grammar
-(`json_mode = "gbnf"`), the round's shared lines first in the user message.
-`--baseline` is the old path: the shipped Q4_1 GGUF with llama-cpp-python's
-default threads, the legal moves sent as a JSON schema for llama-cpp-python
-to turn into its own grammar (`json_object_schema`), and the user message laid
-out as it was (the creature's own lines first, `OLD_USER` below). Both sides
+The default side ("new") is the current path: EmbeddedServer (serve/batched.py
+batching the round's calls, requantized GGUF, threads fitted to the machine),
+the legal moves sent as a merged grammar (`json_mode = "gbnf"`), the round's
+shared lines first in the user message, the roster's max_concurrency.
+`--baseline` is the old path: llama-cpp-python's own server (one request at a
+time, max_concurrency 1) with the shipped Q4_1 GGUF and its default threads,
+the legal moves sent as a JSON schema for llama-cpp-python to turn into its
+own grammar (`json_object_schema`), and the user message laid out as it was
+(the creature's own lines first, `OLD_USER` below). The side "llama_cpp" is
+the new path on llama-cpp-python's own server (requantized GGUF, fitted
+threads, gbnf, max_concurrency 1): what the batching alone changes. All sides
 build the same legal-moves schema from the same views. `--compare` runs
-baseline then new for each seed. Each side prints the exact server command it ran. The first
+baseline then new for each seed; `--sides llama_cpp,new` any sides in order. Each side prints the exact server command it ran. The first
 round is included (it is a normal round for a model brain); the server's
 start-up is reported apart. Nothing here is asserted.
 """
@@ -34,6 +38,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
+
 import engine.prompts as prompts
 import serve.embedded as embedded
 from engine.brains import ENGINE_PREFIX
@@ -45,8 +51,11 @@ from wood_tui.game import open_game
 from wood_tui.options import RunOptions
 
 CREATURES = 5
-SIDES = {"baseline": {"quant": None, "n_threads": None}, "new": {}}  # EmbeddedServer keyword arguments
-JSON_MODE = {"baseline": "json_object_schema", "new": None}  # None: the embedded roster's own
+# EmbeddedServer keyword arguments
+SIDES = {"baseline": {"quant": None, "n_threads": None, "server": "llama_cpp"}, "llama_cpp": {"server": "llama_cpp"},
+         "new": {}}
+JSON_MODE = {"baseline": "json_object_schema", "llama_cpp": None, "new": None}  # None: the embedded roster's own
+CONCURRENCY = {"baseline": 1, "llama_cpp": 1, "new": None}  # llama_cpp.server answers one at a time
 # the user message as it was laid out before the round's shared lines came first
 OLD_USER = """You are $name, $species. $temperament
 You make $produces each round.
@@ -75,12 +84,13 @@ def side_path(side: str):
     import serve.roster as roster_mod
 
     old_format, old_roster = prompts._USER_FORMAT, roster_mod.embedded_roster
-    mode = JSON_MODE[side]
+    mode, concurrency = JSON_MODE[side], CONCURRENCY[side]
 
     def embedded_roster(world, n=None):
         r = old_roster(world, n)
         for m in r.models.values():
             m.json_mode = mode or m.json_mode
+            m.max_concurrency = concurrency or m.max_concurrency
         return r
     try:
         if side == "baseline":
@@ -91,13 +101,14 @@ def side_path(side: str):
         prompts._USER_FORMAT, roster_mod.embedded_roster = old_format, old_roster
 
 
-def server_class(side: str, seen: list):
+def server_class(side: str, seen: list, servers: list):
     """EmbeddedServer with this side's settings, remembering the command it runs."""
     kwargs = SIDES[side]
 
     class Server(embedded.EmbeddedServer):
         def __init__(self, **kw) -> None:
             super().__init__(**kw, **kwargs)
+            servers.append(self)
 
         def command(self) -> list[str]:
             cmd = super().command()
@@ -111,9 +122,11 @@ async def play(side: str, seed: int, rounds: int, save: Path) -> dict:
     options = RunOptions.parse("sim", ["--brains", "llm", "--creatures", str(CREATURES), "--seed", str(seed),
                                        "--rounds", str(rounds), "--save", str(save)])
     commands: list[list[str]] = []
+    servers: list = []
     notes: list[str] = []
+    stats = None
     original = embedded.EmbeddedServer
-    embedded.EmbeddedServer = server_class(side, commands)  # open_game imports it from here when it starts one
+    embedded.EmbeddedServer = server_class(side, commands, servers)  # open_game imports it from here when it starts one
     try:
         with side_path(side):
             t0 = time.perf_counter()
@@ -124,10 +137,13 @@ async def play(side: str, seed: int, rounds: int, save: Path) -> dict:
                     t = time.perf_counter()
                     await game.runner.play_round()
                     round_s.append(time.perf_counter() - t)
+                if servers and servers[-1].server == "batched":  # what it prefilled, after its prefix reuse
+                    async with httpx.AsyncClient(trust_env=False) as c:
+                        stats = (await c.get(servers[-1].base_url.removesuffix("/v1") + "/stats", timeout=10)).json()
     finally:
         embedded.EmbeddedServer = original
     return {"round_s": round_s, "startup_s": startup_s, "command": commands[-1] if commands else None,
-            "notes": notes, "world": world}
+            "notes": notes, "world": world, "server_stats": stats}
 
 
 def suggested(user: str, goods, names) -> list[dict]:
@@ -199,6 +215,11 @@ def show(side: str, seed: int, run: dict, r: dict) -> None:
     print(f"   call latency p50 {r['lat_p50']:.0f} ms  p95 {r['lat_p95']:.0f} ms")
     print(f"   tokens/round prompt {r['prefill_per_round']:.0f} (prompt_tokens, before llama.cpp reuses the shared prefix)"
           f"  decoded {r['decode_per_round']:.0f}")
+    st = run.get("server_stats")
+    if st:
+        print(f"   server: prefilled {st['prefilled_tokens'] / r['rounds']:.0f} tokens/round after prefix reuse "
+              f"({st['cached_tokens']} of {st['prompt_tokens']} prompt tokens found cached), {st['decode_calls']} decode "
+              f"steps ({st['decode_s']:.1f} s; sampling {st['sample_s']:.1f} s, {st['resampled']} redrawn), at most {st['max_seqs_in_batch']} sequences in one step")
     print(f"   valid rate   {r['valid_rate']:.0%}")
     print(f"   engine rejections {r['engine_rejections'] or 'none'}; other failures {r['other_failures'] or 'none'}")
     print(f"   action mix   {r['mix']}")
@@ -213,14 +234,19 @@ def main() -> None:
     side = ap.add_mutually_exclusive_group()
     side.add_argument("--baseline", action="store_true", help="the old path: shipped Q4_1 GGUF, default threads")
     side.add_argument("--compare", action="store_true", help="baseline then new, for each seed")
+    side.add_argument("--sides", help=f"these sides in this order, for each seed (of {', '.join(SIDES)})")
     args = ap.parse_args()
     sides = ["baseline", "new"] if args.compare else ["baseline"] if args.baseline else ["new"]
+    if args.sides:
+        sides = args.sides.split(",")
+        if not sides or any(s not in SIDES for s in sides):
+            ap.error(f"--sides: a comma-separated list of {', '.join(SIDES)}")
     print(f"python {sys.version.split()[0]}, cpus available {embedded.cpu_threads()}")
     totals: dict[str, list[float]] = {s: [] for s in sides}
     with tempfile.TemporaryDirectory(prefix="wood-bench-") as tmp:
         for seed in (int(x) for x in args.seeds.split(",")):
             for s in sides:
-                save = Path(tmp) / f"{s}-{seed}.db"
+                save = Path(tmp) / f"{s}-{seed}-{len(totals[s])}.db"
                 run = asyncio.run(play(s, seed, args.rounds, save))
                 r = report(save, run)
                 show(s, seed, run, r)

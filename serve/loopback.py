@@ -82,7 +82,7 @@ class Loopback:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # called by a connection with one complete request
-    def handle(self, conn: "_Connection", method: str, path: str, body: bytes) -> None:
+    def handle(self, conn: "HttpConnection", method: str, path: str, body: bytes) -> None:
         path = path.split("?", 1)[0].rstrip("/")
         if method == "GET" and path in ("/health", ""):
             conn.respond(200, b"", "text/plain")
@@ -99,7 +99,7 @@ class Loopback:
         else:
             conn.respond_json(404, {"error": {"message": f"no route {method} {path}", "type": "not_found"}})
 
-    def _chat(self, conn: "_Connection", body: bytes) -> None:
+    def _chat(self, conn: "HttpConnection", body: bytes) -> None:
         try:
             req = json.loads(body)
             messages = req["messages"]
@@ -136,16 +136,19 @@ class Loopback:
             self.max_active = max(self.max_active, self.active)
             self.loop.call_later(self.latency_s, self._finish, conn, reply)
 
-    def _finish(self, conn: "_Connection", reply: bytes) -> None:
+    def _finish(self, conn: "HttpConnection", reply: bytes) -> None:
         self.active -= 1
         conn.respond(200, reply, "application/json")
         self._admit()
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection: reads requests one at a time."""
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: reads requests one at a time and
+    hands each to `server.handle(conn, method, path, body)`, which answers
+    with `conn.respond(...)` or `conn.respond_json(...)`, now or later (from
+    the event loop's thread). Shared by serve.batched."""
 
-    def __init__(self, server: Loopback):
+    def __init__(self, server):
         self.server = server
         self.buf = bytearray()
         self.busy = False
@@ -181,10 +184,13 @@ class _Connection(asyncio.Protocol):
             key, _, value = line.partition(":")
             key = key.strip().lower()
             if key == "content-length":
-                length = int(value)
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = -1
             elif key == "connection":
                 close = value.strip().lower() == "close"
-        if length > MAX_BODY:
+        if not 0 <= length <= MAX_BODY:
             self.transport.close()
             return
         if len(self.buf) < end + 4 + length:
@@ -200,7 +206,8 @@ class _Connection(asyncio.Protocol):
     def respond(self, status: int, data: bytes, content_type: str) -> None:
         if self.transport is None:  # the client went away while it waited
             return
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+                  503: "Service Unavailable"}.get(status, "Error")
         head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
                 f"{'Connection: close' if self.close_after else 'Connection: keep-alive'}\r\n\r\n")
         self.transport.write(head.encode() + data)
@@ -216,7 +223,7 @@ async def serve(port: int, host: str = HOST, *, ready=None, **options) -> None:
     """Serve until cancelled; `ready(port)` is called once it listens."""
     state = Loopback(**options)
     state.loop = asyncio.get_running_loop()
-    server = await state.loop.create_server(lambda: _Connection(state), host, port, backlog=4096)
+    server = await state.loop.create_server(lambda: HttpConnection(state), host, port, backlog=4096)
     if ready is not None:
         ready(server.sockets[0].getsockname()[1])
     async with server:

@@ -47,6 +47,8 @@ from engine.errors import WoodError
 from engine.sanitise import clean_text
 from engine.world import MIN_CREATURES, RosterEntry, World, build_roster
 
+from .embedded import N_CTX, PARALLEL
+
 EMBEDDED = "smol"  # the model name of the embedded default
 SCRIPTED = "scripted"  # a creature's model that is no model: the rule-based trader of its temperament
 
@@ -175,7 +177,8 @@ def load_roster(path: str | Path) -> Roster:
 def embedded_roster(world: World, n: int | None = None) -> Roster:
     """The default: every creature thinks with the embedded SmolLM2 server."""
     model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="gbnf",
-                        max_concurrency=1, timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
+                        max_concurrency=PARALLEL,  # serve.batched decodes that many requests together
+                        context_window=N_CTX["batched"], timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
                         say=False)  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved
     creatures = [CreatureConfig(name=r.name, species=r.species, temperament=r.temperament, model=EMBEDDED)
                  for r in build_roster(world, n)]

