@@ -219,7 +219,7 @@ def show(side: str, seed: int, run: dict, r: dict) -> None:
     if st:
         print(f"   server: prefilled {st['prefilled_tokens'] / r['rounds']:.0f} tokens/round after prefix reuse "
               f"({st['cached_tokens']} of {st['prompt_tokens']} prompt tokens found cached), {st['decode_calls']} decode "
-              f"steps ({st['decode_s']:.1f} s; sampling {st['sample_s']:.1f} s, {st['resampled']} redrawn), at most {st['max_seqs_in_batch']} sequences in one step")
+              f"steps ({st['decode_s']:.1f} s; sampling {st['sample_s']:.1f} s, {st['resampled']} redrawn, {st['redrawn_over_all']} over the whole vocabulary), at most {st['max_seqs_in_batch']} sequences in one step")
     print(f"   valid rate   {r['valid_rate']:.0%}")
     print(f"   engine rejections {r['engine_rejections'] or 'none'}; other failures {r['other_failures'] or 'none'}")
     print(f"   action mix   {r['mix']}")

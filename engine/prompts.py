@@ -41,6 +41,7 @@ from pathlib import Path
 from string import Template
 
 from .legal import moves_of
+from .memory import relation_line
 from .moves import action_json
 from .sanitise import clean_lines, clean_text
 from .views import PublicView, once_per
@@ -115,25 +116,45 @@ def _user(view: PublicView, temperament_line: str) -> str:
     needs = once_per(view.needs, "pairs", _pairs) + (f" (short: {_pairs(shortfall)})" if shortfall else "")
     social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
     shown = HEADLINES_SHOWN - social.count("\n")
+    held = _held(view)
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # a species' own, once a round
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
-        goods=_pairs(view.goods), needs=needs,
+        goods=_pairs([(g, n) for g, n in view.goods if n]), needs=needs,  # what it has none of goes unsaid
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
-        loan_offers=_joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
-                            for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
-        loans=_joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
-                      else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
-        tips=_joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
-        relations=_joined([*view.relations, *(r.line() for r in view.records[:RECORDS_SHOWN])]),
+        **held, held=_optional(held),  # the old layout's separate lines too (bench/embedded_round.py)
         social=social,
         headlines=once_per(view.headlines, ("record", shown), lambda h: _headlines(h, shown)),
         moves=_moves(view),
     )
     return _clean_lines(text)
+
+
+NEUTRAL = relation_line("", 0)  # "you feel neutral about ": a feeling that tells a model nothing
+HELD = (("loan_offers", "Loan offers"), ("loans", "Your loans"), ("tips", "Tips"), ("relations", "Feelings"))
+
+
+def _held(view: PublicView) -> dict[str, str]:
+    """The creature's loan offers, loans, tips and feelings, each as one line's text ("none": nothing)."""
+    return {
+        "loan_offers": _joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
+                               for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
+        "loans": _joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
+                         else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
+        "tips": _joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
+        "relations": _joined([*(line for line in view.relations if not line.startswith(NEUTRAL)),
+                              *(r.line() for r in view.records[:RECORDS_SHOWN])]),
+    }
+
+
+def _optional(held: dict[str, str]) -> str:
+    """Those of `_held`'s lines that say something: a line saying "none" is
+    tokens a model reads for nothing (on the embedded model, about a tenth of
+    what a round prefills for each creature)."""
+    return "".join(f"{label}: {held[key]}\n" for key, label in HELD if held[key] != "none")
 
 
 def _prices_line(quotes) -> str:
