@@ -170,6 +170,9 @@ def report(save: Path, run: dict) -> dict:
         rows = ledger.con.execute(
             "SELECT round, messages, action, outcome, reason, latency_ms, prompt_tokens, completion_tokens"
             " FROM calls ORDER BY round, creature").fetchall()
+        traded = Counter()  # units of each good that changed hands in trades (the granary's buys are not trades)
+        for e in ledger.events_of("trade"):
+            traded[e.data["good"]] += e.data["qty"]
     finally:
         ledger.close()
     goods = run["world"].good_names
@@ -199,6 +202,7 @@ def report(save: Path, run: dict) -> dict:
         "valid_rate": valid / len(rows) if rows else None,
         "engine_rejections": dict(engine_rej), "other_failures": dict(other_rej),
         "mix": dict(mix), "copied": copied, "moves": moves,
+        "traded": {g: traded.get(g, 0) for g in goods},
     }
 
 
@@ -223,6 +227,7 @@ def show(side: str, seed: int, run: dict, r: dict) -> None:
     print(f"   valid rate   {r['valid_rate']:.0%}")
     print(f"   engine rejections {r['engine_rejections'] or 'none'}; other failures {r['other_failures'] or 'none'}")
     print(f"   action mix   {r['mix']}")
+    print(f"   units traded {r['traded']}" + ("" if all(r["traded"].values()) else "  (a good with no trade)"))
     share = f"{r['copied'] / r['moves']:.0%}" if r["moves"] else "n/a"
     print(f"   copied verbatim from the suggested moves: {r['copied']} of {r['moves']} non-pass actions ({share})")
 

@@ -45,7 +45,7 @@ def my_turn(app: WoodApp, round_no: int) -> bool:
 async def measure(rounds: int, seed: int, side: str = "new") -> list[float]:
     seen: list = []
     original = embedded.EmbeddedServer
-    embedded.EmbeddedServer = server_class(side, seen)  # the app's game starts the server from here
+    embedded.EmbeddedServer = server_class(side, seen, [])  # the app's game starts the server from here
     try:
         with side_path(side):
             return await _measure(rounds, seed)

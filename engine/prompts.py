@@ -121,7 +121,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
         temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # a species' own, once a round
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
-        goods=_pairs([(g, n) for g, n in view.goods if n]), needs=needs,  # what it has none of goes unsaid
+        goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
         book=_book(view),
         my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
