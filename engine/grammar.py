@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 
 STRING_CHAR = r'[^"\\\x00-\x1f\x7f]'  # a free-text character: no quote, backslash or control character
+FIRST_CHAR = r'[^"\\\x00-\x20\x7f]'  # ... and the first of a text that must not be empty: no space either
 
 
 def gbnf(schema: dict) -> str:
@@ -36,7 +37,7 @@ def gbnf(schema: dict) -> str:
 
 def _items(branch: dict) -> list[tuple]:
     """A branch as a sequence of items, one per piece of text a model writes:
-    ("lit", text), ("one of", texts) or ("text", max length); an optional
+    ("lit", text), ("one of", texts) or ("text", (min length, max length)); an optional
     field is ("opt", its items)."""
     props = branch.get("properties")
     if branch.get("type") != "object" or not isinstance(props, dict) or not props:
@@ -65,7 +66,7 @@ def _value(key: str, spec: dict) -> tuple:
         texts = tuple(dict.fromkeys(json.dumps(v) for v in values))
         return ("lit", texts[0]) if len(texts) == 1 else ("one of", texts)
     if spec.get("type") == "string":
-        return ("text", int(spec.get("maxLength", 80)))
+        return ("text", (int(spec.get("minLength", 0)), int(spec.get("maxLength", 80))))
     raise ValueError(f"field '{key}': an enum or a string")
 
 
@@ -99,7 +100,10 @@ def _expr(item: tuple, rules: list[str]) -> str:
     if kind == "one of":
         return "(" + " | ".join(_quote(t) for t in arg) + ")"
     if kind == "text":
-        return f'"\\"" {STRING_CHAR}{{0,{arg}}} "\\""'
+        least, most = arg
+        if least and most:  # a text that must say something (a whisper): it starts with a visible character
+            return f'"\\"" {FIRST_CHAR} {STRING_CHAR}{{{least - 1},{most - 1}}} "\\""'
+        return f'"\\"" {STRING_CHAR}{{0,{most}}} "\\""'
     if kind == "opt":
         return "(" + " ".join(_expr(i, rules) for i in arg) + ")?"
     raise AssertionError(kind)

@@ -99,7 +99,7 @@ def moves_of(view: PublicView) -> list:
 # are emptied together when they grow past CACHE_MAX.
 CACHE_MAX = 50_000
 SAY = {"type": "string", "maxLength": SAY_MAX}
-WHISPER_TEXT = {"type": "string", "maxLength": WHISPER_MAX}
+WHISPER_TEXT = {"type": "string", "minLength": 1, "maxLength": WHISPER_MAX}  # an empty whisper is refused
 FREE_NAME = {"type": "string", "maxLength": 40}
 _SPECS: dict[tuple, dict] = {}                   # enum values -> the one dict for them
 _KINDS: dict[tuple, tuple[dict, str]] = {}       # (action, ids of its field specs) -> (branch, its JSON)

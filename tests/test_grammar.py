@@ -74,7 +74,7 @@ def admitted_by_schema(schema: dict, text: str) -> bool:
             if "enum" in spec:
                 ok &= v in spec["enum"] and type(v) is type(spec["enum"][0])
             else:
-                ok &= isinstance(v, str) and len(v) <= spec.get("maxLength", 80)
+                ok &= isinstance(v, str) and spec.get("minLength", 0) <= len(v) <= spec.get("maxLength", 80)
         if ok:
             return True
     return False
@@ -89,7 +89,8 @@ def instances(schema: dict, rng: random.Random, n: int = 60) -> list[str]:
         for k, spec in b["properties"].items():
             if k not in b["required"] and rng.random() < 0.5:
                 continue
-            obj[k] = rng.choice(spec["enum"]) if "enum" in spec else "the honey is good"[:rng.randint(0, 17)]
+            obj[k] = rng.choice(spec["enum"]) if "enum" in spec else \
+                "the honey is good"[:rng.randint(spec.get("minLength", 0), 17)]
         out.append(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
     return out
 
