@@ -65,6 +65,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import llama_cpp
 import numpy as np
@@ -671,6 +672,16 @@ async def serve(engine: Engine, port: int, host: str = HOST, *, alias: str = ALI
         await server.serve_forever()
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m serve.batched", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="the GGUF file")
@@ -678,12 +689,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default=HOST)
     ap.add_argument("--port", type=int, default=0, help="0: any free port (printed when ready)")
     ap.add_argument("--threads", type=int, default=0, help="decode and prefill threads (0: llama.cpp's default)")
-    ap.add_argument("--parallel", type=int, default=8, help="requests decoded together; the rest wait")
-    ap.add_argument("--n-ctx", type=int, default=2048,
+    ap.add_argument("--parallel", type=_positive, default=8, help="requests decoded together; the rest wait")
+    ap.add_argument("--n-ctx", type=_positive, default=2048,
                     help="the context of one request (--kv unified: the KV cells all requests share)")
     ap.add_argument("--kv", choices=("split", "unified"), default="split",
                     help="split: each request its own KV cells (a shared prefix copied); unified: one pool")
-    ap.add_argument("--n-batch", type=int, default=2048, help="most tokens in one decode step")
+    ap.add_argument("--n-batch", type=_positive, default=2048, help="most tokens in one decode step")
     ap.add_argument("--flash-attn", choices=("auto", "on", "off"),
                     help="flash attention (default: off with --kv split, auto with --kv unified)")
     ap.add_argument("--trace", action="store_true", help="a line per decode step: tokens, sequences, seconds")
@@ -693,9 +704,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     t0 = time.perf_counter()
-    engine = Engine(args.model, n_ctx=args.n_ctx, parallel=args.parallel, threads=args.threads or None,
-                    n_batch=args.n_batch, kv_split=args.kv == "split",
-                    flash_attn=FLASH_ATTN[args.flash_attn] if args.flash_attn else None, trace=args.trace)
+    if not Path(args.model).is_file():
+        print(f"serve.batched: no model file at {args.model}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        engine = Engine(args.model, n_ctx=args.n_ctx, parallel=args.parallel, threads=args.threads or None,
+                        n_batch=args.n_batch, kv_split=args.kv == "split",
+                        flash_attn=FLASH_ATTN[args.flash_attn] if args.flash_attn else None, trace=args.trace)
+    except RuntimeError as e:  # llama.cpp could not load the file or make the context: one line
+        print(f"serve.batched: {e}", file=sys.stderr, flush=True)
+        return 1
 
     def ready(port: int) -> None:
         print(f"batched serving http://{args.host}:{port}/v1 ({args.alias}: {args.model}; parallel {engine.parallel}, "

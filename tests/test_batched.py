@@ -221,3 +221,19 @@ def test_requests_that_overflow_a_unified_cache_wait_their_turn(tmp_path):
         st = stats(srv)
         assert st["kv"] == "unified" and st["requeued"] + st["evictions"] >= 1
         assert sum(r.json()["usage"]["prompt_tokens_details"]["cached_tokens"] for r in replies) > 0
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--model", "/no/such.gguf"], "serve.batched: no model file at /no/such.gguf"),
+    (["--model", "{bad}"], "serve.batched: cannot load model"),
+    (["--model", "x.gguf", "--parallel", "0"], "--parallel: expected a whole number of at least 1"),
+])
+def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, says):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("not a GGUF file")
+    args = [str(bad) if a == "{bad}" else a for a in args]
+    r = subprocess.run([sys.executable, "-m", "serve.batched", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
