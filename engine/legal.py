@@ -10,7 +10,8 @@ llama-cpp-python's grammar ignores integer `minimum`/`maximum` but honours
 
 - offer sell: one branch per good held, `qty` a few quantities it holds,
   `price` a few prices around the good's recent price;
-- offer buy: one branch per good, prices it can pay, quantities such that
+- offer buy: one branch per good it holds less than its pantry plus this
+  round's need of (more would rot), prices it can pay, quantities such that
   qty * price stays within its coins at the dearest of them;
 - accept: the ids of the standing offers it can take among those its prompt
   shows (the best per good and side) or its suggested moves take, grouped by
@@ -258,6 +259,8 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
     for g in goods:
         ref = refs[g]
         mine = extra_buy.get(g)
+        if not mine and view.holding(g) >= view.pantry + view.need(g):
+            continue  # it holds all it can keep: more would only rot
         if not mine:  # the usual case: the branch is fixed by how many of the prices it can pay, and for how many
             ps = _prices(ref, cap)  # `prices(ref, coins)`
             if ps:

@@ -144,3 +144,24 @@ def test_nothing_legal_leaves_pass_alone(world):
     broke = replace(view, coins=0, goods=tuple((g, 0) for g, _ in view.goods), book=(), loan_offers=())
     schema = legal_schema(broke, world.good_names, ())
     assert [b["properties"]["action"]["enum"] for b in schema["anyOf"]] == [["pass"]]
+
+
+def bids_admitted(schema: dict) -> set[str]:
+    return {b["properties"]["good"]["enum"][0] for b in schema["anyOf"]
+            if b["properties"]["action"]["enum"] == ["offer"] and b["properties"]["side"]["enum"] == ["buy"]}
+
+
+def test_no_bid_for_a_good_held_beyond_what_keeps(world):
+    """A trader holding its pantry plus this round's need of a good may not bid
+    for more (it would only rot); one unit fewer and it may. SmolLM2 spent up
+    to 8 turns of 20 bidding for the good it makes."""
+    from dataclasses import replace
+    seen, names = turns_of(world, 7, rounds=3)
+    _, view = seen[-1]
+    rich = replace(view, coins=500)
+    for g in world.good_names:
+        keeps = rich.pantry + rich.need(g)
+        full = replace(rich, goods=tuple((x, keeps if x == g else 0) for x, _ in rich.goods))
+        short = replace(rich, goods=tuple((x, keeps - 1 if x == g else 0) for x, _ in rich.goods))
+        assert g not in bids_admitted(legal_schema(full, world.good_names, tuple(names)))
+        assert g in bids_admitted(legal_schema(short, world.good_names, tuple(names)))
