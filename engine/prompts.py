@@ -69,7 +69,7 @@ TIP_MAX = 80       # one tip's words
 WHISPER_SHOWN = 50  # one whisper's words (cut shorter, like a say line)
 WHISPERS_SHOWN = 1  # of the view's whispers, the latest
 PACT_OFFERS_SHOWN = 1
-LOAN_OFFERS_SHOWN = 2
+LOAN_OFFERS_SHOWN = 1
 LOANS_SHOWN = 3
 SHORTS_SHOWN = 2    # the nearest due
 MOVES_SHOWN = 1    # suggested market moves: the best one. With two, SmolLM2 copied neither most turns and
@@ -183,10 +183,21 @@ def _social(view: PublicView) -> str:
 
 
 def _moves(view: PublicView) -> str:
-    """The best few market moves for this round as ready JSON, each with what
-    it does in words: small models copy examples, so give them fitting ones."""
-    picks = sorted(moves_of(view), key=lambda m: -m.weight)[:MOVES_SHOWN]
+    """The most urgent market move(s) for this round as ready JSON, each with
+    what it does in words: small models copy examples, so give them fitting
+    ones (`_urgency` ranks them)."""
+    picks = sorted(moves_of(view), key=lambda m: -_urgency(view, m))[:MOVES_SHOWN]
     return _lines(f"{action_json(m.take)} ({m.describe()})" if m.take else action_json(m.offer) for m in picks)
+
+
+def _urgency(view: PublicView, m) -> int:
+    """How strongly the prompt suggests a market move: its weight, but a sale
+    of stock that rots (beyond the pantry) counts like taking a standing offer
+    (three times), since what is not sold is lost."""
+    a = m.offer
+    if m.take is None and a.side == "sell" and view.holding(a.good) - view.need(a.good) > view.pantry:
+        return 3 * m.weight
+    return m.weight
 
 
 def _book(view: PublicView) -> str:

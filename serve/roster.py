@@ -179,7 +179,8 @@ def embedded_roster(world: World, n: int | None = None) -> Roster:
     model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="gbnf",
                         max_concurrency=PARALLEL,  # serve.batched decodes that many requests together
                         context_window=N_CTX["batched"], timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
-                        say=False)  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved
+                        say=False,  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved
+                        temperament=False)  # ~75 tokens a round of five to prefill: left out
     creatures = [CreatureConfig(name=r.name, species=r.species, temperament=r.temperament, model=EMBEDDED)
                  for r in build_roster(world, n)]
     return Roster(models={EMBEDDED: model}, creatures=creatures)

@@ -298,6 +298,21 @@ def test_the_embedded_default_writes_no_say_line(world):
     assert [m.say for m in embedded_roster(world).models.values()] == [False]
 
 
+async def test_a_model_set_to_carry_no_temperament_gets_none_in_its_prompt(world, view, server):
+    """`temperament = false` (the embedded default): the creature's temperament
+    line is left out of its prompt; by default it is there."""
+    from serve.roster import embedded_roster, load_roster
+
+    line = world.temperaments["speculator"]
+    await decide(world, view, config(server.base_url, temperament=False))
+    await decide(world, view, config(server.base_url))
+    users = [r["messages"][1]["content"] for r in server.requests]
+    assert line not in users[0] and "You are Fox, a fox.\n" in users[0]
+    assert line in users[1]
+    assert [m.temperament for m in embedded_roster(world).models.values()] == [False]
+    assert [m.temperament for m in load_roster("serve/rosters/embedded.toml").models.values()] == [False]
+
+
 async def test_read_timeouts_share_one_timer_and_skip_answered_calls():
     """The lean transport's read timeouts (one timer for the earliest deadline,
     replies in the order sent): an answered call is never failed, a stalled one

@@ -291,3 +291,23 @@ def test_every_suggested_move_is_one_the_engine_would_carry_out(world):
 
     asyncio.run(go(initial_state(world, 3, roster)))
     assert seen["accept"] > 5 and seen["offer"] > 5, seen
+
+
+def test_the_one_suggested_move_puts_a_sale_of_rotting_stock_level_with_taking_an_offer(world):
+    """The prompt shows one market move, the most urgent: its weight, but a
+    sale of stock beyond the pantry (it rots) counts three times, as taking a
+    standing offer does; a sale of stock that keeps does not."""
+    from dataclasses import replace
+
+    from engine.actions import Action
+    from engine.moves import Move
+    from engine.prompts import _urgency
+
+    view = public_view(initial_state(world, 7), world, "Squirrel")
+    keeps = view.pantry + view.need("acorns")
+    sale = Move(10, Action(action="offer", side="sell", good="acorns", qty=5, price=5), None)
+    rotting = replace(view, goods=tuple((g, keeps + 1 if g == "acorns" else n) for g, n in view.goods))
+    kept = replace(view, goods=tuple((g, keeps if g == "acorns" else n) for g, n in view.goods))
+    assert _urgency(rotting, sale) == 30 and _urgency(kept, sale) == 10
+    bid = Move(10, Action(action="offer", side="buy", good="honey", qty=5, price=5), None)
+    assert _urgency(rotting, bid) == 10

@@ -61,6 +61,8 @@ class ModelConfig(BaseModel):
     # whether the model writes a public say line: with False its schema has no `say` field, its
     # rules leave the say line out, and a say line it writes anyway is dropped
     say: bool = True
+    # whether its prompt carries its creature's temperament line (False: left out, ~15 tokens a prompt saved)
+    temperament: bool = True
 
     @model_validator(mode="after")
     def _replicas(self) -> "ModelConfig":

@@ -449,8 +449,8 @@ class LLMBrain:
         messages: list[dict] = []
         try:
             say = self.client.cfg.say
-            messages = build_messages(view, self.world, temperament_line=self.temperament_line, names=self.names,
-                                      say=say)
+            messages = build_messages(view, self.world, names=self.names, say=say,
+                                      temperament_line=self.temperament_line if self.client.cfg.temperament else "")
             schema = legal_schema(view, self.world.good_names, self.names)  # this round's legal moves only
             if not say:
                 schema = without_say(schema)
