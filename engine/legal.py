@@ -26,6 +26,10 @@ llama-cpp-python's grammar ignores integer `minimum`/`maximum` but honours
   of its live tips (by id) to the others;
 - pass: always.
 
+Coins and goods are counted net of what the trader's own standing offers may
+take: a standing bid or ask can fill earlier in the round than its owner's
+turn (the engine holds nothing in escrow), and what it took is then gone.
+
 The market moves the prompt suggests (`moves.market_moves`) are always admitted.
 The schema stays small whatever the roster: a few KB.
 """
@@ -230,7 +234,14 @@ def _in_default(view: PublicView) -> bool:
 def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...] = ()) -> dict:
     """The schema for `view`'s trader this round: only moves the engine accepts."""
     me, coins = view.name, view.coins
-    held = {g: h for g in goods if (h := view.holding(g)) > 0}
+    asked: dict[str, int] = {}
+    for o in view.my_offers:  # its standing offers may fill before its turn: what they may take is not spent twice
+        if o.side == "buy":
+            coins -= o.qty * o.price
+        else:
+            asked[o.good] = asked.get(o.good, 0) + o.qty
+    coins = max(0, coins)
+    held = {g: h for g in goods if (h := view.holding(g) - asked.get(g, 0)) > 0}
     moves = moves_of(view)
     refs = once_per(view.quotes, "reference prices", _refs)
     branches: list[dict] = []
@@ -246,15 +257,17 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             ps.add(a.price)
         else:
             extra_buy.setdefault(a.good, []).append(a)
-    for g, h in held.items():
-        ref = refs[g]
+    for g in [*held, *(g for g in extra_sell if g not in held)]:
+        ref, h, real = refs[g], held.get(g, 0), view.holding(g)
         qs, ps = extra_sell.get(g, ((), ()))
-        key = ("sell", g, min(h, QTY_MAX), ref, *sorted(q for q in qs if q <= h), None, *sorted(ps)) if qs else \
-            ("sell", g, min(h, QTY_MAX), ref, None)
+        qs = sorted(q for q in qs if q <= real)  # a suggested sale: up to all it holds
+        if not h and not qs:
+            continue
+        key = ("sell", g, min(h, QTY_MAX), ref, *qs, None, *sorted(ps)) if qs else ("sell", g, min(h, QTY_MAX), ref, None)
         branches.append(_keyed(key) or _remember(key, _kind("offer", {
             "side": _str(["sell"]), "good": _str([g]),
-            "qty": _enum({*quantities(h), *(q for q in qs if q <= h)}),
-            "price": _enum({*prices(ref), *ps})})))
+            "qty": _enum({*quantities(h), *qs}),
+            "price": _enum({*prices(ref), *ps} if h else ps)})))
     cap = min(coins, PRICE_MAX + 1)
     for g in goods:
         ref = refs[g]
@@ -276,7 +289,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             qs = {*quantities(coins // ps[-1]), *(a.qty for a in mine if a.qty * ps[-1] <= coins)}
             branches.append(_offer("buy", g, tuple(sorted(qs)), tuple(ps)))
         for a in mine:  # a suggested bid too big for the branch's dearest price: its own branch
-            if (not ps or a.qty * ps[-1] > coins) and a.qty * a.price <= coins:
+            if (not ps or a.qty * ps[-1] > coins) and a.qty * a.price <= view.coins:
                 branches.append(_offer("buy", g, (a.qty,), (a.price,)))
 
     # accept: standing offers it can take, grouped by the quantities it can take them in
@@ -293,11 +306,11 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             shown.add((o.good, o.side))
             firsts.append(o)
     for o in firsts:  # in the usual case, the first offer per good and side (all the suggested ones among them)
-        cap = min(o.qty, coins // o.price) if o.side == "sell" else min(o.qty, view.holding(o.good))
-        if cap >= 1:
-            qs = _take_qtys(cap)
-            if (q := suggested.get(o.id)) and q <= cap and q not in qs:
-                qs = tuple(sorted((*qs, q)))
+        cap = min(o.qty, coins // o.price) if o.side == "sell" else min(o.qty, held.get(o.good, 0))
+        qs = _take_qtys(cap) if cap >= 1 else ()
+        if (q := suggested.get(o.id)) and q not in qs:  # a suggested take: within all it holds (the move checked)
+            qs = tuple(sorted((*qs, q)))
+        if qs:
             takes[o.id] = qs
     for qs, ids in _group(list(takes.items())).items():
         key = ("accept", *qs, None, *ids)

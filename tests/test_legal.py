@@ -165,3 +165,36 @@ def test_no_bid_for_a_good_held_beyond_what_keeps(world):
         short = replace(rich, goods=tuple((x, keeps - 1 if x == g else 0) for x, _ in rich.goods))
         assert g not in bids_admitted(legal_schema(full, world.good_names, tuple(names)))
         assert g in bids_admitted(legal_schema(short, world.good_names, tuple(names)))
+
+
+def test_what_its_own_standing_offers_may_take_is_not_spent_twice(world):
+    """A standing offer can fill earlier in the round than its owner's turn, so
+    the schema's own coins and quantities leave out what the trader's standing
+    bids may cost and its standing asks may deliver (the suggested moves stay
+    admitted as they are)."""
+    from dataclasses import replace
+
+    from engine.views import OfferView
+
+    seen, names = turns_of(world, 7, rounds=3)
+    _, view = seen[-1]
+    base = replace(view, coins=100, book=(), loan_offers=(), my_offers=(),
+                   goods=tuple((g, 20 if g == "honey" else 0) for g, _ in view.goods))
+    bid = OfferView(9001, view.name, "buy", "timber", 9, 10, view.round + 3)  # 90 of its 100 coins
+    ask = OfferView(9002, view.name, "sell", "honey", 15, 9, view.round + 3)  # 15 of its 20 honey
+    committed = replace(base, my_offers=(bid, ask))
+    suggested = {(m.offer.side, m.offer.good, m.offer.qty, m.offer.price) for m in market_moves(committed)}
+
+    def most(schema, side, good=None):
+        out = 0
+        for b in schema["anyOf"]:
+            p = b["properties"]
+            if p["action"]["enum"] == ["offer"] and p["side"]["enum"] == [side] and good in (None, *p["good"]["enum"]):
+                qs = [q for q in p["qty"]["enum"] if not any(s[0] == side and s[2] == q for s in suggested)]
+                out = max(out, max(qs, default=0) * (min(p["price"]["enum"]) if side == "buy" else 1))
+        return out
+
+    free = legal_schema(base, world.good_names, tuple(names))
+    tied = legal_schema(committed, world.good_names, tuple(names))
+    assert most(free, "buy") > 10 and most(tied, "buy") <= 10
+    assert most(free, "sell", "honey") == 20 and most(tied, "sell", "honey") == 5
