@@ -184,6 +184,11 @@ def budget(v: PublicView) -> float:
     return v.coins / (RUNWAY * max(1, basket_units(v)))
 
 
+def rots(v: PublicView, good: str) -> bool:
+    """Holding more of `good` than the pantry keeps past this round's meal: the rest spoils."""
+    return v.holding(good) - v.need(good) > v.pantry
+
+
 def desperate(v: PublicView, good: str) -> bool:
     """Holding less of a needed good than this round's meal takes."""
     return v.holding(good) < v.need(good)
@@ -226,8 +231,7 @@ def asking_price(v: PublicView, good: str, stock: int = STOCK, markup: float = M
     scarce = 1 + SCARCE * max(0.0, 1 - spare / made)
     glut = 1 + GLUT * max(0, spare - made) / made
     price = expected(v, good) * ASK * scarce / glut * purse(v) * markup
-    rots = held - need > v.pantry
-    return max(1.0, price, keep_price(v) * (ROT_KEEP if rots else 1.0))
+    return max(1.0, price, keep_price(v) * (ROT_KEEP if rots(v, good) else 1.0))
 
 
 def offers(v: PublicView, good: str, side: str) -> list[OfferView] | tuple:
@@ -292,7 +296,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     for g, q in surplus(v, stock).items():
         ask = asking_price(v, g, stock, markup)
         weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
-        weight *= 2 if v.holding(g) - v.need(g) > pantry else 1  # it rots: selling it comes first
+        weight *= 2 if rots(v, g) else 1  # selling it comes first
         bids = [o for o in book.get((g, "buy"), ()) if o.price >= ask and trusted(v, o.owner, g)]
         if bids:
             bid = max(bids, key=lambda o: (effective(v, o), o.price, -o.id)) if len(bids) > 1 else bids[0]

@@ -42,7 +42,7 @@ from string import Template
 
 from .legal import moves_of
 from .memory import relation_line
-from .moves import action_json
+from .moves import action_json, rots
 from .sanitise import clean_lines, clean_text
 from .views import PublicView, once_per
 from .world import ASSETS, World
@@ -195,7 +195,7 @@ def _urgency(view: PublicView, m) -> int:
     of stock that rots (beyond the pantry) counts like taking a standing offer
     (three times), since what is not sold is lost."""
     a = m.offer
-    if m.take is None and a.side == "sell" and view.holding(a.good) - view.need(a.good) > view.pantry:
+    if m.take is None and a.side == "sell" and rots(view, a.good):
         return 3 * m.weight
     return m.weight
 
