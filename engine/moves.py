@@ -9,7 +9,10 @@ with its own position, never with a band around the wood's customary price:
 - a buyer pays more the shorter it is of a good it needs, more again when it
   holds too little to eat this round and its mood is low; but no more than
   its purse stands (its coins spread over RUNWAY rounds of its basket), and
-  never more than it holds; it buys enough to fill its pantry at once;
+  never more than it holds; it buys enough to fill its pantry at once; and
+  a trader that is not short still fills its pantry from a standing ask
+  priced well under what it expects (BARGAIN): demand that answers to
+  price, so a glut clears instead of rotting in its maker's store;
 - a seller asks a little over the expected price when it has about a round
   of its output to spare, more when it has next to nothing (a failed
   harvest), less the more it sits on; never less than what its own basket
@@ -56,6 +59,8 @@ NEWS = 0.6          # a harvest failing (all of it) in the public news: buyers a
 ROT_KEEP = 0.5      # ... and this share of that floor for stock beyond the pantry (it rots)
 DISTRUST = -20      # feelings at or below this: the trader avoids that creature's offers unless desperate
 WARMTH = 20         # feelings at or above this: warm (a lender's and giver's favourites)
+BARGAIN = 0.85      # a standing ask at most this share of the expected price tempts a trader that is not short ...
+BARGAIN_WEIGHT = 3  # ... to fill its pantry, weighed like a buy three tenths short (then tripled, as every take)
 
 
 def lot(qty: int) -> int:
@@ -270,7 +275,9 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     has to spare: take the standing offer that suits it best within its
     reservation price (`take`, or `offer`: the same price crossing the book
     for the whole lot, the rest standing), else post its own offer between
-    its reservation price and the expected price. Weights: a buy counts how
+    its reservation price and the expected price; and take a bargain (a
+    needed good it is not short of, offered at BARGAIN of the expected price
+    or less) to fill its pantry. Weights: a buy counts how
     short the trader is (double when it cannot eat this round; halved for a
     bid that would only wait on the book), a sale how much it sits on (more
     when its purse is thin, double when its stock rots beyond the pantry);
@@ -292,6 +299,17 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
                               ask.owner))
         elif (g, "buy") not in mine and coins >= (price := tag((wtp + min(wtp, expected(v, g))) / 2)):
             moves.append(Move(max(1, weight // 2), _offer("buy", g, lot(min(q, coins // price)), price), None))
+    for g, n in v.needs:  # a bargain: stock up on a needed good while it is cheap (a glut clears)
+        held = v.holding(g)
+        if n * stock <= held < pantry + n and (asks := book.get((g, "sell"))) \
+                and min(o.price for o in asks) <= (cheap := BARGAIN * expected(v, g)):
+            cheap = min(cheap, BARGAIN * willing_to_pay(v, g, stock, pay))
+            asks = [o for o in asks if o.price <= cheap and coins >= o.price and trusted(v, o.owner, g)]
+            if asks:
+                ask = min(asks, key=lambda o: (effective(v, o), o.price, o.id)) if len(asks) > 1 else asks[0]
+                q = min(pantry + n - held, coins // ask.price)
+                moves.append(Move(3 * BARGAIN_WEIGHT, _offer("buy", g, lot(q), ask.price),
+                                  _accept(ask.id, lot(min(q, ask.qty))), ask.owner))
     made = dict(v.produces)
     for g, q in surplus(v, stock).items():
         ask = asking_price(v, g, stock, markup)

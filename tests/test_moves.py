@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine.actions import Action
 from engine.brains.scripted import LEND_RATE, STYLE, _borrow, _lend, choose, lending_rate
-from engine.moves import asking_price, keep_price, market_moves, passed_over, purse, ref, willing_to_pay
+from engine.moves import BARGAIN, asking_price, keep_price, market_moves, passed_over, purse, ref, willing_to_pay
 from engine.state import ActiveShock
 from engine.rules import check_action
 from engine.state import Loan, LoanOffer, Offer, State, initial_state
@@ -115,6 +115,21 @@ def test_a_buyer_takes_an_offer_within_reach_and_else_posts_between():
     cheap = offer(s, "Squirrel", "sell", "acorns", 5, int(market))
     buy = next(m for m in market_moves(view(s, "Owl")) if m.offer.good == "acorns")
     assert buy.take == Action(action="accept", id=cheap, qty=5) and buy.counterpart == "Squirrel"
+
+
+def test_a_trader_not_short_fills_its_pantry_from_a_bargain_and_only_from_a_bargain():
+    s = wood()
+    owl = s.creatures["Owl"]
+    owl.goods["acorns"], owl.coins = 4, 200  # not short (3 rounds' need) but below a full pantry (6 + 1)
+    market = ref(view(s, "Owl"), "acorns")
+    fair = offer(s, "Squirrel", "sell", "acorns", 9, round(market))
+    assert not [m for m in market_moves(view(s, "Owl")) if m.offer.good == "acorns" and m.offer.side == "buy"]
+    cheap = offer(s, "Squirrel", "sell", "acorns", 9, int(market * BARGAIN))
+    buy = next(m for m in market_moves(view(s, "Owl")) if m.offer.good == "acorns" and m.offer.side == "buy")
+    assert buy.take == Action(action="accept", id=cheap, qty=3)  # up to a full pantry: 6 + 1 - 4
+    assert fair != cheap and buy.offer.price == int(market * BARGAIN)
+    owl.goods["acorns"] = 7  # a full pantry: no bargain tempts it (more would rot)
+    assert not [m for m in market_moves(view(s, "Owl")) if m.offer.good == "acorns" and m.offer.side == "buy"]
 
 
 def test_news_of_a_failing_harvest_raises_bids_and_asks_and_a_bumper_crop_lowers_them():

@@ -29,8 +29,9 @@ def test_same_seed_same_hash_and_different_seed_differs(world):
 def test_scripted_traders_make_a_living_market(world):
     """Twenty creatures, 200 rounds: trades in every good, loans, repayments,
     defaults whose debts are collected and cleared, gifts, tips true and
-    planted, a fine, a cleared notice and the granary."""
-    _, results = play(world, seed=1, rounds=200, n=20)
+    planted, a fine, a cleared notice and the granary (seed 3: in some seeds
+    every defaulter pays its whole debt at once, and no part payment shows)."""
+    _, results = play(world, seed=3, rounds=200, n=20)
     s = RunSummary()
     for r in results:
         s.add_round(r)
