@@ -144,7 +144,7 @@ def main() -> None:
     meter = Meter()
     meter.wrap(llm, "build_messages", "prompt")
     meter.wrap(llm, "legal_schema", "schema")
-    meter.wrap(llm, "_encode", "encode")
+    meter.wrap(llm.ChatClient, "request", "encode")
     meter.wrap(llm, "parse_reply", "parse")
     for name in ENGINE_FUNCS:
         meter.wrap(runner_mod, name, "engine")

@@ -9,8 +9,6 @@ too late can fall back on the next best offer at the same price.
 from __future__ import annotations
 
 import bisect
-from dataclasses import replace
-
 from .state import LoanOffer, Offer, State
 
 
@@ -26,10 +24,24 @@ class Book:
         self.placed: dict[int, int] = {o.id: o.qty for o in state.offers.values()}  # qty when the round began
         self.gone: dict[int, Offer] = {}  # offers taken this round, as they stood (for accepts that came late)
         self.gone_loans: dict[int, LoanOffer] = {}  # loan offers taken this round
+        self._shorts: dict[str, int] | None = None  # owner -> open shorts (`open_shorts`)
         for o in state.offers.values():
             self.lanes.setdefault((o.good, o.side), []).append(_key(o))
         for lane in self.lanes.values():
             lane.sort()
+
+    def open_shorts(self, name: str) -> int:
+        """How many shorts `name` holds open: counted once a round from the
+        state (shorts close only when the round opens), then kept in step
+        by `short_opened`."""
+        if self._shorts is None:
+            self._shorts = {}
+            for x in self.state.shorts.values():
+                self._shorts[x.owner] = self._shorts.get(x.owner, 0) + 1
+        return self._shorts.get(name, 0)
+
+    def short_opened(self, name: str) -> None:
+        self._shorts[name] = self.open_shorts(name) + 1
 
     def add(self, o: Offer) -> None:
         self.state.offers[o.id] = o
@@ -38,7 +50,8 @@ class Book:
 
     def remove(self, o: Offer) -> None:
         self.state.offers.pop(o.id, None)
-        self.gone[o.id] = replace(o, qty=self.placed.get(o.id, o.qty))
+        gone = self.gone[o.id] = o.copy()  # as it stood when the round began (`dataclasses.replace`, lighter)
+        gone.qty = self.placed.get(o.id, o.qty)
         lane = self.lanes.get((o.good, o.side), [])
         k = _key(o)
         i = bisect.bisect_left(lane, k)

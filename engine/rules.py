@@ -484,7 +484,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     if s.end:
         rounds = min(rounds, s.end - s.round)  # it falls due in the last round at the latest
     cap = int(world.economy["max_shorts"])
-    if sum(1 for x in s.shorts.values() if x.owner == name) >= cap:
+    if book.open_shorts(name) >= cap:
         return (Reason.OUT_OF_RANGE, f"you have {cap} open shorts, the most a creature may have")
     me = s.creatures[name]
     fills, left, bids = [], a.qty, 0
@@ -521,6 +521,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     me.coins -= collateral
     x = Short(sid, name, a.good, sold, sold, proceeds, collateral, s.round + rounds)
     s.shorts[sid] = x
+    book.short_opened(name)
     out.append(Event("short_opened", s.round, {"id": sid, "owner": name, "good": a.good, "qty": sold,
                                                "proceeds": proceeds, "collateral": collateral, "due": x.due}))
     return out
@@ -688,8 +689,12 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
     budget = s.treasury * int(world.economy["granary_spend_pct"]) // 100
     spent, fed, bought, buys = 0, [], {}, []
     for c in sorted(s.creatures.values(), key=lambda c: (c.mood, c.name)):
+        if budget - spent < 1:
+            break  # no offer is cheaper than a coin
         for g, need in sorted(world.needs_of(c.species, s.round).items()):
             lack = need - c.goods.get(g, 0)
+            if lack <= 0:
+                continue
             for o in list(book.crossing("buy", g, PRICE_MAX)):
                 if lack <= 0 or budget - spent < o.price:
                     break

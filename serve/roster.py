@@ -113,6 +113,9 @@ class Roster(BaseModel):
             raise ValueError(f"a market needs at least {MIN_CREATURES} creatures; the roster has {size}")
         if self.crowd is not None and self.crowd.model not in self.models and self.crowd.model != SCRIPTED:
             raise ValueError(f"the crowd uses unknown model {self.crowd.model!r}")
+        if self.crowd is not None and self.crowd.count < len(self.creatures):
+            raise ValueError(f"[crowd] count = {self.crowd.count} is the whole roster's size, listed creatures "
+                             f"included: it cannot be below the {len(self.creatures)} creatures listed")
         names = [c.name for c in self.creatures]
         if len(set(names)) != len(names):
             raise ValueError("creature names must be unique")

@@ -6,7 +6,8 @@ request body is kept in `requests`, so a test can see what the client sent
 and how often it retried. Scenarios: a reply (valid JSON, garbage, half
 JSON, fenced, harmony or <think> preambles, hostile `say` text, null content,
 truncated output) or a failure (HTTP 400/500/503, a stall past the client's
-timeout, a connection dropped mid-response, a body that is not JSON).
+timeout, a connection dropped mid-response, a body that is not JSON, a
+body far past any reply's size, by Content-Length or chunked).
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
 }
-FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk")
+FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
+            "huge_length", "huge_chunked")
+HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES)
 
 
@@ -140,6 +143,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             self.close_connection = True
+        elif scenario == "huge_length":  # a body declared far past any reply's size, then sent at length
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            self._pour(HUGE)
+        elif scenario == "huge_chunked":  # a chunked body that never ends in time
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._pour(HUGE, chunked=True)
         elif scenario == "bad_chunk":  # a chunk not followed by CRLF
             data = json.dumps({"choices": [{"message": {"content": VALID}}]}).encode()
             self.send_response(200)
@@ -147,6 +162,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"%x\r\n%sXX0\r\n\r\n" % (len(data), data))
             self.close_connection = True
+
+    def _pour(self, total: int, chunked: bool = False) -> None:
+        """`total` bytes of a JSON-looking body, 64 KB at a time, until sent or the client hangs up."""
+        piece = b'{"choices":[' + b" " * (65536 - 12)
+        self.close_connection = True
+        try:
+            for _ in range(total // len(piece)):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client stopped reading: as it should
 
     def _completion(self, body: dict, content: str | None, finish: str, extra: dict) -> None:
         self._json(200, {

@@ -68,6 +68,8 @@ EXPECTED = {
     "bad_body": ("fault", "fault: bad_body", 1),
     "two_lengths": ("fault", "fault: dropped", 2),      # as httpx says: a malformed response, retried once
     "bad_chunk": ("fault", "fault: dropped", 2),
+    "huge_length": ("fault", "fault: bad_body: the response body is 1073741824 bytes, over the 4194304", 1),
+    "huge_chunked": ("fault", "fault: bad_body: the response body is more, over the 4194304", 1),
 }
 
 
@@ -266,7 +268,28 @@ def test_the_request_body_is_the_bytes_json_dumps_would_send(world, view, mode):
     assert _encode(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-@pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk"])
+@pytest.mark.parametrize("mode", ["json_schema", "json_object_schema", "gbnf", "none"])
+@pytest.mark.parametrize("merge", [False, True])
+def test_a_request_joined_into_its_kept_frame_is_the_bytes_json_dumps_would_send(world, view, mode, merge):
+    """`ChatClient.request` cuts each body's frame (model, settings, the
+    response format around the schema) once and joins the messages and schema
+    into it: byte for byte what encoding the whole body sends, for every json
+    mode, with and without a schema, at two max_tokens, the system text merged or not."""
+    from engine.legal import legal_schema
+
+    cfg = config("http://127.0.0.1:9/v1", json_mode=mode, top_p=0.9, model='m"\\ü',
+                 system_role="merge_into_user" if merge else "native")
+    client = ChatClient(cfg)
+    schema = legal_schema(view, world.good_names, (*NAMES, "Hérisson"))
+    messages = [{"role": "system", "content": "rules \"quoted\" \u0000"}, {"role": "user", "content": "déjà vu"}]
+    for s, max_tokens in [(schema, None), (schema, 256), (None, None), ({"type": "object"}, 99)]:
+        body = client._body(messages, s, max_tokens or cfg.max_tokens)
+        assert client.request(messages, s, max_tokens=max_tokens) == \
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), (s is None, max_tokens)
+
+
+@pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk",
+                                      "huge_length", "huge_chunked"])
 async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
     server.default = scenario
     async with ChatClient(config(server.base_url, http_client="httpx")) as theirs, ChatClient(config(server.base_url)) as ours:

@@ -15,7 +15,7 @@ from engine.brains.config import ModelConfig
 from engine.brains.llm import ChatClient, replica_lines
 from engine.ledger import Ledger
 from serve.loopback import LoopbackServer
-from serve.roster import load_roster
+from serve.roster import RosterError, load_roster
 from wood_tui.game import open_game
 from wood_tui.options import RunOptions
 
@@ -154,6 +154,17 @@ def test_a_roster_with_replicas_and_a_crowd(tmp_path, world):
     entries = roster.entries(world)
     assert len(entries) == 1000 and len({e.name for e in entries}) == 1000
     assert {e.model for e in entries} == {"loop"} and roster.models["loop"].urls[1] == "http://127.0.0.1:10/v1"
+
+
+def test_a_crowd_smaller_than_the_creatures_listed_is_refused_with_the_reason(tmp_path, world):
+    listed = "".join(f'[[creatures]]\nname = "C{i}"\nspecies = "owl"\nmodel = "scripted"\n\n' for i in range(6))
+    path = tmp_path / "r.toml"
+    path.write_text(listed + '[crowd]\ncount = 4\nmodel = "scripted"\n', encoding="utf-8")
+    with pytest.raises(RosterError, match=r"count = 4 .* below the 6 creatures listed"):
+        load_roster(path)
+    path.write_text(listed + '[crowd]\ncount = 8\nmodel = "scripted"\n', encoding="utf-8")
+    assert [e.name for e in load_roster(path).entries(world)][:6] == [f"C{i}" for i in range(6)]
+    assert len(load_roster(path).entries(world)) == 8
 
 
 def test_replica_lines_name_each_server():

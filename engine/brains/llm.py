@@ -37,7 +37,7 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision
 from .config import ModelConfig
-from .transport import LeanTransport
+from .transport import BODY_MAX, BodyTooLarge, LeanTransport, too_large
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -119,6 +119,7 @@ class ChatClient:
         self.replicas = [self._replica(i, u) for i, u in enumerate(urls)]
         self._turn = 0
         self._closed = False
+        self._frames: dict[tuple[int, bool], tuple] = {}  # (max_tokens, no schema) -> `_frame`
 
     def _replica(self, index: int, url: str) -> Replica:
         cfg = self.cfg
@@ -191,8 +192,37 @@ class ChatClient:
         return await self.post(self.request(messages, schema, max_tokens=max_tokens))
 
     def request(self, messages: list[dict], schema: dict | None = None, *, max_tokens: int | None = None) -> bytes:
-        """The body `chat` sends for these messages and schema, as bytes."""
-        return _encode(self._body(messages, schema, max_tokens or self.cfg.max_tokens))
+        """The body `chat` sends for these messages and schema, as bytes:
+        `_encode(self._body(...))`, byte for byte. Where the body's frame does
+        not depend on the schema (every json mode but `gbnf`), the frame
+        around the messages and the schema is encoded once per max_tokens
+        (`_frame`) and each call joins its two variable parts into it."""
+        max_tokens = max_tokens or self.cfg.max_tokens
+        frame = self._frames.get((max_tokens, schema is None))
+        if frame is None:
+            frame = self._frames[(max_tokens, schema is None)] = self._frame(max_tokens, schema is None)
+        if not frame:
+            return _encode(self._body(messages, schema, max_tokens))
+        if self.cfg.system_role == "merge_into_user":
+            messages = _merge_system(messages)
+        head, mid, tail = frame
+        if schema is None or tail is None:  # no schema, or a json mode that sends none
+            return (head + _messages_json(messages) + mid).encode("utf-8")
+        return (head + _messages_json(messages) + mid + schema_json(schema) + tail).encode("utf-8")
+
+    def _frame(self, max_tokens: int, no_schema: bool) -> tuple:
+        """(text before the messages, between them and the schema, after the
+        schema; tail None where no schema goes in), cut from `_encode` itself
+        over stand-ins; () where the frame varies with the schema (a grammar)."""
+        if self.cfg.json_mode == "gbnf" and not no_schema:
+            return ()
+        body = self._body([], None if no_schema else _SCHEMA_MARK, max_tokens)
+        body["messages"] = _MESSAGES_MARK
+        head, found, rest = _encode(body).decode("utf-8").partition(_dumps(_MESSAGES_MARK))
+        mid, schema_found, tail = rest.partition(_dumps(_SCHEMA_MARK))
+        if not found or _dumps(_MESSAGES_MARK) in rest or _dumps(_SCHEMA_MARK) in tail:
+            return ()
+        return (head, mid, tail) if schema_found else (head, rest, None)
 
     async def post(self, data: bytes) -> ChatResult:
         """`chat` with its body made beforehand (`request`)."""
@@ -309,8 +339,19 @@ class ChatClient:
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
                     connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
             else:
-                resp = await r.http.post("chat/completions", content=data, headers=JSON_HEADERS)
-                status, content = resp.status_code, resp.content
+                async with r.http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
+                    status, chunks, size = resp.status_code, [], 0
+                    declared = resp.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > BODY_MAX:
+                        raise too_large(int(declared))
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > BODY_MAX:
+                            raise too_large()
+                        chunks.append(chunk)
+                    content = b"".join(chunks)
+        except BodyTooLarge as e:
+            return ChatResult(fault="bad_body", detail=_detail(e))
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             return ChatResult(fault="connect", detail=_detail(e))
         except httpx.TimeoutException as e:
@@ -370,6 +411,8 @@ def _encode(body: dict) -> bytes:
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
+_MESSAGES_MARK = "\x00messages\x00"   # stand-ins `ChatClient._frame` cuts a body's frame at
+_SCHEMA_MARK = {"\x00schema\x00": 0}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # made once, not per call
 _dumps = _ENCODER.encode
 _SCALARS: dict[tuple[type, object], str] = {}  # a body's keys and settings (model, temperature, ...): encoded once

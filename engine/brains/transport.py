@@ -27,6 +27,8 @@ import httpx
 
 KEEPALIVE_MAX = 4096  # idle connections kept per server
 HEAD_MAX = 65536      # bytes of a response's status line and headers
+BODY_MAX = 4 << 20    # bytes of a response's body (a chat reply is a few KB): past this the call fails, unread
+CHUNKING_SLACK = 65536  # room in the raw bytes for chunk-size lines around a body up to BODY_MAX
 TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
 
 
@@ -70,6 +72,15 @@ class _Timeouts:
         self.waiting.clear()
 
 
+class BodyTooLarge(httpx.HTTPError):
+    """A response body past BODY_MAX (or declared so): what the server sent is not read further."""
+
+
+def too_large(size: int | None = None) -> BodyTooLarge:
+    said = f"{size} bytes" if size is not None else "more"
+    return BodyTooLarge(f"the response body is {said}, over the {BODY_MAX} bytes a reply may have")
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the response."""
 
@@ -96,9 +107,15 @@ class _Connection(asyncio.Protocol):
                 pass
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():  # bytes nobody asked for: the connection is not to be trusted
+            self.reusable = False
+            self.close()
+            return
         self.buf += data
-        if self.waiter is not None and not self.waiter.done():
-            self._parse(eof=False)
+        if len(self.buf) > HEAD_MAX + BODY_MAX + CHUNKING_SLACK:
+            self._fail(too_large())
+            return
+        self._parse(eof=False)
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -158,6 +175,9 @@ class _Connection(asyncio.Protocol):
                     close = value.lower() == b"close"
             if status in (204, 304) or 100 <= status < 200:
                 length = 0
+            if length is not None and length > BODY_MAX:
+                self._fail(too_large(length))
+                return
             self._head = (status, headers, end + 4, None if chunked else length, chunked)
             self.reusable = not close and (chunked or length is not None)
         status, headers, start, length, chunked = self._head
@@ -192,6 +212,9 @@ class _Connection(asyncio.Protocol):
                 if buf.find(b"\r\n\r\n", eol) < 0:  # trailers (if any) end with an empty line
                     return None
                 return bytes(out)
+            if len(out) + size > BODY_MAX:
+                self._fail(too_large())
+                return None
             if len(buf) < eol + 2 + size + 2:
                 return None
             if buf[eol + 2 + size:eol + 4 + size] != b"\r\n":
