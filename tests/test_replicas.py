@@ -6,6 +6,7 @@ mid-game, by SIGKILL, while a round's calls are in flight."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -43,6 +44,18 @@ def roster_file(tmp_path, urls: list[str], n: int = CREATURES):
     return path
 
 
+async def held(servers, each: int, timeout_s: float = 10.0) -> None:
+    """Until every server holds `each` calls in flight (received, not yet
+    answered): a wait on what the servers report, not a guess at the time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = [(st := srv.stats())["active"] + st["queued"] for srv in servers]
+        if all(n >= each for n in counts):
+            return
+        assert time.monotonic() < deadline, f"in flight {counts}, waited for {each} each"
+        await asyncio.sleep(0.01)
+
+
 def cfg(urls: list[str], **kw) -> ModelConfig:
     return ModelConfig(name="loop", base_urls=urls, model="loopback", max_concurrency=64, timeout_s=10,
                        health_interval_s=0.05, **kw)
@@ -74,7 +87,7 @@ async def test_a_replica_killed_mid_call_costs_only_the_calls_it_held(pair):
     a, b = pair
     async with ChatClient(cfg([a.base_url, b.base_url])) as client:
         calls = [asyncio.ensure_future(client.chat(MSGS)) for _ in range(20)]
-        await asyncio.sleep(0.06)  # all sent, none answered (300 ms)
+        await held([a, b], 10)  # all sent, none answered (300 ms)
         a.kill()
         results = await asyncio.gather(*calls)
         after = await asyncio.gather(*(client.chat(MSGS) for _ in range(10)))
@@ -124,7 +137,7 @@ async def test_one_of_two_replicas_dies_mid_game(pair, tmp_path, world):
         run = game.runner
         results = [await run.play_round(), await run.play_round()]
         round3 = asyncio.ensure_future(run.play_round())
-        await asyncio.sleep(0.06)  # its calls are in flight on both servers
+        await held([a, b], CREATURES // 2)  # its calls are in flight on both servers
         a.kill()
         results.append(await round3)
         results += [await run.play_round(), await run.play_round()]
