@@ -275,6 +275,8 @@ class ChatClient:
             return
         r.up = False
         r.downs += 1
+        if r.lean is not None:  # its kept-alive connections went with it
+            r.lean.forget(r.host, r.port)
         if r.probe is None or r.probe.done():
             r.probe = asyncio.get_running_loop().create_task(self._probe(r))
 
