@@ -12,7 +12,8 @@ For each size it prints the mean round wall time, the slowest call's latency
 beside it, and the game process's CPU time per creature per round (user +
 system, `time.process_time`; the server's own process is not counted), split:
 
-- prompt: `build_messages` (the chat messages);
+- prompt: `build_messages` (the chat messages) and the market moves it
+  suggests (`moves_of`, made for every creature first);
 - schema: `legal_schema` (this turn's legal moves as a JSON schema);
 - encode: the request body to JSON bytes;
 - client: the rest of a call in this process: httpx, the transport, the
@@ -142,6 +143,7 @@ def main() -> None:
     args = ap.parse_args()
 
     meter = Meter()
+    meter.wrap(llm, "moves_of", "prompt")  # the market judgement behind the suggested move (made ahead, in stages)
     meter.wrap(llm, "build_messages", "prompt")
     meter.wrap(llm, "legal_schema", "schema")
     meter.wrap(llm.ChatClient, "request", "encode")

@@ -241,7 +241,8 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
         else:
             asked[o.good] = asked.get(o.good, 0) + o.qty
     coins = max(0, coins)
-    held = {g: h for g in goods if (h := view.holding(g) - asked.get(g, 0)) > 0}
+    stores = view.stores
+    held = {g: h for g in goods if (h := stores.get(g, 0) - asked.get(g, 0)) > 0}
     moves = moves_of(view)
     refs = once_per(view.quotes, "reference prices", _refs)
     branches: list[dict] = []
@@ -258,9 +259,9 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
         else:
             extra_buy.setdefault(a.good, []).append(a)
     for g in [*held, *(g for g in extra_sell if g not in held)]:
-        ref, h, real = refs[g], held.get(g, 0), view.holding(g)
+        ref, h, real = refs[g], held.get(g, 0), stores.get(g, 0)
         qs, ps = extra_sell.get(g, ((), ()))
-        qs = sorted(q for q in qs if q <= real)  # a suggested sale: up to all it holds
+        qs = sorted([q for q in qs if q <= real]) if qs else ()  # a suggested sale: up to all it holds
         if not h and not qs:
             continue
         key = ("sell", g, min(h, QTY_MAX), ref, *qs, None, *sorted(ps)) if qs else ("sell", g, min(h, QTY_MAX), ref, None)
@@ -269,20 +270,21 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
             "qty": _enum({*quantities(h), *qs}),
             "price": _enum({*prices(ref), *ps} if h else ps)})))
     cap = min(coins, PRICE_MAX + 1)
+    pantry, needs = view.pantry, view.needed
     for g in goods:
         ref = refs[g]
         mine = extra_buy.get(g)
-        if not mine and view.holding(g) >= view.pantry + view.need(g):
+        if not mine and stores.get(g, 0) >= pantry + needs.get(g, 0):
             continue  # it holds all it can keep: more would only rot
         if not mine:  # the usual case: the branch is fixed by how many of the prices it can pay, and for how many
-            ps = _prices(ref, cap)  # `prices(ref, coins)`
+            ps = _prices(ref, cap if cap <= 2 * ref else 2 * ref)  # `prices(ref, coins)`: no price is over 1.5 ref
             if ps:
                 key = ("buy", g, ref, len(ps), min(coins // ps[-1], QTY_MAX))
                 branches.append(_keyed(key) or _remember(key, _kind("offer", {
                     "side": _str(["buy"]), "good": _str([g]), "qty": _enum(quantities(coins // ps[-1])),
                     "price": _enum(ps)})))
             continue
-        ps = sorted({*_prices(ref, cap), *(a.price for a in mine)})
+        ps = sorted({*_prices(ref, cap if cap <= 2 * ref else 2 * ref), *(a.price for a in mine)})
         while ps and not quantities(coins // ps[-1]):
             ps.pop()
         if ps:

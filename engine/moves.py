@@ -284,10 +284,10 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     taking counts triple."""
     mine = {(o.good, o.side) for o in v.my_offers}
     moves: list[Move] = []
-    coins, pantry = v.coins, v.pantry
+    coins, pantry, stores, needed = v.coins, v.pantry, v.stores, v.needed
     book = once_per(v.book, "by good and side", _by_good_and_side)  # `offers`
     for g, short in shortfall(v, stock).items():
-        need, held = v.need(g), v.holding(g)
+        need, held = needed.get(g, 0), stores.get(g, 0)
         wtp = willing_to_pay(v, g, stock, pay)
         weight = max(1, round(10 * short / (need * stock))) * (2 if held < need else 1)  # `desperate`
         q = max(short, pantry + need - held)  # fill the pantry: fewer, larger purchases
@@ -300,7 +300,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
         elif (g, "buy") not in mine and coins >= (price := tag((wtp + min(wtp, expected(v, g))) / 2)):
             moves.append(Move(max(1, weight // 2), _offer("buy", g, lot(min(q, coins // price)), price), None))
     for g, n in v.needs:  # a bargain: stock up on a needed good while it is cheap (a glut clears)
-        held = v.holding(g)
+        held = stores.get(g, 0)
         if n * stock <= held < pantry + n and (asks := book.get((g, "sell"))) \
                 and min(o.price for o in asks) <= (cheap := BARGAIN * expected(v, g)):
             cheap = min(cheap, BARGAIN * willing_to_pay(v, g, stock, pay))
@@ -374,12 +374,14 @@ def passed_over(v: PublicView, m: Move) -> bool:
 
 def shortfall(v: PublicView, stock: int = STOCK) -> dict[str, int]:
     """Goods below `stock` rounds of need, and by how much."""
-    return {g: n * stock - v.holding(g) for g, n in v.needs if n * stock > v.holding(g)}
+    held = v.stores
+    return {g: short for g, n in v.needs if (short := n * stock - held.get(g, 0)) > 0}
 
 
 def surplus(v: PublicView, stock: int = STOCK) -> dict[str, int]:
     """Goods the trader makes and holds beyond `stock` rounds of its own need, and by how much."""
-    return {g: v.holding(g) - v.need(g) * stock for g, _ in v.produces if v.holding(g) > v.need(g) * stock}
+    held, needed = v.stores, v.needed
+    return {g: spare for g, _ in v.produces if (spare := held.get(g, 0) - needed.get(g, 0) * stock) > 0}
 
 
 def best(v: PublicView, good: str, side: str) -> OfferView | None:

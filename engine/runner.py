@@ -2,7 +2,9 @@
 applied in a seeded order, invariants checked, the round committed.
 
 `Runner.play_round()` is one season tick. Brains only ever receive a
-`PublicView`. A brain that raises or hangs past `decide_timeout_s` becomes a
+`PublicView`; brain classes that can make the round's work ahead
+(`prepare_round`) are handed every view of theirs before anyone is asked.
+A brain that raises or hangs past `decide_timeout_s` becomes a
 `pass` with a recorded fault: the round always completes. An `Observer`
 hears about each step (the UI's bridge implements it).
 """
@@ -101,6 +103,21 @@ class Runner:
         self.observer.decided(name, d)
         return d, dt
 
+    def _prepare(self, names: list[str], views: list) -> None:
+        """Brains whose class can make a whole round's work ahead (`prepare_round`:
+        model brains build their requests) do so, each class once, before any
+        creature is asked; it must not raise (a brain's failure stays its own)."""
+        groups: dict = {}
+        for n, v in zip(names, views):
+            prepare = getattr(type(self.brains[n]), "prepare_round", None)
+            if prepare is not None:
+                groups.setdefault(prepare, []).append((self.brains[n], v))
+        for prepare, pairs in groups.items():
+            try:
+                prepare(pairs)
+            except Exception:  # nothing made ahead: each brain makes its own when asked
+                pass
+
     async def play_round(self) -> RoundResult:
         t0 = time.perf_counter()
         before = self.state
@@ -111,6 +128,7 @@ class Runner:
         idx = market_index(mid)
         names = list(mid.creatures)
         views = [public_view(mid, self.world, n, idx) for n in names]
+        self._prepare(names, views)
         answers = await asyncio.gather(*(self._ask(n, v) for n, v in zip(names, views)))
         proposed = {n: d for n, (d, _) in zip(names, answers)}
         after, closing, f_close = close_round(mid, self.world, {n: d.action for n, d in proposed.items()}, opening)

@@ -202,11 +202,13 @@ class PublicView:
 
     # lookups, built once per view (a brain asks them many times a turn)
     @_once
-    def _goods(self) -> dict[str, int]:
+    def stores(self) -> dict[str, int]:
+        """Goods held, by good (`holding` without a call per good)."""
         return dict(self.goods)
 
     @_once
-    def _needs(self) -> dict[str, int]:
+    def needed(self) -> dict[str, int]:
+        """This round's needs, by good (`need` without a call per good)."""
         return dict(self.needs)
 
     @_once
@@ -224,10 +226,10 @@ class PublicView:
         return {}
 
     def holding(self, good: str) -> int:
-        return self._goods.get(good, 0)
+        return self.stores.get(good, 0)
 
     def need(self, good: str) -> int:
-        return self._needs.get(good, 0)
+        return self.needed.get(good, 0)
 
     def quote(self, good: str) -> QuoteView:
         return self._quotes[good]

@@ -357,3 +357,28 @@ async def test_read_timeouts_share_one_timer_and_skip_answered_calls():
     assert not later.done()
     await asyncio.sleep(0.3)
     assert isinstance(later.exception(), httpx.ReadTimeout) and timeouts.timer is None and not timeouts.waiting
+
+
+async def test_a_request_made_ahead_for_the_round_is_the_one_made_when_asked(world, server):
+    """`LLMBrain.prepare_round` (the runner calls it before asking anyone)
+    makes each creature's request stage by stage; `decide` then sends that
+    request, byte for byte the one it would have made itself. A creature
+    whose request fails to build ahead is left to `decide`, which records
+    the failure as its own fault; the others in the batch are not touched."""
+    from engine.brains.llm import PREPARED
+
+    state = initial_state(world, 7)
+    async with ChatClient(config(server.base_url)) as client:
+        fox, owl = (LLMBrain(n, client, world, names=NAMES, temperament_line=world.temperaments["speculator"])
+                    for n in ("Fox", "Owl"))
+        asked = await fox.decide(public_view(state, world, "Fox"))
+        views = {n: public_view(state, world, n) for n in ("Fox", "Owl")}
+        owl._schema = lambda view: 1 / 0  # this one's schema cannot be made
+        LLMBrain.prepare_round([(fox, views["Fox"]), (owl, views["Owl"])])
+        assert PREPARED in views["Fox"].memo and PREPARED not in views["Owl"].memo
+        ahead = await fox.decide(views["Fox"])
+        broken = await owl.decide(views["Owl"])
+    assert PREPARED not in views["Fox"].memo  # sent once, not kept
+    assert len(server.requests) == 2 and server.requests[1] == server.requests[0]
+    assert ahead.outcome == asked.outcome == "clean" and ahead.action == asked.action
+    assert broken.outcome == "fault" and broken.reason.startswith("fault: ZeroDivisionError")

@@ -4,6 +4,11 @@ Every brain has one coroutine, `decide(view) -> Decision`. Scripted brains
 (`scripted`) are deterministic rules; model brains (`llm`) call a model
 server; the human brain (`human`) waits for the player. A brain sees only
 the `PublicView` it is handed.
+
+A brain class may also offer a static `prepare_round(pairs)`: the runner
+calls it once a round with every (brain, view) of that class before asking
+any creature, and it must not raise. Model brains make their requests there,
+a stage at a time for the whole round (`LLMBrain.prepare_round`).
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ import httpx
 from ..actions import PASS
 from ..errors import WoodError
 from ..grammar import gbnf
-from ..legal import legal_schema, schema_json, without_say
+from ..legal import legal_schema, moves_of, schema_json, without_say
 from ..parsing import parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
@@ -413,6 +413,7 @@ def _encode(body: dict) -> bytes:
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
+PREPARED = "prepared request"  # a view's memo key: the (messages, schema, body) `prepare_round` made for it
 _MESSAGES_MARK = "\x00messages\x00"   # stand-ins `ChatClient._frame` cuts a body's frame at
 _SCHEMA_MARK = {"\x00schema\x00": 0}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # made once, not per call
@@ -490,22 +491,63 @@ class LLMBrain:
         self.temperament_line = temperament_line
         self.tokenizer = tokenizer or client.cfg.tokenizer
 
+    def _messages(self, view: PublicView) -> list[dict]:
+        cfg = self.client.cfg
+        return build_messages(view, self.world, names=self.names, say=cfg.say,
+                              temperament_line=self.temperament_line if cfg.temperament else "")
+
+    def _schema(self, view: PublicView) -> dict:
+        schema = legal_schema(view, self.world.good_names, self.names)  # this round's legal moves only
+        return schema if self.client.cfg.say else without_say(schema)
+
+    @staticmethod
+    def prepare_round(pairs: list[tuple["LLMBrain", PublicView]]) -> None:
+        """Make the round's requests before any creature is asked (the runner
+        calls this with every model brain and its view), a stage at a time:
+        every view's market moves, then every prompt, every schema, every body.
+        At 1,000 creatures that costs about a fifth less CPU than each creature
+        making its own in turn (the same code stays hot; BENCHMARKS.md, "The
+        model path at 1,000 creatures"). The request waits in the view's
+        memo for `decide`; a creature whose request fails to build here is
+        left to `decide`, which builds it again and records the fault."""
+        live = []
+        for brain, view in pairs:
+            try:
+                moves_of(view)
+                live.append((brain, view))
+            except Exception:
+                continue
+        made = []
+        for brain, view in live:
+            try:
+                made.append((brain, view, brain._messages(view)))
+            except Exception:
+                continue
+        schemas = []
+        for brain, view, messages in made:
+            try:
+                schemas.append((brain, view, messages, brain._schema(view)))
+            except Exception:
+                continue
+        for brain, view, messages, schema in schemas:
+            try:
+                view.memo[PREPARED] = (messages, schema, brain.client.request(messages, schema))
+            except Exception:
+                continue
+
     async def decide(self, view: PublicView) -> Decision:
         messages: list[dict] = []
         try:
-            say = self.client.cfg.say
-            messages = build_messages(view, self.world, names=self.names, say=say,
-                                      temperament_line=self.temperament_line if self.client.cfg.temperament else "")
-            schema = legal_schema(view, self.world.good_names, self.names)  # this round's legal moves only
-            if not say:
-                schema = without_say(schema)
-            data = self.client.request(messages, schema)
-            # The runner asks every creature of a round at once: yielding here, each makes its request
-            # before any is sent, so a round's prompts, schemas and bodies are made in one tight pass
-            # rather than each between other calls' socket work (at 1,000 creatures about an eighth
-            # less CPU a creature, most of it in the prompt: BENCHMARKS.md, "The model path at 1,000
-            # creatures").
-            await asyncio.sleep(0)
+            prepared = view.memo.pop(PREPARED, None)
+            if prepared is not None:
+                messages, schema, data = prepared
+            else:
+                messages = self._messages(view)
+                schema = self._schema(view)
+                data = self.client.request(messages, schema)
+                # Asked without `prepare_round`, every creature of a round at once: yielding here, each
+                # makes its request before any is sent, rather than each between other calls' socket work.
+                await asyncio.sleep(0)
             return await self._ask(messages, schema, data)
         except Exception as e:  # a brain never takes the round down: the failure becomes a recorded pass
             reason = f"fault: {type(e).__name__}: {clean_text(e, DETAIL_MAX)}"
