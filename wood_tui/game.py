@@ -18,7 +18,7 @@ from engine.errors import WoodError
 from engine.ledger import Ledger
 from engine.metrics import RunSummary
 from engine.replay import verified_state
-from engine.runner import Observer, Runner
+from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster
 
@@ -60,6 +60,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
     their hashes before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
     models = None  # the roster's model configs, for --brains llm
+    roomy_collector()
     async with contextlib.AsyncExitStack() as stack:
         if options.resume is not None:
             ledger = Ledger.open(options.resume, readonly=False)
