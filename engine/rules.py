@@ -747,25 +747,31 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
     r = s.round
     pantry = int(world.economy["pantry"])
     fed_gain, hungry_loss = int(world.economy["mood_fed"]), int(world.economy["mood_hungry"])
+    baskets: dict[str, list[tuple[str, int]]] = {}  # species -> this round's needs (the same for all of a species)
+    spoiling = [(g, good.spoil_pct) for g, good in world.goods.items() if good.spoil_pct]
     for c in s.creatures.values():
         needed = eaten = 0
         ate, missed, rotted = {}, {}, {}
-        for g, need in world.needs_of(c.species, r).items():
-            have = c.goods.get(g, 0)
+        basket = baskets.get(c.species)
+        if basket is None:
+            basket = baskets[c.species] = list(world.needs_of(c.species, r).items())
+        goods = c.goods
+        for g, need in basket:
+            have = goods.get(g, 0)
             eat = min(have, need)
-            c.goods[g] = have - eat
-            flows.add(flows.consumed, g, eat)
+            goods[g] = have - eat
             needed += need
-            eaten += eat
             if eat:
+                eaten += eat
                 ate[g] = eat
+                flows.consumed[g] = flows.consumed.get(g, 0) + eat
             if need > eat:
                 missed[g] = need - eat
-        for g, good in world.goods.items():
-            if good.spoil_pct and c.goods.get(g, 0) > pantry:
-                rot = max(1, (c.goods[g] - pantry) * good.spoil_pct // 100)
-                c.goods[g] -= rot
-                flows.add(flows.spoiled, g, rot)
+        for g, pct in spoiling:
+            if goods.get(g, 0) > pantry:
+                rot = max(1, (goods[g] - pantry) * pct // 100)
+                goods[g] -= rot
+                flows.spoiled[g] = flows.spoiled.get(g, 0) + rot
                 rotted[g] = rot
         # fully fed: +mood_fed; nothing eaten: -mood_hungry; linear between
         delta = round(-hungry_loss + (fed_gain + hungry_loss) * eaten / needed) if needed else fed_gain
