@@ -8,9 +8,12 @@ exception. Server quirks are named config entries (`json_mode`,
 `system_role`, `reasoning_effort`), not code paths per model family.
 
 `LLMBrain.decide` builds the prompt and this turn's legal-moves schema
-(`legal.legal_schema`) from the creature's `PublicView`, calls the client, runs the reply through the repair layer and always returns a
+(`legal.legal_schema`) from the creature's `PublicView` (or takes the
+request `LLMBrain.prepare_round` made for the whole round ahead), calls the
+client, runs the reply through the repair layer and always returns a
 `Decision`: what cannot be salvaged, or a call that failed, becomes `pass`
-with the reason and the whole call recorded for the ledger.
+with the reason and the whole call recorded for the ledger. A reply body
+past `transport.BODY_MAX` is a `bad_body` fault, read no further.
 """
 from __future__ import annotations
 
@@ -505,9 +508,9 @@ class LLMBrain:
         """Make the round's requests before any creature is asked (the runner
         calls this with every model brain and its view), a stage at a time:
         every view's market moves, then every prompt, every schema, every body.
-        At 1,000 creatures that costs about a fifth less CPU than each creature
-        making its own in turn (the same code stays hot; BENCHMARKS.md, "The
-        model path at 1,000 creatures"). The request waits in the view's
+        At 1,000 creatures the requests cost about a fifth less CPU to make so
+        than each creature making its own in turn (the same code stays hot;
+        BENCHMARKS.md, "The model path at 1,000 creatures"). The request waits in the view's
         memo for `decide`; a creature whose request fails to build here is
         left to `decide`, which builds it again and records the fault."""
         live = []
