@@ -73,8 +73,15 @@ def _take_qtys(cap: int) -> tuple[int, ...]:
     return tuple(q for q in TAKE_QTYS if q <= cap)
 
 
-@lru_cache(maxsize=4096)
 def _prices(ref: int, cap: int) -> tuple[int, ...]:
+    """The price ladder around `ref` up to `cap` (`prices`). No rung is over
+    twice `ref`, so every larger cap is that one: a trader's coins do not
+    each make a cache entry of their own."""
+    return _price_ladder(ref, cap if cap <= 2 * ref else 2 * ref)
+
+
+@lru_cache(maxsize=4096)
+def _price_ladder(ref: int, cap: int) -> tuple[int, ...]:
     return tuple(sorted({p for f in PRICE_FACTORS if 1 <= (p := max(1, round(ref * f))) <= min(cap, PRICE_MAX)}))
 
 
@@ -277,14 +284,14 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
         if not mine and stores.get(g, 0) >= pantry + needs.get(g, 0):
             continue  # it holds all it can keep: more would only rot
         if not mine:  # the usual case: the branch is fixed by how many of the prices it can pay, and for how many
-            ps = _prices(ref, cap if cap <= 2 * ref else 2 * ref)  # `prices(ref, coins)`: no price is over 1.5 ref
+            ps = _prices(ref, cap)  # `prices(ref, coins)`
             if ps:
                 key = ("buy", g, ref, len(ps), min(coins // ps[-1], QTY_MAX))
                 branches.append(_keyed(key) or _remember(key, _kind("offer", {
                     "side": _str(["buy"]), "good": _str([g]), "qty": _enum(quantities(coins // ps[-1])),
                     "price": _enum(ps)})))
             continue
-        ps = sorted({*_prices(ref, cap if cap <= 2 * ref else 2 * ref), *(a.price for a in mine)})
+        ps = sorted({*_prices(ref, cap), *(a.price for a in mine)})
         while ps and not quantities(coins // ps[-1]):
             ps.pop()
         if ps:

@@ -9,6 +9,7 @@ too late can fall back on the next best offer at the same price.
 from __future__ import annotations
 
 import bisect
+
 from .state import LoanOffer, Offer, State
 
 

@@ -764,14 +764,14 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
             if eat:
                 eaten += eat
                 ate[g] = eat
-                flows.consumed[g] = flows.consumed.get(g, 0) + eat
+                flows.add(flows.consumed, g, eat)
             if need > eat:
                 missed[g] = need - eat
         for g, pct in spoiling:
             if goods.get(g, 0) > pantry:
                 rot = max(1, (goods[g] - pantry) * pct // 100)
                 goods[g] -= rot
-                flows.spoiled[g] = flows.spoiled.get(g, 0) + rot
+                flows.add(flows.spoiled, g, rot)
                 rotted[g] = rot
         # fully fed: +mood_fed; nothing eaten: -mood_hungry; linear between
         delta = round(-hungry_loss + (fed_gain + hungry_loss) * eaten / needed) if needed else fed_gain

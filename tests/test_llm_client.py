@@ -69,7 +69,7 @@ EXPECTED = {
     "two_lengths": ("fault", "fault: dropped", 2),      # as httpx says: a malformed response, retried once
     "bad_chunk": ("fault", "fault: dropped", 2),
     "huge_length": ("fault", "fault: bad_body: the response body is 1073741824 bytes, over the 4194304", 1),
-    "huge_chunked": ("fault", "fault: bad_body: the response body is more, over the 4194304", 1),
+    "huge_chunked": ("fault", "fault: bad_body: the response body runs over the 4194304 bytes", 1),
 }
 
 

@@ -508,35 +508,27 @@ class LLMBrain:
         """Make the round's requests before any creature is asked (the runner
         calls this with every model brain and its view), a stage at a time:
         every view's market moves, then every prompt, every schema, every body.
-        At 1,000 creatures the requests cost about a fifth less CPU to make so
-        than each creature making its own in turn (the same code stays hot;
-        BENCHMARKS.md, "The model path at 1,000 creatures"). The request waits in the view's
+        At 1,000 creatures that costs about a fifth less CPU than each creature
+        making its own request in turn (the same code stays hot; BENCHMARKS.md,
+        "The model path at 1,000 creatures"). The request waits in the view's
         memo for `decide`; a creature whose request fails to build here is
         left to `decide`, which builds it again and records the fault."""
-        live = []
-        for brain, view in pairs:
-            try:
-                moves_of(view)
-                live.append((brain, view))
-            except Exception:
-                continue
-        made = []
-        for brain, view in live:
-            try:
-                made.append((brain, view, brain._messages(view)))
-            except Exception:
-                continue
-        schemas = []
-        for brain, view, messages in made:
-            try:
-                schemas.append((brain, view, messages, brain._schema(view)))
-            except Exception:
-                continue
-        for brain, view, messages, schema in schemas:
-            try:
-                view.memo[PREPARED] = (messages, schema, brain.client.request(messages, schema))
-            except Exception:
-                continue
+        stages = (lambda brain, view: moves_of(view),
+                  lambda brain, view, *_: brain._messages(view),
+                  lambda brain, view, *_: brain._schema(view),
+                  lambda brain, view, _, messages, schema: brain.client.request(messages, schema))
+        jobs = [[brain, view] for brain, view in pairs]  # each grows by what each stage makes for it
+        for stage in stages:
+            done = []
+            for job in jobs:
+                try:
+                    job.append(stage(*job))
+                except Exception:
+                    continue
+                done.append(job)
+            jobs = done
+        for _, view, _, messages, schema, data in jobs:
+            view.memo[PREPARED] = (messages, schema, data)
 
     async def decide(self, view: PublicView) -> Decision:
         messages: list[dict] = []

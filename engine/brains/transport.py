@@ -77,8 +77,8 @@ class BodyTooLarge(httpx.HTTPError):
 
 
 def too_large(size: int | None = None) -> BodyTooLarge:
-    said = f"{size} bytes" if size is not None else "more"
-    return BodyTooLarge(f"the response body is {said}, over the {BODY_MAX} bytes a reply may have")
+    said = f"is {size} bytes," if size is not None else "runs"
+    return BodyTooLarge(f"the response body {said} over the {BODY_MAX} bytes a reply may have")
 
 
 class _Stale(Exception):
