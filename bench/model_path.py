@@ -7,7 +7,9 @@ its own process that answers valid actions at once, or after a fixed latency).
         [--profile FILE]
 
 The run is built as `wood sim --roster FILE` builds it (a roster whose
-`[crowd]` fills it to N creatures on one model, `open_game`), with no save.
+`[crowd]` fills it to N creatures on one model, `open_game`), with no save,
+on the event loop `wood sim` runs (`run_headless`: uvloop's where installed;
+WOOD_EVENT_LOOP=asyncio for the standard library's).
 For each size it prints the mean round wall time, the slowest call's latency
 beside it, and the game process's CPU time per creature per round (user +
 system, `time.process_time`; the server's own process is not counted), split:
@@ -26,7 +28,6 @@ Figures go in BENCHMARKS.md; nothing here is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import functools
 import resource
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import engine.brains.llm as llm
 import engine.runner as runner_mod
+from engine.runner import event_loop_kind, run_headless
 from engine.world import load_world
 from serve.loopback import LoopbackServer
 from wood_tui.game import open_game
@@ -156,12 +158,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"loopback latency {args.latency_ms:g} ms, concurrency {args.concurrency}, "
-                  f"{args.replicas} replica(s), http client {args.http_client}")
+                  f"{args.replicas} replica(s), http client {args.http_client}, event loop {event_loop_kind()}")
             print(f"{'creatures':>9} {'round s':>8} {'slowest call s':>14} {'wall/(lat+cpu)':>14} {'cpu ms/creature':>15}  "
                   + "  ".join(f"{p:>6}" for p in PARTS))
             for n in [int(x) for x in args.sizes.split(",")]:
                 roster = roster_file(Path(tmp), n, [s.base_url for s in servers], args.concurrency, args.http_client)
-                r = asyncio.run(measure(n, args.rounds, roster, meter, servers, profile=args.profile))
+                r = run_headless(measure(n, args.rounds, roster, meter, servers, profile=args.profile))
                 own = r["cpu_ms"] * n / 1000  # the game's own CPU seconds per round
                 ratio = r["wall"] / (args.latency_ms / 1000 + own)
                 print(f"{n:>9} {r['wall']:>8.3f} {r['slowest']:>14.3f} {ratio:>14.2f} {r['cpu_ms']:>15.3f}  "

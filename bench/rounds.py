@@ -9,9 +9,9 @@ Figures go in BENCHMARKS.md; nothing here is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 
+from engine.runner import run_headless
 from engine.world import load_world
 from wood_tui.game import open_game
 from wood_tui.options import RunOptions
@@ -37,7 +37,7 @@ def main() -> None:
     base = None
     print(f"{'creatures':>9} {'s/round':>9} {'ms/creature':>12} {'x per-creature cost of smallest':>32}")
     for n in sizes:
-        s = asyncio.run(per_round(n, args.rounds))
+        s = run_headless(per_round(n, args.rounds))
         per = s / n
         base = base or per
         print(f"{n:>9} {s:>9.4f} {per * 1000:>12.3f} {per / base:>32.2f}")

@@ -291,11 +291,9 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
                     "side": _str(["buy"]), "good": _str([g]), "qty": _enum(quantities(coins // ps[-1])),
                     "price": _enum(ps)})))
             continue
-        ps = sorted({*_prices(ref, cap), *(a.price for a in mine)})
-        while ps and not quantities(coins // ps[-1]):
-            ps.pop()
+        ps = sorted({*_prices(ref, cap), *(a.price for a in mine if a.price <= coins)})  # each buys one at least
         if ps:
-            qs = {*quantities(coins // ps[-1]), *(a.qty for a in mine if a.qty * ps[-1] <= coins)}
+            qs = {*_quantities(min(coins // ps[-1], QTY_MAX)), *(a.qty for a in mine if a.qty * ps[-1] <= coins)}
             branches.append(_offer("buy", g, tuple(sorted(qs)), tuple(ps)))
         for a in mine:  # a suggested bid too big for the branch's dearest price: its own branch
             if (not ps or a.qty * ps[-1] > coins) and a.qty * a.price <= view.coins:

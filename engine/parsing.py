@@ -181,6 +181,47 @@ def _find_object(text: str, repairs: list[str]) -> dict | None:
 
 # ---- shape: keys, wrappers, values -------------------------------------------
 def _normalise(obj: dict, goods: tuple[str, ...], names: tuple[str, ...], repairs: list[str]) -> dict:
+    """`obj` in the `Action` wire shape: as it is when it already has that
+    shape (`_plain`: the usual reply under a schema), else `_reshape`d."""
+    return dict(obj) if _plain(obj, goods, names) else _reshape(obj, goods, names, repairs)
+
+
+_WIRE_KEYS = frozenset(k for k in Action.model_fields if k not in KEY_ALIASES and k not in ACTION_KEYS[1:])
+_SIDES = frozenset({"buy", "sell"})
+
+
+def _plain(obj: dict, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
+    """Whether `_reshape` would return `obj` unchanged and repair nothing:
+    only wire keys, a known action word (a whisper with its text), a side,
+    good and name as the engine spells them, whole numbers within bounds,
+    a say line that is text."""
+    kind = obj.get("action")
+    if type(kind) is not str or kind not in ACTION_KINDS or not _WIRE_KEYS.issuperset(obj) \
+            or (kind == "whisper" and "text" not in obj):
+        return False
+    for k, v in obj.items():
+        if v is None or k == "action" or k == "text":
+            continue
+        if k in BOUNDS:
+            lo, hi = BOUNDS[k]
+            if type(v) is not int or (k in CLAMPED and ((lo is not None and v < lo) or (hi is not None and v > hi))):
+                return False
+        elif k == "side":
+            if type(v) is not str or v not in _SIDES:
+                return False
+        elif k == "good":
+            if type(v) is not str or (v not in goods and v != "coins"):
+                return False
+        elif k == "to":
+            if type(v) is not str or v not in (names if len(names) <= NAMES_SCANNED
+                                               else once_per(names, "as a set", frozenset)):
+                return False
+        elif k == "say" and type(v) is not str:
+            return False
+    return True
+
+
+def _reshape(obj: dict, goods: tuple[str, ...], names: tuple[str, ...], repairs: list[str]) -> dict:
     d = _unwrap(obj, repairs)
     out: dict = {}
     for key, value in d.items():

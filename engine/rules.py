@@ -688,14 +688,18 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
         return None
     budget = s.treasury * int(world.economy["granary_spend_pct"]) // 100
     spent, fed, bought, buys = 0, [], {}, []
+    baskets: dict[str, list[tuple[str, int]]] = {}  # species -> this round's needs, by good
     for c in sorted(s.creatures.values(), key=lambda c: (c.mood, c.name)):
         if budget - spent < 1:
             break  # no offer is cheaper than a coin
-        for g, need in sorted(world.needs_of(c.species, s.round).items()):
+        basket = baskets.get(c.species)
+        if basket is None:
+            basket = baskets[c.species] = sorted(world.needs_of(c.species, s.round).items())
+        for g, need in basket:
             lack = need - c.goods.get(g, 0)
             if lack <= 0:
                 continue
-            for o in list(book.crossing("buy", g, PRICE_MAX)):
+            for o in book.crossing("buy", g, PRICE_MAX):  # cheapest first; it may remove what it buys out
                 if lack <= 0 or budget - spent < o.price:
                     break
                 if o.owner == c.name:

@@ -107,6 +107,20 @@ def test_bad_flags_give_one_line_and_exit_2(args, expect, tmp_path):
     assert not Path("/proc/nope.db").exists()
 
 
+def test_either_event_loop_plays_the_same_game_and_an_unknown_one_is_one_line():
+    """`wood sim` runs on uvloop's loop where it is installed (WOOD_EVENT_LOOP
+    picks): the game does not depend on which; a name it does not know is
+    a one-line error before anything runs."""
+    pytest.importorskip("uvloop")
+    runs = {loop: wood("sim", "--rounds", "15", "--seed", "3", "--creatures", "12", "--quiet",
+                       env={**os.environ, "WOOD_EVENT_LOOP": loop}) for loop in ("uvloop", "asyncio")}
+    assert all(r.returncode == 0 for r in runs.values()), {k: r.stderr for k, r in runs.items()}
+    assert last_hash(runs["uvloop"].stdout) == last_hash(runs["asyncio"].stdout)
+    bad = wood("sim", "--rounds", "3", env={**os.environ, "WOOD_EVENT_LOOP": "tokio"}, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip() == \
+        "wood: error: WOOD_EVENT_LOOP='tokio': expected one of uvloop, asyncio", bad.stderr
+
+
 def test_an_existing_save_is_never_overwritten(tmp_path):
     p = tmp_path / "keep.db"
     p.write_text("precious")

@@ -14,6 +14,7 @@ from engine.actions import PASS, Action
 from engine.brains import Decision
 from engine.brains.llm import CallStats, ChatClient, LLMBrain, ModelServerError
 from engine.prompts import shared_system
+from engine.runner import EVENT_LOOP_ENV, run_headless
 from engine.sanitise import clean_text
 from engine.state import initial_state
 from engine.views import public_view
@@ -80,7 +81,24 @@ def test_every_scenario_has_an_expectation():
 @pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_every_scenario_ends_in_a_decision(world, view, server, scenario):
     server.default = scenario
-    d = await decide(world, view, config(server.base_url))
+    _expected_decision(await decide(world, view, config(server.base_url)), server, scenario)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_scenario_ends_in_a_decision_on_the_headless_event_loop(world, view, server, scenario, monkeypatch):
+    """`wood sim` runs on uvloop's loop (`run_headless`): the transport's
+    protocol, timers and retries behave the same on it."""
+    pytest.importorskip("uvloop")
+    monkeypatch.setenv(EVENT_LOOP_ENV, "uvloop")
+    server.default = scenario
+
+    async def on_the_loop():
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        return await decide(world, view, config(server.base_url))
+    _expected_decision(run_headless(on_the_loop()), server, scenario)
+
+
+def _expected_decision(d: Decision, server: FaultServer, scenario: str) -> None:
     outcome, reason, requests = EXPECTED[scenario]
     assert isinstance(d, Decision) and isinstance(d.action, Action)
     assert (d.outcome, len(server.requests)) == (outcome, requests), d.reason

@@ -201,3 +201,60 @@ def test_every_well_formed_action_parses_clean_and_unchanged(fields):
     p = parse_reply(json.dumps(fields), GOODS, NAMES)
     assert p.outcome == "clean", p.reason
     assert p.action.compact() == fields
+
+
+WIRE_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False, max_value=1e6, min_value=-1e6),
+    st.sampled_from([*GOODS, "coins", "Berries", "berry ", *NAMES, "owl", "Nobody", "buy", "sell", "bid", "Sell",
+                     "offer", "accept", "pass", "whisper", "gift", "give", "3", "hi there"]),
+    st.dictionaries(st.sampled_from(["action", "side", "qty"]), st.sampled_from(["offer", "buy", 2]), max_size=2),
+)
+WIRE_KEYS = st.sampled_from(["action", "side", "good", "qty", "price", "id", "to", "amount", "rate", "rounds", "text",
+                             "tip", "say", "type", "quantity", "Qty", "message"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(ACTIONS, st.dictionaries(WIRE_KEYS, WIRE_VALUES, max_size=6)),
+       st.dictionaries(WIRE_KEYS, WIRE_VALUES, max_size=2))
+def test_a_reply_passed_as_it_is_is_what_the_full_reshaping_makes_of_it(obj, extra):
+    """`_normalise` lets a reply already in the wire shape through untouched
+    (`_plain`): for any object, plain or not, it gives what `_reshape` gives,
+    with the same repairs."""
+    from engine.parsing import _normalise, _plain, _reshape
+    for candidate in (obj, {**obj, **extra}):
+        fast, slow = [], []
+        assert _normalise(dict(candidate), GOODS, NAMES, fast) == _reshape(dict(candidate), GOODS, NAMES, slow)
+        assert fast == slow
+        if _plain(candidate, GOODS, NAMES):
+            assert not slow
+
+
+NEAR_MISSES = [None, True, 0, -1, 2, 10**6, 2.0, "2", "Berries", "berry ", "coins", "owl", NAMES[1], "Nobody", "Buy",
+               "bid", "sell", "Offer", "give", "whisper", {"qty": 1}, ["x"]]
+
+
+@pytest.mark.parametrize("fields", [
+    {"action": "offer", "side": "sell", "good": "honey", "qty": 2, "price": 9, "say": "fresh"},
+    {"action": "accept", "id": 7, "qty": 1, "tip": 3},
+    {"action": "lend", "amount": 10, "rate": 5, "rounds": 4},
+    {"action": "gift", "to": NAMES[0], "good": "coins", "qty": 1},
+    {"action": "whisper", "to": NAMES[0], "text": "psst"},
+])
+def test_each_field_of_a_plain_reply_changed_to_a_near_miss_is_reshaped_as_before(fields):
+    from engine.parsing import _normalise, _reshape
+    for key in [*fields, "side", "good", "to", "qty", "say", "type", "quantity"]:
+        for value in NEAR_MISSES:
+            obj = {**fields, key: value}
+            fast, slow = [], []
+            assert _normalise(dict(obj), GOODS, NAMES, fast) == _reshape(dict(obj), GOODS, NAMES, slow), obj
+            assert fast == slow, obj
+
+
+def test_the_usual_replies_are_passed_as_they_are():
+    from engine.parsing import _plain
+    assert _plain({"action": "offer", "side": "sell", "good": "honey", "qty": 2, "price": 9, "say": "fresh"},
+                  GOODS, NAMES)
+    assert _plain({"action": "gift", "to": NAMES[0], "good": "coins", "qty": 1}, GOODS, NAMES)
+    assert not _plain({"action": "offer", "side": "Sell", "good": "honey", "qty": 2, "price": 9}, GOODS, NAMES)
+    assert not _plain({"action": "whisper", "to": NAMES[0], "message": "psst"}, GOODS, NAMES)
+    assert not _plain({"action": "offer", "side": "sell", "good": "honey", "qty": True, "price": 9}, GOODS, NAMES)

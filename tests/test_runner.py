@@ -123,6 +123,17 @@ def test_a_corrupted_state_stops_the_run_naming_invariant_and_round(world):
     after.creatures["Fox"].goods["berries"] += 1
     with pytest.raises(InvariantError, match="'goods conserved' violated in round 1: berries"):
         check_round(state, after, [f1, f2], [*opening, *closing])
+    after.creatures["Fox"].goods["berries"] -= 1
+    cap = int(world.economy["max_allies"])
+    others = sorted(n for n in after.creatures if n != "Owl")[:cap]
+    after.pacts = sorted([min("Owl", n), max("Owl", n), 1] for n in others)  # Owl at its cap: still well formed
+    check_round(state, after, [f1, f2], [*opening, *closing], world)
+    after.pacts = sorted([*after.pacts, ["Fox", "Hare", 1]])
+    check_round(state, after, [f1, f2], [*opening, *closing], world)
+    extra = sorted(n for n in after.creatures if n != "Owl" and n not in others)[0]  # five creatures, cap 3
+    after.pacts = sorted([*after.pacts, [min("Owl", extra), max("Owl", extra), 1]])
+    with pytest.raises(InvariantError, match=f"'pacts well formed' violated in round 1: Owl has {cap + 1} allies"):
+        check_round(state, after, [f1, f2], [*opening, *closing], world)
 
 
 def test_view_size_does_not_grow_with_rounds_or_creatures(world):

@@ -5,10 +5,10 @@ the line `state hash: <hex>`."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 
+from engine.runner import run_headless
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
 
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["sim"])
     try:
-        return asyncio.run(_run(options, quiet=args.quiet))
+        return run_headless(_run(options, quiet=args.quiet))
     except KeyboardInterrupt:  # every committed round is safe in the ledger
         path = options.save or options.resume
         hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "") if path else ""
