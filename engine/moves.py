@@ -37,7 +37,7 @@ Nothing here is random and nothing reads beyond the view.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .actions import PRICE_MAX, QTY_MAX, Action
 from .views import OfferView, PublicView, once_per
@@ -75,8 +75,7 @@ def tag(price: float) -> int:
     return max(1, min(round(price), PRICE_MAX))
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(NamedTuple):  # a tuple: a round makes thousands, and a frozen dataclass is three times dearer to make
     weight: int           # how much it matters (units short or spare; taking an offer counts triple)
     offer: Action         # the trade as an offer on the book
     take: Action | None   # the same trade as an accept of a standing offer, where one is within reach
