@@ -176,6 +176,41 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_hash(tmp_path):
     assert wood("replay", str(db), "--verify", timeout=900).returncode == 0
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_ctrl_c_mid_run_says_how_to_resume_and_the_resumed_run_matches(tmp_path, loop):
+    """SIGINT (Ctrl-C) part-way through a saving run, on either event loop:
+    exit 130 with the resume command, every committed round kept; resumed,
+    it lands on the hash of a run never interrupted."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    env = {**os.environ, "WOOD_EVENT_LOOP": loop}
+    args = ["--creatures", "12", "--rounds", "100000", "--seed", "8"]
+    db = tmp_path / "stopped.db"
+    victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", *args, "--save", str(db)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    done, deadline = 0, time.time() + 120
+    while done < 30 and time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                done = con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"wood: interrupted; resume with: wood sim --resume {db} --rounds 100000", err
+    assert "Traceback" not in err
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        kept = con.execute("SELECT max(round) FROM rounds").fetchone()[0]
+    assert 30 <= kept < 100000
+    target = str(kept + 5)
+    resumed = wood("sim", "--resume", str(db), "--rounds", target, "--quiet", env=env)
+    fresh = wood("sim", "--creatures", "12", "--rounds", target, "--seed", "8", "--quiet", env=env)
+    assert resumed.returncode == 0 and fresh.returncode == 0, resumed.stderr + fresh.stderr
+    assert last_hash(resumed.stdout) == last_hash(fresh.stdout)
+
+
 @pytest.mark.parametrize("tamper", [
     # an action changed: the rebuilt state differs from every later recorded hash
     """UPDATE actions SET action = '{"action":"pass"}' WHERE round = 3""",

@@ -8,7 +8,6 @@ import argparse
 import sys
 import time
 
-from engine.runner import run_headless
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
 
@@ -18,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from engine.runner import run_headless
+
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["sim"])
     try:
         return run_headless(_run(options, quiet=args.quiet))
