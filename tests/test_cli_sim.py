@@ -9,10 +9,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.saves import rounds_saved, wait_for_rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,16 +157,7 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_hash(tmp_path):
     full = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the victim is well into the run, then kill it without warning
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        time.sleep(2)
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-                done = con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
-        except sqlite3.Error:
-            done = 0
-        if done >= 1200:
-            break
+    done = wait_for_rounds(db, 1200, 600, victim, step=2)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert 0 < done < 4000
@@ -188,21 +180,13 @@ def test_ctrl_c_mid_run_says_how_to_resume_and_the_resumed_run_matches(tmp_path,
     db = tmp_path / "stopped.db"
     victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", *args, "--save", str(db)], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    done, deadline = 0, time.time() + 120
-    while done < 30 and time.time() < deadline:
-        time.sleep(0.5)
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-                done = con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
-        except sqlite3.Error:
-            done = 0
+    wait_for_rounds(db, 30, 120, victim)
     victim.send_signal(signal.SIGINT)
     _, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     assert err.strip().splitlines()[-1] == f"wood: interrupted; resume with: wood sim --resume {db} --rounds 100000", err
     assert "Traceback" not in err
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        kept = con.execute("SELECT max(round) FROM rounds").fetchone()[0]
+    kept = rounds_saved(db)
     assert 30 <= kept < 100000
     target = str(kept + 5)
     resumed = wood("sim", "--resume", str(db), "--rounds", target, "--quiet", env=env)

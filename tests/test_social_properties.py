@@ -8,10 +8,8 @@ import asyncio
 import collections
 import dataclasses
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from engine.rules import close_round, open_round
 from engine.runner import Runner
 from engine.state import initial_state, state_hash
 from engine.world import build_roster, load_world
+from tests.saves import wait_for_rounds
 from tests.social_brains import play_social, social_brains
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,17 +170,9 @@ def test_a_social_game_killed_mid_run_resumes_and_replays_to_the_same_hash(tmp_p
     db = tmp_path / "social.db"
     victim = subprocess.Popen([sys.executable, "-m", "tests.social_brains", str(db), str(seed), str(n), "100000",
                                "0.01"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done, deadline = 0, time.time() + 120
+    done = 0
     try:
-        while time.time() < deadline and victim.poll() is None:
-            time.sleep(0.2)
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-                    done = con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
-            except sqlite3.Error:
-                done = 0
-            if done >= 30:
-                break
+        done = wait_for_rounds(db, 30, 120, victim)
     finally:
         victim.send_signal(signal.SIGKILL)
         _, err = victim.communicate()

@@ -1,0 +1,26 @@
+"""Watching a save that another process is writing (the kill and Ctrl-C tests)."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+
+def rounds_saved(db: Path) -> int:
+    """The last round committed to `db` (0 while there is none, or no file yet)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for_rounds(db: Path, at_least: int, timeout: float, proc: subprocess.Popen, step: float = 0.2) -> int:
+    """Poll `db` until `at_least` rounds are committed, `proc` (the writer) ends
+    or `timeout` seconds pass; the rounds committed by then."""
+    done, deadline = 0, time.time() + timeout
+    while done < at_least and time.time() < deadline and proc.poll() is None:
+        time.sleep(step)
+        done = rounds_saved(db)
+    return done
