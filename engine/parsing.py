@@ -191,7 +191,7 @@ _SIDES = frozenset({"buy", "sell"})
 
 
 def _plain(obj: dict, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
-    """Whether `_reshape` would return `obj` unchanged and repair nothing:
+    """Whether `_reshape` would return an equal dict and repair nothing:
     only wire keys, a known action word (a whisper with its text), a side,
     good and name as the engine spells them, whole numbers within bounds,
     a say line that is text."""

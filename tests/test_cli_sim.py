@@ -110,8 +110,9 @@ def test_bad_flags_give_one_line_and_exit_2(args, expect, tmp_path):
 
 def test_either_event_loop_plays_the_same_game_and_an_unknown_one_is_one_line():
     """`wood sim` runs on uvloop's loop where it is installed (WOOD_EVENT_LOOP
-    picks): the game does not depend on which; a name it does not know is
-    a one-line error before anything runs."""
+    picks; `run_headless`, tests/test_runner.py): the same scripted game
+    ends on the same hash on either; a name it does not know is a one-line
+    error before anything runs."""
     pytest.importorskip("uvloop")
     runs = {loop: wood("sim", "--rounds", "15", "--seed", "3", "--creatures", "12", "--quiet",
                        env={**os.environ, "WOOD_EVENT_LOOP": loop}) for loop in ("uvloop", "asyncio")}
@@ -120,6 +121,19 @@ def test_either_event_loop_plays_the_same_game_and_an_unknown_one_is_one_line():
     bad = wood("sim", "--rounds", "3", env={**os.environ, "WOOD_EVENT_LOOP": "tokio"}, timeout=60)
     assert bad.returncode == 2 and bad.stderr.strip() == \
         "wood: error: WOOD_EVENT_LOOP='tokio': expected one of uvloop, asyncio", bad.stderr
+
+
+def test_without_uvloop_wood_sim_runs_on_asyncio_unless_told_to_use_uvloop(tmp_path):
+    """Where uvloop cannot be imported (a platform without it), `wood sim`
+    runs on asyncio's loop; asked for uvloop there, it says so in one line."""
+    (tmp_path / "uvloop.py").write_text('raise ImportError("no uvloop on this platform")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    env.pop("WOOD_EVENT_LOOP", None)
+    plain = wood("sim", "--rounds", "5", "--seed", "3", "--quiet", env=env, timeout=60)
+    assert plain.returncode == 0 and last_hash(plain.stdout), plain.stderr
+    asked = wood("sim", "--rounds", "5", env={**env, "WOOD_EVENT_LOOP": "uvloop"}, timeout=60)
+    assert asked.returncode == 2 and asked.stderr.strip() == \
+        "wood: error: WOOD_EVENT_LOOP=uvloop, but uvloop is not installed", asked.stderr
 
 
 def test_an_existing_save_is_never_overwritten(tmp_path):

@@ -11,7 +11,8 @@ from engine.brains import Decision
 from engine.invariants import InvariantError, check_round
 from engine.metrics import RunSummary
 from engine.rules import close_round, open_round
-from engine.runner import Runner
+from engine.errors import WoodError
+from engine.runner import EVENT_LOOP_ENV, Runner, run_headless
 from engine.state import initial_state
 from engine.world import build_roster
 from tests.conftest import play
@@ -171,3 +172,21 @@ async def test_a_game_gives_the_cycle_collector_room_and_never_takes_it_away(wor
         assert gc.get_threshold() == (GC_YOUNG * 2, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_headless_runs_take_the_event_loop_wood_event_loop_names(monkeypatch):
+    async def loop_module():
+        return type(asyncio.get_running_loop()).__module__
+
+    monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
+    assert run_headless(loop_module()).startswith("asyncio")
+    bad = loop_module()
+    monkeypatch.setenv(EVENT_LOOP_ENV, "tokio")
+    with pytest.raises(WoodError, match="WOOD_EVENT_LOOP='tokio': expected one of uvloop, asyncio"):
+        run_headless(bad)
+    assert bad.cr_frame is None  # closed, never started: no "never awaited" warning
+    pytest.importorskip("uvloop")
+    monkeypatch.delenv(EVENT_LOOP_ENV)
+    assert run_headless(loop_module()).startswith("uvloop")  # the default where uvloop is installed
+    monkeypatch.setenv(EVENT_LOOP_ENV, " UVLoop ")
+    assert run_headless(loop_module()).startswith("uvloop")
