@@ -240,13 +240,14 @@ NEAR_MISSES = [None, True, 0, -1, 2, 10**6, 2.0, "2", "Berries", "berry ", "coin
     {"action": "gift", "to": NAMES[0], "good": "coins", "qty": 1},
     {"action": "whisper", "to": NAMES[0], "text": "psst"},
 ])
-def test_each_field_of_a_plain_reply_changed_to_a_near_miss_is_reshaped_as_before(fields):
+@pytest.mark.parametrize("roster", [NAMES, (*NAMES, *(f"Mole {i}" for i in range(200)))])  # searched as is / as a set
+def test_each_field_of_a_plain_reply_changed_to_a_near_miss_is_reshaped_as_before(fields, roster):
     from engine.parsing import _normalise, _reshape
     for key in [*fields, "side", "good", "to", "qty", "say", "type", "quantity"]:
-        for value in NEAR_MISSES:
+        for value in [*NEAR_MISSES, roster[-1], roster[-1].lower()]:
             obj = {**fields, key: value}
             fast, slow = [], []
-            assert _normalise(dict(obj), GOODS, NAMES, fast) == _reshape(dict(obj), GOODS, NAMES, slow), obj
+            assert _normalise(dict(obj), GOODS, roster, fast) == _reshape(dict(obj), GOODS, roster, slow), obj
             assert fast == slow, obj
 
 
