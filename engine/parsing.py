@@ -209,8 +209,8 @@ def _plain(obj: dict, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
         elif k == "side":
             if type(v) is not str or v not in _SIDES:
                 return False
-        elif k == "good":
-            if type(v) is not str or (v not in goods and v != "coins"):
+        elif k == "good":  # lower case, as `_reshape` reads a good (a world may not tell goods apart by case)
+            if type(v) is not str or (v not in goods and v != "coins") or not v.islower():
                 return False
         elif k == "to":
             if type(v) is not str or v not in (names if len(names) <= NAMES_SCANNED

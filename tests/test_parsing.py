@@ -251,6 +251,16 @@ def test_each_field_of_a_plain_reply_changed_to_a_near_miss_is_reshaped_as_befor
             assert fast == slow, obj
 
 
+def test_goods_told_apart_only_by_case_are_read_as_the_full_reshaping_reads_them():
+    from engine.parsing import _normalise, _reshape
+    goods = (*GOODS, "Honey")
+    for value in ("Honey", "honey", "HONEY"):
+        obj = {"action": "offer", "side": "buy", "good": value, "qty": 1, "price": 5}
+        fast, slow = [], []
+        assert _normalise(dict(obj), goods, NAMES, fast) == _reshape(dict(obj), goods, NAMES, slow)
+        assert fast == slow
+
+
 def test_the_usual_replies_are_passed_as_they_are():
     from engine.parsing import _plain
     assert _plain({"action": "offer", "side": "sell", "good": "honey", "qty": 2, "price": 9, "say": "fresh"},
