@@ -688,14 +688,10 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
         return None
     budget = s.treasury * int(world.economy["granary_spend_pct"]) // 100
     spent, fed, bought, buys = 0, [], {}, []
-    baskets: dict[str, list[tuple[str, int]]] = {}  # species -> this round's needs, by good
     for c in sorted(s.creatures.values(), key=lambda c: (c.mood, c.name)):
         if budget - spent < 1:
             break  # no offer is cheaper than a coin
-        basket = baskets.get(c.species)
-        if basket is None:
-            basket = baskets[c.species] = sorted(world.needs_of(c.species, s.round).items())
-        for g, need in basket:
+        for g, need in world.basket(c.species, s.round):
             lack = need - c.goods.get(g, 0)
             if lack <= 0:
                 continue
@@ -751,16 +747,12 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
     r = s.round
     pantry = int(world.economy["pantry"])
     fed_gain, hungry_loss = int(world.economy["mood_fed"]), int(world.economy["mood_hungry"])
-    baskets: dict[str, list[tuple[str, int]]] = {}  # species -> this round's needs (the same for all of a species)
     spoiling = [(g, good.spoil_pct) for g, good in world.goods.items() if good.spoil_pct]
     for c in s.creatures.values():
         needed = eaten = 0
         ate, missed, rotted = {}, {}, {}
-        basket = baskets.get(c.species)
-        if basket is None:
-            basket = baskets[c.species] = list(world.needs_of(c.species, r).items())
         goods = c.goods
-        for g, need in basket:
+        for g, need in world.basket(c.species, r):
             have = goods.get(g, 0)
             eat = min(have, need)
             goods[g] = have - eat

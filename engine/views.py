@@ -321,7 +321,7 @@ def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
     owners = frozenset(o.owner for o in book)
     hit = idx.shared["views"] = _Shared(
         world, tuple(quotes), tuple(book), owners, world.season(state.round),
-        {sp: tuple(sorted(world.needs_of(sp, state.round).items())) for sp in world.species},
+        {sp: world.basket(sp, state.round) for sp in world.species},
         {sp: tuple(sorted(world.species[sp].produces.items())) for sp in world.species},
         tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
         int(world.economy["pantry"]), int(world.economy["whispers_shown"]), int(world.economy["max_shorts"]),

@@ -66,6 +66,7 @@ class World:
     economy: dict
     odds: dict
     default_roster: tuple[RosterEntry, ...] = field(default=())
+    _baskets: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # (species, season) -> `basket`
 
     @property
     def good_names(self) -> tuple[str, ...]:
@@ -85,6 +86,15 @@ class World:
         if fuel:
             basket[self.fuel_good] = basket.get(self.fuel_good, 0) + fuel
         return basket
+
+    def basket(self, species: str, round_no: int) -> tuple[tuple[str, int], ...]:
+        """`needs_of` as (good, units) pairs by good: one tuple per species and
+        season, shared by every creature's meal, view and granary turn."""
+        key = (species, self.season(round_no))
+        hit = self._baskets.get(key)
+        if hit is None:
+            hit = self._baskets[key] = tuple(sorted(self.needs_of(species, round_no).items()))
+        return hit
 
 
 class WorldError(WoodError):

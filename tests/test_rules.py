@@ -226,6 +226,12 @@ def test_seasons_cycle_from_spring_and_fuel_need_follows_them(world):
         basket = world.needs_of("owl", r)
         assert basket.get(fuel, 0) == world.species["owl"].needs.get(fuel, 0) + by_season[world.season(r)]
         assert {g: q for g, q in basket.items() if g != fuel} == world.species["owl"].needs
+    for sp in world.species:  # the basket meals, views and the granary read: the same needs, by good
+        for r in range(1, 9):
+            assert world.basket(sp, r) == tuple(sorted(world.needs_of(sp, r).items()))
+    harsh = replace(world, economy={**world.economy, "fuel_by_season": {**by_season, "winter": 5}})
+    assert dict(harsh.basket("owl", 4))[fuel] == world.species["owl"].needs.get(fuel, 0) + 5  # its own, not `world`'s
+    assert dict(world.basket("owl", 4))[fuel] == world.species["owl"].needs.get(fuel, 0) + by_season["winter"]
 
 
 def test_fuel_is_burned_by_season(calm, state):
