@@ -213,8 +213,7 @@ def _plain(obj: dict, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
             if type(v) is not str or (v not in goods and v != "coins") or not v.islower():
                 return False
         elif k == "to":
-            if type(v) is not str or v not in (names if len(names) <= NAMES_SCANNED
-                                               else once_per(names, "as a set", frozenset)):
+            if type(v) is not str or v not in _roster(names):
                 return False
         elif k == "say" and type(v) is not str:
             return False
@@ -330,8 +329,13 @@ def _near_good(value: str, goods: tuple[str, ...], repairs: list[str]) -> str:
     return word
 
 
+def _roster(names: tuple[str, ...]) -> tuple[str, ...] | frozenset[str]:
+    """`names` to look a name up in: as it is when small, else as a set (made once per roster)."""
+    return names if len(names) <= NAMES_SCANNED else once_per(names, "as a set", frozenset)
+
+
 def _near_name(value: str, names: tuple[str, ...], repairs: list[str]) -> str:
-    if value in (names if len(names) <= NAMES_SCANNED else once_per(names, "as a set", frozenset)):
+    if value in _roster(names):
         return value
     wanted = value.strip().casefold()
     match = next((n for n in names if n.casefold() == wanted), None)
