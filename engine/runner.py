@@ -73,7 +73,7 @@ class Fanout(Observer):
             o.round_closed(result, state)
 
 
-GC_YOUNG = 50_000  # allocations between the collector's young passes while rounds run (Python's default: 700)
+GC_YOUNG = 200_000  # allocations between the collector's young passes while rounds run (Python's default: 700)
 
 
 def roomy_collector() -> None:
@@ -81,8 +81,10 @@ def roomy_collector() -> None:
     drops) every creature's view at once, and at model creatures its prompt,
     schema, request and reply: with the default thresholds a 1,000-creature
     model round ran ~100 young and ~1 full collection, about a tenth of the
-    game's CPU (BENCHMARKS.md, "The model path at 1,000 creatures"). Never
-    lowers a threshold already set higher."""
+    game's CPU. The threshold sits above what such a round holds at once, so
+    a round's garbage goes with its references, not in a pass of its own
+    (BENCHMARKS.md, "The model path at 1,000 creatures"). Never lowers a
+    threshold already set higher."""
     young, middle, old = gc.get_threshold()
     if young < GC_YOUNG:
         gc.set_threshold(GC_YOUNG, middle, old)
