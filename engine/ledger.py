@@ -11,6 +11,7 @@ against its recorded hash.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import sqlite3
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -72,10 +74,14 @@ class LedgerError(WoodError):
     pass
 
 
+def sqlite_uri(path: Path, mode: str) -> str:
+    """An SQLite URI for `path`: its characters escaped, so a name with `%`,
+    `#` or `?` in it opens that file and no other."""
+    return f"file:{quote(str(path))}?mode={mode}"
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rwc"
-    con = sqlite3.connect(uri, uri=True, isolation_level=None)
-    return con
+    return sqlite3.connect(sqlite_uri(path, "ro" if readonly else "rwc"), uri=True, isolation_level=None)
 
 
 def _reader(path: Path) -> sqlite3.Connection:
@@ -85,9 +91,14 @@ def _reader(path: Path) -> sqlite3.Connection:
     in the main file) read through a query-only read-write connection, which
     removes them again on close without touching the save's bytes."""
     in_use = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
-    if in_use or not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+    if in_use:
         return _connect(path, readonly=True)
-    con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # no writer can have it open (it could not write), and a `mode=ro` reader would need to make a
+        # -shm file beside it (in a read-only folder it cannot; beside a read-only file it leaves one
+        # behind, read-only, that then stops a resume): read it as the unchanging file it is
+        return sqlite3.connect(sqlite_uri(path, "ro") + "&immutable=1", uri=True, isolation_level=None)
+    con = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None)
     con.execute("PRAGMA query_only=ON")
     return con
 
@@ -175,27 +186,80 @@ class Ledger:
         self.path = path
         self.con = con
         self._tips: list[tuple] = []
+        self._lock = None  # the open file holding the writer's lock (`_hold`)
+
+    def _hold(self) -> None:
+        """One writer at a time: an exclusive lock on the save for as long as it
+        is open to write (a second `--resume` of it, or a resume while a run is
+        still saving to it, is one line, and writes nothing)."""
+        try:
+            import fcntl
+        except ImportError:  # no flock here (Windows): one writer is the user's to keep
+            return
+        fh = open(self.path, "rb")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise LedgerError(f"{self.path} is in use by another wood process (a run saving to it or resuming it); "
+                              "let that one end first") from None
+        self._lock = fh
 
     # ---- opening ------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, seed: int, roster: list[RosterEntry], brains: str,
-               extra: dict | None = None) -> "Ledger":
+               extra: dict | None = None, rounds: int | None = None) -> "Ledger":
+        """A new save at `path`, whole or not at all: made beside it under a
+        hidden name and linked into place once its tables and meta are in (a
+        kill at any moment leaves either no save or one that resumes), then
+        held open to write (`_hold`). `rounds`: the game's planned length."""
         p = Path(path)
-        if p.exists():
+        if p.is_dir():
+            raise LedgerError(f"{p} is a directory; a save is a file (e.g. {p / 'run.db'})")
+        if p.exists() or p.is_symlink():
             raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path")
         if not p.parent.exists():
             raise LedgerError(f"directory {p.parent} does not exist")
-        con = _connect(p, readonly=False)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.executescript(SCHEMA)
+        if not p.parent.is_dir():
+            raise LedgerError(f"{p.parent} is not a directory")
         meta = {"format": FORMAT, "version": str(VERSION), "seed": str(seed), "brains": brains,
                 "roster": json.dumps([asdict(r) for r in roster]), "created": str(time.time()),
                 "extra": json.dumps(extra or {})}
-        with con:
-            con.execute("BEGIN")
-            con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-        return cls(p, con)
+        if rounds is not None:
+            meta.update(rounds=str(rounds), ends=json.dumps([(1, rounds)]))
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.new")
+        try:
+            con = _connect(tmp, readonly=False)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+                with con:
+                    con.execute("BEGIN")
+                    con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            finally:
+                con.close()  # the last connection: the WAL is checkpointed into the file and removed
+            try:
+                os.link(tmp, p)  # fails if `path` appeared meanwhile: never over another save
+            except FileExistsError:
+                raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
+                                  ) from None
+            except OSError:  # a filesystem without hard links
+                if p.exists():
+                    raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
+                                      ) from None
+                os.replace(tmp, p)
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        ledger = cls(p, _connect(p, readonly=False))
+        try:
+            ledger._hold()
+            ledger.con.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = True) -> "Ledger":
@@ -219,6 +283,13 @@ class Ledger:
             raise LedgerError(f"cannot read {p}: {e.strerror or e}") from None
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
+        holder = None
+        if not readonly:  # a resume writes: it must be able to, and be the only one
+            if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+                raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
+                                  "to it; copy it somewhere writable to play on")
+            holder = cls(p, None)
+            holder._hold()
         con = None
         try:
             con = _reader(p)
@@ -240,15 +311,26 @@ class Ledger:
         except sqlite3.DatabaseError as e:
             if con is not None:
                 con.close()
-            raise LedgerError(f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
+            if holder is not None:
+                holder.close()
+            busy = "locked" in str(e) or "busy" in str(e)
+            raise LedgerError(f"{p} is in use (another program holds it locked)" if busy else
+                              f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
             if con is not None:
                 con.close()
+            if holder is not None:
+                holder.close()
             raise
         if not readonly:
             con.close()
-            ledger.con = _connect(p, readonly=False)
-            ledger.con.execute("PRAGMA synchronous=NORMAL")
+            ledger._lock = holder._lock
+            try:
+                ledger.con = _connect(p, readonly=False)
+                ledger.con.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as e:
+                ledger.close()
+                raise LedgerError(f"{p} cannot be opened to write ({clean_text(e, 160)})") from None
         return ledger
 
     def _check_meta(self, rows: dict, tables: dict[str, set[str]]) -> None:
@@ -329,7 +411,11 @@ class Ledger:
         return roster
 
     def close(self) -> None:
-        self.con.close()
+        if self.con is not None:
+            self.con.close()
+        if self._lock is not None:
+            self._lock.close()  # the writer's lock goes with it
+            self._lock = None
 
     # ---- what the run is ----------------------------------------------
     def meta(self) -> dict:
@@ -358,8 +444,11 @@ class Ledger:
     def set_end(self, first_round: int, end: int) -> None:
         """From `first_round` on, the game ends at round `end` (recorded for replays)."""
         ends = [(f, e) for f, e in self.ends() if f < first_round] + [(first_round, end)]
-        with self.con:
-            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('ends', ?)", (json.dumps(ends),))
+        try:
+            with self.con:
+                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('ends', ?)", (json.dumps(ends),))
+        except sqlite3.Error as e:
+            raise LedgerError(f"{self.path}: cannot write to the save ({clean_text(e, 160)})") from None
 
     def roster(self) -> list[RosterEntry]:
         try:
@@ -384,7 +473,18 @@ class Ledger:
                                    t.issued, t.resolves))
 
     def commit_round(self, result, snapshot: str) -> None:
-        """Write one round in one transaction; `snapshot` is the state's canonical JSON."""
+        """Write one round in one transaction; `snapshot` is the state's canonical
+        JSON. A write the database refuses (a full disk, a lock held too long,
+        a file made read-only meanwhile) is one LedgerError line; the rounds
+        committed before it are kept, and the save resumes from them."""
+        try:
+            self._commit(result, snapshot)
+        except sqlite3.Error as e:
+            raise LedgerError(f"{self.path}: round {result.round} could not be saved ({clean_text(e, 160)}); "
+                              f"the rounds before it are kept") from None
+        self._tips.clear()
+
+    def _commit(self, result, snapshot: str) -> None:
         r = result.round
         with self.con:
             self.con.execute("BEGIN")
@@ -404,7 +504,6 @@ class Ledger:
                  for i, e in enumerate(result.events)])
             self.con.execute("INSERT INTO rounds VALUES (?,?,?,?)", (r, result.state_hash, result.wall_s, time.time()))
             self.con.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (r, snapshot))
-        self._tips.clear()
 
     # ---- reading ------------------------------------------------------
     # Every reader turns a damaged row into a one-line LedgerError naming the
@@ -484,6 +583,18 @@ class Ledger:
         not per round): a damaged row is a LedgerError here, before anything
         is played on top of the record or written from it."""
         names = {r.name for r in self.roster()}
+        last = self.last_round()
+        (count,) = self.con.execute("SELECT count(*) FROM rounds").fetchone()
+        if count != last:  # round numbers are whole and unique, so 1..last all present means count == last
+            have = {n for (n,) in self.con.execute("SELECT round FROM rounds")}
+            missing = next((n for n in range(1, last + 1) if n not in have), None)
+            raise self._bad(f"round {missing}" if missing else "its rounds",
+                            "not recorded, though later rounds are" if missing else "numbered outside 1..last")
+        for table in ("actions", "events", "calls"):
+            (after,) = self.con.execute(f"SELECT max(round) FROM {table}").fetchone()
+            if isinstance(after, int) and after > last:
+                raise self._bad(f"round {after}", f"its {table} are recorded, but the round is not "
+                                f"(the last committed round is {last})")
         for r, n, *rest in self._rows("SELECT round, creature, action, outcome, reason, raw FROM actions "
                                       "ORDER BY round, creature", what="its actions"):
             self._decision(r, n, *rest)

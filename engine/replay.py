@@ -37,6 +37,10 @@ def check_roster(ledger: Ledger, world: World) -> list[RosterEntry]:
     return ledger.check_fits(world)
 
 
+class Diverged(LedgerError):
+    """A save whose recorded actions do not rebuild to its recorded states."""
+
+
 @contextlib.contextmanager
 def checked_record(path: str | Path, world: World) -> Iterator[Ledger]:
     """A save opened read-only with its whole record checked first (its roster
@@ -51,8 +55,12 @@ def checked_record(path: str | Path, world: World) -> Iterator[Ledger]:
         ledger.close()
 
 
-def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None) -> Iterator[ReplayedRound]:
-    """Rounds 1..`upto` (default: the last committed) rebuilt from the recorded actions."""
+def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
+                    verify: bool = False) -> Iterator[ReplayedRound]:
+    """Rounds 1..`upto` (default: the last committed) rebuilt from the recorded
+    actions; with `verify`, each rebuilt state's hash is held to the round's
+    recorded one first: a LedgerError (`Diverged`) at the first that differs
+    or is missing, so nothing is measured or shown from a changed record."""
     last = ledger.last_round() if upto is None else upto
     roster = check_roster(ledger, world)
     try:
@@ -71,17 +79,18 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None) ->
             raise LedgerError(f"{ledger.path}: round {r}: an action by {stranger!r}, who is not in the roster")
         mid, opening, f_open = open_round(state, world)
         after, closing, f_close = close_round(mid, world, {n: d.action for n, d in decisions.items()}, opening)
+        if verify and state_hash(after) != ledger.round_hash(r):
+            raise Diverged(f"{ledger.path}: round {r} does not rebuild to its recorded state (the save was "
+                           "changed, or written by other rules)")
         yield ReplayedRound(r, state, after, [*opening, *closing], (f_open, f_close), decisions)
         state = after
 
 
 def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False) -> State:
     """The state after round `upto` (default: the last committed round); with
-    `verify_each`, a LedgerError at the first round whose hash differs from the record."""
+    `verify_each`, a `Diverged` at the first round whose hash differs from the record."""
     state = None
-    for rr in replayed_rounds(ledger, world, upto=upto):
-        if verify_each and state_hash(rr.after) != ledger.round_hash(rr.round):
-            raise LedgerError(f"replay diverges from the record at round {rr.round}")
+    for rr in replayed_rounds(ledger, world, upto=upto, verify=verify_each):
         state = rr.after
     return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
 

@@ -336,11 +336,12 @@ def model_lines(name: str, m: dict) -> list[str]:
 
 def report_of(path, world: World, *, prices: Prices | None = None, upto: int | None = None) -> EconomyReport:
     """The report of the save at `path` (opened read-only, its record checked
-    first), over rounds 1..`upto` (default: every committed round)."""
+    first), over rounds 1..`upto` (default: every committed round), each
+    rebuilt round held to its recorded hash (a changed save is refused)."""
     report = EconomyReport(world, prices_given=prices or Prices())
     with checked_record(path, world) as ledger:
         last = ledger.last_round()
-        for rr in replayed_rounds(ledger, world, upto=last if upto is None else min(upto, last)):
+        for rr in replayed_rounds(ledger, world, upto=last if upto is None else min(upto, last), verify=True):
             report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
         last = report.rounds
         for call in ledger.calls():

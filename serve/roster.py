@@ -15,7 +15,7 @@ thinks with which model). Adding a model is a config entry, not code.
     temperament = "hoarder"           # optional
     model = "smol"
 
-At least two creatures; each name unique, 1-40 characters of plain text (no
+At least two creatures; each name unique (ignoring case), 1-40 characters of plain text (no
 control characters, no leading or trailing spaces); a species of the wood.
 A creature whose model is `"scripted"` trades with the rule-based trader of
 its temperament (no `[models]` entry; a roster may have no models at all), so
@@ -116,9 +116,9 @@ class Roster(BaseModel):
         if self.crowd is not None and self.crowd.count < len(self.creatures):
             raise ValueError(f"[crowd] count = {self.crowd.count} is the whole roster's size, listed creatures "
                              f"included: it cannot be below the {len(self.creatures)} creatures listed")
-        names = [c.name for c in self.creatures]
-        if len(set(names)) != len(names):
-            raise ValueError("creature names must be unique")
+        names = [c.name.casefold() for c in self.creatures]
+        if len(set(names)) != len(names):  # a model's reply names a creature in any case: they must differ by more
+            raise ValueError("creature names must be unique, ignoring case")
         for c in self.creatures:
             if c.model not in self.models and c.model != SCRIPTED:
                 raise ValueError(f"creature {c.name} uses unknown model {c.model!r}")
@@ -138,9 +138,9 @@ class Roster(BaseModel):
                                   f"(known: {', '.join(world.temperaments)})")
             out.append(RosterEntry(c.name, c.species, temp, c.model))
         if self.crowd is not None and self.crowd.count > len(out):
-            taken = {r.name for r in out}
+            taken = {r.name.casefold() for r in out}
             extra = build_roster(world, self.crowd.count + len(out), self.crowd.model)
-            out.extend([r for r in extra if r.name not in taken][:self.crowd.count - len(out)])
+            out.extend([r for r in extra if r.name.casefold() not in taken][:self.crowd.count - len(out)])
         return out
 
 

@@ -7,10 +7,16 @@ and how often it retried. Scenarios: a reply (valid JSON, garbage, half
 JSON, fenced, harmony or <think> preambles, hostile `say` text, null content,
 truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
-body far past any reply's size, by Content-Length or chunked).
+body far past any reply's size, by Content-Length or chunked, a body
+trickled a byte at a time, a gzip-compressed body, a redirect) or a reply
+with odd fields (a lone surrogate escape in the text, usage counts no server
+could mean, a finish_reason that is not a string, text far past any reply's
+length). `models_mode` makes GET `.../models` answer compressed ("gzip") or
+a byte at a time ("trickle").
 """
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -37,16 +43,21 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked")
+            "huge_length", "huge_chunked", "trickle", "gzip", "redirect")
+ODD = ("lone_surrogate", "odd_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
+LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
-SCENARIOS = (*REPLIES, *FAILURES)
+SCENARIOS = (*REPLIES, *FAILURES, *ODD)
+TRICKLE_S = 0.1  # "trickle": a byte this often (for at most 60 of them), each a chunk
 
 
 class FaultServer:
     """`with FaultServer() as srv:` serves on `srv.base_url` until the block ends."""
 
-    def __init__(self, models: tuple[str, ...] = ("smollm2",), *, stall_s: float = 3.0, slow_s: float = 0.2):
+    def __init__(self, models: tuple[str, ...] = ("smollm2",), *, stall_s: float = 3.0, slow_s: float = 0.2,
+                 models_mode: str = "plain"):
         self.models = models
+        self.models_mode = models_mode
         self.stall_s = stall_s
         self.slow_s = slow_s
         self.default = "valid"
@@ -102,7 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         srv: FaultServer = self.server.fault
         if self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
+            listing = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
+            if srv.models_mode == "gzip":
+                self._raw(200, gzip.compress(listing.encode()), "application/json", {"Content-Encoding": "gzip"})
+            elif srv.models_mode == "trickle":
+                self._trickle(listing.encode())
+            else:
+                self._raw(200, listing.encode(), "application/json")
         else:
             self._json(404, {"error": {"message": "not found"}})
 
@@ -155,6 +172,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             self._pour(HUGE, chunked=True)
+        elif scenario == "trickle":  # a reply one byte at a time: each read is quick, the whole never comes in time
+            self._trickle(json.dumps({"choices": [{"message": {"content": VALID}}]}).encode())
+        elif scenario == "gzip":  # a whole, valid reply, compressed though identity was asked for
+            data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
+            self._raw(200, gzip.compress(data), "application/json", {"Content-Encoding": "gzip"})
+        elif scenario == "redirect":
+            self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
+        elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"
+            self._completion(body, '{"action":"pass","say":"odd \ud800 text"}', "stop", {})
+        elif scenario == "odd_usage":
+            self._completion(body, VALID, "stop", {}, usage={"prompt_tokens": 10 ** 30, "completion_tokens": -5})
+        elif scenario == "odd_finish":
+            self._completion(body, VALID, {"why": "because"}, {})
+        elif scenario == "long_reply":
+            self._completion(body, LONG_REPLY, "stop", {})
         elif scenario == "bad_chunk":  # a chunk not followed by CRLF
             data = json.dumps({"choices": [{"message": {"content": VALID}}]}).encode()
             self.send_response(200)
@@ -174,20 +206,38 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client stopped reading: as it should
 
-    def _completion(self, body: dict, content: str | None, finish: str, extra: dict) -> None:
+    def _trickle(self, data: bytes) -> None:
+        """`data` as a chunked body, a byte every TRICKLE_S (at most 60 bytes), or until the client hangs up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for b in data[:60]:
+                self.wfile.write(b"1\r\n%c\r\n" % b)
+                self.wfile.flush()
+                time.sleep(TRICKLE_S)
+        except OSError:
+            pass  # the client gave up: as it should
+
+    def _completion(self, body: dict, content: str | None, finish: object, extra: dict,
+                    usage: dict | None = None) -> None:
         self._json(200, {
             "id": "chatcmpl-wood", "object": "chat.completion", "model": body.get("model"),
             "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": content, **extra}}],
-            "usage": {"prompt_tokens": 321, "completion_tokens": 23, "total_tokens": 344},
+            "usage": usage or {"prompt_tokens": 321, "completion_tokens": 23, "total_tokens": 344},
         })
 
     def _json(self, status: int, payload: dict) -> None:
         self._raw(status, json.dumps(payload).encode(), "application/json")
 
-    def _raw(self, status: int, data: bytes, content_type: str) -> None:
+    def _raw(self, status: int, data: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

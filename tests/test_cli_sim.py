@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -45,15 +46,32 @@ def test_sim_summary_ends_with_the_state_hash_and_is_reproducible(tmp_path):
     assert last_hash(v.stdout) == last_hash(a.stdout)
 
 
-def test_replay_verify_fails_on_a_tampered_record(tmp_path):
+@pytest.mark.parametrize("tamper,says", [
+    ("""UPDATE actions SET action = '{"action":"pass"}' WHERE round = 3""", "round 3 does not rebuild"),
+    ("UPDATE rounds SET state_hash = '00' || substr(state_hash, 3) WHERE round = 10", "round 10 does not rebuild"),
+    ("UPDATE meta SET value = '2' WHERE key = 'seed'", "round 1 does not rebuild"),
+    ("DELETE FROM rounds WHERE round = 10", "round 10: not recorded, though later rounds are"),
+    ("DELETE FROM rounds WHERE round = 15", "round 15: its actions are recorded, but the round is not"),
+])
+def test_replay_verify_and_report_refuse_a_tampered_record(tmp_path, tamper, says):
+    """Every round's recorded hash is checked, not only the last (a record
+    that does not rebuild: --verify exits 1); a record with holes is damaged
+    (exit 2, like any damaged save); the report measures nothing from either."""
     db = tmp_path / "t.db"
     assert wood("sim", "--rounds", "15", "--save", str(db), "--quiet").returncode == 0
     con = sqlite3.connect(db)
-    con.execute("""UPDATE actions SET action = '{"action":"pass"}' WHERE round = 3""")
+    con.execute(tamper)
     con.commit()
     con.close()
     v = wood("replay", str(db), "--verify")
-    assert v.returncode == 1 and "does not match the record" in v.stderr
+    damaged = "does not rebuild" not in says
+    assert v.returncode == (2 if damaged else 1) and says in v.stderr, v.stderr
+    assert damaged or "does not match the record" in v.stderr
+    for args in ((), ("--json",)):
+        r = wood("report", str(db), *args)
+        assert r.returncode == 2 and r.stdout == "", r.stdout
+        assert r.stderr.startswith("wood: error: ") and says in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("setup,expect", [
@@ -98,6 +116,9 @@ def test_missing_corrupt_or_foreign_saves_give_one_line_and_stay_untouched(tmp_p
     (["play", "--as", " Owl"], "no leading or trailing spaces"),
     (["sim", "--frobnicate"], "unrecognized arguments"),
     (["sim", "--roster", "/nonexistent/roster.toml"], "roster file not found"),
+    (["sim", "--resume", "x.db", "--seed", "9"], "with its own seed: it takes no --seed"),
+    (["sim", "--roster", "serve/rosters/scripted.toml", "--creatures", "50"], "it takes no --creatures"),
+    (["watch", "--roster", "serve/rosters/scripted.toml", "--creatures", "50"], "it takes no --creatures"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(args, expect, tmp_path):
     before = set(ROOT.iterdir())
@@ -248,3 +269,131 @@ def test_a_resumed_summary_counts_what_ran(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "rounds: 25 (10 replayed from the save, 15 played now)" in r.stdout
     assert "invariant checks passed: 25 rounds x 6" in r.stdout
+
+
+def test_a_save_named_with_uri_characters_is_that_file_and_no_other(tmp_path):
+    """SQLite opens saves by URI: `%41` must not read as `A`, nor `#` or `?` end
+    the name. Each save is written, resumed, verified and reported under its
+    own name; a decoy named as the unescaped path would be is never touched."""
+    decoy = tmp_path / "xA.db"
+    assert wood("sim", "--rounds", "4", "--seed", "9", "--save", str(decoy), "--quiet").returncode == 0
+    before = digest(decoy)
+    for name in ("x%41.db", "h#x.db", "q?mode=rwc.db", "s p.db"):
+        db = tmp_path / name
+        made = wood("sim", "--rounds", "3", "--save", str(db), "--quiet")
+        resumed = wood("sim", "--resume", str(db), "--rounds", "5", "--quiet")
+        assert made.returncode == 0 and resumed.returncode == 0, made.stderr + resumed.stderr
+        assert "rounds: 5 (3 replayed" in resumed.stdout, resumed.stdout
+        verified = wood("replay", str(db), "--verify")
+        assert verified.returncode == 0 and last_hash(resumed.stdout) in verified.stdout, verified.stdout
+        assert "rounds 5," in wood("report", str(db)).stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["xA.db", "x%41.db", "h#x.db", "q?mode=rwc.db", "s p.db"])
+    assert digest(decoy) == before
+
+
+def test_a_save_being_written_is_not_resumed_by_a_second_process(tmp_path):
+    """One writer at a time: a resume of a save another run is still saving to
+    is one line and writes nothing; the first run goes on and its save verifies."""
+    db = tmp_path / "live.db"
+    first = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--creatures", "8", "--rounds", "100000",
+                              "--save", str(db), "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_rounds(db, 5, 120, first)
+        second = wood("sim", "--resume", str(db), "--rounds", "50", "--quiet")
+        assert second.returncode == 2 and second.stdout == "", second.stdout
+        assert second.stderr.strip() == f"wood: error: {db} is in use by another wood process (a run saving to it " \
+                                         "or resuming it); let that one end first", second.stderr
+        assert wood("report", str(db)).returncode == 0  # reading is never refused
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    assert wood("replay", str(db), "--verify").returncode == 0  # what the first run saved is whole
+    assert wood("sim", "--resume", str(db), "--rounds", str(rounds_saved(db) + 2), "--quiet").returncode == 0
+
+
+def test_a_save_another_program_holds_locked_is_one_line_and_unchanged(tmp_path):
+    db = tmp_path / "busy.db"
+    assert wood("sim", "--rounds", "4", "--save", str(db), "--quiet").returncode == 0
+    before = digest(db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        r = wood("sim", "--resume", str(db), "--rounds", "6", "--quiet")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("wood: error: ") and "locked" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert digest(db) == before
+
+
+def _without_root_powers(args: list[str]) -> list[str]:
+    """`args` run so that file permissions bind (root drops its override), or as they are."""
+    if os.geteuid() != 0:
+        return args
+    if not shutil.which("setpriv"):
+        pytest.skip("root, and no setpriv to drop the permission override")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", "--inh-caps", caps, "--bounding-set", caps, *args]
+
+
+def test_a_save_in_a_read_only_folder_or_file_is_read_and_left_as_it_was(tmp_path):
+    """Reading needs no write: a save in a read-only folder, or a read-only
+    save, is replayed and reported; no -wal/-shm is left beside it; a resume
+    says plainly that it cannot write."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "s.db"
+    made = wood("sim", "--rounds", "6", "--save", str(db), "--quiet")
+    assert made.returncode == 0
+    before = digest(db)
+    for lock_down in (lambda: folder.chmod(0o555), lambda: (folder.chmod(0o755), db.chmod(0o444))):
+        lock_down()
+        try:
+            for args in (["replay", str(db), "--verify"], ["report", str(db), "--json"]):
+                r = subprocess.run(_without_root_powers([sys.executable, "-m", "wood_tui.cli", *args]), cwd=ROOT,
+                                   capture_output=True, text=True, timeout=120)
+                assert r.returncode == 0, r.stderr
+            r = subprocess.run(_without_root_powers([sys.executable, "-m", "wood_tui.cli", "sim", "--resume", str(db),
+                                                     "--rounds", "8", "--quiet"]),
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+            assert r.returncode == 2 and "cannot be written" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        finally:
+            folder.chmod(0o755)
+            db.chmod(0o644)
+        assert sorted(p.name for p in folder.iterdir()) == ["s.db"] and digest(db) == before
+    assert wood("sim", "--resume", str(db), "--rounds", "8", "--quiet").returncode == 0  # nothing left in its way
+
+
+def test_a_new_save_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """`Ledger.create` builds the save under a hidden name and links it into
+    place: stopped before the link, nothing is at the path and nothing is left."""
+    from engine import ledger as L
+    from engine.world import build_roster, load_world
+
+    roster = build_roster(load_world(), 5)
+    made = L.Ledger.create(tmp_path / "ok.db", seed=1, roster=roster, brains="scripted", rounds=9)
+    assert made.ends() == [(1, 9)] and made.meta()["rounds"] == "9"
+    made.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.db"]
+
+    def killed(*_):
+        raise KeyboardInterrupt  # as a kill at that moment would stop it
+    monkeypatch.setattr(L.os, "link", killed)
+    with pytest.raises(KeyboardInterrupt):
+        L.Ledger.create(tmp_path / "cut.db", seed=1, roster=roster, brains="scripted", rounds=9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.db"]
+
+
+def test_a_resume_asked_for_fewer_rounds_than_it_has_says_so_and_plays_nothing(tmp_path):
+    db = tmp_path / "r.db"
+    assert wood("sim", "--rounds", "12", "--save", str(db), "--quiet").returncode == 0
+    before = digest(db)
+    r = wood("sim", "--resume", str(db), "--rounds", "10", "--quiet")
+    assert r.returncode == 2 and r.stderr.strip() == (f"wood: error: {db} already has 12 rounds; --rounds is the total "
+                                                      "to reach: give 12 or more, or leave it out"), r.stderr
+    assert digest(db) == before
+    same = wood("sim", "--resume", str(db), "--rounds", "12", "--quiet")
+    assert same.returncode == 0 and "rounds: 12 (12 replayed from the save, 0 played now)" in same.stdout

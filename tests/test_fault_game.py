@@ -6,9 +6,11 @@ own hash."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from engine.ledger import Ledger
@@ -33,7 +35,7 @@ def roster_toml(base_url: str) -> str:
 
 
 def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_every_call(tmp_path):
-    rounds = 8
+    rounds = 14
     with FaultServer(stall_s=2.0) as srv:
         srv.play(*SCENARIOS, *SCENARIOS)  # every misbehaviour twice, then valid replies
         (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url))
@@ -42,9 +44,10 @@ def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_e
                  "--save", str(db))
         assert r.returncode == 0, r.stderr
         assert not srv._script, "some scenarios were never met"
+        requests = len(srv.requests)
     assert r.stdout.strip().splitlines()[-1].startswith("state hash: ")
     assert f"invariant checks passed: {rounds} rounds" in r.stdout
-    assert "model flaky:" in r.stdout and "faults" in r.stdout
+    assert f"model flaky: {rounds * len(NAMES)} decisions ({requests} requests)," in r.stdout and "faults" in r.stdout
 
     con = sqlite3.connect(db)
     assert [n for (n,) in con.execute("SELECT round FROM rounds ORDER BY round")] == list(range(1, rounds + 1))
@@ -102,3 +105,25 @@ def test_a_server_that_is_down_at_start_is_one_line_and_leaves_no_empty_save(tmp
     assert r.returncode == 2 and r.stderr.startswith("wood: error: ") and "unreachable" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not db.exists()  # the same command can be run again once the server is up
+
+
+def test_ctrl_c_before_the_first_round_is_saved_says_nothing_was_kept(tmp_path):
+    """Stopped while round 1 waits on the model, a new save holds no round and
+    is removed: the interrupt line says so, rather than offering a resume of a
+    file that is gone."""
+    with FaultServer(stall_s=30) as srv:
+        srv.default = "stall"
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace("timeout_s = 1\n", "timeout_s = 60\n"))
+        db = tmp_path / "run.db"
+        victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--roster", str(tmp_path / "roster.toml"),
+                                   "--rounds", "3", "--save", str(db)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not srv.requests and time.monotonic() < deadline:  # round 1 has asked the model
+            time.sleep(0.05)
+        assert srv.requests, "the run never asked the model"
+        victim.send_signal(signal.SIGINT)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"wood: interrupted; no round was finished, so {db} was not kept", err
+    assert not db.exists() and "Traceback" not in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import unicodedata
 
 import pytest
@@ -13,13 +14,14 @@ import pytest
 from engine.actions import PASS, Action
 from engine.brains import Decision
 from engine.brains.llm import CallStats, ChatClient, LLMBrain, ModelServerError
+from engine.parsing import MAX_REPLY_CHARS
 from engine.prompts import shared_system
 from engine.runner import EVENT_LOOP_ENV, run_headless
 from engine.sanitise import clean_text
 from engine.state import initial_state
 from engine.views import public_view
 from engine.brains.config import ModelConfig
-from tests.fault_server import REPLIES, SCENARIOS, FaultServer
+from tests.fault_server import LONG_REPLY, REPLIES, SCENARIOS, FaultServer
 
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
 
@@ -71,6 +73,13 @@ EXPECTED = {
     "bad_chunk": ("fault", "fault: dropped", 2),
     "huge_length": ("fault", "fault: bad_body: the response body is 1073741824 bytes, over the 4194304", 1),
     "huge_chunked": ("fault", "fault: bad_body: the response body runs over the 4194304 bytes", 1),
+    "trickle": ("fault", "fault: timeout", 1),           # every byte in time, the whole reply never
+    "gzip": ("fault", "fault: bad_body", 1),             # compressed, though identity was asked for
+    "redirect": ("fault", "fault: http_302", 1),         # not followed
+    "lone_surrogate": ("clean", "", 1),
+    "odd_usage": ("clean", "", 1),
+    "odd_finish": ("clean", "", 1),
+    "long_reply": ("clean", "", 1),
 }
 
 
@@ -307,7 +316,7 @@ def test_a_request_joined_into_its_kept_frame_is_the_bytes_json_dumps_would_send
 
 
 @pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk",
-                                      "huge_length", "huge_chunked"])
+                                      "huge_length", "huge_chunked", "trickle", "gzip", "redirect"])
 async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
     server.default = scenario
     async with ChatClient(config(server.base_url, http_client="httpx")) as theirs, ChatClient(config(server.base_url)) as ours:
@@ -400,3 +409,51 @@ async def test_a_request_made_ahead_for_the_round_is_the_one_made_when_asked(wor
     assert len(server.requests) == 2 and server.requests[1] == server.requests[0]
     assert ahead.outcome == asked.outcome == "clean" and ahead.action == asked.action
     assert broken.outcome == "fault" and broken.reason.startswith("fault: ZeroDivisionError")
+
+
+async def test_a_reply_is_kept_as_what_the_parser_reads_and_as_a_file_can_hold_it(world, view, server):
+    """The raw text kept for the ledger and the panels: at most MAX_REPLY_CHARS
+    (all the parser reads), valid UTF-8 (a lone surrogate escape becomes `?`)."""
+    server.play("long_reply", "lone_surrogate")
+    long, odd = await decide(world, view, config(server.base_url)), await decide(world, view, config(server.base_url))
+    assert long.outcome == "clean" and long.raw == LONG_REPLY[:MAX_REPLY_CHARS]
+    assert odd.raw == '{"action":"pass","say":"odd ? text"}' and odd.action.say == "odd ? text"
+    odd.raw.encode("utf-8")  # storable
+
+
+async def test_usage_counts_and_finish_reasons_no_server_could_mean_are_recorded_as_unknown(world, view, server):
+    server.play("odd_usage", "odd_finish")
+    usage, finish = await decide(world, view, config(server.base_url)), await decide(world, view, config(server.base_url))
+    assert usage.outcome == "clean" and usage.call["completion_tokens"] is None
+    assert 0 < usage.call["prompt_tokens"] < 2_000  # 10**30 is not a count: counted here instead
+    assert finish.outcome == "clean" and finish.call["finish_reason"] is None
+
+
+async def test_a_decision_asked_twice_costs_both_requests_tokens(world, view, server):
+    server.play("truncated")  # cut off: asked again with twice the room, and answered
+    d = await decide(world, view, config(server.base_url))
+    assert d.call["attempts"] == 2 and len(server.requests) == 2
+    assert (d.call["prompt_tokens"], d.call["completion_tokens"]) == (2 * 321, 2 * 23)
+    stats = CallStats()
+    stats.record(d)
+    assert stats.summary()["smol"]["calls"] == 1 and stats.summary()["smol"]["requests"] == 2
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_compressed_model_list_is_refused_unread(transport):
+    """We ask for identity; a gzip body (a bomb could inflate a megabyte to a
+    gigabyte) is not decompressed: the server is not one we can use."""
+    with FaultServer(models_mode="gzip") as srv:
+        async with ChatClient(config(srv.base_url, http_client=transport)) as client:
+            with pytest.raises(ModelServerError, match="gzip-encoded"):
+                await client.check_models()
+
+
+async def test_a_model_list_trickled_a_byte_at_a_time_ends_at_the_deadline():
+    """httpx's own timeouts are per read: the whole GET has a deadline too."""
+    with FaultServer(models_mode="trickle") as srv:
+        async with ChatClient(config(srv.base_url, http_client="httpx", timeout_s=0.5, connect_timeout_s=0.5)) as client:
+            t0 = time.perf_counter()
+            with pytest.raises(ModelServerError, match="did not answer GET models within 1 s"):
+                await client.check_models()
+            assert time.perf_counter() - t0 < 3

@@ -183,5 +183,5 @@ def test_a_crowd_smaller_than_the_creatures_listed_is_refused_with_the_reason(tm
 def test_replica_lines_name_each_server():
     client = ChatClient(cfg(["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"]))
     lines = replica_lines({"loop": client})
-    assert lines[0] == "model loop: 2 replicas" and lines[1].startswith("  http://127.0.0.1:9/v1: 0 calls")
+    assert lines[0] == "model loop: 2 replicas" and lines[1].startswith("  http://127.0.0.1:9/v1: 0 requests")
     assert replica_lines({"one": ChatClient(ModelConfig(model="m", base_url="http://127.0.0.1:9/v1"))}) == []

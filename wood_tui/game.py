@@ -22,7 +22,7 @@ from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster
 
-from .options import DEFAULT_ROUNDS, RunOptions
+from .options import DEFAULT_ROUNDS, DEFAULT_SEED, RunOptions
 
 HUMAN = "human"  # the model name of a creature a human joined as
 NO_MODEL = (HUMAN, "scripted")  # creatures that think with no model (serve.roster.SCRIPTED: the scripted rules)
@@ -73,6 +73,9 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 models = json.loads(meta.get("extra", "{}")).get("models")
             target = options.rounds or int(meta.get("rounds", DEFAULT_ROUNDS))
             last = ledger.last_round()
+            if options.rounds is not None and options.rounds < last:
+                raise WoodError(f"{options.resume} already has {last} rounds; --rounds is the total to reach: "
+                                f"give {last} or more, or leave it out")
             if last:
                 log(f"verifying {options.resume}: replaying its {last} rounds...")
             state = verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
@@ -81,7 +84,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 ledger.set_end(state.round + 1, target)
             log(f"resuming {options.resume} at round {state.round} of {target}")
         else:
-            seed = options.seed
+            seed = options.seed if options.seed is not None else DEFAULT_SEED
             kind = options.brains or "scripted"
             roster, models = _roster(options, world, kind)
             roster = [*roster, *extra_roster]
@@ -117,14 +120,8 @@ def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
     """A new ledger at `path`, or one line saying why none can be made there
     (and no half-made file left behind)."""
     try:
-        ledger = Ledger.create(path, **meta)
-        ledger.con.execute("INSERT OR REPLACE INTO meta VALUES ('rounds', ?)", (str(rounds),))
-        ledger.set_end(1, rounds)
-        return ledger
+        return Ledger.create(path, rounds=rounds, **meta)  # whole or not at all: nothing half-made is left
     except (sqlite3.Error, OSError) as e:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
         raise WoodError(f"--save {path}: cannot write a save there ({e})") from None
 
 
@@ -220,7 +217,8 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     for model, s in summary.items():
         lat, tok = s["latency_ms"], s["prompt_tokens"]
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
-        out.append(f"model {model}{since}: {s['calls']} calls, valid {pct(s['valid_rate'])}, repaired {pct(s['repair_rate'])}"
+        out.append(f"model {model}{since}: {s['calls']} decisions ({s['requests']} requests), valid {pct(s['valid_rate'])}, "
+                   f"repaired {pct(s['repair_rate'])}"
                    f" ({', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'nothing'})")
         out.append(f"  rejected: schema {s['rejected_schema']}, engine {sum(s['rejected_engine'].values())} "
                    f"({', '.join(f'{k} {v}' for k, v in sorted(s['rejected_engine'].items())) or 'none'});"

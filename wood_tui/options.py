@@ -25,6 +25,7 @@ Brains = Literal["scripted", "llm"]
 MAX_CREATURES = 10_000
 MAX_ROUNDS = 1_000_000
 DEFAULT_ROUNDS = 100
+DEFAULT_SEED = 1
 
 
 def _whole(v: str) -> int:
@@ -79,7 +80,8 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "(default: the five of the roster)", bounded_int(MIN_CREATURES, MAX_CREATURES)),
     Flag("--rounds", "R", f"rounds to play, 1 to {MAX_ROUNDS:,} (default {DEFAULT_ROUNDS}); "
          "with --resume, the total", bounded_int(1, MAX_ROUNDS)),
-    Flag("--seed", "S", "the run's seed, any whole number that fits 64 bits (default 1)", _seed, default=1),
+    Flag("--seed", "S", f"the run's seed, any whole number that fits 64 bits (default {DEFAULT_SEED}; "
+         "a resumed run keeps its own)", _seed),
     Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
          "uses the embedded SmolLM2 server)", choices=BRAINS),
     Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path),
@@ -112,7 +114,7 @@ class RunOptions:
 
     creatures: int | None = None
     rounds: int | None = None
-    seed: int = 1
+    seed: int | None = None  # None: DEFAULT_SEED for a new run, the save's for a resumed one
     brains: Brains | None = "scripted"
     roster: Path | None = None
     save: Path | None = None
@@ -121,6 +123,10 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.resume is not None and (self.save or self.creatures or self.roster):
             raise WoodError("--resume continues a saved run: it takes no --save, --creatures or --roster")
+        if self.resume is not None and self.seed is not None:
+            raise WoodError("--resume continues a saved run with its own seed: it takes no --seed")
+        if self.roster is not None and self.creatures is not None:
+            raise WoodError("--roster lists the creatures (a [crowd] table sets how many): it takes no --creatures")
         if self.creatures is not None and not MIN_CREATURES <= self.creatures <= MAX_CREATURES:
             raise WoodError(f"--creatures must be {MIN_CREATURES} to {MAX_CREATURES:,}")
         if self.rounds is not None and not 1 <= self.rounds <= MAX_ROUNDS:

@@ -20,7 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def _check_url(url: str) -> None:
-    """An http(s) URL with a host and, if given, a port that can be one (a roster error otherwise, not a traceback)."""
+    """An http(s) URL with a host and, if given, a port that can be one; no
+    credentials, query or fragment (requests are made by appending paths to
+    it, and it is printed in errors); no spaces or control characters (a
+    roster error otherwise, not a traceback)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"{url!r} is not a server URL (it has spaces or control characters)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -30,6 +35,16 @@ def _check_url(url: str) -> None:
         raise ValueError(f"{url!r} is not an http(s) server URL")
     if port == 0:
         raise ValueError(f"{url!r}: port 0 is not a server's port")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{parts.scheme}://{parts.hostname}...: put credentials in api_key, not in the URL")
+    if "?" in url or "#" in url:
+        raise ValueError(f"{url!r}: a server URL has no query or fragment (paths are appended to it)")
+
+
+def _check_key(key: str) -> None:
+    """An API key goes into a header as it is: printable ASCII without spaces."""
+    if not key or any(not ("!" <= ch <= "~") for ch in key):
+        raise ValueError("api_key must be printable ASCII without spaces or control characters")
 
 
 class ModelConfig(BaseModel):
@@ -68,6 +83,8 @@ class ModelConfig(BaseModel):
     def _replicas(self) -> "ModelConfig":
         for u in [*self.base_urls, *([self.base_url] if self.base_url else [])]:
             _check_url(u)
+        if self.api_key is not None:
+            _check_key(self.api_key)
         urls = [u.rstrip("/") for u in self.base_urls]
         if len(set(urls)) != len(urls):
             raise ValueError("base_urls lists a server twice")

@@ -33,7 +33,7 @@ from ..actions import PASS
 from ..errors import WoodError
 from ..grammar import gbnf
 from ..legal import legal_schema, moves_of, schema_json, without_say
-from ..parsing import parse_reply
+from ..parsing import MAX_REPLY_CHARS, parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
 from ..views import PublicView, once_per
@@ -50,7 +50,10 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
 HEALTH_TIMEOUT_S = 2.0    # a replica's health check
 HEALTH_MAX_INTERVAL_S = 5.0
-JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+IDENTITY = {"Accept-Encoding": "identity"}  # a compressed reply is refused unread: a small body can inflate to gigabytes
+TOKENS_MAX = 1 << 31  # a usage count past this (or under 0) is not a count: recorded as unknown
+FINISH_MAX = 40       # characters of a finish_reason kept
 
 
 class ModelServerError(WoodError):
@@ -172,13 +175,20 @@ class ChatClient:
         return served
 
     async def _served(self, r: Replica) -> set[str]:
+        wait = self.cfg.connect_timeout_s + self.cfg.timeout_s
         try:
-            resp = await r.http.get("models")
-            resp.raise_for_status()
-            served = {str(m["id"]) for m in resp.json()["data"]}
+            status, body = await _get(r.http, "models", wait)
+        except TimeoutError:
+            raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} did not answer GET models "
+                               f"within {wait:g} s") from None
         except httpx.HTTPError as e:
             raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
+        if status >= 400:
+            raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} answered GET models "
+                               f"with HTTP {status}: {_text(body)}")
+        try:
+            served = {str(m["id"]) for m in json.loads(body)["data"]}
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested beyond reason
             raise ModelServerError(f"{r.url}/models did not answer like an OpenAI-compatible server") from None
         if self.cfg.model not in served:
@@ -299,10 +309,10 @@ class ChatClient:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, HEALTH_MAX_INTERVAL_S)
             try:
-                resp = await r.http.get("models", timeout=HEALTH_TIMEOUT_S)
-            except httpx.HTTPError:
+                status, _ = await _get(r.http, "models", HEALTH_TIMEOUT_S)
+            except (httpx.HTTPError, TimeoutError):
                 continue
-            if resp.status_code == 200:
+            if status == 200:
                 r.probe = None
                 if not r.up:
                     r.up = True
@@ -343,19 +353,14 @@ class ChatClient:
                 status, _, content = await r.lean.exchange(
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
                     connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
-            else:
-                async with r.http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
-                    status, chunks, size = resp.status_code, [], 0
-                    declared = resp.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > BODY_MAX:
-                        raise too_large(int(declared))
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > BODY_MAX:
-                            raise too_large()
-                        chunks.append(chunk)
-                    content = b"".join(chunks)
+            else:  # httpx's own transport: its timeouts are per read, so the whole call has a deadline too
+                status, content = await _post_stream(r.http, data, self.cfg.connect_timeout_s + self.cfg.timeout_s)
         except BodyTooLarge as e:
+            return ChatResult(fault="bad_body", detail=_detail(e))
+        except TimeoutError:
+            return ChatResult(fault="timeout", detail=f"no whole reply within "
+                                                      f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s")
+        except httpx.DecodingError as e:  # a compressed reply (identity was asked for)
             return ChatResult(fault="bad_body", detail=_detail(e))
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             return ChatResult(fault="connect", detail=_detail(e))
@@ -365,7 +370,7 @@ class ChatClient:
             return ChatResult(fault="dropped", detail=_detail(e))
         except httpx.HTTPError as e:
             return ChatResult(fault="transport", detail=_detail(e))
-        if status >= 400:
+        if not 200 <= status < 300:  # an error, or a redirect or interim reply we do not follow
             return ChatResult(fault=f"http_{status}", detail=_text(content))
         try:
             reply = json.loads(content)
@@ -376,9 +381,10 @@ class ChatClient:
             usage = usage if isinstance(usage, dict) else {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
             return ChatResult(fault="bad_body", detail=_text(content))
+        finish = choice.get("finish_reason")
         result = ChatResult(
-            text=content if isinstance(content, str) else None,
-            finish_reason=choice.get("finish_reason"),
+            text=_storable(content) if isinstance(content, str) else None,
+            finish_reason=(clean_text(finish, FINISH_MAX) or None) if isinstance(finish, str) else None,
             prompt_tokens=_int(usage.get("prompt_tokens")),
             completion_tokens=_int(usage.get("completion_tokens")),
         )
@@ -394,6 +400,57 @@ class _Unreachable(ModelServerError):
 
 def _text(content: bytes) -> str:
     return clean_text(content[:DETAIL_MAX * 4].decode("utf-8", "replace"), DETAIL_MAX)
+
+
+def _storable(text: str) -> str:
+    """A reply's text as it is kept (the ledger, the panels): what the parser
+    reads of it (MAX_REPLY_CHARS) and valid UTF-8 (a JSON reply may carry a
+    lone surrogate escape, which no UTF-8 file can hold: it becomes `?`)."""
+    text = text[:MAX_REPLY_CHARS]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _refuse_encoded(resp: httpx.Response) -> None:
+    """We ask for identity (IDENTITY); a compressed body is refused unread."""
+    coding = resp.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise httpx.DecodingError(f"the reply is {clean_text(coding, 40)}-encoded; identity was asked for")
+
+
+async def _read_capped(resp: httpx.Response) -> bytes:
+    """The raw body, at most BODY_MAX bytes (else BodyTooLarge, read no further)."""
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > BODY_MAX:
+        raise too_large(int(declared))
+    if resp.is_stream_consumed:  # the lean transport reads the body whole (within its own BODY_MAX)
+        return resp.content      # as it came: `_refuse_encoded` has made sure it is not compressed
+    chunks, size = [], 0
+    async for chunk in resp.aiter_raw():
+        size += len(chunk)
+        if size > BODY_MAX:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _get(http: httpx.AsyncClient, path: str, wait: float) -> tuple[int, bytes]:
+    """GET `path`: (status, body), within `wait` seconds in all (else TimeoutError)."""
+    async with asyncio.timeout(wait):
+        async with http.stream("GET", path, headers=IDENTITY, timeout=wait) as resp:
+            _refuse_encoded(resp)
+            return resp.status_code, await _read_capped(resp)
+
+
+async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes]:
+    """POST a chat body through httpx's own transport: (status, body), within `wait` seconds in all."""
+    async with asyncio.timeout(wait):
+        async with http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
+            _refuse_encoded(resp)
+            return resp.status_code, await _read_capped(resp)
 
 
 def _encode(body: dict) -> bytes:
@@ -479,7 +536,8 @@ def _detail(e: Exception) -> str:
 
 
 def _int(v: object) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+    """A usage count as the server gave it, if it can be one (0..TOKENS_MAX); else unknown."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= TOKENS_MAX else None
 
 
 class LLMBrain:
@@ -556,10 +614,13 @@ class LLMBrain:
         result = await self.client.post(data)
         parsed = parse_reply(result.text, goods, self.names)
         attempts, latency_ms = result.attempts, result.latency_ms
+        answered = [result]  # the replies the server gave: the decision's tokens are theirs together
         if result.finish_reason == "length" and parsed.action is None:  # cut off: once more with room to finish
             result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
+            if not result.fault:
+                answered.append(result)
         if result.finish_reason == "length" and parsed.action is not None:
             parsed.repairs.append("truncated")
             parsed.outcome, parsed.reason = "repaired", "repaired: " + ", ".join(parsed.repairs)
@@ -572,14 +633,18 @@ class LLMBrain:
         action = parsed.action if outcome != "fault" else None
         if action is not None and action.say and not cfg.say:  # a say line the model was not to write: dropped
             action = action.model_copy(update={"say": None})
-        prompt_tokens = result.prompt_tokens
-        if prompt_tokens is None:
-            prompt_tokens = count_tokens(messages, self.tokenizer)
+        counted = None
+        prompt_tokens = 0
+        for r in answered:  # a server that does not say is counted here (the same prompt each time)
+            if r.prompt_tokens is None and counted is None:
+                counted = count_tokens(messages, self.tokenizer)
+            prompt_tokens += r.prompt_tokens if r.prompt_tokens is not None else counted
+        completions = [r.completion_tokens for r in answered if r.completion_tokens is not None]
         return Decision(action or PASS, outcome, reason, raw=result.text, call={
             "model": cfg.name, "creature": self.name, "messages": messages, "raw": result.text,
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
             "repairs": parsed.repairs, "latency_ms": round(latency_ms, 1), "prompt_tokens": prompt_tokens,
-            "completion_tokens": result.completion_tokens, "finish_reason": result.finish_reason,
+            "completion_tokens": sum(completions) if completions else None, "finish_reason": result.finish_reason,
             "fault": result.fault, "attempts": attempts, "replica": result.replica,
             "failover_from": result.failover_from,
         })
@@ -588,7 +653,8 @@ class LLMBrain:
 # ---- measures -------------------------------------------------------------------
 @dataclass
 class ModelStats:
-    calls: int = 0
+    calls: int = 0     # decisions that went to the model
+    requests: int = 0  # HTTP requests they took (a retry or a re-ask is one more)
     clean: int = 0
     repaired: int = 0
     rejected_schema: int = 0
@@ -604,7 +670,7 @@ class ModelStats:
         valid = self.clean + self.repaired
         lat = sorted(self.latencies_ms)
         return {
-            "calls": self.calls, "clean": self.clean, "repaired": self.repaired,
+            "calls": self.calls, "requests": self.requests, "clean": self.clean, "repaired": self.repaired,
             "rejected_schema": self.rejected_schema, "rejected_engine": dict(self.rejected_engine),
             "faults": dict(self.faults), "repairs": dict(self.repairs),
             "valid_rate": _ratio(valid, self.calls),
@@ -634,6 +700,7 @@ class CallStats:
             return
         s = self._of(call["model"])
         s.calls += 1
+        s.requests += call.get("attempts") or 0
         if decision.outcome == "clean":
             s.clean += 1
         elif decision.outcome == "repaired":
@@ -665,10 +732,10 @@ def replica_lines(clients: dict[str, "ChatClient"]) -> list[str]:
         out.append(f"model {name}: {len(client.replicas)} replicas")
         for r in client.replica_summary():
             faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
-            out.append(f"  {r['url']}: {r['calls']} calls, faults {sum(r['faults'].values())} ({faults}), "
+            out.append(f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
                        f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x, "
                        f"p50 {r['latency_ms']['p50']:.0f} ms" if r["latency_ms"]["p50"] is not None else
-                       f"  {r['url']}: {r['calls']} calls, faults {sum(r['faults'].values())} ({faults}), "
+                       f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
                        f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x")
     return out
 

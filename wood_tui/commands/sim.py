@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
@@ -24,7 +25,12 @@ def run(args) -> int:
         return run_headless(_run(options, quiet=args.quiet))
     except KeyboardInterrupt:  # every committed round is safe in the ledger
         path = options.save or options.resume
-        hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "") if path else ""
+        if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
+            hint = f"; no round was finished, so {path} was not kept"
+        elif path:
+            hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "")
+        else:
+            hint = ""
         print(f"\nwood: interrupted{hint}", file=sys.stderr)
         return 130
 

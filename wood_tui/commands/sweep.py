@@ -193,7 +193,7 @@ def _committed(save: Path) -> int:
     """Rounds committed in a run's save (0: none, or no save). A save killed
     before its first round committed is removed: the run starts again."""
     from engine.errors import WoodError
-    from engine.ledger import Ledger, LedgerError
+    from engine.ledger import Ledger, LedgerError, sqlite_uri
 
     if not save.exists():
         return 0
@@ -207,7 +207,7 @@ def _committed(save: Path) -> int:
         import sqlite3
 
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{save}?mode=ro", uri=True)) as con:
+            with contextlib.closing(sqlite3.connect(sqlite_uri(save, "ro"), uri=True)) as con:
                 n = con.execute("SELECT count(*) FROM rounds").fetchone()[0]
         except sqlite3.Error:
             n = 0

@@ -32,6 +32,7 @@ PANEL_LIMIT = 8  # more creatures than this: a table and one detail panel
 MOOD_WIDTH = 10
 PANEL_MOOD_WIDTH = 8  # a panel's first line fits a narrow board (80 columns)
 SORTS = {"worth": "net worth", "mood": "mood", "debt": "debt"}  # column -> what the table can be sorted by
+RAW_SHOWN = 120  # characters of a raw reply a panel shows (a rejected or repaired one)
 
 
 @dataclass
@@ -105,7 +106,8 @@ def said(card: CreatureCard) -> Text:
     if d.action.say:
         return Text.assemble(("“", "dim"), safe.text(d.action.say, style="italic"), ("”", "dim"))
     if d.raw and d.outcome in ("rejected", "fault", "repaired"):
-        return Text.assemble(("raw: ", "dim"), safe.text(d.raw, style="dim", max_len=120))
+        # only the start can show: cleaning a long reply whole would cost the screen a frame
+        return Text.assemble(("raw: ", "dim"), safe.text(d.raw[:RAW_SHOWN * 16], style="dim", max_len=RAW_SHOWN))
     return Text("")
 
 
