@@ -22,6 +22,8 @@ def test_every_reason_is_words_with_or_without_detail(reason):
     for words in (bare, told):
         assert words and str(reason) not in words and not CODES.search(words), words
         assert "{}" not in words
+    # without its detail a sentence does not hang on a dangling word ("not enough coins: you")
+    assert not re.search(r"(:| you| called| the| a| of| to| with)$", bare), bare
     if "{}" in REASON_WORDS.get(reason, "{}"):  # the engine's detail is kept, where the sentence has room for it
         assert "offer #5 was taken earlier this round" in told
 

@@ -135,6 +135,31 @@ async def test_hot_seat_keeps_each_seat_private():
             await until(pilot, lambda r=round_no: app.main.closed >= r, what=f"round {round_no} to close")
 
 
+async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():
+    """With Fox's curtain up, the command palette offers no game command (its
+    Pass would answer Fox's turn unseen), and F2 or a pass from anywhere does
+    nothing; lifted, the turn is Fox's and shows Fox's panel."""
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await pilot.press("enter")
+        await turn_of(pilot, "Owl", 1)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Pass" not in titles and "Offers" not in titles, titles
+        assert "Pass" in [c.title for c in app.get_system_commands(app.main)]  # on the play screen itself
+        app.main.action_pass_turn()
+        await pilot.press("f2")
+        await pilot.pause()
+        fox = app.main.active
+        assert fox is not None and fox.view.name == "Fox" and not fox.answer.done()
+        assert isinstance(app.screen, CurtainScreen) and app.main.me is None  # nothing of Fox's is shown yet
+        await pilot.press("enter")
+        await turn_of(pilot, "Fox", 1)
+        assert app.main.me == "Fox" and not fox.answer.done()
+
+
 # ---- hostile text -------------------------------------------------------------
 class HostileBrain:
     async def decide(self, view):
@@ -326,3 +351,17 @@ async def test_news_and_warnings_are_never_dropped_for_a_later_status_line():
         await pilot.pause()
     assert "news" in app.seen and "a warning" in app.seen and app.seen[-1] == "progress 3"
     assert "progress 1" not in app.seen  # a plain line may give way to the next
+
+
+async def test_when_a_hot_seat_season_ends_no_panel_still_says_waiting():
+    app = play_app("--seed", "3", "--rounds", "1", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        for name in ("Owl", "Fox"):
+            await until(pilot, lambda n=name: isinstance(app.screen, CurtainScreen) and app.screen.seat == n)
+            await pilot.press("enter")
+            await turn_of(pilot, name, 1)
+            await pilot.press("f2")
+        await until(pilot, lambda: app.main.note == "over", what="the season to end")
+        await pilot.pause()
+        text = rendered(app)
+        assert "the season is over" in text and "waiting for the others" not in text, text

@@ -27,7 +27,7 @@ from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen, help_paragraphs
 from wood_tui.screens.spectator import SpectatorScreen
 from wood_tui.widgets.action_form import ActionForm
-from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, ties
+from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, doing, said, ties
 from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, feed_line
 from wood_tui.widgets.god_view import WhisperRow, secrets, whisper_lines
 from wood_tui.widgets.seat_panel import SeatPanel
@@ -333,3 +333,18 @@ def test_the_help_has_a_line_on_each_new_move(world):
     watch = " ".join(SpectatorScreen.HELP)
     for words in ("Shorts:", "Pacts:", "Whispers:", "the words are in the god view"):
         assert words in watch, words
+
+
+def test_the_board_never_shows_a_whispers_words_even_from_a_raw_reply(world):
+    """The board says who whispered to whom; a repaired or refused reply that
+    holds a whisper shows no raw text (the god view has the words)."""
+    from engine.brains import Decision
+
+    secret = '{"action": "whisper", "to": "Owl", "text": "MEET AT THE OAK"'
+    for outcome, action in (("repaired", Action(action="whisper", to="Owl", text="MEET AT THE OAK")),
+                            ("rejected", PASS), ("fault", PASS)):
+        card = CreatureCard(build_roster(world)[1], decision=Decision(action, outcome, "repaired: json_repair", raw=secret))
+        shown = said(card).plain + doing(card).plain
+        assert "OAK" not in shown and "whisper" in shown, shown
+    card = CreatureCard(build_roster(world)[1], decision=Decision(PASS, "rejected", "schema: x", raw="I will sell honey"))
+    assert said(card).plain == "raw: I will sell honey"  # any other reply is shown, for the audit

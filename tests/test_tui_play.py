@@ -349,3 +349,21 @@ def test_sim_and_replay_verify_print_the_standings(tmp_path):
     v = wood("replay", str(save), "--verify")
     assert v.returncode == 0, v.stderr
     assert lines[head:-1] == v.stdout.strip().splitlines()[1:-1]  # the same standings, rebuilt
+
+
+async def test_keys_typed_in_a_burst_land_in_the_fields_tab_moves_to():
+    """A terminal over a slow link delivers keys in bursts, all queued before
+    the app handles the first: `o s t 3 Tab 8 Enter` must still be qty 3 and
+    price 8 (Tab moves the focus before the keys behind it are routed)."""
+    app = play_app("--seed", "1", "--rounds", "3")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        done = {}
+        closed = screen.closed_round
+        screen.closed_round = lambda m: (done.__setitem__(m.round, m.decisions["Owl"].action), closed(m))
+        for k in ("o", "s", "t", "3", "tab", "8", "enter"):  # straight into the driver's queue, as a burst
+            key = events.Key(k, {"tab": "\t", "enter": "\r"}.get(k, k))
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await until(pilot, lambda: 1 in done, what="round 1 to close")
+        assert done[1] == Action(action="offer", side="sell", good="timber", qty=3, price=8)

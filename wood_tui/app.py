@@ -35,7 +35,7 @@ from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro
 from .screens.market import MarketScreen
 from .screens.modals import ConfirmScreen, ErrorScreen
 from .screens.spectator import SpectatorScreen
-from .widgets.action_form import KeySelect
+from .widgets.action_form import ActionForm, KeySelect
 
 
 class WoodApp(App[None]):
@@ -90,15 +90,23 @@ class WoodApp(App[None]):
 
     # ---- keys -------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
-        # a letter on a form's list picks and moves on here, before the next key is routed
-        if (isinstance(event, events.Key) and not event.is_forwarded and isinstance(self.focused, KeySelect)
-                and self.focused.pick(event.character)):
-            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            # a letter on a form's list picks and moves on here, before the next key is routed
+            if isinstance(self.focused, KeySelect) and self.focused.pick(event.character):
+                return
+            # so does Tab in the form: keys typed in a burst after it go to the next field, not this one
+            # (routed later, Tab would move the focus only once the keys behind it had been typed here)
+            if event.key in ("tab", "shift+tab") and self.focused is not None and \
+                    any(isinstance(a, ActionForm) for a in self.focused.ancestors):
+                (self.screen.focus_next if event.key == "tab" else self.screen.focus_previous)()
+                return
         await super().on_event(event)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         main = self.main
+        if screen is not main:  # a curtain, a help page, a question: the game's commands wait under it
+            return
         if isinstance(main, MarketScreen):
             yield SystemCommand("Pass", "Pass this turn (F2)", main.action_pass_turn)
             yield SystemCommand("Help", "The rules: goal, tips, magistrate, loans, spoilage, seasons; keys (F1)",

@@ -60,7 +60,8 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
     n = max((len(history.get(r.name, ())) for r in shown), default=0)
     w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
     head = Text.assemble((f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  ", "dim"),
-                         (f"last {min(n, TREND_W)} rounds" if n > 1 else "", "dim"))
+                         # n values: the worth at the start, then after each round
+                         (f"last {min(n, TREND_W) - 1} rounds" if n > 1 else "", "dim"))
     out = [head]
     for r in shown:
         name = safe.text(r.name, max_len=NAME_W, style=HIGHLIGHT if r.name in seats else "bold")

@@ -122,6 +122,8 @@ class MarketScreen(GameScreen):
         self.status: dict[str, str] = {}   # creature -> "" | "thinking" | "decided" | "fault"
         self.waiting: list[SeatTurn] = []  # seats whose turn came, in arrival order
         self.active: SeatTurn | None = None
+        self.revealed = False  # the active turn is on screen (in hot-seat play: its curtain lifted)
+        self.seat_shown = False  # a seat's panel has been on screen this session
         self.hold = False                   # the introduction is up: turns wait for it
         # private to each seat, shown only on its own turn: its last round in words,
         # how others feel about it, its resolved tips (text, came true)
@@ -135,10 +137,16 @@ class MarketScreen(GameScreen):
         return len(self.seats) > 1
 
     @property
+    def live(self) -> SeatTurn | None:
+        """The turn being played at the keyboard: up, and shown (in hot-seat
+        play, only once its seat has lifted the curtain). Only it may be answered."""
+        return self.active if self.active is not None and self.revealed else None
+
+    @property
     def me(self) -> str | None:
         """The seat whose screen this is now (one seat: always it)."""
-        if self.active is not None:
-            return self.active.view.name
+        if self.live is not None:
+            return self.live.view.name
         return self.seats[0] if not self.hot_seat and self.seats else None
 
     def compose(self) -> ComposeResult:
@@ -209,6 +217,8 @@ class MarketScreen(GameScreen):
 
     def over(self, msg: GameOver) -> None:
         self.query_one(ActionForm).finish(msg.text + "  (F8: the final standings)")
+        if self.hot_seat or not self.seat_shown:  # nothing of a seat's is on screen: say what is, not "waiting"
+            self.query_one(SeatPanel).conceal("the season is over: F8 for the final standings")
 
     def _standings(self) -> None:
         self.table = self.standings_now()
@@ -230,6 +240,7 @@ class MarketScreen(GameScreen):
         turn = min(self.waiting, key=lambda t: self.seats.index(t.view.name))
         self.waiting.remove(turn)
         self.active = turn
+        self.revealed = False
         if self.hot_seat:
             self._conceal(f"{turn.view.name}'s turn is next")
             self.app.push_screen(CurtainScreen(turn.view.name, turn.view.round), lambda _: self._reveal(turn))
@@ -237,6 +248,9 @@ class MarketScreen(GameScreen):
             self._reveal(turn)
 
     def _reveal(self, turn: SeatTurn) -> None:
+        if self.active is not turn or turn.answer.done():  # answered meanwhile: nothing of it is shown
+            return
+        self.revealed = True
         name = turn.view.name
         self._show_seat(turn.view)
         round_no, recap = self.recaps.get(name, (0, []))
@@ -247,6 +261,7 @@ class MarketScreen(GameScreen):
         self._strip()
 
     def _show_seat(self, view, after: bool = False) -> None:
+        self.seat_shown = True
         name = view.name
         self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
         self.query_one(BookTable).show(view)
@@ -255,8 +270,11 @@ class MarketScreen(GameScreen):
         if round_no:
             box.update(Text("\n").join([Text(f"Round {round_no}, for you:", style="bold"),
                                         *(Text.assemble("• ", safe.text(line)) for line in recap)]))
-        else:
+        elif view.round <= 1 and not after:
             box.update(Text("Your first round is still to come.", style="dim"))
+        else:  # a resumed game: the rounds before this session are in the save, not in words here
+            box.update(Text(f"Your round in words shows once round {view.round if not after else view.round + 1} "
+                            "closes.", style="dim"))
 
     def _conceal(self, note: str) -> None:
         self.query_one(SeatPanel).conceal(note)
@@ -267,7 +285,7 @@ class MarketScreen(GameScreen):
 
     @on(ActionForm.Chosen)
     def _chosen(self, event: ActionForm.Chosen) -> None:
-        turn = self.active
+        turn = self.live
         if turn is None:
             return
         problem = self.game.check(turn.view.name, event.action)
@@ -280,6 +298,7 @@ class MarketScreen(GameScreen):
         if not turn.answer.done():
             turn.answer.set_result(action)
         self.active = None
+        self.revealed = False
         self.status[turn.view.name] = "decided"
         if self.hot_seat:
             self._conceal("waiting for the others…")
@@ -290,7 +309,7 @@ class MarketScreen(GameScreen):
 
     @on(DataTable.RowSelected, "#book")
     def _take(self, event: DataTable.RowSelected) -> None:
-        if self.active is not None and event.row_key.value is not None:
+        if self.live is not None and event.row_key.value is not None:
             self.query_one(ActionForm).take(int(event.row_key.value))
 
     # ---- the strip under the form ---------------------------------------------
@@ -326,8 +345,8 @@ class MarketScreen(GameScreen):
                                         [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
 
     def action_pass_turn(self) -> None:
-        if self.active is not None:
-            self._answer(self.active, PASS)
+        if self.live is not None:  # never a turn still behind its curtain
+            self._answer(self.live, PASS)
 
     def action_tab(self, which: str) -> None:
         """Show a tab; the offers tab takes the keys too (enter takes an offer, escape comes back)."""

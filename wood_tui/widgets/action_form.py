@@ -64,6 +64,7 @@ FIELDS = {
     "tip": ("pass on tip", ("whisper",)),
 }
 NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds", "tip")
+DIGITS_MAX = 12  # digits a number field takes: far past any legal value, short enough to multiply and show
 COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
 
 
@@ -166,7 +167,7 @@ class ActionForm(Vertical):
                 elif fid == "text":
                     w = Input(placeholder="private, to one creature", max_length=WHISPER_MAX, id=fid)
                 else:
-                    w = Input(type="integer", id=fid)
+                    w = Input(type="integer", max_length=DIGITS_MAX, id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))
         with Horizontal(id="action-say"):
             say = Input(placeholder="say something (public, optional)", max_length=SAY_MAX, id="say")

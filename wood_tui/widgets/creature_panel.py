@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 from engine.actions import Action
 from engine.brains import Decision
 from engine.events import Event
+from engine.parsing import MAX_REPLY_CHARS
 from engine.recap import reason_words
 from engine.score import Standing
 from engine.state import State
@@ -106,6 +107,9 @@ def said(card: CreatureCard) -> Text:
     if d.action.say:
         return Text.assemble(("“", "dim"), safe.text(d.action.say, style="italic"), ("”", "dim"))
     if d.raw and d.outcome in ("rejected", "fault", "repaired"):
+        if d.action.action == "whisper" or "whisper" in d.raw[:MAX_REPLY_CHARS].lower():
+            # a whisper's words, even garbled, are private: the board says who to whom, the god view the words
+            return Text("raw: (a whisper: its words are in the god view)", style="dim")
         # only the start can show: cleaning a long reply whole would cost the screen a frame
         return Text.assemble(("raw: ", "dim"), safe.text(d.raw[:RAW_SHOWN * 16], style="dim", max_len=RAW_SHOWN))
     return Text("")
