@@ -26,6 +26,11 @@ from .roster import ModelConfig, Roster
 INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` package
 NOT_FOUND = "vllm not found: install it on a GPU machine (pip install vllm)"
 
+
+def missing_vllm(vllm_bin: str) -> str:
+    """Why `vllm_bin` cannot be run: a name not on PATH (vllm is not installed), or a path to nothing."""
+    return f"--vllm-bin {vllm_bin}: no such executable" if "/" in vllm_bin else NOT_FOUND
+
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 _FLOAT = re.compile(r"[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+][0-9]+)?")
@@ -243,7 +248,7 @@ class VLLMFleet:
         (or Ctrl-C) the ones already started are stopped before raising."""
         binary = shutil.which(self.vllm_bin)
         if binary is None:
-            raise WoodError(NOT_FOUND)
+            raise WoodError(missing_vllm(self.vllm_bin))
         atexit.register(self.stop)
         try:
             for server in self.servers:
@@ -258,9 +263,13 @@ class VLLMFleet:
             raise WoodError(f"port {server.port} is already in use: is {server.name} already running? "
                             f"(stop it, or change port in {server.config_path})")
         self._emit("starting", server)
-        server.log_path.parent.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
-        with open(server.log_path, "wb") as log:
+        try:
+            server.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(server.log_path, "wb")
+        except OSError as e:
+            raise WoodError(f"cannot write {server.name}'s log at {server.log_path} ({e.strerror or e})") from None
+        with log:
             # its own process group: stopping it also reaches vLLM's engine processes
             server.process = subprocess.Popen(render_command(server.config_path, vllm_bin=binary),
                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -397,3 +397,20 @@ def test_a_resume_asked_for_fewer_rounds_than_it_has_says_so_and_plays_nothing(t
     assert digest(db) == before
     same = wood("sim", "--resume", str(db), "--rounds", "12", "--quiet")
     assert same.returncode == 0 and "rounds: 12 (12 replayed from the save, 0 played now)" in same.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+@pytest.mark.parametrize("command", [["sim", "--rounds", "5", "--quiet"], ["report", "{db}", "--json"],
+                                     ["replay", "{db}", "--verify"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path, command):
+    db = tmp_path / "r.db"
+    assert wood("sim", "--rounds", "3", "--save", str(db), "--quiet").returncode == 0
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *[c.format(db=db) for c in command]], cwd=ROOT,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr == "wood: error: cannot write the output (No space left on device)\n", r.stderr
+
+
+def test_wood_alone_is_a_usage_error_with_the_help_on_stderr():
+    r = wood()
+    assert r.returncode == 2 and r.stdout == "" and "usage: wood" in r.stderr

@@ -351,3 +351,19 @@ def test_installed_rosters_are_found_from_any_folder(tmp_path, monkeypatch):
     assert load_roster("embedded.toml").models
     with pytest.raises(RosterError, match="not found"):
         load_roster("elsewhere/vllm.toml")
+
+
+def test_wood_serve_with_a_vllm_path_to_nothing_or_a_bad_log_dir_is_one_line_and_makes_no_folder(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where a log folder would be made
+    (tmp_path / "afile").write_text("")
+    for argv, words in ((["--vllm-bin", "/nonexistent/vllm"], "--vllm-bin /nonexistent/vllm: no such executable"),
+                        (["--vllm-bin", "/bin/false", "--log-dir", str(tmp_path / "afile")], "is a file, not a directory"),
+                        (["--vllm-bin", "/bin/false", "--log-dir", ""], "expected a directory path")):
+        assert main(["serve", "--roster", "serve/rosters/vllm.toml", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("wood: error: ") and words in err and len(err.splitlines()) == 1, err
+    assert main(["serve", "--roster", "serve/rosters/vllm.toml", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no wood-serve-* folder was made

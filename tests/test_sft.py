@@ -122,8 +122,23 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     (["--sft", "{d}/a.jsonl", "--outcome", "rejected"], "expected clean or repaired"),
     (["--sft", "{d}/a.jsonl", "--rounds", "5-2"], "expected rounds like"),
     ([], "say what to write"),
+    (["--out", "{d}/audit", "--sft", "{d}/missing/x.jsonl"], "directory {d}/missing does not exist"),  # before --out
 ])
 def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, words):
     r = wood("export", str(runs / "runs" / "seed-1.db"), *[a.format(d=tmp_path) for a in argv])
     assert r.returncode == 2 and words.format(d=tmp_path) in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_the_fine_tuning_set_never_lands_on_an_audit_file_and_a_save_named_twice_counts_once(runs, tmp_path):
+    save = runs / "runs" / "seed-1.db"
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    r = wood("export", str(save), "--out", str(audit), "--sft", str(audit / "calls.jsonl"))
+    assert r.returncode == 2 and "is one of the audit files --out writes" in r.stderr and list(audit.iterdir()) == []
+    both = wood("export", str(runs / "runs"), "--sft", str(tmp_path / "both.jsonl"))
+    twice = wood("export", str(save), str(save.parent / ".." / "runs" / save.name), str(runs / "runs"),
+                 "--sft", str(tmp_path / "twice.jsonl"))
+    assert both.returncode == 0 and twice.returncode == 0, twice.stderr
+    assert "from 2 runs" in both.stdout and "from 2 runs" in twice.stdout, twice.stdout
+    assert (tmp_path / "twice.jsonl").read_text() == (tmp_path / "both.jsonl").read_text()

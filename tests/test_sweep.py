@@ -185,9 +185,14 @@ def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
     (["--roster", "{a}", "--out", "{a}"], "is a file, not a directory"),
     (["--roster", "{a}", "--jobs", "0"], "expected 1 to"),
     (["--roster", "{d}/bad.toml"], "the name is taken"),
+    (["--roster", "{d}/...toml"], "cannot name a folder of runs"),  # its runs would go above --out
+    (["--roster", "{d}/sweep.json.toml"], "cannot name a folder of runs"),  # the sweep's own record
+    (["--roster", "{d}/.sweep.lock.toml"], "cannot name a folder of runs"),
 ])
 def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
     (tmp_path / "bad.toml").write_text('[models.scripted]\nmodel = "x"\n' + rosters[0].read_text())
+    for odd in ("...toml", "sweep.json.toml", ".sweep.lock.toml"):
+        (tmp_path / odd).write_text(rosters[0].read_text())
     argv = [a.format(a=rosters[0], d=tmp_path) for a in argv]
     r = wood("sweep", *argv, *([] if "--out" in argv else ["--out", str(tmp_path / "o")]))
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

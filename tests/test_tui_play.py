@@ -367,3 +367,16 @@ async def test_keys_typed_in_a_burst_land_in_the_fields_tab_moves_to():
             app._driver.send_message(key)
         await until(pilot, lambda: 1 in done, what="round 1 to close")
         assert done[1] == Action(action="offer", side="sell", good="timber", qty=3, price=8)
+
+
+def test_play_and_watch_refuse_a_missing_save_or_a_bad_roster_before_taking_the_screen(tmp_path):
+    """Found wrong before the app starts: one line on stderr, no screen drawn (no escape codes)."""
+    (tmp_path / "one.toml").write_text('[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "scripted"\n')
+    for argv, words in ((["play", "--resume", str(tmp_path / "nope.db")], "no save file at"),
+                        (["watch", "--resume", str(tmp_path / "nope.db")], "no save file at"),
+                        (["watch", "--roster", str(tmp_path / "one.toml")], "a market needs at least 2 creatures")):
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        assert r.returncode == 2 and r.stdout == "", r.stdout[:200]
+        assert r.stderr.startswith("wood: error: ") and words in r.stderr and "\x1b" not in r.stderr, r.stderr[:300]
+        assert len(r.stderr.splitlines()) == 1

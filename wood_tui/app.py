@@ -18,7 +18,6 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -53,6 +52,7 @@ class WoodApp(App[None]):
         self.main: Screen | None = None
         self.ready = False
         self.closing = False
+        self.fatal: WoodError | None = None  # a game that could not start: said on the command line after
         self.quit_confirmed = False
 
     def get_default_screen(self) -> Screen:
@@ -168,7 +168,8 @@ class WoodApp(App[None]):
             return
         err = event.worker.error
         if isinstance(err, WoodError) and not self.ready:
-            self.exit(return_code=2, message=Text.assemble("wood: error: ", safe.lines(err)))
+            self.fatal = err  # the command prints it, one line, once the screen is given back
+            self.exit(return_code=2)
         elif isinstance(err, WoodError):
             safe.notify(self, err, title="the game stopped", severity="error", timeout=30)
         else:

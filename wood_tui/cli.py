@@ -5,6 +5,8 @@ Errors the user can fix (`WoodError`) print one line and exit 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import os
 import sys
@@ -21,6 +23,9 @@ COMMANDS = {
     "sweep": "the same seeds under several rosters, compared metric by metric with 95%% intervals",
     "serve": "start the vLLM servers of a roster, one after another",
 }
+
+
+OUTPUT_ERRORS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)  # writing a command's output failed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,8 +49,8 @@ def _module(name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
+    if not args.command:  # a usage error: the help goes where errors go
+        parser.print_help(sys.stderr)
         return 2
     try:
         return int(_module(args.command).run(args) or 0)
@@ -58,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `wood report RUN.db | head`: the reader has gone, nothing is lost
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
+    except OSError as e:
+        if e.errno not in OUTPUT_ERRORS:
+            raise
+        # the output could not be written (a full disk, a dead terminal): one line, and no second
+        # error when Python flushes what is left at exit; what a run saved is kept
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"wood: error: cannot write the output ({e.strerror or e})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -116,6 +116,30 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         yield Game(world, runner, ledger, target, roster, kind, reports)
 
 
+def check_before_the_screen(options: RunOptions, world: World) -> None:
+    """What can be found wrong with a run cheaply, before an app takes over
+    the terminal: the save to resume opens and fits this wood, the roster
+    loads. (The full check of a resumed record runs in the game itself.)"""
+    if options.resume is not None:
+        ledger = Ledger.open(options.resume, readonly=True)
+        try:
+            ledger.check_fits(world)
+        finally:
+            ledger.close()
+    if options.roster is not None:
+        from serve.roster import load_roster
+
+        load_roster(options.roster)
+
+
+def run_app(app) -> int:
+    """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`)."""
+    app.run()
+    if app.fatal is not None:
+        raise app.fatal
+    return app.return_code or 0
+
+
 def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
     """A new ledger at `path`, or one line saying why none can be made there
     (and no half-made file left behind)."""

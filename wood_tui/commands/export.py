@@ -97,12 +97,17 @@ def run(args) -> int:
         raise WoodError("say what to write: --out DIR (the audit trail) and/or --sft FILE.jsonl (a fine-tuning set)")
     if args.holdout is not None and args.holdout_seeds is None:
         raise WoodError("--holdout names the held-out file: it goes with --holdout-seeds")
+    targets = _sft_targets(args) if args.sft is not None else ()  # every output path checked before one is written
     if args.out is not None:
         if len(args.paths) != 1:
             raise WoodError("--out exports one save: give one RUN.db")
+        audit = {(Path(args.out) / name).resolve() for name in FILES}
+        for target in targets:
+            if target is not None and target.resolve() in audit:
+                raise WoodError(f"{target} is one of the audit files --out writes: name the fine-tuning set apart")
         _audit(args, args.paths[0])
     if args.sft is not None:
-        _sft(args)
+        _sft(args, *targets)
     return 0
 
 
@@ -170,7 +175,10 @@ def _saves(paths: list[str]) -> list[Path]:
             out += found
         else:
             out.append(p)
-    return list(dict.fromkeys(out))
+    seen: dict[Path, Path] = {}  # one save named twice (a folder and a file in it, a path and a link) is read once
+    for p in out:
+        seen.setdefault(p.resolve(), p)
+    return list(seen.values())
 
 
 def _sft_target(text: str, flag: str) -> Path:
@@ -187,9 +195,9 @@ def _sft_target(text: str, flag: str) -> Path:
     return p
 
 
-def _sft(args) -> None:
+def _sft_targets(args) -> tuple[Path, Path | None]:
+    """(the fine-tuning set's file, the held-out file or None), checked."""
     from engine.errors import WoodError
-    from engine.ledger import Ledger
 
     train = _sft_target(args.sft, "--sft")
     held = None
@@ -197,6 +205,13 @@ def _sft(args) -> None:
         held = _sft_target(args.holdout or str(train.with_suffix("")) + ".heldout.jsonl", "--holdout")
         if held.resolve() == train.resolve():
             raise WoodError("--holdout and --sft name the same file")
+    return train, held
+
+
+def _sft(args, train: Path, held: Path | None) -> None:
+    from engine.errors import WoodError
+    from engine.ledger import Ledger
+
     saves = _saves(args.paths)
     for target in (train, held):
         if target is not None and any(target.resolve() == s.resolve() for s in saves):

@@ -29,6 +29,7 @@ def run(args) -> int:
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
+    from wood_tui.game import check_before_the_screen, run_app
     from wood_tui.screens.intro import config_dir
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["play"])
@@ -56,7 +57,7 @@ def run(args) -> int:
         raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
                         f"({', '.join(world.species)})")
     new = set(absent) if args.species and not options.resume else set()
+    check_before_the_screen(options, world)
     app = WoodApp(LiveGame(options, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0),
                   config_dir=config_dir())
-    app.run()
-    return app.return_code or 0
+    return run_app(app)

@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import shlex
+    import shutil
     import signal
     import tempfile
     import threading
@@ -27,10 +28,26 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import WoodError
     from serve.embedded import MODEL_ALIAS, EmbeddedServer
     from serve.roster import load_roster
-    from serve.vllm import VLLMFleet, VLLMServer
+    from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, roster_configs
 
     roster = load_roster(args.roster)
-    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="wood-serve-"))
+    if not args.dry_run and roster_configs(roster) and shutil.which(args.vllm_bin) is None:  # before a folder is made
+        raise WoodError(missing_vllm(args.vllm_bin))
+    if args.log_dir is not None:
+        if not args.log_dir.strip():
+            raise WoodError("--log-dir: expected a directory path, got an empty string")
+        log_dir = Path(args.log_dir)
+        if log_dir.exists() and not log_dir.is_dir():
+            raise WoodError(f"--log-dir {log_dir} is a file, not a directory")
+        if not args.dry_run:
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise WoodError(f"--log-dir {log_dir}: cannot make it ({e.strerror or e})") from None
+    elif args.dry_run:  # nothing starts, so nothing is logged: no folder is made
+        log_dir = Path(tempfile.gettempdir()) / "wood-serve-logs"
+    else:
+        log_dir = Path(tempfile.mkdtemp(prefix="wood-serve-"))
     line_open = False
 
     def progress(event: str, server: VLLMServer) -> None:

@@ -137,6 +137,10 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
         path = find_roster(given)
         used = {c.model for c in roster.creatures}
         label = path.stem
+        if not label.strip() or label.startswith(".") or label in (PLAN, LOCK) or "/" in label or "\\" in label:
+            # the label names the folder of the roster's runs in --out: it must be one, inside it, of its own
+            raise WoodError(f"--roster {given}: its file name {path.name!r} cannot name a folder of runs "
+                            "(a name like vllm.toml does); rename the file")
         if any(r.label == label for r in out):
             raise WoodError(f"two rosters are named {label!r} (the file name names a roster's runs): rename one")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()

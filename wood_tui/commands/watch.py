@@ -25,20 +25,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from engine.world import load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer
+    from wood_tui.game import check_before_the_screen, run_app
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["watch"])
-    app = WoodApp(LiveGame(options), pacer=Pacer(args.delay))
-    app.run()
-    return app.return_code or 0
+    check_before_the_screen(options, load_world())
+    return run_app(WoodApp(LiveGame(options), pacer=Pacer(args.delay)))
 
 
 def watch_replay(ledger) -> int:
     """Watch a recorded run round by round (pause, step and speed as in `wood watch`)."""
     from wood_tui.app import WoodApp
     from wood_tui.bridge import RecordedGame
+    from wood_tui.game import run_app
 
-    app = WoodApp(RecordedGame(ledger))
-    app.run()
-    return app.return_code or 0
+    return run_app(WoodApp(RecordedGame(ledger)))
