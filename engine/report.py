@@ -329,9 +329,16 @@ def model_lines(name: str, m: dict) -> list[str]:
     out.append(f"  credit: {ln['taken']} loans taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
                f"{sh['opened']} ({sh['profit']:+d} coins); gifts {m['gifts']}, whispers {m['whispers']}")
     wo, mo = m["worth"], m["mood"]
-    out.append(f"  net worth {num(wo['start'], '.0f')} -> {num(wo['end'], '.0f')} ({num(wo['change'], '+.0f')}), "
-               f"mood {num(mo['start'], '.0f')} -> {num(mo['end'], '.0f')} ({num(mo['change'], '+.0f')}) a creature")
+    out.append(f"  net worth {_moved(wo)}, mood {_moved(mo)} a creature")
     return out
+
+
+def _moved(m: dict) -> str:
+    """`171 -> 150 (-21)`: whole numbers, the change the one between the two shown."""
+    if m["start"] is None or m["end"] is None:
+        return "n/a"
+    start, end = round(m["start"]), round(m["end"])
+    return f"{start} -> {end} ({end - start:+d})"
 
 
 def report_of(path, world: World, *, prices: Prices | None = None, upto: int | None = None) -> EconomyReport:
@@ -340,6 +347,8 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
     rebuilt round held to its recorded hash (a changed save is refused)."""
     report = EconomyReport(world, prices_given=prices or Prices())
     with checked_record(path, world) as ledger:
+        report.creatures = len(ledger.roster())  # so a save with no round yet still says who is in it
+        report.start_coins = int(world.economy["start_coins"])
         last = ledger.last_round()
         for rr in replayed_rounds(ledger, world, upto=last if upto is None else min(upto, last), verify=True):
             report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)

@@ -6,7 +6,8 @@ A sweep plays the same seeds under several rosters. Each run's report
 per metric: the economy's (needs met, Gini, ...) and, per model, how it
 traded (`"stock_rounds[scripted:hoarder]"`). `compare` turns the runs of
 each roster into one row per metric: the mean over seeds with a 95%
-interval (Student's t: the seeds are a small sample), and `table_lines`
+interval (Student's t: the seeds are a small sample; cut to what the metric
+can be), and `table_lines`
 prints it. Nothing here plays or reads a run.
 """
 from __future__ import annotations
@@ -55,6 +56,15 @@ PER_MODEL = (
     ("cost_gpu_hour", "cost per 1,000 decisions (GPU-hour price)", ("calls", "cost_per_1k_decisions", "gpu_hour")),
     ("cost_mtok", "cost per 1,000 decisions (token price)", ("calls", "cost_per_1k_decisions", "mtok")),
 )
+# What each metric can be: its interval is clipped to it (with two or three seeds, t's interval can
+# run past a share's 0..1 or below a count's 0). Unlisted metrics (changes) may be anything.
+SHARES = {"needs_met", "mood_zero_share_final", "gini_final", "rejected_share", "valid_share"}
+UNSIGNED = {"median_coins_final", "trades", "loans_taken", "defaults", "fines", "shorts_opened", "self_trade_per_100",
+            "stock_rounds", "rotted_per_round", "trades_per_round", "shorts_per_100_rounds", "tip_trades_per_100_rounds",
+            "loans_taken_per_100_rounds", "say_per_round", "latency_p50_ms", "latency_p95_ms", "tokens_per_s",
+            "cost_gpu_hour", "cost_mtok"}
+RANGES = {**dict.fromkeys(SHARES, (0.0, 1.0)), **dict.fromkeys(UNSIGNED, (0.0, math.inf)),
+          "mood_mean_final": (0.0, 100.0), "mood_change": (-100.0, 100.0)}
 _SEEDS = re.compile(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?")
 
 
@@ -85,9 +95,10 @@ class Interval:
         return {"n": self.n, "mean": self.mean, "lo": self.lo, "hi": self.hi}
 
 
-def interval(values: list[float]) -> Interval | None:
+def interval(values: list[float], within: tuple[float, float] = (-math.inf, math.inf)) -> Interval | None:
     """The mean of `values` with its 95% interval (t over n-1 degrees of
-    freedom; one value: the interval is the value)."""
+    freedom; one value: the interval is the value), clipped to `within`,
+    what the metric can be."""
     xs = [float(v) for v in values if v is not None]
     if not xs:
         return None
@@ -96,7 +107,8 @@ def interval(values: list[float]) -> Interval | None:
         return Interval(1, _r(m), _r(m), _r(m))
     t = T95[len(xs) - 2] if len(xs) - 1 <= len(T95) else Z95
     half = t * statistics.stdev(xs) / math.sqrt(len(xs))
-    return Interval(len(xs), _r(m), _r(m - half), _r(m + half))
+    lo, hi = within
+    return Interval(len(xs), _r(m), _r(max(lo, m - half)), _r(min(hi, m + half)))
 
 
 def _r(x: float) -> float:
@@ -154,7 +166,7 @@ def compare(runs: dict[str, list[dict]]) -> list[dict]:
         base, _, model = key.partition("[")
         cells = {}
         for roster, rows in runs.items():
-            iv = interval([r.get(key) for r in rows])
+            iv = interval([r.get(key) for r in rows], RANGES.get(base, (-math.inf, math.inf)))
             if iv is not None:
                 cells[roster] = iv.to_dict()
         if not cells:

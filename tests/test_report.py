@@ -307,3 +307,19 @@ def test_a_say_line_is_on_topic_when_it_names_a_good_or_a_creature():
     assert on_topic("Buying ACORN cheap", goods, names) and on_topic("fox cheats", goods, names)
     assert on_topic("berry season!", goods, names)
     assert not on_topic("Moose-Oak 2017-08-30:19.56.41:1", goods, names) and not on_topic(".5", goods, names)
+
+
+def test_a_change_shown_is_the_difference_of_the_numbers_shown():
+    from engine.report import _moved
+
+    assert _moved({"start": 170.6, "end": 149.5, "change": -21.1}) == "171 -> 150 (-21)"
+    assert _moved({"start": None, "end": 3.0, "change": None}) == "n/a"
+
+
+def test_a_save_with_no_round_yet_still_says_who_is_in_it(world, tmp_path):
+    from engine.ledger import Ledger
+    from engine.report import report_of
+    from engine.world import build_roster
+
+    Ledger.create(tmp_path / "empty.db", seed=1, roster=build_roster(world, 7), brains="scripted", rounds=5).close()
+    assert report_of(tmp_path / "empty.db", world).lines()[0] == "rounds 0, creatures 7"

@@ -65,6 +65,14 @@ def test_the_interval_is_students_t():
     assert interval([None, None]) is None and interval([4, None, 4]).to_dict() == {"n": 2, "mean": 4, "lo": 4, "hi": 4}
     big = interval(list(range(100)))  # past 30 degrees of freedom: the normal's 1.96
     assert big.hi - big.mean == pytest.approx(1.96 * 29.011492 / 10, abs=1e-4)
+    share = interval([0.45, 0.75, 1.0], within=(0.0, 1.0))  # t alone would run from about 0.05 to 1.42
+    assert share.hi == 1.0 and share.lo == pytest.approx(0.733333 - 4.303 * 0.275379 / math.sqrt(3), abs=1e-4)
+
+
+def test_a_table_never_shows_a_share_past_one_or_a_count_below_zero():
+    runs = {"a": [{"needs_met": 0.45, "trades": 0}, {"needs_met": 1.0, "trades": 0}, {"needs_met": 0.75, "trades": 90}]}
+    rows = {r["metric"]: r["by_roster"]["a"] for r in compare(runs)}
+    assert rows["needs_met"]["hi"] <= 1.0 and rows["trades"]["lo"] >= 0.0
 
 
 def test_the_table_compares_metric_by_metric():
@@ -245,3 +253,13 @@ def test_a_mixed_roster_saves_resumes_and_reports_its_models(tmp_path):
                                 "scripted:merchant"}
     assert d["models"]["flaky"]["creatures"] == ["Badger"] and d["models"]["flaky"]["calls"]["n"] == 9
     assert d["models"]["scripted:merchant"]["calls"] is None
+
+
+def test_a_sweep_whose_runs_all_fail_says_so_instead_of_an_empty_table(tmp_path):
+    env = {**os.environ, "WOOD_EVENT_LOOP": "no-such-loop"}  # every run's `wood sim` refuses to start
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", "serve/rosters/scripted.toml",
+                        "--seeds", "1-2", "--rounds", "3", "--out", str(tmp_path / "o")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1
+    assert r.stdout.strip().splitlines()[-1] == "sweep of 1 rosters x 2 seeds: no run finished, so nothing to compare"
+    assert r.stderr.count("did not finish") == 2 and "Traceback" not in r.stderr, r.stderr

@@ -14,6 +14,7 @@ from textual.widgets import Select
 from engine.actions import PASS, Action, Reason
 from engine.brains import Decision
 from engine.brains.human import HumanBrain
+from engine.errors import WoodError
 from engine.ledger import Ledger
 from engine.rules import check_action, open_round
 from engine.runner import Runner
@@ -23,6 +24,7 @@ from engine.world import RosterEntry, build_roster
 from tests.tui_harness import all_text, args, fill, rendered, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
+from wood_tui.game import run_app
 from wood_tui.cli import main as wood
 from engine.brains.scripted import scripted_brains
 from wood_tui.options import RunOptions
@@ -245,14 +247,17 @@ async def test_replay_of_a_saved_run(tmp_path, world):
     ledger.close()
 
 
-async def test_setup_error_ends_the_app_with_one_line(tmp_path):
-    """An error found while the game is set up (here: the roster file is missing) ends the app with one line."""
+async def test_setup_error_ends_the_app_and_is_said_once_it_has_gone(tmp_path):
+    """An error found while the game is set up (here: the roster file is missing)
+    ends the app; the command says it in one line once the screen is given back
+    (`run_app`), never wrapped to the app's width."""
     app = WoodApp(LiveGame(RunOptions.parse("watch", ["--roster", str(tmp_path / "none.toml")])), pacer=Pacer(0.0))
     async with app.run_test() as pilot:
         await until(pilot, lambda: not app.is_running, what="the app to exit")
-        said = "".join(_plain_of(r) for r in app._exit_renderables)  # printed (and cleared) on the way out
-    assert app.return_code == 2
-    assert said.startswith("wood: error: ") and "not found" in said and "\n" not in said.strip(), said
+    assert app.return_code == 2 and not app._exit_renderables  # nothing printed by the app itself
+    assert isinstance(app.fatal, WoodError) and "not found" in str(app.fatal)
+    with pytest.raises(WoodError, match="not found"):
+        run_app(type("Ran", (), {"run": lambda self: None, "fatal": app.fatal, "return_code": 2})())
 
 
 def test_play_flags_are_checked():
@@ -324,10 +329,6 @@ async def test_a_dead_server_is_told_once_per_creature_not_every_round():
         notices.decided(app, "Owl", dead)
         await pilot.pause()
         assert [n.message for n in app._notifications][-1].startswith("Owl: fault")
-
-
-def _plain_of(renderable) -> str:
-    return renderable.plain if hasattr(renderable, "plain") else str(renderable)
 
 
 async def test_news_and_warnings_are_never_dropped_for_a_later_status_line():

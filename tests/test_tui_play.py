@@ -380,3 +380,16 @@ def test_play_and_watch_refuse_a_missing_save_or_a_bad_roster_before_taking_the_
         assert r.returncode == 2 and r.stdout == "", r.stdout[:200]
         assert r.stderr.startswith("wood: error: ") and words in r.stderr and "\x1b" not in r.stderr, r.stderr[:300]
         assert len(r.stderr.splitlines()) == 1
+
+
+async def test_the_seat_sees_the_weather_the_round_it_comes():
+    """Seed 12: a windfall of timber in round 2 (public weather): the seat's
+    panel says so on its round-2 turn, not a round later."""
+    app = play_app("--seed", "12", "--rounds", "3")
+    async with app.run_test(size=(110, 40)) as pilot:
+        screen = await turn(pilot, 1)
+        assert "weather" not in rendered(app)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        assert [(s.good, s.pct) for s in screen.active.view.shocks] == [("timber", 100)]
+        assert "weather timber: production +100%" in rendered(app)

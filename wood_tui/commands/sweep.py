@@ -110,10 +110,15 @@ def run(args) -> int:
     else:
         from engine.sweep import table_lines
 
-        print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds x {args.rounds} rounds (runs in {out}); "
-              "per metric: the mean over seeds [95% interval]")
-        for line in table_lines(result["table"], labels, len(args.seeds)):
-            print(line)
+        done = len(jobs) - len(failed)
+        if done:
+            print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds x {args.rounds} rounds (runs in {out}"
+                  + (f"; {done} of {len(jobs)} finished" if failed else "")
+                  + "); per metric: the mean over seeds [95% interval]")
+            for line in table_lines(result["table"], labels, len(args.seeds)):
+                print(line)
+        else:
+            print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds: no run finished, so nothing to compare")
     if args.plot:
         print(plots.sweep_charts(result["table"], labels), end="", file=sys.stderr if args.json else sys.stdout)
     if plots_dir is not None:

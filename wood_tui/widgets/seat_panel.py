@@ -25,6 +25,13 @@ from .creature_panel import mood_bar
 MAX_RESOLVED_TIPS = 3  # resolved tips still shown, with their outcome
 
 
+def weather_words(good: str, pct: int) -> str:
+    """`the berries harvest fails`, `acorns: production +100%`: a shock as the seat reads it."""
+    if pct <= -100:
+        return f"the {good} harvest fails"
+    return f"{good}: production {pct:+d}%"
+
+
 def _opt(v: int | None) -> Text:
     return Text("—" if v is None else str(v), style="dim" if v is None else "", justify="right")
 
@@ -51,8 +58,11 @@ class SeatPanel(VerticalScroll):
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
             ("\nyou make ", "dim"), ", ".join(f"{q} {g}" for g, q in view.produces), (" a round", "dim")))
-        tips = [Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
-                              (f"  resolves in round {t.resolves}", "dim")) for t in view.tips]
+        # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
+        tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
+                              (f"  until round {s.until}", "dim")) for s in view.shocks]
+        tips += [Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
+                               (f"  resolves in round {t.resolves}", "dim")) for t in view.tips]
         tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
                                ("was planted: ", "bold magenta"), safe.text(text, style="dim"))
                  for text, true in list(resolved)[-MAX_RESOLVED_TIPS:]]
