@@ -12,6 +12,8 @@ against its recorded hash.
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
 import re
@@ -72,6 +74,29 @@ _INT = re.compile(r"-?[0-9]{1,30}")
 
 class LedgerError(WoodError):
     pass
+
+
+def _clear_stale(p: Path) -> None:
+    """Remove what a `Ledger.create` of `p` killed before it finished left
+    beside it (`.NAME.PID.new`, its -wal/-shm), where that process is gone."""
+    for leftover in p.parent.glob(f".{glob.escape(p.name)}.*.new*"):
+        pid = leftover.name[len(p.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # no signal 0 there (os.kill would end it): assume it lives, and leave its file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, and is another user's
+        return True
+    return True
 
 
 def sqlite_uri(path: Path, mode: str) -> str:
@@ -199,10 +224,12 @@ class Ledger:
         fh = open(self.path, "rb")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
             fh.close()
-            raise LedgerError(f"{self.path} is in use by another wood process (a run saving to it or resuming it); "
-                              "let that one end first") from None
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LedgerError(f"{self.path} is in use by another wood process (a run saving to it or resuming "
+                                  "it); let that one end first") from None
+            return  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
         self._lock = fh
 
     # ---- opening ------------------------------------------------------
@@ -228,6 +255,7 @@ class Ledger:
         if rounds is not None:
             meta.update(rounds=str(rounds), ends=json.dumps([(1, rounds)]))
         tmp = p.with_name(f".{p.name}.{os.getpid()}.new")
+        _clear_stale(p)
         try:
             con = _connect(tmp, readonly=False)
             try:
@@ -243,8 +271,10 @@ class Ledger:
             except FileExistsError:
                 raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
                                   ) from None
-            except OSError:  # a filesystem without hard links
-                if p.exists():
+            except OSError:  # a filesystem without hard links: the name is claimed first, then filled
+                try:
+                    os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                except FileExistsError:
                     raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
                                       ) from None
                 os.replace(tmp, p)
@@ -581,11 +611,20 @@ class Ledger:
     def check_records(self) -> None:
         """Read every recorded action, event and tip once (a whole-file pass,
         not per round): a damaged row is a LedgerError here, before anything
-        is played on top of the record or written from it."""
+        is played on top of the record or written from it. One read
+        transaction: a run still saving to the file is seen at one moment,
+        never half a round."""
+        self.con.execute("BEGIN")
+        try:
+            self._check_records()
+        finally:
+            self.con.execute("ROLLBACK")
+
+    def _check_records(self) -> None:
         names = {r.name for r in self.roster()}
-        last = self.last_round()
-        (count,) = self.con.execute("SELECT count(*) FROM rounds").fetchone()
-        if count != last:  # round numbers are whole and unique, so 1..last all present means count == last
+        count, first, last = self.con.execute("SELECT count(*), min(round), coalesce(max(round), 0) FROM rounds"
+                                              ).fetchone()
+        if count != last or (count and first != 1):  # rounds 1..last, each once
             have = {n for (n,) in self.con.execute("SELECT round FROM rounds")}
             missing = next((n for n in range(1, last + 1) if n not in have), None)
             raise self._bad(f"round {missing}" if missing else "its rounds",

@@ -148,6 +148,18 @@ def _check(world: World) -> None:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
 
 
+def twin_name(names) -> tuple[str, str] | None:
+    """Two of `names` that differ only in case, if any: a model's reply names a
+    creature in any case (`parsing`), so the wood tells names apart without it."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.casefold()
+        if key in seen:
+            return seen[key], name
+        seen[key] = name
+    return None
+
+
 def build_roster(world: World, n: int | None = None, model: str = "scripted") -> list[RosterEntry]:
     """`n` traders with unique names: the default roster first, then
     `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments."""

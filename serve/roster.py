@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from engine.brains.config import ModelConfig
 from engine.errors import WoodError
 from engine.sanitise import clean_text
-from engine.world import MIN_CREATURES, RosterEntry, World, build_roster
+from engine.world import MIN_CREATURES, RosterEntry, World, build_roster, twin_name
 
 from .embedded import N_CTX, PARALLEL
 
@@ -116,8 +116,7 @@ class Roster(BaseModel):
         if self.crowd is not None and self.crowd.count < len(self.creatures):
             raise ValueError(f"[crowd] count = {self.crowd.count} is the whole roster's size, listed creatures "
                              f"included: it cannot be below the {len(self.creatures)} creatures listed")
-        names = [c.name.casefold() for c in self.creatures]
-        if len(set(names)) != len(names):  # a model's reply names a creature in any case: they must differ by more
+        if twin_name(c.name for c in self.creatures):
             raise ValueError("creature names must be unique, ignoring case")
         for c in self.creatures:
             if c.model not in self.models and c.model != SCRIPTED:

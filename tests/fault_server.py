@@ -11,8 +11,8 @@ body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body, a redirect) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
-length). `models_mode` makes GET `.../models` answer compressed ("gzip") or
-a byte at a time ("trickle").
+length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
+"gzip_bomb": 100 MB inflated) or a byte at a time ("trickle").
 """
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than an
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
 TRICKLE_S = 0.1  # "trickle": a byte this often (for at most 60 of them), each a chunk
+
+
+_BOMB: list[bytes] = []
+
+
+def _bomb() -> bytes:
+    if not _BOMB:
+        _BOMB.append(gzip.compress(b" " * (100 << 20), compresslevel=9))
+    return _BOMB[0]
 
 
 class FaultServer:
@@ -116,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             listing = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
             if srv.models_mode == "gzip":
                 self._raw(200, gzip.compress(listing.encode()), "application/json", {"Content-Encoding": "gzip"})
+            elif srv.models_mode == "gzip_bomb":  # about 100 KB on the wire, 100 MB once inflated
+                self._raw(200, _bomb(), "application/json", {"Content-Encoding": "gzip"})
             elif srv.models_mode == "trickle":
                 self._trickle(listing.encode())
             else:

@@ -329,6 +329,8 @@ ROSTERS = [
     ("twins-but-for-case", GOOD_MODEL + creature() + creature('"owl"', '"fox"'), "must be unique, ignoring case"),
     ("url-credentials", GOOD_MODEL.replace("127.0.0.1", "u:secret@127.0.0.1") + creature() + creature('"Fox"', '"fox"'),
      "put credentials in api_key"),
+    ("url-credentials-bad-port", GOOD_MODEL.replace("127.0.0.1:9", "u:secret@127.0.0.1:0") + creature()
+     + creature('"Fox"', '"fox"'), "put credentials in api_key"),  # said first: no message repeats the password
     ("url-query", GOOD_MODEL.replace("/v1", "/v1?x=1") + creature() + creature('"Fox"', '"fox"'),
      "has no query or fragment"),
     ("url-control", GOOD_MODEL.replace("/v1", "/v1\\r\\nX-Injected: 1") + creature() + creature('"Fox"', '"fox"'),
@@ -356,6 +358,7 @@ def test_a_bad_roster_is_one_line_at_load_time(tmp_path, capsys, text, words):
     before = state(tmp_path)
     line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
     assert words in line and str(r) in line, line
+    assert "secret" not in line
     assert state(tmp_path) == before  # no run.db: nothing was played
 
 

@@ -2,6 +2,7 @@
 SQLite files, one-line errors that leave files untouched."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -52,6 +53,7 @@ def test_sim_summary_ends_with_the_state_hash_and_is_reproducible(tmp_path):
     ("UPDATE meta SET value = '2' WHERE key = 'seed'", "round 1 does not rebuild"),
     ("DELETE FROM rounds WHERE round = 10", "round 10: not recorded, though later rounds are"),
     ("DELETE FROM rounds WHERE round = 15", "round 15: its actions are recorded, but the round is not"),
+    ("UPDATE rounds SET round = 0 WHERE round = 3", "round 3: not recorded, though later rounds are"),
 ])
 def test_replay_verify_and_report_refuse_a_tampered_record(tmp_path, tamper, says):
     """Every round's recorded hash is checked, not only the last (a record
@@ -414,3 +416,32 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path, com
 def test_wood_alone_is_a_usage_error_with_the_help_on_stderr():
     r = wood()
     assert r.returncode == 2 and r.stdout == "" and "usage: wood" in r.stderr
+
+
+def test_a_save_made_where_a_killed_one_was_being_made_clears_what_that_left(tmp_path):
+    from engine import ledger as L
+    from engine.world import build_roster, load_world
+
+    dead = tmp_path / ".run.db.999999999.new"  # a pid no process has: killed before it linked its save
+    dead.write_bytes(b"half")
+    (tmp_path / ".run.db.999999999.new-wal").write_bytes(b"")
+    live = tmp_path / f".run.db.{os.getppid()}.new-shm"  # a live process (our parent) making one: not touched
+    live.write_bytes(b"")
+    L.Ledger.create(tmp_path / "run.db", seed=1, roster=build_roster(load_world(), 5), brains="scripted").close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run.db", live.name])
+
+
+def test_where_files_cannot_be_locked_a_save_is_still_made_and_resumed(tmp_path, monkeypatch):
+    """flock fails with ENOLCK on some network filesystems: that is not
+    another writer; the run goes on unlocked (as where there is no flock)."""
+    import fcntl
+
+    from engine import ledger as L
+    from engine.world import build_roster, load_world
+
+    def no_locks(*_):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    made = L.Ledger.create(tmp_path / "nfs.db", seed=1, roster=build_roster(load_world(), 5), brains="scripted")
+    made.close()
+    L.Ledger.open(tmp_path / "nfs.db", readonly=False).close()

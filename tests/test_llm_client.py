@@ -440,13 +440,26 @@ async def test_a_decision_asked_twice_costs_both_requests_tokens(world, view, se
 
 
 @pytest.mark.parametrize("transport", ["lean", "httpx"])
-async def test_a_compressed_model_list_is_refused_unread(transport):
+@pytest.mark.parametrize("mode", ["gzip", "gzip_bomb"])
+async def test_a_compressed_model_list_is_refused_unread(transport, mode):
     """We ask for identity; a gzip body (a bomb could inflate a megabyte to a
-    gigabyte) is not decompressed: the server is not one we can use."""
-    with FaultServer(models_mode="gzip") as srv:
+    gigabyte) is not decompressed, not even in passing: the server is not
+    one we can use."""
+    import tracemalloc
+
+    from tests.fault_server import _bomb
+
+    _bomb()  # made beforehand: the server runs in this process, and its making is not the client's
+    with FaultServer(models_mode=mode) as srv:
         async with ChatClient(config(srv.base_url, http_client=transport)) as client:
-            with pytest.raises(ModelServerError, match="gzip-encoded"):
-                await client.check_models()
+            tracemalloc.start()
+            try:
+                with pytest.raises(ModelServerError, match="gzip-encoded"):
+                    await client.check_models()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    assert peak < 20 << 20, f"{peak >> 20} MB allocated: the body was inflated"
 
 
 async def test_a_model_list_trickled_a_byte_at_a_time_ends_at_the_deadline():

@@ -264,6 +264,14 @@ def test_play_flags_are_checked():
     assert wood(["play", "--brains", "scripted", "--as", "Robin"]) == 2
     assert wood(["play", "--brains", "scripted", "--as", "Owl", "--as", "Fox", "--seats", "1"]) == 2
     assert wood(["play", "--brains", "scripted", "--as", "Robin", "--species", "dragon"]) == 2
+    assert wood(["play", "--brains", "scripted", "--as", "owl", "--species", "owl"]) == 2  # Owl, to a model
+
+
+def test_names_that_differ_only_in_case_are_twins():
+    from engine.world import twin_name
+
+    assert twin_name(["Owl", "Fox", "owl"]) == ("Owl", "owl")
+    assert twin_name(["Owl", "Fox", "Owl 2"]) is None and twin_name([]) is None
 
 
 async def test_new_creature_joins_as_a_seat():

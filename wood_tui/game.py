@@ -19,8 +19,9 @@ from engine.ledger import Ledger
 from engine.metrics import RunSummary
 from engine.replay import verified_state
 from engine.runner import Observer, Runner, roomy_collector
+from engine.sanitise import clean_text
 from engine.state import initial_state, state_hash
-from engine.world import RosterEntry, World, build_roster
+from engine.world import RosterEntry, World, build_roster, twin_name
 
 from .options import DEFAULT_ROUNDS, DEFAULT_SEED, RunOptions
 
@@ -88,6 +89,9 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             kind = options.brains or "scripted"
             roster, models = _roster(options, world, kind)
             roster = [*roster, *extra_roster]
+            if (twins := twin_name(r.name for r in roster)) is not None:
+                raise WoodError(f"{twins[1]!r} would join beside {twins[0]!r}: the wood tells names apart "
+                                "ignoring case (a model may write either); choose another name")
             target = options.target_rounds
             state = initial_state(world, seed, roster, end=target)
             if options.save is not None:
@@ -135,8 +139,8 @@ def check_before_the_screen(options: RunOptions, world: World) -> None:
 def run_app(app) -> int:
     """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`)."""
     app.run()
-    if app.fatal is not None:
-        raise app.fatal
+    if app.fatal is not None:  # its words may come from a file or a server's log: each line made inert
+        raise WoodError("\n".join(clean_text(line) for line in str(app.fatal).splitlines()))
     return app.return_code or 0
 
 

@@ -18,12 +18,20 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..sanitise import clean_text
+
 
 def _check_url(url: str) -> None:
     """An http(s) URL with a host and, if given, a port that can be one; no
     credentials, query or fragment (requests are made by appending paths to
     it, and it is printed in errors); no spaces or control characters (a
     roster error otherwise, not a traceback)."""
+    authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:  # first, so that no message below repeats a password
+        scheme = url.partition("://")[0]
+        host = authority.rpartition("@")[2]
+        raise ValueError(f"{clean_text(scheme, 10)}://{clean_text(host, 60)}...: put credentials in api_key, "
+                         "not in the URL")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ValueError(f"{url!r} is not a server URL (it has spaces or control characters)")
     try:
@@ -35,8 +43,6 @@ def _check_url(url: str) -> None:
         raise ValueError(f"{url!r} is not an http(s) server URL")
     if port == 0:
         raise ValueError(f"{url!r}: port 0 is not a server's port")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{parts.scheme}://{parts.hostname}...: put credentials in api_key, not in the URL")
     if "?" in url or "#" in url:
         raise ValueError(f"{url!r}: a server URL has no query or fragment (paths are appended to it)")
 

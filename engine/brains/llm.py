@@ -181,6 +181,9 @@ class ChatClient:
         except TimeoutError:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} did not answer GET models "
                                f"within {wait:g} s") from None
+        except (httpx.DecodingError, BodyTooLarge) as e:  # it answered, but not as a model server does
+            raise ModelServerError(f"{r.url}/models did not answer like an OpenAI-compatible server "
+                                   f"({_detail(e)})") from None
         except httpx.HTTPError as e:
             raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
@@ -426,8 +429,6 @@ async def _read_capped(resp: httpx.Response) -> bytes:
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > BODY_MAX:
         raise too_large(int(declared))
-    if resp.is_stream_consumed:  # the lean transport reads the body whole (within its own BODY_MAX)
-        return resp.content      # as it came: `_refuse_encoded` has made sure it is not compressed
     chunks, size = [], 0
     async for chunk in resp.aiter_raw():
         size += len(chunk)
@@ -614,12 +615,12 @@ class LLMBrain:
         result = await self.client.post(data)
         parsed = parse_reply(result.text, goods, self.names)
         attempts, latency_ms = result.attempts, result.latency_ms
-        answered = [result]  # the replies the server gave: the decision's tokens are theirs together
+        answered = [result]  # the requests whose tokens the decision counts: the first (its prompt, at least) ...
         if result.finish_reason == "length" and parsed.action is None:  # cut off: once more with room to finish
             result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
-            if not result.fault:
+            if result.fault in (None, "empty"):  # ... and a re-ask the server read and answered (even emptily)
                 answered.append(result)
         if result.finish_reason == "length" and parsed.action is not None:
             parsed.repairs.append("truncated")

@@ -259,7 +259,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except httpx.HTTPError as e:
             e.request = request
             raise
-        return httpx.Response(status, headers=headers, content=body, request=request,
+        # as a stream, not `content=`: httpx decodes `content` on the spot by its Content-Encoding, and a
+        # compressed body is for the caller to refuse unread (a small one can inflate to gigabytes)
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body), request=request,
                               extensions={"http_version": b"HTTP/1.1"})
 
     async def exchange(self, host: str, port: int, data: bytes, *, connect_timeout: float | None = None,

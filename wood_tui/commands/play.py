@@ -52,6 +52,10 @@ def run(args) -> int:
     if seats - len(names) > len(spare):
         raise WoodError("more seats than creatures: name the seats with --as")
     names += spare[: seats - len(names)]
+    for n in names:  # `--as owl` in a wood with Owl: the same name to a model, so not a new creature
+        twin = next((w for w in wood if w.casefold() == n.casefold() and w != n), None)
+        if twin is not None and not known:
+            raise WoodError(f"--as {n}: the wood has {twin}, and tells names apart ignoring case: use --as {twin}")
     absent = [n for n in names if n not in wood]
     if absent and args.species is None and not known:
         raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
