@@ -76,11 +76,15 @@ class LedgerError(WoodError):
     pass
 
 
+TEMP_STEM = 64  # characters of a save's name its creation's temporary file keeps (filesystems allow 255)
+
+
 def _clear_stale(p: Path) -> None:
     """Remove what a `Ledger.create` of `p` killed before it finished left
     beside it (`.NAME.PID.new`, its -wal/-shm), where that process is gone."""
-    for leftover in p.parent.glob(f".{glob.escape(p.name)}.*.new*"):
-        pid = leftover.name[len(p.name) + 2:].split(".", 1)[0]
+    stem = p.name[:TEMP_STEM]
+    for leftover in p.parent.glob(f".{glob.escape(stem)}.*.new*"):
+        pid = leftover.name[len(stem) + 2:].split(".", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -254,7 +258,7 @@ class Ledger:
                 "extra": json.dumps(extra or {})}
         if rounds is not None:
             meta.update(rounds=str(rounds), ends=json.dumps([(1, rounds)]))
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.new")
+        tmp = p.with_name(f".{p.name[:TEMP_STEM]}.{os.getpid()}.new")  # short: a long name still has room
         _clear_stale(p)
         try:
             con = _connect(tmp, readonly=False)

@@ -311,9 +311,10 @@ def model_lines(name: str, m: dict) -> list[str]:
                  else "", f"{cost['mtok']:.4f} at {price['mtok']:g} per million tokens" if cost["mtok"] is not None
                  else ""]
         costs = [x for x in costs if x]
-        out.append(f"  calls {c['n']}: latency p50 {num(lat['p50'], '.0f')} ms, p95 {num(lat['p95'], '.0f')} ms; "
+        out.append(f"  model calls {c['n']} (one a decision, its retries and re-asks in it): latency p50 "
+                   f"{num(lat['p50'], '.0f')} ms, p95 {num(lat['p95'], '.0f')} ms; "
                    f"tokens in {num(c['prompt_tokens']['mean'], '.0f')}, out {num(c['completion_tokens']['mean'], '.0f')}"
-                   f" a call; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
+                   f" a decision; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
                    + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
     mix = ", ".join(f"{k} {pct(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
     topic = m.get("say_on_topic_share")

@@ -43,7 +43,7 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "redirect")
+            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect")
 ODD = ("lone_surrogate", "odd_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
@@ -188,6 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif scenario == "gzip":  # a whole, valid reply, compressed though identity was asked for
             data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
             self._raw(200, gzip.compress(data), "application/json", {"Content-Encoding": "gzip"})
+        elif scenario == "fake_gzip":  # said to be compressed, though it is not: not a reply to trust either
+            data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
+            self._raw(200, data, "application/json", {"Content-Encoding": "gzip"})
         elif scenario == "redirect":
             self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
         elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"

@@ -445,3 +445,10 @@ def test_where_files_cannot_be_locked_a_save_is_still_made_and_resumed(tmp_path,
     made = L.Ledger.create(tmp_path / "nfs.db", seed=1, roster=build_roster(load_world(), 5), brains="scripted")
     made.close()
     L.Ledger.open(tmp_path / "nfs.db", readonly=False).close()
+
+
+def test_a_save_with_a_name_near_the_filesystems_limit_is_made(tmp_path):
+    db = tmp_path / ("a" * 247 + ".db")  # 250 characters: its temporary name while made must be shorter
+    r = wood("sim", "--rounds", "2", "--save", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [db.name]

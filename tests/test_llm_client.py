@@ -75,6 +75,7 @@ EXPECTED = {
     "huge_chunked": ("fault", "fault: bad_body: the response body runs over the 4194304 bytes", 1),
     "trickle": ("fault", "fault: timeout", 1),           # every byte in time, the whole reply never
     "gzip": ("fault", "fault: bad_body", 1),             # compressed, though identity was asked for
+    "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
     "redirect": ("fault", "fault: http_302", 1),         # not followed
     "lone_surrogate": ("clean", "", 1),
     "odd_usage": ("clean", "", 1),
@@ -316,7 +317,7 @@ def test_a_request_joined_into_its_kept_frame_is_the_bytes_json_dumps_would_send
 
 
 @pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk",
-                                      "huge_length", "huge_chunked", "trickle", "gzip", "redirect"])
+                                      "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect"])
 async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
     server.default = scenario
     async with ChatClient(config(server.base_url, http_client="httpx")) as theirs, ChatClient(config(server.base_url)) as ours:

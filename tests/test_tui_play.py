@@ -367,6 +367,18 @@ async def test_keys_typed_in_a_burst_land_in_the_fields_tab_moves_to():
             app._driver.send_message(key)
         await until(pilot, lambda: 1 in done, what="round 1 to close")
         assert done[1] == Action(action="offer", side="sell", good="timber", qty=3, price=8)
+        await turn(pilot, 2)
+        for keys, want in ((("a", "1", "tab", "2"), {"id": "1", "qty": "2"}),  # the move's fields shown at once
+                           (("l", "tab", "3", "0", "tab", "2"), {"amount": "30", "rate": "2"})):
+            form = screen.query_one(ActionForm)
+            form.start(screen.active.view)
+            await pilot.pause()
+            for k in keys:
+                key = events.Key(k, {"tab": "\t"}.get(k, k))
+                key.set_sender(app)
+                app._driver.send_message(key)
+            await pilot.pause(0.3)
+            assert {f: form.query_one(f"#{f}", Input).value for f in want} == want, keys
 
 
 def test_play_and_watch_refuse_a_missing_save_or_a_bad_roster_before_taking_the_screen(tmp_path):

@@ -96,8 +96,10 @@ class WoodApp(App[None]):
                 return
             # so does Tab in the form: keys typed in a burst after it go to the next field, not this one
             # (routed later, Tab would move the focus only once the keys behind it had been typed here)
-            if event.key in ("tab", "shift+tab") and self.focused is not None and \
-                    any(isinstance(a, ActionForm) for a in self.focused.ancestors):
+            form = next((a for a in self.focused.ancestors if isinstance(a, ActionForm)), None) \
+                if event.key in ("tab", "shift+tab") and self.focused is not None else None
+            if form is not None:
+                form.sync_kind()
                 (self.screen.focus_next if event.key == "tab" else self.screen.focus_previous)()
                 return
         await super().on_event(event)

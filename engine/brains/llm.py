@@ -353,9 +353,13 @@ class ChatClient:
     async def _post(self, r: Replica, data: bytes) -> ChatResult:
         try:
             if r.lean is not None:  # straight through the lean transport: no httpx Request/Response objects
-                status, _, content = await r.lean.exchange(
+                status, headers, content = await r.lean.exchange(
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
                     connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
+                coding = next((v for k, v in headers if k.lower() == b"content-encoding"), b"").strip().lower()
+                if coding not in (b"", b"identity"):  # as `_refuse_encoded`: identity was asked for
+                    raise httpx.DecodingError(f"the reply is {clean_text(coding.decode('latin-1'), 40)}-encoded; "
+                                              "identity was asked for")
             else:  # httpx's own transport: its timeouts are per read, so the whole call has a deadline too
                 status, content = await _post_stream(r.http, data, self.cfg.connect_timeout_s + self.cfg.timeout_s)
         except BodyTooLarge as e:

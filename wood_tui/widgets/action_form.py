@@ -221,6 +221,13 @@ class ActionForm(Vertical):
     def _on_kind(self, event: Select.Changed) -> None:
         self._kind_changed(str(event.value))
 
+    def sync_kind(self) -> None:
+        """Show the fields of the move now chosen at once, not when its Changed
+        message comes round (a Tab typed right behind the move's letter moves
+        among that move's fields)."""
+        if not self.has_class(f"-{self.kind}"):
+            self._kind_changed(self.kind)
+
     def _kind_changed(self, kind: str) -> None:
         for k in KINDS:
             self.set_class(k == kind, f"-{k}")
