@@ -89,6 +89,7 @@ REASON_WORDS: dict[str, str] = {
 _BARE = {Reason.SELF_GIFT: "you cannot give to yourself", Reason.SELF_PACT: "you cannot make a pact with yourself",
          Reason.SELF_WHISPER: "you cannot whisper to yourself",
          # where the detail sits inside the sentence, the sentence without it
+         Reason.MISSING_FIELD: "a field the move needs was left out",
          Reason.UNKNOWN_GOOD: "there is no such good", Reason.UNKNOWN_CREATURE: "there is no such creature",
          Reason.INSUFFICIENT_GOODS: "not enough goods", Reason.INSUFFICIENT_COINS: "not enough coins",
          Reason.UNKNOWN_OFFER: "that offer is not on the market: it may have been filled, withdrawn or expired"}

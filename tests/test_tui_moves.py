@@ -27,7 +27,7 @@ from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen, help_paragraphs
 from wood_tui.screens.spectator import SpectatorScreen
 from wood_tui.widgets.action_form import ActionForm
-from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, doing, said, ties
+from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, action_text, doing, said, ties
 from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, feed_line
 from wood_tui.widgets.god_view import WhisperRow, secrets, whisper_lines
 from wood_tui.widgets.seat_panel import SeatPanel
@@ -348,3 +348,12 @@ def test_the_board_never_shows_a_whispers_words_even_from_a_raw_reply(world):
         assert "OAK" not in shown and "whisper" in shown, shown
     card = CreatureCard(build_roster(world)[1], decision=Decision(PASS, "rejected", "schema: x", raw="I will sell honey"))
     assert said(card).plain == "raw: I will sell honey"  # any other reply is shown, for the audit
+
+
+def test_a_refused_move_missing_a_field_reads_as_words_not_none():
+    from engine.actions import Reason, reason_words
+
+    half = Action.model_construct(action="offer", side="sell", qty=1, good="acorns", price=None, say=None, id=None,
+                                  to=None)
+    assert action_text(half).plain == "offer sell 1 acorns @ ?"
+    assert reason_words(Reason.MISSING_FIELD) == "a field the move needs was left out"

@@ -53,19 +53,21 @@ class CreatureCard:
 
 
 def action_text(a: Action) -> Text:
-    """One line for an action, e.g. `offer sell 3 timber @ 6`."""
+    """One line for an action, e.g. `offer sell 3 timber @ 6` (`?` for a field a refused one left out)."""
+    def f(v: object) -> object:
+        return "?" if v is None else v
     if a.action == "offer":
-        s = f"offer {a.side} {a.qty} {a.good} @ {a.price}"
+        s = f"offer {f(a.side)} {f(a.qty)} {f(a.good)} @ {f(a.price)}"
     elif a.action == "accept":
-        s = f"accept #{a.id}" + (f" ×{a.qty}" if a.qty else "")
+        s = f"accept #{f(a.id)}" + (f" ×{a.qty}" if a.qty else "")
     elif a.action == "lend":
-        s = f"lend {a.amount} @ {a.rate}% for {a.rounds}r"
+        s = f"lend {f(a.amount)} @ {f(a.rate)}% for {f(a.rounds)}r"
         if a.to:
             return Text.assemble(s + " to ", safe.text(a.to))
     elif a.action == "gift":
-        return Text.assemble(f"gift {a.qty} {a.good} to ", safe.text(a.to))
+        return Text.assemble(f"gift {f(a.qty)} {f(a.good)} to ", safe.text(f(a.to)))
     elif a.action == "short":
-        s = f"short {a.qty} {a.good} @ {a.price}"
+        s = f"short {f(a.qty)} {f(a.good)} @ {f(a.price)}"
     elif a.action in ("ally", "break"):
         return Text.assemble(f"{'ally with' if a.action == 'ally' else 'break with'} ", safe.text(a.to))
     elif a.action == "whisper":  # to whom, never what: the words are for the god view
