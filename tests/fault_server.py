@@ -71,6 +71,7 @@ class FaultServer:
         self.slow_s = slow_s
         self.default = "valid"
         self.requests: list[dict] = []
+        self.auth: list[str | None] = []  # each chat request's Authorization header
         self.max_in_flight = 0
         self._script: deque[str] = deque()
         self._in_flight = 0
@@ -137,6 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         srv: FaultServer = self.server.fault
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        srv.auth.append(self.headers.get("Authorization"))
         scenario = srv._next(body)
         try:
             self._play(srv, scenario, body)

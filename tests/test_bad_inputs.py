@@ -337,6 +337,8 @@ ROSTERS = [
      "spaces or control characters"),
     ("key-not-ascii", GOOD_MODEL + 'api_key = "ключ"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key must be printable ASCII"),
+    ("key-env-not-a-name", GOOD_MODEL + 'api_key_env = "MY KEY"\n' + creature() + creature('"Fox"', '"fox"'),
+     "api_key_env must name an environment variable"),
     ("key-header-injection", GOOD_MODEL + 'api_key = "abc\\r\\nX-Injected: 1"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key must be printable ASCII"),
     ("unknown-species", GOOD_MODEL + creature() + creature('"Rex"', '"dragon"'), "unknown species 'dragon'"),

@@ -6,6 +6,7 @@ own hash."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -127,3 +128,30 @@ def test_ctrl_c_before_the_first_round_is_saved_says_nothing_was_kept(tmp_path):
     assert victim.returncode == 130, err
     assert err.strip().splitlines()[-1] == f"wood: interrupted; no round was finished, so {db} was not kept", err
     assert not db.exists() and "Traceback" not in err
+
+
+def test_an_api_key_is_sent_but_never_saved_and_a_resume_reads_it_from_its_variable(tmp_path):
+    """A save is a file people share: the roster's key goes to the server, not
+    into the save. A run to be resumed names the variable that holds it."""
+    secret = "sk-THE-WOODS-SECRET-1234"
+    with FaultServer() as srv:
+        head = roster_toml(srv.base_url).replace("max_tokens = 64\n", f'max_tokens = 64\napi_key = "{secret}"\n')
+        (tmp_path / "keyed.toml").write_text(head)
+        keyed = tmp_path / "keyed.db"
+        assert wood("sim", "--roster", str(tmp_path / "keyed.toml"), "--rounds", "2", "--save", str(keyed)).returncode == 0
+        assert set(srv.auth) == {f"Bearer {secret}"}
+        assert secret.encode() not in keyed.read_bytes()
+        (tmp_path / "env.toml").write_text(roster_toml(srv.base_url).replace(
+            "max_tokens = 64\n", 'max_tokens = 64\napi_key_env = "WOOD_TEST_KEY"\n'))
+        env = {**os.environ, "WOOD_TEST_KEY": secret}
+        db = tmp_path / "env.db"
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--roster", str(tmp_path / "env.toml"),
+                            "--rounds", "2", "--save", str(db)], cwd=ROOT, capture_output=True, text=True, env=env,
+                           timeout=240)
+        assert r.returncode == 0, r.stderr
+        srv.auth.clear()
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--resume", str(db), "--rounds", "3"],
+                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=240)
+        assert r.returncode == 0, r.stderr
+        assert srv.auth and set(srv.auth) == {f"Bearer {secret}"}
+    assert secret.encode() not in db.read_bytes()

@@ -96,7 +96,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             state = initial_state(world, seed, roster, end=target)
             if options.save is not None:
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind,
-                                   extra={"models": models} if models is not None else None, rounds=target)
+                                   extra={"models": _as_saved(models)} if models is not None else None, rounds=target)
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
@@ -142,6 +142,13 @@ def run_app(app) -> int:
     if app.fatal is not None:  # its words may come from a file or a server's log: each line made inert
         raise WoodError("\n".join(clean_text(line) for line in str(app.fatal).splitlines()))
     return app.return_code or 0
+
+
+def _as_saved(models: dict) -> dict:
+    """The run's model configs as its save records them (`ModelConfig.saved`: no API key)."""
+    from engine.brains.config import ModelConfig
+
+    return {name: ModelConfig.model_validate(m).saved() for name, m in models.items()}
 
 
 def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:

@@ -13,11 +13,14 @@ is per server: with replicas the model takes that many calls at once on each.
 """
 from __future__ import annotations
 
+import os
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..errors import WoodError
 from ..sanitise import clean_text
 
 
@@ -45,6 +48,9 @@ def _check_url(url: str) -> None:
         raise ValueError(f"{url!r}: port 0 is not a server's port")
     if "?" in url or "#" in url:
         raise ValueError(f"{url!r}: a server URL has no query or fragment (paths are appended to it)")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_key(key: str) -> None:
@@ -76,7 +82,8 @@ class ModelConfig(BaseModel):
     tokenizer: str | None = None         # a GGUF path (vocab_only) for exact prompt counts
     embedded: bool = False               # started by serve.embedded (llama-cpp-python + SmolLM2)
     vllm_config: str | None = None       # a vLLM YAML under serve/vllm/, for `wood serve`
-    api_key: str | None = None
+    api_key: str | None = None           # sent as a bearer token; never written into a save
+    api_key_env: str | None = None       # ... or the environment variable that holds it (read at each start)
     http_client: Literal["lean", "httpx"] = "lean"  # the transport under httpx: see engine/brains/transport.py
     health_interval_s: float = Field(default=0.5, gt=0)  # first pause before a failed replica's health check
     # whether the model writes a public say line: with False its schema has no `say` field, its
@@ -91,6 +98,8 @@ class ModelConfig(BaseModel):
             _check_url(u)
         if self.api_key is not None:
             _check_key(self.api_key)
+        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
+            raise ValueError("api_key_env must name an environment variable (letters, digits, _)")
         urls = [u.rstrip("/") for u in self.base_urls]
         if len(set(urls)) != len(urls):
             raise ValueError("base_urls lists a server twice")
@@ -99,6 +108,24 @@ class ModelConfig(BaseModel):
         if urls and not self.base_url:
             self.base_url = self.base_urls[0]
         return self
+
+    @property
+    def key(self) -> str | None:
+        """The API key to send: `api_key`, else the one in `api_key_env`'s variable (checked as api_key is)."""
+        key = self.api_key
+        if key is None and self.api_key_env:
+            key = os.environ.get(self.api_key_env) or None
+            if key is not None:
+                try:
+                    _check_key(key)
+                except ValueError as e:
+                    raise WoodError(f"model {self.name}: ${self.api_key_env}: {e}") from None
+        return key
+
+    def saved(self) -> dict:
+        """This config as a save records it: every field but the API key (a save is a file people share;
+        a resumed run whose server needs a key reads it from `api_key_env`)."""
+        return self.model_dump(exclude={"api_key"})
 
     @property
     def urls(self) -> list[str]:

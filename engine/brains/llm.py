@@ -129,7 +129,8 @@ class ChatClient:
 
     def _replica(self, index: int, url: str) -> Replica:
         cfg = self.cfg
-        headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+        key = cfg.key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         parts = urlsplit(url)
         local = parts.hostname in LOOPBACK
         # a proxy from the environment must never sit between us and a server on this machine
