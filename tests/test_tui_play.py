@@ -405,3 +405,19 @@ async def test_the_seat_sees_the_weather_the_round_it_comes():
         screen = await turn(pilot, 2)
         assert [(s.good, s.pct) for s in screen.active.view.shocks] == [("timber", 100)]
         assert "weather timber: production +100%" in rendered(app)
+
+
+async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
+    """A held-down key or a pasted run of digits: Python will not print an int
+    past 4,300 digits, and the preview multiplies two of them. The fields stop
+    at 12 digits (far past any legal value); the engine's bounds say the rest."""
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        for fid in ("qty", "price"):
+            form.query_one(f"#{fid}", Input).focus()
+            await pilot.press(*"9" * 40)
+            assert form.query_one(f"#{fid}", Input).value == "9" * 12
+        await pilot.pause()
+        assert app.is_running and form.preview() is not None
