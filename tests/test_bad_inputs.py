@@ -337,6 +337,9 @@ ROSTERS = [
      "spaces or control characters"),
     ("key-not-ascii", GOOD_MODEL + 'api_key = "ключ"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key must be printable ASCII"),
+    ("replicas-twice-but-for-case", GOOD_MODEL.replace('base_url = "http://127.0.0.1:9/v1"',
+                                                       'base_urls = ["http://127.0.0.1:9/v1", "HTTP://127.0.0.1:9/v1/"]')
+     + creature() + creature('"Fox"', '"fox"'), "base_urls lists a server twice"),
     ("key-env-not-a-name", GOOD_MODEL + 'api_key_env = "MY KEY"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key_env must name an environment variable"),
     ("key-header-injection", GOOD_MODEL + 'api_key = "abc\\r\\nX-Injected: 1"\n' + creature() + creature('"Fox"', '"fox"'),

@@ -8,6 +8,7 @@ and every assistant turn is an action the engine accepts as it stands."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,7 @@ def test_the_fine_tuning_set_never_lands_on_an_audit_file_and_a_save_named_twice
     assert both.returncode == 0 and twice.returncode == 0, twice.stderr
     assert "from 2 runs" in both.stdout and "from 2 runs" in twice.stdout, twice.stdout
     assert (tmp_path / "twice.jsonl").read_text() == (tmp_path / "both.jsonl").read_text()
+    hard = tmp_path / "hard.db"
+    os.link(save, hard)  # the same file under a second name
+    linked = wood("export", str(save), str(hard), "--sft", str(tmp_path / "linked.jsonl"))
+    assert linked.returncode == 0 and "from 1 run" in linked.stdout, linked.stdout + linked.stderr

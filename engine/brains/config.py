@@ -50,6 +50,13 @@ def _check_url(url: str) -> None:
         raise ValueError(f"{url!r}: a server URL has no query or fragment (paths are appended to it)")
 
 
+def _same_server(url: str) -> tuple:
+    """What names one server: scheme and host in any case, the default port spelled or not, the path."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -101,9 +108,9 @@ class ModelConfig(BaseModel):
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
             raise ValueError("api_key_env must name an environment variable (letters, digits, _)")
         urls = [u.rstrip("/") for u in self.base_urls]
-        if len(set(urls)) != len(urls):
+        if len({_same_server(u) for u in urls}) != len(urls):
             raise ValueError("base_urls lists a server twice")
-        if urls and self.base_url and self.base_url.rstrip("/") not in urls:
+        if urls and self.base_url and _same_server(self.base_url) not in {_same_server(u) for u in urls}:
             raise ValueError("set base_url or base_urls, not both (base_url must then be one of base_urls)")
         if urls and not self.base_url:
             self.base_url = self.base_urls[0]

@@ -175,9 +175,14 @@ def _saves(paths: list[str]) -> list[Path]:
             out += found
         else:
             out.append(p)
-    seen: dict[Path, Path] = {}  # one save named twice (a folder and a file in it, a path and a link) is read once
+    seen: dict[object, Path] = {}  # one save named twice (a folder and a file in it, a link, a hard link) is read once
     for p in out:
-        seen.setdefault(p.resolve(), p)
+        try:
+            st = p.stat()
+            key: object = (st.st_dev, st.st_ino)  # the file itself, whatever names it
+        except OSError:
+            key = p.resolve()  # not there: opening it says so
+        seen.setdefault(key, p)
     return list(seen.values())
 
 
