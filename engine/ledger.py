@@ -103,6 +103,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _writer_lock(path: Path):
+    """One writer at a time: an exclusive lock on the save, held by the open
+    file returned for as long as the save is open to write (a second
+    `--resume` of it, or a resume while a run is still saving to it, is one
+    line, and writes nothing). None where files cannot be locked."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here (Windows): one writer is the user's to keep
+        return None
+    fh = open(path, "rb")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        fh.close()
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
+                              "let that one end first") from None
+        return None  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
+    return fh
+
+
 def sqlite_uri(path: Path, mode: str) -> str:
     """An SQLite URI for `path`: its characters escaped, so a name with `%`,
     `#` or `?` in it opens that file and no other."""
@@ -215,26 +236,7 @@ class Ledger:
         self.path = path
         self.con = con
         self._tips: list[tuple] = []
-        self._lock = None  # the open file holding the writer's lock (`_hold`)
-
-    def _hold(self) -> None:
-        """One writer at a time: an exclusive lock on the save for as long as it
-        is open to write (a second `--resume` of it, or a resume while a run is
-        still saving to it, is one line, and writes nothing)."""
-        try:
-            import fcntl
-        except ImportError:  # no flock here (Windows): one writer is the user's to keep
-            return
-        fh = open(self.path, "rb")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            fh.close()
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise LedgerError(f"{self.path} is in use by another wood process (a run saving to it or resuming "
-                                  "it); let that one end first") from None
-            return  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
-        self._lock = fh
+        self._lock = None  # the open file holding the writer's lock (`_writer_lock`)
 
     # ---- opening ------------------------------------------------------
     @classmethod
@@ -243,7 +245,7 @@ class Ledger:
         """A new save at `path`, whole or not at all: made beside it under a
         hidden name and linked into place once its tables and meta are in (a
         kill at any moment leaves either no save or one that resumes), then
-        held open to write (`_hold`). `rounds`: the game's planned length."""
+        held open to write (`_writer_lock`). `rounds`: the game's planned length."""
         p = Path(path)
         if p.is_dir():
             raise LedgerError(f"{p} is a directory; a save is a file (e.g. {p / 'run.db'})")
@@ -288,7 +290,7 @@ class Ledger:
                     Path(f"{tmp}{suffix}").unlink(missing_ok=True)
         ledger = cls(p, _connect(p, readonly=False))
         try:
-            ledger._hold()
+            ledger._lock = _writer_lock(p)
             ledger.con.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             ledger.close()
@@ -317,13 +319,12 @@ class Ledger:
             raise LedgerError(f"cannot read {p}: {e.strerror or e}") from None
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
-        holder = None
+        lock = None
         if not readonly:  # a resume writes: it must be able to, and be the only one
             if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
                 raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
                                   "to it; copy it somewhere writable to play on")
-            holder = cls(p, None)
-            holder._hold()
+            lock = _writer_lock(p)
         con = None
         try:
             con = _reader(p)
@@ -345,20 +346,20 @@ class Ledger:
         except sqlite3.DatabaseError as e:
             if con is not None:
                 con.close()
-            if holder is not None:
-                holder.close()
-            busy = "locked" in str(e) or "busy" in str(e)
+            if lock is not None:
+                lock.close()
+            busy = getattr(e, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
             raise LedgerError(f"{p} is in use (another program holds it locked)" if busy else
                               f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
             if con is not None:
                 con.close()
-            if holder is not None:
-                holder.close()
+            if lock is not None:
+                lock.close()
             raise
         if not readonly:
             con.close()
-            ledger._lock = holder._lock
+            ledger._lock = lock
             try:
                 ledger.con = _connect(p, readonly=False)
                 ledger.con.execute("PRAGMA synchronous=NORMAL")

@@ -103,16 +103,16 @@ def verified_state(ledger: Ledger, world: World, *,
     by other rules) is refused with a LedgerError naming the first bad round.
     `on_round(round, events, decisions, checked)` hears each rebuilt round."""
     state = None
-    for rr in replayed_rounds(ledger, world):
-        try:
-            check_round(rr.before, rr.after, list(rr.flows), rr.events, world)
-        except InvariantError as e:
-            raise LedgerError(f"{ledger.path}: round {rr.round} breaks the wood's rules when replayed ({e}); "
-                              "the save was changed, it will not be resumed") from None
-        if state_hash(rr.after) != ledger.round_hash(rr.round):
-            raise LedgerError(f"{ledger.path}: round {rr.round} does not rebuild to its recorded state (the save "
-                              "was changed, or written by other rules); it will not be resumed")
-        if on_round is not None:
-            on_round(rr.round, rr.events, rr.decisions, True)
-        state = rr.after
+    try:
+        for rr in replayed_rounds(ledger, world, verify=True):
+            try:
+                check_round(rr.before, rr.after, list(rr.flows), rr.events, world)
+            except InvariantError as e:
+                raise LedgerError(f"{ledger.path}: round {rr.round} breaks the wood's rules when replayed ({e}); "
+                                  "the save was changed, it will not be resumed") from None
+            if on_round is not None:
+                on_round(rr.round, rr.events, rr.decisions, True)
+            state = rr.after
+    except Diverged as e:
+        raise LedgerError(f"{e}; it will not be resumed") from None
     return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))

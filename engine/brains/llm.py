@@ -357,10 +357,7 @@ class ChatClient:
                 status, headers, content = await r.lean.exchange(
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
                     connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
-                coding = next((v for k, v in headers if k.lower() == b"content-encoding"), b"").strip().lower()
-                if coding not in (b"", b"identity"):  # as `_refuse_encoded`: identity was asked for
-                    raise httpx.DecodingError(f"the reply is {clean_text(coding.decode('latin-1'), 40)}-encoded; "
-                                              "identity was asked for")
+                _refuse_coding(next((v for k, v in headers if k.lower() == b"content-encoding"), b"").decode("latin-1"))
             else:  # httpx's own transport: its timeouts are per read, so the whole call has a deadline too
                 status, content = await _post_stream(r.http, data, self.cfg.connect_timeout_s + self.cfg.timeout_s)
         except BodyTooLarge as e:
@@ -422,9 +419,10 @@ def _storable(text: str) -> str:
     return text
 
 
-def _refuse_encoded(resp: httpx.Response) -> None:
-    """We ask for identity (IDENTITY); a compressed body is refused unread."""
-    coding = resp.headers.get("content-encoding", "").strip().lower()
+def _refuse_coding(content_encoding: str) -> None:
+    """We ask for identity (IDENTITY); a reply whose Content-Encoding says
+    otherwise is refused, its body unread (a small one can inflate to gigabytes)."""
+    coding = content_encoding.strip().lower()
     if coding not in ("", "identity"):
         raise httpx.DecodingError(f"the reply is {clean_text(coding, 40)}-encoded; identity was asked for")
 
@@ -447,7 +445,7 @@ async def _get(http: httpx.AsyncClient, path: str, wait: float) -> tuple[int, by
     """GET `path`: (status, body), within `wait` seconds in all (else TimeoutError)."""
     async with asyncio.timeout(wait):
         async with http.stream("GET", path, headers=IDENTITY, timeout=wait) as resp:
-            _refuse_encoded(resp)
+            _refuse_coding(resp.headers.get("content-encoding", ""))
             return resp.status_code, await _read_capped(resp)
 
 
@@ -455,7 +453,7 @@ async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tup
     """POST a chat body through httpx's own transport: (status, body), within `wait` seconds in all."""
     async with asyncio.timeout(wait):
         async with http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
-            _refuse_encoded(resp)
+            _refuse_coding(resp.headers.get("content-encoding", ""))
             return resp.status_code, await _read_capped(resp)
 
 
