@@ -35,7 +35,7 @@ from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
-VERSION = 3  # 2: every good spoils, debts outlive a default, the granary; 3: short, ally, whisper
+VERSION = 4  # 2: every good spoils, debts outlive a default, the granary; 3: short, ally, whisper; 4: groves, owls and squirrels make both
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

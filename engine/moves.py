@@ -8,7 +8,9 @@ with its own position, never with a band around the wood's customary price:
 
 - a buyer pays more the shorter it is of a good it needs, more again when it
   holds too little to eat this round and its mood is low; but no more than
-  its purse stands (its coins spread over RUNWAY rounds of its basket), and
+  its purse stands (its coins spread over RUNWAY rounds of its basket, more
+  of them for a good the news says is failing: without that, a five-creature
+  wood hardly traded a good in the rounds its harvest failed), and
   never more than it holds; it buys enough to fill its pantry at once; and
   a trader that is not short still fills its pantry from a standing ask
   priced well under what it expects (BARGAIN): demand that answers to
@@ -204,13 +206,14 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
     with none of a `stock`-round store), raised again when it cannot eat this
     round (up to +DESPERATION at mood 0), swayed by its purse (`purse`); but
     never more than its purse stands (`budget`, stretched by the same
-    desperation when it cannot eat) nor than the coins it holds."""
+    desperation when it cannot eat, and by the news: a good whose harvest is
+    failing may take that much more of the purse) nor than the coins it holds."""
     need, held = v.need(good), v.holding(good)
     want = max(1, need * stock)
     short = max(0, want - held) / want
     hunger = DESPERATION * (100 - v.mood) / 100 if held < need else 0.0  # `desperate`
     price = expected(v, good) * (1 + URGENCY * short + hunger) * purse(v) * pay
-    return min(price, budget(v) * (1 + hunger), float(v.coins))
+    return min(price, budget(v) * (1 + hunger) * news(v, good), float(v.coins))
 
 
 def keep_price(v: PublicView) -> float:
@@ -312,7 +315,7 @@ def market_moves(v: PublicView, stock: int = STOCK, markup: float = MARKUP, pay:
     made = dict(v.produces)
     for g, q in surplus(v, stock).items():
         ask = asking_price(v, g, stock, markup)
-        weight = max(1, round(10 * min(1.0, q / (3 * made[g])) * (2 - min(1.0, runway(v) / RUNWAY))))
+        weight = max(1, round(10 * min(1.0, q / (3 * max(1, made[g]))) * (2 - min(1.0, runway(v) / RUNWAY))))
         weight *= 2 if rots(v, g) else 1  # selling it comes first
         bids = [o for o in book.get((g, "buy"), ()) if o.price >= ask and trusted(v, o.owner, g)]
         if bids:

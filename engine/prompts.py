@@ -121,7 +121,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
     held = _held(view)
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
-        temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # a species' own, once a round
+        temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # its grove's make, once per distinct one
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from . import memory
+from . import groves, memory
 from .actions import PASS, PRICE_MAX, SHORT_ROUNDS_MAX, Action, Reason
 from .events import HEADLINE_KINDS, Event, headline
 from .market import Book
@@ -85,16 +85,19 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         if all(sh.good != world.shocks[name].good for sh in s.shocks):
             ev.append(_start_shock(s, world, name, r))
 
-    # production
+    # production: what each would make (the weather, its mood), shared within its species by grove
     low = int(world.economy["low_mood"])
     pct = {sh.good: sh.pct for sh in s.shocks}
+    made: dict[str, dict[str, int]] = {}
     for c in s.creatures.values():
-        made = dict(world.species[c.species].produces)
+        mine = dict(world.species[c.species].produces)
         if c.mood < low:
-            main = max(sorted(made), key=lambda g: made[g])
-            made[main] = max(0, made[main] - 1)
-        for g, q in made.items():
-            q = max(0, q * (100 + pct.get(g, 0)) // 100)
+            main = max(sorted(mine), key=lambda g: mine[g])
+            mine[main] = max(0, mine[main] - 1)
+        made[c.name] = {g: max(0, q * (100 + pct.get(g, 0)) // 100) for g, q in mine.items()}
+    for name, harvest in groves.harvests(s, world, made).items():
+        c = s.creatures[name]
+        for g, q in harvest.items():
             c.goods[g] = c.goods.get(g, 0) + q
             flows.add(flows.produced, g, q)
 

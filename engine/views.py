@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import asdict, dataclass, field
 
+from . import groves
 from .memory import relation_line
 from .state import State
 from .world import World
@@ -292,7 +293,7 @@ class _Shared:
     book_owners: frozenset[str]
     season: str
     needs: dict[str, tuple[tuple[str, int], ...]]     # species -> this round's basket
-    produces: dict[str, tuple[tuple[str, int], ...]]  # species -> what it makes
+    produces: dict[str, tuple[tuple[str, int], ...]]  # creature -> what its grove makes this term
     headlines: tuple[str, ...]
     shocks: tuple[ShockView, ...]
     pantry: int
@@ -322,7 +323,7 @@ def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
     hit = idx.shared["views"] = _Shared(
         world, tuple(quotes), tuple(book), owners, world.season(state.round),
         {sp: world.basket(sp, state.round) for sp in world.species},
-        {sp: tuple(sorted(world.species[sp].produces.items())) for sp in world.species},
+        groves.yields(state, world),
         tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
         int(world.economy["pantry"]), int(world.economy["whispers_shown"]), int(world.economy["max_shorts"]),
         int(world.economy["max_allies"]))
@@ -421,7 +422,7 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         round=state.round, season=sh.season, name=name, species=c.species,
         temperament=c.temperament, coins=c.coins,
         goods=tuple((g, c.goods.get(g, 0)) for g in world.goods),
-        needs=sh.needs[c.species], produces=sh.produces[c.species],
+        needs=sh.needs[c.species], produces=sh.produces[name],
         mood=c.mood, quotes=sh.quotes, book=book,
         my_offers=tuple(sorted(mine, key=lambda o: o.id)[-MAX_MY_OFFERS:]) if mine else (),
         loan_offers=tuple(loan_offers[:MAX_LOAN_OFFERS]), loans=tuple(loans),

@@ -140,6 +140,10 @@ def _check(world: World) -> None:
     for g in world.goods.values():
         if g.spoil_pct <= 0:
             raise WorldError(f"good {g.name} never spoils: every good must, or it can be hoarded forever")
+    for key, low, high in (("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000)):
+        v = world.economy.get(key)
+        if type(v) is not int or not low <= v <= high:
+            raise WorldError(f"economy.{key} must be a whole number from {low} to {high}")
     for sh in world.shocks.values():
         if sh.good not in world.goods:
             raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")

@@ -144,6 +144,25 @@ def test_news_of_a_failing_harvest_raises_bids_and_asks_and_a_bumper_crop_lowers
     assert failing[0] > calm[0] > bumper[0] and failing[1] > calm[1] > bumper[1]
 
 
+def test_news_of_a_failing_harvest_lets_a_good_take_more_of_a_thin_purse():
+    """A buyer whose bid its purse limits (`budget`) may spend more on a good the
+    news says is failing: by the news factor (all of the harvest lost: 1 + NEWS),
+    never beyond its coins. Without that, five creatures hardly traded a good
+    in the rounds its harvest failed (BENCHMARKS.md)."""
+    from engine.moves import NEWS, budget
+    s = wood()
+    s.creatures["Owl"].goods["honey"], s.creatures["Owl"].coins = 1, 30  # a purse that is the limit
+    v = view(s, "Owl")
+    calm = willing_to_pay(v, "honey")
+    assert calm == pytest.approx(budget(v))
+    s.shocks = [ActiveShock("hive_loss", "honey", -100, s.round + 1)]
+    v = view(s, "Owl")
+    assert willing_to_pay(v, "honey") == pytest.approx(min(calm * (1 + NEWS), 30))
+    assert willing_to_pay(v, "acorns") == pytest.approx(budget(v))  # the news of honey moves no other good's budget
+    s.creatures["Owl"].coins = 2
+    assert willing_to_pay(view(s, "Owl"), "honey") <= 2
+
+
 def test_a_richer_purse_pays_and_asks_more_and_the_floor_gives_way_on_stock_that_rots():
     s = wood()
     sq = s.creatures["Squirrel"]

@@ -95,7 +95,7 @@ def test_messages_are_a_system_and_a_user_turn(world):
         assert f'"action":"{kind}"' in system
     # the round's market, the same for every creature, leads the user turn; the creature's own lines follow
     assert user.startswith("Round 120, winter.\nLast prices: "), user[:200]
-    mine = f"You are Owl, an owl. {world.temperaments['cautious']}\nYou make timber 4 each round.\nCoins 100."
+    mine = f"You are Owl, an owl. {world.temperaments['cautious']}\nYou make acorns 1, timber 3 each round.\nCoins 100."
     assert mine in user and user.index("Offers you can accept:") < user.index(mine) < user.index("Good moves")
 
 

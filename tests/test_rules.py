@@ -25,6 +25,23 @@ def test_no_species_can_feed_itself(world):
         assert set(world.needs_of(sp.name, 1)) - set(sp.produces), sp.name
 
 
+def test_the_five_species_make_over_a_year_what_they_eat_and_none_is_doomed(world):
+    """Over a year (four rounds, a season each) the five species together make
+    each good's eating and burning, no more; at equal prices each sells within
+    a unit of what it must buy, and none must buy in more than three markets
+    (a squirrel buying fuel and three foods, one move a round, went hungry)."""
+    year = range(1, 5)
+    made = {g: 4 * sum(sp.produces.get(g, 0) for sp in world.species.values()) for g in world.goods}
+    eaten = {g: sum(world.needs_of(sp, r).get(g, 0) for sp in world.species for r in year) for g in world.goods}
+    assert made == eaten
+    for sp in world.species.values():
+        needs = {g: sum(world.needs_of(sp.name, r).get(g, 0) for r in year) / 4 for g in world.goods}
+        bought = {g: n - sp.produces.get(g, 0) for g, n in needs.items() if n > sp.produces.get(g, 0)}
+        sold = sum(max(0, q - needs[g]) for g, q in sp.produces.items())
+        assert abs(sold - sum(bought.values())) <= 1, sp.name
+        assert len(bought) <= 3, (sp.name, bought)
+
+
 def test_roster_names_unique_at_a_thousand(world):
     roster = build_roster(world, 1000)
     assert len({r.name for r in roster}) == 1000
@@ -278,6 +295,116 @@ def test_a_low_mood_creature_makes_one_fewer_of_its_main_good(calm, state):
         for g, q in makes.items():
             expect = q - 1 if moods[n] < low and g == main else q
             assert made(state, s2, n, g) == expect, (n, g)
+
+
+def kin_state(world, n=20, seed=7, round_no=0):
+    """A wood of `n` (four of each species at 20), every creature content (no low-mood penalty)."""
+    s = initial_state(world, seed, build_roster(world, n))
+    s.round = round_no
+    for c in s.creatures.values():
+        c.mood = 60
+    return s
+
+
+def harvest(before, after, world):
+    return {n: {g: made(before, after, n, g) for g in world.species[c.species].produces}
+            for n, c in before.creatures.items()}
+
+
+def test_groves_share_a_species_harvest_unevenly_and_never_change_its_total(calm):
+    s = kin_state(calm)
+    s2, _, flows = open_round(s, calm)
+    got = harvest(s, s2, calm)
+    for sp, species in calm.species.items():
+        kin = [n for n, c in s.creatures.items() if c.species == sp]
+        assert len(kin) == 4
+        for g, q in species.produces.items():
+            assert sum(got[n][g] for n in kin) == q * len(kin), (sp, g)
+    assert flows.produced == {g: sum(h.get(g, 0) for h in got.values()) for g in calm.goods if
+                              any(g in h for h in got.values())}
+    # the rule bites: some creatures make more than their kind's usual, some less
+    usual = {n: calm.species[s.creatures[n].species].produces for n in s.creatures}
+    assert any(got[n][g] > usual[n][g] for n in got for g in got[n])
+    assert any(got[n][g] < usual[n][g] for n in got for g in got[n])
+
+
+def test_a_creature_alone_of_its_kind_keeps_its_whole_harvest_whatever_its_grove(calm, state):
+    lucky = replace(calm, economy={**calm.economy, "grove_luck_pct": 200})
+    s2, _, _ = open_round(state, lucky)
+    assert harvest(state, s2, lucky) == {n: dict(lucky.species[c.species].produces) for n, c in state.creatures.items()}
+
+
+def test_a_grove_holds_for_its_term_and_is_drawn_afresh_for_the_next(calm):
+    term = calm.economy["grove_rounds"]
+    shares = {}
+    for r in (0, 1, term - 1, term):  # rounds 1, 2 and `term` are the first term; round term + 1 the next
+        s = kin_state(calm, round_no=r)
+        s2, _, _ = open_round(s, calm)
+        shares[r + 1] = harvest(s, s2, calm)
+    assert shares[1] == shares[2] == shares[term]
+    assert shares[term + 1] != shares[term]
+
+
+def test_groves_of_no_spread_share_evenly(calm):
+    even = replace(calm, economy={**calm.economy, "grove_luck_pct": 0})
+    s = kin_state(even)
+    s2, _, _ = open_round(s, even)
+    assert harvest(s, s2, even) == {n: dict(even.species[c.species].produces) for n, c in s.creatures.items()}
+
+
+def test_a_low_mood_creature_with_kin_still_makes_less_than_it_would_content(calm):
+    s = kin_state(calm)
+    content = harvest(s, open_round(s, calm)[0], calm)
+    owl = "Owl 2"
+    s.creatures[owl].mood = calm.economy["low_mood"] - 1
+    sad = harvest(s, open_round(s, calm)[0], calm)
+    assert sad[owl]["timber"] < content[owl]["timber"]
+    kin = [n for n, c in s.creatures.items() if c.species == "owl"]
+    assert sum(sad[n]["timber"] for n in kin) == sum(content[n]["timber"] for n in kin) - 1
+
+
+def test_a_creature_is_told_what_its_grove_makes(calm):
+    """Its view's `produces` is its share this term: what it makes in a round
+    without weather or a low mood."""
+    s = kin_state(calm, round_no=3)
+    s2, _, _ = open_round(s, calm)
+    got = harvest(s, s2, calm)
+    for n in s.creatures:
+        assert dict(public_view(s2, calm, n).produces) == got[n], n
+    assert any(dict(public_view(s2, calm, n).produces) != calm.species[c.species].produces
+               for n, c in s.creatures.items())
+
+
+@pytest.mark.parametrize("key, value", [("grove_luck_pct", -1), ("grove_luck_pct", 201), ("grove_luck_pct", 3.5),
+                                        ("grove_rounds", 0), ("grove_rounds", "24"), ("grove_rounds", None)])
+def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path):
+    import shutil
+
+    from engine.world import ASSETS, WorldError
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    goods = tmp_path / "goods.toml"
+    text = goods.read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(key + " "))
+    goods.write_text(text.replace(line, "" if value is None else f"{key} = {value!r}".replace("'", '"')))
+    with pytest.raises(WorldError, match=key):
+        load_world(tmp_path)
+
+
+def test_groves_share_in_whole_units_by_weight():
+    from engine.groves import share
+    assert share(10, {"a": 1, "b": 1}) == {"a": 5, "b": 5}
+    assert share(7, {"a": 1, "b": 1, "c": 1}) == {"a": 3, "b": 2, "c": 2}  # the left-over unit: ties by name
+    assert share(7, {"a": 100, "b": 250, "c": 650}) == {"a": 1, "b": 2, "c": 4}  # 0.7, 1.75, 4.55: largest remainders
+    assert share(5, {"a": 0, "b": 0}) == {"a": 0, "b": 0}
+    rng_ = random.Random(3)
+    for _ in range(300):
+        ws = {str(i): rng_.randint(0, 5000) for i in range(rng_.randint(1, 12))}
+        total = rng_.randint(0, 60)
+        got = share(total, ws)
+        if sum(ws.values()):
+            assert sum(got.values()) == total
+            assert all(abs(got[n] - total * w / sum(ws.values())) < 1 for n, w in ws.items())
 
 
 # ---- eating, spoilage and mood ----------------------------------------------

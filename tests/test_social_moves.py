@@ -17,8 +17,19 @@ from engine.state import Loan, Offer, Short, Tip, state_hash
 from engine.views import PactOfferView, ShortView, WhisperView, public_view
 
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
-# acorns: only squirrels make them, so the others' acorn stocks do not move in the world step
+# acorns: in this file's world only squirrels make them, so the others' acorn stocks do not move in the world step
 GOOD = "acorns"
+
+
+@pytest.fixture(scope="session")
+def world():
+    """The real world, but its owls make no acorns (they make one a round in
+    the game): a short's units are then counted exactly through the world step."""
+    from engine.world import load_world
+    w = load_world()
+    owl = w.species["owl"]
+    owl = dataclasses.replace(owl, produces={g: q for g, q in owl.produces.items() if g != GOOD})
+    return dataclasses.replace(w, species={**w.species, "owl": owl})
 
 
 def act(state, world, name, **kw):

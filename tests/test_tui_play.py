@@ -281,12 +281,29 @@ async def test_a_saved_game_quits_without_asking(tmp_path):
         await until(pilot, lambda: not app.is_running, what="the app to quit")
 
 
+def test_the_introduction_tells_a_seat_with_kin_what_its_own_grove_makes():
+    """In a wood with other owls, an owl's harvest is its grove's share
+    (`engine.groves`): the introduction says that, not the species' usual."""
+    from engine.groves import yields
+    from engine.state import initial_state
+    from engine.world import build_roster, load_world
+    from wood_tui.screens.intro import intro_text
+    world = load_world()
+    state = initial_state(world, 3, build_roster(world, 30))
+    makes = yields(state, world, 1)
+    owls = [n for n, c in state.creatures.items() if c.species == "owl"]
+    odd = next(n for n in owls if dict(makes[n]) != world.species["owl"].produces)
+    text = intro_text(world, [(odd, "owl")], 100, makes).plain
+    told = ", ".join(f"{q} {g}" for g, q in makes[odd])
+    assert f"You make {told} a round" in text
+
+
 async def test_the_introduction_comes_once(tmp_path):
     app = play_app("--seed", "1", config=tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
         text = str(app.screen.query_one("#intro-text").content)
-        assert "You are Owl" in text and "You make 4 timber" in text and "Win: after 100 rounds" in text
+        assert "You are Owl" in text and "You make 1 acorns, 3 timber a round" in text and "Win: after 100 rounds" in text
         await pilot.pause(0.2)
         assert app.main.active is None  # the turn waits behind it
         await pilot.press("enter")

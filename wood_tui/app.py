@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine.errors import WoodError
+from engine.groves import yields
 
 from . import safe
 from .bridge import LiveGame, Pacer, RecordedGame
@@ -86,7 +87,8 @@ class WoodApp(App[None]):
             assert self.config_dir is not None
             remember_intro(self.config_dir)
             then()
-        self.push_screen(IntroScreen(intro_text(msg.world, seats, msg.target_rounds)), closed)
+        makes = yields(msg.state, msg.world, msg.state.round + 1)  # the grove of the round about to open
+        self.push_screen(IntroScreen(intro_text(msg.world, seats, msg.target_rounds, makes)), closed)
 
     # ---- keys -------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:

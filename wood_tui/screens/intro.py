@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.text import Text
@@ -52,8 +52,11 @@ def _units(items: dict[str, int]) -> str:
     return ", ".join(f"{q} {g}" for g, q in items.items()) or "nothing"
 
 
-def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int) -> Text:
-    """The introduction for these (name, species) seats: short enough for 80x24."""
+def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
+               makes: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> Text:
+    """The introduction for these (name, species) seats: short enough for 80x24.
+    `makes`: what each seat's grove makes a round (`engine.groves.yields`; a
+    seat alone of its kind makes its species' usual)."""
     eco = world.economy
     burn = ", ".join(f"{s} {n}" for s, n in eco["fuel_by_season"].items())
     parts: list[Text] = [Text("Welcome to Thousand Token Wood. No one makes all it needs: trade.", style="bold")]
@@ -61,7 +64,8 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int) -> T
         sp = world.species[species]
         parts.append(Text.assemble(
             ("You are " if len(seats) == 1 else ""), safe.text(name, style="bold", max_len=24), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
-            ("You make ", "bold"), f"{_units(sp.produces)} a round; ", ("you need ", "bold"),
+            ("You make ", "bold"), f"{_units(dict(makes[name]) if makes and name in makes else sp.produces)} a round; ",
+            ("you need ", "bold"),
             f"{_units(sp.needs)} a round, and {world.fuel_good} to burn ({burn})."))
     parts += [
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "

@@ -1,0 +1,116 @@
+"""Groves: how a species' harvest is shared among the creatures of that species.
+
+Every creature has a grove, and some groves are better than others. For
+`grove_rounds` rounds at a time (a "grove term") each creature draws a luck
+factor, lognormal with a spread of `grove_luck_pct`% (`luck`). Each round,
+a species' harvest of each good (what its creatures make after the weather
+and the low-mood penalty) is shared among them in proportion to what each
+would make times its luck (`harvests`). A species' total is never changed,
+so the wood still makes what it eats. A creature alone of its species keeps
+its own harvest whatever its luck.
+
+This is the wood's source of lasting inequality among equals: two owls
+trading alike drift apart when one has the better stand of trees for a
+few years. The market then decides what each makes of it.
+
+A creature knows its own grove: its view's `produces` is what its share
+comes to this term (`yields`). The luck itself is drawn from the run's seed,
+never stored, and never shown.
+"""
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from .state import State
+from .world import World
+
+PERMILLE = 1000
+
+
+def term(world: World, round_no: int) -> int:
+    """The grove term `round_no` falls in (rounds 1..grove_rounds are term 0)."""
+    return max(0, round_no - 1) // max(1, int(world.economy["grove_rounds"]))
+
+
+@lru_cache(maxsize=16_384)
+def luck(seed: int, term_no: int, name: str, spread_pct: int) -> int:
+    """A creature's grove for one term, in thousandths (1000: an average grove)."""
+    if spread_pct <= 0:
+        return PERMILLE
+    sd = spread_pct / 100
+    draw = random.Random(f"{seed}/{term_no}/grove/{name}").lognormvariate(-sd * sd / 2, sd)
+    return max(1, round(draw * PERMILLE))
+
+
+def _lucks(state: State, world: World, round_no: int) -> dict[str, int]:
+    t, spread = term(world, round_no), int(world.economy["grove_luck_pct"])
+    return {n: luck(state.seed, t, n, spread) for n in state.creatures}
+
+
+def _kin(state: State) -> dict[str, list[str]]:
+    """Creatures by species, in name order (the order a share's rounding follows)."""
+    by: dict[str, list[str]] = {}
+    for n in sorted(state.creatures):
+        by.setdefault(state.creatures[n].species, []).append(n)
+    return by
+
+
+def share(total: int, weights: dict[str, int]) -> dict[str, int]:
+    """`total` units shared in proportion to `weights`, in whole units: each
+    gets the floor of its share, and the units left over go to the largest
+    remainders (ties by name). Exact integer arithmetic, so a replay agrees."""
+    weight = sum(weights.values())
+    if weight <= 0:
+        return {n: 0 for n in weights}
+    got = {n: total * w // weight for n, w in weights.items()}
+    left = total - sum(got.values())
+    for n in sorted(weights, key=lambda n: (-(total * weights[n] % weight), n))[:left]:
+        got[n] += 1
+    return got
+
+
+def harvests(state: State, world: World, made: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """This round's harvest per creature: `made` (what each would make on its
+    own, after the weather and its mood) pooled by species and good, and
+    shared back by each creature's make times its grove's luck."""
+    lucks = _lucks(state, world, state.round)
+    out = {n: dict(m) for n, m in made.items()}
+    for names in _kin(state).values():
+        if len(names) < 2:
+            continue
+        for g in {g for n in names for g in made[n]}:
+            weights = {n: made[n].get(g, 0) * lucks[n] for n in names}
+            for n, q in share(sum(made[n].get(g, 0) for n in names), weights).items():
+                if g in out[n] or q:
+                    out[n][g] = q
+    return out
+
+
+Pairs = tuple[tuple[str, int], ...]
+_PAIRS: dict[Pairs, Pairs] = {}  # one object per distinct make: views' text is worked out once per object
+PAIRS_MAX = 4096
+
+
+def _one(pairs: Pairs) -> Pairs:
+    if len(_PAIRS) > PAIRS_MAX:
+        _PAIRS.clear()
+    return _PAIRS.setdefault(pairs, pairs)
+
+
+def yields(state: State, world: World, round_no: int | None = None) -> dict[str, Pairs]:
+    """What each creature's share of its species' usual harvest comes to in the
+    term of `round_no` (default: the state's round), before weather and mood,
+    sorted by good: its `produces`."""
+    lucks = _lucks(state, world, state.round if round_no is None else round_no)
+    out: dict[str, Pairs] = {}
+    for sp, names in _kin(state).items():
+        usual = sorted(world.species[sp].produces.items())
+        if len(names) < 2:
+            for n in names:
+                out[n] = _one(tuple(usual))
+            continue
+        per = {g: share(q * len(names), {n: lucks[n] for n in names}) for g, q in usual}
+        for n in names:
+            out[n] = _one(tuple((g, per[g][n]) for g, _ in usual))
+    return out
