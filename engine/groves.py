@@ -2,19 +2,20 @@
 
 Every creature has a grove, and some groves are better than others. For
 `grove_rounds` rounds at a time (a "grove term") each creature draws a luck
-factor, lognormal with a spread of `grove_luck_pct`% (`luck`). Each round,
-a species' harvest of each good (what its creatures make after the weather
-and the low-mood penalty) is shared among them in proportion to what each
-would make times its luck (`harvests`). A species' total is never changed,
-so the wood still makes what it eats. A creature alone of its species keeps
-its own harvest whatever its luck.
+factor, lognormal with a spread of `grove_luck_pct`% (`luck`). A species'
+usual harvest of each good is shared among its creatures by their luck,
+each keeping at least one unit of every good its kind makes (`yields`); the
+species' total is never changed, so the wood still makes what it eats. A
+creature alone of its species keeps its kind's whole harvest whatever its
+luck. Each round a creature makes its grove's yield, moved by the weather
+and by its own mood (`harvests`).
 
 This is the wood's source of lasting inequality among equals: two owls
 trading alike drift apart when one has the better stand of trees for a
 few years. The market then decides what each makes of it.
 
-A creature knows its own grove: its view's `produces` is what its share
-comes to this term (`yields`). The luck itself is drawn from the run's seed,
+A creature knows its own grove: its view's `produces` is its grove's yield
+this term. The luck itself is drawn from the run's seed,
 never stored, and never shown.
 """
 from __future__ import annotations
@@ -70,23 +71,6 @@ def share(total: int, weights: dict[str, int]) -> dict[str, int]:
     return got
 
 
-def harvests(state: State, world: World, made: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    """This round's harvest per creature: `made` (what each would make on its
-    own, after the weather and its mood) pooled by species and good, and
-    shared back by each creature's make times its grove's luck."""
-    lucks = _lucks(state, world, state.round)
-    out = {n: dict(m) for n, m in made.items()}
-    for names in _kin(state).values():
-        if len(names) < 2:
-            continue
-        for g in {g for n in names for g in made[n]}:
-            weights = {n: made[n].get(g, 0) * lucks[n] for n in names}
-            for n, q in share(sum(made[n].get(g, 0) for n in names), weights).items():
-                if g in out[n] or q:
-                    out[n][g] = q
-    return out
-
-
 Pairs = tuple[tuple[str, int], ...]
 _PAIRS: dict[Pairs, Pairs] = {}  # one object per distinct make: views' text is worked out once per object
 PAIRS_MAX = 4096
@@ -99,9 +83,11 @@ def _one(pairs: Pairs) -> Pairs:
 
 
 def yields(state: State, world: World, round_no: int | None = None) -> dict[str, Pairs]:
-    """What each creature's share of its species' usual harvest comes to in the
-    term of `round_no` (default: the state's round), before weather and mood,
-    sorted by good: its `produces`."""
+    """What each creature's grove makes a round in the term of `round_no`
+    (default: the state's round), before weather and mood, sorted by good: its
+    `produces`. Of each good its kind makes, a creature's grove makes at least
+    one (so no grove leaves it a market more to buy in); the rest of the
+    species' usual harvest of it is shared by luck (`share`)."""
     lucks = _lucks(state, world, state.round if round_no is None else round_no)
     out: dict[str, Pairs] = {}
     for sp, names in _kin(state).items():
@@ -110,7 +96,27 @@ def yields(state: State, world: World, round_no: int | None = None) -> dict[str,
             for n in names:
                 out[n] = _one(tuple(usual))
             continue
-        per = {g: share(q * len(names), {n: lucks[n] for n in names}) for g, q in usual}
+        floor = {g: min(q, 1) for g, q in usual}
+        per = {g: share((q - floor[g]) * len(names), {n: lucks[n] for n in names}) for g, q in usual}
         for n in names:
-            out[n] = _one(tuple((g, per[g][n]) for g, _ in usual))
+            out[n] = _one(tuple((g, floor[g] + per[g][n]) for g, _ in usual))
+    return out
+
+
+def harvests(state: State, world: World) -> dict[str, dict[str, int]]:
+    """This round's harvest per creature: what its grove makes (`yields`),
+    moved by the weather (a shock's percent, rounded down), and one fewer of
+    its kind's main good (the one it makes most of; ties to the first by name)
+    while its mood is below `low_mood`."""
+    low = int(world.economy["low_mood"])
+    pct = {sh.good: sh.pct for sh in state.shocks}
+    out: dict[str, dict[str, int]] = {}
+    for name, pairs in yields(state, world).items():
+        c = state.creatures[name]
+        made = {g: max(0, q * (100 + pct.get(g, 0)) // 100) for g, q in pairs}
+        if c.mood < low:
+            usual = world.species[c.species].produces
+            main = max(sorted(usual), key=lambda g: usual[g])
+            made[main] = max(0, made[main] - 1)
+        out[name] = made
     return out

@@ -207,7 +207,8 @@ def willing_to_pay(v: PublicView, good: str, stock: int = STOCK, pay: float = PA
     round (up to +DESPERATION at mood 0), swayed by its purse (`purse`); but
     never more than its purse stands (`budget`, stretched by the same
     desperation when it cannot eat, and by the news: a good whose harvest is
-    failing may take that much more of the purse) nor than the coins it holds."""
+    failing may take that much more of the purse, one in a bumper crop that
+    much less) nor than the coins it holds."""
     need, held = v.need(good), v.holding(good)
     want = max(1, need * stock)
     short = max(0, want - held) / want

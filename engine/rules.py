@@ -85,17 +85,8 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         if all(sh.good != world.shocks[name].good for sh in s.shocks):
             ev.append(_start_shock(s, world, name, r))
 
-    # production: what each would make (the weather, its mood), shared within its species by grove
-    low = int(world.economy["low_mood"])
-    pct = {sh.good: sh.pct for sh in s.shocks}
-    made: dict[str, dict[str, int]] = {}
-    for c in s.creatures.values():
-        mine = dict(world.species[c.species].produces)
-        if c.mood < low:
-            main = max(sorted(mine), key=lambda g: mine[g])
-            mine[main] = max(0, mine[main] - 1)
-        made[c.name] = {g: max(0, q * (100 + pct.get(g, 0)) // 100) for g, q in mine.items()}
-    for name, harvest in groves.harvests(s, world, made).items():
+    # production: each creature's grove, moved by the weather and its mood
+    for name, harvest in groves.harvests(s, world).items():
         c = s.creatures[name]
         for g, q in harvest.items():
             c.goods[g] = c.goods.get(g, 0) + q

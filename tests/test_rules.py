@@ -363,16 +363,53 @@ def test_a_low_mood_creature_with_kin_still_makes_less_than_it_would_content(cal
     assert sum(sad[n]["timber"] for n in kin) == sum(content[n]["timber"] for n in kin) - 1
 
 
-def test_a_creature_is_told_what_its_grove_makes(calm):
-    """Its view's `produces` is its share this term: what it makes in a round
-    without weather or a low mood."""
-    s = kin_state(calm, round_no=3)
+@pytest.mark.parametrize("round_no", [0, 3, 23, 24])  # rounds 1, 4, 24: the first term; round 25 the next
+def test_a_creature_is_told_what_its_grove_makes(calm, round_no):
+    """Its view's `produces` is what it makes in a round without weather or a
+    low mood, at a term's turn too; with weather, each of its goods moved by
+    the shock's percent."""
+    s = kin_state(calm, round_no=round_no)
     s2, _, _ = open_round(s, calm)
     got = harvest(s, s2, calm)
-    for n in s.creatures:
-        assert dict(public_view(s2, calm, n).produces) == got[n], n
-    assert any(dict(public_view(s2, calm, n).produces) != calm.species[c.species].produces
-               for n, c in s.creatures.items())
+    told = {n: dict(public_view(s2, calm, n).produces) for n in s.creatures}
+    assert told == got
+    assert any(told[n] != calm.species[c.species].produces for n, c in s.creatures.items())
+    for pct in (-50, 100):
+        s.shocks = [ActiveShock("test", "timber", pct, round_no + 1)]
+        s3, _, _ = open_round(s, calm)
+        for n in s.creatures:
+            if "timber" in told[n]:
+                assert made(s, s3, n, "timber") == told[n]["timber"] * (100 + pct) // 100, (n, pct)
+
+
+def test_every_grove_makes_at_least_one_of_each_good_its_kind_makes(calm):
+    """However unlucky, a creature is never left to buy a good its kind makes
+    (no grove adds a market to buy in)."""
+    for seed in range(6):
+        for round_no in (0, 24, 48, 72):
+            s = kin_state(calm, n=60, seed=seed, round_no=round_no)
+            got = harvest(s, open_round(s, calm)[0], calm)
+            for n in s.creatures:
+                assert all(q >= 1 for q in got[n].values()), (seed, round_no, n, got[n])
+
+
+def test_groves_are_drawn_from_the_runs_seed(calm):
+    shares = [harvest(s, open_round(s, calm)[0], calm) for s in (kin_state(calm, seed=1), kin_state(calm, seed=2))]
+    assert shares[0] != shares[1]
+
+
+def test_a_low_mood_creature_with_kin_loses_its_own_unit_and_no_one_elses(calm):
+    for seed in range(8):
+        s = kin_state(calm, n=30, seed=seed, round_no=3)
+        content = harvest(s, open_round(s, calm)[0], calm)
+        sad = next(n for n, c in s.creatures.items() if c.species == "hare" and n != "Hare")
+        s.creatures[sad].mood = calm.economy["low_mood"] - 1
+        after = harvest(s, open_round(s, calm)[0], calm)
+        for n in s.creatures:
+            expect = dict(content[n])
+            if n == sad:
+                expect["mushrooms"] = max(0, expect["mushrooms"] - 1)  # a hare's main good
+            assert after[n] == expect, (seed, n)
 
 
 @pytest.mark.parametrize("key, value", [("grove_luck_pct", -1), ("grove_luck_pct", 201), ("grove_luck_pct", 3.5),

@@ -298,6 +298,24 @@ def test_the_introduction_tells_a_seat_with_kin_what_its_own_grove_makes():
     assert f"You make {told} a round" in text
 
 
+def test_a_game_at_a_grove_terms_last_round_is_told_the_next_terms_make():
+    """`wood play` tells the seats what they make in the round about to open:
+    for a game resumed at round 24, round 25's grove (a new term)."""
+    from engine.rules import open_round
+    from engine.state import initial_state
+    from engine.views import public_view
+    from engine.world import build_roster, load_world
+    from wood_tui.screens.intro import upcoming_makes
+    world = load_world()
+    state = initial_state(world, 3, build_roster(world, 30))
+    state.round = world.economy["grove_rounds"]
+    opened, _, _ = open_round(state, world)
+    makes = upcoming_makes(state, world)
+    assert all(makes[n] == public_view(opened, world, n).produces for n in state.creatures)
+    state.round -= 1
+    assert upcoming_makes(state, world) != makes  # the term before tells another make
+
+
 async def test_the_introduction_comes_once(tmp_path):
     app = play_app("--seed", "1", config=tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:

@@ -25,13 +25,12 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine.errors import WoodError
-from engine.groves import yields
 
 from . import safe
 from .bridge import LiveGame, Pacer, RecordedGame
 from .messages import GameReady
 from .screens.game_screen import GameScreen
-from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro
+from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro, upcoming_makes
 from .screens.market import MarketScreen
 from .screens.modals import ConfirmScreen, ErrorScreen
 from .screens.spectator import SpectatorScreen
@@ -87,7 +86,7 @@ class WoodApp(App[None]):
             assert self.config_dir is not None
             remember_intro(self.config_dir)
             then()
-        makes = yields(msg.state, msg.world, msg.state.round + 1)  # the grove of the round about to open
+        makes = upcoming_makes(msg.state, msg.world)
         self.push_screen(IntroScreen(intro_text(msg.world, seats, msg.target_rounds, makes)), closed)
 
     # ---- keys -------------------------------------------------------------------

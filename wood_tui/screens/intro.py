@@ -17,7 +17,9 @@ from textual.containers import Center, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from engine.groves import Pairs, yields
 from engine.score import worth_rule
+from engine.state import State
 from engine.world import World
 
 from .. import safe
@@ -50,6 +52,12 @@ def remember_intro(directory: Path) -> None:
 
 def _units(items: dict[str, int]) -> str:
     return ", ".join(f"{q} {g}" for g, q in items.items()) or "nothing"
+
+
+def upcoming_makes(state: State, world: World) -> dict[str, Pairs]:
+    """What each creature's grove makes in the round about to open: a game
+    started or resumed at a grove term's last round is told the next term's."""
+    return yields(state, world, state.round + 1)
 
 
 def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,

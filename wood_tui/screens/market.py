@@ -51,6 +51,7 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     life = eco.get("offer_lifetime", 3)
     collateral, short_rounds = eco.get("short_collateral_pct", 150), eco.get("short_rounds", 4)
     allies = eco.get("max_allies", 3)
+    term = eco.get("grove_rounds", 24)
     return (
         "THE GOAL. The season has a fixed number of rounds. Whoever is worth most at the end wins: net worth = "
         f"{worth_rule(world) if world is not None else 'coins + goods + owed to you - debts'}. Mood (0-100) stands beside "
@@ -63,7 +64,9 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "first: it then trades against the next best offers at that price, or stands as your own offer.",
         "EATING. Every round you eat your basket (the 'need' column). Met needs raise your mood, unmet ones lower "
         f"it; a creature never dies. {fuel_good} is burned as fuel by season: {burn} (a year is four rounds). "
-        "Low mood lowers what you make a little.",
+        "Low mood lowers what you make a little. Groves differ: among several of your kind, each one's luck "
+        f"(drawn every {term} rounds) shares out your kind's harvest beyond one of each good apiece; the intro tells "
+        "what yours makes.",
         f"SPOILAGE. Above {pantry} units of a good (your pantry), a share of the hoard rots every round: "
         "sell what you cannot eat.",
         "TIPS. Sometimes a private tip reaches you: 'the honey harvest fails in 2 rounds'. It may be true or "
