@@ -36,6 +36,9 @@ from .world import MIN_CREATURES, RosterEntry, World
 
 FORMAT = "thousand-token-wood-ledger"
 VERSION = 4  # 2: every good spoils, debts outlive a default, the granary; 3: short, ally, whisper; 4: groves, owls and squirrels make both
+# Older versions whose rows read the same as this one's (only the rules differ): their model calls, tips
+# and events can be read (`wood export`), never replayed or resumed on this build's rules.
+ROWS_ALIKE = (3,)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -298,13 +301,15 @@ class Ledger:
         return ledger
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = True) -> "Ledger":
+    def open(cls, path: str | Path, *, readonly: bool = True, rows_only: bool = False) -> "Ledger":
         """Open and validate an existing save; a missing, corrupt or foreign file
         gives a one-line LedgerError and is left untouched (no bytes, no mtime,
         no new -wal/-shm file). Checked here, once: every table with its
         columns, the meta keys and their types, the roster's rows; opened to
         write (a resume), also every recorded row, so that nothing is played
-        on top of a damaged record."""
+        on top of a damaged record. `rows_only`: the caller reads the recorded
+        rows and never rebuilds the run, so a save of an older version whose
+        rows read alike (`ROWS_ALIKE`) is opened too (read-only)."""
         p = Path(path)
         if p.is_dir():
             raise LedgerError(f"{p} is a directory, not a save file")
@@ -333,7 +338,7 @@ class Ledger:
             if tables["meta"] >= {"key", "value"}:
                 rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
             ledger = cls(p, con)
-            ledger._check_meta(rows, tables)
+            ledger._check_meta(rows, tables, rows_only and readonly)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise LedgerError(f"{p} is corrupt ({_show(ok, 80)})")
@@ -368,13 +373,14 @@ class Ledger:
                 raise LedgerError(f"{p} cannot be opened to write ({clean_text(e, 160)})") from None
         return ledger
 
-    def _check_meta(self, rows: dict, tables: dict[str, set[str]]) -> None:
-        """Is this a save of this version with every table it needs?"""
+    def _check_meta(self, rows: dict, tables: dict[str, set[str]], rows_only: bool = False) -> None:
+        """Is this a save of this version (or, for `rows_only`, one whose rows
+        read alike) with every table it needs?"""
         p = self.path
         if rows.get("format") != FORMAT:
             raise LedgerError(f"{p} is not a Thousand Token Wood save")
         version = rows.get("version")
-        if version != str(VERSION):
+        if version != str(VERSION) and not (rows_only and version in {str(v) for v in ROWS_ALIKE}):
             try:
                 newer = _whole(version) > VERSION
             except ValueError:
@@ -382,7 +388,10 @@ class Ledger:
             if newer:
                 raise LedgerError(f"{p} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
-            raise LedgerError(f"{p} has ledger version {_show(version)}; this build reads version {VERSION}")
+            alike = " (its model calls, tips and whispers can still be exported: `wood export`)" \
+                if version in {str(v) for v in ROWS_ALIKE} else ""
+            raise LedgerError(f"{p} has ledger version {_show(version)}; this build plays and replays version "
+                              f"{VERSION}{alike}")
         for table, cols in COLUMNS.items():
             if not tables[table]:
                 raise LedgerError(f"{p} is damaged: it has no {table} table")

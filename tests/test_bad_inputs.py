@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ledger import VERSION
+from engine.ledger import ROWS_ALIKE, VERSION
 
 from wood_tui.cli import main
 
@@ -147,6 +147,11 @@ SAVES = [
      ALL, "model 'smol': temperature"),
     ("future-version", [meta("version", str(VERSION + 1))], ALL, f"newer wood (ledger version {VERSION + 1})"),
     ("foreign-version", [meta("version", "banana")], ALL, "ledger version 'banana'"),
+    # a save of the previous rules: its rows are read (exported), never replayed or resumed on these rules
+    ("older-rules", [meta("version", str(ROWS_ALIKE[0]))], (REPLAY, RESUME, WATCH),
+     f"ledger version '{ROWS_ALIKE[0]}'; this build plays and replays version {VERSION} (its model calls, tips and "
+     "whispers can still be exported"),
+    ("older-still", [meta("version", "2")], ALL, "ledger version '2'; this build plays and replays version"),
     # the recorded rows
     ("action-negative-qty", [action(2, '{"action":"offer","side":"sell","good":"honey","qty":-5,"price":3}')],
      (*ALL, WATCH), "round 2, Fox's recorded action: not a valid action (qty: "),
@@ -180,6 +185,22 @@ SAVES = [
 
 def _name(command) -> str:
     return {REPLAY: "verify", RESUME: "resume", EXPORT: "export", WATCH: "watch"}[command]
+
+
+def test_a_save_of_the_previous_rules_still_exports_what_it_recorded(base_save, tmp_path):
+    """Its model calls, tips and whispers are rows, not rules: `wood export`
+    reads them (audit trail and fine-tuning set) as from a save of this build,
+    and leaves the save as it was."""
+    (tmp_path / "old").mkdir()
+    older = tampered(base_save, tmp_path / "old", meta("version", str(ROWS_ALIKE[0])))
+    before = state(older.parent)
+    assert main(["export", str(older), "--out", str(tmp_path / "old-out"), "--sft", str(tmp_path / "old.jsonl")]) == 0
+    assert main(["export", str(base_save), "--out", str(tmp_path / "new-out"), "--sft", str(tmp_path / "new.jsonl")]) == 0
+    for name in ("calls.jsonl", "tips.jsonl", "whispers.jsonl"):
+        assert (tmp_path / "old-out" / name).read_bytes() == (tmp_path / "new-out" / name).read_bytes()
+    assert (tmp_path / "old-out" / "tips.jsonl").read_text().strip()  # something was exported
+    assert (tmp_path / "old.jsonl").read_bytes() == (tmp_path / "new.jsonl").read_bytes()
+    assert state(older.parent) == before
 
 
 @pytest.mark.parametrize("sql,command,words", [pytest.param(s, c, w, id=f"{i}-{_name(c)}")

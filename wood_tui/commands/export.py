@@ -6,7 +6,8 @@ messages as sent, the raw reply, the parsed action, outcome, reason,
 latency, prompt tokens). `tips.jsonl`: one line per tip, truth included.
 `whispers.jsonl`: one line per whisper (round, from, to, text, and the id
 of the tip it passed on, if any: its truth is in tips.jsonl).
-The save is opened read-only and checked whole first; the three files appear
+The save is opened read-only and checked whole first (a save of the previous
+ledger version, whose rows read alike, exports too: nothing is replayed); the three files appear
 together or not at all (a damaged row or a folder that cannot be written
 leaves nothing behind, not even a folder the export made).
 
@@ -123,7 +124,7 @@ def _audit(args, path: str) -> None:
     for name in FILES:
         if (out / name).is_dir():
             raise WoodError(f"--out {out}: {name} there is a directory; an export will not replace it")
-    ledger = Ledger.open(path, readonly=True)
+    ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
         made = _make_dirs(out)
@@ -224,7 +225,7 @@ def _sft(args, train: Path, held: Path | None) -> None:
     ledgers = []
     try:
         for path in saves:  # every save checked whole before a file is made
-            ledger = Ledger.open(path, readonly=True)
+            ledger = Ledger.open(path, readonly=True, rows_only=True)
             ledgers.append(ledger)
             ledger.check_records()
         lo, hi = args.rounds or (1, 10**9)
