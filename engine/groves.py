@@ -44,11 +44,6 @@ def luck(seed: int, term_no: int, name: str, spread_pct: int) -> int:
     return max(1, round(draw * PERMILLE))
 
 
-def _lucks(state: State, world: World, round_no: int) -> dict[str, int]:
-    t, spread = term(world, round_no), int(world.economy["grove_luck_pct"])
-    return {n: luck(state.seed, t, n, spread) for n in state.creatures}
-
-
 def _kin(state: State) -> dict[str, list[str]]:
     """Creatures by species, in name order (the order a share's rounding follows)."""
     by: dict[str, list[str]] = {}
@@ -82,13 +77,22 @@ def _one(pairs: Pairs) -> Pairs:
     return _PAIRS.setdefault(pairs, pairs)
 
 
+_YIELDS: list = [None, None, None]  # (world, key, yields) of the last term asked: they hold for the whole term
+
+
 def yields(state: State, world: World, round_no: int | None = None) -> dict[str, Pairs]:
     """What each creature's grove makes a round in the term of `round_no`
     (default: the state's round), before weather and mood, sorted by good: its
     `produces`. Of each good its kind makes, a creature's grove makes at least
     one (so no grove leaves it a market more to buy in); the rest of the
-    species' usual harvest of it is shared by luck (`share`)."""
-    lucks = _lucks(state, world, state.round if round_no is None else round_no)
+    species' usual harvest of it is shared by luck (`share`). Worked out once
+    a term for a wood (the round's harvest and its views ask each round); the
+    dict returned is shared, never to be changed."""
+    t = term(world, state.round if round_no is None else round_no)
+    key = (state.seed, t, tuple((n, c.species) for n, c in state.creatures.items()))
+    if _YIELDS[0] is world and _YIELDS[1] == key:
+        return _YIELDS[2]
+    spread = int(world.economy["grove_luck_pct"])
     out: dict[str, Pairs] = {}
     for sp, names in _kin(state).items():
         usual = sorted(world.species[sp].produces.items())
@@ -96,10 +100,12 @@ def yields(state: State, world: World, round_no: int | None = None) -> dict[str,
             for n in names:
                 out[n] = _one(tuple(usual))
             continue
+        lucks = {n: luck(state.seed, t, n, spread) for n in names}
         floor = {g: min(q, 1) for g, q in usual}
-        per = {g: share((q - floor[g]) * len(names), {n: lucks[n] for n in names}) for g, q in usual}
+        per = {g: share((q - floor[g]) * len(names), lucks) for g, q in usual}
         for n in names:
             out[n] = _one(tuple((g, floor[g] + per[g][n]) for g, _ in usual))
+    _YIELDS[:] = [world, key, out]
     return out
 
 

@@ -380,7 +380,8 @@ class Ledger:
         if rows.get("format") != FORMAT:
             raise LedgerError(f"{p} is not a Thousand Token Wood save")
         version = rows.get("version")
-        if version != str(VERSION) and not (rows_only and version in {str(v) for v in ROWS_ALIKE}):
+        alike = version in {str(v) for v in ROWS_ALIKE}
+        if version != str(VERSION) and not (rows_only and alike):
             try:
                 newer = _whole(version) > VERSION
             except ValueError:
@@ -388,10 +389,9 @@ class Ledger:
             if newer:
                 raise LedgerError(f"{p} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
-            alike = " (its model calls, tips and whispers can still be exported: `wood export`)" \
-                if version in {str(v) for v in ROWS_ALIKE} else ""
             raise LedgerError(f"{p} has ledger version {_show(version)}; this build plays and replays version "
-                              f"{VERSION}{alike}")
+                              f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "
+                                              "`wood export`)" if alike else ""))
         for table, cols in COLUMNS.items():
             if not tables[table]:
                 raise LedgerError(f"{p} is damaged: it has no {table} table")
