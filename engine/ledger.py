@@ -429,6 +429,9 @@ class Ledger:
             raise LedgerError(f"{p}: meta ends: {e}") from None
         try:
             extra = _json(rows.get("extra", "{}"), dict)
+            seats = extra.get("seats", [])
+            if not isinstance(seats, list) or not all(isinstance(n, str) for n in seats):
+                raise ValueError("seats is not a JSON list of names")
             models = extra.get("models")
             if rows["brains"] == "llm" and models is None:
                 raise ValueError("a run with --brains llm records its models")
@@ -499,6 +502,13 @@ class Ledger:
             return parse_roster(self.meta().get("roster"))
         except ValueError as e:
             raise LedgerError(f"{self.path}: meta roster: {e}") from None
+
+    def seats(self) -> list[str]:
+        """The creatures humans played in this run (`wood play`'s seats), in
+        seat order: none for a run no human played."""
+        seats = json.loads(self.meta().get("extra") or "{}").get("seats", [])
+        names = {r.name for r in self.roster()}
+        return [n for n in seats if n in names]
 
     def last_round(self) -> int:
         return self.con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]

@@ -31,9 +31,12 @@ class Standing:
     shorts: int = 0   # its open shorts: collateral held less the owed units at the last price
 
 
-def worth_rule(world: World) -> str:
-    """The score in words, wherever it is explained (standings, the final screen, the introduction)."""
-    return f"coins + goods at their last price, up to {world.economy['pantry']} of each + owed to you - debts"
+def worth_rule(world: World | None) -> str:
+    """The score in words, wherever it is explained (standings, the final screen,
+    the introduction, help): every term `standings` adds up."""
+    pantry = f", up to {world.economy['pantry']} of each" if world is not None else ""
+    return (f"coins + goods at their last price{pantry} + owed to you - debts"
+            " + open shorts (collateral less the units owed)")
 
 
 def prices(state: State, world: World) -> dict[str, int]:
@@ -78,7 +81,7 @@ def standings_lines(state: State, world: World, limit: int | None = 10) -> list[
     out = [f"standings after round {state.round} (net worth = {worth_rule(world)}):"]
     for r in shown:
         out.append(f"  {r.rank:>3}. {r.name:<{w}}  worth {r.worth:>6}  coins {r.coins:>5}  goods {r.goods_value:>5}"
-                   f"  credit {r.credit:>4}  debt {r.debt:>4}  mood {r.mood:>3}")
+                   f"  credit {r.credit:>4}  debt {r.debt:>4}  shorts {r.shorts:>4}  mood {r.mood:>3}")
     if len(rows) > len(shown):
         out.append(f"  ... and {len(rows) - len(shown)} more")
     return out

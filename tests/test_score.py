@@ -1,8 +1,8 @@
 """The goal: net worth and the standings (engine/score.py)."""
 from __future__ import annotations
 
-from engine.score import prices, standings, standings_lines
-from engine.state import Loan
+from engine.score import prices, standings, standings_lines, worth_rule
+from engine.state import Loan, Short
 
 
 def test_worth_is_coins_plus_goods_at_last_price_plus_credit_minus_debt(state, world):
@@ -36,3 +36,20 @@ def test_standings_lines_are_bounded_and_say_what_was_left_out(state, world):
     assert lines[0].startswith("standings after round 0")
     assert len(lines) == 4 and lines[-1] == "  ... and 3 more"
     assert len(standings_lines(state, world, limit=None)) == 6
+
+
+def test_an_open_short_counts_and_every_explanation_of_worth_says_so(state, world):
+    """Worth adds an open short's collateral less its owed units at the last
+    price; the rule in words (intro, help, final screen, `wood sim`) names
+    every term it adds, and the printed standings show the short's part."""
+    for c in state.creatures.values():
+        c.goods = {g: 0 for g in world.goods}
+    state.quotes["acorns"].last = 8
+    state.creatures["Owl"].coins = 88
+    state.shorts[1] = Short(1, "Owl", "acorns", 3, 3, 24, 36, 9)
+    owl = next(r for r in standings(state, world) if r.name == "Owl")
+    assert (owl.shorts, owl.worth) == (36 - 3 * 8, 88 + 12)
+    rule = worth_rule(world)
+    for term in ("coins", "goods", "owed to you", "debts", "shorts"):
+        assert term in rule
+    assert "shorts   12" in next(ln for ln in standings_lines(state, world) if "Owl" in ln)

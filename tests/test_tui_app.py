@@ -30,15 +30,15 @@ from engine.brains.scripted import scripted_brains
 from wood_tui.options import RunOptions
 from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen
-from wood_tui.widgets.action_form import ActionForm
+from wood_tui.widgets.action_form import KINDS, ActionForm
 
 HOSTILE = ("[@click=app.quit]quit[/] [b]bold[/b] \x1b[31mred\x1b[0m "
            "\x1b]8;;https://evil.example/\x07link\x1b]8;;\x07 \u202eevil\u202c \x9b31m")
 
 
-def play_app(*argv: str, seats: tuple[Seat, ...] = ()) -> WoodApp:
+def play_app(*argv: str, seats: tuple[Seat, ...] = (), extra_brains: dict | None = None) -> WoodApp:
     """A `wood play` app with scripted counterparts; one seat, Owl, unless told."""
-    game = LiveGame(args("play", "--brains", "scripted", *argv), seats or (Seat("Owl"),))
+    game = LiveGame(args("play", "--brains", "scripted", *argv), seats or (Seat("Owl"),), extra_brains=extra_brains)
     return WoodApp(game, pacer=Pacer(0.0))
 
 
@@ -135,6 +135,36 @@ async def test_hot_seat_keeps_each_seat_private():
                 assert "hush" not in all_text(app)
             await pilot.press("f2")
             await until(pilot, lambda r=round_no: app.main.closed >= r, what=f"round {round_no} to close")
+
+
+class SlowPass:
+    """A creature that takes its time (a model would): the round waits on it."""
+    def __init__(self):
+        self.go = asyncio.Event()
+
+    async def decide(self, view):
+        await self.go.wait()
+        return Decision(PASS)
+
+
+async def test_a_finished_turn_leaves_nothing_of_it_in_the_form():
+    """While the others still think, the form of a seat that has moved shows
+    nothing of its move: not whom it whispered to, not the tip it passed on
+    (in hot-seat play the next player is at the keyboard)."""
+    slow = SlowPass()
+    app = play_app("--seed", "39", seats=(Seat("Fox"),), extra_brains={"Badger": slow})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.main.active is not None and app.main.active.view.tips, what="Fox's tip")
+        tip = app.main.active.view.tips[0]
+        form = await fill(pilot, "whisper", to="Owl", tip=tip.id)
+        assert form.query_one("#tip", Select).value == tip.id
+        await pilot.click("#act")
+        await until(pilot, lambda: form.disabled, what="the turn to end")
+        await pilot.pause()
+        assert form.kind == "offer"
+        assert form.query_one("#to", Select).is_blank() and form.query_one("#tip", Select).is_blank()
+        assert f"#{tip.id} {tip.good}" not in all_text(app)
+        slow.go.set()
 
 
 async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():
@@ -374,3 +404,54 @@ async def test_when_a_hot_seat_season_ends_no_panel_still_says_waiting():
         await pilot.pause()
         text = rendered(app)
         assert "the season is over" in text and "waiting for the others" not in text, text
+
+
+def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch):
+    """`wood play --resume` puts back the seats the save was played from (a
+    hot-seat pair, a creature chosen with --as), not the roster's first; a
+    save no human played gets the roster's first; --as still chooses."""
+    import wood_tui.game as game_module
+
+    monkeypatch.setenv("WOOD_CONFIG_DIR", str(tmp_path))
+    played = tmp_path / "hot.db"
+    game = LiveGame(args("play", "--brains", "scripted", "--rounds", "4", "--save", str(played)),
+                    (Seat("Fox"), Seat("Hare")))
+    app = WoodApp(game, pacer=Pacer(0.0))
+
+    async def play_a_round() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for name in ("Fox", "Hare"):
+                await until(pilot, lambda n=name: isinstance(app.screen, CurtainScreen) and app.screen.seat == n)
+                await pilot.press("enter")
+                await turn_of(pilot, name, 1)
+                await pilot.press("f2")
+            await until(pilot, lambda: app.main.closed >= 1, what="round 1 to close")
+
+    asyncio.run(play_a_round())
+    assert Ledger.open(played, readonly=True).seats() == ["Fox", "Hare"]
+    assert wood(["sim", "--rounds", "2", "--save", str(tmp_path / "sim.db")]) == 0
+
+    seated: list[list[str]] = []
+    monkeypatch.setattr(game_module, "run_app", lambda app: seated.append([s.name for s in app.game.seats]) or 0)
+    assert wood(["play", "--resume", str(played)]) == 0
+    assert wood(["play", "--resume", str(played), "--seats", "1"]) == 0
+    assert wood(["play", "--resume", str(played), "--as", "Owl"]) == 0
+    assert wood(["play", "--resume", str(tmp_path / "sim.db")]) == 0
+    assert seated == [["Fox", "Hare"], ["Fox"], ["Owl"], ["Owl"]]
+
+
+@pytest.mark.parametrize("size", [(60, 20), (70, 24)])
+async def test_every_field_of_every_move_is_on_screen_in_a_small_terminal(size):
+    """Under 80 columns a move's fields take rows of three: none is cut off or
+    pushed past the edge, where a player would type into what they cannot see."""
+    width, height = size
+    app = play_app("--seed", "1")
+    async with app.run_test(size=size) as pilot:
+        screen = await turn_of(pilot, "Owl", 1)
+        form = screen.query_one(ActionForm)
+        for kind in KINDS:
+            form.query_one("#kind", Select).value = kind
+            await pilot.pause()
+            for w in [form.query_one("#kind"), *form.fields_for(kind), form.query_one("#say")]:
+                r = w.region
+                assert r.width >= 8 and r.right <= width and r.bottom <= height, (kind, w.id, r)

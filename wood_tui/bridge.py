@@ -155,7 +155,7 @@ class LiveGame:
         temperament = "merchant" if "merchant" in world.temperaments else next(iter(world.temperaments))
         joining = [RosterEntry(s.name, s.species, temperament, HUMAN) for s in self.seats if s.species]
         async with open_game(self.options, world, log=_StatusLog(post), observer=relay,
-                             extra_brains=brains, extra_roster=joining) as game:
+                             extra_brains=brains, extra_roster=joining, seats=[s.name for s in self.seats]) as game:
             runner = game.runner
             lost = [s.name for s in self.seats if s.name not in runner.state.creatures]
             if lost:

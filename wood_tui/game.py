@@ -7,7 +7,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,10 +54,11 @@ class Game:
 @contextlib.asynccontextmanager
 async def open_game(options: RunOptions, world: World, *, summary: RunSummary | None = None,
                     log: Callable[[str], None] = lambda m: None, observer: Observer | None = None,
-                    extra_brains: dict[str, Brain] | None = None, extra_roster: list[RosterEntry] = ()):
+                    extra_brains: dict[str, Brain] | None = None, extra_roster: list[RosterEntry] = (),
+                    seats: Sequence[str] = ()):
     """Everything the run `options` describes. `extra_roster` adds creatures
     (new human traders); `extra_brains` drive some creatures (the human
-    seats). A resumed run's recorded rounds are replayed and checked against
+    seats, named in `seats`, which a new save records for its resume). A resumed run's recorded rounds are replayed and checked against
     their hashes before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
     models = None  # the roster's model configs, for --brains llm
@@ -83,7 +84,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             if target > state.round and target != state.end:  # played on (or cut short): the new last round
                 state.end = target
                 ledger.set_end(state.round + 1, target)
-            log(f"resuming {options.resume} at round {state.round} of {target}")
+            log(f"resuming {options.resume} after round {state.round} of {target}")
         else:
             seed = options.seed if options.seed is not None else DEFAULT_SEED
             kind = options.brains or "scripted"
@@ -95,8 +96,10 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             target = options.target_rounds
             state = initial_state(world, seed, roster, end=target)
             if options.save is not None:
-                ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind,
-                                   extra={"models": _as_saved(models)} if models is not None else None, rounds=target)
+                extra = {"models": _as_saved(models)} if models is not None else {}
+                if seats:
+                    extra["seats"] = list(seats)
+                ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind, extra=extra, rounds=target)
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
@@ -134,6 +137,16 @@ def check_before_the_screen(options: RunOptions, world: World) -> None:
         from serve.roster import load_roster
 
         load_roster(options.roster)
+
+
+def saved_seats(path: Path) -> list[str]:
+    """The creatures humans played in the save at `path` (none for a run no
+    human played): `wood play --resume` sits them down again."""
+    ledger = Ledger.open(path, readonly=True)
+    try:
+        return ledger.seats()
+    finally:
+        ledger.close()
 
 
 def run_app(app) -> int:

@@ -14,7 +14,8 @@ MAX_SEATS = 8  # humans taking turns at one keyboard
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_flags(p, default_brains=DEFAULT_BRAINS["play"])
     p.add_argument("--as", dest="seat_names", action="append", metavar="NAME",
-                   help=f"play this creature (repeat for hot-seat; default: the first of the roster); a name is plain "
+                   help=f"play this creature (repeat for hot-seat; default: the first of the roster, or with --resume the "
+                   "creatures played in the save); a name is plain "
                    f"text, 1 to {NAME_MAX} characters, no leading or trailing spaces")
     p.add_argument("--species", metavar="SPECIES",
                    help="join as a new creature of this species (for an --as name not in the wood)")
@@ -29,12 +30,14 @@ def run(args) -> int:
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
-    from wood_tui.game import check_before_the_screen, run_app
+    from wood_tui.game import check_before_the_screen, run_app, saved_seats
     from wood_tui.screens.intro import config_dir
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["play"])
     world = load_world()
     names = list(args.seat_names or [])
+    if options.resume is not None and not names:  # the humans who played it sit down again
+        names = saved_seats(options.resume)[: args.seats]
     for name in names:
         if not name.strip() or name.strip() != name or clean_text(name, NAME_MAX) != name:
             raise WoodError(f"--as {name!r}: a name is plain text of 1 to {NAME_MAX} characters, "

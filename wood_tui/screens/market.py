@@ -54,7 +54,7 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     term = eco.get("grove_rounds", 24)
     return (
         "THE GOAL. The season has a fixed number of rounds. Whoever is worth most at the end wins: net worth = "
-        f"{worth_rule(world) if world is not None else 'coins + goods + owed to you - debts'}. Mood (0-100) stands beside "
+        f"{worth_rule(world)}. Mood (0-100) stands beside "
         "it: a fed creature is a happy one. The standings tab (F5) is live and public.",
         "EACH ROUND you make one move: offer (buy or sell qty of a good at a limit price; what is not matched "
         f"stands as your offer for {life} rounds), accept a standing offer, loan offer or pact offer by its #, "
@@ -108,7 +108,7 @@ class MarketScreen(GameScreen):
         Binding("escape", "form", "back to the form", show=False),
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (80, "-narrow"), (120, "-wide")]  # -cramped: the form's fields in rows
     FORM_KEYS = [  # the widgets' own keys, told in the help screen
         Binding("a-z", "", "in a list: pick the choice starting with that letter", key_display="letters"),
         Binding("tab", "", "next field (shift+tab: back)", key_display="tab"),
@@ -321,8 +321,9 @@ class MarketScreen(GameScreen):
         me = self.me
         mine = next((r for r in self.table if r.name == me), None)
         if mine is not None and (self.active is not None or not self.hot_seat):
+            when = f"after r{self.closed}" if self.closed else "at start"  # the standings' moment (not this harvest's)
             line.append_text(Text.assemble(("you: ", "dim"), (f"#{mine.rank}", "bold"),
-                                           (f" of {len(self.table)}, worth {mine.worth}", "")))
+                                           (f"/{len(self.table)} {when}, worth {mine.worth}", "")))
             lead = self.table[0]
             if lead.name != mine.name:
                 line.append_text(Text.assemble(("  lead: ", "dim"), safe.text(lead.name, max_len=16),

@@ -263,6 +263,6 @@ class SpectatorScreen(GameScreen):
         self.query_one(CreatureBoard).sort(by)
 
     def action_help(self) -> None:
-        worth = worth_rule(self.world) if self.world is not None else "coins + goods + owed to you - debts"
+        worth = worth_rule(self.world)
         self.app.push_screen(HelpScreen(tuple(p.replace("{worth}", worth) for p in self.HELP),
                                         [*self.BINDINGS, *self.app.BINDINGS]))

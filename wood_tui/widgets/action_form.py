@@ -251,17 +251,7 @@ class ActionForm(Vertical):
     def start(self, view: PublicView | None = None, verdict: str | None = None) -> None:
         """A fresh, empty form for a new turn (nothing typed by the previous
         seat survives), with focus in it: typed keys land here at once."""
-        self.view = view
-        self.problem = None
-        for inp in self.query(Input):
-            inp.value = ""
-        self.query_one("#to", KeySelect).set_options(self._to_options("offer"))  # nothing chosen survives a turn
-        self.query_one("#tip", KeySelect).set_options(
-            [(Text(f"#{t.id} {t.good}"), t.id) for t in view.tips] if view is not None else [])
-        self.query_one("#kind", Select).value = "offer"
-        self.query_one("#side", Select).value = "buy"
-        self.query_one("#good", Select).value = self.goods[0]
-        self._kind_changed("offer")
+        self._blank(view)
         self.query_one("#verdict", Static).update(
             Text.assemble(("last round: ", "bold"), safe.text(verdict, style="yellow")) if verdict else "")
         self.set_class(bool(verdict), "-verdict")
@@ -269,15 +259,29 @@ class ActionForm(Vertical):
         self.screen.set_focus(self.query_one("#kind"))
 
     def finish(self, note: str) -> None:
-        """The turn is over: the form is shut, and what was typed in it is gone
-        (in hot-seat play the next seat must not find it)."""
+        """The turn is over: the form is shut, and what was typed or chosen in
+        it is gone (in hot-seat play the others at the keyboard must not see
+        whom a seat whispered to, or which tip it passed on)."""
         self.disabled = True
-        self.view = None
-        for inp in self.query(Input):
-            inp.value = ""
+        self._blank(None)
         self.query_one("#explain", Static).update(safe.text(note, "italic"))
         self.query_one("#verdict", Static).update("")
         self.remove_class("-verdict")
+
+    def _blank(self, view: PublicView | None) -> None:
+        """Every field back to its default: no text typed, no creature or tip
+        chosen (the tips listed are `view`'s: none without one)."""
+        self.view = view
+        self.problem = None
+        for inp in self.query(Input):
+            inp.value = ""
+        self.query_one("#to", KeySelect).set_options(self._to_options("offer"))
+        self.query_one("#tip", KeySelect).set_options(
+            [(Text(f"#{t.id} {t.good}"), t.id) for t in view.tips] if view is not None else [])
+        self.query_one("#kind", Select).value = "offer"
+        self.query_one("#side", Select).value = "buy"
+        self.query_one("#good", Select).value = self.goods[0]
+        self._kind_changed("offer")
 
     def focus_form(self) -> None:
         if not self.disabled:
