@@ -15,6 +15,7 @@ import contextlib
 import errno
 import glob
 import json
+import math
 import os
 import re
 import sqlite3
@@ -79,6 +80,7 @@ class LedgerError(WoodError):
     pass
 
 
+NUMBER_MAX = 1 << 31  # a call's round, latency (ms) and token counts: past this it is not a record (llm.TOKENS_MAX)
 TEMP_STEM = 64  # characters of a save's name its creation's temporary file keeps (filesystems allow 255)
 
 
@@ -669,11 +671,14 @@ class Ledger:
         for _ in self.tips():
             pass
 
-    def calls(self):
+    def calls(self, round_no: int | None = None):
+        """Every recorded model call (or one round's), checked row by row."""
         cols = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "repairs",
                 "latency_ms", "prompt_tokens", "completion_tokens", "finish_reason")
         kinds = {"messages": list, "action": dict, "repairs": list}
-        for row in self._rows(f"SELECT {', '.join(cols)} FROM calls ORDER BY round, creature", what="its model calls"):
+        where_round, params = ("WHERE round = ? ", (round_no,)) if round_no is not None else ("", ())
+        for row in self._rows(f"SELECT {', '.join(cols)} FROM calls {where_round}ORDER BY round, creature", params,
+                              what="its model calls"):
             d = dict(zip(cols, row))
             where = f"round {d['round']}, {_who(d['creature'])}'s model call"
             for k, kind in kinds.items():
@@ -713,6 +718,8 @@ class Ledger:
         for k in numbers:
             if d[k] is not None and not isinstance(d[k], (int, float)):
                 raise self._bad(where, f"{k} {_show(d[k])} is not a number")
+            if d[k] is not None and not (math.isfinite(d[k]) and 0 <= d[k] <= NUMBER_MAX):
+                raise self._bad(where, f"{k} {_show(d[k])} is out of range (0 to {NUMBER_MAX})")
 
 
 def _parse_ends(text: str) -> list[tuple[int, int]]:

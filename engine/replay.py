@@ -8,6 +8,7 @@ its events, flows and decisions. `rebuild` (`wood replay --verify`),
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
     except (KeyError, ValueError) as e:
         raise LedgerError(f"{ledger.path}: its roster does not fit this wood ({e})") from None
     ends = ledger.ends()
+    tips = _recorded_tips(ledger) if verify else {}
     for r in range(1, last + 1):
         end = next((e for first, e in reversed(ends) if first <= r), 0)
         if state.end != end:  # the game's length as it stood when this round was played
@@ -82,8 +84,48 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
         if verify and state_hash(after) != ledger.round_hash(r):
             raise Diverged(f"{ledger.path}: round {r} does not rebuild to its recorded state (the save was "
                            "changed, or written by other rules)")
+        if verify:
+            _hold_to_record(ledger, r, mid, [*opening, *closing], decisions, tips.get(r, []))
         yield ReplayedRound(r, state, after, [*opening, *closing], (f_open, f_close), decisions)
         state = after
+
+
+APPLIED = ("clean", "repaired")  # a model call whose action the engine took as it was (after mending its text)
+
+
+def _recorded_tips(ledger: Ledger) -> dict[int, list[tuple]]:
+    """The tips table by the round each tip was issued, as `_hold_to_record` compares them."""
+    out: dict[int, list[tuple]] = {}
+    for t in ledger.tips():
+        out.setdefault(t["issued"], []).append(_tip_row(t["id"], t["shock"], t["good"], t["text"], t["recipients"],
+                                                        t["truth"], t["issued"], t["resolves"]))
+    return out
+
+
+def _tip_row(*fields) -> tuple:
+    return tuple(tuple(f) if isinstance(f, list) else f for f in fields)
+
+
+def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], decisions: dict[str, Decision],
+                    tips: list[tuple]) -> None:
+    """The rest of round `r`'s record is what its recorded actions make: its
+    events (what reports, recaps and exports read), the tips it issued (their
+    truth), and each applied model call's action (a fine-tuning target); a
+    `Diverged` naming the first part that is not. The state hash alone holds
+    none of these."""
+    changed = f"{ledger.path}: round {r}'s recorded {{}} {{}} not what its actions make (the save was changed)"
+    rebuilt = [(e.kind, e.public, tuple(e.who), json.loads(json.dumps(e.data))) for e in events]
+    if [(e.kind, e.public, tuple(e.who), e.data) for e in ledger.events(r)] != rebuilt:
+        raise Diverged(changed.format("events", "are"))
+    issued = [_tip_row(t.id, t.shock, t.good, t.text, t.recipients, t.truth, t.issued, t.resolves)
+              for e in events if e.kind == "tip_issued" for t in (opened.tips[e.data["tip"]],)]
+    if sorted(issued) != sorted(tips):
+        raise Diverged(changed.format("tips", "are"))
+    for call in ledger.calls(r):
+        d = decisions.get(call["creature"])
+        if call["outcome"] in APPLIED and call["action"] is not None and (
+                d is None or d.action.compact() != call["action"]):
+            raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))
 
 
 def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False) -> State:

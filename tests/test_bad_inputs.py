@@ -222,6 +222,8 @@ CALL = ("INSERT INTO calls VALUES (1, 'Owl', 'smol', '[{{\"role\": \"user\", \"c
     (CALL.format(action="'[1, 2]'"), "round 1, Owl's model call: action: not a JSON object"),
     (CALL.format(action="NULL").replace("'[]'", "'none'"), "round 1, Owl's model call: repairs: not JSON"),
     (CALL.format(action="NULL").replace("12.5", "X'01'"), "round 1, Owl's model call: latency_ms b'\\x01' is not a"),
+    (CALL.format(action="NULL").replace("12.5", "1e308"), "round 1, Owl's model call: latency_ms 1e+308 is out of range"),
+    (CALL.format(action="NULL").replace(", 300,", ", -5,"), "round 1, Owl's model call: prompt_tokens -5 is out of range"),
     (CALL.format(action="NULL").replace("'{}'", "CAST(X'FF' AS TEXT)"), "its model calls cannot be read"),
 ])
 @pytest.mark.parametrize("out", ["new/deeper", "old"])
@@ -262,11 +264,14 @@ def test_a_killed_runs_damaged_save_keeps_its_wal(base_save, tmp_path, capsys, c
     ("/proc", "cannot write the export into --out /proc"),
     ("{d}/save.db", "is a file, not a directory"),
     ("", "--out: expected a directory path, got an empty string"),
-    ("{d}/taken", "tips.jsonl there is a directory"),
+    ("{d}/taken", "tips.jsonl is a directory, not a file"),
+    ("{d}/piped", "calls.jsonl is not a plain file"),
 ])
 def test_an_unwritable_export_folder_is_one_line(base_save, tmp_path, capsys, out, words):
     p = tampered(base_save, tmp_path)
     (tmp_path / "taken" / "tips.jsonl").mkdir(parents=True)
+    (tmp_path / "piped").mkdir()
+    os.mkfifo(tmp_path / "piped" / "calls.jsonl")  # renamed over, it would be gone: a device the same
     before = state(tmp_path)
     line = wood_in_process(capsys, ["export", str(p), "--out", out.format(d=tmp_path)])
     assert words in line, line
@@ -459,3 +464,26 @@ def test_bad_flags_are_one_line(tmp_path, capsys, args, words):  # flag-level: l
 def test_a_bad_seat_name_is_one_line(tmp_path, name):  # flag-level: lead's options.py
     line = wood_subprocess("play", "--as", name, "--brains", "scripted")
     assert "--as" in line, line
+
+
+LONG = "x" * 300  # past any filesystem's 255 a name
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["sim", "--rounds", "2", "--save", "{d}/" + LONG + ".db"], "File name too long"),
+    (["sim", "--rounds", "2", "--resume", "{d}/" + LONG + ".db"], "File name too long"),
+    (["sim", "--rounds", "2", "--roster", "{d}/" + LONG + ".toml"], "File name too long"),
+    (["replay", "{d}/" + LONG + ".db", "--verify"], "File name too long"),
+    (["report", "{d}/" + LONG + ".db"], "File name too long"),
+    (["export", "{base}", "--out", "{d}/" + LONG], "File name too long"),
+    (["export", "{base}", "--sft", "{d}/" + LONG + ".jsonl"], "File name too long"),
+    (["export", "{base}", "--out", "{d}/loop"], "Symlink loop"),
+    (["export", "{base}", "--sft", "{d}/loop"], "Symlink loop"),
+])
+def test_a_path_the_system_refuses_is_one_line_wherever_it_is_given(base_save, tmp_path, capsys, argv, words):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop")
+    before = state(tmp_path)
+    line = wood_in_process(capsys, [a.format(d=tmp_path, base=base_save) for a in argv])
+    assert words in line, line
+    assert state(tmp_path) == before

@@ -54,6 +54,10 @@ def test_sim_summary_ends_with_the_state_hash_and_is_reproducible(tmp_path):
     ("DELETE FROM rounds WHERE round = 10", "round 10: not recorded, though later rounds are"),
     ("DELETE FROM rounds WHERE round = 15", "round 15: its actions are recorded, but the round is not"),
     ("UPDATE rounds SET round = 0 WHERE round = 3", "round 3: not recorded, though later rounds are"),
+    # what the state hash does not hold: the events, the tips' truth
+    ("DELETE FROM events WHERE rowid = (SELECT max(rowid) FROM events WHERE kind = 'trade')",
+     "recorded events are not what its actions make"),
+    ("UPDATE tips SET truth = 1 - truth", "recorded tips are not what its actions make"),
 ])
 def test_replay_verify_and_report_refuse_a_tampered_record(tmp_path, tamper, says):
     """Every round's recorded hash is checked, not only the last (a record
@@ -66,7 +70,7 @@ def test_replay_verify_and_report_refuse_a_tampered_record(tmp_path, tamper, say
     con.commit()
     con.close()
     v = wood("replay", str(db), "--verify")
-    damaged = "does not rebuild" not in says
+    damaged = "does not rebuild" not in says and "not what its actions make" not in says
     assert v.returncode == (2 if damaged else 1) and says in v.stderr, v.stderr
     assert damaged or "does not match the record" in v.stderr
     for args in ((), ("--json",)):
@@ -452,3 +456,22 @@ def test_a_save_with_a_name_near_the_filesystems_limit_is_made(tmp_path):
     r = wood("sim", "--rounds", "2", "--save", str(db), "--quiet")
     assert r.returncode == 0, r.stderr
     assert [p.name for p in tmp_path.iterdir()] == [db.name]
+
+
+def test_a_plain_resume_plays_to_the_length_the_run_was_last_given(tmp_path):
+    """`--rounds` on a resume is the new total, and it sticks: a later resume
+    without it goes on to that length (not the first run's), even when the
+    longer run was stopped part of the way."""
+    db = tmp_path / "r.db"
+    assert wood("sim", "--rounds", "6", "--save", str(db), "--quiet").returncode == 0
+    assert wood("sim", "--resume", str(db), "--rounds", "10", "--quiet").returncode == 0
+    again = wood("sim", "--resume", str(db), "--quiet")
+    assert again.returncode == 0 and "rounds: 10 (10 replayed from the save, 0 played now)" in again.stdout, again.stdout
+    from engine.ledger import Ledger
+    ledger = Ledger.open(db, readonly=False)
+    try:
+        ledger.set_end(11, 14)  # a resume to 14 stopped before it finished round 11
+    finally:
+        ledger.close()
+    on = wood("sim", "--resume", str(db), "--quiet")
+    assert on.returncode == 0 and "rounds: 14 (10 replayed from the save, 4 played now)" in on.stdout, on.stdout

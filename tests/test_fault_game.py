@@ -77,6 +77,14 @@ def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_e
     assert e.returncode == 0, e.stderr
     assert len((out / "calls.jsonl").read_text().splitlines()) == rounds * len(NAMES)
 
+    # a clean call's action changed by hand (a fine-tuning target): the state hash cannot see it, --verify does
+    with sqlite3.connect(db) as con:
+        con.execute("""UPDATE calls SET action = '{"action": "pass", "say": "x"}' WHERE rowid = (
+                       SELECT rowid FROM calls WHERE outcome = 'clean' ORDER BY round DESC LIMIT 1)""")
+    con.close()
+    v = wood("replay", str(db), "--verify")
+    assert v.returncode == 1 and "recorded model call of" in v.stderr and "not what its actions make" in v.stderr, v.stderr
+
 
 def test_a_joined_human_creature_trades_on_autopilot_when_a_model_game_is_resumed_headless(tmp_path):
     """`wood play --as Wren --species owl` saves Wren with model "human";
@@ -106,6 +114,22 @@ def test_a_server_that_is_down_at_start_is_one_line_and_leaves_no_empty_save(tmp
     assert r.returncode == 2 and r.stderr.startswith("wood: error: ") and "unreachable" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not db.exists()  # the same command can be run again once the server is up
+
+
+def test_a_resume_that_cannot_start_leaves_its_save_as_it_was(tmp_path):
+    """A resume given a new length whose server is down changes nothing in the
+    save: the length it was last given still stands."""
+    with FaultServer() as srv:
+        url = srv.base_url  # closed again below
+    db = tmp_path / "run.db"
+    roster = [RosterEntry(n, n.lower(), "cautious", "flaky") for n in NAMES]
+    models = {"flaky": {"base_url": url, "model": "smollm2", "json_mode": "json_object_schema", "timeout_s": 1,
+                        "connect_timeout_s": 1}}
+    Ledger.create(db, seed=2, roster=roster, brains="llm", extra={"models": models}, rounds=8).close()
+    before = db.read_bytes()
+    r = wood("sim", "--resume", str(db), "--rounds", "19")
+    assert r.returncode == 2 and "unreachable" in r.stderr, r.stderr
+    assert db.read_bytes() == before
 
 
 def test_ctrl_c_before_the_first_round_is_saved_says_nothing_was_kept(tmp_path):

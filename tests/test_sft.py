@@ -8,6 +8,7 @@ and every assistant turn is an action the engine accepts as it stands."""
 from __future__ import annotations
 
 import json
+import stat
 import os
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     assert len(export("--rounds", "3-5")) == len(applied(one, rounds=(3, 5)))
     assert len(export("--rounds", "4-")) == len(applied(one, rounds=(4, ROUNDS)))
     assert len(export("--model", "flaky")) == len(clean)
-    assert export("--model", "gpt9") == []
+    typo = wood("export", str(one), "--sft", str(tmp_path / "typo.jsonl"), "--model", "gpt9")
+    assert typo.returncode == 2 and "--model gpt9: no creature" in typo.stderr and "flaky" in typo.stderr
 
 
 @pytest.mark.parametrize("argv,words", [
@@ -129,6 +131,24 @@ def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, word
     r = wood("export", str(runs / "runs" / "seed-1.db"), *[a.format(d=tmp_path) for a in argv])
     assert r.returncode == 2 and words.format(d=tmp_path) in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_fine_tuning_set_writes_through_a_link_and_never_over_a_pipe_or_device(runs, tmp_path):
+    """The set is written beside its name and renamed into place: a link's
+    file gets it (the link stays a link); a pipe or a device (`/dev/null`,
+    which root could otherwise replace with a file) is refused untouched."""
+    save = str(runs / "runs" / "seed-1.db")
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    r = wood("export", save, "--sft", str(pipe))
+    assert r.returncode == 2 and "is not a plain file" in r.stderr and stat.S_ISFIFO(pipe.lstat().st_mode)
+    r = wood("export", save, "--sft", "/dev/null")
+    assert r.returncode == 2 and "is not a plain file" in r.stderr and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    (tmp_path / "real.jsonl").write_text("old\n")
+    (tmp_path / "link.jsonl").symlink_to("real.jsonl")
+    r = wood("export", save, "--sft", str(tmp_path / "link.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link.jsonl").is_symlink() and (tmp_path / "real.jsonl").read_text().startswith('{"messages"')
 
 
 def test_the_fine_tuning_set_never_lands_on_an_audit_file_and_a_save_named_twice_counts_once(runs, tmp_path):

@@ -185,6 +185,27 @@ def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
     assert r.returncode == 2 and "holds runs of another roster named 'calm'" in r.stderr, r.stderr
 
 
+def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rosters, tmp_path):
+    """A damaged save, or one of another seed under a seed's name, is refused
+    and kept (never deleted and played again); a folder of 5-round runs
+    refuses a 9-round sweep (played on or measured part way, a run is not the
+    game a fresh one of that length is)."""
+    out = tmp_path / "runs"
+    argv = ["--roster", str(rosters[0]), "--rounds", "5", "--out", str(out)]
+    assert wood("sweep", *argv, "--seeds", "1-2").returncode == 0
+    longer = wood("sweep", *[a if a != "5" else "9" for a in argv], "--seeds", "1-2")
+    assert longer.returncode == 2 and "holds runs of 5 rounds: give --rounds 5" in longer.stderr, longer.stderr
+    one, two = out / "calm" / "seed-1.db", out / "calm" / "seed-2.db"
+    two.unlink()
+    one.replace(two)  # seed 1's run under seed 2's name
+    r = wood("sweep", *argv, "--seeds", "2")
+    assert r.returncode == 2 and "is a run of seed 1, not 2" in r.stderr and two.exists(), r.stderr
+    half = two.read_bytes()[: two.stat().st_size // 2]
+    two.write_bytes(half)
+    r = wood("sweep", *argv, "--seeds", "2")
+    assert r.returncode == 2 and "cannot be resumed" in r.stderr and two.read_bytes() == half, r.stderr
+
+
 @pytest.mark.parametrize("argv,words", [
     (["--roster", "{a}", "--roster", "{a}"], "two rosters are named 'calm'"),
     (["--roster", "{d}/nope.toml"], "roster file not found"),

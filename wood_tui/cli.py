@@ -1,7 +1,8 @@
 """`wood`: the command line. Subcommands live in `wood_tui/commands/`, one
 module each; a module keeps heavy imports (Textual, httpx) inside `run`
 so `wood sim --help` stays quick.
-Errors the user can fix (`WoodError`) print one line and exit 2."""
+Errors the user can fix (`WoodError`, or a path the system refuses) print
+one line and exit 2."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ import os
 import sys
 
 from engine.errors import WoodError
+from engine.sanitise import clean_text
 
 COMMANDS = {
     "play": "trade as one creature against the models (the Textual app)",
@@ -26,6 +28,10 @@ COMMANDS = {
 
 
 OUTPUT_ERRORS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)  # writing a command's output failed
+# a path the user gave that the system will not take (a name too long, a loop of links, a folder where a
+# file goes...): wherever in a command it surfaces, it is the user's to fix, and one line
+PATH_ERRORS = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+               errno.ENOENT, errno.EEXIST, errno.ENXIO)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `wood report RUN.db | head`: the reader has gone, nothing is lost
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
+    except RuntimeError as e:
+        if not str(e).startswith("Symlink loop"):  # pathlib's word for a loop of links
+            raise
+        print(f"wood: error: {clean_text(str(e), 300)}", file=sys.stderr)
+        return 2
     except OSError as e:
+        if e.errno in PATH_ERRORS and e.filename is not None:
+            print(f"wood: error: {clean_text(os.fsdecode(e.filename), 300)}: {e.strerror}", file=sys.stderr)
+            return 2
         if e.errno not in OUTPUT_ERRORS:
             raise
         # the output could not be written (a full disk, a dead terminal): one line, and no second

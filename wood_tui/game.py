@@ -23,7 +23,7 @@ from engine.sanitise import clean_text
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster, twin_name
 
-from .options import DEFAULT_ROUNDS, DEFAULT_SEED, RunOptions
+from .options import DEFAULT_ROUNDS, DEFAULT_SEED, MAX_ROUNDS, RunOptions
 
 HUMAN = "human"  # the model name of a creature a human joined as
 NO_MODEL = (HUMAN, "scripted")  # creatures that think with no model (serve.roster.SCRIPTED: the scripted rules)
@@ -61,6 +61,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
     seats, named in `seats`, which a new save records for its resume). A resumed run's recorded rounds are replayed and checked against
     their hashes before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
+    lengthen = False  # a resume given a new length: recorded once the game can go on
     models = None  # the roster's model configs, for --brains llm
     roomy_collector()
     async with contextlib.AsyncExitStack() as stack:
@@ -73,7 +74,11 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 raise WoodError(f"{options.resume} was played with --brains {kind}")
             if kind == "llm":
                 models = json.loads(meta.get("extra", "{}")).get("models")
-            target = options.rounds or int(meta.get("rounds", DEFAULT_ROUNDS))
+            ends = ledger.ends()  # the length it was last given (a resume with --rounds extends it)
+            target = options.rounds or (ends[-1][1] if ends else int(meta.get("rounds", DEFAULT_ROUNDS)))
+            if target > MAX_ROUNDS:
+                raise WoodError(f"{options.resume} is to run to round {target}; a run has at most {MAX_ROUNDS}: "
+                                "give --rounds")
             last = ledger.last_round()
             if options.rounds is not None and options.rounds < last:
                 raise WoodError(f"{options.resume} already has {last} rounds; --rounds is the total to reach: "
@@ -81,9 +86,9 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             if last:
                 log(f"verifying {options.resume}: replaying its {last} rounds...")
             state = verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
-            if target > state.round and target != state.end:  # played on (or cut short): the new last round
+            lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
+            if lengthen:
                 state.end = target
-                ledger.set_end(state.round + 1, target)
             log(f"resuming {options.resume} after round {state.round} of {target}")
         else:
             seed = options.seed if options.seed is not None else DEFAULT_SEED
@@ -119,6 +124,8 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             reports.append(lambda: model_lines(stats.summary(), first))
             reports.append(lambda: _replica_lines(clients))
         brains.update(extra_brains or {})
+        if ledger is not None and options.resume is not None and lengthen:  # recorded once the game can go on
+            ledger.set_end(state.round + 1, target)
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
 

@@ -121,20 +121,18 @@ def _audit(args, path: str) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {out} is a file, not a directory")
-    for name in FILES:
-        if (out / name).is_dir():
-            raise WoodError(f"--out {out}: {name} there is a directory; an export will not replace it")
+    targets = {name: _file_target(out / name, f"--out {out}:") for name in FILES}
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
         made = _make_dirs(out)
         parts: list[tuple[Path, Path]] = []
         try:
-            n_calls = _write(out / "calls.jsonl", ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()), parts)
-            n_tips = _write(out / "tips.jsonl", (
+            n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()), parts)
+            n_tips = _write(targets["tips.jsonl"], (
                 {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
                  "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
-            n_whispers = _write(out / "whispers.jsonl", (
+            n_whispers = _write(targets["whispers.jsonl"], (
                 {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
                 for e in ledger.events_of("whisper")), parts)
             for part, final in parts:  # all or none: never a half-written export under the final names
@@ -187,14 +185,27 @@ def _saves(paths: list[str]) -> list[Path]:
     return list(seen.values())
 
 
+def _file_target(p: Path, flag: str) -> Path:
+    """Where a file the export writes really goes: through a link to the file
+    it names (the link stays); refused when something other than a plain file
+    is there (a folder, a device such as /dev/null, a pipe): the export writes
+    beside it and renames it into place, which would replace that thing."""
+    from engine.errors import WoodError
+
+    real = p.resolve() if p.is_symlink() else p
+    if real.is_dir():
+        raise WoodError(f"{flag} {p} is a directory, not a file")
+    if real.exists() and not real.is_file():
+        raise WoodError(f"{flag} {p} is not a plain file (a device or a pipe?); the export writes plain files")
+    return real
+
+
 def _sft_target(text: str, flag: str) -> Path:
     from engine.errors import WoodError
 
     if not text.strip():
         raise WoodError(f"{flag}: expected a file path, got an empty string")
-    p = Path(text)
-    if p.is_dir():
-        raise WoodError(f"{flag} {p} is a directory, not a file")
+    p = _file_target(Path(text), flag)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise WoodError(f"{flag} {p}: directory {parent} does not exist")
@@ -230,6 +241,10 @@ def _sft(args, train: Path, held: Path | None) -> None:
             ledger.check_records()
         lo, hi = args.rounds or (1, 10**9)
         models, outcomes = set(args.model or ()), set(args.outcome)
+        played = {r.model for ledger in ledgers for r in ledger.roster()}
+        if unknown := sorted(models - played):  # a typo would write an empty set over the last one
+            raise WoodError(f"--model {unknown[0]}: no creature in {_runs(len(ledgers))} read played it "
+                            f"(their models: {', '.join(sorted(played))})")
         holdout = set(args.holdout_seeds or ())
         n_held_runs = sum(ledger.seed in holdout for ledger in ledgers)
 

@@ -92,7 +92,7 @@ def run(args) -> int:
     plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
     out = plots.check_dir(args.out, "--out")
     with _locked(out):
-        _check_plan(out, rosters)
+        _check_plan(out, rosters, args.rounds)
         jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
         for r in rosters:
             (out / r.label).mkdir(exist_ok=True)
@@ -172,9 +172,11 @@ def _locked(out: Path):
         yield
 
 
-def _check_plan(out: Path, rosters: list[RosterFile]) -> None:
+def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
     """The runs in `out` were played with these rosters' files as they are now
-    (a roster changed since is refused: its runs would mix two rosters)."""
+    (a roster changed since is refused: its runs would mix two rosters), and
+    to the same length (a run played on, or measured part of the way, is not
+    the game a fresh run of that length is)."""
     from engine.errors import WoodError
 
     path = out / PLAN
@@ -186,6 +188,9 @@ def _check_plan(out: Path, rosters: list[RosterFile]) -> None:
             assert isinstance(known, dict)
         except (OSError, ValueError, KeyError, TypeError, AssertionError):
             raise WoodError(f"{path} is not a sweep's plan; choose another --out") from None
+        if plan.get("rounds", rounds) != rounds:
+            raise WoodError(f"{out} holds runs of {plan['rounds']} rounds: give --rounds {plan['rounds']}, "
+                            "or choose another --out")
         for r in rosters:
             old = known.get(r.label)
             if isinstance(old, dict) and old.get("sha256") != r.digest:
@@ -193,35 +198,32 @@ def _check_plan(out: Path, rosters: list[RosterFile]) -> None:
                                 "choose another --out, or rename the roster file")
     for r in rosters:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
+    plan["rounds"] = rounds
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
-def _committed(save: Path) -> int:
+def _committed(save: Path, seed: int) -> int:
     """Rounds committed in a run's save (0: none, or no save). A save killed
-    before its first round committed is removed: the run starts again."""
+    before its first round committed is removed: the run starts again. A save
+    that does not open, or is another seed's run, is refused and kept: it may
+    hold rounds that cannot be played the same way again."""
     from engine.errors import WoodError
-    from engine.ledger import Ledger, LedgerError, sqlite_uri
+    from engine.ledger import Ledger, LedgerError
 
-    if not save.exists():
+    if not save.exists() and not save.is_symlink():
         return 0
     try:
         ledger = Ledger.open(save, readonly=True)
         try:
-            n = ledger.last_round()
+            n, recorded = ledger.last_round(), ledger.seed
         finally:
             ledger.close()
     except LedgerError as e:
-        import sqlite3
-
-        try:
-            with contextlib.closing(sqlite3.connect(sqlite_uri(save, "ro"), uri=True)) as con:
-                n = con.execute("SELECT count(*) FROM rounds").fetchone()[0]
-        except sqlite3.Error:
-            n = 0
-        if n:
-            raise WoodError(f"{save} cannot be resumed ({e}); remove it to play that run again") from None
+        raise WoodError(f"{save} cannot be resumed ({e}); remove it to play that run again") from None
+    if recorded != seed:
+        raise WoodError(f"{save} is a run of seed {recorded}, not {seed}; remove it to play that run again")
     if n == 0:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{save}{suffix}").unlink(missing_ok=True)
@@ -233,7 +235,7 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
     todo = []
     done = 0
     for j in jobs:
-        n = _committed(j.save)
+        n = _committed(j.save, j.seed)
         if n >= rounds:
             done += 1
         else:
