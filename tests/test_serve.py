@@ -304,11 +304,16 @@ def test_wood_serve_without_vllm(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == f"wood: error: {NOT_FOUND}"
 
 
-def test_wood_serve_roster_without_servers(tmp_path, capsys):
+def test_wood_serve_roster_without_servers(tmp_path, capsys, monkeypatch):
     text = (ROSTERS / "vllm.toml").read_text()
     (tmp_path / "r.toml").write_text("\n".join(l for l in text.splitlines() if not l.startswith("vllm_config")))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the logs' folder would be made
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
     assert main(["serve", "--roster", str(tmp_path / "r.toml")]) == 2
     assert "has nothing to serve" in capsys.readouterr().err
+    assert list((tmp_path / "tmp").iterdir()) == []  # no empty logs' folder left behind
 
 
 def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):

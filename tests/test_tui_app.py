@@ -438,6 +438,19 @@ def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch
     assert wood(["play", "--resume", str(played), "--as", "Owl"]) == 0
     assert wood(["play", "--resume", str(tmp_path / "sim.db")]) == 0
     assert seated == [["Fox", "Hare"], ["Fox"], ["Owl"], ["Owl"]]
+    with pytest.raises(WoodError, match=r"there is no Wren in .*hot.db \(its creatures: Owl, Fox"):
+        _play_run(played, "--as", "Wren")
+    with pytest.raises(WoodError, match="a resumed game keeps its roster"):
+        _play_run(played, "--as", "Wren", "--species", "owl")
+    assert len(seated) == 4  # neither reached the screen
+
+
+def _play_run(save, *argv):
+    """`wood play --resume SAVE ...` up to the screen, its errors raised (not printed)."""
+    from wood_tui.cli import build_parser
+    from wood_tui.commands import play
+
+    return play.run(build_parser().parse_args(["play", "--resume", str(save), *argv]))
 
 
 @pytest.mark.parametrize("size", [(60, 20), (70, 24)])

@@ -203,6 +203,26 @@ async def test_a_refused_short_is_explained_in_words_under_the_form():
         assert "no one is buying at that price or better" in rendered(app)
 
 
+async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
+    """Before Enter: a lend's rate or term past what the engine takes, and a
+    break with no pact to break, are said under the form in words."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "lend", amount="10", rate="-1", rounds="3")
+        assert "a rate is 0% or more" in explain(screen), explain(screen)
+        form = screen.query_one(ActionForm)
+        for fid, value in (("rate", "250"), ("rounds", "25")):
+            form.query_one(f"#{fid}", Input).value = value
+        await pilot.pause()
+        assert "a rate is at most 100% a round" in explain(screen) and "a loan lasts at most 20 rounds" in explain(screen)
+        await fill(pilot, "break")
+        assert "you have no allies: there is no pact to break" in explain(screen)
+        await act(pilot)
+        await pilot.pause()
+        assert "there is no pact to break" in explain(screen) and screen.active is not None, explain(screen)
+
+
 async def test_a_whisper_reaches_only_its_recipient():
     secret = "hollowlog"  # one word: a wrapped line cannot hide it
     app = moves_app(seats=(Seat("Owl"), Seat("Fox"), Seat("Hare")), extra={})

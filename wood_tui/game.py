@@ -156,6 +156,15 @@ def saved_seats(path: Path) -> list[str]:
         ledger.close()
 
 
+def saved_roster(path: Path) -> list[str]:
+    """The names of the creatures in the save at `path`."""
+    ledger = Ledger.open(path, readonly=True)
+    try:
+        return [r.name for r in ledger.roster()]
+    finally:
+        ledger.close()
+
+
 def run_app(app) -> int:
     """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`)."""
     app.run()

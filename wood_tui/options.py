@@ -173,6 +173,7 @@ def _check_new_save(path: Path) -> None:
         raise WoodError(f"{path} already exists; resume it with --resume, or choose another --save path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise WoodError(f"--save {path}: directory {parent} does not exist")
+        what = "is a file, not a directory" if parent.exists() else "does not exist"
+        raise WoodError(f"--save {path}: {parent} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise WoodError(f"--save {path}: directory {parent} is not writable")

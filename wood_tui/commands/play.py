@@ -7,8 +7,9 @@ import argparse
 
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, bounded_int
 
-NAME_MAX = 24
+NAME_MAX = 40  # a roster's (serve.roster.NAME_MAX): any creature of a roster can be played
 MAX_SEATS = 8  # humans taking turns at one keyboard
+SHOWN = 8  # names listed in a message
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def run(args) -> int:
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
-    from wood_tui.game import check_before_the_screen, run_app, saved_seats
+    from wood_tui.game import check_before_the_screen, run_app, saved_roster, saved_seats
     from wood_tui.screens.intro import config_dir
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["play"])
@@ -47,10 +48,15 @@ def run(args) -> int:
     seats = args.seats or max(1, len(names))
     if seats < len(names):
         raise WoodError(f"--seats {seats} but {len(names)} names given with --as")
+    if args.species is not None and options.resume is not None:
+        raise WoodError("--species joins a new creature as a game starts; a resumed game keeps its roster")
     if args.species is not None and args.species not in world.species:
         raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
-    wood = [r.name for r in build_roster(world, options.creatures)]  # the roster a new run without --roster gets
-    known = options.resume or options.roster  # the roster is the file's: whether a name is in it shows once it is open
+    if options.resume is not None:  # the save's roster: a name not in it is said before the screen takes over
+        wood, where = saved_roster(options.resume), str(options.resume)
+    else:  # the roster a new run without --roster gets
+        wood, where = [r.name for r in build_roster(world, options.creatures)], "this wood"
+    known = options.roster  # a roster file's names show once it is open
     spare = [n for n in wood if n not in names]
     if seats - len(names) > len(spare):
         raise WoodError("more seats than creatures: name the seats with --as")
@@ -58,8 +64,11 @@ def run(args) -> int:
     for n in names:  # `--as owl` in a wood with Owl: the same name to a model, so not a new creature
         twin = next((w for w in wood if w.casefold() == n.casefold() and w != n), None)
         if twin is not None and not known:
-            raise WoodError(f"--as {n}: the wood has {twin}, and tells names apart ignoring case: use --as {twin}")
+            raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart ignoring case: use --as {twin}")
     absent = [n for n in names if n not in wood]
+    if absent and options.resume is not None:
+        shown = ", ".join(wood[:SHOWN]) + (", ..." if len(wood) > SHOWN else "")
+        raise WoodError(f"there is no {absent[0]} in {where} (its creatures: {shown})")
     if absent and args.species is None and not known:
         raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
                         f"({', '.join(world.species)})")

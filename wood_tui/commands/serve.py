@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         port = urlsplit(embedded.base_url).port if embedded.base_url else None
         smol = EmbeddedServer(port=port, log_dir=log_dir)
     if not fleet.servers and smol is None:
+        if args.log_dir is None and not args.dry_run:  # the folder made for its logs: nothing will be logged
+            log_dir.rmdir()
         raise WoodError(f"roster {args.roster} has nothing to serve: no model has vllm_config or embedded = true")
     for m in roster.models.values():
         if not m.vllm_config and not m.embedded:

@@ -30,7 +30,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets._select import SelectCurrent
 
-from engine.actions import SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind, Reason
+from engine.actions import (LOAN_ROUNDS_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
+                             Reason)
 from engine.recap import reason_words
 from engine.views import PublicView
 
@@ -101,17 +102,18 @@ class KeySelect(Select):
         """Handle a typed character; True if it was taken (it is then not
         routed anywhere else). Letters narrow the choice by prefix; once one
         option is left, focus moves on. A key that matches nothing after a
-        choice was begun keeps that choice, moves on, and is left to be routed
+        choice was begun, or a digit on a list none of whose options starts
+        with it, keeps the choice as it is, moves on, and is left to be routed
         to the next field (`a 1 2`: accept, offer #12)."""
         if self.expanded or not char or not char.isprintable() or char == " ":
             return False
         prefix = self.typed + char.lower()
         hits = [v for label, v in self.choices if label.startswith(prefix)]
         if not hits:
-            if self.typed:
+            if self.typed or char.isdigit():  # a number is for the next field (`l 1 0`: lend to anyone, 10 coins)
                 self._advance()
                 return False
-            return True  # nothing starts with it: swallowed, not sent astray
+            return True  # a letter nothing starts with: swallowed, not sent astray
         self.typed = prefix
         if self.value not in hits:
             self.value = hits[0]
@@ -392,13 +394,21 @@ class ActionForm(Vertical):
             amount, rate, rounds = self._num("amount"), self._num("rate"), self._num("rounds")
             if not amount or rate is None or not rounds:
                 return None
+            if rate < 0:
+                return self._with(Text(f"lend {amount} coins at {rate}% a round"), ["a rate is 0% or more"])
             line = f"lend {amount} coins for {rounds} rounds: {amount + amount * rate * rounds // 100} back, if repaid"
             if amount > v.coins:
                 warn.append(f"you hold {v.coins} coins")
+            if rate > RATE_MAX:
+                warn.append(f"a rate is at most {RATE_MAX}% a round")
+            if rounds > LOAN_ROUNDS_MAX:
+                warn.append(f"a loan lasts at most {LOAN_ROUNDS_MAX} rounds")
         elif kind == "short":
             return self._short(v, qty)
         elif kind in ("ally", "break", "whisper"):
             to = self.query_one("#to", Select).value
+            if kind == "break" and not v.allies:
+                return self._with(Text("break a pact"), ["you have no allies: there is no pact to break"])
             if to is Select.NULL:
                 return None
             who = safe.text(str(to), style="bold", max_len=24)
@@ -514,6 +524,8 @@ class ActionForm(Vertical):
         say = self.query_one("#say", Input).value.strip()
         if say:
             fields["say"] = say
+        if kind == "break" and self.view is not None and not self.view.allies:
+            raise ValueError("you have no allies: there is no pact to break")
         try:
             return Action(**fields)
         except ValidationError as e:
