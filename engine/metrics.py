@@ -97,6 +97,7 @@ class RunSummary:
             out.append("invariant checks: none run")
         else:
             of = f" of {counted}" if self.checks_passed != counted else ""
-            out.append(f"invariant checks passed: {self.checks_passed}{of} rounds x {len(INVARIANTS)}"
+            rounds = "round" if counted == 1 else "rounds"
+            out.append(f"invariant checks passed: {self.checks_passed}{of} {rounds} x {len(INVARIANTS)}"
                        f" ({', '.join(INVARIANTS)})")
         return out

@@ -103,13 +103,19 @@ class EconomyReport:
         for e in events:
             self.events[e.kind] += 1
             k, x = e.kind, e.data
+            if k in ("granary", "short_closed"):  # market fills too: they set prices (rules._remember_prices)
+                for _, g, q, p in x.get("buys", ()):
+                    paid[g].append((p, q))
             if k == "trade":
                 self.trades[x["good"]] += 1
                 self.volume[x["good"]] += x["qty"]
                 paid[x["good"]].append((x["price"], x["qty"]))
             elif k == "rejected":
                 self.rejections[x["reason"]] += 1
-            elif k == "shock_started" and not any(x0 == round_no and g0 == x["good"] for x0, g0, _, _ in self.shocks):
+            elif k == "shock_started" and not any(x0 == round_no and g0 == x["good"] for x0, g0, _, _ in self.shocks) \
+                    and not (any(sh.good == x["good"] and (sh.pct < 0) == (x["pct"] < 0) for sh in before.shocks)
+                             and not any(o.kind == "shock_ended" and o.data.get("good") == x["good"] for o in events)):
+                # a new one: a tip's shock starting again while the good already suffers it is the same failure
                 foretold = any(o.kind == "tip_resolved" and o.data.get("truth") and o.data.get("good") == x["good"]
                                for o in events)
                 self.shocks.append((round_no, x["good"], x["pct"], foretold))
@@ -184,7 +190,9 @@ class EconomyReport:
     # ---- measures ---------------------------------------------------------------
     def shock_responses(self) -> list[dict]:
         """For each harvest failure (a shock that cuts production): the good's mean
-        trade price in the `SHOCK_WINDOW` rounds before and after it began."""
+        trade price in the `SHOCK_WINDOW` rounds before and after it began. One
+        whose window after runs past the run's last round is listed but not
+        measured (`rise` None): its "after" would be fewer rounds."""
         out = []
         for r, g, pct, foretold in self.shocks:
             if pct >= 0:
@@ -192,7 +200,8 @@ class EconomyReport:
             series = self.prices.get(g, {})
             before = [p for k, p in series.items() if r - SHOCK_WINDOW <= k < r]
             after = [p for k, p in series.items() if r <= k < r + SHOCK_WINDOW]
-            rise = (statistics.fmean(after) / statistics.fmean(before) - 1) if before and after else None
+            whole = r + SHOCK_WINDOW - 1 <= self.rounds
+            rise = (statistics.fmean(after) / statistics.fmean(before) - 1) if before and after and whole else None
             out.append({"round": r, "good": g, "pct": pct, "foretold": foretold,
                         "price_before": round(statistics.fmean(before), 2) if before else None,
                         "price_after": round(statistics.fmean(after), 2) if after else None,
@@ -217,8 +226,8 @@ class EconomyReport:
             "mood_zero_share_by_round": [round(m, 4) for m in self.mood_zero],
             "trades_by_good": dict(self.trades),
             "volume_by_good": dict(self.volume),
-            "price_by_good_by_round": {g: {str(r): round(p, 2) for r, p in sorted(self.prices[g].items())}
-                                       for g in w.goods},
+            "price_by_good_by_round": {g: {r: round(p, 2) for r, p in sorted(self.prices[g].items())}
+                                       for g in w.goods},  # whole-number keys: JSON's sorted keys stay in round order
             "distinct_prices_by_good": {g: len(self.distinct[g]) for g in w.goods},
             "longest_single_price_rounds_by_good": {g: self.longest[g] for g in w.goods},
             "shocks": shocks,
@@ -257,6 +266,9 @@ class EconomyReport:
                "spoiled (share of produced): " + ", ".join(f"{g} {pct(d['spoiled_share_by_good'][g])}" for g in goods),
                "top holder's share of the stock at the end: "
                + ", ".join(f"{g} {pct(d['top_holder_share_final'].get(g))}" for g in goods)]
+        out.append("per good: trades and units between creatures; prices (the granary's and shorts' buy-ins too): "
+                   "how many distinct, the longest span of rounds whose every trade was at one price, the last "
+                   "round's mean")
         out.append(f"{'good':<10} {'trades':>7} {'units':>7} {'prices':>7} {'longest 1-price':>16} {'last mean':>10}")
         for g in goods:
             series = d["price_by_good_by_round"][g]
@@ -265,15 +277,17 @@ class EconomyReport:
                        f"{d['distinct_prices_by_good'][g]:>7} {d['longest_single_price_rounds_by_good'][g]:>13} r "
                        f"{last:>10}")
         sw = d["shocks_with_rise"]
-        out.append(f"harvest failures: {len(d['shocks'])}; with trades around them {sw['measured']}, "
-                   f"price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
+        out.append(f"harvest failures: {len(d['shocks'])}; with trades in the {SHOCK_WINDOW} rounds before and "
+                   f"after {sw['measured']}, price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
         for s in d["shocks"]:
-            rise = "no trades to compare" if s["rise"] is None else f"{s['price_before']} -> {s['price_after']} " \
-                f"({s['rise']:+.0%})"
+            rise = f"{s['price_before']} -> {s['price_after']} ({s['rise']:+.0%})" if s["rise"] is not None else \
+                "the run ends within its window" if s["round"] + SHOCK_WINDOW - 1 > d["rounds"] else \
+                "no trades to compare"
             out.append(f"  round {s['round']} {s['good']}{' (foretold)' if s['foretold'] else ''}: {rise}")
         gf = d["gini_final"]
+        mc = d["median_coins_final"]
         out.append(f"wealth Gini at the end: {'n/a' if gf is None else f'{gf:.2f}'}; median coins "
-                   f"{d['median_coins_final']} (start {d['start_coins']})")
+                   f"{'n/a' if mc is None else f'{mc:g}'} (start {d['start_coins']})")
         ln, fi, gr = d["loans"], d["fines"], d["granary"]
         out.append(f"loans: {ln['taken']} taken of {ln['offered']} offered, {ln['repaid']} repaid, {ln['defaults']} "
                    f"defaults ({ln['coins_defaulted']} coins short), {ln['loans_to_defaulters']} to past defaulters")
@@ -289,8 +303,8 @@ class EconomyReport:
         out.append(f"actions: {d['actions']} ({mix})")
         rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"
         out.append(f"rejected: {pct(d['rejected_share'])} of actions ({rej})")
-        out.append("per model (a scripted temperament and a human seat count as models; per creature and round "
-                   "unless said):")
+        out.append("per model (a scripted temperament and a human seat count as models; totals over its "
+                   "creatures and the run unless a line says a round or a creature):")
         for name, m in d["models"].items():
             out.extend("  " + line for line in model_lines(name, m))
         return out

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from . import groves, memory
-from .actions import PASS, PRICE_MAX, SHORT_ROUNDS_MAX, Action, Reason
+from .actions import PASS, SHORT_ROUNDS_MAX, Action, Reason
 from .events import HEADLINE_KINDS, Event, headline
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
@@ -183,9 +183,9 @@ def close_round(state: State, world: World, actions: dict[str, Action],
         ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
     if (g := _granary(s, world, book)) is not None:
         ev.append(g)
-    _remember_prices(s, world, [*opening, *ev])  # the opening's: shorts bought in when due
+    means = _remember_prices(s, world, [*opening, *ev])  # the opening's: shorts bought in when due
     _consume(s, world, flows, ev)
-    ev.extend(_magistrate(s, world))
+    ev.extend(_magistrate(s, world, means))
     memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
     memory.align(s.relations, s.pacts)
     s.whispers = [w for w in s.whispers if w.round == r]  # this round's, for the recipients' next views
@@ -295,6 +295,7 @@ def _trade(s: State, world: World, buyer: str, seller: str, good: str, qty: int,
     b.goods[good] = b.goods.get(good, 0) + qty
     q = s.quotes[good]
     ref = q.last if q.last is not None else world.goods[good].base_price
+    going = _going(s, world, good)
     q.last = price
     q.volume += qty
     if ref * 4 <= price * 5 <= ref * 6:  # within 20% of the reference price
@@ -304,19 +305,27 @@ def _trade(s: State, world: World, buyer: str, seller: str, good: str, qty: int,
         memory.move(s.relations, buyer, seller, memory.RELATION_MOVES["unfair_trade"])
     else:
         memory.move(s.relations, seller, buyer, memory.RELATION_MOVES["unfair_trade"])
-    _tip_trades(s, buyer, seller, good, qty, price)
+    _tip_trades(s, buyer, seller, good, qty, price, going)
     return Event("trade", s.round, {"buyer": buyer, "seller": seller, "good": good, "qty": qty, "price": price,
                                     "offer": offer_id})
 
 
-def _tip_trades(s: State, buyer: str, seller: str, good: str, qty: int, price: int) -> None:
-    """A trade in a good with a live tip: the magistrate's record of what its recipients did."""
+def _going(s: State, world: World, good: str) -> int:
+    """The going price of `good` before a trade: its moving average, else its
+    last price, else its base price (what tells a market trade from a wash)."""
+    q = s.quotes[good]
+    return q.avg100 // 100 if q.avg100 is not None else q.last if q.last is not None else world.goods[good].base_price
+
+
+def _tip_trades(s: State, buyer: str, seller: str, good: str, qty: int, price: int, going: int) -> None:
+    """A trade in a good with a live tip: the magistrate's record of what its
+    recipients did, and the going price before it (`_going`)."""
     for t in s.tips.values():
         if not t.resolved and t.good == good:
             if buyer in t.recipients:
-                t.trades.append([buyer, "buy", qty, price, seller])
+                t.trades.append([buyer, "buy", qty, price, seller, going])
             if seller in t.recipients:
-                t.trades.append([seller, "sell", qty, price, buyer])
+                t.trades.append([seller, "sell", qty, price, buyer, going])
 
 
 def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
@@ -350,7 +359,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         if lo.lender == name:
             return (Reason.SELF_LOAN, f"loan offer #{lo.id} is your own")
         if lo.to is not None and lo.to != name:
-            return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for {lo.to}")
+            return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for another creature")
         if (debt := unpaid_debt(s, name)):
             return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
         if s.end and s.round + lo.rounds > s.end:
@@ -370,7 +379,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
     if a.id in s.pact_offers:
         po = s.pact_offers[a.id]
         if po.to != name:
-            return (Reason.NOT_FOR_YOU, f"pact proposal #{po.id} is for {po.to}")
+            return (Reason.NOT_FOR_YOU, f"pact proposal #{po.id} is for another creature")
         return _form_pact(s, world, po)
     if a.id in book.gone:
         return _fall_back(s, world, book, name, a, book.gone[a.id])
@@ -547,7 +556,7 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
         seller.coins += n * o.price
         c.coins -= n * o.price
         buys.append([o.owner, x.good, n, o.price])
-        _tip_trades(s, x.owner, o.owner, x.good, n, o.price)
+        _tip_trades(s, x.owner, o.owner, x.good, n, o.price, _going(s, world, x.good))
         o.qty -= n
         if o.qty == 0:
             del s.offers[o.id]
@@ -671,13 +680,18 @@ _HANDLERS = {"pass": _do_pass, "offer": _do_offer, "accept": _do_accept, "lend":
 # --------------------------------------------------------------------------
 # the granary, prices, eating, rotting, feeling, and the magistrate
 # --------------------------------------------------------------------------
+GRANARY_PAY_PCT = 150  # the most the granary pays, in percent of the going price
+
+
 def _granary(s: State, world: World, book: Book) -> Event | None:
     """The treasury's coins (the magistrate's fines) go back into the wood:
     once it holds `granary_min`, the granary spends up to `granary_spend_pct`%
     of it on the cheapest standing offers of what creatures lack this round
     (food and fuel; the lowest mood first), and hands it to them.
     Its purchases are market trades: they set the last price and count in
-    the moving average (`buys` in its event)."""
+    the moving average (`buys` in its event). It never pays more than
+    GRANARY_PAY_PCT% of the going price (`_going`): a lone ask at a silly
+    price does not empty the treasury into one seller's purse."""
     if s.treasury < int(world.economy["granary_min"]):
         return None
     budget = s.treasury * int(world.economy["granary_spend_pct"]) // 100
@@ -689,7 +703,8 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
             lack = need - c.goods.get(g, 0)
             if lack <= 0:
                 continue
-            for o in book.crossing("buy", g, PRICE_MAX):  # cheapest first; it may remove what it buys out
+            dearest = max(1, _going(s, world, g) * GRANARY_PAY_PCT // 100)  # the wood's coins buy at fair prices
+            for o in book.crossing("buy", g, dearest):  # cheapest first; it may remove what it buys out
                 if lack <= 0 or budget - spent < o.price:
                     break
                 if o.owner == c.name:
@@ -717,10 +732,10 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
     return Event("granary", s.round, {"spent": spent, "fed": fed, "bought": bought, "buys": buys})
 
 
-def _remember_prices(s: State, world: World, events: list[Event]) -> None:
+def _remember_prices(s: State, world: World, events: list[Event]) -> dict[str, int]:
     """Each good's moving average of trade prices takes in this round's mean
     (weighted by units; the granary's purchases and shorts' buy-ins count), by `price_memory_pct`%.
-    Kept in hundredths of a coin."""
+    Kept in hundredths of a coin. Returns this round's means (hundredths), by good traded."""
     paid: dict[str, list[int]] = {}
     for e in events:
         fills = [(e.data["good"], e.data["qty"], e.data["price"])] if e.kind == "trade" else \
@@ -730,10 +745,12 @@ def _remember_prices(s: State, world: World, events: list[Event]) -> None:
             t[0] += p * q
             t[1] += q
     w = int(world.economy["price_memory_pct"])
+    means = {}
     for g, (coins, units) in paid.items():
-        mean100 = coins * 100 // units
+        mean100 = means[g] = coins * 100 // units
         q = s.quotes[g]
         q.avg100 = mean100 if q.avg100 is None else (q.avg100 * (100 - w) + mean100 * w) // 100
+    return means
 
 
 
@@ -772,27 +789,35 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
                                     "mood": c.mood - before}, public=False, who=(c.name,)))
 
 
-def _magistrate(s: State, world: World) -> list[Event]:
+def _magistrate(s: State, world: World, means: dict[str, int]) -> list[Event]:
     """When a true tip resolves, the magistrate may look into each recipient
-    who traded its good while the tip was live. Profit is judged against the
-    price after resolution (this round's last price): buying below it or
-    selling above it. Profit is fined (all of it, plus `fine_base`); trading
+    who traded its good while the tip was live. Each trade is judged against
+    the price after resolution (the mean of this round's trades in the good,
+    else its last price): buying below it or selling above it made money. A
+    trade that lost offsets the others only if it was at a market price
+    (within half to twice the going price when it was made): a loss at a
+    silly price, as in a wash trade with a friend who hands the coins back,
+    offsets nothing. Profit is fined (all of it, plus `fine_base`); trading
     that made nothing is cleared in public. A planted tip is never judged."""
     r = s.round
     out = []
     for t in s.tips.values():
         if t.resolves != r or not t.truth:
             continue
-        after = s.quotes[t.good].last
+        q = s.quotes[t.good]
+        after = (means[t.good] + 50) // 100 if t.good in means else q.last
         for who in t.recipients:
             mine = [x for x in t.trades if x[0] == who]
             if not mine or after is None:
                 continue
             if rng(s.seed, r, f"magistrate/{t.id}/{who}").random() >= world.odds["investigate"]:
                 continue
-            profit = sum((after - price) * q if side == "buy" else (price - after) * q
-                         for _, side, q, price, _ in mine)
-            units = sum(q for _, _, q, _, _ in mine)
+            profit = 0
+            for _, side, n, price, _, going in mine:
+                made = (after - price) * n if side == "buy" else (price - after) * n
+                if made > 0 or going <= 2 * price <= 4 * going:
+                    profit += made
+            units = sum(x[2] for x in mine)
             if profit <= 0:
                 out.append(Event("cleared", r, {"creature": who, "good": t.good, "tip": t.id, "units": units}))
                 continue
@@ -800,7 +825,7 @@ def _magistrate(s: State, world: World) -> list[Event]:
             amount = min(c.coins, int(world.odds["fine_base"]) + profit)
             c.coins -= amount
             s.treasury += amount
-            for other in sorted({cp for _, _, _, _, cp in mine}):
+            for other in sorted({x[4] for x in mine}):
                 memory.move(s.relations, other, who, memory.RELATION_MOVES["fine"])
             out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id,
                                          "units": units, "profit": profit}))

@@ -1,13 +1,21 @@
 """The game's goal: net worth, with mood beside it, and the standings.
 
-Net worth = coins + goods at the last trade price (the customary base price
-for a good never traded), counted up to the pantry (the units of each good
-kept without spoilage: the rest is rotting, and a pile of it wins nothing)
-+ coins others owe you - coins you owe + open shorts (the collateral held,
-less the owed units at the last price). Standings
-are public (the design's "Score"): every trader, the UI and the end of
-`wood sim`/`wood replay` read the same numbers from here, and they rank by
-worth, then mood, then name, so a tie is always broken the same way.
+Net worth = coins + goods at their going price (the wood's moving average of
+trade prices, the customary base price before any trade; never more than
+twice the base price), counted up to the pantry (the units of each good kept
+without spoilage: the rest is rotting, and a pile of it wins nothing) +
+loans made - loans taken + open shorts (the collateral held, less the owed
+units at the going price). A loan counts its sum lent until it falls due,
+then what is owed (interest is earned by waiting out the term, not by
+writing a steep rate); a loan in default counts for its lender no more than
+its borrower holds, while the borrower owes all of it. One trade at a silly
+price barely moves the score: the moving average takes in a round's mean
+trade price by a share, and the cap bounds what is left (the last trade's
+price, once the measure, let a one-unit wash trade re-mark every holder's
+stores). Standings are public (the design's "Score"): every trader, the UI
+and the end of `wood sim`/`wood replay` read the same numbers from here,
+and they rank by worth, then mood, then name, so a tie is always broken
+the same way.
 """
 from __future__ import annotations
 
@@ -23,26 +31,35 @@ class Standing:
     name: str
     species: str
     coins: int
-    goods_value: int  # goods held (up to the pantry of each), at the last price
-    credit: int       # coins owed to this creature (loans it made)
-    debt: int         # coins it owes (loans it took, defaulted or not)
+    goods_value: int  # goods held (up to the pantry of each), at their going price
+    credit: int       # loans it made: the sum lent until due, then what is owed (in default: what the borrower holds)
+    debt: int         # loans it took: the sum borrowed until due, then all it owes
     worth: int        # coins + goods_value + credit - debt + shorts
     mood: int
-    shorts: int = 0   # its open shorts: collateral held less the owed units at the last price
+    shorts: int = 0   # its open shorts: collateral held less the owed units at their going price
 
 
 def worth_rule(world: World | None) -> str:
     """The score in words, wherever it is explained (standings, the final screen,
     the introduction, help): every term `standings` adds up."""
     pantry = f", up to {world.economy['pantry']} of each" if world is not None else ""
-    return (f"coins + goods at their last price{pantry} + owed to you - debts"
-            " + open shorts (collateral less the units owed)")
+    return (f"coins + goods at their going price (at most twice the usual){pantry} + loans made - loans taken "
+            "+ open shorts (collateral less the units owed)")  # how a loan counts: the help's LOANS, the README
+
+
+PRICE_CAP = 2  # a good counts at most this many times its base price
 
 
 def prices(state: State, world: World) -> dict[str, int]:
-    """What a unit of each good counts for: its last trade price, else its base price."""
-    return {g: (q.last if (q := state.quotes.get(g)) is not None and q.last is not None else good.base_price)
-            for g, good in world.goods.items()}
+    """What a unit of each good counts for in net worth: its going price (the
+    moving average of trade prices; the base price before any trade), at
+    least 1 and at most PRICE_CAP times the base price."""
+    out = {}
+    for g, good in world.goods.items():
+        q = state.quotes.get(g)
+        going = q.avg100 // 100 if q is not None and q.avg100 is not None else good.base_price
+        out[g] = min(PRICE_CAP * good.base_price, max(1, going))
+    return out
 
 
 def standings(state: State, world: World) -> list[Standing]:
@@ -52,9 +69,14 @@ def standings(state: State, world: World) -> list[Standing]:
     credit: dict[str, int] = {}
     debt: dict[str, int] = {}
     shorts: dict[str, int] = {}
-    for ln in state.loans.values():
-        credit[ln.lender] = credit.get(ln.lender, 0) + ln.owed
-        debt[ln.borrower] = debt.get(ln.borrower, 0) + ln.owed
+    purse = {n: c.coins for n, c in state.creatures.items()}  # what each defaulter could still pay its lenders
+    for ln in sorted(state.loans.values(), key=lambda ln: ln.id):
+        owes = ln.owed if ln.defaulted or ln.due <= state.round else min(ln.principal, ln.owed)
+        debt[ln.borrower] = debt.get(ln.borrower, 0) + owes
+        if ln.defaulted:
+            owes = min(owes, purse.get(ln.borrower, 0))
+            purse[ln.borrower] = purse.get(ln.borrower, 0) - owes
+        credit[ln.lender] = credit.get(ln.lender, 0) + owes
     for x in state.shorts.values():
         shorts[x.owner] = shorts.get(x.owner, 0) + x.collateral - x.owed * price.get(x.good, 0)
     rows = []

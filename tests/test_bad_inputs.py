@@ -148,8 +148,8 @@ SAVES = [
     ("future-version", [meta("version", str(VERSION + 1))], ALL, f"newer wood (ledger version {VERSION + 1})"),
     ("foreign-version", [meta("version", "banana")], ALL, "ledger version 'banana'"),
     # a save of the previous rules: its rows are read (exported), never replayed or resumed on these rules
-    ("older-rules", [meta("version", str(ROWS_ALIKE[0]))], (REPLAY, RESUME, WATCH),
-     f"ledger version '{ROWS_ALIKE[0]}'; this build plays and replays version {VERSION} (its model calls, tips and "
+    ("older-rules", [meta("version", str(ROWS_ALIKE[-1]))], (REPLAY, RESUME, WATCH),
+     f"ledger version '{ROWS_ALIKE[-1]}'; this build plays and replays version {VERSION} (its model calls, tips and "
      "whispers can still be exported"),
     ("older-still", [meta("version", "2")], ALL, "ledger version '2'; this build plays and replays version"),
     # the recorded rows

@@ -264,3 +264,18 @@ def test_a_trader_in_default_never_tries_to_borrow():
     s.loan_offers[91].to = "Fox"  # offered to Fox alone: taken every time
     assert all(_borrow(view(s, "Fox"), STYLE["speculator"][0], random.Random(k)) == Action(action="accept", id=91)
                for k in range(20))
+
+
+def test_a_needy_trader_never_takes_a_loan_whose_term_makes_it_dear():
+    """5% a round is a fair rate for 4 rounds; for 20 it doubles the debt, and
+    a scripted borrower reads the whole cost, not the rate alone."""
+    s = _credit_wood()
+    del s.loans[90]
+    fox = s.creatures["Fox"]
+    fox.coins = 2
+    fox.goods.update(honey=0, acorns=0)
+    s.loan_offers[91] = LoanOffer(91, "Owl", 30, 5, 20, s.round + 2, to="Fox")
+    assert all(_borrow(view(s, "Fox"), STYLE["speculator"][0], random.Random(k)) is None for k in range(20))
+    s.loan_offers[91].rounds = 4
+    assert all(_borrow(view(s, "Fox"), STYLE["speculator"][0], random.Random(k)) == Action(action="accept", id=91)
+               for k in range(20))

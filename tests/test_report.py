@@ -87,11 +87,11 @@ def test_gini(values, expect):
     assert gini(values) == pytest.approx(expect)
 
 
-def _round(report, state, r, trades=(), shocks=()):
+def _round(report, state, r, trades=(), shocks=(), extra=(), before=None):
     ev = [Event("trade", r, {"buyer": "Owl", "seller": "Fox", "good": g, "qty": q, "price": p}) for g, q, p in trades]
     ev += [Event("shock_started", r, {"good": g, "pct": pct, "shock": "x", "until": r + 1, "headline": ""})
            for g, pct in shocks]
-    report.add(r, state, state, ev, (Flows(), Flows()), {})
+    report.add(r, before or state, state, [*ev, *extra], (Flows(), Flows()), {})
 
 
 def test_a_price_that_never_moves_is_one_stretch_and_a_shock_is_measured(world):
@@ -109,6 +109,32 @@ def test_a_price_that_never_moves_is_one_stretch_and_a_shock_is_measured(world):
     (shock,) = d["shocks"]
     assert (shock["round"], shock["good"], shock["price_before"], shock["price_after"]) == (30, "berries", 8, 10)
     assert shock["rise"] == pytest.approx(0.25) and d["shocks_with_rise"] == {"measured": 1, "rose_enough": 1}
+
+
+def test_a_failure_started_again_while_it_runs_is_one_and_a_cut_window_is_not_measured(world):
+    """A second tip starting honey's failure while it already runs is the same
+    failure, not a new one; a failure whose five rounds after run past the
+    end is listed, not measured; the granary's fills count as prices; the
+    JSON's price series is in round order."""
+    from engine.state import ActiveShock
+
+    report = EconomyReport(world)
+    s = initial_state(world, 1)
+    failing = s.copy()
+    failing.shocks = [ActiveShock("x", "honey", -100, 24)]
+    for r in range(1, 25):
+        granary = [Event("granary", r, {"spent": 9, "fed": ["Owl"], "bought": {"acorns": 1},
+                                        "buys": [["Fox", "acorns", 1, 9]]})] if r == 3 else []
+        _round(report, s, r, [("honey", 1, 5 if r < 10 else 8)],
+               shocks=[("honey", -100)] if r in (10, 11, 22) else [], extra=granary,
+               before=failing if r == 11 else None)
+    d = report.to_dict()
+    assert [(x["round"], x["rise"] is not None) for x in d["shocks"]] == [(10, True), (22, False)]
+    assert d["shocks_with_rise"]["measured"] == 1
+    assert d["price_by_good_by_round"]["acorns"] == {3: 9.0}
+    doc = json.loads(json.dumps(d, sort_keys=True))
+    assert list(doc["price_by_good_by_round"]["honey"]) == [str(r) for r in range(1, 25)]
+    assert "the run ends within its window" in "\n".join(report.lines())
 
 
 def test_a_200_round_scripted_game_shows_every_new_move(tmp_path):

@@ -139,7 +139,7 @@ def test_the_magistrate_fines_a_recipient_who_bought_on_a_true_tip(world, state)
     t = _tip(state, True)
     act(state, world, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
     act(state, world, "Fox", action="offer", side="buy", good="honey", qty=2, price=8)
-    assert t.trades == [["Fox", "buy", 2, 8, "Badger"]]
+    assert t.trades == [["Fox", "buy", 2, 8, "Badger", 8]]  # and the going price then
     fined = []
     for seed in range(20):  # the investigation is seeded: find a seed where it happens
         st = state.copy()
@@ -685,7 +685,7 @@ def _granary_setup(calm, state, treasury, owl_mood, cheapest=6, owl_honey=0):
             c.goods[g] = max(c.goods.get(g, 0), n)
     s.creatures["Owl"].goods.update(acorns=1, berries=1, honey=owl_honey)  # all but the honey, unless given
     s.creatures["Badger"].goods["honey"] = 4  # Badger makes honey and does not eat it
-    act(s, calm, "Badger", action="offer", side="sell", good="honey", qty=1, price=9)
+    act(s, calm, "Badger", action="offer", side="sell", good="honey", qty=1, price=max(9, cheapest))
     act(s, calm, "Badger", action="offer", side="sell", good="honey", qty=3, price=cheapest)
     return s
 
@@ -710,6 +710,7 @@ def test_the_granary_spends_fines_on_food_for_the_hungriest(calm, state):
     (9, 10, 2, 0),     # below granary_min (though half of 9 would buy honey at 2)
     (10, 10, 6, 0),    # budget 5: cannot pay 6 for the cheapest honey
     (40, 10, 6, 1),    # Owl lacks nothing this round, however low its mood
+    (200, 10, 13, 0),  # the cheapest honey asks 13, over 150% of its going price (8): not at the wood's expense
 ])
 def test_the_granary_stays_shut_below_its_minimum_budget_or_need(calm, state, treasury, owl_mood, cheapest,
                                                                  owl_honey):
@@ -1091,11 +1092,13 @@ def drifted(world, v):
     return 0 if abs(v) <= step else v - step if v > 0 else v + step
 
 
-def _judge(world, state, shock, truth, trades, after=None, recipients=("Fox",), setters=("Hare", "Squirrel")):
+def _judge(world, state, shock, truth, trades, after=None, recipients=("Fox",), setters=("Hare", "Squirrel"),
+           also=()):
     """A tip on `shock` (resolving next round) reaches `recipients`; `trades`
     (buyer, seller, qty, price) happen now; next round the tip resolves, the
     `setters` (buyer, seller) trade one unit at `after` (the price after the
-    news, which profit is judged against), and the magistrate judges."""
+    news, which profit is judged against), then the `also` trades happen, and
+    the magistrate judges."""
     t = _tip_for(state, world, shock, truth, recipients)
     good = world.shocks[shock].good
     for buyer, seller, qty, price in trades:
@@ -1110,13 +1113,17 @@ def _judge(world, state, shock, truth, trades, after=None, recipients=("Fox",), 
         act(s1, world, seller, action="offer", side="sell", good=good, qty=1, price=after)
         assert kinds(act(s1, world, buyer, action="offer", side="buy", good=good, qty=1, price=after), "trade")
     assert s1.quotes[good].last == (after if after is not None else (trades[-1][3] if trades else None))
+    for buyer, seller, qty, price in also:
+        s1.creatures[seller].goods[good] = s1.creatures[seller].goods.get(good, 0) + qty
+        act(s1, world, seller, action="offer", side="sell", good=good, qty=qty, price=price)
+        assert kinds(act(s1, world, buyer, action="offer", side="buy", good=good, qty=qty, price=price), "trade")
     s2, ev, _ = close_round(s1, world, {}, ev_open)
     return t, s1, s2, kinds(ev, "fine"), ev
 
 
 def test_the_magistrate_fines_the_profit_of_buying_on_a_true_tip(strict, state):
     t, s1, s2, fines, ev = _judge(strict, state, "hive_loss", True, [("Fox", "Badger", 2, 8)], after=12)
-    assert t.trades == [["Fox", "buy", 2, 8, "Badger"]]
+    assert t.trades == [["Fox", "buy", 2, 8, "Badger", 8]]  # and the going price then
     profit = (12 - 8) * 2
     fine = strict.odds["fine_base"] + profit  # 5 + all the profit: 13
     assert [f.data for f in fines] == [{"creature": "Fox", "amount": fine, "good": "honey", "tip": t.id,
@@ -1174,6 +1181,40 @@ def test_the_magistrate_judges_the_net_profit_of_recipients_only(strict, state):
                                 recipients=("Fox", "Owl"))
     assert sorted((f.data["creature"], f.data["amount"]) for f in fines) == [("Fox", base + 4), ("Owl", base + 8)]
     assert s2.treasury == 2 * base + 12
+
+
+def test_a_loss_at_a_silly_price_does_not_wash_out_a_profit_on_a_tip(strict, state):
+    """Fox buys 3 honey at 8 on a true tip, and 1 more from Badger at 120 (a
+    wash: Badger could hand the coins back). The loss on the wash offsets
+    nothing; a loss at a market price still does."""
+    base = strict.odds["fine_base"]
+    state.creatures["Fox"].coins = 500
+    _, _, _, fines, ev = _judge(strict, state.copy(), "hive_loss", True,
+                                [("Fox", "Badger", 3, 8), ("Fox", "Badger", 1, 120)], after=30)
+    assert [(f.data["creature"], f.data["profit"], f.data["amount"]) for f in fines] == [("Fox", 66, base + 66)]
+    # bought 3 at 8, then sold 3 at 7 (the going price 8): 12 made, 15 lost, nothing net
+    _, _, _, fines, ev = _judge(strict, state.copy(), "hive_loss", True,
+                                [("Fox", "Badger", 3, 8), ("Owl", "Fox", 3, 7)], after=12)
+    assert not fines and [e.data["creature"] for e in kinds(ev, "cleared")] == ["Fox"]
+
+
+def test_the_price_after_the_news_is_the_rounds_mean_not_its_last_trade(strict, state):
+    """The magistrate judges against the mean of the resolution round's trades
+    in the good: one last trade at a silly price neither frames a recipient
+    nor clears one."""
+    base = strict.odds["fine_base"]
+    _tip_for(state, strict, "hive_loss", True, ("Fox",))
+    act(state, strict, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
+    assert kinds(act(state, strict, "Fox", action="offer", side="buy", good="honey", qty=2, price=8), "trade")
+    s1, ev_open, _ = open_round(state, strict)
+    for seller, qty, price in (("Squirrel", 1, 12), ("Badger", 3, 8)):
+        s1.creatures[seller].goods["honey"] = s1.creatures[seller].goods.get("honey", 0) + qty
+        act(s1, strict, seller, action="offer", side="sell", good="honey", qty=qty, price=price)
+    ids = {o.owner: o.id for o in s1.offers.values() if o.good == "honey" and o.side == "sell"}
+    s2, ev, _ = close_round(s1, strict, {"Hare": Action(action="accept", id=ids["Squirrel"], qty=1),
+                                         "Owl": Action(action="accept", id=ids["Badger"], qty=3)}, ev_open)
+    assert len(kinds(ev, "trade")) == 2  # 1 at 12 and 3 at 8, in whichever order: a mean of 9
+    assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (9 - 8), base + 2)]
 
 
 def test_the_fine_is_capped_by_the_coins_held(strict, state):

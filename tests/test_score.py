@@ -5,18 +5,38 @@ from engine.score import prices, standings, standings_lines, worth_rule
 from engine.state import Loan, Short
 
 
-def test_worth_is_coins_plus_goods_at_last_price_plus_credit_minus_debt(state, world):
+def test_worth_is_coins_plus_goods_at_their_going_price_plus_credit_minus_debt(state, world):
     for c in state.creatures.values():
         c.goods = {g: 0 for g in world.goods}
-    state.quotes["honey"].last = 9
+    state.quotes["honey"].last = 900  # the last trade's price is not the measure ...
+    state.quotes["timber"].avg100 = 650  # ... the going price is (6.5: whole coins)
     state.creatures["Owl"].coins, state.creatures["Owl"].goods["honey"] = 10, 2
     state.creatures["Fox"].coins, state.creatures["Fox"].goods["timber"] = 50, 3
-    state.loans[1] = Loan(1, "Owl", "Fox", 20, 25, 5)
+    state.loans[1] = Loan(1, "Owl", "Fox", 20, 25, 5)  # round 0: not due until round 5
     rows = {r.name: r for r in standings(state, world)}
-    assert rows["Owl"].worth == 10 + 2 * 9 + 25
-    assert rows["Fox"].worth == 50 + 3 * world.goods["timber"].base_price - 25
+    honey, timber = world.goods["honey"].base_price, 6
+    assert rows["Owl"].worth == 10 + 2 * honey + 20  # the sum lent: its interest is not earned yet
+    assert rows["Fox"].worth == 50 + 3 * timber - 20
+    assert (rows["Owl"].credit, rows["Fox"].debt) == (20, 20)
+    assert prices(state, world) == {g: (6 if g == "timber" else good.base_price) for g, good in world.goods.items()}
+    state.quotes["honey"].avg100 = 90_000  # pumped by wash trades: it counts at most twice its base price
+    assert prices(state, world)["honey"] == 2 * honey
+    state.round = 5  # due: all that is owed counts
+    rows = {r.name: r for r in standings(state, world)}
     assert (rows["Owl"].credit, rows["Fox"].debt) == (25, 25)
-    assert prices(state, world)["timber"] == world.goods["timber"].base_price
+
+
+def test_a_loan_in_default_counts_for_its_lender_only_what_the_borrower_holds(state, world):
+    """A steep loan no one can repay is no fortune: the lender counts what the
+    borrower holds (shared among its lenders in the loans' order), the
+    borrower owes it all."""
+    state.round = 30
+    state.creatures["Fox"].coins = 40
+    state.loans[1] = Loan(1, "Owl", "Fox", 100, 2100, 21, defaulted=True)
+    state.loans[2] = Loan(2, "Hare", "Fox", 10, 15, 22, defaulted=True)
+    rows = {r.name: r for r in standings(state, world)}
+    assert rows["Owl"].credit == 40 and rows["Hare"].credit == 0
+    assert rows["Fox"].debt == 2115
 
 
 def test_standings_rank_by_worth_then_mood_then_name(state, world):
@@ -44,12 +64,12 @@ def test_an_open_short_counts_and_every_explanation_of_worth_says_so(state, worl
     every term it adds, and the printed standings show the short's part."""
     for c in state.creatures.values():
         c.goods = {g: 0 for g in world.goods}
-    state.quotes["acorns"].last = 8
+    acorn = world.goods["acorns"].base_price
     state.creatures["Owl"].coins = 88
     state.shorts[1] = Short(1, "Owl", "acorns", 3, 3, 24, 36, 9)
     owl = next(r for r in standings(state, world) if r.name == "Owl")
-    assert (owl.shorts, owl.worth) == (36 - 3 * 8, 88 + 12)
+    assert (owl.shorts, owl.worth) == (36 - 3 * acorn, 88 + 36 - 3 * acorn)
     rule = worth_rule(world)
-    for term in ("coins", "goods", "owed to you", "debts", "shorts"):
+    for term in ("coins", "goods at their going price", "loans made", "loans taken", "shorts"):
         assert term in rule
-    assert "shorts   12" in next(ln for ln in standings_lines(state, world) if "Owl" in ln)
+    assert f"shorts {36 - 3 * acorn:>4}" in next(ln for ln in standings_lines(state, world) if "Owl" in ln)

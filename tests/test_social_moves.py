@@ -776,6 +776,6 @@ def test_a_short_bought_in_when_due_counts_in_prices_and_before_the_magistrate(s
     mid, opening, _ = open_round(state, world)
     closed = next(e.data for e in opening if e.kind == "short_closed")
     assert closed["buys"] == [["Fox", GOOD, 2, 11]]
-    assert ["Owl", "buy", 2, 11, "Fox"] in mid.tips[99].trades
+    assert ["Owl", "buy", 2, 11, "Fox", world.goods[GOOD].base_price] in mid.tips[99].trades  # the going price: base
     after, _, _ = close_round(mid, world, {}, opening)
     assert after.quotes[GOOD].avg100 is not None and after.quotes[GOOD].last == 11

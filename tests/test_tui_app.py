@@ -312,6 +312,30 @@ async def test_new_creature_joins_as_a_seat():
         assert "Robin" in rendered(app)
 
 
+async def test_the_form_never_tells_what_another_creature_privately_holds():
+    """Accepting an offer its owner can no longer fill is not refused under
+    the form (that would tell the seat, for free, what the owner holds): the
+    move is made, and the engine's refusal costs the turn, as anyone's would."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn_of(pilot, "Owl", 1)
+        await pilot.press("f2")
+        screen = await turn_of(pilot, "Owl", 2)
+        view = screen.active.view
+        offer = next(o for o in view.book if o.owner != "Owl" and (o.side == "sell" or view.holding(o.good)))
+        owner = app.game._relay.open_state.creatures[offer.owner]
+        if offer.side == "sell":
+            owner.goods[offer.good] = 0  # it sold out meanwhile
+        else:
+            owner.coins = 0  # it spent its coins meanwhile
+        assert check_action(app.game._relay.open_state, app.game.world, "Owl",
+                            Action(action="accept", id=offer.id, qty=1))[0] == Reason.OFFER_UNFUNDED
+        form = await fill(pilot, "accept", id=str(offer.id), qty="1")
+        await pilot.click("#act")
+        await until(pilot, lambda: form.disabled, what="the turn to be spent")
+        assert "cannot honour" not in all_text(app)
+
+
 # ---- under the app ----------------------------------------------------------------
 async def test_human_brain_waits_for_its_answer(world):
     turns = []

@@ -136,6 +136,10 @@ class Seat:
     species: str | None = None
 
 
+# refusals whose cause is another creature's private state: its coins or goods, an offer made to someone else
+HIDDEN = (Reason.OFFER_UNFUNDED, Reason.NOT_FOR_YOU)
+
+
 class LiveGame:
     """A run with brains deciding: `wood watch` (no seats) or `wood play`."""
 
@@ -170,9 +174,14 @@ class LiveGame:
                           + (f"; saved to {path}" if path else ""), runner.state, world))
 
     def check(self, name: str, action: Action) -> tuple[Reason, str] | None:
-        """The engine's verdict on a seat's action against this round's open state."""
+        """The engine's verdict on a seat's action against this round's open
+        state, as far as the seat may know it: a refusal that turns on what
+        others privately hold or were offered (`HIDDEN`) is not told here, or
+        a player could probe others' purses for free; the move is made, and
+        the engine's refusal then costs the turn like anyone's."""
         assert self._relay is not None and self._relay.open_state is not None and self.world is not None
-        return check_action(self._relay.open_state, self.world, name, action)
+        verdict = check_action(self._relay.open_state, self.world, name, action)
+        return None if verdict is not None and verdict[0] in HIDDEN else verdict
 
 
 class RecordedGame:

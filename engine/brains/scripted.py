@@ -36,7 +36,8 @@ STYLE = {
 }
 SAYINGS = ("Fair prices at my stall!", "Who needs {good}?", "The wood provides.", "Buying {good}, paying well.")
 
-BORROW_RATE_MAX = 5   # percent per round: the dearest loan a scripted trader takes
+BORROW_RATE_MAX = 5   # percent per round: the dearest loan a scripted trader takes ...
+BORROW_COST_MAX = 20  # ... and percent over its whole term (5% a round for 20 rounds doubles the debt)
 BORROW_ODDS = 0.3     # the chance a needy trader reaches for an open loan offer this round (others see it too)
 LEND_RUNWAY = 3       # lends only when its coins buy at least this many rounds of its basket
 BORROW_RUNWAY = 2     # borrows when its coins buy fewer rounds of its basket than this (and it is short)
@@ -112,14 +113,15 @@ def _borrow(v: PublicView, stock: int, rng: random.Random) -> Action | None:
     one, else (with BORROW_ODDS, as every needy neighbour sees the same open
     offers) one of the open ones; never while in default (the engine
     refuses), never twice at once, never dearer than BORROW_RATE_MAX% a
-    round, never from a creature it distrusts."""
+    round nor BORROW_COST_MAX% over its term, never from a creature it distrusts."""
     rec = v.record(v.name)
     if (rec and rec.unpaid) or any(ln.role == "borrower" for ln in v.loans):
         return None
     if runway(v) >= BORROW_RUNWAY or not shortfall(v, stock):
         return None
     left = v.rounds_left()
-    fits = [lo for lo in v.loan_offers if lo.rate <= BORROW_RATE_MAX and trusted(v, lo.lender, "")
+    fits = [lo for lo in v.loan_offers if lo.rate <= BORROW_RATE_MAX and lo.rate * lo.rounds <= BORROW_COST_MAX
+            and trusted(v, lo.lender, "")
             and (left is None or lo.rounds <= left)]
     if not fits:
         return None

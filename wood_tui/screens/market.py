@@ -73,11 +73,13 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "planted; you learn which only when it resolves (shown under your tips and in your round). A true tip's "
         "shock happens, a planted one's does not.",
         "THE MAGISTRATE. When a true tip resolves, the magistrate may look at the trades its recipients made in "
-        "that good meanwhile: profit made on a tip is fined (all of it, and more) in public, and your trading "
-        "partners think less of you. Trading that made nothing is cleared. It judges you too.",
+        "that good meanwhile, each against the mean price of the round the news broke: profit made on a tip is "
+        "fined (all of it, and more) in public, and your trading partners think less of you; a loss at a price far "
+        "from the going one (a wash) offsets nothing. Trading that made nothing is cleared. It judges you too.",
         "LOANS. Lend coins at a rate for some rounds; the taker owes amount + rate% a round when due. A borrower "
         "who cannot pay defaults in public: the rest stays owed and part of its coins go to it every round, "
-        "and no one may lend to it until it is paid.",
+        "and no one may lend to it until it is paid. In net worth a loan counts the sum lent until it falls due; "
+        "one in default counts for its lender only what the borrower holds.",
         f"SHORTS. short sells qty of a good you do not hold into the standing bids at your price or better, "
         f"borrowed from the wood's store: you get the coins now, {collateral}% of them are held as collateral, "
         f"and the units go back in {short_rounds} rounds (or the rounds you give; never past the last round), "
