@@ -81,7 +81,7 @@ def _short_outcome(d: dict) -> str:
         parts.append(f"{d['bought']} bought in for {d['cost']}")
     if d["squeezed"]:
         parts.append(f"{d['squeezed']} squeezed for {d['squeeze_cost']}"
-                     + (f" ({d['unpaid']} unpaid)" if d["unpaid"] else ""))
+                     + (f" ({d['unpaid']} unpaid: owed to the wood, a default)" if d["unpaid"] else ""))
     result = f"profit {d['profit']}" if d["profit"] >= 0 else f"loss {-d['profit']}"
     return ", ".join(parts) + f"; {result}"
 
@@ -108,6 +108,9 @@ def describe(e: Event) -> str:
         return f"{d['creature']} came too late for #{d['id']} ({d['side']} {d['good']} at {d['price']}): {took}{rest}"
     if k == "debt_paid":
         return f"{d['borrower']} paid {d['paid']} toward the debt to {d['lender']} ({d['owed']} still owed)"
+    if k == "wood_debt_paid":
+        return (f"{d['creature']} paid {d['paid']} toward its debt to the wood"
+                + (f" ({d['owed']} still owed)" if d["owed"] else ": paid off"))
     if k == "gift":
         return f"{d['giver']} gave {d['qty']} {d['item']} to {d['receiver']}"
     if k == "rejected":

@@ -129,6 +129,9 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
         elif k == "debt_cleared" and name in (d.get("lender"), d.get("borrower")):
             money.append(f"You have paid off your debt to {d['lender']}." if d["borrower"] == name
                          else f"{d['borrower']} has paid off its debt to you.")
+        elif k == "wood_debt_paid" and name == d.get("creature"):
+            money.append(f"{d['paid']} of your coins went to your debt to the wood"
+                         + (f" ({d['owed']} still owed)." if d["owed"] else ": it is paid off."))
         elif k == "gift" and name in (d.get("giver"), d.get("receiver")):
             money.append(f"You gave {d['qty']} {d['item']} to {d['receiver']}." if d["giver"] == name
                          else f"{d['giver']} gave you {d['qty']} {d['item']}.")
@@ -169,7 +172,8 @@ def tie_line(e: Event, name: str) -> str | None:
             how.append(f"{d['bought']} bought in for {d['cost']} coins")
         if d.get("squeezed"):
             how.append(f"{d['squeezed']} were nowhere to be had: squeezed for {d['squeeze_cost']} coins"
-                       + (f" ({d['unpaid']} written off unpaid)" if d.get("unpaid") else ""))
+                       + (f" ({d['unpaid']} you could not pay: owed to the wood, a default on your record, "
+                          "and part of your coins go to it each round until it is paid)" if d.get("unpaid") else ""))
         profit = d.get("profit", 0)
         result = f"a profit of {profit} coins" if profit > 0 else "no profit and no loss" if profit == 0 \
             else f"a loss of {-profit} coins"

@@ -104,6 +104,8 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
             if e.kind == "default" and (b := _unally(s, e.data["borrower"], e.data["lender"], r, "default")):
                 ev.append(b)
 
+    ev.extend(_collect_wood_debts(s, r, garnish))
+
     # a new tip reaches one or two traders
     tr = rng(s.seed, r, "tip")
     if tr.random() < world.odds["tip_per_round"]:
@@ -149,6 +151,26 @@ def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event | None:
     s.defaults[ln.borrower] = s.defaults.get(ln.borrower, 0) + 1
     memory.move(s.relations, ln.lender, ln.borrower, memory.RELATION_MOVES["default"])
     return Event("default", r, {**who, "short": ln.owed})
+
+
+def _collect_wood_debts(s: State, r: int, garnish_pct: int) -> list[Event]:
+    """What creatures owe the wood (a short they could not cover) is collected
+    as a defaulted loan is: `garnish_pct`% of their coins each round, into the
+    treasury, until paid (no event when there was nothing to take)."""
+    out = []
+    for name in sorted(s.wood_debts):
+        c = s.creatures[name]
+        paid = min(s.wood_debts[name], -(-c.coins * garnish_pct // 100))
+        if paid <= 0:
+            continue
+        c.coins -= paid
+        s.treasury += paid
+        s.wood_debts[name] -= paid
+        owed = s.wood_debts[name]
+        if not owed:
+            del s.wood_debts[name]
+        out.append(Event("wood_debt_paid", r, {"creature": name, "paid": paid, "owed": owed}))
+    return out
 
 
 def _start_shock(s: State, world: World, name: str, r: int) -> Event:
@@ -420,8 +442,9 @@ def _next_loan_offer(s: State, name: str, taken: LoanOffer) -> LoanOffer | None:
 
 
 def unpaid_debt(s: State, name: str) -> int:
-    """Coins `name` still owes from loans it defaulted on."""
-    return sum(ln.owed for ln in s.loans.values() if ln.borrower == name and ln.defaulted)
+    """Coins `name` still owes from loans it defaulted on, and to the wood."""
+    return sum(ln.owed for ln in s.loans.values() if ln.borrower == name and ln.defaulted) + \
+        s.wood_debts.get(name, 0)
 
 
 def _do_lend(s: State, world: World, book: Book, name: str, a: Action):
@@ -535,7 +558,8 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
     returns the units: first from what it holds, then bought in from the
     cheapest standing sell offers, and any still missing are settled in coins
     at `squeeze_pct`% of the good's price (paid to the treasury; what it
-    cannot pay is written off). Profit is the sale's proceeds less what the
+    cannot pay is owed to the wood: a public default, collected from its coins
+    each round until paid). Profit is the sale's proceeds less what the
     units cost now (those returned from stores counted at the good's price)."""
     c = s.creatures[x.owner]
     c.coins += x.collateral
@@ -572,6 +596,9 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
     c.coins -= squeeze_cost
     s.treasury += squeeze_cost
     unpaid = owed * squeeze_price - squeeze_cost
+    if unpaid:  # owed to the wood, in public, and collected like a defaulted loan (`_collect_wood_debts`)
+        s.wood_debts[x.owner] = s.wood_debts.get(x.owner, 0) + unpaid
+        s.defaults[x.owner] = s.defaults.get(x.owner, 0) + 1
     if owed:
         flows.add(flows.settled, x.good, owed)
     profit = x.proceeds - delivered * price_now - cost - squeeze_cost - unpaid

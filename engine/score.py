@@ -77,6 +77,8 @@ def standings(state: State, world: World) -> list[Standing]:
             owes = min(owes, purse.get(ln.borrower, 0))
             purse[ln.borrower] = purse.get(ln.borrower, 0) - owes
         credit[ln.lender] = credit.get(ln.lender, 0) + owes
+    for n, owed in state.wood_debts.items():  # a short it could not cover
+        debt[n] = debt.get(n, 0) + owed
     for x in state.shorts.values():
         shorts[x.owner] = shorts.get(x.owner, 0) + x.collateral - x.owed * price.get(x.good, 0)
     rows = []

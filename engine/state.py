@@ -191,6 +191,7 @@ class State:
     pacts: list[list] = field(default_factory=list)  # [a, b, since] with a < b, sorted: public alliances
     whispers: list[Whisper] = field(default_factory=list)  # sent last round, shown in the recipients' next views
     end: int = 0  # the game's last round (0: no fixed end): nothing falls due after it
+    wood_debts: dict[str, int] = field(default_factory=dict)  # creature -> coins it owes the wood (a squeeze unpaid)
 
     # ---- copying -------------------------------------------------------
     def copy(self) -> "State":
@@ -210,6 +211,7 @@ class State:
             [list(p) for p in self.pacts],
             [w.copy() for w in self.whispers],
             self.end,
+            dict(self.wood_debts),
         )
 
     def new_id(self) -> int:
@@ -262,6 +264,7 @@ class State:
             "pacts": self.pacts,
             "whispers": [w.__dict__ for w in self.whispers],
             "end": self.end,
+            **({"wood_debts": self.wood_debts} if self.wood_debts else {}),  # absent while no one owes the wood
         }
 
     @classmethod
@@ -283,6 +286,7 @@ class State:
             pacts=[list(p) for p in d.get("pacts", [])],
             whispers=[Whisper(**w) for w in d.get("whispers", [])],
             end=d.get("end", 0),
+            wood_debts=dict(d.get("wood_debts", {})),
         )
 
 

@@ -120,7 +120,8 @@ class ShockView:
 
 @dataclass(frozen=True)
 class RecordView:
-    """A creature's public credit record: loans it defaulted on, and what it still owes from them."""
+    """A creature's public credit record: loans it defaulted on (and shorts it
+    could not cover), and what it still owes from them."""
 
     name: str
     defaults: int
@@ -367,6 +368,8 @@ def market_index(state: State) -> MarketIndex:
     for ln in state.loans.values():
         if ln.defaulted:
             unpaid[ln.borrower] = unpaid.get(ln.borrower, 0) + ln.owed
+    for n, owed in state.wood_debts.items():  # a short it could not cover: owed to the wood
+        unpaid[n] = unpaid.get(n, 0) + owed
     records = {n: RecordView(n, k, unpaid.get(n, 0)) for n, k in state.defaults.items() if k}
     shorts_by: dict[str, list[ShortView]] = {}
     for x in sorted(state.shorts.values(), key=lambda x: (x.due, x.id)):

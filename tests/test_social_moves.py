@@ -294,7 +294,15 @@ def test_a_due_short_goes_holdings_then_asks_then_squeeze(state, world):
     assert d["profit"] == 27 - 1 * 6 - 7 - 12  # the returned unit counted at the good's price (the base, 6)
 
 
-def test_a_squeeze_it_cannot_pay_takes_all_its_coins_and_writes_off_the_rest(state, world):
+def test_a_squeeze_it_cannot_pay_is_owed_to_the_wood_and_collected_like_a_default(state, world):
+    """What the squeeze cannot take is not written off: it is owed to the
+    wood, a default on the public record that bars borrowing, counted in net
+    worth, and collected from the creature's coins each round until paid (so
+    giving one's coins away before the short falls due gains nothing)."""
+    from engine.rules import unpaid_debt
+    from engine.score import standings
+    from engine.views import public_view
+
     owl = state.creatures["Owl"]
     owl.goods[GOOD] = 0
     owl.coins = 0
@@ -304,7 +312,20 @@ def test_a_squeeze_it_cannot_pay_takes_all_its_coins_and_writes_off_the_rest(sta
     assert (d["squeeze_cost"], d["unpaid"]) == (10, 36 - 10)
     assert after.creatures["Owl"].coins == 0 and after.treasury == treasury + 10
     assert after.shorts == {}
-    assert d["profit"] == 27 - 36  # what was written off still counts as lost
+    assert d["profit"] == 27 - 36  # what is owed counts as lost
+    assert after.wood_debts == {"Owl": 26} and unpaid_debt(after, "Owl") == 26 and after.defaults["Owl"] == 1
+    assert public_view(after, world, "Owl").record("Owl").line() == "Owl defaulted once, still owes 26"
+    assert next(r for r in standings(after, world) if r.name == "Owl").debt == 26
+    # coins come back to it (a gift, a sale): half of them go to the wood each round until it is paid
+    after.creatures["Owl"].coins = 30
+    s2, ev, _ = open_round(after, world)
+    paid = next(e.data for e in ev if e.kind == "wood_debt_paid")
+    garnish = int(world.economy["debt_garnish_pct"])
+    assert paid == {"creature": "Owl", "paid": 30 * garnish // 100, "owed": 26 - 30 * garnish // 100}
+    assert s2.treasury == after.treasury + paid["paid"] and s2.creatures["Owl"].coins == 30 - paid["paid"]
+    s2.creatures["Owl"].coins = 100
+    s3, ev, _ = open_round(s2, world)
+    assert s3.wood_debts == {} and [e.data["owed"] for e in ev if e.kind == "wood_debt_paid"] == [0]
 
 
 def test_a_buy_in_stops_where_the_trader_runs_out_of_coins(state, world):

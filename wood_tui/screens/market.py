@@ -84,7 +84,8 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         f"borrowed from the wood's store: you get the coins now, {collateral}% of them are held as collateral, "
         f"and the units go back in {short_rounds} rounds (or the rounds you give; never past the last round), "
         "from your store or bought in at market. If none are to be had you are squeezed: they are settled at a "
-        "steep price. A short wins when the price falls.",
+        "steep price, and what you cannot pay is owed to the wood, a default collected from your coins. A short "
+        "wins when the price falls.",
         f"PACTS. ally proposes a public pact to one creature (up to {allies} allies); it becomes a pact when they "
         "accept it by its # (your panel lists pacts offered to you, and so does the offers table) or propose one "
         "back. Allies trade first with each other and their feelings move together. break ends a pact, in "
