@@ -47,6 +47,16 @@ def watch_app(*argv: str, extra_brains=None, paused=True) -> WoodApp:
     return WoodApp(game, pacer=Pacer(0.0, paused=paused))
 
 
+async def every_seat_passes(pilot, names: tuple[str, ...], round_no: int = 1) -> None:
+    """Hot-seat: each seat in turn lifts its curtain and passes its round."""
+    app = pilot.app
+    for name in names:
+        await until(pilot, lambda n=name: isinstance(app.screen, CurtainScreen) and app.screen.seat == n)
+        await pilot.press("enter")
+        await turn_of(pilot, name, round_no)
+        await pilot.press("f2")
+
+
 async def turn_of(pilot, name: str, round_no: int) -> MarketScreen:
     screen = pilot.app.main
     await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
@@ -419,11 +429,7 @@ async def test_news_and_warnings_are_never_dropped_for_a_later_status_line():
 async def test_when_a_hot_seat_season_ends_no_panel_still_says_waiting():
     app = play_app("--seed", "3", "--rounds", "1", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32)) as pilot:
-        for name in ("Owl", "Fox"):
-            await until(pilot, lambda n=name: isinstance(app.screen, CurtainScreen) and app.screen.seat == n)
-            await pilot.press("enter")
-            await turn_of(pilot, name, 1)
-            await pilot.press("f2")
+        await every_seat_passes(pilot, ("Owl", "Fox"))
         await until(pilot, lambda: app.main.note == "over", what="the season to end")
         await pilot.pause()
         text = rendered(app)
@@ -444,11 +450,7 @@ def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch
 
     async def play_a_round() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            for name in ("Fox", "Hare"):
-                await until(pilot, lambda n=name: isinstance(app.screen, CurtainScreen) and app.screen.seat == n)
-                await pilot.press("enter")
-                await turn_of(pilot, name, 1)
-                await pilot.press("f2")
+            await every_seat_passes(pilot, ("Fox", "Hare"))
             await until(pilot, lambda: app.main.closed >= 1, what="round 1 to close")
 
     asyncio.run(play_a_round())
