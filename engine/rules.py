@@ -205,9 +205,10 @@ def close_round(state: State, world: World, actions: dict[str, Action],
         ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
     if (g := _granary(s, world, book)) is not None:
         ev.append(g)
-    means = _remember_prices(s, world, [*opening, *ev])  # the opening's: shorts bought in when due
+    fills = _round_fills([*opening, *ev])  # the opening's: shorts bought in when due
+    _remember_prices(s, world, fills)
     _consume(s, world, flows, ev)
-    ev.extend(_magistrate(s, world, means))
+    ev.extend(_magistrate(s, world, fills))
     memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
     memory.align(s.relations, s.pacts)
     s.whispers = [w for w in s.whispers if w.round == r]  # this round's, for the recipients' next views
@@ -507,6 +508,8 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
         return (Reason.OUT_OF_RANGE, f"a short lasts at most {SHORT_ROUNDS_MAX} rounds")
     if s.end and s.round >= s.end:
         return (Reason.OUT_OF_RANGE, "the game ends this round: a short could not be closed")
+    if (debt := unpaid_debt(s, name)):  # a short borrows from the wood: not while a debt is unpaid
+        return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
     if s.end:
         rounds = min(rounds, s.end - s.round)  # it falls due in the last round at the latest
     cap = int(world.economy["max_shorts"])
@@ -759,26 +762,41 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
     return Event("granary", s.round, {"spent": spent, "fed": fed, "bought": bought, "buys": buys})
 
 
-def _remember_prices(s: State, world: World, events: list[Event]) -> dict[str, int]:
-    """Each good's moving average of trade prices takes in this round's mean
-    (weighted by units; the granary's purchases and shorts' buy-ins count), by `price_memory_pct`%.
-    Kept in hundredths of a coin. Returns this round's means (hundredths), by good traded."""
-    paid: dict[str, list[int]] = {}
+Fill = tuple[str, str, int, int]  # (buyer, seller, qty, price); the granary buys as ""
+
+
+def _round_fills(events: list[Event]) -> dict[str, list[Fill]]:
+    """This round's fills of each good: trades, and the granary's and shorts'
+    buy-ins (market purchases too)."""
+    out: dict[str, list[Fill]] = {}
     for e in events:
-        fills = [(e.data["good"], e.data["qty"], e.data["price"])] if e.kind == "trade" else \
-            [(g, q, p) for _, g, q, p in e.data["buys"]] if e.kind in ("granary", "short_closed") else []
-        for g, q, p in fills:
-            t = paid.setdefault(g, [0, 0])
-            t[0] += p * q
-            t[1] += q
+        d = e.data
+        if e.kind == "trade":
+            out.setdefault(d["good"], []).append((d["buyer"], d["seller"], d["qty"], d["price"]))
+        elif e.kind in ("granary", "short_closed"):
+            buyer = d["owner"] if e.kind == "short_closed" else ""
+            for seller, g, q, p in d["buys"]:
+                out.setdefault(g, []).append((buyer, seller, q, p))
+    return out
+
+
+def _mean100(fills: list[Fill]) -> int | None:
+    """The unit-weighted mean price of `fills`, in hundredths (None: no fills)."""
+    units = sum(q for _, _, q, _ in fills)
+    return sum(p * q for _, _, q, p in fills) * 100 // units if units else None
+
+
+def _remember_prices(s: State, world: World, fills: dict[str, list[Fill]]) -> None:
+    """Each good's moving average of trade prices takes in this round's mean
+    (weighted by units; the granary's purchases and shorts' buy-ins count), by
+    `price_memory_pct`%. Kept in hundredths of a coin. (Counting a round's mean
+    only within half to twice the average, against wash trades, was tried: it
+    slowed the market's answer to scarcity and cost median coins; BENCHMARKS.md.)"""
     w = int(world.economy["price_memory_pct"])
-    means = {}
-    for g, (coins, units) in paid.items():
-        mean100 = means[g] = coins * 100 // units
+    for g, fs in fills.items():
+        mean100 = _mean100(fs)
         q = s.quotes[g]
         q.avg100 = mean100 if q.avg100 is None else (q.avg100 * (100 - w) + mean100 * w) // 100
-    return means
-
 
 
 def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
@@ -816,11 +834,13 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
                                     "mood": c.mood - before}, public=False, who=(c.name,)))
 
 
-def _magistrate(s: State, world: World, means: dict[str, int]) -> list[Event]:
+def _magistrate(s: State, world: World, fills: dict[str, list[Fill]]) -> list[Event]:
     """When a true tip resolves, the magistrate may look into each recipient
     who traded its good while the tip was live. Each trade is judged against
-    the price after resolution (the mean of this round's trades in the good,
-    else its last price): buying below it or selling above it made money. A
+    the price after resolution: the mean of this round's trades in the good
+    between others (its own trades, washes included, do not set it), else
+    the moving average, else the last price. Buying below it or selling
+    above it made money. A
     trade that lost offsets the others only if it was at a market price
     (within half to twice the going price when it was made): a loss at a
     silly price, as in a wash trade with a friend who hands the coins back,
@@ -832,9 +852,11 @@ def _magistrate(s: State, world: World, means: dict[str, int]) -> list[Event]:
         if t.resolves != r or not t.truth:
             continue
         q = s.quotes[t.good]
-        after = (means[t.good] + 50) // 100 if t.good in means else q.last
         for who in t.recipients:
             mine = [x for x in t.trades if x[0] == who]
+            others = _mean100([f for f in fills.get(t.good, ()) if who not in f[:2]])
+            after100 = others if others is not None else q.avg100
+            after = (after100 + 50) // 100 if after100 is not None else q.last
             if not mine or after is None:
                 continue
             if rng(s.seed, r, f"magistrate/{t.id}/{who}").random() >= world.odds["investigate"]:

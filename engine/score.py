@@ -4,15 +4,16 @@ Net worth = coins + goods at their going price (the wood's moving average of
 trade prices, the customary base price before any trade; never more than
 twice the base price), counted up to the pantry (the units of each good kept
 without spoilage: the rest is rotting, and a pile of it wins nothing) +
-loans made - loans taken + open shorts (the collateral held, less the owed
-units at the going price). A loan counts its sum lent until it falls due,
+loans made - debts (loans taken, and a squeeze owed to the wood) + open
+shorts (the collateral held, less the owed units at the going price). A loan counts its sum lent until it falls due,
 then what is owed (interest is earned by waiting out the term, not by
 writing a steep rate); a loan in default counts for its lender no more than
 its borrower holds, while the borrower owes all of it. One trade at a silly
-price barely moves the score: the moving average takes in a round's mean
-trade price by a share, and the cap bounds what is left (the last trade's
-price, once the measure, let a one-unit wash trade re-mark every holder's
-stores). Standings are public (the design's "Score"): every trader, the UI
+price moves the score only so far: the moving average takes in a round's
+mean trade price by a share (in a round with no other trade in the good, a
+wash still moves it 40% of the way), and the cap bounds it at twice the
+base price (the last trade's price, once the measure, let a one-unit wash
+re-mark every holder's stores at any price). Standings are public (the design's "Score"): every trader, the UI
 and the end of `wood sim`/`wood replay` read the same numbers from here,
 and they rank by worth, then mood, then name, so a tie is always broken
 the same way.
@@ -33,7 +34,7 @@ class Standing:
     coins: int
     goods_value: int  # goods held (up to the pantry of each), at their going price
     credit: int       # loans it made: the sum lent until due, then what is owed (in default: what the borrower holds)
-    debt: int         # loans it took: the sum borrowed until due, then all it owes
+    debt: int         # loans it took (the sum borrowed until due, then all it owes) and what it owes the wood
     worth: int        # coins + goods_value + credit - debt + shorts
     mood: int
     shorts: int = 0   # its open shorts: collateral held less the owed units at their going price
@@ -43,8 +44,9 @@ def worth_rule(world: World | None) -> str:
     """The score in words, wherever it is explained (standings, the final screen,
     the introduction, help): every term `standings` adds up."""
     pantry = f", up to {world.economy['pantry']} of each" if world is not None else ""
-    return (f"coins + goods at their going price (at most twice the usual){pantry} + loans made - loans taken "
-            "+ open shorts (collateral less the units owed)")  # how a loan counts: the help's LOANS, the README
+    return (f"coins + goods at their going price (at most twice the usual){pantry} + loans made - debts (loans "
+            "taken, and what is owed to the wood) + open shorts (collateral less the units owed)")
+    # how a loan counts: the help's LOANS, the README
 
 
 PRICE_CAP = 2  # a good counts at most this many times its base price

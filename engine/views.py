@@ -198,7 +198,7 @@ class PublicView:
     allies: tuple[str, ...] = ()          # my pacts (public)
     pact_offers: tuple[PactOfferView, ...] = ()  # pacts proposed to me
     whispers: tuple[WhisperView, ...] = ()       # sent to me last round (the latest few)
-    short_room: int = 0   # shorts I may still open (the wood's cap less my open ones)
+    short_room: int = 0   # shorts I may still open (the wood's cap less my open ones; none while I owe on a default)
     end: int = 0          # the game's last round (0: no fixed end); nothing may fall due after it
     ally_room: int = 0    # pacts I may still make
 
@@ -440,7 +440,7 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         allies=tuple(allies),
         pact_offers=tuple(idx.pact_offers_to.get(name, [])[:MAX_PACT_OFFERS]),
         whispers=tuple(idx.whispers_to.get(name, [])[-sh.whispers_shown:]),
-        short_room=max(0, sh.max_shorts - len(shorts)),
+        short_room=0 if (rec := idx.records.get(name)) is not None and rec.unpaid else max(0, sh.max_shorts - len(shorts)),
         ally_room=max(0, sh.max_allies - len(allies)),
         end=state.end,
     )

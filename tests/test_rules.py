@@ -1217,6 +1217,25 @@ def test_the_price_after_the_news_is_the_rounds_mean_not_its_last_trade(strict, 
     assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (9 - 8), base + 2)]
 
 
+def test_a_recipients_own_trades_after_the_news_do_not_set_the_price_it_is_judged_by(strict, state):
+    """Fox bought 2 honey at 8 on a true tip; after the news honey trades at
+    12 between others, and Fox buys 20 more at 1 from a friend (a wash to drag
+    the round's mean down): judged against the others' 12, Fox is fined."""
+    base = strict.odds["fine_base"]
+    _tip_for(state, strict, "hive_loss", True, ("Fox",))
+    act(state, strict, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
+    assert kinds(act(state, strict, "Fox", action="offer", side="buy", good="honey", qty=2, price=8), "trade")
+    s1, ev_open, _ = open_round(state, strict)
+    for seller, qty, price in (("Squirrel", 1, 12), ("Hare", 20, 1)):
+        s1.creatures[seller].goods["honey"] = s1.creatures[seller].goods.get("honey", 0) + qty
+        act(s1, strict, seller, action="offer", side="sell", good="honey", qty=qty, price=price)
+    ids = {o.owner: o.id for o in s1.offers.values() if o.good == "honey" and o.side == "sell"}
+    s2, ev, _ = close_round(s1, strict, {"Owl": Action(action="accept", id=ids["Squirrel"], qty=1),
+                                         "Fox": Action(action="accept", id=ids["Hare"], qty=20)}, ev_open)
+    assert len(kinds(ev, "trade")) == 2
+    assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (12 - 8), base + 8)]
+
+
 def test_the_fine_is_capped_by_the_coins_held(strict, state):
     state.creatures["Fox"].coins = 20
     _, s1, s2, fines, _ = _judge(strict, state, "hive_loss", True, [("Fox", "Badger", 2, 8)], after=12)

@@ -59,7 +59,7 @@ def test_standings_lines_are_bounded_and_say_what_was_left_out(state, world):
 
 
 def test_an_open_short_counts_and_every_explanation_of_worth_says_so(state, world):
-    """Worth adds an open short's collateral less its owed units at the last
+    """Worth adds an open short's collateral less its owed units at the going
     price; the rule in words (intro, help, final screen, `wood sim`) names
     every term it adds, and the printed standings show the short's part."""
     for c in state.creatures.values():
@@ -70,6 +70,6 @@ def test_an_open_short_counts_and_every_explanation_of_worth_says_so(state, worl
     owl = next(r for r in standings(state, world) if r.name == "Owl")
     assert (owl.shorts, owl.worth) == (36 - 3 * acorn, 88 + 36 - 3 * acorn)
     rule = worth_rule(world)
-    for term in ("coins", "goods at their going price", "loans made", "loans taken", "shorts"):
+    for term in ("coins", "goods at their going price", "loans made", "loans taken", "owed to the wood", "shorts"):
         assert term in rule
     assert f"shorts {36 - 3 * acorn:>4}" in next(ln for ln in standings_lines(state, world) if "Owl" in ln)

@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 
 from engine import memory
-from engine.actions import WHISPER_MAX, Action
+from engine.actions import WHISPER_MAX, Action, Reason
 from engine.events import headline
 from engine.invariants import check_round
 from engine.market import Book
 from engine.prompts import build_messages
-from engine.rules import Flows, apply_action, close_round, open_round, public_record
+from engine.rules import Flows, apply_action, check_action, close_round, open_round, public_record
 from engine.state import Loan, Offer, Short, Tip, state_hash
 from engine.views import PactOfferView, ShortView, WhisperView, public_view
 
@@ -323,6 +323,10 @@ def test_a_squeeze_it_cannot_pay_is_owed_to_the_wood_and_collected_like_a_defaul
     garnish = int(world.economy["debt_garnish_pct"])
     assert paid == {"creature": "Owl", "paid": 30 * garnish // 100, "owed": 26 - 30 * garnish // 100}
     assert s2.treasury == after.treasury + paid["paid"] and s2.creatures["Owl"].coins == 30 - paid["paid"]
+    # while it owes the wood it may not borrow from the wood's store again
+    short = Action(action="short", good=GOOD, qty=1, price=1)
+    assert check_action(s2, world, "Owl", short)[0] == Reason.IN_DEFAULT
+    assert public_view(s2, world, "Owl").short_room == 0  # and its view says so (traders, models, the form)
     s2.creatures["Owl"].coins = 100
     s3, ev, _ = open_round(s2, world)
     assert s3.wood_debts == {} and [e.data["owed"] for e in ev if e.kind == "wood_debt_paid"] == [0]

@@ -204,6 +204,9 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     two.write_bytes(half)
     r = wood("sweep", *argv, "--seeds", "2")
     assert r.returncode == 2 and "cannot be resumed" in r.stderr and two.read_bytes() == half, r.stderr
+    two.write_bytes(b"")  # an empty file (a creation killed at once) holds nothing: played again
+    r = wood("sweep", *argv, "--seeds", "2")
+    assert r.returncode == 0 and "1 to play" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("argv,words", [

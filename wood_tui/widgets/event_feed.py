@@ -25,7 +25,8 @@ from engine.recap import reason_words
 from .. import safe
 
 LOG_KINDS = {"trade": "green", "accept_fallback": "dim green", "loan_offered": "cyan", "loan_taken": "cyan",
-             "loan_repaid": "cyan", "debt_paid": "dim cyan", "default": "bold red", "gift": "blue",
+             "loan_repaid": "cyan", "debt_paid": "dim cyan", "wood_debt_paid": "dim cyan", "default": "bold red",
+             "gift": "blue",
              "short_opened": "yellow", "pact_proposed": "blue", "rejected": "dim red", "say": "italic"}
 HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_resolved": "bold",
                   "fine": "bold red", "cleared": "", "granary": "bold green", "default": "red",
