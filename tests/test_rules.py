@@ -1198,22 +1198,30 @@ def test_a_loss_at_a_silly_price_does_not_wash_out_a_profit_on_a_tip(strict, sta
     assert not fines and [e.data["creature"] for e in kinds(ev, "cleared")] == ["Fox"]
 
 
+def _news_round(world, state, sales):
+    """Fox buys 2 honey at 8 on a true tip resolving next round; in that round
+    each of `sales` (seller, qty, price, buyer) is a standing ask its buyer
+    accepts. The round's events."""
+    _tip_for(state, world, "hive_loss", True, ("Fox",))
+    act(state, world, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
+    assert kinds(act(state, world, "Fox", action="offer", side="buy", good="honey", qty=2, price=8), "trade")
+    s1, ev_open, _ = open_round(state, world)
+    for seller, qty, price, _ in sales:
+        s1.creatures[seller].goods["honey"] = s1.creatures[seller].goods.get("honey", 0) + qty
+        act(s1, world, seller, action="offer", side="sell", good="honey", qty=qty, price=price)
+    ids = {o.owner: o.id for o in s1.offers.values() if o.good == "honey" and o.side == "sell"}
+    _, ev, _ = close_round(s1, world, {buyer: Action(action="accept", id=ids[seller], qty=qty)
+                                       for seller, qty, _, buyer in sales}, ev_open)
+    assert len(kinds(ev, "trade")) == len(sales)
+    return ev
+
+
 def test_the_price_after_the_news_is_the_rounds_mean_not_its_last_trade(strict, state):
     """The magistrate judges against the mean of the resolution round's trades
     in the good: one last trade at a silly price neither frames a recipient
     nor clears one."""
     base = strict.odds["fine_base"]
-    _tip_for(state, strict, "hive_loss", True, ("Fox",))
-    act(state, strict, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
-    assert kinds(act(state, strict, "Fox", action="offer", side="buy", good="honey", qty=2, price=8), "trade")
-    s1, ev_open, _ = open_round(state, strict)
-    for seller, qty, price in (("Squirrel", 1, 12), ("Badger", 3, 8)):
-        s1.creatures[seller].goods["honey"] = s1.creatures[seller].goods.get("honey", 0) + qty
-        act(s1, strict, seller, action="offer", side="sell", good="honey", qty=qty, price=price)
-    ids = {o.owner: o.id for o in s1.offers.values() if o.good == "honey" and o.side == "sell"}
-    s2, ev, _ = close_round(s1, strict, {"Hare": Action(action="accept", id=ids["Squirrel"], qty=1),
-                                         "Owl": Action(action="accept", id=ids["Badger"], qty=3)}, ev_open)
-    assert len(kinds(ev, "trade")) == 2  # 1 at 12 and 3 at 8, in whichever order: a mean of 9
+    ev = _news_round(strict, state, [("Squirrel", 1, 12, "Hare"), ("Badger", 3, 8, "Owl")])  # a mean of 9
     assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (9 - 8), base + 2)]
 
 
@@ -1222,17 +1230,7 @@ def test_a_recipients_own_trades_after_the_news_do_not_set_the_price_it_is_judge
     12 between others, and Fox buys 20 more at 1 from a friend (a wash to drag
     the round's mean down): judged against the others' 12, Fox is fined."""
     base = strict.odds["fine_base"]
-    _tip_for(state, strict, "hive_loss", True, ("Fox",))
-    act(state, strict, "Badger", action="offer", side="sell", good="honey", qty=2, price=8)
-    assert kinds(act(state, strict, "Fox", action="offer", side="buy", good="honey", qty=2, price=8), "trade")
-    s1, ev_open, _ = open_round(state, strict)
-    for seller, qty, price in (("Squirrel", 1, 12), ("Hare", 20, 1)):
-        s1.creatures[seller].goods["honey"] = s1.creatures[seller].goods.get("honey", 0) + qty
-        act(s1, strict, seller, action="offer", side="sell", good="honey", qty=qty, price=price)
-    ids = {o.owner: o.id for o in s1.offers.values() if o.good == "honey" and o.side == "sell"}
-    s2, ev, _ = close_round(s1, strict, {"Owl": Action(action="accept", id=ids["Squirrel"], qty=1),
-                                         "Fox": Action(action="accept", id=ids["Hare"], qty=20)}, ev_open)
-    assert len(kinds(ev, "trade")) == 2
+    ev = _news_round(strict, state, [("Squirrel", 1, 12, "Owl"), ("Hare", 20, 1, "Fox")])
     assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (12 - 8), base + 8)]
 
 
