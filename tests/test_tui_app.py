@@ -346,6 +346,23 @@ async def test_the_form_never_tells_what_another_creature_privately_holds():
         assert "cannot honour" not in all_text(app)
 
 
+async def test_a_pact_proposed_to_another_is_public_so_the_form_says_so_at_once():
+    """Pacts proposed are news (the public record names both): accepting one
+    meant for someone else is refused under the form, the turn not spent."""
+    from engine.state import PactOffer
+
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn_of(pilot, "Owl", 1)
+        state = app.game._relay.open_state
+        state.pact_offers[999] = PactOffer(999, "Fox", "Hare", state.round + 2)
+        form = await fill(pilot, "accept", id="999")
+        await pilot.click("#act")
+        await pilot.pause()
+        assert not form.disabled and screen.active is not None
+        assert "meant for someone else" in str(screen.query_one("#explain").content)
+
+
 # ---- under the app ----------------------------------------------------------------
 async def test_human_brain_waits_for_its_answer(world):
     turns = []

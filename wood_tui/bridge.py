@@ -180,8 +180,12 @@ class LiveGame:
         a player could probe others' purses for free; the move is made, and
         the engine's refusal then costs the turn like anyone's."""
         assert self._relay is not None and self._relay.open_state is not None and self.world is not None
-        verdict = check_action(self._relay.open_state, self.world, name, action)
-        return None if verdict is not None and verdict[0] in HIDDEN else verdict
+        state = self._relay.open_state
+        verdict = check_action(state, self.world, name, action)
+        if verdict is None or verdict[0] not in HIDDEN:
+            return verdict
+        public = verdict[0] == Reason.NOT_FOR_YOU and action.id in state.pact_offers  # pacts proposed are news
+        return verdict if public else None
 
 
 class RecordedGame:
