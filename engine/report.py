@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .behaviour import ModelBehaviour, Prices
 from .events import Event
 from .replay import checked_record, replayed_rounds
+from .rules import round_fills
 from .score import worths
 from .state import State
 from .world import World
@@ -99,17 +100,12 @@ class EconomyReport:
         for d in decisions.values():
             self.actions += 1
             self.kinds[d.action.action] += 1
-        paid: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for e in events:
             self.events[e.kind] += 1
             k, x = e.kind, e.data
-            if k in ("granary", "short_closed"):  # market fills too: they set prices (rules._remember_prices)
-                for _, g, q, p in x.get("buys", ()):
-                    paid[g].append((p, q))
             if k == "trade":
                 self.trades[x["good"]] += 1
                 self.volume[x["good"]] += x["qty"]
-                paid[x["good"]].append((x["price"], x["qty"]))
             elif k == "rejected":
                 self.rejections[x["reason"]] += 1
             elif k == "shock_started" and not any(x0 == round_no and g0 == x["good"] for x0, g0, _, _ in self.shocks) \
@@ -146,12 +142,12 @@ class EconomyReport:
             elif k == "whisper":
                 self.whispers["sent"] += 1
                 self.whispers["tips_passed"] += x.get("tip") is not None
-        for g, fills in paid.items():
-            units = sum(q for _, q in fills)
-            self.prices[g][round_no] = sum(p * q for p, q in fills) / units
-            for p, _ in fills:
+        for g, fills in round_fills(events).items():  # trades and the granary's and shorts' buy-ins: prices all
+            units = sum(q for _, _, q, _ in fills)
+            self.prices[g][round_no] = sum(p * q for _, _, q, p in fills) / units
+            for *_, p in fills:
                 self.distinct[g].add(p)
-            self._stretch(g, round_no, {p for p, _ in fills})
+            self._stretch(g, round_no, {p for *_, p in fills})
         moods = [c.mood for c in after.creatures.values()]
         self.mood_mean.append(statistics.fmean(moods))
         self.mood_zero.append(sum(m == 0 for m in moods) / len(moods))

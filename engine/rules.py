@@ -132,7 +132,7 @@ def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event | None:
     again each round, when `garnish_pct`% of the borrower's coins go to it
     (no event when there was nothing to take)."""
     b, lender = s.creatures[ln.borrower], s.creatures[ln.lender]
-    can = b.coins if not ln.defaulted else min(b.coins, -(-b.coins * garnish_pct // 100))
+    can = b.coins if not ln.defaulted else garnish(b.coins, garnish_pct)
     paid = min(can, ln.owed)
     b.coins -= paid
     lender.coins += paid
@@ -153,6 +153,11 @@ def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event | None:
     return Event("default", r, {**who, "short": ln.owed})
 
 
+def garnish(coins: int, pct: int) -> int:
+    """What a defaulter's debt takes of its coins in a round: `pct`% of them, rounded up."""
+    return min(coins, -(-coins * pct // 100))
+
+
 def _collect_wood_debts(s: State, r: int, garnish_pct: int) -> list[Event]:
     """What creatures owe the wood (a short they could not cover) is collected
     as a defaulted loan is: `garnish_pct`% of their coins each round, into the
@@ -160,7 +165,7 @@ def _collect_wood_debts(s: State, r: int, garnish_pct: int) -> list[Event]:
     out = []
     for name in sorted(s.wood_debts):
         c = s.creatures[name]
-        paid = min(s.wood_debts[name], -(-c.coins * garnish_pct // 100))
+        paid = min(s.wood_debts[name], garnish(c.coins, garnish_pct))
         if paid <= 0:
             continue
         c.coins -= paid
@@ -205,7 +210,7 @@ def close_round(state: State, world: World, actions: dict[str, Action],
         ev.extend(apply_action(s, world, book, name, actions.get(name, PASS)))
     if (g := _granary(s, world, book)) is not None:
         ev.append(g)
-    fills = _round_fills([*opening, *ev])  # the opening's: shorts bought in when due
+    fills = round_fills([*opening, *ev])  # the opening's: shorts bought in when due
     _remember_prices(s, world, fills)
     _consume(s, world, flows, ev)
     ev.extend(_magistrate(s, world, fills))
@@ -765,7 +770,7 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
 Fill = tuple[str, str, int, int]  # (buyer, seller, qty, price); the granary buys as ""
 
 
-def _round_fills(events: list[Event]) -> dict[str, list[Fill]]:
+def round_fills(events: list[Event]) -> dict[str, list[Fill]]:
     """This round's fills of each good: trades, and the granary's and shorts'
     buy-ins (market purchases too)."""
     out: dict[str, list[Fill]] = {}
@@ -840,8 +845,7 @@ def _magistrate(s: State, world: World, fills: dict[str, list[Fill]]) -> list[Ev
     the price after resolution: the mean of this round's trades in the good
     between others (its own trades, washes included, do not set it), else
     the moving average, else the last price. Buying below it or selling
-    above it made money. A
-    trade that lost offsets the others only if it was at a market price
+    above it made money. A trade that lost offsets the others only if it was at a market price
     (within half to twice the going price when it was made): a loss at a
     silly price, as in a wash trade with a friend who hands the coins back,
     offsets nothing. Profit is fined (all of it, plus `fine_base`); trading

@@ -5,18 +5,21 @@ trade prices, the customary base price before any trade; never more than
 twice the base price), counted up to the pantry (the units of each good kept
 without spoilage: the rest is rotting, and a pile of it wins nothing) +
 loans made - debts (loans taken, and a squeeze owed to the wood) + open
-shorts (the collateral held, less the owed units at the going price). A loan counts its sum lent until it falls due,
-then what is owed (interest is earned by waiting out the term, not by
-writing a steep rate); a loan in default counts for its lender no more than
-its borrower holds, while the borrower owes all of it. One trade at a silly
-price moves the score only so far: the moving average takes in a round's
-mean trade price by a share (in a round with no other trade in the good, a
-wash still moves it 40% of the way), and the cap bounds it at twice the
-base price (the last trade's price, once the measure, let a one-unit wash
-re-mark every holder's stores at any price). Standings are public (the design's "Score"): every trader, the UI
-and the end of `wood sim`/`wood replay` read the same numbers from here,
-and they rank by worth, then mood, then name, so a tie is always broken
-the same way.
+shorts (the collateral held, less the owed units at the going price).
+
+A loan counts its sum lent until it falls due, then what is owed (interest
+is earned by waiting out the term, not by writing a steep rate); a loan in
+default counts for its lender no more than its borrower holds, while the
+borrower owes all of it. One trade at a silly price moves the score only so
+far: the moving average takes in a round's mean trade price by a share (in
+a round with no other trade in the good, a wash still moves it 40% of the
+way), and the cap bounds it at twice the base price (the last trade's
+price, once the measure, let a one-unit wash re-mark every holder's stores
+at any price).
+
+Standings are public (the design's "Score"): every trader, the UI and the
+end of `wood sim`/`wood replay` read the same numbers from here, and they
+rank by worth, then mood, then name, so a tie is always broken the same way.
 """
 from __future__ import annotations
 
@@ -42,11 +45,11 @@ class Standing:
 
 def worth_rule(world: World | None) -> str:
     """The score in words, wherever it is explained (standings, the final screen,
-    the introduction, help): every term `standings` adds up."""
+    the introduction, help): every term `standings` adds up. How a loan counts
+    is told where loans are (the help's LOANS, the README)."""
     pantry = f", up to {world.economy['pantry']} of each" if world is not None else ""
     return (f"coins + goods at their going price (at most twice the usual){pantry} + loans made - debts (loans "
             "taken, and what is owed to the wood) + open shorts (collateral less the units owed)")
-    # how a loan counts: the help's LOANS, the README
 
 
 PRICE_CAP = 2  # a good counts at most this many times its base price

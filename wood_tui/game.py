@@ -146,21 +146,13 @@ def check_before_the_screen(options: RunOptions, world: World) -> None:
         load_roster(options.roster)
 
 
-def saved_seats(path: Path) -> list[str]:
-    """The creatures humans played in the save at `path` (none for a run no
-    human played): `wood play --resume` sits them down again."""
+def saved_play(path: Path) -> tuple[list[str], list[str]]:
+    """(the names of the creatures in the save at `path`, those humans played
+    in it): `wood play --resume` sits the players down again, and refuses a
+    name not in the save before the screen takes over."""
     ledger = Ledger.open(path, readonly=True)
     try:
-        return ledger.seats()
-    finally:
-        ledger.close()
-
-
-def saved_roster(path: Path) -> list[str]:
-    """The names of the creatures in the save at `path`."""
-    ledger = Ledger.open(path, readonly=True)
-    try:
-        return [r.name for r in ledger.roster()]
+        return [r.name for r in ledger.roster()], ledger.seats()
     finally:
         ledger.close()
 

@@ -31,14 +31,15 @@ def run(args) -> int:
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
-    from wood_tui.game import check_before_the_screen, run_app, saved_roster, saved_seats
+    from wood_tui.game import check_before_the_screen, run_app, saved_play
     from wood_tui.screens.intro import config_dir
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["play"])
     world = load_world()
     names = list(args.seat_names or [])
+    saved, played = saved_play(options.resume) if options.resume is not None else ([], [])
     if options.resume is not None and not names:  # the humans who played it sit down again
-        names = saved_seats(options.resume)[: args.seats]
+        names = played[: args.seats]
     for name in names:
         if not name.strip() or name.strip() != name or clean_text(name, NAME_MAX) != name:
             raise WoodError(f"--as {name!r}: a name is plain text of 1 to {NAME_MAX} characters, "
@@ -53,7 +54,7 @@ def run(args) -> int:
     if args.species is not None and args.species not in world.species:
         raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
     if options.resume is not None:  # the save's roster: a name not in it is said before the screen takes over
-        wood, where = saved_roster(options.resume), str(options.resume)
+        wood, where = saved, str(options.resume)
     else:  # the roster a new run without --roster gets
         wood, where = [r.name for r in build_roster(world, options.creatures)], "this wood"
     known = options.roster  # a roster file's names show once it is open
