@@ -58,8 +58,9 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                     seats: Sequence[str] = ()):
     """Everything the run `options` describes. `extra_roster` adds creatures
     (new human traders); `extra_brains` drive some creatures (the human
-    seats, named in `seats`, which a new save records for its resume). A resumed run's recorded rounds are replayed and checked against
-    their hashes before it goes on; `summary`, if given, is fed those rounds."""
+    seats, named in `seats`, which a new save records for its resume). A
+    resumed run's recorded rounds are replayed and checked against their
+    record before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
     lengthen = False  # a resume given a new length: recorded once the game can go on
     models = None  # the roster's model configs, for --brains llm

@@ -207,9 +207,9 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
 def _committed(save: Path, seed: int) -> int:
     """Rounds committed in a run's save (0: none, or no save). A save killed
     before its first round committed (or an empty file) is removed: the run
-    starts again. A save
-    that does not open, or is another seed's run, is refused and kept: it may
-    hold rounds that cannot be played the same way again."""
+    starts again. A save that does not open, or is another seed's run, is
+    refused and kept: it may hold rounds that cannot be played the same way
+    again."""
     from engine.errors import WoodError
     from engine.ledger import Ledger, LedgerError
 
