@@ -5,10 +5,13 @@ all, so every reply passes through `parse_reply`: reasoning and harmony
 preambles, code fences and prose around the JSON are stripped; broken JSON is
 mended with `json_repair`; common near-miss shapes (a wrapped action, `type`
 for `action`, `quantity` for `qty`, "Berries " for "berries", numbers as
-strings) are mapped onto the `Action` wire shape; out-of-range numbers are
-clamped to its bounds. Each fix leaves a short tag in `Parsed.repairs` so the
-repair rate can be measured. What cannot be salvaged is `rejected` with a
-reason. It never raises.
+strings) are mapped onto the `Action` wire shape; numbers out of range are
+clamped to its bounds (0 units -> 1, a million -> the most). What would
+change the reply's meaning is not mended but `rejected` with a reason: a
+negative amount, a number that is not plainly one ("1,000", "5-10"), a
+reference (an offer's or a tip's id) out of range. Each fix leaves a short
+tag in `Parsed.repairs` so the repair rate can be measured. It never raises,
+and its work is bounded (`REPAIR_MAX_CHARS`), whatever a server sends.
 
 Whether the action can be carried out (holdings, ids, unknown goods) stays
 the engine's call: an unknown good is passed through unless it is a near miss.
@@ -32,17 +35,19 @@ Outcome = Literal["clean", "repaired", "rejected"]
 
 MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply
 MAX_DECODE_TRIES = 16     # `{` positions tried with the strict decoder before json_repair
+REPAIR_MAX_CHARS = 1_500  # what json_repair is given at most: its time grows with the square of broken
+                          # input (32,000 characters of '{"' took 30 s); an action is a few hundred
 NAMES_SCANNED = 64        # a roster up to this size is searched as it is; a larger one as a set (made once)
 
 # Bounds of the numeric fields, read off the Action model so they cannot drift.
-# `id` is a reference, not an amount: it is coerced but never clamped.
+# `id` and `tip` are references, not amounts: coerced but never clamped.
 BOUNDS: dict[str, tuple[int | None, int | None]] = {
     name: (next((m.ge for m in f.metadata if hasattr(m, "ge")), None),
            next((m.le for m in f.metadata if hasattr(m, "le")), None))
     for name, f in Action.model_fields.items() if f.metadata
 }
 INT_FIELDS = tuple(BOUNDS)
-CLAMPED = tuple(k for k in BOUNDS if k != "id")
+CLAMPED = tuple(k for k in BOUNDS if k not in ("id", "tip"))
 
 ACTION_KINDS = get_args(ActionKind)
 ACTION_KEYS = ("action", "type", "kind", "act")  # first found names the action
@@ -80,7 +85,7 @@ _HARMONY_END = re.compile(r"<\|(?:end|return|call)\|>", re.I)
 _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.I | re.S)
 _THINK_TAG = re.compile(r"</?(?:think|thinking|reasoning)>", re.I)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.S)
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"\s*#?([+-]?\d+(?:\.\d+)?(?:e[+]?\d+)?)\s*(?:%|coins?|units?|rounds?)?\s*", re.I)
 _DECODER = json.JSONDecoder()
 
 
@@ -168,7 +173,7 @@ def _find_object(text: str, repairs: list[str]) -> dict | None:
     if not starts:
         return None
     try:
-        mended = json_repair.loads(text[starts[0]:])
+        mended = json_repair.loads(text[starts[0]:starts[0] + REPAIR_MAX_CHARS])
     except (RecursionError, ValueError):  # nesting deeper than either parser will go
         return None
     if isinstance(mended, list):
@@ -346,15 +351,21 @@ def _near_name(value: str, names: tuple[str, ...], repairs: list[str]) -> str:
 
 
 def _number(key: str, value: object, repairs: list[str]) -> object:
-    """"3" -> 3, 2.0 -> 2, "10%" -> 10; then clamp into the field's bounds."""
+    """"3" -> 3, 2.0 -> 2, "10%" -> 10, "6 coins" -> 6, "#12" -> 12; then, for an amount,
+    clamp into the field's bounds. Left for pydantic to reject with a reason:
+    a text that is not plainly one number ("1,000", "5-10", "cheap"), and a
+    negative number (-50 coins is not a slip of range but of sense: clamped,
+    it would become a real gift of 1)."""
     n = value
     if isinstance(value, str):
-        m = _NUMBER.search(value)
-        n = float(m.group()) if m else value
+        m = _NUMBER.fullmatch(value)
+        n = float(m.group(1)) if m else value
     if isinstance(n, float):
         n = round(n) if math.isfinite(n) else value
     if not isinstance(n, int) or isinstance(n, bool):
         return value  # pydantic rejects it with a reason
+    if n < 0:
+        return n  # ... and this too, never clamped up into a real trade
     if type(value) is not int:
         repairs.append(f"coerce:{key}")
     lo, hi = BOUNDS[key]

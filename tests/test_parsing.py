@@ -82,8 +82,8 @@ def test_other_actions_near_misses(text, expected, tag):
 
 
 @pytest.mark.parametrize("field, given_, clamped", [
-    ("qty", 0, 1), ("qty", 10**9, QTY_MAX), ("price", -3, 1), ("price", 1e12, PRICE_MAX),
-    ("rate", -5, 0), ("rate", 250, RATE_MAX), ("rounds", 99, LOAN_ROUNDS_MAX), ("amount", "99999999", PRICE_MAX),
+    ("qty", 0, 1), ("qty", 10**9, QTY_MAX), ("price", 0, 1), ("price", 1e12, PRICE_MAX), ("price", "1e9", PRICE_MAX),
+    ("rate", 250, RATE_MAX), ("rounds", 99, LOAN_ROUNDS_MAX), ("amount", "99999999", PRICE_MAX),
 ])
 def test_out_of_range_numbers_are_clamped_to_the_action_bounds(field, given_, clamped):
     lend = {"action": "lend", "amount": 20, "rate": 10, "rounds": 3}
@@ -92,6 +92,42 @@ def test_out_of_range_numbers_are_clamped_to_the_action_bounds(field, given_, cl
     assert p.outcome == "repaired"
     assert getattr(p.action, field) == clamped
     assert f"clamp:{field}" in p.repairs
+
+
+@pytest.mark.parametrize("field, given_", [
+    ("qty", -5), ("price", -3), ("price", -0.6), ("price", "-100"), ("rate", -5), ("amount", -50),
+    ("price", "1,000"), ("price", "5-10"), ("qty", "2 or 3"), ("price", "1e999"),
+])
+def test_a_number_that_would_change_the_replys_meaning_is_rejected_not_mended(field, given_):
+    # -50 clamped up would be a real gift of 1; "1,000" read as its first digits a sale at 1
+    lend = {"action": "lend", "amount": 20, "rate": 10, "rounds": 3}
+    base = lend if field in lend else SELL
+    p = parse(json.dumps({**base, field: given_}))
+    assert p.action is None and p.outcome == "rejected"
+    assert p.reason.startswith(f"schema: {field}:")
+
+
+def test_a_tip_is_a_reference_and_never_clamped():
+    p = parse('{"action": "whisper", "to": "Fox", "tip": 0}')
+    assert p.action is None and p.reason.startswith("schema: tip:")
+    assert parse('{"action": "whisper", "to": "Fox", "tip": "2"}').action.tip == 2
+
+
+def test_json_repair_is_given_a_bounded_slice_of_a_long_broken_reply(monkeypatch):
+    # its time grows with the square of broken input: 32,000 characters of '{"' took 30 s on the loop
+    import json_repair
+
+    from engine import parsing
+
+    seen = []
+    real = json_repair.loads
+    monkeypatch.setattr(json_repair, "loads", lambda text, *a, **k: seen.append(len(text)) or real(text, *a, **k))
+    p = parse('{"' * 16_000)
+    assert p.outcome == "rejected"
+    assert seen and max(seen) <= parsing.REPAIR_MAX_CHARS
+    # a short broken reply is still mended whole
+    p = parse('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6')
+    assert p.action.compact() == SELL and "json_repair" in p.repairs
 
 
 def test_bounds_are_read_off_the_action_model():
