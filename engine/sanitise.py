@@ -2,8 +2,10 @@
 
 Every `say` line, every raw reply shown anywhere, passes through
 `clean_text` before it reaches a prompt, a headline or the screen: control
-characters (C0, DEL, C1 — ESC included), bidi overrides and isolates, and
-zero-width tricks are removed, whitespace is collapsed, the length capped.
+characters (C0, DEL, C1 — ESC included), every format character (bidi
+overrides and isolates, zero-width tricks, soft hyphens, the invisible "tag"
+letters U+E0000-E007F that can spell out a hidden instruction) and unassigned
+or private code points are removed, whitespace is collapsed, the length capped.
 The Textual side (`wood_tui/safe.py`) wraps the result in `rich.text.Text`
 so markup in it is never parsed.
 """
@@ -12,13 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Bidi embeddings/overrides/isolates, zero-width and other invisible formatters.
-_INVISIBLE = {
-    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2028", "\u2029",
-    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
-    "\u2060", "\u2061", "\u2062", "\u2063", "\u2064",
-    "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff", "\u061c",
-}
+# Line and paragraph separators: not format characters (Cf, all removed below), removed too.
+_INVISIBLE = {"\u2028", "\u2029"}
 # ANSI/VT escape sequences: CSI ... final, OSC ... BEL/ST, and two-byte ESC x.
 _ESCAPES = re.compile(
     r"(?:\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?)"      # OSC
@@ -47,7 +44,7 @@ def clean_text(text: object, max_len: int | None = None) -> str:
                 if ch in "\t\n\r":
                     out.append(" ")
                 continue
-            if cat in ("Cs", "Co", "Cn"):
+            if cat in ("Cf", "Cs", "Co", "Cn"):  # format (invisible), surrogate, private, unassigned
                 continue
             out.append(ch)
         s = "".join(out)
