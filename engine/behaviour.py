@@ -26,7 +26,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from .brains import ENGINE_PREFIX
+from .brains import ENGINE_PREFIX, served
 from .events import Event
 from .state import State
 from .world import World
@@ -214,6 +214,8 @@ class ModelBehaviour:
         """One row of the ledger's calls table."""
         c = self.calls[call["model"]]
         c.n += 1
+        if not served(call):  # it never came back: no model time, no tokens (older saves estimated its prompt)
+            return
         lat, pt, ct = call.get("latency_ms"), call.get("prompt_tokens"), call.get("completion_tokens")
         if lat is not None:
             c.latencies.append(lat)

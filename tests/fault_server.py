@@ -41,6 +41,7 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "null_length": (None, "length", {"reasoning": "Let me think about every good in turn"}),
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
+    "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect")

@@ -60,8 +60,9 @@ EXPECTED = {
     "hostile": ("repaired", "repaired: json_repair, clean:say", 1),
     "null_content": ("fault", "fault: empty: no content (reasoning only)", 1),
     "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up
-    "truncated": ("rejected", "schema: side:", 2),      # cut off and unsalvageable: once more
-    "truncated_salvage": ("repaired", "repaired: json_repair", 1),
+    "truncated": ("rejected", "unparseable: cut off at", 2),  # cut off and unsalvageable: once more
+    "truncated_salvage": ("repaired", "repaired: json_repair", 1),  # only its say line was cut
+    "truncated_number": ("rejected", "unparseable: cut off at", 2),  # "price":1 may be 12 cut short: once more
     "http_400": ("fault", "fault: http_400", 1),
     "http_500": ("fault", "fault: http_500", 1),        # llama-cpp-python's answer to a bad request: no retry
     "http_503": ("fault", "fault: http_503", 2),        # retried once
@@ -175,7 +176,18 @@ async def test_a_server_that_is_down_is_a_fault_after_one_retry(world, view):
     d = await decide(world, view, config(f"http://127.0.0.1:{port}/v1"))
     assert (d.outcome, d.action, d.call["attempts"]) == ("fault", PASS, 2)
     assert d.reason.startswith("fault: connect")
-    assert d.call["prompt_tokens"] > 0  # counted locally when the server could not say
+    assert d.call["prompt_tokens"] is None  # no server read it: no tokens were spent
+    stats = CallStats()
+    stats.record(d)
+    s = stats.summary()["smol"]
+    assert s["faults"] == {"connect": 1} and s["requests"] == 2
+    assert s["latency_ms"]["p50"] is None and s["prompt_tokens"]["mean"] is None  # a call that never came back
+
+
+async def test_a_reply_whose_usage_is_nonsense_has_its_prompt_counted_here(world, view, server):
+    server.default = "odd_usage"
+    d = await decide(world, view, config(server.base_url))
+    assert 0 < d.call["prompt_tokens"] < 10_000  # counted locally when the server does not say a sane number
 
 
 async def test_an_exception_inside_the_brain_becomes_a_fault(world, server):
@@ -271,8 +283,8 @@ async def test_call_stats_count_outcomes_repairs_and_faults(world, view, server)
     assert s["repairs"] == {"fence": 1, "think": 1}
     assert s["rejected_engine"] == {"insufficient_goods": 1}
     assert s["valid_rate"] == pytest.approx(3 / 6, abs=1e-3) and s["repair_rate"] == pytest.approx(2 / 3, abs=1e-3)
-    local = decisions[3].call["prompt_tokens"]  # the 500 reported no usage: counted here
-    assert s["prompt_tokens"] == {"mean": pytest.approx((5 * 321 + local) / 6, abs=0.1), "max": max(321, local)}
+    assert decisions[3].call["prompt_tokens"] is None  # the 500 never answered: neither tokens nor latency
+    assert s["prompt_tokens"] == {"mean": pytest.approx(321, abs=0.1), "max": 321}
     assert s["latency_ms"]["max"] >= s["latency_ms"]["p50"] > 0
 
 

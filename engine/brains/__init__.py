@@ -39,5 +39,13 @@ class Decision:
     call: dict = field(default_factory=dict)
 
 
+def served(call: dict) -> bool:
+    """Whether a model call's record is of a reply the server gave, so that its
+    tokens were spent and its time was the model's: every outcome but a fault,
+    and of faults only an empty reply. A call that never came back (refused,
+    timed out, an HTTP error) counts in the faults, never in latency or tokens."""
+    return call.get("outcome") != "fault" or str(call.get("reason") or "").startswith("fault: empty")
+
+
 class Brain(Protocol):
     async def decide(self, view: PublicView) -> Decision: ...

@@ -33,12 +33,12 @@ from ..actions import PASS
 from ..errors import WoodError
 from ..grammar import gbnf
 from ..legal import legal_schema, moves_of, schema_json, without_say
-from ..parsing import MAX_REPLY_CHARS, parse_reply
+from ..parsing import MAX_REPLY_CHARS, Parsed, parse_reply
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
 from ..views import PublicView, once_per
 from ..world import World
-from . import ENGINE_PREFIX, Decision
+from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
 from .transport import BODY_MAX, BodyTooLarge, LeanTransport, too_large
 
@@ -243,7 +243,7 @@ class ChatClient:
 
     async def post(self, data: bytes) -> ChatResult:
         """`chat` with its body made beforehand (`request`)."""
-        t0 = 0.0
+        spent = 0.0  # seconds in requests: the back-off between two is not the server's time
         r, failed = self._pick(), None
         for attempt in (1, 2):
             r.outstanding += 1
@@ -251,9 +251,10 @@ class ChatClient:
             try:
                 async with r.gate:
                     t1 = time.perf_counter()
-                    t0 = t0 or t1
                     result = await self._post(r, data)
-                    r.latencies_ms.append((time.perf_counter() - t1) * 1000)
+                    took = time.perf_counter() - t1
+                    spent += took
+                    r.latencies_ms.append(took * 1000)
             finally:
                 r.outstanding -= 1
             r.calls += 1
@@ -274,7 +275,7 @@ class ChatClient:
                 await asyncio.sleep(RETRY_BACKOFF_S)
             else:
                 failed.failovers += 1
-        result.latency_ms = (time.perf_counter() - t0) * 1000
+        result.latency_ms = spent * 1000
         return result
 
     def _pick(self, avoid: Replica | None = None) -> Replica:
@@ -618,13 +619,16 @@ class LLMBrain:
         result = await self.client.post(data)
         parsed = parse_reply(result.text, goods, self.names)
         attempts, latency_ms = result.attempts, result.latency_ms
-        answered = [result]  # the requests whose tokens the decision counts: the first (its prompt, at least) ...
-        if result.finish_reason == "length" and parsed.action is None:  # cut off: once more with room to finish
+        answered = [result] if _answered(result) else []  # the requests whose tokens the decision counts
+        raw = result.text
+        if _cut(result, parsed):  # cut off mid-object: once more with room to finish
             result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
-            if result.fault in (None, "empty"):  # ... and a re-ask the server read and answered (even emptily)
-                answered.append(result)
+            answered += [result] if _answered(result) else []
+            raw = result.text if result.text is not None else raw  # a re-ask that failed keeps the reply it followed
+            if _cut(result, parsed):  # cut off again: what json_repair closed may end in a cut number ("1" of "12")
+                parsed = Parsed(None, "rejected", parsed.repairs, f"unparseable: cut off at {cfg.max_tokens * 2} tokens")
         if result.finish_reason == "length" and parsed.action is not None:
             parsed.repairs.append("truncated")
             parsed.outcome, parsed.reason = "repaired", "repaired: " + ", ".join(parsed.repairs)
@@ -638,20 +642,35 @@ class LLMBrain:
         if action is not None and action.say and not cfg.say:  # a say line the model was not to write: dropped
             action = action.model_copy(update={"say": None})
         counted = None
-        prompt_tokens = 0
+        prompt_tokens = 0 if answered else None  # None: no server read the prompt
         for r in answered:  # a server that does not say is counted here (the same prompt each time)
             if r.prompt_tokens is None and counted is None:
                 counted = count_tokens(messages, self.tokenizer)
             prompt_tokens += r.prompt_tokens if r.prompt_tokens is not None else counted
         completions = [r.completion_tokens for r in answered if r.completion_tokens is not None]
-        return Decision(action or PASS, outcome, reason, raw=result.text, call={
-            "model": cfg.name, "creature": self.name, "messages": messages, "raw": result.text,
+        return Decision(action or PASS, outcome, reason, raw=raw, call={
+            "model": cfg.name, "creature": self.name, "messages": messages, "raw": raw,
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
             "repairs": parsed.repairs, "latency_ms": round(latency_ms, 1), "prompt_tokens": prompt_tokens,
             "completion_tokens": sum(completions) if completions else None, "finish_reason": result.finish_reason,
             "fault": result.fault, "attempts": attempts, "replica": result.replica,
             "failover_from": result.failover_from,
         })
+
+
+def _answered(result: ChatResult) -> bool:
+    """Whether the server read the request and answered it (even emptily): its prompt was spent."""
+    return result.fault in (None, "empty")
+
+
+def _cut(result: ChatResult, parsed: Parsed) -> bool:
+    """Whether a reply stopped at max_tokens before its action was whole: nothing
+    parsed, or json_repair closed an object that ends in a number, which may
+    be cut short ("price":1 of "price":12). A say line cut short is only shorter."""
+    if result.finish_reason != "length":
+        return False
+    return parsed.action is None or ("json_repair" in parsed.repairs
+                                     and (result.text or "").rstrip()[-1:] in tuple("0123456789.+-"))
 
 
 # ---- measures -------------------------------------------------------------------
@@ -716,6 +735,8 @@ class CallStats:
         elif decision.outcome == "fault":
             s.faults[call.get("fault") or "internal"] += 1
         s.repairs.update(call.get("repairs") or ())
+        if not served(call):  # a call that never came back: counted in the faults only
+            return
         if call.get("latency_ms") is not None:
             s.latencies_ms.append(call["latency_ms"])
         if call.get("prompt_tokens") is not None:
