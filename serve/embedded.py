@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -99,6 +100,25 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()  # ~0.15 s for the 98 MB shipped file
 
 
+def _cache_prefix(src: Path, quant: str) -> str:
+    return f"{src.stem}-{sha256_file(src)[:16]}-{quant}-"
+
+
+def cached_gguf(quant: str = QUANT, *, folder: Path | None = None, drop_damaged: bool = False) -> Path | None:
+    """The shipped GGUF requantized to `quant` as the cache holds it, or None
+    if it holds no sound copy. Only reads, unless `drop_damaged` removes a
+    copy whose content no longer matches its name."""
+    folder = folder or cache_dir()
+    prefix = _cache_prefix(gguf_path(), quant)
+    for found in sorted(folder.glob(f"{prefix}*.gguf")):
+        if sha256_file(found)[:16] == found.stem[len(prefix):]:
+            return found
+        if drop_damaged:
+            log.warning("cached model %s is damaged: making it again", found)
+            found.unlink(missing_ok=True)
+    return None
+
+
 def requantized_gguf(quant: str = QUANT, *, folder: Path | None = None) -> Path:
     """The shipped GGUF requantized to `quant`, made once and cached.
 
@@ -107,14 +127,12 @@ def requantized_gguf(quant: str = QUANT, *, folder: Path | None = None) -> Path:
     removed and made again. It is written to a temporary file and renamed
     into place, so games starting at once never see half a file (at worst
     both quantize). Raises on any failure; the caller falls back."""
-    src = gguf_path()
     folder = folder or cache_dir()
-    prefix = f"{src.stem}-{sha256_file(src)[:16]}-{quant}-"
-    for found in sorted(folder.glob(f"{prefix}*.gguf")):
-        if sha256_file(found)[:16] == found.stem[len(prefix):]:
-            return found
-        log.warning("cached model %s is damaged: making it again", found)
-        found.unlink(missing_ok=True)
+    cached = cached_gguf(quant, folder=folder, drop_damaged=True)
+    if cached is not None:
+        return cached
+    src = gguf_path()
+    prefix = _cache_prefix(src, quant)
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".gguf", dir=folder)
     os.close(fd)
@@ -158,6 +176,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A server's start as a dry run shows it (EmbeddedServer.plan)."""
+
+    base_url: str
+    command: list[str]
+    notes: list[str]  # what each placeholder in `command` (PORT, MODEL) will be
+
+
 class EmbeddedServer:
     """One `python -m serve.batched` child process serving SmolLM2 on 127.0.0.1
     (or, with `server="llama_cpp"`, `python -m llama_cpp.server`).
@@ -188,6 +215,7 @@ class EmbeddedServer:
         server: Server = "batched",
         parallel: int = PARALLEL,
     ) -> None:
+        self.port_given = bool(port)  # else a free port, picked here: a dry run shows it as chosen at start
         self.port = port or free_port()
         self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
         folder = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{self.port}"
@@ -224,27 +252,47 @@ class EmbeddedServer:
         return f"http://{HOST}:{self.port}/v1"
 
     def command(self) -> list[str]:
+        """The command line that starts the server (preparing the model first)."""
+        return self._command(str(self.prepare_model()), str(self.port))
+
+    def plan(self) -> Plan:
+        """What `start()` would run, worked out without writing anything: a
+        port picked at start shows as PORT, a model file that the first start
+        makes as MODEL, each with a note on what it will be."""
+        notes: list[str] = []
+        port = str(self.port)
+        if not self.port_given:
+            port = "PORT"
+            notes.append(f"PORT: a free port on {HOST}, chosen at start")
+        model = self.model_path or (gguf_path() if self.quant is None else cached_gguf(self.quant))
+        if model is None:
+            model = "MODEL"
+            notes.append(f"MODEL: {gguf_path()} requantized to {self.quant}, written into {cache_dir()}/ "
+                         "on the first start (if that fails, the shipped file is served)")
+        return Plan(f"http://{HOST}:{port}/v1", self._command(str(model), port), notes)
+
+    def _command(self, model: str, port: str) -> list[str]:
         if self.server == "batched":
             return [
                 sys.executable, "-m", "serve.batched",
-                "--model", str(self.prepare_model()),
+                "--model", model,
                 "--alias", MODEL_ALIAS,
                 "--n-ctx", str(self.n_ctx),
                 "--parallel", str(self.parallel),
                 *(["--threads", str(self.n_threads)] if self.n_threads else []),
                 "--host", HOST,
-                "--port", str(self.port),
+                "--port", port,
             ]
         return [
             sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.prepare_model()),
+            "--model", model,
             "--model_alias", MODEL_ALIAS,
             "--n_ctx", str(self.n_ctx),
             "--chat_format", "chatml",
             "--interrupt_requests", "false",
             *(["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)] if self.n_threads else []),
             "--host", HOST,
-            "--port", str(self.port),
+            "--port", port,
         ]
 
     def start(self) -> "EmbeddedServer":

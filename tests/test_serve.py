@@ -10,13 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
 
 from engine.errors import WoodError
 from engine.world import load_world
-from serve.embedded import free_port
+from serve.embedded import QUANT, free_port, gguf_path, sha256_file
 from serve.roster import RosterError, embedded_roster, load_roster
 from serve.vllm import (
     NOT_FOUND,
@@ -296,6 +297,39 @@ def test_wood_serve_dry_run(monkeypatch, capsys):
     assert commands == [f"vllm serve --config serve/vllm/{n}.yaml"
                         for n in ("gpt-oss-20b", "minicpm3-4b", "nemotron-mini-4b", "qwen2.5-0.5b")]
     assert "# gpt-oss-20b -> http://127.0.0.1:8001/v1" in out
+
+
+def test_wood_serve_dry_run_writes_nothing_and_says_what_the_start_decides(tmp_path, monkeypatch, capsys):
+    """The embedded model's port is picked at start and its requantized file
+    made on the first start: a dry run picks and makes neither, and says so."""
+    monkeypatch.chdir(ROOT)
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    cache.mkdir()
+    tmp.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))  # where the requantized model is cached
+    monkeypatch.setattr("tempfile.tempdir", str(tmp))  # where a log folder would be made
+    runs = []
+    for _ in range(2):
+        assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
+        runs.append(capsys.readouterr().out)
+    assert list(cache.iterdir()) == [] and list(tmp.iterdir()) == []
+    assert runs[0] == runs[1]
+    lines = runs[0].splitlines()
+    command = lines[-1].split()
+    assert lines[0] == "# smollm2 (embedded) -> http://127.0.0.1:PORT/v1"
+    assert command[command.index("--port") + 1] == "PORT" and command[command.index("--model") + 1] == "MODEL"
+    assert "# PORT: a free port on 127.0.0.1, chosen at start" in lines
+    assert f"written into {cache / 'thousand-token-wood'}/ on the first start" in runs[0]
+    # a sound cached copy (its name holds its own hash) is what the start serves: its path is printed, as it is
+    src = gguf_path()
+    name = f"{src.stem}-{sha256_file(src)[:16]}-{QUANT}-{sha256(b'GGUF').hexdigest()[:16]}.gguf"
+    made = cache / "thousand-token-wood" / name
+    made.parent.mkdir()
+    made.write_bytes(b"GGUF")
+    assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f" --model {made} " in out and "MODEL" not in out
+    assert list(made.parent.iterdir()) == [made] and made.read_bytes() == b"GGUF"
 
 
 def test_wood_serve_without_vllm(monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """`wood serve --roster FILE`: start the model servers a roster needs and keep
 them up until Ctrl-C. Its vLLM servers start one after another (each once the
 previous answers /health), then the embedded SmolLM2 server if a model has
-`embedded = true`. `--dry-run` prints the command lines instead."""
+`embedded = true`. `--dry-run` prints the command lines instead and writes
+nothing; what is only decided at start shows as PORT or MODEL, with a note."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roster", required=True, metavar="FILE",
                    help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
-    p.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the command lines and exit, writing nothing")
     p.add_argument("--log-dir", metavar="DIR", help="write each server's log here (default: a new temporary folder)")
     p.add_argument("--vllm-bin", default="vllm", metavar="PATH", help="the vllm executable (default: vllm on PATH)")
 
@@ -82,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"# {server.name} -> {server.base_url} (start when the previous /health answers 200)")
             print(shlex.join(cmd))
         if smol is not None:
-            print(f"# {MODEL_ALIAS} (embedded) -> {smol.base_url}")
-            print(shlex.join(smol.command()))
+            plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
+            print(f"# {MODEL_ALIAS} (embedded) -> {plan.base_url}")
+            for note in plan.notes:
+                print(f"# {note}")
+            print(shlex.join(plan.command))
         return 0
 
     def interrupt(signum: int, frame: object) -> None:  # stop the servers on SIGTERM/SIGHUP, as on Ctrl-C
