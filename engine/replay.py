@@ -3,7 +3,8 @@ the pure rules, must reproduce every recorded state hash.
 
 `replayed_rounds` is the one replay loop: each recorded round rebuilt, with
 its events, flows and decisions. `rebuild` (`wood replay --verify`),
-`verified_state` (every resume) and the economy report read rounds from it.
+`verified_state` (every resume), the app's `wood replay` and the economy
+report read rounds from it.
 """
 from __future__ import annotations
 

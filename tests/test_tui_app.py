@@ -16,6 +16,7 @@ from engine.brains import Decision
 from engine.brains.human import HumanBrain
 from engine.errors import WoodError
 from engine.ledger import Ledger
+from engine.replay import Diverged, rebuild
 from engine.rules import check_action, open_round
 from engine.runner import Runner
 from engine.state import initial_state
@@ -284,6 +285,36 @@ async def test_replay_of_a_saved_run(tmp_path, world):
         await pilot.pause()
         text = all_text(app)
         assert "replay · round 4/4" in text and " sold " in text
+    ledger.close()
+
+
+async def test_replay_of_a_changed_save_stops_where_the_record_stops_rebuilding(tmp_path, world):
+    """A save edited by hand (one creature's action in round 5 made a pass)
+    is played up to round 4 and stops there with one line, as `--verify`
+    fails it at round 5: no later round, no warning per round, and no final
+    ranking naming a winner the record does not have."""
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 9, 12)
+    with sqlite3.connect(save) as con:
+        who = con.execute("SELECT creature FROM actions WHERE round = 5 AND action NOT LIKE '%pass%' "
+                          "ORDER BY creature").fetchone()[0]
+        con.execute("UPDATE actions SET action = ? WHERE round = 5 AND creature = ?", (json.dumps(PASS.compact()), who))
+    ledger = Ledger.open(save, readonly=True)
+    with pytest.raises(Diverged, match="round 5"):
+        rebuild(ledger, world, verify_each=True)
+    app = WoodApp(RecordedGame(ledger), pacer=Pacer(0.0))
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await until(pilot, lambda: app.ready, what="the replay to start")
+        await until(pilot, lambda: not any(w.group == "engine" and w.is_running for w in app.workers),
+                    what="the replay to end")
+        await pilot.pause()
+        stop = "the record stops rebuilding at round 5: replay stopped (the save was changed, or written by other rules)"
+        assert app.main.closed == 4
+        assert [n.message for n in app._notifications] == [stop]  # one line, not one per later round
+        assert app.main.sub_title == f"replay · round 4/12 · {stop}"
+        assert app.screen is app.main and app.main.final is None  # no final ranking
+        text = all_text(app)
+        assert " wins with " not in text and "end of the record" not in text and "final standings" not in text
     ledger.close()
 
 

@@ -24,9 +24,9 @@ from engine.events import Event
 from engine.ledger import Ledger
 from engine.recap import regard, round_recap
 from engine.rules import check_action
-from engine.replay import check_roster, replayed_rounds
+from engine.replay import Diverged, check_roster, replayed_rounds
 from engine.runner import Observer, RoundResult
-from engine.state import State, initial_state, state_hash
+from engine.state import State, initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, World, load_world
 
@@ -195,20 +195,29 @@ class RecordedGame:
         self.ledger = ledger
 
     async def run(self, post: Post, pacer: Pacer) -> None:
+        """Each round held to the record as `wood replay --verify` holds it
+        (`replayed_rounds(verify=True)`): at the first that does not rebuild,
+        the replay stops with one line, and no standings are given as the
+        record's end (the record has none past that round)."""
         ledger = self.ledger
         world = load_world()
         roster = check_roster(ledger, world)
         last = ledger.last_round()
         state = initial_state(world, ledger.seed, roster)
         post(GameReady(world, roster, state, last))
-        for rr in replayed_rounds(ledger, world):
-            state = rr.after
-            if rr.round > 1:
+        rounds = replayed_rounds(ledger, world, verify=True)
+        for r in range(1, last + 1):  # the rounds it yields, one by one at the app's pace
+            if r > 1:
                 await pacer.between_rounds()
+            try:
+                rr = next(rounds)
+            except Diverged:
+                post(GameStatus(f"the record stops rebuilding at round {r}: replay stopped (the save was changed, "
+                                "or written by other rules)", "error"))
+                return
+            state = rr.after
             for name, d in rr.decisions.items():
                 post(Decided(name, d))
-            if state_hash(rr.after) != ledger.round_hash(rr.round):
-                post(GameStatus(f"the replay diverges from the record at round {rr.round}", "warning"))
             post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
         post(GameOver(f"end of the record: {last} rounds", state, world))
 
