@@ -42,7 +42,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from engine.brains.config import ModelConfig
+from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
 from engine.sanitise import clean_text
 from engine.world import MIN_CREATURES, RosterEntry, World, build_roster, twin_name
@@ -105,6 +105,7 @@ class Roster(BaseModel):
             if key == SCRIPTED:
                 raise ValueError(f"[models.{SCRIPTED}]: the name is taken (a creature with model = \"{SCRIPTED}\" "
                                  "trades with the scripted rules)")
+            check_model_name("[models] key", key)
             m.name = key
         if "creatures" not in self.model_fields_set and self.crowd is None:
             raise ValueError("creatures: Field required (list [[creatures]], or fill the roster with a [crowd])")

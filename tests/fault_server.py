@@ -12,7 +12,8 @@ trickled a byte at a time, a gzip-compressed body, a redirect) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
-"gzip_bomb": 100 MB inflated) or a byte at a time ("trickle").
+"gzip_bomb": 100 MB inflated), a byte at a time ("trickle") or asks for a key
+(401, "needs_key").
 """
 from __future__ import annotations
 
@@ -131,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._raw(200, _bomb(), "application/json", {"Content-Encoding": "gzip"})
             elif srv.models_mode == "trickle":
                 self._trickle(listing.encode())
+            elif srv.models_mode == "needs_key":
+                self._raw(401, b'{"error": "no key"}', "application/json")
             else:
                 self._raw(200, listing.encode(), "application/json")
         else:

@@ -351,6 +351,11 @@ ROSTERS = [
     ("empty-name", GOOD_MODEL + creature('""') + creature('"Fox"', '"fox"'), "at least 1 character"),
     ("name-too-long", GOOD_MODEL + creature('"' + "O" * 41 + '"') + creature('"Fox"', '"fox"'),
      "at most 40 characters"),
+    ("model-key-escape", GOOD_MODEL.replace("[models.m]", '[models."m\\u001b[31m\\nstate hash: 0"]')
+     + creature().replace('model = "m"', 'model = "m\\u001b[31m\\nstate hash: 0"') + creature('"Fox"', '"fox"', "")
+     .replace('model = "m"', 'model = "scripted"'), "[models] key"),  # printed in every summary line
+    ("served-name-newline", GOOD_MODEL.replace('model = "m"', 'model = "m\\nwood: all good"') + creature()
+     + creature('"Fox"', '"fox"'), "is not a plain name"),
     ("twin-names", GOOD_MODEL + creature() + creature(), "creature names must be unique"),
     ("twins-but-for-case", GOOD_MODEL + creature() + creature('"owl"', '"fox"'), "must be unique, ignoring case"),
     ("url-credentials", GOOD_MODEL.replace("127.0.0.1", "u:secret@127.0.0.1") + creature() + creature('"Fox"', '"fox"'),

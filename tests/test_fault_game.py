@@ -129,6 +129,7 @@ def test_a_resume_that_cannot_start_leaves_its_save_as_it_was(tmp_path):
     before = db.read_bytes()
     r = wood("sim", "--resume", str(db), "--rounds", "19")
     assert r.returncode == 2 and "unreachable" in r.stderr, r.stderr
+    assert "resuming" not in r.stderr  # said only once the game can go on
     assert db.read_bytes() == before
 
 

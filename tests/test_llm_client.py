@@ -483,3 +483,28 @@ async def test_a_model_list_trickled_a_byte_at_a_time_ends_at_the_deadline():
             with pytest.raises(ModelServerError, match="did not answer GET models within 1 s"):
                 await client.check_models()
             assert time.perf_counter() - t0 < 3
+
+
+@pytest.mark.parametrize("key, says", [
+    ({}, "no API key was sent: give the roster's model api_key_env"),
+    ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),
+])
+async def test_a_server_that_wants_a_key_is_told_apart_from_one_that_is_down(key, says, monkeypatch):
+    """A 401 at the start says where the key comes from (a save never keeps a
+    literal api_key, so a resume needs api_key_env)."""
+    monkeypatch.delenv("WOOD_TEST_UNSET_KEY", raising=False)
+    with FaultServer(models_mode="needs_key") as srv:
+        async with ChatClient(config(srv.base_url, **key)) as client:
+            with pytest.raises(ModelServerError, match="HTTP 401") as e:
+                await client.check_models()
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+async def test_a_slow_start_is_said_once_and_a_quick_one_not_at_all():
+    from wood_tui.game import _said_if_slow
+
+    said = []
+    assert await _said_if_slow(asyncio.sleep(0, "quick"), said.append, "waiting", after_s=5) == "quick"
+    assert said == []
+    assert await _said_if_slow(asyncio.sleep(0.3, "slow"), said.append, "waiting", after_s=0.05) == "slow"
+    assert said == ["waiting"]

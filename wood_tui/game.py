@@ -3,6 +3,7 @@ the world, a new or resumed state, the ledger, the brains, and the model
 servers they need, all torn down together when the game ends."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -28,6 +29,7 @@ from .options import DEFAULT_ROUNDS, DEFAULT_SEED, MAX_ROUNDS, RunOptions
 HUMAN = "human"  # the model name of a creature a human joined as
 NO_MODEL = (HUMAN, "scripted")  # creatures that think with no model (serve.roster.SCRIPTED: the scripted rules)
 STARTUP_NOTE_EVERY_S = 5
+SLOW_NOTE_AFTER_S = 3  # a model server that has not answered its check after this long is said to be waited for
 
 
 @dataclass
@@ -63,6 +65,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
     record before it goes on; `summary`, if given, is fed those rounds."""
     ledger = None
     lengthen = False  # a resume given a new length: recorded once the game can go on
+    resuming = None   # ... and said then
     models = None  # the roster's model configs, for --brains llm
     roomy_collector()
     async with contextlib.AsyncExitStack() as stack:
@@ -90,7 +93,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
             if lengthen:
                 state.end = target
-            log(f"resuming {options.resume} after round {state.round} of {target}")
+            resuming = f"resuming {options.resume} after round {state.round} of {target}"  # said once it can
         else:
             seed = options.seed if options.seed is not None else DEFAULT_SEED
             kind = options.brains or "scripted"
@@ -127,6 +130,8 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         brains.update(extra_brains or {})
         if ledger is not None and options.resume is not None and lengthen:  # recorded once the game can go on
             ledger.set_end(state.round + 1, target)
+        if resuming is not None:
+            log(resuming)
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
         yield Game(world, runner, ledger, target, roster, kind, reports)
 
@@ -231,7 +236,9 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
             raise WoodError(f"model {name!r} has no base_url in the roster")
         client = ChatClient(cfg)
         stack.push_async_callback(client.aclose)
-        await client.check_models()
+        await _said_if_slow(client.check_models(), log,
+                            f"waiting for model {name} at {', '.join(cfg.urls)} to answer (up to "
+                            f"{cfg.connect_timeout_s + cfg.timeout_s:g} s)...")
         clients[name] = client
     names = tuple(r.name for r in roster)
     brains = {r.name: LLMBrain(r.name, clients[r.model], world, names=names,
@@ -243,6 +250,16 @@ def _replica_lines(clients: dict) -> list[str]:
     from engine.brains.llm import replica_lines
 
     return replica_lines(clients)
+
+
+async def _said_if_slow(work, log: Callable[[str], None], line: str, after_s: float = SLOW_NOTE_AFTER_S):
+    """Await `work`, logging `line` if it has not finished after `after_s`
+    (a server that hangs is not met with silence; a quick one says nothing)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=after_s)
+    if not done:
+        log(line)
+    return await task
 
 
 def _every(seconds: float, fn):

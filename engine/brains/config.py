@@ -60,6 +60,19 @@ def _same_server(url: str) -> tuple:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+MODEL_NAME_MAX = 200  # a served model name or a roster's key for it ("Qwen/Qwen2.5-0.5B-Instruct-GGUF:q4_0")
+
+
+def check_model_name(what: str, v: str) -> str:
+    """A model's name as the roster gives it (its `[models]` key, its served
+    `model`): printed in every summary and error line, so plain text only --
+    what the one sanitiser would leave unchanged, no escapes, no line breaks."""
+    if not v or len(v) > MODEL_NAME_MAX or clean_text(v) != v:
+        raise ValueError(f"{what} {v[:MODEL_NAME_MAX]!r} is not a plain name (1-{MODEL_NAME_MAX} characters of "
+                         "printable text, no control characters, no leading or trailing spaces)")
+    return v
+
+
 def _check_key(key: str) -> None:
     """An API key goes into a header as it is: printable ASCII without spaces."""
     if not key or any(not ("!" <= ch <= "~") for ch in key):
@@ -101,6 +114,7 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _replicas(self) -> "ModelConfig":
+        check_model_name("model", self.model)
         for u in [*self.base_urls, *([self.base_url] if self.base_url else [])]:
             _check_url(u)
         if self.api_key is not None:

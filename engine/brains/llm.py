@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 import urllib.request
 from collections import Counter, deque
@@ -190,7 +191,7 @@ class ChatClient:
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
         if status >= 400:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} answered GET models "
-                               f"with HTTP {status}: {_text(body)}")
+                               f"with HTTP {status}: {_text(body)}" + (_key_hint(self.cfg) if status in (401, 403) else ""))
         try:
             served = {str(m["id"]) for m in json.loads(body)["data"]}
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -656,6 +657,17 @@ class LLMBrain:
             "fault": result.fault, "attempts": attempts, "replica": result.replica,
             "failover_from": result.failover_from,
         })
+
+
+def _key_hint(cfg: ModelConfig) -> str:
+    """What to tell a user whose server refused us for want of a key."""
+    if cfg.api_key_env:
+        set_ = "is set" if os.environ.get(cfg.api_key_env) else "is not set"
+        return f" (the key is read from ${cfg.api_key_env}, which {set_})"
+    if cfg.api_key:
+        return " (the roster's api_key was sent)"
+    return (" (no API key was sent: give the roster's model api_key_env, the environment variable that holds it; "
+            "a save never keeps a literal api_key, so a resumed run needs api_key_env)")
 
 
 def _answered(result: ChatResult) -> bool:
