@@ -56,11 +56,17 @@ def seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def top_share(report: dict) -> float | None:
+    """The top holder's largest share of a good at the end, over the goods
+    someone holds (None: nobody holds any)."""
+    return max((x for x in report["top_holder_share_final"].values() if x is not None), default=None)
+
+
 def summarise(rows: list[dict]) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for one roster size over its seeds."""
     mean = lambda xs: statistics.fmean(xs) if xs else float("nan")  # noqa: E731
     stuck = max(max(r["longest_single_price_rounds_by_good"].values()) for r in rows)
-    top = max(max(r["top_holder_share_final"].values()) for r in rows)
+    top = max((t for r in rows if (t := top_share(r)) is not None), default=float("nan"))
     shocks = sum(r["shocks_with_rise"]["measured"] for r in rows)
     rose = sum(r["shocks_with_rise"]["rose_enough"] for r in rows)
     unknown = mean([(r["rejections"].get("unknown_offer", 0) + r["rejections"].get("offer_taken", 0)) / r["actions"]

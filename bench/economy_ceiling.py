@@ -117,7 +117,7 @@ def main() -> None:
     for k in passes:
         for n in sizes:
             rows = [d for d, j in zip(results, jobs) if j[3] == k and j[1] == n]
-            tops = ", ".join(f"{max(r['top_holder_share_final'].values()):.0%}" for r in rows)
+            tops = ", ".join("n/a" if (t := economy.top_share(r)) is None else f"{t:.0%}" for r in rows)
             ginis = ", ".join(f"{r['gini_final']:.2f}" for r in rows)
             print(f"{k} pass{'es' if k > 1 else ''} a round, {n} creatures, {args.rounds} rounds, seeds {args.seeds}:")
             for target, got, ok in economy.summarise(rows):

@@ -12,6 +12,7 @@ or human seat decided and traded; `report_of` measures a save file.
 """
 from __future__ import annotations
 
+import shlex
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class EconomyReport:
     final: dict = field(default_factory=dict)            # end-of-run snapshot measures
     prices_given: Prices = field(default_factory=Prices)  # for the cost estimate per model
     behaviour: ModelBehaviour | None = None               # per model, fed with the rest
+    save: str = ""                                        # the save measured (`report_of`), for its resume command
+    stopped_early_of: int | None = None                   # the rounds its run was set to play, where it holds fewer
 
     def __post_init__(self) -> None:
         if self.behaviour is None:
@@ -175,7 +178,7 @@ class EconomyReport:
         stock: dict[str, list[int]] = {g: [c.goods.get(g, 0) for c in s.creatures.values()] for g in w.goods}
         coins = sorted(c.coins for c in s.creatures.values())
         return {
-            "top_holder_share": {g: (max(v) / sum(v) if sum(v) else 0.0) for g, v in stock.items()},
+            "top_holder_share": {g: (max(v) / sum(v) if sum(v) else None) for g, v in stock.items()},
             "stock": {g: sum(v) for g, v in stock.items()},
             "median_coins": statistics.median(coins),
             "treasury": s.treasury,
@@ -212,10 +215,11 @@ class EconomyReport:
         rej = sum(self.rejections.values())
         return {
             "rounds": self.rounds,
+            "stopped_early_of": self.stopped_early_of,
             "creatures": self.creatures,
             "needs_met": eaten / needed if needed else None,
             "needs_met_by_good": {g: (self.eaten[g] / self.needed[g] if self.needed[g] else None) for g in w.goods},
-            "spoiled_share_by_good": {g: (self.spoiled[g] / self.produced[g] if self.produced[g] else 0.0)
+            "spoiled_share_by_good": {g: (self.spoiled[g] / self.produced[g] if self.produced[g] else None)
                                       for g in w.goods},
             "mood_zero_share_final": self.final.get("mood_zero_share"),
             "mood_mean_by_round": [round(m, 2) for m in self.mood_mean],
@@ -229,7 +233,7 @@ class EconomyReport:
             "shocks": shocks,
             "shocks_with_rise": {"measured": len(measured),
                                  "rose_enough": sum(s["rise"] >= SHOCK_RISE for s in measured)},
-            "top_holder_share_final": self.final.get("top_holder_share", {}),
+            "top_holder_share_final": {g: self.final.get("top_holder_share", {}).get(g) for g in w.goods},
             "gini_final": self.gini_by_round[-1] if self.gini_by_round else None,
             "gini_by_round": [round(x, 4) for x in self.gini_by_round],
             "median_coins_final": self.final.get("median_coins"),
@@ -246,7 +250,7 @@ class EconomyReport:
             "actions": self.actions,
             "action_mix": dict(self.kinds),
             "rejections": dict(self.rejections),
-            "rejected_share": rej / self.actions if self.actions else 0.0,
+            "rejected_share": rej / self.actions if self.actions else None,
             "models": self.behaviour.to_dict(),
         }
 
@@ -254,17 +258,20 @@ class EconomyReport:
         d = self.to_dict()
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
         goods = list(self.world.goods)
-        out = [f"rounds {d['rounds']}, creatures {d['creatures']}",
+        planned = d["stopped_early_of"]
+        out = [f"rounds {d['rounds']}"
+               + (f" of the {planned} the run was set to play (stopped early; resume with: wood sim --resume "
+                  f"{shlex.quote(self.save)})" if planned is not None else "") + f", creatures {d['creatures']}",
                f"needs met: {pct(d['needs_met'])} ("
                + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",
                f"mood 0 at the end: {pct(d['mood_zero_share_final'])}; mean mood at the end "
                f"{d['mood_mean_by_round'][-1] if d['mood_mean_by_round'] else 'n/a'}",
                "spoiled (share of produced): " + ", ".join(f"{g} {pct(d['spoiled_share_by_good'][g])}" for g in goods),
                "top holder's share of the stock at the end: "
-               + ", ".join(f"{g} {pct(d['top_holder_share_final'].get(g))}" for g in goods)]
+               + ", ".join(f"{g} {pct(d['top_holder_share_final'][g])}" for g in goods)]
         out.append("per good: trades and units between creatures; prices (the granary's and shorts' buy-ins too): "
-                   "how many distinct, the longest span of rounds whose every trade was at one price, the last "
-                   "round's mean")
+                   "how many distinct, the longest span of rounds whose every trade was at one price, the mean in "
+                   "the last round that had a price")
         out.append(f"{'good':<10} {'trades':>7} {'units':>7} {'prices':>7} {'longest 1-price':>16} {'last mean':>10}")
         for g in goods:
             series = d["price_by_good_by_round"][g]
@@ -273,32 +280,40 @@ class EconomyReport:
                        f"{d['distinct_prices_by_good'][g]:>7} {d['longest_single_price_rounds_by_good'][g]:>13} r "
                        f"{last:>10}")
         sw = d["shocks_with_rise"]
-        out.append(f"harvest failures: {len(d['shocks'])}; with trades in the {SHOCK_WINDOW} rounds before and "
-                   f"after {sw['measured']}, price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
+        out.append(f"harvest failures: {len(d['shocks'])}; measured {sw['measured']} (a price in the {SHOCK_WINDOW} "
+                   f"rounds before and in the {SHOCK_WINDOW} from its start, all {SHOCK_WINDOW} within the run), "
+                   f"price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
         for s in d["shocks"]:
             rise = f"{s['price_before']} -> {s['price_after']} ({s['rise']:+.0%})" if s["rise"] is not None else \
                 "the run ends within its window" if s["round"] + SHOCK_WINDOW - 1 > d["rounds"] else \
-                "no trades to compare"
+                f"no price in the {SHOCK_WINDOW} rounds before" if s["price_before"] is None else \
+                f"no price in the {SHOCK_WINDOW} rounds from its start"
             out.append(f"  round {s['round']} {s['good']}{' (foretold)' if s['foretold'] else ''}: {rise}")
         gf = d["gini_final"]
         mc = d["median_coins_final"]
         out.append(f"wealth Gini at the end: {'n/a' if gf is None else f'{gf:.2f}'}; median coins "
                    f"{'n/a' if mc is None else f'{mc:g}'} (start {d['start_coins']})")
         ln, fi, gr = d["loans"], d["fines"], d["granary"]
-        out.append(f"loans: {ln['taken']} taken of {ln['offered']} offered, {ln['repaid']} repaid, {ln['defaults']} "
-                   f"defaults ({ln['coins_defaulted']} coins short), {ln['loans_to_defaulters']} to past defaulters")
-        out.append(f"fines: {fi['count']} ({fi['coins']} coins), {fi['cleared']} cleared; granary: {gr['rounds']} "
-                   f"rounds, {gr['coins_spent']} coins spent; treasury at the end {d['treasury_final']}")
+        tr = d["treasury_final"]
+        out.append(f"loans: {ln['taken']} taken of {ln['offered']} offered, {ln['repaid']} repaid, "
+                   f"{_count(ln['defaults'], 'default')} ({_count(ln['coins_defaulted'], 'coin')} short), "
+                   f"{ln['loans_to_defaulters']} to past defaulters")
+        out.append(f"fines: {fi['count']} ({_count(fi['coins'], 'coin')}), {fi['cleared']} cleared; granary: "
+                   f"{_count(gr['rounds'], 'round')}, {_count(gr['coins_spent'], 'coin')} spent; treasury at the end "
+                   f"{'n/a' if tr is None else tr}")
         sh, pa, wh = d["shorts"], d["pacts"], d["whispers"]
-        out.append(f"shorts: {sh['opened']} opened ({sh['units']} units), {sh['closed']} closed: {sh['at_loss']} at a "
-                   f"loss, {sh['squeezed']} squeezed, {sh['profit']:+d} coins in all")
+        out.append(f"shorts: {sh['opened']} opened ({_count(sh['units'], 'unit')}), {sh['closed']} closed: "
+                   f"{sh['at_loss']} at a loss, {sh['squeezed']} squeezed, {_count(sh['profit'], 'coin', '+d')} in all")
         out.append(f"pacts: {pa['proposed']} proposed, {pa['formed']} formed, {pa['broken']} broken "
                    f"({pa['broken_by_default']} by a default)")
         out.append(f"whispers: {wh['sent']} sent, {wh['tips_passed']} passing on a tip")
         mix = ", ".join(f"{k} {v}" for k, v in sorted(d["action_mix"].items(), key=lambda kv: -kv[1]))
-        out.append(f"actions: {d['actions']} ({mix})")
+        out.append(f"actions: {d['actions']}" + (f" ({mix})" if mix else ""))
         rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"
         out.append(f"rejected: {pct(d['rejected_share'])} of actions ({rej})")
+        if not d["models"]:
+            out.append("per model: none (no decision recorded)")
+            return out
         out.append("per model (a scripted temperament and a human seat count as models; totals over its "
                    "creatures and the run unless a line says a round or a creature):")
         for name, m in d["models"].items():
@@ -311,7 +326,7 @@ def model_lines(name: str, m: dict) -> list[str]:
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
-    out = [f"{name} ({', '.join(m['creatures'])}): {m['decisions']} decisions, valid {pct(m['valid_share'])} "
+    out = [f"{name} ({', '.join(m['creatures'])}): {_count(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]
     c = m["calls"]
@@ -331,17 +346,23 @@ def model_lines(name: str, m: dict) -> list[str]:
     about = f" ({100 * topic:.0f}% naming a good or a creature)" if topic is not None else ""
     out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round{about}")
     tr, tips = m["trades"], m["tips"]
-    out.append(f"  trades: bought {tr['bought']} ({tr['units_bought']} units), sold {tr['sold']} ({tr['units_sold']} "
-               f"units); holds {num(m['stock_rounds'])} rounds of needs, {num(m['rotted_per_round'])} units rot a round")
-    out.append(f"  tips: {tips['received']} received, {tips['trades_on_tips']} trades on them ({tips['on_true']} true, "
-               f"{tips['on_planted']} planted); fines {tips['fines']} ({tips['fined_coins']} coins), "
-               f"cleared {tips['cleared']}")
+    out.append(f"  trades: bought {tr['bought']} ({_count(tr['units_bought'], 'unit')}), sold {tr['sold']} "
+               f"({_count(tr['units_sold'], 'unit')}); holds {num(m['stock_rounds'])} rounds of needs, "
+               f"{num(m['rotted_per_round'])} units rot a round")
+    out.append(f"  tips: {tips['received']} received, {_count(tips['trades_on_tips'], 'trade')} on them "
+               f"({tips['on_true']} true, {tips['on_planted']} planted); fines {tips['fines']} "
+               f"({_count(tips['fined_coins'], 'coin')}), cleared {tips['cleared']}")
     ln, sh = m["loans"], m["shorts"]
-    out.append(f"  credit: {ln['taken']} loans taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
-               f"{sh['opened']} ({sh['profit']:+d} coins); gifts {m['gifts']}, whispers {m['whispers']}")
+    out.append(f"  credit: {_count(ln['taken'], 'loan')} taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
+               f"{sh['opened']} ({_count(sh['profit'], 'coin', '+d')}); gifts {m['gifts']}, whispers {m['whispers']}")
     wo, mo = m["worth"], m["mood"]
     out.append(f"  net worth {_moved(wo)}, mood {_moved(mo)} a creature")
     return out
+
+
+def _count(n: int, noun: str, spec: str = "d") -> str:
+    """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
+    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
 def _moved(m: dict) -> str:
@@ -355,16 +376,20 @@ def _moved(m: dict) -> str:
 def report_of(path, world: World, *, prices: Prices | None = None, upto: int | None = None) -> EconomyReport:
     """The report of the save at `path` (opened read-only, its record checked
     first), over rounds 1..`upto` (default: every committed round), each
-    rebuilt round held to its recorded hash (a changed save is refused)."""
-    report = EconomyReport(world, prices_given=prices or Prices())
+    rebuilt round held to its recorded hash (a changed save is refused).
+    Measured to its last round, a save whose run was set to play more (it
+    was stopped early) says how many (`stopped_early_of`)."""
+    report = EconomyReport(world, prices_given=prices or Prices(), save=str(path))
     with checked_record(path, world) as ledger:
         report.creatures = len(ledger.roster())  # so a save with no round yet still says who is in it
         report.start_coins = int(world.economy["start_coins"])
-        last = ledger.last_round()
-        for rr in replayed_rounds(ledger, world, upto=last if upto is None else min(upto, last), verify=True):
+        held = ledger.last_round()
+        for rr in replayed_rounds(ledger, world, upto=held if upto is None else min(upto, held), verify=True):
             report.add(rr.round, rr.before, rr.after, rr.events, rr.flows, rr.decisions)
-        last = report.rounds
+        planned = ledger.end_for(held + 1)  # the last round a resume plays to (0: none recorded)
+        if report.rounds == held < planned:
+            report.stopped_early_of = planned
         for call in ledger.calls():
-            if call["round"] <= last and call.get("model"):
+            if call["round"] <= report.rounds and call.get("model"):
                 report.add_call(call)
     return report

@@ -3,6 +3,7 @@ ledger it was rebuilt from, and its measures on hand-made numbers."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def test_a_failure_started_again_while_it_runs_is_one_and_a_cut_window_is_not_me
     """A second tip starting honey's failure while it already runs is the same
     failure, not a new one; a failure whose five rounds after run past the
     end is listed, not measured; the granary's fills count as prices; the
-    JSON's price series is in round order."""
+    JSON's price series is in round order; the text says what "measured" counts."""
     from engine.state import ActiveShock
 
     report = EconomyReport(world)
@@ -134,7 +135,11 @@ def test_a_failure_started_again_while_it_runs_is_one_and_a_cut_window_is_not_me
     assert d["price_by_good_by_round"]["acorns"] == {3: 9.0}
     doc = json.loads(json.dumps(d, sort_keys=True))
     assert list(doc["price_by_good_by_round"]["honey"]) == [str(r) for r in range(1, 25)]
-    assert "the run ends within its window" in "\n".join(report.lines())
+    text = "\n".join(report.lines())
+    assert "the run ends within its window" in text
+    # what "measured" counts is said: a price on both sides, and the whole window after within the run
+    assert ("harvest failures: 2; measured 1 (a price in the 5 rounds before and in the 5 from its start, all 5 "
+            "within the run), price up >= 20% in 1") in text
 
 
 def test_a_200_round_scripted_game_shows_every_new_move(tmp_path):
@@ -343,9 +348,129 @@ def test_a_change_shown_is_the_difference_of_the_numbers_shown():
 
 
 def test_a_save_with_no_round_yet_still_says_who_is_in_it(world, tmp_path):
+    """Killed before its first round was committed, a save says who is in it
+    and that it was stopped; a measure with nothing to measure is n/a (null
+    in the JSON), never a Python value, 0% or an empty list."""
     from engine.ledger import Ledger
     from engine.report import report_of
     from engine.world import build_roster
 
-    Ledger.create(tmp_path / "empty.db", seed=1, roster=build_roster(world, 7), brains="scripted", rounds=5).close()
-    assert report_of(tmp_path / "empty.db", world).lines()[0] == "rounds 0, creatures 7"
+    db = tmp_path / "empty.db"
+    Ledger.create(db, seed=1, roster=build_roster(world, 7), brains="scripted", rounds=5).close()
+    report = report_of(db, world)
+    lines = report.lines()
+    assert lines[0] == (f"rounds 0 of the 5 the run was set to play (stopped early; resume with: wood sim --resume "
+                        f"{db}), creatures 7")
+    text = "\n".join(lines)
+    assert "None" not in text and "()" not in text and not re.search(r"(?<!\d)0%", text), text
+    assert "spoiled (share of produced): acorns n/a, berries n/a" in text and "actions: 0" in lines
+    assert "rejected: n/a of actions (none)" in lines and lines[-1] == "per model: none (no decision recorded)"
+    assert text.count("treasury at the end n/a") == 1
+    d = report.to_dict()
+    assert set(d["top_holder_share_final"]) == set(d["spoiled_share_by_good"]) == set(world.goods)
+    assert {*d["top_holder_share_final"].values(), *d["spoiled_share_by_good"].values(), d["rejected_share"],
+            d["treasury_final"], d["needs_met"]} == {None}
+
+
+def test_a_share_with_no_base_is_n_a_not_0_percent(tmp_path):
+    """Two badgers make honey and timber and nothing else: no acorns, berries
+    or mushrooms are produced (their spoiled share has no base) and by the end
+    nobody holds any (nor has the top holder a share). Those are n/a in the
+    text and null in the JSON; `bench/economy.py`'s summary skips them."""
+    import importlib.util
+
+    roster = tmp_path / "badgers.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "badger"\ntemperament = "{t}"\n'
+                              'model = "scripted"\n\n' for n, t in (("Badger", "hoarder"), ("Brock", "merchant"))))
+    db = tmp_path / "badgers.db"
+    sim = wood("sim", "--roster", str(roster), "--rounds", "10", "--seed", "1", "--save", str(db), "--quiet")
+    assert sim.returncode == 0, sim.stderr
+    d = json.loads(wood("report", str(db), "--json").stdout)
+    spoiled, top = d["spoiled_share_by_good"], d["top_holder_share_final"]
+    assert [spoiled[g] for g in ("acorns", "berries", "mushrooms")] == [None] * 3
+    assert [top[g] for g in ("acorns", "berries", "mushrooms")] == [None] * 3
+    assert 0 < spoiled["honey"] < 1 and 0.5 <= top["honey"] <= 1
+    text = wood("report", str(db)).stdout
+    assert "spoiled (share of produced): acorns n/a, berries n/a, honey " in text
+    assert "top holder's share of the stock at the end: acorns n/a, berries n/a, honey " in text
+    spec = importlib.util.spec_from_file_location("bench_economy", ROOT / "bench" / "economy.py")
+    economy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(economy)
+    assert economy.top_share(d) == max(top["honey"], top["timber"])
+    assert dict((t, got) for t, got, _ in economy.summarise([d]))["top holder <= 40% of a good (worst)"] == \
+        f"{economy.top_share(d):.0%}"
+
+
+def test_the_last_mean_is_said_to_be_the_last_round_with_a_price(world):
+    """Honey trades in round 1 only: its "last mean" is that round's, and the
+    text says so (not "the last round's mean", which had no price)."""
+    report = EconomyReport(world)
+    s = initial_state(world, 1)
+    for r in range(1, 4):
+        _round(report, s, r, [("honey", 1, 7)] if r == 1 else [])
+    text = report.lines()
+    assert "the last round's mean" not in "\n".join(text)
+    assert "the mean in the last round that had a price" in "\n".join(text)
+    assert [x.split() for x in text if x.startswith("honey ")] == [["honey", "1", "1", "1", "1", "r", "7.0"]]
+
+
+def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
+    """A run set to play 200 rounds and stopped after 5 (as a killed `wood
+    sim --save` leaves it): the report says so, with the resume command, and
+    the JSON has `stopped_early_of`; measured to fewer rounds than it holds
+    (a sweep's `upto`), or finished, it says nothing of it."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.ledger import Ledger
+    from engine.report import report_of
+    from engine.runner import Runner
+    from engine.world import build_roster
+
+    roster, db = build_roster(world, 3), tmp_path / "killed.db"
+    ledger = Ledger.create(db, seed=3, roster=roster, brains="scripted", rounds=200)
+    try:
+        runner = Runner(world, initial_state(world, 3, roster, end=200), scripted_brains(roster, 3), ledger=ledger)
+
+        async def five():
+            for _ in range(5):
+                await runner.play_round()
+
+        asyncio.run(five())
+    finally:
+        ledger.close()
+    r = wood("report", str(db))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == (f"rounds 5 of the 200 the run was set to play (stopped early; resume with: "
+                                        f"wood sim --resume {db}), creatures 3")
+    d = json.loads(wood("report", str(db), "--json").stdout)
+    assert (d["rounds"], d["stopped_early_of"]) == (5, 200)
+    assert report_of(db, world, upto=3).to_dict()["stopped_early_of"] is None
+
+
+def test_a_finished_save_says_nothing_of_stopping(saved):
+    d = json.loads(wood("report", str(saved), "--json").stdout)
+    assert d["stopped_early_of"] is None
+    assert wood("report", str(saved)).stdout.splitlines()[1] == "rounds 60, creatures 8"
+
+
+def test_one_of_a_thing_is_singular(world):
+    """`1 round`, `1 coin`, `-1 coin`, `1 decision`: no count of one is followed by a plural."""
+    report = EconomyReport(world)
+    s = initial_state(world, 1)
+    extra = [Event("granary", 1, {"spent": 1, "fed": ["Owl"], "bought": {"acorns": 1},
+                                  "buys": [["Fox", "acorns", 1, 1]]}),
+             Event("fine", 1, {"creature": "Owl", "amount": 1}),
+             Event("short_opened", 1, {"owner": "Owl", "good": "honey", "qty": 1}),
+             Event("short_closed", 1, {"owner": "Owl", "good": "honey", "profit": -1, "squeezed": 0, "buys": []}),
+             Event("default", 1, {"borrower": "Fox", "short": 1}),
+             Event("loan_taken", 1, {"borrower": "Owl", "lender": "Fox"})]
+    report.add(1, s, s, [Event("trade", 1, {"buyer": "Owl", "seller": "Fox", "good": "honey", "qty": 1, "price": 3}),
+                         *extra], (Flows(), Flows()), {"Owl": _decision("offer", side="buy", good="honey", qty=1,
+                                                                         price=3)})
+    text = "\n".join(report.lines())
+    for line in ("granary: 1 round, 1 coin spent", "fines: 1 (1 coin)", "shorts: 1 opened (1 unit)",
+                 "-1 coin in all", "1 default (1 coin short)", "(Owl): 1 decision,", "bought 1 (1 unit)",
+                 "shorts 1 (-1 coin)", "fines 1 (1 coin)", "credit: 1 loan taken"):
+        assert line in text, line
+    assert not re.search(r"(?<![\d.])[+-]?1 (rounds|coins|units|decisions|trades|loans|defaults)\b", text), text
