@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .brains import ENGINE_PREFIX
 from .events import Event
 from .invariants import INVARIANTS
 
@@ -27,6 +28,7 @@ class RunSummary:
     tips_whispered: int = 0   # whispers that passed on a tip
     pacts_renewed: int = 0    # pact proposals made again while they stood (not new ones)
     outcomes: Counter = field(default_factory=Counter)  # decision outcome -> count
+    stand_ins: int = 0  # passes made for a model whose call failed or whose reply held no usable action
     checks_passed: int = 0
     played: int = 0    # rounds played by this process
     replayed: int = 0  # rounds rebuilt from a ledger (a resume)
@@ -70,6 +72,7 @@ class RunSummary:
         self.add_events(events)
         for d in decisions.values():
             self.outcomes[d.outcome] += 1
+            self.stand_ins += d.outcome == "fault" or (d.outcome == "rejected" and not d.reason.startswith(ENGINE_PREFIX))
         if checked:
             self.checks_passed += 1
 
@@ -81,7 +84,9 @@ class RunSummary:
             out.append(f"  {g:<10} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
         out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {k['default']} defaults"
                    f" ({k['loan_offered']} offered)")
-        out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}")
+        stood_in = f" ({self.stand_ins} of them for a model whose call failed or gave no usable action)" \
+            if self.stand_ins else ""
+        out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}{stood_in}")
         out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted")
         out.append(f"fines: {k['fine']} ({self.fines_coins} coins to the treasury)")
         out.append(f"shorts: {k['short_opened']} opened, {k['short_closed']} closed ({self.shorts_lost} at a loss, "

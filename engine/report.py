@@ -18,9 +18,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .behaviour import ModelBehaviour, Prices
+from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .replay import checked_record, replayed_rounds
 from .rules import round_fills
+from .sanitise import clean_text
 from .score import worths
 from .state import State
 from .world import World
@@ -326,6 +328,7 @@ def model_lines(name: str, m: dict) -> list[str]:
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
+    name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
     out = [f"{name} ({', '.join(m['creatures'])}): {_count(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]

@@ -180,3 +180,28 @@ def test_an_api_key_is_sent_but_never_saved_and_a_resume_reads_it_from_its_varia
         assert r.returncode == 0, r.stderr
         assert srv.auth and set(srv.auth) == {f"Bearer {secret}"}
     assert secret.encode() not in db.read_bytes()
+
+
+def test_a_model_that_stops_answering_is_said_at_once_and_stops_the_run_resumably(tmp_path):
+    """A server that dies mid-run (here: answers its check, then fails every
+    call) is not met with a silent run of passes that exits 0: the first
+    round of failures is said, and after five rounds of nothing the run stops
+    with exit 1, its rounds saved and resumable."""
+    db = tmp_path / "run.db"
+    with FaultServer() as srv:
+        srv.default = "http_400"
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url))
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "40", "--save", str(db), "--quiet")
+        assert r.returncode == 1, r.stderr
+        err = r.stderr.strip().splitlines()
+        assert err[0].startswith("wood: model flaky: every call failed in round 1 (fault: http_400")
+        assert err[0].endswith("); its creatures pass until it answers") and len(err) == 2, err
+        assert err[-1].startswith("wood: model flaky has answered none of its calls for 5 rounds (fault: http_400")
+        assert err[-1].endswith(f"stopped after round 5 of 40; every round played is in {db}: "
+                                f"resume with wood sim --resume {db}"), err
+        assert "rounds: 5" in r.stdout and f"passes: {5 * len(NAMES)} ({5 * len(NAMES)} of them for a model" in r.stdout
+        assert Ledger.open(db).last_round() == 5
+        srv.default = "valid"  # the server is back: the run goes on where it stopped, and says nothing more
+        r = wood("sim", "--resume", str(db), "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert "every call failed" not in r.stderr and Ledger.open(db).last_round() == 40

@@ -278,7 +278,7 @@ async def test_call_stats_count_outcomes_repairs_and_faults(world, view, server)
     # a well-formed proposal the engine refused, as the runner marks it
     stats.record(Decision(PASS, "rejected", "engine: insufficient_goods", call=dict(decisions[0].call)))
     s = stats.summary()["smol"]
-    assert (s["calls"], s["clean"], s["repaired"], s["rejected_schema"]) == (6, 1, 2, 1)
+    assert (s["calls"], s["clean"], s["repaired"], s["rejected_schema"], s["unparseable"]) == (6, 1, 2, 0, 1)
     assert s["faults"] == {"http_500": 1}
     assert s["repairs"] == {"fence": 1, "think": 1}
     assert s["rejected_engine"] == {"insufficient_goods": 1}

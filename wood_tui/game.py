@@ -282,6 +282,10 @@ class _StatsRecorder(Observer):
             self.stats.record(d)
 
 
+def _n(k: int, what: str) -> str:
+    return f"{k} {what}" + ("" if k == 1 else "s")
+
+
 def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     """The per-model measures, as the lines `wood sim` prints. They count the
     calls this process made: from `first_round` on (a resumed run's earlier
@@ -291,11 +295,16 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     for model, s in summary.items():
         lat, tok = s["latency_ms"], s["prompt_tokens"]
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
-        out.append(f"model {model}{since}: {s['calls']} decisions ({s['requests']} requests), valid {pct(s['valid_rate'])}, "
-                   f"repaired {pct(s['repair_rate'])}"
-                   f" ({', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'nothing'})")
-        out.append(f"  rejected: schema {s['rejected_schema']}, engine {sum(s['rejected_engine'].values())} "
+        ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
+        valid = s["clean"] + s["repaired"]
+        out.append(f"model {model}{since}: {_n(s['calls'], 'decision')} ({_n(s['requests'], 'request')}), "
+                   f"valid {valid} of {s['calls']} ({pct(s['valid_rate'])}), {s['repaired']} of them repaired;"
+                   f" repairs made: {', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'none'}")
+        out.append(f"  rejected: unparseable {s['unparseable']}, schema {s['rejected_schema']}, "
+                   f"engine {sum(s['rejected_engine'].values())} "
                    f"({', '.join(f'{k} {v}' for k, v in sorted(s['rejected_engine'].items())) or 'none'});"
                    f" faults {sum(s['faults'].values())} ({', '.join(f'{k} {v}' for k, v in s['faults'].items()) or 'none'})")
-        out.append(f"  latency p50 {lat['p50']} ms, p95 {lat['p95']} ms; prompt tokens mean {tok['mean']}, max {tok['max']}")
+        mean = "n/a" if tok["mean"] is None else f"{tok['mean']:.0f}"
+        out.append(f"  calls answered: latency p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "
+                   f"prompt tokens mean {mean}, max {tok['max']}")
     return out

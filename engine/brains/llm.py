@@ -692,7 +692,8 @@ class ModelStats:
     requests: int = 0  # HTTP requests they took (a retry or a re-ask is one more)
     clean: int = 0
     repaired: int = 0
-    rejected_schema: int = 0
+    rejected_schema: int = 0   # a reply that was JSON but no action the schema admits
+    unparseable: int = 0       # a reply with no action in it at all (no JSON object, empty, cut off)
     repairs: Counter = field(default_factory=Counter)          # repair tag -> count
     rejected_engine: Counter = field(default_factory=Counter)  # engine Reason -> count
     faults: Counter = field(default_factory=Counter)           # fault kind -> count
@@ -706,7 +707,8 @@ class ModelStats:
         lat = sorted(self.latencies_ms)
         return {
             "calls": self.calls, "requests": self.requests, "clean": self.clean, "repaired": self.repaired,
-            "rejected_schema": self.rejected_schema, "rejected_engine": dict(self.rejected_engine),
+            "rejected_schema": self.rejected_schema, "unparseable": self.unparseable,
+            "rejected_engine": dict(self.rejected_engine),
             "faults": dict(self.faults), "repairs": dict(self.repairs),
             "valid_rate": _ratio(valid, self.calls),
             "repair_rate": _ratio(self.repaired, valid),
@@ -742,6 +744,8 @@ class CallStats:
             s.repaired += 1
         elif decision.outcome == "rejected" and decision.reason.startswith(ENGINE_PREFIX):
             s.rejected_engine[decision.reason.removeprefix(ENGINE_PREFIX)] += 1  # the runner's verdict
+        elif decision.outcome == "rejected" and decision.reason.startswith("unparseable"):
+            s.unparseable += 1
         elif decision.outcome == "rejected":
             s.rejected_schema += 1
         elif decision.outcome == "fault":

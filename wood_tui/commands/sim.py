@@ -1,15 +1,20 @@
 """`wood sim`: the market, headless. New runs, `--resume` of a killed run
 (to a total of `--rounds`), a progress bar on a terminal, plain lines
 otherwise, and a summary: the run's measures, the final standings, and last
-the line `state hash: <hex>`."""
+the line `state hash: <hex>`. A model that stops answering is said at once;
+one that answers none of its calls for FAULT_STOP_ROUNDS rounds stops the
+run (exit 1, its save resumable) rather than let its creatures pass on."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
+
+FAULT_STOP_ROUNDS = 5  # rounds running in which every call to a model failed: the run stops (and can be resumed)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,9 +51,11 @@ async def _run(options: RunOptions, quiet: bool) -> int:
     async with open_game(options, world, summary=summary, log=_log(quiet)) as game:
         target = game.target_rounds
         progress = _Progress(game.runner.state.round, target, quiet=quiet)
-        while game.runner.state.round < target:
+        watch = _ModelWatch(_warn)
+        while game.runner.state.round < target and watch.dead is None:
             result = await game.runner.play_round()
             summary.add_round(result)
+            watch.round(result.round, result.decisions)
             progress.tick(result.round)
         progress.done()
         for line in summary.lines(world.good_names):
@@ -58,7 +65,49 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         for line in standings_lines(game.runner.state, world):
             print(line)
         print(f"state hash: {game.state_hash()}")
+        if watch.dead is not None:
+            model, reason = watch.dead
+            path = options.save or options.resume
+            _warn(f"wood: model {model} has answered none of its calls for {FAULT_STOP_ROUNDS} rounds ({reason}): "
+                  f"stopped after round {game.runner.state.round} of {target}"
+                  + (f"; every round played is in {path}: resume with wood sim --resume {shlex.quote(str(path))}"
+                     if path else ""))
+            return 1
     return 0
+
+
+def _warn(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _ModelWatch:
+    """Says when a model stops answering (a round in which every call to it
+    failed) and when it answers again, even under --quiet; `dead` is the first
+    model, with its last fault, to answer none of its calls for
+    FAULT_STOP_ROUNDS rounds running: the run stops there rather than play on
+    with its creatures passing (a server that died mid-run)."""
+
+    def __init__(self, say):
+        self.say = say
+        self.streak: dict[str, int] = {}
+        self.dead: tuple[str, str] | None = None
+
+    def round(self, round_no: int, decisions: dict) -> None:
+        by_model: dict[str, list] = {}
+        for d in decisions.values():
+            if d.call and d.call.get("model"):
+                by_model.setdefault(d.call["model"], []).append(d)
+        for model, ds in sorted(by_model.items()):
+            if all(d.outcome == "fault" for d in ds):
+                n = self.streak[model] = self.streak.get(model, 0) + 1
+                reason = ds[-1].reason
+                if n == 1:
+                    self.say(f"wood: model {model}: every call failed in round {round_no} ({reason}); "
+                             "its creatures pass until it answers")
+                if n >= FAULT_STOP_ROUNDS and self.dead is None:
+                    self.dead = (model, reason)
+            elif self.streak.pop(model, 0):
+                self.say(f"wood: model {model} answers again (round {round_no})")
 
 
 def _log(quiet: bool):
