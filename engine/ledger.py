@@ -85,6 +85,30 @@ NUMBER_MAX = 1 << 31  # a call's round, latency (ms) and token counts: past this
 TEMP_STEM = 64  # characters of a save's name its creation's temporary file keeps (filesystems allow 255)
 
 
+COMPANIONS = ("-wal", "-shm", "-journal")  # files SQLite keeps beside a save while it is open
+
+
+def _check_room_for_companions(p: Path) -> None:
+    """Refuse a new save at `p` that SQLite could not keep whole: one whose
+    companion files are already there (left by a save of that name whose own
+    file was removed: SQLite would read that old log into the new save), or
+    whose name leaves no room in the folder's limit for "-wal" (a save is
+    kept in WAL mode: its -wal and -shm are what SQLite makes beside it)."""
+    try:
+        limit = os.pathconf(p.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf there (Windows), or it will not say
+        limit = 255
+    size = len(os.fsencode(p.name))
+    if size + len("-wal") > limit:
+        raise LedgerError(f"the save's name is {size} bytes long; SQLite keeps '{p.name[:12]}...-wal' beside it, "
+                          f"and names here may be at most {limit} bytes: choose a name of at most {limit - 4}")
+    stale = [f"{p.name}{suffix}" for suffix in COMPANIONS if os.path.lexists(f"{p}{suffix}")]  # False if unnameable
+    if stale:
+        raise LedgerError(f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} beside {p}, left by an earlier "
+                          "save of that name whose own file was removed; remove "
+                          f"{'it' if len(stale) == 1 else 'them'}, or choose another --save path")
+
+
 def _clear_stale(p: Path) -> None:
     """Remove what a `Ledger.create` of `p` killed before it finished left
     beside it (`.NAME.PID.new`, its -wal/-shm), where that process is gone."""
@@ -261,6 +285,7 @@ class Ledger:
             raise LedgerError(f"directory {p.parent} does not exist")
         if not p.parent.is_dir():
             raise LedgerError(f"{p.parent} is not a directory")
+        _check_room_for_companions(p)
         meta = {"format": FORMAT, "version": str(VERSION), "seed": str(seed), "brains": brains,
                 "roster": json.dumps([asdict(r) for r in roster]), "created": str(time.time()),
                 "extra": json.dumps(extra or {})}
@@ -412,7 +437,7 @@ class Ledger:
             if not -SEED_LIMIT <= _whole(rows["seed"]) < SEED_LIMIT:
                 raise ValueError
         except ValueError:
-            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a whole number that fits 64 bits") from None
+            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a signed 64-bit whole number") from None
         if rows["brains"] not in BRAINS:
             raise LedgerError(f"{p}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
         if "rounds" in rows:

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
 from engine.sanitise import clean_text
-from engine.world import MIN_CREATURES, RosterEntry, World, build_roster, twin_name
+from engine.world import MAX_CREATURES, MIN_CREATURES, RosterEntry, World, build_roster, twin_name
 
 from .embedded import N_CTX, PARALLEL
 
@@ -79,15 +79,12 @@ class CreatureConfig(BaseModel):
         return v
 
 
-CROWD_MAX = 100_000
-
-
 class CrowdConfig(BaseModel):
     """Generated creatures that fill a roster up to `count`, thinking with `model`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(ge=MIN_CREATURES, le=CROWD_MAX)  # the whole roster's size, listed creatures included
+    count: int = Field(ge=MIN_CREATURES, le=MAX_CREATURES)  # the whole roster's size, listed creatures included
     model: str
 
 
@@ -112,6 +109,8 @@ class Roster(BaseModel):
         size = max(len(self.creatures), self.crowd.count if self.crowd else 0)
         if size < MIN_CREATURES:
             raise ValueError(f"a market needs at least {MIN_CREATURES} creatures; the roster has {size}")
+        if size > MAX_CREATURES:
+            raise ValueError(f"a wood has at most {MAX_CREATURES:,} creatures; the roster has {size:,}")
         if self.crowd is not None and self.crowd.model not in self.models and self.crowd.model != SCRIPTED:
             raise ValueError(f"the crowd uses unknown model {self.crowd.model!r}")
         if self.crowd is not None and self.crowd.count < len(self.creatures):

@@ -138,7 +138,7 @@ SAVES = [
     ("rounds-zero", [meta("rounds", "0")], ALL, "meta rounds '0'"),
     ("brains-unknown", [meta("brains", "robots")], ALL, "meta brains 'robots' is not one of scripted, llm"),
     ("seed-not-a-number", [meta("seed", "1.5")], ALL, "meta seed '1.5'"),
-    ("seed-too-big", [meta("seed", str(2**70))], ALL, "fits 64 bits"),
+    ("seed-too-big", [meta("seed", str(2**70))], ALL, "is not a signed 64-bit whole number"),
     ("seed-missing", ["DELETE FROM meta WHERE key = 'seed'"], ALL, "its meta has no seed"),
     ("roster-missing", ["DELETE FROM meta WHERE key = 'roster'"], ALL, "its meta has no roster"),
     ("extra-not-json", [meta("extra", "nope")], ALL, "meta extra: not JSON"),
@@ -356,6 +356,8 @@ ROSTERS = [
      .replace('model = "m"', 'model = "scripted"'), "[models] key"),  # printed in every summary line
     ("served-name-newline", GOOD_MODEL.replace('model = "m"', 'model = "m\\nwood: all good"') + creature()
      + creature('"Fox"', '"fox"'), "is not a plain name"),
+    ("crowd-over-the-cap", GOOD_MODEL + '[crowd]\ncount = 10001\nmodel = "m"\n',
+     "less than or equal to 10000"),  # --creatures' bound too: one wood size, however the roster is filled
     ("twin-names", GOOD_MODEL + creature() + creature(), "creature names must be unique"),
     ("twins-but-for-case", GOOD_MODEL + creature() + creature('"owl"', '"fox"'), "must be unique, ignoring case"),
     ("url-credentials", GOOD_MODEL.replace("127.0.0.1", "u:secret@127.0.0.1") + creature() + creature('"Fox"', '"fox"'),

@@ -110,7 +110,8 @@ def test_missing_corrupt_or_foreign_saves_give_one_line_and_stay_untouched(tmp_p
     (["sim", "--creatures", "99999999999999999999"], "expected 2 to 10,000"),
     (["sim", "--rounds", "0"], "expected 1 to 1,000,000"),
     (["sim", "--seed", "1e9"], "expected a whole number"),
-    (["sim", "--seed", str(2**64)], "fits 64 bits"),
+    (["sim", "--seed", str(2**64)], "a signed 64-bit whole number"),
+    (["sim", "--seed", str(2**63)], "to 9,223,372,036,854,775,807"),  # fits 64 bits unsigned: not a seed
     (["sim", "--save", ""], "empty string"),
     (["sim", "--save", "/nonexistent-dir/run.db"], "does not exist"),
     (["sim", "--save", "/proc/nope.db"], "--save /proc/nope.db"),
@@ -168,6 +169,29 @@ def test_an_existing_save_is_never_overwritten(tmp_path):
     p.write_text("precious")
     r = wood("sim", "--rounds", "3", "--save", str(p))
     assert r.returncode == 2 and "already exists" in r.stderr and p.read_text() == "precious"
+
+
+def test_a_new_save_is_refused_where_an_old_saves_log_lies_beside_its_name(tmp_path):
+    """Killed, then only its .db removed: the -wal left beside the name would be
+    read into the new save (SQLite's "database disk image is malformed", after
+    the first round). Refused before anything is written."""
+    first = tmp_path / "run.db"
+    assert wood("sim", "--rounds", "3", "--save", str(first), "--quiet").returncode == 0
+    wal = tmp_path / "run.db-wal"
+    shutil.copyfile(first, wal)  # what a kill -9 mid-run leaves: the log, whatever is in it
+    first.unlink()
+    r = wood("sim", "--rounds", "3", "--save", str(first))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"wood: error: run.db-wal is beside {first}, left by an earlier save of that name whose own file was "
+        "removed; remove it, or choose another --save path"), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.db-wal"]
+
+
+def test_a_save_name_with_no_room_for_its_journal_is_refused_and_leaves_nothing(tmp_path):
+    name = "r" * 249 + ".db"  # 252 bytes: the save fits, its -wal would not
+    r = wood("sim", "--rounds", "2", "--save", str(tmp_path / name))
+    assert r.returncode == 2 and "names here may be at most 255 bytes: choose a name of at most 251" in r.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_game_played_on_records_its_new_end_and_replays_to_the_same_hash(tmp_path):

@@ -519,6 +519,23 @@ def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch
     assert len(seated) == 4  # neither reached the screen
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--species", "owl"], "--species joins a new creature named with --as (e.g. --as Robin --species owl); "
+                           "Owl is already in this wood"),
+    (["--as", "Owl", "--species", "fox"], "Owl is already in this wood"),
+])
+def test_species_for_a_creature_already_in_the_wood_is_refused_not_ignored(argv, says, monkeypatch):
+    from wood_tui.cli import build_parser
+    from wood_tui.commands import play
+
+    import wood_tui.game as game_module
+
+    monkeypatch.setattr(game_module, "run_app", lambda app: 0)  # had it reached the screen, the test ends there
+    with pytest.raises(WoodError) as e:
+        play.run(build_parser().parse_args(["play", "--brains", "scripted", *argv]))
+    assert says in str(e.value)
+
+
 def _play_run(save, *argv):
     """`wood play --resume SAVE ...` up to the screen, its errors raised (not printed)."""
     from wood_tui.cli import build_parser

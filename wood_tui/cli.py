@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wood", description="Thousand Token Wood: woodland creatures trade, small models think.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_ in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_.replace("%%", "%"))  # help is %-formatted, this not
         _module(name).add_arguments(p)
     return parser
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(_module(args.command).run(args) or 0)
-    except WoodError as e:
-        print(f"wood: error: {e}", file=sys.stderr)
+    except WoodError as e:  # its words may hold a user's path or a server's text: each line made inert
+        print("wood: error: " + "\n".join(clean_text(line) for line in str(e).splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wood: interrupted", file=sys.stderr)

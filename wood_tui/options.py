@@ -19,10 +19,9 @@ from typing import Literal
 from engine.errors import WoodError
 from engine.state import SEED_LIMIT
 from engine.world import BRAIN_KINDS as BRAINS
-from engine.world import MIN_CREATURES
+from engine.world import MAX_CREATURES, MIN_CREATURES
 
 Brains = Literal["scripted", "llm"]
-MAX_CREATURES = 10_000
 MAX_ROUNDS = 1_000_000
 DEFAULT_ROUNDS = 100
 DEFAULT_SEED = 1
@@ -47,7 +46,8 @@ def bounded_int(lo: int, hi: int):
 def _seed(v: str) -> int:
     n = _whole(v)
     if not -SEED_LIMIT <= n < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a seed that fits 64 bits, got {v.strip()}")
+        raise argparse.ArgumentTypeError(f"expected a seed from {-SEED_LIMIT:,} to {SEED_LIMIT - 1:,} "
+                                         f"(a signed 64-bit whole number), got {v.strip()}")
     return n
 
 
@@ -80,7 +80,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "(default: the five of the roster)", bounded_int(MIN_CREATURES, MAX_CREATURES)),
     Flag("--rounds", "R", f"rounds to play, 1 to {MAX_ROUNDS:,} (default {DEFAULT_ROUNDS}); "
          "with --resume, the total", bounded_int(1, MAX_ROUNDS)),
-    Flag("--seed", "S", f"the run's seed, any whole number that fits 64 bits (default {DEFAULT_SEED}; "
+    Flag("--seed", "S", f"the run's seed, a signed 64-bit whole number (default {DEFAULT_SEED}; "
          "a resumed run keeps its own)", _seed),
     Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
          "uses the embedded SmolLM2 server)", choices=BRAINS),

@@ -73,6 +73,9 @@ def run(args) -> int:
     if absent and args.species is None and not known:
         raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
                         f"({', '.join(world.species)})")
+    if args.species is not None and not absent and not known:
+        raise WoodError(f"--species joins a new creature named with --as (e.g. --as Robin --species {args.species}); "
+                        f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} already in {where}")
     new = set(absent) if args.species and not options.resume else set()
     check_before_the_screen(options, world)
     app = WoodApp(LiveGame(options, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0),

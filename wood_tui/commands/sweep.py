@@ -43,7 +43,8 @@ def _seeds(v: str) -> list[int]:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     if any(not -SEED_LIMIT <= s < SEED_LIMIT for s in seeds):
-        raise argparse.ArgumentTypeError(f"expected seeds that fit 64 bits, got {v.strip()}")
+        raise argparse.ArgumentTypeError(f"expected seeds from {-SEED_LIMIT:,} to {SEED_LIMIT - 1:,} "
+                                         f"(signed 64-bit whole numbers), got {v.strip()}")
     return seeds
 
 
