@@ -1,5 +1,5 @@
 """The economy's health over seeds: `wood sim` then `wood report`'s measures,
-for each roster size, against DESIGN.md's targets.
+for each roster size, against the design's targets (README, `wood report`).
 
     .venv/bin/python bench/economy.py [--seeds 1-5] [--rounds 200] [--sizes 5,50] [--jobs 2]
 

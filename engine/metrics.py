@@ -13,6 +13,11 @@ from .events import Event
 from .invariants import INVARIANTS
 
 
+def counted(n: int, noun: str, spec: str = "d") -> str:
+    """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
+    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
+
+
 @dataclass
 class RunSummary:
     rounds: int = 0

@@ -3,8 +3,8 @@
 `EconomyReport` is fed one rebuilt round at a time (`add`, from
 `replay.replayed_rounds`) and keeps only what its measures need: per-round
 series (mean price per good, mood, wealth Gini) and running totals. `to_dict`
-is the JSON; `lines` the text. The measures are the ones DESIGN.md's
-"Economy health" names: needs met, mood 0, spoilage, price discovery after
+is the JSON; `lines` the text. The measures are the ones the design's
+"Economy health" names (its targets: README, `wood report`): needs met, mood 0, spoilage, price discovery after
 shocks, single-price stretches, the top holder's share, wealth Gini, coins in
 circulation, loans and defaults, fines and the treasury, rejections. Beside
 them, per model (`engine.behaviour`): how each model, scripted temperament
@@ -21,6 +21,7 @@ from .behaviour import ModelBehaviour, Prices
 from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .replay import checked_record, replayed_rounds
+from .metrics import counted
 from .rules import round_fills
 from .sanitise import clean_text
 from .score import worths
@@ -298,14 +299,14 @@ class EconomyReport:
         ln, fi, gr = d["loans"], d["fines"], d["granary"]
         tr = d["treasury_final"]
         out.append(f"loans: {ln['taken']} taken of {ln['offered']} offered, {ln['repaid']} repaid, "
-                   f"{_count(ln['defaults'], 'default')} ({_count(ln['coins_defaulted'], 'coin')} short), "
+                   f"{counted(ln['defaults'], 'default')} ({counted(ln['coins_defaulted'], 'coin')} short), "
                    f"{ln['loans_to_defaulters']} to past defaulters")
-        out.append(f"fines: {fi['count']} ({_count(fi['coins'], 'coin')}), {fi['cleared']} cleared; granary: "
-                   f"{_count(gr['rounds'], 'round')}, {_count(gr['coins_spent'], 'coin')} spent; treasury at the end "
+        out.append(f"fines: {fi['count']} ({counted(fi['coins'], 'coin')}), {fi['cleared']} cleared; granary: "
+                   f"{counted(gr['rounds'], 'round')}, {counted(gr['coins_spent'], 'coin')} spent; treasury at the end "
                    f"{'n/a' if tr is None else tr}")
         sh, pa, wh = d["shorts"], d["pacts"], d["whispers"]
-        out.append(f"shorts: {sh['opened']} opened ({_count(sh['units'], 'unit')}), {sh['closed']} closed: "
-                   f"{sh['at_loss']} at a loss, {sh['squeezed']} squeezed, {_count(sh['profit'], 'coin', '+d')} in all")
+        out.append(f"shorts: {sh['opened']} opened ({counted(sh['units'], 'unit')}), {sh['closed']} closed: "
+                   f"{sh['at_loss']} at a loss, {sh['squeezed']} squeezed, {counted(sh['profit'], 'coin', '+d')} in all")
         out.append(f"pacts: {pa['proposed']} proposed, {pa['formed']} formed, {pa['broken']} broken "
                    f"({pa['broken_by_default']} by a default)")
         out.append(f"whispers: {wh['sent']} sent, {wh['tips_passed']} passing on a tip")
@@ -329,7 +330,7 @@ def model_lines(name: str, m: dict) -> list[str]:
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
-    out = [f"{name} ({', '.join(m['creatures'])}): {_count(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
+    out = [f"{name} ({', '.join(m['creatures'])}): {counted(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]
     c = m["calls"]
@@ -349,23 +350,18 @@ def model_lines(name: str, m: dict) -> list[str]:
     about = f" ({100 * topic:.0f}% naming a good or a creature)" if topic is not None else ""
     out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round{about}")
     tr, tips = m["trades"], m["tips"]
-    out.append(f"  trades: bought {tr['bought']} ({_count(tr['units_bought'], 'unit')}), sold {tr['sold']} "
-               f"({_count(tr['units_sold'], 'unit')}); holds {num(m['stock_rounds'])} rounds of needs, "
+    out.append(f"  trades: bought {tr['bought']} ({counted(tr['units_bought'], 'unit')}), sold {tr['sold']} "
+               f"({counted(tr['units_sold'], 'unit')}); holds {num(m['stock_rounds'])} rounds of needs, "
                f"{num(m['rotted_per_round'])} units rot a round")
-    out.append(f"  tips: {tips['received']} received, {_count(tips['trades_on_tips'], 'trade')} on them "
+    out.append(f"  tips: {tips['received']} received, {counted(tips['trades_on_tips'], 'trade')} on them "
                f"({tips['on_true']} true, {tips['on_planted']} planted); fines {tips['fines']} "
-               f"({_count(tips['fined_coins'], 'coin')}), cleared {tips['cleared']}")
+               f"({counted(tips['fined_coins'], 'coin')}), cleared {tips['cleared']}")
     ln, sh = m["loans"], m["shorts"]
-    out.append(f"  credit: {_count(ln['taken'], 'loan')} taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
-               f"{sh['opened']} ({_count(sh['profit'], 'coin', '+d')}); gifts {m['gifts']}, whispers {m['whispers']}")
+    out.append(f"  credit: {counted(ln['taken'], 'loan')} taken, {ln['defaulted']} defaulted, {ln['made']} made; shorts "
+               f"{sh['opened']} ({counted(sh['profit'], 'coin', '+d')}); gifts {m['gifts']}, whispers {m['whispers']}")
     wo, mo = m["worth"], m["mood"]
     out.append(f"  net worth {_moved(wo)}, mood {_moved(mo)} a creature")
     return out
-
-
-def _count(n: int, noun: str, spec: str = "d") -> str:
-    """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
-    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
 def _moved(m: dict) -> str:

@@ -163,7 +163,8 @@ def test_an_api_key_is_sent_but_never_saved_and_a_resume_reads_it_from_its_varia
         head = roster_toml(srv.base_url).replace("max_tokens = 64\n", f'max_tokens = 64\napi_key = "{secret}"\n')
         (tmp_path / "keyed.toml").write_text(head)
         keyed = tmp_path / "keyed.db"
-        assert wood("sim", "--roster", str(tmp_path / "keyed.toml"), "--rounds", "2", "--save", str(keyed)).returncode == 0
+        r = wood("sim", "--roster", str(tmp_path / "keyed.toml"), "--rounds", "2", "--save", str(keyed))
+        assert r.returncode == 0 and "api_key is sent but not kept in" in r.stderr, r.stderr  # said at once
         assert set(srv.auth) == {f"Bearer {secret}"}
         assert secret.encode() not in keyed.read_bytes()
         (tmp_path / "env.toml").write_text(roster_toml(srv.base_url).replace(

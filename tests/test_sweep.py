@@ -285,5 +285,5 @@ def test_a_sweep_whose_runs_all_fail_says_so_instead_of_an_empty_table(tmp_path)
                         "--seeds", "1-2", "--rounds", "3", "--out", str(tmp_path / "o")], cwd=ROOT,
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 1
-    assert r.stdout.strip().splitlines()[-1] == "sweep of 1 rosters x 2 seeds: no run finished, so nothing to compare"
+    assert r.stdout.strip().splitlines()[-1] == "sweep of 1 roster x 2 seeds: no run finished, so nothing to compare"
     assert r.stderr.count("did not finish") == 2 and "Traceback" not in r.stderr, r.stderr

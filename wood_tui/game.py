@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.brains import Brain
+from engine.metrics import counted
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
 from engine.ledger import Ledger
@@ -88,7 +89,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 raise WoodError(f"{options.resume} already has {last} rounds; --rounds is the total to reach: "
                                 f"give {last} or more, or leave it out")
             if last:
-                log(f"verifying {options.resume}: replaying its {last} rounds...")
+                log(f"verifying {options.resume}: replaying its {counted(last, 'round')}...")
             state = verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
             lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
             if lengthen:
@@ -109,6 +110,10 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 if seats:
                     extra["seats"] = list(seats)
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind, extra=extra, rounds=target)
+                for name, m in sorted((models or {}).items()):
+                    if m.get("api_key") and not m.get("api_key_env"):
+                        log(f"note: model {name}'s api_key is sent but not kept in {options.save} (a save is a file "
+                            "people share); to resume it, give the roster's model api_key_env instead")
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
@@ -282,10 +287,6 @@ class _StatsRecorder(Observer):
             self.stats.record(d)
 
 
-def _n(k: int, what: str) -> str:
-    return f"{k} {what}" + ("" if k == 1 else "s")
-
-
 def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     """The per-model measures, as the lines `wood sim` prints. They count the
     calls this process made: from `first_round` on (a resumed run's earlier
@@ -297,7 +298,7 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
         valid = s["clean"] + s["repaired"]
-        out.append(f"model {model}{since}: {_n(s['calls'], 'decision')} ({_n(s['requests'], 'request')}), "
+        out.append(f"model {model}{since}: {counted(s['calls'], 'decision')} ({counted(s['requests'], 'request')}), "
                    f"valid {valid} of {s['calls']} ({pct(s['valid_rate'])}), {s['repaired']} of them repaired;"
                    f" repairs made: {', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'none'}")
         out.append(f"  rejected: unparseable {s['unparseable']}, schema {s['rejected_schema']}, "

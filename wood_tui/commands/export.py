@@ -226,6 +226,7 @@ def _sft_targets(args) -> tuple[Path, Path | None]:
 
 
 def _sft(args, train: Path, held: Path | None) -> None:
+    from engine.metrics import counted
     from engine.errors import WoodError
     from engine.ledger import Ledger
 
@@ -243,7 +244,7 @@ def _sft(args, train: Path, held: Path | None) -> None:
         models, outcomes = set(args.model or ()), set(args.outcome)
         played = {r.model for ledger in ledgers for r in ledger.roster()}
         if unknown := sorted(models - played):  # a typo would write an empty set over the last one
-            raise WoodError(f"--model {unknown[0]}: no creature in {_runs(len(ledgers))} read played it "
+            raise WoodError(f"--model {unknown[0]}: no creature in {counted(len(ledgers), 'run')} read played it "
                             f"(their models: {', '.join(sorted(played))})")
         holdout = set(args.holdout_seeds or ())
         n_held_runs = sum(ledger.seed in holdout for ledger in ledgers)
@@ -276,13 +277,9 @@ def _sft(args, train: Path, held: Path | None) -> None:
     finally:
         for ledger in ledgers:
             ledger.close()
-    print(f"wrote {n_train} examples from {_runs(len(ledgers) - n_held_runs)} to {train}"
-          + (f" and {n_held} held-out examples from {_runs(n_held_runs)}"
+    print(f"wrote {counted(n_train, 'example')} from {counted(len(ledgers) - n_held_runs, 'run')} to {train}"
+          + (f" and {counted(n_held, 'held-out example')} from {counted(n_held_runs, 'run')}"
              f" (seeds {', '.join(map(str, sorted(holdout)))}) to {held}" if held is not None else ""))
-
-
-def _runs(n: int) -> str:
-    return f"{n} run{'s' if n != 1 else ''}"
 
 
 def _make_dirs(out: Path) -> list[Path]:

@@ -84,6 +84,7 @@ class Job:
 
 
 def run(args) -> int:
+    from engine.metrics import counted
     from engine.errors import WoodError
     from wood_tui import plots
 
@@ -113,13 +114,13 @@ def run(args) -> int:
 
         done = len(jobs) - len(failed)
         if done:
-            print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds x {args.rounds} rounds (runs in {out}"
+            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')} x {counted(args.rounds, 'round')} (runs in {out}"
                   + (f"; {done} of {len(jobs)} finished" if failed else "")
                   + "); per metric: the mean over seeds [95% interval]")
             for line in table_lines(result["table"], labels, len(args.seeds)):
                 print(line)
         else:
-            print(f"sweep of {len(rosters)} rosters x {len(args.seeds)} seeds: no run finished, so nothing to compare")
+            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')}: no run finished, so nothing to compare")
     if args.plot:
         print(plots.sweep_charts(result["table"], labels), end="", file=sys.stderr if args.json else sys.stdout)
     if plots_dir is not None:
