@@ -4,8 +4,10 @@ applied in a seeded order, invariants checked, the round committed.
 `Runner.play_round()` is one season tick. Brains only ever receive a
 `PublicView`; brain classes that can make the round's work ahead
 (`prepare_round`) are handed every view of theirs before anyone is asked.
-A brain that raises or hangs past `decide_timeout_s` becomes a
-`pass` with a recorded fault: the round always completes. An `Observer`
+A brain that raises, or hangs past `decide_timeout_s` where one is given,
+becomes a `pass` with a recorded fault: the round always completes. (The
+commands give none: a model brain's calls carry their own deadlines, the
+roster's `timeout_s`, and a human seat waits for its player.) An `Observer`
 hears about each step (the UI's bridge implements it).
 """
 from __future__ import annotations
