@@ -109,6 +109,7 @@ class _Calls:
     completion: list = field(default_factory=list)
     timed_completion: int = 0   # completion tokens of calls with a latency
     timed_s: float = 0.0        # their latency, in seconds
+    busy_s: float = 0.0         # every call's latency, answered or not, in seconds
     tokens: int = 0             # prompt + completion, for a price per million tokens
 
 
@@ -214,12 +215,12 @@ class ModelBehaviour:
         """One row of the ledger's calls table."""
         c = self.calls[call["model"]]
         c.n += 1
-        if not served(call):  # it never came back: no model time, no tokens (older saves estimated its prompt)
-            return
         lat, pt, ct = call.get("latency_ms"), call.get("prompt_tokens"), call.get("completion_tokens")
         if lat is not None:
-            c.latencies.append(lat)
-        if pt is not None:
+            c.busy_s += lat / 1000  # the time the server was asked for, answered or not: the GPU-hour cost
+            if served(call):  # the model's latency: of replies that came back
+                c.latencies.append(lat)
+        if pt is not None:  # None: no server read the prompt (saves before 2026-12 estimated it even then)
             c.prompt.append(pt)
             c.tokens += pt
         if ct is not None:
@@ -290,8 +291,8 @@ class ModelBehaviour:
             return None
         lat = sorted(c.latencies)
         cost: dict[str, float | None] = {"gpu_hour": None, "mtok": None}
-        if decisions and self.prices.gpu_hour is not None and lat:
-            cost["gpu_hour"] = round(sum(lat) / 3_600_000 * self.prices.gpu_hour / decisions * 1000, 4)
+        if decisions and self.prices.gpu_hour is not None and c.busy_s:
+            cost["gpu_hour"] = round(c.busy_s / 3600 * self.prices.gpu_hour / decisions * 1000, 4)
         if decisions and self.prices.mtok is not None:
             cost["mtok"] = round(c.tokens / 1e6 * self.prices.mtok / decisions * 1000, 4)
         mean = lambda xs: round(statistics.fmean(xs), 1) if xs else None  # noqa: E731

@@ -31,7 +31,7 @@ from .brains import Decision
 from .errors import WoodError
 from .events import Event
 from .sanitise import clean_text
-from .state import SEED_LIMIT, State
+from .state import SEED_LIMIT, SEEDS, State
 from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
 
@@ -86,6 +86,13 @@ TEMP_STEM = 64  # characters of a save's name its creation's temporary file keep
 
 
 COMPANIONS = ("-wal", "-shm", "-journal")  # files SQLite keeps beside a save while it is open
+
+
+def remove_save(path: str | Path) -> None:
+    """A save file and its companions gone (one that holds no round, or a half-made one)."""
+    for suffix in ("", *COMPANIONS):
+        with contextlib.suppress(OSError):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _check_room_for_companions(p: Path) -> None:
@@ -316,9 +323,7 @@ class Ledger:
                                       ) from None
                 os.replace(tmp, p)
         finally:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                with contextlib.suppress(OSError):
-                    Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+            remove_save(tmp)
         ledger = cls(p, _connect(p, readonly=False))
         try:
             ledger._lock = _writer_lock(p)
@@ -437,7 +442,7 @@ class Ledger:
             if not -SEED_LIMIT <= _whole(rows["seed"]) < SEED_LIMIT:
                 raise ValueError
         except ValueError:
-            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a signed 64-bit whole number") from None
+            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a seed ({SEEDS})") from None
         if rows["brains"] not in BRAINS:
             raise LedgerError(f"{p}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
         if "rounds" in rows:

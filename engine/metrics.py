@@ -87,13 +87,13 @@ class RunSummary:
         out = [f"rounds: {self.rounds}{how}"]
         for g in goods:
             out.append(f"  {g:<10} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
-        out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {k['default']} defaults"
+        out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {counted(k['default'], 'default')}"
                    f" ({k['loan_offered']} offered)")
         stood_in = f" ({self.stand_ins} of them for a model whose call failed or gave no usable action)" \
             if self.stand_ins else ""
         out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}{stood_in}")
         out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted")
-        out.append(f"fines: {k['fine']} ({self.fines_coins} coins to the treasury)")
+        out.append(f"fines: {k['fine']} ({counted(self.fines_coins, 'coin')} to the treasury)")
         out.append(f"shorts: {k['short_opened']} opened, {k['short_closed']} closed ({self.shorts_lost} at a loss, "
                    f"{self.shorts_squeezed} squeezed)")
         out.append(f"pacts: {k['pact_proposed'] - self.pacts_renewed} proposed, {k['pact_formed']} formed, {k['pact_broken']} broken")
@@ -102,12 +102,12 @@ class RunSummary:
         out.append(f"rejected actions: {sum(self.rejections.values())} ({rej})")
         if self.outcomes and set(self.outcomes) - {"scripted"}:
             out.append("decisions: " + ", ".join(f"{o} {n}" for o, n in self.outcomes.most_common()))
-        counted = self.played + self.replayed
+        fed = self.played + self.replayed
         if not self.checks_passed:
             out.append("invariant checks: none run")
         else:
-            of = f" of {counted}" if self.checks_passed != counted else ""
-            rounds = "round" if counted == 1 else "rounds"
+            of = f" of {fed}" if self.checks_passed != fed else ""
+            rounds = "round" if fed == 1 else "rounds"
             out.append(f"invariant checks passed: {self.checks_passed}{of} {rounds} x {len(INVARIANTS)}"
                        f" ({', '.join(INVARIANTS)})")
         return out

@@ -11,7 +11,8 @@ change the reply's meaning is not mended but `rejected` with a reason: a
 negative amount, a number that is not plainly one ("1,000", "5-10"), a
 reference (an offer's or a tip's id) out of range. Each fix leaves a short
 tag in `Parsed.repairs` so the repair rate can be measured. It never raises,
-and its work is bounded (`REPAIR_MAX_CHARS`), whatever a server sends.
+and its work is bounded (`REPAIR_MAX_CHARS`, `NUMBER_TEXT_MAX`), whatever a
+server sends.
 
 Whether the action can be carried out (holdings, ids, unknown goods) stays
 the engine's call: an unknown good is passed through unless it is a near miss.
@@ -35,8 +36,9 @@ Outcome = Literal["clean", "repaired", "rejected"]
 
 MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply
 MAX_DECODE_TRIES = 16     # `{` positions tried with the strict decoder before json_repair
-REPAIR_MAX_CHARS = 1_500  # what json_repair is given at most: its time grows with the square of broken
-                          # input (32,000 characters of '{"' took 30 s); an action is a few hundred
+REPAIR_MAX_CHARS = 1_500  # the most json_repair is given: its time grows with the square of broken input
+                          # (32,000 characters of '{"' took 30 s); an action is a few hundred. Longer
+                          # broken text is rejected, not cut: a cut could fall inside a number
 NAMES_SCANNED = 64        # a roster up to this size is searched as it is; a larger one as a set (made once)
 
 # Bounds of the numeric fields, read off the Action model so they cannot drift.
@@ -85,7 +87,10 @@ _HARMONY_END = re.compile(r"<\|(?:end|return|call)\|>", re.I)
 _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.I | re.S)
 _THINK_TAG = re.compile(r"</?(?:think|thinking|reasoning)>", re.I)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.S)
-_NUMBER = re.compile(r"\s*#?([+-]?\d+(?:\.\d+)?(?:e[+]?\d+)?)\s*(?:%|coins?|units?|rounds?)?\s*", re.I)
+# a number as text: "12", " 6.5 ", "#12", "10%", "6 coins" (the spaces inside the optional unit, so that no two
+# runs of spaces can trade characters: matching stays linear whatever a server sends)
+_NUMBER = re.compile(r"\s*#?([+-]?\d+(?:\.\d+)?(?:e\+?\d+)?)(?:\s*(?:%|coins?|units?|rounds?))?\s*", re.I)
+NUMBER_TEXT_MAX = 40  # a longer text is not a plain number, whatever it holds
 _DECODER = json.JSONDecoder()
 
 
@@ -113,8 +118,8 @@ def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], rep
         return Parsed(None, "rejected", repairs, "unparseable: empty reply")
     body = _strip_wrappers(text[:MAX_REPLY_CHARS], repairs)
     obj = _find_object(body, repairs)
-    if obj is None:
-        return Parsed(None, "rejected", repairs, "unparseable: no JSON object")
+    if not isinstance(obj, dict):
+        return Parsed(None, "rejected", repairs, f"unparseable: {obj}")
     fields_ = _normalise(obj, goods, names, repairs)
     if "action" not in fields_:
         return Parsed(None, "rejected", repairs, "schema: action: missing")
@@ -158,8 +163,9 @@ def _strip_wrappers(text: str, repairs: list[str]) -> str:
     return text
 
 
-def _find_object(text: str, repairs: list[str]) -> dict | None:
-    """The first JSON object in `text`: strictly decoded if possible, else mended."""
+def _find_object(text: str, repairs: list[str]) -> dict | str:
+    """The first JSON object in `text`: strictly decoded if possible, else
+    mended; or, if there is none, why not."""
     starts = [m.start() for m in re.finditer(r"\{", text)]
     for i in starts[:MAX_DECODE_TRIES]:
         try:
@@ -171,17 +177,19 @@ def _find_object(text: str, repairs: list[str]) -> dict | None:
                 repairs.append("prose")
             return obj
     if not starts:
-        return None
+        return "no JSON object"
+    if len(text) - starts[0] > REPAIR_MAX_CHARS:  # cut to size, its end could fall inside a number ("1" of "12")
+        return f"broken JSON too long to mend (over {REPAIR_MAX_CHARS:,} characters)"
     try:
-        mended = json_repair.loads(text[starts[0]:starts[0] + REPAIR_MAX_CHARS])
+        mended = json_repair.loads(text[starts[0]:])
     except (RecursionError, ValueError):  # nesting deeper than either parser will go
-        return None
+        return "no JSON object"
     if isinstance(mended, list):
         mended = next((x for x in mended if isinstance(x, dict)), None)
     if isinstance(mended, dict) and mended:
         repairs.append("json_repair")
         return mended
-    return None
+    return "no JSON object"
 
 
 # ---- shape: keys, wrappers, values -------------------------------------------
@@ -358,8 +366,10 @@ def _number(key: str, value: object, repairs: list[str]) -> object:
     it would become a real gift of 1)."""
     n = value
     if isinstance(value, str):
-        m = _NUMBER.fullmatch(value)
+        m = _NUMBER.fullmatch(value) if len(value) <= NUMBER_TEXT_MAX else None
         n = float(m.group(1)) if m else value
+    if isinstance(n, float) and n < 0:
+        return n  # -0.4 is negative too, though it rounds to 0 (left for pydantic to reject, as below)
     if isinstance(n, float):
         n = round(n) if math.isfinite(n) else value
     if not isinstance(n, int) or isinstance(n, bool):

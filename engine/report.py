@@ -80,6 +80,7 @@ class EconomyReport:
     behaviour: ModelBehaviour | None = None               # per model, fed with the rest
     save: str = ""                                        # the save measured (`report_of`), for its resume command
     stopped_early_of: int | None = None                   # the rounds its run was set to play, where it holds fewer
+    resume_with: str = "wood sim --resume"                # ... and what goes on with it (people played: wood play)
 
     def __post_init__(self) -> None:
         if self.behaviour is None:
@@ -263,7 +264,7 @@ class EconomyReport:
         goods = list(self.world.goods)
         planned = d["stopped_early_of"]
         out = [f"rounds {d['rounds']}"
-               + (f" of the {planned} the run was set to play (stopped early; resume with: wood sim --resume "
+               + (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
                   f"{shlex.quote(self.save)})" if planned is not None else "") + f", creatures {d['creatures']}",
                f"needs met: {pct(d['needs_met'])} ("
                + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",
@@ -340,8 +341,9 @@ def model_lines(name: str, m: dict) -> list[str]:
                  else "", f"{cost['mtok']:.4f} at {price['mtok']:g} per million tokens" if cost["mtok"] is not None
                  else ""]
         costs = [x for x in costs if x]
-        out.append(f"  model calls {c['n']} (one a decision, its retries and re-asks in it): latency p50 "
-                   f"{num(lat['p50'], '.0f')} ms, p95 {num(lat['p95'], '.0f')} ms; "
+        ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
+        out.append(f"  model calls {c['n']} (one a decision, its retries and re-asks in it): latency of those "
+                   f"answered p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "
                    f"tokens in {num(c['prompt_tokens']['mean'], '.0f')}, out {num(c['completion_tokens']['mean'], '.0f')}"
                    f" a decision; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
                    + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
@@ -388,6 +390,8 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
         planned = ledger.end_for(held + 1)  # the last round a resume plays to (0: none recorded)
         if report.rounds == held < planned:
             report.stopped_early_of = planned
+            if ledger.seats():  # people played it: wood sim would put their creatures on autopilot
+                report.resume_with = "wood play --resume"
         for call in ledger.calls():
             if call["round"] <= report.rounds and call.get("model"):
                 report.add_call(call)

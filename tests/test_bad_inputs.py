@@ -138,7 +138,7 @@ SAVES = [
     ("rounds-zero", [meta("rounds", "0")], ALL, "meta rounds '0'"),
     ("brains-unknown", [meta("brains", "robots")], ALL, "meta brains 'robots' is not one of scripted, llm"),
     ("seed-not-a-number", [meta("seed", "1.5")], ALL, "meta seed '1.5'"),
-    ("seed-too-big", [meta("seed", str(2**70))], ALL, "is not a signed 64-bit whole number"),
+    ("seed-too-big", [meta("seed", str(2**70))], ALL, "is not a seed (-9,223,372,036,854,775,808 to"),
     ("seed-missing", ["DELETE FROM meta WHERE key = 'seed'"], ALL, "its meta has no seed"),
     ("roster-missing", ["DELETE FROM meta WHERE key = 'roster'"], ALL, "its meta has no roster"),
     ("extra-not-json", [meta("extra", "nope")], ALL, "meta extra: not JSON"),

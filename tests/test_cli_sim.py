@@ -164,6 +164,17 @@ def test_without_uvloop_wood_sim_runs_on_asyncio_unless_told_to_use_uvloop(tmp_p
         "wood: error: WOOD_EVENT_LOOP=uvloop, but uvloop is not installed", asked.stderr
 
 
+def test_an_error_line_is_inert_whatever_path_it_names(tmp_path):
+    r = wood("report", str(tmp_path / "no\x1b[31msuch\x07.db"))
+    assert r.returncode == 2 and "\x1b" not in r.stderr and "\x07" not in r.stderr
+    assert r.stderr.startswith("wood: error: no save file at ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_help_says_percent_once():
+    r = wood("sweep", "--help")
+    assert r.returncode == 0 and "95% intervals" in " ".join(r.stdout.split()) and "%%" not in r.stdout
+
+
 def test_an_existing_save_is_never_overwritten(tmp_path):
     p = tmp_path / "keep.db"
     p.write_text("precious")

@@ -206,3 +206,8 @@ def test_a_model_that_stops_answering_is_said_at_once_and_stops_the_run_resumabl
         r = wood("sim", "--resume", str(db), "--quiet")
         assert r.returncode == 0, r.stderr
         assert "every call failed" not in r.stderr and Ledger.open(db).last_round() == 40
+        srv.default = "http_400"  # failing through to the last round: nothing to resume, and it says no such thing
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "5", "--quiet")
+        assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith(
+            "wood: model flaky answered none of its calls in the last 5 rounds (fault: http_400"), r.stderr
+        assert "resume" not in r.stderr and "rounds: 5" in r.stdout

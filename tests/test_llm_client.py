@@ -486,7 +486,7 @@ async def test_a_model_list_trickled_a_byte_at_a_time_ends_at_the_deadline():
 
 
 @pytest.mark.parametrize("key, says", [
-    ({}, "no API key was sent: give the roster's model api_key_env"),
+    ({}, "no API key was sent: a roster names the environment variable that holds it with api_key_env"),
     ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),
 ])
 async def test_a_server_that_wants_a_key_is_told_apart_from_one_that_is_down(key, says, monkeypatch):
@@ -508,3 +508,24 @@ async def test_a_slow_start_is_said_once_and_a_quick_one_not_at_all():
     assert said == []
     assert await _said_if_slow(asyncio.sleep(0.3, "slow"), said.append, "waiting", after_s=0.05) == "slow"
     assert said == ["waiting"]
+
+
+async def test_a_reask_that_fails_keeps_the_reply_it_followed(world, view, server):
+    server.play("truncated", "http_500")  # cut off, then the server errs on the re-ask
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "fault" and d.reason.startswith("fault: http_500")
+    assert d.call["raw"] == REPLIES["truncated"][0] and d.call["finish_reason"] == "length"  # the reply, as it ended
+    assert d.call["prompt_tokens"] > 0  # the first request was read and answered
+
+
+async def test_a_slow_note_is_not_said_for_work_that_was_cancelled():
+    from wood_tui.game import _said_if_slow
+
+    said = []
+    waiting = asyncio.ensure_future(_said_if_slow(asyncio.sleep(5), said.append, "waiting", after_s=0.1))
+    await asyncio.sleep(0.02)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0.2)
+    assert said == []  # nothing of it left running

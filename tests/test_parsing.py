@@ -95,7 +95,8 @@ def test_out_of_range_numbers_are_clamped_to_the_action_bounds(field, given_, cl
 
 
 @pytest.mark.parametrize("field, given_", [
-    ("qty", -5), ("price", -3), ("price", -0.6), ("price", "-100"), ("rate", -5), ("amount", -50),
+    ("qty", -5), ("price", -3), ("price", -0.6), ("price", -0.4), ("price", "-0.4"), ("price", "-100"), ("rate", -5),
+    ("amount", -50),
     ("price", "1,000"), ("price", "5-10"), ("qty", "2 or 3"), ("price", "1e999"),
 ])
 def test_a_number_that_would_change_the_replys_meaning_is_rejected_not_mended(field, given_):
@@ -113,8 +114,9 @@ def test_a_tip_is_a_reference_and_never_clamped():
     assert parse('{"action": "whisper", "to": "Fox", "tip": "2"}').action.tip == 2
 
 
-def test_json_repair_is_given_a_bounded_slice_of_a_long_broken_reply(monkeypatch):
-    # its time grows with the square of broken input: 32,000 characters of '{"' took 30 s on the loop
+def test_a_long_broken_reply_is_rejected_not_cut_and_mended(monkeypatch):
+    # json_repair's time grows with the square of broken input (32,000 characters of '{"' took 30 s on the
+    # loop), and a reply cut to size could end inside a number: "price":1 of "price":12
     import json_repair
 
     from engine import parsing
@@ -123,11 +125,23 @@ def test_json_repair_is_given_a_bounded_slice_of_a_long_broken_reply(monkeypatch
     real = json_repair.loads
     monkeypatch.setattr(json_repair, "loads", lambda text, *a, **k: seen.append(len(text)) or real(text, *a, **k))
     p = parse('{"' * 16_000)
-    assert p.outcome == "rejected"
-    assert seen and max(seen) <= parsing.REPAIR_MAX_CHARS
+    assert p.outcome == "rejected" and p.reason.startswith("unparseable: broken JSON too long to mend") and seen == []
+    say = "x" * (parsing.REPAIR_MAX_CHARS - 60)
+    cut_here = f"{{'action':'offer','side':'sell','good':'berries','say':'{say}','qty':2,'price':1"
+    p = parse(cut_here + "2}")  # single quotes: no strict decode; 1,500 characters would end after the 1
+    assert p.action is None and p.reason.startswith("unparseable: broken JSON too long to mend")
     # a short broken reply is still mended whole
     p = parse('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6')
-    assert p.action.compact() == SELL and "json_repair" in p.repairs
+    assert p.action.compact() == SELL and "json_repair" in p.repairs and seen
+
+
+def test_a_number_as_long_text_is_rejected_and_its_matching_stays_linear():
+    from engine import parsing
+
+    assert parsing._NUMBER.pattern.count("\\s*") == 3  # the unit's spaces inside its own group: no two runs adjacent
+    p = parse(json.dumps({**SELL, "price": "1" + " " * 30_000 + "x"}))
+    assert p.action is None and p.reason.startswith("schema: price:")
+    assert parsing._NUMBER.fullmatch("6 coins") and not parsing._NUMBER.fullmatch("6 coins x")
 
 
 def test_bounds_are_read_off_the_action_model():
@@ -166,8 +180,9 @@ def test_an_unknown_creature_is_left_for_the_engine_to_refuse():
     ('{"action": "offer", "side": "sell", "good": "berries", "qty": "lots", "price": 6}', "schema: qty:"),
     ('{"action": "offer", "side": "sideways", "good": "berries", "qty": 1, "price": 6}', "schema: side:"),
     ('{"action": "offer", "side": "sell", "good": ["berries"], "qty": 1, "price": 6}', "schema: good:"),
-    ("{" * 5000, "unparseable: no JSON object"),
-    ('{"a": ' + "[" * 5000, "unparseable: no JSON object"),
+    ("{" * 5000, "unparseable: broken JSON too long to mend"),
+    ('{"a": ' + "[" * 5000, "unparseable: broken JSON too long to mend"),
+    ("{" * 500, "unparseable: no JSON object"),  # nesting deeper than either parser goes
 ])
 def test_what_cannot_be_salvaged_is_rejected_with_a_reason(text, reason):
     p = parse(text)

@@ -13,7 +13,7 @@ import os
 import sys
 
 from engine.errors import WoodError
-from engine.sanitise import clean_text
+from engine.sanitise import clean_lines, clean_text
 
 COMMANDS = {
     "play": "trade as one creature against the models (the Textual app)",
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(_module(args.command).run(args) or 0)
     except WoodError as e:  # its words may hold a user's path or a server's text: each line made inert
-        print("wood: error: " + "\n".join(clean_text(line) for line in str(e).splitlines()), file=sys.stderr)
+        print(f"wood: error: {clean_lines(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wood: interrupted", file=sys.stderr)

@@ -17,11 +17,10 @@ from engine.brains import Brain
 from engine.metrics import counted
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
-from engine.ledger import Ledger
+from engine.ledger import Ledger, remove_save
 from engine.metrics import RunSummary
 from engine.replay import verified_state
 from engine.runner import Observer, Runner, roomy_collector
-from engine.sanitise import clean_text
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster, twin_name
 
@@ -171,8 +170,8 @@ def saved_play(path: Path) -> tuple[list[str], list[str]]:
 def run_app(app) -> int:
     """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`)."""
     app.run()
-    if app.fatal is not None:  # its words may come from a file or a server's log: each line made inert
-        raise WoodError("\n".join(clean_text(line) for line in str(app.fatal).splitlines()))
+    if app.fatal is not None:  # its words may come from a file or a server's log: `wood` makes each line inert
+        raise WoodError(str(app.fatal))
     return app.return_code or 0
 
 
@@ -199,8 +198,7 @@ def _discard_unplayed(ledger: Ledger):
     def on_exit(exc_type, exc, tb) -> bool:
         if exc_type is not None and ledger.last_round() == 0:
             ledger.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{ledger.path}{suffix}").unlink(missing_ok=True)
+            remove_save(ledger.path)
         return False
     return on_exit
 
@@ -243,7 +241,8 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         stack.push_async_callback(client.aclose)
         await _said_if_slow(client.check_models(), log,
                             f"waiting for model {name} at {', '.join(cfg.urls)} to answer (up to "
-                            f"{cfg.connect_timeout_s + cfg.timeout_s:g} s)...")
+                            f"{cfg.connect_timeout_s + cfg.timeout_s:g} s"
+                            + (" each, one after another" if len(cfg.urls) > 1 else "") + ")...")
         clients[name] = client
     names = tuple(r.name for r in roster)
     brains = {r.name: LLMBrain(r.name, clients[r.model], world, names=names,
@@ -259,12 +258,13 @@ def _replica_lines(clients: dict) -> list[str]:
 
 async def _said_if_slow(work, log: Callable[[str], None], line: str, after_s: float = SLOW_NOTE_AFTER_S):
     """Await `work`, logging `line` if it has not finished after `after_s`
-    (a server that hangs is not met with silence; a quick one says nothing)."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=after_s)
-    if not done:
-        log(line)
-    return await task
+    (a server that hangs is not met with silence; a quick one says nothing).
+    No task of its own: cancelled, it leaves nothing running."""
+    note = asyncio.get_running_loop().call_later(after_s, log, line)
+    try:
+        return await work
+    finally:
+        note.cancel()
 
 
 def _every(seconds: float, fn):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
-from engine.state import SEED_LIMIT
+from engine.state import SEED_LIMIT, SEEDS
 from engine.world import BRAIN_KINDS as BRAINS
 from engine.world import MAX_CREATURES, MIN_CREATURES
 
@@ -46,8 +46,7 @@ def bounded_int(lo: int, hi: int):
 def _seed(v: str) -> int:
     n = _whole(v)
     if not -SEED_LIMIT <= n < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a seed from {-SEED_LIMIT:,} to {SEED_LIMIT - 1:,} "
-                                         f"(a signed 64-bit whole number), got {v.strip()}")
+        raise argparse.ArgumentTypeError(f"expected a seed from {SEEDS}, got {v.strip()}")
     return n
 
 

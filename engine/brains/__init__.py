@@ -41,9 +41,10 @@ class Decision:
 
 def served(call: dict) -> bool:
     """Whether a model call's record is of a reply the server gave, so that its
-    tokens were spent and its time was the model's: every outcome but a fault,
-    and of faults only an empty reply. A call that never came back (refused,
-    timed out, an HTTP error) counts in the faults, never in latency or tokens."""
+    time was the model's: every outcome but a fault, and of faults only an
+    empty reply. A call that never came back (refused, timed out, an HTTP
+    error) counts in the faults, never in the latencies. (Its tokens are what
+    its record says: None where no server read the prompt.)"""
     return call.get("outcome") != "fault" or str(call.get("reason") or "").startswith("fault: empty")
 
 

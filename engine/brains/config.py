@@ -115,6 +115,8 @@ class ModelConfig(BaseModel):
     @model_validator(mode="after")
     def _replicas(self) -> "ModelConfig":
         check_model_name("model", self.model)
+        if self.name:  # the roster's key (a save's models are read back through here on a resume)
+            check_model_name("model name", self.name)
         for u in [*self.base_urls, *([self.base_url] if self.base_url else [])]:
             _check_url(u)
         if self.api_key is not None:

@@ -621,13 +621,14 @@ class LLMBrain:
         parsed = parse_reply(result.text, goods, self.names)
         attempts, latency_ms = result.attempts, result.latency_ms
         answered = [result] if _answered(result) else []  # the requests whose tokens the decision counts
-        raw = result.text
+        raw, finish = result.text, result.finish_reason  # the reply kept, and how it ended
         if _cut(result, parsed):  # cut off mid-object: once more with room to finish
             result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
             answered += [result] if _answered(result) else []
-            raw = result.text if result.text is not None else raw  # a re-ask that failed keeps the reply it followed
+            if result.text is not None:  # a re-ask that failed keeps the reply it followed
+                raw, finish = result.text, result.finish_reason
             if _cut(result, parsed):  # cut off again: what json_repair closed may end in a cut number ("1" of "12")
                 parsed = Parsed(None, "rejected", parsed.repairs, f"unparseable: cut off at {cfg.max_tokens * 2} tokens")
         if result.finish_reason == "length" and parsed.action is not None:
@@ -653,7 +654,7 @@ class LLMBrain:
             "model": cfg.name, "creature": self.name, "messages": messages, "raw": raw,
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
             "repairs": parsed.repairs, "latency_ms": round(latency_ms, 1), "prompt_tokens": prompt_tokens,
-            "completion_tokens": sum(completions) if completions else None, "finish_reason": result.finish_reason,
+            "completion_tokens": sum(completions) if completions else None, "finish_reason": finish,
             "fault": result.fault, "attempts": attempts, "replica": result.replica,
             "failover_from": result.failover_from,
         })
@@ -666,8 +667,9 @@ def _key_hint(cfg: ModelConfig) -> str:
         return f" (the key is read from ${cfg.api_key_env}, which {set_})"
     if cfg.api_key:
         return " (the roster's api_key was sent)"
-    return (" (no API key was sent: give the roster's model api_key_env, the environment variable that holds it; "
-            "a save never keeps a literal api_key, so a resumed run needs api_key_env)")
+    return (" (no API key was sent: a roster names the environment variable that holds it with api_key_env; "
+            "a save keeps that name but never a literal api_key, so a run begun with one cannot be resumed: "
+            "start it anew with api_key_env)")
 
 
 def _answered(result: ChatResult) -> bool:
@@ -716,7 +718,7 @@ class ModelStats:
                            "p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
                            "max": lat[-1] if lat else None},
             "prompt_tokens": {"mean": _ratio(self.prompt_tokens_sum, self.prompt_tokens_n),
-                              "max": self.prompt_tokens_max},
+                              "max": self.prompt_tokens_max if self.prompt_tokens_n else None},
         }
 
 
@@ -751,11 +753,9 @@ class CallStats:
         elif decision.outcome == "fault":
             s.faults[call.get("fault") or "internal"] += 1
         s.repairs.update(call.get("repairs") or ())
-        if not served(call):  # a call that never came back: counted in the faults only
-            return
-        if call.get("latency_ms") is not None:
+        if served(call) and call.get("latency_ms") is not None:  # a call that never came back has no latency
             s.latencies_ms.append(call["latency_ms"])
-        if call.get("prompt_tokens") is not None:
+        if call.get("prompt_tokens") is not None:  # None: no server read its prompt
             s.prompt_tokens_max = max(s.prompt_tokens_max, call["prompt_tokens"])
             s.prompt_tokens_sum += call["prompt_tokens"]
             s.prompt_tokens_n += 1

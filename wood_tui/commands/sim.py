@@ -67,11 +67,14 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         print(f"state hash: {game.state_hash()}")
         if watch.dead is not None:
             model, reason = watch.dead
-            path = options.save or options.resume
-            _warn(f"wood: model {model} has answered none of its calls for {FAULT_STOP_ROUNDS} rounds ({reason}): "
-                  f"stopped after round {game.runner.state.round} of {target}"
-                  + (f"; every round played is in {path}: resume with wood sim --resume {shlex.quote(str(path))}"
-                     if path else ""))
+            path, last = options.save or options.resume, game.runner.state.round
+            if last < target:
+                _warn(f"wood: model {model} has answered none of its calls for {FAULT_STOP_ROUNDS} rounds ({reason}): "
+                      f"stopped after round {last} of {target}"
+                      + (f"; every round played is in {path}: resume with wood sim --resume {shlex.quote(str(path))}"
+                         if path else ""))
+            else:  # the streak ran to the last round: nothing was cut short
+                _warn(f"wood: model {model} answered none of its calls in the last {FAULT_STOP_ROUNDS} rounds ({reason})")
             return 1
     return 0
 
@@ -93,12 +96,14 @@ class _ModelWatch:
         self.dead: tuple[str, str] | None = None
 
     def round(self, round_no: int, decisions: dict) -> None:
+        from engine.brains import served
+
         by_model: dict[str, list] = {}
         for d in decisions.values():
             if d.call and d.call.get("model"):
                 by_model.setdefault(d.call["model"], []).append(d)
         for model, ds in sorted(by_model.items()):
-            if all(d.outcome == "fault" for d in ds):
+            if not any(served(d.call) for d in ds):  # an empty reply is an answer (of a model out of tokens)
                 n = self.streak[model] = self.streak.get(model, 0) + 1
                 reason = ds[-1].reason
                 if n == 1:

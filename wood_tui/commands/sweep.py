@@ -35,7 +35,7 @@ LOCK = ".sweep.lock"
 
 
 def _seeds(v: str) -> list[int]:
-    from engine.state import SEED_LIMIT
+    from engine.state import SEED_LIMIT, SEEDS
     from engine.sweep import parse_seeds
 
     try:
@@ -43,8 +43,7 @@ def _seeds(v: str) -> list[int]:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     if any(not -SEED_LIMIT <= s < SEED_LIMIT for s in seeds):
-        raise argparse.ArgumentTypeError(f"expected seeds from {-SEED_LIMIT:,} to {SEED_LIMIT - 1:,} "
-                                         f"(signed 64-bit whole numbers), got {v.strip()}")
+        raise argparse.ArgumentTypeError(f"expected seeds each from {SEEDS}, got {v.strip()}")
     return seeds
 
 
@@ -231,8 +230,9 @@ def _committed(save: Path, seed: int) -> int:
     if recorded != seed:
         raise WoodError(f"{save} is a run of seed {recorded}, not {seed}; remove it to play that run again")
     if n == 0:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{save}{suffix}").unlink(missing_ok=True)
+        from engine.ledger import remove_save
+
+        remove_save(save)
     return n
 
 
