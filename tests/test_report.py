@@ -284,6 +284,9 @@ def test_model_measures_on_hand_made_rounds_and_calls(world):
         b.add(r, s, s, events, decisions, worth, worth)
     for lat, pt, ct in ((1000, 500, 20), (3000, 700, 40), (2000, None, 30), (None, 600, None)):
         b.add_call({"model": "smol", "latency_ms": lat, "prompt_tokens": pt, "completion_tokens": ct})
+    # a call that never came back (it timed out): no latency, no tokens; its 6 s still cost GPU time
+    b.add_call({"model": "smol", "latency_ms": 6000, "prompt_tokens": None, "completion_tokens": None,
+                "outcome": "fault", "reason": "fault: timeout"})
     d = b.to_dict()
     assert set(d) == {"smol", "human"}  # Badger's seat was a person's: the human counts as the model
     smol = d["smol"]
@@ -294,12 +297,12 @@ def test_model_measures_on_hand_made_rounds_and_calls(world):
     assert smol["action_mix"] == {"accept": 1, "gift": 1, "offer": 1, "pass": 3}
     assert smol["say_per_round"] == pytest.approx(1 / 6, abs=1e-4)
     c = smol["calls"]
-    assert c["n"] == 4 and c["latency_ms"]["p50"] == 2000 and c["latency_ms"]["p95"] == 3000
+    assert c["n"] == 5 and c["latency_ms"]["p50"] == 2000 and c["latency_ms"]["p95"] == 3000
     assert c["prompt_tokens"] == {"mean": 600.0, "total": 1800} and c["completion_tokens"]["total"] == 90
     assert c["tokens_per_s"] == pytest.approx(90 / 6.0)
-    # 6 s of calls = 1/600 GPU-hour at 3.6: 0.006 for 6 decisions, 1.0 per 1,000;
+    # 12 s of calls = 1/300 GPU-hour at 3.6: 0.012 for 6 decisions, 2.0 per 1,000;
     # 1,890 tokens at 2.0 per million: 0.00378 for 6 decisions, 0.63 per 1,000
-    assert c["cost_per_1k_decisions"] == {"gpu_hour": pytest.approx(1.0), "mtok": pytest.approx(0.63)}
+    assert c["cost_per_1k_decisions"] == {"gpu_hour": pytest.approx(2.0), "mtok": pytest.approx(0.63)}
     assert d["human"]["decisions"] == 3 and d["human"]["rejected"] == {"insufficient_coins": 1}
     assert d["human"]["calls"] is None
 
