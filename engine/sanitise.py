@@ -5,7 +5,9 @@ Every `say` line, every raw reply shown anywhere, passes through
 characters (C0, DEL, C1 — ESC included), every format character (bidi
 overrides and isolates, zero-width tricks, soft hyphens, the invisible "tag"
 letters U+E0000-E007F that can spell out a hidden instruction) and unassigned
-or private code points are removed, whitespace is collapsed, the length capped.
+or private code points are removed, whitespace is collapsed, what a chat
+template would read as a control token (<|im_end|>, </s>, [INST]) loses its
+opening bracket to a look-alike, the length capped.
 The Textual side (`wood_tui/safe.py`) wraps the result in `rich.text.Text`
 so markup in it is never parsed.
 """
@@ -25,6 +27,11 @@ _ESCAPES = re.compile(
     r"|(?:\x1b[@-_])"                               # other ESC sequences
 )
 _SPACE = re.compile(r"\s+")
+# What a chat template or a tokenizer reads as a control token when it is in a message's text: <|im_end|>,
+# <|start_header_id|>, </s>, <file_sep>, [INST]. Written by a model (a whisper to another creature), it would
+# open a system turn in that creature's prompt: its opening bracket becomes a look-alike (<|im_end|> -> ‹|im_end|>).
+_TOKEN_LIKE = re.compile(r"<(?=[|/]?[A-Za-z_|][^<>\s]{0,48}>)|\[(?=/?INST\])")
+_LOOKALIKE = {"<": "\u2039", "[": "\u2045"}
 _PRINTABLE_LINES = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII (what str.isprintable passes) and newlines
 
 
@@ -49,6 +56,8 @@ def clean_text(text: object, max_len: int | None = None) -> str:
             out.append(ch)
         s = "".join(out)
     s = _SPACE.sub(" ", s).strip()
+    if "<" in s or "[" in s:
+        s = _TOKEN_LIKE.sub(lambda m: _LOOKALIKE[m.group()], s)
     if max_len is not None and len(s) > max_len:
         s = s[:max_len].rstrip()
     return s
@@ -58,10 +67,10 @@ def clean_lines(text: str, max_len: int | None = None) -> str:
     """Each line of `text` through `clean_text` (a prompt: lines kept, each
     inert and capped at `max_len`), the whole stripped at its ends; at once
     when no line would change (printable ASCII lines, no runs of spaces, none
-    padded or too long)."""
+    padded or too long, no bracket that could open a control token)."""
     text = text.strip()
     if (text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_LINES) and "  " not in text
-            and " \n" not in text and "\n " not in text
+            and " \n" not in text and "\n " not in text and "<" not in text and "[" not in text
             and (max_len is None or max(map(len, text.split("\n"))) <= max_len)):
         return text
     return "\n".join(clean_text(line, max_len) for line in text.splitlines())

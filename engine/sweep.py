@@ -88,8 +88,8 @@ def parse_seeds(text: str) -> list[int]:
 class Interval:
     n: int
     mean: float
-    lo: float
-    hi: float
+    lo: float | None  # None: one value has no interval
+    hi: float | None
 
     def to_dict(self) -> dict:
         return {"n": self.n, "mean": self.mean, "lo": self.lo, "hi": self.hi}
@@ -97,14 +97,14 @@ class Interval:
 
 def interval(values: list[float], within: tuple[float, float] = (-math.inf, math.inf)) -> Interval | None:
     """The mean of `values` with its 95% interval (t over n-1 degrees of
-    freedom; one value: the interval is the value), clipped to `within`,
-    what the metric can be."""
+    freedom; one value: none, lo and hi None), clipped to `within`, what the
+    metric can be."""
     xs = [float(v) for v in values if v is not None]
     if not xs:
         return None
     m = statistics.fmean(xs)
     if len(xs) == 1:
-        return Interval(1, _r(m), _r(m), _r(m))
+        return Interval(1, _r(m), None, None)
     t = T95[len(xs) - 2] if len(xs) - 1 <= len(T95) else Z95
     half = t * statistics.stdev(xs) / math.sqrt(len(xs))
     lo, hi = within
@@ -184,7 +184,8 @@ def fmt(x: float) -> str:
 def table_lines(table: list[dict], rosters: list[str], seeds: int) -> list[str]:
     """The table as text: per metric, per roster, mean [95% interval]."""
     w = max([len(r["label"]) for r in table] + [6])
-    cells = {r["metric"]: {k: f"{fmt(c['mean'])} [{fmt(c['lo'])}, {fmt(c['hi'])}]" + ("" if c["n"] == seeds
+    cells = {r["metric"]: {k: f"{fmt(c['mean'])} " + (f"[{fmt(c['lo'])}, {fmt(c['hi'])}]" if c["lo"] is not None
+                                                      else "[no interval: 1 run]") + ("" if c["n"] == seeds
                                                                                          else f" n={c['n']}")
                            for k, c in r["by_roster"].items()} for r in table}
     cw = {ro: max([len(ro)] + [len(c.get(ro, "")) for c in cells.values()]) for ro in rosters}

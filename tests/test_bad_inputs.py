@@ -278,6 +278,24 @@ def test_an_unwritable_export_folder_is_one_line(base_save, tmp_path, capsys, ou
     assert state(tmp_path) == before
 
 
+@pytest.mark.parametrize("how", ["a link in --out", "a save named like an audit file"])
+def test_an_export_is_never_written_over_the_save_it_reads(base_save, tmp_path, capsys, how):
+    if how == "a link in --out":
+        save = tmp_path / "run.db"
+        shutil.copyfile(base_save, save)
+        (tmp_path / "o").mkdir()
+        (tmp_path / "o" / "tips.jsonl").symlink_to(save)
+        out = tmp_path / "o"
+    else:
+        save = tmp_path / "calls.jsonl"
+        shutil.copyfile(base_save, save)
+        out = tmp_path
+    before = save.read_bytes()
+    line = wood_in_process(capsys, ["export", str(save), "--out", str(out)])
+    assert "would be written over the save it reads" in line, line
+    assert save.read_bytes() == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a 0o500 folder anyway")
 def test_a_read_only_export_folder_is_one_line(base_save, tmp_path, capsys):
     p = tampered(base_save, tmp_path)

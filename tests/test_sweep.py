@@ -61,7 +61,7 @@ def test_the_interval_is_students_t():
     assert (iv.n, iv.mean) == (3, 2)
     assert iv.lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-6)
     assert iv.hi == pytest.approx(2 + 4.303 / math.sqrt(3), abs=1e-6)
-    assert interval([5]).to_dict() == {"n": 1, "mean": 5, "lo": 5, "hi": 5}
+    assert interval([5]).to_dict() == {"n": 1, "mean": 5, "lo": None, "hi": None}  # one run: no interval
     assert interval([None, None]) is None and interval([4, None, 4]).to_dict() == {"n": 2, "mean": 4, "lo": 4, "hi": 4}
     big = interval(list(range(100)))  # past 30 degrees of freedom: the normal's 1.96
     assert big.hi - big.mean == pytest.approx(1.96 * 29.011492 / 10, abs=1e-4)
@@ -86,7 +86,7 @@ def test_the_table_compares_metric_by_metric():
     rows = {r["metric"]: r for r in table}
     assert list(rows)[:2] == ["needs_met", "mood_mean_final"]  # the economy's first, then each model's
     assert rows["needs_met"]["by_roster"]["a"]["mean"] == pytest.approx(0.85)
-    assert rows["needs_met"]["by_roster"]["b"] == {"n": 1, "mean": 0.7, "lo": 0.7, "hi": 0.7}
+    assert rows["needs_met"]["by_roster"]["b"] == {"n": 1, "mean": 0.7, "lo": None, "hi": None}
     hoard = rows["stock_rounds[scripted:hoarder]"]
     assert hoard["label"] == "goods held, in rounds of needs (hoarding) · scripted:hoarder"
     assert set(hoard["by_roster"]) == {"a"} and hoard["by_roster"]["a"]["mean"] == 5
@@ -96,7 +96,7 @@ def test_the_table_compares_metric_by_metric():
     assert lines[0].split() == ["metric", "a", "b"]
     hoard_line = next(x for x in lines if x.startswith("goods held") and "scripted:hoarder" in x)
     assert "5.00 [" in hoard_line and hoard_line.rstrip().endswith("-")
-    assert any("0.70 [0.70, 0.70] n=1" in x for x in lines)
+    assert any("0.70 [no interval: 1 run] n=1" in x for x in lines)  # one run has no spread to show
 
 
 # ---- the command -------------------------------------------------------------------
@@ -220,11 +220,14 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     (["--roster", "{d}/...toml"], "cannot name a folder of runs"),  # its runs would go above --out
     (["--roster", "{d}/sweep.json.toml"], "cannot name a folder of runs"),  # the sweep's own record
     (["--roster", "{d}/.sweep.lock.toml"], "cannot name a folder of runs"),
+    (["--roster", "{d}/keyed.toml"], "has a literal api_key, which a save never keeps"),  # a resumed run: no key
 ])
 def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
     (tmp_path / "bad.toml").write_text('[models.scripted]\nmodel = "x"\n' + rosters[0].read_text())
     for odd in ("...toml", "sweep.json.toml", ".sweep.lock.toml"):
         (tmp_path / odd).write_text(rosters[0].read_text())
+    (tmp_path / "keyed.toml").write_text('[models.m]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
+                                         'api_key = "sk-1"\n' + rosters[0].read_text().replace('"scripted"', '"m"'))
     argv = [a.format(a=rosters[0], d=tmp_path) for a in argv]
     r = wood("sweep", *argv, *([] if "--out" in argv else ["--out", str(tmp_path / "o")]))
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

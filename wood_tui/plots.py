@@ -141,7 +141,8 @@ def sweep_charts(table: list[dict], labels: list[str], *, width: int | None = No
     out = []
     for title, cells in sweep_groups(table, labels):
         if title.split(" · ")[0] in SWEEP_HEADLINES:
-            out.append(t.bars(title, [f"{name} [{c['lo']:.3g}, {c['hi']:.3g}]" for name, c in cells],
+            out.append(t.bars(title, [f"{name} [{c['lo']:.3g}, {c['hi']:.3g}]" if c["lo"] is not None else
+                                      f"{name} [1 run]" for name, c in cells],
                               [c["mean"] for _, c in cells]))
     return "\n".join(out)
 
@@ -227,7 +228,8 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path) -> list[Path
         for ax, (title, cells) in zip(axes, groups):
             names = [n for n, _ in cells][::-1]
             means = [c["mean"] for _, c in cells][::-1]
-            err = [[c["mean"] - c["lo"] for _, c in cells][::-1], [c["hi"] - c["mean"] for _, c in cells][::-1]]
+            err = [[c["mean"] - c["lo"] if c["lo"] is not None else 0 for _, c in cells][::-1],
+                   [c["hi"] - c["mean"] if c["hi"] is not None else 0 for _, c in cells][::-1]]
             ax.barh(names, means, xerr=err, capsize=3, color="tab:blue")
             ax.set_title(title, fontsize="small")
             ax.tick_params(labelsize="x-small")

@@ -122,6 +122,12 @@ def _audit(args, path: str) -> None:
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {out} is a file, not a directory")
     targets = {name: _file_target(out / name, f"--out {out}:") for name in FILES}
+    from engine.ledger import COMPANIONS
+
+    save = Path(path).resolve()
+    for name, target in targets.items():  # through a link, or a save named like an audit file
+        if target.resolve() in {save, *(Path(f"{save}{s}") for s in COMPANIONS)}:
+            raise WoodError(f"--out {out}: {name} would be written over the save it reads ({path})")
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
@@ -312,6 +318,6 @@ def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row) + "\n")  # ASCII: a raw reply's bidi or invisible marks show as escapes
             n += 1
     return n

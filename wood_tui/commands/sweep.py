@@ -149,6 +149,10 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
                             "(a name like vllm.toml does); rename the file")
         if any(r.label == label for r in out):
             raise WoodError(f"two rosters are named {label!r} (the file name names a roster's runs): rename one")
+        keyed = sorted(k for k, m in roster.models.items() if m.api_key and not m.api_key_env)
+        if keyed:  # a sweep resumes its killed runs from their saves, which keep no literal key
+            raise WoodError(f"--roster {given}: model {keyed[0]} has a literal api_key, which a save never keeps, so a "
+                            "sweep's resumed runs would go without it: name the variable that holds it with api_key_env")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used)))
     return out
@@ -299,9 +303,11 @@ def _measure(jobs: list[Job], rosters: list[RosterFile], args, prices) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     from engine.sweep import compare
+    from serve.health import die_with_parent
 
     ready = [j for j in jobs if j.save.exists()]
-    with ProcessPoolExecutor(max(1, min(args.jobs, len(ready) or 1))) as pool:
+    # its workers die with it: a sweep killed (even kill -9) while it measures leaves none holding its lock
+    with ProcessPoolExecutor(max(1, min(args.jobs, len(ready) or 1)), initializer=die_with_parent) as pool:
         measured = list(pool.map(_metrics_of, [str(j.save) for j in ready], [args.rounds] * len(ready),
                                  [prices] * len(ready)))
     runs = [{"roster": j.roster.label, "seed": j.seed, "path": str(j.save), "rounds": n, "metrics": m}
