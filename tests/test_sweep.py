@@ -180,7 +180,10 @@ def test_a_killed_sweep_resumes_to_the_same_table(rosters, tmp_path):
 def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
     out = tmp_path / "runs"
     assert wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out)).returncode == 0
-    roster(rosters[0], {"Fox": "merchant"})
+    frozen = out / "calm" / "roster.toml"  # the runs start from the roster as the sweep read it ...
+    assert frozen.read_bytes() == rosters[0].read_bytes()
+    assert (out / "calm" / "seed-1.log").read_text().splitlines()[0].startswith(f"$ wood sim --roster {frozen} ")
+    roster(rosters[0], {"Fox": "merchant"})  # ... so an edit mid-sweep changes none of them
     r = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out))
     assert r.returncode == 2 and "holds runs of another roster named 'calm'" in r.stderr, r.stderr
 

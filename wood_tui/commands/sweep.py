@@ -3,7 +3,9 @@
     wood sweep --roster scripted.toml --roster cpu-mix.toml --seeds 1-5 --rounds 100
 
 Each (roster, seed) is one `wood sim --save` run, kept under `--out`
-(`DIR/ROSTER/seed-N.db`, its output beside it in `seed-N.log`). Run the
+(`DIR/ROSTER/seed-N.db`, its output beside it in `seed-N.log`), started
+from the roster as the sweep read it (`DIR/ROSTER/roster.toml`: a roster
+file edited while the sweep plays changes none of its runs). Run the
 same command again after a kill (even `kill -9`: the runs in flight die
 with the sweep) and it goes on: a finished run is kept, a killed one is
 resumed from its last committed round, a missing one is played. Runs go
@@ -32,6 +34,7 @@ from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
+FROZEN = "roster.toml"  # in each roster's folder of runs: the roster as the sweep read it, which its runs play
 
 
 def _seeds(v: str) -> list[int]:
@@ -69,6 +72,12 @@ class RosterFile:
     path: Path
     digest: str
     embedded: bool  # a creature thinks with the embedded model: its runs go one at a time
+    text: bytes = b""  # the file as read when its digest was taken: what every run of it plays
+
+    def frozen(self, out: Path) -> Path:
+        """The roster's copy in its folder of runs, which its new runs are started
+        with: edited while the sweep plays, the file would mix two rosters."""
+        return out / self.label / FROZEN
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ def run(args) -> int:
         jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
         for r in rosters:
             (out / r.label).mkdir(exist_ok=True)
+            _write_frozen(r, out)
         try:
             failed = asyncio.run(_play(jobs, args.rounds, args.jobs))
         except KeyboardInterrupt:
@@ -131,6 +141,14 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
+def _write_frozen(r: RosterFile, out: Path) -> None:
+    """The roster as planned, written (whole, by a rename) into its folder of runs."""
+    target = r.frozen(out)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(r.text)
+    tmp.replace(target)
+
+
 def _rosters(paths: list[str]) -> list[RosterFile]:
     from engine.errors import WoodError
     from serve.roster import find_roster, load_roster
@@ -153,8 +171,10 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
         if keyed:  # a sweep resumes its killed runs from their saves, which keep no literal key
             raise WoodError(f"--roster {given}: model {keyed[0]} has a literal api_key, which a save never keeps, so a "
                             "sweep's resumed runs would go without it: name the variable that holds it with api_key_env")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used)))
+        text = path.read_bytes()
+        digest = hashlib.sha256(text).hexdigest()
+        out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used),
+                              text))
     return out
 
 
@@ -282,7 +302,7 @@ async def _sim(job: Job, rounds: int, committed: int) -> int:
     sweep leaves no run writing behind it); its output goes to the log."""
     from serve.health import die_with_parent
 
-    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.roster.path), "--seed", str(job.seed),
+    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.save.parent / FROZEN), "--seed", str(job.seed),
                                                           "--save", str(job.save)]
     cmd = [sys.executable, "-m", "wood_tui.cli", "sim", *argv, "--rounds", str(rounds), "--quiet"]
     with open(job.save.with_suffix(".log"), "a", encoding="utf-8") as log:
