@@ -14,7 +14,8 @@ leaves nothing behind, not even a folder the export made).
 `--sft`: one chat example per model decision the engine applied cleanly
 (outcome `clean`; `--outcome repaired` adds those the repair layer had to
 mend), as `{"messages": [system, user, assistant]}`: the messages as sent
-and the action the engine applied, as compact JSON. That is the
+and the model's action as the engine took it, as compact JSON (an accept
+that fell back to a standing offer stays the accept). That is the
 conversational shape TRL's SFTTrainer and `datasets.load_dataset("json",
 ...)` read as they are. From one save or many (a folder: every `*.db` under
 it, e.g. a sweep's), filtered by `--model`, `--outcome` and `--rounds`;
@@ -254,6 +255,14 @@ def _sft(args, train: Path, held: Path | None) -> None:
                             f"(their models: {', '.join(sorted(played))})")
         holdout = set(args.holdout_seeds or ())
         n_held_runs = sum(ledger.seed in holdout for ledger in ledgers)
+        seeds = sorted({ledger.seed for ledger in ledgers})
+        if holdout and not n_held_runs:  # an empty held-out file would pass for an evaluation set
+            raise WoodError(f"--holdout-seeds: no run read has any of those seeds (the runs' seeds: "
+                            f"{', '.join(map(str, seeds[:20]))}{', ...' if len(seeds) > 20 else ''})")
+        if holdout and n_held_runs == len(ledgers):
+            raise WoodError("--holdout-seeds holds out every run read: the fine-tuning set would be empty")
+        used: set[Path] = set()  # the runs that gave an example, so that the summary counts only those
+        held_out = {ledger.path for ledger in ledgers if ledger.seed in holdout}
 
         def rows(want_held: bool):
             for ledger in ledgers:
@@ -266,6 +275,7 @@ def _sft(args, train: Path, held: Path | None) -> None:
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
                             raise WoodError(f"{ledger.path}: round {call['round']}, {call['creature']}'s model call: "
                                             "messages are not chat messages (role and content text)")
+                        used.add(ledger.path)
                         yield sft_example(call)
 
         parts: list[tuple[Path, Path]] = []
@@ -283,8 +293,9 @@ def _sft(args, train: Path, held: Path | None) -> None:
     finally:
         for ledger in ledgers:
             ledger.close()
-    print(f"wrote {counted(n_train, 'example')} from {counted(len(ledgers) - n_held_runs, 'run')} to {train}"
-          + (f" and {counted(n_held, 'held-out example')} from {counted(n_held_runs, 'run')}"
+    n_used_held = len(used & held_out)
+    print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to {train}"
+          + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
              f" (seeds {', '.join(map(str, sorted(holdout)))}) to {held}" if held is not None else ""))
 
 

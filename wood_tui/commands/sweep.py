@@ -99,8 +99,8 @@ def run(args) -> int:
     if not args.out.strip():
         raise WoodError("--out: expected a directory path, got an empty string")
     rosters = _rosters(args.roster)
+    out = plots.check_dir(args.out, "--out")  # first: a --out that is a file makes no --plots folder
     plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
-    out = plots.check_dir(args.out, "--out")
     with _locked(out):
         _check_plan(out, rosters, args.rounds)
         jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
