@@ -17,6 +17,16 @@ def world():
     return load_world()
 
 
+@pytest.fixture(autouse=True)
+def _curtains_take_a_key_at_once(request, monkeypatch):
+    """The app's tests press Enter as soon as a hot-seat curtain is up; its
+    pause for a stray key (`CurtainScreen.SETTLE_S`) has a test of its own."""
+    if request.module.__name__.rpartition(".")[2].startswith("test_tui") and "settle" not in request.node.name:
+        from wood_tui.screens.curtain import CurtainScreen
+
+        monkeypatch.setattr(CurtainScreen, "SETTLE_S", 0.0)
+
+
 @pytest.fixture
 def state(world):
     return initial_state(world, 7)

@@ -178,6 +178,26 @@ async def test_a_finished_turn_leaves_nothing_of_it_in_the_form():
         slow.go.set()
 
 
+async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_settle():
+    """Owl passes and presses Enter once more (a key held, a double press): that
+    Enter must not lift Fox's curtain; Fox's own Enter, a moment later, does."""
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        app.screen.shown_at -= CurtainScreen.SETTLE_S  # Owl's curtain has been up a while
+        await pilot.press("enter")
+        await turn_of(pilot, "Owl", 1)
+        await pilot.press("f2", "enter")  # pass, and an Enter too many
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await pilot.pause()
+        assert isinstance(app.screen, CurtainScreen) and app.main.me is None  # nothing of Fox's is shown
+        app.screen.shown_at -= CurtainScreen.SETTLE_S  # Fox sits down
+        reveal = app.screen.query_one("#reveal")
+        await until(pilot, lambda: not reveal.has_class("-active"), what="the button's own pause between presses")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.main.me == "Fox", what="Fox's turn shown")
+
+
 async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():
     """With Fox's curtain up, the command palette offers no game command (its
     Pass would answer Fox's turn unseen), and F2 or a pass from anywhere does

@@ -1,7 +1,12 @@
 """The privacy curtain of hot-seat play: between two humans' turns it
 covers the whole screen, showing nothing but whose turn is next, until that
-player confirms they are at the keyboard."""
+player confirms they are at the keyboard. For a moment after it goes up
+(`SETTLE_S`) it takes no confirmation: the player who just moved, pressing
+Enter once more (or a key held down), would otherwise lift the next
+player's curtain and see their turn."""
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,11 +20,13 @@ from .. import safe
 
 class CurtainScreen(Screen[None]):
     BINDINGS = [Binding("enter", "reveal", "show my turn")]
+    SETTLE_S = 0.8  # seconds after it goes up in which a confirmation is still the last player's key
 
     def __init__(self, seat: str, round_no: int):
         super().__init__()
         self.seat = seat
         self.round_no = round_no
+        self.shown_at = time.monotonic()
 
     def compose(self) -> ComposeResult:
         name = safe.text(self.seat, max_len=40)
@@ -34,11 +41,13 @@ class CurtainScreen(Screen[None]):
                 yield Button(Text.assemble("I am ", name, " — show my turn"), id="reveal", variant="primary")
 
     def on_mount(self) -> None:
+        self.shown_at = time.monotonic()
         self.query_one("#reveal", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss()
+        self.action_reveal()
 
     def action_reveal(self) -> None:
-        self.dismiss()
+        if time.monotonic() - self.shown_at >= self.SETTLE_S:  # else: a key meant for the turn just ended
+            self.dismiss()
