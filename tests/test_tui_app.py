@@ -305,6 +305,9 @@ async def test_replay_of_a_saved_run(tmp_path, world):
         await pilot.pause()
         text = all_text(app)
         assert "replay · round 4/4" in text and " sold " in text
+        await pilot.press("q")  # quits from the final ranking too, as the help says q does
+        await pilot.pause()
+        assert app.return_code is not None
     ledger.close()
 
 

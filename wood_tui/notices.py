@@ -34,6 +34,7 @@ class FaultNotices:
 
     def round_closed(self, app: App, round_no: int) -> None:
         if self.held:
-            safe.notify(app, f"{self.held} more creatures' models failed in round {round_no}",
+            whose = "creature's model" if self.held == 1 else "creatures' models"
+            safe.notify(app, f"{self.held} more {whose} failed in round {round_no}",
                         title="model faults", severity="error")
         self.shown = self.held = 0

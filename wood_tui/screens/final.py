@@ -80,6 +80,7 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
 class FinalScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back to the wood"),
+        Binding("q", "app.quit", "quit"),  # as on the spectator screen (no field here takes letters)
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
 
