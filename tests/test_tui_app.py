@@ -582,3 +582,26 @@ async def test_every_field_of_every_move_is_on_screen_in_a_small_terminal(size):
             for w in [form.query_one("#kind"), *form.fields_for(kind), form.query_one("#say")]:
                 r = w.region
                 assert r.width >= 8 and r.right <= width and r.bottom <= height, (kind, w.id, r)
+
+
+async def test_a_game_that_stops_on_an_error_says_so_until_the_end_and_after(tmp_path, monkeypatch):
+    """A save that cannot take round 3 (a full disk) stops the game: the
+    sub-title says so for good (not "full speed"), and the command is left
+    the one line to print when the screen is given back (`app.fatal`)."""
+    from engine.ledger import Ledger, LedgerError
+
+    real = Ledger.commit_round
+
+    def commit(self, result, snapshot):
+        if result.round == 3:
+            raise LedgerError(f"{self.path}: round 3 could not be saved (disk full); the rounds before it are kept")
+        return real(self, result, snapshot)
+
+    monkeypatch.setattr(Ledger, "commit_round", commit)
+    app = watch_app("--rounds", "6", "--save", str(tmp_path / "run.db"), paused=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.fatal is not None, what="the game to stop")
+        await pilot.pause()
+        assert "stopped: " in app.main.sub_title and "round 3 could not be saved" in app.main.sub_title
+        assert "full speed" not in app.main.sub_title
+    assert "round 3 could not be saved" in str(app.fatal)

@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine.errors import WoodError
+from engine.sanitise import clean_text
 
 from . import safe
 from .bridge import LiveGame, Pacer, RecordedGame
@@ -52,7 +53,7 @@ class WoodApp(App[None]):
         self.main: Screen | None = None
         self.ready = False
         self.closing = False
-        self.fatal: WoodError | None = None  # a game that could not start: said on the command line after
+        self.fatal: WoodError | None = None  # a game that could not start or go on: said on the command line after
         self.quit_confirmed = False
 
     def get_default_screen(self) -> Screen:
@@ -170,10 +171,13 @@ class WoodApp(App[None]):
         if event.worker.group != "engine" or event.state != WorkerState.ERROR:
             return
         err = event.worker.error
-        if isinstance(err, WoodError) and not self.ready:
+        started = getattr(self.game, "started", self.ready)  # the engine's word: the screen may not know it yet
+        if isinstance(err, WoodError) and not started:
             self.fatal = err  # the command prints it, one line, once the screen is given back
             self.exit(return_code=2)
-        elif isinstance(err, WoodError):
+        elif isinstance(err, WoodError):  # stopped mid-game: said here, on the screen, and after it
             safe.notify(self, err, title="the game stopped", severity="error", timeout=30)
+            self.main.halt(clean_text(err, 100))
+            self.fatal = err
         else:
             self.push_screen(ErrorScreen(f"the engine stopped: {type(err).__name__}", err))

@@ -149,6 +149,7 @@ class LiveGame:
         self.extra_brains = dict(extra_brains or {})
         self.world: World | None = None
         self._relay: _Relay | None = None
+        self.started = False  # set up and playing: an error from here on stops a game on screen
 
     async def run(self, post: Post, pacer: Pacer) -> None:
         world = self.world = load_world()
@@ -164,6 +165,7 @@ class LiveGame:
             lost = [s.name for s in self.seats if s.name not in runner.state.creatures]
             if lost:
                 raise WoodError(f"no creature called {', '.join(lost)} in this run")
+            self.started = True
             post(GameReady(world, list(game.roster), runner.state, game.target_rounds))
             path = game.save_path
             while runner.state.round < game.target_rounds:

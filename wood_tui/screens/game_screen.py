@@ -43,6 +43,11 @@ class GameScreen(Screen):
         """What is happening, for the sub-title."""
         return self.note
 
+    def halt(self, reason: str) -> None:
+        """The game stopped on an error: the sub-title says so from now on."""
+        self.note = f"stopped: {reason}"
+        self._title()
+
     def _title(self) -> None:
         r = f"round {self.round}/{self.target}" if self.target else "round —"
         self.sub_title = safe.text(f"{self.mode} · {r} · {self.now()}").plain

@@ -121,6 +121,10 @@ class MarketScreen(GameScreen):
         Binding("ctrl+p", "", "all commands (pass, help, offers, standings…)", key_display="ctrl+p"),
     ]
 
+    def halt(self, reason: str) -> None:
+        super().halt(reason)
+        self.query_one(ActionForm).finish("the game stopped: no move can be made")
+
     def __init__(self, game: LiveGame):
         super().__init__("play")
         self.game = game
