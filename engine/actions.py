@@ -68,7 +68,7 @@ REASON_WORDS: dict[str, str] = {
     Reason.SELF_TRADE: "you cannot trade with yourself: {}",
     Reason.SELF_GIFT: "you cannot give to yourself",
     Reason.SELF_LOAN: "you cannot lend to or borrow from yourself: {}",
-    Reason.NOT_FOR_YOU: "that loan offer is meant for someone else: {}",
+    Reason.NOT_FOR_YOU: "that offer is meant for someone else: {}",
     Reason.INSUFFICIENT_GOODS: "not enough goods: you {}",
     Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
     Reason.OFFER_UNFUNDED: "the other side can no longer pay or deliver: {}",

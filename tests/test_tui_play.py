@@ -457,3 +457,20 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
             assert form.query_one(f"#{fid}", Input).value == "9" * 12
         await pilot.pause()
         assert app.is_running and form.preview() is not None
+
+
+def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():
+    """Two owl seats in a wood of thirty: the introduction, on one screen for
+    both, gives the kind's usual harvest, not either grove's share."""
+    from engine.groves import yields
+    from engine.state import initial_state
+    from engine.world import build_roster, load_world
+    from wood_tui.screens.intro import intro_text
+    world = load_world()
+    state = initial_state(world, 3, build_roster(world, 30))
+    makes = yields(state, world, 1)
+    owls = [n for n, c in state.creatures.items() if c.species == "owl"]
+    a, b = next((x, y) for x in owls for y in owls if x != y and dict(makes[x]) != dict(makes[y]))
+    text = intro_text(world, [(a, "owl"), (b, "owl")], 100, makes).plain
+    usual = ", ".join(f"{q} {g}" for g, q in world.species["owl"].produces.items())
+    assert text.count(f"Its kind makes {usual} a round") == 2 and "You make" not in text

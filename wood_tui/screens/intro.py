@@ -64,16 +64,21 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
                makes: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> Text:
     """The introduction for these (name, species) seats: short enough for 80x24.
     `makes`: what each seat's grove makes a round (`engine.groves.yields`; a
-    seat alone of its kind makes its species' usual)."""
+    seat alone of its kind makes its species' usual). Told only to a lone
+    seat: in hot-seat play this screen is shared, and a grove's yield is its
+    creature's own to know (each seat reads it on its turn, behind its curtain)."""
     eco = world.economy
     burn = ", ".join(f"{s} {n}" for s, n in eco["fuel_by_season"].items())
     parts: list[Text] = [Text("Welcome to Thousand Token Wood. No one makes all it needs: trade.", style="bold")]
+    lone = len(seats) == 1
     for name, species in list(seats)[:MAX_SEATS_TOLD]:
         sp = world.species[species]
+        made = dict(makes[name]) if lone and makes and name in makes else sp.produces
         parts.append(Text.assemble(
-            ("You are " if len(seats) == 1 else ""), safe.text(name, style="bold", max_len=24), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
-            ("You make ", "bold"), f"{_units(dict(makes[name]) if makes and name in makes else sp.produces)} a round; ",
-            ("you need ", "bold"),
+            ("You are " if lone else ""), safe.text(name, style="bold", max_len=24), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
+            ("You make ", "bold") if lone else ("Its kind makes ", "bold"),
+            f"{_units(made)} a round" + ("; " if lone else " (its own grove's share: on its turn); "),
+            ("you need " if lone else "it needs ", "bold"),
             f"{_units(sp.needs)} a round, and {world.fuel_good} to burn ({burn})."))
     parts += [
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
