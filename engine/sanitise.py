@@ -5,7 +5,8 @@ Every `say` line, every raw reply shown anywhere, passes through
 characters (C0, DEL, C1 — ESC included), every format character (bidi
 overrides and isolates, zero-width tricks, soft hyphens, the invisible "tag"
 letters U+E0000-E007F that can spell out a hidden instruction) and unassigned
-or private code points are removed, whitespace is collapsed, what a chat
+or private code points are removed, combining marks beyond two on a letter
+(stacked "Zalgo" text) dropped, whitespace is collapsed, what a chat
 template would read as a control token (<|im_end|>, </s>, [INST]) loses its
 opening bracket to a look-alike, the length capped.
 The Textual side (`wood_tui/safe.py`) wraps the result in `rich.text.Text`
@@ -33,6 +34,7 @@ _SPACE = re.compile(r"\s+")
 _TOKEN_LIKE = re.compile(r"<(?=[|/]?[A-Za-z_|][^<>\s]{0,48}>)|\[(?=/?INST\])")
 _LOOKALIKE = {"<": "\u2039", "[": "\u2045"}
 _PRINTABLE_LINES = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII (what str.isprintable passes) and newlines
+MARKS_KEPT = 2  # combining marks kept on one letter (é, ệ); more is "Zalgo" text, stacked over the lines around it
 
 
 def clean_text(text: object, max_len: int | None = None) -> str:
@@ -43,6 +45,7 @@ def clean_text(text: object, max_len: int | None = None) -> str:
     if not (s.isascii() and s.isprintable()):  # printable ASCII (most text) has nothing to remove
         s = _ESCAPES.sub("", s)
         out = []
+        marks = 0
         for ch in s:
             if ch in _INVISIBLE:
                 continue
@@ -52,6 +55,9 @@ def clean_text(text: object, max_len: int | None = None) -> str:
                     out.append(" ")
                 continue
             if cat in ("Cf", "Cs", "Co", "Cn"):  # format (invisible), surrogate, private, unassigned
+                continue
+            marks = marks + 1 if cat in ("Mn", "Me") else 0
+            if marks > MARKS_KEPT:
                 continue
             out.append(ch)
         s = "".join(out)

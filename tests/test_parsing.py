@@ -209,6 +209,14 @@ def test_invisible_tag_letters_and_other_format_characters_are_removed():
     assert clean_text("caf\u00e9 na\u00efve \u00e5 \u4e2d\u6587") == "caf\u00e9 na\u00efve \u00e5 \u4e2d\u6587"  # letters stay
 
 
+def test_stacked_combining_marks_are_cut_to_two_a_letter():
+    # "Zalgo": one letter with 79 marks on it filled a say line and bled over the panel's border
+    zalgo = "Z" + "\u0336\u0334\u0335\u0337" * 20 + "algo"
+    p = parse(json.dumps({"action": "pass", "say": zalgo}))
+    assert p.action.say == "Z\u0336\u0334algo"
+    assert clean_text("e\u0301\u0323 Vi\u1ec7t") == "e\u0301\u0323 Vi\u1ec7t"  # a letter's own accents stay
+
+
 @pytest.mark.parametrize("token", ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "</s>", "<file_sep>", "[INST]",
                                    "<|start_header_id|>"])
 def test_what_a_chat_template_reads_as_a_control_token_is_defanged(token):

@@ -605,3 +605,17 @@ async def test_a_game_that_stops_on_an_error_says_so_until_the_end_and_after(tmp
         assert "stopped: " in app.main.sub_title and "round 3 could not be saved" in app.main.sub_title
         assert "full speed" not in app.main.sub_title
     assert "round 3 could not be saved" in str(app.fatal)
+
+
+def test_a_game_quit_before_its_first_round_says_its_new_save_was_not_kept(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from wood_tui.game import run_app
+
+    save = tmp_path / "run.db"  # the game removed it: no round was finished
+    app = SimpleNamespace(run=lambda: None, fatal=None, return_code=0,
+                          game=LiveGame(args("play", "--brains", "scripted", "--save", str(save)), (Seat("Owl"),)))
+    assert run_app(app) == 0
+    assert capsys.readouterr().err == f"wood: no round was finished, so {save} was not kept\n"
+    save.write_bytes(b"")  # one kept: nothing to say
+    assert run_app(app) == 0 and capsys.readouterr().err == ""

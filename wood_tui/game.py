@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,10 +169,14 @@ def saved_play(path: Path) -> tuple[list[str], list[str]]:
 
 
 def run_app(app) -> int:
-    """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`)."""
+    """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`),
+    and a new save left with no round in it (so not kept) is said."""
     app.run()
     if app.fatal is not None:  # its words may come from a file or a server's log: `wood` makes each line inert
         raise WoodError(str(app.fatal))
+    options = getattr(app.game, "options", None)
+    if options is not None and options.save is not None and not Path(options.save).exists():
+        print(f"wood: no round was finished, so {options.save} was not kept", file=sys.stderr)
     return app.return_code or 0
 
 

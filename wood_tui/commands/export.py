@@ -199,12 +199,29 @@ def _file_target(p: Path, flag: str) -> Path:
     beside it and renames it into place, which would replace that thing."""
     from engine.errors import WoodError
 
+    if _through_a_stream(p):  # /dev/stdout -> /proc/self/fd/1 -> the file a shell's >> appends to
+        raise WoodError(f"{flag} {p}: the export writes a file and renames it into place; name a file, not a stream")
     real = p.resolve() if p.is_symlink() else p
     if real.is_dir():
         raise WoodError(f"{flag} {p} is a directory, not a file")
     if real.exists() and not real.is_file():
         raise WoodError(f"{flag} {p} is not a plain file (a device or a pipe?); the export writes plain files")
     return real
+
+
+def _through_a_stream(p: Path) -> bool:
+    """Whether `p` is a link through a process's open files (/proc/self/fd/N,
+    /dev/fd/N): the file behind it is what a shell writes the output into."""
+    import os
+
+    for _ in range(40):  # a loop of links is refused elsewhere
+        if not p.is_symlink():
+            return False
+        target = Path(os.readlink(p))
+        p = target if target.is_absolute() else p.parent / target
+        if str(p).startswith(("/proc/", "/dev/fd/")):
+            return True
+    return False
 
 
 def _sft_target(text: str, flag: str) -> Path:
