@@ -3,11 +3,13 @@ the pure rules, must reproduce every recorded state hash.
 
 `replayed_rounds` is the one replay loop: each recorded round rebuilt, with
 its events, flows and decisions. `rebuild` (`wood replay --verify`),
-`verified_state` (every resume), the app's `wood replay` and the economy
+`verified_state` (every resume; `verified_state_async` where a screen must
+stay alive meanwhile), the app's `wood replay` and the economy
 report read rounds from it.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -22,6 +24,8 @@ from .rules import Flows, close_round, open_round
 from .state import State, initial_state, state_hash
 from .world import RosterEntry, World
 
+
+VERIFY_YIELD_ROUNDS = 10  # rounds verified between two turns of the event loop (`verified_state_async`)
 
 @dataclass(frozen=True)
 class ReplayedRound:
@@ -146,6 +150,27 @@ def verified_state(ledger: Ledger, world: World, *,
     by other rules) is refused with a LedgerError naming the first bad round.
     `on_round(round, events, decisions, checked)` hears each rebuilt round."""
     state = None
+    for after in _verified(ledger, world, on_round):
+        state = after
+    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
+
+
+async def verified_state_async(ledger: Ledger, world: World, *,
+                               on_round: Callable[[int, list, dict, bool], None] | None = None,
+                               every: int = VERIFY_YIELD_ROUNDS) -> State:
+    """`verified_state`, giving the event loop a turn every `every` rounds:
+    an app resuming a long save (40 x 4,000 rounds: about 13 s) still draws,
+    and a quit cancels it there."""
+    state = None
+    for i, after in enumerate(_verified(ledger, world, on_round), 1):
+        state = after
+        if i % every == 0:
+            await asyncio.sleep(0)
+    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
+
+
+def _verified(ledger: Ledger, world: World, on_round) -> Iterator[State]:
+    """Each rebuilt state of the record, its round checked (`verified_state`)."""
     try:
         for rr in replayed_rounds(ledger, world, verify=True):
             try:
@@ -155,7 +180,6 @@ def verified_state(ledger: Ledger, world: World, *,
                                   "the save was changed, it will not be resumed") from None
             if on_round is not None:
                 on_round(rr.round, rr.events, rr.decisions, True)
-            state = rr.after
+            yield rr.after
     except Diverged as e:
         raise LedgerError(f"{e}; it will not be resumed") from None
-    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))

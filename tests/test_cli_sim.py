@@ -510,3 +510,47 @@ def test_a_plain_resume_plays_to_the_length_the_run_was_last_given(tmp_path):
         ledger.close()
     on = wood("sim", "--resume", str(db), "--quiet")
     assert on.returncode == 0 and "rounds: 14 (10 replayed from the save, 4 played now)" in on.stdout, on.stdout
+
+
+def test_verifying_a_save_for_a_resume_gives_the_event_loop_turns(tmp_path):
+    """An app resuming a long save must still draw and answer a quit while its
+    record is checked: the check gives the loop a turn every few rounds (a
+    ticker counts its turns meanwhile), and ends on the same state as the
+    plain check."""
+    import asyncio
+
+    from engine.ledger import Ledger
+    from engine.replay import VERIFY_YIELD_ROUNDS, verified_state, verified_state_async
+    from engine.state import state_hash
+    from engine.world import load_world
+
+    db = tmp_path / "r.db"
+    assert wood("sim", "--rounds", "40", "--save", str(db), "--quiet").returncode == 0
+    world = load_world()
+
+    async def both():
+        turns, done = [0], asyncio.Event()
+
+        async def ticker():
+            while not done.is_set():
+                turns[0] += 1
+                await asyncio.sleep(0)
+        tick = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        ledger = Ledger.open(db)
+        try:
+            state = await verified_state_async(ledger, world)
+        finally:
+            ledger.close()
+        before = turns[0]
+        done.set()
+        await tick
+        return state, before
+
+    state, turns = asyncio.run(both())
+    assert turns >= 40 // VERIFY_YIELD_ROUNDS  # a turn every few rounds, not one at the end
+    ledger = Ledger.open(db)
+    try:
+        assert state_hash(state) == state_hash(verified_state(ledger, world)) and state.round == 40
+    finally:
+        ledger.close()
