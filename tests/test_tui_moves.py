@@ -366,6 +366,11 @@ def test_the_board_never_shows_a_whispers_words_even_from_a_raw_reply(world):
         card = CreatureCard(build_roster(world)[1], decision=Decision(action, outcome, "repaired: json_repair", raw=secret))
         shown = said(card).plain + doing(card).plain
         assert "OAK" not in shown and "whisper" in shown, shown
+        # only a whisper that was sent has words in the god view; a refused one was never a whisper
+        assert ("in the god view" in shown) == (outcome == "repaired"), shown
+    refused = CreatureCard(build_roster(world)[1], rejected="no creature called Wren",
+                           decision=Decision(Action(action="whisper", to="Owl", text="x"), "repaired", "", raw=secret))
+    assert said(refused).plain == "raw: (a whisper, never sent: its words stay private)"  # the engine refused it
     card = CreatureCard(build_roster(world)[1], decision=Decision(PASS, "rejected", "schema: x", raw="I will sell honey"))
     assert said(card).plain == "raw: I will sell honey"  # any other reply is shown, for the audit
 

@@ -111,7 +111,10 @@ def said(card: CreatureCard) -> Text:
     if d.raw and d.outcome in ("rejected", "fault", "repaired"):
         if d.action.action == "whisper" or "whisper" in d.raw[:MAX_REPLY_CHARS].lower():
             # a whisper's words, even garbled, are private: the board says who to whom, the god view the words
-            return Text("raw: (a whisper: its words are in the god view)", style="dim")
+            # of one that was sent (a refused or unusable one never became a whisper: nothing of it is anywhere)
+            if d.outcome == "repaired" and not card.rejected:
+                return Text("raw: (a whisper: its words are in the god view)", style="dim")
+            return Text("raw: (a whisper, never sent: its words stay private)", style="dim")
         # only the start can show: cleaning a long reply whole would cost the screen a frame
         return Text.assemble(("raw: ", "dim"), safe.text(d.raw[:RAW_SHOWN * 16], style="dim", max_len=RAW_SHOWN))
     return Text("")
