@@ -201,6 +201,7 @@ def test_a_model_that_stops_answering_is_said_at_once_and_stops_the_run_resumabl
         assert err[-1].endswith(f"stopped after round 5 of 40; every round played is in {db}: "
                                 f"resume with wood sim --resume {db}"), err
         assert "rounds: 5" in r.stdout and f"passes: {5 * len(NAMES)} ({5 * len(NAMES)} of them for a model" in r.stdout
+        assert "calls answered: latency p50 n/a, p95 n/a; prompt tokens mean n/a, max n/a" in r.stdout  # none came back
         assert Ledger.open(db).last_round() == 5
         srv.default = "valid"  # the server is back: the run goes on where it stopped, and says nothing more
         r = wood("sim", "--resume", str(db), "--quiet")

@@ -312,6 +312,7 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
                    f"({', '.join(f'{k} {v}' for k, v in sorted(s['rejected_engine'].items())) or 'none'});"
                    f" faults {sum(s['faults'].values())} ({', '.join(f'{k} {v}' for k, v in s['faults'].items()) or 'none'})")
         mean = "n/a" if tok["mean"] is None else f"{tok['mean']:.0f}"
+        most = "n/a" if tok["max"] is None else tok["max"]
         out.append(f"  calls answered: latency p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "
-                   f"prompt tokens mean {mean}, max {tok['max']}")
+                   f"prompt tokens mean {mean}, max {most}")
     return out
