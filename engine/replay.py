@@ -3,8 +3,8 @@ the pure rules, must reproduce every recorded state hash.
 
 `replayed_rounds` is the one replay loop: each recorded round rebuilt, with
 its events, flows and decisions. `rebuild` (`wood replay --verify`),
-`verified_state` (every resume; `verified_state_async` where a screen must
-stay alive meanwhile), the app's `wood replay` and the economy
+`verified_state` (every resume, giving the event loop turns: a screen stays
+alive meanwhile), the app's `wood replay` and the economy
 report read rounds from it.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .state import State, initial_state, state_hash
 from .world import RosterEntry, World
 
 
-VERIFY_YIELD_ROUNDS = 10  # rounds verified between two turns of the event loop (`verified_state_async`)
+VERIFY_YIELD_ROUNDS = 10  # rounds verified between two turns of the event loop (`verified_state`)
 
 @dataclass(frozen=True)
 class ReplayedRound:
@@ -142,37 +142,19 @@ def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_eac
     return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
 
 
-def verified_state(ledger: Ledger, world: World, *,
-                   on_round: Callable[[int, list, dict, bool], None] | None = None) -> State:
+async def verified_state(ledger: Ledger, world: World, *,
+                         on_round: Callable[[int, list, dict, bool], None] | None = None,
+                         every: int = VERIFY_YIELD_ROUNDS) -> State:
     """The last committed state, for a resume: rebuilt from the recorded
     actions with each round's invariants checked and its hash compared to the
     record. A save whose record does not rebuild (changed by hand, or written
     by other rules) is refused with a LedgerError naming the first bad round.
-    `on_round(round, events, decisions, checked)` hears each rebuilt round."""
+    `on_round(round, events, decisions, checked)` hears each rebuilt round.
+    It gives the event loop a turn every `every` rounds: an app resuming a long
+    save (40 x 4,000 rounds: about 13 s) still draws, and a quit cancels it there."""
     state = None
-    for after in _verified(ledger, world, on_round):
-        state = after
-    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
-
-
-async def verified_state_async(ledger: Ledger, world: World, *,
-                               on_round: Callable[[int, list, dict, bool], None] | None = None,
-                               every: int = VERIFY_YIELD_ROUNDS) -> State:
-    """`verified_state`, giving the event loop a turn every `every` rounds:
-    an app resuming a long save (40 x 4,000 rounds: about 13 s) still draws,
-    and a quit cancels it there."""
-    state = None
-    for i, after in enumerate(_verified(ledger, world, on_round), 1):
-        state = after
-        if i % every == 0:
-            await asyncio.sleep(0)
-    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
-
-
-def _verified(ledger: Ledger, world: World, on_round) -> Iterator[State]:
-    """Each rebuilt state of the record, its round checked (`verified_state`)."""
     try:
-        for rr in replayed_rounds(ledger, world, verify=True):
+        for i, rr in enumerate(replayed_rounds(ledger, world, verify=True), 1):
             try:
                 check_round(rr.before, rr.after, list(rr.flows), rr.events, world)
             except InvariantError as e:
@@ -180,6 +162,9 @@ def _verified(ledger: Ledger, world: World, on_round) -> Iterator[State]:
                                   "the save was changed, it will not be resumed") from None
             if on_round is not None:
                 on_round(rr.round, rr.events, rr.decisions, True)
-            yield rr.after
+            state = rr.after
+            if i % every == 0:
+                await asyncio.sleep(0)
     except Diverged as e:
         raise LedgerError(f"{e}; it will not be resumed") from None
+    return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))

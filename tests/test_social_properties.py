@@ -181,7 +181,7 @@ def test_a_social_game_killed_mid_run_resumes_and_replays_to_the_same_hash(tmp_p
     target = done + 20
     ledger = Ledger.open(db, readonly=False)
     try:
-        state = verified_state(ledger, WORLD)  # every recorded round rebuilt, checked and hash-compared
+        state = asyncio.run(verified_state(ledger, WORLD))  # every recorded round rebuilt, checked and hash-compared
         recorded = ledger.last_round()
         assert recorded >= done and state.round == recorded
         runner = Runner(WORLD, state, social_brains([r.name for r in ledger.roster()], seed), ledger=ledger)

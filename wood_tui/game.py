@@ -20,7 +20,7 @@ from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
 from engine.ledger import Ledger, remove_save
 from engine.metrics import RunSummary
-from engine.replay import verified_state_async
+from engine.replay import verified_state
 from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster, twin_name
@@ -90,8 +90,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                                 f"give {last} or more, or leave it out")
             if last:
                 log(f"verifying {options.resume}: replaying its {counted(last, 'round')}...")
-            state = await verified_state_async(ledger, world,
-                                               on_round=summary.add_recorded if summary is not None else None)
+            state = await verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
             lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
             if lengthen:
                 state.end = target
