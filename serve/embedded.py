@@ -264,7 +264,10 @@ class EmbeddedServer:
         if not self.port_given:
             port = "PORT"
             notes.append(f"PORT: a free port on {HOST}, chosen at start")
-        model = self.model_path or (gguf_path() if self.quant is None else cached_gguf(self.quant))
+        try:
+            model = self.model_path or (gguf_path() if self.quant is None else cached_gguf(self.quant))
+        except OSError:  # an unreadable cache: the start would make the copy again (or serve the shipped file)
+            model = None
         if model is None:
             model = "MODEL"
             notes.append(f"MODEL: {gguf_path()} requantized to {self.quant}, written into {cache_dir()}/ "

@@ -127,7 +127,9 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     ([], "say what to write"),
     (["--out", "{d}/audit", "--sft", "{d}/missing/x.jsonl"], "directory {d}/missing does not exist"),  # before --out
     (["--sft", "{d}/a.jsonl", "--holdout-seeds", "9"], "no run read has any of those seeds (the runs' seeds: 1)"),
-    (["--sft", "/dev/stdout"], "name a file, not a stream"),  # renamed into place, it would replace what >> appends to
+    (["--sft", "/dev/stdout"], "name a file, not a stream"),
+    (["--sft", "/dev/fd/1"], "name a file, not a stream"),
+    (["--sft", "/proc/self/fd/1"], "name a file, not a stream"),  # renamed into place, it would replace what >> appends to
     (["--sft", "{d}/a.jsonl", "--holdout-seeds", "1"], "holds out every run read: the fine-tuning set would be empty"),
 ])
 def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, words):

@@ -177,7 +177,7 @@ class WoodApp(App[None]):
             self.exit(return_code=2)
         elif isinstance(err, WoodError):  # stopped mid-game: said here, on the screen, and after it
             safe.notify(self, err, title="the game stopped", severity="error", timeout=30)
-            self.main.halt(clean_text(err, 100))
+            self.main.call_later(self.main.halt, clean_text(err, 100))  # after what the screen has queued
             self.fatal = err
         else:
             self.push_screen(ErrorScreen(f"the engine stopped: {type(err).__name__}", err))

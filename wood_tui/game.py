@@ -15,12 +15,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.brains import Brain
-from engine.metrics import counted
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
 from engine.ledger import Ledger, remove_save
-from engine.metrics import RunSummary
+from engine.metrics import RunSummary, counted
 from engine.replay import verified_state
+from engine.sanitise import clean_text
 from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster, twin_name
@@ -89,12 +89,12 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 raise WoodError(f"{options.resume} already has {last} rounds; --rounds is the total to reach: "
                                 f"give {last} or more, or leave it out")
             if last:
-                log(f"verifying {options.resume}: replaying its {counted(last, 'round')}...")
+                log(f"verifying {clean_text(options.resume)}: replaying its {counted(last, 'round')}...")
             state = await verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
             lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
             if lengthen:
                 state.end = target
-            resuming = f"resuming {options.resume} after round {state.round} of {target}"  # said once it can
+            resuming = f"resuming {clean_text(options.resume)} after round {state.round} of {target}"  # said once it can
         else:
             seed = options.seed if options.seed is not None else DEFAULT_SEED
             kind = options.brains or "scripted"
@@ -112,7 +112,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind, extra=extra, rounds=target)
                 for name, m in sorted((models or {}).items()):
                     if m.get("api_key") and not m.get("api_key_env"):
-                        log(f"note: model {name}'s api_key is sent but not kept in {options.save} (a save is a file "
+                        log(f"note: model {name}'s api_key is sent but not kept in {clean_text(options.save)} (a save is a file "
                             "people share); to resume it, give the roster's model api_key_env instead")
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
@@ -176,7 +176,7 @@ def run_app(app) -> int:
         raise WoodError(str(app.fatal))
     options = getattr(app.game, "options", None)
     if options is not None and options.save is not None and not Path(options.save).exists():
-        print(f"wood: no round was finished, so {options.save} was not kept", file=sys.stderr)
+        print(f"wood: no round was finished, so {clean_text(options.save)} was not kept", file=sys.stderr)
     return app.return_code or 0
 
 

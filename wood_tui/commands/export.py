@@ -215,12 +215,12 @@ def _through_a_stream(p: Path) -> bool:
     import os
 
     for _ in range(40):  # a loop of links is refused elsewhere
+        if str(p.absolute()).startswith(("/proc/", "/dev/fd/")):
+            return p.is_symlink()  # a process's open file (a folder or file of /proc itself is refused otherwise)
         if not p.is_symlink():
             return False
         target = Path(os.readlink(p))
         p = target if target.is_absolute() else p.parent / target
-        if str(p).startswith(("/proc/", "/dev/fd/")):
-            return True
     return False
 
 

@@ -42,6 +42,7 @@ def run(args) -> int:
 
 async def _run(options: RunOptions, quiet: bool) -> int:
     from engine.metrics import RunSummary
+    from engine.sanitise import clean_text
     from engine.score import standings_lines
     from engine.world import load_world
     from wood_tui.game import open_game
@@ -71,7 +72,8 @@ async def _run(options: RunOptions, quiet: bool) -> int:
             if last < target:
                 _warn(f"wood: model {model} has answered none of its calls for {FAULT_STOP_ROUNDS} rounds ({reason}): "
                       f"stopped after round {last} of {target}"
-                      + (f"; every round played is in {path}: resume with wood sim --resume {shlex.quote(str(path))}"
+                      + (f"; every round played is in {clean_text(str(path))}: resume with wood sim --resume "
+                         f"{shlex.quote(clean_text(str(path)))}"
                          if path else ""))
             else:  # the streak ran to the last round: nothing was cut short
                 _warn(f"wood: model {model} answered none of its calls in the last {FAULT_STOP_ROUNDS} rounds ({reason})")
@@ -80,6 +82,8 @@ async def _run(options: RunOptions, quiet: bool) -> int:
 
 
 def _warn(msg: str) -> None:
+    if sys.stderr.isatty():  # on a line of its own, not after the progress bar's
+        sys.stderr.write("\r\x1b[K")
     print(msg, file=sys.stderr, flush=True)
 
 

@@ -72,7 +72,7 @@ class RosterFile:
     path: Path
     digest: str
     embedded: bool  # a creature thinks with the embedded model: its runs go one at a time
-    text: bytes = b""  # the file as read when its digest was taken: what every run of it plays
+    text: bytes  # the file as read and checked: what every run of it plays
 
     def frozen(self, out: Path) -> Path:
         """The roster's copy in its folder of runs, which its new runs are started
@@ -143,10 +143,15 @@ def run(args) -> int:
 
 def _write_frozen(r: RosterFile, out: Path) -> None:
     """The roster as planned, written (whole, by a rename) into its folder of runs."""
+    from engine.errors import WoodError
+
     target = r.frozen(out)
     tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(r.text)
-    tmp.replace(target)
+    try:
+        tmp.write_bytes(r.text)
+        tmp.replace(target)
+    except OSError as e:
+        raise WoodError(f"--out {out}: cannot write {target} ({e.strerror or e})") from None
 
 
 def _rosters(paths: list[str]) -> list[RosterFile]:
@@ -171,7 +176,9 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
         if keyed:  # a sweep resumes its killed runs from their saves, which keep no literal key
             raise WoodError(f"--roster {given}: model {keyed[0]} has a literal api_key, which a save never keeps, so a "
                             "sweep's resumed runs would go without it: name the variable that holds it with api_key_env")
-        text = path.read_bytes()
+        text = path.read_bytes()  # what its runs will play: the file as it was checked, or refused
+        if load_roster(given).model_dump() != roster.model_dump():
+            raise WoodError(f"--roster {given}: the file changed while it was read; run the sweep again")
         digest = hashlib.sha256(text).hexdigest()
         out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used),
                               text))
@@ -241,7 +248,9 @@ def _committed(save: Path, seed: int) -> int:
     if not save.exists() and not save.is_symlink():
         return 0
     if save.is_file() and save.stat().st_size == 0:  # a creation killed before its first byte: nothing to lose
-        save.unlink()
+        from engine.ledger import remove_save
+
+        remove_save(save)
         return 0
     try:
         ledger = Ledger.open(save, readonly=True)
@@ -302,7 +311,7 @@ async def _sim(job: Job, rounds: int, committed: int) -> int:
     sweep leaves no run writing behind it); its output goes to the log."""
     from serve.health import die_with_parent
 
-    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.save.parent / FROZEN), "--seed", str(job.seed),
+    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.roster.frozen(job.save.parent.parent)), "--seed", str(job.seed),
                                                           "--save", str(job.save)]
     cmd = [sys.executable, "-m", "wood_tui.cli", "sim", *argv, "--rounds", str(rounds), "--quiet"]
     with open(job.save.with_suffix(".log"), "a", encoding="utf-8") as log:

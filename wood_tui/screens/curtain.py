@@ -26,7 +26,7 @@ class CurtainScreen(Screen[None]):
         super().__init__()
         self.seat = seat
         self.round_no = round_no
-        self.shown_at = time.monotonic()
+        self.shown_at = 0.0  # when it went up (`on_mount`)
 
     def compose(self) -> ComposeResult:
         name = safe.text(self.seat, max_len=40)
