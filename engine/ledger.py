@@ -161,6 +161,27 @@ def _writer_lock(path: Path):
     return fh
 
 
+def being_written(path: str | Path) -> bool:
+    """Whether another process holds the save's writer's lock (`_writer_lock`):
+    a run still saving to it, or a game resumed from it. False where files
+    cannot be locked, or the file cannot be opened."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 def sqlite_uri(path: Path, mode: str) -> str:
     """An SQLite URI for `path`: its characters escaped, so a name with `%`,
     `#` or `?` in it opens that file and no other."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from .behaviour import ModelBehaviour, Prices
 from .brains.config import MODEL_NAME_MAX
 from .events import Event
+from .ledger import being_written
 from .replay import checked_record, replayed_rounds
 from .metrics import counted
 from .rules import round_fills
@@ -81,6 +82,7 @@ class EconomyReport:
     save: str = ""                                        # the save measured (`report_of`), for its resume command
     stopped_early_of: int | None = None                   # the rounds its run was set to play, where it holds fewer
     resume_with: str = "wood sim --resume"                # ... and what goes on with it (people played: wood play)
+    still_played: bool = False                            # ... or another process is still saving to it
 
     def __post_init__(self) -> None:
         if self.behaviour is None:
@@ -220,6 +222,7 @@ class EconomyReport:
         return {
             "rounds": self.rounds,
             "stopped_early_of": self.stopped_early_of,
+            "still_played": self.still_played,
             "creatures": self.creatures,
             "needs_met": eaten / needed if needed else None,
             "needs_met_by_good": {g: (self.eaten[g] / self.needed[g] if self.needed[g] else None) for g in w.goods},
@@ -263,9 +266,14 @@ class EconomyReport:
         pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
         goods = list(self.world.goods)
         planned = d["stopped_early_of"]
-        out = [f"rounds {d['rounds']}"
-               + (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
-                  f"{shlex.quote(self.save)})" if planned is not None else "") + f", creatures {d['creatures']}",
+        if planned is None:
+            so_far = ""
+        elif d["still_played"]:
+            so_far = f" of the {planned} the run is set to play (still being played: another wood process is saving to it)"
+        else:
+            so_far = (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
+                      f"{shlex.quote(self.save)})")
+        out = [f"rounds {d['rounds']}{so_far}, creatures {d['creatures']}",
                f"needs met: {pct(d['needs_met'])} ("
                + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",
                f"mood 0 at the end: {pct(d['mood_zero_share_final'])}; mean mood at the end "
@@ -379,7 +387,8 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
     first), over rounds 1..`upto` (default: every committed round), each
     rebuilt round held to its recorded hash (a changed save is refused).
     Measured to its last round, a save whose run was set to play more (it
-    was stopped early) says how many (`stopped_early_of`)."""
+    was stopped early, or another process is still saving to it:
+    `still_played`) says how many (`stopped_early_of`)."""
     report = EconomyReport(world, prices_given=prices or Prices(), save=str(path))
     with checked_record(path, world) as ledger:
         report.creatures = len(ledger.roster())  # so a save with no round yet still says who is in it
@@ -390,6 +399,7 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
         planned = ledger.end_for(held + 1)  # the last round a resume plays to (0: none recorded)
         if report.rounds == held < planned:
             report.stopped_early_of = planned
+            report.still_played = being_written(path)
             if ledger.seats():  # people played it: wood sim would put their creatures on autopilot
                 report.resume_with = "wood play --resume"
         for call in ledger.calls():

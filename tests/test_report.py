@@ -420,7 +420,8 @@ def test_the_last_mean_is_said_to_be_the_last_round_with_a_price(world):
 def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
     """A run set to play 200 rounds and stopped after 5 (as a killed `wood
     sim --save` leaves it): the report says so, with the resume command, and
-    the JSON has `stopped_early_of`; measured to fewer rounds than it holds
+    the JSON has `stopped_early_of`; while the run still saves to it, the
+    report says that instead; measured to fewer rounds than it holds
     (a sweep's `upto`), or finished, it says nothing of it."""
     import asyncio
 
@@ -440,8 +441,12 @@ def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
                 await runner.play_round()
 
         asyncio.run(five())
+        still = wood("report", str(db))  # the run still holds it open to write
     finally:
         ledger.close()
+    assert still.returncode == 0, still.stderr
+    assert still.stdout.splitlines()[1] == ("rounds 5 of the 200 the run is set to play (still being played: another "
+                                            "wood process is saving to it), creatures 3")
     r = wood("report", str(db))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1] == (f"rounds 5 of the 200 the run was set to play (stopped early; resume with: "
