@@ -66,7 +66,7 @@ def summarise(rows: list[dict]) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for one roster size over its seeds."""
     mean = lambda xs: statistics.fmean(xs) if xs else float("nan")  # noqa: E731
     stuck = max(max(r["longest_single_price_rounds_by_good"].values()) for r in rows)
-    top = max((t for r in rows if (t := top_share(r)) is not None), default=float("nan"))
+    top = max((t for r in rows if (t := top_share(r)) is not None), default=None)  # None: no run holds a good
     shocks = sum(r["shocks_with_rise"]["measured"] for r in rows)
     rose = sum(r["shocks_with_rise"]["rose_enough"] for r in rows)
     unknown = mean([(r["rejections"].get("unknown_offer", 0) + r["rejections"].get("offer_taken", 0)) / r["actions"]
@@ -78,7 +78,8 @@ def summarise(rows: list[dict]) -> list[tuple[str, str, bool]]:
     return [
         ("needs met >= 75% (mean)", f"{needs:.0%}", needs >= 0.75),
         ("mood 0 at the end <= 5% (worst seed)", f"{zero:.0%}", zero <= 0.05),
-        ("top holder <= 40% of a good (worst)", f"{top:.0%}", top <= 0.40),
+        ("top holder <= 40% of a good (worst)", "n/a (nobody holds a good)" if top is None else f"{top:.0%}",
+         top is None or top <= 0.40),
         (f"price up >= {SHOCK_RISE:.0%} after most harvest failures", f"{rose}/{shocks}", shocks > 0 and rose > shocks / 2),
         (f"no good at one price for {SINGLE_PRICE_ROUNDS} rounds (worst)", f"{stuck} rounds", stuck < SINGLE_PRICE_ROUNDS),
         ("wealth Gini 0.25-0.5 (every seed)", f"{min(ginis):.2f}-{max(ginis):.2f}",

@@ -402,6 +402,10 @@ def test_a_share_with_no_base_is_n_a_not_0_percent(tmp_path):
     assert economy.top_share(d) == max(top["honey"], top["timber"])
     assert dict((t, got) for t, got, _ in economy.summarise([d]))["top holder <= 40% of a good (worst)"] == \
         f"{economy.top_share(d):.0%}"
+    none_held = {**d, "top_holder_share_final": {g: None for g in top}}  # nobody holds any good at the end
+    assert economy.top_share(none_held) is None
+    assert dict((t, got) for t, got, _ in economy.summarise([none_held]))["top holder <= 40% of a good (worst)"] == \
+        "n/a (nobody holds a good)"
 
 
 def test_the_last_mean_is_said_to_be_the_last_round_with_a_price(world):
