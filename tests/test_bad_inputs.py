@@ -296,6 +296,24 @@ def test_an_export_is_never_written_over_the_save_it_reads(base_save, tmp_path, 
     assert save.read_bytes() == before
 
 
+@pytest.mark.parametrize("how", ["its journal's name", "a link"])
+def test_a_fine_tuning_set_is_never_written_over_a_save_it_reads(base_save, tmp_path, capsys, how):
+    """--sft (or --holdout) naming a save read, through a link, or one of its
+    companion files (its -wal: SQLite would read it as the save's journal):
+    one line, and nothing written."""
+    save = tmp_path / "run.db"
+    shutil.copyfile(base_save, save)
+    target = tmp_path / "set.jsonl"
+    if how == "a link":
+        target.symlink_to(save)
+    else:
+        target = tmp_path / "run.db-wal"
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["export", str(save), "--sft", str(target)])
+    assert f"would be written over {save}, a save read" in line, line
+    assert state(tmp_path) == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a 0o500 folder anyway")
 def test_a_read_only_export_folder_is_one_line(base_save, tmp_path, capsys):
     p = tampered(base_save, tmp_path)

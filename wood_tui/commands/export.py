@@ -123,11 +123,8 @@ def _audit(args, path: str) -> None:
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {out} is a file, not a directory")
     targets = {name: _file_target(out / name, f"--out {out}:") for name in FILES}
-    from engine.ledger import COMPANIONS
-
-    save = Path(path).resolve()
     for name, target in targets.items():  # through a link, or a save named like an audit file
-        if target.resolve() in {save, *(Path(f"{save}{s}") for s in COMPANIONS)}:
+        if _over_a_save(target, [Path(path)]):
             raise WoodError(f"--out {out}: {name} would be written over the save it reads ({path})")
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
@@ -209,6 +206,19 @@ def _file_target(p: Path, flag: str) -> Path:
     return real
 
 
+def _over_a_save(target: Path, saves: list[Path]) -> Path | None:
+    """The save that writing `target` would destroy: one of `saves` itself or
+    one of its companion files (its -wal, -shm, -journal), by name or through
+    a link. None: none. (A hard link is only a name: the export's rename
+    replaces the name, not the save.)"""
+    from engine.ledger import COMPANIONS
+
+    for save in saves:
+        if target.resolve() in {save.resolve(), *(Path(f"{save.resolve()}{x}") for x in COMPANIONS)}:
+            return save
+    return None
+
+
 def _through_a_stream(p: Path) -> bool:
     """Whether `p` is a link through a process's open files (/proc/self/fd/N,
     /dev/fd/N): the file behind it is what a shell writes the output into."""
@@ -256,8 +266,9 @@ def _sft(args, train: Path, held: Path | None) -> None:
 
     saves = _saves(args.paths)
     for target in (train, held):
-        if target is not None and any(target.resolve() == s.resolve() for s in saves):
-            raise WoodError(f"{target} is one of the saves read: writing the fine-tuning set there would destroy it")
+        if target is not None and (save := _over_a_save(target, saves)):
+            raise WoodError(f"{target} would be written over {save}, a save read (or its journal): "
+                            "writing the fine-tuning set there would destroy it")
     ledgers = []
     try:
         for path in saves:  # every save checked whole before a file is made
