@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -101,7 +102,15 @@ def sha256_file(path: Path) -> str:
 
 
 def _cache_prefix(src: Path, quant: str) -> str:
-    return f"{src.stem}-{sha256_file(src)[:16]}-{quant}-"
+    st = src.stat()
+    return f"{src.stem}-{_source_digest(str(src), st.st_size, st.st_mtime_ns)[:16]}-{quant}-"
+
+
+@functools.lru_cache(maxsize=4)
+def _source_digest(path: str, size: int, mtime_ns: int) -> str:
+    """The shipped file's sha256, hashed once while its size and time stand
+    (a cache miss asks twice: to look, then to name the new copy)."""
+    return sha256_file(Path(path))
 
 
 def cached_gguf(quant: str = QUANT, *, folder: Path | None = None, drop_damaged: bool = False) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -133,8 +134,15 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
 
 
 def test_requantized_model_is_made_once_and_reused(tmp_path, monkeypatch):
+    import serve.embedded as embedded
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    hashed = []
+    real = embedded.sha256_file
+    monkeypatch.setattr(embedded, "sha256_file", lambda p: hashed.append(Path(p)) or real(p))
+    embedded._source_digest.cache_clear()
     first = EmbeddedServer().prepare_model()
+    assert hashed.count(gguf_path()) == 1  # the shipped file (98 MB) is hashed once on a miss, not to look and to name
     assert first.parent == tmp_path / "thousand-token-wood" and f"-{QUANT}-" in first.name
     with open(first, "rb") as fh:
         assert fh.read(4) == b"GGUF"
