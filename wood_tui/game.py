@@ -246,7 +246,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         stack.push_async_callback(client.aclose)
         await _said_if_slow(client.check_models(), log,
                             f"waiting for model {name} at {', '.join(cfg.urls)} to answer (up to "
-                            f"{cfg.connect_timeout_s + cfg.timeout_s:g} s"
+                            f"{client.check_wait_s:g} s"
                             + (" each, one after another" if len(cfg.urls) > 1 else "") + ")...")
         clients[name] = client
     names = tuple(r.name for r in roster)

@@ -176,8 +176,13 @@ class ChatClient:
             raise unreachable[0]
         return served
 
+    @property
+    def check_wait_s(self) -> float:
+        """The longest `check_models` waits for one server to answer."""
+        return self.cfg.connect_timeout_s + self.cfg.timeout_s
+
     async def _served(self, r: Replica) -> set[str]:
-        wait = self.cfg.connect_timeout_s + self.cfg.timeout_s
+        wait = self.check_wait_s
         try:
             status, body = await _get(r.http, "models", wait)
         except TimeoutError:
