@@ -53,6 +53,8 @@ Server = Literal["batched", "llama_cpp"]
 PARALLEL = 8  # requests serve.batched decodes together: the embedded model's max_concurrency (serve/roster.py)
 N_CTX = {"batched": 2048, "llama_cpp": 4096}  # serve.batched: per request (a prompt is ~700 tokens), 8 x 2048 cells
 
+KV_CELLS_MAX = 131_072  # an embedded model's max_concurrency x context_window: ~3 GB of KV cache at ~23 KB a cell
+
 CACHE_FOLDER = "thousand-token-wood"
 QUANT = "Q4_0"  # measured here, 2 cores (2026-11-30): prefill Q4_1 ~165 tokens/s, Q8_0 ~290, Q4_0 ~470
 QUANTIZE_TIMEOUT_S = 300
@@ -69,6 +71,38 @@ sys.exit(llama_cpp.llama_model_quantize(src.encode(), out.encode(), ctypes.byref
 """
 
 log = logging.getLogger(__name__)
+
+
+def server_for(cfg, *, log_dir: str | Path | None = None,
+               on_wait: Callable[[float, str], None] | None = None) -> "EmbeddedServer":
+    """The server a roster's `embedded = true` model (a `ModelConfig`) asks
+    for, as `wood serve` and a game start it alike: on its base_url's port if
+    it names one (else a free port), each request a context of its
+    `context_window`, its `max_concurrency` requests decoded together."""
+    cells = cfg.context_window * cfg.max_concurrency
+    if cells > KV_CELLS_MAX:
+        raise WoodError(f"model {cfg.name or cfg.model!r} is embedded: its max_concurrency x context_window "
+                        f"({cfg.max_concurrency} x {cfg.context_window}) is at most {KV_CELLS_MAX} "
+                        "(the server keeps that many cells of KV cache, ~23 KB each)")
+    return EmbeddedServer(port=served_port(cfg), n_ctx=cfg.context_window, parallel=cfg.max_concurrency,
+                          log_dir=log_dir, on_wait=on_wait)
+
+
+def served_port(cfg) -> int | None:
+    """The port an embedded model's base_url names (None: it names none)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(cfg.base_url).port if cfg.base_url else None
+
+
+def already_served(cfg) -> bool:
+    """Whether something already answers where an embedded model's base_url
+    points (a `wood serve` left running): a game then uses it, and the
+    model check says whether it is the embedded model."""
+    from urllib.parse import urlsplit
+
+    port = served_port(cfg)
+    return port is not None and port_in_use(urlsplit(cfg.base_url).hostname or HOST, port)
 
 
 def gguf_path() -> Path:

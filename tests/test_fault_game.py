@@ -212,3 +212,23 @@ def test_a_model_that_stops_answering_is_said_at_once_and_stops_the_run_resumabl
         assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith(
             "wood: model flaky answered none of its calls in the last 5 rounds (fault: http_400"), r.stderr
         assert "resume" not in r.stderr and "rounds: 5" in r.stdout
+
+
+def test_an_embedded_model_already_served_on_its_port_is_used_not_started_again(tmp_path):
+    """`embedded = true` with a base_url whose port already answers (a `wood
+    serve` left running): the game uses that server, says so, and starts no
+    server of its own (which would find the port taken); the model check
+    still holds it to serving the model."""
+    with FaultServer() as srv:
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace(
+            "[models.flaky]\n", "[models.flaky]\nembedded = true\n", 1))
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "2", "--seed", "4")
+        assert r.returncode == 0, r.stderr
+        assert f"using the model already served at {srv.base_url} (wood serve?) for flaky" in r.stdout + r.stderr
+        assert "starting the embedded model" not in r.stdout + r.stderr
+        assert len(srv.requests) == 2 * len(NAMES)
+    with FaultServer(models=("another",)) as srv:  # something else on the port: the check names the model
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace(
+            "[models.flaky]\n", "[models.flaky]\nembedded = true\n", 1))
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "2", "--seed", "4")
+        assert r.returncode == 2 and "model 'smollm2' not served at" in r.stderr, r.stderr

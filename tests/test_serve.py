@@ -350,7 +350,10 @@ def test_wood_serve_roster_without_servers(tmp_path, capsys, monkeypatch):
     assert list((tmp_path / "tmp").iterdir()) == []  # no empty logs' folder left behind
 
 
-def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):
+@pytest.mark.parametrize("log_dir", [True, False])
+def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
+    """Ctrl-C stops every server; the logs stay in --log-dir, and a temporary
+    folder made for them (no --log-dir) goes with a clean stop."""
     record = tmp_path / "record.jsonl"
     models = []
     for name in ("alpha", "beta"):
@@ -361,9 +364,11 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):
     roster = tmp_path / "roster.toml"
     roster.write_text("\n".join(models) + '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "alpha"\n'
                       '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "beta"\n')
+    (tmp_path / "tmp").mkdir()
     wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", str(roster),
-                             "--vllm-bin", stub_bin, "--log-dir", str(tmp_path / "logs")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--vllm-bin", stub_bin, *(["--log-dir", str(tmp_path / "logs")] if log_dir else [])],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
     try:
         lines = []
         while not lines or not lines[-1].startswith("serving"):
@@ -375,7 +380,13 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin):
     finally:
         wood.kill()
     assert wood.returncode == 0, err
-    assert lines[0] == f"logs in {tmp_path / 'logs'}"
+    if log_dir:
+        assert lines[0] == f"logs in {tmp_path / 'logs'}"
+        assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["alpha.log", "beta.log"]
+    else:
+        made = lines[0].split()[2]
+        assert lines[0] == f"logs in {made} (removed on a clean stop; --log-dir DIR keeps them)"
+        assert Path(made).parent == tmp_path / "tmp" and list((tmp_path / "tmp").iterdir()) == []
     assert lines[1].startswith("starting alpha on :") and " ... healthy after " in lines[1]
     assert lines[2].startswith("starting beta on :") and " ... healthy after " in lines[2]
     assert "stopping beta ... stopped\nstopping alpha ... stopped" in rest
@@ -406,3 +417,26 @@ def test_wood_serve_with_a_vllm_path_to_nothing_or_a_bad_log_dir_is_one_line_and
     assert main(["serve", "--roster", "serve/rosters/vllm.toml", "--dry-run"]) == 0
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no wood-serve-* folder was made
+
+
+def test_an_embedded_models_roster_settings_reach_its_server(tmp_path, monkeypatch, capsys):
+    """`context_window` and `max_concurrency` of an `embedded = true` model are
+    the server's context per request and the requests it decodes together
+    (`wood serve` and a game start it through one `server_for`); a pair that
+    would need more KV cache than KV_CELLS_MAX is one line."""
+    from engine.brains.config import ModelConfig
+    from serve.embedded import KV_CELLS_MAX, server_for
+
+    monkeypatch.chdir(ROOT)
+    roster = tmp_path / "r.toml"
+    text = (ROSTERS / "embedded.toml").read_text()
+    roster.write_text(text.replace("max_concurrency = 8", "max_concurrency = 3")
+                      .replace("context_window = 2048", "context_window = 1024"))
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    command = capsys.readouterr().out.splitlines()[-1].split()
+    assert command[command.index("--parallel") + 1] == "3" and command[command.index("--n-ctx") + 1] == "1024"
+    cfg = ModelConfig(name="big", model="smollm2", embedded=True, max_concurrency=64, context_window=4096)
+    with pytest.raises(WoodError, match=f"model 'big' is embedded: its max_concurrency x context_window "
+                                        f"\\(64 x 4096\\) is at most {KV_CELLS_MAX}"):
+        server_for(cfg)
+    assert server_for(cfg.model_copy(update={"max_concurrency": 32})).parallel == 32

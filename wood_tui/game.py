@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from engine.brains import Brain
 from engine.brains.scripted import scripted_brains
@@ -224,7 +223,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
     """Start what must be started, check every server serves its model, and
     give each creature an LLMBrain."""
     from engine.brains.llm import CallStats, ChatClient, LLMBrain
-    from serve.embedded import EmbeddedServer, gguf_path
+    from serve.embedded import already_served, gguf_path, server_for
     from engine.brains.config import ModelConfig
 
     clients = {}
@@ -232,11 +231,12 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         if name not in models:
             raise WoodError(f"creature model {name!r} is not in the roster's [models]")
         cfg = ModelConfig.model_validate(models[name])
-        if cfg.embedded:
+        if cfg.embedded and await asyncio.to_thread(already_served, cfg):
+            log(f"using the model already served at {cfg.base_url} (wood serve?) for {name}")
+            cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
+        elif cfg.embedded:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
-            port = urlsplit(cfg.base_url).port if cfg.base_url else None  # as `wood serve` would use it
-            srv = EmbeddedServer(port=port, on_wait=_every(STARTUP_NOTE_EVERY_S,
-                                                           lambda s, _: log(f"  still loading ({s:.0f} s)")))
+            srv = server_for(cfg, on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
             await stack.enter_async_context(srv)
             log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
             cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})

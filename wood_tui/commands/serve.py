@@ -24,10 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import threading
     from contextlib import ExitStack
     from pathlib import Path
-    from urllib.parse import urlsplit
 
     from engine.errors import WoodError
-    from serve.embedded import MODEL_ALIAS, EmbeddedServer
+    from serve.embedded import MODEL_ALIAS, server_for
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, roster_configs
 
@@ -68,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     embedded = next((m for m in roster.models.values() if m.embedded), None)
     smol = None
     if embedded is not None:
-        port = urlsplit(embedded.base_url).port if embedded.base_url else None
-        smol = EmbeddedServer(port=port, log_dir=log_dir)
+        smol = server_for(embedded, log_dir=log_dir)
     if not fleet.servers and smol is None:
         if args.log_dir is None and not args.dry_run:  # the folder made for its logs: nothing will be logged
             log_dir.rmdir()
@@ -95,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
-    print(f"logs in {log_dir}")
+    print(f"logs in {log_dir}" + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
     with ExitStack() as stack:
         try:
             if fleet.servers:
@@ -117,10 +115,15 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, frame: stop.set())
         print(f"serving {', '.join(urls)}; Ctrl-C stops them", flush=True)
+        if embedded is not None and not embedded.base_url:  # a game would start its own on another port
+            print(f"# a game with this roster uses it once [models.{embedded.name}] has base_url = "
+                  f"\"{smol.base_url}\"", flush=True)
         while not stop.wait(1):
             fleet.check()
             if smol is not None:
                 smol.check()
         print()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C cuts the stop short, as before
+    if args.log_dir is None:  # stopped cleanly: the temporary folder goes (after a failure it stays, for its logs)
+        shutil.rmtree(log_dir, ignore_errors=True)
     return 0
