@@ -16,7 +16,11 @@ few years. The market then decides what each makes of it.
 
 A creature knows its own grove: its view's `produces` is its grove's yield
 this term. The luck itself is drawn from the run's seed,
-never stored, and never shown.
+never stored, and never shown. Another creature's yield is not shown
+either, but it is not one of the hidden facts the firewall keeps (tips'
+truths, private tips, holdings): a species' usual harvest is public, so
+one of exactly two of a kind can work out its kin's share by subtracting
+its own.
 """
 from __future__ import annotations
 
