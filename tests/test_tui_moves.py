@@ -203,6 +203,20 @@ async def test_a_refused_short_is_explained_in_words_under_the_form():
         assert "no one is buying at that price or better" in rendered(app)
 
 
+async def test_a_move_with_a_field_left_empty_names_it_as_the_form_does():
+    """An accept with no offer # says "fill in: offer #" under the form (the
+    form's title), not the action's key ("id"); the turn stays the player's."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "accept")
+        await act(pilot)
+        await pilot.pause()
+        words = explain(screen)
+        assert words.startswith("✗ fill in: offer #"), words
+        assert screen.active is not None
+
+
 async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
     """Before Enter: a lend's rate or term past what the engine takes, and a
     break with no pact to break, are said under the form in words."""

@@ -70,7 +70,10 @@ COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
 
 
 def why(reason: Reason | str, detail: str) -> str:
-    """The engine's refusal, as a sentence."""
+    """The engine's refusal, as a sentence; a field left empty is named by its
+    title on the form ("fill in: offer #"), not the action's key ("id")."""
+    if reason == Reason.MISSING_FIELD and detail:
+        detail = ",".join(FIELDS.get(f.strip(), (f.strip(),))[0] for f in detail.split(","))
     return reason_words(reason, detail)
 
 
