@@ -217,6 +217,19 @@ async def test_a_move_with_a_field_left_empty_names_it_as_the_form_does():
         assert screen.active is not None
 
 
+async def test_the_preview_warns_of_a_quantity_or_price_past_what_a_move_carries():
+    app = moves_app(extra={})
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "offer", side="buy", good="honey", qty="5000", price="20000")
+        words = explain(screen)
+        assert "a move carries at most 1000 units" in words and "a price is at most 10000" in words, words
+        await fill(pilot, "lend", amount="99999", rate="1", rounds="3")
+        assert "a loan is at most 10000 coins" in explain(screen), explain(screen)
+        await fill(pilot, "offer", side="buy", good="honey", qty="5", price="7")
+        assert "at most" not in explain(screen), explain(screen)
+
+
 async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
     """Before Enter: a lend's rate or term past what the engine takes, and a
     break with no pact to break, are said under the form in words."""

@@ -30,7 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets._select import SelectCurrent
 
-from engine.actions import (LOAN_ROUNDS_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
+from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
                              Reason)
 from engine.recap import reason_words
 from engine.views import PublicView
@@ -486,9 +486,19 @@ class ActionForm(Vertical):
         return self._with(Text(f"sell {sold} {good} short for {proceeds} now; {collateral} held as collateral; "
                                f"owe {sold} {good} back in round {due}"), warn)
 
-    @staticmethod
-    def _with(line: Text | str, warn: list[str]) -> Text:
+    def _caps(self) -> list[str]:
+        """A quantity, price or amount typed past what a move may carry."""
+        out = []
+        for fid, cap, words in (("qty", QTY_MAX, f"a move carries at most {QTY_MAX} units"),
+                                ("price", PRICE_MAX, f"a price is at most {PRICE_MAX}"),
+                                ("amount", PRICE_MAX, f"a loan is at most {PRICE_MAX} coins")):
+            if self.kind in FIELDS[fid][1] and (n := self._num(fid)) is not None and n > cap:
+                out.append(words)
+        return out
+
+    def _with(self, line: Text | str, warn: list[str]) -> Text:
         out = Text.assemble(("→ ", "bold"), line)
+        warn = [*warn, *(c for c in self._caps() if c not in warn)]
         if warn:
             out.append(f"  ! {'; '.join(warn)}", style="bold yellow")
         return out
