@@ -409,3 +409,28 @@ def test_a_refused_move_missing_a_field_reads_as_words_not_none():
                                   to=None)
     assert action_text(half).plain == "offer sell 1 acorns @ ?"
     assert reason_words(Reason.MISSING_FIELD) == "a field the move needs was left out"
+
+
+async def test_a_window_too_small_for_play_is_said_once_until_it_is_large_enough():
+    app = moves_app(extra={})
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        await turn(pilot, 1)
+        said = [n.message for n in app._notifications if "laid out for 80x24" in n.message]
+        assert said == ["The window is 60x20; the game is laid out for 80x24 or more. Until it is larger, parts are "
+                        "hidden (your stores, the notes under the form)."]
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        assert sum("laid out for" in n.message for n in app._notifications) == 1  # still small: said once
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        await pilot.resize_terminal(79, 30)
+        await pilot.pause()
+        assert [n.message.split(";")[0] for n in app._notifications if "laid out for" in n.message] == \
+            ["The window is 60x20", "The window is 79x30"]
+
+
+async def test_a_window_large_enough_for_play_says_nothing_of_its_size():
+    app = moves_app(extra={})
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await turn(pilot, 1)
+        assert not any("laid out for" in n.message for n in app._notifications)

@@ -38,6 +38,9 @@ from .screens.spectator import SpectatorScreen
 from .widgets.action_form import ActionForm, KeySelect
 
 
+PLAY_SIZE = (80, 24)  # columns, rows `wood play` is laid out for: smaller hides your stores and the form's notes
+
+
 class WoodApp(App[None]):
     CSS_PATH = "styles/wood.tcss"
     TITLE = "Thousand Token Wood"
@@ -55,6 +58,7 @@ class WoodApp(App[None]):
         self.closing = False
         self.fatal: WoodError | None = None  # a game that could not start or go on: said on the command line after
         self.quit_confirmed = False
+        self.told_small = False  # the window's being too small for play has been said (until it is large enough)
 
     def get_default_screen(self) -> Screen:
         if isinstance(self.game, LiveGame) and self.game.seats:
@@ -65,6 +69,19 @@ class WoodApp(App[None]):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.run_engine)  # once the main screen is up
+        self.check_size()
+
+    def check_size(self) -> None:
+        """In play, a window smaller than PLAY_SIZE is said once (again after it
+        has been large enough): the screen silently hides parts otherwise.
+        At the start, and on every resize of the play screen."""
+        w, h = self.size
+        small = isinstance(self.main, MarketScreen) and (w < PLAY_SIZE[0] or h < PLAY_SIZE[1])
+        if small and not self.told_small:
+            safe.notify(self, f"The window is {w}x{h}; the game is laid out for {PLAY_SIZE[0]}x{PLAY_SIZE[1]} or more. "
+                        "Until it is larger, parts are hidden (your stores, the notes under the form).",
+                        title="a small window", severity="warning", timeout=15)
+        self.told_small = small
 
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def run_engine(self) -> None:

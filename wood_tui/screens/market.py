@@ -15,7 +15,7 @@ seat is blanked before the next seat's curtain goes up.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -176,6 +176,9 @@ class MarketScreen(GameScreen):
         yield Vertical(id="form-slot")
         yield Static(id="strip")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.app.check_size()
 
     def on_mount(self) -> None:
         self.query_one(SeatPanel).conceal("the wood is waking up…")
