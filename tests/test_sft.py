@@ -74,11 +74,18 @@ def test_the_set_loads_with_datasets_and_every_reply_is_a_valid_action(runs, tmp
     r = wood("export", str(runs / "runs"), "--sft", str(train), "--holdout-seeds", "2", "--outcome", "clean,repaired")
     assert r.returncode == 0, r.stderr
     one, two = runs / "runs" / "seed-1.db", runs / "runs" / "seed-2.db"
+    from wood_tui.commands.export import sft_example
+
     want_train, want_held = applied(one, ("clean", "repaired")), applied(two, ("clean", "repaired"))
     assert {c["outcome"] for c in want_train} == {"clean", "repaired"}  # the run had both, and the rest
     assert {c["outcome"] for c in calls(one)} == {"clean", "repaired", "rejected", "fault"}
-    assert (f"wrote {len(want_train)} examples from 1 run to {train} and {len(want_held)} held-out examples"
-            f" from 1 run (seeds 2) to {held}") in r.stdout  # each side counts the runs that went to it
+    held_out = [sft_example(c) for c in want_held]
+    twins = [c for c in want_train if sft_example(c) in held_out]  # the same word for word: left out of training
+    want_train = [c for c in want_train if c not in twins]
+    assert (f"wrote {len(want_train)} examples from 1 run to {train}"
+            + (f" (left out: {len(twins)} example{'s' if len(twins) > 1 else ''} the same as a held-out one)"
+               if twins else "")
+            + f" and {len(want_held)} held-out examples from 1 run (seeds 2) to {held}") in r.stdout
 
     ds = load_dataset("json", data_files={"train": str(train), "test": str(held)})
     assert ds["train"].num_rows == len(want_train) and ds["test"].num_rows == len(want_held)
@@ -94,6 +101,31 @@ def test_the_set_loads_with_datasets_and_every_reply_is_a_valid_action(runs, tmp
             assert action.compact() == call["action"]
             parsed = parse_reply(reply, goods, names)
             assert parsed.outcome == "clean" and parsed.action == action  # nothing to repair in a reply we teach
+
+
+def test_a_training_example_the_same_as_a_held_out_one_is_left_out(runs, tmp_path):
+    """A held-out run whose examples are word for word those of a training
+    run (here a copy of seed 1's save, called seed 3): the training file keeps
+    none of them, and the summary says how many it left out."""
+    import shutil
+    import sqlite3
+
+    twin = tmp_path / "twin.db"
+    shutil.copyfile(runs / "runs" / "seed-1.db", twin)
+    con = sqlite3.connect(twin)
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'seed'")
+    con.commit()
+    con.close()
+    train = tmp_path / "sft.jsonl"
+    r = wood("export", str(runs / "runs"), str(twin), "--sft", str(train), "--holdout-seeds", "3")
+    assert r.returncode == 0, r.stderr
+    held = [json.loads(x) for x in (tmp_path / "sft.heldout.jsonl").read_text().splitlines()]
+    kept = [json.loads(x) for x in train.read_text().splitlines()]
+    assert len(held) == len(applied(twin)) > 0
+    assert kept and not any(x in held for x in kept)  # seed 2's examples stay, unless one is seed 1's too
+    twins = len(applied(runs / "runs" / "seed-1.db")) + len(applied(runs / "runs" / "seed-2.db")) - len(kept)
+    assert twins >= len(applied(twin))
+    assert f"to {train} (left out: {twins} examples the same as a held-out one) and {len(held)} held-out" in r.stdout
 
 
 def test_filters_by_model_outcome_and_rounds(runs, tmp_path):

@@ -164,6 +164,13 @@ def sft_example(call: dict) -> dict:
             + [{"role": "assistant", "content": reply}]}
 
 
+def _example_key(example: dict) -> bytes:
+    """What makes two chat examples the same: their text, word for word."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(example, sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
 def _saves(paths: list[str]) -> list[Path]:
     """The save files named: files as given, folders as every *.db under them."""
     from engine.errors import WoodError
@@ -306,9 +313,22 @@ def _sft(args, train: Path, held: Path | None) -> None:
                         used.add(ledger.path)
                         yield sft_example(call)
 
+        # a training example the same word for word as a held-out one (the first rounds' prompts of two
+        # seeds often are) is left out of training: else the evaluation would score what was trained on
+        held_keys = {_example_key(x) for x in rows(True)} if held is not None else set()
+        twins = 0
+
+        def training():
+            nonlocal twins
+            for x in rows(False):
+                if held_keys and _example_key(x) in held_keys:
+                    twins += 1
+                    continue
+                yield x
+
         parts: list[tuple[Path, Path]] = []
         try:
-            n_train = _write(train, rows(False), parts)
+            n_train = _write(train, training(), parts)
             n_held = _write(held, rows(True), parts) if held is not None else 0
             for part, final in parts:
                 part.replace(final)
@@ -323,6 +343,7 @@ def _sft(args, train: Path, held: Path | None) -> None:
             ledger.close()
     n_used_held = len(used & held_out)
     print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to {train}"
+          + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
              f" (seeds {', '.join(map(str, sorted(holdout)))}) to {held}" if held is not None else ""))
 
