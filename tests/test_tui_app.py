@@ -619,3 +619,22 @@ def test_a_game_quit_before_its_first_round_says_its_new_save_was_not_kept(tmp_p
     assert capsys.readouterr().err == f"wood: no round was finished, so {save} was not kept\n"
     save.write_bytes(b"")  # one kept: nothing to say
     assert run_app(app) == 0 and capsys.readouterr().err == ""
+
+
+def test_play_with_a_roster_seats_the_rosters_first_creatures(tmp_path, monkeypatch):
+    """`--as`'s help: "default: the first of the roster". With --roster, that is
+    the roster file's first creature (and unnamed seats take it in order), not
+    the default wood's Owl, which a roster need not have."""
+    from wood_tui.cli import build_parser
+    from wood_tui.commands import play
+
+    import wood_tui.game as game_module
+
+    roster = tmp_path / "ab.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n'
+                              for n, s in (("Alice", "owl"), ("Bob", "fox"), ("Owl", "owl"))))
+    seated: list[list[str]] = []
+    monkeypatch.setattr(game_module, "run_app", lambda app: seated.append([s.name for s in app.game.seats]) or 0)
+    for argv in ([], ["--seats", "2"], ["--as", "Owl", "--seats", "2"]):
+        assert play.run(build_parser().parse_args(["play", "--roster", str(roster), *argv])) == 0
+    assert seated == [["Alice"], ["Alice", "Bob"], ["Owl", "Alice"]]

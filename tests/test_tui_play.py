@@ -6,6 +6,7 @@ the command palette; and the standings at the end of `wood sim` and
 `wood replay --verify`. Scripted brains, fixed seeds, fixed sizes."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -474,3 +475,23 @@ def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():
     text = intro_text(world, [(a, "owl"), (b, "owl")], 100, makes).plain
     usual = ", ".join(f"{q} {g}" for g, q in world.species["owl"].produces.items())
     assert text.count(f"Its kind makes {usual} a round") == 2 and "You make" not in text
+
+
+def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_the_screen(tmp_path):
+    """`wood play --roster R`: the seats are the roster's creatures (the default
+    seat its first), so a name not in it, a case twin of one, or more seats than
+    it has are one line before the app starts, not a screen and then an error
+    (the default wood's Owl, Fox... had stood in for the roster's names)."""
+    roster = tmp_path / "ab.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n'
+                              for n, s in (("Alice", "owl"), ("Bob", "fox"))))
+    for argv, words in ((["--as", "Owl"], "there is no Owl in roster"),
+                        (["--as", "alice"], "has Alice, and tells names apart ignoring case"),
+                        (["--as", "Alice", "--species", "owl"], "Alice is already in roster"),
+                        (["--seats", "3"], "more seats than creatures")):
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "play", "--roster", str(roster), *argv], cwd=ROOT,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                           env={**os.environ, "CI": "true"})
+        assert r.returncode == 2 and r.stdout == "", (argv, r.stdout[-300:])
+        assert r.stderr.startswith("wood: error: ") and words in r.stderr and "\x1b" not in r.stderr, r.stderr[:300]
+        assert len(r.stderr.splitlines()) == 1

@@ -55,25 +55,28 @@ def run(args) -> int:
         raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
     if options.resume is not None:  # the save's roster: a name not in it is said before the screen takes over
         wood, where = saved, str(options.resume)
+    elif options.roster is not None:  # the roster file's creatures, in its order (the first is the default seat)
+        from serve.roster import load_roster
+
+        wood, where = [r.name for r in load_roster(options.roster).entries(world)], f"roster {options.roster}"
     else:  # the roster a new run without --roster gets
         wood, where = [r.name for r in build_roster(world, options.creatures)], "this wood"
-    known = options.roster  # a roster file's names show once it is open
     spare = [n for n in wood if n not in names]
     if seats - len(names) > len(spare):
         raise WoodError("more seats than creatures: name the seats with --as")
     names += spare[: seats - len(names)]
     for n in names:  # `--as owl` in a wood with Owl: the same name to a model, so not a new creature
         twin = next((w for w in wood if w.casefold() == n.casefold() and w != n), None)
-        if twin is not None and not known:
+        if twin is not None:
             raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart ignoring case: use --as {twin}")
     absent = [n for n in names if n not in wood]
     if absent and options.resume is not None:
         shown = ", ".join(wood[:SHOWN]) + (", ..." if len(wood) > SHOWN else "")
         raise WoodError(f"there is no {absent[0]} in {where} (its creatures: {shown})")
-    if absent and args.species is None and not known:
-        raise WoodError(f"there is no {absent[0]} in this wood; to join as a new creature add --species "
+    if absent and args.species is None:
+        raise WoodError(f"there is no {absent[0]} in {where}; to join as a new creature add --species "
                         f"({', '.join(world.species)})")
-    if args.species is not None and not absent and not known:
+    if args.species is not None and not absent:
         raise WoodError(f"--species joins a new creature named with --as (e.g. --as Robin --species {args.species}); "
                         f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} already in {where}")
     new = set(absent) if args.species and not options.resume else set()
