@@ -458,6 +458,24 @@ def test_the_shipped_rosters_still_load():
         assert len(load_roster(f).entries(load_world())) >= 2
 
 
+@pytest.mark.parametrize("make,words", [
+    (lambda d: d / "missing.gguf", "No such file or directory"),
+    (lambda d: d, "Is a directory"),
+    (lambda d: (d / "notes.txt").write_text("not a model") and d / "notes.txt", "is not a GGUF file"),
+])
+def test_a_roster_tokenizer_that_is_no_gguf_is_one_line_before_a_round(tmp_path, capsys, make, words):
+    """`tokenizer` is read only when a server reports no token counts: unchecked,
+    every call such a server answered became an `internal` fault of the model
+    ("every call failed", "0 requests") and five rounds later the run stopped."""
+    path = make(tmp_path)
+    r = tmp_path / "roster.toml"
+    r.write_text(GOOD_MODEL + f'tokenizer = "{path}"\n' + creature() + creature('"Fox"', '"fox"'), encoding="utf-8")
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
+    assert f"model m: tokenizer {path}" in line and words in line, line
+    assert state(tmp_path) == before  # no run.db: nothing was played
+
+
 # ---- the same lines from real processes
 
 @pytest.mark.parametrize("command", [REPLAY, RESUME, EXPORT], ids=_name)

@@ -242,6 +242,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
             cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})
         elif not cfg.base_url:
             raise WoodError(f"model {name!r} has no base_url in the roster")
+        cfg.check_tokenizer()
         client = ChatClient(cfg)
         stack.push_async_callback(client.aclose)
         await _said_if_slow(client.check_models(), log,

@@ -145,6 +145,21 @@ class ModelConfig(BaseModel):
                     raise WoodError(f"model {self.name}: ${self.api_key_env}: {e}") from None
         return key
 
+    def check_tokenizer(self) -> None:
+        """`tokenizer` names a GGUF file that can be read: a WoodError before a
+        round is played otherwise (else every answered call of a server that
+        reports no token counts became a fault of the model)."""
+        if self.tokenizer is None:
+            return
+        try:
+            with open(self.tokenizer, "rb") as f:
+                magic = f.read(4)
+        except OSError as e:
+            raise WoodError(f"model {self.name}: tokenizer {clean_text(self.tokenizer, 200)}: "
+                            f"{e.strerror or e}") from None
+        if magic != b"GGUF":
+            raise WoodError(f"model {self.name}: tokenizer {clean_text(self.tokenizer, 200)} is not a GGUF file")
+
     def saved(self) -> dict:
         """This config as a save records it: every field but the API key (a save is a file people share;
         a resumed run whose server needs a key reads it from `api_key_env`)."""
