@@ -530,3 +530,18 @@ async def test_a_slow_note_is_not_said_for_work_that_was_cancelled():
         await waiting
     await asyncio.sleep(0.2)
     assert said == []  # nothing of it left running
+
+
+@pytest.mark.parametrize("url,host", [
+    ("http://xn--nxasmq6b:8005/v1", "Host: xn--nxasmq6b:8005"),  # IDNA: httpx's `.host` is its Unicode form
+    ("http://ünï.example/v1", "Host: xn--n-nga1b.example:80"),
+    ("http://[::1]:8005/v1", "Host: [::1]:8005"),
+])
+def test_a_roster_url_with_an_international_or_ipv6_host_makes_a_client(url, host):
+    """A chat call's request head is made once per server: an international
+    host had raised UnicodeEncodeError (a traceback from `wood sim`), and an
+    IPv6 address went into Host without its brackets."""
+    client = ChatClient(ModelConfig(name="m", model="m", base_url=url))
+    head = client.replicas[0].chat_head.decode("ascii")
+    assert host + "\r\n" in head
+    asyncio.run(client.aclose())

@@ -358,7 +358,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         """The start of a request to `url` up to `Content-Length: ` (the caller
         appends the length, a blank line and the body): made once per server."""
         parts = httpx.URL(url)
-        lines = [f"{method} {parts.raw_path.decode('ascii')} HTTP/1.1", f"Host: {parts.host}:{parts.port or 80}",
+        host = parts.raw_host.decode("ascii")  # an international name as IDNA (`.host` is its Unicode form)
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address goes in brackets
+        lines = [f"{method} {parts.raw_path.decode('ascii')} HTTP/1.1", f"Host: {host}:{parts.port or 80}",
                  *(f"{k}: {v}" for k, v in headers.items()), "Content-Length: "]
         return "\r\n".join(lines).encode("latin-1")
 
