@@ -163,6 +163,9 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     (["--sft", "/dev/fd/1"], "name a file, not a stream"),
     (["--sft", "/proc/self/fd/1"], "name a file, not a stream"),  # renamed into place, it would replace what >> appends to
     (["--sft", "{d}/a.jsonl", "--holdout-seeds", "1"], "holds out every run read: the fine-tuning set would be empty"),
+    # rounds the runs never reached: an empty set had been written (over the last one), exit 0
+    (["--sft", "{d}/a.jsonl", "--rounds", "100-"], "no model decision in the runs read fits the fine-tuning set "
+                                                   "(rounds 100-; outcome clean): nothing written"),
 ])
 def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, words):
     r = wood("export", str(runs / "runs" / "seed-1.db"), *[a.format(d=tmp_path) for a in argv])
