@@ -335,6 +335,19 @@ async def test_the_introduction_comes_once(tmp_path):
         assert not any(isinstance(s, IntroScreen) for s in again.screen_stack)
 
 
+async def test_a_config_dir_that_cannot_be_read_shows_the_introduction_and_plays_on(tmp_path):
+    """WOOD_CONFIG_DIR with a name too long (or a folder not ours): the
+    introduction is shown again, not a traceback in place of the game."""
+    bad = tmp_path / ("a" * 300)
+    assert not intro_seen(bad)
+    app = play_app("--seed", "1", config=bad)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
+        await pilot.press("enter")
+        await turn(pilot, 1)
+        assert in_form(app)
+
+
 def test_config_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("WOOD_CONFIG_DIR", str(tmp_path / "w"))
     assert config_dir() == tmp_path / "w"

@@ -39,7 +39,12 @@ def config_dir() -> Path:
 
 
 def intro_seen(directory: Path) -> bool:
-    return (directory / SEEN_FILE).exists()
+    """Whether the introduction was shown; a config directory that cannot be read
+    (a name too long, a folder not ours) only means it is shown again."""
+    try:
+        return (directory / SEEN_FILE).exists()
+    except OSError:
+        return False
 
 
 def remember_intro(directory: Path) -> None:
