@@ -552,3 +552,19 @@ def test_a_path_the_system_refuses_is_one_line_wherever_it_is_given(base_save, t
     line = wood_in_process(capsys, [a.format(d=tmp_path, base=base_save) for a in argv])
     assert words in line, line
     assert state(tmp_path) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["export", "", "--sft", "{d}/sft.jsonl"],  # `Path("")` is ".": it had read every save under the folder
+    ["export", "{base}", " ", "--sft", "{d}/sft.jsonl"],
+    ["export", "", "--out", "{d}/audit"],
+    ["replay", " ", "--verify"],
+    ["report", ""],
+    ["serve", "--roster", "", "--dry-run"],
+])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(base_save, tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(base_save.parent)  # a folder holding a save
+    before = state(tmp_path)
+    line = wood_in_process(capsys, [a.format(d=tmp_path, base=base_save) for a in argv])
+    assert "expected a file path, got an empty string" in line, line
+    assert state(tmp_path) == before

@@ -50,12 +50,18 @@ def _seed(v: str) -> int:
     return n
 
 
-def _path(v: str) -> Path:
+def path_text(v: str) -> str:
+    """A path argument as given, refused if empty or blank (`Path("")` is the
+    current folder: `wood export ''` had read every save under it)."""
     if not v.strip():
         raise argparse.ArgumentTypeError("expected a file path, got an empty string")
     if "\x00" in v:
         raise argparse.ArgumentTypeError("a file path cannot contain a NUL byte")
-    return Path(v)
+    return v
+
+
+def _path(v: str) -> Path:
+    return Path(path_text(v))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ import contextlib
 import json
 from pathlib import Path
 
+from wood_tui.options import path_text
+
 CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "latency_ms",
                "prompt_tokens")
 TIP_FIELDS = ("id", "text", "recipients", "truth", "issued_round", "resolves_round")
@@ -72,7 +74,7 @@ def _seed_list(v: str) -> list[int]:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("paths", nargs="+", metavar="RUN.db",
+    p.add_argument("paths", nargs="+", metavar="RUN.db", type=path_text,
                    help="a save file written by --save (for --sft: one or more, or folders holding them)")
     p.add_argument("--out", metavar="DIR", help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
     p.add_argument("--sft", metavar="FILE.jsonl",

@@ -13,6 +13,8 @@ import json
 import math
 import sys
 
+from wood_tui.options import path_text
+
 
 def _price(v: str) -> float:
     try:
@@ -40,7 +42,7 @@ def add_plot_flags(p) -> None:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", metavar="RUN.db", help="a save file written by --save")
+    p.add_argument("path", metavar="RUN.db", type=path_text, help="a save file written by --save")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     add_price_flags(p)
     add_plot_flags(p)

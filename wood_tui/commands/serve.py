@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 
+from wood_tui.options import path_text
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--roster", required=True, metavar="FILE",
+    p.add_argument("--roster", required=True, metavar="FILE", type=path_text,
                    help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
     p.add_argument("--dry-run", action="store_true", help="print the command lines and exit, writing nothing")
     p.add_argument("--log-dir", metavar="DIR", help="write each server's log here (default: a new temporary folder)")
