@@ -16,7 +16,7 @@ thinks with which model). Adding a model is a config entry, not code.
     model = "smol"
 
 At least two creatures; each name unique (ignoring case), 1-40 characters of plain text (no
-control characters, no leading or trailing spaces); a species of the wood.
+control characters, no leading or trailing spaces or runs of spaces); a species of the wood.
 A creature whose model is `"scripted"` trades with the rule-based trader of
 its temperament (no `[models]` entry; a roster may have no models at all), so
 a model and the scripted traders can share a market.
@@ -75,7 +75,7 @@ class CreatureConfig(BaseModel):
         # runs of spaces, or leading/trailing whitespace
         if clean_text(v) != v:
             raise ValueError(f"{v!r} is not a plain name (printable text, no control characters, "
-                             "no leading or trailing spaces)")
+                             "no leading or trailing spaces or runs of spaces)")
         return v
 
 

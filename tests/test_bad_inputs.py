@@ -388,6 +388,8 @@ ROSTERS = [
      "is not a plain name"),
     ("zero-width", GOOD_MODEL + creature('"O\\u200bwl"') + creature('"Fox"', '"fox"'), "is not a plain name"),
     ("bidi-override", GOOD_MODEL + creature('"\\u202eOwl"') + creature('"Fox"', '"fox"'), "is not a plain name"),
+    # the line prints the name with its spaces run together, so the rule it breaks must be said in words
+    ("double-space", GOOD_MODEL + creature('"Fox  Two"', '"fox"') + creature(), "or runs of spaces"),
     ("empty-name", GOOD_MODEL + creature('""') + creature('"Fox"', '"fox"'), "at least 1 character"),
     ("name-too-long", GOOD_MODEL + creature('"' + "O" * 41 + '"') + creature('"Fox"', '"fox"'),
      "at most 40 characters"),

@@ -69,7 +69,7 @@ def check_model_name(what: str, v: str) -> str:
     what the one sanitiser would leave unchanged, no escapes, no line breaks."""
     if not v or len(v) > MODEL_NAME_MAX or clean_text(v) != v:
         raise ValueError(f"{what} {v[:MODEL_NAME_MAX]!r} is not a plain name (1-{MODEL_NAME_MAX} characters of "
-                         "printable text, no control characters, no leading or trailing spaces)")
+                         "printable text, no control characters, no leading or trailing spaces or runs of spaces)")
     return v
 
 

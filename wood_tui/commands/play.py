@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="seat_names", action="append", metavar="NAME",
                    help=f"play this creature (repeat for hot-seat; default: the first of the roster, or with --resume the "
                    "creatures played in the save); a name is plain "
-                   f"text, 1 to {NAME_MAX} characters, no leading or trailing spaces")
+                   f"text, 1 to {NAME_MAX} characters, no leading or trailing spaces or runs of spaces")
     p.add_argument("--species", metavar="SPECIES",
                    help="join as a new creature of this species (for an --as name not in the wood)")
     p.add_argument("--seats", type=bounded_int(1, MAX_SEATS), metavar="N",
@@ -43,7 +43,7 @@ def run(args) -> int:
     for name in names:
         if not name.strip() or name.strip() != name or clean_text(name, NAME_MAX) != name:
             raise WoodError(f"--as {name!r}: a name is plain text of 1 to {NAME_MAX} characters, "
-                            "no leading or trailing spaces")
+                            "no leading or trailing spaces or runs of spaces")
     if len(set(names)) != len(names):
         raise WoodError("each --as names a different creature")
     seats = args.seats or max(1, len(names))
