@@ -126,6 +126,11 @@ def test_a_training_example_the_same_as_a_held_out_one_is_left_out(runs, tmp_pat
     twins = len(applied(runs / "runs" / "seed-1.db")) + len(applied(runs / "runs" / "seed-2.db")) - len(kept)
     assert twins >= len(applied(twin))
     assert f"to {train} (left out: {twins} examples the same as a held-out one) and {len(held)} held-out" in r.stdout
+    before = train.read_bytes()  # with only seed 1 to train on, every example is a held-out one's twin
+    r = wood("export", str(runs / "runs" / "seed-1.db"), str(twin), "--sft", str(train), "--holdout-seeds", "3")
+    assert r.returncode == 2 and "every example for the fine-tuning set" in r.stderr and "is the same as a held-out " \
+        "one: nothing written" in r.stderr, r.stderr
+    assert train.read_bytes() == before
 
 
 def test_filters_by_model_outcome_and_rounds(runs, tmp_path):

@@ -334,6 +334,9 @@ def _sft(args, train: Path, held: Path | None) -> None:
             n_held = _write(held, rows(True), parts) if held is not None else 0
             # an empty set would replace the last one unseen, and an empty held-out file pass for an evaluation set
             for n, what, target in ((n_train, "the fine-tuning set", train), (n_held, "the held-out set", held)):
+                if target is not None and not n and target is train and twins:
+                    raise WoodError(f"every example for the fine-tuning set ({counted(twins, 'example')}) is the same "
+                                    f"as a held-out one: nothing written, {target} left as it was")
                 if target is not None and not n:
                     filters = [f"rounds {lo}-{hi if hi < 10**9 else ''}"] if args.rounds else []
                     filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if models else [])
