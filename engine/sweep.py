@@ -65,7 +65,7 @@ UNSIGNED = {"median_coins_final", "trades", "loans_taken", "defaults", "fines", 
             "cost_gpu_hour", "cost_mtok"}
 RANGES = {**dict.fromkeys(SHARES, (0.0, 1.0)), **dict.fromkeys(UNSIGNED, (0.0, math.inf)),
           "mood_mean_final": (0.0, 100.0), "mood_change": (-100.0, 100.0)}
-_SEEDS = re.compile(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?")
+_SEEDS = re.compile(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", re.ASCII)  # ASCII digits: int() takes any script's
 
 
 def parse_seeds(text: str) -> list[int]:

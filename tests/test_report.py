@@ -326,6 +326,8 @@ def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
 @pytest.mark.parametrize("argv,words", [
     (["--gpu-hour-price", "-1"], "expected a price"),
     (["--mtok-price", "nan"], "expected a price"),
+    (["--gpu-hour-price", "1e308"], "expected a price from 0 to 1,000,000"),
+    (["--gpu-hour-price", "٣"], "expected a price"),
     (["--plots", "{saved}"], "is a file, not a directory"),
     (["--plots", ""], "expected a directory path"),
 ])

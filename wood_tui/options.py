@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -27,9 +28,31 @@ DEFAULT_ROUNDS = 100
 DEFAULT_SEED = 1
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")  # ASCII digits (int() takes any script's), `1_000` as Python writes it
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def whole(text: str) -> int:
+    """A whole number as a flag is typed (`12`, `-3`, `1_000`); ValueError for
+    anything else (other scripts' digits, `1__0`, `_5`, `1e3`)."""
+    t = text.strip()
+    if not _WHOLE.fullmatch(t):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(t.replace("_", ""))
+
+
+def decimal(text: str) -> float:
+    """A plain decimal number (`2.5`, `.5`, `1e3`); ValueError for anything
+    else (other scripts' digits, `nan`, `inf`, `1_0`)."""
+    t = text.strip()
+    if not _DECIMAL.fullmatch(t):
+        raise ValueError(f"not a number: {text!r}")
+    return float(t)
+
+
 def _whole(v: str) -> int:
     try:
-        return int(v.strip().replace("_", ""), 10)
+        return whole(v)
     except (ValueError, AttributeError):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
 

@@ -51,10 +51,12 @@ def _outcomes(v: str) -> tuple[str, ...]:
 def _round_range(v: str) -> tuple[int, int]:
     import argparse
 
+    from wood_tui.options import whole
+
     a, dash, b = v.strip().partition("-")
     try:
-        lo = int(a)
-        hi = int(b) if dash and b.strip() else (lo if not dash else 10**9)
+        lo = whole(a)
+        hi = whole(b) if dash and b.strip() else (lo if not dash else 10**9)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected rounds like 10-80, 10- or 5, got {v!r}") from None
     if lo < 1 or hi < lo:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
-from wood_tui.options import path_text
+from wood_tui.options import decimal, path_text
+
+
+PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print
 
 
 def _price(v: str) -> float:
     try:
-        x = float(v)
+        x = decimal(v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a price (a number of at least 0), got {v!r}") from None
-    if not math.isfinite(x) or x < 0:
-        raise argparse.ArgumentTypeError(f"expected a price (a number of at least 0), got {v!r}")
+        x = -1.0
+    if not 0 <= x <= PRICE_MAX:
+        raise argparse.ArgumentTypeError(f"expected a price from 0 to {PRICE_MAX:,}, got {v!r}")
     return x
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
+from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, decimal
 
 
 def _delay(v: str) -> float:
     try:
-        d = float(v)
+        d = decimal(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {v!r}") from None
     if not 0 <= d <= 60:
@@ -21,7 +21,7 @@ def _delay(v: str) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_flags(p, default_brains=DEFAULT_BRAINS["watch"])
     p.add_argument("--delay", type=_delay, default=1.0, metavar="SECONDS",
-                   help="pause between rounds (default 1; + and - change it while watching)")
+                   help="pause between rounds, 0 to 60 (default 1; + and - change it while watching)")
 
 
 def run(args) -> int:
