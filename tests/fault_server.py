@@ -12,8 +12,8 @@ trickled a byte at a time, a gzip-compressed body, a redirect) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
-"gzip_bomb": 100 MB inflated), a byte at a time ("trickle") or asks for a key
-(401, "needs_key").
+"gzip_bomb": 100 MB inflated), a byte at a time ("trickle"), asks for a key
+(401, "needs_key") or is a 404 with no body ("empty_404").
 """
 from __future__ import annotations
 
@@ -134,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._trickle(listing.encode())
             elif srv.models_mode == "needs_key":
                 self._raw(401, b'{"error": "no key"}', "application/json")
+            elif srv.models_mode == "empty_404":  # a server with no such route, and nothing to say
+                self._raw(404, b"", "text/plain")
             else:
                 self._raw(200, listing.encode(), "application/json")
         else:

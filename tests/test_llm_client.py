@@ -486,6 +486,14 @@ async def test_a_model_list_trickled_a_byte_at_a_time_ends_at_the_deadline():
             assert time.perf_counter() - t0 < 3
 
 
+async def test_a_model_list_refused_with_no_body_says_so_not_a_dangling_colon():
+    with FaultServer(models_mode="empty_404") as srv:
+        async with ChatClient(config(srv.base_url)) as client:
+            with pytest.raises(ModelServerError) as e:
+                await client.check_models()
+    assert str(e.value).endswith("answered GET models with HTTP 404 (no body)"), str(e.value)
+
+
 @pytest.mark.parametrize("key, says", [
     ({}, "no API key was sent: a roster names the environment variable that holds it with api_key_env"),
     ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),

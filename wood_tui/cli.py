@@ -23,7 +23,7 @@ COMMANDS = {
     "export": "write a run's model calls and tips as JSONL, or a fine-tuning set (--sft)",
     "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit) and how each model traded",
     "sweep": "the same seeds under several rosters, compared metric by metric with 95%% intervals",
-    "serve": "start the vLLM servers of a roster, one after another",
+    "serve": "start the model servers of a roster (vLLM, one after another, and the embedded model)",
 }
 
 

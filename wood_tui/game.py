@@ -274,7 +274,8 @@ async def _said_if_slow(work, log: Callable[[str], None], line: str, after_s: fl
 
 
 def _every(seconds: float, fn):
-    last = [0.0]
+    """`fn`, called at most once every `seconds`, the first time `seconds` after this is made."""
+    last = [time.monotonic()]
 
     def call(*a):
         now = time.monotonic()

@@ -196,7 +196,8 @@ class ChatClient:
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
         if status >= 400:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} answered GET models "
-                               f"with HTTP {status}: {_text(body)}" + (_key_hint(self.cfg) if status in (401, 403) else ""))
+                               f"with HTTP {status}" + (f": {said}" if (said := _text(body)) else " (no body)")
+                               + (_key_hint(self.cfg) if status in (401, 403) else ""))
         try:
             served = {str(m["id"]) for m in json.loads(body)["data"]}
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested beyond reason

@@ -156,8 +156,10 @@ def _audit(args, path: str) -> None:
             raise
     finally:
         ledger.close()
-    print(f"wrote {n_calls} calls to {out / 'calls.jsonl'}, {n_tips} tips to {out / 'tips.jsonl'} and "
-          f"{n_whispers} whispers to {out / 'whispers.jsonl'}")
+    from engine.metrics import counted
+
+    print(f"wrote {counted(n_calls, 'call')} to {out / 'calls.jsonl'}, {counted(n_tips, 'tip')} to "
+          f"{out / 'tips.jsonl'} and {counted(n_whispers, 'whisper')} to {out / 'whispers.jsonl'}")
 
 
 def sft_example(call: dict) -> dict:

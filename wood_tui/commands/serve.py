@@ -61,9 +61,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"healthy after {server.ready_s:.0f} s", flush=True)
             line_open = False
         elif event == "stopping":
+            if line_open:  # a start that failed: its line ends here, the error follows the stops
+                print(flush=True)
             print(f"stopping {server.name} ... ", end="", flush=True)
+            line_open = True
         else:
             print("stopped", flush=True)
+            line_open = False
 
     fleet = VLLMFleet(roster, vllm_bin=args.vllm_bin, log_dir=log_dir, on_event=progress)
     embedded = next((m for m in roster.models.values() if m.embedded), None)

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.metrics import counted
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int
 
@@ -92,7 +93,6 @@ class Job:
 
 
 def run(args) -> int:
-    from engine.metrics import counted
     from engine.errors import WoodError
     from wood_tui import plots
 
@@ -221,7 +221,7 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
         except (OSError, ValueError, KeyError, TypeError, AssertionError):
             raise WoodError(f"{path} is not a sweep's plan; choose another --out") from None
         if plan.get("rounds", rounds) != rounds:
-            raise WoodError(f"{out} holds runs of {plan['rounds']} rounds: give --rounds {plan['rounds']}, "
+            raise WoodError(f"{out} holds runs of {counted(plan['rounds'], 'round')}: give --rounds {plan['rounds']}, "
                             "or choose another --out")
         for r in rosters:
             old = known.get(r.label)
@@ -280,7 +280,7 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
         else:
             todo.append((j, n))
     resumed = sum(1 for _, n in todo if n)
-    _note(f"sweep: {len(jobs)} runs, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play; "
+    _note(f"sweep: {counted(len(jobs), 'run')}, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play; "
           f"{width} at a time" + (" (the embedded model's runs one at a time)" if any(j.roster.embedded
                                                                                      for j, _ in todo) else ""))
     slots, embedded = asyncio.Semaphore(width), asyncio.Semaphore(1)
@@ -295,9 +295,10 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
             t0 = time.monotonic()
             rc = await _sim(job, rounds, committed)
             counter[0] += 1
-            how = f"resumed at round {committed}, " if committed else ""
+            how = f"resumed at round {committed}, {counted(rounds - committed, 'round')} more" if committed else \
+                counted(rounds, "round")
             if rc == 0:
-                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: {how}{rounds} rounds in {time.monotonic() - t0:.0f} s")
+                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: {how} in {time.monotonic() - t0:.0f} s")
             else:
                 failed.append(job)
                 _note(f"[{counter[0]}/{len(jobs)}] {job.name}: failed (exit {rc}); see {job.save.with_suffix('.log')}")
