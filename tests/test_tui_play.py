@@ -219,6 +219,26 @@ async def test_every_action_shows_all_its_labels_at_80x24():
                 assert f"▔ {title} ▔" in shown, (kind, title, shown)
 
 
+async def test_every_choice_of_every_list_fits_on_its_line_at_80x24():
+    """A list too narrow for its choice wraps it ("sel" over "l" for sell) and
+    the field grows a row: each choice of each fixed-width list stays whole."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        for kind in KINDS:
+            form.query_one("#kind", Select).value = kind
+            await pilot.pause()
+            assert form.query_one("#kind").region.height == 3, (kind, form.query_one("#kind").region)
+            for w in form.fields_for(kind):
+                if not isinstance(w, Select) or w.id in ("kind", "to"):  # names: cut to the field, by design
+                    continue
+                for _, value in w.choices:
+                    w.value = value
+                    await pilot.pause()
+                    assert w.region.height == 3, (kind, w.id, value, w.region)
+
+
 # ---- the end of the season ----------------------------------------------------------------
 async def test_the_final_screen_is_the_saved_final_state(tmp_path, world):
     save = tmp_path / "game.db"
