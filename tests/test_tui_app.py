@@ -198,6 +198,18 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
         await until(pilot, lambda: app.main.me == "Fox", what="Fox's turn shown")
 
 
+@pytest.mark.parametrize("size", [(40, 12), (60, 20)])
+async def test_a_narrow_curtain_still_says_whose_turn_it_is(size):
+    """The curtain's lines wrap in a narrow terminal: whose turn it is and
+    that what follows is private are never cut off at the edge."""
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await pilot.pause()
+        shown = " ".join(rendered(app).split())
+        assert "Pass the keyboard to Owl" in shown and "what follows is private." in shown, shown
+
+
 async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():
     """With Fox's curtain up, the command palette offers no game command (its
     Pass would answer Fox's turn unseen), and F2 or a pass from anywhere does
