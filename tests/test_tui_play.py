@@ -30,7 +30,7 @@ from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen
 from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.modals import ConfirmScreen
 from wood_tui.widgets.action_form import FIELDS, KINDS, ActionForm
-from wood_tui.widgets.seat_panel import SeatPanel
+from wood_tui.widgets.seat_panel import BookTable, SeatPanel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,6 +237,32 @@ async def test_every_choice_of_every_list_fits_on_its_line_at_80x24():
                     w.value = value
                     await pilot.pause()
                     assert w.region.height == 3, (kind, w.id, value, w.region)
+
+
+class Seller:
+    """A creature bidding 2 for a mushroom every round (a price no one takes)."""
+
+    async def decide(self, view):
+        return Decision(Action(action="offer", side="buy", good="mushrooms", qty=1, price=2))
+
+
+async def test_the_offers_table_shows_long_ids_and_names_whole():
+    """An offer's # is what the player types to take it, and its owner's name
+    tells "Squirrel 2" from Squirrel: neither is cut to its column's width."""
+    from dataclasses import replace
+    app = play_app("--seed", "1", "--creatures", "12", extra_brains={"Squirrel 2": Seller()})
+    async with app.run_test(size=(140, 40)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        view = screen.active.view
+        o = next(o for o in view.book if o.owner == "Squirrel 2")
+        book = screen.query_one(BookTable)
+        book.show(replace(view, book=[replace(o, id=12345), *(x for x in view.book if x is not o)]))
+        await pilot.press("f3")
+        await pilot.pause()
+        row = next(line for line in rendered(app).splitlines() if "12345" in line)
+        assert "Squirrel 2" in row and " 2 " in row, row
 
 
 # ---- the end of the season ----------------------------------------------------------------

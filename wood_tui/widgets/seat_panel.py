@@ -126,10 +126,24 @@ class BookTable(DataTable):
     """The offers a seat can take: the best of others' offers per good and
     side, loan offers open to it and pacts proposed to it."""
 
+    # the narrowest each column is drawn; wider when what it holds is (a cell is cut at its column's
+    # width: offer #1234 read "123", "Squirrel 12" read "Squirrel", another creature's name)
+    WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 4, "price": 5, "who": 9}
+    WHO_MAX = 24  # names are cut here (as everywhere on the play screen)
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, width in (("#", 3), ("good", 9), ("side", 4), ("qty", 4), ("price", 5), ("who", 9)):
+        self._columns(dict(self.WIDTHS))
+
+    def _columns(self, widths: dict[str, int]) -> None:
+        """The columns at these widths: the table is cleared when they change."""
+        if getattr(self, "widths", None) == widths:
+            self.clear()
+            return
+        self.widths = widths
+        self.clear(columns=True)
+        for label, width in widths.items():
             self.add_column(label, key=label, width=width)
 
     def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
@@ -137,19 +151,28 @@ class BookTable(DataTable):
         """The seat's view; `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
         `after`: the view is of the state after the last round (the season is over)."""
-        self.clear()
+        ids = [o.id for o in view.book] + [lo.id for lo in view.loan_offers] + [po.id for po in view.pact_offers]
+        names = [o.owner for o in view.book] + [lo.lender for lo in view.loan_offers] + \
+            [po.proposer for po in view.pact_offers]
+        qtys = [o.qty for o in view.book] + [lo.amount for lo in view.loan_offers]
+        widths = dict(self.WIDTHS)
+        widths["#"] = max([widths["#"], *(len(str(i)) for i in ids)])
+        widths["qty"] = max([widths["qty"], *(len(str(q)) for q in qtys)])
+        widths["price"] = max([widths["price"], *(len(str(o.price)) for o in view.book)])
+        widths["who"] = max([widths["who"], *(len(safe.text(n, max_len=self.WHO_MAX)) for n in names)])
+        self._columns(widths)
         for o in view.book:
             self.add_row(Text(str(o.id), style="dim"), Text(o.good),
                          Text(o.side, style="green" if o.side == "buy" else "red"),
                          Text(str(o.qty), justify="right"), Text(str(o.price), justify="right"),
-                         safe.text(o.owner, max_len=24), key=str(o.id))
+                         safe.text(o.owner, max_len=self.WHO_MAX), key=str(o.id))
         for lo in view.loan_offers:
             self.add_row(Text(str(lo.id), style="dim"), Text(f"coins {lo.rounds}r"), Text("lend", style="cyan"),
                          Text(str(lo.amount), justify="right"), Text(f"{lo.rate}%", justify="right"),
-                         safe.text(lo.lender, max_len=24), key=str(lo.id))
+                         safe.text(lo.lender, max_len=self.WHO_MAX), key=str(lo.id))
         for po in view.pact_offers:
             self.add_row(Text(str(po.id), style="dim"), Text("pact"), Text("ally", style="blue"), Text(""), Text(""),
-                         safe.text(po.proposer, max_len=24), key=str(po.id))
+                         safe.text(po.proposer, max_len=self.WHO_MAX), key=str(po.id))
 
     def conceal(self) -> None:
-        self.clear()
+        self._columns(dict(self.WIDTHS))  # nothing of the last seat's view, not even how wide it was
