@@ -116,9 +116,10 @@ class FinalScreen(Screen[None]):
         if not self.rows:
             return safe.text(self.note)
         win = self.rows[0]
+        note = self.note[:1].upper() + self.note[1:]  # a sentence of its own after the winner's
         return Text.assemble(safe.text(win.name, style="bold green", max_len=40),
                              f" wins with a net worth of {win.worth} (mood {win.mood}). ",
-                             safe.text(self.note, style="dim"))
+                             safe.text(note, style="dim"))
 
     def _seat_lines(self) -> Text:
         by_name = {r.name: r for r in self.rows}
