@@ -334,6 +334,9 @@ async def test_the_whisper_form_passes_on_a_tip_from_a_list():
         assert [v for _, v in form.query_one("#tip").choices] == [31]
         assert form.action() == Action(action="whisper", to="Hare", tip=31)
         assert "pass on tip #31 (the honey harvest fails in 2 rounds) to Hare" in explain(screen)
+        assert "not sent" not in explain(screen)
+        await fill(pilot, "whisper", to="Hare", tip=31, text="and sell")  # words too: the engine drops them
+        assert "the words you typed are not sent: a whisper passes on a tip or words, not both" in explain(screen)
 
 
 # ---- the log, the god view, the panels' line -------------------------------------------------

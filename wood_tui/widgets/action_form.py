@@ -429,6 +429,8 @@ class ActionForm(Vertical):
             t = next((t for t in v.tips if t.id == tip), None)
             text = self.query_one("#text", Input).value.strip()
             if t is not None:
+                if text:  # the engine passes the tip on and drops the words
+                    warn.append("the words you typed are not sent: a whisper passes on a tip or words, not both")
                 return self._with(Text.assemble(f"pass on tip #{t.id} (", safe.text(t.text, style="italic",
                                                                                       max_len=40),
                                                 ") to ", who, ": only they read it, next round"), warn)
