@@ -516,7 +516,7 @@ async def test_when_a_hot_seat_season_ends_no_panel_still_says_waiting():
         await until(pilot, lambda: app.main.note == "over", what="the season to end")
         await pilot.pause()
         text = rendered(app)
-        assert "the season is over" in text and "waiting for the others" not in text, text
+        assert "The season is over after 1 round" in text and "waiting for the others" not in text, text
 
 
 def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from engine.brains import Decision
 from engine.brains.human import HumanBrain
 from engine.errors import WoodError
 from engine.events import Event
+from engine.metrics import counted
 from engine.ledger import Ledger
 from engine.recap import regard, round_recap
 from engine.rules import check_action
@@ -172,7 +173,7 @@ class LiveGame:
                 if runner.state.round:
                     await pacer.between_rounds()
                 await runner.play_round()
-            post(GameOver(f"the season is over after {runner.state.round} rounds"
+            post(GameOver(f"the season is over after {counted(runner.state.round, 'round')}"
                           + (f"; saved to {path}" if path else ""), runner.state, world))
 
     def check(self, name: str, action: Action) -> tuple[Reason, str] | None:
@@ -221,5 +222,5 @@ class RecordedGame:
             for name, d in rr.decisions.items():
                 post(Decided(name, d))
             post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
-        post(GameOver(f"end of the record: {last} rounds", state, world))
+        post(GameOver(f"end of the record: {counted(last, 'round')}", state, world))
 

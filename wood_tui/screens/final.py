@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from engine.metrics import counted
 from engine.score import Standing
 
 from .. import safe
@@ -61,7 +62,7 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
     w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
     head = Text.assemble((f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  ", "dim"),
                          # n values: the worth at the start, then after each round
-                         (f"last {min(n, TREND_W) - 1} rounds" if n > 1 else "", "dim"))
+                         (f"last {counted(min(n, TREND_W) - 1, 'round')}" if n > 1 else "", "dim"))
     out = [head]
     for r in shown:
         name = safe.text(r.name, max_len=NAME_W, style=HIGHLIGHT if r.name in seats else "bold")

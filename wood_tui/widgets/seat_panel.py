@@ -36,17 +36,64 @@ def _opt(v: int | None) -> Text:
     return Text("—" if v is None else str(v), style="dim" if v is None else "", justify="right")
 
 
+class FittedTable(DataTable):
+    """A table whose columns are as wide as what they hold, never narrower
+    than `WIDTHS`, one space apart (no cell padding: on an 80-column screen
+    the padding of six columns is a column's worth). A cell is never cut: at
+    fixed widths offer #1234 read "123", a price of 13 read "1" and
+    "Squirrel 12" read "Squirrel", another creature."""
+
+    WIDTHS: dict[str, int] = {}
+
+    def on_mount(self) -> None:
+        self.cell_padding = 0
+        self._columns(dict(self.WIDTHS))
+
+    def _columns(self, widths: dict[str, int]) -> None:
+        """The columns at these widths (and a space after each): the table is cleared."""
+        if getattr(self, "widths", None) == widths:
+            self.clear()
+            return
+        self.widths = widths
+        self.clear(columns=True)
+        for label, width in widths.items():
+            self.add_column(label, key=label, width=width + 1)
+
+    def fill(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        """Show `rows` ((key, cells in the columns' order)), the columns widened to fit them."""
+        widths = dict(self.WIDTHS)
+        for _, cells in rows:
+            for label, cell in zip(widths, cells):
+                widths[label] = max(widths[label], cell.cell_len)
+        self._columns(widths)
+        for key, cells in rows:
+            self.add_row(*(self._placed(c, w) for c, w in zip(cells, widths.values())), key=key)
+
+    def reset(self) -> None:
+        """Empty, at the narrowest widths: nothing of what it showed, not even how wide it was."""
+        self._columns(dict(self.WIDTHS))
+
+    @staticmethod
+    def _placed(cell: Text, width: int) -> Text:
+        """A right-justified cell, padded on the left to its column's width
+        (the table's own right-justifying would take away the space after it)."""
+        if cell.justify != "right":
+            return cell
+        return Text.assemble(" " * (width - cell.cell_len), cell)
+
+
+class GoodsTable(FittedTable):
+    """A seat's holdings against this round's needs, with the market's quotes."""
+
+    WIDTHS = {"good": 9, "hold": 4, "need": 4, "bid": 3, "ask": 3, "last": 4}
+
+
 class SeatPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="seat-head")
         yield Static(id="seat-tips")
-        yield DataTable(id="seat-goods", cursor_type="none", zebra_stripes=True)
+        yield GoodsTable(id="seat-goods", cursor_type="none", zebra_stripes=True)
         yield Static(id="seat-notes")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#seat-goods", DataTable)
-        for label, width in (("good", 9), ("hold", 4), ("need", 4), ("bid", 3), ("ask", 3), ("last", 4)):
-            table.add_column(label, key=label, width=width)
 
     def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
              after: bool = False) -> None:
@@ -70,15 +117,14 @@ class SeatPanel(VerticalScroll):
                                safe.text(w.text, style="italic", max_len=80)) for w in view.whispers]
         self.query_one("#seat-tips", Static).update(Text("\n").join(tips))
         self.query_one("#seat-tips").set_class(not tips, "-empty")
-        table = self.query_one("#seat-goods", DataTable)
-        table.clear()
         need = dict(view.needs)
+        rows = []
         for q in view.quotes:
             have = view.holding(q.good)
             short = have < need.get(q.good, 0)
-            table.add_row(Text(q.good), Text(str(have), style="bold red" if short else "bold", justify="right"),
-                          _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask),
-                          _opt(q.last), key=q.good)
+            rows.append((q.good, (Text(q.good), Text(str(have), style="bold red" if short else "bold", justify="right"),
+                                  _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last))))
+        self.query_one(GoodsTable).fill(rows)
         self.query_one("#seat-notes", Static).update(self._notes(view, regard))
         self.remove_class("-concealed")
 
@@ -86,7 +132,7 @@ class SeatPanel(VerticalScroll):
         self.border_title = "Your creature"
         self.query_one("#seat-head", Static).update(safe.text(note, "italic"))
         self.query_one("#seat-tips", Static).update("")
-        self.query_one("#seat-goods", DataTable).clear()
+        self.query_one(GoodsTable).reset()
         self.query_one("#seat-notes", Static).update("")
         self.add_class("-concealed")
 
@@ -122,57 +168,33 @@ class SeatPanel(VerticalScroll):
         return Text("\n").join(parts) if parts else Text("Nothing else to know yet.", style="dim")
 
 
-class BookTable(DataTable):
+class BookTable(FittedTable):
     """The offers a seat can take: the best of others' offers per good and
     side, loan offers open to it and pacts proposed to it."""
 
-    # the narrowest each column is drawn; wider when what it holds is (a cell is cut at its column's
-    # width: offer #1234 read "123", "Squirrel 12" read "Squirrel", another creature's name)
     WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 4, "price": 5, "who": 9}
     WHO_MAX = 24  # names are cut here (as everywhere on the play screen)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self._columns(dict(self.WIDTHS))
+        super().on_mount()
 
-    def _columns(self, widths: dict[str, int]) -> None:
-        """The columns at these widths: the table is cleared when they change."""
-        if getattr(self, "widths", None) == widths:
-            self.clear()
-            return
-        self.widths = widths
-        self.clear(columns=True)
-        for label, width in widths.items():
-            self.add_column(label, key=label, width=width)
-
-    def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
-             after: bool = False) -> None:
-        """The seat's view; `regard`: how others feel about it (one line each);
-        `resolved`: its tips that have resolved, (text, came true), newest last;
-        `after`: the view is of the state after the last round (the season is over)."""
-        ids = [o.id for o in view.book] + [lo.id for lo in view.loan_offers] + [po.id for po in view.pact_offers]
-        names = [o.owner for o in view.book] + [lo.lender for lo in view.loan_offers] + \
-            [po.proposer for po in view.pact_offers]
-        qtys = [o.qty for o in view.book] + [lo.amount for lo in view.loan_offers]
-        widths = dict(self.WIDTHS)
-        widths["#"] = max([widths["#"], *(len(str(i)) for i in ids)])
-        widths["qty"] = max([widths["qty"], *(len(str(q)) for q in qtys)])
-        widths["price"] = max([widths["price"], *(len(str(o.price)) for o in view.book)])
-        widths["who"] = max([widths["who"], *(len(safe.text(n, max_len=self.WHO_MAX)) for n in names)])
-        self._columns(widths)
-        for o in view.book:
-            self.add_row(Text(str(o.id), style="dim"), Text(o.good),
-                         Text(o.side, style="green" if o.side == "buy" else "red"),
-                         Text(str(o.qty), justify="right"), Text(str(o.price), justify="right"),
-                         safe.text(o.owner, max_len=self.WHO_MAX), key=str(o.id))
-        for lo in view.loan_offers:
-            self.add_row(Text(str(lo.id), style="dim"), Text(f"coins {lo.rounds}r"), Text("lend", style="cyan"),
-                         Text(str(lo.amount), justify="right"), Text(f"{lo.rate}%", justify="right"),
-                         safe.text(lo.lender, max_len=self.WHO_MAX), key=str(lo.id))
-        for po in view.pact_offers:
-            self.add_row(Text(str(po.id), style="dim"), Text("pact"), Text("ally", style="blue"), Text(""), Text(""),
-                         safe.text(po.proposer, max_len=self.WHO_MAX), key=str(po.id))
+    def show(self, view: PublicView) -> None:
+        """The offers in the seat's view."""
+        who = lambda n: safe.text(n, max_len=self.WHO_MAX)  # noqa: E731
+        rows = [(str(o.id), (Text(str(o.id), style="dim"), Text(o.good),
+                             Text(o.side, style="green" if o.side == "buy" else "red"),
+                             Text(str(o.qty), justify="right"), Text(str(o.price), justify="right"), who(o.owner)))
+                for o in view.book]
+        rows += [(str(lo.id), (Text(str(lo.id), style="dim"), Text(f"coins {lo.rounds}r"), Text("lend", style="cyan"),
+                               Text(str(lo.amount), justify="right"), Text(f"{lo.rate}%", justify="right"),
+                               who(lo.lender)))
+                 for lo in view.loan_offers]
+        rows += [(str(po.id), (Text(str(po.id), style="dim"), Text("pact"), Text("ally", style="blue"), Text(""),
+                               Text(""), who(po.proposer)))
+                 for po in view.pact_offers]
+        self.fill(rows)
 
     def conceal(self) -> None:
-        self._columns(dict(self.WIDTHS))  # nothing of the last seat's view, not even how wide it was
+        self.reset()  # nothing of the last seat's view, not even how wide it was
