@@ -387,12 +387,27 @@ def _make_dirs(out: Path) -> list[Path]:
     return made
 
 
+TEMP_STEM = 64  # characters of a target's name its temporary file keeps (a long name still has room)
+
+
 def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
-    """Write `rows` as JSONL to `path`.part (noted in `parts`); the caller renames."""
-    tmp = path.with_name(path.name + ".part")  # its own: a.json and a.jsonl must not share one
+    """Write `rows` as JSONL to a new temporary file beside `path` (noted in
+    `parts`); the caller renames. The file is made afresh under a name no
+    file had (never `path`.part: a save of that name, or a link or a pipe
+    there, would have been written through, then removed)."""
+    import os
+    import secrets
+
+    while True:  # O_EXCL: a new file, with the mode a plain open gives (mkstemp's is 0600)
+        tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     parts.append((tmp, path))
     n = 0
-    with tmp.open("w", encoding="utf-8") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")  # ASCII: a raw reply's bidi or invisible marks show as escapes
             n += 1

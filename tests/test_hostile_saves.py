@@ -1,0 +1,158 @@
+"""Odd and hostile files, as a new user meets them (a review's findings):
+a save whose name is what an export's temporary file used to be called,
+paths with escape sequences in them, a save another process is still
+writing, a save that cannot be resumed named to `wood play`/`wood watch`,
+and a --save path that is a folder or a device."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.saves import wait_for_rounds
+from tests.test_bad_inputs import wood_in_process
+from wood_tui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def base_save(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("base") / "base.db"
+    assert main(["sim", "--rounds", "5", "--seed", "1", "--save", str(p), "--quiet"]) == 0
+    return p
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("save_name,argv", [
+    ("calls.jsonl.part", ["--out", "{d}"]),
+    ("tips.jsonl.part", ["--out", "{d}"]),
+    ("set.jsonl.part", ["--sft", "{d}/set.jsonl"]),
+])
+def test_an_export_never_writes_over_a_save_named_like_its_temporary_file(base_save, tmp_path, capsys, save_name,
+                                                                          argv):
+    """The export wrote `NAME.part` beside each file and renamed it: a save
+    of that name (the one it reads) was emptied, then removed."""
+    p = tmp_path / save_name
+    shutil.copyfile(base_save, p)
+    before = digest(p)
+    capsys.readouterr()
+    assert main(["export", str(p), *[a.format(d=tmp_path) for a in argv]]) == 0
+    assert p.exists() and digest(p) == before
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".part") and f != save_name]
+
+
+def test_an_export_never_opens_a_pipe_left_at_its_temporary_name(base_save, tmp_path):
+    """A pipe at `calls.jsonl.part`: opening it to write waited for a reader forever."""
+    os.mkfifo(tmp_path / "calls.jsonl.part")
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "export", str(base_save), "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "calls.jsonl").is_file()
+
+
+ESC = "e\x1b[31mred\x1b]0;title\x07\u202e\nline"
+
+
+def test_paths_with_escape_sequences_are_printed_inert(base_save, tmp_path, capsys):
+    """`wood report` and `wood export` said the paths they were given as they
+    were: escape sequences, a bidi override and a newline reached the terminal."""
+    p = tmp_path / f"{ESC}.db"
+    shutil.copyfile(base_save, p)
+    for argv in (["report", str(p)], ["report", str(p), "--plots", str(tmp_path / f"{ESC}-charts")],
+                 ["export", str(p), "--out", str(tmp_path / f"{ESC}-out")],
+                 ["export", str(p), "--sft", str(tmp_path / f"{ESC}.jsonl")]):
+        capsys.readouterr()
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        for text in (out, err):
+            assert not any(c in text for c in "\x1b\x07\u202e"), (argv, text)
+        assert "\nline" not in out + err, (argv, out, err)
+
+
+def test_a_stopped_runs_resume_hint_is_printed_inert(base_save, tmp_path, capsys):
+    p = tmp_path / f"{ESC}.db"
+    assert main(["sim", "--rounds", "8", "--save", str(p), "--quiet"]) == 0
+    import sqlite3
+
+    con = sqlite3.connect(p)
+    with con:
+        for t, col in (("rounds", "round"), ("actions", "round"), ("events", "round"), ("tips", "issued")):
+            con.execute(f"DELETE FROM {t} WHERE {col} > 5")
+    con.close()
+    capsys.readouterr()
+    assert main(["report", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "stopped early" in out
+    assert not any(c in out for c in "\x1b\x07\u202e"), out
+
+
+def test_a_report_of_a_run_still_being_written_does_not_say_it_stopped(tmp_path):
+    """While `wood sim --save` still plays, the report said 'stopped early;
+    resume with: wood sim --resume ...', and that resume was refused (in use)."""
+    p = tmp_path / "live.db"
+    writer = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--creatures", "40", "--rounds",
+                               "100000", "--save", str(p), "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for_rounds(p, 3, 60, writer) >= 3
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(p)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert writer.poll() is None, "the writer ended before the report: nothing was shown"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert r.returncode == 0, r.stderr
+    second = r.stdout.splitlines()[1]
+    assert "stopped early" not in second and "resume with" not in second, second
+    assert "still being played" in second, second
+
+
+def test_play_and_watch_refuse_a_save_they_cannot_resume_before_the_screen(base_save, tmp_path):
+    """A save another wood process is writing: the pre-screen check passed it,
+    and the app took the terminal over before the resume was refused."""
+    from engine.errors import WoodError
+    from engine.world import load_world
+    from wood_tui.game import check_before_the_screen
+    from wood_tui.options import RunOptions
+
+    p = tmp_path / "held.db"
+    shutil.copyfile(base_save, p)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(p)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = digest(p)
+        with pytest.raises(WoodError, match="in use by another wood process"):
+            check_before_the_screen(RunOptions.parse("watch", ["--resume", str(p), "--brains", "scripted"]),
+                                    load_world())
+        assert digest(p) == before
+        assert sorted(os.listdir(tmp_path)) == ["held.db"]
+    finally:
+        holder.kill()
+        holder.wait()
+    check_before_the_screen(RunOptions.parse("watch", ["--resume", str(p), "--brains", "scripted"]), load_world())
+    assert sorted(os.listdir(tmp_path)) == ["held.db"]
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda d: (d / "runs").mkdir() or d / "runs", "is a directory; a save is a file"),
+    (lambda d: Path("/dev/null"), "is not a regular file"),
+    (lambda d: os.mkfifo(d / "pipe.db") or d / "pipe.db", "is not a regular file"),
+])
+def test_a_save_path_that_is_not_a_file_is_not_offered_to_resume(tmp_path, capsys, make, words):
+    """`--save DIR` and `--save /dev/null` said 'already exists; resume it with
+    --resume', and that resume is refused: a folder or a device is no save."""
+    p = make(tmp_path)
+    line = wood_in_process(capsys, ["sim", "--rounds", "2", "--save", str(p)])
+    assert words in line, line
+    assert "resume it" not in line, line
