@@ -272,7 +272,7 @@ class EconomyReport:
             so_far = f" of the {planned} the run is set to play (still being played: another wood process is saving to it)"
         else:
             so_far = (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
-                      f"{shlex.quote(self.save)})")
+                      f"{shlex.quote(clean_text(self.save))})")
         out = [f"rounds {d['rounds']}{so_far}, creatures {d['creatures']}",
                f"needs met: {pct(d['needs_met'])} ("
                + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",

@@ -120,6 +120,7 @@ def run(args) -> int:
 def _audit(args, path: str) -> None:
     from engine.errors import WoodError
     from engine.ledger import Ledger
+    from engine.sanitise import clean_text
 
     if not args.out.strip():
         raise WoodError("--out: expected a directory path, got an empty string")
@@ -158,8 +159,9 @@ def _audit(args, path: str) -> None:
         ledger.close()
     from engine.metrics import counted
 
-    print(f"wrote {counted(n_calls, 'call')} to {out / 'calls.jsonl'}, {counted(n_tips, 'tip')} to "
-          f"{out / 'tips.jsonl'} and {counted(n_whispers, 'whisper')} to {out / 'whispers.jsonl'}")
+    shown = {name: clean_text(str(out / name)) for name in FILES}  # a user's path: made inert, as sim's
+    print(f"wrote {counted(n_calls, 'call')} to {shown['calls.jsonl']}, {counted(n_tips, 'tip')} to "
+          f"{shown['tips.jsonl']} and {counted(n_whispers, 'whisper')} to {shown['whispers.jsonl']}")
 
 
 def sft_example(call: dict) -> dict:
@@ -276,6 +278,7 @@ def _sft(args, train: Path, held: Path | None) -> None:
     from engine.metrics import counted
     from engine.errors import WoodError
     from engine.ledger import Ledger
+    from engine.sanitise import clean_text
 
     saves = _saves(args.paths)
     for target in (train, held):
@@ -358,10 +361,11 @@ def _sft(args, train: Path, held: Path | None) -> None:
         for ledger in ledgers:
             ledger.close()
     n_used_held = len(used & held_out)
-    print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to {train}"
+    print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
+          f"{clean_text(str(train))}"
           + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
-             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {held}" if held is not None else ""))
+             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {clean_text(str(held))}" if held is not None else ""))
 
 
 def _make_dirs(out: Path) -> list[Path]:

@@ -58,6 +58,7 @@ def prices_of(args):
 
 def run(args) -> int:
     from engine.report import report_of
+    from engine.sanitise import clean_text
     from engine.world import load_world
 
     from wood_tui import plots
@@ -68,12 +69,12 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(d, sort_keys=True))
     else:
-        print(f"report of {args.path}")
+        print(f"report of {clean_text(args.path)}")  # a user's path: made inert, as sim's
         for line in report.lines():
             print(line)
     if args.plot:  # beside --json, on stderr: stdout stays one JSON object
         print(plots.report_charts(d), end="", file=sys.stderr if args.json else sys.stdout)
     if plots_dir is not None:
         written = plots.report_files(d, plots_dir)
-        print(f"wrote {len(written)} chart files to {plots_dir}", file=sys.stderr)
+        print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
     return 0
