@@ -197,6 +197,11 @@ DEFAULT_BRAINS: dict[str, Brains] = {"sim": "scripted", "watch": "llm", "play": 
 
 def _check_new_save(path: Path) -> None:
     """A new save goes where a file can be made, and never over an existing one."""
+    if path.is_dir():  # a folder, or a link to one: no save to resume, and no file can go there
+        raise WoodError(f"--save {path} is a directory; a save is a file (e.g. {path / 'run.db'})")
+    if path.exists() and not path.is_file():  # a device (/dev/null), a pipe: nothing there to resume either
+        raise WoodError(f"--save {path} is not a regular file (a device or a pipe?); a save is a new file: "
+                        "choose another --save path")
     if path.exists() or path.is_symlink():
         raise WoodError(f"{path} already exists; resume it with --resume, or choose another --save path")
     parent = path.parent if str(path.parent) else Path(".")
