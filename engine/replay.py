@@ -96,6 +96,7 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
 
 
 APPLIED = ("clean", "repaired")  # a model call whose action the engine took as it was (after mending its text)
+MODEL_OUTCOMES = (*APPLIED, "rejected", "fault")  # what a model call's decision can come to (`Decision.outcome`)
 
 
 def _recorded_tips(ledger: Ledger) -> dict[int, list[tuple]]:
@@ -128,8 +129,10 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
         raise Diverged(changed.format("tips", "are"))
     for call in ledger.calls(r):
         d = decisions.get(call["creature"])
-        if call["outcome"] in APPLIED and call["action"] is not None and (
-                d is None or d.action.compact() != call["action"]):
+        # a call is a model's decision, recorded with it: by a creature that decided this round, with its outcome
+        # (a call added by hand to a scripted run, or one by no creature, went to a fine-tuning set as verified)
+        if d is None or call["outcome"] not in MODEL_OUTCOMES or call["outcome"] != d.outcome or (
+                call["outcome"] in APPLIED and call["action"] is not None and d.action.compact() != call["action"]):
             raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))
 
 

@@ -156,3 +156,31 @@ def test_a_save_path_that_is_not_a_file_is_not_offered_to_resume(tmp_path, capsy
     line = wood_in_process(capsys, ["sim", "--rounds", "2", "--save", str(p)])
     assert words in line, line
     assert "resume it" not in line, line
+
+
+@pytest.mark.parametrize("creature,model,outcome", [
+    ("Owl", "smol", "clean"),      # a scripted run has no model calls: one added by hand, its action the recorded one
+    ("Nobody", "smol", "fault"),   # a call by no creature of the run
+    ("Owl", "smol", "rejected"),   # an outcome that is not the decision's
+])
+def test_a_model_call_added_by_hand_does_not_verify(base_save, tmp_path, capsys, creature, model, outcome):
+    """`wood replay --verify` is what catches a row changed by hand (README, `wood export`): a model call
+    added to a scripted run, with a made-up prompt and the recorded action, passed it, and
+    `wood export --sft` then wrote the made-up prompt as a training example."""
+    import json
+    import sqlite3
+
+    p = tmp_path / "save.db"
+    shutil.copyfile(base_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        (action,) = con.execute("SELECT action FROM actions WHERE round = 2 AND creature = 'Owl'").fetchone()
+        messages = json.dumps([{"role": "system", "content": "made up"}, {"role": "user", "content": "u"}])
+        con.execute("INSERT INTO calls VALUES (2, ?, ?, ?, 'raw', ?, ?, NULL, '[]', 5, 2, 3, 'stop')",
+                    (creature, model, messages, action, outcome))
+    con.close()
+    capsys.readouterr()
+    assert main(["replay", str(p), "--verify"]) == 1
+    assert f"round 2's recorded model call of '{creature}' is not what its actions make" in capsys.readouterr().err
+    line = wood_in_process(capsys, ["report", str(p)])
+    assert "model call" in line, line
