@@ -182,6 +182,19 @@ def being_written(path: str | Path) -> bool:
     return False
 
 
+def check_resumable(path: str | Path) -> None:
+    """What a resume of the save at `path` needs of the file itself, checked
+    without opening it to write: that it can be written, and that no other
+    wood process is writing it (`Ledger.open(readonly=False)` holds to both)."""
+    p = Path(path)
+    if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+        raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
+                          "to it; copy it somewhere writable to play on")
+    if being_written(p):
+        raise LedgerError(f"{p} is in use by another wood process (a run saving to it or resuming it); "
+                          "let that one end first")
+
+
 def sqlite_uri(path: Path, mode: str) -> str:
     """An SQLite URI for `path`: its characters escaped, so a name with `%`,
     `#` or `?` in it opens that file and no other."""
@@ -381,8 +394,7 @@ class Ledger:
         lock = None
         if not readonly:  # a resume writes: it must be able to, and be the only one
             if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
-                raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
-                                  "to it; copy it somewhere writable to play on")
+                check_resumable(p)  # the one wording of it
             lock = _writer_lock(p)
         con = None
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.brains import Brain
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
-from engine.ledger import Ledger, remove_save
+from engine.ledger import Ledger, check_resumable, remove_save
 from engine.metrics import RunSummary, counted
 from engine.replay import verified_state
 from engine.sanitise import clean_text
@@ -150,6 +150,7 @@ def check_before_the_screen(options: RunOptions, world: World) -> None:
             ledger.check_fits(world)
         finally:
             ledger.close()
+        check_resumable(options.resume)  # a read-only save, or one another wood process writes
     if options.roster is not None:
         from serve.roster import load_roster
 
