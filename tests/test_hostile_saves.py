@@ -28,6 +28,21 @@ def base_save(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def model_save(tmp_path_factory) -> Path:
+    """A short run whose creatures think with a model (the FaultServer's valid
+    replies): it has model calls, so `export --sft` has examples to write."""
+    from tests.fault_server import FaultServer
+    from tests.test_fault_game import roster_toml
+
+    d = tmp_path_factory.mktemp("model")
+    with FaultServer() as srv:
+        (d / "roster.toml").write_text(roster_toml(srv.base_url))
+        assert main(["sim", "--roster", str(d / "roster.toml"), "--rounds", "3", "--seed", "1",
+                     "--save", str(d / "model.db"), "--quiet"]) == 0
+    return d / "model.db"
+
+
 def digest(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -37,12 +52,12 @@ def digest(p: Path) -> str:
     ("tips.jsonl.part", ["--out", "{d}"]),
     ("set.jsonl.part", ["--sft", "{d}/set.jsonl"]),
 ])
-def test_an_export_never_writes_over_a_save_named_like_its_temporary_file(base_save, tmp_path, capsys, save_name,
+def test_an_export_never_writes_over_a_save_named_like_its_temporary_file(model_save, tmp_path, capsys, save_name,
                                                                           argv):
     """The export wrote `NAME.part` beside each file and renamed it: a save
     of that name (the one it reads) was emptied, then removed."""
     p = tmp_path / save_name
-    shutil.copyfile(base_save, p)
+    shutil.copyfile(model_save, p)
     before = digest(p)
     capsys.readouterr()
     assert main(["export", str(p), *[a.format(d=tmp_path) for a in argv]]) == 0
@@ -62,11 +77,11 @@ def test_an_export_never_opens_a_pipe_left_at_its_temporary_name(base_save, tmp_
 ESC = "e\x1b[31mred\x1b]0;title\x07\u202e\nline"
 
 
-def test_paths_with_escape_sequences_are_printed_inert(base_save, tmp_path, capsys):
+def test_paths_with_escape_sequences_are_printed_inert(model_save, tmp_path, capsys):
     """`wood report` and `wood export` said the paths they were given as they
     were: escape sequences, a bidi override and a newline reached the terminal."""
     p = tmp_path / f"{ESC}.db"
-    shutil.copyfile(base_save, p)
+    shutil.copyfile(model_save, p)
     for argv in (["report", str(p)], ["report", str(p), "--plots", str(tmp_path / f"{ESC}-charts")],
                  ["export", str(p), "--out", str(tmp_path / f"{ESC}-out")],
                  ["export", str(p), "--sft", str(tmp_path / f"{ESC}.jsonl")]):
