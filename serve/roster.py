@@ -61,7 +61,7 @@ NAME_MAX = 40
 
 
 class CreatureConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
     species: str
@@ -82,14 +82,14 @@ class CreatureConfig(BaseModel):
 class CrowdConfig(BaseModel):
     """Generated creatures that fill a roster up to `count`, thinking with `model`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     count: int = Field(ge=MIN_CREATURES, le=MAX_CREATURES)  # the whole roster's size, listed creatures included
     model: str
 
 
 class Roster(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     creatures: list[CreatureConfig] = Field(default_factory=list)

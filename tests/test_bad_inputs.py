@@ -428,6 +428,17 @@ ROSTERS = [
      "Extra inputs are not permitted"),
     ("not-toml", "creatures = [[[", "cannot read roster"),
     ("name-not-text", GOOD_MODEL + creature("7") + creature('"Fox"', '"fox"'), "Input should be a valid string"),
+    # strict types: read loosely, `true` had been a timeout of 1 s and "no" a say line turned off
+    ("timeout-a-bool", GOOD_MODEL + "timeout_s = true\n" + creature() + creature('"Fox"', '"fox"'),
+     "Input should be a valid number"),
+    ("say-a-word", GOOD_MODEL + 'say = "no"\n' + creature() + creature('"Fox"', '"fox"'),
+     "Input should be a valid boolean"),
+    ("timeout-text", GOOD_MODEL + 'timeout_s = "60"\n' + creature() + creature('"Fox"', '"fox"'),
+     "Input should be a valid number"),
+    ("timeout-inf", GOOD_MODEL + "timeout_s = inf\n" + creature() + creature('"Fox"', '"fox"'),
+     "Input should be a finite number"),
+    ("crowd-count-text", GOOD_MODEL + creature() + '[crowd]\ncount = "50"\nmodel = "m"\n',
+     "Input should be a valid integer"),
 ]
 
 

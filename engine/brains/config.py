@@ -80,7 +80,8 @@ def _check_key(key: str) -> None:
 
 
 class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # strict: a roster's `timeout_s = true` or `say = "no"` is refused, not read as 1 or False; and no inf
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=True, allow_inf_nan=False)
 
     name: str = ""                       # filled from the table key
     base_url: str = ""                   # empty for the embedded default: the launcher fills it
