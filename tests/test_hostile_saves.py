@@ -199,3 +199,73 @@ def test_a_model_call_added_by_hand_does_not_verify(base_save, tmp_path, capsys,
     assert f"round 2's recorded model call of '{creature}' is not what its actions make" in capsys.readouterr().err
     line = wood_in_process(capsys, ["report", str(p)])
     assert "model call" in line, line
+
+
+def _twin_of(save: Path, at: Path, seed: int) -> Path:
+    """A copy of `save` recorded as seed `seed`: its examples are word for word the original's."""
+    import sqlite3
+
+    shutil.copyfile(save, at)
+    con = sqlite3.connect(at)
+    with con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'seed'", (str(seed),))
+    con.close()
+    return at
+
+
+def test_held_out_twins_are_compared_whatever_text_a_save_holds(model_save, tmp_path, capsys):
+    """A recorded prompt with a lone surrogate escape (JSON reads it, UTF-8
+    cannot encode it): the twin check hashed the example as UTF-8 and the
+    export was a UnicodeEncodeError traceback; without --holdout-seeds it wrote."""
+    import json
+    import sqlite3
+
+    train = tmp_path / "train.db"
+    shutil.copyfile(model_save, train)
+    con = sqlite3.connect(train)
+    with con:
+        rowid, text = con.execute("SELECT rowid, messages FROM calls WHERE outcome = 'clean' LIMIT 1").fetchone()
+        messages = json.loads(text)
+        messages[-1]["content"] += "\ud800"
+        con.execute("UPDATE calls SET messages = ? WHERE rowid = ?", (json.dumps(messages), rowid))
+    con.close()
+    held = _twin_of(model_save, tmp_path / "held.db", 3)
+    capsys.readouterr()
+    assert main(["export", str(train), str(held), "--sft", str(tmp_path / "set.jsonl"), "--holdout-seeds", "3"]) == 0
+    assert len((tmp_path / "set.jsonl").read_text().splitlines()) == 1  # the one changed example is no twin
+
+
+def test_a_run_whose_examples_all_went_as_twins_is_not_counted_as_a_source(model_save, tmp_path, capsys):
+    """Two copies of one run, one held out: the other gives no training
+    example (each is a held-out one's twin), so the summary counts only the
+    run that did ('from 1 run', not 'from 2 runs')."""
+    from wood_tui.commands.export import sft_example
+    from engine.ledger import Ledger
+
+    twin = _twin_of(model_save, tmp_path / "twin.db", 3)
+    held = _twin_of(model_save, tmp_path / "held.db", 4)
+    extra = tmp_path / "extra.db"  # a training run whose examples differ from the held-out ones: seed 5's
+    from tests.fault_server import FaultServer
+    from tests.test_fault_game import roster_toml
+
+    with FaultServer() as srv:
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url))
+        assert main(["sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "3", "--seed", "5",
+                     "--save", str(extra), "--quiet"]) == 0
+    ledger = Ledger.open(held, readonly=True, rows_only=True)
+    try:
+        held_out = [sft_example(c) for c in ledger.calls() if c["outcome"] == "clean" and c["action"] is not None]
+    finally:
+        ledger.close()
+    ledger = Ledger.open(extra, readonly=True, rows_only=True)
+    try:
+        kept = [c for c in ledger.calls() if c["outcome"] == "clean" and c["action"] is not None
+                and sft_example(c) not in held_out]
+    finally:
+        ledger.close()
+    assert kept, "seed 5's run has an example of its own"
+    capsys.readouterr()
+    assert main(["export", str(twin), str(extra), str(held), "--sft", str(tmp_path / "set.jsonl"),
+                 "--holdout-seeds", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {len(kept)} example{'s' if len(kept) > 1 else ''} from 1 run to" in out, out

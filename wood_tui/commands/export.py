@@ -176,7 +176,8 @@ def _example_key(example: dict) -> bytes:
     """What makes two chat examples the same: their text, word for word."""
     import hashlib
 
-    return hashlib.sha256(json.dumps(example, sort_keys=True, ensure_ascii=False).encode()).digest()
+    # ASCII, as the file writes it: a lone surrogate escape in a save's text is no UnicodeEncodeError here
+    return hashlib.sha256(json.dumps(example, sort_keys=True).encode("ascii")).digest()
 
 
 def _saves(paths: list[str]) -> list[Path]:
@@ -319,26 +320,31 @@ def _sft(args, train: Path, held: Path | None) -> None:
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
                             raise WoodError(f"{ledger.path}: round {call['round']}, {call['creature']}'s model call: "
                                             "messages are not chat messages (role and content text)")
-                        used.add(ledger.path)
-                        yield sft_example(call)
+                        yield ledger.path, sft_example(call)
 
         # a training example the same word for word as a held-out one (the first rounds' prompts of two
         # seeds often are) is left out of training: else the evaluation would score what was trained on
-        held_keys = {_example_key(x) for x in rows(True)} if held is not None else set()
+        held_keys = {_example_key(x) for _, x in rows(True)} if held is not None else set()
         twins = 0
 
         def training():
             nonlocal twins
-            for x in rows(False):
+            for path, x in rows(False):
                 if held_keys and _example_key(x) in held_keys:
                     twins += 1
                     continue
+                used.add(path)  # a run all of whose examples were twins gave none
+                yield x
+
+        def held_out_rows():
+            for path, x in rows(True):
+                used.add(path)
                 yield x
 
         parts: list[tuple[Path, Path]] = []
         try:
             n_train = _write(train, training(), parts)
-            n_held = _write(held, rows(True), parts) if held is not None else 0
+            n_held = _write(held, held_out_rows(), parts) if held is not None else 0
             # an empty set would replace the last one unseen, and an empty held-out file pass for an evaluation set
             for n, what, target in ((n_train, "the fine-tuning set", train), (n_held, "the held-out set", held)):
                 if target is not None and not n and target is train and twins:
