@@ -399,10 +399,12 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
         planned = ledger.end_for(held + 1)  # the last round a resume plays to (0: none recorded)
         if report.rounds == held < planned:
             report.stopped_early_of = planned
-            report.still_played = being_written(path)
             if ledger.seats():  # people played it: wood sim would put their creatures on autopilot
                 report.resume_with = "wood play --resume"
         for call in ledger.calls():
             if call["round"] <= report.rounds and call.get("model"):
                 report.add_call(call)
+    # asked once the save is closed: opening and closing the file while SQLite holds it open here would
+    # drop this process's SQLite locks on it (POSIX locks go with any descriptor of the file closed)
+    report.still_played = report.stopped_early_of is not None and being_written(path)
     return report

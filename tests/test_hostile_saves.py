@@ -269,3 +269,33 @@ def test_a_run_whose_examples_all_went_as_twins_is_not_counted_as_a_source(model
                  "--holdout-seeds", "4"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {len(kept)} example{'s' if len(kept) > 1 else ''} from 1 run to" in out, out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="reads Linux's table of file locks")
+def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(base_save, tmp_path, monkeypatch):
+    """`being_written` opens and closes the save: a process that closes any
+    descriptor of a file loses every POSIX lock it holds on it, SQLite's
+    too. The report asked it with the save still open, so its reader's
+    shared lock (which tells a closing writer the WAL is still read) went."""
+    import sqlite3
+
+    import engine.report as report
+    from engine.world import load_world
+
+    p = tmp_path / "early.db"
+    assert main(["sim", "--rounds", "8", "--save", str(p), "--quiet"]) == 0
+    con = sqlite3.connect(p)
+    with con:
+        for t, col in (("rounds", "round"), ("actions", "round"), ("events", "round"), ("tips", "issued")):
+            con.execute(f"DELETE FROM {t} WHERE {col} > 5")
+    con.close()
+    ino, me = os.stat(p).st_ino, str(os.getpid())
+    held = []
+
+    def asked(path):
+        held.append([line for line in open("/proc/locks") if f" {me} " in line and f":{ino} " in line])
+        return False
+
+    monkeypatch.setattr(report, "being_written", asked)
+    r = report.report_of(p, load_world())
+    assert r.stopped_early_of == 8 and held == [[]], held
