@@ -79,13 +79,23 @@ def server_for(cfg, *, log_dir: str | Path | None = None,
     for, as `wood serve` and a game start it alike: on its base_url's port if
     it names one (else a free port), each request a context of its
     `context_window`, its `max_concurrency` requests decoded together."""
-    cells = cfg.context_window * cfg.max_concurrency
-    if cells > KV_CELLS_MAX:
-        raise WoodError(f"model {cfg.name or cfg.model!r} is embedded: its max_concurrency x context_window "
-                        f"({cfg.max_concurrency} x {cfg.context_window}) is at most {KV_CELLS_MAX} "
-                        "(the server keeps that many cells of KV cache, ~23 KB each)")
+    try:
+        check_kv_cells(cfg)
+    except ValueError as e:
+        raise WoodError(str(e)) from None
     return EmbeddedServer(port=served_port(cfg), n_ctx=cfg.context_window, parallel=cfg.max_concurrency,
                           log_dir=log_dir, on_wait=on_wait)
+
+
+def check_kv_cells(cfg) -> None:
+    """ValueError where an embedded model's max_concurrency x context_window is
+    past KV_CELLS_MAX (a roster is refused as it loads; `server_for` holds a
+    save's recorded models to it too)."""
+    cells = cfg.context_window * cfg.max_concurrency
+    if cells > KV_CELLS_MAX:
+        raise ValueError(f"model {cfg.name or cfg.model!r} is embedded: its max_concurrency x context_window "
+                         f"({cfg.max_concurrency} x {cfg.context_window} = {cells:,}) must be at most {KV_CELLS_MAX:,} "
+                         "(the server keeps that many cells of KV cache, ~23 KB each)")
 
 
 def served_port(cfg) -> int | None:

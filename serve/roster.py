@@ -47,7 +47,7 @@ from engine.errors import WoodError
 from engine.sanitise import clean_text
 from engine.world import MAX_CREATURES, MIN_CREATURES, RosterEntry, World, build_roster, twin_name
 
-from .embedded import N_CTX, PARALLEL
+from .embedded import N_CTX, PARALLEL, check_kv_cells
 
 EMBEDDED = "smol"  # the model name of the embedded default
 SCRIPTED = "scripted"  # a creature's model that is no model: the rule-based trader of its temperament
@@ -104,6 +104,8 @@ class Roster(BaseModel):
                                  "trades with the scripted rules)")
             check_model_name("[models] key", key)
             m.name = key
+            if m.embedded:  # refused as the roster loads, not when its server starts (a game's screen is up by then)
+                check_kv_cells(m)
         if "creatures" not in self.model_fields_set and self.crowd is None:
             raise ValueError("creatures: Field required (list [[creatures]], or fill the roster with a [crowd])")
         size = max(len(self.creatures), self.crowd.count if self.crowd else 0)

@@ -437,6 +437,28 @@ def test_an_embedded_models_roster_settings_reach_its_server(tmp_path, monkeypat
     assert command[command.index("--parallel") + 1] == "3" and command[command.index("--n-ctx") + 1] == "1024"
     cfg = ModelConfig(name="big", model="smollm2", embedded=True, max_concurrency=64, context_window=4096)
     with pytest.raises(WoodError, match=f"model 'big' is embedded: its max_concurrency x context_window "
-                                        f"\\(64 x 4096\\) is at most {KV_CELLS_MAX}"):
+                                        f"\\(64 x 4096 = 262,144\\) must be at most {KV_CELLS_MAX:,}"):
         server_for(cfg)
     assert server_for(cfg.model_copy(update={"max_concurrency": 32})).parallel == 32
+
+
+def test_an_embedded_model_past_the_kv_cap_is_refused_as_its_roster_loads(tmp_path, monkeypatch, capsys):
+    """Checked only when the server started, such a roster left `wood serve`'s
+    new temporary log folder behind, and a game learnt of it after its
+    screen had taken over; the line said the product 'is at most' the cap."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR read afresh
+    roster = tmp_path / "r.toml"
+    roster.write_text((ROSTERS / "embedded.toml").read_text().replace("max_concurrency = 8", "max_concurrency = 64")
+                      .replace("context_window = 2048", "context_window = 4096"))
+    for argv in (["serve", "--roster", str(roster)], ["sim", "--roster", str(roster), "--save", str(tmp_path / "x.db")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"wood: error: roster {roster}: model 'smol' is embedded: its max_concurrency x context_window " \
+               "(64 x 4096 = 262,144) must be at most 131,072" in err, err
+    assert list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.db").exists()
