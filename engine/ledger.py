@@ -140,6 +140,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
+WRITER_LOCK_TRIES = 5      # a writer's lock found held is asked for again this often ...
+WRITER_LOCK_PAUSE_S = 0.01  # ... this far apart (a report's probe holds it for an instant)
+
+
 def _writer_lock(path: Path):
     """One writer at a time: an exclusive lock on the save, held by the open
     file returned for as long as the save is open to write (a second
@@ -150,15 +154,20 @@ def _writer_lock(path: Path):
     except ImportError:  # no flock here (Windows): one writer is the user's to keep
         return None
     fh = open(path, "rb")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        fh.close()
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
-                              "let that one end first") from None
-        return None  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
-    return fh
+    for attempt in range(WRITER_LOCK_TRIES):  # a report's probe (`being_written`) holds it shared for an instant
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except OSError as e:
+            busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+            if not busy or attempt == WRITER_LOCK_TRIES - 1:
+                break
+        time.sleep(WRITER_LOCK_PAUSE_S)
+    fh.close()
+    if busy:
+        raise LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
+                          "let that one end first") from None
+    return None  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
 
 
 def being_written(path: str | Path) -> bool:
@@ -502,13 +511,13 @@ class Ledger:
             if rows["brains"] == "llm" and models is None:
                 raise ValueError("a run with --brains llm records its models")
             if models is not None:
-                from .brains.config import ModelConfig
+                from .brains.config import recorded_model
 
                 if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
                     raise ValueError("models is not a JSON object of objects")
                 for name, m in models.items():
                     try:
-                        ModelConfig.model_validate(m)
+                        recorded_model(m)
                     except ValidationError as e:
                         raise ValueError(f"model {_show(name)}: {_first_error(e)}") from None
         except ValueError as e:

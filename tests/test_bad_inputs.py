@@ -491,6 +491,14 @@ def test_a_roster_tokenizer_that_is_no_gguf_is_one_line_before_a_round(tmp_path,
     line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
     assert f"model m: tokenizer {path}" in line and words in line, line
     assert state(tmp_path) == before  # no run.db: nothing was played
+    # wood play and wood watch say it before the screen takes over the terminal
+    from engine.errors import WoodError
+    from engine.world import load_world
+    from wood_tui.game import check_before_the_screen
+    from wood_tui.options import RunOptions
+
+    with pytest.raises(WoodError, match="tokenizer"):
+        check_before_the_screen(RunOptions.parse("watch", ["--roster", str(r)]), load_world())
 
 
 # ---- the same lines from real processes

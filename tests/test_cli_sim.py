@@ -119,6 +119,7 @@ def test_missing_corrupt_or_foreign_saves_give_one_line_and_stay_untouched(tmp_p
     (["sim", "--resume", "x.db", "--creatures", "9"], "takes no --save, --creatures or --roster"),
     (["watch", "--delay", "nan"], "expected a number of seconds"),
     (["watch", "--delay", "61"], "expected 0 to 60 seconds"),
+    (["watch", "--delay", "1e999"], "expected a number of seconds"),  # float() makes it inf
     (["watch", "--delay", "١"], "expected a number of seconds"),  # an Arabic-Indic one: float() would take it
     (["sim", "--creatures", "٣"], "expected a whole number"),
     (["sim", "--creatures", "1__0"], "expected a whole number"),

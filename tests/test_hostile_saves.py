@@ -299,3 +299,48 @@ def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(base_s
     monkeypatch.setattr(report, "being_written", asked)
     r = report.report_of(p, load_world())
     assert r.stopped_early_of == 8 and held == [[]], held
+
+
+def test_a_save_recorded_before_rosters_were_read_strictly_still_opens(model_save, tmp_path, capsys):
+    """A save's models are read as the build that wrote them read its roster:
+    one recorded with `health_interval_s = inf` (a roster took it then) still
+    reports and verifies, though a roster saying so now is refused."""
+    import json
+    import sqlite3
+
+    p = tmp_path / "old.db"
+    shutil.copyfile(model_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        extra = json.loads(con.execute("SELECT value FROM meta WHERE key = 'extra'").fetchone()[0])
+        for m in extra["models"].values():
+            m["health_interval_s"] = float("inf")
+            m["timeout_s"] = 2  # a whole number where a float is kept
+        con.execute("UPDATE meta SET value = ? WHERE key = 'extra'", (json.dumps(extra),))
+    con.close()
+    assert main(["report", str(p)]) == 0
+    assert main(["replay", str(p), "--verify"]) == 0
+
+
+def test_a_writers_lock_held_for_an_instant_is_waited_for(tmp_path):
+    """A report's probe of a save (`being_written`) holds its lock shared for an
+    instant: a resume asking for it then waits a moment, not refused; one
+    held for good is refused."""
+    import fcntl
+    import threading
+
+    from engine.errors import WoodError
+    from engine.ledger import _writer_lock
+
+    p = tmp_path / "s.db"
+    p.write_bytes(b"x")
+    probe = open(p, "rb")
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    threading.Timer(0.015, lambda: fcntl.flock(probe, fcntl.LOCK_UN)).start()
+    lock = _writer_lock(p)
+    assert lock is not None
+    lock.close()
+    fcntl.flock(probe, fcntl.LOCK_SH)
+    with pytest.raises(WoodError, match="in use by another wood process"):
+        _writer_lock(p)
+    probe.close()

@@ -143,18 +143,25 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
 def check_before_the_screen(options: RunOptions, world: World) -> None:
     """What can be found wrong with a run cheaply, before an app takes over
     the terminal: the save to resume opens and fits this wood, the roster
-    loads. (The full check of a resumed record runs in the game itself.)"""
+    loads, every model's tokenizer file reads. (The full check of a resumed
+    record runs in the game itself.)"""
+    from engine.brains.config import recorded_model
+
+    models: dict = {}
     if options.resume is not None:
         ledger = Ledger.open(options.resume, readonly=True)
         try:
             ledger.check_fits(world)
+            models = json.loads(ledger.meta().get("extra", "{}")).get("models") or {}
         finally:
             ledger.close()
         check_resumable(options.resume)  # a read-only save, or one another wood process writes
     if options.roster is not None:
         from serve.roster import load_roster
 
-        load_roster(options.roster)
+        models = load_roster(options.roster).models
+    for m in models.values():
+        (m if not isinstance(m, dict) else recorded_model(m)).check_tokenizer()
 
 
 def saved_play(path: Path) -> tuple[list[str], list[str]]:
@@ -225,13 +232,13 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
     give each creature an LLMBrain."""
     from engine.brains.llm import CallStats, ChatClient, LLMBrain
     from serve.embedded import already_served, gguf_path, server_for
-    from engine.brains.config import ModelConfig
+    from engine.brains.config import recorded_model
 
     clients = {}
     for name in sorted({r.model for r in roster}):
         if name not in models:
             raise WoodError(f"creature model {name!r} is not in the roster's [models]")
-        cfg = ModelConfig.model_validate(models[name])
+        cfg = recorded_model(models[name])  # a roster's, checked strictly as it loaded, or a save's
         if cfg.embedded and await asyncio.to_thread(already_served, cfg):
             log(f"using the model already served at {cfg.base_url} (wood serve?) for {name}")
             cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})

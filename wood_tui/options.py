@@ -11,6 +11,7 @@ dataclass itself) and hand it to `wood_tui.game.open_game`.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from dataclasses import dataclass, replace
@@ -42,12 +43,12 @@ def whole(text: str) -> int:
 
 
 def decimal(text: str) -> float:
-    """A plain decimal number (`2.5`, `.5`, `1e3`); ValueError for anything
-    else (other scripts' digits, `nan`, `inf`, `1_0`)."""
+    """A plain, finite decimal number (`2.5`, `.5`, `1e3`); ValueError for
+    anything else (other scripts' digits, `nan`, `inf`, `1e999`, `1_0`)."""
     t = text.strip()
-    if not _DECIMAL.fullmatch(t):
+    if not _DECIMAL.fullmatch(t) or not math.isfinite(x := float(t)):
         raise ValueError(f"not a number: {text!r}")
-    return float(t)
+    return x
 
 
 def _whole(v: str) -> int:

@@ -170,3 +170,16 @@ class ModelConfig(BaseModel):
     def urls(self) -> list[str]:
         """Every server of this model: its replicas, or its one base_url."""
         return list(self.base_urls) if self.base_urls else ([self.base_url] if self.base_url else [])
+
+
+class _Recorded(ModelConfig):
+    """A model as a save recorded it, read as the build that wrote it read its
+    roster (loosely: a save written before rosters were read strictly, with
+    `health_interval_s = inf`, still opens)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=False, allow_inf_nan=True)
+
+
+def recorded_model(data: object) -> ModelConfig:
+    """A save's recorded model config (`ModelConfig.saved()`), checked as it was when it was saved."""
+    return _Recorded.model_validate(data)

@@ -175,10 +175,9 @@ class BookTable(FittedTable):
     WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 4, "price": 5, "who": 9}
     WHO_MAX = 24  # names are cut here (as everywhere on the play screen)
 
-    def on_mount(self) -> None:
+    def on_mount(self) -> None:  # FittedTable's on_mount runs too (Textual calls each class's in the MRO)
         self.cursor_type = "row"
         self.zebra_stripes = True
-        super().on_mount()
 
     def show(self, view: PublicView) -> None:
         """The offers in the seat's view."""
