@@ -4,8 +4,10 @@ action at once, or after a fixed latency, at most `concurrency` at a time.
 
     python -m serve.loopback --port 8020 --latency-ms 200 --concurrency 1024
 
-Then point a roster's model at `http://127.0.0.1:8020/v1` (any `model`
-name is served). It runs in its own process, so what it spends is not the
+Then point a roster's model at `http://127.0.0.1:8020/v1` with `model =
+"loopback"` (chat requests for any name are answered, but GET /v1/models
+lists only "loopback", or the `--model` names, and a game refuses a model
+its server does not list). It runs in its own process, so what it spends is not the
 game's CPU time; `LoopbackServer` starts and stops one from Python.
 
 The reply comes from the request itself: with a `response_format` schema (the
