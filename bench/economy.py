@@ -90,7 +90,7 @@ def summarise(rows: list[dict]) -> list[tuple[str, str, bool]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="1-5")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--sizes", default="5,50")

@@ -92,7 +92,7 @@ def game_hash(seed: int, creatures: int, rounds: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--passes", default="1,2,3", help="market passes a round to try (1 is the game)")
     ap.add_argument("--sizes", default="5,50")
     ap.add_argument("--seeds", default="1-5")

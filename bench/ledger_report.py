@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-import sys
 from collections import Counter
 
 from engine.brains.llm import nearest_rank
@@ -47,4 +46,8 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("path", metavar="RUN.db", help="a save written by wood sim --save")
+    main(ap.parse_args().path)

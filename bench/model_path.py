@@ -132,7 +132,7 @@ def _clients(run) -> list:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="5,100,1000")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--latency-ms", type=float, default=0.0)

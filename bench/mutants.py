@@ -362,7 +362,7 @@ def run(m: Mutant | None, source: Path, all_failures: bool = False, keep: bool =
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated mutant names")
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--list", action="store_true")

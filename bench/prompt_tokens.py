@@ -30,7 +30,7 @@ async def played(world, creatures: int, rounds: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--creatures", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args()

@@ -29,7 +29,7 @@ async def per_round(n: int, rounds: int, seed: int = 1) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--sizes", default="5,100,1000")
     args = ap.parse_args()

@@ -133,6 +133,15 @@ def test_a_training_example_the_same_as_a_held_out_one_is_left_out(runs, tmp_pat
     assert train.read_bytes() == before
 
 
+def test_the_summary_says_how_many_runs_read_gave_no_example(runs, tmp_path):
+    scripted = tmp_path / "scripted.db"
+    assert wood("sim", "--rounds", "3", "--save", str(scripted), "--quiet").returncode == 0
+    out = tmp_path / "x.jsonl"
+    r = wood("export", str(runs / "runs"), str(scripted), "--sft", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith(f"to {out}; 1 run of the 3 read gave no example"), r.stdout
+
+
 def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     one = runs / "runs" / "seed-1.db"
     out = tmp_path / "x.jsonl"

@@ -371,7 +371,9 @@ def _sft(args, train: Path, held: Path | None) -> None:
           f"{clean_text(str(train))}"
           + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
-             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {clean_text(str(held))}" if held is not None else ""))
+             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {clean_text(str(held))}" if held is not None else "")
+          + (f"; {counted(idle, 'run')} of the {len(ledgers)} read gave no example"
+             if (idle := len(ledgers) - len(used)) else ""))
 
 
 def _make_dirs(out: Path) -> list[Path]:

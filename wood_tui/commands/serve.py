@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"# not started here: {m.name} ({m.base_url or 'no base_url'})")
 
     if args.dry_run:
-        for server, cmd in zip(fleet.servers, fleet.commands()):
-            print(f"# {server.name} -> {server.base_url} (start when the previous /health answers 200)")
+        for i, (server, cmd) in enumerate(zip(fleet.servers, fleet.commands())):
+            print(f"# {server.name} -> {server.base_url}"
+                  + (" (start when the previous /health answers 200)" if i else " (first)"))
             print(shlex.join(cmd))
         if smol is not None:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
