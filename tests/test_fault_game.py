@@ -232,3 +232,17 @@ def test_an_embedded_model_already_served_on_its_port_is_used_not_started_again(
             "[models.flaky]\n", "[models.flaky]\nembedded = true\n", 1))
         r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "2", "--seed", "4")
         assert r.returncode == 2 and "model 'smollm2' not served at" in r.stderr, r.stderr
+
+
+def test_a_key_variable_that_is_not_set_is_said_at_the_start(tmp_path):
+    """`api_key_env` naming a variable that is not set: the run says so once
+    at the start (a server that needs no key plays on), not only when a
+    server refuses it."""
+    with FaultServer() as srv:
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace(
+            "[models.flaky]\n", '[models.flaky]\napi_key_env = "WOOD_TEST_NO_SUCH_KEY"\n', 1))
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--roster", str(tmp_path / "roster.toml"),
+                            "--rounds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if k != "WOOD_TEST_NO_SUCH_KEY"})
+    assert r.returncode == 0, r.stderr
+    assert (r.stdout + r.stderr).count("model flaky: $WOOD_TEST_NO_SUCH_KEY is not set, so no API key is sent") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -251,6 +252,8 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         elif not cfg.base_url:
             raise WoodError(f"model {name!r} has no base_url in the roster")
         cfg.check_tokenizer()
+        if cfg.api_key is None and cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+            log(f"model {name}: ${cfg.api_key_env} is not set, so no API key is sent")  # a server may not need one
         client = ChatClient(cfg)
         stack.push_async_callback(client.aclose)
         await _said_if_slow(client.check_models(), log,
