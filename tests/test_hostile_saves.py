@@ -93,16 +93,21 @@ def test_paths_with_escape_sequences_are_printed_inert(model_save, tmp_path, cap
         assert "\nline" not in out + err, (argv, out, err)
 
 
-def test_a_stopped_runs_resume_hint_is_printed_inert(base_save, tmp_path, capsys):
-    p = tmp_path / f"{ESC}.db"
-    assert main(["sim", "--rounds", "8", "--save", str(p), "--quiet"]) == 0
+def stopped_early(p: Path) -> Path:
+    """A run of 8 rounds at `p` cut back to its first 5, as a killed run leaves it."""
     import sqlite3
 
+    assert main(["sim", "--rounds", "8", "--save", str(p), "--quiet"]) == 0
     con = sqlite3.connect(p)
     with con:
         for t, col in (("rounds", "round"), ("actions", "round"), ("events", "round"), ("tips", "issued")):
             con.execute(f"DELETE FROM {t} WHERE {col} > 5")
     con.close()
+    return p
+
+
+def test_a_stopped_runs_resume_hint_is_printed_inert(base_save, tmp_path, capsys):
+    p = stopped_early(tmp_path / f"{ESC}.db")
     capsys.readouterr()
     assert main(["report", str(p)]) == 0
     out = capsys.readouterr().out
@@ -277,18 +282,11 @@ def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(base_s
     descriptor of a file loses every POSIX lock it holds on it, SQLite's
     too. The report asked it with the save still open, so its reader's
     shared lock (which tells a closing writer the WAL is still read) went."""
-    import sqlite3
 
     import engine.report as report
     from engine.world import load_world
 
-    p = tmp_path / "early.db"
-    assert main(["sim", "--rounds", "8", "--save", str(p), "--quiet"]) == 0
-    con = sqlite3.connect(p)
-    with con:
-        for t, col in (("rounds", "round"), ("actions", "round"), ("events", "round"), ("tips", "issued")):
-            con.execute(f"DELETE FROM {t} WHERE {col} > 5")
-    con.close()
+    p = stopped_early(tmp_path / "early.db")
     ino, me = os.stat(p).st_ino, str(os.getpid())
     held = []
 

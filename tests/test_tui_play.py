@@ -206,7 +206,10 @@ async def test_goods_lists_offer_goods_and_gift_coins_and_names_are_a_list():
         assert form.action() == Action(action="gift", to="Fox", good="coins", qty=2)
 
 
-async def test_every_action_shows_all_its_labels_at_80x24():
+async def test_every_action_shows_its_labels_and_every_choice_whole_at_80x24():
+    """Every field of every action shows its title; and a list too narrow for
+    its choice wraps it ("sel" over "l" for sell) and the field grows a row:
+    each choice of each fixed-width list stays whole."""
     app = play_app("--seed", "1")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await turn(pilot, 1)
@@ -215,21 +218,8 @@ async def test_every_action_shows_all_its_labels_at_80x24():
             form.query_one("#kind", Select).value = kind
             await pilot.pause()
             shown = rendered(app)
-            titles = ["action", "say", *(t for t, kinds in FIELDS.values() if kind in kinds)]
-            for title in titles:
+            for title in ["action", "say", *(t for t, kinds in FIELDS.values() if kind in kinds)]:
                 assert f"▔ {title} ▔" in shown, (kind, title, shown)
-
-
-async def test_every_choice_of_every_list_fits_on_its_line_at_80x24():
-    """A list too narrow for its choice wraps it ("sel" over "l" for sell) and
-    the field grows a row: each choice of each fixed-width list stays whole."""
-    app = play_app("--seed", "1")
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await turn(pilot, 1)
-        form = screen.query_one(ActionForm)
-        for kind in KINDS:
-            form.query_one("#kind", Select).value = kind
-            await pilot.pause()
             assert form.query_one("#kind").region.height == 3, (kind, form.query_one("#kind").region)
             for w in form.fields_for(kind):
                 if not isinstance(w, Select) or w.id in ("kind", "to"):  # names: cut to the field, by design
