@@ -244,3 +244,34 @@ def test_gifts_are_not_coloured_like_errors():
     assert colour(LOG_KINDS["gift"]) not in {colour(s) for s in errors}
     # magenta is red in the dark terminal theme (MONOKAI): no event may use it
     assert not any("magenta" in s for s in [*LOG_KINDS.values(), *HEADLINE_KINDS.values()])
+
+
+# ---- replay at full speed --------------------------------------------------------------
+async def test_pacer_at_full_speed_gives_the_loop_a_turn():
+    """A replay's rounds await nothing but the pacer: at full speed it must still let the app run."""
+    import asyncio
+
+    ran = []
+    asyncio.get_running_loop().call_soon(ran.append, True)
+    await Pacer(0.0).between_rounds()
+    assert ran == [True]
+
+
+async def test_a_full_speed_replay_still_answers_its_keys(tmp_path, world):
+    """`wood replay` at full speed (`+` three times from its 1 s): a key pressed
+    mid-record is handled mid-record, not once every round has been replayed."""
+    from engine.ledger import Ledger
+    from tests.test_tui_app import record
+    from wood_tui.bridge import RecordedGame
+
+    save = tmp_path / "long.db"
+    await record(save, world, build_roster(world), 7, 150)
+    app = WoodApp(RecordedGame(Ledger.open(save)), pacer=Pacer(0.0))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.main.closed >= 1, what="round 1")
+        await pilot.press("space")
+        assert app.pacer.paused
+        held = app.main.closed
+        assert held < 150, "the whole record was replayed before the key was read"
+        await pilot.pause(0.3)
+        assert app.main.closed <= held + 1  # paused: at most the round under way comes in

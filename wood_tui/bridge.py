@@ -68,6 +68,10 @@ class Pacer:
         self._wake.set()
 
     async def between_rounds(self) -> None:
+        """Until the next round may be played. It always gives the event loop
+        a turn, even at full speed: a replay's rounds await nothing else, and
+        without it a full-speed `wood replay` held the app's loop (no key, not
+        even quit, and no frame) until the record's last round."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         while True:
@@ -78,6 +82,7 @@ class Pacer:
             if not self.paused:
                 timeout = start + self.delay - loop.time()
                 if timeout <= 0:
+                    await asyncio.sleep(0)  # a turn of the loop for the app, even at full speed (see the docstring)
                     return
             self._wake.clear()
             try:
