@@ -275,3 +275,32 @@ async def test_a_full_speed_replay_still_answers_its_keys(tmp_path, world):
         assert held < 150, "the whole record was replayed before the key was read"
         await pilot.pause(0.3)
         assert app.main.closed <= held + 1  # paused: at most the round under way comes in
+
+
+async def test_the_god_views_fines_are_the_whole_runs_however_many_whispers():
+    """The fines line says how many fines and coins in all: whispers (far more
+    common) must not push older fines out of that count."""
+    from wood_tui.widgets.god_view import KEEP
+
+    app = watch_app("--seed", "10")
+    async with app.run_test(size=(130, 36)) as pilot:
+        await after_rounds(1)(pilot)
+        screen: SpectatorScreen = app.main
+        fines = [Event("fine", 1, {"creature": "Fox", "amount": 7, "good": "honey", "tip": 1, "profit": 9})
+                 for _ in range(3)]
+        whispers = [Event("whisper", 2, {"from": "Fox", "to": "Owl", "text": "psst"}, public=False, who=("Fox", "Owl"))
+                    for _ in range(2 * KEEP + 50)]
+        screen.keep_secrets(fines)
+        screen.keep_secrets(whispers)
+        screen._god()
+        await pilot.press("g")
+        await pilot.pause()
+        drawn = screen.query_one("#god-fines").content.plain
+        assert drawn.startswith("21 coins in 3 fines"), drawn
+        assert drawn.count(" fined 7") == 3
+        # and a long run's total counts the fines no longer listed
+        screen.keep_secrets(fines * KEEP)
+        screen._god()
+        drawn = screen.query_one("#god-fines").content.plain
+        assert drawn.startswith(f"{7 * 3 * (KEEP + 1)} coins in {3 * (KEEP + 1)} fines"), drawn.splitlines()[0]
+        assert drawn.count(" fined 7") == KEEP

@@ -11,6 +11,7 @@ brain and no prompt ever sees any of it.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from functools import partial
 
@@ -30,7 +31,7 @@ from engine.world import World
 from ..messages import Decided, GameReady, RoundClosed, Thinking
 from ..widgets.creature_panel import SORTS, CreatureBoard
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
-from ..widgets.god_view import GodView, secrets
+from ..widgets.god_view import KEEP, GodView, secrets
 from ..widgets.offers_table import OffersTable
 from ..widgets.price_chart import PriceChart
 from ..widgets.sentiment_bars import SentimentBars
@@ -141,7 +142,10 @@ class SpectatorScreen(GameScreen):
         self.world: World | None = None
         self.state: State | None = None
         self.large_roster = False
-        self.secret_events: list[Event] = []  # fines and whispers so far, for the god view
+        # the newest fines and whispers, for the god view: each kind kept on its own (whispers, far more
+        # common, must not push fines out), and the run's fines counted in full
+        self.secret_events: dict[str, deque[Event]] = {k: deque(maxlen=KEEP) for k in SECRET_KINDS}
+        self.fined = (0, 0)  # fines, coins
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -209,8 +213,11 @@ class SpectatorScreen(GameScreen):
         self._god()
 
     def keep_secrets(self, events: Iterable[Event]) -> None:
-        self.secret_events += [e for e in events if e.kind in SECRET_KINDS]
-        del self.secret_events[:-400]
+        for e in events:
+            if e.kind in SECRET_KINDS:
+                self.secret_events[e.kind].append(e)
+            if e.kind == "fine":
+                self.fined = (self.fined[0] + 1, self.fined[1] + int(e.data.get("amount", 0)))
 
     def _standings(self, state: State):
         assert self.world is not None
@@ -221,7 +228,8 @@ class SpectatorScreen(GameScreen):
 
     def _god(self) -> None:
         if self.state is not None:
-            self.query_one(GodView).show(secrets(self.state, self.secret_events))
+            kept = sorted((e for kind in self.secret_events.values() for e in kind), key=lambda e: e.round)
+            self.query_one(GodView).show(secrets(self.state, kept, self.fined))
 
     # ---- keys ---------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

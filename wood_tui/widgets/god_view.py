@@ -71,15 +71,18 @@ class Secrets:
     fines: list[FineRow]
     whispers: list[WhisperRow]
     treasury: int
+    totals: tuple[int, int] | None = None  # (fines, coins) over the whole run, when more than `fines` lists
 
     @property
     def fined(self) -> int:
-        return sum(f.amount for f in self.fines)
+        return self.totals[1] if self.totals is not None else sum(f.amount for f in self.fines)
 
 
-def secrets(state: State, events: Iterable[Event]) -> Secrets:
+def secrets(state: State, events: Iterable[Event], totals: tuple[int, int] | None = None) -> Secrets:
     """What the ledger knows and the public record does not (yet): pending tips
-    from the state, loans from the state, fines and whispers from `events`."""
+    from the state, loans from the state, fines and whispers from `events`
+    (the newest `KEEP` of each). `totals`: (fines, coins) in the whole run, if
+    `events` are not all of them."""
     tips = [TipRow(t.id, t.good, t.text, tuple(t.recipients), t.truth, t.resolves)
             for t in sorted(state.tips.values(), key=lambda t: (t.resolves, t.id)) if not t.resolved]
     loans = [LoanRow(ln.lender, ln.borrower, ln.owed, ln.due, ln.defaulted)
@@ -94,7 +97,8 @@ def secrets(state: State, events: Iterable[Event]) -> Secrets:
             tip = d.get("tip")
             whispers.append(WhisperRow(e.round, str(d.get("from", "?")), str(d.get("to", "?")), str(d.get("text", "")),
                                        tip if isinstance(tip, int) else None))
-    return Secrets(tips, loans, fines[-KEEP:], whispers[-KEEP:], state.treasury)
+    totals = totals or (len(fines), sum(f.amount for f in fines))
+    return Secrets(tips, loans, fines[-KEEP:], whispers[-KEEP:], state.treasury, totals)
 
 
 # ---- drawing -------------------------------------------------------------------
@@ -128,10 +132,12 @@ def loan_lines(loans: list[LoanRow]) -> Text:
     return Text("\n").join(out)
 
 
-def fine_lines(fines: list[FineRow], treasury: int) -> Text:
+def fine_lines(fines: list[FineRow], treasury: int, totals: tuple[int, int] | None = None) -> Text:
+    """The fines, newest first, under their count and coins (`totals`: the whole run's, when `fines` is its newest)."""
     if not fines:
         return _none(f"no fines yet (treasury {treasury})")
-    out = [Text(f"{sum(f.amount for f in fines)} coins in {len(fines)} fines · treasury {treasury}", style="dim")]
+    count, coins = totals or (len(fines), sum(f.amount for f in fines))
+    out = [Text(f"{coins} coins in {count} fines · treasury {treasury}", style="dim")]
     for f in reversed(fines):
         out.append(Text.assemble((f"r{f.round} ", "dim"), safe.text(f.creature, style="bold", max_len=24),
                                  f" fined {f.amount}", (" on ", "dim"), safe.text(f.good),
@@ -187,5 +193,5 @@ class GodView(VerticalScroll):
     def show(self, s: Secrets) -> None:
         self.query_one("#god-tips", Static).update(tip_lines(s.tips))
         self.query_one("#god-loans", Static).update(loan_lines(s.loans))
-        self.query_one("#god-fines", Static).update(fine_lines(s.fines, s.treasury))
+        self.query_one("#god-fines", Static).update(fine_lines(s.fines, s.treasury, s.totals))
         self.query_one("#god-whispers", Static).update(whisper_lines(s.whispers))
