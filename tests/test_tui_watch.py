@@ -304,3 +304,40 @@ async def test_the_god_views_fines_are_the_whole_runs_however_many_whispers():
         drawn = screen.query_one("#god-fines").content.plain
         assert drawn.startswith(f"{7 * 3 * (KEEP + 1)} coins in {3 * (KEEP + 1)} fines"), drawn.splitlines()[0]
         assert drawn.count(" fined 7") == KEEP
+
+
+async def test_the_detail_panel_is_the_highlighted_rows_creature_after_a_sort():
+    """Sorting the large roster moves the rows under the cursor: the highlighted
+    row and the panel under the table must still be the same creature. A sort
+    asked for starts at the top of the new order; a new round's re-sort keeps
+    the creature chosen."""
+    app = watch_app("--seed", "3", "--creatures", "20")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await after_rounds(2)(pilot)
+        screen: SpectatorScreen = app.main
+        board = screen.query_one(CreatureBoard)
+        table = board._table
+
+        def shown() -> tuple[str, str]:
+            return table.ordered_rows[table.cursor_row].key.value, str(board._detail.border_title)
+
+        await pilot.click("#creature-table", offset=(3, 5))
+        await pilot.pause()
+        assert shown() == ("Hare", "Hare")
+        for key in ("w", "m", "d", "w", "o"):
+            await pilot.press(key)
+            await pilot.pause()
+            top = board.order()[0]
+            assert shown() == (top, top), key
+        await pilot.press("w")
+        await pilot.click("#creature-table", offset=(3, 8))  # a creature in the middle of the order by worth
+        await pilot.pause()
+        chosen = board._selected
+        assert shown() == (chosen, chosen) and board.order().index(chosen) > 0
+        before = board.order()
+        for r in (3, 4, 5):
+            await pilot.press("n")  # each new round re-sorts the rows
+            await until(pilot, lambda r=r: screen.closed == r, what=f"round {r}")
+            await pilot.pause()
+            assert shown() == (chosen, chosen), r
+        assert board.order() != before  # the rows did move

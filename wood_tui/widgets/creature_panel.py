@@ -245,7 +245,14 @@ class CreatureBoard(Vertical):
             return
         self.descending = not self.descending if by == self.sort_by and by is not None else True
         self.sort_by = by
-        self._sort()
+        if self._table is not None and self._table.row_count:
+            # a new order is read from its top: the cursor goes there, and the panel under the table with it
+            self._selected = None
+            self._sort()
+            self._selected = self._table.ordered_rows[0].key.value
+            self._table.move_cursor(row=0)
+            if self._detail is not None:
+                self._detail.show(self.cards[self._selected])
         self._title()
 
     def order(self) -> list[str]:
@@ -262,12 +269,22 @@ class CreatureBoard(Vertical):
             order.setdefault(safe.text(card.entry.name, max_len=24).plain, (i, card.rank))
         if self.sort_by is None:
             self._table.sort("name", key=lambda name: order.get(name.plain, (0, 0))[0])
+            self._follow()
             return
         sign = -1 if self.descending else 1
         # the key sees cells only: the column's number, then (for worth) the standings' tie-break, then roster order
         tie = 1 if self.sort_by == "worth" else 0
         self._table.sort(self.sort_by, "name", key=lambda cells: (
             sign * int(cells[0].plain or 0), sign * -order.get(cells[1].plain, (0, 0))[tie]))
+        self._follow()
+
+    def _follow(self) -> None:
+        """Keep the cursor on the chosen creature, whose panel shows under the table: a new round's
+        re-sort moves the rows, not the cursor."""
+        if self._table is not None and self._selected is not None and self._selected in self._table.rows:
+            row = self._table.get_row_index(self._selected)
+            if row != self._table.cursor_row:
+                self._table.move_cursor(row=row)
 
     def _title(self) -> None:
         if self._table is None:
