@@ -341,3 +341,24 @@ async def test_the_detail_panel_is_the_highlighted_rows_creature_after_a_sort():
             await pilot.pause()
             assert shown() == (chosen, chosen), r
         assert board.order() != before  # the rows did move
+
+
+class Overreacher:
+    """A model-like brain whose well-formed move the engine refuses (it cannot pay): recorded as rejected."""
+
+    async def decide(self, view):
+        from engine.actions import Action
+        from engine.brains import Decision
+
+        return Decision(Action(action="offer", side="buy", good="honey", qty=50, price=90), outcome="clean",
+                        raw='{"action":"offer","side":"buy","good":"honey","qty":50,"price":90}')
+
+
+async def test_a_models_move_the_engine_refused_says_why_in_words():
+    app = watch_app("--seed", "10", extra_brains={"Owl": Overreacher()})
+    async with app.run_test(size=(130, 40)) as pilot:
+        await after_rounds(1)(pilot)
+        panel = app.main.query_one(CreatureBoard)._panels["Owl"].content.plain
+        assert "engine:" not in panel and "insufficient_" not in panel, panel
+        assert "offer buy 50 honey @ 90  ✗ not enough coins" in panel, panel
+        assert "engine:" not in rendered(app)

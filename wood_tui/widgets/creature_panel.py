@@ -93,10 +93,10 @@ def doing(card: CreatureCard) -> Text:
     if d.outcome == "fault":
         return Text.assemble(("✗ ", "bold red"), safe.text(d.reason or "fault", style="bold red"))
     line = Text.assemble(("▸ ", "cyan"), action_text(d.action))
-    if d.outcome == "rejected":
-        line.append_text(Text.assemble(("  ✗ ", "yellow"), safe.text(d.reason, style="yellow")))
-    elif card.rejected:
+    if card.rejected:  # the engine refused it (a model's well-formed move as well): why, in words, never the code
         line.append_text(Text.assemble(("  ✗ ", "red"), safe.text(card.rejected, style="red")))
+    elif d.outcome == "rejected":
+        line.append_text(Text.assemble(("  ✗ ", "yellow"), safe.text(d.reason, style="yellow")))
     elif d.outcome == "repaired":
         line.append(" (repaired)", style="dim")
     return line
