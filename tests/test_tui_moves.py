@@ -401,6 +401,9 @@ def test_the_board_never_shows_a_whispers_words_even_from_a_raw_reply(world):
     refused = CreatureCard(build_roster(world)[1], rejected="no creature called Wren",
                            decision=Decision(Action(action="whisper", to="Owl", text="x"), "repaired", "", raw=secret))
     assert said(refused).plain == "raw: (a whisper, never sent: its words stay private)"  # the engine refused it
+    misspelled = CreatureCard(build_roster(world)[1], decision=Decision(
+        PASS, "rejected", "schema: x", raw='{"action": "whsper", "to": "Owl", "text": "MEET AT THE OAK"}'))
+    assert "OAK" not in said(misspelled).plain  # a "text" field is a private line, whatever the action's spelling
     card = CreatureCard(build_roster(world)[1], decision=Decision(PASS, "rejected", "schema: x", raw="I will sell honey"))
     assert said(card).plain == "raw: I will sell honey"  # any other reply is shown, for the audit
 

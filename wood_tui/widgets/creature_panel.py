@@ -109,7 +109,9 @@ def said(card: CreatureCard) -> Text:
     if d.action.say:
         return Text.assemble(("“", "dim"), safe.text(d.action.say, style="italic"), ("”", "dim"))
     if d.raw and d.outcome in ("rejected", "fault", "repaired"):
-        if d.action.action == "whisper" or "whisper" in d.raw[:MAX_REPLY_CHARS].lower():
+        low = d.raw[:MAX_REPLY_CHARS].lower()
+        # a reply with a "text" field is a private line however its action is spelled ("whsper")
+        if d.action.action == "whisper" or "whisper" in low or '"text"' in low:
             # a whisper's words, even garbled, are private: the board says who to whom, the god view the words
             # of one that was sent (a refused or unusable one never became a whisper: nothing of it is anywhere)
             if d.outcome == "repaired" and not card.rejected:
