@@ -362,3 +362,13 @@ async def test_a_models_move_the_engine_refused_says_why_in_words():
         assert "engine:" not in panel and "insufficient_" not in panel, panel
         assert "offer buy 50 honey @ 90  ✗ not enough coins" in panel, panel
         assert "engine:" not in rendered(app)
+
+
+async def test_a_window_too_small_to_watch_is_said():
+    """Under 80x24 the board loses its panels (at 50x15 no creature shows at all): the app says so."""
+    app = watch_app("--seed", "3")
+    async with app.run_test(size=(50, 15), notifications=True) as pilot:
+        await until(pilot, lambda: app.ready, what="the game to start")
+        said = [n.message for n in app._notifications if "laid out for 80x24" in n.message]
+        assert said == ["The window is 50x15; the game is laid out for 80x24 or more. Until it is larger, parts are "
+                        "hidden (the creatures' panels, the offers, the log)."]

@@ -38,7 +38,7 @@ from .screens.spectator import SpectatorScreen
 from .widgets.action_form import ActionForm, KeySelect
 
 
-PLAY_SIZE = (80, 24)  # columns, rows `wood play` is laid out for: smaller hides your stores and the form's notes
+MIN_SIZE = (80, 24)  # columns, rows the screens are laid out for: smaller hides parts of them
 
 
 class WoodApp(App[None]):
@@ -72,14 +72,16 @@ class WoodApp(App[None]):
         self.check_size()
 
     def check_size(self) -> None:
-        """In play, a window smaller than PLAY_SIZE is said once (again after it
-        has been large enough): the screen silently hides parts otherwise.
-        At the start, and on every resize of the play screen."""
+        """A window smaller than MIN_SIZE is said once (again after it has been
+        large enough): the screen silently hides parts otherwise. At the
+        start, and on every resize of the main screen."""
         w, h = self.size
-        small = isinstance(self.main, MarketScreen) and (w < PLAY_SIZE[0] or h < PLAY_SIZE[1])
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         if small and not self.told_small:
-            safe.notify(self, f"The window is {w}x{h}; the game is laid out for {PLAY_SIZE[0]}x{PLAY_SIZE[1]} or more. "
-                        "Until it is larger, parts are hidden (your stores, the notes under the form).",
+            hidden = "your stores, the notes under the form" if isinstance(self.main, MarketScreen) else \
+                "the creatures' panels, the offers, the log"
+            safe.notify(self, f"The window is {w}x{h}; the game is laid out for {MIN_SIZE[0]}x{MIN_SIZE[1]} or more. "
+                        f"Until it is larger, parts are hidden ({hidden}).",
                         title="a small window", severity="warning", timeout=15)
         self.told_small = small
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from functools import partial
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -166,6 +167,9 @@ class SpectatorScreen(GameScreen):
             yield EventFeed(HEADLINE_KINDS, max_lines=200, separators=False, id="watch-headlines", classes="box")
         yield GodView(id="god-view")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.app.check_size()
 
     def on_mount(self) -> None:
         self.query_one("#watch-offers").border_title = "standing offers"
