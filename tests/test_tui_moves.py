@@ -440,3 +440,15 @@ async def test_a_window_large_enough_for_play_says_nothing_of_its_size():
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await turn(pilot, 1)
         assert not any("laid out for" in n.message for n in app._notifications)
+
+
+def test_long_names_stay_told_apart_when_shortened():
+    """Names run to 40 characters; the screens show 24. Two that differ only
+    at the end (a crowd's numbers) stay told apart: the start and the end show."""
+    from wood_tui import safe
+
+    a, b = "Squirrel of the Eastern Oak Grove 12", "Squirrel of the Eastern Oak Grove 13"
+    shown = safe.name(a).plain, safe.name(b).plain
+    assert shown[0] != shown[1] and all(len(s) == safe.NAME_SHOWN for s in shown), shown
+    assert shown[0].startswith("Squirrel of the") and shown[0].endswith("Grove 12")
+    assert safe.name("Owl").plain == "Owl" and "\x1b" not in safe.name("\x1b[2JFox").plain

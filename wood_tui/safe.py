@@ -22,6 +22,20 @@ def text(value: object, style: str = "", max_len: int | None = None) -> Text:
     return Text(clean_text(value, max_len), style=style)
 
 
+NAME_SHOWN = 24  # a creature's name is shown at most this long (a roster's may run to 40)
+NAME_TAIL = 8     # ... keeping its end: "Squirrel the Younger of…Oak 2" and "…Oak 3" stay apart
+
+
+def name(value: object, style: str = "") -> Text:
+    """A creature's name, inert and at most NAME_SHOWN cells: a longer one
+    keeps its start and its end (names that differ only at the end, as a
+    crowd's numbers do, stay told apart)."""
+    shown = clean_text(value)
+    if len(shown) > NAME_SHOWN:
+        shown = shown[:NAME_SHOWN - NAME_TAIL - 1] + "…" + shown[-NAME_TAIL:]
+    return Text(shown, style=style)
+
+
 def lines(value: object, style: str = "") -> Text:
     """Inert text that keeps its line breaks (an error with a log tail)."""
     return Text("\n").join(text(line, style) for line in str(value).splitlines())

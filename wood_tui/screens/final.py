@@ -129,7 +129,7 @@ class FinalScreen(Screen[None]):
             r = by_name.get(name)
             if r is None:
                 continue
-            who = Text("You") if len(self.seats) == 1 else safe.text(name, style="bold", max_len=24)
+            who = Text("You") if len(self.seats) == 1 else safe.name(name, style="bold")
             lines.append(Text.assemble(who, f" finished {ordinal(r.rank)} of {len(self.rows)}: worth {r.worth} "
                                             f"({r.coins} coins, goods worth {r.goods_value}",
                                        f", owed {r.credit}" if r.credit else "",

@@ -80,7 +80,7 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
         sp = world.species[species]
         made = dict(makes[name]) if lone and makes and name in makes else sp.produces
         parts.append(Text.assemble(
-            ("You are " if lone else ""), safe.text(name, style="bold", max_len=24), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
+            ("You are " if lone else ""), safe.name(name, style="bold"), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
             ("You make ", "bold") if lone else ("Its kind makes ", "bold"),
             f"{_units(made)} a round" + ("; " if lone else " (its own grove's share: on its turn); "),
             ("you need " if lone else "it needs ", "bold"),

@@ -182,7 +182,7 @@ class ActionForm(Vertical):
         yield Static(id="verdict")
 
     def _names(self, me: str | None = None) -> list[tuple[Text, str]]:
-        return [(safe.text(n, max_len=24), n) for n in self.names if n != me]
+        return [(safe.name(n), n) for n in self.names if n != me]
 
     def _to_options(self, kind: str) -> list[tuple[Text, str]]:
         """Whom this move may name: allies to break with; for a pact, those not
@@ -191,10 +191,10 @@ class ActionForm(Vertical):
         if v is None:
             return self._names()
         if kind == "break":
-            return [(safe.text(n, max_len=24), n) for n in v.allies]
+            return [(safe.name(n), n) for n in v.allies]
         if kind == "ally":
             offered = {po.proposer: po.id for po in v.pact_offers}
-            return [(Text.assemble(safe.text(n, max_len=24), (f" (offers #{offered[n]})" if n in offered else "",
+            return [(Text.assemble(safe.name(n), (f" (offers #{offered[n]})" if n in offered else "",
                                                               "blue")), n)
                     for n in self.names if n != v.name and n not in v.allies]
         return self._names(v.name)
@@ -377,7 +377,7 @@ class ActionForm(Vertical):
                 q = min(qty or o.qty, o.qty)
                 verb = "buy" if o.side == "sell" else "sell"
                 line = Text.assemble(f"{verb} {q} {o.good} {'from' if verb == 'buy' else 'to'} ",
-                                     safe.text(o.owner, max_len=24),
+                                     safe.name(o.owner),
                                      f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {q * o.price} coins")
                 if verb == "buy" and q * o.price > v.coins:
                     warn.append(f"you hold {v.coins} coins")
@@ -386,7 +386,7 @@ class ActionForm(Vertical):
                 return self._with(line, warn)
             if lo is not None:
                 owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
-                line = Text.assemble(f"borrow {lo.amount} coins from ", safe.text(lo.lender, max_len=24),
+                line = Text.assemble(f"borrow {lo.amount} coins from ", safe.name(lo.lender),
                                      f": you owe {owed} in round {v.round + lo.rounds}")
                 return self._with(line, warn)
             po = next((po for po in v.pact_offers if po.id == oid), None)
@@ -414,7 +414,7 @@ class ActionForm(Vertical):
                 return self._with(Text("break a pact"), ["you have no allies: there is no pact to break"])
             if to is Select.NULL:
                 return None
-            who = safe.text(str(to), style="bold", max_len=24)
+            who = safe.name(str(to), style="bold")
             if kind == "ally":
                 po = next((po for po in v.pact_offers if po.proposer == to), None)
                 if po is not None:
@@ -450,7 +450,7 @@ class ActionForm(Vertical):
         return self._with(Text(line), warn)
 
     def _pact(self, proposer: str, pid: int) -> Text:
-        return self._with(Text.assemble("accept ", safe.text(proposer, style="bold", max_len=24),
+        return self._with(Text.assemble("accept ", safe.name(proposer, style="bold"),
                                         f"'s pact #{pid}: you become allies, in public"), [])
 
     def _short_term(self, rounds: int | None = None) -> int:

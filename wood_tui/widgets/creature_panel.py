@@ -129,7 +129,7 @@ def ties(card: CreatureCard) -> Text:
         parts.append(Text("short " + ", ".join(f"{q} {g} due r{due}" for q, g, due in card.shorts), style="yellow"))
     if card.allies:
         parts.append(Text.assemble(("allied with ", "blue"),
-                                   Text(", ").join(safe.text(a, style="bold blue", max_len=24) for a in card.allies)))
+                                   Text(", ").join(safe.name(a, style="bold blue") for a in card.allies)))
     return Text(" · ", style="dim").join(parts)
 
 
@@ -268,7 +268,7 @@ class CreatureBoard(Vertical):
             return
         order: dict[str, tuple[int, int]] = {}  # cleaned name -> (roster place, standings rank)
         for i, card in enumerate(self.cards.values()):
-            order.setdefault(safe.text(card.entry.name, max_len=24).plain, (i, card.rank))
+            order.setdefault(safe.name(card.entry.name).plain, (i, card.rank))
         if self.sort_by is None:
             self._table.sort("name", key=lambda name: order.get(name.plain, (0, 0))[0])
             self._follow()
@@ -298,7 +298,7 @@ class CreatureBoard(Vertical):
 
     # ---- drawing ---------------------------------------------------------
     def _cells(self, card: CreatureCard) -> list[Text]:
-        return [safe.text(card.entry.name, max_len=24), Text(str(card.worth), justify="right"),
+        return [safe.name(card.entry.name), Text(str(card.worth), justify="right"),
                 Text(str(card.mood), justify="right"),
                 Text(str(card.debt) if card.debt else "", justify="right", style="red"),
                 Text(str(sum(q for q, _, _ in card.shorts)) if card.shorts else "", justify="right", style="yellow"),

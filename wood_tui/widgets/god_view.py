@@ -112,7 +112,7 @@ def tip_lines(tips: list[TipRow]) -> Text:
     out = []
     for t in tips:
         truth = Text(" TRUE ", style="bold green") if t.truth else Text(" PLANTED ", style="bold red")
-        to = Text(", ").join(safe.text(r, max_len=24) for r in t.recipients)
+        to = Text(", ").join(safe.name(r) for r in t.recipients)
         out.append(Text.assemble((f"#{t.id} ", "dim"), truth, (f" resolves r{t.resolves} ", "dim"), safe.text(t.good),
                                  ("  to ", "dim"), to))
         out.append(Text.assemble("   “", safe.text(t.text, style="italic", max_len=120), "”"))
@@ -124,8 +124,8 @@ def loan_lines(loans: list[LoanRow]) -> Text:
         return _none("nobody owes anybody")
     out = []
     for ln in loans:
-        line = Text.assemble(safe.text(ln.borrower, style="bold", max_len=24), (" owes ", "dim"),
-                             safe.text(ln.lender, max_len=24), f" {ln.owed}", (f"  due r{ln.due}", "dim"))
+        line = Text.assemble(safe.name(ln.borrower, style="bold"), (" owes ", "dim"),
+                             safe.name(ln.lender), f" {ln.owed}", (f"  due r{ln.due}", "dim"))
         if ln.defaulted:
             line.append("  defaulted", style="bold red")
         out.append(line)
@@ -139,7 +139,7 @@ def fine_lines(fines: list[FineRow], treasury: int, totals: tuple[int, int] | No
     count, coins = totals or (len(fines), sum(f.amount for f in fines))
     out = [Text(f"{coins} coins in {count} fines · treasury {treasury}", style="dim")]
     for f in reversed(fines):
-        out.append(Text.assemble((f"r{f.round} ", "dim"), safe.text(f.creature, style="bold", max_len=24),
+        out.append(Text.assemble((f"r{f.round} ", "dim"), safe.name(f.creature, style="bold"),
                                  f" fined {f.amount}", (" on ", "dim"), safe.text(f.good),
                                  (" (profit ", "dim"), safe.text(f.profit, max_len=12), (")", "dim")))
     return Text("\n").join(out)
@@ -150,8 +150,8 @@ def whisper_lines(whispers: list[WhisperRow]) -> Text:
         return _none("no whispers yet")
     out = []
     for w in reversed(whispers):
-        out.append(Text.assemble((f"r{w.round} ", "dim"), safe.text(w.sender, style="bold", max_len=24), (" → ", "dim"),
-                                 safe.text(w.to, max_len=24), ": ",
+        out.append(Text.assemble((f"r{w.round} ", "dim"), safe.name(w.sender, style="bold"), (" → ", "dim"),
+                                 safe.name(w.to), ": ",
                                  safe.text(w.text, style="italic", max_len=80),
                                  (f" (passes on tip #{w.tip})", "dim") if w.tip else ""))
     return Text("\n").join(out)

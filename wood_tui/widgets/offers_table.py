@@ -33,4 +33,4 @@ class OffersTable(DataTable):
             style = "green" if side == "buy" else "red" if side == "sell" else "cyan"
             self.add_row(Text(str(oid), style="dim"), Text(good), Text(side, style=style),
                          Text(str(qty), justify="right"), Text(str(price), justify="right"),
-                         safe.text(who, max_len=24), Text(str(until), style="dim"), key=str(oid))
+                         safe.name(who), Text(str(until), style="dim"), key=str(oid))

@@ -113,7 +113,7 @@ class SeatPanel(VerticalScroll):
         tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
                                ("was planted: ", "bold magenta"), safe.text(text, style="dim"))
                  for text, true in list(resolved)[-MAX_RESOLVED_TIPS:]]
-        tips += [Text.assemble(safe.text(w.sender, style="bold cyan", max_len=24), (" whispered: ", "cyan"),
+        tips += [Text.assemble(safe.name(w.sender, style="bold cyan"), (" whispered: ", "cyan"),
                                safe.text(w.text, style="italic", max_len=80)) for w in view.whispers]
         self.query_one("#seat-tips", Static).update(Text("\n").join(tips))
         self.query_one("#seat-tips").set_class(not tips, "-empty")
@@ -146,14 +146,14 @@ class SeatPanel(VerticalScroll):
                 parts.extend(Text.assemble("  ", line) for line in lines)
 
         section("Pacts offered to you",
-                [Text.assemble(f"#{po.id} from ", safe.text(po.proposer, style="bold", max_len=24),
+                [Text.assemble(f"#{po.id} from ", safe.name(po.proposer, style="bold"),
                                (f": accept #{po.id} to ally", "dim")) for po in view.pact_offers])
         section("Your shorts",
                 [Text(f"#{x.id} owe {x.owed} {x.good} back in round {x.due} (sold at {x.price}; "
                       f"{x.collateral} coins held)") for x in view.shorts])
         if view.allies:
             parts.append(Text.assemble(("Your allies: ", "bold"), Text(", ").join(
-                safe.text(a, max_len=24) for a in view.allies)))
+                safe.name(a) for a in view.allies)))
         section("Your standing offers",
                 [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers])
@@ -173,7 +173,6 @@ class BookTable(FittedTable):
     side, loan offers open to it and pacts proposed to it."""
 
     WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 4, "price": 5, "who": 9}
-    WHO_MAX = 24  # names are cut here (as everywhere on the play screen)
 
     def on_mount(self) -> None:  # FittedTable's on_mount runs too (Textual calls each class's in the MRO)
         self.cursor_type = "row"
@@ -181,7 +180,7 @@ class BookTable(FittedTable):
 
     def show(self, view: PublicView) -> None:
         """The offers in the seat's view."""
-        who = lambda n: safe.text(n, max_len=self.WHO_MAX)  # noqa: E731
+        who = safe.name
         rows = [(str(o.id), (Text(str(o.id), style="dim"), Text(o.good),
                              Text(o.side, style="green" if o.side == "buy" else "red"),
                              Text(str(o.qty), justify="right"), Text(str(o.price), justify="right"), who(o.owner)))

@@ -36,7 +36,7 @@ class StandingsTable(DataTable):
         self.clear()
         for r in rows[:MAX_STANDING_ROWS]:
             style = HIGHLIGHT if r.name == me else ""
-            cells = {"#": Text(str(r.rank), style="dim"), "who": safe.text(r.name, style=style, max_len=24),
+            cells = {"#": Text(str(r.rank), style="dim"), "who": safe.name(r.name, style=style),
                      "worth": Text(str(r.worth), justify="right", style="bold"),
                      "coins": Text(str(r.coins), justify="right"),
                      "debt": Text(str(r.debt) if r.debt else "", justify="right", style="red"),

@@ -50,7 +50,7 @@ class WealthChart(Widget):
         width, height = self.content_size.width, self.content_size.height
         legend = Text()
         for r, (glyph, style) in zip(self.leaders, LOOKS):
-            item = Text.assemble((glyph + " ", style), safe.text(r.name, max_len=24), (f" {r.worth}", "dim"))
+            item = Text.assemble((glyph + " ", style), safe.name(r.name), (f" {r.worth}", "dim"))
             if legend.plain and len(legend.plain.split("\n")[-1]) + 2 + len(item) > width:
                 legend.append("\n")
             elif legend.plain:
