@@ -372,3 +372,16 @@ async def test_a_window_too_small_to_watch_is_said():
         said = [n.message for n in app._notifications if "laid out for 80x24" in n.message]
         assert said == ["The window is 50x15; the game is laid out for 80x24 or more. Until it is larger, parts are "
                         "hidden (the creatures' panels, the offers, the log)."]
+
+
+async def test_the_help_lists_the_sort_keys_only_where_they_sort():
+    """w, m, d, o sort the table of a large roster; with panels (eight
+    creatures or fewer) they do nothing, and neither the footer nor the help lists them."""
+    for n, listed in ((5, False), (12, True)):
+        app = watch_app("--seed", "3", "--creatures", str(n))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda app=app: app.ready, what="the game to start")
+            await pilot.press("question_mark")
+            await pilot.pause()
+            keys = str(app.screen.query_one("#help-keys").content)
+            assert ("sort: worth" in keys) == listed, (n, keys)

@@ -276,5 +276,6 @@ class SpectatorScreen(GameScreen):
 
     def action_help(self) -> None:
         worth = worth_rule(self.world)
+        keys = [b for b in self.BINDINGS if self.large_roster or not b.action.startswith("sort")]  # as the footer
         self.app.push_screen(HelpScreen(tuple(p.replace("{worth}", worth) for p in self.HELP),
-                                        [*self.BINDINGS, *self.app.BINDINGS]))
+                                        [*keys, *self.app.BINDINGS]))
