@@ -296,7 +296,12 @@ def test_wood_serve_dry_run(monkeypatch, capsys):
     commands = [line for line in out.splitlines() if line and not line.startswith("#")]
     assert commands == [f"vllm serve --config serve/vllm/{n}.yaml"
                         for n in ("gpt-oss-20b", "minicpm3-4b", "nemotron-mini-4b", "qwen2.5-0.5b")]
-    assert "# gpt-oss-20b -> http://127.0.0.1:8001/v1" in out
+    assert "# gpt-oss-20b -> http://127.0.0.1:8001/v1 (first)" in out
+    assert "# minicpm3-4b -> http://127.0.0.1:8002/v1 (start when the previous /health answers 200)" in out
+    assert main(["serve", "--dry-run", "--roster", "serve/rosters/thousand-nodes.toml"]) == 0
+    out = capsys.readouterr().out  # a model served by replicas: this node's address, and where the roster looks
+    assert out.splitlines()[0] == ("# qwen2.5-0.5b-instruct -> http://127.0.0.1:8005/v1 (first); on each node: the "
+                                   "roster's replicas are http://gpu-node-1:8005/v1, http://gpu-node-2:8005/v1")
 
 
 def test_wood_serve_dry_run_writes_nothing_and_says_what_the_start_decides(tmp_path, monkeypatch, capsys):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import WoodError
     from serve.embedded import MODEL_ALIAS, server_for
     from serve.roster import load_roster
-    from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, roster_configs
+    from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, resolve_config, roster_configs
 
     roster = load_roster(args.roster)
     if not args.dry_run and roster_configs(roster) and shutil.which(args.vllm_bin) is None:  # before a folder is made
@@ -84,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         for i, (server, cmd) in enumerate(zip(fleet.servers, fleet.commands())):
+            replicas = [u for m in roster.models.values() if m.vllm_config and len(m.urls) > 1
+                        and resolve_config(m.vllm_config).resolve() == server.config_path.resolve() for u in m.urls]
             print(f"# {server.name} -> {server.base_url}"
-                  + (" (start when the previous /health answers 200)" if i else " (first)"))
+                  + (" (start when the previous /health answers 200)" if i else " (first)")
+                  + (f"; on each node: the roster's replicas are {', '.join(replicas)}" if replicas else ""))
             print(shlex.join(cmd))
         if smol is not None:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
