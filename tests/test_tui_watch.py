@@ -244,6 +244,9 @@ def test_gifts_are_not_coloured_like_errors():
     assert colour(LOG_KINDS["gift"]) not in {colour(s) for s in errors}
     # magenta is red in the dark terminal theme (MONOKAI): no event may use it
     assert not any("magenta" in s for s in [*LOG_KINDS.values(), *HEADLINE_KINDS.values()])
+    from wood_tui.widgets.price_chart import TIP_PLANTED, TIP_TRUE
+    from wood_tui.widgets.wealth_chart import LOOKS
+    assert not any("magenta" in style for _, style in (TIP_TRUE, TIP_PLANTED, *LOOKS))  # nor may a chart's marks
 
 
 # ---- replay at full speed --------------------------------------------------------------

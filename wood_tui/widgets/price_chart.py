@@ -23,8 +23,8 @@ from .chart import Series, line_chart
 
 HISTORY = 200  # rounds kept
 SHOCK = ("▲", "bold yellow")
-TIP_TRUE = ("◆", "bold magenta")
-TIP_PLANTED = ("◇", "magenta")
+TIP_TRUE = ("◆", "bold bright_white")  # not magenta: the dark theme draws it as red
+TIP_PLANTED = ("◇", "white")
 LEGEND = "   ▲ shock  ◆ tip true  ◇ planted"
 
 

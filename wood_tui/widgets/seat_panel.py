@@ -111,7 +111,7 @@ class SeatPanel(VerticalScroll):
         tips += [Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
                                (f"  resolves in round {t.resolves}", "dim")) for t in view.tips]
         tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
-                               ("was planted: ", "bold magenta"), safe.text(text, style="dim"))
+                               ("was planted: ", "bold white"), safe.text(text, style="dim"))
                  for text, true in list(resolved)[-MAX_RESOLVED_TIPS:]]
         tips += [Text.assemble(safe.name(w.sender, style="bold cyan"), (" whispered: ", "cyan"),
                                safe.text(w.text, style="italic", max_len=80)) for w in view.whispers]

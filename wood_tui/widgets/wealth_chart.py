@@ -15,7 +15,7 @@ from .chart import Series, line_chart
 
 HISTORY = 200  # rounds kept
 TOP = 5
-LOOKS = (("●", "green"), ("◆", "cyan"), ("■", "yellow"), ("▲", "magenta"), ("✚", "blue"))
+LOOKS = (("●", "green"), ("◆", "cyan"), ("■", "yellow"), ("▲", "bright_white"), ("✚", "blue"))
 
 
 class WealthChart(Widget):
