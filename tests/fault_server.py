@@ -8,7 +8,8 @@ JSON, fenced, harmony or <think> preambles, hostile `say` text, null content,
 truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
-trickled a byte at a time, a gzip-compressed body, a redirect) or a reply
+trickled a byte at a time, a gzip-compressed body, a redirect, interim 1xx responses before
+the reply) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
@@ -45,7 +46,7 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect")
+            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim")
 ODD = ("lone_surrogate", "odd_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
@@ -199,6 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif scenario == "fake_gzip":  # said to be compressed, though it is not: not a reply to trust either
             data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
             self._raw(200, data, "application/json", {"Content-Encoding": "gzip"})
+        elif scenario == "interim":  # 100 Continue and 103 Early Hints before the reply: not the reply (RFC 9110 15.2)
+            self.send_response_only(100)
+            self.end_headers()
+            self.send_response_only(103)
+            self.send_header("Link", "</style.css>; rel=preload")
+            self.end_headers()
+            self.wfile.flush()
+            self._completion(body, VALID, "stop", {})
         elif scenario == "redirect":
             self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
         elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"

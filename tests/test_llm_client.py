@@ -78,6 +78,7 @@ EXPECTED = {
     "gzip": ("fault", "fault: bad_body", 1),             # compressed, though identity was asked for
     "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
     "redirect": ("fault", "fault: http_302", 1),         # not followed
+    "interim": ("clean", "", 1),                         # 100 and 103 are skipped: the 200 after them is the reply
     "lone_surrogate": ("clean", "", 1),
     "odd_usage": ("clean", "", 1),
     "odd_finish": ("clean", "", 1),
@@ -397,6 +398,30 @@ async def test_read_timeouts_share_one_timer_and_skip_answered_calls():
     assert not later.done()
     await asyncio.sleep(0.3)
     assert isinstance(later.exception(), httpx.ReadTimeout) and timeouts.timer is None and not timeouts.waiting
+
+
+async def test_a_reply_in_a_flood_of_tiny_chunks_is_read_in_linear_time():
+    """A chunked body of 1-byte chunks, arriving 64 KB at a time: each arrival
+    reads only its new chunks. (It walked every chunk from the start each time:
+    400,000 of them took seconds of the event loop, which no read timeout
+    can interrupt: 5 such replies held a round for 20 s under a 1 s timeout.)"""
+    from engine.brains.transport import _Connection
+
+    class Wire:
+        def write(self, data): pass
+        def close(self): pass
+        def get_extra_info(self, name): return None
+
+    conn = _Connection()
+    conn.connection_made(Wire())
+    reply = conn.send(b"", asyncio.get_running_loop())
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * 400_000 + b"0\r\n\r\n"
+    t0 = time.process_time()
+    for i in range(0, len(raw), 65536):
+        conn.data_received(raw[i:i + 65536])
+    assert time.process_time() - t0 < 2.0  # linear: about 0.3 s here; it was over 6 s
+    status, _, body = reply.result()
+    assert status == 200 and body == b"x" * 400_000
 
 
 async def test_a_request_made_ahead_for_the_round_is_the_one_made_when_asked(world, server):

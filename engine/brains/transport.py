@@ -95,6 +95,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reusable = True
         self._head: tuple[int, list[tuple[bytes, bytes]], int, int | None, bool] | None = None
+        self._chunk_pos, self._chunk_out = 0, bytearray()
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -135,13 +136,14 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
         self.buf.clear()
         self._head = None
+        self._chunk_pos, self._chunk_out = 0, bytearray()  # where the next chunk starts; the body so far
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter
 
     def _parse(self, *, eof: bool) -> None:
         buf = self.buf
-        if self._head is None:
+        while self._head is None:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > HEAD_MAX:
@@ -154,6 +156,9 @@ class _Connection(asyncio.Protocol):
             except (IndexError, ValueError):
                 self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
                 return
+            if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
+                del buf[:end + 4]                      # the final one follows (RFC 9110 15.2)
+                continue
             headers, length, chunked, close = [], None, False, parts[0] == b"HTTP/1.0"
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
@@ -173,16 +178,17 @@ class _Connection(asyncio.Protocol):
                     chunked = b"chunked" in value.lower()
                 elif low == b"connection":
                     close = value.lower() == b"close"
-            if status in (204, 304) or 100 <= status < 200:
+            if status in (204, 304, 101):
                 length = 0
             if length is not None and length > BODY_MAX:
                 self._fail(too_large(length))
                 return
             self._head = (status, headers, end + 4, None if chunked else length, chunked)
+            self._chunk_pos = end + 4
             self.reusable = not close and (chunked or length is not None)
         status, headers, start, length, chunked = self._head
         if chunked:
-            body = self._dechunk(start)
+            body = self._dechunk()
             if body is None:
                 return
         elif length is not None:
@@ -195,9 +201,13 @@ class _Connection(asyncio.Protocol):
             return
         self.waiter.set_result((status, headers, body))
 
-    def _dechunk(self, pos: int) -> bytes | None:
-        buf, out = self.buf, bytearray()
+    def _dechunk(self) -> bytes | None:
+        """The chunked body once whole, else None. Incremental: the chunks
+        already read are not walked again when more bytes arrive (a flood of
+        1-byte chunks cost the square of its length, seconds of a blocked loop)."""
+        buf, out, pos = self.buf, self._chunk_out, self._chunk_pos
         while True:
+            self._chunk_pos = pos
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 return None
