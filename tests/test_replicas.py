@@ -185,3 +185,27 @@ def test_replica_lines_name_each_server():
     lines = replica_lines({"loop": client})
     assert lines[0] == "model loop: 2 replicas" and lines[1].startswith("  http://127.0.0.1:9/v1: 0 requests")
     assert replica_lines({"one": ChatClient(ModelConfig(model="m", base_url="http://127.0.0.1:9/v1"))}) == []
+
+
+async def test_a_replica_that_fails_every_call_leaves_the_rotation():
+    """A replica answering every chat call with a 500 (its model list still
+    fine) is not retried, so it used to draw half the calls for good: after
+    SICK_STRIKES failures in a row it leaves the rotation, and each time its
+    check brings it back it waits longer before the next."""
+    from engine.brains.llm import SICK_STRIKES
+
+    from .fault_server import FaultServer
+
+    good = LoopbackServer(latency_ms=1).start()
+    try:
+        with FaultServer(models=("loopback",)) as bad:
+            bad.default = "http_500"
+            async with ChatClient(cfg([bad.base_url, good.base_url])) as client:
+                results = [await client.chat(MSGS) for _ in range(40)]
+                rb, rg = client.replica_summary()
+    finally:
+        good.stop()
+    faults = [r for r in results if r.fault]
+    assert all(r.fault == "http_500" and r.replica == bad.base_url for r in faults)
+    assert rb["downs"] >= 1 and len(faults) <= 3 * SICK_STRIKES, (len(faults), rb)  # not 20 of 40
+    assert rg["calls"] == 40 - len(faults)

@@ -45,6 +45,8 @@ from .transport import BODY_MAX, BodyTooLarge, LeanTransport, too_large
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
+SICK_STRIKES = 3  # a replica whose last this many calls failed at the server (5xx, a broken body, a timeout) leaves
+                  # the rotation too, though those are not retried: else, failing fast, it drew half the calls
 RETRY_BACKOFF_S = 0.25
 DETAIL_MAX = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -98,6 +100,8 @@ class Replica:
         self.calls = 0         # attempts it answered or failed
         self.faults: Counter = Counter()
         self.failovers = 0     # calls that failed here and went to another replica
+        self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
+        self.sick_downs = 0    # ... and the times it left the rotation so since it last answered well
         self.downs = 0         # times taken out of rotation
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
@@ -261,7 +265,8 @@ class ChatClient:
                     result = await self._post(r, data)
                     took = time.perf_counter() - t1
                     spent += took
-                    r.latencies_ms.append(took * 1000)
+                    if _answered(result):  # as the model's line: a call that never came back has no latency
+                        r.latencies_ms.append(took * 1000)
             finally:
                 r.outstanding -= 1
             r.calls += 1
@@ -269,8 +274,15 @@ class ChatClient:
             result.failover_from = failed.url if failed is not None and failed is not r else None
             if result.fault:
                 r.faults[result.fault] += 1
+            r.strikes = r.strikes + 1 if _sick(result.fault) else 0
+            if not r.strikes and result.fault is None:
+                r.sick_downs = 0
             if result.fault not in RETRYABLE:
-                if not r.up:  # it answered after all: back in rotation
+                if r.strikes >= SICK_STRIKES and len(self.replicas) > 1 and r.up:
+                    r.sick_downs += 1
+                    r.strikes = 0
+                    self._take_out(r)  # its health check brings it back, later each time it is so taken out
+                elif not r.up and not r.strikes:  # it answered after all: back in rotation
                     self._bring_back(r)
                 break
             if attempt == 2:
@@ -315,8 +327,10 @@ class ChatClient:
 
     async def _probe(self, r: Replica) -> None:
         """Until the replica's health check (GET models) answers 200, ask again
-        with growing pauses; then it is back in rotation."""
-        pause = self.cfg.health_interval_s
+        with growing pauses; then it is back in rotation. A replica out for
+        failing its calls (`SICK_STRIKES`) may still answer its check at once:
+        its first pause doubles each time it is so taken out."""
+        pause = min(self.cfg.health_interval_s * 2 ** max(0, r.sick_downs - 1), HEALTH_MAX_INTERVAL_S)
         while not r.up and not self._closed:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, HEALTH_MAX_INTERVAL_S)
@@ -676,6 +690,12 @@ def _key_hint(cfg: ModelConfig) -> str:
     return (" (no API key was sent: a roster names the environment variable that holds it with api_key_env; "
             "a save keeps that name but never a literal api_key, so a run begun with one cannot be resumed: "
             "start it anew with api_key_env)")
+
+
+def _sick(fault: str | None) -> bool:
+    """A fault of the server, not of the request or the model: an HTTP 5xx, a
+    body that is no chat reply, no answer in time."""
+    return fault is not None and (fault.startswith("http_5") or fault in ("bad_body", "timeout"))
 
 
 def _answered(result: ChatResult) -> bool:
