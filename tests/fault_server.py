@@ -47,7 +47,7 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim")
-ODD = ("lone_surrogate", "odd_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
+ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
@@ -214,6 +214,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._completion(body, '{"action":"pass","say":"odd \ud800 text"}', "stop", {})
         elif scenario == "odd_usage":
             self._completion(body, VALID, "stop", {}, usage={"prompt_tokens": 10 ** 30, "completion_tokens": -5})
+        elif scenario == "vast_usage":  # a count of 5,000 digits: past what Python's int() reads from text
+            reply = json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"),
+                                "choices": [{"index": 0, "finish_reason": "stop",
+                                             "message": {"role": "assistant", "content": VALID}}],
+                                "usage": {"prompt_tokens": 12345, "completion_tokens": 23}})
+            self._raw(200, reply.replace("12345", "9" * 5000).encode(), "application/json")
         elif scenario == "odd_finish":
             self._completion(body, VALID, {"why": "because"}, {})
         elif scenario == "long_reply":

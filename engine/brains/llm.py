@@ -400,7 +400,7 @@ class ChatClient:
         if not 200 <= status < 300:  # an error, or a redirect or interim reply we do not follow
             return ChatResult(fault=f"http_{status}", detail=_text(content))
         try:
-            reply = json.loads(content)
+            reply = json.loads(content, parse_int=_whole)
             choice = reply["choices"][0]
             message = choice["message"]
             content = message.get("content")
@@ -559,6 +559,12 @@ def _merge_system(messages: list[dict]) -> list[dict]:
 
 def _detail(e: Exception) -> str:
     return clean_text(e, DETAIL_MAX) or type(e).__name__
+
+
+def _whole(text: str) -> int | None:
+    """A JSON whole number of a reply: one past any count (Python refuses to
+    read a number of over 4,300 digits, which cost the reply) is no number (None)."""
+    return int(text) if len(text) <= 40 else None
 
 
 def _int(v: object) -> int | None:
