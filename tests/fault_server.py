@@ -30,7 +30,7 @@ HOSTILE_SAY = ("[@click=app.quit] \x1b[31mred\x1b[0m \x1b]8;;http://evil.example
                "\u202eevil\u202c")
 
 # name -> (content, finish_reason, extra message fields)
-REPLIES: dict[str, tuple[str | None, str, dict]] = {
+REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "valid": (VALID, "stop", {}),
     "garbage": ("The wood is lovely this time of year.", "stop", {}),
     "half_json": ('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": 6', "stop", {}),
@@ -41,6 +41,10 @@ REPLIES: dict[str, tuple[str | None, str, dict]] = {
     "hostile": ('{"action": "pass", "say": "%s"}' % HOSTILE_SAY, "stop", {}),  # raw control bytes, as a model may
     "null_content": (None, "stop", {"reasoning": "I should sell berries because"}),
     "null_length": (None, "length", {"reasoning": "Let me think about every good in turn"}),
+    "content_parts": ([{"type": "text", "text": VALID[:20]}, {"type": "text", "text": VALID[20:]}], "stop", {}),
+    "reasoning_content": (None, "stop", {"reasoning_content": "Berries are dear"}),  # another server's name for it
+    "tool_call": (None, "tool_calls", {"tool_calls": [{"id": "t", "type": "function",
+                                                      "function": {"name": "offer", "arguments": "{}"}}]}),
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),

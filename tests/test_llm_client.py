@@ -60,6 +60,9 @@ EXPECTED = {
     "hostile": ("repaired", "repaired: json_repair, clean:say", 1),
     "null_content": ("fault", "fault: empty: no content (reasoning only)", 1),
     "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up
+    "content_parts": ("clean", "", 1),                   # a list of text parts is the text they make
+    "reasoning_content": ("fault", "fault: empty: no content (reasoning only)", 1),
+    "tool_call": ("fault", "fault: empty: no content (a tool call)", 1),
     "truncated": ("rejected", "unparseable: cut off at", 2),  # cut off and unsalvageable: once more
     "truncated_salvage": ("repaired", "repaired: json_repair", 1),  # only its say line was cut
     "truncated_number": ("rejected", "unparseable: cut off at", 2),  # "price":1 may be 12 cut short: once more
@@ -123,7 +126,8 @@ def _expected_decision(d: Decision, server: FaultServer, scenario: str) -> None:
         assert d.call["action"] == d.action.compact()
     assert d.raw == d.call["raw"]
     if scenario in REPLIES:
-        assert d.raw == REPLIES[scenario][0]  # the reply is kept as it came, for the audit
+        sent = REPLIES[scenario][0]  # the reply is kept as it came, for the audit (a list of parts: their text)
+        assert d.raw == ("".join(p["text"] for p in sent) if isinstance(sent, list) else sent)
 
 
 async def test_a_clean_call_records_everything_the_ledger_keeps(world, view, server):

@@ -409,6 +409,7 @@ class ChatClient:
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
             return ChatResult(fault="bad_body", detail=_text(content))
         finish = choice.get("finish_reason")
+        content = _content_text(content)
         result = ChatResult(
             text=_storable(content) if isinstance(content, str) else None,
             finish_reason=(clean_text(finish, FINISH_MAX) or None) if isinstance(finish, str) else None,
@@ -417,8 +418,20 @@ class ChatClient:
         )
         if not (result.text or "").strip():  # reasoning models may spend the budget in message.reasoning
             result.fault = "empty"
-            result.detail = "no content" + (" (reasoning only)" if message.get("reasoning") else "")
+            reasoned = message.get("reasoning") or message.get("reasoning_content")  # servers name it either way
+            result.detail = "no content" + (" (reasoning only)" if reasoned else
+                                            " (a tool call)" if message.get("tool_calls") else "")
         return result
+
+
+def _content_text(content: object) -> object:
+    """A message's content as text: a string as it is; a list of content
+    parts (as some servers send: `[{"type": "text", "text": "..."}]`) as its
+    text parts joined; anything else as it is (not text: no content)."""
+    if isinstance(content, list):
+        parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        return "".join(parts) if parts else None
+    return content
 
 
 class _Unreachable(ModelServerError):
