@@ -80,3 +80,14 @@ def clean_lines(text: str, max_len: int | None = None) -> str:
             and (max_len is None or max(map(len, text.split("\n"))) <= max_len)):
         return text
     return "\n".join(clean_text(line, max_len) for line in text.splitlines())
+
+
+def check_plain_name(what: str, v: str, max_len: int) -> str:
+    """`v`, if it is a plain name: 1 to `max_len` characters that the sanitiser
+    leaves as they are (printable, no control or invisible characters, no
+    leading or trailing spaces, no runs of spaces); else a ValueError that
+    says so (a creature's name, a model's, one typed after --as)."""
+    if not v or len(v) > max_len or clean_text(v) != v:
+        raise ValueError(f"{what} {v[:max_len]!r} is not a plain name (1-{max_len} characters of printable text, "
+                         "no control characters, no leading or trailing spaces or runs of spaces)")
+    return v

@@ -16,6 +16,7 @@ import assets
 from .errors import WoodError
 
 MIN_CREATURES = 2  # a market needs at least two traders
+NAME_MAX = 40  # characters of a creature's name (a roster's, one typed after --as)
 MAX_CREATURES = 10_000  # ... and has at most this many (a --creatures run, or a roster however it is filled)
 BRAIN_KINDS = ("scripted", "llm")  # what a run's creatures think with (`--brains`, a save's meta)
 ASSETS = Path(assets.__file__).resolve().parent  # the installed `assets` package

@@ -44,8 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
-from engine.sanitise import clean_text
-from engine.world import MAX_CREATURES, MIN_CREATURES, RosterEntry, World, build_roster, twin_name
+from engine.sanitise import check_plain_name
+from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, twin_name
 
 from .embedded import N_CTX, PARALLEL, check_kv_cells
 
@@ -55,9 +55,6 @@ SCRIPTED = "scripted"  # a creature's model that is no model: the rule-based tra
 
 class RosterError(WoodError):
     """A roster file that cannot be used; the message is one line for the user."""
-
-
-NAME_MAX = 40
 
 
 class CreatureConfig(BaseModel):
@@ -71,12 +68,7 @@ class CreatureConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain(cls, v: str) -> str:
-        # the one sanitiser decides: no control characters, invisible marks,
-        # runs of spaces, or leading/trailing whitespace
-        if clean_text(v) != v:
-            raise ValueError(f"{v!r} is not a plain name (printable text, no control characters, "
-                             "no leading or trailing spaces or runs of spaces)")
-        return v
+        return check_plain_name("creature name", v, NAME_MAX)  # the one sanitiser decides
 
 
 class CrowdConfig(BaseModel):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import WoodError
-from ..sanitise import clean_text
+from ..sanitise import check_plain_name, clean_text
 
 
 def _check_url(url: str) -> None:
@@ -67,10 +67,7 @@ def check_model_name(what: str, v: str) -> str:
     """A model's name as the roster gives it (its `[models]` key, its served
     `model`): printed in every summary and error line, so plain text only --
     what the one sanitiser would leave unchanged, no escapes, no line breaks."""
-    if not v or len(v) > MODEL_NAME_MAX or clean_text(v) != v:
-        raise ValueError(f"{what} {v[:MODEL_NAME_MAX]!r} is not a plain name (1-{MODEL_NAME_MAX} characters of "
-                         "printable text, no control characters, no leading or trailing spaces or runs of spaces)")
-    return v
+    return check_plain_name(what, v, MODEL_NAME_MAX)
 
 
 def _check_key(key: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from engine.world import NAME_MAX  # a roster's: any creature of a roster can be played
 from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, bounded_int
 
-NAME_MAX = 40  # a roster's (serve.roster.NAME_MAX): any creature of a roster can be played
 MAX_SEATS = 8  # humans taking turns at one keyboard
 SHOWN = 8  # names listed in a message
 
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from engine.errors import WoodError
-    from engine.sanitise import clean_text
+    from engine.sanitise import check_plain_name
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
@@ -41,9 +41,10 @@ def run(args) -> int:
     if options.resume is not None and not names:  # the humans who played it sit down again
         names = played[: args.seats]
     for name in names:
-        if not name.strip() or name.strip() != name or clean_text(name, NAME_MAX) != name:
-            raise WoodError(f"--as {name!r}: a name is plain text of 1 to {NAME_MAX} characters, "
-                            "no leading or trailing spaces or runs of spaces")
+        try:
+            check_plain_name("--as", name, NAME_MAX)
+        except ValueError as e:
+            raise WoodError(str(e)) from None
     if len(set(names)) != len(names):
         raise WoodError("each --as names a different creature")
     seats = args.seats or max(1, len(names))
