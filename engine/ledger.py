@@ -165,9 +165,13 @@ def _writer_lock(path: Path):
         time.sleep(WRITER_LOCK_PAUSE_S)
     fh.close()
     if busy:
-        raise LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
-                          "let that one end first") from None
+        raise _in_use(path)
     return None  # a filesystem that cannot lock (NFS without a lock daemon): played unlocked, as on Windows
+
+
+def _in_use(path: str | Path) -> LedgerError:
+    return LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
+                       "let that one end first")
 
 
 def being_written(path: str | Path) -> bool:
@@ -200,8 +204,7 @@ def check_resumable(path: str | Path) -> None:
         raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
                           "to it; copy it somewhere writable to play on")
     if being_written(p):
-        raise LedgerError(f"{p} is in use by another wood process (a run saving to it or resuming it); "
-                          "let that one end first")
+        raise _in_use(p)
 
 
 def sqlite_uri(path: Path, mode: str) -> str:

@@ -339,7 +339,8 @@ def model_lines(name: str, m: dict) -> list[str]:
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
-    out = [f"{name} ({', '.join(m['creatures'])}): {counted(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
+    who = ", ".join(clean_text(c, 40) for c in m["creatures"])  # as the model's name: a save made by hand
+    out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]
     c = m["calls"]

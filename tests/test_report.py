@@ -488,3 +488,13 @@ def test_one_of_a_thing_is_singular(world):
                  "shorts 1 (-1 coin)", "fines 1 (1 coin)", "credit: 1 loan taken"):
         assert line in text, line
     assert not re.search(r"(?<![\d.])[+-]?1 (rounds|coins|units|decisions|trades|loans|defaults)\b", text), text
+
+
+def test_a_models_line_shows_its_creatures_names_inert(saved, world):
+    """A save made by hand may hold any name: the per-model line shows its
+    creatures through the sanitiser, as it does the model's name."""
+    from engine.report import model_lines, report_of
+
+    name, m = next(iter(report_of(saved, world).to_dict()["models"].items()))
+    line = model_lines(name + "\x1b]0;x\x07", {**m, "creatures": ["Ow\x1b[2Jl"]})[0]
+    assert "\x1b" not in line and "\x07" not in line and "(Owl)" in line, line
