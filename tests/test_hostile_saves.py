@@ -106,7 +106,7 @@ def stopped_early(p: Path) -> Path:
     return p
 
 
-def test_a_stopped_runs_resume_hint_is_printed_inert(base_save, tmp_path, capsys):
+def test_a_stopped_runs_resume_hint_is_printed_inert(tmp_path, capsys):
     p = stopped_early(tmp_path / f"{ESC}.db")
     capsys.readouterr()
     assert main(["report", str(p)]) == 0
@@ -277,7 +277,7 @@ def test_a_run_whose_examples_all_went_as_twins_is_not_counted_as_a_source(model
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="reads Linux's table of file locks")
-def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(base_save, tmp_path, monkeypatch):
+def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(tmp_path, monkeypatch):
     """`being_written` opens and closes the save: a process that closes any
     descriptor of a file loses every POSIX lock it holds on it, SQLite's
     too. The report asked it with the save still open, so its reader's
@@ -320,25 +320,32 @@ def test_a_save_recorded_before_rosters_were_read_strictly_still_opens(model_sav
     assert main(["replay", str(p), "--verify"]) == 0
 
 
-def test_a_writers_lock_held_for_an_instant_is_waited_for(tmp_path):
+def test_a_writers_lock_held_for_an_instant_is_waited_for(tmp_path, monkeypatch):
     """A report's probe of a save (`being_written`) holds its lock shared for an
     instant: a resume asking for it then waits a moment, not refused; one
     held for good is refused."""
     import fcntl
-    import threading
 
+    import engine.ledger as ledger
     from engine.errors import WoodError
-    from engine.ledger import _writer_lock
 
     p = tmp_path / "s.db"
     p.write_bytes(b"x")
     probe = open(p, "rb")
     fcntl.flock(probe, fcntl.LOCK_SH)
-    threading.Timer(0.015, lambda: fcntl.flock(probe, fcntl.LOCK_UN)).start()
-    lock = _writer_lock(p)
-    assert lock is not None
+    pauses = []
+
+    def pause(s):  # the probe lets go during the writer's first pause (no thread, no race with a timer)
+        pauses.append(s)
+        fcntl.flock(probe, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(ledger.time, "sleep", pause)
+    lock = ledger._writer_lock(p)
+    assert lock is not None and pauses == [ledger.WRITER_LOCK_PAUSE_S]
     lock.close()
     fcntl.flock(probe, fcntl.LOCK_SH)
+    monkeypatch.setattr(ledger.time, "sleep", lambda s: pauses.append(s))  # held for good this time
     with pytest.raises(WoodError, match="in use by another wood process"):
-        _writer_lock(p)
+        ledger._writer_lock(p)
+    assert len(pauses) == ledger.WRITER_LOCK_TRIES  # the first, then the 4 pauses between 5 tries
     probe.close()

@@ -419,16 +419,27 @@ async def test_a_reply_in_a_flood_of_tiny_chunks_is_read_in_linear_time():
         def close(self): pass
         def get_extra_info(self, name): return None
 
+    class Counted(bytearray):  # the work is the searches for line ends: counted, not timed
+        finds = 0
+
+        def find(self, *a):
+            Counted.finds += 1
+            return super().find(*a)
+
     conn = _Connection()
     conn.connection_made(Wire())
+    conn.buf = Counted()
     reply = conn.send(b"", asyncio.get_running_loop())
-    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * 400_000 + b"0\r\n\r\n"
-    t0 = time.process_time()
-    for i in range(0, len(raw), 65536):
-        conn.data_received(raw[i:i + 65536])
-    assert time.process_time() - t0 < 2.0  # linear: about 0.3 s here; it was over 6 s
+    chunks, step = 50_000, 4096
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * chunks + b"0\r\n\r\n"
+    arrivals = 0
+    for i in range(0, len(raw), step):
+        conn.data_received(raw[i:i + step])
+        arrivals += 1
     status, _, body = reply.result()
-    assert status == 200 and body == b"x" * 400_000
+    assert status == 200 and body == b"x" * chunks
+    # linear: a search or two per chunk and per arrival (walked from the start each time: about 2 million here)
+    assert Counted.finds <= 2 * chunks + 3 * arrivals, (Counted.finds, chunks, arrivals)
 
 
 async def test_a_request_made_ahead_for_the_round_is_the_one_made_when_asked(world, server):
@@ -562,12 +573,21 @@ async def test_a_reask_that_fails_keeps_the_reply_it_followed(world, view, serve
 async def test_a_slow_note_is_not_said_for_work_that_was_cancelled():
     from wood_tui.game import _said_if_slow
 
-    said = []
-    waiting = asyncio.ensure_future(_said_if_slow(asyncio.sleep(5), said.append, "waiting", after_s=0.1))
+    said, ended = [], []
+
+    async def work():
+        try:
+            await asyncio.sleep(5)
+        finally:
+            ended.append(True)  # cancelled with the wait, not left running under it
+
+    waiting = asyncio.ensure_future(_said_if_slow(work(), said.append, "waiting", after_s=0.1))
     await asyncio.sleep(0.02)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+    assert ended == [True]
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     await asyncio.sleep(0.2)
     assert said == []  # nothing of it left running
 

@@ -209,3 +209,25 @@ async def test_a_replica_that_fails_every_call_leaves_the_rotation():
     assert all(r.fault == "http_500" and r.replica == bad.base_url for r in faults)
     assert rb["downs"] >= 1 and len(faults) <= 3 * SICK_STRIKES, (len(faults), rb)  # not 20 of 40
     assert rg["calls"] == 40 - len(faults)
+
+
+async def test_a_sick_replicas_first_check_waits_twice_as_long_each_time(monkeypatch):
+    """Taken out for failing its calls (its model list may still answer at
+    once), a replica's first health check waits health_interval_s, then twice
+    that the next time it is so taken out, and so on up to the cap."""
+    import engine.brains.llm as llm
+
+    m = cfg(["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"]).model_copy(update={"health_interval_s": 0.5})
+    async with ChatClient(m) as client:
+        r = client.replicas[0]
+        first = []
+
+        async def pause(s):  # the first pause of each check, and then the replica is let back
+            first.append(s)
+            r.up = True
+
+        monkeypatch.setattr(llm.asyncio, "sleep", pause)
+        for downs in (0, 1, 2, 3, 10):
+            r.up, r.sick_downs = False, downs
+            await client._probe(r)
+    assert first == [0.5, 0.5, 1.0, 2.0, llm.HEALTH_MAX_INTERVAL_S]

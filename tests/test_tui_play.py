@@ -553,3 +553,27 @@ def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_th
         assert r.returncode == 2 and r.stdout == "", (argv, r.stdout[-300:])
         assert r.stderr.startswith("wood: error: ") and words in r.stderr and "\x1b" not in r.stderr, r.stderr[:300]
         assert len(r.stderr.splitlines()) == 1
+
+
+async def test_a_fitted_table_widens_to_what_it_holds_and_narrows_again_when_reset():
+    """The holdings' bid column is 3 wide: a bid of 1000 widens it (at 3 it
+    read "100"); a reset (a concealed seat) goes back to the narrowest widths."""
+    from rich.text import Text
+    from textual.app import App
+
+    from wood_tui.widgets.seat_panel import GoodsTable
+
+    class OneTable(App):
+        def compose(self):
+            yield GoodsTable()
+
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(GoodsTable)
+        right = lambda x: Text(x, justify="right")  # noqa: E731
+        table.fill([("honey", (Text("honey"), right("2"), right("1"), right("1000"), right("9"), right("8")))])
+        await pilot.pause()
+        assert table.widths["bid"] == 4 and table.widths["ask"] == GoodsTable.WIDTHS["ask"]
+        assert "1000" in rendered(app)
+        table.reset()
+        assert table.widths == GoodsTable.WIDTHS and table.row_count == 0

@@ -244,9 +244,26 @@ def test_gifts_are_not_coloured_like_errors():
     assert colour(LOG_KINDS["gift"]) not in {colour(s) for s in errors}
     # magenta is red in the dark terminal theme (MONOKAI): no event may use it
     assert not any("magenta" in s for s in [*LOG_KINDS.values(), *HEADLINE_KINDS.values()])
-    from wood_tui.widgets.price_chart import TIP_PLANTED, TIP_TRUE
-    from wood_tui.widgets.wealth_chart import LOOKS
-    assert not any("magenta" in style for _, style in (TIP_TRUE, TIP_PLANTED, *LOOKS))  # nor may a chart's marks
+
+
+def test_no_style_anywhere_in_the_app_is_magenta():
+    """Magenta draws as red in the dark theme, and red means something went
+    wrong: no string in the app's code (docstrings aside) names it -- not a
+    chart's marks, not a planted tip's line."""
+    import ast
+    from pathlib import Path
+
+    import wood_tui
+
+    found = []
+    for f in Path(wood_tui.__file__).parent.rglob("*.py"):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{f.name}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                  and isinstance(n.value, str) and "magenta" in n.value and id(n) not in docs]
+    assert found == []
 
 
 # ---- replay at full speed --------------------------------------------------------------
