@@ -405,3 +405,10 @@ async def test_the_help_lists_the_sort_keys_only_where_they_sort():
             await pilot.pause()
             keys = str(app.screen.query_one("#help-keys").content)
             assert ("sort: worth" in keys) == listed, (n, keys)
+
+
+def test_the_god_views_fines_line_counts_one_as_one():
+    from wood_tui.widgets.god_view import FineRow, fine_lines
+
+    line = fine_lines([FineRow(3, "Fox", 1, "honey", 1)], 1).plain.splitlines()[0]
+    assert line == "1 coin in 1 fine · treasury 1", line

@@ -20,6 +20,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.events import Event
+from engine.metrics import counted
 from engine.state import State
 
 from .. import safe
@@ -137,7 +138,7 @@ def fine_lines(fines: list[FineRow], treasury: int, totals: tuple[int, int] | No
     if not fines:
         return _none(f"no fines yet (treasury {treasury})")
     count, coins = totals or (len(fines), sum(f.amount for f in fines))
-    out = [Text(f"{coins} coins in {count} fines · treasury {treasury}", style="dim")]
+    out = [Text(f"{counted(coins, 'coin')} in {counted(count, 'fine')} · treasury {treasury}", style="dim")]
     for f in reversed(fines):
         out.append(Text.assemble((f"r{f.round} ", "dim"), safe.name(f.creature, style="bold"),
                                  f" fined {f.amount}", (" on ", "dim"), safe.text(f.good),
