@@ -50,7 +50,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim")
+            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim",
+            "bare_lf", "bare_lf_chunked")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
@@ -212,6 +213,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             self._completion(body, VALID, "stop", {})
+        elif scenario in ("bare_lf", "bare_lf_chunked"):  # lines end in LF alone, which a client may accept
+            data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
+            if scenario == "bare_lf":  # (RFC 9112 2.2); the connection stays open: only the head says where it ends
+                self.wfile.write(b"HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: %d\n\n%s"
+                                 % (len(data), data))
+            else:
+                half = len(data) // 2
+                self.wfile.write(b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n%x\n%s\n%x\r\n%s\n0\nX-Trailer: 1\n\n"
+                                 % (half, data[:half], len(data) - half, data[half:]))
+            self.wfile.flush()
         elif scenario == "redirect":
             self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
         elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"

@@ -82,6 +82,8 @@ EXPECTED = {
     "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
     "redirect": ("fault", "fault: http_302", 1),         # not followed
     "interim": ("clean", "", 1),                         # 100 and 103 are skipped: the 200 after them is the reply
+    "bare_lf": ("clean", "", 1),                         # lines ended by LF alone are lines (it waited to the timeout)
+    "bare_lf_chunked": ("clean", "", 1),
     "lone_surrogate": ("clean", "", 1),
     "odd_usage": ("clean", "", 1),
     "vast_usage": ("clean", "", 1),  # a count no int() reads is unknown, not a lost reply

@@ -10,7 +10,8 @@ chat client's per-replica gate) bounds how many are open at once.
 
 It speaks what OpenAI-compatible servers answer (vLLM/uvicorn,
 llama-cpp-python, llama.cpp's server): HTTP/1.1 responses with a
-Content-Length or chunked body, or a body ended by closing the connection.
+Content-Length or chunked body, or a body ended by closing the connection;
+lines ended by CRLF or, as httpx's own parser allows, a bare LF.
 Plain `http://` only, no proxies: the client picks httpx's own transport for
 anything else. Failures come out as httpx's exceptions (ConnectError,
 ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError), so
@@ -20,6 +21,7 @@ had closed meanwhile (keep-alive timeouts) is sent again once on a new one.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections import deque
 
@@ -30,6 +32,9 @@ HEAD_MAX = 65536      # bytes of a response's status line and headers
 BODY_MAX = 4 << 20    # bytes of a response's body (a chat reply is a few KB): past this the call fails, unread
 CHUNKING_SLACK = 65536  # room in the raw bytes for chunk-size lines around a body up to BODY_MAX
 TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
+# Line ends: CRLF, or a bare LF, which a recipient may take for one (RFC 9112 2.2; httpx's h11 does)
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # where a head (or a chunked body's trailers) ends
+_LINE_END = re.compile(rb"\r?\n")
 
 
 def _expire(reply: asyncio.Future) -> None:
@@ -144,12 +149,13 @@ class _Connection(asyncio.Protocol):
     def _parse(self, *, eof: bool) -> None:
         buf = self.buf
         while self._head is None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            blank = _BLANK_LINE.search(buf)
+            if blank is None:
                 if len(buf) > HEAD_MAX:
                     self._fail(httpx.RemoteProtocolError("response headers too long"))
                 return
-            lines = bytes(buf[:end]).split(b"\r\n")
+            end, body_at = blank.span()
+            lines = _LINE_END.split(bytes(buf[:end]))
             parts = lines[0].split(b" ", 2)
             try:
                 status = int(parts[1])
@@ -157,7 +163,7 @@ class _Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
                 return
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
-                del buf[:end + 4]                      # the final one follows (RFC 9110 15.2)
+                del buf[:body_at]                      # the final one follows (RFC 9110 15.2)
                 continue
             headers, length, chunked, close = [], None, False, parts[0] == b"HTTP/1.0"
             for line in lines[1:]:
@@ -183,8 +189,8 @@ class _Connection(asyncio.Protocol):
             if length is not None and length > BODY_MAX:
                 self._fail(too_large(length))
                 return
-            self._head = (status, headers, end + 4, None if chunked else length, chunked)
-            self._chunk_pos = end + 4
+            self._head = (status, headers, body_at, None if chunked else length, chunked)
+            self._chunk_pos = body_at
             self.reusable = not close and (chunked or length is not None)
         status, headers, start, length, chunked = self._head
         if chunked:
@@ -208,9 +214,10 @@ class _Connection(asyncio.Protocol):
         buf, out, pos = self.buf, self._chunk_out, self._chunk_pos
         while True:
             self._chunk_pos = pos
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
                 return None
+            eol = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl  # the size line ends at CRLF or a bare LF
             try:
                 size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
             except ValueError:
@@ -219,19 +226,22 @@ class _Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError("bad chunk size"))
                 return None
             if size == 0:
-                if buf.find(b"\r\n\r\n", eol) < 0:  # trailers (if any) end with an empty line
+                if _BLANK_LINE.search(buf, eol) is None:  # trailers (if any) end with an empty line
                     return None
                 return bytes(out)
             if len(out) + size > BODY_MAX:
                 self._fail(too_large())
                 return None
-            if len(buf) < eol + 2 + size + 2:
+            data_end = nl + 1 + size
+            footer = buf[data_end:data_end + 2]
+            if footer == b"\r\n" or footer[:1] == b"\n":
+                out += buf[nl + 1:data_end]
+                pos = data_end + (2 if footer == b"\r\n" else 1)
+            elif footer in (b"", b"\r"):  # the chunk, or its line end, not all here yet
                 return None
-            if buf[eol + 2 + size:eol + 4 + size] != b"\r\n":
+            else:
                 self._fail(httpx.RemoteProtocolError("malformed chunk footer"))
                 return None
-            out += buf[eol + 2:eol + 2 + size]
-            pos = eol + 2 + size + 2
 
     def _fail(self, exc: Exception) -> None:
         self.reusable = False
