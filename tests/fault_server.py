@@ -44,7 +44,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "content_parts": ([{"type": "text", "text": VALID[:20]}, {"type": "text", "text": VALID[20:]}], "stop", {}),
     "reasoning_content": (None, "stop", {"reasoning_content": "Berries are dear"}),  # another server's name for it
     "tool_call": (None, "tool_calls", {"tool_calls": [{"id": "t", "type": "function",
-                                                      "function": {"name": "offer", "arguments": "{}"}}]}),
+                                                      "function": {"name": "offer", "arguments": '{"qty": 2}'}}]}),
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),

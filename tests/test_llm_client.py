@@ -62,7 +62,7 @@ EXPECTED = {
     "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up
     "content_parts": ("clean", "", 1),                   # a list of text parts is the text they make
     "reasoning_content": ("fault", "fault: empty: no content (reasoning only)", 1),
-    "tool_call": ("fault", "fault: empty: no content (a tool call)", 1),
+    "tool_call": ("fault", 'fault: empty: no content (a tool call: offer {"qty": 2})', 1),  # what it called, kept
     "truncated": ("rejected", "unparseable: cut off at", 2),  # cut off and unsalvageable: once more
     "truncated_salvage": ("repaired", "repaired: json_repair", 1),  # only its say line was cut
     "truncated_number": ("rejected", "unparseable: cut off at", 2),  # "price":1 may be 12 cut short: once more

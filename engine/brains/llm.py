@@ -420,8 +420,21 @@ class ChatClient:
             result.fault = "empty"
             reasoned = message.get("reasoning") or message.get("reasoning_content")  # servers name it either way
             result.detail = "no content" + (" (reasoning only)" if reasoned else
-                                            " (a tool call)" if message.get("tool_calls") else "")
+                                            f" (a tool call: {_tool_call(message)})" if message.get("tool_calls")
+                                            else "")
         return result
+
+
+def _tool_call(message: dict) -> str:
+    """A tool-call reply's first call, as the record shows it (the game asks
+    for no tools, so it is not played): its name and arguments, cleaned and
+    cut short like any text a server sends."""
+    calls = message.get("tool_calls")
+    call = calls[0] if isinstance(calls, list) and calls and isinstance(calls[0], dict) else {}
+    fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+    name, args = fn.get("name"), fn.get("arguments")
+    text = " ".join(x if isinstance(x, str) else json.dumps(x) for x in (name, args) if x is not None)
+    return clean_text(text, DETAIL_MAX) or "unnamed"
 
 
 def _content_text(content: object) -> object:
