@@ -562,3 +562,18 @@ def test_verifying_a_save_for_a_resume_gives_the_event_loop_turns(tmp_path):
         assert state_hash(state) == state_hash(rebuild(ledger, world)) and state.round == 40
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("command", [["sim", "--roster", "{roster}", "--rounds", "3", "--quiet"], ["report", "{db}"],
+                                     ["replay", "{db}", "--verify"]])
+def test_a_name_the_terminal_cannot_encode_is_written_escaped_not_a_traceback(tmp_path, command):
+    """`PYTHONIOENCODING=ascii` (or a Latin-1 terminal): a creature called Écureuil is printed as
+    `\\xc9cureuil`, the summary whole and its exit 0, not a UnicodeEncodeError halfway through it."""
+    roster = tmp_path / "wood.toml"
+    roster.write_text('[[creatures]]\nname = "Écureuil"\nspecies = "squirrel"\nmodel = "scripted"\n\n'
+                      '[[creatures]]\nname = "Лиса"\nspecies = "fox"\nmodel = "scripted"\n', encoding="utf-8")
+    db = tmp_path / "r.db"
+    assert wood("sim", "--roster", str(roster), "--rounds", "3", "--save", str(db), "--quiet").returncode == 0
+    r = wood(*[c.format(db=db, roster=roster) for c in command], env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "\\xc9cureuil" in r.stdout and "\\u041b\\u0438\\u0441\\u0430" in r.stdout

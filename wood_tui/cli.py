@@ -48,11 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_what_cannot_be_shown() -> None:
+    """A character the terminal's encoding lacks (`PYTHONIOENCODING=ascii`, a
+    Latin-1 terminal: a creature called Écureuil) is written as its escape,
+    `\\xc9cureuil`, as Python writes stderr, not a UnicodeEncodeError halfway
+    through a summary."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # not a text stream (a test's), or closed
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _module(name: str):
     return importlib.import_module(f"wood_tui.commands.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_what_cannot_be_shown()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:  # a usage error: the help goes where errors go
