@@ -445,6 +445,26 @@ def test_sim_and_replay_verify_print_the_standings(tmp_path):
     assert lines[head:-1] == v.stdout.strip().splitlines()[1:-1]  # the same standings, rebuilt
 
 
+@pytest.mark.parametrize("command", [["play", "--brains", "scripted"], ["watch", "--brains", "scripted", "--delay", "0"],
+                                     ["replay", "{save}"]])
+@pytest.mark.parametrize("stdin", ["/dev/null", "closed"])
+def test_the_app_off_a_terminal_is_one_line_not_a_hang_or_a_traceback(tmp_path, command, stdin):
+    """`wood play < /dev/null` (a script, a CI job) had drawn the screen into stderr and waited for keys
+    forever; with stdin closed it was a traceback. The app needs a terminal: one line says so, exit 2,
+    and no save is made."""
+    save = tmp_path / "s.db"
+    assert wood("sim", "--rounds", "2", "--quiet", "--save", str(save)).returncode == 0
+    argv = [c.format(save=save) for c in command] + (["--save", str(tmp_path / "new.db")] if "--brains" in command
+                                                       else [])
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                       timeout=30, stdin=subprocess.DEVNULL if stdin == "/dev/null" else None,
+                       env={**os.environ, "WOOD_CONFIG_DIR": str(tmp_path / "config")},  # no introduction shown
+                       preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None)
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stderr[-500:])
+    assert r.stderr.startswith("wood: error: ") and r.stderr.count("\n") == 1 and "terminal" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+
+
 async def test_keys_typed_in_a_burst_land_in_the_fields_tab_moves_to():
     """A terminal over a slow link delivers keys in bursts, all queued before
     the app handles the first: `o s t 3 Tab 8 Enter` must still be qty 3 and

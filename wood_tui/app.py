@@ -15,6 +15,7 @@ keys typed right after it go to the field it moves on to.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -59,6 +60,16 @@ class WoodApp(App[None]):
         self.fatal: WoodError | None = None  # a game that could not start or go on: said on the command line after
         self.quit_confirmed = False
         self.told_small = False  # the window's being too small for play has been said (until it is large enough)
+
+    def run(self, *args, **kwargs):
+        """The app draws on stderr and reads keys from stdin, so both must be a
+        terminal: off one (`wood play < /dev/null`, a CI job, stdin closed) it
+        had drawn into a pipe and waited for keys forever, or been a traceback.
+        Refused before the game starts, so no save is made."""
+        if not all(f is not None and not f.closed and f.isatty() for f in (sys.__stdin__, sys.__stderr__)):
+            raise WoodError("the app needs a terminal (its keys come from stdin and it draws on stderr, and here one "
+                            "of them is not a terminal); without one: wood sim, or wood replay PATH --verify")
+        return super().run(*args, **kwargs)
 
     def get_default_screen(self) -> Screen:
         if isinstance(self.game, LiveGame) and self.game.seats:
