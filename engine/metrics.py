@@ -18,6 +18,19 @@ def counted(n: int, noun: str, spec: str = "d") -> str:
     return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
+def percent(share: float | None) -> str:
+    """`37%`, `n/a` for no share; one that is neither none nor all never reads
+    `0%` or `100%` (1 of 1,200 refused is `<1%`, the rest valid `>99%`)."""
+    if share is None:
+        return "n/a"
+    shown = f"{100 * share:.0f}%"
+    if shown == "0%" and share > 0:
+        return "<1%"
+    if shown == "100%" and share < 1:
+        return ">99%"
+    return shown
+
+
 @dataclass
 class RunSummary:
     rounds: int = 0

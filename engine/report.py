@@ -22,7 +22,7 @@ from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .ledger import being_written
 from .replay import checked_record, replayed_rounds
-from .metrics import counted
+from .metrics import counted, percent
 from .rules import round_fills
 from .sanitise import clean_text
 from .score import worths
@@ -263,7 +263,6 @@ class EconomyReport:
 
     def lines(self) -> list[str]:
         d = self.to_dict()
-        pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
         goods = list(self.world.goods)
         planned = d["stopped_early_of"]
         if planned is None:
@@ -274,13 +273,13 @@ class EconomyReport:
             so_far = (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
                       f"{shlex.quote(clean_text(self.save))})")
         out = [f"rounds {d['rounds']}{so_far}, creatures {d['creatures']}",
-               f"needs met: {pct(d['needs_met'])} ("
-               + ", ".join(f"{g} {pct(d['needs_met_by_good'][g])}" for g in goods) + ")",
-               f"mood 0 at the end: {pct(d['mood_zero_share_final'])}; mean mood at the end "
+               f"needs met: {percent(d['needs_met'])} ("
+               + ", ".join(f"{g} {percent(d['needs_met_by_good'][g])}" for g in goods) + ")",
+               f"mood 0 at the end: {percent(d['mood_zero_share_final'])}; mean mood at the end "
                f"{d['mood_mean_by_round'][-1] if d['mood_mean_by_round'] else 'n/a'}",
-               "spoiled (share of produced): " + ", ".join(f"{g} {pct(d['spoiled_share_by_good'][g])}" for g in goods),
+               "spoiled (share of produced): " + ", ".join(f"{g} {percent(d['spoiled_share_by_good'][g])}" for g in goods),
                "top holder's share of the stock at the end: "
-               + ", ".join(f"{g} {pct(d['top_holder_share_final'][g])}" for g in goods)]
+               + ", ".join(f"{g} {percent(d['top_holder_share_final'][g])}" for g in goods)]
         out.append("per good: trades and units between creatures; prices (the granary's and shorts' buy-ins too): "
                    "how many distinct, the longest span of rounds whose every trade was at one price, the mean in "
                    "the last round that had a price")
@@ -322,7 +321,7 @@ class EconomyReport:
         mix = ", ".join(f"{k} {v}" for k, v in sorted(d["action_mix"].items(), key=lambda kv: -kv[1]))
         out.append(f"actions: {d['actions']}" + (f" ({mix})" if mix else ""))
         rej = ", ".join(f"{k} {v}" for k, v in sorted(d["rejections"].items(), key=lambda kv: -kv[1])) or "none"
-        out.append(f"rejected: {pct(d['rejected_share'])} of actions ({rej})")
+        out.append(f"rejected: {percent(d['rejected_share'])} of actions ({rej})")
         if not d["models"]:
             out.append("per model: none (no decision recorded)")
             return out
@@ -335,12 +334,11 @@ class EconomyReport:
 
 def model_lines(name: str, m: dict) -> list[str]:
     """One model's behaviour (`ModelBehaviour.to_dict()[name]`) as text."""
-    pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
     who = ", ".join(clean_text(c, 40) for c in m["creatures"])  # as the model's name: a save made by hand
-    out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {pct(m['valid_share'])} "
+    out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {percent(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]
     c = m["calls"]
@@ -356,9 +354,9 @@ def model_lines(name: str, m: dict) -> list[str]:
                    f"tokens in {num(c['prompt_tokens']['mean'], '.0f')}, out {num(c['completion_tokens']['mean'], '.0f')}"
                    f" a decision; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
                    + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
-    mix = ", ".join(f"{k} {pct(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
+    mix = ", ".join(f"{k} {percent(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
     topic = m.get("say_on_topic_share")
-    about = f" ({100 * topic:.0f}% naming a good or a creature)" if topic is not None else ""
+    about = f" ({percent(topic)} naming a good or a creature)" if topic is not None else ""
     out.append(f"  actions: {mix or 'none'}; says {num(m['say_per_round'])} a round{about}")
     tr, tips = m["trades"], m["tips"]
     out.append(f"  trades: bought {tr['bought']} ({counted(tr['units_bought'], 'unit')}), sold {tr['sold']} "

@@ -352,6 +352,28 @@ def test_a_change_shown_is_the_difference_of_the_numbers_shown():
     assert _moved({"start": None, "end": 3.0, "change": None}) == "n/a"
 
 
+def test_a_share_that_is_neither_none_nor_all_never_reads_0_or_100_percent(saved, world):
+    """2,000 creatures: 24 of 6,000 actions rejected had read `rejected: 0% of actions` and a model
+    with one of 1,200 refused `valid 100%`. The report and `wood sim`'s model lines round a share
+    the same way: to the whole percent, but `<1%` and `>99%` for the ends it does not reach."""
+    from engine.metrics import percent
+    from engine.report import model_lines, report_of
+    from wood_tui.game import model_lines as sim_model_lines
+
+    assert [percent(x) for x in (None, 0, 0.005, 0.006, 0.5, 0.994, 0.995, 1)] == \
+        ["n/a", "0%", "<1%", "1%", "50%", "99%", ">99%", "100%"]
+    m = next(iter(report_of(saved, world).to_dict()["models"].values()))
+    one_refused = {**m, "decisions": 1200, "clean": 1199, "repaired": 0, "valid_share": 1199 / 1200,
+                   "rejected": {"insufficient_goods": 1}, "say_on_topic_share": 1 / 300}
+    line = model_lines("scripted:hoarder", one_refused)
+    assert "valid >99% (clean 1199, repaired 0), rejected 1 (insufficient_goods 1)" in line[0]
+    assert "(<1% naming a good or a creature)" in line[1]
+    stats = {"calls": 1200, "requests": 1200, "clean": 1199, "repaired": 0, "valid_rate": 1199 / 1200, "repairs": {},
+             "unparseable": 1, "rejected_schema": 0, "rejected_engine": {}, "faults": {},
+             "latency_ms": {"p50": 10.0, "p95": 20.0}, "prompt_tokens": {"mean": 300.0, "max": 400}}
+    assert "valid 1199 of 1200 (>99%)" in sim_model_lines({"smol": stats})[0]
+
+
 def test_a_save_with_no_round_yet_still_says_who_is_in_it(world, tmp_path):
     """Killed before its first round was committed, a save says who is in it
     and that it was stopped; a measure with nothing to measure is n/a (null

@@ -18,7 +18,7 @@ from engine.brains import Brain
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
 from engine.ledger import Ledger, check_resumable, remove_save
-from engine.metrics import RunSummary, counted
+from engine.metrics import RunSummary, counted, percent
 from engine.replay import verified_state
 from engine.sanitise import clean_text
 from engine.runner import Observer, Runner, roomy_collector
@@ -313,11 +313,10 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     since = f" (rounds {first_round}- of this session)" if first_round > 1 else ""
     for model, s in summary.items():
         lat, tok = s["latency_ms"], s["prompt_tokens"]
-        pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"  # noqa: E731
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
         valid = s["clean"] + s["repaired"]
         out.append(f"model {model}{since}: {counted(s['calls'], 'decision')} ({counted(s['requests'], 'request')}), "
-                   f"valid {valid} of {s['calls']} ({pct(s['valid_rate'])}), {s['repaired']} of them repaired;"
+                   f"valid {valid} of {s['calls']} ({percent(s['valid_rate'])}), {s['repaired']} of them repaired;"
                    f" repairs made: {', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'none'}")
         out.append(f"  rejected: unparseable {s['unparseable']}, schema {s['rejected_schema']}, "
                    f"engine {sum(s['rejected_engine'].values())} "
