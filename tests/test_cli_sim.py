@@ -577,3 +577,16 @@ def test_a_name_the_terminal_cannot_encode_is_written_escaped_not_a_traceback(tm
     r = wood(*[c.format(db=db, roster=roster) for c in command], env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "\\xc9cureuil" in r.stdout and "\\u041b\\u0438\\u0441\\u0430" in r.stdout
+
+
+@pytest.mark.parametrize("closed", [0, 1])
+def test_a_run_with_stdin_or_stdout_closed_ends_cleanly(tmp_path, closed):
+    """`wood sim ... <&-` (a cron line, a script's habit): uvloop took the free descriptor 0 for its own
+    and, closing it, aborted the process after the summary (`uv__close: Assertion`, exit 134). The save
+    is whole and the exit 0."""
+    db = tmp_path / "r.db"
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--rounds", "3", "--save", str(db), "--quiet"],
+                       cwd=ROOT, capture_output=closed == 0, stderr=subprocess.PIPE if closed else None, text=True,
+                       timeout=120, preexec_fn=lambda: os.close(closed))
+    assert r.returncode == 0 and "Assertion" not in r.stderr, (r.returncode, r.stderr)
+    assert rounds_saved(db) == 3

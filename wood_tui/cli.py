@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _standard_descriptors_open() -> None:
+    """Descriptors 0-2 each name something, /dev/null where one was closed
+    (`wood sim ... <&-`): else the next file opened takes the number, and
+    uvloop, closing one of its own that is 0, aborted the process after the
+    summary (exit 134). What Python already found closed stays None
+    (`sys.stdin`): nothing is read from or written to the stand-in."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            if (got := os.open(os.devnull, os.O_RDWR)) != fd:  # the lowest free number: fd, as the lower are open
+                os.close(got)
+
+
 def _escape_what_cannot_be_shown() -> None:
     """A character the terminal's encoding lacks (`PYTHONIOENCODING=ascii`, a
     Latin-1 terminal: a creature called Écureuil) is written as its escape,
@@ -63,6 +77,7 @@ def _module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    _standard_descriptors_open()
     _escape_what_cannot_be_shown()
     parser = build_parser()
     args = parser.parse_args(argv)
