@@ -32,6 +32,7 @@ from .world import World
 SHOCK_WINDOW = 5          # rounds before and after a shock whose trade prices are compared
 SHOCK_RISE = 0.20         # a price that "finds scarcity" rises at least this much
 SINGLE_PRICE_ROUNDS = 50  # a good trading at one price this long is stuck
+NAMES_SHOWN = 8           # a model's creatures named on its line (the JSON has them all)
 
 
 def gini(values: list[float]) -> float:
@@ -337,7 +338,9 @@ def model_lines(name: str, m: dict) -> list[str]:
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
-    who = ", ".join(clean_text(c, 40) for c in m["creatures"])  # as the model's name: a save made by hand
+    names = m["creatures"]  # as the model's name: a save made by hand
+    who = ", ".join(clean_text(c, 40) for c in names[:NAMES_SHOWN]) + \
+        (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
     out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {percent(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"
            f"{f' ({rej})' if rej else ''}, self-trade attempts {m['self_trade_attempts']}"]

@@ -520,3 +520,16 @@ def test_a_models_line_shows_its_creatures_names_inert(saved, world):
     name, m = next(iter(report_of(saved, world).to_dict()["models"].items()))
     line = model_lines(name + "\x1b]0;x\x07", {**m, "creatures": ["Ow\x1b[2Jl"]})[0]
     assert "\x1b" not in line and "\x07" not in line and "(Owl)" in line, line
+
+
+def test_a_models_line_names_a_few_of_its_creatures_and_counts_the_rest(saved, world):
+    """`--creatures 2000`: each scripted temperament thinks for 400, and its line had named all 400
+    (5,000 characters). It names the first few and says how many more; the JSON keeps every name."""
+    from engine.report import NAMES_SHOWN, model_lines, report_of
+
+    name, m = next(iter(report_of(saved, world).to_dict()["models"].items()))
+    crowd = [f"Owl {i}" for i in range(1, 401)]
+    line = model_lines(name, {**m, "creatures": crowd})[0]
+    assert f"({', '.join(crowd[:NAMES_SHOWN])} and {400 - NAMES_SHOWN} more): " in line and len(line) < 300, line
+    few = model_lines(name, {**m, "creatures": crowd[:NAMES_SHOWN]})[0]
+    assert f"({', '.join(crowd[:NAMES_SHOWN])}): " in few
