@@ -293,3 +293,14 @@ def test_a_sweep_whose_runs_all_fail_says_so_instead_of_an_empty_table(tmp_path)
     assert r.returncode == 1
     assert r.stdout.strip().splitlines()[-1] == "sweep of 1 roster x 2 seeds: no run finished, so nothing to compare"
     assert r.stderr.count("did not finish") == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_opening_line_says_how_many_runs_go_at_once_of_those_to_play(tmp_path, rosters):
+    """`--jobs 4` with one run to play had said '4 at a time'; one goes, and a sweep with nothing left to
+    play says no pace at all."""
+    out = tmp_path / "sw"
+    first = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "2", "--jobs", "4", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "sweep: 1 run, 0 finished already, 0 to resume, 1 to play; 1 at a time\n" in first.stderr, first.stderr
+    again = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "2", "--jobs", "4", "--out", str(out))
+    assert "sweep: 1 run, 1 finished already, 0 to resume, 0 to play\n" in again.stderr, again.stderr

@@ -280,9 +280,9 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
         else:
             todo.append((j, n))
     resumed = sum(1 for _, n in todo if n)
-    _note(f"sweep: {counted(len(jobs), 'run')}, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play; "
-          f"{width} at a time" + (" (the embedded model's runs one at a time)" if any(j.roster.embedded
-                                                                                     for j, _ in todo) else ""))
+    pace = f"; {min(width, len(todo))} at a time" if todo else ""  # no more at once than there are runs to go
+    _note(f"sweep: {counted(len(jobs), 'run')}, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play"
+          f"{pace}" + (" (the embedded model's runs one at a time)" if any(j.roster.embedded for j, _ in todo) else ""))
     slots, embedded = asyncio.Semaphore(width), asyncio.Semaphore(1)
     failed: list[Job] = []
     counter = [done]
