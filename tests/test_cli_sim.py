@@ -590,3 +590,14 @@ def test_a_run_with_stdin_or_stdout_closed_ends_cleanly(tmp_path, closed):
                        timeout=120, preexec_fn=lambda: os.close(closed))
     assert r.returncode == 0 and "Assertion" not in r.stderr, (r.returncode, r.stderr)
     assert rounds_saved(db) == 3
+
+
+def test_python_m_wood_tui_is_the_wood_command():
+    """Without the script on the PATH (a venv not activated), `python -m wood_tui` is `wood`."""
+    r = subprocess.run([sys.executable, "-m", "wood_tui", "sim", "--rounds", "2", "--quiet"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == last_line_of_two_rounds(), r.stderr
+
+
+def last_line_of_two_rounds() -> str:
+    return wood("sim", "--rounds", "2", "--quiet").stdout.splitlines()[-1]
