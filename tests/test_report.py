@@ -3,6 +3,7 @@ ledger it was rebuilt from, and its measures on hand-made numbers."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -321,6 +322,40 @@ def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
         assert head.startswith(b"\x89PNG") if p.suffix == ".png" else b"<svg" in p.read_bytes()[:2000], p
     j = wood("report", str(saved), "--json", "--plot")  # the charts go to stderr: stdout stays JSON
     assert j.returncode == 0 and json.loads(j.stdout)["rounds"] == 60 and "mean trade price" in j.stderr
+
+
+def on_a_terminal(argv: list[str], **env) -> tuple[str, str]:
+    """(what `wood ARGV` wrote to its stdout, a terminal (a pty), and to its stderr, a pipe)."""
+    import pty
+
+    main, term = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=term, stderr=subprocess.PIPE,
+                         env={**os.environ, **env})
+    os.close(term)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        out += chunk
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 0, err
+    os.close(main)
+    return out.decode(), err.decode()
+
+
+def test_charts_are_coloured_only_on_a_terminal_they_are_drawn_on_and_never_under_no_color(saved):
+    """The charts' colour followed stdout even where they go to stderr (`--json --plot 2> charts.txt`
+    on a terminal: escape codes in the file), and NO_COLOR (no-color.org) was not heard."""
+    out, _ = on_a_terminal(["report", str(saved), "--plot"])
+    assert "\x1b[" in out  # a terminal: colour
+    out, _ = on_a_terminal(["report", str(saved), "--plot"], NO_COLOR="1")
+    assert "mean trade price per good" in out and "\x1b[" not in out
+    out, err = on_a_terminal(["report", str(saved), "--json", "--plot"])
+    assert "mean trade price per good" in err and "\x1b[" not in err
 
 
 @pytest.mark.parametrize("argv,words", [

@@ -69,6 +69,12 @@ def _model_series(d: dict, key: str) -> dict[str, tuple[list[int], list[float]]]
 
 
 # ---- the terminal ---------------------------------------------------------------
+def coloured(stream) -> bool:
+    """Whether charts written to `stream` are coloured: on a terminal, unless
+    NO_COLOR is set (no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
 class _Terminal:
     """plotext, drawn to a string: coloured on a terminal, plain text otherwise."""
 
@@ -77,7 +83,7 @@ class _Terminal:
 
         self.plt = plotext
         self.width = width or min(110, shutil.get_terminal_size((100, 30)).columns)
-        self.colour = sys.stdout.isatty() if colour is None else colour
+        self.colour = coloured(sys.stdout) if colour is None else colour
 
     def _start(self, title: str, height: int) -> None:
         plt = self.plt

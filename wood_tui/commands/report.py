@@ -73,7 +73,8 @@ def run(args) -> int:
         for line in report.lines():
             print(line)
     if args.plot:  # beside --json, on stderr: stdout stays one JSON object
-        print(plots.report_charts(d), end="", file=sys.stderr if args.json else sys.stdout)
+        charts_to = sys.stderr if args.json else sys.stdout
+        print(plots.report_charts(d, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
         written = plots.report_files(d, plots_dir)
         print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)

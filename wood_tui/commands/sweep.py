@@ -131,7 +131,8 @@ def run(args) -> int:
         else:
             print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')}: no run finished, so nothing to compare")
     if args.plot:
-        print(plots.sweep_charts(result["table"], labels), end="", file=sys.stderr if args.json else sys.stdout)
+        charts_to = sys.stderr if args.json else sys.stdout
+        print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
         written = plots.sweep_files(result["table"], labels, plots_dir)
         print(f"wrote {len(written)} chart files to {plots_dir}", file=sys.stderr)
