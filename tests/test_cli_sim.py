@@ -601,3 +601,20 @@ def test_python_m_wood_tui_is_the_wood_command():
 
 def last_line_of_two_rounds() -> str:
     return wood("sim", "--rounds", "2", "--quiet").stdout.splitlines()[-1]
+
+
+def test_ctrl_c_on_a_save_whose_name_a_shell_splits_says_a_command_that_resumes_it(tmp_path):
+    """The resume command after Ctrl-C is one a shell runs as it reads: a
+    name with a space or a semicolon in it is quoted (as the report quotes it)."""
+    import shlex
+
+    db = tmp_path / "my run;1.db"
+    victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--creatures", "12", "--rounds", "100000",
+                               "--save", str(db)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_rounds(db, 3, 120, victim)
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 130, err
+    said = err.strip().splitlines()[-1]
+    assert said == f"wood: interrupted; resume with: wood sim --resume {shlex.quote(str(db))} --rounds 100000", err
+    assert shlex.split(said.partition("resume with: ")[2])[3] == str(db)

@@ -29,11 +29,15 @@ def run(args) -> int:
     try:
         return run_headless(_run(options, quiet=args.quiet))
     except KeyboardInterrupt:  # every committed round is safe in the ledger
+        from engine.sanitise import clean_text
+
         path = options.save or options.resume
+        shown = clean_text(str(path)) if path else ""  # a user's path: inert, and quoted as a shell would need it
         if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
-            hint = f"; no round was finished, so {path} was not kept"
+            hint = f"; no round was finished, so {shown} was not kept"
         elif path:
-            hint = f"; resume with: wood sim --resume {path}" + (f" --rounds {args.rounds}" if args.rounds else "")
+            hint = f"; resume with: wood sim --resume {shlex.quote(shown)}" + (f" --rounds {args.rounds}"
+                                                                              if args.rounds else "")
         else:
             hint = ""
         print(f"\nwood: interrupted{hint}", file=sys.stderr)
