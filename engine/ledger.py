@@ -356,6 +356,8 @@ class Ledger:
                     con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             finally:
                 con.close()  # the last connection: the WAL is checkpointed into the file and removed
+            if os.path.lexists(f"{tmp}-wal"):  # it could not be (a full disk): the file alone is not the save
+                raise sqlite3.OperationalError("its log could not be folded into it: is the disk full?")
             try:
                 os.link(tmp, p)  # fails if `path` appeared meanwhile: never over another save
             except FileExistsError:

@@ -618,3 +618,32 @@ def test_ctrl_c_on_a_save_whose_name_a_shell_splits_says_a_command_that_resumes_
     said = err.strip().splitlines()[-1]
     assert said == f"wood: interrupted; resume with: wood sim --resume {shlex.quote(str(db))} --rounds 100000", err
     assert shlex.split(said.partition("resume with: ")[2])[3] == str(db)
+
+
+def test_a_new_save_whose_journal_cannot_be_folded_in_is_not_linked_into_place(tmp_path, monkeypatch):
+    """A full disk can let SQLite write a new save's WAL but not fold it into
+    the file when it closes: the file alone is then no save (it opened as
+    'database disk image is malformed' and stayed at the path). Here a second
+    connection keeps the WAL from being folded in, as the full disk did."""
+    from engine import ledger as L
+    from engine.world import build_roster, load_world
+
+    held: list[sqlite3.Connection] = []
+    connect = L._connect
+
+    def connect_and_hold(path, readonly):
+        con = connect(path, readonly)
+
+        def hold(sql: str) -> None:  # once its tables are in: a reader of them, open until the test ends
+            if path.name.endswith(".new") and sql.startswith("INSERT INTO meta") and not held:
+                held.append(connect(path, readonly=True))
+                held[-1].execute("SELECT count(*) FROM sqlite_master").fetchone()
+        con.set_trace_callback(hold)
+        return con
+    monkeypatch.setattr(L, "_connect", connect_and_hold)
+    db = tmp_path / "full.db"
+    with pytest.raises((L.LedgerError, sqlite3.Error), match="is the disk full"):
+        L.Ledger.create(db, seed=1, roster=build_roster(load_world(), 5), brains="scripted", rounds=9)
+    for con in held:
+        con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
