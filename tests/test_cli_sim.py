@@ -647,3 +647,30 @@ def test_a_new_save_whose_journal_cannot_be_folded_in_is_not_linked_into_place(t
     for con in held:
         con.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_replay_verify_of_a_save_still_being_played_shows_the_rounds_it_counts(tmp_path, monkeypatch, capsys):
+    """A round committed by the writer after --verify counted the rounds is
+    not rebuilt into the standings and hash it prints ('rounds: 6' above
+    'standings after round 9' had been possible)."""
+    from engine.ledger import Ledger
+    from engine.replay import checked_record
+    from engine.world import load_world
+    from wood_tui.commands.replay import _verify
+
+    db = tmp_path / "live.db"
+    assert wood("sim", "--rounds", "6", "--save", str(db), "--quiet").returncode == 0
+    counted = Ledger.last_round
+
+    def then_the_writer_plays_on(ledger):  # the run saving to it commits three more rounds just then
+        n = counted(ledger)
+        monkeypatch.setattr(Ledger, "last_round", counted)
+        assert wood("sim", "--resume", str(db), "--rounds", "9", "--quiet").returncode == 0
+        return n
+    world = load_world()
+    with checked_record(db, world) as ledger:
+        monkeypatch.setattr(Ledger, "last_round", then_the_writer_plays_on)
+        assert _verify(ledger, world) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rounds: 6 (") and "standings after round 6 " in out, out
+    assert last_hash(out) == last_hash(wood("sim", "--rounds", "6", "--quiet").stdout)

@@ -32,9 +32,9 @@ def _verify(ledger, world) -> int:
     from engine.score import standings_lines
     from engine.state import state_hash
 
-    last = ledger.last_round()
+    last = ledger.last_round()  # a run still saving to it goes on: what is verified and shown is these rounds
     try:
-        state = rebuild(ledger, world, verify_each=True)  # every round's hash, not just the last
+        state = rebuild(ledger, world, upto=last, verify_each=True)  # every round's hash, not just the last
     except Diverged as e:
         print(f"wood: error: replay does not match the record: {e}", file=sys.stderr)
         return 1
