@@ -122,13 +122,14 @@ def _clear_stale(p: Path) -> None:
     stem = p.name[:TEMP_STEM]
     for leftover in p.parent.glob(f".{glob.escape(stem)}.*.new*"):
         pid = leftover.name[len(stem) + 2:].split(".", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
             leftover.unlink()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` is running (the maker of a temporary file found beside a target)."""
     if os.name == "nt":  # no signal 0 there (os.kill would end it): assume it lives, and leave its file
         return True
     try:

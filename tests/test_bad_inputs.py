@@ -589,3 +589,24 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(base_save, tmp_
     line = wood_in_process(capsys, [a.format(d=tmp_path, base=base_save) for a in argv])
     assert "expected a file path, got an empty string" in line, line
     assert state(tmp_path) == before
+
+
+def test_an_export_clears_what_a_killed_export_left_beside_its_files(base_save, tmp_path, capsys):
+    """kill -9 (or SIGTERM) mid-export leaves its hidden `.calls.jsonl.PID.HEX.part`
+    (megabytes, never renamed); the next export there removes it, where
+    that process is gone, and leaves one a live export is writing."""
+    from wood_tui.commands.export import FILES
+
+    out = tmp_path / "audit"
+    out.mkdir()
+    dead = out / ".calls.jsonl.999999999.0badcafe.part"  # a pid no process has
+    dead.write_text("half an export\n")
+    live = out / f".tips.jsonl.{os.getppid()}.0badcafe.part"  # a live process (our parent) writing one
+    live.write_text("")
+    sft_dead = tmp_path / ".set.jsonl.999999999.12345678.part"
+    sft_dead.write_text("")
+    assert main(["export", str(base_save), "--out", str(out)]) == 0
+    line = wood_in_process(capsys, ["export", str(base_save), "--sft", str(tmp_path / "set.jsonl")])
+    assert "no model decision in the runs read fits the fine-tuning set" in line, line  # a scripted run: refused
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, live.name])
+    assert not sft_dead.exists()
