@@ -95,6 +95,15 @@ def remove_save(path: str | Path) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _unmade(p: Path) -> None:
+    """Remove the -wal and -shm that an open of `p` which failed began beside
+    it (no one else had the save open: a -wal with nothing in it)."""
+    with contextlib.suppress(OSError):
+        if os.path.getsize(f"{p}-wal") == 0:
+            for suffix in ("-wal", "-shm"):
+                Path(f"{p}{suffix}").unlink(missing_ok=True)
+
+
 def _check_room_for_companions(p: Path) -> None:
     """Refuse a new save at `p` that SQLite could not keep whole: one whose
     companion files are already there (left by a save of that name whose own
@@ -407,6 +416,7 @@ class Ledger:
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
         lock = None
+        alone = not any(os.path.lexists(f"{p}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one
             if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
                 check_resumable(p)  # the one wording of it
@@ -432,9 +442,16 @@ class Ledger:
         except sqlite3.DatabaseError as e:
             if con is not None:
                 con.close()
+            name = getattr(e, "sqlite_errorname", "")
+            no_room = name.startswith(("SQLITE_IOERR_SHM", "SQLITE_FULL"))  # the disk's fault, not the save's
+            if no_room and alone and (lock or not being_written(p)):
+                _unmade(p)  # no room for SQLite's index beside it: the files it began there go again
             if lock is not None:
                 lock.close()
-            busy = getattr(e, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+            if no_room:
+                raise LedgerError(f"{p} cannot be read here: SQLite could not make its -shm index beside it "
+                                  f"({clean_text(e, 160)}; is the disk full?)") from None
+            busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
             raise LedgerError(f"{p} is in use (another program holds it locked)" if busy else
                               f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
