@@ -304,3 +304,22 @@ def test_the_opening_line_says_how_many_runs_go_at_once_of_those_to_play(tmp_pat
     assert "sweep: 1 run, 0 finished already, 0 to resume, 1 to play; 1 at a time\n" in first.stderr, first.stderr
     again = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "2", "--jobs", "4", "--out", str(out))
     assert "sweep: 1 run, 1 finished already, 0 to resume, 0 to play\n" in again.stderr, again.stderr
+
+
+def test_a_sweep_that_cannot_write_its_plan_says_so_not_that_the_output_failed(rosters, tmp_path):
+    """On a full disk (here: a limit on the size of files written) the plan
+    (sweep.json) is what fails, before a run is played: it had been 'cannot
+    write the output (File too large)', with a sweep.json.part left behind."""
+    import resource
+
+    out = tmp_path / "runs"
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(rosters[0]), "--seeds", "1",
+                        "--rounds", "3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       preexec_fn=full_disk)
+    assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'sweep.json'} "
+                                              "(File too large)\n"), r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [".sweep.lock"]

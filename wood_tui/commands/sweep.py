@@ -233,8 +233,12 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
     plan["rounds"] = rounds
     tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:  # a full disk: the plan's file, not the output (and no half-written plan left)
+        tmp.unlink(missing_ok=True)
+        raise WoodError(f"--out {out}: cannot write {path} ({e.strerror or e})") from None
 
 
 def _committed(save: Path, seed: int) -> int:
