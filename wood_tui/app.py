@@ -65,8 +65,10 @@ class WoodApp(App[None]):
         """The app draws on stderr and reads keys from stdin, so both must be a
         terminal: off one (`wood play < /dev/null`, a CI job, stdin closed) it
         had drawn into a pipe and waited for keys forever, or been a traceback.
-        Refused before the game starts, so no save is made."""
-        if not all(f is not None and not f.closed and f.isatty() for f in (sys.__stdin__, sys.__stderr__)):
+        Refused before the game starts, so no save is made. (A headless run, a
+        test's or a screenshot's, draws nowhere and reads no keys.)"""
+        if not kwargs.get("headless") and not all(f is not None and not f.closed and f.isatty()
+                                                  for f in (sys.__stdin__, sys.__stderr__)):
             raise WoodError("the app needs a terminal (its keys come from stdin and it draws on stderr, and here one "
                             "of them is not a terminal); without one: wood sim, or wood replay PATH --verify")
         return super().run(*args, **kwargs)
