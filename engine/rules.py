@@ -211,9 +211,10 @@ def close_round(state: State, world: World, actions: dict[str, Action],
     if (g := _granary(s, world, book)) is not None:
         ev.append(g)
     fills = round_fills([*opening, *ev])  # the opening's: shorts bought in when due
+    going100 = {g: q.avg100 for g, q in s.quotes.items()}  # before this round's trades (the magistrate's fallback)
     _remember_prices(s, world, fills)
     _consume(s, world, flows, ev)
-    ev.extend(_magistrate(s, world, fills))
+    ev.extend(_magistrate(s, world, fills, going100))
     memory.drift(s.relations, int(world.economy["feelings_drift_div"]))
     memory.align(s.relations, s.pacts)
     s.whispers = [w for w in s.whispers if w.round == r]  # this round's, for the recipients' next views
@@ -839,12 +840,13 @@ def _consume(s: State, world: World, flows: Flows, ev: list[Event]) -> None:
                                     "mood": c.mood - before}, public=False, who=(c.name,)))
 
 
-def _magistrate(s: State, world: World, fills: dict[str, list[Fill]]) -> list[Event]:
+def _magistrate(s: State, world: World, fills: dict[str, list[Fill]], going100: dict[str, int | None]) -> list[Event]:
     """When a true tip resolves, the magistrate may look into each recipient
     who traded its good while the tip was live. Each trade is judged against
     the price after resolution: the mean of this round's trades in the good
     between others (its own trades, washes included, do not set it), else
-    the moving average, else the last price. Buying below it or selling
+    the moving average before this round's trades (`going100`: so its own
+    trades do not set that either), else the last price. Buying below it or selling
     above it made money. A trade that lost offsets the others only if it was at a market price
     (within half to twice the going price when it was made): a loss at a
     silly price, as in a wash trade with a friend who hands the coins back,
@@ -859,7 +861,7 @@ def _magistrate(s: State, world: World, fills: dict[str, list[Fill]]) -> list[Ev
         for who in t.recipients:
             mine = [x for x in t.trades if x[0] == who]
             others = _mean100([f for f in fills.get(t.good, ()) if who not in f[:2]])
-            after100 = others if others is not None else q.avg100
+            after100 = others if others is not None else going100.get(t.good)
             after = (after100 + 50) // 100 if after100 is not None else q.last
             if not mine or after is None:
                 continue

@@ -1234,6 +1234,16 @@ def test_a_recipients_own_trades_after_the_news_do_not_set_the_price_it_is_judge
     assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (12 - 8), base + 8)]
 
 
+def test_a_recipients_wash_in_a_quiet_news_round_does_not_move_the_price_it_is_judged_by(strict, state):
+    """Nobody else trades honey when the news breaks, so Fox is judged against
+    the going price (15) as it stood before that round: Fox's wash of 20 at 1
+    would have dragged the moving average to 9 and its fine from 19 to 7."""
+    base = strict.odds["fine_base"]
+    state.quotes["honey"].avg100 = 1500
+    ev = _news_round(strict, state, [("Hare", 20, 1, "Fox")])
+    assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (15 - 8), base + 14)]
+
+
 def test_the_fine_is_capped_by_the_coins_held(strict, state):
     state.creatures["Fox"].coins = 20
     _, s1, s2, fines, _ = _judge(strict, state, "hive_loss", True, [("Fox", "Badger", 2, 8)], after=12)
