@@ -724,8 +724,9 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
     once it holds `granary_min`, the granary spends up to `granary_spend_pct`%
     of it on the cheapest standing offers of what creatures lack this round
     (food and fuel; the lowest mood first), and hands it to them.
-    Its purchases are market trades: they set the last price and count in
-    the moving average (`buys` in its event). It never pays more than
+    Its purchases are market trades: they set the last price, count in
+    the moving average (`buys` in its event), and a seller's on a live tip
+    is the magistrate's business. It never pays more than
     GRANARY_PAY_PCT% of the going price (`_going`): a lone ask at a silly
     price does not empty the treasury into one seller's purse."""
     if s.treasury < int(world.economy["granary_min"]):
@@ -756,6 +757,7 @@ def _granary(s: State, world: World, book: Book) -> Event | None:
                 lack -= q
                 bought[g] = bought.get(g, 0) + q
                 buys.append([o.owner, g, q, o.price])
+                _tip_trades(s, "", o.owner, g, q, o.price, _going(s, world, g))  # a sale on a tip is judged
                 s.quotes[g].last = o.price
                 s.quotes[g].volume += q
                 o.qty -= q
@@ -880,7 +882,7 @@ def _magistrate(s: State, world: World, fills: dict[str, list[Fill]], going100: 
             amount = min(c.coins, int(world.odds["fine_base"]) + profit)
             c.coins -= amount
             s.treasury += amount
-            for other in sorted({x[4] for x in mine}):
+            for other in sorted({x[4] for x in mine} - {""}):  # the granary ("") has no feelings
                 memory.move(s.relations, other, who, memory.RELATION_MOVES["fine"])
             out.append(Event("fine", r, {"creature": who, "amount": amount, "good": t.good, "tip": t.id,
                                          "units": units, "profit": profit}))

@@ -93,7 +93,7 @@ class Tip:
     issued: int
     resolves: int
     resolved: bool = False
-    # (creature, side, qty, price, counterparty) trades of recipients in `good` while live
+    # (creature, side, qty, price, counterparty, going) trades of recipients in `good` while live ("": the granary)
     trades: list[list] = field(default_factory=list)
 
     def copy(self) -> "Tip":

@@ -1244,6 +1244,30 @@ def test_a_recipients_wash_in_a_quiet_news_round_does_not_move_the_price_it_is_j
     assert [(f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [(2 * (15 - 8), base + 14)]
 
 
+def test_a_recipients_sales_to_the_granary_on_a_tip_are_judged(strict, state):
+    """The granary's purchases are market trades: Squirrel, told a bumper acorn
+    crop is coming, sells 3 acorns to the granary at 9 (150% of their going 6);
+    when the news breaks acorns trade at 3, and the magistrate fines the 18
+    made (the granary, its counterparty, holds no grudge)."""
+    base = strict.odds["fine_base"]
+    bare(state, strict)
+    t = _tip_for(state, strict, "bumper", True, ("Squirrel",))
+    state.treasury, state.quotes["acorns"].avg100 = 100, 600
+    state.creatures["Squirrel"].goods["acorns"] = 3
+    act(state, strict, "Squirrel", action="offer", side="sell", good="acorns", qty=3, price=9)
+    s1, ev, _ = close_round(state, strict, {})
+    assert [e.data["buys"] for e in kinds(ev, "granary")] == [[["Squirrel", "acorns", 1, 9]] * 3]
+    assert s1.tips[t.id].trades == [["Squirrel", "sell", 1, 9, "", 6]] * 3
+    s2, ev_open, _ = open_round(s1, strict)
+    s2.creatures["Owl"].goods["acorns"] = 1
+    placed = act(s2, strict, "Owl", action="offer", side="sell", good="acorns", qty=1, price=3)
+    oid = kinds(placed, "offer_placed")[0].data["id"]
+    s3, ev, _ = close_round(s2, strict, {"Hare": Action(action="accept", id=oid)}, ev_open)
+    assert [(f.data["creature"], f.data["profit"], f.data["amount"]) for f in kinds(ev, "fine")] == [
+        ("Squirrel", 3 * (9 - 3), base + 18)]
+    assert "" not in s3.relations
+
+
 def test_the_fine_is_capped_by_the_coins_held(strict, state):
     state.creatures["Fox"].coins = 20
     _, s1, s2, fines, _ = _judge(strict, state, "hive_loss", True, [("Fox", "Badger", 2, 8)], after=12)
