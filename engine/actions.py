@@ -78,7 +78,7 @@ REASON_WORDS: dict[str, str] = {
     Reason.SELF_PACT: "you cannot make a pact with yourself",
     Reason.SELF_WHISPER: "you cannot whisper to yourself",
     Reason.NO_BUYER: "no one is buying at that price or better, so nothing was sold short: {}",
-    Reason.TOO_MANY_ALLIES: "you already have as many allies as the wood allows: {}",
+    Reason.TOO_MANY_ALLIES: "no room for another pact: {}",
     Reason.ALREADY_ALLIED: "you are already allied: {}",
     Reason.NOT_ALLIED: "you have no pact with them: {}",
     Reason.UNKNOWN_TIP: "you hold no such tip: {}",

@@ -631,6 +631,8 @@ def _do_ally(s: State, world: World, book: Book, name: str, a: Action):
     cap = int(world.economy["max_allies"])
     if len(s.allies(name)) >= cap:
         return (Reason.TOO_MANY_ALLIES, f"you have {cap} allies, the most a creature may have")
+    if len(s.allies(a.to)) >= cap:  # it could never accept: no view shows a pact the engine would refuse
+        return (Reason.TOO_MANY_ALLIES, f"{a.to} has {cap} allies, the most a creature may have")
     theirs = next((po for po in s.pact_offers.values() if po.proposer == a.to and po.to == name), None)
     if theirs is not None:
         return _form_pact(s, world, theirs)

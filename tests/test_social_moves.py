@@ -473,6 +473,17 @@ def test_a_creature_at_max_allies_can_neither_propose_nor_be_allied(state, world
     assert state_hash(state) == before
 
 
+def test_a_pact_cannot_be_proposed_to_a_creature_at_max_allies(state, world):
+    """Owl has all the allies it may have: a proposal to it could never be
+    accepted, so it is refused and no view shows it."""
+    for other in ("Fox", "Badger", "Hare"):
+        _pact(state, "Owl", other)
+    before = state_hash(state)
+    ev = act(state, world, "Squirrel", action="ally", to="Owl")
+    assert reasons(ev) == ["too_many_allies"] and "Owl has 3 allies" in ev[0].data["detail"]
+    assert state_hash(state) == before and public_view(state, world, "Owl").pact_offers == ()
+
+
 def test_proposals_lapse_when_a_creature_reaches_max_allies(state, world):
     """Once a pact fills a creature's last place, every proposal it made or
     was made is gone: no view shows a pact that the engine would refuse."""
