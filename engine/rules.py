@@ -565,10 +565,11 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
 def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Event:
     """A short falls due. The collateral comes back to its owner, who then
     returns the units: first from what it holds, then bought in from the
-    cheapest standing sell offers, and any still missing are settled in coins
-    at `squeeze_pct`% of the good's price (paid to the treasury; what it
-    cannot pay is owed to the wood: a public default, collected from its coins
-    each round until paid). Profit is the sale's proceeds less what the
+    cheapest standing sell offers at up to the squeeze's price (an ask above
+    it, posted to prey on a short falling due, is not taken), and any still
+    missing are settled in coins at `squeeze_pct`% of the good's price (paid
+    to the treasury; what it cannot pay is owed to the wood: a public
+    default, collected from its coins each round until paid). Profit is the sale's proceeds less what the
     units cost now (those returned from stores counted at the good's price)."""
     c = s.creatures[x.owner]
     c.coins += x.collateral
@@ -578,8 +579,9 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
     c.goods[x.good] = c.goods.get(x.good, 0) - delivered
     owed = x.owed - delivered
     bought, cost, buys = 0, 0, []
-    asks = sorted((o for o in s.offers.values() if o.side == "sell" and o.good == x.good and o.owner != x.owner),
-                  key=lambda o: (o.price, o.id))
+    squeeze_price = price_now * int(world.economy["squeeze_pct"]) // 100
+    asks = sorted((o for o in s.offers.values() if o.side == "sell" and o.good == x.good and o.owner != x.owner
+                   and o.price <= squeeze_price), key=lambda o: (o.price, o.id))  # a dearer ask is no way out
     for o in asks:
         seller = s.creatures[o.owner]
         n = min(owed, o.qty, seller.goods.get(x.good, 0), c.coins // o.price)
@@ -600,7 +602,6 @@ def _close_short(s: State, world: World, x: Short, r: int, flows: Flows) -> Even
         q.volume += n
         if owed == 0:
             break
-    squeeze_price = price_now * int(world.economy["squeeze_pct"]) // 100
     squeezed, squeeze_cost = owed, min(c.coins, owed * squeeze_price)
     c.coins -= squeeze_cost
     s.treasury += squeeze_cost

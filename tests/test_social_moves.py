@@ -283,6 +283,23 @@ def test_a_squeeze_is_priced_off_the_latest_price_when_it_is_above_the_base(stat
     assert d["squeeze_cost"] == 2 * 10 * int(world.economy["squeeze_pct"]) // 100
 
 
+def test_a_due_short_never_buys_in_above_the_squeeze_price(state, world):
+    """An ask dearer than the squeeze (twice the good's price: 12 for acorns)
+    is no way to return the units: Owl is squeezed at 12 a unit rather than
+    paying Fox's 60, and Fox's ask stands untouched."""
+    owl = state.creatures["Owl"]
+    owl.goods[GOOD] = 0
+    state.quotes[GOOD].last = None
+    state.creatures["Fox"].goods[GOOD] = 5
+    dear = offer(state, "Fox", "sell", GOOD, 3, 60)
+    fair = offer(state, "Hare", "sell", GOOD, 1, 12)
+    state.creatures["Hare"].goods[GOOD] = 1
+    _short(state, owed=3, collateral=40, price=9)
+    after, d, _ = _close(state, world)
+    assert (d["bought"], d["cost"], d["squeezed"], d["squeeze_cost"]) == (1, 12, 2, 24)
+    assert after.offers[dear.id].qty == 3 and fair.id not in after.offers
+
+
 def test_a_due_short_goes_holdings_then_asks_then_squeeze(state, world):
     owl = state.creatures["Owl"]
     owl.goods[GOOD] = 1

@@ -50,6 +50,7 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     fuel_good = world.fuel_good if world is not None else "timber"
     life = eco.get("offer_lifetime", 3)
     collateral, short_rounds = eco.get("short_collateral_pct", 150), eco.get("short_rounds", 4)
+    squeeze = eco.get("squeeze_pct", 200)
     allies = eco.get("max_allies", 3)
     term = eco.get("grove_rounds", 24)
     return (
@@ -83,8 +84,9 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         f"SHORTS. short sells qty of a good you do not hold into the standing bids at your price or better, "
         f"borrowed from the wood's store: you get the coins now, {collateral}% of them are held as collateral, "
         f"and the units go back in {short_rounds} rounds (or the rounds you give; never past the last round), "
-        "from your store or bought in at market. If none are to be had you are squeezed: they are settled at a "
-        "steep price, and what you cannot pay is owed to the wood, a default collected from your coins. A short "
+        "from your store or bought in at market (never above the squeeze). If none are to be had you are "
+        f"squeezed: they are settled at {squeeze}% of the price, and what you cannot pay is owed to the wood, a "
+        "default collected from your coins. A short "
         "wins when the price falls.",
         f"PACTS. ally proposes a public pact to one creature (up to {allies} allies); it becomes a pact when they "
         "accept it by its # (your panel lists pacts offered to you, and so does the offers table) or propose one "
