@@ -73,3 +73,15 @@ def test_an_open_short_counts_and_every_explanation_of_worth_says_so(state, worl
     for term in ("coins", "goods at their going price", "loans made", "loans taken", "owed to the wood", "shorts"):
         assert term in rule
     assert f"shorts {36 - 3 * acorn:>4}" in next(ln for ln in standings_lines(state, world) if "Owl" in ln)
+
+
+def test_goods_count_only_up_to_the_pantry(state, world):
+    """A hoard wins nothing: units of a good beyond the pantry (6) are rotting
+    and count for nothing in net worth."""
+    keep = int(world.economy["pantry"])
+    for c in state.creatures.values():
+        c.goods = {g: 0 for g in world.goods}
+    state.creatures["Owl"].goods["honey"] = keep + 30
+    state.creatures["Fox"].goods["honey"] = keep
+    rows = {r.name: r for r in standings(state, world)}
+    assert rows["Owl"].goods_value == rows["Fox"].goods_value == keep * world.goods["honey"].base_price
