@@ -421,7 +421,7 @@ async def test_the_help_explains_the_wood():
         await pilot.press("f1")
         await pilot.pause()
         about = str(app.screen.query_one("#help-about").content)
-        for word in ("MAGISTRATE", "TIPS", "LOANS", "SPOILAGE", "timber is burned", "net worth"):
+        for word in ("MAGISTRATE", "TIPS", "LOANS", "SPOILAGE", "Timber is burned", "net worth"):
             assert word in about, word
 
 

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from engine.actions import PASS, Action
+from engine.actions import PASS, SHORT_ROUNDS_MAX, Action
 from engine.recap import move_line
 from engine.score import Standing, worth_rule
 from engine.world import World
@@ -50,7 +50,9 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
     fuel_good = world.fuel_good if world is not None else "timber"
     life = eco.get("offer_lifetime", 3)
     collateral, short_rounds = eco.get("short_collateral_pct", 150), eco.get("short_rounds", 4)
-    squeeze = eco.get("squeeze_pct", 200)
+    squeeze, max_shorts = eco.get("squeeze_pct", 200), eco.get("max_shorts", 3)
+    garnish = eco.get("debt_garnish_pct", 50)
+    low, shown = eco.get("low_mood", 25), eco.get("whispers_shown", 3)
     allies = eco.get("max_allies", 3)
     term = eco.get("grove_rounds", 24)
     return (
@@ -64,8 +66,8 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "under the form; correct it and act again. An accept can still lose a race to a creature who moved "
         "first: it then trades against the next best offers at that price, or stands as your own offer.",
         "EATING. Every round you eat your basket (the 'need' column). Met needs raise your mood, unmet ones lower "
-        f"it; a creature never dies. {fuel_good} is burned as fuel by season: {burn} (a year is four rounds). "
-        "Low mood lowers what you make a little. Groves differ: among several of your kind, each one's luck "
+        f"it; a creature never dies. {fuel_good.capitalize()} is burned as fuel by season: {burn} (a year is four "
+        f"rounds). Below mood {low} you make one fewer of your kind's main good. Groves differ: among several of your kind, each one's luck "
         f"(drawn every {term} rounds) shares out your kind's harvest beyond one of each good apiece; the intro tells "
         "what yours makes.",
         f"SPOILAGE. Above {pantry} units of a good (your pantry), a share of the hoard rots every round: "
@@ -78,12 +80,13 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "fined (all of it, and more) in public, and your trading partners think less of you; a loss at a price far "
         "from the going one (a wash) offsets nothing. Trading that made nothing is cleared. It judges you too.",
         "LOANS. Lend coins at a rate for some rounds; the taker owes amount + rate% a round when due. A borrower "
-        "who cannot pay defaults in public: the rest stays owed and part of its coins go to it every round, "
-        "and no one may lend to it until it is paid. In net worth a loan counts the sum lent until it falls due; "
+        f"who cannot pay defaults in public: the rest stays owed and {garnish}% of its coins go to it every round, "
+        "and it may not borrow (or sell short) until it is paid. In net worth a loan counts the sum lent until it falls due; "
         "one in default counts for its lender only what the borrower holds.",
         f"SHORTS. short sells qty of a good you do not hold into the standing bids at your price or better, "
         f"borrowed from the wood's store: you get the coins now, {collateral}% of them are held as collateral, "
-        f"and the units go back in {short_rounds} rounds (or the rounds you give; never past the last round), "
+        f"and the units go back in {short_rounds} rounds (or the 1-{SHORT_ROUNDS_MAX} you give; never past the "
+        f"last round; {max_shorts} open at once at most), "
         "from your store or bought in at market (never above the squeeze). If none are to be had you are "
         f"squeezed: they are settled at {squeeze}% of the price, and what you cannot pay is owed to the wood, a "
         "default collected from your coins. A short "
@@ -93,8 +96,8 @@ def help_paragraphs(world: World | None) -> tuple[str, ...]:
         "back. Allies trade first with each other and their feelings move together. break ends a pact, in "
         "public; a default on an ally's loan ends it too.",
         "WHISPERS. whisper sends one private line (up to 80 characters) to one creature: only it reads it, in "
-        "its next round ('Fox whispered: ...'). Or pass on one of your tips: its words travel, never whether "
-        "it is true. Whispers can lie.",
+        f"its next round ('Fox whispered: ...'; the latest {shown} of a round). Or pass on one of your tips: its "
+        "words travel, never whether it is true. Whispers can lie.",
         "FEELINGS. Fair trades, gifts and repaid loans warm others to you; defaults, fines and sharp prices cool "
         "them. Your panel shows how you feel and how others feel about you.",
         "Hot-seat: the curtain hides everything between players; press enter when you are at the keyboard.",
