@@ -52,3 +52,42 @@ def test_every_example_in_a_commands_readme_section_parses(command):
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"README example `wood {shlex.join(argv)}` is refused by the parser")
+
+
+def test_the_games_numbers_in_the_readme_are_the_worlds():
+    """Each number "The game" states is the one the engine plays by (assets/,
+    engine.actions): a retuned world with a stale README fails here."""
+    from engine.actions import SHORT_ROUNDS_MAX, WHISPER_MAX
+    from engine.rules import GRANARY_PAY_PCT
+    from engine.score import PRICE_CAP
+    from engine.world import load_world
+
+    world = load_world()
+    eco, odds = world.economy, world.odds
+    m = re.search(r"^## The game\n(.*?)(?=^## )", README, re.S | re.M)
+    text = " ".join(m.group(1).split())
+    words = {1: "once", 2: "twice", 3: "three"}
+    fuel = eco["fuel_by_season"]
+    said = [
+        f"{fuel['spring']}, {fuel['summer']}, {fuel['autumn']} and {fuel['winter']} timber a round",
+        f"stands for {eco['offer_lifetime']} rounds",
+        f"{eco['short_collateral_pct']}% of the proceeds is held as collateral",
+        f"in {eco['short_rounds']} rounds, or the 1-{SHORT_ROUNDS_MAX} you give; {eco['max_shorts']} open shorts at most",
+        f"settled at {words[eco['squeeze_pct'] // 100]} the price (a squeeze)",
+        f"{words[eco['max_allies']]} allies at most",
+        f"up to {WHISPER_MAX} characters",
+        f"the latest {eco['whispers_shown']} of a round",
+        f"the profit and {odds['fine_base']} coins more",
+        f"once it holds {eco['granary_min']} coins the granary spends up to "
+        f"{'half' if eco['granary_spend_pct'] == 50 else str(eco['granary_spend_pct']) + '%'} of it",
+        f"at most {GRANARY_PAY_PCT}% of the going price",
+        f"pantry of {eco['pantry']}",
+        f"collected from {'half' if eco['debt_garnish_pct'] == 50 else str(eco['debt_garnish_pct']) + '% of'} its coins",
+        f"below {eco['low_mood']} a creature makes one fewer",
+        f"drawn afresh every {eco['grove_rounds']} rounds",
+        f"never more than {words[PRICE_CAP]} the usual price",
+        f"({eco['pantry']} of each",
+        f"a round's mean trade price counts {eco['price_memory_pct']}%",
+    ]
+    missing = [s for s in said if s not in text]
+    assert not missing, f"README's \"The game\" does not say: {missing}"
