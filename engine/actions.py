@@ -73,7 +73,7 @@ REASON_WORDS: dict[str, str] = {
     Reason.INSUFFICIENT_COINS: "not enough coins: you {}",
     Reason.OFFER_UNFUNDED: "the other side can no longer pay or deliver: {}",
     Reason.OFFER_TAKEN: "it lost a race: {}",
-    Reason.IN_DEFAULT: "no one may lend to a creature in default: {}",
+    Reason.IN_DEFAULT: "a creature in default may not borrow or short until it has paid: {}",
     Reason.OUT_OF_RANGE: "a number is out of range: {}",
     Reason.SELF_PACT: "you cannot make a pact with yourself",
     Reason.SELF_WHISPER: "you cannot whisper to yourself",

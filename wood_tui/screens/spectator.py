@@ -4,8 +4,9 @@ rounds, feelings, the standing offers, the public log and headlines, with
 pause, step and speed keys.
 
 The board shows public events only. The god view (`g`, or "god view" in the
-command palette) opens what only the ledger knows: tip truths, debts,
-fines, whispers. It exists on this screen alone: the play screen never
+command palette) opens what only the ledger knows: tip truths and who got
+them, whispers; beside them, debts and fines (public, but gathered there).
+It exists on this screen alone: the play screen never
 composes one, and it reads the events the bridge posts to the screen; no
 brain and no prompt ever sees any of it.
 """
@@ -53,7 +54,7 @@ class WatchCommands(Provider):
         if not isinstance(screen, SpectatorScreen):
             return []
         out = [("god view: show or hide what only the ledger knows", screen.action_god_view,
-                "tip truths, debts, fines and whispers (spectators only)")]
+                "tip truths and whispers (spectators only), with debts and fines")]
         out += [(f"show {tab.removeprefix('tab-')}", partial(screen.action_show_tab, tab), "the side panel")
                 for tab in TABS]
         if screen.large_roster:
@@ -108,8 +109,9 @@ class SpectatorScreen(GameScreen):
         "on an ally's loan.",
         "Whispers: a private line to one creature, read in its next round, or a tip passed on (its words, "
         "never its truth). The board shows only who whispered to whom; the words are in the god view.",
-        "g opens the god view: tips still in the air with their truth and who got them, who owes whom, "
-        "the magistrate's fines, and whispers. Spectators only; no creature ever sees it.",
+        "g opens the god view: tips still in the air with their truth and who got them, and whispers, which "
+        "only the ledger knows (spectators only; no creature ever sees them), beside who owes whom and the "
+        "magistrate's fines.",
     )
     god: reactive[bool] = reactive(False, init=False)
 
