@@ -358,6 +358,14 @@ def test_charts_are_coloured_only_on_a_terminal_they_are_drawn_on_and_never_unde
     assert "mean trade price per good" in err and "\x1b[" not in err
 
 
+def test_charts_with_stdout_closed_are_not_a_traceback(saved):
+    """`wood report RUN.db --plot >&-` (a cron line): Python sets sys.stdout to None, and asking it
+    whether it was a terminal, to colour the charts, had been an AttributeError traceback, exit 1."""
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(saved), "--plot"], cwd=ROOT,
+                       stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(1))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 @pytest.mark.parametrize("argv,words", [
     (["--gpu-hour-price", "-1"], "expected a price"),
     (["--mtok-price", "nan"], "expected a price"),
