@@ -329,8 +329,9 @@ def on_a_terminal(argv: list[str], **env) -> tuple[str, str]:
     import pty
 
     main, term = pty.openpty()
+    inherited = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}  # a CI's or a shell's NO_COLOR is not the test's
     p = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=term, stderr=subprocess.PIPE,
-                         env={**os.environ, **env})
+                         env={**inherited, **env})
     os.close(term)
     out = b""
     while True:
