@@ -84,7 +84,7 @@ class LedgerError(WoodError):
 
 
 NUMBER_MAX = 1 << 31  # a call's round, latency (ms) and token counts: past this it is not a record (llm.TOKENS_MAX)
-TEMP_STEM = 64  # characters of a save's name its creation's temporary file keeps (filesystems allow 255)
+TEMP_STEM = 64  # characters of a target's name its temporary file keeps (a save's, an export's; names may be 255)
 
 
 COMPANIONS = ("-wal", "-shm", "-journal")  # files SQLite keeps beside a save while it is open
@@ -127,13 +127,15 @@ def _check_room_for_companions(p: Path) -> None:
                           f"{'it' if len(stale) == 1 else 'them'}, or choose another --save path")
 
 
-def _clear_stale(p: Path) -> None:
-    """Remove what a `Ledger.create` of `p` killed before it finished left
-    beside it (`.NAME.PID.new`, its -wal/-shm), where that process is gone."""
-    stem = p.name[:TEMP_STEM]
-    for leftover in p.parent.glob(f".{glob.escape(stem)}.*.new*"):
-        pid = leftover.name[len(stem) + 2:].split(".", 1)[0]
-        if not pid.isdigit() or alive(int(pid)):
+def clear_stale(target: Path, tail: str) -> None:
+    """Remove what a process killed while it made `target` left beside it:
+    the hidden `.NAME.PID<tail>` files it wrote first (NAME: the target's
+    first TEMP_STEM characters; `tail` a regular expression: a save's `.new`
+    and its companions, an export's `.HEX.part`), where that process is gone."""
+    stem = target.name[:TEMP_STEM]
+    for leftover in target.parent.glob(f".{glob.escape(stem)}.*"):
+        made_by = re.fullmatch(rf"([0-9]+){tail}", leftover.name[len(stem) + 2:])
+        if made_by is None or alive(int(made_by[1])):
             continue
         with contextlib.suppress(OSError):
             leftover.unlink()
@@ -357,7 +359,7 @@ class Ledger:
         if rounds is not None:
             meta.update(rounds=str(rounds), ends=json.dumps([(1, rounds)]))
         tmp = p.with_name(f".{p.name[:TEMP_STEM]}.{os.getpid()}.new")  # short: a long name still has room
-        _clear_stale(p)
+        clear_stale(p, r"\.new(?:-wal|-shm|-journal)?")  # a killed create's file and its companions
         try:
             con = _connect(tmp, readonly=False)
             try:

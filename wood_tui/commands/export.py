@@ -399,9 +399,6 @@ def _make_dirs(out: Path) -> list[Path]:
     return made
 
 
-TEMP_STEM = 64  # characters of a target's name its temporary file keeps (a long name still has room)
-
-
 def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
     """Write `rows` as JSONL to a new temporary file beside `path` (noted in
     `parts`); the caller renames. The file is made afresh under a name no
@@ -410,7 +407,9 @@ def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
     import os
     import secrets
 
-    _clear_stale(path)
+    from engine.ledger import TEMP_STEM, clear_stale
+
+    clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what an export killed while it wrote `path` left (kill -9)
     while True:  # O_EXCL: a new file, with the mode a plain open gives (mkstemp's is 0600)
         tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
         try:
@@ -425,20 +424,3 @@ def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
             fh.write(json.dumps(row) + "\n")  # ASCII: a raw reply's bidi or invisible marks show as escapes
             n += 1
     return n
-
-
-def _clear_stale(path: Path) -> None:
-    """Remove what an export killed while it wrote `path` (kill -9, SIGTERM)
-    left beside it: `_write`'s `.NAME.PID.HEX.part`, where that process is gone."""
-    import glob
-    import re
-
-    from engine.ledger import alive
-
-    stem = path.name[:TEMP_STEM]
-    for leftover in path.parent.glob(f".{glob.escape(stem)}.*.part"):
-        made_by = re.fullmatch(r"([0-9]+)\.[0-9a-f]{8}\.part", leftover.name[len(stem) + 2:])
-        if made_by is None or alive(int(made_by[1])):
-            continue
-        with contextlib.suppress(OSError):
-            leftover.unlink()
