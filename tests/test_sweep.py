@@ -323,3 +323,23 @@ def test_a_sweep_that_cannot_write_its_plan_says_so_not_that_the_output_failed(r
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'sweep.json'} "
                                               "(File too large)\n"), r.stderr
     assert sorted(p.name for p in out.iterdir()) == [".sweep.lock"]
+
+
+def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path):
+    """The roster's frozen copy is written as the plan is: on a full disk (a limit on the size of files
+    written, under this roster but over the plan) the line names it and no cut-short roster.toml.part stays."""
+    import resource
+
+    big = roster(tmp_path / "big.toml")
+    big.write_text("# " + "x" * 3000 + "\n" + big.read_text())
+    out = tmp_path / "runs"
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(big), "--seeds", "1",
+                        "--rounds", "3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       preexec_fn=full_disk)
+    assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'big' / 'roster.toml'} "
+                                              "(File too large)\n"), r.stderr
+    assert not [p for p in out.rglob("*.part")], list(out.rglob("*"))

@@ -144,14 +144,21 @@ def run(args) -> int:
 
 def _write_frozen(r: RosterFile, out: Path) -> None:
     """The roster as planned, written (whole, by a rename) into its folder of runs."""
+    _write_whole(r.frozen(out), r.text, out)
+
+
+def _write_whole(target: Path, data: bytes, out: Path) -> None:
+    """`data` written to `target` in `out` whole, by a rename, or one line
+    saying why not (a full disk), with no half-written `.part` left behind."""
     from engine.errors import WoodError
 
-    target = r.frozen(out)
     tmp = target.with_name(target.name + ".part")
     try:
-        tmp.write_bytes(r.text)
+        tmp.write_bytes(data)
         tmp.replace(target)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise WoodError(f"--out {out}: cannot write {target} ({e.strerror or e})") from None
 
 
@@ -232,13 +239,7 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
     for r in rosters:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
     plan["rounds"] = rounds
-    tmp = path.with_suffix(".json.part")
-    try:
-        tmp.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:  # a full disk: the plan's file, not the output (and no half-written plan left)
-        tmp.unlink(missing_ok=True)
-        raise WoodError(f"--out {out}: cannot write {path} ({e.strerror or e})") from None
+    _write_whole(path, (json.dumps(plan, indent=1, sort_keys=True) + "\n").encode(), out)  # ASCII: json's escapes
 
 
 def _committed(save: Path, seed: int) -> int:
