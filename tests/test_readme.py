@@ -73,7 +73,7 @@ def test_the_games_numbers_in_the_readme_are_the_worlds():
         f"stands for {eco['offer_lifetime']} rounds",
         f"{eco['short_collateral_pct']}% of the proceeds is held as collateral",
         f"in {eco['short_rounds']} rounds, or the 1-{SHORT_ROUNDS_MAX} you give; {eco['max_shorts']} open shorts at most",
-        f"settled at {words[eco['squeeze_pct'] // 100]} the price (a squeeze)",
+        f"settled at {words[eco['squeeze_pct'] / 100]} the price (a squeeze)",  # 250% is no word here: a KeyError
         f"{words[eco['max_allies']]} allies at most",
         f"up to {WHISPER_MAX} characters",
         f"the latest {eco['whispers_shown']} of a round",
