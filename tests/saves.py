@@ -1,4 +1,5 @@
-"""Watching a save that another process is writing (the kill and Ctrl-C tests)."""
+"""Watching a save that another process is writing (the kill and Ctrl-C tests);
+a child process that writes as on a full disk."""
 from __future__ import annotations
 
 import sqlite3
@@ -24,3 +25,15 @@ def wait_for_rounds(db: Path, at_least: int, timeout: float, proc: subprocess.Po
         time.sleep(step)
         done = rounds_saved(db)
     return done
+
+
+def full_disk(limit: int):
+    """A `preexec_fn` under which the child's writes past `limit` bytes in a
+    file fail (EFBIG, not the SIGXFSZ that would kill it), as on a full disk."""
+    def limited() -> None:
+        import resource  # POSIX only, as preexec_fn is
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limited

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import rounds_saved, wait_for_rounds
+from tests.saves import full_disk, rounds_saved, wait_for_rounds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -681,17 +681,11 @@ def test_a_save_on_a_full_disk_is_said_to_be_on_a_full_disk_and_gains_no_files(t
     (here: a limit on the size of files written) that fails. The save is
     sound: it had been called 'not a readable Thousand Token Wood save
     (disk I/O error)', and a -wal and a cut-short -shm stayed beside it."""
-    import resource
-
     db = tmp_path / "s.db"
     assert wood("sim", "--rounds", "3", "--save", str(db), "--quiet").returncode == 0
     before = digest(db)
-
-    def full_disk():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
     for command in (["report", str(db)], ["replay", str(db), "--verify"], ["sim", "--resume", str(db), "--quiet"]):
-        r = wood(*command, preexec_fn=full_disk)
+        r = wood(*command, preexec_fn=full_disk(16384))
         assert r.returncode == 2 and r.stderr == (f"wood: error: {db} cannot be read here: SQLite could not make its "
                                                   "-shm index beside it (disk I/O error; is the disk full?)\n"), r.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"] and digest(db) == before

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
+from tests.saves import full_disk
 
 ROOT = Path(__file__).resolve().parent.parent
 CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
@@ -310,16 +311,10 @@ def test_a_sweep_that_cannot_write_its_plan_says_so_not_that_the_output_failed(r
     """On a full disk (here: a limit on the size of files written) the plan
     (sweep.json) is what fails, before a run is played: it had been 'cannot
     write the output (File too large)', with a sweep.json.part left behind."""
-    import resource
-
     out = tmp_path / "runs"
-
-    def full_disk():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
     r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(rosters[0]), "--seeds", "1",
                         "--rounds", "3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       preexec_fn=full_disk)
+                       preexec_fn=full_disk(64))
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'sweep.json'} "
                                               "(File too large)\n"), r.stderr
     assert sorted(p.name for p in out.iterdir()) == [".sweep.lock"]
@@ -328,18 +323,12 @@ def test_a_sweep_that_cannot_write_its_plan_says_so_not_that_the_output_failed(r
 def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path):
     """The roster's frozen copy is written as the plan is: on a full disk (a limit on the size of files
     written, under this roster but over the plan) the line names it and no cut-short roster.toml.part stays."""
-    import resource
-
     big = roster(tmp_path / "big.toml")
     big.write_text("# " + "x" * 3000 + "\n" + big.read_text())
     out = tmp_path / "runs"
-
-    def full_disk():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
     r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(big), "--seeds", "1",
                         "--rounds", "3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       preexec_fn=full_disk)
+                       preexec_fn=full_disk(1024))
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'big' / 'roster.toml'} "
                                               "(File too large)\n"), r.stderr
     assert not [p for p in out.rglob("*.part")], list(out.rglob("*"))
