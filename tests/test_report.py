@@ -325,27 +325,39 @@ def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
 
 
 def on_a_terminal(argv: list[str], **env) -> tuple[str, str]:
-    """(what `wood ARGV` wrote to its stdout, a terminal (a pty), and to its stderr, a pipe)."""
+    """(what `wood ARGV` wrote to its stdout, a terminal (a pty), and to its
+    stderr, a file: no pipe to fill while the terminal is read), within 120 s."""
     import pty
+    import select
+    import tempfile
+    import time
 
     main, term = pty.openpty()
     inherited = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}  # a CI's or a shell's NO_COLOR is not the test's
-    p = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=term, stderr=subprocess.PIPE,
-                         env={**inherited, **env})
-    os.close(term)
-    out = b""
-    while True:
+    with tempfile.TemporaryFile() as errors:
+        p = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=term, stderr=errors,
+                             env={**inherited, **env})
+        os.close(term)
+        out, deadline = b"", time.monotonic() + 120
         try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the terminal's other end is closed: all read
-            break
-        if not chunk:
-            break
-        out += chunk
-    err = p.stderr.read()
-    assert p.wait(timeout=120) == 0, err
-    os.close(main)
-    return out.decode(), err.decode()
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([main], [], [], left)[0]:
+                    continue
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # the terminal's other end is closed: all read
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            else:
+                p.kill()
+                raise AssertionError(f"wood {argv} still drawing after 120 s")
+            assert p.wait(timeout=120) == 0
+        finally:
+            os.close(main)
+        errors.seek(0)
+        return out.decode(), errors.read().decode()
 
 
 def test_charts_are_coloured_only_on_a_terminal_they_are_drawn_on_and_never_under_no_color(saved):
