@@ -397,7 +397,9 @@ class EmbeddedServer:
         """Raise WoodError if the server has exited since it became ready."""
         if self.status == "ready" and self.process.poll() is not None:
             self.status = "failed"
-            raise WoodError(f"the embedded model server exited with code {self.process.returncode}\n"
+            code = self.process.returncode
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            raise WoodError(f"the embedded model server {how}\n"
                             f"log {self.log_path}:\n{log_tail(self.log_path)}")
 
     def stop(self) -> None:

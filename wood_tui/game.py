@@ -42,6 +42,7 @@ class Game:
     roster: list[RosterEntry]
     brains_kind: str
     reports: list[Callable[[], list[str]]] = field(default_factory=list)
+    servers: list = field(default_factory=list)  # the model servers this game started (EmbeddedServer)
 
     @property
     def save_path(self) -> Path | None:
@@ -52,6 +53,16 @@ class Game:
 
     def model_report(self) -> list[str]:
         return [line for report in self.reports for line in report()]
+
+    def server_gone(self) -> str | None:
+        """Why a model server this game started is no longer running (its exit
+        and log tail), or None while all are up: its creatures could only pass."""
+        for srv in self.servers:
+            try:
+                srv.check()
+            except WoodError as e:
+                return str(e)
+        return None
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +128,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
         reports: list[Callable[[], list[str]]] = []
+        servers: list = []
         observers = [observer] if observer else []
         driven = {n for n in (extra_brains or {})}
         # a creature a human joined as (`wood play --species`) has no model:
@@ -126,7 +138,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         brains = scripted_brains(autopilot, seed)
         if kind != "scripted":
             thinking = [r for r in roster if r.name not in driven and r.model not in NO_MODEL]
-            model_brains, stats, clients = await _model_brains(stack, models, thinking, world, log)
+            model_brains, stats, clients = await _model_brains(stack, models, thinking, world, log, servers)
             brains.update(model_brains)
             observers.append(_StatsRecorder(stats))
             first = state.round + 1
@@ -138,7 +150,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         if resuming is not None:
             log(resuming)
         runner = Runner(world, state, brains, ledger=ledger, observer=observers)
-        yield Game(world, runner, ledger, target, roster, kind, reports)
+        yield Game(world, runner, ledger, target, roster, kind, reports, servers)
 
 
 def check_before_the_screen(options: RunOptions, world: World) -> None:
@@ -228,9 +240,10 @@ def _roster(options: RunOptions, world: World, kind: str) -> tuple[list[RosterEn
 
 
 async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: list[RosterEntry], world: World,
-                        log: Callable[[str], None]):
-    """Start what must be started, check every server serves its model, and
-    give each creature an LLMBrain."""
+                        log: Callable[[str], None], servers: list):
+    """Start what must be started (each server started is added to
+    `servers`), check every server serves its model, and give each creature
+    an LLMBrain."""
     from engine.brains.llm import CallStats, ChatClient, LLMBrain
     from serve.embedded import already_served, gguf_path, server_for
     from engine.brains.config import recorded_model
@@ -247,6 +260,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
             srv = server_for(cfg, on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
             await stack.enter_async_context(srv)
+            servers.append(srv)
             log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
             cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})
         elif not cfg.base_url:

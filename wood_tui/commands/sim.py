@@ -3,7 +3,8 @@
 otherwise, and a summary: the run's measures, the final standings, and last
 the line `state hash: <hex>`. A model that stops answering is said at once;
 one that answers none of its calls for FAULT_STOP_ROUNDS rounds stops the
-run (exit 1, its save resumable) rather than let its creatures pass on."""
+run (exit 1, its save resumable) rather than let its creatures pass on, and
+a model server the game started that has exited stops it before the next round."""
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def run(args) -> int:
 
 async def _run(options: RunOptions, quiet: bool) -> int:
     from engine.metrics import RunSummary
-    from engine.sanitise import clean_text
+    from engine.sanitise import clean_lines, clean_text
     from engine.score import standings_lines
     from engine.world import load_world
     from wood_tui.game import open_game
@@ -57,7 +58,10 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         target = game.target_rounds
         progress = _Progress(game.runner.state.round, target, quiet=quiet)
         watch = _ModelWatch(_warn)
+        gone = None  # why a model server the game started stopped: no round is played without it
         while game.runner.state.round < target and watch.dead is None:
+            if (gone := game.server_gone()) is not None:
+                break
             result = await game.runner.play_round()
             summary.add_round(result)
             watch.round(result.round, result.decisions)
@@ -70,6 +74,12 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         for line in standings_lines(game.runner.state, world):
             print(line)
         print(f"state hash: {game.state_hash()}")
+        if gone is not None:
+            path, last = options.save or options.resume, game.runner.state.round
+            _warn(f"wood: {clean_lines(gone)}\nstopped after round {last} of {target}"
+                  + (f"; every round played is in {clean_text(str(path))}: resume with wood sim --resume "
+                     f"{shlex.quote(clean_text(str(path)))}" if path else ""))
+            return 1
         if watch.dead is not None:
             model, reason = watch.dead
             path, last = options.save or options.resume, game.runner.state.round
