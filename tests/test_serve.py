@@ -467,3 +467,22 @@ def test_an_embedded_model_past_the_kv_cap_is_refused_as_its_roster_loads(tmp_pa
         assert f"wood: error: roster {roster}: model 'smol' is embedded: its max_concurrency x context_window " \
                "(64 x 4096 = 262,144) must be at most 131,072" in err, err
     assert list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.db").exists()
+
+
+def test_wood_serve_on_a_taken_port_leaves_no_empty_log_folder(tmp_path, capsys, monkeypatch):
+    """The embedded model's port is another program's: one line, and the
+    temporary log folder, which no server wrote in, is not left behind."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where the log folder is made
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        roster = tmp_path / "taken.toml"
+        roster.write_text((ROOT / "serve/rosters/embedded.toml").read_text().replace(
+            "\n[models.smol]\n", f"\n[models.smol]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"))
+        assert main(["serve", "--roster", str(roster)]) == 2
+    out, err = capsys.readouterr()
+    assert f"port {port} is already in use" in err
+    folder = out.split("logs in ", 1)[1].split(" ", 1)[0]
+    assert not Path(folder).exists(), out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.toml"]

@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
     import shlex
     import shutil
     import signal
@@ -117,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             if line_open:
                 print(flush=True)
+            if args.log_dir is None:  # a start that failed before any server wrote a log (a port taken): it goes
+                with contextlib.suppress(OSError):
+                    log_dir.rmdir()
             raise
         urls = [s.base_url for s in fleet.servers] + ([smol.base_url] if smol is not None else [])
         # from here a signal only asks the loop to stop: an exception raised wherever the signal lands
