@@ -12,8 +12,9 @@ decode about 1.2x as fast as Q4_1, 1.6x and 1.3x as fast as Q8_0; as valid
 in play, see BENCHMARKS.md) with llama-cpp-python's own `llama_model_quantize`, and the
 result is cached in `$XDG_CACHE_HOME/thousand-token-wood/` (or
 `~/.cache/...`), named by the sha256 of the shipped file and of itself, so a
-damaged copy is seen and redone. If that fails for any reason, the shipped
-file is served as before, with one warning.
+damaged copy is seen and redone; where that folder cannot be written, in a
+folder of the user's own in the temporary folder (`spare_cache_dir`). If
+that fails too, the shipped file is served as before, with one warning.
 
     with EmbeddedServer() as srv:          # or: async with EmbeddedServer() as srv:
         client = ...(base_url=srv.base_url, model=MODEL_ALIAS)
@@ -29,6 +30,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -138,6 +140,19 @@ def cpu_threads() -> int:
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / CACHE_FOLDER
+
+
+def spare_cache_dir() -> Path:
+    """Where the requantized copy is made when `cache_dir()` cannot be
+    written: a folder of this user's own in the temporary folder (made 0700;
+    one that another user owns or can write in is refused, since a model file
+    found there is loaded into llama.cpp)."""
+    folder = Path(tempfile.gettempdir()) / f"{CACHE_FOLDER}-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise WoodError(f"{folder} is not a folder of this user's alone")
+    return folder
 
 
 def sha256_file(path: Path) -> str:
@@ -295,8 +310,15 @@ class EmbeddedServer:
             if self.quant is not None:
                 try:
                     self.model_path = requantized_gguf(self.quant)
-                except Exception as e:  # noqa: BLE001 - whatever it was, the shipped file still works
-                    self.model_note = f"could not requantize the embedded model to {self.quant} ({e}); serving the shipped file"
+                except Exception as e:  # noqa: BLE001 - the cache may only be unwritable: try the spare folder
+                    try:
+                        self.model_path = requantized_gguf(self.quant, folder=spare_cache_dir())
+                        self.model_note = (f"could not keep the requantized embedded model in {cache_dir()} ({e}); "
+                                           f"made it in {self.model_path.parent}")
+                    except Exception as e2:  # noqa: BLE001 - whatever it was, the shipped file still works
+                        self.model_note = (f"could not requantize the embedded model to {self.quant} ({e}; "
+                                           f"in {Path(tempfile.gettempdir())}: {e2}); serving the shipped file "
+                                           "(slower: on 2 cores a round takes about 3x as long)")
                     log.warning("%s", self.model_note)
         return self.model_path
 

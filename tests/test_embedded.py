@@ -179,6 +179,7 @@ def test_failing_requantization_falls_back_to_the_shipped_file(tmp_path, monkeyp
         raise WoodError("llama_model_quantize exited with code 1: boom")
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the spare folder it tries next
     monkeypatch.setattr(embedded, "_run_quantize", broken)
     srv = EmbeddedServer()
     with caplog.at_level("WARNING", logger="serve.embedded"):
@@ -187,6 +188,33 @@ def test_failing_requantization_falls_back_to_the_shipped_file(tmp_path, monkeyp
     assert list((tmp_path / "thousand-token-wood").iterdir()) == []  # its temporary file is gone
     cmd = srv.command()
     assert cmd[cmd.index("--model") + 1] == str(gguf_path())
+
+
+def test_an_unwritable_cache_still_serves_the_requantized_model(tmp_path, monkeypatch, caplog):
+    """$XDG_CACHE_HOME cannot be written (here: a file): the Q4_0 copy is made
+    in a folder of this user's own in the temporary folder and reused, not the
+    slower shipped Q4_1 served; a spare folder others can write in is refused."""
+    import serve.embedded as embedded
+
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "afile"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    spare = tmp_path / f"thousand-token-wood-{os.getuid()}"
+    with caplog.at_level("WARNING", logger="serve.embedded"):
+        srv = EmbeddedServer()
+        made = srv.prepare_model()
+    assert made.parent == spare and f"-{QUANT}-" in made.name
+    assert "Not a directory" in srv.model_note and str(spare) in srv.model_note and len(caplog.records) == 1
+    assert spare.stat().st_mode & 0o777 == 0o700
+    when = made.stat().st_mtime_ns
+    assert EmbeddedServer().prepare_model() == made and made.stat().st_mtime_ns == when  # reused, not made again
+    shutil.rmtree(spare)
+    spare.mkdir(mode=0o777)
+    spare.chmod(0o777)  # another user could have put a model file here
+    srv = EmbeddedServer()
+    assert srv.prepare_model() == gguf_path() and "not a folder of this user's alone" in srv.model_note
+    assert list(spare.iterdir()) == []
+    assert embedded.cache_dir() == tmp_path / "afile" / "thousand-token-wood"
 
 
 def test_server_command_uses_the_machines_threads(tmp_path, monkeypatch):
