@@ -690,3 +690,16 @@ def test_a_save_on_a_full_disk_is_said_to_be_on_a_full_disk_and_gains_no_files(t
                                                   "-shm index beside it (disk I/O error; is the disk full?)\n"), r.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"] and digest(db) == before
     assert wood("report", str(db)).returncode == 0
+
+
+def test_the_note_of_a_slow_model_start_counts_the_wait_it_is_told_of():
+    """`still loading (N s)` comes once N is 5 s or more of the server's
+    start, however long the model took to prepare before it (the first note
+    said "0 s" after a cold disk's hashing)."""
+    from wood_tui.game import _every
+
+    notes = []
+    on_wait = _every(5, lambda s, last: notes.append((s, last)))
+    for s in (0.0, 0.3, 4.9, 5.2, 6.0, 9.9, 10.3):
+        on_wait(s, "connection refused")
+    assert notes == [(5.2, "connection refused"), (10.3, "connection refused")]

@@ -9,7 +9,6 @@ import json
 import os
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,14 +298,16 @@ async def _said_if_slow(work, log: Callable[[str], None], line: str, after_s: fl
 
 
 def _every(seconds: float, fn):
-    """`fn`, called at most once every `seconds`, the first time `seconds` after this is made."""
-    last = [time.monotonic()]
+    """An `on_wait(elapsed_s, last)` that calls `fn` at most once every
+    `seconds` of the wait it is told of, the first time once `seconds` have
+    passed (not counting the model's preparation before the start: hashing
+    or requantizing it)."""
+    due = [seconds]
 
-    def call(*a):
-        now = time.monotonic()
-        if now - last[0] >= seconds:
-            last[0] = now
-            fn(*a)
+    def call(elapsed: float, *a):
+        if elapsed >= due[0]:
+            due[0] = elapsed + seconds
+            fn(elapsed, *a)
     return call
 
 
