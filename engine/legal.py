@@ -21,8 +21,8 @@ llama-cpp-python's grammar ignores integer `minimum`/`maximum` but honours
   coins, `to` the others (all of them when few, else those in its view);
 - short: goods others bid for in its view, at or a little under the best
   bid, in quantities whose collateral it can post, while it has room;
-- ally: the others it is not allied with (and the pacts offered to it, by
-  id), while it has room; break: its allies; whisper: a line of text or one
+- ally: the others it is not allied with that have room for a pact (and
+  the pacts offered to it, by id), while it has room; break: its allies; whisper: a line of text or one
   of its live tips (by id) to the others;
 - pass: always.
 
@@ -364,12 +364,12 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
 
     # ally: propose to others not yet allied, or accept a pact offered; break: an ally
     if to and view.ally_room > 0:
-        if not view.allies:  # the usual case: all of them
+        if not view.allies and not view.pacts_full:  # the usual case: all of them
             if "enum" in to:
                 key = ("ally", id(to))
                 branches.append(_keyed(key) or _remember(key, _kind("ally", {"to": to})))
-        elif (free := [n for n in to.get("enum", []) if n not in view.allies]):
-            branches.append(_kind("ally", {"to": _str(free)}))
+        elif (free := [n for n in to.get("enum", []) if n not in view.allies and n not in view.pacts_full]):
+            branches.append(_kind("ally", {"to": _str(free)}))  # not to a creature with no room for a pact
         if view.pact_offers:
             branches.append(_kind("accept", {"id": _enum(p.id for p in view.pact_offers)}))
     if view.allies:

@@ -201,6 +201,7 @@ class PublicView:
     short_room: int = 0   # shorts I may still open (the wood's cap less my open ones; none while I owe on a default)
     end: int = 0          # the game's last round (0: no fixed end); nothing may fall due after it
     ally_room: int = 0    # pacts I may still make
+    pacts_full: tuple[str, ...] = ()  # creatures that hold all the pacts they may (public): none can be proposed to
 
     # lookups, built once per view (a brain asks them many times a turn)
     @_once
@@ -301,6 +302,7 @@ class _Shared:
     whispers_shown: int
     max_shorts: int
     max_allies: int
+    pacts_full: tuple[str, ...]  # creatures that hold all the pacts they may
 
 
 def _strength(kv: tuple[str, int]) -> tuple[int, str]:
@@ -327,7 +329,8 @@ def _shared(state: State, world: World, idx: MarketIndex) -> _Shared:
         groves.yields(state, world),
         tuple(state.headlines[:MAX_HEADLINES]), tuple(ShockView(x.good, x.pct, x.until) for x in state.shocks),
         int(world.economy["pantry"]), int(world.economy["whispers_shown"]), int(world.economy["max_shorts"]),
-        int(world.economy["max_allies"]))
+        int(world.economy["max_allies"]),
+        tuple(sorted(n for n, a in idx.allies_by.items() if len(a) >= int(world.economy["max_allies"]))))
     return hit
 
 
@@ -442,5 +445,6 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         whispers=tuple(idx.whispers_to.get(name, [])[-sh.whispers_shown:]),
         short_room=0 if (rec := idx.records.get(name)) is not None and rec.unpaid else max(0, sh.max_shorts - len(shorts)),
         ally_room=max(0, sh.max_allies - len(allies)),
+        pacts_full=sh.pacts_full,
         end=state.end,
     )

@@ -501,6 +501,37 @@ def test_a_pact_cannot_be_proposed_to_a_creature_at_max_allies(state, world):
     assert state_hash(state) == before and public_view(state, world, "Owl").pact_offers == ()
 
 
+def test_no_move_on_offer_proposes_a_pact_to_a_creature_at_max_allies(state, world):
+    """Pacts are public, so every view names the creatures with no room for
+    one (`pacts_full`): the legal schema leaves them out of a proposal's
+    choices, and a generous scripted trader, proposing to its warmest friend,
+    passes over one that is full (its proposal was refused: too_many_allies)."""
+    import random
+
+    from engine.brains.scripted import _pacts
+    from engine.legal import legal_schema
+
+    for other in ("Fox", "Badger", "Hare"):
+        _pact(state, "Owl", other)
+    liked = (("Fox", 40), ("Owl", 90))  # as a view lists the creatures it shows (offer owners, lenders, ...)
+    v = dataclasses.replace(public_view(state, world, "Squirrel"), feelings=liked)
+    assert v.pacts_full == ("Owl",) and v.ally_room > 0
+
+    def ally_choices(schema) -> set[str]:
+        return {n for b in schema["anyOf"] if b["properties"]["action"]["enum"] == ["ally"]
+                for n in b["properties"]["to"]["enum"]}
+    assert ally_choices(legal_schema(v, world.good_names, tuple(state.creatures))) == {"Fox", "Badger", "Hare"}
+
+    class Always(random.Random):
+        def random(self):
+            return 0.0  # the generous trader's chance to propose comes up every time
+    assert _pacts(v, "generous", Always()) == Action(action="ally", to="Fox")  # Owl, liked best, is full
+    state.pacts = [p for p in state.pacts if "Hare" not in p]
+    v = dataclasses.replace(public_view(state, world, "Squirrel"), feelings=liked)
+    assert v.pacts_full == () and _pacts(v, "generous", Always()) == Action(action="ally", to="Owl")
+    assert "Owl" in ally_choices(legal_schema(v, world.good_names, tuple(state.creatures)))
+
+
 def test_proposals_lapse_when_a_creature_reaches_max_allies(state, world):
     """Once a pact fills a creature's last place, every proposal it made or
     was made is gone: no view shows a pact that the engine would refuse."""

@@ -194,7 +194,8 @@ def _pacts(v: PublicView, temperament: str, rng: random.Random) -> Action | None
         if v.feeling(p.proposer) >= floor and trusted(v, p.proposer, ""):
             return Action(action="accept", id=p.id)
     if temperament == "generous" and rng.random() < PACT_ODDS:
-        friends = sorted((n for n, f in v.feelings if f > 0 and n != v.name and n not in v.allies),
+        friends = sorted((n for n, f in v.feelings
+                          if f > 0 and n != v.name and n not in v.allies and n not in v.pacts_full),
                          key=lambda n: (-v.feeling(n), n))
         if friends:
             return Action(action="ally", to=friends[0])

@@ -421,6 +421,8 @@ class ActionForm(Vertical):
                     return self._pact(str(to), po.id)
                 if v.ally_room <= 0:
                     warn.append("you have as many allies as the wood allows")
+                elif to in v.pacts_full:
+                    warn.append("they have as many allies as the wood allows: no pact can be proposed to them")
                 return self._with(Text.assemble("propose a public pact to ", who, " (they accept by its #)"), warn)
             if kind == "break":
                 return self._with(Text.assemble("break your pact with ", who, ", in public: they will take it badly"),
