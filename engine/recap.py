@@ -67,8 +67,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
     tips: list[str] = []
     meal: list[str] = []
     r = state.round if state is not None else None
-    mine = {o.id for o in before.offers.values() if o.owner == name} if before is not None else set()
-    mine |= {e.data["id"] for e in events if e.kind == "offer_placed" and e.data.get("owner") == name}
+    # the units still standing on each of the trader's offers, counted down fill by fill
+    left = {o.id: o.qty for o in before.offers.values() if o.owner == name} if before is not None else {}
     for e in events:
         d = e.data
         k = e.kind
@@ -88,15 +88,18 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             coins = d["qty"] * d["price"]
             line = (f"You bought {d['qty']} {d['good']} from {other} at {d['price']} ({coins} coins paid)" if buying
                     else f"You sold {d['qty']} {d['good']} to {other} at {d['price']} ({coins} coins earned)")
-            if d.get("offer") in mine and state is not None:
-                o = state.offers.get(d["offer"])
-                line += (f"; your offer #{o.id} is partly filled, {o.qty} still stand" if o is not None
-                         else f"; that filled your offer #{d['offer']}")
+            if d.get("offer") in left:
+                left[d["offer"]] -= d["qty"]
+                rest = left[d["offer"]]
+                line += (f"; your offer #{d['offer']} is partly filled, {rest} still stand{'s' if rest == 1 else ''}"
+                         if rest > 0 else f"; that filled your offer #{d['offer']}")
             fills.append(line + ".")
         elif k == "offer_placed" and d.get("owner") == name:
+            left[d["id"]] = d["qty"]
             o = state.offers.get(d["id"]) if state is not None else None
             if state is None or o is not None:  # else taken before the round was out: its fill says so
-                offers.append(f"Your offer #{d['id']} to {d['side']} {d['qty']} {d['good']} at {d['price']} stands"
+                qty = o.qty if o is not None else d["qty"]  # what still stands, after this round's fills
+                offers.append(f"Your offer #{d['id']} to {d['side']} {qty} {d['good']} at {d['price']} stands"
                               + (f" until round {o.expires}." if o is not None else "."))
         elif k == "granary":
             if name in d.get("fed", ()):

@@ -87,6 +87,29 @@ def test_a_standing_offer_filled_in_full_says_so(state):
         "You sold 3 timber to Fox at 6 (18 coins earned); that filled your offer #3."]
 
 
+def test_an_offer_taken_in_two_fills_is_counted_down_fill_by_fill(state):
+    """Owl offers 14 timber; Badger takes 9, Hare 5: the first fill left 5
+    standing (it had read "that filled your offer #38" twice). Another offer,
+    14 at 8, trades 6 on placing, rests 8 and Hare takes 7: what stands is 1,
+    not the 8 it rested with ("1 still stand" / "to sell 8 timber ... stands")."""
+    after = state.copy()
+    after.offers[75] = Offer(75, "Owl", "sell", "timber", 1, 8, 6)
+    events = [
+        ev("offer_placed", {"id": 38, "owner": "Owl", "side": "sell", "good": "timber", "qty": 14, "price": 6}),
+        ev("trade", {"buyer": "Badger", "seller": "Owl", "good": "timber", "qty": 9, "price": 6, "offer": 38}),
+        ev("trade", {"buyer": "Hare", "seller": "Owl", "good": "timber", "qty": 5, "price": 6, "offer": 38}),
+        ev("trade", {"buyer": "Badger", "seller": "Owl", "good": "timber", "qty": 6, "price": 12, "offer": 74}),
+        ev("offer_placed", {"id": 75, "owner": "Owl", "side": "sell", "good": "timber", "qty": 8, "price": 8}),
+        ev("trade", {"buyer": "Hare", "seller": "Owl", "good": "timber", "qty": 7, "price": 8, "offer": 75}),
+    ]
+    assert round_recap(events, "Owl", after, state.copy()) == [
+        "You sold 9 timber to Badger at 6 (54 coins earned); your offer #38 is partly filled, 5 still stand.",
+        "You sold 5 timber to Hare at 6 (30 coins earned); that filled your offer #38.",
+        "You sold 6 timber to Badger at 12 (72 coins earned).",
+        "You sold 7 timber to Hare at 8 (56 coins earned); your offer #75 is partly filled, 1 still stands.",
+        "Your offer #75 to sell 1 timber at 8 stands until round 6."]
+
+
 def test_loans_gifts_tips_and_the_magistrate(state):
     events = [
         ev("tip_resolved", {"tip": 1, "text": "the honey harvest fails in 2 rounds", "good": "honey", "truth": True,
