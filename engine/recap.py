@@ -78,7 +78,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             verb = "bought" if d["side"] == "buy" else "sold"
             took = (f"you {verb} {d['filled']} {d['good']} at {d['price']} from other offers"
                     if d["filled"] else "no other offer matched")
-            rest = (f", and an offer to {d['side']} {d['rested']} more at {d['price']} now stands"
+            more = " more" if d["filled"] else ""
+            rest = (f", and an offer to {d['side']} {d['rested']}{more} {d['good']} at {d['price']} now stands"
                     if d["rested"] else "")
             move.append(f"Your accept of #{d['id']} lost a race: someone took it earlier this round. "
                         f"Instead {took}{rest}.")

@@ -71,12 +71,22 @@ def test_a_fallback_fill_and_partial_fills_and_expiry(state):
     ]
     lines = round_recap(events, "Owl", after, before)
     assert lines[0].startswith("Your accept of #5 lost a race: someone took it earlier this round. Instead you "
-                               "bought 2 honey at 8 from other offers, and an offer to buy 1 more at 8 now stands")
+                               "bought 2 honey at 8 from other offers, and an offer to buy 1 more honey at 8 now stands")
     assert "You sold 3 timber to Fox at 6 (18 coins earned); your offer #3 is partly filled, 2 still stand." in lines
     assert "You bought 2 honey from Badger at 8 (16 coins paid)." in lines
     assert "Your offer #9 to buy 1 honey at 8 stands until round 6." in lines
     assert "Your offer #3 to sell 2 timber at 6 expired with 2 not taken." in lines
     assert round_recap(events, "Hare", after, before) == []  # nothing of it is Hare's
+
+
+def test_a_lost_race_with_nothing_filled_rests_an_offer_not_one_more(state):
+    """Nothing bought: the rest is the whole offer, of a good named (it had
+    read "an offer to buy 1 more at 7 now stands": more than what, of what?)."""
+    events = [ev("accept_fallback", {"creature": "Owl", "id": 44, "good": "honey", "side": "buy", "price": 7,
+                                     "filled": 0, "rested": 1})]
+    assert round_recap(events, "Owl")[0] == ("Your accept of #44 lost a race: someone took it earlier this round. "
+                                             "Instead no other offer matched, and an offer to buy 1 honey at 7 "
+                                             "now stands.")
 
 
 def test_a_standing_offer_filled_in_full_says_so(state):
