@@ -23,7 +23,7 @@ from engine.rules import action_order
 from engine.state import initial_state
 from engine.score import worth_rule
 from engine.world import build_roster, load_world
-from tests.tui_harness import args, rendered, turn, until
+from tests.tui_harness import args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.final import FinalScreen, bar, trend
@@ -536,6 +536,27 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
             assert form.query_one(f"#{fid}", Input).value == "9" * 12
         await pilot.pause()
         assert app.is_running and form.preview() is not None
+
+
+@pytest.mark.parametrize("kind, fields, words", [
+    ("offer", {"side": "sell", "good": "timber", "qty": "0", "price": "5"}, "qty must be at least 1"),
+    ("offer", {"side": "sell", "good": "timber", "qty": "3", "price": "99999"}, "price must be at most 10000"),
+    ("lend", {"amount": "20", "rate": "500", "rounds": "3"}, "rate % must be at most 100"),
+    ("lend", {"amount": "20", "rate": "5", "rounds": "99"}, "rounds must be at most 20"),
+])
+async def test_a_number_out_of_bounds_is_refused_in_words_with_its_bound(kind, fields, words):
+    """A qty of 0 or a price past the cap: the form says the bound, not
+    pydantic's "input should be greater than or equal to 1"."""
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        form = await fill(pilot, kind, **fields)
+        form.query_one("#say", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        told = str(form.query_one("#explain").content)
+        assert told == f"✗ {words}", told
+        assert screen.active is not None and not screen.active.answer.done()
 
 
 def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():

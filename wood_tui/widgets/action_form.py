@@ -548,4 +548,9 @@ class ActionForm(Vertical):
         except ValidationError as e:
             err = e.errors()[0]
             where = FIELDS.get(str(err["loc"][0]), (str(err["loc"][0]),))[0] if err["loc"] else "action"
+            bound = err.get("ctx") or {}
+            if "ge" in bound:  # a number past its bounds: the bound, in words
+                raise ValueError(f"{where} must be at least {bound['ge']}") from None
+            if "le" in bound:
+                raise ValueError(f"{where} must be at most {bound['le']}") from None
             raise ValueError(f"{where}: {err['msg'].lower()}") from None
