@@ -7,6 +7,7 @@ the command palette; and the standings at the end of `wood sim` and
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,7 +244,6 @@ async def test_the_offers_table_shows_long_ids_and_names_whole(size):
     tells "Squirrel 2" from Squirrel: neither is cut to its column's width.
     At 80 columns the #, the good, the side, the qty and the price all show
     (the name may run off to the right, where the table scrolls)."""
-    import re
     from dataclasses import replace
     app = play_app("--seed", "1", "--creatures", "12", extra_brains={"Squirrel 2": Seller()})
     async with app.run_test(size=size) as pilot:
@@ -260,6 +260,29 @@ async def test_the_offers_table_shows_long_ids_and_names_whole(size):
         assert re.search(r" 12345 +mushrooms +buy +1 +2 ", row), row
         if size[0] > 80:
             assert "Squirrel 2" in row, row
+
+
+async def test_the_holdings_stay_on_screen_at_80x24_under_tips_and_weather():
+    """The holdings and quotes are read every turn: weather, a live tip and
+    resolved tips (two lines each at 80 columns) had pushed every good
+    below the panel's bottom edge, to be scrolled to. They come first now;
+    the tips follow them."""
+    from dataclasses import replace
+
+    from engine.views import ShockView, TipView
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        view = replace(screen.active.view, shocks=(ShockView("honey", -100, 4),),
+                       tips=(TipView(7, "the honey harvest fails in 2 rounds", "honey", 3),))
+        resolved = [("a blight takes the mushrooms in 2 rounds", False), ("the honey harvest fails in 2 rounds", True)]
+        screen.query_one(SeatPanel).show(view, resolved=resolved)
+        await pilot.pause()
+        shown = rendered(app)
+        assert "weather" in shown  # the tips follow, in the panel's scroll
+        assert "tip (private)" in str(screen.query_one("#seat-tips").content)
+        for q in view.quotes:
+            assert re.search(rf"│ {q.good} +{view.holding(q.good)} ", shown), (q.good, shown)
 
 
 # ---- the end of the season ----------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""A seat's own screen, built only from its `PublicView`: its private tips
-(the words, never the truth; true or planted shows in a later headline) and
-the whispers it got last round, holdings against needs and the market's
-quotes, pacts offered to it, its shorts, allies, offers, loans and feelings,
+"""A seat's own screen, built only from its `PublicView`: holdings against
+needs and the market's quotes, its private tips (the words, never the truth;
+true or planted shows in a later headline) and the whispers it got last
+round, pacts offered to it, its shorts, allies, offers, loans and feelings,
 and the offers (and pact offers) it can take.
 
 `conceal()` blanks all of it: in hot-seat play nothing of one seat stays on
@@ -91,8 +91,9 @@ class GoodsTable(FittedTable):
 class SeatPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="seat-head")
-        yield Static(id="seat-tips")
+        # the holdings and quotes are read every turn: first, where an 80x24 screen shows them whole
         yield GoodsTable(id="seat-goods", cursor_type="none", zebra_stripes=True)
+        yield Static(id="seat-tips")
         yield Static(id="seat-notes")
 
     def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
