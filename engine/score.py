@@ -55,15 +55,21 @@ def worth_rule(world: World | None) -> str:
 PRICE_CAP = 2  # a good counts at most this many times its base price
 
 
+def going_price(base: int, avg: float | None) -> int:
+    """What a unit of a good counts for in net worth: its going price (`avg`,
+    the moving average of trade prices, in whole coins down; `base`, the
+    usual price, before any trade), at least 1 and at most PRICE_CAP times
+    the usual price. (A view's quote carries both: a seat's panel shows it.)"""
+    going = int(avg) if avg is not None else base
+    return min(PRICE_CAP * base, max(1, going))
+
+
 def prices(state: State, world: World) -> dict[str, int]:
-    """What a unit of each good counts for in net worth: its going price (the
-    moving average of trade prices; the base price before any trade), at
-    least 1 and at most PRICE_CAP times the base price."""
+    """What a unit of each good counts for in net worth (`going_price`)."""
     out = {}
     for g, good in world.goods.items():
         q = state.quotes.get(g)
-        going = q.avg100 // 100 if q is not None and q.avg100 is not None else good.base_price
-        out[g] = min(PRICE_CAP * good.base_price, max(1, going))
+        out[g] = going_price(good.base_price, q.avg100 / 100 if q is not None and q.avg100 is not None else None)
     return out
 
 

@@ -85,3 +85,22 @@ def test_goods_count_only_up_to_the_pantry(state, world):
     state.creatures["Fox"].goods["honey"] = keep
     rows = {r.name: r for r in standings(state, world)}
     assert rows["Owl"].goods_value == rows["Fox"].goods_value == keep * world.goods["honey"].base_price
+
+
+def test_a_seats_view_carries_the_price_each_good_counts_for_in_net_worth(state, world):
+    """The seat panel's `going` column is `going_price` of the view's quote:
+    the same price `prices` gives net worth, whole coins down, at least 1,
+    at most twice the usual price, the usual price before any trade."""
+    from engine.score import PRICE_CAP, going_price
+    from engine.views import public_view
+
+    berries, mushrooms = world.goods["berries"].base_price, world.goods["mushrooms"].base_price
+    state.quotes["acorns"].avg100 = 1299                     # 12.99: counts 12
+    state.quotes["berries"].avg100 = 100 * berries * 5       # far past the cap
+    state.quotes["honey"].avg100 = 40                         # 0.4: counts 1
+    state.quotes["mushrooms"].avg100 = None                   # no trade yet: the usual price
+    counted = prices(state, world)
+    assert counted["acorns"] == 12 and counted["berries"] == PRICE_CAP * berries
+    assert counted["honey"] == 1 and counted["mushrooms"] == mushrooms
+    v = public_view(state, world, "Owl")
+    assert {q.good: going_price(q.base, q.avg) for q in v.quotes} == counted

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from engine.score import going_price
 from engine.views import PublicView
 
 from .. import safe
@@ -83,9 +84,10 @@ class FittedTable(DataTable):
 
 
 class GoodsTable(FittedTable):
-    """A seat's holdings against this round's needs, with the market's quotes."""
+    """A seat's holdings against this round's needs, with the market's quotes
+    and the going price (what a unit counts for in net worth: `going_price`)."""
 
-    WIDTHS = {"good": 9, "hold": 4, "need": 4, "bid": 3, "ask": 3, "last": 4}
+    WIDTHS = {"good": 9, "hold": 4, "need": 4, "bid": 3, "ask": 3, "last": 4, "going": 5}
 
 
 class SeatPanel(VerticalScroll):
@@ -124,7 +126,8 @@ class SeatPanel(VerticalScroll):
             have = view.holding(q.good)
             short = have < need.get(q.good, 0)
             rows.append((q.good, (Text(q.good), Text(str(have), style="bold red" if short else "bold", justify="right"),
-                                  _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last))))
+                                  _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last),
+                                  _opt(going_price(q.base, q.avg)))))
         self.query_one(GoodsTable).fill(rows)
         self.query_one("#seat-notes", Static).update(self._notes(view, regard))
         self.remove_class("-concealed")
