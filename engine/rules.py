@@ -538,7 +538,10 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     if not fills and bids:
         return (Reason.OFFER_UNFUNDED, f"the bidders for {a.good} at {a.price} or more cannot pay")
     if not fills:
-        return (Reason.NO_BUYER, f"no standing buy offer for {a.good} at {a.price} or more")
+        raced = any(o.side == "buy" and o.good == a.good and o.price >= a.price and o.owner != name
+                    for o in book.gone.values())  # the bid it saw went to an earlier mover: a lost race, said so
+        return (Reason.NO_BUYER, f"no standing buy offer for {a.good} at {a.price} or more"
+                + (" (one that stood at the round's start was taken earlier this round)" if raced else ""))
     sold = sum(q for _, q in fills)
     proceeds = sum(q * o.price for o, q in fills)
     collateral = -(-proceeds * int(world.economy["short_collateral_pct"]) // 100)

@@ -135,6 +135,20 @@ def test_a_short_with_no_buyer_at_its_price_is_refused_and_changes_nothing(state
     assert reasons(ev) == ["no_buyer"] and state_hash(state) == before
 
 
+def test_a_short_whose_bid_an_earlier_mover_took_says_it_lost_a_race(state, world):
+    """The bid stood when the round began and the seller saw it; Badger sold
+    into it first. The refusal says so, as a lost accept does; with no such
+    bid taken it says only that none stands."""
+    bid = offer(state, "Fox", "buy", GOOD, 2, 9)
+    book = Book(state)
+    assert not reasons(apply_action(state, world, book, "Badger", Action(action="accept", id=bid.id, qty=2)))
+    ev = apply_action(state, world, book, "Owl", Action(action="short", good=GOOD, qty=2, price=8))
+    assert reasons(ev) == ["no_buyer"]
+    assert ev[0].data["detail"].endswith("(one that stood at the round's start was taken earlier this round)")
+    ev = apply_action(state, world, book, "Owl", Action(action="short", good=GOOD, qty=2, price=10))
+    assert ev[0].data["detail"] == f"no standing buy offer for {GOOD} at 10 or more"  # none at 10 was taken
+
+
 def test_a_short_skips_bids_whose_owner_cannot_pay_and_never_overdraws_a_bidder(state, world):
     """A bidder with two bids pays for both from one purse: the short sells it
     only what its coins cover (no bidder ever ends below zero)."""
