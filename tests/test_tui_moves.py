@@ -104,6 +104,17 @@ def test_form_break(snap_compare):
     assert form_snapshot(snap_compare, "break", to="Fox")
 
 
+async def test_break_with_one_ally_needs_no_choosing():
+    """With one ally there is one pact to break: choosing break fills it in
+    (Enter had said '✗ fill in: to')."""
+    app = moves_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await allied_with_fox(pilot)
+        form = await fill(pilot, "break")
+        assert form.query_one("#to").value == "Fox"
+        assert "break your pact with Fox" in explain(screen)
+
+
 def test_form_whisper(snap_compare):
     assert form_snapshot(snap_compare, "whisper", to="Hare", text="honey is cheap at dawn")
 

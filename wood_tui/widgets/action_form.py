@@ -247,6 +247,8 @@ class ActionForm(Vertical):
         to = self.query_one("#to", KeySelect)
         self._set_options("to", self._to_options(kind))
         to.prompt = "anyone" if kind == "lend" else "no allies" if kind == "break" and not to.choices else "choose"
+        if kind == "break" and len(to.choices) == 1 and to.value is Select.NULL:  # one ally: that is whom
+            to.value = to.choices[0][1]
         tips = self.view.tips if self.view is not None else ()
         self.query_one("#tip", KeySelect).prompt = "none" if tips else "no tips"
         self.query_one("#rounds", Input).placeholder = str(self._short_term()) if kind == "short" else ""
