@@ -103,26 +103,40 @@ def test_port_taken_by_another_server():
     assert srv.process is None
 
 
+def sim_until(db: Path, rounds: int, seen, what: str):
+    """`wood sim --brains llm --rounds ROUNDS --save DB` started, and its
+    stderr read until a line for which `seen(line)` holds (within 120 s):
+    (the process, that line)."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", str(rounds),
+                             "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 120
+        while not seen(line):
+            assert time.monotonic() < deadline, f"no {what} within 120 s"
+            line = proc.stderr.readline()
+            assert line, f"wood sim ended before {what}"
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, line
+
+
 def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
     """`kill -9` of `wood sim --brains llm`: its llama.cpp server goes too
     (the parent-death signal), and what was committed is still there."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
-    from pathlib import Path
 
     db = tmp_path / "killed.db"
-    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "50",
-                             "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc, ready = sim_until(db, 50, lambda line: "embedded model ready at" in line, "a model server")
     try:
-        ready, deadline = "", time.monotonic() + 120
-        while "embedded model ready at" not in ready:
-            assert time.monotonic() < deadline, "no model server within 120 s"
-            ready = proc.stderr.readline()
-            assert ready, "wood sim ended before its model server was ready"
         port = int(ready.split("127.0.0.1:")[1].split("/")[0])
         assert port_open(port)
     finally:
@@ -248,22 +262,12 @@ def test_a_sim_whose_model_server_dies_stops_before_the_next_round(tmp_path):
     the save resumable) instead of recording rounds of passes until the
     fault streak ends the run."""
     import signal
-    import subprocess
-    import sys
-    import time
 
     from engine.ledger import Ledger
 
     db = tmp_path / "orphaned.db"
-    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "10",
-                             "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc, _ = sim_until(db, 10, lambda line: line.startswith("round 1/10"), "its first round")
     try:
-        line, deadline = "", time.monotonic() + 120
-        while not line.startswith("round 1/10"):
-            assert time.monotonic() < deadline, "no round within 120 s"
-            line = proc.stderr.readline()
-            assert line, "wood sim ended before its first round"
         children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
                     and (p / "stat").exists() and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(proc.pid)]
         assert len(children) == 1, children
