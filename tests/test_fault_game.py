@@ -232,6 +232,7 @@ def test_an_embedded_model_already_served_on_its_port_is_used_not_started_again(
             "[models.flaky]\n", "[models.flaky]\nembedded = true\n", 1))
         r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "2", "--seed", "4")
         assert r.returncode == 2 and "model 'smollm2' not served at" in r.stderr, r.stderr
+        assert "using the model" not in r.stdout + r.stderr  # it was not: said only once the check found it
 
 
 def test_a_key_variable_that_is_not_set_is_said_at_the_start(tmp_path):

@@ -252,8 +252,8 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         if name not in models:
             raise WoodError(f"creature model {name!r} is not in the roster's [models]")
         cfg = recorded_model(models[name])  # a roster's, checked strictly as it loaded, or a save's
-        if cfg.embedded and await asyncio.to_thread(already_served, cfg):
-            log(f"using the model already served at {cfg.base_url} (wood serve?) for {name}")
+        found = cfg.embedded and await asyncio.to_thread(already_served, cfg)
+        if found:  # said once the model check has found the model there (another program may hold the port)
             cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
         elif cfg.embedded:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
@@ -273,6 +273,8 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
                             f"waiting for model {name} at {', '.join(cfg.urls)} to answer (up to "
                             f"{client.check_wait_s:g} s"
                             + (" each, one after another" if len(cfg.urls) > 1 else "") + ")...")
+        if found:
+            log(f"using the model already served at {cfg.base_url} (wood serve?) for {name}")
         clients[name] = client
     names = tuple(r.name for r in roster)
     brains = {r.name: LLMBrain(r.name, clients[r.model], world, names=names,
