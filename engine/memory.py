@@ -62,6 +62,15 @@ def relation_line(other: str, value: int) -> str:
     return f"you {verb} {other}" + (f" {adv}" if adv else "")
 
 
+NEUTRAL = relation_line("", 0)  # "you feel neutral about ": a feeling that tells nothing
+
+
+def telling(lines) -> list[str]:
+    """Relation lines that say something: a neutral feeling is left out (of a
+    prompt, of a seat's panel), as it is of how others feel (`recap.regard`)."""
+    return [line for line in lines if not line.startswith(NEUTRAL)]
+
+
 def align(relations: dict[str, dict[str, int]], pacts: list[list]) -> None:
     """Allies' feelings move together: for each pact, each ally's feeling
     toward every third creature closes a quarter of the gap to the other's."""

@@ -41,7 +41,7 @@ from pathlib import Path
 from string import Template
 
 from .legal import moves_of
-from .memory import relation_line
+from .memory import telling
 from .moves import action_json, rots
 from .sanitise import clean_lines, clean_text
 from .views import PublicView, once_per
@@ -135,7 +135,6 @@ def _user(view: PublicView, temperament_line: str) -> str:
     return _clean_lines(text)
 
 
-NEUTRAL = relation_line("", 0)  # "you feel neutral about ": a feeling that tells a model nothing
 HELD = (("loan_offers", "Loan offers"), ("loans", "Your loans"), ("tips", "Tips"), ("relations", "Feelings"))
 
 
@@ -147,7 +146,7 @@ def _held(view: PublicView) -> dict[str, str]:
         "loans": _joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
                          else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
         "tips": _joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
-        "relations": _joined([*(line for line in view.relations if not line.startswith(NEUTRAL)),
+        "relations": _joined([*telling(view.relations),
                               *(r.line() for r in view.records[:RECORDS_SHOWN])]),
     }
 

@@ -641,3 +641,19 @@ async def test_a_fitted_table_widens_to_what_it_holds_and_narrows_again_when_res
         assert "1000" in rendered(app)
         table.reset()
         assert table.widths == GoodsTable.WIDTHS and table.row_count == 0
+
+
+def test_the_seat_panel_leaves_out_feelings_that_tell_nothing(world):
+    """'you feel neutral about Fox' every round told a player nothing; the
+    warm and cold lines stay (as a prompt leaves the neutral ones out too)."""
+    from dataclasses import replace
+
+    from engine.state import initial_state
+    from engine.views import public_view
+    from wood_tui.widgets.seat_panel import SeatPanel
+
+    view = replace(public_view(initial_state(world, 7), world, "Owl"),
+                   relations=("you trust Fox deeply", "you feel neutral about Hare", "you distrust Badger"))
+    notes = SeatPanel._notes(view).plain
+    assert "you trust Fox deeply" in notes and "you distrust Badger" in notes
+    assert "neutral" not in notes

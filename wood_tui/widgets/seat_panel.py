@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from engine.memory import telling
 from engine.score import going_price
 from engine.views import PublicView
 
@@ -166,7 +167,7 @@ class SeatPanel(VerticalScroll):
                  if ln.role == "borrower" else
                  Text.assemble(safe.text(ln.other), f" owes you {ln.owed} coins, due round {ln.due}")
                  for ln in view.loans])
-        section("How you feel", [safe.text(line) for line in view.relations])
+        section("How you feel", [safe.text(line) for line in telling(view.relations)])  # not neutral: it tells nothing
         section("How others feel about you", [safe.text(line) for line in regard])
         section("Last round in the wood", [safe.text(h) for h in view.headlines])
         return Text("\n").join(parts) if parts else Text("Nothing else to know yet.", style="dim")
