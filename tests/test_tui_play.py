@@ -657,3 +657,30 @@ def test_the_seat_panel_leaves_out_feelings_that_tell_nothing(world):
     notes = SeatPanel._notes(view).plain
     assert "you trust Fox deeply" in notes and "you distrust Badger" in notes
     assert "neutral" not in notes
+
+
+async def test_after_the_last_round_the_panel_forecasts_no_weather(world):
+    """Weather under way when the season ends had read 'until round 31' on the
+    final panel, a round that never comes; during play it is shown."""
+    from dataclasses import replace
+
+    from textual.app import App
+
+    from engine.state import initial_state
+    from engine.views import ShockView, public_view
+    from wood_tui.widgets.seat_panel import SeatPanel
+
+    view = replace(public_view(initial_state(world, 7), world, "Owl"), shocks=(ShockView("honey", -100, 31),))
+
+    class OnePanel(App):
+        def compose(self):
+            yield SeatPanel()
+
+    async def shown(after: bool) -> str:
+        app = OnePanel()
+        async with app.run_test(size=(60, 30)) as pilot:
+            app.query_one(SeatPanel).show(view, after=after)
+            await pilot.pause()
+            return rendered(app)
+    assert "until round 31" in await shown(False)
+    assert "until round 31" not in await shown(True)

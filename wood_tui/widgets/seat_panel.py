@@ -111,7 +111,8 @@ class SeatPanel(VerticalScroll):
             ("\nyou make ", "dim"), ", ".join(f"{q} {g}" for g, q in view.produces), (" a round", "dim")))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
-                              (f"  until round {s.until}", "dim")) for s in view.shocks]
+                              (f"  until round {s.until}", "dim"))
+                for s in view.shocks if not after]  # the season is over: no weather to come
         tips += [Text.assemble(("tip (private) ", "bold yellow"), safe.text(t.text, style="yellow"),
                                (f"  resolves in round {t.resolves}", "dim")) for t in view.tips]
         tips += [Text.assemble(("tip ", "bold"), ("came true: ", "bold green") if true else
