@@ -684,3 +684,16 @@ async def test_after_the_last_round_the_panel_forecasts_no_weather(world):
             return rendered(app)
     assert "until round 31" in await shown(False)
     assert "until round 31" not in await shown(True)
+
+
+async def test_the_offers_tab_says_when_there_is_nothing_to_take():
+    """Round 1's offers tab was an empty table: now a line says there are no
+    offers from others yet and what to do; once others have posted, it goes."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await turn(pilot, 1)
+        hint = screen.query_one("#book-empty")
+        assert not screen.active.view.book and hint.display and "No offers from others yet" in rendered(app)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        assert screen.active.view.book and not hint.display and "No offers from others yet" not in rendered(app)

@@ -170,6 +170,8 @@ class MarketScreen(GameScreen):
             yield SeatPanel(id="seat")
             with TabbedContent(id="market", initial=TABS["offers"]):
                 with TabPane("offers", id=TABS["offers"]):
+                    yield Static(Text("No offers from others yet: post your own (offer), or pass (F2).", style="dim"),
+                                 id="book-empty")  # shown only while there is nothing to take
                     yield BookTable(id="book")
                 with TabPane("recap", id=TABS["round"]):
                     with VerticalScroll(id="recap-box"):
@@ -283,6 +285,7 @@ class MarketScreen(GameScreen):
         name = view.name
         self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
         self.query_one(BookTable).show(view)
+        self.query_one("#book-empty").display = not (view.book or view.loan_offers or view.pact_offers)
         round_no, recap = self.recaps.get(name, (0, []))
         box = self.query_one("#recap", Static)
         if round_no:
@@ -297,6 +300,7 @@ class MarketScreen(GameScreen):
     def _conceal(self, note: str) -> None:
         self.query_one(SeatPanel).conceal(note)
         self.query_one(BookTable).conceal()
+        self.query_one("#book-empty").display = False
         self.query_one("#recap", Static).update(Text("(hidden between turns)", style="dim"))
         self.query_one(StandingsTable).show(self.table, None)
         self.query_one(ActionForm).finish(note)
