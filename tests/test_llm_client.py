@@ -4,7 +4,9 @@ Decision, never an exception, with the outcome, reason and retries expected."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import socket
 import time
 import unicodedata
@@ -607,3 +609,65 @@ def test_a_roster_url_with_an_international_or_ipv6_host_makes_a_client(url, hos
     head = client.replicas[0].chat_head.decode("ascii")
     assert host + "\r\n" in head
     asyncio.run(client.aclose())
+
+
+@contextlib.asynccontextmanager
+async def raw_server(*answers: bytes):
+    """A server on 127.0.0.1 that answers each request, on whichever
+    connection it comes, with the next of `answers` byte for byte (one write),
+    and keeps the connection open; yields its port."""
+    queue = list(answers)
+
+    async def serve(reader, writer):
+        try:
+            while queue:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+                writer.write(queue.pop(0))
+                await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def exchange_each(port: int, n: int) -> tuple[list[object], int]:
+    """`n` requests in turn through one lean transport: what each got (the
+    body, or the error's type) and how many connections it opened."""
+    from engine.brains.transport import LeanTransport
+
+    lean, got = LeanTransport(), []
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    for _ in range(n):
+        try:
+            got.append((await lean.exchange("127.0.0.1", port, request, connect_timeout=1, read_timeout=1))[2])
+        except Exception as e:
+            got.append(type(e).__name__)
+    await lean.aclose()
+    return got, lean.connections_opened
+
+
+SECOND = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"second\":2}"
+
+
+@pytest.mark.parametrize("first, body, connections", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"ok\":1}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG",
+     b'{"ok":1}', 2),                                                          # a reply past its Content-Length
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{\"ok\":1}\r\n0\r\n\r\nJUNK", b'{"ok":1}', 2),
+    (b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG", b"", 2),  # a 204 has no body
+    (b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", b"", 1),  # nor a chunked one: it waited
+    (b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", b"", 2),  # another protocol follows
+])
+async def test_a_connection_is_not_reused_after_a_reply_that_leaves_its_framing_in_doubt(first, body, connections):
+    """Bytes past a reply's end (or a 101) and the connection is closed, not
+    kept: they had been dropped unread at the next request, and any arriving
+    after it would have been read as its reply."""
+    async with raw_server(first, SECOND) as port:
+        assert await exchange_each(port, 2) == ([body, b'{"second":2}'], connections)

@@ -184,31 +184,36 @@ class _Connection(asyncio.Protocol):
                     chunked = b"chunked" in value.lower()
                 elif low == b"connection":
                     close = value.lower() == b"close"
-            if status in (204, 304, 101):
-                length = 0
+            if status in (204, 304, 101):  # no body, whatever the headers say (RFC 9112 6.3)
+                length, chunked = 0, False
             if length is not None and length > BODY_MAX:
                 self._fail(too_large(length))
                 return
             self._head = (status, headers, body_at, None if chunked else length, chunked)
             self._chunk_pos = body_at
-            self.reusable = not close and (chunked or length is not None)
+            # after 101 the connection speaks another protocol
+            self.reusable = not close and status != 101 and (chunked or length is not None)
         status, headers, start, length, chunked = self._head
         if chunked:
             body = self._dechunk()
             if body is None:
                 return
+            end = self._chunk_pos
         elif length is not None:
-            if len(buf) < start + length:
+            end = start + length
+            if len(buf) < end:
                 return
-            body = bytes(buf[start:start + length])
+            body = bytes(buf[start:end])
         elif eof:
-            body = bytes(buf[start:])
+            body, end = bytes(buf[start:]), len(buf)
         else:
             return
+        if len(buf) > end:  # bytes past the reply's end: its framing is in doubt, and they are no next reply
+            self.reusable = False
         self.waiter.set_result((status, headers, body))
 
     def _dechunk(self) -> bytes | None:
-        """The chunked body once whole, else None. Incremental: the chunks
+        """The chunked body once whole (`_chunk_pos` then where it ends), else None. Incremental: the chunks
         already read are not walked again when more bytes arrive (a flood of
         1-byte chunks cost the square of its length, seconds of a blocked loop)."""
         buf, out, pos = self.buf, self._chunk_out, self._chunk_pos
@@ -226,8 +231,10 @@ class _Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError("bad chunk size"))
                 return None
             if size == 0:
-                if _BLANK_LINE.search(buf, eol) is None:  # trailers (if any) end with an empty line
+                blank = _BLANK_LINE.search(buf, eol)  # trailers (if any) end with an empty line
+                if blank is None:
                     return None
+                self._chunk_pos = blank.end()
                 return bytes(out)
             if len(out) + size > BODY_MAX:
                 self._fail(too_large())
