@@ -671,3 +671,20 @@ async def test_a_connection_is_not_reused_after_a_reply_that_leaves_its_framing_
     after it would have been read as its reply."""
     async with raw_server(first, SECOND) as port:
         assert await exchange_each(port, 2) == ([body, b'{"second":2}'], connections)
+
+
+@pytest.mark.parametrize("first, body, connections", [
+    (b"HTTP/1.1 200 OK\r\nConnection: Upgrade, close\r\nContent-Length: 2\r\n\r\nhi", b"hi", 2),
+    (b"HTTP/1.0 200 OK\r\nConnection: x-trace\r\nContent-Length: 2\r\n\r\nhi", b"hi", 2),  # 1.0: only keep-alive keeps it
+    (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi", b"hi", 1),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"hi", 2),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"hi", 1),
+])
+async def test_connection_and_transfer_encoding_are_read_as_lists(first, body, connections):
+    """`Connection` and `Transfer-Encoding` are comma lists, over any number of
+    lines (RFC 9110 5.3): a `close` among others closes, an HTTP/1.0 reply is
+    kept only for `keep-alive`, and chunked with a Content-Length frames the
+    body but closes the connection after it (RFC 9112 6.3). A coding under
+    the chunked one is handed on undecoded: its body is no JSON reply."""
+    async with raw_server(first, SECOND) as port:
+        assert await exchange_each(port, 2) == ([body, b'{"second":2}'], connections)

@@ -37,6 +37,11 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # where a head (or a chunked body's tr
 _LINE_END = re.compile(rb"\r?\n")
 
 
+def _tokens(value: bytes) -> list[bytes]:
+    """A header's comma-separated list, lowercased (`Connection: Upgrade, close`)."""
+    return [t for t in (t.strip() for t in value.lower().split(b",")) if t]
+
+
 def _expire(reply: asyncio.Future) -> None:
     """The read timeout: a reply still awaited fails (a lighter `asyncio.wait_for`)."""
     if not reply.done():
@@ -165,7 +170,7 @@ class _Connection(asyncio.Protocol):
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
                 del buf[:body_at]                      # the final one follows (RFC 9110 15.2)
                 continue
-            headers, length, chunked, close = [], None, False, parts[0] == b"HTTP/1.0"
+            headers, length, codings, options = [], None, [], []
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
                 name, value = name.strip(), value.strip()
@@ -181,9 +186,13 @@ class _Connection(asyncio.Protocol):
                         return
                     length = n
                 elif low == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
+                    codings += _tokens(value)
                 elif low == b"connection":
-                    close = value.lower() == b"close"
+                    options += _tokens(value)
+            persistent = b"keep-alive" in options if parts[0] == b"HTTP/1.0" else b"close" not in options
+            chunked = codings[-1:] == [b"chunked"]  # else a body that ends with the connection (RFC 9112 6.3)
+            if codings:  # overrides a Content-Length, and the two together make the connection not reused
+                persistent, length = persistent and length is None, None
             if status in (204, 304, 101):  # no body, whatever the headers say (RFC 9112 6.3)
                 length, chunked = 0, False
             if length is not None and length > BODY_MAX:
@@ -192,7 +201,7 @@ class _Connection(asyncio.Protocol):
             self._head = (status, headers, body_at, None if chunked else length, chunked)
             self._chunk_pos = body_at
             # after 101 the connection speaks another protocol
-            self.reusable = not close and status != 101 and (chunked or length is not None)
+            self.reusable = persistent and status != 101 and (chunked or length is not None)
         status, headers, start, length, chunked = self._head
         if chunked:
             body = self._dechunk()
