@@ -106,6 +106,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = True
         self._head: tuple[int, list[tuple[bytes, bytes]], int, int | None, bool] | None = None
         self._chunk_pos, self._chunk_out = 0, bytearray()
+        self._scanned = 0  # where the search for a blank line resumes
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -147,6 +148,7 @@ class _Connection(asyncio.Protocol):
         self.buf.clear()
         self._head = None
         self._chunk_pos, self._chunk_out = 0, bytearray()  # where the next chunk starts; the body so far
+        self._scanned = 0
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter
@@ -154,10 +156,8 @@ class _Connection(asyncio.Protocol):
     def _parse(self, *, eof: bool) -> None:
         buf = self.buf
         while self._head is None:
-            blank = _BLANK_LINE.search(buf)
+            blank = self._blank_line(0)
             if blank is None:
-                if len(buf) > HEAD_MAX:
-                    self._fail(httpx.RemoteProtocolError("response headers too long"))
                 return
             end, body_at = blank.span()
             lines = _LINE_END.split(bytes(buf[:end]))
@@ -169,6 +169,7 @@ class _Connection(asyncio.Protocol):
                 return
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
                 del buf[:body_at]                      # the final one follows (RFC 9110 15.2)
+                self._scanned = 0
                 continue
             headers, length, codings, options = [], None, [], []
             for line in lines[1:]:
@@ -240,7 +241,7 @@ class _Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError("bad chunk size"))
                 return None
             if size == 0:
-                blank = _BLANK_LINE.search(buf, eol)  # trailers (if any) end with an empty line
+                blank = self._blank_line(eol)  # trailers (if any) end with an empty line
                 if blank is None:
                     return None
                 self._chunk_pos = blank.end()
@@ -258,6 +259,20 @@ class _Connection(asyncio.Protocol):
             else:
                 self._fail(httpx.RemoteProtocolError("malformed chunk footer"))
                 return None
+
+    def _blank_line(self, start: int) -> re.Match | None:
+        """The first blank line past `start` (a head's end, or its trailers'),
+        if within HEAD_MAX of it. Each search resumes where the last gave up: a
+        head arriving a byte at a time was scanned whole for every byte (25 s of
+        CPU for 64 KB), and trailers up to the 4 MB a reply may have, per read."""
+        buf = self.buf
+        blank = _BLANK_LINE.search(buf, max(start, self._scanned))
+        if blank is None:
+            self._scanned = max(start, len(buf) - 3)  # a blank line is at most 4 bytes
+        if (len(buf) if blank is None else blank.start()) - start > HEAD_MAX:
+            self._fail(httpx.RemoteProtocolError("response headers too long"))
+            return None
+        return blank
 
     def _fail(self, exc: Exception) -> None:
         self.reusable = False
