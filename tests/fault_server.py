@@ -9,7 +9,7 @@ truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body, a redirect, interim 1xx responses before
-the reply) or a reply
+the reply, a Content-Length with a sign) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
@@ -51,7 +51,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim",
-            "bare_lf", "bare_lf_chunked")
+            "bare_lf", "bare_lf_chunked", "signed_length")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
@@ -223,6 +223,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n%x\n%s\n%x\r\n%s\n0\nX-Trailer: 1\n\n"
                                  % (half, data[:half], len(data) - half, data[half:]))
             self.wfile.flush()
+        elif scenario == "signed_length":  # "Content-Length: +N": int() reads it, the RFC's digits do not
+            data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: +%d\r\n\r\n%s" % (len(data), data))
+            self.close_connection = True
         elif scenario == "redirect":
             self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
         elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"

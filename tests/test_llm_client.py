@@ -86,6 +86,7 @@ EXPECTED = {
     "interim": ("clean", "", 1),                         # 100 and 103 are skipped: the 200 after them is the reply
     "bare_lf": ("clean", "", 1),                         # lines ended by LF alone are lines (it waited to the timeout)
     "bare_lf_chunked": ("clean", "", 1),
+    "signed_length": ("fault", "fault: dropped", 2),    # as httpx: a length is digits alone (it was read as one)
     "lone_surrogate": ("clean", "", 1),
     "odd_usage": ("clean", "", 1),
     "vast_usage": ("clean", "", 1),  # a count no int() reads is unknown, not a lost reply
@@ -341,7 +342,8 @@ def test_a_request_joined_into_its_kept_frame_is_the_bytes_json_dumps_would_send
 
 
 @pytest.mark.parametrize("scenario", ["valid", "drop", "http_503", "stall", "bad_body", "two_lengths", "bad_chunk",
-                                      "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect"])
+                                      "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect",
+                                      "signed_length"])
 async def test_httpx_own_transport_is_still_a_choice(world, view, server, scenario):
     server.default = scenario
     async with ChatClient(config(server.base_url, http_client="httpx")) as theirs, ChatClient(config(server.base_url)) as ours:
@@ -742,3 +744,16 @@ class _Wire:
     def write(self, data): pass
     def close(self): pass
     def get_extra_info(self, name): return None
+
+
+@pytest.mark.parametrize("first", [
+    b"HTTP/1.1 2_00 OK\r\nContent-Length: 2\r\n\r\nhi",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0_2\r\n\r\nhi",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nhi\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n-0\r\n\r\n",
+], ids=["status", "length", "chunk_0x", "chunk_signed"])
+async def test_numbers_in_a_head_or_chunk_line_are_digits_alone(first):
+    """`int()` reads `2_00`, `0_2`, `0x2` and `-0`; the RFC's numbers are
+    digits (hex for a chunk size) and httpx refuses the rest."""
+    async with raw_server(first, SECOND) as port:
+        assert await exchange_each(port, 1) == (["RemoteProtocolError"], 1)

@@ -35,6 +35,18 @@ TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event lo
 # Line ends: CRLF, or a bare LF, which a recipient may take for one (RFC 9112 2.2; httpx's h11 does)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # where a head (or a chunked body's trailers) ends
 _LINE_END = re.compile(rb"\r?\n")
+_DIGITS = {10: re.compile(rb"[0-9]+"), 16: re.compile(rb"[0-9A-Fa-f]+")}
+
+
+def _number(text: bytes, base: int = 10) -> int:
+    """A status code, Content-Length or chunk size as the RFC writes it, in
+    digits alone (`int()` also takes a sign, spaces, `_` and `0x`), else -1."""
+    if not _DIGITS[base].fullmatch(text):
+        return -1
+    try:
+        return int(text, base)
+    except ValueError:  # past the digits int() reads
+        return -1
 
 
 def _tokens(value: bytes) -> list[bytes]:
@@ -162,9 +174,8 @@ class _Connection(asyncio.Protocol):
             end, body_at = blank.span()
             lines = _LINE_END.split(bytes(buf[:end]))
             parts = lines[0].split(b" ", 2)
-            try:
-                status = int(parts[1])
-            except (IndexError, ValueError):
+            status = _number(parts[1]) if len(parts) > 1 and len(parts[1]) == 3 else -1
+            if status < 0:
                 self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
                 return
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
@@ -178,10 +189,7 @@ class _Connection(asyncio.Protocol):
                 headers.append((name, value))
                 low = name.lower()
                 if low == b"content-length":
-                    try:
-                        n = int(value)
-                    except ValueError:
-                        n = -1
+                    n = _number(value)
                     if n < 0 or (length is not None and n != length):  # as httpx: negative or conflicting is bad
                         self._fail(httpx.RemoteProtocolError("bad Content-Length"))
                         return
@@ -233,10 +241,7 @@ class _Connection(asyncio.Protocol):
             if nl < 0:
                 return None
             eol = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl  # the size line ends at CRLF or a bare LF
-            try:
-                size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
-            except ValueError:
-                size = -1
+            size = _number(bytes(buf[pos:eol]).split(b";", 1)[0].rstrip(b" \t"), 16)  # spaces may precede a ;
             if size < 0:
                 self._fail(httpx.RemoteProtocolError("bad chunk size"))
                 return None
