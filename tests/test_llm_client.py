@@ -757,3 +757,12 @@ async def test_numbers_in_a_head_or_chunk_line_are_digits_alone(first):
     digits (hex for a chunk size) and httpx refuses the rest."""
     async with raw_server(first, SECOND) as port:
         assert await exchange_each(port, 1) == (["RemoteProtocolError"], 1)
+
+
+async def test_a_folded_header_line_is_more_of_the_value_above_not_a_header():
+    """obs-fold (RFC 9112 5.2): a line that starts with a space continues the
+    header above, as httpx reads it. It had been a header of its own: here a
+    Transfer-Encoding that was only a note's words."""
+    first = b"HTTP/1.1 200 OK\r\nX-Note: see\r\n Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nhi"
+    async with raw_server(first, SECOND) as port:
+        assert await exchange_each(port, 2) == ([b"hi", b'{"second":2}'], 1)

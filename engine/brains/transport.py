@@ -184,9 +184,12 @@ class _Connection(asyncio.Protocol):
                 continue
             headers, length, codings, options = [], None, [], []
             for line in lines[1:]:
+                if line[:1] in (b" ", b"\t") and headers:  # obs-fold: more of the value above (RFC 9112 5.2)
+                    headers[-1] = (headers[-1][0], (headers[-1][1] + b" " + line.strip()).strip())
+                    continue
                 name, _, value = line.partition(b":")
-                name, value = name.strip(), value.strip()
-                headers.append((name, value))
+                headers.append((name.strip(), value.strip()))
+            for name, value in headers:
                 low = name.lower()
                 if low == b"content-length":
                     n = _number(value)
