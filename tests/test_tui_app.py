@@ -198,6 +198,32 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
         await until(pilot, lambda: app.main.me == "Fox", what="Fox's turn shown")
 
 
+async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
+    """Owl types a whisper, copies it (ctrl+c) and passes: behind Fox's
+    curtain the app's clipboard is empty, and ctrl+v in Fox's form pastes
+    nothing of Owl's."""
+    secret = "meet me at the oak"
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        screen = await turn_of(pilot, "Owl", 1)
+        await fill(pilot, "whisper", to="Fox", text=secret)
+        await pilot.press("home", "shift+end", "ctrl+c")
+        assert app.clipboard == secret
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        assert app.clipboard == ""
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        await turn_of(pilot, "Fox", 1)
+        screen.query_one("#say").focus()
+        await pilot.press("ctrl+v")
+        await pilot.pause()
+        assert secret not in all_text(app)
+
+
 @pytest.mark.parametrize("size", [(40, 12), (60, 20)])
 async def test_a_narrow_curtain_still_says_whose_turn_it_is(size):
     """The curtain's lines wrap in a narrow terminal: whose turn it is and

@@ -10,7 +10,8 @@ who has decided and where the seat stands.
 
 Several seats (hot-seat) take turns in seat order: before each turn the
 curtain covers everything, and when a turn ends everything private to that
-seat is blanked before the next seat's curtain goes up.
+seat is blanked before the next seat's curtain goes up (what it copied to
+the clipboard too: the next seat's ctrl+v would paste it).
 """
 from __future__ import annotations
 
@@ -298,6 +299,9 @@ class MarketScreen(GameScreen):
                             "closes.", style="dim"))
 
     def _conceal(self, note: str) -> None:
+        if self.app.clipboard:  # what the last seat copied (its whisper, a tip's words) is not the next one's to paste
+            self.app.copy_to_clipboard("")  # the terminal's clipboard too (OSC 52): a paste reads it
+        self.clear_selection()  # nor what it had selected on screen
         self.query_one(SeatPanel).conceal(note)
         self.query_one(BookTable).conceal()
         self.query_one("#book-empty").display = False
