@@ -224,6 +224,32 @@ async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
         assert secret not in all_text(app)
 
 
+async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
+    """A toast raised in Owl's turn (its screenshot of its own screen, saved
+    or not) is not on Fox's curtain, nor in Fox's turn."""
+    monkeypatch.chdir(tmp_path)
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32), notifications=True) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        await turn_of(pilot, "Owl", 1)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"screenshot", "enter")
+        await until(pilot, lambda: any("creenshot" in n.title + n.message for n in app._notifications),
+                    what="the screenshot's toast")
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await pilot.pause()
+        assert "creenshot" not in all_text(app)
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        await turn_of(pilot, "Fox", 1)
+        await pilot.pause()
+        assert "creenshot" not in all_text(app)
+
+
 @pytest.mark.parametrize("size", [(40, 12), (60, 20)])
 async def test_a_narrow_curtain_still_says_whose_turn_it_is(size):
     """The curtain's lines wrap in a narrow terminal: whose turn it is and

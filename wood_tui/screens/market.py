@@ -11,7 +11,7 @@ who has decided and where the seat stands.
 Several seats (hot-seat) take turns in seat order: before each turn the
 curtain covers everything, and when a turn ends everything private to that
 seat is blanked before the next seat's curtain goes up (what it copied to
-the clipboard too: the next seat's ctrl+v would paste it).
+the clipboard too: the next seat's ctrl+v would paste it; and its toasts).
 """
 from __future__ import annotations
 
@@ -302,6 +302,7 @@ class MarketScreen(GameScreen):
         if self.app.clipboard:  # what the last seat copied (its whisper, a tip's words) is not the next one's to paste
             self.app.copy_to_clipboard("")  # the terminal's clipboard too (OSC 52): a paste reads it
         self.clear_selection()  # nor what it had selected on screen
+        self.app.clear_notifications()  # nor a toast of its turn's (a screenshot of its screen saved, and where)
         self.query_one(SeatPanel).conceal(note)
         self.query_one(BookTable).conceal()
         self.query_one("#book-empty").display = False
