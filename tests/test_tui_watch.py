@@ -412,3 +412,24 @@ def test_the_god_views_fines_line_counts_one_as_one():
 
     line = fine_lines([FineRow(3, "Fox", 1, "honey", 1)], 1).plain.splitlines()[0]
     assert line == "1 coin in 1 fine · treasury 1", line
+
+
+async def test_the_board_tells_each_creatures_worth_before_the_first_round_closes(tmp_path):
+    """A watch opens (paused, or resumed from a save) with the standings'
+    worth and debt in the roster's table, not 0 until a round has closed."""
+    save = tmp_path / "run.db"
+    app = watch_app("--seed", "3", "--creatures", "40", "--rounds", "3", "--save", str(save))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_rounds(3)(pilot)
+    for argv in (("--seed", "3", "--creatures", "40"), ("--resume", str(save), "--rounds", "4")):
+        app = watch_app(*argv)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen: SpectatorScreen = app.main
+            await until(pilot, lambda s=screen: s.state is not None and s.query_one(CreatureBoard).cards,
+                        what="the board")
+            await pilot.pause()
+            board = screen.query_one(CreatureBoard)
+            rows = standings(screen.state, screen.world)
+            assert {n: (c.worth, c.debt) for n, c in board.cards.items()} == {r.name: (r.worth, r.debt) for r in rows}
+            await pilot.press("w")
+            assert board.order() == [r.name for r in rows]

@@ -190,9 +190,9 @@ class SpectatorScreen(GameScreen):
     async def ready(self, msg: GameReady) -> None:
         self.world, self.state = msg.world, msg.state
         self.large_roster = len(msg.roster) > 8
-        await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.good_names)
+        rows = self._standings(msg.state)
+        await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.good_names, rows)
         await self.query_one(PriceChart).setup(msg.world, msg.state)
-        self._standings(msg.state)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         self.query_one("#watch-headlines", EventFeed).write(Text("shocks, tips coming true or not, fines", style="dim"))

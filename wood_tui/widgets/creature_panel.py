@@ -178,10 +178,13 @@ class CreatureBoard(Vertical):
         self._detail: CreaturePanel | None = None
         self._selected: str | None = None
 
-    async def setup(self, roster: list[RosterEntry], state: State, goods: tuple[str, ...]) -> None:
+    async def setup(self, roster: list[RosterEntry], state: State, goods: tuple[str, ...],
+                    standings: list[Standing] = ()) -> None:
+        """The board for `roster` at `state`; `standings` (engine/score.py): each one's worth and debt
+        there (a resumed run's are its own from the start, not 0 until a round closes)."""
         self.goods = goods
         self.cards = {r.name: CreatureCard(r) for r in roster}
-        self._take(state)
+        self._take(state, standings)
         if len(roster) <= PANEL_LIMIT:
             self._panels = {r.name: CreaturePanel(goods, classes="creature") for r in roster}
             await self.mount(VerticalScroll(*self._panels.values(), id="panels"))
@@ -218,10 +221,7 @@ class CreatureBoard(Vertical):
     def round_closed(self, state: State, decisions: dict[str, Decision], events: list[Event],
                      standings: list[Standing] = ()) -> None:
         """The round's results; `standings` (engine/score.py) give each creature's worth and debt."""
-        self._take(state)
-        for r in standings:
-            if card := self.cards.get(r.name):
-                card.worth, card.debt, card.rank = r.worth, r.debt, r.rank
+        self._take(state, standings)
         rejected = {e.data["creature"]: reason_words(e.data["reason"]) for e in events if e.kind == "rejected"}
         for name, card in self.cards.items():
             card.thinking = False
@@ -231,11 +231,14 @@ class CreatureBoard(Vertical):
             self._show(name, full=True)
         self._sort()
 
-    def _take(self, state: State) -> None:
+    def _take(self, state: State, standings: list[Standing] = ()) -> None:
         for name, c in state.creatures.items():
             if card := self.cards.get(name):
                 card.coins, card.goods, card.mood = c.coins, dict(c.goods), c.mood
                 card.shorts, card.allies = [], state.allies(name)
+        for r in standings:
+            if card := self.cards.get(r.name):
+                card.worth, card.debt, card.rank = r.worth, r.debt, r.rank
         for x in sorted(state.shorts.values(), key=lambda x: (x.due, x.id)):
             if card := self.cards.get(x.owner):
                 card.shorts.append((x.owed, x.good, x.due))
