@@ -433,3 +433,32 @@ async def test_the_board_tells_each_creatures_worth_before_the_first_round_close
             assert {n: (c.worth, c.debt) for n, c in board.cards.items()} == {r.name: (r.worth, r.debt) for r in rows}
             await pilot.press("w")
             assert board.order() == [r.name for r in rows]
+
+
+async def test_a_resumed_watchs_god_view_counts_the_records_fines_and_whispers(tmp_path):
+    """`wood watch --resume`: the god view's fines are the whole run's, as
+    its ledger has them (seed 7: a fine in round 57), and its whispers
+    include the record's, not only those of the rounds watched."""
+    import asyncio
+
+    from engine.ledger import Ledger
+    from wood_tui.cli import main as wood
+
+    save = tmp_path / "run.db"
+    argv = ["sim", "--creatures", "40", "--rounds", "60", "--seed", "7", "--save", str(save)]
+    assert await asyncio.to_thread(wood, argv) == 0  # its own event loop
+    ledger = Ledger.open(save)
+    fines, whispers = list(ledger.events_of("fine")), list(ledger.events_of("whisper"))
+    ledger.close()
+    assert fines and whispers
+    app = watch_app("--resume", str(save), "--rounds", "61")
+    async with app.run_test(size=(130, 36)) as pilot:
+        screen: SpectatorScreen = app.main
+        await until(pilot, lambda: screen.state is not None, what="the resumed run")
+        await pilot.press("g")
+        await pilot.pause()
+        coins = sum(int(e.data["amount"]) for e in fines)
+        drawn = screen.query_one("#god-fines").content.plain
+        assert drawn.startswith(f"{coins} coin{'s' * (coins != 1)} in {len(fines)} fine"), drawn
+        latest = whispers[-1].data
+        assert f"{latest['from']} → {latest['to']}" in screen.query_one("#god-whispers").content.plain

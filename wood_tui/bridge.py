@@ -32,7 +32,8 @@ from engine.views import public_view
 from engine.world import RosterEntry, World, load_world
 
 from .game import HUMAN, open_game
-from .messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn, Thinking
+from .messages import (SECRET_KINDS, Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn,
+                       Thinking)
 from .options import RunOptions
 
 Post = Callable[[Message], object]
@@ -172,7 +173,9 @@ class LiveGame:
             if lost:
                 raise WoodError(f"no creature called {', '.join(lost)} in this run")
             self.started = True
-            post(GameReady(world, list(game.roster), runner.state, game.target_rounds))
+            recorded = game.ledger is not None and self.options.resume is not None and not self.seats
+            secrets = [e for kind in SECRET_KINDS for e in game.ledger.events_of(kind)] if recorded else []
+            post(GameReady(world, list(game.roster), runner.state, game.target_rounds, secrets))
             path = game.save_path
             while runner.state.round < game.target_rounds:
                 if runner.state.round:

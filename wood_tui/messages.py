@@ -40,6 +40,9 @@ class GameStatus(Message):
             safe.notify(app, self.text, severity=self.severity)
 
 
+SECRET_KINDS = ("fine", "whisper")  # the events the god view keeps (the state holds the rest)
+
+
 @dataclass
 class GameReady(Message):
     """The world, roster and starting state are set; rounds follow."""
@@ -48,6 +51,8 @@ class GameReady(Message):
     roster: list[RosterEntry]
     state: State
     target_rounds: int
+    # a resumed run watched: the record's `SECRET_KINDS` events so far, for the god view (never sent to a seat's screen)
+    secrets: list[Event] = field(default_factory=list)
 
 
 @dataclass

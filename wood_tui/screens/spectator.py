@@ -30,7 +30,7 @@ from engine.score import standings, worth_rule
 from engine.state import State
 from engine.world import World
 
-from ..messages import Decided, GameReady, RoundClosed, Thinking
+from ..messages import SECRET_KINDS, Decided, GameReady, RoundClosed, Thinking
 from ..widgets.creature_panel import SORTS, CreatureBoard
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from ..widgets.god_view import KEEP, GodView, secrets
@@ -42,7 +42,6 @@ from ..widgets.wealth_chart import WealthChart
 from .game_screen import GameScreen
 from .modals import HelpScreen
 
-SECRET_KINDS = ("fine", "whisper")  # the events the god view keeps (the state holds the rest)
 TABS = ("tab-standings", "tab-prices", "tab-wealth", "tab-feelings")
 
 
@@ -196,6 +195,7 @@ class SpectatorScreen(GameScreen):
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         self.query_one("#watch-headlines", EventFeed).write(Text("shocks, tips coming true or not, fines", style="dim"))
+        self.keep_secrets(msg.secrets)  # a resumed run's, from its record: its fines are the whole run's
         self._god()
         self.refresh_bindings()
 
