@@ -462,3 +462,35 @@ async def test_a_resumed_watchs_god_view_counts_the_records_fines_and_whispers(t
         assert drawn.startswith(f"{coins} coin{'s' * (coins != 1)} in {len(fines)} fine"), drawn
         latest = whispers[-1].data
         assert f"{latest['from']} → {latest['to']}" in screen.query_one("#god-whispers").content.plain
+
+
+async def test_the_standings_say_how_many_are_left_out_and_always_show_the_seat():
+    """Past MAX_STANDING_ROWS the table had stopped without a word (1,000
+    creatures: the top 200, no '800 more'); a seat ranked below the cut is
+    shown after the top rows, so it always sees where it stands."""
+    from textual.app import App
+
+    from engine.score import Standing
+    from wood_tui.widgets.standings import MAX_STANDING_ROWS, StandingsTable
+
+    rows = [Standing(i + 1, f"Owl {i + 1}", "owl", 100, 0, 0, 0, 1000 - i, 50) for i in range(MAX_STANDING_ROWS + 50)]
+
+    class OneTable(App):
+        def compose(self):
+            yield StandingsTable()
+
+    app = OneTable()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(StandingsTable)
+        table.show(rows)
+        await pilot.pause()
+        assert table.row_count == MAX_STANDING_ROWS + 1
+        assert table.get_row_at(MAX_STANDING_ROWS)[1].plain == "and 50 more"
+        table.show(rows, me="Owl 230")
+        await pilot.pause()
+        assert table.row_count == MAX_STANDING_ROWS + 2
+        assert table.get_row_at(MAX_STANDING_ROWS)[1].plain == "Owl 230"
+        assert table.get_row_at(MAX_STANDING_ROWS + 1)[1].plain == "and 49 more"
+        table.show(rows[:10])
+        await pilot.pause()
+        assert table.row_count == 10  # none left out: no such row

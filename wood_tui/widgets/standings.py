@@ -33,8 +33,13 @@ class StandingsTable(DataTable):
             self.add_column(label, key=label, width=WIDTHS[label])
 
     def show(self, rows: list[Standing], me: str | None = None) -> None:
+        """The first MAX_STANDING_ROWS of `rows`, and `me`'s wherever it ranks
+        (a seat always sees where it stands); a last row counts those left out."""
         self.clear()
-        for r in rows[:MAX_STANDING_ROWS]:
+        shown = rows[:MAX_STANDING_ROWS]
+        if me is not None and len(rows) > len(shown) and all(r.name != me for r in shown):
+            shown = [*shown, *(r for r in rows if r.name == me)]
+        for r in shown:
             style = HIGHLIGHT if r.name == me else ""
             cells = {"#": Text(str(r.rank), style="dim"), "who": safe.name(r.name, style=style),
                      "worth": Text(str(r.worth), justify="right", style="bold"),
@@ -42,3 +47,6 @@ class StandingsTable(DataTable):
                      "debt": Text(str(r.debt) if r.debt else "", justify="right", style="red"),
                      "mood": Text(str(r.mood), justify="right")}
             self.add_row(*(cells[c] for c in self.columns_shown), key=r.name)
+        if (left := len(rows) - len(shown)) > 0:  # no key: no creature's row
+            more = {"#": Text("…", style="dim"), "who": Text(f"and {left} more", style="dim")}
+            self.add_row(*(more.get(c, Text("")) for c in self.columns_shown))
