@@ -33,12 +33,10 @@ def run(args) -> int:
         from engine.sanitise import clean_text
 
         path = options.save or options.resume
-        shown = clean_text(str(path)) if path else ""  # a user's path: inert, and quoted as a shell would need it
         if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
-            hint = f"; no round was finished, so {shown} was not kept"
+            hint = f"; no round was finished, so {clean_text(str(path))} was not kept"
         elif path:
-            hint = f"; resume with: wood sim --resume {shlex.quote(shown)}" + (f" --rounds {args.rounds}"
-                                                                              if args.rounds else "")
+            hint = f"; resume with: {_resume(path)}" + (f" --rounds {args.rounds}" if args.rounds else "")
         else:
             hint = ""
         print(f"\nwood: interrupted{hint}", file=sys.stderr)
@@ -47,7 +45,7 @@ def run(args) -> int:
 
 async def _run(options: RunOptions, quiet: bool) -> int:
     from engine.metrics import RunSummary
-    from engine.sanitise import clean_lines, clean_text
+    from engine.sanitise import clean_lines
     from engine.score import standings_lines
     from engine.world import load_world
     from wood_tui.game import open_game
@@ -74,25 +72,34 @@ async def _run(options: RunOptions, quiet: bool) -> int:
         for line in standings_lines(game.runner.state, world):
             print(line)
         print(f"state hash: {game.state_hash()}")
+        path, last = options.save or options.resume, game.runner.state.round
         if gone is not None:
-            path, last = options.save or options.resume, game.runner.state.round
-            _warn(f"wood: {clean_lines(gone)}\nstopped after round {last} of {target}"
-                  + (f"; every round played is in {clean_text(str(path))}: resume with wood sim --resume "
-                     f"{shlex.quote(clean_text(str(path)))}" if path else ""))
+            _warn(f"wood: {clean_lines(gone)}\n{_stopped(path, last, target)}")
             return 1
         if watch.dead is not None:
             model, reason = watch.dead
-            path, last = options.save or options.resume, game.runner.state.round
             if last < target:
                 _warn(f"wood: model {model} has answered none of its calls for {FAULT_STOP_ROUNDS} rounds ({reason}): "
-                      f"stopped after round {last} of {target}"
-                      + (f"; every round played is in {clean_text(str(path))}: resume with wood sim --resume "
-                         f"{shlex.quote(clean_text(str(path)))}"
-                         if path else ""))
+                      + _stopped(path, last, target))
             else:  # the streak ran to the last round: nothing was cut short
                 _warn(f"wood: model {model} answered none of its calls in the last {FAULT_STOP_ROUNDS} rounds ({reason})")
             return 1
     return 0
+
+
+def _resume(path) -> str:
+    """The command that resumes the save at `path`: its name inert, and quoted as a shell reads it."""
+    from engine.sanitise import clean_text
+
+    return f"wood sim --resume {shlex.quote(clean_text(str(path)))}"
+
+
+def _stopped(path, last: int, target: int) -> str:
+    """`stopped after round N of M`, and, with a save, where the rounds are and how to go on."""
+    from engine.sanitise import clean_text
+
+    return f"stopped after round {last} of {target}" + (
+        f"; every round played is in {clean_text(str(path))}: resume with {_resume(path)}" if path else "")
 
 
 def _warn(msg: str) -> None:
