@@ -27,7 +27,7 @@ from .rules import round_fills
 from .sanitise import clean_text
 from .score import worths
 from .state import State
-from .world import World
+from .world import NAME_MAX, World
 
 SHOCK_WINDOW = 5          # rounds before and after a shock whose trade prices are compared
 SHOCK_RISE = 0.20         # a price that "finds scarcity" rises at least this much
@@ -339,7 +339,7 @@ def model_lines(name: str, m: dict) -> list[str]:
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
     names = m["creatures"]  # as the model's name: a save made by hand
-    who = ", ".join(clean_text(c, 40) for c in names[:NAMES_SHOWN]) + \
+    who = ", ".join(clean_text(c, NAME_MAX) for c in names[:NAMES_SHOWN]) + \
         (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
     out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {percent(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"

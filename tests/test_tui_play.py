@@ -24,7 +24,7 @@ from engine.rules import action_order
 from engine.state import initial_state
 from engine.score import worth_rule
 from engine.world import build_roster, load_world
-from tests.tui_harness import args, fill, rendered, turn, until
+from tests.tui_harness import OneWidget, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.final import FinalScreen, bar, trend
@@ -623,15 +623,10 @@ async def test_a_fitted_table_widens_to_what_it_holds_and_narrows_again_when_res
     """The holdings' bid column is 3 wide: a bid of 1000 widens it (at 3 it
     read "100"); a reset (a concealed seat) goes back to the narrowest widths."""
     from rich.text import Text
-    from textual.app import App
 
     from wood_tui.widgets.seat_panel import GoodsTable
 
-    class OneTable(App):
-        def compose(self):
-            yield GoodsTable()
-
-    app = OneTable()
+    app = OneWidget(GoodsTable)
     async with app.run_test(size=(60, 8)) as pilot:
         table = app.query_one(GoodsTable)
         right = lambda x: Text(x, justify="right")  # noqa: E731
@@ -664,20 +659,14 @@ async def test_after_the_last_round_the_panel_forecasts_no_weather(world):
     final panel, a round that never comes; during play it is shown."""
     from dataclasses import replace
 
-    from textual.app import App
-
     from engine.state import initial_state
     from engine.views import ShockView, public_view
     from wood_tui.widgets.seat_panel import SeatPanel
 
     view = replace(public_view(initial_state(world, 7), world, "Owl"), shocks=(ShockView("honey", -100, 31),))
 
-    class OnePanel(App):
-        def compose(self):
-            yield SeatPanel()
-
     async def shown(after: bool) -> str:
-        app = OnePanel()
+        app = OneWidget(SeatPanel)
         async with app.run_test(size=(60, 30)) as pilot:
             app.query_one(SeatPanel).show(view, after=after)
             await pilot.pause()

@@ -468,18 +468,13 @@ async def test_the_standings_say_how_many_are_left_out_and_always_show_the_seat(
     """Past MAX_STANDING_ROWS the table had stopped without a word (1,000
     creatures: the top 200, no '800 more'); a seat ranked below the cut is
     shown after the top rows, so it always sees where it stands."""
-    from textual.app import App
-
     from engine.score import Standing
+    from tests.tui_harness import OneWidget
     from wood_tui.widgets.standings import MAX_STANDING_ROWS, StandingsTable
 
     rows = [Standing(i + 1, f"Owl {i + 1}", "owl", 100, 0, 0, 0, 1000 - i, 50) for i in range(MAX_STANDING_ROWS + 50)]
 
-    class OneTable(App):
-        def compose(self):
-            yield StandingsTable()
-
-    app = OneTable()
+    app = OneWidget(StandingsTable)
     async with app.run_test(size=(60, 20)) as pilot:
         table = app.query_one(StandingsTable)
         table.show(rows)

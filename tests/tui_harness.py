@@ -115,3 +115,14 @@ def after_rounds(n: int, *keys: str):
             await pilot.press(*keys)
         await pilot.pause()
     return run_before
+
+
+class OneWidget(App):
+    """An app that holds one widget alone (`make()`), for a widget's own test."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def compose(self):
+        yield self.make()
