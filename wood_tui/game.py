@@ -244,7 +244,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
     `servers`), check every server serves its model, and give each creature
     an LLMBrain."""
     from engine.brains.llm import CallStats, ChatClient, LLMBrain
-    from serve.embedded import already_served, gguf_path, server_for
+    from serve.embedded import already_served, gguf_path, other_servers, server_for, shared_cpu_note
     from engine.brains.config import recorded_model
 
     clients = {}
@@ -257,6 +257,8 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
             cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
         elif cfg.embedded:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
+            if others := await asyncio.to_thread(other_servers):
+                log(shared_cpu_note(others))
             srv = server_for(cfg, on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
             await stack.enter_async_context(srv)
             servers.append(srv)

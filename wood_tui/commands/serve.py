@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.errors import WoodError
-    from serve.embedded import MODEL_ALIAS, server_for
+    from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, resolve_config, roster_configs
 
@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             if fleet.servers:
                 stack.enter_context(fleet)
             if smol is not None:
+                if others := other_servers():
+                    print(shared_cpu_note(others), flush=True)
                 print(f"starting {MODEL_ALIAS} (embedded) on :{smol.port} ... ", end="", flush=True)
                 line_open = True
                 stack.enter_context(smol)
