@@ -349,3 +349,37 @@ def test_a_writers_lock_held_for_an_instant_is_waited_for(tmp_path, monkeypatch)
         ledger._writer_lock(p)
     assert len(pauses) == ledger.WRITER_LOCK_TRIES  # the first, then the 4 pauses between 5 tries
     probe.close()
+
+
+def test_a_saves_hostile_creature_name_is_inert_and_cut_in_the_standings(tmp_path):
+    """A save's roster may hold any name (one made by hand, then played out so that every hash holds):
+    `wood replay --verify` and a resumed `wood sim` printed it as it was in their standings, escape
+    sequences and a bidi override reaching the terminal, and a 5,000-character name padded every line."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.ledger import Ledger
+    from engine.runner import Runner
+    from engine.state import initial_state
+    from engine.world import RosterEntry, build_roster, load_world
+
+    world = load_world()
+    evil = "\x1b[31mMallory\x1b]0;title\x07\u202e" + "y" * 5000
+    roster = [RosterEntry(evil, "owl", "cautious"), *build_roster(world, 3)]
+    p = tmp_path / "evil.db"
+
+    async def record() -> None:
+        ledger = Ledger.create(p, seed=5, roster=roster, brains="scripted", rounds=4)
+        runner = Runner(world, initial_state(world, 5, roster, end=4), scripted_brains(roster, 5), ledger=ledger)
+        for _ in range(3):
+            await runner.play_round()
+        ledger.close()
+
+    asyncio.run(record())
+    for argv in (["replay", str(p), "--verify"], ["sim", "--resume", str(p), "--quiet"]):
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (argv, r.stderr)
+        assert not any(c in r.stdout + r.stderr for c in "\x1b\x07\u202e"), argv
+        line = next(x for x in r.stdout.splitlines() if "Mallory" in x)
+        assert "Mallorytitle" not in line and len(line) < 200, (argv, line[:300])
