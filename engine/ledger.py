@@ -267,6 +267,12 @@ def _first_error(e: ValidationError) -> str:
     return f"{where}: {err['msg']}" if where else err["msg"]
 
 
+def _not_json(constant: str):
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such words (the game never writes
+    them); taken, an export copied them into lines that JSON readers refuse."""
+    raise ValueError(constant)
+
+
 def _json(text: object, kind: type[dict] | type[list], *, optional: bool = False):
     """`text` parsed as a JSON object (`kind` dict) or list; ValueError with a short reason otherwise."""
     if text is None and optional:
@@ -274,7 +280,7 @@ def _json(text: object, kind: type[dict] | type[list], *, optional: bool = False
     if not isinstance(text, str):
         raise ValueError(f"not JSON text ({_show(text)})")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise ValueError(f"not JSON ({_show(text)})") from None
     if doc is None and optional:

@@ -164,6 +164,9 @@ SAVES = [
      "round 2, event 0: not JSON"),
     ("event-who-not-a-list", ["UPDATE events SET who = '\"Owl\"' WHERE round = 1 AND seq = 0"], ALL,
      "round 1, event 0: not a JSON list"),
+    # NaN and Infinity are Python's, not JSON: an export copied them into its JSONL, which JSON readers refuse
+    ("event-data-nan", ["UPDATE events SET data = replace(data, '\"qty\": ', '\"x\": NaN, \"qty\": ') "
+                        "WHERE kind = 'trade'"], ALL, "not JSON"),
     ("trade-without-qty", ["UPDATE events SET data = '{\"good\":\"honey\"}' WHERE kind = 'trade'"], ALL,
      "trade event without a valid qty"),
     ("action-not-utf8", ["UPDATE actions SET action = CAST(X'7BFF7D' AS TEXT) WHERE round = 2"], (*ALL, WATCH),
@@ -229,6 +232,7 @@ CALL = ("INSERT INTO calls VALUES (1, 'Owl', 'smol', '[{{\"role\": \"user\", \"c
     (CALL.format(action="NULL").replace("12.5", "1e308"), "round 1, Owl's model call: latency_ms 1e+308 is out of range"),
     (CALL.format(action="NULL").replace(", 300,", ", -5,"), "round 1, Owl's model call: prompt_tokens -5 is out of range"),
     (CALL.format(action="NULL").replace("'{}'", "CAST(X'FF' AS TEXT)"), "its model calls cannot be read"),
+    (CALL.format(action="'{\"action\": \"pass\", \"x\": -Infinity}'"), "round 1, Owl's model call: action: not JSON"),
 ])
 @pytest.mark.parametrize("out", ["new/deeper", "old"])
 def test_an_export_that_fails_part_way_leaves_nothing(base_save, tmp_path, capsys, bad, words, out):
