@@ -22,7 +22,7 @@ from engine.runner import Runner
 from engine.state import initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, build_roster
-from tests.tui_harness import all_text, args, fill, rendered, until
+from tests.tui_harness import all_text, args, fill, rendered, svg_text, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
 from wood_tui.game import run_app
@@ -225,8 +225,9 @@ async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
 
 
 async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
-    """A toast raised in Owl's turn (its screenshot of its own screen, saved
-    or not) is not on Fox's curtain, nor in Fox's turn."""
+    """A toast raised in Owl's turn (here: its screenshot of its own screen,
+    not taken) is not on Fox's curtain, nor in Fox's turn."""
+    downloads(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32), notifications=True) as pilot:
@@ -248,6 +249,51 @@ async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
         await turn_of(pilot, "Fox", 1)
         await pilot.pause()
         assert "creenshot" not in all_text(app)
+
+
+def downloads(tmp_path, monkeypatch):
+    """Where Textual saves a screenshot (the user's Downloads folder), moved under `tmp_path`."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user-dirs.dirs to point elsewhere
+    (tmp_path / "Downloads").mkdir()
+    return tmp_path / "Downloads"
+
+
+async def test_no_screenshot_keeps_a_seats_turn_on_disk_in_hot_seat_play(tmp_path, monkeypatch):
+    """Textual's screenshot (the palette's, or the action a key may be bound
+    to) writes the screen to a file: in Fox's turn that file would hold Fox's
+    private tip for the next player to open, and the toast saying where went
+    with Fox's turn. In hot-seat play a seat's turn is not saved, and the seat
+    is told so; between turns (the curtain up) a screenshot is saved as ever,
+    and nothing of Fox's is in it."""
+    saved = downloads(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    secret = "windfall"  # seed 39: Fox's private tip in round 1
+    app = play_app("--seed", "39", seats=(Seat("Fox"), Seat("Owl")))
+    async with app.run_test(size=(100, 32), notifications=True) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        await turn_of(pilot, "Fox", 1)
+        await pilot.pause()
+        assert secret in rendered(app)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"screenshot", "enter")
+        await until(pilot, lambda: any("screenshot not taken" in n.title for n in app._notifications),
+                    what="the refusal")
+        app.action_screenshot()  # as a key bound to it would
+        await pilot.pause(0.3)  # a file, had one been written, is written by a thread
+        assert not list(tmp_path.rglob("*.svg"))
+        said = [n.message for n in app._notifications if n.title == "screenshot not taken"]
+        assert len(said) == 2 and "hot-seat" in said[0], said
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        app.action_screenshot()  # the curtain: nothing private to keep
+        await until(pilot, lambda: list(saved.glob("*.svg")), what="the curtain's screenshot")
+        await until(pilot, lambda: any(n.title == "Screenshot" for n in app._notifications), what="its toast")
+        shot = svg_text(next(saved.glob("*.svg")).read_text())
+        assert "Pass the keyboard to Owl" in shot and secret not in shot, shot
 
 
 @pytest.mark.parametrize("size", [(40, 12), (60, 20)])

@@ -8,7 +8,9 @@ line, anything later shows in the app.
 
 In play it also shows the first game's introduction (once: `config_dir`
 remembers it), offers the game's actions in the command palette, and asks
-before quitting a game whose rounds are not saved. A letter typed on a
+before quitting a game whose rounds are not saved. In hot-seat play it
+takes no screenshot while a seat's turn is on screen: the file would keep
+that seat's private screen on disk for the next player. A letter typed on a
 form's list is handled here, in the app's own key dispatch, so that the
 keys typed right after it go to the field it moves on to.
 """
@@ -139,7 +141,11 @@ class WoodApp(App[None]):
         await super().on_event(event)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot" and self.private_on_screen():
+                command = SystemCommand("Screenshot", "Off while a seat's turn is on screen (hot-seat play)",
+                                        self.deliver_screenshot)
+            yield command
         main = self.main
         if screen is not main:  # a curtain, a help page, a question: the game's commands wait under it
             return
@@ -156,6 +162,27 @@ class WoodApp(App[None]):
             yield SystemCommand("Help", "What the panels show; keys", main.action_help)
         if isinstance(main, GameScreen) and main.final is not None:
             yield SystemCommand("Final standings", "The end of the season, ranked (F8)", main.action_final)
+
+    # ---- screenshots ------------------------------------------------------------
+    def private_on_screen(self) -> bool:
+        """Hot-seat play with a seat's own screen up (or under a help page or a
+        question over it): nothing of it may outlast the turn."""
+        main = self.main
+        return isinstance(main, MarketScreen) and main.hot_seat and main.shows_a_seat
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Textual's screenshot (the palette's, `action_screenshot`, a key bound
+        to it) saves the screen to a file, and the toast that says where is
+        gone under the next curtain: in hot-seat play, a seat's turn on screen
+        is not saved, and the seat is told why. Between turns (nothing of a
+        seat's on screen) and with one seat, it is saved as ever."""
+        if self.private_on_screen():
+            safe.notify(self, "No screenshot while a seat's turn is on screen in hot-seat play: the file would "
+                        "keep that seat's private screen for the next player.",
+                        title="screenshot not taken", severity="warning")
+            return None
+        return super().deliver_screenshot(filename, path, time_format)
 
     def unsaved_rounds(self) -> int:
         """Rounds of a game in play that quitting now would lose (no --save, not resumed, not over)."""

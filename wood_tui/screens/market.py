@@ -159,6 +159,11 @@ class MarketScreen(GameScreen):
         return self.active if self.active is not None and self.revealed else None
 
     @property
+    def shows_a_seat(self) -> bool:
+        """Something of a seat's own is on screen: its turn, or its panel (not yet blanked)."""
+        return self.live is not None or any(not p.has_class("-concealed") for p in self.query(SeatPanel))
+
+    @property
     def me(self) -> str | None:
         """The seat whose screen this is now (one seat: always it)."""
         if self.live is not None:
