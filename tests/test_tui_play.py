@@ -448,6 +448,24 @@ async def test_the_help_explains_the_wood():
             assert word in about, word
 
 
+async def test_the_standings_say_which_round_they_are_after():
+    """The standings tab says the moment it ranks, as `wood sim`'s standings
+    do ("standings after round N"): in round 2's turn they are after round 1,
+    not of the round being played; before any round closes, the start."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f5")
+        await pilot.pause()
+        assert re.search(r"│ standings at the start$", rendered(app), re.M), rendered(app)
+        await pilot.press("f2")
+        await turn(pilot, 2)
+        await pilot.press("f5")
+        await pilot.pause()
+        shown = rendered(app)
+        assert "standings after round 1" in shown and "after round 2" not in shown, shown
+
+
 # ---- the headless ends ----------------------------------------------------------------------
 def wood(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,

@@ -58,6 +58,17 @@ def test_watch_large_roster_sorted_by_worth(snap_compare):
                         run_before=after_rounds(2, "w"))
 
 
+async def test_the_watch_standings_say_which_round_they_are_after():
+    app = watch_app("--seed", "10")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await after_rounds(3)(pilot)
+        assert "standings after round 3" in rendered(app)
+        await pilot.press("n")
+        await until(pilot, lambda: app.main.closed == 4, what="round 4")
+        await pilot.pause()
+        assert "standings after round 4" in rendered(app)
+
+
 # ---- the god view ------------------------------------------------------------------
 async def test_god_view_key_toggles_it_in_watch():
     app = watch_app("--seed", "89")  # by round 4: a true tip, a planted one and a loan

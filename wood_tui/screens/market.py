@@ -33,7 +33,7 @@ from ..messages import Decided, GameOver, GameReady, RoundClosed, RoundOpened, S
 from ..widgets.action_form import ActionForm, why
 from ..widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from ..widgets.seat_panel import BookTable, SeatPanel
-from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
+from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable, as_of
 from .curtain import CurtainScreen
 from .game_screen import GameScreen
 from .modals import HelpScreen
@@ -183,6 +183,7 @@ class MarketScreen(GameScreen):
                     with VerticalScroll(id="recap-box"):
                         yield Static(id="recap")
                 with TabPane("standings", id=TABS["standings"]):
+                    yield Static(id="standings-when", classes="standings-when")
                     yield StandingsTable(id="standings", columns=SCORE_FIRST)
                 with TabPane("wood", id=TABS["wood"]):
                     yield EventFeed({**LOG_KINDS, **HEADLINE_KINDS}, id="news")
@@ -249,6 +250,8 @@ class MarketScreen(GameScreen):
     def _standings(self) -> None:
         self.table = self.standings_now()
         self.query_one(StandingsTable).show(self.table, self.me)
+        if self.state is not None:
+            self.query_one("#standings-when", Static).update(as_of(self.state.round))
 
     # ---- turns --------------------------------------------------------------
     def on_seat_turn(self, msg: SeatTurn) -> None:

@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from engine.events import Event
 from engine.score import standings, worth_rule
@@ -37,7 +37,7 @@ from ..widgets.god_view import KEEP, GodView, secrets
 from ..widgets.offers_table import OffersTable
 from ..widgets.price_chart import PriceChart
 from ..widgets.sentiment_bars import SentimentBars
-from ..widgets.standings import StandingsTable
+from ..widgets.standings import StandingsTable, as_of
 from ..widgets.wealth_chart import WealthChart
 from .game_screen import GameScreen
 from .modals import HelpScreen
@@ -155,6 +155,7 @@ class SpectatorScreen(GameScreen):
             yield CreatureBoard(id="board")
             with Vertical(id="watch-side"), TabbedContent(id="side-tabs"):
                 with TabPane("standings", id="tab-standings"):
+                    yield Static(id="watch-standings-when", classes="standings-when")
                     yield StandingsTable(id="watch-standings")
                 with TabPane("prices", id="tab-prices"):
                     yield PriceChart(id="price-chart")
@@ -229,6 +230,7 @@ class SpectatorScreen(GameScreen):
         assert self.world is not None
         rows = standings(state, self.world)
         self.query_one(StandingsTable).show(rows)
+        self.query_one("#watch-standings-when", Static).update(as_of(state.round))
         self.query_one(WealthChart).record(state.round, rows)
         return rows
 

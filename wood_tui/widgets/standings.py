@@ -1,6 +1,7 @@
 """The standings: every creature ranked by net worth (engine/score.py), mood
-beside it. Public: the same table in play and watch. The human seat's row is
-marked; names drawn through `safe`."""
+beside it. Public: the same table in play and watch, under a line that says
+which round they are after (`as_of`, as `wood sim`'s text standings say it).
+The human seat's row is marked; names drawn through `safe`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,6 +18,12 @@ WIDTHS = {"#": 3, "who": 12, "worth": 6, "coins": 5, "debt": 4, "mood": 4}
 COLUMNS = ("#", "who", "worth", "coins", "debt", "mood")
 SCORE_FIRST = ("#", "who", "worth", "mood", "coins", "debt")  # for a narrow pane: the rest scrolls in
 HIGHLIGHT = "bold underline"  # a seat's own name: reads in dark and light themes alike (reverse does not)
+
+
+def as_of(round_no: int) -> Text:
+    """The moment standings are of: after the last round closed (the state's round)."""
+    return Text(f"standings after round {round_no}" if round_no else "standings at the start",
+                style="dim")
 
 
 class StandingsTable(DataTable):
