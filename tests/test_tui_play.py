@@ -242,8 +242,9 @@ class Seller:
 async def test_the_offers_table_shows_long_ids_and_names_whole(size):
     """An offer's # is what the player types to take it, and its owner's name
     tells "Squirrel 2" from Squirrel: neither is cut to its column's width.
-    At 80 columns the #, the good, the side, the qty and the price all show
-    (the name may run off to the right, where the table scrolls)."""
+    At 80 columns the #, the good, the side, the qty and the price all show,
+    and the name too, shortened to what is left with a "…" that keeps its
+    number (it had run off the table's right edge, to be scrolled to)."""
     from dataclasses import replace
     app = play_app("--seed", "1", "--creatures", "12", extra_brains={"Squirrel 2": Seller()})
     async with app.run_test(size=size) as pilot:
@@ -257,9 +258,47 @@ async def test_the_offers_table_shows_long_ids_and_names_whole(size):
         await pilot.press("f3")
         await pilot.pause()
         row = next(line for line in rendered(app).splitlines() if "12345" in line)
-        assert re.search(r" 12345 +mushrooms +buy +1 +2 ", row), row
+        who = re.search(r" 12345 +mushrooms +buy +1 +2 (.+)$", row)
+        assert who, row
         if size[0] > 80:
-            assert "Squirrel 2" in row, row
+            assert who[1] == "Squirrel 2", row
+        else:
+            assert re.fullmatch(r"Squ\w*… 2", who[1]), row
+        assert book.max_scroll_x == 0  # nothing off to the right
+
+
+async def test_the_offers_names_show_at_80x24():
+    """At 80x24 the offers table's `who` column had shown three letters of a
+    name ("Squ", "Bad") and hidden the rest past the edge. The table fits the
+    pane now: a name shows whole where there is room ("Squirrel", "Badger"),
+    shortened with a "…" that keeps its number where there is not, and it
+    comes back whole when the window widens."""
+    app = play_app("--seed", "1", "--creatures", "12")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        await pilot.press("f3")
+        await pilot.pause()
+        book = screen.query_one(BookTable)
+        assert book.max_scroll_x == 0
+        lines = rendered(app).splitlines()
+        owners = {o.id: o.owner for o in screen.active.view.book}
+        shown = {oid: re.search(rf"│ {oid} +\S+ +(buy|sell) +\d+ +\d+ (.+)$", line)[2]
+                 for oid in owners for line in lines if re.match(rf"│.*│ {oid} ", line)}
+        assert shown.keys() == owners.keys(), lines
+        for oid, owner in owners.items():
+            head, cut, tail = shown[oid].partition("…")
+            assert shown[oid] == owner or (cut and head and owner.startswith(head) and owner.endswith(tail)), \
+                (owner, shown[oid])
+            if owner[-1].isdigit():
+                assert shown[oid].endswith(" " + owner.split()[-1]), (owner, shown[oid])  # its number, always
+        assert sum(shown[oid] == owner for oid, owner in owners.items()) >= len(owners) - 1  # whole where they fit
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause()
+        shown = rendered(app)
+        for owner in owners.values():
+            assert owner in shown, owner
 
 
 async def test_the_holdings_stay_on_screen_at_80x24_under_tips_and_weather():

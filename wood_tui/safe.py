@@ -10,6 +10,9 @@ escape sequences and bidi overrides, and the result is wrapped in
 """
 from __future__ import annotations
 
+import re
+
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import App
 from textual.notifications import SeverityLevel
@@ -26,13 +29,23 @@ NAME_SHOWN = 24  # a creature's name is shown at most this long (a roster's may 
 NAME_TAIL = 8     # ... keeping its end: "Squirrel the Younger of…Oak 2" and "…Oak 3" stay apart
 
 
-def name(value: object, style: str = "") -> Text:
+def name(value: object, style: str = "", width: int = NAME_SHOWN) -> Text:
     """A creature's name, inert and at most NAME_SHOWN cells: a longer one
     keeps its start and its end (names that differ only at the end, as a
-    crowd's numbers do, stay told apart)."""
+    crowd's numbers do, stay told apart). `width`: a narrower column's cells;
+    a name cut to fit it keeps its crowd number ("Squirrel 12": "Squi… 12")."""
     shown = clean_text(value)
-    if len(shown) > NAME_SHOWN:
-        shown = shown[:NAME_SHOWN - NAME_TAIL - 1] + "…" + shown[-NAME_TAIL:]
+    if width >= NAME_SHOWN:
+        if len(shown) > NAME_SHOWN:
+            shown = shown[:NAME_SHOWN - NAME_TAIL - 1] + "…" + shown[-NAME_TAIL:]
+        return Text(shown, style=style)
+    if cell_len(shown) > width:
+        number = re.search(r" \d+$", shown)
+        tail = number.group() if number and len(number.group()) <= width - 2 else ""
+        head = shown[:len(shown) - len(tail)]
+        while head and cell_len(head) + 1 + len(tail) > width:
+            head = head[:-1]
+        shown = head.rstrip() + "…" + tail
     return Text(shown, style=style)
 
 

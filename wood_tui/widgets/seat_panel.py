@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
@@ -43,36 +44,66 @@ class FittedTable(DataTable):
     than `WIDTHS`, one space apart (no cell padding: on an 80-column screen
     the padding of six columns is a column's worth). A cell is never cut: at
     fixed widths offer #1234 read "123", a price of 13 read "1" and
-    "Squirrel 12" read "Squirrel", another creature."""
+    "Squirrel 12" read "Squirrel", another creature. The one exception is
+    the `FLEX` column (names), last: it takes the width left in view, and a
+    name longer than that is shortened with a "…", keeping its crowd number
+    ("Squi… 12"), rather than run off the table's edge."""
 
     WIDTHS: dict[str, int] = {}
+    FLEX: str | None = None
+    FLEX_MIN = 4  # the FLEX column is never narrower: past that, the table scrolls
 
     def on_mount(self) -> None:
         self.cell_padding = 0
+        self.rows_shown: list[tuple[str, Sequence[Text]]] | None = None  # for a new fit after a resize
         self._columns(dict(self.WIDTHS))
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self.FLEX is not None and self.rows_shown is not None:
+            self.fill(self.rows_shown)  # the names, fitted to the new width
+
     def _columns(self, widths: dict[str, int]) -> None:
-        """The columns at these widths (and a space after each): the table is cleared."""
+        """The columns at these widths (and a space after each but the last,
+        FLEX): the table is cleared."""
         if getattr(self, "widths", None) == widths:
             self.clear()
             return
         self.widths = widths
         self.clear(columns=True)
         for label, width in widths.items():
-            self.add_column(label, key=label, width=width + 1)
+            self.add_column(label, key=label, width=width + (label != self.FLEX))
 
     def fill(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
         """Show `rows` ((key, cells in the columns' order)), the columns widened to fit them."""
+        self.rows_shown = list(rows)
         widths = dict(self.WIDTHS)
         for _, cells in rows:
             for label, cell in zip(widths, cells):
                 widths[label] = max(widths[label], cell.cell_len)
+        if self.FLEX is not None and (room := self._room(len(rows))):
+            others = sum(w + 1 for label, w in widths.items() if label != self.FLEX)
+            widths[self.FLEX] = max(self.FLEX_MIN, min(widths[self.FLEX], room - others))
         self._columns(widths)
         for key, cells in rows:
-            self.add_row(*(self._placed(c, w) for c, w in zip(cells, widths.values())), key=key)
+            self.add_row(*(self._placed(self._fitted(label, c, w), w) for (label, w), c in zip(widths.items(), cells)),
+                         key=key)
+
+    def _room(self, rows: int) -> int:
+        """The cells across the table can show without scrolling sideways (0: not laid out yet)."""
+        width, height = self.content_region.width, self.content_region.height
+        if not width:
+            return 0
+        scrolls = rows + (1 if self.show_header else 0) > height  # a scroll bar takes a column
+        return width - (self.styles.scrollbar_size_vertical if scrolls else 0)
+
+    def _fitted(self, label: str, cell: Text, width: int) -> Text:
+        if label != self.FLEX or cell.cell_len <= width:
+            return cell
+        return safe.name(cell.plain, style=cell.style, width=width)
 
     def reset(self) -> None:
         """Empty, at the narrowest widths: nothing of what it showed, not even how wide it was."""
+        self.rows_shown = None
         self._columns(dict(self.WIDTHS))
 
     @staticmethod
@@ -178,7 +209,8 @@ class BookTable(FittedTable):
     """The offers a seat can take: the best of others' offers per good and
     side, loan offers open to it and pacts proposed to it."""
 
-    WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 4, "price": 5, "who": 9}
+    WIDTHS = {"#": 3, "good": 9, "side": 4, "qty": 3, "at": 3, "who": 9}  # at: the price (a loan's: its rate)
+    FLEX = "who"
 
     def on_mount(self) -> None:  # FittedTable's on_mount runs too (Textual calls each class's in the MRO)
         self.cursor_type = "row"
