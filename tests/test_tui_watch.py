@@ -26,8 +26,9 @@ from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.spectator import SpectatorScreen, WatchCommands
 from wood_tui.widgets.chart import Series, line_chart
 from wood_tui.widgets.creature_panel import CreatureBoard
-from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS
+from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from wood_tui.widgets.god_view import GodView, secrets, whisper_lines
+from wood_tui.widgets.offers_table import OffersTable
 from wood_tui.widgets.price_chart import markers_for
 
 
@@ -67,6 +68,31 @@ async def test_the_watch_standings_say_which_round_they_are_after():
         await until(pilot, lambda: app.main.closed == 4, what="round 4")
         await pilot.pause()
         assert "standings after round 4" in rendered(app)
+
+
+async def test_at_80x24_the_standing_offers_and_the_logs_show_whole():
+    """At 80x24 the standing offers showed "#, good, side, qty, pr" and the
+    names past the box's edge; the market log and the headlines cut words
+    ("a pac", "tips true or not" for "tips coming true or not"), drawn at 20
+    columns in a narrower box. Now each offer's row shows its owner whole
+    (when it expires is left out first), and a log's lines wrap to its width."""
+    app = watch_app("--seed", "3", "--creatures", "40")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await after_rounds(3)(pilot)
+        screen = app.main
+        table = screen.query_one(OffersTable)
+        assert table.max_scroll_x == 0
+        owners = {str(o.id): o.owner for o in screen.state.offers.values()}
+        owners.update({str(lo.id): lo.lender for lo in screen.state.loan_offers.values()})
+        shown = rendered(app)
+        visible = [row.key.value for row in table.ordered_rows[:table.size.height - 1]]
+        assert len(visible) >= 4
+        for oid in visible:
+            assert re.search(rf"│ {oid} +\w+ +(buy|sell|lend) +\d+ +\S+ {re.escape(owners[oid])} *│", shown), \
+                (oid, owners[oid], shown)
+        for feed in screen.query(EventFeed):
+            width = feed.scrollable_content_region.width
+            assert feed.lines and max(strip.cell_length for strip in feed.lines) <= width, (feed.id, width)
 
 
 # ---- the god view ------------------------------------------------------------------

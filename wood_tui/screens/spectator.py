@@ -127,7 +127,7 @@ class SpectatorScreen(GameScreen):
     SpectatorScreen #side-tabs TabPane { height: 1fr; padding: 0; }
     SpectatorScreen #watch-standings { height: 1fr; }
     SpectatorScreen #feelings-bars { height: 1fr; padding: 0 1; }
-    SpectatorScreen #watch-offers { width: 4fr; height: 100%; }
+    SpectatorScreen #watch-offers { width: 4fr; min-width: 41; height: 100%; padding: 0 1; }  /* 41: names whole at 80 columns */
     SpectatorScreen #watch-log { width: 3fr; height: 100%; padding: 0 1; scrollbar-size-vertical: 1; }
     SpectatorScreen #watch-headlines { width: 2fr; height: 100%; padding: 0 1; scrollbar-size-vertical: 1; }
     SpectatorScreen GodView { display: none; height: 1fr; }

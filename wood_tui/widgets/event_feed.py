@@ -54,8 +54,14 @@ class EventFeed(RichLog):
     `separators`: a rule with the round number above each round's lines;
     otherwise each line starts with its round number."""
 
+    DEFAULT_CSS = """
+    EventFeed { scrollbar-gutter: stable; }
+    """
+
     def __init__(self, kinds: dict[str, str], max_lines: int = 500, separators: bool = True, **kw):
-        super().__init__(max_lines=max_lines, min_width=20, wrap=True, markup=False, **kw)
+        # lines are wrapped to the log's width when written, never wider: a narrow log (80 columns) had cut
+        # "pact" to "pac" (a width floor of 20), or a scroll bar arriving later had cut each line's last letter
+        super().__init__(max_lines=max_lines, min_width=8, wrap=True, markup=False, **kw)
         self.kinds = kinds
         self.separators = separators
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from engine.memory import telling
 from engine.score import going_price
@@ -23,6 +22,7 @@ from engine.views import PublicView
 
 from .. import safe
 from .creature_panel import mood_bar
+from .fitted import FittedTable
 
 
 MAX_RESOLVED_TIPS = 3  # resolved tips still shown, with their outcome
@@ -37,82 +37,6 @@ def weather_words(good: str, pct: int) -> str:
 
 def _opt(v: int | None) -> Text:
     return Text("—" if v is None else str(v), style="dim" if v is None else "", justify="right")
-
-
-class FittedTable(DataTable):
-    """A table whose columns are as wide as what they hold, never narrower
-    than `WIDTHS`, one space apart (no cell padding: on an 80-column screen
-    the padding of six columns is a column's worth). A cell is never cut: at
-    fixed widths offer #1234 read "123", a price of 13 read "1" and
-    "Squirrel 12" read "Squirrel", another creature. The one exception is
-    the `FLEX` column (names), last: it takes the width left in view, and a
-    name longer than that is shortened with a "…", keeping its crowd number
-    ("Squi… 12"), rather than run off the table's edge."""
-
-    WIDTHS: dict[str, int] = {}
-    FLEX: str | None = None
-    FLEX_MIN = 4  # the FLEX column is never narrower: past that, the table scrolls
-
-    def on_mount(self) -> None:
-        self.cell_padding = 0
-        self.rows_shown: list[tuple[str, Sequence[Text]]] | None = None  # for a new fit after a resize
-        self._columns(dict(self.WIDTHS))
-
-    def on_resize(self, event: events.Resize) -> None:
-        if self.FLEX is not None and self.rows_shown is not None:
-            self.fill(self.rows_shown)  # the names, fitted to the new width
-
-    def _columns(self, widths: dict[str, int]) -> None:
-        """The columns at these widths (and a space after each but the last,
-        FLEX): the table is cleared."""
-        if getattr(self, "widths", None) == widths:
-            self.clear()
-            return
-        self.widths = widths
-        self.clear(columns=True)
-        for label, width in widths.items():
-            self.add_column(label, key=label, width=width + (label != self.FLEX))
-
-    def fill(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        """Show `rows` ((key, cells in the columns' order)), the columns widened to fit them."""
-        self.rows_shown = list(rows)
-        widths = dict(self.WIDTHS)
-        for _, cells in rows:
-            for label, cell in zip(widths, cells):
-                widths[label] = max(widths[label], cell.cell_len)
-        if self.FLEX is not None and (room := self._room(len(rows))):
-            others = sum(w + 1 for label, w in widths.items() if label != self.FLEX)
-            widths[self.FLEX] = max(self.FLEX_MIN, min(widths[self.FLEX], room - others))
-        self._columns(widths)
-        for key, cells in rows:
-            self.add_row(*(self._placed(self._fitted(label, c, w), w) for (label, w), c in zip(widths.items(), cells)),
-                         key=key)
-
-    def _room(self, rows: int) -> int:
-        """The cells across the table can show without scrolling sideways (0: not laid out yet)."""
-        width, height = self.content_region.width, self.content_region.height
-        if not width:
-            return 0
-        scrolls = rows + (1 if self.show_header else 0) > height  # a scroll bar takes a column
-        return width - (self.styles.scrollbar_size_vertical if scrolls else 0)
-
-    def _fitted(self, label: str, cell: Text, width: int) -> Text:
-        if label != self.FLEX or cell.cell_len <= width:
-            return cell
-        return safe.name(cell.plain, style=cell.style, width=width)
-
-    def reset(self) -> None:
-        """Empty, at the narrowest widths: nothing of what it showed, not even how wide it was."""
-        self.rows_shown = None
-        self._columns(dict(self.WIDTHS))
-
-    @staticmethod
-    def _placed(cell: Text, width: int) -> Text:
-        """A right-justified cell, padded on the left to its column's width
-        (the table's own right-justifying would take away the space after it)."""
-        if cell.justify != "right":
-            return cell
-        return Text.assemble(" " * (width - cell.cell_len), cell)
 
 
 class GoodsTable(FittedTable):
