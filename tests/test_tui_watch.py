@@ -25,7 +25,7 @@ from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.spectator import SpectatorScreen, WatchCommands
 from wood_tui.widgets.chart import Series, line_chart
-from wood_tui.widgets.creature_panel import CreatureBoard
+from wood_tui.widgets.creature_panel import CreatureBoard, RosterTable, same
 from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
 from wood_tui.widgets.god_view import GodView, secrets, whisper_lines
 from wood_tui.widgets.offers_table import OffersTable
@@ -255,6 +255,48 @@ async def test_sorting_the_large_roster_by_worth_orders_rows_by_worth():
         assert moods == sorted(moods, reverse=True)
         await pilot.press("o")
         assert board.order() == roster
+
+
+async def test_the_large_roster_writes_only_the_cells_that_changed_in_the_rows_in_view(monkeypatch):
+    """`wood watch --creatures 1000 --delay 0` answered its keys after about
+    a second: each round the roster's table made ~14,000 `update_cell` calls
+    (every cell of every row, and each row's `doing` twice more). Now a round
+    writes only the cells that changed in the rows in view, however large the
+    roster; a row out of view is drawn from its card when it is scrolled (or
+    sorted) into view, so every row on screen is still the cards' truth."""
+    calls = []
+    update = RosterTable.update_cell
+    monkeypatch.setattr(RosterTable, "update_cell", lambda self, *a, **k: (calls.append(a[:2]), update(self, *a, **k)))
+    app = watch_app("--seed", "3", "--creatures", "300")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_rounds(2)(pilot)
+        board = app.main.query_one(CreatureBoard)
+        table = board._table
+
+        def on_screen_is_true() -> None:
+            for i in table.view():
+                if i < table.row_count:
+                    name = table.ordered_rows[i].key.value
+                    for key, cell in board._row(name).items():
+                        assert same(table.get_cell(name, key), cell), (name, key)
+
+        for r in (3, 4):
+            calls.clear()
+            await pilot.press("n")
+            await until(pilot, lambda r=r: app.main.closed == r, what=f"round {r}")
+            await pilot.pause()
+            in_view = len(table.view())
+            assert 0 < len(calls) <= 3 * in_view * len(table.columns) < 14 * 300 / 3, (len(calls), in_view)
+            assert {name for name, _ in calls} <= {row.key.value for row in table.ordered_rows[:in_view]}
+            on_screen_is_true()
+        table.scroll_end(animate=False)  # rows that changed out of view come into it
+        await pilot.pause()
+        assert int(table.scroll_y) > 200
+        on_screen_is_true()
+        await pilot.press("w")  # sorted by the cards' worth, whatever the cells out of view said
+        await pilot.pause()
+        assert board.order() == [r.name for r in standings(app.main.state, app.main.world)]
+        on_screen_is_true()
 
 
 # ---- pieces --------------------------------------------------------------------------
