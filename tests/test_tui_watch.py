@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from textual.widgets import TabbedContent
+
 from engine.brains.scripted import ScriptedBrain
 from engine.events import Event
 from engine.prompts import build_messages
@@ -297,6 +299,34 @@ async def test_the_large_roster_writes_only_the_cells_that_changed_in_the_rows_i
         await pilot.pause()
         assert board.order() == [r.name for r in standings(app.main.state, app.main.world)]
         on_screen_is_true()
+
+
+async def test_a_spectators_key_is_answered_ahead_of_the_games_queued_messages():
+    """The game posts its messages to the screen (a round of 1,000 creatures:
+    ~2,000 of them); a key forwarded to the screen waited behind all of them
+    (about a second at --delay 0). The spectator's keys are the app's to run
+    as it reads them: a key pressed while the screen still holds a crowd of
+    the game's messages is answered before they are."""
+    from textual import events
+
+    from wood_tui.messages import Thinking
+
+    app = watch_app("--seed", "3", "--creatures", "40")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_rounds(1)(pilot)
+        screen = app.main
+        waiting = []
+        next_tab = screen.action_next_tab
+        screen.action_next_tab = lambda: (waiting.append(screen._message_queue.qsize()), next_tab())
+        tabs = screen.query_one("#side-tabs", TabbedContent)
+        before = tabs.active
+        app.post_message(events.Key("t", "t"))
+        for name in list(screen.query_one(CreatureBoard).cards) * 10:  # 400 messages behind the key
+            screen.post_message(Thinking(name))
+        await until(pilot, lambda: waiting, what="the key to be answered")
+        assert waiting[0] > 300, waiting  # the game's messages were still to come
+        await until(pilot, lambda: screen._message_queue.empty(), what="the game's messages")
+        assert tabs.active != before
 
 
 # ---- pieces --------------------------------------------------------------------------

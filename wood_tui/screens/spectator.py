@@ -74,19 +74,22 @@ class WatchCommands(Provider):
 
 class SpectatorScreen(GameScreen):
     COMMANDS = {WatchCommands}
+    # priority: the app runs them as it reads the key, not after the screen's queue (a round of 1,000 creatures
+    # puts ~2,000 messages there: a key had waited behind them). No widget here takes these keys for itself,
+    # and a screen over this one (help, the command palette) has its own keys.
     BINDINGS = [
-        Binding("space", "pause", "pause"),
-        Binding("n", "step", "step"),
-        Binding("plus,equals_sign", "faster", "faster", key_display="+"),
-        Binding("minus", "slower", "slower", key_display="-"),
-        Binding("g", "god_view", "god view"),
-        Binding("t", "next_tab", "tab"),
-        Binding("w", "sort('worth')", "sort: worth"),
-        Binding("m", "sort('mood')", "mood"),
-        Binding("d", "sort('debt')", "debt"),
-        Binding("o", "sort(None)", "roster order", show=False),
-        Binding("question_mark,f1", "help", "help", key_display="?"),
-        Binding("q", "app.quit", "quit"),
+        Binding("space", "pause", "pause", priority=True),
+        Binding("n", "step", "step", priority=True),
+        Binding("plus,equals_sign", "faster", "faster", key_display="+", priority=True),
+        Binding("minus", "slower", "slower", key_display="-", priority=True),
+        Binding("g", "god_view", "god view", priority=True),
+        Binding("t", "next_tab", "tab", priority=True),
+        Binding("w", "sort('worth')", "sort: worth", priority=True),
+        Binding("m", "sort('mood')", "mood", priority=True),
+        Binding("d", "sort('debt')", "debt", priority=True),
+        Binding("o", "sort(None)", "roster order", show=False, priority=True),
+        Binding("question_mark,f1", "help", "help", key_display="?", priority=True),
+        Binding("q", "app.quit", "quit", priority=True),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-very-wide")]
     HELP = (
