@@ -329,6 +329,29 @@ async def test_a_spectators_key_is_answered_ahead_of_the_games_queued_messages()
         assert tabs.active != before
 
 
+async def test_a_round_of_the_log_is_written_at_once_and_only_what_it_keeps(monkeypatch):
+    """A round of 1,000 creatures has ~700 lines for the market log, which
+    keeps 500: each line had been its own write (rendered, then scrolled to),
+    and the first 200 dropped at once. Now a round is one write of the lines
+    the log keeps, the newest, in order, under the round's rule."""
+    from tests.tui_harness import OneWidget
+
+    writes = []
+    write = EventFeed.write
+    monkeypatch.setattr(EventFeed, "write", lambda self, *a, **k: (writes.append(a[0]), write(self, *a, **k))[1])
+    trades = [Event("trade", 3, {"seller": f"Fox {i}", "buyer": "Owl", "qty": 1, "good": "honey", "price": i})
+              for i in range(700)]
+    app = OneWidget(lambda: EventFeed(LOG_KINDS, max_lines=500))
+    async with app.run_test(size=(80, 20)) as pilot:
+        feed = app.query_one(EventFeed)
+        feed.add_round(3, trades)
+        await pilot.pause()
+        assert len(writes) == 2  # the rule, then the lines
+        text = [strip.text.rstrip() for strip in feed.lines]
+        assert len(text) == 500 and text[-1] == "Fox 699 sold 1 honey to Owl at 699", text[-3:]
+        assert text[0].startswith("round 3 ─") and text[1] == "Fox 201 sold 1 honey to Owl at 201"  # the newest
+
+
 # ---- pieces --------------------------------------------------------------------------
 def test_chart_has_axes_and_markers():
     lines = [t.plain for t in line_chart(list(range(1, 13)), [Series([5, 6, 7, 8, 9, 10, 11, 12, 11, 10, 9, 8])],

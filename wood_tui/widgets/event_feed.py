@@ -66,10 +66,18 @@ class EventFeed(RichLog):
         self.separators = separators
 
     def add_round(self, round_no: int, events: Iterable[Event]) -> None:
+        """The round's lines, written at once (one write, not one a line: a
+        round of 1,000 creatures has ~700), and only as many as the log keeps
+        (the newest, under the round's rule)."""
         shown = [e for e in events if e.public and e.kind in self.kinds]
-        if shown and self.separators:
+        if not shown:
+            return
+        if self.max_lines:
+            shown = shown[-(self.max_lines - self.separators):]
+        if self.separators:
             self.write(Rule(Text(f"round {round_no}", style="dim"), style="dim", align="left", characters="─"),
                        expand=True)
-        for e in shown:
-            line = feed_line(e, self.kinds[e.kind])
-            self.write(line if self.separators else Text.assemble((f"{round_no:>3} ", "dim"), line))
+        lines = [feed_line(e, self.kinds[e.kind]) for e in shown]
+        if not self.separators:
+            lines = [Text.assemble((f"{round_no:>3} ", "dim"), line) for line in lines]
+        self.write(Text("\n").join(lines))
