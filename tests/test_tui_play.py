@@ -505,6 +505,29 @@ async def test_the_standings_say_which_round_they_are_after():
         assert "standings after round 1" in shown and "after round 2" not in shown, shown
 
 
+async def test_at_80x24_the_strip_and_the_footer_are_whole():
+    """At 80 columns the strip under the form named three of the five
+    creatures (Hare and Squirrel were past the edge, unsaid), and the footer
+    read "^q qu". The strip now counts who has decided when the names do not
+    fit, and names them all when they do; the footer's keys sit closer under
+    120 columns, quit whole."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        strip = screen.query_one("#strip")
+        names = list(screen.status)
+        for size in ((80, 24), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            said = str(strip.content)
+            assert strip.content.cell_len <= strip.content_region.width, (size, said)
+            assert all(n in said for n in names) or f"of {len(names)} have decided" in said, (size, said)
+            lines = rendered(app).splitlines()
+            assert said.strip() == lines[-2].strip(), (said, lines[-2])  # all of it on screen
+            assert "^q quit" in lines[-1], lines[-1]
+        assert all(n in said for n in names)  # at 120 columns: every name
+
+
 # ---- the headless ends ----------------------------------------------------------------------
 def wood(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, capture_output=True, text=True,

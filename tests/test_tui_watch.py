@@ -97,6 +97,25 @@ async def test_at_80x24_the_standing_offers_and_the_logs_show_whole():
             assert feed.lines and max(strip.cell_length for strip in feed.lines) <= width, (feed.id, width)
 
 
+async def test_at_80x24_the_watch_footer_is_whole():
+    """The footer had read "? help ▏" (a small wood) and "w sort:▏" (a large
+    one) at 80 columns: its keys now sit closer, and under 120 columns the
+    sort keys (on the table's border, and in the help) leave it; they still sort."""
+    for n in ("5", "40"):
+        app = watch_app("--seed", "3", "--creatures", n)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await after_rounds(1)(pilot)
+            footer = rendered(app).splitlines()[-1]
+            assert re.search(r"\? help +q quit +▏\^p palette$", footer), (n, footer)
+            if n == "40":
+                await pilot.press("w")
+                await pilot.pause()
+                assert app.main.query_one(CreatureBoard).sort_by == "worth"
+                await pilot.resize_terminal(140, 40)
+                await pilot.pause()
+                assert "w sort: worth" in rendered(app).splitlines()[-1]
+
+
 # ---- the god view ------------------------------------------------------------------
 async def test_god_view_key_toggles_it_in_watch():
     app = watch_app("--seed", "89")  # by round 4: a true tip, a planted one and a loan

@@ -25,6 +25,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine.errors import WoodError
@@ -42,6 +43,7 @@ from .widgets.action_form import ActionForm, KeySelect
 
 
 MIN_SIZE = (80, 24)  # columns, rows the screens are laid out for: smaller hides parts of them
+COMPACT_FOOTER = 120  # columns under which the footer's keys sit closer
 
 
 class WoodApp(App[None]):
@@ -91,6 +93,8 @@ class WoodApp(App[None]):
         large enough): the screen silently hides parts otherwise. At the
         start, and on every resize of the main screen."""
         w, h = self.size
+        for footer in self.main.query(Footer) if self.main is not None else ():
+            footer.compact = w < COMPACT_FOOTER  # under it, the keys' usual spacing cut the last one ("^q qu")
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         if small and not self.told_small:
             hidden = "your stores, the notes under the form" if isinstance(self.main, MarketScreen) else \

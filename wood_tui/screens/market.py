@@ -193,6 +193,7 @@ class MarketScreen(GameScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         self.app.check_size()
+        self._strip()
 
     def on_mount(self) -> None:
         self.query_one(SeatPanel).conceal("the wood is waking up…")
@@ -349,6 +350,9 @@ class MarketScreen(GameScreen):
 
     # ---- the strip under the form ---------------------------------------------
     def _strip(self) -> None:
+        """One line: the round, where the seat stands, and who has decided (a
+        name each, or counts where the names would not fit the line: at 80
+        columns the last two of five had been cut off without a word)."""
         line = Text(f"round {self.round}  ", style="bold")
         me = self.me
         mine = next((r for r in self.table if r.name == me), None)
@@ -361,19 +365,25 @@ class MarketScreen(GameScreen):
                 line.append_text(Text.assemble(("  lead: ", "dim"), safe.text(lead.name, max_len=16),
                                                f" {lead.worth}"))
             line.append("  ·  ")
-        if len(self.status) > NAMES_IN_STRIP:
-            done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
-            line.append(f"{done} of {len(self.status)} have decided")
-            if self.active is not None:
-                line.append_text(Text.assemble("  ·  your turn, ", safe.text(self.active.view.name, style="bold")))
-        else:
-            active = self.active.view.name if self.active else None
-            marks = {"thinking": ("⋯", "yellow"), "decided": ("✓", "green"), "fault": ("✗", "red"), "": ("·", "dim")}
-            for name, st in self.status.items():  # the seat at the keyboard: underlined (reads in any theme)
-                mark, style = ("✎", "bold") if name == active else marks[st]
-                line.append_text(Text.assemble(safe.text(name, max_len=12, style=HIGHLIGHT if name == active else ""),
-                                               (mark, style), " "))
+        active = self.active.view.name if self.active else None
+        marks = {"thinking": ("⋯", "yellow"), "decided": ("✓", "green"), "fault": ("✗", "red"), "": ("·", "dim")}
+        names = Text(" ").join(  # the seat at the keyboard: underlined (reads in any theme)
+            Text.assemble(safe.text(name, max_len=12, style=HIGHLIGHT if name == active else ""),
+                          ("✎", "bold") if name == active else marks[st]) for name, st in self.status.items())
+        done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
+        turn = Text.assemble("  ·  your turn, ", safe.text(active, style="bold")) if active else Text()
+        room = self._strip_width() - line.cell_len
+        # the first that fits: every name; the counts, with whose turn, then without; shorter counts
+        long, short = f"{done} of {len(self.status)} have decided", f"{done}/{len(self.status)} decided"
+        tails = [Text.assemble(long, turn), Text.assemble(short, turn), Text(long), Text(short)]
+        if len(self.status) <= NAMES_IN_STRIP:
+            tails.insert(0, names)
+        line.append_text(next((t for t in tails if t.cell_len <= room), tails[-1]))
         self.query_one("#strip", Static).update(line)
+
+    def _strip_width(self) -> int:
+        strip = self.query_one("#strip", Static)
+        return strip.content_region.width or self.app.size.width - 2
 
     # ---- keys -----------------------------------------------------------------
     def action_help(self) -> None:

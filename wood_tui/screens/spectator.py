@@ -84,12 +84,13 @@ class SpectatorScreen(GameScreen):
         Binding("minus", "slower", "slower", key_display="-", priority=True),
         Binding("g", "god_view", "god view", priority=True),
         Binding("t", "next_tab", "tab", priority=True),
+        Binding("question_mark,f1", "help", "help", key_display="?", priority=True),
+        Binding("q", "app.quit", "quit", priority=True),
+        # last: where the footer has no room for them, they are on the table's border too
         Binding("w", "sort('worth')", "sort: worth", priority=True),
         Binding("m", "sort('mood')", "mood", priority=True),
         Binding("d", "sort('debt')", "debt", priority=True),
         Binding("o", "sort(None)", "roster order", show=False, priority=True),
-        Binding("question_mark,f1", "help", "help", key_display="?", priority=True),
-        Binding("q", "app.quit", "quit", priority=True),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-very-wide")]
     HELP = (
@@ -175,6 +176,17 @@ class SpectatorScreen(GameScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         self.app.check_size()
+        self.refresh_bindings()  # the footer: the sort keys, or not
+
+    @property
+    def active_bindings(self) -> dict:
+        """The keys the footer shows. Under 120 columns the sort keys are left
+        out (they are on the table's border, and in the help): after the rest
+        they had no room, and the footer cut them ("w sort:")."""
+        bindings = super().active_bindings
+        if self.size.width >= 120:
+            return bindings
+        return {key: b for key, b in bindings.items() if not b.binding.action.startswith("sort")}
 
     def on_mount(self) -> None:
         self.query_one("#watch-offers").border_title = "standing offers"
