@@ -503,6 +503,7 @@ async def test_the_standings_say_which_round_they_are_after():
         await pilot.pause()
         shown = rendered(app)
         assert "standings after round 1" in shown and "after round 2" not in shown, shown
+        assert re.search(r"│ #  +who +worth +mood$", shown, re.M), shown  # not "mood  co": coins scrolls in whole
 
 
 async def test_at_80x24_the_strip_and_the_footer_are_whole():

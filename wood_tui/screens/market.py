@@ -184,7 +184,8 @@ class MarketScreen(GameScreen):
                         yield Static(id="recap")
                 with TabPane("standings", id=TABS["standings"]):
                     yield Static(id="standings-when", classes="standings-when")
-                    yield StandingsTable(id="standings", columns=SCORE_FIRST)
+                    # who: wide enough that at 80 columns the pane ends after mood, not two letters into coins
+                    yield StandingsTable(id="standings", columns=SCORE_FIRST, widths={"who": 15})
                 with TabPane("wood", id=TABS["wood"]):
                     yield EventFeed({**LOG_KINDS, **HEADLINE_KINDS}, id="news")
         yield Vertical(id="form-slot")

@@ -29,15 +29,16 @@ def as_of(round_no: int) -> Text:
 class StandingsTable(DataTable):
     """Rank, name, worth, coins, debt and mood (in `columns` order); `show` replaces the rows."""
 
-    def __init__(self, *, columns: Sequence[str] = COLUMNS, **kw):
+    def __init__(self, *, columns: Sequence[str] = COLUMNS, widths: dict[str, int] | None = None, **kw):
         super().__init__(**kw)
         self.columns_shown = tuple(columns)
+        self.widths = {**WIDTHS, **(widths or {})}
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
         for label in self.columns_shown:
-            self.add_column(label, key=label, width=WIDTHS[label])
+            self.add_column(label, key=label, width=self.widths[label])
 
     def show(self, rows: list[Standing], me: str | None = None) -> None:
         """The first MAX_STANDING_ROWS of `rows`, and `me`'s wherever it ranks
