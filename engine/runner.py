@@ -25,6 +25,7 @@ from .events import Event
 from .invariants import check_round
 from .rules import close_round, open_round
 from .state import State, canonical_state, digest
+from .stops import run_stoppable
 from .views import market_index, public_view
 from .sanitise import clean_text
 from .world import World
@@ -118,17 +119,19 @@ def event_loop_kind() -> str:
 
 
 def run_headless(main):
-    """`asyncio.run(main)` on the loop `event_loop_kind` picks."""
+    """`asyncio.run(main)` on the loop `event_loop_kind` picks; SIGTERM and
+    SIGHUP, where the command takes them (`engine.stops`), stop it as Ctrl-C does."""
     try:
         kind = event_loop_kind()
     except WoodError:
         main.close()  # never started: no "never awaited" warning after the error
         raise
+    factory = None
     if kind == "uvloop":
         import uvloop
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(main)
-    return asyncio.run(main)
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return run_stoppable(runner, main)
 
 
 class Runner:

@@ -2,6 +2,7 @@
 a child process that writes as on a full disk."""
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import time
@@ -10,8 +11,8 @@ from pathlib import Path
 
 def rounds_saved(db: Path) -> int:
     """The last round committed to `db` (0 while there is none, or no file yet)."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+    try:  # closed here, not when the collector gets to it: an open reader keeps the writer's -wal beside the save
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
             return con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]
     except sqlite3.Error:
         return 0

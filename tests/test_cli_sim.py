@@ -268,15 +268,44 @@ def test_ctrl_c_mid_run_says_how_to_resume_and_the_resumed_run_matches(tmp_path,
     victim.send_signal(signal.SIGINT)
     _, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
-    assert err.strip().splitlines()[-1] == f"wood: interrupted; resume with: wood sim --resume {db} --rounds 100000", err
-    assert "Traceback" not in err
     kept = rounds_saved(db)
+    assert err.strip().splitlines()[-1] == (f"wood: interrupted: stopped after round {kept} of 100000; every round "
+                                            f"played is in {db}: resume with wood sim --resume {db}"), err
+    assert "Traceback" not in err
     assert 30 <= kept < 100000
     target = str(kept + 5)
     resumed = wood("sim", "--resume", str(db), "--rounds", target, "--quiet", env=env)
     fresh = wood("sim", "--creatures", "12", "--rounds", target, "--seed", "8", "--quiet", env=env)
     assert resumed.returncode == 0 and fresh.returncode == 0, resumed.stderr + fresh.stderr
     assert last_hash(resumed.stdout) == last_hash(fresh.stdout)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_mid_run_stops_it_as_ctrl_c_does(tmp_path, sig):
+    """A `kill` (SIGTERM) or a terminal closed (SIGHUP) stops a saving run as
+    Ctrl-C does: the round in hand finished or dropped, the stop line with the
+    round it stopped after and how to resume, exit 128 + the signal, and the
+    save closed whole (no -wal beside it: the file alone holds every round).
+    It had died where it stood, silently, its -wal left beside the save."""
+    db = tmp_path / "killed.db"
+    victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--creatures", "12", "--rounds", "100000",
+                               "--seed", "8", "--save", str(db)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for_rounds(db, 10, 120, victim)
+    victim.send_signal(sig)
+    out, err = victim.communicate(timeout=60)
+    assert victim.returncode == 128 + sig, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.db"]
+    kept = rounds_saved(db)
+    assert 10 <= kept < 100000
+    assert err.strip().splitlines()[-1] == (f"wood: interrupted ({signal.Signals(sig).name}): stopped after round {kept} "
+                                            f"of 100000; every round played is in {db}: resume with wood sim --resume "
+                                            f"{db}"), err
+    assert "Traceback" not in err and out == ""
+    v = wood("replay", str(db), "--verify")
+    assert v.returncode == 0 and f"rounds: {kept} " in v.stdout, v.stderr
+    r = wood("sim", "--resume", str(db), "--rounds", str(kept + 2), "--quiet")
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("tamper", [
@@ -616,8 +645,8 @@ def test_ctrl_c_on_a_save_whose_name_a_shell_splits_says_a_command_that_resumes_
     _, err = victim.communicate(timeout=60)
     assert victim.returncode == 130, err
     said = err.strip().splitlines()[-1]
-    assert said == f"wood: interrupted; resume with: wood sim --resume {shlex.quote(str(db))} --rounds 100000", err
-    assert shlex.split(said.partition("resume with: ")[2])[3] == str(db)
+    assert said.endswith(f"; every round played is in {db}: resume with wood sim --resume {shlex.quote(str(db))}"), err
+    assert shlex.split(said.partition("resume with ")[2])[3] == str(db)
 
 
 def test_a_new_save_whose_journal_cannot_be_folded_in_is_not_linked_into_place(tmp_path, monkeypatch):

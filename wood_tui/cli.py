@@ -2,18 +2,18 @@
 module each; a module keeps heavy imports (Textual, httpx) inside `run`
 so `wood sim --help` stays quick.
 Errors the user can fix (`WoodError`, or a path the system refuses) print
-one line and exit 2."""
+one line and exit 2. This module imports next to nothing when it loads:
+the console script imports it before `main` runs, and a Ctrl-C while the
+rest loads (the first half second) is one line inside `main`, not a traceback.
+SIGTERM and SIGHUP stop a command as Ctrl-C does (`engine.stops`), exit
+128 + the signal."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import importlib
 import os
 import sys
-
-from engine.errors import WoodError
-from engine.sanitise import clean_lines, clean_text
 
 COMMANDS = {
     "play": "trade as one creature against the models (the Textual app)",
@@ -34,12 +34,17 @@ PATH_ERRORS = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR, err
                errno.ENOENT, errno.EEXIST, errno.ENXIO)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
-        self.exit(2, f"wood: error: {message}\n")
+def _parser_class():
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+            self.exit(2, f"wood: error: {message}\n")
+    return _Parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    _Parser = _parser_class()
     parser = _Parser(prog="wood", description="Thousand Token Wood: woodland creatures trade, small models think.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_ in COMMANDS.items():
@@ -77,6 +82,27 @@ def _module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    stops = None
+    try:
+        from engine import stops
+
+        stops.take_stop_signals()
+        return _main(argv)
+    except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM, SIGHUP) where a command has no word of its own for it
+        line, code = ("wood: interrupted", 130) if stops is None else (f"wood: {stops.interrupted(e)}",
+                                                                       stops.exit_status(e))
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr
+            print(line, file=sys.stderr)
+        return code
+    finally:
+        if stops is not None:  # an in-process caller (a test) gets its signals back as they were
+            stops.release_stop_signals()
+
+
+def _main(argv: list[str] | None) -> int:
+    from engine.errors import WoodError
+    from engine.sanitise import clean_lines, clean_text
+
     _standard_descriptors_open()
     _escape_what_cannot_be_shown()
     parser = build_parser()
@@ -89,9 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     except WoodError as e:  # its words may hold a user's path or a server's text: each line made inert
         print(f"wood: error: {clean_lines(str(e))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("wood: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `wood report RUN.db | head`: the reader has gone, nothing is lost
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
@@ -112,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print(f"wood: error: cannot write the output ({e.strerror or e})", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

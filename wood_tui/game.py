@@ -190,6 +190,9 @@ def saved_play(path: Path) -> tuple[list[str], list[str]]:
 def run_app(app) -> int:
     """Run a Textual app of a game; a game that could not start is one line after it (`WoodError`),
     and a new save left with no round in it (so not kept) is said."""
+    from engine.stops import release_stop_signals
+
+    release_stop_signals()  # the app has the terminal: a kill ends it as before, not mid-draw
     app.run()
     if app.fatal is not None:  # its words may come from a file or a server's log: `wood` makes each line inert
         raise WoodError(str(app.fatal))

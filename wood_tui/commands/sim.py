@@ -25,25 +25,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from engine.runner import run_headless
+    from engine.stops import exit_status
 
     options = RunOptions.from_args(args, default_brains=DEFAULT_BRAINS["sim"])
+    at = _At()
     try:
-        return run_headless(_run(options, quiet=args.quiet))
-    except KeyboardInterrupt:  # every committed round is safe in the ledger
-        from engine.sanitise import clean_text
-
-        path = options.save or options.resume
-        if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
-            hint = f"; no round was finished, so {clean_text(str(path))} was not kept"
-        elif path:
-            hint = f"; resume with: {_resume(path)}" + (f" --rounds {args.rounds}" if args.rounds else "")
-        else:
-            hint = ""
-        print(f"\nwood: interrupted{hint}", file=sys.stderr)
-        return 130
+        return run_headless(_run(options, quiet=args.quiet, at=at))
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: every committed round is safe in the ledger
+        _warn(_interrupted(e, options.save or options.resume, at, args.rounds))
+        return exit_status(e)
 
 
-async def _run(options: RunOptions, quiet: bool) -> int:
+class _At:
+    """Where a run stands, for the line an interruption ends it with: its
+    runner (its state's round is the last one played) and the round it goes to."""
+    runner = None
+    target = 0
+
+
+def _interrupted(e: KeyboardInterrupt, path, at: _At, rounds: int | None) -> str:
+    """The line a run stopped by Ctrl-C (or SIGTERM, SIGHUP) ends with: the
+    round it stopped after (the round in hand was dropped, or committed
+    whole), where its rounds are and how to resume."""
+    from engine.sanitise import clean_text
+    from engine.stops import interrupted
+
+    said = f"wood: {interrupted(e)}"
+    if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
+        return f"{said}; no round was finished, so {clean_text(str(path))} was not kept"
+    if at.runner is not None:  # the game had begun: its length is in the save
+        return f"{said}: {_stopped(path, at.runner.state.round, at.target)}"
+    if path:  # a resume still setting up (replaying its save, starting a model server): nothing added to it
+        return f"{said} before the run began, {clean_text(str(path))} as it was; resume with: {_resume(path)}" + (
+            f" --rounds {rounds}" if rounds else "")
+    return said
+
+
+async def _run(options: RunOptions, quiet: bool, at: _At | None = None) -> int:
     from engine.metrics import RunSummary
     from engine.sanitise import clean_lines
     from engine.score import standings_lines
@@ -54,6 +72,8 @@ async def _run(options: RunOptions, quiet: bool) -> int:
     summary = RunSummary()
     async with open_game(options, world, summary=summary, log=_log(quiet)) as game:
         target = game.target_rounds
+        if at is not None:
+            at.runner, at.target = game.runner, target
         progress = _Progress(game.runner.state.round, target, quiet=quiet)
         watch = _ModelWatch(_warn)
         gone = None  # why a model server the game started stopped: no round is played without it
