@@ -628,6 +628,38 @@ def test_python_m_wood_tui_is_the_wood_command():
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == last_line_of_two_rounds(), r.stderr
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_ctrl_c_while_wood_is_still_loading_is_one_line_not_a_traceback(tmp_path, how, sig):
+    """The first half second of `wood ...` is Python loading the program: a
+    Ctrl-C then was a KeyboardInterrupt traceback (the console script imports
+    `wood_tui.cli` before `main` runs, and `main` built its parser outside its
+    handler), a kill a silent death. Both are one line now, exit 128 + the
+    signal, from the console script (its entry point as pyproject names it,
+    called as pip's script calls it) and from `python -m wood_tui`. A slow
+    `argparse` first on the path (it says it is loading, then waits) holds
+    the program in that window for as long as the test needs."""
+    import re
+
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "argparse.py").write_text("import os, time\nos.write(2, b'loading\\n')\ntime.sleep(120)\n")
+    [(module, func)] = re.findall(r'^wood = "([\w.]+):(\w+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    argv = ["-c", f"import re, sys\nfrom {module} import {func}\nsys.exit({func}())"] if how == "script" else \
+        ["-m", "wood_tui"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(slow), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, *argv, "sim", "--rounds", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "loading\n"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig, err
+    assert out == "" and err == ("wood: interrupted\n" if sig == signal.SIGINT else "wood: interrupted (SIGTERM)\n")
+
+
 def last_line_of_two_rounds() -> str:
     return wood("sim", "--rounds", "2", "--quiet").stdout.splitlines()[-1]
 
