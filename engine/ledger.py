@@ -643,8 +643,27 @@ class Ledger:
             self._commit(result, snapshot)
         except sqlite3.Error as e:
             raise LedgerError(f"{self.path}: round {result.round} could not be saved ({clean_text(e, 160)}); "
-                              f"the rounds before it are kept") from None
+                              + self._kept(result.round - 1)) from None
         self._tips.clear()
+
+    def _kept(self, last: int) -> str:
+        """Where the committed rounds 1..`last` are, after a commit failed (a
+        full disk): the file alone, once its -wal is folded into it, or the
+        file and its -wal together when that cannot be done here (folding in
+        grows the file, for which a full disk has no room): then the file
+        alone is no save, and the line says so."""
+        if last == 0:
+            return "no round was saved"
+        try:  # a TRUNCATE checkpoint empties the -wal only once every page of it is in the file
+            busy, _, _ = self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            whole = busy == 0 and os.path.getsize(f"{self.path}-wal") == 0
+        except (sqlite3.Error, OSError):
+            whole = False
+        if whole:
+            return f"rounds 1 to {last} are kept in it"
+        return (f"rounds 1 to {last} are kept in it together with {self.path.name}-wal beside it, which holds the "
+                f"latest of them: keep the two together (the file alone is not the save), and resume once "
+                f"there is room")
 
     def _commit(self, result, snapshot: str) -> None:
         r = result.round

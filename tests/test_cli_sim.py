@@ -753,6 +753,75 @@ def test_a_save_on_a_full_disk_is_said_to_be_on_a_full_disk_and_gains_no_files(t
     assert wood("report", str(db)).returncode == 0
 
 
+def _kept_rounds_are_where_the_line_says(folder: Path, db: Path, err: str, copies: Path) -> bool:
+    """The line a run stopped by a full disk ends with names where its rounds
+    are, and it is so: the save alone holds rounds 1 to N; or, where its -wal
+    could not be folded into it, the two together do and the save alone does
+    not. True: the -wal was named."""
+    import re
+
+    m = re.fullmatch(rf"wood: error: {re.escape(str(db))}: round (\d+) could not be saved \([^)]*\); rounds 1 to "
+                     r"(\d+) are kept in it(.*)\n", err)
+    assert m, err
+    last = int(m[2])
+    split = m[3] != ""
+    if split:
+        assert m[3] == (f" together with {db.name}-wal beside it, which holds the latest of them: keep the two "
+                        "together (the file alone is not the save), and resume once there is room"), err
+    assert sorted(p.name for p in folder.iterdir()) == sorted([db.name] + ([f"{db.name}-wal", f"{db.name}-shm"]
+                                                                           if split else []))
+    assert int(m[1]) == last + 1
+    for with_wal in (True, False) if split else (False,):  # copied somewhere with room, as a user would
+        where = copies / f"with-wal-{with_wal}"
+        where.mkdir(parents=True)
+        shutil.copy(db, where)
+        if with_wal:
+            shutil.copy(f"{db}-wal", where)
+        v = wood("replay", str(where / db.name), "--verify")
+        whole = v.returncode == 0 and v.stdout.startswith(f"rounds: {last} (")
+        assert whole == (with_wal or not split), (with_wal, v.stdout, v.stderr)
+    return split
+
+
+def test_a_save_stopped_by_a_file_size_limit_says_where_its_rounds_are(tmp_path):
+    """A write refused mid-run (here a file-size limit, EFBIG, SQLite's
+    'disk I/O error') ends the run with a line naming the rounds kept and
+    where: in the save alone when its -wal can still be folded into it
+    (limit 1 MB: the file has room to grow), or in the save and its -wal
+    together when it cannot (6 MB: the file is at the limit too), which
+    the line says, since the save alone is then no save. It had said 'the
+    rounds before it are kept' either way."""
+    said = []
+    for limit in (1_000_000, 6_000_000):
+        folder = tmp_path / f"limit-{limit}"
+        folder.mkdir()
+        db = folder / "x.db"
+        r = wood("sim", "--creatures", "50", "--rounds", "100000", "--save", str(db), "--quiet",
+                 preexec_fn=full_disk(limit))
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        said.append(_kept_rounds_are_where_the_line_says(folder, db, r.stderr, tmp_path / f"copies-{limit}"))
+    assert said == [False, True]  # both cases met: the save alone, then the save with its -wal
+
+
+def test_a_save_on_a_full_filesystem_says_its_wal_belongs_to_it(tmp_path):
+    """A save filling a real filesystem (a 2 MB tmpfs: ENOSPC, 'database or
+    disk is full'): its -wal cannot be folded into it (the file would have to
+    grow), so the rounds kept are in the save and its -wal together, and the
+    line says to keep the two together. Needs the right to mount (root)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
+    try:
+        db = small / "x.db"
+        r = wood("sim", "--creatures", "50", "--rounds", "100000", "--save", str(db), "--quiet")
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        assert _kept_rounds_are_where_the_line_says(small, db, r.stderr, tmp_path)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 def test_the_note_of_a_slow_model_start_counts_the_wait_it_is_told_of():
     """`still loading (N s)` comes once N is 5 s or more of the server's
     start, however long the model took to prepare before it (the first note
