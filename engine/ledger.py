@@ -273,14 +273,16 @@ def _not_json(constant: str):
     raise ValueError(constant)
 
 
-def _json(text: object, kind: type[dict] | type[list], *, optional: bool = False):
-    """`text` parsed as a JSON object (`kind` dict) or list; ValueError with a short reason otherwise."""
+def _json(text: object, kind: type[dict] | type[list], *, optional: bool = False, constants: bool = False):
+    """`text` parsed as a JSON object (`kind` dict) or list; ValueError with a short reason otherwise.
+    NaN and Infinity are refused unless `constants` (a save's meta `extra`: builds before the rosters
+    were read strictly recorded a model's `health_interval_s = inf` so)."""
     if text is None and optional:
         return None
     if not isinstance(text, str):
         raise ValueError(f"not JSON text ({_show(text)})")
     try:
-        doc = json.loads(text, parse_constant=_not_json)
+        doc = json.loads(text, parse_constant=None if constants else _not_json)
     except (ValueError, RecursionError):
         raise ValueError(f"not JSON ({_show(text)})") from None
     if doc is None and optional:
@@ -536,7 +538,7 @@ class Ledger:
         except ValueError as e:
             raise LedgerError(f"{p}: meta ends: {e}") from None
         try:
-            extra = _json(rows.get("extra", "{}"), dict)
+            extra = _json(rows.get("extra", "{}"), dict, constants=True)
             seats = extra.get("seats", [])
             if not isinstance(seats, list) or not all(isinstance(n, str) for n in seats):
                 raise ValueError("seats is not a JSON list of names")
