@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -297,3 +298,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class SilentPort:
+    """`with SilentPort() as silent:` `silent.port`, a port on 127.0.0.1 that takes every
+    connection and then says nothing, ever (a TLS handshake is never answered),
+    until the block ends."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self.port = self._sock.getsockname()[1]
+        self.accepted = 0
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # the timeout: look at the stop flag again
+                continue
+            self._held.append(conn)
+            self.accepted += 1
+
+    def __enter__(self) -> "SilentPort":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

@@ -188,7 +188,10 @@ class ChatClient:
     async def _served(self, r: Replica) -> set[str]:
         wait = self.check_wait_s
         try:
-            status, body = await _get(r.http, "models", wait)
+            status, body = await _get(r.http, "models", wait, self.cfg.connect_timeout_s)
+        except httpx.ConnectTimeout:
+            raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} did not take the connection "
+                               f"within {self.cfg.connect_timeout_s:g} s (connect_timeout_s)") from None
         except TimeoutError:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} did not answer GET models "
                                f"within {wait:g} s") from None
@@ -335,7 +338,7 @@ class ChatClient:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, HEALTH_MAX_INTERVAL_S)
             try:
-                status, _ = await _get(r.http, "models", HEALTH_TIMEOUT_S)
+                status, _ = await _get(r.http, "models", HEALTH_TIMEOUT_S, self.cfg.connect_timeout_s)
             except (httpx.HTTPError, TimeoutError):
                 continue
             if status == 200:
@@ -389,7 +392,10 @@ class ChatClient:
                                                       f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s")
         except httpx.DecodingError as e:  # a compressed reply (identity was asked for)
             return ChatResult(fault="bad_body", detail=_detail(e))
-        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        except httpx.ConnectTimeout:  # no connection, or no TLS handshake, in time: its text is empty
+            return ChatResult(fault="connect", detail=f"no connection within {self.cfg.connect_timeout_s:g} s "
+                                                      "(connect_timeout_s)")
+        except httpx.ConnectError as e:
             return ChatResult(fault="connect", detail=_detail(e))
         except httpx.TimeoutException as e:
             return ChatResult(fault="timeout", detail=_detail(e))
@@ -489,10 +495,14 @@ async def _read_capped(resp: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-async def _get(http: httpx.AsyncClient, path: str, wait: float) -> tuple[int, bytes]:
-    """GET `path`: (status, body), within `wait` seconds in all (else TimeoutError)."""
+async def _get(http: httpx.AsyncClient, path: str, wait: float, connect: float) -> tuple[int, bytes]:
+    """GET `path`: (status, body), within `wait` seconds in all (else
+    TimeoutError), connected (TLS handshake included) within `connect` of
+    them (else httpx.ConnectTimeout: a port that takes the connection and
+    then says nothing is no server, and waited for no longer than one down)."""
     async with asyncio.timeout(wait):
-        async with http.stream("GET", path, headers=IDENTITY, timeout=wait) as resp:
+        async with http.stream("GET", path, headers=IDENTITY,
+                               timeout=httpx.Timeout(wait, connect=min(connect, wait))) as resp:
             _refuse_coding(resp.headers.get("content-encoding", ""))
             return resp.status_code, await _read_capped(resp)
 
