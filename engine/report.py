@@ -12,7 +12,6 @@ or human seat decided and traded; `report_of` measures a save file.
 """
 from __future__ import annotations
 
-import shlex
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from .ledger import being_written
 from .replay import checked_record, replayed_rounds
 from .metrics import counted, percent
 from .rules import round_fills
-from .sanitise import clean_text
+from .sanitise import clean_text, resume_command
 from .score import worths
 from .state import State
 from .world import NAME_MAX, World
@@ -82,7 +81,7 @@ class EconomyReport:
     behaviour: ModelBehaviour | None = None               # per model, fed with the rest
     save: str = ""                                        # the save measured (`report_of`), for its resume command
     stopped_early_of: int | None = None                   # the rounds its run was set to play, where it holds fewer
-    resume_with: str = "wood sim --resume"                # ... and what goes on with it (people played: wood play)
+    resume_with: str = "sim"  # ... and the wood command that goes on with it (people played: play)
     still_played: bool = False                            # ... or another process is still saving to it
 
     def __post_init__(self) -> None:
@@ -271,8 +270,8 @@ class EconomyReport:
         elif d["still_played"]:
             so_far = f" of the {planned} the run is set to play (still being played: another wood process is saving to it)"
         else:
-            so_far = (f" of the {planned} the run was set to play (stopped early; resume with: {self.resume_with} "
-                      f"{shlex.quote(clean_text(self.save))})")
+            so_far = (f" of the {planned} the run was set to play (stopped early; resume with: "
+                      f"{resume_command(self.resume_with, self.save)})")
         out = [f"rounds {d['rounds']}{so_far}, creatures {d['creatures']}",
                f"needs met: {percent(d['needs_met'])} ("
                + ", ".join(f"{g} {percent(d['needs_met_by_good'][g])}" for g in goods) + ")",
@@ -402,7 +401,7 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
         if report.rounds == held < planned:
             report.stopped_early_of = planned
             if ledger.seats():  # people played it: wood sim would put their creatures on autopilot
-                report.resume_with = "wood play --resume"
+                report.resume_with = "play"
         for call in ledger.calls():
             if call["round"] <= report.rounds and call.get("model"):
                 report.add_call(call)

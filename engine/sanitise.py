@@ -91,3 +91,76 @@ def check_plain_name(what: str, v: str, max_len: int) -> str:
         raise ValueError(f"{what} {v[:max_len]!r} is not a plain name (1-{max_len} characters of printable text, "
                          "no control characters, no leading or trailing spaces or runs of spaces)")
     return v
+
+
+# ---- words a shell reads back ------------------------------------------------------
+# Shells: POSIX sh as dash, bash, ksh and zsh read it. No $'...' (bash, ksh and zsh read it; dash before
+# 0.5.13 and POSIX before 2024 do not): a word with a character that cannot be printed as it is (a control
+# character, an invisible or bidi format character, a byte that is not UTF-8) is made by printf from octal
+# escapes, which every POSIX printf reads, inside double quotes.
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9@%+=:,./_-]+")
+
+
+def shell_word(text: str) -> str:
+    """`text` as one word a POSIX shell reads back byte for byte, written on one
+    line of printable text: bare where that is safe (`run.db`), else in single
+    quotes (`'my run.db'`, a quote as `'\\''`), else, for text with a
+    character that cannot be shown as it is, `"$(printf '...')"` with that
+    character's bytes in octal (`"$(printf 'a\\012b')"`). Text ending in a
+    newline cannot be one such word (a command substitution drops trailing
+    newlines): ValueError; `shell_command` writes it through a variable."""
+    if _SHELL_SAFE.fullmatch(text):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "'\\''") + "'"
+    if text.endswith("\n"):
+        raise ValueError("a word that ends in a newline cannot be one word on one line; use shell_command")
+    return f'"$(printf {_printf_format(text)})"'
+
+
+def _printf_format(text: str) -> str:
+    """`text` as a printf format in single quotes that prints it: % doubled, a
+    backslash doubled, each character that cannot be shown as its bytes in
+    octal (a lone surrogate, as os.fsdecode makes of a byte that is not UTF-8,
+    as that byte), a leading dash too."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "-" and i == 0:  # not an option to printf (bash's reads one)
+            out.append("\\055")
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("'\\''")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append("".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogateescape")))
+    return "'" + "".join(out) + "'"
+
+
+def shell_command(*words: str) -> str:
+    """The command line of `words`, one line a POSIX shell (sh/dash, bash, ksh,
+    zsh) runs as exactly those words: each through `shell_word`, but for a
+    word that ends in a newline, which goes through a variable first
+    (`wood_arg1="$(printf 'run.db\\012_')"; wood sim --resume "${wood_arg1%_}"`)."""
+    before, out = [], []
+    for word in words:
+        if word.endswith("\n"):
+            var = f"wood_arg{len(before) + 1}"
+            before.append(f'{var}="$(printf {_printf_format(word + "_")})"')
+            out.append(f'"${{{var}%_}}"')
+        else:
+            out.append(shell_word(word))
+    return "; ".join([*before, " ".join(out)])
+
+
+def resume_command(command: str, path: object) -> str:
+    """The line that resumes the save at `path` (as the user gave it) with
+    `wood COMMAND`, for a POSIX shell (`shell_command`); a path that begins
+    with a dash is joined to its flag (`--resume=-x.db`), else the flag would
+    read it as one of its own."""
+    path = str(path)
+    flag = ["--resume=" + path] if path.startswith("-") else ["--resume", path]
+    return shell_command("wood", command, *flag)

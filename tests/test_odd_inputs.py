@@ -3,7 +3,103 @@ output that cannot be written, a model server that accepts a connection and
 then says nothing. Each is one clear line, and nothing is lost."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+from engine.sanitise import resume_command, shell_command, shell_word
+from tests.saves import wait_for_rounds
+
+ROOT = Path(__file__).resolve().parent.parent
+SHELLS = [sh for sh in ("dash", "bash", "zsh", "ksh") if shutil.which(sh)] or ["sh"]
+# names a shell would split, expand or misread, a terminal obey, or argparse take for a flag
+ODD_NAMES = ["run.db", "my  run.db", "it's here.db", 'a"$(touch x)`x`$HOME*.db', "-x.db", "--help", "-",
+             "back\\slash\\n.db", "%s%d.db", "tab\there.db", "line\nbreak.db", "ends in a newline\n", "\n\n",
+             "esc\x1b[31mred\x1b[0m.db", "\u202eevil.bd", "caf\u00e9 \u4e2d.db", "bytes\udcff\udcfe.db", "del\x7f.db",
+             "c1\x9b31m.db", "-dash\nand newline\n"]
+
+
+def words_read_back(command: str, shell: str) -> list[bytes]:
+    """The arguments `shell` passes to `wood` running `command` (wood as a function that prints them)."""
+    r = subprocess.run([shell, "-c", "wood() { printf '%s\\0' \"$@\"; }\n" + command], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, (command, r.stderr)
+    return r.stdout.split(b"\0")[:-1]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("name", ODD_NAMES, ids=ascii)
+def test_a_suggested_command_is_read_back_by_a_shell_as_the_words_it_names(shell, name):
+    line = shell_command("wood", "sim", "--resume", name)
+    assert "\n" not in line and line.isprintable(), line  # one line, nothing a terminal obeys
+    assert words_read_back(line, shell) == [b"sim", b"--resume", os.fsencode(name)]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=ascii)
+def test_one_word_is_one_word_unless_it_ends_in_a_newline(name):
+    if name.endswith("\n"):
+        with pytest.raises(ValueError):
+            shell_word(name)
+    else:
+        assert words_read_back(f"wood {shell_word(name)}", SHELLS[0]) == [os.fsencode(name)]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=ascii)
+def test_a_resume_command_hands_wood_the_path_even_one_that_begins_with_a_dash(name):
+    """`wood sim --resume -x.db` had told wood of a flag -x.db; `--resume=-x.db` is the path."""
+    from wood_tui.options import RunOptions
+
+    got = [w.decode("utf-8", "surrogateescape") for w in words_read_back(resume_command("sim", name), SHELLS[0])]
+    if not name.strip():  # a blank path is no path: refused by the flag itself
+        return
+    assert str(RunOptions.parse(got[0], got[1:]).resume) == str(Path(name))
+
+
+def test_a_report_of_a_save_stopped_early_names_the_command_that_resumes_that_very_file(tmp_path, world):
+    from engine.ledger import Ledger
+    from engine.report import report_of
+    from engine.world import build_roster
+
+    for i, name in enumerate(("my  run\n'1'.db", "esc\x1b[2Jwipe.db", "-dash.db")):
+        db = tmp_path / f"{i}" / name
+        db.parent.mkdir()
+        Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+        first = report_of(db, world).lines()[0]
+        assert first.isprintable(), first
+        hint = first.partition("resume with: ")[2].removesuffix("), creatures 3")
+        assert words_read_back(hint, SHELLS[0]) == [b"sim", b"--resume", os.fsencode(db)], hint
+
+
+def test_ctrl_c_names_a_resume_command_that_resumes_a_save_with_an_odd_name(tmp_path):
+    """The save's name has a newline, an escape sequence and a leading dash: the
+    line after Ctrl-C is one printable line, and its command, run by a shell,
+    resumes that save (it had read `--resume -x` as a flag, and the cleaned name
+    named another file)."""
+    name = "-my\nrun \x1b[31m.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    victim = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--creatures", "6", "--rounds", "100000",
+                               f"--save={name}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for_rounds(tmp_path / name, 2, 120, victim)
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 130, err
+    said = err.strip().splitlines()[-1]
+    assert said.isprintable() and said.startswith("wood: interrupted: stopped after round "), err
+    hint = said.partition("resume with ")[2]
+    words = words_read_back(hint, SHELLS[0])
+    assert words == [b"sim", os.fsencode("--resume=" + name)], hint
+    last = int(said.removeprefix("wood: interrupted: stopped after round ").split()[0])
+    resumed = subprocess.run([sys.executable, "-m", "wood_tui.cli", *[w.decode() for w in words], "--rounds",
+                              str(last + 1), "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1].startswith("state hash: "), resumed.stdout
 
 
 # ---- a model server that takes the connection and says nothing ---------------------------------------------

@@ -8,7 +8,6 @@ a model server the game started that has exited stops it before the next round."
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -108,10 +107,10 @@ async def _run(options: RunOptions, quiet: bool, at: _At | None = None) -> int:
 
 
 def _resume(path) -> str:
-    """The command that resumes the save at `path`: its name inert, and quoted as a shell reads it."""
-    from engine.sanitise import clean_text
+    """The command that resumes the save at `path`, as a shell reads it back (`resume_command`)."""
+    from engine.sanitise import resume_command
 
-    return f"wood sim --resume {shlex.quote(clean_text(str(path)))}"
+    return resume_command("sim", path)
 
 
 def _stopped(path, last: int, target: int) -> str:
