@@ -158,3 +158,51 @@ async def test_the_model_check_of_a_tls_port_that_never_answers_ends_at_the_conn
                 assert await asyncio.wait_for(client.check_models(), 10) == {"smollm2"}
                 assert [r.up for r in client.replicas] == [False, True]
             assert time.perf_counter() - t0 < 3
+
+
+# ---- output that cannot be written --------------------------------------------------------------------------
+def _wood(args, **kw):
+    return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=ROOT, text=True, timeout=120, **kw)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+@pytest.mark.parametrize("stderr", ["full", "closed"])
+def test_progress_that_cannot_be_written_does_not_stop_the_run(tmp_path, stderr):
+    """`wood sim ... 2>/dev/full`: the run had stopped at its first progress
+    line ('cannot write the output', exit 1, 1 round of 30 saved); `2>&-` had
+    died on its progress bar (exit 1, no summary). The progress is dropped, the
+    run is played and saved whole, its summary on stdout, exit 0."""
+    from tests.saves import rounds_saved
+
+    db = tmp_path / "r.db"
+    args = ["sim", "--rounds", "30", "--save", str(db)]
+    if stderr == "full":
+        with open("/dev/full", "w") as full:
+            r = _wood(args, stdout=subprocess.PIPE, stderr=full)
+    else:
+        r = _wood(args, stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2))
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.splitlines()[-1].startswith("state hash: ") and rounds_saved(db) == 30
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_output_and_errors_that_both_cannot_be_written_end_the_run_with_exit_1(tmp_path):
+    db = tmp_path / "r.db"
+    with open("/dev/full", "w") as full:
+        r = _wood(["sim", "--rounds", "5", "--save", str(db)], stdout=full, stderr=full)
+    assert r.returncode == 1
+
+
+@pytest.mark.parametrize("command", [["sim", "--rounds", "3"], ["report", "{db}"], ["replay", "{db}", "--verify"]])
+def test_output_whose_reader_has_gone_ends_quietly_with_141(tmp_path, command):
+    """`wood ... | head -1` whose reader left before wood wrote: exit 141 (128 +
+    SIGPIPE, as a shell's own commands), nothing on stderr but progress."""
+    db = tmp_path / "r.db"
+    assert _wood(["sim", "--rounds", "3", "--save", str(db), "--quiet"], capture_output=True).returncode == 0
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = _wood([c.format(db=db) for c in command], stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and "Traceback" not in r.stderr and "error" not in r.stderr, r.stderr

@@ -77,12 +77,49 @@ def _escape_what_cannot_be_shown() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+class _Forgiving:
+    """`sys.stderr` while a command runs: its progress lines and notes are not
+    the command's work, so one that cannot be written (`2>/dev/full`, a
+    reader that has gone, `2>&-`) is dropped, not the end of the run: after
+    the first write that fails, descriptor 2 is /dev/null (nothing fails again,
+    at exit either) and the run goes on; its exit status says how it ended."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream if stream is not None else open(os.devnull, "w")  # closed when Python started
+        self.lost: OSError | ValueError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError) as e:
+            self._lose(e)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as e:
+            self._lose(e)
+
+    def _lose(self, e: OSError | ValueError) -> None:
+        if self.lost is None:
+            self.lost = e
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            with contextlib.suppress(OSError, ValueError):  # what was held back goes to /dev/null now
+                self._stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def _module(name: str):
     return importlib.import_module(f"wood_tui.commands.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     stops = None
+    stderr = sys.stderr
     try:
         from engine import stops
 
@@ -95,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return code
     finally:
+        sys.stderr = stderr  # an in-process caller (a test) gets its own back
         if stops is not None:  # an in-process caller (a test) gets its signals back as they were
             stops.release_stop_signals()
 
@@ -105,6 +143,7 @@ def _main(argv: list[str] | None) -> int:
 
     _standard_descriptors_open()
     _escape_what_cannot_be_shown()
+    sys.stderr = _Forgiving(sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:  # a usage error: the help goes where errors go
