@@ -30,7 +30,7 @@ from .actions import Action
 from .brains import Decision
 from .errors import WoodError
 from .events import Event
-from .sanitise import clean_text
+from .sanitise import clean_text, shown_path
 from .state import SEED_LIMIT, SEEDS, State
 from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
@@ -122,7 +122,7 @@ def _check_room_for_companions(p: Path) -> None:
                           f"and names here may be at most {limit} bytes: choose a name of at most {limit - 4}")
     stale = [f"{p.name}{suffix}" for suffix in COMPANIONS if os.path.lexists(f"{p}{suffix}")]  # False if unnameable
     if stale:
-        raise LedgerError(f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} beside {p}, left by an earlier "
+        raise LedgerError(f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} beside {shown_path(p)}, left by an earlier "
                           "save of that name whose own file was removed; remove "
                           f"{'it' if len(stale) == 1 else 'them'}, or choose another --save path")
 
@@ -184,7 +184,7 @@ def _writer_lock(path: Path):
 
 
 def _in_use(path: str | Path) -> LedgerError:
-    return LedgerError(f"{path} is in use by another wood process (a run saving to it or resuming it); "
+    return LedgerError(f"{shown_path(path)} is in use by another wood process (a run saving to it or resuming it); "
                        "let that one end first")
 
 
@@ -215,7 +215,7 @@ def check_resumable(path: str | Path) -> None:
     wood process is writing it (`Ledger.open(readonly=False)` holds to both)."""
     p = Path(path)
     if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
-        raise LedgerError(f"{p} cannot be written (a read-only file or folder): a resume adds its rounds "
+        raise LedgerError(f"{shown_path(p)} cannot be written (a read-only file or folder): a resume adds its rounds "
                           "to it; copy it somewhere writable to play on")
     if being_written(p):
         raise _in_use(p)
@@ -353,9 +353,9 @@ class Ledger:
         held open to write (`_writer_lock`). `rounds`: the game's planned length."""
         p = Path(path)
         if p.is_dir():
-            raise LedgerError(f"{p} is a directory; a save is a file (e.g. {p / 'run.db'})")
+            raise LedgerError(f"{shown_path(p)} is a directory; a save is a file (e.g. {shown_path(p / 'run.db')})")
         if p.exists() or p.is_symlink():
-            raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path")
+            raise LedgerError(f"{shown_path(p)} already exists; resume it with --resume, or choose another --save path")
         if not p.parent.exists():
             raise LedgerError(f"directory {p.parent} does not exist")
         if not p.parent.is_dir():
@@ -383,13 +383,13 @@ class Ledger:
             try:
                 os.link(tmp, p)  # fails if `path` appeared meanwhile: never over another save
             except FileExistsError:
-                raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
+                raise LedgerError(f"{shown_path(p)} already exists; resume it with --resume, or choose another --save path"
                                   ) from None
             except OSError:  # a filesystem without hard links: the name is claimed first, then filled
                 try:
                     os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
                 except FileExistsError:
-                    raise LedgerError(f"{p} already exists; resume it with --resume, or choose another --save path"
+                    raise LedgerError(f"{shown_path(p)} already exists; resume it with --resume, or choose another --save path"
                                       ) from None
                 os.replace(tmp, p)
         finally:
@@ -415,18 +415,18 @@ class Ledger:
         rows read alike (`ROWS_ALIKE`) is opened too (read-only)."""
         p = Path(path)
         if p.is_dir():
-            raise LedgerError(f"{p} is a directory, not a save file")
+            raise LedgerError(f"{shown_path(p)} is a directory, not a save file")
         if not p.exists():
-            raise LedgerError(f"no save file at {p}")
+            raise LedgerError(f"no save file at {shown_path(p)}")
         if not p.is_file():
-            raise LedgerError(f"{p} is not a save file (not a regular file)")
+            raise LedgerError(f"{shown_path(p)} is not a save file (not a regular file)")
         try:
             with p.open("rb") as fh:
                 head = fh.read(16)
         except OSError as e:
-            raise LedgerError(f"cannot read {p}: {e.strerror or e}") from None
+            raise LedgerError(f"cannot read {shown_path(p)}: {e.strerror or e}") from None
         if head != b"SQLite format 3\x00":
-            raise LedgerError(f"{p} is not a Thousand Token Wood save (not an SQLite file)")
+            raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         lock = None
         alone = not any(os.path.lexists(f"{p}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one
@@ -444,7 +444,7 @@ class Ledger:
             ledger._check_meta(rows, tables, rows_only and readonly)
             ok = con.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
-                raise LedgerError(f"{p} is corrupt ({_show(ok, 80)})")
+                raise LedgerError(f"{shown_path(p)} is corrupt ({_show(ok, 80)})")
             ledger._check_values(rows)
             if not readonly:  # a resume: nothing is played on top of a record that does not hold up
                 from .world import load_world
@@ -461,11 +461,11 @@ class Ledger:
             if lock is not None:
                 lock.close()
             if no_room:
-                raise LedgerError(f"{p} cannot be read here: SQLite could not make its -shm index beside it "
+                raise LedgerError(f"{shown_path(p)} cannot be read here: SQLite could not make its -shm index beside it "
                                   f"({clean_text(e, 160)}; is the disk full?)") from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
-            raise LedgerError(f"{p} is in use (another program holds it locked)" if busy else
-                              f"{p} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
+            raise LedgerError(f"{shown_path(p)} is in use (another program holds it locked)" if busy else
+                              f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
             if con is not None:
                 con.close()
@@ -480,7 +480,7 @@ class Ledger:
                 ledger.con.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as e:
                 ledger.close()
-                raise LedgerError(f"{p} cannot be opened to write ({clean_text(e, 160)})") from None
+                raise LedgerError(f"{shown_path(p)} cannot be opened to write ({clean_text(e, 160)})") from None
         return ledger
 
     def _check_meta(self, rows: dict, tables: dict[str, set[str]], rows_only: bool = False) -> None:
@@ -488,7 +488,7 @@ class Ledger:
         read alike) with every table it needs?"""
         p = self.path
         if rows.get("format") != FORMAT:
-            raise LedgerError(f"{p} is not a Thousand Token Wood save")
+            raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save")
         version = rows.get("version")
         alike = version in {str(v) for v in ROWS_ALIKE}
         if version != str(VERSION) and not (rows_only and alike):
@@ -497,46 +497,46 @@ class Ledger:
             except ValueError:
                 newer = False
             if newer:
-                raise LedgerError(f"{p} was written by a newer wood (ledger version {version}); this build reads "
+                raise LedgerError(f"{shown_path(p)} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
-            raise LedgerError(f"{p} has ledger version {_show(version)}; this build plays and replays version "
+            raise LedgerError(f"{shown_path(p)} has ledger version {_show(version)}; this build plays and replays version "
                               f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "
                                               "`wood export`)" if alike else ""))
         for table, cols in COLUMNS.items():
             if not tables[table]:
-                raise LedgerError(f"{p} is damaged: it has no {table} table")
+                raise LedgerError(f"{shown_path(p)} is damaged: it has no {table} table")
             missing = [c for c in cols if c not in tables[table]]
             if missing:
-                raise LedgerError(f"{p} is damaged: its {table} table has no {missing[0]} column")
+                raise LedgerError(f"{shown_path(p)} is damaged: its {table} table has no {missing[0]} column")
 
     def _check_values(self, rows: dict) -> None:
         """The meta values the run is rebuilt from: seed, brains, roster, rounds, extra."""
         p = self.path
         for key in ("seed", "brains", "roster"):
             if key not in rows:
-                raise LedgerError(f"{p} is damaged: its meta has no {key}")
+                raise LedgerError(f"{shown_path(p)} is damaged: its meta has no {key}")
         try:
             if not -SEED_LIMIT <= _whole(rows["seed"]) < SEED_LIMIT:
                 raise ValueError
         except ValueError:
-            raise LedgerError(f"{p}: meta seed {_show(rows['seed'])} is not a seed ({SEEDS})") from None
+            raise LedgerError(f"{shown_path(p)}: meta seed {_show(rows['seed'])} is not a seed ({SEEDS})") from None
         if rows["brains"] not in BRAINS:
-            raise LedgerError(f"{p}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
+            raise LedgerError(f"{shown_path(p)}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
         if "rounds" in rows:
             try:
                 if _whole(rows["rounds"]) < 1:
                     raise ValueError
             except ValueError:
-                raise LedgerError(f"{p}: meta rounds {_show(rows['rounds'])} is not a whole number of at least 1"
+                raise LedgerError(f"{shown_path(p)}: meta rounds {_show(rows['rounds'])} is not a whole number of at least 1"
                                   ) from None
         try:
             parse_roster(rows["roster"])
         except ValueError as e:
-            raise LedgerError(f"{p}: meta roster: {e}") from None
+            raise LedgerError(f"{shown_path(p)}: meta roster: {e}") from None
         try:
             _parse_ends(rows.get("ends", "[]"))
         except ValueError as e:
-            raise LedgerError(f"{p}: meta ends: {e}") from None
+            raise LedgerError(f"{shown_path(p)}: meta ends: {e}") from None
         try:
             extra = _json(rows.get("extra", "{}"), dict, constants=True)
             seats = extra.get("seats", [])
@@ -556,7 +556,7 @@ class Ledger:
                     except ValidationError as e:
                         raise ValueError(f"model {_show(name)}: {_first_error(e)}") from None
         except ValueError as e:
-            raise LedgerError(f"{p}: meta extra: {e}") from None
+            raise LedgerError(f"{shown_path(p)}: meta extra: {e}") from None
 
     def check_fits(self, world: World) -> list[RosterEntry]:
         """The roster, if it fits `world` (every species and temperament known)."""
@@ -564,7 +564,7 @@ class Ledger:
         try:
             check_fit(roster, world)
         except ValueError as e:
-            raise LedgerError(f"{self.path}: its roster does not fit this wood ({e})") from None
+            raise LedgerError(f"{shown_path(self.path)}: its roster does not fit this wood ({e})") from None
         return roster
 
     def close(self) -> None:
@@ -583,7 +583,7 @@ class Ledger:
         try:
             return _whole(self.meta().get("seed"))
         except ValueError:
-            raise LedgerError(f"{self.path}: meta seed is not a whole number") from None
+            raise LedgerError(f"{shown_path(self.path)}: meta seed is not a whole number") from None
 
     def ends(self) -> list[tuple[int, int]]:
         """(first round, last round of the game) pairs: from each first round on,
@@ -592,7 +592,7 @@ class Ledger:
         try:
             return _parse_ends(self.meta().get("ends", "[]"))
         except ValueError as e:
-            raise LedgerError(f"{self.path}: meta ends: {e}") from None
+            raise LedgerError(f"{shown_path(self.path)}: meta ends: {e}") from None
 
     def end_for(self, round_no: int) -> int:
         """The last round of the game as it stood when `round_no` was played (0: none)."""
@@ -605,13 +605,13 @@ class Ledger:
             with self.con:
                 self.con.execute("INSERT OR REPLACE INTO meta VALUES ('ends', ?)", (json.dumps(ends),))
         except sqlite3.Error as e:
-            raise LedgerError(f"{self.path}: cannot write to the save ({clean_text(e, 160)})") from None
+            raise LedgerError(f"{shown_path(self.path)}: cannot write to the save ({clean_text(e, 160)})") from None
 
     def roster(self) -> list[RosterEntry]:
         try:
             return parse_roster(self.meta().get("roster"))
         except ValueError as e:
-            raise LedgerError(f"{self.path}: meta roster: {e}") from None
+            raise LedgerError(f"{shown_path(self.path)}: meta roster: {e}") from None
 
     def seats(self) -> list[str]:
         """The creatures humans played in this run (`wood play`'s seats), in
@@ -644,7 +644,7 @@ class Ledger:
         try:
             self._commit(result, snapshot)
         except sqlite3.Error as e:
-            raise LedgerError(f"{self.path}: round {result.round} could not be saved ({clean_text(e, 160)}); "
+            raise LedgerError(f"{shown_path(self.path)}: round {result.round} could not be saved ({clean_text(e, 160)}); "
                               + self._kept(result.round - 1)) from None
         self._tips.clear()
 
@@ -692,7 +692,7 @@ class Ledger:
     # Every reader turns a damaged row into a one-line LedgerError naming the
     # file and the round, never a pydantic/json/KeyError traceback.
     def _bad(self, where: str, what: str) -> LedgerError:
-        return LedgerError(f"{self.path}: {where}: {what}")
+        return LedgerError(f"{shown_path(self.path)}: {where}: {what}")
 
     def _action(self, round_no: object, creature: object, text: object) -> Action:
         where = f"round {round_no}, {_who(creature)}'s recorded action"
@@ -731,7 +731,7 @@ class Ledger:
         try:
             yield from self.con.execute(sql, params)
         except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{self.path}: {what} cannot be read ({clean_text(e, 160)})") from None
+            raise LedgerError(f"{shown_path(self.path)}: {what} cannot be read ({clean_text(e, 160)})") from None
 
     def _decision(self, round_no: object, n: object, a: object, o: object, r: object, raw: object) -> Decision:
         action = self._action(round_no, n, a)

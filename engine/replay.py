@@ -21,6 +21,7 @@ from .events import Event
 from .invariants import InvariantError, check_round
 from .ledger import Ledger, LedgerError
 from .rules import Flows, close_round, open_round
+from .sanitise import shown_path
 from .state import State, initial_state, state_hash
 from .world import RosterEntry, World
 
@@ -72,7 +73,7 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
     try:
         state = initial_state(world, ledger.seed, roster)
     except (KeyError, ValueError) as e:
-        raise LedgerError(f"{ledger.path}: its roster does not fit this wood ({e})") from None
+        raise LedgerError(f"{shown_path(ledger.path)}: its roster does not fit this wood ({e})") from None
     ends = ledger.ends()
     tips = _recorded_tips(ledger) if verify else {}
     for r in range(1, last + 1):
@@ -83,11 +84,11 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
         decisions = ledger.decisions(r)
         stranger = next((n for n in decisions if n not in state.creatures), None)
         if stranger is not None:
-            raise LedgerError(f"{ledger.path}: round {r}: an action by {stranger!r}, who is not in the roster")
+            raise LedgerError(f"{shown_path(ledger.path)}: round {r}: an action by {stranger!r}, who is not in the roster")
         mid, opening, f_open = open_round(state, world)
         after, closing, f_close = close_round(mid, world, {n: d.action for n, d in decisions.items()}, opening)
         if verify and state_hash(after) != ledger.round_hash(r):
-            raise Diverged(f"{ledger.path}: round {r} does not rebuild to its recorded state (the save was "
+            raise Diverged(f"{shown_path(ledger.path)}: round {r} does not rebuild to its recorded state (the save was "
                            "changed, or written by other rules)")
         if verify:
             _hold_to_record(ledger, r, mid, [*opening, *closing], decisions, tips.get(r, []))
@@ -119,7 +120,7 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
     truth), and each applied model call's action (a fine-tuning target); a
     `Diverged` naming the first part that is not. The state hash alone holds
     none of these."""
-    changed = f"{ledger.path}: round {r}'s recorded {{}} {{}} not what its actions make (the save was changed)"
+    changed = f"{shown_path(ledger.path)}: round {r}'s recorded {{}} {{}} not what its actions make (the save was changed)"
     rebuilt = [(e.kind, e.public, tuple(e.who), json.loads(json.dumps(e.data))) for e in events]
     if [(e.kind, e.public, tuple(e.who), e.data) for e in ledger.events(r)] != rebuilt:
         raise Diverged(changed.format("events", "are"))
@@ -161,7 +162,7 @@ async def verified_state(ledger: Ledger, world: World, *,
             try:
                 check_round(rr.before, rr.after, list(rr.flows), rr.events, world)
             except InvariantError as e:
-                raise LedgerError(f"{ledger.path}: round {rr.round} breaks the wood's rules when replayed ({e}); "
+                raise LedgerError(f"{shown_path(ledger.path)}: round {rr.round} breaks the wood's rules when replayed ({e}); "
                                   "the save was changed, it will not be resumed") from None
             if on_round is not None:
                 on_round(rr.round, rr.events, rr.decisions, True)

@@ -164,3 +164,32 @@ def resume_command(command: str, path: object) -> str:
     path = str(path)
     flag = ["--resume=" + path] if path.startswith("-") else ["--resume", path]
     return shell_command("wood", command, *flag)
+
+
+def shown_path(path: object) -> str:
+    """A file's path as the user gave it, for a line of text: as it is where
+    every character of it can be shown (spaces and all: `my  run.db` is not
+    `my run.db`), else with each that cannot be (a newline, an escape
+    sequence's ESC, a bidi override, a byte that is not UTF-8) written as its
+    escape, Python's way (`a\\nb.db`, `\\x1b[31m`, `\\u202e`, `\\xff`), and a
+    backslash then doubled, so that no escape can be mistaken for text."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # os.fsdecode's stand-in for a byte that is not UTF-8: that byte
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ascii(ch)[1:-1])
+    return "".join(out)
+
+
+def inert_lines(text: str) -> str:
+    """Each line of `text` as it is where it is all printable (nothing in it a
+    terminal obeys: runs of spaces in a path kept), else through `clean_text`."""
+    return "\n".join(line if line.isprintable() else clean_text(line) for line in text.strip().split("\n"))

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
-from engine.sanitise import check_plain_name
+from engine.sanitise import check_plain_name, shown_path
 from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, twin_name
 
 from .embedded import N_CTX, PARALLEL, check_kv_cells
@@ -156,17 +156,17 @@ def load_roster(path: str | Path) -> Roster:
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RosterError(f"roster file not found: {p}") from None
+        raise RosterError(f"roster file not found: {shown_path(p)}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise RosterError(f"cannot read roster {p}: {e}") from None
+        raise RosterError(f"cannot read roster {shown_path(p)}: {e}") from None
     try:
         roster = Roster.model_validate(doc)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
         msg = first["msg"].removeprefix("Value error, ")
-        raise RosterError(f"roster {p}: {where}: {msg}" if where else f"roster {p}: {msg}") from None
-    roster._source = f"roster {p}: "
+        raise RosterError(f"roster {shown_path(p)}: {where}: {msg}" if where else f"roster {shown_path(p)}: {msg}") from None
+    roster._source = f"roster {shown_path(p)}: "
     return roster
 
 

@@ -206,3 +206,26 @@ def test_output_whose_reader_has_gone_ends_quietly_with_141(tmp_path, command):
     finally:
         os.close(write)
     assert r.returncode == 141 and "Traceback" not in r.stderr and "error" not in r.stderr, r.stderr
+
+
+# ---- a file named in an error line --------------------------------------------------------------------------
+@pytest.mark.parametrize("name, shown", [("my  run.db", "my  run.db"), ("line\nbreak.db", "line\\nbreak.db"),
+                                         ("esc\x1b[2Jwipe.db", "esc\\x1b[2Jwipe.db"),
+                                         ("\u202eevil\\.db", "\\u202eevil\\\\.db")], ids=ascii)
+@pytest.mark.parametrize("command", [["replay", "{db}", "--verify"], ["sim", "--resume", "{db}"],
+                                     ["sim", "--save", "{db}", "--rounds", "2"], ["sim", "--roster", "{db}"]])
+def test_an_error_names_the_file_as_given_on_one_line_its_odd_characters_escaped(tmp_path, capsys, name, shown,
+                                                                                 command):
+    """A file the user named is in the error as they named it: runs of spaces
+    kept (they had been squeezed to one, naming another file), a newline, an
+    escape sequence or a bidi override written as its escape (they had been
+    dropped: 'linebreak.db', or split the line in two)."""
+    from wood_tui.cli import main
+
+    db = tmp_path / name
+    if command[1] == "--save":
+        db.write_text("taken")  # a save is never written over
+    rc = main([c.format(db=db) for c in command])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.endswith("\n") and err[:-1].isprintable(), err
+    assert f"{tmp_path}/{shown}" in err, err

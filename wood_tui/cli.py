@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     from engine.errors import WoodError
-    from engine.sanitise import clean_lines, clean_text
+    from engine.sanitise import clean_text, inert_lines, shown_path
 
     _standard_descriptors_open()
     _escape_what_cannot_be_shown()
@@ -152,7 +152,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(_module(args.command).run(args) or 0)
     except WoodError as e:  # its words may hold a user's path or a server's text: each line made inert
-        print(f"wood: error: {clean_lines(str(e))}", file=sys.stderr)
+        print(f"wood: error: {inert_lines(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `wood report RUN.db | head`: the reader has gone, nothing is lost
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
@@ -164,7 +164,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except OSError as e:
         if e.errno in PATH_ERRORS and e.filename is not None:
-            print(f"wood: error: {clean_text(os.fsdecode(e.filename), 300)}: {e.strerror}", file=sys.stderr)
+            print(f"wood: error: {shown_path(os.fsdecode(e.filename))}: {e.strerror}", file=sys.stderr)
             return 2
         if e.errno not in OUTPUT_ERRORS:
             raise

@@ -19,7 +19,7 @@ from engine.errors import WoodError
 from engine.ledger import Ledger, check_resumable, remove_save
 from engine.metrics import RunSummary, counted, percent
 from engine.replay import verified_state
-from engine.sanitise import clean_text
+from engine.sanitise import shown_path
 from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import RosterEntry, World, build_roster, twin_name
@@ -86,25 +86,25 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             meta = ledger.meta()
             roster, seed, kind = ledger.roster(), ledger.seed, meta["brains"]
             if options.brains is not None and options.brains != kind:
-                raise WoodError(f"{options.resume} was played with --brains {kind}")
+                raise WoodError(f"{shown_path(options.resume)} was played with --brains {kind}")
             if kind == "llm":
                 models = json.loads(meta.get("extra", "{}")).get("models")
             ends = ledger.ends()  # the length it was last given (a resume with --rounds extends it)
             target = options.rounds or (ends[-1][1] if ends else int(meta.get("rounds", DEFAULT_ROUNDS)))
             if target > MAX_ROUNDS:
-                raise WoodError(f"{options.resume} is to run to round {target}; a run has at most {MAX_ROUNDS}: "
+                raise WoodError(f"{shown_path(options.resume)} is to run to round {target}; a run has at most {MAX_ROUNDS}: "
                                 "give --rounds")
             last = ledger.last_round()
             if options.rounds is not None and options.rounds < last:
-                raise WoodError(f"{options.resume} already has {last} rounds; --rounds is the total to reach: "
+                raise WoodError(f"{shown_path(options.resume)} already has {last} rounds; --rounds is the total to reach: "
                                 f"give {last} or more, or leave it out")
             if last:
-                log(f"verifying {clean_text(options.resume)}: replaying its {counted(last, 'round')}...")
+                log(f"verifying {shown_path(options.resume)}: replaying its {counted(last, 'round')}...")
             state = await verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
             lengthen = target > state.round and target != state.end  # played on (or cut short): the new last round
             if lengthen:
                 state.end = target
-            resuming = f"resuming {clean_text(options.resume)} after round {state.round} of {target}"  # said once it can
+            resuming = f"resuming {shown_path(options.resume)} after round {state.round} of {target}"  # said once it can
         else:
             seed = options.seed if options.seed is not None else DEFAULT_SEED
             kind = options.brains or "scripted"
@@ -122,7 +122,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                 ledger = _new_save(options.save, seed=seed, roster=roster, brains=kind, extra=extra, rounds=target)
                 for name, m in sorted((models or {}).items()):
                     if m.get("api_key") and not m.get("api_key_env"):
-                        log(f"note: model {name}'s api_key is sent but not kept in {clean_text(options.save)} (a save is a file "
+                        log(f"note: model {name}'s api_key is sent but not kept in {shown_path(options.save)} (a save is a file "
                             "people share); to resume it, give the roster's model api_key_env instead")
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
@@ -198,7 +198,7 @@ def run_app(app) -> int:
         raise WoodError(str(app.fatal))
     options = getattr(app.game, "options", None)
     if options is not None and options.save is not None and not Path(options.save).exists():
-        print(f"wood: no round was finished, so {clean_text(options.save)} was not kept", file=sys.stderr)
+        print(f"wood: no round was finished, so {shown_path(options.save)} was not kept", file=sys.stderr)
     return app.return_code or 0
 
 
@@ -215,7 +215,7 @@ def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
     try:
         return Ledger.create(path, rounds=rounds, **meta)  # whole or not at all: nothing half-made is left
     except (sqlite3.Error, OSError) as e:
-        raise WoodError(f"--save {path}: cannot write a save there ({e})") from None
+        raise WoodError(f"--save {shown_path(path)}: cannot write a save there ({e})") from None
 
 
 def _discard_unplayed(ledger: Ledger):

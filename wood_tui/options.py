@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
+from engine.sanitise import shown_path
 from engine.state import SEED_LIMIT, SEEDS
 from engine.world import BRAIN_KINDS as BRAINS
 from engine.world import MAX_CREATURES, MIN_CREATURES
@@ -199,15 +200,15 @@ DEFAULT_BRAINS: dict[str, Brains] = {"sim": "scripted", "watch": "llm", "play": 
 def _check_new_save(path: Path) -> None:
     """A new save goes where a file can be made, and never over an existing one."""
     if path.is_dir():  # a folder, or a link to one: no save to resume, and no file can go there
-        raise WoodError(f"--save {path} is a directory; a save is a file (e.g. {path / 'run.db'})")
+        raise WoodError(f"--save {shown_path(path)} is a directory; a save is a file (e.g. {shown_path(path / 'run.db')})")
     if path.exists() and not path.is_file():  # a device (/dev/null), a pipe: nothing there to resume either
-        raise WoodError(f"--save {path} is not a regular file (a device or a pipe?); a save is a new file: "
+        raise WoodError(f"--save {shown_path(path)} is not a regular file (a device or a pipe?); a save is a new file: "
                         "choose another --save path")
     if path.exists() or path.is_symlink():
-        raise WoodError(f"{path} already exists; resume it with --resume, or choose another --save path")
+        raise WoodError(f"{shown_path(path)} already exists; resume it with --resume, or choose another --save path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         what = "is a file, not a directory" if parent.exists() else "does not exist"
-        raise WoodError(f"--save {path}: {parent} {what}")
+        raise WoodError(f"--save {shown_path(path)}: {shown_path(parent)} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise WoodError(f"--save {path}: directory {parent} is not writable")
+        raise WoodError(f"--save {shown_path(path)}: directory {shown_path(parent)} is not writable")

@@ -46,16 +46,16 @@ def _interrupted(e: KeyboardInterrupt, path, at: _At, rounds: int | None) -> str
     """The line a run stopped by Ctrl-C (or SIGTERM, SIGHUP) ends with: the
     round it stopped after (the round in hand was dropped, or committed
     whole), where its rounds are and how to resume."""
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
     from engine.stops import interrupted
 
     said = f"wood: {interrupted(e)}"
     if path and not Path(path).exists():  # stopped before its first round was committed: the empty save went
-        return f"{said}; no round was finished, so {clean_text(str(path))} was not kept"
+        return f"{said}; no round was finished, so {shown_path(path)} was not kept"
     if at.runner is not None:  # the game had begun: its length is in the save
         return f"{said}: {_stopped(path, at.runner.state.round, at.target)}"
     if path:  # a resume still setting up (replaying its save, starting a model server): nothing added to it
-        return f"{said} before the run began, {clean_text(str(path))} as it was; resume with: {_resume(path)}" + (
+        return f"{said} before the run began, {shown_path(path)} as it was; resume with: {_resume(path)}" + (
             f" --rounds {rounds}" if rounds else "")
     return said
 
@@ -115,10 +115,10 @@ def _resume(path) -> str:
 
 def _stopped(path, last: int, target: int) -> str:
     """`stopped after round N of M`, and, with a save, where the rounds are and how to go on."""
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
 
     return f"stopped after round {last} of {target}" + (
-        f"; every round played is in {clean_text(str(path))}: resume with {_resume(path)}" if path else "")
+        f"; every round played is in {shown_path(path)}: resume with {_resume(path)}" if path else "")
 
 
 def _warn(msg: str) -> None:
