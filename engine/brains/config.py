@@ -13,6 +13,7 @@ is per server: with replicas the model takes that many calls at once on each.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from typing import Literal
@@ -24,11 +25,47 @@ from ..errors import WoodError
 from ..sanitise import check_plain_name, clean_text
 
 
-def _check_url(url: str) -> None:
-    """An http(s) URL with a host and, if given, a port that can be one; no
-    credentials, query or fragment (requests are made by appending paths to
-    it, and it is printed in errors); no spaces or control characters (a
-    roster error otherwise, not a traceback)."""
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def check_host(host: str) -> str:
+    """`host` if it names a server as a URL or a bind address does: a name of
+    letters, digits, '-', '_' and dots (an IPv4 address is one; an
+    international name as IDNA spells it), or an IPv6 address, bare
+    (`url_host` brackets it in a URL); else a ValueError that says so. One rule for a roster's URLs, a vLLM config's `host` and
+    the --host of serve.loopback and serve.batched."""
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not a host name or an IP address (an IPv6 address?)") from None
+        return host
+    name = host
+    if not host.isascii():  # an international name, as the client sends it: IDNA (xn--...), as httpx spells it
+        import idna  # httpx's own
+
+        try:
+            name = idna.encode(host.lower()).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise ValueError(f"{host!r} is not a host name or an IP address (not a name IDNA can spell)") from None
+    if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        raise ValueError(f"{host!r} is not a host name or an IP address (letters, digits, '-', '_' and dots)")
+    return host
+
+
+def url_host(host: str) -> str:
+    """`host` as a URL writes it: an IPv6 address in brackets (http://[::1]:8000/v1)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def check_url(url: str) -> None:
+    """An http(s) URL with a host (`check_host`'s rule) and, if given, a port
+    that can be one (1-65535); no credentials, query or fragment (requests are
+    made by appending paths to it, and it is printed in errors); no spaces or
+    control characters (a roster error otherwise, not a traceback)."""
     authority = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:  # first, so that no message below repeats a password
         scheme = url.partition("://")[0]
@@ -41,6 +78,8 @@ def _check_url(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
+        if str(e).startswith("Port"):  # "Port out of range 0-65535", where 0 is no port either
+            raise ValueError(f"{url!r}: the port is not a whole number from 1 to 65535") from None
         raise ValueError(f"{url!r} is not a server URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an http(s) server URL")
@@ -48,6 +87,15 @@ def _check_url(url: str) -> None:
         raise ValueError(f"{url!r}: port 0 is not a server's port")
     if "?" in url or "#" in url:
         raise ValueError(f"{url!r}: a server URL has no query or fragment (paths are appended to it)")
+    netloc = parts.netloc  # host[:port], no credentials (refused above)
+    bracketed = netloc.startswith("[")
+    host = netloc[1:netloc.find("]")] if bracketed else netloc.partition(":")[0]
+    try:
+        if bracketed and ":" not in host:  # http://[v1.x]/: only an IPv6 address goes in brackets
+            raise ValueError(f"{host!r} is not an IPv6 address (only those go in brackets)")
+        check_host(host)
+    except ValueError as e:
+        raise ValueError(f"{url!r}: the host {e}") from None
 
 
 def _same_server(url: str) -> tuple:
@@ -116,7 +164,7 @@ class ModelConfig(BaseModel):
         if self.name:  # the roster's key (a save's models are read back through here on a resume)
             check_model_name("model name", self.name)
         for u in [*self.base_urls, *([self.base_url] if self.base_url else [])]:
-            _check_url(u)
+            check_url(u)
         if self.api_key is not None:
             _check_key(self.api_key)
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
