@@ -70,7 +70,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from .loopback import HttpConnection
+from .loopback import HttpConnection, host_arg, port_arg, served_at
 
 HOST = "127.0.0.1"
 ALIAS = "smollm2"
@@ -686,8 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m serve.batched", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="the GGUF file")
     ap.add_argument("--alias", default=ALIAS, help="the model name /v1/models lists")
-    ap.add_argument("--host", default=HOST)
-    ap.add_argument("--port", type=int, default=0, help="0: any free port (printed when ready)")
+    ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")
+    ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
     ap.add_argument("--threads", type=int, default=0, help="decode and prefill threads (0: llama.cpp's default)")
     ap.add_argument("--parallel", type=_positive, default=8, help="requests decoded together; the rest wait")
     ap.add_argument("--n-ctx", type=_positive, default=2048,
@@ -716,12 +716,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def ready(port: int) -> None:
-        print(f"batched serving http://{args.host}:{port}/v1 ({args.alias}: {args.model}; parallel {engine.parallel}, "
+        print(f"batched serving {served_at(args.host, port)} ({args.alias}: {args.model}; parallel {engine.parallel}, "
               f"n_ctx {engine.n_ctx}, n_batch {engine.n_batch}, threads {engine.threads}; "
               f"loaded in {time.perf_counter() - t0:.1f} s)", flush=True)
 
     try:
-        asyncio.run(serve(engine, args.port, args.host, alias=args.alias, ready=ready))
+        asyncio.run(serve(engine, args.port, args.host or HOST, alias=args.alias, ready=ready))
     except KeyboardInterrupt:
         pass
     except OSError as e:  # cannot bind: one line, not a traceback

@@ -232,10 +232,37 @@ async def serve(port: int, host: str = HOST, *, ready=None, **options) -> None:
         await server.serve_forever()
 
 
+def host_arg(text: str) -> str:
+    """--host: a host name or an IP address, IPv6 bare (engine.brains.config.check_host's rule, imported
+    only when --host is given: the default start stays quick); else a usage error."""
+    from engine.brains.config import check_host
+
+    try:
+        return check_host(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def port_arg(text: str) -> int:
+    """--port: 0 (any free port) to 65535; else a usage error (bind had raised OverflowError)."""
+    if not text.strip().isascii() or not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def served_at(host: str | None, port: int) -> str:
+    """The base URL a server started with --host `host` (None: the default) prints."""
+    if host is None:
+        return f"http://{HOST}:{port}/v1"
+    from engine.brains.config import url_host
+
+    return f"http://{url_host(host)}:{port}/v1"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m serve.loopback", description=__doc__.splitlines()[0])
-    ap.add_argument("--host", default=HOST)
-    ap.add_argument("--port", type=int, default=0, help="0: any free port (printed when ready)")
+    ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")
+    ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
     ap.add_argument("--latency-ms", type=float, default=0.0, help="each reply's fixed delay")
     ap.add_argument("--concurrency", type=int, default=1024, help="requests served at once; the rest wait in a queue")
     ap.add_argument("--model", action="append", help="a served model name (repeatable; default: loopback)")
@@ -245,15 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     def ready(port: int) -> None:
-        print(f"loopback serving http://{args.host}:{port}/v1", flush=True)
+        print(f"loopback serving {served_at(args.host, port)}", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        asyncio.run(serve(args.port, args.host, ready=ready, latency_s=args.latency_ms / 1000,
+        asyncio.run(serve(args.port, args.host or HOST, ready=ready, latency_s=args.latency_ms / 1000,
                           concurrency=args.concurrency, models=tuple(args.model or ("loopback",)),
                           any_model=not args.strict_model, policy=args.policy, seed=args.seed))
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # cannot bind (the port taken, a host that is not this machine's): one line
+        print(f"serve.loopback: {e}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ so each server starts only after the previous one's `/health` answers 200."""
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engine.brains.config import check_host, url_host
 from engine.errors import WoodError
 
 from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
@@ -69,6 +71,11 @@ def read_config(path: str | Path) -> dict[str, object]:
         out[key] = _scalar(rest.strip(), where)
     if not out.get("model"):
         raise VLLMConfigError(f"{p}: no `model` (the weights to serve)")
+    if out.get("host") not in (None, ""):  # unset or empty: vLLM's default (every address)
+        try:
+            check_host(out["host"])
+        except ValueError as e:
+            raise VLLMConfigError(f"{p}: host: {e}") from None
     port = out.get("port", 8000)
     if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
         raise VLLMConfigError(f"{p}: port must be an integer in 1024..65535, not {port!r}")
@@ -131,8 +138,14 @@ def render_command(config_path: str | Path, *, vllm_bin: str = "vllm") -> list[s
 
 
 def _host(config: dict) -> str:
-    host = str(config.get("host") or "127.0.0.1")
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    """Where this machine reaches the server: its `host`, or loopback where it
+    listens on every address (unset, 0.0.0.0, ::)."""
+    host = str(config.get("host") or "0.0.0.0")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return ("::1" if ip.version == 6 else "127.0.0.1") if ip.is_unspecified else host
 
 
 def _port(config: dict) -> int:
@@ -140,7 +153,7 @@ def _port(config: dict) -> int:
 
 
 def health_url(config: dict) -> str:
-    return f"http://{_host(config)}:{_port(config)}/health"
+    return f"http://{url_host(_host(config))}:{_port(config)}/health"
 
 
 def served_name(config: dict) -> str:
@@ -199,7 +212,7 @@ class VLLMServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{_host(self.config)}:{self.port}/v1"
+        return f"http://{url_host(_host(self.config))}:{self.port}/v1"
 
 
 Event = Callable[[str, VLLMServer], None]  # ("starting" | "healthy" | "stopping" | "stopped", server)

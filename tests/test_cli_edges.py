@@ -1,0 +1,127 @@
+"""Odd values at the edges of `wood serve` and the servers it starts: a vLLM
+config's host, --host and --port of serve.loopback and serve.batched, paths
+and commands printed to the terminal, XDG folders, --vllm-bin. Each is one
+clear line (a usage error exits 2) or works as the user meant; nothing is
+printed raw that came from a file or a flag."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serve.vllm import VLLMConfigError, VLLMServer, health_url, read_config
+from wood_tui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def vllm_yaml(folder: Path, host: str | None, port: int = 8005, name: str = "m") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"model: stub/{name}\nserved-model-name: {name}\n"
+                    + (f"host: {host}\n" if host is not None else "") + f"port: {port}\n")
+    return path
+
+
+def vllm_roster(folder: Path, config: Path, url: str, name: str = "m") -> Path:
+    roster = folder / "roster.toml"
+    roster.write_text(f'[models.{name}]\nbackend = "vllm"\nbase_url = "{url}"\nmodel = "{name}"\n'
+                      f'vllm_config = "{config}"\n'
+                      f'[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "{name}"\n'
+                      f'[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
+    return roster
+
+
+def one_error(capsys, argv: list[str]) -> str:
+    """`wood ARGV` in-process: exit 2, one `wood: error:` line, no traceback."""
+    capsys.readouterr()
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own (wood_tui/cli.py: one line, exit 2)
+        rc = e.code
+    out, err = capsys.readouterr()
+    assert rc == 2, (rc, out, err)
+    assert err.startswith("wood: error: ") and err.count("\n") == 1 and "Traceback" not in err + out, err
+    return err.rstrip("\n")
+
+
+# --- a vLLM config's host, IPv6 --------------------------------------------------
+
+@pytest.mark.parametrize("host,words", [
+    ("'gpu a'", "host: 'gpu a' is not a host name or an IP address"),
+    ("8080", "host: 8080 is not a host name or an IP address"),
+    ("'[::1]'", "host: '[::1]' is not a host name or an IP address"),  # bare in a bind address: vLLM's --host ::1
+    ("'::g'", "'::g' is not a host name or an IP address (an IPv6 address?)"),
+    ("true", "host: True is not a host name"),
+])
+def test_a_vllm_config_host_that_is_no_host_is_refused_naming_the_file(tmp_path, host, words):
+    """It had been read as it was and made into the health URL and the
+    printed base_url (http://gpu a:8005/v1), to time out after 30 minutes."""
+    path = vllm_yaml(tmp_path, host)
+    with pytest.raises(VLLMConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(f"{path}: host: ") and words in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("host,where", [
+    ("'::1'", "[::1]"), ("'::'", "[::1]"), ("'0:0:0:0:0:0:0:0'", "[::1]"), ("0.0.0.0", "127.0.0.1"),
+    (None, "127.0.0.1"), ("''", "127.0.0.1"), ("gpu-node-1", "gpu-node-1"), ("10.0.0.7", "10.0.0.7"),
+])
+def test_an_ipv6_vllm_host_is_bracketed_in_its_urls(tmp_path, host, where):
+    """host: ::1 had given http://::1:8005/health, a URL with no host; a server
+    listening on every IPv6 address is reached on ::1 from here."""
+    path = vllm_yaml(tmp_path, host)
+    config = read_config(path)
+    assert health_url(config) == f"http://{where}:8005/health"
+    assert VLLMServer(path, config, tmp_path / "m.log").base_url == f"http://{where}:8005/v1"
+
+
+def test_wood_serve_dry_run_prints_an_ipv6_servers_url_bracketed(tmp_path, capsys):
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "'::1'"), "http://[::1]:8005/v1")
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "# m -> http://[::1]:8005/v1 (first)"
+
+
+# --- serve.loopback and serve.batched: --host and --port ------------------------------
+
+def _server(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--host", "gpu a"], "argument --host: 'gpu a' is not a host name or an IP address"),
+    (["--host", "[::1]"], "argument --host: '[::1]' is not a host name or an IP address"),
+    (["--port", "70000"], "argument --port: expected a port from 0 to 65535, got '70000'"),
+    (["--port", "-1"], "argument --port: expected a port from 0 to 65535, got '-1'"),
+])
+def test_loopback_host_and_port_are_checked_as_flags(args, words):
+    """A bad --host had been a socket.gaierror traceback, --port 70000 an OverflowError one."""
+    r = _server("serve.loopback", *args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_batched_host_and_port_are_checked_as_flags():
+    pytest.importorskip("llama_cpp")
+    for args, words in ((["--host", "gpu a"], "argument --host: 'gpu a' is not a host name"),
+                        (["--port", "70000"], "argument --port: expected a port from 0 to 65535")):
+        r = _server("serve.batched", "--model", "x.gguf", *args)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_loopback_on_a_taken_port_is_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = _server("serve.loopback", "--port", str(busy.getsockname()[1]))
+    assert r.returncode == 1 and r.stderr.startswith("serve.loopback: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_loopback_on_ipv6_prints_its_url_bracketed():
+    from serve.loopback import served_at
+
+    assert served_at("::1", 8010) == "http://[::1]:8010/v1"
+    assert served_at(None, 8010) == "http://127.0.0.1:8010/v1"
+    assert served_at("gpu-a", 8010) == "http://gpu-a:8010/v1"
