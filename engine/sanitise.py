@@ -15,6 +15,7 @@ so markup in it is never parsed.
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
 
 # Line and paragraph separators: not format characters (Cf, all removed below), removed too.
@@ -193,3 +194,9 @@ def inert_lines(text: str) -> str:
     """Each line of `text` as it is where it is all printable (nothing in it a
     terminal obeys: runs of spaces in a path kept), else through `clean_text`."""
     return "\n".join(line if line.isprintable() else clean_text(line) for line in text.strip().split("\n"))
+
+
+def shell_line(words: list[object]) -> str:
+    """A command line as `shlex.join` writes it, each word through `shell_command`'s
+    rules: printable, one line, and run by a POSIX shell as exactly those words."""
+    return shell_command(*(str(w) for w in words))

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
+from engine.sanitise import clean_text
 
 from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
 
@@ -214,7 +215,7 @@ def cached_gguf(quant: str = QUANT, *, folder: Path | None = None, drop_damaged:
         if sha256_file(found)[:16] == found.stem[len(prefix):]:
             return found
         if drop_damaged:
-            log.warning("cached model %s is damaged: making it again", found)
+            log.warning("cached model %s is damaged: making it again", clean_text(str(found)))
             found.unlink(missing_ok=True)
     return None
 
@@ -351,6 +352,7 @@ class EmbeddedServer:
                         self.model_note = (f"could not requantize the embedded model to {self.quant} ({e}; "
                                            f"in {Path(tempfile.gettempdir())}: {e2}); serving the shipped file "
                                            "(slower: on 2 cores a round takes about 3x as long)")
+                    self.model_note = clean_text(self.model_note)  # paths and a child's words: printed as a line
                     log.warning("%s", self.model_note)
         return self.model_path
 

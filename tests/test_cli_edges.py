@@ -5,6 +5,7 @@ clear line (a usage error exits 2) or works as the user meant; nothing is
 printed raw that came from a file or a flag."""
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def vllm_yaml(folder: Path, host: str | None, port: int = 8005, name: str = "m")
 def vllm_roster(folder: Path, config: Path, url: str, name: str = "m") -> Path:
     roster = folder / "roster.toml"
     roster.write_text(f'[models.{name}]\nbackend = "vllm"\nbase_url = "{url}"\nmodel = "{name}"\n'
-                      f'vllm_config = "{config}"\n'
+                      f"vllm_config = {json.dumps(str(config))}\n"  # TOML reads JSON's \u escapes
                       f'[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "{name}"\n'
                       f'[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
     return roster
@@ -125,3 +126,45 @@ def test_loopback_on_ipv6_prints_its_url_bracketed():
     assert served_at("::1", 8010) == "http://[::1]:8010/v1"
     assert served_at(None, 8010) == "http://127.0.0.1:8010/v1"
     assert served_at("gpu-a", 8010) == "http://gpu-a:8010/v1"
+
+
+# --- paths and commands printed by wood serve -------------------------------------
+
+ESC = "\x1b[31m\u202e"  # a colour, then a right-to-left override: neither may reach the terminal raw
+
+
+def test_dry_run_shows_a_config_path_with_escapes_escaped_as_the_shell_reads_it_back(tmp_path, capsys):
+    """shlex.join had printed the path's ESC and bidi override as they were:
+    the terminal turned red and the rest of the line ran right to left."""
+    folder = tmp_path / f"cfg{ESC}"
+    folder.mkdir()
+    roster = vllm_roster(tmp_path, vllm_yaml(folder, "127.0.0.1"), "http://127.0.0.1:8005/v1")
+    assert main(["serve", "--roster", str(roster), "--dry-run", "--vllm-bin", f"/opt/{ESC}/vllm"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and "\x1b" not in out, out
+    command = out.splitlines()[1]
+    assert command.isprintable() and "$'" not in command, command  # POSIX: dash reads it too
+    for shell in ("sh", "bash"):
+        echoed = subprocess.run([shell, "-c", f"printf '%s\\n' {command}"], capture_output=True, text=True).stdout
+        assert echoed.splitlines() == [f"/opt/{ESC}/vllm", "serve", "--config", str(folder / "m.yaml")], shell
+
+
+def test_dry_run_notes_show_a_cache_path_inert(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"cache{ESC}"))
+    monkeypatch.chdir(ROOT)
+    assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and f"written into {tmp_path}/cache/thousand-token-wood/" in out
+
+
+def test_the_logs_line_shows_a_log_dir_with_escapes_inert(tmp_path, capsys):
+    """`logs in DIR` had printed --log-dir's escape sequence raw."""
+    from serve.embedded import free_port
+
+    port = free_port()
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "127.0.0.1", port), f"http://127.0.0.1:{port}/v1")
+    rc = main(["serve", "--roster", str(roster), "--vllm-bin", "/bin/false", "--log-dir", str(tmp_path / f"logs{ESC}")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "exited during start" in err, err  # /bin/false is no vLLM
+    assert out.splitlines()[0] == f"logs in {tmp_path}/logs", out
+    assert "\x1b" not in out + err and "\u202e" not in out + err

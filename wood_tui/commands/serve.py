@@ -20,7 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import contextlib
-    import shlex
     import shutil
     import signal
     import tempfile
@@ -29,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.errors import WoodError
+    from engine.sanitise import clean_text, shell_line
     from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, resolve_config, roster_configs
@@ -90,13 +90,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"# {server.name} -> {server.base_url}"
                   + (" (start when the previous /health answers 200)" if i else " (first)")
                   + (f"; on each node: the roster's replicas are {', '.join(replicas)}" if replicas else ""))
-            print(shlex.join(cmd))
+            print(shell_line(cmd))  # a path's escape sequence shown as \x1b, as the shell reads it back
         if smol is not None:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
             print(f"# {MODEL_ALIAS} (embedded) -> {plan.base_url}")
             for note in plan.notes:
-                print(f"# {note}")
-            print(shlex.join(plan.command))
+                print(f"# {clean_text(note)}")  # paths from $XDG_CACHE_HOME and the installed package
+            print(shell_line(plan.command))
         return 0
 
     def interrupt(signum: int, frame: object) -> None:  # stop the servers on SIGTERM/SIGHUP, as on Ctrl-C
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
-    print(f"logs in {log_dir}" + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
+    print(f"logs in {clean_text(str(log_dir))}" + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
     with ExitStack() as stack:
         try:
             if fleet.servers:
