@@ -11,7 +11,7 @@ cover; it is requantized once to Q4_0 (on 2 cores: prefill about 2.8x and
 decode about 1.2x as fast as Q4_1, 1.6x and 1.3x as fast as Q8_0; as valid
 in play, see BENCHMARKS.md) with llama-cpp-python's own `llama_model_quantize`, and the
 result is cached in `$XDG_CACHE_HOME/thousand-token-wood/` (or
-`~/.cache/...`), named by the sha256 of the shipped file and of itself, so a
+`~/.cache/...`: `engine.xdg`), named by the sha256 of the shipped file and of itself, so a
 damaged copy is seen and redone; where that folder cannot be written, in a
 folder of the user's own in the temporary folder (`spare_cache_dir`). If
 that fails too, the shipped file is served as before, with one warning.
@@ -42,6 +42,7 @@ from typing import Literal
 
 from engine.errors import WoodError
 from engine.sanitise import clean_text
+from engine.xdg import xdg_home
 
 from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
 
@@ -171,8 +172,7 @@ def cpu_threads() -> int:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / CACHE_FOLDER
+    return xdg_home("XDG_CACHE_HOME", ".cache") / CACHE_FOLDER
 
 
 def spare_cache_dir() -> Path:

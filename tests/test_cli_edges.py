@@ -168,3 +168,25 @@ def test_the_logs_line_shows_a_log_dir_with_escapes_inert(tmp_path, capsys):
     assert rc == 2 and "exited during start" in err, err  # /bin/false is no vLLM
     assert out.splitlines()[0] == f"logs in {tmp_path}/logs", out
     assert "\x1b" not in out + err and "\u202e" not in out + err
+
+
+# --- XDG folders --------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["relative/cache", "./cache", "~/cache", ""])
+def test_a_relative_xdg_folder_is_ignored_as_the_spec_says(tmp_path, monkeypatch, value):
+    """XDG_CACHE_HOME=relative/cache had put the requantized model (and a
+    config dir the intro flag) in a new folder under wherever the game
+    started; the spec calls such a value invalid, to be ignored."""
+    from serve.embedded import cache_dir
+    from wood_tui.screens.intro import config_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WOOD_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    monkeypatch.setenv("XDG_CONFIG_HOME", value)
+    assert cache_dir() == tmp_path / "home" / ".cache" / "thousand-token-wood"
+    assert config_dir() == tmp_path / "home" / ".config" / "thousand-token-wood"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "k"))
+    assert cache_dir() == tmp_path / "c" / "thousand-token-wood"
+    assert config_dir() == tmp_path / "k" / "thousand-token-wood"

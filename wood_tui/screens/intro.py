@@ -21,6 +21,7 @@ from engine.groves import Pairs, yields
 from engine.score import worth_rule
 from engine.state import State
 from engine.world import World
+from engine.xdg import xdg_home
 
 from .. import safe
 
@@ -34,8 +35,7 @@ def config_dir() -> Path:
     """Where the app keeps what it remembers about its user."""
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV])
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / APP_DIR
+    return xdg_home("XDG_CONFIG_HOME", ".config") / APP_DIR
 
 
 def intro_seen(directory: Path) -> bool:
