@@ -151,13 +151,27 @@ def find_roster(path: str | Path) -> Path:
     return installed if installed.is_file() else p
 
 
+def read_utf8(path: Path) -> str:
+    """A text file (a roster, a vLLM config) as UTF-8, a leading byte-order
+    mark dropped (Windows' Notepad writes one); UnicodeDecodeError (see
+    `not_utf8`) where it is not UTF-8."""
+    return path.read_bytes().decode("utf-8-sig")
+
+
+def not_utf8(e: UnicodeDecodeError) -> str:
+    """What `read_utf8`'s error says: where the file stops being UTF-8."""
+    return f"it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start:,}); save it as UTF-8"
+
+
 def load_roster(path: str | Path) -> Roster:
     p = find_roster(path)
     try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_utf8(p))
     except FileNotFoundError:
         raise RosterError(f"roster file not found: {shown_path(p)}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise RosterError(f"cannot read roster {shown_path(p)}: {not_utf8(e)}") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
         raise RosterError(f"cannot read roster {shown_path(p)}: {e}") from None
     try:
         roster = Roster.model_validate(doc)

@@ -23,7 +23,7 @@ from engine.brains.config import check_host, url_host
 from engine.errors import WoodError
 
 from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
-from .roster import ModelConfig, Roster
+from .roster import ModelConfig, Roster, not_utf8, read_utf8
 
 INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` package
 NOT_FOUND = "vllm not found: install it on a GPU machine (pip install vllm)"
@@ -50,10 +50,12 @@ def read_config(path: str | Path) -> dict[str, object]:
     the command line: `structured-outputs-config: '{"disable_any_whitespace": true}'`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_utf8(p)
     except FileNotFoundError:
         raise VLLMConfigError(f"vLLM config not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise VLLMConfigError(f"cannot read vLLM config {p}: {not_utf8(e)}") from None
+    except OSError as e:
         raise VLLMConfigError(f"cannot read vLLM config {p}: {e}") from None
     out: dict[str, object] = {}
     for n, line in enumerate(text.splitlines(), 1):

@@ -190,3 +190,33 @@ def test_a_relative_xdg_folder_is_ignored_as_the_spec_says(tmp_path, monkeypatch
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "k"))
     assert cache_dir() == tmp_path / "c" / "thousand-token-wood"
     assert config_dir() == tmp_path / "k" / "thousand-token-wood"
+
+
+# --- a roster or a vLLM config with a byte-order mark, or not UTF-8 -------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_roster_and_a_vllm_config_with_a_byte_order_mark_are_read(tmp_path, capsys):
+    """Saved by Notepad, a roster had been 'Invalid statement (at line 1,
+    column 1)' and a vLLM config 'expected `key: value`' at its line 1."""
+    config = vllm_yaml(tmp_path, "127.0.0.1")
+    config.write_bytes(BOM + config.read_bytes())
+    roster = vllm_roster(tmp_path, config, "http://127.0.0.1:8005/v1")
+    roster.write_bytes(BOM + roster.read_bytes())
+    assert read_config(config)["model"] == "stub/m"
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "# m -> http://127.0.0.1:8005/v1 (first)"
+
+
+@pytest.mark.parametrize("which", ["roster", "config"])
+def test_a_roster_or_vllm_config_that_is_not_utf8_says_where(tmp_path, capsys, which):
+    """It had said "'utf-8' codec can't decode byte 0xe9 in position 37: invalid continuation byte"."""
+    config = vllm_yaml(tmp_path, "127.0.0.1")
+    roster = vllm_roster(tmp_path, config, "http://127.0.0.1:8005/v1")
+    bad = roster if which == "roster" else config
+    bad.write_bytes(bad.read_bytes().replace(b"model", "modèle".encode("latin-1"), 1))
+    line = one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"])
+    what = "roster" if which == "roster" else "vLLM config"
+    assert line == f"wood: error: cannot read {what} {bad}: it is not UTF-8 text (byte 0xe8 at offset " \
+                   f"{bad.read_bytes().index(0xe8)}); save it as UTF-8", line
