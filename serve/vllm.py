@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,9 +30,24 @@ INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` packa
 NOT_FOUND = "vllm not found: install it on a GPU machine (pip install vllm)"
 
 
-def missing_vllm(vllm_bin: str) -> str:
-    """Why `vllm_bin` cannot be run: a name not on PATH (vllm is not installed), or a path to nothing."""
-    return f"--vllm-bin {vllm_bin}: no such executable" if "/" in vllm_bin else NOT_FOUND
+def find_vllm(vllm_bin: str) -> str:
+    """The vllm executable to run for --vllm-bin `vllm_bin`: a bare name found
+    on PATH, or a path to an executable file; else a WoodError that says why
+    (not installed; a path to nothing, to a folder, to a file without the
+    execute bit), before any folder is made or any server started."""
+    if "/" not in vllm_bin:
+        found = shutil.which(vllm_bin) if vllm_bin.strip() else None
+        if found is None:
+            raise WoodError(NOT_FOUND)
+        return found
+    p = Path(vllm_bin)
+    if p.is_dir():
+        raise WoodError(f"--vllm-bin {vllm_bin}: is a directory, not the vllm executable")
+    if not p.exists():
+        raise WoodError(f"--vllm-bin {vllm_bin}: no such executable")
+    if not os.access(p, os.X_OK):
+        raise WoodError(f"--vllm-bin {vllm_bin}: is not executable (no execute permission: chmod +x it?)")
+    return vllm_bin
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
@@ -261,9 +277,7 @@ class VLLMFleet:
     def start(self) -> "VLLMFleet":
         """Start each server after the previous one is healthy. On any failure
         (or Ctrl-C) the ones already started are stopped before raising."""
-        binary = shutil.which(self.vllm_bin)
-        if binary is None:
-            raise WoodError(missing_vllm(self.vllm_bin))
+        binary = find_vllm(self.vllm_bin)
         atexit.register(self.stop)
         try:
             for server in self.servers:
@@ -286,9 +300,13 @@ class VLLMFleet:
             raise WoodError(f"cannot write {server.name}'s log at {server.log_path} ({e.strerror or e})") from None
         with log:
             # its own process group: stopping it also reaches vLLM's engine processes
-            server.process = subprocess.Popen(render_command(server.config_path, vllm_bin=binary),
-                                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
+            try:
+                server.process = subprocess.Popen(render_command(server.config_path, vllm_bin=binary),
+                                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                                  start_new_session=True)
+            except OSError as e:  # not a program (no #! line: "Exec format error"), or gone since it was found
+                server.log_path.unlink(missing_ok=True)  # empty: a folder made for the logs is not left behind
+                raise WoodError(f"cannot run {binary} for {server.name}: {e.strerror or e}") from None
         try:
             wait_ready(server.health_url, deadline_s=self.deadline_s, proc=server.process)
         except WoodError as e:

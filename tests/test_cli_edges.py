@@ -220,3 +220,56 @@ def test_a_roster_or_vllm_config_that_is_not_utf8_says_where(tmp_path, capsys, w
     what = "roster" if which == "roster" else "vLLM config"
     assert line == f"wood: error: cannot read {what} {bad}: it is not UTF-8 text (byte 0xe8 at offset " \
                    f"{bad.read_bytes().index(0xe8)}); save it as UTF-8", line
+
+
+# --- --vllm-bin ---------------------------------------------------------------------
+
+def _vllm_bins(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    (tmp_path / "a-folder").mkdir()
+    return {  # what --vllm-bin names: (the path, what the one line says)
+        "a folder": (str(tmp_path / "a-folder"), "is a directory, not the vllm executable"),
+        "not executable": (str(tmp_path / "not-executable"), "is not executable (no execute permission: chmod +x it?)"),
+        "nothing": (str(tmp_path / "nothing"), "no such executable"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a folder", "not executable", "nothing"])
+def test_a_vllm_bin_that_cannot_run_is_one_line_before_anything_is_made(tmp_path, capsys, monkeypatch, case):
+    """A folder or a file without the execute bit had been 'no such executable', as a path to nothing is."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # where a log folder would be made
+    (tmp_path / "tmp").mkdir()
+    path, words = _vllm_bins(tmp_path)[case]
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "127.0.0.1"), "http://127.0.0.1:8005/v1")
+    assert one_error(capsys, ["serve", "--roster", str(roster), "--vllm-bin", path]) == \
+        f"wood: error: --vllm-bin {path}: {words}"
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_vllm_bin_is_a_usage_error(tmp_path, capsys, value):
+    """It had said 'vllm not found: install it on a GPU machine', of a flag given empty."""
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "127.0.0.1"), "http://127.0.0.1:8005/v1")
+    assert one_error(capsys, ["serve", "--roster", str(roster), "--vllm-bin", value]) == \
+        "wood: error: argument --vllm-bin: expected the vllm executable (a name on PATH, or a path), got an empty string"
+
+
+def test_a_vllm_bin_that_is_no_program_is_one_line_and_leaves_no_log_folder(tmp_path, capsys, monkeypatch):
+    """Executable but not a program (no #! line): exec fails with 'Exec format
+    error'. It had been an OSError traceback after 'starting m on :PORT ...',
+    leaving the temporary log folder with an empty log behind."""
+    from serve.embedded import free_port
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    junk = tmp_path / "vllm"
+    junk.write_bytes(b"\x00\x01 not a program\n")
+    junk.chmod(0o755)
+    port = free_port()
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "127.0.0.1", port), f"http://127.0.0.1:{port}/v1")
+    capsys.readouterr()
+    assert main(["serve", "--roster", str(roster), "--vllm-bin", str(junk)]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"wood: error: cannot run {junk} for m: Exec format error\n", err
+    assert out.splitlines()[-1] == f"starting m on :{port} ... ", out  # the line it began, ended
+    assert list((tmp_path / "tmp").iterdir()) == []

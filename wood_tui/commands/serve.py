@@ -15,7 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
     p.add_argument("--dry-run", action="store_true", help="print the command lines and exit, writing nothing")
     p.add_argument("--log-dir", metavar="DIR", help="write each server's log here (default: a new temporary folder)")
-    p.add_argument("--vllm-bin", default="vllm", metavar="PATH", help="the vllm executable (default: vllm on PATH)")
+    p.add_argument("--vllm-bin", default="vllm", metavar="PATH", type=_executable_text,
+                   help="the vllm executable (default: vllm on PATH)")
+
+
+def _executable_text(v: str) -> str:
+    """--vllm-bin's text: a name or a path, refused if empty or blank (or with a NUL byte)."""
+    if not v.strip():
+        raise argparse.ArgumentTypeError("expected the vllm executable (a name on PATH, or a path), got an empty string")
+    return path_text(v)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from engine.sanitise import clean_text, shell_line
     from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
     from serve.roster import load_roster
-    from serve.vllm import VLLMFleet, VLLMServer, missing_vllm, resolve_config, roster_configs
+    from serve.vllm import VLLMFleet, VLLMServer, find_vllm, resolve_config, roster_configs
 
     roster = load_roster(args.roster)
-    if not args.dry_run and roster_configs(roster) and shutil.which(args.vllm_bin) is None:  # before a folder is made
-        raise WoodError(missing_vllm(args.vllm_bin))
+    if not args.dry_run and roster_configs(roster):  # before a folder is made (a dry run's lines may be for elsewhere)
+        find_vllm(args.vllm_bin)
     if args.log_dir is not None:
         if not args.log_dir.strip():
             raise WoodError("--log-dir: expected a directory path, got an empty string")
