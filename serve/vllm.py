@@ -185,6 +185,9 @@ def check_model(model: ModelConfig, config_path: Path, config: dict) -> None:
     machines) every one of them must use that port."""
     for url in model.urls or [model.base_url]:
         url_port = urlsplit(url).port
+        if url_port is None:  # http's 80 or https's 443: never a vLLM config's (1024..65535)
+            raise VLLMConfigError(f"model {model.name}: base_url {url} names no port; {config_path} serves on "
+                                  f"port {_port(config)}")
         if url_port != _port(config):
             raise VLLMConfigError(f"model {model.name}: base_url port {url_port} does not match port "
                                   f"{_port(config)} in {config_path}")
@@ -199,7 +202,14 @@ def roster_configs(roster: Roster) -> list[Path]:
     for m in roster.models.values():
         if m.vllm_config:
             path = resolve_config(m.vllm_config)
-            check_model(m, path, read_config(path))
+            try:
+                try:
+                    config = read_config(path)
+                except VLLMConfigError as e:
+                    raise VLLMConfigError(f"model {m.name}: {e}") from None
+                check_model(m, path, config)
+            except VLLMConfigError as e:  # which roster, as a roster's own errors say
+                raise VLLMConfigError(f"{roster._source}{e}") from None
             if path.resolve() not in [p.resolve() for p in paths]:
                 paths.append(path)
     return paths

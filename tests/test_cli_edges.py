@@ -217,8 +217,8 @@ def test_a_roster_or_vllm_config_that_is_not_utf8_says_where(tmp_path, capsys, w
     bad = roster if which == "roster" else config
     bad.write_bytes(bad.read_bytes().replace(b"model", "modèle".encode("latin-1"), 1))
     line = one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"])
-    what = "roster" if which == "roster" else "vLLM config"
-    assert line == f"wood: error: cannot read {what} {bad}: it is not UTF-8 text (byte 0xe8 at offset " \
+    what = "cannot read roster" if which == "roster" else f"roster {roster}: model m: cannot read vLLM config"
+    assert line == f"wood: error: {what} {bad}: it is not UTF-8 text (byte 0xe8 at offset " \
                    f"{bad.read_bytes().index(0xe8)}); save it as UTF-8", line
 
 
@@ -273,3 +273,18 @@ def test_a_vllm_bin_that_is_no_program_is_one_line_and_leaves_no_log_folder(tmp_
     assert err == f"wood: error: cannot run {junk} for m: Exec format error\n", err
     assert out.splitlines()[-1] == f"starting m on :{port} ... ", out  # the line it began, ended
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# --- a roster model's base_url against its vLLM config --------------------------------
+
+def test_a_vllm_models_url_without_a_port_says_so_naming_the_roster(tmp_path, capsys):
+    """It had said 'model m: base_url port None does not match port 8005 in
+    m.yaml', not saying which roster."""
+    config = vllm_yaml(tmp_path, "127.0.0.1")
+    roster = vllm_roster(tmp_path, config, "http://127.0.0.1/v1")
+    assert one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"]) == \
+        f"wood: error: roster {roster}: model m: base_url http://127.0.0.1/v1 names no port; {config} serves on port 8005"
+    config.write_text(config.read_text().replace("host: 127.0.0.1", "host: gpu a"))
+    assert one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"]) == \
+        f"wood: error: roster {roster}: model m: {config}: host: 'gpu a' is not a host name or an IP address " \
+        "(letters, digits, '-', '_' and dots)"
