@@ -288,3 +288,25 @@ def test_a_vllm_models_url_without_a_port_says_so_naming_the_roster(tmp_path, ca
     assert one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"]) == \
         f"wood: error: roster {roster}: model m: {config}: host: 'gpu a' is not a host name or an IP address " \
         "(letters, digits, '-', '_' and dots)"
+
+
+# --- wood sweep: a roster file name and --out with escapes ------------------------------
+
+def test_sweep_shows_no_path_raw_and_refuses_a_roster_file_name_with_escapes(tmp_path, capsys):
+    """--out's escape sequence had reached the terminal in 'runs in DIR' (and
+    a failed run's 'see LOG'); a roster file named so, in every table line."""
+    scripted = ("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\nmodel = "scripted"\n'
+                        for n in ("Owl", "Fox")))
+    odd = tmp_path / f"red{ESC}.toml"
+    odd.write_text(scripted)
+    line = one_error(capsys, ["sweep", "--roster", str(odd), "--seeds", "1", "--rounds", "2",
+                              "--out", str(tmp_path / "o")])
+    assert "cannot name a folder of runs" in line and "\x1b" not in line, line
+    plain = tmp_path / "plain.toml"
+    plain.write_text(scripted)
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(plain), "--seeds", "1",
+                        "--rounds", "2", "--jobs", "1", "--out", str(tmp_path / f"out{ESC}")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"(runs in {tmp_path}/out)" in r.stdout
+    assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr

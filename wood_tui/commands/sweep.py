@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.metrics import counted
+from engine.sanitise import clean_text
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int
 
@@ -123,7 +124,7 @@ def run(args) -> int:
 
         done = len(jobs) - len(failed)
         if done:
-            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')} x {counted(args.rounds, 'round')} (runs in {out}"
+            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')} x {counted(args.rounds, 'round')} (runs in {clean_text(str(out))}"
                   + (f"; {done} of {len(jobs)} finished" if failed else "")
                   + "); per metric: the mean over seeds [95% interval]")
             for line in table_lines(result["table"], labels, len(args.seeds)):
@@ -135,9 +136,9 @@ def run(args) -> int:
         print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
         written = plots.sweep_files(result["table"], labels, plots_dir)
-        print(f"wrote {len(written)} chart files to {plots_dir}", file=sys.stderr)
+        print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
     for f in result["failed"]:
-        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {f['log']}); run the same command "
+        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {clean_text(f['log'])}); run the same command "
               "again to retry it", file=sys.stderr)
     return 1 if failed else 0
 
@@ -174,7 +175,8 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
         path = find_roster(given)
         used = {c.model for c in roster.creatures}
         label = path.stem
-        if not label.strip() or label.startswith(".") or label in (PLAN, LOCK) or "/" in label or "\\" in label:
+        if (not label.strip() or label.startswith(".") or label in (PLAN, LOCK) or "/" in label or "\\" in label
+                or clean_text(label) != label):  # printed in every table line: plain text, no escapes
             # the label names the folder of the roster's runs in --out: it must be one, inside it, of its own
             raise WoodError(f"--roster {given}: its file name {path.name!r} cannot name a folder of runs "
                             "(a name like vllm.toml does); rename the file")
@@ -364,4 +366,4 @@ def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict]:
 
 
 def _note(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(clean_text(msg), file=sys.stderr, flush=True)  # it names paths in --out: made inert, as report's
