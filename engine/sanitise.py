@@ -15,7 +15,6 @@ so markup in it is never parsed.
 from __future__ import annotations
 
 import re
-import shlex
 import unicodedata
 
 # Line and paragraph separators: not format characters (Cf, all removed below), removed too.
