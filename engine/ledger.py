@@ -729,7 +729,10 @@ class Ledger:
         """The rows of `sql`, a row SQLite cannot hand back (text that is not
         UTF-8, a page gone bad) a LedgerError too."""
         try:
-            yield from self.con.execute(sql, params)
+            # not `yield from`: a reading stopped part way (Ctrl-C mid-export) would close the cursor when the
+            # generator goes, and if the ledger had been closed first that is an error, printed as a traceback
+            for row in self.con.execute(sql, params):
+                yield row
         except sqlite3.DatabaseError as e:
             raise LedgerError(f"{shown_path(self.path)}: {what} cannot be read ({clean_text(e, 160)})") from None
 

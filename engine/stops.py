@@ -101,3 +101,32 @@ def run_stoppable(runner: asyncio.Runner, main):
         for sig in ours:
             if signal.getsignal(sig) is on_stop:
                 signal.signal(sig, _raise)
+
+
+@contextlib.contextmanager
+def deferred():
+    """A stop (Ctrl-C, or SIGTERM and SIGHUP where `take_stop_signals` took
+    them) that comes inside the block waits for its end and is raised there:
+    a few renames that make an output whole, or the removal of what a stopped
+    command had half written, are done whole, never cut between two files.
+    Python runs signal handlers in the main thread only, so it holds whatever
+    thread the signal reaches; elsewhere (not the main thread) it does nothing."""
+    got: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        got.append(signum)
+
+    swapped = {}
+    for sig in (signal.SIGINT, *STOP_SIGNALS):
+        with contextlib.suppress(ValueError):  # not the main thread
+            old = signal.getsignal(sig)
+            if old is _raise or old is signal.default_int_handler:
+                signal.signal(sig, note)
+                swapped[sig] = old
+    try:
+        yield
+    finally:
+        for sig, old in swapped.items():
+            signal.signal(sig, old)
+        if got:
+            raise Stopped(got[0]) if got[0] != signal.SIGINT else KeyboardInterrupt()

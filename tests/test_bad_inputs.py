@@ -628,3 +628,132 @@ def test_an_export_clears_what_a_killed_export_left_beside_its_files(base_save, 
     assert "no model decision in the runs read fits the fine-tuning set" in line, line  # a scripted run: refused
     assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, live.name])
     assert not sft_dead.exists()
+
+
+# ---- an export stopped part way (Ctrl-C, SIGTERM, SIGHUP): one line, and nothing half written
+
+BIG_CALLS = 300_000  # model calls in `big_save`: an export of it takes seconds, long enough to be stopped part way
+
+
+@pytest.fixture(scope="module")
+def big_save(base_save, tmp_path_factory) -> Path:
+    """A save with many model calls (real rows, every one a clean decision), built once: round and
+    creature are the calls table's key, so each call is by a creature of its own."""
+    p = tmp_path_factory.mktemp("big") / "big.db"
+    shutil.copyfile(base_save, p)
+    messages = json.dumps([{"role": "system", "content": "You are a creature of the wood. " * 4},
+                           {"role": "user", "content": "Choose one action. " * 8}])
+    row = (messages, '{"action": "pass"}', '{"action": "pass"}', "clean", "", "[]", 12.5, 300, 9, "stop")
+    con = sqlite3.connect(p)
+    con.executemany("INSERT INTO calls VALUES (?, ?, 'smol', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ((1 + i % 5, f"Creature {i}", *row) for i in range(BIG_CALLS)))  # rows are not checked
+    # against the roster: an export copies what was recorded
+    con.commit()
+    con.close()
+    assert sorted(os.listdir(p.parent)) == ["big.db"]
+    return p
+
+
+def _stopped_export(save: Path, sig: int, argv: list[str], part_in: Path) -> subprocess.CompletedProcess:
+    """`wood export SAVE ARGV...` in its own process, sent `sig` once its first
+    output's hidden .part file in `part_in` has data in it (mid-copy)."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "export", str(save), *argv], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(p.name.endswith(".part") and p.stat().st_size > 0 for p in part_in.glob(".*")):
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the export ended before it was stopped: make big_save bigger"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 128 + sig, err
+    assert sorted(os.listdir(save.parent)) == [save.name]  # its reader closed: no -wal, no -shm beside it
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _said(sig: int) -> str:
+    import signal
+
+    return "wood: interrupted" + ("" if sig == signal.SIGINT else f" ({signal.Signals(sig).name})")
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-folder", "over-an-earlier-export"])
+def test_an_export_stopped_mid_copy_is_one_line_and_leaves_nothing_half_written(big_save, tmp_path, sig, earlier):
+    """Ctrl-C, a `kill` or a closed terminal while calls.jsonl is being
+    copied: one line saying nothing was written and the folder is as it was,
+    exit 128 + the signal; no hidden .part file is left, the folder the
+    export made goes, and an earlier export there keeps its bytes. It had
+    said only `wood: interrupted`, leaving the user to wonder what of the
+    export stood."""
+    import signal
+
+    sig = getattr(signal, sig)
+    out = tmp_path / "audit" / "deeper"
+    if earlier:
+        out.mkdir(parents=True)
+        for name in ("calls.jsonl", "tips.jsonl", "whispers.jsonl"):
+            (out / name).write_text(f"an earlier export's {name}\n")
+    before = state(tmp_path)
+    r = _stopped_export(big_save, sig, ["--out", str(out)], out)
+    assert r.stdout == ""
+    assert r.stderr == f"{_said(sig)}: nothing written, --out {out} left as it was\n"
+    assert state(tmp_path) == before
+
+
+def test_a_fine_tuning_set_stopped_mid_copy_is_one_line_and_leaves_the_last_set(big_save, tmp_path):
+    """The same for --sft and its held-out file: both stay as they were."""
+    import signal
+
+    train, held = tmp_path / "sft.jsonl", tmp_path / "sft.heldout.jsonl"
+    train.write_text("the last set\n")
+    before = state(tmp_path)
+    r = _stopped_export(big_save, signal.SIGTERM, ["--sft", str(train)], tmp_path)
+    assert r.stdout == ""
+    assert r.stderr == f"{_said(signal.SIGTERM)}: nothing written, {train} left as it was\n"
+    assert state(tmp_path) == before
+    assert not held.exists()
+
+
+def test_a_stop_after_the_audit_trail_says_it_was_written_whole(big_save, tmp_path):
+    """--out and --sft together, stopped while the fine-tuning set is copied:
+    the audit trail, renamed into place whole, is said to be there; the set is not."""
+    import signal
+
+    out, train = tmp_path / "audit", tmp_path / "sets" / "sft.jsonl"
+    train.parent.mkdir()
+    r = _stopped_export(big_save, signal.SIGTERM, ["--out", str(out), "--sft", str(train)], train.parent)
+    assert r.stderr == (f"{_said(signal.SIGTERM)}: the audit trail was written whole into {out}; nothing more "
+                        f"written, {train} left as it was\n")
+    assert r.stdout.startswith(f"wrote {BIG_CALLS} calls to {out / 'calls.jsonl'}")
+    assert sorted(p.name for p in out.iterdir()) == ["calls.jsonl", "tips.jsonl", "whispers.jsonl"]
+    assert sum(1 for _ in (out / "calls.jsonl").open()) == BIG_CALLS
+    assert list(train.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "page"])
+@pytest.mark.parametrize("flag", ["--out", "--sft"])
+def test_a_save_damaged_among_its_model_calls_is_one_line_and_nothing_written(big_save, tmp_path, capsys, damage,
+                                                                             flag):
+    """A long save cut short (a copy that stopped) or with a page of its model
+    calls overwritten: one LedgerError line naming it, before a file is made."""
+    p = tmp_path / "damaged.db"
+    shutil.copyfile(big_save, p)
+    size = p.stat().st_size
+    with p.open("r+b") as fh:
+        if damage == "truncate":
+            fh.truncate(size // 2)
+        else:
+            fh.seek((size // 4096 // 2) * 4096)
+            fh.write(bytes(range(256)) * 16)
+    before = state(tmp_path)
+    line = wood_in_process(capsys, ["export", str(p), flag, str(tmp_path / ("audit" if flag == "--out" else "s.jsonl"))])
+    assert line == f"wood: error: {p} is not a readable Thousand Token Wood save (database disk image is malformed)"
+    assert state(tmp_path) == before

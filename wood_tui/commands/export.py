@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 from wood_tui.options import path_text
@@ -111,16 +112,45 @@ def run(args) -> int:
         for target in targets:
             if target is not None and target.resolve() in audit:
                 raise WoodError(f"{target} is one of the audit files --out writes: name the fine-tuning set apart")
-        _audit(args, args.paths[0])
-    if args.sft is not None:
-        _sft(args, *targets)
+    done: set[str] = set()  # what was written whole ("audit", "sft"), for the line a stop ends the export with
+    try:
+        if args.out is not None:
+            _audit(args, args.paths[0], done)
+        if args.sft is not None:
+            _sft(args, *targets, done)
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: what was half written is gone
+        from engine.stops import exit_status, interrupted
+
+        print(f"wood: {interrupted(e)}: {_stopped(args, targets, done)}", file=sys.stderr)
+        return exit_status(e)
     return 0
 
 
-def _audit(args, path: str) -> None:
+def _stopped(args, targets, done: set[str]) -> str:
+    """What an export stopped part way left: each output written whole, or
+    left as it was (its half-written files removed, the folders it made too)."""
+    from engine.sanitise import clean_text
+
+    said, kept = [], []
+    if args.out is not None:
+        out = clean_text(args.out)
+        (said if "audit" in done else kept).append(f"the audit trail was written whole into {out}" if "audit" in done
+                                                   else f"--out {out}")
+    if args.sft is not None:
+        files = " and ".join(clean_text(str(t)) for t in targets if t is not None)
+        (said if "sft" in done else kept).append(f"the fine-tuning set was written whole to {files}" if "sft" in done
+                                                 else files)
+    if kept:
+        said.append(f"nothing {'more ' if said else ''}written, {' and '.join(kept)} left as "
+                    f"{'they were' if len(kept) > 1 or ' and ' in kept[0] else 'it was'}")
+    return "; ".join(said)
+
+
+def _audit(args, path: str, done: set[str]) -> None:
     from engine.errors import WoodError
     from engine.ledger import Ledger
     from engine.sanitise import clean_text
+    from engine.stops import deferred
 
     if not args.out.strip():
         raise WoodError("--out: expected a directory path, got an empty string")
@@ -134,9 +164,11 @@ def _audit(args, path: str) -> None:
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
-        made = _make_dirs(out)
+        made: list[Path] = []
         parts: list[tuple[Path, Path]] = []
         try:
+            with deferred():  # a stop between making a folder and noting it would leave it behind
+                made += _make_dirs(out)
             n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()), parts)
             n_tips = _write(targets["tips.jsonl"], (
                 {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
@@ -144,14 +176,18 @@ def _audit(args, path: str) -> None:
             n_whispers = _write(targets["whispers.jsonl"], (
                 {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
                 for e in ledger.events_of("whisper")), parts)
-            for part, final in parts:  # all or none: never a half-written export under the final names
-                part.replace(final)
+            with deferred():  # all or none: never a half-written export under the final names, even if stopped
+                for part, final in parts:
+                    part.replace(final)
+                done.add("audit")
         except BaseException as e:
-            for part, _ in parts:
-                part.unlink(missing_ok=True)
-            for d in reversed(made):
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+            if "audit" not in done:
+                with deferred():  # a second Ctrl-C does not stop the clearing half way
+                    for part, _ in parts:
+                        part.unlink(missing_ok=True)
+                    for d in reversed(made):
+                        with contextlib.suppress(OSError):
+                            d.rmdir()
             if isinstance(e, OSError):
                 raise WoodError(f"cannot write the export into --out {out}: {e.strerror or e}") from None
             raise
@@ -275,11 +311,12 @@ def _sft_targets(args) -> tuple[Path, Path | None]:
     return train, held
 
 
-def _sft(args, train: Path, held: Path | None) -> None:
+def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
     from engine.metrics import counted
     from engine.errors import WoodError
     from engine.ledger import Ledger
     from engine.sanitise import clean_text
+    from engine.stops import deferred
 
     saves = _saves(args.paths)
     for target in (train, held):
@@ -355,11 +392,15 @@ def _sft(args, train: Path, held: Path | None) -> None:
                     filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if models else [])
                     raise WoodError(f"no model decision in the runs read fits {what} ({'; '.join(filters)}): "
                                     f"nothing written, {target} left as it was")
-            for part, final in parts:
-                part.replace(final)
+            with deferred():
+                for part, final in parts:
+                    part.replace(final)
+                done.add("sft")
         except BaseException as e:
-            for part, _ in parts:
-                part.unlink(missing_ok=True)
+            if "sft" not in done:
+                with deferred():
+                    for part, _ in parts:
+                        part.unlink(missing_ok=True)
             if isinstance(e, OSError):
                 raise WoodError(f"cannot write the fine-tuning set to {train}: {e.strerror or e}") from None
             raise
@@ -409,15 +450,18 @@ def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
 
     from engine.ledger import TEMP_STEM, clear_stale
 
+    from engine.stops import deferred
+
     clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what an export killed while it wrote `path` left (kill -9)
-    while True:  # O_EXCL: a new file, with the mode a plain open gives (mkstemp's is 0600)
-        tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    parts.append((tmp, path))
+    with deferred():  # made and noted together: a stop between the two would leave it unremoved
+        while True:  # O_EXCL: a new file, with the mode a plain open gives (mkstemp's is 0600)
+            tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
+        parts.append((tmp, path))
     n = 0
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for row in rows:
