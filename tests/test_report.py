@@ -589,3 +589,93 @@ def test_a_models_line_names_a_few_of_its_creatures_and_counts_the_rest(saved, w
     assert f"({', '.join(crowd[:NAMES_SHOWN])} and {400 - NAMES_SHOWN} more): " in line and len(line) < 300, line
     few = model_lines(name, {**m, "creatures": crowd[:NAMES_SHOWN]})[0]
     assert f"({', '.join(crowd[:NAMES_SHOWN])}): " in few
+
+
+# ---- the chart files all or none; a report stopped (Ctrl-C, SIGTERM, SIGHUP) is one line
+
+CHARTS = sorted(f"{n}.{x}" for n in ("prices", "worth", "mood", "models") for x in ("png", "svg"))
+
+
+def files_in(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(d.iterdir())}
+
+
+def test_a_chart_that_cannot_be_written_leaves_none_of_the_reports_charts(saved, tmp_path):
+    """A folder where the third chart goes: it is one line, and the two charts
+    before it are not left behind as if the report's charts were there."""
+    charts = tmp_path / "charts"
+    (charts / "mood.svg").mkdir(parents=True)
+    r = wood("report", str(saved), "--plots", str(charts))
+    assert r.returncode == 2 and r.stderr.startswith("wood: error: cannot write the chart") and \
+        len(r.stderr.splitlines()) == 1, r.stderr
+    assert files_in(charts) == {"mood.svg": b"<dir>"}
+
+
+def test_charts_on_a_full_disk_leave_an_earlier_reports_charts_as_they_were(saved, tmp_path):
+    """The disk fills while the charts are written (a file size limit, as on a
+    full disk): one line, no half-written chart, and an earlier report's
+    charts in the folder keep their bytes (they had been overwritten, one of
+    them cut short)."""
+    from tests.saves import full_disk
+
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    for name in CHARTS:
+        (charts / name).write_bytes(b"an earlier chart " + name.encode())
+    before = files_in(charts)
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(saved), "--plots", str(charts)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, preexec_fn=full_disk(60_000))
+    assert r.returncode == 2 and "cannot write the chart" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert files_in(charts) == before
+
+
+def _stopped(argv: list[str], sig: int, ready) -> subprocess.CompletedProcess:
+    """`wood ARGV` in its own process, sent `sig` once `ready()` holds (polled)."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not ready():
+            time.sleep(0.01)
+        assert proc.poll() is None, f"wood {argv} ended before it was stopped"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 128 + sig, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no_chart(saved, tmp_path, sig):
+    """Stopped while matplotlib writes the charts: the line says the text
+    above is whole and no chart file was written; none is, not even a part."""
+    import signal
+
+    sig = getattr(signal, sig)
+    charts = tmp_path / "charts"
+    r = _stopped(["report", str(saved), "--plots", str(charts)], sig,
+                 lambda: charts.is_dir() and any(charts.iterdir()))  # the first chart file is being written
+    said = "wood: interrupted" + ("" if sig == signal.SIGINT else f" ({signal.Signals(sig).name})")
+    assert r.stderr == f"{said}: the report above is whole; no chart file written to {charts}\n", r.stderr
+    assert r.stdout.startswith("report of ")
+    assert list(charts.iterdir()) == []
+
+
+def test_a_report_stopped_while_the_run_is_rebuilt_is_one_line(tmp_path):
+    """A long save, stopped while it is rebuilt (its reader's -shm file is
+    there): one line saying the report was not finished, no report text."""
+    import signal
+
+    db = tmp_path / "long.db"
+    r = wood("sim", "--rounds", "150", "--seed", "2", "--creatures", "40", "--save", str(db), "--quiet")
+    assert r.returncode == 0, r.stderr
+    shm = Path(f"{db}-shm")
+    r = _stopped(["report", str(db)], signal.SIGTERM, shm.exists)
+    assert r.stderr == "wood: interrupted (SIGTERM): stopped before the report was whole\n", r.stderr
+    assert r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.db"]  # its reader closed: no -wal, no -shm

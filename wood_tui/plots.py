@@ -169,11 +169,47 @@ def sweep_groups(table: list[dict], labels: list[str]) -> list[tuple[str, list[t
 
 # ---- files ----------------------------------------------------------------------
 @contextlib.contextmanager
-def _figure(path_stem: Path, written: list[Path], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
+def _whole(written: list[Path] | None = None):
+    """The chart files of one report or sweep, all or none: each figure is
+    saved beside its name (`parts`: (temporary, final) pairs) and they are
+    renamed into place together at the end. A chart that cannot be written
+    (a full disk, a folder where a file goes), or a stop (Ctrl-C, SIGTERM)
+    part way, leaves none of them, and the files of an earlier report there
+    as they were. `written`: the final paths, as each is renamed into place."""
+    from engine.stops import deferred
+
+    parts: list[tuple[Path, Path]] = []
+    written = [] if written is None else written
+    try:
+        yield parts, written
+        with deferred():  # a stop while they are renamed lands after the last
+            for part, final in parts:
+                try:
+                    part.replace(final)
+                except OSError as e:
+                    raise WoodError(f"cannot write the chart {final}: {e.strerror or e}" + (
+                        f" ({len(written)} of the {len(parts)} chart files were written before it)" if written else
+                        "")) from None
+                written.append(final)
+    except BaseException:
+        with deferred():  # a second Ctrl-C does not stop the clearing half way
+            for part, _ in parts[len(written):]:
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
+    import secrets
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
+
+    from engine.ledger import TEMP_STEM, clear_stale
+    from engine.stops import deferred
 
     fig, axes = pyplot.subplots(nrows, ncols, figsize=size, squeeze=False)
     try:
@@ -181,17 +217,29 @@ def _figure(path_stem: Path, written: list[Path], *, nrows: int = 1, ncols: int 
         fig.tight_layout()
         for fmt in FORMATS:
             path = path_stem.with_suffix(f".{fmt}")
+            if path.is_dir() or (path.exists() and not path.is_file()):  # renamed over, it would be gone, or fail
+                raise WoodError(f"cannot write the chart {path}: something other than a file is there")
+            clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what a report killed (kill -9) while it wrote it left
+            with deferred():  # made and noted together: a stop between the two would leave it unremoved
+                while True:
+                    tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
+                    try:
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                        break
+                    except FileExistsError:
+                        continue
+                parts.append((tmp, path))
             try:
-                fig.savefig(path, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
+                with os.fdopen(fd, "wb") as fh:
+                    fig.savefig(fh, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
             except OSError as e:
                 raise WoodError(f"cannot write the chart {path}: {e.strerror or e}") from None
-            written.append(path)
     finally:
         pyplot.close(fig)
 
 
-def _line_file(stem: Path, written: list[Path], title: str, ylabel: str, series: dict) -> None:
-    with _figure(stem, written) as (_, (ax,)):
+def _line_file(stem: Path, parts: list[tuple[Path, Path]], title: str, ylabel: str, series: dict) -> None:
+    with _figure(stem, parts) as (_, (ax,)):
         for name, (xs, ys) in series.items():
             ax.plot(xs, ys, label=name, linewidth=1.2)
         ax.set_title(title)
@@ -202,34 +250,35 @@ def _line_file(stem: Path, written: list[Path], title: str, ylabel: str, series:
         ax.grid(alpha=0.3)
 
 
-def report_files(d: dict, folder: Path) -> list[Path]:
-    """The report's charts as PNG and SVG files in `folder`; the paths written."""
-    with _svg_fixed():
-        written: list[Path] = []
-        _line_file(folder / "prices", written, "Mean trade price per good", "coins per unit", _price_series(d))
-        _line_file(folder / "worth", written, "Mean net worth per creature, by model", "coins",
+def report_files(d: dict, folder: Path, written: list[Path] | None = None) -> list[Path]:
+    """The report's charts as PNG and SVG files in `folder`, all or none; the
+    paths written (also added to `written` as they are: a stop at the end still
+    finds them written)."""
+    with _svg_fixed(), _whole(written) as (parts, written):
+        _line_file(folder / "prices", parts, "Mean trade price per good", "coins per unit", _price_series(d))
+        _line_file(folder / "worth", parts, "Mean net worth per creature, by model", "coins",
                    _model_series(d, "worth_by_round"))
-        _line_file(folder / "mood", written, "Mean mood per creature, by model", "mood (0-100)",
+        _line_file(folder / "mood", parts, "Mean mood per creature, by model", "mood (0-100)",
                    _model_series(d, "mood_by_round"))
         bars = _model_bars(d["models"])
-        with _figure(folder / "models", written, nrows=2, ncols=2, size=(10, 6.5)) as (_, axes):
+        with _figure(folder / "models", parts, nrows=2, ncols=2, size=(10, 6.5)) as (_, axes):
             for ax, (label, names, values) in zip(axes, bars):
                 ax.barh(names, values, color="tab:green")
                 ax.set_title(label, fontsize="medium")
                 ax.grid(axis="x", alpha=0.3)
-        return written
+    return written
 
 
-def sweep_files(table: list[dict], labels: list[str], folder: Path) -> list[Path]:
+def sweep_files(table: list[dict], labels: list[str], folder: Path, written: list[Path] | None = None) -> list[Path]:
     """Every metric of the sweep, a chart each: per roster (and model), the
-    mean with its 95% interval, in `folder`/sweep.png and .svg."""
+    mean with its 95% interval, in `folder`/sweep.png and .svg (both or
+    neither; `written` as in `report_files`)."""
     groups = sweep_groups(table, labels)
-    written: list[Path] = []
     if not groups:
-        return written
+        return []
     ncols = 3
     nrows = -(-len(groups) // ncols)
-    with _svg_fixed(), _figure(folder / "sweep", written, nrows=nrows, ncols=ncols,
+    with _svg_fixed(), _whole(written) as (parts, written), _figure(folder / "sweep", parts, nrows=nrows, ncols=ncols,
                                size=(15, 2.2 + 0.25 * max(len(c) for _, c in groups)) if nrows == 1 else
                                (15, nrows * (1.2 + 0.25 * max(len(c) for _, c in groups)))) as (_, axes):
         for ax, (title, cells) in zip(axes, groups):

@@ -57,6 +57,37 @@ def prices_of(args):
 
 
 def run(args) -> int:
+    from engine.stops import exit_status, interrupted
+
+    at = _At()
+    try:
+        return _run(args, at)
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: one line saying what was done
+        print(f"wood: {interrupted(e)}: {at.said(args)}", file=sys.stderr)
+        return exit_status(e)
+
+
+class _At:
+    """How far a report got, for the line a stop ends it with."""
+
+    def __init__(self):
+        self.shown = False  # the whole text (or JSON) was printed
+        self.drawn = False  # and the terminal's charts (--plot)
+        self.charts: list = []  # the chart files written into --plots: all of them, or none
+
+    def said(self, args) -> str:
+        from engine.sanitise import clean_text
+
+        said = ["the report above is whole" if self.shown else "stopped before the report was whole"]
+        if self.shown and args.plot and not self.drawn:
+            said.append("its charts in the terminal are not")
+        if args.plots is not None:
+            said.append(f"{len(self.charts)} chart files written to {clean_text(args.plots)}" if self.charts else
+                        f"no chart file written to {clean_text(args.plots)}")
+        return "; ".join(said)
+
+
+def _run(args, at: _At) -> int:
     from engine.report import report_of
     from engine.sanitise import clean_text
     from engine.world import load_world
@@ -72,10 +103,12 @@ def run(args) -> int:
         print(f"report of {clean_text(args.path)}")  # a user's path: made inert, as sim's
         for line in report.lines():
             print(line)
+    at.shown = True
     if args.plot:  # beside --json, on stderr: stdout stays one JSON object
         charts_to = sys.stderr if args.json else sys.stdout
         print(plots.report_charts(d, colour=plots.coloured(charts_to)), end="", file=charts_to)
+        at.drawn = True
     if plots_dir is not None:
-        written = plots.report_files(d, plots_dir)
+        written = plots.report_files(d, plots_dir, at.charts)
         print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
     return 0
