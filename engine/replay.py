@@ -137,12 +137,16 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
             raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))
 
 
-def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False) -> State:
+def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False,
+            on_round: Callable[[int], None] | None = None) -> State:
     """The state after round `upto` (default: the last committed round); with
-    `verify_each`, a `Diverged` at the first round whose hash differs from the record."""
+    `verify_each`, a `Diverged` at the first round whose hash differs from the record.
+    `on_round(round)` hears each round rebuilt (and, with `verify_each`, held to the record)."""
     state = None
     for rr in replayed_rounds(ledger, world, upto=upto, verify=verify_each):
         state = rr.after
+        if on_round is not None:
+            on_round(rr.round)
     return state if state is not None else initial_state(world, ledger.seed, check_roster(ledger, world))
 
 

@@ -833,3 +833,74 @@ def test_the_note_of_a_slow_model_start_counts_the_wait_it_is_told_of():
     for s in (0.0, 0.3, 4.9, 5.2, 6.0, 9.9, 10.3):
         on_wait(s, "connection refused")
     assert notes == [(5.2, "connection refused"), (10.3, "connection refused")]
+
+
+@pytest.fixture(scope="module")
+def long_save(tmp_path_factory) -> Path:
+    """200 rounds of 30 creatures: seconds to verify."""
+    db = tmp_path_factory.mktemp("long") / "long.db"
+    assert wood("sim", "--rounds", "200", "--seed", "3", "--creatures", "30", "--save", str(db),
+                "--quiet").returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_replay_verify_stopped_midway_says_how_many_rounds_were_rebuilt_and_gives_no_verdict(long_save, tmp_path,
+                                                                                             sig):
+    """`wood replay --verify` of a long save, stopped (Ctrl-C, a kill, a
+    closed terminal) while it rebuilds: one line with the rounds rebuilt to
+    their recorded hash out of the save's, `no verdict reached`, exit 128 +
+    the signal, no standings or hash, the save as it was. It had said only
+    `wood: interrupted`. A spy on the replay loop writes a file once round 5
+    is rebuilt; the signal is sent when that file is there."""
+    import re
+    import time
+
+    db, mark = long_save, tmp_path / "round-5"
+    before = digest(db)
+    spy = ("import sys\nimport engine.replay as r\nloop = r.replayed_rounds\n"
+           "def spied(*a, **k):\n    for rr in loop(*a, **k):\n        yield rr\n"
+           f"        if rr.round == 5:\n            open({str(mark)!r}, 'w').close()\n"
+           "r.replayed_rounds = spied\nfrom wood_tui.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", spy, "replay", str(db), "--verify"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the replay ended before it was stopped"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + sig, err
+    said = "wood: interrupted" + ("" if sig == signal.SIGINT else f" ({signal.Signals(sig).name})")
+    m = re.fullmatch(re.escape(said) + r": (\d+) of 200 rounds rebuilt, no verdict reached\n", err)
+    assert m and 5 <= int(m[1]) < 200, err
+    assert out == "" and "Traceback" not in err
+    assert digest(db) == before and sorted(p.name for p in db.parent.iterdir()) == ["long.db"]  # no -wal, no -shm
+
+
+def test_replay_verify_stopped_while_it_reads_the_record_gives_no_verdict(tmp_path):
+    """Stopped before a round is rebuilt (the record still being read): no verdict either."""
+    import time
+
+    db = tmp_path / "run.db"
+    assert wood("sim", "--rounds", "5", "--save", str(db), "--quiet").returncode == 0
+    mark = tmp_path / "reading"
+    spy = ("import sys, time\nimport engine.ledger as l\ncheck = l.Ledger.check_records\n"
+           f"def spied(self):\n    open({str(mark)!r}, 'w').close()\n    time.sleep(30)\n    check(self)\n"
+           "l.Ledger.check_records = spied\nfrom wood_tui.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", spy, "replay", str(db), "--verify"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and out == "", err
+    assert err == ("wood: interrupted (SIGTERM): stopped while reading the record, before any round was rebuilt: "
+                   "no verdict reached\n")

@@ -19,25 +19,55 @@ def run(args) -> int:
     from engine.world import load_world
 
     world = load_world()
-    with checked_record(args.path, world) as ledger:  # a damaged record is one line here, not a traceback mid-replay
-        if not args.verify:
+    if not args.verify:
+        with checked_record(args.path, world) as ledger:  # a damaged record is one line here, not a traceback mid-replay
             from wood_tui.commands.watch import watch_replay
 
             return watch_replay(ledger)
-        return _verify(ledger, world)
+    at = _Verifying()
+    try:
+        with checked_record(args.path, world) as ledger:
+            return _verify(ledger, world, at)
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: no verdict, and the line says how far it got
+        from engine.stops import exit_status, interrupted
+
+        print(f"wood: {interrupted(e)}: {at.said()}", file=sys.stderr)
+        return exit_status(e)
 
 
-def _verify(ledger, world) -> int:
+class _Verifying:
+    """How far a `--verify` got: the rounds to rebuild (None while the record
+    is still being read) and how many were rebuilt to their recorded hash."""
+    rounds: int | None = None
+    rebuilt = 0
+    verdict = False  # every round rebuilt to the record: what was cut short was only the standings
+
+    def said(self) -> str:
+        from engine.metrics import counted
+
+        if self.rounds is None:
+            return "stopped while reading the record, before any round was rebuilt: no verdict reached"
+        if self.verdict:
+            return (f"all {counted(self.rounds, 'round')} rebuilt, each to its recorded state hash; "
+                    "stopped while the standings were shown")
+        return f"{self.rebuilt} of {counted(self.rounds, 'round')} rebuilt, no verdict reached"
+
+
+def _verify(ledger, world, at: _Verifying | None = None) -> int:
     from engine.replay import Diverged, rebuild
     from engine.score import standings_lines
     from engine.state import state_hash
 
+    at = at if at is not None else _Verifying()
     last = ledger.last_round()  # a run still saving to it goes on: what is verified and shown is these rounds
+    at.rounds = last
     try:
-        state = rebuild(ledger, world, upto=last, verify_each=True)  # every round's hash, not just the last
+        state = rebuild(ledger, world, upto=last, verify_each=True,  # every round's hash, not just the last
+                        on_round=lambda r: setattr(at, "rebuilt", r))
     except Diverged as e:
         print(f"wood: error: replay does not match the record: {e}", file=sys.stderr)
         return 1
+    at.verdict = True
     print(f"rounds: {last} (each rebuilt to its recorded state hash)")
     for line in standings_lines(state, world):
         print(line)
