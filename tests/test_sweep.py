@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
-from tests.saves import full_disk
+from tests.saves import full_disk, rounds_saved
 
 ROOT = Path(__file__).resolve().parent.parent
 CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
@@ -332,3 +332,133 @@ def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path)
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'big' / 'roster.toml'} "
                                               "(File too large)\n"), r.stderr
     assert not [p for p in out.rglob("*.part")], list(out.rglob("*"))
+
+
+# ---- a sweep stopped (Ctrl-C, SIGTERM, SIGHUP): its runs and workers stopped and waited for, one line
+
+def _ours(out: Path) -> list[int]:
+    """The processes still running whose command line names `out` (the sweep, its runs, its measuring workers)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes()
+                st = (p / "stat").read_text()
+            except OSError:
+                continue
+            if str(out).encode() in cmd and st.rsplit(")", 1)[1].split()[0] != "Z":  # a zombie has ended
+                pids.append(int(p.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _stop_sweep(proc: subprocess.Popen, how: str) -> None:
+    """Ctrl-C as a terminal sends it (SIGINT to the sweep's whole process group), or a signal to the sweep alone."""
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(getattr(signal, how))
+
+
+def _said(how: str) -> str:
+    return "wood: interrupted" + ("" if how == "ctrl-c" else f" ({how})")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGHUP"])
+def test_a_sweep_stopped_while_it_plays_stops_its_runs_waits_for_them_and_says_what_finished(rosters, tmp_path, how):
+    """The runs in flight (each in its own process group: a terminal's
+    Ctrl-C reaches the sweep, not them) are stopped as a kill stops `wood
+    sim`, their rounds saved whole, and waited for: when the sweep has
+    exited none of them is running and no save has a -wal or -shm beside
+    it. One line says how many runs finished, were stopped and were not
+    begun; exit 128 + the signal. The same command goes on from there. The
+    sweep had exited 130 whatever the signal, its runs still running."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-2", "--rounds", "100000",
+            "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    playing = [out / "calm" / "seed-1.db", out / "calm" / "seed-2.db"]  # --jobs 2: the first two runs
+    try:
+        deadline = time.monotonic() + 120
+        # read through a connection closed at once (tests.saves): one left to the collector would keep the -wal
+        while min(rounds_saved(p) for p in playing) < 5 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+        _stop_sweep(proc, how)
+        stdout, err = proc.communicate(timeout=120)
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert _ours(out) == []  # every run the sweep started has ended with it
+    sig = signal.SIGINT if how == "ctrl-c" else getattr(signal, how)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err and stdout == ""
+    assert err.splitlines()[-1] == (f"{_said(how)}: 0 of 4 runs finished, 2 stopped part way (every round they "
+                                    f"committed is kept), 2 not begun, in {out}; run the same command to go on"), err
+    assert len(err.splitlines()) == 2 and err.startswith("sweep: 4 runs, 0 finished already"), err
+    assert sorted(p.name for p in (out / "calm").iterdir()) == ["roster.toml", "seed-1.db", "seed-1.log", "seed-2.db",
+                                                                "seed-2.log"]
+    for p in playing:  # each stopped as a kill stops wood sim: the round in hand, then its one line
+        kept = rounds_saved(p)
+        assert kept >= 5
+        assert p.with_suffix(".log").read_text().splitlines()[-1].startswith(
+            f"wood: interrupted (SIGTERM): stopped after round {kept} of 100000"), p.with_suffix(".log").read_text()
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory) -> list[str]:
+    """A sweep whose four runs have all been played: run again, it only measures them. Its argv."""
+    d = tmp_path_factory.mktemp("finished")
+    argv = ["sweep", "--roster", str(roster(d / "calm.toml")),
+            "--roster", str(roster(d / "greedy.toml", {"Owl": "speculator", "Hare": "hoarder"})),
+            "--seeds", "1-2", "--rounds", "300", "--jobs", "2", "--out", str(d / "runs")]
+    r = wood(*argv)
+    assert r.returncode == 0, r.stderr
+    return argv
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM"])
+def test_a_sweep_stopped_while_it_measures_ends_its_workers_and_leaves_no_wal(finished_sweep, how):
+    """Every run finished, the sweep measuring them: a stop ends its workers
+    (each closes the save it was reading: no -wal or -shm left beside one),
+    one line saying every run finished and nothing was compared. It had
+    measured every run before it stopped; a Ctrl-C printed each worker's
+    traceback."""
+    argv = finished_sweep
+    out = Path(argv[-1])
+    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (_children(proc.pid) and list(out.glob("*/seed-*.db-shm"))) and time.monotonic() < deadline \
+                and proc.poll() is None:  # a measuring worker has a save open (every run had finished)
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        _stop_sweep(proc, how)
+        stdout, err = proc.communicate(timeout=120)
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert _ours(out) == []
+    sig = signal.SIGINT if how == "ctrl-c" else getattr(signal, how)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err and stdout == "", err
+    assert err.splitlines() == [
+        "sweep: 4 runs, 4 finished already, 0 to resume, 0 to play",
+        f"{_said(how)}: stopped while measuring the runs: 4 of 4 runs finished, in {out}; nothing compared: run the "
+        "same command to compare them"], err
+    assert sorted(p.name for p in out.glob("*/*")) == sorted(
+        ["roster.toml", "seed-1.db", "seed-1.log", "seed-2.db", "seed-2.log"] * 2)

@@ -93,8 +93,45 @@ class Job:
         return f"{self.roster.label} seed {self.seed}"
 
 
+class _Tally:
+    """What a sweep has done, for the line a stop (Ctrl-C, SIGTERM, SIGHUP) ends it with."""
+
+    def __init__(self, runs: int):
+        self.runs = runs
+        self.finished = 0  # before this sweep, or in it
+        self.failed: list[Job] = []
+        self.stopped = 0  # runs in flight when the sweep was stopped: stopped and waited for, their rounds kept
+        self.measuring = False
+        self.shown = False  # the table (or the JSON) was printed whole
+        self.charts: list[Path] = []  # the chart files written into --plots: all of them, or none
+
+    def said(self, out: Path, plots: str | None = None) -> str:
+        from engine.sanitise import clean_text
+
+        where = clean_text(str(out))
+        if self.shown:
+            return "the table above is whole" + ("" if plots is None else (
+                f"; {len(self.charts)} chart files written to {clean_text(plots)}" if self.charts else
+                f"; no chart file written to {clean_text(plots)}"))
+        parts = [f"{self.finished} of {counted(self.runs, 'run')} finished"]
+        if self.stopped:
+            parts.append(f"{self.stopped} stopped part way (every round they committed is kept)")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed (see {clean_text(str(self.failed[0].save.with_suffix('.log')))}"
+                         + (" and the others' logs" if len(self.failed) > 1 else "") + ")")
+        if rest := self.runs - self.finished - self.stopped - len(self.failed):
+            parts.append(f"{rest} not begun")
+        said = ", ".join(parts) + f", in {where}"
+        if self.measuring:
+            return f"stopped while measuring the runs: {said}; nothing compared: run the same command to compare them"
+        if self.runs == self.finished + len(self.failed):  # every run played: stopped while the table was printed
+            return f"{said}; stopped before the table was whole: run the same command to compare them"
+        return f"{said}; run the same command to go on"
+
+
 def run(args) -> int:
     from engine.errors import WoodError
+    from engine.stops import exit_status, interrupted, run_stoppable
     from wood_tui import plots
 
     if not args.out.strip():
@@ -108,12 +145,24 @@ def run(args) -> int:
         for r in rosters:
             (out / r.label).mkdir(exist_ok=True)
             _write_frozen(r, out)
+        tally = _Tally(len(jobs))
         try:
-            failed = asyncio.run(_play(jobs, args.rounds, args.jobs))
-        except KeyboardInterrupt:
-            print("\nwood: interrupted; every committed round is kept: run the same command to go on", file=sys.stderr)
-            return 130
-        result = _measure([j for j in jobs if j not in failed], rosters, args, prices_of(args))
+            with asyncio.Runner() as runner:  # Ctrl-C, SIGTERM, SIGHUP: the runs in flight are stopped and waited for
+                failed = run_stoppable(runner, _play(jobs, args.rounds, args.jobs, tally))
+            tally.measuring = True
+            result = _measure([j for j in jobs if j not in failed], rosters, args, prices_of(args))
+            tally.measuring = False
+            return _show(result, jobs, failed, rosters, args, out, plots_dir, tally)
+        except KeyboardInterrupt as e:
+            print(f"wood: {interrupted(e)}: {tally.said(out, args.plots)}", file=sys.stderr)
+            return exit_status(e)
+
+
+def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[RosterFile], args, out: Path,
+          plots_dir: Path | None, tally: _Tally) -> int:
+    """The table (or the JSON), the charts, and each run that failed."""
+    from wood_tui import plots
+
     result["failed"] = [{"roster": j.roster.label, "seed": j.seed, "log": str(j.save.with_suffix(".log"))}
                         for j in failed]
     labels = [r.label for r in rosters]
@@ -131,11 +180,12 @@ def run(args) -> int:
                 print(line)
         else:
             print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')}: no run finished, so nothing to compare")
+    tally.shown = True
     if args.plot:
         charts_to = sys.stderr if args.json else sys.stdout
         print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
-        written = plots.sweep_files(result["table"], labels, plots_dir)
+        written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
         print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
     for f in result["failed"]:
         print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {clean_text(f['log'])}); run the same command "
@@ -277,8 +327,11 @@ def _committed(save: Path, seed: int) -> int:
     return n
 
 
-async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
-    """Play or resume every unfinished run; the ones that failed."""
+async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None = None) -> list[Job]:
+    """Play or resume every unfinished run; the ones that failed. Cancelled
+    (the sweep stopped), the runs in flight are stopped as a `kill` stops a
+    `wood sim` (their rounds saved whole) and waited for."""
+    tally = tally if tally is not None else _Tally(len(jobs))
     todo = []
     done = 0
     for j in jobs:
@@ -292,7 +345,8 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
     _note(f"sweep: {counted(len(jobs), 'run')}, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play"
           f"{pace}" + (" (the embedded model's runs one at a time)" if any(j.roster.embedded for j, _ in todo) else ""))
     slots, embedded = asyncio.Semaphore(width), asyncio.Semaphore(1)
-    failed: list[Job] = []
+    failed = tally.failed
+    tally.finished = done
     counter = [done]
 
     async def one(job: Job, committed: int) -> None:
@@ -301,23 +355,50 @@ async def _play(jobs: list[Job], rounds: int, width: int) -> list[Job]:
                 await stack.enter_async_context(embedded)
             await stack.enter_async_context(slots)
             t0 = time.monotonic()
-            rc = await _sim(job, rounds, committed)
+            try:
+                rc = await _sim(job, rounds, committed)
+            except asyncio.CancelledError:  # the sweep was stopped: so was this run, and it has ended
+                tally.stopped += 1
+                raise
             counter[0] += 1
             how = f"resumed at round {committed}, {counted(rounds - committed, 'round')} more" if committed else \
                 counted(rounds, "round")
             if rc == 0:
+                tally.finished += 1
                 _note(f"[{counter[0]}/{len(jobs)}] {job.name}: {how} in {time.monotonic() - t0:.0f} s")
             else:
                 failed.append(job)
                 _note(f"[{counter[0]}/{len(jobs)}] {job.name}: failed (exit {rc}); see {job.save.with_suffix('.log')}")
 
-    await asyncio.gather(*(one(j, n) for j, n in todo))
+    # not gather: cancelled, it would end at the first run cancelled (one not begun), and the runs
+    # still stopping would be cancelled again by the loop's close, and killed
+    tasks = [asyncio.ensure_future(one(j, n)) for j, n in todo]
+    if tasks:
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:  # stopped, or a run could not be started: the others are stopped too, and waited for
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks)
+        for t in tasks:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()
     return [j for j in jobs if j in failed]
 
 
+STOP_GRACE_S = 60.0  # a run asked to stop ends its round in hand (a model's slowest call) before it is killed
+
+
 async def _sim(job: Job, rounds: int, committed: int) -> int:
-    """One `wood sim` in its own process, dying with this one (so a killed
-    sweep leaves no run writing behind it); its output goes to the log."""
+    """One `wood sim` in its own process and process group, dying with this
+    one (so a killed sweep leaves no run writing behind it); its output goes
+    to the log. A terminal's Ctrl-C reaches the sweep, not its runs: the
+    sweep stops them (SIGTERM: the round in hand finished or dropped, the save
+    closed whole) and waits for them; one that has not ended after
+    STOP_GRACE_S, or a second stop, is killed with its group (its committed
+    rounds stay in the save and its -wal, for the next sweep to resume)."""
+    import signal
+
     from serve.health import die_with_parent
 
     argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.roster.frozen(job.save.parent.parent)), "--seed", str(job.seed),
@@ -327,33 +408,80 @@ async def _sim(job: Job, rounds: int, committed: int) -> int:
         log.write(f"$ wood {' '.join(cmd[3:])}\n")
         log.flush()
         proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                                                    stderr=log, preexec_fn=die_with_parent)
+                                                    stderr=log, preexec_fn=die_with_parent, start_new_session=True)
         try:
             return await proc.wait()
-        except BaseException:  # interrupted: the run stops with its committed rounds kept
+        except BaseException:  # the sweep was stopped: so is the run, its committed rounds kept
             with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE_S)
+            except BaseException:  # it would not end, or a second stop: now, with its whole group
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                raise
+            if proc.returncode == 0 or _rounds_in(job.save) >= rounds:  # it had finished as it was asked to stop
+                return 0
             raise
+
+
+def _rounds_in(save: Path) -> int:
+    """The rounds committed to a run's save (0: none, or it does not open)."""
+    from engine.ledger import Ledger, LedgerError
+
+    try:
+        ledger = Ledger.open(save, readonly=True)
+    except LedgerError:
+        return 0
+    try:
+        return ledger.last_round()
+    finally:
+        ledger.close()
 
 
 def _measure(jobs: list[Job], rosters: list[RosterFile], args, prices) -> dict:
     """Every finished run's measures, and the comparison table."""
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import Pool
 
+    from engine.stops import deferred
     from engine.sweep import compare
-    from serve.health import die_with_parent
 
     ready = [j for j in jobs if j.save.exists()]
-    # its workers die with it: a sweep killed (even kill -9) while it measures leaves none holding its lock
-    with ProcessPoolExecutor(max(1, min(args.jobs, len(ready) or 1)), initializer=die_with_parent) as pool:
-        measured = list(pool.map(_metrics_of, [str(j.save) for j in ready], [args.rounds] * len(ready),
-                                 [prices] * len(ready)))
+    pool = Pool(max(1, min(args.jobs, len(ready) or 1)), initializer=_measurer)
+    try:
+        measured = pool.starmap(_metrics_of, [(str(j.save), args.rounds, prices) for j in ready], chunksize=1)
+        pool.close()
+    except BaseException:  # stopped: the workers end now, each closing the save it read (no -wal, -shm left)
+        with deferred():
+            pool.terminate()
+        raise
+    finally:
+        with deferred():
+            pool.join()
     runs = [{"roster": j.roster.label, "seed": j.seed, "path": str(j.save), "rounds": n, "metrics": m}
             for j, (n, m) in zip(ready, measured)]
     by_roster = {r.label: [x["metrics"] for x in runs if x["roster"] == r.label] for r in rosters}
     return {"rosters": {r.label: {"path": str(r.path), "sha256": r.digest} for r in rosters},
             "seeds": args.seeds, "rounds": args.rounds, "out": str(args.out), "runs": runs,
             "table": compare(by_roster)}
+
+
+def _measurer() -> None:
+    """A measuring worker: it dies with the sweep (even kill -9: none is left
+    holding its lock); a terminal's Ctrl-C is the sweep's to act on, not
+    each worker's (a traceback each); the sweep's SIGTERM, when it is
+    stopped, ends it quietly, the save it was reading closed on the way out."""
+    import signal
+
+    from serve.health import die_with_parent
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
 
 
 def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict]:
