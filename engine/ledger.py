@@ -118,9 +118,9 @@ def _check_room_for_companions(p: Path) -> None:
         limit = 255
     size = len(os.fsencode(p.name))
     if size + len("-wal") > limit:
-        raise LedgerError(f"the save's name is {size} bytes long; SQLite keeps '{p.name[:12]}...-wal' beside it, "
+        raise LedgerError(f"the save's name is {size} bytes long; SQLite keeps '{shown_path(p.name[:12])}...-wal' beside it, "
                           f"and names here may be at most {limit} bytes: choose a name of at most {limit - 4}")
-    stale = [f"{p.name}{suffix}" for suffix in COMPANIONS if os.path.lexists(f"{p}{suffix}")]  # False if unnameable
+    stale = [shown_path(f"{p.name}{suffix}") for suffix in COMPANIONS if os.path.lexists(f"{p}{suffix}")]  # False if unnameable
     if stale:
         raise LedgerError(f"{' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} beside {shown_path(p)}, left by an earlier "
                           "save of that name whose own file was removed; remove "
@@ -357,9 +357,9 @@ class Ledger:
         if p.exists() or p.is_symlink():
             raise LedgerError(f"{shown_path(p)} already exists; resume it with --resume, or choose another --save path")
         if not p.parent.exists():
-            raise LedgerError(f"directory {p.parent} does not exist")
+            raise LedgerError(f"directory {shown_path(p.parent)} does not exist")
         if not p.parent.is_dir():
-            raise LedgerError(f"{p.parent} is not a directory")
+            raise LedgerError(f"{shown_path(p.parent)} is not a directory")
         _check_room_for_companions(p)
         meta = {"format": FORMAT, "version": str(VERSION), "seed": str(seed), "brains": brains,
                 "roster": json.dumps([asdict(r) for r in roster]), "created": str(time.time()),
@@ -663,7 +663,7 @@ class Ledger:
             whole = False
         if whole:
             return f"rounds 1 to {last} are kept in it"
-        return (f"rounds 1 to {last} are kept in it together with {self.path.name}-wal beside it, which holds the "
+        return (f"rounds 1 to {last} are kept in it together with {shown_path(self.path.name)}-wal beside it, which holds the "
                 f"latest of them: keep the two together (the file alone is not the save), and resume once "
                 f"there is room")
 

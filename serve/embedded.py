@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
-from engine.sanitise import clean_text
+from engine.sanitise import clean_text, shown_path
 from engine.xdg import xdg_home
 
 from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
@@ -184,8 +184,15 @@ def spare_cache_dir() -> Path:
     folder.mkdir(mode=0o700, exist_ok=True)
     st = folder.lstat()
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise WoodError(f"{folder} is not a folder of this user's alone")
+        raise WoodError(f"{shown_path(folder)} is not a folder of this user's alone")
     return folder
+
+
+def _one_line(e: object) -> str:
+    """An error's words for a line of text: as they are where all printable (a
+    path in them already `shown_path`'s, runs of spaces kept), else made inert."""
+    said = str(e)
+    return said if said.isprintable() else clean_text(said)
 
 
 def sha256_file(path: Path) -> str:
@@ -215,7 +222,7 @@ def cached_gguf(quant: str = QUANT, *, folder: Path | None = None, drop_damaged:
         if sha256_file(found)[:16] == found.stem[len(prefix):]:
             return found
         if drop_damaged:
-            log.warning("cached model %s is damaged: making it again", clean_text(str(found)))
+            log.warning("cached model %s is damaged: making it again", shown_path(found))
             found.unlink(missing_ok=True)
     return None
 
@@ -346,13 +353,15 @@ class EmbeddedServer:
                 except Exception as e:  # noqa: BLE001 - the cache may only be unwritable: try the spare folder
                     try:
                         self.model_path = requantized_gguf(self.quant, folder=spare_cache_dir())
-                        self.model_note = (f"could not keep the requantized embedded model in {cache_dir()} ({e}); "
-                                           f"made it in {self.model_path.parent}")
+                        self.model_note = (f"could not keep the requantized embedded model in "
+                                           f"{shown_path(cache_dir())} ({_one_line(e)}); "
+                                           f"made it in {shown_path(self.model_path.parent)}")
                     except Exception as e2:  # noqa: BLE001 - whatever it was, the shipped file still works
-                        self.model_note = (f"could not requantize the embedded model to {self.quant} ({e}; "
-                                           f"in {Path(tempfile.gettempdir())}: {e2}); serving the shipped file "
+                        self.model_note = (f"could not requantize the embedded model to {self.quant} "
+                                           f"({_one_line(e)}; in {shown_path(tempfile.gettempdir())}: "
+                                           f"{_one_line(e2)}); serving the shipped file "
                                            "(slower: on 2 cores a round takes about 3x as long)")
-                    self.model_note = clean_text(self.model_note)  # paths and a child's words: printed as a line
+                    # printed as a line: its paths as given (escaped where they must be), a child's words made inert
                     log.warning("%s", self.model_note)
         return self.model_path
 
@@ -379,7 +388,8 @@ class EmbeddedServer:
             model = None
         if model is None:
             model = "MODEL"
-            notes.append(f"MODEL: {gguf_path()} requantized to {self.quant}, written into {cache_dir()}/ "
+            notes.append(f"MODEL: {shown_path(gguf_path())} requantized to {self.quant}, written into "
+                         f"{shown_path(cache_dir())}/ "
                          "on the first start (if that fails, the shipped file is served)")
         return Plan(f"http://{HOST}:{port}/v1", self._command(str(model), port), notes)
 
@@ -440,7 +450,8 @@ class EmbeddedServer:
             self.stop()
             self.status = "failed"
             why = "exited early" if isinstance(e, ServerExited) else "did not start"
-            raise WoodError(f"the embedded model server {why}: {e}\nlog {self.log_path}:\n{log_tail(self.log_path)}") from None
+            raise WoodError(f"the embedded model server {why}: {e}\nlog {shown_path(self.log_path)}:\n"
+                            f"{log_tail(self.log_path)}") from None
         except BaseException:
             self.stop()
             self.status = "failed"
@@ -456,7 +467,7 @@ class EmbeddedServer:
             code = self.process.returncode
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             raise WoodError(f"the embedded model server {how}\n"
-                            f"log {self.log_path}:\n{log_tail(self.log_path)}")
+                            f"log {shown_path(self.log_path)}:\n{log_tail(self.log_path)}")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after `grace_s`); safe to call again."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from engine.errors import WoodError
+from engine.sanitise import shown_path
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -80,9 +81,9 @@ def log_tail(path: Path, lines: int = 15, width: int = 240) -> str:
         with open(path, encoding="utf-8", errors="replace") as fh:
             tail = deque(fh, maxlen=lines)
     except OSError:
-        return f"(no log at {path})"
+        return f"(no log at {shown_path(path)})"
     text = "\n".join(ln.rstrip()[:width] + ("..." if len(ln.rstrip()) > width else "") for ln in tail).strip()
-    return text or f"(empty log at {path})"
+    return text or f"(empty log at {shown_path(path)})"
 
 
 def _prctl():

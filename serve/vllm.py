@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from engine.brains.config import check_host, url_host
 from engine.errors import WoodError
+from engine.sanitise import shown_path
 
 from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
 from .roster import ModelConfig, Roster, not_utf8, read_utf8
@@ -42,11 +43,11 @@ def find_vllm(vllm_bin: str) -> str:
         return found
     p = Path(vllm_bin)
     if p.is_dir():
-        raise WoodError(f"--vllm-bin {vllm_bin}: is a directory, not the vllm executable")
+        raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: is a directory, not the vllm executable")
     if not p.exists():
-        raise WoodError(f"--vllm-bin {vllm_bin}: no such executable")
+        raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: no such executable")
     if not os.access(p, os.X_OK):
-        raise WoodError(f"--vllm-bin {vllm_bin}: is not executable (no execute permission: chmod +x it?)")
+        raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: is not executable (no execute permission: chmod +x it?)")
     return vllm_bin
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -68,14 +69,14 @@ def read_config(path: str | Path) -> dict[str, object]:
     try:
         text = read_utf8(p)
     except FileNotFoundError:
-        raise VLLMConfigError(f"vLLM config not found: {p}") from None
+        raise VLLMConfigError(f"vLLM config not found: {shown_path(p)}") from None
     except UnicodeDecodeError as e:
-        raise VLLMConfigError(f"cannot read vLLM config {p}: {not_utf8(e)}") from None
+        raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: {not_utf8(e)}") from None
     except OSError as e:
-        raise VLLMConfigError(f"cannot read vLLM config {p}: {e}") from None
+        raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: {e}") from None
     out: dict[str, object] = {}
     for n, line in enumerate(text.splitlines(), 1):
-        where = f"{p}:{n}"
+        where = f"{shown_path(p)}:{n}"
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or stripped == "---":
             continue
@@ -88,15 +89,15 @@ def read_config(path: str | Path) -> dict[str, object]:
             raise VLLMConfigError(f"{where}: {key} is set twice")
         out[key] = _scalar(rest.strip(), where)
     if not out.get("model"):
-        raise VLLMConfigError(f"{p}: no `model` (the weights to serve)")
+        raise VLLMConfigError(f"{shown_path(p)}: no `model` (the weights to serve)")
     if out.get("host") not in (None, ""):  # unset or empty: vLLM's default (every address)
         try:
             check_host(out["host"])
         except ValueError as e:
-            raise VLLMConfigError(f"{p}: host: {e}") from None
+            raise VLLMConfigError(f"{shown_path(p)}: host: {e}") from None
     port = out.get("port", 8000)
     if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
-        raise VLLMConfigError(f"{p}: port must be an integer in 1024..65535, not {port!r}")
+        raise VLLMConfigError(f"{shown_path(p)}: port must be an integer in 1024..65535, not {port!r}")
     return out
 
 
@@ -186,13 +187,14 @@ def check_model(model: ModelConfig, config_path: Path, config: dict) -> None:
     for url in model.urls or [model.base_url]:
         url_port = urlsplit(url).port
         if url_port is None:  # http's 80 or https's 443: never a vLLM config's (1024..65535)
-            raise VLLMConfigError(f"model {model.name}: base_url {url} names no port; {config_path} serves on "
+            raise VLLMConfigError(f"model {model.name}: base_url {url} names no port; {shown_path(config_path)} serves on "
                                   f"port {_port(config)}")
         if url_port != _port(config):
             raise VLLMConfigError(f"model {model.name}: base_url port {url_port} does not match port "
-                                  f"{_port(config)} in {config_path}")
+                                  f"{_port(config)} in {shown_path(config_path)}")
     if model.model != served_name(config):
-        raise VLLMConfigError(f"model {model.name}: model {model.model!r} is not the served name {served_name(config)!r} in {config_path}")
+        raise VLLMConfigError(f"model {model.name}: model {model.model!r} is not the served name "
+                              f"{served_name(config)!r} in {shown_path(config_path)}")
 
 
 def roster_configs(roster: Roster) -> list[Path]:
@@ -273,7 +275,7 @@ class VLLMFleet:
             config = read_config(path)
             server = VLLMServer(path, config, folder / f"{served_name(config).replace('/', '_')}.log")
             if server.port in seen:
-                raise VLLMConfigError(f"{path} and {seen[server.port]} both use port {server.port}")
+                raise VLLMConfigError(f"{shown_path(path)} and {shown_path(seen[server.port])} both use port {server.port}")
             seen[server.port] = path
             self.servers.append(server)
         self.vllm_bin = vllm_bin
@@ -300,14 +302,14 @@ class VLLMFleet:
     def _start_one(self, server: VLLMServer, binary: str) -> None:
         if port_in_use(_host(server.config), server.port):
             raise WoodError(f"port {server.port} is already in use: is {server.name} already running? "
-                            f"(stop it, or change port in {server.config_path})")
+                            f"(stop it, or change port in {shown_path(server.config_path)})")
         self._emit("starting", server)
         began = time.monotonic()
         try:
             server.log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(server.log_path, "wb")
         except OSError as e:
-            raise WoodError(f"cannot write {server.name}'s log at {server.log_path} ({e.strerror or e})") from None
+            raise WoodError(f"cannot write {server.name}'s log at {shown_path(server.log_path)} ({e.strerror or e})") from None
         with log:
             # its own process group: stopping it also reaches vLLM's engine processes
             try:
@@ -316,12 +318,13 @@ class VLLMFleet:
                                                   start_new_session=True)
             except OSError as e:  # not a program (no #! line: "Exec format error"), or gone since it was found
                 server.log_path.unlink(missing_ok=True)  # empty: a folder made for the logs is not left behind
-                raise WoodError(f"cannot run {binary} for {server.name}: {e.strerror or e}") from None
+                raise WoodError(f"cannot run {shown_path(binary)} for {server.name}: {e.strerror or e}") from None
         try:
             wait_ready(server.health_url, deadline_s=self.deadline_s, proc=server.process)
         except WoodError as e:
             why = "exited during start" if isinstance(e, ServerExited) else "did not become healthy"
-            raise WoodError(f"vllm server {server.name} {why}: {e}\nlog {server.log_path}:\n{log_tail(server.log_path)}") from None
+            raise WoodError(f"vllm server {server.name} {why}: {e}\nlog {shown_path(server.log_path)}:\n"
+                            f"{log_tail(server.log_path)}") from None
         server.ready_s = time.monotonic() - began
         self._emit("healthy", server)
 
@@ -330,7 +333,7 @@ class VLLMFleet:
         for server in self.servers:
             if server.process is not None and not server.stopped and server.process.poll() is not None:
                 raise WoodError(f"vllm server {server.name} exited with code {server.process.returncode}\n"
-                                f"log {server.log_path}:\n{log_tail(server.log_path)}")
+                                f"log {shown_path(server.log_path)}:\n{log_tail(server.log_path)}")
 
     def stop(self) -> None:
         """Stop every started server, last started first; safe to call again."""

@@ -154,7 +154,10 @@ def test_dry_run_notes_show_a_cache_path_inert(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\u202e" not in out and f"written into {tmp_path}/cache/thousand-token-wood/" in out
+    from engine.sanitise import shown_path
+
+    assert "\x1b" not in out and "\u202e" not in out  # escaped, as shown_path does: the folder it names, no other
+    assert f"written into {shown_path(tmp_path / f'cache{ESC}')}/thousand-token-wood/" in out, out
 
 
 def test_the_logs_line_shows_a_log_dir_with_escapes_inert(tmp_path, capsys):
@@ -166,7 +169,9 @@ def test_the_logs_line_shows_a_log_dir_with_escapes_inert(tmp_path, capsys):
     rc = main(["serve", "--roster", str(roster), "--vllm-bin", "/bin/false", "--log-dir", str(tmp_path / f"logs{ESC}")])
     out, err = capsys.readouterr()
     assert rc == 2 and "exited during start" in err, err  # /bin/false is no vLLM
-    assert out.splitlines()[0] == f"logs in {tmp_path}/logs", out
+    from engine.sanitise import shown_path
+
+    assert out.splitlines()[0] == f"logs in {shown_path(tmp_path / f'logs{ESC}')}", out  # escaped, not dropped
     assert "\x1b" not in out + err and "\u202e" not in out + err
 
 
@@ -308,5 +313,7 @@ def test_sweep_shows_no_path_raw_and_refuses_a_roster_file_name_with_escapes(tmp
                         "--rounds", "2", "--jobs", "1", "--out", str(tmp_path / f"out{ESC}")],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert f"(runs in {tmp_path}/out)" in r.stdout
+    from engine.sanitise import shown_path
+
+    assert f"(runs in {shown_path(tmp_path / f'out{ESC}')})" in r.stdout, r.stdout  # escaped, not dropped
     assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr

@@ -229,3 +229,84 @@ def test_an_error_names_the_file_as_given_on_one_line_its_odd_characters_escaped
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and err.endswith("\n") and err[:-1].isprintable(), err
     assert f"{tmp_path}/{shown}" in err, err
+
+
+def _vllm_roster(folder: Path, config: Path) -> Path:
+    """A roster whose one model is served by the vLLM config at `config` (port 8005, served name m)."""
+    import json
+
+    roster = folder / "roster.toml"
+    roster.write_text('[models.m]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:8005/v1"\nmodel = "m"\n'
+                      f"vllm_config = {json.dumps(str(config))}\n"  # TOML reads JSON's \u escapes
+                      '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "m"\n'
+                      '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
+    return roster
+
+
+# what each command is given ({odd}: the odd path; {db}: a save; {roster}: a roster), and what it is told of {odd}
+ODD_PATH_COMMANDS = {
+    "export --out": (["export", "{db}", "--out", "{odd}"], "--out {shown} is a file, not a directory"),
+    "report --plots": (["report", "{db}", "--plots", "{odd}"], "--plots {shown} is a file, not a directory"),
+    "sweep --out": (["sweep", "--roster", "{scripted}", "--out", "{odd}"], "--out {shown} is a file, not a directory"),
+    "serve --log-dir": (["serve", "--roster", "{roster}", "--log-dir", "{odd}", "--dry-run"],
+                        "--log-dir {shown} is a file, not a directory"),
+    "a roster's vllm_config": (["serve", "--roster", "{odd_roster}", "--dry-run"],
+                               "roster {odd_roster}: model m: vLLM config not found: {shown}"),
+}
+
+
+@pytest.mark.parametrize("name", ["my  runs\nline two", "my  \x1b[31mred"], ids=ascii)
+@pytest.mark.parametrize("command", list(ODD_PATH_COMMANDS))
+def test_an_output_folder_or_config_in_an_error_is_shown_as_given_on_one_line(tmp_path, capsys, world, name, command):
+    """`wood export --out`, `wood report --plots`, `wood sweep --out`, `wood
+    serve --log-dir` and a roster's vllm_config name a file the user gave: the
+    error shows it as `shown_path` does, on one printable line. A newline in it
+    had split the error in two, and an escape sequence had been dropped with
+    the runs of spaces squeezed ('my red', another folder)."""
+    from engine.ledger import Ledger
+    from engine.sanitise import shown_path
+    from engine.world import build_roster
+    from wood_tui.cli import main
+
+    odd = tmp_path / name
+    args, said = ODD_PATH_COMMANDS[command]
+    if command == "a roster's vllm_config":
+        (tmp_path / "r").mkdir()
+        places = {"odd_roster": _vllm_roster(tmp_path / "r", odd)}  # a config that is not there
+    else:
+        odd.write_text("a file, where a folder goes")
+        db = tmp_path / "run.db"
+        Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+        (tmp_path / "m.yaml").write_text("model: stub/m\nserved-model-name: m\nhost: 127.0.0.1\nport: 8005\n")
+        places = {"db": db, "roster": _vllm_roster(tmp_path, tmp_path / "m.yaml"),
+                  "scripted": ROOT / "serve" / "rosters" / "scripted.toml"}
+    capsys.readouterr()
+    rc = main([a.format(odd=odd, **places) for a in args])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.count("\n") == 1 and err[:-1].isprintable(), (out, err)
+    assert err == "wood: error: " + said.format(shown=shown_path(odd), **places) + "\n", err
+
+
+@pytest.mark.parametrize("name", ["my  runs\nline two", "my  \x1b[31mred"], ids=ascii)
+def test_the_lines_saying_what_a_report_and_an_export_read_and_wrote_show_the_paths_as_given(tmp_path, capsys, world,
+                                                                                            name):
+    """`report of ...` and `wrote ... to ...` had shown the path through
+    clean_text: a newline or escape dropped and runs of spaces squeezed, so
+    'my  runs/run.db' was shown as 'my runs/run.db', another file."""
+    from engine.ledger import Ledger
+    from engine.sanitise import shown_path
+    from engine.world import build_roster
+    from wood_tui.cli import main
+
+    folder = tmp_path / name
+    folder.mkdir()
+    db = folder / "run.db"
+    Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+    assert main(["report", str(db)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"report of {shown_path(db)}", first
+    out = folder / "audit"
+    assert main(["export", str(db), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said == (f"wrote 0 calls to {shown_path(out / 'calls.jsonl')}, 0 tips to {shown_path(out / 'tips.jsonl')} "
+                    f"and 0 whispers to {shown_path(out / 'whispers.jsonl')}\n"), said

@@ -27,6 +27,7 @@ from engine.recap import regard, round_recap
 from engine.rules import check_action
 from engine.replay import Diverged, check_roster, replayed_rounds
 from engine.runner import Observer, RoundResult
+from engine.sanitise import shown_path
 from engine.state import State, initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, World, load_world
@@ -182,7 +183,7 @@ class LiveGame:
                     await pacer.between_rounds()
                 await runner.play_round()
             post(GameOver(f"the season is over after {counted(runner.state.round, 'round')}"
-                          + (f"; saved to {path}" if path else ""), runner.state, world))
+                          + (f"; saved to {shown_path(path)}" if path else ""), runner.state, world))
 
     def check(self, name: str, action: Action) -> tuple[Reason, str] | None:
         """The engine's verdict on a seat's action against this round's open

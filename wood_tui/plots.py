@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import WoodError
+from engine.sanitise import shown_path
 from engine.sweep import dig
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
@@ -42,13 +43,13 @@ def check_dir(path: str, flag: str = "--plots") -> Path:
         raise WoodError(f"{flag}: expected a directory path, got an empty string")
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise WoodError(f"{flag} {p} is a file, not a directory")
+        raise WoodError(f"{flag} {shown_path(p)} is a file, not a directory")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise WoodError(f"cannot make the {flag} directory {p}: {e.strerror or e}") from None
+        raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {e.strerror or e}") from None
     if not os.access(p, os.W_OK | os.X_OK):
-        raise WoodError(f"{flag} {p}: the directory is not writable")
+        raise WoodError(f"{flag} {shown_path(p)}: the directory is not writable")
     return p
 
 
@@ -187,7 +188,7 @@ def _whole(written: list[Path] | None = None):
                 try:
                     part.replace(final)
                 except OSError as e:
-                    raise WoodError(f"cannot write the chart {final}: {e.strerror or e}" + (
+                    raise WoodError(f"cannot write the chart {shown_path(final)}: {e.strerror or e}" + (
                         f" ({len(written)} of the {len(parts)} chart files were written before it)" if written else
                         "")) from None
                 written.append(final)
@@ -218,7 +219,7 @@ def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, 
         for fmt in FORMATS:
             path = path_stem.with_suffix(f".{fmt}")
             if path.is_dir() or (path.exists() and not path.is_file()):  # renamed over, it would be gone, or fail
-                raise WoodError(f"cannot write the chart {path}: something other than a file is there")
+                raise WoodError(f"cannot write the chart {shown_path(path)}: something other than a file is there")
             clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what a report killed (kill -9) while it wrote it left
             with deferred():  # made and noted together: a stop between the two would leave it unremoved
                 while True:
@@ -233,7 +234,7 @@ def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, 
                 with os.fdopen(fd, "wb") as fh:
                     fig.savefig(fh, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
             except OSError as e:
-                raise WoodError(f"cannot write the chart {path}: {e.strerror or e}") from None
+                raise WoodError(f"cannot write the chart {shown_path(path)}: {e.strerror or e}") from None
     finally:
         pyplot.close(fig)
 

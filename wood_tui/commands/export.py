@@ -95,6 +95,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from engine.errors import WoodError
+    from engine.sanitise import shown_path
 
     sft_only = [f for f in ("model", "rounds", "holdout_seeds", "holdout") if getattr(args, f) is not None]
     if args.sft is None and (sft_only or args.outcome != ("clean",)):
@@ -111,7 +112,8 @@ def run(args) -> int:
         audit = {(Path(args.out) / name).resolve() for name in FILES}
         for target in targets:
             if target is not None and target.resolve() in audit:
-                raise WoodError(f"{target} is one of the audit files --out writes: name the fine-tuning set apart")
+                raise WoodError(f"{shown_path(target)} is one of the audit files --out writes: "
+                                "name the fine-tuning set apart")
     done: set[str] = set()  # what was written whole ("audit", "sft"), for the line a stop ends the export with
     try:
         if args.out is not None:
@@ -129,15 +131,15 @@ def run(args) -> int:
 def _stopped(args, targets, done: set[str]) -> str:
     """What an export stopped part way left: each output written whole, or
     left as it was (its half-written files removed, the folders it made too)."""
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
 
     said, kept = [], []
     if args.out is not None:
-        out = clean_text(args.out)
+        out = shown_path(args.out)
         (said if "audit" in done else kept).append(f"the audit trail was written whole into {out}" if "audit" in done
                                                    else f"--out {out}")
     if args.sft is not None:
-        files = " and ".join(clean_text(str(t)) for t in targets if t is not None)
+        files = " and ".join(shown_path(t) for t in targets if t is not None)
         (said if "sft" in done else kept).append(f"the fine-tuning set was written whole to {files}" if "sft" in done
                                                  else files)
     if kept:
@@ -149,18 +151,19 @@ def _stopped(args, targets, done: set[str]) -> str:
 def _audit(args, path: str, done: set[str]) -> None:
     from engine.errors import WoodError
     from engine.ledger import Ledger
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
     from engine.stops import deferred
 
     if not args.out.strip():
         raise WoodError("--out: expected a directory path, got an empty string")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise WoodError(f"--out {out} is a file, not a directory")
-    targets = {name: _file_target(out / name, f"--out {out}:") for name in FILES}
+        raise WoodError(f"--out {shown_path(out)} is a file, not a directory")
+    targets = {name: _file_target(out / name, f"--out {shown_path(out)}:") for name in FILES}
     for name, target in targets.items():  # through a link, or a save named like an audit file
         if _over_a_save(target, [Path(path)]):
-            raise WoodError(f"--out {out}: {name} would be written over the save it reads ({path})")
+            raise WoodError(f"--out {shown_path(out)}: {name} would be written over the save it reads "
+                            f"({shown_path(path)})")
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
         ledger.check_records()  # a damaged save is refused before a file is made
@@ -189,13 +192,13 @@ def _audit(args, path: str, done: set[str]) -> None:
                         with contextlib.suppress(OSError):
                             d.rmdir()
             if isinstance(e, OSError):
-                raise WoodError(f"cannot write the export into --out {out}: {e.strerror or e}") from None
+                raise WoodError(f"cannot write the export into --out {shown_path(out)}: {e.strerror or e}") from None
             raise
     finally:
         ledger.close()
     from engine.metrics import counted
 
-    shown = {name: clean_text(str(out / name)) for name in FILES}  # a user's path: made inert, as sim's
+    shown = {name: shown_path(out / name) for name in FILES}  # a user's path as given, escaped where it must be
     print(f"wrote {counted(n_calls, 'call')} to {shown['calls.jsonl']}, {counted(n_tips, 'tip')} to "
           f"{shown['tips.jsonl']} and {counted(n_whispers, 'whisper')} to {shown['whispers.jsonl']}")
 
@@ -219,6 +222,7 @@ def _example_key(example: dict) -> bytes:
 def _saves(paths: list[str]) -> list[Path]:
     """The save files named: files as given, folders as every *.db under them."""
     from engine.errors import WoodError
+    from engine.sanitise import shown_path
 
     out: list[Path] = []
     for given in paths:
@@ -226,7 +230,7 @@ def _saves(paths: list[str]) -> list[Path]:
         if p.is_dir():
             found = sorted(x for x in p.rglob("*.db") if x.is_file())
             if not found:
-                raise WoodError(f"no save files (*.db) under {p}")
+                raise WoodError(f"no save files (*.db) under {shown_path(p)}")
             out += found
         else:
             out.append(p)
@@ -247,14 +251,17 @@ def _file_target(p: Path, flag: str) -> Path:
     is there (a folder, a device such as /dev/null, a pipe): the export writes
     beside it and renames it into place, which would replace that thing."""
     from engine.errors import WoodError
+    from engine.sanitise import shown_path
 
     if _through_a_stream(p):  # /dev/stdout -> /proc/self/fd/1 -> the file a shell's >> appends to
-        raise WoodError(f"{flag} {p}: the export writes a file and renames it into place; name a file, not a stream")
+        raise WoodError(f"{flag} {shown_path(p)}: the export writes a file and renames it into place; "
+                        "name a file, not a stream")
     real = p.resolve() if p.is_symlink() else p
     if real.is_dir():
-        raise WoodError(f"{flag} {p} is a directory, not a file")
+        raise WoodError(f"{flag} {shown_path(p)} is a directory, not a file")
     if real.exists() and not real.is_file():
-        raise WoodError(f"{flag} {p} is not a plain file (a device or a pipe?); the export writes plain files")
+        raise WoodError(f"{flag} {shown_path(p)} is not a plain file (a device or a pipe?); "
+                        "the export writes plain files")
     return real
 
 
@@ -288,13 +295,14 @@ def _through_a_stream(p: Path) -> bool:
 
 def _sft_target(text: str, flag: str) -> Path:
     from engine.errors import WoodError
+    from engine.sanitise import shown_path
 
     if not text.strip():
         raise WoodError(f"{flag}: expected a file path, got an empty string")
     p = _file_target(Path(text), flag)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise WoodError(f"{flag} {p}: directory {parent} does not exist")
+        raise WoodError(f"{flag} {shown_path(p)}: directory {shown_path(parent)} does not exist")
     return p
 
 
@@ -315,13 +323,14 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
     from engine.metrics import counted
     from engine.errors import WoodError
     from engine.ledger import Ledger
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
     from engine.stops import deferred
 
     saves = _saves(args.paths)
     for target in (train, held):
         if target is not None and (save := _over_a_save(target, saves)):
-            raise WoodError(f"{target} would be written over {save}, a save read (or its journal): "
+            raise WoodError(f"{shown_path(target)} would be written over {shown_path(save)}, "
+                            "a save read (or its journal): "
                             "writing the fine-tuning set there would destroy it")
     ledgers = []
     try:
@@ -355,7 +364,8 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
                             and lo <= call["round"] <= hi and (not models or call["model"] in models)):
                         if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
-                            raise WoodError(f"{ledger.path}: round {call['round']}, {call['creature']}'s model call: "
+                            raise WoodError(f"{shown_path(ledger.path)}: round {call['round']}, "
+                                            f"{call['creature']}'s model call: "
                                             "messages are not chat messages (role and content text)")
                         yield ledger.path, sft_example(call)
 
@@ -386,12 +396,12 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
             for n, what, target in ((n_train, "the fine-tuning set", train), (n_held, "the held-out set", held)):
                 if target is not None and not n and target is train and twins:
                     raise WoodError(f"every example for the fine-tuning set ({counted(twins, 'example')}) is the same "
-                                    f"as a held-out one: nothing written, {target} left as it was")
+                                    f"as a held-out one: nothing written, {shown_path(target)} left as it was")
                 if target is not None and not n:
                     filters = [f"rounds {lo}-{hi if hi < 10**9 else ''}"] if args.rounds else []
                     filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if models else [])
                     raise WoodError(f"no model decision in the runs read fits {what} ({'; '.join(filters)}): "
-                                    f"nothing written, {target} left as it was")
+                                    f"nothing written, {shown_path(target)} left as it was")
             with deferred():
                 for part, final in parts:
                     part.replace(final)
@@ -402,17 +412,17 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
                     for part, _ in parts:
                         part.unlink(missing_ok=True)
             if isinstance(e, OSError):
-                raise WoodError(f"cannot write the fine-tuning set to {train}: {e.strerror or e}") from None
+                raise WoodError(f"cannot write the fine-tuning set to {shown_path(train)}: {e.strerror or e}") from None
             raise
     finally:
         for ledger in ledgers:
             ledger.close()
     n_used_held = len(used & held_out)
     print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
-          f"{clean_text(str(train))}"
+          f"{shown_path(train)}"
           + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
-             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {clean_text(str(held))}" if held is not None else "")
+             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {shown_path(held)}" if held is not None else "")
           + (f"; {counted(idle, 'run')} of the {len(ledgers)} read gave no example"
              if (idle := len(ledgers) - len(used)) else ""))
 
@@ -421,6 +431,7 @@ def _make_dirs(out: Path) -> list[Path]:
     """Create `out` and its missing parents; the ones made, outermost first
     (so a failed export can take them away again)."""
     from engine.errors import WoodError
+    from engine.sanitise import shown_path
 
     missing = []
     p = out
@@ -436,7 +447,7 @@ def _make_dirs(out: Path) -> list[Path]:
         for d in reversed(made):
             with contextlib.suppress(OSError):
                 d.rmdir()
-        raise WoodError(f"cannot make the --out directory {out}: {e.strerror or e}") from None
+        raise WoodError(f"cannot make the --out directory {shown_path(out)}: {e.strerror or e}") from None
     return made
 
 

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from engine.errors import WoodError
-    from engine.sanitise import check_plain_name
+    from engine.sanitise import check_plain_name, shown_path
     from engine.world import build_roster, load_world
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
@@ -55,11 +55,12 @@ def run(args) -> int:
     if args.species is not None and args.species not in world.species:
         raise WoodError(f"no species {args.species!r}; choose one of {', '.join(world.species)}")
     if options.resume is not None:  # the save's roster: a name not in it is said before the screen takes over
-        wood, where = saved, str(options.resume)
+        wood, where = saved, shown_path(options.resume)
     elif options.roster is not None:  # the roster file's creatures, in its order (the first is the default seat)
         from serve.roster import load_roster
 
-        wood, where = [r.name for r in load_roster(options.roster).entries(world)], f"roster {options.roster}"
+        wood = [r.name for r in load_roster(options.roster).entries(world)]
+        where = f"roster {shown_path(options.roster)}"
     else:  # the roster a new run without --roster gets
         wood, where = [r.name for r in build_roster(world, options.creatures)], "this wood"
     spare = [n for n in wood if n not in names]

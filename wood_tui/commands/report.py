@@ -76,20 +76,20 @@ class _At:
         self.charts: list = []  # the chart files written into --plots: all of them, or none
 
     def said(self, args) -> str:
-        from engine.sanitise import clean_text
+        from engine.sanitise import shown_path
 
         said = ["the report above is whole" if self.shown else "stopped before the report was whole"]
         if self.shown and args.plot and not self.drawn:
             said.append("its charts in the terminal are not")
         if args.plots is not None:
-            said.append(f"{len(self.charts)} chart files written to {clean_text(args.plots)}" if self.charts else
-                        f"no chart file written to {clean_text(args.plots)}")
+            said.append(f"{len(self.charts)} chart files written to {shown_path(args.plots)}" if self.charts else
+                        f"no chart file written to {shown_path(args.plots)}")
         return "; ".join(said)
 
 
 def _run(args, at: _At) -> int:
     from engine.report import report_of
-    from engine.sanitise import clean_text
+    from engine.sanitise import shown_path
     from engine.world import load_world
 
     from wood_tui import plots
@@ -100,7 +100,7 @@ def _run(args, at: _At) -> int:
     if args.json:
         print(json.dumps(d, sort_keys=True))
     else:
-        print(f"report of {clean_text(args.path)}")  # a user's path: made inert, as sim's
+        print(f"report of {shown_path(args.path)}")  # a user's path as given, escaped where it must be
         for line in report.lines():
             print(line)
     at.shown = True
@@ -110,5 +110,5 @@ def _run(args, at: _At) -> int:
         at.drawn = True
     if plots_dir is not None:
         written = plots.report_files(d, plots_dir, at.charts)
-        print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
+        print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
     return 0

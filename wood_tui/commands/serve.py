@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.errors import WoodError
-    from engine.sanitise import clean_text, shell_line
+    from engine.sanitise import clean_text, shell_line, shown_path
     from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, find_vllm, resolve_config, roster_configs
@@ -49,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
             raise WoodError("--log-dir: expected a directory path, got an empty string")
         log_dir = Path(args.log_dir)
         if log_dir.exists() and not log_dir.is_dir():
-            raise WoodError(f"--log-dir {log_dir} is a file, not a directory")
+            raise WoodError(f"--log-dir {shown_path(log_dir)} is a file, not a directory")
         if not args.dry_run:
             try:
                 log_dir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise WoodError(f"--log-dir {log_dir}: cannot make it ({e.strerror or e})") from None
+                raise WoodError(f"--log-dir {shown_path(log_dir)}: cannot make it ({e.strerror or e})") from None
     elif args.dry_run:  # nothing starts, so nothing is logged: no folder is made
         log_dir = Path(tempfile.gettempdir()) / "wood-serve-logs"
     else:
@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not fleet.servers and smol is None:
         if args.log_dir is None and not args.dry_run:  # the folder made for its logs: nothing will be logged
             log_dir.rmdir()
-        raise WoodError(f"roster {args.roster} has nothing to serve: no model has vllm_config or embedded = true")
+        raise WoodError(f"roster {shown_path(args.roster)} has nothing to serve: no model has vllm_config or "
+                        "embedded = true")
     for m in roster.models.values():
         if not m.vllm_config and not m.embedded:
             print(f"# not started here: {m.name} ({m.base_url or 'no base_url'})")
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
             print(f"# {MODEL_ALIAS} (embedded) -> {plan.base_url}")
             for note in plan.notes:
-                print(f"# {clean_text(note)}")  # paths from $XDG_CACHE_HOME and the installed package
+                print(f"# {note if note.isprintable() else clean_text(note)}")  # its paths already shown (shown_path)
             print(shell_line(plan.command))
         return 0
 
@@ -112,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
-    print(f"logs in {clean_text(str(log_dir))}" + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
+    print(f"logs in {shown_path(log_dir)}"
+          + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
     with ExitStack() as stack:
         try:
             if fleet.servers:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.metrics import counted
-from engine.sanitise import clean_text
+from engine.sanitise import clean_text, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int
 
@@ -106,18 +106,16 @@ class _Tally:
         self.charts: list[Path] = []  # the chart files written into --plots: all of them, or none
 
     def said(self, out: Path, plots: str | None = None) -> str:
-        from engine.sanitise import clean_text
-
-        where = clean_text(str(out))
+        where = shown_path(out)
         if self.shown:
             return "the table above is whole" + ("" if plots is None else (
-                f"; {len(self.charts)} chart files written to {clean_text(plots)}" if self.charts else
-                f"; no chart file written to {clean_text(plots)}"))
+                f"; {len(self.charts)} chart files written to {shown_path(plots)}" if self.charts else
+                f"; no chart file written to {shown_path(plots)}"))
         parts = [f"{self.finished} of {counted(self.runs, 'run')} finished"]
         if self.stopped:
             parts.append(f"{self.stopped} stopped part way (every round they committed is kept)")
         if self.failed:
-            parts.append(f"{len(self.failed)} failed (see {clean_text(str(self.failed[0].save.with_suffix('.log')))}"
+            parts.append(f"{len(self.failed)} failed (see {shown_path(self.failed[0].save.with_suffix('.log'))}"
                          + (" and the others' logs" if len(self.failed) > 1 else "") + ")")
         if rest := self.runs - self.finished - self.stopped - len(self.failed):
             parts.append(f"{rest} not begun")
@@ -173,7 +171,8 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
 
         done = len(jobs) - len(failed)
         if done:
-            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')} x {counted(args.rounds, 'round')} (runs in {clean_text(str(out))}"
+            print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')} x "
+                  f"{counted(args.rounds, 'round')} (runs in {shown_path(out)}"
                   + (f"; {done} of {len(jobs)} finished" if failed else "")
                   + "); per metric: the mean over seeds [95% interval]")
             for line in table_lines(result["table"], labels, len(args.seeds)):
@@ -186,10 +185,10 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
         print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
         written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
-        print(f"wrote {len(written)} chart files to {clean_text(str(plots_dir))}", file=sys.stderr)
+        print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
     for f in result["failed"]:
-        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {clean_text(f['log'])}); run the same command "
-              "again to retry it", file=sys.stderr)
+        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {shown_path(f['log'])}); "
+              "run the same command again to retry it", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -210,7 +209,7 @@ def _write_whole(target: Path, data: bytes, out: Path) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise WoodError(f"--out {out}: cannot write {target} ({e.strerror or e})") from None
+        raise WoodError(f"--out {shown_path(out)}: cannot write {shown_path(target)} ({e.strerror or e})") from None
 
 
 def _rosters(paths: list[str]) -> list[RosterFile]:
@@ -228,17 +227,18 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
         if (not label.strip() or label.startswith(".") or label in (PLAN, LOCK) or "/" in label or "\\" in label
                 or clean_text(label) != label):  # printed in every table line: plain text, no escapes
             # the label names the folder of the roster's runs in --out: it must be one, inside it, of its own
-            raise WoodError(f"--roster {given}: its file name {path.name!r} cannot name a folder of runs "
+            raise WoodError(f"--roster {shown_path(given)}: its file name {path.name!r} cannot name a folder of runs "
                             "(a name like vllm.toml does); rename the file")
         if any(r.label == label for r in out):
             raise WoodError(f"two rosters are named {label!r} (the file name names a roster's runs): rename one")
         keyed = sorted(k for k, m in roster.models.items() if m.api_key and not m.api_key_env)
         if keyed:  # a sweep resumes its killed runs from their saves, which keep no literal key
-            raise WoodError(f"--roster {given}: model {keyed[0]} has a literal api_key, which a save never keeps, so a "
-                            "sweep's resumed runs would go without it: name the variable that holds it with api_key_env")
+            raise WoodError(f"--roster {shown_path(given)}: model {keyed[0]} has a literal api_key, which a save "
+                            "never keeps, so a sweep's resumed runs would go without it: name the variable that "
+                            "holds it with api_key_env")
         text = path.read_bytes()  # what its runs will play: the file as it was checked, or refused
         if load_roster(given).model_dump() != roster.model_dump():
-            raise WoodError(f"--roster {given}: the file changed while it was read; run the sweep again")
+            raise WoodError(f"--roster {shown_path(given)}: the file changed while it was read; run the sweep again")
         digest = hashlib.sha256(text).hexdigest()
         out.append(RosterFile(label, path, digest, any(m.embedded for k, m in roster.models.items() if k in used),
                               text))
@@ -255,12 +255,12 @@ def _locked(out: Path):
     try:
         fh = open(out / LOCK, "w")
     except OSError as e:
-        raise WoodError(f"cannot write into --out {out}: {e.strerror or e}") from None
+        raise WoodError(f"cannot write into --out {shown_path(out)}: {e.strerror or e}") from None
     with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise WoodError(f"another wood sweep is running in {out}") from None
+            raise WoodError(f"another wood sweep is running in {shown_path(out)}") from None
         yield
 
 
@@ -279,15 +279,15 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
             known = plan["rosters"]
             assert isinstance(known, dict)
         except (OSError, ValueError, KeyError, TypeError, AssertionError):
-            raise WoodError(f"{path} is not a sweep's plan; choose another --out") from None
+            raise WoodError(f"{shown_path(path)} is not a sweep's plan; choose another --out") from None
         if plan.get("rounds", rounds) != rounds:
-            raise WoodError(f"{out} holds runs of {counted(plan['rounds'], 'round')}: give --rounds {plan['rounds']}, "
-                            "or choose another --out")
+            raise WoodError(f"{shown_path(out)} holds runs of {counted(plan['rounds'], 'round')}: "
+                            f"give --rounds {plan['rounds']}, or choose another --out")
         for r in rosters:
             old = known.get(r.label)
             if isinstance(old, dict) and old.get("sha256") != r.digest:
-                raise WoodError(f"{out} holds runs of another roster named {r.label!r} (its file changed since); "
-                                "choose another --out, or rename the roster file")
+                raise WoodError(f"{shown_path(out)} holds runs of another roster named {r.label!r} "
+                                "(its file changed since); choose another --out, or rename the roster file")
     for r in rosters:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
     plan["rounds"] = rounds
@@ -317,9 +317,9 @@ def _committed(save: Path, seed: int) -> int:
         finally:
             ledger.close()
     except LedgerError as e:
-        raise WoodError(f"{save} cannot be resumed ({e}); remove it to play that run again") from None
+        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
     if recorded != seed:
-        raise WoodError(f"{save} is a run of seed {recorded}, not {seed}; remove it to play that run again")
+        raise WoodError(f"{shown_path(save)} is a run of seed {recorded}, not {seed}; remove it to play that run again")
     if n == 0:
         from engine.ledger import remove_save
 
@@ -368,7 +368,8 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
                 _note(f"[{counter[0]}/{len(jobs)}] {job.name}: {how} in {time.monotonic() - t0:.0f} s")
             else:
                 failed.append(job)
-                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: failed (exit {rc}); see {job.save.with_suffix('.log')}")
+                _note(f"[{counter[0]}/{len(jobs)}] {job.name}: failed (exit {rc}); "
+                      f"see {shown_path(job.save.with_suffix('.log'))}")
 
     # not gather: cancelled, it would end at the first run cancelled (one not begun), and the runs
     # still stopping would be cancelled again by the loop's close, and killed
@@ -494,4 +495,7 @@ def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict]:
 
 
 def _note(msg: str) -> None:
-    print(clean_text(msg), file=sys.stderr, flush=True)  # it names paths in --out: made inert, as report's
+    """A line of progress: its paths already through `shown_path` (one line, runs
+    of spaces kept), so it is printed as it is where all of it is printable, else
+    made inert (a roster label or a count never holds what a terminal obeys)."""
+    print(msg if msg.isprintable() else clean_text(msg), file=sys.stderr, flush=True)
