@@ -238,6 +238,31 @@ def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("plots,words", [
+    ("", "--plots: expected a directory path"),
+    ("{a}", "--plots {a} is a file, not a directory"),
+    ("{a}/charts", "cannot make the --plots directory {a}/charts: {a} is not a directory"),
+])
+def test_a_plots_folder_that_cannot_be_used_leaves_no_out_folder(rosters, tmp_path, plots, words):
+    """--out had been made (an empty ./sweep by default) before --plots was
+    looked at, so a usage error about --plots left a folder behind."""
+    plots, words = plots.format(a=rosters[0]), words.format(a=rosters[0])
+    r = wood("sweep", "--roster", str(rosters[0]), "--out", str(tmp_path / "o" / "runs"), "--plots", plots)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_refused_for_its_out_folder_makes_no_plots_folder(rosters, tmp_path):
+    """An --out holding runs of another length is refused; the --plots folder
+    named beside it had been made all the same."""
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "sweep.json").write_text('{"rosters": {}, "rounds": 7}')
+    r = wood("sweep", "--roster", str(rosters[0]), "--out", str(tmp_path / "o"), "--rounds", "3",
+             "--plots", str(tmp_path / "charts"))
+    assert r.returncode == 2 and "holds runs of 7 rounds" in r.stderr, r.stderr
+    assert not (tmp_path / "charts").exists()
+
+
 # ---- rosters that mix scripted traders and models ---------------------------------------
 def test_an_all_scripted_roster_plays_the_scripted_game(tmp_path):
     """`model = "scripted"` in a roster is the scripted trader of that

@@ -36,14 +36,23 @@ SWEEP_HEADLINES = ("needs met (share)", "wealth Gini at the end", "valid decisio
                    "trades on live tips per 100 rounds", "net worth change per creature")
 
 
-def check_dir(path: str, flag: str = "--plots") -> Path:
+def check_dir(path: str, flag: str = "--plots", *, make: bool = True) -> Path:
     """`FLAG DIR` (an output folder: `--plots`, the sweep's `--out`): one that
-    exists or can be made, and can be written; else one line naming the flag."""
+    exists or can be made, and can be written; else one line naming the flag.
+    `make=False` checks without making it (a command with two such flags
+    checks both before it makes either: a usage error leaves no folder)."""
     if not path.strip():
         raise WoodError(f"{flag}: expected a directory path, got an empty string")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise WoodError(f"{flag} {shown_path(p)} is a file, not a directory")
+    if not make and not p.exists():  # where mkdir would begin: the nearest folder above it that is there
+        above = next((a for a in p.absolute().parents if a.exists()), Path("/"))
+        if not above.is_dir():
+            raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {shown_path(above)} is not a directory")
+        if not os.access(above, os.W_OK | os.X_OK):
+            raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {shown_path(above)} is not writable")
+        return p
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -135,10 +135,15 @@ def run(args) -> int:
     if not args.out.strip():
         raise WoodError("--out: expected a directory path, got an empty string")
     rosters = _rosters(args.roster)
-    out = plots.check_dir(args.out, "--out")  # first: a --out that is a file makes no --plots folder
-    plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
+    # both checked before either is made: a --out or --plots that cannot be used leaves no folder behind,
+    # and --plots is made once the plan in --out is known to fit
+    plots.check_dir(args.out, "--out", make=False)
+    if args.plots is not None:
+        plots.check_dir(args.plots, make=False)
+    out = plots.check_dir(args.out, "--out")
     with _locked(out):
         _check_plan(out, rosters, args.rounds)
+        plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
         jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
         for r in rosters:
             (out / r.label).mkdir(exist_ok=True)
