@@ -170,6 +170,10 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     (["--sft", "{d}/a.jsonl", "--holdout-seeds", "1", "--holdout", "{d}/a.jsonl"], "name the same file"),
     (["--sft", "{d}/a.jsonl", "--outcome", "rejected"], "expected clean or repaired"),
     (["--sft", "{d}/a.jsonl", "--rounds", "5-2"], "expected rounds like"),
+    # past any run's length: round 2000000000 alone had been said as "rounds 2000000000-" (from it on)
+    (["--sft", "{d}/a.jsonl", "--rounds", "2000000000"], "expected rounds from 1 to 1,000,000 (a run's longest), "
+                                                         "got 2000000000"),
+    (["--sft", "{d}/a.jsonl", "--rounds", "1-1000001"], "expected rounds from 1 to 1,000,000"),
     ([], "say what to write"),
     (["--out", "{d}/audit", "--sft", "{d}/missing/x.jsonl"], "directory {d}/missing does not exist"),  # before --out
     (["--sft", "{d}/a.jsonl", "--holdout-seeds", "9"], "no run read has any of those seeds (the runs' seeds: 1)"),

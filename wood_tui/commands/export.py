@@ -49,19 +49,22 @@ def _outcomes(v: str) -> tuple[str, ...]:
     return got
 
 
-def _round_range(v: str) -> tuple[int, int]:
+def _round_range(v: str) -> tuple[int, int | None]:
+    """`A-B`, `A-` (hi None: from A on) or `A`, each round 1 to MAX_ROUNDS (no save holds more)."""
     import argparse
 
-    from wood_tui.options import whole
+    from wood_tui.options import MAX_ROUNDS, whole
 
     a, dash, b = v.strip().partition("-")
     try:
         lo = whole(a)
-        hi = whole(b) if dash and b.strip() else (lo if not dash else 10**9)
+        hi = whole(b) if dash and b.strip() else (lo if not dash else None)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected rounds like 10-80, 10- or 5, got {v!r}") from None
-    if lo < 1 or hi < lo:
+    if lo < 1 or (hi is not None and hi < lo):
         raise argparse.ArgumentTypeError(f"expected rounds like 10-80, 10- or 5 (from 1 up), got {v!r}")
+    if max(lo, hi or 0) > MAX_ROUNDS:
+        raise argparse.ArgumentTypeError(f"expected rounds from 1 to {MAX_ROUNDS:,} (a run's longest), got {v.strip()}")
     return lo, hi
 
 
@@ -338,7 +341,7 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
             ledger = Ledger.open(path, readonly=True, rows_only=True)
             ledgers.append(ledger)
             ledger.check_records()
-        lo, hi = args.rounds or (1, 10**9)
+        lo, hi = args.rounds or (1, None)
         models, outcomes = set(args.model or ()), set(args.outcome)
         played = {r.model for ledger in ledgers for r in ledger.roster()}
         if unknown := sorted(models - played):  # a typo would write an empty set over the last one
@@ -361,7 +364,7 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
                     continue
                 for call in ledger.calls():
                     if (call["outcome"] in outcomes and call["action"] is not None and call["messages"]
-                            and lo <= call["round"] <= hi and (not models or call["model"] in models)):
+                            and lo <= call["round"] and (hi is None or call["round"] <= hi) and (not models or call["model"] in models)):
                         if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
                             raise WoodError(f"{shown_path(ledger.path)}: round {call['round']}, "
@@ -398,7 +401,7 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
                     raise WoodError(f"every example for the fine-tuning set ({counted(twins, 'example')}) is the same "
                                     f"as a held-out one: nothing written, {shown_path(target)} left as it was")
                 if target is not None and not n:
-                    filters = [f"rounds {lo}-{hi if hi < 10**9 else ''}"] if args.rounds else []
+                    filters = [f"rounds {lo}-{'' if hi is None else hi}"] if args.rounds else []
                     filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if models else [])
                     raise WoodError(f"no model decision in the runs read fits {what} ({'; '.join(filters)}): "
                                     f"nothing written, {shown_path(target)} left as it was")
