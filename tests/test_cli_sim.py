@@ -737,6 +737,22 @@ def test_replay_verify_of_a_save_still_being_played_shows_the_rounds_it_counts(t
     assert last_hash(out) == last_hash(wood("sim", "--rounds", "6", "--quiet").stdout)
 
 
+def test_replay_verify_of_a_save_with_no_round_says_nothing_was_verified(tmp_path):
+    """A run killed before its first round was committed leaves a save of 0
+    rounds; --verify had said 'rounds: 0 (each rebuilt to its recorded state
+    hash)' of it, a check that held nothing to anything."""
+    from engine.ledger import Ledger
+    from engine.world import build_roster, load_world
+
+    db = tmp_path / "empty.db"
+    Ledger.create(db, seed=1, roster=build_roster(load_world(), 5), brains="scripted", rounds=9).close()
+    r = wood("replay", str(db), "--verify")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.startswith("rounds: 0 (no round was committed, so no state hash was recorded and nothing was "
+                               "verified; the standings are the run's start)\n"), r.stdout
+    assert "each rebuilt" not in r.stdout and "standings after round 0 " in r.stdout
+
+
 def test_a_save_on_a_full_disk_is_said_to_be_on_a_full_disk_and_gains_no_files(tmp_path):
     """Reading a save makes SQLite's -shm index beside it; on a full disk
     (here: a limit on the size of files written) that fails. The save is

@@ -47,6 +47,8 @@ class _Verifying:
 
         if self.rounds is None:
             return "stopped while reading the record, before any round was rebuilt: no verdict reached"
+        if self.verdict and not self.rounds:
+            return "no round to rebuild; stopped while the standings were shown"
         if self.verdict:
             return (f"all {counted(self.rounds, 'round')} rebuilt, each to its recorded state hash; "
                     "stopped while the standings were shown")
@@ -68,7 +70,11 @@ def _verify(ledger, world, at: _Verifying | None = None) -> int:
         print(f"wood: error: replay does not match the record: {e}", file=sys.stderr)
         return 1
     at.verdict = True
-    print(f"rounds: {last} (each rebuilt to its recorded state hash)")
+    if last:
+        print(f"rounds: {last} (each rebuilt to its recorded state hash)")
+    else:  # a run stopped before its first round was committed: there is no hash to hold anything to
+        print("rounds: 0 (no round was committed, so no state hash was recorded and nothing was verified; "
+              "the standings are the run's start)")
     for line in standings_lines(state, world):
         print(line)
     print(f"state hash: {state_hash(state)}")
