@@ -363,12 +363,36 @@ def on_a_terminal(argv: list[str], **env) -> tuple[str, str]:
 def test_charts_are_coloured_only_on_a_terminal_they_are_drawn_on_and_never_under_no_color(saved):
     """The charts' colour followed stdout even where they go to stderr (`--json --plot 2> charts.txt`
     on a terminal: escape codes in the file), and NO_COLOR (no-color.org) was not heard."""
-    out, _ = on_a_terminal(["report", str(saved), "--plot"])
+    out, _ = on_a_terminal(["report", str(saved), "--plot"], TERM="xterm-256color")  # not the test's own TERM
     assert "\x1b[" in out  # a terminal: colour
     out, _ = on_a_terminal(["report", str(saved), "--plot"], NO_COLOR="1")
     assert "mean trade price per good" in out and "\x1b[" not in out
     out, err = on_a_terminal(["report", str(saved), "--json", "--plot"])
     assert "mean trade price per good" in err and "\x1b[" not in err
+
+
+def test_charts_on_a_dumb_terminal_are_not_coloured(saved):
+    """TERM=dumb (Emacs' shell, a CI log) reads no escape codes: the charts had
+    been coloured there all the same, every bar and axis among `^[[38;5;12m`s."""
+    out, _ = on_a_terminal(["report", str(saved), "--plot"], TERM="dumb")
+    assert "mean trade price per good" in out and "\x1b" not in out
+
+
+def test_a_sim_warning_on_a_dumb_terminal_ends_the_bars_line_without_an_escape(monkeypatch):
+    """`wood sim` cleared the progress bar's line with ESC [K before a warning
+    (a model that stops answering): on TERM=dumb it showed as `^[[K`."""
+    import io
+
+    from wood_tui.commands import sim
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    for term, start in (("dumb", "\n"), ("xterm", "\r\x1b[K")):
+        monkeypatch.setenv("TERM", term)
+        monkeypatch.setattr(sys, "stderr", Tty())
+        sim._warn("wood: model m: every call failed in round 3")
+        assert sys.stderr.getvalue() == start + "wood: model m: every call failed in round 3\n", term
 
 
 def test_charts_with_stdout_closed_are_not_a_traceback(saved):

@@ -81,9 +81,11 @@ def _model_series(d: dict, key: str) -> dict[str, tuple[list[int], list[float]]]
 # ---- the terminal ---------------------------------------------------------------
 def coloured(stream) -> bool:
     """Whether charts written to `stream` are coloured: on a terminal, unless
-    NO_COLOR is set (no-color.org). A stream that is closed, or None (`>&-`:
-    Python found it closed), is no terminal."""
-    return stream is not None and not stream.closed and stream.isatty() and not os.environ.get("NO_COLOR")
+    NO_COLOR is set (no-color.org) or the terminal is TERM=dumb (Emacs' shell,
+    a CI log: escape codes show as `^[[31m`). A stream that is closed, or None
+    (`>&-`: Python found it closed), is no terminal."""
+    return (stream is not None and not stream.closed and stream.isatty() and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM") != "dumb")
 
 
 class _Terminal:

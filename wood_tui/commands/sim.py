@@ -8,6 +8,7 @@ a model server the game started that has exited stops it before the next round."
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -123,7 +124,8 @@ def _stopped(path, last: int, target: int) -> str:
 
 def _warn(msg: str) -> None:
     if sys.stderr.isatty():  # on a line of its own, not after the progress bar's
-        sys.stderr.write("\r\x1b[K")
+        # a TERM=dumb terminal knows no escape codes (it would show `^[[K`): the bar's line is ended instead
+        sys.stderr.write("\n" if os.environ.get("TERM") == "dumb" else "\r\x1b[K")
     print(msg, file=sys.stderr, flush=True)
 
 
