@@ -171,7 +171,11 @@ def load_roster(path: str | Path) -> Roster:
         raise RosterError(f"roster file not found: {shown_path(p)}") from None
     except UnicodeDecodeError as e:
         raise RosterError(f"cannot read roster {shown_path(p)}: {not_utf8(e)}") from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except IsADirectoryError:
+        raise RosterError(f"cannot read roster {shown_path(p)}: it is a directory, not a roster file") from None
+    except OSError as e:  # its strerror: Python's own text repeats the path raw ("[Errno 13] ...: 'R'")
+        raise RosterError(f"cannot read roster {shown_path(p)}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
         raise RosterError(f"cannot read roster {shown_path(p)}: {e}") from None
     try:
         roster = Roster.model_validate(doc)

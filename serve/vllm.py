@@ -72,8 +72,10 @@ def read_config(path: str | Path) -> dict[str, object]:
         raise VLLMConfigError(f"vLLM config not found: {shown_path(p)}") from None
     except UnicodeDecodeError as e:
         raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: {not_utf8(e)}") from None
-    except OSError as e:
-        raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: {e}") from None
+    except IsADirectoryError:
+        raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: it is a directory, not a YAML file") from None
+    except OSError as e:  # its strerror: Python's own text repeats the path raw
+        raise VLLMConfigError(f"cannot read vLLM config {shown_path(p)}: {e.strerror or e}") from None
     out: dict[str, object] = {}
     for n, line in enumerate(text.splitlines(), 1):
         where = f"{shown_path(p)}:{n}"

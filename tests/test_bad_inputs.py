@@ -473,15 +473,17 @@ def test_a_bad_roster_is_one_line_at_load_time(tmp_path, capsys, text, words):
 
 @pytest.mark.parametrize("make,words", [
     (lambda p: p.write_bytes(b"\xff\xfe[[creatures]]\n"), "cannot read roster"),
-    (lambda p: p.mkdir(), "cannot read roster"),
+    (lambda p: p.mkdir(), "cannot read roster {r}: it is a directory, not a roster file"),
     (lambda p: None, "roster file not found"),
 ])
 def test_a_roster_that_is_not_a_text_file_is_one_line(tmp_path, capsys, make, words):
+    """A folder had been 'cannot read roster R: [Errno 21] Is a directory: 'R'',
+    Python's own text, naming the path twice."""
     r = tmp_path / "roster.toml"
     make(r)
     before = state(tmp_path)
     line = wood_in_process(capsys, ["sim", "--roster", str(r), "--rounds", "2", "--save", str(tmp_path / "run.db")])
-    assert words in line, line
+    assert words.format(r=r) in line and "Errno" not in line and line.count(str(r)) == 1, line
     assert state(tmp_path) == before
 
 

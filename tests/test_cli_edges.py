@@ -227,6 +227,17 @@ def test_a_roster_or_vllm_config_that_is_not_utf8_says_where(tmp_path, capsys, w
                    f"{bad.read_bytes().index(0xe8)}); save it as UTF-8", line
 
 
+
+def test_a_vllm_config_that_is_a_folder_is_one_line_naming_it_once(tmp_path, capsys):
+    """It had been Python's own text: 'cannot read vLLM config C: [Errno 21] Is a directory: 'C''."""
+    config = tmp_path / "m.yaml"
+    config.mkdir()
+    roster = vllm_roster(tmp_path, config, "http://127.0.0.1:8005/v1")
+    line = one_error(capsys, ["serve", "--roster", str(roster), "--dry-run"])
+    assert line == f"wood: error: roster {roster}: model m: cannot read vLLM config {config}: " \
+                   "it is a directory, not a YAML file", line
+
+
 # --- --vllm-bin ---------------------------------------------------------------------
 
 def _vllm_bins(tmp_path: Path) -> dict[str, tuple[str, str]]:
