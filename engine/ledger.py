@@ -141,6 +141,34 @@ def clear_stale(target: Path, tail: str) -> None:
             leftover.unlink()
 
 
+PART = r"\.[0-9a-f]{8}\.part"  # the tail of a part file's name (`part_file`), for `clear_stale`
+
+
+def part_file(target: Path, parts: list[tuple[Path, Path]]) -> int:
+    """A new file beside `target` for its contents, to be renamed over it: what
+    a killed writer of `target` left cleared first (`clear_stale`), then a
+    file made afresh (O_EXCL) under a hidden name no file had, with the mode a
+    plain open gives (mkstemp's is 0600), never `target`.part (a save of that
+    name, or a link or a pipe there, would be written through, then removed);
+    noted as (part, target) in `parts` with no stop between the two
+    (`engine.stops.deferred`), so a stop leaves nothing unnoted. Its fd."""
+    import secrets
+
+    from .stops import deferred
+
+    clear_stale(target, PART)
+    with deferred():
+        while True:
+            part = target.with_name(f".{target.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
+            try:
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
+        parts.append((part, target))
+    return fd
+
+
 def alive(pid: int) -> bool:
     """Whether process `pid` is running (the maker of a temporary file found beside a target)."""
     if os.name == "nt":  # no signal 0 there (os.kill would end it): assume it lives, and leave its file

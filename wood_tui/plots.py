@@ -213,15 +213,13 @@ def _whole(written: list[Path] | None = None):
 
 @contextlib.contextmanager
 def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
-    import secrets
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    from engine.ledger import TEMP_STEM, clear_stale
-    from engine.stops import deferred
+    from engine.ledger import part_file
 
     fig, axes = pyplot.subplots(nrows, ncols, figsize=size, squeeze=False)
     try:
@@ -231,16 +229,7 @@ def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, 
             path = path_stem.with_suffix(f".{fmt}")
             if path.is_dir() or (path.exists() and not path.is_file()):  # renamed over, it would be gone, or fail
                 raise WoodError(f"cannot write the chart {shown_path(path)}: something other than a file is there")
-            clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what a report killed (kill -9) while it wrote it left
-            with deferred():  # made and noted together: a stop between the two would leave it unremoved
-                while True:
-                    tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
-                    try:
-                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                        break
-                    except FileExistsError:
-                        continue
-                parts.append((tmp, path))
+            fd = part_file(path, parts)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fig.savefig(fh, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)

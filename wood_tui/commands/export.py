@@ -460,22 +460,10 @@ def _write(path: Path, rows, parts: list[tuple[Path, Path]]) -> int:
     file had (never `path`.part: a save of that name, or a link or a pipe
     there, would have been written through, then removed)."""
     import os
-    import secrets
 
-    from engine.ledger import TEMP_STEM, clear_stale
+    from engine.ledger import part_file
 
-    from engine.stops import deferred
-
-    clear_stale(path, r"\.[0-9a-f]{8}\.part")  # what an export killed while it wrote `path` left (kill -9)
-    with deferred():  # made and noted together: a stop between the two would leave it unremoved
-        while True:  # O_EXCL: a new file, with the mode a plain open gives (mkstemp's is 0600)
-            tmp = path.with_name(f".{path.name[:TEMP_STEM]}.{os.getpid()}.{secrets.token_hex(4)}.part")
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
-        parts.append((tmp, path))
+    fd = part_file(path, parts)
     n = 0
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for row in rows:
