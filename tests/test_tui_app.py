@@ -58,6 +58,16 @@ async def every_seat_passes(pilot, names: tuple[str, ...], round_no: int = 1) ->
         await pilot.press("f2")
 
 
+async def curtain_of(pilot, seat: str) -> CurtainScreen:
+    """`seat`'s curtain, once it is up: mounted, its `shown_at` set (a test
+    that ages it before then is undone by its on_mount, and the Enter that
+    follows is taken for the last player's key)."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == seat
+                and app.screen.shown_at > 0, what=f"{seat}'s curtain up")
+    return app.screen
+
+
 async def turn_of(pilot, name: str, round_no: int) -> MarketScreen:
     screen = pilot.app.main
     await until(pilot, lambda: screen.active is not None and screen.active.view.name == name
@@ -183,12 +193,12 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
     Enter must not lift Fox's curtain; Fox's own Enter, a moment later, does."""
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         app.screen.shown_at -= CurtainScreen.SETTLE_S  # Owl's curtain has been up a while
         await pilot.press("enter")
         await turn_of(pilot, "Owl", 1)
         await pilot.press("f2", "enter")  # pass, and an Enter too many
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await curtain_of(pilot, "Fox")
         await pilot.pause()
         assert isinstance(app.screen, CurtainScreen) and app.main.me is None  # nothing of Fox's is shown
         app.screen.shown_at -= CurtainScreen.SETTLE_S  # Fox sits down
@@ -205,7 +215,7 @@ async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
     secret = "meet me at the oak"
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         app.screen.shown_at -= CurtainScreen.SETTLE_S
         await pilot.press("enter")
         screen = await turn_of(pilot, "Owl", 1)
@@ -213,7 +223,7 @@ async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
         await pilot.press("home", "shift+end", "ctrl+c")
         assert app.clipboard == secret
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await curtain_of(pilot, "Fox")
         assert app.clipboard == ""
         app.screen.shown_at -= CurtainScreen.SETTLE_S
         await pilot.press("enter")
@@ -231,7 +241,7 @@ async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32), notifications=True) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         app.screen.shown_at -= CurtainScreen.SETTLE_S
         await pilot.press("enter")
         await turn_of(pilot, "Owl", 1)
@@ -241,7 +251,7 @@ async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
         await until(pilot, lambda: any("creenshot" in n.title + n.message for n in app._notifications),
                     what="the screenshot's toast")
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await curtain_of(pilot, "Fox")
         await pilot.pause()
         assert "creenshot" not in all_text(app)
         app.screen.shown_at -= CurtainScreen.SETTLE_S
@@ -271,7 +281,7 @@ async def test_no_screenshot_keeps_a_seats_turn_on_disk_in_hot_seat_play(tmp_pat
     secret = "windfall"  # seed 39: Fox's private tip in round 1
     app = play_app("--seed", "39", seats=(Seat("Fox"), Seat("Owl")))
     async with app.run_test(size=(100, 32), notifications=True) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await curtain_of(pilot, "Fox")
         app.screen.shown_at -= CurtainScreen.SETTLE_S
         await pilot.press("enter")
         await turn_of(pilot, "Fox", 1)
@@ -288,7 +298,7 @@ async def test_no_screenshot_keeps_a_seats_turn_on_disk_in_hot_seat_play(tmp_pat
         said = [n.message for n in app._notifications if n.title == "screenshot not taken"]
         assert len(said) == 2 and "hot-seat" in said[0], said
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         app.action_screenshot()  # the curtain: nothing private to keep
         await until(pilot, lambda: list(saved.glob("*.svg")), what="the curtain's screenshot")
         await until(pilot, lambda: any(n.title == "Screenshot" for n in app._notifications), what="its toast")
@@ -302,7 +312,7 @@ async def test_a_narrow_curtain_still_says_whose_turn_it_is(size):
     that what follows is private are never cut off at the edge."""
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         await pilot.pause()
         shown = " ".join(rendered(app).split())
         assert "Pass the keyboard to Owl" in shown and "what follows is private." in shown, shown
@@ -314,11 +324,11 @@ async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():
     nothing; lifted, the turn is Fox's and shows Fox's panel."""
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Owl")
+        await curtain_of(pilot, "Owl")
         await pilot.press("enter")
         await turn_of(pilot, "Owl", 1)
         await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, CurtainScreen) and app.screen.seat == "Fox")
+        await curtain_of(pilot, "Fox")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Pass" not in titles and "Offers" not in titles, titles
         assert "Pass" in [c.title for c in app.get_system_commands(app.main)]  # on the play screen itself
