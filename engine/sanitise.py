@@ -196,6 +196,6 @@ def inert_lines(text: str) -> str:
 
 
 def shell_line(words: list[object]) -> str:
-    """A command line as `shlex.join` writes it, each word through `shell_command`'s
-    rules: printable, one line, and run by a POSIX shell as exactly those words."""
+    """`shell_command` of a list of words (paths among them): one printable line a
+    POSIX shell runs as exactly those words."""
     return shell_command(*(str(w) for w in words))

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"# {server.name} -> {server.base_url}"
                   + (" (start when the previous /health answers 200)" if i else " (first)")
                   + (f"; on each node: the roster's replicas are {', '.join(replicas)}" if replicas else ""))
-            print(shell_line(cmd))  # a path's escape sequence shown as \x1b, as the shell reads it back
+            print(shell_line(cmd))  # an escape sequence in a path written as printf octal escapes, read back as it was
         if smol is not None:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
             print(f"# {MODEL_ALIAS} (embedded) -> {plan.base_url}")
