@@ -328,3 +328,35 @@ def test_sweep_shows_no_path_raw_and_refuses_a_roster_file_name_with_escapes(tmp
 
     assert f"(runs in {shown_path(tmp_path / f'out{ESC}')})" in r.stdout, r.stdout  # escaped, not dropped
     assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr
+
+
+# --- a flag that takes one file or folder, given twice ---------------------------------
+
+@pytest.mark.parametrize("argv,flag,metavar", [
+    (["serve", "--dry-run", "--roster", "{d}/a.toml", "--roster", "{d}/b.toml"], "--roster", "FILE"),
+    (["serve", "--roster=a.toml", "--ros", "b.toml"], "--roster", "FILE"),  # = and an abbreviation are the flag too
+    (["serve", "--roster", "a.toml", "--log-dir", "{d}/l1", "--log-dir", "{d}/l2"], "--log-dir", "DIR"),
+    (["serve", "--roster", "a.toml", "--vllm-bin", "/a/vllm", "--vllm-bin", "/b/vllm"], "--vllm-bin", "PATH"),
+    (["sim", "--roster", "{d}/a.toml", "--roster", "{d}/b.toml"], "--roster", "FILE"),
+    (["sim", "--save", "{d}/a.db", "--save", "{d}/b.db"], "--save", "PATH"),
+    (["watch", "--resume", "{d}/a.db", "--resume", "{d}/b.db"], "--resume", "PATH"),
+    (["play", "--roster", "{d}/a.toml", "--roster", "{d}/b.toml"], "--roster", "FILE"),
+    (["export", "{d}/x.db", "--out", "{d}/o1", "--out", "{d}/o2"], "--out", "DIR"),
+    (["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--sft", "{d}/b.jsonl"], "--sft", "FILE.jsonl"),
+    (["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--holdout-seeds", "1", "--holdout", "{d}/h1.jsonl",
+      "--holdout", "{d}/h2.jsonl"], "--holdout", "FILE.jsonl"),
+    # seed 1 would have gone into the training set unheld
+    (["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--holdout-seeds", "1", "--holdout-seeds", "2"],
+     "--holdout-seeds", "SEEDS"),
+    (["report", "{d}/x.db", "--plots", "{d}/p1", "--plots", "{d}/p2"], "--plots", "DIR"),
+    (["sweep", "--roster", "{d}/a.toml", "--out", "{d}/o1", "--out", "{d}/o2"], "--out", "DIR"),
+    (["sweep", "--roster", "{d}/a.toml", "--plots", "{d}/p1", "--plots", "{d}/p2"], "--plots", "DIR"),
+])
+def test_a_flag_that_takes_one_file_given_twice_is_a_usage_error(tmp_path, capsys, argv, flag, metavar):
+    """`wood serve --roster a.toml --roster b.toml` had served b alone, a
+    dropped without a word; each flag naming one file or folder the same
+    (the last one given won). Nothing is made."""
+    line = one_error(capsys, [a.format(d=tmp_path) for a in argv])
+    assert line == f"wood: error: argument {flag}: given more than once: it takes one {metavar}", line
+    assert list(tmp_path.iterdir()) == []
+

@@ -89,6 +89,21 @@ def _path(v: str) -> Path:
     return Path(path_text(v))
 
 
+class Once(argparse.Action):
+    """A flag that takes one value (a file, a folder) and refuses a second:
+    `--roster a.toml --roster b.toml` had served b alone, a dropped without a
+    word. Every such flag of every command is declared with `action=Once`."""
+
+    GIVEN = "_given_once"  # the namespace's set of the Once flags given so far
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(self.GIVEN, set())
+        if self.dest in given:
+            raise argparse.ArgumentError(self, f"given more than once: it takes one {self.metavar or 'value'}")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
 @dataclass(frozen=True)
 class Flag:
     """One run flag: its name, how its text is read, and its help."""
@@ -99,6 +114,7 @@ class Flag:
     type: object = None
     choices: tuple[str, ...] | None = None
     default: object = None
+    once: bool = False  # a file: refused if given twice (`Once`)
 
     @property
     def dest(self) -> str:
@@ -114,10 +130,12 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "a resumed run keeps its own)", _seed),
     Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
          "uses the embedded SmolLM2 server)", choices=BRAINS),
-    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path),
-    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _path),
+    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path,
+         once=True),
+    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _path,
+         once=True),
     Flag("--resume", "PATH", "continue a saved run from its last committed round (its recorded state is "
-         "verified first)", _path),
+         "verified first)", _path, once=True),
 )
 
 
@@ -130,6 +148,8 @@ def add_run_flags(p: argparse.ArgumentParser, *, default_brains: Brains) -> None
             kw["type"] = f.type
         if f.choices is not None:
             kw["choices"] = f.choices
+        if f.once:
+            kw["action"] = Once
         p.add_argument(f.name, **kw)
 
 
