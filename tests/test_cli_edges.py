@@ -360,3 +360,31 @@ def test_a_flag_that_takes_one_file_given_twice_is_a_usage_error(tmp_path, capsy
     assert line == f"wood: error: argument {flag}: given more than once: it takes one {metavar}", line
     assert list(tmp_path.iterdir()) == []
 
+
+# --- a seed past 64 bits, however it is typed ----------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--holdout-seeds", str(2**63)],
+    ["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--holdout-seeds", f"1,{-2**63 - 1}"],
+    ["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--holdout-seeds", f"{2**63 - 1}-{2**63}"],
+    ["sweep", "--roster", "{d}/a.toml", "--seeds", str(2**64)],
+    ["sim", "--seed", str(2**63)],
+], ids=["export", "export-negative", "export-range", "sweep", "sim"])
+def test_a_seed_past_64_bits_is_refused_by_every_flag_alike(tmp_path, capsys, argv):
+    """`wood export --holdout-seeds 9223372036854775808` had been taken, a
+    seed no run can have (`--seed` refuses it): it held out nothing."""
+    from engine.state import SEEDS
+
+    line = one_error(capsys, [a.format(d=tmp_path) for a in argv])
+    assert line.startswith(f"wood: error: argument --{argv[-2].lstrip('-')}: expected ") and \
+        f" from {SEEDS}, got {argv[-1]}" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_widest_seeds_are_still_taken_by_every_flag():
+    from wood_tui.cli import build_parser
+
+    lo, hi = -2**63, 2**63 - 1
+    assert build_parser().parse_args(["export", "x.db", f"--holdout-seeds={lo},{hi}"]).holdout_seeds == [lo, hi]
+    assert build_parser().parse_args(["sweep", "--roster", "a", "--seeds", f"{hi}"]).seeds == [hi]
+    assert build_parser().parse_args(["sim", "--seed", f"{lo}"]).seed == lo

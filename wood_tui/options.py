@@ -68,11 +68,29 @@ def bounded_int(lo: int, hi: int):
     return parse
 
 
+def _check_seeds(seeds: list[int], v: str, what: str) -> None:
+    """The one bound on a seed, wherever seeds are typed (`--seed`, `wood sweep
+    --seeds`, `wood export --holdout-seeds`): a signed 64-bit whole number."""
+    if any(not -SEED_LIMIT <= n < SEED_LIMIT for n in seeds):
+        raise argparse.ArgumentTypeError(f"expected {what} from {SEEDS}, got {v.strip()}")
+
+
 def _seed(v: str) -> int:
     n = _whole(v)
-    if not -SEED_LIMIT <= n < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected a seed from {SEEDS}, got {v.strip()}")
+    _check_seeds([n], v, "a seed")
     return n
+
+
+def seed_list(v: str) -> list[int]:
+    """Seeds as a flag lists them (`1-10`, `1,3,7`, `1-3,9`), each bounded as `--seed` is."""
+    from engine.sweep import parse_seeds
+
+    try:
+        seeds = parse_seeds(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    _check_seeds(seeds, v, "seeds each")
+    return seeds
 
 
 def path_text(v: str) -> str:

@@ -29,7 +29,7 @@ import json
 import sys
 from pathlib import Path
 
-from wood_tui.options import Once, path_text
+from wood_tui.options import Once, path_text, seed_list
 
 CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "latency_ms",
                "prompt_tokens")
@@ -68,17 +68,6 @@ def _round_range(v: str) -> tuple[int, int | None]:
     return lo, hi
 
 
-def _seed_list(v: str) -> list[int]:
-    import argparse
-
-    from engine.sweep import parse_seeds
-
-    try:
-        return parse_seeds(v)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def add_arguments(p) -> None:
     p.add_argument("paths", nargs="+", metavar="RUN.db", type=path_text,
                    help="a save file written by --save (for --sft: one or more, or folders holding them)")
@@ -91,7 +80,7 @@ def add_arguments(p) -> None:
     p.add_argument("--outcome", type=_outcomes, default=("clean",), metavar="clean,repaired",
                    help="--sft: which applied decisions: clean (default), repaired, or clean,repaired")
     p.add_argument("--rounds", type=_round_range, metavar="A-B", help="--sft: only rounds A to B (A- : from A on)")
-    p.add_argument("--holdout-seeds", type=_seed_list, metavar="SEEDS", action=Once,
+    p.add_argument("--holdout-seeds", type=seed_list, metavar="SEEDS", action=Once,
                    help="--sft: the runs of these seeds (1-3, 7) go to the held-out file instead")
     p.add_argument("--holdout", metavar="FILE.jsonl", action=Once,
                    help="--sft: the held-out file (default: FILE.heldout.jsonl beside --sft's)")

@@ -32,30 +32,17 @@ from pathlib import Path
 from engine.metrics import counted
 from engine.sanitise import clean_text, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
 FROZEN = "roster.toml"  # in each roster's folder of runs: the roster as the sweep read it, which its runs play
 
 
-def _seeds(v: str) -> list[int]:
-    from engine.state import SEED_LIMIT, SEEDS
-    from engine.sweep import parse_seeds
-
-    try:
-        seeds = parse_seeds(v)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if any(not -SEED_LIMIT <= s < SEED_LIMIT for s in seeds):
-        raise argparse.ArgumentTypeError(f"expected seeds each from {SEEDS}, got {v.strip()}")
-    return seeds
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--roster", action="append", required=True, metavar="FILE",
                    help="a roster TOML; give it once per roster to compare (its file name names it)")
-    p.add_argument("--seeds", type=_seeds, default=_seeds("1-5"), metavar="SEEDS",
+    p.add_argument("--seeds", type=seed_list, default=seed_list("1-5"), metavar="SEEDS",
                    help="the seeds every roster plays: 1-10, 1,3,7 or 1-3,9 (default 1-5)")
     p.add_argument("--rounds", type=bounded_int(1, MAX_ROUNDS), default=DEFAULT_ROUNDS, metavar="R",
                    help=f"rounds per run (default {DEFAULT_ROUNDS})")
