@@ -388,3 +388,33 @@ def test_the_widest_seeds_are_still_taken_by_every_flag():
     assert build_parser().parse_args(["export", "x.db", f"--holdout-seeds={lo},{hi}"]).holdout_seeds == [lo, hi]
     assert build_parser().parse_args(["sweep", "--roster", "a", "--seeds", f"{hi}"]).seeds == [hi]
     assert build_parser().parse_args(["sim", "--seed", f"{lo}"]).seed == lo
+
+
+# --- a NUL byte in a path (in-process callers can pass one; no system call takes it) ----
+
+@pytest.mark.parametrize("argv,flag,what", [
+    (["serve", "--roster", "{roster}", "--dry-run", "--log-dir", "{d}/l\0gs"], "--log-dir", "directory path"),
+    (["serve", "--roster", "{roster}", "--log-dir", "{d}/l\0gs"], "--log-dir", "directory path"),
+    (["export", "{save}", "--out", "{d}/o\0"], "--out", "directory path"),
+    (["export", "{save}", "--sft", "{d}/s\0.jsonl"], "--sft", "file path"),
+    (["export", "{save}", "--sft", "{d}/s.jsonl", "--holdout-seeds", "1", "--holdout", "{d}/h\0.jsonl"],
+     "--holdout", "file path"),
+    (["report", "{save}", "--plots", "{d}/p\0"], "--plots", "directory path"),
+    (["sweep", "--roster", "{d}/r\0.toml", "--seeds", "1", "--rounds", "2", "--out", "{d}/sw"], "--roster",
+     "file path"),
+    (["sweep", "--roster", "{roster}", "--seeds", "1", "--rounds", "2", "--out", "{d}/sw\0"], "--out",
+     "directory path"),
+    (["sweep", "--roster", "{roster}", "--seeds", "1", "--rounds", "2", "--out", "{d}/sw", "--plots", "{d}/p\0"],
+     "--plots", "directory path"),
+    (["sim", "--rounds", "2", "--save", "{d}/r\0.db"], "--save", "file path"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_nul_byte_in_a_path_flag_is_a_usage_error_naming_the_flag(tmp_path, capsys, argv, flag, what):
+    """`wood_tui.cli.main([..., "--out", "o\\0"])` had ended in a traceback
+    (ValueError: embedded null byte), a sweep's folder of runs made first."""
+    save = ROOT / "tests" / "nul-save-not-read.db"  # refused before it is opened
+    roster = ROOT / "serve" / "rosters" / "embedded.toml"
+    d = tmp_path / "d"
+    d.mkdir()
+    line = one_error(capsys, [a.format(d=d, save=save, roster=roster) for a in argv])
+    assert line == f"wood: error: argument {flag}: a {what} cannot contain a NUL byte", line
+    assert list(d.iterdir()) == []

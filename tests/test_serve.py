@@ -416,7 +416,11 @@ def test_wood_serve_with_a_vllm_path_to_nothing_or_a_bad_log_dir_is_one_line_and
     for argv, words in ((["--vllm-bin", "/nonexistent/vllm"], "--vllm-bin /nonexistent/vllm: no such executable"),
                         (["--vllm-bin", "/bin/false", "--log-dir", str(tmp_path / "afile")], "is a file, not a directory"),
                         (["--vllm-bin", "/bin/false", "--log-dir", ""], "expected a directory path")):
-        assert main(["serve", "--roster", "serve/rosters/vllm.toml", *argv]) == 2
+        try:
+            rc = main(["serve", "--roster", "serve/rosters/vllm.toml", *argv])
+        except SystemExit as e:  # a usage error argparse reads (wood_tui/cli.py: one line, exit 2)
+            rc = e.code
+        assert rc == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("wood: error: ") and words in err and len(err.splitlines()) == 1, err
     assert main(["serve", "--roster", "serve/rosters/vllm.toml", "--dry-run"]) == 0

@@ -93,14 +93,21 @@ def seed_list(v: str) -> list[int]:
     return seeds
 
 
-def path_text(v: str) -> str:
+def path_text(v: str, what: str = "file path") -> str:
     """A path argument as given, refused if empty or blank (`Path("")` is the
-    current folder: `wood export ''` had read every save under it)."""
+    current folder: `wood export ''` had read every save under it) or if it
+    holds a NUL byte (no system call takes one: Python's ValueError). Every
+    flag or argument naming a file or folder is read by this (or `dir_text`)."""
     if not v.strip():
-        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+        raise argparse.ArgumentTypeError(f"expected a {what}, got an empty string")
     if "\x00" in v:
-        raise argparse.ArgumentTypeError("a file path cannot contain a NUL byte")
+        raise argparse.ArgumentTypeError(f"a {what} cannot contain a NUL byte")
     return v
+
+
+def dir_text(v: str) -> str:
+    """A folder argument as given (`--out DIR`, `--plots DIR`), refused as `path_text` refuses a file's."""
+    return path_text(v, "directory path")
 
 
 def _path(v: str) -> Path:

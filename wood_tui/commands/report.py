@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from wood_tui.options import Once, decimal, path_text
+from wood_tui.options import Once, decimal, dir_text, path_text
 
 
 PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print
@@ -40,7 +40,7 @@ def add_price_flags(p) -> None:
 
 def add_plot_flags(p) -> None:
     p.add_argument("--plot", action="store_true", help="draw the charts in the terminal after the text")
-    p.add_argument("--plots", metavar="DIR", action=Once,
+    p.add_argument("--plots", metavar="DIR", type=dir_text, action=Once,
                    help="write the charts as PNG and SVG files into DIR (made if missing)")
 
 

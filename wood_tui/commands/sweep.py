@@ -32,7 +32,7 @@ from pathlib import Path
 from engine.metrics import counted
 from engine.sanitise import clean_text, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, seed_list
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, dir_text, path_text, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
@@ -40,13 +40,13 @@ FROZEN = "roster.toml"  # in each roster's folder of runs: the roster as the swe
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--roster", action="append", required=True, metavar="FILE",
+    p.add_argument("--roster", action="append", required=True, metavar="FILE", type=path_text,
                    help="a roster TOML; give it once per roster to compare (its file name names it)")
     p.add_argument("--seeds", type=seed_list, default=seed_list("1-5"), metavar="SEEDS",
                    help="the seeds every roster plays: 1-10, 1,3,7 or 1-3,9 (default 1-5)")
     p.add_argument("--rounds", type=bounded_int(1, MAX_ROUNDS), default=DEFAULT_ROUNDS, metavar="R",
                    help=f"rounds per run (default {DEFAULT_ROUNDS})")
-    p.add_argument("--out", default="sweep", metavar="DIR", action=Once,
+    p.add_argument("--out", default="sweep", metavar="DIR", type=dir_text, action=Once,
                    help="where the runs are kept (default ./sweep); the same DIR resumes a killed sweep")
     p.add_argument("--jobs", type=bounded_int(1, 256), default=os.cpu_count() or 1, metavar="N",
                    help="runs at a time (default: one per CPU core); the embedded model's runs go one at a time")
