@@ -42,7 +42,7 @@ from typing import Literal
 
 from engine.errors import WoodError
 from engine.sanitise import clean_text, shown_path
-from engine.xdg import xdg_home
+from engine.xdg import NoHome, xdg_home
 
 from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
 
@@ -172,20 +172,37 @@ def cpu_threads() -> int:
 
 
 def cache_dir() -> Path:
+    """The requantized copy's folder; `engine.xdg.NoHome` with no home folder to find it in."""
     return xdg_home("XDG_CACHE_HOME", ".cache") / CACHE_FOLDER
+
+
+def spare_cache_path() -> Path:
+    return Path(tempfile.gettempdir()) / f"{CACHE_FOLDER}-{os.getuid()}"
 
 
 def spare_cache_dir() -> Path:
     """Where the requantized copy is made when `cache_dir()` cannot be
-    written: a folder of this user's own in the temporary folder (made 0700;
-    one that another user owns or can write in is refused, since a model file
-    found there is loaded into llama.cpp)."""
-    folder = Path(tempfile.gettempdir()) / f"{CACHE_FOLDER}-{os.getuid()}"
+    written (or there is no home folder for it): a folder of this user's own
+    in the temporary folder (made 0700; one that another user owns or can
+    write in is refused, since a model file found there is loaded into llama.cpp)."""
+    folder = spare_cache_path()
     folder.mkdir(mode=0o700, exist_ok=True)
-    st = folder.lstat()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+    if not _ours_alone(folder):
         raise WoodError(f"{shown_path(folder)} is not a folder of this user's alone")
     return folder
+
+
+def _ours_alone(folder: Path) -> bool:
+    st = folder.lstat()
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def _cache_shown() -> str:
+    """`cache_dir()` as a line shows it, or what stands for it with no home folder to find it in."""
+    try:
+        return shown_path(cache_dir())
+    except NoHome:
+        return "the cache folder"
 
 
 def _one_line(e: object) -> str:
@@ -354,7 +371,7 @@ class EmbeddedServer:
                     try:
                         self.model_path = requantized_gguf(self.quant, folder=spare_cache_dir())
                         self.model_note = (f"could not keep the requantized embedded model in "
-                                           f"{shown_path(cache_dir())} ({_one_line(e)}); "
+                                           f"{_cache_shown()} ({_one_line(e)}); "
                                            f"made it in {shown_path(self.model_path.parent)}")
                     except Exception as e2:  # noqa: BLE001 - whatever it was, the shipped file still works
                         self.model_note = (f"could not requantize the embedded model to {self.quant} "
@@ -382,15 +399,30 @@ class EmbeddedServer:
         if not self.port_given:
             port = "PORT"
             notes.append(f"PORT: a free port on {HOST}, chosen at start")
+        folder, homeless = None, None
+        if self.model_path is None and self.quant is not None:
+            try:
+                folder = cache_dir()
+            except NoHome as e:  # the start makes (or finds) the copy in the spare folder
+                folder, homeless = spare_cache_path(), e
         try:
-            model = self.model_path or (gguf_path() if self.quant is None else cached_gguf(self.quant))
+            if homeless is not None and folder.exists() and not _ours_alone(folder):  # refused at start too
+                model = gguf_path()
+                notes.append(f"the shipped file is served: {shown_path(folder)} is not a folder of this user's "
+                             f"alone, and there is no cache folder ({_one_line(homeless)})")
+            else:
+                model = self.model_path or (gguf_path() if self.quant is None
+                                            else cached_gguf(self.quant, folder=folder))
         except OSError:  # an unreadable cache: the start would make the copy again (or serve the shipped file)
             model = None
         if model is None:
             model = "MODEL"
             notes.append(f"MODEL: {shown_path(gguf_path())} requantized to {self.quant}, written into "
-                         f"{shown_path(cache_dir())}/ "
+                         f"{shown_path(folder)}/ "
                          "on the first start (if that fails, the shipped file is served)")
+        if homeless is not None and model != gguf_path():
+            notes.append(f"the requantized copy is kept in {shown_path(folder)}, not a cache folder: "
+                         f"{_one_line(homeless)}")
         return Plan(f"http://{HOST}:{port}/v1", self._command(str(model), port), notes)
 
     def _command(self, model: str, port: str) -> list[str]:

@@ -6,6 +6,7 @@ printed raw that came from a file or a flag."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -195,6 +196,97 @@ def test_a_relative_xdg_folder_is_ignored_as_the_spec_says(tmp_path, monkeypatch
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "k"))
     assert cache_dir() == tmp_path / "c" / "thousand-token-wood"
     assert config_dir() == tmp_path / "k" / "thousand-token-wood"
+
+
+@pytest.fixture
+def no_home(monkeypatch, tmp_path):
+    """HOME unset and no password-database entry for this uid (a container run
+    as a bare uid): Path.home() raises RuntimeError. The temporary folder is tmp_path."""
+    import pwd
+
+    def nobody(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+    monkeypatch.setattr(pwd, "getpwuid", nobody)
+    for var in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "WOOD_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError):
+        Path.home()
+
+
+def test_with_no_home_folder_a_default_folder_is_one_clear_line_and_a_given_one_works(no_home, monkeypatch,
+                                                                                      tmp_path):
+    """Path.home()'s RuntimeError ('Could not determine home directory.') had
+    reached the user as a traceback from wherever a default folder was asked for."""
+    from engine.xdg import NoHome, xdg_home
+    from serve.embedded import cache_dir
+    from wood_tui.screens.intro import config_dir
+
+    with pytest.raises(NoHome) as e:
+        cache_dir()
+    assert str(e.value) == (f"cannot find the home folder for ~/.cache (HOME is not set and user {os.getuid()} has no "
+                            "entry in the password database): set HOME, or XDG_CACHE_HOME to an absolute path")
+    with pytest.raises(NoHome, match=r"~/\.config .*: set HOME, or XDG_CONFIG_HOME to an absolute path$"):
+        config_dir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("WOOD_CONFIG_DIR", str(tmp_path / "w"))
+    assert cache_dir() == tmp_path / "c" / "thousand-token-wood" and config_dir() == tmp_path / "w"
+    monkeypatch.setenv("HOME", "relative")  # Path.home() takes it as it is: ./relative/.cache, wherever wood ran
+    with pytest.raises(NoHome, match="HOME is 'relative', not an absolute path"):
+        xdg_home("XDG_CONFIG_HOME", ".config")
+
+
+def test_serve_dry_run_with_no_home_folder_shows_where_the_copy_goes_and_why(no_home, tmp_path, capsys,
+                                                                            monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    spare = tmp_path / f"thousand-token-wood-{os.getuid()}"
+    assert f"written into {spare}/ on the first start" in out, out
+    assert (f"# the requantized copy is kept in {spare}, not a cache folder: cannot find the home folder for "
+            "~/.cache (HOME is not set") in out, out
+    assert list(tmp_path.iterdir()) == []  # a dry run makes nothing
+    spare.mkdir()
+    spare.chmod(0o777)  # another user could have put a model file here: the start would refuse it
+    assert main(["serve", "--roster", "serve/rosters/embedded.toml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"# the shipped file is served: {spare} is not a folder of this user's alone, and there is no cache " \
+           "folder (cannot find the home folder" in out and "MODEL" not in out, out
+
+
+def test_the_embedded_model_with_no_home_folder_is_kept_in_the_spare_folder_and_says_why(no_home, tmp_path,
+                                                                                         monkeypatch, caplog):
+    """The warning had been built by asking for the cache folder again: its
+    RuntimeError made the copy made in the spare folder unused, the slower
+    shipped file served, and the line said the spare folder had failed."""
+    import serve.embedded as embedded
+
+    def quantize(src, out, quant):
+        out.write_bytes(b"GGUF, requantized")
+    monkeypatch.setattr(embedded, "_run_quantize", quantize)
+    with caplog.at_level("WARNING", logger="serve.embedded"):
+        srv = embedded.EmbeddedServer()
+        made = srv.prepare_model()
+    spare = tmp_path / f"thousand-token-wood-{os.getuid()}"
+    assert made.parent == spare, srv.model_note
+    assert srv.model_note == ("could not keep the requantized embedded model in the cache folder (cannot find the "
+                              f"home folder for ~/.cache (HOME is not set and user {os.getuid()} has no entry in the "
+                              "password database): set HOME, or XDG_CACHE_HOME to an absolute path); "
+                              f"made it in {spare}"), srv.model_note
+    assert len(caplog.records) == 1
+
+
+def test_wood_play_with_no_home_folder_shows_the_introduction_remembering_it_nowhere(no_home, tmp_path,
+                                                                                     monkeypatch):
+    """`wood play` had been a traceback: its config folder (where the seen
+    introduction is remembered) is under the home folder."""
+    import wood_tui.game
+
+    apps = []
+    monkeypatch.setattr(wood_tui.game, "run_app", lambda app: apps.append(app) or 0)
+    assert main(["play", "--brains", "scripted", "--seed", "1"]) == 0
+    assert apps[0].config_dir is None and apps[0].intro
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- a roster or a vLLM config with a byte-order mark, or not UTF-8 -------------------

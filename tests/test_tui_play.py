@@ -455,6 +455,20 @@ async def test_a_config_dir_that_cannot_be_read_shows_the_introduction_and_plays
         assert in_form(app)
 
 
+async def test_an_introduction_remembered_nowhere_is_shown_and_the_game_plays_on(tmp_path, monkeypatch):
+    """No home folder to keep the config folder in (`wood play` passes no
+    config_dir, and asks for the introduction): it is shown, every game."""
+    monkeypatch.chdir(tmp_path)
+    game = LiveGame(args("play", "--brains", "scripted", "--seed", "1"), (Seat("Owl"),))
+    app = WoodApp(game, pacer=Pacer(0.0), config_dir=None, intro=True)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
+        await pilot.press("enter")
+        await turn(pilot, 1)
+        assert in_form(app)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_config_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("WOOD_CONFIG_DIR", str(tmp_path / "w"))
     assert config_dir() == tmp_path / "w"

@@ -51,13 +51,16 @@ class WoodApp(App[None]):
     TITLE = "Thousand Token Wood"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", show=False, priority=True)]
 
-    def __init__(self, game: LiveGame | RecordedGame, *, pacer: Pacer | None = None, config_dir: Path | None = None):
+    def __init__(self, game: LiveGame | RecordedGame, *, pacer: Pacer | None = None, config_dir: Path | None = None,
+                 intro: bool | None = None):
         """`config_dir`: where the first game's introduction is remembered
-        (`wood play` passes the user's; None: no introduction)."""
+        (`wood play` passes the user's; None: no introduction, unless `intro`
+        asks for it: then it is shown every game, remembered nowhere)."""
         super().__init__()
         self.game = game
         self.pacer = pacer or Pacer()
         self.config_dir = config_dir
+        self.intro = config_dir is not None if intro is None else intro
         self.main: Screen | None = None
         self.ready = False
         self.closing = False
@@ -114,7 +117,8 @@ class WoodApp(App[None]):
 
     # ---- the first game -------------------------------------------------------
     def wants_intro(self) -> bool:
-        return self.config_dir is not None and isinstance(self.main, MarketScreen) and not intro_seen(self.config_dir)
+        return (self.intro and isinstance(self.main, MarketScreen)
+                and (self.config_dir is None or not intro_seen(self.config_dir)))
 
     def show_intro(self, msg: GameReady, then) -> None:
         """The introduction for the seats of this game; `then()` once it is closed."""
@@ -122,8 +126,8 @@ class WoodApp(App[None]):
         seats = [(s.name, species[s.name]) for s in self.game.seats if s.name in species]
 
         def closed(_) -> None:
-            assert self.config_dir is not None
-            remember_intro(self.config_dir)
+            if self.config_dir is not None:
+                remember_intro(self.config_dir)
             then()
         makes = upcoming_makes(msg.state, msg.world)
         self.push_screen(IntroScreen(intro_text(msg.world, seats, msg.target_rounds, makes)), closed)

@@ -29,6 +29,7 @@ def run(args) -> int:
     from engine.errors import WoodError
     from engine.sanitise import check_plain_name, shown_path
     from engine.world import build_roster, load_world
+    from engine.xdg import NoHome
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
     from wood_tui.game import check_before_the_screen, run_app, saved_play
@@ -83,6 +84,10 @@ def run(args) -> int:
                         f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} already in {where}")
     new = set(absent) if args.species and not options.resume else set()
     check_before_the_screen(options, world)
+    try:
+        remembered = config_dir()
+    except NoHome:  # nowhere to remember the introduction (HOME unset, no passwd entry): shown every game
+        remembered = None
     app = WoodApp(LiveGame(options, [Seat(n, args.species if n in new else None) for n in names]), pacer=Pacer(0.0),
-                  config_dir=config_dir())
+                  config_dir=remembered, intro=True)
     return run_app(app)

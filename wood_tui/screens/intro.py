@@ -2,7 +2,8 @@
 offer and accept, and what wins. Shown on the first `wood play` only: a
 small file under the user's config directory remembers it was seen
 (`$WOOD_CONFIG_DIR`, else `$XDG_CONFIG_HOME/thousand-token-wood`, else
-`~/.config/thousand-token-wood`)."""
+`~/.config/thousand-token-wood`). With no home folder to be found and
+neither variable set, it is shown every game, remembered nowhere."""
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,8 @@ MAX_SEATS_TOLD = 4
 
 
 def config_dir() -> Path:
-    """Where the app keeps what it remembers about its user."""
+    """Where the app keeps what it remembers about its user; `engine.xdg.NoHome`
+    if that is under a home folder there is no finding."""
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV])
     return xdg_home("XDG_CONFIG_HOME", ".config") / APP_DIR
