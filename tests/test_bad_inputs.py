@@ -435,6 +435,11 @@ ROSTERS = [
      + creature() + creature('"Fox"', '"fox"'), "base_urls lists a server twice"),
     ("key-env-not-a-name", GOOD_MODEL + 'api_key_env = "MY KEY"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key_env must name an environment variable"),
+    # file paths in a roster: no system call takes a NUL byte (`wood serve --dry-run` had ended in ValueError)
+    ("vllm-config-nul", GOOD_MODEL + 'vllm_config = "a\\u0000b.yaml"\n' + creature() + creature('"Fox"', '"fox"'),
+     "models.m: vllm_config is a file path: it cannot contain a NUL byte"),
+    ("tokenizer-nul", GOOD_MODEL + 'tokenizer = "a\\u0000b.gguf"\n' + creature() + creature('"Fox"', '"fox"'),
+     "models.m: tokenizer is a file path: it cannot contain a NUL byte"),
     ("key-header-injection", GOOD_MODEL + 'api_key = "abc\\r\\nX-Injected: 1"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key must be printable ASCII"),
     ("unknown-species", GOOD_MODEL + creature() + creature('"Rex"', '"dragon"'), "unknown species 'dragon'"),

@@ -169,6 +169,9 @@ class ModelConfig(BaseModel):
             _check_key(self.api_key)
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
             raise ValueError("api_key_env must name an environment variable (letters, digits, _)")
+        for field in ("tokenizer", "vllm_config"):  # a file's path: no system call takes a NUL byte
+            if "\x00" in (getattr(self, field) or ""):
+                raise ValueError(f"{field} is a file path: it cannot contain a NUL byte")
         urls = [u.rstrip("/") for u in self.base_urls]
         if len({_same_server(u) for u in urls}) != len(urls):
             raise ValueError("base_urls lists a server twice")
