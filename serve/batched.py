@@ -70,6 +70,8 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from engine.sanitise import shown_path
+
 from .loopback import HttpConnection, host_arg, port_arg, served_at
 
 HOST = "127.0.0.1"
@@ -174,7 +176,7 @@ class Engine:
         mparams = llama_cpp.llama_model_default_params()
         self.model = llama_cpp.llama_model_load_from_file(model_path.encode(), mparams)
         if not self.model:
-            raise RuntimeError(f"cannot load model {model_path}")
+            raise RuntimeError(f"cannot load model {shown_path(model_path)}")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         cparams = llama_cpp.llama_context_default_params()
         # split: each sequence its own n_ctx cells, attending to those alone (a prefix is copied across);
@@ -704,8 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     t0 = time.perf_counter()
-    if not Path(args.model).is_file():
-        print(f"serve.batched: no model file at {args.model}", file=sys.stderr, flush=True)
+    if not Path(args.model).is_file():  # one line, the path as typed (control characters escaped)
+        why = "a directory, not a GGUF file" if Path(args.model).is_dir() else "no model file there"
+        print(f"serve.batched: {shown_path(args.model)}: {why}", file=sys.stderr, flush=True)
         return 2
     try:
         engine = Engine(args.model, n_ctx=args.n_ctx, parallel=args.parallel, threads=args.threads or None,
@@ -716,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def ready(port: int) -> None:
-        print(f"batched serving {served_at(args.host, port)} ({args.alias}: {args.model}; parallel {engine.parallel}, "
+        print(f"batched serving {served_at(args.host, port)} ({args.alias}: {shown_path(args.model)}; parallel {engine.parallel}, "
               f"n_ctx {engine.n_ctx}, n_batch {engine.n_batch}, threads {engine.threads}; "
               f"loaded in {time.perf_counter() - t0:.1f} s)", flush=True)
 

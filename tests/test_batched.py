@@ -224,7 +224,10 @@ def test_requests_that_overflow_a_unified_cache_wait_their_turn(tmp_path):
 
 
 @pytest.mark.parametrize("args,says", [
-    (["--model", "/no/such.gguf"], "serve.batched: no model file at /no/such.gguf"),
+    (["--model", "/no/such.gguf"], "serve.batched: /no/such.gguf: no model file there"),
+    (["--model", "{dir}"], ": a directory, not a GGUF file"),
+    # the path as typed, its control characters escaped: it had reached the terminal raw
+    (["--model", "a\x1b[31mb.gguf"], "serve.batched: a\\x1b[31mb.gguf: no model file there"),
     (["--model", "{bad}"], "serve.batched: cannot load model"),
     (["--model", "x.gguf", "--parallel", "0"], "--parallel: expected a whole number of at least 1"),
 ])
@@ -234,6 +237,6 @@ def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, sa
 
     bad = tmp_path / "bad.gguf"
     bad.write_text("not a GGUF file")
-    args = [str(bad) if a == "{bad}" else a for a in args]
+    args = [str(bad) if a == "{bad}" else str(tmp_path) if a == "{dir}" else a for a in args]
     r = subprocess.run([sys.executable, "-m", "serve.batched", *args], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
