@@ -14,7 +14,8 @@ with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
 "gzip_bomb": 100 MB inflated), a byte at a time ("trickle"), asks for a key
-(401, "needs_key") or is a 404 with no body ("empty_404").
+(401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
+in front of a server may answer plain http ("redirect").
 """
 from __future__ import annotations
 
@@ -143,6 +144,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._raw(401, b'{"error": "no key"}', "application/json")
             elif srv.models_mode == "empty_404":  # a server with no such route, and nothing to say
                 self._raw(404, b"", "text/plain")
+            elif srv.models_mode == "redirect":  # a proxy that moves plain http to https
+                host, port = self.server.server_address[:2]
+                self._raw(301, b"<html>301 Moved Permanently</html>", "text/html",
+                          {"Location": f"https://{host}:{port}{self.path}"})
             else:
                 self._raw(200, listing.encode(), "application/json")
         else:

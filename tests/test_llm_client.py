@@ -543,6 +543,20 @@ async def test_a_model_list_refused_with_no_body_says_so_not_a_dangling_colon():
     assert str(e.value).endswith("answered GET models with HTTP 404 (no body)"), str(e.value)
 
 
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_model_list_that_redirects_says_where_to_not_that_it_is_no_server(transport):
+    """A proxy that moves http to https answers GET models with a 301: the
+    start says so and names the base_url it points at (it had said only
+    "did not answer like an OpenAI-compatible server")."""
+    with FaultServer(models_mode="redirect") as srv:
+        async with ChatClient(config(srv.base_url, http_client=transport)) as client:
+            with pytest.raises(ModelServerError) as e:
+                await client.check_models()
+    https = srv.base_url.replace("http://", "https://")
+    assert str(e.value) == (f"model server for 'smol' at {srv.base_url} answered GET models with HTTP 301, a redirect "
+                            f"to {https}/models (redirects are not followed: set base_url to {https})")
+
+
 @pytest.mark.parametrize("key, says", [
     ({}, "no API key was sent: a roster names the environment variable that holds it with api_key_env"),
     ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),

@@ -26,7 +26,7 @@ import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -188,7 +188,7 @@ class ChatClient:
     async def _served(self, r: Replica) -> set[str]:
         wait = self.check_wait_s
         try:
-            status, body = await _get(r.http, "models", wait, self.cfg.connect_timeout_s)
+            status, body, location = await _get(r.http, "models", wait, self.cfg.connect_timeout_s)
         except httpx.ConnectTimeout:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} did not take the connection "
                                f"within {self.cfg.connect_timeout_s:g} s (connect_timeout_s)") from None
@@ -201,6 +201,9 @@ class ChatClient:
         except httpx.HTTPError as e:
             raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
+        if 300 <= status < 400:  # not followed: it could lead anywhere, and the next call would meet it again
+            raise ModelServerError(f"model server for '{self.cfg.name}' at {r.url} answered GET models with "
+                                   f"HTTP {status}, a redirect{_redirect_hint(r.url, location)}")
         if status >= 400:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} answered GET models "
                                f"with HTTP {status}" + (f": {said}" if (said := _text(body)) else " (no body)")
@@ -338,7 +341,7 @@ class ChatClient:
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, HEALTH_MAX_INTERVAL_S)
             try:
-                status, _ = await _get(r.http, "models", HEALTH_TIMEOUT_S, self.cfg.connect_timeout_s)
+                status, _, _ = await _get(r.http, "models", HEALTH_TIMEOUT_S, self.cfg.connect_timeout_s)
             except (httpx.HTTPError, TimeoutError):
                 continue
             if status == 200:
@@ -473,6 +476,23 @@ def _storable(text: str) -> str:
     return text
 
 
+def _redirect_hint(url: str, location: str | None) -> str:
+    """Where a redirect of GET models pointed, and the base_url that would
+    reach it (its address less `/models`), for the line that refuses it."""
+    where = (location or "").strip()
+    try:
+        where = urljoin(url.rstrip("/") + "/models", where) if where else ""
+    except ValueError:  # no address urljoin can read ("http://[bad"): shown as it came
+        pass
+    where = clean_text(where, DETAIL_MAX)
+    if not where:
+        return " with no Location (redirects are not followed)"
+    base = where.split("?", 1)[0].rstrip("/")
+    base = base.removesuffix("/models") if base.endswith("/models") else ""
+    return (f" to {where} (redirects are not followed: "
+            + (f"set base_url to {base})" if base else "set base_url to the server's own address)"))
+
+
 def _refuse_coding(content_encoding: str) -> None:
     """We ask for identity (IDENTITY); a reply whose Content-Encoding says
     otherwise is refused, its body unread (a small one can inflate to gigabytes)."""
@@ -495,8 +515,9 @@ async def _read_capped(resp: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-async def _get(http: httpx.AsyncClient, path: str, wait: float, connect: float) -> tuple[int, bytes]:
-    """GET `path`: (status, body), within `wait` seconds in all (else
+async def _get(http: httpx.AsyncClient, path: str, wait: float,
+               connect: float) -> tuple[int, bytes, str | None]:
+    """GET `path`: (status, body, its Location header if any), within `wait` seconds in all (else
     TimeoutError), connected (TLS handshake included) within `connect` of
     them (else httpx.ConnectTimeout: a port that takes the connection and
     then says nothing is no server, and waited for no longer than one down)."""
@@ -504,7 +525,7 @@ async def _get(http: httpx.AsyncClient, path: str, wait: float, connect: float) 
         async with http.stream("GET", path, headers=IDENTITY,
                                timeout=httpx.Timeout(wait, connect=min(connect, wait))) as resp:
             _refuse_coding(resp.headers.get("content-encoding", ""))
-            return resp.status_code, await _read_capped(resp)
+            return resp.status_code, await _read_capped(resp), resp.headers.get("location")
 
 
 async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes]:
