@@ -13,7 +13,7 @@ the reply, a Content-Length with a sign) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
-"gzip_bomb": 100 MB inflated), a byte at a time ("trickle"), asks for a key
+"gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle"), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
 in front of a server may answer plain http ("redirect").
 """
@@ -136,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
             listing = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
             if srv.models_mode == "gzip":
                 self._raw(200, gzip.compress(listing.encode()), "application/json", {"Content-Encoding": "gzip"})
+            elif srv.models_mode == "fake_gzip":
+                self._raw(200, listing.encode(), "application/json", {"Content-Encoding": "gzip"})
             elif srv.models_mode == "gzip_bomb":  # about 100 KB on the wire, 100 MB once inflated
                 self._raw(200, _bomb(), "application/json", {"Content-Encoding": "gzip"})
             elif srv.models_mode == "trickle":

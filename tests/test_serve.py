@@ -279,6 +279,20 @@ def test_port_already_taken(tmp_path, stub_bin):
             VLLMFleet([path], vllm_bin=stub_bin, log_dir=tmp_path).start()
 
 
+@pytest.mark.parametrize("mode", ["fake_gzip", "trickle"])
+def test_the_readiness_poll_reads_the_status_not_the_body(mode):
+    """`wait_ready` asks only whether GET answers 200: a body said to be gzip
+    and not had ended the start in a DecodingError traceback, and one
+    trickled a byte at a time had held the poll seconds past its deadline."""
+    from serve.health import wait_ready
+    from tests.fault_server import FaultServer
+
+    with FaultServer(models_mode=mode) as srv:
+        t0 = time.monotonic()
+        assert wait_ready(f"{srv.base_url}/models", deadline_s=1.0) < 1.0
+        assert time.monotonic() - t0 < 1.0
+
+
 def test_two_configs_on_one_port(tmp_path):
     a = write_config(tmp_path, "alpha", tmp_path / "r.jsonl")
     b = tmp_path / "beta.yaml"
