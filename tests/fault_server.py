@@ -9,10 +9,10 @@ truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body, a redirect, interim 1xx responses before
-the reply, a Content-Length with a sign) or a reply
+the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
-length). `models_mode` makes GET `.../models` answer compressed ("gzip", or
+length, a content that is a number, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
 "gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle"), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
 in front of a server may answer plain http ("redirect").
@@ -53,8 +53,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim",
-            "bare_lf", "bare_lf_chunked", "signed_length")
-ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply")  # a reply, with fields no server should send
+            "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
+ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", "number_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
@@ -247,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
                                              "message": {"role": "assistant", "content": VALID}}],
                                 "usage": {"prompt_tokens": 12345, "completion_tokens": 23}})
             self._raw(200, reply.replace("12345", "9" * 5000).encode(), "application/json")
+        elif scenario == "number_content":
+            self._completion(body, 5, "stop", {})
+        elif scenario == "empty_200":
+            self._raw(200, b"", "application/json")
         elif scenario == "odd_finish":
             self._completion(body, VALID, {"why": "because"}, {})
         elif scenario == "long_reply":
@@ -285,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up: as it should
 
-    def _completion(self, body: dict, content: str | None, finish: object, extra: dict,
+    def _completion(self, body: dict, content: object, finish: object, extra: dict,
                     usage: dict | None = None) -> None:
         self._json(200, {
             "id": "chatcmpl-wood", "object": "chat.completion", "model": body.get("model"),

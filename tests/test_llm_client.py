@@ -92,6 +92,8 @@ EXPECTED = {
     "vast_usage": ("clean", "", 1),  # a count no int() reads is unknown, not a lost reply
     "odd_finish": ("clean", "", 1),
     "long_reply": ("clean", "", 1),
+    "number_content": ("fault", "fault: bad_body: the message's content is a number, not text", 1),  # not "empty"
+    "empty_200": ("fault", "fault: bad_body: no body", 1),  # not a bare "bad_body"
 }
 
 

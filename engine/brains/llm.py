@@ -416,9 +416,11 @@ class ChatClient:
             usage = reply.get("usage")
             usage = usage if isinstance(usage, dict) else {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
-            return ChatResult(fault="bad_body", detail=_text(content))
+            return ChatResult(fault="bad_body", detail=_text(content) or "no body")
         finish = choice.get("finish_reason")
         content = _content_text(content)
+        if content is not None and not isinstance(content, str):  # 5, true, {...}: no chat reply, not "no content"
+            return ChatResult(fault="bad_body", detail=f"the message's content is {_json_kind(content)}, not text")
         result = ChatResult(
             text=_storable(content) if isinstance(content, str) else None,
             finish_reason=(clean_text(finish, FINISH_MAX) or None) if isinstance(finish, str) else None,
@@ -454,6 +456,12 @@ def _content_text(content: object) -> object:
         parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return "".join(parts) if parts else None
     return content
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in words (a message's content that is not text)."""
+    return ("a true/false value" if isinstance(value, bool) else "a number" if isinstance(value, (int, float))
+            else "an object" if isinstance(value, dict) else f"a {type(value).__name__}")
 
 
 class _Unreachable(ModelServerError):
