@@ -156,26 +156,38 @@ def _strip_wrappers(text: str, repairs: list[str]) -> str:
         text = text[closing + len("</think>"):] if closing >= 0 else text  # template opened <think> for it
         text = _THINK_TAG.sub(" ", text)
     if "```" in text:
-        for m in _FENCE.finditer(text):
-            if "{" in m.group(1):
-                repairs.append("fence")
-                return m.group(1)
+        bodies = [m.group(1) for m in _FENCE.finditer(text) if "{" in m.group(1)]
+        if bodies:  # several (a plan, then the move): all of them, for `_find_object` to choose the move
+            repairs.append("fence")
+            return "\n".join(bodies)
     return text
 
 
 def _find_object(text: str, repairs: list[str]) -> dict | str:
-    """The first JSON object in `text`: strictly decoded if possible, else
-    mended; or, if there is none, why not."""
+    """The first JSON object in `text` that names a move (`_names_move`),
+    else the first at all: strictly decoded if possible, else mended; or, if
+    there is none, why not. ({"thought": ...} then the move: the move.)"""
     starts = [m.start() for m in re.finditer(r"\{", text)]
+    first, decoded_to = None, -1
     for i in starts[:MAX_DECODE_TRIES]:
+        if i < decoded_to:  # inside an object already read: a part of it, not a reply of its own
+            continue
         try:
             obj, end = _DECODER.raw_decode(text, i)
         except (ValueError, RecursionError):
             continue
         if isinstance(obj, dict):
-            if text[:i].strip() or text[end:].strip():
-                repairs.append("prose")
-            return obj
+            decoded_to = end
+            if first is None:
+                first = (obj, i, end)
+            if _names_move(obj):
+                first = (obj, i, end)
+                break
+    if first is not None:
+        obj, i, end = first
+        if text[:i].strip() or text[end:].strip():
+            repairs.append("prose")
+        return obj
     if not starts:
         return "no JSON object"
     if len(text) - starts[0] > REPAIR_MAX_CHARS:  # cut to size, its end could fall inside a number ("1" of "12")
@@ -190,6 +202,18 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
         repairs.append("json_repair")
         return mended
     return "no JSON object"
+
+
+def _names_move(obj: dict) -> bool:
+    """Whether a decoded object says what to do: an action key (`ACTION_KEYS`,
+    as `_reshape` reads keys), a side, or one key wrapping an object
+    ({"offer": {...}}), as `_unwrap` reads it; not a thought or a plan."""
+    if len(obj) == 1 and isinstance(next(iter(obj.values())), dict):
+        return True
+    return any(str(k).strip().lower() in _MOVE_KEYS for k in obj)
+
+
+_MOVE_KEYS = frozenset((*ACTION_KEYS, "side"))
 
 
 # ---- shape: keys, wrappers, values -------------------------------------------

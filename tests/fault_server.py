@@ -4,8 +4,8 @@ Each POST to `.../chat/completions` plays the next scenario queued with
 `play(...)` (then `default`); GET `.../models` lists `models`. Every chat
 request body is kept in `requests`, so a test can see what the client sent
 and how often it retried. Scenarios: a reply (valid JSON, garbage, half
-JSON, fenced, harmony or <think> preambles, hostile `say` text, null content,
-truncated output) or a failure (HTTP 400/500/503, a stall past the client's
+JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
+hostile `say` text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body, a redirect, interim 1xx responses before
@@ -40,6 +40,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "harmony": ("<|channel|>analysis<|message|>Berries sell well {maybe}.<|end|>"
                 f"<|start|>assistant<|channel|>final<|message|>{VALID}<|return|>", "stop", {}),
     "think": (f"<think>I hold berries; selling two {{at 6}} seems fair.</think>\n{VALID}", "stop", {}),
+    "thought_first": (f'{{"thought": "I hold berries; two at 6 seems fair"}}\n{VALID}', "stop", {}),  # then the move
     "hostile": ('{"action": "pass", "say": "%s"}' % HOSTILE_SAY, "stop", {}),  # raw control bytes, as a model may
     "null_content": (None, "stop", {"reasoning": "I should sell berries because"}),
     "null_length": (None, "length", {"reasoning": "Let me think about every good in turn"}),

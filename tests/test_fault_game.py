@@ -36,7 +36,7 @@ def roster_toml(base_url: str) -> str:
 
 
 def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_every_call(tmp_path):
-    rounds = 14
+    rounds = -(-2 * len(SCENARIOS) // len(NAMES))  # enough decisions to meet every scenario twice, retries or not
     with FaultServer(stall_s=2.0) as srv:
         srv.play(*SCENARIOS, *SCENARIOS)  # every misbehaviour twice, then valid replies
         (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url))

@@ -59,6 +59,7 @@ EXPECTED = {
     "fenced": ("repaired", "repaired: fence", 1),
     "harmony": ("repaired", "repaired: harmony", 1),
     "think": ("repaired", "repaired: think", 1),
+    "thought_first": ("repaired", "repaired: prose", 1),  # the move after it, not "schema: action: missing"
     "hostile": ("repaired", "repaired: json_repair, clean:say", 1),
     "null_content": ("fault", "fault: empty: no content (reasoning only)", 1),
     "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up

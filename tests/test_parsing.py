@@ -54,6 +54,8 @@ def test_a_plain_json_action_is_clean():
     ('{"action": "offer", "side": "sell", "good": "berries", "qty": 2, "price": "6 coins"}', {"coerce:price"}),
     ('{"side": "sell", "good": "berries", "qty": 2, "price": 6}', {"infer:action"}),
     (f"[{SELL_JSON}]", {"prose"}),
+    (f'{{"thought": "berries sell well at 6"}}\n{SELL_JSON}', {"prose"}),  # a thought, then the move: the move
+    (f'```json\n{{"plan": "sell berries"}}\n```\nThen:\n```json\n{SELL_JSON}\n```', {"fence", "prose"}),
 ])
 def test_near_misses_are_repaired_into_the_same_action(text, tags):
     p = parse(text)
