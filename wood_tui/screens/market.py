@@ -405,4 +405,5 @@ class MarketScreen(GameScreen):
             self.set_focus(self.query_one("#standings"))
 
     def action_form(self) -> None:
-        self.query_one(ActionForm).focus_form()
+        for form in self.query(ActionForm):  # none until the wood is set up (escape pressed at once)
+            form.focus_form()
