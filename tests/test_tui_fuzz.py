@@ -44,3 +44,19 @@ async def test_escape_before_the_wood_is_set_up_is_no_traceback():
         await pilot.press("escape")  # ... and escape gives them back to the form
         assert any(isinstance(a, ActionForm) for a in app.focused.ancestors)
     assert app.return_code in (None, 0)
+
+
+@pytest.mark.parametrize("mode", ["watch", "play", "play-intro", "hot-seat"])
+async def test_quitting_while_the_wood_sets_up_is_no_traceback(mode):
+    """ctrl+q pressed as the app came up (the wood still setting up) had ended
+    `wood watch` and `wood play` in a traceback (MountError: can't mount
+    widget(s) before CreatureBoard / Vertical(id='form-slot') is mounted;
+    NoMatches on the introduction): the game's first messages were handled
+    after the exit, on screens already taken down. Now the app leaves cleanly."""
+    seats = {"watch": (), "play": (Seat("Owl"),), "play-intro": (Seat("Owl"),), "hot-seat": (Seat("Owl"), Seat("Fox"))}
+    game = LiveGame(args("play" if seats[mode] else "watch", "--brains", "scripted", "--creatures", "3"), seats[mode])
+    app = WoodApp(game, pacer=Pacer(0.0, paused=True), intro=mode == "play-intro")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, what="the app to leave")
+    assert app._exception is None and app.return_code == 0

@@ -110,6 +110,8 @@ class WoodApp(App[None]):
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
         assert self.main is not None
+        if self.closing:  # quit before the game began
+            return
         await self.game.run(self.main.post_message, self.pacer)
 
     def on_game_ready(self, msg: GameReady) -> None:
@@ -219,10 +221,13 @@ class WoodApp(App[None]):
                              answered)
             return
         engine = [w for w in self.workers if w.group == "engine" and w.is_running]
-        if not engine or self.closing:
+        if self.closing:  # quit again while the run stops: leave now
             self.exit()
             return
-        self.closing = True
+        self.closing = True  # (an engine not started yet never starts)
+        if not engine:
+            self._leave()
+            return
         safe.notify(self, "closing: stopping the run and its model servers… (quit again to leave now)", timeout=60)
         self._close(engine[0])
 
@@ -231,7 +236,16 @@ class WoodApp(App[None]):
         engine.cancel()
         with contextlib.suppress(WorkerCancelled, WorkerFailed):
             await engine.wait()
-        self.exit()
+        self._leave()
+
+    def _leave(self) -> None:
+        """Exit once the main screen has handled what the game had posted to
+        it: handled after the exit, a message met a screen already taken down
+        (quit while the wood was setting up: a MountError traceback)."""
+        if self.main is not None and self.main.is_attached:
+            self.main.call_later(self.call_after_refresh, self.exit)  # and a screen it pushed is up
+        else:
+            self.exit()
 
     @on(Worker.StateChanged)
     def _engine_stopped(self, event: Worker.StateChanged) -> None:
