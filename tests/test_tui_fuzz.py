@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from tests.tui_fuzz import fuzz
 from tests.tui_harness import args, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
@@ -44,6 +45,21 @@ async def test_escape_before_the_wood_is_set_up_is_no_traceback():
         await pilot.press("escape")  # ... and escape gives them back to the form
         assert any(isinstance(a, ActionForm) for a in app.focused.ancestors)
     assert app.return_code in (None, 0)
+
+
+# ---- the fuzzer, short ------------------------------------------------------------------
+@pytest.mark.parametrize("seed,mode,size", [(2, "play", (80, 24)), (2, "hot", (40, 12)), (2, "watch", (60, 20))])
+async def test_random_keys_and_clicks_break_nothing(seed, mode, size):
+    """No traceback, no hang; in hot-seat play nothing private to a seat on
+    screen between turns, nor in the other seat's turn; every move answered
+    is the move the engine recorded. (Each seed is one whose keys reach a
+    round's end: a run that only ever sat behind a curtain would test little.)"""
+    seen = await fuzz(seed, mode, steps=40, size=size)
+    assert len(seen.steps) == 41 and seen.closed >= 1
+    if mode != "watch":
+        assert seen.checked >= 1  # a move was made and held to the record
+    if mode == "hot":
+        assert seen.curtains and seen.secrets  # curtains went up; a seat held private words to keep
 
 
 @pytest.mark.parametrize("mode", ["watch", "play", "play-intro", "hot-seat"])
