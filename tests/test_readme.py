@@ -91,3 +91,18 @@ def test_the_games_numbers_in_the_readme_are_the_worlds():
     ]
     missing = [s for s in said if s not in text]
     assert not missing, f"README's \"The game\" does not say: {missing}"
+
+
+def test_the_ledger_versions_export_reads_are_the_ledgers():
+    """`wood export` reads saves of the earlier ledger versions whose rows read
+    alike (engine.ledger.ROWS_ALIKE); its section counts them and names each
+    one: a version added there with the README left saying "two" fails here."""
+    from engine.ledger import ROWS_ALIKE, VERSION
+
+    text = " ".join(section("export").split())
+    count = {1: "the previous ledger version", 2: "the two previous ledger versions",
+             3: "the three previous ledger versions", 4: "the four previous ledger versions"}[len(ROWS_ALIKE)]
+    assert count in text, f"README's wood export section does not say {count!r}"
+    unnamed = [v for v in ROWS_ALIKE if not re.search(rf"[(;] ?{v}: ", text)]
+    assert not unnamed, f"README's wood export section does not say what ledger version(s) {unnamed} were"
+    assert sorted(ROWS_ALIKE) == list(range(VERSION - len(ROWS_ALIKE), VERSION)), "not the versions just before"

@@ -6,8 +6,9 @@ messages as sent, the raw reply, the parsed action, outcome, reason,
 latency, prompt tokens). `tips.jsonl`: one line per tip, truth included.
 `whispers.jsonl`: one line per whisper (round, from, to, text, and the id
 of the tip it passed on, if any: its truth is in tips.jsonl).
-The save is opened read-only and checked whole first (a save of the previous
-ledger version, whose rows read alike, exports too: nothing is replayed); the three files appear
+The save is opened read-only and checked whole first (a save of an earlier
+ledger version whose rows read alike, `engine.ledger.ROWS_ALIKE`, exports too:
+nothing is replayed); the three files appear
 together or not at all (a damaged row or a folder that cannot be written
 leaves nothing behind, not even a folder the export made).
 
