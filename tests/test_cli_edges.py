@@ -510,3 +510,20 @@ def test_a_nul_byte_in_a_path_flag_is_a_usage_error_naming_the_flag(tmp_path, ca
     line = one_error(capsys, [a.format(d=d, save=save, roster=roster) for a in argv])
     assert line == f"wood: error: argument {flag}: a {what} cannot contain a NUL byte", line
     assert list(d.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["sim", "watch", "play"])
+def test_the_creatures_help_says_a_roster_takes_none(command):
+    """`--creatures` had said '(default: the five of the roster)': a --roster
+    of three (or a [crowd] of 1,000) is not five, and --roster with
+    --creatures is refused. The help now says the five are the default and
+    that a --roster lists its own."""
+    from engine.errors import WoodError
+    from wood_tui.cli import build_parser
+    from wood_tui.options import RunOptions
+
+    [sub] = [a for a in build_parser()._actions if a.dest == "command"]
+    [flag] = [a for a in sub.choices[command]._actions if "--creatures" in a.option_strings]
+    assert "default five" in flag.help and "not with --roster" in flag.help, flag.help
+    with pytest.raises(WoodError, match="takes no --creatures"):
+        RunOptions.parse(command, ["--roster", "scripted.toml", "--creatures", "3"])

@@ -148,7 +148,7 @@ class Flag:
 
 RUN_FLAGS: tuple[Flag, ...] = (
     Flag("--creatures", "N", f"number of traders, {MIN_CREATURES} to {MAX_CREATURES:,} "
-         "(default: the five of the roster)", bounded_int(MIN_CREATURES, MAX_CREATURES)),
+         "(default five; not with --roster, which lists its own)", bounded_int(MIN_CREATURES, MAX_CREATURES)),
     Flag("--rounds", "R", f"rounds to play, 1 to {MAX_ROUNDS:,} (default {DEFAULT_ROUNDS}); "
          "with --resume, the total", bounded_int(1, MAX_ROUNDS)),
     Flag("--seed", "S", f"the run's seed, a signed 64-bit whole number (default {DEFAULT_SEED}; "
