@@ -27,7 +27,7 @@ from textual.widgets import Input
 
 from tests.tui_harness import all_text, args
 from wood_tui.app import WoodApp
-from wood_tui.bridge import HIDDEN, LiveGame, Pacer, Seat
+from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.messages import RoundClosed
 from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen, help_paragraphs
