@@ -39,7 +39,9 @@ def add_price_flags(p) -> None:
 
 
 def add_plot_flags(p) -> None:
-    p.add_argument("--plot", action="store_true", help="draw the charts in the terminal after the text")
+    p.add_argument("--plot", action="store_true",
+                   help="draw the charts in the terminal after the text (with --json, on stderr: stdout stays "
+                        "one JSON object)")
     p.add_argument("--plots", metavar="DIR", type=dir_text, action=Once,
                    help="write the charts as PNG and SVG files into DIR (made if missing)")
 
