@@ -44,7 +44,7 @@ from engine.errors import WoodError
 from engine.sanitise import clean_text, shown_path
 from engine.xdg import NoHome, xdg_home
 
-from .health import ServerExited, die_with_parent, log_tail, port_in_use, stop_process, wait_ready
+from .health import ServerExited, die_with_parent_now, log_tail, port_in_use, stop_process, wait_ready
 
 MODEL_ALIAS = "smollm2"
 HOST = "127.0.0.1"
@@ -468,9 +468,9 @@ class EmbeddedServer:
         self._began = time.monotonic()
         root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "wb") as log:  # stateless: killed outright with the game, frozen (SIGSTOP) or not
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            env=env, preexec_fn=die_with_parent)
+                                            env=env, preexec_fn=die_with_parent_now)
         atexit.register(self.stop)
         self.status = "loading"
 

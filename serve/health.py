@@ -99,12 +99,20 @@ def _prctl():
 _PRCTL = _prctl()  # looked up here, in the parent: the child between fork and exec only calls it
 
 
-def die_with_parent() -> None:
-    """A `preexec_fn`: on Linux the child gets SIGTERM when the thread that
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """A `preexec_fn`: on Linux the child gets `sig` when the thread that
     started it ends, however it ends (SIGKILL included), so a killed game
-    leaves no model server behind. Elsewhere it does nothing."""
+    leaves no model server behind. Elsewhere it does nothing. A stopped child
+    (SIGSTOP) holds a SIGTERM until it is continued, so it would be left
+    frozen for good; a stateless child, with nothing to finish, takes SIGKILL
+    (`die_with_parent_now`)."""
     if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+        _PRCTL(PR_SET_PDEATHSIG, sig)
+
+
+def die_with_parent_now() -> None:
+    """`die_with_parent` with SIGKILL, which reaches a stopped child too."""
+    die_with_parent(signal.SIGKILL)
 
 
 def stop_process(proc: subprocess.Popen, *, grace_s: float, group: bool = False) -> None:

@@ -322,3 +322,40 @@ def test_a_game_beside_a_running_model_server_says_they_share_the_cpu(tmp_path):
         proc.kill()
         proc.wait()
     assert f"1 other embedded model server already running here (pid {first.process.pid})" in line
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and (p / "stat").exists() and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid)]
+
+
+def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(tmp_path):
+    """A server stopped (SIGSTOP, or Ctrl-Z'd with the game and the game then
+    `kill -9`ed by pid) cannot act on a SIGTERM until it is continued: the
+    game's death has to end it with a signal a stopped process cannot hold
+    off, or it is left frozen for good, holding its memory and its port."""
+    import signal
+    import time
+
+    proc, ready = sim_until(tmp_path / "frozen.db", 50, lambda line: "embedded model ready at" in line,
+                            "a model server")
+    try:
+        (server,) = _children(proc.pid)
+        os.kill(server, signal.SIGSTOP)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    def alive() -> bool:  # a zombie (dead, not yet reaped by whoever adopted it) is not running
+        try:
+            return (Path(f"/proc/{server}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not alive(), "the frozen model server outlived the game"
+    finally:
+        if alive():
+            os.kill(server, signal.SIGKILL)
