@@ -44,7 +44,7 @@ from engine.errors import WoodError
 from engine.sanitise import clean_text, shown_path
 from engine.xdg import NoHome, xdg_home
 
-from .health import ServerExited, die_with_parent_now, log_tail, port_in_use, stop_process, wait_ready
+from .health import ServerExited, die_with_parent_now, ended, log_tail, port_in_use, stop_process, wait_ready
 
 MODEL_ALIAS = "smollm2"
 HOST = "127.0.0.1"
@@ -496,9 +496,7 @@ class EmbeddedServer:
         """Raise WoodError if the server has exited since it became ready."""
         if self.status == "ready" and self.process.poll() is not None:
             self.status = "failed"
-            code = self.process.returncode
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            raise WoodError(f"the embedded model server {how}\n"
+            raise WoodError(f"the embedded model server {ended(self.process.returncode)}\n"
                             f"log {shown_path(self.log_path)}:\n{log_tail(self.log_path)}")
 
     def stop(self) -> None:

@@ -56,7 +56,7 @@ def wait_ready(
     with httpx.Client(trust_env=False) as client:
         while True:
             if proc is not None and proc.poll() is not None:
-                raise ServerExited(f"server exited with code {proc.returncode} before {url} was ready", proc.returncode)
+                raise ServerExited(f"it {ended(proc.returncode)} before {url} was ready", proc.returncode)
             left = max(0.05, deadline_s - (time.monotonic() - start))
             try:
                 # the status alone: the body is not read (one trickled, or said to be gzip and not, held
@@ -76,6 +76,19 @@ def wait_ready(
                 on_wait(elapsed, status)
             time.sleep(min(pause, max(0.0, deadline_s - elapsed)))
             pause = min(pause * 1.5, max_interval_s)
+
+
+def ended(returncode: int) -> str:
+    """How a process ended, from its return code: `exited with code 3`, or
+    `was killed by signal 9 (SIGKILL)` (Popen's negative code, which no
+    process exits with)."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = f" ({signal.Signals(-returncode).name})"
+    except ValueError:
+        name = ""
+    return f"was killed by signal {-returncode}{name}"
 
 
 def log_tail(path: Path, lines: int = 15, width: int = 240) -> str:

@@ -359,3 +359,19 @@ def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(
     finally:
         if alive():
             os.kill(server, signal.SIGKILL)
+
+
+def test_a_server_killed_while_loading_is_said_to_be_killed(tmp_path):
+    """A server killed (SIGKILL) before it answers: the error says so, not
+    that it 'exited with code -9' (no process exits with a negative code)."""
+    import signal
+
+    srv = EmbeddedServer(log_dir=tmp_path)
+    srv.spawn()
+    os.kill(srv.process.pid, signal.SIGKILL)
+    with pytest.raises(WoodError) as err:
+        srv.until_ready()
+    first = str(err.value).splitlines()[0]
+    assert "the embedded model server exited early: it was killed by signal 9 (SIGKILL) before" in first, first
+    assert "code -9" not in first
+    assert srv.status == "failed"
