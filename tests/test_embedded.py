@@ -329,6 +329,14 @@ def _children(pid: int) -> list[int]:
             and (p / "stat").exists() and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid)]
 
 
+def _running(pid: int) -> bool:
+    """Whether a process is there and not a zombie (dead, not yet reaped by whoever adopted it)."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(tmp_path):
     """A server stopped (SIGSTOP, or Ctrl-Z'd with the game and the game then
     `kill -9`ed by pid) cannot act on a SIGTERM until it is continued: the
@@ -345,19 +353,13 @@ def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    def alive() -> bool:  # a zombie (dead, not yet reaped by whoever adopted it) is not running
-        try:
-            return (Path(f"/proc/{server}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-
     deadline = time.monotonic() + 10
-    while alive() and time.monotonic() < deadline:
+    while _running(server) and time.monotonic() < deadline:
         time.sleep(0.1)
     try:
-        assert not alive(), "the frozen model server outlived the game"
+        assert not _running(server), "the frozen model server outlived the game"
     finally:
-        if alive():
+        if _running(server):
             os.kill(server, signal.SIGKILL)
 
 
@@ -375,3 +377,39 @@ def test_a_server_killed_while_loading_is_said_to_be_killed(tmp_path):
     assert "the embedded model server exited early: it was killed by signal 9 (SIGKILL) before" in first, first
     assert "code -9" not in first
     assert srv.status == "failed"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_wood_serve_stopped_while_the_model_loads(tmp_path, sig):
+    """`wood serve --roster embedded.toml` stopped before its server answers:
+    the server goes, the line and the exit status name the signal (128 + it,
+    as every command's), and the temporary log folder goes, as on any stop
+    (no error names it)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", "serve/rosters/embedded.toml"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 30
+        while not (server := _children(wood.pid)):
+            assert wood.poll() is None and time.monotonic() < deadline, "no model server started"
+            time.sleep(0.01)
+        wood.send_signal(getattr(signal, sig))
+        out, err = wood.communicate(timeout=20)
+    finally:
+        wood.kill()
+        wood.wait()
+    assert "ready after" not in out, "stopped too late: the model had loaded"
+    number = getattr(signal, sig)
+    assert wood.returncode == 128 + number, (out, err)
+    assert err.strip() == ("wood: interrupted" if sig == "SIGINT" else f"wood: interrupted ({sig})"), err
+    deadline = time.monotonic() + 5  # one the signal caught inside Popen, untracked, dies with the process
+    while _running(server[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(server[0])
+    assert list(tmp_path.iterdir()) == [], out  # its log folder went with the stop

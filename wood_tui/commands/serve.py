@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.errors import WoodError
     from engine.sanitise import clean_text, shell_line, shown_path
+    from engine.stops import Stopped
     from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, find_vllm, resolve_config, roster_configs
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     def interrupt(signum: int, frame: object) -> None:  # stop the servers on SIGTERM/SIGHUP, as on Ctrl-C
-        raise KeyboardInterrupt
+        raise Stopped(signum)  # `wood: interrupted (SIGTERM)`, exit 128 + the signal, as every command says it
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
@@ -128,10 +129,13 @@ def run(args: argparse.Namespace) -> int:
                 stack.enter_context(smol)
                 print(f"ready after {smol.startup_s:.0f} s", flush=True)
                 line_open = False
-        except BaseException:
+        except BaseException as e:
             if line_open:
                 print(flush=True)
-            if args.log_dir is None:  # a start that failed before any server wrote a log (a port taken): it goes
+            if args.log_dir is None and isinstance(e, KeyboardInterrupt):  # a stop, not a failure: nothing
+                stack.close()  # names the logs, so the temporary folder goes (once its servers are stopped)
+                shutil.rmtree(log_dir, ignore_errors=True)
+            elif args.log_dir is None:  # a start that failed before any server wrote a log (a port taken): it goes
                 with contextlib.suppress(OSError):
                     log_dir.rmdir()
             raise
