@@ -343,6 +343,7 @@ class EmbeddedServer:
         self.port_given = bool(port)  # else a free port, picked here: a dry run shows it as chosen at start
         self.port = port or free_port()
         self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
+        self._given_up = False  # stopped while loading (Ctrl-C, SIGTERM): a stop, not a failure
         folder = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{self.port}"
         self.log_path = folder / f"{MODEL_ALIAS}-{self.port}.log"
         self.n_ctx = n_ctx or N_CTX[server]
@@ -484,9 +485,9 @@ class EmbeddedServer:
             why = "exited early" if isinstance(e, ServerExited) else "did not start"
             raise WoodError(f"the embedded model server {why}: {e}\nlog {shown_path(self.log_path)}:\n"
                             f"{log_tail(self.log_path)}") from None
-        except BaseException:
+        except BaseException:  # an interrupt: the start given up, not failed (no error names its log)
+            self._given_up = True
             self.stop()
-            self.status = "failed"
             raise
         self.startup_s = time.monotonic() - self._began
         self.status = "ready"
@@ -505,7 +506,7 @@ class EmbeddedServer:
         if self.process is not None:
             stop_process(self.process, grace_s=self.grace_s)
             atexit.unregister(self.stop)
-        if self._own_dir and self.status in ("ready", "stopped") and not crashed:
+        if self._own_dir and (self._given_up or self.status in ("ready", "stopped") and not crashed):
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
         self.status = "stopped"
 
@@ -521,6 +522,7 @@ class EmbeddedServer:
             self.spawn()  # here, on the event loop's thread, which lives as long as the game
             return await asyncio.to_thread(self.until_ready)
         except asyncio.CancelledError:  # the start thread sees the process end and gives up
+            self._given_up = True
             await asyncio.to_thread(self.stop)
             raise
 

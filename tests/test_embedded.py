@@ -413,3 +413,39 @@ def test_wood_serve_stopped_while_the_model_loads(tmp_path, sig):
         time.sleep(0.05)
     assert not _running(server[0])
     assert list(tmp_path.iterdir()) == [], out  # its log folder went with the stop
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_game_stopped_while_its_model_loads_leaves_nothing_behind(tmp_path, sig):
+    """`wood sim --brains llm` stopped before its model server answers: the
+    server goes, the line says the save was not kept, and the server's
+    temporary log folder goes too (a stop, not a failure: no error names it)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "tmp").mkdir()
+    db = tmp_path / "stopped.db"
+    game = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "3",
+                             "--save", str(db)], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    try:
+        deadline = time.monotonic() + 30
+        while not (server := _children(game.pid)):
+            assert game.poll() is None and time.monotonic() < deadline, "no model server started"
+            time.sleep(0.01)
+        game.send_signal(getattr(signal, sig))
+        _, err = game.communicate(timeout=20)
+    finally:
+        game.kill()
+        game.wait()
+    assert "embedded model ready" not in err, "stopped too late: the model had loaded"
+    assert game.returncode == 128 + getattr(signal, sig), err
+    assert f"no round was finished, so {db} was not kept" in err.splitlines()[-1]
+    deadline = time.monotonic() + 5
+    while _running(server[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(server[0])
+    assert list((tmp_path / "tmp").iterdir()) == []  # no wood-embedded-PID-PORT folder left
