@@ -370,10 +370,13 @@ class EmbeddedServer:
                     self.model_path = requantized_gguf(self.quant)
                 except Exception as e:  # noqa: BLE001 - the cache may only be unwritable: try the spare folder
                     try:
-                        self.model_path = requantized_gguf(self.quant, folder=spare_cache_dir())
+                        spare = spare_cache_dir()
+                        found = cached_gguf(self.quant, folder=spare)  # an earlier game's: said as found, not made
+                        self.model_path = found or requantized_gguf(self.quant, folder=spare)
                         self.model_note = (f"could not keep the requantized embedded model in "
                                            f"{_cache_shown()} ({_one_line(e)}); "
-                                           f"made it in {shown_path(self.model_path.parent)}")
+                                           + ("using the copy already in " if found else "made it in ")
+                                           + shown_path(self.model_path.parent))
                     except Exception as e2:  # noqa: BLE001 - whatever it was, the shipped file still works
                         self.model_note = (f"could not requantize the embedded model to {self.quant} "
                                            f"({_one_line(e)}; in {shown_path(tempfile.gettempdir())}: "

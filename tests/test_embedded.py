@@ -449,3 +449,18 @@ def test_a_game_stopped_while_its_model_loads_leaves_nothing_behind(tmp_path, si
         time.sleep(0.05)
     assert not _running(server[0])
     assert list((tmp_path / "tmp").iterdir()) == []  # no wood-embedded-PID-PORT folder left
+
+
+def test_a_copy_found_in_the_spare_folder_is_not_said_to_be_made(tmp_path, monkeypatch):
+    """The cache cannot be written, and an earlier game made the copy in the
+    spare folder: this game's line says it uses that copy, not that it made it."""
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "afile"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    spare = tmp_path / f"thousand-token-wood-{os.getuid()}"
+    first = EmbeddedServer()
+    made = first.prepare_model()
+    assert f"made it in {spare}" in first.model_note
+    again = EmbeddedServer()
+    assert again.prepare_model() == made
+    assert "made it" not in again.model_note and f"using the copy already in {spare}" in again.model_note
