@@ -291,7 +291,7 @@ def _run_quantize(src: Path, out: Path, quant: str) -> None:
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=QUANTIZE_TIMEOUT_S)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WoodError(f"llama_model_quantize exited with code {proc.returncode}: {tail}")
+        raise WoodError(f"llama_model_quantize {ended(proc.returncode)}: {tail}")
 
 
 def free_port() -> int:

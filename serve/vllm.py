@@ -24,7 +24,7 @@ from engine.brains.config import check_host, url_host
 from engine.errors import WoodError
 from engine.sanitise import shown_path
 
-from .health import ServerExited, log_tail, port_in_use, stop_process, wait_ready
+from .health import ServerExited, ended, log_tail, port_in_use, stop_process, wait_ready
 from .roster import ModelConfig, Roster, not_utf8, read_utf8
 
 INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` package
@@ -334,7 +334,7 @@ class VLLMFleet:
         """Raise WoodError if a started server has exited since."""
         for server in self.servers:
             if server.process is not None and not server.stopped and server.process.poll() is not None:
-                raise WoodError(f"vllm server {server.name} exited with code {server.process.returncode}\n"
+                raise WoodError(f"vllm server {server.name} {ended(server.process.returncode)}\n"
                                 f"log {shown_path(server.log_path)}:\n{log_tail(server.log_path)}")
 
     def stop(self) -> None:
