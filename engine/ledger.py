@@ -106,6 +106,25 @@ def _unmade(p: Path) -> None:
                 Path(f"{p}{suffix}").unlink(missing_ok=True)
 
 
+def _check_no_journal(p: Path) -> None:
+    """Refuse a save with a rollback journal beside it. A save is kept in WAL
+    mode and never makes one, so it is another file's or was left by another
+    program killed while it wrote the save; any connection (a read-only one
+    too) would have SQLite roll it back into the save, overwriting its pages
+    with the journal's, then delete it. An empty one is no journal (SQLite
+    reads nothing from it)."""
+    journal = Path(f"{os.path.realpath(p)}-journal")  # SQLite names it beside the file a link leads to
+    try:
+        empty = journal.is_file() and not journal.is_symlink() and journal.stat().st_size == 0
+    except OSError:
+        empty = False
+    if os.path.lexists(journal) and not empty:
+        raise LedgerError(f"{shown_path(p)}: {shown_path(journal.name)} lies beside it, a rollback journal no wood save makes "
+                          "(another file's, or left by a program stopped while it wrote the save); opened, SQLite "
+                          "would write it into the save, so neither is read or changed: move the journal away to "
+                          "read the save without it")
+
+
 def _check_room_for_companions(p: Path) -> None:
     """Refuse a new save at `p` that SQLite could not keep whole: one whose
     companion files are already there (left by a save of that name whose own
@@ -455,6 +474,7 @@ class Ledger:
             raise LedgerError(f"cannot read {shown_path(p)}: {e.strerror or e}") from None
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
+        _check_no_journal(p)
         lock = None
         alone = not any(os.path.lexists(f"{p}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one

@@ -383,3 +383,31 @@ def test_a_saves_hostile_creature_name_is_inert_and_cut_in_the_standings(tmp_pat
         assert not any(c in r.stdout + r.stderr for c in "\x1b\x07\u202e"), argv
         line = next(x for x in r.stdout.splitlines() if "Mallory" in x)
         assert "Mallorytitle" not in line and len(line) < 200, (argv, line[:300])
+
+
+HOT_JOURNAL = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+               "c.execute('PRAGMA journal_mode=DELETE'); c.execute('PRAGMA cache_size=2'); c.execute('BEGIN'); "
+               "c.execute(\"UPDATE events SET data = data || ' '\"); os._exit(0)")
+
+
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"], ["report", "{p}", "--json"],
+                                  ["export", "{p}", "--out", "{d}/out"], ["export", "{p}", "--sft", "{d}/set.jsonl"],
+                                  ["sim", "--resume", "{p}", "--rounds", "9", "--quiet"]],
+                         ids=["verify", "report", "json", "export", "sft", "resume"])
+def test_a_rollback_journal_beside_a_save_is_never_rolled_into_it(base_save, tmp_path, capsys, argv):
+    """A `-journal` beside a save (no wood save makes one: another file's, or
+    left by a program killed mid-write): even a read-only `wood replay
+    --verify` let SQLite roll it back into the save, which it overwrote with
+    the other file's pages, and deleted the journal; the save then read as
+    corrupt. Now one line, and the save and the journal are as they were."""
+    other = tmp_path / "other.db"
+    assert main(["sim", "--rounds", "5", "--seed", "2", "--save", str(other), "--quiet"]) == 0
+    subprocess.run([sys.executable, "-c", HOT_JOURNAL, str(other)], check=True, timeout=60)
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    os.rename(f"{other}-journal", f"{p}-journal")
+    os.unlink(other)
+    before = {f: digest(tmp_path / f) for f in os.listdir(tmp_path)}
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db-journal lies beside it, a rollback journal no wood save makes" in line, line
+    assert {f: digest(tmp_path / f) for f in os.listdir(tmp_path)} == before
