@@ -106,6 +106,13 @@ def _unmade(p: Path) -> None:
                 Path(f"{p}{suffix}").unlink(missing_ok=True)
 
 
+def beside(p: str | Path) -> Path:
+    """The file whose name SQLite gives a save's -wal, -shm and -journal: the
+    save's own, or, where it is named through a symbolic link, the file the
+    link leads to (they lie beside that file, in its folder)."""
+    return Path(os.path.realpath(p))
+
+
 def _check_no_journal(p: Path) -> None:
     """Refuse a save with a rollback journal beside it. A save is kept in WAL
     mode and never makes one, so it is another file's or was left by another
@@ -113,7 +120,7 @@ def _check_no_journal(p: Path) -> None:
     too) would have SQLite roll it back into the save, overwriting its pages
     with the journal's, then delete it. An empty one is no journal (SQLite
     reads nothing from it)."""
-    journal = Path(f"{os.path.realpath(p)}-journal")  # SQLite names it beside the file a link leads to
+    journal = Path(f"{beside(p)}-journal")
     try:
         empty = journal.is_file() and not journal.is_symlink() and journal.stat().st_size == 0
     except OSError:
@@ -261,7 +268,7 @@ def check_resumable(path: str | Path) -> None:
     without opening it to write: that it can be written, and that no other
     wood process is writing it (`Ledger.open(readonly=False)` holds to both)."""
     p = Path(path)
-    if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+    if not (os.access(p, os.W_OK) and os.access(beside(p).parent, os.W_OK)):
         raise LedgerError(f"{shown_path(p)} cannot be written (a read-only file or folder): a resume adds its rounds "
                           "to it; copy it somewhere writable to play on")
     if being_written(p):
@@ -284,10 +291,11 @@ def _reader(path: Path) -> sqlite3.Connection:
     behind; so when they are absent (no one has the save open, everything is
     in the main file) read through a query-only read-write connection, which
     removes them again on close without touching the save's bytes."""
-    in_use = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+    real = beside(path)  # a link's target: its companions lie beside it
+    in_use = Path(f"{real}-wal").exists() or Path(f"{real}-shm").exists()
     if in_use:
         return _connect(path, readonly=True)
-    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+    if not (os.access(path, os.W_OK) and os.access(real.parent, os.W_OK)):
         # no writer can have it open (it could not write), and a `mode=ro` reader would need to make a
         # -shm file beside it (in a read-only folder it cannot; beside a read-only file it leaves one
         # behind, read-only, that then stops a resume): read it as the unchanging file it is
@@ -476,9 +484,9 @@ class Ledger:
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
         lock = None
-        alone = not any(os.path.lexists(f"{p}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
+        alone = not any(os.path.lexists(f"{beside(p)}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one
-            if not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+            if not (os.access(p, os.W_OK) and os.access(beside(p).parent, os.W_OK)):
                 check_resumable(p)  # the one wording of it
             lock = _writer_lock(p)
         con = None
@@ -505,7 +513,7 @@ class Ledger:
             name = getattr(e, "sqlite_errorname", "")
             no_room = name.startswith(("SQLITE_IOERR_SHM", "SQLITE_FULL"))  # the disk's fault, not the save's
             if no_room and alone and (lock or not being_written(p)):
-                _unmade(p)  # no room for SQLite's index beside it: the files it began there go again
+                _unmade(beside(p))  # no room for SQLite's index beside it: the files it began there go again
             if lock is not None:
                 lock.close()
             if no_room:
@@ -706,12 +714,12 @@ class Ledger:
             return "no round was saved"
         try:  # a TRUNCATE checkpoint empties the -wal only once every page of it is in the file
             busy, _, _ = self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            whole = busy == 0 and os.path.getsize(f"{self.path}-wal") == 0
+            whole = busy == 0 and os.path.getsize(f"{beside(self.path)}-wal") == 0
         except (sqlite3.Error, OSError):
             whole = False
         if whole:
             return f"rounds 1 to {last} are kept in it"
-        return (f"rounds 1 to {last} are kept in it together with {shown_path(self.path.name)}-wal beside it, which holds the "
+        return (f"rounds 1 to {last} are kept in it together with {shown_path(beside(self.path).name)}-wal beside it, which holds the "
                 f"latest of them: keep the two together (the file alone is not the save), and resume once "
                 f"there is room")
 

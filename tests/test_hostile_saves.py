@@ -411,3 +411,29 @@ def test_a_rollback_journal_beside_a_save_is_never_rolled_into_it(base_save, tmp
     line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
     assert "s.db-journal lies beside it, a rollback journal no wood save makes" in line, line
     assert {f: digest(tmp_path / f) for f in os.listdir(tmp_path)} == before
+
+
+KILLED_WITH_DAMAGE = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+                      "c.execute(\"UPDATE actions SET action = '[1]' WHERE round = 2\"); c.commit(); os._exit(0)")
+
+
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}", "--json"],
+                                  ["export", "{p}", "--out", "{d}/out"]], ids=["verify", "json", "export"])
+def test_a_link_to_a_killed_runs_save_leaves_the_wal_beside_its_target(base_save, tmp_path, capsys, argv):
+    """A save named through a symbolic link, its killed run's last rounds only
+    in the -wal beside the file the link leads to (SQLite's -wal and -shm
+    are named after that file): wood looked for them beside the link, found
+    none, read through a read-write connection, and its close folded the -wal
+    (a damaged row in it) into the save and deleted it. Now the save and
+    its -wal stay as they were, as they do for the save named directly."""
+    real = tmp_path / "real"
+    real.mkdir()
+    shutil.copyfile(base_save, real / "s.db")
+    subprocess.run([sys.executable, "-c", KILLED_WITH_DAMAGE, str(real / "s.db")], check=True, timeout=60)
+    assert sorted(os.listdir(real)) == ["s.db", "s.db-shm", "s.db-wal"]
+    (tmp_path / "link.db").symlink_to(real / "s.db")
+    before = {f: digest(real / f) for f in ("s.db", "s.db-wal")}
+    line = wood_in_process(capsys, [a.format(p=tmp_path / "link.db", d=tmp_path) for a in argv])
+    assert "round 2, Badger's recorded action: not a JSON object ('[1]')" in line, line
+    assert sorted(os.listdir(real)) == ["s.db", "s.db-shm", "s.db-wal"]
+    assert {f: digest(real / f) for f in ("s.db", "s.db-wal")} == before
