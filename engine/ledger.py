@@ -841,11 +841,19 @@ class Ledger:
             missing = next((n for n in range(1, last + 1) if n not in have), None)
             raise self._bad(f"round {missing}" if missing else "its rounds",
                             "not recorded, though later rounds are" if missing else "numbered outside 1..last")
+        committed = f"the rounds committed are 1 to {last}" if last else "no round is committed"
         for table in ("actions", "events", "calls"):
             (after,) = self.con.execute(f"SELECT max(round) FROM {table}").fetchone()
             if isinstance(after, int) and after > last:
                 raise self._bad(f"round {after}", f"its {table} are recorded, but the round is not "
                                 f"(the last committed round is {last})")
+            # a row at a round no run plays (0, negative, not a whole number): no replay reads it, so no
+            # verify holds it to the record, and an export would copy it out as recorded
+            stray = self.con.execute(f"SELECT round FROM {table} WHERE typeof(round) != 'integer' OR round < 1 "
+                                     "LIMIT 1").fetchone()
+            if stray is not None:
+                raise self._bad(f"round {_show(stray[0])}", f"its {table} are recorded, but no round of a run is "
+                                f"numbered so ({committed})")
         for r, n, *rest in self._rows("SELECT round, creature, action, outcome, reason, raw FROM actions "
                                       "ORDER BY round, creature", what="its actions"):
             self._decision(r, n, *rest)
@@ -854,8 +862,10 @@ class Ledger:
         for row in self._rows("SELECT round, seq, kind, public, who, data FROM events ORDER BY round, seq",
                               what="its events"):
             self._event(*row)
-        for _ in self.tips():
-            pass
+        for tip in self.tips():
+            if not 1 <= tip["issued"] <= last:  # a tip is committed with the round that issued it
+                raise self._bad(f"tip {tip['id']}", f"issued in round {tip['issued']}, which is not committed "
+                                f"({committed})")
 
     def calls(self, round_no: int | None = None):
         """Every recorded model call (or one round's), checked row by row."""

@@ -437,3 +437,42 @@ def test_a_link_to_a_killed_runs_save_leaves_the_wal_beside_its_target(base_save
     assert "round 2, Badger's recorded action: not a JSON object ('[1]')" in line, line
     assert sorted(os.listdir(real)) == ["s.db", "s.db-shm", "s.db-wal"]
     assert {f: digest(real / f) for f in ("s.db", "s.db-wal")} == before
+
+
+CALL_AT = ("INSERT INTO calls VALUES ({r}, 'Owl', 'smol', '[{{\"role\": \"user\", \"content\": \"made up\"}}]', 'raw', "
+           "'{{\"action\": \"pass\"}}', 'clean', NULL, '[]', 5, 2, 3, 'stop')")
+
+
+@pytest.mark.parametrize("sql,words", [
+    ("INSERT INTO events SELECT 0, seq, kind, public, who, data FROM events WHERE round = 2", "round 0: its events"),
+    ("INSERT INTO events SELECT -7, seq, kind, public, who, data FROM events WHERE round = 2", "round -7: its events"),
+    ("INSERT INTO actions SELECT 0, creature, action, outcome, reason, raw FROM actions WHERE round = 1",
+     "round 0: its actions"),
+    ("UPDATE actions SET round = 'two' WHERE round = 2 AND creature = 'Owl'", "round 'two': its actions"),
+    (CALL_AT.format(r=0), "round 0: its calls"),
+    ("INSERT INTO tips SELECT 99, shock, good, 'made up', recipients, truth, 0, resolves FROM tips LIMIT 1",
+     "tip 99: issued in round 0"),
+    ("INSERT INTO tips SELECT 99, shock, good, 'made up', recipients, truth, 6, resolves FROM tips LIMIT 1",
+     "tip 99: issued in round 6"),
+], ids=["event-round-0", "event-round-negative", "action-round-0", "action-round-text", "call-round-0", "tip-round-0",
+        "tip-after-the-last"])
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["export", "{p}", "--out", "{d}/out"]],
+                         ids=["verify", "export"])
+def test_a_row_added_outside_the_committed_rounds_does_not_verify(base_save, tmp_path, capsys, sql, words, argv):
+    """Rows by hand at a round no run plays (0, negative, not a number) or a
+    tip issued in a round not committed: `wood replay --verify` holds only
+    rounds 1..last to the record, so it said 'each rebuilt to its recorded
+    state hash' and passed them, and `wood export` wrote the made-up whisper
+    or tip into the audit trail (rows after the last round were refused)."""
+    import sqlite3
+
+    p = tmp_path / "save.db"
+    shutil.copyfile(base_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        con.execute(sql)
+    con.close()
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert words in line, line
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["save.db"]
