@@ -132,6 +132,50 @@ def _check_no_journal(p: Path) -> None:
                           "read the save without it")
 
 
+WAL_MAGIC = (0x377F0682, 0x377F0683)  # an SQLite -wal's first 4 bytes (the last bit: big-endian checksums)
+WAL_VERSION = 3007000
+
+
+def wal_header_ok(head: bytes) -> bool:
+    """Whether `head` is the 32-byte header SQLite reads a -wal by: its magic,
+    version and page size, and the checksum of the first 24 bytes. With any
+    of them wrong SQLite reads nothing of the -wal, saying nothing, and the
+    next writer writes over it."""
+    if len(head) < 32:
+        return False
+    def word(b: bytes, i: int, order: str = "big") -> int:
+        return int.from_bytes(b[i:i + 4], order)
+
+    magic, version, page = word(head, 0), word(head, 4), word(head, 8)
+    if magic not in WAL_MAGIC or version != WAL_VERSION or not 512 <= page <= 65536 or page & (page - 1):
+        return False
+    order = "big" if magic & 1 else "little"
+    s0 = s1 = 0
+    for i in range(0, 24, 8):
+        s0 = (s0 + word(head, i, order) + s1) & 0xFFFFFFFF
+        s1 = (s1 + word(head, i + 4, order) + s0) & 0xFFFFFFFF
+    return (s0, s1) == (word(head, 24), word(head, 28))
+
+
+def _check_wal(p: Path) -> None:
+    """Refuse a save whose -wal SQLite would not read: one with something in
+    it (a killed run's last rounds) but a damaged header. Read, the save
+    would be the file alone (its rounds short of the -wal's, said as all
+    there is); resumed, the -wal would be written over. Not while a wood
+    process writes the save (its -wal is SQLite's, mid-write)."""
+    wal = Path(f"{beside(p)}-wal")
+    try:
+        with wal.open("rb") as fh:
+            head = fh.read(32)
+    except OSError:  # none there (the usual), or not a file SQLite could read either: its own error follows
+        return
+    if head and not wal_header_ok(head) and not being_written(p):
+        raise LedgerError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is not an SQLite log (its header is "
+                          "damaged): SQLite would read none of it (it may hold a stopped run's last rounds) and a resume "
+                          "would write over it, so neither is read or changed: move the -wal away to read the save "
+                          "without it")
+
+
 def _check_room_for_companions(p: Path) -> None:
     """Refuse a new save at `p` that SQLite could not keep whole: one whose
     companion files are already there (left by a save of that name whose own
@@ -483,6 +527,7 @@ class Ledger:
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
+        _check_wal(p)
         lock = None
         alone = not any(os.path.lexists(f"{beside(p)}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one

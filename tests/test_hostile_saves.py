@@ -476,3 +476,37 @@ def test_a_row_added_outside_the_committed_rounds_does_not_verify(base_save, tmp
     line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
     assert words in line, line
     assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["save.db"]
+
+
+KILLED_AFTER_A_COMMIT = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+                         "c.execute(\"UPDATE rounds SET wall_s = wall_s + 1\"); c.commit(); os._exit(0)")
+
+
+@pytest.mark.parametrize("damage", ["page size", "checksum", "garbage"])
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"],
+                                  ["export", "{p}", "--out", "{d}/out"],
+                                  ["sim", "--resume", "{p}", "--rounds", "9", "--quiet"]],
+                         ids=["verify", "report", "export", "resume"])
+def test_a_wal_whose_header_is_damaged_is_refused_not_dropped(base_save, tmp_path, capsys, argv, damage):
+    """A killed run's -wal whose header is damaged: SQLite reads none of it (the
+    rounds in it are not seen) and says nothing, so the report counted the
+    rounds of the file alone and offered a resume, and the resume wrote over the
+    -wal and deleted it. Now one line, and the save and its -wal stay."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    subprocess.run([sys.executable, "-c", KILLED_AFTER_A_COMMIT, str(p)], check=True, timeout=60)
+    wal = tmp_path / "s.db-wal"
+    b = bytearray(wal.read_bytes())
+    if damage == "page size":
+        b[8] ^= 0xFF
+    elif damage == "checksum":
+        b[27] ^= 0x01
+    else:
+        b[:32] = os.urandom(32)
+    wal.write_bytes(bytes(b))
+    (tmp_path / "s.db-shm").unlink()
+    before = {f: digest(tmp_path / f) for f in ("s.db", "s.db-wal")}
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db-wal beside it is not an SQLite log" in line, line
+    assert {f: digest(tmp_path / f) for f in ("s.db", "s.db-wal")} == before
+    assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-wal"]
