@@ -113,6 +113,23 @@ def beside(p: str | Path) -> Path:
     return Path(os.path.realpath(p))
 
 
+def _check_no_loop(p: Path) -> None:
+    """Refuse a save path that goes round a loop of symbolic links (one that
+    leads to itself, or two that lead to each other): no file is there to
+    read. Said as such, not as a missing file or in Python's words."""
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            try:
+                os.lstat(p)
+                what = "is"  # the name itself is a link of the loop
+            except OSError:
+                what = "goes through"  # a folder on the way is
+            raise LedgerError(f"{shown_path(p)} {what} a symbolic link loop (links that lead round in a circle, never "
+                              "to a file): there is no save file to read") from None
+
+
 def _check_no_journal(p: Path) -> None:
     """Refuse a save with a rollback journal beside it. A save is kept in WAL
     mode and never makes one, so it is another file's or was left by another
@@ -513,6 +530,7 @@ class Ledger:
         rows and never rebuilds the run, so a save of an older version whose
         rows read alike (`ROWS_ALIKE`) is opened too (read-only)."""
         p = Path(path)
+        _check_no_loop(p)
         if p.is_dir():
             raise LedgerError(f"{shown_path(p)} is a directory, not a save file")
         if not p.exists():

@@ -510,3 +510,24 @@ def test_a_wal_whose_header_is_damaged_is_refused_not_dropped(base_save, tmp_pat
     assert "s.db-wal beside it is not an SQLite log" in line, line
     assert {f: digest(tmp_path / f) for f in ("s.db", "s.db-wal")} == before
     assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-wal"]
+
+
+EVERY_READER = [["replay", "{p}", "--verify"], ["report", "{p}"], ["export", "{p}", "--out", "{d}/out"],
+                ["export", "{p}", "--sft", "{d}/set.jsonl"], ["sim", "--resume", "{p}", "--rounds", "9", "--quiet"]]
+EVERY_READER_IDS = ["verify", "report", "export", "sft", "resume"]
+
+
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_save_path_that_is_a_symbolic_link_loop_is_said_to_be_one(tmp_path, capsys, argv):
+    """A save path that is a link to itself: `wood export` said "Symlink loop
+    from '/abs/path'" (pathlib's words, the path unescaped), the other commands
+    'no save file at ...'. Now every command says it is a symbolic link loop,
+    the path shown as given (escaped)."""
+    from engine.sanitise import shown_path
+
+    p = tmp_path / f"{ESC}.db"
+    p.symlink_to(p.name)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert f"{shown_path(p)} is a symbolic link loop" in line, line
+    assert "Symlink loop" not in line and "no save file at" not in line, line
+    assert os.listdir(tmp_path) == [p.name]

@@ -234,7 +234,9 @@ def _saves(paths: list[str]) -> list[Path]:
             st = p.stat()
             key: object = (st.st_dev, st.st_ino)  # the file itself, whatever names it
         except OSError:
-            key = p.resolve()  # not there: opening it says so
+            from engine.ledger import beside
+
+            key = beside(p)  # not there (or a loop of links, which Path.resolve raises for): opening it says so
         seen.setdefault(key, p)
     return list(seen.values())
 
@@ -264,10 +266,10 @@ def _over_a_save(target: Path, saves: list[Path]) -> Path | None:
     one of its companion files (its -wal, -shm, -journal), by name or through
     a link. None: none. (A hard link is only a name: the export's rename
     replaces the name, not the save.)"""
-    from engine.ledger import COMPANIONS
+    from engine.ledger import COMPANIONS, beside
 
-    for save in saves:
-        if target.resolve() in {save.resolve(), *(Path(f"{save.resolve()}{x}") for x in COMPANIONS)}:
+    for save in saves:  # `beside`: a save that is a loop of links is no file (opening it says so), not an error here
+        if target.resolve() in {beside(save), *(Path(f"{beside(save)}{x}") for x in COMPANIONS)}:
             return save
     return None
 
