@@ -366,6 +366,16 @@ def _reader(path: Path) -> sqlite3.Connection:
     return con
 
 
+CHECK_PROBLEMS_MAX = 100  # problems SQLite's quick_check lists before it stops (its own default)
+
+
+def _check_problems(rows: list[tuple]) -> list[str]:
+    """The problems SQLite's quick_check names, one each: its rows may hold
+    several, a line each, under a '*** in database main ***' heading. None: ok."""
+    lines = [line.strip() for (row,) in rows for line in str(row).splitlines()]
+    return [line for line in lines if line and line != "ok" and not line.startswith("*** in database")]
+
+
 def _show(value: object, n: int = 40) -> str:
     """A value from a file, quoted on one line and cut short."""
     s = repr(value)
@@ -561,9 +571,12 @@ class Ledger:
                 rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
             ledger = cls(p, con)
             ledger._check_meta(rows, tables, rows_only and readonly)
-            ok = con.execute("PRAGMA quick_check").fetchone()[0]
-            if ok != "ok":
-                raise LedgerError(f"{shown_path(p)} is corrupt ({_show(ok, 80)})")
+            problems = _check_problems(con.execute(f"PRAGMA quick_check({CHECK_PROBLEMS_MAX})").fetchall())
+            if problems:
+                n = len(problems)
+                found = ("SQLite's check finds: " if n == 1 else
+                         f"SQLite's check finds {'at least ' if n >= CHECK_PROBLEMS_MAX else ''}{n} problems, the first: ")
+                raise LedgerError(f"{shown_path(p)} is corrupt ({found}{clean_text(problems[0], 120)})")
             ledger._check_values(rows)
             if not readonly:  # a resume: nothing is played on top of a record that does not hold up
                 from .world import load_world

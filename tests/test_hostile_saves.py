@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -531,3 +532,29 @@ def test_a_save_path_that_is_a_symbolic_link_loop_is_said_to_be_one(tmp_path, ca
     assert f"{shown_path(p)} is a symbolic link loop" in line, line
     assert "Symlink loop" not in line and "no save file at" not in line, line
     assert os.listdir(tmp_path) == [p.name]
+
+
+def _damaged_pages(p: Path) -> None:
+    """Garble the cell pointers of the actions table's root page (page 5): the
+    file still opens, and SQLite's quick_check lists a problem per cell."""
+    b = bytearray(p.read_bytes())
+    for i in range(4 * 4096 + 8, 4 * 4096 + 16):
+        b[i] ^= 0x55
+    p.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_corrupt_saves_line_names_sqlites_first_problem_readably(base_save, tmp_path, capsys, argv):
+    """A corrupt save: the line quoted SQLite's check as a Python string, cut at
+    80 characters, its line breaks as '\\n' marks ('*** in database main
+    ***\\nOn tree page 5 cell 3: Offset ...'). Now the first problem SQLite
+    names, plainly, and how many it found."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    _damaged_pages(p)
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert re.search(r"s\.db is corrupt \(SQLite's check finds [0-9]+ problems, the first: On tree page 5 cell [0-9]+: ",
+                     line), line
+    assert "\\n" not in line and "***" not in line and line.endswith(")"), line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
