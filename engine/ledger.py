@@ -31,7 +31,7 @@ from .brains import Decision
 from .errors import WoodError
 from .events import Event
 from .sanitise import clean_text, shown_path
-from .state import SEED_LIMIT, SEEDS, State
+from .state import MAX_ROUNDS, SEED_LIMIT, SEEDS, State
 from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
 
@@ -656,11 +656,11 @@ class Ledger:
             raise LedgerError(f"{shown_path(p)}: meta brains {_show(rows['brains'])} is not one of {', '.join(BRAINS)}")
         if "rounds" in rows:
             try:
-                if _whole(rows["rounds"]) < 1:
+                if not 1 <= _whole(rows["rounds"]) <= MAX_ROUNDS:
                     raise ValueError
             except ValueError:
-                raise LedgerError(f"{shown_path(p)}: meta rounds {_show(rows['rounds'])} is not a whole number of at least 1"
-                                  ) from None
+                raise LedgerError(f"{shown_path(p)}: meta rounds {_show(rows['rounds'])} is not a run's length (a whole "
+                                  f"number from 1 to {MAX_ROUNDS:,}, as --rounds is)") from None
         try:
             parse_roster(rows["roster"])
         except ValueError as e:
@@ -1002,7 +1002,7 @@ def _parse_ends(text: str) -> list[tuple[int, int]]:
         if not (isinstance(item, list) and len(item) == 2 and all(type(x) is int for x in item)):
             raise ValueError(f"{_show(item)} is not a pair of whole numbers")
         first, end = item
-        if first < 1 or end < 0 or (out and first <= out[-1][0]):
+        if not 1 <= first <= MAX_ROUNDS or not 0 <= end <= MAX_ROUNDS or (out and first <= out[-1][0]):
             raise ValueError(f"{_show(item)} is out of order or out of range")
         out.append((first, end))
     return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .world import RosterEntry, World, build_roster
 
+MAX_ROUNDS = 1_000_000  # a run's longest (--rounds' bound): no save is played, or planned, past it
 SEED_LIMIT = 2**63  # a run's seed fits a signed 64-bit integer: -SEED_LIMIT <= seed < SEED_LIMIT
 SEEDS = f"{-SEED_LIMIT:,} to {SEED_LIMIT - 1:,} (a signed 64-bit whole number)"  # said where a seed is refused
 

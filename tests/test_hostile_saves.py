@@ -558,3 +558,28 @@ def test_a_corrupt_saves_line_names_sqlites_first_problem_readably(base_save, tm
                      line), line
     assert "\\n" not in line and "***" not in line and line.endswith(")"), line
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
+@pytest.mark.parametrize("key,value", [("rounds", "99999999999999999999999"), ("rounds", "1000001"),
+                                       ("ends", "[[1, 99999999999999999999999]]")], ids=["rounds", "rounds-1", "ends"])
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_saves_planned_length_is_bounded_as_rounds_is(base_save, tmp_path, capsys, argv, key, value):
+    """The save's planned length (meta `rounds`, and the last rounds in `ends`)
+    set by hand past any run's (99999999999999999999999): every command took
+    it, though --rounds takes at most MAX_ROUNDS. Now it is refused, naming
+    the bound."""
+    import sqlite3
+
+    from wood_tui.options import MAX_ROUNDS
+
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        con.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    con.close()
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert f"s.db: meta {key}: " in line or f"s.db: meta {key} " in line, line
+    assert (f"from 1 to {MAX_ROUNDS:,}" if key == "rounds" else "out of range") in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]

@@ -20,12 +20,11 @@ from typing import Literal
 
 from engine.errors import WoodError
 from engine.sanitise import shown_path
-from engine.state import SEED_LIMIT, SEEDS
+from engine.state import MAX_ROUNDS, SEED_LIMIT, SEEDS
 from engine.world import BRAIN_KINDS as BRAINS
 from engine.world import MAX_CREATURES, MIN_CREATURES
 
 Brains = Literal["scripted", "llm"]
-MAX_ROUNDS = 1_000_000
 DEFAULT_ROUNDS = 100
 DEFAULT_SEED = 1
 
