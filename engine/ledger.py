@@ -149,6 +149,42 @@ def _check_no_journal(p: Path) -> None:
                           "read the save without it")
 
 
+def _kind(path: Path) -> str | None:
+    """What is at `path` if it is something SQLite cannot keep a -wal or -shm
+    in (a folder, a pipe, a device, a socket); None: nothing, or a file (or
+    what SQLite itself will say of)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return ("a directory" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "not a plain file")
+
+
+def _check_companions_are_files(p: Path, readonly: bool) -> None:
+    """Refuse a save whose -wal or -shm name holds something that is not a
+    file (a folder, a pipe, a device), said as such: SQLite keeps its log and
+    its index there. Without a -wal file SQLite cannot open the save at all;
+    a resume writes through the -shm (it read the save, then failed at its
+    first write as 'a readonly database'), and a -wal is read through it (a
+    pipe was said to be a full disk). A read of a save with no -wal reads the
+    file alone and leaves the -shm be (`_reader`)."""
+    wal, shm = Path(f"{beside(p)}-wal"), Path(f"{beside(p)}-shm")
+    if (kind := _kind(wal)) is not None:
+        raise LedgerError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is {kind}, not a file: SQLite keeps the "
+                          "save's -wal log there, so it cannot open the save; move it away (SQLite makes its own)")
+    if (kind := _kind(shm)) is not None and (not readonly or os.path.lexists(wal)):
+        why = ("a resume writes the save through it" if not readonly else
+               f"it reads {shown_path(wal.name)} through it")
+        raise LedgerError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is {kind}, not a file: SQLite keeps the "
+                          f"save's -shm index there and {why}; move it away (SQLite makes its own)")
+
+
 WAL_MAGIC = (0x377F0682, 0x377F0683)  # an SQLite -wal's first 4 bytes (the last bit: big-endian checksums)
 WAL_VERSION = 3007000
 
@@ -354,9 +390,12 @@ def _reader(path: Path) -> sqlite3.Connection:
     removes them again on close without touching the save's bytes."""
     real = beside(path)  # a link's target: its companions lie beside it
     in_use = Path(f"{real}-wal").exists() or Path(f"{real}-shm").exists()
-    if in_use:
+    no_index = _kind(Path(f"{real}-shm")) is not None  # a folder or a pipe where the -shm goes, and no -wal
+    if in_use and not no_index:
         return _connect(path, readonly=True)
-    if not (os.access(path, os.W_OK) and os.access(real.parent, os.W_OK)):
+    if no_index or not (os.access(path, os.W_OK) and os.access(real.parent, os.W_OK)):
+        # something not a file where the -shm goes (`_check_companions_are_files`: then there is no -wal, and
+        # no writer, which could not keep its index there): a reader would make an empty -wal beside it. Or
         # no writer can have it open (it could not write), and a `mode=ro` reader would need to make a
         # -shm file beside it (in a read-only folder it cannot; beside a read-only file it leaves one
         # behind, read-only, that then stops a resume): read it as the unchanging file it is
@@ -555,6 +594,7 @@ class Ledger:
         if head != b"SQLite format 3\x00":
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
+        _check_companions_are_files(p, readonly)
         _check_wal(p)
         lock = None
         alone = not any(os.path.lexists(f"{beside(p)}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours

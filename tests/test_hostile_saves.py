@@ -583,3 +583,52 @@ def test_a_saves_planned_length_is_bounded_as_rounds_is(base_save, tmp_path, cap
     assert f"s.db: meta {key}: " in line or f"s.db: meta {key} " in line, line
     assert (f"from 1 to {MAX_ROUNDS:,}" if key == "rounds" else "out of range") in line, line
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
+@pytest.mark.parametrize("make", [os.mkdir, os.mkfifo], ids=["directory", "pipe"])
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_what_stands_where_the_shm_goes_is_named(base_save, tmp_path, capsys, argv, make):
+    """A folder (or a pipe) at the save's -shm name: the resume read the save,
+    then said 'cannot write to the save (attempt to write a readonly
+    database)', naming nothing in the way (a pipe: 'is the disk full?'); a
+    killed run's -wal was read through it, or refused in those words. Now the
+    line names the -shm and what it is, and the save and its -wal stay."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    subprocess.run([sys.executable, "-c", KILLED_AFTER_A_COMMIT, str(p)], check=True, timeout=60)
+    (tmp_path / "s.db-shm").unlink()
+    make(tmp_path / "s.db-shm")
+    before = {f: digest(tmp_path / f) for f in ("s.db", "s.db-wal")}
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    kind = "a directory" if make is os.mkdir else "a named pipe"
+    assert f"s.db: s.db-shm beside it is {kind}, not a file: SQLite keeps the save's -shm index there" in line, line
+    assert {f: digest(tmp_path / f) for f in ("s.db", "s.db-wal")} == before
+    assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-shm", "s.db-wal"]
+
+
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"], ["export", "{p}", "--out", "{d}/out"]],
+                         ids=["verify", "report", "export"])
+def test_a_read_beside_a_folder_where_the_shm_goes_leaves_nothing_behind(base_save, tmp_path, capsys, argv):
+    """A folder at the -shm name and no -wal: the save is the file alone, and
+    is read, but the read left an empty -wal beside it. Now nothing."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    (tmp_path / "s.db-shm").mkdir()
+    before = digest(p)
+    capsys.readouterr()
+    assert main([a.format(p=p, d=tmp_path) for a in argv]) == 0
+    assert digest(p) == before
+    assert sorted(f for f in os.listdir(tmp_path) if f != "out") == ["s.db", "s.db-shm"]
+
+
+def test_a_resume_beside_a_folder_where_the_shm_goes_names_it(base_save, tmp_path, capsys):
+    """The same with no -wal (the reviewer's case): 'cannot write to the save
+    (attempt to write a readonly database)'. Now the -shm is named."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    (tmp_path / "s.db-shm").mkdir()
+    before = digest(p)
+    line = wood_in_process(capsys, ["sim", "--resume", str(p), "--rounds", "9", "--quiet"])
+    assert "s.db-shm beside it is a directory, not a file: SQLite keeps the save's -shm index there and a resume " \
+           "writes the save through it; move it away" in line, line
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["s.db", "s.db-shm"]
