@@ -360,6 +360,35 @@ def being_written(path: str | Path) -> bool:
     return False
 
 
+def _where_unwritable(folder: Path) -> str:
+    """Where a folder SQLite cannot make a file in is, in words."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"
+    except (OSError, AttributeError):  # no statvfs here (Windows)
+        pass
+    return "in a folder that cannot be written"
+
+
+def _with_wal(p: Path) -> str:
+    """What to copy of a save to play on or read it elsewhere: it, and its -wal where one is beside it."""
+    wal = Path(f"{beside(p)}-wal")
+    return f"it and {shown_path(wal.name)} beside it together" if os.path.isfile(wal) else "it"
+
+
+def _unindexed_wal(p: Path) -> str | None:
+    """Why SQLite could not open a save whose -wal lies beside it with no -shm,
+    in a folder where it cannot make one (a read-only mount): it reads a -wal
+    only through its -shm index. None where that is not so."""
+    real = beside(p)
+    wal, shm = Path(f"{real}-wal"), Path(f"{real}-shm")
+    if not os.path.isfile(wal) or os.path.lexists(shm) or os.access(real.parent, os.W_OK):
+        return None
+    return (f"{shown_path(p)} cannot be read here: {shown_path(wal.name)} lies beside it (a stopped run's log, which may "
+            "hold its last rounds), and SQLite reads a -wal only through a -shm index, which it cannot make beside it "
+            f"{_where_unwritable(real.parent)}; copy {_with_wal(p)} somewhere writable and read the copy")
+
+
 def check_resumable(path: str | Path) -> None:
     """What a resume of the save at `path` needs of the file itself, checked
     without opening it to write: that it can be written, and that no other
@@ -367,7 +396,7 @@ def check_resumable(path: str | Path) -> None:
     p = Path(path)
     if not (os.access(p, os.W_OK) and os.access(beside(p).parent, os.W_OK)):
         raise LedgerError(f"{shown_path(p)} cannot be written (a read-only file or folder): a resume adds its rounds "
-                          "to it; copy it somewhere writable to play on")
+                          f"to it; copy {_with_wal(p)} somewhere writable to play on")
     if being_written(p):
         raise _in_use(p)
 
@@ -635,6 +664,8 @@ class Ledger:
             if no_room:
                 raise LedgerError(f"{shown_path(p)} cannot be read here: SQLite could not make its -shm index beside it "
                                   f"({clean_text(e, 160)}; is the disk full?)") from None
+            if (unindexed := _unindexed_wal(p)) is not None:
+                raise LedgerError(unindexed) from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
             raise LedgerError(f"{shown_path(p)} is in use (another program holds it locked)" if busy else
                               f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None

@@ -5,6 +5,7 @@ writing, a save that cannot be resumed named to `wood play`/`wood watch`,
 and a --save path that is a folder or a device."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -632,3 +633,48 @@ def test_a_resume_beside_a_folder_where_the_shm_goes_names_it(base_save, tmp_pat
     assert "s.db-shm beside it is a directory, not a file: SQLite keeps the save's -shm index there and a resume " \
            "writes the save through it; move it away" in line, line
     assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["s.db", "s.db-shm"]
+
+
+@contextlib.contextmanager
+def read_only_mount(folder: Path):
+    """`folder` remounted read-only over itself (a bind mount), for the time of
+    the block; the test is skipped where mounting is not permitted (it needs root)."""
+    if shutil.which("mount") is None:
+        pytest.skip("a read-only mount is needed and there is no mount command here")
+    bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if bind.returncode != 0:
+        pytest.skip(f"a read-only mount is needed and mount is not permitted here: {bind.stderr.strip()}")
+    try:
+        ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True, text=True)
+        if ro.returncode != 0:
+            pytest.skip(f"a read-only mount is needed and remounting read-only is not permitted here: {ro.stderr.strip()}")
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_killed_runs_save_on_a_read_only_mount_says_why_it_cannot_be_read(base_save, tmp_path, capsys, argv):
+    """A stopped run's save and its -wal (no -shm) on a read-only file system:
+    'is not a readable Thousand Token Wood save (unable to open database
+    file)', though the save is fine: SQLite reads a -wal only through a -shm
+    it cannot make there. Now the line says so, and to copy the save and its
+    -wal (together: the file alone lacks the -wal's rounds) somewhere writable."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    p = ro / "s.db"
+    shutil.copyfile(base_save, p)
+    subprocess.run([sys.executable, "-c", KILLED_AFTER_A_COMMIT, str(p)], check=True, timeout=60)
+    (ro / "s.db-shm").unlink()
+    before = {f: digest(ro / f) for f in ("s.db", "s.db-wal")}
+    with read_only_mount(ro):
+        line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    if argv[0] == "sim":
+        assert "s.db cannot be written (a read-only file or folder): a resume adds its rounds to it; copy it and " \
+               "s.db-wal beside it together somewhere writable" in line, line
+    else:
+        assert "s.db cannot be read here: s.db-wal lies beside it" in line, line
+        assert "SQLite reads a -wal only through a -shm index, which it cannot make beside it on a read-only file " \
+               "system; copy it and s.db-wal beside it together somewhere writable" in line, line
+    assert {f: digest(ro / f) for f in ("s.db", "s.db-wal")} == before
+    assert sorted(os.listdir(ro)) == ["s.db", "s.db-wal"]
