@@ -15,7 +15,8 @@ could mean, a finish_reason that is not a string, text far past any reply's
 length, a content that is a number, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
 "gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle"), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
-in front of a server may answer plain http ("redirect").
+in front of a server may answer plain http ("redirect"); "v1_only" answers 404 to any GET outside /v1/, as
+vLLM does (`root_url`: the base_url less its /v1).
 """
 from __future__ import annotations
 
@@ -98,6 +99,11 @@ class FaultServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
+    @property
+    def root_url(self) -> str:
+        """`base_url` less its /v1 (a roster's base_url missing it)."""
+        return self.base_url.removesuffix("/v1")
+
     def play(self, *scenarios: str) -> None:
         """Queue the scenarios the next chat requests will meet, in order."""
         unknown = set(scenarios) - set(SCENARIOS)
@@ -133,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         srv: FaultServer = self.server.fault
-        if self.path.rstrip("/").endswith("/models"):
+        if srv.models_mode == "v1_only" and not self.path.startswith("/v1/"):  # as vLLM: its routes are under /v1
+            self._json(404, {"detail": "Not Found"})
+        elif self.path.rstrip("/").endswith("/models"):
             listing = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
             if srv.models_mode == "gzip":
                 self._raw(200, gzip.compress(listing.encode()), "application/json", {"Content-Encoding": "gzip"})

@@ -546,6 +546,28 @@ async def test_a_model_list_refused_with_no_body_says_so_not_a_dangling_colon():
     assert str(e.value).endswith("answered GET models with HTTP 404 (no body)"), str(e.value)
 
 
+async def test_a_base_url_missing_v1_is_asked_whether_it_needs_it():
+    """vLLM serves its routes under /v1 and answers 404 elsewhere: a roster's
+    base_url without /v1 got a bare "HTTP 404" at the start. Now the line asks
+    whether it needs /v1, on one line, and only where the path lacks it."""
+    with FaultServer(models_mode="v1_only") as srv:
+        for url in (srv.root_url, srv.root_url + "/", srv.root_url + "/api"):
+            async with ChatClient(config(url)) as client:
+                with pytest.raises(ModelServerError) as e:
+                    await client.check_models()
+            assert str(e.value) == (f"model server for 'smol' at {url} answered GET models with HTTP 404: "
+                                    '{"detail": "Not Found"} (does base_url need to end in /v1?)'), str(e.value)
+        for url in (srv.base_url, srv.base_url + "/"):  # it has /v1: served
+            async with ChatClient(config(url)) as client:
+                assert await client.check_models() == {"smollm2"}
+    with FaultServer(models_mode="empty_404") as srv:  # a 404 at a base_url that ends in /v1: no such question
+        for url in (srv.base_url, srv.base_url + "/", srv.root_url + "/api/v1"):
+            async with ChatClient(config(url)) as client:
+                with pytest.raises(ModelServerError) as e:
+                    await client.check_models()
+            assert "/v1?" not in str(e.value) and str(e.value).endswith("HTTP 404 (no body)"), str(e.value)
+
+
 @pytest.mark.parametrize("transport", ["lean", "httpx"])
 async def test_a_model_list_that_redirects_says_where_to_not_that_it_is_no_server(transport):
     """A proxy that moves http to https answers GET models with a 301: the

@@ -207,7 +207,8 @@ class ChatClient:
         if status >= 400:
             raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} answered GET models "
                                f"with HTTP {status}" + (f": {said}" if (said := _text(body)) else " (no body)")
-                               + (_key_hint(self.cfg) if status in (401, 403) else ""))
+                               + (_key_hint(self.cfg) if status in (401, 403) else "")
+                               + (_v1_hint(r.url) if status == 404 else ""))
         try:
             served = {str(m["id"]) for m in json.loads(body)["data"]}
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested beyond reason
@@ -499,6 +500,13 @@ def _redirect_hint(url: str, location: str | None) -> str:
     base = base.removesuffix("/models") if base.endswith("/models") else ""
     return (f" to {where} (redirects are not followed: "
             + (f"set base_url to {base})" if base else "set base_url to the server's own address)"))
+
+
+def _v1_hint(url: str) -> str:
+    """What to ask a user whose server has no models route at base_url: an
+    OpenAI-compatible server serves it under /v1 (vLLM's answers 404 at
+    /models), so a base_url whose path does not end in /v1 may lack it."""
+    return "" if urlsplit(url).path.rstrip("/").endswith("/v1") else " (does base_url need to end in /v1?)"
 
 
 def _refuse_coding(content_encoding: str) -> None:
