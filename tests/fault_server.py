@@ -8,7 +8,7 @@ JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
 hostile `say` text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
-trickled a byte at a time, a gzip-compressed body, a redirect, interim 1xx responses before
+trickled a byte at a time, a gzip-compressed body, a redirect (its Location plain, or hostile), interim 1xx responses before
 the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
@@ -54,12 +54,13 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "interim",
+            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "redirect_hostile", "interim",
             "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", "number_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
+REDIRECT_HOSTILE = "http://127.0.0.1:9/\x1b[2J\u202e<|im_end|>".encode() + b"a" * 5000
 TRICKLE_S = 0.1  # "trickle": a byte this often (for at most 60 of them), each a chunk
 
 
@@ -246,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif scenario == "redirect":
             self._raw(302, b"", "text/plain", {"Location": "http://127.0.0.1:9/v1/chat/completions"})
+        elif scenario == "redirect_hostile":  # a Location to be shown: an escape, a bidi override, a control token, 5 KB
+            self.wfile.write(b"HTTP/1.1 307 Temporary Redirect\r\nContent-Length: 0\r\nLocation: " + REDIRECT_HOSTILE
+                             + b"\r\n\r\n")
+            self.wfile.flush()
         elif scenario == "lone_surrogate":  # valid JSON whose text no UTF-8 file can hold: "\ud800"
             self._completion(body, '{"action":"pass","say":"odd \ud800 text"}', "stop", {})
         elif scenario == "odd_usage":

@@ -83,7 +83,9 @@ EXPECTED = {
     "trickle": ("fault", "fault: timeout", 1),           # every byte in time, the whole reply never
     "gzip": ("fault", "fault: bad_body", 1),             # compressed, though identity was asked for
     "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
-    "redirect": ("fault", "fault: http_302", 1),         # not followed
+    "redirect": ("fault", "fault: http_302: a redirect to http://127.0.0.1:9/v1/chat/completions (redirects are not "
+                 "followed: set base_url to http://127.0.0.1:9/v1)", 1),  # not followed: it says where it pointed
+    "redirect_hostile": ("fault", "fault: http_307: a redirect to http://127.0.0.1:9/‹|im_end|>aaa", 1),  # made inert
     "interim": ("clean", "", 1),                         # 100 and 103 are skipped: the 200 after them is the reply
     "bare_lf": ("clean", "", 1),                         # lines ended by LF alone are lines (it waited to the timeout)
     "bare_lf_chunked": ("clean", "", 1),
@@ -566,6 +568,29 @@ async def test_a_base_url_missing_v1_is_asked_whether_it_needs_it():
                 with pytest.raises(ModelServerError) as e:
                     await client.check_models()
             assert "/v1?" not in str(e.value) and str(e.value).endswith("HTTP 404 (no body)"), str(e.value)
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_chat_call_redirected_says_where_to_shown_inert_and_capped(world, view, server, transport):
+    """A chat call answered 3xx had been recorded as `fault: http_302` and no
+    more (the body of a redirect is empty): now the record says where its
+    Location pointed, through the one sanitiser and capped, and that
+    redirects are not followed."""
+    server.play("redirect", "redirect_hostile", "redirect_hostile")  # httpx's fault is retried: twice
+    plain = await decide(world, view, config(server.base_url, http_client=transport))
+    assert plain.reason == ("fault: http_302: a redirect to http://127.0.0.1:9/v1/chat/completions "
+                            "(redirects are not followed: set base_url to http://127.0.0.1:9/v1)")
+    hostile = await decide(world, view, config(server.base_url, http_client=transport))
+    if transport == "httpx":  # httpx refuses the response itself: its ESC is no URL (and its words are made inert)
+        assert hostile.reason.startswith("fault: dropped: Invalid URL in location header: Invalid non-printable "
+                                         "ASCII character in URL"), hostile.reason
+        assert clean_text(hostile.reason) == hostile.reason
+        return
+    detail = hostile.reason.removeprefix("fault: http_307: a redirect to ")
+    assert detail.startswith("http://127.0.0.1:9/‹|im_end|>aaa"), hostile.reason  # no ESC [2J, no bidi override
+    assert detail.endswith(" (redirects are not followed: set base_url to the server's own address)")
+    assert clean_text(hostile.reason) == hostile.reason and len(hostile.reason) < 400  # 5 KB of Location, capped
+    assert hostile.call["fault"] == "http_307" and len(server.requests) == 2  # not followed, not retried
 
 
 @pytest.mark.parametrize("transport", ["lean", "httpx"])

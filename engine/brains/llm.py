@@ -387,8 +387,11 @@ class ChatClient:
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
                     connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
                 _refuse_coding(next((v for k, v in headers if k.lower() == b"content-encoding"), b"").decode("latin-1"))
+                location = next((v for k, v in headers if k.lower() == b"location"), None)
+                location = location.decode("utf-8", "replace") if location is not None else None
             else:  # httpx's own transport: its timeouts are per read, so the whole call has a deadline too
-                status, content = await _post_stream(r.http, data, self.cfg.connect_timeout_s + self.cfg.timeout_s)
+                status, content, location = await _post_stream(r.http, data,
+                                                                self.cfg.connect_timeout_s + self.cfg.timeout_s)
         except BodyTooLarge as e:
             return ChatResult(fault="bad_body", detail=_detail(e))
         except TimeoutError:
@@ -407,7 +410,10 @@ class ChatClient:
             return ChatResult(fault="dropped", detail=_detail(e))
         except httpx.HTTPError as e:
             return ChatResult(fault="transport", detail=_detail(e))
-        if not 200 <= status < 300:  # an error, or a redirect or interim reply we do not follow
+        if 300 <= status < 400:  # not followed: where it pointed, shown inert and capped
+            return ChatResult(fault=f"http_{status}",
+                              detail="a redirect" + _redirect_hint(r.url, location, "chat/completions"))
+        if not 200 <= status < 300:  # an error, or an interim reply we do not follow
             return ChatResult(fault=f"http_{status}", detail=_text(content))
         try:
             reply = json.loads(content, parse_int=_whole)
@@ -485,19 +491,21 @@ def _storable(text: str) -> str:
     return text
 
 
-def _redirect_hint(url: str, location: str | None) -> str:
-    """Where a redirect of GET models pointed, and the base_url that would
-    reach it (its address less `/models`), for the line that refuses it."""
+def _redirect_hint(url: str, location: str | None, path: str = "models") -> str:
+    """Where a redirect of GET models (or of a chat call, `path`
+    chat/completions) pointed, and the base_url that would reach it (its
+    address less `/<path>`), for the line that refuses it: the Location as
+    the server sent it is hostile text, so it goes through the sanitiser, capped."""
     where = (location or "").strip()
     try:
-        where = urljoin(url.rstrip("/") + "/models", where) if where else ""
+        where = urljoin(url.rstrip("/") + "/" + path, where) if where else ""
     except ValueError:  # no address urljoin can read ("http://[bad"): shown as it came
         pass
     where = clean_text(where, DETAIL_MAX)
     if not where:
         return " with no Location (redirects are not followed)"
     base = where.split("?", 1)[0].rstrip("/")
-    base = base.removesuffix("/models") if base.endswith("/models") else ""
+    base = base.removesuffix("/" + path) if base.endswith("/" + path) else ""
     return (f" to {where} (redirects are not followed: "
             + (f"set base_url to {base})" if base else "set base_url to the server's own address)"))
 
@@ -544,12 +552,13 @@ async def _get(http: httpx.AsyncClient, path: str, wait: float,
             return resp.status_code, await _read_capped(resp), resp.headers.get("location")
 
 
-async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes]:
-    """POST a chat body through httpx's own transport: (status, body), within `wait` seconds in all."""
+async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes, str | None]:
+    """POST a chat body through httpx's own transport: (status, body, its
+    Location header if any), within `wait` seconds in all."""
     async with asyncio.timeout(wait):
         async with http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
             _refuse_coding(resp.headers.get("content-encoding", ""))
-            return resp.status_code, await _read_capped(resp)
+            return resp.status_code, await _read_capped(resp), resp.headers.get("location")
 
 
 def _encode(body: dict) -> bytes:
