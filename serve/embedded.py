@@ -44,7 +44,8 @@ from engine.errors import WoodError
 from engine.sanitise import clean_text, shown_path
 from engine.xdg import NoHome, xdg_home
 
-from .health import ServerExited, die_with_parent_now, ended, log_tail, port_in_use, stop_process, wait_ready
+from .health import (ServerExited, die_with_parent_now, ended, log_tail, port_in_use, port_taken, stop_process,
+                     wait_ready)
 
 MODEL_ALIAS = "smollm2"
 HOST = "127.0.0.1"
@@ -301,6 +302,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _PortTaken(WoodError):
+    """The server exited because another program took the port picked free for it (`EmbeddedServer.start` moves)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """A server's start as a dry run shows it (EmbeddedServer.plan)."""
@@ -342,10 +347,12 @@ class EmbeddedServer:
     ) -> None:
         self.port_given = bool(port)  # else a free port, picked here: a dry run shows it as chosen at start
         self.port = port or free_port()
+        self.port_note = ""  # why the server is on another port than the one picked first (another program took it)
+        self._log_dir = log_dir
         self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
         self._given_up = False  # stopped while loading (Ctrl-C, SIGTERM): a stop, not a failure
-        folder = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{self.port}"
-        self.log_path = folder / f"{MODEL_ALIAS}-{self.port}.log"
+        self._began: float | None = None
+        self.log_path = self._log_for(self.port)
         self.n_ctx = n_ctx or N_CTX[server]
         self.deadline_s = deadline_s
         self.grace_s = grace_s
@@ -359,6 +366,29 @@ class EmbeddedServer:
         self.parallel = parallel
         self.model_path: Path | None = None  # set by prepare_model()
         self.model_note = ""  # why the shipped file is served, when requantizing failed
+
+    def _log_for(self, port: int) -> Path:
+        folder = (Path(self._log_dir) if self._log_dir is not None
+                  else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{port}")
+        return folder / f"{MODEL_ALIAS}-{port}.log"
+
+    def _may_move(self) -> bool:
+        """Whether a port taken by another program may be left for a fresh one:
+        only one we picked (a port the user named is theirs to free), and once."""
+        return not self.port_given and not self.port_note
+
+    def _move(self, when: str) -> None:
+        """Another program took the free port picked for the server (`when`):
+        a fresh one, said once as a warning and kept in `port_note`."""
+        old = self.port
+        if self._own_dir and self.process is not None:  # the failed try's log: the note says what it held
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
+        self.process = None
+        self.port = free_port()
+        self.log_path = self._log_for(self.port)
+        self.port_note = (f"port {old}, picked free for the embedded model server, was taken by another program "
+                          f"{when}; trying port {self.port}")
+        log.warning("%s", self.port_note)
 
     def prepare_model(self) -> Path:
         """The GGUF to serve: the cached requantized one (made now if need
@@ -456,7 +486,12 @@ class EmbeddedServer:
     def start(self) -> "EmbeddedServer":
         """Launch the server and block until GET /v1/models answers 200."""
         self.spawn()
-        return self.until_ready()
+        try:
+            return self.until_ready()
+        except _PortTaken:  # picked free, taken by another program before the child bound it: once more
+            self._move("before the server could bind it")
+            self.spawn()
+            return self.until_ready()
 
     def spawn(self) -> None:
         """Launch the server process. The parent-death signal is tied to the
@@ -465,11 +500,14 @@ class EmbeddedServer:
             raise RuntimeError("EmbeddedServer.start() called twice")
         if importlib.util.find_spec("llama_cpp") is None:
             raise WoodError(f"llama-cpp-python is not installed: {INSTALL_SERVER}")
+        if port_in_use(HOST, self.port) and self._may_move():  # picked free a moment ago: another program took it
+            self._move("before the server started")
         if port_in_use(HOST, self.port):
             raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
         cmd = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._began = time.monotonic()
+        if self._began is None:  # a second try on another port: the wait counts from the first
+            self._began = time.monotonic()
         root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         with open(self.log_path, "wb") as log:  # stateless: killed outright with the game, frozen (SIGSTOP) or not
@@ -486,8 +524,11 @@ class EmbeddedServer:
             self.stop()
             self.status = "failed"
             why = "exited early" if isinstance(e, ServerExited) else "did not start"
-            raise WoodError(f"the embedded model server {why}: {e}\nlog {shown_path(self.log_path)}:\n"
-                            f"{log_tail(self.log_path)}") from None
+            # the port it was to bind, picked free, now held by another program: `start` tries a fresh one
+            error = (_PortTaken if isinstance(e, ServerExited) and self._may_move() and port_taken(HOST, self.port)
+                     else WoodError)
+            raise error(f"the embedded model server {why}: {e}\nlog {shown_path(self.log_path)}:\n"
+                        f"{log_tail(self.log_path)}") from None
         except BaseException:  # an interrupt: the start given up, not failed (no error names its log)
             self._given_up = True
             self.stop()
@@ -523,7 +564,12 @@ class EmbeddedServer:
         await asyncio.to_thread(self.prepare_model)  # hashing, maybe quantizing: off the event loop
         try:
             self.spawn()  # here, on the event loop's thread, which lives as long as the game
-            return await asyncio.to_thread(self.until_ready)
+            try:
+                return await asyncio.to_thread(self.until_ready)
+            except _PortTaken:  # as in `start`: once more on a fresh port, spawned from this thread too
+                self._move("before the server could bind it")
+                self.spawn()
+                return await asyncio.to_thread(self.until_ready)
         except asyncio.CancelledError:  # the start thread sees the process end and gives up
             self._given_up = True
             await asyncio.to_thread(self.stop)

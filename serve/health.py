@@ -8,6 +8,7 @@ ready; llama.cpp's `llama-server` answers 503 while loading."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 import socket
@@ -153,3 +154,19 @@ def port_in_use(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program holds the port: it listens there
+    (`port_in_use`), or it has bound it without listening, so a server's bind
+    fails (tried here as asyncio's and uvicorn's servers bind, with
+    SO_REUSEADDR, so a connection of the past in TIME_WAIT is no holder)."""
+    if port_in_use(host, port):
+        return True
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False

@@ -103,6 +103,69 @@ def test_port_taken_by_another_server():
     assert srv.process is None
 
 
+def picks(first: int, monkeypatch) -> list[int]:
+    """`free_port` patched to hand out `first` (a port the test holds), then
+    real free ports: the ports it gave, in order. Choosing is not under test."""
+    from serve import embedded
+
+    real, given = embedded.free_port, []
+    monkeypatch.setattr(embedded, "free_port", lambda: given.append(real() if given else first) or given[-1])
+    return given
+
+
+def test_a_picked_port_taken_before_the_start_is_left_for_a_fresh_one(tmp_path, monkeypatch, caplog):
+    """Another program listens on the free port picked for the server before
+    it starts: the start had failed with 'port N is already in use', a port
+    the user never chose. Now it tries a fresh one, once, and says so."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        given = picks(taken, monkeypatch)
+        with EmbeddedServer(log_dir=tmp_path) as srv:
+            assert srv.status == "ready" and len(given) == 2 and srv.port == given[1] != taken
+            assert httpx.get(f"{srv.base_url}/models", timeout=10).status_code == 200
+            assert srv.port_note == (f"port {taken}, picked free for the embedded model server, was taken by another "
+                                     f"program before the server started; trying port {srv.port}")
+            assert srv.port_note in caplog.text and srv.log_path == tmp_path / f"{MODEL_ALIAS}-{srv.port}.log"
+
+
+async def test_a_picked_port_bound_by_another_program_as_the_server_starts_is_left_for_a_fresh_one(monkeypatch):
+    """Another program binds the picked port after the check and before the
+    server's own bind (here: bound, not listening, so the check passes): the
+    server had exited early with 'address already in use'. Now the start
+    tries a fresh port, once (from the async start too), and the failed
+    try's temporary log folder goes."""
+    with socket.socket() as taken_sock:
+        taken_sock.bind(("127.0.0.1", 0))
+        taken = taken_sock.getsockname()[1]
+        given = picks(taken, monkeypatch)
+        srv = EmbeddedServer()
+        first_folder = srv.log_path.parent
+        async with srv:
+            assert srv.status == "ready" and srv.port == given[1] != taken
+            assert srv.port_note.endswith(f"before the server could bind it; trying port {srv.port}")
+            assert not first_folder.exists() and srv.log_path.exists()
+            proc = srv.process
+    assert proc.poll() is not None and srv.status == "stopped"
+
+
+def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
+    """Once only: a second port taken too ends the start, naming that port."""
+    with socket.socket() as a, socket.socket() as b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+        ports = iter([a.getsockname()[1], b.getsockname()[1]])
+        from serve import embedded
+
+        monkeypatch.setattr(embedded, "free_port", lambda: next(ports))
+        srv = EmbeddedServer()
+        with pytest.raises(WoodError, match=f"port {b.getsockname()[1]} is already in use"):
+            srv.start()
+    assert srv.process is None
+
+
 def sim_until(db: Path, rounds: int, seen, what: str):
     """`wood sim --brains llm --rounds ROUNDS --save DB` started, and its
     stderr read until a line for which `seen(line)` holds (within 120 s):
