@@ -406,7 +406,6 @@ def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(
     game's death has to end it with a signal a stopped process cannot hold
     off, or it is left frozen for good, holding its memory and its port."""
     import signal
-    import time
 
     proc, ready = sim_until(tmp_path / "frozen.db", 50, lambda line: "embedded model ready at" in line,
                             "a model server")
@@ -416,11 +415,8 @@ def test_a_game_killed_while_its_model_server_is_frozen_leaves_no_server_behind(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 10
-    while _running(server) and time.monotonic() < deadline:
-        time.sleep(0.1)
     try:
-        assert not _running(server), "the frozen model server outlived the game"
+        assert _gone_soon(server, 10), "the frozen model server outlived the game"
     finally:
         if _running(server):
             os.kill(server, signal.SIGKILL)
@@ -451,30 +447,17 @@ def test_wood_serve_stopped_while_the_model_loads(tmp_path, sig):
     import signal
     import subprocess
     import sys
-    import time
 
     root = Path(__file__).resolve().parent.parent
     wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", "serve/rosters/embedded.toml"],
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(tmp_path)})
-    try:
-        deadline = time.monotonic() + 30
-        while not (server := _children(wood.pid)):
-            assert wood.poll() is None and time.monotonic() < deadline, "no model server started"
-            time.sleep(0.01)
-        wood.send_signal(getattr(signal, sig))
-        out, err = wood.communicate(timeout=20)
-    finally:
-        wood.kill()
-        wood.wait()
+    server, out, err = _stop_as_its_server_starts(wood, sig)
     assert "ready after" not in out, "stopped too late: the model had loaded"
     number = getattr(signal, sig)
     assert wood.returncode == 128 + number, (out, err)
     assert err.strip() == ("wood: interrupted" if sig == "SIGINT" else f"wood: interrupted ({sig})"), err
-    deadline = time.monotonic() + 5  # one the signal caught inside Popen, untracked, dies with the process
-    while _running(server[0]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _running(server[0])
+    assert _gone_soon(server[0])  # one the signal caught inside Popen, untracked, dies with the process
     assert list(tmp_path.iterdir()) == [], out  # its log folder went with the stop
 
 
@@ -486,7 +469,6 @@ def test_a_game_stopped_while_its_model_loads_leaves_nothing_behind(tmp_path, si
     import signal
     import subprocess
     import sys
-    import time
 
     root = Path(__file__).resolve().parent.parent
     (tmp_path / "tmp").mkdir()
@@ -494,23 +476,11 @@ def test_a_game_stopped_while_its_model_loads_leaves_nothing_behind(tmp_path, si
     game = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", "3",
                              "--save", str(db)], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
-    try:
-        deadline = time.monotonic() + 30
-        while not (server := _children(game.pid)):
-            assert game.poll() is None and time.monotonic() < deadline, "no model server started"
-            time.sleep(0.01)
-        game.send_signal(getattr(signal, sig))
-        _, err = game.communicate(timeout=20)
-    finally:
-        game.kill()
-        game.wait()
+    server, _, err = _stop_as_its_server_starts(game, sig)
     assert "embedded model ready" not in err, "stopped too late: the model had loaded"
     assert game.returncode == 128 + getattr(signal, sig), err
     assert f"no round was finished, so {db} was not kept" in err.splitlines()[-1]
-    deadline = time.monotonic() + 5
-    while _running(server[0]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _running(server[0])
+    assert _gone_soon(server[0])  # one the signal caught inside Popen, untracked, dies with the process
     assert list((tmp_path / "tmp").iterdir()) == []  # no wood-embedded-PID-PORT folder left
 
 
@@ -527,3 +497,32 @@ def test_a_copy_found_in_the_spare_folder_is_not_said_to_be_made(tmp_path, monke
     again = EmbeddedServer()
     assert again.prepare_model() == made
     assert "made it" not in again.model_note and f"using the copy already in {spare}" in again.model_note
+
+
+def _stop_as_its_server_starts(proc, sig: str):
+    """Send `sig` to `proc` (a wood command) the moment its model server is
+    spawned, before the model loads: (the server's pids, stdout, stderr)."""
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (server := _children(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, "no model server started"
+            time.sleep(0.01)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    return server, out, err
+
+
+def _gone_soon(pid: int, within_s: float = 5) -> bool:
+    """Whether process `pid` is gone (a zombie counts as gone) within `within_s`."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _running(pid)
