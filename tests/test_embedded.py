@@ -150,6 +150,38 @@ async def test_a_picked_port_bound_by_another_program_as_the_server_starts_is_le
     assert proc.poll() is not None and srv.status == "stopped"
 
 
+def test_wood_serve_says_which_port_it_serves_on_when_the_picked_one_was_taken(tmp_path, monkeypatch, capsys):
+    """`wood serve` prints `starting smollm2 (embedded) on :PORT ... ` before
+    the start: where it moved to a fresh port, the line's end says which (it
+    had said 'ready after N s', the port at its start a port it never served)."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    from wood_tui.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        given = picks(busy.getsockname()[1], monkeypatch)
+        out = sys.stdout  # capsys's: read from the thread that stops the server once it serves
+
+        def stop_once_serving() -> None:
+            deadline = time.monotonic() + 120
+            while "serving " not in out.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=stop_once_serving, daemon=True).start()
+        assert main(["serve", "--roster", "embedded.toml", "--log-dir", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()
+    line = next(x for x in first if x.startswith(f"starting {MODEL_ALIAS} (embedded)"))
+    assert line.startswith(f"starting {MODEL_ALIAS} (embedded) on :{given[0]} ... ready after ")
+    assert line.endswith(f" s, on :{given[1]} instead (another program took the first)"), line
+    assert any(x.startswith(f"serving http://127.0.0.1:{given[1]}/v1") for x in first), first
+
+
 def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     """Once only: a second port taken too ends the start, naming that port."""
     with socket.socket() as a, socket.socket() as b:

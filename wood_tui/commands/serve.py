@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"starting {MODEL_ALIAS} (embedded) on :{smol.port} ... ", end="", flush=True)
                 line_open = True
                 stack.enter_context(smol)
-                print(f"ready after {smol.startup_s:.0f} s", flush=True)
+                moved = f", on :{smol.port} instead (another program took the first)" if smol.port_note else ""
+                print(f"ready after {smol.startup_s:.0f} s{moved}", flush=True)  # the line began with the port picked
                 line_open = False
         except BaseException as e:
             if line_open:
