@@ -168,13 +168,15 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
     else the first at all: strictly decoded if possible, else mended; or, if
     there is none, why not. ({"thought": ...} then the move: the move.)"""
     starts = [m.start() for m in re.finditer(r"\{", text)]
-    first, decoded_to = None, -1
+    first, decoded_to, broken = None, -1, None
     for i in starts[:MAX_DECODE_TRIES]:
         if i < decoded_to:  # inside an object already read: a part of it, not a reply of its own
             continue
         try:
             obj, end = _DECODER.raw_decode(text, i)
         except (ValueError, RecursionError):
+            if broken is None:
+                broken = i  # the first object strict decoding cannot read: mended below if need be
             continue
         if isinstance(obj, dict):
             decoded_to = end
@@ -183,25 +185,36 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
             if _names_move(obj):
                 first = (obj, i, end)
                 break
-    if first is not None:
-        obj, i, end = first
-        if text[:i].strip() or text[end:].strip():
-            repairs.append("prose")
-        return obj
+    if first is not None and (broken is None or _names_move(first[0])):
+        return _decoded(text, first, repairs)
     if not starts:
         return "no JSON object"
-    if len(text) - starts[0] > REPAIR_MAX_CHARS:  # cut to size, its end could fall inside a number ("1" of "12")
-        return f"broken JSON too long to mend (over {REPAIR_MAX_CHARS:,} characters)"
+    at = starts[0] if first is None else broken  # a thought read whole, the move beside it broken: mend the move
+    if len(text) - at > REPAIR_MAX_CHARS:  # cut to size, its end could fall inside a number ("1" of "12")
+        return (_decoded(text, first, repairs) if first is not None else
+                f"broken JSON too long to mend (over {REPAIR_MAX_CHARS:,} characters)")
     try:
-        mended = json_repair.loads(text[starts[0]:])
+        mended = json_repair.loads(text[at:])
     except (RecursionError, ValueError):  # nesting deeper than either parser will go
-        return "no JSON object"
+        mended = None
     if isinstance(mended, list):
-        mended = next((x for x in mended if isinstance(x, dict)), None)
+        mended = next((x for x in mended if isinstance(x, dict) and (first is None or _names_move(x))), None)
+    if first is not None and not (isinstance(mended, dict) and _names_move(mended)):
+        return _decoded(text, first, repairs)  # nothing mended names a move: the object read, as before
     if isinstance(mended, dict) and mended:
+        if text[:at].strip():  # a thought before the mended move
+            repairs.append("prose")
         repairs.append("json_repair")
         return mended
     return "no JSON object"
+
+
+def _decoded(text: str, found: tuple[dict, int, int], repairs: list[str]) -> dict:
+    """An object strict decoding read at text[i:end]: "prose" if anything is around it."""
+    obj, i, end = found
+    if text[:i].strip() or text[end:].strip():
+        repairs.append("prose")
+    return obj
 
 
 def _names_move(obj: dict) -> bool:

@@ -56,6 +56,10 @@ def test_a_plain_json_action_is_clean():
     (f"[{SELL_JSON}]", {"prose"}),
     (f'{{"thought": "berries sell well at 6"}}\n{SELL_JSON}', {"prose"}),  # a thought, then the move: the move
     (f'```json\n{{"plan": "sell berries"}}\n```\nThen:\n```json\n{SELL_JSON}\n```', {"fence", "prose"}),
+    # the move needs mending and a note (a whole object) comes beside it: the move, mended, not the note
+    (f'```json\n{SELL_JSON[:-1]},}}\n```\nNotes:\n```json\n{{"thought": "berries sell well"}}\n```',
+     {"fence", "json_repair"}),
+    (f'{{"thought": "berries sell well at 6"}}\n{SELL_JSON[:-1]},}}', {"prose", "json_repair"}),
 ])
 def test_near_misses_are_repaired_into_the_same_action(text, tags):
     p = parse(text)
