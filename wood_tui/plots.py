@@ -41,8 +41,6 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True) -> Path:
     exists or can be made, and can be written; else one line naming the flag.
     `make=False` checks without making it (a command with two such flags
     checks both before it makes either: a usage error leaves no folder)."""
-    if not path.strip():
-        raise WoodError(f"{flag}: expected a directory path, got an empty string")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise WoodError(f"{flag} {shown_path(p)} is a file, not a directory")

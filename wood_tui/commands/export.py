@@ -148,8 +148,6 @@ def _audit(args, path: str, done: set[str]) -> None:
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
-    if not args.out.strip():
-        raise WoodError("--out: expected a directory path, got an empty string")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WoodError(f"--out {shown_path(out)} is a file, not a directory")
@@ -293,8 +291,6 @@ def _sft_target(text: str, flag: str) -> Path:
     from engine.errors import WoodError
     from engine.sanitise import shown_path
 
-    if not text.strip():
-        raise WoodError(f"{flag}: expected a file path, got an empty string")
     p = _file_target(Path(text), flag)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

@@ -47,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run and roster_configs(roster):  # before a folder is made (a dry run's lines may be for elsewhere)
         find_vllm(args.vllm_bin)
     if args.log_dir is not None:
-        if not args.log_dir.strip():
-            raise WoodError("--log-dir: expected a directory path, got an empty string")
         log_dir = Path(args.log_dir)
         if log_dir.exists() and not log_dir.is_dir():
             raise WoodError(f"--log-dir {shown_path(log_dir)} is a file, not a directory")

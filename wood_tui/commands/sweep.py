@@ -115,12 +115,9 @@ class _Tally:
 
 
 def run(args) -> int:
-    from engine.errors import WoodError
     from engine.stops import exit_status, interrupted, run_stoppable
     from wood_tui import plots
 
-    if not args.out.strip():
-        raise WoodError("--out: expected a directory path, got an empty string")
     rosters = _rosters(args.roster)
     # both checked before either is made: a --out or --plots that cannot be used leaves no folder behind,
     # and --plots is made once the plan in --out is known to fit
@@ -210,8 +207,6 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
 
     out: list[RosterFile] = []
     for given in paths:
-        if not given.strip():
-            raise WoodError("--roster: expected a file path, got an empty string")
         roster = load_roster(given)  # a roster that cannot be used is one line, before anything is played
         path = find_roster(given)
         used = {c.model for c in roster.creatures}
