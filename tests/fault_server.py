@@ -86,6 +86,7 @@ class FaultServer:
         self.requests: list[dict] = []
         self.auth: list[str | None] = []  # each chat request's Authorization header
         self.max_in_flight = 0
+        self.trickled_whole = threading.Event()  # set once a trickled body ("trickle") was sent to its last byte
         self._script: deque[str] = deque()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -300,6 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"1\r\n%c\r\n" % b)
                 self.wfile.flush()
                 time.sleep(TRICKLE_S)
+            self.server.fault.trickled_whole.set()
         except OSError:
             pass  # the client gave up: as it should
 

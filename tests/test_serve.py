@@ -288,9 +288,8 @@ def test_the_readiness_poll_reads_the_status_not_the_body(mode):
     from tests.fault_server import FaultServer
 
     with FaultServer(models_mode=mode) as srv:
-        t0 = time.monotonic()
-        assert wait_ready(f"{srv.base_url}/models", deadline_s=1.0) < 1.0
-        assert time.monotonic() - t0 < 1.0
+        wait_ready(f"{srv.base_url}/models", deadline_s=30.0)  # ready: its 200 read, no traceback
+        assert not srv.trickled_whole.is_set()  # ... from the status line, before a trickled body's end
 
 
 def test_two_configs_on_one_port(tmp_path):
