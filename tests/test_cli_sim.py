@@ -660,6 +660,30 @@ def test_ctrl_c_while_wood_is_still_loading_is_one_line_not_a_traceback(tmp_path
     assert out == "" and err == ("wood: interrupted\n" if sig == signal.SIGINT else "wood: interrupted (SIGTERM)\n")
 
 
+@pytest.mark.parametrize("module", ["wood_tui", "wood_tui.cli"])
+def test_ctrl_c_inside_code_compiled_from_a_string_keeps_the_exit_status_under_python_m(tmp_path, module):
+    """A Ctrl-C that lands while a module imports inside code compiled from a
+    string (a dataclass's `__init__`, as `engine.memory` defines them) is
+    caught and said, but CPython marks it unhandled and `python -m` then
+    killed the process with SIGINT itself (-2 where 130 was said; a CI run
+    failed so, its Ctrl-C landing in an import). A slow `argparse` that
+    waits inside `exec` of a string holds the program at that point."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "argparse.py").write_text(
+        "exec('import os, time\\nos.write(2, b\"loading\\\\n\")\\ntime.sleep(120)')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(slow), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-m", module, "sim", "--rounds", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "loading\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out, err) == (130, "", "wood: interrupted\n")
+
+
 def last_line_of_two_rounds() -> str:
     return wood("sim", "--rounds", "2", "--quiet").stdout.splitlines()[-1]
 

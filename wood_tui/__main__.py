@@ -1,6 +1,4 @@
 """`python -m wood_tui`: the `wood` command, where its script is not on the PATH."""
-import sys
+from wood_tui.cli import run_as_module
 
-from wood_tui.cli import main
-
-sys.exit(main())
+run_as_module()

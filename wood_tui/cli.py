@@ -175,5 +175,20 @@ def _main(argv: list[str] | None) -> int:
         print(f"wood: error: cannot write the output ({e.strerror or e})", file=sys.stderr)
         return 1
 
+
+def run_as_module() -> None:
+    """`python -m wood_tui` (or `-m wood_tui.cli`): `sys.exit(main())`, with
+    main's own exit status even after a Ctrl-C. CPython (3.11 and 3.12) marks
+    a KeyboardInterrupt raised inside code compiled from a string (the
+    `__init__` dataclasses writes while a module imports) as unhandled even
+    when it is caught, and `python -m` then ends the process with SIGINT
+    itself, past the status main returned (130 after `wood: interrupted`).
+    A string evaluated cleanly afterwards resets that mark; the console
+    script, run as a file, never reads it."""
+    status = main()
+    eval("None")  # the reset: see above
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_module()
