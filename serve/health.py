@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -50,26 +51,17 @@ def wait_ready(
     up to `max_interval_s`. `on_wait(elapsed_s, last_status)` is called after
     every unsuccessful poll (`last_status`: "connection refused", "HTTP 503",
     ...). Raises `ServerExited` if `proc` ends first, `WoodError` after
-    `deadline_s`."""
+    `deadline_s` (a poll under way then is cut short: `_poll`)."""
     start = time.monotonic()
     pause = interval_s
-    status = "not polled yet"
-    with httpx.Client(trust_env=False) as client:
+    # no connection kept between polls: `_poll` meets each one's socket as it connects, to cut it at the deadline
+    with httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)) as client:
         while True:
             if proc is not None and proc.poll() is not None:
                 raise ServerExited(f"it {ended(proc.returncode)} before {url} was ready", proc.returncode)
-            left = max(0.05, deadline_s - (time.monotonic() - start))
-            try:
-                # the status alone: the body is not read (one trickled, or said to be gzip and not, held
-                # the poll past its deadline or ended in a DecodingError traceback), nor waited for past the deadline
-                with client.stream("GET", url, timeout=httpx.Timeout(min(5.0, left), connect=min(2.0, left))) as r:
-                    if r.status_code == 200:
-                        return time.monotonic() - start
-                    status = f"HTTP {r.status_code}"
-            except httpx.ConnectError:
-                status = "connection refused"
-            except httpx.HTTPError as e:  # a read timeout, a dropped connection: still booting
-                status = type(e).__name__
+            status = _poll(client, url, max(0.05, deadline_s - (time.monotonic() - start)))
+            if status is None:
+                return time.monotonic() - start
             elapsed = time.monotonic() - start
             if elapsed >= deadline_s:
                 raise WoodError(f"{url} not ready after {deadline_s:.0f} s (last: {status})")
@@ -77,6 +69,58 @@ def wait_ready(
                 on_wait(elapsed, status)
             time.sleep(min(pause, max(0.0, deadline_s - elapsed)))
             pause = min(pause * 1.5, max_interval_s)
+
+
+CUT_SHORT = "its answer's status line and headers were still not all in at the deadline"
+
+
+def _poll(client: httpx.Client, url: str, left: float) -> str | None:
+    """One GET of `url`, over within `left` seconds: None if it answered 200,
+    else what it met ("connection refused", "HTTP 503", "ReadTimeout", `CUT_SHORT`).
+
+    Only the status is read: a body trickled, or said to be gzip and not, had
+    held the poll past its deadline or ended in a DecodingError traceback.
+    httpx's timeouts bound each read, not the whole answer, so a server that
+    sent its status line and headers a byte at a time held the poll as long
+    as it pleased: when `left` runs out the socket is shut down under httpx
+    (its trace extension hands the socket over as it connects), and the read
+    waiting on it ends at once."""
+    sockets: list[socket.socket] = []
+    cut = threading.Event()
+
+    def trace(event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
+                sockets.append(sock)
+                if cut.is_set():  # connected as the time ran out: `cut_short` may have looked before it was here
+                    _shut(sock)
+
+    def cut_short() -> None:
+        cut.set()
+        for sock in list(sockets):
+            _shut(sock)
+
+    timer = threading.Timer(left, cut_short)
+    timer.daemon = True
+    timer.start()
+    try:
+        with client.stream("GET", url, timeout=httpx.Timeout(min(5.0, left), connect=min(2.0, left)),
+                           extensions={"trace": trace}) as r:
+            return None if r.status_code == 200 else f"HTTP {r.status_code}"
+    except httpx.ConnectError:
+        return "connection refused"
+    except httpx.HTTPError as e:  # a read timeout, a dropped connection: still booting
+        return CUT_SHORT if cut.is_set() else type(e).__name__
+    finally:
+        timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed already: nothing left to cut
+        pass
 
 
 def ended(returncode: int) -> str:

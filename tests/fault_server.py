@@ -13,7 +13,8 @@ the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
 length, a content that is a number, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
-"gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle"), asks for a key
+"gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle": the body;
+"trickle_head": the status line and headers, for HEAD_TRICKLE_BYTES bytes, before any body), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
 in front of a server may answer plain http ("redirect"); "v1_only" answers 404 to any GET outside /v1/, as
 vLLM does (`root_url`: the base_url less its /v1).
@@ -62,6 +63,7 @@ HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply b
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
 REDIRECT_HOSTILE = "http://127.0.0.1:9/\x1b[2J\u202e<|im_end|>".encode() + b"a" * 5000
 TRICKLE_S = 0.1  # "trickle": a byte this often (for at most 60 of them), each a chunk
+HEAD_TRICKLE_BYTES = 300  # "trickle_head": a head this long, a byte every TRICKLE_S (30 s), then a 200's body
 
 
 _BOMB: list[bytes] = []
@@ -86,7 +88,7 @@ class FaultServer:
         self.requests: list[dict] = []
         self.auth: list[str | None] = []  # each chat request's Authorization header
         self.max_in_flight = 0
-        self.trickled_whole = threading.Event()  # set once a trickled body ("trickle") was sent to its last byte
+        self.trickled_whole = threading.Event()  # set once a trickled body or head was sent to its last byte
         self._script: deque[str] = deque()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -153,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._raw(200, _bomb(), "application/json", {"Content-Encoding": "gzip"})
             elif srv.models_mode == "trickle":
                 self._trickle(listing.encode())
+            elif srv.models_mode == "trickle_head":
+                self._trickle_head(listing.encode())
             elif srv.models_mode == "needs_key":
                 self._raw(401, b'{"error": "no key"}', "application/json")
             elif srv.models_mode == "empty_404":  # a server with no such route, and nothing to say
@@ -301,6 +305,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"1\r\n%c\r\n" % b)
                 self.wfile.flush()
                 time.sleep(TRICKLE_S)
+            self.server.fault.trickled_whole.set()
+        except OSError:
+            pass  # the client gave up: as it should
+
+    def _trickle_head(self, data: bytes) -> None:
+        """A 200 whose status line and headers come a byte every TRICKLE_S (HEAD_TRICKLE_BYTES of them, a
+        padding header making up the length), then `data` at once; or until the client hangs up."""
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Padding: " % len(data)
+        head += b"." * (HEAD_TRICKLE_BYTES - len(head) - 4) + b"\r\n\r\n"
+        self.close_connection = True
+        try:
+            for i in range(len(head)):
+                self.wfile.write(head[i:i + 1])
+                self.wfile.flush()
+                time.sleep(TRICKLE_S)
+            self.wfile.write(data)
             self.server.fault.trickled_whole.set()
         except OSError:
             pass  # the client gave up: as it should

@@ -292,6 +292,23 @@ def test_the_readiness_poll_reads_the_status_not_the_body(mode):
         assert not srv.trickled_whole.is_set()  # ... from the status line, before a trickled body's end
 
 
+def test_the_readiness_poll_gives_up_at_its_deadline_on_a_trickled_head():
+    """A server that sends its status line and headers a byte at a time (30 s
+    of them, then a 200): each read is quick, so httpx's timeouts never fire,
+    and the poll had waited for the whole head, past its deadline, then said
+    ready. It ends at the deadline now, saying why, while the head still trickles."""
+    from serve.health import wait_ready
+    from tests.fault_server import FaultServer
+
+    with FaultServer(models_mode="trickle_head") as srv:
+        url = f"{srv.base_url}/models"
+        with pytest.raises(WoodError) as err:
+            wait_ready(url, deadline_s=1.0)
+        assert not srv.trickled_whole.is_set()  # given up while the head was still coming (the hang guard: 30 s)
+    assert str(err.value) == (f"{url} not ready after 1 s (last: its answer's status line and headers "
+                              "were still not all in at the deadline)")
+
+
 def test_two_configs_on_one_port(tmp_path):
     a = write_config(tmp_path, "alpha", tmp_path / "r.jsonl")
     b = tmp_path / "beta.yaml"
