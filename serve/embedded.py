@@ -28,6 +28,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import socket
 import stat
@@ -302,6 +303,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LOG_FOLDER = "wood-embedded"  # a game's server log: $TMPDIR/wood-embedded-PID-PORT/smollm2-PORT.log
+
+
+def _log_name(port: int | str) -> str:
+    return f"{MODEL_ALIAS}-{port}.log"
+
+
+def drop_orphaned_logs(tmp: Path | None = None) -> None:
+    """Log folders left in the temporary folder by games killed outright
+    (`kill -9`: no stop ran to remove them), which would pile up run after
+    run. Only a folder as a game makes it is removed: named for a pid that no
+    process has now (a pid in use, perhaps reused, leaves it alone), this
+    user's, not a link, and holding nothing but its own log (it is emptied
+    by name and removed with rmdir, so nothing else in it can go)."""
+    tmp = tmp or Path(tempfile.gettempdir())
+    for folder in tmp.glob(f"{LOG_FOLDER}-*-*"):
+        named = re.fullmatch(rf"{LOG_FOLDER}-([0-9]+)-([0-9]+)", folder.name)
+        if named is None or _running(int(named[1])):
+            continue
+        port = named[2]
+        try:
+            st = folder.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            if {p.name for p in folder.iterdir()} <= {_log_name(port)}:
+                (folder / _log_name(port)).unlink(missing_ok=True)
+                folder.rmdir()
+        except OSError:  # gone since, or not ours to clear: left as it is
+            pass
+
+
+def _running(pid: int) -> bool:
+    """Whether a process has this pid (another user's, or one not yet reaped, too)."""
+    if not 0 < pid < 1 << 22:  # no process's (Linux's pids are below 2**22): not a folder a game made, so left
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process
+        return True
+    return True
+
+
 class _PortTaken(WoodError):
     """The server exited because another program took the port picked free for it (`EmbeddedServer.start` moves)."""
 
@@ -349,7 +394,8 @@ class EmbeddedServer:
         self.port = port or free_port()
         self.port_note = ""  # why the server is on another port than the one picked first (another program took it)
         self._log_dir = log_dir
-        self._own_dir = log_dir is None  # a temporary folder: removed on a clean stop, kept after a failure
+        # a temporary folder: removed on a clean stop, kept after a failure (till a later start, `drop_orphaned_logs`)
+        self._own_dir = log_dir is None
         self._given_up = False  # stopped while loading (Ctrl-C, SIGTERM): a stop, not a failure
         self._began: float | None = None
         self.log_path = self._log_for(self.port)
@@ -369,8 +415,8 @@ class EmbeddedServer:
 
     def _log_for(self, port: int) -> Path:
         folder = (Path(self._log_dir) if self._log_dir is not None
-                  else Path(tempfile.gettempdir()) / f"wood-embedded-{os.getpid()}-{port}")
-        return folder / f"{MODEL_ALIAS}-{port}.log"
+                  else Path(tempfile.gettempdir()) / f"{LOG_FOLDER}-{os.getpid()}-{port}")
+        return folder / _log_name(port)
 
     def _may_move(self) -> bool:
         """Whether a port taken by another program may be left for a fresh one:
@@ -505,6 +551,7 @@ class EmbeddedServer:
         if port_in_use(HOST, self.port):
             raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
         cmd = self.command()
+        drop_orphaned_logs()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._began is None:  # a second try on another port: the wait counts from the first
             self._began = time.monotonic()

@@ -198,17 +198,17 @@ def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     assert srv.process is None
 
 
-def sim_until(db: Path, rounds: int, seen, what: str):
-    """`wood sim --brains llm --rounds ROUNDS --save DB` started, and its
-    stderr read until a line for which `seen(line)` holds (within 120 s):
-    (the process, that line)."""
+def sim_until(db: Path, rounds: int, seen, what: str, env: dict | None = None):
+    """`wood sim --brains llm --rounds ROUNDS --save DB` started (its
+    environment updated with `env`), and its stderr read until a line for
+    which `seen(line)` holds (within 120 s): (the process, that line)."""
     import subprocess
     import sys
     import time
 
     proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "sim", "--brains", "llm", "--rounds", str(rounds),
                              "--save", str(db)], cwd=Path(__file__).resolve().parent.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     try:
         line, deadline = "", time.monotonic() + 120
         while not seen(line):
@@ -242,6 +242,48 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
         time.sleep(0.2)
     assert not port_open(port), "the model server outlived the game"
     assert os.path.exists(db)
+
+
+def test_log_folders_of_games_killed_outright_go_at_a_later_start(tmp_path, monkeypatch):
+    """`kill -9` of a game leaves its server's log folder in the temporary
+    folder (no stop ran); they had piled up run after run. A later start
+    removes one whose pid no process has now, and only such a folder as a
+    game makes: not one whose pid runs, nor one holding anything else, nor a
+    link, nor another user's."""
+    import signal
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, ready = sim_until(tmp_path / "killed.db", 50, lambda line: "embedded model ready at" in line,
+                            "a model server", env={"TMPDIR": str(tmp)})
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # reaped: its pid is no process's now
+    port = int(ready.split("127.0.0.1:")[1].split("/")[0])
+    orphan = tmp / f"wood-embedded-{proc.pid}-{port}"
+    assert (orphan / f"{MODEL_ALIAS}-{port}.log").is_file()  # what a game killed outright leaves
+
+    def folder(name: str, *files: str) -> Path:
+        (tmp / name).mkdir()
+        for f in files:
+            (tmp / name / f).write_text("kept")
+        return tmp / name
+
+    kept = [folder(f"wood-embedded-{os.getpid()}-1", f"{MODEL_ALIAS}-1.log"),  # a running process's
+            folder(f"wood-embedded-{proc.pid}-2", f"{MODEL_ALIAS}-2.log", "notes.txt"),  # more than its log
+            folder("elsewhere", f"{MODEL_ALIAS}-3.log")]
+    (tmp / f"wood-embedded-{proc.pid}-3").symlink_to(tmp / "elsewhere")  # a link
+    kept.append(tmp / f"wood-embedded-{proc.pid}-3")
+    if os.getuid() == 0:  # only root can give a folder to another user
+        kept.append(folder(f"wood-embedded-{proc.pid}-4", f"{MODEL_ALIAS}-4.log"))
+        os.chown(kept[-1], 65534, 65534)
+    logs = sorted(tmp.glob("*/*.log"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    with EmbeddedServer() as srv:
+        assert not orphan.exists()
+        assert srv.log_path.is_file()
+    assert sorted(tmp.iterdir()) == sorted(kept)  # its own folder gone with its clean stop
+    assert sorted(tmp.glob("*/*.log")) == [log for log in logs if log.parent != orphan]  # and theirs all there
 
 
 def test_requantized_model_is_made_once_and_reused(tmp_path, monkeypatch):
