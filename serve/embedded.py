@@ -532,12 +532,9 @@ class EmbeddedServer:
     def start(self) -> "EmbeddedServer":
         """Launch the server and block until GET /v1/models answers 200."""
         self.spawn()
-        try:
-            return self.until_ready()
-        except _PortTaken:  # picked free, taken by another program before the child bound it: once more
-            self._move("before the server could bind it")
+        while not self._ready_or_moved():
             self.spawn()
-            return self.until_ready()
+        return self
 
     def spawn(self) -> None:
         """Launch the server process. The parent-death signal is tied to the
@@ -584,6 +581,18 @@ class EmbeddedServer:
         self.status = "ready"
         return self
 
+    def _ready_or_moved(self) -> bool:
+        """`until_ready`, for `start` and `__aenter__` alike: True once the
+        server answers; False if another program took the port picked free
+        for it before it could bind it, and it was moved to a fresh one (only
+        once: `_may_move`), to be spawned again from the caller's thread."""
+        try:
+            self.until_ready()
+        except _PortTaken:
+            self._move("before the server could bind it")
+            return False
+        return True
+
     def check(self) -> None:
         """Raise WoodError if the server has exited since it became ready."""
         if self.status == "ready" and self.process.poll() is not None:
@@ -610,13 +619,10 @@ class EmbeddedServer:
     async def __aenter__(self) -> "EmbeddedServer":
         await asyncio.to_thread(self.prepare_model)  # hashing, maybe quantizing: off the event loop
         try:
-            self.spawn()  # here, on the event loop's thread, which lives as long as the game
-            try:
-                return await asyncio.to_thread(self.until_ready)
-            except _PortTaken:  # as in `start`: once more on a fresh port, spawned from this thread too
-                self._move("before the server could bind it")
+            self.spawn()  # here, on the event loop's thread, which lives as long as the game (a moved one too)
+            while not await asyncio.to_thread(self._ready_or_moved):
                 self.spawn()
-                return await asyncio.to_thread(self.until_ready)
+            return self
         except asyncio.CancelledError:  # the start thread sees the process end and gives up
             self._given_up = True
             await asyncio.to_thread(self.stop)

@@ -198,6 +198,27 @@ def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     assert srv.process is None
 
 
+def test_a_picked_port_bound_twice_as_the_server_starts_is_not_tried_a_third_time(tmp_path, monkeypatch):
+    """As above, where the ports are bound (not listened on) after the check:
+    the server exits early on each; the start moves once, then fails with the
+    second try's log (start and __aenter__ share the one retry: `_ready_or_moved`)."""
+    from serve import embedded
+
+    with socket.socket() as a, socket.socket() as b:
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+        first, second = a.getsockname()[1], b.getsockname()[1]
+        ports = iter([first, second])
+        monkeypatch.setattr(embedded, "free_port", lambda: next(ports))  # a third pick would raise StopIteration
+        srv = EmbeddedServer(log_dir=tmp_path)
+        with pytest.raises(WoodError) as err:
+            srv.start()
+    assert str(err.value).startswith(f"the embedded model server exited early: it exited with code 1 before "
+                                     f"http://127.0.0.1:{second}/v1/models was ready\nlog ")
+    assert srv.port == second and srv.status == "failed"
+    assert srv.port_note.startswith(f"port {first}, picked free for the embedded model server, was taken")
+
+
 def sim_until(db: Path, rounds: int, seen, what: str, env: dict | None = None):
     """`wood sim --brains llm --rounds ROUNDS --save DB` started (its
     environment updated with `env`), and its stderr read until a line for
