@@ -304,6 +304,7 @@ def free_port() -> int:
 
 
 LOG_FOLDER = "wood-embedded"  # a game's server log: $TMPDIR/wood-embedded-PID-PORT/smollm2-PORT.log
+ORPHAN_AGE_S = 24 * 3600  # such a folder left by a game no longer running goes once its log is this old
 
 
 def _log_name(port: int | str) -> str:
@@ -312,12 +313,17 @@ def _log_name(port: int | str) -> str:
 
 def drop_orphaned_logs(tmp: Path | None = None) -> None:
     """Log folders left in the temporary folder by games killed outright
-    (`kill -9`: no stop ran to remove them), which would pile up run after
-    run. Only a folder as a game makes it is removed: named for a pid that no
-    process has now (a pid in use, perhaps reused, leaves it alone), this
-    user's, not a link, and holding nothing but its own log (it is emptied
-    by name and removed with rmdir, so nothing else in it can go)."""
+    (`kill -9`: no stop ran to remove them), or kept after a failure, which
+    would pile up run after run. Only a folder as a game makes it is removed:
+    named for a pid that no process has now (a pid in use, perhaps reused,
+    leaves it alone), this user's, not a link, holding nothing but its own
+    log (it is emptied by name and removed with rmdir, so nothing else in it
+    can go), and that log untouched for ORPHAN_AGE_S: a failed game's log,
+    which its error names, stays for its player to read, and a live game's
+    whose pid this process cannot see (another pid namespace sharing the
+    folder) is still being written."""
     tmp = tmp or Path(tempfile.gettempdir())
+    now = time.time()
     for folder in tmp.glob(f"{LOG_FOLDER}-*-*"):
         named = re.fullmatch(rf"{LOG_FOLDER}-([0-9]+)-([0-9]+)", folder.name)
         if named is None or _running(int(named[1])):
@@ -327,7 +333,9 @@ def drop_orphaned_logs(tmp: Path | None = None) -> None:
             st = folder.lstat()
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
                 continue
-            if {p.name for p in folder.iterdir()} <= {_log_name(port)}:
+            log = folder / _log_name(port)
+            if {p.name for p in folder.iterdir()} <= {log.name} and \
+                    now - max(st.st_mtime, log.stat().st_mtime if log.exists() else 0) > ORPHAN_AGE_S:
                 (folder / _log_name(port)).unlink(missing_ok=True)
                 folder.rmdir()
         except OSError:  # gone since, or not ours to clear: left as it is
@@ -394,7 +402,7 @@ class EmbeddedServer:
         self.port = port or free_port()
         self.port_note = ""  # why the server is on another port than the one picked first (another program took it)
         self._log_dir = log_dir
-        # a temporary folder: removed on a clean stop, kept after a failure (till a later start, `drop_orphaned_logs`)
+        # a temporary folder: removed on a clean stop, kept after a failure (for a day at least: `drop_orphaned_logs`)
         self._own_dir = log_dir is None
         self._given_up = False  # stopped while loading (Ctrl-C, SIGTERM): a stop, not a failure
         self._began: float | None = None

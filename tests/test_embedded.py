@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from engine.errors import WoodError
-from serve.embedded import MODEL_ALIAS, PARALLEL, QUANT, EmbeddedServer, gguf_path
+from serve.embedded import MODEL_ALIAS, ORPHAN_AGE_S, PARALLEL, QUANT, EmbeddedServer, gguf_path
 
 pytestmark = pytest.mark.real_model
 
@@ -268,11 +268,13 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
 def test_log_folders_of_games_killed_outright_go_at_a_later_start(tmp_path, monkeypatch):
     """`kill -9` of a game leaves its server's log folder in the temporary
     folder (no stop ran); they had piled up run after run. A later start
-    removes one whose pid no process has now, and only such a folder as a
-    game makes: not one whose pid runs, nor one holding anything else, nor a
-    link, nor another user's."""
+    removes one whose pid no process has now, a day after its log was last
+    written, and only such a folder as a game makes: not one whose pid runs,
+    nor one holding anything else, nor a link, nor another user's, nor one
+    whose log is fresh (a failed game's, which its error names)."""
     import signal
     import tempfile
+    import time
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -298,6 +300,12 @@ def test_log_folders_of_games_killed_outright_go_at_a_later_start(tmp_path, monk
     if os.getuid() == 0:  # only root can give a folder to another user
         kept.append(folder(f"wood-embedded-{proc.pid}-4", f"{MODEL_ALIAS}-4.log"))
         os.chown(kept[-1], 65534, 65534)
+    recent = folder(f"wood-embedded-{proc.pid}-5", f"{MODEL_ALIAS}-5.log")  # a failed game's, its log fresh
+    kept.append(recent)
+    day_old = time.time() - ORPHAN_AGE_S - 60
+    for path in [p for f in [orphan, *kept] if not f.is_symlink() and f != recent for p in (f, *f.iterdir())]:
+        os.utime(path, (day_old, day_old))
+    os.utime(recent, (day_old, day_old))  # the folder old, its log not: the log's age counts
     logs = sorted(tmp.glob("*/*.log"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     with EmbeddedServer() as srv:
