@@ -18,6 +18,9 @@ length, a content that is a number, not text). `models_mode` makes GET `.../mode
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
 in front of a server may answer plain http ("redirect"); "v1_only" answers 404 to any GET outside /v1/, as
 vLLM does (`root_url`: the base_url less its /v1).
+`FREEZE` (queued, or the `default`) is a server that hangs: that chat
+request, and every request after it (its model list too), is taken and
+never answered until the server closes.
 """
 from __future__ import annotations
 
@@ -61,6 +64,7 @@ ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", 
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
+FREEZE = "freeze"  # not a scenario a call meets and the server outlives: from it on, nothing is answered
 REDIRECT_HOSTILE = "http://127.0.0.1:9/\x1b[2J\u202e<|im_end|>".encode() + b"a" * 5000
 TRICKLE_S = 0.1  # "trickle": a byte this often (for at most 60 of them), each a chunk
 HEAD_TRICKLE_BYTES = 300  # "trickle_head": a head this long, a byte every TRICKLE_S (30 s), then a 200's body
@@ -89,6 +93,8 @@ class FaultServer:
         self.auth: list[str | None] = []  # each chat request's Authorization header
         self.max_in_flight = 0
         self.trickled_whole = threading.Event()  # set once a trickled body or head was sent to its last byte
+        self.frozen = threading.Event()  # set by FREEZE: every request from then on waits for `closing`
+        self.closing = threading.Event()
         self._script: deque[str] = deque()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -110,7 +116,7 @@ class FaultServer:
 
     def play(self, *scenarios: str) -> None:
         """Queue the scenarios the next chat requests will meet, in order."""
-        unknown = set(scenarios) - set(SCENARIOS)
+        unknown = set(scenarios) - {*SCENARIOS, FREEZE}
         if unknown:
             raise ValueError(f"unknown scenarios {sorted(unknown)}")
         self._script.extend(scenarios)
@@ -120,6 +126,7 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closing.set()  # frozen requests end, unanswered
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -143,7 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         srv: FaultServer = self.server.fault
-        if srv.models_mode == "v1_only" and not self.path.startswith("/v1/"):  # as vLLM: its routes are under /v1
+        if srv.frozen.is_set():
+            srv.closing.wait()
+            self.close_connection = True
+        elif srv.models_mode == "v1_only" and not self.path.startswith("/v1/"):  # as vLLM: its routes are under /v1
             self._json(404, {"detail": "Not Found"})
         elif self.path.rstrip("/").endswith("/models"):
             listing = json.dumps({"object": "list", "data": [{"id": m, "object": "model"} for m in srv.models]})
@@ -181,7 +191,11 @@ class _Handler(BaseHTTPRequestHandler):
             srv._done()
 
     def _play(self, srv: FaultServer, scenario: str, body: dict) -> None:
-        if scenario in REPLIES:
+        if scenario == FREEZE or srv.frozen.is_set():
+            srv.frozen.set()
+            srv.closing.wait()
+            self.close_connection = True
+        elif scenario in REPLIES:
             content, finish, extra = REPLIES[scenario]
             self._completion(body, content, finish, extra)
         elif scenario.startswith("http_"):

@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.ledger import Ledger
 from engine.world import RosterEntry
 
-from .fault_server import SCENARIOS, FaultServer
+from .fault_server import FREEZE, SCENARIOS, FaultServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
@@ -212,6 +212,35 @@ def test_a_model_that_stops_answering_is_said_at_once_and_stops_the_run_resumabl
         assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith(
             "wood: model flaky answered none of its calls in the last 5 rounds (fault: http_400"), r.stderr
         assert "resume" not in r.stderr and "rounds: 5" in r.stdout
+
+
+def test_a_server_that_hangs_mid_game_is_said_and_not_waited_on_round_after_round(tmp_path):
+    """A server that freezes from round 3 on (takes connections, answers
+    nothing): the five creatures' calls, one at a time (max_concurrency 1),
+    each waited its whole timeout_s, every round, until the run stopped. Now
+    three timed-out calls and the server is sent no more: the rest of its
+    creatures' turns are passes whose reason names it, the line on stderr
+    says so, and the run stops after five rounds of nothing as before."""
+    db = tmp_path / "run.db"
+    with FaultServer() as srv:
+        srv.play(*["valid"] * 2 * len(NAMES))
+        srv.default = FREEZE
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace("max_concurrency = 2",
+                                                                                "max_concurrency = 1"))
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "20", "--save", str(db), "--quiet")
+        sent = len(srv.requests)
+    assert r.returncode == 1, r.stderr
+    assert sent == 2 * len(NAMES) + 3, sent  # two rounds answered, then three calls timed out: not 25
+    err = r.stderr.strip().splitlines()
+    assert err[0] == (f"wood: model flaky: every call failed in round 3 (fault: silent: not sent: {srv.base_url} "
+                      "answered none of its last 3 calls within 1 s (timeout_s); asked again once it answers its "
+                      "health check); its creatures pass until it answers"), err
+    assert err[-1].startswith("wood: model flaky has answered none of its calls for 5 rounds") and len(err) == 2
+    assert "stopped after round 7 of 20" in err[-1]
+    assert "faults 25 (timeout 3, silent 22)" in r.stdout and "model flaky: 35 decisions (13 requests)" in r.stdout
+    calls = [c for c in Ledger.open(db).calls() if c["round"] >= 3]
+    assert len(calls) == 5 * len(NAMES) and all(c["outcome"] == "fault" and c["reason"] for c in calls)
+    assert {c["reason"].split(":")[1].strip() for c in calls} == {"timeout", "silent"}
 
 
 def test_an_embedded_model_already_served_on_its_port_is_used_not_started_again(tmp_path):

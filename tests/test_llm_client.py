@@ -23,7 +23,7 @@ from engine.sanitise import clean_text
 from engine.state import initial_state
 from engine.views import public_view
 from engine.brains.config import ModelConfig
-from tests.fault_server import LONG_REPLY, REPLIES, SCENARIOS, FaultServer
+from tests.fault_server import FREEZE, LONG_REPLY, REPLIES, SCENARIOS, FaultServer
 
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
 
@@ -183,6 +183,34 @@ async def test_truncated_but_salvageable_output_is_not_asked_again(world, view, 
     d = await decide(world, view, config(server.base_url))
     assert d.outcome == "repaired" and "truncated" in d.call["repairs"]
     assert d.action == Action(action="pass", say="The winter is lo")
+
+
+async def test_a_server_that_hangs_is_not_sent_more_calls_until_its_check_answers(server):
+    """A server that takes every connection and answers nothing cost each
+    call its whole timeout_s, one after another behind its max_concurrency,
+    round after round. After SICK_STRIKES calls in a row that timed out it is
+    sent none (a `silent` fault at once, naming it) until its health check
+    answers; then calls go to it again."""
+    from engine.brains.llm import SICK_STRIKES
+
+    msgs = [{"role": "user", "content": "your move"}]
+    server.default = FREEZE
+    async with ChatClient(config(server.base_url, max_concurrency=1, health_interval_s=0.05)) as client:
+        held = await asyncio.gather(*(client.chat(msgs) for _ in range(5)))  # queued behind one another
+        later = await client.chat(msgs)
+        assert len(server.requests) == SICK_STRIKES  # not 6
+        assert [r.fault for r in held] == ["timeout"] * SICK_STRIKES + ["silent"] * 2 and later.fault == "silent"
+        assert (later.attempts, later.replica, later.latency_ms) == (0, server.base_url, 0)
+        assert later.detail == (f"not sent: {server.base_url} answered none of its last {SICK_STRIKES} calls "
+                                "within 1 s (timeout_s); asked again once it answers its health check")
+        server.frozen.clear()  # it answers again: its check brings it back
+        server.default = "valid"
+        deadline = time.monotonic() + 10
+        while not client.replicas[0].up:
+            assert time.monotonic() < deadline, "never back"
+            await asyncio.sleep(0.02)
+        back = await client.chat(msgs)
+    assert back.fault is None and back.attempts == 1
 
 
 async def test_a_server_that_is_down_is_a_fault_after_one_retry(world, view):

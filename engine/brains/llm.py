@@ -13,7 +13,11 @@ request `LLMBrain.prepare_round` made for the whole round ahead), calls the
 client, runs the reply through the repair layer and always returns a
 `Decision`: what cannot be salvaged, or a call that failed, becomes `pass`
 with the reason and the whole call recorded for the ledger. A reply body
-past `transport.BODY_MAX` is a `bad_body` fault, read no further.
+past `transport.BODY_MAX` is a `bad_body` fault, read no further. A server
+that let SICK_STRIKES calls in a row wait out the whole timeout_s (hung:
+it takes the connection and answers nothing) is not sent more until its
+health check answers: where the model has no other server, each call is a
+`silent` fault at once, not another full timeout.
 """
 from __future__ import annotations
 
@@ -46,7 +50,8 @@ from .transport import BODY_MAX, BodyTooLarge, LeanTransport, too_large
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
 SICK_STRIKES = 3  # a replica whose last this many calls failed at the server (5xx, a broken body, a timeout) leaves
-                  # the rotation too, though those are not retried: else, failing fast, it drew half the calls
+                  # the rotation too, though those are not retried: else, failing fast, it drew half the calls;
+                  # a server (replica or not) whose last this many calls timed out is sent none until it answers
 RETRY_BACKOFF_S = 0.25
 DETAIL_MAX = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -66,7 +71,8 @@ class ModelServerError(WoodError):
 @dataclass
 class ChatResult:
     """One chat call as the client saw it. `fault` is None when a reply came, else
-    connect | timeout | dropped | transport | http_<status> | bad_body | empty."""
+    connect | timeout | dropped | transport | http_<status> | bad_body | empty,
+    or silent (not sent: the server answers nothing, `ChatClient._silent`)."""
 
     text: str | None = None
     finish_reason: str | None = None
@@ -102,6 +108,7 @@ class Replica:
         self.failovers = 0     # calls that failed here and went to another replica
         self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
         self.sick_downs = 0    # ... and the times it left the rotation so since it last answered well
+        self.unanswered = 0    # its calls in a row that waited out the whole timeout_s (SICK_STRIKES: `silent`)
         self.downs = 0         # times taken out of rotation
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
@@ -122,7 +129,9 @@ class ChatClient:
     `max_concurrency` calls at a time per server; a call goes to the replica
     with the fewest outstanding; a replica whose call fails to connect, drops
     or answers 502/503/504 leaves the rotation (the call is sent once more,
-    to another replica) until its health check (GET models) answers 200."""
+    to another replica) until its health check (GET models) answers 200; so
+    does one, replica or the model's only server, whose last calls timed out
+    (`_silent`): it is sent nothing meanwhile."""
 
     def __init__(self, cfg: ModelConfig):
         self.cfg = cfg
@@ -262,30 +271,36 @@ class ChatClient:
     async def post(self, data: bytes) -> ChatResult:
         """`chat` with its body made beforehand (`request`)."""
         spent = 0.0  # seconds in requests: the back-off between two is not the server's time
-        r, failed = self._pick(), None
+        r, failed, result = self._pick(), None, None
         for attempt in (1, 2):
             r.outstanding += 1
             r.peak = max(r.peak, r.outstanding)
             try:
                 async with r.gate:
-                    t1 = time.perf_counter()
-                    result = await self._post(r, data)
-                    took = time.perf_counter() - t1
-                    spent += took
-                    if _answered(result):  # as the model's line: a call that never came back has no latency
-                        r.latencies_ms.append(took * 1000)
+                    sent = not self._silent(r)  # checked once through the gate: it may have gone silent meanwhile
+                    if sent:
+                        t1 = time.perf_counter()
+                        result = await self._post(r, data)
+                        took = time.perf_counter() - t1
+                        spent += took
+                        if _answered(result):  # as the model's line: a call that never came back has no latency
+                            r.latencies_ms.append(took * 1000)
             finally:
                 r.outstanding -= 1
+            if not sent:  # a retry not sent keeps the fault it followed
+                result = result or ChatResult(fault="silent", detail=self._silence(r), replica=r.url)
+                break
             r.calls += 1
             result.attempts, result.replica = attempt, r.url
             result.failover_from = failed.url if failed is not None and failed is not r else None
             if result.fault:
                 r.faults[result.fault] += 1
             r.strikes = r.strikes + 1 if _sick(result.fault) else 0
+            r.unanswered = r.unanswered + 1 if result.fault == "timeout" else 0
             if not r.strikes and result.fault is None:
                 r.sick_downs = 0
             if result.fault not in RETRYABLE:
-                if r.strikes >= SICK_STRIKES and len(self.replicas) > 1 and r.up:
+                if r.up and (r.strikes >= SICK_STRIKES and len(self.replicas) > 1 or r.unanswered >= SICK_STRIKES):
                     r.sick_downs += 1
                     r.strikes = 0
                     self._take_out(r)  # its health check brings it back, later each time it is so taken out
@@ -310,9 +325,23 @@ class ChatClient:
         reps = self.replicas
         if len(reps) == 1:
             return reps[0]
-        pool = [r for r in reps if r.up and r is not avoid] or [r for r in reps if r is not avoid] or reps
+        pool = ([r for r in reps if r.up and r is not avoid] or [r for r in reps if r is not avoid and not self._silent(r)]
+                or [r for r in reps if r is not avoid] or reps)
         self._turn = turn = (self._turn + 1) % len(reps)
         return min(pool, key=lambda r: (r.outstanding, (r.index - turn) % len(reps)))
+
+    @staticmethod
+    def _silent(r: Replica) -> bool:
+        """Whether calls to `r` are not sent: out of rotation since its last
+        SICK_STRIKES calls each waited out the whole timeout_s, and its health
+        check has not answered since. A hung server would cost every call its
+        full timeout, round after round; `_pick` sends elsewhere where it can."""
+        return not r.up and r.unanswered >= SICK_STRIKES
+
+    def _silence(self, r: Replica) -> str:
+        """Why a call to a `_silent` server was not sent, as its record says it."""
+        return (f"not sent: {r.url} answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s "
+                "(timeout_s); asked again once it answers its health check")
 
     def _take_out(self, r: Replica) -> None:
         if not r.up or self._closed:
