@@ -185,6 +185,24 @@ async def test_truncated_but_salvageable_output_is_not_asked_again(world, view, 
     assert d.action == Action(action="pass", say="The winter is lo")
 
 
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("scenario, waited", [("stall", 1), ("trickle", 1)])
+async def test_a_call_that_timed_out_says_which_server_and_how_long_it_waited(world, view, server, transport,
+                                                                               scenario, waited):
+    """A timeout's reason is what a player reads on stderr and in the panels
+    when a server stops answering: it said "timed out waiting for the
+    response" (our transport) or "no whole reply within 2 s" (httpx's), and
+    neither named the server. Now both say which server, how long, and the
+    setting that decides it."""
+    server.default = scenario
+    d = await decide(world, view, config(server.base_url, http_client=transport))
+    if transport == "httpx" and scenario == "trickle":  # httpx's timeouts are per read: the whole call's deadline
+        waited, setting = 2, "connect_timeout_s + timeout_s"
+    else:
+        setting = "timeout_s"
+    assert d.reason == f"fault: timeout: no whole reply from {server.base_url} within {waited} s ({setting})"
+
+
 async def test_a_server_that_hangs_is_not_sent_more_calls_until_its_check_answers(server):
     """A server that takes every connection and answers nothing cost each
     call its whole timeout_s, one after another behind its max_concurrency,

@@ -423,9 +423,10 @@ class ChatClient:
                                                                 self.cfg.connect_timeout_s + self.cfg.timeout_s)
         except BodyTooLarge as e:
             return ChatResult(fault="bad_body", detail=_detail(e))
-        except TimeoutError:
-            return ChatResult(fault="timeout", detail=f"no whole reply within "
-                                                      f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s")
+        except TimeoutError:  # httpx's transport: the whole call's deadline
+            return ChatResult(fault="timeout", detail=f"no whole reply from {r.url} within "
+                                                      f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s "
+                                                      "(connect_timeout_s + timeout_s)")
         except httpx.DecodingError as e:  # a compressed reply (identity was asked for)
             return ChatResult(fault="bad_body", detail=_detail(e))
         except httpx.ConnectTimeout:  # no connection, or no TLS handshake, in time: its text is empty
@@ -433,6 +434,9 @@ class ChatClient:
                                                       "(connect_timeout_s)")
         except httpx.ConnectError as e:
             return ChatResult(fault="connect", detail=_detail(e))
+        except httpx.ReadTimeout:  # ours: no whole reply in time after sending; httpx's: no byte in time
+            return ChatResult(fault="timeout", detail=f"no whole reply from {r.url} within {self.cfg.timeout_s:g} s "
+                                                      "(timeout_s)")
         except httpx.TimeoutException as e:
             return ChatResult(fault="timeout", detail=_detail(e))
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
