@@ -12,7 +12,7 @@ trickled a byte at a time, a gzip-compressed body, a redirect (its Location plai
 the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, a finish_reason that is not a string, text far past any reply's
-length, a content that is a number, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
+length, a content that is a number, or a list with no text part, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
 "gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle": the body;
 "trickle_head": the status line and headers, for HEAD_TRICKLE_BYTES bytes, before any body), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
@@ -60,7 +60,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "redirect_hostile", "interim",
             "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
-ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", "number_content")  # a reply, with fields no server should send
+ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", "number_content", "list_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
@@ -282,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._raw(200, reply.replace("12345", "9" * 5000).encode(), "application/json")
         elif scenario == "number_content":
             self._completion(body, 5, "stop", {})
+        elif scenario == "list_content":  # a list, as content parts come, but with no text part: nested 500 deep
+            self._completion(body, [[1, {"a": 2}]] + json.loads("[" * 500 + "]" * 500), "stop", {})
         elif scenario == "empty_200":
             self._raw(200, b"", "application/json")
         elif scenario == "odd_finish":

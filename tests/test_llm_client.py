@@ -96,6 +96,7 @@ EXPECTED = {
     "odd_finish": ("clean", "", 1),
     "long_reply": ("clean", "", 1),
     "number_content": ("fault", "fault: bad_body: the message's content is a number, not text", 1),  # not "empty"
+    "list_content": ("fault", "fault: bad_body: the message's content is a list with no text part, not text", 1),
     "empty_200": ("fault", "fault: bad_body: no body", 1),  # not a bare "bad_body"
 }
 

@@ -491,17 +491,19 @@ def _tool_call(message: dict) -> str:
 def _content_text(content: object) -> object:
     """A message's content as text: a string as it is; a list of content
     parts (as some servers send: `[{"type": "text", "text": "..."}]`) as its
-    text parts joined; anything else as it is (not text: no content)."""
+    text parts joined (none at all: no content); anything else, a list
+    without a text part too, as it is (not text: no chat reply)."""
     if isinstance(content, list):
         parts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-        return "".join(parts) if parts else None
+        return "".join(parts) if parts or not content else content
     return content
 
 
 def _json_kind(value: object) -> str:
     """What a JSON value is, in words (a message's content that is not text)."""
     return ("a true/false value" if isinstance(value, bool) else "a number" if isinstance(value, (int, float))
-            else "an object" if isinstance(value, dict) else f"a {type(value).__name__}")
+            else "an object" if isinstance(value, dict) else "a list with no text part" if isinstance(value, list)
+            else f"a {type(value).__name__}")
 
 
 class _Unreachable(ModelServerError):
