@@ -131,6 +131,27 @@ async def test_a_chat_call_to_a_tls_port_that_never_answers_ends_at_the_connect_
     assert silent.accepted >= 1  # it was the handshake that never came, not the connection
 
 
+async def test_a_server_that_takes_no_connection_in_time_is_not_tried_on_every_call():
+    """A server whose connections never complete in time (here a TLS
+    handshake never answered; a host gone dark drops them so) cost every
+    call connect_timeout_s twice (it is retried), call after call. As with a
+    server that hangs after connecting: 3 such tries in a row and it is sent
+    nothing until its health check answers, each call a `silent` fault at once."""
+    import asyncio
+
+    from engine.brains.llm import ChatClient
+    from tests.fault_server import SilentPort
+
+    with SilentPort() as silent:
+        url = f"https://127.0.0.1:{silent.port}/v1"
+        async with ChatClient(_silent_config(url)) as client:
+            results = [await asyncio.wait_for(client.chat([{"role": "user", "content": "hi"}]), 10) for _ in range(4)]
+    assert [(r.fault, r.attempts) for r in results] == [("connect", 2), ("connect", 1), ("silent", 0), ("silent", 0)]
+    assert results[1].detail == "no connection within 0.3 s (connect_timeout_s)"  # its retry was not sent
+    assert results[3].detail == (f"not sent: {url} took none of its last 3 connections within 0.3 s "
+                                 "(connect_timeout_s); asked again once it answers its health check")
+
+
 @pytest.mark.parametrize("replicas", [1, 2])
 async def test_the_model_check_of_a_tls_port_that_never_answers_ends_at_the_connect_timeout(replicas):
     """`check_models` (the start of every game, and a replica's health check)

@@ -15,8 +15,8 @@ client, runs the reply through the repair layer and always returns a
 with the reason and the whole call recorded for the ledger. A reply body
 past `transport.BODY_MAX` is a `bad_body` fault, read no further. A server
 that let SICK_STRIKES calls in a row wait out the whole timeout_s (hung:
-it takes the connection and answers nothing) is not sent more until its
-health check answers: where the model has no other server, each call is a
+it takes the connection and answers nothing), or connect_timeout_s for a
+connection (a host gone dark), is not sent more until its health check answers: where the model has no other server, each call is a
 `silent` fault at once, not another full timeout.
 """
 from __future__ import annotations
@@ -83,6 +83,7 @@ class ChatResult:
     attempts: int = 0
     detail: str = ""
     replica: str | None = None        # the server that gave this answer (or this fault)
+    waited: str | None = None         # the deadline it waited out, if it did: "timeout_s" or "connect_timeout_s"
     failover_from: str | None = None  # the server whose failure sent the call to `replica`
 
 
@@ -108,7 +109,8 @@ class Replica:
         self.failovers = 0     # calls that failed here and went to another replica
         self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
         self.sick_downs = 0    # ... and the times it left the rotation so since it last answered well
-        self.unanswered = 0    # its calls in a row that waited out the whole timeout_s (SICK_STRIKES: `silent`)
+        self.unanswered = 0    # its calls in a row that waited out a deadline (SICK_STRIKES of them: `silent`) ...
+        self.waited = ""       # ... and the last one's (ChatResult.waited)
         self.downs = 0         # times taken out of rotation
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
@@ -296,16 +298,18 @@ class ChatClient:
             if result.fault:
                 r.faults[result.fault] += 1
             r.strikes = r.strikes + 1 if _sick(result.fault) else 0
-            r.unanswered = r.unanswered + 1 if result.fault == "timeout" else 0
+            r.unanswered, r.waited = (r.unanswered + 1, result.waited) if result.waited else (0, "")
             if not r.strikes and result.fault is None:
                 r.sick_downs = 0
+            hung = r.unanswered >= SICK_STRIKES  # or gone dark: sent nothing until its check answers
+            sick = result.fault not in RETRYABLE and r.strikes >= SICK_STRIKES and len(self.replicas) > 1
+            if r.up and (hung or sick):
+                r.sick_downs += 1
+                r.strikes = 0
+                self._take_out(r)  # its health check brings it back, later each time it is so taken out
+            elif result.fault not in RETRYABLE and not r.up and not r.strikes and not hung:
+                self._bring_back(r)  # it answered after all: back in rotation
             if result.fault not in RETRYABLE:
-                if r.up and (r.strikes >= SICK_STRIKES and len(self.replicas) > 1 or r.unanswered >= SICK_STRIKES):
-                    r.sick_downs += 1
-                    r.strikes = 0
-                    self._take_out(r)  # its health check brings it back, later each time it is so taken out
-                elif not r.up and not r.strikes:  # it answered after all: back in rotation
-                    self._bring_back(r)
                 break
             if attempt == 2:
                 break
@@ -333,15 +337,18 @@ class ChatClient:
     @staticmethod
     def _silent(r: Replica) -> bool:
         """Whether calls to `r` are not sent: out of rotation since its last
-        SICK_STRIKES calls each waited out the whole timeout_s, and its health
-        check has not answered since. A hung server would cost every call its
-        full timeout, round after round; `_pick` sends elsewhere where it can."""
+        SICK_STRIKES calls each waited out a deadline (timeout_s, or
+        connect_timeout_s for the connection), and its health check has not
+        answered since. A hung server would cost every call its full wait,
+        round after round; `_pick` sends elsewhere where it can."""
         return not r.up and r.unanswered >= SICK_STRIKES
 
     def _silence(self, r: Replica) -> str:
         """Why a call to a `_silent` server was not sent, as its record says it."""
-        return (f"not sent: {r.url} answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s "
-                "(timeout_s); asked again once it answers its health check")
+        said = (f"took none of its last {r.unanswered} connections within {self.cfg.connect_timeout_s:g} s "
+                "(connect_timeout_s)" if r.waited == "connect_timeout_s" else
+                f"answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s (timeout_s)")
+        return f"not sent: {r.url} {said}; asked again once it answers its health check"
 
     def _take_out(self, r: Replica) -> None:
         if not r.up or self._closed:
@@ -424,21 +431,22 @@ class ChatClient:
         except BodyTooLarge as e:
             return ChatResult(fault="bad_body", detail=_detail(e))
         except TimeoutError:  # httpx's transport: the whole call's deadline
-            return ChatResult(fault="timeout", detail=f"no whole reply from {r.url} within "
-                                                      f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s "
-                                                      "(connect_timeout_s + timeout_s)")
+            return ChatResult(fault="timeout", waited="timeout_s",
+                              detail=f"no whole reply from {r.url} within "
+                                     f"{self.cfg.connect_timeout_s + self.cfg.timeout_s:g} s "
+                                     "(connect_timeout_s + timeout_s)")
         except httpx.DecodingError as e:  # a compressed reply (identity was asked for)
             return ChatResult(fault="bad_body", detail=_detail(e))
         except httpx.ConnectTimeout:  # no connection, or no TLS handshake, in time: its text is empty
-            return ChatResult(fault="connect", detail=f"no connection within {self.cfg.connect_timeout_s:g} s "
-                                                      "(connect_timeout_s)")
+            return ChatResult(fault="connect", waited="connect_timeout_s",
+                              detail=f"no connection within {self.cfg.connect_timeout_s:g} s (connect_timeout_s)")
         except httpx.ConnectError as e:
             return ChatResult(fault="connect", detail=_detail(e))
         except httpx.ReadTimeout:  # ours: no whole reply in time after sending; httpx's: no byte in time
-            return ChatResult(fault="timeout", detail=f"no whole reply from {r.url} within {self.cfg.timeout_s:g} s "
-                                                      "(timeout_s)")
+            return ChatResult(fault="timeout", waited="timeout_s",
+                              detail=f"no whole reply from {r.url} within {self.cfg.timeout_s:g} s (timeout_s)")
         except httpx.TimeoutException as e:
-            return ChatResult(fault="timeout", detail=_detail(e))
+            return ChatResult(fault="timeout", waited="timeout_s", detail=_detail(e))
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
             return ChatResult(fault="dropped", detail=_detail(e))
         except httpx.HTTPError as e:
