@@ -183,7 +183,7 @@ def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
     assert wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out)).returncode == 0
     frozen = out / "calm" / "roster.toml"  # the runs start from the roster as the sweep read it ...
     assert frozen.read_bytes() == rosters[0].read_bytes()
-    assert (out / "calm" / "seed-1.log").read_text().splitlines()[0].startswith(f"$ wood sim --roster {frozen} ")
+    assert (out / "calm" / "seed-1.log").read_text().splitlines()[0].startswith(f"$ wood sim --roster={frozen} ")
     roster(rosters[0], {"Fox": "merchant"})  # ... so an edit mid-sweep changes none of them
     r = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "5", "--out", str(out))
     assert r.returncode == 2 and "holds runs of another roster named 'calm'" in r.stderr, r.stderr
@@ -319,6 +319,27 @@ def test_a_sweep_whose_runs_all_fail_says_so_instead_of_an_empty_table(tmp_path)
     assert r.returncode == 1
     assert r.stdout.strip().splitlines()[-1] == "sweep of 1 roster x 2 seeds: no run finished, so nothing to compare"
     assert r.stderr.count("did not finish") == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_an_out_folder_whose_name_begins_with_a_dash_plays_and_resumes_its_runs(rosters, tmp_path):
+    """`--out=-ab` (a relative folder, as typed) had every run fail at once: each
+    run's `wood sim` read `--roster -ab/calm/roster.toml` as a flag ("expected
+    one argument"), and the sweep said to run it again, which failed the same."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def here(*args):
+        return subprocess.run([sys.executable, "-m", "wood_tui.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    (tmp_path / "-ab" / "calm").mkdir(parents=True)  # a run killed after 2 of its rounds, to be resumed
+    part = here("sim", "--roster", str(rosters[0]), "--seed", "1", "--rounds", "2", "--save=-ab/calm/seed-1.db",
+                "--quiet")
+    assert part.returncode == 0, part.stderr
+    r = here("sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "4", "--out=-ab", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "1 to resume, 1 to play" in r.stderr and "failed" not in r.stderr, r.stderr
+    assert sorted((x["seed"], x["rounds"]) for x in json.loads(r.stdout)["runs"]) == [(1, 4), (2, 4)]
+    assert rounds_saved(tmp_path / "-ab" / "calm" / "seed-1.db") == 4
 
 
 def test_the_opening_line_says_how_many_runs_go_at_once_of_those_to_play(tmp_path, rosters):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.metrics import counted
-from engine.sanitise import clean_text, shown_path
+from engine.sanitise import clean_text, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, dir_text, path_text, seed_list
 
@@ -389,11 +389,12 @@ async def _sim(job: Job, rounds: int, committed: int) -> int:
 
     from serve.health import die_with_parent
 
-    argv = ["--resume", str(job.save)] if committed else ["--roster", str(job.roster.frozen(job.save.parent.parent)), "--seed", str(job.seed),
-                                                          "--save", str(job.save)]
+    # each path joined to its flag: an --out that begins with a dash (`--out=-ab`) would read as a flag
+    argv = [f"--resume={job.save}"] if committed else [f"--roster={job.roster.frozen(job.save.parent.parent)}",
+                                                       f"--seed={job.seed}", f"--save={job.save}"]
     cmd = [sys.executable, "-m", "wood_tui.cli", "sim", *argv, "--rounds", str(rounds), "--quiet"]
     with open(job.save.with_suffix(".log"), "a", encoding="utf-8") as log:
-        log.write(f"$ wood {' '.join(cmd[3:])}\n")
+        log.write(f"$ {shell_line(['wood', *cmd[3:]])}\n")  # as a shell runs it, whatever the paths hold
         log.flush()
         proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log,
                                                     stderr=log, preexec_fn=die_with_parent, start_new_session=True)
