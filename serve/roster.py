@@ -98,6 +98,9 @@ class Roster(BaseModel):
             m.name = key
             if m.embedded:  # refused as the roster loads, not when its server starts (a game's screen is up by then)
                 check_kv_cells(m)
+            elif not m.urls:  # else refused only as a game starts: a sweep's every run failed, "run it again"
+                raise ValueError(f"[models.{key}] has no server: give its base_url (or base_urls), or set "
+                                 "embedded = true for the model the game starts itself")
         if "creatures" not in self.model_fields_set and self.crowd is None:
             raise ValueError("creatures: Field required (list [[creatures]], or fill the roster with a [crowd])")
         size = max(len(self.creatures), self.crowd.count if self.crowd else 0)

@@ -442,6 +442,11 @@ ROSTERS = [
      "models.m: tokenizer is a file path: it cannot contain a NUL byte"),
     ("key-header-injection", GOOD_MODEL + 'api_key = "abc\\r\\nX-Injected: 1"\n' + creature() + creature('"Fox"', '"fox"'),
      "api_key must be printable ASCII"),
+    # no server to reach: refused only as a game started ("model 'm' has no base_url"), so a sweep played every run
+    ("model-without-server", GOOD_MODEL.replace('base_url = "http://127.0.0.1:9/v1"\n', "") + creature()
+     + creature('"Fox"', '"fox"'), "[models.m] has no server: give its base_url (or base_urls), or set embedded = true"),
+    ("replicas-none", GOOD_MODEL.replace('base_url = "http://127.0.0.1:9/v1"', "base_urls = []") + creature()
+     + creature('"Fox"', '"fox"'), "[models.m] has no server"),
     ("unknown-species", GOOD_MODEL + creature() + creature('"Rex"', '"dragon"'), "unknown species 'dragon'"),
     ("unknown-temperament", GOOD_MODEL + creature() + creature('"Fox"', '"fox"', 'temperament = "grumpy"\n'),
      "unknown temperament 'grumpy'"),

@@ -225,6 +225,7 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     (["--roster", "{d}/sweep.json.toml"], "cannot name a folder of runs"),  # the sweep's own record
     (["--roster", "{d}/.sweep.lock.toml"], "cannot name a folder of runs"),
     (["--roster", "{d}/keyed.toml"], "has a literal api_key, which a save never keeps"),  # a resumed run: no key
+    (["--roster", "{d}/serverless.toml"], "[models.m] has no server"),  # every run had failed, "run it again"
 ])
 def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
     (tmp_path / "bad.toml").write_text('[models.scripted]\nmodel = "x"\n' + rosters[0].read_text())
@@ -232,6 +233,8 @@ def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
         (tmp_path / odd).write_text(rosters[0].read_text())
     (tmp_path / "keyed.toml").write_text('[models.m]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n'
                                          'api_key = "sk-1"\n' + rosters[0].read_text().replace('"scripted"', '"m"'))
+    (tmp_path / "serverless.toml").write_text('[models.m]\nmodel = "m"\n' + rosters[0].read_text().replace('"scripted"',
+                                                                                                             '"m"'))
     argv = [a.format(a=rosters[0], d=tmp_path) for a in argv]
     r = wood("sweep", *argv, *([] if "--out" in argv else ["--out", str(tmp_path / "o")]))
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
