@@ -258,8 +258,11 @@ def test_a_plots_folder_that_cannot_be_used_leaves_no_out_folder(rosters, tmp_pa
 def test_a_sweep_refused_for_its_out_folder_makes_no_plots_folder(rosters, tmp_path):
     """An --out holding runs of another length is refused; the --plots folder
     named beside it had been made all the same."""
-    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "calm").mkdir(parents=True)
     (tmp_path / "o" / "sweep.json").write_text('{"rosters": {}, "rounds": 7}')
+    played = wood("sim", "--roster", str(rosters[0]), "--seed", "1", "--rounds", "7", "--save",
+                  str(tmp_path / "o" / "calm" / "seed-1.db"), "--quiet")  # a run played to those 7 rounds
+    assert played.returncode == 0, played.stderr
     r = wood("sweep", "--roster", str(rosters[0]), "--out", str(tmp_path / "o"), "--rounds", "3",
              "--plots", str(tmp_path / "charts"))
     assert r.returncode == 2 and "holds runs of 7 rounds" in r.stderr, r.stderr
@@ -343,6 +346,38 @@ def test_an_out_folder_whose_name_begins_with_a_dash_plays_and_resumes_its_runs(
     assert "1 to resume, 1 to play" in r.stderr and "failed" not in r.stderr, r.stderr
     assert sorted((x["seed"], x["rounds"]) for x in json.loads(r.stdout)["runs"]) == [(1, 4), (2, 4)]
     assert rounds_saved(tmp_path / "-ab" / "calm" / "seed-1.db") == 4
+
+
+def test_a_sweep_whose_runs_all_failed_goes_on_once_its_roster_is_mended(rosters, tmp_path):
+    """A model's served name misspelt: every run failed and the sweep said to run
+    it again; run again with the roster mended (or another --rounds), it was
+    refused: "holds runs of another roster named 'calm'", of no run at all.
+    A folder with a run played still holds to its roster and its length."""
+    from serve.loopback import LoopbackServer
+
+    out = tmp_path / "runs"
+    calm = rosters[0]
+    with LoopbackServer() as srv:
+        lb = f'[models.m]\nbase_url = "{srv.base_url}"\njson_mode = "json_schema"\nmodel = '
+        roster(calm, models=lb + '"loopbak"\n')  # creatures stay scripted: Owl below thinks with the model
+        calm.write_text(calm.read_text().replace('"Owl"\nspecies = "owl"\ntemperament = "cautious"\nmodel = "scripted"',
+                                                 '"Owl"\nspecies = "owl"\ntemperament = "cautious"\nmodel = "m"'))
+        first = wood("sweep", "--roster", str(calm), "--seeds", "1-2", "--rounds", "3", "--out", str(out))
+        assert first.returncode == 1 and first.stderr.count("did not finish") == 2, first.stderr
+        assert "not served" in (out / "calm" / "seed-1.log").read_text()
+        calm.write_text(calm.read_text().replace('"loopbak"', '"loopback"'))
+        again = wood("sweep", "--roster", str(calm), "--seeds", "1-2", "--rounds", "4", "--out", str(out), "--json")
+        assert again.returncode == 0, again.stderr
+        assert "0 finished already, 0 to resume, 2 to play" in again.stderr, again.stderr
+        d = json.loads(again.stdout)
+        assert sorted((x["seed"], x["rounds"]) for x in d["runs"]) == [(1, 4), (2, 4)]
+        assert d["table"] and "valid_share[m]" in {row["metric"] for row in d["table"]}
+        assert (out / "calm" / "roster.toml").read_bytes() == calm.read_bytes()  # its runs played the mended one
+        calm.write_text(calm.read_text() + "# edited\n")  # now the folder holds its runs: held to them
+        r = wood("sweep", "--roster", str(calm), "--seeds", "1-2", "--rounds", "4", "--out", str(out))
+        assert r.returncode == 2 and "holds runs of another roster named 'calm'" in r.stderr, r.stderr
+        r = wood("sweep", "--roster", str(rosters[1]), "--seeds", "1", "--rounds", "5", "--out", str(out))
+        assert r.returncode == 2 and "holds runs of 4 rounds" in r.stderr, r.stderr
 
 
 def test_the_opening_line_says_how_many_runs_go_at_once_of_those_to_play(tmp_path, rosters):

@@ -255,7 +255,8 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
     """The runs in `out` were played with these rosters' files as they are now
     (a roster changed since is refused: its runs would mix two rosters), and
     to the same length (a run played on, or measured part of the way, is not
-    the game a fresh run of that length is)."""
+    the game a fresh run of that length is). Where no run has a round
+    played, nothing binds: the plan is written anew."""
     from engine.errors import WoodError
 
     path = out / PLAN
@@ -267,18 +268,27 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
             assert isinstance(known, dict)
         except (OSError, ValueError, KeyError, TypeError, AssertionError):
             raise WoodError(f"{shown_path(path)} is not a sweep's plan; choose another --out") from None
-        if plan.get("rounds", rounds) != rounds:
+        # a plan binds only where runs were played to it: a sweep whose runs all failed (a model's name
+        # misspelt) is run again as it said, with the roster mended, not refused for runs it never played
+        if plan.get("rounds", rounds) != rounds and any(_holds_runs(d) for d in out.iterdir() if d.is_dir()):
             raise WoodError(f"{shown_path(out)} holds runs of {counted(plan['rounds'], 'round')}: "
                             f"give --rounds {plan['rounds']}, or choose another --out")
         for r in rosters:
             old = known.get(r.label)
-            if isinstance(old, dict) and old.get("sha256") != r.digest:
+            if isinstance(old, dict) and old.get("sha256") != r.digest and _holds_runs(out / r.label):
                 raise WoodError(f"{shown_path(out)} holds runs of another roster named {r.label!r} "
                                 "(its file changed since); choose another --out, or rename the roster file")
     for r in rosters:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
     plan["rounds"] = rounds
     _write_whole(path, (json.dumps(plan, indent=1, sort_keys=True) + "\n").encode(), out)  # ASCII: json's escapes
+
+
+def _holds_runs(folder: Path) -> bool:
+    """Whether a roster's folder of runs holds a run with a round played (or a
+    save that does not open, which may hold some)."""
+    return any(not (save.is_file() and save.stat().st_size == 0) and _rounds_in(save, unreadable=1) > 0
+               for save in folder.glob("seed-*.db"))
 
 
 def _committed(save: Path, seed: int) -> int:
@@ -414,14 +424,14 @@ async def _sim(job: Job, rounds: int, committed: int) -> int:
             raise
 
 
-def _rounds_in(save: Path) -> int:
-    """The rounds committed to a run's save (0: none, or it does not open)."""
+def _rounds_in(save: Path, unreadable: int = 0) -> int:
+    """The rounds committed to a run's save (0: none; `unreadable` where it does not open)."""
     from engine.ledger import Ledger, LedgerError
 
     try:
         ledger = Ledger.open(save, readonly=True)
     except LedgerError:
-        return 0
+        return unreadable
     try:
         return ledger.last_round()
     finally:
