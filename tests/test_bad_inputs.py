@@ -465,6 +465,11 @@ ROSTERS = [
      "Input should be a valid number"),
     ("timeout-inf", GOOD_MODEL + "timeout_s = inf\n" + creature() + creature('"Fox"', '"fox"'),
      "Input should be a finite number"),
+    # a number TOML reads but no wait means: a game had said it waited "up to 2e+300 s" for a reply
+    ("timeout-past-a-day", GOOD_MODEL + "timeout_s = 1e300\n" + creature() + creature('"Fox"', '"fox"'),
+     "timeout_s: Input should be less than or equal to 86400"),
+    ("connect-timeout-past-an-hour", GOOD_MODEL + "connect_timeout_s = 1e6\n" + creature() + creature('"Fox"', '"fox"'),
+     "connect_timeout_s: Input should be less than or equal to 3600"),
     ("crowd-count-text", GOOD_MODEL + creature() + '[crowd]\ncount = "50"\nmodel = "m"\n',
      "Input should be a valid integer"),
 ]

@@ -137,8 +137,9 @@ class ModelConfig(BaseModel):
     # json_object + schema, a llama.cpp grammar made from it (`engine/grammar.py`: faster there), or not at all
     json_mode: Literal["json_schema", "json_object_schema", "gbnf", "none"] = "json_schema"
     max_concurrency: int = Field(default=4, ge=1, le=4096)
-    timeout_s: float = Field(default=60, gt=0)
-    connect_timeout_s: float = Field(default=5, gt=0)
+    # at most a day (an hour to connect): 1e300 had loaded, and a game waited "up to 2e+300 s" for a reply
+    timeout_s: float = Field(default=60, gt=0, le=86_400)
+    connect_timeout_s: float = Field(default=5, gt=0, le=3_600)
     max_tokens: int = Field(default=256, ge=8, le=32768)
     temperature: float = Field(default=0.7, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -151,7 +152,7 @@ class ModelConfig(BaseModel):
     api_key: str | None = None           # sent as a bearer token; never written into a save
     api_key_env: str | None = None       # ... or the environment variable that holds it (read at each start)
     http_client: Literal["lean", "httpx"] = "lean"  # the transport under httpx: see engine/brains/transport.py
-    health_interval_s: float = Field(default=0.5, gt=0)  # first pause before a failed replica's health check
+    health_interval_s: float = Field(default=0.5, gt=0, le=3_600)  # first pause before a failed replica's health check
     # whether the model writes a public say line: with False its schema has no `say` field, its
     # rules leave the say line out, and a say line it writes anyway is dropped
     say: bool = True
