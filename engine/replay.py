@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .brains import Decision
+from .actions import PASS
+from .brains import ENGINE_PREFIX, Decision
 from .events import Event
 from .invariants import InvariantError, check_round
-from .ledger import Ledger, LedgerError
+from .ledger import Ledger, LedgerError, _show, _who
 from .rules import Flows, close_round, open_round
 from .sanitise import shown_path
 from .state import State, initial_state, state_hash
@@ -98,6 +99,7 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
 
 APPLIED = ("clean", "repaired")  # a model call whose action the engine took as it was (after mending its text)
 MODEL_OUTCOMES = (*APPLIED, "rejected", "fault")  # what a model call's decision can come to (`Decision.outcome`)
+OUTCOMES = ("scripted", "human", *MODEL_OUTCOMES)  # every outcome a decision is recorded with
 
 
 def _recorded_tips(ledger: Ledger) -> dict[int, list[tuple]]:
@@ -117,9 +119,10 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
                     tips: list[tuple]) -> None:
     """The rest of round `r`'s record is what its recorded actions make: its
     events (what reports, recaps and exports read), the tips it issued (their
-    truth), and each applied model call's action (a fine-tuning target); a
-    `Diverged` naming the first part that is not. The state hash alone holds
-    none of these."""
+    truth), each applied model call's action (a fine-tuning target), and each
+    decision's outcome and reason (what a report counts as valid, repaired,
+    rejected or a fault); a `Diverged` naming the first part that is not. The
+    state hash alone holds none of these."""
     changed = f"{shown_path(ledger.path)}: round {r}'s recorded {{}} {{}} not what its actions make (the save was changed)"
     rebuilt = [(e.kind, e.public, tuple(e.who), json.loads(json.dumps(e.data))) for e in events]
     if [(e.kind, e.public, tuple(e.who), e.data) for e in ledger.events(r)] != rebuilt:
@@ -128,13 +131,44 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
               for e in events if e.kind == "tip_issued" for t in (opened.tips[e.data["tip"]],)]
     if sorted(issued) != sorted(tips):
         raise Diverged(changed.format("tips", "are"))
+    called = set()
     for call in ledger.calls(r):
         d = decisions.get(call["creature"])
         # a call is a model's decision, recorded with it: by a creature that decided this round, with its outcome
         # (a call added by hand to a scripted run, or one by no creature, went to a fine-tuning set as verified)
         if d is None or call["outcome"] not in MODEL_OUTCOMES or call["outcome"] != d.outcome or (
+                call["reason"] or "") != d.reason or (
                 call["outcome"] in APPLIED and call["action"] is not None and d.action.compact() != call["action"]):
             raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))
+        called.add(call["creature"])
+    refused: dict[str, str] = {}
+    for e in events:  # the engine's first refusal of each creature's action is the verdict its decision records
+        if e.kind == "rejected":
+            refused.setdefault(e.data["creature"], e.data["reason"])
+    for name, d in decisions.items():
+        # a decision's outcome and reason are what the report counts (valid, repaired, rejected by reason,
+        # faults) and no hash covers them: held to the action, the engine's verdict and the model call
+        if (why := _unlike(d, refused.get(name), name in called)) is not None:
+            raise Diverged(f"{shown_path(ledger.path)}: round {r}, {_who(name)}'s recorded outcome {_show(d.outcome)} "
+                           f"is not what the round makes it ({why}; the save was changed)")
+
+
+def _unlike(d: Decision, refused: str | None, called: bool) -> str | None:
+    """Why decision `d` could not have been recorded so, given the engine's
+    reason for refusing its action this round (None: not refused) and whether
+    a model call of it is recorded; None: it could."""
+    if d.outcome not in OUTCOMES:
+        return "no decision has that outcome"
+    engine = d.outcome == "rejected" and d.reason.startswith(ENGINE_PREFIX)
+    if d.outcome in APPLIED and refused is not None:
+        return "the engine refused its action, which makes a model's decision rejected"
+    if engine and d.reason != f"{ENGINE_PREFIX}{refused}":
+        return "the engine did not refuse its action" if refused is None else "the engine refused its action otherwise"
+    if (d.outcome == "fault" or (d.outcome == "rejected" and not engine)) and d.action != PASS:
+        return f"a fault or a reply that was no action passes, and it is recorded as {_show(d.action.action)}"
+    if d.outcome in MODEL_OUTCOMES and d.outcome != "fault" and not called:
+        return "a model's decision, with no model call recorded"
+    return None
 
 
 def rebuild(ledger: Ledger, world: World, *, upto: int | None = None, verify_each: bool = False,

@@ -678,3 +678,62 @@ def test_a_killed_runs_save_on_a_read_only_mount_says_why_it_cannot_be_read(base
                "system; copy it and s.db-wal beside it together somewhere writable" in line, line
     assert {f: digest(ro / f) for f in ("s.db", "s.db-wal")} == before
     assert sorted(os.listdir(ro)) == ["s.db", "s.db-wal"]
+
+
+@pytest.mark.parametrize("sql,why", [
+    ("UPDATE actions SET outcome = 'fault', reason = 'fault: timeout' WHERE round = 3 AND creature = 'Owl'",
+     "a fault or a reply that was no action passes, and it is recorded as 'offer'"),
+    ("UPDATE actions SET outcome = 'rejected', reason = 'schema: qty' WHERE round = 3 AND creature = 'Owl'",
+     "a fault or a reply that was no action passes, and it is recorded as 'offer'"),
+    ("UPDATE actions SET outcome = 'banana' WHERE round = 2 AND creature = 'Fox'", "no decision has that outcome"),
+    ("UPDATE actions SET outcome = 'repaired' WHERE round = 2 AND creature = 'Fox'",
+     "a model's decision, with no model call recorded"),
+    ("UPDATE actions SET outcome = 'rejected', reason = 'engine: no such offer' WHERE round = 2 AND creature = 'Fox'",
+     "the engine did not refuse its action"),
+], ids=["fault-with-an-offer", "unparseable-with-an-offer", "unknown", "model-outcome-without-a-call",
+        "engine-refusal-without-one"])
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"]], ids=["verify", "report"])
+def test_a_decisions_outcome_changed_by_hand_does_not_verify(base_save, tmp_path, capsys, sql, why, argv):
+    """A decision's outcome and reason (the actions table's) are what `wood
+    report` counts per model: valid, clean or repaired, rejected by reason,
+    faults. No state hash covers them, and nothing held them to the record:
+    a scripted trader's traded offer set to 'fault' verified ('each rebuilt to
+    its recorded state hash') and the report said `rejected 1 (fault 1)`.
+    Now each is held to its action, the engine's verdict and the model call."""
+    import sqlite3
+
+    p = tmp_path / "save.db"
+    shutil.copyfile(base_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        con.execute(sql)
+    con.close()
+    before = digest(p)
+    if argv[0] == "replay":  # a record that does not rebuild: exit 1, as a state hash that differs
+        capsys.readouterr()
+        assert main([a.format(p=p) for a in argv]) == 1
+        out, line = capsys.readouterr()
+        assert not out and line.count("\n") == 1, (out, line)
+    else:
+        line = wood_in_process(capsys, [a.format(p=p) for a in argv])
+    r, who = re.search(r"WHERE round = ([0-9]+) AND creature = '(\w+)'", sql).groups()
+    assert f"round {r}, {who}'s recorded outcome" in line, line
+    assert f"is not what the round makes it ({why}; the save was changed)" in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["save.db"]
+
+
+def test_a_model_calls_reason_changed_by_hand_does_not_verify(model_save, tmp_path, capsys):
+    """A model call's recorded reason is the decision's (the export's audit
+    trail writes it): changed apart from it, it verified."""
+    import sqlite3
+
+    p = tmp_path / "save.db"
+    shutil.copyfile(model_save, p)
+    con = sqlite3.connect(p)
+    with con:
+        con.execute("UPDATE calls SET reason = 'unparseable: made up' WHERE rowid = 1")
+    con.close()
+    capsys.readouterr()
+    assert main(["replay", str(p), "--verify"]) == 1
+    assert "recorded model call of" in capsys.readouterr().err
+    assert main(["replay", str(model_save), "--verify"]) == 0
