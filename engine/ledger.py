@@ -72,6 +72,10 @@ COLUMNS = {
     "tips": ("id", "shock", "good", "text", "recipients", "truth", "issued", "resolves"),
     "snapshot": ("id", "round", "state"),
 }
+# ... and each table's primary key (SCHEMA's): without it a row can be recorded twice (a table made again by
+# hand), and a doubled model call, counted twice by a report and written twice to a fine-tuning set, verifies
+KEYS = {"meta": ("key",), "rounds": ("round",), "actions": ("round", "creature"), "events": ("round", "seq"),
+        "calls": ("round", "creature"), "tips": ("id",), "snapshot": ("id",)}
 ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
 # Event data that readers of a recorded run (the replay screen) rely on, by kind.
 EVENT_FIELDS = {"trade": {"good": str, "qty": int}, "rejected": {"reason": str}, "tip_resolved": {"truth": object},
@@ -634,12 +638,14 @@ class Ledger:
         con = None
         try:
             con = _reader(p)
-            tables = {t: {c[1] for c in con.execute(f"PRAGMA table_info({t})")} for t in COLUMNS}
+            info = {t: con.execute(f"PRAGMA table_info({t})").fetchall() for t in COLUMNS}
+            tables = {t: {c[1] for c in cols} for t, cols in info.items()}
+            keys = {t: tuple(c[1] for c in sorted(cols, key=lambda c: c[5]) if c[5]) for t, cols in info.items()}
             rows = {}
             if tables["meta"] >= {"key", "value"}:
                 rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
             ledger = cls(p, con)
-            ledger._check_meta(rows, tables, rows_only and readonly)
+            ledger._check_meta(rows, tables, keys, rows_only and readonly)
             problems = _check_problems(con.execute(f"PRAGMA quick_check({CHECK_PROBLEMS_MAX})").fetchall())
             if problems:
                 n = len(problems)
@@ -686,9 +692,10 @@ class Ledger:
                 raise LedgerError(f"{shown_path(p)} cannot be opened to write ({clean_text(e, 160)})") from None
         return ledger
 
-    def _check_meta(self, rows: dict, tables: dict[str, set[str]], rows_only: bool = False) -> None:
+    def _check_meta(self, rows: dict, tables: dict[str, set[str]], keys: dict[str, tuple[str, ...]],
+                    rows_only: bool = False) -> None:
         """Is this a save of this version (or, for `rows_only`, one whose rows
-        read alike) with every table it needs?"""
+        read alike) with every table it needs, each keyed as a save's is?"""
         p = self.path
         if rows.get("format") != FORMAT:
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save")
@@ -711,6 +718,10 @@ class Ledger:
             missing = [c for c in cols if c not in tables[table]]
             if missing:
                 raise LedgerError(f"{shown_path(p)} is damaged: its {table} table has no {missing[0]} column")
+            if keys[table] != KEYS[table]:
+                raise LedgerError(f"{shown_path(p)} is damaged: its {table} table is not keyed on "
+                                  f"({', '.join(KEYS[table])}) as a save's is, so a row of it may be recorded twice "
+                                  "(the table made again by hand?)")
 
     def _check_values(self, rows: dict) -> None:
         """The meta values the run is rebuilt from: seed, brains, roster, rounds, extra."""

@@ -737,3 +737,44 @@ def test_a_model_calls_reason_changed_by_hand_does_not_verify(model_save, tmp_pa
     assert main(["replay", str(p), "--verify"]) == 1
     assert "recorded model call of" in capsys.readouterr().err
     assert main(["replay", str(model_save), "--verify"]) == 0
+
+
+def _unkeyed(p: Path, table: str, doubled: str) -> None:
+    """`table` in the save at `p` made again by hand without its primary key,
+    and the row of it `doubled` (an SQL condition) recorded twice."""
+    import sqlite3
+
+    con = sqlite3.connect(p)
+    with con:
+        cols = ", ".join(c[1] for c in con.execute(f"PRAGMA table_info({table})"))
+        con.execute(f"CREATE TABLE old_{table} AS SELECT * FROM {table}")
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"CREATE TABLE {table} ({cols})")
+        con.execute(f"INSERT INTO {table} SELECT * FROM old_{table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM old_{table} WHERE {doubled}")
+        con.execute(f"DROP TABLE old_{table}")
+    con.close()
+
+
+@pytest.mark.parametrize("table,doubled,keys", [
+    ("calls", "rowid = 1", "round, creature"),
+    ("meta", "key = 'seed'", "key"),
+    ("actions", "round = 2 AND creature = 'Owl'", "round, creature"),
+])
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_table_without_its_key_is_refused_before_a_doubled_row_is_counted(model_save, tmp_path, capsys, argv,
+                                                                            table, doubled, keys):
+    """A table made again by hand without its primary key holds a row twice:
+    a doubled model call verified ('each rebuilt to its recorded state
+    hash'), the report counted it twice ('model calls 150' for 75
+    decisions, every call doubled), the audit trail and the fine-tuning set
+    wrote it twice; a doubled meta row was 'round 1 does not rebuild'
+    (whichever came last was read). Now one line, naming the table."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(model_save, p)
+    _unkeyed(p, table, doubled)
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert f"s.db is damaged: its {table} table is not keyed on ({keys}) as a save's is, so a row of it may be " \
+           "recorded twice" in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
