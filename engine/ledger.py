@@ -233,6 +233,30 @@ def _check_wal(p: Path) -> None:
                           "without it")
 
 
+def _check_whole(p: Path, head: bytes) -> None:
+    """Refuse a save shorter than its SQLite header says it is (a copy or a
+    download that did not finish): SQLite reads the missing pages as empty,
+    and the line named a row of the last of them as not JSON, or said
+    'malformed'. Only with no -wal beside it: then no writer is at work and
+    no killed run's pages are elsewhere, so the file alone is the save."""
+    if len(head) < 100:  # an SQLite file is a page at least, of 512 bytes or more
+        raise LedgerError(f"{shown_path(p)} is cut short: it holds {len(head)} bytes, less than SQLite's 100-byte header "
+                          "(a copy or a download that did not finish?)")
+    if head[24:28] != head[92:96] or os.path.lexists(f"{beside(p)}-wal"):
+        return  # the header's page count is SQLite's to trust only while the two counters agree
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    try:
+        size = os.stat(p).st_size
+    except OSError:  # gone meanwhile: the open says so
+        return
+    if pages and size < pages * page:
+        raise LedgerError(f"{shown_path(p)} is cut short: its SQLite header says {pages:,} pages of {page:,} bytes "
+                          f"({pages * page:,} bytes), the file holds {size:,} (a copy or a download that did not "
+                          "finish?)")
+
+
 def _check_room_for_companions(p: Path) -> None:
     """Refuse a new save at `p` that SQLite could not keep whole: one whose
     companion files are already there (left by a save of that name whose own
@@ -621,14 +645,15 @@ class Ledger:
             raise LedgerError(f"{shown_path(p)} is not a save file (not a regular file)")
         try:
             with p.open("rb") as fh:
-                head = fh.read(16)
+                head = fh.read(100)
         except OSError as e:
             raise LedgerError(f"cannot read {shown_path(p)}: {e.strerror or e}") from None
-        if head != b"SQLite format 3\x00":
+        if head[:16] != b"SQLite format 3\x00":
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
         _check_companions_are_files(p, readonly)
         _check_wal(p)
+        _check_whole(p, head)
         lock = None
         alone = not any(os.path.lexists(f"{beside(p)}{x}") for x in COMPANIONS)  # what SQLite makes beside it is ours
         if not readonly:  # a resume writes: it must be able to, and be the only one

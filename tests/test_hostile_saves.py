@@ -778,3 +778,22 @@ def test_a_table_without_its_key_is_refused_before_a_doubled_row_is_counted(mode
     assert f"s.db is damaged: its {table} table is not keyed on ({keys}) as a save's is, so a row of it may be " \
            "recorded twice" in line, line
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
+@pytest.mark.parametrize("keep", [50, 4096 * 2 + 7, -1], ids=["in-the-header", "pages-gone", "one-byte-short"])
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_save_cut_short_is_said_to_be_so(base_save, tmp_path, capsys, argv, keep):
+    """A save whose last bytes are missing (a copy or a download that did not
+    finish): SQLite reads the missing pages as empty, so the line blamed a row
+    ('round 5, event 13: not JSON', as if it had been changed by hand) or said
+    'database disk image is malformed'. Now it says the file is cut short."""
+    p = tmp_path / "s.db"
+    whole = base_save.read_bytes()
+    p.write_bytes(whole[:keep])
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    held = len(whole[:keep])
+    assert "s.db is cut short: " in line, line
+    assert (f"it holds {held} bytes, less than SQLite's 100-byte header" if held < 100 else
+            f"bytes ({len(whole):,} bytes), the file holds {held:,} (a copy or a download that did not finish?)") in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
