@@ -119,10 +119,10 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
                     tips: list[tuple]) -> None:
     """The rest of round `r`'s record is what its recorded actions make: its
     events (what reports, recaps and exports read), the tips it issued (their
-    truth), each applied model call's action (a fine-tuning target), and each
-    decision's outcome and reason (what a report counts as valid, repaired,
-    rejected or a fault); a `Diverged` naming the first part that is not. The
-    state hash alone holds none of these."""
+    truth), each model call's model and applied action (a fine-tuning
+    target), and each decision's outcome and reason (what a report counts as
+    valid, repaired, rejected or a fault); a `Diverged` naming the first part
+    that is not. The state hash alone holds none of these."""
     changed = f"{shown_path(ledger.path)}: round {r}'s recorded {{}} {{}} not what its actions make (the save was changed)"
     rebuilt = [(e.kind, e.public, tuple(e.who), json.loads(json.dumps(e.data))) for e in events]
     if [(e.kind, e.public, tuple(e.who), e.data) for e in ledger.events(r)] != rebuilt:
@@ -135,8 +135,10 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
     for call in ledger.calls(r):
         d = decisions.get(call["creature"])
         # a call is a model's decision, recorded with it: by a creature that decided this round, with its outcome
-        # (a call added by hand to a scripted run, or one by no creature, went to a fine-tuning set as verified)
+        # (a call added by hand to a scripted run, or one by no creature, went to a fine-tuning set as verified),
+        # made to the creature's model (the report counts calls, and --sft --model picks them, by it)
         if d is None or call["outcome"] not in MODEL_OUTCOMES or call["outcome"] != d.outcome or (
+                call["model"] != opened.creatures[call["creature"]].model) or (
                 call["reason"] or "") != d.reason or (
                 call["outcome"] in APPLIED and call["action"] is not None and d.action.compact() != call["action"]):
             raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))

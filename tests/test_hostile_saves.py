@@ -722,16 +722,20 @@ def test_a_decisions_outcome_changed_by_hand_does_not_verify(base_save, tmp_path
     assert digest(p) == before and os.listdir(tmp_path) == ["save.db"]
 
 
-def test_a_model_calls_reason_changed_by_hand_does_not_verify(model_save, tmp_path, capsys):
+@pytest.mark.parametrize("change", ["reason = 'unparseable: made up'", "model = 'gpt-5'"], ids=["reason", "model"])
+def test_a_model_calls_reason_or_model_changed_by_hand_does_not_verify(model_save, tmp_path, capsys, change):
     """A model call's recorded reason is the decision's (the export's audit
-    trail writes it): changed apart from it, it verified."""
+    trail writes it), its model the creature's: changed apart from them,
+    it verified, and a call moved to another model was gone from the
+    report's count of its model's calls ('model calls 60' for 75 decisions)
+    and from `export --sft --model`'s set."""
     import sqlite3
 
     p = tmp_path / "save.db"
     shutil.copyfile(model_save, p)
     con = sqlite3.connect(p)
     with con:
-        con.execute("UPDATE calls SET reason = 'unparseable: made up' WHERE rowid = 1")
+        con.execute(f"UPDATE calls SET {change} WHERE rowid = 1")
     con.close()
     capsys.readouterr()
     assert main(["replay", str(p), "--verify"]) == 1
