@@ -1042,6 +1042,15 @@ class Ledger:
             self._decision(r, n, *rest)
             if n not in names:
                 raise self._bad(f"round {r}", f"an action by {_show(n)}, who is not in the roster")
+        # every creature decides every round (a pass too): a decision gone was rebuilt as a pass, which no hash
+        # sees, and a report counted one decision fewer
+        decided = dict(self.con.execute("SELECT round, count(*) FROM actions GROUP BY round").fetchall())
+        short = next((r for r in range(1, last + 1) if decided.get(r, 0) != len(names)), None)
+        if short is not None:
+            have = {n for (n,) in self.con.execute("SELECT creature FROM actions WHERE round = ?", (short,))}
+            absent = next(r.name for r in self.roster() if r.name not in have)
+            raise self._bad(f"round {short}", f"no decision of {_who(absent)} is recorded (every creature decides "
+                            "every round)")
         for row in self._rows("SELECT round, seq, kind, public, who, data FROM events ORDER BY round, seq",
                               what="its events"):
             self._event(*row)

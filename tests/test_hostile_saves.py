@@ -801,3 +801,28 @@ def test_a_save_cut_short_is_said_to_be_so(base_save, tmp_path, capsys, argv, ke
     assert (f"it holds {held} bytes, less than SQLite's 100-byte header" if held < 100 else
             f"bytes ({len(whole):,} bytes), the file holds {held:,} (a copy or a download that did not finish?)") in line, line
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["replay", "{p}"], ["report", "{p}"],
+                                  ["export", "{p}", "--out", "{d}/out"],
+                                  ["sim", "--resume", "{p}", "--rounds", "12", "--quiet"]],
+                         ids=["verify", "app", "report", "export", "resume"])
+def test_a_decision_deleted_by_hand_is_a_hole_in_the_record(tmp_path, capsys, argv):
+    """Every creature decides every round. A pass deleted from the actions
+    table rebuilt as the pass it was: `wood replay --verify` said 'each
+    rebuilt to its recorded state hash' and the report counted 49 actions
+    and 9 decisions for Fox. Now the missing decision is named, exit 2,
+    before anything is replayed or written (the app's replay too)."""
+    import sqlite3
+
+    p = tmp_path / "s.db"
+    assert main(["sim", "--rounds", "10", "--seed", "1", "--save", str(p), "--quiet"]) == 0
+    con = sqlite3.connect(p)
+    with con:
+        gone = con.execute("DELETE FROM actions WHERE round = 10 AND creature = 'Fox' AND action = '{\"action\": \"pass\"}'")
+        assert gone.rowcount == 1, "seed 1's Fox passes in round 10"
+    con.close()
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db: round 10: no decision of Fox is recorded (every creature decides every round)" in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
