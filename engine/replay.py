@@ -139,8 +139,7 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
         # made to the creature's model (the report counts calls, and --sft --model picks them, by it)
         if d is None or call["outcome"] not in MODEL_OUTCOMES or call["outcome"] != d.outcome or (
                 call["model"] != opened.creatures[call["creature"]].model) or (
-                call["reason"] or "") != d.reason or (
-                call["outcome"] in APPLIED and call["action"] is not None and d.action.compact() != call["action"]):
+                call["reason"] or "") != d.reason or call["action"] != _call_action(d):
             raise Diverged(changed.format(f"model call of {call['creature']!r}", "is"))
         called.add(call["creature"])
     refused: dict[str, str] = {}
@@ -153,6 +152,15 @@ def _hold_to_record(ledger: Ledger, r: int, opened: State, events: list[Event], 
         if (why := _unlike(d, refused.get(name), name in called)) is not None:
             raise Diverged(f"{shown_path(ledger.path)}: round {r}, {_who(name)}'s recorded outcome {_show(d.outcome)} "
                            f"is not what the round makes it ({why}; the save was changed)")
+
+
+def _call_action(d: Decision) -> dict | None:
+    """The action a model call of decision `d` records: the model's proposal,
+    applied or refused by the engine; none for a fault or a reply that was
+    no action. (A clean call recorded with none was left out of a
+    fine-tuning set, unseen.)"""
+    proposed = d.outcome in APPLIED or (d.outcome == "rejected" and d.reason.startswith(ENGINE_PREFIX))
+    return d.action.compact() if proposed else None
 
 
 def _unlike(d: Decision, refused: str | None, called: bool) -> str | None:

@@ -722,13 +722,16 @@ def test_a_decisions_outcome_changed_by_hand_does_not_verify(base_save, tmp_path
     assert digest(p) == before and os.listdir(tmp_path) == ["save.db"]
 
 
-@pytest.mark.parametrize("change", ["reason = 'unparseable: made up'", "model = 'gpt-5'"], ids=["reason", "model"])
-def test_a_model_calls_reason_or_model_changed_by_hand_does_not_verify(model_save, tmp_path, capsys, change):
+@pytest.mark.parametrize("change", ["reason = 'unparseable: made up'", "model = 'gpt-5'", "action = 'null'"],
+                         ids=["reason", "model", "no-action"])
+def test_a_model_calls_record_changed_by_hand_does_not_verify(model_save, tmp_path, capsys, change):
     """A model call's recorded reason is the decision's (the export's audit
-    trail writes it), its model the creature's: changed apart from them,
-    it verified, and a call moved to another model was gone from the
-    report's count of its model's calls ('model calls 60' for 75 decisions)
-    and from `export --sft --model`'s set."""
+    trail writes it), its model the creature's, its action the proposal:
+    changed apart from them, it verified; a call moved to another model was
+    gone from the report's count of its model's calls ('model calls 60' for
+    75 decisions) and from `export --sft --model`'s set, and with the
+    actions of a run's clean calls set to none, `export --sft` said 'no model
+    decision in the runs read fits the fine-tuning set'."""
     import sqlite3
 
     p = tmp_path / "save.db"
