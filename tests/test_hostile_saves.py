@@ -303,8 +303,9 @@ def test_the_still_played_check_leaves_the_reports_own_sqlite_locks_alone(tmp_pa
 
 def test_a_save_recorded_before_rosters_were_read_strictly_still_opens(model_save, tmp_path, capsys):
     """A save's models are read as the build that wrote them read its roster:
-    one recorded with `health_interval_s = inf` (a roster took it then) still
-    reports and verifies, though a roster saying so now is refused."""
+    one recorded with `health_interval_s = inf` (a roster took it then), or a
+    connect_timeout_s past the bound rosters have had since, still reports
+    and verifies, though a roster saying so now is refused."""
     import json
     import sqlite3
 
@@ -316,6 +317,7 @@ def test_a_save_recorded_before_rosters_were_read_strictly_still_opens(model_sav
         for m in extra["models"].values():
             m["health_interval_s"] = float("inf")
             m["timeout_s"] = 2  # a whole number where a float is kept
+            m["connect_timeout_s"] = 7200.0  # past the hour a roster has been held to since
         con.execute("UPDATE meta SET value = ? WHERE key = 'extra'", (json.dumps(extra),))
     con.close()
     assert main(["report", str(p)]) == 0

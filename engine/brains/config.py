@@ -227,6 +227,10 @@ class _Recorded(ModelConfig):
     `health_interval_s = inf`, still opens)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=False, allow_inf_nan=True)
+    # without the bounds a roster has had since (a wait of at most a day, an hour to connect)
+    timeout_s: float = Field(default=60, gt=0)
+    connect_timeout_s: float = Field(default=5, gt=0)
+    health_interval_s: float = Field(default=0.5, gt=0)
 
 
 def recorded_model(data: object) -> ModelConfig:
