@@ -115,6 +115,22 @@ async def test_break_with_one_ally_needs_no_choosing():
         assert "break your pact with Fox" in explain(screen)
 
 
+async def test_enter_on_a_list_makes_the_move_as_the_help_says():
+    """`b` Enter breaks the pact with the one ally: the help's "enter: act"
+    holds on a list too (Enter had opened the list, and Enter again closed it,
+    round and round, and the move was never made); up opens a list."""
+    app = moves_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await allied_with_fox(pilot)
+        await pilot.press("b", "enter")
+        screen = await turn(pilot, 3)
+        assert screen.active.view.allies == ()
+        assert "You broke your pact with Fox, in public." in all_text(app)
+        await pilot.press("up")  # a list still opens from the keyboard
+        await pilot.pause()
+        assert screen.query_one("#kind").expanded
+
+
 def test_form_whisper(snap_compare):
     assert form_snapshot(snap_compare, "whisper", to="Hare", text="honey is cheap at dawn")
 

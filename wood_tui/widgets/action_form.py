@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
@@ -80,7 +81,17 @@ def why(reason: Reason | str, detail: str) -> str:
 class KeySelect(Select):
     """A Select set by typing: a letter picks the next option whose label
     starts with it. The app calls `pick` in its own key dispatch, before the
-    next key is routed, so keys typed fast after it land in the next field."""
+    next key is routed, so keys typed fast after it land in the next field.
+    Enter on it makes the form's move, as in any other field (Select's own
+    Enter opened the list: `b` Enter, a break with its one ally filled in,
+    opened and closed the list for ever); up, down or space open the list."""
+
+    BINDINGS = [Binding("enter", "act", "act", show=False)]
+
+    def action_act(self) -> None:
+        form = next((a for a in self.ancestors if isinstance(a, ActionForm)), None)
+        if form is not None:
+            form.submit()
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -514,6 +525,10 @@ class ActionForm(Vertical):
     @on(Input.Submitted)
     def _submit(self, event: Message) -> None:
         event.stop()
+        self.submit()
+
+    def submit(self) -> None:
+        """Make the move as typed, or say under the form what is wrong with its shape."""
         if self.disabled:
             return
         try:
