@@ -366,6 +366,45 @@ async def test_the_whisper_form_passes_on_a_tip_from_a_list():
         assert "the words you typed are not sent: a whisper passes on a tip or words, not both" in explain(screen)
 
 
+async def test_a_tip_is_picked_by_typing_its_number_not_said_in_public():
+    """On the tip list, the tip's number typed (as the hint says: "pass on a
+    tip you hold by its #") picks it; the digits had skipped the list into the
+    public say line, and the whisper was refused for want of words."""
+    game = LiveGame(args("play", "--brains", "scripted", "--seed", "3"), (Seat("Owl"),))
+    app = WoodApp(game, pacer=Pacer(0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for r in (1, 2):  # Owl's first tip reaches it in round 3 of this seed
+            await turn(pilot, r)
+            await pilot.press("f2")
+        screen = await turn(pilot, 3)
+        tip = screen.active.view.tips[0]
+        form = screen.query_one(ActionForm)
+        await pilot.press("w", "h", "tab", *str(tip.id))  # whisper, to Hare, past the words, to the tip list
+        await pilot.pause()
+        assert form.query_one("#tip").value == tip.id
+        assert form.query_one("#say", Input).value == ""
+        await pilot.press("enter")
+        screen = await turn(pilot, 4)
+        assert f"You passed on your tip #{tip.id} to Hare" in all_text(app)
+        assert f'Owl says: "{tip.id}"' not in all_text(app)
+
+
+async def test_a_tip_number_moves_on_only_once_it_is_whole():
+    """#3 and #31 held: 3 picks #3 and waits (a 1 may follow), 1 then picks #31
+    and moves on; a # typed first is taken too."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        tips = tuple(TipView(i, "the honey harvest fails in 2 rounds", "honey", 3) for i in (31, 3))
+        for keys in (("3", "1"), ("#", "3", "1")):
+            form.start(replace(screen.active.view, tips=tips))
+            await pilot.press("w", "h", "tab", *keys[:-1])
+            assert (form.query_one("#tip").value, app.focused.id) == (3, "tip")
+            await pilot.press(keys[-1])
+            assert (form.query_one("#tip").value, app.focused.id) == (31, "say")
+
+
 # ---- the log, the god view, the panels' line -------------------------------------------------
 def test_the_log_tells_shorts_and_pacts_and_keeps_whispers_out():
     for kind in ("short_opened", "pact_proposed"):

@@ -114,7 +114,7 @@ class KeySelect(Select):
 
     def pick(self, char: str | None) -> bool:
         """Handle a typed character; True if it was taken (it is then not
-        routed anywhere else). Letters narrow the choice by prefix; once one
+        routed anywhere else). Letters (or a tip's digits) narrow the choice by prefix; once one
         option is left, focus moves on. A key that matches nothing after a
         choice was begun, or a digit on a list none of whose options starts
         with it, keeps the choice as it is, moves on, and is left to be routed
@@ -122,16 +122,24 @@ class KeySelect(Select):
         if self.expanded or not char or not char.isprintable() or char == " ":
             return False
         prefix = self.typed + char.lower()
+        # a tip is listed as "#31 honey": its number, typed with or without the #, picks it (the digits
+        # had gone on to the next field, the public say line, and no tip was picked)
+        number = prefix.removeprefix("#")
+        numbered = [(label[1:].split(" ")[0], v) for label, v in self.choices if label.startswith("#")]
         hits = [v for label, v in self.choices if label.startswith(prefix)]
+        hits += [v for n, v in numbered if n.startswith(number) and v not in hits]
+        exact = [v for n, v in numbered if number and n == number]
         if not hits:
             if self.typed or char.isdigit():  # a number is for the next field (`l 1 0`: lend to anyone, 10 coins)
                 self._advance()
                 return False
             return True  # a letter nothing starts with: swallowed, not sent astray
         self.typed = prefix
-        if self.value not in hits:
+        if exact and len(hits) > 1:  # "3" with #3 and #31 listed: #3, until a 1 follows
+            self.value = exact[0]
+        elif self.value not in hits:
             self.value = hits[0]
-        if len(hits) == 1:
+        if len(hits) == 1 and (exact or not (number == "" or number.isdigit())):  # a number moves on once whole
             self._advance()
         return True
 
