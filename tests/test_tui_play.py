@@ -24,7 +24,7 @@ from engine.rules import action_order
 from engine.state import initial_state
 from engine.score import worth_rule
 from engine.world import build_roster, load_world
-from tests.tui_harness import OneWidget, args, fill, rendered, turn, until
+from tests.tui_harness import OneWidget, all_text, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.final import FinalScreen, bar, trend
@@ -157,6 +157,22 @@ async def test_focus_is_in_the_form_at_every_turn_and_letters_land_there():
             await pilot.press("f3")  # to the offers table, away from the form ...
             assert app.focused is screen.query_one("#book")
             await pilot.press("f2")  # ... and the next turn brings it back
+
+
+
+async def test_f2_passes_with_the_line_typed_in_say():
+    """`p`, a say line, F2: the pass says it, as Enter would have (F2 had
+    passed without it, the line dropped unsaid); F2 with nothing typed passes quietly."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("p", *"fine weather", "f2")
+        screen = await turn(pilot, 2)
+        assert 'Owl says: "fine weather"' in screen.active.view.headlines
+        assert 'Owl says: "fine weather"' in all_text(app)
+        await pilot.press("f2")
+        screen = await turn(pilot, 3)
+        assert not any(h.startswith("Owl says") for h in screen.active.view.headlines)
 
 
 async def test_typing_fast_after_a_list_lands_in_the_next_fields():

@@ -392,8 +392,10 @@ class MarketScreen(GameScreen):
                                         [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
 
     def action_pass_turn(self) -> None:
+        """Pass, saying the line typed in the form's `say` (if any): F2 had dropped it unsaid."""
         if self.live is not None:  # never a turn still behind its curtain
-            self._answer(self.live, PASS)
+            say = self.query_one(ActionForm).say
+            self._answer(self.live, Action(action="pass", say=say) if say else PASS)
 
     def action_tab(self, which: str) -> None:
         """Show a tab; the offers tab takes the keys too (enter takes an offer, escape comes back)."""

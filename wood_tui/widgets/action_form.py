@@ -546,6 +546,11 @@ class ActionForm(Vertical):
             return
         self.post_message(self.Chosen(self, action))
 
+    @property
+    def say(self) -> str:
+        """The public line typed, if any ("" if none)."""
+        return self.query_one("#say", Input).value.strip()
+
     def action(self) -> Action:
         """The action as typed; ValueError says what is wrong with its shape."""
         kind = self.kind
@@ -563,9 +568,8 @@ class ActionForm(Vertical):
                 except ValueError:
                     raise ValueError(f"{FIELDS[fid][0]} must be a whole number") from None
             fields[fid] = value
-        say = self.query_one("#say", Input).value.strip()
-        if say:
-            fields["say"] = say
+        if self.say:
+            fields["say"] = self.say
         if kind == "break" and self.view is not None and not self.view.allies:
             raise ValueError("you have no allies: there is no pact to break")
         try:
