@@ -495,10 +495,13 @@ async def test_a_window_too_small_for_play_is_said_once_until_it_is_large_enough
         assert sum("laid out for" in n.message for n in app._notifications) == 1  # still small: said once
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
+        # large enough: the toast that said it was not is gone (it had stayed, "The window is 60x20", at 100x30)
+        assert not any("laid out for" in n.message for n in app._notifications)
+        assert "laid out for" not in rendered(app)
         await pilot.resize_terminal(79, 30)
         await pilot.pause()
         assert [n.message.split(";")[0] for n in app._notifications if "laid out for" in n.message] == \
-            ["The window is 60x20", "The window is 79x30"]
+            ["The window is 79x30"]
 
 
 async def test_a_window_large_enough_for_play_says_nothing_of_its_size():

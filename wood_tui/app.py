@@ -44,6 +44,7 @@ from .widgets.action_form import ActionForm, KeySelect
 
 MIN_SIZE = (80, 24)  # columns, rows the screens are laid out for: smaller hides parts of them
 COMPACT_FOOTER = 120  # columns under which the footer's keys sit closer
+SMALL_WINDOW = "a small window"  # the title of the toast that says the window is smaller than MIN_SIZE
 
 
 class WoodApp(App[None]):
@@ -104,7 +105,10 @@ class WoodApp(App[None]):
                 "the creatures' panels, the offers, the log"
             safe.notify(self, f"The window is {w}x{h}; the game is laid out for {MIN_SIZE[0]}x{MIN_SIZE[1]} or more. "
                         f"Until it is larger, parts are hidden ({hidden}).",
-                        title="a small window", severity="warning", timeout=15)
+                        title=SMALL_WINDOW, severity="warning", timeout=15)
+        elif not small and self.told_small:  # large enough now: the toast saying otherwise goes (it had stayed its 15 s)
+            for note in [n for n in self._notifications if n.title == SMALL_WINDOW]:
+                self._unnotify(note)  # as Textual's own toast does when it expires or is clicked
         self.told_small = small
 
     @work(exclusive=True, group="engine", exit_on_error=False)
