@@ -273,7 +273,7 @@ def test_a_killed_runs_damaged_save_keeps_its_wal(base_save, tmp_path, capsys, c
     ("{d}/save.db", "is a file, not a directory"),
     ("", "--out: expected a directory path, got an empty string"),
     ("{d}/taken", "tips.jsonl is a directory, not a file"),
-    ("{d}/piped", "calls.jsonl is not a plain file"),
+    ("{d}/piped", "calls.jsonl is a named pipe (FIFO), not a plain file"),
 ])
 def test_an_unwritable_export_folder_is_one_line(base_save, tmp_path, capsys, out, words):
     p = tampered(base_save, tmp_path)

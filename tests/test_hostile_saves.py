@@ -168,8 +168,8 @@ def test_play_and_watch_refuse_a_save_they_cannot_resume_before_the_screen(base_
 
 @pytest.mark.parametrize("make,words", [
     (lambda d: (d / "runs").mkdir() or d / "runs", "is a directory; a save is a file"),
-    (lambda d: Path("/dev/null"), "is not a regular file"),
-    (lambda d: os.mkfifo(d / "pipe.db") or d / "pipe.db", "is not a regular file"),
+    (lambda d: Path("/dev/null"), "is a character device, not a regular file"),
+    (lambda d: os.mkfifo(d / "pipe.db") or d / "pipe.db", "is a named pipe (FIFO), not a regular file"),
 ])
 def test_a_save_path_that_is_not_a_file_is_not_offered_to_resume(tmp_path, capsys, make, words):
     """`--save DIR` and `--save /dev/null` said 'already exists; resume it with

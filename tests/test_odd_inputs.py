@@ -308,6 +308,35 @@ def test_an_output_folder_or_config_in_an_error_is_shown_as_given_on_one_line(tm
     assert err == "wood: error: " + said.format(shown=shown_path(odd), **places) + "\n", err
 
 
+@pytest.mark.parametrize("kind", ["a character device", "a named pipe (FIFO)"])
+@pytest.mark.parametrize("command", [c for c in ODD_PATH_COMMANDS if c != "a roster's vllm_config"]
+                         + ["sim --save"])
+def test_what_is_where_a_folder_goes_is_said_truly(tmp_path, capsys, world, command, kind):
+    """`wood report RUN.db --plots /dev/null` had said '/dev/null is a file,
+    not a directory': a device, a pipe is no file. Each output folder, and a
+    save's folder, says what is there."""
+    from engine.ledger import Ledger
+    from engine.sanitise import shown_path
+    from engine.world import build_roster
+    from wood_tui.cli import main
+
+    odd = Path("/dev/null") if kind == "a character device" else tmp_path / "pipe"
+    if kind != "a character device":
+        os.mkfifo(odd)
+    db = tmp_path / "run.db"
+    Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+    (tmp_path / "m.yaml").write_text("model: stub/m\nserved-model-name: m\nhost: 127.0.0.1\nport: 8005\n")
+    places = {"db": db, "roster": _vllm_roster(tmp_path, tmp_path / "m.yaml"),
+              "scripted": ROOT / "serve" / "rosters" / "scripted.toml"}
+    args, said = ODD_PATH_COMMANDS[command] if command != "sim --save" else (
+        ["sim", "--rounds", "1", "--save", "{odd}/run.db"], "--save {shown}/run.db: {shown} is a file, not a directory")
+    capsys.readouterr()
+    rc = main([a.format(odd=odd, **places) for a in args])
+    out, err = capsys.readouterr()
+    said = said.format(shown=shown_path(odd), **places).replace("is a file,", f"is {kind},")
+    assert rc == 2 and err == f"wood: error: {said}\n", (out, err)
+
+
 @pytest.mark.parametrize("name", ["my  runs\nline two", "my  \x1b[31mred"], ids=ascii)
 def test_the_lines_saying_what_a_report_and_an_export_read_and_wrote_show_the_paths_as_given(tmp_path, capsys, world,
                                                                                             name):

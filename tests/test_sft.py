@@ -199,9 +199,9 @@ def test_a_fine_tuning_set_writes_through_a_link_and_never_over_a_pipe_or_device
     pipe = tmp_path / "pipe.jsonl"
     os.mkfifo(pipe)
     r = wood("export", save, "--sft", str(pipe))
-    assert r.returncode == 2 and "is not a plain file" in r.stderr and stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert r.returncode == 2 and "is a named pipe (FIFO), not a plain file" in r.stderr and stat.S_ISFIFO(pipe.lstat().st_mode)
     r = wood("export", save, "--sft", "/dev/null")
-    assert r.returncode == 2 and "is not a plain file" in r.stderr and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    assert r.returncode == 2 and "is a character device, not a plain file" in r.stderr and stat.S_ISCHR(os.lstat("/dev/null").st_mode)
     (tmp_path / "real.jsonl").write_text("old\n")
     (tmp_path / "link.jsonl").symlink_to("real.jsonl")
     r = wood("export", save, "--sft", str(tmp_path / "link.jsonl"))

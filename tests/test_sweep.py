@@ -244,7 +244,7 @@ def test_bad_sweep_input_is_one_line(rosters, tmp_path, argv, words):
 @pytest.mark.parametrize("plots,words", [
     ("", "--plots: expected a directory path"),
     ("{a}", "--plots {a} is a file, not a directory"),
-    ("{a}/charts", "cannot make the --plots directory {a}/charts: {a} is not a directory"),
+    ("{a}/charts", "cannot make the --plots directory {a}/charts: {a} is a file, not a directory"),
 ])
 def test_a_plots_folder_that_cannot_be_used_leaves_no_out_folder(rosters, tmp_path, plots, words):
     """--out had been made (an empty ./sweep by default) before --plots was

@@ -14,6 +14,7 @@ import argparse
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -107,6 +108,30 @@ def path_text(v: str, what: str = "file path") -> str:
 def dir_text(v: str) -> str:
     """A folder argument as given (`--out DIR`, `--plots DIR`), refused as `path_text` refuses a file's."""
     return path_text(v, "directory path")
+
+
+# what a path can be, as a line about it says so: /dev/null is no file, nor a pipe or a socket
+KINDS = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a broken link"),
+         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+         (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+
+
+def kind_of(path: str | Path) -> str:
+    """What is at `path` ("a file", "a character device"...), through a link
+    (a broken one is said to be one); "nothing" where nothing is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return "nothing"
+    return next((kind for test, kind in KINDS if test(mode)), "neither a file nor a directory")
+
+
+def not_a_directory(path: str | Path) -> str:
+    """`PATH is a file, not a directory`, saying truly what PATH is."""
+    return f"{shown_path(path)} is {kind_of(path)}, not a directory"
 
 
 def _path(v: str) -> Path:
@@ -246,13 +271,13 @@ def _check_new_save(path: Path) -> None:
     if path.is_dir():  # a folder, or a link to one: no save to resume, and no file can go there
         raise WoodError(f"--save {shown_path(path)} is a directory; a save is a file (e.g. {shown_path(path / 'run.db')})")
     if path.exists() and not path.is_file():  # a device (/dev/null), a pipe: nothing there to resume either
-        raise WoodError(f"--save {shown_path(path)} is not a regular file (a device or a pipe?); a save is a new file: "
+        raise WoodError(f"--save {shown_path(path)} is {kind_of(path)}, not a regular file; a save is a new file: "
                         "choose another --save path")
     if path.exists() or path.is_symlink():
         raise WoodError(f"{shown_path(path)} already exists; resume it with --resume, or choose another --save path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        what = "is a file, not a directory" if parent.exists() else "does not exist"
-        raise WoodError(f"--save {shown_path(path)}: {shown_path(parent)} {what}")
+        what = not_a_directory(parent) if parent.exists() else f"{shown_path(parent)} does not exist"
+        raise WoodError(f"--save {shown_path(path)}: {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise WoodError(f"--save {shown_path(path)}: directory {shown_path(parent)} is not writable")

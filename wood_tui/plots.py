@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.errors import WoodError
 from engine.sanitise import shown_path
 from engine.sweep import dig
+from wood_tui.options import not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
@@ -43,11 +44,11 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True) -> Path:
     checks both before it makes either: a usage error leaves no folder)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise WoodError(f"{flag} {shown_path(p)} is a file, not a directory")
+        raise WoodError(f"{flag} {not_a_directory(p)}")
     if not make and not p.exists():  # where mkdir would begin: the nearest folder above it that is there
         above = next((a for a in p.absolute().parents if a.exists()), Path("/"))
         if not above.is_dir():
-            raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {shown_path(above)} is not a directory")
+            raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {not_a_directory(above)}")
         if not os.access(above, os.W_OK | os.X_OK):
             raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {shown_path(above)} is not writable")
         return p

@@ -148,9 +148,11 @@ def _audit(args, path: str, done: set[str]) -> None:
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
+    from wood_tui.options import not_a_directory
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise WoodError(f"--out {shown_path(out)} is a file, not a directory")
+        raise WoodError(f"--out {not_a_directory(out)}")
     targets = {name: _file_target(out / name, f"--out {shown_path(out)}:") for name in FILES}
     for name, target in targets.items():  # through a link, or a save named like an audit file
         if _over_a_save(target, [Path(path)]):
@@ -247,6 +249,8 @@ def _file_target(p: Path, flag: str) -> Path:
     from engine.errors import WoodError
     from engine.sanitise import shown_path
 
+    from wood_tui.options import kind_of
+
     if _through_a_stream(p):  # /dev/stdout -> /proc/self/fd/1 -> the file a shell's >> appends to
         raise WoodError(f"{flag} {shown_path(p)}: the export writes a file and renames it into place; "
                         "name a file, not a stream")
@@ -254,8 +258,7 @@ def _file_target(p: Path, flag: str) -> Path:
     if real.is_dir():
         raise WoodError(f"{flag} {shown_path(p)} is a directory, not a file")
     if real.exists() and not real.is_file():
-        raise WoodError(f"{flag} {shown_path(p)} is not a plain file (a device or a pipe?); "
-                        "the export writes plain files")
+        raise WoodError(f"{flag} {shown_path(p)} is {kind_of(p)}, not a plain file; the export writes plain files")
     return real
 
 

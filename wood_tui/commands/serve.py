@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import Once, dir_text, path_text
+from wood_tui.options import Once, dir_text, not_a_directory, path_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.log_dir is not None:
         log_dir = Path(args.log_dir)
         if log_dir.exists() and not log_dir.is_dir():
-            raise WoodError(f"--log-dir {shown_path(log_dir)} is a file, not a directory")
+            raise WoodError(f"--log-dir {not_a_directory(log_dir)}")
         if not args.dry_run:
             try:
                 log_dir.mkdir(parents=True, exist_ok=True)
