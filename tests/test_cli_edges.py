@@ -527,3 +527,26 @@ def test_the_creatures_help_says_a_roster_takes_none(command):
     assert "default five" in flag.help and "not with --roster" in flag.help, flag.help
     with pytest.raises(WoodError, match="takes no --creatures"):
         RunOptions.parse(command, ["--roster", "scripted.toml", "--creatures", "3"])
+
+
+# --- a save whose name begins with a dash ------------------------------------------
+
+HINT = "; -x.db is a file: name it ./-x.db, or end the command with -- -x.db"
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["report", "-x.db"], "the following arguments are required: RUN.db" + HINT),
+    (["replay", "-x.db", "--verify"], "the following arguments are required: PATH" + HINT),
+    (["export", "-x.db", "--out", "audit"], "the following arguments are required: RUN.db" + HINT),
+    (["export", "run.db", "-x.db", "--sft", "set.jsonl"], "unrecognized arguments: -x.db" + HINT),
+    (["report", "-y.db"], "the following arguments are required: RUN.db"),  # no such file: no hint
+    (["sim", "-x.db"], "unrecognized arguments: -x.db"),  # a command that takes no path
+    (["report", "run.db", "-x.db"], "unrecognized arguments: -x.db"),  # one save it takes, and it has it
+])
+def test_a_save_named_with_a_dash_is_told_how_to_name_it(tmp_path, monkeypatch, capsys, argv, said):
+    """`wood report -x.db` had said only 'the following arguments are
+    required: RUN.db': argparse takes -x.db for an unknown option. Where it
+    names a file, every command taking save paths says how to name it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-x.db").touch()
+    assert one_error(capsys, argv) == f"wood: error: {said}"

@@ -37,10 +37,38 @@ PATH_ERRORS = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR, err
 def _parser_class():
     import argparse
 
+    last: list = [None, []]  # the parser that read last, and what it read: a subcommand's, once it has one
+
     class _Parser(argparse.ArgumentParser):
+        def parse_known_args(self, args=None, namespace=None):
+            last[:] = [self, sys.argv[1:] if args is None else list(args)]
+            return super().parse_known_args(args, namespace)
+
         def error(self, message: str) -> None:  # one line, exit 2, like every other user error
-            self.exit(2, f"wood: error: {message}\n")
+            self.exit(2, f"wood: error: {message}{_dash_hint(message, *last)}\n")
     return _Parser
+
+
+def _dash_hint(message: str, parser, args: list[str]) -> str:
+    """A save named with a leading dash (`wood report -x.db`) is read as an
+    unknown option, and argparse says only that RUN.db is missing (or, after
+    the paths of `wood export A.db -x.db`, that -x.db is no argument): where
+    the word it rejected names a file, how to name it."""
+    paths = [a for a in parser._actions if not a.option_strings and isinstance(a.metavar, str)]
+    missing = message.startswith("the following arguments are required: ") and any(
+        name in {a.metavar for a in paths} for name in message.split(": ", 1)[1].split(", "))
+    many = message.startswith("unrecognized arguments: ") and any(a.nargs in ("+", "*") for a in paths)
+    if not (missing or many):
+        return ""
+    given = args[:args.index("--")] if "--" in args else args  # after --, every word is a path already
+    named = next((a for a in given if a.startswith("-") and a not in parser._option_string_actions
+                  and os.path.isfile(a)), None)
+    if named is None:
+        return ""
+    from engine.sanitise import shown_path
+
+    return (f"; {shown_path(named)} is a file: name it {shown_path('./' + named)}, or end the command with "
+            f"-- {shown_path(named)}")
 
 
 def build_parser():
