@@ -703,3 +703,32 @@ def test_a_report_stopped_while_the_run_is_rebuilt_is_one_line(tmp_path):
     assert r.stderr == "wood: interrupted (SIGTERM): stopped before the report was whole\n", r.stderr
     assert r.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.db"]  # its reader closed: no -wal, no -shm
+
+
+@pytest.mark.parametrize("argv,note", [
+    (["--gpu-hour-price", "2"], "--gpu-hour-price not used"),
+    (["--gpu-hour-price", "2", "--mtok-price", "0.5", "--json"], "--gpu-hour-price and --mtok-price not used"),
+    ([], None),
+])
+def test_a_price_for_a_run_with_no_model_call_is_said_to_be_unused(saved, argv, note):
+    """A scripted run records no model call: `--gpu-hour-price P` had been
+    taken and silently used for nothing. One line on stderr says so (stdout
+    stays the report, or one JSON object)."""
+    from engine.sanitise import shown_path
+
+    r = wood("report", str(saved), *argv)
+    assert r.returncode == 0, r.stderr
+    said = f"note: {note}: no model call is recorded in {shown_path(saved)}\n" if note else ""
+    assert r.stderr == said, r.stderr
+    if "--json" in argv:
+        assert all(m["calls"] is None for m in json.loads(r.stdout)["models"].values())
+
+
+def test_a_price_for_a_run_with_model_calls_is_used_without_a_note():
+    from argparse import Namespace
+
+    from wood_tui.commands.report import unused_prices
+
+    args = Namespace(gpu_hour_price=2.0, mtok_price=None)
+    assert unused_prices(args, {"smol": {"calls": {"n": 3}}, "scripted:hoarder": {"calls": None}}) == ""
+    assert unused_prices(args, {"scripted:hoarder": {"calls": None}}) == "--gpu-hour-price not used: no model call is recorded"

@@ -59,6 +59,17 @@ def prices_of(args):
     return Prices(gpu_hour=args.gpu_hour_price, mtok=args.mtok_price)
 
 
+def unused_prices(args, models: dict) -> str:
+    """What to say of a price given for a run whose models made no call (all
+    scripted, or played by hand): nothing to price, so no cost is shown. ""
+    when no price is given, or a call was made."""
+    given = [f for f, price in (("--gpu-hour-price", args.gpu_hour_price), ("--mtok-price", args.mtok_price))
+             if price is not None]
+    if not given or any(m["calls"] is not None for m in models.values()):
+        return ""
+    return f"{' and '.join(given)} not used: no model call is recorded"
+
+
 def run(args) -> int:
     from engine.stops import exit_status, interrupted
 
@@ -107,6 +118,8 @@ def _run(args, at: _At) -> int:
         for line in report.lines():
             print(line)
     at.shown = True
+    if note := unused_prices(args, d["models"]):
+        print(f"note: {note} in {shown_path(args.path)}", file=sys.stderr)
     if args.plot:  # beside --json, on stderr: stdout stays one JSON object
         charts_to = sys.stderr if args.json else sys.stdout
         print(plots.report_charts(d, colour=plots.coloured(charts_to)), end="", file=charts_to)
