@@ -304,39 +304,58 @@ def free_port() -> int:
 
 
 LOG_FOLDER = "wood-embedded"  # a game's server log: $TMPDIR/wood-embedded-PID-PORT/smollm2-PORT.log
-ORPHAN_AGE_S = 24 * 3600  # such a folder left by a game no longer running goes once its log is this old
+# `wood serve`'s logs without --log-dir, one a server it starts (vLLM's NAME.log, this one's smollm2-PORT.log):
+# $TMPDIR/wood-serve-PID-XXXXXXXX (tempfile.mkdtemp's suffix)
+SERVE_LOG_FOLDER = "wood-serve"
+ORPHAN_AGE_S = 24 * 3600  # such a folder left by a process no longer running goes once its logs are this old
 
 
 def _log_name(port: int | str) -> str:
     return f"{MODEL_ALIAS}-{port}.log"
 
 
+def serve_log_folder() -> Path:
+    """A new temporary folder for `wood serve`'s logs, named for its pid so
+    that `drop_orphaned_logs` can tell when it is left behind."""
+    return Path(tempfile.mkdtemp(prefix=f"{SERVE_LOG_FOLDER}-{os.getpid()}-"))
+
+
+def _orphan_kind(name: str) -> tuple[int, Callable[[str], bool]] | None:
+    """The pid a log folder in the temporary folder is named for, and which
+    of its files' names are logs its servers wrote; None: not such a folder."""
+    if named := re.fullmatch(rf"{LOG_FOLDER}-([0-9]+)-([0-9]+)", name):
+        return int(named[1]), {_log_name(named[2])}.__contains__
+    if named := re.fullmatch(rf"{SERVE_LOG_FOLDER}-([0-9]+)-[a-z0-9_]{{8}}", name):
+        return int(named[1]), lambda f: f.endswith(".log")
+    return None
+
+
 def drop_orphaned_logs(tmp: Path | None = None) -> None:
-    """Log folders left in the temporary folder by games killed outright
-    (`kill -9`: no stop ran to remove them), or kept after a failure, which
-    would pile up run after run. Only a folder as a game makes it is removed:
-    named for a pid that no process has now (a pid in use, perhaps reused,
-    leaves it alone), this user's, not a link, holding nothing but its own
-    log (it is emptied by name and removed with rmdir, so nothing else in it
-    can go), and that log untouched for ORPHAN_AGE_S: a failed game's log,
-    which its error names, stays for its player to read, and a live game's
-    whose pid this process cannot see (another pid namespace sharing the
-    folder) is still being written."""
+    """Log folders left in the temporary folder by a game or a `wood serve`
+    killed outright (`kill -9`: no stop ran to remove them), or kept after a
+    failure, which would pile up run after run. Only a folder as one of them
+    makes it is removed: named for a pid that no process has now (a pid in
+    use, perhaps reused, leaves it alone), this user's, not a link, holding
+    nothing but its servers' logs, plain files (it is emptied by name and
+    removed with rmdir, so nothing else in it can go), and those untouched
+    for ORPHAN_AGE_S: a failed run's log, which its error names, stays for
+    its player to read, and a live one's whose pid this process cannot see
+    (another pid namespace sharing the folder) is still being written."""
     tmp = tmp or Path(tempfile.gettempdir())
     now = time.time()
-    for folder in tmp.glob(f"{LOG_FOLDER}-*-*"):
-        named = re.fullmatch(rf"{LOG_FOLDER}-([0-9]+)-([0-9]+)", folder.name)
-        if named is None or _running(int(named[1])):
+    for folder in tmp.glob("wood-*"):
+        kind = _orphan_kind(folder.name)
+        if kind is None or _running(kind[0]):
             continue
-        port = named[2]
         try:
             st = folder.lstat()
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
                 continue
-            log = folder / _log_name(port)
-            if {p.name for p in folder.iterdir()} <= {log.name} and \
-                    now - max(st.st_mtime, log.stat().st_mtime if log.exists() else 0) > ORPHAN_AGE_S:
-                (folder / _log_name(port)).unlink(missing_ok=True)
+            files = [(f, f.lstat()) for f in folder.iterdir()]
+            if all(kind[1](f.name) and stat.S_ISREG(fs.st_mode) for f, fs in files) and \
+                    now - max([st.st_mtime, *(fs.st_mtime for _, fs in files)]) > ORPHAN_AGE_S:
+                for f, _ in files:
+                    f.unlink()
                 folder.rmdir()
         except OSError:  # gone since, or not ours to clear: left as it is
             pass

@@ -429,6 +429,80 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
     assert wait_gone([r["pid"] for r in steps] + [r["engine_pid"] for r in steps if r["event"] == "engine"]) == []
 
 
+def _serve_until_serving(roster: Path, stub_bin: str, tmp: Path) -> tuple[subprocess.Popen, list[str]]:
+    """`wood serve --roster ROSTER` with its temporary folder in `tmp`, once it says it is serving."""
+    wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", str(roster),
+                             "--vllm-bin", stub_bin], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(tmp)})
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("serving"):
+        line = wood.stdout.readline()
+        if not line:
+            wood.kill()
+            pytest.fail(f"wood serve ended early: {wood.communicate()[1]}")
+        lines.append(line.strip())
+    return wood, lines
+
+
+def test_the_log_folder_of_a_wood_serve_killed_outright_is_swept_a_day_on(tmp_path, stub_bin):
+    """`wood serve` without --log-dir made $TMPDIR/wood-serve-XXXXXXXX, which
+    only a clean stop removed: a `kill -9` left it for good. Named now for
+    its pid, it is swept as a game's is (`drop_orphaned_logs`), by a later
+    `wood serve` or game: once no process has the pid and its logs are a
+    day old; a folder holding anything but its servers' logs, a running
+    pid's, a link, one with a fresh log or one named for no pid stays."""
+    from serve.embedded import ORPHAN_AGE_S
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    record = tmp_path / "record.jsonl"
+    rosters = []
+    for name in ("alpha", "beta"):
+        path = write_config(tmp_path, name, record)
+        port = read_config(path)["port"]
+        rosters.append(tmp_path / f"{name}.toml")
+        rosters[-1].write_text(f'[models.{name}]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                               f'model = "{name}"\nvllm_config = "{path}"\n'
+                               f'[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "{name}"\n'
+                               '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
+    first, lines = _serve_until_serving(rosters[0], stub_bin, tmp)
+    first.kill()
+    first.communicate()  # reaped: its pid is no process's now
+    for r in records(record):  # its vLLM server runs on in its own session: stopped here
+        for pid in (r["pid"], r.get("engine_pid")):
+            if pid is not None and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    orphan = Path(lines[0].split()[2])
+    assert orphan.parent == tmp and orphan.name.startswith(f"wood-serve-{first.pid}-"), lines[0]
+    assert [p.name for p in orphan.iterdir()] == ["alpha.log"]  # what a wood serve killed outright leaves
+
+    def folder(name: str, *files: str) -> Path:
+        (tmp / name).mkdir()
+        for f in files:
+            (tmp / name / f).write_text("kept")
+        return tmp / name
+
+    kept = [folder(f"wood-serve-{os.getpid()}-running", "a.log"),  # a running process's
+            folder(f"wood-serve-{first.pid}-notesadd", "a.log", "notes.txt"),  # more than its servers' logs
+            folder("wood-serve-nopidnam", "a.log"),  # named as before, for no pid
+            folder("elsewhere", "a.log")]
+    (tmp / f"wood-serve-{first.pid}-linklink").symlink_to(tmp / "elsewhere")  # a link
+    kept.append(tmp / f"wood-serve-{first.pid}-linklink")
+    day_old = time.time() - ORPHAN_AGE_S - 60
+    for path in [p for f in [orphan, *kept] if not f.is_symlink() for p in (f, *f.iterdir())]:
+        os.utime(path, (day_old, day_old))
+    kept.append(folder(f"wood-serve-{first.pid}-recent00", "a.log"))  # a failed run's, its log fresh
+    os.utime(kept[-1], (day_old, day_old))  # the folder old, its log not: the log's age counts
+
+    second, lines = _serve_until_serving(rosters[1], stub_bin, tmp)
+    second.send_signal(signal.SIGINT)
+    rest, err = second.communicate(timeout=20)
+    assert second.returncode == 0, err
+    assert not orphan.exists()
+    assert sorted(tmp.iterdir()) == sorted(kept)  # the second's own folder gone with its clean stop
+    assert all((f / "a.log").is_file() for f in kept)
+
+
 def test_installed_rosters_are_found_from_any_folder(tmp_path, monkeypatch):
     """`--roster serve/rosters/vllm.toml` (as the README writes it) works outside the checkout too."""
     monkeypatch.chdir(tmp_path)

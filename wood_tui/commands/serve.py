@@ -39,13 +39,16 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import WoodError
     from engine.sanitise import clean_text, shell_line, shown_path
     from engine.stops import Stopped
-    from serve.embedded import MODEL_ALIAS, other_servers, server_for, shared_cpu_note
+    from serve.embedded import (MODEL_ALIAS, drop_orphaned_logs, other_servers, serve_log_folder, server_for,
+                                shared_cpu_note)
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, find_vllm, resolve_config, roster_configs
 
     roster = load_roster(args.roster)
     if not args.dry_run and roster_configs(roster):  # before a folder is made (a dry run's lines may be for elsewhere)
         find_vllm(args.vllm_bin)
+    if not args.dry_run:  # the folders a game or a `wood serve` killed outright left, once a day old
+        drop_orphaned_logs()
     if args.log_dir is not None:
         log_dir = Path(args.log_dir)
         if log_dir.exists() and not log_dir.is_dir():
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.dry_run:  # nothing starts, so nothing is logged: no folder is made
         log_dir = Path(tempfile.gettempdir()) / "wood-serve-logs"
     else:
-        log_dir = Path(tempfile.mkdtemp(prefix="wood-serve-"))
+        log_dir = serve_log_folder()  # named for this pid: left by a kill -9, it goes a day on
     line_open = False
 
     def progress(event: str, server: VLLMServer) -> None:
