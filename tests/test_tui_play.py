@@ -371,6 +371,29 @@ async def test_the_final_screen_is_the_saved_final_state(tmp_path, world):
     assert all(f"#{o.id} " in notes for o in mine) and notes.count("(until round") == len(mine)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 32)])
+async def test_the_final_screen_tells_how_the_score_is_counted_whole(size, world):
+    """The worth rule sat in the box's bottom border, cut with … at 80 to 120
+    columns; the footer now lists ?, which shows it whole, wrapped."""
+    app = play_app("--seed", "1", "--rounds", "1")
+    async with app.run_test(size=size) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final screen")
+        await pilot.pause()
+        shown = rendered(app)
+        assert "…" not in shown, shown
+        assert "? how the score is counted" in shown.splitlines()[-1], shown
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help").content_region  # its text, read off the screen, line by line
+        lines = [f"{row:<{box.right}}"[box.x:box.right] for row in rendered(app).splitlines()[box.y:box.bottom]]
+        words = " ".join(" ".join(lines).split())
+        assert f"net worth = {worth_rule(world)}." in words, words
+        await pilot.press("escape")
+        assert isinstance(app.screen, FinalScreen)
+
+
 def test_chart_pieces():
     assert bar(10, 10, 4) == "████" and bar(5, 10, 4) == "██" and bar(-3, 10) == "" and bar(1, 0) == ""
     assert trend([1, 2, 3]) == "▁▅█" and trend([4, 4]) == "▄▄" and trend([]) == ""

@@ -3,7 +3,8 @@ bar of net worth per creature with its trend over the last rounds beside it,
 and the full standings table. Built from the final state the game-over
 message carries, so it is always the true end, whatever was drawn before.
 escape goes back to the board; the play and spectator screens bring it back
-(F8 in play)."""
+(F8 in play). ? or F1 shows how net worth is counted, wrapped and whole: it
+is longer than any border it could sit in."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from engine.metrics import counted
 from engine.score import Standing
 
 from .. import safe
+from .modals import HelpScreen
 from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
 
 CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever they finished)
@@ -81,12 +83,13 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
 class FinalScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back to the wood"),
+        Binding("question_mark,f1", "help", "how the score is counted", key_display="?"),
         Binding("q", "app.quit", "quit"),  # as on the spectator screen (no field here takes letters)
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
 
     def __init__(self, rows: Sequence[Standing], history: Mapping[str, Sequence[int]], note: str, subtitle: str,
-                 seats: Sequence[str] = (), rule: str = ""):
+                 seats: Sequence[str], rule: str):
         super().__init__()
         self.rule = rule  # the score in words (engine.score.worth_rule)
         self.rows = list(rows)
@@ -109,9 +112,13 @@ class FinalScreen(Screen[None]):
         self.sub_title = self.subtitle
         box = self.query_one("#final")
         box.border_title = "The season is over: final standings"
-        box.border_subtitle = f"net worth = {self.rule}" if self.rule else "net worth"
         table = self.query_one("#final-table", StandingsTable)
         table.show(self.rows, self.seats[0] if len(self.seats) == 1 else None)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen((f"THE SCORE. The highest net worth wins: net worth = {self.rule}. At equal "
+                                         "worth the higher mood ranks first, then the name, alphabetically.",),
+                                        self.BINDINGS))
 
     def _headline(self) -> Text:
         if not self.rows:
