@@ -351,7 +351,8 @@ async def test_the_final_screen_is_the_saved_final_state(tmp_path, world):
         await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final screen")
         final = app.screen
         headline = str(final.query_one("#final-title").content)
-        assert " wins with a net worth of " in headline and "). The season is over after 3 rounds" in headline, headline
+        assert " wins with a net worth of " in headline and "). The season is over after 3 rounds; saved to " in headline
+        assert headline.endswith(f"{save}."), headline  # a sentence, ended
         seat = app.main.query_one(SeatPanel)
         head = str(seat.query_one("#seat-head").content)
         notes = str(seat.query_one("#seat-notes").content)

@@ -121,13 +121,14 @@ class FinalScreen(Screen[None]):
                                         self.BINDINGS))
 
     def _headline(self) -> Text:
+        # the note is a sentence of its own (after the winner's, where there is one)
+        note = safe.text(self.note[:1].upper() + self.note[1:] + ("" if self.note.endswith(".") else "."))
         if not self.rows:
-            return safe.text(self.note)
+            return note
         win = self.rows[0]
-        note = self.note[:1].upper() + self.note[1:]  # a sentence of its own after the winner's
+        note.stylize("dim")
         return Text.assemble(safe.text(win.name, style="bold green", max_len=40),
-                             f" wins with a net worth of {win.worth} (mood {win.mood}). ",
-                             safe.text(note, style="dim"))
+                             f" wins with a net worth of {win.worth} (mood {win.mood}). ", note)
 
     def _seat_lines(self) -> Text:
         by_name = {r.name: r for r in self.rows}
