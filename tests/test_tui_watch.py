@@ -116,6 +116,22 @@ async def test_at_80x24_the_watch_footer_is_whole():
                 assert "w sort: worth" in rendered(app).splitlines()[-1]
 
 
+async def test_the_speed_set_while_paused_shows_in_the_title():
+    """+ and - while paused set the pace, but the title kept saying only
+    "paused: n steps, space resumes": the change was unseen until resumed."""
+    app = watch_app("--seed", "3")  # paused, at full speed
+    async with app.run_test(size=(120, 30)) as pilot:
+        await after_rounds(1)(pilot)
+        assert "paused (full speed): space resumes" in rendered(app).splitlines()[0]
+        await pilot.press("minus", "minus")
+        await pilot.pause()
+        assert app.pacer.paused and app.pacer.delay == 0.5
+        assert "paused (a round every 0.5 s): space resumes" in rendered(app).splitlines()[0]
+        await pilot.press("plus")
+        await pilot.pause()
+        assert "paused (a round every 0.25 s): " in rendered(app).splitlines()[0]
+
+
 # ---- the god view ------------------------------------------------------------------
 async def test_god_view_key_toggles_it_in_watch():
     app = watch_app("--seed", "89")  # by round 4: a true tip, a planted one and a loan

@@ -197,9 +197,9 @@ class SpectatorScreen(GameScreen):
     def now(self) -> str:
         if self.note != "running":
             return self.note
-        if self.pacer.paused:
-            return "paused: n steps, space resumes"
-        return f"a round every {self.pacer.delay:g} s" if self.pacer.delay else "full speed"
+        pace = f"a round every {self.pacer.delay:g} s" if self.pacer.delay else "full speed"
+        # paused: the pace space resumes at, as + and - set it (else unseen until resumed); n's step is in the footer
+        return f"paused ({pace}): space resumes" if self.pacer.paused else pace
 
     # ---- the run ------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None:
