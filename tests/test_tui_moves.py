@@ -244,6 +244,21 @@ async def test_a_move_with_a_field_left_empty_names_it_as_the_form_does():
         assert screen.active is not None
 
 
+async def test_a_whisper_with_neither_words_nor_tip_names_both():
+    """A whisper with no words and no tip had said "fill in: whisper", though a
+    tip picked would do as well: both are named, as the form titles them."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "whisper", to="Fox")
+        await act(pilot)
+        await pilot.pause()
+        words = explain(screen)
+        assert words == "✗ fill in: whisper or pass on tip", words
+        assert "fill in: whisper or pass on tip" in rendered(app)
+        assert screen.active is not None
+
+
 async def test_the_preview_warns_of_a_quantity_or_price_past_what_a_move_carries():
     app = moves_app(extra={})
     async with app.run_test(size=(120, 30)) as pilot:

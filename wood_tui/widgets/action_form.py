@@ -65,16 +65,25 @@ FIELDS = {
     "text": ("whisper", ("whisper",)),
     "tip": ("pass on tip", ("whisper",)),
 }
+# a field the engine names as missing that another field may fill instead: a whisper
+# sends its words or passes on a tip, and the engine names only the words
+OR_ELSE = {"text": "tip"}
 NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds", "tip")
 DIGITS_MAX = 12  # digits a number field takes: far past any legal value, short enough to multiply and show
 COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
 
 
+def missing(fid: str) -> str:
+    """A field left empty, as the form titles it, with the one that may fill in for it."""
+    return " or ".join(FIELDS.get(f, (f,))[0] for f in (fid, *([OR_ELSE[fid]] if fid in OR_ELSE else [])))
+
+
 def why(reason: Reason | str, detail: str) -> str:
     """The engine's refusal, as a sentence; a field left empty is named by its
-    title on the form ("fill in: offer #"), not the action's key ("id")."""
+    title on the form ("fill in: offer #"), not the action's key ("id"), with
+    any that may stand in for it ("fill in: whisper or pass on tip")."""
     if reason == Reason.MISSING_FIELD and detail:
-        detail = ",".join(FIELDS.get(f.strip(), (f.strip(),))[0] for f in detail.split(","))
+        detail = ",".join(missing(f.strip()) for f in detail.split(","))
     return reason_words(reason, detail)
 
 
