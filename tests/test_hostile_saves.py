@@ -45,6 +45,19 @@ def model_save(tmp_path_factory) -> Path:
     return d / "model.db"
 
 
+def edited_copy(save: Path, to: Path, *sql: str) -> Path:
+    """A copy of `save` at `to`, with `sql` run on it as by hand."""
+    import sqlite3
+
+    shutil.copyfile(save, to)
+    con = sqlite3.connect(to)
+    with con:
+        for statement in sql:
+            con.execute(statement)
+    con.close()
+    return to
+
+
 def digest(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -468,14 +481,7 @@ def test_a_row_added_outside_the_committed_rounds_does_not_verify(base_save, tmp
     rounds 1..last to the record, so it said 'each rebuilt to its recorded
     state hash' and passed them, and `wood export` wrote the made-up whisper
     or tip into the audit trail (rows after the last round were refused)."""
-    import sqlite3
-
-    p = tmp_path / "save.db"
-    shutil.copyfile(base_save, p)
-    con = sqlite3.connect(p)
-    with con:
-        con.execute(sql)
-    con.close()
+    p = edited_copy(base_save, tmp_path / "save.db", sql)
     before = digest(p)
     line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
     assert words in line, line
@@ -702,14 +708,7 @@ def test_a_decisions_outcome_changed_by_hand_does_not_verify(base_save, tmp_path
     a scripted trader's traded offer set to 'fault' verified ('each rebuilt to
     its recorded state hash') and the report said `rejected 1 (fault 1)`.
     Now each is held to its action, the engine's verdict and the model call."""
-    import sqlite3
-
-    p = tmp_path / "save.db"
-    shutil.copyfile(base_save, p)
-    con = sqlite3.connect(p)
-    with con:
-        con.execute(sql)
-    con.close()
+    p = edited_copy(base_save, tmp_path / "save.db", sql)
     before = digest(p)
     if argv[0] == "replay":  # a record that does not rebuild: exit 1, as a state hash that differs
         capsys.readouterr()
