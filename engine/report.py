@@ -346,10 +346,10 @@ def model_lines(name: str, m: dict) -> list[str]:
     c = m["calls"]
     if c is not None:
         lat, cost, price = c["latency_ms"], c["cost_per_1k_decisions"], c["prices"]
-        costs = [f"{cost['gpu_hour']:.4f} at {price['gpu_hour']:g} per GPU-hour" if cost["gpu_hour"] is not None
-                 else "", f"{cost['mtok']:.4f} at {price['mtok']:g} per million tokens" if cost["mtok"] is not None
-                 else ""]
-        costs = [x for x in costs if x]
+        # a price given but nothing to charge it on (no call's time recorded) is said so, not "no price given"
+        costs = [(f"{cost[k]:.4f}" if cost[k] is not None else "n/a") + f" at {price[k]:g} {unit}"
+                 + ("" if cost[k] is not None else " (no time in calls recorded)")
+                 for k, unit in (("gpu_hour", "per GPU-hour"), ("mtok", "per million tokens")) if price[k] is not None]
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
         out.append(f"  model calls {c['n']} (one a decision, its retries and re-asks in it): latency of those "
                    f"answered p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "

@@ -255,6 +255,25 @@ def _decision(action="pass", outcome="scripted", reason="", **fields):
     return Decision(Action(action=action, **fields), outcome, reason)
 
 
+def test_a_price_given_for_calls_with_no_time_recorded_is_not_said_to_be_missing(world):
+    """A GPU-hour price given, but no call's time recorded to charge it on:
+    the model's line had said 'no price given (--gpu-hour-price, ...)',
+    though one was; it says the price and why there is no cost."""
+    from engine.behaviour import ModelBehaviour, Prices
+    from engine.report import model_lines
+    from engine.world import RosterEntry
+
+    s = initial_state(world, 1, [RosterEntry("Owl", "owl", "cautious", "smol"),
+                                 RosterEntry("Fox", "fox", "speculator", "smol")])
+    b = ModelBehaviour(world, Prices(gpu_hour=3.6, mtok=None))
+    worth = {n: 100 for n in s.creatures}
+    b.add(1, s, s, [], {"Owl": _decision("pass"), "Fox": _decision("pass")}, worth, worth)
+    b.add_call({"model": "smol", "latency_ms": None, "prompt_tokens": 500, "completion_tokens": 20})
+    text = "\n".join(model_lines("smol", b.to_dict()["smol"]))
+    assert "cost per 1,000 decisions: n/a at 3.6 per GPU-hour (no time in calls recorded)" in text, text
+    assert "no price given" not in text
+
+
 def test_model_measures_on_hand_made_rounds_and_calls(world):
     """Outcomes by reason (the engine's, schema, unparseable, fault), self-trade
     attempts, a human seat, latency percentiles, tokens per second and the cost
