@@ -320,8 +320,16 @@ def part_file(target: Path, parts: list[tuple[Path, Path]]) -> int:
     return fd
 
 
+PID_MAX = 1 << 22  # Linux's pids are below this (PID_MAX_LIMIT): a larger number in a name is no process's
+
+
 def alive(pid: int) -> bool:
-    """Whether process `pid` is running (the maker of a temporary file found beside a target)."""
+    """Whether process `pid` is running (the maker of a temporary file or
+    folder found beside a target, or in the temporary folder). A number no
+    pid can be is no process's: signal 0 to pid 0 would reach this process's
+    group, and 10**20 had ended in an OverflowError traceback."""
+    if not 0 < pid < PID_MAX:
+        return False
     if os.name == "nt":  # no signal 0 there (os.kill would end it): assume it lives, and leave its file
         return True
     try:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
+from engine.ledger import alive
 from engine.sanitise import clean_text, shown_path
 from engine.xdg import NoHome, xdg_home
 
@@ -345,7 +346,7 @@ def drop_orphaned_logs(tmp: Path | None = None) -> None:
     now = time.time()
     for folder in tmp.glob("wood-*"):
         kind = _orphan_kind(folder.name)
-        if kind is None or _running(kind[0]):
+        if kind is None or alive(kind[0]):
             continue
         try:
             st = folder.lstat()
@@ -359,19 +360,6 @@ def drop_orphaned_logs(tmp: Path | None = None) -> None:
                 folder.rmdir()
         except OSError:  # gone since, or not ours to clear: left as it is
             pass
-
-
-def _running(pid: int) -> bool:
-    """Whether a process has this pid (another user's, or one not yet reaped, too)."""
-    if not 0 < pid < 1 << 22:  # no process's (Linux's pids are below 2**22): not a folder a game made, so left
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: another user's process
-        return True
-    return True
 
 
 class _PortTaken(WoodError):

@@ -507,6 +507,18 @@ def test_a_save_made_where_a_killed_one_was_being_made_clears_what_that_left(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run.db", live.name])
 
 
+def test_a_leftover_named_for_a_number_no_pid_can_be_is_cleared_not_a_traceback(tmp_path):
+    """A `.run.db.NUMBER.new` beside a new save whose number is past any C
+    long (no process's): checking whether its maker lived had ended `wood
+    sim --save` in an OverflowError traceback; it is cleared as any dead
+    maker's, and the save made."""
+    (tmp_path / f".run.db.{10**20}.new").write_bytes(b"half")
+    (tmp_path / ".run.db.0.new").write_bytes(b"half")  # signal 0 to pid 0 reaches our own group: no maker's
+    r = wood("sim", "--rounds", "1", "--save", str(tmp_path / "run.db"), "--quiet")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.db"]
+
+
 def test_where_files_cannot_be_locked_a_save_is_still_made_and_resumed(tmp_path, monkeypatch):
     """flock fails with ENOLCK on some network filesystems: that is not
     another writer; the run goes on unlocked (as where there is no flock)."""
