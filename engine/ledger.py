@@ -1045,14 +1045,14 @@ class Ledger:
             if stray is not None:
                 raise self._bad(f"round {_show(stray[0])}", f"its {table} are recorded, but no round of a run is "
                                 f"numbered so ({committed})")
+        decided: dict[int, int] = {}  # decisions a round: every creature decides every round (a pass too)
         for r, n, *rest in self._rows("SELECT round, creature, action, outcome, reason, raw FROM actions "
                                       "ORDER BY round, creature", what="its actions"):
             self._decision(r, n, *rest)
             if n not in names:
                 raise self._bad(f"round {r}", f"an action by {_show(n)}, who is not in the roster")
-        # every creature decides every round (a pass too): a decision gone was rebuilt as a pass, which no hash
-        # sees, and a report counted one decision fewer
-        decided = dict(self.con.execute("SELECT round, count(*) FROM actions GROUP BY round").fetchall())
+            decided[r] = decided.get(r, 0) + 1
+        # a decision gone was rebuilt as a pass, which no hash sees, and a report counted one decision fewer
         short = next((r for r in range(1, last + 1) if decided.get(r, 0) != len(names)), None)
         if short is not None:
             have = {n for (n,) in self.con.execute("SELECT creature FROM actions WHERE round = ?", (short,))}
