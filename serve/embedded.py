@@ -563,10 +563,10 @@ class EmbeddedServer:
         if port_in_use(HOST, self.port):
             raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
         cmd = self.command()
-        drop_orphaned_logs()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._began is None:  # a second try on another port: the wait counts from the first
+        if self._began is None:  # the first try (a second, on another port: the wait counts from the first)
+            drop_orphaned_logs()  # once a start: the temporary folder is read whole for them
             self._began = time.monotonic()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         with open(self.log_path, "wb") as log:  # stateless: killed outright with the game, frozen (SIGSTOP) or not
