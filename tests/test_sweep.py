@@ -317,6 +317,35 @@ def test_a_mixed_roster_saves_resumes_and_reports_its_models(tmp_path):
     assert d["models"]["scripted:merchant"]["calls"] is None
 
 
+def test_a_price_given_to_a_sweep_with_no_model_call_says_it_went_unused(tmp_path):
+    """Every roster scripted: no call to price, no cost in the table, and a
+    note says so, as `wood report`'s does; a sweep with a model's calls
+    uses its price, with no note."""
+    from tests.fault_server import FaultServer
+
+    calm = roster(tmp_path / "calm.toml")
+    r = wood("sweep", "--roster", str(calm), "--seeds", "1", "--rounds", "3", "--out", str(tmp_path / "o"),
+             "--gpu-hour-price", "3.5", "--mtok-price", "0.2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "note: --gpu-hour-price and --mtok-price not used: no model call is recorded in this sweep's runs\n" \
+        in r.stderr, r.stderr
+    assert "called" not in json.loads(r.stdout)
+    r = wood("sweep", "--roster", str(calm), "--seeds", "1", "--rounds", "3", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0 and "note:" not in r.stderr, r.stderr  # no price given: nothing to say
+    with FaultServer() as srv:
+        models = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+                  "max_concurrency = 1\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+        mix = roster(tmp_path / "mix.toml", models=models)
+        mix.write_text(mix.read_text().replace('temperament = "hoarder"\nmodel = "scripted"',
+                                               'temperament = "hoarder"\nmodel = "flaky"'))
+        r = wood("sweep", "--roster", str(calm), "--roster", str(mix), "--seeds", "1", "--rounds", "3",
+                 "--out", str(tmp_path / "m"), "--gpu-hour-price", "3.5", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "note:" not in r.stderr, r.stderr
+    rows = {row["metric"]: row for row in json.loads(r.stdout)["table"]}
+    assert rows["cost_gpu_hour[flaky]"]["by_roster"]["mix"]["mean"] is not None
+
+
 def test_a_sweep_whose_runs_all_fail_says_so_instead_of_an_empty_table(tmp_path):
     env = {**os.environ, "WOOD_EVENT_LOOP": "no-such-loop"}  # every run's `wood sim` refuses to start
     r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", "serve/rosters/scripted.toml",

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from engine.metrics import counted
 from engine.sanitise import clean_text, shell_line, shown_path
-from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of
+from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, dir_text, path_text, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
@@ -150,6 +150,7 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
     """The table (or the JSON), the charts, and each run that failed."""
     from wood_tui import plots
 
+    called = result.pop("called")  # the models that made a call, in any run: what a price is used on
     result["failed"] = [{"roster": j.roster.label, "seed": j.seed, "log": str(j.save.with_suffix(".log"))}
                         for j in failed]
     labels = [r.label for r in rosters]
@@ -169,6 +170,8 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
         else:
             print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')}: no run finished, so nothing to compare")
     tally.shown = True
+    if result["runs"] and (note := unused_prices(args, called)):  # every run scripted (no call): no cost to show
+        print(f"note: {note} in this sweep's runs", file=sys.stderr)
     if args.plot:
         charts_to = sys.stderr if args.json else sys.stdout
         print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
@@ -458,11 +461,12 @@ def _measure(jobs: list[Job], rosters: list[RosterFile], args, prices) -> dict:
         with deferred():
             pool.join()
     runs = [{"roster": j.roster.label, "seed": j.seed, "path": str(j.save), "rounds": n, "metrics": m}
-            for j, (n, m) in zip(ready, measured)]
+            for j, (n, m, _) in zip(ready, measured)]
+    called = {k: c for _, _, models in measured for k, c in models.items()}
     by_roster = {r.label: [x["metrics"] for x in runs if x["roster"] == r.label] for r in rosters}
     return {"rosters": {r.label: {"path": str(r.path), "sha256": r.digest} for r in rosters},
             "seeds": args.seeds, "rounds": args.rounds, "out": str(args.out), "runs": runs,
-            "table": compare(by_roster)}
+            "table": compare(by_roster), "called": called}
 
 
 def _measurer() -> None:
@@ -483,13 +487,17 @@ def _measurer() -> None:
     signal.signal(signal.SIGHUP, leave)
 
 
-def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict]:
+def _metrics_of(path: str, rounds: int, prices) -> tuple[int, dict, dict]:
+    """A run's rounds measured, its measures, and its models that made a call
+    (as its report has them: `{model: {"calls": ...}}`, for `unused_prices`)."""
     from engine.report import report_of
     from engine.sweep import run_metrics
     from engine.world import load_world
 
     report = report_of(path, load_world(), prices=prices, upto=rounds)
-    return report.rounds, run_metrics(report.to_dict())
+    d = report.to_dict()
+    return report.rounds, run_metrics(d), {k: {"calls": m["calls"]} for k, m in d["models"].items()
+                                           if m["calls"] is not None}
 
 
 def _note(msg: str) -> None:
