@@ -564,7 +564,8 @@ class EmbeddedServer:
             raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
         cmd = self.command()
         if self._began is None:  # the first try (a second, on another port: the wait counts from the first)
-            drop_orphaned_logs()  # once a start: the temporary folder is read whole for them
+            if self._own_dir:  # a game's start: the temporary folder is read whole for them, once (`wood serve`,
+                drop_orphaned_logs()  # which gives its own log folder, read it as it began)
             self._began = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`

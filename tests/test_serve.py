@@ -594,3 +594,20 @@ def test_wood_serve_on_a_taken_port_leaves_no_empty_log_folder(tmp_path, capsys,
     folder = out.split("logs in ", 1)[1].split(" ", 1)[0]
     assert not Path(folder).exists(), out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.toml"]
+
+
+def test_wood_serve_with_the_embedded_model_reads_the_temporary_folder_for_orphaned_logs_once(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """`wood serve` swept the temporary folder for orphaned log folders as it
+    began, and its embedded server's start read it whole again: once now."""
+    import serve.embedded as embedded
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    reads = []
+    monkeypatch.setattr(embedded, "drop_orphaned_logs", lambda tmp=None: reads.append(tmp))
+    # no model to load: a server that exits at once, its start failing as one line
+    monkeypatch.setattr(embedded.EmbeddedServer, "command", lambda self: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.chdir(ROOT)
+    assert main(["serve", "--roster", "serve/rosters/embedded.toml"]) == 2
+    assert "the embedded model server exited early" in capsys.readouterr().err
+    assert reads == [None]
