@@ -122,14 +122,40 @@ async def test_the_speed_set_while_paused_shows_in_the_title():
     app = watch_app("--seed", "3")  # paused, at full speed
     async with app.run_test(size=(120, 30)) as pilot:
         await after_rounds(1)(pilot)
-        assert "paused (full speed): space resumes" in rendered(app).splitlines()[0]
+        assert rendered(app).splitlines()[0].rstrip().endswith("· paused (0 s)")
         await pilot.press("minus", "minus")
         await pilot.pause()
         assert app.pacer.paused and app.pacer.delay == 0.5
-        assert "paused (a round every 0.5 s): space resumes" in rendered(app).splitlines()[0]
+        assert rendered(app).splitlines()[0].rstrip().endswith("· paused (0.5 s)")
         await pilot.press("plus")
         await pilot.pause()
-        assert "paused (a round every 0.25 s): " in rendered(app).splitlines()[0]
+        assert rendered(app).splitlines()[0].rstrip().endswith("· paused (0.25 s)")
+        await pilot.press("space")
+        await pilot.pause()
+        assert rendered(app).splitlines()[0].rstrip().endswith("· 0.25 s a round")
+
+
+async def test_the_title_shows_the_speed_whole_at_80_columns():
+    """At 80 columns the title cut the pace off ("paused (a round e…",
+    "round 12/100 · a round every 0…"): paused or not, at every speed, in a
+    watch or a replay of the default 100 rounds, it is whole."""
+    app = watch_app("--seed", "3")  # paused, at full speed
+    async with app.run_test(size=(80, 24)) as pilot:
+        await after_rounds(1)(pilot)
+        screen = app.main
+        seen = []
+        for mode, r in (("watch", 1), ("watch", 100), ("replay", 100)):
+            screen.mode, screen.round = mode, r
+            for delay in app.pacer.SPEEDS:
+                for paused in (True, False):
+                    app.pacer.delay, app.pacer.paused = delay, paused
+                    screen._title()
+                    await pilot.pause()
+                    title = rendered(app).splitlines()[0].rstrip()
+                    assert title.endswith(f"{mode} · round {r}/100 · {screen.now()}"), title
+                    seen.append(screen.now())
+        assert "paused (0.25 s)" in seen and "paused (4 s)" in seen and "0.25 s a round" in seen \
+            and "full speed" in seen
 
 
 # ---- the god view ------------------------------------------------------------------

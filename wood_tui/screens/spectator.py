@@ -197,9 +197,10 @@ class SpectatorScreen(GameScreen):
     def now(self) -> str:
         if self.note != "running":
             return self.note
-        pace = f"a round every {self.pacer.delay:g} s" if self.pacer.delay else "full speed"
-        # paused: the pace space resumes at, as + and - set it (else unseen until resumed); n's step is in the footer
-        return f"paused ({pace}): space resumes" if self.pacer.paused else pace
+        delay = self.pacer.delay
+        if self.pacer.paused:  # the pace space resumes at, as + and - set it (else unseen until resumed): short,
+            return f"paused ({delay:g} s)"  # whole in the title at 80 columns; space and n are in the footer
+        return f"{delay:g} s a round" if delay else "full speed"
 
     # ---- the run ------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None:
