@@ -673,11 +673,14 @@ def test_charts_on_a_full_disk_leave_an_earlier_reports_charts_as_they_were(save
     assert files_in(charts) == before
 
 
-def _stopped(argv: list[str], sig: int, ready) -> subprocess.CompletedProcess:
-    """`wood ARGV` in its own process, sent `sig` once `ready()` holds (polled)."""
+def _stopped(argv: list[str], sig: int, ready, before: str = "") -> subprocess.CompletedProcess:
+    """`wood ARGV` in its own process, sent `sig` once `ready()` holds (polled);
+    `before`: Python run in that process first (to hold it where it is to be stopped)."""
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+    cmd = ["-m", "wood_tui.cli"] if not before else \
+        ["-c", f"{before}\nimport runpy\nrunpy.run_module('wood_tui.cli', run_name='__main__', alter_sys=True)"]
+    proc = subprocess.Popen([sys.executable, *cmd, *argv], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -696,13 +699,33 @@ def _stopped(argv: list[str], sig: int, ready) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no_chart(saved, tmp_path, sig):
     """Stopped while matplotlib writes the charts: the line says the text
-    above is whole and no chart file was written; none is, not even a part."""
+    above is whole and no chart file was written; none is, not even a part.
+    The report is held part way (the first chart's two files written, the
+    second's begun) until the signal comes: polled for the first file alone,
+    the charts could all be written, or renamed into place, before it did."""
     import signal
+    import textwrap
 
     sig = getattr(signal, sig)
     charts = tmp_path / "charts"
+    holding = tmp_path / "holding"
+    hold = textwrap.dedent(f"""
+        import time
+        import engine.ledger as ledger
+        made, real = [], ledger.part_file
+        def part_file(target, parts):  # the third chart file begun: held there until the signal comes
+            made.append(real(target, parts))
+            if len(made) == 3:
+                open({str(holding)!r}, "w").close()
+                while True:
+                    time.sleep(1)
+            return made[-1]
+        ledger.part_file = part_file
+        """)
+    held: list[Path] = []  # what the charts folder held as the signal was sent
     r = _stopped(["report", str(saved), "--plots", str(charts)], sig,
-                 lambda: charts.is_dir() and any(charts.iterdir()))  # the first chart file is being written
+                 lambda: holding.exists() and not held.extend(charts.iterdir()), before=hold)
+    assert len(held) == 3, held  # a part set of chart files: two written, one begun
     said = "wood: interrupted" + ("" if sig == signal.SIGINT else f" ({signal.Signals(sig).name})")
     assert r.stderr == f"{said}: the report above is whole; no chart file written to {charts}\n", r.stderr
     assert r.stdout.startswith("report of ")
