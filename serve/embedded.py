@@ -305,7 +305,7 @@ def free_port() -> int:
 
 
 LOG_FOLDER = "wood-embedded"  # a game's server log: $TMPDIR/wood-embedded-PID-PORT/smollm2-PORT.log
-# `wood serve`'s logs without --log-dir, one a server it starts (vLLM's NAME.log, this one's smollm2-PORT.log):
+# `wood serve`'s logs without --log-dir, one a server it starts (vLLM's NAME-PORT.log, this one's smollm2-PORT.log):
 # $TMPDIR/wood-serve-PID-XXXXXXXX (tempfile.mkdtemp's suffix)
 SERVE_LOG_FOLDER = "wood-serve"
 ORPHAN_AGE_S = 24 * 3600  # such a folder left by a process no longer running goes once its logs are this old

@@ -182,6 +182,15 @@ def served_name(config: dict) -> str:
     return str(config.get("served-model-name") or config["model"])
 
 
+def log_name(config: dict) -> str:
+    """A server's log file in the fleet's folder: its served name as a file
+    name may spell it (anything but letters, digits, '.', '_' and '-' as '_',
+    cut to 100), then its port, which no two servers share: `org/m` and
+    `org_m`, or one model served twice, each writes its own log."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", served_name(config))[:100]
+    return f"{name}-{_port(config)}.log"
+
+
 def check_model(model: ModelConfig, config_path: Path, config: dict) -> None:
     """A roster model must reach the server its YAML starts: same port, same
     served name. With replicas (`base_urls`: the same YAML on several
@@ -275,7 +284,7 @@ class VLLMFleet:
         seen: dict[int, Path] = {}
         for path in paths:
             config = read_config(path)
-            server = VLLMServer(path, config, folder / f"{served_name(config).replace('/', '_')}.log")
+            server = VLLMServer(path, config, folder / log_name(config))
             if server.port in seen:
                 raise VLLMConfigError(f"{shown_path(path)} and {shown_path(seen[server.port])} both use port {server.port}")
             seen[server.port] = path

@@ -235,7 +235,21 @@ def test_fleet_starts_one_at_a_time_and_stops_all(tmp_path, stub_bin):
                       ("stopping", "alpha"), ("stopped", "alpha")]
     assert wait_gone(pids) == [], "a server or its engine process outlived the fleet"
     assert not any(port_open(s.port) for s in fleet.servers)
-    assert all((tmp_path / "logs" / f"{n}.log").exists() for n in ("alpha", "beta", "gamma"))
+    assert all((tmp_path / "logs" / f"{s.name}-{s.port}.log").exists() for s in fleet.servers)
+
+
+def test_each_server_of_a_fleet_writes_its_own_log(tmp_path):
+    """Served names a file name spells alike (`org/m`, `org_m`), or one model
+    served twice on two ports: each server's log is its own, named by name and port."""
+    paths = []
+    for i, name in enumerate(("org/m", "org_m", "org_m", "a b\\c")):
+        path = tmp_path / f"{i}.yaml"
+        path.write_text(f"model: stub/x\nserved-model-name: {name}\nhost: 127.0.0.1\nport: {9101 + i}\n")
+        paths.append(path)
+    fleet = VLLMFleet(paths, log_dir=tmp_path / "logs")
+    logs = [s.log_path for s in fleet.servers]
+    assert [p.name for p in logs] == ["org_m-9101.log", "org_m-9102.log", "org_m-9103.log", "a_b_c-9104.log"]
+    assert all(p.parent == tmp_path / "logs" for p in logs)
 
 
 def test_a_server_that_dies_during_start_gives_its_log_and_stops_the_rest(tmp_path, stub_bin):
@@ -417,7 +431,8 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
     assert wood.returncode == 0, err
     if log_dir:
         assert lines[0] == f"logs in {tmp_path / 'logs'}"
-        assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["alpha.log", "beta.log"]
+        assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [f"{n}-{read_config(tmp_path / f'{n}.yaml')['port']}.log"
+                                                                       for n in ("alpha", "beta")]
     else:
         made = lines[0].split()[2]
         assert lines[0] == f"logs in {made} (removed on a clean stop; --log-dir DIR keeps them)"
@@ -474,7 +489,7 @@ def test_the_log_folder_of_a_wood_serve_killed_outright_is_swept_a_day_on(tmp_pa
                 os.kill(pid, signal.SIGKILL)
     orphan = Path(lines[0].split()[2])
     assert orphan.parent == tmp and orphan.name.startswith(f"wood-serve-{first.pid}-"), lines[0]
-    assert [p.name for p in orphan.iterdir()] == ["alpha.log"]  # what a wood serve killed outright leaves
+    assert [p.name.split("-")[0] for p in orphan.iterdir()] == ["alpha"]  # alpha-PORT.log: what a wood serve killed outright leaves
 
     def folder(name: str, *files: str) -> Path:
         (tmp / name).mkdir()
