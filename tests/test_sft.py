@@ -85,7 +85,7 @@ def test_the_set_loads_with_datasets_and_every_reply_is_a_valid_action(runs, tmp
     assert (f"wrote {len(want_train)} examples from 1 run to {train}"
             + (f" (left out: {len(twins)} example{'s' if len(twins) > 1 else ''} the same as a held-out one)"
                if twins else "")
-            + f" and {len(want_held)} held-out examples from 1 run (seeds 2) to {held}") in r.stdout
+            + f" and {len(want_held)} held-out examples from 1 run (seed 2) to {held}") in r.stdout
 
     ds = load_dataset("json", data_files={"train": str(train), "test": str(held)})
     assert ds["train"].num_rows == len(want_train) and ds["test"].num_rows == len(want_held)
@@ -140,6 +140,16 @@ def test_the_summary_says_how_many_runs_read_gave_no_example(runs, tmp_path):
     r = wood("export", str(runs / "runs"), str(scripted), "--sft", str(out))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith(f"to {out}; 1 run of the 3 read gave no example"), r.stdout
+
+
+def test_the_summary_names_the_seeds_of_the_held_out_runs_read_not_every_seed_asked_for(runs, tmp_path):
+    """--holdout-seeds 2-5 over runs of seeds 1 and 2: the held-out examples
+    came from seed 2's run alone, and the summary says so ("seeds 2, 3, 4, 5"
+    had named seeds no run read has, and "seeds 2" one seed as many)."""
+    out = tmp_path / "x.jsonl"
+    r = wood("export", str(runs / "runs"), "--sft", str(out), "--holdout-seeds", "2-5")
+    assert r.returncode == 0, r.stderr
+    assert " held-out examples from 1 run (seed 2) to " in r.stdout, r.stdout
 
 
 def test_filters_by_model_outcome_and_rounds(runs, tmp_path):

@@ -348,7 +348,7 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
         if holdout and n_held_runs == len(ledgers):
             raise WoodError("--holdout-seeds holds out every run read: the fine-tuning set would be empty")
         used: set[Path] = set()  # the runs that gave an example, so that the summary counts only those
-        held_out = {ledger.path for ledger in ledgers if ledger.seed in holdout}
+        held_out = {ledger.path: ledger.seed for ledger in ledgers if ledger.seed in holdout}  # path -> seed
 
         def rows(want_held: bool):
             for ledger in ledgers:
@@ -412,12 +412,14 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
     finally:
         for ledger in ledgers:
             ledger.close()
-    n_used_held = len(used & held_out)
+    n_used_held = len(used & held_out.keys())
+    held_seeds = sorted({held_out[p] for p in used & held_out.keys()})  # of the runs it came from, not all asked for
     print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
           f"{shown_path(train)}"
           + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
-             f" (seeds {', '.join(map(str, sorted(holdout)))}) to {shown_path(held)}" if held is not None else "")
+             f" ({'seed' if len(held_seeds) == 1 else 'seeds'} {', '.join(map(str, held_seeds))}) to {shown_path(held)}"
+             if held is not None else "")
           + (f"; {counted(idle, 'run')} of the {len(ledgers)} read gave no example"
              if (idle := len(ledgers) - len(used)) else ""))
 
