@@ -353,6 +353,30 @@ async def test_call_stats_count_outcomes_repairs_and_faults(world, view, server)
     assert s["latency_ms"]["max"] >= s["latency_ms"]["p50"] > 0
 
 
+def test_latency_percentiles_of_the_last_calls_only_say_so(monkeypatch):
+    """The percentiles are kept over the last LATENCY_WINDOW answered calls (a
+    1,000-creature run makes far more): `wood sim`'s line had printed them as
+    every answered call's. Past the window it says of how many; within it, nothing."""
+    import engine.brains.llm as llm
+    from wood_tui.game import model_lines
+
+    monkeypatch.setattr(llm, "LATENCY_WINDOW", 3)
+    stats = CallStats()
+    for ms in (900.0, 800.0, 10.0, 20.0, 30.0):
+        stats.record(Decision(PASS, "clean", "", call={"model": "smol", "outcome": "clean", "attempts": 1,
+                                                          "latency_ms": ms, "prompt_tokens": 300}))
+    s = stats.summary()["smol"]
+    assert (s["latency_ms"]["p95"], s["latency_ms"]["of"], s["latency_ms"]["answered"]) == (30.0, 3, 5)
+    assert "calls answered: latency p50 20 ms, p95 30 ms (of the last 3 of 5 answered); " in model_lines(
+        {"smol": s})[2]
+    monkeypatch.setattr(llm, "LATENCY_WINDOW", 5)
+    stats = CallStats()
+    for ms in (900.0, 10.0):
+        stats.record(Decision(PASS, "clean", "", call={"model": "smol", "outcome": "clean", "attempts": 1,
+                                                          "latency_ms": ms, "prompt_tokens": 300}))
+    assert "calls answered: latency p50 10 ms, p95 900 ms; " in model_lines(stats.summary())[2]
+
+
 async def test_a_proxy_in_the_environment_is_not_used_for_a_server_on_this_machine(world, view, server, monkeypatch):
     for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there

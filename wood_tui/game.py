@@ -331,6 +331,8 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     """The per-model measures, as the lines `wood sim` prints. They count the
     calls this process made: from `first_round` on (a resumed run's earlier
     calls are in its ledger, for `wood export` and the bench report)."""
+    from engine.brains.llm import latency_window
+
     out = []
     since = f" (rounds {first_round}- of this session)" if first_round > 1 else ""
     for model, s in summary.items():
@@ -346,6 +348,6 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
                    f" faults {sum(s['faults'].values())} ({', '.join(f'{k} {v}' for k, v in s['faults'].items()) or 'none'})")
         mean = "n/a" if tok["mean"] is None else f"{tok['mean']:.0f}"
         most = "n/a" if tok["max"] is None else tok["max"]
-        out.append(f"  calls answered: latency p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "
+        out.append(f"  calls answered: latency p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}{latency_window(lat)}; "
                    f"prompt tokens mean {mean}, max {most}")
     return out

@@ -115,6 +115,7 @@ class Replica:
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
         self.latencies_ms: deque = deque(maxlen=LATENCY_WINDOW)
+        self.answered = 0      # its attempts that came back: more than LATENCY_WINDOW, the percentiles are of the last
         self.probe: asyncio.Task | None = None
 
     def summary(self) -> dict:
@@ -122,7 +123,7 @@ class Replica:
         return {"url": self.url, "up": self.up, "calls": self.calls, "faults": dict(self.faults),
                 "failovers": self.failovers, "downs": self.downs, "backs": self.backs, "peak_outstanding": self.peak,
                 "latency_ms": {"p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
-                               "max": lat[-1] if lat else None}}
+                               "max": lat[-1] if lat else None, "of": len(lat), "answered": self.answered}}
 
 
 class ChatClient:
@@ -287,6 +288,7 @@ class ChatClient:
                         spent += took
                         if _answered(result):  # as the model's line: a call that never came back has no latency
                             r.latencies_ms.append(took * 1000)
+                            r.answered += 1
             finally:
                 r.outstanding -= 1
             if not sent:  # a retry not sent keeps the fault it followed
@@ -857,6 +859,7 @@ class ModelStats:
     rejected_engine: Counter = field(default_factory=Counter)  # engine Reason -> count
     faults: Counter = field(default_factory=Counter)           # fault kind -> count
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    answered: int = 0  # calls that came back: more than LATENCY_WINDOW, the percentiles are of the last ones
     prompt_tokens_max: int = 0
     prompt_tokens_sum: int = 0
     prompt_tokens_n: int = 0
@@ -873,7 +876,7 @@ class ModelStats:
             "repair_rate": _ratio(self.repaired, valid),
             "latency_ms": {"mean": _ratio(sum(lat), len(lat)),
                            "p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
-                           "max": lat[-1] if lat else None},
+                           "max": lat[-1] if lat else None, "of": len(lat), "answered": self.answered},
             "prompt_tokens": {"mean": _ratio(self.prompt_tokens_sum, self.prompt_tokens_n),
                               "max": self.prompt_tokens_max if self.prompt_tokens_n else None},
         }
@@ -912,6 +915,7 @@ class CallStats:
         s.repairs.update(call.get("repairs") or ())
         if served(call) and call.get("latency_ms") is not None:  # a call that never came back has no latency
             s.latencies_ms.append(call["latency_ms"])
+            s.answered += 1
         if call.get("prompt_tokens") is not None:  # None: no server read its prompt
             s.prompt_tokens_max = max(s.prompt_tokens_max, call["prompt_tokens"])
             s.prompt_tokens_sum += call["prompt_tokens"]
@@ -932,10 +936,19 @@ def replica_lines(clients: dict[str, "ChatClient"]) -> list[str]:
             faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
             out.append(f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
                        f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x, "
-                       f"p50 {r['latency_ms']['p50']:.0f} ms" if r["latency_ms"]["p50"] is not None else
+                       f"p50 {r['latency_ms']['p50']:.0f} ms{latency_window(r['latency_ms'])}"
+                       if r["latency_ms"]["p50"] is not None else
                        f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
                        f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x")
     return out
+
+
+def latency_window(lat: dict) -> str:
+    """` (of the last 4,096 of 10,000 answered)` where the percentiles in
+    `lat` (a summary's `latency_ms`) are of the last LATENCY_WINDOW answered
+    calls only, not of all of them; "" where they are of all."""
+    of, answered = lat.get("of", 0), lat.get("answered", 0)
+    return f" (of the last {of:,} of {answered:,} answered)" if answered > of else ""
 
 
 def _ratio(a: float, b: float) -> float | None:
