@@ -299,8 +299,8 @@ class ModelBehaviour:
         return {
             "n": c.n,
             "latency_ms": {"p50": percentile(lat, 0.5), "p95": percentile(lat, 0.95), "mean": mean(lat)},
-            "prompt_tokens": {"mean": mean(c.prompt), "total": sum(c.prompt)},
-            "completion_tokens": {"mean": mean(c.completion), "total": sum(c.completion)},
+            "prompt_tokens": {"mean": mean(c.prompt), "total": sum(c.prompt), "n": len(c.prompt)},  # n: prompts read
+            "completion_tokens": {"mean": mean(c.completion), "total": sum(c.completion), "n": len(c.completion)},
             "tokens_per_s": round(c.timed_completion / c.timed_s, 2) if c.timed_s else None,
             "cost_per_1k_decisions": cost,
             "prices": {"gpu_hour": self.prices.gpu_hour, "mtok": self.prices.mtok},

@@ -351,10 +351,12 @@ def model_lines(name: str, m: dict) -> list[str]:
                  + ("" if cost[k] is not None else " (no time in calls recorded)")
                  for k, unit in (("gpu_hour", "per GPU-hour"), ("mtok", "per million tokens")) if price[k] is not None]
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
+        read = c["prompt_tokens"].get("n", c["n"])  # the means are of the calls whose prompt a server read
+        of = "" if read >= c["n"] else f" (means of the {read} of {c['n']} whose prompt a server read)"
         out.append(f"  model calls {c['n']} (one a decision, its retries and re-asks in it): latency of those "
                    f"answered p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}; "
                    f"tokens in {num(c['prompt_tokens']['mean'], '.0f')}, out {num(c['completion_tokens']['mean'], '.0f')}"
-                   f" a decision; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
+                   f" a decision{of}; {num(c['tokens_per_s'], '.1f')} tokens/s; cost per 1,000 decisions: "
                    + ("; ".join(costs) if costs else "no price given (--gpu-hour-price, --mtok-price)"))
     mix = ", ".join(f"{k} {percent(v)}" for k, v in sorted(m["action_share"].items(), key=lambda kv: (-kv[1], kv[0])))
     topic = m.get("say_on_topic_share")

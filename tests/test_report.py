@@ -318,7 +318,7 @@ def test_model_measures_on_hand_made_rounds_and_calls(world):
     assert smol["say_per_round"] == pytest.approx(1 / 6, abs=1e-4)
     c = smol["calls"]
     assert c["n"] == 5 and c["latency_ms"]["p50"] == 2000 and c["latency_ms"]["p95"] == 3000
-    assert c["prompt_tokens"] == {"mean": 600.0, "total": 1800} and c["completion_tokens"]["total"] == 90
+    assert c["prompt_tokens"] == {"mean": 600.0, "total": 1800, "n": 3} and c["completion_tokens"]["total"] == 90
     assert c["tokens_per_s"] == pytest.approx(90 / 6.0)
     # 12 s of calls = 1/300 GPU-hour at 3.6: 0.012 for 6 decisions, 2.0 per 1,000;
     # 1,890 tokens at 2.0 per million: 0.00378 for 6 decisions, 0.63 per 1,000
@@ -471,6 +471,25 @@ def test_a_share_that_is_neither_none_nor_all_never_reads_0_or_100_percent(saved
              "unparseable": 1, "rejected_schema": 0, "rejected_engine": {}, "faults": {},
              "latency_ms": {"p50": 10.0, "p95": 20.0}, "prompt_tokens": {"mean": 300.0, "max": 400}}
     assert "valid 1199 of 1200 (>99%)" in sim_model_lines({"smol": stats})[0]
+
+
+def test_token_means_of_some_calls_only_say_of_how_many(saved, world):
+    """A model whose server read 10 of its 35 prompts (the rest refused or timed
+    out): the token means are of those 10, and had read as '321 a decision'
+    when its decisions took 92 on average. The line says of how many they are;
+    when every prompt was read, nothing more."""
+    from engine.report import model_lines, report_of
+
+    m = next(iter(report_of(saved, world).to_dict()["models"].values()))
+    calls = {"n": 35, "latency_ms": {"p50": 44.0, "p95": 47.0, "mean": 44.0}, "tokens_per_s": 500.0,
+             "prompt_tokens": {"mean": 321.0, "total": 3210, "n": 10},
+             "completion_tokens": {"mean": 23.0, "total": 230, "n": 10},
+             "cost_per_1k_decisions": {"gpu_hour": None, "mtok": None}, "prices": {"gpu_hour": None, "mtok": None}}
+    line = model_lines("smol", {**m, "calls": calls})[1]
+    assert "tokens in 321, out 23 a decision (means of the 10 of 35 whose prompt a server read); " in line, line
+    every = {**calls, "prompt_tokens": {"mean": 321.0, "total": 11235, "n": 35},
+             "completion_tokens": {"mean": 23.0, "total": 805, "n": 35}}
+    assert "tokens in 321, out 23 a decision; " in model_lines("smol", {**m, "calls": every})[1]
 
 
 def test_a_save_with_no_round_yet_still_says_who_is_in_it(world, tmp_path):
