@@ -185,6 +185,11 @@ def test_replica_lines_name_each_server():
     lines = replica_lines({"loop": client})
     assert lines[0] == "model loop: 2 replicas" and lines[1].startswith("  http://127.0.0.1:9/v1: 0 requests")
     assert replica_lines({"one": ChatClient(ModelConfig(model="m", base_url="http://127.0.0.1:9/v1"))}) == []
+    one = client.replicas[0]  # one request, answered: it had read '1 requests'
+    one.calls, one.answered = 1, 1
+    one.latencies_ms.append(40.0)
+    assert replica_lines({"loop": client})[1] == ("  http://127.0.0.1:9/v1: 1 request, faults 0 (none), failed over 0, "
+                                                  "out of rotation 0x, back 0x, p50 40 ms")
 
 
 async def test_a_replica_that_fails_every_call_leaves_the_rotation():

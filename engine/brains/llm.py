@@ -39,6 +39,7 @@ from ..errors import WoodError
 from ..grammar import gbnf
 from ..legal import legal_schema, moves_of, schema_json, without_say
 from ..parsing import MAX_REPLY_CHARS, Parsed, parse_reply
+from ..metrics import counted
 from ..prompts import build_messages, count_tokens
 from ..sanitise import clean_text
 from ..views import PublicView, once_per
@@ -934,12 +935,10 @@ def replica_lines(clients: dict[str, "ChatClient"]) -> list[str]:
         out.append(f"model {name}: {len(client.replicas)} replicas")
         for r in client.replica_summary():
             faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
-            out.append(f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
-                       f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x, "
-                       f"p50 {r['latency_ms']['p50']:.0f} ms{latency_window(r['latency_ms'])}"
-                       if r["latency_ms"]["p50"] is not None else
-                       f"  {r['url']}: {r['calls']} requests, faults {sum(r['faults'].values())} ({faults}), "
-                       f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x")
+            out.append(f"  {r['url']}: {counted(r['calls'], 'request')}, faults {sum(r['faults'].values())} ({faults}), "
+                       f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x"
+                       + (f", p50 {r['latency_ms']['p50']:.0f} ms{latency_window(r['latency_ms'])}"
+                          if r["latency_ms"]["p50"] is not None else ""))
     return out
 
 
