@@ -47,8 +47,11 @@ class Prices:
 
 
 def model_of(model: str, temperament: str) -> str:
-    """The name a creature's thinker goes by in the report."""
-    return f"{SCRIPTED}:{temperament}" if model == SCRIPTED else model
+    """The name a creature's thinker goes by in the report. A creature a
+    person joined as (model `human`) trades on the scripted rules of its
+    temperament while no one is at its seat (a `wood sim` resume): it goes
+    by those until a decision of it is a person's (`ModelBehaviour.add`)."""
+    return f"{SCRIPTED}:{temperament}" if model in (SCRIPTED, HUMAN) else model
 
 
 def percentile(xs: list[float], q: float) -> float | None:

@@ -274,6 +274,28 @@ def test_a_price_given_for_calls_with_no_time_recorded_is_not_said_to_be_missing
     assert "no price given" not in text
 
 
+def test_a_joined_creature_no_one_played_goes_by_its_autopilot_not_human(world):
+    """Wren joined as a person (model "human") and was then played headless
+    by `wood sim --resume`: the scripted rules of its temperament decided for
+    it, and the report had said 'human (Wren): 4 decisions'. It goes by
+    those rules; a creature a person did play is the human seat."""
+    from engine.behaviour import ModelBehaviour
+    from engine.world import RosterEntry
+
+    s = initial_state(world, 1, [RosterEntry("Owl", "owl", "cautious", "scripted"),
+                                 RosterEntry("Wren", "owl", "merchant", "human"),
+                                 RosterEntry("Jay", "fox", "hoarder", "human")])
+    b = ModelBehaviour(world)
+    worth = {n: 100 for n in s.creatures}
+    for r in (1, 2):
+        b.add(r, s, s, [], {"Owl": _decision("pass"), "Wren": _decision("pass"), "Jay": _decision("pass", "human")},
+              worth, worth)
+    d = b.to_dict()
+    assert set(d) == {"scripted:cautious", "scripted:merchant", "human"}, set(d)
+    assert d["scripted:merchant"]["creatures"] == ["Wren"] and d["human"]["creatures"] == ["Jay"]
+    assert d["human"]["worth_by_round"] == [100, 100] and d["scripted:merchant"]["decisions"] == 2
+
+
 def test_model_measures_on_hand_made_rounds_and_calls(world):
     """Outcomes by reason (the engine's, schema, unparseable, fault), self-trade
     attempts, a human seat, latency percentiles, tokens per second and the cost
