@@ -214,7 +214,20 @@ def test_output_and_errors_that_both_cannot_be_written_end_the_run_with_exit_1(t
     assert r.returncode == 1
 
 
-@pytest.mark.parametrize("command", [["sim", "--rounds", "3"], ["report", "{db}"], ["replay", "{db}", "--verify"]])
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+@pytest.mark.parametrize("command", [["--help"], ["sim", "--help"], ["export", "-h"]])
+def test_a_help_that_cannot_be_written_is_one_line_and_exit_1(command):
+    """`wood sim --help >/dev/full`: argparse dropped the help it could not
+    write and the exit was 0, as if it had been read. It is output like any
+    command's: one line on stderr, exit 1."""
+    with open("/dev/full", "w") as full:
+        r = _wood(command, stdout=full, stderr=subprocess.PIPE)
+    assert r.returncode == 1 and r.stderr == "wood: error: cannot write the output (No space left on device)\n", (
+        r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("command", [["sim", "--rounds", "3"], ["report", "{db}"], ["replay", "{db}", "--verify"],
+                                     ["sim", "--help"]])
 def test_output_whose_reader_has_gone_ends_quietly_with_141(tmp_path, command):
     """`wood ... | head -1` whose reader left before wood wrote: exit 141 (128 +
     SIGPIPE, as a shell's own commands), nothing on stderr but progress."""

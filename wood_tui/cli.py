@@ -46,6 +46,15 @@ def _parser_class():
 
         def error(self, message: str) -> None:  # one line, exit 2, like every other user error
             self.exit(2, f"wood: error: {message}{_dash_hint(message, *last)}\n")
+
+        def print_help(self, file=None) -> None:
+            """argparse's own drops a help it cannot write (`wood sim --help
+            >/dev/full` said nothing and exited 0): here the failure is the
+            output's, as any command's (`_main`: one line and exit 1, or 141
+            for a reader that has gone)."""
+            file = sys.stdout if file is None else file
+            file.write(self.format_help())
+            file.flush()
     return _Parser
 
 
@@ -173,11 +182,11 @@ def _main(argv: list[str] | None) -> int:
     _escape_what_cannot_be_shown()
     sys.stderr = _Forgiving(sys.stderr)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:  # a usage error: the help goes where errors go
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        args = parser.parse_args(argv)  # inside: `--help` writes the help, which may fail as output does
+        if not args.command:  # a usage error: the help goes where errors go
+            parser.print_help(sys.stderr)
+            return 2
         return int(_module(args.command).run(args) or 0)
     except WoodError as e:  # its words may hold a user's path or a server's text: each line made inert
         print(f"wood: error: {inert_lines(str(e))}", file=sys.stderr)
