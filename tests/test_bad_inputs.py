@@ -426,6 +426,10 @@ ROSTERS = [
      "the host 'gpu..a' is not a host name"),
     ("url-brackets-not-ipv6", GOOD_MODEL.replace("127.0.0.1", "[v1.gpu]") + creature() + creature('"Fox"', '"fox"'),
      "the host 'v1.gpu' is not an IPv6 address (only those go in brackets)"),
+    # four numbers are read as an IPv4 address by the client, not as a name: one that is none had loaded and
+    # ended the first round's connect in a traceback (ipaddress.AddressValueError)
+    ("url-host-not-an-ipv4", GOOD_MODEL.replace("127.0.0.1", "1.2.3.999") + creature() + creature('"Fox"', '"fox"'),
+     "the host '1.2.3.999' is not an IP address (Octet 999 (> 255) not permitted"),
     ("url-port-out-of-range", GOOD_MODEL.replace(":9/", ":65536/") + creature() + creature('"Fox"', '"fox"'),
      "models.m: 'http://127.0.0.1:65536/v1': the port is not a whole number from 1 to 65535"),
     ("key-not-ascii", GOOD_MODEL + 'api_key = "ключ"\n' + creature() + creature('"Fox"', '"fox"'),

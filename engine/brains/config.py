@@ -27,6 +27,7 @@ from ..sanitise import check_plain_name, clean_text
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")  # what httpx reads as an IPv4 address, not a name
 
 
 def check_host(host: str) -> str:
@@ -53,6 +54,11 @@ def check_host(host: str) -> str:
             raise ValueError(f"{host!r} is not a host name or an IP address (not a name IDNA can spell)") from None
     if len(name) > 253 or not _HOST_NAME.fullmatch(name):
         raise ValueError(f"{host!r} is not a host name or an IP address (letters, digits, '-', '_' and dots)")
+    if _IPV4_STYLE.fullmatch(name):  # four numbers are an IPv4 address or nothing (httpx refused 1.2.3.999 late)
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError as e:
+            raise ValueError(f"{host!r} is not an IP address ({e})") from None
     return host
 
 
