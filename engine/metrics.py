@@ -105,7 +105,10 @@ class RunSummary:
         stood_in = f" ({self.stand_ins} of them for a model whose call failed or gave no usable action)" \
             if self.stand_ins else ""
         out.append(f"gifts: {k['gift']}   says: {k['say']}   passes: {k['pass']}{stood_in}")
-        out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted")
+        # true and planted are counted as tips resolve: one issued near the end resolves after it
+        pending = k["tip_issued"] - self.tips_true - self.tips_planted
+        unresolved = f", {pending} not yet resolved" if pending else ""
+        out.append(f"tips: {k['tip_issued']} issued, {self.tips_true} true, {self.tips_planted} planted{unresolved}")
         out.append(f"fines: {k['fine']} ({counted(self.fines_coins, 'coin')} to the treasury)")
         out.append(f"shorts: {k['short_opened']} opened, {k['short_closed']} closed ({self.shorts_lost} at a loss, "
                    f"{self.shorts_squeezed} squeezed)")

@@ -113,6 +113,20 @@ async def test_a_summary_counts_only_the_checks_that_ran(world):
         assert s.played == 4 and s.rounds == 4
 
 
+def test_the_tips_line_says_how_many_were_issued_but_not_yet_resolved():
+    """A tip's truth is counted as it resolves, some rounds after it is
+    issued: a run that ends between the two had said `tips: 17 issued, 5
+    true, 10 planted`, two tips unaccounted for. They are said."""
+    from engine.events import Event
+
+    s = RunSummary()
+    s.add_events([Event("tip_issued", 1, {}), Event("tip_issued", 1, {}), Event("tip_issued", 2, {}),
+                  Event("tip_resolved", 4, {"truth": True})])
+    assert "tips: 3 issued, 1 true, 0 planted, 2 not yet resolved" in s.lines(("acorns",))
+    s.add_events([Event("tip_resolved", 5, {"truth": False}), Event("tip_resolved", 5, {"truth": True})])
+    assert "tips: 3 issued, 2 true, 1 planted" in s.lines(("acorns",))
+
+
 def test_a_corrupted_state_stops_the_run_naming_invariant_and_round(world):
     state = initial_state(world, 1)
     mid, opening, f1 = open_round(state, world)
