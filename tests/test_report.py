@@ -457,6 +457,15 @@ def test_bad_report_flags_are_one_line(saved, argv, words):
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+@pytest.mark.parametrize("text", ["-0", "-0.0", "-.0e3", " -0 "])
+def test_a_price_of_minus_zero_is_zero(text):
+    """`--gpu-hour-price -0` is a price of 0 (in range), and read as -0.0 it
+    had printed 'cost per 1,000 decisions: -0.0000 at -0 per GPU-hour'."""
+    from wood_tui.commands.report import _price
+
+    assert f"{_price(text):g}" == "0"
+
+
 def test_a_say_line_is_on_topic_when_it_names_a_good_or_a_creature():
     from engine.behaviour import on_topic
 

@@ -49,7 +49,7 @@ def decimal(text: str) -> float:
     t = text.strip()
     if not _DECIMAL.fullmatch(t) or not math.isfinite(x := float(t)):
         raise ValueError(f"not a number: {text!r}")
-    return x
+    return x + 0.0  # `-0` is 0: a price of -0 had been printed as a cost of -0.0000 "at -0 per GPU-hour"
 
 
 def _whole(v: str) -> int:
