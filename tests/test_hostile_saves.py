@@ -183,6 +183,8 @@ def test_play_and_watch_refuse_a_save_they_cannot_resume_before_the_screen(base_
     (lambda d: (d / "runs").mkdir() or d / "runs", "is a directory; a save is a file"),
     (lambda d: Path("/dev/null"), "is a character device, not a regular file"),
     (lambda d: os.mkfifo(d / "pipe.db") or d / "pipe.db", "is a named pipe (FIFO), not a regular file"),
+    # a link to nothing: no save behind it to resume (`--resume` says 'no save file'), nor one made through it
+    (lambda d: os.symlink(d / "gone.db", d / "link.db") or d / "link.db", "is a broken link, not a regular file"),
 ])
 def test_a_save_path_that_is_not_a_file_is_not_offered_to_resume(tmp_path, capsys, make, words):
     """`--save DIR` and `--save /dev/null` said 'already exists; resume it with

@@ -270,7 +270,7 @@ def _check_new_save(path: Path) -> None:
     """A new save goes where a file can be made, and never over an existing one."""
     if path.is_dir():  # a folder, or a link to one: no save to resume, and no file can go there
         raise WoodError(f"--save {shown_path(path)} is a directory; a save is a file (e.g. {shown_path(path / 'run.db')})")
-    if path.exists() and not path.is_file():  # a device (/dev/null), a pipe: nothing there to resume either
+    if (path.exists() or path.is_symlink()) and not path.is_file():  # a device, a pipe, a broken link: nothing to resume
         raise WoodError(f"--save {shown_path(path)} is {kind_of(path)}, not a regular file; a save is a new file: "
                         "choose another --save path")
     if path.exists() or path.is_symlink():
