@@ -630,6 +630,20 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(base_save, tmp_
     assert state(tmp_path) == before
 
 
+@pytest.mark.parametrize("argv,flag", [
+    (["sim", "--rounds", "2", "--save", "{d}/runs/"], "--save"),
+    (["export", "{base}", "--sft", "{d}/sft/"], "--sft"),
+    (["export", "{base}", "--sft", "{d}/sft.jsonl", "--holdout-seeds", "1", "--holdout", "{d}/held/"], "--holdout"),
+])
+def test_a_file_to_make_named_with_a_trailing_slash_is_refused(base_save, tmp_path, capsys, argv, flag):
+    """A name ending in / names a folder: `wood sim --save runs/` had made a
+    file called runs, and `--sft sft/` one called sft."""
+    before = state(tmp_path)
+    line = wood_in_process(capsys, [a.format(d=tmp_path, base=base_save) for a in argv])
+    assert f"argument {flag}: expected a file path" in line and "a name ending in / is a folder's" in line, line
+    assert state(tmp_path) == before
+
+
 def test_an_export_clears_what_a_killed_export_left_beside_its_files(base_save, tmp_path, capsys):
     """kill -9 (or SIGTERM) mid-export leaves its hidden `.calls.jsonl.PID.HEX.part`
     (megabytes, never renamed); the next export there removes it, where

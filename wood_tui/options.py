@@ -105,6 +105,16 @@ def path_text(v: str, what: str = "file path") -> str:
     return v
 
 
+def new_file_text(v: str) -> str:
+    """A file a command makes (`--save`, `--sft`, `--holdout`), refused as
+    `path_text` refuses one, and where its name ends in `/`: that names a
+    folder (`--save runs/` had made a file called `runs`)."""
+    v = path_text(v)
+    if v.endswith("/"):
+        raise argparse.ArgumentTypeError(f"expected a file path, got {shown_path(v)}: a name ending in / is a folder's")
+    return v
+
+
 def dir_text(v: str) -> str:
     """A folder argument as given (`--out DIR`, `--plots DIR`), refused as `path_text` refuses a file's."""
     return path_text(v, "directory path")
@@ -136,6 +146,10 @@ def not_a_directory(path: str | Path) -> str:
 
 def _path(v: str) -> Path:
     return Path(path_text(v))
+
+
+def _new_file(v: str) -> Path:
+    return Path(new_file_text(v))
 
 
 class Once(argparse.Action):
@@ -181,7 +195,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "uses the embedded SmolLM2 server)", choices=BRAINS),
     Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path,
          once=True),
-    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _path,
+    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _new_file,
          once=True),
     Flag("--resume", "PATH", "continue a saved run from its last committed round (its recorded state is "
          "verified first)", _path, once=True),

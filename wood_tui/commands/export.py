@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-from wood_tui.options import Once, dir_text, path_text, seed_list
+from wood_tui.options import Once, dir_text, new_file_text, path_text, seed_list
 
 CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "latency_ms",
                "prompt_tokens")
@@ -74,7 +74,7 @@ def add_arguments(p) -> None:
                    help="a save file written by --save (for --sft: one or more, or folders holding them)")
     p.add_argument("--out", metavar="DIR", type=dir_text, action=Once,
                    help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
-    p.add_argument("--sft", metavar="FILE.jsonl", type=path_text, action=Once,
+    p.add_argument("--sft", metavar="FILE.jsonl", type=new_file_text, action=Once,
                    help="write a fine-tuning set: one chat example per decision the engine applied cleanly")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="--sft: only this model's decisions (a roster's model name; again for more)")
@@ -83,7 +83,7 @@ def add_arguments(p) -> None:
     p.add_argument("--rounds", type=_round_range, metavar="A-B", help="--sft: only rounds A to B (A- : from A on)")
     p.add_argument("--holdout-seeds", type=seed_list, metavar="SEEDS", action=Once,
                    help="--sft: the runs of these seeds (1-3, 7) go to the held-out file instead")
-    p.add_argument("--holdout", metavar="FILE.jsonl", type=path_text, action=Once,
+    p.add_argument("--holdout", metavar="FILE.jsonl", type=new_file_text, action=Once,
                    help="--sft: the held-out file (default: FILE.heldout.jsonl beside --sft's)")
 
 
