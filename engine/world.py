@@ -7,6 +7,7 @@ traders (the default five first).
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -154,12 +155,19 @@ def _check(world: World) -> None:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
 
 
+def name_key(name: str) -> str:
+    """What tells a creature's name from another's: not its case (a model's
+    reply names a creature in any case, `parsing`), nor how Unicode spells its
+    letters (`école` as one character or as `e` and a combining accent, a
+    fullwidth `Ｏｗｌ`), which print alike."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def twin_name(names) -> tuple[str, str] | None:
-    """Two of `names` that differ only in case, if any: a model's reply names a
-    creature in any case (`parsing`), so the wood tells names apart without it."""
+    """Two of `names` with one `name_key`, if any: two creatures a reader, or a model, could not tell apart."""
     seen: dict[str, str] = {}
     for name in names:
-        key = name.casefold()
+        key = name_key(name)
         if key in seen:
             return seen[key], name
         seen[key] = name

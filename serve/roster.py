@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
 from engine.sanitise import check_plain_name, shown_path
-from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, twin_name
+from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, name_key, twin_name
 
 from .embedded import N_CTX, PARALLEL, check_kv_cells
 
@@ -113,8 +113,9 @@ class Roster(BaseModel):
         if self.crowd is not None and self.crowd.count < len(self.creatures):
             raise ValueError(f"[crowd] count = {self.crowd.count} is the whole roster's size, listed creatures "
                              f"included: it cannot be below the {len(self.creatures)} creatures listed")
-        if twin_name(c.name for c in self.creatures):
-            raise ValueError("creature names must be unique, ignoring case")
+        if twins := twin_name(c.name for c in self.creatures):  # ascii: names that print alike, told apart
+            raise ValueError(f"creature names must be unique, ignoring case and how Unicode spells a letter: "
+                             f"{ascii(twins[0])} and {ascii(twins[1])} are one name")
         for c in self.creatures:
             if c.model not in self.models and c.model != SCRIPTED:
                 raise ValueError(f"creature {c.name} uses unknown model {c.model!r}")
@@ -134,9 +135,9 @@ class Roster(BaseModel):
                                   f"(known: {', '.join(world.temperaments)})")
             out.append(RosterEntry(c.name, c.species, temp, c.model))
         if self.crowd is not None and self.crowd.count > len(out):
-            taken = {r.name.casefold() for r in out}
+            taken = {name_key(r.name) for r in out}
             extra = build_roster(world, self.crowd.count + len(out), self.crowd.model)
-            out.extend([r for r in extra if r.name.casefold() not in taken][:self.crowd.count - len(out)])
+            out.extend([r for r in extra if name_key(r.name) not in taken][:self.crowd.count - len(out)])
         return out
 
 

@@ -406,6 +406,9 @@ ROSTERS = [
      "less than or equal to 10000"),  # --creatures' bound too: one wood size, however the roster is filled
     ("twin-names", GOOD_MODEL + creature() + creature(), "creature names must be unique"),
     ("twins-but-for-case", GOOD_MODEL + creature() + creature('"owl"', '"fox"'), "must be unique, ignoring case"),
+    # two names that print alike: had been two creatures no reader (nor a model's reply) could tell apart
+    ("twins-but-for-unicode", GOOD_MODEL + creature('"\u00e9cole"') + creature('"e\u0301cole"', '"fox"'),
+     "'\\xe9cole' and 'e\\u0301cole' are one name"),
     ("url-credentials", GOOD_MODEL.replace("127.0.0.1", "u:secret@127.0.0.1") + creature() + creature('"Fox"', '"fox"'),
      "put credentials in api_key"),
     ("url-credentials-bad-port", GOOD_MODEL.replace("127.0.0.1:9", "u:secret@127.0.0.1:0") + creature()

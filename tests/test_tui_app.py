@@ -486,6 +486,9 @@ def test_names_that_differ_only_in_case_are_twins():
 
     assert twin_name(["Owl", "Fox", "owl"]) == ("Owl", "owl")
     assert twin_name(["Owl", "Fox", "Owl 2"]) is None and twin_name([]) is None
+    # spelt alike, printed alike: é as one character or as e and an accent, fullwidth letters
+    assert twin_name(["\u00e9cole", "e\u0301cole"]) == ("\u00e9cole", "e\u0301cole")
+    assert twin_name(["Owl", "\uff2f\uff37\uff2c"]) == ("Owl", "\uff2f\uff37\uff2c")
 
 
 async def test_new_creature_joins_as_a_seat():
