@@ -481,8 +481,9 @@ def _check_problems(rows: list[tuple]) -> list[str]:
 
 
 def _show(value: object, n: int = 40) -> str:
-    """A value from a file, quoted on one line and cut short."""
-    s = repr(value)
+    """A value from a file, quoted on one line and cut short; SQL's NULL as
+    NULL (Python's `None` had read 'round None', 'an action by None')."""
+    s = "NULL" if value is None else repr(value)
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

@@ -468,13 +468,14 @@ CALL_AT = ("INSERT INTO calls VALUES ({r}, 'Owl', 'smol', '[{{\"role\": \"user\"
     ("INSERT INTO actions SELECT 0, creature, action, outcome, reason, raw FROM actions WHERE round = 1",
      "round 0: its actions"),
     ("UPDATE actions SET round = 'two' WHERE round = 2 AND creature = 'Owl'", "round 'two': its actions"),
+    ("UPDATE actions SET round = NULL WHERE round = 2 AND creature = 'Owl'", "round NULL: its actions"),
     (CALL_AT.format(r=0), "round 0: its calls"),
     ("INSERT INTO tips SELECT 99, shock, good, 'made up', recipients, truth, 0, resolves FROM tips LIMIT 1",
      "tip 99: issued in round 0"),
     ("INSERT INTO tips SELECT 99, shock, good, 'made up', recipients, truth, 6, resolves FROM tips LIMIT 1",
      "tip 99: issued in round 6"),
-], ids=["event-round-0", "event-round-negative", "action-round-0", "action-round-text", "call-round-0", "tip-round-0",
-        "tip-after-the-last"])
+], ids=["event-round-0", "event-round-negative", "action-round-0", "action-round-text", "action-round-null",
+        "call-round-0", "tip-round-0", "tip-after-the-last"])
 @pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["export", "{p}", "--out", "{d}/out"]],
                          ids=["verify", "export"])
 def test_a_row_added_outside_the_committed_rounds_does_not_verify(base_save, tmp_path, capsys, sql, words, argv):
