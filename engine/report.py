@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from .behaviour import ModelBehaviour, Prices
 from .brains.config import MODEL_NAME_MAX
@@ -332,6 +333,12 @@ class EconomyReport:
         return out
 
 
+def price_text(price: float) -> str:
+    """A price as given, in plain digits: `1000000` (`:g` had printed 1e+06,
+    and 999999.5 as 1e+06 too), `0.0000001`, `2.5`."""
+    return format(Decimal(repr(price)).normalize(), "f")
+
+
 def model_lines(name: str, m: dict) -> list[str]:
     """One model's behaviour (`ModelBehaviour.to_dict()[name]`) as text."""
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
@@ -347,7 +354,7 @@ def model_lines(name: str, m: dict) -> list[str]:
     if c is not None:
         lat, cost, price = c["latency_ms"], c["cost_per_1k_decisions"], c["prices"]
         # a price given but nothing to charge it on (no call's time recorded) is said so, not "no price given"
-        costs = [(f"{cost[k]:.4f}" if cost[k] is not None else "n/a") + f" at {price[k]:g} {unit}"
+        costs = [(f"{cost[k]:.4f}" if cost[k] is not None else "n/a") + f" at {price_text(price[k])} {unit}"
                  + ("" if cost[k] is not None else " (no time in calls recorded)")
                  for k, unit in (("gpu_hour", "per GPU-hour"), ("mtok", "per million tokens")) if price[k] is not None]
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731

@@ -466,6 +466,17 @@ def test_a_price_of_minus_zero_is_zero(text):
     assert f"{_price(text):g}" == "0"
 
 
+@pytest.mark.parametrize("text, shown", [("1000000", "1000000"), ("999999.5", "999999.5"), ("1e-7", "0.0000001"),
+                                         ("2.50", "2.5"), ("3.6", "3.6"), ("0", "0")])
+def test_a_price_is_printed_in_plain_digits_as_given(text, shown):
+    """`:g` had printed a price of 1,000,000 (the most a price flag takes) and
+    999999.5 alike, as `1e+06`."""
+    from engine.report import price_text
+    from wood_tui.commands.report import _price
+
+    assert price_text(_price(text)) == shown
+
+
 def test_a_say_line_is_on_topic_when_it_names_a_good_or_a_creature():
     from engine.behaviour import on_topic
 
