@@ -37,6 +37,9 @@ client spreads calls across them and routes around one that fails):
 """
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import tomllib
 from pathlib import Path
 
@@ -155,11 +158,26 @@ def find_roster(path: str | Path) -> Path:
     return installed if installed.is_file() else p
 
 
+TEXT_MAX = 16 * 1024 * 1024  # bytes of a roster or a vLLM config read: past any real one (a [crowd] fills a large roster)
+
+
 def read_utf8(path: Path) -> str:
     """A text file (a roster, a vLLM config) as UTF-8, a leading byte-order
     mark dropped (Windows' Notepad writes one); UnicodeDecodeError (see
-    `not_utf8`) where it is not UTF-8."""
-    return path.read_bytes().decode("utf-8-sig")
+    `not_utf8`) where it is not UTF-8. A named pipe with no writer reads as
+    empty: opened as the file was, it waited for one without end, deaf to a
+    stop (the game's loop waits on it) -- `<(...)`, whose writer is there
+    already, reads as before. OSError (EFBIG) past TEXT_MAX (`/dev/zero`)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # opened without waiting; read as any file, a pipe's writer awaited
+        data = f.read(TEXT_MAX + 1)
+        if not data and stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(errno.ENODATA, "it is a named pipe that nothing writes to")
+    if len(data) > TEXT_MAX:
+        raise OSError(errno.EFBIG, f"it is larger than {TEXT_MAX // 1024 // 1024} MiB, no roster or config")
+    return data.decode("utf-8-sig")
 
 
 def not_utf8(e: UnicodeDecodeError) -> str:

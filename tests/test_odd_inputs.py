@@ -373,3 +373,22 @@ def test_the_lines_saying_what_a_report_and_an_export_read_and_wrote_show_the_pa
     said = capsys.readouterr().out
     assert said == (f"wrote 0 calls to {shown_path(out / 'calls.jsonl')}, 0 tips to {shown_path(out / 'tips.jsonl')} "
                     f"and 0 whispers to {shown_path(out / 'whispers.jsonl')}\n"), said
+
+
+def test_a_roster_that_is_a_pipe_nobody_writes_to_or_an_endless_device_is_one_line(tmp_path):
+    """A named pipe with no writer had been opened as a file is, waiting for a
+    writer without end inside the game's loop, deaf to a first SIGTERM or
+    Ctrl-C; `/dev/zero` would be read without end. Each is refused at once, in
+    one line; a roster given as `<(...)` (a pipe its writer holds) still plays."""
+    fifo = tmp_path / "roster.toml"
+    os.mkfifo(fifo)
+    for path, words in ((fifo, "it is a named pipe that nothing writes to"),
+                        ("/dev/zero", "it is larger than 16 MiB")):
+        r = subprocess.run([sys.executable, "-m", "wood_tui", "sim", "--roster", str(path), "--rounds", "1"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    roster = ('[[creatures]]\nname = "A"\nspecies = "owl"\nmodel = "scripted"\n'
+              '[[creatures]]\nname = "B"\nspecies = "fox"\nmodel = "scripted"\n')
+    r = subprocess.run(["bash", "-c", '"$0" -m wood_tui sim --roster <(printf %s "$1") --rounds 2', sys.executable,
+                        roster], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "rounds: 2" in r.stdout and "state hash" in r.stdout, r.stderr
