@@ -696,6 +696,38 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
         assert app.is_running and form.preview() is not None
 
 
+async def test_a_paste_longer_than_the_line_keeps_what_fits():
+    """A line pasted into `say` or a whisper past its 80 characters: what fits
+    is kept (Textual's Input dropped the paste whole, and the field stayed
+    empty without a word); a paste into a number field that would not fit is
+    still refused whole (a number cut short is another number)."""
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        say = form.query_one("#say", Input)
+        say.focus()
+        say.post_message(events.Paste("ab" * 5000 + "\nsecond line"))
+        await pilot.pause()
+        assert say.value == "ab" * 40
+        say.value, say.cursor_position = "hello ", 6
+        say.post_message(events.Paste("x" * 100))
+        await pilot.pause()
+        assert say.value == "hello " + "x" * 74
+        await fill(pilot, "whisper", to="Fox")
+        words = form.query_one("#text", Input)
+        words.focus()
+        words.post_message(events.Paste("meet me " * 20))
+        await pilot.pause()
+        assert words.value == ("meet me " * 20)[:80]
+        form.query_one("#kind", Select).value = "offer"
+        qty = form.query_one("#qty", Input)
+        qty.focus()
+        qty.post_message(events.Paste("9" * 20))
+        await pilot.pause()
+        assert qty.value == ""
+
+
 @pytest.mark.parametrize("kind, fields, words", [
     ("offer", {"side": "sell", "good": "timber", "qty": "0", "price": "5"}, "qty must be at least 1"),
     ("offer", {"side": "sell", "good": "timber", "qty": "3", "price": "99999"}, "price must be at most 10000"),

@@ -22,7 +22,7 @@ from typing import get_args
 
 from pydantic import ValidationError
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -162,6 +162,24 @@ class KeySelect(Select):
         self.typed = ""
 
 
+class WordsInput(Input):
+    """A line of words with a cap on its length (the say line, a whisper).
+    A paste keeps what fits of its first line: Textual's own Input dropped a
+    paste whole, without a word, when it would pass the cap (an 81-character
+    line pasted into `say` left it empty). Numbers are not clipped: a number
+    cut short would be another number."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        lines = event.text.splitlines()
+        if not (self.max_length and lines):
+            return  # Input's own handler
+        event.prevent_default()
+        event.stop()
+        start, end = sorted(self.selection)
+        room = self.max_length - len(self.value) + (end - start)
+        self.replace(lines[0][:max(room, 0)], start, end)
+
+
 class ActionForm(Vertical):
     @dataclass
     class Chosen(Message):
@@ -198,12 +216,12 @@ class ActionForm(Vertical):
                 elif fid == "tip":  # the seat's own live tips, by id (their words are in the preview)
                     w = KeySelect([], allow_blank=True, prompt="none", id=fid)
                 elif fid == "text":
-                    w = Input(placeholder="private, to one creature", max_length=WHISPER_MAX, id=fid)
+                    w = WordsInput(placeholder="private, to one creature", max_length=WHISPER_MAX, id=fid)
                 else:
                     w = Input(type="integer", max_length=DIGITS_MAX, id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))
         with Horizontal(id="action-say"):
-            say = Input(placeholder="say something (public, optional)", max_length=SAY_MAX, id="say")
+            say = WordsInput(placeholder="say something (public, optional)", max_length=SAY_MAX, id="say")
             yield self._titled(say, "say")
             yield Button("Act", id="act", variant="primary")
         yield Static(id="explain")
