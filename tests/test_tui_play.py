@@ -733,10 +733,13 @@ async def test_a_paste_longer_than_the_line_keeps_what_fits():
     ("offer", {"side": "sell", "good": "timber", "qty": "3", "price": "99999"}, "price must be at most 10000"),
     ("lend", {"amount": "20", "rate": "500", "rounds": "3"}, "rate % must be at most 100"),
     ("lend", {"amount": "20", "rate": "5", "rounds": "99"}, "rounds must be at most 20"),
+    ("short", {"good": "honey", "qty": "1", "price": "5", "rounds": "25"}, "rounds must be at most 10"),
 ])
 async def test_a_number_out_of_bounds_is_refused_in_words_with_its_bound(kind, fields, words):
     """A qty of 0 or a price past the cap: the form says the bound, not
-    pydantic's "input should be greater than or equal to 1"."""
+    pydantic's "input should be greater than or equal to 1"; a short's rounds
+    past its cap, the short's bound (10), not a loan's (20: 25 rounds had been
+    told "at most 20", and 15 then refused as "at most 10")."""
     app = play_app("--seed", "1", "--rounds", "2")
     async with app.run_test(size=(100, 32)) as pilot:
         screen = await turn(pilot, 1)

@@ -607,6 +607,7 @@ class ActionForm(Vertical):
             bound = err.get("ctx") or {}
             if "ge" in bound:  # a number past its bounds: the bound, in words
                 raise ValueError(f"{where} must be at least {bound['ge']}") from None
-            if "le" in bound:
-                raise ValueError(f"{where} must be at most {bound['le']}") from None
+            if "le" in bound:  # a short's term has its own cap, below the loans' the model checks
+                cap = SHORT_ROUNDS_MAX if kind == "short" and err["loc"] == ("rounds",) else bound["le"]
+                raise ValueError(f"{where} must be at most {cap}") from None
             raise ValueError(f"{where}: {err['msg'].lower()}") from None
