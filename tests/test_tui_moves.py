@@ -292,6 +292,31 @@ async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
         assert "there is no pact to break" in explain(screen) and screen.active is not None, explain(screen)
 
 
+async def test_the_preview_warns_of_a_loan_or_a_short_past_the_games_end():
+    """In a 2-round game a loan for 3 rounds, and in its last round a short
+    into a standing bid, are refused by the engine: the preview says so in its
+    words before Enter (it had said "3 back, if repaid", and "owe 1 honey back
+    in round 3", a round the game never plays)."""
+    game = LiveGame(args("play", "--brains", "scripted", "--seed", SEED, "--rounds", "2"), (Seat("Owl"),),
+                    extra_brains={"Hare": Moves({}, every=Action(action="offer", side="buy", good="honey", qty=6,
+                                                                 price=BID))})
+    app = WoodApp(game, pacer=Pacer(0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "lend", amount="10", rate="5", rounds="3")
+        assert "the game ends in round 2: a loan must fall due by then" in explain(screen), explain(screen)
+        await fill(pilot, "lend", amount="10", rate="5", rounds="1")
+        assert "!" not in explain(screen), explain(screen)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        await fill(pilot, "short", good="honey", qty="1", price="5")
+        assert "the game ends this round: a short could not be closed" in explain(screen), explain(screen)
+        assert "round 3" not in explain(screen) and any(o.owner == "Hare" for o in screen.active.view.book)
+        await act(pilot)
+        await pilot.pause()
+        assert "the game ends this round" in explain(screen) and screen.active is not None
+
+
 async def test_a_whisper_reaches_only_its_recipient():
     secret = "hollowlog"  # one word: a wrapped line cannot hide it
     app = moves_app(seats=(Seat("Owl"), Seat("Fox"), Seat("Hare")), extra={})

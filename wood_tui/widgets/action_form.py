@@ -454,6 +454,8 @@ class ActionForm(Vertical):
                 warn.append(f"a rate is at most {RATE_MAX}% a round")
             if rounds > LOAN_ROUNDS_MAX:
                 warn.append(f"a loan lasts at most {LOAN_ROUNDS_MAX} rounds")
+            elif (left := v.rounds_left()) is not None and rounds > left:
+                warn.append(f"the game ends in round {v.end}: a loan must fall due by then")
         elif kind == "short":
             return self._short(v, qty)
         elif kind in ("ally", "break", "whisper"):
@@ -515,6 +517,9 @@ class ActionForm(Vertical):
         good, price = str(self.query_one("#good", Select).value), self._num("price")
         if not qty or not price:
             return None
+        if v.rounds_left() == 0:  # the engine refuses it before it looks for buyers
+            return self._with(Text(f"short {qty} {good} at {price} or better"),
+                              ["the game ends this round: a short could not be closed"])
         bids = sorted((o for o in v.book if o.side == "buy" and o.good == good and o.price >= price
                        and o.owner != v.name), key=lambda o: (-o.price, o.id))
         left, proceeds = qty, 0
