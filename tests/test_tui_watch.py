@@ -460,6 +460,22 @@ def test_no_style_anywhere_in_the_app_is_magenta():
 
 
 # ---- replay at full speed --------------------------------------------------------------
+def test_slower_never_makes_a_slow_pace_faster():
+    """`wood watch --delay 60`, then `-` (slower): the pace stays a round a
+    minute (it had become a round every 4 s, the slowest step); `+` goes to
+    the next faster step, and steps in between go to their neighbours."""
+    pacer = Pacer(60.0)
+    pacer.slower()
+    assert pacer.delay == 60.0
+    pacer.faster()
+    assert pacer.delay == 4.0
+    pacer.slower()
+    assert pacer.delay == 4.0
+    pacer = Pacer(0.3)
+    pacer.slower()
+    assert pacer.delay == 0.5
+
+
 async def test_pacer_at_full_speed_gives_the_loop_a_turn():
     """A replay's rounds await nothing but the pacer: at full speed it must still let the app run."""
     import asyncio

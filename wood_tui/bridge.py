@@ -66,7 +66,8 @@ class Pacer:
         self._wake.set()
 
     def slower(self) -> None:
-        self.delay = min((s for s in self.SPEEDS if s > self.delay), default=self.SPEEDS[-1])
+        """The next slower speed; a pace already slower than any (`--delay 60`) is kept, not sped up to the slowest."""
+        self.delay = min((s for s in self.SPEEDS if s > self.delay), default=max(self.delay, self.SPEEDS[-1]))
         self._wake.set()
 
     async def between_rounds(self) -> None:
