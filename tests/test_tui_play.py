@@ -91,6 +91,23 @@ async def lose_the_race(pilot) -> MarketScreen:
     return await turn(pilot, 3)
 
 
+async def test_the_preview_of_a_loan_offer_that_would_fall_due_after_the_end_says_so():
+    """Fox offers 20 coins for 3 rounds in round 1 of 4 (due in round 4); in
+    round 2 the offer still stands, but taken now it would fall due in round 5,
+    after the game: the preview says the engine's refusal before Enter (it had
+    said "you owe 20 in round 5", a round never played)."""
+    app = play_app("--seed", "1", "--rounds", "4", extra_brains={"Fox": Lender()})
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        loan = next(lo for lo in screen.active.view.loan_offers if lo.lender == "Fox")
+        await pilot.press("a", *str(loan.id))
+        await pilot.pause()
+        told = str(screen.query_one("#explain").content)
+        assert f"loan offer #{loan.id} would fall due after the last round (4)" in told, told
+
+
 # ---- snapshots ---------------------------------------------------------------------
 def test_play_form_80x24(snap_compare):
     async def run_before(pilot):

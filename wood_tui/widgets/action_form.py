@@ -436,6 +436,8 @@ class ActionForm(Vertical):
                 owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
                 line = Text.assemble(f"borrow {lo.amount} coins from ", safe.name(lo.lender),
                                      f": you owe {owed} in round {v.round + lo.rounds}")
+                if v.end and v.round + lo.rounds > v.end:  # an offer made earlier, for a term the game no longer has
+                    warn.append(f"loan offer #{lo.id} would fall due after the last round ({v.end})")
                 return self._with(line, warn)
             po = next((po for po in v.pact_offers if po.id == oid), None)
             if po is not None:
