@@ -108,6 +108,28 @@ async def test_the_preview_of_a_loan_offer_that_would_fall_due_after_the_end_say
         assert f"loan offer #{loan.id} would fall due after the last round (4)" in told, told
 
 
+async def test_the_seat_panel_lists_its_own_standing_loan_offers_and_pact_proposals():
+    """Owl offers a loan in round 1 and proposes a pact in round 2: while each
+    stands, the panel lists it among its standing offers (it had said "Nothing
+    else to know yet.": the seat's view lists only others' loan and pact offers)."""
+    app = play_app("--seed", "5", "--rounds", "8")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await turn(pilot, 1)
+        await fill(pilot, "lend", amount="30", rate="10", rounds="2")
+        app.main.query_one(ActionForm).submit()
+        screen = await turn(pilot, 2)
+        notes = str(screen.query_one("#seat-notes").content)
+        lo = next(lo for lo in screen.state.loan_offers.values() if lo.lender == "Owl")
+        assert f"#{lo.id} lend 30 coins at 10% for 2 rounds to anyone (until round {lo.expires})" in notes, notes
+        await fill(pilot, "ally", to="Hare")
+        app.main.query_one(ActionForm).submit()
+        screen = await turn(pilot, 3)
+        notes = str(screen.query_one("#seat-notes").content)
+        po = next((po for po in screen.state.pact_offers.values() if po.proposer == "Owl"), None)
+        assert po is not None, "Hare took the pact: pick another seed"
+        assert f"#{po.id} pact proposed to Hare (until round {po.expires})" in notes, notes
+
+
 # ---- snapshots ---------------------------------------------------------------------
 def test_play_form_80x24(snap_compare):
     async def run_before(pilot):

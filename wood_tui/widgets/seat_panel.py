@@ -1,8 +1,10 @@
 """A seat's own screen, built only from its `PublicView`: holdings against
 needs and the market's quotes, its private tips (the words, never the truth;
 true or planted shows in a later headline) and the whispers it got last
-round, pacts offered to it, its shorts, allies, offers, loans and feelings,
-and the offers (and pact offers) it can take.
+round, pacts offered to it, its shorts, allies, offers (its own loan offers
+and pact proposals too, which its view leaves out: the screen passes them
+from the public state), loans and feelings, and the offers (and pact
+offers) it can take.
 
 `conceal()` blanks all of it: in hot-seat play nothing of one seat stays on
 screen once its turn is over.
@@ -18,6 +20,7 @@ from textual.widgets import Static
 
 from engine.memory import telling
 from engine.score import going_price
+from engine.state import LoanOffer, PactOffer
 from engine.views import PublicView
 
 from .. import safe
@@ -55,10 +58,12 @@ class SeatPanel(VerticalScroll):
         yield Static(id="seat-notes")
 
     def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
-             after: bool = False) -> None:
+             after: bool = False, lent: Sequence[LoanOffer] = (), proposed: Sequence[PactOffer] = ()) -> None:
         """The seat's view; `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
-        `after`: the view is of the state after the last round (the season is over)."""
+        `after`: the view is of the state after the last round (the season is over);
+        `lent`, `proposed`: its own loan offers and pact proposals still standing
+        (public, as the log told them; not in its view, which lists others')."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
@@ -86,7 +91,7 @@ class SeatPanel(VerticalScroll):
                                   _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last),
                                   _opt(going_price(q.base, q.avg)))))
         self.query_one(GoodsTable).fill(rows)
-        self.query_one("#seat-notes", Static).update(self._notes(view, regard))
+        self.query_one("#seat-notes", Static).update(self._notes(view, regard, lent, proposed))
         self.remove_class("-concealed")
 
     def conceal(self, note: str) -> None:
@@ -98,7 +103,8 @@ class SeatPanel(VerticalScroll):
         self.add_class("-concealed")
 
     @staticmethod
-    def _notes(view: PublicView, regard: Sequence[str] = ()) -> Text:
+    def _notes(view: PublicView, regard: Sequence[str] = (), lent: Sequence[LoanOffer] = (),
+               proposed: Sequence[PactOffer] = ()) -> Text:
         parts: list[Text] = []
 
         def section(title: str, lines: list[Text]) -> None:
@@ -117,7 +123,12 @@ class SeatPanel(VerticalScroll):
                 safe.name(a) for a in view.allies)))
         section("Your standing offers",
                 [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
-                 for o in view.my_offers])
+                 for o in view.my_offers]
+                + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {lo.rounds} rounds to ",
+                                 safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
+                   for lo in lent]
+                + [Text.assemble(f"#{po.id} pact proposed to ", safe.name(po.to), f" (until round {po.expires})")
+                   for po in proposed])
         section("Your loans",
                 [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {ln.owed} coins, due round {ln.due}")
                  if ln.role == "borrower" else
