@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual import events
 from textual.widgets import Input, Select
 
@@ -22,12 +23,12 @@ from engine.ledger import Ledger
 from engine.replay import rebuild
 from engine.rules import action_order
 from engine.state import initial_state
-from engine.score import worth_rule
+from engine.score import Standing, worth_rule
 from engine.world import build_roster, load_world
 from tests.tui_harness import OneWidget, all_text, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
-from wood_tui.screens.final import FinalScreen, bar, trend
+from wood_tui.screens.final import FinalScreen, bar, trend, worth_chart
 from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen
 from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.modals import ConfirmScreen
@@ -437,6 +438,21 @@ async def test_the_final_screen_tells_how_the_score_is_counted_whole(size, world
 def test_chart_pieces():
     assert bar(10, 10, 4) == "████" and bar(5, 10, 4) == "██" and bar(-3, 10) == "" and bar(1, 0) == ""
     assert trend([1, 2, 3]) == "▁▅█" and trend([4, 4]) == "▄▄" and trend([]) == ""
+
+
+def test_the_final_chart_fits_the_final_box_at_80_columns_with_a_long_name():
+    """A seat named with 40 characters (`--as`), 12 rounds of worth: every
+    line of the chart fits the 76 columns inside the final box at 80, the
+    header's span of rounds shortened to fit (it had run to 78 and wrapped,
+    "rounds" alone on a line, pushing the table's last row out of sight); with
+    short names it says "last 11 rounds"."""
+    name = "Bartholomew-Fitzwilliam-the-Ninth-of-Oak"
+    rows = [Standing(1, "Fox", "fox", 100, 50, 0, 0, 150, 60), Standing(2, name, "owl", 90, 50, 0, 0, 140, 60)]
+    chart = worth_chart(rows, {"Fox": list(range(100, 150, 4)), name: list(range(90, 140, 4))}, seats=(name,))
+    lines = chart.plain.splitlines()
+    assert lines[0].endswith(" 11 rounds") and max(Text(line).cell_len for line in lines) <= 76, lines
+    short = worth_chart(rows[:1], {"Fox": list(range(100, 150, 4))})
+    assert short.plain.splitlines()[0].endswith("last 11 rounds")
 
 
 # ---- quitting, the first game, the palette --------------------------------------------------

@@ -27,6 +27,7 @@ CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever t
 BAR_W = 20
 NAME_W = 24  # the longest name drawn whole
 TREND_W = 12
+CHART_W = 76  # the final box's inside at 80 columns: no line of the chart is longer
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -62,9 +63,10 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
     top = max((r.worth for r in shown), default=0)
     n = max((len(history.get(r.name, ())) for r in shown), default=0)
     w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
-    head = Text.assemble((f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  ", "dim"),
-                         # n values: the worth at the start, then after each round
-                         (f"last {counted(min(n, TREND_W) - 1, 'round')}" if n > 1 else "", "dim"))
+    cols = f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  "
+    span = counted(min(n, TREND_W) - 1, "round") if n > 1 else ""  # n values: the worth at the start, then each round's
+    # "last 11 rounds", or, where a long name leaves no room for it within CHART_W, "11 rounds" (it had wrapped)
+    head = Text.assemble((cols, "dim"), (f"last {span}" if span and len(cols) + 5 + len(span) <= CHART_W else span, "dim"))
     out = [head]
     for r in shown:
         name = safe.text(r.name, max_len=NAME_W, style=HIGHLIGHT if r.name in seats else "bold")
