@@ -18,7 +18,7 @@ from textual.widgets import Input
 from engine.actions import PASS, Action
 from engine.brains import Decision
 from engine.events import Event
-from engine.views import TipView
+from engine.views import RecordView, TipView
 from engine.world import build_roster
 from tests.tui_harness import all_text, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
@@ -315,6 +315,36 @@ async def test_the_preview_warns_of_a_loan_or_a_short_past_the_games_end():
         await act(pilot)
         await pilot.pause()
         assert "the game ends this round" in explain(screen) and screen.active is not None
+
+
+async def test_the_preview_warns_of_a_short_past_the_cap_of_open_shorts_or_in_default():
+    """Three shorts open (the wood's cap), a fourth typed: the preview says the
+    engine's refusal before Enter (it had priced the sale and its collateral);
+    so it does for a seat that still owes on a default."""
+    hare = Moves({}, every=Action(action="offer", side="buy", good="honey", qty=6, price=BID))
+    game = LiveGame(args("play", "--brains", "scripted", "--seed", SEED, "--rounds", "20"), (Seat("Owl"),),
+                    extra_brains={"Hare": hare})
+    app = WoodApp(game, pacer=Pacer(0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        for r in (2, 3, 4):
+            screen = await turn(pilot, r)
+            await fill(pilot, "short", good="honey", qty="1", price="5", rounds="10")
+            assert "!" not in explain(screen), explain(screen)
+            await act(pilot)
+        screen = await turn(pilot, 5)
+        assert len(screen.active.view.shorts) == 3 and screen.active.view.short_room == 0
+        await fill(pilot, "short", good="honey", qty="1", price="5", rounds="10")
+        assert "you have as many open shorts as the wood allows" in explain(screen), explain(screen)
+        await act(pilot)
+        await pilot.pause()
+        assert "you have 3 open shorts, the most" in explain(screen) and screen.active is not None, explain(screen)
+        form = screen.query_one(ActionForm)
+        form.view = replace(form.view, records=(RecordView("Owl", 1, 12),))
+        form.query_one("#qty", Input).value = "2"
+        await pilot.pause()
+        assert "you still owe 12 coins from a default" in explain(screen), explain(screen)
 
 
 async def test_a_whisper_reaches_only_its_recipient():

@@ -433,6 +433,8 @@ class ActionForm(Vertical):
                     warn.append(f"you hold only {v.holding(o.good)} {o.good}")
                 return self._with(line, warn)
             if lo is not None:
+                if (debt := self._in_default()):
+                    warn.append(debt)
                 owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
                 line = Text.assemble(f"borrow {lo.amount} coins from ", safe.name(lo.lender),
                                      f": you owe {owed} in round {v.round + lo.rounds}")
@@ -507,6 +509,11 @@ class ActionForm(Vertical):
         return self._with(Text.assemble("accept ", safe.name(proposer, style="bold"),
                                         f"'s pact #{pid}: you become allies, in public"), [])
 
+    def _in_default(self) -> str | None:
+        """Why the seat may not borrow or sell short now, in the engine's words: a default still unpaid."""
+        mine = self.view.record(self.view.name) if self.view is not None else None
+        return f"you still owe {mine.unpaid} coins from a default" if mine is not None and mine.unpaid else None
+
     def _short_term(self, rounds: int | None = None) -> int:
         """The rounds a short would run: as asked (or the wood's default), never past the game's end."""
         term = rounds or self.short_rounds
@@ -519,9 +526,11 @@ class ActionForm(Vertical):
         good, price = str(self.query_one("#good", Select).value), self._num("price")
         if not qty or not price:
             return None
-        if v.rounds_left() == 0:  # the engine refuses it before it looks for buyers
-            return self._with(Text(f"short {qty} {good} at {price} or better"),
-                              ["the game ends this round: a short could not be closed"])
+        # what the engine refuses before it looks for buyers
+        if (barred := "the game ends this round: a short could not be closed" if v.rounds_left() == 0
+                else self._in_default() or ("you have as many open shorts as the wood allows"
+                                            if v.short_room <= 0 else None)):
+            return self._with(Text(f"short {qty} {good} at {price} or better"), [barred])
         bids = sorted((o for o in v.book if o.side == "buy" and o.good == good and o.price >= price
                        and o.owner != v.name), key=lambda o: (-o.price, o.id))
         left, proceeds = qty, 0
