@@ -215,6 +215,25 @@ async def test_f2_passes_with_the_line_typed_in_say():
         assert not any(h.startswith("Owl says") for h in screen.active.view.headlines)
 
 
+async def test_a_name_with_a_space_is_picked_by_typing_it():
+    """In a wood of twelve (Fox, Fox 2, Fox 3...) `w f o x space 2` picks Fox 2
+    and moves on to the words (the space had opened the list on Fox, and the 2
+    was lost); a space with nothing typed still opens the list."""
+    app = play_app("--seed", "5", "--rounds", "4", "--creatures", "12")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        await pilot.press("w", "f", "o", "x", "space", "2")
+        await pilot.pause()
+        assert form.query_one("#to", Select).value == "Fox 2" and app.focused is form.query_one("#text", Input)
+        await pilot.press("h", "i")
+        assert form.query_one("#text", Input).value == "hi"
+        form.query_one("#to", Select).focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert form.query_one("#to", Select).expanded
+
+
 async def test_typing_fast_after_a_list_lands_in_the_next_fields():
     app = play_app("--seed", "1")
     async with app.run_test(size=(100, 32)) as pilot:

@@ -93,7 +93,9 @@ class KeySelect(Select):
     next key is routed, so keys typed fast after it land in the next field.
     Enter on it makes the form's move, as in any other field (Select's own
     Enter opened the list: `b` Enter, a break with its one ally filled in,
-    opened and closed the list for ever); up, down or space open the list."""
+    opened and closed the list for ever); up, down or space open the list
+    (a space after letters that begin a name with a space in it goes on
+    with the name: `f o x space 2`, Fox 2)."""
 
     BINDINGS = [Binding("enter", "act", "act", show=False)]
 
@@ -128,9 +130,13 @@ class KeySelect(Select):
         choice was begun, or a digit on a list none of whose options starts
         with it, keeps the choice as it is, moves on, and is left to be routed
         to the next field (`a 1 2`: accept, offer #12)."""
-        if self.expanded or not char or not char.isprintable() or char == " ":
+        if self.expanded or not char or not char.isprintable():
             return False
         prefix = self.typed + char.lower()
+        # a space opens the list, unless it goes on with a name begun: "fox 2" in a wood with Fox and Fox 2
+        # (the space had opened the list on Fox, and the 2 was lost)
+        if char == " " and not (self.typed and any(label.startswith(prefix) for label, _ in self.choices)):
+            return False
         # a tip is listed as "#31 honey": its number, typed with or without the #, picks it (the digits
         # had gone on to the next field, the public say line, and no tip was picked)
         number = prefix.removeprefix("#")
