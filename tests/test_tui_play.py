@@ -771,10 +771,11 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
 
 
 async def test_a_paste_longer_than_the_line_keeps_what_fits():
-    """A line pasted into `say` or a whisper past its 80 characters: what fits
-    is kept (Textual's Input dropped the paste whole, and the field stayed
-    empty without a word); a paste into a number field that would not fit is
-    still refused whole (a number cut short is another number)."""
+    """A line pasted into `say` or a whisper past its 80 characters (from the
+    terminal, or ctrl+v of what was copied in the app): what fits is kept
+    (Textual's Input dropped the paste whole, and the field stayed empty
+    without a word); a paste into a number field that would not fit is still
+    refused whole (a number cut short is another number)."""
     app = play_app("--seed", "1", "--rounds", "2")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await turn(pilot, 1)
@@ -794,6 +795,10 @@ async def test_a_paste_longer_than_the_line_keeps_what_fits():
         words.post_message(events.Paste("meet me " * 20))
         await pilot.pause()
         assert words.value == ("meet me " * 20)[:80]
+        words.value = ""
+        app.copy_to_clipboard("oak " * 30)  # ctrl+v: what was copied in the app
+        await pilot.press("ctrl+v")
+        assert words.value == ("oak " * 30)[:80]
         form.query_one("#kind", Select).value = "offer"
         qty = form.query_one("#qty", Input)
         qty.focus()

@@ -170,19 +170,26 @@ class KeySelect(Select):
 
 class WordsInput(Input):
     """A line of words with a cap on its length (the say line, a whisper).
-    A paste keeps what fits of its first line: Textual's own Input dropped a
-    paste whole, without a word, when it would pass the cap (an 81-character
-    line pasted into `say` left it empty). Numbers are not clipped: a number
-    cut short would be another number."""
+    A paste (the terminal's, or ctrl+v of what was copied in the app) keeps
+    what fits of its first line: Textual's own Input dropped a paste whole,
+    without a word, when it would pass the cap (an 81-character line pasted
+    into `say` left it empty). Numbers are not clipped: a number cut short
+    would be another number."""
 
     def _on_paste(self, event: events.Paste) -> None:
-        lines = event.text.splitlines()
-        if not (self.max_length and lines):
-            return  # Input's own handler
-        event.prevent_default()
+        event.prevent_default()  # not Input's own handler too
         event.stop()
+        self._paste(event.text)
+
+    def action_paste(self) -> None:
+        self._paste(self.app.clipboard)
+
+    def _paste(self, text: str) -> None:
+        lines = text.splitlines()
+        if not lines:
+            return
         start, end = sorted(self.selection)
-        room = self.max_length - len(self.value) + (end - start)
+        room = self.max_length - len(self.value) + (end - start) if self.max_length else len(lines[0])
         self.replace(lines[0][:max(room, 0)], start, end)
 
 
