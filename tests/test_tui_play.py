@@ -29,7 +29,7 @@ from tests.tui_harness import OneWidget, all_text, args, fill, rendered, turn, u
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.final import FinalScreen, bar, trend, worth_chart
-from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen
+from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen, intro_text
 from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.modals import ConfirmScreen
 from wood_tui.widgets.action_form import FIELDS, KINDS, ActionForm
@@ -129,6 +129,20 @@ async def test_the_seat_panel_lists_its_own_standing_loan_offers_and_pact_propos
         po = next((po for po in screen.state.pact_offers.values() if po.proposer == "Owl"), None)
         assert po is not None, "Hare took the pact: pick another seed"
         assert f"#{po.id} pact proposed to Hare (until round {po.expires})" in notes, notes
+
+
+async def test_one_round_is_one_round_in_the_plays_own_words(world):
+    """The introduction to a 1-round game, a loan for 1 round in the preview
+    and in the panel: "1 round", not "1 rounds"."""
+    assert "after 1 round, the highest net worth" in intro_text(world, [("Owl", "owl")], 1).plain
+    app = play_app("--seed", "5", "--rounds", "8")
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "lend", amount="30", rate="10", rounds="1")
+        assert "lend 30 coins for 1 round: 33 back" in str(screen.query_one("#explain").content)
+        app.main.query_one(ActionForm).submit()
+        screen = await turn(pilot, 2)
+        assert "lend 30 coins at 10% for 1 round to anyone" in str(screen.query_one("#seat-notes").content)
 
 
 # ---- snapshots ---------------------------------------------------------------------

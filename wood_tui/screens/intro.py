@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from engine.groves import Pairs, yields
+from engine.metrics import counted
 from engine.score import worth_rule
 from engine.state import State
 from engine.world import World
@@ -91,7 +92,7 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
                       f"Unmatched, it stands {eco['offer_lifetime']} rounds. Letters pick in lists (o s h)."),
         Text.assemble(("Accept: ", "bold"), "F3 lists others' offers; ↑ ↓ and enter fill the form; enter takes it."),
-        Text.assemble(("Win: ", "bold"), f"after {rounds} rounds, the highest net worth ({worth_rule(world)}). "
+        Text.assemble(("Win: ", "bold"), f"after {counted(rounds, 'round')}, the highest net worth ({worth_rule(world)}). "
                       f"Eat to keep your mood up; above {eco['pantry']} of a good, the rest rots."),
         Text.assemble(("Keys: ", "bold"), "F1 rules, F2 pass, F4 your last round, F5 standings, ctrl+p all."),
     ]

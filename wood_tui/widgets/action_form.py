@@ -33,6 +33,7 @@ from textual.widgets._select import SelectCurrent
 
 from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
                              Reason)
+from engine.metrics import counted
 from engine.recap import reason_words
 from engine.views import PublicView
 
@@ -464,7 +465,7 @@ class ActionForm(Vertical):
                 return None
             if rate < 0:
                 return self._with(Text(f"lend {amount} coins at {rate}% a round"), ["a rate is 0% or more"])
-            line = f"lend {amount} coins for {rounds} rounds: {amount + amount * rate * rounds // 100} back, if repaid"
+            line = f"lend {amount} coins for {counted(rounds, 'round')}: {amount + amount * rate * rounds // 100} back, if repaid"
             if amount > v.coins:
                 warn.append(f"you hold {v.coins} coins")
             if rate > RATE_MAX:

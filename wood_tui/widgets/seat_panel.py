@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.memory import telling
+from engine.metrics import counted
 from engine.score import going_price
 from engine.state import LoanOffer, PactOffer
 from engine.views import PublicView
@@ -124,7 +125,7 @@ class SeatPanel(VerticalScroll):
         section("Your standing offers",
                 [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers]
-                + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {lo.rounds} rounds to ",
+                + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
                                  safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
                    for lo in lent]
                 + [Text.assemble(f"#{po.id} pact proposed to ", safe.name(po.to), f" (until round {po.expires})")
