@@ -60,7 +60,7 @@ def headline(e: Event) -> str | None:
     if k == "debt_cleared":
         return f"{d['borrower']} has paid off the debt to {d['lender']}"
     if k == "loan_repaid":
-        return f"{d['borrower']} repaid {d['paid']} coins to {d['lender']}"
+        return f"{d['borrower']} repaid {counted(d['paid'], 'coin')} to {d['lender']}"
     if k == "short_closed":
         return f"{d['owner']}'s short of {d['qty']} {d['good']} closed: {_short_outcome(d)}"
     if k == "pact_formed":
@@ -71,6 +71,11 @@ def headline(e: Event) -> str | None:
     if k == "say":
         return f'{d["creature"]} says: "{d["text"]}"'
     return None
+
+
+def counted(n: int, noun: str, spec: str = "d") -> str:
+    """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
+    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
 def _short_outcome(d: dict) -> str:
@@ -99,7 +104,7 @@ def describe(e: Event) -> str:
         return f"{d['owner']} offers to {d['side']} {d['qty']} {d['good']} at {d['price']} (#{d['id']})"
     if k == "loan_offered":
         to = f" to {d['to']}" if d.get("to") else ""
-        return f"{d['lender']} offers a loan of {d['amount']}{to} at {d['rate']}% for {d['rounds']} rounds (#{d['id']})"
+        return f"{d['lender']} offers a loan of {d['amount']}{to} at {d['rate']}% for {counted(d['rounds'], 'round')} (#{d['id']})"
     if k == "loan_taken":
         return f"{d['borrower']} borrowed {d['amount']} from {d['lender']}, owes {d['owed']} in round {d['due']}"
     if k == "accept_fallback":

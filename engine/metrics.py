@@ -9,13 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .brains import ENGINE_PREFIX
-from .events import Event
+from .events import Event, counted
 from .invariants import INVARIANTS
-
-
-def counted(n: int, noun: str, spec: str = "d") -> str:
-    """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
-    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
 def percent(share: float | None) -> str:

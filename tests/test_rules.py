@@ -1367,3 +1367,12 @@ def test_a_loan_or_short_that_would_fall_due_after_the_end_is_refused_or_cut(sta
             if e.kind == "rejected"] == ["out_of_range"]
     view = public_view(state, world, "Owl")
     assert view.end == 10 and view.rounds_left() == 0
+
+
+def test_an_event_line_counts_one_round_or_coin_as_one():
+    """The market log's lines had read 'for 1 rounds' and 'repaid 1 coins'."""
+    offered = Event("loan_offered", 3, {"lender": "Owl", "amount": 5, "rate": 2, "rounds": 1, "id": 7})
+    repaid = Event("loan_repaid", 3, {"borrower": "Fox", "paid": 1, "lender": "Owl"})
+    assert describe(offered) == "Owl offers a loan of 5 at 2% for 1 round (#7)"
+    assert describe(repaid) == "Fox repaid 1 coin to Owl"
+    assert "for 4 rounds" in describe(Event("loan_offered", 3, {**offered.data, "rounds": 4}))
