@@ -259,6 +259,27 @@ async def test_a_whisper_with_neither_words_nor_tip_names_both():
         assert screen.active is not None
 
 
+async def test_a_whisper_of_nothing_the_wood_would_send_is_not_previewed_as_sent():
+    """Words that the sanitiser leaves nothing of (zero-width and bidi marks,
+    pasted) had been previewed as "only Fox will read this", and Enter then
+    said "fill in": the preview reads the words as the engine will."""
+    from textual.widgets import Input
+
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        form = await fill(pilot, "whisper", to="Fox")
+        form.query_one("#text", Input).value = "\u200b\u2066 \u200f"
+        await pilot.pause()
+        assert "will read this" not in explain(screen), explain(screen)
+        await act(pilot)
+        await pilot.pause()
+        assert explain(screen) == "✗ fill in: whisper or pass on tip", explain(screen)
+        form.query_one("#text", Input).value = "\u200bhoney at dawn"
+        await pilot.pause()
+        assert "only Fox will read this" in explain(screen), explain(screen)
+
+
 async def test_the_preview_warns_of_a_quantity_or_price_past_what_a_move_carries():
     app = moves_app(extra={})
     async with app.run_test(size=(120, 30)) as pilot:

@@ -35,6 +35,7 @@ from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_M
                              Reason)
 from engine.metrics import counted
 from engine.recap import reason_words
+from engine.sanitise import clean_text
 from engine.views import PublicView
 
 from .. import safe
@@ -497,7 +498,7 @@ class ActionForm(Vertical):
                                   warn)
             tip = self.query_one("#tip", Select).value
             t = next((t for t in v.tips if t.id == tip), None)
-            text = self.query_one("#text", Input).value.strip()
+            text = clean_text(self.query_one("#text", Input).value, WHISPER_MAX)  # what the engine would send
             if t is not None:
                 if text:  # the engine passes the tip on and drops the words
                     warn.append("the words you typed are not sent: a whisper passes on a tip or words, not both")
