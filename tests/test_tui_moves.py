@@ -280,6 +280,23 @@ async def test_a_whisper_of_nothing_the_wood_would_send_is_not_previewed_as_sent
         assert "only Fox will read this" in explain(screen), explain(screen)
 
 
+async def test_accepting_ones_own_offer_is_previewed_as_the_engine_refuses_it():
+    """The number of the seat's own standing offer had been previewed as 'not
+    among the offers you can take', as if mistyped; the engine refuses it as a
+    trade with oneself, and the preview now says so before Enter."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await turn(pilot, 1)
+        await fill(pilot, "offer", side="sell", good="timber", qty="1", price="99")
+        await act(pilot)
+        screen = await turn(pilot, 2)
+        mine = screen.active.view.my_offers
+        assert mine, "Owl's offer stands in round 2"
+        await fill(pilot, "accept", id=str(mine[0].id))
+        words = explain(screen)
+        assert f"take your own offer #{mine[0].id}" in words and "you cannot trade with yourself" in words, words
+
+
 async def test_the_preview_warns_of_a_quantity_or_price_past_what_a_move_carries():
     app = moves_app(extra={})
     async with app.run_test(size=(120, 30)) as pilot:

@@ -459,6 +459,9 @@ class ActionForm(Vertical):
             po = next((po for po in v.pact_offers if po.id == oid), None)
             if po is not None:
                 return self._pact(po.proposer, oid)
+            if any(o.id == oid for o in v.my_offers):  # the engine's refusal, before Enter
+                return self._with(Text(f"take your own offer #{oid}"),
+                                  [why(Reason.SELF_TRADE, f"offer #{oid} is your own")])
             return self._with(Text(f"#{oid} is not among the offers you can take"), [])
         elif kind == "lend":
             amount, rate, rounds = self._num("amount"), self._num("rate"), self._num("rounds")
