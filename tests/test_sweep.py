@@ -292,6 +292,16 @@ def test_the_shipped_cpu_roster_puts_the_embedded_model_beside_scripted_traders(
     assert scripted.models == {} and {e.model for e in scripted.entries(load_world())} == {"scripted"}
 
 
+def mixed_roster(path: Path, srv) -> Path:
+    """The scripted roster with its Badger (the hoarder) on `srv`, a model server on 127.0.0.1."""
+    models = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+              "max_concurrency = 1\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+    path = roster(path, models=models)
+    path.write_text(path.read_text().replace('temperament = "hoarder"\nmodel = "scripted"',
+                                             'temperament = "hoarder"\nmodel = "flaky"'))
+    return path
+
+
 def test_a_mixed_roster_saves_resumes_and_reports_its_models(tmp_path):
     """One creature on a model server (a real HTTP server on 127.0.0.1), the
     rest scripted: the save records both, resumes, and the report has a line
@@ -299,11 +309,7 @@ def test_a_mixed_roster_saves_resumes_and_reports_its_models(tmp_path):
     from tests.fault_server import FaultServer
 
     with FaultServer() as srv:
-        models = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
-                  "max_concurrency = 1\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
-        path = roster(tmp_path / "mix.toml", models=models)
-        path.write_text(path.read_text().replace('temperament = "hoarder"\nmodel = "scripted"',
-                                                 'temperament = "hoarder"\nmodel = "flaky"'))
+        path = mixed_roster(tmp_path / "mix.toml", srv)
         db = tmp_path / "mix.db"
         r = wood("sim", "--roster", str(path), "--rounds", "6", "--seed", "2", "--save", str(db), "--quiet")
         assert r.returncode == 0, r.stderr
@@ -333,11 +339,7 @@ def test_a_price_given_to_a_sweep_with_no_model_call_says_it_went_unused(tmp_pat
     r = wood("sweep", "--roster", str(calm), "--seeds", "1", "--rounds", "3", "--out", str(tmp_path / "o"))
     assert r.returncode == 0 and "note:" not in r.stderr, r.stderr  # no price given: nothing to say
     with FaultServer() as srv:
-        models = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
-                  "max_concurrency = 1\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
-        mix = roster(tmp_path / "mix.toml", models=models)
-        mix.write_text(mix.read_text().replace('temperament = "hoarder"\nmodel = "scripted"',
-                                               'temperament = "hoarder"\nmodel = "flaky"'))
+        mix = mixed_roster(tmp_path / "mix.toml", srv)
         r = wood("sweep", "--roster", str(calm), "--roster", str(mix), "--seeds", "1", "--rounds", "3",
                  "--out", str(tmp_path / "m"), "--gpu-hour-price", "3.5", "--json")
     assert r.returncode == 0, r.stderr

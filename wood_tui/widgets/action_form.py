@@ -530,7 +530,7 @@ class ActionForm(Vertical):
     def _in_default(self) -> str | None:
         """Why the seat may not borrow or sell short now, in the engine's words: a default still unpaid."""
         mine = self.view.record(self.view.name) if self.view is not None else None
-        return f"you still owe {mine.unpaid} coins from a default" if mine is not None and mine.unpaid else None
+        return f"you still owe {counted(mine.unpaid, 'coin')} from a default" if mine is not None and mine.unpaid else None
 
     def _short_term(self, rounds: int | None = None) -> int:
         """The rounds a short would run: as asked (or the wood's default), never past the game's end."""
