@@ -276,3 +276,34 @@ def test_a_key_variable_that_is_not_set_is_said_at_the_start(tmp_path):
                            env={k: v for k, v in os.environ.items() if k != "WOOD_TEST_NO_SUCH_KEY"})
     assert r.returncode == 0, r.stderr
     assert (r.stdout + r.stderr).count("model flaky: $WOOD_TEST_NO_SUCH_KEY is not set, so no API key is sent") == 1
+
+
+def test_the_summary_counts_as_requests_only_what_reached_a_server(tmp_path):
+    """`wood sim` with a model on two servers, one of them a port nothing
+    listens on: a 503 from the live one sends its retry to the dead one,
+    which refuses it. The summary had counted every attempt as a request
+    ('N requests', the refused ones among them); now its requests are what
+    the live server received (its 500s and garbage too) and the refused
+    attempts are said apart, on the model's line and on the dead server's."""
+    import re
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    with FaultServer() as srv:
+        srv.play("http_503", "http_500", "garbage", "bad_body", "http_503")
+        (tmp_path / "roster.toml").write_text(roster_toml(srv.base_url).replace(
+            f'base_url = "{srv.base_url}"', f'base_urls = ["{srv.base_url}", "{dead}"]\nhealth_interval_s = 0.05'))
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "3", "--seed", "4", "--quiet")
+        sent = len(srv.requests)
+    assert r.returncode == 0, r.stderr
+    assert not srv._script
+    line = re.search(r"model flaky: 15 decisions \((\d+) requests?; (\d+) more attempts? could not connect\)",
+                     r.stdout)
+    assert line, r.stdout
+    requests, refused = int(line[1]), int(line[2])
+    assert requests == sent and refused >= 1, r.stdout
+    assert f"  {srv.base_url}: {sent} requests, faults " in r.stdout, r.stdout
+    attempts = f"{refused} attempt{'s' if refused > 1 else ''}"
+    assert f"  {dead}: 0 requests ({attempts} could not connect), faults {refused} (connect {refused})," in r.stdout

@@ -232,19 +232,52 @@ async def test_a_server_that_hangs_is_not_sent_more_calls_until_its_check_answer
     assert back.fault is None and back.attempts == 1
 
 
-async def test_a_server_that_is_down_is_a_fault_after_one_retry(world, view):
+def dead_url() -> str:
+    """A port on 127.0.0.1 with nothing listening (it was free a moment ago)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    d = await decide(world, view, config(f"http://127.0.0.1:{port}/v1"))
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_server_that_is_down_is_a_fault_after_one_retry_and_no_request_sent(world, view, transport):
+    """Both tries were refused: two attempts, neither of them a request. The
+    summary had said '2 requests' to a port nothing listens on."""
+    d = await decide(world, view, config(dead_url(), http_client=transport))
     assert (d.outcome, d.action, d.call["attempts"]) == ("fault", PASS, 2)
     assert d.reason.startswith("fault: connect")
     assert d.call["prompt_tokens"] is None  # no server read it: no tokens were spent
     stats = CallStats()
     stats.record(d)
     s = stats.summary()["smol"]
-    assert s["faults"] == {"connect": 1} and s["requests"] == 2
+    assert s["faults"] == {"connect": 1} and s["requests"] == 0  # it had said 2
+    assert d.call["unconnected"] == s["unconnected"] == 2
     assert s["latency_ms"]["p50"] is None and s["prompt_tokens"]["mean"] is None  # a call that never came back
+    from wood_tui.game import model_lines
+
+    assert model_lines(stats.summary())[0].startswith("model smol: 1 decision (0 requests; 2 attempts could not "
+                                                      "connect), valid 0 of 1")
+
+
+@pytest.mark.parametrize("scenario", ["http_500", "http_503", "garbage", "bad_body", "drop", "stall", "empty_200"])
+async def test_what_reached_the_server_is_a_request_whatever_came_back(world, view, server, scenario):
+    """A request the server read counts as sent, whether it answered 500,
+    garbage or nothing in time; the tries at a dead port are counted apart,
+    as attempts that could not connect, and the line `wood sim` prints says both."""
+    from wood_tui.game import model_lines
+
+    server.default = scenario
+    stats = CallStats()
+    stats.record(await decide(world, view, config(server.base_url)))
+    stats.record(await decide(world, view, config(dead_url())))
+    sent = len(server.requests)
+    assert sent >= 1
+    s = stats.summary()["smol"]
+    assert s["requests"] == sent  # it had said sent + 2
+    assert s["unconnected"] == 2
+    assert model_lines(stats.summary())[0].startswith(
+        f"model smol: 2 decisions ({sent} request{'s' if sent > 1 else ''}; 2 more attempts could not connect), ")
 
 
 @pytest.mark.parametrize("scenario", ["odd_usage", "vast_usage"])

@@ -236,3 +236,31 @@ async def test_a_sick_replicas_first_check_waits_twice_as_long_each_time(monkeyp
             r.up, r.sick_downs = False, downs
             await client._probe(r)
     assert first == [0.5, 0.5, 1.0, 2.0, llm.HEALTH_MAX_INTERVAL_S]
+
+
+async def test_a_replica_nothing_listens_on_is_sent_no_requests_and_its_line_says_so():
+    """A replica that refuses every connection: the calls that fell over to it
+    (from a 503 on the other) are attempts that could not connect, not
+    requests. Its line had said 'N requests' to a port nothing listens on."""
+    import socket
+
+    from .fault_server import FaultServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    with FaultServer(models=("loopback",)) as live:
+        live.default = "http_503"  # retried: on the other replica
+        async with ChatClient(cfg([live.base_url, dead])) as client:
+            results = [await client.chat(MSGS) for _ in range(4)]
+            rl, rd = client.replica_summary()
+            lines = replica_lines({"loop": client})
+        sent = len(live.requests)
+    assert (rl["calls"], rd["calls"]) == (sent, 0)  # the dead one's had been its refused attempts
+    tried = sum(r.attempts for r in results)
+    refused = sum(r.unconnected for r in results)
+    assert refused >= 1 and rd["faults"].get("connect") == refused == rd["unconnected"]
+    assert rl["unconnected"] == 0 and tried == sent + refused
+    assert lines[1].startswith(f"  {live.base_url}: {sent} request{'s' if sent > 1 else ''}, faults ")
+    attempts = f"{refused} attempt{'s' if refused > 1 else ''}"
+    assert lines[2].startswith(f"  {dead}: 0 requests ({attempts} could not connect), faults {refused} (connect {refused})")

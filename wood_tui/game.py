@@ -331,7 +331,7 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
     """The per-model measures, as the lines `wood sim` prints. They count the
     calls this process made: from `first_round` on (a resumed run's earlier
     calls are in its ledger, for `wood export` and the bench report)."""
-    from engine.brains.llm import latency_window
+    from engine.brains.llm import could_not_connect, latency_window
 
     out = []
     since = f" (rounds {first_round}- of this session)" if first_round > 1 else ""
@@ -339,7 +339,9 @@ def model_lines(summary: dict, first_round: int = 1) -> list[str]:
         lat, tok = s["latency_ms"], s["prompt_tokens"]
         ms = lambda x: "n/a" if x is None else f"{x:.0f} ms"  # noqa: E731
         valid = s["clean"] + s["repaired"]
-        out.append(f"model {model}{since}: {counted(s['calls'], 'decision')} ({counted(s['requests'], 'request')}), "
+        unsent = could_not_connect(s.get("unconnected", 0), s["requests"])  # a summary made by hand may lack it
+        out.append(f"model {model}{since}: {counted(s['calls'], 'decision')} ({counted(s['requests'], 'request')}"
+                   f"{f'; {unsent}' if unsent else ''}), "
                    f"valid {valid} of {s['calls']} ({percent(s['valid_rate'])}), {s['repaired']} of them repaired;"
                    f" repairs made: {', '.join(f'{k} {v}' for k, v in sorted(s['repairs'].items())) or 'none'}")
         out.append(f"  rejected: unparseable {s['unparseable']}, schema {s['rejected_schema']}, "

@@ -73,7 +73,10 @@ class ModelServerError(WoodError):
 class ChatResult:
     """One chat call as the client saw it. `fault` is None when a reply came, else
     connect | timeout | dropped | transport | http_<status> | bad_body | empty,
-    or silent (not sent: the server answers nothing, `ChatClient._silent`)."""
+    or silent (not sent: the server answers nothing, `ChatClient._silent`).
+    `attempts` are the tries made, `unconnected` those of them that could not
+    connect (refused, no such host, no connection within connect_timeout_s):
+    no request went out; every other try was sent, whatever came back."""
 
     text: str | None = None
     finish_reason: str | None = None
@@ -82,6 +85,7 @@ class ChatResult:
     latency_ms: float = 0.0
     fault: str | None = None
     attempts: int = 0
+    unconnected: int = 0              # of `attempts`, those that never reached the server (`connect` faults)
     detail: str = ""
     replica: str | None = None        # the server that gave this answer (or this fault)
     waited: str | None = None         # the deadline it waited out, if it did: "timeout_s" or "connect_timeout_s"
@@ -105,7 +109,8 @@ class Replica:
         self.gate = asyncio.Semaphore(max_concurrency)
         self.up = True
         self.outstanding = 0   # calls sent to it or waiting for its gate
-        self.calls = 0         # attempts it answered or failed
+        self.calls = 0         # requests sent to it, answered or failed
+        self.unconnected = 0   # attempts that could not connect to it: not sent
         self.faults: Counter = Counter()
         self.failovers = 0     # calls that failed here and went to another replica
         self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
@@ -121,7 +126,8 @@ class Replica:
 
     def summary(self) -> dict:
         lat = sorted(self.latencies_ms)
-        return {"url": self.url, "up": self.up, "calls": self.calls, "faults": dict(self.faults),
+        return {"url": self.url, "up": self.up, "calls": self.calls, "unconnected": self.unconnected,
+                "faults": dict(self.faults),
                 "failovers": self.failovers, "downs": self.downs, "backs": self.backs, "peak_outstanding": self.peak,
                 "latency_ms": {"p50": nearest_rank(lat, 0.5), "p95": nearest_rank(lat, 0.95),
                                "max": lat[-1] if lat else None, "of": len(lat), "answered": self.answered}}
@@ -276,6 +282,7 @@ class ChatClient:
         """`chat` with its body made beforehand (`request`)."""
         spent = 0.0  # seconds in requests: the back-off between two is not the server's time
         r, failed, result = self._pick(), None, None
+        unconnected = 0  # tries that could not connect: no request went out
         for attempt in (1, 2):
             r.outstanding += 1
             r.peak = max(r.peak, r.outstanding)
@@ -295,8 +302,12 @@ class ChatClient:
             if not sent:  # a retry not sent keeps the fault it followed
                 result = result or ChatResult(fault="silent", detail=self._silence(r), replica=r.url)
                 break
-            r.calls += 1
-            result.attempts, result.replica = attempt, r.url
+            if result.fault == "connect":
+                r.unconnected += 1
+                unconnected += 1
+            else:
+                r.calls += 1
+            result.attempts, result.unconnected, result.replica = attempt, unconnected, r.url
             result.failover_from = failed.url if failed is not None and failed is not r else None
             if result.fault:
                 r.faults[result.fault] += 1
@@ -773,13 +784,14 @@ class LLMBrain:
         goods = self.world.good_names
         result = await self.client.post(data)
         parsed = parse_reply(result.text, goods, self.names)
-        attempts, latency_ms = result.attempts, result.latency_ms
+        attempts, unconnected, latency_ms = result.attempts, result.unconnected, result.latency_ms
         answered = [result] if _answered(result) else []  # the requests whose tokens the decision counts
         raw, finish = result.text, result.finish_reason  # the reply kept, and how it ended
         if _cut(result, parsed):  # cut off mid-object: once more with room to finish
             result = await self.client.chat(messages, schema, max_tokens=cfg.max_tokens * 2)
             parsed = parse_reply(result.text, goods, self.names)
             attempts, latency_ms = attempts + result.attempts, latency_ms + result.latency_ms
+            unconnected += result.unconnected
             answered += [result] if _answered(result) else []
             if result.text is not None:  # a re-ask that failed keeps the reply it followed
                 raw, finish = result.text, result.finish_reason
@@ -809,7 +821,7 @@ class LLMBrain:
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
             "repairs": parsed.repairs, "latency_ms": round(latency_ms, 1), "prompt_tokens": prompt_tokens,
             "completion_tokens": sum(completions) if completions else None, "finish_reason": finish,
-            "fault": result.fault, "attempts": attempts, "replica": result.replica,
+            "fault": result.fault, "attempts": attempts, "unconnected": unconnected, "replica": result.replica,
             "failover_from": result.failover_from,
         })
 
@@ -851,7 +863,8 @@ def _cut(result: ChatResult, parsed: Parsed) -> bool:
 @dataclass
 class ModelStats:
     calls: int = 0     # decisions that went to the model
-    requests: int = 0  # HTTP requests they took (a retry or a re-ask is one more)
+    requests: int = 0  # HTTP requests they sent (a retry or a re-ask is one more)
+    unconnected: int = 0  # their attempts that could not connect: not sent, not among `requests`
     clean: int = 0
     repaired: int = 0
     rejected_schema: int = 0   # a reply that was JSON but no action the schema admits
@@ -869,7 +882,8 @@ class ModelStats:
         valid = self.clean + self.repaired
         lat = sorted(self.latencies_ms)
         return {
-            "calls": self.calls, "requests": self.requests, "clean": self.clean, "repaired": self.repaired,
+            "calls": self.calls, "requests": self.requests, "unconnected": self.unconnected,
+            "clean": self.clean, "repaired": self.repaired,
             "rejected_schema": self.rejected_schema, "unparseable": self.unparseable,
             "rejected_engine": dict(self.rejected_engine),
             "faults": dict(self.faults), "repairs": dict(self.repairs),
@@ -900,7 +914,11 @@ class CallStats:
             return
         s = self._of(call["model"])
         s.calls += 1
-        s.requests += call.get("attempts") or 0
+        # a record without `unconnected` (the ledger keeps neither field; a record made by hand) counts every
+        # attempt it has as sent, as before the field was kept
+        unconnected = call.get("unconnected") or 0
+        s.requests += (call.get("attempts") or 0) - unconnected
+        s.unconnected += unconnected
         if decision.outcome == "clean":
             s.clean += 1
         elif decision.outcome == "repaired":
@@ -935,11 +953,21 @@ def replica_lines(clients: dict[str, "ChatClient"]) -> list[str]:
         out.append(f"model {name}: {len(client.replicas)} replicas")
         for r in client.replica_summary():
             faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
-            out.append(f"  {r['url']}: {counted(r['calls'], 'request')}, faults {sum(r['faults'].values())} ({faults}), "
+            unsent = could_not_connect(r["unconnected"], r["calls"])
+            out.append(f"  {r['url']}: {counted(r['calls'], 'request')}{f' ({unsent})' if unsent else ''}, "
+                       f"faults {sum(r['faults'].values())} ({faults}), "
                        f"failed over {r['failovers']}, out of rotation {r['downs']}x, back {r['backs']}x"
                        + (f", p50 {r['latency_ms']['p50']:.0f} ms{latency_window(r['latency_ms'])}"
                           if r["latency_ms"]["p50"] is not None else ""))
     return out
+
+
+def could_not_connect(unconnected: int, requests: int) -> str:
+    """`3 more attempts could not connect` beside `requests` sent (`3 attempts
+    could not connect` where none was), as the summaries say it; "" for none."""
+    if not unconnected:
+        return ""
+    return f"{counted(unconnected, 'more attempt' if requests else 'attempt')} could not connect"
 
 
 def latency_window(lat: dict) -> str:
