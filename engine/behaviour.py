@@ -18,6 +18,12 @@ per model:
 
 Rates are per creature and round (a model may drive several creatures), so
 rosters of different sizes compare.
+
+A creature is counted round by round under whoever decided for it that
+round (each decision's recorded outcome says: `human` is a person's): a
+seat a person played for 30 rounds and left to its autopilot (a `wood sim
+--resume`) for 20 counts 30 rounds under `human` and 20 under its scripted
+temperament, and `decided_by` says so per creature.
 """
 from __future__ import annotations
 
@@ -49,9 +55,17 @@ class Prices:
 def model_of(model: str, temperament: str) -> str:
     """The name a creature's thinker goes by in the report. A creature a
     person joined as (model `human`) trades on the scripted rules of its
-    temperament while no one is at its seat (a `wood sim` resume): it goes
-    by those until a decision of it is a person's (`ModelBehaviour.add`)."""
+    temperament while no one is at its seat (a `wood sim` resume): those
+    rounds go by them, and each round a person decided goes by `human`
+    (`decider`)."""
     return f"{SCRIPTED}:{temperament}" if model in (SCRIPTED, HUMAN) else model
+
+
+def decider(model: str, temperament: str, outcome: str | None) -> str:
+    """Who decided a creature's round, by the outcome its decision is
+    recorded with: a person (`human`), else the creature's own thinker
+    (`model_of`: its model, or for a seat no one sat at, its autopilot)."""
+    return HUMAN if outcome == HUMAN else model_of(model, temperament)
 
 
 def percentile(xs: list[float], q: float) -> float | None:
@@ -61,9 +75,10 @@ def percentile(xs: list[float], q: float) -> float | None:
 
 @dataclass
 class _Tally:
-    """One creature's counts."""
+    """One creature's counts over the rounds one thinker decided for it."""
 
     model: str
+    creature: str
     decisions: int = 0
     clean: int = 0
     repaired: int = 0
@@ -120,28 +135,33 @@ class _Calls:
 class ModelBehaviour:
     world: World
     prices: Prices = field(default_factory=Prices)
-    creatures: dict = field(default_factory=dict)        # name -> _Tally
+    creatures: dict = field(default_factory=dict)        # (name, who decided) -> _Tally, in the order first seen
     calls: dict = field(default_factory=lambda: defaultdict(_Calls))  # call's model -> _Calls
     worth_series: dict = field(default_factory=lambda: defaultdict(list))  # model -> mean worth per round
     mood_series: dict = field(default_factory=lambda: defaultdict(list))   # model -> mean mood per round
+    series_rounds: dict = field(default_factory=lambda: defaultdict(list))  # model -> the rounds of those means
+    now: dict = field(default_factory=dict)              # name -> the _Tally of who decides for it this round
+    last_worth: dict = field(default_factory=dict)       # name -> its net worth after the last round fed
 
     # ---- feeding ----------------------------------------------------------------
     def add(self, round_no: int, before: State, after: State, events: list[Event], decisions: dict,
             worths_before: dict[str, int] | None, worths_after: dict[str, int]) -> None:
         """One rebuilt round. `worths_before` is needed in the first round only."""
         w = self.world
+        self.now = {}
         for c in before.creatures.values():
-            t = self.creatures.get(c.name)
+            d = decisions.get(c.name)
+            key = (c.name, decider(c.model, c.temperament, d.outcome if d is not None else None))
+            t = self.creatures.get(key)
             if t is None:
-                t = self.creatures[c.name] = _Tally(model_of(c.model, c.temperament))
-            if t.worth_start is None:
-                t.worth_start = (worths_before or {}).get(c.name, 0)
+                t = self.creatures[key] = _Tally(key[1], c.name)
+            if t.worth_start is None:  # the first round this thinker decided for it: its worth then
+                t.worth_start = self.last_worth.get(c.name, (worths_before or {}).get(c.name, 0))
                 t.mood_start = c.mood
+            self.now[c.name] = t
         refused = {e.data["creature"]: e.data["reason"] for e in events if e.kind == "rejected"}
         for name, d in decisions.items():
-            t = self.creatures[name]
-            if d.outcome == HUMAN:
-                t.model = HUMAN
+            t = self.now[name]
             t.decisions += 1
             t.kinds[d.action.action] += 1
             if d.outcome == "fault":
@@ -161,22 +181,24 @@ class ModelBehaviour:
             if old is not None and old.resolved:  # resolved before this round: its record is closed
                 continue
             for who, *_ in tip.trades[len(old.trades) if old else 0:]:
-                self.creatures[who].tip_trades["true" if tip.truth else "planted"] += 1
+                self.now[who].tip_trades["true" if tip.truth else "planted"] += 1
         for c in after.creatures.values():
-            t = self.creatures[c.name]
+            t = self.now[c.name]
             t.rounds += 1
             t.held += sum(c.goods.values())
             t.needed += sum(w.needs_of(c.species, round_no).values())
             t.worth_end, t.mood_end = worths_after[c.name], c.mood
-        by_model: dict[str, list[str]] = defaultdict(list)
-        for name, t in self.creatures.items():
+        self.last_worth = dict(worths_after)
+        by_model: dict[str, list[str]] = defaultdict(list)  # the creatures each thinker decided for this round
+        for name, t in self.now.items():
             by_model[t.model].append(name)
         for m, names in by_model.items():
             self.worth_series[m].append(statistics.fmean(worths_after[n] for n in names))
             self.mood_series[m].append(statistics.fmean(after.creatures[n].mood for n in names))
+            self.series_rounds[m].append(round_no)
 
     def _event(self, e: Event) -> None:
-        k, x, of = e.kind, e.data, self.creatures.get
+        k, x, of = e.kind, e.data, self.now.get
         if k == "trade":
             if (b := of(x["buyer"])) is not None:
                 b.bought += 1
@@ -212,7 +234,7 @@ class ModelBehaviour:
             t.whispers += 1
         elif k == "say" and (t := of(x["creature"])) is not None:
             t.says += 1
-            t.says_on_topic += on_topic(x["text"], self.world.good_names, tuple(self.creatures))
+            t.says_on_topic += on_topic(x["text"], self.world.good_names, tuple(self.now))
 
     def add_call(self, call: dict) -> None:
         """One row of the ledger's calls table."""
@@ -243,8 +265,16 @@ class ModelBehaviour:
             out[m] = self._model(m, groups[m])
         return out
 
+    def decided_by(self) -> dict[str, dict[str, int]]:
+        """Per creature, who decided for it and in how many rounds (in the
+        order each first did): `{"Fox": {"human": 30, "scripted:merchant": 20}}`."""
+        out: dict[str, dict[str, int]] = {}
+        for (name, model), t in self.creatures.items():
+            out.setdefault(name, {})[model] = t.rounds
+        return out
+
     def _model(self, model: str, ts: list[_Tally]) -> dict:
-        names = [n for n, t in self.creatures.items() if t.model == model]
+        names = [t.creature for t in ts]
         total = lambda attr: sum(getattr(t, attr) for t in ts)  # noqa: E731
         decisions, turns = total("decisions"), total("rounds")
         rejected: Counter = sum((t.rejected for t in ts), Counter())
@@ -257,6 +287,7 @@ class ModelBehaviour:
         mstarts = [t.mood_start for t in ts if t.mood_start is not None]
         return {
             "creatures": names,
+            "rounds_by_creature": {t.creature: t.rounds for t in ts},  # the rounds it decided for each
             "decisions": decisions,
             "valid": valid, "clean": total("clean"), "repaired": total("repaired"),
             "valid_share": per(valid, decisions),
@@ -286,6 +317,7 @@ class ModelBehaviour:
                      "change": mean([t.mood_end - (t.mood_start or 0) for t in ts])},
             "worth_by_round": [round(x, 2) for x in self.worth_series.get(model, [])],
             "mood_by_round": [round(x, 2) for x in self.mood_series.get(model, [])],
+            "series_rounds": list(self.series_rounds.get(model, [])),  # the round of each of those two's values
         }
 
     def _calls(self, model: str, decisions: int) -> dict | None:

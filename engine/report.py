@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .behaviour import ModelBehaviour, Prices
+from .behaviour import SCRIPTED, ModelBehaviour, Prices
 from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .ledger import being_written
@@ -260,6 +260,7 @@ class EconomyReport:
             "rejections": dict(self.rejections),
             "rejected_share": rej / self.actions if self.actions else None,
             "models": self.behaviour.to_dict(),
+            "decided_by": self.behaviour.decided_by(),  # creature -> {who decided: rounds}
         }
 
     def lines(self) -> list[str]:
@@ -328,9 +329,24 @@ class EconomyReport:
             return out
         out.append("per model (a scripted temperament and a human seat count as models; totals over its "
                    "creatures and the run unless a line says a round or a creature):")
+        shared = {n: by for n, by in d["decided_by"].items() if len(by) > 1}
         for name, m in d["models"].items():
-            out.extend("  " + line for line in model_lines(name, m))
+            out.extend("  " + line for line in model_lines(name, m, shared))
+        if shared:
+            out.append("seats decided by more than one (each round counts under whoever decided it): "
+                       + "; ".join(shared_line(n, by) for n, by in shared.items()))
         return out
+
+
+def shared_line(creature: str, by: dict[str, int]) -> str:
+    """`Fox: human 30 rounds, autopilot 20 (scripted:merchant)`: who decided
+    for a creature, and in how many rounds, in the order each first did."""
+    def one(model: str, n: int, first: bool) -> str:
+        rounds = counted(n, "round") if first else str(n)
+        if model.startswith(f"{SCRIPTED}:"):  # a seat no one sat at trades on its temperament's rules
+            return f"autopilot {rounds} ({clean_text(model, MODEL_NAME_MAX)})"
+        return f"{clean_text(model, MODEL_NAME_MAX)} {rounds}"
+    return f"{clean_text(creature, NAME_MAX)}: " + ", ".join(one(m, n, i == 0) for i, (m, n) in enumerate(by.items()))
 
 
 def price_text(price: float) -> str:
@@ -339,13 +355,17 @@ def price_text(price: float) -> str:
     return format(Decimal(repr(price)).normalize(), "f")
 
 
-def model_lines(name: str, m: dict) -> list[str]:
-    """One model's behaviour (`ModelBehaviour.to_dict()[name]`) as text."""
+def model_lines(name: str, m: dict, shared: dict | None = None) -> list[str]:
+    """One model's behaviour (`ModelBehaviour.to_dict()[name]`) as text; a
+    creature in `shared` (decided for by more than one) is named with the
+    rounds this model decided for it."""
     num = lambda x, f=".2f": "n/a" if x is None else format(x, f)  # noqa: E731
     rej = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))
     name = clean_text(name, MODEL_NAME_MAX)  # a roster validates it; a save made by hand need not have
     names = m["creatures"]  # as the model's name: a save made by hand
-    who = ", ".join(clean_text(c, NAME_MAX) for c in names[:NAMES_SHOWN]) + \
+    part = m.get("rounds_by_creature", {})
+    who = ", ".join(clean_text(c, NAME_MAX) + (f" for {counted(part[c], 'round')}" if c in (shared or {}) else "")
+                    for c in names[:NAMES_SHOWN]) + \
         (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
     out = [f"{name} ({who}): {counted(m['decisions'], 'decision')}, valid {percent(m['valid_share'])} "
            f"(clean {m['clean']}, repaired {m['repaired']}), rejected {sum(m['rejected'].values())}"

@@ -296,6 +296,68 @@ def test_a_joined_creature_no_one_played_goes_by_its_autopilot_not_human(world):
     assert d["human"]["worth_by_round"] == [100, 100] and d["scripted:merchant"]["decisions"] == 2
 
 
+def _a_person_plays(world, db: Path, seat: str, to_round: int, **new_run) -> None:
+    """`wood play`'s game with a person at `seat` who passes each turn, to
+    round `to_round`: a new save at `db` (`new_run`: its RunOptions, the seat
+    joining as a new creature) or, without `new_run`, `db` resumed."""
+    import asyncio
+
+    from engine.actions import Action
+    from engine.brains.human import HumanBrain
+    from engine.world import RosterEntry
+    from wood_tui.game import HUMAN, open_game
+    from wood_tui.options import RunOptions
+
+    def turn(view, answer):  # the person's answer, given as the turn is handed over
+        answer.set_result(Action(action="pass", say=f"{view.name} thinks"))
+
+    async def play():
+        options = RunOptions(save=db, **new_run) if new_run else RunOptions(resume=db, brains=None)
+        joining = [RosterEntry(seat, "owl", "merchant", HUMAN)] if new_run else []
+        async with open_game(options, world, extra_brains={seat: HumanBrain(turn)}, extra_roster=joining,
+                             seats=[seat]) as game:
+            await game.runner.run(to_round)
+    asyncio.run(play())
+
+
+def test_a_seat_a_person_left_to_its_autopilot_counts_each_round_under_who_decided_it(world, tmp_path):
+    """Wren joined as a person (`wood play --as Wren --species owl`), who
+    played rounds 1-4; `wood sim --resume` had its autopilot (the scripted
+    merchant's rules) decide rounds 5-7; the person sat down again for 8-10.
+    The report had counted all 10 rounds as 'human (Wren): 10 decisions'.
+    Each round counts under who decided it, as each decision's recorded
+    outcome says, and the report says how the seat was shared."""
+    db = tmp_path / "shared.db"
+    _a_person_plays(world, db, "Wren", 4, creatures=4, rounds=10, seed=5)
+    r = wood("sim", "--resume", str(db), "--rounds", "7", "--quiet")
+    assert r.returncode == 0, r.stderr
+    _a_person_plays(world, db, "Wren", 10)
+    with sqlite3.connect(db) as con:  # what the ledger records per decision: the person's as "human"
+        outcomes = [o for (o,) in con.execute("SELECT outcome FROM actions WHERE creature = 'Wren' ORDER BY round")]
+    con.close()
+    assert outcomes == ["human"] * 4 + ["scripted"] * 3 + ["human"] * 3, outcomes
+
+    r = wood("report", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    human, merchant = d["models"]["human"], d["models"]["scripted:merchant"]
+    assert d["decided_by"]["Wren"] == {"human": 7, "scripted:merchant": 3}, d["decided_by"]
+    assert human["creatures"] == ["Wren"] and human["decisions"] == 7 and human["rounds_by_creature"] == {"Wren": 7}
+    assert human["action_mix"] == {"pass": 7} and human["say_per_round"] == 1.0  # the person's passes, each with a say
+    assert human["series_rounds"] == [1, 2, 3, 4, 8, 9, 10] and len(human["worth_by_round"]) == 7
+    assert "Wren" in merchant["creatures"] and merchant["rounds_by_creature"]["Wren"] == 3
+    assert sum(m["decisions"] for m in d["models"].values()) == d["actions"] == 10 * 5
+    assert all(sum(by.values()) == 10 for by in d["decided_by"].values())
+
+    text = wood("report", str(db))
+    assert text.returncode == 0, text.stderr
+    assert "  human (Wren for 7 rounds): 7 decisions," in text.stdout, text.stdout
+    assert "Wren: human 7 rounds, autopilot 3 (scripted:merchant)" in text.stdout, text.stdout
+    assert "human (Wren): 10 decisions" not in text.stdout
+    plots = wood("report", str(db), "--plots", str(tmp_path / "charts"))  # the series drawn at their rounds
+    assert plots.returncode == 0, plots.stderr
+
+
 def test_model_measures_on_hand_made_rounds_and_calls(world):
     """Outcomes by reason (the engine's, schema, unparseable, fault), self-trade
     attempts, a human seat, latency percentiles, tokens per second and the cost
@@ -311,7 +373,7 @@ def test_model_measures_on_hand_made_rounds_and_calls(world):
     rounds = [
         ({"Owl": _decision("offer", "clean", side="sell", good="acorns", qty=1, price=5),
           "Fox": _decision("accept", "rejected", f"{ENGINE_PREFIX}self_trade", id=3),
-          "Badger": _decision("offer", side="buy", good="honey", qty=1, price=1)},
+          "Badger": _decision("offer", "human", side="buy", good="honey", qty=1, price=1)},
          [Event("rejected", 1, {"creature": "Fox", "action": "accept", "reason": "self_trade"}),
           Event("rejected", 1, {"creature": "Badger", "action": "offer", "reason": "insufficient_coins"})]),
         ({"Owl": _decision("pass", "rejected", "schema: qty: too big"),

@@ -74,7 +74,10 @@ def _price_series(d: dict) -> dict[str, tuple[list[int], list[float]]]:
 
 
 def _model_series(d: dict, key: str) -> dict[str, tuple[list[int], list[float]]]:
-    return {n: (list(range(1, len(m[key]) + 1)), m[key]) for n, m in d["models"].items() if m[key]}
+    """Per model, (rounds, values): the rounds it decided in (`series_rounds`:
+    a seat a person left to its autopilot moves between two), else from 1 on."""
+    return {n: (m.get("series_rounds") or list(range(1, len(m[key]) + 1)), m[key])
+            for n, m in d["models"].items() if m[key]}
 
 
 # ---- the terminal ---------------------------------------------------------------
