@@ -796,6 +796,31 @@ def test_charts_on_a_full_disk_leave_an_earlier_reports_charts_as_they_were(save
     assert files_in(charts) == before
 
 
+def test_charts_on_a_full_disk_take_away_the_folders_made_for_them_and_nothing_else(saved, tmp_path):
+    """`--plots have/new/charts`, where `have` is the user's (a file in it):
+    the disk fills as the charts are written (a file size limit, as on a full
+    disk). One line, a non-zero exit, and `new` and `charts`, which the
+    report made, are gone (they had been left behind, empty); `have` and its
+    file are as they were. A folder that was there (`--plots have`) stays."""
+    from tests.saves import full_disk
+
+    have = tmp_path / "have"
+    have.mkdir()
+    (have / "notes.txt").write_text("the user's")
+
+    def everything() -> dict[str, bytes]:
+        return {str(p.relative_to(tmp_path)): p.read_bytes() if p.is_file() else b"<dir>"
+                for p in sorted(tmp_path.rglob("*"))}
+
+    before = everything()
+    for plots in (have / "new" / "charts", have):
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(saved), "--plots", str(plots)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=full_disk(60_000))
+        assert r.returncode == 2 and r.stderr.startswith("wood: error: cannot write the chart") and \
+            len(r.stderr.splitlines()) == 1, r.stderr
+        assert everything() == before, plots
+
+
 def _stopped(argv: list[str], sig: int, ready, before: str = "") -> subprocess.CompletedProcess:
     """`wood ARGV` in its own process, sent `sig` once `ready()` holds (polled);
     `before`: Python run in that process first (to hold it where it is to be stopped)."""

@@ -37,11 +37,13 @@ SWEEP_HEADLINES = ("needs met (share)", "wealth Gini at the end", "valid decisio
                    "trades on live tips per 100 rounds", "net worth change per creature")
 
 
-def check_dir(path: str, flag: str = "--plots", *, make: bool = True) -> Path:
+def check_dir(path: str, flag: str = "--plots", *, make: bool = True, made: list[Path] | None = None) -> Path:
     """`FLAG DIR` (an output folder: `--plots`, the sweep's `--out`): one that
     exists or can be made, and can be written; else one line naming the flag.
     `make=False` checks without making it (a command with two such flags
-    checks both before it makes either: a usage error leaves no folder)."""
+    checks both before it makes either: a usage error leaves no folder).
+    `made`: the folders it makes are added to it, outermost first, so that
+    `unmake` can take them away again if what was to go in them fails."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise WoodError(f"{flag} {not_a_directory(p)}")
@@ -52,13 +54,44 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True) -> Path:
         if not os.access(above, os.W_OK | os.X_OK):
             raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {shown_path(above)} is not writable")
         return p
+    missing = []  # the folders to make, innermost first
+    for q in (p, *p.absolute().parents):
+        if q.exists() or q.is_symlink():  # a link to nowhere: mkdir says so
+            break
+        missing.append(q)
+    mine: list[Path] = []
     try:
-        p.mkdir(parents=True, exist_ok=True)
+        for q in reversed(missing):
+            try:
+                q.mkdir()
+            except FileExistsError:
+                if not q.is_dir():
+                    raise
+                continue  # made meanwhile by another, or a name such as `new/..` for one that is there: not ours
+            mine.append(q)
+        if not missing:
+            p.mkdir(parents=True, exist_ok=True)  # there already (or it says why not, as before)
     except OSError as e:
+        unmake(mine)
         raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {e.strerror or e}") from None
     if not os.access(p, os.W_OK | os.X_OK):
+        unmake(mine)
         raise WoodError(f"{flag} {shown_path(p)}: the directory is not writable")
+    if made is not None:
+        made += mine
     return p
+
+
+def unmake(made: list[Path]) -> None:
+    """Take away the folders `check_dir` made (`made`, outermost first),
+    innermost first: each only if it is empty, so nothing anyone put in
+    one meanwhile goes, nor a folder that was there before."""
+    from engine.stops import deferred
+
+    with deferred():  # a Ctrl-C does not stop the clearing half way
+        for q in reversed(made):
+            with contextlib.suppress(OSError):
+                q.rmdir()
 
 
 def _model_bars(models: dict) -> list[tuple[str, list[str], list[float]]]:

@@ -103,13 +103,26 @@ class _At:
 
 def _run(args, at: _At) -> int:
     from engine.report import report_of
-    from engine.sanitise import shown_path
     from engine.world import load_world
 
     from wood_tui import plots
 
     report = report_of(args.path, load_world(), prices=prices_of(args))  # a bad save fails before a folder is made
-    plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
+    made: list = []  # the folders --plots made: taken away again if its charts cannot be written
+    plots_dir = plots.check_dir(args.plots, made=made) if args.plots is not None else None
+    try:
+        return _shown(args, at, report, plots_dir)
+    except Exception:  # a full disk, a folder where a chart goes: no empty folder of ours is left behind
+        plots.unmake(made)
+        raise
+
+
+def _shown(args, at: _At, report, plots_dir) -> int:
+    from engine.errors import WoodError
+    from engine.sanitise import shown_path
+
+    from wood_tui import plots
+
     d = report.to_dict()
     if args.json:
         print(json.dumps(d, sort_keys=True))
@@ -125,6 +138,9 @@ def _run(args, at: _At) -> int:
         print(plots.report_charts(d, colour=plots.coloured(charts_to)), end="", file=charts_to)
         at.drawn = True
     if plots_dir is not None:
-        written = plots.report_files(d, plots_dir, at.charts)
+        try:
+            written = plots.report_files(d, plots_dir, at.charts)
+        except OSError as e:  # what the charts' own lines do not name (matplotlib's, a temporary file's)
+            raise WoodError(f"cannot write the charts into {shown_path(plots_dir)}: {e.strerror or e}") from None
         print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
     return 0
