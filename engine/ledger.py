@@ -77,6 +77,7 @@ COLUMNS = {
 KEYS = {"meta": ("key",), "rounds": ("round",), "actions": ("round", "creature"), "events": ("round", "seq"),
         "calls": ("round", "creature"), "tips": ("id",), "snapshot": ("id",)}
 ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
+RUN_KEYS = ("format", "seed", "brains", "roster", "extra", "created")  # the meta that is a run's identity (`run_id`)
 # Event data that readers of a recorded run (the replay screen) rely on, by kind.
 EVENT_FIELDS = {"trade": {"good": str, "qty": int}, "rejected": {"reason": str}, "tip_resolved": {"truth": object},
                 "fine": {"amount": int}}
@@ -867,6 +868,22 @@ class Ledger:
         seats = json.loads(self.meta().get("extra") or "{}").get("seats", [])
         names = {r.name for r in self.roster()}
         return [n for n in seats if n in names]
+
+    def run_id(self) -> str:
+        """What tells this run from any other, whatever file holds it: the meta
+        its save was created with and that nothing changes after (its seed,
+        brains, roster, models and seats, and the moment it was created), as
+        canonical JSON. A copy of a save (`cp`, a download) has its run's id;
+        a save created afresh, even with the same seed and roster, has its own
+        (its `created`); a resume given a new length keeps it (`ends` is not in it)."""
+        meta = self.meta()
+        return json.dumps({k: meta.get(k) for k in RUN_KEYS}, sort_keys=True)
+
+    def round_hashes(self) -> list[str]:
+        """Each committed round's recorded state hash, rounds 1 on: two saves of
+        one run (`run_id`) agree on the rounds both hold unless one was played
+        on apart from the other after it was copied."""
+        return [h for (h,) in self._rows("SELECT state_hash FROM rounds ORDER BY round", (), "its rounds")]
 
     def last_round(self) -> int:
         return self.con.execute("SELECT coalesce(max(round), 0) FROM rounds").fetchone()[0]

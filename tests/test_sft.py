@@ -235,3 +235,68 @@ def test_the_fine_tuning_set_never_lands_on_an_audit_file_and_a_save_named_twice
     os.link(save, hard)  # the same file under a second name
     linked = wood("export", str(save), str(hard), "--sft", str(tmp_path / "linked.jsonl"))
     assert linked.returncode == 0 and "from 1 run" in linked.stdout, linked.stdout + linked.stderr
+
+
+def test_a_copy_of_a_save_is_the_same_run_exported_once(runs, tmp_path):
+    """A save and a copy of it (`shutil.copy`: the same run, under another
+    name and inode) had been two runs: every example twice in the set, 'from
+    2 runs'. The copy is skipped with a line naming both; the set is the
+    save's alone, and held out with its seed, it is one held-out run."""
+    import shutil
+
+    one = runs / "runs" / "seed-1.db"
+    copy = tmp_path / "copy.db"
+    shutil.copy(one, copy)
+    alone, both = tmp_path / "alone.jsonl", tmp_path / "both.jsonl"
+    assert wood("export", str(one), "--sft", str(alone)).returncode == 0
+    r = wood("export", str(one), str(copy), "--sft", str(both))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == f"skipped {copy}: the same run as {one}", r.stdout
+    assert f"from 1 run to {both}" in r.stdout and "gave no example" not in r.stdout, r.stdout
+    assert both.read_bytes() == alone.read_bytes() and len(alone.read_text().splitlines()) == len(applied(one))
+
+    held = tmp_path / "held.jsonl"  # seed 1 held out: its save and its copy are one held-out run, seed 2 trains
+    r = wood("export", str(runs / "runs"), str(copy), "--sft", str(tmp_path / "train.jsonl"), "--holdout-seeds", "1",
+             "--holdout", str(held))
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {copy}: the same run as {one}" in r.stdout, r.stdout
+    assert f"{len(applied(one))} held-out examples from 1 run (seed 1) to {held}" in r.stdout, r.stdout
+    assert held.read_bytes() == alone.read_bytes()
+    train = [json.loads(x) for x in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert train and not any(x in map(json.loads, held.read_text().splitlines()) for x in train)
+
+
+def test_a_copy_played_on_is_read_whole_and_the_save_it_was_copied_from_skipped(tmp_path):
+    """A save of 4 rounds copied, and the copy played on to 6 (`wood sim
+    --resume`): the two are one run, the original its first 4 rounds. The
+    copy is read whole, the original skipped. A second copy played on apart
+    (its replies other from round 5 on) is read from the round it parts on."""
+    import shutil
+
+    with FaultServer() as srv:
+        roster = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+                  "max_concurrency = 2\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+        roster += "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\ntemperament = "{t}"\n'
+                          f'model = "{m}"\n' for n, t, m in CREATURES)
+        (tmp_path / "roster.toml").write_text(roster)
+        first, later, apart = tmp_path / "first.db", tmp_path / "later.db", tmp_path / "apart.db"
+        r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "4", "--seed", "7", "--save", str(first),
+                 "--quiet")
+        assert r.returncode == 0, r.stderr
+        shutil.copy(first, later)
+        shutil.copy(first, apart)
+        assert wood("sim", "--resume", str(later), "--rounds", "6", "--quiet").returncode == 0
+        srv.play("garbage", "garbage")  # the other copy's round 5 goes otherwise: it parts from `later` there
+        assert wood("sim", "--resume", str(apart), "--rounds", "6", "--quiet").returncode == 0
+    out = tmp_path / "sft.jsonl"
+    r = wood("export", str(first), str(later), "--sft", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {first}: the same run as {later}" in r.stdout, r.stdout
+    assert len(out.read_text().splitlines()) == len(applied(later, rounds=(1, 6))) and "from 1 run" in r.stdout
+
+    r = wood("export", str(first), str(later), str(apart), "--sft", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {first}: the same run as {later}" in r.stdout, r.stdout
+    assert f"read {apart} from round 5 on: its rounds 1 to 4 are the same run as {later}'s" in r.stdout, r.stdout
+    want = len(applied(later, rounds=(1, 6))) + len(applied(apart, rounds=(5, 6)))
+    assert len(out.read_text().splitlines()) == want and "from 2 runs" in r.stdout, r.stdout

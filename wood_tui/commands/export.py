@@ -22,7 +22,10 @@ conversational shape TRL's SFTTrainer and `datasets.load_dataset("json",
 it, e.g. a sweep's), filtered by `--model`, `--outcome` and `--rounds`;
 `--holdout-seeds` puts the examples of those runs' seeds in a second file
 (`FILE.heldout.jsonl`, or `--holdout`), never in the first. All files
-appear together or not at all."""
+appear together or not at all. A run is read once however many of its
+saves are given (a copy: the same `Ledger.run_id`, its rounds the same as
+another's): a line names each copy skipped, and of a copy played on apart
+after it was copied only the rounds of its own are read."""
 from __future__ import annotations
 
 import contextlib
@@ -333,30 +336,40 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
             ledger = Ledger.open(path, readonly=True, rows_only=True)
             ledgers.append(ledger)
             ledger.check_records()
+        same = _same_runs(ledgers)  # a copy of another save read: skipped, or only its own rounds read
+        notes = [f"skipped {shown_path(ledger.path)}: the same run as {shown_path(same[ledger.path][1])}"
+                 if same[ledger.path][0] > ledger.last_round() else
+                 f"read {shown_path(ledger.path)} from round {same[ledger.path][0]} on: its rounds 1 to "
+                 f"{same[ledger.path][0] - 1} are the same run as {shown_path(same[ledger.path][1])}'s"
+                 for ledger in ledgers if ledger.path in same]
+        runs = [ledger for ledger in ledgers  # the runs read, each once
+                if ledger.path not in same or same[ledger.path][0] <= ledger.last_round()]
+        first = {ledger.path: same[ledger.path][0] if ledger.path in same else 1 for ledger in runs}
         lo, hi = args.rounds or (1, None)
         models, outcomes = set(args.model or ()), set(args.outcome)
-        played = {r.model for ledger in ledgers for r in ledger.roster()}
+        played = {r.model for ledger in runs for r in ledger.roster()}
         if unknown := sorted(models - played):  # a typo would write an empty set over the last one
-            raise WoodError(f"--model {unknown[0]}: no creature in {counted(len(ledgers), 'run')} read played it "
+            raise WoodError(f"--model {unknown[0]}: no creature in {counted(len(runs), 'run')} read played it "
                             f"(their models: {', '.join(sorted(played))})")
         holdout = set(args.holdout_seeds or ())
-        n_held_runs = sum(ledger.seed in holdout for ledger in ledgers)
-        seeds = sorted({ledger.seed for ledger in ledgers})
+        n_held_runs = sum(ledger.seed in holdout for ledger in runs)
+        seeds = sorted({ledger.seed for ledger in runs})
         if holdout and not n_held_runs:  # an empty held-out file would pass for an evaluation set
             raise WoodError(f"--holdout-seeds: no run read has any of those seeds (the runs' seeds: "
                             f"{', '.join(map(str, seeds[:20]))}{', ...' if len(seeds) > 20 else ''})")
-        if holdout and n_held_runs == len(ledgers):
+        if holdout and n_held_runs == len(runs):
             raise WoodError("--holdout-seeds holds out every run read: the fine-tuning set would be empty")
         used: set[Path] = set()  # the runs that gave an example, so that the summary counts only those
-        held_out = {ledger.path: ledger.seed for ledger in ledgers if ledger.seed in holdout}  # path -> seed
+        held_out = {ledger.path: ledger.seed for ledger in runs if ledger.seed in holdout}  # path -> seed
 
         def rows(want_held: bool):
-            for ledger in ledgers:
+            for ledger in runs:
                 if (ledger.seed in holdout) != want_held:
                     continue
                 for call in ledger.calls():
                     if (call["outcome"] in outcomes and call["action"] is not None and call["messages"]
-                            and lo <= call["round"] and (hi is None or call["round"] <= hi) and (not models or call["model"] in models)):
+                            and max(lo, first[ledger.path]) <= call["round"] and (hi is None or call["round"] <= hi)
+                            and (not models or call["model"] in models)):
                         if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
                             raise WoodError(f"{shown_path(ledger.path)}: round {call['round']}, "
@@ -412,6 +425,8 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
     finally:
         for ledger in ledgers:
             ledger.close()
+    for note in notes:
+        print(note)
     n_used_held = len(used & held_out.keys())
     held_seeds = sorted({held_out[p] for p in used & held_out.keys()})  # of the runs it came from, not all asked for
     print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
@@ -420,8 +435,39 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
           + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
              f" ({'seed' if len(held_seeds) == 1 else 'seeds'} {', '.join(map(str, held_seeds))}) to {shown_path(held)}"
              if held is not None else "")
-          + (f"; {counted(idle, 'run')} of the {len(ledgers)} read gave no example"
-             if (idle := len(ledgers) - len(used)) else ""))
+          + (f"; {counted(idle, 'run')} of the {len(runs)} read gave no example"
+             if (idle := len(runs) - len(used)) else ""))
+
+
+def _same_runs(ledgers: list) -> dict[Path, tuple[int, Path]]:
+    """The saves among `ledgers` that repeat another's run: a copy (the same
+    `Ledger.run_id`) whose first rounds are the other's, round for round
+    (their recorded state hashes). Path -> (the first round of its own, the
+    save whose rounds it repeats); a round past its last: wholly a copy, to
+    be skipped. Of copies holding more rounds and fewer, the one holding most
+    is read whole (the others are its earlier copies); of two as long, the
+    one given first. A copy played on apart after it was copied is its own
+    from the round they part on."""
+    groups: dict[str, list] = {}
+    for ledger in ledgers:
+        groups.setdefault(ledger.run_id(), []).append(ledger)
+    out: dict[Path, tuple[int, Path]] = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        hashes = {ledger.path: ledger.round_hashes() for ledger in group}
+        kept: list = []
+        for ledger in sorted(group, key=lambda x: -len(hashes[x.path])):  # stable: the order given among equals
+            mine, shared, like = hashes[ledger.path], 0, None
+            for other in kept:
+                theirs = hashes[other.path]
+                n = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+                if n > shared:
+                    shared, like = n, other.path
+            if like is not None:
+                out[ledger.path] = (shared + 1, like)
+            kept.append(ledger)
+    return out
 
 
 def _make_dirs(out: Path) -> list[Path]:
