@@ -24,7 +24,7 @@ from engine.brains.config import check_host, url_host
 from engine.errors import WoodError
 from engine.sanitise import shown_path
 
-from .health import ServerExited, ended, log_tail, port_in_use, stop_process, wait_ready
+from .health import ServerExited, die_with_parent, ended, log_tail, port_in_use, stop_process, wait_ready
 from .roster import ModelConfig, Roster, not_utf8, read_utf8
 
 INSTALL_ROOT = Path(__file__).resolve().parent.parent  # holds the `serve` package
@@ -299,7 +299,10 @@ class VLLMFleet:
 
     def start(self) -> "VLLMFleet":
         """Start each server after the previous one is healthy. On any failure
-        (or Ctrl-C) the ones already started are stopped before raising."""
+        (or Ctrl-C) the ones already started are stopped before raising.
+        Each server is sent SIGTERM when the thread that started it ends
+        (`die_with_parent`), so call this from a thread that lives as long
+        as the servers should (`wood serve`: the main thread)."""
         binary = find_vllm(self.vllm_bin)
         atexit.register(self.stop)
         try:
@@ -322,11 +325,12 @@ class VLLMFleet:
         except OSError as e:
             raise WoodError(f"cannot write {server.name}'s log at {shown_path(server.log_path)} ({e.strerror or e})") from None
         with log:
-            # its own process group: stopping it also reaches vLLM's engine processes
+            # its own process group: stopping it also reaches vLLM's engine processes; SIGTERM when this
+            # thread ends however it ends (a `kill -9` of the game included), so no server outlives it
             try:
                 server.process = subprocess.Popen(render_command(server.config_path, vllm_bin=binary),
                                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                                  start_new_session=True)
+                                                  preexec_fn=die_with_parent, start_new_session=True)
             except OSError as e:  # not a program (no #! line: "Exec format error"), or gone since it was found
                 server.log_path.unlink(missing_ok=True)  # empty: a folder made for the logs is not left behind
                 raise WoodError(f"cannot run {shown_path(binary)} for {server.name}: {e.strerror or e}") from None

@@ -3,6 +3,7 @@ YAML reader, and VLLMFleet's one-at-a-time start, driven against a stub
 `vllm` (tests/stub_vllm.py: a real process serving /health on 127.0.0.1)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -483,7 +484,7 @@ def test_the_log_folder_of_a_wood_serve_killed_outright_is_swept_a_day_on(tmp_pa
     first, lines = _serve_until_serving(rosters[0], stub_bin, tmp)
     first.kill()
     first.communicate()  # reaped: its pid is no process's now
-    for r in records(record):  # its vLLM server runs on in its own session: stopped here
+    for r in records(record):  # its vLLM server stops with it (SIGTERM); the stub's engine is stopped here
         for pid in (r["pid"], r.get("engine_pid")):
             if pid is not None and alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -516,6 +517,35 @@ def test_the_log_folder_of_a_wood_serve_killed_outright_is_swept_a_day_on(tmp_pa
     assert not orphan.exists()
     assert sorted(tmp.iterdir()) == sorted(kept)  # the second's own folder gone with its clean stop
     assert all((f / "a.log").is_file() for f in kept)
+
+
+def test_the_servers_of_a_wood_serve_killed_outright_stop_with_it(tmp_path, stub_bin):
+    """A `kill -9` of `wood serve` had left its vLLM servers running (each in
+    its own session, which no Ctrl-C reaches): each now gets SIGTERM when the
+    thread that started it ends (`die_with_parent`), `wood serve`'s main thread."""
+    record = tmp_path / "record.jsonl"
+    models = []
+    for name in ("alpha", "beta"):
+        path = write_config(tmp_path, name, record)
+        port = read_config(path)["port"]
+        models.append(f'[models.{name}]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                      f'model = "{name}"\nvllm_config = "{path}"\n')
+    roster = tmp_path / "roster.toml"
+    roster.write_text("\n".join(models) + '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "alpha"\n'
+                      '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "beta"\n')
+    (tmp_path / "tmp").mkdir()
+    wood, _ = _serve_until_serving(roster, stub_bin, tmp_path / "tmp")
+    servers = [r["pid"] for r in records(record) if r["event"] == "start"]
+    try:
+        assert len(servers) == 2 and all(alive(p) for p in servers)
+        wood.kill()
+        wood.communicate()
+        assert wait_gone(servers) == [], "a vLLM server outlived the wood serve killed outright"
+    finally:
+        wood.kill()
+        for pid in servers:  # each server's group (the stub's engine too): none left, whatever the test found
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def test_installed_rosters_are_found_from_any_folder(tmp_path, monkeypatch):
