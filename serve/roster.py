@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
+import time
 import tomllib
 from pathlib import Path
 
@@ -159,6 +161,7 @@ def find_roster(path: str | Path) -> Path:
 
 
 TEXT_MAX = 16 * 1024 * 1024  # bytes of a roster or a vLLM config read: past any real one (a [crowd] fills a large roster)
+PIPE_WAIT_S = 10.0  # seconds a roster or config that is no file on disk (`<(...)`, a named pipe) has to reach its end
 
 
 def read_utf8(path: Path) -> str:
@@ -167,17 +170,68 @@ def read_utf8(path: Path) -> str:
     `not_utf8`) where it is not UTF-8. A named pipe with no writer reads as
     empty: opened as the file was, it waited for one without end, deaf to a
     stop (the game's loop waits on it) -- `<(...)`, whose writer is there
-    already, reads as before. OSError (EFBIG) past TEXT_MAX (`/dev/zero`)."""
+    already, reads as before. A pipe or device that has not ended within
+    PIPE_WAIT_S (`<(sleep 1000)`: its writer holds it open, writing nothing)
+    is OSError (ETIMEDOUT); OSError (EFBIG) past TEXT_MAX (`/dev/zero`)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as f:
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)  # opened without waiting; read as any file, a pipe's writer awaited
-        data = f.read(TEXT_MAX + 1)
-        if not data and stat.S_ISFIFO(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or not hasattr(select, "poll"):
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)  # opened without waiting; read as any file
+            data = f.read(TEXT_MAX + 1)
+        else:
+            data = _read_within(fd, PIPE_WAIT_S)
+        if not data and stat.S_ISFIFO(mode):
             raise OSError(errno.ENODATA, "it is a named pipe that nothing writes to")
     if len(data) > TEXT_MAX:
         raise OSError(errno.EFBIG, f"it is larger than {TEXT_MAX // 1024 // 1024} MiB, no roster or config")
     return data.decode("utf-8-sig")
+
+
+def _read_within(fd: int, wait_s: float) -> bytes:
+    """A pipe or device opened without blocking, to its end (or TEXT_MAX + 1
+    bytes), or OSError (ETIMEDOUT) once `wait_s` has passed without its end.
+    The wait is polled in short steps, so that a stop lands within one: Ctrl-C
+    outside an event loop raises where it stands, and inside one (`wood sim`
+    reads its roster there) it only cancels the loop's main task, which ends
+    here as at an await (CancelledError)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + wait_s
+    chunks: list[bytes] = []
+    size = 0
+    while size <= TEXT_MAX:
+        try:
+            chunk = os.read(fd, min(1024 * 1024, TEXT_MAX + 1 - size))
+        except BlockingIOError:  # nothing to read yet, and its writer holds it open
+            chunk = None
+        if chunk == b"":  # its end
+            break
+        if chunk:
+            chunks.append(chunk)
+            size += len(chunk)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise OSError(errno.ETIMEDOUT, f"it gave no end-of-file within {wait_s:g} seconds (what writes to it "
+                                           "neither finished nor closed it)")
+        if chunk is None:
+            poller.poll(min(left, 0.1) * 1000)
+            _end_if_cancelled()
+    return b"".join(chunks)
+
+
+def _end_if_cancelled() -> None:
+    """CancelledError if the event loop task running this (if any) has been
+    asked to stop: asyncio's Runner cancels it on Ctrl-C, `engine.stops` on SIGTERM."""
+    import asyncio
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread: a stop raises where it lands
+        return
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def not_utf8(e: UnicodeDecodeError) -> str:

@@ -3,11 +3,14 @@ output that cannot be written, a model server that accepts a connection and
 then says nothing. Each is one clear line, and nothing is lost."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -392,3 +395,86 @@ def test_a_roster_that_is_a_pipe_nobody_writes_to_or_an_endless_device_is_one_li
     r = subprocess.run(["bash", "-c", '"$0" -m wood_tui sim --roster <(printf %s "$1") --rounds 2', sys.executable,
                         roster], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "rounds: 2" in r.stdout and "state hash" in r.stdout, r.stderr
+
+
+def _wood_waiting(wait_s: float, shell_args: str, *args: str) -> subprocess.Popen:
+    """`wood ARGS` (the real CLI, its own process group) with serve.roster.PIPE_WAIT_S
+    at `wait_s`, run by bash so that `shell_args` may hold a `<(...)`."""
+    code = ("import sys, serve.roster; serve.roster.PIPE_WAIT_S = float(sys.argv.pop(1)); "
+            "from wood_tui.cli import run_as_module; run_as_module()")
+    return subprocess.Popen(["bash", "-c", f'exec "$0" -c "$1" "$2" "${{@:3}}" {shell_args}', sys.executable, code,
+                             str(wait_s), *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _ended(wood: subprocess.Popen, timeout_s: float) -> str:
+    """What `wood` wrote on stderr, once it has ended; its group (a writer it
+    was given, still holding the pipe) killed either way, so none is left."""
+    try:
+        wood.wait(timeout_s)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # stderr's last writer: read to its end below
+            os.killpg(wood.pid, signal.SIGKILL)
+    return wood.stderr.read()
+
+
+@pytest.mark.parametrize("command", ["sim", "serve"])
+def test_a_roster_from_a_pipe_that_never_ends_is_one_line_after_a_bounded_wait(command):
+    """`--roster <(sleep 1000)`: a pipe whose writer holds it open and writes
+    nothing had been read without end, saying nothing. It is refused once
+    PIPE_WAIT_S has passed without its end, in one line naming it, exit 2 as
+    the other roster errors (`wood sim` reads it inside its event loop, `wood
+    serve` outside one); one that ends in time still plays (the test above)."""
+    wood = _wood_waiting(2, "--roster <(sleep 1000)", command)
+    err = _ended(wood, 30)
+    assert wood.returncode == 2 and err.endswith("\n") and len(err.splitlines()) == 1, err
+    assert err.startswith("wood: error: cannot read roster /dev/fd/"), err
+    assert ": it gave no end-of-file within 2 seconds" in err, err
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc here to see the roster opened")
+@pytest.mark.parametrize("command", ["sim", "serve"])
+def test_ctrl_c_while_a_roster_pipe_is_waited_for_ends_it_at_once(tmp_path, command):
+    """Ctrl-C in the wait for a named pipe whose writer (a real process) holds
+    it open and writes nothing ends the command at once, `wood: interrupted`,
+    exit 130: inside `wood sim`'s event loop too, where Ctrl-C only cancels
+    the main task and a blocking read would have been waited out."""
+    fifo = tmp_path / "roster.toml"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDWR)  # opened without waiting for a reader (Linux): the writer's end, at once
+    try:
+        writer = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL, stdout=held)
+    finally:
+        os.close(held)
+    try:
+        wood = _wood_waiting(600, f"--roster {shlex.quote(str(fifo))}", command)
+        try:
+            began = time.monotonic()
+            while not _has_open(wood.pid, fifo):  # in its wait (the roster opened): no longer starting up
+                assert wood.poll() is None, wood.stderr.read()
+                assert time.monotonic() - began < 60, "wood never opened its roster"
+                time.sleep(0.05)
+            time.sleep(0.3)
+            wood.send_signal(signal.SIGINT)
+            err = _ended(wood, 20)
+        finally:
+            wood.kill()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert (wood.returncode, err) == (130, "wood: interrupted\n")
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # ended
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+        except OSError:  # closed meanwhile
+            pass
+    return False
