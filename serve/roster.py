@@ -164,15 +164,30 @@ TEXT_MAX = 16 * 1024 * 1024  # bytes of a roster or a vLLM config read: past any
 PIPE_WAIT_S = 10.0  # seconds a roster or config that is no file on disk (`<(...)`, a named pipe) has to reach its end
 
 
+_PIPED: dict[str, bytes] = {}  # what a roster or config that is no file on disk gave, by path: it can be read but once
+
+
 def read_utf8(path: Path) -> str:
     """A text file (a roster, a vLLM config) as UTF-8, a leading byte-order
     mark dropped (Windows' Notepad writes one); UnicodeDecodeError (see
-    `not_utf8`) where it is not UTF-8. A named pipe with no writer reads as
+    `not_utf8`) where it is not UTF-8 (`read_text_bytes`)."""
+    return read_text_bytes(path).decode("utf-8-sig")
+
+
+def read_text_bytes(path: Path) -> bytes:
+    """The bytes of a roster or vLLM config. One that is no file on disk
+    (`<(cat roster.toml)`, a named pipe) is read once per process and kept:
+    the game reads its roster more than once (checked before the screen
+    opens, then played), and a pipe's second reader would find it spent and
+    empty. A named pipe with no writer reads as
     empty: opened as the file was, it waited for one without end, deaf to a
     stop (the game's loop waits on it) -- `<(...)`, whose writer is there
     already, reads as before. A pipe or device that has not ended within
     PIPE_WAIT_S (`<(sleep 1000)`: its writer holds it open, writing nothing)
     is OSError (ETIMEDOUT); OSError (EFBIG) past TEXT_MAX (`/dev/zero`)."""
+    key = os.path.abspath(path)
+    if key in _PIPED:
+        return _PIPED[key]
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
@@ -186,7 +201,9 @@ def read_utf8(path: Path) -> str:
             raise OSError(errno.ENODATA, "it is a named pipe that nothing writes to")
     if len(data) > TEXT_MAX:
         raise OSError(errno.EFBIG, f"it is larger than {TEXT_MAX // 1024 // 1024} MiB, no roster or config")
-    return data.decode("utf-8-sig")
+    if not stat.S_ISREG(mode):
+        _PIPED[key] = data
+    return data
 
 
 def _read_within(fd: int, wait_s: float) -> bytes:

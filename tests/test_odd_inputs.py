@@ -478,3 +478,30 @@ def _has_open(pid: int, path: Path) -> bool:
         except OSError:  # closed meanwhile
             pass
     return False
+
+
+def test_a_roster_from_a_pipe_is_read_once_for_every_reader_in_the_process():
+    """`wood watch/play --roster <(cat roster.toml)` read the roster twice, once
+    checked before the screen opens and once to play, and the second reader
+    found the pipe spent: 'a named pipe that nothing writes to'. What a pipe
+    gave is kept for the process (serve.roster.read_text_bytes): here the same
+    two steps as `wood watch`, then a round played, in one process on a real
+    `<(...)`."""
+    code = ("import asyncio, sys\n"
+            "from engine.world import load_world\n"
+            "from wood_tui.game import check_before_the_screen, open_game\n"
+            "from wood_tui.options import RunOptions\n"
+            "world = load_world()\n"
+            "options = RunOptions.parse('watch', ['--roster', sys.argv[1], '--rounds', '1'])\n"
+            "check_before_the_screen(options, world)\n"
+            "async def play():\n"
+            "    async with open_game(options, world) as game:\n"
+            "        await game.runner.run(1)\n"
+            "        print(sorted(game.runner.state.creatures))\n"
+            "asyncio.run(play())\n")
+    roster = ('[[creatures]]\nname = "Ash"\nspecies = "owl"\nmodel = "scripted"\n'
+              '[[creatures]]\nname = "Bramble"\nspecies = "fox"\nmodel = "scripted"\n')
+    r = subprocess.run(["bash", "-c", '"$0" -c "$1" <(printf %s "$2")', sys.executable, code, roster],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "['Ash', 'Bramble']", r.stdout

@@ -206,7 +206,7 @@ def _write_whole(target: Path, data: bytes, out: Path) -> None:
 
 def _rosters(paths: list[str]) -> list[RosterFile]:
     from engine.errors import WoodError
-    from serve.roster import find_roster, load_roster
+    from serve.roster import find_roster, load_roster, read_text_bytes
 
     out: list[RosterFile] = []
     for given in paths:
@@ -226,7 +226,7 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
             raise WoodError(f"--roster {shown_path(given)}: model {keyed[0]} has a literal api_key, which a save "
                             "never keeps, so a sweep's resumed runs would go without it: name the variable that "
                             "holds it with api_key_env")
-        text = path.read_bytes()  # what its runs will play: the file as it was checked, or refused
+        text = read_text_bytes(path)  # what its runs will play: the file as it was checked, or refused
         if load_roster(given).model_dump() != roster.model_dump():
             raise WoodError(f"--roster {shown_path(given)}: the file changed while it was read; run the sweep again")
         digest = hashlib.sha256(text).hexdigest()
