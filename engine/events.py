@@ -125,7 +125,7 @@ def describe(e: Event) -> str:
     if k == "shock_ended":
         return f"The {d['shock']} on {d['good']} is over"
     if k == "short_opened":
-        return (f"{d['owner']} shorted {d['qty']} {d['good']} for {d['proceeds']} coins, "
+        return (f"{d['owner']} shorted {d['qty']} {d['good']} for {counted(d['proceeds'], 'coin')}, "
                 f"{d['collateral']} held as collateral, due round {d['due']} (#{d['id']})")
     if k == "pact_proposed":
         again = " again" if d.get("renewed") else ""

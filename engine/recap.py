@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from . import memory
 from .actions import REASON_WORDS, Reason, reason_words  # noqa: F401  (reason_words: re-exported)
-from .events import Event
+from .events import Event, counted
 from .state import State
 
 MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
@@ -39,7 +39,7 @@ def _proposal(d: dict) -> str:
     if kind == "gift" and p.get("to"):
         return f"gift to {p['to']}"
     if kind == "lend" and p.get("amount") is not None:
-        return f"loan offer of {p['amount']} coins"
+        return f"loan offer of {counted(p['amount'], 'coin')}"
     if kind == "short" and p.get("good"):
         return f"short of {p.get('qty', '?')} {p['good']} at {p.get('price', '?')}"
     if kind == "ally" and p.get("to"):
@@ -86,9 +86,9 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
         elif k == "trade" and name in (d.get("buyer"), d.get("seller")):
             buying = d["buyer"] == name
             other = d["seller"] if buying else d["buyer"]
-            coins = d["qty"] * d["price"]
-            line = (f"You bought {d['qty']} {d['good']} from {other} at {d['price']} ({coins} coins paid)" if buying
-                    else f"You sold {d['qty']} {d['good']} to {other} at {d['price']} ({coins} coins earned)")
+            coins = counted(d["qty"] * d["price"], "coin")
+            line = (f"You bought {d['qty']} {d['good']} from {other} at {d['price']} ({coins} paid)" if buying
+                    else f"You sold {d['qty']} {d['good']} to {other} at {d['price']} ({coins} earned)")
             if d.get("offer") in left:
                 left[d["offer"]] -= d["qty"]
                 rest = left[d["offer"]]
@@ -107,25 +107,27 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
                 fills.append("The granary (the magistrate's fines, spent on food) bought you food you lacked.")
             sold = [(g, q, p) for owner, g, q, p in d.get("buys", ()) if owner == name]
             for g, q, p in sold:
-                fills.append(f"The granary bought {q} {g} from you at {p} ({q * p} coins earned).")
+                fills.append(f"The granary bought {q} {g} from you at {p} ({counted(q * p, 'coin')} earned).")
         elif k == "loan_offered" and d.get("lender") == name:
             to = f" to {d['to']}" if d.get("to") else " to anyone"
-            money.append(f"You offered a loan of {d['amount']} coins{to} at {d['rate']}% for {d['rounds']} rounds "
-                         f"(#{d['id']}).")
+            money.append(f"You offered a loan of {counted(d['amount'], 'coin')}{to} at {d['rate']}% "
+                         f"for {counted(d['rounds'], 'round')} (#{d['id']}).")
         elif k == "loan_taken" and name in (d.get("lender"), d.get("borrower")):
             if d["borrower"] == name:
-                money.append(f"You borrowed {d['amount']} coins from {d['lender']}: you owe {d['owed']} in round "
-                             f"{d['due']}.")
+                money.append(f"You borrowed {counted(d['amount'], 'coin')} from {d['lender']}: "
+                             f"you owe {d['owed']} in round {d['due']}.")
             else:
-                money.append(f"{d['borrower']} took your loan of {d['amount']} coins: owes you {d['owed']} in round "
-                             f"{d['due']}.")
+                money.append(f"{d['borrower']} took your loan of {counted(d['amount'], 'coin')}: "
+                             f"owes you {d['owed']} in round {d['due']}.")
         elif k == "loan_repaid" and name in (d.get("lender"), d.get("borrower")):
-            money.append(f"You repaid {d['paid']} coins to {d['lender']}: that loan is done." if d["borrower"] == name
-                         else f"{d['borrower']} repaid you {d['paid']} coins: that loan is done.")
+            paid = counted(d["paid"], "coin")
+            money.append(f"You repaid {paid} to {d['lender']}: that loan is done." if d["borrower"] == name
+                         else f"{d['borrower']} repaid you {paid}: that loan is done.")
         elif k == "default" and name in (d.get("lender"), d.get("borrower")):
-            money.append(f"You could not repay {d['lender']} in full and defaulted: you still owe {d['short']} coins,"
+            short = counted(d["short"], "coin")
+            money.append(f"You could not repay {d['lender']} in full and defaulted: you still owe {short},"
                          " and part of your coins go to it each round until it is paid." if d["borrower"] == name
-                         else f"{d['borrower']} defaulted on your loan and still owes you {d['short']} coins.")
+                         else f"{d['borrower']} defaulted on your loan and still owes you {short}.")
         elif k == "debt_paid" and name in (d.get("lender"), d.get("borrower")):
             money.append(f"{d['paid']} of your coins went to your debt to {d['lender']} ({d['owed']} still owed)."
                          if d["borrower"] == name else
@@ -146,8 +148,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             tips.append(f'Your tip "{d["text"]}" ' + ("came true." if d["truth"]
                                                      else "was planted: nothing happened."))
         elif k == "fine" and d.get("creature") == name:
-            tips.append(f"The magistrate fined you {d['amount']} coins for profiting {d.get('profit', '?')} on "
-                        f"{d['good']} from a tip.")
+            tips.append(f"The magistrate fined you {counted(d['amount'], 'coin')} for profiting "
+                        f"{d.get('profit', '?')} on {d['good']} from a tip.")
         elif k == "cleared" and d.get("creature") == name:
             tips.append(f"The magistrate looked into your {d['good']} trades on a tip and cleared you.")
         elif k in TIE_KINDS and (line := tie_line(e, name)):
@@ -165,22 +167,24 @@ def tie_line(e: Event, name: str) -> str | None:
     d = e.data
     k = e.kind
     if k == "short_opened" and d.get("owner") == name:
-        return (f"You sold {d['qty']} {d['good']} short for {d['proceeds']} coins (#{d['id']}): "
-                f"{d['collateral']} of your coins are held as collateral, and {d['qty']} {d['good']} go back "
-                f"to the store in round {d['due']}.")
+        return (f"You sold {d['qty']} {d['good']} short for {counted(d['proceeds'], 'coin')} (#{d['id']}): "
+                f"{d['collateral']} of your coins {'is' if d['collateral'] == 1 else 'are'} held as collateral, "
+                f"and {d['qty']} {d['good']} {'goes' if d['qty'] == 1 else 'go'} back to the store "
+                f"in round {d['due']}.")
     if k == "short_closed" and d.get("owner") == name:
         how = []
         if d.get("delivered"):
             how.append(f"{d['delivered']} came from your store")
         if d.get("bought"):
-            how.append(f"{d['bought']} bought in for {d['cost']} coins")
+            how.append(f"{d['bought']} bought in for {counted(d['cost'], 'coin')}")
         if d.get("squeezed"):
-            how.append(f"{d['squeezed']} were nowhere to be had: squeezed for {d['squeeze_cost']} coins"
+            how.append(f"{d['squeezed']} {'was' if d['squeezed'] == 1 else 'were'} nowhere to be had: "
+                       f"squeezed for {counted(d['squeeze_cost'], 'coin')}"
                        + (f" ({d['unpaid']} you could not pay: owed to the wood, a default on your record, "
                           "and part of your coins go to it each round until it is paid)" if d.get("unpaid") else ""))
         profit = d.get("profit", 0)
-        result = f"a profit of {profit} coins" if profit > 0 else "no profit and no loss" if profit == 0 \
-            else f"a loss of {-profit} coins"
+        result = f"a profit of {counted(profit, 'coin')}" if profit > 0 else "no profit and no loss" if profit == 0 \
+            else f"a loss of {counted(-profit, 'coin')}"
         return (f"Your short of {d['qty']} {d['good']} (#{d['id']}) closed"
                 + (f": {'; '.join(how)}" if how else "") + f". Collateral returned; {result}.")
     if k == "pact_proposed":
@@ -216,7 +220,7 @@ def _ending(state: State, name: str, r: int) -> list[str]:
     loans = [lo for lo in state.loan_offers.values() if lo.lender == name and lo.expires <= r]
     out = [f"Your offer #{o.id} to {o.side} {o.qty} {o.good} at {o.price} expired with {o.qty} not taken."
            for o in sorted(ending, key=lambda o: o.id)[:MAX_EXPIRING]]
-    out += [f"Your loan offer #{lo.id} of {lo.amount} coins expired: no one took it."
+    out += [f"Your loan offer #{lo.id} of {counted(lo.amount, 'coin')} expired: no one took it."
             for lo in sorted(loans, key=lambda lo: lo.id)[:MAX_EXPIRING]]
     more = len(ending) + len(loans) - len(out)
     if more > 0:

@@ -7,8 +7,11 @@ import re
 import pytest
 
 from engine.actions import Reason
+from engine.actions import Action
 from engine.events import Event
+from engine.market import Book
 from engine.recap import REASON_WORDS, move_line, reason_words, regard, regard_line, round_recap
+from engine.rules import apply_action, close_round, open_round
 from engine.state import Offer, initial_state
 from tests.conftest import play
 
@@ -171,6 +174,98 @@ def test_no_state_no_crash(world):
     assert round_recap([e], "Owl", state) == []  # not in the state after: its fill tells it
 
 
+# ---- one coin, one round, one unit: counted as one ------------------------------------
+def act(state, world, name, **kw):
+    return apply_action(state, world, Book(state), name, Action(**kw))
+
+
+def until_due(state, world, kind):
+    """Round after round (no moves) until an event of `kind`: (state after, that round's events)."""
+    for _ in range(5):
+        state, events, _ = open_round(state, world)
+        if any(e.kind == kind for e in events):
+            return state, events
+        state, _ = close_round(state, world, {})[:2]
+    raise AssertionError(f"no {kind}")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_trade_and_a_loan_of_one_coin_for_one_round_read_singular(state, world, n):
+    """The recap had read "(1 coins earned)", "a loan of 1 coins ... for 1
+    rounds", "You repaid 1 coins", "still owes you 1 coins"."""
+    coins, rounds = ("1 coin", "1 round") if n == 1 else ("2 coins", "2 rounds")
+    before = state.copy()
+    placed = act(state, world, "Owl", action="offer", side="sell", good="timber", qty=n, price=1)
+    took = act(state, world, "Fox", action="accept", id=placed[0].data["id"])
+    assert round_recap(took, "Owl", state, before) == [f"You sold {n} timber to Fox at 1 ({coins} earned)."]
+    assert round_recap(took, "Fox", state, before) == [f"You bought {n} timber from Owl at 1 ({coins} paid)."]
+
+    offered = act(state, world, "Owl", action="lend", amount=n, rate=0, rounds=n)
+    lid = offered[0].data["id"]
+    assert round_recap(offered, "Owl") == [f"You offered a loan of {coins} to anyone at 0% for {rounds} (#{lid})."]
+    taken = act(state, world, "Hare", action="accept", id=lid)
+    assert round_recap(taken, "Hare") == [f"You borrowed {coins} from Owl: you owe {n} in round {n}."]
+    assert round_recap(taken, "Owl") == [f"Hare took your loan of {coins}: owes you {n} in round {n}."]
+    # Badger lends n + 1 and Squirrel, left with one coin, repays one and defaults on n
+    act(state, world, "Badger", action="lend", amount=n + 1, rate=0, rounds=n)
+    act(state, world, "Squirrel", action="accept", id=max(state.loan_offers))
+    act(state, world, "Squirrel", action="gift", to="Fox", good="coins", qty=state.creatures["Squirrel"].coins - 1)
+    after, events = until_due(state, world, "loan_repaid")
+    assert f"You repaid {coins} to Owl: that loan is done." in round_recap(events, "Hare", after)
+    assert f"Hare repaid you {coins}: that loan is done." in round_recap(events, "Owl", after)
+    assert f"Squirrel defaulted on your loan and still owes you {coins}." in round_recap(events, "Badger", after)
+    assert any(x.startswith(f"You could not repay Badger in full and defaulted: you still owe {coins}, and")
+               for x in round_recap(events, "Squirrel", after))
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_loan_offer_of_one_coin_refused_or_expired_reads_singular(state, world, n):
+    coins = "1 coin" if n == 1 else "2 coins"
+    offered = act(state, world, "Owl", action="lend", amount=n, rate=5, rounds=3)
+    lo = state.loan_offers[offered[0].data["id"]]
+    state.round = lo.expires  # its last round, untaken
+    assert round_recap([], "Owl", state) == [f"Your loan offer #{lo.id} of {coins} expired: no one took it."]
+    state.creatures["Fox"].coins = 0
+    refused = act(state, world, "Fox", action="lend", amount=n, rate=5, rounds=3)
+    assert round_recap(refused, "Fox")[0].startswith(f"Your loan offer of {coins} was refused: ")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(state, world, n):
+    """The recap had read "1 honey go back to the store", "1 were nowhere to
+    be had" and "a loss of 1 coins"."""
+    go, were, coin = ("goes", "was", "coin") if n == 1 else ("go", "were", "coins")
+    state.offers[90] = Offer(90, "Fox", "buy", "honey", n, 9, 99)
+    state.offers[91] = Offer(91, "Fox", "buy", "mushrooms", n, 5, 99)
+    opened = act(state, world, "Owl", action="short", good="honey", qty=n, price=9, rounds=1)
+    opened += act(state, world, "Owl", action="short", good="mushrooms", qty=n, price=5, rounds=1)
+    honey, mushrooms = sorted(state.shorts)
+    lines = round_recap(opened, "Owl", state)
+    assert (f"You sold {n} honey short for {9 * n} coins (#{honey}): {state.shorts[honey].collateral} of your coins "
+            f"are held as collateral, and {n} honey {go} back to the store in round 1.") in lines
+    # nothing to buy honey back with (Owl makes none): squeezed; mushrooms bought in at 6, one coin dearer a unit
+    state.creatures["Owl"].goods["honey"] = 0
+    state.quotes["honey"].last = None
+    state.offers[92] = Offer(92, "Badger", "sell", "mushrooms", n, 6, 99)
+    after, events = until_due(state, world, "short_closed")
+    lines = round_recap(events, "Owl", after)
+    squeeze = next(e.data for e in events if e.kind == "short_closed" and e.data["id"] == honey)
+    assert (f"Your short of {n} honey (#{honey}) closed: {n} {were} nowhere to be had: squeezed for "
+            f"{squeeze['squeeze_cost']} coins. Collateral returned; a loss of {-squeeze['profit']} coins.") in lines
+    assert (f"Your short of {n} mushrooms (#{mushrooms}) closed: {n} bought in for {6 * n} coins. "
+            f"Collateral returned; a loss of {n} {coin}.") in lines
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_fine_and_a_granary_sale_of_one_coin_read_singular(state, n):
+    coins = "1 coin" if n == 1 else "2 coins"
+    events = [ev("fine", {"creature": "Owl", "amount": n, "good": "honey", "tip": 1, "units": 1, "profit": 3}),
+              ev("granary", {"spent": n, "bought": {"honey": 1}, "fed": ["Hare"], "buys": [["Owl", "honey", 1, n]]})]
+    assert round_recap(events, "Owl", state) == [
+        f"The granary bought 1 honey from you at {n} ({coins} earned).",
+        f"The magistrate fined you {coins} for profiting 3 on honey from a tip."]
+
+
 # ---- shorts, pacts and whispers ------------------------------------------------------
 def test_a_short_opened_and_closed_in_words(state):
     opened = ev("short_opened", {"id": 11, "owner": "Owl", "good": "honey", "qty": 3, "proceeds": 30,
@@ -183,7 +278,7 @@ def test_a_short_opened_and_closed_in_words(state):
     assert lines[0] == ("You sold 3 honey short for 30 coins (#11): 45 of your coins are held as collateral, "
                         "and 3 honey go back to the store in round 8.")
     assert lines[1] == ("Your short of 3 honey (#11) closed: 1 came from your store; 1 bought in for 9 coins; "
-                        "1 were nowhere to be had: squeezed for 16 coins. Collateral returned; a loss of 3 coins.")
+                        "1 was nowhere to be had: squeezed for 16 coins. Collateral returned; a loss of 3 coins.")
     assert lines[2] == ("Your short of 2 timber (#12) closed: 2 bought in for 8 coins. "
                         "Collateral returned; a profit of 6 coins.")
     assert round_recap([opened, closed], "Fox", state) == []  # someone else's short: the public log has it

@@ -1376,3 +1376,12 @@ def test_an_event_line_counts_one_round_or_coin_as_one():
     assert describe(offered) == "Owl offers a loan of 5 at 2% for 1 round (#7)"
     assert describe(repaid) == "Fox repaid 1 coin to Owl"
     assert "for 4 rounds" in describe(Event("loan_offered", 3, {**offered.data, "rounds": 4}))
+
+
+@pytest.mark.parametrize("qty,coins", [(1, "1 coin"), (2, "2 coins")])
+def test_a_short_opened_for_one_coin_reads_one_coin_in_the_log(state, world, qty, coins):
+    """A short sold into a bid at 1 had read 'shorted 1 timber for 1 coins'."""
+    state.offers[90] = Offer(90, "Fox", "buy", "timber", qty, 1, 99)
+    opened = next(e for e in act(state, world, "Owl", action="short", good="timber", qty=qty, price=1)
+                  if e.kind == "short_opened")
+    assert describe(opened).startswith(f"Owl shorted {qty} timber for {coins}, {opened.data['collateral']} held")
