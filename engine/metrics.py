@@ -16,13 +16,30 @@ from .invariants import INVARIANTS
 def percent(share: float | None) -> str:
     """`37%`, `n/a` for no share; one that is neither none nor all never reads
     `0%` or `100%` (1 of 1,200 refused is `<1%`, the rest valid `>99%`)."""
-    if share is None:
+    return "n/a" if share is None else decimals(100 * share, 0, top=100) + "%"
+
+
+def decimals(value: float | None, places: int, top: float = 1.0, bottom: float = 0.0) -> str:
+    """`value` with `places` decimals, for a value that lies from `bottom` to
+    `top` (a share or a Gini: 0..1; a mood: 0..100). A value short of a bound
+    never reads as the bound: one that would round to `top` reads `>` and the
+    last step below it, one that would round to `bottom` reads `<` and the
+    first step above it; only the bound itself reads as the bound.
+
+        decimals(0.996, 2) == ">0.99"     decimals(1.0, 2) == "1.00"
+        decimals(0.004, 2) == "<0.01"     decimals(0.0, 2) == "0.00"
+        decimals(99.97, 1, top=100) == ">99.9"
+
+    (as `percent` reads `>99%` and `<1%`). An infinite bound is no bound; a
+    value outside the bounds reads as it is; None reads `n/a`."""
+    if value is None:
         return "n/a"
-    shown = f"{100 * share:.0f}%"
-    if shown == "0%" and share > 0:
-        return "<1%"
-    if shown == "100%" and share < 1:
-        return ">99%"
+    shown = f"{value:.{places}f}"
+    step = 10.0 ** -places
+    if value < top <= float(shown):
+        return f">{top - step:.{places}f}"
+    if value > bottom >= float(shown):
+        return f"<{bottom + step:.{places}f}"
     return shown
 
 

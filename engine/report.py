@@ -12,6 +12,7 @@ or human seat decided and traded; `report_of` measures a save file.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .ledger import being_written
 from .replay import checked_record, replayed_rounds
-from .metrics import counted, percent
+from .metrics import counted, decimals, percent
 from .rules import round_fills
 from .sanitise import clean_text, resume_command
 from .score import worths
@@ -278,7 +279,7 @@ class EconomyReport:
                f"needs met: {percent(d['needs_met'])} ("
                + ", ".join(f"{g} {percent(d['needs_met_by_good'][g])}" for g in goods) + ")",
                f"mood 0 at the end: {percent(d['mood_zero_share_final'])}; mean mood at the end "
-               f"{d['mood_mean_by_round'][-1] if d['mood_mean_by_round'] else 'n/a'}",
+               f"{decimals(self.mood_mean[-1] if self.mood_mean else None, 2, top=100)}",
                "spoiled (share of produced): " + ", ".join(f"{g} {percent(d['spoiled_share_by_good'][g])}" for g in goods),
                "top holder's share of the stock at the end: "
                + ", ".join(f"{g} {percent(d['top_holder_share_final'][g])}" for g in goods)]
@@ -297,14 +298,14 @@ class EconomyReport:
                    f"rounds before and in the {SHOCK_WINDOW} from its start, all {SHOCK_WINDOW} within the run), "
                    f"price up >= {SHOCK_RISE:.0%} in {sw['rose_enough']}")
         for s in d["shocks"]:
-            rise = f"{s['price_before']} -> {s['price_after']} ({s['rise']:+.0%})" if s["rise"] is not None else \
+            rise = f"{s['price_before']} -> {s['price_after']} ({_rise(s['rise'])})" if s["rise"] is not None else \
                 "the run ends within its window" if s["round"] + SHOCK_WINDOW - 1 > d["rounds"] else \
                 f"no price in the {SHOCK_WINDOW} rounds before" if s["price_before"] is None else \
                 f"no price in the {SHOCK_WINDOW} rounds from its start"
             out.append(f"  round {s['round']} {s['good']}{' (foretold)' if s['foretold'] else ''}: {rise}")
         gf = d["gini_final"]
         mc = d["median_coins_final"]
-        out.append(f"wealth Gini at the end: {'n/a' if gf is None else f'{gf:.2f}'}; median coins "
+        out.append(f"wealth Gini at the end: {decimals(gf, 2)}; median coins "
                    f"{'n/a' if mc is None else f'{mc:g}'} (start {d['start_coins']})")
         ln, fi, gr = d["loans"], d["fines"], d["granary"]
         tr = d["treasury_final"]
@@ -347,6 +348,11 @@ def shared_line(creature: str, by: dict[str, int]) -> str:
             return f"autopilot {rounds} ({clean_text(model, MODEL_NAME_MAX)})"
         return f"{clean_text(model, MODEL_NAME_MAX)} {rounds}"
     return f"{clean_text(creature, NAME_MAX)}: " + ", ".join(one(m, n, i == 0) for i, (m, n) in enumerate(by.items()))
+
+
+def _rise(rise: float) -> str:
+    """`+25%`, `-40%`: a price never falls to 0, so a fall short of all of it never reads `-100%` (`<-99%`)."""
+    return ("+" if rise >= 0 else "") + decimals(100 * rise, 0, top=math.inf, bottom=-100) + "%"
 
 
 def price_text(price: float) -> str:

@@ -17,6 +17,8 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from .metrics import decimals
+
 MAX_SEEDS = 10_000
 # two-sided 95% quantiles of Student's t by degrees of freedom (1..30); beyond, the normal's
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -176,18 +178,30 @@ def compare(runs: dict[str, list[dict]]) -> list[dict]:
     return table
 
 
-def fmt(x: float) -> str:
+def within(metric: str) -> tuple[float, float]:
+    """The bounds `metric` (`"valid_share[smol]"` too) is shown within: a share's 0..1, a mood's
+    0..100; none, (-inf, inf), for a count, a cost or a change that has no top."""
+    lo, hi = RANGES.get(metric.partition("[")[0], (-math.inf, math.inf))
+    return (lo, hi) if math.isfinite(hi) else (-math.inf, math.inf)
+
+
+def fmt(x: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
+    """`x` to three or so figures; within `bounds` (what the metric can be),
+    a value short of a bound never reads as it (`>0.99`, `<0.001`: `metrics.decimals`)."""
     a = abs(x)
-    return f"{x:.0f}" if a >= 100 else f"{x:.1f}" if a >= 10 else f"{x:.2f}" if a >= 0.1 or a == 0 else f"{x:.3f}"
+    places = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 0.1 or a == 0 else 3
+    return decimals(x, places, top=bounds[1], bottom=bounds[0])
 
 
 def table_lines(table: list[dict], rosters: list[str], seeds: int) -> list[str]:
     """The table as text: per metric, per roster, mean [95% interval]."""
     w = max([len(r["label"]) for r in table] + [6])
-    cells = {r["metric"]: {k: f"{fmt(c['mean'])} " + (f"[{fmt(c['lo'])}, {fmt(c['hi'])}]" if c["lo"] is not None
-                                                      else "[no interval: 1 run]") + ("" if c["n"] == seeds
-                                                                                         else f" n={c['n']}")
-                           for k, c in r["by_roster"].items()} for r in table}
+
+    def cell(c: dict, b: tuple[float, float]) -> str:
+        return (f"{fmt(c['mean'], b)} " + (f"[{fmt(c['lo'], b)}, {fmt(c['hi'], b)}]" if c["lo"] is not None
+                                           else "[no interval: 1 run]") + ("" if c["n"] == seeds else f" n={c['n']}"))
+
+    cells = {r["metric"]: {k: cell(c, within(r["metric"])) for k, c in r["by_roster"].items()} for r in table}
     cw = {ro: max([len(ro)] + [len(c.get(ro, "")) for c in cells.values()]) for ro in rosters}
     out = [f"{'metric':<{w}}  " + "  ".join(f"{ro:<{cw[ro]}}" for ro in rosters)]
     for r in table:

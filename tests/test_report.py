@@ -3,6 +3,7 @@ ledger it was rebuilt from, and its measures on hand-made numbers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -575,6 +576,58 @@ def test_a_share_that_is_neither_none_nor_all_never_reads_0_or_100_percent(saved
              "unparseable": 1, "rejected_schema": 0, "rejected_engine": {}, "faults": {},
              "latency_ms": {"p50": 10.0, "p95": 20.0}, "prompt_tokens": {"mean": 300.0, "max": 400}}
     assert "valid 1199 of 1200 (>99%)" in sim_model_lines({"smol": stats})[0]
+
+
+def test_decimals_never_read_a_bound_the_value_does_not_reach():
+    """A Gini of 0.996 had read `1.00`, a share of 0.0004 `0.000`: a value
+    short of a bound reads `>` or `<` the nearest step inside it; the bound
+    itself, and everything else, reads as its fixed decimals."""
+    from engine.metrics import decimals
+
+    assert [decimals(x, 2) for x in (0, 0.004, 0.006, 0.5, 0.994, 0.996, 1)] == \
+        ["0.00", "<0.01", "0.01", "0.50", "0.99", ">0.99", "1.00"]
+    assert [decimals(x, 1, top=100) for x in (0.0, 0.04, 99.94, 99.97, 100.0)] == \
+        ["0.0", "<0.1", "99.9", ">99.9", "100.0"]
+    assert [decimals(x, 0, top=100) for x in (0.3, 99.7)] == ["<1", ">99"]
+    assert decimals(0.0004, 3, top=math.inf) == "<0.001" and decimals(1e9, 2, top=math.inf) == "1000000000.00"
+    assert decimals(-99.97, 1, top=100, bottom=-100) == "<-99.9" and decimals(0.004, 2, bottom=-1) == "0.00"
+    assert decimals(None, 2) == "n/a" and decimals(1.5, 2) == "1.50" and decimals(-0.5, 2) == "-0.50"  # outside: as is
+
+
+def test_a_wood_owned_by_one_creature_reads_short_of_a_gini_of_one_and_a_mood_of_100(world):
+    """250 creatures, one holding every coin and good: a Gini of 249/250 =
+    0.996 had read `wealth Gini at the end: 1.00`; 249 at mood 100 and one
+    at 99, a mean of 99.996, had read `100.0`. Neither is the bound."""
+    from engine.world import build_roster
+
+    before = initial_state(world, 1, build_roster(world, 250))
+    after = before.copy()
+    rich = next(iter(after.creatures))
+    for name, c in after.creatures.items():
+        c.mood = 99 if name == rich else 100
+        if name != rich:
+            after.creatures[rich].coins += c.coins
+            c.coins = 0
+            for g, q in c.goods.items():
+                after.creatures[rich].goods[g] += q
+                c.goods[g] = 0
+    report = EconomyReport(world)
+    report.add(1, before, after, [], (Flows(), Flows()), {})
+    d = report.to_dict()
+    assert d["gini_final"] == pytest.approx(0.996) and d["mood_mean_by_round"] == [100.0]  # the JSON keeps its numbers
+    lines = report.lines()
+    assert any(x.startswith("wealth Gini at the end: >0.99;") for x in lines), lines
+    assert "mood 0 at the end: 0%; mean mood at the end >99.99" in lines
+    for c in after.creatures.values():  # at the other end: all at 0 but one at 1, a mean of 0.004
+        c.mood = 1 if c.name == rich else 0
+    report.add(2, after, after, [], (Flows(), Flows()), {})
+    assert "mood 0 at the end: >99%; mean mood at the end <0.01" in report.lines()
+
+
+def test_a_price_that_fell_short_of_all_of_it_never_reads_minus_100_percent():
+    from engine.report import _rise
+
+    assert [_rise(x) for x in (0.25, -0.4, -0.996, 0.0)] == ["+25%", "-40%", "<-99%", "+0%"]
 
 
 def test_token_means_of_some_calls_only_say_of_how_many(saved, world):

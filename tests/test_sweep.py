@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -98,6 +99,30 @@ def test_the_table_compares_metric_by_metric():
     hoard_line = next(x for x in lines if x.startswith("goods held") and "scripted:hoarder" in x)
     assert "5.00 [" in hoard_line and hoard_line.rstrip().endswith("-")
     assert any("0.70 [no interval: 1 run] n=1" in x for x in lines)  # one run has no spread to show
+
+
+def test_a_share_short_of_one_or_a_mood_short_of_100_never_reads_as_the_bound():
+    """Needs met 0.996 and 0.998 over two seeds had read `1.00` in the table
+    and its chart, a Gini of 0.0004 `0.000`, a mean mood of 99.97 `100.0`.
+    A clipped interval end that is the bound still reads as it is."""
+    from wood_tui.plots import sweep_charts
+
+    runs = {"a": [{"needs_met": 0.996, "gini_final": 0.0004, "mood_mean_final": 99.96, "trades": 5},
+                  {"needs_met": 0.998, "gini_final": 0.0004, "mood_mean_final": 99.98, "trades": 7}],
+            "b": [{"needs_met": 0.5, "gini_final": 1.0, "mood_mean_final": 50.0, "trades": 3}]}
+    table = compare(runs)
+    lines = {x.split("  ")[0]: x for x in table_lines(table, ["a", "b"], seeds=2)}
+    assert ">0.99 [0.98, 1.00]" in lines["needs met (share)"]
+    assert "<0.001 [<0.001, <0.001]" in lines["wealth Gini at the end"]
+    assert "1.00 [no interval: 1 run]" in lines["wealth Gini at the end"]  # all of it: the bound
+    assert ">99.9 [99.8, 100]" in lines["mean mood at the end"]
+    assert "6.00 [0.00, 18.7]" in lines["trades"]  # a count: no top to keep short of
+    chart = sweep_charts(table, ["a", "b"], width=80, colour=False)
+    assert re.search(r"a \[0\.98, 1\.00\] █+ >0\.99\n", chart) and re.search(r"b \[1 run\] +█+ 1\.00\n", chart), chart
+    assert "1.00\n  b" not in chart and "0.00\n" not in chart
+    from wood_tui.plots import MODEL_BARS, text_bars  # a report's bars: valid decisions in %, 0..100
+    valid = next(b for _, label, _, b in MODEL_BARS if label == "valid decisions, %")
+    assert text_bars("valid", ["smol"], [99.97], width=40, bounds=valid).endswith(" >99.9\n")
 
 
 # ---- the command -------------------------------------------------------------------

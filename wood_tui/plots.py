@@ -12,24 +12,26 @@ metric): the mean over seeds with its 95% interval. Both libraries are imported 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from engine.errors import WoodError
+from engine.metrics import decimals
 from engine.sanitise import shown_path
-from engine.sweep import dig
+from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
 from wood_tui.options import not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
-# (key in a model's dict, label, scale): the per-model bars of a report
+# (key in a model's dict, label, scale, what the scaled value can be): the per-model bars of a report
 MODEL_BARS = (
-    (("valid_share",), "valid decisions, %", 100),
-    (("stock_rounds",), "goods held, in rounds of needs", 1),
-    (("worth", "change"), "net worth change per creature", 1),
-    (("shorts", "per_100_rounds"), "shorts per 100 rounds", 1),
+    (("valid_share",), "valid decisions, %", 100, (0.0, 100.0)),
+    (("stock_rounds",), "goods held, in rounds of needs", 1, (-math.inf, math.inf)),
+    (("worth", "change"), "net worth change per creature", 1, (-math.inf, math.inf)),
+    (("shorts", "per_100_rounds"), "shorts per 100 rounds", 1, (-math.inf, math.inf)),
 )
 # the sweep's metrics charted in the terminal (the files chart them all)
 SWEEP_HEADLINES = ("needs met (share)", "wealth Gini at the end", "valid decisions (share)",
@@ -94,11 +96,11 @@ def unmake(made: list[Path]) -> None:
                 q.rmdir()
 
 
-def _model_bars(models: dict) -> list[tuple[str, list[str], list[float]]]:
+def _model_bars(models: dict) -> list[tuple[str, list[str], list[float], tuple[float, float]]]:
     out = []
-    for keys, label, scale in MODEL_BARS:
+    for keys, label, scale, bounds in MODEL_BARS:
         names = [n for n, m in models.items() if dig(m, keys) is not None]
-        out.append((label, names, [dig(models[n], keys) * scale for n in names]))
+        out.append((label, names, [dig(models[n], keys) * scale for n in names], bounds))
     return out
 
 
@@ -153,17 +155,20 @@ class _Terminal:
         self.plt.xlabel(xlabel)
         return self._done()
 
-    def bars(self, title: str, names: list[str], values: list[float]) -> str:
-        return text_bars(title, names, values, width=self.width)
+    def bars(self, title: str, names: list[str], values: list[float],
+             bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
+        return text_bars(title, names, values, width=self.width, bounds=bounds)
 
 
-def text_bars(title: str, names: list[str], values: list[float], *, width: int = 100) -> str:
+def text_bars(title: str, names: list[str], values: list[float], *, width: int = 100,
+              bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
     """Horizontal bars, one line each (label, bar, value); a bar's length is
-    the value's size against the largest, a negative value's bar is shaded."""
+    the value's size against the largest, a negative value's bar is shaded.
+    `bounds`: what the values can be (a share: 0..1), none shown as a bound it is short of."""
     if not names:
         return f"{title}: nothing to draw\n"
     label_w = max(len(n) for n in names)
-    shown = [_num(v) for v in values]
+    shown = [_num(v, bounds) for v in values]
     room = max(10, width - label_w - max(len(x) for x in shown) - 4)
     top = max(abs(v) for v in values) or 1
     out = [title]
@@ -173,8 +178,9 @@ def text_bars(title: str, names: list[str], values: list[float], *, width: int =
     return "\n".join(out) + "\n"
 
 
-def _num(v: float) -> str:
-    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+def _num(v: float, bounds: tuple[float, float]) -> str:
+    places = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
+    return decimals(v, places, top=bounds[1], bottom=bounds[0])
 
 
 def report_charts(d: dict, *, width: int | None = None, colour: bool | None = None) -> str:
@@ -183,7 +189,7 @@ def report_charts(d: dict, *, width: int | None = None, colour: bool | None = No
     out = [t.lines("mean trade price per good", _price_series(d)),
            t.lines("mean net worth per creature, by model", _model_series(d, "worth_by_round")),
            t.lines("mean mood per creature, by model", _model_series(d, "mood_by_round"))]
-    out += [t.bars(label, names, values) for label, names, values in _model_bars(d["models"])]
+    out += [t.bars(label, names, values, bounds) for label, names, values, bounds in _model_bars(d["models"])]
     return "\n".join(out)
 
 
@@ -192,12 +198,14 @@ def sweep_charts(table: list[dict], labels: list[str], *, width: int | None = No
     """Bars of the sweep's headline metrics: per roster (and model), the mean
     over seeds, its 95% interval in the label."""
     t = _Terminal(width, colour)
+    metric = {label: key for key, label, _ in (*ECONOMY, *PER_MODEL)}
     out = []
     for title, cells in sweep_groups(table, labels):
         if title.split(" · ")[0] in SWEEP_HEADLINES:
-            out.append(t.bars(title, [f"{name} [{c['lo']:.3g}, {c['hi']:.3g}]" if c["lo"] is not None else
+            b = within(metric[title])
+            out.append(t.bars(title, [f"{name} [{fmt(c['lo'], b)}, {fmt(c['hi'], b)}]" if c["lo"] is not None else
                                       f"{name} [1 run]" for name, c in cells],
-                              [c["mean"] for _, c in cells]))
+                              [c["mean"] for _, c in cells], b))
     return "\n".join(out)
 
 
@@ -298,7 +306,7 @@ def report_files(d: dict, folder: Path, written: list[Path] | None = None) -> li
                    _model_series(d, "mood_by_round"))
         bars = _model_bars(d["models"])
         with _figure(folder / "models", parts, nrows=2, ncols=2, size=(10, 6.5)) as (_, axes):
-            for ax, (label, names, values) in zip(axes, bars):
+            for ax, (label, names, values, _) in zip(axes, bars):
                 ax.barh(names, values, color="tab:green")
                 ax.set_title(label, fontsize="medium")
                 ax.grid(axis="x", alpha=0.3)
