@@ -28,7 +28,7 @@ from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.spectator import SpectatorScreen, WatchCommands
 from wood_tui.widgets.chart import Series, line_chart
 from wood_tui.widgets.creature_panel import CreatureBoard, RosterTable, same
-from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed
+from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, EventFeed, feed_line
 from wood_tui.widgets.god_view import GodView, secrets, whisper_lines
 from wood_tui.widgets.offers_table import OffersTable
 from wood_tui.widgets.price_chart import markers_for
@@ -411,6 +411,73 @@ async def test_a_round_of_the_log_is_written_at_once_and_only_what_it_keeps(monk
         text = [strip.text.rstrip() for strip in feed.lines]
         assert len(text) == 500 and text[-1] == "Fox 699 sold 1 honey to Owl at 699", text[-3:]
         assert text[0].startswith("round 3 ─") and text[1] == "Fox 201 sold 1 honey to Owl at 201"  # the newest
+
+
+
+async def test_the_logs_wrap_their_lines_again_when_the_window_grows():
+    """A log's lines were wrapped at the width the log had when each was
+    written: after the window grew, a line written at 80 columns stayed on
+    three rows with most of the log empty. Now the logs wrap what they keep
+    again at their new width, each round's rule spanning it."""
+    app = watch_app("--seed", "3")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await after_rounds(1)(pilot)
+        feed = app.main.query_one("#watch-log", EventFeed)
+        trade = Event("trade", 2, {"seller": "Fox of the far hedge", "buyer": "Owl", "qty": 1, "good": "honey",
+                                   "price": 7})
+        feed.add_round(2, [trade])
+        await pilot.pause()
+        line = feed_line(trade, "").plain
+        narrow = feed.scrollable_content_region.width
+        rows = [strip.text.rstrip() for strip in feed.lines]
+        assert line not in rows and " ".join(rows[-3:]) == line, rows[-4:]  # three rows at 80 columns
+        first = rows
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        wide = feed.scrollable_content_region.width
+        assert wide > len(line) > narrow
+        rows = [strip.text.rstrip() for strip in feed.lines]
+        assert rows[-1] == line and rows[-2].startswith("round 2 ─"), rows[-3:]  # one row, under its rule
+        assert rows[-2].rstrip("─") == "round 2 " and feed.lines[-2].cell_length == wide  # the rule spans the log
+        assert max(strip.cell_length for strip in feed.lines) <= wide and feed.max_scroll_x == 0
+        headlines = app.main.query_one("#watch-headlines", EventFeed)
+        assert "shocks, tips coming true or not, fines" in [s.text.rstrip() for s in headlines.lines]
+        await pilot.resize_terminal(80, 24)  # and narrower again: wrapped again, nothing past the edge
+        await pilot.pause()
+        assert feed.scrollable_content_region.width == narrow and feed.max_scroll_x == 0
+        assert [strip.text.rstrip() for strip in feed.lines][-4:] == first[-4:]
+
+
+async def test_a_log_keeps_no_more_to_wrap_again_than_it_shows():
+    """What a log keeps to wrap again is bounded by what it shows: as many
+    source lines as its `max_lines`, the newest; wrapped again, the log still
+    holds `max_lines` rows, the newest last, each line on one row."""
+    from tests.tui_harness import OneWidget
+
+    app = OneWidget(lambda: EventFeed(LOG_KINDS, max_lines=50))
+    async with app.run_test(size=(60, 20)) as pilot:
+        feed = app.query_one(EventFeed)
+        long = Event("trade", 1, {"seller": "Fox of the far hedge beyond the old oak", "buyer": "Owl of the stump",
+                                  "qty": 1, "good": "honey", "price": 7})
+        feed.add_round(1, [long])
+        await pilot.pause()
+        assert len(feed.lines) == 3  # the rule, and the line over two rows at 60 columns
+        await pilot.resize_terminal(140, 20)
+        await pilot.pause()
+        assert [s.text.rstrip() for s in feed.lines][1:] == [feed_line(long, "").plain]
+        feed.clear()
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        for r in range(1, 41):
+            feed.add_round(r, [Event("trade", r, {"seller": f"Fox {r}.{i}", "buyer": "Owl", "qty": 1,
+                                                  "good": "honey", "price": i}) for i in range(10)])
+        await pilot.pause()
+        assert sum(n for *_, n in feed._written) < 50 + 11  # the newest rounds only
+        await pilot.resize_terminal(140, 20)
+        await pilot.pause()
+        text = [strip.text.rstrip() for strip in feed.lines]
+        assert text[-11].startswith("round 40 ─") and feed.lines[-11].cell_length == feed.scrollable_content_region.width
+        assert len(text) == 50 and text[-1] == "Fox 40.9 sold 1 honey to Owl at 9", text[-3:]
 
 
 # ---- pieces --------------------------------------------------------------------------

@@ -13,10 +13,13 @@ draws it exactly as red.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
+from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
+from textual import events
 from textual.widgets import RichLog
 
 from engine.events import Event, describe
@@ -52,7 +55,12 @@ def feed_line(e: Event, style: str) -> Text:
 class EventFeed(RichLog):
     """A scrolling log of the public events of the given kinds, newest last.
     `separators`: a rule with the round number above each round's lines;
-    otherwise each line starts with its round number."""
+    otherwise each line starts with its round number.
+
+    A `RichLog` keeps its lines as drawn, wrapped at the width it had when
+    each was written: a window grown later had kept them narrow. This one
+    also keeps what was written (as many source lines as it shows, no more)
+    and draws it again, in one write, when its width changes."""
 
     DEFAULT_CSS = """
     EventFeed { scrollbar-gutter: stable; }
@@ -64,6 +72,40 @@ class EventFeed(RichLog):
         super().__init__(max_lines=max_lines, min_width=8, wrap=True, markup=False, **kw)
         self.kinds = kinds
         self.separators = separators
+        self._written: deque[tuple[RenderableType, int]] = deque()  # (what was written, its source lines)
+        self._written_lines = 0
+        self._drawn_width = 0  # the width the lines in `lines` were wrapped at
+
+    def write(self, content, width=None, expand=False, shrink=True, scroll_end=None, animate=False):
+        """As `RichLog.write`, keeping what was written to wrap it again (when
+        the log is drawn, not while its size is still unknown)."""
+        if self._size_known:
+            n = content.plain.count("\n") + 1 if isinstance(content, Text) else 1
+            self._written.append((content, n))
+            self._written_lines += n
+            while self.max_lines and self._written_lines - self._written[0][1] >= self.max_lines:
+                self._written_lines -= self._written.popleft()[1]  # what is left still fills the log
+            self._drawn_width = self.scrollable_content_region.width
+        return super().write(content, width, expand, shrink, scroll_end, animate)
+
+    def clear(self):
+        self._written.clear()
+        self._written_lines = 0
+        return super().clear()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Wrap what the log keeps again at its new width (after `RichLog`
+        has drawn the writes it held back until its size was known)."""
+        width = self.scrollable_content_region.width
+        if not (self._size_known and width and self._written and width != self._drawn_width):
+            return
+        self._drawn_width = width
+        at_end = self.is_vertical_scroll_end
+        keep = list(self._written)
+        super().clear()  # the lines as drawn, not what they were drawn from
+        # one write for the lot: the lines wrap at the log's width and a rule spans it, as when each was written
+        RichLog.write(self, Group(*(content for content, _ in keep)), width=max(width, self.min_width),
+                      scroll_end=at_end)
 
     def add_round(self, round_no: int, events: Iterable[Event]) -> None:
         """The round's lines, written at once (one write, not one a line: a
