@@ -618,6 +618,36 @@ async def test_game_actions_are_in_the_command_palette():
         await turn(pilot, 2)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (60, 30)])
+async def test_the_help_keys_wrap_under_their_own_column(size):
+    """At 80 columns the help's longer keys ("letters  in a list: pick the
+    choice starting with that letter", ctrl+p's) wrapped back to column 0,
+    under the keys. Now every line of the list is a key, right-aligned in its
+    column, two spaces, and what it does; or a continuation of that, which
+    starts in the same column as the descriptions, never left of it."""
+    app = play_app("--seed", "1")
+    async with app.run_test(size=size) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f1")
+        await pilot.pause()
+        keys = app.screen.query_one("#help-keys")
+        box = keys.content_region
+        assert box.bottom <= app.screen.query_one("#help").content_region.bottom  # the whole list in view
+        lines = [f"{row:<{box.right}}"[box.x:box.right].rstrip()
+                 for row in rendered(app).splitlines()[box.y:box.bottom]]
+        key_width = 12  # the keys right-aligned in 12 columns, then two spaces
+        col = key_width + 2
+        for line in lines:
+            assert line[:col].strip() == line[:key_width].strip() and line[key_width:col] == "  " \
+                and line[col:col + 1].strip(), (line, "\n".join(lines))
+        continued = [line for line in lines if not line[:col].strip()]
+        assert continued, "\n".join(lines)  # at this width some descriptions take two lines
+        said = " ".join(" ".join(line[col:] if not line[:col].strip() else "\0" + line[col:] for line in lines)
+                        .split()).split("\0")
+        told = [b.description for b in app.screen.bindings if b.show and b.description]
+        assert [w.strip() for w in said[1:]] == told  # each description whole, in order
+
+
 async def test_the_help_explains_the_wood():
     app = play_app("--seed", "1")
     async with app.run_test(size=(100, 32)) as pilot:

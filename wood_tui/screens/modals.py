@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -15,16 +16,44 @@ from textual.widgets import Button, Static
 from .. import safe
 
 
-def key_lines(bindings: Iterable[Binding | tuple]) -> list[Text]:
-    lines = []
+KEY_WIDTH = 12  # the key column: keys right-aligned in it, two spaces, then what each does
+
+
+def key_rows(bindings: Iterable[Binding | tuple]) -> list[tuple[str, str]]:
+    """(key, what it does) for each binding shown, in order."""
+    rows = []
     for b in bindings:
         if isinstance(b, tuple):
             b = Binding(*b)
         if not b.show or not b.description:
             continue
-        key = b.key_display or b.key.split(",")[0]
-        lines.append(Text.assemble((f"{key:>12}", "bold"), "  ", b.description))
-    return lines
+        rows.append((b.key_display or b.key.split(",")[0], b.description))
+    return rows
+
+
+def key_lines(rows: Iterable[tuple[str, str]]) -> list[Text]:
+    """The keys as lines of text: each key right-aligned in its column, what it does beside it."""
+    return [Text.assemble((f"{key:>{KEY_WIDTH}}", "bold"), "  ", what) for key, what in rows]
+
+
+class KeyList(Static):
+    """The keys, one a line, in two columns: each key right-aligned, what it
+    does beside it. A description too long for the box wraps under its own
+    column: as one `Text` it had wrapped back to column 0, under the keys
+    (at 80 columns, "that letter" and "standings…"). `content` is the list as
+    text, one key a line; it is drawn as a grid."""
+
+    def __init__(self, bindings: Iterable[Binding | tuple], **kw):
+        self.rows = key_rows(bindings)
+        super().__init__(Text("\n").join(key_lines(self.rows)), **kw)
+
+    def render(self) -> RenderResult:
+        grid = Table.grid(padding=(0, 2))  # two spaces between the columns (a grid collapses the padding)
+        grid.add_column(justify="right", no_wrap=True, min_width=KEY_WIDTH, style="bold")
+        grid.add_column(ratio=1, overflow="fold")  # a word wider than the column is folded, never cut
+        for key, what in self.rows:
+            grid.add_row(key, what)
+        return grid
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,7 +66,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(Text("\n").join(key_lines(self.bindings)), id="help-keys")
+            yield KeyList(self.bindings, id="help-keys")
             yield Static(Text("\n\n").join(Text(p) for p in self.about), id="help-about")
 
     def on_mount(self) -> None:
