@@ -22,7 +22,7 @@ TOP_RELATIONS = 3
 MAX_HEADLINES = 8
 MAX_LOAN_OFFERS = 3
 MAX_LOANS_SHOWN = 4
-MAX_MY_OFFERS = 4
+MAX_MY_OFFERS = 4    # my own standing offers shown (the newest); as many of my loan offers and pact proposals
 MAX_RECORDS = 4      # credit records shown (worst first)
 MAX_SHORTS_SHOWN = 3
 MAX_PACT_OFFERS = 3  # pact proposals to this trader shown
@@ -62,6 +62,19 @@ class LoanOfferView:
 
 
 @dataclass(frozen=True)
+class MyLoanOfferView:
+    """A loan offer of my own, still standing: `to` is whom I offered it to
+    (None: anyone), `expires` the last round it may be taken."""
+
+    id: int
+    amount: int
+    rate: int   # percent per round
+    rounds: int
+    expires: int
+    to: str | None = None
+
+
+@dataclass(frozen=True)
 class LoanView:
     id: int
     role: str  # "lender" | "borrower"
@@ -98,6 +111,15 @@ class PactOfferView:
 
     id: int
     proposer: str
+
+
+@dataclass(frozen=True)
+class MyPactOfferView:
+    """A pact I proposed, standing until `expires` for `to` to accept."""
+
+    id: int
+    to: str
+    expires: int
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,8 @@ class PublicView:
     end: int = 0          # the game's last round (0: no fixed end); nothing may fall due after it
     ally_room: int = 0    # pacts I may still make
     pacts_full: tuple[str, ...] = ()  # creatures that hold all the pacts they may (public): none can be proposed to
+    my_loan_offers: tuple[MyLoanOfferView, ...] = ()  # my own loan offers still standing (the newest few)
+    my_pact_offers: tuple[MyPactOfferView, ...] = ()  # pacts I proposed, still standing (the newest few)
 
     # lookups, built once per view (a brain asks them many times a turn)
     @_once
@@ -276,6 +300,8 @@ class MarketIndex:
     shorts_by: dict[str, list[ShortView]]
     allies_by: dict[str, list[str]]
     pact_offers_to: dict[str, list[PactOfferView]]
+    loan_offers_by: dict[str, list[MyLoanOfferView]]  # each lender's own standing loan offers, by id
+    pact_offers_by: dict[str, list[MyPactOfferView]]  # each proposer's own standing pact proposals, by id
     whispers_to: dict[str, list[WhisperView]]
     # what every trader's view shares this round (quotes, the book, baskets), made by the first
     # `public_view` from this index: `_Shared`
@@ -355,7 +381,10 @@ def market_index(state: State) -> MarketIndex:
         loans_by.setdefault(ln.lender, []).append(LoanView(ln.id, "lender", ln.borrower, ln.owed, ln.due))
         loans_by.setdefault(ln.borrower, []).append(LoanView(ln.id, "borrower", ln.lender, ln.owed, ln.due))
     open_offers, directed = [], {}
-    for lo in state.loan_offers.values():
+    loan_offers_by: dict[str, list[MyLoanOfferView]] = {}
+    for lo in sorted(state.loan_offers.values(), key=lambda lo: lo.id):
+        loan_offers_by.setdefault(lo.lender, []).append(
+            MyLoanOfferView(lo.id, lo.amount, lo.rate, lo.rounds, lo.expires, lo.to))
         if lo.to is None:
             open_offers.append(LoanOfferView(lo.id, lo.lender, lo.amount, lo.rate, lo.rounds))
         else:
@@ -383,13 +412,15 @@ def market_index(state: State) -> MarketIndex:
         allies_by.setdefault(a, []).append(b)
         allies_by.setdefault(b, []).append(a)
     pact_offers_to: dict[str, list[PactOfferView]] = {}
+    pact_offers_by: dict[str, list[MyPactOfferView]] = {}
     for po in sorted(state.pact_offers.values(), key=lambda po: po.id):
         pact_offers_to.setdefault(po.to, []).append(PactOfferView(po.id, po.proposer))
+        pact_offers_by.setdefault(po.proposer, []).append(MyPactOfferView(po.id, po.to, po.expires))
     whispers_to: dict[str, list[WhisperView]] = {}
     for w in state.whispers:
         whispers_to.setdefault(w.to, []).append(WhisperView(w.sender, w.text))
     return MarketIndex(top, by_owner, loans_by, open_offers, directed, tips_by, records,
-                       shorts_by, allies_by, pact_offers_to, whispers_to)
+                       shorts_by, allies_by, pact_offers_to, loan_offers_by, pact_offers_by, whispers_to)
 
 
 def public_view(state: State, world: World, name: str, index: MarketIndex | None = None) -> PublicView:
@@ -446,5 +477,9 @@ def public_view(state: State, world: World, name: str, index: MarketIndex | None
         short_room=0 if (rec := idx.records.get(name)) is not None and rec.unpaid else max(0, sh.max_shorts - len(shorts)),
         ally_room=max(0, sh.max_allies - len(allies)),
         pacts_full=sh.pacts_full,
+        # its own loan offers and pact proposals: its own doing, known to it (the others' are in loan_offers,
+        # pact_offers only where it may take them)
+        my_loan_offers=tuple(idx.loan_offers_by.get(name, ())[-MAX_MY_OFFERS:]),
+        my_pact_offers=tuple(idx.pact_offers_by.get(name, ())[-MAX_MY_OFFERS:]),
         end=state.end,
     )

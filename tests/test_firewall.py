@@ -128,3 +128,46 @@ def test_a_trader_never_sees_its_own_offers_in_the_book_others_share(world):
         assert all(o.owner != n for o in v.book), n
         assert len([o for o in v.book if o.good == "timber" and o.side == "sell"]) <= BOOK_DEPTH
     assert views["Squirrel"].book == views["Hare"].book and views["Squirrel"].quotes == views["Owl"].quotes
+
+
+def own_offers_round(world):
+    """Round 3 of seed 1, opened: Owl has a loan offer open to anyone (10
+    coins at 5% for 2 rounds) and a pact proposed to Hare; Fox a loan offer
+    to Hare alone (7 at 3% for 1 round) and a pact proposed to Owl."""
+    from engine.actions import Action
+
+    state = initial_state(world, 1)
+    names = sorted(state.creatures)
+    moves = [{"Owl": Action(action="lend", amount=10, rate=5, rounds=2),
+              "Fox": Action(action="lend", amount=7, rate=3, rounds=1, to="Hare")},
+             {"Owl": Action(action="ally", to="Hare"), "Fox": Action(action="ally", to="Owl")}]
+    for made in moves:
+        mid, opening, _ = open_round(state, world)
+        state, _, _ = close_round(mid, world, {n: made.get(n, Action(action="pass")) for n in names}, opening)
+    return open_round(state, world)[0]
+
+
+def test_a_view_lists_its_own_loan_offers_and_pact_proposals_and_none_of_anothers(world):
+    """A creature's own loan offers and pact proposals are its own doing: its
+    view lists them (the seat's panel reads them there, not from the state),
+    and no creature's view lists another's among its own. The prompt is
+    built as before: it does not list them."""
+    mid = own_offers_round(world)
+    names = sorted(mid.creatures)
+    idx = market_index(mid)
+    views = {n: public_view(mid, world, n, idx) for n in names}
+    for n, v in views.items():
+        assert [(lo.id, lo.amount, lo.rate, lo.rounds, lo.expires, lo.to) for lo in v.my_loan_offers] == [
+            (lo.id, lo.amount, lo.rate, lo.rounds, lo.expires, lo.to) for lo in mid.loan_offers.values()
+            if lo.lender == n], n
+        assert [(po.id, po.to, po.expires) for po in v.my_pact_offers] == [
+            (po.id, po.to, po.expires) for po in mid.pact_offers.values() if po.proposer == n], n
+    assert [lo.amount for lo in views["Owl"].my_loan_offers] == [10]
+    assert [po.to for po in views["Owl"].my_pact_offers] == ["Hare"]
+    assert [lo.to for lo in views["Fox"].my_loan_offers] == ["Hare"]
+    assert [po.to for po in views["Fox"].my_pact_offers] == ["Owl"]
+    assert not views["Hare"].my_loan_offers and not views["Hare"].my_pact_offers  # offered to, not its own
+    for n, v in views.items():  # the prompts do not grow by them
+        bare = dataclasses.replace(v, my_loan_offers=(), my_pact_offers=())
+        assert build_messages(v, world, temperament_line="calm", names=tuple(names)) == \
+            build_messages(bare, world, temperament_line="calm", names=tuple(names)), n

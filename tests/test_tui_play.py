@@ -131,6 +131,48 @@ async def test_the_seat_panel_lists_its_own_standing_loan_offers_and_pact_propos
         assert f"#{po.id} pact proposed to Hare (until round {po.expires})" in notes, notes
 
 
+async def test_the_seat_panel_reads_its_own_loan_offers_and_pact_proposals_from_its_view_alone(world):
+    """The panel's standing offers had been passed in from the engine's whole
+    state (every creature's loan offers and pact proposals, filtered to the
+    seat's by the screen): now the seat's view lists its own, and the panel
+    reads them there. Given only a view, it lists them; a view without them,
+    it lists none; and its module reads no state at all."""
+    import ast
+    import inspect
+    from dataclasses import replace
+    from itertools import takewhile
+
+    import wood_tui.widgets.seat_panel as seat_panel
+    from engine.views import public_view
+    from tests.test_firewall import own_offers_round
+
+    tree = ast.parse(inspect.getsource(seat_panel))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "engine.state" not in imported and "State" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert list(inspect.signature(SeatPanel.show).parameters) == ["self", "view", "regard", "resolved", "after"]
+
+    mid = own_offers_round(world)
+    view = public_view(mid, world, "Owl")
+    lo, = (lo for lo in mid.loan_offers.values() if lo.lender == "Owl")
+    po, = (po for po in mid.pact_offers.values() if po.proposer == "Owl")
+    app = OneWidget(SeatPanel)
+    async with app.run_test(size=(100, 40)) as pilot:
+        panel = app.query_one(SeatPanel)
+        panel.show(view)
+        await pilot.pause()
+        notes = str(panel.query_one("#seat-notes").content)
+        assert f"#{lo.id} lend 10 coins at 5% for 2 rounds to anyone (until round {lo.expires})" in notes, notes
+        assert f"#{po.id} pact proposed to Hare (until round {po.expires})" in notes, notes
+        lines = notes.splitlines()
+        standing = list(takewhile(lambda line: line.startswith("  "), lines[lines.index("Your standing offers") + 1:]))
+        assert len(standing) == 2 and not any("Fox" in line for line in standing), standing  # Fox's are Fox's
+        panel.show(replace(view, my_loan_offers=(), my_pact_offers=()))
+        await pilot.pause()
+        notes = str(panel.query_one("#seat-notes").content)
+        assert f"#{lo.id} " not in notes and f"#{po.id} " not in notes, notes
+
+
 async def test_one_round_is_one_round_in_the_plays_own_words(world):
     """The introduction to a 1-round game, a loan for 1 round in the preview
     and in the panel: "1 round", not "1 rounds"."""

@@ -294,11 +294,7 @@ class MarketScreen(GameScreen):
     def _show_seat(self, view, after: bool = False) -> None:
         self.seat_shown = True
         name = view.name
-        st = self.state  # its own loan offers and pact proposals: public, and not in its view
-        lent = [lo for lo in st.loan_offers.values() if lo.lender == name] if st is not None else []
-        proposed = [po for po in st.pact_offers.values() if po.proposer == name] if st is not None else []
-        self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after,
-                                       lent=lent, proposed=proposed)
+        self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
         self.query_one(BookTable).show(view)
         self.query_one("#book-empty").display = not (view.book or view.loan_offers or view.pact_offers)
         round_no, recap = self.recaps.get(name, (0, []))

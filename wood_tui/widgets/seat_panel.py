@@ -2,9 +2,9 @@
 needs and the market's quotes, its private tips (the words, never the truth;
 true or planted shows in a later headline) and the whispers it got last
 round, pacts offered to it, its shorts, allies, offers (its own loan offers
-and pact proposals too, which its view leaves out: the screen passes them
-from the public state), loans and feelings, and the offers (and pact
-offers) it can take.
+and pact proposals too: its view lists them, as it lists its offers), loans
+and feelings, and the offers (and pact offers) it can take. Nothing here
+reads the engine's state: a seat sees what its view holds, no more.
 
 `conceal()` blanks all of it: in hot-seat play nothing of one seat stays on
 screen once its turn is over.
@@ -21,7 +21,6 @@ from textual.widgets import Static
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
-from engine.state import LoanOffer, PactOffer
 from engine.views import PublicView
 
 from .. import safe
@@ -59,12 +58,10 @@ class SeatPanel(VerticalScroll):
         yield Static(id="seat-notes")
 
     def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
-             after: bool = False, lent: Sequence[LoanOffer] = (), proposed: Sequence[PactOffer] = ()) -> None:
+             after: bool = False) -> None:
         """The seat's view; `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
-        `after`: the view is of the state after the last round (the season is over);
-        `lent`, `proposed`: its own loan offers and pact proposals still standing
-        (public, as the log told them; not in its view, which lists others')."""
+        `after`: the view is of the state after the last round (the season is over)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
@@ -92,7 +89,7 @@ class SeatPanel(VerticalScroll):
                                   _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last),
                                   _opt(going_price(q.base, q.avg)))))
         self.query_one(GoodsTable).fill(rows)
-        self.query_one("#seat-notes", Static).update(self._notes(view, regard, lent, proposed))
+        self.query_one("#seat-notes", Static).update(self._notes(view, regard))
         self.remove_class("-concealed")
 
     def conceal(self, note: str) -> None:
@@ -104,8 +101,7 @@ class SeatPanel(VerticalScroll):
         self.add_class("-concealed")
 
     @staticmethod
-    def _notes(view: PublicView, regard: Sequence[str] = (), lent: Sequence[LoanOffer] = (),
-               proposed: Sequence[PactOffer] = ()) -> Text:
+    def _notes(view: PublicView, regard: Sequence[str] = ()) -> Text:
         parts: list[Text] = []
 
         def section(title: str, lines: list[Text]) -> None:
@@ -127,9 +123,9 @@ class SeatPanel(VerticalScroll):
                  for o in view.my_offers]
                 + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
                                  safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
-                   for lo in lent]
+                   for lo in view.my_loan_offers]
                 + [Text.assemble(f"#{po.id} pact proposed to ", safe.name(po.to), f" (until round {po.expires})")
-                   for po in proposed])
+                   for po in view.my_pact_offers])
         section("Your loans",
                 [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {ln.owed} coins, due round {ln.due}")
                  if ln.role == "borrower" else
