@@ -897,18 +897,26 @@ def _stopped(argv: list[str], sig: int, ready, before: str = "") -> subprocess.C
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.parametrize("had", [False, True], ids=["made", "had"])
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no_chart(saved, tmp_path, sig):
+def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no_chart(saved, tmp_path, sig, had):
     """Stopped while matplotlib writes the charts: the line says the text
     above is whole and no chart file was written; none is, not even a part.
     The report is held part way (the first chart's two files written, the
     second's begun) until the signal comes: polled for the first file alone,
-    the charts could all be written, or renamed into place, before it did."""
+    the charts could all be written, or renamed into place, before it did.
+    `--plots new/charts`, both made by the report: a stop takes them away
+    as a failure does, since nothing went into them (they had been left
+    behind, empty: this test had asserted the empty folder). A charts folder
+    the user had (a file of theirs in it) stays as it was."""
     import signal
     import textwrap
 
     sig = getattr(signal, sig)
-    charts = tmp_path / "charts"
+    charts = tmp_path / "charts" if had else tmp_path / "new" / "charts"
+    if had:
+        charts.mkdir()
+        (charts / "notes.txt").write_text("the user's")
     holding = tmp_path / "holding"
     hold = textwrap.dedent(f"""
         import time
@@ -923,14 +931,18 @@ def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no
             return made[-1]
         ledger.part_file = part_file
         """)
-    held: list[Path] = []  # what the charts folder held as the signal was sent
+    held: list[Path] = []  # what the charts folder held as the signal was sent (beside the user's file)
     r = _stopped(["report", str(saved), "--plots", str(charts)], sig,
-                 lambda: holding.exists() and not held.extend(charts.iterdir()), before=hold)
+                 lambda: holding.exists() and not held.extend(p for p in charts.iterdir() if p.name != "notes.txt"),
+                 before=hold)
     assert len(held) == 3, held  # a part set of chart files: two written, one begun
     said = "wood: interrupted" + ("" if sig == signal.SIGINT else f" ({signal.Signals(sig).name})")
     assert r.stderr == f"{said}: the report above is whole; no chart file written to {charts}\n", r.stderr
     assert r.stdout.startswith("report of ")
-    assert list(charts.iterdir()) == []
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p != holding)
+    assert left == (["charts", "charts/notes.txt"] if had else []), left
+    if had:
+        assert (charts / "notes.txt").read_text() == "the user's"
 
 
 def test_a_report_stopped_while_the_run_is_rebuilt_is_one_line(tmp_path):

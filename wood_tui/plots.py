@@ -45,7 +45,10 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True, made: list
     `make=False` checks without making it (a command with two such flags
     checks both before it makes either: a usage error leaves no folder).
     `made`: the folders it makes are added to it, outermost first, so that
-    `unmake` can take them away again if what was to go in them fails."""
+    `unmake` can take them away again if what was to go in them fails (or is
+    stopped)."""
+    from engine.stops import deferred
+
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise WoodError(f"{flag} {not_a_directory(p)}")
@@ -61,26 +64,28 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True, made: list
         if q.exists() or q.is_symlink():  # a link to nowhere: mkdir says so
             break
         missing.append(q)
-    mine: list[Path] = []
+    mine = made if made is not None else []  # each noted as it is made: a stop (Ctrl-C) still finds it there
+    start = len(mine)
     try:
         for q in reversed(missing):
             try:
-                q.mkdir()
+                with deferred():  # a stop lands after the folder is noted as ours, never between
+                    q.mkdir()
+                    mine.append(q)
             except FileExistsError:
                 if not q.is_dir():
                     raise
-                continue  # made meanwhile by another, or a name such as `new/..` for one that is there: not ours
-            mine.append(q)
+                # made meanwhile by another, or a name such as `new/..` for one that is there: not ours
         if not missing:
             p.mkdir(parents=True, exist_ok=True)  # there already (or it says why not, as before)
-    except OSError as e:
-        unmake(mine)
-        raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {e.strerror or e}") from None
-    if not os.access(p, os.W_OK | os.X_OK):
-        unmake(mine)
-        raise WoodError(f"{flag} {shown_path(p)}: the directory is not writable")
-    if made is not None:
-        made += mine
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise WoodError(f"{flag} {shown_path(p)}: the directory is not writable")
+    except BaseException as e:  # a folder refused, or a stop (Ctrl-C, SIGTERM) while they are made: none is left
+        unmake(mine[start:])
+        del mine[start:]
+        if isinstance(e, OSError):
+            raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {e.strerror or e}") from None
+        raise
     return p
 
 

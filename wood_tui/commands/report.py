@@ -109,11 +109,11 @@ def _run(args, at: _At) -> int:
 
     report = report_of(args.path, load_world(), prices=prices_of(args))  # a bad save fails before a folder is made
     made: list = []  # the folders --plots made: taken away again if its charts cannot be written
-    plots_dir = plots.check_dir(args.plots, made=made) if args.plots is not None else None
     try:
+        plots_dir = plots.check_dir(args.plots, made=made) if args.plots is not None else None
         return _shown(args, at, report, plots_dir)
-    except Exception:  # a full disk, a folder where a chart goes: no empty folder of ours is left behind
-        plots.unmake(made)
+    except BaseException:  # a full disk, a folder where a chart goes, a stop (Ctrl-C, SIGTERM): no empty
+        plots.unmake(made)  # folder of ours is left behind (one holding the charts, or anything, stays)
         raise
 
 
