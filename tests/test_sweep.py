@@ -457,7 +457,7 @@ def test_a_sweep_that_cannot_write_its_plan_says_so_not_that_the_output_failed(r
                        preexec_fn=full_disk(64))
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'sweep.json'} "
                                               "(File too large)\n"), r.stderr
-    assert sorted(p.name for p in out.iterdir()) == [".sweep.lock"]
+    assert not out.exists()  # made for the sweep, which failed before a run: it goes, its lock with it
 
 
 def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path):
@@ -471,7 +471,166 @@ def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path)
                        preexec_fn=full_disk(1024))
     assert r.returncode == 2 and r.stderr == (f"wood: error: --out {out}: cannot write {out / 'big' / 'roster.toml'} "
                                               "(File too large)\n"), r.stderr
-    assert not [p for p in out.rglob("*.part")], list(out.rglob("*"))
+    assert not out.exists(), list(out.rglob("*"))  # no roster.toml.part, nor the folders made for the runs
+
+
+def _everything(root: Path) -> dict[str, bytes]:
+    """Every file under `root` with its bytes, every folder as b"<dir>"."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("fails", ["plan", "roster copy"])
+@pytest.mark.parametrize("where", ["have/new/runs", "have"])
+def test_a_sweep_that_fails_before_its_runs_takes_away_what_it_made_and_nothing_else(tmp_path, fails, where):
+    """A full disk (a limit on the size of files written) before a run is
+    played: the plan (sweep.json) cannot be written, or a roster's copy (a
+    roster bigger than the limit, the plan under it). `--out have/new/runs`
+    had left `new`, `runs`, the lock, the plan and the roster's folder behind
+    (`have` is the user's, a file of theirs in it); now all of it goes and
+    `have` is as it was. `--out have`: the user's folder stays, with their
+    file, and nothing of the sweep's is left in it."""
+    calm = roster(tmp_path / "calm.toml")
+    if fails == "roster copy":
+        calm.write_text("# " + "x" * 3000 + "\n" + calm.read_text())
+    have = tmp_path / "have"
+    have.mkdir()
+    (have / "notes.txt").write_text("the user's")
+    before = _everything(tmp_path)
+    out = tmp_path / where
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(calm), "--seeds", "1-2",
+                        "--rounds", "3", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       preexec_fn=full_disk(64 if fails == "plan" else 1024))
+    failed = out / ("sweep.json" if fails == "plan" else "calm/roster.toml")
+    assert r.returncode == 2 and r.stderr == f"wood: error: --out {out}: cannot write {failed} (File too large)\n", \
+        r.stderr
+    assert _everything(tmp_path) == before
+
+
+def test_a_sweep_refused_for_a_save_takes_away_the_rosters_folder_it_made_for_its_runs(rosters, tmp_path):
+    """A second roster added to a sweep whose run of the first cannot be
+    resumed (a damaged save): the refusal had left the new roster's folder
+    and its copy behind. They go; the damaged save, the first roster's runs
+    and their copy stay as they were (the plan only names the new roster,
+    whose runs nothing binds)."""
+    out = tmp_path / "runs"
+    first = wood("sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    save = out / "calm" / "seed-2.db"
+    save.write_bytes(save.read_bytes()[: save.stat().st_size // 2])
+    before = _everything(out)
+    r = wood("sweep", "--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-2", "--rounds", "3",
+             "--out", str(out))
+    assert r.returncode == 2 and "cannot be resumed" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    after = _everything(out)
+    assert json.loads(after.pop("sweep.json"))["rosters"]["calm"] == json.loads(before.pop("sweep.json"))["rosters"]["calm"]
+    assert after == before
+
+
+def test_sweep_charts_on_a_full_disk_take_away_the_folders_made_for_them_and_keep_the_runs(rosters, tmp_path):
+    """Every run played, the charts cannot be written (a limit on the size of
+    files written, as on a full disk): one line after the table, and the
+    folders `--plots have/new/charts` made are gone (they had been left
+    behind, empty); `have`, the user's, and every run stay as they were."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    have = tmp_path / "have"
+    have.mkdir()
+    (have / "notes.txt").write_text("the user's")
+    before = _everything(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv, "--plots", str(have / "new" / "charts")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=full_disk(60_000))
+    assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith("wood: error: cannot write the chart"), r.stderr
+    assert r.stdout.startswith("sweep of 1 roster x 2 seeds x 3 rounds") and "Traceback" not in r.stderr
+    assert _everything(tmp_path) == before
+
+
+def test_a_sweep_stopped_before_its_runs_takes_away_what_it_made(rosters, tmp_path):
+    """Stopped (SIGTERM) while it writes a roster's copy, before a run is
+    looked at: `--out have/new/runs` had been left with its lock, plan and
+    roster folder; all of it goes (`have`, the user's, stays as it was)."""
+    import textwrap
+
+    have = tmp_path / "have"
+    have.mkdir()
+    (have / "notes.txt").write_text("the user's")
+    before = _everything(tmp_path)
+    holding = tmp_path.parent / f"{tmp_path.name}-holding"
+    hold = textwrap.dedent(f"""
+        import time
+        import wood_tui.commands.sweep as sweep
+        def _write_frozen(r, out, wrote=None):  # held here until the signal comes
+            open({str(holding)!r}, "w").close()
+            while True:
+                time.sleep(1)
+        sweep._write_frozen = _write_frozen
+        import runpy
+        runpy.run_module("wood_tui.cli", run_name="__main__", alter_sys=True)
+        """)
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(have / "new" / "runs")]
+    proc = subprocess.Popen([sys.executable, "-c", hold, *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not holding.exists():
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        assert (have / "new" / "runs" / "calm").is_dir()  # its lock, plan and roster folder were there
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        holding.unlink(missing_ok=True)
+    assert proc.returncode == 128 + signal.SIGTERM and err == "wood: interrupted (SIGTERM)\n", err
+    assert _everything(tmp_path) == before
+
+
+@pytest.mark.parametrize("had", [False, True], ids=["made", "had"])
+def test_a_sweep_stopped_while_its_charts_are_written_takes_away_the_folders_made_for_them(rosters, tmp_path, had):
+    """Stopped (SIGTERM) while the charts are written, the table printed: one
+    line saying no chart was written, and the folders --plots made go (a
+    charts folder the user had, with a file of theirs, stays); the runs stay."""
+    import textwrap
+
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    charts = tmp_path / "charts" if had else tmp_path / "new" / "charts"
+    if had:
+        charts.mkdir()
+        (charts / "notes.txt").write_text("the user's")
+    before = _everything(tmp_path)
+    holding = tmp_path / "holding"
+    hold = textwrap.dedent(f"""
+        import time
+        import engine.ledger as ledger
+        made, real = [], ledger.part_file
+        def part_file(target, parts):  # the second chart file begun: held there until the signal comes
+            made.append(real(target, parts))
+            if len(made) == 2:
+                open({str(holding)!r}, "w").close()
+                while True:
+                    time.sleep(1)
+            return made[-1]
+        ledger.part_file = part_file
+        import runpy
+        runpy.run_module("wood_tui.cli", run_name="__main__", alter_sys=True)
+        """)
+    proc = subprocess.Popen([sys.executable, "-c", hold, *argv, "--plots", str(charts)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and not holding.exists():
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert err.splitlines()[-1] == f"{_said('SIGTERM')}: the table above is whole; no chart file written to {charts}"
+    holding.unlink()
+    assert _everything(tmp_path) == before
 
 
 # ---- a sweep stopped (Ctrl-C, SIGTERM, SIGHUP): its runs and workers stopped and waited for, one line

@@ -88,6 +88,7 @@ class _Tally:
         self.finished = 0  # before this sweep, or in it
         self.failed: list[Job] = []
         self.stopped = 0  # runs in flight when the sweep was stopped: stopped and waited for, their rounds kept
+        self.begun = False  # the runs are in play (their saves checked): what they play with stays
         self.measuring = False
         self.shown = False  # the table (or the JSON) was printed whole
         self.charts: list[Path] = []  # the chart files written into --plots: all of them, or none
@@ -114,8 +115,46 @@ class _Tally:
         return f"{said}; run the same command to go on"
 
 
+class _Laid:
+    """What this sweep laid down before a run of it began: the folders it made
+    (--out and those above it, a roster's folder of runs: outermost first) and
+    the files it wrote into --out that were not there (the lock, the plan, a
+    roster's copy). A sweep that fails before its runs begin (a full disk, a
+    save it cannot resume) takes them away, so --out is as it was found (a
+    folder only if empty: never the user's, nor one holding anything else);
+    once its runs are in play they stay: run again, the sweep goes on from
+    them. And the folders --plots made, taken away (only if empty) when the
+    charts are not written."""
+
+    def __init__(self):
+        self.folders: list[Path] = []
+        self.files: list[Path] = []
+        self.plots: list[Path] = []
+
+    def folder(self, path: Path) -> None:
+        """`path` made if it is not there (noted as this sweep's when made)."""
+        from engine.stops import deferred
+
+        try:
+            with deferred():  # a stop lands after the folder is noted, never between
+                path.mkdir()
+                self.folders.append(path)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+
+    def unwrite(self) -> None:
+        """The files it wrote taken away, last first (with --out's lock held: no other sweep uses them)."""
+        from engine.stops import deferred
+
+        with deferred():  # a Ctrl-C does not stop the clearing half way
+            for f in reversed(self.files):
+                with contextlib.suppress(OSError):
+                    f.unlink(missing_ok=True)
+            self.files.clear()
+
+
 def run(args) -> int:
-    from engine.stops import exit_status, interrupted, run_stoppable
     from wood_tui import plots
 
     rosters = _rosters(args.roster)
@@ -124,25 +163,44 @@ def run(args) -> int:
     plots.check_dir(args.out, "--out", make=False)
     if args.plots is not None:
         plots.check_dir(args.plots, make=False)
-    out = plots.check_dir(args.out, "--out")
-    with _locked(out):
-        _check_plan(out, rosters, args.rounds)
-        plots_dir = plots.check_dir(args.plots) if args.plots is not None else None
-        jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
-        for r in rosters:
-            (out / r.label).mkdir(exist_ok=True)
-            _write_frozen(r, out)
-        tally = _Tally(len(jobs))
-        try:
-            with asyncio.Runner() as runner:  # Ctrl-C, SIGTERM, SIGHUP: the runs in flight are stopped and waited for
-                failed = run_stoppable(runner, _play(jobs, args.rounds, args.jobs, tally))
-            tally.measuring = True
-            result = _measure([j for j in jobs if j not in failed], rosters, args, prices_of(args))
-            tally.measuring = False
-            return _show(result, jobs, failed, rosters, args, out, plots_dir, tally)
-        except KeyboardInterrupt as e:
-            print(f"wood: {interrupted(e)}: {tally.said(out, args.plots)}", file=sys.stderr)
-            return exit_status(e)
+    laid = _Laid()
+    tally = _Tally(len(rosters) * len(args.seeds))
+    try:
+        out = plots.check_dir(args.out, "--out", made=laid.folders)
+        with _locked(out, laid):
+            try:
+                return _swept(args, rosters, out, laid, tally)
+            except BaseException:  # failed, or stopped before its runs were looked at (a stop after says so)
+                if not tally.begun:  # before a run began: what it wrote for them goes
+                    laid.unwrite()
+                raise
+    except BaseException:  # a full disk, a save that cannot be resumed: no empty folder of ours is left behind
+        plots.unmake(laid.plots)
+        plots.unmake(laid.folders)  # each only if empty: once runs began, none of these is
+        raise
+
+
+def _swept(args, rosters: list[RosterFile], out: Path, laid: _Laid, tally: _Tally) -> int:
+    from engine.stops import exit_status, interrupted, run_stoppable
+    from wood_tui import plots
+
+    _check_plan(out, rosters, args.rounds, laid.files)
+    plots_dir = plots.check_dir(args.plots, made=laid.plots) if args.plots is not None else None
+    jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
+    for r in rosters:
+        laid.folder(out / r.label)
+        _write_frozen(r, out, laid.files)
+    try:
+        with asyncio.Runner() as runner:  # Ctrl-C, SIGTERM, SIGHUP: the runs in flight are stopped and waited for
+            failed = run_stoppable(runner, _play(jobs, args.rounds, args.jobs, tally))
+        tally.measuring = True
+        result = _measure([j for j in jobs if j not in failed], rosters, args, prices_of(args))
+        tally.measuring = False
+        return _show(result, jobs, failed, rosters, args, out, plots_dir, tally)
+    except KeyboardInterrupt as e:
+        plots.unmake(laid.plots)  # no chart written: the folders made for them go (the runs stay)
+        print(f"wood: {interrupted(e)}: {tally.said(out, args.plots)}", file=sys.stderr)
+        return exit_status(e)
 
 
 def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[RosterFile], args, out: Path,
@@ -176,7 +234,12 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
         charts_to = sys.stderr if args.json else sys.stdout
         print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
     if plots_dir is not None:
-        written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
+        from engine.errors import WoodError
+
+        try:
+            written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
+        except OSError as e:  # what the charts' own lines do not name (matplotlib's, a temporary file's)
+            raise WoodError(f"cannot write the charts into {shown_path(plots_dir)}: {e.strerror or e}") from None
         print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
     for f in result["failed"]:
         print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {shown_path(f['log'])}); "
@@ -184,20 +247,27 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
     return 1 if failed else 0
 
 
-def _write_frozen(r: RosterFile, out: Path) -> None:
-    """The roster as planned, written (whole, by a rename) into its folder of runs."""
-    _write_whole(r.frozen(out), r.text, out)
+def _write_frozen(r: RosterFile, out: Path, wrote: list[Path] | None = None) -> None:
+    """The roster as planned, written (whole, by a rename) into its folder of
+    runs; `wrote`: the copy is added to it if it was not there before."""
+    _write_whole(r.frozen(out), r.text, out, wrote)
 
 
-def _write_whole(target: Path, data: bytes, out: Path) -> None:
+def _write_whole(target: Path, data: bytes, out: Path, wrote: list[Path] | None = None) -> None:
     """`data` written to `target` in `out` whole, by a rename, or one line
-    saying why not (a full disk), with no half-written `.part` left behind."""
+    saying why not (a full disk), with no half-written `.part` left behind;
+    `wrote`: `target` is added to it if it was not there before."""
     from engine.errors import WoodError
+    from engine.stops import deferred
 
     tmp = target.with_name(target.name + ".part")
     try:
         tmp.write_bytes(data)
-        tmp.replace(target)
+        with deferred():  # a stop lands after a new file is noted, never between
+            new = not target.exists() and not target.is_symlink()
+            tmp.replace(target)
+            if new and wrote is not None:
+                wrote.append(target)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -236,14 +306,17 @@ def _rosters(paths: list[str]) -> list[RosterFile]:
 
 
 @contextlib.contextmanager
-def _locked(out: Path):
-    """One sweep at a time in a folder."""
+def _locked(out: Path, laid: _Laid | None = None):
+    """One sweep at a time in a folder; `laid`: the lock file is noted in it
+    if this sweep made it (once it holds it: never one another sweep holds)."""
     import fcntl
 
     from engine.errors import WoodError
 
+    lock = out / LOCK
+    new = not lock.exists() and not lock.is_symlink()
     try:
-        fh = open(out / LOCK, "w")
+        fh = open(lock, "w")
     except OSError as e:
         raise WoodError(f"cannot write into --out {shown_path(out)}: {e.strerror or e}") from None
     with fh:
@@ -251,15 +324,18 @@ def _locked(out: Path):
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise WoodError(f"another wood sweep is running in {shown_path(out)}") from None
+        if new and laid is not None:
+            laid.files.append(lock)
         yield
 
 
-def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
+def _check_plan(out: Path, rosters: list[RosterFile], rounds: int, wrote: list[Path] | None = None) -> None:
     """The runs in `out` were played with these rosters' files as they are now
     (a roster changed since is refused: its runs would mix two rosters), and
     to the same length (a run played on, or measured part of the way, is not
     the game a fresh run of that length is). Where no run has a round
-    played, nothing binds: the plan is written anew."""
+    played, nothing binds: the plan is written anew (added to `wrote` if
+    it was not there before)."""
     from engine.errors import WoodError
 
     path = out / PLAN
@@ -284,7 +360,7 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int) -> None:
     for r in rosters:
         plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
     plan["rounds"] = rounds
-    _write_whole(path, (json.dumps(plan, indent=1, sort_keys=True) + "\n").encode(), out)  # ASCII: json's escapes
+    _write_whole(path, (json.dumps(plan, indent=1, sort_keys=True) + "\n").encode(), out, wrote)  # ASCII: json's escapes
 
 
 def _holds_runs(folder: Path) -> bool:
@@ -340,6 +416,7 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
             done += 1
         else:
             todo.append((j, n))
+    tally.begun = True
     resumed = sum(1 for _, n in todo if n)
     pace = f"; {min(width, len(todo))} at a time" if todo else ""  # no more at once than there are runs to go
     _note(f"sweep: {counted(len(jobs), 'run')}, {done} finished already, {resumed} to resume, {len(todo) - resumed} to play"
