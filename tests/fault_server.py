@@ -11,7 +11,7 @@ body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body, a redirect (its Location plain, or hostile), interim 1xx responses before
 the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
-could mean, a finish_reason that is not a string, text far past any reply's
+could mean, or none for this request (2e9 prompt tokens, more reply than max_tokens, zeros), a finish_reason that is not a string, text far past any reply's
 length, a content that is a number, or a list with no text part, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
 "gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle": the body;
 "trickle_head": the status line and headers, for HEAD_TRICKLE_BYTES bytes, before any body), asks for a key
@@ -60,7 +60,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "redirect_hostile", "interim",
             "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
-ODD = ("lone_surrogate", "odd_usage", "vast_usage", "odd_finish", "long_reply", "number_content", "list_content")  # a reply, with fields no server should send
+ODD = ("lone_surrogate", "odd_usage", "vast_usage", "absurd_usage", "zero_usage", "odd_finish", "long_reply",
+       "number_content", "list_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
 HUGE = 5 << 20  # bytes a "huge" reply sends: past the client's cap on a reply body
 SCENARIOS = (*REPLIES, *FAILURES, *ODD)
@@ -274,6 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._completion(body, '{"action":"pass","say":"odd \ud800 text"}', "stop", {})
         elif scenario == "odd_usage":
             self._completion(body, VALID, "stop", {}, usage={"prompt_tokens": 10 ** 30, "completion_tokens": -5})
+        elif scenario == "absurd_usage":  # counts that pass for numbers, but not for this request's: 2e9 tokens of
+            self._completion(body, VALID, "stop", {},  # prompt, and one more of reply than its max_tokens allowed
+                             usage={"prompt_tokens": 2_000_000_000, "completion_tokens": body["max_tokens"] + 1})
+        elif scenario == "zero_usage":  # zeros, as a proxy that counts nothing sends: no prompt, and a reply, has none
+            self._completion(body, VALID, "stop", {}, usage={"prompt_tokens": 0, "completion_tokens": 0})
         elif scenario == "vast_usage":  # a count of 5,000 digits: past what Python's int() reads from text
             reply = json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"),
                                 "choices": [{"index": 0, "finish_reason": "stop",

@@ -93,6 +93,8 @@ EXPECTED = {
     "lone_surrogate": ("clean", "", 1),
     "odd_usage": ("clean", "", 1),
     "vast_usage": ("clean", "", 1),  # a count no int() reads is unknown, not a lost reply
+    "absurd_usage": ("clean", "", 1),
+    "zero_usage": ("clean", "", 1),
     "odd_finish": ("clean", "", 1),
     "long_reply": ("clean", "", 1),
     "number_content": ("fault", "fault: bad_body: the message's content is a number, not text", 1),  # not "empty"
@@ -598,6 +600,20 @@ async def test_usage_counts_and_finish_reasons_no_server_could_mean_are_recorded
     assert usage.outcome == "clean" and usage.call["completion_tokens"] is None
     assert 0 < usage.call["prompt_tokens"] < 2_000  # 10**30 is not a count: counted here instead
     assert finish.outcome == "clean" and finish.call["finish_reason"] is None
+
+
+@pytest.mark.parametrize("scenario", ["absurd_usage", "zero_usage"])
+async def test_usage_counts_the_request_rules_out_are_unknown_not_figures_for_the_means(world, view, server,
+                                                                                        scenario):
+    """2e9 tokens for a prompt of a few KB, a reply past the max_tokens asked for, zeros for a prompt and a reply
+    that has text: counts, but of no such request. The prompt is counted here; the reply's is unknown."""
+    server.default = scenario
+    d = await decide(world, view, config(server.base_url))
+    assert d.outcome == "clean" and d.call["completion_tokens"] is None
+    assert 0 < d.call["prompt_tokens"] < 2_000
+    stats = CallStats()
+    stats.record(d)
+    assert stats.summary()["smol"]["prompt_tokens"]["max"] == d.call["prompt_tokens"]
 
 
 async def test_a_decision_asked_twice_costs_both_requests_tokens(world, view, server):

@@ -62,6 +62,8 @@ HEALTH_MAX_INTERVAL_S = 5.0
 JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 IDENTITY = {"Accept-Encoding": "identity"}  # a compressed reply is refused unread: a small body can inflate to gigabytes
 TOKENS_MAX = 1 << 31  # a usage count past this (or under 0) is not a count: recorded as unknown
+TEMPLATE_TOKENS = 4096  # tokens a chat template may add around a request's text (role headers, a default system
+                        # prompt): a prompt count past the request's bytes and these is no count of its prompt
 FINISH_MAX = 40       # characters of a finish_reason kept
 
 
@@ -243,7 +245,7 @@ class ChatClient:
         network does; a connect error, dropped connection or 502/503/504 is
         retried once: on another replica at once if there is one in rotation,
         else on the same server after a short pause."""
-        return await self.post(self.request(messages, schema, max_tokens=max_tokens))
+        return await self.post(self.request(messages, schema, max_tokens=max_tokens), max_tokens=max_tokens)
 
     def request(self, messages: list[dict], schema: dict | None = None, *, max_tokens: int | None = None) -> bytes:
         """The body `chat` sends for these messages and schema, as bytes:
@@ -278,8 +280,9 @@ class ChatClient:
             return ()
         return (head, mid, tail) if schema_found else (head, rest, None)
 
-    async def post(self, data: bytes) -> ChatResult:
-        """`chat` with its body made beforehand (`request`)."""
+    async def post(self, data: bytes, *, max_tokens: int | None = None) -> ChatResult:
+        """`chat` with its body made beforehand (`request`, with the same `max_tokens`)."""
+        max_tokens = max_tokens or self.cfg.max_tokens
         spent = 0.0  # seconds in requests: the back-off between two is not the server's time
         r, failed, result = self._pick(), None, None
         unconnected = 0  # tries that could not connect: no request went out
@@ -291,7 +294,7 @@ class ChatClient:
                     sent = not self._silent(r)  # checked once through the gate: it may have gone silent meanwhile
                     if sent:
                         t1 = time.perf_counter()
-                        result = await self._post(r, data)
+                        result = await self._post(r, data, max_tokens)
                         took = time.perf_counter() - t1
                         spent += took
                         if _answered(result):  # as the model's line: a call that never came back has no latency
@@ -430,7 +433,7 @@ class ChatClient:
                 body["response_format"] = {"type": "json_object", "schema": schema}
         return body
 
-    async def _post(self, r: Replica, data: bytes) -> ChatResult:
+    async def _post(self, r: Replica, data: bytes, max_tokens: int) -> ChatResult:
         try:
             if r.lean is not None:  # straight through the lean transport: no httpx Request/Response objects
                 status, headers, content = await r.lean.exchange(
@@ -483,11 +486,15 @@ class ChatClient:
         content = _content_text(content)
         if content is not None and not isinstance(content, str):  # 5, true, {...}: no chat reply, not "no content"
             return ChatResult(fault="bad_body", detail=f"the message's content is {_json_kind(content)}, not text")
+        # counts this request rules out are unknown, not figures for the means: a prompt of no tokens, or of more
+        # than its bytes (a token is at least one) and a template's; a reply of more than the max_tokens asked
+        # for, or of none where it has text
+        wrote = 1 if isinstance(content, str) and content.strip() else 0
         result = ChatResult(
             text=_storable(content) if isinstance(content, str) else None,
             finish_reason=(clean_text(finish, FINISH_MAX) or None) if isinstance(finish, str) else None,
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
+            prompt_tokens=_int(usage.get("prompt_tokens"), 1, len(data) + TEMPLATE_TOKENS),
+            completion_tokens=_int(usage.get("completion_tokens"), wrote, max_tokens),
         )
         if not (result.text or "").strip():  # reasoning models may spend the budget in message.reasoning
             result.fault = "empty"
@@ -706,9 +713,10 @@ def _whole(text: str) -> int | None:
     return int(text) if len(text) <= 40 else None
 
 
-def _int(v: object) -> int | None:
-    """A usage count as the server gave it, if it can be one (0..TOKENS_MAX); else unknown."""
-    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= TOKENS_MAX else None
+def _int(v: object, least: int = 0, most: int = TOKENS_MAX) -> int | None:
+    """A usage count as the server gave it, if it can be one (`least`..`most`, within 0..TOKENS_MAX); else unknown."""
+    return (v if isinstance(v, int) and not isinstance(v, bool) and max(0, least) <= v <= min(most, TOKENS_MAX)
+            else None)
 
 
 class LLMBrain:
