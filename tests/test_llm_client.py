@@ -843,6 +843,44 @@ async def exchange_each(port: int, n: int) -> tuple[list[object], int]:
 SECOND = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"second\":2}"
 
 
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_request_a_server_died_reading_is_sent_not_one_that_could_not_connect(transport):
+    """A server that reads a request on a kept-alive connection and dies (its
+    connection and its port closed): the request went out, so the try is
+    dropped and only the retry could not connect. The lean transport's resend
+    on a new connection had been refused and the first try counted as never
+    sent: 0 requests and 2 attempts that could not connect."""
+    read = []
+
+    async def serve(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await answer(reader, writer)
+
+    async def answer(reader, writer):
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            read.append(await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1])))
+            if len(read) == 2:  # it dies on the second
+                server.close()
+                writer.transport.abort()
+                return
+            reply = json.dumps({"choices": [{"message": {"content": '{"action":"pass"}'}}]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(reply), reply))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cfg = ModelConfig(name="m", base_url=f"http://127.0.0.1:{port}/v1", model="m", json_mode="none", timeout_s=1.0,
+                      connect_timeout_s=1.0, http_client=transport)
+    try:
+        async with ChatClient(cfg) as client:
+            first = await client.chat([{"role": "user", "content": "hi"}])
+            second = await client.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.close()
+    assert first.fault is None and len(read) == 2
+    assert (second.fault, second.attempts, second.unconnected) == ("connect", 2, 1)  # sent, then refused
+
+
 @pytest.mark.parametrize("first, body, connections", [
     (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"ok\":1}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG",
      b'{"ok":1}', 2),                                                          # a reply past its Content-Length

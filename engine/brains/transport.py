@@ -16,7 +16,9 @@ Plain `http://` only, no proxies: the client picks httpx's own transport for
 anything else. Failures come out as httpx's exceptions (ConnectError,
 ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError), so
 callers handle one set. A request sent on a reused connection that the server
-had closed meanwhile (keep-alive timeouts) is sent again once on a new one.
+had closed meanwhile (keep-alive timeouts) is sent again once on a new one; if
+that one cannot connect, the request is said to be dropped (RemoteProtocolError),
+not unconnected: it went out once.
 """
 from __future__ import annotations
 
@@ -333,7 +335,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn = self._idle_connection(host, port)
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(loop, host, port, connect_timeout)
+                try:
+                    conn = await self._connect(loop, host, port, connect_timeout)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                    if attempt == 1:
+                        raise
+                    # the request went out once, on the kept-alive connection the server closed: no try that
+                    # never reached it (a server that died reading it refuses the new one), but one dropped
+                    raise httpx.RemoteProtocolError("server closed the connection without a response, "
+                                                    f"then took no new one ({e})") from None
             try:
                 reply = conn.send(data, loop)
                 if read_timeout is not None:
