@@ -16,7 +16,8 @@ length, a content that is a number, or a list with no text part, not text). `mod
 "gzip_bomb": 100 MB inflated), said to be gzip but not ("fake_gzip"), a byte at a time ("trickle": the body;
 "trickle_head": the status line and headers, for HEAD_TRICKLE_BYTES bytes, before any body), asks for a key
 (401, "needs_key"), is a 404 with no body ("empty_404") or a 301 to https, as a proxy
-in front of a server may answer plain http ("redirect"); "v1_only" answers 404 to any GET outside /v1/, as
+in front of a server may answer plain http ("redirect"), or a 307 to itself with a slash added
+("redirect_slash") or as it is ("redirect_loop"); "v1_only" answers 404 to any GET outside /v1/, as
 vLLM does (`root_url`: the base_url less its /v1).
 `FREEZE` (queued, or the `default`) is a server that hangs: that chat
 request, and every request after it (its model list too), is taken and
@@ -176,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
                 host, port = self.server.server_address[:2]
                 self._raw(301, b"<html>301 Moved Permanently</html>", "text/html",
                           {"Location": f"https://{host}:{port}{self.path}"})
+            elif srv.models_mode in ("redirect_slash", "redirect_loop"):  # Starlette's redirect_slashes; a loop
+                self._raw(307, b"", "text/plain",
+                          {"Location": self.path + "/" if srv.models_mode == "redirect_slash" else self.path})
             else:
                 self._raw(200, listing.encode(), "application/json")
         else:

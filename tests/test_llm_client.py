@@ -727,6 +727,22 @@ async def test_a_model_list_that_redirects_says_where_to_not_that_it_is_no_serve
                             f"to {https}/models (redirects are not followed: set base_url to {https})")
 
 
+@pytest.mark.parametrize("mode, says", [
+    ("redirect_slash", "a redirect to {url}/models/, under this same base_url (redirects are not followed, and no "
+                       "other base_url reaches it: the server must answer {url}/models itself)"),
+    ("redirect_loop", "a redirect to {url}/models, the address asked (a loop: redirects are not followed)"),
+])
+async def test_a_model_list_that_redirects_under_its_own_base_url_is_not_told_to_set_it(mode, says):
+    """A 307 from /v1/models to /v1/models/ (or to itself): the line had said
+    "set base_url to" the base_url in the roster, which changes nothing."""
+    with FaultServer(models_mode=mode) as srv:
+        async with ChatClient(config(srv.base_url)) as client:
+            with pytest.raises(ModelServerError) as e:
+                await client.check_models()
+    assert str(e.value) == (f"model server for 'smol' at {srv.base_url} answered GET models with HTTP 307, "
+                            + says.format(url=srv.base_url))
+
+
 @pytest.mark.parametrize("key, says", [
     ({}, "no API key was sent: a roster names the environment variable that holds it with api_key_env"),
     ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),

@@ -570,6 +570,12 @@ def _redirect_hint(url: str, location: str | None, path: str = "models") -> str:
         return " with no Location (redirects are not followed)"
     base = where.split("?", 1)[0].rstrip("/")
     base = base.removesuffix("/" + path) if base.endswith("/" + path) else ""
+    asked = url.rstrip("/") + "/" + path
+    if where == asked:  # no base_url to suggest: the one in hand
+        return f" to {where}, the address asked (a loop: redirects are not followed)"
+    if base == url.rstrip("/"):  # a slash or a query added (Starlette's redirect_slashes): no base_url reaches it
+        return (f" to {where}, under this same base_url (redirects are not followed, and no other base_url "
+                f"reaches it: the server must answer {asked} itself)")
     return (f" to {where} (redirects are not followed: "
             + (f"set base_url to {base})" if base else "set base_url to the server's own address)"))
 
