@@ -743,6 +743,29 @@ async def test_a_model_list_that_redirects_under_its_own_base_url_is_not_told_to
                             + says.format(url=srv.base_url))
 
 
+@pytest.mark.parametrize("transport, said", [("lean", "bad status line b'220 mail.example ESMTP ready'"),
+                                              ("httpx", "illegal status line: bytearray(b'220 mail.example ESMTP ready')")])
+async def test_a_model_list_answered_in_no_http_is_said_so_not_that_the_server_is_unreachable(transport, said):
+    """A port that answers, but not in HTTP (another protocol's greeting): the
+    start had said the server was "unreachable", though it answered at once."""
+    async def greet(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"220 mail.example ESMTP ready\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    try:
+        async with ChatClient(config(url, http_client=transport)) as client:
+            with pytest.raises(ModelServerError) as e:
+                await client.check_models()
+    finally:
+        server.close()
+    assert str(e.value) == f"model server for 'smol' at {url} gave no HTTP answer to GET models: {said}"
+
+
 @pytest.mark.parametrize("key, says", [
     ({}, "no API key was sent: a roster names the environment variable that holds it with api_key_env"),
     ({"api_key_env": "WOOD_TEST_UNSET_KEY"}, "read from $WOOD_TEST_UNSET_KEY, which is not set"),

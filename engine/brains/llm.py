@@ -219,6 +219,9 @@ class ChatClient:
         except (httpx.DecodingError, BodyTooLarge) as e:  # it answered, but not as a model server does
             raise ModelServerError(f"{r.url}/models did not answer like an OpenAI-compatible server "
                                    f"({_detail(e)})") from None
+        except httpx.RemoteProtocolError as e:  # reached, but no HTTP answer: a line that is none, a hang-up
+            raise _Unreachable(f"model server for '{self.cfg.name}' at {r.url} gave no HTTP answer to GET models: "
+                               f"{_detail(e)}") from None
         except httpx.HTTPError as e:
             raise _Unreachable(f"model server for '{self.cfg.name}' unreachable at {r.url}: "
                                f"{clean_text(e, DETAIL_MAX) or type(e).__name__}") from None
