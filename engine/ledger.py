@@ -440,8 +440,9 @@ def check_resumable(path: str | Path) -> None:
 
 def sqlite_uri(path: Path, mode: str) -> str:
     """An SQLite URI for `path`: its characters escaped, so a name with `%`,
-    `#` or `?` in it opens that file and no other."""
-    return f"file:{quote(str(path))}?mode={mode}"
+    `#` or `?` in it opens that file and no other, and one whose bytes are
+    no UTF-8 (read by Python as surrogates) the file of those very bytes."""
+    return f"file:{quote(os.fsencode(path))}?mode={mode}"
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:

@@ -245,6 +245,24 @@ def test_output_whose_reader_has_gone_ends_quietly_with_141(tmp_path, command):
     assert r.returncode == 141 and "Traceback" not in r.stderr and "error" not in r.stderr, r.stderr
 
 
+def test_a_save_whose_name_is_no_utf8_is_saved_resumed_verified_reported_and_exported(tmp_path):
+    """A file name is bytes, not always UTF-8 (`cp run.db $'run\\xff.db'`, a
+    Latin-1 disk): every command that opened such a save had died in a
+    traceback (UnicodeEncodeError: surrogates not allowed) building SQLite's
+    URI for it, `wood sim --save` before making it. Each opens that very file."""
+    name = os.fsdecode(b"caf\xe9 \xff.db")
+    db = tmp_path / name
+    said = {}
+    for args in (["sim", "--rounds", "2", "--save", str(db), "--quiet"], ["sim", "--resume", str(db), "--rounds", "3"],
+                 ["replay", str(db), "--verify"], ["report", str(db)],
+                 ["export", str(db), "--out", str(tmp_path / "audit")]):
+        r = _wood(args, capture_output=True)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)
+        said[args[0]] = r.stdout
+    assert said["replay"].startswith("rounds: 3 (each rebuilt to its recorded state hash)")
+    assert sorted(os.listdir(tmp_path)) == ["audit", name]  # that very file, and nothing beside it
+
+
 # ---- a file named in an error line --------------------------------------------------------------------------
 @pytest.mark.parametrize("name, shown", [("my  run.db", "my  run.db"), ("line\nbreak.db", "line\\nbreak.db"),
                                          ("esc\x1b[2Jwipe.db", "esc\\x1b[2Jwipe.db"),
