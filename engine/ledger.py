@@ -76,6 +76,16 @@ COLUMNS = {
 # hand), and a doubled model call, counted twice by a report and written twice to a fine-tuning set, verifies
 KEYS = {"meta": ("key",), "rounds": ("round",), "actions": ("round", "creature"), "events": ("round", "seq"),
         "calls": ("round", "creature"), "tips": ("id",), "snapshot": ("id",)}
+
+
+def _insert(table: str, verb: str = "") -> str:
+    """The statement that writes a row of `table`, naming its columns: a save
+    with a column added by hand (another tool's notes) takes a round as its
+    own does, the added column left to its default."""
+    cols = COLUMNS[table]
+    return f"INSERT {verb + ' ' if verb else ''}INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
 ROSTER_FIELDS = tuple(f.name for f in fields(RosterEntry))
 RUN_KEYS = ("format", "seed", "brains", "roster", "extra", "created")  # the meta that is a run's identity (`run_id`)
 # Event data that readers of a recorded run (the replay screen) rely on, by kind.
@@ -608,7 +618,7 @@ class Ledger:
                 con.executescript(SCHEMA)
                 with con:
                     con.execute("BEGIN")
-                    con.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                    con.executemany(_insert("meta"), meta.items())
             finally:
                 con.close()  # the last connection: the WAL is checkpointed into the file and removed
             if os.path.lexists(f"{tmp}-wal"):  # it could not be (a full disk): the file alone is not the save
@@ -853,7 +863,7 @@ class Ledger:
         ends = [(f, e) for f, e in self.ends() if f < first_round] + [(first_round, end)]
         try:
             with self.con:
-                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('ends', ?)", (json.dumps(ends),))
+                self.con.execute(_insert("meta", "OR REPLACE"), ("ends", json.dumps(ends)))
         except sqlite3.Error as e:
             raise LedgerError(f"{shown_path(self.path)}: cannot write to the save ({clean_text(e, 160)})") from None
 
@@ -937,22 +947,22 @@ class Ledger:
         r = result.round
         with self.con:
             self.con.execute("BEGIN")
-            self.con.executemany("INSERT INTO tips VALUES (?,?,?,?,?,?,?,?)", self._tips)
+            self.con.executemany(_insert("tips"), self._tips)
             self.con.executemany(
-                "INSERT INTO actions VALUES (?,?,?,?,?,?)",
+                _insert("actions"),
                 [(r, n, json.dumps(d.action.compact()), d.outcome, d.reason, d.raw) for n, d in result.decisions.items()])
             self.con.executemany(
-                "INSERT INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                _insert("calls"),
                 [(r, n, c.get("model"), json.dumps(c.get("messages")), c.get("raw"), json.dumps(c.get("action")),
                   d.outcome, d.reason, json.dumps(c.get("repairs", [])),
                   c.get("latency_ms"), c.get("prompt_tokens"), c.get("completion_tokens"), c.get("finish_reason"))
                  for n, d in result.decisions.items() if (c := d.call)])
             self.con.executemany(
-                "INSERT INTO events VALUES (?,?,?,?,?,?)",
+                _insert("events"),
                 [(r, i, e.kind, int(e.public), json.dumps(list(e.who)), json.dumps(e.data))
                  for i, e in enumerate(result.events)])
-            self.con.execute("INSERT INTO rounds VALUES (?,?,?,?)", (r, result.state_hash, result.wall_s, time.time()))
-            self.con.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (r, snapshot))
+            self.con.execute(_insert("rounds"), (r, result.state_hash, result.wall_s, time.time()))
+            self.con.execute(_insert("snapshot", "OR REPLACE"), (1, r, snapshot))
 
     # ---- reading ------------------------------------------------------
     # Every reader turns a damaged row into a one-line LedgerError naming the

@@ -833,3 +833,25 @@ def test_a_decision_deleted_by_hand_is_a_hole_in_the_record(tmp_path, capsys, ar
     line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
     assert "s.db: round 10: no decision of Fox is recorded (every creature decides every round)" in line, line
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
+def test_a_save_with_columns_and_a_table_added_by_hand_resumes(base_save, tmp_path, capsys):
+    """Another tool's notes in a save (a column added to each table, a table of
+    its own) are left alone: reading it went, but its resume verified, said
+    'resuming', then failed at its first round ('table rounds has 5 columns
+    but 4 values were supplied'), the new length recorded all the same, so
+    its report then offered a resume that failed again. It plays on as its
+    untouched twin does, and verifies."""
+    from engine.ledger import COLUMNS
+
+    noted = edited_copy(base_save, tmp_path / "noted.db", "CREATE TABLE notes (text TEXT)",
+                        *(f"ALTER TABLE {t} ADD COLUMN note TEXT DEFAULT 'theirs'" for t in COLUMNS))
+    twin = tmp_path / "twin.db"
+    shutil.copyfile(base_save, twin)
+    ends = []
+    for p in (twin, noted):
+        assert main(["sim", "--resume", str(p), "--rounds", "8", "--quiet"]) == 0, capsys.readouterr().err
+        ends.append(capsys.readouterr().out.splitlines()[-1])
+    assert ends[0] == ends[1] and ends[0].startswith("state hash: ")
+    assert main(["replay", str(noted), "--verify"]) == 0
+    assert capsys.readouterr().out.startswith("rounds: 8 (each rebuilt to its recorded state hash)")
