@@ -1148,14 +1148,16 @@ class Ledger:
 
 
 def _parse_ends(text: str) -> list[tuple[int, int]]:
-    """Meta `ends`: a JSON list of [first round, last round] pairs, first rounds rising."""
+    """Meta `ends`: a JSON list of [first round, last round] pairs, first rounds
+    rising, each last round at or past its first (a game never ends before the
+    stretch it was given that length for begins: a resume plays on to it)."""
     doc = _json(text, list)
     out: list[tuple[int, int]] = []
     for item in doc:
         if not (isinstance(item, list) and len(item) == 2 and all(type(x) is int for x in item)):
             raise ValueError(f"{_show(item)} is not a pair of whole numbers")
         first, end = item
-        if not 1 <= first <= MAX_ROUNDS or not 0 <= end <= MAX_ROUNDS or (out and first <= out[-1][0]):
+        if not 1 <= first <= end <= MAX_ROUNDS or (out and first <= out[-1][0]):
             raise ValueError(f"{_show(item)} is out of order or out of range")
         out.append((first, end))
     return out

@@ -597,6 +597,19 @@ def test_a_saves_planned_length_is_bounded_as_rounds_is(base_save, tmp_path, cap
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
 
 
+@pytest.mark.parametrize("argv", [*EVERY_READER, ["sim", "--resume", "{p}"]], ids=[*EVERY_READER_IDS, "plain-resume"])
+def test_a_planned_length_that_ends_before_its_stretch_begins_is_refused(base_save, tmp_path, capsys, argv):
+    """Meta `ends` set by hand so that the stretch from round 6 ends at round 4:
+    `wood sim --resume` said 'resuming s.db after round 5 of 4', played
+    nothing and exited 0; the rest took it as it was. A game is never given a
+    length it has already passed (a resume plays on to it): refused, one line."""
+    p = edited_copy(base_save, tmp_path / "s.db", "UPDATE meta SET value = '[[1, 5], [6, 4]]' WHERE key = 'ends'")
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db: meta ends: [6, 4] is out of order or out of range" in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+
+
 @pytest.mark.parametrize("make", [os.mkdir, os.mkfifo], ids=["directory", "pipe"])
 @pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
 def test_what_stands_where_the_shm_goes_is_named(base_save, tmp_path, capsys, argv, make):
