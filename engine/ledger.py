@@ -585,6 +585,7 @@ class Ledger:
         self.con = con
         self._tips: list[tuple] = []
         self._lock = None  # the open file holding the writer's lock (`_writer_lock`)
+        self._in_wal = False  # whether this connection has put the save in WAL mode (`_wal`)
 
     # ---- opening ------------------------------------------------------
     @classmethod
@@ -862,6 +863,7 @@ class Ledger:
         """From `first_round` on, the game ends at round `end` (recorded for replays)."""
         ends = [(f, e) for f, e in self.ends() if f < first_round] + [(first_round, end)]
         try:
+            self._wal()
             with self.con:
                 self.con.execute(_insert("meta", "OR REPLACE"), ("ends", json.dumps(ends)))
         except sqlite3.Error as e:
@@ -943,8 +945,19 @@ class Ledger:
                 f"latest of them: keep the two together (the file alone is not the save), and resume once "
                 f"there is room")
 
+    def _wal(self) -> None:
+        """Before the first write: the save in WAL mode, as one is made. A copy
+        made by `VACUUM INTO` (or set to another journal mode by another tool)
+        had been played on with a rollback journal beside it, which readers
+        then refused as no save's, and which a kill left for every command to
+        refuse. (Not on opening: a resume that cannot start changes nothing.)"""
+        if not self._in_wal:
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self._in_wal = True
+
     def _commit(self, result, snapshot: str) -> None:
         r = result.round
+        self._wal()
         with self.con:
             self.con.execute("BEGIN")
             self.con.executemany(_insert("tips"), self._tips)

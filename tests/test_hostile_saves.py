@@ -868,3 +868,47 @@ def test_a_save_with_columns_and_a_table_added_by_hand_resumes(base_save, tmp_pa
     assert ends[0] == ends[1] and ends[0].startswith("state hash: ")
     assert main(["replay", str(noted), "--verify"]) == 0
     assert capsys.readouterr().out.startswith("rounds: 8 (each rebuilt to its recorded state hash)")
+
+
+def test_a_copy_made_by_vacuum_into_is_played_on_as_a_save_is_read_while_it_plays(base_save, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """`VACUUM INTO` (SQLite's way to copy a file compactly) makes a copy in
+    rollback-journal mode. Its resume wrote each round beside a -journal: a
+    `wood report` meanwhile refused it ('a rollback journal no wood save
+    makes ... move the journal away'), and a resume killed mid-round left
+    the journal for every command to refuse so. The resume keeps it in WAL
+    mode, as a save is made: it is read while it plays, and never has a
+    journal beside it."""
+    import sqlite3
+
+    from engine import ledger as L
+
+    copy = tmp_path / "copy.db"
+    con = sqlite3.connect(base_save)
+    con.execute("VACUUM INTO ?", (str(copy),))
+    con.close()
+    read_mid_round: list[str] = []
+    connect = L._connect
+
+    def connect_and_watch(path, readonly):
+        con = connect(path, readonly)
+
+        def watch(sql: str) -> None:  # mid-round, the round's rows written and not yet committed: a reader comes
+            if sql.startswith("INSERT INTO rounds") and not read_mid_round:
+                journal = os.path.lexists(f"{copy}-journal")
+                try:
+                    reader = L.Ledger.open(copy, readonly=True)
+                except L.LedgerError as e:
+                    read_mid_round.append(f"refused: {e}")
+                else:
+                    read_mid_round.append(f"journal {journal}, rounds {reader.last_round()}")
+                    reader.close()
+        con.set_trace_callback(watch)
+        return con
+    monkeypatch.setattr(L, "_connect", connect_and_watch)
+    assert main(["sim", "--resume", str(copy), "--rounds", "7", "--quiet"]) == 0, capsys.readouterr().err
+    assert read_mid_round == ["journal False, rounds 5"]
+    monkeypatch.setattr(L, "_connect", connect)
+    capsys.readouterr()
+    assert main(["replay", str(copy), "--verify"]) == 0
+    assert capsys.readouterr().out.startswith("rounds: 7 (each rebuilt to its recorded state hash)")
