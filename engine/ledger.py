@@ -436,6 +436,30 @@ def _unindexed_wal(p: Path) -> str | None:
             f"{_where_unwritable(real.parent)}; copy {_with_wal(p)} somewhere writable and read the copy")
 
 
+def _foreign_wal(p: Path, found: str, writing: bool) -> str | None:
+    """Why a save that reads as corrupt with the -wal beside it is refused,
+    where the file alone is whole: that -wal is no log of it (another save's,
+    left at this name when a copy or a backup was put in its place), and
+    SQLite, which cannot tell, lays its pages over the save's. None where
+    that is not so (no -wal, a writer at work, or the file alone damaged)."""
+    wal = Path(f"{beside(p)}-wal")
+    if not os.path.isfile(wal) or writing:
+        return None
+    try:
+        alone = sqlite3.connect(sqlite_uri(p, "ro") + "&immutable=1", uri=True, isolation_level=None)
+        try:
+            whole = alone.execute("PRAGMA quick_check(1)").fetchall() == [("ok",)]
+        finally:
+            alone.close()
+    except sqlite3.Error:
+        return None
+    if not whole:
+        return None
+    return (f"{shown_path(p)}: {shown_path(wal.name)} beside it does not fit it: read with it, the save is corrupt "
+            f"({found}); the file alone is whole (another save's log, left at this name when the save was copied or "
+            "moved over that one?); neither is read or changed: move the -wal away to read the save without it")
+
+
 def check_resumable(path: str | Path) -> None:
     """What a resume of the save at `path` needs of the file itself, checked
     without opening it to write: that it can be written, and that no other
@@ -698,7 +722,9 @@ class Ledger:
                 n = len(problems)
                 found = ("SQLite's check finds: " if n == 1 else
                          f"SQLite's check finds {'at least ' if n >= CHECK_PROBLEMS_MAX else ''}{n} problems, the first: ")
-                raise LedgerError(f"{shown_path(p)} is corrupt ({found}{clean_text(problems[0], 120)})")
+                found += clean_text(problems[0], 120)
+                raise LedgerError(_foreign_wal(p, found, lock is None and being_written(p))
+                                  or f"{shown_path(p)} is corrupt ({found})")
             ledger._check_values(rows)
             if not readonly:  # a resume: nothing is played on top of a record that does not hold up
                 from .world import load_world
@@ -719,6 +745,8 @@ class Ledger:
                                   f"({clean_text(e, 160)}; is the disk full?)") from None
             if (unindexed := _unindexed_wal(p)) is not None:
                 raise LedgerError(unindexed) from None
+            if name == "SQLITE_CORRUPT" and (foreign := _foreign_wal(p, clean_text(e, 160), lock is None and being_written(p))):
+                raise LedgerError(foreign) from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
             raise LedgerError(f"{shown_path(p)} is in use (another program holds it locked)" if busy else
                               f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None

@@ -912,3 +912,29 @@ def test_a_copy_made_by_vacuum_into_is_played_on_as_a_save_is_read_while_it_play
     capsys.readouterr()
     assert main(["replay", str(copy), "--verify"]) == 0
     assert capsys.readouterr().out.startswith("rounds: 7 (each rebuilt to its recorded state hash)")
+
+
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_save_put_where_another_left_its_wal_is_not_called_corrupt(base_save, tmp_path, capsys, argv):
+    """A good save copied over one whose killed run left its -wal (`cp
+    backup.db run.db`): SQLite cannot tell that log is another file's and
+    lays its pages over the save's, and every command said 'run.db is
+    corrupt', though the file is whole. It says the -wal does not fit, and
+    changes neither; moved away, the save reads as it is."""
+    other = tmp_path / "other" / "s.db"
+    other.parent.mkdir()
+    assert main(["sim", "--rounds", "30", "--seed", "2", "--save", str(other), "--quiet"]) == 0
+    kill = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+            "c.execute(\"UPDATE events SET data = data || ' '\"); c.commit(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", kill, str(other)], check=True, timeout=60)
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    os.replace(f"{other}-wal", f"{p}-wal")
+    shutil.rmtree(other.parent)
+    before = digest(p), digest(Path(f"{p}-wal"))
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db: s.db-wal beside it does not fit it: read with it, the save is corrupt (SQLite's check finds " in line
+    assert "the file alone is whole" in line and "move the -wal away" in line, line
+    assert (digest(p), digest(Path(f"{p}-wal"))) == before and set(os.listdir(tmp_path)) <= {"s.db", "s.db-wal", "s.db-shm"}
+    os.replace(f"{p}-wal", tmp_path / "moved-away")
+    assert main(["replay", str(p), "--verify"]) == 0 and digest(p) == digest(base_save)
