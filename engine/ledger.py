@@ -731,6 +731,7 @@ class Ledger:
 
                 ledger.check_fits(load_world())
                 ledger.check_records()
+                ledger._check_no_triggers()
         except sqlite3.DatabaseError as e:
             if con is not None:
                 con.close()
@@ -797,6 +798,17 @@ class Ledger:
                 raise LedgerError(f"{shown_path(p)} is damaged: its {table} table is not keyed on "
                                   f"({', '.join(KEYS[table])}) as a save's is, so a row of it may be recorded twice "
                                   "(the table made again by hand?)")
+
+    def _check_no_triggers(self) -> None:
+        """Refuse to write to a save with a trigger in it: no wood save has one,
+        and SQLite would run it as each round is saved, changing the record
+        behind the game's back (a resume had said it played on, and the rounds
+        before it then did not verify). Readers never write, so never run one."""
+        row = self.con.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchone()
+        if row is not None:
+            raise LedgerError(f"{shown_path(self.path)} has a trigger no wood save has ({_show(row[0])}, on its "
+                              f"{_show(row[1])} table), which SQLite would run as each round is saved: it will not be "
+                              "resumed (drop the trigger to play on)")
 
     def _check_values(self, rows: dict) -> None:
         """The meta values the run is rebuilt from: seed, brains, roster, rounds, extra."""

@@ -938,3 +938,20 @@ def test_a_save_put_where_another_left_its_wal_is_not_called_corrupt(base_save, 
     assert (digest(p), digest(Path(f"{p}-wal"))) == before and set(os.listdir(tmp_path)) <= {"s.db", "s.db-wal", "s.db-shm"}
     os.replace(f"{p}-wal", tmp_path / "moved-away")
     assert main(["replay", str(p), "--verify"]) == 0 and digest(p) == digest(base_save)
+
+
+def test_a_save_with_a_trigger_in_it_is_not_played_on(base_save, tmp_path, capsys):
+    """A trigger put in a save (by hand, or in a save from someone else) ran
+    as each resumed round was saved: here it rewrote the round before's
+    hash, the resume said it had played on (exit 0), and then the save no
+    longer verified. A resume refuses it in one line, the save unchanged;
+    reading it (which never writes) still works."""
+    p = edited_copy(base_save, tmp_path / "s.db", "CREATE TRIGGER tr AFTER INSERT ON rounds BEGIN "
+                    "UPDATE rounds SET state_hash = 'x' WHERE round = new.round - 1; END")
+    before = digest(p)
+    line = wood_in_process(capsys, ["sim", "--resume", str(p), "--rounds", "7", "--quiet"])
+    assert "s.db has a trigger no wood save has ('tr', on its 'rounds' table), which SQLite would run as each round " \
+           "is saved: it will not be resumed" in line, line
+    assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
+    assert main(["replay", str(p), "--verify"]) == 0
+    assert capsys.readouterr().out.startswith("rounds: 5 (each rebuilt to its recorded state hash)")
