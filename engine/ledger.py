@@ -200,6 +200,25 @@ def _check_companions_are_files(p: Path, readonly: bool) -> None:
                           f"save's -shm index there and {why}; move it away (SQLite makes its own)")
 
 
+def _check_shm_is_an_index(p: Path) -> None:
+    """Refuse a save whose -shm name holds another SQLite file (a save copied
+    or named there: `wood sim --save RUN.db-shm` beside RUN.db): SQLite takes
+    whatever is there for its index and writes over the start of it as soon
+    as the save is opened, to read it too, and that save was lost so. (What
+    SQLite leaves there itself, a whole index or one it cut to 3 bytes to
+    begin afresh, is its own.)"""
+    shm = Path(f"{beside(p)}-shm")
+    try:
+        with shm.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:  # none there (the usual), or not a file (`_check_companions_are_files`)
+        return
+    if head == b"SQLite format 3\x00":
+        raise LedgerError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is an SQLite file (a save?), not SQLite's "
+                          "index of the save: SQLite keeps the save's -shm there and writes over the start of it when the "
+                          "save is opened, so neither is read or changed: move it away (SQLite makes its own)")
+
+
 WAL_MAGIC = (0x377F0682, 0x377F0683)  # an SQLite -wal's first 4 bytes (the last bit: big-endian checksums)
 WAL_VERSION = 3007000
 
@@ -628,6 +647,10 @@ class Ledger:
             raise LedgerError(f"directory {shown_path(p.parent)} does not exist")
         if not p.parent.is_dir():
             raise LedgerError(f"{shown_path(p.parent)} is not a directory")
+        for tail in COMPANIONS:  # a save named where SQLite keeps another file's log or index would be written over
+            if p.name.endswith(tail) and os.path.lexists(main := p.with_name(p.name[: -len(tail)])):
+                raise LedgerError(f"{shown_path(p)} is where SQLite keeps the {tail[1:]} file of {shown_path(main.name)} "
+                                  "beside it, and a save there would be written over: choose another --save path")
         _check_room_for_companions(p)
         meta = {"format": FORMAT, "version": str(VERSION), "seed": str(seed), "brains": brains,
                 "roster": json.dumps([asdict(r) for r in roster]), "created": str(time.time()),
@@ -698,6 +721,7 @@ class Ledger:
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
         _check_companions_are_files(p, readonly)
+        _check_shm_is_an_index(p)
         _check_wal(p)
         _check_whole(p, head)
         lock = None

@@ -955,3 +955,32 @@ def test_a_save_with_a_trigger_in_it_is_not_played_on(base_save, tmp_path, capsy
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
     assert main(["replay", str(p), "--verify"]) == 0
     assert capsys.readouterr().out.startswith("rounds: 5 (each rebuilt to its recorded state hash)")
+
+
+@pytest.mark.parametrize("tail", ["-wal", "-shm", "-journal"])
+def test_a_save_is_not_made_where_sqlite_keeps_another_files_log_or_index(base_save, tmp_path, capsys, tail):
+    """`wood sim --save run.db-shm` beside run.db made a save there, which
+    the next read of run.db wrote SQLite's index over (and a -wal, its log).
+    Refused in one line, nothing made."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    line = wood_in_process(capsys, ["sim", "--rounds", "3", "--save", f"{p}{tail}"])
+    assert f"s.db{tail} is where SQLite keeps the {tail[1:]} file of s.db beside it, and a save there would be " \
+           "written over: choose another --save path" in line, line
+    assert os.listdir(tmp_path) == ["s.db"] and digest(p) == digest(base_save)
+
+
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_save_copied_where_another_keeps_its_index_is_not_written_over(base_save, tmp_path, capsys, argv):
+    """A save copied to run.db-shm beside run.db (or made there, as wood sim
+    --save once did): any command that opened run.db, a report too, had
+    SQLite write its index over the first bytes of it, and that save was
+    lost. Refused in one line, both files as they were."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    shutil.copyfile(base_save, f"{p}-shm")
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert "s.db: s.db-shm beside it is an SQLite file (a save?), not SQLite's index of the save: SQLite keeps the " \
+           "save's -shm there and writes over the start of it when the save is opened" in line, line
+    assert digest(p) == digest(base_save) == digest(Path(f"{p}-shm"))
+    assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-shm"]
