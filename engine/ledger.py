@@ -183,13 +183,18 @@ def _kind(path: Path) -> str | None:
 
 def _check_companions_are_files(p: Path, readonly: bool) -> None:
     """Refuse a save whose -wal or -shm name holds something that is not a
-    file (a folder, a pipe, a device), said as such: SQLite keeps its log and
+    file (a link, a folder, a pipe, a device), said as such: SQLite keeps its log and
     its index there. Without a -wal file SQLite cannot open the save at all;
     a resume writes through the -shm (it read the save, then failed at its
     first write as 'a readonly database'), and a -wal is read through it (a
     pipe was said to be a full disk). A read of a save with no -wal reads the
     file alone and leaves the -shm be (`_reader`)."""
     wal, shm = Path(f"{beside(p)}-wal"), Path(f"{beside(p)}-shm")
+    for companion, what in ((wal, "-wal log"), (shm, "-shm index")):
+        if companion.is_symlink():  # SQLite opens neither through a link: 'unable to open database file', said of the save
+            raise LedgerError(f"{shown_path(p)}: {shown_path(companion.name)} beside it is a symbolic link, not a file: "
+                              f"SQLite keeps the save's {what} there and follows no link to it, so it cannot open the "
+                              "save; move the link away (SQLite makes its own)")
     if (kind := _kind(wal)) is not None:
         raise LedgerError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is {kind}, not a file: SQLite keeps the "
                           "save's -wal log there, so it cannot open the save; move it away (SQLite makes its own)")

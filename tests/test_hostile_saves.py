@@ -984,3 +984,22 @@ def test_a_save_copied_where_another_keeps_its_index_is_not_written_over(base_sa
            "save's -shm there and writes over the start of it when the save is opened" in line, line
     assert digest(p) == digest(base_save) == digest(Path(f"{p}-shm"))
     assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-shm"]
+
+
+@pytest.mark.parametrize("tail,what", [("-wal", "-wal log"), ("-shm", "-shm index")])
+@pytest.mark.parametrize("to", ["nowhere", "empty"])
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_link_where_sqlite_keeps_a_saves_log_or_index_is_said_to_be_one(base_save, tmp_path, capsys, argv, tail,
+                                                                          what, to):
+    """SQLite opens no -wal or -shm through a symbolic link: every command had
+    said the save 'is not a readable Thousand Token Wood save (unable to open
+    database file)', though it is one, and a read beside a linked -shm left
+    an empty -wal behind. Now the link is named, and nothing is made."""
+    p = tmp_path / "s.db"
+    shutil.copyfile(base_save, p)
+    (tmp_path / "empty").touch()
+    os.symlink(to, f"{p}{tail}")
+    line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert f"s.db: s.db{tail} beside it is a symbolic link, not a file: SQLite keeps the save's {what} there and " \
+           "follows no link to it, so it cannot open the save; move the link away" in line, line
+    assert sorted(os.listdir(tmp_path)) == ["empty", "s.db", f"s.db{tail}"] and digest(p) == digest(base_save)
