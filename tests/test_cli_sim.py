@@ -2,6 +2,7 @@
 SQLite files, one-line errors that leave files untouched."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -956,3 +957,37 @@ def test_replay_verify_stopped_while_it_reads_the_record_gives_no_verdict(tmp_pa
     assert proc.returncode == 143 and out == "", err
     assert err == ("wood: interrupted (SIGTERM): stopped while reading the record, before any round was rebuilt: "
                    "no verdict reached\n")
+
+
+@pytest.mark.parametrize("columns", [40, 20])
+def test_the_progress_bar_fits_a_narrow_terminal(tmp_path, columns):
+    """The bar was some 55 characters whatever the terminal: on one narrower
+    than that each round's line wrapped, and `\\r` went back to the start of
+    its last row only, so every round left a row on the screen. Each line
+    now fits the row it is written over, bar and all where there is room."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    try:
+        r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sim", "--rounds", "12", "--creatures", "3"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, timeout=120,
+                           env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
+        os.close(slave)
+        slave = -1
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO: the writer has gone and everything is read
+            while chunk := os.read(master, 65536):
+                shown += chunk
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert r.returncode == 0
+    rows = shown.decode().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    assert any("round 12/12" in row for row in rows), rows
+    assert max(len(row) for row in rows) < columns, rows
+    assert any(row.startswith("[") for row in rows) == (columns == 40), rows

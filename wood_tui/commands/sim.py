@@ -168,6 +168,14 @@ def _log(quiet: bool):
     return log
 
 
+def _columns() -> int:
+    """The width of the terminal stderr is (80 where it cannot be told)."""
+    try:
+        return max(1, os.get_terminal_size(sys.stderr.fileno()).columns)
+    except (AttributeError, OSError, ValueError):
+        return 80
+
+
 class _Progress:
     """A bar on a terminal; a plain line every tenth of the run otherwise."""
 
@@ -176,6 +184,7 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.t0 = time.perf_counter()
         self.step = max(1, (total - start) // 10)
+        self.shown = 0  # the length of the bar's line on the screen
 
     def tick(self, r: int) -> None:
         if self.quiet:
@@ -183,10 +192,19 @@ class _Progress:
         done = r - self.start
         per = (time.perf_counter() - self.t0) / max(1, done)
         if self.tty:
-            width = 30
-            fill = int(width * r / self.total)
-            sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] round {r}/{self.total}  {per * 1000:.1f} ms/round ")
+            # one row of the terminal as it is now, short of its last column: a line wider than the terminal
+            # wraps, and `\r` goes back to the start of its last row only, leaving the rows above on the screen
+            room = _columns() - 1
+            text = f" round {r}/{self.total}  {per * 1000:.1f} ms/round"
+            width = min(30, room - len(text) - 2)
+            if width >= 5:
+                fill = int(width * r / self.total)
+                line = f"[{'#' * fill}{'.' * (width - fill)}]{text}"
+            else:
+                line = text.strip()[:room]
+            sys.stderr.write("\r" + line.ljust(min(self.shown, room)))  # the padding clears what a longer line left
             sys.stderr.flush()
+            self.shown = len(line)
         elif done % self.step == 0 or r == self.total:
             print(f"round {r}/{self.total} ({per * 1000:.1f} ms/round)", file=sys.stderr, flush=True)
 
