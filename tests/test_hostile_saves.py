@@ -1003,3 +1003,21 @@ def test_a_link_where_sqlite_keeps_a_saves_log_or_index_is_said_to_be_one(base_s
     assert f"s.db: s.db{tail} beside it is a symbolic link, not a file: SQLite keeps the save's {what} there and " \
            "follows no link to it, so it cannot open the save; move the link away" in line, line
     assert sorted(os.listdir(tmp_path)) == ["empty", "s.db", f"s.db{tail}"] and digest(p) == digest(base_save)
+
+
+@pytest.mark.parametrize("name,read_as", [("prices.png", "prices.png"), ("mood.svg", "mood.svg"),
+                                          ("models.png", "link.db")])
+def test_a_report_never_writes_a_chart_over_the_save_it_reads(base_save, tmp_path, capsys, name, read_as):
+    """`wood report charts/prices.png --plots charts` (a save named as a chart
+    is, read directly or through a link to it): the chart was renamed over the
+    save, and the save was gone ('not a Thousand Token Wood save' after). As
+    `wood export` does for its files, the report refuses in one line, before
+    any chart is written, the save as it was."""
+    p = tmp_path / name
+    shutil.copyfile(base_save, p)
+    if read_as != name:
+        os.symlink(name, tmp_path / read_as)
+    line = wood_in_process(capsys, ["report", str(tmp_path / read_as), "--plots", str(tmp_path)])
+    assert f"--plots {tmp_path}: its chart {name} would be written over the save it reads, {tmp_path / read_as}; " \
+           "choose another folder for the charts" in line, line
+    assert digest(p) == digest(base_save) and sorted(os.listdir(tmp_path)) == sorted({name, read_as})

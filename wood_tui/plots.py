@@ -26,6 +26,7 @@ from wood_tui.options import not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
+REPORT_CHARTS = ("prices", "worth", "mood", "models")  # the files `report_files` writes, each in every format
 # (key in a model's dict, label, scale, what the scaled value can be): the per-model bars of a report
 MODEL_BARS = (
     (("valid_share",), "valid decisions, %", 100, (0.0, 100.0)),

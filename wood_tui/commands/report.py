@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from wood_tui.options import Once, decimal, dir_text, path_text
 
@@ -102,7 +103,9 @@ class _At:
 
 
 def _run(args, at: _At) -> int:
+    from engine.errors import WoodError
     from engine.report import report_of
+    from engine.sanitise import shown_path
     from engine.world import load_world
 
     from wood_tui import plots
@@ -111,10 +114,28 @@ def _run(args, at: _At) -> int:
     made: list = []  # the folders --plots made: taken away again if its charts cannot be written
     try:
         plots_dir = plots.check_dir(args.plots, made=made) if args.plots is not None else None
+        if plots_dir is not None and (chart := _over_the_save(args.path, plots_dir)) is not None:
+            raise WoodError(f"--plots {shown_path(args.plots)}: its chart {shown_path(chart.name)} would be written over "
+                            f"the save it reads, {shown_path(args.path)}; choose another folder for the charts")
         return _shown(args, at, report, plots_dir)
     except BaseException:  # a full disk, a folder where a chart goes, a stop (Ctrl-C, SIGTERM): no empty
         plots.unmake(made)  # folder of ours is left behind (one holding the charts, or anything, stays)
         raise
+
+
+def _over_the_save(save: str, folder: Path) -> Path | None:
+    """The chart in `folder` that is the save read, or one of its companion
+    files: renamed into place, it would put an end to the save. (A link
+    there is replaced, not written through, and a hard link is another name
+    of it.) None: none is."""
+    from engine.ledger import COMPANIONS, beside
+
+    from wood_tui import plots
+
+    real = beside(save)  # the file, where `save` is a link to it
+    kept = {real, *(Path(f"{real}{x}") for x in COMPANIONS)}
+    return next((chart for stem in plots.REPORT_CHARTS for fmt in plots.FORMATS
+                 if (chart := folder.resolve() / f"{stem}.{fmt}") in kept), None)
 
 
 def _shown(args, at: _At, report, plots_dir) -> int:
