@@ -499,8 +499,12 @@ def check_resumable(path: str | Path) -> None:
 def sqlite_uri(path: Path, mode: str) -> str:
     """An SQLite URI for `path`: its characters escaped, so a name with `%`,
     `#` or `?` in it opens that file and no other, and one whose bytes are
-    no UTF-8 (read by Python as surrogates) the file of those very bytes."""
-    return f"file:{quote(os.fsencode(path))}?mode={mode}"
+    no UTF-8 (read by Python as surrogates) the file of those very bytes. An
+    absolute path goes after an empty authority (`file:///...`): one that
+    begins with `//` (`$DIR/run.db` with DIR=/) had been read as the
+    authority `//HOST/`, and refused ('invalid uri authority')."""
+    name = os.fsencode(path)
+    return f"file:{'//' if name.startswith(b'/') else ''}{quote(name)}?mode={mode}"
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:

@@ -263,6 +263,23 @@ def test_a_save_whose_name_is_no_utf8_is_saved_resumed_verified_reported_and_exp
     assert sorted(os.listdir(tmp_path)) == ["audit", name]  # that very file, and nothing beside it
 
 
+def test_a_save_named_from_the_root_with_two_slashes_is_that_file(tmp_path):
+    """`$DIR/run.db` with DIR=/ is `//run.db`, the same file as `/run.db`:
+    SQLite's URI had read `//tmp` as a host (`file://tmp/...`), and every
+    command refused the path ('invalid uri authority: tmp'), wood sim
+    --save before making the save."""
+    db = "/" + str(tmp_path / "run.db")
+    assert db.startswith("//") and not db.startswith("///")
+    said = {}
+    for args in (["sim", "--rounds", "2", "--save", db, "--quiet"], ["sim", "--resume", db, "--rounds", "3"],
+                 ["replay", db, "--verify"], ["report", db], ["export", db, "--out", "/" + str(tmp_path / "audit")]):
+        r = _wood(args, capture_output=True)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)
+        said[args[0]] = r.stdout
+    assert said["replay"].startswith("rounds: 3 (each rebuilt to its recorded state hash)")
+    assert sorted(os.listdir(tmp_path)) == ["audit", "run.db"]
+
+
 # ---- a file named in an error line --------------------------------------------------------------------------
 @pytest.mark.parametrize("name, shown", [("my  run.db", "my  run.db"), ("line\nbreak.db", "line\\nbreak.db"),
                                          ("esc\x1b[2Jwipe.db", "esc\\x1b[2Jwipe.db"),
