@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -38,3 +39,22 @@ def full_disk(limit: int):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     return limited
+
+
+def held_at_chart_file(nth: int, holding: Path) -> str:
+    """Python to run first in a wood process: the `nth` chart (or any) file
+    it begins through `engine.ledger.part_file` is held there for good, once
+    `holding` has been made to say so; a test then sends its signal."""
+    return textwrap.dedent(f"""
+        import time
+        import engine.ledger as ledger
+        made, real = [], ledger.part_file
+        def part_file(target, parts):  # file number {nth} begun: held there until the signal comes
+            made.append(real(target, parts))
+            if len(made) == {nth}:
+                open({str(holding)!r}, "w").close()
+                while True:
+                    time.sleep(1)
+            return made[-1]
+        ledger.part_file = part_file
+        """)

@@ -910,7 +910,6 @@ def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no
     behind, empty: this test had asserted the empty folder). A charts folder
     the user had (a file of theirs in it) stays as it was."""
     import signal
-    import textwrap
 
     sig = getattr(signal, sig)
     charts = tmp_path / "charts" if had else tmp_path / "new" / "charts"
@@ -918,19 +917,9 @@ def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no
         charts.mkdir()
         (charts / "notes.txt").write_text("the user's")
     holding = tmp_path / "holding"
-    hold = textwrap.dedent(f"""
-        import time
-        import engine.ledger as ledger
-        made, real = [], ledger.part_file
-        def part_file(target, parts):  # the third chart file begun: held there until the signal comes
-            made.append(real(target, parts))
-            if len(made) == 3:
-                open({str(holding)!r}, "w").close()
-                while True:
-                    time.sleep(1)
-            return made[-1]
-        ledger.part_file = part_file
-        """)
+    from tests.saves import held_at_chart_file
+
+    hold = held_at_chart_file(3, holding)  # the third chart file begun is held there until the signal comes
     held: list[Path] = []  # what the charts folder held as the signal was sent (beside the user's file)
     r = _stopped(["report", str(saved), "--plots", str(charts)], sig,
                  lambda: holding.exists() and not held.extend(p for p in charts.iterdir() if p.name != "notes.txt"),

@@ -400,20 +400,28 @@ def test_wood_serve_roster_without_servers(tmp_path, capsys, monkeypatch):
     assert list((tmp_path / "tmp").iterdir()) == []  # no empty logs' folder left behind
 
 
-@pytest.mark.parametrize("log_dir", [True, False])
-def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
-    """Ctrl-C stops every server; the logs stay in --log-dir, and a temporary
-    folder made for them (no --log-dir) goes with a clean stop."""
+def two_stub_servers(tmp_path, **config) -> Path:
+    """A roster of two stand-in vLLM servers (alpha for Owl, beta for Fox),
+    their configs written into `tmp_path` (`write_config`'s `config`); they
+    record what they do in `tmp_path / "record.jsonl"`."""
     record = tmp_path / "record.jsonl"
     models = []
     for name in ("alpha", "beta"):
-        path = write_config(tmp_path, name, record, stub_delay=0.3)
+        path = write_config(tmp_path, name, record, **config)
         port = read_config(path)["port"]
         models.append(f'[models.{name}]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
                       f'model = "{name}"\nvllm_config = "{path}"\n')
     roster = tmp_path / "roster.toml"
     roster.write_text("\n".join(models) + '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "alpha"\n'
                       '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "beta"\n')
+    return roster
+
+
+@pytest.mark.parametrize("log_dir", [True, False])
+def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
+    """Ctrl-C stops every server; the logs stay in --log-dir, and a temporary
+    folder made for them (no --log-dir) goes with a clean stop."""
+    roster, record = two_stub_servers(tmp_path, stub_delay=0.3), tmp_path / "record.jsonl"
     (tmp_path / "tmp").mkdir()
     wood = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", "serve", "--roster", str(roster),
                              "--vllm-bin", stub_bin, *(["--log-dir", str(tmp_path / "logs")] if log_dir else [])],
@@ -523,16 +531,7 @@ def test_the_servers_of_a_wood_serve_killed_outright_stop_with_it(tmp_path, stub
     """A `kill -9` of `wood serve` had left its vLLM servers running (each in
     its own session, which no Ctrl-C reaches): each now gets SIGTERM when the
     thread that started it ends (`die_with_parent`), `wood serve`'s main thread."""
-    record = tmp_path / "record.jsonl"
-    models = []
-    for name in ("alpha", "beta"):
-        path = write_config(tmp_path, name, record)
-        port = read_config(path)["port"]
-        models.append(f'[models.{name}]\nbackend = "vllm"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
-                      f'model = "{name}"\nvllm_config = "{path}"\n')
-    roster = tmp_path / "roster.toml"
-    roster.write_text("\n".join(models) + '[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "alpha"\n'
-                      '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "beta"\n')
+    roster, record = two_stub_servers(tmp_path), tmp_path / "record.jsonl"
     (tmp_path / "tmp").mkdir()
     wood, _ = _serve_until_serving(roster, stub_bin, tmp_path / "tmp")
     servers = [r["pid"] for r in records(record) if r["event"] == "start"]

@@ -36,16 +36,20 @@ def wood(*args, timeout=300):
                           timeout=timeout)
 
 
+def flaky_roster(srv: FaultServer) -> str:
+    """The roster of these tests: CREATURES, the model ones on `srv`'s flaky model."""
+    roster = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
+              "max_concurrency = 2\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
+    return roster + "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\ntemperament = "{t}"\n'
+                            f'model = "{m}"\n' for n, t, m in CREATURES)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("sft")
     (d / "runs").mkdir()
     with FaultServer() as srv:
-        roster = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
-                  "max_concurrency = 2\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
-        roster += "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\ntemperament = "{t}"\n'
-                          f'model = "{m}"\n' for n, t, m in CREATURES)
-        (d / "roster.toml").write_text(roster)
+        (d / "roster.toml").write_text(flaky_roster(srv))
         for seed in (1, 2):
             srv.play(*SCENARIOS)
             r = wood("sim", "--roster", str(d / "roster.toml"), "--rounds", str(ROUNDS), "--seed", str(seed),
@@ -274,11 +278,7 @@ def test_a_copy_played_on_is_read_whole_and_the_save_it_was_copied_from_skipped(
     import shutil
 
     with FaultServer() as srv:
-        roster = (f'[models.flaky]\nbase_url = "{srv.base_url}"\nmodel = "smollm2"\njson_mode = "json_object_schema"\n'
-                  "max_concurrency = 2\ntimeout_s = 2\nconnect_timeout_s = 1\nmax_tokens = 64\n")
-        roster += "".join(f'\n[[creatures]]\nname = "{n}"\nspecies = "{n.lower()}"\ntemperament = "{t}"\n'
-                          f'model = "{m}"\n' for n, t, m in CREATURES)
-        (tmp_path / "roster.toml").write_text(roster)
+        (tmp_path / "roster.toml").write_text(flaky_roster(srv))
         first, later, apart = tmp_path / "first.db", tmp_path / "later.db", tmp_path / "apart.db"
         r = wood("sim", "--roster", str(tmp_path / "roster.toml"), "--rounds", "4", "--seed", "7", "--save", str(first),
                  "--quiet")

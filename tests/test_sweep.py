@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
-from tests.saves import full_disk, rounds_saved
+from tests.saves import full_disk, held_at_chart_file, rounds_saved
 
 ROOT = Path(__file__).resolve().parent.parent
 CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
@@ -601,21 +601,10 @@ def test_a_sweep_stopped_while_its_charts_are_written_takes_away_the_folders_mad
         (charts / "notes.txt").write_text("the user's")
     before = _everything(tmp_path)
     holding = tmp_path / "holding"
-    hold = textwrap.dedent(f"""
-        import time
-        import engine.ledger as ledger
-        made, real = [], ledger.part_file
-        def part_file(target, parts):  # the second chart file begun: held there until the signal comes
-            made.append(real(target, parts))
-            if len(made) == 2:
-                open({str(holding)!r}, "w").close()
-                while True:
-                    time.sleep(1)
-            return made[-1]
-        ledger.part_file = part_file
+    hold = held_at_chart_file(2, holding) + textwrap.dedent("""
         import runpy
         runpy.run_module("wood_tui.cli", run_name="__main__", alter_sys=True)
-        """)
+        """)  # the second chart file begun is held there until the signal comes
     proc = subprocess.Popen([sys.executable, "-c", hold, *argv, "--plots", str(charts)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
