@@ -106,3 +106,23 @@ def test_the_ledger_versions_export_reads_are_the_ledgers():
     unnamed = [v for v in ROWS_ALIKE if not re.search(rf"[(;] ?{v}: ", text)]
     assert not unnamed, f"README's wood export section does not say what ledger version(s) {unnamed} were"
     assert sorted(ROWS_ALIKE) == list(range(VERSION - len(ROWS_ALIKE), VERSION)), "not the versions just before"
+
+
+def test_the_request_counts_the_readme_quotes_are_the_lines_wood_sim_prints():
+    """The GPU recipe quotes how the model's line and a replica's line count
+    requests apart from attempts that could not connect: each quote is what
+    that line prints (the model's puts it in the parentheses after its
+    decisions, with a semicolon; a replica's after its requests)."""
+    from engine.brains.config import ModelConfig
+    from engine.brains.llm import ChatClient, ModelStats, replica_lines
+    from wood_tui.game import model_lines
+
+    text = " ".join(README.split())
+    model = model_lines({"m": ModelStats(calls=40, requests=120, unconnected=3).summary()})[0]
+    client = ChatClient(ModelConfig(name="m", model="m", base_urls=["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"]))
+    client.replicas[0].calls, client.replicas[0].unconnected = 120, 3
+    replica = replica_lines({"m": client})[1]
+    for quote, line in (("(120 requests; 3 more attempts could not connect)", model),
+                        ("120 requests (3 more attempts could not connect)", replica)):
+        assert f"`{quote}`" in text, f"README does not quote {quote!r}"
+        assert quote in line, f"wood sim prints {line!r}, not {quote!r}"
