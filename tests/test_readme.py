@@ -126,3 +126,22 @@ def test_the_request_counts_the_readme_quotes_are_the_lines_wood_sim_prints():
                         ("120 requests (3 more attempts could not connect)", replica)):
         assert f"`{quote}`" in text, f"README does not quote {quote!r}"
         assert quote in line, f"wood sim prints {line!r}, not {quote!r}"
+
+
+def test_the_watch_sections_board_is_the_boards():
+    """`wood watch` shows a panel per creature up to PANEL_LIMIT, a table past
+    it: the section says where the table begins, and an example's comment
+    about a wood of N creatures says what the board then is (its
+    `--creatures 200` had said 'the panels scroll')."""
+    from wood_tui.widgets.creature_panel import PANEL_LIMIT
+
+    text = section("watch")
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    assert f"More than {words[PANEL_LIMIT]} creatures: a table" in " ".join(text.split())
+    examples = re.findall(r"^wood watch .*?--creatures (\d+)[^#\n]*#([^\n]*)$", text, re.M)
+    assert examples, "wood watch's section has no example with --creatures"
+    for n, comment in examples:
+        if int(n) > PANEL_LIMIT:
+            assert "table" in comment and "panels scroll" not in comment, f"--creatures {n}: {comment!r}"
+        else:
+            assert "table" not in comment, f"--creatures {n}: {comment!r}"
