@@ -145,3 +145,20 @@ def test_the_watch_sections_board_is_the_boards():
             assert "table" in comment and "panels scroll" not in comment, f"--creatures {n}: {comment!r}"
         else:
             assert "table" not in comment, f"--creatures {n}: {comment!r}"
+
+
+def test_the_signal_a_killed_wood_serves_servers_get_is_the_readmes():
+    """`wood serve` killed outright takes its servers with it through
+    PR_SET_PDEATHSIG: a vLLM server is sent SIGTERM (`die_with_parent`), the
+    embedded model's server SIGKILL (`die_with_parent_now`: stateless, and a
+    stopped one takes it too). The section had said every server is sent SIGTERM."""
+    import inspect
+    import signal
+
+    from serve import embedded, health, vllm
+
+    assert inspect.signature(health.die_with_parent).parameters["sig"].default == signal.SIGTERM
+    assert re.search(r"preexec_fn=die_with_parent\b(?!_)", inspect.getsource(vllm))
+    assert "preexec_fn=die_with_parent_now" in inspect.getsource(embedded)
+    text = " ".join(section("serve").split())
+    assert "each vLLM server is sent SIGTERM, the embedded model's server SIGKILL" in text
