@@ -162,3 +162,16 @@ def test_the_signal_a_killed_wood_serves_servers_get_is_the_readmes():
     assert "preexec_fn=die_with_parent_now" in inspect.getsource(embedded)
     text = " ".join(section("serve").split())
     assert "each vLLM server is sent SIGTERM, the embedded model's server SIGKILL" in text
+
+
+def test_the_fine_tuning_sets_decisions_are_the_outcomes_it_takes():
+    """`--sft` takes the decisions `--outcome` names (clean by default;
+    `--outcome repaired` takes the repaired ones alone): the README and the
+    flag's help had said 'applied cleanly', whatever --outcome said."""
+    sft = next(a for a in subparser("export")._actions if "--sft" in a.option_strings)
+    outcome = next(a for a in subparser("export")._actions if "--outcome" in a.option_strings)
+    assert outcome.default == ("clean",)
+    assert "--outcome" in sft.help and "applied cleanly" not in sft.help
+    text = " ".join(section("export").split())
+    m = re.search(r"writes a fine-tuning set: one chat example per model decision the engine applied (\([^)]*\))", text)
+    assert m and "`--outcome`" in m.group(1), "README's --sft does not say --outcome chooses the decisions"

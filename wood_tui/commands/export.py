@@ -13,8 +13,8 @@ together or not at all (a damaged row or a folder that cannot be written
 leaves nothing behind, not even a folder the export made).
 
 `--sft`: one chat example per model decision the engine applied cleanly
-(outcome `clean`; `--outcome repaired` adds those the repair layer had to
-mend), as `{"messages": [system, user, assistant]}`: the messages as sent
+(outcome `clean`; `--outcome repaired` takes those the repair layer had to
+mend instead, `clean,repaired` both), as `{"messages": [system, user, assistant]}`: the messages as sent
 and the model's action as the engine took it, as compact JSON (an accept
 that fell back to a standing offer stays the accept). That is the
 conversational shape TRL's SFTTrainer and `datasets.load_dataset("json",
@@ -78,7 +78,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", type=dir_text, action=Once,
                    help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
     p.add_argument("--sft", metavar="FILE.jsonl", type=new_file_text, action=Once,
-                   help="write a fine-tuning set: one chat example per decision the engine applied cleanly")
+                   help="write a fine-tuning set: one chat example per decision the engine applied (clean ones, or as "
+                        "--outcome says)")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="--sft: only this model's decisions (a roster's model name; again for more)")
     p.add_argument("--outcome", type=_outcomes, default=("clean",), metavar="clean,repaired",
