@@ -98,6 +98,15 @@ class LedgerError(WoodError):
     pass
 
 
+class CompanionError(LedgerError):
+    """A save refused for what is (or cannot be made) where SQLite keeps its
+    companions (a -wal that does not fit it or whose header is damaged, a
+    link, a folder or another save at its -wal or -shm, a rollback journal,
+    no room or no right to make its -shm), not for what the save itself
+    holds: it may be whole, so the way on is what the line says of that
+    file, never to remove the save."""
+
+
 NUMBER_MAX = 1 << 31  # a call's round, latency (ms) and token counts: past this it is not a record (llm.TOKENS_MAX)
 TEMP_STEM = 64  # characters of a target's name its temporary file keeps (a save's, an export's; names may be 255)
 
@@ -158,10 +167,10 @@ def _check_no_journal(p: Path) -> None:
     except OSError:
         empty = False
     if os.path.lexists(journal) and not empty:
-        raise LedgerError(f"{shown_path(p)}: {shown_path(journal.name)} lies beside it, a rollback journal no wood save makes "
-                          "(another file's, or left by a program stopped while it wrote the save); opened, SQLite "
-                          "would write it into the save, so neither is read or changed: move the journal away to "
-                          "read the save without it")
+        raise CompanionError(f"{shown_path(p)}: {shown_path(journal.name)} lies beside it, a rollback journal no wood save makes "
+                             "(another file's, or left by a program stopped while it wrote the save); opened, SQLite "
+                             "would write it into the save, so neither is read or changed: move the journal away to "
+                             "read the save without it")
 
 
 def _kind(path: Path) -> str | None:
@@ -192,17 +201,17 @@ def _check_companions_are_files(p: Path, readonly: bool) -> None:
     wal, shm = Path(f"{beside(p)}-wal"), Path(f"{beside(p)}-shm")
     for companion, what in ((wal, "-wal log"), (shm, "-shm index")):
         if companion.is_symlink():  # SQLite opens neither through a link: 'unable to open database file', said of the save
-            raise LedgerError(f"{shown_path(p)}: {shown_path(companion.name)} beside it is a symbolic link, not a file: "
-                              f"SQLite keeps the save's {what} there and follows no link to it, so it cannot open the "
-                              "save; move the link away (SQLite makes its own)")
+            raise CompanionError(f"{shown_path(p)}: {shown_path(companion.name)} beside it is a symbolic link, not a file: "
+                                 f"SQLite keeps the save's {what} there and follows no link to it, so it cannot open the "
+                                 "save; move the link away (SQLite makes its own)")
     if (kind := _kind(wal)) is not None:
-        raise LedgerError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is {kind}, not a file: SQLite keeps the "
-                          "save's -wal log there, so it cannot open the save; move it away (SQLite makes its own)")
+        raise CompanionError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is {kind}, not a file: SQLite keeps the "
+                             "save's -wal log there, so it cannot open the save; move it away (SQLite makes its own)")
     if (kind := _kind(shm)) is not None and (not readonly or os.path.lexists(wal)):
         why = ("a resume writes the save through it" if not readonly else
                f"it reads {shown_path(wal.name)} through it")
-        raise LedgerError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is {kind}, not a file: SQLite keeps the "
-                          f"save's -shm index there and {why}; move it away (SQLite makes its own)")
+        raise CompanionError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is {kind}, not a file: SQLite keeps the "
+                             f"save's -shm index there and {why}; move it away (SQLite makes its own)")
 
 
 def _check_shm_is_an_index(p: Path) -> None:
@@ -219,9 +228,9 @@ def _check_shm_is_an_index(p: Path) -> None:
     except OSError:  # none there (the usual), or not a file (`_check_companions_are_files`)
         return
     if head == b"SQLite format 3\x00":
-        raise LedgerError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is an SQLite file (a save?), not SQLite's "
-                          "index of the save: SQLite keeps the save's -shm there and writes over the start of it when the "
-                          "save is opened, so neither is read or changed: move it away (SQLite makes its own)")
+        raise CompanionError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is an SQLite file (a save?), not SQLite's "
+                             "index of the save: SQLite keeps the save's -shm there and writes over the start of it when the "
+                             "save is opened, so neither is read or changed: move it away (SQLite makes its own)")
 
 
 WAL_MAGIC = (0x377F0682, 0x377F0683)  # an SQLite -wal's first 4 bytes (the last bit: big-endian checksums)
@@ -262,10 +271,10 @@ def _check_wal(p: Path) -> None:
     except OSError:  # none there (the usual), or not a file SQLite could read either: its own error follows
         return
     if head and not wal_header_ok(head) and not being_written(p):
-        raise LedgerError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is not an SQLite log (its header is "
-                          "damaged): SQLite would read none of it (it may hold a stopped run's last rounds) and a resume "
-                          "would write over it, so neither is read or changed: move the -wal away to read the save "
-                          "without it")
+        raise CompanionError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is not an SQLite log (its header is "
+                             "damaged): SQLite would read none of it (it may hold a stopped run's last rounds) and a resume "
+                             "would write over it, so neither is read or changed: move the -wal away to read the save "
+                             "without it")
 
 
 def _check_whole(p: Path, head: bytes) -> None:
@@ -756,8 +765,9 @@ class Ledger:
                 found = ("SQLite's check finds: " if n == 1 else
                          f"SQLite's check finds {'at least ' if n >= CHECK_PROBLEMS_MAX else ''}{n} problems, the first: ")
                 found += clean_text(problems[0], 120)
-                raise LedgerError(_foreign_wal(p, found, lock is None and being_written(p))
-                                  or f"{shown_path(p)} is corrupt ({found})")
+                if foreign := _foreign_wal(p, found, lock is None and being_written(p)):
+                    raise CompanionError(foreign)
+                raise LedgerError(f"{shown_path(p)} is corrupt ({found})")
             ledger._check_values(rows)
             if not readonly:  # a resume: nothing is played on top of a record that does not hold up
                 from .world import load_world
@@ -775,12 +785,12 @@ class Ledger:
             if lock is not None:
                 lock.close()
             if no_room:
-                raise LedgerError(f"{shown_path(p)} cannot be read here: SQLite could not make its -shm index beside it "
-                                  f"({clean_text(e, 160)}; is the disk full?)") from None
+                raise CompanionError(f"{shown_path(p)} cannot be read here: SQLite could not make its -shm index beside it "
+                                     f"({clean_text(e, 160)}; is the disk full?)") from None
             if (unindexed := _unindexed_wal(p)) is not None:
-                raise LedgerError(unindexed) from None
+                raise CompanionError(unindexed) from None
             if name == "SQLITE_CORRUPT" and (foreign := _foreign_wal(p, clean_text(e, 160), lock is None and being_written(p))):
-                raise LedgerError(foreign) from None
+                raise CompanionError(foreign) from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
             raise LedgerError(f"{shown_path(p)} is in use (another program holds it locked)" if busy else
                               f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None

@@ -506,6 +506,53 @@ def test_a_sweep_that_fails_before_its_runs_takes_away_what_it_made_and_nothing_
     assert _everything(tmp_path) == before
 
 
+def _foreign_wal(save: Path, other: Path) -> None:
+    """A -wal that does not fit `save`: `other`'s (another run's), left by a
+    writer killed with a change not yet written into it, put beside `save`."""
+    kill = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+            "c.execute(\"UPDATE events SET data = data || ' '\"); c.commit(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", kill, str(other)], check=True, timeout=60)
+    os.replace(f"{other}-wal", f"{save}-wal")
+    Path(f"{other}-shm").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("beside", ["foreign -wal", "link at -shm", "save at -shm"])
+def test_a_sweep_refused_for_a_file_beside_a_save_never_says_to_remove_the_save(rosters, tmp_path, beside):
+    """A run's save refused for what lies where SQLite keeps its -wal or -shm
+    (another save's -wal, a link, a save copied there) is whole: the line
+    had said both to move that file away and 'remove it to play that run
+    again', which deleted a good save. It says what to move, never to
+    remove the save; moved away, the same command goes on from the save."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save, other = out / "calm" / "seed-1.db", out / "calm" / "seed-2.db"
+    if beside == "foreign -wal":
+        spare = tmp_path / "spare.db"  # a longer run's: its pages are none of the save's
+        assert wood("sim", "--rounds", "30", "--seed", "2", "--save", str(spare), "--quiet").returncode == 0
+        _foreign_wal(save, spare)
+        moved = Path(f"{save}-wal")
+    elif beside == "link at -shm":
+        moved = Path(f"{save}-shm")
+        moved.symlink_to(tmp_path / "nowhere")
+    else:
+        moved = Path(f"{save}-shm")
+        moved.write_bytes(other.read_bytes())
+    before = _everything(out)
+    r = wood(*argv)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert f"{save} cannot be resumed ({save}: {moved.name} beside it " in r.stderr, r.stderr
+    assert "move" in r.stderr and "remove it" not in r.stderr, r.stderr
+    assert r.stderr.rstrip().endswith("the save is kept: then run the same command again to go on from it"), r.stderr
+    after = _everything(out)
+    if beside == "foreign -wal":  # SQLite's index, made to read the save with its -wal: not the save's bytes
+        after.pop("calm/seed-1.db-shm", None)
+    assert after == before
+    os.replace(moved, tmp_path / "moved-away")
+    again = wood(*argv)
+    assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
+
+
 def test_a_sweep_refused_for_a_save_takes_away_the_rosters_folder_it_made_for_its_runs(rosters, tmp_path):
     """A second roster added to a sweep whose run of the first cannot be
     resumed (a damaged save): the refusal had left the new roster's folder

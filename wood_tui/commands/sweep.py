@@ -377,7 +377,7 @@ def _committed(save: Path, seed: int) -> int:
     refused and kept: it may hold rounds that cannot be played the same way
     again."""
     from engine.errors import WoodError
-    from engine.ledger import Ledger, LedgerError
+    from engine.ledger import CompanionError, Ledger, LedgerError
 
     if not save.exists() and not save.is_symlink():
         return 0
@@ -392,7 +392,10 @@ def _committed(save: Path, seed: int) -> int:
             n, recorded = ledger.last_round(), ledger.seed
         finally:
             ledger.close()
-    except LedgerError as e:
+    except CompanionError as e:  # the save may be whole: the line says what to do with the file beside it
+        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: then run the same command "
+                        "again to go on from it") from None
+    except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
     if recorded != seed:
         raise WoodError(f"{shown_path(save)} is a run of seed {recorded}, not {seed}; remove it to play that run again")
