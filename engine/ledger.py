@@ -121,6 +121,39 @@ def remove_save(path: str | Path) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def out_of_descriptors(e: sqlite3.Error) -> OSError | None:
+    """SQLite's 'unable to open database file' where what it lacked was a file
+    descriptor (this process has as many files open as its limit, `ulimit -n`,
+    lets it; SQLite keeps three for a save): that limit as Python says it
+    (EMFILE), for the one line `wood` has for it, not a word against the save
+    or its folder. None where descriptors are to be had."""
+    if getattr(e, "sqlite_errorcode", sqlite3.SQLITE_CANTOPEN) & 0xFF != sqlite3.SQLITE_CANTOPEN:
+        return None
+    held: list[int] = []
+    try:
+        for _ in range(3):
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError as x:
+        return x if x.errno == errno.EMFILE else None
+    finally:
+        for fd in held:
+            os.close(fd)
+    return None
+
+
+@contextlib.contextmanager
+def descriptors_said():
+    """An SQLite error in the block that is this process's limit on open files
+    (`out_of_descriptors`) raised as that limit's OSError (EMFILE); asked while
+    the connection that failed still holds its files, so the count is true."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        if (short := out_of_descriptors(e)) is not None:
+            raise short from e
+        raise
+
+
 def _unmade(p: Path) -> None:
     """Remove the -wal and -shm that an open of `p` which failed began beside
     it (no one else had the save open: a -wal with nothing in it)."""
@@ -678,13 +711,15 @@ class Ledger:
         tmp = p.with_name(f".{p.name[:TEMP_STEM]}.{os.getpid()}.new")  # short: a long name still has room
         clear_stale(p, r"\.new(?:-wal|-shm|-journal)?")  # a killed create's file and its companions
         try:
-            con = _connect(tmp, readonly=False)
+            with descriptors_said():
+                con = _connect(tmp, readonly=False)
             try:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
-                with con:
-                    con.execute("BEGIN")
-                    con.executemany(_insert("meta"), meta.items())
+                with descriptors_said():  # before the close gives back what SQLite holds
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.executescript(SCHEMA)
+                    with con:
+                        con.execute("BEGIN")
+                        con.executemany(_insert("meta"), meta.items())
             finally:
                 con.close()  # the last connection: the WAL is checkpointed into the file and removed
             if os.path.lexists(f"{tmp}-wal"):  # it could not be (a full disk): the file alone is not the save
@@ -703,12 +738,17 @@ class Ledger:
                 os.replace(tmp, p)
         finally:
             remove_save(tmp)
-        ledger = cls(p, _connect(p, readonly=False))
+        ledger = None
         try:
-            ledger._lock = _writer_lock(p)
-            ledger.con.execute("PRAGMA synchronous=NORMAL")
-        except BaseException:
-            ledger.close()
+            with descriptors_said():  # before the close gives back what SQLite holds
+                ledger = cls(p, _connect(p, readonly=False))
+                ledger._lock = _writer_lock(p)
+                ledger.con.execute("PRAGMA synchronous=NORMAL")
+        except BaseException as e:
+            if ledger is not None:
+                ledger.close()
+            if isinstance(e, (sqlite3.Error, OSError)):  # it could not be opened (no file left to open): made a
+                remove_save(p)  # moment ago, it holds no round, so it goes, and the same command makes it again
             raise
         return ledger
 
@@ -776,8 +816,13 @@ class Ledger:
                 ledger.check_records()
                 ledger._check_no_triggers()
         except sqlite3.DatabaseError as e:
+            short = out_of_descriptors(e)  # asked before the close gives back what SQLite holds
             if con is not None:
                 con.close()
+            if short is not None:  # not the save's fault: the process's limit on open files
+                if lock is not None:
+                    lock.close()
+                raise short from None
             name = getattr(e, "sqlite_errorname", "")
             no_room = name.startswith(("SQLITE_IOERR_SHM", "SQLITE_FULL"))  # the disk's fault, not the save's
             if no_room and alone and (lock or not being_written(p)):

@@ -13,6 +13,7 @@ hears about each step (the UI's bridge implements it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import time
@@ -118,6 +119,36 @@ def event_loop_kind() -> str:
     return "uvloop"
 
 
+LOOP_DESCRIPTORS = 4  # files an event loop opens as it is made (its poller, its wake-up pipe or socket pair)
+
+
+def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of `kind`, or the OSError (EMFILE) of a process with
+    too few files left to open for one (a low `ulimit -n`), asked first:
+    short of them mid-way, libuv ends the process (SIGABRT), and a loop
+    left half made says so as it is freed (uvloop logs that it was left
+    open, asyncio's a traceback from its `__del__`)."""
+    held: list[int] = []
+    try:
+        for _ in range(LOOP_DESCRIPTORS):
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    finally:
+        for fd in held:
+            os.close(fd)
+    if kind != "uvloop":
+        return asyncio.new_event_loop()
+    import logging
+
+    import uvloop
+
+    log = logging.getLogger("asyncio")
+    was, log.disabled = log.disabled, True  # what uvloop logs of a loop it could not finish making
+    try:
+        return uvloop.new_event_loop()
+    finally:
+        log.disabled = was
+
+
 def run_headless(main):
     """`asyncio.run(main)` on the loop `event_loop_kind` picks; SIGTERM and
     SIGHUP, where the command takes them (`engine.stops`), stop it as Ctrl-C does."""
@@ -126,11 +157,13 @@ def run_headless(main):
     except WoodError:
         main.close()  # never started: no "never awaited" warning after the error
         raise
-    factory = None
-    if kind == "uvloop":
-        import uvloop
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
+    factory = functools.partial(_new_loop, kind)
+    try:
+        runner = asyncio.Runner(loop_factory=factory).__enter__()  # the loop is made here
+    except BaseException:  # none could be (no file left to open): `main` is never run
+        main.close()
+        raise
+    with runner:
         return run_stoppable(runner, main)
 
 

@@ -65,7 +65,11 @@ def run_stoppable(runner: asyncio.Runner, main):
     cancels the main task as asyncio's Runner does for Ctrl-C (it lands at an
     await, never inside a round's commit) and then raises `Stopped`; a second
     one raises it at once, as a second Ctrl-C does."""
-    loop = runner.get_loop()
+    try:
+        loop = runner.get_loop()
+    except BaseException:  # no loop could be made (no file left to open): `main` is never run
+        main.close()
+        raise
     task: asyncio.Task | None = None
     got: list[int] = []
 
@@ -93,6 +97,11 @@ def run_stoppable(runner: asyncio.Runner, main):
     except asyncio.CancelledError:
         if got:
             raise Stopped(got[0]) from None
+        raise
+    except OSError:
+        if loop.is_running():  # it could not start (uvloop, no file left to open) yet says it runs: it never
+            # will, so its task never ends, and nothing it would say of that (at exit) is worth a line
+            loop.set_exception_handler(lambda loop, context: None)
         raise
     finally:
         if task is None:  # stopped before it began: no "never awaited" warning

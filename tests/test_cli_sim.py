@@ -991,3 +991,51 @@ def test_the_progress_bar_fits_a_narrow_terminal(tmp_path, columns):
     assert any("round 12/12" in row for row in rows), rows
     assert max(len(row) for row in rows) < columns, rows
     assert any(row.startswith("[") for row in rows) == (columns == 40), rows
+
+
+def open_files_at_most(limit: int):
+    """A `preexec_fn` under which the child may hold at most `limit` files open (`ulimit -n`)."""
+    def limited() -> None:
+        import resource  # POSIX only, as preexec_fn is
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return limited
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_low_limit_on_open_files_is_one_line_and_the_save_resumes(tmp_path, loop):
+    """`ulimit -n 12; wood sim --rounds 3` ended in uvloop's traceback (EMFILE
+    as its loop was made, or 'Cannot close a running event loop'); lower,
+    libuv aborted the process; a little higher SQLite's 'unable to open
+    database file' was said as '--save: cannot write a save there', and the
+    save it had linked into place was left. Wherever the limit strikes it is
+    one line, exit 2, with no save of no rounds left behind; a save resumed
+    under it is as it was, and resumes once the limit is raised."""
+    env = {**os.environ, "WOOD_EVENT_LOOP": loop}
+    line = "wood: error: too many open files: the limit is {} (ulimit -n); raise it\n"
+    base = tmp_path / "base.db"
+    assert wood("sim", "--rounds", "3", "--save", str(base), "--quiet", env=env).returncode == 0
+    refused = 0
+    for limit in (5, 8, 12, 14, 16, 20):
+        save = tmp_path / f"r{limit}.db"
+        r = wood("sim", "--rounds", "3", "--save", str(save), "--quiet", env=env, preexec_fn=open_files_at_most(limit))
+        if r.returncode == 0:
+            assert rounds_saved(save) == 3, r.stderr
+        else:
+            refused += 1
+            assert (r.returncode, r.stderr) == (2, line.format(limit)), r.stderr
+            assert not any(p.name.startswith(save.name) for p in tmp_path.iterdir()), sorted(os.listdir(tmp_path))
+            again = wood("sim", "--rounds", "3", "--save", str(save), "--quiet", env=env)  # the same command, as it was
+            assert again.returncode == 0 and rounds_saved(save) == 3, again.stderr
+        copy = tmp_path / f"resumed{limit}.db"
+        shutil.copyfile(base, copy)
+        r = wood("sim", "--resume", str(copy), "--rounds", "6", "--quiet", env=env, preexec_fn=open_files_at_most(limit))
+        if r.returncode != 0:
+            refused += 1
+            assert (r.returncode, r.stderr) == (2, line.format(limit)), r.stderr
+            assert rounds_saved(copy) == 3
+            again = wood("sim", "--resume", str(copy), "--rounds", "6", "--quiet", env=env)
+            assert again.returncode == 0 and rounds_saved(copy) == 6, again.stderr
+        else:
+            assert rounds_saved(copy) == 6, r.stderr
+    assert refused >= 3  # the low limits were reached: what this is about was tested

@@ -15,6 +15,11 @@ import importlib
 import os
 import sys
 
+try:  # loaded now: with no file left to open (`ulimit -n`), an import then could not read its limit
+    import resource
+except ImportError:  # not POSIX
+    resource = None
+
 COMMANDS = {
     "play": "trade as one creature against the models (the Textual app)",
     "watch": "spectate a live market (the Textual app)",
@@ -150,6 +155,23 @@ class _Forgiving:
         return getattr(self._stream, name)
 
 
+def _descriptor_limit(e: BaseException) -> int | None:
+    """The limit on this process's open files (`ulimit -n`) where `e`, or an
+    error it was raised in handling (uvloop's, closing a loop that could not
+    start), is that limit reached (EMFILE); 0 where it cannot be read; None
+    where `e` is no such error."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.EMFILE:
+            try:
+                return max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 0)
+            except (AttributeError, OSError, ValueError):  # no such limit to read (Windows)
+                return 0
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def _module(name: str):
     return importlib.import_module(f"wood_tui.commands.{name}")
 
@@ -162,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
 
         stops.take_stop_signals()
         return _main(argv)
+    except Exception as e:
+        if (limit := _descriptor_limit(e)) is None:
+            raise
+        # the process could open no more files (a low `ulimit -n`): wherever it struck (the event loop, an
+        # import, SQLite), one line; what a run committed is in its save, which resumes
+        with contextlib.suppress(OSError, ValueError):
+            print("wood: error: too many open files: " + (f"the limit is {limit} (ulimit -n); raise it" if limit else
+                                                          "raise the limit on open files"), file=sys.stderr)
+        return 2
     except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM, SIGHUP) where a command has no word of its own for it
         line, code = ("wood: interrupted", 130) if stops is None else (f"wood: {stops.interrupted(e)}",
                                                                        stops.exit_status(e))

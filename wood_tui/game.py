@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -215,6 +216,8 @@ def _new_save(path: Path, *, rounds: int, **meta) -> Ledger:
     try:
         return Ledger.create(path, rounds=rounds, **meta)  # whole or not at all: nothing half-made is left
     except (sqlite3.Error, OSError) as e:
+        if isinstance(e, OSError) and e.errno == errno.EMFILE:  # the process's limit on open files, not the path's
+            raise
         raise WoodError(f"--save {shown_path(path)}: cannot write a save there ({e})") from None
 
 
