@@ -428,6 +428,35 @@ def test_report_plots_in_the_terminal_and_as_files(saved, tmp_path):
     assert j.returncode == 0 and json.loads(j.stdout)["rounds"] == 60 and "mean trade price" in j.stderr
 
 
+def homeless(tmp_path: Path, **more) -> dict[str, str]:
+    """An environment whose HOME cannot be written (/proc) and no MPLCONFIGDIR
+    or XDG folder of its own; temporary files go to `tmp_path`/tmp."""
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    return {**env, "HOME": "/proc", "TMPDIR": str(tmp_path / "tmp"), **more}
+
+
+@pytest.mark.parametrize("home", ["HOME=/proc", "XDG folders in /proc"])
+def test_charts_with_a_home_that_cannot_be_written_say_nothing_of_matplotlibs_folders(saved, tmp_path, home):
+    """HOME=/proc (or an XDG_CONFIG_HOME that cannot be written): matplotlib
+    printed two warnings about its config and cache folders around the
+    charts' line, though the charts were written. It is given a folder of its
+    own for the run, gone after; an MPLCONFIGDIR the user set is used as set."""
+    env = homeless(tmp_path) if home == "HOME=/proc" else \
+        homeless(tmp_path, HOME=str(tmp_path), XDG_CONFIG_HOME="/proc", XDG_CACHE_HOME="/proc")
+    charts = tmp_path / "charts"
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(saved), "--plots", str(charts)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert (r.returncode, r.stderr) == (0, f"wrote 8 chart files to {charts}\n"), r.stderr
+    assert len(list(charts.iterdir())) == 8 and os.listdir(tmp_path / "tmp") == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "report", str(saved), "--plots", str(charts)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env={**env, "MPLCONFIGDIR": str(mine)})
+    assert (r.returncode, r.stderr) == (0, f"wrote 8 chart files to {charts}\n"), r.stderr
+    assert os.listdir(mine) and os.listdir(tmp_path / "tmp") == []  # matplotlib's cache, where the user said
+
+
 def on_a_terminal(argv: list[str], **env) -> tuple[str, str]:
     """(what `wood ARGV` wrote to its stdout, a terminal (a pty), and to its
     stderr, a file: no pipe to fill while the terminal is read), within 120 s."""

@@ -573,6 +573,22 @@ def test_a_sweep_refused_for_a_save_takes_away_the_rosters_folder_it_made_for_it
     assert after == before
 
 
+def test_sweep_charts_with_a_home_that_cannot_be_written_say_nothing_of_matplotlibs_folders(rosters, tmp_path):
+    """HOME=/proc: matplotlib had warned twice about its config and cache
+    folders among the sweep's lines, though the charts were written. It is
+    given a folder of its own for the sweep, gone after."""
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    charts = tmp_path / "charts"
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(rosters[0]), "--seeds", "1",
+                        "--rounds", "3", "--out", str(tmp_path / "runs"), "--plots", str(charts)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300,
+                       env={**env, "HOME": "/proc", "TMPDIR": str(tmp_path / "tmp")})
+    assert r.returncode == 0, r.stderr
+    assert "matplotlib" not in r.stderr.lower() and r.stderr.splitlines()[-1].startswith("wrote "), r.stderr
+    assert any(charts.iterdir()) and os.listdir(tmp_path / "tmp") == []
+
+
 def test_sweep_charts_on_a_full_disk_take_away_the_folders_made_for_them_and_keep_the_runs(rosters, tmp_path):
     """Every run played, the charts cannot be written (a limit on the size of
     files written, as on a full disk): one line after the table, and the

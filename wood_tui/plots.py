@@ -260,12 +260,55 @@ def _whole(written: list[Path] | None = None):
         raise
 
 
-@contextlib.contextmanager
-def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
+def _matplotlib():
+    """matplotlib, drawing to files (Agg), with a folder of its own for its
+    config and cache where the one it would use cannot be written (`HOME`
+    read-only, or /proc): it had said so in two warnings around the charts'
+    line, and made its own in /tmp. That folder is private to this process
+    and goes when it ends; an MPLCONFIGDIR the user set is matplotlib's to
+    use as it is."""
+    if "matplotlib" not in sys.modules and not os.environ.get("MPLCONFIGDIR") and not _mpl_dirs_writable():
+        import atexit
+        import tempfile
 
+        with contextlib.suppress(OSError):  # no temporary folder to be had: matplotlib says so, as before
+            private = tempfile.mkdtemp(prefix="wood-matplotlib-")
+            os.environ["MPLCONFIGDIR"] = private
+            atexit.register(shutil.rmtree, private, True)
     import matplotlib
 
     matplotlib.use("Agg")
+    return matplotlib
+
+
+def _mpl_dirs_writable() -> bool:
+    """Whether the folders matplotlib keeps its config and cache in (with no
+    MPLCONFIGDIR) are there, or can be made, and can be written: as
+    matplotlib finds them, where it warns when they cannot."""
+    try:
+        if sys.platform.startswith(("linux", "freebsd")):
+            dirs = [Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config", "matplotlib"),
+                    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "matplotlib")]
+        elif sys.platform == "win32":
+            return True  # %LOCALAPPDATA%, or the home's: matplotlib's to find
+        else:
+            dirs = [Path.home() / ".matplotlib"]
+    except RuntimeError:  # no home to be found
+        return False
+    for d in dirs:
+        try:
+            d = d.resolve()
+            d.mkdir(parents=True, exist_ok=True)  # as matplotlib would
+        except OSError:
+            return False
+        if not (d.is_dir() and os.access(d, os.W_OK)):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
+    _matplotlib()
     import matplotlib.pyplot as pyplot
 
     from engine.ledger import part_file
@@ -349,7 +392,6 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path, written: lis
 def _svg_fixed():
     """The same SVG bytes for the same data (no random ids, no date), and
     labels drawn as written (a `$` in a roster's or model's name is not math)."""
-    import matplotlib
-
+    matplotlib = _matplotlib()
     with matplotlib.rc_context({"svg.hashsalt": "thousand-token-wood", "text.parse_math": False}):
         yield
