@@ -608,6 +608,31 @@ def test_sweep_charts_on_a_full_disk_take_away_the_folders_made_for_them_and_kee
     assert _everything(tmp_path) == before
 
 
+def test_sweep_charts_that_cannot_be_written_still_name_the_runs_that_failed(rosters, tmp_path):
+    """A run failed (its save has a trigger, which a resume refuses) and the
+    charts cannot be written (a full disk): the sweep ended on the charts'
+    error, exit 2, and the run that did not finish was never named. Every
+    failed run is said, with its log, before the charts' line."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv[:3], "--seeds", "1", *argv[5:]).returncode == 0  # seed 1 played; seed 2 not begun
+    two = out / "calm" / "seed-2.db"
+    part = wood("sim", f"--roster={out / 'calm' / 'roster.toml'}", "--seed", "2", "--rounds", "2", f"--save={two}",
+                "--quiet")
+    assert part.returncode == 0, part.stderr
+    with sqlite3.connect(two) as con:  # read as it is, refused as a resume: the run fails
+        con.execute("CREATE TRIGGER tr AFTER INSERT ON rounds BEGIN SELECT 1; END")
+    con.close()
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *argv, "--plots", str(tmp_path / "charts")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=full_disk(60_000))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[-1].startswith("wood: error: cannot write the chart"), r.stderr
+    assert lines[-2] == (f"wood: error: calm seed 2 did not finish (see {two.with_suffix('.log')}); run the same "
+                         "command again to retry it"), r.stderr
+    assert "has a trigger no wood save has" in two.with_suffix(".log").read_text()
+
+
 def test_a_sweep_stopped_before_its_runs_takes_away_what_it_made(rosters, tmp_path):
     """Stopped (SIGTERM) while it writes a roster's copy, before a run is
     looked at: `--out have/new/runs` had been left with its lock, plan and

@@ -228,22 +228,24 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
         else:
             print(f"sweep of {counted(len(rosters), 'roster')} x {counted(len(args.seeds), 'seed')}: no run finished, so nothing to compare")
     tally.shown = True
-    if result["runs"] and (note := unused_prices(args, called)):  # every run scripted (no call): no cost to show
-        print(f"note: {note} in this sweep's runs", file=sys.stderr)
-    if args.plot:
-        charts_to = sys.stderr if args.json else sys.stdout
-        print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
-    if plots_dir is not None:
-        from engine.errors import WoodError
+    try:
+        if result["runs"] and (note := unused_prices(args, called)):  # every run scripted (no call): no cost to show
+            print(f"note: {note} in this sweep's runs", file=sys.stderr)
+        if args.plot:
+            charts_to = sys.stderr if args.json else sys.stdout
+            print(plots.sweep_charts(result["table"], labels, colour=plots.coloured(charts_to)), end="", file=charts_to)
+        if plots_dir is not None:
+            from engine.errors import WoodError
 
-        try:
-            written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
-        except OSError as e:  # what the charts' own lines do not name (matplotlib's, a temporary file's)
-            raise WoodError(f"cannot write the charts into {shown_path(plots_dir)}: {e.strerror or e}") from None
-        print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
-    for f in result["failed"]:
-        print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {shown_path(f['log'])}); "
-              "run the same command again to retry it", file=sys.stderr)
+            try:
+                written = plots.sweep_files(result["table"], labels, plots_dir, tally.charts)
+            except OSError as e:  # what the charts' own lines do not name (matplotlib's, a temporary file's)
+                raise WoodError(f"cannot write the charts into {shown_path(plots_dir)}: {e.strerror or e}") from None
+            print(f"wrote {len(written)} chart files to {shown_path(plots_dir)}", file=sys.stderr)
+    finally:  # the charts not written (a full disk, a stop) or written: every run that failed is said, before why
+        for f in result["failed"]:
+            print(f"wood: error: {f['roster']} seed {f['seed']} did not finish (see {shown_path(f['log'])}); "
+                  "run the same command again to retry it", file=sys.stderr)
     return 1 if failed else 0
 
 
