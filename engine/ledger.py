@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import glob
 import json
 import math
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 
 from .actions import Action
 from .brains import Decision
-from .errors import WoodError
+from .errors import WoodError, files_short
 from .events import Event
 from .sanitise import clean_text, shown_path
 from .state import MAX_ROUNDS, SEED_LIMIT, SEEDS, State
@@ -78,10 +79,12 @@ KEYS = {"meta": ("key",), "rounds": ("round",), "actions": ("round", "creature")
         "calls": ("round", "creature"), "tips": ("id",), "snapshot": ("id",)}
 
 
+@functools.cache
 def _insert(table: str, verb: str = "") -> str:
     """The statement that writes a row of `table`, naming its columns: a save
     with a column added by hand (another tool's notes) takes a round as its
-    own does, the added column left to its default."""
+    own does, the added column left to its default. (Made once per table:
+    every round's commit asks for five.)"""
     cols = COLUMNS[table]
     return f"INSERT {verb + ' ' if verb else ''}INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
@@ -129,16 +132,8 @@ def out_of_descriptors(e: sqlite3.Error) -> OSError | None:
     or its folder. None where descriptors are to be had."""
     if getattr(e, "sqlite_errorcode", sqlite3.SQLITE_CANTOPEN) & 0xFF != sqlite3.SQLITE_CANTOPEN:
         return None
-    held: list[int] = []
-    try:
-        for _ in range(3):
-            held.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError as x:
-        return x if x.errno == errno.EMFILE else None
-    finally:
-        for fd in held:
-            os.close(fd)
-    return None
+    short = files_short(3)
+    return short if short is not None and short.errno == errno.EMFILE else None
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from .actions import PASS, Action
 from .brains import ENGINE_PREFIX, Brain, Decision
-from .errors import WoodError
+from .errors import WoodError, files_short
 from .events import Event
 from .invariants import check_round
 from .rules import close_round, open_round
@@ -128,13 +128,8 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
     short of them mid-way, libuv ends the process (SIGABRT), and a loop
     left half made says so as it is freed (uvloop logs that it was left
     open, asyncio's a traceback from its `__del__`)."""
-    held: list[int] = []
-    try:
-        for _ in range(LOOP_DESCRIPTORS):
-            held.append(os.open(os.devnull, os.O_RDONLY))
-    finally:
-        for fd in held:
-            os.close(fd)
+    if (short := files_short(LOOP_DESCRIPTORS)) is not None:
+        raise short
     if kind != "uvloop":
         return asyncio.new_event_loop()
     import logging
