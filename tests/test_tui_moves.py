@@ -26,7 +26,7 @@ from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.screens.curtain import CurtainScreen
 from wood_tui.screens.market import MarketScreen, help_paragraphs
 from wood_tui.screens.spectator import SpectatorScreen
-from wood_tui.widgets.action_form import ActionForm
+from wood_tui.widgets.action_form import ActionForm, why
 from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, action_text, doing, said, ties
 from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, feed_line
 from wood_tui.widgets.god_view import WhisperRow, secrets, whisper_lines
@@ -629,3 +629,29 @@ def test_long_names_stay_told_apart_when_shortened():
     assert shown[0] != shown[1] and all(len(s) == safe.NAME_SHOWN for s in shown), shown
     assert shown[0].startswith("Squirrel of the") and shown[0].endswith("Grove 12")
     assert safe.name("Owl").plain == "Owl" and "\x1b" not in safe.name("\x1b[2JFox").plain
+
+
+async def test_accepting_ones_own_loan_offer_or_pact_proposal_is_previewed_as_the_engine_refuses_it():
+    """The number of the seat's own loan offer, or of a pact it proposed, had
+    been previewed as 'not among the offers you can take', as if mistyped;
+    the engine refuses the one as a loan to oneself and the other as meant
+    for another creature, and the preview now says so, in the engine's words."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await turn(pilot, 1)
+        await fill(pilot, "lend", amount="5", rate="1", rounds="2")
+        await act(pilot)
+        screen = await turn(pilot, 2)
+        loan = screen.active.view.my_loan_offers[0].id
+        await fill(pilot, "accept", id=str(loan))
+        words = explain(screen)
+        assert words == f"→ take your own loan offer #{loan}  ! " + why(*screen.game.check(
+            "Owl", Action(action="accept", id=loan))), words
+        await fill(pilot, "ally", to="Fox")
+        await act(pilot)
+        screen = await turn(pilot, 3)
+        pact = screen.active.view.my_pact_offers[0].id
+        await fill(pilot, "accept", id=str(pact))
+        words = explain(screen)
+        assert words == f"→ accept your own pact proposal #{pact} to Fox  ! " + why(*screen.game.check(
+            "Owl", Action(action="accept", id=pact))), words

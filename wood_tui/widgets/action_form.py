@@ -462,6 +462,12 @@ class ActionForm(Vertical):
             if any(o.id == oid for o in v.my_offers):  # the engine's refusal, before Enter
                 return self._with(Text(f"take your own offer #{oid}"),
                                   [why(Reason.SELF_TRADE, f"offer #{oid} is your own")])
+            if any(lo.id == oid for lo in v.my_loan_offers):  # so are the seat's own loan offers and pacts proposed
+                return self._with(Text(f"take your own loan offer #{oid}"),
+                                  [why(Reason.SELF_LOAN, f"loan offer #{oid} is your own")])
+            if (mine := next((po for po in v.my_pact_offers if po.id == oid), None)) is not None:
+                return self._with(Text.assemble(f"accept your own pact proposal #{oid} to ", safe.name(mine.to)),
+                                  [why(Reason.NOT_FOR_YOU, f"pact proposal #{oid} is for another creature")])
             return self._with(Text(f"#{oid} is not among the offers you can take"), [])
         elif kind == "lend":
             amount, rate, rounds = self._num("amount"), self._num("rate"), self._num("rounds")
