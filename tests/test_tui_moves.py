@@ -600,7 +600,10 @@ async def test_a_window_too_small_for_play_is_said_once_until_it_is_large_enough
                         "hidden (your stores, the notes under the form)."]
         await pilot.resize_terminal(50, 15)
         await pilot.pause()
-        assert sum("laid out for" in n.message for n in app._notifications) == 1  # still small: said once
+        # still small: said once, of the size it is now (the toast had kept "The window is 60x20")
+        assert [n.message.split(";")[0] for n in app._notifications if "laid out for" in n.message] == \
+            ["The window is 50x15"]
+        assert "50x15" in rendered(app) and "60x20" not in rendered(app)
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         # large enough: the toast that said it was not is gone (it had stayed, "The window is 60x20", at 100x30)

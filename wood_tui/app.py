@@ -94,12 +94,18 @@ class WoodApp(App[None]):
 
     def check_size(self) -> None:
         """A window smaller than MIN_SIZE is said once (again after it has been
-        large enough): the screen silently hides parts otherwise. At the
+        large enough; while it is said, of the size it is resized to): the
+        screen silently hides parts otherwise. At the
         start, and on every resize of the main screen."""
         w, h = self.size
         for footer in self.main.query(Footer) if self.main is not None else ():
             footer.compact = w < COMPACT_FOOTER  # under it, the keys' usual spacing cut the last one ("^q qu")
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        shown = [n for n in self._notifications if n.title == SMALL_WINDOW]
+        if small and self.told_small and any(not n.message.startswith(f"The window is {w}x{h};") for n in shown):
+            for note in shown:  # resized, still small, while it is said: said of this size (it had kept the first)
+                self._unnotify(note)
+            self.told_small = False
         if small and not self.told_small:
             hidden = "your stores, the notes under the form" if isinstance(self.main, MarketScreen) else \
                 "the creatures' panels, the offers, the log"
@@ -107,7 +113,7 @@ class WoodApp(App[None]):
                         f"Until it is larger, parts are hidden ({hidden}).",
                         title=SMALL_WINDOW, severity="warning", timeout=15)
         elif not small and self.told_small:  # large enough now: the toast saying otherwise goes (it had stayed its 15 s)
-            for note in [n for n in self._notifications if n.title == SMALL_WINDOW]:
+            for note in shown:
                 self._unnotify(note)  # as Textual's own toast does when it expires or is clicked
         self.told_small = small
 
