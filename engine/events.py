@@ -48,15 +48,15 @@ def headline(e: Event) -> str | None:
         verdict = "came true" if d["truth"] else "was planted: nothing happened"
         return f'The tip "{d["text"]}" {verdict}'
     if k == "fine":
-        return (f"Magistrate fined {d['creature']} {d['amount']} coins for profiting {d.get('profit', '?')} "
+        return (f"Magistrate fined {d['creature']} {counted(d['amount'], 'coin')} for profiting {d.get('profit', '?')} "
                 f"on {d['good']} from a tip")
     if k == "cleared":
         return f"Magistrate looked into {d['creature']}'s {d['good']} trades on a tip and cleared them"
     if k == "granary":
         goods = ", ".join(f"{q} {g}" for g, q in d["bought"].items())
-        return f"The granary spent {d['spent']} coins of fines on {goods} for {', '.join(d['fed'])}"
+        return f"The granary spent {counted(d['spent'], 'coin')} of fines on {goods} for {', '.join(d['fed'])}"
     if k == "default":
-        return f"{d['borrower']} defaulted on {d['lender']}'s loan and still owes {d['short']} coins"
+        return f"{d['borrower']} defaulted on {d['lender']}'s loan and still owes {counted(d['short'], 'coin')}"
     if k == "debt_cleared":
         return f"{d['borrower']} has paid off the debt to {d['lender']}"
     if k == "loan_repaid":

@@ -1136,6 +1136,31 @@ def test_the_magistrate_fines_the_profit_of_buying_on_a_true_tip(strict, state):
     assert not kinds(ev, "cleared")
 
 
+@pytest.mark.parametrize("n, coins", [(1, "1 coin"), (2, "2 coins")])
+def test_a_headline_of_one_coin_says_one_coin(strict, calm, state, n, coins):
+    """The headlines every trader reads (and the state hash digests) count
+    coins as the recap does: a fine, a default or a granary purchase of
+    exactly one coin reads "1 coin", never "1 coins"."""
+    # a fine of n: all Fox has left after buying a unit on a true tip
+    judged = state.copy()
+    judged.creatures["Fox"].coins = n + 1
+    _, _, s2, fines, _ = _judge(strict, judged, "hive_loss", True, [("Fox", "Badger", 1, 1)], after=12)
+    assert [f.data["amount"] for f in fines] == [n]
+    assert f"Magistrate fined Fox {coins} for profiting 11 on honey from a tip" in s2.headlines
+    # a default n short: 30 owed, 30 - n paid
+    lent = state.copy()
+    act(lent, calm, "Owl", action="lend", amount=20, rate=50, rounds=1)
+    act(lent, calm, "Fox", action="accept", id=next(iter(lent.loan_offers)))
+    lent.creatures["Fox"].coins = 30 - n
+    _, ev, _ = open_round(lent, calm)
+    assert [e.data["short"] for e in kinds(ev, "default")] == [n]
+    assert f"Fox defaulted on Owl's loan and still owes {coins}" in public_record(ev)
+    # the granary buys the hungry owl its honey at n
+    s3, ev, _ = close_round(_granary_setup(calm, state, 40, 10, cheapest=n), calm, {})
+    assert [e.data["spent"] for e in kinds(ev, "granary")] == [n]
+    assert f"The granary spent {coins} of fines on 1 honey for Owl" in s3.headlines
+
+
 def test_the_magistrate_clears_trading_that_made_no_profit(strict, state):
     # Fox sold honey before the hives failed: it lost by it
     _, s1, s2, fines, ev = _judge(strict, state.copy(), "hive_loss", True, [("Owl", "Fox", 2, 8)], after=12)
