@@ -1027,3 +1027,102 @@ async def test_a_folded_header_line_is_more_of_the_value_above_not_a_header():
     first = b"HTTP/1.1 200 OK\r\nX-Note: see\r\n Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nhi"
     async with raw_server(first, SECOND) as port:
         assert await exchange_each(port, 2) == ([b"hi", b'{"second":2}'], 1)
+
+
+PASS_REPLY = json.dumps({"choices": [{"message": {"content": '{"action":"pass"}'}, "finish_reason": "stop"}]}).encode()
+
+
+@contextlib.asynccontextmanager
+async def counting_server(*, hang_up=lambda n: False, close_after_answer: bool = False):
+    """A chat server on 127.0.0.1 that counts each request it reads whole
+    (`read`, yielded with its port): the `n`th (from 1) it closes without a
+    word where `hang_up(n)`, else answers a move, promising keep-alive and,
+    where `close_after_answer`, closing the connection at once all the same."""
+    read: list[bytes] = []
+    serving: set[asyncio.Task] = set()
+
+    async def serve(reader, writer):
+        serving.add(asyncio.current_task())
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                read.append(await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1])))
+                if hang_up(len(read)):
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(PASS_REPLY), PASS_REPLY))
+                if close_after_answer:
+                    break
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], read
+    finally:
+        server.close()
+        if serving:  # each ends as the client's connection closes: not cancelled by the loop's end (logged)
+            await asyncio.wait(serving, timeout=5)
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("hang_up, sent, attempts, fault", [
+    (lambda n: n == 2, 3, 2, None),       # the retry is answered
+    (lambda n: n > 1, 3, 2, "dropped"),   # every request after the first is read and hung up on
+], ids=["then_answered", "every_time"])
+async def test_a_request_read_on_a_kept_alive_connection_and_hung_up_on_is_dropped_not_resent_unsaid(
+        world, view, transport, hang_up, sent, attempts, fault):
+    """A server that reads a request whole on a kept-alive connection and
+    closes it without answering (it died, or gave up on the request) may have
+    done the work: the lean transport had sent it again at once on a new
+    connection, unsaid, so the server did the work twice and the summary
+    counted one request (two where the resend was hung up on too, and the
+    server had read four). Now it is a dropped try, retried once by the
+    client like any other and counted: the summary says what the server read."""
+    from wood_tui.game import model_lines
+
+    stats = CallStats()
+    async with counting_server(hang_up=hang_up) as (port, read):
+        async with ChatClient(config(f"http://127.0.0.1:{port}/v1", json_mode="none", http_client=transport)) as client:
+            brain = LLMBrain("Fox", client, world, names=NAMES, temperament_line=world.temperaments["speculator"])
+            first = await brain.decide(view)  # leaves its connection kept alive
+            second = await brain.decide(view)  # sent on it
+            replica = client.replica_summary()[0]
+    stats.record(first)
+    stats.record(second)
+    assert first.call["attempts"] == 1 and first.call["fault"] is None
+    assert (second.call["attempts"], second.call["fault"]) == (attempts, fault)
+    assert len(read) == sent  # the old lean transport: 3 read where the first hang-up's resend was answered, else 4
+    assert stats.summary()["smol"]["requests"] == replica["calls"] == sent  # it had said 2
+    assert replica["faults"] == {"dropped": 2 if fault else 1}  # it had said none
+    assert model_lines(stats.summary())[0].startswith(f"model smol: 2 decisions ({sent} requests), ")
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("pause_s", [0, 0.1], ids=["at_once", "after_a_pause"])
+async def test_a_kept_alive_connection_the_server_closed_while_idle_is_not_a_fault(world, view, transport, pause_s):
+    """A server that closes a kept-alive connection after answering on it
+    (its keep-alive timeout) never saw the next request: that one goes on a
+    new connection, one request, no fault, whether the client had noticed the
+    close (after a pause) or not yet (the next call at once)."""
+    async with counting_server(close_after_answer=True) as (port, read):
+        async with ChatClient(config(f"http://127.0.0.1:{port}/v1", json_mode="none", http_client=transport)) as client:
+            brain = LLMBrain("Fox", client, world, names=NAMES, temperament_line=world.temperaments["speculator"])
+            decisions = []
+            for _ in range(3):
+                decisions.append(await brain.decide(view))
+                await asyncio.sleep(pause_s)
+            replica = client.replica_summary()[0]
+            lean = client.replicas[0].lean
+    assert [(d.call["attempts"], d.call["fault"]) for d in decisions] == [(1, None)] * 3
+    assert len(read) == replica["calls"] == 3 and replica["faults"] == {}
+    if lean is not None:
+        assert lean.connections_opened == 3
+
+
+async def test_a_kept_alive_connection_closed_after_its_answer_is_not_used_for_the_next_request():
+    """The next request goes out in the same step of the event loop that read
+    the answer, before the loop has read the server's close that came after
+    it: the connection is looked at first, found closed, and left."""
+    async with counting_server(close_after_answer=True) as (port, read):
+        got, connections = await exchange_each(port, 3)
+    assert got == [PASS_REPLY] * 3  # it had been a RemoteProtocolError, had the request not been sent again
+    assert len(read) == connections == 3

@@ -15,15 +15,20 @@ lines ended by CRLF or, as httpx's own parser allows, a bare LF.
 Plain `http://` only, no proxies: the client picks httpx's own transport for
 anything else. Failures come out as httpx's exceptions (ConnectError,
 ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError), so
-callers handle one set. A request sent on a reused connection that the server
-had closed meanwhile (keep-alive timeouts) is sent again once on a new one; if
-that one cannot connect, the request is said to be dropped (RemoteProtocolError),
-not unconnected: it went out once.
+callers handle one set. A kept-alive connection is looked at before a
+request goes on it (`_Connection.stale`): one the server has closed meanwhile
+(its keep-alive timeout), whether or not the event loop has read the close
+yet, is left for a new one, and the request goes out once. A request that
+went out is never sent again here: its connection closed with no answer is
+a RemoteProtocolError (dropped), since the server may have read it and done
+its work before it died or hung up; the chat client's one retry of a dropped
+call is a request it counts.
 """
 from __future__ import annotations
 
 import asyncio
 import re
+import select
 import socket
 from collections import deque
 
@@ -105,8 +110,15 @@ def too_large(size: int | None = None) -> BodyTooLarge:
     return BodyTooLarge(f"the response body {said} over the {BODY_MAX} bytes a reply may have")
 
 
-class _Stale(Exception):
-    """A reused connection was closed by the server before any byte of the response."""
+def _readable(fd: int) -> bool:
+    """Whether a socket has something to read, or is closed or broken: on an
+    idle kept-alive connection, the server's close (or bytes no request asked
+    for) that the event loop has not yet handled."""
+    if hasattr(select, "poll"):  # select() fails on descriptors past FD_SETSIZE (1024), a thousand connections in
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 class _Connection(asyncio.Protocol):
@@ -154,8 +166,9 @@ class _Connection(asyncio.Protocol):
             if self._head is not None and self._head[3] is None and not self._head[4]:
                 self._parse(eof=True)  # a body that ends when the connection does
             if not w.done():
-                w.set_exception(_Stale() if not self.buf and self._head is None else
-                                httpx.RemoteProtocolError("server disconnected mid-response"))
+                w.set_exception(httpx.RemoteProtocolError("server closed the connection without a response"
+                                                          if not self.buf and self._head is None else
+                                                          "server disconnected mid-response"))
 
     # one exchange
     def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
@@ -166,6 +179,15 @@ class _Connection(asyncio.Protocol):
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter
+
+    def stale(self) -> bool:
+        """Whether this idle connection is not to carry a request: closed or
+        closing (the server's close read by the event loop, or not yet read),
+        or holding bytes no request asked for."""
+        if self.closed or not self.reusable or self.transport is None or self.transport.is_closing():
+            return True
+        sock = self.transport.get_extra_info("socket")
+        return sock is not None and _readable(sock.fileno())
 
     def _parse(self, *, eof: bool) -> None:
         buf = self.buf
@@ -331,38 +353,18 @@ class LeanTransport(httpx.AsyncBaseTransport):
         chat client's hot path calls this directly with bytes it made itself
         (see `request_head`), skipping httpx's Request and Response objects."""
         loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            conn = self._idle_connection(host, port)
-            reused = conn is not None
-            if conn is None:
-                try:
-                    conn = await self._connect(loop, host, port, connect_timeout)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                    if attempt == 1:
-                        raise
-                    # the request went out once, on the kept-alive connection the server closed: no try that
-                    # never reached it (a server that died reading it refuses the new one), but one dropped
-                    raise httpx.RemoteProtocolError("server closed the connection without a response, "
-                                                    f"then took no new one ({e})") from None
-            try:
-                reply = conn.send(data, loop)
-                if read_timeout is not None:
-                    self._timeouts_of(loop, read_timeout).watch(reply)
-                try:
-                    status, headers, body = await reply
-                except _Stale:
-                    if reused and attempt == 1:
-                        self._open.discard(conn)
-                        conn.close()
-                        continue  # the server had closed it while idle: once more on a new connection
-                    raise httpx.RemoteProtocolError("server closed the connection without a response") from None
-            except BaseException:
-                self._open.discard(conn)
-                conn.close()
-                raise
-            self._give_back(conn, host, port)
-            return status, headers, body
-        raise AssertionError("unreachable")
+        conn = self._idle_connection(host, port) or await self._connect(loop, host, port, connect_timeout)
+        try:
+            reply = conn.send(data, loop)
+            if read_timeout is not None:
+                self._timeouts_of(loop, read_timeout).watch(reply)
+            status, headers, body = await reply
+        except BaseException:
+            self._open.discard(conn)
+            conn.close()
+            raise
+        self._give_back(conn, host, port)
+        return status, headers, body
 
     def _timeouts_of(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Timeouts:
         t = self._timeouts.get(timeout)
@@ -389,13 +391,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
     def _idle_connection(self, host: str, port: int) -> _Connection | None:
-        """A kept-alive connection to the server that is still usable, if there is one."""
+        """A kept-alive connection to the server that is still usable, if there
+        is one; those found stale on the way are closed."""
         idle = self._idle.get((host, port))
         while idle:
             conn = idle.pop()
-            if conn.reusable and not conn.closed:
+            if not conn.stale():
                 return conn
             self._open.discard(conn)
+            conn.close()
         return None
 
     async def _connect(self, loop, host: str, port: int, connect_timeout: float | None) -> _Connection:
