@@ -111,6 +111,17 @@ class CompanionError(LedgerError):
     file, never to remove the save."""
 
 
+class NewerSaveError(LedgerError):
+    """A save written by a newer wood (a higher ledger version): that build
+    reads it, this one cannot; never a reason to remove it."""
+
+
+class UnreadableSaveError(LedgerError):
+    """A save this user may not read, or may not read the -wal or -shm that
+    SQLite reads it through (their permissions, not what they hold): it may
+    be whole, so the way on is to be let read it, never to remove it."""
+
+
 NUMBER_MAX = 1 << 31  # a call's round, latency (ms) and token counts: past this it is not a record (llm.TOKENS_MAX)
 TEMP_STEM = 64  # characters of a target's name its temporary file keeps (a save's, an export's; names may be 255)
 
@@ -241,6 +252,16 @@ def _check_companions_are_files(p: Path, readonly: bool) -> None:
                f"it reads {shown_path(wal.name)} through it")
         raise CompanionError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is {kind}, not a file: SQLite keeps the "
                              f"save's -shm index there and {why}; move it away (SQLite makes its own)")
+
+
+def _check_companions_readable(p: Path) -> None:
+    """Refuse a save whose -wal or -shm this user may not read (another
+    user's, or its permissions taken away): SQLite reads the save through
+    them, and said only 'unable to open database file', as if of the save."""
+    for companion in (Path(f"{beside(p)}-wal"), Path(f"{beside(p)}-shm")):
+        if companion.is_file() and not os.access(companion, os.R_OK):
+            raise UnreadableSaveError(f"{shown_path(p)}: {shown_path(companion.name)} beside it cannot be read by this "
+                                      "user (its permissions), and SQLite reads the save through it")
 
 
 def _check_shm_is_an_index(p: Path) -> None:
@@ -769,12 +790,15 @@ class Ledger:
         try:
             with p.open("rb") as fh:
                 head = fh.read(100)
+        except PermissionError as e:
+            raise UnreadableSaveError(f"cannot read {shown_path(p)}: {e.strerror or e}") from None
         except OSError as e:
             raise LedgerError(f"cannot read {shown_path(p)}: {e.strerror or e}") from None
         if head[:16] != b"SQLite format 3\x00":
             raise LedgerError(f"{shown_path(p)} is not a Thousand Token Wood save (not an SQLite file)")
         _check_no_journal(p)
         _check_companions_are_files(p, readonly)
+        _check_companions_readable(p)
         _check_shm_is_an_index(p)
         _check_wal(p)
         _check_whole(p, head)
@@ -867,7 +891,7 @@ class Ledger:
             except ValueError:
                 newer = False
             if newer:
-                raise LedgerError(f"{shown_path(p)} was written by a newer wood (ledger version {version}); this build reads "
+                raise NewerSaveError(f"{shown_path(p)} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
             raise LedgerError(f"{shown_path(p)} has ledger version {_show(version)}; this build plays and replays version "
                               f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "

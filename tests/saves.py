@@ -1,13 +1,17 @@
 """Watching a save that another process is writing (the kill and Ctrl-C tests);
-a child process that writes as on a full disk."""
+a child process that writes as on a full disk; one that file permissions bind."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
 import subprocess
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 
 def rounds_saved(db: Path) -> int:
@@ -58,3 +62,13 @@ def held_at_chart_file(nth: int, holding: Path) -> str:
             return made[-1]
         ledger.part_file = part_file
         """)
+
+
+def without_root_powers(args: list[str]) -> list[str]:
+    """`args` run so that file permissions bind (root drops its override), or as they are."""
+    if os.geteuid() != 0:
+        return args
+    if not shutil.which("setpriv"):
+        pytest.skip("root, and no setpriv to drop the permission override")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", "--inh-caps", caps, "--bounding-set", caps, *args]

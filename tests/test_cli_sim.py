@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import full_disk, rounds_saved, wait_for_rounds
+from tests.saves import full_disk, rounds_saved, wait_for_rounds, without_root_powers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -408,16 +408,6 @@ def test_a_save_another_program_holds_locked_is_one_line_and_unchanged(tmp_path)
     assert digest(db) == before
 
 
-def _without_root_powers(args: list[str]) -> list[str]:
-    """`args` run so that file permissions bind (root drops its override), or as they are."""
-    if os.geteuid() != 0:
-        return args
-    if not shutil.which("setpriv"):
-        pytest.skip("root, and no setpriv to drop the permission override")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", "--inh-caps", caps, "--bounding-set", caps, *args]
-
-
 def test_a_save_in_a_read_only_folder_or_file_is_read_and_left_as_it_was(tmp_path):
     """Reading needs no write: a save in a read-only folder, or a read-only
     save, is replayed and reported; no -wal/-shm is left beside it; a resume
@@ -432,10 +422,10 @@ def test_a_save_in_a_read_only_folder_or_file_is_read_and_left_as_it_was(tmp_pat
         lock_down()
         try:
             for args in (["replay", str(db), "--verify"], ["report", str(db), "--json"]):
-                r = subprocess.run(_without_root_powers([sys.executable, "-m", "wood_tui.cli", *args]), cwd=ROOT,
+                r = subprocess.run(without_root_powers([sys.executable, "-m", "wood_tui.cli", *args]), cwd=ROOT,
                                    capture_output=True, text=True, timeout=120)
                 assert r.returncode == 0, r.stderr
-            r = subprocess.run(_without_root_powers([sys.executable, "-m", "wood_tui.cli", "sim", "--resume", str(db),
+            r = subprocess.run(without_root_powers([sys.executable, "-m", "wood_tui.cli", "sim", "--resume", str(db),
                                                      "--rounds", "8", "--quiet"]),
                                cwd=ROOT, capture_output=True, text=True, timeout=120)
             assert r.returncode == 2 and "cannot be written" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
-from tests.saves import full_disk, held_at_chart_file, rounds_saved
+from tests.saves import full_disk, held_at_chart_file, rounds_saved, without_root_powers
 
 ROOT = Path(__file__).resolve().parent.parent
 CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
@@ -549,6 +549,91 @@ def test_a_sweep_refused_for_a_file_beside_a_save_never_says_to_remove_the_save(
         after.pop("calm/seed-1.db-shm", None)
     assert after == before
     os.replace(moved, tmp_path / "moved-away")
+    again = wood(*argv)
+    assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
+
+
+def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_path):
+    """A run's save of a higher ledger version: the line had said 'remove it
+    to play that run again', which threw away a run the newer build reads.
+    It says to use that build or another --out; the save is left as it was."""
+    from engine.ledger import VERSION
+
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    with sqlite3.connect(save) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(VERSION + 1),))
+    con.close()
+    before = _everything(out)
+    r = wood(*argv)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
+    assert r.stderr == (f"wood: error: {save} cannot be resumed by this build ({save} was written by a newer wood "
+                        f"(ledger version {VERSION + 1}); this build reads version {VERSION}); the save is kept: run "
+                        "the same command with that newer wood, or choose another --out\n"), r.stderr
+    assert _everything(out) == before
+
+
+def test_a_sweep_never_removes_or_resumes_a_save_another_wood_process_is_writing(rosters, tmp_path):
+    """A run's save that another process is writing (here a game begun at
+    it, no round committed yet, this test holding it open as `wood sim`
+    does): the sweep took it for a creation killed before its first round
+    and removed it under the live run. It is refused in one line, kept as
+    it was; once the writer has closed it, the same command plays the run."""
+    from engine.ledger import Ledger
+    from engine.world import build_roster, load_world
+
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    (out / "calm").mkdir(parents=True)
+    save = out / "calm" / "seed-1.db"
+    live = Ledger.create(save, seed=1, roster=build_roster(load_world(), 5), brains="scripted", rounds=3)
+    try:
+        before = save.read_bytes()
+        r = wood(*argv)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr == (f"wood: error: {save} is in use by another wood process (a run saving to it or resuming "
+                            "it); the save is kept: let that one end, then run the same command again, or choose "
+                            "another --out\n"), r.stderr
+        assert save.read_bytes() == before and live.last_round() == 0
+    finally:
+        live.close()
+    again = wood(*argv)
+    assert again.returncode == 0 and "1 to play" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("unreadable", ["save", "-wal"])
+def test_a_sweep_refused_a_save_it_may_not_read_says_so_and_never_to_remove_it(rosters, tmp_path, unreadable):
+    """A run's save (or the -wal SQLite reads it through, left by a killed
+    run) this user may not read: the line had said 'remove it to play that
+    run again' (and, of the -wal, 'not a readable save (unable to open
+    database file)'). It says what cannot be read and to mend the
+    permissions; mended, the same command goes on from the save."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    locked = save
+    if unreadable == "-wal":  # a writer killed with a change in its -wal, not yet written into the save
+        kill = ("import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0');"
+                "c.execute(\"REPLACE INTO meta SELECT key, value FROM meta WHERE key = 'created'\"); c.commit(); "
+                "os._exit(0)")
+        subprocess.run([sys.executable, "-c", kill, str(save)], check=True, timeout=60)
+        locked = Path(f"{save}-wal")
+        assert locked.stat().st_size > 0
+    locked.chmod(0)
+    try:
+        r = subprocess.run(without_root_powers([sys.executable, "-m", "wood_tui.cli", *argv]), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        locked.chmod(0o644)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
+    why = (f"cannot read {save}: Permission denied" if unreadable == "save" else
+           f"{save}: seed-1.db-wal beside it cannot be read by this user (its permissions), and SQLite reads the save "
+           "through it")
+    assert r.stderr == (f"wood: error: {save} cannot be resumed ({why}); the save is kept: let this user read it (mend "
+                        "the permissions), then run the same command again, or choose another --out\n"), r.stderr
     again = wood(*argv)
     assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
 

@@ -377,12 +377,17 @@ def _committed(save: Path, seed: int) -> int:
     before its first round committed (or an empty file) is removed: the run
     starts again. A save that does not open, or is another seed's run, is
     refused and kept: it may hold rounds that cannot be played the same way
-    again."""
+    again; so is one another wood process is writing (a live run: removed
+    or resumed, it would be lost), one a newer wood wrote, and one this user
+    may not read, each with what to do instead of removing it."""
     from engine.errors import WoodError
-    from engine.ledger import CompanionError, Ledger, LedgerError
+    from engine.ledger import CompanionError, Ledger, LedgerError, NewerSaveError, UnreadableSaveError, being_written
 
     if not save.exists() and not save.is_symlink():
         return 0
+    if being_written(save):
+        raise WoodError(f"{shown_path(save)} is in use by another wood process (a run saving to it or resuming it); "
+                        "the save is kept: let that one end, then run the same command again, or choose another --out")
     if save.is_file() and save.stat().st_size == 0:  # a creation killed before its first byte: nothing to lose
         from engine.ledger import remove_save
 
@@ -397,6 +402,12 @@ def _committed(save: Path, seed: int) -> int:
     except CompanionError as e:  # the save may be whole: the line says what to do with the file beside it
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: then run the same command "
                         "again to go on from it") from None
+    except NewerSaveError as e:  # whole, for that build: removed, its run would be lost
+        raise WoodError(f"{shown_path(save)} cannot be resumed by this build ({e}); the save is kept: run the same "
+                        "command with that newer wood, or choose another --out") from None
+    except UnreadableSaveError as e:  # its permissions, not what it holds
+        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: let this user read it (mend "
+                        "the permissions), then run the same command again, or choose another --out") from None
     except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
     if recorded != seed:
