@@ -414,6 +414,39 @@ def part_file(target: Path, parts: list[tuple[Path, Path]]) -> int:
     return fd
 
 
+@contextlib.contextmanager
+def folder_held(folder: Path, flag: str):
+    """One wood process at a time writing its files into an output folder
+    (`wood export --out`, `--plots`). Each file is whole (`part_file`), but
+    two writers' renames interleave: the folder was left with one run's tips
+    beside another's whispers, and each writer said it wrote its own. An
+    exclusive lock on the folder itself (no file is left in it), held while
+    the files are written and renamed into place; the system drops it when
+    the holder ends, even killed (kill -9). A second writer is one line and
+    writes nothing. Written unlocked where folders cannot be locked (no
+    flock, a filesystem without locks)."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    fd = None
+    if fcntl is not None:
+        with contextlib.suppress(OSError):  # not a folder to open: writing into it says why, in its own words
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise WoodError(f"{flag} {shown_path(folder)} is in use by another wood process writing into it; "
+                                    f"let that one end first, or choose another {flag}") from None
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # the lock goes with it
+
+
 PID_MAX = 1 << 22  # Linux's pids are below this (PID_MAX_LIMIT): a larger number in a name is no process's
 
 

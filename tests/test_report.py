@@ -963,6 +963,54 @@ def test_a_report_stopped_while_its_charts_are_written_is_one_line_and_leaves_no
         assert (charts / "notes.txt").read_text() == "the user's"
 
 
+@pytest.mark.parametrize("command", ["export --out", "report --plots"])
+def test_two_writers_into_one_folder_at_once_the_second_is_refused_until_the_first_ends(saved, tmp_path, command):
+    """Two `wood export --out DIR` (or `wood report --plots DIR`) of two runs
+    at once: each file was whole, but their renames interleaved, and DIR was
+    left with one run's tips beside the other's whispers, both saying they
+    wrote theirs. While the first writes (held after its first file), the
+    second is one line, exit 2, and writes nothing; the first killed
+    (kill -9: the system drops its hold), the second writes its set whole."""
+    import signal
+    import time
+
+    from tests.saves import held_at_chart_file
+    from wood_tui.commands.export import FILES
+    from wood_tui.plots import FORMATS, REPORT_CHARTS
+
+    other = tmp_path / "other.db"
+    assert wood("sim", "--rounds", "20", "--seed", "1", "--save", str(other), "--quiet").returncode == 0
+    verb, flag = command.split()
+    folder = tmp_path / "into"
+    holding = tmp_path / "holding"
+    hold = held_at_chart_file(2, holding) + "\nimport runpy\nrunpy.run_module('wood_tui.cli', run_name='__main__', " \
+        "alter_sys=True)"  # its second file begun, it is held there (its first written, not yet in place)
+    first = subprocess.Popen([sys.executable, "-c", hold, verb, str(saved), flag, str(folder)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while first.poll() is None and time.monotonic() < deadline and not holding.exists():
+            time.sleep(0.01)
+        assert first.poll() is None, first.communicate()
+        held = sorted(p.name for p in folder.iterdir())
+        second = wood(verb, str(other), flag, str(folder))
+        assert second.returncode == 2, second.stderr
+        assert second.stderr == (f"wood: error: {flag} {folder} is in use by another wood process writing into it; "
+                                 f"let that one end first, or choose another {flag}\n"), second.stderr
+        assert sorted(p.name for p in folder.iterdir()) == held  # the second wrote nothing
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=60)
+    again = wood(verb, str(other), flag, str(folder))
+    assert again.returncode == 0, again.stderr
+    whole = FILES if verb == "export" else [f"{c}.{x}" for c in REPORT_CHARTS for x in FORMATS]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(whole)  # the killed one's parts cleared too
+    if verb == "export":
+        alone = tmp_path / "alone"
+        assert wood("export", str(other), "--out", str(alone)).returncode == 0
+        assert all((folder / f).read_bytes() == (alone / f).read_bytes() for f in FILES)
+
+
 def test_a_report_stopped_while_the_run_is_rebuilt_is_one_line(tmp_path):
     """A long save, stopped while it is rebuilt (its reader's -shm file is
     there): one line saying the report was not finished, no report text."""

@@ -230,28 +230,32 @@ def sweep_groups(table: list[dict], labels: list[str]) -> list[tuple[str, list[t
 
 # ---- files ----------------------------------------------------------------------
 @contextlib.contextmanager
-def _whole(written: list[Path] | None = None):
-    """The chart files of one report or sweep, all or none: each figure is
-    saved beside its name (`parts`: (temporary, final) pairs) and they are
-    renamed into place together at the end. A chart that cannot be written
-    (a full disk, a folder where a file goes), or a stop (Ctrl-C, SIGTERM)
-    part way, leaves none of them, and the files of an earlier report there
-    as they were. `written`: the final paths, as each is renamed into place."""
+def _whole(folder: Path, written: list[Path] | None = None):
+    """The chart files of one report or sweep in `folder`, all or none: each
+    figure is saved beside its name (`parts`: (temporary, final) pairs) and
+    they are renamed into place together at the end. A chart that cannot be
+    written (a full disk, a folder where a file goes), or a stop (Ctrl-C,
+    SIGTERM) part way, leaves none of them, and the files of an earlier report
+    there as they were; another wood process writing charts into `folder`
+    meanwhile refuses this one (`folder_held`: never a mix of two reports'
+    charts). `written`: the final paths, as each is renamed into place."""
+    from engine.ledger import folder_held
     from engine.stops import deferred
 
     parts: list[tuple[Path, Path]] = []
     written = [] if written is None else written
     try:
-        yield parts, written
-        with deferred():  # a stop while they are renamed lands after the last
-            for part, final in parts:
-                try:
-                    part.replace(final)
-                except OSError as e:
-                    raise WoodError(f"cannot write the chart {shown_path(final)}: {e.strerror or e}" + (
-                        f" ({len(written)} of the {len(parts)} chart files were written before it)" if written else
-                        "")) from None
-                written.append(final)
+        with folder_held(folder, "--plots"):
+            yield parts, written
+            with deferred():  # a stop while they are renamed lands after the last
+                for part, final in parts:
+                    try:
+                        part.replace(final)
+                    except OSError as e:
+                        raise WoodError(f"cannot write the chart {shown_path(final)}: {e.strerror or e}" + (
+                            f" ({len(written)} of the {len(parts)} chart files were written before it)" if written
+                            else "")) from None
+                    written.append(final)
     except BaseException:
         with deferred():  # a second Ctrl-C does not stop the clearing half way
             for part, _ in parts[len(written):]:
@@ -347,7 +351,7 @@ def report_files(d: dict, folder: Path, written: list[Path] | None = None) -> li
     """The report's charts as PNG and SVG files in `folder`, all or none; the
     paths written (also added to `written` as they are: a stop at the end still
     finds them written)."""
-    with _svg_fixed(), _whole(written) as (parts, written):
+    with _svg_fixed(), _whole(folder, written) as (parts, written):
         _line_file(folder / "prices", parts, "Mean trade price per good", "coins per unit", _price_series(d))
         _line_file(folder / "worth", parts, "Mean net worth per creature, by model", "coins",
                    _model_series(d, "worth_by_round"))
@@ -371,7 +375,7 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path, written: lis
         return []
     ncols = 3
     nrows = -(-len(groups) // ncols)
-    with _svg_fixed(), _whole(written) as (parts, written), _figure(folder / "sweep", parts, nrows=nrows, ncols=ncols,
+    with _svg_fixed(), _whole(folder, written) as (parts, written), _figure(folder / "sweep", parts, nrows=nrows, ncols=ncols,
                                size=(15, 2.2 + 0.25 * max(len(c) for _, c in groups)) if nrows == 1 else
                                (15, nrows * (1.2 + 0.25 * max(len(c) for _, c in groups)))) as (_, axes):
         for ax, (title, cells) in zip(axes, groups):

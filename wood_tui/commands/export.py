@@ -148,7 +148,7 @@ def _stopped(args, targets, done: set[str]) -> str:
 
 def _audit(args, path: str, done: set[str]) -> None:
     from engine.errors import WoodError
-    from engine.ledger import Ledger
+    from engine.ledger import Ledger, folder_held
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
@@ -170,17 +170,19 @@ def _audit(args, path: str, done: set[str]) -> None:
         try:
             with deferred():  # a stop between making a folder and noting it would leave it behind
                 made += _make_dirs(out)
-            n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()), parts)
-            n_tips = _write(targets["tips.jsonl"], (
-                {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
-                 "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
-            n_whispers = _write(targets["whispers.jsonl"], (
-                {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
-                for e in ledger.events_of("whisper")), parts)
-            with deferred():  # all or none: never a half-written export under the final names, even if stopped
-                for part, final in parts:
-                    part.replace(final)
-                done.add("audit")
+            with folder_held(out, "--out"):  # another export into it meanwhile: never a mix of two runs' files
+                n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()),
+                                 parts)
+                n_tips = _write(targets["tips.jsonl"], (
+                    {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
+                     "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
+                n_whispers = _write(targets["whispers.jsonl"], (
+                    {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
+                    for e in ledger.events_of("whisper")), parts)
+                with deferred():  # all or none: never a half-written export under the final names, even if stopped
+                    for part, final in parts:
+                        part.replace(final)
+                    done.add("audit")
         except BaseException as e:
             if "audit" not in done:
                 with deferred():  # a second Ctrl-C does not stop the clearing half way
@@ -485,7 +487,12 @@ def _make_dirs(out: Path) -> list[Path]:
     made = []
     try:
         for d in reversed(missing):
-            d.mkdir()
+            try:
+                d.mkdir()
+            except FileExistsError:
+                if not d.is_dir():
+                    raise
+                continue  # made meanwhile by another export (`folder_held` keeps the two apart): not ours
             made.append(d)
     except OSError as e:
         for d in reversed(made):
