@@ -28,7 +28,7 @@ from engine.world import build_roster, load_world
 from tests.tui_harness import OneWidget, all_text, args, fill, rendered, turn, until
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
-from wood_tui.screens.final import FinalScreen, bar, trend, worth_chart
+from wood_tui.screens.final import FinalScreen, bar, ordinal, trend, worth_chart
 from wood_tui.screens.intro import IntroScreen, config_dir, intro_seen, intro_text
 from wood_tui.screens.market import MarketScreen
 from wood_tui.screens.modals import ConfirmScreen
@@ -528,6 +528,95 @@ def test_the_final_chart_fits_the_final_box_at_80_columns_with_a_long_name():
     assert lines[0].endswith(" 11 rounds") and max(Text(line).cell_len for line in lines) <= 76, lines
     short = worth_chart(rows[:1], {"Fox": list(range(100, 150, 4))})
     assert short.plain.splitlines()[0].endswith("last 11 rounds")
+
+
+def end_of_season_app(command: str, *argv: str) -> WoodApp:
+    """A season of 12 scripted creatures, 3 rounds: `wood play` with Owl as the seat, or `wood watch` running."""
+    argv = ("--brains", "scripted", "--seed", "1", "--rounds", "3", "--creatures", "12", *argv)
+    return WoodApp(LiveGame(args(command, *argv), (Seat("Owl"),) if command == "play" else ()), pacer=Pacer(0.0))
+
+
+async def to_the_final_screen(pilot, command: str) -> FinalScreen:
+    if command == "play":  # Owl passes each round
+        for r in (1, 2, 3):
+            await turn(pilot, r)
+            await pilot.press("f2")
+    await until(pilot, lambda: isinstance(pilot.app.screen, FinalScreen), what="the final screen")
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def screen_lines(app, region) -> list[str]:
+    """The rendered text inside `region`, line by line."""
+    return [f"{row:<{region.right}}"[region.x:region.right] for row in rendered(app).splitlines()[region.y:region.bottom]]
+
+
+@pytest.mark.parametrize("command", ["play", "watch"])
+async def test_the_final_standings_are_in_sight_at_80x24_with_12_creatures(command):
+    """12 creatures at 80x24: the chart's ten, its heading and a line of how
+    many more, under the winner's line and the seat's, had left the table two
+    lines, its heading and the winner's row, the rest of it below the box,
+    out of reach (the box did not scroll). Now the chart draws as many as
+    leave the table its first rows, the seat's own among them: the winner's
+    row of the table and the seat's rank are on screen without scrolling."""
+    app = end_of_season_app(command)
+    async with app.run_test(size=(80, 24)) as pilot:
+        final = await to_the_final_screen(pilot, command)
+        box = final.query_one("#final").content_region
+        for part in final.query("#final-title, #final-seats, #final-chart, #final-table"):
+            assert box.contains_region(part.region), (part.id, part.region, box)
+        table = final.query_one("#final-table")
+        winner = final.rows[0]
+        first = screen_lines(app, table.region)[1].split()  # under the table's heading
+        assert first[:3] == ["1", winner.name, str(winner.worth)], first
+        chart = "\n".join(screen_lines(app, final.query_one("#final-chart").region))
+        assert re.search(rf"^ +1 {winner.name} +█+ +{winner.worth} ", chart, re.M), chart
+        assert re.search(r"… and \d+ more in the table below", chart), chart
+        if command == "play":
+            owl = next(r for r in final.rows if r.name == "Owl")
+            assert owl.rank > 8  # below the chart's first rows: drawn all the same
+            assert f"You finished {ordinal(owl.rank)} of 12: worth {owl.worth} " in rendered(app)
+            assert re.search(rf"^ +{owl.rank} Owl +[█▏▎▍▌▋▊▉]+ +{owl.worth} ", chart, re.M), chart
+
+
+async def test_the_final_table_is_in_reach_in_a_short_window():
+    """At 80x16 (shorter than the game is laid out for) the table was below
+    the box, out of reach: the box did not scroll. Now it does: tab to it,
+    End, and the table is in sight, the winner first."""
+    app = end_of_season_app("play")
+    async with app.run_test(size=(80, 16)) as pilot:
+        final = await to_the_final_screen(pilot, "play")
+        box = final.query_one("#final")
+        table = final.query_one("#final-table")
+        assert box.content_region.contains_region(final.query_one("#final-title").region)  # it opens at the top
+        assert not box.content_region.contains_region(table.region)
+        await pilot.press("shift+tab")  # from the table to the box
+        assert app.focused is box
+        await pilot.press("end")
+        await pilot.pause()
+        assert box.content_region.contains_region(table.region), (table.region, box.content_region)
+        assert screen_lines(app, table.region)[1].split()[:2] == ["1", final.rows[0].name]
+
+
+def final_rows() -> tuple[list[Standing], dict[str, list[int]], str]:
+    """12 creatures, the last (a seat) with a name of 40 characters, 12 rounds of worth."""
+    long = "Bartholomew-Fitzwilliam-the-Ninth-of-Oak"
+    names = ["Fox", "Hare 2", "Squirrel 12", "Badger", "Owl 3", "Fox 2", "Hare", "Badger 2", "Owl 2", "Squirrel",
+             "Fox 3", long]
+    rows = [Standing(i + 1, n, "fox", 100, 50, 0, 0, 300 - 10 * i, 60) for i, n in enumerate(names)]
+    return rows, {n: list(range(100, 152, 4)) for n in names}, long  # 13 values: the trend draws 12 (11 rounds)
+
+
+def test_the_final_chart_fits_the_lines_it_is_given():
+    """However short its place: no more lines than the height, the best
+    first, the seat kept (after the winner), the count of those left out true."""
+    rows, history, seat = final_rows()
+    for height in range(3, 14):
+        lines = worth_chart(rows, history, seats=(seat,), height=height).plain.splitlines()
+        ranks = [int(line.split()[0]) for line in lines[1:] if line.split()[0].isdigit()]
+        assert len(lines) <= height and ranks[0] == 1 and ranks == sorted(ranks), (height, lines)
+        assert lines[-1] == f"    … and {12 - len(ranks)} more in the table below", (height, lines)
+        assert (12 in ranks) == (height > 3), (height, lines)
 
 
 # ---- quitting, the first game, the palette --------------------------------------------------

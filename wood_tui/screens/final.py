@@ -1,10 +1,13 @@
 """The end of the season (play, watch and replay): the final ranking, as a
 bar of net worth per creature with its trend over the last rounds beside it,
-and the full standings table. Built from the final state the game-over
-message carries, so it is always the true end, whatever was drawn before.
-escape goes back to the board; the play and spectator screens bring it back
-(F8 in play). ? or F1 shows how net worth is counted, wrapped and whole: it
-is longer than any border it could sit in."""
+and the full standings table under it. The chart is drawn to the room it
+has, the table's first rows kept in sight under it: at 80x24 the winner's
+row and the seats' ranks are on screen; a shorter window scrolls the box.
+Built from the final state the game-over message carries, so it is always
+the true end, whatever was drawn before. escape goes back to the board; the
+play and spectator screens bring it back (F8 in play). ? or F1 shows how net
+worth is counted, wrapped and whole: it is longer than any border it could
+sit in."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -12,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from engine.metrics import counted
@@ -27,6 +32,8 @@ CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever t
 BAR_W = 20
 NAME_W = 24  # the longest name drawn whole
 TREND_W = 12
+CHART_LEAST = 3  # the chart's fewest lines: its heading, the winner and how many more the table lists
+TABLE_LEAST = 4  # the table's fewest lines under it: its heading and the first three (wood.tcss: #final-table)
 CHART_W = 76  # the final box's inside at 80 columns: no line of the chart is longer
 SPARKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -56,10 +63,29 @@ def trend(values: Sequence[int], width: int = TREND_W) -> str:
     return "".join(SPARKS[round((v - lo) * (len(SPARKS) - 1) / (hi - lo))] for v in vals)
 
 
-def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], seats: Sequence[str] = ()) -> Text:
+def _picked(rows: Sequence[Standing], seats: Sequence[str], slots: int | None) -> list[Standing]:
+    """The creatures the chart draws in `slots` lines (None: as many as it
+    likes): the best CHART_ROWS and the seats wherever they finished; in
+    fewer lines, fewer of the best (one line says how many are left out),
+    the seats kept."""
+    full = list(rows[:CHART_ROWS]) + [r for r in rows[CHART_ROWS:] if r.name in seats]
+    if slots is None or len(full) + (len(rows) > len(full)) <= slots:
+        return full
+    slots = max(1, slots - 1)  # a line says how many are left out
+    k = min(CHART_ROWS, slots)
+    while True:
+        shown = list(rows[:k]) + [r for r in rows[k:] if r.name in seats]
+        if len(shown) <= slots or k == 1:
+            return shown[:slots]
+        k -= 1
+
+
+def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], seats: Sequence[str] = (),
+                height: int | None = None) -> Text:
     """One line per creature, best first: rank, name, a bar of its worth, the
-    number, its mood and its worth over the last rounds."""
-    shown = list(rows[:CHART_ROWS]) + [r for r in rows[CHART_ROWS:] if r.name in seats]
+    number, its mood and its worth over the last rounds; no more lines than
+    `height` (fewer of the best, the seats kept)."""
+    shown = _picked(rows, seats, None if height is None else height - 1)
     top = max((r.worth for r in shown), default=0)
     n = max((len(history.get(r.name, ())) for r in shown), default=0)
     w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
@@ -82,7 +108,27 @@ def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], 
     return Text("\n").join(out)
 
 
+class WorthChart(Widget):
+    """`worth_chart` drawn in the lines it is given: the
+    whole chart where its box has room for it and the table's first rows
+    (TABLE_LEAST lines), fewer creatures where it has not (CHART_LEAST lines
+    at least: where that is too many, the box scrolls)."""
+
+    def __init__(self, rows: Sequence[Standing], history: Mapping[str, Sequence[int]], seats: Sequence[str],
+                 **kw) -> None:
+        super().__init__(**kw)
+        self.rows, self.history, self.seats = rows, history, seats
+        self.lines = len(worth_chart(rows, history, seats).plain.splitlines())  # the whole chart
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(CHART_LEAST, min(self.lines, container.height - TABLE_LEAST))  # container: less the margin
+
+    def render(self) -> Text:
+        return worth_chart(self.rows, self.history, self.seats, height=self.content_size.height)
+
+
 class FinalScreen(Screen[None]):
+    AUTO_FOCUS = ""  # the table is focused in on_mount, the box left at its top (the winner, the seats' ranks)
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back to the wood"),
         Binding("question_mark,f1", "help", "how the score is counted", key_display="?"),
@@ -102,12 +148,13 @@ class FinalScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="final"):
+        with VerticalScroll(id="final"):
             yield Static(self._headline(), id="final-title")
             if self.seats:
                 yield Static(self._seat_lines(), id="final-seats")
-            yield Static(worth_chart(self.rows, self.history, self.seats), id="final-chart")
-            yield StandingsTable(id="final-table", columns=SCORE_FIRST)
+            with Vertical(id="final-body"):
+                yield WorthChart(self.rows, self.history, self.seats, id="final-chart")
+                yield StandingsTable(id="final-table", columns=SCORE_FIRST)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -116,6 +163,7 @@ class FinalScreen(Screen[None]):
         box.border_title = "The season is over: final standings"
         table = self.query_one("#final-table", StandingsTable)
         table.show(self.rows, self.seats[0] if len(self.seats) == 1 else None)
+        table.focus(scroll_visible=False)  # its keys walk the rows; the box, where it scrolls, is a tab away
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen((f"THE SCORE. The highest net worth wins: net worth = {self.rule}. At equal "
