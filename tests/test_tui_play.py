@@ -619,6 +619,30 @@ def test_the_final_chart_fits_the_lines_it_is_given():
         assert (12 in ranks) == (height > 3), (height, lines)
 
 
+async def test_the_final_chart_heading_is_one_line_at_60x16():
+    """At 60x16 (narrower than the game is laid out for) the chart's heading
+    ran past the box and wrapped, "rounds" alone on the next line. It fits:
+    the bar is narrower."""
+    app = end_of_season_app("play")
+    async with app.run_test(size=(60, 16)) as pilot:
+        final = await to_the_final_screen(pilot, "play")
+        head, first = screen_lines(app, final.query_one("#final-chart").region)[:2]
+        assert head.split() == ["net", "worth", "mood", "last", "3", "rounds"], head
+        assert first.split()[:2] == ["1", final.rows[0].name], first
+
+
+def test_the_final_chart_fits_the_cells_it_is_given():
+    """However narrow its place: no line longer than the width (the bar, then
+    the names, then the rounds drawn narrowed), the heading whole on its line."""
+    rows, history, seat = final_rows()
+    for width in range(44, 81):
+        lines = worth_chart(rows, history, seats=(seat,), width=width).plain.splitlines()
+        assert max(Text(line).cell_len for line in lines) <= width, (width, lines)
+        drawn = re.fullmatch(r" +net worth +mood  (last )?(\d+) rounds", lines[0])  # whole, on one line
+        assert drawn and (width < 48 or drawn[2] == "11"), (width, lines[0])
+        assert all(len(line.split()[-1]) == int(drawn[2]) + 1 for line in lines[1:-1]), (width, lines)  # the trend
+
+
 # ---- quitting, the first game, the palette --------------------------------------------------
 async def test_quitting_with_unsaved_rounds_asks_first():
     app = play_app("--seed", "1")

@@ -30,8 +30,10 @@ from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
 
 CHART_ROWS = 10  # creatures drawn in the chart (and the human seats, wherever they finished)
 BAR_W = 20
-NAME_W = 24  # the longest name drawn whole
 TREND_W = 12
+MIN_BAR = 9  # as wide as its heading, "net worth"
+MIN_TREND = 4  # the fewest values a trend is cut to
+MIN_NAME = 6  # "Squ… 2"
 CHART_LEAST = 3  # the chart's fewest lines: its heading, the winner and how many more the table lists
 TABLE_LEAST = 4  # the table's fewest lines under it: its heading and the first three (wood.tcss: #final-table)
 CHART_W = 76  # the final box's inside at 80 columns: no line of the chart is longer
@@ -81,35 +83,51 @@ def _picked(rows: Sequence[Standing], seats: Sequence[str], slots: int | None) -
 
 
 def worth_chart(rows: Sequence[Standing], history: Mapping[str, Sequence[int]], seats: Sequence[str] = (),
-                height: int | None = None) -> Text:
+                width: int = CHART_W, height: int | None = None) -> Text:
     """One line per creature, best first: rank, name, a bar of its worth, the
-    number, its mood and its worth over the last rounds; no more lines than
-    `height` (fewer of the best, the seats kept)."""
+    number, its mood and its worth over the last rounds; no line longer than
+    `width` (the bar narrowed to fit, then the names, then the rounds drawn),
+    no more lines than `height` (fewer of the best, the seats kept)."""
     shown = _picked(rows, seats, None if height is None else height - 1)
     top = max((r.worth for r in shown), default=0)
     n = max((len(history.get(r.name, ())) for r in shown), default=0)
-    w = max([8, *(len(safe.text(r.name, max_len=NAME_W)) for r in shown)])
-    cols = f"{'':>3} {'':<{w}} {'net worth':<{BAR_W}} {'':>6}  {'mood':>4}  "
-    span = counted(min(n, TREND_W) - 1, "round") if n > 1 else ""  # n values: the worth at the start, then each round's
-    # "last 11 rounds", or, where a long name leaves no room for it within CHART_W, "11 rounds" (it had wrapped)
-    head = Text.assemble((cols, "dim"), (f"last {span}" if span and len(cols) + 5 + len(span) <= CHART_W else span, "dim"))
-    out = [head]
+    w = max([8, *(safe.name(r.name).cell_len for r in shown)])
+    drawn = min(n, TREND_W)  # the values a trend draws: the worth at the start, then each round's
+
+    def span(values: int) -> str:  # the rounds a trend of `values` values covers
+        return counted(values - 1, "round") if values > 1 else ""
+
+    fixed = 20  # rank, the spaces between columns, the number and the mood: 4 + 1 + 1 + 6 + 2 + 4 + 2
+    for label in (f"last {span(drawn)}" if drawn > 1 else "", span(drawn)):  # the heading over the trend
+        tail = max(drawn, len(label))
+        b = max(MIN_BAR, min(BAR_W, width - fixed - w - tail))  # the bar narrows first
+        if fixed + w + b + tail <= width:
+            break
+    else:  # then the names, then the rounds the trend draws; a heading still too long is cut (below)
+        w = max(MIN_NAME, min(w, width - fixed - b - tail))
+        if (room := width - fixed - w - b) < drawn:
+            drawn = min(drawn, max(MIN_TREND, room))
+            label = span(drawn)
+    cols = f"{'':>3} {'':<{w}} {'net worth':<{b}} {'':>6}  {'mood':>4}  "
+    out = [Text.assemble((cols, "dim"), (label, "dim"))]
     for r in shown:
-        name = safe.text(r.name, max_len=NAME_W, style=HIGHLIGHT if r.name in seats else "bold")
-        name.pad_right(w - len(name))
+        name = safe.name(r.name, style=HIGHLIGHT if r.name in seats else "bold", width=w)
+        name.pad_right(w - name.cell_len)
         out.append(Text.assemble(
             (f"{r.rank:>3} ", "dim"), name, " ",
-            (f"{bar(r.worth, top):<{BAR_W}}", "green" if r.rank == 1 else "cyan"), " ",
+            (f"{bar(r.worth, top, b):<{b}}", "green" if r.rank == 1 else "cyan"), " ",
             (f"{r.worth:>6}", "bold red" if r.worth < 0 else "bold"), "  ",
             (f"{r.mood:>4}", ""), "  ",
-            (trend(history.get(r.name, ())), "yellow")))
+            (trend(history.get(r.name, ()), drawn), "yellow")))
     if len(rows) > len(shown):
         out.append(Text(f"    … and {len(rows) - len(shown)} more in the table below", style="dim"))
+    for line in out:  # narrower than the least it draws: cut, and said to be cut
+        line.truncate(width, overflow="ellipsis")
     return Text("\n").join(out)
 
 
 class WorthChart(Widget):
-    """`worth_chart` drawn in the lines it is given: the
+    """`worth_chart` drawn to the cells it is given, no line wrapped: the
     whole chart where its box has room for it and the table's first rows
     (TABLE_LEAST lines), fewer creatures where it has not (CHART_LEAST lines
     at least: where that is too many, the box scrolls)."""
@@ -124,7 +142,8 @@ class WorthChart(Widget):
         return max(CHART_LEAST, min(self.lines, container.height - TABLE_LEAST))  # container: less the margin
 
     def render(self) -> Text:
-        return worth_chart(self.rows, self.history, self.seats, height=self.content_size.height)
+        size = self.content_size
+        return worth_chart(self.rows, self.history, self.seats, width=size.width, height=size.height)
 
 
 class FinalScreen(Screen[None]):
