@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rich.cells import cell_len, split_graphemes
+
 # Line and paragraph separators: not format characters (Cf, all removed below), removed too.
 _INVISIBLE = {"\u2028", "\u2029"}
 # ANSI/VT escape sequences: CSI ... final, OSC ... BEL/ST, and two-byte ESC x.
@@ -91,6 +93,49 @@ def check_plain_name(what: str, v: str, max_len: int) -> str:
         raise ValueError(f"{what} {v[:max_len]!r} is not a plain name (1-{max_len} characters of printable text, "
                          "no control characters, no leading or trailing spaces or runs of spaces)")
     return v
+
+
+# ---- terminal cells ----------------------------------------------------------------
+# A wide letter (CJK, most emoji) takes two cells of a terminal, a combining mark none: text is measured, padded
+# and cut by its cells (`len`, `ljust` and f"{name:<{w}}" count characters), as Rich and Textual draw it.
+
+
+def cells(text: str) -> int:
+    """The terminal cells `text` takes (栗鼠: 4, é written as e and its accent: 1)."""
+    return cell_len(text)
+
+
+def pad_cells(text: str, width: int) -> str:
+    """`text` and spaces after it to `width` cells: a column of names lines up
+    whatever letters they are written in (`text` as it is where it is as wide or wider)."""
+    return text + " " * (width - cell_len(text))
+
+
+def first_cells(text: str, width: int) -> str:
+    """The longest start of `text` within `width` cells, of whole letters (a
+    wide one is not halved, a combining mark stays with its letter)."""
+    spans, total = split_graphemes(text)
+    if total <= width:
+        return text
+    used = 0
+    for start, _end, n in spans:
+        if used + n > width:
+            return text[:start]
+        used += n
+    return text
+
+
+def last_cells(text: str, width: int) -> str:
+    """The longest end of `text` within `width` cells, of whole letters."""
+    spans, total = split_graphemes(text)
+    if total <= width:
+        return text
+    used = 0
+    for _start, end, n in reversed(spans):
+        if used + n > width:
+            return text[end:]
+        used += n
+    return text
 
 
 # ---- words a shell reads back ------------------------------------------------------

@@ -11,8 +11,11 @@ ordinary scripted traders; seeds and sizes are fixed.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual.widgets import Input
 
 from engine.actions import PASS, Action
@@ -632,6 +635,52 @@ def test_long_names_stay_told_apart_when_shortened():
     assert shown[0] != shown[1] and all(len(s) == safe.NAME_SHOWN for s in shown), shown
     assert shown[0].startswith("Squirrel of the") and shown[0].endswith("Grove 12")
     assert safe.name("Owl").plain == "Owl" and "\x1b" not in safe.name("\x1b[2JFox").plain
+
+
+# letters of one, two and no extra cells: ASCII, CJK and emoji (wide), a letter with its combining accent
+_LETTERS = ["a", "Z", "-", " ", "栗", "鼠", "🦊", "👍🏽", "e\u0301", "ộ"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_LETTERS), min_size=1, max_size=40), st.integers(0, 999),
+       st.sampled_from([24, 40, 16, 10, 6, 4]))
+def test_a_shortened_name_fits_its_cells_and_keeps_its_start_end_and_crowd_number(letters, number, width):
+    """Names are cut by terminal cells, not characters: "栗鼠" * 20 had been
+    shown 48 cells wide where 24 were meant, overflowing every column it sat
+    in. Whatever letters a name is written in, it is shown within `width`
+    cells (NAME_SHOWN at most), as it is where it fits, else its start, "…"
+    and (at NAME_SHOWN) its end or (narrower) its crowd number; no wide letter
+    halved, no accent parted from its letter."""
+    from rich.cells import cell_len
+
+    from wood_tui import safe
+
+    full = "".join(letters).strip() + f" {number}"
+    full = " ".join(full.split()) or "x"
+    shown = safe.name(full, width=width).plain
+    room = min(width, safe.NAME_SHOWN)
+    assert cell_len(shown) <= room, (full, shown)
+    if cell_len(full) <= room:
+        assert shown == full
+        return
+    head, _, tail = shown.partition("…")
+    assert full.startswith(head.rstrip()) and full.endswith(tail), (full, shown)
+    assert not tail[:1] or not unicodedata.combining(tail[0]), (full, shown)  # its letter left behind
+    if room == safe.NAME_SHOWN:
+        assert tail and cell_len(head) + cell_len(tail) >= room - 2, (full, shown)  # a wide letter may not fit
+    elif len(f" {number}") <= room - 2:
+        assert tail == f" {number}", (full, shown)
+
+
+def test_a_name_of_wide_letters_is_shortened_to_its_cells():
+    from rich.cells import cell_len
+
+    from wood_tui import safe
+
+    shown = safe.name("栗鼠" * 20).plain
+    assert shown.startswith("栗鼠栗鼠") and shown.endswith("栗鼠栗鼠") and cell_len(shown) <= safe.NAME_SHOWN, shown
+    assert safe.name("栗鼠" * 10 + " 12", width=10).plain == "栗鼠栗… 12"
+    assert safe.name("e\u0301" * 30, width=6).plain == "e\u0301" * 5 + "…"  # each accent with its letter
 
 
 async def test_accepting_ones_own_loan_offer_or_pact_proposal_is_previewed_as_the_engine_refuses_it():

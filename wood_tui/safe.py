@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import App
 from textual.notifications import SeverityLevel
 
-from engine.sanitise import clean_text
+from engine.sanitise import cells, clean_text, first_cells, last_cells
 
 
 def text(value: object, style: str = "", max_len: int | None = None) -> Text:
@@ -30,23 +29,22 @@ NAME_TAIL = 8     # ... keeping its end: "Squirrel the Younger of…Oak 2" and "
 
 
 def name(value: object, style: str = "", width: int = NAME_SHOWN) -> Text:
-    """A creature's name, inert and at most NAME_SHOWN cells: a longer one
-    keeps its start and its end (names that differ only at the end, as a
-    crowd's numbers do, stay told apart). `width`: a narrower column's cells;
-    a name cut to fit it keeps its crowd number ("Squirrel 12": "Squi… 12")."""
+    """A creature's name, inert and at most NAME_SHOWN terminal cells (a wide
+    letter, 栗, takes two): a longer one keeps its start and its end (names
+    that differ only at the end, as a crowd's numbers do, stay told apart).
+    `width`: a narrower column's cells; a name cut to fit it keeps its crowd
+    number ("Squirrel 12": "Squi… 12")."""
     shown = clean_text(value)
-    if width >= NAME_SHOWN:
-        if len(shown) > NAME_SHOWN:
-            shown = shown[:NAME_SHOWN - NAME_TAIL - 1] + "…" + shown[-NAME_TAIL:]
+    width = min(width, NAME_SHOWN)
+    if cells(shown) <= width:
         return Text(shown, style=style)
-    if cell_len(shown) > width:
-        number = re.search(r" \d+$", shown)
-        tail = number.group() if number and len(number.group()) <= width - 2 else ""
-        head = shown[:len(shown) - len(tail)]
-        while head and cell_len(head) + 1 + len(tail) > width:
-            head = head[:-1]
-        shown = head.rstrip() + "…" + tail
-    return Text(shown, style=style)
+    if width == NAME_SHOWN:
+        tail = last_cells(shown, NAME_TAIL)
+        return Text(first_cells(shown, NAME_SHOWN - cells(tail) - 1) + "…" + tail, style=style)
+    number = re.search(r" \d+$", shown)
+    tail = number.group() if number and cells(number.group()) <= width - 2 else ""
+    head = first_cells(shown[:len(shown) - len(tail)], width - 1 - cells(tail))
+    return Text(head.rstrip() + "…" + tail, style=style)
 
 
 def lines(value: object, style: str = "") -> Text:
