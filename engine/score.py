@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sanitise import clean_text
+from .sanitise import cells, clean_text, pad_cells
 from .state import State
 from .world import NAME_MAX, World
 
@@ -116,10 +116,10 @@ def standings_lines(state: State, world: World, limit: int | None = 10) -> list[
     # a save's roster may hold any name (one made by hand: escapes, bidi marks, a megabyte of it): inert and cut,
     # as every screen shows it, else it reached the terminal and padded every line to its length
     names = [clean_text(r.name, NAME_MAX) for r in shown]
-    w = max([len(n) for n in names] + [8])
+    w = max([cells(n) for n in names] + [8])
     out = [f"standings after round {state.round} (net worth = {worth_rule(world)}):"]
     for r, name in zip(shown, names):
-        out.append(f"  {r.rank:>3}. {name:<{w}}  worth {r.worth:>6}  coins {r.coins:>5}  goods {r.goods_value:>5}"
+        out.append(f"  {r.rank:>3}. {pad_cells(name, w)}  worth {r.worth:>6}  coins {r.coins:>5}  goods {r.goods_value:>5}"
                    f"  credit {r.credit:>4}  debt {r.debt:>4}  shorts {r.shorts:>4}  mood {r.mood:>3}")
     if len(rows) > len(shown):
         out.append(f"  ... and {len(rows) - len(shown)} more")

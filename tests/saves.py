@@ -72,3 +72,15 @@ def without_root_powers(args: list[str]) -> list[str]:
         pytest.skip("root, and no setpriv to drop the permission override")
     caps = "-dac_override,-dac_read_search"
     return ["setpriv", "--inh-caps", caps, "--bounding-set", caps, *args]
+
+
+# Names of letters a terminal shows two cells wide (CJK, emoji) and of one cell, some with an accent
+# written as its own mark: a column padded or cut by characters (`ljust`, f"{name:<{w}}") misaligns.
+WIDE_NAMES = ("栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠", "🦊🦊 Fox", "Owl", "E\u0301cureuil")
+
+
+def wide_roster(path: Path) -> Path:
+    """A roster at `path` of scripted traders with WIDE_NAMES."""
+    path.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n\n'
+                            for n, s in zip(WIDE_NAMES, ("squirrel", "fox", "owl", "squirrel"))), encoding="utf-8")
+    return path

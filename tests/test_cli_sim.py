@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import full_disk, rounds_saved, wait_for_rounds, without_root_powers
+from tests.saves import WIDE_NAMES, full_disk, rounds_saved, wait_for_rounds, wide_roster, without_root_powers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -1029,3 +1029,22 @@ def test_a_low_limit_on_open_files_is_one_line_and_the_save_resumes(tmp_path, lo
         else:
             assert rounds_saved(copy) == 6, r.stderr
     assert refused >= 3  # the low limits were reached: what this is about was tested
+
+
+def test_the_standings_line_up_with_names_of_wide_letters(tmp_path):
+    """Creatures named in wide letters (栗鼠, 🦊: two cells each) beside plain
+    ones: the standings that `wood sim` and `wood replay` print padded the
+    names by characters, so each wide name pushed its row's numbers out of
+    line; every column now starts at the same cell on every row."""
+    from rich.cells import cell_len
+
+    roster, db = wide_roster(tmp_path / "wood.toml"), tmp_path / "r.db"
+    sim = wood("sim", "--roster", str(roster), "--rounds", "2", "--save", str(db), "--quiet")
+    replay = wood("replay", str(db), "--verify")
+    for r in (sim, replay):
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        rows = lines[next(i for i, s in enumerate(lines) if s.startswith("standings after")) + 1:][:len(WIDE_NAMES)]
+        assert {n for n in WIDE_NAMES if any(n in row for row in rows)} == set(WIDE_NAMES), rows
+        for column in (" worth ", " coins ", " mood "):
+            assert len({cell_len(row[:row.index(column)]) for row in rows}) == 1, (column, rows)
