@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass
 
 from .metrics import decimals
+from .sanitise import cells, pad_cells
 
 MAX_SEEDS = 10_000
 # two-sided 95% quantiles of Student's t by degrees of freedom (1..30); beyond, the normal's
@@ -195,16 +196,16 @@ def fmt(x: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
 
 def table_lines(table: list[dict], rosters: list[str], seeds: int) -> list[str]:
     """The table as text: per metric, per roster, mean [95% interval]."""
-    w = max([len(r["label"]) for r in table] + [6])
+    w = max([cells(r["label"]) for r in table] + [6])
 
     def cell(c: dict, b: tuple[float, float]) -> str:
         return (f"{fmt(c['mean'], b)} " + (f"[{fmt(c['lo'], b)}, {fmt(c['hi'], b)}]" if c["lo"] is not None
                                            else "[no interval: 1 run]") + ("" if c["n"] == seeds else f" n={c['n']}"))
 
-    cells = {r["metric"]: {k: cell(c, within(r["metric"])) for k, c in r["by_roster"].items()} for r in table}
-    cw = {ro: max([len(ro)] + [len(c.get(ro, "")) for c in cells.values()]) for ro in rosters}
-    out = [f"{'metric':<{w}}  " + "  ".join(f"{ro:<{cw[ro]}}" for ro in rosters)]
+    shown = {r["metric"]: {k: cell(c, within(r["metric"])) for k, c in r["by_roster"].items()} for r in table}
+    cw = {ro: max([cells(ro)] + [cells(c.get(ro, "")) for c in shown.values()]) for ro in rosters}
+    out = [pad_cells("metric", w) + "  " + "  ".join(pad_cells(ro, cw[ro]) for ro in rosters)]
     for r in table:
-        out.append(f"{r['label']:<{w}}  " + "  ".join(f"{cells[r['metric']].get(ro, '-'):<{cw[ro]}}"
-                                                     for ro in rosters).rstrip())
+        out.append(pad_cells(r["label"], w) + "  " + "  ".join(pad_cells(shown[r["metric"]].get(ro, "-"), cw[ro])
+                                                               for ro in rosters).rstrip())
     return out

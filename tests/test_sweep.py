@@ -101,6 +101,28 @@ def test_the_table_compares_metric_by_metric():
     assert any("0.70 [no interval: 1 run] n=1" in x for x in lines)  # one run has no spread to show
 
 
+def test_the_table_lines_up_with_rosters_and_models_named_in_wide_letters():
+    """A roster file named 栗鼠の森.toml and a model named in wide letters (two
+    terminal cells each): the table padded its columns by characters, so the
+    header's roster names and every row's cells after a wide one stood out of
+    line; each column now starts at the same cell on every line."""
+    from rich.cells import cell_len
+
+    def run(needs, model):
+        return run_metrics({"needs_met": needs, "mood_mean_by_round": [50], "trades_by_good": {"honey": 2},
+                            "models": {model: {"decisions": 100, "valid_share": 1.0, "stock_rounds": 4,
+                                               "self_trade_attempts": 2, "tips": {"trades_on_tips": 3},
+                                               "loans": {"taken": 1}, "calls": None}}})
+
+    rosters = ["栗鼠の森", "calm", "🦊🦊"]
+    table = compare({"栗鼠の森": [run(0.8, "栗鼠モデル"), run(0.9, "栗鼠モデル")], "calm": [run(0.7, "smol")],
+                     "🦊🦊": [run(0.6, "smol"), run(0.5, "smol")]})
+    lines = table_lines(table, rosters, seeds=2)
+    assert lines[0].split() == ["metric", *rosters] and any("栗鼠モデル" in x for x in lines)
+    starts = [[cell_len(x[:m.start()]) for m in re.finditer(r"\S+(?: \S+)*", x)] for x in lines]
+    assert all(s == starts[0] for s in starts), lines  # metric, then each roster's column
+
+
 def test_a_share_short_of_one_or_a_mood_short_of_100_never_reads_as_the_bound():
     """Needs met 0.996 and 0.998 over two seeds had read `1.00` in the table
     and its chart, a Gini of 0.0004 `0.000`, a mean mood of 99.97 `100.0`.
