@@ -101,6 +101,21 @@ def test_the_table_compares_metric_by_metric():
     assert any("0.70 [no interval: 1 run] n=1" in x for x in lines)  # one run has no spread to show
 
 
+WIDE_ROSTERS = ["栗鼠の森", "calm", "🦊🦊"]  # roster files' names, in letters two terminal cells wide and one
+
+
+def _wide_table() -> list[dict]:
+    """A sweep's table of WIDE_ROSTERS, one of whose models is named in wide letters."""
+    def run(needs, model):
+        return run_metrics({"needs_met": needs, "mood_mean_by_round": [50], "trades_by_good": {"honey": 2},
+                            "models": {model: {"decisions": 100, "valid_share": 1.0, "stock_rounds": 4,
+                                               "self_trade_attempts": 2, "tips": {"trades_on_tips": 3},
+                                               "loans": {"taken": 1}, "calls": None}}})
+
+    return compare({"栗鼠の森": [run(0.8, "栗鼠モデル"), run(0.9, "栗鼠モデル")], "calm": [run(0.7, "smol")],
+                    "🦊🦊": [run(0.6, "smol"), run(0.5, "smol")]})
+
+
 def test_the_table_lines_up_with_rosters_and_models_named_in_wide_letters():
     """A roster file named 栗鼠の森.toml and a model named in wide letters (two
     terminal cells each): the table padded its columns by characters, so the
@@ -108,19 +123,28 @@ def test_the_table_lines_up_with_rosters_and_models_named_in_wide_letters():
     line; each column now starts at the same cell on every line."""
     from rich.cells import cell_len
 
-    def run(needs, model):
-        return run_metrics({"needs_met": needs, "mood_mean_by_round": [50], "trades_by_good": {"honey": 2},
-                            "models": {model: {"decisions": 100, "valid_share": 1.0, "stock_rounds": 4,
-                                               "self_trade_attempts": 2, "tips": {"trades_on_tips": 3},
-                                               "loans": {"taken": 1}, "calls": None}}})
-
-    rosters = ["栗鼠の森", "calm", "🦊🦊"]
-    table = compare({"栗鼠の森": [run(0.8, "栗鼠モデル"), run(0.9, "栗鼠モデル")], "calm": [run(0.7, "smol")],
-                     "🦊🦊": [run(0.6, "smol"), run(0.5, "smol")]})
-    lines = table_lines(table, rosters, seeds=2)
-    assert lines[0].split() == ["metric", *rosters] and any("栗鼠モデル" in x for x in lines)
+    lines = table_lines(_wide_table(), WIDE_ROSTERS, seeds=2)
+    assert lines[0].split() == ["metric", *WIDE_ROSTERS] and any("栗鼠モデル" in x for x in lines)
     starts = [[cell_len(x[:m.start()]) for m in re.finditer(r"\S+(?: \S+)*", x)] for x in lines]
     assert all(s == starts[0] for s in starts), lines  # metric, then each roster's column
+
+
+def test_the_bars_line_up_with_rosters_named_in_wide_letters():
+    """`wood sweep --plot` (and `wood report --plot`'s bars per model): the
+    labels were padded by characters, so the bars after a wide roster name
+    started further right and the line ran past the width; each chart's bars
+    now start at one cell and no line is wider than the chart."""
+    from rich.cells import cell_len
+
+    from wood_tui.plots import sweep_charts
+
+    chart = sweep_charts(_wide_table(), WIDE_ROSTERS, width=80, colour=False)
+    rows = [x for x in chart.splitlines() if "█" in x]
+    assert any("栗鼠の森" in x for x in rows) and any("🦊🦊" in x for x in rows), chart
+    assert max(cell_len(x) for x in chart.splitlines()) <= 80, chart
+    for block in chart.split("\n\n"):
+        bars = {cell_len(x[:x.index("█")]) for x in block.splitlines() if "█" in x}
+        assert len(bars) <= 1, block
 
 
 def test_a_share_short_of_one_or_a_mood_short_of_100_never_reads_as_the_bound():

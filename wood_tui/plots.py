@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.errors import WoodError
 from engine.metrics import decimals
-from engine.sanitise import shown_path
+from engine.sanitise import cells, pad_cells, shown_path
 from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
 from wood_tui.options import not_a_directory
 
@@ -173,14 +173,14 @@ def text_bars(title: str, names: list[str], values: list[float], *, width: int =
     `bounds`: what the values can be (a share: 0..1), none shown as a bound it is short of."""
     if not names:
         return f"{title}: nothing to draw\n"
-    label_w = max(len(n) for n in names)
+    label_w = max(cells(n) for n in names)
     shown = [_num(v, bounds) for v in values]
     room = max(10, width - label_w - max(len(x) for x in shown) - 4)
     top = max(abs(v) for v in values) or 1
     out = [title]
     for name, v, x in zip(names, values, shown):
         bar = ("█" if v >= 0 else "░") * round(room * abs(v) / top)
-        out.append(f"  {name:<{label_w}} {bar} {x}")
+        out.append(f"  {pad_cells(name, label_w)} {bar} {x}")
     return "\n".join(out) + "\n"
 
 
@@ -206,12 +206,12 @@ def sweep_charts(table: list[dict], labels: list[str], *, width: int | None = No
     t = _Terminal(width, colour)
     metric = {label: key for key, label, _ in (*ECONOMY, *PER_MODEL)}
     out = []
-    for title, cells in sweep_groups(table, labels):
+    for title, bars in sweep_groups(table, labels):
         if title.split(" · ")[0] in SWEEP_HEADLINES:
             b = within(metric[title])
             out.append(t.bars(title, [f"{name} [{fmt(c['lo'], b)}, {fmt(c['hi'], b)}]" if c["lo"] is not None else
-                                      f"{name} [1 run]" for name, c in cells],
-                              [c["mean"] for _, c in cells], b))
+                                      f"{name} [1 run]" for name, c in bars],
+                              [c["mean"] for _, c in bars], b))
     return "\n".join(out)
 
 
