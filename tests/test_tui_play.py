@@ -643,6 +643,23 @@ def test_the_final_chart_fits_the_cells_it_is_given():
         assert all(len(line.split()[-1]) == int(drawn[2]) + 1 for line in lines[1:-1]), (width, lines)  # the trend
 
 
+def test_the_final_chart_lines_up_with_names_of_wide_letters():
+    """Creatures named in wide letters (栗鼠, 🦊: two cells each) beside plain
+    ones: the chart cut names to 24 characters (48 cells of 栗鼠) and padded
+    them by characters, so the bars and numbers after a wide name stood out
+    of line and ran past the final box; each name is now at most 24 cells,
+    its start and end kept, and every column starts at the same cell."""
+    from tests.saves import WIDE_NAMES
+
+    names = ["栗鼠" * 20, *WIDE_NAMES]
+    rows = [Standing(i, n, "owl", 100, 50, 0, 0, 160 - 10 * i, 60) for i, n in enumerate(names, 1)]
+    lines = worth_chart(rows, {n: list(range(90, 140, 4)) for n in names}, seats=(names[1],)).plain.splitlines()[1:]
+    assert len(lines) == len(names) and all(Text(line).cell_len <= 76 for line in lines), lines
+    assert "栗鼠栗鼠" in lines[0] and "…" in lines[0] and all(n in "".join(lines) for n in WIDE_NAMES), lines
+    for column in ("█", " 60 "):  # the bars, the mood
+        assert len({Text(line[:line.index(column)]).cell_len for line in lines}) == 1, (column, lines)
+
+
 # ---- quitting, the first game, the palette --------------------------------------------------
 async def test_quitting_with_unsaved_rounds_asks_first():
     app = play_app("--seed", "1")
