@@ -765,3 +765,21 @@ async def test_the_standings_say_how_many_are_left_out_and_always_show_the_seat(
         table.show(rows[:10])
         await pilot.pause()
         assert table.row_count == 10  # none left out: no such row
+
+
+async def test_the_large_rosters_name_column_is_as_wide_as_its_names_of_wide_letters(tmp_path):
+    """Nine creatures named in wide letters (栗鼠, two cells each): the large
+    roster's name column was as wide as the longest name's characters (8 for
+    "栗鼠栗鼠栗鼠 1", 14 cells), so every name showed cut at 8 cells, its crowd
+    number lost; the column is as wide as the names' cells, each shown whole."""
+    names = [f"栗鼠栗鼠栗鼠 {i}" for i in range(1, 10)]
+    roster = tmp_path / "wood.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "squirrel"\nmodel = "scripted"\n\n'
+                              for n in names), encoding="utf-8")
+    app = WoodApp(LiveGame(args("watch", "--roster", str(roster), "--seed", "3")), pacer=Pacer(0.0, paused=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await after_rounds(1)(pilot)
+        table = app.main.query_one(RosterTable)
+        assert table.columns["name"].width == 14
+        shown = rendered(app)
+        assert all(n in shown for n in names), shown

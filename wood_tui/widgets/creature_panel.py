@@ -255,8 +255,9 @@ class CreatureBoard(Vertical):
             await self.mount(self._table, self._detail)
             self._title()
             # fixed widths: cells change every round, and auto widths would move under the reader;
-            # the name column is as wide as the longest (cleaned) name, so no name is cut short of 24
-            name_w = max(8, min(24, max(len(safe.text(r.name).plain) for r in roster)))
+            # the name column is as wide as the widest name shown (safe.name: cells, at most NAME_SHOWN), so none
+            # is cut further
+            name_w = max(8, max(safe.name(r.name).cell_len for r in roster))
             for label, key, width in (("creature", "name", name_w), ("worth", "worth", 6), ("mood", "mood", 4),
                                       ("debt", "debt", 4), ("short", "short", 5), ("ally", "allies", 4),
                                       ("coins", "coins", 5), ("doing", "doing", 32),
