@@ -783,3 +783,29 @@ async def test_the_large_rosters_name_column_is_as_wide_as_its_names_of_wide_let
         assert table.columns["name"].width == 14
         shown = rendered(app)
         assert all(n in shown for n in names), shown
+
+
+async def test_the_feelings_bars_line_up_with_names_of_wide_letters():
+    """Feelings between creatures named in wide letters (栗鼠, 🦊) and plain
+    ones: the names were cut to so many characters and padded by characters,
+    so a wide name ran twice its room and pushed its bar out of line (and the
+    line past the widget); each name now takes at most its room in cells, its
+    crowd number kept, and every bar's axis is at the same cell."""
+    from rich.cells import cell_len
+    from textual.app import App
+
+    from wood_tui.widgets.sentiment_bars import SentimentBars
+
+    class Bars(App):
+        def compose(self):
+            yield SentimentBars()
+
+    names = ["栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠 12", "🦊🦊 Fox", "Owl", "E\u0301cureuil des Bois du Nord 3"]
+    app = Bars()
+    async with app.run_test(size=(60, 10)):
+        bars = app.query_one(SentimentBars)
+        bars.show({a: {b: 30 + 5 * i for i, b in enumerate(names) if b != a} for a in names})
+        lines = bars.render().plain.splitlines()
+    assert len(lines) == 12 and all(cell_len(x) <= 60 for x in lines), lines
+    assert len({cell_len(x[:x.index("│")]) for x in lines}) == 1, lines
+    assert any("… 12→" in x for x in lines) and any("Owl→🦊🦊 Fox" in x for x in lines), lines

@@ -41,13 +41,13 @@ class SentimentBars(Widget):
         if not self.pairs:
             return Text("nobody feels strongly yet", style="dim")
         width = self.content_size.width
-        longest = max(len(safe.text(n).plain) for a, b, _ in self.pairs for n in (a, b))
+        longest = max(safe.text(n).cell_len for a, b, _ in self.pairs for n in (a, b))
         # a line: name→name, padding, half│half and " +nn"
         name_len = max(4, min(NAME_LEN, longest, (width - 1 - 2 - 1 - 5 - 2 * MIN_HALF) // 2))
         half = max(MIN_HALF - 1, (width - 2 * name_len - 2 - 1 - 5) // 2)
         lines = []
         for a, b, v in self.pairs:
-            who = Text.assemble(safe.text(a, max_len=name_len), ("→", "dim"), safe.text(b, max_len=name_len))
-            who.pad_right(2 * name_len + 2 - len(who))
+            who = Text.assemble(safe.name(a, width=name_len), ("→", "dim"), safe.name(b, width=name_len))
+            who.pad_right(2 * name_len + 2 - who.cell_len)
             lines.append(Text.assemble(who, bar(v, half)))
         return Text("\n").join(lines)
