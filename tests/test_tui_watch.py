@@ -809,3 +809,29 @@ async def test_the_feelings_bars_line_up_with_names_of_wide_letters():
     assert len(lines) == 12 and all(cell_len(x) <= 60 for x in lines), lines
     assert len({cell_len(x[:x.index("│")]) for x in lines}) == 1, lines
     assert any("… 12→" in x for x in lines) and any("Owl→🦊🦊 Fox" in x for x in lines), lines
+
+
+async def test_the_wealth_charts_legend_wraps_names_of_wide_letters_within_its_width():
+    """The richest creatures named in wide letters (栗鼠, 🦊: two cells each):
+    the legend measured its line by characters, so it put a name on a line
+    with no room for it and the line ran past the chart's edge; it wraps by
+    cells, every line within the width."""
+    from rich.cells import cell_len
+    from textual.app import App
+
+    from engine.score import Standing
+    from wood_tui.widgets.wealth_chart import WealthChart
+
+    class Chart(App):
+        def compose(self):
+            yield WealthChart()
+
+    names = ["栗鼠栗鼠栗鼠栗鼠 1", "栗鼠栗鼠栗鼠栗鼠 2", "🦊🦊🦊🦊 Fox", "Owl", "栗鼠 5"]
+    app = Chart()
+    async with app.run_test(size=(50, 20)):
+        chart = app.query_one(WealthChart)
+        chart.record(1, [Standing(i, n, "owl", 100, 50, 0, 0, 200 - i, 60) for i, n in enumerate(names, 1)])
+        width = chart.content_size.width
+        legend = chart.render().plain.split("\nnet worth by round")[0].splitlines()
+    assert all(cell_len(x) <= width for x in legend), (width, legend)
+    assert all(any(n in x for x in legend) for n in names), legend

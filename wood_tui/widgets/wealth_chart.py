@@ -51,7 +51,7 @@ class WealthChart(Widget):
         legend = Text()
         for r, (glyph, style) in zip(self.leaders, LOOKS):
             item = Text.assemble((glyph + " ", style), safe.name(r.name), (f" {r.worth}", "dim"))
-            if legend.plain and len(legend.plain.split("\n")[-1]) + 2 + len(item) > width:
+            if legend.plain and legend.split("\n")[-1].cell_len + 2 + item.cell_len > width:
                 legend.append("\n")
             elif legend.plain:
                 legend.append("  ")
