@@ -1151,3 +1151,24 @@ async def test_the_offers_tab_says_when_there_is_nothing_to_take():
         await pilot.press("f2")
         screen = await turn(pilot, 2)
         assert screen.active.view.book and not hint.display and "No offers from others yet" not in rendered(app)
+
+
+async def test_at_80x24_the_strip_is_whole_with_names_of_wide_letters(tmp_path):
+    """Creatures named in wide letters (栗鼠, two cells each): the strip cut
+    the leader's name to 16 characters, 32 cells, and the line ran past the
+    80 columns, its end (who has decided) off the screen; names are cut by
+    cells (the leader's to 16, or what leaves the counts room; each decider's
+    to 12), its crowd number kept, the strip whole."""
+    names = ["栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠 1", "栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠 2", "栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠栗鼠 3"]
+    roster = tmp_path / "wood.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n\n'
+                              for n, s in zip(["Owl", *names], ["owl", "squirrel", "fox", "hare"])), encoding="utf-8")
+    app = WoodApp(LiveGame(args("play", "--seed", "1", "--roster", str(roster)), (Seat("Owl"),)), pacer=Pacer(0.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        screen = await turn(pilot, 2)
+        strip = screen.query_one("#strip")
+        said = str(strip.content)
+        assert "lead: 栗鼠" in said and "… " in said and strip.content.cell_len <= strip.content_region.width, said
+        assert said.strip() == rendered(app).splitlines()[-2].strip(), said

@@ -355,6 +355,8 @@ class MarketScreen(GameScreen):
         name each, or counts where the names would not fit the line: at 80
         columns the last two of five had been cut off without a word)."""
         line = Text(f"round {self.round}  ", style="bold")
+        done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
+        long, short = f"{done} of {len(self.status)} have decided", f"{done}/{len(self.status)} decided"
         me = self.me
         mine = next((r for r in self.table if r.name == me), None)
         if mine is not None and (self.active is not None or not self.hot_seat):
@@ -362,20 +364,20 @@ class MarketScreen(GameScreen):
             line.append_text(Text.assemble(("you: ", "dim"), (f"#{mine.rank}", "bold"),
                                            (f"/{len(self.table)} {when}, worth {mine.worth}", "")))
             lead = self.table[0]
-            if lead.name != mine.name:
-                line.append_text(Text.assemble(("  lead: ", "dim"), safe.text(lead.name, max_len=16),
-                                               f" {lead.worth}"))
+            if lead.name != mine.name:  # its name at most 16 cells, and short enough to leave the shortest counts room
+                worth = f" {lead.worth}"
+                left = self._strip_width() - line.cell_len - len("  lead: ") - len(worth) - len("  ·  ") - len(short)
+                line.append_text(Text.assemble(("  lead: ", "dim"), safe.name(lead.name, width=max(4, min(16, left))),
+                                               worth))
             line.append("  ·  ")
         active = self.active.view.name if self.active else None
         marks = {"thinking": ("⋯", "yellow"), "decided": ("✓", "green"), "fault": ("✗", "red"), "": ("·", "dim")}
         names = Text(" ").join(  # the seat at the keyboard: underlined (reads in any theme)
-            Text.assemble(safe.text(name, max_len=12, style=HIGHLIGHT if name == active else ""),
+            Text.assemble(safe.name(name, HIGHLIGHT if name == active else "", width=12),
                           ("✎", "bold") if name == active else marks[st]) for name, st in self.status.items())
-        done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
         turn = Text.assemble("  ·  your turn, ", safe.text(active, style="bold")) if active else Text()
         room = self._strip_width() - line.cell_len
         # the first that fits: every name; the counts, with whose turn, then without; shorter counts
-        long, short = f"{done} of {len(self.status)} have decided", f"{done}/{len(self.status)} decided"
         tails = [Text.assemble(long, turn), Text.assemble(short, turn), Text(long), Text(short)]
         if len(self.status) <= NAMES_IN_STRIP:
             tails.insert(0, names)
