@@ -116,6 +116,12 @@ class NewerSaveError(LedgerError):
     reads it, this one cannot; never a reason to remove it."""
 
 
+class OlderSaveError(LedgerError):
+    """A save of an older ledger version whose rows read alike (`ROWS_ALIKE`):
+    this build neither replays nor resumes it, but it opens `rows_only`
+    (`wood export` reads its records), so it is no reason to remove it."""
+
+
 class UnreadableSaveError(LedgerError):
     """A save this user may not read, or may not read the -wal or -shm that
     SQLite reads it through (their permissions, not what they hold): it may
@@ -926,9 +932,10 @@ class Ledger:
             if newer:
                 raise NewerSaveError(f"{shown_path(p)} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
-            raise LedgerError(f"{shown_path(p)} has ledger version {_show(version)}; this build plays and replays version "
-                              f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "
-                                              "`wood export`)" if alike else ""))
+            older = OlderSaveError if alike else LedgerError  # alike: its records can still be read
+            raise older(f"{shown_path(p)} has ledger version {_show(version)}; this build plays and replays version "
+                        f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "
+                                        "`wood export`)" if alike else ""))
         for table, cols in COLUMNS.items():
             if not tables[table]:
                 raise LedgerError(f"{shown_path(p)} is damaged: it has no {table} table")

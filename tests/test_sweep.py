@@ -649,6 +649,46 @@ def test_a_sweep_never_removes_or_resumes_a_save_another_wood_process_is_writing
     assert again.returncode == 0 and "1 to play" in again.stderr, again.stderr
 
 
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_sweep_never_says_to_remove_an_older_woods_save_that_can_still_be_exported(rosters, tmp_path, finished):
+    """A run's save of an older ledger version whose rows read alike (this
+    build neither plays it on nor measures it): the line had said 'cannot
+    be resumed (...); remove it to play that run again', of a finished run
+    too, which threw away a run `wood export` still reads. It says the
+    save is kept, the export that reads it, and to remove it (or choose
+    another --out) to play the run with this build; the save is left as it
+    was, that export reads it, and removed, the same command plays the run."""
+    from engine.ledger import ROWS_ALIKE, VERSION
+
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    if not finished:  # the same run, 2 of its 3 rounds played
+        save.unlink()
+        assert wood("sim", f"--roster={out / 'calm' / 'roster.toml'}", "--seed", "1", "--rounds", "2",
+                    f"--save={save}", "--quiet").returncode == 0
+    old = ROWS_ALIKE[-1]
+    with sqlite3.connect(save) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(old),))
+    con.close()
+    before = _everything(out)
+    r = wood(*argv)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr == (f"wood: error: {save} cannot be {'measured' if finished else 'resumed'} by this build ({save} "
+                        f"has ledger version '{old}'; this build plays and replays version {VERSION} (its model calls, "
+                        f"tips and whispers can still be exported: `wood export`)); the save is kept: `wood export "
+                        f"{save} --out DIR` can still read its records; remove it (or choose another --out) to play "
+                        "that run again with this build\n"), r.stderr
+    assert _everything(out) == before
+    audit = tmp_path / "audit"
+    exported = wood("export", str(save), "--out", str(audit))
+    assert exported.returncode == 0 and (audit / "tips.jsonl").is_file(), exported.stderr
+    save.unlink()
+    again = wood(*argv)
+    assert again.returncode == 0 and "1 finished already, 0 to resume, 1 to play" in again.stderr, again.stderr
+
+
 @pytest.mark.parametrize("unreadable", ["save", "-wal"])
 def test_a_sweep_refused_a_save_it_may_not_read_says_so_and_never_to_remove_it(rosters, tmp_path, unreadable):
     """A run's save (or the -wal SQLite reads it through, left by a killed

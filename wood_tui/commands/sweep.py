@@ -372,16 +372,19 @@ def _holds_runs(folder: Path) -> bool:
                for save in folder.glob("seed-*.db"))
 
 
-def _committed(save: Path, seed: int) -> int:
+def _committed(save: Path, seed: int, rounds: int) -> int:
     """Rounds committed in a run's save (0: none, or no save). A save killed
     before its first round committed (or an empty file) is removed: the run
     starts again. A save that does not open, or is another seed's run, is
     refused and kept: it may hold rounds that cannot be played the same way
     again; so is one another wood process is writing (a live run: removed
-    or resumed, it would be lost), one a newer wood wrote, and one this user
-    may not read, each with what to do instead of removing it."""
+    or resumed, it would be lost), one a newer wood wrote, one an older wood
+    wrote whose records `wood export` still reads (to be resumed, or if it
+    has its `rounds`, measured), and one this user may not read, each with
+    what to do instead of removing it."""
     from engine.errors import WoodError
-    from engine.ledger import CompanionError, Ledger, LedgerError, NewerSaveError, UnreadableSaveError, being_written
+    from engine.ledger import (CompanionError, Ledger, LedgerError, NewerSaveError, OlderSaveError, UnreadableSaveError,
+                               being_written)
 
     if not save.exists() and not save.is_symlink():
         return 0
@@ -408,6 +411,20 @@ def _committed(save: Path, seed: int) -> int:
     except UnreadableSaveError as e:  # its permissions, not what it holds
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: let this user read it (mend "
                         "the permissions), then run the same command again, or choose another --out") from None
+    except OlderSaveError as e:  # this build cannot play it on, nor measure it, but `wood export` reads its records
+        try:  # as `wood export` reads it
+            older = Ledger.open(save, readonly=True, rows_only=True)
+            try:
+                older.check_records()
+                verb = "measured" if older.last_round() >= rounds else "resumed"  # finished, it is only to be measured
+            finally:
+                older.close()
+        except LedgerError as damaged:  # export refuses it too: the save itself will not do
+            raise WoodError(f"{shown_path(save)} cannot be resumed ({damaged}); remove it to play that run again") from None
+        export = shell_line(["wood", "export", f"./{save}" if str(save).startswith("-") else save, "--out", "DIR"])
+        raise WoodError(f"{shown_path(save)} cannot be {verb} by this build ({e}); the save is kept: `{export}` can "
+                        "still read its records; remove it (or choose another --out) to play that run again with "
+                        "this build") from None
     except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
     if recorded != seed:
@@ -427,7 +444,7 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
     todo = []
     done = 0
     for j in jobs:
-        n = _committed(j.save, j.seed)
+        n = _committed(j.save, j.seed, rounds)
         if n >= rounds:
             done += 1
         else:
