@@ -262,7 +262,8 @@ def test_a_changed_roster_is_refused_in_the_same_folder(rosters, tmp_path):
 
 def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rosters, tmp_path):
     """A damaged save, or one of another seed under a seed's name, is refused
-    and kept (never deleted and played again); a folder of 5-round runs
+    and kept (never deleted and played again; once the other seed's run is
+    moved away, the seed's own is played); a folder of 5-round runs
     refuses a 9-round sweep (played on or measured part way, a run is not the
     game a fresh one of that length is)."""
     out = tmp_path / "runs"
@@ -273,8 +274,16 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     one, two = out / "calm" / "seed-1.db", out / "calm" / "seed-2.db"
     two.unlink()
     one.replace(two)  # seed 1's run under seed 2's name
+    before = two.read_bytes()
     r = wood("sweep", *argv, "--seeds", "2")
-    assert r.returncode == 2 and "is a run of seed 1, not 2" in r.stderr and two.exists(), r.stderr
+    # not 'remove it to play that run again': seed 2's run was never in it, and removing it threw away seed 1's
+    assert r.returncode == 2 and r.stderr == (f"wood: error: {two} is a run of seed 1, not 2; the save is kept (seed 1's "
+                                              "run): move it away, or choose another --out, to play seed 2's run\n"), \
+        r.stderr
+    assert two.read_bytes() == before
+    two.replace(tmp_path / "seed-1-run.db")  # moved away: seed 2's run is played in its place
+    r = wood("sweep", *argv, "--seeds", "2")
+    assert r.returncode == 0 and "1 to play" in r.stderr, r.stderr
     half = two.read_bytes()[: two.stat().st_size // 2]
     two.write_bytes(half)
     r = wood("sweep", *argv, "--seeds", "2")

@@ -428,7 +428,8 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
         raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
     if recorded != seed:
-        raise WoodError(f"{shown_path(save)} is a run of seed {recorded}, not {seed}; remove it to play that run again")
+        raise WoodError(f"{shown_path(save)} is a run of seed {recorded}, not {seed}; the save is kept (seed {recorded}'s "
+                        f"run): move it away, or choose another --out, to play seed {seed}'s run")
     if n == 0:
         from engine.ledger import remove_save
 
