@@ -286,8 +286,9 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     assert r.returncode == 0 and "1 to play" in r.stderr, r.stderr
     half = two.read_bytes()[: two.stat().st_size // 2]
     two.write_bytes(half)
-    r = wood("sweep", *argv, "--seeds", "2")
-    assert r.returncode == 2 and "cannot be resumed" in r.stderr and two.read_bytes() == half, r.stderr
+    r = wood("sweep", *argv, "--seeds", "2")  # a finished run's, cut short: 'cannot be resumed' was untrue of it
+    assert r.returncode == 2 and r.stderr.startswith(f"wood: error: {two} cannot be read ({two} ") and \
+        r.stderr.endswith("); remove it to play that run again\n") and two.read_bytes() == half, r.stderr
     two.write_bytes(b"")  # an empty file (a creation killed at once) holds nothing: played again
     r = wood("sweep", *argv, "--seeds", "2")
     assert r.returncode == 0 and "1 to play" in r.stderr, r.stderr
@@ -596,7 +597,7 @@ def test_a_sweep_refused_for_a_file_beside_a_save_never_says_to_remove_the_save(
     before = _everything(out)
     r = wood(*argv)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
-    assert f"{save} cannot be resumed ({save}: {moved.name} beside it " in r.stderr, r.stderr
+    assert f"{save} cannot be read ({save}: {moved.name} beside it " in r.stderr, r.stderr
     assert "move" in r.stderr and "remove it" not in r.stderr, r.stderr
     assert r.stderr.rstrip().endswith("the save is kept: then run the same command again to go on from it"), r.stderr
     after = _everything(out)
@@ -611,7 +612,9 @@ def test_a_sweep_refused_for_a_file_beside_a_save_never_says_to_remove_the_save(
 def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_path):
     """A run's save of a higher ledger version: the line had said 'remove it
     to play that run again', which threw away a run the newer build reads.
-    It says to use that build or another --out; the save is left as it was."""
+    It says to use that build or another --out; the save is left as it was.
+    It is a finished run's, so 'cannot be resumed' was untrue: it cannot be
+    read by this build."""
     from engine.ledger import VERSION
 
     out = tmp_path / "runs"
@@ -624,7 +627,7 @@ def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_pat
     before = _everything(out)
     r = wood(*argv)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
-    assert r.stderr == (f"wood: error: {save} cannot be resumed by this build ({save} was written by a newer wood "
+    assert r.stderr == (f"wood: error: {save} cannot be read by this build ({save} was written by a newer wood "
                         f"(ledger version {VERSION + 1}); this build reads version {VERSION}); the save is kept: run "
                         "the same command with that newer wood, or choose another --out\n"), r.stderr
     assert _everything(out) == before
@@ -727,7 +730,7 @@ def test_a_sweep_refused_a_save_it_may_not_read_says_so_and_never_to_remove_it(r
     why = (f"cannot read {save}: Permission denied" if unreadable == "save" else
            f"{save}: seed-1.db-wal beside it cannot be read by this user (its permissions), and SQLite reads the save "
            "through it")
-    assert r.stderr == (f"wood: error: {save} cannot be resumed ({why}); the save is kept: let this user read it (mend "
+    assert r.stderr == (f"wood: error: {save} cannot be read ({why}); the save is kept: let this user read it (mend "
                         "the permissions), then run the same command again, or choose another --out\n"), r.stderr
     again = wood(*argv)
     assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
@@ -747,7 +750,7 @@ def test_a_sweep_refused_for_a_save_takes_away_the_rosters_folder_it_made_for_it
     before = _everything(out)
     r = wood("sweep", "--roster", str(rosters[0]), "--roster", str(rosters[1]), "--seeds", "1-2", "--rounds", "3",
              "--out", str(out))
-    assert r.returncode == 2 and "cannot be resumed" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.returncode == 2 and "cannot be read" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     after = _everything(out)
     assert json.loads(after.pop("sweep.json"))["rosters"]["calm"] == json.loads(before.pop("sweep.json"))["rosters"]["calm"]
     assert after == before

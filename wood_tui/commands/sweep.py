@@ -381,7 +381,9 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     or resumed, it would be lost), one a newer wood wrote, one an older wood
     wrote whose records `wood export` still reads (to be resumed, or if it
     has its `rounds`, measured), and one this user may not read, each with
-    what to do instead of removing it."""
+    what to do instead of removing it. One that does not open 'cannot be
+    read': how many rounds it holds is not known, so not whether it was to be
+    resumed or, finished, only measured."""
     from engine.errors import WoodError
     from engine.ledger import (CompanionError, Ledger, LedgerError, NewerSaveError, OlderSaveError, UnreadableSaveError,
                                being_written)
@@ -403,13 +405,13 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
         finally:
             ledger.close()
     except CompanionError as e:  # the save may be whole: the line says what to do with the file beside it
-        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: then run the same command "
+        raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: then run the same command "
                         "again to go on from it") from None
     except NewerSaveError as e:  # whole, for that build: removed, its run would be lost
-        raise WoodError(f"{shown_path(save)} cannot be resumed by this build ({e}); the save is kept: run the same "
+        raise WoodError(f"{shown_path(save)} cannot be read by this build ({e}); the save is kept: run the same "
                         "command with that newer wood, or choose another --out") from None
     except UnreadableSaveError as e:  # its permissions, not what it holds
-        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); the save is kept: let this user read it (mend "
+        raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: let this user read it (mend "
                         "the permissions), then run the same command again, or choose another --out") from None
     except OlderSaveError as e:  # this build cannot play it on, nor measure it, but `wood export` reads its records
         try:  # as `wood export` reads it
@@ -420,13 +422,13 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
             finally:
                 older.close()
         except LedgerError as damaged:  # export refuses it too: the save itself will not do
-            raise WoodError(f"{shown_path(save)} cannot be resumed ({damaged}); remove it to play that run again") from None
+            raise WoodError(f"{shown_path(save)} cannot be read ({damaged}); remove it to play that run again") from None
         export = shell_line(["wood", "export", f"./{save}" if str(save).startswith("-") else save, "--out", "DIR"])
         raise WoodError(f"{shown_path(save)} cannot be {verb} by this build ({e}); the save is kept: `{export}` can "
                         "still read its records; remove it (or choose another --out) to play that run again with "
                         "this build") from None
     except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
-        raise WoodError(f"{shown_path(save)} cannot be resumed ({e}); remove it to play that run again") from None
+        raise WoodError(f"{shown_path(save)} cannot be read ({e}); remove it to play that run again") from None
     if recorded != seed:
         raise WoodError(f"{shown_path(save)} is a run of seed {recorded}, not {seed}; the save is kept (seed {recorded}'s "
                         f"run): move it away, or choose another --out, to play seed {seed}'s run")
