@@ -122,6 +122,12 @@ class OlderSaveError(LedgerError):
     (`wood export` reads its records), so it is no reason to remove it."""
 
 
+class LockedSaveError(LedgerError):
+    """A save another program holds locked (SQLite's lock, e.g. an `sqlite3`
+    shell in an exclusive transaction): it may be whole, so the way on is to
+    let that program let go of it, never to remove it."""
+
+
 class UnreadableSaveError(LedgerError):
     """A save this user may not read, or may not read the -wal or -shm that
     SQLite reads it through (their permissions, not what they hold): it may
@@ -896,8 +902,9 @@ class Ledger:
             if name == "SQLITE_CORRUPT" and (foreign := _foreign_wal(p, clean_text(e, 160), lock is None and being_written(p))):
                 raise CompanionError(foreign) from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
-            raise LedgerError(f"{shown_path(p)} is in use (another program holds it locked)" if busy else
-                              f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
+            if busy:
+                raise LockedSaveError(f"{shown_path(p)} is in use (another program holds it locked)") from None
+            raise LedgerError(f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
             if con is not None:
                 con.close()

@@ -661,6 +661,36 @@ def test_a_sweep_never_removes_or_resumes_a_save_another_wood_process_is_writing
     assert again.returncode == 0 and "1 to play" in again.stderr, again.stderr
 
 
+def test_a_sweep_never_says_to_remove_a_save_another_program_holds_locked(rosters, tmp_path):
+    """A run's save another program holds locked (an exclusive SQLite
+    transaction, as an `sqlite3` shell may hold it): the line had said
+    'remove it to play that run again' of a whole, finished run. It says the
+    save is kept and to let that program let go of it; let go, the same
+    command goes on from the save."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    before = save.read_bytes()
+    hold = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('PRAGMA locking_mode=EXCLUSIVE'); c.execute('BEGIN EXCLUSIVE'); print('held', flush=True); "
+            "sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(save)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        r = wood(*argv)
+    finally:
+        holder.communicate(timeout=60)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
+    assert r.stderr == (f"wood: error: {save} cannot be read ({save} is in use (another program holds it locked)); the "
+                        "save is kept: let that program let go of it, then run the same command again, or choose "
+                        "another --out\n"), r.stderr
+    assert save.read_bytes() == before
+    again = wood(*argv)
+    assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
+
+
 @pytest.mark.parametrize("finished", [True, False])
 def test_a_sweep_never_says_to_remove_an_older_woods_save_that_can_still_be_exported(rosters, tmp_path, finished):
     """A run's save of an older ledger version whose rows read alike (this

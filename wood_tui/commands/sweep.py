@@ -378,15 +378,15 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     starts again. A save that does not open, or is another seed's run, is
     refused and kept: it may hold rounds that cannot be played the same way
     again; so is one another wood process is writing (a live run: removed
-    or resumed, it would be lost), one a newer wood wrote, one an older wood
-    wrote whose records `wood export` still reads (to be resumed, or if it
-    has its `rounds`, measured), and one this user may not read, each with
-    what to do instead of removing it. One that does not open 'cannot be
+    or resumed, it would be lost), one another program holds locked, one a
+    newer wood wrote, one an older wood wrote whose records `wood export`
+    still reads (to be resumed, or if it has its `rounds`, measured), and
+    one this user may not read, each with what to do instead of removing it. One that does not open 'cannot be
     read': how many rounds it holds is not known, so not whether it was to be
     resumed or, finished, only measured."""
     from engine.errors import WoodError
-    from engine.ledger import (CompanionError, Ledger, LedgerError, NewerSaveError, OlderSaveError, UnreadableSaveError,
-                               being_written)
+    from engine.ledger import (CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError, OlderSaveError,
+                               UnreadableSaveError, being_written)
 
     if not save.exists() and not save.is_symlink():
         return 0
@@ -413,6 +413,9 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     except UnreadableSaveError as e:  # its permissions, not what it holds
         raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: let this user read it (mend "
                         "the permissions), then run the same command again, or choose another --out") from None
+    except LockedSaveError as e:  # another program's, for now: removed, its run would be lost
+        raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: let that program let go of it, "
+                        "then run the same command again, or choose another --out") from None
     except OlderSaveError as e:  # this build cannot play it on, nor measure it, but `wood export` reads its records
         try:  # as `wood export` reads it
             older = Ledger.open(save, readonly=True, rows_only=True)
