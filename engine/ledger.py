@@ -1218,7 +1218,10 @@ class Ledger:
             for row in self.con.execute(sql, params):
                 yield row
         except sqlite3.DatabaseError as e:
-            raise LedgerError(f"{shown_path(self.path)}: {what} cannot be read ({clean_text(e, 160)})") from None
+            raise self._unreadable(e, what) from None
+
+    def _unreadable(self, e: sqlite3.DatabaseError, what: str) -> LedgerError:
+        return LedgerError(f"{shown_path(self.path)}: {what} cannot be read ({clean_text(e, 160)})")
 
     def _decision(self, round_no: object, n: object, a: object, o: object, r: object, raw: object) -> Decision:
         action = self._action(round_no, n, a)
@@ -1257,6 +1260,8 @@ class Ledger:
         self.con.execute("BEGIN")
         try:
             self._check_records()
+        except sqlite3.DatabaseError as e:  # a page the quick check passed (an index's) that does not read
+            raise self._unreadable(e, "its record") from None
         finally:
             self.con.execute("ROLLBACK")
 

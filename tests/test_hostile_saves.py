@@ -572,6 +572,36 @@ def test_a_corrupt_saves_line_names_sqlites_first_problem_readably(base_save, tm
     assert digest(p) == before and os.listdir(tmp_path) == ["s.db"]
 
 
+@pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
+def test_a_damaged_index_that_sqlites_quick_check_passes_is_one_line(base_save, tmp_path, capsys, argv):
+    """A byte flipped in the actions table's index (its root page): SQLite's
+    quick_check, which does not read an index against its table, finds
+    nothing, and the check of the record's rows at rounds no run plays (read
+    through that index) met 'database disk image is malformed': `wood report`,
+    `wood replay --verify` and `wood export` ended on a traceback, exit 1.
+    Now one line naming the save, exit 2, and nothing written."""
+    import sqlite3
+
+    made = tmp_path / "made" / "s.db"  # damaged and checked here: a read-only look leaves SQLite's files beside it
+    made.parent.mkdir()
+    shutil.copyfile(base_save, made)
+    with contextlib.closing(sqlite3.connect(made)) as con:
+        (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_actions_1'").fetchone()
+    b = bytearray(made.read_bytes())
+    b[(root - 1) * 4096 + 4000] ^= 0xFF  # a key in the page's cells, not its header: the quick check passes
+    made.write_bytes(bytes(b))
+    p = tmp_path / "run" / "s.db"
+    p.parent.mkdir()
+    shutil.copyfile(made, p)
+    with contextlib.closing(sqlite3.connect(f"file:{made}?mode=ro", uri=True)) as con:
+        assert con.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    before = digest(p)
+    line = wood_in_process(capsys, [a.format(p=p, d=p.parent) for a in argv])
+    assert re.search(r"s\.db(: its record cannot be read| is not a readable Thousand Token Wood save) "
+                     r"\(database disk image is malformed\)$", line), line
+    assert digest(p) == before and os.listdir(p.parent) == ["s.db"]
+
+
 @pytest.mark.parametrize("key,value", [("rounds", "99999999999999999999999"), ("rounds", "1000001"),
                                        ("ends", "[[1, 99999999999999999999999]]")], ids=["rounds", "rounds-1", "ends"])
 @pytest.mark.parametrize("argv", EVERY_READER, ids=EVERY_READER_IDS)
