@@ -1274,6 +1274,7 @@ class Ledger:
             missing = next((n for n in range(1, last + 1) if n not in have), None)
             raise self._bad(f"round {missing}" if missing else "its rounds",
                             "not recorded, though later rounds are" if missing else "numbered outside 1..last")
+        self.round_hashes()  # each one reads (bytes that are not UTF-8 in one were a traceback when its round replayed)
         committed = f"the rounds committed are 1 to {last}" if last else "no round is committed"
         for table in ("actions", "events", "calls"):
             (after,) = self.con.execute(f"SELECT max(round) FROM {table}").fetchone()

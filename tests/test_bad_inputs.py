@@ -173,6 +173,9 @@ SAVES = [
      "cannot be read (Could not decode to UTF-8"),
     ("action-not-utf8-newline", ["UPDATE actions SET action = CAST(X'0A0AFF0A' AS TEXT) WHERE round = 1"],
      (REPLAY, RESUME), "cannot be read (Could not decode to UTF-8"),
+    # a state hash a byte of which is no longer UTF-8: its round's replay was a traceback (exit 1)
+    ("hash-not-utf8", ["UPDATE rounds SET state_hash = CAST(X'61FF62' AS TEXT) WHERE round = 3"], (*ALL, WATCH),
+     "its rounds cannot be read (Could not decode to UTF-8"),
     ("outcome-not-text", ["UPDATE actions SET outcome = X'00' WHERE round = 1"], (*ALL, WATCH),
      "round 1, Badger's recorded outcome: not text"),
     ("tip-recipients-not-json", ["UPDATE tips SET recipients = 'Owl and Fox'"], ALL, "recipients: not JSON"),
