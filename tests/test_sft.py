@@ -198,6 +198,11 @@ def test_filters_by_model_outcome_and_rounds(runs, tmp_path):
     # rounds the runs never reached: an empty set had been written (over the last one), exit 0
     (["--sft", "{d}/a.jsonl", "--rounds", "100-"], "no model decision in the runs read fits the fine-tuning set "
                                                    "(rounds 100-; outcome clean): nothing written"),
+    # with --out too: the set is refused before the audit trail is written (it had been written, then exit 2)
+    (["--out", "{d}/audit", "--sft", "{d}/a.jsonl", "--model", "gpt9"], "--model gpt9: no creature"),
+    (["--out", "{d}/audit", "--sft", "{d}/a.jsonl", "--holdout-seeds", "1"], "holds out every run read"),
+    (["--out", "{d}/audit", "--sft", "{d}/a.jsonl", "--rounds", "100-"], "no model decision in the runs read fits "
+                                                                         "the fine-tuning set"),
 ])
 def test_bad_sft_input_is_one_line_and_writes_nothing(runs, tmp_path, argv, words):
     r = wood("export", str(runs / "runs" / "seed-1.db"), *[a.format(d=tmp_path) for a in argv])

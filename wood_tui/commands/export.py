@@ -114,10 +114,14 @@ def run(args) -> int:
                                 "name the fine-tuning set apart")
     done: set[str] = set()  # what was written whole ("audit", "sft"), for the line a stop ends the export with
     try:
-        if args.out is not None:
-            _audit(args, args.paths[0], done)
-        if args.sft is not None:
-            _sft(args, *targets, done)
+        with contextlib.ExitStack() as stack:
+            # the set's saves read and its filters checked before the audit trail is written: a set refused
+            # (no run played --model, nothing fits) leaves --out as it was, as any refusal does
+            write_sft = stack.enter_context(_sft(args, *targets)) if args.sft is not None else None
+            if args.out is not None:
+                _audit(args, args.paths[0], done)
+            if write_sft is not None:
+                write_sft(done)
     except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: what was half written is gone
         from engine.stops import exit_status, interrupted
 
@@ -320,10 +324,14 @@ def _sft_targets(args) -> tuple[Path, Path | None]:
     return train, held
 
 
-def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
+@contextlib.contextmanager
+def _sft(args, train: Path, held: Path | None):
+    """The fine-tuning set's saves opened and checked whole, its filters held
+    to them and at least one example found for each file: then the function
+    that writes the set (and says so) is yielded; the saves close on leaving."""
     from engine.metrics import counted
     from engine.errors import WoodError
-    from engine.ledger import Ledger
+    from engine.ledger import PART, Ledger, clear_stale
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
@@ -333,6 +341,8 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
             raise WoodError(f"{shown_path(target)} would be written over {shown_path(save)}, "
                             "a save read (or its journal): "
                             "writing the fine-tuning set there would destroy it")
+        if target is not None:  # what a killed export left there goes, even where this one is refused below
+            clear_stale(target, PART)
     ledgers = []
     try:
         for path in saves:  # every save checked whole before a file is made
@@ -383,6 +393,19 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
         # a training example the same word for word as a held-out one (the first rounds' prompts of two
         # seeds often are) is left out of training: else the evaluation would score what was trained on
         held_keys = {_example_key(x) for _, x in rows(True)} if held is not None else set()
+        # an empty set would replace the last one unseen, and an empty held-out file pass for an evaluation set
+        all_twins = 0
+        for _, x in rows(False):  # up to the first example that goes to training: read whole only where none does
+            if not (held_keys and _example_key(x) in held_keys):
+                break
+            all_twins += 1
+        else:
+            if all_twins:
+                raise WoodError(f"every example for the fine-tuning set ({counted(all_twins, 'example')}) is the same "
+                                f"as a held-out one: nothing written, {shown_path(train)} left as it was")
+            _nothing_fits(args, "the fine-tuning set", train)
+        if held is not None and not held_keys:
+            _nothing_fits(args, "the held-out set", held)
         twins = 0
 
         def training():
@@ -399,47 +422,53 @@ def _sft(args, train: Path, held: Path | None, done: set[str]) -> None:
                 used.add(path)
                 yield x
 
-        parts: list[tuple[Path, Path]] = []
-        try:
-            n_train = _write(train, training(), parts)
-            n_held = _write(held, held_out_rows(), parts) if held is not None else 0
-            # an empty set would replace the last one unseen, and an empty held-out file pass for an evaluation set
-            for n, what, target in ((n_train, "the fine-tuning set", train), (n_held, "the held-out set", held)):
-                if target is not None and not n and target is train and twins:
-                    raise WoodError(f"every example for the fine-tuning set ({counted(twins, 'example')}) is the same "
-                                    f"as a held-out one: nothing written, {shown_path(target)} left as it was")
-                if target is not None and not n:
-                    filters = [f"rounds {lo}-{'' if hi is None else hi}"] if args.rounds else []
-                    filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if models else [])
-                    raise WoodError(f"no model decision in the runs read fits {what} ({'; '.join(filters)}): "
-                                    f"nothing written, {shown_path(target)} left as it was")
-            with deferred():
-                for part, final in parts:
-                    part.replace(final)
-                done.add("sft")
-        except BaseException as e:
-            if "sft" not in done:
+        def write(done: set[str]) -> None:
+            parts: list[tuple[Path, Path]] = []
+            try:
+                n_train = _write(train, training(), parts)
+                n_held = _write(held, held_out_rows(), parts) if held is not None else 0
                 with deferred():
-                    for part, _ in parts:
-                        part.unlink(missing_ok=True)
-            if isinstance(e, OSError):
-                raise WoodError(f"cannot write the fine-tuning set to {shown_path(train)}: {e.strerror or e}") from None
-            raise
+                    for part, final in parts:
+                        part.replace(final)
+                    done.add("sft")
+            except BaseException as e:
+                if "sft" not in done:
+                    with deferred():
+                        for part, _ in parts:
+                            part.unlink(missing_ok=True)
+                if isinstance(e, OSError):
+                    raise WoodError(f"cannot write the fine-tuning set to {shown_path(train)}: {e.strerror or e}"
+                                    ) from None
+                raise
+            for note in notes:
+                print(note)
+            n_used_held = len(used & held_out.keys())
+            held_seeds = sorted({held_out[p] for p in used & held_out.keys()})  # of the runs it came from
+            print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
+                  f"{shown_path(train)}"
+                  + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
+                  + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
+                     f" ({'seed' if len(held_seeds) == 1 else 'seeds'} {', '.join(map(str, held_seeds))}) to "
+                     f"{shown_path(held)}" if held is not None else "")
+                  + (f"; {counted(idle, 'run')} of the {len(runs)} read gave no example"
+                     if (idle := len(runs) - len(used)) else ""))
+
+        yield write
     finally:
         for ledger in ledgers:
             ledger.close()
-    for note in notes:
-        print(note)
-    n_used_held = len(used & held_out.keys())
-    held_seeds = sorted({held_out[p] for p in used & held_out.keys()})  # of the runs it came from, not all asked for
-    print(f"wrote {counted(n_train, 'example')} from {counted(len(used) - n_used_held, 'run')} to "
-          f"{shown_path(train)}"
-          + (f" (left out: {counted(twins, 'example')} the same as a held-out one)" if twins else "")
-          + (f" and {counted(n_held, 'held-out example')} from {counted(n_used_held, 'run')}"
-             f" ({'seed' if len(held_seeds) == 1 else 'seeds'} {', '.join(map(str, held_seeds))}) to {shown_path(held)}"
-             if held is not None else "")
-          + (f"; {counted(idle, 'run')} of the {len(runs)} read gave no example"
-             if (idle := len(runs) - len(used)) else ""))
+
+
+def _nothing_fits(args, what: str, target: Path) -> None:
+    """Refuse a set (or held-out set) that no recorded decision fits, naming the filters."""
+    from engine.errors import WoodError
+    from engine.sanitise import shown_path
+
+    lo, hi = args.rounds or (1, None)
+    filters = [f"rounds {lo}-{'' if hi is None else hi}"] if args.rounds else []
+    filters += [f"outcome {','.join(args.outcome)}"] + ([f"model {', '.join(args.model)}"] if args.model else [])
+    raise WoodError(f"no model decision in the runs read fits {what} ({'; '.join(filters)}): "
+                    f"nothing written, {shown_path(target)} left as it was")
 
 
 def _same_runs(ledgers: list) -> dict[Path, tuple[int, Path]]:
