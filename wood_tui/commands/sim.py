@@ -169,9 +169,10 @@ def _log(quiet: bool):
 
 
 def _columns() -> int:
-    """The width of the terminal stderr is (80 where it cannot be told)."""
+    """The width of the terminal stderr is (80 where it cannot be told: a
+    terminal whose size was never set says 0, as `script`'s pty does)."""
     try:
-        return max(1, os.get_terminal_size(sys.stderr.fileno()).columns)
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
     except (AttributeError, OSError, ValueError):
         return 80
 
