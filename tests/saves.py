@@ -64,6 +64,26 @@ def held_at_chart_file(nth: int, holding: Path) -> str:
         """)
 
 
+def wood_held_at_chart_file(nth: int, holding: Path, argv: list[str], *, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """`wood ARGV` started as a real process, held at the `nth` file it begins
+    (`held_at_chart_file`) and waited for until it is held there (up to 120 s):
+    its stderr (and `stdout`, if asked) piped as text."""
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    hold = held_at_chart_file(nth, holding) + textwrap.dedent("""
+        import runpy
+        runpy.run_module("wood_tui.cli", run_name="__main__", alter_sys=True)
+        """)
+    proc = subprocess.Popen([sys.executable, "-c", hold, *argv], cwd=root, stdout=stdout, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and not holding.exists():
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        raise AssertionError(proc.communicate())
+    return proc
+
+
 def without_root_powers(args: list[str]) -> list[str]:
     """`args` run so that file permissions bind (root drops its override), or as they are."""
     if os.geteuid() != 0:

@@ -972,9 +972,8 @@ def test_two_writers_into_one_folder_at_once_the_second_is_refused_until_the_fir
     second is one line, exit 2, and writes nothing; the first killed
     (kill -9: the system drops its hold), the second writes its set whole."""
     import signal
-    import time
 
-    from tests.saves import held_at_chart_file
+    from tests.saves import wood_held_at_chart_file
     from wood_tui.commands.export import FILES
     from wood_tui.plots import FORMATS, REPORT_CHARTS
 
@@ -983,15 +982,9 @@ def test_two_writers_into_one_folder_at_once_the_second_is_refused_until_the_fir
     verb, flag = command.split()
     folder = tmp_path / "into"
     holding = tmp_path / "holding"
-    hold = held_at_chart_file(2, holding) + "\nimport runpy\nrunpy.run_module('wood_tui.cli', run_name='__main__', " \
-        "alter_sys=True)"  # its second file begun, it is held there (its first written, not yet in place)
-    first = subprocess.Popen([sys.executable, "-c", hold, verb, str(saved), flag, str(folder)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    # its second file begun, it is held there (its first written, not yet in place)
+    first = wood_held_at_chart_file(2, holding, [verb, str(saved), flag, str(folder)])
     try:
-        deadline = time.monotonic() + 120
-        while first.poll() is None and time.monotonic() < deadline and not holding.exists():
-            time.sleep(0.01)
-        assert first.poll() is None, first.communicate()
         held = sorted(p.name for p in folder.iterdir())
         second = wood(verb, str(other), flag, str(folder))
         assert second.returncode == 2, second.stderr

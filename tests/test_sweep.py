@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
-from tests.saves import full_disk, held_at_chart_file, rounds_saved, without_root_powers
+from tests.saves import full_disk, rounds_saved, wood_held_at_chart_file, without_root_powers
 
 ROOT = Path(__file__).resolve().parent.parent
 CREATURES = (("Owl", "owl", "cautious"), ("Fox", "fox", "speculator"), ("Badger", "badger", "hoarder"),
@@ -891,7 +891,6 @@ def test_a_sweep_stopped_while_its_charts_are_written_takes_away_the_folders_mad
     """Stopped (SIGTERM) while the charts are written, the table printed: one
     line saying no chart was written, and the folders --plots made go (a
     charts folder the user had, with a file of theirs, stays); the runs stay."""
-    import textwrap
 
     out = tmp_path / "runs"
     argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
@@ -902,17 +901,9 @@ def test_a_sweep_stopped_while_its_charts_are_written_takes_away_the_folders_mad
         (charts / "notes.txt").write_text("the user's")
     before = _everything(tmp_path)
     holding = tmp_path / "holding"
-    hold = held_at_chart_file(2, holding) + textwrap.dedent("""
-        import runpy
-        runpy.run_module("wood_tui.cli", run_name="__main__", alter_sys=True)
-        """)  # the second chart file begun is held there until the signal comes
-    proc = subprocess.Popen([sys.executable, "-c", hold, *argv, "--plots", str(charts)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    # the second chart file begun is held there until the signal comes
+    proc = wood_held_at_chart_file(2, holding, [*argv, "--plots", str(charts)], stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline and not holding.exists():
-            time.sleep(0.01)
-        assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
         stdout, err = proc.communicate(timeout=60)
     finally:

@@ -691,19 +691,14 @@ async def test_accepting_ones_own_loan_offer_or_pact_proposal_is_previewed_as_th
     app = moves_app(extra={})
     async with app.run_test(size=(100, 30)) as pilot:
         await turn(pilot, 1)
-        await fill(pilot, "lend", amount="5", rate="1", rounds="2")
-        await act(pilot)
-        screen = await turn(pilot, 2)
-        loan = screen.active.view.my_loan_offers[0].id
-        await fill(pilot, "accept", id=str(loan))
-        words = explain(screen)
-        assert words == f"→ take your own loan offer #{loan}  ! " + why(*screen.game.check(
-            "Owl", Action(action="accept", id=loan))), words
-        await fill(pilot, "ally", to="Fox")
-        await act(pilot)
-        screen = await turn(pilot, 3)
-        pact = screen.active.view.my_pact_offers[0].id
-        await fill(pilot, "accept", id=str(pact))
-        words = explain(screen)
-        assert words == f"→ accept your own pact proposal #{pact} to Fox  ! " + why(*screen.game.check(
-            "Owl", Action(action="accept", id=pact))), words
+        for r, (kind, fields, offers, said) in enumerate([
+                ("lend", {"amount": "5", "rate": "1", "rounds": "2"}, "my_loan_offers", "take your own loan offer #{}"),
+                ("ally", {"to": "Fox"}, "my_pact_offers", "accept your own pact proposal #{} to Fox")], start=2):
+            await fill(pilot, kind, **fields)
+            await act(pilot)
+            screen = await turn(pilot, r)
+            mine = getattr(screen.active.view, offers)[0].id
+            await fill(pilot, "accept", id=str(mine))
+            words = explain(screen)
+            assert words == f"→ {said.format(mine)}  ! " + why(*screen.game.check(
+                "Owl", Action(action="accept", id=mine))), words
