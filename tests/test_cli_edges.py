@@ -453,6 +453,55 @@ def test_a_flag_that_takes_one_file_given_twice_is_a_usage_error(tmp_path, capsy
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv,flag,one", [
+    (["sim", "--seed", "1", "--seed", "2"], "--seed", "value"),
+    (["sim", "--rounds", "5", "--rounds", "6"], "--rounds", "value"),
+    (["sim", "--creatures", "3", "--creatures", "4"], "--creatures", "value"),
+    (["sim", "--brains", "scripted", "--brains", "llm"], "--brains", "value"),
+    (["watch", "--delay", "1", "--delay", "2"], "--delay", "SECONDS"),
+    (["play", "--seats", "1", "--seats", "2"], "--seats", "value"),
+    (["play", "--as", "Owl", "--species", "owl", "--species", "fox"], "--species", "SPECIES"),
+    (["report", "{d}/x.db", "--gpu-hour-price", "1", "--gpu-hour-price", "2"], "--gpu-hour-price", "PRICE"),
+    (["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--rounds", "1-5", "--rounds", "6-9"], "--rounds", "value"),
+    (["export", "{d}/x.db", "--sft", "{d}/a.jsonl", "--outcome", "clean", "--outcome", "repaired"], "--outcome",
+     "value"),
+    (["sweep", "--roster", "{d}/a.toml", "--seeds", "1-3", "--seeds", "4"], "--seeds", "SEEDS"),
+    (["sweep", "--roster", "{d}/a.toml", "--jobs", "1", "--jobs", "2"], "--jobs", "value"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_any_option_that_takes_one_value_given_twice_is_a_usage_error(tmp_path, capsys, argv, flag, one):
+    """`wood sim --seed 1 --seed 2` had run seed 2 without a word (and so
+    --rounds, --as's --species, a price...), where --save refused a second:
+    every option that stores one value refuses it alike. Nothing is made."""
+    line = one_error(capsys, [a.format(d=tmp_path) for a in argv])
+    assert line == f"wood: error: argument {flag}: given more than once: it takes one {one}", line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_option_of_every_command_takes_one_value_or_says_it_repeats():
+    """No option of `wood` is left to take the last of several values: each
+    stores once, or is a switch, or is declared to repeat (`append`)."""
+    import argparse
+
+    from wood_tui.cli import build_parser
+    from wood_tui.options import Once
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    lax = [f"{name} {a.option_strings[-1]}" for name, p in sub.choices.items() for a in p._actions
+           if a.option_strings and not isinstance(a, (Once, argparse._StoreConstAction, argparse._AppendAction,
+                                                      argparse._HelpAction))]
+    assert lax == []
+
+
+def test_options_meant_to_repeat_still_take_each_value():
+    """`--as` (hot-seat), sweep's `--roster` and export's `--model` repeat."""
+    from wood_tui.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["play", "--as", "Owl", "--as", "Fox"]).seat_names == ["Owl", "Fox"]
+    assert p.parse_args(["sweep", "--roster", "a.toml", "--roster", "b.toml"]).roster == ["a.toml", "b.toml"]
+    assert p.parse_args(["export", "x.db", "--model", "m", "--model", "n"]).model == ["m", "n"]
+
+
 # --- a seed past 64 bits, however it is typed ----------------------------------------
 
 @pytest.mark.parametrize("argv", [

@@ -153,18 +153,26 @@ def _new_file(v: str) -> Path:
 
 
 class Once(argparse.Action):
-    """A flag that takes one value (a file, a folder) and refuses a second:
-    `--roster a.toml --roster b.toml` had served b alone, a dropped without a
-    word. Every such flag of every command is declared with `action=Once`."""
+    """An option that takes one value, refusing a second: `--roster a.toml
+    --roster b.toml` had served b alone, a dropped without a word, and `--seed
+    1 --seed 2` had run seed 2. `wood`'s parser (`wood_tui.cli`) gives this
+    action to every option that stores a value; one meant to repeat is
+    declared `action="append"`."""
 
     GIVEN = "_given_once"  # the namespace's set of the Once flags given so far
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         given = namespace.__dict__.setdefault(self.GIVEN, set())
         if self.dest in given:
-            raise argparse.ArgumentError(self, f"given more than once: it takes one {self.metavar or 'value'}")
+            raise argparse.ArgumentError(self, f"given more than once: it takes one {self._one()}")
         given.add(self.dest)
         setattr(namespace, self.dest, values)
+
+    def _one(self) -> str:
+        """What the option takes, as its help names it (`FILE`, `PATH`), or "value"
+        where that is a letter (`S`, `N`), a list of choices, or a pattern (`A-B`)."""
+        name = self.metavar if isinstance(self.metavar, str) else ""
+        return name if re.fullmatch(r"[A-Z][A-Za-z.]+", name) else "value"
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,6 @@ class Flag:
     type: object = None
     choices: tuple[str, ...] | None = None
     default: object = None
-    once: bool = False  # a file: refused if given twice (`Once`)
 
     @property
     def dest(self) -> str:
@@ -193,12 +200,10 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "a resumed run keeps its own)", _seed),
     Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
          "uses the embedded SmolLM2 server)", choices=BRAINS),
-    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path,
-         once=True),
-    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _new_file,
-         once=True),
+    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path),
+    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _new_file),
     Flag("--resume", "PATH", "continue a saved run from its last committed round (its recorded state is "
-         "verified first)", _path, once=True),
+         "verified first)", _path),
 )
 
 
@@ -211,8 +216,6 @@ def add_run_flags(p: argparse.ArgumentParser, *, default_brains: Brains) -> None
             kw["type"] = f.type
         if f.choices is not None:
             kw["choices"] = f.choices
-        if f.once:
-            kw["action"] = Once
         p.add_argument(f.name, **kw)
 
 

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from wood_tui.options import Once, decimal, dir_text, path_text
+from wood_tui.options import decimal, dir_text, path_text
 
 
 PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print
@@ -43,7 +43,7 @@ def add_plot_flags(p) -> None:
     p.add_argument("--plot", action="store_true",
                    help="draw the charts in the terminal after the text (with --json, on stderr: stdout stays "
                         "one JSON object)")
-    p.add_argument("--plots", metavar="DIR", type=dir_text, action=Once,
+    p.add_argument("--plots", metavar="DIR", type=dir_text,
                    help="write the charts as PNG and SVG files into DIR (made if missing)")
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import Once, dir_text, not_a_directory, path_text
+from wood_tui.options import dir_text, not_a_directory, path_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--roster", required=True, metavar="FILE", type=path_text, action=Once,
+    p.add_argument("--roster", required=True, metavar="FILE", type=path_text,
                    help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
     p.add_argument("--dry-run", action="store_true", help="print the command lines and exit, writing nothing")
-    p.add_argument("--log-dir", metavar="DIR", type=dir_text, action=Once,
+    p.add_argument("--log-dir", metavar="DIR", type=dir_text,
                    help="write each server's log here (default: a new temporary folder)")
-    p.add_argument("--vllm-bin", default="vllm", metavar="PATH", type=_executable_text, action=Once,
+    p.add_argument("--vllm-bin", default="vllm", metavar="PATH", type=_executable_text,
                    help="the vllm executable (default: vllm on PATH)")
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from engine.metrics import counted
 from engine.sanitise import clean_text, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, Once, bounded_int, dir_text, path_text, seed_list
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int, dir_text, path_text, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the seeds every roster plays: 1-10, 1,3,7 or 1-3,9 (default 1-5)")
     p.add_argument("--rounds", type=bounded_int(1, MAX_ROUNDS), default=DEFAULT_ROUNDS, metavar="R",
                    help=f"rounds per run (default {DEFAULT_ROUNDS})")
-    p.add_argument("--out", default="sweep", metavar="DIR", type=dir_text, action=Once,
+    p.add_argument("--out", default="sweep", metavar="DIR", type=dir_text,
                    help="where the runs are kept (default ./sweep); the same DIR resumes a killed sweep")
     p.add_argument("--jobs", type=bounded_int(1, 256), default=os.cpu_count() or 1, metavar="N",
                    help="runs at a time (default: one per CPU core); the embedded model's runs go one at a time")
