@@ -179,6 +179,33 @@ def test_play_and_watch_refuse_a_save_they_cannot_resume_before_the_screen(base_
     assert sorted(os.listdir(tmp_path)) == ["held.db"]
 
 
+@pytest.mark.parametrize("command,flags,words", [
+    ("play", ["--rounds", "3"], "already has 5 rounds; --rounds is the total to reach: give 5 or more, or leave it out"),
+    ("watch", ["--rounds", "3"], "already has 5 rounds; --rounds is the total to reach: give 5 or more, or leave it out"),
+    ("play", ["--brains", "llm"], "was played with --brains scripted"),
+])
+def test_play_and_watch_refuse_flags_a_save_cannot_take_before_the_screen(base_save, tmp_path, capsys, monkeypatch,
+                                                                          command, flags, words):
+    """`wood play --resume RUN.db --rounds 10` of a save with more rounds than
+    that drew the whole game screen (on a terminal) before its one line: the
+    check ran only as the game opened, inside the app. It runs with the other
+    checks before the screen now; the save is as it was."""
+    import wood_tui.game
+    from wood_tui.cli import main
+
+    def no_screen(app):
+        raise AssertionError("the app took the terminal over")
+    monkeypatch.setattr(wood_tui.game, "run_app", no_screen)
+    p = tmp_path / "five.db"
+    shutil.copyfile(base_save, p)
+    before = digest(p)
+    capsys.readouterr()
+    assert main([command, "--resume", str(p), *flags]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"wood: error: {p} {words}\n")
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["five.db"]
+
+
 @pytest.mark.parametrize("make,words", [
     (lambda d: (d / "runs").mkdir() or d / "runs", "is a directory; a save is a file"),
     (lambda d: Path("/dev/null"), "is a character device, not a regular file"),

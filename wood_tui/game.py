@@ -86,19 +86,10 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             stack.callback(ledger.close)
             meta = ledger.meta()
             roster, seed, kind = ledger.roster(), ledger.seed, meta["brains"]
-            if options.brains is not None and options.brains != kind:
-                raise WoodError(f"{shown_path(options.resume)} was played with --brains {kind}")
+            target = _resume_target(options, ledger)
             if kind == "llm":
                 models = json.loads(meta.get("extra", "{}")).get("models")
-            ends = ledger.ends()  # the length it was last given (a resume with --rounds extends it)
-            target = options.rounds or (ends[-1][1] if ends else int(meta.get("rounds", DEFAULT_ROUNDS)))
-            if target > MAX_ROUNDS:
-                raise WoodError(f"{shown_path(options.resume)} is to run to round {target}; a run has at most {MAX_ROUNDS}: "
-                                "give --rounds")
             last = ledger.last_round()
-            if options.rounds is not None and options.rounds < last:
-                raise WoodError(f"{shown_path(options.resume)} already has {last} rounds; --rounds is the total to reach: "
-                                f"give {last} or more, or leave it out")
             if last:
                 log(f"verifying {shown_path(options.resume)}: replaying its {counted(last, 'round')}...")
             state = await verified_state(ledger, world, on_round=summary.add_recorded if summary is not None else None)
@@ -153,11 +144,33 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
         yield Game(world, runner, ledger, target, roster, kind, reports, servers)
 
 
+def _resume_target(options: RunOptions, ledger: Ledger) -> int:
+    """The round the resumed run `options` is to reach in the save `ledger`,
+    refusing the flags the save cannot take: another --brains than it was
+    played with, a length past a run's longest, or a --rounds short of the
+    rounds it already has."""
+    meta = ledger.meta()
+    kind = meta["brains"]
+    if options.brains is not None and options.brains != kind:
+        raise WoodError(f"{shown_path(options.resume)} was played with --brains {kind}")
+    ends = ledger.ends()  # the length it was last given (a resume with --rounds extends it)
+    target = options.rounds or (ends[-1][1] if ends else int(meta.get("rounds", DEFAULT_ROUNDS)))
+    if target > MAX_ROUNDS:
+        raise WoodError(f"{shown_path(options.resume)} is to run to round {target}; a run has at most {MAX_ROUNDS}: "
+                        "give --rounds")
+    last = ledger.last_round()
+    if options.rounds is not None and options.rounds < last:
+        raise WoodError(f"{shown_path(options.resume)} already has {last} rounds; --rounds is the total to reach: "
+                        f"give {last} or more, or leave it out")
+    return target
+
+
 def check_before_the_screen(options: RunOptions, world: World) -> None:
     """What can be found wrong with a run cheaply, before an app takes over
-    the terminal: the save to resume opens and fits this wood, the roster
-    loads, every model's tokenizer file reads. (The full check of a resumed
-    record runs in the game itself.)"""
+    the terminal: the save to resume opens, fits this wood and takes the
+    flags given (--brains, --rounds), the roster loads, every model's
+    tokenizer file reads. (The full check of a resumed record runs in the
+    game itself.)"""
     from engine.brains.config import recorded_model
 
     models: dict = {}
@@ -165,6 +178,7 @@ def check_before_the_screen(options: RunOptions, world: World) -> None:
         ledger = Ledger.open(options.resume, readonly=True)
         try:
             ledger.check_fits(world)
+            _resume_target(options, ledger)
             models = json.loads(ledger.meta().get("extra", "{}")).get("models") or {}
         finally:
             ledger.close()
