@@ -271,7 +271,7 @@ class EconomyReport:
         if planned is None:
             so_far = ""
         elif d["still_played"]:
-            so_far = f" of the {planned} the run is set to play (still being played: another wood process is saving to it)"
+            so_far = f" {still_being_played(planned)}"
         else:
             so_far = (f" of the {planned} the run was set to play (stopped early; resume with: "
                       f"{resume_command(self.resume_with, self.save)})")
@@ -416,6 +416,13 @@ def _moved(m: dict) -> str:
         return "n/a"
     start, end = round(m["start"]), round(m["end"])
     return f"{start} -> {end} ({end - start:+d})"
+
+
+def still_being_played(planned: int) -> str:
+    """What follows the rounds a save holds where another wood process is still
+    saving to it (`being_written`), its run set to play `planned` (`wood report`,
+    `wood replay --verify`)."""
+    return f"of the {planned} the run is set to play (still being played: another wood process is saving to it)"
 
 
 def report_of(path, world: World, *, prices: Prices | None = None, upto: int | None = None) -> EconomyReport:

@@ -788,6 +788,39 @@ def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
     assert report_of(db, world, upto=3).to_dict()["stopped_early_of"] is None
 
 
+def test_replay_verify_of_a_run_still_being_played_says_so_as_the_report_does(world, tmp_path):
+    """`wood replay --verify` of a save another process was still saving to
+    said only 'rounds: 5 (each rebuilt ...)', as of a finished run, where
+    `wood report` says it is still being played: it says so in the same
+    words; once the writer has gone, it says nothing of it."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.ledger import Ledger
+    from engine.runner import Runner
+    from engine.world import build_roster
+
+    roster, db = build_roster(world, 3), tmp_path / "live.db"
+    ledger = Ledger.create(db, seed=3, roster=roster, brains="scripted", rounds=200)
+    try:
+        runner = Runner(world, initial_state(world, 3, roster, end=200), scripted_brains(roster, 3), ledger=ledger)
+
+        async def five():
+            for _ in range(5):
+                await runner.play_round()
+
+        asyncio.run(five())
+        still, report = wood("replay", str(db), "--verify"), wood("report", str(db))  # the run holds it open to write
+    finally:
+        ledger.close()
+    words = "of the 200 the run is set to play (still being played: another wood process is saving to it)"
+    assert still.returncode == 0 and report.returncode == 0, (still.stderr, report.stderr)
+    assert still.stdout.splitlines()[0] == f"rounds: 5 (each rebuilt to its recorded state hash) {words}"
+    assert report.stdout.splitlines()[1] == f"rounds 5 {words}, creatures 3"
+    done = wood("replay", str(db), "--verify")
+    assert done.returncode == 0 and done.stdout.splitlines()[0] == "rounds: 5 (each rebuilt to its recorded state hash)"
+
+
 def test_a_finished_save_says_nothing_of_stopping(saved):
     d = json.loads(wood("report", str(saved), "--json").stdout)
     assert d["stopped_early_of"] is None

@@ -24,10 +24,15 @@ def run(args) -> int:
             from wood_tui.commands.watch import watch_replay
 
             return watch_replay(ledger)
+    from engine.ledger import being_written
+
     at = _Verifying()
+    # asked before the save is opened here: opening and closing the file while SQLite holds it open would drop
+    # this process's SQLite locks on it (engine.report.report_of asks once it is closed)
+    writing = being_written(args.path)
     try:
         with checked_record(args.path, world) as ledger:
-            return _verify(ledger, world, at)
+            return _verify(ledger, world, at, writing=writing)
     except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: no verdict, and the line says how far it got
         from engine.stops import exit_status, interrupted
 
@@ -55,8 +60,11 @@ class _Verifying:
         return f"{self.rebuilt} of {counted(self.rounds, 'round')} rebuilt, no verdict reached"
 
 
-def _verify(ledger, world, at: _Verifying | None = None) -> int:
+def _verify(ledger, world, at: _Verifying | None = None, *, writing: bool = False) -> int:
+    """Rebuild `ledger`'s committed rounds, each held to its record; `writing`:
+    another wood process was saving to it when the command began."""
     from engine.replay import Diverged, rebuild
+    from engine.report import still_being_played
     from engine.score import standings_lines
     from engine.state import state_hash
 
@@ -70,11 +78,13 @@ def _verify(ledger, world, at: _Verifying | None = None) -> int:
         print(f"wood: error: replay does not match the record: {e}", file=sys.stderr)
         return 1
     at.verdict = True
+    planned = ledger.end_for(last + 1)  # the last round the run is to play (0: none recorded)
+    so_far = f" {still_being_played(planned)}" if writing and last < planned else ""  # as `wood report` says it
     if last:
-        print(f"rounds: {last} (each rebuilt to its recorded state hash)")
+        print(f"rounds: {last} (each rebuilt to its recorded state hash){so_far}")
     else:  # a run stopped before its first round was committed: there is no hash to hold anything to
         print("rounds: 0 (no round was committed, so no state hash was recorded and nothing was verified; "
-              "the standings are the run's start)")
+              f"the standings are the run's start){so_far}")
     for line in standings_lines(state, world):
         print(line)
     print(f"state hash: {state_hash(state)}")
