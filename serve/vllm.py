@@ -41,14 +41,24 @@ def find_vllm(vllm_bin: str) -> str:
         if found is None:
             raise WoodError(NOT_FOUND)
         return found
+    check_vllm_path(vllm_bin)
+    if not Path(vllm_bin).exists():
+        raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: no such executable")
+    return vllm_bin
+
+
+def check_vllm_path(vllm_bin: str) -> None:
+    """A WoodError where --vllm-bin `vllm_bin` names, on this machine, a folder
+    or a file without the execute bit: it can run nowhere as given. A path
+    to nothing here, or a bare name, passes (a dry run's lines may be for
+    another machine)."""
+    if "/" not in vllm_bin:
+        return
     p = Path(vllm_bin)
     if p.is_dir():
         raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: is a directory, not the vllm executable")
-    if not p.exists():
-        raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: no such executable")
-    if not os.access(p, os.X_OK):
+    if p.exists() and not os.access(p, os.X_OK):
         raise WoodError(f"--vllm-bin {shown_path(vllm_bin)}: is not executable (no execute permission: chmod +x it?)")
-    return vllm_bin
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")

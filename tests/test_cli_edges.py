@@ -354,6 +354,24 @@ def test_a_vllm_bin_that_cannot_run_is_one_line_before_anything_is_made(tmp_path
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+@pytest.mark.parametrize("case", ["a folder", "not executable"])
+def test_a_dry_run_refuses_a_vllm_bin_that_cannot_run_here(tmp_path, capsys, case):
+    """`wood serve --dry-run --vllm-bin /tmp` had printed `/tmp serve
+    --config ...`, a folder as the program to run. A folder, or a file without
+    the execute bit, is the same one line as without --dry-run, and nothing
+    is printed; a path to nothing here is printed as given (the lines may be
+    for another machine)."""
+    path, words = _vllm_bins(tmp_path)[case]
+    roster = vllm_roster(tmp_path, vllm_yaml(tmp_path, "127.0.0.1"), "http://127.0.0.1:8005/v1")
+    capsys.readouterr()
+    assert main(["serve", "--roster", str(roster), "--dry-run", "--vllm-bin", path]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"wood: error: --vllm-bin {path}: {words}\n")
+    elsewhere = str(tmp_path / "nothing")
+    assert main(["serve", "--roster", str(roster), "--dry-run", "--vllm-bin", elsewhere]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"{elsewhere} serve --config {tmp_path / 'm.yaml'}"
+
+
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_vllm_bin_is_a_usage_error(tmp_path, capsys, value):
     """It had said 'vllm not found: install it on a GPU machine', of a flag given empty."""

@@ -42,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from serve.embedded import (MODEL_ALIAS, drop_orphaned_logs, other_servers, serve_log_folder, server_for,
                                 shared_cpu_note)
     from serve.roster import load_roster
-    from serve.vllm import VLLMFleet, VLLMServer, find_vllm, resolve_config, roster_configs
+    from serve.vllm import VLLMFleet, VLLMServer, check_vllm_path, find_vllm, resolve_config, roster_configs
 
     roster = load_roster(args.roster)
     if not args.dry_run and roster_configs(roster):  # before a folder is made (a dry run's lines may be for elsewhere)
         find_vllm(args.vllm_bin)
+    elif roster_configs(roster):  # ... but not a folder, or a file that cannot run, here
+        check_vllm_path(args.vllm_bin)
     if not args.dry_run:  # the folders a game or a `wood serve` killed outright left, once a day old
         drop_orphaned_logs()
     if args.log_dir is not None:
