@@ -164,11 +164,22 @@ def test_a_share_short_of_one_or_a_mood_short_of_100_never_reads_as_the_bound():
     assert ">99.9 [99.8, 100]" in lines["mean mood at the end"]
     assert "6.00 [0.00, 18.7]" in lines["trades"]  # a count: no top to keep short of
     chart = sweep_charts(table, ["a", "b"], width=80, colour=False)
-    assert re.search(r"a \[0\.98, 1\.00\] █+ >0\.99\n", chart) and re.search(r"b \[1 run\] +█+ 1\.00\n", chart), chart
+    assert re.search(r"a \[0\.98, 1\.00\] █+[▏▎▍▌▋▊▉]? >0\.99\n", chart) and re.search(r"b \[1 run\] +█+ 1\.00\n", chart), \
+        chart
     assert "1.00\n  b" not in chart and "0.00\n" not in chart
     from wood_tui.plots import MODEL_BARS, text_bars  # a report's bars: valid decisions in %, 0..100
     valid = next(b for _, label, _, b in MODEL_BARS if label == "valid decisions, %")
     assert text_bars("valid", ["smol"], [99.97], width=40, bounds=valid).endswith(" >99.9\n")
+
+
+def test_bars_a_cell_apart_or_less_are_drawn_apart_in_eighths():
+    """`wood report --plot` had drawn 100 and 96.7 valid decisions both as
+    ten full blocks (each rounded to whole cells): a bar is drawn in eighths
+    of a cell, so the two differ; a negative value is still shaded."""
+    from wood_tui.plots import text_bars
+
+    chart = text_bars("valid decisions, %", ["a", "b", "c"], [100.0, 96.7, -50.0], width=10, bounds=(0.0, 100.0))
+    assert chart.splitlines()[1:] == ["  a ██████████ 100", "  b █████████▋ 96.7", "  c ░░░░░ -50.0"], chart
 
 
 # ---- the command -------------------------------------------------------------------

@@ -166,10 +166,23 @@ class _Terminal:
         return text_bars(title, names, values, width=self.width, bounds=bounds)
 
 
+EIGHTHS = " ▏▎▍▌▋▊▉"  # a cell filled from the left, by eighths
+
+
+def eighths_bar(value: float, top: float, width: int) -> str:
+    """A horizontal bar of `value` out of `top`, `width` cells when full, in
+    eighths of a cell: 96.7 of 100 in 10 cells is nine and ▋, not ten."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = round(width * 8 * min(value, top) / top)
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
 def text_bars(title: str, names: list[str], values: list[float], *, width: int = 100,
               bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
     """Horizontal bars, one line each (label, bar, value); a bar's length is
-    the value's size against the largest, a negative value's bar is shaded.
+    the value's size against the largest, in eighths of a cell; a negative
+    value's bar is shaded, in whole cells (a shade has no eighths).
     `bounds`: what the values can be (a share: 0..1), none shown as a bound it is short of."""
     if not names:
         return f"{title}: nothing to draw\n"
@@ -179,7 +192,7 @@ def text_bars(title: str, names: list[str], values: list[float], *, width: int =
     top = max(abs(v) for v in values) or 1
     out = [title]
     for name, v, x in zip(names, values, shown):
-        bar = ("█" if v >= 0 else "░") * round(room * abs(v) / top)
+        bar = eighths_bar(v, top, room) if v >= 0 else "░" * round(room * abs(v) / top)
         out.append(f"  {pad_cells(name, label_w)} {bar} {x}")
     return "\n".join(out) + "\n"
 

@@ -25,6 +25,7 @@ from engine.metrics import counted
 from engine.score import Standing
 
 from .. import safe
+from ..plots import eighths_bar
 from .modals import HelpScreen
 from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable
 
@@ -38,7 +39,6 @@ CHART_LEAST = 3  # the chart's fewest lines: its heading, the winner and how man
 TABLE_LEAST = 4  # the table's fewest lines under it: its heading and the first three (wood.tcss: #final-table)
 CHART_W = 76  # the final box's inside at 80 columns: no line of the chart is longer
 SPARKS = "▁▂▃▄▅▆▇█"
-EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
 def ordinal(n: int) -> str:
@@ -48,10 +48,7 @@ def ordinal(n: int) -> str:
 
 def bar(value: int, top: int, width: int = BAR_W) -> str:
     """A horizontal bar of `value` out of `top`, in eighths of a cell."""
-    if top <= 0 or value <= 0:
-        return ""
-    eighths = round(width * 8 * min(value, top) / top)
-    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+    return eighths_bar(value, top, width)
 
 
 def trend(values: Sequence[int], width: int = TREND_W) -> str:
