@@ -41,7 +41,8 @@ VERSION = 7  # 2: every good spoils, debts outlive a default, the granary; 3: sh
 # 5: the magistrate judges each trade on a tip against the resolution round's mean price (a wash offsets nothing);
 # 6: its fallback is the going price before that round, sales to the granary on a tip are judged, a short
 # buys in at asks up to the squeeze's price, a pact offered to a creature with all its allies is refused;
-# 7: the headlines (hashed with the state) say "1 coin" of a fine, a default or a granary purchase of one, not "1 coins"
+# 7: the headlines (hashed with the state) say "1 coin" of a fine, a default or a granary purchase of one, not "1 coins",
+# and one unit of a good by its `one` in goods.toml ("bought 1 berry", "short of 1 acorn"), not "1 berries"
 # Older versions whose rows read the same as this one's (only the rules differ): their model calls, tips
 # and events can be read (`wood export`), never replayed or resumed on this build's rules.
 ROWS_ALIKE = (3, 4, 5, 6)

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .actions import PRICE_MAX, QTY_MAX, Action
+from .events import units
 from .views import OfferView, PublicView, once_per
 
 # the default trading style: stock wanted in rounds of need, a seller's markup
@@ -87,9 +88,9 @@ class Move(NamedTuple):  # a tuple: a round makes thousands, and a frozen datacl
         """`buy 2 acorns from Squirrel at 7`: what the move does, in words."""
         a = self.offer
         if self.take is None:
-            return f"{a.side} {a.qty} {a.good} at {a.price}"
+            return f"{a.side} {units(a.qty, a.good)} at {a.price}"
         qty = self.take.qty or a.qty  # taking the offer: as many as the accept asks for
-        return f"{a.side} {qty} {a.good} {'from' if a.side == 'buy' else 'to'} {self.counterpart} at {a.price}"
+        return f"{a.side} {units(qty, a.good)} {'from' if a.side == 'buy' else 'to'} {self.counterpart} at {a.price}"
 
 
 # --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from string import Template
 
+from .events import units
 from .legal import moves_of
 from .memory import telling
 from .moves import action_json, rots
@@ -126,7 +127,7 @@ def _user(view: PublicView, temperament_line: str) -> str:
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
         book=_book(view),
-        my_offers=_joined(f"{o.side} {o.qty} {o.good} at {o.price}" for o in view.my_offers),
+        my_offers=_joined(f"{o.side} {units(o.qty, o.good)} at {o.price}" for o in view.my_offers),
         **held, held=_optional(held),  # the old layout's separate lines too (bench/embedded_round.py)
         social=social,
         headlines=once_per(view.headlines, ("record", shown), lambda h: _headlines(h, shown)),
@@ -172,7 +173,7 @@ def _social(view: PublicView) -> str:
     another model's words: cleaned and quoted, like a say line."""
     lines = []
     if view.shorts:
-        lines.append("Shorts to return: " + _joined(f"{x.owed} {x.good} by {x.due}" for x in view.shorts[:SHORTS_SHOWN]))
+        lines.append("Shorts to return: " + _joined(f"{units(x.owed, x.good)} by {x.due}" for x in view.shorts[:SHORTS_SHOWN]))
     if view.allies or view.pact_offers:
         offered = _joined(f"#{p.id} {p.proposer}" for p in view.pact_offers[:PACT_OFFERS_SHOWN])
         lines.append(f"Allies: {_joined(view.allies)}" + (f"; pacts offered: {offered}" if view.pact_offers else ""))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import groves, memory
 from .actions import PASS, SHORT_ROUNDS_MAX, Action, Reason
-from .events import HEADLINE_KINDS, Event, headline
+from .events import HEADLINE_KINDS, Event, headline, units
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
 from .views import MAX_HEADLINES
@@ -270,7 +270,7 @@ def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
         return (Reason.UNKNOWN_GOOD, str(a.good))
     me = s.creatures[name]
     if a.side == "sell" and me.goods.get(a.good, 0) < a.qty:
-        return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(a.good, 0)} {a.good}")
+        return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good)}")
     if a.side == "buy" and me.coins < a.qty * a.price:
         return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
     out: list[Event] = []
@@ -370,7 +370,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         if buyer == name and me.coins < q * o.price:
             return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
         if seller == name and me.goods.get(o.good, 0) < q:
-            return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(o.good, 0)} {o.good}")
+            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(o.good, 0), o.good)}")
         if not _funded(s, buyer, seller, o.good, q, o.price):
             return (Reason.OFFER_UNFUNDED, f"{o.owner} cannot honour offer #{o.id}")
         ev = _trade(s, world, buyer, seller, o.good, q, o.price, o.id)
@@ -488,7 +488,7 @@ def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
         value = a.qty
     elif a.good in world.goods:
         if me.goods.get(a.good, 0) < a.qty:
-            return (Reason.INSUFFICIENT_GOODS, f"hold {me.goods.get(a.good, 0)} {a.good}")
+            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good)}")
         me.goods[a.good] -= a.qty
         them.goods[a.good] = them.goods.get(a.good, 0) + a.qty
         value = a.qty * world.goods[a.good].base_price
@@ -546,7 +546,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     proceeds = sum(q * o.price for o, q in fills)
     collateral = -(-proceeds * int(world.economy["short_collateral_pct"]) // 100)
     if me.coins + proceeds < collateral:
-        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins; a short of {sold} {a.good} needs "
+        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins; a short of {units(sold, a.good)} needs "
                                            f"{collateral - proceeds} of your own as collateral")
     sid = s.new_id()
     me.goods[a.good] = me.goods.get(a.good, 0) + sold  # borrowed from the store: owed back in the short

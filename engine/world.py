@@ -31,6 +31,7 @@ class Good:
     base_price: int
     spoil_pct: int
     fuel: bool = False
+    one: str = ""  # the word for one unit (`acorn`); the good's name is its plural
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def load_world(assets: Path = ASSETS) -> World:
     creatures_doc = _read(assets / "creatures.toml")
     shocks_doc = _read(assets / "shocks.toml")
     goods = {
-        name: Good(name, bool(g.get("food")), int(g["base_price"]), int(g.get("spoil_pct", 0)), bool(g.get("fuel")))
+        name: Good(name, bool(g.get("food")), int(g["base_price"]), int(g.get("spoil_pct", 0)), bool(g.get("fuel")),
+                   g.get("one", ""))
         for name, g in goods_doc["goods"].items()
     }
     species = {
@@ -141,6 +143,8 @@ def _check(world: World) -> None:
         if not set(sp.needs) - set(sp.produces):
             raise WorldError(f"species {sp.name} could feed itself; scarcity is deliberate")
     for g in world.goods.values():
+        if type(g.one) is not str or not g.one.strip():
+            raise WorldError(f"good {g.name} has no `one`: the word for one unit of it (`1 acorn` of acorns)")
         if g.spoil_pct <= 0:
             raise WorldError(f"good {g.name} never spoils: every good must, or it can be hoarded forever")
     for key, low, high in (("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000)):

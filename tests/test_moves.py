@@ -279,3 +279,13 @@ def test_a_needy_trader_never_takes_a_loan_whose_term_makes_it_dear():
     s.loan_offers[91].rounds = 4
     assert all(_borrow(view(s, "Fox"), STYLE["speculator"][0], random.Random(k)) == Action(action="accept", id=91)
                for k in range(20))
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_move_of_one_unit_of_a_good_is_described_as_one(n):
+    """A model's list of moves had read "buy 1 berries from Fox at 9"."""
+    from engine.moves import Move
+    berries = "1 berry" if n == 1 else f"{n} berries"
+    offer = Action(action="offer", side="buy", good="berries", qty=n, price=9)
+    assert Move(n, offer, None).describe() == f"buy {berries} at 9"
+    assert Move(n, offer, Action(action="accept", id=4), "Fox").describe() == f"buy {berries} from Fox at 9"

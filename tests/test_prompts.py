@@ -208,6 +208,17 @@ def test_the_user_message_renders_the_view(world):
     assert "Magistrate fined" not in user and user.count(" says: ") == 2
 
 
+def test_one_unit_of_a_good_in_the_prompt_reads_as_one(world):
+    """A model had read "Your offers: sell 1 berries at 9" and "Shorts to return: 1 acorns by 5"."""
+    s = initial_state(world, 11, build_roster(world, 5))
+    s.offers[7] = Offer(7, "Owl", "sell", "berries", 1, 9, 5)
+    s.offers[8] = Offer(8, "Owl", "buy", "mushrooms", 2, 6, 5)
+    s.shorts[9] = Short(9, "Owl", "acorns", 1, 1, 6, 9, 5)
+    user = prompts(world, s)["Owl"][1]["content"]
+    assert "Your offers: sell 1 berry at 9; buy 2 mushrooms at 6" in user, user
+    assert "Shorts to return: 1 acorn by 5" in user, user
+
+
 def test_tips_reach_their_recipients_but_never_their_truth(world):
     s = crowded(world)
     recipients = set(s.tips[1].recipients)

@@ -54,7 +54,7 @@ def test_a_refused_accept_that_lost_a_race_is_told_first_in_words(state):
     assert lines[0] == ("Your accept of #7 was refused: it lost a race: loan offer #7 "
                         "was taken earlier this round, and no other as cheap is open to you.")
     assert move_line(lines) == lines[0]
-    assert lines[-1] == f"Mood -1 (now {state.creatures['Owl'].mood}): ate 1 honey; went without 1 berries."
+    assert lines[-1] == f"Mood -1 (now {state.creatures['Owl'].mood}): ate 1 honey; went without 1 berry."
     assert not any(CODES.search(x) for x in lines)
 
 
@@ -219,6 +219,25 @@ def test_a_trade_and_a_loan_of_one_coin_for_one_round_read_singular(state, world
 
 
 @pytest.mark.parametrize("n", [1, 2])
+def test_a_trade_gift_and_offer_of_one_unit_of_a_good_read_singular(state, world, n):
+    """The recap had read "You bought 1 acorns", "You gave 1 berries", "went without 1 mushrooms"."""
+    acorns, berries = ("1 acorn", "1 berry") if n == 1 else (f"{n} acorns", f"{n} berries")
+    state.creatures["Fox"].goods.update(acorns=n, berries=n)
+    before = state.copy()
+    placed = act(state, world, "Fox", action="offer", side="sell", good="acorns", qty=n, price=9)
+    assert round_recap(placed, "Fox") == [f"Your offer #{placed[0].data['id']} to sell {acorns} at 9 stands."]
+    took = act(state, world, "Owl", action="accept", id=placed[0].data["id"])
+    coins = f"{9 * n} coins"
+    assert round_recap(took, "Owl", state, before)[0] == f"You bought {acorns} from Fox at 9 ({coins} paid)."
+    assert round_recap(took, "Fox", state, before)[0].startswith(f"You sold {acorns} to Owl at 9 ({coins} earned)")
+    gave = act(state, world, "Fox", action="gift", to="Hare", good="berries", qty=n)
+    assert round_recap(gave, "Fox") == [f"You gave {berries} to Hare."]
+    assert round_recap(gave, "Hare") == [f"Fox gave you {berries}."]
+    meal = ev("meal", {"creature": "Owl", "ate": {"acorns": n}, "missed": {"mushrooms": 1}, "rotted": {}, "mood": -1})
+    assert round_recap([meal], "Owl") == [f"Mood -1: ate {acorns}; went without 1 mushroom."]
+
+
+@pytest.mark.parametrize("n", [1, 2])
 def test_a_loan_offer_of_one_coin_refused_or_expired_reads_singular(state, world, n):
     coins = "1 coin" if n == 1 else "2 coins"
     offered = act(state, world, "Owl", action="lend", amount=n, rate=5, rounds=3)
@@ -234,12 +253,12 @@ def test_a_loan_offer_of_one_coin_refused_or_expired_reads_singular(state, world
 def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(state, world, n):
     """The recap had read "1 honey go back to the store", "1 were nowhere to
     be had" and "a loss of 1 coins"."""
-    go, were, coin = ("goes", "was", "coin") if n == 1 else ("go", "were", "coins")
+    go, were, coin, mushrooms = ("goes", "was", "coin", "mushroom") if n == 1 else ("go", "were", "coins", "mushrooms")
     state.offers[90] = Offer(90, "Fox", "buy", "honey", n, 9, 99)
     state.offers[91] = Offer(91, "Fox", "buy", "mushrooms", n, 5, 99)
     opened = act(state, world, "Owl", action="short", good="honey", qty=n, price=9, rounds=1)
     opened += act(state, world, "Owl", action="short", good="mushrooms", qty=n, price=5, rounds=1)
-    honey, mushrooms = sorted(state.shorts)
+    honey, mush = sorted(state.shorts)
     lines = round_recap(opened, "Owl", state)
     assert (f"You sold {n} honey short for {9 * n} coins (#{honey}): {state.shorts[honey].collateral} of your coins "
             f"are held as collateral, and {n} honey {go} back to the store in round 1.") in lines
@@ -252,7 +271,7 @@ def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(
     squeeze = next(e.data for e in events if e.kind == "short_closed" and e.data["id"] == honey)
     assert (f"Your short of {n} honey (#{honey}) closed: {n} {were} nowhere to be had: squeezed for "
             f"{squeeze['squeeze_cost']} coins. Collateral returned; a loss of {-squeeze['profit']} coins.") in lines
-    assert (f"Your short of {n} mushrooms (#{mushrooms}) closed: {n} bought in for {6 * n} coins. "
+    assert (f"Your short of {n} {mushrooms} (#{mush}) closed: {n} bought in for {6 * n} coins. "
             f"Collateral returned; a loss of {n} {coin}.") in lines
 
 

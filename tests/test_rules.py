@@ -428,6 +428,38 @@ def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path
         load_world(tmp_path)
 
 
+@pytest.mark.parametrize("one", [None, "", "  ", 1])
+def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_path):
+    import shutil
+
+    from engine.world import ASSETS, WorldError
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    goods = tmp_path / "goods.toml"
+    text = goods.read_text()
+    assert 'one = "berry"\n' in text
+    goods.write_text(text.replace('one = "berry"\n', "" if one is None else f"one = {one!r}\n".replace("'", '"')))
+    with pytest.raises(WorldError, match="good berries has no `one`"):
+        load_world(tmp_path)
+
+
+def test_every_good_in_goods_toml_reads_as_one_unit_and_as_two():
+    """Goods are named by their plural: one unit of a good had read "1 acorns", "1 berries"."""
+    import tomllib
+
+    from engine.events import unit_word, units, units_list
+    from engine.world import ASSETS
+    goods = tomllib.loads((ASSETS / "goods.toml").read_text())["goods"]
+    for good, g in goods.items():
+        assert units(1, good) == f"1 {g['one']}" and units(-1, good) == f"-1 {g['one']}", good
+        assert units(2, good) == f"2 {good}" and units(0, good) == f"0 {good}", good
+        assert unit_word(1, good) == g["one"] and unit_word(2, good) == good
+    assert [units(1, g) for g in goods] == ["1 acorn", "1 berry", "1 honey", "1 mushroom", "1 timber"]
+    assert units_list({"acorns": 2, "berries": 1}) == units_list([("acorns", 2), ("berries", 1)]) == "2 acorns, 1 berry"
+    assert (units(1, "coins"), units(3, "coins")) == ("1 coin", "3 coins")  # a gift of coins
+    assert (units(1, "nuts"), units("?", "acorns"), units(1, ["acorns"])) == ("1 nuts", "? acorns", "1 ['acorns']")  # a refused move's, as it came
+
+
 def test_groves_share_in_whole_units_by_weight():
     from engine.groves import share
     assert share(10, {"a": 1, "b": 1}) == {"a": 5, "b": 5}
@@ -688,6 +720,40 @@ def _granary_setup(calm, state, treasury, owl_mood, cheapest=6, owl_honey=0):
     act(s, calm, "Badger", action="offer", side="sell", good="honey", qty=1, price=max(9, cheapest))
     act(s, calm, "Badger", action="offer", side="sell", good="honey", qty=3, price=cheapest)
     return s
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_unit_of_a_good_reads_as_one_in_the_log_and_the_headlines(calm, state, n):
+    """The log had read "Squirrel sold 1 acorns to Owl", "lacked 1 acorns", and
+    the headline (hashed with the state) "The granary spent 6 coins of fines on
+    1 berries"."""
+    acorns = "1 acorn" if n == 1 else f"{n} acorns"
+    s = _granary_setup(calm, state, 40, 10, owl_honey=1)
+    s.creatures["Owl"].goods.update(acorns=0, berries=0)  # Owl buys its acorns; the granary its berry
+    s.creatures["Squirrel"].goods["acorns"] = 1 + n
+    s.creatures["Hare"].goods.update(berries=3, acorns=0)  # Hare goes without its acorn
+    placed = act(s, calm, "Squirrel", action="offer", side="sell", good="acorns", qty=n, price=9)
+    assert describe(placed[0]) == f"Squirrel offers to sell {acorns} at 9 (#{placed[0].data['id']})"
+    act(s, calm, "Hare", action="offer", side="sell", good="berries", qty=1, price=6)
+    trade = kinds(act(s, calm, "Owl", action="accept", id=placed[0].data["id"]), "trade")
+    assert [describe(e) for e in trade] == [f"Squirrel sold {acorns} to Owl at 9"]
+    s2, ev, _ = close_round(s, calm, {})
+    assert s2.headlines == ["The granary spent 6 coins of fines on 1 berry for Owl"]
+    meals = {e.data["creature"]: describe(e) for e in kinds(ev, "meal")}
+    assert meals["Hare"] == "Hare ate 1 honey; lacked 1 acorn; mood -1"
+    assert meals["Owl"].startswith(f"Owl ate {acorns if n == 1 else '1 acorn'}, 1 berry, 1 honey;")
+
+
+def test_a_move_refused_for_one_unit_held_says_one(calm, state):
+    """A refusal had read "hold 1 berries", "a short of 1 acorns needs ..."."""
+    s = bare(state.copy(), calm)
+    s.creatures["Owl"].goods["berries"] = 1
+    s.creatures["Owl"].coins = 0
+    s.offers[90] = Offer(90, "Fox", "buy", "acorns", 1, 9, 99)
+    refused = act(s, calm, "Owl", action="offer", side="sell", good="berries", qty=2, price=9)
+    assert [e.data["detail"] for e in kinds(refused, "rejected")] == ["hold 1 berry"]
+    refused = act(s, calm, "Owl", action="short", good="acorns", qty=1, price=9)
+    assert kinds(refused, "rejected")[0].data["detail"].startswith("hold 0 coins; a short of 1 acorn needs ")
 
 
 def test_the_granary_spends_fines_on_food_for_the_hungriest(calm, state):

@@ -313,6 +313,19 @@ async def test_the_preview_warns_of_a_quantity_or_price_past_what_a_move_carries
         assert "at most" not in explain(screen), explain(screen)
 
 
+async def test_the_preview_names_one_unit_of_a_good_as_one():
+    """The form had previewed "buy 1 acorns at 9 each", "give away 1 berries"."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "offer", side="buy", good="acorns", qty="1", price="9")
+        assert "buy 1 acorn at 9 each: up to 9 coins" in explain(screen), explain(screen)
+        await fill(pilot, "offer", side="buy", good="acorns", qty="2", price="9")
+        assert "buy 2 acorns at 9 each: up to 18 coins" in explain(screen), explain(screen)
+        await fill(pilot, "gift", good="berries", qty="1")
+        assert "give away 1 berry (you hold" in explain(screen), explain(screen)
+
+
 async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
     """Before Enter: a lend's rate or term past what the engine takes, and a
     break with no pact to break, are said under the form in words."""
@@ -545,10 +558,10 @@ def test_the_god_view_names_the_tip_a_whisper_passed_on(state):
 
 
 def test_a_panel_line_for_shorts_and_allies(world):
-    card = CreatureCard(build_roster(world)[0], shorts=[(3, "honey", 12), (1, "timber", 9)],
+    card = CreatureCard(build_roster(world)[0], shorts=[(3, "honey", 12), (1, "mushrooms", 9)],
                         allies=["Fox", "[@click=app.quit]x"])
     line = ties(card).plain
-    assert line == "short 3 honey due r12, 1 timber due r9 · allied with Fox, [@click=app.quit]x"
+    assert line == "short 3 honey due r12, 1 mushroom due r9 · allied with Fox, [@click=app.quit]x"
     assert not ties(CreatureCard(build_roster(world)[0]))
 
 
@@ -590,7 +603,7 @@ def test_a_refused_move_missing_a_field_reads_as_words_not_none():
 
     half = Action.model_construct(action="offer", side="sell", qty=1, good="acorns", price=None, say=None, id=None,
                                   to=None)
-    assert action_text(half).plain == "offer sell 1 acorns @ ?"
+    assert action_text(half).plain == "offer sell 1 acorn @ ?"
     assert reason_words(Reason.MISSING_FIELD) == "a field the move needs was left out"
 
 

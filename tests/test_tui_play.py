@@ -692,6 +692,7 @@ async def test_a_saved_game_quits_without_asking(tmp_path):
 def test_the_introduction_tells_a_seat_with_kin_what_its_own_grove_makes():
     """In a wood with other owls, an owl's harvest is its grove's share
     (`engine.groves`): the introduction says that, not the species' usual."""
+    from engine.events import units_list
     from engine.groves import yields
     from engine.state import initial_state
     from engine.world import build_roster, load_world
@@ -702,7 +703,7 @@ def test_the_introduction_tells_a_seat_with_kin_what_its_own_grove_makes():
     owls = [n for n, c in state.creatures.items() if c.species == "owl"]
     odd = next(n for n in owls if dict(makes[n]) != world.species["owl"].produces)
     text = intro_text(world, [(odd, "owl")], 100, makes).plain
-    told = ", ".join(f"{q} {g}" for g, q in makes[odd])
+    told = units_list(makes[odd])  # "1 acorn, 5 timber"
     assert f"You make {told} a round" in text
 
 
@@ -729,7 +730,7 @@ async def test_the_introduction_comes_once(tmp_path):
     async with app.run_test(size=(100, 32)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
         text = str(app.screen.query_one("#intro-text").content)
-        assert "You are Owl" in text and "You make 1 acorns, 3 timber a round" in text and "Win: after 100 rounds" in text
+        assert "You are Owl" in text and "You make 1 acorn, 3 timber a round" in text and "Win: after 100 rounds" in text
         await pilot.pause(0.2)
         assert app.main.active is None  # the turn waits behind it
         await pilot.press("enter")
@@ -1050,6 +1051,7 @@ async def test_a_number_out_of_bounds_is_refused_in_words_with_its_bound(kind, f
 def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():
     """Two owl seats in a wood of thirty: the introduction, on one screen for
     both, gives the kind's usual harvest, not either grove's share."""
+    from engine.events import units_list
     from engine.groves import yields
     from engine.state import initial_state
     from engine.world import build_roster, load_world
@@ -1060,7 +1062,7 @@ def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():
     owls = [n for n, c in state.creatures.items() if c.species == "owl"]
     a, b = next((x, y) for x in owls for y in owls if x != y and dict(makes[x]) != dict(makes[y]))
     text = intro_text(world, [(a, "owl"), (b, "owl")], 100, makes).plain
-    usual = ", ".join(f"{q} {g}" for g, q in world.species["owl"].produces.items())
+    usual = units_list(world.species["owl"].produces)  # "3 timber, 1 acorn"
     assert text.count(f"Its kind makes {usual} a round") == 2 and "You make" not in text
 
 

@@ -18,6 +18,7 @@ from textual.containers import Center, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from engine.events import units_list
 from engine.groves import Pairs, yields
 from engine.metrics import counted
 from engine.score import worth_rule
@@ -59,7 +60,7 @@ def remember_intro(directory: Path) -> None:
 
 
 def _units(items: dict[str, int]) -> str:
-    return ", ".join(f"{q} {g}" for g, q in items.items()) or "nothing"
+    return units_list(items) or "nothing"
 
 
 def upcoming_makes(state: State, world: World) -> dict[str, Pairs]:

@@ -33,6 +33,7 @@ from textual.widgets._select import SelectCurrent
 
 from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
                              Reason)
+from engine.events import units
 from engine.metrics import counted
 from engine.recap import reason_words
 from engine.sanitise import clean_text
@@ -423,11 +424,12 @@ class ActionForm(Vertical):
                 return None
             total = qty * price
             if side == "buy":
-                line = f"buy {qty} {good} at {price} each: up to {total} coins (you hold {v.coins})"
+                line = f"buy {units(qty, good)} at {price} each: up to {total} coins (you hold {v.coins})"
                 if total > v.coins:
                     warn.append("more coins than you hold")
             else:
-                line = f"sell {qty} {good} at {price} each: {total} coins if all sell (you hold {v.holding(good)} {good})"
+                line = (f"sell {units(qty, good)} at {price} each: {total} coins if all sell "
+                        f"(you hold {units(v.holding(good), good)})")
                 if qty > v.holding(good):
                     warn.append(f"you hold only {v.holding(good)}")
         elif kind == "accept":
@@ -439,13 +441,13 @@ class ActionForm(Vertical):
             if o is not None:
                 q = min(qty or o.qty, o.qty)
                 verb = "buy" if o.side == "sell" else "sell"
-                line = Text.assemble(f"{verb} {q} {o.good} {'from' if verb == 'buy' else 'to'} ",
+                line = Text.assemble(f"{verb} {units(q, o.good)} {'from' if verb == 'buy' else 'to'} ",
                                      safe.name(o.owner),
                                      f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {q * o.price} coins")
                 if verb == "buy" and q * o.price > v.coins:
                     warn.append(f"you hold {v.coins} coins")
                 if verb == "sell" and q > v.holding(o.good):
-                    warn.append(f"you hold only {v.holding(o.good)} {o.good}")
+                    warn.append(f"you hold only {units(v.holding(o.good), o.good)}")
                 return self._with(line, warn)
             if lo is not None:
                 if (debt := self._in_default()):
@@ -522,7 +524,7 @@ class ActionForm(Vertical):
             if not qty:
                 return None
             have = v.coins if good == COINS else v.holding(good)
-            line = f"give away {qty} {good} (you hold {have})"
+            line = f"give away {units(qty, good)} (you hold {have})"
             if qty > have:
                 warn.append("more than you hold")
         else:
@@ -554,7 +556,7 @@ class ActionForm(Vertical):
         if (barred := "the game ends this round: a short could not be closed" if v.rounds_left() == 0
                 else self._in_default() or ("you have as many open shorts as the wood allows"
                                             if v.short_room <= 0 else None)):
-            return self._with(Text(f"short {qty} {good} at {price} or better"), [barred])
+            return self._with(Text(f"short {units(qty, good)} at {price} or better"), [barred])
         bids = sorted((o for o in v.book if o.side == "buy" and o.good == good and o.price >= price
                        and o.owner != v.name), key=lambda o: (-o.price, o.id))
         left, proceeds = qty, 0
@@ -564,7 +566,7 @@ class ActionForm(Vertical):
             left -= q
         sold = qty - left
         if not sold:
-            return self._with(Text(f"short {qty} {good} at {price} or better: no bid that high in sight"),
+            return self._with(Text(f"short {units(qty, good)} at {price} or better: no bid that high in sight"),
                               ["it would find no buyer"])
         collateral = -(-proceeds * self.collateral_pct // 100)
         rounds = self._num("rounds")
@@ -575,8 +577,8 @@ class ActionForm(Vertical):
         own = collateral - proceeds
         if own > v.coins:
             warn.append(f"collateral needs {own} of your coins, you hold {v.coins}")
-        return self._with(Text(f"sell {sold} {good} short for {proceeds} now; {collateral} held as collateral; "
-                               f"owe {sold} {good} back in round {due}"), warn)
+        return self._with(Text(f"sell {units(sold, good)} short for {proceeds} now; {collateral} held as collateral; "
+                               f"owe {units(sold, good)} back in round {due}"), warn)
 
     def _caps(self) -> list[str]:
         """A quantity, price or amount typed past what a move may carry."""

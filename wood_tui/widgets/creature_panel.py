@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static
 
 from engine.actions import Action
 from engine.brains import Decision
-from engine.events import Event
+from engine.events import Event, units
 from engine.parsing import MAX_REPLY_CHARS
 from engine.recap import reason_words
 from engine.score import Standing
@@ -60,7 +60,7 @@ def action_text(a: Action) -> Text:
     def f(v: object) -> object:
         return "?" if v is None else v
     if a.action == "offer":
-        s = f"offer {f(a.side)} {f(a.qty)} {f(a.good)} @ {f(a.price)}"
+        s = f"offer {f(a.side)} {units(f(a.qty), f(a.good))} @ {f(a.price)}"
     elif a.action == "accept":
         s = f"accept #{f(a.id)}" + (f" ×{a.qty}" if a.qty else "")
     elif a.action == "lend":
@@ -68,9 +68,9 @@ def action_text(a: Action) -> Text:
         if a.to:
             return Text.assemble(s + " to ", safe.text(a.to))
     elif a.action == "gift":
-        return Text.assemble(f"gift {f(a.qty)} {f(a.good)} to ", safe.text(f(a.to)))
+        return Text.assemble(f"gift {units(f(a.qty), f(a.good))} to ", safe.text(f(a.to)))
     elif a.action == "short":
-        s = f"short {f(a.qty)} {f(a.good)} @ {f(a.price)}"
+        s = f"short {units(f(a.qty), f(a.good))} @ {f(a.price)}"
     elif a.action in ("ally", "break"):
         return Text.assemble(f"{'ally with' if a.action == 'ally' else 'break with'} ", safe.text(a.to))
     elif a.action == "whisper":  # to whom, never what: the words are for the god view
@@ -129,7 +129,7 @@ def ties(card: CreatureCard) -> Text:
     """Its open shorts and its allies, one line: `short 3 honey due r12 · allied with Fox`."""
     parts = []
     if card.shorts:
-        parts.append(Text("short " + ", ".join(f"{q} {g} due r{due}" for q, g, due in card.shorts), style="yellow"))
+        parts.append(Text("short " + ", ".join(f"{units(q, g)} due r{due}" for q, g, due in card.shorts), style="yellow"))
     if card.allies:
         parts.append(Text.assemble(("allied with ", "blue"),
                                    Text(", ").join(safe.name(a, style="bold blue") for a in card.allies)))

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from engine.events import units, units_list
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
@@ -66,7 +67,7 @@ class SeatPanel(VerticalScroll):
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
-            ("\nyou make ", "dim"), ", ".join(f"{q} {g}" for g, q in view.produces), (" a round", "dim")))
+            ("\nyou make ", "dim"), units_list(view.produces), (" a round", "dim")))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
                               (f"  until round {s.until}", "dim"))
@@ -113,13 +114,13 @@ class SeatPanel(VerticalScroll):
                 [Text.assemble(f"#{po.id} from ", safe.name(po.proposer, style="bold"),
                                (f": accept #{po.id} to ally", "dim")) for po in view.pact_offers])
         section("Your shorts",
-                [Text(f"#{x.id} owe {x.owed} {x.good} back in round {x.due} (sold at {x.price}; "
+                [Text(f"#{x.id} owe {units(x.owed, x.good)} back in round {x.due} (sold at {x.price}; "
                       f"{x.collateral} coins held)") for x in view.shorts])
         if view.allies:
             parts.append(Text.assemble(("Your allies: ", "bold"), Text(", ").join(
                 safe.name(a) for a in view.allies)))
         section("Your standing offers",
-                [Text(f"#{o.id} {o.side} {o.qty} {o.good} @ {o.price} (until round {o.expires})")
+                [Text(f"#{o.id} {o.side} {units(o.qty, o.good)} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers]
                 + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
                                  safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
