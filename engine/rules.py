@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import groves, memory
 from .actions import PASS, SHORT_ROUNDS_MAX, Action, Reason
-from .events import HEADLINE_KINDS, Event, headline, units
+from .events import HEADLINE_KINDS, Event, counted, headline, units
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
 from .views import MAX_HEADLINES
@@ -272,7 +272,7 @@ def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
     if a.side == "sell" and me.goods.get(a.good, 0) < a.qty:
         return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good)}")
     if a.side == "buy" and me.coins < a.qty * a.price:
-        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+        return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
     out: list[Event] = []
     left = a.qty
     for o in _partners(s, book, name, a.side, a.good, a.price):
@@ -368,7 +368,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         buyer, seller = (name, o.owner) if o.side == "sell" else (o.owner, name)
         me = s.creatures[name]
         if buyer == name and me.coins < q * o.price:
-            return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+            return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
         if seller == name and me.goods.get(o.good, 0) < q:
             return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(o.good, 0), o.good)}")
         if not _funded(s, buyer, seller, o.good, q, o.price):
@@ -390,7 +390,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         if lo.to is not None and lo.to != name:
             return (Reason.NOT_FOR_YOU, f"loan offer #{lo.id} is for another creature")
         if (debt := unpaid_debt(s, name)):
-            return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
+            return (Reason.IN_DEFAULT, f"you still owe {counted(debt, 'coin')} from a default")
         if s.end and s.round + lo.rounds > s.end:
             return (Reason.OUT_OF_RANGE, f"loan offer #{lo.id} would fall due after the last round ({s.end})")
         lender = s.creatures[lo.lender]
@@ -465,7 +465,7 @@ def _do_lend(s: State, world: World, book: Book, name: str, a: Action):
     if s.end and s.round + a.rounds > s.end:
         return (Reason.OUT_OF_RANGE, f"the game ends in round {s.end}: a loan must fall due by then")
     if s.creatures[name].coins < a.amount:
-        return (Reason.INSUFFICIENT_COINS, f"hold {s.creatures[name].coins} coins")
+        return (Reason.INSUFFICIENT_COINS, f"hold {counted(s.creatures[name].coins, 'coin')}")
     lid = s.new_id()
     s.loan_offers[lid] = LoanOffer(lid, name, a.amount, a.rate, a.rounds, r_exp(s, world), a.to)
     return [Event("loan_offered", s.round, {"id": lid, "lender": name, "amount": a.amount, "rate": a.rate,
@@ -482,7 +482,7 @@ def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
     me, them = s.creatures[name], s.creatures[a.to]
     if a.good == "coins":
         if me.coins < a.qty:
-            return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins")
+            return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
         me.coins -= a.qty
         them.coins += a.qty
         value = a.qty
@@ -515,7 +515,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     if s.end and s.round >= s.end:
         return (Reason.OUT_OF_RANGE, "the game ends this round: a short could not be closed")
     if (debt := unpaid_debt(s, name)):  # a short borrows from the wood: not while a debt is unpaid
-        return (Reason.IN_DEFAULT, f"you still owe {debt} coins from a default")
+        return (Reason.IN_DEFAULT, f"you still owe {counted(debt, 'coin')} from a default")
     if s.end:
         rounds = min(rounds, s.end - s.round)  # it falls due in the last round at the latest
     cap = int(world.economy["max_shorts"])
@@ -546,7 +546,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     proceeds = sum(q * o.price for o, q in fills)
     collateral = -(-proceeds * int(world.economy["short_collateral_pct"]) // 100)
     if me.coins + proceeds < collateral:
-        return (Reason.INSUFFICIENT_COINS, f"hold {me.coins} coins; a short of {units(sold, a.good)} needs "
+        return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}; a short of {units(sold, a.good)} needs "
                                            f"{collateral - proceeds} of your own as collateral")
     sid = s.new_id()
     me.goods[a.good] = me.goods.get(a.good, 0) + sold  # borrowed from the store: owed back in the short

@@ -752,6 +752,10 @@ def test_a_move_refused_for_one_unit_held_says_one(calm, state):
     s.offers[90] = Offer(90, "Fox", "buy", "acorns", 1, 9, 99)
     refused = act(s, calm, "Owl", action="offer", side="sell", good="berries", qty=2, price=9)
     assert [e.data["detail"] for e in kinds(refused, "rejected")] == ["hold 1 berry"]
+    s.creatures["Owl"].coins = 1  # "hold 1 coins" had been said of one coin
+    refused = act(s, calm, "Owl", action="offer", side="buy", good="acorns", qty=1, price=9)
+    assert [e.data["detail"] for e in kinds(refused, "rejected")] == ["hold 1 coin"]
+    s.creatures["Owl"].coins = 0
     refused = act(s, calm, "Owl", action="short", good="acorns", qty=1, price=9)
     assert kinds(refused, "rejected")[0].data["detail"].startswith("hold 0 coins; a short of 1 acorn needs ")
 
