@@ -22,6 +22,16 @@ MAX_CREATURES = 10_000  # ... and has at most this many (a --creatures run, or a
 BRAIN_KINDS = ("scripted", "llm")  # what a run's creatures think with (`--brains`, a save's meta)
 ASSETS = Path(assets.__file__).resolve().parent  # the installed `assets` package
 SEASONS = ("spring", "summer", "autumn", "winter")
+# goods.toml's [economy] numbers, each a whole number from low to high (None: no top); `_check` refuses others
+ECONOMY_RANGES = (
+    ("start_coins", 0, None), ("pantry", 0, None), ("offer_lifetime", 1, None),
+    ("mood_start", 0, 100), ("mood_fed", 0, 100), ("mood_hungry", 0, 100), ("low_mood", 0, 100),  # mood is 0 to 100
+    ("price_memory_pct", 0, 100), ("debt_garnish_pct", 0, 100), ("granary_min", 0, None),
+    ("granary_spend_pct", 0, 100), ("feelings_drift_div", 1, None), ("short_collateral_pct", 0, None),
+    ("short_rounds", 1, None), ("max_shorts", 0, None), ("squeeze_pct", 0, None), ("max_allies", 0, None),
+    ("whispers_shown", 0, None), ("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000),
+)
+ODDS_CHANCES = ("weather_per_round", "tip_per_round", "tip_true", "investigate")  # shocks.toml [odds], each 0 to 1
 
 
 @dataclass(frozen=True)
@@ -116,8 +126,8 @@ def load_world(assets: Path = ASSETS) -> World:
     creatures_doc = _read(assets / "creatures.toml")
     shocks_doc = _read(assets / "shocks.toml")
     goods = {
-        name: Good(name, bool(g.get("food")), int(g["base_price"]), int(g.get("spoil_pct", 0)), bool(g.get("fuel")),
-                   g.get("one", ""))
+        name: Good(name, bool(g.get("food")), g.get("base_price"), g.get("spoil_pct", 0), bool(g.get("fuel")),
+                   g.get("one", ""))  # numbers as written: `_check` refuses any that is not a whole number
         for name, g in goods_doc["goods"].items()
     }
     species = {
@@ -145,18 +155,39 @@ def _check(world: World) -> None:
     for g in world.goods.values():
         if type(g.one) is not str or not g.one.strip():
             raise WorldError(f"good {g.name} has no `one`: the word for one unit of it (`1 acorn` of acorns)")
-        if g.spoil_pct <= 0:
+        if type(g.spoil_pct) is int and g.spoil_pct <= 0:
             raise WorldError(f"good {g.name} never spoils: every good must, or it can be hoarded forever")
-    for key, low, high in (("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000)):
-        v = world.economy.get(key)
-        if type(v) is not int or not low <= v <= high:
-            raise WorldError(f"economy.{key} must be a whole number from {low} to {high}")
+        _whole(f"goods.{g.name}.spoil_pct", g.spoil_pct, 1, 100)
+        _whole(f"goods.{g.name}.base_price", g.base_price, 1)
+    for key, low, high in ECONOMY_RANGES:
+        _whole(f"economy.{key}", world.economy.get(key), low, high)
+    fuel_by_season = world.economy.get("fuel_by_season")
+    for season in SEASONS:
+        _whole(f"economy.fuel_by_season.{season}",
+               fuel_by_season.get(season) if isinstance(fuel_by_season, dict) else None, 0)
+    for key in ODDS_CHANCES:
+        v = world.odds.get(key)
+        if type(v) not in (int, float) or not 0 <= v <= 1:
+            raise WorldError(f"odds.{key} must be a chance from 0 to 1")
+    for key, low in (("tip_lead_min", 1), ("tip_lead_max", 1), ("fine_base", 0)):
+        _whole(f"odds.{key}", world.odds.get(key), low)
+    if world.odds["tip_lead_min"] > world.odds["tip_lead_max"]:
+        raise WorldError("odds.tip_lead_min must be at most odds.tip_lead_max (rounds from a tip to its resolution)")
     for sh in world.shocks.values():
         if sh.good not in world.goods:
             raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")
+        _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
+        _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
     for r in world.default_roster:
         if r.species not in world.species or r.temperament not in world.temperaments:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
+
+
+def _whole(where: str, v, low: int, high: int | None = None) -> None:
+    """Refuse `v`, the world's number at `where`, unless it is a whole number from `low` (to `high`)."""
+    if type(v) is not int or v < low or (high is not None and v > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise WorldError(f"{where} must be a whole number {span}")
 
 
 def name_key(name: str) -> str:

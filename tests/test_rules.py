@@ -428,6 +428,49 @@ def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path
         load_world(tmp_path)
 
 
+@pytest.mark.parametrize("file, key, value, said", [
+    ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", 1.5, "odds.tip_lead_min must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_max", "3", "odds.tip_lead_max must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", 4, "odds.tip_lead_min must be at most odds.tip_lead_max"),
+    ("shocks.toml", "tip_true", 1.5, "odds.tip_true must be a chance from 0 to 1"),
+    ("shocks.toml", "weather_per_round", -0.1, "odds.weather_per_round must be a chance from 0 to 1"),
+    ("shocks.toml", "investigate", None, "odds.investigate must be a chance from 0 to 1"),
+    ("shocks.toml", "fine_base", -5, "odds.fine_base must be a whole number of at least 0"),
+    ("shocks.toml", "pct", -150, "shocks.drought.pct must be a whole number of at least -100"),
+    ("shocks.toml", "rounds", 0, "shocks.drought.rounds must be a whole number of at least 1"),
+    ("goods.toml", "pantry", -1, "economy.pantry must be a whole number of at least 0"),
+    ("goods.toml", "offer_lifetime", 0, "economy.offer_lifetime must be a whole number of at least 1"),
+    ("goods.toml", "granary_spend_pct", 101, "economy.granary_spend_pct must be a whole number from 0 to 100"),
+    ("goods.toml", "debt_garnish_pct", 150, "economy.debt_garnish_pct must be a whole number from 0 to 100"),
+    ("goods.toml", "price_memory_pct", 40.5, "economy.price_memory_pct must be a whole number from 0 to 100"),
+    ("goods.toml", "mood_start", 101, "economy.mood_start must be a whole number from 0 to 100"),
+    ("goods.toml", "feelings_drift_div", 0, "economy.feelings_drift_div must be a whole number of at least 1"),
+    ("goods.toml", "short_rounds", None, "economy.short_rounds must be a whole number of at least 1"),
+    ("goods.toml", "winter", -2, "economy.fuel_by_season.winter must be a whole number of at least 0"),
+    ("goods.toml", "base_price", 0, "goods.acorns.base_price must be a whole number of at least 1"),
+    ("goods.toml", "base_price", 6.5, "goods.acorns.base_price must be a whole number of at least 1"),
+    ("goods.toml", "spoil_pct", 101, "goods.acorns.spoil_pct must be a whole number from 1 to 100"),
+])
+def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
+    """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
+    loaded and then misbehaved; each is refused in one line naming the number (the first `key = ` line of `file`)."""
+    import re
+    import shutil
+
+    from engine.world import ASSETS, WorldError
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / file
+    text = path.read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(key + " "))
+    path.write_text(text.replace(line, "" if value is None else f"{key} = {value!r}".replace("'", '"'), 1))
+    with pytest.raises(WorldError, match="^" + re.escape(said)) as err:
+        load_world(tmp_path)
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("one", [None, "", "  ", 1])
 def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_path):
     import shutil
