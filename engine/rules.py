@@ -18,7 +18,7 @@ from .events import HEADLINE_KINDS, Event, counted, headline, units
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
 from .views import MAX_HEADLINES
-from .world import World
+from .world import Shock, World
 
 MAX_SAYS_IN_HEADLINES = 3
 
@@ -118,11 +118,16 @@ def open_round(state: State, world: World) -> tuple[State, list[Event], Flows]:
         tid = r  # at most one tip a round: numbered by it, apart from the public offer ids
         if s.end and r + lead > s.end:  # it would resolve after the last round: no tip
             return s, ev, flows
-        text = shock.tip.format(good=shock.good, n=lead)
+        text = tip_text(shock, lead)
         s.tips[tid] = Tip(tid, shock.name, shock.good, text, recipients, truth, r, r + lead)
         ev.append(Event("tip_issued", r, {"tip": tid, "text": text, "good": shock.good, "resolves": r + lead},
                         public=False, who=tuple(recipients)))
     return s, ev, flows
+
+
+def tip_text(shock: Shock, lead: int) -> str:
+    """What a tip of `shock` resolving in `lead` rounds says: its `tip` with {good} and {rounds} (`1 round`) filled in."""
+    return shock.tip.format(good=shock.good, rounds=counted(lead, "round"))
 
 
 def _collect(s: State, ln: Loan, r: int, garnish_pct: int) -> Event | None:

@@ -176,6 +176,12 @@ def _check(world: World) -> None:
     for sh in world.shocks.values():
         if sh.good not in world.goods:
             raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")
+        try:
+            if type(sh.tip) is not str:
+                raise ValueError
+            sh.tip.format(good=sh.good, rounds="2 rounds")
+        except (KeyError, IndexError, ValueError):
+            raise WorldError(f"shocks.{sh.name}.tip may fill in only {{good}} and {{rounds}}") from None
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
     for r in world.default_roster:

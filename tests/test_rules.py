@@ -10,7 +10,7 @@ from engine import memory
 from engine.actions import Action
 from engine.events import Event, describe, headline
 from engine.market import Book
-from engine.rules import action_order, apply_action, check_action, close_round, open_round, public_record, rng
+from engine.rules import action_order, apply_action, check_action, close_round, open_round, public_record, rng, tip_text
 from engine.state import ActiveShock, Offer, Tip, initial_state, state_hash
 from engine.views import public_view
 from engine.world import build_roster, load_world
@@ -118,7 +118,7 @@ def test_a_short_borrower_repays_what_it_can_and_defaults(world, state):
 
 
 def _tip(state, truth, shock="hive_loss", good="honey", recipients=("Fox",)):
-    t = Tip(state.new_id(), shock, good, "the honey harvest fails in 1 rounds", list(recipients), truth,
+    t = Tip(state.new_id(), shock, good, "the honey harvest fails in 1 round", list(recipients), truth,
             state.round, state.round + 1)
     state.tips[t.id] = t
     return t
@@ -164,7 +164,7 @@ def test_the_magistrate_fines_a_recipient_who_bought_on_a_true_tip(world, state)
 def test_public_view_hides_truth_and_others_tips(world, state):
     _tip(state, True, recipients=("Fox",))
     fox, owl = public_view(state, world, "Fox"), public_view(state, world, "Owl")
-    assert [t.text for t in fox.tips] == ["the honey harvest fails in 1 rounds"] and owl.tips == ()
+    assert [t.text for t in fox.tips] == ["the honey harvest fails in 1 round"] and owl.tips == ()
     assert "truth" not in repr(fox) and not hasattr(fox.tips[0], "truth")
     # another trader's holdings are not in the view either
     assert "Owl" not in repr(fox.goods)
@@ -1036,7 +1036,7 @@ def test_a_loan_offer_stands_for_offer_lifetime_rounds_then_expires(calm, state)
 # ---- tips and shocks -------------------------------------------------------
 def _tip_for(state, world, shock, truth, recipients=("Fox",), lead=1):
     sh = world.shocks[shock]
-    t = Tip(state.new_id(), shock, sh.good, sh.tip.format(good=sh.good, n=lead), list(recipients), truth,
+    t = Tip(state.new_id(), shock, sh.good, tip_text(sh, lead), list(recipients), truth,
             state.round, state.round + lead)
     state.tips[t.id] = t
     return t
@@ -1097,7 +1097,7 @@ def test_a_new_tip_reaches_one_or_two_traders_privately(world, state):
         lead = t.resolves - s2.round
         assert world.odds["tip_lead_min"] <= lead <= world.odds["tip_lead_max"]
         sh = world.shocks[t.shock]
-        assert t.good == sh.good and t.text == sh.tip.format(good=sh.good, n=lead)
+        assert t.good == sh.good and t.text == tip_text(sh, lead)
         for name in s2.creatures:
             tips = public_view(s2, tippy, name).tips
             assert [v.id for v in tips] == ([t.id] if name in t.recipients else [])
@@ -1462,6 +1462,37 @@ def test_public_record_lists_notable_events_first_then_a_few_says():
 # --------------------------------------------------------------------------
 # a game with a fixed length: nothing falls due after its last round
 # --------------------------------------------------------------------------
+@pytest.mark.parametrize("lead, says", [(1, "the berries harvest fails in 1 round"),
+                                         (2, "the berries harvest fails in 2 rounds"),
+                                         (3, "the berries harvest fails in 3 rounds")])
+def test_a_tip_counts_its_rounds_one_round_or_more(world, state, lead, says):
+    """With tip_lead_min = 1 (a legal edited world) a tip had said "in 1 rounds"; 2 and 3 read as shipped."""
+    sure = replace(world, odds={**world.odds, "tip_per_round": 1.0, "weather_per_round": 0.0,
+                                "tip_lead_min": lead, "tip_lead_max": lead})
+    texts = {}
+    for seed in range(40):
+        s = state.copy()
+        s.seed = seed
+        s2, ev, _ = open_round(s, sure)
+        for e in kinds(ev, "tip_issued"):
+            texts[s2.tips[e.data["tip"]].shock] = e.data["text"]
+    assert texts["drought"] == says
+    assert texts["windfall"] == "a storm brings down a windfall of timber in " + says.split(" in ")[1]
+
+
+def test_a_world_whose_tip_fills_in_another_name_is_refused(tmp_path):
+    """A tip naming {n} (the old wording) would fail mid-game; the loader refuses it in one line."""
+    import shutil
+
+    from engine.world import ASSETS, WorldError
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    shocks = tmp_path / "shocks.toml"
+    shocks.write_text(shocks.read_text().replace('fails in {rounds}"', 'fails in {n} rounds"', 1))
+    with pytest.raises(WorldError, match=r"^shocks.drought.tip may fill in only \{good\} and \{rounds\}$"):
+        load_world(tmp_path)
+
+
 def test_nothing_falls_due_after_the_last_round(world):
     """A 25-round game where a tip comes every round and every trader is eager:
     no tip resolves, no loan and no short falls due after round 25."""

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from engine.actions import LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, Action, Reason
 from engine.brains.scripted import STYLE, ScriptedBrain, choose
 from engine.moves import market_moves, surplus
-from engine.rules import check_action
+from engine.rules import check_action, tip_text
 from engine.runner import Observer, Runner
 from engine.state import LoanOffer, Offer, State, Tip, initial_state
 from engine.views import PublicView, public_view
@@ -165,7 +165,7 @@ def markets(draw) -> State:
     for _ in range(draw(st.integers(0, 3))):
         shock = WORLD.shocks[draw(st.sampled_from(sorted(WORLD.shocks)))]
         tid = s.new_id()
-        s.tips[tid] = Tip(tid, shock.name, shock.good, shock.tip.format(good=shock.good, n=2),
+        s.tips[tid] = Tip(tid, shock.name, shock.good, tip_text(shock, 2),
                           draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True)),
                           draw(st.booleans()), s.round, s.round + 2)
     return s
@@ -212,7 +212,7 @@ def test_a_speculator_bids_only_what_its_purse_covers(last):
     name = next(n for n, c in s.creatures.items() if c.temperament == "speculator")
     shock = WORLD.shocks["drought"]
     s.round = 3
-    s.tips[1] = Tip(1, shock.name, shock.good, shock.tip.format(good=shock.good, n=2), [name], True, 3, 5)
+    s.tips[1] = Tip(1, shock.name, shock.good, tip_text(shock, 2), [name], True, 3, 5)
     s.quotes[shock.good].last = last
     ref = last if last is not None else WORLD.goods[shock.good].base_price
     price = min(math.ceil(ref * 1.3), PRICE_MAX)
