@@ -123,6 +123,12 @@ class OlderSaveError(LedgerError):
     (`wood export` reads its records), so it is no reason to remove it."""
 
 
+class OldSaveError(LedgerError):
+    """A save of an older ledger version whose rows do not read alike (below
+    `ROWS_ALIKE`): this build reads none of it, but the older wood that wrote
+    it does, so it is no reason to remove it."""
+
+
 class LockedSaveError(LedgerError):
     """A save another program holds locked (SQLite's lock, e.g. an `sqlite3`
     shell in an exclusive transaction): it may be whole, so the way on is to
@@ -934,13 +940,14 @@ class Ledger:
         alike = version in {str(v) for v in ROWS_ALIKE}
         if version != str(VERSION) and not (rows_only and alike):
             try:
-                newer = _whole(version) > VERSION
+                whole = _whole(version)
             except ValueError:
-                newer = False
-            if newer:
+                whole = None
+            if whole is not None and whole > VERSION:
                 raise NewerSaveError(f"{shown_path(p)} was written by a newer wood (ledger version {version}); this build reads "
                                   f"version {VERSION}")
-            older = OlderSaveError if alike else LedgerError  # alike: its records can still be read
+            # alike: its records can still be read; older still: an older wood reads it; neither: not a version
+            older = OlderSaveError if alike else OldSaveError if whole is not None and 1 <= whole < VERSION else LedgerError
             raise older(f"{shown_path(p)} has ledger version {_show(version)}; this build plays and replays version "
                         f"{VERSION}" + (" (its model calls, tips and whispers can still be exported: "
                                         "`wood export`)" if alike else ""))

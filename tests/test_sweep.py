@@ -742,6 +742,36 @@ def test_a_sweep_never_says_to_remove_an_older_woods_save_that_can_still_be_expo
     assert again.returncode == 0 and "1 finished already, 0 to resume, 1 to play" in again.stderr, again.stderr
 
 
+def test_a_sweep_never_says_to_remove_a_save_only_an_older_wood_reads(rosters, tmp_path):
+    """A run's save of a ledger version below those `wood export` reads
+    (ledger version 1): the line had said 'cannot be read (...); remove it
+    to play that run again', which threw away a run the older wood that
+    wrote it reads. It says the save is kept, that an older wood reads it,
+    and to remove it (or choose another --out) to play the run with this
+    build; the save is left as it was, and removed, the same command plays
+    the run."""
+    from engine.ledger import ROWS_ALIKE, VERSION
+
+    assert 1 < min(ROWS_ALIKE)
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    with sqlite3.connect(save) as con:
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+    con.close()
+    before = _everything(out)
+    r = wood(*argv)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it to play" not in r.stderr, r.stderr
+    assert r.stderr == (f"wood: error: {save} cannot be read by this build ({save} has ledger version '1'; this build "
+                        f"plays and replays version {VERSION}); the save is kept: an older wood reads it; remove it "
+                        "(or choose another --out) to play that run again with this build\n"), r.stderr
+    assert _everything(out) == before
+    save.unlink()
+    again = wood(*argv)
+    assert again.returncode == 0 and "1 finished already, 0 to resume, 1 to play" in again.stderr, again.stderr
+
+
 @pytest.mark.parametrize("unreadable", ["save", "-wal"])
 def test_a_sweep_refused_a_save_it_may_not_read_says_so_and_never_to_remove_it(rosters, tmp_path, unreadable):
     """A run's save (or the -wal SQLite reads it through, left by a killed

@@ -380,13 +380,14 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     again; so is one another wood process is writing (a live run: removed
     or resumed, it would be lost), one another program holds locked, one a
     newer wood wrote, one an older wood wrote whose records `wood export`
-    still reads (to be resumed, or if it has its `rounds`, measured), and
+    still reads (to be resumed, or if it has its `rounds`, measured), one
+    older still (only an older wood reads it), and
     one this user may not read, each with what to do instead of removing it. One that does not open 'cannot be
     read': how many rounds it holds is not known, so not whether it was to be
     resumed or, finished, only measured."""
     from engine.errors import WoodError
-    from engine.ledger import (CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError, OlderSaveError,
-                               UnreadableSaveError, being_written)
+    from engine.ledger import (CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError, OldSaveError,
+                               OlderSaveError, UnreadableSaveError, being_written)
 
     if not save.exists() and not save.is_symlink():
         return 0
@@ -430,6 +431,9 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
         raise WoodError(f"{shown_path(save)} cannot be {verb} by this build ({e}); the save is kept: `{export}` can "
                         "still read its records; remove it (or choose another --out) to play that run again with "
                         "this build") from None
+    except OldSaveError as e:  # whole, for the older wood that wrote it: removed, its run would be lost
+        raise WoodError(f"{shown_path(save)} cannot be read by this build ({e}); the save is kept: an older wood reads "
+                        "it; remove it (or choose another --out) to play that run again with this build") from None
     except LedgerError as e:  # the save itself will not do: another run's, damaged, cut short
         raise WoodError(f"{shown_path(save)} cannot be read ({e}); remove it to play that run again") from None
     if recorded != seed:
