@@ -32,6 +32,7 @@ ECONOMY_RANGES = (
     ("whispers_shown", 0, None), ("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000),
 )
 ODDS_CHANCES = ("weather_per_round", "tip_per_round", "tip_true", "investigate")  # shocks.toml [odds], each 0 to 1
+ODDS_WHOLE = (("tip_lead_min", 1), ("tip_lead_max", 1), ("fine_base", 0))  # ... and its whole numbers, from low
 
 
 @dataclass(frozen=True)
@@ -115,19 +116,94 @@ class WorldError(WoodError):
     """The asset files are inconsistent."""
 
 
+@dataclass(frozen=True)
+class Named:
+    """A table of entries named freely (`[goods.acorns]`, `[species.owl]`), each of one `shape`."""
+
+    shape: object
+
+
+@dataclass(frozen=True)
+class Rows:
+    """An array of tables (`[[roster]]`), each of one `shape`."""
+
+    shape: object
+
+
+JUDGED = object()  # a value of any type: `_check` says what is wrong with it ('... must be a whole number ...')
+# What each asset file holds, in one place: a table is a dict of its keys (one ending in `?` may be left out), each
+# with its shape: a table, `Named`, `Rows`, JUDGED, or the type its value must have. `_shape` refuses a file that
+# differs (a key missing, a key the wood does not know, a value where a table belongs) in one line naming the key.
+ASSET_SHAPES = {
+    "goods.toml": {
+        "goods": Named({"one": JUDGED, "food?": bool, "fuel?": bool, "base_price": JUDGED, "spoil_pct": JUDGED}),
+        "economy": {**{key: JUDGED for key, _, _ in ECONOMY_RANGES}, "fuel_by_season": dict.fromkeys(SEASONS, JUDGED)},
+    },
+    "creatures.toml": {
+        "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}),
+        "temperaments": Named({"line": str}),
+        "roster": Rows({"name": str, "species": str, "temperament": str}),
+    },
+    "shocks.toml": {
+        "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}),
+        "odds": dict.fromkeys((*ODDS_CHANCES, *(key for key, _ in ODDS_WHOLE)), JUDGED),
+    },
+}
+_MUST_BE = {str: "text", bool: "true or false"}
+
+
 def _read(path: Path) -> dict:
+    """`path`'s TOML: a file that is not TOML, or not of its shape in `ASSET_SHAPES`, is refused in one line."""
     with path.open("rb") as fh:
-        return tomllib.load(fh)
+        try:
+            doc = tomllib.load(fh)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise WorldError(f"{path.name} is not valid TOML: {str(e).splitlines()[0]}") from None
+    _shape(doc, ASSET_SHAPES[path.name], path.name)
+    return doc
+
+
+def _shape(value, shape, file: str, where: str = "") -> None:
+    """Refuse `value`, found at `where` in `file`, unless it has `shape` (see `ASSET_SHAPES`)."""
+    if shape is JUDGED:
+        return
+    if isinstance(shape, type):
+        if type(value) is not shape:
+            raise WorldError(f"{where} in {file} must be {_MUST_BE[shape]}")
+        return
+    if isinstance(shape, Rows):
+        if type(value) is not list or not all(type(row) is dict for row in value):
+            raise WorldError(f"{where} in {file} must be a list of tables ([[{where}]])")
+        for i, row in enumerate(value, 1):  # counted from 1, as a reader counts the file's [[roster]] tables
+            _shape(row, shape.shape, file, f"{where}[{i}]")
+        return
+    if type(value) is not dict:
+        raise WorldError(f"{where} in {file} must be a table")
+    at = (lambda key: f"{where}.{key}") if where else str
+    if isinstance(shape, Named):
+        for name, entry in value.items():
+            _shape(entry, shape.shape, file, at(name))
+        return
+    keys = {key.removesuffix("?"): key for key in shape}
+    for key in value:
+        if key not in keys:
+            raise WorldError(f"{at(key)} in {file} is not a key the wood knows ({where or file} takes "
+                             f"{', '.join(keys)})")
+    for key, spec in keys.items():
+        if key in value:
+            _shape(value[key], shape[spec], file, at(key))
+        elif not spec.endswith("?"):
+            raise WorldError(f"{at(key)} is missing from {file}")
 
 
 @lru_cache(maxsize=4)
 def load_world(assets: Path = ASSETS) -> World:
-    goods_doc = _read(assets / "goods.toml")
+    goods_doc = _read(assets / "goods.toml")  # each of the right shape: every key read here is there
     creatures_doc = _read(assets / "creatures.toml")
     shocks_doc = _read(assets / "shocks.toml")
     goods = {
-        name: Good(name, bool(g.get("food")), g.get("base_price"), g.get("spoil_pct", 0), bool(g.get("fuel")),
-                   g.get("one", ""))  # numbers as written: `_check` refuses any that is not a whole number
+        name: Good(name, bool(g.get("food")), g["base_price"], g["spoil_pct"], bool(g.get("fuel")),
+                   g["one"])  # numbers as written: `_check` refuses any that is not a whole number
         for name, g in goods_doc["goods"].items()
     }
     species = {
@@ -136,7 +212,7 @@ def load_world(assets: Path = ASSETS) -> World:
     }
     temperaments = {name: t["line"] for name, t in creatures_doc["temperaments"].items()}
     shocks = {name: Shock(name, **s) for name, s in shocks_doc["shocks"].items()}
-    roster = tuple(RosterEntry(r["name"], r["species"], r["temperament"]) for r in creatures_doc.get("roster", []))
+    roster = tuple(RosterEntry(r["name"], r["species"], r["temperament"]) for r in creatures_doc["roster"])
     world = World(goods, species, temperaments, shocks, goods_doc["economy"], shocks_doc["odds"], roster)
     _check(world)
     return world
@@ -160,17 +236,15 @@ def _check(world: World) -> None:
         _whole(f"goods.{g.name}.spoil_pct", g.spoil_pct, 1, 100)
         _whole(f"goods.{g.name}.base_price", g.base_price, 1)
     for key, low, high in ECONOMY_RANGES:
-        _whole(f"economy.{key}", world.economy.get(key), low, high)
-    fuel_by_season = world.economy.get("fuel_by_season")
+        _whole(f"economy.{key}", world.economy[key], low, high)
     for season in SEASONS:
-        _whole(f"economy.fuel_by_season.{season}",
-               fuel_by_season.get(season) if isinstance(fuel_by_season, dict) else None, 0)
+        _whole(f"economy.fuel_by_season.{season}", world.economy["fuel_by_season"][season], 0)
     for key in ODDS_CHANCES:
-        v = world.odds.get(key)
+        v = world.odds[key]
         if type(v) not in (int, float) or not 0 <= v <= 1:
             raise WorldError(f"odds.{key} must be a chance from 0 to 1")
-    for key, low in (("tip_lead_min", 1), ("tip_lead_max", 1), ("fine_base", 0)):
-        _whole(f"odds.{key}", world.odds.get(key), low)
+    for key, low in ODDS_WHOLE:
+        _whole(f"odds.{key}", world.odds[key], low)
     if world.odds["tip_lead_min"] > world.odds["tip_lead_max"]:
         raise WorldError("odds.tip_lead_min must be at most odds.tip_lead_max (rounds from a tip to its resolution)")
     for sh in world.shocks.values():

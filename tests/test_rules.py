@@ -428,6 +428,10 @@ def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path
         load_world(tmp_path)
 
 
+class Raw(str):
+    """A line of a world's file written as it stands (`key = = 6`), not as `key = value`."""
+
+
 @pytest.mark.parametrize("file, key, value, said", [
     ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min must be a whole number of at least 1"),
     ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min must be a whole number of at least 1"),
@@ -436,7 +440,7 @@ def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path
     ("shocks.toml", "tip_lead_min", 4, "odds.tip_lead_min must be at most odds.tip_lead_max"),
     ("shocks.toml", "tip_true", 1.5, "odds.tip_true must be a chance from 0 to 1"),
     ("shocks.toml", "weather_per_round", -0.1, "odds.weather_per_round must be a chance from 0 to 1"),
-    ("shocks.toml", "investigate", None, "odds.investigate must be a chance from 0 to 1"),
+    ("shocks.toml", "investigate", None, "odds.investigate is missing from shocks.toml"),
     ("shocks.toml", "fine_base", -5, "odds.fine_base must be a whole number of at least 0"),
     ("shocks.toml", "pct", -150, "shocks.drought.pct must be a whole number of at least -100"),
     ("shocks.toml", "rounds", 0, "shocks.drought.rounds must be a whole number of at least 1"),
@@ -447,15 +451,50 @@ def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path
     ("goods.toml", "price_memory_pct", 40.5, "economy.price_memory_pct must be a whole number from 0 to 100"),
     ("goods.toml", "mood_start", 101, "economy.mood_start must be a whole number from 0 to 100"),
     ("goods.toml", "feelings_drift_div", 0, "economy.feelings_drift_div must be a whole number of at least 1"),
-    ("goods.toml", "short_rounds", None, "economy.short_rounds must be a whole number of at least 1"),
+    ("goods.toml", "short_rounds", None, "economy.short_rounds is missing from goods.toml"),
     ("goods.toml", "winter", -2, "economy.fuel_by_season.winter must be a whole number of at least 0"),
     ("goods.toml", "base_price", 0, "goods.acorns.base_price must be a whole number of at least 1"),
     ("goods.toml", "base_price", 6.5, "goods.acorns.base_price must be a whole number of at least 1"),
     ("goods.toml", "spoil_pct", 101, "goods.acorns.spoil_pct must be a whole number from 1 to 100"),
+    # a key missing, a key the wood does not know, a value where a table belongs, a file that is not TOML at all
+    ("shocks.toml", "headline", None, "shocks.drought.headline is missing from shocks.toml"),
+    ("shocks.toml", "rounds", Raw("rouds = 2"), "shocks.drought.rouds in shocks.toml is not a key the wood knows "
+                                                "(shocks.drought takes good, pct, rounds, tip, headline)"),
+    ("shocks.toml", "rounds", Raw('rounds = 2\ncolour = "red"'), "shocks.drought.colour in shocks.toml is not a key"),
+    ("shocks.toml", "good", ["berries"], "shocks.drought.good in shocks.toml must be text"),
+    ("shocks.toml", "headline", 3, "shocks.drought.headline in shocks.toml must be text"),
+    ("shocks.toml", "[odds]", ..., "odds is missing from shocks.toml"),
+    ("shocks.toml", "[odds]", Raw("[odd]"), "odd in shocks.toml is not a key the wood knows (shocks.toml takes shocks, "
+                                            "odds)"),
+    ("shocks.toml", "[shocks.drought]", Raw("[shocks]\ndrought = 3"), "shocks.drought in shocks.toml must be a table"),
+    ("shocks.toml", "tip_true", Raw("tip_true = 0.6\ntip_false = 0.4"), "odds.tip_false in shocks.toml is not a key"),
+    ("shocks.toml", "pct", Raw("pct = = -100"), "shocks.toml is not valid TOML: "),
+    ("goods.toml", "[economy]", ..., "economy is missing from goods.toml"),
+    ("goods.toml", "pantry", None, "economy.pantry is missing from goods.toml"),
+    ("goods.toml", "pantry", Raw("pantri = 6"), "economy.pantri in goods.toml is not a key the wood knows"),
+    ("goods.toml", "[economy.fuel_by_season]", ..., "economy.fuel_by_season is missing from goods.toml"),
+    ("goods.toml", "winter", None, "economy.fuel_by_season.winter is missing from goods.toml"),
+    ("goods.toml", "one", None, "goods.acorns.one is missing from goods.toml"),
+    ("goods.toml", "spoil_pct", None, "goods.acorns.spoil_pct is missing from goods.toml"),
+    ("goods.toml", "spoil_pct", Raw("spoil = 5"), "goods.acorns.spoil in goods.toml is not a key the wood knows "
+                                                  "(goods.acorns takes one, food, fuel, base_price, spoil_pct)"),
+    ("goods.toml", "food", "no", "goods.acorns.food in goods.toml must be true or false"),
+    ("goods.toml", "[goods.acorns]", Raw("[goods.acorns"), "goods.toml is not valid TOML: "),
+    ("creatures.toml", "produces", None, "species.owl.produces is missing from creatures.toml"),
+    ("creatures.toml", "needs", None, "species.owl.needs is missing from creatures.toml"),
+    ("creatures.toml", "needs", "berries", "species.owl.needs in creatures.toml must be a table"),
+    ("creatures.toml", "line", None, "temperaments.hoarder.line is missing from creatures.toml"),
+    ("creatures.toml", "temperament", None, "roster[1].temperament is missing from creatures.toml"),
+    ("creatures.toml", "species", 3, "roster[1].species in creatures.toml must be text"),
+    ("creatures.toml", "[temperaments.hoarder]", Raw("[temperaments.hoarder]\nmood = 3"),
+     "temperaments.hoarder.mood in creatures.toml is not a key the wood knows (temperaments.hoarder takes line)"),
 ])
 def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
     """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
-    loaded and then misbehaved; each is refused in one line naming the number (the first `key = ` line of `file`)."""
+    loaded and then misbehaved; each is refused in one line naming the number (the first `key = ` line of `file`,
+    or the first line that is `key`: a table's header). So is a file of the wrong shape (`engine.world.ASSET_SHAPES`),
+    which had failed with Python's own KeyError or TypeError, and one that is not TOML: the line is left out (None),
+    written as it stands (`Raw`), or cut with all after it (...)."""
     import re
     import shutil
 
@@ -464,14 +503,19 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
         shutil.copy(f, tmp_path / f.name)
     path = tmp_path / file
     text = path.read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith(key + " "))
-    path.write_text(text.replace(line, "" if value is None else f"{key} = {value!r}".replace("'", '"'), 1))
+    line = next(ln for ln in text.splitlines() if ln.split(" ", 1)[0] == key)
+    if value is ...:
+        text = text[:text.index(line)]
+    else:
+        written = value if isinstance(value, Raw) else f"{key} = {value!r}".replace("'", '"')
+        text = text.replace(line, "" if value is None else written, 1)
+    path.write_text(text)
     with pytest.raises(WorldError, match="^" + re.escape(said)) as err:
         load_world(tmp_path)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("one", [None, "", "  ", 1])
+@pytest.mark.parametrize("one", ["", "  ", 1])  # none at all: the table above
 def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_path):
     import shutil
 
