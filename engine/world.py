@@ -125,9 +125,10 @@ class Named:
 
 @dataclass(frozen=True)
 class Rows:
-    """An array of tables (`[[roster]]`), each of one `shape`."""
+    """An array of tables (`[[roster]]`), each of one `shape`, and at least `least` of them."""
 
     shape: object
+    least: int = 0
 
 
 JUDGED = object()  # a value of any type: `_check` says what is wrong with it ('... must be a whole number ...')
@@ -142,7 +143,7 @@ ASSET_SHAPES = {
     "creatures.toml": {
         "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}),
         "temperaments": Named({"line": str}),
-        "roster": Rows({"name": str, "species": str, "temperament": str}),
+        "roster": Rows({"name": str, "species": str, "temperament": str}, least=1),  # `build_roster` cycles it
     },
     "shocks.toml": {
         "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}),
@@ -174,6 +175,9 @@ def _shape(value, shape, file: str, where: str = "") -> None:
     if isinstance(shape, Rows):
         if type(value) is not list or not all(type(row) is dict for row in value):
             raise WorldError(f"{where} in {file} must be a list of tables ([[{where}]])")
+        if len(value) < shape.least:
+            raise WorldError(f"{where} in {file} must have at least {shape.least} [[{where}]] "
+                             f"table{'' if shape.least == 1 else 's'}")
         for i, row in enumerate(value, 1):  # counted from 1, as a reader counts the file's [[roster]] tables
             _shape(row, shape.shape, file, f"{where}[{i}]")
         return

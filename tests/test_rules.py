@@ -432,6 +432,11 @@ class Raw(str):
     """A line of a world's file written as it stands (`key = = 6`), not as `key = value`."""
 
 
+class Cut(str):
+    """A line written at the top of a world's file, where a top-level key goes, and `key`'s line cut with all after
+    it (`roster = []` for the [[roster]] tables)."""
+
+
 @pytest.mark.parametrize("file, key, value, said", [
     ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min must be a whole number of at least 1"),
     ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min must be a whole number of at least 1"),
@@ -488,13 +493,16 @@ class Raw(str):
     ("creatures.toml", "species", 3, "roster[1].species in creatures.toml must be text"),
     ("creatures.toml", "[temperaments.hoarder]", Raw("[temperaments.hoarder]\nmood = 3"),
      "temperaments.hoarder.mood in creatures.toml is not a key the wood knows (temperaments.hoarder takes line)"),
+    ("creatures.toml", "[[roster]]", ..., "roster is missing from creatures.toml"),
+    ("creatures.toml", "[[roster]]", Cut("roster = []"), "roster in creatures.toml must have at least 1 [[roster]] table"),
 ])
 def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
     """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
     loaded and then misbehaved; each is refused in one line naming the number (the first `key = ` line of `file`,
     or the first line that is `key`: a table's header). So is a file of the wrong shape (`engine.world.ASSET_SHAPES`),
-    which had failed with Python's own KeyError or TypeError, and one that is not TOML: the line is left out (None),
-    written as it stands (`Raw`), or cut with all after it (...)."""
+    which had failed with Python's own KeyError or TypeError (an empty roster: ZeroDivisionError in build_roster),
+    and one that is not TOML: the line is left out (None), written as it stands (`Raw`), cut with all after it (...),
+    or so cut with a line written at the top (`Cut`)."""
     import re
     import shutil
 
@@ -504,8 +512,8 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
     path = tmp_path / file
     text = path.read_text()
     line = next(ln for ln in text.splitlines() if ln.split(" ", 1)[0] == key)
-    if value is ...:
-        text = text[:text.index(line)]
+    if value is ... or isinstance(value, Cut):
+        text = ("" if value is ... else value + "\n") + text[:text.index(line)]
     else:
         written = value if isinstance(value, Raw) else f"{key} = {value!r}".replace("'", '"')
         text = text.replace(line, "" if value is None else written, 1)
