@@ -230,6 +230,9 @@ def _check(world: World) -> None:
         for g in (*sp.produces, *sp.needs):
             if g not in world.goods:
                 raise WorldError(f"species {sp.name} names unknown good {g!r}")
+        for part, units in (("produces", sp.produces), ("needs", sp.needs)):  # units a round; a good of 0 is left out,
+            for g, n in units.items():  # or a species needing none of a good it cannot make passes the test below
+                _whole(f"species.{sp.name}.{part}.{g}", n, 1)
         if not set(sp.needs) - set(sp.produces):
             raise WorldError(f"species {sp.name} could feed itself; scarcity is deliberate")
     for g in world.goods.values():
