@@ -257,17 +257,24 @@ def _check(world: World) -> None:
     for sh in world.shocks.values():
         if sh.good not in world.goods:
             raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")
-        try:
-            if type(sh.tip) is not str:
-                raise ValueError
-            sh.tip.format(good=sh.good, rounds="2 rounds")
-        except (KeyError, IndexError, ValueError):
-            raise WorldError(f"shocks.{sh.name}.tip may fill in only {{good}} and {{rounds}}") from None
+        _fills(f"shocks.{sh.name}.tip", sh.tip, good=sh.good, rounds="2 rounds")  # as `rules.tip_text` fills it
+        _fills(f"shocks.{sh.name}.headline", sh.headline, good=sh.good)  # ... and `rules` the shock's headline
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
     for r in world.default_roster:
         if r.species not in world.species or r.temperament not in world.temperaments:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
+
+
+def _fills(where: str, text, **names: str) -> None:
+    """Refuse `text`, the world's wording at `where`, unless it is text that `str.format` fills in with `names`
+    alone (a `{bogus}`, a `{good.x}` or a lone `{` would fail when the game came to say it)."""
+    try:
+        if type(text) is not str:
+            raise ValueError
+        text.format(**names)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+        raise WorldError(f"{where} may fill in only {' and '.join(f'{{{name}}}' for name in names)}") from None
 
 
 def _whole(where: str, v, low: int, high: int | None = None) -> None:

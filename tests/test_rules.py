@@ -468,6 +468,13 @@ class Cut(str):
     ("shocks.toml", "rounds", Raw('rounds = 2\ncolour = "red"'), "shocks.drought.colour in shocks.toml is not a key"),
     ("shocks.toml", "good", ["berries"], "shocks.drought.good in shocks.toml must be text"),
     ("shocks.toml", "headline", 3, "shocks.drought.headline in shocks.toml must be text"),
+    ("shocks.toml", "headline", "Drought: the {bogus} harvest fails", "shocks.drought.headline may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought for {rounds}", "shocks.drought.headline may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought: the {good.name} harvest fails",
+     "shocks.drought.headline may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought: the {good harvest fails", "shocks.drought.headline may fill in only {good}"),
+    ("shocks.toml", "tip", "the {good[x]} harvest fails in {rounds}",
+     "shocks.drought.tip may fill in only {good} and {rounds}"),
     ("shocks.toml", "[odds]", ..., "odds is missing from shocks.toml"),
     ("shocks.toml", "[odds]", Raw("[odd]"), "odd in shocks.toml is not a key the wood knows (shocks.toml takes shocks, "
                                             "odds)"),
