@@ -15,6 +15,7 @@ from pathlib import Path
 import assets
 
 from .errors import WoodError
+from .sanitise import shown_path
 
 MIN_CREATURES = 2  # a market needs at least two traders
 NAME_MAX = 40  # characters of a creature's name (a roster's, one typed after --as)
@@ -154,12 +155,16 @@ _MUST_BE = {str: "text", bool: "true or false"}
 
 
 def _read(path: Path) -> dict:
-    """`path`'s TOML: a file that is not TOML, or not of its shape in `ASSET_SHAPES`, is refused in one line."""
-    with path.open("rb") as fh:
-        try:
+    """`path`'s TOML: a file that cannot be read (not there), is not TOML, or is not of its shape in `ASSET_SHAPES`
+    is refused in one line."""
+    try:
+        with path.open("rb") as fh:
             doc = tomllib.load(fh)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise WorldError(f"{path.name} is not valid TOML: {str(e).splitlines()[0]}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise WorldError(f"{path.name} is not valid TOML: {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise WorldError(f"{path.name}, one of the world's files, cannot be read ({e.strerror or e}: "
+                         f"{shown_path(path)})") from None
     _shape(doc, ASSET_SHAPES[path.name], path.name)
     return doc
 

@@ -432,6 +432,9 @@ class Raw(str):
     """A line of a world's file written as it stands (`key = = 6`), not as `key = value`."""
 
 
+GONE = object()  # the file itself taken away
+
+
 class Cut(str):
     """A line written at the top of a world's file, where a top-level key goes, and `key`'s line cut with all after
     it (`roster = []` for the [[roster]] tables)."""
@@ -511,6 +514,9 @@ class Cut(str):
     ("creatures.toml", "needs", Raw("needs = { acorns = 1, berries = 1, honey = 0 }"),
      "species.owl.needs.honey must be a whole number of at least 1"),
     ("creatures.toml", "needs", Raw("needs = { acorns = 1, nuts = 1 }"), "species owl names unknown good 'nuts'"),
+    ("shocks.toml", None, GONE, "shocks.toml, one of the world's files, cannot be read (No such file or directory: "),
+    ("creatures.toml", None, GONE, "creatures.toml, one of the world's files, cannot be read (No such file or "),
+    ("goods.toml", None, ..., "goods is missing from goods.toml"),
     ("creatures.toml", "[[roster]]", ..., "roster is missing from creatures.toml"),
     ("creatures.toml", "[[roster]]", Cut("roster = []"), "roster in creatures.toml must have at least 1 [[roster]] table"),
 ])
@@ -520,7 +526,8 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
     or the first line that is `key`: a table's header). So is a file of the wrong shape (`engine.world.ASSET_SHAPES`),
     which had failed with Python's own KeyError or TypeError (an empty roster: ZeroDivisionError in build_roster),
     and one that is not TOML: the line is left out (None), written as it stands (`Raw`), cut with all after it (...),
-    or so cut with a line written at the top (`Cut`)."""
+    or so cut with a line written at the top (`Cut`); with no `key`, the whole file is cut (...) or taken away
+    (GONE), which had surfaced as the CLI's 'path: No such file or directory'."""
     import re
     import shutil
 
@@ -529,13 +536,16 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
         shutil.copy(f, tmp_path / f.name)
     path = tmp_path / file
     text = path.read_text()
-    line = next(ln for ln in text.splitlines() if ln.split(" ", 1)[0] == key)
-    if value is ... or isinstance(value, Cut):
+    line = text if key is None else next(ln for ln in text.splitlines() if ln.split(" ", 1)[0] == key)
+    if value is GONE:
+        path.unlink()
+    elif value is ... or isinstance(value, Cut):
         text = ("" if value is ... else value + "\n") + text[:text.index(line)]
     else:
         written = value if isinstance(value, Raw) else f"{key} = {value!r}".replace("'", '"')
         text = text.replace(line, "" if value is None else written, 1)
-    path.write_text(text)
+    if value is not GONE:
+        path.write_text(text)
     with pytest.raises(WorldError, match="^" + re.escape(said)) as err:
         load_world(tmp_path)
     assert "\n" not in str(err.value)
