@@ -20,6 +20,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -283,6 +284,33 @@ def _check_companions_readable(p: Path) -> None:
                                       "user (its permissions), and SQLite reads the save through it")
 
 
+def _regular_file(p: str | Path):
+    """The regular file at `p` opened to read, or None where there is none,
+    it cannot be opened, or it is no regular file: a named pipe is opened
+    without waiting for a writer (a plain open waits for good), and closed."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    fh = open(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        return None
+    return fh
+
+
+def _head_of_file(p: Path, n: int) -> bytes | None:
+    """The first `n` bytes of the regular file at `p` (`_regular_file`), or None."""
+    fh = _regular_file(p)
+    if fh is None:
+        return None
+    with fh:
+        try:
+            return fh.read(n)
+        except OSError:
+            return None
+
+
 def _check_shm_is_an_index(p: Path) -> None:
     """Refuse a save whose -shm name holds another SQLite file (a save copied
     or named there: `wood sim --save RUN.db-shm` beside RUN.db): SQLite takes
@@ -291,10 +319,8 @@ def _check_shm_is_an_index(p: Path) -> None:
     SQLite leaves there itself, a whole index or one it cut to 3 bytes to
     begin afresh, is its own.)"""
     shm = Path(f"{beside(p)}-shm")
-    try:
-        with shm.open("rb") as fh:
-            head = fh.read(16)
-    except OSError:  # none there (the usual), or not a file (`_check_companions_are_files`)
+    head = _head_of_file(shm, 16)
+    if head is None:  # none there (the usual), or not a file (`_check_companions_are_files`)
         return
     if head == b"SQLite format 3\x00":
         raise CompanionError(f"{shown_path(p)}: {shown_path(shm.name)} beside it is an SQLite file (a save?), not SQLite's "
@@ -334,10 +360,8 @@ def _check_wal(p: Path) -> None:
     there is); resumed, the -wal would be written over. Not while a wood
     process writes the save (its -wal is SQLite's, mid-write)."""
     wal = Path(f"{beside(p)}-wal")
-    try:
-        with wal.open("rb") as fh:
-            head = fh.read(32)
-    except OSError:  # none there (the usual), or not a file SQLite could read either: its own error follows
+    head = _head_of_file(wal, 32)
+    if head is None:  # none there (the usual), or not a file SQLite could read either: its own error follows
         return
     if head and not wal_header_ok(head) and not being_written(p):
         raise CompanionError(f"{shown_path(p)}: {shown_path(wal.name)} beside it is not an SQLite log (its header is "
@@ -524,14 +548,14 @@ def _in_use(path: str | Path) -> LedgerError:
 def being_written(path: str | Path) -> bool:
     """Whether another process holds the save's writer's lock (`_writer_lock`):
     a run still saving to it, or a game resumed from it. False where files
-    cannot be locked, or the file cannot be opened."""
+    cannot be locked, or the file cannot be opened, or is no regular file (a
+    FIFO is opened without waiting for a writer, and is no save)."""
     try:
         import fcntl
     except ImportError:
         return False
-    try:
-        fh = open(path, "rb")
-    except OSError:
+    fh = _regular_file(path)
+    if fh is None:
         return False
     with fh:
         try:

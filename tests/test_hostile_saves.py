@@ -1078,3 +1078,27 @@ def test_a_report_never_writes_a_chart_over_the_save_it_reads(base_save, tmp_pat
     assert f"--plots {tmp_path}: its chart {name} would be written over the save it reads, {tmp_path / read_as}; " \
            "choose another folder for the charts" in line, line
     assert digest(p) == digest(base_save) and sorted(os.listdir(tmp_path)) == sorted({name, read_as})
+
+
+@pytest.mark.parametrize("where", ["save", "shm"])
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"], ["export", "{p}", "--out", "{d}/out"]],
+                         ids=["verify", "report", "export"])
+def test_a_named_pipe_at_the_save_or_its_shm_is_never_waited_on(base_save, tmp_path, argv, where):
+    """A named pipe at the save's name (`wood replay --verify`) or at its -shm
+    (every reader): the check for a writer's lock, or for an SQLite file at
+    the -shm, opened it and waited for a writer for good (SIGTERM did not end
+    the wait). It is opened without waiting and, no regular file, not read:
+    the save is refused as no file, or read as it is beside a -shm pipe."""
+    p = tmp_path / "s.db"
+    if where == "save":
+        os.mkfifo(p)
+    else:
+        shutil.copyfile(base_save, p)
+        os.mkfifo(tmp_path / "s.db-shm")
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *(a.format(p=p, d=tmp_path) for a in argv)], cwd=ROOT,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    if where == "save":
+        assert (r.returncode, r.stderr) == (2, f"wood: error: {p} is not a save file (not a regular file)\n"), r.stderr
+    else:
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert digest(p) == digest(base_save)

@@ -1083,3 +1083,19 @@ def test_a_sweep_stopped_while_it_measures_ends_its_workers_and_leaves_no_wal(fi
         "same command to compare them"], err
     assert sorted(p.name for p in out.glob("*/*")) == sorted(
         ["roster.toml", "seed-1.db", "seed-1.log", "seed-2.db", "seed-2.log"] * 2)
+
+
+def test_a_sweep_whose_runs_save_is_a_named_pipe_says_so_and_never_waits_on_it(rosters, tmp_path):
+    """A named pipe where a run's save goes: the check for another process
+    writing it opened the pipe and waited for a writer for good (SIGTERM did
+    not end the wait). Now it is one line, exit 2, the pipe left as it is."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    save.unlink()
+    os.mkfifo(save)
+    r = wood(*argv, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.splitlines()[-1].startswith(f"wood: error: {save} ") and "not a regular file" in r.stderr, r.stderr
+    assert save.is_fifo()
