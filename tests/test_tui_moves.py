@@ -326,6 +326,23 @@ async def test_the_preview_names_one_unit_of_a_good_as_one():
         assert "give away 1 berry (you hold" in explain(screen), explain(screen)
 
 
+async def test_the_preview_counts_one_coin_as_one():
+    """A seat holding 1 coin was told "you hold 1 coins" (and "lend 1 coins",
+    "costs 1 coins"): the form's coin counts now say "1 coin". The seat's view
+    is the game's own, its coins set to 1 (no scripted round leaves Owl so poor)."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        form.view = replace(form.view, coins=1)
+        await fill(pilot, "lend", amount="10", rate="5", rounds="1")
+        assert "you hold 1 coin" in explain(screen) and "1 coins" not in explain(screen), explain(screen)
+        await fill(pilot, "lend", amount="1", rate="0", rounds="2")
+        assert "lend 1 coin for 2 rounds" in explain(screen), explain(screen)
+        await fill(pilot, "offer", side="buy", good="acorns", qty="1", price="1")
+        assert "up to 1 coin (you hold 1 coin)" in explain(screen), explain(screen)
+
+
 async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():
     """Before Enter: a lend's rate or term past what the engine takes, and a
     break with no pact to break, are said under the form in words."""

@@ -424,11 +424,11 @@ class ActionForm(Vertical):
                 return None
             total = qty * price
             if side == "buy":
-                line = f"buy {units(qty, good)} at {price} each: up to {total} coins (you hold {v.coins})"
+                line = f"buy {units(qty, good)} at {price} each: up to {counted(total, 'coin')} (you hold {counted(v.coins, 'coin')})"
                 if total > v.coins:
                     warn.append("more coins than you hold")
             else:
-                line = (f"sell {units(qty, good)} at {price} each: {total} coins if all sell "
+                line = (f"sell {units(qty, good)} at {price} each: {counted(total, 'coin')} if all sell "
                         f"(you hold {units(v.holding(good), good)})")
                 if qty > v.holding(good):
                     warn.append(f"you hold only {v.holding(good)}")
@@ -443,9 +443,9 @@ class ActionForm(Vertical):
                 verb = "buy" if o.side == "sell" else "sell"
                 line = Text.assemble(f"{verb} {units(q, o.good)} {'from' if verb == 'buy' else 'to'} ",
                                      safe.name(o.owner),
-                                     f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {q * o.price} coins")
+                                     f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {counted(q * o.price, 'coin')}")
                 if verb == "buy" and q * o.price > v.coins:
-                    warn.append(f"you hold {v.coins} coins")
+                    warn.append(f"you hold {counted(v.coins, 'coin')}")
                 if verb == "sell" and q > v.holding(o.good):
                     warn.append(f"you hold only {units(v.holding(o.good), o.good)}")
                 return self._with(line, warn)
@@ -453,7 +453,7 @@ class ActionForm(Vertical):
                 if (debt := self._in_default()):
                     warn.append(debt)
                 owed = lo.amount + lo.amount * lo.rate * lo.rounds // 100
-                line = Text.assemble(f"borrow {lo.amount} coins from ", safe.name(lo.lender),
+                line = Text.assemble(f"borrow {counted(lo.amount, 'coin')} from ", safe.name(lo.lender),
                                      f": you owe {owed} in round {v.round + lo.rounds}")
                 if v.end and v.round + lo.rounds > v.end:  # an offer made earlier, for a term the game no longer has
                     warn.append(f"loan offer #{lo.id} would fall due after the last round ({v.end})")
@@ -476,10 +476,10 @@ class ActionForm(Vertical):
             if not amount or rate is None or not rounds:
                 return None
             if rate < 0:
-                return self._with(Text(f"lend {amount} coins at {rate}% a round"), ["a rate is 0% or more"])
-            line = f"lend {amount} coins for {counted(rounds, 'round')}: {amount + amount * rate * rounds // 100} back, if repaid"
+                return self._with(Text(f"lend {counted(amount, 'coin')} at {rate}% a round"), ["a rate is 0% or more"])
+            line = f"lend {counted(amount, 'coin')} for {counted(rounds, 'round')}: {amount + amount * rate * rounds // 100} back, if repaid"
             if amount > v.coins:
-                warn.append(f"you hold {v.coins} coins")
+                warn.append(f"you hold {counted(v.coins, 'coin')}")
             if rate > RATE_MAX:
                 warn.append(f"a rate is at most {RATE_MAX}% a round")
             if rounds > LOAN_ROUNDS_MAX:

@@ -115,22 +115,22 @@ class SeatPanel(VerticalScroll):
                                (f": accept #{po.id} to ally", "dim")) for po in view.pact_offers])
         section("Your shorts",
                 [Text(f"#{x.id} owe {units(x.owed, x.good)} back in round {x.due} (sold at {x.price}; "
-                      f"{x.collateral} coins held)") for x in view.shorts])
+                      f"{counted(x.collateral, 'coin')} held)") for x in view.shorts])
         if view.allies:
             parts.append(Text.assemble(("Your allies: ", "bold"), Text(", ").join(
                 safe.name(a) for a in view.allies)))
         section("Your standing offers",
                 [Text(f"#{o.id} {o.side} {units(o.qty, o.good)} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers]
-                + [Text.assemble(f"#{lo.id} lend {lo.amount} coins at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
+                + [Text.assemble(f"#{lo.id} lend {counted(lo.amount, 'coin')} at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
                                  safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
                    for lo in view.my_loan_offers]
                 + [Text.assemble(f"#{po.id} pact proposed to ", safe.name(po.to), f" (until round {po.expires})")
                    for po in view.my_pact_offers])
         section("Your loans",
-                [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {ln.owed} coins, due round {ln.due}")
+                [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {counted(ln.owed, 'coin')}, due round {ln.due}")
                  if ln.role == "borrower" else
-                 Text.assemble(safe.text(ln.other), f" owes you {ln.owed} coins, due round {ln.due}")
+                 Text.assemble(safe.text(ln.other), f" owes you {counted(ln.owed, 'coin')}, due round {ln.due}")
                  for ln in view.loans])
         section("How you feel", [safe.text(line) for line in telling(view.relations)])  # not neutral: it tells nothing
         section("How others feel about you", [safe.text(line) for line in regard])
