@@ -4,13 +4,18 @@ An `Event` is public (anyone may see it) or private to the creatures in
 `who` (a tip reaching its recipients). Hidden facts never sit in a private
 event either: a tip's truth appears only in its public `tip_resolved` event.
 `headline` is the one rendering of an event into the public record.
+Units of a good are worded by the world in play: the renderings take its
+`goods` (`World.goods`) from their caller, as every text that counts units does.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .actions import reason_words
-from .world import load_world
+from .world import Good
+
+Goods = Mapping[str, Good]  # a world's goods by name (`World.goods`): the words for one unit of each
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ HEADLINE_KINDS = ("shock_started", "tip_resolved", "fine", "cleared", "granary",
                   "short_closed", "pact_formed", "pact_broken", "say")
 
 
-def headline(e: Event) -> str | None:
+def headline(e: Event, goods: Goods) -> str | None:
     d = e.data
     k = e.kind
     if k == "shock_started":
@@ -54,8 +59,8 @@ def headline(e: Event) -> str | None:
     if k == "cleared":
         return f"Magistrate looked into {d['creature']}'s {d['good']} trades on a tip and cleared them"
     if k == "granary":
-        goods = units_list(d["bought"])
-        return f"The granary spent {counted(d['spent'], 'coin')} of fines on {goods} for {', '.join(d['fed'])}"
+        bought = units_list(d["bought"], goods)
+        return f"The granary spent {counted(d['spent'], 'coin')} of fines on {bought} for {', '.join(d['fed'])}"
     if k == "default":
         return f"{d['borrower']} defaulted on {d['lender']}'s loan and still owes {counted(d['short'], 'coin')}"
     if k == "debt_cleared":
@@ -63,7 +68,7 @@ def headline(e: Event) -> str | None:
     if k == "loan_repaid":
         return f"{d['borrower']} repaid {counted(d['paid'], 'coin')} to {d['lender']}"
     if k == "short_closed":
-        return f"{d['owner']}'s short of {units(d['qty'], d['good'])} closed: {_short_outcome(d)}"
+        return f"{d['owner']}'s short of {units(d['qty'], d['good'], goods)} closed: {_short_outcome(d)}"
     if k == "pact_formed":
         return f"{d['a']} and {d['b']} made a pact"
     if k == "pact_broken":
@@ -79,28 +84,28 @@ def counted(n: int, noun: str, spec: str = "d") -> str:
     return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
 
 
-def units(n: int, good: str) -> str:
-    """`1 acorn`, `2 acorns`, `1 honey`: `n` units of a good (`unit_word`)."""
-    return f"{n} {unit_word(n, good)}"
+def units(n: int, good: str, goods: Goods) -> str:
+    """`1 acorn`, `2 acorns`, `1 honey`: `n` units of a good of `goods` (`unit_word`)."""
+    return f"{n} {unit_word(n, good, goods)}"
 
 
-def unit_word(n: int, good: str) -> str:
+def unit_word(n: int, good: str, goods: Goods) -> str:
     """The word for `n` units of a good: its name (a good is named by its
-    plural), or for one unit its `one` in goods.toml, read once from the world
-    `load_world()` loads (texts are made where no world is at hand). Coins too (a gift of them): `coin`. A name that is no good
-    of it (a refused move's) stays as it is."""
+    plural), or for one unit its `one` in `goods`, the goods of the world in
+    play (`World.goods`, as its goods.toml has them). Coins too (a gift of
+    them): `coin`. A name that is no good of it (a refused move's) stays as it is."""
     if good == "coins":
         return "coin" if n in (1, -1) else "coins"
     if n not in (1, -1):  # a refused move's `?` too
         return good
-    g = load_world().goods.get(good) if isinstance(good, str) else None
+    g = goods.get(good) if isinstance(good, str) else None
     return g.one if g is not None else good
 
 
-def units_list(items) -> str:
-    """`2 acorns, 1 berry`: (good, units) pairs, or a dict of them, in words."""
+def units_list(items, goods: Goods) -> str:
+    """`2 acorns, 1 berry`: (good, units) pairs, or a dict of them, in words (`units`)."""
     pairs = items.items() if isinstance(items, dict) else items
-    return ", ".join(units(q, g) for g, q in pairs)
+    return ", ".join(units(q, g, goods) for g, q in pairs)
 
 
 def _short_outcome(d: dict) -> str:
@@ -116,17 +121,17 @@ def _short_outcome(d: dict) -> str:
     return ", ".join(parts) + f"; {result}"
 
 
-def describe(e: Event) -> str:
-    """A one-line description of any public event, for logs and the UI."""
-    h = headline(e)
+def describe(e: Event, goods: Goods) -> str:
+    """A one-line description of any public event, for logs and the UI; units worded by `goods`."""
+    h = headline(e, goods)
     if h:
         return h
     d = e.data
     k = e.kind
     if k == "trade":
-        return f"{d['seller']} sold {units(d['qty'], d['good'])} to {d['buyer']} at {d['price']}"
+        return f"{d['seller']} sold {units(d['qty'], d['good'], goods)} to {d['buyer']} at {d['price']}"
     if k == "offer_placed":
-        return f"{d['owner']} offers to {d['side']} {units(d['qty'], d['good'])} at {d['price']} (#{d['id']})"
+        return f"{d['owner']} offers to {d['side']} {units(d['qty'], d['good'], goods)} at {d['price']} (#{d['id']})"
     if k == "loan_offered":
         to = f" to {d['to']}" if d.get("to") else ""
         return f"{d['lender']} offers a loan of {d['amount']}{to} at {d['rate']}% for {counted(d['rounds'], 'round')} (#{d['id']})"
@@ -142,7 +147,7 @@ def describe(e: Event) -> str:
         return (f"{d['creature']} paid {d['paid']} toward its debt to the wood"
                 + (f" ({d['owed']} still owed)" if d["owed"] else ": paid off"))
     if k == "gift":
-        return f"{d['giver']} gave {units(d['qty'], d['item'])} to {d['receiver']}"
+        return f"{d['giver']} gave {units(d['qty'], d['item'], goods)} to {d['receiver']}"
     if k == "rejected":
         return f"{d['creature']}'s {d['action']} was refused: {reason_words(d['reason'])}"
     if k == "pass":
@@ -150,7 +155,7 @@ def describe(e: Event) -> str:
     if k == "shock_ended":
         return f"The {d['shock']} on {d['good']} is over"
     if k == "short_opened":
-        return (f"{d['owner']} shorted {units(d['qty'], d['good'])} for {counted(d['proceeds'], 'coin')}, "
+        return (f"{d['owner']} shorted {units(d['qty'], d['good'], goods)} for {counted(d['proceeds'], 'coin')}, "
                 f"{d['collateral']} held as collateral, due round {d['due']} (#{d['id']})")
     if k == "pact_proposed":
         again = " again" if d.get("renewed") else ""
@@ -158,8 +163,8 @@ def describe(e: Event) -> str:
     if k == "whisper":
         return f'{d["from"]} whispered to {d["to"]}: "{d["text"]}"'
     if k == "meal":
-        ate = units_list(d["ate"]) or "nothing"
-        lacked = f"; lacked {units_list(d['missed'])}" if d["missed"] else ""
+        ate = units_list(d["ate"], goods) or "nothing"
+        lacked = f"; lacked {units_list(d['missed'], goods)}" if d["missed"] else ""
         return f"{d['creature']} ate {ate}{lacked}; mood {d['mood']:+d}"
     if k == "tip_issued":
         return f"A tip reached {', '.join(e.who)}: {d['text']}"

@@ -42,7 +42,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .actions import PRICE_MAX, QTY_MAX, Action
-from .events import units
+from .events import Goods, units
 from .views import OfferView, PublicView, once_per
 
 # the default trading style: stock wanted in rounds of need, a seller's markup
@@ -84,13 +84,13 @@ class Move(NamedTuple):  # a tuple: a round makes thousands, and a frozen datacl
     take: Action | None   # the same trade as an accept of a standing offer, where one is within reach
     counterpart: str = ""  # whose offer `take` accepts
 
-    def describe(self) -> str:
-        """`buy 2 acorns from Squirrel at 7`: what the move does, in words."""
+    def describe(self, goods: Goods) -> str:
+        """`buy 2 acorns from Squirrel at 7`: what the move does, in words (units by `goods`, `World.goods`)."""
         a = self.offer
         if self.take is None:
-            return f"{a.side} {units(a.qty, a.good)} at {a.price}"
+            return f"{a.side} {units(a.qty, a.good, goods)} at {a.price}"
         qty = self.take.qty or a.qty  # taking the offer: as many as the accept asks for
-        return f"{a.side} {units(qty, a.good)} {'from' if a.side == 'buy' else 'to'} {self.counterpart} at {a.price}"
+        return f"{a.side} {units(qty, a.good, goods)} {'from' if a.side == 'buy' else 'to'} {self.counterpart} at {a.price}"
 
 
 # --------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def build_messages(view: PublicView, world: World, *, temperament_line: str,
     writes say lines (`say`). `names` (the roster) is accepted for the
     callers' sake; no example names a creature any more."""
     return [{"role": "system", "content": shared_system(world, say)},
-            {"role": "user", "content": _user(view, temperament_line)}]
+            {"role": "user", "content": _user(view, world, temperament_line)}]
 
 
 SAY_RULE = 'Optional "say"'  # the system line that offers a say line: left out for a model that writes none
@@ -114,10 +114,10 @@ def _system(world: World, say: bool) -> str:
     return text if say else "\n".join(line for line in text.splitlines() if not line.startswith(SAY_RULE))
 
 
-def _user(view: PublicView, temperament_line: str) -> str:
+def _user(view: PublicView, world: World, temperament_line: str) -> str:
     shortfall = [(g, n - h) for g, n in view.needs if n > (h := view.holding(g))]
     needs = once_per(view.needs, "pairs", _pairs) + (f" (short: {_pairs(shortfall)})" if shortfall else "")
-    social = _social(view)  # each of its lines takes the place of a headline, to keep within budget
+    social = _social(view, world)  # each of its lines takes the place of a headline, to keep within budget
     shown = HEADLINES_SHOWN - social.count("\n")
     held = _held(view)
     text = _USER_FORMAT.format(
@@ -127,11 +127,11 @@ def _user(view: PublicView, temperament_line: str) -> str:
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
         book=_book(view),
-        my_offers=_joined(f"{o.side} {units(o.qty, o.good)} at {o.price}" for o in view.my_offers),
+        my_offers=_joined(f"{o.side} {units(o.qty, o.good, world.goods)} at {o.price}" for o in view.my_offers),
         **held, held=_optional(held),  # the old layout's separate lines too (bench/embedded_round.py)
         social=social,
         headlines=once_per(view.headlines, ("record", shown), lambda h: _headlines(h, shown)),
-        moves=_moves(view),
+        moves=_moves(view, world),
     )
     return _clean_lines(text)
 
@@ -167,13 +167,13 @@ def _headlines(headlines, n: int) -> str:
     return _lines(_headline(h, SAY_LINE_MAX if ' says: "' in h else HEADLINE_MAX) for h in headlines[:n])
 
 
-def _social(view: PublicView) -> str:
+def _social(view: PublicView, world: World) -> str:
     """Shorts, pacts and whispers: a line each, only when there is something
     (most turns have none, and the prompt stays as it was). Whisper text is
     another model's words: cleaned and quoted, like a say line."""
     lines = []
     if view.shorts:
-        lines.append("Shorts to return: " + _joined(f"{units(x.owed, x.good)} by {x.due}" for x in view.shorts[:SHORTS_SHOWN]))
+        lines.append("Shorts to return: " + _joined(f"{units(x.owed, x.good, world.goods)} by {x.due}" for x in view.shorts[:SHORTS_SHOWN]))
     if view.allies or view.pact_offers:
         offered = _joined(f"#{p.id} {p.proposer}" for p in view.pact_offers[:PACT_OFFERS_SHOWN])
         lines.append(f"Allies: {_joined(view.allies)}" + (f"; pacts offered: {offered}" if view.pact_offers else ""))
@@ -182,12 +182,12 @@ def _social(view: PublicView) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def _moves(view: PublicView) -> str:
+def _moves(view: PublicView, world: World) -> str:
     """The most urgent market move(s) for this round as ready JSON, each with
     what it does in words: small models copy examples, so give them fitting
     ones (`_urgency` ranks them)."""
     picks = sorted(moves_of(view), key=lambda m: -_urgency(view, m))[:MOVES_SHOWN]
-    return _lines(f"{action_json(m.take)} ({m.describe()})" if m.take else action_json(m.offer) for m in picks)
+    return _lines(f"{action_json(m.take)} ({m.describe(world.goods)})" if m.take else action_json(m.offer) for m in picks)
 
 
 def _urgency(view: PublicView, m) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from . import memory
 from .actions import REASON_WORDS, Reason, reason_words  # noqa: F401  (reason_words: re-exported)
-from .events import Event, counted, unit_word, units, units_list
+from .events import Event, Goods, counted, unit_word, units, units_list
 from .state import State
 
 MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
@@ -24,20 +24,20 @@ MAX_EXPIRING = 4  # offers ending this round, listed one by one (more: a count)
 TIE_KINDS = ("short_opened", "short_closed", "pact_proposed", "pact_formed", "pact_broken", "whisper")
 
 
-def _proposal(d: dict) -> str:
+def _proposal(d: dict, goods: Goods) -> str:
     """The refused move, briefly: "accept of #5", "offer to sell 3 honey at 8"."""
     p = d.get("proposal", {})
     kind = d.get("action") or p.get("action", "move")
     if kind == "accept" and p.get("id") is not None:
         return f"accept of #{p['id']}"
     if kind == "offer" and p.get("side") and p.get("good"):
-        return f"offer to {p['side']} {units(p.get('qty', '?'), p['good'])} at {p.get('price', '?')}"
+        return f"offer to {p['side']} {units(p.get('qty', '?'), p['good'], goods)} at {p.get('price', '?')}"
     if kind == "gift" and p.get("to"):
         return f"gift to {p['to']}"
     if kind == "lend" and p.get("amount") is not None:
         return f"loan offer of {counted(p['amount'], 'coin')}"
     if kind == "short" and p.get("good"):
-        return f"short of {units(p.get('qty', '?'), p['good'])} at {p.get('price', '?')}"
+        return f"short of {units(p.get('qty', '?'), p['good'], goods)} at {p.get('price', '?')}"
     if kind == "ally" and p.get("to"):
         return f"pact proposal to {p['to']}"
     if kind == "break" and p.get("to"):
@@ -48,12 +48,13 @@ def _proposal(d: dict) -> str:
 
 
 def round_recap(events: Iterable[Event], name: str, state: State | None = None,
-                before: State | None = None) -> list[str]:
+                before: State | None = None, *, goods: Goods) -> list[str]:
     """What this round meant for `name`, most important first: the fate of
     its move, then fills, offers, loans, gifts, tips, the magistrate, meals.
     `state` is the state after the round, `before` the one its moves were made
     on: with them, a fill of the trader's own standing offer says whether the
-    offer is done or partly filled, and offers ending now are listed."""
+    offer is done or partly filled, and offers ending now are listed. Units are worded by `goods`, the goods of
+    the world in play (`World.goods`)."""
     events = list(events)
     move: list[str] = []
     fills: list[str] = []
@@ -69,13 +70,13 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
         d = e.data
         k = e.kind
         if k == "rejected" and d.get("creature") == name:
-            move.append(f"Your {_proposal(d)} was refused: {reason_words(d.get('reason', ''), d.get('detail', ''))}.")
+            move.append(f"Your {_proposal(d, goods)} was refused: {reason_words(d.get('reason', ''), d.get('detail', ''))}.")
         elif k == "accept_fallback" and d.get("creature") == name:
             verb = "bought" if d["side"] == "buy" else "sold"
-            took = (f"you {verb} {units(d['filled'], d['good'])} at {d['price']} from other offers"
+            took = (f"you {verb} {units(d['filled'], d['good'], goods)} at {d['price']} from other offers"
                     if d["filled"] else "no other offer matched")
             more = " more" if d["filled"] else ""
-            rest = (f", and an offer to {d['side']} {d['rested']}{more} {unit_word(d['rested'], d['good'])} at {d['price']} now stands"
+            rest = (f", and an offer to {d['side']} {d['rested']}{more} {unit_word(d['rested'], d['good'], goods)} at {d['price']} now stands"
                     if d["rested"] else "")
             move.append(f"Your accept of #{d['id']} lost a race: someone took it earlier this round. "
                         f"Instead {took}{rest}.")
@@ -83,8 +84,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             buying = d["buyer"] == name
             other = d["seller"] if buying else d["buyer"]
             coins = counted(d["qty"] * d["price"], "coin")
-            line = (f"You bought {units(d['qty'], d['good'])} from {other} at {d['price']} ({coins} paid)" if buying
-                    else f"You sold {units(d['qty'], d['good'])} to {other} at {d['price']} ({coins} earned)")
+            line = (f"You bought {units(d['qty'], d['good'], goods)} from {other} at {d['price']} ({coins} paid)" if buying
+                    else f"You sold {units(d['qty'], d['good'], goods)} to {other} at {d['price']} ({coins} earned)")
             if d.get("offer") in left:
                 left[d["offer"]] -= d["qty"]
                 rest = left[d["offer"]]
@@ -96,14 +97,14 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             o = state.offers.get(d["id"]) if state is not None else None
             if state is None or o is not None:  # else taken before the round was out: its fill says so
                 qty = o.qty if o is not None else d["qty"]  # what still stands, after this round's fills
-                offers.append(f"Your offer #{d['id']} to {d['side']} {units(qty, d['good'])} at {d['price']} stands"
+                offers.append(f"Your offer #{d['id']} to {d['side']} {units(qty, d['good'], goods)} at {d['price']} stands"
                               + (f" until round {o.expires}." if o is not None else "."))
         elif k == "granary":
             if name in d.get("fed", ()):
                 fills.append("The granary (the magistrate's fines, spent on food) bought you food you lacked.")
             sold = [(g, q, p) for owner, g, q, p in d.get("buys", ()) if owner == name]
             for g, q, p in sold:
-                fills.append(f"The granary bought {units(q, g)} from you at {p} ({counted(q * p, 'coin')} earned).")
+                fills.append(f"The granary bought {units(q, g, goods)} from you at {p} ({counted(q * p, 'coin')} earned).")
         elif k == "loan_offered" and d.get("lender") == name:
             to = f" to {d['to']}" if d.get("to") else " to anyone"
             money.append(f"You offered a loan of {counted(d['amount'], 'coin')}{to} at {d['rate']}% "
@@ -135,8 +136,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
             money.append(f"{d['paid']} of your coins went to your debt to the wood"
                          + (f" ({d['owed']} still owed)." if d["owed"] else ": it is paid off."))
         elif k == "gift" and name in (d.get("giver"), d.get("receiver")):
-            money.append(f"You gave {units(d['qty'], d['item'])} to {d['receiver']}." if d["giver"] == name
-                         else f"{d['giver']} gave you {units(d['qty'], d['item'])}.")
+            money.append(f"You gave {units(d['qty'], d['item'], goods)} to {d['receiver']}." if d["giver"] == name
+                         else f"{d['giver']} gave you {units(d['qty'], d['item'], goods)}.")
         elif k == "tip_issued" and name in e.who:
             tips.append(f'A tip reached you (private): "{d["text"]}". It resolves in round {d["resolves"]}; '
                         "it may be true or planted.")
@@ -148,24 +149,24 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
                         f"{d.get('profit', '?')} on {d['good']} from a tip.")
         elif k == "cleared" and d.get("creature") == name:
             tips.append(f"The magistrate looked into your {d['good']} trades on a tip and cleared you.")
-        elif k in TIE_KINDS and (line := tie_line(e, name)):
+        elif k in TIE_KINDS and (line := tie_line(e, name, goods)):
             ties.append(line)
         elif k == "meal" and d.get("creature") == name:
-            meal.append(_meal_line(d, state.creatures[name].mood if state is not None and name in state.creatures
+            meal.append(_meal_line(d, goods, state.creatures[name].mood if state is not None and name in state.creatures
                                    else None))
     if state is not None and r is not None:
-        offers.extend(_ending(state, name, r))
+        offers.extend(_ending(state, name, r, goods))
     return [*move, *fills, *offers, *money, *ties, *tips, *meal]
 
 
-def tie_line(e: Event, name: str) -> str | None:
+def tie_line(e: Event, name: str, goods: Goods) -> str | None:
     """A short, pact or whisper event in words for `name`, if it concerns it."""
     d = e.data
     k = e.kind
     if k == "short_opened" and d.get("owner") == name:
-        return (f"You sold {units(d['qty'], d['good'])} short for {counted(d['proceeds'], 'coin')} (#{d['id']}): "
+        return (f"You sold {units(d['qty'], d['good'], goods)} short for {counted(d['proceeds'], 'coin')} (#{d['id']}): "
                 f"{d['collateral']} of your coins {'is' if d['collateral'] == 1 else 'are'} held as collateral, "
-                f"and {units(d['qty'], d['good'])} {'goes' if d['qty'] == 1 else 'go'} back to the store "
+                f"and {units(d['qty'], d['good'], goods)} {'goes' if d['qty'] == 1 else 'go'} back to the store "
                 f"in round {d['due']}.")
     if k == "short_closed" and d.get("owner") == name:
         how = []
@@ -181,7 +182,7 @@ def tie_line(e: Event, name: str) -> str | None:
         profit = d.get("profit", 0)
         result = f"a profit of {counted(profit, 'coin')}" if profit > 0 else "no profit and no loss" if profit == 0 \
             else f"a loss of {counted(-profit, 'coin')}"
-        return (f"Your short of {units(d['qty'], d['good'])} (#{d['id']}) closed"
+        return (f"Your short of {units(d['qty'], d['good'], goods)} (#{d['id']}) closed"
                 + (f": {'; '.join(how)}" if how else "") + f". Collateral returned; {result}.")
     if k == "pact_proposed":
         again = d.get("renewed")
@@ -210,11 +211,11 @@ def tie_line(e: Event, name: str) -> str | None:
     return None
 
 
-def _ending(state: State, name: str, r: int) -> list[str]:
+def _ending(state: State, name: str, r: int, goods: Goods) -> list[str]:
     """`name`'s offers whose last round this was: they go unfilled."""
     ending = [o for o in state.offers.values() if o.owner == name and o.expires <= r]
     loans = [lo for lo in state.loan_offers.values() if lo.lender == name and lo.expires <= r]
-    out = [f"Your offer #{o.id} to {o.side} {units(o.qty, o.good)} at {o.price} expired with {o.qty} not taken."
+    out = [f"Your offer #{o.id} to {o.side} {units(o.qty, o.good, goods)} at {o.price} expired with {o.qty} not taken."
            for o in sorted(ending, key=lambda o: o.id)[:MAX_EXPIRING]]
     out += [f"Your loan offer #{lo.id} of {counted(lo.amount, 'coin')} expired: no one took it."
             for lo in sorted(loans, key=lambda lo: lo.id)[:MAX_EXPIRING]]
@@ -224,20 +225,20 @@ def _ending(state: State, name: str, r: int) -> list[str]:
     return out
 
 
-def _meal_line(d: dict, now: int | None) -> str:
+def _meal_line(d: dict, goods: Goods, now: int | None) -> str:
     delta = d.get("mood", 0)
     mood = "mood unchanged" if not delta else f"mood {delta:+d}"
     if now is not None:
         mood += f" (now {now})"
     parts = []
     if d.get("ate"):
-        parts.append(f"ate {units_list(d['ate'])}")
+        parts.append(f"ate {units_list(d['ate'], goods)}")
     if d.get("missed"):
-        parts.append(f"went without {units_list(d['missed'])}")
+        parts.append(f"went without {units_list(d['missed'], goods)}")
     if not d.get("ate") and not d.get("missed"):
         parts.append("needed nothing")
     if d.get("rotted"):
-        parts.append(f"{units_list(d['rotted'])} rotted in your store")
+        parts.append(f"{units_list(d['rotted'], goods)} rotted in your store")
     return f"{mood[0].upper()}{mood[1:]}: {'; '.join(parts)}."
 
 

@@ -225,17 +225,17 @@ def close_round(state: State, world: World, actions: dict[str, Action],
     s.whispers = [w for w in s.whispers if w.round == r]  # this round's, for the recipients' next views
     for tid in [i for i, t in s.tips.items() if t.resolves <= r]:
         del s.tips[tid]  # resolved and judged: the ledger keeps it, the state need not
-    s.headlines = public_record([*opening, *ev])
+    s.headlines = public_record([*opening, *ev], world)
     return s, ev, flows
 
 
-def public_record(events: list[Event]) -> list[str]:
+def public_record(events: list[Event], world: World) -> list[str]:
     """The headlines traders read next round: notable public events first,
-    then at most a few `say` lines."""
+    then at most a few `say` lines; units worded by `world`."""
     notable, says = [], []
     for e in events:
         if e.public and e.kind in HEADLINE_KINDS:
-            (says if e.kind == "say" else notable).append(headline(e))
+            (says if e.kind == "say" else notable).append(headline(e, world.goods))
     return (notable + says[:MAX_SAYS_IN_HEADLINES])[:MAX_HEADLINES]
 
 
@@ -275,7 +275,7 @@ def _do_offer(s: State, world: World, book: Book, name: str, a: Action):
         return (Reason.UNKNOWN_GOOD, str(a.good))
     me = s.creatures[name]
     if a.side == "sell" and me.goods.get(a.good, 0) < a.qty:
-        return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good)}")
+        return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good, world.goods)}")
     if a.side == "buy" and me.coins < a.qty * a.price:
         return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
     out: list[Event] = []
@@ -375,7 +375,7 @@ def _do_accept(s: State, world: World, book: Book, name: str, a: Action):
         if buyer == name and me.coins < q * o.price:
             return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
         if seller == name and me.goods.get(o.good, 0) < q:
-            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(o.good, 0), o.good)}")
+            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(o.good, 0), o.good, world.goods)}")
         if not _funded(s, buyer, seller, o.good, q, o.price):
             return (Reason.OFFER_UNFUNDED, f"{o.owner} cannot honour offer #{o.id}")
         ev = _trade(s, world, buyer, seller, o.good, q, o.price, o.id)
@@ -493,7 +493,7 @@ def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
         value = a.qty
     elif a.good in world.goods:
         if me.goods.get(a.good, 0) < a.qty:
-            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good)}")
+            return (Reason.INSUFFICIENT_GOODS, f"hold {units(me.goods.get(a.good, 0), a.good, world.goods)}")
         me.goods[a.good] -= a.qty
         them.goods[a.good] = them.goods.get(a.good, 0) + a.qty
         value = a.qty * world.goods[a.good].base_price
@@ -551,7 +551,7 @@ def _do_short(s: State, world: World, book: Book, name: str, a: Action):
     proceeds = sum(q * o.price for o, q in fills)
     collateral = -(-proceeds * int(world.economy["short_collateral_pct"]) // 100)
     if me.coins + proceeds < collateral:
-        return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}; a short of {units(sold, a.good)} needs "
+        return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}; a short of {units(sold, a.good, world.goods)} needs "
                                            f"{collateral - proceeds} of your own as collateral")
     sid = s.new_id()
     me.goods[a.good] = me.goods.get(a.good, 0) + sold  # borrowed from the store: owed back in the short

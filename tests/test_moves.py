@@ -24,6 +24,7 @@ from engine.views import PublicView, public_view
 from engine.world import load_world
 
 WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
 
 
 def wood() -> State:
@@ -287,5 +288,5 @@ def test_a_move_of_one_unit_of_a_good_is_described_as_one(n):
     from engine.moves import Move
     berries = "1 berry" if n == 1 else f"{n} berries"
     offer = Action(action="offer", side="buy", good="berries", qty=n, price=9)
-    assert Move(n, offer, None).describe() == f"buy {berries} at 9"
-    assert Move(n, offer, Action(action="accept", id=4), "Fox").describe() == f"buy {berries} from Fox at 9"
+    assert Move(n, offer, None).describe(GOODS) == f"buy {berries} at 9"
+    assert Move(n, offer, Action(action="accept", id=4), "Fox").describe(GOODS) == f"buy {berries} from Fox at 9"

@@ -14,6 +14,10 @@ from engine.recap import REASON_WORDS, move_line, reason_words, regard, regard_l
 from engine.rules import apply_action, close_round, open_round
 from engine.state import Offer, initial_state
 from tests.conftest import play
+from engine.world import load_world
+
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
 
 CODES = re.compile(r"\b[a-z]+_[a-z_]+\b")  # unknown_offer, offer_taken, in_default...
 
@@ -50,7 +54,7 @@ def test_a_refused_accept_that_lost_a_race_is_told_first_in_words(state):
                         "detail": "loan offer #7 was taken earlier this round, and no other as cheap is open to you",
                         "proposal": {"action": "accept", "id": 7}}),
     ]
-    lines = round_recap(events, "Owl", state)
+    lines = round_recap(events, "Owl", state, goods=GOODS)
     assert lines[0] == ("Your accept of #7 was refused: it lost a race: loan offer #7 "
                         "was taken earlier this round, and no other as cheap is open to you.")
     assert move_line(lines) == lines[0]
@@ -72,14 +76,14 @@ def test_a_fallback_fill_and_partial_fills_and_expiry(state):
         ev("trade", {"buyer": "Owl", "seller": "Badger", "good": "honey", "qty": 2, "price": 8, "offer": 6}),
         ev("offer_placed", {"id": 9, "owner": "Owl", "side": "buy", "good": "honey", "qty": 1, "price": 8}),
     ]
-    lines = round_recap(events, "Owl", after, before)
+    lines = round_recap(events, "Owl", after, before, goods=GOODS)
     assert lines[0].startswith("Your accept of #5 lost a race: someone took it earlier this round. Instead you "
                                "bought 2 honey at 8 from other offers, and an offer to buy 1 more honey at 8 now stands")
     assert "You sold 3 timber to Fox at 6 (18 coins earned); your offer #3 is partly filled, 2 still stand." in lines
     assert "You bought 2 honey from Badger at 8 (16 coins paid)." in lines
     assert "Your offer #9 to buy 1 honey at 8 stands until round 6." in lines
     assert "Your offer #3 to sell 2 timber at 6 expired with 2 not taken." in lines
-    assert round_recap(events, "Hare", after, before) == []  # nothing of it is Hare's
+    assert round_recap(events, "Hare", after, before, goods=GOODS) == []  # nothing of it is Hare's
 
 
 def test_a_lost_race_with_nothing_filled_rests_an_offer_not_one_more(state):
@@ -87,7 +91,7 @@ def test_a_lost_race_with_nothing_filled_rests_an_offer_not_one_more(state):
     read "an offer to buy 1 more at 7 now stands": more than what, of what?)."""
     events = [ev("accept_fallback", {"creature": "Owl", "id": 44, "good": "honey", "side": "buy", "price": 7,
                                      "filled": 0, "rested": 1})]
-    assert round_recap(events, "Owl")[0] == ("Your accept of #44 lost a race: someone took it earlier this round. "
+    assert round_recap(events, "Owl", goods=GOODS)[0] == ("Your accept of #44 lost a race: someone took it earlier this round. "
                                              "Instead no other offer matched, and an offer to buy 1 honey at 7 "
                                              "now stands.")
 
@@ -96,7 +100,7 @@ def test_a_standing_offer_filled_in_full_says_so(state):
     before = state.copy()
     before.offers[3] = Offer(3, "Owl", "sell", "timber", 3, 6, 9)
     events = [ev("trade", {"buyer": "Fox", "seller": "Owl", "good": "timber", "qty": 3, "price": 6, "offer": 3})]
-    assert round_recap(events, "Owl", state, before) == [
+    assert round_recap(events, "Owl", state, before, goods=GOODS) == [
         "You sold 3 timber to Fox at 6 (18 coins earned); that filled your offer #3."]
 
 
@@ -115,7 +119,7 @@ def test_an_offer_taken_in_two_fills_is_counted_down_fill_by_fill(state):
         ev("offer_placed", {"id": 75, "owner": "Owl", "side": "sell", "good": "timber", "qty": 8, "price": 8}),
         ev("trade", {"buyer": "Hare", "seller": "Owl", "good": "timber", "qty": 7, "price": 8, "offer": 75}),
     ]
-    assert round_recap(events, "Owl", after, state.copy()) == [
+    assert round_recap(events, "Owl", after, state.copy(), goods=GOODS) == [
         "You sold 9 timber to Badger at 6 (54 coins earned); your offer #38 is partly filled, 5 still stand.",
         "You sold 5 timber to Hare at 6 (30 coins earned); that filled your offer #38.",
         "You sold 6 timber to Badger at 12 (72 coins earned).",
@@ -137,7 +141,7 @@ def test_loans_gifts_tips_and_the_magistrate(state):
         ev("gift", {"giver": "Squirrel", "receiver": "Owl", "item": "acorns", "qty": 2}),
         ev("fine", {"creature": "Owl", "amount": 12, "good": "honey", "tip": 1, "units": 2, "profit": 7}),
     ]
-    lines = round_recap(events, "Owl", state)
+    lines = round_recap(events, "Owl", state, goods=GOODS)
     for want in ('Your tip "the honey harvest fails in 2 rounds" came true.',
                  'Your tip "a blight takes the mushrooms" was planted: nothing happened.',
                  "You borrowed 20 coins from Fox: you owe 23 in round 7.",
@@ -147,7 +151,7 @@ def test_loans_gifts_tips_and_the_magistrate(state):
         assert want in lines, lines
     assert any(x.startswith('A tip reached you (private): "a storm in 3 rounds"') for x in lines)
     assert any(x.startswith("You could not repay Badger in full and defaulted: you still owe 9") for x in lines)
-    fox = round_recap(events, "Fox", state)
+    fox = round_recap(events, "Fox", state, goods=GOODS)
     assert "Owl borrowed" not in " ".join(fox) and any("took your loan of 20 coins" in x for x in fox)
     assert not any("storm" in x for x in fox)  # Owl's new tip is private to Owl
 
@@ -161,7 +165,7 @@ def test_regard_is_bucketed_and_leaves_out_the_neutral(state):
 def test_a_played_game_reads_in_words(world):
     runner, results = play(world, seed=3, rounds=12)
     for name in runner.state.creatures:
-        lines = round_recap(results[-1].events, name, runner.state)
+        lines = round_recap(results[-1].events, name, runner.state, goods=GOODS)
         assert any(x.startswith("Mood") for x in lines), lines  # every round ends with a meal
         for x in lines:
             assert not CODES.search(x) and "{" not in x, x
@@ -170,8 +174,8 @@ def test_a_played_game_reads_in_words(world):
 def test_no_state_no_crash(world):
     state = initial_state(world, 1)
     e = ev("offer_placed", {"id": 2, "owner": "Owl", "side": "sell", "good": "honey", "qty": 1, "price": 9})
-    assert round_recap([e], "Owl") == ["Your offer #2 to sell 1 honey at 9 stands."]
-    assert round_recap([e], "Owl", state) == []  # not in the state after: its fill tells it
+    assert round_recap([e], "Owl", goods=GOODS) == ["Your offer #2 to sell 1 honey at 9 stands."]
+    assert round_recap([e], "Owl", state, goods=GOODS) == []  # not in the state after: its fill tells it
 
 
 # ---- one coin, one round, one unit: counted as one ------------------------------------
@@ -197,25 +201,25 @@ def test_a_trade_and_a_loan_of_one_coin_for_one_round_read_singular(state, world
     before = state.copy()
     placed = act(state, world, "Owl", action="offer", side="sell", good="timber", qty=n, price=1)
     took = act(state, world, "Fox", action="accept", id=placed[0].data["id"])
-    assert round_recap(took, "Owl", state, before) == [f"You sold {n} timber to Fox at 1 ({coins} earned)."]
-    assert round_recap(took, "Fox", state, before) == [f"You bought {n} timber from Owl at 1 ({coins} paid)."]
+    assert round_recap(took, "Owl", state, before, goods=GOODS) == [f"You sold {n} timber to Fox at 1 ({coins} earned)."]
+    assert round_recap(took, "Fox", state, before, goods=GOODS) == [f"You bought {n} timber from Owl at 1 ({coins} paid)."]
 
     offered = act(state, world, "Owl", action="lend", amount=n, rate=0, rounds=n)
     lid = offered[0].data["id"]
-    assert round_recap(offered, "Owl") == [f"You offered a loan of {coins} to anyone at 0% for {rounds} (#{lid})."]
+    assert round_recap(offered, "Owl", goods=GOODS) == [f"You offered a loan of {coins} to anyone at 0% for {rounds} (#{lid})."]
     taken = act(state, world, "Hare", action="accept", id=lid)
-    assert round_recap(taken, "Hare") == [f"You borrowed {coins} from Owl: you owe {n} in round {n}."]
-    assert round_recap(taken, "Owl") == [f"Hare took your loan of {coins}: owes you {n} in round {n}."]
+    assert round_recap(taken, "Hare", goods=GOODS) == [f"You borrowed {coins} from Owl: you owe {n} in round {n}."]
+    assert round_recap(taken, "Owl", goods=GOODS) == [f"Hare took your loan of {coins}: owes you {n} in round {n}."]
     # Badger lends n + 1 and Squirrel, left with one coin, repays one and defaults on n
     act(state, world, "Badger", action="lend", amount=n + 1, rate=0, rounds=n)
     act(state, world, "Squirrel", action="accept", id=max(state.loan_offers))
     act(state, world, "Squirrel", action="gift", to="Fox", good="coins", qty=state.creatures["Squirrel"].coins - 1)
     after, events = until_due(state, world, "loan_repaid")
-    assert f"You repaid {coins} to Owl: that loan is done." in round_recap(events, "Hare", after)
-    assert f"Hare repaid you {coins}: that loan is done." in round_recap(events, "Owl", after)
-    assert f"Squirrel defaulted on your loan and still owes you {coins}." in round_recap(events, "Badger", after)
+    assert f"You repaid {coins} to Owl: that loan is done." in round_recap(events, "Hare", after, goods=GOODS)
+    assert f"Hare repaid you {coins}: that loan is done." in round_recap(events, "Owl", after, goods=GOODS)
+    assert f"Squirrel defaulted on your loan and still owes you {coins}." in round_recap(events, "Badger", after, goods=GOODS)
     assert any(x.startswith(f"You could not repay Badger in full and defaulted: you still owe {coins}, and")
-               for x in round_recap(events, "Squirrel", after))
+               for x in round_recap(events, "Squirrel", after, goods=GOODS))
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -225,16 +229,16 @@ def test_a_trade_gift_and_offer_of_one_unit_of_a_good_read_singular(state, world
     state.creatures["Fox"].goods.update(acorns=n, berries=n)
     before = state.copy()
     placed = act(state, world, "Fox", action="offer", side="sell", good="acorns", qty=n, price=9)
-    assert round_recap(placed, "Fox") == [f"Your offer #{placed[0].data['id']} to sell {acorns} at 9 stands."]
+    assert round_recap(placed, "Fox", goods=GOODS) == [f"Your offer #{placed[0].data['id']} to sell {acorns} at 9 stands."]
     took = act(state, world, "Owl", action="accept", id=placed[0].data["id"])
     coins = f"{9 * n} coins"
-    assert round_recap(took, "Owl", state, before)[0] == f"You bought {acorns} from Fox at 9 ({coins} paid)."
-    assert round_recap(took, "Fox", state, before)[0].startswith(f"You sold {acorns} to Owl at 9 ({coins} earned)")
+    assert round_recap(took, "Owl", state, before, goods=GOODS)[0] == f"You bought {acorns} from Fox at 9 ({coins} paid)."
+    assert round_recap(took, "Fox", state, before, goods=GOODS)[0].startswith(f"You sold {acorns} to Owl at 9 ({coins} earned)")
     gave = act(state, world, "Fox", action="gift", to="Hare", good="berries", qty=n)
-    assert round_recap(gave, "Fox") == [f"You gave {berries} to Hare."]
-    assert round_recap(gave, "Hare") == [f"Fox gave you {berries}."]
+    assert round_recap(gave, "Fox", goods=GOODS) == [f"You gave {berries} to Hare."]
+    assert round_recap(gave, "Hare", goods=GOODS) == [f"Fox gave you {berries}."]
     meal = ev("meal", {"creature": "Owl", "ate": {"acorns": n}, "missed": {"mushrooms": 1}, "rotted": {}, "mood": -1})
-    assert round_recap([meal], "Owl") == [f"Mood -1: ate {acorns}; went without 1 mushroom."]
+    assert round_recap([meal], "Owl", goods=GOODS) == [f"Mood -1: ate {acorns}; went without 1 mushroom."]
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -243,10 +247,10 @@ def test_a_loan_offer_of_one_coin_refused_or_expired_reads_singular(state, world
     offered = act(state, world, "Owl", action="lend", amount=n, rate=5, rounds=3)
     lo = state.loan_offers[offered[0].data["id"]]
     state.round = lo.expires  # its last round, untaken
-    assert round_recap([], "Owl", state) == [f"Your loan offer #{lo.id} of {coins} expired: no one took it."]
+    assert round_recap([], "Owl", state, goods=GOODS) == [f"Your loan offer #{lo.id} of {coins} expired: no one took it."]
     state.creatures["Fox"].coins = 0
     refused = act(state, world, "Fox", action="lend", amount=n, rate=5, rounds=3)
-    assert round_recap(refused, "Fox")[0].startswith(f"Your loan offer of {coins} was refused: ")
+    assert round_recap(refused, "Fox", goods=GOODS)[0].startswith(f"Your loan offer of {coins} was refused: ")
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -259,7 +263,7 @@ def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(
     opened = act(state, world, "Owl", action="short", good="honey", qty=n, price=9, rounds=1)
     opened += act(state, world, "Owl", action="short", good="mushrooms", qty=n, price=5, rounds=1)
     honey, mush = sorted(state.shorts)
-    lines = round_recap(opened, "Owl", state)
+    lines = round_recap(opened, "Owl", state, goods=GOODS)
     assert (f"You sold {n} honey short for {9 * n} coins (#{honey}): {state.shorts[honey].collateral} of your coins "
             f"are held as collateral, and {n} honey {go} back to the store in round 1.") in lines
     # nothing to buy honey back with (Owl makes none): squeezed; mushrooms bought in at 6, one coin dearer a unit
@@ -267,7 +271,7 @@ def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(
     state.quotes["honey"].last = None
     state.offers[92] = Offer(92, "Badger", "sell", "mushrooms", n, 6, 99)
     after, events = until_due(state, world, "short_closed")
-    lines = round_recap(events, "Owl", after)
+    lines = round_recap(events, "Owl", after, goods=GOODS)
     squeeze = next(e.data for e in events if e.kind == "short_closed" and e.data["id"] == honey)
     assert (f"Your short of {n} honey (#{honey}) closed: {n} {were} nowhere to be had: squeezed for "
             f"{squeeze['squeeze_cost']} coins. Collateral returned; a loss of {-squeeze['profit']} coins.") in lines
@@ -280,7 +284,7 @@ def test_a_fine_and_a_granary_sale_of_one_coin_read_singular(state, n):
     coins = "1 coin" if n == 1 else "2 coins"
     events = [ev("fine", {"creature": "Owl", "amount": n, "good": "honey", "tip": 1, "units": 1, "profit": 3}),
               ev("granary", {"spent": n, "bought": {"honey": 1}, "fed": ["Hare"], "buys": [["Owl", "honey", 1, n]]})]
-    assert round_recap(events, "Owl", state) == [
+    assert round_recap(events, "Owl", state, goods=GOODS) == [
         f"The granary bought 1 honey from you at {n} ({coins} earned).",
         f"The magistrate fined you {coins} for profiting 3 on honey from a tip."]
 
@@ -293,14 +297,14 @@ def test_a_short_opened_and_closed_in_words(state):
                                  "cost": 9, "squeezed": 1, "squeeze_cost": 16, "unpaid": 0, "profit": -3, "buys": []})
     won = ev("short_closed", {"id": 12, "owner": "Owl", "good": "timber", "qty": 2, "delivered": 0, "bought": 2,
                               "cost": 8, "squeezed": 0, "squeeze_cost": 0, "unpaid": 0, "profit": 6, "buys": []})
-    lines = round_recap([opened, closed, won], "Owl", state)
+    lines = round_recap([opened, closed, won], "Owl", state, goods=GOODS)
     assert lines[0] == ("You sold 3 honey short for 30 coins (#11): 45 of your coins are held as collateral, "
                         "and 3 honey go back to the store in round 8.")
     assert lines[1] == ("Your short of 3 honey (#11) closed: 1 came from your store; 1 bought in for 9 coins; "
                         "1 was nowhere to be had: squeezed for 16 coins. Collateral returned; a loss of 3 coins.")
     assert lines[2] == ("Your short of 2 timber (#12) closed: 2 bought in for 8 coins. "
                         "Collateral returned; a profit of 6 coins.")
-    assert round_recap([opened, closed], "Fox", state) == []  # someone else's short: the public log has it
+    assert round_recap([opened, closed], "Fox", state, goods=GOODS) == []  # someone else's short: the public log has it
 
 
 def test_pacts_proposed_formed_and_broken_in_words(state):
@@ -309,19 +313,19 @@ def test_pacts_proposed_formed_and_broken_in_words(state):
               ev("pact_formed", {"id": 6, "a": "Badger", "b": "Owl"}),
               ev("pact_broken", {"creature": "Squirrel", "ally": "Owl", "why": "broke"}),
               ev("pact_broken", {"creature": "Owl", "ally": "Badger", "why": "default"})]
-    assert round_recap(events, "Owl", state) == [
+    assert round_recap(events, "Owl", state, goods=GOODS) == [
         "Fox proposed a pact to you (#4): accept #4, or propose one back, to become allies.",
         "You renewed your pact to Hare (#5): it stands until Hare accepts it or proposes one back.",
         "You and Badger made a pact: you are allies, first in line for each other's offers.",
         "Squirrel broke its pact with you, in public.",
         "Your default on Badger's loan broke your pact with Badger.",
     ]
-    assert round_recap(events, "Fox", state) == [
+    assert round_recap(events, "Fox", state, goods=GOODS) == [
         "You proposed a pact to Owl (#4): it stands until Owl accepts it or proposes one back."]
-    assert round_recap(events, "Badger", state) == [
+    assert round_recap(events, "Badger", state, goods=GOODS) == [
         "You and Owl made a pact: you are allies, first in line for each other's offers.",
         "Owl defaulted on your loan: your pact with Owl is over."]
-    assert round_recap(events, "Squirrel", state) == ["You broke your pact with Owl, in public."]
+    assert round_recap(events, "Squirrel", state, goods=GOODS) == ["You broke your pact with Owl, in public."]
 
 
 def test_whispers_sent_and_received_in_words_and_private(state):
@@ -329,18 +333,18 @@ def test_whispers_sent_and_received_in_words_and_private(state):
               public=False, who=("Fox", "Owl"))
     passed = ev("whisper", {"from": "Owl", "to": "Hare", "text": "the honey harvest fails", "tip": 9},
                 public=False, who=("Owl", "Hare"))
-    assert round_recap([said, passed], "Owl", state) == [
+    assert round_recap([said, passed], "Owl", state, goods=GOODS) == [
         'Fox whispered to you: "honey is cheap at dawn".',
         'You passed on your tip #9 to Hare (only Hare reads it): "the honey harvest fails".']
-    assert round_recap([said, passed], "Hare", state) == [  # a tip passed on arrives as words, not as a tip
+    assert round_recap([said, passed], "Hare", state, goods=GOODS) == [  # a tip passed on arrives as words, not as a tip
         'Owl whispered to you: "the honey harvest fails".']
-    assert round_recap([said, passed], "Badger", state) == []
+    assert round_recap([said, passed], "Badger", state, goods=GOODS) == []
 
 
 def test_refused_new_moves_are_named(state):
     events = [ev("rejected", {"creature": "Owl", "action": "short", "reason": "no_buyer",
                               "detail": "no standing buy offer for honey at 90 or more",
                               "proposal": {"action": "short", "good": "honey", "qty": 2, "price": 90}})]
-    assert round_recap(events, "Owl", state) == [
+    assert round_recap(events, "Owl", state, goods=GOODS) == [
         "Your short of 2 honey at 90 was refused: no one is buying at that price or better, so nothing was sold "
         "short: no standing buy offer for honey at 90 or more."]

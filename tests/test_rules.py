@@ -15,6 +15,9 @@ from engine.state import ActiveShock, Offer, Tip, initial_state, state_hash
 from engine.views import public_view
 from engine.world import build_roster, load_world
 
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
+
 
 def act(state, world, name, **kw):
     return apply_action(state, world, Book(state), name, Action(**kw))
@@ -574,13 +577,13 @@ def test_every_good_in_goods_toml_reads_as_one_unit_and_as_two():
     from engine.world import ASSETS
     goods = tomllib.loads((ASSETS / "goods.toml").read_text())["goods"]
     for good, g in goods.items():
-        assert units(1, good) == f"1 {g['one']}" and units(-1, good) == f"-1 {g['one']}", good
-        assert units(2, good) == f"2 {good}" and units(0, good) == f"0 {good}", good
-        assert unit_word(1, good) == g["one"] and unit_word(2, good) == good
-    assert [units(1, g) for g in goods] == ["1 acorn", "1 berry", "1 honey", "1 mushroom", "1 timber"]
-    assert units_list({"acorns": 2, "berries": 1}) == units_list([("acorns", 2), ("berries", 1)]) == "2 acorns, 1 berry"
-    assert (units(1, "coins"), units(3, "coins")) == ("1 coin", "3 coins")  # a gift of coins
-    assert (units(1, "nuts"), units("?", "acorns"), units(1, ["acorns"])) == ("1 nuts", "? acorns", "1 ['acorns']")  # a refused move's, as it came
+        assert units(1, good, GOODS) == f"1 {g['one']}" and units(-1, good, GOODS) == f"-1 {g['one']}", good
+        assert units(2, good, GOODS) == f"2 {good}" and units(0, good, GOODS) == f"0 {good}", good
+        assert unit_word(1, good, GOODS) == g["one"] and unit_word(2, good, GOODS) == good
+    assert [units(1, g, GOODS) for g in goods] == ["1 acorn", "1 berry", "1 honey", "1 mushroom", "1 timber"]
+    assert units_list({"acorns": 2, "berries": 1}, GOODS) == units_list([("acorns", 2), ("berries", 1)], GOODS) == "2 acorns, 1 berry"
+    assert (units(1, "coins", GOODS), units(3, "coins", GOODS)) == ("1 coin", "3 coins")  # a gift of coins
+    assert (units(1, "nuts", GOODS), units("?", "acorns", GOODS), units(1, ["acorns"], GOODS)) == ("1 nuts", "? acorns", "1 ['acorns']")  # a refused move's, as it came
 
 
 def test_groves_share_in_whole_units_by_weight():
@@ -856,13 +859,13 @@ def test_one_unit_of_a_good_reads_as_one_in_the_log_and_the_headlines(calm, stat
     s.creatures["Squirrel"].goods["acorns"] = 1 + n
     s.creatures["Hare"].goods.update(berries=3, acorns=0)  # Hare goes without its acorn
     placed = act(s, calm, "Squirrel", action="offer", side="sell", good="acorns", qty=n, price=9)
-    assert describe(placed[0]) == f"Squirrel offers to sell {acorns} at 9 (#{placed[0].data['id']})"
+    assert describe(placed[0], GOODS) == f"Squirrel offers to sell {acorns} at 9 (#{placed[0].data['id']})"
     act(s, calm, "Hare", action="offer", side="sell", good="berries", qty=1, price=6)
     trade = kinds(act(s, calm, "Owl", action="accept", id=placed[0].data["id"]), "trade")
-    assert [describe(e) for e in trade] == [f"Squirrel sold {acorns} to Owl at 9"]
+    assert [describe(e, GOODS) for e in trade] == [f"Squirrel sold {acorns} to Owl at 9"]
     s2, ev, _ = close_round(s, calm, {})
     assert s2.headlines == ["The granary spent 6 coins of fines on 1 berry for Owl"]
-    meals = {e.data["creature"]: describe(e) for e in kinds(ev, "meal")}
+    meals = {e.data["creature"]: describe(e, GOODS) for e in kinds(ev, "meal")}
     assert meals["Hare"] == "Hare ate 1 honey; lacked 1 acorn; mood -1"
     assert meals["Owl"].startswith(f"Owl ate {acorns if n == 1 else '1 acorn'}, 1 berry, 1 honey;")
 
@@ -881,6 +884,37 @@ def test_a_move_refused_for_one_unit_held_says_one(calm, state):
     s.creatures["Owl"].coins = 0
     refused = act(s, calm, "Owl", action="short", good="acorns", qty=1, price=9)
     assert kinds(refused, "rejected")[0].data["detail"].startswith("hold 0 coins; a short of 1 acorn needs ")
+
+
+def test_units_are_worded_by_the_world_in_play_not_the_default_one(tmp_path):
+    """A world loaded from an edited assets folder calls one acorn a "nut": its
+    round's trade line, meal line, a refusal's detail and the granary's
+    headline (hashed with the state) had still said "1 acorn", the words of
+    the default world read behind its back."""
+    import shutil
+
+    from engine.world import ASSETS
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, tmp_path / f.name)
+    goods = tmp_path / "goods.toml"
+    assert 'one = "acorn"\n' in goods.read_text()
+    goods.write_text(goods.read_text().replace('one = "acorn"\n', 'one = "nut"\n'))
+    nut = load_world(tmp_path)
+    nut = replace(nut, odds={**nut.odds, "weather_per_round": 0.0, "tip_per_round": 0.0})
+    s = _granary_setup(nut, initial_state(nut, 7), 40, 10, owl_honey=1)
+    s.creatures["Owl"].goods.update(acorns=0, berries=1)  # Owl buys its acorn; the granary Hare's
+    s.creatures["Squirrel"].goods["acorns"] = 2
+    s.creatures["Hare"].goods.update(berries=3, acorns=0)
+    placed = act(s, nut, "Squirrel", action="offer", side="sell", good="acorns", qty=1, price=9)
+    trade = kinds(act(s, nut, "Owl", action="accept", id=placed[0].data["id"]), "trade")
+    assert [describe(e, nut.goods) for e in trade] == ["Squirrel sold 1 nut to Owl at 9"]
+    refused = act(s, nut, "Squirrel", action="offer", side="sell", good="acorns", qty=5, price=6)
+    assert [e.data["detail"] for e in kinds(refused, "rejected")] == ["hold 1 nut"]
+    act(s, nut, "Squirrel", action="offer", side="sell", good="acorns", qty=1, price=6)
+    s2, ev, _ = close_round(s, nut, {})
+    assert s2.headlines == ["The granary spent 6 coins of fines on 1 nut for Hare"]
+    meals = {e.data["creature"]: describe(e, nut.goods) for e in kinds(ev, "meal")}
+    assert meals["Owl"].startswith("Owl ate 1 nut, 1 berry, 1 honey;"), meals["Owl"]
 
 
 def test_the_granary_spends_fines_on_food_for_the_hungriest(calm, state):
@@ -976,7 +1010,7 @@ def test_a_loan_moves_coins_both_ways_with_interest_and_feelings(calm, state):
         {"loan": lid, "lender": "Owl", "borrower": "Fox", "paid": 52}]
     assert (s2.creatures["Owl"].coins, s2.creatures["Fox"].coins) == (coins + 12, coins + 40 - 52)
     assert rel(s2, "Owl", "Fox") == MOVES["loan_repaid"] > 0 and lid not in s2.loans
-    assert public_record(ev2) == [] and describe(ev2[-1]) == "Fox repaid 52 coins to Owl"  # the log, not news
+    assert public_record(ev2, WORLD) == [] and describe(ev2[-1], GOODS) == "Fox repaid 52 coins to Owl"  # the log, not news
 
 
 def test_a_default_pays_what_it_can_and_sours_the_lender(calm, state):
@@ -990,7 +1024,7 @@ def test_a_default_pays_what_it_can_and_sours_the_lender(calm, state):
         {"loan": lid, "lender": "Owl", "borrower": "Fox", "paid": 12, "short": 18}]
     assert s2.creatures["Fox"].coins == 0 and s2.creatures["Owl"].coins == calm.economy["start_coins"] - 20 + 12
     assert rel(s2, "Owl", "Fox") == 5 + MOVES["default"] < 0
-    assert "Fox defaulted on Owl's loan and still owes 18 coins" in public_record(ev2)
+    assert "Fox defaulted on Owl's loan and still owes 18 coins" in public_record(ev2, WORLD)
     # the rest is still owed, falls due again next round, and the default is on Fox's public record
     ln = s2.loans[lid]
     assert (ln.owed, ln.due, ln.defaulted) == (18, 2, True) and s2.defaults == {"Fox": 1}
@@ -1027,7 +1061,7 @@ def test_a_defaulted_debt_is_garnished_each_round_until_paid(calm, state):
     s, ev, _ = open_round(s, calm)  # round 3: the last 10 (of the 20 it could pay)
     assert [e.data for e in kinds(ev, "debt_cleared")] == [
         {"loan": lid, "lender": "Owl", "borrower": "Fox", "paid": 18 - paid}]
-    assert "Fox has paid off the debt to Owl" in public_record(ev)
+    assert "Fox has paid off the debt to Owl" in public_record(ev, WORLD)
     assert lid not in s.loans and s.creatures["Fox"].coins == 40 - (18 - paid)
     assert rel(s, "Owl", "Fox") == feeling  # paying a defaulted debt late earns no trust
     assert s.defaults == {"Fox": 1}  # the record stays
@@ -1143,7 +1177,7 @@ def test_a_tip_resolves_on_its_round_and_only_a_true_one_starts_its_shock(calm, 
     assert [e.data["shock"] for e in kinds(ev2, "shock_started")] == ([shock] if truth else [])
     assert s2.shocks == ([ActiveShock(shock, sh.good, sh.pct, 2 + sh.rounds - 1)] if truth else [])
     verdict = "came true" if truth else "was planted: nothing happened"
-    assert f'The tip "{t.text}" {verdict}' in public_record(ev2)
+    assert f'The tip "{t.text}" {verdict}' in public_record(ev2, WORLD)
     s3, _, _ = close_round(s2, calm, {}, ev2)
     assert t.id not in s3.tips  # resolved and judged: gone from the state
 
@@ -1347,7 +1381,7 @@ def test_a_headline_of_one_coin_says_one_coin(strict, calm, state, n, coins):
     lent.creatures["Fox"].coins = 30 - n
     _, ev, _ = open_round(lent, calm)
     assert [e.data["short"] for e in kinds(ev, "default")] == [n]
-    assert f"Fox defaulted on Owl's loan and still owes {coins}" in public_record(ev)
+    assert f"Fox defaulted on Owl's loan and still owes {coins}" in public_record(ev, WORLD)
     # the granary buys the hungry owl its honey at n
     s3, ev, _ = close_round(_granary_setup(calm, state, 40, 10, cheapest=n), calm, {})
     assert [e.data["spent"] for e in kinds(ev, "granary")] == [n]
@@ -1533,10 +1567,10 @@ def test_public_record_lists_notable_events_first_then_a_few_says():
     fine = Event("fine", 1, {"creature": "Fox", "amount": 11, "good": "honey", "tip": 1, "units": 2})
     private = Event("tip_resolved", 1, {"tip": 2, "text": "x", "truth": True}, public=False, who=("Fox",))
     trade = Event("trade", 1, {"buyer": "Owl", "seller": "Fox", "good": "honey", "qty": 1, "price": 8})
-    rec = public_record([says[0], trade, private, fine, *says[1:]])
-    assert rec == [headline(fine), *(headline(e) for e in says[:3])]
+    rec = public_record([says[0], trade, private, fine, *says[1:]], WORLD)
+    assert rec == [headline(fine, GOODS), *(headline(e, GOODS) for e in says[:3])]
     many = [Event("default", 1, {"borrower": f"B{i}", "short": 1, "lender": "Owl"}) for i in range(12)]
-    assert len(public_record(many)) == 8
+    assert len(public_record(many, WORLD)) == 8
 
 
 # --------------------------------------------------------------------------
@@ -1622,9 +1656,9 @@ def test_an_event_line_counts_one_round_or_coin_as_one():
     """The market log's lines had read 'for 1 rounds' and 'repaid 1 coins'."""
     offered = Event("loan_offered", 3, {"lender": "Owl", "amount": 5, "rate": 2, "rounds": 1, "id": 7})
     repaid = Event("loan_repaid", 3, {"borrower": "Fox", "paid": 1, "lender": "Owl"})
-    assert describe(offered) == "Owl offers a loan of 5 at 2% for 1 round (#7)"
-    assert describe(repaid) == "Fox repaid 1 coin to Owl"
-    assert "for 4 rounds" in describe(Event("loan_offered", 3, {**offered.data, "rounds": 4}))
+    assert describe(offered, GOODS) == "Owl offers a loan of 5 at 2% for 1 round (#7)"
+    assert describe(repaid, GOODS) == "Fox repaid 1 coin to Owl"
+    assert "for 4 rounds" in describe(Event("loan_offered", 3, {**offered.data, "rounds": 4}), GOODS)
 
 
 @pytest.mark.parametrize("qty,coins", [(1, "1 coin"), (2, "2 coins")])
@@ -1633,4 +1667,4 @@ def test_a_short_opened_for_one_coin_reads_one_coin_in_the_log(state, world, qty
     state.offers[90] = Offer(90, "Fox", "buy", "timber", qty, 1, 99)
     opened = next(e for e in act(state, world, "Owl", action="short", good="timber", qty=qty, price=1)
                   if e.kind == "short_opened")
-    assert describe(opened).startswith(f"Owl shorted {qty} timber for {coins}, {opened.data['collateral']} held")
+    assert describe(opened, GOODS).startswith(f"Owl shorted {qty} timber for {coins}, {opened.data['collateral']} held")

@@ -15,6 +15,10 @@ from engine.prompts import build_messages
 from engine.rules import Flows, apply_action, check_action, close_round, open_round, public_record
 from engine.state import Loan, Offer, Short, Tip, state_hash
 from engine.views import PactOfferView, ShortView, WhisperView, public_view
+from engine.world import load_world
+
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
 
 NAMES = ("Owl", "Fox", "Badger", "Hare", "Squirrel")
 # acorns: in this file's world only squirrels make them, so the others' acorn stocks do not move in the world step
@@ -454,7 +458,7 @@ def test_accepting_a_pact_by_id_forms_it_and_warms_both_ways(state, world):
     assert state.allies("Owl") == ["Fox"] and state.allies("Fox") == ["Owl"]
     assert public_view(state, world, "Owl").allies == ("Fox",)
     assert public_view(state, world, "Owl").ally_room == int(world.economy["max_allies"]) - 1
-    assert headline(e) == "Fox and Owl made a pact"
+    assert headline(e, GOODS) == "Fox and Owl made a pact"
 
 
 def test_proposing_back_forms_the_pact(state, world):
@@ -612,7 +616,7 @@ def test_breaking_a_pact_is_public_and_costs_the_breaker_the_others_feeling(stat
     assert state.pacts == [] and state.allies("Fox") == []
     assert state.relations["Fox"]["Owl"] == 30 + memory.RELATION_MOVES["pact_broken"] < 30
     assert state.relations["Owl"]["Fox"] == 30
-    assert headline(e) in public_record(ev)
+    assert headline(e, GOODS) in public_record(ev, WORLD)
 
 
 @pytest.mark.parametrize("kw,reason", [
@@ -638,7 +642,7 @@ def test_a_default_on_a_loan_from_an_ally_breaks_the_pact(state, world):
     assert e.public and e.data == {"creature": "Fox", "ally": "Owl", "why": "default"}
     assert s.pacts == [["Badger", "Fox", 0]]
     assert s.relations["Owl"]["Fox"] == memory.RELATION_MOVES["default"] + memory.RELATION_MOVES["pact_broken"]
-    assert "defaulted on a loan from ally Owl" in headline(e)
+    assert "defaulted on a loan from ally Owl" in headline(e, GOODS)
 
 
 def test_a_default_on_a_strangers_loan_leaves_pacts_alone(state, world):
@@ -699,7 +703,7 @@ def test_a_whisper_event_is_private_to_sender_and_recipient(state, world):
     e = one(ev, "whisper")
     assert not e.public and e.who == ("Owl", "Fox")
     assert [n for n in NAMES if e.visible_to(n)] == ["Owl", "Fox"] and not e.visible_to(None)
-    assert public_record(ev) == []
+    assert public_record(ev, WORLD) == []
     _, after, closing = _round_with(state, world, {"Owl": Action(action="whisper", to="Fox", text="psst")})
     assert not any("psst" in h for h in after.headlines)
 
@@ -707,7 +711,7 @@ def test_a_whisper_event_is_private_to_sender_and_recipient(state, world):
 def test_a_whispers_say_line_is_public_but_its_words_are_not(state, world):
     ev = act(state, world, "Owl", action="whisper", to="Fox", text="secret words", say="hello all")
     assert [e.kind for e in ev] == ["say", "whisper"]
-    assert not any("secret" in h for h in public_record(ev)) and any("hello all" in h for h in public_record(ev))
+    assert not any("secret" in h for h in public_record(ev, WORLD)) and any("hello all" in h for h in public_record(ev, WORLD))
 
 
 def _delivered(state, world, name, **kw):

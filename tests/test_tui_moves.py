@@ -34,6 +34,10 @@ from wood_tui.widgets.creature_panel import CreatureBoard, CreatureCard, action_
 from wood_tui.widgets.event_feed import HEADLINE_KINDS, LOG_KINDS, feed_line
 from wood_tui.widgets.god_view import WhisperRow, secrets, whisper_lines
 from wood_tui.widgets.seat_panel import SeatPanel
+from engine.world import load_world
+
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
 
 SEED = "1"
 WHISPER = "meet me by the old oak"
@@ -554,11 +558,11 @@ def test_the_log_tells_shorts_and_pacts_and_keeps_whispers_out():
         assert kind in HEADLINE_KINDS
     assert "whisper" not in LOG_KINDS and "whisper" not in HEADLINE_KINDS
     again = Event("pact_proposed", 3, {"id": 4, "proposer": "Fox", "to": "Owl", "renewed": True})
-    assert feed_line(again, "blue").plain == "Fox proposes a pact to Owl again (#4)"
+    assert feed_line(again, "blue", GOODS).plain == "Fox proposes a pact to Owl again (#4)"
     squeezed = Event("short_closed", 3, {"id": 4, "owner": "Fox", "good": "honey", "qty": 2, "delivered": 0,
                                          "bought": 0, "cost": 0, "squeezed": 2, "squeeze_cost": 30, "unpaid": 0,
                                          "profit": -10, "buys": []})
-    line = feed_line(squeezed, HEADLINE_KINDS["short_closed"])
+    line = feed_line(squeezed, HEADLINE_KINDS["short_closed"], GOODS)
     assert "2 squeezed for 30" in line.plain and str(line.style) == "red"
 
 
@@ -577,9 +581,9 @@ def test_the_god_view_names_the_tip_a_whisper_passed_on(state):
 def test_a_panel_line_for_shorts_and_allies(world):
     card = CreatureCard(build_roster(world)[0], shorts=[(3, "honey", 12), (1, "mushrooms", 9)],
                         allies=["Fox", "[@click=app.quit]x"])
-    line = ties(card).plain
+    line = ties(card, GOODS).plain
     assert line == "short 3 honey due r12, 1 mushroom due r9 · allied with Fox, [@click=app.quit]x"
-    assert not ties(CreatureCard(build_roster(world)[0]))
+    assert not ties(CreatureCard(build_roster(world)[0]), GOODS)
 
 
 def test_the_help_has_a_line_on_each_new_move(world):
@@ -601,7 +605,7 @@ def test_the_board_never_shows_a_whispers_words_even_from_a_raw_reply(world):
     for outcome, action in (("repaired", Action(action="whisper", to="Owl", text="MEET AT THE OAK")),
                             ("rejected", PASS), ("fault", PASS)):
         card = CreatureCard(build_roster(world)[1], decision=Decision(action, outcome, "repaired: json_repair", raw=secret))
-        shown = said(card).plain + doing(card).plain
+        shown = said(card).plain + doing(card, GOODS).plain
         assert "OAK" not in shown and "whisper" in shown, shown
         # only a whisper that was sent has words in the god view; a refused one was never a whisper
         assert ("in the god view" in shown) == (outcome == "repaired"), shown
@@ -620,7 +624,7 @@ def test_a_refused_move_missing_a_field_reads_as_words_not_none():
 
     half = Action.model_construct(action="offer", side="sell", qty=1, good="acorns", price=None, say=None, id=None,
                                   to=None)
-    assert action_text(half).plain == "offer sell 1 acorn @ ?"
+    assert action_text(half, GOODS).plain == "offer sell 1 acorn @ ?"
     assert reason_words(Reason.MISSING_FIELD) == "a field the move needs was left out"
 
 

@@ -35,6 +35,9 @@ from wood_tui.screens.modals import ConfirmScreen
 from wood_tui.widgets.action_form import FIELDS, KINDS, ActionForm
 from wood_tui.widgets.seat_panel import BookTable, SeatPanel
 
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -150,7 +153,7 @@ async def test_the_seat_panel_reads_its_own_loan_offers_and_pact_proposals_from_
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "engine.state" not in imported and "State" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert list(inspect.signature(SeatPanel.show).parameters) == ["self", "view", "regard", "resolved", "after"]
+    assert list(inspect.signature(SeatPanel.show).parameters) == ["self", "view", "goods", "regard", "resolved", "after"]  # goods: the world's words
 
     mid = own_offers_round(world)
     view = public_view(mid, world, "Owl")
@@ -159,7 +162,7 @@ async def test_the_seat_panel_reads_its_own_loan_offers_and_pact_proposals_from_
     app = OneWidget(SeatPanel)
     async with app.run_test(size=(100, 40)) as pilot:
         panel = app.query_one(SeatPanel)
-        panel.show(view)
+        panel.show(view, GOODS)
         await pilot.pause()
         notes = str(panel.query_one("#seat-notes").content)
         assert f"#{lo.id} lend 10 coins at 5% for 2 rounds to anyone (until round {lo.expires})" in notes, notes
@@ -167,7 +170,7 @@ async def test_the_seat_panel_reads_its_own_loan_offers_and_pact_proposals_from_
         lines = notes.splitlines()
         standing = list(takewhile(lambda line: line.startswith("  "), lines[lines.index("Your standing offers") + 1:]))
         assert len(standing) == 2 and not any("Fox" in line for line in standing), standing  # Fox's are Fox's
-        panel.show(replace(view, my_loan_offers=(), my_pact_offers=()))
+        panel.show(replace(view, my_loan_offers=(), my_pact_offers=()), GOODS)
         await pilot.pause()
         notes = str(panel.query_one("#seat-notes").content)
         assert f"#{lo.id} " not in notes and f"#{po.id} " not in notes, notes
@@ -446,7 +449,7 @@ async def test_the_holdings_stay_on_screen_at_80x24_under_tips_and_weather():
         view = replace(screen.active.view, shocks=(ShockView("honey", -100, 4),),
                        tips=(TipView(7, "the honey harvest fails in 2 rounds", "honey", 3),))
         resolved = [("a blight takes the mushrooms in 2 rounds", False), ("the honey harvest fails in 2 rounds", True)]
-        screen.query_one(SeatPanel).show(view, resolved=resolved)
+        screen.query_one(SeatPanel).show(view, GOODS, resolved=resolved)
         await pilot.pause()
         shown = rendered(app)
         assert "weather" in shown  # the tips follow, in the panel's scroll
@@ -703,7 +706,7 @@ def test_the_introduction_tells_a_seat_with_kin_what_its_own_grove_makes():
     owls = [n for n, c in state.creatures.items() if c.species == "owl"]
     odd = next(n for n in owls if dict(makes[n]) != world.species["owl"].produces)
     text = intro_text(world, [(odd, "owl")], 100, makes).plain
-    told = units_list(makes[odd])  # "1 acorn, 5 timber"
+    told = units_list(makes[odd], GOODS)  # "1 acorn, 5 timber"
     assert f"You make {told} a round" in text
 
 
@@ -1062,7 +1065,7 @@ def test_a_shared_hot_seat_introduction_tells_no_seat_its_own_grove():
     owls = [n for n, c in state.creatures.items() if c.species == "owl"]
     a, b = next((x, y) for x in owls for y in owls if x != y and dict(makes[x]) != dict(makes[y]))
     text = intro_text(world, [(a, "owl"), (b, "owl")], 100, makes).plain
-    usual = units_list(world.species["owl"].produces)  # "3 timber, 1 acorn"
+    usual = units_list(world.species["owl"].produces, GOODS)  # "3 timber, 1 acorn"
     assert text.count(f"Its kind makes {usual} a round") == 2 and "You make" not in text
 
 
@@ -1116,7 +1119,7 @@ def test_the_seat_panel_leaves_out_feelings_that_tell_nothing(world):
 
     view = replace(public_view(initial_state(world, 7), world, "Owl"),
                    relations=("you trust Fox deeply", "you feel neutral about Hare", "you distrust Badger"))
-    notes = SeatPanel._notes(view).plain
+    notes = SeatPanel._notes(view, GOODS).plain
     assert "you trust Fox deeply" in notes and "you distrust Badger" in notes
     assert "neutral" not in notes
 
@@ -1135,7 +1138,7 @@ async def test_after_the_last_round_the_panel_forecasts_no_weather(world):
     async def shown(after: bool) -> str:
         app = OneWidget(SeatPanel)
         async with app.run_test(size=(60, 30)) as pilot:
-            app.query_one(SeatPanel).show(view, after=after)
+            app.query_one(SeatPanel).show(view, GOODS, after=after)
             await pilot.pause()
             return rendered(app)
     assert "until round 31" in await shown(False)

@@ -33,6 +33,9 @@ from wood_tui.widgets.god_view import GodView, secrets, whisper_lines
 from wood_tui.widgets.offers_table import OffersTable
 from wood_tui.widgets.price_chart import markers_for
 
+WORLD = load_world()
+GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
+
 
 def watch_app(*argv: str, extra_brains=None, paused: bool = True) -> WoodApp:
     game = LiveGame(args("watch", "--brains", "scripted", *argv), extra_brains=extra_brains)
@@ -405,7 +408,7 @@ async def test_a_round_of_the_log_is_written_at_once_and_only_what_it_keeps(monk
     app = OneWidget(lambda: EventFeed(LOG_KINDS, max_lines=500))
     async with app.run_test(size=(80, 20)) as pilot:
         feed = app.query_one(EventFeed)
-        feed.add_round(3, trades)
+        feed.add_round(3, trades, GOODS)
         await pilot.pause()
         assert len(writes) == 2  # the rule, then the lines
         text = [strip.text.rstrip() for strip in feed.lines]
@@ -425,9 +428,9 @@ async def test_the_logs_wrap_their_lines_again_when_the_window_grows():
         feed = app.main.query_one("#watch-log", EventFeed)
         trade = Event("trade", 2, {"seller": "Fox of the far hedge", "buyer": "Owl", "qty": 1, "good": "honey",
                                    "price": 7})
-        feed.add_round(2, [trade])
+        feed.add_round(2, [trade], GOODS)
         await pilot.pause()
-        line = feed_line(trade, "").plain
+        line = feed_line(trade, "", GOODS).plain
         narrow = feed.scrollable_content_region.width
         rows = [strip.text.rstrip() for strip in feed.lines]
         assert line not in rows and " ".join(rows[-3:]) == line, rows[-4:]  # three rows at 80 columns
@@ -459,18 +462,18 @@ async def test_a_log_keeps_no_more_to_wrap_again_than_it_shows():
         feed = app.query_one(EventFeed)
         long = Event("trade", 1, {"seller": "Fox of the far hedge beyond the old oak", "buyer": "Owl of the stump",
                                   "qty": 1, "good": "honey", "price": 7})
-        feed.add_round(1, [long])
+        feed.add_round(1, [long], GOODS)
         await pilot.pause()
         assert len(feed.lines) == 3  # the rule, and the line over two rows at 60 columns
         await pilot.resize_terminal(140, 20)
         await pilot.pause()
-        assert [s.text.rstrip() for s in feed.lines][1:] == [feed_line(long, "").plain]
+        assert [s.text.rstrip() for s in feed.lines][1:] == [feed_line(long, "", GOODS).plain]
         feed.clear()
         await pilot.resize_terminal(60, 20)
         await pilot.pause()
         for r in range(1, 41):
             feed.add_round(r, [Event("trade", r, {"seller": f"Fox {r}.{i}", "buyer": "Owl", "qty": 1,
-                                                  "good": "honey", "price": i}) for i in range(10)])
+                                                  "good": "honey", "price": i}) for i in range(10)], GOODS)
         await pilot.pause()
         assert sum(n for *_, n in feed._written) < 50 + 11  # the newest rounds only
         await pilot.resize_terminal(140, 20)

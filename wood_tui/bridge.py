@@ -98,7 +98,7 @@ class _Relay(Observer):
     """Runner hooks -> app messages; keeps the open state for checking a seat's
     action, and tells each human seat its round in words when the round closes."""
 
-    def __init__(self, post: Post, world: World | None = None, seats: Sequence[str] = ()):
+    def __init__(self, post: Post, world: World, seats: Sequence[str] = ()):
         self.post = post
         self.world = world
         self.seats = tuple(seats)
@@ -117,7 +117,7 @@ class _Relay(Observer):
     def round_closed(self, result: RoundResult, state: State) -> None:
         seats = [n for n in self.seats if n in state.creatures]
         views = {n: public_view(state, self.world, n) for n in seats} if self.world is not None else {}
-        recaps = {n: round_recap(result.events, n, state, self.open_state) for n in seats}
+        recaps = {n: round_recap(result.events, n, state, self.open_state, goods=self.world.goods) for n in seats}
         self.post(RoundClosed(result.round, result.events, result.decisions, state, views, recaps,
                               {n: regard(state, n) for n in seats}))
 

@@ -59,8 +59,8 @@ def remember_intro(directory: Path) -> None:
         (directory / SEEN_FILE).write_text("the introduction to wood play was shown\n")
 
 
-def _units(items: dict[str, int]) -> str:
-    return units_list(items) or "nothing"
+def _units(items: dict[str, int], world: World) -> str:
+    return units_list(items, world.goods) or "nothing"
 
 
 def upcoming_makes(state: State, world: World) -> dict[str, Pairs]:
@@ -86,9 +86,9 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
         parts.append(Text.assemble(
             ("You are " if lone else ""), safe.name(name, style="bold"), f", {'an' if species[:1] in 'aeiou' else 'a'} {species}. ",
             ("You make ", "bold") if lone else ("Its kind makes ", "bold"),
-            f"{_units(made)} a round" + ("; " if lone else " (its own grove's share: on its turn); "),
+            f"{_units(made, world)} a round" + ("; " if lone else " (its own grove's share: on its turn); "),
             ("you need " if lone else "it needs ", "bold"),
-            f"{_units(sp.needs)} a round, and {world.fuel_good} to burn ({burn})."))
+            f"{_units(sp.needs, world)} a round, and {world.fuel_good} to burn ({burn})."))
     parts += [
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
                       f"Unmatched, it stands {eco['offer_lifetime']} rounds. Letters pick in lists (o s h)."),

@@ -204,7 +204,7 @@ class MarketScreen(GameScreen):
     # ---- the run ------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None:
         self.status = {r.name: "" for r in msg.roster}
-        form = ActionForm(msg.world.good_names, [r.name for r in msg.roster], msg.world.economy, id="form")
+        form = ActionForm(msg.world.goods, [r.name for r in msg.roster], msg.world.economy, id="form")
         form.disabled = True
         await self.query_one("#form-slot").mount(form)
         form.finish("waiting for your turn…")
@@ -228,7 +228,7 @@ class MarketScreen(GameScreen):
         self._strip()
 
     def closed_round(self, msg: RoundClosed) -> None:
-        self.query_one("#news", EventFeed).add_round(msg.round, msg.events)
+        self.query_one("#news", EventFeed).add_round(msg.round, msg.events, self.world.goods)
         for name, lines in msg.recaps.items():
             self.recaps[name] = (msg.round, lines)
         self.regards.update(msg.regard)
@@ -294,7 +294,7 @@ class MarketScreen(GameScreen):
     def _show_seat(self, view, after: bool = False) -> None:
         self.seat_shown = True
         name = view.name
-        self.query_one(SeatPanel).show(view, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
+        self.query_one(SeatPanel).show(view, self.world.goods, self.regards.get(name, ()), self.resolved.get(name, ()), after=after)
         self.query_one(BookTable).show(view)
         self.query_one("#book-empty").display = not (view.book or view.loan_offers or view.pact_offers)
         round_no, recap = self.recaps.get(name, (0, []))

@@ -207,7 +207,7 @@ class SpectatorScreen(GameScreen):
         self.world, self.state = msg.world, msg.state
         self.large_roster = len(msg.roster) > 8
         rows = self._standings(msg.state)
-        await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.good_names, rows)
+        await self.query_one(CreatureBoard).setup(msg.roster, msg.state, msg.world.goods, rows)
         await self.query_one(PriceChart).setup(msg.world, msg.state)
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
@@ -231,7 +231,7 @@ class SpectatorScreen(GameScreen):
         self.query_one(SentimentBars).show(msg.state.relations)
         self.query_one(OffersTable).show(msg.state)
         for feed in self.query(EventFeed):
-            feed.add_round(msg.round, msg.events)
+            feed.add_round(msg.round, msg.events, self.world.goods)
         self.keep_secrets(msg.events)
         self._god()
 

@@ -33,7 +33,7 @@ from textual.widgets._select import SelectCurrent
 
 from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
                              Reason)
-from engine.events import units
+from engine.events import Goods, units
 from engine.metrics import counted
 from engine.recap import reason_words
 from engine.sanitise import clean_text
@@ -206,10 +206,11 @@ class ActionForm(Vertical):
         def control(self) -> ActionForm:
             return self.form
 
-    def __init__(self, goods: Sequence[str], names: Sequence[str], economy: Mapping | None = None, **kw):
-        """`economy`: the wood's rules (`World.economy`), for what a short would hold and when it falls due."""
+    def __init__(self, goods: Goods, names: Sequence[str], economy: Mapping | None = None, **kw):
+        """`goods`: the world's (`World.goods`), to pick from and to word units by; `economy`: the wood's rules (`World.economy`), for what a short would hold and when it falls due."""
         super().__init__(**kw)
         self.goods = tuple(goods)
+        self.words = goods  # the world's goods, for the word for one unit of each
         self.names = list(names)
         eco = economy or {}
         self.collateral_pct = int(eco.get("short_collateral_pct", 150))
@@ -424,12 +425,12 @@ class ActionForm(Vertical):
                 return None
             total = qty * price
             if side == "buy":
-                line = f"buy {units(qty, good)} at {price} each: up to {counted(total, 'coin')} (you hold {counted(v.coins, 'coin')})"
+                line = f"buy {units(qty, good, self.words)} at {price} each: up to {counted(total, 'coin')} (you hold {counted(v.coins, 'coin')})"
                 if total > v.coins:
                     warn.append("more coins than you hold")
             else:
-                line = (f"sell {units(qty, good)} at {price} each: {counted(total, 'coin')} if all sell "
-                        f"(you hold {units(v.holding(good), good)})")
+                line = (f"sell {units(qty, good, self.words)} at {price} each: {counted(total, 'coin')} if all sell "
+                        f"(you hold {units(v.holding(good), good, self.words)})")
                 if qty > v.holding(good):
                     warn.append(f"you hold only {v.holding(good)}")
         elif kind == "accept":
@@ -441,13 +442,13 @@ class ActionForm(Vertical):
             if o is not None:
                 q = min(qty or o.qty, o.qty)
                 verb = "buy" if o.side == "sell" else "sell"
-                line = Text.assemble(f"{verb} {units(q, o.good)} {'from' if verb == 'buy' else 'to'} ",
+                line = Text.assemble(f"{verb} {units(q, o.good, self.words)} {'from' if verb == 'buy' else 'to'} ",
                                      safe.name(o.owner),
                                      f" at {o.price}: {'costs' if verb == 'buy' else 'brings'} {counted(q * o.price, 'coin')}")
                 if verb == "buy" and q * o.price > v.coins:
                     warn.append(f"you hold {counted(v.coins, 'coin')}")
                 if verb == "sell" and q > v.holding(o.good):
-                    warn.append(f"you hold only {units(v.holding(o.good), o.good)}")
+                    warn.append(f"you hold only {units(v.holding(o.good), o.good, self.words)}")
                 return self._with(line, warn)
             if lo is not None:
                 if (debt := self._in_default()):
@@ -524,7 +525,7 @@ class ActionForm(Vertical):
             if not qty:
                 return None
             have = v.coins if good == COINS else v.holding(good)
-            line = f"give away {units(qty, good)} (you hold {have})"
+            line = f"give away {units(qty, good, self.words)} (you hold {have})"
             if qty > have:
                 warn.append("more than you hold")
         else:
@@ -556,7 +557,7 @@ class ActionForm(Vertical):
         if (barred := "the game ends this round: a short could not be closed" if v.rounds_left() == 0
                 else self._in_default() or ("you have as many open shorts as the wood allows"
                                             if v.short_room <= 0 else None)):
-            return self._with(Text(f"short {units(qty, good)} at {price} or better"), [barred])
+            return self._with(Text(f"short {units(qty, good, self.words)} at {price} or better"), [barred])
         bids = sorted((o for o in v.book if o.side == "buy" and o.good == good and o.price >= price
                        and o.owner != v.name), key=lambda o: (-o.price, o.id))
         left, proceeds = qty, 0
@@ -566,7 +567,7 @@ class ActionForm(Vertical):
             left -= q
         sold = qty - left
         if not sold:
-            return self._with(Text(f"short {units(qty, good)} at {price} or better: no bid that high in sight"),
+            return self._with(Text(f"short {units(qty, good, self.words)} at {price} or better: no bid that high in sight"),
                               ["it would find no buyer"])
         collateral = -(-proceeds * self.collateral_pct // 100)
         rounds = self._num("rounds")
@@ -577,8 +578,8 @@ class ActionForm(Vertical):
         own = collateral - proceeds
         if own > v.coins:
             warn.append(f"collateral needs {own} of your coins, you hold {v.coins}")
-        return self._with(Text(f"sell {units(sold, good)} short for {proceeds} now; {collateral} held as collateral; "
-                               f"owe {units(sold, good)} back in round {due}"), warn)
+        return self._with(Text(f"sell {units(sold, good, self.words)} short for {proceeds} now; {collateral} held as collateral; "
+                               f"owe {units(sold, good, self.words)} back in round {due}"), warn)
 
     def _caps(self) -> list[str]:
         """A quantity, price or amount typed past what a move may carry."""

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static
 
 from engine.actions import Action
 from engine.brains import Decision
-from engine.events import Event, units
+from engine.events import Event, Goods, units
 from engine.parsing import MAX_REPLY_CHARS
 from engine.recap import reason_words
 from engine.score import Standing
@@ -55,12 +55,13 @@ class CreatureCard:
     rejected: str | None = None  # why the engine refused the action, in words
 
 
-def action_text(a: Action) -> Text:
-    """One line for an action, e.g. `offer sell 3 timber @ 6` (`?` for a field a refused one left out)."""
+def action_text(a: Action, goods: Goods) -> Text:
+    """One line for an action, e.g. `offer sell 3 timber @ 6` (`?` for a field a refused one left out;
+    units worded by `goods`, the world's)."""
     def f(v: object) -> object:
         return "?" if v is None else v
     if a.action == "offer":
-        s = f"offer {f(a.side)} {units(f(a.qty), f(a.good))} @ {f(a.price)}"
+        s = f"offer {f(a.side)} {units(f(a.qty), f(a.good), goods)} @ {f(a.price)}"
     elif a.action == "accept":
         s = f"accept #{f(a.id)}" + (f" ×{a.qty}" if a.qty else "")
     elif a.action == "lend":
@@ -68,9 +69,9 @@ def action_text(a: Action) -> Text:
         if a.to:
             return Text.assemble(s + " to ", safe.text(a.to))
     elif a.action == "gift":
-        return Text.assemble(f"gift {units(f(a.qty), f(a.good))} to ", safe.text(f(a.to)))
+        return Text.assemble(f"gift {units(f(a.qty), f(a.good), goods)} to ", safe.text(f(a.to)))
     elif a.action == "short":
-        s = f"short {units(f(a.qty), f(a.good))} @ {f(a.price)}"
+        s = f"short {units(f(a.qty), f(a.good), goods)} @ {f(a.price)}"
     elif a.action in ("ally", "break"):
         return Text.assemble(f"{'ally with' if a.action == 'ally' else 'break with'} ", safe.text(a.to))
     elif a.action == "whisper":  # to whom, never what: the words are for the god view
@@ -86,8 +87,8 @@ def mood_bar(mood: int, width: int = MOOD_WIDTH) -> Text:
     return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"), f" {mood:>3}")
 
 
-def doing(card: CreatureCard) -> Text:
-    """What the creature is doing or did this round."""
+def doing(card: CreatureCard, goods: Goods) -> Text:
+    """What the creature is doing or did this round (units worded by `goods`, the world's)."""
     d = card.decision
     if card.thinking:
         return Text("⋯ thinking…", style="italic yellow")
@@ -95,7 +96,7 @@ def doing(card: CreatureCard) -> Text:
         return Text("—", style="dim")
     if d.outcome == "fault":
         return Text.assemble(("✗ ", "bold red"), safe.text(d.reason or "fault", style="bold red"))
-    line = Text.assemble(("▸ ", "cyan"), action_text(d.action))
+    line = Text.assemble(("▸ ", "cyan"), action_text(d.action, goods))
     if card.rejected:  # the engine refused it (a model's well-formed move as well): why, in words, never the code
         line.append_text(Text.assemble(("  ✗ ", "red"), safe.text(card.rejected, style="red")))
     elif d.outcome == "rejected":
@@ -125,11 +126,11 @@ def said(card: CreatureCard) -> Text:
     return Text("")
 
 
-def ties(card: CreatureCard) -> Text:
+def ties(card: CreatureCard, goods: Goods) -> Text:
     """Its open shorts and its allies, one line: `short 3 honey due r12 · allied with Fox`."""
     parts = []
     if card.shorts:
-        parts.append(Text("short " + ", ".join(f"{units(q, g)} due r{due}" for q, g, due in card.shorts), style="yellow"))
+        parts.append(Text("short " + ", ".join(f"{units(q, g, goods)} due r{due}" for q, g, due in card.shorts), style="yellow"))
     if card.allies:
         parts.append(Text.assemble(("allied with ", "blue"),
                                    Text(", ").join(safe.name(a, style="bold blue") for a in card.allies)))
@@ -145,7 +146,7 @@ class CreaturePanel(Static):
     coins, goods, its shorts and allies (when it has any), what it did (or ⋯
     while thinking, or its fault) and what it said."""
 
-    def __init__(self, goods: tuple[str, ...], **kw):
+    def __init__(self, goods: Goods, **kw):
         super().__init__(**kw)
         self.goods = goods
 
@@ -156,13 +157,13 @@ class CreaturePanel(Static):
         fault = card.decision is not None and card.decision.outcome == "fault" and not card.thinking
         self.set_class(fault, "-fault")
         self.set_class(card.thinking, "-thinking")
-        tied = ties(card)
+        tied = ties(card, self.goods)
         self.update(Text("\n").join([
             Text.assemble(("mood ", "dim"), mood_bar(card.mood, PANEL_MOOD_WIDTH), ("  coins ", "dim"),
                           (str(card.coins), "bold")),
             holdings(card, self.goods),
             *([tied] if tied else []),
-            doing(card),
+            doing(card, self.goods),
             said(card),
         ]))
 
@@ -231,7 +232,7 @@ class CreatureBoard(Vertical):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.cards: dict[str, CreatureCard] = {}
-        self.goods: tuple[str, ...] = ()
+        self.goods: Goods = {}
         self.sort_by: str | None = None  # a key of SORTS; None: roster order
         self.descending = True
         self._panels: dict[str, CreaturePanel] = {}
@@ -239,10 +240,11 @@ class CreatureBoard(Vertical):
         self._detail: CreaturePanel | None = None
         self._selected: str | None = None
 
-    async def setup(self, roster: list[RosterEntry], state: State, goods: tuple[str, ...],
+    async def setup(self, roster: list[RosterEntry], state: State, goods: Goods,
                     standings: list[Standing] = ()) -> None:
         """The board for `roster` at `state`; `standings` (engine/score.py): each one's worth and debt
-        there (a resumed run's are its own from the start, not 0 until a round closes)."""
+        there (a resumed run's are its own from the start, not 0 until a round closes); `goods`: the
+        world's (`World.goods`), its columns and the words for its units."""
         self.goods = goods
         self.cards = {r.name: CreatureCard(r) for r in roster}
         self._take(state, standings)
@@ -370,7 +372,7 @@ class CreatureBoard(Vertical):
                 "short": Text(str(sum(q for q, _, _ in card.shorts)) if card.shorts else "", justify="right",
                               style="yellow"),
                 "allies": Text(str(len(card.allies)) if card.allies else "", justify="right", style="blue"),
-                "coins": Text(str(card.coins), justify="right"), "doing": doing(card),
+                "coins": Text(str(card.coins), justify="right"), "doing": doing(card, self.goods),
                 **{g: Text(str(card.goods.get(g, 0)), justify="right") for g in self.goods},
                 "species": safe.text(card.entry.species)}
 

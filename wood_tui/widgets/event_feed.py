@@ -22,7 +22,7 @@ from rich.text import Text
 from textual import events
 from textual.widgets import RichLog
 
-from engine.events import Event, describe
+from engine.events import Event, Goods, describe
 from engine.recap import reason_words
 
 from .. import safe
@@ -37,19 +37,20 @@ HEADLINE_KINDS = {"shock_started": "bold yellow", "shock_ended": "yellow", "tip_
                   "pact_broken": "red"}
 
 
-def feed_line(e: Event, style: str) -> Text:
+def feed_line(e: Event, style: str, goods: Goods) -> Text:
     """One public event as a line of the log, in its colour. Shorts and pacts
     say a little more than the record's sentence: a proposal made again is
     told as such, and a short squeezed (units nowhere to be had) is red. A
-    refused move gives its reason in words."""
+    refused move gives its reason in words. Units are worded by `goods`, the
+    world's (`World.goods`)."""
     d = e.data
     if e.kind == "pact_proposed" and d.get("renewed"):
         return safe.text(f"{d['proposer']} proposes a pact to {d['to']} again (#{d['id']})", style=style)
     if e.kind == "rejected":  # the reason in words, never the engine's code
         return safe.text(f"{d['creature']}'s {d['action']} was refused: {reason_words(d.get('reason', ''))}", style=style)
     if e.kind == "short_closed" and d.get("squeezed"):
-        return safe.text(describe(e), style="red")
-    return safe.text(describe(e), style=style)
+        return safe.text(describe(e, goods), style="red")
+    return safe.text(describe(e, goods), style=style)
 
 
 class EventFeed(RichLog):
@@ -107,10 +108,10 @@ class EventFeed(RichLog):
         RichLog.write(self, Group(*(content for content, _ in keep)), width=max(width, self.min_width),
                       scroll_end=at_end)
 
-    def add_round(self, round_no: int, events: Iterable[Event]) -> None:
+    def add_round(self, round_no: int, events: Iterable[Event], goods: Goods) -> None:
         """The round's lines, written at once (one write, not one a line: a
         round of 1,000 creatures has ~700), and only as many as the log keeps
-        (the newest, under the round's rule)."""
+        (the newest, under the round's rule); units worded by `goods`, the world's."""
         shown = [e for e in events if e.public and e.kind in self.kinds]
         if not shown:
             return
@@ -119,7 +120,7 @@ class EventFeed(RichLog):
         if self.separators:
             self.write(Rule(Text(f"round {round_no}", style="dim"), style="dim", align="left", characters="─"),
                        expand=True)
-        lines = [feed_line(e, self.kinds[e.kind]) for e in shown]
+        lines = [feed_line(e, self.kinds[e.kind], goods) for e in shown]
         if not self.separators:
             lines = [Text.assemble((f"{round_no:>3} ", "dim"), line) for line in lines]
         self.write(Text("\n").join(lines))

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.events import units, units_list
+from engine.events import Goods, units, units_list
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
@@ -58,16 +58,16 @@ class SeatPanel(VerticalScroll):
         yield Static(id="seat-tips")
         yield Static(id="seat-notes")
 
-    def show(self, view: PublicView, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
+    def show(self, view: PublicView, goods: Goods, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
              after: bool = False) -> None:
-        """The seat's view; `regard`: how others feel about it (one line each);
+        """The seat's view, its units worded by `goods` (`World.goods`); `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
         `after`: the view is of the state after the last round (the season is over)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
-            ("\nyou make ", "dim"), units_list(view.produces), (" a round", "dim")))
+            ("\nyou make ", "dim"), units_list(view.produces, goods), (" a round", "dim")))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
                               (f"  until round {s.until}", "dim"))
@@ -90,7 +90,7 @@ class SeatPanel(VerticalScroll):
                                   _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last),
                                   _opt(going_price(q.base, q.avg)))))
         self.query_one(GoodsTable).fill(rows)
-        self.query_one("#seat-notes", Static).update(self._notes(view, regard))
+        self.query_one("#seat-notes", Static).update(self._notes(view, goods, regard))
         self.remove_class("-concealed")
 
     def conceal(self, note: str) -> None:
@@ -102,7 +102,7 @@ class SeatPanel(VerticalScroll):
         self.add_class("-concealed")
 
     @staticmethod
-    def _notes(view: PublicView, regard: Sequence[str] = ()) -> Text:
+    def _notes(view: PublicView, goods: Goods, regard: Sequence[str] = ()) -> Text:
         parts: list[Text] = []
 
         def section(title: str, lines: list[Text]) -> None:
@@ -114,13 +114,13 @@ class SeatPanel(VerticalScroll):
                 [Text.assemble(f"#{po.id} from ", safe.name(po.proposer, style="bold"),
                                (f": accept #{po.id} to ally", "dim")) for po in view.pact_offers])
         section("Your shorts",
-                [Text(f"#{x.id} owe {units(x.owed, x.good)} back in round {x.due} (sold at {x.price}; "
+                [Text(f"#{x.id} owe {units(x.owed, x.good, goods)} back in round {x.due} (sold at {x.price}; "
                       f"{counted(x.collateral, 'coin')} held)") for x in view.shorts])
         if view.allies:
             parts.append(Text.assemble(("Your allies: ", "bold"), Text(", ").join(
                 safe.name(a) for a in view.allies)))
         section("Your standing offers",
-                [Text(f"#{o.id} {o.side} {units(o.qty, o.good)} @ {o.price} (until round {o.expires})")
+                [Text(f"#{o.id} {o.side} {units(o.qty, o.good, goods)} @ {o.price} (until round {o.expires})")
                  for o in view.my_offers]
                 + [Text.assemble(f"#{lo.id} lend {counted(lo.amount, 'coin')} at {lo.rate}% for {counted(lo.rounds, 'round')} to ",
                                  safe.name(lo.to) if lo.to else "anyone", f" (until round {lo.expires})")
