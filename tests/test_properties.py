@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from engine.actions import Action
 from engine.invariants import check_round
-from engine.rules import close_round, open_round
+from engine.rules import close_round, open_round, tip_text
 from engine.state import Tip, initial_state
 from engine.views import public_view
 from engine.world import build_roster, load_world
@@ -97,7 +97,7 @@ MAX_ROUNDS = 6
 
 def _tip(state, tid, shock, who, truth, resolves):
     sh = WORLD.shocks[shock]
-    state.tips[tid] = Tip(tid, shock, sh.good, sh.tip.format(good=sh.good, n=resolves - state.round),
+    state.tips[tid] = Tip(tid, shock, sh.good, tip_text(sh, resolves - state.round),
                           list(who), truth, state.round, resolves)
 
 
