@@ -2,6 +2,7 @@
 ledger it was rebuilt from, and its measures on hand-made numbers."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -749,21 +750,19 @@ def test_the_last_mean_is_said_to_be_the_last_round_with_a_price(world):
     assert [x.split() for x in text if x.startswith("honey ")] == [["honey", "1", "1", "1", "1", "r", "7.0"]]
 
 
-def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
-    """A run set to play 200 rounds and stopped after 5 (as a killed `wood
-    sim --save` leaves it): the report says so, with the resume command, and
-    the JSON has `stopped_early_of`; while the run still saves to it, the
-    report says that instead; measured to fewer rounds than it holds
-    (a sweep's `upto`), or finished, it says nothing of it."""
+@contextlib.contextmanager
+def five_rounds_of_200_still_saved(world, db: Path):
+    """A scripted run of 3 creatures set to 200 rounds, 5 played and saved to
+    `db`, its ledger held open to write (another process's, as a reader sees
+    it) for the block; closed after, as a killed run leaves it."""
     import asyncio
 
     from engine.brains.scripted import scripted_brains
     from engine.ledger import Ledger
-    from engine.report import report_of
     from engine.runner import Runner
     from engine.world import build_roster
 
-    roster, db = build_roster(world, 3), tmp_path / "killed.db"
+    roster = build_roster(world, 3)
     ledger = Ledger.create(db, seed=3, roster=roster, brains="scripted", rounds=200)
     try:
         runner = Runner(world, initial_state(world, 3, roster, end=200), scripted_brains(roster, 3), ledger=ledger)
@@ -773,9 +772,22 @@ def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
                 await runner.play_round()
 
         asyncio.run(five())
-        still = wood("report", str(db))  # the run still holds it open to write
+        yield
     finally:
         ledger.close()
+
+
+def test_a_save_stopped_early_says_so_and_how_to_resume(world, tmp_path):
+    """A run set to play 200 rounds and stopped after 5 (as a killed `wood
+    sim --save` leaves it): the report says so, with the resume command, and
+    the JSON has `stopped_early_of`; while the run still saves to it, the
+    report says that instead; measured to fewer rounds than it holds
+    (a sweep's `upto`), or finished, it says nothing of it."""
+    from engine.report import report_of
+
+    db = tmp_path / "killed.db"
+    with five_rounds_of_200_still_saved(world, db):
+        still = wood("report", str(db))  # the run still holds it open to write
     assert still.returncode == 0, still.stderr
     assert still.stdout.splitlines()[1] == ("rounds 5 of the 200 the run is set to play (still being played: another "
                                             "wood process is saving to it), creatures 3")
@@ -793,26 +805,9 @@ def test_replay_verify_of_a_run_still_being_played_says_so_as_the_report_does(wo
     said only 'rounds: 5 (each rebuilt ...)', as of a finished run, where
     `wood report` says it is still being played: it says so in the same
     words; once the writer has gone, it says nothing of it."""
-    import asyncio
-
-    from engine.brains.scripted import scripted_brains
-    from engine.ledger import Ledger
-    from engine.runner import Runner
-    from engine.world import build_roster
-
-    roster, db = build_roster(world, 3), tmp_path / "live.db"
-    ledger = Ledger.create(db, seed=3, roster=roster, brains="scripted", rounds=200)
-    try:
-        runner = Runner(world, initial_state(world, 3, roster, end=200), scripted_brains(roster, 3), ledger=ledger)
-
-        async def five():
-            for _ in range(5):
-                await runner.play_round()
-
-        asyncio.run(five())
+    db = tmp_path / "live.db"
+    with five_rounds_of_200_still_saved(world, db):
         still, report = wood("replay", str(db), "--verify"), wood("report", str(db))  # the run holds it open to write
-    finally:
-        ledger.close()
     words = "of the 200 the run is set to play (still being played: another wood process is saving to it)"
     assert still.returncode == 0 and report.returncode == 0, (still.stderr, report.stderr)
     assert still.stdout.splitlines()[0] == f"rounds: 5 (each rebuilt to its recorded state hash) {words}"

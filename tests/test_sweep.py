@@ -620,6 +620,19 @@ def test_a_sweep_refused_for_a_file_beside_a_save_never_says_to_remove_the_save(
     assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr
 
 
+def _swept_then_versioned(rosters, tmp_path: Path, version: str) -> tuple[list[str], Path, Path]:
+    """A sweep of seeds 1-2 (3 rounds) played into tmp_path/runs, then seed 1's
+    save given ledger version `version`: the sweep's argv, its --out, that save."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    save = out / "calm" / "seed-1.db"
+    with sqlite3.connect(save) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'version'", (version,))
+    con.close()
+    return argv, out, save
+
+
 def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_path):
     """A run's save of a higher ledger version: the line had said 'remove it
     to play that run again', which threw away a run the newer build reads.
@@ -628,13 +641,7 @@ def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_pat
     read by this build."""
     from engine.ledger import VERSION
 
-    out = tmp_path / "runs"
-    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
-    assert wood(*argv).returncode == 0
-    save = out / "calm" / "seed-1.db"
-    with sqlite3.connect(save) as con:
-        con.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(VERSION + 1),))
-    con.close()
+    argv, out, save = _swept_then_versioned(rosters, tmp_path, str(VERSION + 1))
     before = _everything(out)
     r = wood(*argv)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
@@ -753,13 +760,7 @@ def test_a_sweep_never_says_to_remove_a_save_only_an_older_wood_reads(rosters, t
     from engine.ledger import ROWS_ALIKE, VERSION
 
     assert 1 < min(ROWS_ALIKE)
-    out = tmp_path / "runs"
-    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
-    assert wood(*argv).returncode == 0
-    save = out / "calm" / "seed-1.db"
-    with sqlite3.connect(save) as con:
-        con.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
-    con.close()
+    argv, out, save = _swept_then_versioned(rosters, tmp_path, "1")
     before = _everything(out)
     r = wood(*argv)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it to play" not in r.stderr, r.stderr
