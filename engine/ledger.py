@@ -292,11 +292,14 @@ def _regular_file(p: str | Path):
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
-    fh = open(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        fh.close()
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)  # a folder opens too, and `open` refuses its descriptor
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
         return None
-    return fh
+    return open(fd, "rb")
 
 
 def _head_of_file(p: Path, n: int) -> bytes | None:
