@@ -269,6 +269,9 @@ def _check(world: World) -> None:
     for r in world.default_roster:
         if r.species not in world.species or r.temperament not in world.temperaments:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
+    if twins := twin_name(r.name for r in world.default_roster):  # every run would be refused for it
+        raise WorldError(f"roster names in creatures.toml must be unique, ignoring case and how Unicode spells a "
+                         f"letter: {ascii(twins[0])} and {ascii(twins[1])} are one name")
 
 
 def _fills(where: str, text, **names: str) -> None:

@@ -522,6 +522,8 @@ class Cut(str):
     ("goods.toml", None, ..., "goods is missing from goods.toml"),
     ("creatures.toml", "[[roster]]", ..., "roster is missing from creatures.toml"),
     ("creatures.toml", "[[roster]]", Cut("roster = []"), "roster in creatures.toml must have at least 1 [[roster]] table"),
+    # two roster names that are one (every run had then been refused: 'creature names must be unique', a ValueError)
+    ("creatures.toml", "name", Raw('name = "fox"'), "roster names in creatures.toml must be unique, ignoring case"),
 ])
 def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
     """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
