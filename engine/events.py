@@ -81,7 +81,12 @@ def headline(e: Event, goods: Goods) -> str | None:
 
 def counted(n: int, noun: str, spec: str = "d") -> str:
     """`1 coin`, `3 coins`, `-1 coin`: `n` formatted by `spec`, its noun plural unless it is one."""
-    return f"{n:{spec}} {noun if abs(n) == 1 else noun + 's'}"
+    return f"{n:{spec}} {_noun(n, noun)}"
+
+
+def _noun(n: int, noun: str) -> str:
+    """`noun` for `n` of it: as it is for one (or minus one), else plural."""
+    return noun if abs(n) == 1 else noun + "s"
 
 
 def units(n: int, good: str, goods: Goods) -> str:
@@ -95,7 +100,7 @@ def unit_word(n: int, good: str, goods: Goods) -> str:
     play (`World.goods`, as its goods.toml has them). Coins too (a gift of
     them): `coin`. A name that is no good of it (a refused move's) stays as it is."""
     if good == "coins":
-        return "coin" if n in (1, -1) else "coins"
+        return _noun(n, "coin")
     if n not in (1, -1):  # a refused move's `?` too
         return good
     g = goods.get(good) if isinstance(good, str) else None

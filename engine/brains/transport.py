@@ -110,15 +110,18 @@ def too_large(size: int | None = None) -> BodyTooLarge:
     return BodyTooLarge(f"the response body {said} over the {BODY_MAX} bytes a reply may have")
 
 
-def _readable(fd: int) -> bool:
-    """Whether a socket has something to read, or is closed or broken: on an
-    idle kept-alive connection, the server's close (or bytes no request asked
-    for) that the event loop has not yet handled."""
-    if hasattr(select, "poll"):  # select() fails on descriptors past FD_SETSIZE (1024), a thousand connections in
+if hasattr(select, "poll"):  # select() fails on descriptors past FD_SETSIZE (1024), a thousand connections in
+    def _readable(fd: int) -> bool:
+        """Whether a socket has something to read, or is closed or broken: on
+        an idle kept-alive connection, the server's close (or bytes no request
+        asked for) that the event loop has not yet handled."""
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         return bool(poller.poll(0))
-    return bool(select.select([fd], [], [], 0)[0])
+else:  # where there is no poll (Windows)
+    def _readable(fd: int) -> bool:
+        """As above, by select()."""
+        return bool(select.select([fd], [], [], 0)[0])
 
 
 class _Connection(asyncio.Protocol):

@@ -381,10 +381,10 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     or resumed, it would be lost), one another program holds locked, one a
     newer wood wrote, one an older wood wrote whose records `wood export`
     still reads (to be resumed, or if it has its `rounds`, measured), one
-    older still (only an older wood reads it), and
-    one this user may not read, each with what to do instead of removing it. One that does not open 'cannot be
-    read': how many rounds it holds is not known, so not whether it was to be
-    resumed or, finished, only measured."""
+    older still (only an older wood reads it), and one this user may not
+    read, each with what to do instead of removing it. One that does not
+    open 'cannot be read': how many rounds it holds is not known, so not
+    whether it was to be resumed or, finished, only measured."""
     from engine.errors import WoodError
     from engine.ledger import (CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError, OldSaveError,
                                OlderSaveError, UnreadableSaveError, being_written)
