@@ -1095,10 +1095,21 @@ def test_a_named_pipe_at_the_save_or_its_shm_is_never_waited_on(base_save, tmp_p
     else:
         shutil.copyfile(base_save, p)
         os.mkfifo(tmp_path / "s.db-shm")
-    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", *(a.format(p=p, d=tmp_path) for a in argv)], cwd=ROOT,
-                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    def run(out: str):
+        return subprocess.run([sys.executable, "-m", "wood_tui.cli", *(a.format(p=p, d=tmp_path / out) for a in argv)],
+                              cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+    (tmp_path / "a").mkdir()
+    r = run("a")
     if where == "save":
         assert (r.returncode, r.stderr) == (2, f"wood: error: {p} is not a save file (not a regular file)\n"), r.stderr
     else:
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         assert digest(p) == digest(base_save)
+        (tmp_path / "s.db-shm").unlink()  # read as it is: what it says (and writes) is what it says with no pipe there
+        (tmp_path / "b").mkdir()
+        alone = run("b")
+        assert alone.returncode == 0 and r.stdout.replace("/a/", "/b/") == alone.stdout, (r.stdout, alone.stdout)
+        if argv[0] == "export":
+            wrote = sorted((tmp_path / "a" / "out").iterdir())
+            assert [f.read_bytes() for f in wrote] == [(tmp_path / "b" / "out" / f.name).read_bytes() for f in wrote]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,16 @@ from engine.world import build_roster, load_world
 
 WORLD = load_world()
 GOODS = WORLD.goods  # the words for one unit of each good (events, recaps and panels take them)
+
+
+def world_files(folder: Path) -> Path:
+    """A copy of the installed world's files in `folder`, to edit: `load_world(folder)` reads it."""
+    import shutil
+
+    from engine.world import ASSETS
+    for f in ASSETS.glob("*.toml"):
+        shutil.copy(f, folder / f.name)
+    return folder
 
 
 def act(state, world, name, **kw):
@@ -418,11 +429,8 @@ def test_a_low_mood_creature_with_kin_loses_its_own_unit_and_no_one_elses(calm):
 @pytest.mark.parametrize("key, value", [("grove_luck_pct", -1), ("grove_luck_pct", 201), ("grove_luck_pct", 3.5),
                                         ("grove_rounds", 0), ("grove_rounds", "24"), ("grove_rounds", None)])
 def test_a_world_with_a_bad_grove_setting_is_refused(world, key, value, tmp_path):
-    import shutil
-
-    from engine.world import ASSETS, WorldError
-    for f in ASSETS.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
+    from engine.world import WorldError
+    world_files(tmp_path)
     goods = tmp_path / "goods.toml"
     text = goods.read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith(key + " "))
@@ -534,11 +542,9 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
     or so cut with a line written at the top (`Cut`); with no `key`, the whole file is cut (...) or taken away
     (GONE), which had surfaced as the CLI's 'path: No such file or directory'."""
     import re
-    import shutil
 
-    from engine.world import ASSETS, WorldError
-    for f in ASSETS.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
+    from engine.world import WorldError
+    world_files(tmp_path)
     path = tmp_path / file
     text = path.read_text()
     line = text if key is None else next(ln for ln in text.splitlines() if ln.split(" ", 1)[0] == key)
@@ -558,15 +564,12 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
 
 @pytest.mark.parametrize("one", ["", "  ", 1])  # none at all: the table above
 def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_path):
-    import shutil
-
-    from engine.world import ASSETS, WorldError
-    for f in ASSETS.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
+    from engine.world import WorldError
+    world_files(tmp_path)
     goods = tmp_path / "goods.toml"
     text = goods.read_text()
     assert 'one = "berry"\n' in text
-    goods.write_text(text.replace('one = "berry"\n', "" if one is None else f"one = {one!r}\n".replace("'", '"')))
+    goods.write_text(text.replace('one = "berry"\n', f"one = {one!r}\n".replace("'", '"')))
     with pytest.raises(WorldError, match="good berries has no `one`"):
         load_world(tmp_path)
 
@@ -893,11 +896,7 @@ def test_units_are_worded_by_the_world_in_play_not_the_default_one(tmp_path):
     round's trade line, meal line, a refusal's detail and the granary's
     headline (hashed with the state) had still said "1 acorn", the words of
     the default world read behind its back."""
-    import shutil
-
-    from engine.world import ASSETS
-    for f in ASSETS.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
+    world_files(tmp_path)
     goods = tmp_path / "goods.toml"
     assert 'one = "acorn"\n' in goods.read_text()
     goods.write_text(goods.read_text().replace('one = "acorn"\n', 'one = "nut"\n'))
@@ -1598,11 +1597,8 @@ def test_a_tip_counts_its_rounds_one_round_or_more(world, state, lead, says):
 
 def test_a_world_whose_tip_fills_in_another_name_is_refused(tmp_path):
     """A tip naming {n} (the old wording) would fail mid-game; the loader refuses it in one line."""
-    import shutil
-
-    from engine.world import ASSETS, WorldError
-    for f in ASSETS.glob("*.toml"):
-        shutil.copy(f, tmp_path / f.name)
+    from engine.world import WorldError
+    world_files(tmp_path)
     shocks = tmp_path / "shocks.toml"
     shocks.write_text(shocks.read_text().replace('fails in {rounds}"', 'fails in {n} rounds"', 1))
     with pytest.raises(WorldError, match=r"^shocks.drought.tip may fill in only \{good\} and \{rounds\}$"):
