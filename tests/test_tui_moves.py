@@ -628,6 +628,15 @@ def test_a_refused_move_missing_a_field_reads_as_words_not_none():
     assert reason_words(Reason.MISSING_FIELD) == "a field the move needs was left out"
 
 
+def test_a_refused_gifts_good_as_the_model_wrote_it_is_inert_on_the_card():
+    """A gift of a good no world has is refused and shown as the model wrote
+    it; the good's escape sequence and line break had reached the card raw."""
+    gift = Action.model_construct(action="gift", good="\x1b[31mnuts\nred", qty=2, to="Fox", side=None, price=None,
+                                  say=None, id=None)
+    shown = action_text(gift, GOODS).plain
+    assert "\x1b" not in shown and "\n" not in shown and shown.startswith("gift 2 ") and shown.endswith(" to Fox"), shown
+
+
 async def test_a_window_too_small_for_play_is_said_once_until_it_is_large_enough():
     app = moves_app(extra={})
     async with app.run_test(size=(60, 20), notifications=True) as pilot:

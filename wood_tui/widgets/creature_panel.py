@@ -69,7 +69,7 @@ def action_text(a: Action, goods: Goods) -> Text:
         if a.to:
             return Text.assemble(s + " to ", safe.text(a.to))
     elif a.action == "gift":
-        return Text.assemble(f"gift {units(f(a.qty), f(a.good), goods)} to ", safe.text(f(a.to)))
+        return Text.assemble(safe.text(f"gift {units(f(a.qty), f(a.good), goods)}"), " to ", safe.text(f(a.to)))
     elif a.action == "short":
         s = f"short {units(f(a.qty), f(a.good), goods)} @ {f(a.price)}"
     elif a.action in ("ally", "break"):
