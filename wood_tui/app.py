@@ -67,7 +67,7 @@ class WoodApp(App[None]):
         self.closing = False
         self.fatal: WoodError | None = None  # a game that could not start or go on: said on the command line after
         self.quit_confirmed = False
-        self.told_small = False  # the window's being too small for play has been said (until it is large enough)
+        self.told_small: tuple[int, int] | None = None  # the size the window was said to be too small at (until large enough)
 
     def run(self, *args, **kwargs):
         """The app draws on stderr and reads keys from stdin, so both must be a
@@ -102,20 +102,21 @@ class WoodApp(App[None]):
             footer.compact = w < COMPACT_FOOTER  # under it, the keys' usual spacing cut the last one ("^q qu")
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         shown = [n for n in self._notifications if n.title == SMALL_WINDOW]
-        if small and self.told_small and any(not n.message.startswith(f"The window is {w}x{h};") for n in shown):
+        if small and shown and self.told_small not in (None, (w, h)):
             for note in shown:  # resized, still small, while it is said: said of this size (it had kept the first)
                 self._unnotify(note)
-            self.told_small = False
-        if small and not self.told_small:
+            self.told_small = None
+        if small and self.told_small is None:
             hidden = "your stores, the notes under the form" if isinstance(self.main, MarketScreen) else \
                 "the creatures' panels, the offers, the log"
             safe.notify(self, f"The window is {w}x{h}; the game is laid out for {MIN_SIZE[0]}x{MIN_SIZE[1]} or more. "
                         f"Until it is larger, parts are hidden ({hidden}).",
                         title=SMALL_WINDOW, severity="warning", timeout=15)
-        elif not small and self.told_small:  # large enough now: the toast saying otherwise goes (it had stayed its 15 s)
+            self.told_small = (w, h)
+        elif not small and self.told_small is not None:  # large enough now: the toast saying otherwise goes
             for note in shown:
                 self._unnotify(note)  # as Textual's own toast does when it expires or is clicked
-        self.told_small = small
+            self.told_small = None
 
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
