@@ -175,3 +175,20 @@ def test_the_fine_tuning_sets_decisions_are_the_outcomes_it_takes():
     text = " ".join(section("export").split())
     m = re.search(r"writes a fine-tuning set: one chat example per model decision the engine applied (\([^)]*\))", text)
     assert m and "`--outcome`" in m.group(1), "README's --sft does not say --outcome chooses the decisions"
+
+
+def test_the_retry_the_readme_describes_is_the_clients():
+    """What the chat client sends again, and after what pause, is in the
+    README as the client does it (engine.brains.llm.RETRYABLE,
+    RETRY_BACKOFF_S), with what it costs: a server that read a dropped
+    request may do its work twice, and both requests are counted."""
+    from engine.brains.llm import RETRY_BACKOFF_S, RETRYABLE
+
+    text = " ".join(README.split())
+    statuses = sorted(int(f.removeprefix("http_")) for f in RETRYABLE if f.startswith("http_"))
+    said = ", ".join(map(str, statuses[:-1])) + f" or {statuses[-1]}"
+    assert RETRYABLE - {f"http_{s}" for s in statuses} == {"connect", "dropped"}, "the README names these two alone"
+    assert (f"A call that could not connect, was dropped (the connection closed before a whole reply came, or what "
+            f"came was no HTTP reply) or was answered {said} is sent once more") in text
+    assert f"else to the same server after {RETRY_BACKOFF_S:g} s" in text
+    assert "may so do its work twice" in text and "the summary counts both requests" in text

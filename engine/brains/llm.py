@@ -247,7 +247,10 @@ class ChatClient:
         """One chat completion. Never raises for anything the server or the
         network does; a connect error, dropped connection or 502/503/504 is
         retried once: on another replica at once if there is one in rotation,
-        else on the same server after a short pause."""
+        else on the same server after a short pause (a Retry-After is not
+        waited for). A server that read the request before the connection
+        dropped may so do its work twice (a completion changes nothing
+        there: it costs only its time); both requests are counted."""
         return await self.post(self.request(messages, schema, max_tokens=max_tokens), max_tokens=max_tokens)
 
     def request(self, messages: list[dict], schema: dict | None = None, *, max_tokens: int | None = None) -> bytes:
