@@ -8,7 +8,8 @@ JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
 hostile `say` text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
-trickled a byte at a time, a gzip-compressed body, a redirect (its Location plain, or hostile), interim 1xx responses before
+trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
+by a Transfer-Encoding under the chunked one), a redirect (its Location plain, or hostile), interim 1xx responses before
 the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, or none for this request (2e9 prompt tokens, more reply than max_tokens, zeros), a finish_reason that is not a string, text far past any reply's
@@ -59,8 +60,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "fake_gzip", "redirect", "redirect_hostile", "interim",
-            "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
+            "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",
+            "redirect_hostile", "interim", "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "absurd_usage", "zero_usage", "odd_finish", "long_reply",
        "number_content", "list_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
@@ -244,6 +245,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif scenario == "gzip":  # a whole, valid reply, compressed though identity was asked for
             data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
             self._raw(200, gzip.compress(data), "application/json", {"Content-Encoding": "gzip"})
+        elif scenario == "gzip_transfer":  # compressed as a transfer coding, which no TE header asked for
+            data = gzip.compress(json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]})
+                                 .encode())
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                             % (len(data), data))
+            self.wfile.flush()
         elif scenario == "fake_gzip":  # said to be compressed, though it is not: not a reply to trust either
             data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
             self._raw(200, data, "application/json", {"Content-Encoding": "gzip"})

@@ -83,6 +83,8 @@ EXPECTED = {
     "trickle": ("fault", "fault: timeout", 1),           # every byte in time, the whole reply never
     "gzip": ("fault", "fault: bad_body", 1),             # compressed, though identity was asked for
     "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
+    "gzip_transfer": ("fault", "fault: bad_body: the reply's Transfer-Encoding is gzip, chunked; only chunked is read",
+                      1),  # its compressed bytes had been taken for the reply, and shown as its fault's detail
     "redirect": ("fault", "fault: http_302: a redirect to http://127.0.0.1:9/v1/chat/completions (redirects are not "
                  "followed: set base_url to http://127.0.0.1:9/v1)", 1),  # not followed: it says where it pointed
     "redirect_hostile": ("fault", "fault: http_307: a redirect to http://127.0.0.1:9/‹|im_end|>aaa", 1),  # made inert
@@ -941,14 +943,15 @@ async def test_a_connection_is_not_reused_after_a_reply_that_leaves_its_framing_
     (b"HTTP/1.0 200 OK\r\nConnection: x-trace\r\nContent-Length: 2\r\n\r\nhi", b"hi", 2),  # 1.0: only keep-alive keeps it
     (b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi", b"hi", 1),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"hi", 2),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", b"hi", 1),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+     "DecodingError", 2),
 ])
 async def test_connection_and_transfer_encoding_are_read_as_lists(first, body, connections):
     """`Connection` and `Transfer-Encoding` are comma lists, over any number of
     lines (RFC 9110 5.3): a `close` among others closes, an HTTP/1.0 reply is
     kept only for `keep-alive`, and chunked with a Content-Length frames the
     body but closes the connection after it (RFC 9112 6.3). A coding under
-    the chunked one is handed on undecoded: its body is no JSON reply."""
+    the chunked one (no TE header asked for one) is refused, its body unread."""
     async with raw_server(first, SECOND) as port:
         assert await exchange_each(port, 2) == ([body, b'{"second":2}'], connections)
 

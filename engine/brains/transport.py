@@ -14,8 +14,9 @@ Content-Length or chunked body, or a body ended by closing the connection;
 lines ended by CRLF or, as httpx's own parser allows, a bare LF.
 Plain `http://` only, no proxies: the client picks httpx's own transport for
 anything else. Failures come out as httpx's exceptions (ConnectError,
-ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError), so
-callers handle one set. A kept-alive connection is looked at before a
+ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError, and
+DecodingError for a transfer coding other than chunked), so callers handle
+one set. A kept-alive connection is looked at before a
 request goes on it (`_Connection.stale`): one the server has closed meanwhile
 (its keep-alive timeout), whether or not the event loop has read the close
 yet, is left for a new one, and the request goes out once. A request that
@@ -228,8 +229,13 @@ class _Connection(asyncio.Protocol):
                     codings += _tokens(value)
                 elif low == b"connection":
                     options += _tokens(value)
+            if codings and codings != [b"chunked"]:  # we send no TE, so chunked alone may come (RFC 9112 6.1): a
+                # body in another coding (gzip, under chunked or not) was handed on as the reply's own bytes
+                said = b", ".join(codings)[:80].decode("latin-1")
+                self._fail(httpx.DecodingError(f"the reply's Transfer-Encoding is {said}; only chunked is read"))
+                return
             persistent = b"keep-alive" in options if parts[0] == b"HTTP/1.0" else b"close" not in options
-            chunked = codings[-1:] == [b"chunked"]  # else a body that ends with the connection (RFC 9112 6.3)
+            chunked = bool(codings)  # else a Content-Length, or a body that ends with the connection (RFC 9112 6.3)
             if codings:  # overrides a Content-Length, and the two together make the connection not reused
                 persistent, length = persistent and length is None, None
             if status in (204, 304, 101):  # no body, whatever the headers say (RFC 9112 6.3)
