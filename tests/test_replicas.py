@@ -264,3 +264,24 @@ async def test_a_replica_nothing_listens_on_is_sent_no_requests_and_its_line_say
     assert lines[1].startswith(f"  {live.base_url}: {sent} request{'s' if sent > 1 else ''}, faults ")
     attempts = f"{refused} attempt{'s' if refused > 1 else ''}"
     assert lines[2].startswith(f"  {dead}: 0 requests ({attempts} could not connect), faults {refused} (connect {refused})")
+
+
+async def test_a_call_queued_for_a_replica_that_goes_silent_goes_to_one_still_answering():
+    """Calls queued behind a hung replica's max_concurrency: once SICK_STRIKES
+    of them timed out it is sent nothing more, and the calls still queued for
+    it had become `silent` passes, though the other replica answered all
+    along. They go to the one still answering."""
+    from engine.brains.llm import SICK_STRIKES
+
+    from .fault_server import FREEZE, FaultServer
+
+    with FaultServer(models=("loopback",)) as hung, FaultServer(models=("loopback",)) as live:
+        hung.default = FREEZE
+        m = cfg([hung.base_url, live.base_url]).model_copy(update={"max_concurrency": 1, "timeout_s": 0.5})
+        async with ChatClient(m) as client:
+            results = await asyncio.gather(*(client.chat(MSGS) for _ in range(2 * (SICK_STRIKES + 1))))
+            rh, rl = client.replica_summary()
+        answered = len(live.requests)
+    assert Counter(r.fault for r in results) == {"timeout": SICK_STRIKES, None: SICK_STRIKES + 2}, results
+    assert answered == rl["calls"] == SICK_STRIKES + 2 and rh["calls"] == SICK_STRIKES
+    assert all(r.replica == live.base_url and r.attempts == 1 for r in results if r.fault is None)

@@ -293,21 +293,30 @@ class ChatClient:
         r, failed, result = self._pick(), None, None
         unconnected = 0  # tries that could not connect: no request went out
         for attempt in (1, 2):
-            r.outstanding += 1
-            r.peak = max(r.peak, r.outstanding)
-            try:
-                async with r.gate:
-                    sent = not self._silent(r)  # checked once through the gate: it may have gone silent meanwhile
-                    if sent:
-                        t1 = time.perf_counter()
-                        result = await self._post(r, data, max_tokens)
-                        took = time.perf_counter() - t1
-                        spent += took
-                        if _answered(result):  # as the model's line: a call that never came back has no latency
-                            r.latencies_ms.append(took * 1000)
-                            r.answered += 1
-            finally:
-                r.outstanding -= 1
+            waited_on: set[Replica] = set()  # replicas gone silent while this try waited for its turn there
+            while True:
+                r.outstanding += 1
+                r.peak = max(r.peak, r.outstanding)
+                try:
+                    async with r.gate:
+                        sent = not self._silent(r)  # checked once through the gate: it may have gone silent meanwhile
+                        if sent:
+                            t1 = time.perf_counter()
+                            result = await self._post(r, data, max_tokens)
+                            took = time.perf_counter() - t1
+                            spent += took
+                            if _answered(result):  # as the model's line: a call that never came back has no latency
+                                r.latencies_ms.append(took * 1000)
+                                r.answered += 1
+                finally:
+                    r.outstanding -= 1
+                if sent:
+                    break
+                waited_on.add(r)
+                other = self._pick(avoid=r)  # a replica still answering takes the try, rather than a silent pass
+                if other in waited_on or self._silent(other):
+                    break
+                r = other
             if not sent:  # a retry not sent keeps the fault it followed
                 result = result or ChatResult(fault="silent", detail=self._silence(r), replica=r.url)
                 break
