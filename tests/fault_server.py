@@ -10,7 +10,7 @@ timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
 by a Transfer-Encoding under the chunked one), a redirect (its Location plain, or hostile), interim 1xx responses before
-the reply, a Content-Length with a sign, a 200 with no body at all) or a reply
+the reply (two, or a flood of them), a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, or none for this request (2e9 prompt tokens, more reply than max_tokens, zeros), a finish_reason that is not a string, text far past any reply's
 length, a content that is a number, or a list with no text part, not text). `models_mode` makes GET `.../models` answer compressed ("gzip", or
@@ -61,7 +61,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
             "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",
-            "redirect_hostile", "interim", "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
+            "redirect_hostile", "interim", "interim_flood", "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "absurd_usage", "zero_usage", "odd_finish", "long_reply",
        "number_content", "list_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
@@ -261,6 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Link", "</style.css>; rel=preload")
             self.end_headers()
             self.wfile.flush()
+            self._completion(body, VALID, "stop", {})
+        elif scenario == "interim_flood":  # 100 Continue without end (here 4,000 of them, 100 KB), then the reply
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 4000)
             self._completion(body, VALID, "stop", {})
         elif scenario in ("bare_lf", "bare_lf_chunked"):  # lines end in LF alone, which a client may accept
             data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()

@@ -89,6 +89,7 @@ EXPECTED = {
                  "followed: set base_url to http://127.0.0.1:9/v1)", 1),  # not followed: it says where it pointed
     "redirect_hostile": ("fault", "fault: http_307: a redirect to http://127.0.0.1:9/‹|im_end|>aaa", 1),  # made inert
     "interim": ("clean", "", 1),                         # 100 and 103 are skipped: the 200 after them is the reply
+    "interim_flood": ("fault", "fault: dropped: interim (1xx) responses past the 65536 bytes", 2),  # not parsed on
     "bare_lf": ("clean", "", 1),                         # lines ended by LF alone are lines (it waited to the timeout)
     "bare_lf_chunked": ("clean", "", 1),
     "signed_length": ("fault", "fault: dropped", 2),    # as httpx: a length is digits alone (it was read as one)

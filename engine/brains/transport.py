@@ -137,6 +137,7 @@ class _Connection(asyncio.Protocol):
         self._head: tuple[int, list[tuple[bytes, bytes]], int, int | None, bool] | None = None
         self._chunk_pos, self._chunk_out = 0, bytearray()
         self._scanned = 0  # where the search for a blank line resumes
+        self._interim = 0  # bytes of interim (1xx) responses before this reply's own head
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -179,7 +180,7 @@ class _Connection(asyncio.Protocol):
         self.buf.clear()
         self._head = None
         self._chunk_pos, self._chunk_out = 0, bytearray()  # where the next chunk starts; the body so far
-        self._scanned = 0
+        self._scanned = self._interim = 0
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter
@@ -207,7 +208,12 @@ class _Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
                 return
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
-                del buf[:body_at]                      # the final one follows (RFC 9110 15.2)
+                self._interim += body_at               # the final one follows (RFC 9110 15.2); all of them
+                if self._interim > HEAD_MAX:           # together a head's size, not a stream parsed until timeout_s
+                    self._fail(httpx.RemoteProtocolError(f"interim (1xx) responses past the {HEAD_MAX} bytes "
+                                                         "a response's head may have"))
+                    return
+                del buf[:body_at]
                 self._scanned = 0
                 continue
             headers, length, codings, options = [], None, [], []
