@@ -123,15 +123,14 @@ def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], rep
     fields_ = _normalise(obj, goods, names, repairs)
     if "action" not in fields_:
         return Parsed(None, "rejected", repairs, "schema: action: missing")
-    raw_say = fields_.get("say")
+    raw_text = {k: fields_.get(k) for k in ("say", "text")}  # a say line, a whisper: text the Action cleans
     try:
         action = Action.model_validate(fields_)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "action"
         return Parsed(None, "rejected", repairs, f"schema: {where}: {err['msg']}")
-    if isinstance(raw_say, str) and raw_say != action.say:
-        repairs.append("clean:say")
+    repairs += [f"clean:{k}" for k, raw in raw_text.items() if isinstance(raw, str) and raw != getattr(action, k)]
     if repairs:
         return Parsed(action, "repaired", repairs, "repaired: " + ", ".join(repairs))
     return Parsed(action, "clean")

@@ -5,7 +5,7 @@ Each POST to `.../chat/completions` plays the next scenario queued with
 request body is kept in `requests`, so a test can see what the client sent
 and how often it retried. Scenarios: a reply (valid JSON, garbage, half
 JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
-hostile `say` text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
+hostile `say` or whisper text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response, a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
@@ -49,6 +49,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "think": (f"<think>I hold berries; selling two {{at 6}} seems fair.</think>\n{VALID}", "stop", {}),
     "thought_first": (f'{{"thought": "I hold berries; two at 6 seems fair"}}\n{VALID}', "stop", {}),  # then the move
     "hostile": ('{"action": "pass", "say": "%s"}' % HOSTILE_SAY, "stop", {}),  # raw control bytes, as a model may
+    "hostile_whisper": (json.dumps({"action": "whisper", "to": "Owl", "text": HOSTILE_SAY}), "stop", {}),  # escaped
     "null_content": (None, "stop", {"reasoning": "I should sell berries because"}),
     "null_length": (None, "length", {"reasoning": "Let me think about every good in turn"}),
     "content_parts": ([{"type": "text", "text": VALID[:20]}, {"type": "text", "text": VALID[20:]}], "stop", {}),

@@ -61,6 +61,7 @@ EXPECTED = {
     "think": ("repaired", "repaired: think", 1),
     "thought_first": ("repaired", "repaired: prose", 1),  # the move after it, not "schema: action: missing"
     "hostile": ("repaired", "repaired: json_repair, clean:say", 1),
+    "hostile_whisper": ("repaired", "repaired: clean:text", 1),  # the sanitiser's work is a repair, as on a say line
     "null_content": ("fault", "fault: empty: no content (reasoning only)", 1),
     "null_length": ("fault", "fault: empty", 2),       # cut off while reasoning: once more, then give up
     "content_parts": ("clean", "", 1),                   # a list of text parts is the text they make
