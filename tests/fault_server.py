@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -406,8 +407,11 @@ class SilentPort:
                 conn, _ = self._sock.accept()
             except OSError:  # the timeout: look at the stop flag again
                 continue
-            self._held.append(conn)
+            self._take(conn)
             self.accepted += 1
+
+    def _take(self, conn: socket.socket) -> None:
+        self._held.append(conn)
 
     def __enter__(self) -> "SilentPort":
         self._thread.start()
@@ -419,3 +423,18 @@ class SilentPort:
         for conn in self._held:
             conn.close()
         self._sock.close()
+
+
+class ClosingPort(SilentPort):
+    """`with ClosingPort() as closing:` `closing.port`, a port on 127.0.0.1 that
+    takes every connection and closes it at once, before reading a byte (with
+    `reset=True`, by a TCP reset), until the block ends."""
+
+    def __init__(self, *, reset: bool = False) -> None:
+        super().__init__()
+        self._reset = reset
+
+    def _take(self, conn: socket.socket) -> None:
+        if self._reset:  # SO_LINGER on, 0 s: close() sends RST, not FIN
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()

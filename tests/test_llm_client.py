@@ -924,6 +924,38 @@ async def test_a_request_a_server_died_reading_is_sent_not_one_that_could_not_co
     assert (second.fault, second.attempts, second.unconnected) == ("connect", 2, 1)  # sent, then refused
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_port_that_closes_each_connection_as_it_is_made_fails_at_once_not_at_the_timeout(loop, reset,
+                                                                                            monkeypatch):
+    """A port that takes each connection and closes it (or resets it) before
+    reading a byte: the request went onto a connection already closed and
+    waited its whole timeout_s for a reply (a `timeout`, then the server
+    `silent` for answering none), or, on uvloop (`wood sim`'s loop), writing
+    it raised RuntimeError out of the client. It is a connection that could
+    not be made, said at once: or, where the close came only after the
+    request went out, a dropped one."""
+    from engine.brains.llm import SICK_STRIKES
+
+    from .fault_server import ClosingPort
+
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setenv(EVENT_LOOP_ENV, loop)
+    msgs = [{"role": "user", "content": "hi"}]
+    with ClosingPort(reset=reset) as closing:
+        cfg = ModelConfig(name="m", base_url=f"http://127.0.0.1:{closing.port}/v1", model="m", json_mode="none",
+                          timeout_s=2.0, connect_timeout_s=1.0)
+
+        async def calls():
+            async with ChatClient(cfg) as client:
+                return [await client.chat(msgs) for _ in range(SICK_STRIKES + 1)]
+        results = run_headless(calls())
+    for r in results:
+        assert r.fault in ("connect", "dropped") and r.waited is None and r.attempts == 2, r
+        assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
+
+
 @pytest.mark.parametrize("first, body, connections", [
     (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"ok\":1}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG",
      b'{"ok":1}', 2),                                                          # a reply past its Content-Length

@@ -426,6 +426,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e.strerror or e}") from None
         self._open.add(conn)
         self.connections_opened += 1
+        if conn.stale():  # the server closed (or reset) it as it was made: the request had waited out its whole
+            self._open.discard(conn)  # timeout for a reply on a closed connection (uvloop: raised RuntimeError)
+            conn.close()
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: the connection closed as it was made, "
+                                     "before a request went on it")
         return conn
 
     def _give_back(self, conn: _Connection, host: str, port: int) -> None:
