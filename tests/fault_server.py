@@ -6,7 +6,7 @@ request body is kept in `requests`, so a test can see what the client sent
 and how often it retried. Scenarios: a reply (valid JSON, garbage, half
 JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
 hostile `say` or whisper text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
-timeout, a connection dropped mid-response, a body that is not JSON, a
+timeout, a connection dropped mid-response (at once, or after late_drop_s), a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
 by a Transfer-Encoding under the chunked one), a redirect (its Location plain, or hostile), interim 1xx responses before
@@ -61,8 +61,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
 }
-FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "bad_body", "two_lengths", "bad_chunk",
-            "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",
+FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "late_drop", "bad_body", "two_lengths",
+            "bad_chunk", "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",
             "redirect_hostile", "interim", "interim_flood", "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "absurd_usage", "zero_usage", "odd_finish", "long_reply",
        "number_content", "list_content")  # a reply, with fields no server should send
@@ -88,11 +88,12 @@ class FaultServer:
     """`with FaultServer() as srv:` serves on `srv.base_url` until the block ends."""
 
     def __init__(self, models: tuple[str, ...] = ("smollm2",), *, stall_s: float = 3.0, slow_s: float = 0.2,
-                 models_mode: str = "plain"):
+                 late_drop_s: float = 0.7, models_mode: str = "plain"):
         self.models = models
         self.models_mode = models_mode
         self.stall_s = stall_s
         self.slow_s = slow_s
+        self.late_drop_s = late_drop_s
         self.default = "valid"
         self.requests: list[dict] = []
         self.auth: list[str | None] = []  # each chat request's Authorization header
@@ -212,13 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif scenario in ("stall", "slow"):
             time.sleep(srv.stall_s if scenario == "stall" else srv.slow_s)
             self._completion(body, VALID, "stop", {})
-        elif scenario == "drop":  # promise a body, send half of it, hang up
-            self.send_response(200)
+        elif scenario in ("drop", "late_drop"):  # promise a body, send half of it, hang up: at once, or ("late_drop")
+            self.send_response(200)              # after late_drop_s (under the tests' timeout_s)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "4096")
             self.end_headers()
             self.wfile.write(b'{"choices": [{"message": {"content": "{\\"act')
             self.wfile.flush()
+            if scenario == "late_drop":
+                time.sleep(srv.late_drop_s)
             self.close_connection = True
         elif scenario == "bad_body":
             self._raw(200, b"<html><body>Bad gateway, friend</body></html>", "text/html")

@@ -76,6 +76,7 @@ EXPECTED = {
     "stall": ("fault", "fault: timeout", 1),
     "slow": ("clean", "", 1),
     "drop": ("fault", "fault: dropped", 2),
+    "late_drop": ("fault", "fault: dropped: server disconnected mid-response (after ", 2),  # how long it waited
     "bad_body": ("fault", "fault: bad_body", 1),
     "two_lengths": ("fault", "fault: dropped", 2),      # as httpx says: a malformed response, retried once
     "bad_chunk": ("fault", "fault: dropped", 2),
@@ -236,6 +237,38 @@ async def test_a_server_that_hangs_is_not_sent_more_calls_until_its_check_answer
             await asyncio.sleep(0.02)
         back = await client.chat(msgs)
     assert back.fault is None and back.attempts == 1
+
+
+async def test_a_server_that_hangs_up_just_before_timeout_s_is_not_sent_more_calls_until_its_check_answers(server):
+    """A server that sent part of each reply and hung up just before
+    timeout_s was a `dropped` fault, never a timeout: it was retried, so each
+    call cost about two timeouts, and it was never held back, so every round
+    paid that. A drop after LATE_DROP_SHARE of timeout_s or more now counts
+    toward SICK_STRIKES as a timeout does, and the silent calls say so."""
+    from engine.brains.llm import LATE_DROP_SHARE, SICK_STRIKES
+
+    msgs = [{"role": "user", "content": "your move"}]
+    server.default = "late_drop"  # after 0.7 s of the 1 s timeout_s
+    async with ChatClient(config(server.base_url, max_concurrency=1, health_interval_s=30)) as client:
+        calls = [await client.chat(msgs) for _ in range(4)]
+        assert len(server.requests) == SICK_STRIKES  # not 8: two calls of two tries each, and two more
+        assert [(c.fault, c.attempts) for c in calls] == [("dropped", 2), ("dropped", 1), ("silent", 0), ("silent", 0)]
+        assert re.fullmatch(r"server disconnected mid-response \(after 0\.\d s of timeout_s 1 s\)", calls[0].detail)
+        assert calls[-1].detail == (f"not sent: {server.base_url} answered none of its last {SICK_STRIKES} calls "
+                                    f"within 1 s (timeout_s), {SICK_STRIKES} of them hung up after "
+                                    f"{LATE_DROP_SHARE:g} s or more with no whole reply; asked again once it "
+                                    "answers its health check")
+        assert client.replica_summary()[0]["faults"] == {"dropped": SICK_STRIKES}
+
+
+async def test_a_quick_drop_does_not_count_toward_silence(server):
+    """A drop soon after sending (a server restarting) is retried, and is
+    not a late one: SICK_STRIKES of them do not hold the server back."""
+    msgs = [{"role": "user", "content": "your move"}]
+    server.default = "drop"
+    async with ChatClient(config(server.base_url, max_concurrency=1)) as client:
+        calls = [await client.chat(msgs) for _ in range(3)]
+    assert [(c.fault, c.attempts) for c in calls] == [("dropped", 2)] * 3 and len(server.requests) == 6
 
 
 def dead_url() -> str:

@@ -192,3 +192,13 @@ def test_the_retry_the_readme_describes_is_the_clients():
             f"came was no HTTP reply) or was answered {said} is sent once more") in text
     assert f"else to the same server after {RETRY_BACKOFF_S:g} s" in text
     assert "may so do its work twice" in text and "the summary counts both requests" in text
+
+
+def test_the_late_drop_the_readme_describes_is_the_clients():
+    """The share of timeout_s after which a dropped call counts toward a
+    `silent` server (engine.brains.llm.LATE_DROP_SHARE) is the README's."""
+    from engine.brains.llm import LATE_DROP_SHARE
+
+    said = {0.5: "half"}.get(LATE_DROP_SHARE, f"{LATE_DROP_SHARE:.0%}")
+    assert (f"a call dropped with no whole reply after {said} its `timeout_s` or more counts as one that waited it "
+            "out") in " ".join(README.split())

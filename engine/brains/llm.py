@@ -15,7 +15,8 @@ client, runs the reply through the repair layer and always returns a
 with the reason and the whole call recorded for the ledger. A reply body
 past `transport.BODY_MAX` is a `bad_body` fault, read no further. A server
 that let SICK_STRIKES calls in a row wait out the whole timeout_s (hung:
-it takes the connection and answers nothing), or connect_timeout_s for a
+it takes the connection and answers nothing; a call dropped after
+LATE_DROP_SHARE of timeout_s or more counts so too), or connect_timeout_s for a
 connection (a host gone dark), is not sent more until its health check answers: where the model has no other server, each call is a
 `silent` fault at once, not another full timeout.
 """
@@ -54,6 +55,8 @@ SICK_STRIKES = 3  # a replica whose last this many calls failed at the server (5
                   # the rotation too, though those are not retried: else, failing fast, it drew half the calls;
                   # a server (replica or not) whose last this many calls timed out is sent none until it answers
 RETRY_BACKOFF_S = 0.25
+LATE_DROP_SHARE = 0.5  # a try dropped after this share of timeout_s or more waited as a timeout does: it counts
+                       # toward `_silent` as one (a server that hangs up just before timeout_s cost every call two)
 DETAIL_MAX = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
@@ -118,7 +121,8 @@ class Replica:
         self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
         self.sick_downs = 0    # ... and the times it left the rotation so since it last answered well
         self.unanswered = 0    # its calls in a row that waited out a deadline (SICK_STRIKES of them: `silent`) ...
-        self.waited = ""       # ... and the last one's (ChatResult.waited)
+        self.waited = ""       # ... and the last one's (ChatResult.waited; "timeout_s" for a late drop) ...
+        self.late_drops = 0    # ... and how many of them were dropped late (LATE_DROP_SHARE), not timed out
         self.downs = 0         # times taken out of rotation
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
@@ -143,7 +147,7 @@ class ChatClient:
     or answers 502/503/504 leaves the rotation (the call is sent once more,
     to another replica) until its health check (GET models) answers 200; so
     does one, replica or the model's only server, whose last calls timed out
-    (`_silent`): it is sent nothing meanwhile."""
+    or were dropped late (`_silent`): it is sent nothing meanwhile."""
 
     def __init__(self, cfg: ModelConfig):
         self.cfg = cfg
@@ -330,7 +334,13 @@ class ChatClient:
             if result.fault:
                 r.faults[result.fault] += 1
             r.strikes = r.strikes + 1 if _sick(result.fault) else 0
-            r.unanswered, r.waited = (r.unanswered + 1, result.waited) if result.waited else (0, "")
+            late = result.fault == "dropped" and took >= LATE_DROP_SHARE * self.cfg.timeout_s
+            if late:
+                result.detail += f" (after {took:.1f} s of timeout_s {self.cfg.timeout_s:g} s)"
+            if result.waited or late:
+                r.unanswered, r.waited, r.late_drops = r.unanswered + 1, result.waited or "timeout_s", r.late_drops + late
+            else:
+                r.unanswered, r.waited, r.late_drops = 0, "", 0
             if not r.strikes and result.fault is None:
                 r.sick_downs = 0
             hung = r.unanswered >= SICK_STRIKES  # or gone dark: sent nothing until its check answers
@@ -370,7 +380,8 @@ class ChatClient:
     def _silent(r: Replica) -> bool:
         """Whether calls to `r` are not sent: out of rotation since its last
         SICK_STRIKES calls each waited out a deadline (timeout_s, or
-        connect_timeout_s for the connection), and its health check has not
+        connect_timeout_s for the connection) or were dropped after
+        LATE_DROP_SHARE of timeout_s or more, and its health check has not
         answered since. A hung server would cost every call its full wait,
         round after round; `_pick` sends elsewhere where it can."""
         return not r.up and r.unanswered >= SICK_STRIKES
@@ -379,7 +390,9 @@ class ChatClient:
         """Why a call to a `_silent` server was not sent, as its record says it."""
         said = (f"took none of its last {r.unanswered} connections within {self.cfg.connect_timeout_s:g} s "
                 "(connect_timeout_s)" if r.waited == "connect_timeout_s" else
-                f"answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s (timeout_s)")
+                f"answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s (timeout_s)"
+                + (f", {r.late_drops} of them hung up after {LATE_DROP_SHARE * self.cfg.timeout_s:g} s or more "
+                   "with no whole reply" if r.late_drops else ""))
         return f"not sent: {r.url} {said}; asked again once it answers its health check"
 
     def _take_out(self, r: Replica) -> None:
