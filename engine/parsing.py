@@ -11,8 +11,9 @@ change the reply's meaning is not mended but `rejected` with a reason: a
 negative amount, a number that is not plainly one ("1,000", "5-10"), a
 reference (an offer's or a tip's id) out of range. Each fix leaves a short
 tag in `Parsed.repairs` so the repair rate can be measured. It never raises,
-and its work is bounded (`REPAIR_MAX_CHARS`, `NUMBER_TEXT_MAX`), whatever a
-server sends.
+and its work is bounded (`MAX_REPLY_CHARS`, `REPAIR_MAX_CHARS`,
+`NUMBER_TEXT_MAX`), whatever a server sends: it is given a reply whole, to
+say so where one is too long.
 
 Whether the action can be carried out (holdings, ids, unknown goods) stays
 the engine's call: an unknown good is passed through unless it is a near miss.
@@ -34,7 +35,8 @@ from .views import once_per
 
 Outcome = Literal["clean", "repaired", "rejected"]
 
-MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply
+MAX_REPLY_CHARS = 32_000  # far beyond any max_tokens we ask for; bounds the work on a runaway reply: a longer
+                          # one is read this far, and refused as too long unless a move is whole within it
 MAX_DECODE_TRIES = 16     # `{` positions tried with the strict decoder before json_repair
 REPAIR_MAX_CHARS = 1_500  # the most json_repair is given: its time grows with the square of broken input
                           # (32,000 characters of '{"' took 30 s); an action is a few hundred. Longer
@@ -118,6 +120,10 @@ def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], rep
         return Parsed(None, "rejected", repairs, "unparseable: empty reply")
     body = _strip_wrappers(text[:MAX_REPLY_CHARS], repairs)
     obj = _find_object(body, repairs)
+    if len(text) > MAX_REPLY_CHARS and (not isinstance(obj, dict) or "json_repair" in repairs):
+        # no move read whole within what is read of a reply: mended, its cut end could fall inside a number
+        return Parsed(None, "rejected", repairs,
+                      f"unparseable: the reply is {len(text):,} characters, over the {MAX_REPLY_CHARS:,} a reply may have")
     if not isinstance(obj, dict):
         return Parsed(None, "rejected", repairs, f"unparseable: {obj}")
     fields_ = _normalise(obj, goods, names, repairs)

@@ -60,6 +60,7 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
+    "long_move": ('{"action":"pass","say":"%s"}' % ("la " * 11_000), "stop", {}),  # valid, past any reply's length
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "late_drop", "bad_body", "two_lengths",
             "bad_chunk", "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",

@@ -141,6 +141,25 @@ def test_a_long_broken_reply_is_rejected_not_cut_and_mended(monkeypatch):
     assert p.action.compact() == SELL and "json_repair" in p.repairs and seen
 
 
+def test_a_reply_past_the_length_read_with_no_whole_move_in_it_is_refused_as_too_long():
+    """A valid reply past MAX_REPLY_CHARS was cut to that length and then
+    refused as "broken JSON too long to mend": it was not broken but too long.
+    And a move that began near the cut was mended from it, a price of 12 cut
+    to 1. Either is refused as too long now, saying the limit; a move whole
+    within the limit, with more text after it, is still read."""
+    from engine.parsing import MAX_REPLY_CHARS
+
+    valid = json.dumps({"action": "pass", "say": "la " * (MAX_REPLY_CHARS // 3)})
+    p = parse(valid)
+    assert (p.action, p.outcome) == (None, "rejected")
+    assert p.reason == f"unparseable: the reply is {len(valid):,} characters, over the 32,000 a reply may have"
+    cut = "x" * (MAX_REPLY_CHARS - len(SELL_JSON) + 2) + " " + SELL_JSON  # the cut falls in the "6" of the price
+    assert json.loads(cut[cut.index("{"):]) == SELL
+    p = parse(cut.replace('"price": 6', '"price": 60'))
+    assert p.action is None and p.reason.startswith(f"unparseable: the reply is {len(cut) + 1:,} characters")
+    assert parse(SELL_JSON + " " * MAX_REPLY_CHARS).action.compact() == SELL
+
+
 def test_a_number_as_long_text_is_rejected_and_its_matching_stays_linear(monkeypatch):
     """The work on a number's text is bounded twice: text past NUMBER_TEXT_MAX
     never reaches the pattern, and the pattern has no two runs of spaces side

@@ -194,6 +194,13 @@ def test_the_retry_the_readme_describes_is_the_clients():
     assert "may so do its work twice" in text and "the summary counts both requests" in text
 
 
+def test_the_reply_length_the_readme_gives_is_the_parsers():
+    from engine.parsing import MAX_REPLY_CHARS
+
+    assert (f"A reply's text is read as far as {MAX_REPLY_CHARS:,} characters: a move whole within them is played, "
+            "else the reply is refused (unparseable) as over that length.") in " ".join(README.split())
+
+
 def test_the_late_drop_the_readme_describes_is_the_clients():
     """The share of timeout_s after which a dropped call counts toward a
     `silent` server (engine.brains.llm.LATE_DROP_SHARE) is the README's."""

@@ -572,10 +572,10 @@ def _text(content: bytes) -> str:
 
 
 def _storable(text: str) -> str:
-    """A reply's text as it is kept (the ledger, the panels): what the parser
-    reads of it (MAX_REPLY_CHARS) and valid UTF-8 (a JSON reply may carry a
-    lone surrogate escape, which no UTF-8 file can hold: it becomes `?`)."""
-    text = text[:MAX_REPLY_CHARS]
+    """A reply's text as valid UTF-8 (a JSON reply may carry a lone surrogate
+    escape, which no UTF-8 file can hold: it becomes `?`). Whole, for the
+    parser to say where it is too long; kept (the ledger, the panels) only as
+    far as the parser reads (MAX_REPLY_CHARS)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -858,6 +858,7 @@ class LLMBrain:
                 counted = count_tokens(messages, self.tokenizer)
             prompt_tokens += r.prompt_tokens if r.prompt_tokens is not None else counted
         completions = [r.completion_tokens for r in answered if r.completion_tokens is not None]
+        raw = raw[:MAX_REPLY_CHARS] if raw is not None else None  # the reply kept: what the parser read of it
         return Decision(action or PASS, outcome, reason, raw=raw, call={
             "model": cfg.name, "creature": self.name, "messages": messages, "raw": raw,
             "action": action.compact() if action else None, "outcome": outcome, "reason": reason,
