@@ -6,8 +6,10 @@ preambles, code fences and prose around the JSON are stripped; broken JSON is
 mended with `json_repair`; common near-miss shapes (a wrapped action, `type`
 for `action`, `quantity` for `qty`, "Berries " for "berries", numbers as
 strings) are mapped onto the `Action` wire shape; numbers out of range are
-clamped to its bounds (0 units -> 1, a million -> the most). What would
-change the reply's meaning is not mended but `rejected` with a reason: a
+clamped to its bounds (0 units -> 1, a million -> the most); a lone
+surrogate escape in the JSON ("\\ud800", no character any text can hold) is
+read as `?`. What would change the reply's meaning is not mended but
+`rejected` with a reason: a
 negative amount, a number that is not plainly one ("1,000", "5-10"), a
 reference (an offer's or a tip's id) out of range. Each fix leaves a short
 tag in `Parsed.repairs` so the repair rate can be measured. It never raises,
@@ -31,6 +33,7 @@ import json_repair
 from pydantic import ValidationError
 
 from .actions import Action, ActionKind
+from .sanitise import valid_utf8
 from .views import once_per
 
 Outcome = Literal["clean", "repaired", "rejected"]
@@ -126,6 +129,8 @@ def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], rep
                       f"unparseable: the reply is {len(text):,} characters, over the {MAX_REPLY_CHARS:,} a reply may have")
     if not isinstance(obj, dict):
         return Parsed(None, "rejected", repairs, f"unparseable: {obj}")
+    if "\\u" in body or not body.isascii():  # where a lone surrogate can come from: an escape, or the text itself
+        obj = _valid_text(obj, repairs)
     fields_ = _normalise(obj, goods, names, repairs)
     if "action" not in fields_:
         return Parsed(None, "rejected", repairs, "schema: action: missing")
@@ -212,6 +217,19 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
         repairs.append("json_repair")
         return mended
     return "no JSON object"
+
+
+def _valid_text(obj: dict, repairs: list[str]) -> dict:
+    """`obj` with each lone surrogate in its text, keys and values, as `?`
+    (`valid_utf8`), tagged "surrogate": a JSON escape such as "\\ud800" decodes
+    to one, which no prompt, screen or ledger can hold. A field so changed
+    is then read as any other: "?" is no number, "ber?ries" a near miss."""
+    text = json.dumps(obj, ensure_ascii=False)
+    valid = valid_utf8(text)
+    if valid is text:
+        return obj
+    repairs.append("surrogate")
+    return json.loads(valid)
 
 
 def _decoded(text: str, found: tuple[dict, int, int], repairs: list[str]) -> dict:

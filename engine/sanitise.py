@@ -71,6 +71,17 @@ def clean_text(text: object, max_len: int | None = None) -> str:
     return s
 
 
+def valid_utf8(text: str) -> str:
+    """`text` as valid UTF-8, each lone surrogate in it as `?`: a JSON escape
+    such as "\\ud800" decodes to one, which no UTF-8 file (the ledger), request
+    or screen can hold (`clean_text` drops them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def clean_lines(text: str, max_len: int | None = None) -> str:
     """Each line of `text` through `clean_text` (a prompt: lines kept, each
     inert and capped at `max_len`), the whole stripped at its ends; at once

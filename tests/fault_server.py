@@ -60,6 +60,10 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "truncated": ('{"action":"offer","side":"se', "length", {}),
     "truncated_salvage": ('{"action":"pass","say":"The winter is lo', "length", {}),
     "truncated_number": ('{"action":"offer","side":"sell","good":"berries","qty":2,"price":1', "length", {}),
+    # a lone surrogate escape the model wrote inside its JSON: in a number, a good's name, whom it whispers to
+    "surrogate_qty": ('{"action":"offer","side":"sell","good":"berries","qty":"\\ud800","price":6}', "stop", {}),
+    "surrogate_good": ('{"action":"offer","side":"sell","good":"\\udfff","qty":2,"price":6}', "stop", {}),
+    "surrogate_to": ('{"action":"whisper","to":"\\ud800","text":"the \\ud800 honey is off"}', "stop", {}),
     "long_move": ('{"action":"pass","say":"%s"}' % ("la " * 11_000), "stop", {}),  # valid, past any reply's length
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "late_drop", "bad_body", "two_lengths",

@@ -68,6 +68,10 @@ def test_every_round_completes_against_a_misbehaving_server_and_the_ledger_has_e
     assert any("\x1b" in (c["raw"] or "") for c in calls)  # the hostile reply is kept raw, for the audit
     says = [json.loads(a).get("say", "") for (a,) in con.execute("SELECT action FROM actions")]
     assert not any(CONTROL & set(s) for s in says)  # what the engine applied is clean
+    # a lone surrogate escape a model wrote (the surrogate_* replies) reaches no move, event or prompt as one
+    for table, column in (("actions", "action"), ("events", "data"), ("calls", "messages")):
+        for (text,) in con.execute(f"SELECT {column} FROM {table}"):
+            json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError if it did
     con.close()
 
     v = wood("replay", str(db), "--verify")

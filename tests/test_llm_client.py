@@ -70,6 +70,10 @@ EXPECTED = {
     "truncated": ("rejected", "unparseable: cut off at", 2),  # cut off and unsalvageable: once more
     "truncated_salvage": ("repaired", "repaired: json_repair", 1),  # only its say line was cut
     "truncated_number": ("rejected", "unparseable: cut off at", 2),  # "price":1 may be 12 cut short: once more
+    "surrogate_qty": ("rejected", "schema: qty: Input should be a valid integer, unable to parse string as an integer",
+                      1),  # not "Input should be a valid string": a surrogate is no digit
+    "surrogate_good": ("repaired", "repaired: surrogate", 1),  # as "?": an unknown good, for the engine to refuse
+    "surrogate_to": ("repaired", "repaired: surrogate", 1),
     "long_move": ("rejected", "unparseable: the reply is 33,026 characters, over the 32,000 a reply may have", 1),
     "http_400": ("fault", "fault: http_400", 1),
     "http_500": ("fault", "fault: http_500", 1),        # llama-cpp-python's answer to a bad request: no retry

@@ -160,6 +160,28 @@ def test_a_reply_past_the_length_read_with_no_whole_move_in_it_is_refused_as_too
     assert parse(SELL_JSON + " " * MAX_REPLY_CHARS).action.compact() == SELL
 
 
+@pytest.mark.parametrize("field, written, reason, read", [
+    ("qty", '"\\ud800"', "schema: qty: Input should be a valid integer, unable to parse string as an integer", None),
+    ("qty", '"1\\ud8002"', "schema: qty: Input should be a valid integer, unable to parse string as an integer",
+     None),  # not 12
+    ("good", '"ber\\udfffries"', "repaired: surrogate, near_miss:good", "berries"),
+    ("good", '"\\ud800"', "repaired: surrogate", "?"),  # an unknown good, for the engine to refuse
+    ("say", '"odd \\udc00 text"', "repaired: surrogate", "odd ? text"),
+])
+def test_a_lone_surrogate_escape_in_a_value_is_no_character_of_it(field, written, reason, read):
+    """A lone surrogate escape a model wrote inside a JSON value ("qty":
+    "\\ud800") decodes to a character no UTF-8 text can hold: the reason was
+    "qty: Input should be a valid string", untrue, and in a good's name it
+    reached the engine and the ledger. It is read as `?` now, tagged: no
+    number, a near miss, or text."""
+    reply = SELL_JSON.replace(f'"{field}": {json.dumps(SELL[field])}', f'"{field}": {written}') if field in SELL else (
+        SELL_JSON[:-1] + f', "{field}": {written}}}')
+    p = parse(reply)
+    assert (p.reason, p.action and getattr(p.action, field)) == (reason, read)
+    if p.action is not None:  # what it carries is text a file can hold (else UnicodeEncodeError)
+        json.dumps(p.action.compact(), ensure_ascii=False).encode("utf-8")
+
+
 def test_a_number_as_long_text_is_rejected_and_its_matching_stays_linear(monkeypatch):
     """The work on a number's text is bounded twice: text past NUMBER_TEXT_MAX
     never reaches the pattern, and the pattern has no two runs of spaces side

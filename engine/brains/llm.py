@@ -42,7 +42,7 @@ from ..legal import legal_schema, moves_of, schema_json, without_say
 from ..parsing import MAX_REPLY_CHARS, Parsed, parse_reply
 from ..metrics import counted
 from ..prompts import build_messages, count_tokens
-from ..sanitise import clean_text
+from ..sanitise import clean_text, valid_utf8
 from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
@@ -519,7 +519,9 @@ class ChatClient:
         # for, or of none where it has text
         wrote = 1 if isinstance(content, str) and content.strip() else 0
         result = ChatResult(
-            text=_storable(content) if isinstance(content, str) else None,
+            # valid UTF-8 (a JSON reply may carry a lone surrogate escape); whole, for the parser to say where it
+            # is too long: kept (the ledger, the panels) only as far as the parser reads (MAX_REPLY_CHARS)
+            text=valid_utf8(content) if isinstance(content, str) else None,
             finish_reason=(clean_text(finish, FINISH_MAX) or None) if isinstance(finish, str) else None,
             prompt_tokens=_int(usage.get("prompt_tokens"), 1, len(data) + TEMPLATE_TOKENS),
             completion_tokens=_int(usage.get("completion_tokens"), wrote, max_tokens),
@@ -569,18 +571,6 @@ class _Unreachable(ModelServerError):
 
 def _text(content: bytes) -> str:
     return clean_text(content[:DETAIL_MAX * 4].decode("utf-8", "replace"), DETAIL_MAX)
-
-
-def _storable(text: str) -> str:
-    """A reply's text as valid UTF-8 (a JSON reply may carry a lone surrogate
-    escape, which no UTF-8 file can hold: it becomes `?`). Whole, for the
-    parser to say where it is too long; kept (the ledger, the panels) only as
-    far as the parser reads (MAX_REPLY_CHARS)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
 
 
 def _redirect_hint(url: str, location: str | None, path: str = "models") -> str:
