@@ -32,7 +32,7 @@ from .actions import Action
 from .brains import Decision
 from .errors import WoodError, files_short
 from .events import Event
-from .sanitise import clean_text, shown_path
+from .sanitise import clean_text, resume_command, shown_path
 from .state import MAX_ROUNDS, SEED_LIMIT, SEEDS, State
 from .world import BRAIN_KINDS as BRAINS
 from .world import MIN_CREATURES, RosterEntry, World
@@ -645,8 +645,25 @@ def sqlite_uri(path: Path, mode: str) -> str:
     return f"file:{'//' if name.startswith(b'/') else ''}{quote(name)}?mode={mode}"
 
 
+LOCK_WAIT_S = 5.0  # how long a statement waits for a lock another connection holds on the save (SQLite's busy timeout)
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    return sqlite3.connect(sqlite_uri(path, "ro" if readonly else "rwc"), uri=True, isolation_level=None)
+    return sqlite3.connect(sqlite_uri(path, "ro" if readonly else "rwc"), uri=True, isolation_level=None,
+                           timeout=LOCK_WAIT_S)
+
+
+def _locked(e: sqlite3.Error) -> bool:
+    """Whether SQLite refused a write for a lock another connection holds
+    (SQLITE_BUSY, SQLITE_LOCKED and their kinds): another program's (an
+    `sqlite3` shell in a transaction), taken after the save was opened, so
+    not `LockedSaveError`'s; it had been said as SQLite's bare 'database is
+    locked' and, for a round, as if the disk were full."""
+    return getattr(e, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
+
+LOCK_HELD = (f"another program holds the save locked (SQLite's lock, held past the {LOCK_WAIT_S:g} s a write waits "
+             "for it: an `sqlite3` shell in a transaction?)")
 
 
 def _reader(path: Path) -> sqlite3.Connection:
@@ -1097,6 +1114,9 @@ class Ledger:
             with self.con:
                 self.con.execute(_insert("meta", "OR REPLACE"), ("ends", json.dumps(ends)))
         except sqlite3.Error as e:
+            if _locked(e):  # the resume's first write: nothing of it is in the save
+                raise LedgerError(f"{shown_path(self.path)}: cannot write to the save: {LOCK_HELD}; nothing was added to "
+                                  "it: let that program let go of it, then run the same command again") from None
             raise LedgerError(f"{shown_path(self.path)}: cannot write to the save ({clean_text(e, 160)})") from None
 
     def roster(self) -> list[RosterEntry]:
@@ -1111,6 +1131,11 @@ class Ledger:
         seats = json.loads(self.meta().get("extra") or "{}").get("seats", [])
         names = {r.name for r in self.roster()}
         return [n for n in seats if n in names]
+
+    def resume_with(self) -> str:
+        """The wood command that goes on with this run: `play` where people
+        played it (`wood sim` would put their creatures on autopilot), else `sim`."""
+        return "play" if self.seats() else "sim"
 
     def run_id(self) -> str:
         """What tells this run from any other, whatever file holds it: the meta
@@ -1152,28 +1177,38 @@ class Ledger:
         try:
             self._commit(result, snapshot)
         except sqlite3.Error as e:
-            raise LedgerError(f"{shown_path(self.path)}: round {result.round} could not be saved ({clean_text(e, 160)}); "
-                              + self._kept(result.round - 1)) from None
+            said = f"{shown_path(self.path)}: round {result.round} could not be saved"
+            last = result.round - 1
+            if _locked(e):  # another program's transaction (an `sqlite3` shell), held past our wait: not the disk's
+                kept, _ = self._kept(last)
+                way = "" if last == 0 else (
+                    f"; let that program let go of it, then resume with: "
+                    f"{resume_command(self.resume_with(), self.path)}")
+                raise LedgerError(f"{said}: {LOCK_HELD}; {kept}{way}") from None
+            kept, split = self._kept(last)
+            raise LedgerError(f"{said} ({clean_text(e, 160)}); {kept}"
+                              + (", and resume once there is room" if split else "")) from None
         self._tips.clear()
 
-    def _kept(self, last: int) -> str:
+    def _kept(self, last: int) -> tuple[str, bool]:
         """Where the committed rounds 1..`last` are, after a commit failed (a
-        full disk): the file alone, once its -wal is folded into it, or the
-        file and its -wal together when that cannot be done here (folding in
-        grows the file, for which a full disk has no room): then the file
-        alone is no save, and the line says so."""
+        full disk, another program's lock), and whether that is two files:
+        the file alone, once its -wal is folded into it, or the file and its
+        -wal together when that cannot be done here (folding in grows the
+        file, for which a full disk has no room; a lock held stops it too):
+        then the file alone is no save, and the line says so."""
         if last == 0:
-            return "no round was saved"
-        try:  # a TRUNCATE checkpoint empties the -wal only once every page of it is in the file
-            busy, _, _ = self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            whole = busy == 0 and os.path.getsize(f"{beside(self.path)}-wal") == 0
+            return "no round was saved", False
+        try:  # a TRUNCATE checkpoint empties the -wal only once every page of it is in the file; kept from
+            # emptying it (another program's lock), it still folds in what it can: all of it, the file alone is whole
+            busy, logged, folded = self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            whole = (busy == 0 and os.path.getsize(f"{beside(self.path)}-wal") == 0) or 0 <= logged == folded
         except (sqlite3.Error, OSError):
             whole = False
         if whole:
-            return f"rounds 1 to {last} are kept in it"
+            return f"rounds 1 to {last} are kept in it", False
         return (f"rounds 1 to {last} are kept in it together with {shown_path(beside(self.path).name)}-wal beside it, which holds the "
-                f"latest of them: keep the two together (the file alone is not the save), and resume once "
-                f"there is room")
+                "latest of them: keep the two together (the file alone is not the save)"), True
 
     def _wal(self) -> None:
         """Before the first write: the save in WAL mode, as one is made. A copy

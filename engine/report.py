@@ -442,8 +442,7 @@ def report_of(path, world: World, *, prices: Prices | None = None, upto: int | N
         planned = ledger.end_for(held + 1)  # the last round a resume plays to (0: none recorded)
         if report.rounds == held < planned:
             report.stopped_early_of = planned
-            if ledger.seats():  # people played it: wood sim would put their creatures on autopilot
-                report.resume_with = "play"
+            report.resume_with = ledger.resume_with()
         for call in ledger.calls():
             if call["round"] <= report.rounds and call.get("model"):
                 report.add_call(call)

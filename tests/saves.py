@@ -104,3 +104,17 @@ def wide_roster(path: Path) -> Path:
     path.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n\n'
                             for n, s in zip(WIDE_NAMES, ("squirrel", "fox", "owl", "squirrel"))), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def locked_by_another_program(db: Path):
+    """`db` held locked for writing by another SQLite connection for the
+    block, as an `sqlite3` shell holds it after `BEGIN IMMEDIATE;`: readers
+    read on (WAL), a writer waits, then is refused ('database is locked')."""
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        yield
+        con.execute("ROLLBACK")
+    finally:
+        con.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import wait_for_rounds
+from tests.saves import locked_by_another_program, wait_for_rounds
 from tests.test_bad_inputs import wood_in_process
 from wood_tui.cli import main
 
@@ -1113,3 +1113,34 @@ def test_a_named_pipe_at_the_save_or_its_shm_is_never_waited_on(base_save, tmp_p
         if argv[0] == "export":
             wrote = sorted((tmp_path / "a" / "out").iterdir())
             assert [f.read_bytes() for f in wrote] == [(tmp_path / "b" / "out" / f.name).read_bytes() for f in wrote]
+
+
+@pytest.mark.parametrize("rounds", [(), ("--rounds", "9")])
+def test_a_lock_another_program_takes_after_the_save_opened_is_named_with_the_way_on(tmp_path, capsys, monkeypatch,
+                                                                                      rounds):
+    """Another program (an `sqlite3` shell in a transaction) locks a save
+    after a resume has opened it, so not `LockedSaveError`'s check at open:
+    the round could not be saved, and the line gave SQLite's bare 'database is
+    locked' and, its -wal not folded in for that same lock, told the user to
+    keep the save and a -wal with no round in it together and to 'resume once
+    there is room', as of a full disk; a resume given a new length said only
+    'cannot write to the save (database is locked)'. Each names the other
+    program's lock and the way on, and, once it is let go, that way works."""
+    import engine.ledger as ledger
+
+    monkeypatch.setattr(ledger, "LOCK_WAIT_S", 0.05)  # the wait for the lock, cut short: the refusal is the same
+    p = stopped_early(tmp_path / "run.db")  # 5 of its 8 rounds committed, all in the file
+    before = digest(p)
+    with locked_by_another_program(p):
+        line = wood_in_process(capsys, ["sim", "--resume", str(p), *rounds, "--quiet"])
+    if rounds:  # the length is the resume's first write: refused, nothing of the resume is in the save
+        assert line == (f"wood: error: {p}: cannot write to the save: {ledger.LOCK_HELD}; nothing was added to it: let "
+                        "that program let go of it, then run the same command again")
+    else:
+        assert line == (f"wood: error: {p}: round 6 could not be saved: {ledger.LOCK_HELD}; rounds 1 to 5 are kept in "
+                        f"it; let that program let go of it, then resume with: wood sim --resume {p}")
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["run.db"]
+    assert main(["sim", "--resume", str(p), *rounds, "--quiet"]) == 0  # the way the line gives goes on
+    capsys.readouterr()
+    assert main(["replay", str(p), "--verify"]) == 0
+    assert capsys.readouterr().out.startswith(f"rounds: {9 if rounds else 8} (each rebuilt")
