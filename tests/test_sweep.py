@@ -651,12 +651,15 @@ def test_a_sweep_never_says_to_remove_a_save_a_newer_wood_wrote(rosters, tmp_pat
     assert _everything(out) == before
 
 
-def test_a_sweep_never_removes_or_resumes_a_save_another_wood_process_is_writing(rosters, tmp_path):
-    """A run's save that another process is writing (here a game begun at
+def test_a_sweep_run_again_while_a_killed_sweeps_run_still_writes_waits_for_it(rosters, tmp_path):
+    """A run's save another wood process is writing (here a game begun at
     it, no round committed yet, this test holding it open as `wood sim`
-    does): the sweep took it for a creation killed before its first round
-    and removed it under the live run. It is refused in one line, kept as
-    it was; once the writer has closed it, the same command plays the run."""
+    does; after a `kill -9` of a sweep, its runs, which end their round in
+    hand first). The sweep took it for a creation killed before its first
+    round and removed it under the live run; then refused it as 'in use',
+    so the same command run again seconds after a kill failed until the
+    runs had ended. It waits for the save to be let go, saying so, keeps it
+    as it was meanwhile, then plays the run."""
     from engine.ledger import Ledger
     from engine.world import build_roster, load_world
 
@@ -667,16 +670,42 @@ def test_a_sweep_never_removes_or_resumes_a_save_another_wood_process_is_writing
     live = Ledger.create(save, seed=1, roster=build_roster(load_world(), 5), brains="scripted", rounds=3)
     try:
         before = save.read_bytes()
-        r = wood(*argv)
-        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
-        assert r.stderr == (f"wood: error: {save} is in use by another wood process (a run saving to it or resuming "
-                            "it); the save is kept: let that one end, then run the same command again, or choose "
-                            "another --out\n"), r.stderr
+        proc = subprocess.Popen([sys.executable, "-m", "wood_tui.cli", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        note = proc.stderr.readline()
+        assert note == (f"sweep: {save} is in use by another wood process (a run of a sweep stopped a moment ago ends "
+                        "its round in hand first): waiting up to 60 s for it to let go\n"), note
+        time.sleep(0.5)
+        assert proc.poll() is None and save.read_bytes() == before and live.last_round() == 0
+    finally:
+        live.close()
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 0 and "1 to play" in rest, rest
+    assert rounds_saved(save) == 3
+
+
+def test_a_sweep_refuses_a_save_another_wood_process_writes_past_the_wait(rosters, tmp_path, capsys, monkeypatch):
+    """One still held once the wait is over is refused in one line, kept."""
+    from engine.ledger import Ledger
+    from engine.world import build_roster, load_world
+    from wood_tui.cli import main
+    from wood_tui.commands import sweep
+
+    monkeypatch.setattr(sweep, "STOP_GRACE_S", 0.3)
+    out = tmp_path / "runs"
+    (out / "calm").mkdir(parents=True)
+    save = out / "calm" / "seed-1.db"
+    live = Ledger.create(save, seed=1, roster=build_roster(load_world(), 5), brains="scripted", rounds=3)
+    try:
+        before = save.read_bytes()
+        assert main(["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[1:] == [f"wood: error: {save} is in use by another wood process (a run saving to it or "
+                                        "resuming it), still after 0.3 s; the save is kept: let that one end, then run "
+                                        "the same command again, or choose another --out"], err
         assert save.read_bytes() == before and live.last_round() == 0
     finally:
         live.close()
-    again = wood(*argv)
-    assert again.returncode == 0 and "1 to play" in again.stderr, again.stderr
 
 
 def test_a_sweep_never_says_to_remove_a_save_another_program_holds_locked(rosters, tmp_path):

@@ -451,6 +451,7 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
     (the sweep stopped), the runs in flight are stopped as a `kill` stops a
     `wood sim` (their rounds saved whole) and waited for."""
     tally = tally if tally is not None else _Tally(len(jobs))
+    await _let_go(jobs)
     todo = []
     done = 0
     for j in jobs:
@@ -508,6 +509,37 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
 
 
 STOP_GRACE_S = 60.0  # a run asked to stop ends its round in hand (a model's slowest call) before it is killed
+HELD_POLL_S = 0.1  # how often a save another wood process is writing is looked at again (`_let_go`)
+
+
+async def _let_go(jobs: list[Job]) -> None:
+    """Wait, up to STOP_GRACE_S, for the saves of `jobs` that another wood
+    process is writing to be let go. The sweep holds its folder's lock, so
+    that process is no other sweep: chiefly a run of this command killed a
+    moment ago (`kill -9` of the sweep), which has its SIGTERM (it dies with
+    its sweep) and ends its round in hand first; run again in that time, the
+    same command had refused the save as 'in use'. One still held after the
+    wait is refused so (`_committed`)."""
+    from engine.ledger import being_written
+
+    held = [j.save for j in jobs if being_written(j.save)]
+    if not held:
+        return
+    from engine.errors import WoodError
+
+    saves = shown_path(held[0]) + (f" and {counted(len(held) - 1, 'other save')}" if len(held) > 1 else "")
+    one = len(held) == 1
+    _note(f"sweep: {saves} {'is' if one else 'are'} in use by {'another wood process' if one else 'other wood processes'} "
+          f"(a run of a sweep stopped a moment ago ends its round in hand first): waiting up to {STOP_GRACE_S:g} s for "
+          f"{'it' if one else 'them'} to let go")
+    deadline = time.monotonic() + STOP_GRACE_S
+    while held and time.monotonic() < deadline:
+        await asyncio.sleep(HELD_POLL_S)
+        held = [save for save in held if being_written(save)]
+    if held:
+        raise WoodError(f"{shown_path(held[0])} is in use by another wood process (a run saving to it or resuming it), "
+                        f"still after {STOP_GRACE_S:g} s; the save is kept: let that one end, then run the same command "
+                        "again, or choose another --out")
 
 
 async def _sim(job: Job, rounds: int, committed: int) -> int:
