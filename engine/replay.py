@@ -45,6 +45,12 @@ def check_roster(ledger: Ledger, world: World) -> list[RosterEntry]:
     return ledger.check_fits(world)
 
 
+# Why a round's state does not rebuild to its recorded hash: the engine cannot tell which (the save records no
+# digest of its world), so each is said; a world edited since (the world is data) had been left out
+NOT_REBUILT = ("the save was changed, or played by other rules or in another world (goods, creatures or shocks "
+               "files other than those installed)")
+
+
 class Diverged(LedgerError):
     """A save whose recorded actions do not rebuild to its recorded states."""
 
@@ -89,8 +95,7 @@ def replayed_rounds(ledger: Ledger, world: World, *, upto: int | None = None,
         mid, opening, f_open = open_round(state, world)
         after, closing, f_close = close_round(mid, world, {n: d.action for n, d in decisions.items()}, opening)
         if verify and state_hash(after) != ledger.round_hash(r):
-            raise Diverged(f"{shown_path(ledger.path)}: round {r} does not rebuild to its recorded state (the save was "
-                           "changed, or written by other rules)")
+            raise Diverged(f"{shown_path(ledger.path)}: round {r} does not rebuild to its recorded state ({NOT_REBUILT})")
         if verify:
             _hold_to_record(ledger, r, mid, [*opening, *closing], decisions, tips.get(r, []))
         yield ReplayedRound(r, state, after, [*opening, *closing], (f_open, f_close), decisions)

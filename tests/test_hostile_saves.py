@@ -1144,3 +1144,31 @@ def test_a_lock_another_program_takes_after_the_save_opened_is_named_with_the_wa
     capsys.readouterr()
     assert main(["replay", str(p), "--verify"]) == 0
     assert capsys.readouterr().out.startswith(f"rounds: {9 if rounds else 8} (each rebuilt")
+
+
+def test_a_save_played_in_a_world_since_edited_is_said_maybe_to_be_so(tmp_path, capsys, monkeypatch):
+    """The world is data (goods.toml, creatures.toml, shocks.toml), and a
+    save records no digest of it: a save played before the files were
+    edited (one good's price) does not rebuild, and the line said only that
+    the save was changed or written by other rules, neither of which was
+    so. It names the world too, and leaves the save as it was."""
+    import engine.world
+    from tests.test_rules import world_files
+
+    p = tmp_path / "run.db"
+    assert main(["sim", "--rounds", "6", "--seed", "1", "--save", str(p), "--quiet"]) == 0
+    before = digest(p)
+    (tmp_path / "world").mkdir()
+    edited = world_files(tmp_path / "world")
+    goods = edited / "goods.toml"
+    goods.write_text(goods.read_text().replace("base_price = 8\n", "base_price = 9\n", 1))
+    real = engine.world.load_world
+    monkeypatch.setattr(engine.world, "load_world", lambda assets=None: real(edited))
+    for argv in (["replay", str(p), "--verify"], ["report", str(p)], ["sim", "--resume", str(p), "--rounds", "8", "--quiet"]):
+        capsys.readouterr()
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc in (1, 2) and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+        assert "does not rebuild to its recorded state (the save was changed, or played by other rules or in another " \
+               "world (goods, creatures or shocks files other than those installed))" in err, (argv, err)
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["run.db", "world"]

@@ -16,7 +16,7 @@ from engine.brains import Decision
 from engine.brains.human import HumanBrain
 from engine.errors import WoodError
 from engine.ledger import Ledger
-from engine.replay import Diverged, rebuild
+from engine.replay import NOT_REBUILT, Diverged, rebuild
 from engine.rules import check_action, open_round
 from engine.runner import Runner
 from engine.state import initial_state
@@ -451,7 +451,7 @@ async def test_replay_of_a_changed_save_stops_where_the_record_stops_rebuilding(
         await until(pilot, lambda: not any(w.group == "engine" and w.is_running for w in app.workers),
                     what="the replay to end")
         await pilot.pause()
-        stop = "the record stops rebuilding at round 5: replay stopped (the save was changed, or written by other rules)"
+        stop = f"the record stops rebuilding at round 5: replay stopped ({NOT_REBUILT})"
         assert app.main.closed == 4
         assert [n.message for n in app._notifications] == [stop]  # one line, not one per later round
         assert app.main.sub_title == f"replay · round 4/12 · {stop}"

@@ -25,7 +25,7 @@ from engine.metrics import counted
 from engine.ledger import Ledger
 from engine.recap import regard, round_recap
 from engine.rules import check_action
-from engine.replay import Diverged, check_roster, replayed_rounds
+from engine.replay import NOT_REBUILT, Diverged, check_roster, replayed_rounds
 from engine.runner import Observer, RoundResult
 from engine.sanitise import shown_path
 from engine.state import State, initial_state
@@ -225,8 +225,7 @@ class RecordedGame:
             try:
                 rr = next(rounds)
             except Diverged:
-                post(GameStatus(f"the record stops rebuilding at round {r}: replay stopped (the save was changed, "
-                                "or written by other rules)", "error"))
+                post(GameStatus(f"the record stops rebuilding at round {r}: replay stopped ({NOT_REBUILT})", "error"))
                 return
             state = rr.after
             for name, d in rr.decisions.items():
