@@ -540,3 +540,32 @@ def test_a_roster_from_a_pipe_is_read_once_for_every_reader_in_the_process():
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "['Ash', 'Bramble']", r.stdout
+
+
+@pytest.mark.parametrize("kind", ["a directory", "a named pipe (FIFO)"])
+@pytest.mark.parametrize("command", ["report", "sweep"])
+def test_what_stands_where_a_chart_goes_is_refused_before_the_report_or_the_sweep(tmp_path, capsys, world, command,
+                                                                                  kind):
+    """`wood report RUN.db --plots DIR` with a folder (or a pipe) at
+    DIR/models.svg printed the whole report, then ended with exit 2 and
+    'something other than a file is there'; a sweep played every run first.
+    Refused before either, in one line saying what is there; it stays."""
+    from engine.ledger import Ledger
+    from engine.world import build_roster
+    from wood_tui.cli import main
+
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    odd = charts / ("models.svg" if command == "report" else "sweep.svg")
+    odd.mkdir() if kind == "a directory" else os.mkfifo(odd)
+    db = tmp_path / "run.db"
+    Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+    args = (["report", str(db), "--plots", str(charts)] if command == "report" else
+            ["sweep", "--roster", str(ROOT / "serve" / "rosters" / "scripted.toml"), "--seeds", "1", "--rounds", "2",
+             "--out", str(tmp_path / "runs"), "--plots", str(charts)])
+    capsys.readouterr()
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"wood: error: --plots {charts}: {odd} is {kind}, not a file; the charts are written "
+                                 "as plain files\n"), (out, err)
+    assert sorted(os.listdir(charts)) == [odd.name] and not (tmp_path / "runs").exists()

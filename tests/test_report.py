@@ -878,12 +878,14 @@ def files_in(d: Path) -> dict[str, bytes]:
 
 def test_a_chart_that_cannot_be_written_leaves_none_of_the_reports_charts(saved, tmp_path):
     """A folder where the third chart goes: it is one line, and the two charts
-    before it are not left behind as if the report's charts were there."""
+    before it are not left behind as if the report's charts were there (it is
+    refused before the report is printed, and a chart written)."""
     charts = tmp_path / "charts"
     (charts / "mood.svg").mkdir(parents=True)
     r = wood("report", str(saved), "--plots", str(charts))
-    assert r.returncode == 2 and r.stderr.startswith("wood: error: cannot write the chart") and \
-        len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.returncode == 2 and r.stderr.startswith(f"wood: error: --plots {charts}: {charts / 'mood.svg'} is a "
+                                                     "directory, not a file") and \
+        len(r.stderr.splitlines()) == 1 and r.stdout == "", r.stderr
     assert files_in(charts) == {"mood.svg": b"<dir>"}
 
 

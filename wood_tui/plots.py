@@ -22,11 +22,12 @@ from engine.errors import WoodError
 from engine.metrics import decimals
 from engine.sanitise import cells, pad_cells, shown_path
 from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
-from wood_tui.options import not_a_directory
+from wood_tui.options import kind_of, not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
 REPORT_CHARTS = ("prices", "worth", "mood", "models")  # the files `report_files` writes, each in every format
+SWEEP_CHARTS = ("sweep",)  # ... and `sweep_files`
 # (key in a model's dict, label, scale, what the scaled value can be): the per-model bars of a report
 MODEL_BARS = (
     (("valid_share",), "valid decisions, %", 100, (0.0, 100.0)),
@@ -88,6 +89,26 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True, made: list
             raise WoodError(f"cannot make the {flag} directory {shown_path(p)}: {e.strerror or e}") from None
         raise
     return p
+
+
+def _not_a_chart_file(path: Path) -> str | None:
+    """Why a chart cannot be written at `path`: something other than a file is
+    there (a folder, a pipe, a device), which the chart, renamed into place,
+    would replace, or the rename fail. None: nothing is, or a file."""
+    if path.is_dir() or (path.exists() and not path.is_file()):
+        return f"{shown_path(path)} is {kind_of(path)}, not a file; the charts are written as plain files"
+    return None
+
+
+def check_charts(folder: Path, stems: tuple[str, ...], flag: str = "--plots") -> None:
+    """Refuse, before a report is printed or a sweep played, a folder where a
+    chart's name (`stems`, in every format) holds something other than a file:
+    the line had come only after the report or the sweep, which then ended in
+    an error."""
+    for stem in stems:
+        for suffix in FORMATS:
+            if (why := _not_a_chart_file(folder / f"{stem}.{suffix}")) is not None:
+                raise WoodError(f"{flag} {shown_path(folder)}: {why}")
 
 
 def unmake(made: list[Path]) -> None:
@@ -336,8 +357,8 @@ def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, 
         fig.tight_layout()
         for fmt in FORMATS:
             path = path_stem.with_suffix(f".{fmt}")
-            if path.is_dir() or (path.exists() and not path.is_file()):  # renamed over, it would be gone, or fail
-                raise WoodError(f"cannot write the chart {shown_path(path)}: something other than a file is there")
+            if (why := _not_a_chart_file(path)) is not None:  # made there since `check_charts`
+                raise WoodError(f"cannot write the chart: {why}")
             fd = part_file(path, parts)
             try:
                 with os.fdopen(fd, "wb") as fh:
@@ -388,7 +409,7 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path, written: lis
         return []
     ncols = 3
     nrows = -(-len(groups) // ncols)
-    with _svg_fixed(), _whole(folder, written) as (parts, written), _figure(folder / "sweep", parts, nrows=nrows, ncols=ncols,
+    with _svg_fixed(), _whole(folder, written) as (parts, written), _figure(folder / SWEEP_CHARTS[0], parts, nrows=nrows, ncols=ncols,
                                size=(15, 2.2 + 0.25 * max(len(c) for _, c in groups)) if nrows == 1 else
                                (15, nrows * (1.2 + 0.25 * max(len(c) for _, c in groups)))) as (_, axes):
         for ax, (title, cells) in zip(axes, groups):

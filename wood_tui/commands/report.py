@@ -117,6 +117,8 @@ def _run(args, at: _At) -> int:
         if plots_dir is not None and (chart := _over_the_save(args.path, plots_dir)) is not None:
             raise WoodError(f"--plots {shown_path(args.plots)}: its chart {shown_path(chart.name)} would be written over "
                             f"the save it reads, {shown_path(args.path)}; choose another folder for the charts")
+        if plots_dir is not None:
+            plots.check_charts(plots_dir, plots.REPORT_CHARTS)
         return _shown(args, at, report, plots_dir)
     except BaseException:  # a full disk, a folder where a chart goes, a stop (Ctrl-C, SIGTERM): no empty
         plots.unmake(made)  # folder of ours is left behind (one holding the charts, or anything, stays)

@@ -186,6 +186,8 @@ def _swept(args, rosters: list[RosterFile], out: Path, laid: _Laid, tally: _Tall
 
     _check_plan(out, rosters, args.rounds, laid.files)
     plots_dir = plots.check_dir(args.plots, made=laid.plots) if args.plots is not None else None
+    if plots_dir is not None:
+        plots.check_charts(plots_dir, plots.SWEEP_CHARTS)
     jobs = [Job(r, s, out / r.label / f"seed-{s}.db") for r in rosters for s in args.seeds]
     for r in rosters:
         laid.folder(out / r.label)
