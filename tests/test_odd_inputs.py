@@ -359,21 +359,31 @@ def test_an_output_folder_or_config_in_an_error_is_shown_as_given_on_one_line(tm
     assert err == "wood: error: " + said.format(shown=shown_path(odd), **places) + "\n", err
 
 
-@pytest.mark.parametrize("kind", ["a character device", "a named pipe (FIFO)"])
+LOOP = "a symbolic link loop (links that lead round in a circle)"
+
+
+@pytest.mark.parametrize("kind", ["a character device", "a named pipe (FIFO)", LOOP, "a broken link"])
 @pytest.mark.parametrize("command", [c for c in ODD_PATH_COMMANDS if c != "a roster's vllm_config"]
                          + ["sim --save"])
 def test_what_is_where_a_folder_goes_is_said_truly(tmp_path, capsys, world, command, kind):
     """`wood report RUN.db --plots /dev/null` had said '/dev/null is a file,
     not a directory': a device, a pipe is no file. Each output folder, and a
-    save's folder, says what is there."""
+    save's folder, says what is there. A link round a loop, or to nowhere,
+    had been 'File exists' (mkdir's word), 'DIR does not exist', or, for
+    `wood export --out`, pathlib's 'Symlink loop from ...' naming no flag."""
     from engine.ledger import Ledger
     from engine.sanitise import shown_path
     from engine.world import build_roster
     from wood_tui.cli import main
 
-    odd = Path("/dev/null") if kind == "a character device" else tmp_path / "pipe"
-    if kind != "a character device":
+    odd = Path("/dev/null") if kind == "a character device" else tmp_path / "odd"
+    if kind == "a named pipe (FIFO)":
         os.mkfifo(odd)
+    elif kind == LOOP:
+        odd.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(odd)
+    elif kind == "a broken link":
+        odd.symlink_to(tmp_path / "nowhere")
     db = tmp_path / "run.db"
     Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
     (tmp_path / "m.yaml").write_text("model: stub/m\nserved-model-name: m\nhost: 127.0.0.1\nport: 8005\n")
@@ -381,11 +391,13 @@ def test_what_is_where_a_folder_goes_is_said_truly(tmp_path, capsys, world, comm
               "scripted": ROOT / "serve" / "rosters" / "scripted.toml"}
     args, said = ODD_PATH_COMMANDS[command] if command != "sim --save" else (
         ["sim", "--rounds", "1", "--save", "{odd}/run.db"], "--save {shown}/run.db: {shown} is a file, not a directory")
+    before = sorted(os.listdir(tmp_path))
     capsys.readouterr()
     rc = main([a.format(odd=odd, **places) for a in args])
     out, err = capsys.readouterr()
     said = said.format(shown=shown_path(odd), **places).replace("is a file,", f"is {kind},")
     assert rc == 2 and err == f"wood: error: {said}\n", (out, err)
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 @pytest.mark.parametrize("name", ["my  runs\nline two", "my  \x1b[31mred"], ids=ascii)

@@ -11,6 +11,7 @@ dataclass itself) and hand it to `wood_tui.game.open_game`.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import re
@@ -128,15 +129,26 @@ KINDS = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK,
 
 def kind_of(path: str | Path) -> str:
     """What is at `path` ("a file", "a character device"...), through a link
-    (a broken one is said to be one); "nothing" where nothing is."""
+    (a broken one is said to be one, and one of a loop of links so); "nothing"
+    where nothing is."""
     try:
         mode = os.stat(path).st_mode
-    except OSError:
+    except OSError as e:
+        if e.errno == errno.ELOOP and os.path.lexists(path):
+            return "a symbolic link loop (links that lead round in a circle)"
         try:
             mode = os.lstat(path).st_mode
         except OSError:
             return "nothing"
     return next((kind for test, kind in KINDS if test(mode)), "neither a file nor a directory")
+
+
+def no_folder_at(path: str | Path) -> bool:
+    """Whether something other than a folder is at `path`, where one is to be
+    used or made (`--out`, `--plots`, a save's folder): a file, a device, or a
+    link to nowhere or round a loop (pathlib calls those nothing, and then
+    mkdir said 'File exists', and a loop was said in Python's words)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
 
 
 def not_a_directory(path: str | Path) -> str:
@@ -294,7 +306,7 @@ def _check_new_save(path: Path) -> None:
         raise WoodError(f"{shown_path(path)} already exists; resume it with --resume, or choose another --save path")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        what = not_a_directory(parent) if parent.exists() else f"{shown_path(parent)} does not exist"
+        what = not_a_directory(parent) if no_folder_at(parent) else f"{shown_path(parent)} does not exist"
         raise WoodError(f"--save {shown_path(path)}: {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise WoodError(f"--save {shown_path(path)}: directory {shown_path(parent)} is not writable")

@@ -22,7 +22,7 @@ from engine.errors import WoodError
 from engine.metrics import decimals
 from engine.sanitise import cells, pad_cells, shown_path
 from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
-from wood_tui.options import kind_of, not_a_directory
+from wood_tui.options import kind_of, no_folder_at, not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
 FORMATS = ("png", "svg")
@@ -52,7 +52,7 @@ def check_dir(path: str, flag: str = "--plots", *, make: bool = True, made: list
     from engine.stops import deferred
 
     p = Path(path)
-    if p.exists() and not p.is_dir():
+    if no_folder_at(p):
         raise WoodError(f"{flag} {not_a_directory(p)}")
     if not make and not p.exists():  # where mkdir would begin: the nearest folder above it that is there
         above = next((a for a in p.absolute().parents if a.exists()), Path("/"))

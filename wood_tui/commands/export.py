@@ -94,6 +94,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from engine.errors import WoodError
     from engine.sanitise import shown_path
+    from wood_tui.options import no_folder_at, not_a_directory
 
     sft_only = [f for f in ("model", "rounds", "holdout_seeds", "holdout") if getattr(args, f) is not None]
     if args.sft is None and (sft_only or args.outcome != ("clean",)):
@@ -107,6 +108,8 @@ def run(args) -> int:
     if args.out is not None:
         if len(args.paths) != 1:
             raise WoodError("--out exports one save: give one RUN.db")
+        if no_folder_at(args.out):  # before a path in it is resolved: round a loop of links, pathlib raised
+            raise WoodError(f"--out {not_a_directory(args.out)}")
         audit = {(Path(args.out) / name).resolve() for name in FILES}
         for target in targets:
             if target is not None and target.resolve() in audit:
@@ -156,11 +159,7 @@ def _audit(args, path: str, done: set[str]) -> None:
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
-    from wood_tui.options import not_a_directory
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise WoodError(f"--out {not_a_directory(out)}")
+    out = Path(args.out)  # something other than a folder there is refused by `run`
     targets = {name: _file_target(out / name, f"--out {shown_path(out)}:") for name in FILES}
     for name, target in targets.items():  # through a link, or a save named like an audit file
         if _over_a_save(target, [Path(path)]):
@@ -264,7 +263,11 @@ def _file_target(p: Path, flag: str) -> Path:
     if _through_a_stream(p):  # /dev/stdout -> /proc/self/fd/1 -> the file a shell's >> appends to
         raise WoodError(f"{flag} {shown_path(p)}: the export writes a file and renames it into place; "
                         "name a file, not a stream")
-    real = p.resolve() if p.is_symlink() else p
+    try:
+        real = p.resolve() if p.is_symlink() else p
+    except RuntimeError:  # a link round a loop: pathlib's 'Symlink loop from ...' named no flag
+        raise WoodError(f"{flag} {shown_path(p)} is {kind_of(p)}, not a plain file; the export writes plain files"
+                        ) from None
     if real.is_dir():
         raise WoodError(f"{flag} {shown_path(p)} is a directory, not a file")
     if real.exists() and not real.is_file():

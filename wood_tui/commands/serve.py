@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import dir_text, not_a_directory, path_text
+from wood_tui.options import dir_text, no_folder_at, not_a_directory, path_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         drop_orphaned_logs()
     if args.log_dir is not None:
         log_dir = Path(args.log_dir)
-        if log_dir.exists() and not log_dir.is_dir():
+        if no_folder_at(log_dir):
             raise WoodError(f"--log-dir {not_a_directory(log_dir)}")
         if not args.dry_run:
             try:
