@@ -662,7 +662,7 @@ def _locked(e: sqlite3.Error) -> bool:
     return getattr(e, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
-LOCK_HELD = (f"another program holds the save locked (SQLite's lock, held past the {LOCK_WAIT_S:g} s a write waits "
+LOCK_HELD = (f"another program holds the save locked (SQLite's lock, held past the {LOCK_WAIT_S:g} s wood waits "
              "for it: an `sqlite3` shell in a transaction?)")
 
 
@@ -683,8 +683,9 @@ def _reader(path: Path) -> sqlite3.Connection:
         # no writer can have it open (it could not write), and a `mode=ro` reader would need to make a
         # -shm file beside it (in a read-only folder it cannot; beside a read-only file it leaves one
         # behind, read-only, that then stops a resume): read it as the unchanging file it is
-        return sqlite3.connect(sqlite_uri(path, "ro") + "&immutable=1", uri=True, isolation_level=None)
-    con = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None)
+        return sqlite3.connect(sqlite_uri(path, "ro") + "&immutable=1", uri=True, isolation_level=None,
+                               timeout=LOCK_WAIT_S)
+    con = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None, timeout=LOCK_WAIT_S)
     con.execute("PRAGMA query_only=ON")
     return con
 
@@ -954,7 +955,8 @@ class Ledger:
                 raise CompanionError(foreign) from None
             busy = name in ("SQLITE_BUSY", "SQLITE_LOCKED")
             if busy:
-                raise LockedSaveError(f"{shown_path(p)} is in use (another program holds it locked)") from None
+                raise LockedSaveError(f"{shown_path(p)} is in use: {LOCK_HELD}; let that program let go of it, then "
+                                      "run the same command again") from None
             raise LedgerError(f"{shown_path(p)} is not a readable Thousand Token Wood save ({clean_text(e, 160)})") from None
         except BaseException:
             if con is not None:

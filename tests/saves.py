@@ -107,13 +107,20 @@ def wide_roster(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked_by_another_program(db: Path):
+def locked_by_another_program(db: Path, exclusive: bool = False):
     """`db` held locked for writing by another SQLite connection for the
     block, as an `sqlite3` shell holds it after `BEGIN IMMEDIATE;`: readers
-    read on (WAL), a writer waits, then is refused ('database is locked')."""
+    read on (WAL), a writer waits, then is refused ('database is locked').
+    `exclusive`: after `PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;` and a
+    write, which keeps readers out too."""
     con = sqlite3.connect(db, isolation_level=None)
     try:
-        con.execute("BEGIN IMMEDIATE")
+        if exclusive:
+            con.execute("PRAGMA locking_mode=EXCLUSIVE")
+            con.execute("BEGIN EXCLUSIVE")
+            con.execute("INSERT INTO meta VALUES ('held', 'by another program')")
+        else:
+            con.execute("BEGIN IMMEDIATE")
         yield
         con.execute("ROLLBACK")
     finally:

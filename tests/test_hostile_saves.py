@@ -1172,3 +1172,24 @@ def test_a_save_played_in_a_world_since_edited_is_said_maybe_to_be_so(tmp_path, 
         assert "does not rebuild to its recorded state (the save was changed, or played by other rules or in another " \
                "world (goods, creatures or shocks files other than those installed))" in err, (argv, err)
     assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["run.db", "world"]
+
+
+@pytest.mark.parametrize("argv", [["replay", "{p}", "--verify"], ["report", "{p}"], ["export", "{p}", "--out", "{d}/x"],
+                                  ["sim", "--resume", "{p}", "--quiet"]])
+def test_a_save_another_program_holds_locked_when_it_is_opened_says_what_to_do(tmp_path, capsys, monkeypatch, argv):
+    """Another program holds the save in an exclusive transaction (an
+    `sqlite3` shell's) as it is opened: the line said only that it was in use
+    (another program holds it locked), not what to do; it says whose lock it
+    is likely to be and to let it go, then run the command again, and the
+    save is as it was."""
+    import engine.ledger as ledger
+
+    monkeypatch.setattr(ledger, "LOCK_WAIT_S", 0.05)
+    p = stopped_early(tmp_path / "run.db")
+    before = digest(p)
+    with locked_by_another_program(p, exclusive=True):
+        line = wood_in_process(capsys, [a.format(p=p, d=tmp_path) for a in argv])
+    assert line == (f"wood: error: {p} is in use: {ledger.LOCK_HELD}; let that program let go of it, then run the same "
+                    "command again")
+    assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["run.db"]
+    assert main([a.format(p=p, d=tmp_path) for a in argv]) == 0  # let go: the same command runs

@@ -714,6 +714,8 @@ def test_a_sweep_never_says_to_remove_a_save_another_program_holds_locked(roster
     'remove it to play that run again' of a whole, finished run. It says the
     save is kept and to let that program let go of it; let go, the same
     command goes on from the save."""
+    from engine.ledger import LOCK_HELD
+
     out = tmp_path / "runs"
     argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
     assert wood(*argv).returncode == 0
@@ -730,9 +732,8 @@ def test_a_sweep_never_says_to_remove_a_save_another_program_holds_locked(roster
     finally:
         holder.communicate(timeout=60)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "remove it" not in r.stderr, r.stderr
-    assert r.stderr == (f"wood: error: {save} cannot be read ({save} is in use (another program holds it locked)); the "
-                        "save is kept: let that program let go of it, then run the same command again, or choose "
-                        "another --out\n"), r.stderr
+    assert r.stderr == (f"wood: error: {save} cannot be read: {LOCK_HELD}; the save is kept: let that program let go of "
+                        "it, then run the same command again, or choose another --out\n"), r.stderr
     assert save.read_bytes() == before
     again = wood(*argv)
     assert again.returncode == 0 and "2 finished already" in again.stderr, again.stderr

@@ -388,8 +388,8 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     open 'cannot be read': how many rounds it holds is not known, so not
     whether it was to be resumed or, finished, only measured."""
     from engine.errors import WoodError
-    from engine.ledger import (CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError, OldSaveError,
-                               OlderSaveError, UnreadableSaveError, being_written)
+    from engine.ledger import (LOCK_HELD, CompanionError, Ledger, LedgerError, LockedSaveError, NewerSaveError,
+                               OldSaveError, OlderSaveError, UnreadableSaveError, being_written)
 
     if not save.exists() and not save.is_symlink():
         return 0
@@ -416,9 +416,9 @@ def _committed(save: Path, seed: int, rounds: int) -> int:
     except UnreadableSaveError as e:  # its permissions, not what it holds
         raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: let this user read it (mend "
                         "the permissions), then run the same command again, or choose another --out") from None
-    except LockedSaveError as e:  # another program's, for now: removed, its run would be lost
-        raise WoodError(f"{shown_path(save)} cannot be read ({e}); the save is kept: let that program let go of it, "
-                        "then run the same command again, or choose another --out") from None
+    except LockedSaveError:  # another program's, for now: removed, its run would be lost
+        raise WoodError(f"{shown_path(save)} cannot be read: {LOCK_HELD}; the save is kept: let that program let go of "
+                        "it, then run the same command again, or choose another --out") from None
     except OlderSaveError as e:  # this build cannot play it on, nor measure it, but `wood export` reads its records
         try:  # as `wood export` reads it
             older = Ledger.open(save, readonly=True, rows_only=True)
