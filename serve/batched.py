@@ -685,7 +685,9 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m serve.batched", description=__doc__.splitlines()[0])
+    from engine.flags import Parser  # an option given twice is refused, as `wood`'s are
+
+    ap = Parser(prog="python -m serve.batched", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="the GGUF file")
     ap.add_argument("--alias", default=ALIAS, help="the model name /v1/models lists")
     ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")

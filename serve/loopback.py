@@ -260,7 +260,9 @@ def served_at(host: str | None, port: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m serve.loopback", description=__doc__.splitlines()[0])
+    from engine.flags import Parser  # an option given twice is refused, as `wood`'s are
+
+    ap = Parser(prog="python -m serve.loopback", description=__doc__.splitlines()[0])
     ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")
     ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
     ap.add_argument("--latency-ms", type=float, default=0.0, help="each reply's fixed delay")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from serve.loopback import LoopbackServer
 from serve.vllm import VLLMConfigError, VLLMServer, health_url, read_config
 from wood_tui.cli import main
 
@@ -111,6 +112,37 @@ def test_batched_host_and_port_are_checked_as_flags():
                         (["--port", "70000"], "argument --port: expected a port from 0 to 65535")):
         r = _server("serve.batched", "--model", "x.gguf", *args)
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("module,args,flag", [
+    ("serve.loopback", ["--port", "0", "--port", "0"], "--port"),
+    ("serve.loopback", ["--host", "127.0.0.1", "--host", "::1"], "--host"),
+    ("serve.loopback", ["--latency-ms", "200", "--latency-ms", "0"], "--latency-ms"),
+    ("serve.loopback", ["--seed", "1", "--seed", "2"], "--seed"),
+    ("serve.loopback", ["--policy", "schema", "--policy", "pass"], "--policy"),
+    ("serve.batched", ["--model", "a.gguf", "--model", "b.gguf"], "--model"),
+    ("serve.batched", ["--model", "a.gguf", "--parallel", "8", "--parallel", "2"], "--parallel"),
+])
+def test_a_developer_servers_option_given_twice_is_a_usage_error(module, args, flag):
+    """`python -m serve.loopback --port 8020 --port 8021` had listened on 8021
+    (and every other option taken its last value) without a word, where `wood`
+    refuses a repeat: both servers refuse it alike (`engine.flags.Once`),
+    starting nothing."""
+    if module == "serve.batched":
+        pytest.importorskip("llama_cpp")
+    r = _server(module, *args)
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    assert r.stderr.splitlines()[-1] == (f"python -m {module}: error: argument {flag}: given more than once: "
+                                         "it takes one value"), r.stderr
+
+
+def test_the_loopbacks_repeatable_model_option_still_takes_each_name():
+    """`--model` is declared to repeat: a server listing two names."""
+    with LoopbackServer(models=("a", "b")) as srv:
+        import httpx
+
+        listed = httpx.get(f"{srv.base_url}/models", timeout=10).json()["data"]
+    assert [m["id"] for m in listed] == ["a", "b"]
 
 
 def test_loopback_on_a_taken_port_is_one_line():
@@ -501,7 +533,7 @@ def test_every_option_of_every_command_takes_one_value_or_says_it_repeats():
     import argparse
 
     from wood_tui.cli import build_parser
-    from wood_tui.options import Once
+    from engine.flags import Once
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     lax = [f"{name} {a.option_strings[-1]}" for name, p in sub.choices.items() for a in p._actions

@@ -40,21 +40,11 @@ PATH_ERRORS = (errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.ENOTDIR, err
 
 
 def _parser_class():
-    import argparse
+    from engine.flags import Parser
 
     last: list = [None, []]  # the parser that read last, and what it read: a subcommand's, once it has one
 
-    class _Parser(argparse.ArgumentParser):
-        def add_argument(self, *names, **kwargs):
-            """An option that stores one value refuses a second (`Once`): `wood
-            sim --seed 1 --seed 2` had run seed 2 without a word. Options meant
-            to repeat say so (`action="append"`: `--as`, sweep's `--roster`)."""
-            if names and names[0][:1] in self.prefix_chars and kwargs.get("action", "store") == "store":
-                from wood_tui.options import Once
-
-                kwargs["action"] = Once
-            return super().add_argument(*names, **kwargs)
-
+    class _Parser(Parser):  # an option that stores one value refuses a second (`engine.flags.Once`)
         def parse_known_args(self, args=None, namespace=None):
             last[:] = [self, sys.argv[1:] if args is None else list(args)]
             return super().parse_known_args(args, namespace)

@@ -164,29 +164,6 @@ def _new_file(v: str) -> Path:
     return Path(new_file_text(v))
 
 
-class Once(argparse.Action):
-    """An option that takes one value, refusing a second: `--roster a.toml
-    --roster b.toml` had served b alone, a dropped without a word, and `--seed
-    1 --seed 2` had run seed 2. `wood`'s parser (`wood_tui.cli`) gives this
-    action to every option that stores a value; one meant to repeat is
-    declared `action="append"`."""
-
-    GIVEN = "_given_once"  # the namespace's set of the Once flags given so far
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        given = namespace.__dict__.setdefault(self.GIVEN, set())
-        if self.dest in given:
-            raise argparse.ArgumentError(self, f"given more than once: it takes one {self._one()}")
-        given.add(self.dest)
-        setattr(namespace, self.dest, values)
-
-    def _one(self) -> str:
-        """What the option takes, as its help names it (`FILE`, `PATH`), or "value"
-        where that is a letter (`S`, `N`), a list of choices, or a pattern (`A-B`)."""
-        name = self.metavar if isinstance(self.metavar, str) else ""
-        return name if re.fullmatch(r"[A-Z][A-Za-z.]+", name) else "value"
-
-
 @dataclass(frozen=True)
 class Flag:
     """One run flag: its name, how its text is read, and its help."""

@@ -1,0 +1,42 @@
+"""How every program here reads its options: one that takes one value refuses
+a second. `Parser` is the argument parser that `wood` (`wood_tui.cli`) and the
+developer servers (`python -m serve.loopback`, `python -m serve.batched`) build
+on; each option it declares that stores a value gets the `Once` action."""
+from __future__ import annotations
+
+import argparse
+import re
+
+
+class Once(argparse.Action):
+    """An option that takes one value, refusing a second: `--roster a.toml
+    --roster b.toml` had served b alone, a dropped without a word, and `--seed
+    1 --seed 2` had run seed 2. `Parser` gives this action to every option
+    that stores a value; one meant to repeat is declared `action="append"`."""
+
+    GIVEN = "_given_once"  # the namespace's set of the Once flags given so far
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = namespace.__dict__.setdefault(self.GIVEN, set())
+        if self.dest in given:
+            raise argparse.ArgumentError(self, f"given more than once: it takes one {self._one()}")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+    def _one(self) -> str:
+        """What the option takes, as its help names it (`FILE`, `PATH`), or "value"
+        where that is a letter (`S`, `N`), a list of choices, or a pattern (`A-B`)."""
+        name = self.metavar if isinstance(self.metavar, str) else ""
+        return name if re.fullmatch(r"[A-Z][A-Za-z.]+", name) else "value"
+
+
+class Parser(argparse.ArgumentParser):
+    def add_argument(self, *names, **kwargs):
+        """An option that stores one value refuses a second (`Once`): `wood
+        sim --seed 1 --seed 2` had run seed 2 without a word, and `python -m
+        serve.loopback --port 8020 --port 8021` listened on 8021. Options meant
+        to repeat say so (`action="append"`: `--as`, sweep's `--roster`, the
+        loopback's `--model`)."""
+        if names and names[0][:1] in self.prefix_chars and kwargs.get("action", "store") == "store":
+            kwargs["action"] = Once
+        return super().add_argument(*names, **kwargs)
