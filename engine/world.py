@@ -313,8 +313,12 @@ def twin_name(names) -> tuple[str, str] | None:
 
 def build_roster(world: World, n: int | None = None, model: str = "scripted") -> list[RosterEntry]:
     """`n` traders with unique names: the default roster first, then
-    `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments."""
+    `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments (None:
+    the default roster as it is, refused if it lists fewer than a market needs)."""
     base = list(world.default_roster)
+    if n is None and len(base) < MIN_CREATURES:  # a run of the world's own roster: the edited file is to blame
+        raise WorldError(f"a market needs at least {MIN_CREATURES} creatures, and roster in creatures.toml (the "
+                         f"world's default) lists {len(base)}: add a [[roster]] table, or give --creatures N")
     n = len(base) if n is None else n
     if n < MIN_CREATURES:
         raise WorldError(f"a market needs at least {MIN_CREATURES} creatures")

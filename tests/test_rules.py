@@ -1666,3 +1666,26 @@ def test_a_short_opened_for_one_coin_reads_one_coin_in_the_log(state, world, qty
     opened = next(e for e in act(state, world, "Owl", action="short", good="timber", qty=qty, price=1)
                   if e.kind == "short_opened")
     assert describe(opened, GOODS).startswith(f"Owl shorted {qty} timber for {coins}, {opened.data['collateral']} held")
+
+
+def test_a_world_whose_roster_lists_one_creature_says_so_naming_the_file(tmp_path):
+    """creatures.toml with one [[roster]] table loads (`build_roster` cycles it for --creatures N), and a default
+    run had then said only 'a market needs at least 2 creatures', naming no file: the line names the file and its
+    key, and what to do; with --creatures the one creature is cycled as before."""
+    from engine.world import MIN_CREATURES, WorldError
+    from serve.roster import embedded_roster
+
+    world_files(tmp_path)
+    path = tmp_path / "creatures.toml"
+    text = path.read_text()
+    path.write_text(text[:text.index("[[roster]]", text.index("[[roster]]") + 1)])  # the first table only
+    world = load_world(tmp_path)
+    assert [r.name for r in world.default_roster] == ["Owl"]
+    said = (f"a market needs at least {MIN_CREATURES} creatures, and roster in creatures.toml (the world's "
+            "default) lists 1: add a [[roster]] table, or give --creatures N")
+    for make in (lambda: build_roster(world), lambda: embedded_roster(world, None),
+                 lambda: initial_state(world, seed=1)):
+        with pytest.raises(WorldError) as err:
+            make()
+        assert str(err.value) == said
+    assert [r.name for r in build_roster(world, 3)] == ["Owl", "Owl 2", "Owl 3"]
