@@ -1,11 +1,53 @@
-"""How every program here reads its options: one that takes one value refuses
-a second. `Parser` is the argument parser that `wood` (`wood_tui.cli`) and the
-developer servers (`python -m serve.loopback`, `python -m serve.batched`) build
-on; each option it declares that stores a value gets the `Once` action."""
+"""How every program here reads its options: a number as a flag is typed
+(`whole`, `decimal`, and argparse types made of them), and one option that
+takes one value refuses a second. `Parser` is the argument parser that `wood`
+(`wood_tui.cli`) and the developer servers (`python -m serve.loopback`,
+`python -m serve.batched`) build on; each option it declares that stores a
+value gets the `Once` action."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
+
+_WHOLE = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")  # ASCII digits (int() takes any script's), `1_000` as Python writes it
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def whole(text: str) -> int:
+    """A whole number as a flag is typed (`12`, `-3`, `1_000`); ValueError for
+    anything else (other scripts' digits, `1__0`, `_5`, `1e3`)."""
+    t = text.strip()
+    if not _WHOLE.fullmatch(t):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(t.replace("_", ""))
+
+
+def decimal(text: str) -> float:
+    """A plain, finite decimal number (`2.5`, `.5`, `1e3`); ValueError for
+    anything else (other scripts' digits, `nan`, `inf`, `1e999`, `1_0`)."""
+    t = text.strip()
+    if not _DECIMAL.fullmatch(t) or not math.isfinite(x := float(t)):
+        raise ValueError(f"not a number: {text!r}")
+    return x + 0.0  # `-0` is 0: a price of -0 had been printed as a cost of -0.0000 "at -0 per GPU-hour"
+
+
+def whole_arg(v: str) -> int:
+    """An option's whole number (`whole`), or argparse's usage error."""
+    try:
+        return whole(v)
+    except (ValueError, AttributeError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+
+
+def bounded_int(lo: int, hi: int):
+    """An option's whole number from `lo` to `hi`."""
+    def parse(v: str) -> int:
+        n = whole_arg(v)
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"expected {lo:,} to {hi:,}, got {v.strip()}")
+        return n
+    return parse
 
 
 class Once(argparse.Action):

@@ -136,6 +136,26 @@ def test_a_developer_servers_option_given_twice_is_a_usage_error(module, args, f
                                          "it takes one value"), r.stderr
 
 
+@pytest.mark.parametrize("args,words", [
+    (["--latency-ms", "nan"], "argument --latency-ms: expected 0 to 3,600,000 milliseconds, got 'nan'"),
+    (["--latency-ms", "inf"], "argument --latency-ms: expected 0 to 3,600,000 milliseconds, got 'inf'"),
+    (["--latency-ms", "-5"], "argument --latency-ms: expected 0 to 3,600,000 milliseconds, got '-5'"),
+    (["--latency-ms", "3600001"], "argument --latency-ms: expected 0 to 3,600,000 milliseconds, got '3600001'"),
+    # a server that took every request and served none
+    (["--latency-ms", "10", "--concurrency", "0"], "argument --concurrency: expected 1 to 1,000,000, got 0"),
+    (["--concurrency", "-1"], "argument --concurrency: expected 1 to 1,000,000, got -1"),
+    (["--seed", "５"], "argument --seed: expected a whole number, got '５'"),
+])
+def test_loopback_numbers_out_of_their_range_are_usage_errors(args, words):
+    """`--latency-ms nan`, `inf` or -5 and `--concurrency 0` had started a
+    server (the last answering nothing), and `--seed ５` (full-width) had been
+    read as 5: each is one line, exit 2, as `wood` reads its numbers
+    (`engine.flags`)."""
+    r = _server("serve.loopback", *args)
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    assert r.stderr.splitlines()[-1] == f"python -m serve.loopback: error: {words}", r.stderr
+
+
 def test_the_loopbacks_repeatable_model_option_still_takes_each_name():
     """`--model` is declared to repeat: a server listing two names."""
     with LoopbackServer(models=("a", "b")) as srv:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import errno
-import math
 import os
-import re
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from engine.errors import WoodError
+from engine.flags import bounded_int, whole_arg
 from engine.sanitise import shown_path
 from engine.state import MAX_ROUNDS, SEED_LIMIT, SEEDS
 from engine.world import BRAIN_KINDS as BRAINS
@@ -31,44 +30,6 @@ DEFAULT_ROUNDS = 100
 DEFAULT_SEED = 1
 
 
-_WHOLE = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")  # ASCII digits (int() takes any script's), `1_000` as Python writes it
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def whole(text: str) -> int:
-    """A whole number as a flag is typed (`12`, `-3`, `1_000`); ValueError for
-    anything else (other scripts' digits, `1__0`, `_5`, `1e3`)."""
-    t = text.strip()
-    if not _WHOLE.fullmatch(t):
-        raise ValueError(f"not a whole number: {text!r}")
-    return int(t.replace("_", ""))
-
-
-def decimal(text: str) -> float:
-    """A plain, finite decimal number (`2.5`, `.5`, `1e3`); ValueError for
-    anything else (other scripts' digits, `nan`, `inf`, `1e999`, `1_0`)."""
-    t = text.strip()
-    if not _DECIMAL.fullmatch(t) or not math.isfinite(x := float(t)):
-        raise ValueError(f"not a number: {text!r}")
-    return x + 0.0  # `-0` is 0: a price of -0 had been printed as a cost of -0.0000 "at -0 per GPU-hour"
-
-
-def _whole(v: str) -> int:
-    try:
-        return whole(v)
-    except (ValueError, AttributeError):
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
-
-
-def bounded_int(lo: int, hi: int):
-    def parse(v: str) -> int:
-        n = _whole(v)
-        if not lo <= n <= hi:
-            raise argparse.ArgumentTypeError(f"expected {lo:,} to {hi:,}, got {v.strip()}")
-        return n
-    return parse
-
-
 def _check_seeds(seeds: list[int], v: str, what: str) -> None:
     """The one bound on a seed, wherever seeds are typed (`--seed`, `wood sweep
     --seeds`, `wood export --holdout-seeds`): a signed 64-bit whole number."""
@@ -77,7 +38,7 @@ def _check_seeds(seeds: list[int], v: str, what: str) -> None:
 
 
 def _seed(v: str) -> int:
-    n = _whole(v)
+    n = whole_arg(v)
     _check_seeds([n], v, "a seed")
     return n
 

@@ -57,7 +57,8 @@ def _round_range(v: str) -> tuple[int, int | None]:
     """`A-B`, `A-` (hi None: from A on) or `A`, each round 1 to MAX_ROUNDS (no save holds more)."""
     import argparse
 
-    from wood_tui.options import MAX_ROUNDS, whole
+    from engine.flags import whole
+    from wood_tui.options import MAX_ROUNDS
 
     a, dash, b = v.strip().partition("-")
     try:

@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from wood_tui.options import decimal, dir_text, path_text
+from engine.flags import decimal
+from wood_tui.options import dir_text, path_text
 
 
 PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print

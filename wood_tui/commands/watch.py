@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, decimal
+from engine.flags import decimal
+from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
 
 def _delay(v: str) -> float:
