@@ -674,9 +674,14 @@ async def serve(engine: Engine, port: int, host: str = HOST, *, alias: str = ALI
         await server.serve_forever()
 
 
+THREADS_MAX = 1024  # past any machine's cores; a larger number had wrapped round in llama.cpp's int (10**20: 1661992960)
+
+
 def _positive(text: str) -> int:
+    from engine.flags import whole  # a number as `wood` reads one: ASCII digits (int() took `５`)
+
     try:
-        n = int(text)
+        n = whole(text)
     except ValueError:
         n = 0
     if n < 1:
@@ -685,25 +690,30 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.flags import Parser  # an option given twice is refused, as `wood`'s are
+    from engine.flags import Parser, bounded_int  # numbers as `wood` reads them; an option given twice refused
 
     ap = Parser(prog="python -m serve.batched", description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="the GGUF file")
     ap.add_argument("--alias", default=ALIAS, help="the model name /v1/models lists")
     ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")
     ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
-    ap.add_argument("--threads", type=int, default=0, help="decode and prefill threads (0: llama.cpp's default)")
+    ap.add_argument("--threads", type=bounded_int(0, THREADS_MAX), default=0,
+                    help=f"decode and prefill threads, 0 to {THREADS_MAX:,} (0: llama.cpp's default)")
     ap.add_argument("--parallel", type=_positive, default=8, help="requests decoded together; the rest wait")
     ap.add_argument("--n-ctx", type=_positive, default=2048,
                     help="the context of one request (--kv unified: the KV cells all requests share)")
     ap.add_argument("--kv", choices=("split", "unified"), default="split",
                     help="split: each request its own KV cells (a shared prefix copied); unified: one pool")
-    ap.add_argument("--n-batch", type=_positive, default=2048, help="most tokens in one decode step")
+    ap.add_argument("--n-batch", type=_positive, default=2048,
+                    help="most tokens in one decode step (at least --parallel: a step holds one of each request's)")
     ap.add_argument("--flash-attn", choices=("auto", "on", "off"),
                     help="flash attention (default: off with --kv split, auto with --kv unified)")
     ap.add_argument("--trace", action="store_true", help="a line per decode step: tokens, sequences, seconds")
     ap.add_argument("--verbose", action="store_true", help="llama.cpp's own log too")
     args = ap.parse_args(argv)
+    if args.n_batch < args.parallel:  # llama.cpp had aborted the process (GGML_ASSERT) as the context was made
+        ap.error(f"--n-batch {args.n_batch} is below --parallel {args.parallel}: a decode step holds a token of "
+                 "every request decoded together")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

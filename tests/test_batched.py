@@ -240,3 +240,27 @@ def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, sa
     args = [str(bad) if a == "{bad}" else str(tmp_path) if a == "{dir}" else a for a in args]
     r = subprocess.run([sys.executable, "-m", "serve.batched", *args], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
+
+
+@pytest.mark.parametrize("args,says", [
+    # llama.cpp had aborted the process as it made the context (GGML_ASSERT, a core dump, a debugger's backtrace)
+    (["--n-batch", "7"], "--n-batch 7 is below --parallel 8: a decode step holds a token of every request "
+                         "decoded together"),
+    (["--parallel", "4", "--n-batch", "3"], "--n-batch 3 is below --parallel 4: a decode step holds a token of "
+                                            "every request decoded together"),
+    # -1 had been handed to llama.cpp as it was, 10**20 wrapped round and printed as "threads 1661992960"
+    (["--threads", "-1"], "argument --threads: expected 0 to 1,024, got -1"),
+    (["--threads", str(10**20)], f"argument --threads: expected 0 to 1,024, got {10**20}"),
+    (["--parallel", "５"], "argument --parallel: expected a whole number of at least 1, got '５'"),  # had been 5
+])
+def test_batched_flags_it_cannot_serve_with_are_usage_errors(tmp_path, args, says):
+    """Refused as the flags are read, before the model loads: one line, exit 2, nothing started."""
+    import subprocess
+    import sys
+
+    from serve.embedded import gguf_path
+
+    r = subprocess.run([sys.executable, "-m", "serve.batched", "--model", str(gguf_path()), *args],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr[-800:])
+    assert r.stderr.splitlines()[-1] == f"python -m serve.batched: error: {says}", r.stderr[-800:]
