@@ -87,7 +87,7 @@ def server_for(cfg, *, log_dir: str | Path | None = None,
     it names one (else a free port), each request a context of its
     `context_window`, its `max_concurrency` requests decoded together."""
     try:
-        check_kv_cells(cfg)
+        check_embedded(cfg)
     except ValueError as e:
         raise WoodError(str(e)) from None
     return EmbeddedServer(port=served_port(cfg), n_ctx=cfg.context_window, parallel=cfg.max_concurrency,
@@ -103,6 +103,17 @@ def check_kv_cells(cfg) -> None:
         raise ValueError(f"model {cfg.name or cfg.model!r} is embedded: its max_concurrency x context_window "
                          f"({cfg.max_concurrency} x {cfg.context_window} = {cells:,}) must be at most {KV_CELLS_MAX:,} "
                          "(the server keeps that many cells of KV cache, ~23 KB each)")
+
+
+def check_embedded(cfg) -> None:
+    """ValueError where a roster's embedded model cannot be served as it says:
+    its `model` another name than the one the embedded server serves
+    (MODEL_ALIAS: a game had started the server, then refused the model it
+    did not list), or its KV cache past KV_CELLS_MAX (`check_kv_cells`)."""
+    if cfg.model != MODEL_ALIAS:
+        raise ValueError(f"model {cfg.name or cfg.model!r} is embedded: its model is {MODEL_ALIAS!r}, the name the "
+                         f"embedded server serves, not {cfg.model!r}")
+    check_kv_cells(cfg)
 
 
 def served_port(cfg) -> int | None:

@@ -52,7 +52,7 @@ from engine.errors import WoodError
 from engine.sanitise import check_plain_name, shown_path
 from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, name_key, twin_name
 
-from .embedded import N_CTX, PARALLEL, check_kv_cells
+from .embedded import MODEL_ALIAS, N_CTX, PARALLEL, check_embedded
 
 EMBEDDED = "smol"  # the model name of the embedded default
 SCRIPTED = "scripted"  # a creature's model that is no model: the rule-based trader of its temperament
@@ -102,7 +102,7 @@ class Roster(BaseModel):
             check_model_name("[models] key", key)
             m.name = key
             if m.embedded:  # refused as the roster loads, not when its server starts (a game's screen is up by then)
-                check_kv_cells(m)
+                check_embedded(m)
             elif not m.urls:  # else refused only as a game starts: a sweep's every run failed, "run it again"
                 raise ValueError(f"[models.{key}] has no server: give its base_url (or base_urls), or set "
                                  "embedded = true for the model the game starts itself")
@@ -283,7 +283,7 @@ def load_roster(path: str | Path) -> Roster:
 
 def embedded_roster(world: World, n: int | None = None) -> Roster:
     """The default: every creature thinks with the embedded SmolLM2 server."""
-    model = ModelConfig(name=EMBEDDED, model="smollm2", backend="llama_cpp_python", json_mode="gbnf",
+    model = ModelConfig(name=EMBEDDED, model=MODEL_ALIAS, backend="llama_cpp_python", json_mode="gbnf",
                         max_concurrency=PARALLEL,  # serve.batched decodes that many requests together
                         context_window=N_CTX["batched"], timeout_s=60, max_tokens=96, temperature=0.7, embedded=True,
                         say=False,  # its say lines were noise ("Moose-Oak 2017-08-30"): left out, tokens saved

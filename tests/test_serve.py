@@ -621,6 +621,31 @@ def test_an_embedded_model_past_the_kv_cap_is_refused_as_its_roster_loads(tmp_pa
     assert list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.db").exists()
 
 
+def test_an_embedded_model_named_other_than_its_server_serves_is_refused_as_its_roster_loads(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """`embedded = true` with `model = "qwen"`: the roster loaded, a game
+    started the embedded server and then refused the model it did not list
+    ('model 'qwen' not served at ... (serves: smollm2)'), and `wood serve
+    --dry-run` printed the line of a server that would never serve it. It is
+    refused as the roster loads, before any server, save or log folder."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR read afresh
+    roster = tmp_path / "r.toml"
+    roster.write_text((ROSTERS / "embedded.toml").read_text().replace('model = "smollm2"', 'model = "qwen"'))
+    for argv in (["serve", "--roster", str(roster), "--dry-run"],  # first: a real start had served on till stopped
+                 ["sim", "--roster", str(roster), "--save", str(tmp_path / "x.db")], ["serve", "--roster", str(roster)]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", f"wood: error: roster {roster}: model 'smol' is embedded: its model is 'smollm2', "
+                                  "the name the embedded server serves, not 'qwen'\n"), (out, err)
+    assert list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.db").exists()
+
+
 def test_wood_serve_on_a_taken_port_leaves_no_empty_log_folder(tmp_path, capsys, monkeypatch):
     """The embedded model's port is another program's: one line, and the
     temporary log folder, which no server wrote in, is not left behind."""
