@@ -1089,6 +1089,33 @@ def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_th
         assert len(r.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv,line", [
+    (["--as", "\uff2f\uff57\uff4c", "--species", "owl"],  # a fullwidth Owl, a new creature beside Owl
+     "--as \uff2f\uff57\uff4c: this wood has Owl, and tells names apart ignoring case and how Unicode spells a "
+     "letter: use --as Owl"),
+    (["--as", "\uff2f\uff57\uff4c"],  # had said to add --species, which would then have been refused
+     "--as \uff2f\uff57\uff4c: this wood has Owl, and tells names apart ignoring case and how Unicode spells a "
+     "letter: use --as Owl"),
+    (["--as", "Wren", "--as", "wren", "--species", "owl"],
+     "each --as names a different creature (Wren and wren are one name, ignoring case and how Unicode spells a "
+     "letter)"),
+    (["--as", "\u00e9cole", "--as", "e\u0301cole", "--species", "owl"],
+     "each --as names a different creature (\u00e9cole and e\u0301cole are one name, ignoring case and how Unicode "
+     "spells a letter)"),
+])
+def test_play_seats_named_alike_are_refused_before_taking_the_screen(argv, line):
+    """The seats' names were held apart from the wood's, and from each other,
+    by case alone (or not at all): `--as Ｏｗｌ --species owl` and `--as Wren
+    --as wren --species owl` passed the checks made before the screen, for the
+    game to refuse them once the app had taken over (a model cannot tell such
+    names apart). Each is one line before the app starts, by the wood's own
+    rule (`engine.world.name_key`)."""
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "play", "--brains", "scripted", *argv], cwd=ROOT,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                       env={**os.environ, "CI": "true", "PYTHONIOENCODING": "utf-8"})
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"wood: error: {line}\n"), (argv, r.stderr)
+
+
 async def test_a_fitted_table_widens_to_what_it_holds_and_narrows_again_when_reset():
     """The holdings' bid column is 3 wide: a bid of 1000 widens it (at 3 it
     read "100"); a reset (a concealed seat) goes back to the narrowest widths."""
