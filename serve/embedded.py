@@ -109,10 +109,21 @@ def check_embedded(cfg) -> None:
     """ValueError where a roster's embedded model cannot be served as it says:
     its `model` another name than the one the embedded server serves
     (MODEL_ALIAS: a game had started the server, then refused the model it
-    did not list), or its KV cache past KV_CELLS_MAX (`check_kv_cells`)."""
+    did not list); its base_url another place than where that server
+    listens, `http://127.0.0.1:PORT/v1` (a game had asked another host, or
+    path, whether it was served there, and else started its own here, as
+    `wood serve` did, saying nothing); or its KV cache past KV_CELLS_MAX
+    (`check_kv_cells`)."""
+    from urllib.parse import urlsplit
+
+    name = cfg.name or cfg.model
     if cfg.model != MODEL_ALIAS:
-        raise ValueError(f"model {cfg.name or cfg.model!r} is embedded: its model is {MODEL_ALIAS!r}, the name the "
-                         f"embedded server serves, not {cfg.model!r}")
+        raise ValueError(f"model {name!r} is embedded: its model is {MODEL_ALIAS!r}, the name the embedded server "
+                         f"serves, not {cfg.model!r}")
+    at = urlsplit(cfg.base_url)
+    if cfg.base_url and (at.scheme, at.hostname, at.path.rstrip("/")) != ("http", HOST, "/v1"):
+        raise ValueError(f"model {name!r} is embedded: its base_url is http://{HOST}:PORT/v1, where its server "
+                         f"listens on this machine (with no port, a free one), not {cfg.base_url!r}")
     check_kv_cells(cfg)
 
 

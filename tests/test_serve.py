@@ -646,6 +646,33 @@ def test_an_embedded_model_named_other_than_its_server_serves_is_refused_as_its_
     assert list((tmp_path / "tmp").iterdir()) == [] and not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8010/v1", "http://127.0.0.1:8010/other", "http://[::1]:8010/v1",
+                                 "https://127.0.0.1:8010/v1", "http://localhost:8010/v1"])
+def test_an_embedded_model_whose_base_url_is_not_where_its_server_listens_is_refused(tmp_path, monkeypatch, capsys,
+                                                                                     url):
+    """The embedded server listens on http://127.0.0.1:PORT/v1 alone, yet a
+    base_url of another host, scheme or path loaded: `wood serve` (and its
+    --dry-run) served on 127.0.0.1 saying nothing of it, and a game asked the
+    other host whether the model was served there before starting its own
+    here. The roster is refused as it loads, naming the URL it takes."""
+    monkeypatch.chdir(ROOT)
+    roster = tmp_path / "r.toml"
+    roster.write_text((ROSTERS / "embedded.toml").read_text().replace("embedded = true\n",
+                                                                       f'embedded = true\nbase_url = "{url}"\n', 1))
+    for argv in (["serve", "--roster", str(roster), "--dry-run"],
+                 ["sim", "--roster", str(roster), "--save", str(tmp_path / "x.db")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", f"wood: error: roster {roster}: model 'smol' is embedded: its base_url is "
+                                  "http://127.0.0.1:PORT/v1, where its server listens on this machine (with no port, "
+                                  f"a free one), not '{url}'\n"), (out, err)
+    assert not (tmp_path / "x.db").exists()
+    roster.write_text(roster.read_text().replace(url, "http://127.0.0.1:8010/v1"))
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "# smollm2 (embedded) -> http://127.0.0.1:8010/v1"
+
+
 def test_wood_serve_on_a_taken_port_leaves_no_empty_log_folder(tmp_path, capsys, monkeypatch):
     """The embedded model's port is another program's: one line, and the
     temporary log folder, which no server wrote in, is not left behind."""
