@@ -669,3 +669,17 @@ def test_a_save_named_with_a_dash_is_told_how_to_name_it(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "-x.db").touch()
     assert one_error(capsys, argv) == f"wood: error: {said}"
+
+
+@pytest.mark.parametrize("name,shown", [("", "''"), ("  ", "'  '"), ("a\x1b[31mb", "'a\\x1b[31mb'"),
+                                        ("m\nn", "'m\\nn'")])
+def test_export_model_filter_that_is_no_model_name_is_a_usage_error(tmp_path, capsys, name, shown):
+    """`wood export RUN.db --sft S --model ''` had looked for a model called
+    nothing and said '--model : no creature ... played it'; an escape
+    sequence was dropped from that line, naming a model not typed. A --model
+    is a model's name as a roster gives it, or one usage line, before any
+    save is read (here there is none)."""
+    line = one_error(capsys, ["export", str(tmp_path / "x.db"), "--sft", str(tmp_path / "s.jsonl"), "--model", name])
+    assert line == (f"wood: error: argument --model: model name {shown} is not a plain name (1-200 characters of "
+                    "printable text, no control characters, no leading or trailing spaces or runs of spaces)"), line
+    assert list(tmp_path.iterdir()) == []

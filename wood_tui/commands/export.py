@@ -73,6 +73,20 @@ def _round_range(v: str) -> tuple[int, int | None]:
     return lo, hi
 
 
+def _model_name(v: str) -> str:
+    """--model: a model's name as a roster gives it (`check_model_name`): an empty or blank one, or one with an
+    escape sequence, had been looked for in the runs and then said to be played by none ('--model : no creature...',
+    the escape dropped from the line)."""
+    import argparse
+
+    from engine.brains.config import check_model_name
+
+    try:
+        return check_model_name("model name", v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_arguments(p) -> None:
     p.add_argument("paths", nargs="+", metavar="RUN.db", type=path_text,
                    help="a save file written by --save (for --sft: one or more, or folders holding them)")
@@ -81,7 +95,7 @@ def add_arguments(p) -> None:
     p.add_argument("--sft", metavar="FILE.jsonl", type=new_file_text,
                    help="write a fine-tuning set: one chat example per decision the engine applied (clean ones, or as "
                         "--outcome says)")
-    p.add_argument("--model", action="append", metavar="NAME",
+    p.add_argument("--model", action="append", metavar="NAME", type=_model_name,
                    help="--sft: only this model's decisions (a roster's model name; again for more)")
     p.add_argument("--outcome", type=_outcomes, default=("clean",), metavar="clean,repaired",
                    help="--sft: which applied decisions: clean (default), repaired, or clean,repaired")
