@@ -15,7 +15,7 @@ from pathlib import Path
 import assets
 
 from .errors import WoodError
-from .sanitise import shown_path
+from .sanitise import check_plain_name, shown_path
 
 MIN_CREATURES = 2  # a market needs at least two traders
 NAME_MAX = 40  # characters of a creature's name (a roster's, one typed after --as)
@@ -266,7 +266,11 @@ def _check(world: World) -> None:
         _fills(f"shocks.{sh.name}.headline", sh.headline, good=sh.good)  # ... and `rules` the shock's headline
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
-    for r in world.default_roster:
+    for i, r in enumerate(world.default_roster, 1):  # a creature's name, as a roster file's must be (serve.roster)
+        try:
+            check_plain_name(f"roster[{i}].name in creatures.toml:", r.name, NAME_MAX)
+        except ValueError as e:
+            raise WorldError(str(e)) from None
         if r.species not in world.species or r.temperament not in world.temperaments:
             raise WorldError(f"roster entry {r.name} has unknown species or temperament")
     if twins := twin_name(r.name for r in world.default_roster):  # every run would be refused for it

@@ -451,6 +451,10 @@ class Cut(str):
     it (`roster = []` for the [[roster]] tables)."""
 
 
+NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control characters, no leading or trailing "
+             "spaces or runs of spaces)")
+
+
 @pytest.mark.parametrize("file, key, value, said", [
     ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min must be a whole number of at least 1"),
     ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min must be a whole number of at least 1"),
@@ -530,6 +534,13 @@ class Cut(str):
     ("goods.toml", None, ..., "goods is missing from goods.toml"),
     ("creatures.toml", "[[roster]]", ..., "roster is missing from creatures.toml"),
     ("creatures.toml", "[[roster]]", Cut("roster = []"), "roster in creatures.toml must have at least 1 [[roster]] table"),
+    # a creature's name as a roster file's must be: had loaded, to reach the terminal and the models raw
+    ("creatures.toml", "name", Raw('name = "Ow\\u001b[31ml"'), "roster[1].name in creatures.toml: 'Ow\\x1b[31ml' " + NOT_PLAIN),
+    ("creatures.toml", "name", Raw('name = "O\\u202ewl"'), "roster[1].name in creatures.toml: 'O\\u202ewl' " + NOT_PLAIN),
+    ("creatures.toml", "name", "", "roster[1].name in creatures.toml: '' " + NOT_PLAIN),
+    ("creatures.toml", "name", "   ", "roster[1].name in creatures.toml: '   ' " + NOT_PLAIN),
+    ("creatures.toml", "name", "Owl  2", "roster[1].name in creatures.toml: 'Owl  2' " + NOT_PLAIN),
+    ("creatures.toml", "name", "W" * 41, f"roster[1].name in creatures.toml: '{'W' * 40}' " + NOT_PLAIN),
     # two roster names that are one (every run had then been refused: 'creature names must be unique', a ValueError)
     ("creatures.toml", "name", Raw('name = "fox"'), "roster names in creatures.toml must be unique, ignoring case"),
 ])
