@@ -317,7 +317,8 @@ def twin_name(names) -> tuple[str, str] | None:
 
 def build_roster(world: World, n: int | None = None, model: str = "scripted") -> list[RosterEntry]:
     """`n` traders with unique names: the default roster first, then
-    `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments (None:
+    `Owl 2`, `Fox 2`, ... cycling species and shifting temperaments (a name
+    the world's roster lists already is passed over: `name_key`) (None:
     the default roster as it is, refused if it lists fewer than a market needs)."""
     base = list(world.default_roster)
     if n is None and len(base) < MIN_CREATURES:  # a run of the world's own roster: the edited file is to blame
@@ -328,10 +329,16 @@ def build_roster(world: World, n: int | None = None, model: str = "scripted") ->
         raise WorldError(f"a market needs at least {MIN_CREATURES} creatures")
     temps = list(world.temperaments)
     out: list[RosterEntry] = []
-    for i in range(n):
+    taken: set[str] = set()
+    i = 0
+    while len(out) < n:
         b = base[i % len(base)]
         k = i // len(base)
+        i += 1
         name = b.name if k == 0 else f"{b.name} {k + 1}"
+        if name_key(name) in taken:  # a made name the world lists already (its roster has an `Owl 2`): the next
+            continue
+        taken.add(name_key(name))
         temp = b.temperament if k == 0 else temps[(temps.index(b.temperament) + k) % len(temps)]
         out.append(RosterEntry(name, b.species, temp, model))
     return out

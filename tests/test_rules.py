@@ -1700,3 +1700,22 @@ def test_a_world_whose_roster_lists_one_creature_says_so_naming_the_file(tmp_pat
             make()
         assert str(err.value) == said
     assert [r.name for r in build_roster(world, 3)] == ["Owl", "Owl 2", "Owl 3"]
+
+
+@pytest.mark.parametrize("listed", ["Owl 2", "owl 2", "Ｏｗｌ 2"])
+def test_a_world_roster_that_lists_a_made_name_gives_a_larger_wood_unique_names(tmp_path, listed):
+    """creatures.toml listing `Owl 2` (or `owl 2`, or a fullwidth one) loads; `--creatures 7` then made a second
+    `Owl 2`, and every such run was refused as a name that 'would join beside' the first, 'choose another name',
+    though the user chose none. The made names pass over those the world lists."""
+    from engine.world import twin_name
+
+    world_files(tmp_path)
+    path = tmp_path / "creatures.toml"
+    path.write_text(path.read_text().replace('name = "Fox"', f'name = "{listed}"', 1))
+    world = load_world(tmp_path)
+    names = [r.name for r in build_roster(world, 12)]
+    assert twin_name(names) is None and len(names) == 12
+    assert names[:7] == ["Owl", listed, "Badger", "Hare", "Squirrel", f"{listed} 2", "Badger 2"]
+    assert names[9] == "Owl 3"  # Owl 2 passed over: the next Owl is the third
+    initial_state(world, seed=1, roster=build_roster(world, 12))
+    assert [r.name for r in build_roster(WORLD, 7)] == ["Owl", "Fox", "Badger", "Hare", "Squirrel", "Owl 2", "Fox 2"]
