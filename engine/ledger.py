@@ -35,7 +35,7 @@ from .events import Event
 from .sanitise import clean_text, resume_command, shown_path
 from .state import MAX_ROUNDS, SEED_LIMIT, SEEDS, State
 from .world import BRAIN_KINDS as BRAINS
-from .world import MIN_CREATURES, RosterEntry, World
+from .world import MIN_CREATURES, RosterEntry, World, in_file
 
 FORMAT = "thousand-token-wood-ledger"
 VERSION = 7  # 2: every good spoils, debts outlive a default, the granary; 3: short, ally, whisper; 4: groves, owls and squirrels make both;
@@ -780,9 +780,11 @@ def check_fit(roster: list[RosterEntry], world: World) -> None:
     """ValueError unless every creature's species and temperament exist in `world`."""
     for r in roster:
         if r.species not in world.species:
-            raise ValueError(f"creature {r.name}: unknown species {r.species!r}")
+            raise ValueError(f"creature {r.name}: unknown species {r.species!r} ({in_file('species')}: "
+                             f"{', '.join(world.species)})")
         if r.temperament not in world.temperaments:
-            raise ValueError(f"creature {r.name}: unknown temperament {r.temperament!r}")
+            raise ValueError(f"creature {r.name}: unknown temperament {r.temperament!r} ({in_file('temperaments')}: "
+                             f"{', '.join(world.temperaments)})")
 
 
 class Ledger:

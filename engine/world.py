@@ -117,6 +117,22 @@ class WorldError(WoodError):
     """The asset files are inconsistent."""
 
 
+def _file_of(where: str) -> str:
+    """The asset file that holds `where` (`roster[2].species`: creatures.toml), by its top key in `ASSET_SHAPES`."""
+    top = where.split(".", 1)[0].split("[", 1)[0]
+    return next((file for file, shape in ASSET_SHAPES.items() if top in shape), "the world's files")
+
+
+def in_file(where: str, file: str | None = None) -> str:
+    """`where` and its file, as every line about the world names a value: `roster[2].species in creatures.toml`."""
+    return f"{where} in {file or _file_of(where)}"
+
+
+def _wrong(where: str, what: str, file: str | None = None) -> WorldError:
+    """The one line refusing the world for its value at `where`: 'KEY in FILE WHAT' (`what`: 'must be text')."""
+    return WorldError(f"{in_file(where, file)} {what}")
+
+
 @dataclass(frozen=True)
 class Named:
     """A table of entries named freely (`[goods.acorns]`, `[species.owl]`), each of one `shape`."""
@@ -175,19 +191,19 @@ def _shape(value, shape, file: str, where: str = "") -> None:
         return
     if isinstance(shape, type):
         if type(value) is not shape:
-            raise WorldError(f"{where} in {file} must be {_MUST_BE[shape]}")
+            raise _wrong(where, f"must be {_MUST_BE[shape]}", file)
         return
     if isinstance(shape, Rows):
         if type(value) is not list or not all(type(row) is dict for row in value):
-            raise WorldError(f"{where} in {file} must be a list of tables ([[{where}]])")
+            raise _wrong(where, f"must be a list of tables ([[{where}]])", file)
         if len(value) < shape.least:
-            raise WorldError(f"{where} in {file} must have at least {shape.least} [[{where}]] "
-                             f"table{'' if shape.least == 1 else 's'}")
+            raise _wrong(where, f"must have at least {shape.least} [[{where}]] table{'' if shape.least == 1 else 's'}",
+                         file)
         for i, row in enumerate(value, 1):  # counted from 1, as a reader counts the file's [[roster]] tables
             _shape(row, shape.shape, file, f"{where}[{i}]")
         return
     if type(value) is not dict:
-        raise WorldError(f"{where} in {file} must be a table")
+        raise _wrong(where, "must be a table", file)
     at = (lambda key: f"{where}.{key}") if where else str
     if isinstance(shape, Named):
         for name, entry in value.items():
@@ -196,8 +212,7 @@ def _shape(value, shape, file: str, where: str = "") -> None:
     keys = {key.removesuffix("?"): key for key in shape}
     for key in value:
         if key not in keys:
-            raise WorldError(f"{at(key)} in {file} is not a key the wood knows ({where or file} takes "
-                             f"{', '.join(keys)})")
+            raise _wrong(at(key), f"is not a key the wood knows ({where or file} takes {', '.join(keys)})", file)
     for key, spec in keys.items():
         if key in value:
             _shape(value[key], shape[spec], file, at(key))
@@ -229,22 +244,27 @@ def load_world(assets: Path = ASSETS) -> World:
 
 def _check(world: World) -> None:
     fuel = [g for g in world.goods.values() if g.fuel]
-    if len(fuel) != 1:
-        raise WorldError("exactly one good must be fuel")
+    if not fuel:
+        raise _wrong("goods", "must have one good that is fuel (fuel = true), and has none")
+    if len(fuel) > 1:
+        raise _wrong(f"goods.{fuel[1].name}.fuel", f"is true, and {fuel[0].name} is fuel already: exactly one good "
+                     "must be fuel")
+    goods = f"({', '.join(world.goods)} in goods.toml)"
     for sp in world.species.values():
-        for g in (*sp.produces, *sp.needs):
-            if g not in world.goods:
-                raise WorldError(f"species {sp.name} names unknown good {g!r}")
         for part, units in (("produces", sp.produces), ("needs", sp.needs)):  # units a round; a good of 0 is left out,
             for g, n in units.items():  # or a species needing none of a good it cannot make passes the test below
+                if g not in world.goods:
+                    raise _wrong(f"species.{sp.name}.{part}.{g}", f"names {g!r}, which is not a good {goods}")
                 _whole(f"species.{sp.name}.{part}.{g}", n, 1)
         if not set(sp.needs) - set(sp.produces):
-            raise WorldError(f"species {sp.name} could feed itself; scarcity is deliberate")
+            raise _wrong(f"species.{sp.name}.needs", "lists only goods the species produces: it could feed itself, "
+                         "and scarcity is deliberate")
     for g in world.goods.values():
         if type(g.one) is not str or not g.one.strip():
-            raise WorldError(f"good {g.name} has no `one`: the word for one unit of it (`1 acorn` of acorns)")
+            raise _wrong(f"goods.{g.name}.one", "must be the word for one unit of it (`1 acorn` of acorns)")
         if type(g.spoil_pct) is int and g.spoil_pct <= 0:
-            raise WorldError(f"good {g.name} never spoils: every good must, or it can be hoarded forever")
+            raise _wrong(f"goods.{g.name}.spoil_pct", "must be above 0: every good must spoil, or it can be hoarded "
+                         "forever")
         _whole(f"goods.{g.name}.spoil_pct", g.spoil_pct, 1, 100)
         _whole(f"goods.{g.name}.base_price", g.base_price, 1)
     for key, low, high in ECONOMY_RANGES:
@@ -254,28 +274,32 @@ def _check(world: World) -> None:
     for key in ODDS_CHANCES:
         v = world.odds[key]
         if type(v) not in (int, float) or not 0 <= v <= 1:
-            raise WorldError(f"odds.{key} must be a chance from 0 to 1")
+            raise _wrong(f"odds.{key}", "must be a chance from 0 to 1")
     for key, low in ODDS_WHOLE:
         _whole(f"odds.{key}", world.odds[key], low)
     if world.odds["tip_lead_min"] > world.odds["tip_lead_max"]:
-        raise WorldError("odds.tip_lead_min must be at most odds.tip_lead_max (rounds from a tip to its resolution)")
+        raise _wrong("odds.tip_lead_min", "must be at most odds.tip_lead_max (rounds from a tip to its resolution)")
     for sh in world.shocks.values():
         if sh.good not in world.goods:
-            raise WorldError(f"shock {sh.name} names unknown good {sh.good!r}")
+            raise _wrong(f"shocks.{sh.name}.good", f"names {sh.good!r}, which is not a good {goods}")
         _fills(f"shocks.{sh.name}.tip", sh.tip, good=sh.good, rounds="2 rounds")  # as `rules.tip_text` fills it
         _fills(f"shocks.{sh.name}.headline", sh.headline, good=sh.good)  # ... and `rules` the shock's headline
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
     for i, r in enumerate(world.default_roster, 1):  # a creature's name, as a roster file's must be (serve.roster)
         try:
-            check_plain_name(f"roster[{i}].name in creatures.toml:", r.name, NAME_MAX)
+            check_plain_name(in_file(f"roster[{i}].name") + ":", r.name, NAME_MAX)
         except ValueError as e:
             raise WorldError(str(e)) from None
-        if r.species not in world.species or r.temperament not in world.temperaments:
-            raise WorldError(f"roster entry {r.name} has unknown species or temperament")
+        for key, table in (("species", world.species), ("temperament", world.temperaments)):
+            if (value := getattr(r, key)) not in table:
+                raise _wrong(f"roster[{i}].{key}", f"names {value!r}, which is not a {key} ({', '.join(table)})")
     if twins := twin_name(r.name for r in world.default_roster):  # every run would be refused for it
-        raise WorldError(f"roster names in creatures.toml must be unique, ignoring case and how Unicode spells a "
-                         f"letter: {ascii(twins[0])} and {ascii(twins[1])} are one name")
+        keys = [name_key(r.name) for r in world.default_roster]
+        first = keys.index(name_key(twins[0])) + 1
+        second = keys.index(name_key(twins[0]), first) + 1  # the second of that name, counted from 1 as `first`
+        raise _wrong(f"roster[{second}].name", f"is {ascii(twins[1])}, one name with roster[{first}].name "
+                     f"{ascii(twins[0])}: roster names must be unique, ignoring case and how Unicode spells a letter")
 
 
 def _fills(where: str, text, **names: str) -> None:
@@ -286,14 +310,14 @@ def _fills(where: str, text, **names: str) -> None:
             raise ValueError
         text.format(**names)
     except (KeyError, IndexError, ValueError, AttributeError, TypeError):
-        raise WorldError(f"{where} may fill in only {' and '.join(f'{{{name}}}' for name in names)}") from None
+        raise _wrong(where, f"may fill in only {' and '.join(f'{{{name}}}' for name in names)}") from None
 
 
 def _whole(where: str, v, low: int, high: int | None = None) -> None:
     """Refuse `v`, the world's number at `where`, unless it is a whole number from `low` (to `high`)."""
     if type(v) is not int or v < low or (high is not None and v > high):
         span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise WorldError(f"{where} must be a whole number {span}")
+        raise _wrong(where, f"must be a whole number {span}")
 
 
 def name_key(name: str) -> str:
@@ -322,7 +346,7 @@ def build_roster(world: World, n: int | None = None, model: str = "scripted") ->
     the default roster as it is, refused if it lists fewer than a market needs)."""
     base = list(world.default_roster)
     if n is None and len(base) < MIN_CREATURES:  # a run of the world's own roster: the edited file is to blame
-        raise WorldError(f"a market needs at least {MIN_CREATURES} creatures, and roster in creatures.toml (the "
+        raise WorldError(f"a market needs at least {MIN_CREATURES} creatures, and {in_file('roster')} (the "
                          f"world's default) lists {len(base)}: add a [[roster]] table, or give --creatures N")
     n = len(base) if n is None else n
     if n < MIN_CREATURES:

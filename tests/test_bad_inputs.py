@@ -130,9 +130,10 @@ SAVES = [
     ("roster-name-blank", [meta("roster", roster_with(1, name=" \t\u200b"))], ALL, "is empty or not text"),
     ("roster-species-not-text", [meta("roster", roster_with(1, species=False))], ALL, "species False is empty"),
     ("roster-unknown-species", [meta("roster", roster_with(1, species="dragon"))], (REPLAY, RESUME, WATCH),
-     "unknown species 'dragon'"),
+     "unknown species 'dragon' (species in creatures.toml: owl, fox, badger, hare, squirrel)"),
     ("roster-unknown-temperament", [meta("roster", roster_with(1, temperament="grumpy"))], (REPLAY, RESUME),
-     "unknown temperament 'grumpy'"),
+     "unknown temperament 'grumpy' (temperaments in creatures.toml: hoarder, speculator, cautious, generous, "
+     "merchant)"),
     # the other meta values
     ("rounds-not-a-number", [meta("rounds", "abc")], ALL, "meta rounds 'abc'"),
     ("rounds-zero", [meta("rounds", "0")], ALL, "meta rounds '0'"),

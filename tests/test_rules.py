@@ -456,29 +456,29 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
 
 
 @pytest.mark.parametrize("file, key, value, said", [
-    ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min must be a whole number of at least 1"),
-    ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min must be a whole number of at least 1"),
-    ("shocks.toml", "tip_lead_min", 1.5, "odds.tip_lead_min must be a whole number of at least 1"),
-    ("shocks.toml", "tip_lead_max", "3", "odds.tip_lead_max must be a whole number of at least 1"),
-    ("shocks.toml", "tip_lead_min", 4, "odds.tip_lead_min must be at most odds.tip_lead_max"),
-    ("shocks.toml", "tip_true", 1.5, "odds.tip_true must be a chance from 0 to 1"),
-    ("shocks.toml", "weather_per_round", -0.1, "odds.weather_per_round must be a chance from 0 to 1"),
+    ("shocks.toml", "tip_lead_min", 0, "odds.tip_lead_min in shocks.toml must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", -2, "odds.tip_lead_min in shocks.toml must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", 1.5, "odds.tip_lead_min in shocks.toml must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_max", "3", "odds.tip_lead_max in shocks.toml must be a whole number of at least 1"),
+    ("shocks.toml", "tip_lead_min", 4, "odds.tip_lead_min in shocks.toml must be at most odds.tip_lead_max"),
+    ("shocks.toml", "tip_true", 1.5, "odds.tip_true in shocks.toml must be a chance from 0 to 1"),
+    ("shocks.toml", "weather_per_round", -0.1, "odds.weather_per_round in shocks.toml must be a chance from 0 to 1"),
     ("shocks.toml", "investigate", None, "odds.investigate is missing from shocks.toml"),
-    ("shocks.toml", "fine_base", -5, "odds.fine_base must be a whole number of at least 0"),
-    ("shocks.toml", "pct", -150, "shocks.drought.pct must be a whole number of at least -100"),
-    ("shocks.toml", "rounds", 0, "shocks.drought.rounds must be a whole number of at least 1"),
-    ("goods.toml", "pantry", -1, "economy.pantry must be a whole number of at least 0"),
-    ("goods.toml", "offer_lifetime", 0, "economy.offer_lifetime must be a whole number of at least 1"),
-    ("goods.toml", "granary_spend_pct", 101, "economy.granary_spend_pct must be a whole number from 0 to 100"),
-    ("goods.toml", "debt_garnish_pct", 150, "economy.debt_garnish_pct must be a whole number from 0 to 100"),
-    ("goods.toml", "price_memory_pct", 40.5, "economy.price_memory_pct must be a whole number from 0 to 100"),
-    ("goods.toml", "mood_start", 101, "economy.mood_start must be a whole number from 0 to 100"),
-    ("goods.toml", "feelings_drift_div", 0, "economy.feelings_drift_div must be a whole number of at least 1"),
+    ("shocks.toml", "fine_base", -5, "odds.fine_base in shocks.toml must be a whole number of at least 0"),
+    ("shocks.toml", "pct", -150, "shocks.drought.pct in shocks.toml must be a whole number of at least -100"),
+    ("shocks.toml", "rounds", 0, "shocks.drought.rounds in shocks.toml must be a whole number of at least 1"),
+    ("goods.toml", "pantry", -1, "economy.pantry in goods.toml must be a whole number of at least 0"),
+    ("goods.toml", "offer_lifetime", 0, "economy.offer_lifetime in goods.toml must be a whole number of at least 1"),
+    ("goods.toml", "granary_spend_pct", 101, "economy.granary_spend_pct in goods.toml must be a whole number from 0 to 100"),
+    ("goods.toml", "debt_garnish_pct", 150, "economy.debt_garnish_pct in goods.toml must be a whole number from 0 to 100"),
+    ("goods.toml", "price_memory_pct", 40.5, "economy.price_memory_pct in goods.toml must be a whole number from 0 to 100"),
+    ("goods.toml", "mood_start", 101, "economy.mood_start in goods.toml must be a whole number from 0 to 100"),
+    ("goods.toml", "feelings_drift_div", 0, "economy.feelings_drift_div in goods.toml must be a whole number of at least 1"),
     ("goods.toml", "short_rounds", None, "economy.short_rounds is missing from goods.toml"),
-    ("goods.toml", "winter", -2, "economy.fuel_by_season.winter must be a whole number of at least 0"),
-    ("goods.toml", "base_price", 0, "goods.acorns.base_price must be a whole number of at least 1"),
-    ("goods.toml", "base_price", 6.5, "goods.acorns.base_price must be a whole number of at least 1"),
-    ("goods.toml", "spoil_pct", 101, "goods.acorns.spoil_pct must be a whole number from 1 to 100"),
+    ("goods.toml", "winter", -2, "economy.fuel_by_season.winter in goods.toml must be a whole number of at least 0"),
+    ("goods.toml", "base_price", 0, "goods.acorns.base_price in goods.toml must be a whole number of at least 1"),
+    ("goods.toml", "base_price", 6.5, "goods.acorns.base_price in goods.toml must be a whole number of at least 1"),
+    ("goods.toml", "spoil_pct", 101, "goods.acorns.spoil_pct in goods.toml must be a whole number from 1 to 100"),
     # a key missing, a key the wood does not know, a value where a table belongs, a file that is not TOML at all
     ("shocks.toml", "headline", None, "shocks.drought.headline is missing from shocks.toml"),
     ("shocks.toml", "rounds", Raw("rouds = 2"), "shocks.drought.rouds in shocks.toml is not a key the wood knows "
@@ -486,13 +486,13 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("shocks.toml", "rounds", Raw('rounds = 2\ncolour = "red"'), "shocks.drought.colour in shocks.toml is not a key"),
     ("shocks.toml", "good", ["berries"], "shocks.drought.good in shocks.toml must be text"),
     ("shocks.toml", "headline", 3, "shocks.drought.headline in shocks.toml must be text"),
-    ("shocks.toml", "headline", "Drought: the {bogus} harvest fails", "shocks.drought.headline may fill in only {good}"),
-    ("shocks.toml", "headline", "Drought for {rounds}", "shocks.drought.headline may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought: the {bogus} harvest fails", "shocks.drought.headline in shocks.toml may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought for {rounds}", "shocks.drought.headline in shocks.toml may fill in only {good}"),
     ("shocks.toml", "headline", "Drought: the {good.name} harvest fails",
-     "shocks.drought.headline may fill in only {good}"),
-    ("shocks.toml", "headline", "Drought: the {good harvest fails", "shocks.drought.headline may fill in only {good}"),
+     "shocks.drought.headline in shocks.toml may fill in only {good}"),
+    ("shocks.toml", "headline", "Drought: the {good harvest fails", "shocks.drought.headline in shocks.toml may fill in only {good}"),
     ("shocks.toml", "tip", "the {good[x]} harvest fails in {rounds}",
-     "shocks.drought.tip may fill in only {good} and {rounds}"),
+     "shocks.drought.tip in shocks.toml may fill in only {good} and {rounds}"),
     ("shocks.toml", "[odds]", ..., "odds is missing from shocks.toml"),
     ("shocks.toml", "[odds]", Raw("[odd]"), "odd in shocks.toml is not a key the wood knows (shocks.toml takes shocks, "
                                             "odds)"),
@@ -519,16 +519,17 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("creatures.toml", "[temperaments.hoarder]", Raw("[temperaments.hoarder]\nmood = 3"),
      "temperaments.hoarder.mood in creatures.toml is not a key the wood knows (temperaments.hoarder takes line)"),
     ("creatures.toml", "produces", Raw("produces = { timber = -3, acorns = 1 }"),
-     "species.owl.produces.timber must be a whole number of at least 1"),
+     "species.owl.produces.timber in creatures.toml must be a whole number of at least 1"),
     ("creatures.toml", "produces", Raw("produces = { timber = 3, acorns = 0 }"),
-     "species.owl.produces.acorns must be a whole number of at least 1"),
+     "species.owl.produces.acorns in creatures.toml must be a whole number of at least 1"),
     ("creatures.toml", "needs", Raw("needs = { acorns = 1, berries = 1.5, honey = 1 }"),
-     "species.owl.needs.berries must be a whole number of at least 1"),
+     "species.owl.needs.berries in creatures.toml must be a whole number of at least 1"),
     ("creatures.toml", "needs", Raw('needs = { acorns = 1, berries = "1", honey = 1 }'),
-     "species.owl.needs.berries must be a whole number of at least 1"),
+     "species.owl.needs.berries in creatures.toml must be a whole number of at least 1"),
     ("creatures.toml", "needs", Raw("needs = { acorns = 1, berries = 1, honey = 0 }"),
-     "species.owl.needs.honey must be a whole number of at least 1"),
-    ("creatures.toml", "needs", Raw("needs = { acorns = 1, nuts = 1 }"), "species owl names unknown good 'nuts'"),
+     "species.owl.needs.honey in creatures.toml must be a whole number of at least 1"),
+    ("creatures.toml", "needs", Raw("needs = { acorns = 1, nuts = 1 }"), "species.owl.needs.nuts in creatures.toml names 'nuts', "
+     "which is not a good (acorns, berries, honey, mushrooms, timber in goods.toml)"),
     ("shocks.toml", None, GONE, "shocks.toml, one of the world's files, cannot be read (No such file or directory: "),
     ("creatures.toml", None, GONE, "creatures.toml, one of the world's files, cannot be read (No such file or "),
     ("goods.toml", None, ..., "goods is missing from goods.toml"),
@@ -542,7 +543,22 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("creatures.toml", "name", "Owl  2", "roster[1].name in creatures.toml: 'Owl  2' " + NOT_PLAIN),
     ("creatures.toml", "name", "W" * 41, f"roster[1].name in creatures.toml: '{'W' * 40}' " + NOT_PLAIN),
     # two roster names that are one (every run had then been refused: 'creature names must be unique', a ValueError)
-    ("creatures.toml", "name", Raw('name = "fox"'), "roster names in creatures.toml must be unique, ignoring case"),
+    ("creatures.toml", "name", Raw('name = "fox"'), "roster[2].name in creatures.toml is 'Fox', one name with "
+     "roster[1].name 'fox': roster names must be unique, ignoring case and how Unicode spells a letter"),
+    # each of the world's errors names its file and key (had been 'roster entry Owl has unknown species or
+    # temperament', 'exactly one good must be fuel', 'shock drought names unknown good', naming neither)
+    ("creatures.toml", "species", "badgr", "roster[1].species in creatures.toml names 'badgr', which is not a species "
+                                           "(owl, fox, badger, hare, squirrel)"),
+    ("creatures.toml", "temperament", "calm", "roster[1].temperament in creatures.toml names 'calm', which is not a "
+                                              "temperament (hoarder, speculator, cautious, generous, merchant)"),
+    ("creatures.toml", "needs", Raw("needs = { timber = 1 }"), "species.owl.needs in creatures.toml lists only goods "
+                                                               "the species produces: it could feed itself"),
+    ("goods.toml", "fuel", Raw("fuel = false"), "goods in goods.toml must have one good that is fuel (fuel = true), and has none"),
+    ("goods.toml", "food", Raw("fuel = true"), "goods.timber.fuel in goods.toml is true, and acorns is fuel already: "
+                                               "exactly one good must be fuel"),
+    ("goods.toml", "spoil_pct", 0, "goods.acorns.spoil_pct in goods.toml must be above 0: every good must spoil"),
+    ("shocks.toml", "good", "nuts", "shocks.drought.good in shocks.toml names 'nuts', which is not a good (acorns, "
+                                    "berries, honey, mushrooms, timber in goods.toml)"),
 ])
 def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
     """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
@@ -581,7 +597,7 @@ def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_p
     text = goods.read_text()
     assert 'one = "berry"\n' in text
     goods.write_text(text.replace('one = "berry"\n', f"one = {one!r}\n".replace("'", '"')))
-    with pytest.raises(WorldError, match="good berries has no `one`"):
+    with pytest.raises(WorldError, match="^goods.berries.one in goods.toml must be the word for one unit of it"):
         load_world(tmp_path)
 
 
@@ -1612,7 +1628,7 @@ def test_a_world_whose_tip_fills_in_another_name_is_refused(tmp_path):
     world_files(tmp_path)
     shocks = tmp_path / "shocks.toml"
     shocks.write_text(shocks.read_text().replace('fails in {rounds}"', 'fails in {n} rounds"', 1))
-    with pytest.raises(WorldError, match=r"^shocks.drought.tip may fill in only \{good\} and \{rounds\}$"):
+    with pytest.raises(WorldError, match=r"^shocks.drought.tip in shocks.toml may fill in only \{good\} and \{rounds\}$"):
         load_world(tmp_path)
 
 
