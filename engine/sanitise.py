@@ -101,9 +101,17 @@ def check_plain_name(what: str, v: str, max_len: int) -> str:
     leading or trailing spaces, no runs of spaces); else a ValueError that
     says so (a creature's name, a model's, one typed after --as)."""
     if not v or len(v) > max_len or clean_text(v) != v:
-        raise ValueError(f"{what} {v[:max_len]!r} is not a plain name (1-{max_len} characters of printable text, "
-                         "no control characters, no leading or trailing spaces or runs of spaces)")
+        raise ValueError(f"{what} {shown_name(v, max_len)} is not a plain name (1-{max_len} characters of printable "
+                         "text, no control characters, no leading or trailing spaces or runs of spaces)")
     return v
+
+
+def shown_name(v: str, max_len: int) -> str:
+    """`v` quoted with its escapes (`'Ow\\x1b[31ml'`) for a line that refuses it: one over `max_len` characters cut
+    there visibly, with its true length (`'WWW...W'... (41 characters)`), so the line shows no name it was not given."""
+    if len(v) <= max_len:
+        return repr(v)
+    return f"{v[:max_len]!r}... ({len(v)} characters)"
 
 
 # ---- terminal cells ----------------------------------------------------------------
