@@ -15,7 +15,7 @@ from pathlib import Path
 import assets
 
 from .errors import WoodError
-from .sanitise import check_plain_name, shown_path
+from .sanitise import check_plain_name, shown_name, shown_path
 
 MIN_CREATURES = 2  # a market needs at least two traders
 NAME_MAX = 40  # characters of a creature's name (a roster's, one typed after --as)
@@ -135,9 +135,12 @@ def _wrong(where: str, what: str, file: str | None = None) -> WorldError:
 
 @dataclass(frozen=True)
 class Named:
-    """A table of entries named freely (`[goods.acorns]`, `[species.owl]`), each of one `shape`."""
+    """A table of entries named freely (`[goods.acorns]`, `[species.owl]`), each of one `shape`; with `plain`, each
+    name is one the wood shows and a model writes back: a plain name (`check_plain_name`), none a twin of another
+    (`twin_name`)."""
 
     shape: object
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,16 +157,17 @@ JUDGED = object()  # a value of any type: `_check` says what is wrong with it ('
 # differs (a key missing, a key the wood does not know, a value where a table belongs) in one line naming the key.
 ASSET_SHAPES = {
     "goods.toml": {
-        "goods": Named({"one": JUDGED, "food?": bool, "fuel?": bool, "base_price": JUDGED, "spoil_pct": JUDGED}),
+        "goods": Named({"one": JUDGED, "food?": bool, "fuel?": bool, "base_price": JUDGED, "spoil_pct": JUDGED},
+                       plain=True),
         "economy": {**{key: JUDGED for key, _, _ in ECONOMY_RANGES}, "fuel_by_season": dict.fromkeys(SEASONS, JUDGED)},
     },
     "creatures.toml": {
-        "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}),
-        "temperaments": Named({"line": str}),
+        "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}, plain=True),
+        "temperaments": Named({"line": str}, plain=True),
         "roster": Rows({"name": str, "species": str, "temperament": str}, least=1),  # `build_roster` cycles it
     },
     "shocks.toml": {
-        "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}),
+        "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}, plain=True),
         "odds": dict.fromkeys((*ODDS_CHANCES, *(key for key, _ in ODDS_WHOLE)), JUDGED),
     },
 }
@@ -204,8 +208,17 @@ def _shape(value, shape, file: str, where: str = "") -> None:
         return
     if type(value) is not dict:
         raise _wrong(where, "must be a table", file)
-    at = (lambda key: f"{where}.{key}") if where else str
+    at = (lambda key: f"{where}.{_key(key)}") if where else _key
     if isinstance(shape, Named):
+        if shape.plain:
+            for name in value:
+                try:
+                    check_plain_name(f"{in_file(where, file)}: the name", name, NAME_MAX)
+                except ValueError as e:
+                    raise WorldError(str(e)) from None
+            if twins := twin_name(value):  # one good, species, ... to a reader and a model
+                raise _wrong(at(twins[1]), f"is one name with {at(twins[0])}: the names of {where} must be unique, "
+                             "ignoring case and how Unicode spells a letter", file)
         for name, entry in value.items():
             _shape(entry, shape.shape, file, at(name))
         return
@@ -242,6 +255,15 @@ def load_world(assets: Path = ASSETS) -> World:
     return world
 
 
+def _key(name: str) -> str:
+    """A key of the world's files as a line names it: as written where it is a plain name, else quoted with its
+    escapes (`check_plain_name`, `shown_name`), so no line holds what a terminal obeys or cannot show."""
+    try:
+        return check_plain_name("", name, NAME_MAX)
+    except ValueError:
+        return shown_name(name, NAME_MAX)
+
+
 def _check(world: World) -> None:
     fuel = [g for g in world.goods.values() if g.fuel]
     if not fuel:
@@ -254,7 +276,8 @@ def _check(world: World) -> None:
         for part, units in (("produces", sp.produces), ("needs", sp.needs)):  # units a round; a good of 0 is left out,
             for g, n in units.items():  # or a species needing none of a good it cannot make passes the test below
                 if g not in world.goods:
-                    raise _wrong(f"species.{sp.name}.{part}.{g}", f"names {g!r}, which is not a good {goods}")
+                    raise _wrong(f"species.{sp.name}.{part}.{_key(g)}", f"names {shown_name(g, NAME_MAX)}, which is "
+                                 f"not a good {goods}")
                 _whole(f"species.{sp.name}.{part}.{g}", n, 1)
         if not set(sp.needs) - set(sp.produces):
             raise _wrong(f"species.{sp.name}.needs", "lists only goods the species produces: it could feed itself, "
@@ -281,7 +304,7 @@ def _check(world: World) -> None:
         raise _wrong("odds.tip_lead_min", "must be at most odds.tip_lead_max (rounds from a tip to its resolution)")
     for sh in world.shocks.values():
         if sh.good not in world.goods:
-            raise _wrong(f"shocks.{sh.name}.good", f"names {sh.good!r}, which is not a good {goods}")
+            raise _wrong(f"shocks.{sh.name}.good", f"names {shown_name(sh.good, NAME_MAX)}, which is not a good {goods}")
         _fills(f"shocks.{sh.name}.tip", sh.tip, good=sh.good, rounds="2 rounds")  # as `rules.tip_text` fills it
         _fills(f"shocks.{sh.name}.headline", sh.headline, good=sh.good)  # ... and `rules` the shock's headline
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
@@ -293,7 +316,7 @@ def _check(world: World) -> None:
             raise WorldError(str(e)) from None
         for key, table in (("species", world.species), ("temperament", world.temperaments)):
             if (value := getattr(r, key)) not in table:
-                raise _wrong(f"roster[{i}].{key}", f"names {value!r}, which is not a {key} ({', '.join(table)})")
+                raise _wrong(f"roster[{i}].{key}", f"names {shown_name(value, NAME_MAX)}, which is not a {key} ({', '.join(table)})")
     if twins := twin_name(r.name for r in world.default_roster):  # every run would be refused for it
         keys = [name_key(r.name) for r in world.default_roster]
         first = keys.index(name_key(twins[0])) + 1

@@ -560,6 +560,29 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("goods.toml", "spoil_pct", 0, "goods.acorns.spoil_pct in goods.toml must be above 0: every good must spoil"),
     ("shocks.toml", "good", "nuts", "shocks.drought.good in shocks.toml names 'nuts', which is not a good (acorns, "
                                     "berries, honey, mushrooms, timber in goods.toml)"),
+    # a table's names are shown and written back as a creature's are: each a plain name, none a twin of another (had
+    # loaded, to be caught, if at all, as some other key's fault: 'roster entry Owl has unknown species ...')
+    ("creatures.toml", "[species.owl]", Raw('[species."\\u001b[31mowl"]'),
+     "species in creatures.toml: the name '\\x1b[31mowl' " + NOT_PLAIN),
+    ("creatures.toml", "[species.owl]", Raw('[species."o\\u202ewl"]'),
+     "species in creatures.toml: the name 'o\\u202ewl' " + NOT_PLAIN),
+    ("creatures.toml", "[species.owl]", Raw('[species.""]'), "species in creatures.toml: the name '' " + NOT_PLAIN),
+    ("creatures.toml", "[species.owl]", Raw(f"[species.{'o' * 41}]"),
+     f"species in creatures.toml: the name '{'o' * 40}'... (41 characters) " + NOT_PLAIN),
+    ("creatures.toml", "[temperaments.hoarder]", Raw('[temperaments."  "]'),
+     "temperaments in creatures.toml: the name '  ' " + NOT_PLAIN),
+    ("goods.toml", "[goods.acorns]", Raw('[goods."acorns\\t"]'), "goods in goods.toml: the name 'acorns\\t' " + NOT_PLAIN),
+    ("shocks.toml", "[shocks.drought]", Raw('[shocks."a\\nb"]'), "shocks in shocks.toml: the name 'a\\nb' " + NOT_PLAIN),
+    ("goods.toml", "[goods.acorns]", Raw('[goods.Berries]\none = "berry"\nbase_price = 7\nspoil_pct = 25\n\n[goods.acorns]'),
+     "goods.berries in goods.toml is one name with goods.Berries: the names of goods must be unique, ignoring case and "
+     "how Unicode spells a letter"),
+    ("creatures.toml", "[temperaments.hoarder]", Raw('[temperaments."\uff48oarder"]\nline = "x"\n[temperaments.hoarder]'),
+     "temperaments.hoarder in creatures.toml is one name with temperaments.\uff48oarder: the names of temperaments"),
+    # ... and a key the wood does not know, or a good no table has, is shown with its escapes
+    ("shocks.toml", "rounds", Raw('rounds = 2\n"\\u001b[2J" = 2'),
+     "shocks.drought.'\\x1b[2J' in shocks.toml is not a key the wood knows"),
+    ("creatures.toml", "produces", Raw('produces = { "\\u001b[2J" = 3, acorns = 1 }'),
+     "species.owl.produces.'\\x1b[2J' in creatures.toml names '\\x1b[2J', which is not a good"),
 ])
 def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key, value, said, tmp_path):
     """A tip's lead of 0 or less, min above max, a negative pantry, an offer lasting 0 rounds, a share over 100% had
