@@ -218,7 +218,7 @@ def _shape(value, shape, file: str, where: str = "") -> None:
                     raise WorldError(str(e)) from None
             if twins := twin_name(value):  # one good, species, ... to a reader and a model
                 raise _wrong(at(twins[1]), f"is one name with {at(twins[0])}: the names of {where} must be unique, "
-                             "ignoring case and how Unicode spells a letter", file)
+                             f"{NAMES_ALIKE}", file)
         for name, entry in value.items():
             _shape(entry, shape.shape, file, at(name))
         return
@@ -322,7 +322,7 @@ def _check(world: World) -> None:
         first = keys.index(name_key(twins[0])) + 1
         second = keys.index(name_key(twins[0]), first) + 1  # the second of that name, counted from 1 as `first`
         raise _wrong(f"roster[{second}].name", f"is {ascii(twins[1])}, one name with roster[{first}].name "
-                     f"{ascii(twins[0])}: roster names must be unique, ignoring case and how Unicode spells a letter")
+                     f"{ascii(twins[0])}: roster names must be unique, {NAMES_ALIKE}")
 
 
 def _fills(where: str, text, **names: str) -> None:
@@ -341,6 +341,9 @@ def _whole(where: str, v, low: int, high: int | None = None) -> None:
     if type(v) is not int or v < low or (high is not None and v > high):
         span = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise _wrong(where, f"must be a whole number {span}")
+
+
+NAMES_ALIKE = "ignoring case and how Unicode spells a letter"  # what `name_key` sets aside, in every line that says so
 
 
 def name_key(name: str) -> str:

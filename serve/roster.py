@@ -15,8 +15,9 @@ thinks with which model). Adding a model is a config entry, not code.
     temperament = "hoarder"           # optional
     model = "smol"
 
-At least two creatures; each name unique (ignoring case), 1-40 characters of plain text (no
-control characters, no leading or trailing spaces or runs of spaces); a species of the wood.
+At least two creatures; each name unique (ignoring case and how Unicode spells a letter), 1-40
+characters of plain text (no control characters, no leading or trailing spaces or runs of spaces); a
+species of the wood.
 A creature whose model is `"scripted"` trades with the rule-based trader of
 its temperament (no `[models]` entry; a roster may have no models at all), so
 a model and the scripted traders can share a market.
@@ -50,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from engine.brains.config import ModelConfig, check_model_name
 from engine.errors import WoodError
 from engine.sanitise import check_plain_name, shown_path
-from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, RosterEntry, World, build_roster, name_key, twin_name
+from engine.world import MAX_CREATURES, MIN_CREATURES, NAME_MAX, NAMES_ALIKE, RosterEntry, World, build_roster, name_key, twin_name
 
 from .embedded import MODEL_ALIAS, N_CTX, PARALLEL, check_embedded
 
@@ -119,8 +120,8 @@ class Roster(BaseModel):
             raise ValueError(f"[crowd] count = {self.crowd.count} is the whole roster's size, listed creatures "
                              f"included: it cannot be below the {len(self.creatures)} creatures listed")
         if twins := twin_name(c.name for c in self.creatures):  # ascii: names that print alike, told apart
-            raise ValueError(f"creature names must be unique, ignoring case and how Unicode spells a letter: "
-                             f"{ascii(twins[0])} and {ascii(twins[1])} are one name")
+            raise ValueError(f"creature names must be unique, {NAMES_ALIKE}: {ascii(twins[0])} and "
+                             f"{ascii(twins[1])} are one name")
         for c in self.creatures:
             if c.model not in self.models and c.model != SCRIPTED:
                 raise ValueError(f"creature {c.name} uses unknown model {c.model!r}")

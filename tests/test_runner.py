@@ -204,3 +204,19 @@ def test_headless_runs_take_the_event_loop_wood_event_loop_names(monkeypatch):
     assert run_headless(loop_module()).startswith("uvloop")  # the default where uvloop is installed
     monkeypatch.setenv(EVENT_LOOP_ENV, " UVLoop ")
     assert run_headless(loop_module()).startswith("uvloop")
+
+
+async def test_a_creature_joining_as_a_twin_of_one_in_the_wood_is_refused_naming_the_whole_rule(world):
+    """A seat joining as `Ｏｗｌ` (fullwidth) beside the wood's Owl was refused saying the wood tells names apart
+    'ignoring case', which `Ｏｗｌ` and `Owl` do not differ by; the line gives the rule `name_key` keeps whole."""
+    from engine.world import RosterEntry
+    from wood_tui.game import HUMAN, open_game
+    from wood_tui.options import RunOptions
+
+    joining = [RosterEntry("\uff2f\uff57\uff4c", "owl", "merchant", HUMAN)]
+    with pytest.raises(WoodError) as err:
+        async with open_game(RunOptions.parse("sim", ["--rounds", "1"]), world, extra_roster=joining,
+                             seats=["\uff2f\uff57\uff4c"]):
+            pass
+    assert str(err.value) == ("'\uff2f\uff57\uff4c' would join beside 'Owl': the wood tells names apart ignoring case "
+                              "and how Unicode spells a letter (a model may write either); choose another name")

@@ -23,7 +23,7 @@ from engine.replay import verified_state
 from engine.sanitise import shown_path
 from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
-from engine.world import RosterEntry, World, build_roster, twin_name
+from engine.world import NAMES_ALIKE, RosterEntry, World, build_roster, twin_name
 
 from .options import DEFAULT_ROUNDS, DEFAULT_SEED, MAX_ROUNDS, RunOptions
 
@@ -104,7 +104,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             roster = [*roster, *extra_roster]
             if (twins := twin_name(r.name for r in roster)) is not None:
                 raise WoodError(f"{twins[1]!r} would join beside {twins[0]!r}: the wood tells names apart "
-                                "ignoring case (a model may write either); choose another name")
+                                f"{NAMES_ALIKE} (a model may write either); choose another name")
             target = options.target_rounds
             state = initial_state(world, seed, roster, end=target)
             if options.save is not None:

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from engine.errors import WoodError
     from engine.sanitise import check_plain_name, shown_path
-    from engine.world import build_roster, load_world, name_key, twin_name
+    from engine.world import NAMES_ALIKE, build_roster, load_world, name_key, twin_name
     from engine.xdg import NoHome
     from wood_tui.app import WoodApp
     from wood_tui.bridge import LiveGame, Pacer, Seat
@@ -47,8 +47,7 @@ def run(args) -> int:
         except ValueError as e:
             raise WoodError(str(e)) from None
     if (twins := twin_name(names)) is not None:  # `--as Wren --as wren`: one creature to a model
-        same = "" if twins[0] == twins[1] else (f" ({twins[0]} and {twins[1]} are one name, ignoring case and how "
-                                                "Unicode spells a letter)")
+        same = "" if twins[0] == twins[1] else f" ({twins[0]} and {twins[1]} are one name, {NAMES_ALIKE})"
         raise WoodError(f"each --as names a different creature{same}")
     seats = args.seats or max(1, len(names))
     if seats < len(names):
@@ -73,8 +72,7 @@ def run(args) -> int:
     for n in names:  # `--as owl` (or `Ｏｗｌ`) in a wood with Owl: the same name to a model, so not a new creature
         twin = next((w for w in wood if name_key(w) == name_key(n) and w != n), None)
         if twin is not None:
-            raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart ignoring case and how Unicode "
-                            f"spells a letter: use --as {twin}")
+            raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart {NAMES_ALIKE}: use --as {twin}")
     absent = [n for n in names if n not in wood]
     if absent and options.resume is not None:
         shown = ", ".join(wood[:SHOWN]) + (", ..." if len(wood) > SHOWN else "")
