@@ -137,10 +137,11 @@ def _wrong(where: str, what: str, file: str | None = None) -> WorldError:
 class Named:
     """A table of entries named freely (`[goods.acorns]`, `[species.owl]`), each of one `shape`; with `plain`, each
     name is one the wood shows and a model writes back: a plain name (`check_plain_name`), none a twin of another
-    (`twin_name`)."""
+    (`twin_name`); with `least`, at least that many entries (a run draws its weather from `[shocks.*]`)."""
 
     shape: object
     plain: bool = False
+    least: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,16 +159,17 @@ JUDGED = object()  # a value of any type: `_check` says what is wrong with it ('
 ASSET_SHAPES = {
     "goods.toml": {
         "goods": Named({"one": JUDGED, "food?": bool, "fuel?": bool, "base_price": JUDGED, "spoil_pct": JUDGED},
-                       plain=True),
+                       plain=True, least=1),
         "economy": {**{key: JUDGED for key, _, _ in ECONOMY_RANGES}, "fuel_by_season": dict.fromkeys(SEASONS, JUDGED)},
     },
     "creatures.toml": {
-        "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}, plain=True),
-        "temperaments": Named({"line": str}, plain=True),
+        "species": Named({"produces": Named(JUDGED), "needs": Named(JUDGED)}, plain=True, least=1),
+        "temperaments": Named({"line": str}, plain=True, least=1),
         "roster": Rows({"name": str, "species": str, "temperament": str}, least=1),  # `build_roster` cycles it
     },
     "shocks.toml": {
-        "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}, plain=True),
+        "shocks": Named({"good": str, "pct": JUDGED, "rounds": JUDGED, "tip": JUDGED, "headline": str}, plain=True,
+                         least=1),
         "odds": dict.fromkeys((*ODDS_CHANCES, *(key for key, _ in ODDS_WHOLE)), JUDGED),
     },
 }
@@ -210,6 +212,9 @@ def _shape(value, shape, file: str, where: str = "") -> None:
         raise _wrong(where, "must be a table", file)
     at = (lambda key: f"{where}.{_key(key)}") if where else _key
     if isinstance(shape, Named):
+        if len(value) < shape.least:
+            raise _wrong(where, f"must have at least {shape.least} [{where}.NAME] table{'' if shape.least == 1 else 's'}",
+                         file)
         if shape.plain:
             for name in value:
                 try:

@@ -613,6 +613,25 @@ def test_a_world_with_a_number_out_of_its_range_is_refused_in_one_line(file, key
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("file, table", [("shocks.toml", "shocks"), ("goods.toml", "goods"),
+                                         ("creatures.toml", "species"), ("creatures.toml", "temperaments")])
+def test_a_world_with_an_empty_table_of_names_is_refused_naming_it(file, table, tmp_path):
+    """`shocks = {}` (every [shocks.NAME] table taken out) had loaded, and the first round whose weather or tip came
+    drew from no shocks: Python's IndexError mid-game. An empty table of goods, species or temperaments had been
+    refused only as another key's fault (a roster's species 'not a species ()'). Each is one line naming it."""
+    import re
+
+    from engine.world import WorldError
+    world_files(tmp_path)
+    path = tmp_path / file
+    lines = path.read_text().splitlines(keepends=True)
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(f"[{table}."))
+    end = next(i for i, ln in enumerate(lines[first:], first) if ln.startswith("[") and not ln.startswith(f"[{table}."))
+    path.write_text(f"{table} = {{}}\n" + "".join(lines[:first] + lines[end:]))
+    with pytest.raises(WorldError, match="^" + re.escape(f"{table} in {file} must have at least 1 [{table}.NAME] table")):
+        load_world(tmp_path)
+
+
 @pytest.mark.parametrize("one", ["", "  ", 1])  # none at all: the table above
 def test_a_world_with_a_good_without_its_word_for_one_unit_is_refused(one, tmp_path):
     from engine.world import WorldError
