@@ -290,6 +290,10 @@ def _check(world: World) -> None:
     for g in world.goods.values():
         if type(g.one) is not str or not g.one.strip():
             raise _wrong(f"goods.{g.name}.one", "must be the word for one unit of it (`1 acorn` of acorns)")
+        try:  # shown beside the good's name (`1 acorn`), and written as it by a model: held to the names' rule
+            check_plain_name(in_file(f"goods.{g.name}.one") + ":", g.one, NAME_MAX)
+        except ValueError as e:
+            raise WorldError(str(e)) from None
         if type(g.spoil_pct) is int and g.spoil_pct <= 0:
             raise _wrong(f"goods.{g.name}.spoil_pct", "must be above 0: every good must spoil, or it can be hoarded "
                          "forever")

@@ -558,6 +558,9 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("goods.toml", "food", Raw("fuel = true"), "goods.timber.fuel in goods.toml is true, and acorns is fuel already: "
                                                "exactly one good must be fuel"),
     ("goods.toml", "spoil_pct", 0, "goods.acorns.spoil_pct in goods.toml must be above 0: every good must spoil"),
+    # ... as is the word for one unit of a good, shown beside it (`1 acorn`)
+    ("goods.toml", "one", Raw('one = "ac\\u001b[5morn"'), "goods.acorns.one in goods.toml: 'ac\\x1b[5morn' " + NOT_PLAIN),
+    ("goods.toml", "one", " acorn", "goods.acorns.one in goods.toml: ' acorn' " + NOT_PLAIN),
     ("shocks.toml", "good", "nuts", "shocks.drought.good in shocks.toml names 'nuts', which is not a good (acorns, "
                                     "berries, honey, mushrooms, timber in goods.toml)"),
     # a table's names are shown and written back as a creature's are: each a plain name, none a twin of another (had
