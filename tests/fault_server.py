@@ -405,12 +405,26 @@ class SilentPort:
         self._sock.settimeout(0.05)
         self._held: list[socket.socket] = []
         self._stop = threading.Event()
+        self._taking = threading.Event()
+        self._taking.set()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self.port = self._sock.getsockname()[1]
         self.accepted = 0
 
+    def stop_taking(self) -> None:
+        """From now on no connection to the port completes, as to a host gone
+        dark: it accepts none, and its queue of one is full (its own), so a
+        client's SYN is dropped and its connect waits out its timeout."""
+        self._taking.clear()
+        time.sleep(0.2)  # an accept() under way ends (its 0.05 s timeout) before the queue fills
+        self._sock.listen(0)
+        self._held.append(socket.create_connection(("127.0.0.1", self.port), 1))
+
     def _accept(self) -> None:
         while not self._stop.is_set():
+            if not self._taking.is_set():
+                self._stop.wait(0.02)
+                continue
             try:
                 conn, _ = self._sock.accept()
             except OSError:  # the timeout: look at the stop flag again

@@ -267,6 +267,28 @@ async def test_a_server_that_hangs_up_just_before_timeout_s_is_not_sent_more_cal
         assert client.replica_summary()[0]["faults"] == {"dropped": SICK_STRIKES}
 
 
+async def test_a_server_silent_in_more_than_one_way_says_each_way_it_was():
+    """A server whose last tries waited out different deadlines (here two
+    calls read nothing within timeout_s, then its connections stopped
+    completing) was said to have "took none of its last 3 connections",
+    from the last try's kind alone. Each kind is now counted."""
+    from engine.brains.llm import SICK_STRIKES
+    from tests.fault_server import SilentPort
+
+    msgs = [{"role": "user", "content": "your move"}]
+    with SilentPort() as silent:
+        url = f"http://127.0.0.1:{silent.port}/v1"
+        cfg = config(url, timeout_s=0.3, connect_timeout_s=0.3, max_concurrency=1, health_interval_s=30)
+        async with ChatClient(cfg) as client:
+            calls = [await client.chat(msgs) for _ in range(SICK_STRIKES - 1)]
+            silent.stop_taking()
+            calls += [await client.chat(msgs) for _ in range(2)]
+    assert [(c.fault, c.attempts) for c in calls] == [("timeout", 1), ("timeout", 1), ("connect", 1), ("silent", 0)]
+    assert calls[-1].detail == (f"not sent: {url} answered none of its last 3 tries: 1 took no connection within "
+                                "0.3 s (connect_timeout_s), 2 had no whole reply within 0.3 s (timeout_s); asked "
+                                "again once it answers its health check")
+
+
 async def test_a_quick_drop_does_not_count_toward_silence(server):
     """A drop soon after sending (a server restarting) is retried, and is
     not a late one: SICK_STRIKES of them do not hold the server back."""

@@ -121,8 +121,8 @@ class Replica:
         self.strikes = 0       # its calls in a row that failed at the server (`sick`) ...
         self.sick_downs = 0    # ... and the times it left the rotation so since it last answered well
         self.unanswered = 0    # its calls in a row that waited out a deadline (SICK_STRIKES of them: `silent`) ...
-        self.waited = ""       # ... and the last one's (ChatResult.waited; "timeout_s" for a late drop) ...
-        self.late_drops = 0    # ... and how many of them were dropped late (LATE_DROP_SHARE), not timed out
+        self.unconnected_in_row = 0  # ... how many of them took no connection within connect_timeout_s ...
+        self.late_drops = 0    # ... and how many were dropped late (LATE_DROP_SHARE): the rest timed out (timeout_s)
         self.downs = 0         # times taken out of rotation
         self.backs = 0         # times back after a health check
         self.peak = 0          # most calls outstanding at once
@@ -338,9 +338,11 @@ class ChatClient:
             if late:
                 result.detail += f" (after {took:.1f} s of timeout_s {self.cfg.timeout_s:g} s)"
             if result.waited or late:
-                r.unanswered, r.waited, r.late_drops = r.unanswered + 1, result.waited or "timeout_s", r.late_drops + late
+                r.unanswered += 1
+                r.unconnected_in_row += result.waited == "connect_timeout_s"
+                r.late_drops += late
             else:
-                r.unanswered, r.waited, r.late_drops = 0, "", 0
+                r.unanswered, r.unconnected_in_row, r.late_drops = 0, 0, 0
             if not r.strikes and result.fault is None:
                 r.sick_downs = 0
             hung = r.unanswered >= SICK_STRIKES  # or gone dark: sent nothing until its check answers
@@ -387,12 +389,23 @@ class ChatClient:
         return not r.up and r.unanswered >= SICK_STRIKES
 
     def _silence(self, r: Replica) -> str:
-        """Why a call to a `_silent` server was not sent, as its record says it."""
-        said = (f"took none of its last {r.unanswered} connections within {self.cfg.connect_timeout_s:g} s "
-                "(connect_timeout_s)" if r.waited == "connect_timeout_s" else
-                f"answered none of its last {r.unanswered} calls within {self.cfg.timeout_s:g} s (timeout_s)"
-                + (f", {r.late_drops} of them hung up after {LATE_DROP_SHARE * self.cfg.timeout_s:g} s or more "
-                   "with no whole reply" if r.late_drops else ""))
+        """Why a call to a `_silent` server was not sent, as its record says it:
+        each kind of wait among its last tries counted (a mix of them is told as one)."""
+        n, unconnected, late = r.unanswered, r.unconnected_in_row, r.late_drops
+        connect = f"within {self.cfg.connect_timeout_s:g} s (connect_timeout_s)"
+        reply = f"within {self.cfg.timeout_s:g} s (timeout_s)"
+        hung = f"hung up after {LATE_DROP_SHARE * self.cfg.timeout_s:g} s or more with no whole reply"
+        if unconnected == n:
+            said = f"took none of its last {n} connections {connect}"
+        elif not unconnected:
+            said = f"answered none of its last {n} calls {reply}" + (f", {late} of them {hung}" if late else "")
+        else:
+            kinds = [f"{unconnected} took no connection {connect}"]
+            if n - unconnected - late:
+                kinds.append(f"{n - unconnected - late} had no whole reply {reply}")
+            if late:
+                kinds.append(f"{late} {hung}")
+            said = f"answered none of its last {n} tries: " + ", ".join(kinds)
         return f"not sent: {r.url} {said}; asked again once it answers its health check"
 
     def _take_out(self, r: Replica) -> None:
