@@ -96,7 +96,28 @@ _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)(?:```|$)", re.S)
 # runs of spaces can trade characters: matching stays linear whatever a server sends)
 _NUMBER = re.compile(r"\s*#?([+-]?\d+(?:\.\d+)?(?:e\+?\d+)?)(?:\s*(?:%|coins?|units?|rounds?))?\s*", re.I)
 NUMBER_TEXT_MAX = 40  # a longer text is not a plain number, whatever it holds
-_DECODER = json.JSONDecoder()
+
+
+class _NumberTooLong(ValueError):
+    """A JSON number of more digits than Python reads (sys.get_int_max_str_digits, 4,300)."""
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # the digits are JSON's: only their count can fail
+        raise _NumberTooLong(text[:20]) from None
+
+
+_DECODER = json.JSONDecoder(parse_int=_whole_number)
+# why a reply no parser can read is refused, by the error that stopped it
+UNREADABLE = {_NumberTooLong: "a number too long to read", RecursionError: "nesting too deep"}
+
+
+def _unreadable(e: BaseException) -> str | None:
+    """The true reason a reply's JSON could not be read at all, if `e` (or what
+    raised it: json_repair turns its RecursionError into a ValueError) says one (`UNREADABLE`)."""
+    return next((why for kind, why in UNREADABLE.items() if isinstance(e, kind) or isinstance(e.__cause__, kind)), None)
 
 
 @dataclass
@@ -115,7 +136,7 @@ def parse_reply(text: str | None, goods: tuple[str, ...], names: tuple[str, ...]
     try:
         return _parse(text, goods, names, repairs)
     except Exception as e:  # the contract is "never raises": any input, however odd, becomes a rejection
-        return Parsed(None, "rejected", repairs, f"unparseable: {type(e).__name__}")
+        return Parsed(None, "rejected", repairs, f"unparseable: {_unreadable(e) or type(e).__name__}")
 
 
 def _parse(text: str | None, goods: tuple[str, ...], names: tuple[str, ...], repairs: list[str]) -> Parsed:
@@ -178,15 +199,15 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
     else the first at all: strictly decoded if possible, else mended; or, if
     there is none, why not. ({"thought": ...} then the move: the move.)"""
     starts = [m.start() for m in re.finditer(r"\{", text)]
-    first, decoded_to, broken = None, -1, None
+    first, decoded_to, broken, why = None, -1, None, None
     for i in starts[:MAX_DECODE_TRIES]:
         if i < decoded_to:  # inside an object already read: a part of it, not a reply of its own
             continue
         try:
             obj, end = _DECODER.raw_decode(text, i)
-        except (ValueError, RecursionError):
-            if broken is None:
-                broken = i  # the first object strict decoding cannot read: mended below if need be
+        except (ValueError, RecursionError) as e:
+            if broken is None:  # the first object strict decoding cannot read: mended below if need be ...
+                broken, why = i, _unreadable(e)  # ... and why not, where no mending can help
             continue
         if isinstance(obj, dict):
             decoded_to = end
@@ -202,11 +223,11 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
     at = starts[0] if first is None else broken  # a thought read whole, the move beside it broken: mend the move
     if len(text) - at > REPAIR_MAX_CHARS:  # cut to size, its end could fall inside a number ("1" of "12")
         return (_decoded(text, first, repairs) if first is not None else
-                f"broken JSON too long to mend (over {REPAIR_MAX_CHARS:,} characters)")
+                why or f"broken JSON too long to mend (over {REPAIR_MAX_CHARS:,} characters)")
     try:
         mended = json_repair.loads(text[at:])
-    except (RecursionError, ValueError):  # nesting deeper than either parser will go
-        mended = None
+    except (RecursionError, ValueError) as e:  # nesting deeper than either parser will go
+        mended, why = None, why or _unreadable(e)
     if isinstance(mended, list):
         mended = next((x for x in mended if isinstance(x, dict) and (first is None or _names_move(x))), None)
     if first is not None and not (isinstance(mended, dict) and _names_move(mended)):
@@ -216,7 +237,7 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
             repairs.append("prose")
         repairs.append("json_repair")
         return mended
-    return "no JSON object"
+    return why or "no JSON object"
 
 
 def _valid_text(obj: dict, repairs: list[str]) -> dict:

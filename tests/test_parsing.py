@@ -237,13 +237,39 @@ def test_an_unknown_creature_is_left_for_the_engine_to_refuse():
     ('{"action": "offer", "side": "sideways", "good": "berries", "qty": 1, "price": 6}', "schema: side:"),
     ('{"action": "offer", "side": "sell", "good": ["berries"], "qty": 1, "price": 6}', "schema: good:"),
     ("{" * 5000, "unparseable: broken JSON too long to mend"),
-    ('{"a": ' + "[" * 5000, "unparseable: broken JSON too long to mend"),
-    ("{" * 500, "unparseable: no JSON object"),  # nesting deeper than either parser goes
+    ('{"a": ' + "[" * 5000, "unparseable: nesting too deep"),  # too deep to read before it could be mended
+    ("{" * 500, "unparseable: nesting too deep"),  # deeper than either parser goes: not "no JSON object"
 ])
 def test_what_cannot_be_salvaged_is_rejected_with_a_reason(text, reason):
     p = parse(text)
     assert p.action is None and p.outcome == "rejected"
     assert p.reason.startswith(reason), p.reason
+
+
+DIGITS = "9" * 5_000  # past the 4,300 digits Python reads as a number
+DEEP = "[" * 3_000 + "]" * 3_000  # past the nesting the strict decoder reads
+
+
+@pytest.mark.parametrize("surrogate", ["", "\\ud800"], ids=["alone", "surrogate"])  # alone, or with a lone surrogate (read as "?") beside it
+@pytest.mark.parametrize("reply, reason", [
+    ('{"action": "offer", "side": "sell", "good": "berries%s", "qty": %s, "price": 6}' % ("{s}", DIGITS),
+     "a number too long to read"),  # strict: was "broken JSON too long to mend" (or a bare ValueError)
+    ('{"action": "pass", "say": "hi{s}", "x": %s}' % DEEP, "nesting too deep"),  # strict
+    ('{"action": "pass", "say": "hi{s}", "x": ' + "[" * 600, "nesting too deep"),  # json_repair: no "no JSON object"
+    ("{s}" + "{" * 500, "nesting too deep"),  # json_repair
+], ids=["long_number", "deep", "deep_mended", "deep_braces_mended"])
+def test_a_reply_no_parser_can_read_says_why(reply, reason, surrogate):
+    p = parse(reply.replace("{s}", surrogate))
+    assert (p.action, p.outcome, p.reason) == (None, "rejected", f"unparseable: {reason}")
+
+
+@pytest.mark.parametrize("surrogate", ["", "\\ud800"], ids=["alone", "surrogate"])
+def test_nesting_near_the_decoders_limit_is_read_or_refused_as_too_deep(surrogate):
+    """Nesting the strict decoder just reads, then the lone surrogate's
+    rewrite (`_valid_text`) could not: a bare 'unparseable: RecursionError'."""
+    for depth in range(900, 1_050):
+        p = parse('{"action": "pass", "say": "hi%s", "x": %s}' % (surrogate, "[" * depth + "]" * depth))
+        assert p.outcome in ("clean", "repaired") or p.reason == "unparseable: nesting too deep", (depth, p.reason)
 
 
 def test_a_hostile_say_comes_out_inert():
