@@ -26,6 +26,7 @@ never answered until the server closes.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -450,13 +451,22 @@ class SilentPort:
 class ClosingPort(SilentPort):
     """`with ClosingPort() as closing:` `closing.port`, a port on 127.0.0.1 that
     takes every connection and closes it at once, before reading a byte (with
-    `reset=True`, by a TCP reset), until the block ends."""
+    `reset=True`, by a TCP reset), until the block ends. With `after` (bytes),
+    it first reads the request and answers those bytes (a response begun,
+    or none), then closes."""
 
-    def __init__(self, *, reset: bool = False) -> None:
+    def __init__(self, *, reset: bool = False, after: bytes | None = None) -> None:
         super().__init__()
         self._reset = reset
+        self._after = after
 
     def _take(self, conn: socket.socket) -> None:
+        if self._after is not None:
+            conn.settimeout(1)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(self._after)
+                time.sleep(0.1 if self._after else 0)  # read by the client before the reset (it drops what is unread)
         if self._reset:  # SO_LINGER on, 0 s: close() sends RST, not FIN
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()

@@ -1017,6 +1017,24 @@ def test_a_port_that_closes_each_connection_as_it_is_made_fails_at_once_not_at_t
         assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
 
 
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("after, said", [(b"", "server closed the connection without a response"),
+                                         (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", "server disconnected "
+                                          "mid-response")], ids=["unanswered", "mid_response"])
+async def test_a_connection_reset_is_said_the_same_way_by_both_transports(transport, after, said):
+    """A server that read the request and reset the connection (before its
+    response, or within it) was 'dropped: ReadError' through httpx's own
+    transport (`http_client = "httpx"`), a bare name where the lean
+    transport says what happened; both now say it alike."""
+    from .fault_server import ClosingPort
+
+    with ClosingPort(reset=True, after=after) as closing:
+        url = f"http://127.0.0.1:{closing.port}/v1"
+        async with ChatClient(config(url, http_client=transport)) as client:
+            r = await client.chat([{"role": "user", "content": "hi"}])
+    assert (r.fault, r.detail, r.attempts, r.unconnected) == ("dropped", said, 2, 0)
+
+
 @pytest.mark.parametrize("first, body, connections", [
     (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"ok\":1}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG",
      b'{"ok":1}', 2),                                                          # a reply past its Content-Length

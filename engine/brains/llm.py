@@ -47,7 +47,7 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
-from .transport import BODY_MAX, BodyTooLarge, LeanTransport, too_large
+from .transport import BODY_MAX, MID_RESPONSE, UNANSWERED, BodyTooLarge, LeanTransport, too_large
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -646,20 +646,32 @@ async def _get(http: httpx.AsyncClient, path: str, wait: float,
     TimeoutError), connected (TLS handshake included) within `connect` of
     them (else httpx.ConnectTimeout: a port that takes the connection and
     then says nothing is no server, and waited for no longer than one down)."""
-    async with asyncio.timeout(wait):
-        async with http.stream("GET", path, headers=IDENTITY,
-                               timeout=httpx.Timeout(wait, connect=min(connect, wait))) as resp:
-            _refuse_coding(resp.headers.get("content-encoding", ""))
-            return resp.status_code, await _read_capped(resp), resp.headers.get("location")
+    return await _fetch(http, "GET", path, wait, headers=IDENTITY,
+                        timeout=httpx.Timeout(wait, connect=min(connect, wait)))
 
 
 async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes, str | None]:
     """POST a chat body through httpx's own transport: (status, body, its
     Location header if any), within `wait` seconds in all."""
+    return await _fetch(http, "POST", "chat/completions", wait, content=data, headers=JSON_HEADERS)
+
+
+async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, **kw) -> tuple[int, bytes, str | None]:
+    """One request through `http`: (status, body, its Location header if any),
+    within `wait` seconds in all. A connection reset with no word from httpx
+    (a bare ReadError) is said as the lean transport says it: closed before a
+    response began (UNANSWERED) or within one (MID_RESPONSE)."""
+    headed = False
     async with asyncio.timeout(wait):
-        async with http.stream("POST", "chat/completions", content=data, headers=JSON_HEADERS) as resp:
-            _refuse_coding(resp.headers.get("content-encoding", ""))
-            return resp.status_code, await _read_capped(resp), resp.headers.get("location")
+        try:
+            async with http.stream(method, path, **kw) as resp:
+                headed = True
+                _refuse_coding(resp.headers.get("content-encoding", ""))
+                return resp.status_code, await _read_capped(resp), resp.headers.get("location")
+        except httpx.ReadError as e:
+            if str(e).strip():
+                raise
+            raise httpx.ReadError(MID_RESPONSE if headed else UNANSWERED) from e
 
 
 def _encode(body: dict) -> bytes:

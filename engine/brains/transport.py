@@ -38,6 +38,8 @@ import httpx
 KEEPALIVE_MAX = 4096  # idle connections kept per server
 HEAD_MAX = 65536      # bytes of a response's status line and headers
 BODY_MAX = 4 << 20    # bytes of a response's body (a chat reply is a few KB): past this the call fails, unread
+UNANSWERED = "server closed the connection without a response"  # a dropped call, as both transports say it:
+MID_RESPONSE = "server disconnected mid-response"  # before its response began, or within it
 CHUNKING_SLACK = 65536  # room in the raw bytes for chunk-size lines around a body up to BODY_MAX
 TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
 # Line ends: CRLF, or a bare LF, which a recipient may take for one (RFC 9112 2.2; httpx's h11 does)
@@ -171,9 +173,8 @@ class _Connection(asyncio.Protocol):
             if self._head is not None and self._head[3] is None and not self._head[4]:
                 self._parse(eof=True)  # a body that ends when the connection does
             if not w.done():
-                w.set_exception(httpx.RemoteProtocolError("server closed the connection without a response"
-                                                          if not self.buf and self._head is None else
-                                                          "server disconnected mid-response"))
+                w.set_exception(httpx.RemoteProtocolError(UNANSWERED if not self.buf and self._head is None else
+                                                          MID_RESPONSE))
 
     # one exchange
     def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
