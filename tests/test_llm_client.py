@@ -1017,6 +1017,18 @@ def test_a_port_that_closes_each_connection_as_it_is_made_fails_at_once_not_at_t
         assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
 
 
+@pytest.mark.parametrize("transport, said", [("lean", "gzip, chunked"), ("httpx", "other than chunked")])
+async def test_a_reply_in_a_transfer_coding_other_than_chunked_is_a_bad_body_on_both_transports(world, view, server,
+                                                                                                transport, said):
+    """Through httpx's own transport a reply with `Transfer-Encoding: gzip,
+    chunked` was 'dropped' (h11 refuses the head) and sent again, where the
+    lean transport refuses it as a bad body, once: both now do the same."""
+    server.default = "gzip_transfer"
+    d = await decide(world, view, config(server.base_url, http_client=transport))
+    assert d.reason == f"fault: bad_body: the reply's Transfer-Encoding is {said}; only chunked is read"
+    assert len(server.requests) == 1  # a reply, not a hang-up: not retried
+
+
 @pytest.mark.parametrize("transport", ["lean", "httpx"])
 @pytest.mark.parametrize("after, said", [(b"", "server closed the connection without a response"),
                                          (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", "server disconnected "

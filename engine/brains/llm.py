@@ -47,7 +47,8 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
-from .transport import BODY_MAX, MID_RESPONSE, UNANSWERED, BodyTooLarge, LeanTransport, too_large
+from .transport import (BODY_MAX, MID_RESPONSE, UNANSWERED, BodyTooLarge, LeanTransport, coding_refused,
+                        too_large)
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -656,11 +657,15 @@ async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tup
     return await _fetch(http, "POST", "chat/completions", wait, content=data, headers=JSON_HEADERS)
 
 
+H11_NOT_CHUNKED = "Only Transfer-Encoding: chunked is supported"  # h11's words for a coding it does not read
+
+
 async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, **kw) -> tuple[int, bytes, str | None]:
     """One request through `http`: (status, body, its Location header if any),
     within `wait` seconds in all. A connection reset with no word from httpx
     (a bare ReadError) is said as the lean transport says it: closed before a
-    response began (UNANSWERED) or within one (MID_RESPONSE)."""
+    response began (UNANSWERED) or within one (MID_RESPONSE); so is a transfer
+    coding other than chunked, which h11 refuses with the head unseen (its value too)."""
     headed = False
     async with asyncio.timeout(wait):
         try:
@@ -672,6 +677,10 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, *
             if str(e).strip():
                 raise
             raise httpx.ReadError(MID_RESPONSE if headed else UNANSWERED) from e
+        except httpx.RemoteProtocolError as e:
+            if str(e) == H11_NOT_CHUNKED:
+                raise coding_refused("other than chunked") from e
+            raise
 
 
 def _encode(body: dict) -> bytes:

@@ -40,6 +40,11 @@ HEAD_MAX = 65536      # bytes of a response's status line and headers
 BODY_MAX = 4 << 20    # bytes of a response's body (a chat reply is a few KB): past this the call fails, unread
 UNANSWERED = "server closed the connection without a response"  # a dropped call, as both transports say it:
 MID_RESPONSE = "server disconnected mid-response"  # before its response began, or within it
+
+
+def coding_refused(said: str) -> httpx.DecodingError:
+    """A reply in a transfer coding other than chunked (`said`), refused unread, as both transports say it."""
+    return httpx.DecodingError(f"the reply's Transfer-Encoding is {said}; only chunked is read")
 CHUNKING_SLACK = 65536  # room in the raw bytes for chunk-size lines around a body up to BODY_MAX
 TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
 # Line ends: CRLF, or a bare LF, which a recipient may take for one (RFC 9112 2.2; httpx's h11 does)
@@ -239,7 +244,7 @@ class _Connection(asyncio.Protocol):
             if codings and codings != [b"chunked"]:  # we send no TE, so chunked alone may come (RFC 9112 6.1): a
                 # body in another coding (gzip, under chunked or not) was handed on as the reply's own bytes
                 said = b", ".join(codings)[:80].decode("latin-1")
-                self._fail(httpx.DecodingError(f"the reply's Transfer-Encoding is {said}; only chunked is read"))
+                self._fail(coding_refused(said))
                 return
             persistent = b"keep-alive" in options if parts[0] == b"HTTP/1.0" else b"close" not in options
             chunked = bool(codings)  # else a Content-Length, or a body that ends with the connection (RFC 9112 6.3)
