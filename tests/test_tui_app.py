@@ -23,6 +23,7 @@ from engine.state import initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, build_roster
 from tests.tui_harness import all_text, args, fill, rendered, svg_text, until
+from wood_tui import safe
 from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, RecordedGame, Seat
 from wood_tui.game import run_app
@@ -316,6 +317,25 @@ async def test_a_narrow_curtain_still_says_whose_turn_it_is(size):
         await pilot.pause()
         shown = " ".join(rendered(app).split())
         assert "Pass the keyboard to Owl" in shown and "what follows is private." in shown, shown
+
+
+async def test_a_narrow_curtain_tells_apart_long_names_that_differ_at_the_end():
+    """Two seats of 40 letters, one word each, alike but for the last: at
+    40x12 the curtain names the seat whose turn it is so that it cannot be
+    taken for the other, and says whole that what follows is private and what
+    the button does (the name had run off the edge, "Pass the keyboard to
+    Abcdefghijklmnopqrs" for either seat, and taken the note's end with it)."""
+    first, second = "Abcdefghijklmnopqrstuvwxyzabcdefghijklm" + "A", "Abcdefghijklmnopqrstuvwxyzabcdefghijklm" + "B"
+    app = play_app("--seed", "3", seats=(Seat(first, "owl"), Seat(second, "owl")))
+    async with app.run_test(size=(40, 12)) as pilot:
+        await curtain_of(pilot, first)
+        await pilot.pause()
+        shown = " ".join(rendered(app).split())
+        mine, theirs = safe.name(first).plain, safe.name(second).plain
+        assert mine != theirs
+        assert f"Pass the keyboard to {mine}" in shown and theirs not in shown, shown
+        assert f"Everyone but {mine} please look away: what follows is private." in shown, shown
+        assert f"I am {mine} — show my turn" in shown, shown
 
 
 async def test_behind_a_curtain_no_game_command_answers_the_hidden_turn():

@@ -29,10 +29,13 @@ class CurtainScreen(Screen[None]):
         self.shown_at = 0.0  # when it went up (`on_mount`)
 
     def compose(self) -> ComposeResult:
-        name = safe.text(self.seat, max_len=40)
+        # the name as every other line shows it, start and end in at most 24 cells: written whole (40 letters,
+        # wide ones 80 cells) it was cut at the edge of a narrow window, and two seats whose names differ at the
+        # end got the same curtain
+        name = safe.name(self.seat)
         with Middle(id="curtain"):
             with Center():
-                yield Static(Text.assemble("Pass the keyboard to ", safe.text(self.seat, "bold", 40)),
+                yield Static(Text.assemble("Pass the keyboard to ", safe.name(self.seat, "bold")),
                              id="curtain-title")
             with Center():
                 yield Static(Text.assemble(f"Round {self.round_no}. Everyone but ", name,
