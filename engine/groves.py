@@ -118,15 +118,22 @@ def harvests(state: State, world: World) -> dict[str, dict[str, int]]:
     moved by the weather (a shock's percent, rounded down), and one fewer of
     its kind's main good (the one it makes most of; ties to the first by name)
     while its mood is below `low_mood`."""
-    low = int(world.economy["low_mood"])
     pct = {sh.good: sh.pct for sh in state.shocks}
     out: dict[str, dict[str, int]] = {}
     for name, pairs in yields(state, world).items():
         c = state.creatures[name]
         made = {g: max(0, q * (100 + pct.get(g, 0)) // 100) for g, q in pairs}
-        if c.mood < low:
-            usual = world.species[c.species].produces
-            main = max(sorted(usual), key=lambda g: usual[g])
+        if (main := mood_cut(world, c.species, c.mood)) is not None:
             made[main] = max(0, made[main] - 1)
         out[name] = made
     return out
+
+
+def mood_cut(world: World, species: str, mood: int) -> str | None:
+    """The good a creature of `species` makes one fewer of at `mood`: its
+    kind's main good (the one it makes most of; ties to the first by name)
+    while its mood is below `low_mood`; None at or above it."""
+    if mood >= int(world.economy["low_mood"]):
+        return None
+    usual = world.species[species].produces
+    return max(sorted(usual), key=lambda g: usual[g])

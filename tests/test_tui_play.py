@@ -153,7 +153,8 @@ async def test_the_seat_panel_reads_its_own_loan_offers_and_pact_proposals_from_
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert "engine.state" not in imported and "State" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert list(inspect.signature(SeatPanel.show).parameters) == ["self", "view", "goods", "regard", "resolved", "after"]  # goods: the world's words
+    # goods: the world's words; cut: the world's low-mood rule for the view's own mood (the screen works it out)
+    assert list(inspect.signature(SeatPanel.show).parameters) == ["self", "view", "goods", "regard", "resolved", "after", "cut"]
 
     mid = own_offers_round(world)
     view = public_view(mid, world, "Owl")
@@ -1204,3 +1205,30 @@ async def test_at_80x24_the_strip_is_whole_with_names_of_wide_letters(tmp_path):
         said = str(strip.content)
         assert "lead: 栗鼠" in said and "… " in said and strip.content.cell_len <= strip.content_region.width, said
         assert said.strip() == rendered(app).splitlines()[-2].strip(), said
+
+
+async def test_a_seat_whose_mood_is_low_is_told_it_makes_one_fewer_of_its_main_good():
+    """Owl gives its acorns away each round until its mood falls below 25
+    (the wood's `low_mood`): the engine then harvests one timber fewer for it
+    (its kind's main good), and the panel's "you make" line says the harvest
+    the engine makes, and why (it had gone on saying "3 timber a round")."""
+    from engine.groves import harvests
+
+    app = play_app("--seed", "2", "--rounds", "30")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        assert "you make 1 acorn, 3 timber a round" in rendered(app)
+        for r in range(2, 30):
+            view = screen.active.view
+            if view.mood < 25:
+                break
+            await fill(pilot, "gift", good="acorns", qty=str(view.holding("acorns") or 1), to="Fox")
+            await pilot.press("enter")
+            screen = await turn(pilot, r)
+        else:
+            raise AssertionError("Owl's mood never fell below 25")
+        made = harvests(screen.state, screen.world)["Owl"]  # the mood the round just harvested by is the view's
+        assert made == {"acorns": 1, "timber": 2}, made
+        head = str(screen.query_one("#seat-head").content)
+        assert "you make 1 acorn, 2 timber a round (mood under 25: 1 timber fewer)" in head, head
+        assert "timber " in rendered(app)  # the holdings table's last row is still on screen at 80x24

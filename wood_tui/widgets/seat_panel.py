@@ -59,15 +59,19 @@ class SeatPanel(VerticalScroll):
         yield Static(id="seat-notes")
 
     def show(self, view: PublicView, goods: Goods, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
-             after: bool = False) -> None:
+             after: bool = False, cut: tuple[str, int] | None = None) -> None:
         """The seat's view, its units worded by `goods` (`World.goods`); `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
-        `after`: the view is of the state after the last round (the season is over)."""
+        `after`: the view is of the state after the last round (the season is over);
+        `cut`: (good, mood) where its mood is low: it makes one fewer of that good while its mood is below that
+        (`engine.groves.mood_cut`; the view's `produces` is what its grove makes at any mood)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
+        made = [(g, max(0, q - 1) if cut and g == cut[0] else q) for g, q in view.produces]
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
-            ("\nyou make ", "dim"), units_list(view.produces, goods), (" a round", "dim")))
+            ("\nyou make ", "dim"), units_list(made, goods), (" a round", "dim"),
+            (f" (mood under {cut[1]}: {units(1, cut[0], goods)} fewer)" if cut else "", "yellow")))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
                               (f"  until round {s.until}", "dim"))
