@@ -1232,3 +1232,48 @@ async def test_a_seat_whose_mood_is_low_is_told_it_makes_one_fewer_of_its_main_g
         head = str(screen.query_one("#seat-head").content)
         assert "you make 1 acorn, 2 timber a round (mood under 25: 1 timber fewer)" in head, head
         assert "timber " in rendered(app)  # the holdings table's last row is still on screen at 80x24
+
+
+class HoneyBidder:
+    """Fox: a bid for 9 honey at 11 in round 1 (a buyer for a short in round 2), then passes."""
+
+    async def decide(self, view):
+        if view.round == 1:
+            return Decision(Action(action="offer", side="buy", good="honey", qty=9, price=11))
+        return Decision(PASS)
+
+
+async def test_the_final_line_of_a_seat_with_a_short_still_open_adds_up_to_its_worth(tmp_path):
+    """Owl sells 2 honey short in round 2 (due in round 6) of a saved game, and
+    the game is resumed to end in round 3: the short is open at the end, and
+    counts in Owl's worth. The final screen's line for the seat names every
+    part of that worth (it had said "worth 152 (90 coins, goods worth 54)",
+    leaving out the short's 8)."""
+    save = tmp_path / "g.db"
+    app = play_app("--seed", "2", "--rounds", "8", "--save", str(save), extra_brains={"Fox": HoneyBidder()})
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await turn(pilot, 2)
+        await fill(pilot, "short", good="honey", qty="2", price="10", rounds="4")
+        await pilot.press("enter")
+        screen = await turn(pilot, 3)
+        assert screen.active.view.shorts, screen.recaps.get("Owl")
+        await pilot.press("ctrl+q")
+    app = play_app("--resume", str(save), "--rounds", "3")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 3)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final screen")
+        owl = next(r for r in app.screen.rows if r.name == "Owl")
+        assert owl.shorts, owl
+        line = str(app.screen.query_one("#final-seats").content)
+        assert f"open shorts {owl.shorts}" in line, line
+        worth, parts = re.search(r"worth (-?\d+) \((.*)\), mood", line).groups()
+        signs = {"coins": 1, "goods worth": 1, "owed": 1, "debts": -1, "open shorts": 1}
+        total = 0
+        for part in parts.split(", "):
+            m = re.fullmatch(r"(-?\d+) coins|(goods worth|owed|debts|open shorts) (-?\d+)", part)
+            assert m, part
+            total += int(m[1]) if m[1] else signs[m[2]] * int(m[3])
+        assert total == int(worth) == owl.worth, line

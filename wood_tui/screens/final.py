@@ -207,5 +207,7 @@ class FinalScreen(Screen[None]):
             lines.append(Text.assemble(who, f" finished {ordinal(r.rank)} of {len(self.rows)}: worth {r.worth} "
                                             f"({r.coins} coins, goods worth {r.goods_value}",
                                        f", owed {r.credit}" if r.credit else "",
-                                       f", debts {r.debt}" if r.debt else "", f"), mood {r.mood}."))
+                                       f", debts {r.debt}" if r.debt else "",
+                                       # open at the end where a resume cut the season short of its due round
+                                       f", open shorts {r.shorts}" if r.shorts else "", f"), mood {r.mood}."))
         return Text("\n").join(lines)
