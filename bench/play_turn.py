@@ -27,6 +27,7 @@ from wood_tui.app import WoodApp
 from wood_tui.bridge import LiveGame, Pacer, Seat
 from wood_tui.options import RunOptions
 from wood_tui.screens.intro import IntroScreen
+from wood_tui.screens.market import MarketScreen
 
 
 async def until(pilot, cond, timeout: float) -> None:
@@ -56,6 +57,7 @@ async def measure(rounds: int, seed: int, side: str = "new") -> list[float]:
 async def _measure(rounds: int, seed: int) -> list[float]:
     options = RunOptions.parse("play", ["--seed", str(seed), "--rounds", str(rounds + 1)])
     waits = []
+    MarketScreen.SETTLE_S = 0.0  # this player answers at once: a turn's pause for a stray key is not what is measured
     with tempfile.TemporaryDirectory() as config:
         app = WoodApp(LiveGame(options, (Seat("Owl"),)), pacer=Pacer(0.0), config_dir=Path(config))
         async with app.run_test(size=(120, 36)) as pilot:

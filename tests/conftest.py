@@ -19,12 +19,15 @@ def world():
 
 @pytest.fixture(autouse=True)
 def _curtains_take_a_key_at_once(request, monkeypatch):
-    """The app's tests press Enter as soon as a hot-seat curtain is up; its
-    pause for a stray key (`CurtainScreen.SETTLE_S`) has a test of its own."""
+    """The app's tests press Enter as soon as a hot-seat curtain is up, and
+    make a move as soon as a turn is; the pauses for a stray key
+    (`CurtainScreen.SETTLE_S`, `MarketScreen.SETTLE_S`) have tests of their own."""
     if request.module.__name__.rpartition(".")[2].startswith("test_tui") and "settle" not in request.node.name:
         from wood_tui.screens.curtain import CurtainScreen
+        from wood_tui.screens.market import MarketScreen
 
         monkeypatch.setattr(CurtainScreen, "SETTLE_S", 0.0)
+        monkeypatch.setattr(MarketScreen, "SETTLE_S", 0.0)
 
 
 @pytest.fixture

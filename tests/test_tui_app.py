@@ -198,6 +198,7 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
         app.screen.shown_at -= CurtainScreen.SETTLE_S  # Owl's curtain has been up a while
         await pilot.press("enter")
         await turn_of(pilot, "Owl", 1)
+        app.main.shown_at -= MarketScreen.SETTLE_S  # and has looked at its turn a while
         await pilot.press("f2", "enter")  # pass, and an Enter too many
         await curtain_of(pilot, "Fox")
         await pilot.pause()

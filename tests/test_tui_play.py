@@ -1277,3 +1277,29 @@ async def test_the_final_line_of_a_seat_with_a_short_still_open_adds_up_to_its_w
             assert m, part
             total += int(m[1]) if m[1] else signs[m[2]] * int(m[3])
         assert total == int(worth) == owl.worth, line
+
+
+async def test_a_key_tapped_twice_does_not_answer_the_next_turn_unseen_settle(monkeypatch):
+    """With scripted traders a round closes at once: Owl's Enter (its offer)
+    and a second key right behind it (F2, or Enter again) had made round 2's
+    move too, a turn the player never saw. For a moment after a turn comes up
+    (`MarketScreen.SETTLE_S`) a move or a pass is taken for the last turn's
+    key and dropped; then the keys answer the turn as ever."""
+    monkeypatch.setattr(MarketScreen, "SETTLE_S", 30.0)  # "a moment", however slow the machine
+    app = play_app("--seed", "2", "--rounds", "4")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        screen.shown_at -= MarketScreen.SETTLE_S  # the player has looked at round 1 a while
+        await fill(pilot, "offer", side="sell", good="timber", qty="1", price="9")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.closed == 1, what="round 1 closed")
+        await pilot.press("f2", "enter")  # the stray keys, behind the move
+        screen = await turn(pilot, 2)
+        await pilot.pause(0.2)
+        assert screen.closed == 1 and screen.live is not None and screen.live.view.round == 2
+        assert not screen.live.answer.done()
+        assert "fill in" not in str(screen.query_one("#explain").content)  # no refusal of a move it did not make
+        screen.shown_at -= MarketScreen.SETTLE_S  # round 2 has been up a while: F2 passes it
+        await pilot.press("f2")
+        await turn(pilot, 3)
+        assert screen.closed == 2

@@ -258,7 +258,7 @@ async def fuzz(seed: int, mode: str, *, steps: int = 200, size: tuple[int, int] 
                rounds: int = 4, creatures: int | None = None, resize: bool = True, keys_only: bool = False,
                text_every: int = 5, settle: bool = False, script: list | None = None) -> Seen:
     """One run. `mode`: play (one seat, Owl), hot (Owl and Fox at one keyboard), watch.
-    `settle`: keep the curtain's settle time (else 0, so random keys get past it).
+    `settle`: keep the curtain's and a turn's settle times (else 0, so random keys get past them).
     `script`: steps to replay (as `Seen.steps` records them) instead of random ones."""
     rng = random.Random(seed)
     size = size or rng.choice(SIZES)
@@ -269,9 +269,9 @@ async def fuzz(seed: int, mode: str, *, steps: int = 200, size: tuple[int, int] 
         seats = ("Owl",) if mode == "play" else ("Owl", "Fox")
         app = WoodApp(play_game(seats, seed, rounds, creatures), pacer=Pacer(0.0), intro=rng.random() < 0.3)
     seen = Seen(steps=[("size", size)])
-    old_settle = CurtainScreen.SETTLE_S
+    old_settle = CurtainScreen.SETTLE_S, MarketScreen.SETTLE_S
     if not settle:
-        CurtainScreen.SETTLE_S = 0.0
+        CurtainScreen.SETTLE_S = MarketScreen.SETTLE_S = 0.0
     app.deliver_screenshot = lambda *a, **k: None  # never a file in the user's Downloads
     try:
       try:
@@ -310,7 +310,7 @@ async def fuzz(seed: int, mode: str, *, steps: int = 200, size: tuple[int, int] 
       except Exception as e:  # the app's own exception, re-raised as run_test ends
         _fail(seen, seed, f"the app raised {e!r}")
     finally:
-        CurtainScreen.SETTLE_S = old_settle
+        CurtainScreen.SETTLE_S, MarketScreen.SETTLE_S = old_settle
     if app._exception is not None:
         _fail(seen, seed, f"the app raised {app._exception!r}")
     if app.return_code not in (None, 0):

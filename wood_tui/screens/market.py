@@ -15,6 +15,8 @@ the clipboard too: the next seat's ctrl+v would paste it; and its toasts).
 """
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -118,6 +120,10 @@ class MarketScreen(GameScreen):
         Binding("escape", "form", "back to the form", show=False),
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
+    # seconds after a turn comes up in which a move or a pass is still a key meant for the turn before: with
+    # rounds that close at once (scripted traders), F2 or Enter tapped twice had made the next turn's move too,
+    # a turn gone unseen (hot-seat play has its curtain's own pause)
+    SETTLE_S = 0.5
     HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (80, "-narrow"), (120, "-wide")]  # -cramped: the form's fields in rows
     FORM_KEYS = [  # the widgets' own keys, told in the help screen
         Binding("a-z", "", "in a list: pick the choice starting with that letter", key_display="letters"),
@@ -140,6 +146,7 @@ class MarketScreen(GameScreen):
         self.waiting: list[SeatTurn] = []  # seats whose turn came, in arrival order
         self.active: SeatTurn | None = None
         self.revealed = False  # the active turn is on screen (in hot-seat play: its curtain lifted)
+        self.shown_at = 0.0  # when it came on screen (`_reveal`)
         self.seat_shown = False  # a seat's panel has been on screen this session
         self.hold = False                   # the introduction is up: turns wait for it
         # private to each seat, shown only on its own turn: its last round in words,
@@ -148,6 +155,11 @@ class MarketScreen(GameScreen):
         self.regards: dict[str, list[str]] = {}
         self.resolved: dict[str, list[tuple[str, bool]]] = {}
         self.table: list[Standing] = []
+
+    @property
+    def settled(self) -> bool:
+        """The turn on screen has been up long enough (SETTLE_S) that a key answers it, not the turn before."""
+        return time.monotonic() - self.shown_at >= self.SETTLE_S
 
     @property
     def hot_seat(self) -> bool:
@@ -283,6 +295,7 @@ class MarketScreen(GameScreen):
         if self.active is not turn or turn.answer.done():  # answered meanwhile: nothing of it is shown
             return
         self.revealed = True
+        self.shown_at = time.monotonic()
         name = turn.view.name
         self._show_seat(turn.view)
         round_no, recap = self.recaps.get(name, (0, []))
@@ -326,7 +339,7 @@ class MarketScreen(GameScreen):
     @on(ActionForm.Chosen)
     def _chosen(self, event: ActionForm.Chosen) -> None:
         turn = self.live
-        if turn is None:
+        if turn is None or not self.settled:  # a key meant for the turn before: dropped
             return
         problem = self.game.check(turn.view.name, event.action)
         if problem is not None:
@@ -398,7 +411,7 @@ class MarketScreen(GameScreen):
 
     def action_pass_turn(self) -> None:
         """Pass, saying the line typed in the form's `say` (if any): F2 had dropped it unsaid."""
-        if self.live is not None:  # never a turn still behind its curtain
+        if self.live is not None and self.settled:  # never a turn still behind its curtain, nor one just up
             say = self.query_one(ActionForm).say
             self._answer(self.live, Action(action="pass", say=say) if say else PASS)
 
