@@ -1028,6 +1028,32 @@ async def test_a_paste_longer_than_the_line_keeps_what_fits():
         assert qty.value == ""
 
 
+async def test_a_paste_of_escapes_and_control_bytes_is_the_line_the_engine_sends():
+    """A line pasted into `say` with an escape sequence that clears a
+    terminal, a bell, a hyperlink and a bidi override: the field keeps it as
+    the engine will send it (they had stayed in the field and been drawn raw,
+    the terminal obeying them, and what the field showed was not what was
+    said); the words around it, and its spaces at the ends, are kept."""
+    from wood_tui.messages import RoundClosed
+
+    closed: list[RoundClosed] = []
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(80, 24), message_hook=lambda m: isinstance(m, RoundClosed) and closed.append(m)) \
+            as pilot:
+        screen = await turn(pilot, 1)
+        say = screen.query_one(ActionForm).query_one("#say", Input)
+        say.focus()
+        await pilot.press(*"honey", "space")
+        say.post_message(events.Paste("for \x1b[2J\x07sale \x1b]8;;https://evil.example/\x07here\x1b]8;;\x07\u202e cheap \nnext"))
+        await pilot.pause()
+        assert say.value == "honey for sale here cheap ", repr(say.value)
+        drawn = "".join(seg.text for y in range(say.size.height) for seg in say.render_line(y))
+        assert not any(c in drawn for c in "\x1b\x07\u202e"), repr(drawn)
+        await pilot.press("f2")
+        await until(pilot, lambda: closed, what="round 1 to close")
+        assert closed[0].decisions["Owl"].action.say == "honey for sale here cheap"  # what the field showed
+
+
 @pytest.mark.parametrize("kind, fields, words", [
     ("offer", {"side": "sell", "good": "timber", "qty": "0", "price": "5"}, "qty must be at least 1"),
     ("offer", {"side": "sell", "good": "timber", "qty": "3", "price": "99999"}, "price must be at most 10000"),

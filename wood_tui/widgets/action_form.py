@@ -176,8 +176,8 @@ class WordsInput(Input):
     A paste (the terminal's, or ctrl+v of what was copied in the app) keeps
     what fits of its first line: Textual's own Input dropped a paste whole,
     without a word, when it would pass the cap (an 81-character line pasted
-    into `say` left it empty). Numbers are not clipped: a number cut short
-    would be another number."""
+    into `say` left it empty), cleaned as the engine cleans what it sends.
+    Numbers are not clipped: a number cut short would be another number."""
 
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # not Input's own handler too
@@ -191,9 +191,15 @@ class WordsInput(Input):
         lines = text.splitlines()
         if not lines:
             return
+        line = lines[0]
+        # as the engine will send it (clean_text), spaces at its ends kept for the words around it: an escape
+        # sequence, a control byte or a bidi override pasted had stayed in the field and been drawn raw, the
+        # terminal obeying it (ESC[2J cleared the screen), and the field showed what would not be sent
+        body = clean_text(line)
+        line = (" " if line[:1].isspace() else "") + body + (" " if body and line[-1:].isspace() else "")
         start, end = sorted(self.selection)
-        room = self.max_length - len(self.value) + (end - start) if self.max_length else len(lines[0])
-        self.replace(lines[0][:max(room, 0)], start, end)
+        room = self.max_length - len(self.value) + (end - start) if self.max_length else len(line)
+        self.replace(line[:max(room, 0)], start, end)
 
 
 class ActionForm(Vertical):
