@@ -1028,6 +1028,25 @@ async def test_a_paste_longer_than_the_line_keeps_what_fits():
         assert qty.value == ""
 
 
+@pytest.mark.parametrize("size", [(20, 6), (24, 24)])
+async def test_the_action_list_pages_in_a_very_narrow_window(size):
+    """In a window of 20-26 columns a list's options had no width: PageDown on
+    the open action list raised KeyError (20x6) and opening it raised
+    ValueError (24x24), the app gone in a traceback. The list pages as at
+    80x24: PageDown then Enter picks its last move, PageUp its first."""
+    app = play_app("--seed", "2", "--rounds", "3")
+    async with app.run_test(size=size) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        await pilot.press("down", "pagedown", "enter")
+        await pilot.pause()
+        assert form.kind == KINDS[-1]
+        await pilot.press("down", "pageup", "enter")
+        await pilot.pause()
+        assert form.kind == KINDS[0]
+        assert app._exception is None and app.is_running
+
+
 async def test_a_paste_of_escapes_and_control_bytes_is_the_line_the_engine_sends():
     """A line pasted into `say` with an escape sequence that clears a
     terminal, a bell, a hyperlink and a bidi override: the field keeps it as
