@@ -683,3 +683,28 @@ def test_export_model_filter_that_is_no_model_name_is_a_usage_error(tmp_path, ca
     assert line == (f"wood: error: argument --model: model name {shown} is not a plain name (1-200 characters of "
                     "printable text, no control characters, no leading or trailing spaces or runs of spaces)"), line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,flag,value,seeds", [
+    (["sweep", "--roster", "r.toml", "--seeds", "-3--1"], "--seeds", "-3--1", [-3, -2, -1]),
+    (["export", "run.db", "--sft", "s.jsonl", "--holdout-seeds", "-3-1"], "--holdout-seeds", "-3-1", [-3, -2, -1, 0, 1]),
+])
+def test_a_dashed_range_is_told_how_to_give_it(tmp_path, monkeypatch, capsys, argv, flag, value, seeds):
+    """`wood sweep --seeds -3--1` (negative seeds, which a sweep plays) had
+    said only 'argument --seeds: expected one argument': argparse reads a
+    word that begins with a dash, and is no plain negative number, as an
+    option. The line now says how to give it, and that way is taken."""
+    monkeypatch.chdir(tmp_path)
+    assert one_error(capsys, argv) == (f"wood: error: argument {flag}: expected one argument; to give {value}, "
+                                       f"which begins with a dash, write {flag}={value}")
+    from wood_tui.cli import build_parser
+
+    joined = [w for w in argv if w not in (flag, value)] + [f"{flag}={value}"]
+    args = build_parser().parse_args(joined)
+    assert getattr(args, flag[2:].replace("-", "_")) == seeds
+
+
+def test_a_flag_missing_its_value_gets_no_dash_hint(capsys):
+    """The hint is only for a value that begins with a dash: a flag followed by another flag is only missing its value."""
+    assert one_error(capsys, ["sweep", "--roster", "r.toml", "--seeds", "--json"]) == \
+        "wood: error: argument --seeds: expected one argument"

@@ -68,6 +68,8 @@ def _dash_hint(message: str, parser, args: list[str]) -> str:
     unknown option, and argparse says only that RUN.db is missing (or, after
     the paths of `wood export A.db -x.db`, that -x.db is no argument): where
     the word it rejected names a file, how to name it."""
+    if message.endswith(": expected one argument"):
+        return _dashed_value_hint(message, parser, args)
     paths = [a for a in parser._actions if not a.option_strings and isinstance(a.metavar, str)]
     missing = message.startswith("the following arguments are required: ") and any(
         name in {a.metavar for a in paths} for name in message.split(": ", 1)[1].split(", "))
@@ -83,6 +85,22 @@ def _dash_hint(message: str, parser, args: list[str]) -> str:
 
     return (f"; {shown_path(named)} is a file: name it {shown_path('./' + named)}, or end the command with "
             f"-- {shown_path(named)}")
+
+
+def _dashed_value_hint(message: str, parser, args: list[str]) -> str:
+    """A flag's value that begins with a dash and is no plain negative number
+    (`wood sweep --seeds -3--1`, a range of negative seeds) is read by
+    argparse as an option, and it says only 'expected one argument': where
+    the word after the flag begins with one, how to give it."""
+    flags = message.removeprefix("argument ").rsplit(": ", 1)[0].split("/")
+    given = args[:args.index("--")] if "--" in args else args
+    at = next((i for i, a in enumerate(given) if a in flags and i + 1 < len(given)), None)
+    if at is None or not given[at + 1].startswith("-") or given[at + 1] in parser._option_string_actions:
+        return ""
+    from engine.sanitise import shown_path
+
+    return (f"; to give {shown_path(given[at + 1])}, which begins with a dash, write "
+            f"{shown_path(given[at] + '=' + given[at + 1])}")
 
 
 def build_parser():
