@@ -253,6 +253,20 @@ def shown_path(path: object) -> str:
     return "".join(out)
 
 
+def json_path(path: object) -> str:
+    """A file's path for a field of JSON a command prints (`wood sweep --json`):
+    as it is where it is text (a newline or an ESC in it is escaped by the
+    JSON itself, and read back whole), else, where it holds a byte that is not
+    UTF-8 (Python's lone surrogate, which no valid JSON text can hold: it was
+    written as a bare "\\udcff"), as `shown_path` shows it (`\\xff`)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return shown_path(text)
+    return text
+
+
 def inert_lines(text: str) -> str:
     """Each line of `text` as it is where it is all printable (nothing in it a
     terminal obeys: runs of spaces in a path kept), else through `clean_text`."""

@@ -1130,3 +1130,19 @@ def test_a_sweep_whose_runs_save_is_a_named_pipe_says_so_and_never_waits_on_it(r
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines()[-1].startswith(f"wood: error: {save} ") and "not a regular file" in r.stderr, r.stderr
     assert save.is_fifo()
+
+
+def test_the_json_of_a_sweep_into_a_folder_not_named_in_utf8_is_valid(rosters, tmp_path):
+    """`wood sweep --json --out` a folder whose name holds a byte that is not
+    UTF-8 had written it in `out` (and in each run's `path`) as a bare
+    "\\udcff", a lone surrogate no valid JSON holds (a strict reader refuses
+    the object). Such a path is now written as the sweep's lines show it."""
+    out = tmp_path / os.fsdecode(b"runs\xff")
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(rosters[0]), "--seeds", "1",
+                        "--rounds", "2", "--out", str(out), "--json"], cwd=ROOT, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout.decode("utf-8"))
+    shown = str(tmp_path).replace("\\", "\\\\") + "/runs\\xff"
+    assert d["out"] == shown and d["runs"][0]["path"] == shown + "/calm/seed-1.db", d
+    json.dumps(d, ensure_ascii=False).encode("utf-8")  # every string in it is text: no lone surrogate
+    assert d["rosters"]["calm"]["path"] == str(rosters[0])  # a path that is text is as it is

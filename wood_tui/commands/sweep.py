@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.metrics import counted
-from engine.sanitise import clean_text, shell_line, shown_path
+from engine.sanitise import clean_text, json_path, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
 from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int, dir_text, path_text, seed_list
 
@@ -211,7 +211,7 @@ def _show(result: dict, jobs: list[Job], failed: list[Job], rosters: list[Roster
     from wood_tui import plots
 
     called = result.pop("called")  # the models that made a call, in any run: what a price is used on
-    result["failed"] = [{"roster": j.roster.label, "seed": j.seed, "log": str(j.save.with_suffix(".log"))}
+    result["failed"] = [{"roster": j.roster.label, "seed": j.seed, "log": json_path(j.save.with_suffix(".log"))}
                         for j in failed]
     labels = [r.label for r in rosters]
     if args.json:
@@ -614,12 +614,12 @@ def _measure(jobs: list[Job], rosters: list[RosterFile], args, prices) -> dict:
     finally:
         with deferred():
             pool.join()
-    runs = [{"roster": j.roster.label, "seed": j.seed, "path": str(j.save), "rounds": n, "metrics": m}
+    runs = [{"roster": j.roster.label, "seed": j.seed, "path": json_path(j.save), "rounds": n, "metrics": m}
             for j, (n, m, _) in zip(ready, measured)]
     called = {k: c for _, _, models in measured for k, c in models.items()}
     by_roster = {r.label: [x["metrics"] for x in runs if x["roster"] == r.label] for r in rosters}
-    return {"rosters": {r.label: {"path": str(r.path), "sha256": r.digest} for r in rosters},
-            "seeds": args.seeds, "rounds": args.rounds, "out": str(args.out), "runs": runs,
+    return {"rosters": {r.label: {"path": json_path(r.path), "sha256": r.digest} for r in rosters},
+            "seeds": args.seeds, "rounds": args.rounds, "out": json_path(args.out), "runs": runs,
             "table": compare(by_roster), "called": called}
 
 
