@@ -30,7 +30,8 @@ to `--parallel` requests decoding together in one llama context:
   admits nothing more (no extra step to sample the end token).
 - The KV cache, `--kv split` (the default): each sequence has `--n-ctx`
   cells of its own and attends to those alone; a copied prefix is copied
-  (memory: parallel x n_ctx cells, ~23 KB each for SmolLM2-135M). Flash
+  (memory: parallel x n_ctx cells, ~23 KB each for SmolLM2-135M; at most
+  KV_CELLS_MAX, as a roster's embedded model, else one usage line). Flash
   attention stays off: on CPU it made a step of five single tokens about
   twice as slow. Measured on 2 cores, the same recorded rounds replayed
   against both: 4.4 s a round against 5.6 s for `--kv unified` (one pool of
@@ -72,6 +73,7 @@ import numpy as np
 
 from engine.sanitise import shown_path
 
+from .embedded import KV_CELLS_MAX
 from .loopback import HttpConnection, host_arg, port_arg, served_at
 
 HOST = "127.0.0.1"
@@ -714,9 +716,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_batch < args.parallel:  # llama.cpp had aborted the process (GGML_ASSERT) as the context was made
         ap.error(f"--n-batch {args.n_batch} is below --parallel {args.parallel}: a decode step holds a token of "
                  "every request decoded together")
+    cells = args.n_ctx * args.parallel if args.kv == "split" else args.n_ctx
+    if cells > KV_CELLS_MAX:  # llama.cpp had tried to allocate them (10**20: a hang), as no roster may ask
+        asked = f"--n-ctx {args.n_ctx} x --parallel {args.parallel}" if args.kv == "split" else f"--n-ctx {args.n_ctx}"
+        ap.error(f"{asked} asks for {cells:,} cells of KV cache (--kv {args.kv}); at most {KV_CELLS_MAX:,} "
+                 "(~23 KB each)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     t0 = time.perf_counter()
     if not Path(args.model).is_file():  # one line, the path as typed (control characters escaped)
         why = "a directory, not a GGUF file" if Path(args.model).is_dir() else "no model file there"
@@ -729,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:  # llama.cpp could not load the file or make the context: one line
         print(f"serve.batched: {e}", file=sys.stderr, flush=True)
         return 1
+    # only now: while the model loads, SIGTERM ends the process as it comes (a handler, run inside
+    # llama.cpp's log callback, had printed a traceback there, and the server had gone on to serve)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     def ready(port: int) -> None:
         print(f"batched serving {served_at(args.host, port)} ({args.alias}: {shown_path(args.model)}; parallel {engine.parallel}, "

@@ -252,6 +252,13 @@ def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, sa
     (["--threads", "-1"], "argument --threads: expected 0 to 1,024, got -1"),
     (["--threads", str(10**20)], f"argument --threads: expected 0 to 1,024, got {10**20}"),
     (["--parallel", "５"], "argument --parallel: expected a whole number of at least 1, got '５'"),  # had been 5
+    # llama.cpp had been asked for the cells: 10**20 hung allocating them; bounded as a roster's embedded model is
+    (["--n-ctx", str(10**20)], f"--n-ctx {10**20} x --parallel 8 asks for {8 * 10**20:,} cells of KV cache "
+                               "(--kv split); at most 131,072 (~23 KB each)"),
+    (["--n-ctx", "32768", "--parallel", "8"], "--n-ctx 32768 x --parallel 8 asks for 262,144 cells of KV cache "
+                                              "(--kv split); at most 131,072 (~23 KB each)"),
+    (["--kv", "unified", "--n-ctx", "131073"], "--n-ctx 131073 asks for 131,073 cells of KV cache (--kv unified); "
+                                               "at most 131,072 (~23 KB each)"),
 ])
 def test_batched_flags_it_cannot_serve_with_are_usage_errors(tmp_path, args, says):
     """Refused as the flags are read, before the model loads: one line, exit 2, nothing started."""
@@ -264,3 +271,28 @@ def test_batched_flags_it_cannot_serve_with_are_usage_errors(tmp_path, args, say
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr[-800:])
     assert r.stderr.splitlines()[-1] == f"python -m serve.batched: error: {says}", r.stderr[-800:]
+
+
+def test_sigterm_while_the_model_loads_ends_the_server_quietly():
+    """SIGTERM as the model loaded had run the server's handler inside
+    llama.cpp's log callback: a traceback ('Exception ignored on calling
+    ctypes callback function ... SystemExit: 0'), and the server went on to
+    load and serve. It now ends the process as it comes, saying nothing."""
+    import signal
+    import subprocess
+    import sys
+
+    from serve.embedded import gguf_path
+
+    p = subprocess.Popen([sys.executable, "-m", "serve.batched", "--model", str(gguf_path()), "--verbose"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "llama_model_loader" not in (line := p.stderr.readline()):  # llama.cpp's log: the model is loading
+            assert line, "the server ended before it loaded the model"
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == -signal.SIGTERM and out == "", (p.returncode, out)
+    assert "Traceback" not in err and "Exception ignored" not in err, err[-800:]
