@@ -147,14 +147,17 @@ def already_served(cfg) -> bool:
 SERVER_MODULES = ("serve.batched", "llama_cpp.server")  # what `python -m` runs as an embedded model server
 
 
-def other_servers(proc_root: Path = Path("/proc")) -> list[int]:
+def other_servers(proc_root: Path = Path("/proc"), ours: list["EmbeddedServer"] = ()) -> list[int]:
     """Pids of embedded model servers already running on this machine (another
     game's, a `wood serve`): a server started now shares the CPU with them,
     and on a few cores each game's rounds take several times as long. Read
-    from `/proc`; where there is none (not Linux), none are seen."""
+    from `/proc`; where there is none (not Linux), none are seen. `ours`: the
+    servers this process started already (a roster's other embedded model's),
+    which are no other program's."""
     pids = []
+    mine = {os.getpid()} | {s.process.pid for s in ours if s.process is not None}
     try:
-        entries = [p for p in proc_root.iterdir() if p.name.isdigit() and int(p.name) != os.getpid()]
+        entries = [p for p in proc_root.iterdir() if p.name.isdigit() and int(p.name) not in mine]
     except OSError:
         return []
     for entry in entries:

@@ -473,6 +473,16 @@ def test_other_servers_reads_the_process_table(tmp_path):
     (tmp_path / "self").mkdir()
     assert other_servers(tmp_path) == [101, 102]
     assert other_servers(tmp_path / "missing") == []
+    # a server this process started (a roster's first embedded model's, as the second starts) is no other's
+    import subprocess
+    import sys
+
+    ours = EmbeddedServer()
+    ours.process = subprocess.Popen([sys.executable, "-c", "pass"])
+    ours.process.wait()
+    proc(str(ours.process.pid), "python", "-m", "serve.batched", "--alias", MODEL_ALIAS)
+    assert other_servers(tmp_path, ours=[ours]) == [101, 102]
+    assert ours.process.pid in other_servers(tmp_path)
 
 
 @pytest.mark.real_model

@@ -707,3 +707,32 @@ def test_wood_serve_with_the_embedded_model_reads_the_temporary_folder_for_orpha
     assert main(["serve", "--roster", "serve/rosters/embedded.toml"]) == 2
     assert "the embedded model server exited early" in capsys.readouterr().err
     assert reads == [None]
+
+
+def test_wood_serve_serves_every_embedded_model_of_a_roster(tmp_path, monkeypatch, capsys):
+    """A roster with two embedded models: `wood serve` (and its --dry-run)
+    had started the first alone, saying nothing of the second, while a game
+    starts one server per embedded model. Each now has its own, named, as a
+    game starts them; two whose base_url names one port share the server
+    started there, as a game uses the one it finds answering there."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    base = (ROSTERS / "embedded.toml").read_text()
+    twin = base.split("[[creatures]]")[0].replace("[models.smol]", "[models.wide]").replace(
+        "context_window = 2048", "context_window = 4096")
+    roster = tmp_path / "r.toml"
+    roster.write_text(base.replace('name = "Fox"\nspecies = "fox"\ntemperament = "speculator"\nmodel = "smol"',
+                                   'name = "Fox"\nspecies = "fox"\ntemperament = "speculator"\nmodel = "wide"')
+                      + "\n" + twin)
+    assert 'model = "wide"' in roster.read_text()
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [x for x in lines if "(embedded" in x] == ["# smollm2 (embedded, for smol) -> http://127.0.0.1:PORT/v1",
+                                                      "# smollm2 (embedded, for wide) -> http://127.0.0.1:PORT/v1"]
+    commands = [x.split() for x in lines if not x.startswith("#")]
+    assert [c[c.index("--n-ctx") + 1] for c in commands] == ["2048", "4096"]  # each its own context_window
+    shared = roster.read_text().replace("embedded = true\n", 'embedded = true\nbase_url = "http://127.0.0.1:8010/v1"\n')
+    roster.write_text(shared)
+    assert main(["serve", "--roster", str(roster), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [x for x in lines if "(embedded" in x] == ["# smollm2 (embedded, for smol, wide) -> http://127.0.0.1:8010/v1"]

@@ -277,7 +277,7 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
             cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
         elif cfg.embedded:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
-            if others := await asyncio.to_thread(other_servers):
+            if others := await asyncio.to_thread(other_servers, ours=servers):  # not the roster's other embedded one
                 log(shared_cpu_note(others))
             srv = server_for(cfg, on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
             await stack.enter_async_context(srv)

@@ -1,7 +1,8 @@
 """`wood serve --roster FILE`: start the model servers a roster needs and keep
 them up until Ctrl-C. Its vLLM servers start one after another (each once the
-previous answers /health), then the embedded SmolLM2 server if a model has
-`embedded = true`. `--dry-run` prints the command lines instead and writes
+previous answers /health), then an embedded SmolLM2 server for each model with
+`embedded = true`, as a game starts them (models whose base_url names one port
+share the server started there). `--dry-run` prints the command lines instead and writes
 nothing; what is only decided at start shows as PORT or MODEL, with a note."""
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import WoodError
     from engine.sanitise import clean_text, shell_line, shown_path
     from engine.stops import Stopped
-    from serve.embedded import (MODEL_ALIAS, drop_orphaned_logs, other_servers, serve_log_folder, server_for,
-                                shared_cpu_note)
+    from serve.embedded import (MODEL_ALIAS, drop_orphaned_logs, other_servers, serve_log_folder, served_port,
+                                server_for, shared_cpu_note)
     from serve.roster import load_roster
     from serve.vllm import VLLMFleet, VLLMServer, check_vllm_path, find_vllm, resolve_config, roster_configs
 
@@ -84,11 +85,23 @@ def run(args: argparse.Namespace) -> int:
             line_open = False
 
     fleet = VLLMFleet(roster, vllm_bin=args.vllm_bin, log_dir=log_dir, on_event=progress)
-    embedded = next((m for m in roster.models.values() if m.embedded), None)
-    smol = None
-    if embedded is not None:
-        smol = server_for(embedded, log_dir=log_dir)
-    if not fleet.servers and smol is None:
+    # one server per embedded model, as a game starts them; models whose base_url names one port share the
+    # server started there (a game finds the first one's answering there, and uses it)
+    smols = []  # (the embedded models it serves, its server)
+    by_port: dict[int, list] = {}
+    for m in sorted((m for m in roster.models.values() if m.embedded), key=lambda m: m.name):  # a game's order
+        if (port := served_port(m)) is not None and port in by_port:
+            by_port[port].append(m)
+            continue
+        smols.append(([m], server_for(m, log_dir=log_dir)))
+        if port is not None:
+            by_port[port] = smols[-1][0]
+    several = len([m for m in roster.models.values() if m.embedded]) > 1
+
+    def named(models: list) -> str:  # which model a server is, where the roster has more than one embedded
+        return f"{MODEL_ALIAS} (embedded" + (f", for {', '.join(m.name for m in models)})" if several else ")")
+
+    if not fleet.servers and not smols:
         if args.log_dir is None and not args.dry_run:  # the folder made for its logs: nothing will be logged
             log_dir.rmdir()
         raise WoodError(f"roster {shown_path(args.roster)} has nothing to serve: no model has vllm_config or "
@@ -105,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
                   + (" (start when the previous /health answers 200)" if i else " (first)")
                   + (f"; on each node: the roster's replicas are {', '.join(replicas)}" if replicas else ""))
             print(shell_line(cmd))  # an escape sequence in a path written as printf octal escapes, read back as it was
-        if smol is not None:
+        for models, smol in smols:
             plan = smol.plan()  # nothing made: a port or model file decided at start shows as a placeholder
-            print(f"# {MODEL_ALIAS} (embedded) -> {plan.base_url}")
+            print(f"# {named(models)} -> {plan.base_url}")
             for note in plan.notes:
                 print(f"# {note if note.isprintable() else clean_text(note)}")  # its paths already shown (shown_path)
             print(shell_line(plan.command))
@@ -124,10 +137,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             if fleet.servers:
                 stack.enter_context(fleet)
-            if smol is not None:
-                if others := other_servers():
+            for i, (models, smol) in enumerate(smols):
+                if others := other_servers(ours=[started for _, started in smols[:i]]):
                     print(shared_cpu_note(others), flush=True)
-                print(f"starting {MODEL_ALIAS} (embedded) on :{smol.port} ... ", end="", flush=True)
+                print(f"starting {named(models)} on :{smol.port} ... ", end="", flush=True)
                 line_open = True
                 stack.enter_context(smol)
                 moved = f", on :{smol.port} instead (another program took the first)" if smol.port_note else ""
@@ -143,19 +156,20 @@ def run(args: argparse.Namespace) -> int:
                 with contextlib.suppress(OSError):
                     log_dir.rmdir()
             raise
-        urls = [s.base_url for s in fleet.servers] + ([smol.base_url] if smol is not None else [])
+        urls = [s.base_url for s in fleet.servers] + [smol.base_url for _, smol in smols]
         # from here a signal only asks the loop to stop: an exception raised wherever the signal lands
         # (inside Popen.poll, holding its lock) could leave the servers' stop waiting forever
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, lambda signum, frame: stop.set())
         print(f"serving {', '.join(urls)}; Ctrl-C stops them", flush=True)
-        if embedded is not None and not embedded.base_url:  # a game would start its own on another port
-            print(f"# a game with this roster uses it once [models.{embedded.name}] has base_url = "
-                  f"\"{smol.base_url}\"", flush=True)
+        for models, smol in smols:
+            if not models[0].base_url:  # a game would start its own on another port
+                print(f"# a game with this roster uses it once [models.{models[0].name}] has base_url = "
+                      f"\"{smol.base_url}\"", flush=True)
         while not stop.wait(1):
             fleet.check()
-            if smol is not None:
+            for _, smol in smols:
                 smol.check()
         print()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C cuts the stop short, as before
