@@ -15,7 +15,7 @@ from pathlib import Path
 import assets
 
 from .errors import WoodError
-from .sanitise import check_plain_name, shown_name, shown_path
+from .sanitise import check_plain_name, clean_text, shown_name, shown_path
 
 MIN_CREATURES = 2  # a market needs at least two traders
 NAME_MAX = 40  # characters of a creature's name (a roster's, one typed after --as)
@@ -316,8 +316,12 @@ def _check(world: World) -> None:
             raise _wrong(f"shocks.{sh.name}.good", f"names {shown_name(sh.good, NAME_MAX)}, which is not a good {goods}")
         _fills(f"shocks.{sh.name}.tip", sh.tip, good=sh.good, rounds="2 rounds")  # as `rules.tip_text` fills it
         _fills(f"shocks.{sh.name}.headline", sh.headline, good=sh.good)  # ... and `rules` the shock's headline
+        _sentence(f"shocks.{sh.name}.tip", sh.tip)
+        _sentence(f"shocks.{sh.name}.headline", sh.headline)
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
+    for name, line in world.temperaments.items():
+        _sentence(f"temperaments.{name}.line", line)
     for i, r in enumerate(world.default_roster, 1):  # a creature's name, as a roster file's must be (serve.roster)
         try:
             check_plain_name(in_file(f"roster[{i}].name") + ":", r.name, NAME_MAX)
@@ -343,6 +347,19 @@ def _fills(where: str, text, **names: str) -> None:
         text.format(**names)
     except (KeyError, IndexError, ValueError, AttributeError, TypeError):
         raise _wrong(where, f"may fill in only {' and '.join(f'{{{name}}}' for name in names)}") from None
+
+
+SENTENCE_SHOWN = 60  # characters of a refused sentence the line shows
+
+
+def _sentence(where: str, text: str) -> None:
+    """Refuse `text`, the world's sentence at `where` (a tip, a headline, a temperament's line: on the screen, in
+    printed lines and in every model's prompt), unless the sanitiser (`clean_text`) leaves it as it is: the world's
+    own words are held to the rule that model-written text is made to keep, once, as the world loads."""
+    if clean_text(text) != text:
+        raise _wrong(where, f"is {shown_name(text, SENTENCE_SHOWN)}, not one line of plain text (no control "
+                     "characters, escape sequences or invisible characters, no leading or trailing spaces or runs of "
+                     "spaces, nothing a chat template reads as a control token, as <|im_end|>)")
 
 
 def _whole(where: str, v, low: int, high: int | None = None) -> None:
