@@ -320,8 +320,12 @@ def _check(world: World) -> None:
         _sentence(f"shocks.{sh.name}.headline", sh.headline)
         _whole(f"shocks.{sh.name}.pct", sh.pct, -100)
         _whole(f"shocks.{sh.name}.rounds", sh.rounds, 1)
+    from .brains.scripted import STYLE  # here: the scripted brain reads this module's RosterEntry
     for name, line in world.temperaments.items():
         _sentence(f"temperaments.{name}.line", line)
+        if name not in STYLE:  # every run's scripted traders, and a seat's autopilot, play it
+            raise _wrong(f"temperaments.{name}", f"is not a temperament the scripted brain plays ({', '.join(STYLE)}):"
+                         " a world's temperaments must be among those")
     for i, r in enumerate(world.default_roster, 1):  # a creature's name, as a roster file's must be (serve.roster)
         try:
             check_plain_name(in_file(f"roster[{i}].name") + ":", r.name, NAME_MAX)

@@ -1807,3 +1807,20 @@ def test_a_world_whose_sentences_a_terminal_or_a_model_would_obey_is_refused(fil
         load_world(tmp_path)
     said = str(err.value)
     assert "not one line of plain text" in said and said.isprintable()
+
+
+def test_a_world_with_a_temperament_the_scripted_brain_cannot_play_is_refused(tmp_path):
+    """A temperament an edited world added (`[temperaments.bold]`) had loaded, and every scripted trader of it (and a
+    seat's autopilot) was played, silently, as a merchant; it is refused as the world loads, naming the key, its file
+    and the temperaments the scripted brain plays."""
+    from engine.brains.scripted import STYLE
+    from engine.world import WorldError
+    world_files(tmp_path)
+    path = tmp_path / "creatures.toml"
+    text = path.read_text()
+    path.write_text(text.replace("[temperaments.merchant]", '[temperaments.bold]\nline = "You dare."\n'
+                                 "[temperaments.merchant]", 1))
+    with pytest.raises(WorldError) as err:
+        load_world(tmp_path)
+    assert str(err.value) == ("temperaments.bold in creatures.toml is not a temperament the scripted brain plays "
+                              f"({', '.join(STYLE)}): a world's temperaments must be among those")
