@@ -32,6 +32,7 @@ ECONOMY_RANGES = (
     ("short_rounds", 1, None), ("max_shorts", 0, None), ("squeeze_pct", 0, None), ("max_allies", 0, None),
     ("whispers_shown", 0, None), ("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000),
 )
+CURRENCY_WORDS = ("coin", "coins")  # the wood's money (`events.unit_word`; a gift's good "coins"): no good's name
 ODDS_CHANCES = ("weather_per_round", "tip_per_round", "tip_true", "investigate")  # shocks.toml [odds], each 0 to 1
 ODDS_WHOLE = (("tip_lead_min", 1), ("tip_lead_max", 1), ("fine_base", 0))  # ... and its whole numbers, from low
 
@@ -294,6 +295,10 @@ def _check(world: World) -> None:
             check_plain_name(in_file(f"goods.{g.name}.one") + ":", g.one, NAME_MAX)
         except ValueError as e:
             raise WorldError(str(e)) from None
+        for where, word in ((f"goods.{g.name}", g.name), (f"goods.{g.name}.one", g.one)):
+            if name_key(word) in CURRENCY_WORDS:
+                raise _wrong(where, f"is {word!r}, the word for the wood's money: a move's good \"coins\" gives "
+                             "coins, and `1 coin` is money in every line; a good must be named otherwise")
         if type(g.spoil_pct) is int and g.spoil_pct <= 0:
             raise _wrong(f"goods.{g.name}.spoil_pct", "must be above 0: every good must spoil, or it can be hoarded "
                          "forever")

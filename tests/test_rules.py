@@ -1824,3 +1824,54 @@ def test_a_world_with_a_temperament_the_scripted_brain_cannot_play_is_refused(tm
         load_world(tmp_path)
     assert str(err.value) == ("temperaments.bold in creatures.toml is not a temperament the scripted brain plays "
                               f"({', '.join(STYLE)}): a world's temperaments must be among those")
+
+
+def renamed_berries(folder: Path, name: str, one: str) -> Path:
+    """`world_files` with berries renamed `name` (one unit of it `one`) in every file that names it."""
+    world_files(folder)
+    for file in ("goods.toml", "creatures.toml", "shocks.toml"):
+        path = folder / file
+        text = path.read_text().replace("[goods.berries]\none = \"berry\"", f'[goods."{name}"]\none = "{one}"')
+        path.write_text(text.replace(" berries = ", f' "{name}" = ').replace('good = "berries"', f'good = "{name}"'))
+    return folder
+
+
+@pytest.mark.parametrize("name, one, said", [
+    ("coins", "berry", "goods.coins in goods.toml is 'coins', the word for the wood's money"),
+    ("Coins", "berry", "goods.Coins in goods.toml is 'Coins', the word for the wood's money"),
+    ("berries", "coin", "goods.berries.one in goods.toml is 'coin', the word for the wood's money"),
+])
+def test_a_world_with_a_good_named_as_the_wood_names_its_money_is_refused(name, one, said, tmp_path):
+    """A good named `coins` had loaded: a gift of it gave coins instead, the action form offered `coins` twice, and
+    one unit of it read `1 coin`, as money does; each is refused as the world loads, naming the key and its file."""
+    import re
+
+    from engine.world import WorldError
+    with pytest.raises(WorldError, match="^" + re.escape(said)):
+        load_world(renamed_berries(tmp_path, name, one))
+
+
+def test_a_world_with_a_good_named_in_two_words_is_played_and_read_back(tmp_path):
+    """A good's name may hold a space (`pine cones`): it is kept, as the wood handles it: traded, worded one unit and
+    two, and read back from a model's reply as written."""
+    import asyncio
+
+    from engine.brains.scripted import scripted_brains
+    from engine.events import units
+    from engine.parsing import parse_reply
+    from engine.runner import Runner
+    world = load_world(renamed_berries(tmp_path, "pine cones", "pine cone"))
+    assert "pine cones" in world.goods and not any("berr" in str(s.__dict__) for s in world.species.values())
+    assert units(1, "pine cones", world.goods) == "1 pine cone" and units(3, "pine cones", world.goods) == "3 pine cones"
+    roster = build_roster(world)
+    runner = Runner(world, initial_state(world, 3, roster), scripted_brains(roster, 3))
+    traded = []
+
+    async def go():
+        for _ in range(20):
+            traded.extend(e for e in (await runner.play_round()).events if e.kind == "trade")
+    asyncio.run(go())
+    assert any(e.data["good"] == "pine cones" for e in traded)
+    reply = '{"action": "offer", "side": "buy", "good": "pine cones", "qty": 2, "price": 5}'
+    parsed = parse_reply(reply, world.good_names, tuple(r.name for r in roster))
+    assert parsed.outcome == "clean" and parsed.action.good == "pine cones"
