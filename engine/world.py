@@ -299,6 +299,9 @@ def _check(world: World) -> None:
             if name_key(word) in CURRENCY_WORDS:
                 raise _wrong(where, f"is {word!r}, the word for the wood's money: a move's good \"coins\" gives "
                              "coins, and `1 coin` is money in every line; a good must be named otherwise")
+        if g.name != g.name.lower():  # a move's good is read in lower case (`parsing._reshape`): `Nuts` never traded
+            raise _wrong(f"goods.{g.name}", f"is {g.name!r}: a good is named in lower case ({g.name.lower()!r}), as a "
+                         "model's reply is read")
         if type(g.spoil_pct) is int and g.spoil_pct <= 0:
             raise _wrong(f"goods.{g.name}.spoil_pct", "must be above 0: every good must spoil, or it can be hoarded "
                          "forever")

@@ -1840,10 +1840,12 @@ def renamed_berries(folder: Path, name: str, one: str) -> Path:
     ("coins", "berry", "goods.coins in goods.toml is 'coins', the word for the wood's money"),
     ("Coins", "berry", "goods.Coins in goods.toml is 'Coins', the word for the wood's money"),
     ("berries", "coin", "goods.berries.one in goods.toml is 'coin', the word for the wood's money"),
+    ("Nuts", "nut", "goods.Nuts in goods.toml is 'Nuts': a good is named in lower case ('nuts')"),
 ])
-def test_a_world_with_a_good_named_as_the_wood_names_its_money_is_refused(name, one, said, tmp_path):
+def test_a_world_with_a_good_named_as_the_wood_names_its_money_or_in_capitals_is_refused(name, one, said, tmp_path):
     """A good named `coins` had loaded: a gift of it gave coins instead, the action form offered `coins` twice, and
-    one unit of it read `1 coin`, as money does; each is refused as the world loads, naming the key and its file."""
+    one unit of it read `1 coin`, as money does; a good named `Nuts` had loaded, which no model's move could trade
+    (a reply's good is read in lower case). Each is refused as the world loads, naming the key and its file."""
     import re
 
     from engine.world import WorldError
