@@ -33,6 +33,20 @@ def wait_for_rounds(db: Path, at_least: int, timeout: float, proc: subprocess.Po
     return done
 
 
+def line_within(stream, seconds: float) -> str:
+    """The next line a child process writes to `stream` (its pipe), failing
+    the test if none comes within `seconds` (a bare readline would wait forever)."""
+    import queue
+    import threading
+
+    got: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: got.put(stream.readline()), daemon=True).start()
+    try:
+        return got.get(timeout=seconds)
+    except queue.Empty:
+        raise AssertionError(f"no line within {seconds:g} s") from None
+
+
 def full_disk(limit: int):
     """A `preexec_fn` under which the child's writes past `limit` bytes in a
     file fail (EFBIG, not the SIGXFSZ that would kill it), as on a full disk."""

@@ -531,9 +531,10 @@ async def _let_go(jobs: list[Job]) -> None:
 
     saves = shown_path(held[0]) + (f" and {counted(len(held) - 1, 'other save')}" if len(held) > 1 else "")
     one = len(held) == 1
+    # the holder may be any wood process (a `wood sim --resume` of the save, say), not only a killed sweep's run
     _note(f"sweep: {saves} {'is' if one else 'are'} in use by {'another wood process' if one else 'other wood processes'} "
-          f"(a run of a sweep stopped a moment ago ends its round in hand first): waiting up to {STOP_GRACE_S:g} s for "
-          f"{'it' if one else 'them'} to let go")
+          f"(perhaps {'a run' if one else 'runs'} of a sweep stopped a moment ago, ending {'its' if one else 'their'} "
+          f"round in hand): waiting up to {STOP_GRACE_S:g} s for {'it' if one else 'them'} to let go")
     deadline = time.monotonic() + STOP_GRACE_S
     while held and time.monotonic() < deadline:
         await asyncio.sleep(HELD_POLL_S)
