@@ -206,17 +206,22 @@ def test_headless_runs_take_the_event_loop_wood_event_loop_names(monkeypatch):
     assert run_headless(loop_module()).startswith("uvloop")
 
 
-async def test_a_creature_joining_as_a_twin_of_one_in_the_wood_is_refused_naming_the_whole_rule(world):
+@pytest.mark.parametrize("names,twins", [
+    (["\uff2f\uff57\uff4c"], "'\\uff2f\\uff57\\uff4c' would join beside 'Owl'"),
+    (["\u00e9cole", "e\u0301cole"], "'e\\u0301cole' would join beside '\\xe9cole'"),  # raw, one word twice
+])
+async def test_a_creature_joining_as_a_twin_of_one_in_the_wood_is_refused_naming_the_whole_rule(world, names, twins):
     """A seat joining as `Ｏｗｌ` (fullwidth) beside the wood's Owl was refused saying the wood tells names apart
-    'ignoring case', which `Ｏｗｌ` and `Owl` do not differ by; the line gives the rule `name_key` keeps whole."""
+    'ignoring case', which `Ｏｗｌ` and `Owl` do not differ by; the line gives the rule `name_key` keeps whole.
+    The two names are shown with their escapes, as the roster's check shows them: `école` and `e` + a combining
+    accent had printed as the same word twice."""
     from engine.world import RosterEntry
     from wood_tui.game import HUMAN, open_game
     from wood_tui.options import RunOptions
 
-    joining = [RosterEntry("\uff2f\uff57\uff4c", "owl", "merchant", HUMAN)]
+    joining = [RosterEntry(name, "owl", "merchant", HUMAN) for name in names]
     with pytest.raises(WoodError) as err:
-        async with open_game(RunOptions.parse("sim", ["--rounds", "1"]), world, extra_roster=joining,
-                             seats=["\uff2f\uff57\uff4c"]):
+        async with open_game(RunOptions.parse("sim", ["--rounds", "1"]), world, extra_roster=joining, seats=names):
             pass
-    assert str(err.value) == ("'\uff2f\uff57\uff4c' would join beside 'Owl': the wood tells names apart ignoring case "
-                              "and how Unicode spells a letter (a model may write either); choose another name")
+    assert str(err.value) == (f"{twins}: the wood tells names apart ignoring case and how Unicode spells a letter "
+                              "(a model may write either); choose another name")

@@ -1143,11 +1143,11 @@ def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_th
      "--as \uff2f\uff57\uff4c: this wood has Owl, and tells names apart ignoring case and how Unicode spells a "
      "letter: use --as Owl"),
     (["--as", "Wren", "--as", "wren", "--species", "owl"],
-     "each --as names a different creature (Wren and wren are one name, ignoring case and how Unicode spells a "
+     "each --as names a different creature ('Wren' and 'wren' are one name, ignoring case and how Unicode spells a "
      "letter)"),
-    (["--as", "\u00e9cole", "--as", "e\u0301cole", "--species", "owl"],
-     "each --as names a different creature (\u00e9cole and e\u0301cole are one name, ignoring case and how Unicode "
-     "spells a letter)"),
+    (["--as", "\u00e9cole", "--as", "e\u0301cole", "--species", "owl"],  # printed raw, the two read alike
+     "each --as names a different creature ('\\xe9cole' and 'e\\u0301cole' are one name, ignoring case and how "
+     "Unicode spells a letter)"),
 ])
 def test_play_seats_named_alike_are_refused_before_taking_the_screen(argv, line):
     """The seats' names were held apart from the wood's, and from each other,
@@ -1155,7 +1155,9 @@ def test_play_seats_named_alike_are_refused_before_taking_the_screen(argv, line)
     --as wren --species owl` passed the checks made before the screen, for the
     game to refuse them once the app had taken over (a model cannot tell such
     names apart). Each is one line before the app starts, by the wood's own
-    rule (`engine.world.name_key`)."""
+    rule (`engine.world.name_key`). Two seats' names are shown with their
+    escapes, as the roster's check shows them: `école` and `e` + a combining
+    accent had printed as the same word twice."""
     r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "play", "--brains", "scripted", *argv], cwd=ROOT,
                        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
                        env={**os.environ, "CI": "true", "PYTHONIOENCODING": "utf-8"})

@@ -103,7 +103,7 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
             roster, models = _roster(options, world, kind)
             roster = [*roster, *extra_roster]
             if (twins := twin_name(r.name for r in roster)) is not None:
-                raise WoodError(f"{twins[1]!r} would join beside {twins[0]!r}: the wood tells names apart "
+                raise WoodError(f"{ascii(twins[1])} would join beside {ascii(twins[0])}: the wood tells names apart "
                                 f"{NAMES_ALIKE} (a model may write either); choose another name")
             target = options.target_rounds
             state = initial_state(world, seed, roster, end=target)

@@ -47,7 +47,8 @@ def run(args) -> int:
         except ValueError as e:
             raise WoodError(str(e)) from None
     if (twins := twin_name(names)) is not None:  # `--as Wren --as wren`: one creature to a model
-        same = "" if twins[0] == twins[1] else f" ({twins[0]} and {twins[1]} are one name, {NAMES_ALIKE})"
+        # ascii, as the roster's and the world's checks: names that print alike (école, e + accent) told apart
+        same = "" if twins[0] == twins[1] else f" ({ascii(twins[0])} and {ascii(twins[1])} are one name, {NAMES_ALIKE})"
         raise WoodError(f"each --as names a different creature{same}")
     seats = args.seats or max(1, len(names))
     if seats < len(names):
