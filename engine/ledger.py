@@ -136,6 +136,12 @@ class LockedSaveError(LedgerError):
     let that program let go of it, never to remove it."""
 
 
+class FirstRoundLockedError(LedgerError):
+    """Round 1 refused for a lock another program took on the save after it
+    was opened: its line ends 'no round was saved', with no way on, which is
+    the caller's to say (a new save the game removes, `wood_tui.game`)."""
+
+
 class UnreadableSaveError(LedgerError):
     """A save this user may not read, or may not read the -wal or -shm that
     SQLite reads it through (their permissions, not what they hold): it may
@@ -1185,10 +1191,10 @@ class Ledger:
             last = result.round - 1
             if _locked(e):  # another program's transaction (an `sqlite3` shell), held past our wait: not the disk's
                 kept, _ = self._kept(last)
-                way = "" if last == 0 else (
-                    f"; let that program let go of it, then resume with: "
-                    f"{resume_command(self.resume_with(), self.path)}")
-                raise LedgerError(f"{said}: {LOCK_HELD}; {kept}{way}") from None
+                if last == 0:
+                    raise FirstRoundLockedError(f"{said}: {LOCK_HELD}; {kept}") from None
+                raise LedgerError(f"{said}: {LOCK_HELD}; {kept}; let that program let go of it, then resume with: "
+                                  f"{resume_command(self.resume_with(), self.path)}") from None
             kept, split = self._kept(last)
             raise LedgerError(f"{said} ({clean_text(e, 160)}); {kept}"
                               + (", and resume once there is room" if split else "")) from None

@@ -139,3 +139,27 @@ def locked_by_another_program(db: Path, exclusive: bool = False):
         con.execute("ROLLBACK")
     finally:
         con.close()
+
+
+def taken_before_round_1(monkeypatch, held: contextlib.ExitStack, exclusive: bool) -> None:
+    """Another program (`locked_by_another_program`) locks a new save once
+    it is made, before its first round commits; held until `held` closes."""
+    import engine.ledger as ledger
+
+    monkeypatch.setattr(ledger, "LOCK_WAIT_S", 0.05)  # the wait for the lock, cut short: the refusal is the same
+    real = ledger.Ledger._commit
+
+    def commit(self, result, snapshot):
+        if result.round == 1:
+            held.enter_context(locked_by_another_program(self.path, exclusive))
+        return real(self, result, snapshot)
+
+    monkeypatch.setattr(ledger.Ledger, "_commit", commit)
+
+
+def new_save_removed_for_a_lock(save: Path) -> str:
+    """The line for a new save another program locked before its first round committed."""
+    from engine.ledger import LOCK_HELD
+
+    return (f"{save}: round 1 could not be saved: {LOCK_HELD}; no round was saved, so the new save was removed: "
+            "run the same command again once that program lets go of it")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import locked_by_another_program, wait_for_rounds
+from tests.saves import locked_by_another_program, new_save_removed_for_a_lock, taken_before_round_1, wait_for_rounds
 from tests.test_bad_inputs import wood_in_process
 from wood_tui.cli import main
 
@@ -1144,6 +1144,25 @@ def test_a_lock_another_program_takes_after_the_save_opened_is_named_with_the_wa
     capsys.readouterr()
     assert main(["replay", str(p), "--verify"]) == 0
     assert capsys.readouterr().out.startswith(f"rounds: {9 if rounds else 8} (each rebuilt")
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_lock_another_program_takes_on_a_new_save_before_its_first_round_says_the_save_went_and_the_way_on(
+        tmp_path, capsys, monkeypatch, exclusive):
+    """Another program locks a new save (`wood sim --save`) before round 1
+    commits: the line ended '; no round was saved', with no way on, while
+    the game removed the save it had made. It says the save was removed and
+    what to do; done, the same command plays the run."""
+    save = tmp_path / "new.db"
+    argv = ["sim", "--rounds", "3", "--save", str(save), "--quiet"]
+    with contextlib.ExitStack() as held:
+        taken_before_round_1(monkeypatch, held, exclusive)
+        line = wood_in_process(capsys, argv)
+        assert os.listdir(tmp_path) == []
+    assert line == f"wood: error: {new_save_removed_for_a_lock(save)}"
+    monkeypatch.undo()
+    assert main(argv) == 0  # the way the line gives goes on
+    assert main(["replay", str(save), "--verify"]) == 0
 
 
 def test_a_save_played_in_a_world_since_edited_is_said_maybe_to_be_so(tmp_path, capsys, monkeypatch):

@@ -5,7 +5,9 @@ errors; and the pieces under them (HumanBrain, rules.check_action)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 
 import pytest
@@ -22,6 +24,7 @@ from engine.runner import Runner
 from engine.state import initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, build_roster
+from tests.saves import new_save_removed_for_a_lock, taken_before_round_1
 from tests.tui_harness import all_text, args, fill, rendered, svg_text, until
 from wood_tui import safe
 from wood_tui.app import WoodApp
@@ -749,6 +752,28 @@ async def test_a_game_that_stops_on_an_error_says_so_until_the_end_and_after(tmp
         assert "stopped: " in app.main.sub_title and "round 3 could not be saved" in app.main.sub_title
         assert "full speed" not in app.main.sub_title
     assert "round 3 could not be saved" in str(app.fatal)
+
+
+@pytest.mark.parametrize("command", ["watch", "play"])
+async def test_a_new_save_another_program_locks_before_its_first_round_is_said_removed_with_the_way_on(
+        tmp_path, monkeypatch, command):
+    """Another program locks the new save of `wood watch --save` (or `wood
+    play --save`) before round 1 commits: the line the command prints once
+    the screen is given back ended 'no round was saved', while the game had
+    removed the save; it says so and the way on, as `wood sim --save` does."""
+    save = tmp_path / "run.db"
+    with contextlib.ExitStack() as held:
+        taken_before_round_1(monkeypatch, held, exclusive=False)
+        argv = ("--rounds", "3", "--save", str(save))
+        app = watch_app(*argv, paused=False) if command == "watch" else play_app(*argv)
+        async with app.run_test(size=(120, 40)) as pilot:
+            if command == "play":
+                await turn_of(pilot, "Owl", 1)
+                await pilot.press("f2")
+            await until(pilot, lambda: app.fatal is not None, what="the game to stop")
+            await pilot.pause()
+        assert os.listdir(tmp_path) == []
+    assert str(app.fatal) == new_save_removed_for_a_lock(save)
 
 
 def test_a_game_quit_before_its_first_round_says_its_new_save_was_not_kept(tmp_path, capsys):
