@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from engine.flags import bounded_int
 from engine.world import NAME_MAX  # a roster's: any creature of a roster can be played
-from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags, bounded_int
+from wood_tui.options import DEFAULT_BRAINS, RunOptions, add_run_flags
 
 MAX_SEATS = 8  # humans taking turns at one keyboard
 SHOWN = 8  # names listed in a message

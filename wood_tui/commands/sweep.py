@@ -29,10 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.flags import bounded_int
 from engine.metrics import counted
 from engine.sanitise import clean_text, json_path, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, bounded_int, dir_text, path_text, seed_list
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, dir_text, path_text, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
