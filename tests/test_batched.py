@@ -12,6 +12,7 @@ import pytest
 from engine.grammar import gbnf
 from serve.batched import chatml_prompt
 from serve.embedded import MODEL_ALIAS, EmbeddedServer
+from tests.saves import line_within
 
 SYSTEM = ("You trade in the Thousand Token Wood. Prices are whole coins per unit. Never sell or pay what you lack. "
           "Choose ONE action and answer with ONE JSON object only.")
@@ -287,7 +288,7 @@ def test_sigterm_while_the_model_loads_ends_the_server_quietly():
     p = subprocess.Popen([sys.executable, "-m", "serve.batched", "--model", str(gguf_path()), "--verbose"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        while "llama_model_loader" not in (line := p.stderr.readline()):  # llama.cpp's log: the model is loading
+        while "llama_model_loader" not in (line := line_within(p.stderr, 300)):  # llama.cpp's log: the model is loading
             assert line, "the server ended before it loaded the model"
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import WIDE_NAMES, full_disk, rounds_saved, wait_for_rounds, wide_roster, without_root_powers
+from tests.saves import WIDE_NAMES, full_disk, line_within, rounds_saved, wait_for_rounds, wide_roster, without_root_powers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -654,7 +654,7 @@ def test_ctrl_c_while_wood_is_still_loading_is_one_line_not_a_traceback(tmp_path
     proc = subprocess.Popen([sys.executable, *argv, "sim", "--rounds", "2"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stderr.readline() == "loading\n"
+        assert line_within(proc.stderr, 120) == "loading\n"
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -679,7 +679,7 @@ def test_ctrl_c_inside_code_compiled_from_a_string_keeps_the_exit_status_under_p
     proc = subprocess.Popen([sys.executable, "-m", module, "sim", "--rounds", "2"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stderr.readline() == "loading\n"
+        assert line_within(proc.stderr, 120) == "loading\n"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from engine.errors import WoodError
 from serve.embedded import MODEL_ALIAS, ORPHAN_AGE_S, PARALLEL, QUANT, EmbeddedServer, gguf_path
+from tests.saves import line_within
 
 pytestmark = pytest.mark.real_model
 
@@ -233,8 +234,9 @@ def sim_until(db: Path, rounds: int, seen, what: str, env: dict | None = None):
     try:
         line, deadline = "", time.monotonic() + 120
         while not seen(line):
-            assert time.monotonic() < deadline, f"no {what} within 120 s"
-            line = proc.stderr.readline()
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {what} within 120 s"
+            line = line_within(proc.stderr, left)
             assert line, f"wood sim ended before {what}"
     except BaseException:
         proc.kill()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import locked_by_another_program, new_save_removed_for_a_lock, taken_before_round_1, wait_for_rounds
+from tests.saves import line_within, locked_by_another_program, new_save_removed_for_a_lock, taken_before_round_1, wait_for_rounds
 from tests.test_bad_inputs import wood_in_process
 from wood_tui.cli import main
 
@@ -165,7 +165,7 @@ def test_play_and_watch_refuse_a_save_they_cannot_resume_before_the_screen(base_
                                "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(p)],
                               stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "held"
+        assert line_within(holder.stdout, 120).strip() == "held"
         before = digest(p)
         with pytest.raises(WoodError, match="in use by another wood process"):
             check_before_the_screen(RunOptions.parse("watch", ["--resume", str(p), "--brains", "scripted"]),

@@ -31,6 +31,7 @@ from serve.vllm import (
     resolve_config,
     roster_configs,
 )
+from tests.saves import line_within
 from wood_tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,8 +431,8 @@ def test_wood_serve_runs_until_interrupted(tmp_path, stub_bin, log_dir):
     try:
         lines = []
         while not lines or not lines[-1].startswith("serving"):
-            line = wood.stdout.readline()
-            assert line, f"wood serve ended early: {wood.stderr.read()}"
+            line = line_within(wood.stdout, 120)
+            assert line, f"wood serve ended early: {wood.communicate(timeout=20)[1]}"
             lines.append(line.strip())
         wood.send_signal(signal.SIGINT)
         rest, err = wood.communicate(timeout=20)
@@ -460,10 +461,15 @@ def _serve_until_serving(roster: Path, stub_bin: str, tmp: Path) -> tuple[subpro
                             text=True, env={**os.environ, "TMPDIR": str(tmp)})
     lines: list[str] = []
     while not lines or not lines[-1].startswith("serving"):
-        line = wood.stdout.readline()
+        try:
+            line = line_within(wood.stdout, 120)
+        except AssertionError:  # no line in time: the test fails, leaving no wood serve behind
+            wood.kill()
+            wood.wait()
+            raise
         if not line:
             wood.kill()
-            pytest.fail(f"wood serve ended early: {wood.communicate()[1]}")
+            pytest.fail(f"wood serve ended early: {wood.communicate(timeout=20)[1]}")
         lines.append(line.strip())
     return wood, lines
 
@@ -491,7 +497,7 @@ def test_the_log_folder_of_a_wood_serve_killed_outright_is_swept_a_day_on(tmp_pa
                                '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
     first, lines = _serve_until_serving(rosters[0], stub_bin, tmp)
     first.kill()
-    first.communicate()  # reaped: its pid is no process's now
+    first.communicate(timeout=60)  # reaped: its pid is no process's now
     for r in records(record):  # its vLLM server stops with it (SIGTERM); the stub's engine is stopped here
         for pid in (r["pid"], r.get("engine_pid")):
             if pid is not None and alive(pid):
@@ -538,7 +544,7 @@ def test_the_servers_of_a_wood_serve_killed_outright_stop_with_it(tmp_path, stub
     try:
         assert len(servers) == 2 and all(alive(p) for p in servers)
         wood.kill()
-        wood.communicate()
+        wood.communicate(timeout=60)
         assert wait_gone(servers) == [], "a vLLM server outlived the wood serve killed outright"
     finally:
         wood.kill()

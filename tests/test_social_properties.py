@@ -175,7 +175,7 @@ def test_a_social_game_killed_mid_run_resumes_and_replays_to_the_same_hash(tmp_p
         done = wait_for_rounds(db, 30, 120, victim)
     finally:
         victim.send_signal(signal.SIGKILL)
-        _, err = victim.communicate()
+        _, err = victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGKILL, err
     assert done >= 30, err
     target = done + 20

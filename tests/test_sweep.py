@@ -734,7 +734,7 @@ def test_a_sweep_never_says_to_remove_a_save_another_program_holds_locked(roster
     holder = subprocess.Popen([sys.executable, "-c", hold, str(save)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:
-        assert holder.stdout.readline() == "held\n"
+        assert line_within(holder.stdout, 120) == "held\n"
         r = wood(*argv)
     finally:
         holder.communicate(timeout=60)
@@ -954,7 +954,7 @@ def test_a_sweep_stopped_before_its_runs_takes_away_what_it_made(rosters, tmp_pa
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline and not holding.exists():
             time.sleep(0.01)
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate(timeout=60)
         assert (have / "new" / "runs" / "calm").is_dir()  # its lock, plan and roster folder were there
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -1055,7 +1055,7 @@ def test_a_sweep_stopped_while_it_plays_stops_its_runs_waits_for_them_and_says_w
         # read through a connection closed at once (tests.saves): one left to the collector would keep the -wal
         while min(rounds_saved(p) for p in playing) < 5 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate(timeout=60)
         _stop_sweep(proc, how)
         stdout, err = proc.communicate(timeout=120)
     finally:
@@ -1105,7 +1105,7 @@ def test_a_sweep_stopped_while_it_measures_ends_its_workers_and_leaves_no_wal(fi
         while not (_children(proc.pid) and list(out.glob("*/seed-*.db-shm"))) and time.monotonic() < deadline \
                 and proc.poll() is None:  # a measuring worker has a save open (every run had finished)
             time.sleep(0.01)
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, proc.communicate(timeout=60)
         _stop_sweep(proc, how)
         stdout, err = proc.communicate(timeout=120)
     finally:
