@@ -136,10 +136,15 @@ class LockedSaveError(LedgerError):
     let that program let go of it, never to remove it."""
 
 
-class FirstRoundLockedError(LedgerError):
-    """Round 1 refused for a lock another program took on the save after it
-    was opened: its line ends 'no round was saved', with no way on, which is
-    the caller's to say (a new save the game removes, `wood_tui.game`)."""
+class FirstRoundUnsavedError(LedgerError):
+    """Round 1 refused (a lock another program took on the save after it was
+    opened, a full disk): its line ends 'no round was saved', with no way on,
+    which is the caller's to say (a new save the game removes,
+    `wood_tui.game`); `until` is what must change first."""
+
+    def __init__(self, line: str, until: str) -> None:
+        super().__init__(line)
+        self.until = until
 
 
 class UnreadableSaveError(LedgerError):
@@ -1192,10 +1197,14 @@ class Ledger:
             if _locked(e):  # another program's transaction (an `sqlite3` shell), held past our wait: not the disk's
                 kept, _ = self._kept(last)
                 if last == 0:
-                    raise FirstRoundLockedError(f"{said}: {LOCK_HELD}; {kept}") from None
+                    raise FirstRoundUnsavedError(f"{said}: {LOCK_HELD}; {kept}", "once that program lets go of it") \
+                        from None
                 raise LedgerError(f"{said}: {LOCK_HELD}; {kept}; let that program let go of it, then resume with: "
                                   f"{resume_command(self.resume_with(), self.path)}") from None
             kept, split = self._kept(last)
+            if last == 0:
+                raise FirstRoundUnsavedError(f"{said} ({clean_text(e, 160)}); {kept}", "once it can be written "
+                                             "there (room on the disk, a folder it may write in)") from None
             raise LedgerError(f"{said} ({clean_text(e, 160)}); {kept}"
                               + (", and resume once there is room" if split else "")) from None
         self._tips.clear()

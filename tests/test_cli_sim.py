@@ -846,6 +846,20 @@ def test_a_save_stopped_by_a_file_size_limit_says_where_its_rounds_are(tmp_path)
     assert said == [False, True]  # both cases met: the save alone, then the save with its -wal
 
 
+def test_a_new_save_whose_first_round_the_disk_refuses_is_said_removed_with_the_way_on(tmp_path):
+    """A write refused at round 1 of a new save (a file-size limit past what
+    its creation wrote, short of its first round) ended 'no round was saved'
+    while the game removed that save: the line now says so, and the way on."""
+    db = tmp_path / "x.db"
+    r = wood("sim", "--creatures", "1000", "--rounds", "3", "--save", str(db), "--quiet",
+             preexec_fn=full_disk(300_000))
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr == (f"wood: error: {db}: round 1 could not be saved (disk I/O error); no round was saved, so the "
+                        "new save was removed: run the same command again once it can be written there (room on the "
+                        "disk, a folder it may write in)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_save_on_a_full_filesystem_says_its_wal_belongs_to_it(tmp_path):
     """A save filling a real filesystem (a 2 MB tmpfs: ENOSPC, 'database or
     disk is full'): its -wal cannot be folded into it (the file would have to

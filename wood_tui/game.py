@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.brains import Brain
 from engine.brains.scripted import scripted_brains
 from engine.errors import WoodError
-from engine.ledger import FirstRoundLockedError, Ledger, check_resumable, remove_save
+from engine.ledger import FirstRoundUnsavedError, Ledger, check_resumable, remove_save
 from engine.metrics import RunSummary, counted, percent
 from engine.replay import verified_state
 from engine.sanitise import shown_path
@@ -243,9 +243,9 @@ def _discard_unplayed(ledger: Ledger):
         if exc_type is not None and ledger.last_round() == 0:
             ledger.close()
             remove_save(ledger.path)
-            if isinstance(exc, FirstRoundLockedError) and not Path(ledger.path).exists():  # the line's way on
-                raise FirstRoundLockedError(f"{exc}, so the new save was removed: run the same command again once "
-                                            "that program lets go of it") from None
+            if isinstance(exc, FirstRoundUnsavedError) and not Path(ledger.path).exists():  # the line's way on
+                raise FirstRoundUnsavedError(f"{exc}, so the new save was removed: run the same command again "
+                                             f"{exc.until}", exc.until) from None
         return False
     return on_exit
 
