@@ -66,6 +66,8 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
     r = state.round if state is not None else None
     # the units still standing on each of the trader's offers, counted down fill by fill
     left = {o.id: o.qty for o in before.offers.values() if o.owner == name} if before is not None else {}
+    sales = _short_sales(events, name)
+    in_short = {id(t) for fills_ in sales.values() for t in fills_}
     for e in events:
         d = e.data
         k = e.kind
@@ -80,7 +82,7 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
                     if d["rested"] else "")
             move.append(f"Your accept of #{d['id']} lost a race: someone took it earlier this round. "
                         f"Instead {took}{rest}.")
-        elif k == "trade" and name in (d.get("buyer"), d.get("seller")):
+        elif k == "trade" and name in (d.get("buyer"), d.get("seller")) and id(e) not in in_short:
             buying = d["buyer"] == name
             other = d["seller"] if buying else d["buyer"]
             coins = counted(d["qty"] * d["price"], "coin")
@@ -149,7 +151,7 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
                         f"{d.get('profit', '?')} on {d['good']} from a tip.")
         elif k == "cleared" and d.get("creature") == name:
             tips.append(f"The magistrate looked into your {d['good']} trades on a tip and cleared you.")
-        elif k in TIE_KINDS and (line := tie_line(e, name, goods)):
+        elif k in TIE_KINDS and (line := tie_line(e, name, goods, sales.get(id(e), ()))):
             ties.append(line)
         elif k == "meal" and d.get("creature") == name:
             meal.append(_meal_line(d, goods, state.creatures[name].mood if state is not None and name in state.creatures
@@ -159,12 +161,38 @@ def round_recap(events: Iterable[Event], name: str, state: State | None = None,
     return [*move, *fills, *offers, *money, *ties, *tips, *meal]
 
 
-def tie_line(e: Event, name: str, goods: Goods) -> str | None:
-    """A short, pact or whisper event in words for `name`, if it concerns it."""
+def _short_sales(events: Sequence[Event], name: str) -> dict[int, list[Event]]:
+    """The trades each of `name`'s shorts opened this round was sold in (by
+    `id` of its `short_opened` event): they come just before it, and its line
+    tells them, so that one sale is not told twice."""
+    out: dict[int, list[Event]] = {}
+    for i, e in enumerate(events):
+        if e.kind != "short_opened" or e.data.get("owner") != name:
+            continue
+        fills: list[Event] = []
+        need = e.data["qty"]
+        for t in reversed(events[:i]):
+            if need <= 0 or t.kind != "trade" or t.data.get("seller") != name or t.data.get("good") != e.data["good"]:
+                break
+            fills.insert(0, t)
+            need -= t.data["qty"]
+        if need == 0:
+            out[id(e)] = fills
+    return out
+
+
+def tie_line(e: Event, name: str, goods: Goods, sold: Sequence[Event] = ()) -> str | None:
+    """A short, pact or whisper event in words for `name`, if it concerns it.
+    `sold`: the trades a short opened was sold in (its buyers are named)."""
     d = e.data
     k = e.kind
     if k == "short_opened" and d.get("owner") == name:
-        return (f"You sold {units(d['qty'], d['good'], goods)} short for {counted(d['proceeds'], 'coin')} (#{d['id']}): "
+        to = ""
+        if len(sold) == 1:
+            to = f" to {sold[0].data['buyer']} at {sold[0].data['price']}"
+        elif sold:
+            to = " to " + ", ".join(f"{t.data['buyer']} ({t.data['qty']} at {t.data['price']})" for t in sold)
+        return (f"You sold {units(d['qty'], d['good'], goods)} short{to} for {counted(d['proceeds'], 'coin')} (#{d['id']}): "
                 f"{d['collateral']} of your coins {'is' if d['collateral'] == 1 else 'are'} held as collateral, "
                 f"and {units(d['qty'], d['good'], goods)} {'goes' if d['qty'] == 1 else 'go'} back to the store "
                 f"in round {d['due']}.")

@@ -264,7 +264,7 @@ def test_a_short_of_one_unit_squeezed_or_bought_in_at_a_loss_of_one_coin_agrees(
     opened += act(state, world, "Owl", action="short", good="mushrooms", qty=n, price=5, rounds=1)
     honey, mush = sorted(state.shorts)
     lines = round_recap(opened, "Owl", state, goods=GOODS)
-    assert (f"You sold {n} honey short for {9 * n} coins (#{honey}): {state.shorts[honey].collateral} of your coins "
+    assert (f"You sold {n} honey short to Fox at 9 for {9 * n} coins (#{honey}): {state.shorts[honey].collateral} of your coins "
             f"are held as collateral, and {n} honey {go} back to the store in round 1.") in lines
     # nothing to buy honey back with (Owl makes none): squeezed; mushrooms bought in at 6, one coin dearer a unit
     state.creatures["Owl"].goods["honey"] = 0
@@ -348,3 +348,22 @@ def test_refused_new_moves_are_named(state):
     assert round_recap(events, "Owl", state, goods=GOODS) == [
         "Your short of 2 honey at 90 was refused: no one is buying at that price or better, so nothing was sold "
         "short: no standing buy offer for honey at 90 or more."]
+
+
+def test_a_short_sale_is_told_once_naming_its_buyers(state, world):
+    """A short of 2 honey read "You sold 2 honey to Fox at 9 (18 coins
+    earned)." and then "You sold 2 honey short for 18 coins...": two sales
+    of 2 to a reader, where one of 2 was made. Now one line, naming whom."""
+    state.offers[90] = Offer(90, "Fox", "buy", "honey", 2, 9, 99)
+    opened = act(state, world, "Owl", action="short", good="honey", qty=2, price=9, rounds=1)
+    lines = round_recap(opened, "Owl", state, goods=GOODS)
+    sold = [line for line in lines if "sold" in line]
+    assert len(sold) == 1, lines
+    assert sold[0].startswith("You sold 2 honey short to Fox at 9 for 18 coins (#")
+    assert round_recap(opened, "Fox", state, goods=GOODS) == ["You bought 2 honey from Owl at 9 (18 coins paid)."]
+    # sold to two bidders: both named, each with its part, still one sale line
+    state.offers[91] = Offer(91, "Fox", "buy", "berries", 1, 5, 99)
+    state.offers[92] = Offer(92, "Hare", "buy", "berries", 1, 4, 99)
+    opened = act(state, world, "Owl", action="short", good="berries", qty=2, price=4, rounds=1)
+    sold = [line for line in round_recap(opened, "Owl", state, goods=GOODS) if "sold" in line]
+    assert len(sold) == 1 and sold[0].startswith("You sold 2 berries short to Fox (1 at 5), Hare (1 at 4) for 9 coins (#"), sold

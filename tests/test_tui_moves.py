@@ -219,7 +219,8 @@ async def test_a_short_in_the_form_is_posted_and_the_engine_applies_it():
         assert f"#{short.id} owe 2 honey back in round 6" in notes and "Your allies: Fox" in notes
         await pilot.press("f4")
         recap = str(screen.query_one("#recap").content)
-        assert f"You sold 2 honey short for {short.proceeds} coins (#{short.id})" in recap
+        assert f"You sold 2 honey short to Hare at {BID} for {short.proceeds} coins (#{short.id})" in recap, recap
+        assert recap.count("You sold") == 1, recap  # one sale of 2, told once
 
 
 async def test_a_refused_short_is_explained_in_words_under_the_form():
