@@ -137,3 +137,10 @@ def mood_cut(world: World, species: str, mood: int) -> str | None:
         return None
     usual = world.species[species].produces
     return max(sorted(usual), key=lambda g: usual[g])
+
+
+def made_at_mood(produces: Pairs, cut: str | None) -> Pairs:
+    """What a grove making `produces` (a view's, at any mood) makes a round
+    with one fewer of `cut` (`mood_cut`'s good; None: none fewer), before the
+    weather: what the seat's panel and the model's prompt say it makes."""
+    return produces if cut is None else tuple((g, max(0, q - 1) if g == cut else q) for g, q in produces)

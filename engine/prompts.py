@@ -41,6 +41,7 @@ from pathlib import Path
 from string import Template
 
 from .events import units
+from .groves import made_at_mood, mood_cut
 from .legal import moves_of
 from .memory import telling
 from .moves import action_json, rots
@@ -122,7 +123,7 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
     held = _held(view)
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
-        temperament=temperament_line, produces=once_per(view.produces, "pairs", _pairs),  # its grove's make, once per distinct one
+        temperament=temperament_line, produces=_produces(view, world),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
@@ -134,6 +135,17 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
         moves=_moves(view, world),
     )
     return _clean_lines(text)
+
+
+def _produces(view: PublicView, world: World) -> str:
+    """What its grove makes a round at its mood (one fewer of its kind's main
+    good below `low_mood`: `groves.mood_cut`, the harvest's rule), its own mood
+    said as the cause."""
+    cut = mood_cut(world, view.species, view.mood)
+    if cut is None:  # its grove's make, once per distinct one
+        return once_per(view.produces, "pairs", _pairs)
+    return (f"{_pairs(made_at_mood(view.produces, cut))} (mood under {world.economy['low_mood']}: "
+            f"{units(1, cut, world.goods)} fewer)")
 
 
 HELD = (("loan_offers", "Loan offers"), ("loans", "Your loans"), ("tips", "Tips"), ("relations", "Feelings"))

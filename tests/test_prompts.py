@@ -99,6 +99,28 @@ def test_messages_are_a_system_and_a_user_turn(world):
     assert mine in user and user.index("Offers you can accept:") < user.index(mine) < user.index("Good moves")
 
 
+def test_below_low_mood_the_prompt_says_what_the_grove_truly_makes(world):
+    """Below mood 25 the harvest makes one fewer of a kind's main good, while
+    the prompt went on saying "You make acorns 1, timber 3 each round": the
+    model planned on a timber it would not get. It now says what it makes."""
+    from engine.groves import harvests
+    s = initial_state(world, 11, build_roster(world, 5))
+    s.shocks = []
+    owl = s.creatures["Owl"]
+    low = int(world.economy["low_mood"])
+    owl.mood = low
+    user = prompts(world, s)["Owl"][1]["content"]
+    assert "\nYou make acorns 1, timber 3 each round.\n" in user and "fewer" not in user
+    assert harvests(s, world)["Owl"] == {"acorns": 1, "timber": 3}
+    owl.mood = low - 1
+    user = prompts(world, s)["Owl"][1]["content"]
+    assert f"\nYou make acorns 1, timber 2 (mood under {low}: 1 timber fewer) each round.\n" in user, user
+    assert harvests(s, world)["Owl"] == {"acorns": 1, "timber": 2}  # what the harvest gives, the same rule
+    # the others' moods stay off Owl's prompt: only its own make is told
+    s.creatures["Fox"].mood = 0
+    assert prompts(world, s)["Owl"][1]["content"] == user
+
+
 def test_every_example_in_the_system_message_is_a_clean_action(world):
     every = prompts(world, crowded(world))
     for name, msgs in every.items():

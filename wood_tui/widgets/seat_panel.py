@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.events import Goods, units, units_list
+from engine.groves import made_at_mood
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
@@ -66,7 +67,7 @@ class SeatPanel(VerticalScroll):
         `cut`: (good, mood) where its mood is low: it makes one fewer of that good while its mood is below that
         (`engine.groves.mood_cut`; the view's `produces` is what its grove makes at any mood)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
-        made = [(g, max(0, q - 1) if cut and g == cut[0] else q) for g, q in view.produces]
+        made = made_at_mood(view.produces, cut[0] if cut else None)
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
