@@ -343,9 +343,21 @@ async def test_the_preview_counts_one_coin_as_one():
         await fill(pilot, "lend", amount="10", rate="5", rounds="1")
         assert "you hold 1 coin" in explain(screen) and "1 coins" not in explain(screen), explain(screen)
         await fill(pilot, "lend", amount="1", rate="0", rounds="2")
-        assert "lend 1 coin for 2 rounds" in explain(screen), explain(screen)
+        assert "lend 1 coin to anyone for 2 rounds" in explain(screen), explain(screen)
         await fill(pilot, "offer", side="buy", good="acorns", qty="1", price="1")
         assert "up to 1 coin (you hold 1 coin)" in explain(screen), explain(screen)
+
+
+async def test_the_lend_preview_names_whom_the_loan_is_for():
+    """The lend preview read "lend 10 coins for 3 rounds: 11 back, if
+    repaid" whether the offer was for Fox alone or for anyone: it now says."""
+    app = moves_app(extra={})
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "lend", amount="10", rate="5", rounds="3")
+        assert "lend 10 coins to anyone for 3 rounds: 11 back, if repaid" in explain(screen), explain(screen)
+        await fill(pilot, "lend", to="Fox", amount="10", rate="5", rounds="3")
+        assert "lend 10 coins to Fox for 3 rounds: 11 back, if repaid" in explain(screen), explain(screen)
 
 
 async def test_the_preview_warns_of_a_loan_or_a_break_the_engine_would_refuse():

@@ -185,7 +185,7 @@ async def test_one_round_is_one_round_in_the_plays_own_words(world):
     async with app.run_test(size=(100, 40)) as pilot:
         screen = await turn(pilot, 1)
         await fill(pilot, "lend", amount="30", rate="10", rounds="1")
-        assert "lend 30 coins for 1 round: 33 back" in str(screen.query_one("#explain").content)
+        assert "lend 30 coins to anyone for 1 round: 33 back" in str(screen.query_one("#explain").content)
         app.main.query_one(ActionForm).submit()
         screen = await turn(pilot, 2)
         assert "lend 30 coins at 10% for 1 round to anyone" in str(screen.query_one("#seat-notes").content)

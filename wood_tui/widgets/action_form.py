@@ -484,7 +484,9 @@ class ActionForm(Vertical):
                 return None
             if rate < 0:
                 return self._with(Text(f"lend {counted(amount, 'coin')} at {rate}% a round"), ["a rate is 0% or more"])
-            line = f"lend {counted(amount, 'coin')} for {counted(rounds, 'round')}: {amount + amount * rate * rounds // 100} back, if repaid"
+            to = self.query_one("#to", Select).value  # whom the offer is for: none chosen, anyone may take it
+            line = Text.assemble(f"lend {counted(amount, 'coin')} to ", "anyone" if to is Select.NULL else safe.name(str(to), style="bold"),
+                                 f" for {counted(rounds, 'round')}: {amount + amount * rate * rounds // 100} back, if repaid")
             if amount > v.coins:
                 warn.append(f"you hold {counted(v.coins, 'coin')}")
             if rate > RATE_MAX:
@@ -536,7 +538,7 @@ class ActionForm(Vertical):
                 warn.append("more than you hold")
         else:
             return None
-        return self._with(Text(line), warn)
+        return self._with(line if isinstance(line, Text) else Text(line), warn)
 
     def _pact(self, proposer: str, pid: int) -> Text:
         return self._with(Text.assemble("accept ", safe.name(proposer, style="bold"),
