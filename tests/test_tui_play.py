@@ -1220,6 +1220,25 @@ async def test_after_the_last_round_the_panel_forecasts_no_weather(world):
     assert "until round 31" not in await shown(True)
 
 
+async def test_after_the_last_round_the_notes_do_not_say_yet(world):
+    """The final panel's notes, with nothing in them, read "Nothing else to
+    know yet.", as if more were to come after the season's end."""
+    from engine.state import initial_state
+    from engine.views import public_view
+    from wood_tui.widgets.seat_panel import SeatPanel
+
+    view = public_view(initial_state(world, 7), world, "Owl")
+
+    async def notes(after: bool) -> str:
+        app = OneWidget(SeatPanel)
+        async with app.run_test(size=(60, 30)) as pilot:
+            app.query_one(SeatPanel).show(view, GOODS, after=after)
+            await pilot.pause()
+            return str(app.query_one("#seat-notes").content)
+    assert await notes(False) == "Nothing else to know yet."
+    assert await notes(True) == "The season is over: nothing more to come."
+
+
 async def test_the_offers_tab_says_when_there_is_nothing_to_take():
     """Round 1's offers tab was an empty table: now a line says there are no
     offers from others yet and what to do; once others have posted, it goes."""

@@ -95,7 +95,7 @@ class SeatPanel(VerticalScroll):
                                   _opt(need.get(q.good)), _opt(q.best_bid), _opt(q.best_ask), _opt(q.last),
                                   _opt(going_price(q.base, q.avg)))))
         self.query_one(GoodsTable).fill(rows)
-        self.query_one("#seat-notes", Static).update(self._notes(view, goods, regard))
+        self.query_one("#seat-notes", Static).update(self._notes(view, goods, regard, after))
         self.remove_class("-concealed")
 
     def conceal(self, note: str) -> None:
@@ -107,7 +107,7 @@ class SeatPanel(VerticalScroll):
         self.add_class("-concealed")
 
     @staticmethod
-    def _notes(view: PublicView, goods: Goods, regard: Sequence[str] = ()) -> Text:
+    def _notes(view: PublicView, goods: Goods, regard: Sequence[str] = (), after: bool = False) -> Text:
         parts: list[Text] = []
 
         def section(title: str, lines: list[Text]) -> None:
@@ -140,7 +140,8 @@ class SeatPanel(VerticalScroll):
         section("How you feel", [safe.text(line) for line in telling(view.relations)])  # not neutral: it tells nothing
         section("How others feel about you", [safe.text(line) for line in regard])
         section("Last round in the wood", [safe.text(h) for h in view.headlines])
-        return Text("\n").join(parts) if parts else Text("Nothing else to know yet.", style="dim")
+        return Text("\n").join(parts) if parts else Text("The season is over: nothing more to come." if after
+                                                          else "Nothing else to know yet.", style="dim")
 
 
 class BookTable(FittedTable):
