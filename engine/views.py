@@ -80,7 +80,8 @@ class LoanView:
     role: str  # "lender" | "borrower"
     other: str
     owed: int
-    due: int
+    due: int  # the round it falls due (next): each round, once in default
+    defaulted: bool = False  # not repaid in full when due: the rest is collected each round (a public default)
 
 
 @dataclass(frozen=True)
@@ -378,8 +379,8 @@ def market_index(state: State) -> MarketIndex:
         top[(good, side)] = [_ov(o) for o in heapq.nsmallest(keep, offers, key=key)]
     loans_by: dict[str, list[LoanView]] = {}
     for ln in state.loans.values():
-        loans_by.setdefault(ln.lender, []).append(LoanView(ln.id, "lender", ln.borrower, ln.owed, ln.due))
-        loans_by.setdefault(ln.borrower, []).append(LoanView(ln.id, "borrower", ln.lender, ln.owed, ln.due))
+        loans_by.setdefault(ln.lender, []).append(LoanView(ln.id, "lender", ln.borrower, ln.owed, ln.due, ln.defaulted))
+        loans_by.setdefault(ln.borrower, []).append(LoanView(ln.id, "borrower", ln.lender, ln.owed, ln.due, ln.defaulted))
     open_offers, directed = [], {}
     loan_offers_by: dict[str, list[MyLoanOfferView]] = {}
     for lo in sorted(state.loan_offers.values(), key=lambda lo: lo.id):

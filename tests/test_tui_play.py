@@ -1239,6 +1239,29 @@ async def test_after_the_last_round_the_notes_do_not_say_yet(world):
     assert await notes(True) == "The season is over: nothing more to come."
 
 
+async def test_a_defaulted_loan_is_shown_in_default_on_both_sides(world):
+    """A loan not repaid when due showed only "due round N" (a round that
+    moves on each round), never that it was in default: both sides say so."""
+    from engine.state import Loan, initial_state
+    from engine.views import public_view
+    from wood_tui.widgets.seat_panel import SeatPanel
+
+    state = initial_state(world, 7)
+    state.round = 5
+    for ln in (Loan(3, "Fox", "Owl", 10, 12, 5, defaulted=True), Loan(4, "Owl", "Hare", 8, 9, 5, defaulted=True),
+               Loan(5, "Owl", "Badger", 10, 11, 6)):
+        state.loans[ln.id] = ln
+    view = public_view(state, world, "Owl")
+    app = OneWidget(SeatPanel)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(SeatPanel).show(view, GOODS)
+        await pilot.pause()
+        notes = str(app.query_one("#seat-notes").content)
+    assert "you owe Fox 12 coins, in default: part of your coins go to it each round" in notes, notes
+    assert "Hare owes you 9 coins, in default: part of its coins come to you each round" in notes, notes
+    assert "Badger owes you 11 coins, due round 6" in notes and notes.count("due round") == 1, notes
+
+
 async def test_the_offers_tab_says_when_there_is_nothing_to_take():
     """Round 1's offers tab was an empty table: now a line says there are no
     offers from others yet and what to do; once others have posted, it goes."""

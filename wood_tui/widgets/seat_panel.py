@@ -132,10 +132,12 @@ class SeatPanel(VerticalScroll):
                    for lo in view.my_loan_offers]
                 + [Text.assemble(f"#{po.id} pact proposed to ", safe.name(po.to), f" (until round {po.expires})")
                    for po in view.my_pact_offers])
-        section("Your loans",
-                [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {counted(ln.owed, 'coin')}, due round {ln.due}")
+        section("Your loans",  # a defaulted loan falls due again each round: in default, collected each round
+                [Text.assemble(("you owe ", ""), safe.text(ln.other), f" {counted(ln.owed, 'coin')}, "
+                               + ("in default: part of your coins go to it each round" if ln.defaulted else f"due round {ln.due}"))
                  if ln.role == "borrower" else
-                 Text.assemble(safe.text(ln.other), f" owes you {counted(ln.owed, 'coin')}, due round {ln.due}")
+                 Text.assemble(safe.text(ln.other), f" owes you {counted(ln.owed, 'coin')}, "
+                               + ("in default: part of its coins come to you each round" if ln.defaulted else f"due round {ln.due}"))
                  for ln in view.loans])
         section("How you feel", [safe.text(line) for line in telling(view.relations)])  # not neutral: it tells nothing
         section("How others feel about you", [safe.text(line) for line in regard])
