@@ -156,8 +156,8 @@ def _held(view: PublicView) -> dict[str, str]:
     return {
         "loan_offers": _joined(f"#{lo.id} {lo.lender} {lo.amount} at {lo.rate}% for {lo.rounds} rounds"
                                for lo in view.loan_offers[:LOAN_OFFERS_SHOWN]),
-        "loans": _joined(f"you owe {ln.other} {ln.owed} by {ln.due}" if ln.role == "borrower"
-                         else f"{ln.other} owes you {ln.owed} by {ln.due}" for ln in view.loans[:LOANS_SHOWN]),
+        "loans": _joined((f"you owe {ln.other} {ln.owed}" if ln.role == "borrower" else f"{ln.other} owes you {ln.owed}")
+                         + (" in default" if ln.defaulted else f" by {ln.due}") for ln in view.loans[:LOANS_SHOWN]),
         "tips": _joined(f'"{clean_text(t.text, TIP_MAX)}" (by {t.resolves})' for t in view.tips),
         "relations": _joined([*telling(view.relations),
                               *(r.line() for r in view.records[:RECORDS_SHOWN])]),

@@ -121,6 +121,18 @@ def test_below_low_mood_the_prompt_says_what_the_grove_truly_makes(world):
     assert prompts(world, s)["Owl"][1]["content"] == user
 
 
+def test_a_loan_in_default_is_said_in_default_on_both_prompts(world):
+    """A defaulted loan read "you owe Fox 12 by 7" on the borrower's prompt, as a loan not yet due does, and the
+    lender's the same: neither model was told of the default that the seat panel and every record show."""
+    from engine.state import Loan
+    s = initial_state(world, 11, build_roster(world, 5))
+    s.loans[1] = Loan(1, "Fox", "Owl", 10, 12, 7)
+    assert "Your loans: you owe Fox 12 by 7\n" in prompts(world, s)["Owl"][1]["content"]
+    s.loans[1].defaulted = True
+    owl, fox = (prompts(world, s)[n][1]["content"] for n in ("Owl", "Fox"))
+    assert "Your loans: you owe Fox 12 in default\n" in owl and "Your loans: Owl owes you 12 in default\n" in fox, (owl, fox)
+
+
 def test_every_example_in_the_system_message_is_a_clean_action(world):
     every = prompts(world, crowded(world))
     for name, msgs in every.items():
