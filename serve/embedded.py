@@ -109,10 +109,12 @@ def check_embedded(cfg) -> None:
     """ValueError where a roster's embedded model cannot be served as it says:
     its `model` another name than the one the embedded server serves
     (MODEL_ALIAS: a game had started the server, then refused the model it
-    did not list); its base_url another place than where that server
-    listens, `http://127.0.0.1:PORT/v1` (a game had asked another host, or
-    path, whether it was served there, and else started its own here, as
-    `wood serve` did, saying nothing); or its KV cache past KV_CELLS_MAX
+    did not list); `base_urls` (replicas: the game starts one server, and
+    had sent turns to the others, another host's too, none of it checked);
+    its base_url another place than where that server listens,
+    `http://127.0.0.1:PORT/v1` (a game had asked another host, or path,
+    whether it was served there, and else started its own here, as `wood
+    serve` did, saying nothing); or its KV cache past KV_CELLS_MAX
     (`check_kv_cells`)."""
     from urllib.parse import urlsplit
 
@@ -120,6 +122,9 @@ def check_embedded(cfg) -> None:
     if cfg.model != MODEL_ALIAS:
         raise ValueError(f"model {name!r} is embedded: its model is {MODEL_ALIAS!r}, the name the embedded server "
                          f"serves, not {cfg.model!r}")
+    if cfg.base_urls:
+        raise ValueError(f"model {name!r} is embedded: it takes no base_urls (the game starts its one server; a "
+                         f"base_url, if any, is http://{HOST}:PORT/v1), not {cfg.base_urls!r}")
     at = urlsplit(cfg.base_url)
     if cfg.base_url and (at.scheme, at.hostname, at.path.rstrip("/")) != ("http", HOST, "/v1"):
         raise ValueError(f"model {name!r} is embedded: its base_url is http://{HOST}:PORT/v1, where its server "

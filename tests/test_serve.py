@@ -679,6 +679,30 @@ def test_an_embedded_model_whose_base_url_is_not_where_its_server_listens_is_ref
     assert capsys.readouterr().out.splitlines()[0] == "# smollm2 (embedded) -> http://127.0.0.1:8010/v1"
 
 
+@pytest.mark.parametrize("urls", [["http://127.0.0.1:8010/v1", "http://10.1.2.3:8010/v1"],
+                                  ["http://127.0.0.1:8010/v1", "http://127.0.0.1:8011/v1"]])
+def test_an_embedded_model_with_base_urls_is_refused(tmp_path, monkeypatch, capsys, urls):
+    """Only base_url was checked: an embedded model's base_urls whose second
+    entry was another host loaded, `wood serve --dry-run` exited 0, and a
+    game started one server on the first port yet sent turns to every entry
+    (another host's, or a port nothing serves). The game starts one server,
+    so the roster is refused as it loads, naming base_urls."""
+    monkeypatch.chdir(ROOT)
+    roster = tmp_path / "r.toml"
+    listed = ", ".join(f'"{u}"' for u in urls)
+    roster.write_text((ROSTERS / "embedded.toml").read_text().replace(
+        "embedded = true\n", f"embedded = true\nbase_urls = [{listed}]\n", 1))
+    for argv in (["serve", "--roster", str(roster), "--dry-run"],
+                 ["sim", "--roster", str(roster), "--save", str(tmp_path / "x.db")]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", f"wood: error: roster {roster}: model 'smol' is embedded: it takes no base_urls (the "
+                                  "game starts its one server; a base_url, if any, is http://127.0.0.1:PORT/v1), "
+                                  f"not {urls!r}\n"), (out, err)
+    assert not (tmp_path / "x.db").exists()
+
+
 def test_wood_serve_on_a_taken_port_leaves_no_empty_log_folder(tmp_path, capsys, monkeypatch):
     """The embedded model's port is another program's: one line, and the
     temporary log folder, which no server wrote in, is not left behind."""
