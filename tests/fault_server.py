@@ -470,3 +470,67 @@ class ClosingPort(SilentPort):
         if self._reset:  # SO_LINGER on, 0 s: close() sends RST, not FIN
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
+
+
+class SlowConnectPort:
+    """`with SlowConnectPort(answer) as slow:` `slow.port`, a port on 127.0.0.1
+    where every connection completes only about a second after it was asked
+    for (its queue of one is full, so the client's first SYN is dropped and
+    its second, a second later, gets in); each then has its request read, is
+    answered `answer` (a response begun, say) and closed at once."""
+
+    def __init__(self, answer: bytes) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(0)
+        self._sock.settimeout(0.05)
+        self._answer = answer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.port = self._sock.getsockname()[1]
+        self.served = 0
+
+    def _fill(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), 1)  # the queue's one place, taken
+
+    def _accept(self, within: float) -> socket.socket | None:
+        deadline = time.monotonic() + within
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                return self._sock.accept()[0]
+            except OSError:  # the accept timeout: look at the stop flag again
+                continue
+        return None
+
+    def _serve(self) -> None:
+        filler = self._fill()
+        while not self._stop.is_set():
+            self._stop.wait(0.3)  # a client's SYN meanwhile is dropped
+            taken = self._accept(1)  # the filler: the queue is free for the client's second SYN
+            filler.close()
+            if taken is not None:
+                taken.close()
+            conn = self._accept(3)
+            if conn is None:  # the block ended (or no client came): the queue is refilled only to go on
+                if self._stop.is_set():
+                    return
+                filler = self._fill()
+                continue
+            with contextlib.suppress(OSError):
+                conn.settimeout(1)
+                conn.recv(65536)
+                conn.sendall(self._answer)
+            filler = self._fill()  # before the close: the client's next connection is slow too
+            conn.close()
+            self.served += 1
+        filler.close()
+
+    def __enter__(self) -> "SlowConnectPort":
+        self._thread.start()
+        time.sleep(0.1)  # the queue filled
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()

@@ -259,12 +259,36 @@ async def test_a_server_that_hangs_up_just_before_timeout_s_is_not_sent_more_cal
         calls = [await client.chat(msgs) for _ in range(4)]
         assert len(server.requests) == SICK_STRIKES  # not 8: two calls of two tries each, and two more
         assert [(c.fault, c.attempts) for c in calls] == [("dropped", 2), ("dropped", 1), ("silent", 0), ("silent", 0)]
-        assert re.fullmatch(r"server disconnected mid-response \(after 0\.\d s of timeout_s 1 s\)", calls[0].detail)
+        said = re.fullmatch(r"server disconnected mid-response \(after (\d+\.\d\d) s of timeout_s 1 s\)", calls[0].detail)
+        assert said and float(said[1]) >= server.late_drop_s, calls[0].detail  # any load: never below the drop
         assert calls[-1].detail == (f"not sent: {server.base_url} answered none of its last {SICK_STRIKES} calls "
                                     f"within 1 s (timeout_s), {SICK_STRIKES} of them hung up after "
                                     f"{LATE_DROP_SHARE:g} s or more with no whole reply; asked again once it "
                                     "answers its health check")
         assert client.replica_summary()[0]["faults"] == {"dropped": SICK_STRIKES}
+
+
+@pytest.mark.parametrize("http_client", ["lean", "httpx"])
+async def test_a_slow_connection_then_a_drop_at_once_is_not_a_late_drop(http_client):
+    """A late drop was timed from before connecting: a server whose
+    connections took a second to complete (timeout_s 1 s) and which then
+    hung up at once counted as hanging up late, held back as hung after
+    SICK_STRIKES tries. The wait for the reply is timed from the request
+    going out, as timeout_s is, so these drops are not late."""
+    from engine.brains.llm import SICK_STRIKES
+    from tests.fault_server import SlowConnectPort
+
+    half = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"choices\""
+    with SlowConnectPort(half) as slow:
+        url = f"http://127.0.0.1:{slow.port}/v1"
+        cfg = config(url, max_concurrency=1, connect_timeout_s=5.0, health_interval_s=30, http_client=http_client)
+        async with ChatClient(cfg) as client:
+            started = time.perf_counter()
+            calls = [await client.chat([{"role": "user", "content": "your move"}]) for _ in range(2)]
+            spent = time.perf_counter() - started
+    assert spent >= 0.5 * SICK_STRIKES  # each connection was slow: had it counted, 3 late drops, then silence
+    assert [(c.fault, c.attempts) for c in calls] == [("dropped", 2), ("dropped", 2)], calls
+    assert not [c.detail for c in calls if "timeout_s" in c.detail]  # not said as a late drop either
 
 
 async def test_a_server_silent_in_more_than_one_way_says_each_way_it_was():

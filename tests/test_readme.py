@@ -207,5 +207,5 @@ def test_the_late_drop_the_readme_describes_is_the_clients():
     from engine.brains.llm import LATE_DROP_SHARE
 
     said = {0.5: "half"}.get(LATE_DROP_SHARE, f"{LATE_DROP_SHARE:.0%}")
-    assert (f"a call dropped with no whole reply after {said} its `timeout_s` or more counts as one that waited it "
-            "out") in " ".join(README.split())
+    assert (f"a call dropped with no whole reply {said} its `timeout_s` or more after it was sent counts as one "
+            "that waited it out") in " ".join(README.split())

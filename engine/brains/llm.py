@@ -15,8 +15,8 @@ client, runs the reply through the repair layer and always returns a
 with the reason and the whole call recorded for the ledger. A reply body
 past `transport.BODY_MAX` is a `bad_body` fault, read no further. A server
 that let SICK_STRIKES calls in a row wait out the whole timeout_s (hung:
-it takes the connection and answers nothing; a call dropped after
-LATE_DROP_SHARE of timeout_s or more counts so too), or connect_timeout_s for a
+it takes the connection and answers nothing; a call dropped
+LATE_DROP_SHARE of timeout_s or more after its request went out counts so too), or connect_timeout_s for a
 connection (a host gone dark), is not sent more until its health check answers: where the model has no other server, each call is a
 `silent` fault at once, not another full timeout.
 """
@@ -29,6 +29,7 @@ import os
 import time
 import urllib.request
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -306,9 +307,15 @@ class ChatClient:
                     async with r.gate:
                         sent = not self._silent(r)  # checked once through the gate: it may have gone silent meanwhile
                         if sent:
-                            t1 = time.perf_counter()
-                            result = await self._post(r, data, max_tokens)
-                            took = time.perf_counter() - t1
+                            t1 = sent_at = time.perf_counter()
+
+                            def on_sent() -> None:  # the request goes out: a late drop is judged from here
+                                nonlocal sent_at
+                                sent_at = time.perf_counter()
+
+                            result = await self._post(r, data, max_tokens, on_sent)
+                            done = time.perf_counter()
+                            took, waited = done - t1, done - sent_at
                             spent += took
                             if _answered(result):  # as the model's line: a call that never came back has no latency
                                 r.latencies_ms.append(took * 1000)
@@ -335,9 +342,9 @@ class ChatClient:
             if result.fault:
                 r.faults[result.fault] += 1
             r.strikes = r.strikes + 1 if _sick(result.fault) else 0
-            late = result.fault == "dropped" and took >= LATE_DROP_SHARE * self.cfg.timeout_s
-            if late:
-                result.detail += f" (after {took:.1f} s of timeout_s {self.cfg.timeout_s:g} s)"
+            late = result.fault == "dropped" and waited >= LATE_DROP_SHARE * self.cfg.timeout_s
+            if late:  # the wait for the reply, connecting not counted, as timeout_s times it
+                result.detail += f" (after {waited:.2f} s of timeout_s {self.cfg.timeout_s:g} s)"
             if result.waited or late:
                 r.unanswered += 1
                 r.unconnected_in_row += result.waited == "connect_timeout_s"
@@ -475,18 +482,22 @@ class ChatClient:
                 body["response_format"] = {"type": "json_object", "schema": schema}
         return body
 
-    async def _post(self, r: Replica, data: bytes, max_tokens: int) -> ChatResult:
+    async def _post(self, r: Replica, data: bytes, max_tokens: int,
+                    on_sent: Callable[[], None] | None = None) -> ChatResult:
+        """One try of a chat call on replica `r`; `on_sent()` is called as the
+        request goes out on a connection."""
         try:
             if r.lean is not None:  # straight through the lean transport: no httpx Request/Response objects
                 status, headers, content = await r.lean.exchange(
                     r.host, r.port, b"%s%d\r\n\r\n%s" % (r.chat_head, len(data), data),
-                    connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s)
+                    connect_timeout=self.cfg.connect_timeout_s, read_timeout=self.cfg.timeout_s, on_sent=on_sent)
                 _refuse_coding(next((v for k, v in headers if k.lower() == b"content-encoding"), b"").decode("latin-1"))
                 location = next((v for k, v in headers if k.lower() == b"location"), None)
                 location = location.decode("utf-8", "replace") if location is not None else None
             else:  # httpx's own transport: its timeouts are per read, so the whole call has a deadline too
                 status, content, location = await _post_stream(r.http, data,
-                                                                self.cfg.connect_timeout_s + self.cfg.timeout_s)
+                                                                self.cfg.connect_timeout_s + self.cfg.timeout_s,
+                                                                on_sent)
         except BodyTooLarge as e:
             return ChatResult(fault="bad_body", detail=_detail(e))
         except TimeoutError:  # httpx's transport: the whole call's deadline
@@ -651,10 +662,18 @@ async def _get(http: httpx.AsyncClient, path: str, wait: float,
                         timeout=httpx.Timeout(wait, connect=min(connect, wait)))
 
 
-async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float) -> tuple[int, bytes, str | None]:
+async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float,
+                       on_sent: Callable[[], None] | None = None) -> tuple[int, bytes, str | None]:
     """POST a chat body through httpx's own transport: (status, body, its
-    Location header if any), within `wait` seconds in all."""
-    return await _fetch(http, "POST", "chat/completions", wait, content=data, headers=JSON_HEADERS)
+    Location header if any), within `wait` seconds in all; `on_sent()` as the
+    request's head goes out on a connection (httpcore's trace)."""
+    kw = {}
+    if on_sent is not None:
+        async def trace(event: str, info: dict) -> None:
+            if event == "http11.send_request_headers.started":
+                on_sent()
+        kw["extensions"] = {"trace": trace}
+    return await _fetch(http, "POST", "chat/completions", wait, content=data, headers=JSON_HEADERS, **kw)
 
 
 H11_NOT_CHUNKED = "Only Transfer-Encoding: chunked is supported"  # h11's words for a coding it does not read

@@ -32,6 +32,7 @@ import re
 import select
 import socket
 from collections import deque
+from collections.abc import Callable
 
 import httpx
 
@@ -369,12 +370,16 @@ class LeanTransport(httpx.AsyncBaseTransport):
                               extensions={"http_version": b"HTTP/1.1"})
 
     async def exchange(self, host: str, port: int, data: bytes, *, connect_timeout: float | None = None,
-                       read_timeout: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+                       read_timeout: float | None = None, on_sent: Callable[[], None] | None = None,
+                       ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Send one serialised request; return (status, headers, body). The
         chat client's hot path calls this directly with bytes it made itself
-        (see `request_head`), skipping httpx's Request and Response objects."""
+        (see `request_head`), skipping httpx's Request and Response objects.
+        `on_sent()` is called as the request goes out, once connected."""
         loop = asyncio.get_running_loop()
         conn = self._idle_connection(host, port) or await self._connect(loop, host, port, connect_timeout)
+        if on_sent is not None:
+            on_sent()
         try:
             reply = conn.send(data, loop)
             if read_timeout is not None:
