@@ -1054,6 +1054,26 @@ async def test_a_reply_in_a_transfer_coding_other_than_chunked_is_a_bad_body_on_
 
 
 @pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("again", [b"chunked", b"gzip"])
+async def test_a_second_transfer_encoding_after_chunked_is_one_framing_error_on_both_transports(transport, again):
+    """A reply with `Transfer-Encoding: chunked` on two lines was refused by
+    the lean transport as "the reply's Transfer-Encoding is chunked, chunked;
+    only chunked is read" (a bad body, not retried), while httpx's own
+    transport called it a dropped connection, "multiple Transfer-Encoding
+    headers". Both now say it alike, a reply whose end is in doubt: dropped,
+    and tried again."""
+    from .fault_server import ClosingPort
+
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: %s\r\n\r\n2\r\nhi\r\n0\r\n\r\n" % again
+    with ClosingPort(after=reply) as closing:
+        url = f"http://127.0.0.1:{closing.port}/v1"
+        async with ChatClient(config(url, http_client=transport)) as client:
+            r = await client.chat([{"role": "user", "content": "hi"}])
+    assert (r.fault, r.detail, r.attempts) == ("dropped", "the reply's head has Transfer-Encoding again after chunked",
+                                               2), r
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
 @pytest.mark.parametrize("after, said", [(b"", "server closed the connection without a response"),
                                          (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", "server disconnected "
                                           "mid-response")], ids=["unanswered", "mid_response"])

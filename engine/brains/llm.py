@@ -48,7 +48,7 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
-from .transport import (BODY_MAX, MID_RESPONSE, UNANSWERED, BodyTooLarge, LeanTransport, coding_refused,
+from .transport import (BODY_MAX, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge, LeanTransport, coding_refused,
                         too_large)
 
 
@@ -677,6 +677,7 @@ async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float,
 
 
 H11_NOT_CHUNKED = "Only Transfer-Encoding: chunked is supported"  # h11's words for a coding it does not read
+H11_TE_AGAIN = "multiple Transfer-Encoding headers"  # ... and for a second Transfer-Encoding line after chunked
 
 
 async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, **kw) -> tuple[int, bytes, str | None]:
@@ -699,6 +700,8 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, *
         except httpx.RemoteProtocolError as e:
             if str(e) == H11_NOT_CHUNKED:
                 raise coding_refused("other than chunked") from e
+            if str(e) == H11_TE_AGAIN:
+                raise httpx.RemoteProtocolError(TE_AGAIN) from e
             raise
 
 

@@ -43,6 +43,10 @@ UNANSWERED = "server closed the connection without a response"  # a dropped call
 MID_RESPONSE = "server disconnected mid-response"  # before its response began, or within it
 
 
+TE_AGAIN = "the reply's head has Transfer-Encoding again after chunked"  # a framing error, as both transports
+# say it (h11's "multiple Transfer-Encoding headers": its first was chunked alone, and another line followed)
+
+
 def coding_refused(said: str) -> httpx.DecodingError:
     """A reply in a transfer coding other than chunked (`said`), refused unread, as both transports say it."""
     return httpx.DecodingError(f"the reply's Transfer-Encoding is {said}; only chunked is read")
@@ -223,7 +227,7 @@ class _Connection(asyncio.Protocol):
                 del buf[:body_at]
                 self._scanned = 0
                 continue
-            headers, length, codings, options = [], None, [], []
+            headers, length, codings, options, te_lines = [], None, [], [], 0
             for line in lines[1:]:
                 if line[:1] in (b" ", b"\t") and headers:  # obs-fold: more of the value above (RFC 9112 5.2)
                     headers[-1] = (headers[-1][0], (headers[-1][1] + b" " + line.strip()).strip())
@@ -239,6 +243,10 @@ class _Connection(asyncio.Protocol):
                         return
                     length = n
                 elif low == b"transfer-encoding":
+                    if te_lines and codings == [b"chunked"]:  # where the body ends is in doubt: a dropped reply
+                        self._fail(httpx.RemoteProtocolError(TE_AGAIN))
+                        return
+                    te_lines += 1
                     codings += _tokens(value)
                 elif low == b"connection":
                     options += _tokens(value)
