@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from .brains import ENGINE_PREFIX
 from .events import Event, counted
 from .invariants import INVARIANTS
+from .sanitise import cells, pad_cells
+
+GOOD_COLUMN = 10  # the goods' column in the summary: at least this wide, wider for a longer name (in terminal cells)
 
 
 def percent(share: float | None) -> str:
@@ -110,8 +113,9 @@ class RunSummary:
         k = self.kinds
         how = f" ({self.replayed} replayed from the save, {self.played} played now)" if self.replayed else ""
         out = [f"rounds: {self.rounds}{how}"]
+        w = max([cells(g) for g in goods] + [GOOD_COLUMN])
         for g in goods:
-            out.append(f"  {g:<10} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
+            out.append(f"  {pad_cells(g, w)} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
         out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {counted(k['default'], 'default')}"
                    f" ({k['loan_offered']} offered)")
         stood_in = f" ({self.stand_ins} of them for a model whose call failed or gave no usable action)" \

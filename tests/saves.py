@@ -120,6 +120,34 @@ def wide_roster(path: Path) -> Path:
     return path
 
 
+WIDE_GOOD = "栗の実"  # a good named in letters two terminal cells wide: 3 characters, 6 cells
+
+
+def wide_good_world(folder: Path, monkeypatch: pytest.MonkeyPatch):
+    """The installed world with berries renamed WIDE_GOOD, copied to `folder`
+    and loaded by every command run in this process (`load_world`)."""
+    import engine.world
+    from tests.test_rules import renamed_berries
+
+    edited = renamed_berries(folder, WIDE_GOOD, WIDE_GOOD)
+    real = engine.world.load_world
+    monkeypatch.setattr(engine.world, "load_world", lambda assets=None: real(edited))
+    return real(edited)
+
+
+def starts_by_cells(line: str, words: tuple[str, ...]) -> list[int]:
+    """The terminal cell at which each of `words` begins in `line` (its first
+    place after the one before): equal on every row of a column that lines up."""
+    from rich.cells import cell_len
+
+    out, at = [], 0
+    for w in words:
+        at = line.index(w, at)
+        out.append(cell_len(line[:at]))
+        at += len(w)
+    return out
+
+
 @contextlib.contextmanager
 def locked_by_another_program(db: Path, exclusive: bool = False):
     """`db` held locked for writing by another SQLite connection for the

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.saves import WIDE_NAMES, full_disk, line_within, rounds_saved, wait_for_rounds, wide_roster, without_root_powers
+from tests.saves import (WIDE_GOOD, WIDE_NAMES, full_disk, line_within, rounds_saved, starts_by_cells, wait_for_rounds,
+                         wide_good_world, wide_roster, without_root_powers)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -1066,3 +1067,19 @@ def test_the_standings_line_up_with_names_of_wide_letters(tmp_path):
         assert {n for n in WIDE_NAMES if any(n in row for row in rows)} == set(WIDE_NAMES), rows
         for column in (" worth ", " coins ", " mood "):
             assert len({cell_len(row[:row.index(column)]) for row in rows}) == 1, (column, rows)
+
+
+def test_the_summary_lines_up_with_a_good_named_in_wide_letters(tmp_path, monkeypatch, capsys):
+    """A world whose good is named in wide letters (栗の実: two cells each):
+    `wood sim`'s summary padded the goods by characters, so that good's row
+    had its trades and volume three cells right of every other row's; each
+    row's numbers now start at the same cell."""
+    from wood_tui.cli import main
+
+    world = wide_good_world(tmp_path, monkeypatch)
+    assert main(["sim", "--rounds", "3", "--seed", "1", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[1:1 + len(world.goods)]
+    assert [r.split()[0] for r in rows] == list(world.goods) and WIDE_GOOD in world.goods, rows
+    starts = {tuple(starts_by_cells(r, ("trades", "volume"))) for r in rows}
+    assert len(starts) == 1, rows
