@@ -13,7 +13,13 @@ from .events import Event, counted
 from .invariants import INVARIANTS
 from .sanitise import cells, pad_cells
 
-GOOD_COLUMN = 10  # the goods' column in the summary: at least this wide, wider for a longer name (in terminal cells)
+GOOD_COLUMN = 10  # a column of goods' names in a table printed: at least this wide, in terminal cells
+
+
+def goods_width(goods) -> int:
+    """The terminal cells a column of `goods`' names takes: GOOD_COLUMN, or
+    the widest name's cells where it is wider (栗の実: 6 cells, 3 characters)."""
+    return max([cells(g) for g in goods] + [GOOD_COLUMN])
 
 
 def percent(share: float | None) -> str:
@@ -113,7 +119,7 @@ class RunSummary:
         k = self.kinds
         how = f" ({self.replayed} replayed from the save, {self.played} played now)" if self.replayed else ""
         out = [f"rounds: {self.rounds}{how}"]
-        w = max([cells(g) for g in goods] + [GOOD_COLUMN])
+        w = goods_width(goods)
         for g in goods:
             out.append(f"  {pad_cells(g, w)} trades {self.trades[g]:>6}   volume {self.volume[g]:>7}")
         out.append(f"loans: {k['loan_taken']} taken, {k['loan_repaid']} repaid, {counted(k['default'], 'default')}"

@@ -23,9 +23,9 @@ from .brains.config import MODEL_NAME_MAX
 from .events import Event
 from .ledger import being_written
 from .replay import checked_record, replayed_rounds
-from .metrics import counted, decimals, percent
+from .metrics import counted, decimals, goods_width, percent
 from .rules import round_fills
-from .sanitise import clean_text, resume_command
+from .sanitise import clean_text, pad_cells, resume_command
 from .score import worths
 from .state import State
 from .world import NAME_MAX, World
@@ -286,11 +286,12 @@ class EconomyReport:
         out.append("per good: trades and units between creatures; prices (the granary's and shorts' buy-ins too): "
                    "how many distinct, the longest span of rounds whose every trade was at one price, the mean in "
                    "the last round that had a price")
-        out.append(f"{'good':<10} {'trades':>7} {'units':>7} {'prices':>7} {'longest 1-price':>16} {'last mean':>10}")
+        w = goods_width(goods)
+        out.append(f"{pad_cells('good', w)} {'trades':>7} {'units':>7} {'prices':>7} {'longest 1-price':>16} {'last mean':>10}")
         for g in goods:
             series = d["price_by_good_by_round"][g]
             last = f"{list(series.values())[-1]:.1f}" if series else "-"
-            out.append(f"{g:<10} {d['trades_by_good'].get(g, 0):>7} {d['volume_by_good'].get(g, 0):>7} "
+            out.append(f"{pad_cells(g, w)} {d['trades_by_good'].get(g, 0):>7} {d['volume_by_good'].get(g, 0):>7} "
                        f"{d['distinct_prices_by_good'][g]:>7} {d['longest_single_price_rounds_by_good'][g]:>13} r "
                        f"{last:>10}")
         sw = d["shocks_with_rise"]

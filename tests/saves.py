@@ -129,6 +129,7 @@ def wide_good_world(folder: Path, monkeypatch: pytest.MonkeyPatch):
     import engine.world
     from tests.test_rules import renamed_berries
 
+    folder.mkdir(exist_ok=True)
     edited = renamed_berries(folder, WIDE_GOOD, WIDE_GOOD)
     real = engine.world.load_world
     monkeypatch.setattr(engine.world, "load_world", lambda assets=None: real(edited))

@@ -1076,7 +1076,7 @@ def test_the_summary_lines_up_with_a_good_named_in_wide_letters(tmp_path, monkey
     row's numbers now start at the same cell."""
     from wood_tui.cli import main
 
-    world = wide_good_world(tmp_path, monkeypatch)
+    world = wide_good_world(tmp_path / "world", monkeypatch)
     assert main(["sim", "--rounds", "3", "--seed", "1", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = lines[1:1 + len(world.goods)]

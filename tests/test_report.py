@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 from engine.events import Event
 from engine.report import EconomyReport, gini
@@ -61,6 +62,28 @@ def test_the_json_report_counts_what_the_ledger_holds(saved):
         rounds_traded = {r for r, k, x in events if k == "trade" and x["good"] == g}
         assert {int(k) for k in series} <= rounds_traded | {r for r, k, _ in events if k == "granary"}
     assert sum(d["action_mix"].values()) == d["actions"]
+
+
+def test_the_table_per_good_lines_up_with_a_good_named_in_wide_letters(tmp_path, monkeypatch, capsys):
+    """A world whose good is named in wide letters (栗の実: two cells each):
+    `wood report`'s table per good padded the names by characters, so that
+    good's numbers stood three cells right of every other row's; each column
+    now ends at the same cell on every row, under its heading."""
+    from tests.saves import WIDE_GOOD, wide_good_world
+    from wood_tui.cli import main
+
+    world = wide_good_world(tmp_path / "world", monkeypatch)
+    db = tmp_path / "run.db"
+    assert main(["sim", "--rounds", "8", "--seed", "1", "--save", str(db), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("good "))
+    head, rows = lines[at], lines[at + 1:at + 1 + len(world.goods)]
+    assert [r.split()[0] for r in rows] == list(world.goods) and WIDE_GOOD in world.goods, rows
+    ends = [[cell_len(x[:m.end()]) for m in re.finditer(r"\S+(?: \S+)*", x)][1:] for x in (head, *rows)]
+    assert all(e == ends[1] for e in ends[1:]), rows
+    assert ends[0][:3] == ends[1][:3], (head, rows)  # trades, units, prices under their headings
 
 
 def test_the_text_report_says_the_same(saved):
