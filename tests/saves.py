@@ -125,14 +125,16 @@ WIDE_GOOD = "栗の実"  # a good named in letters two terminal cells wide: 3 ch
 
 def wide_good_world(folder: Path, monkeypatch: pytest.MonkeyPatch):
     """The installed world with berries renamed WIDE_GOOD, copied to `folder`
-    and loaded by every command run in this process (`load_world`)."""
+    and loaded by every command and game started in this process (`load_world`)."""
     import engine.world
+    import wood_tui.bridge
     from tests.test_rules import renamed_berries
 
     folder.mkdir(exist_ok=True)
     edited = renamed_berries(folder, WIDE_GOOD, WIDE_GOOD)
     real = engine.world.load_world
-    monkeypatch.setattr(engine.world, "load_world", lambda assets=None: real(edited))
+    for module in (engine.world, wood_tui.bridge):
+        monkeypatch.setattr(module, "load_world", lambda assets=None: real(edited))
     return real(edited)
 
 

@@ -788,6 +788,22 @@ async def test_the_large_rosters_name_column_is_as_wide_as_its_names_of_wide_let
         assert all(n in shown for n in names), shown
 
 
+async def test_the_large_rosters_goods_columns_show_a_good_named_in_wide_letters_whole(tmp_path, monkeypatch):
+    """A world whose good is named in wide letters (栗の実: 3 letters, 6 cells):
+    the large roster's column for each good was as wide as its name's
+    letters, so that good's heading showed cut to 栗の (4 cells); each good's
+    column is as wide as its name's cells, its heading whole."""
+    from tests.saves import WIDE_GOOD, wide_good_world
+
+    wide_good_world(tmp_path / "world", monkeypatch)
+    app = watch_app("--creatures", "9", "--seed", "3")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await after_rounds(1)(pilot)
+        table = app.main.query_one(RosterTable)
+        assert table.columns[WIDE_GOOD].width == 6 and table.columns["acorns"].width == 6
+        assert f" {WIDE_GOOD} " in rendered(app)
+
+
 async def test_the_feelings_bars_line_up_with_names_of_wide_letters():
     """Feelings between creatures named in wide letters (栗鼠, 🦊) and plain
     ones: the names were cut to so many characters and padded by characters,

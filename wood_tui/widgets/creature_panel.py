@@ -26,6 +26,7 @@ from engine.brains import Decision
 from engine.events import Event, Goods, units
 from engine.parsing import MAX_REPLY_CHARS
 from engine.recap import reason_words
+from engine.sanitise import cells
 from engine.score import Standing
 from engine.state import State
 from engine.world import RosterEntry
@@ -263,7 +264,7 @@ class CreatureBoard(Vertical):
             for label, key, width in (("creature", "name", name_w), ("worth", "worth", 6), ("mood", "mood", 4),
                                       ("debt", "debt", 4), ("short", "short", 5), ("ally", "allies", 4),
                                       ("coins", "coins", 5), ("doing", "doing", 32),
-                                      *((g, g, max(4, len(g))) for g in goods), ("species", "species", 9)):
+                                      *((g, g, max(4, cells(g))) for g in goods), ("species", "species", 9)):
                 self._table.add_column(label, key=key, width=width)
             for name in self.cards:
                 self._table.add_row(NameCell(safe.name(name), name), *self._row(name).values(), key=name)
