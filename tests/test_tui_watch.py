@@ -804,6 +804,42 @@ async def test_the_large_rosters_goods_columns_show_a_good_named_in_wide_letters
         assert f" {WIDE_GOOD} " in rendered(app)
 
 
+async def test_the_price_lines_line_up_with_a_good_named_in_wide_letters(tmp_path):
+    """A world whose good is named in wide letters (栗の実: 3 letters, 6
+    cells): the prices tab padded the goods by letters, so that good's price,
+    arrow and units traded stood three cells right of every other good's, and
+    its chart's title took the legend as if it were 3 cells, running past a
+    narrow chart; every line's price starts at one cell, the title within the width."""
+    from rich.cells import cell_len
+    from textual.app import App
+
+    from engine.state import initial_state
+    from tests.saves import WIDE_GOOD, starts_by_cells
+    from tests.test_rules import renamed_berries
+    from wood_tui.widgets.price_chart import LEGEND, PriceChart
+
+    world = load_world(renamed_berries(tmp_path, WIDE_GOOD, WIDE_GOOD))
+
+    class Chart(App):
+        def compose(self):
+            yield PriceChart()
+
+    title = f"{WIDE_GOOD}: price by round"
+    width = len(title) + len(LEGEND) + 1  # room for the title and the legend counted in letters, not in cells
+    app = Chart()
+    async with app.run_test(size=(width + 2, 20)):  # the chart's padding: a cell each side
+        chart = app.query_one(PriceChart)
+        await chart.setup(world, initial_state(world, 5, build_roster(world)))
+        chart.chosen = WIDE_GOOD
+        assert chart.content_size.width == width
+        lines = chart.render().plain.splitlines()
+    quotes = lines[:len(world.goods)]
+    assert [x[2:].split()[0] for x in quotes] == list(world.goods) and WIDE_GOOD in world.goods, quotes
+    assert len({tuple(starts_by_cells(x, (" traded",))) for x in quotes}) == 1, quotes
+    assert any(x.startswith(title) for x in lines), lines
+    assert all(cell_len(x) <= width for x in lines), (width, lines)
+
+
 async def test_the_feelings_bars_line_up_with_names_of_wide_letters():
     """Feelings between creatures named in wide letters (栗鼠, 🦊) and plain
     ones: the names were cut to so many characters and padded by characters,

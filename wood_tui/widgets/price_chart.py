@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.events import Event
+from engine.sanitise import cells, pad_cells
 from engine.state import State
 from engine.world import World
 
@@ -99,14 +100,14 @@ class PriceChart(Widget, can_focus=True):
         prev = hist[-2] if len(hist) > 1 else price
         arrow = ("▲", "green") if price > prev else ("▼", "red") if price < prev else ("·", "dim")
         me = g == self.chosen
-        return Text.assemble(("▸ " if me else "  ", "bold"), (g.ljust(name_w), "bold" if me else ""),
+        return Text.assemble(("▸ " if me else "  ", "bold"), (pad_cells(g, name_w), "bold" if me else ""),
                              f" {price:>4} ", arrow, (f" {self.volume.get(g, 0):>3} traded", "dim"))
 
     def render(self) -> Text:
         if not self.goods:
             return Text("no prices yet", style="dim")
         width, height = self.content_size.width, self.content_size.height
-        name_w = max(map(len, self.goods))
+        name_w = max(map(cells, self.goods))
         lines = [self.quote_line(g, name_w) for g in self.goods]
         plot_h = height - len(lines) - 4  # a blank line, the title, the x axis and its labels
         if plot_h >= 2:
@@ -118,7 +119,7 @@ class PriceChart(Widget, can_focus=True):
             marks = {r: m for r, m in self.marks[g].items() if r in set(rounds)}
             lines.append(Text(""))
             title = Text(f"{g}: price by round", style="bold")
-            if len(title) + len(LEGEND) <= width:
+            if title.cell_len + cells(LEGEND) <= width:
                 title.append(LEGEND, style="dim")
             lines.append(title)
             lines += line_chart(rounds, [Series(hist[-n:], "●", "cyan")], plot_h, markers=marks)
