@@ -86,6 +86,45 @@ def test_the_table_per_good_lines_up_with_a_good_named_in_wide_letters(tmp_path,
     assert ends[0][:3] == ends[1][:3], (head, rows)  # trades, units, prices under their headings
 
 
+def test_the_price_chart_keeps_its_frame_and_width_with_a_good_named_in_wide_letters(tmp_path, monkeypatch, capsys):
+    """`wood report --plot` in a world whose good is named in wide letters
+    (栗の実: 3 letters, 6 cells): plotext's legend, drawn in the chart, put
+    each letter in one cell, so the legend's line for that good pushed the
+    chart's right edge three cells out and ran past the width; the legend is
+    under the chart, wrapped by cells: the frame's right edge is at one cell on
+    every line, no line wider than the chart, each good named once in it."""
+    from tests.saves import WIDE_GOOD, wide_good_world
+    from wood_tui.cli import main
+
+    world = wide_good_world(tmp_path / "world", monkeypatch)
+    db = tmp_path / "run.db"
+    assert main(["sim", "--rounds", "8", "--seed", "1", "--save", str(db), "--quiet"]) == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    assert main(["report", str(db), "--plot"]) == 0
+    out = capsys.readouterr().out
+    chart = out[out.index("mean trade price per good"):].split("\n\n")[0].splitlines()
+    framed = [x for x in chart if x.rstrip().endswith(("│", "┐", "┘"))]
+    assert len(framed) > 10 and len({cell_len(x.rstrip()) for x in framed}) == 1, chart
+    assert all(cell_len(x) <= 80 for x in chart), chart
+    legend = chart[chart.index(next(x for x in chart if x.rstrip().endswith("┘"))) + 3:]
+    traded = [g for g in world.goods if any(f" {g}" in x for x in legend)]
+    assert WIDE_GOOD in traded and all(sum(f" {g}" in x for x in legend) == 1 for g in traded), legend
+
+
+def test_a_charts_legend_wraps_and_cuts_names_of_wide_letters_by_cells():
+    """The legend under a chart of lines (models named in wide letters: 栗鼠モデル,
+    🦊): names wrapped onto lines by terminal cells, none wider than the chart;
+    a name wider than a line of its own cut to fit, `…` at its end."""
+    from wood_tui.plots import legend_lines
+
+    names = ["栗鼠モデル", "smol", "🦊🦊 fox", "栗鼠" * 30, "E\u0301cureuil"]
+    lines = legend_lines(names, 30)
+    assert all(cell_len(x) <= 30 for x in lines) and len(lines) >= 3, lines
+    assert [n for n in names if any(f" {n}" in x for x in lines)] == [n for n in names if n != "栗鼠" * 30], lines
+    assert any(x.startswith("  oo 栗鼠栗鼠") and x.endswith("…") and cell_len(x) in (29, 30) for x in lines), lines
+
+
 def test_the_text_report_says_the_same(saved):
     r = wood("report", str(saved))
     assert r.returncode == 0, r.stderr

@@ -20,11 +20,15 @@ from pathlib import Path
 
 from engine.errors import WoodError
 from engine.metrics import decimals
-from engine.sanitise import cells, pad_cells, shown_path
+from engine.sanitise import cells, first_cells, pad_cells, shown_path
 from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
 from wood_tui.options import kind_of, no_folder_at, not_a_directory
 
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%")
+# each line's colour in a coloured terminal chart, with its marker, named so that the legend (drawn here, not by
+# plotext) is coloured to match: plotext's own sequence had red and magenta (which the dark theme draws as red: a
+# line that went wrong), black (unseen on a dark terminal) and names it has no colour for (yellow, gold: uncoloured)
+COLOURS = ("blue+", "green+", "cyan+", "orange+", "gray+", "blue", "green", "cyan", "orange", "white")
 FORMATS = ("png", "svg")
 REPORT_CHARTS = ("prices", "worth", "mood", "models")  # the files `report_files` writes, each in every format
 SWEEP_CHARTS = ("sweep",)  # ... and `sweep_files`
@@ -169,22 +173,49 @@ class _Terminal:
         plt.theme("pro" if self.colour else "clear")
         plt.title(title)
 
-    def _done(self) -> str:
+    def _done(self, below: list[str]) -> str:
+        """The chart drawn, `below` its lines (a legend), then a blank line."""
         text = self.plt.build()
-        return (text if self.colour else self.plt.uncolorize(text)) + "\n"
+        text = text if self.colour else self.plt.uncolorize(text)
+        return text.rstrip("\n") + "\n" + "".join(line + "\n" for line in below) + "\n"
 
     def lines(self, title: str, series: dict[str, tuple[list, list]], xlabel: str = "round") -> str:
+        """A line per series, in its marker and colour; the legend under the
+        chart (`legend_lines`: plotext's own, in the chart, put a letter a
+        terminal shows two cells wide in one of its cells, so a line naming a
+        good or a model in wide letters pushed the chart's frame out of line)."""
         if not series:
             return f"{title}: nothing to draw\n"
         self._start(title, 18)
-        for i, (name, (xs, ys)) in enumerate(series.items()):
-            self.plt.plot(xs, ys, label=name, marker=MARKERS[i % len(MARKERS)])
+        for i, (xs, ys) in enumerate(series.values()):
+            self.plt.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], color=COLOURS[i % len(COLOURS)])
         self.plt.xlabel(xlabel)
-        return self._done()
+        return self._done(legend_lines(list(series), self.width, self.plt.colorize if self.colour else None))
 
     def bars(self, title: str, names: list[str], values: list[float],
              bounds: tuple[float, float] = (-math.inf, math.inf)) -> str:
         return text_bars(title, names, values, width=self.width, bounds=bounds)
+
+
+def legend_lines(names: list[str], width: int, paint=None) -> list[str]:
+    """The legend of a chart of lines: each name after its line's marker, two
+    of it (`•• acorns`), the names two spaces apart, wrapped by terminal cells
+    so that no line is wider than `width` (a name too wide for a line of its
+    own cut to fit, `…` at its end). `paint(text, colour)`: colours each
+    marker as its line is coloured (plotext's `colorize`); None: plain text."""
+    out: list[str] = []
+    line, used = "", 0
+    for i, name in enumerate(names):
+        marker = MARKERS[i % len(MARKERS)] * 2
+        room = width - 2 - cells(marker) - 1  # the line's indent, the marker and a space
+        shown = name if cells(name) <= room else first_cells(name, max(0, room - 1)) + "…"
+        size = cells(marker) + 1 + cells(shown)
+        if line and used + 2 + size > width:
+            out.append(line)
+            line, used = "", 0
+        mark = paint(marker, COLOURS[i % len(COLOURS)]) if paint else marker
+        line, used = (line + "  " if line else "  ") + f"{mark} {shown}", used + 2 + size
+    return out + [line] if line else out
 
 
 EIGHTHS = " ▏▎▍▌▋▊▉"  # a cell filled from the left, by eighths
