@@ -125,6 +125,18 @@ def test_a_charts_legend_wraps_and_cuts_names_of_wide_letters_by_cells():
     assert any(x.startswith("  oo 栗鼠栗鼠") and x.endswith("…") and cell_len(x) in (29, 30) for x in lines), lines
 
 
+def test_a_charts_names_reach_the_terminal_inert():
+    """A model's name as a save made by hand holds it (an escape sequence, a
+    bidi override, a line break) had reached the terminal as written in a
+    chart's legend and its bars' labels: each is drawn inert."""
+    from wood_tui.plots import legend_lines, text_bars
+
+    hostile = "smol\x1b[2J\u202e\nlm"
+    drawn = "\n".join([*legend_lines([hostile, "plain"], 80), text_bars("worth", [hostile, "plain"], [3.0, 1.0])])
+    assert "smol lm" in drawn and "plain" in drawn, drawn
+    assert not any(ch in drawn for ch in "\x1b\u202e\r"), repr(drawn)
+
+
 def test_the_text_report_says_the_same(saved):
     r = wood("report", str(saved))
     assert r.returncode == 0, r.stderr

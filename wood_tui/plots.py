@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.errors import WoodError
 from engine.metrics import decimals
-from engine.sanitise import cells, first_cells, pad_cells, shown_path
+from engine.sanitise import cells, clean_text, first_cells, pad_cells, shown_path
 from engine.sweep import ECONOMY, PER_MODEL, dig, fmt, within
 from wood_tui.options import kind_of, no_folder_at, not_a_directory
 
@@ -202,7 +202,10 @@ def legend_lines(names: list[str], width: int, paint=None) -> list[str]:
     of it (`•• acorns`), the names two spaces apart, wrapped by terminal cells
     so that no line is wider than `width` (a name too wide for a line of its
     own cut to fit, `…` at its end). `paint(text, colour)`: colours each
-    marker as its line is coloured (plotext's `colorize`); None: plain text."""
+    marker as its line is coloured (plotext's `colorize`); None: plain text.
+    A name is drawn inert (`clean_text`): a model's, as a save made by hand
+    holds it, had reached the terminal with its escape sequences."""
+    names = [clean_text(n) for n in names]
     out: list[str] = []
     line, used = "", 0
     for i, name in enumerate(names):
@@ -235,9 +238,11 @@ def text_bars(title: str, names: list[str], values: list[float], *, width: int =
     """Horizontal bars, one line each (label, bar, value); a bar's length is
     the value's size against the largest, in eighths of a cell; a negative
     value's bar is shaded, in whole cells (a shade has no eighths).
-    `bounds`: what the values can be (a share: 0..1), none shown as a bound it is short of."""
+    `bounds`: what the values can be (a share: 0..1), none shown as a bound it is short of.
+    Each label is drawn inert (`clean_text`), as `legend_lines` draws a name."""
     if not names:
         return f"{title}: nothing to draw\n"
+    names = [clean_text(n) for n in names]
     label_w = max(cells(n) for n in names)
     shown = [_num(v, bounds) for v in values]
     room = max(10, width - label_w - max(len(x) for x in shown) - 4)
