@@ -125,6 +125,32 @@ def test_a_charts_legend_wraps_and_cuts_names_of_wide_letters_by_cells():
     assert any(x.startswith("  oo 栗鼠栗鼠") and x.endswith("…") and cell_len(x) in (29, 30) for x in lines), lines
 
 
+def test_charts_of_a_good_the_font_cannot_draw_say_so_in_one_line(tmp_path, monkeypatch, capsys):
+    """`wood report --plots DIR` in a world whose good is named in letters the
+    charts' font lacks (栗の実): matplotlib had warned of each missing glyph in
+    two warnings of several lines, its source's paths and code amid the
+    output; it is one note naming the letters and the files (the charts are
+    written all the same)."""
+    import warnings
+
+    from tests.saves import wide_good_world
+    from wood_tui.cli import main
+
+    wide_good_world(tmp_path / "world", monkeypatch)
+    db = tmp_path / "run.db"
+    assert main(["sim", "--rounds", "8", "--seed", "1", "--save", str(db), "--quiet"]) == 0
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning let out is a failure here, not a line pytest keeps to itself
+        assert main(["report", str(db), "--plots", str(tmp_path / "charts")]) == 0
+    err = capsys.readouterr().err
+    notes = [x for x in err.splitlines() if x.startswith("note:")]
+    prices = tmp_path / "charts" / "prices"
+    assert notes == [f"note: the charts' font has no letter for 栗の実: {prices}.png and {prices}.svg draw them as "
+                     "boxes"], err
+    assert (tmp_path / "charts" / "prices.png").stat().st_size > 0
+
+
 def test_a_charts_names_reach_the_terminal_inert():
     """A model's name as a save made by hand holds it (an escape sequence, a
     bidi override, a line break) had reached the terminal as written in a

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -380,29 +381,61 @@ def _mpl_dirs_writable() -> bool:
     return True
 
 
+_GLYPH = re.compile(r"Glyph (\d+) .* missing from font")  # matplotlib's words: Glyph 26647 (\N{...}) missing from font(s) ...
+
+
 @contextlib.contextmanager
 def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, ncols: int = 1, size=(8, 4.5)):
     _matplotlib()
     import matplotlib.pyplot as pyplot
 
-    from engine.ledger import part_file
-
     fig, axes = pyplot.subplots(nrows, ncols, figsize=size, squeeze=False)
     try:
         yield fig, [ax for row in axes for ax in row]
-        fig.tight_layout()
-        for fmt in FORMATS:
-            path = path_stem.with_suffix(f".{fmt}")
-            if (why := _not_a_chart_file(path)) is not None:  # made there since `check_charts`
-                raise WoodError(f"cannot write the chart: {why}")
-            fd = part_file(path, parts)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fig.savefig(fh, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
-            except OSError as e:
-                raise WoodError(f"cannot write the chart {shown_path(path)}: {e.strerror or e}") from None
+        with _glyphs_missing(path_stem):
+            _save(fig, path_stem, parts)
     finally:
         pyplot.close(fig)
+
+
+def _save(fig, path_stem: Path, parts: list[tuple[Path, Path]]) -> None:
+    from engine.ledger import part_file
+
+    fig.tight_layout()
+    for kind in FORMATS:
+        path = path_stem.with_suffix(f".{kind}")
+        if (why := _not_a_chart_file(path)) is not None:  # made there since `check_charts`
+            raise WoodError(f"cannot write the chart: {why}")
+        fd = part_file(path, parts)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fig.savefig(fh, format=kind, dpi=150, metadata={"Date": None} if kind == "svg" else None)
+        except OSError as e:
+            raise WoodError(f"cannot write the chart {shown_path(path)}: {e.strerror or e}") from None
+
+
+@contextlib.contextmanager
+def _glyphs_missing(path_stem: Path):
+    """matplotlib's warnings that its font has no glyph for a letter of a name
+    (a good or a model named in wide letters: 栗) as one note line, not two
+    warnings of several lines each, with its source's paths, amid the output."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    missing = []
+    for w in caught:
+        m = _GLYPH.search(str(w.message))
+        if m:
+            missing.append(chr(int(m[1])))
+        else:  # any other warning, as it came
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        letters = "".join(dict.fromkeys(missing))
+        files = " and ".join(shown_path(path_stem.with_suffix(f".{kind}")) for kind in FORMATS)
+        print(f"note: the charts' font has no letter for {clean_text(letters, 20)}: {files} draw "
+              f"{'it' if len(letters) == 1 else 'them'} as boxes", file=sys.stderr)
 
 
 def _line_file(stem: Path, parts: list[tuple[Path, Path]], title: str, ylabel: str, series: dict) -> None:
