@@ -9,7 +9,7 @@ hostile `say` or whisper text, null content, truncated output) or a failure (HTT
 timeout, a connection dropped mid-response (at once, or after late_drop_s), a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
-by a Transfer-Encoding under the chunked one), a redirect (its Location plain, or hostile), interim 1xx responses before
+by a Transfer-Encoding under the chunked one), chunked named twice on one Transfer-Encoding line, a redirect (its Location plain, or hostile), interim 1xx responses before
 the reply (two, or a flood of them), a Content-Length with a sign, a 200 with no body at all) or a reply
 with odd fields (a lone surrogate escape in the text, usage counts no server
 could mean, or none for this request (2e9 prompt tokens, more reply than max_tokens, zeros), a finish_reason that is not a string, text far past any reply's
@@ -68,8 +68,9 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "long_move": ('{"action":"pass","say":"%s"}' % ("la " * 11_000), "stop", {}),  # valid, past any reply's length
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "late_drop", "bad_body", "two_lengths",
-            "bad_chunk", "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "fake_gzip", "redirect",
-            "redirect_hostile", "interim", "interim_flood", "bare_lf", "bare_lf_chunked", "signed_length", "empty_200")
+            "bad_chunk", "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "chunked_twice",
+            "fake_gzip", "redirect", "redirect_hostile", "interim", "interim_flood", "bare_lf", "bare_lf_chunked",
+            "signed_length", "empty_200")
 ODD = ("lone_surrogate", "odd_usage", "vast_usage", "absurd_usage", "zero_usage", "odd_finish", "long_reply",
        "number_content", "list_content")  # a reply, with fields no server should send
 LONG_REPLY = VALID + " " * 100_000  # a valid action, then far more text than any max_tokens
@@ -260,6 +261,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = gzip.compress(json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]})
                                  .encode())
             self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                             % (len(data), data))
+            self.wfile.flush()
+        elif scenario == "chunked_twice":  # a valid reply, chunked, on a head that names chunked twice
+            data = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": VALID}}]}).encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
                              % (len(data), data))
             self.wfile.flush()
         elif scenario == "fake_gzip":  # said to be compressed, though it is not: not a reply to trust either

@@ -92,6 +92,8 @@ EXPECTED = {
     "fake_gzip": ("fault", "fault: bad_body: the reply is gzip-encoded", 1),  # refused by its header, body unread
     "gzip_transfer": ("fault", "fault: bad_body: the reply's Transfer-Encoding is gzip, chunked; only chunked is read",
                       1),  # its compressed bytes had been taken for the reply, and shown as its fault's detail
+    "chunked_twice": ("fault", "fault: bad_body: the reply's Transfer-Encoding names chunked more than once; only "
+                      "chunked alone is read", 1),  # not "is chunked, chunked; only chunked is read"
     "redirect": ("fault", "fault: http_302: a redirect to http://127.0.0.1:9/v1/chat/completions (redirects are not "
                  "followed: set base_url to http://127.0.0.1:9/v1)", 1),  # not followed: it says where it pointed
     "redirect_hostile": ("fault", "fault: http_307: a redirect to http://127.0.0.1:9/‹|im_end|>aaa", 1),  # made inert
@@ -1041,15 +1043,24 @@ def test_a_port_that_closes_each_connection_as_it_is_made_fails_at_once_not_at_t
         assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
 
 
-@pytest.mark.parametrize("transport, said", [("lean", "gzip, chunked"), ("httpx", "other than chunked")])
+@pytest.mark.parametrize("scenario, transport, said", [
+    ("gzip_transfer", "lean", "is gzip, chunked; only chunked is read"),
+    ("gzip_transfer", "httpx", "is not chunked alone; only chunked is read"),
+    ("chunked_twice", "lean", "names chunked more than once; only chunked alone is read"),
+    ("chunked_twice", "httpx", "is not chunked alone; only chunked is read")])
 async def test_a_reply_in_a_transfer_coding_other_than_chunked_is_a_bad_body_on_both_transports(world, view, server,
-                                                                                                transport, said):
+                                                                                                scenario, transport,
+                                                                                                said):
     """Through httpx's own transport a reply with `Transfer-Encoding: gzip,
     chunked` was 'dropped' (h11 refuses the head) and sent again, where the
-    lean transport refuses it as a bad body, once: both now do the same."""
-    server.default = "gzip_transfer"
+    lean transport refuses it as a bad body, once: both now do the same.
+    `Transfer-Encoding: chunked, chunked` on one line was refused as "the
+    reply's Transfer-Encoding is chunked, chunked; only chunked is read" by
+    the one, and "is other than chunked" by the other: a contradiction to
+    anyone who read the head. Each now says what is wrong with it."""
+    server.default = scenario
     d = await decide(world, view, config(server.base_url, http_client=transport))
-    assert d.reason == f"fault: bad_body: the reply's Transfer-Encoding is {said}; only chunked is read"
+    assert d.reason == f"fault: bad_body: the reply's Transfer-Encoding {said}"
     assert len(server.requests) == 1  # a reply, not a hang-up: not retried
 
 

@@ -699,7 +699,7 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, *
             raise httpx.ReadError(MID_RESPONSE if headed else UNANSWERED) from e
         except httpx.RemoteProtocolError as e:
             if str(e) == H11_NOT_CHUNKED:
-                raise coding_refused("other than chunked") from e
+                raise coding_refused(None) from e
             if str(e) == H11_TE_AGAIN:
                 raise httpx.RemoteProtocolError(TE_AGAIN) from e
             raise

@@ -15,7 +15,7 @@ lines ended by CRLF or, as httpx's own parser allows, a bare LF.
 Plain `http://` only, no proxies: the client picks httpx's own transport for
 anything else. Failures come out as httpx's exceptions (ConnectError,
 ConnectTimeout, ReadTimeout, RemoteProtocolError, ReadError, WriteError, and
-DecodingError for a transfer coding other than chunked), so callers handle
+DecodingError for transfer codings other than chunked alone), so callers handle
 one set. A kept-alive connection is looked at before a
 request goes on it (`_Connection.stale`): one the server has closed meanwhile
 (its keep-alive timeout), whether or not the event loop has read the close
@@ -47,8 +47,16 @@ TE_AGAIN = "the reply's head has Transfer-Encoding again after chunked"  # a fra
 # say it (h11's "multiple Transfer-Encoding headers": its first was chunked alone, and another line followed)
 
 
-def coding_refused(said: str) -> httpx.DecodingError:
-    """A reply in a transfer coding other than chunked (`said`), refused unread, as both transports say it."""
+def coding_refused(codings: list[bytes] | None) -> httpx.DecodingError:
+    """A reply whose transfer codings (lowercased; None where they went unseen, as h11 refuses them) are other
+    than chunked alone, refused unread, as both transports say it."""
+    if codings is None:
+        said = "not chunked alone"
+    elif set(codings) == {b"chunked"}:  # "chunked, chunked": chunked, but more than once
+        return httpx.DecodingError("the reply's Transfer-Encoding names chunked more than once; only chunked alone "
+                                   "is read")
+    else:
+        said = b", ".join(codings)[:80].decode("latin-1")
     return httpx.DecodingError(f"the reply's Transfer-Encoding is {said}; only chunked is read")
 CHUNKING_SLACK = 65536  # room in the raw bytes for chunk-size lines around a body up to BODY_MAX
 TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event loop's clock resolution)
@@ -252,8 +260,7 @@ class _Connection(asyncio.Protocol):
                     options += _tokens(value)
             if codings and codings != [b"chunked"]:  # we send no TE, so chunked alone may come (RFC 9112 6.1): a
                 # body in another coding (gzip, under chunked or not) was handed on as the reply's own bytes
-                said = b", ".join(codings)[:80].decode("latin-1")
-                self._fail(coding_refused(said))
+                self._fail(coding_refused(codings))
                 return
             persistent = b"keep-alive" in options if parts[0] == b"HTTP/1.0" else b"close" not in options
             chunked = bool(codings)  # else a Content-Length, or a body that ends with the connection (RFC 9112 6.3)
