@@ -991,12 +991,16 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
         assert app.is_running and form.preview() is not None
 
 
+NOT_TAKEN = "paste not taken: {} is a whole number of at most 12 digits (0-9)"  # the form's notice
+
+
 async def test_a_paste_longer_than_the_line_keeps_what_fits():
     """A line pasted into `say` or a whisper past its 80 characters (from the
     terminal, or ctrl+v of what was copied in the app): what fits is kept
     (Textual's Input dropped the paste whole, and the field stayed empty
     without a word); a paste into a number field that would not fit is still
-    refused whole (a number cut short is another number)."""
+    refused whole (a number cut short is another number), and the form's
+    notice line says so."""
     app = play_app("--seed", "1", "--rounds", "2")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await turn(pilot, 1)
@@ -1021,11 +1025,55 @@ async def test_a_paste_longer_than_the_line_keeps_what_fits():
         await pilot.press("ctrl+v")
         assert words.value == ("oak " * 30)[:80]
         form.query_one("#kind", Select).value = "offer"
+        await pilot.pause()
         qty = form.query_one("#qty", Input)
         qty.focus()
         qty.post_message(events.Paste("9" * 20))
         await pilot.pause()
         assert qty.value == ""
+        assert NOT_TAKEN.format("qty") in rendered(app)  # said, on one line
+
+
+async def test_a_paste_into_a_number_field_takes_a_plain_number_or_says_why_not():
+    """A paste into a number field that was not digits alone (" 7 ", "7
+    coins", "1e3") was dropped with a bell, the field as it was: the player
+    saw nothing happen. A number with spaces at its ends is taken, as the
+    command line reads one (`engine.flags.whole`); anything else is refused
+    whole, and the form's notice line says why, until the form changes.
+    Other scripts' digits ("٣", typed or pasted), which the field took and
+    the form read as 3, are refused as the command line refuses them."""
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        qty, price = form.query_one("#qty", Input), form.query_one("#price", Input)
+        qty.focus()
+        qty.post_message(events.Paste(" 7 \nmore"))
+        await pilot.pause()
+        assert qty.value == "7" and form.problem is None
+        price.focus()
+        app.copy_to_clipboard("\t12 ")  # ctrl+v: what was copied in the app
+        await pilot.press("ctrl+v")
+        assert price.value == "12" and form.action().price == 12
+        for pasted in ("7 coins", "1e3", "٣", "3.5", "- 4"):
+            qty.value = "5"
+            qty.focus()
+            await pilot.pause()
+            qty.post_message(events.Paste(pasted))
+            await pilot.pause()
+            assert qty.value == "5" and form.problem == NOT_TAKEN.format("qty"), pasted
+            assert NOT_TAKEN.format("qty") in rendered(app)
+        await pilot.press("backspace", "3")  # the form changed: the notice goes
+        await pilot.pause()
+        assert qty.value == "3" and form.problem is None and "paste not taken" not in rendered(app)
+        await pilot.press("٣")  # typed, another script's digit is not taken either
+        await pilot.pause()
+        assert qty.value == "3"
+        qty.value = "٣"  # and were one there, it is not a number: not 3
+        await pilot.pause()
+        assert form.preview() is None
+        with pytest.raises(ValueError, match="qty must be a whole number"):
+            form.action()
 
 
 @pytest.mark.parametrize("size", [(20, 6), (24, 24)])

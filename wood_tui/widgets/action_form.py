@@ -34,6 +34,7 @@ from textual.widgets._select import SelectCurrent
 from engine.actions import (LOAN_ROUNDS_MAX, PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, SHORT_ROUNDS_MAX, WHISPER_MAX, Action, ActionKind,
                              Reason)
 from engine.events import Goods, units
+from engine.flags import whole
 from engine.metrics import counted
 from engine.recap import reason_words
 from engine.sanitise import clean_text
@@ -202,6 +203,49 @@ class WordsInput(Input):
         self.replace(line[:max(room, 0)], start, end)
 
 
+class NumberInput(Input):
+    """A whole number field, read as a flag is (`engine.flags.whole`): the
+    digits 0-9 alone (other scripts' digits, `٣`, had been read as 3 where
+    the command line refuses them), at most DIGITS_MAX of them. A paste
+    keeps what is plainly a number, spaces at its ends dropped (" 7 " is 7);
+    one that is not (`7 coins`, `1e3`) or would not fit is refused whole, and
+    the form's notice line says so (Textual's Input dropped it with a bell
+    alone, and the field looked as if nothing had been pasted)."""
+
+    def __init__(self, **kw):
+        super().__init__(type="integer", restrict=r"[-+0-9_]*", max_length=DIGITS_MAX, **kw)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # not Input's own handler too
+        event.stop()
+        self._paste(event.text)
+
+    def action_paste(self) -> None:
+        self._paste(self.app.clipboard)
+
+    _pasting = False
+
+    def _paste(self, text: str) -> None:
+        lines = text.splitlines()
+        line = lines[0].strip() if lines else ""
+        if not line:
+            return
+        start, end = sorted(self.selection)
+        self._pasting = True
+        try:
+            self.replace(line, start, end)  # Input's own check: restrict, type and max_length
+        finally:
+            self._pasting = False
+
+    def restricted(self) -> None:
+        form = next((a for a in self.ancestors if isinstance(a, ActionForm)), None)
+        if not self._pasting or form is None:
+            super().restricted()
+            return
+        form.explain(f"paste not taken: {FIELDS[str(self.id)][0]} is a whole number of at most {DIGITS_MAX} "
+                     "digits (0-9)")  # one line at 80 columns
+
+
 class ActionForm(Vertical):
     @dataclass
     class Chosen(Message):
@@ -241,7 +285,7 @@ class ActionForm(Vertical):
                 elif fid == "text":
                     w = WordsInput(placeholder="private, to one creature", max_length=WHISPER_MAX, id=fid)
                 else:
-                    w = Input(type="integer", max_length=DIGITS_MAX, id=fid)
+                    w = NumberInput(id=fid)
                 yield self._titled(w, title, "field " + " ".join(f"f-{k}" for k in kinds))
         with Horizontal(id="action-say"):
             say = WordsInput(placeholder="say something (public, optional)", max_length=SAY_MAX, id="say")
@@ -412,7 +456,7 @@ class ActionForm(Vertical):
 
     def _num(self, fid: str) -> int | None:
         try:
-            v = int(self.query_one(f"#{fid}", Input).value.strip())
+            v = whole(self.query_one(f"#{fid}", Input).value)
         except ValueError:
             return None
         return v if v > 0 or fid == "rate" else None
@@ -642,7 +686,7 @@ class ActionForm(Vertical):
                 continue
             if fid in NUMBERS:
                 try:
-                    value = int(value)
+                    value = whole(value) if isinstance(value, str) else value  # a tip's id is one already
                 except ValueError:
                     raise ValueError(f"{FIELDS[fid][0]} must be a whole number") from None
             fields[fid] = value
