@@ -172,13 +172,9 @@ class KeySelect(Select):
         self.typed = ""
 
 
-class WordsInput(Input):
-    """A line of words with a cap on its length (the say line, a whisper).
-    A paste (the terminal's, or ctrl+v of what was copied in the app) keeps
-    what fits of its first line: Textual's own Input dropped a paste whole,
-    without a word, when it would pass the cap (an 81-character line pasted
-    into `say` left it empty), cleaned as the engine cleans what it sends.
-    Numbers are not clipped: a number cut short would be another number."""
+class _PastedOwnWay(Input):
+    """A field whose pastes (the terminal's, or ctrl+v of what was copied in
+    the app) go through its own `_paste`, not Textual's Input's handler."""
 
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # not Input's own handler too
@@ -187,6 +183,18 @@ class WordsInput(Input):
 
     def action_paste(self) -> None:
         self._paste(self.app.clipboard)
+
+    def _paste(self, text: str) -> None:
+        raise NotImplementedError
+
+
+class WordsInput(_PastedOwnWay):
+    """A line of words with a cap on its length (the say line, a whisper).
+    A paste (the terminal's, or ctrl+v of what was copied in the app) keeps
+    what fits of its first line: Textual's own Input dropped a paste whole,
+    without a word, when it would pass the cap (an 81-character line pasted
+    into `say` left it empty), cleaned as the engine cleans what it sends.
+    Numbers are not clipped: a number cut short would be another number."""
 
     def _paste(self, text: str) -> None:
         lines = text.splitlines()
@@ -203,7 +211,7 @@ class WordsInput(Input):
         self.replace(line[:max(room, 0)], start, end)
 
 
-class NumberInput(Input):
+class NumberInput(_PastedOwnWay):
     """A whole number field, read as a flag is (`engine.flags.whole`): the
     digits 0-9 alone (other scripts' digits, `٣`, had been read as 3 where
     the command line refuses them), at most DIGITS_MAX of them. A paste
@@ -214,14 +222,6 @@ class NumberInput(Input):
 
     def __init__(self, **kw):
         super().__init__(type="integer", restrict=r"[-+0-9_]*", max_length=DIGITS_MAX, **kw)
-
-    def _on_paste(self, event: events.Paste) -> None:
-        event.prevent_default()  # not Input's own handler too
-        event.stop()
-        self._paste(event.text)
-
-    def action_paste(self) -> None:
-        self._paste(self.app.clipboard)
 
     _pasting = False
 
