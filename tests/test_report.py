@@ -916,6 +916,24 @@ def test_replay_verify_of_a_run_still_being_played_says_so_as_the_report_does(wo
     assert done.returncode == 0 and done.stdout.splitlines()[0] == "rounds: 5 (each rebuilt to its recorded state hash)"
 
 
+def test_an_export_of_a_run_still_being_played_says_which_rounds_it_wrote(world, tmp_path):
+    """`wood export --out` of a save another process was still saving to said
+    only 'wrote N calls ...', as of a finished run, though the run goes on
+    past what it wrote: it says the rounds written and that the run is still
+    being played, in `wood report`'s words; once the writer has gone, nothing."""
+    db = tmp_path / "live.db"
+    with five_rounds_of_200_still_saved(world, db):
+        still = wood("export", str(db), "--out", str(tmp_path / "still"))
+    assert still.returncode == 0, still.stderr
+    assert still.stdout.rstrip("\n").endswith(
+        "; rounds: 5 of the 200 the run is set to play (still being played: another wood process is saving to it)"), \
+        still.stdout
+    tips = [json.loads(x) for x in (tmp_path / "still" / "tips.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(t["issued_round"] <= 5 for t in tips)
+    done = wood("export", str(db), "--out", str(tmp_path / "done"))
+    assert done.returncode == 0 and "; rounds:" not in done.stdout and "still being played" not in done.stdout, done.stdout
+
+
 def test_a_finished_save_says_nothing_of_stopping(saved):
     d = json.loads(wood("report", str(saved), "--json").stdout)
     assert d["stopped_early_of"] is None

@@ -170,7 +170,7 @@ def _stopped(args, targets, done: set[str]) -> str:
 
 def _audit(args, path: str, done: set[str]) -> None:
     from engine.errors import WoodError
-    from engine.ledger import Ledger, folder_held
+    from engine.ledger import Ledger, being_written, folder_held
     from engine.sanitise import shown_path
     from engine.stops import deferred
 
@@ -180,8 +180,13 @@ def _audit(args, path: str, done: set[str]) -> None:
         if _over_a_save(target, [Path(path)]):
             raise WoodError(f"--out {shown_path(out)}: {name} would be written over the save it reads "
                             f"({shown_path(path)})")
+    # asked before the save is opened: closing a file SQLite holds open drops this process's locks on it
+    writing = being_written(path)
     ledger = Ledger.open(path, readonly=True, rows_only=True)
     try:
+        # a run still saving to it goes on: what is exported is the rounds committed now, all checked (a round's
+        # calls, tips and whispers are committed with it), every file of the same rounds
+        last = ledger.last_round()
         ledger.check_records()  # a damaged save is refused before a file is made
         made: list[Path] = []
         parts: list[tuple[Path, Path]] = []
@@ -189,14 +194,15 @@ def _audit(args, path: str, done: set[str]) -> None:
             with deferred():  # a stop between making a folder and noting it would leave it behind
                 made += _make_dirs(out)
             with folder_held(out, "--out"):  # another export into it meanwhile: never a mix of two runs' files
-                n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()),
-                                 parts)
+                n_calls = _write(targets["calls.jsonl"], ({k: c[k] for k in CALL_FIELDS} for c in ledger.calls()
+                                                          if c["round"] <= last), parts)
                 n_tips = _write(targets["tips.jsonl"], (
                     {"id": t["id"], "text": t["text"], "recipients": t["recipients"], "truth": t["truth"],
-                     "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()), parts)
+                     "issued_round": t["issued"], "resolves_round": t["resolves"]} for t in ledger.tips()
+                    if t["issued"] <= last), parts)
                 n_whispers = _write(targets["whispers.jsonl"], (
                     {"round": e.round, **{k: e.data.get(k) for k in WHISPER_FIELDS[1:]}}
-                    for e in ledger.events_of("whisper")), parts)
+                    for e in ledger.events_of("whisper") if e.round <= last), parts)
                 with deferred():  # all or none: never a half-written export under the final names, even if stopped
                     for part, final in parts:
                         part.replace(final)
@@ -212,13 +218,18 @@ def _audit(args, path: str, done: set[str]) -> None:
             if isinstance(e, OSError):
                 raise WoodError(f"cannot write the export into --out {shown_path(out)}: {e.strerror or e}") from None
             raise
+        planned = ledger.end_for(last + 1)  # the last round the run is to play
     finally:
         ledger.close()
     from engine.metrics import counted
+    from engine.report import still_being_played
+
+    # as `wood report` and `wood replay --verify` say it
+    so_far = f"; rounds: {last} {still_being_played(planned)}" if writing and last < planned else ""
 
     shown = {name: shown_path(out / name) for name in FILES}  # a user's path as given, escaped where it must be
     print(f"wrote {counted(n_calls, 'call')} to {shown['calls.jsonl']}, {counted(n_tips, 'tip')} to "
-          f"{shown['tips.jsonl']} and {counted(n_whispers, 'whisper')} to {shown['whispers.jsonl']}")
+          f"{shown['tips.jsonl']} and {counted(n_whispers, 'whisper')} to {shown['whispers.jsonl']}{so_far}")
 
 
 def sft_example(call: dict) -> dict:
