@@ -137,6 +137,30 @@ def test_a_training_example_the_same_as_a_held_out_one_is_left_out(runs, tmp_pat
     assert train.read_bytes() == before
 
 
+def test_a_set_from_a_run_still_being_played_says_which_rounds_it_read(runs, tmp_path):
+    """A save another wood process is saving to (here: resumed to play on
+    to round 200, held open to write) was read as of a finished run, each
+    pass over its calls at its own moment: the set is of the rounds committed
+    when the export began, and a line says so in `wood report`'s words."""
+    import shutil
+
+    live = tmp_path / "live.db"
+    shutil.copy(runs / "runs" / "seed-1.db", live)
+    want = len(applied(live))
+    ledger = Ledger.open(live, readonly=False)  # the writer's lock, as a run resumed from it holds it
+    try:
+        ledger.set_end(ROUNDS + 1, 200)
+        r = wood("export", str(live), "--sft", str(tmp_path / "live.jsonl"))
+    finally:
+        ledger.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        f"read {live} to round {ROUNDS} of the 200 the run is set to play (still being played: another wood process "
+        "is saving to it)", f"wrote {want} examples from 1 run to {tmp_path / 'live.jsonl'}"], r.stdout
+    done = wood("export", str(live), "--sft", str(tmp_path / "done.jsonl"))
+    assert done.returncode == 0 and "still being played" not in done.stdout, done.stdout
+
+
 def test_the_summary_says_how_many_runs_read_gave_no_example(runs, tmp_path):
     scripted = tmp_path / "scripted.db"
     assert wood("sim", "--rounds", "3", "--save", str(scripted), "--quiet").returncode == 0

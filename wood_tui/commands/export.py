@@ -372,12 +372,23 @@ def _sft(args, train: Path, held: Path | None):
                             "writing the fine-tuning set there would destroy it")
         if target is not None:  # what a killed export left there goes, even where this one is refused below
             clear_stale(target, PART)
+    from engine.ledger import being_written
+    from engine.report import still_being_played
+
+    # asked before the saves are opened: closing a file SQLite holds open drops this process's locks on it
+    writing = {path for path in saves if being_written(path)}
     ledgers = []
+    last: dict[Path, int] = {}  # a run still saving to its save goes on: its rounds committed now are read, all checked
     try:
         for path in saves:  # every save checked whole before a file is made
             ledger = Ledger.open(path, readonly=True, rows_only=True)
             ledgers.append(ledger)
+            last[ledger.path] = ledger.last_round()
             ledger.check_records()
+        notes_live = [f"read {shown_path(ledger.path)} to round {last[ledger.path]} "
+                      f"{still_being_played(planned)}" for ledger in ledgers
+                      if ledger.path in writing
+                      if last[ledger.path] < (planned := ledger.end_for(last[ledger.path] + 1))]
         same = _same_runs(ledgers)  # a copy of another save read: skipped, or only its own rounds read
         notes = [f"skipped {shown_path(ledger.path)}: the same run as {shown_path(same[ledger.path][1])}"
                  if same[ledger.path][0] > ledger.last_round() else
@@ -410,7 +421,8 @@ def _sft(args, train: Path, held: Path | None):
                     continue
                 for call in ledger.calls():
                     if (call["outcome"] in outcomes and call["action"] is not None and call["messages"]
-                            and max(lo, first[ledger.path]) <= call["round"] and (hi is None or call["round"] <= hi)
+                            and max(lo, first[ledger.path]) <= call["round"]
+                            and call["round"] <= min(last[ledger.path], hi or last[ledger.path])
                             and (not models or call["model"] in models)):
                         if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
                                    and isinstance(m.get("content"), str) for m in call["messages"]):
@@ -469,7 +481,7 @@ def _sft(args, train: Path, held: Path | None):
                     raise WoodError(f"cannot write the fine-tuning set to {shown_path(train)}: {e.strerror or e}"
                                     ) from None
                 raise
-            for note in notes:
+            for note in notes + notes_live:
                 print(note)
             n_used_held = len(used & held_out.keys())
             held_seeds = sorted({held_out[p] for p in used & held_out.keys()})  # of the runs it came from
