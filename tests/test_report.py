@@ -145,10 +145,32 @@ def test_charts_of_a_good_the_font_cannot_draw_say_so_in_one_line(tmp_path, monk
         assert main(["report", str(db), "--plots", str(tmp_path / "charts")]) == 0
     err = capsys.readouterr().err
     notes = [x for x in err.splitlines() if x.startswith("note:")]
-    prices = tmp_path / "charts" / "prices"
-    assert notes == [f"note: the charts' font has no letter for 栗の実: {prices}.png and {prices}.svg draw them as "
-                     "boxes"], err
+    assert notes == [f"note: the charts' font has no letter for 栗の実: the charts in {tmp_path / 'charts'} draw them "
+                     "as boxes"], err
     assert (tmp_path / "charts" / "prices.png").stat().st_size > 0
+
+
+def test_a_glyph_note_is_said_only_of_charts_written_and_other_warnings_pass_on(tmp_path, capsys):
+    """The note that the charts' font lacks a letter is said once the charts
+    are written, never of charts a failure left unwritten; every other warning
+    is passed on as it came, written or not (it had been dropped on a failure)."""
+    import warnings
+
+    from engine.errors import WoodError
+    from wood_tui.plots import _glyphs_missing
+
+    def drawn(fail: bool) -> list[str]:
+        with pytest.warns(UserWarning, match="^another$") as passed:
+            with contextlib.suppress(WoodError), _glyphs_missing(tmp_path):
+                warnings.warn("Glyph 26647 (\\N{CJK UNIFIED IDEOGRAPH-6817}) missing from font(s) DejaVu Sans.", stacklevel=1)
+                warnings.warn("another", stacklevel=1)
+                if fail:
+                    raise WoodError("cannot write the chart")
+        assert [str(w.message) for w in passed] == ["another"]
+        return capsys.readouterr().err.splitlines()
+
+    assert drawn(fail=True) == []
+    assert drawn(fail=False) == [f"note: the charts' font has no letter for 栗: the charts in {tmp_path} draw it as boxes"]
 
 
 def test_a_charts_names_reach_the_terminal_inert():

@@ -392,8 +392,7 @@ def _figure(path_stem: Path, parts: list[tuple[Path, Path]], *, nrows: int = 1, 
     fig, axes = pyplot.subplots(nrows, ncols, figsize=size, squeeze=False)
     try:
         yield fig, [ax for row in axes for ax in row]
-        with _glyphs_missing(path_stem):
-            _save(fig, path_stem, parts)
+        _save(fig, path_stem, parts)
     finally:
         pyplot.close(fig)
 
@@ -415,27 +414,30 @@ def _save(fig, path_stem: Path, parts: list[tuple[Path, Path]]) -> None:
 
 
 @contextlib.contextmanager
-def _glyphs_missing(path_stem: Path):
+def _glyphs_missing(folder: Path):
     """matplotlib's warnings that its font has no glyph for a letter of a name
-    (a good or a model named in wide letters: 栗) as one note line, not two
-    warnings of several lines each, with its source's paths, amid the output."""
+    (a good or a model named in wide letters: 栗) as one note line once the
+    charts in `folder` are written, not two warnings of several lines each,
+    with its source's paths, amid the output; any other warning as it came,
+    written or not."""
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    missing = []
-    for w in caught:
-        m = _GLYPH.search(str(w.message))
-        if m:
-            missing.append(chr(int(m[1])))
-        else:  # any other warning, as it came
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if missing:
+    missing: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for w in caught:
+            m = _GLYPH.search(str(w.message))
+            if m:
+                missing.append(chr(int(m[1])))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:  # the charts were written (a failure writes none, and says so)
         letters = "".join(dict.fromkeys(missing))
-        files = " and ".join(shown_path(path_stem.with_suffix(f".{kind}")) for kind in FORMATS)
-        print(f"note: the charts' font has no letter for {clean_text(letters, 20)}: {files} draw "
-              f"{'it' if len(letters) == 1 else 'them'} as boxes", file=sys.stderr)
+        print(f"note: the charts' font has no letter for {clean_text(letters, 20)}: the charts in "
+              f"{shown_path(folder)} draw {'it' if len(letters) == 1 else 'them'} as boxes", file=sys.stderr)
 
 
 def _line_file(stem: Path, parts: list[tuple[Path, Path]], title: str, ylabel: str, series: dict) -> None:
@@ -454,7 +456,7 @@ def report_files(d: dict, folder: Path, written: list[Path] | None = None) -> li
     """The report's charts as PNG and SVG files in `folder`, all or none; the
     paths written (also added to `written` as they are: a stop at the end still
     finds them written)."""
-    with _svg_fixed(), _whole(folder, written) as (parts, written):
+    with _glyphs_missing(folder), _svg_fixed(), _whole(folder, written) as (parts, written):
         _line_file(folder / "prices", parts, "Mean trade price per good", "coins per unit", _price_series(d))
         _line_file(folder / "worth", parts, "Mean net worth per creature, by model", "coins",
                    _model_series(d, "worth_by_round"))
@@ -478,7 +480,7 @@ def sweep_files(table: list[dict], labels: list[str], folder: Path, written: lis
         return []
     ncols = 3
     nrows = -(-len(groups) // ncols)
-    with _svg_fixed(), _whole(folder, written) as (parts, written), _figure(folder / SWEEP_CHARTS[0], parts, nrows=nrows, ncols=ncols,
+    with _glyphs_missing(folder), _svg_fixed(), _whole(folder, written) as (parts, written), _figure(folder / SWEEP_CHARTS[0], parts, nrows=nrows, ncols=ncols,
                                size=(15, 2.2 + 0.25 * max(len(c) for _, c in groups)) if nrows == 1 else
                                (15, nrows * (1.2 + 0.25 * max(len(c) for _, c in groups)))) as (_, axes):
         for ax, (title, cells) in zip(axes, groups):
