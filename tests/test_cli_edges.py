@@ -704,6 +704,20 @@ def test_a_dashed_range_is_told_how_to_give_it(tmp_path, monkeypatch, capsys, ar
     assert getattr(args, flag[2:].replace("-", "_")) == seeds
 
 
+@pytest.mark.parametrize("argv,written", [
+    (["sweep", "--roster", "r.toml", "--seeds", "1", "--seeds", "-3--1"], "--seeds=-3--1"),  # not the first --seeds
+    (["sweep", "--roster", "r.toml", "--see", "-3--1"], "--see=-3--1"),  # a start of the flag, as argparse takes it
+])
+def test_a_dashed_range_after_a_repeated_or_shortened_flag_is_told_how_to_give_it(tmp_path, monkeypatch, capsys,
+                                                                                   argv, written):
+    """The hint looked only at the first word that was the flag itself: after
+    `--seeds 1`, or with `--see` (which argparse takes for --seeds), a dashed
+    value got argparse's bare line."""
+    monkeypatch.chdir(tmp_path)
+    assert one_error(capsys, argv) == ("wood: error: argument --seeds: expected one argument; to give -3--1, which "
+                                       f"begins with a dash, write {written}")
+
+
 def test_a_flag_missing_its_value_gets_no_dash_hint(capsys):
     """The hint is only for a value that begins with a dash: a flag followed by another flag is only missing its value."""
     assert one_error(capsys, ["sweep", "--roster", "r.toml", "--seeds", "--json"]) == \

@@ -94,8 +94,14 @@ def _dashed_value_hint(message: str, parser, args: list[str]) -> str:
     the word after the flag begins with one, how to give it."""
     flags = message.removeprefix("argument ").rsplit(": ", 1)[0].split("/")
     given = args[:args.index("--")] if "--" in args else args
-    at = next((i for i, a in enumerate(given) if a in flags and i + 1 < len(given)), None)
-    if at is None or not given[at + 1].startswith("-") or given[at + 1] in parser._option_string_actions:
+
+    def names_it(word: str) -> bool:  # the flag, or a start of its long name that argparse takes for it (`--see`)
+        return word in flags or (word.startswith("--") and len(word) > 2 and any(
+            f.startswith(word) for f in flags) and word not in parser._option_string_actions)
+
+    at = next((i for i, a in enumerate(given[:-1]) if names_it(a) and given[i + 1].startswith("-")
+               and given[i + 1] not in parser._option_string_actions), None)  # not the flag given first with a value
+    if at is None:
         return ""
     from engine.sanitise import shown_path
 
