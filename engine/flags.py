@@ -50,6 +50,20 @@ def bounded_int(lo: int, hi: int):
     return parse
 
 
+def bounded_decimal(lo: float, hi: float, expected: str):
+    """An option's plain decimal (`decimal`) from `lo` to `hi`, else argparse's
+    usage error "expected {expected}, got ..." (`nan`, `inf`, `-5`)."""
+    def parse(v: str) -> float:
+        try:
+            x = decimal(v)
+        except (ValueError, AttributeError):
+            x = math.nan
+        if not lo <= x <= hi:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {v!r}")
+        return x
+    return parse
+
+
 class Once(argparse.Action):
     """An option that takes one value, refusing a second: `--roster a.toml
     --roster b.toml` had served b alone, a dropped without a word, and `--seed

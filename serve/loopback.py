@@ -254,20 +254,6 @@ LATENCY_MS_MAX = 3_600_000  # an hour: a reply held longer is no model's
 CONCURRENCY_MAX = 1_000_000
 
 
-def latency_arg(text: str) -> float:
-    """--latency-ms: a plain decimal from 0 to LATENCY_MS_MAX; else a usage error (`nan`, `inf` or -5 had been
-    taken, and --concurrency 0 or -1: a server that answered nothing)."""
-    from engine.flags import decimal
-
-    try:
-        ms = decimal(text)
-    except ValueError:
-        ms = -1.0
-    if not 0 <= ms <= LATENCY_MS_MAX:
-        raise argparse.ArgumentTypeError(f"expected 0 to {LATENCY_MS_MAX:,} milliseconds, got {text!r}")
-    return ms
-
-
 def served_at(host: str | None, port: int) -> str:
     """The base URL a server started with --host `host` (None: the default) prints."""
     if host is None:
@@ -278,12 +264,13 @@ def served_at(host: str | None, port: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.flags import Parser, bounded_int, whole_arg  # numbers as `wood` reads them; a repeat refused
+    from engine.flags import Parser, bounded_decimal, bounded_int, whole_arg  # numbers as `wood` reads them; a repeat refused
 
     ap = Parser(prog="python -m serve.loopback", description=__doc__.splitlines()[0])
     ap.add_argument("--host", type=host_arg, help=f"the address to listen on (default {HOST}; IPv6 bare: ::1)")
     ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
-    ap.add_argument("--latency-ms", type=latency_arg, default=0.0,
+    ap.add_argument("--latency-ms", type=bounded_decimal(0, LATENCY_MS_MAX, f"0 to {LATENCY_MS_MAX:,} milliseconds"),
+                    default=0.0,
                     help=f"each reply's fixed delay, 0 to {LATENCY_MS_MAX:,}")
     ap.add_argument("--concurrency", type=bounded_int(1, CONCURRENCY_MAX), default=1024,
                     help=f"requests served at once, 1 to {CONCURRENCY_MAX:,}; the rest wait in a queue")

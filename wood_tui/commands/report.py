@@ -8,26 +8,18 @@ terminal, `--plots DIR` writes them as PNG and SVG files. The save is opened
 read-only."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from engine.flags import decimal
+from engine.flags import bounded_decimal
 from wood_tui.options import dir_text, path_text
 
 
 PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print
 
 
-def _price(v: str) -> float:
-    try:
-        x = decimal(v)
-    except ValueError:
-        x = -1.0
-    if not 0 <= x <= PRICE_MAX:
-        raise argparse.ArgumentTypeError(f"expected a price from 0 to {PRICE_MAX:,}, got {v!r}")
-    return x
+_price = bounded_decimal(0, PRICE_MAX, f"a price from 0 to {PRICE_MAX:,}")
 
 
 def add_price_flags(p) -> None:
