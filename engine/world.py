@@ -218,10 +218,7 @@ def _shape(value, shape, file: str, where: str = "") -> None:
                          file)
         if shape.plain:
             for name in value:
-                try:
-                    check_plain_name(f"{in_file(where, file)}: the name", name, NAME_MAX)
-                except ValueError as e:
-                    raise WorldError(str(e)) from None
+                _plain_name(f"{in_file(where, file)}: the name", name)
             if twins := twin_name(value):  # one good, species, ... to a reader and a model
                 raise _wrong(at(twins[1]), f"is one name with {at(twins[0])}: the names of {where} must be unique, "
                              f"{NAMES_ALIKE}", file)
@@ -261,6 +258,15 @@ def load_world(assets: Path = ASSETS) -> World:
     return world
 
 
+def _plain_name(said: str, name: str) -> None:
+    """`check_plain_name` for a name in the world's files, a bad one refusing the world: one WorldError line that
+    begins with `said` (its key and file)."""
+    try:
+        check_plain_name(said, name, NAME_MAX)
+    except ValueError as e:
+        raise WorldError(str(e)) from None
+
+
 def _key(name: str) -> str:
     """A key of the world's files as a line names it: as written where it is a plain name, else quoted with its
     escapes (`check_plain_name`, `shown_name`), so no line holds what a terminal obeys or cannot show."""
@@ -291,10 +297,8 @@ def _check(world: World) -> None:
     for g in world.goods.values():
         if type(g.one) is not str or not g.one.strip():
             raise _wrong(f"goods.{g.name}.one", "must be the word for one unit of it (`1 acorn` of acorns)")
-        try:  # shown beside the good's name (`1 acorn`), and written as it by a model: held to the names' rule
-            check_plain_name(in_file(f"goods.{g.name}.one") + ":", g.one, NAME_MAX)
-        except ValueError as e:
-            raise WorldError(str(e)) from None
+        # shown beside the good's name (`1 acorn`), and written as it by a model: held to the names' rule
+        _plain_name(in_file(f"goods.{g.name}.one") + ":", g.one)
         for where, word in ((f"goods.{g.name}", g.name), (f"goods.{g.name}.one", g.one)):
             if name_key(word) in CURRENCY_WORDS:
                 raise _wrong(where, f"is {word!r}, the word for the wood's money: a move's good \"coins\" gives "
@@ -335,10 +339,7 @@ def _check(world: World) -> None:
             raise _wrong(f"temperaments.{name}", f"is not a temperament the scripted brain plays ({', '.join(STYLE)}):"
                          " a world's temperaments must be among those")
     for i, r in enumerate(world.default_roster, 1):  # a creature's name, as a roster file's must be (serve.roster)
-        try:
-            check_plain_name(in_file(f"roster[{i}].name") + ":", r.name, NAME_MAX)
-        except ValueError as e:
-            raise WorldError(str(e)) from None
+        _plain_name(in_file(f"roster[{i}].name") + ":", r.name)
         for key, table in (("species", world.species), ("temperament", world.temperaments)):
             if (value := getattr(r, key)) not in table:
                 raise _wrong(f"roster[{i}].{key}", f"names {shown_name(value, NAME_MAX)}, which is not a {key} ({', '.join(table)})")
