@@ -122,7 +122,7 @@ class MarketScreen(GameScreen):
     ]
     # seconds after a turn comes up in which a move or a pass is still a key meant for the turn before: with
     # rounds that close at once (scripted traders), F2 or Enter tapped twice had made the next turn's move too,
-    # a turn gone unseen (hot-seat play has its curtain's own pause)
+    # a turn gone unseen (in hot-seat play counted from the curtain's lifting, after the curtain's own pause)
     SETTLE_S = 0.5
     HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (80, "-narrow"), (120, "-wide")]  # -cramped: the form's fields in rows
     FORM_KEYS = [  # the widgets' own keys, told in the help screen
