@@ -182,7 +182,7 @@ def test_the_retry_the_readme_describes_is_the_clients():
     README as the client does it (engine.brains.llm.RETRYABLE,
     RETRY_BACKOFF_S), with what it costs: a server that read a dropped
     request may do its work twice, and both requests are counted."""
-    from engine.brains.llm import RETRY_BACKOFF_S, RETRYABLE
+    from engine.brains.llm import LATE_DROP_SHARE, RETRY_BACKOFF_S, RETRYABLE
 
     text = " ".join(README.split())
     statuses = sorted(int(f.removeprefix("http_")) for f in RETRYABLE if f.startswith("http_"))
@@ -191,6 +191,9 @@ def test_the_retry_the_readme_describes_is_the_clients():
     assert (f"A call that could not connect, was dropped (the connection closed before a whole reply came, or what "
             f"came was no HTTP reply) or was answered {said} is sent once more") in text
     assert f"else to the same server after {RETRY_BACKOFF_S:g} s" in text
+    share = {0.5: "half"}.get(LATE_DROP_SHARE, f"{LATE_DROP_SHARE:.0%}")  # a late drop is not sent again
+    assert (f"is sent once more (not one dropped {share} its `timeout_s` or more after it was sent: that waited as a "
+            "timeout does, and is not sent again)") in text
     assert "may so do its work twice" in text and "the summary counts both requests" in text
 
 

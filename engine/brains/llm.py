@@ -57,8 +57,9 @@ SICK_STRIKES = 3  # a replica whose last this many calls failed at the server (5
                   # the rotation too, though those are not retried: else, failing fast, it drew half the calls;
                   # a server (replica or not) whose last this many calls timed out is sent none until it answers
 RETRY_BACKOFF_S = 0.25
-LATE_DROP_SHARE = 0.5  # a try dropped after this share of timeout_s or more waited as a timeout does: it counts
-                       # toward `_silent` as one (a server that hangs up just before timeout_s cost every call two)
+LATE_DROP_SHARE = 0.5  # a try dropped after this share of timeout_s or more waited as a timeout does: it is not
+                       # sent again, and counts toward `_silent` as one (a server that hangs up just before
+                       # timeout_s cost every call two, and its first call two more before it was held back)
 DETAIL_MAX = 200
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LATENCY_WINDOW = 4096  # latencies kept per model for percentiles
@@ -146,7 +147,7 @@ class ChatClient:
     model; several servers of one model are its replicas). At most
     `max_concurrency` calls at a time per server; a call goes to the replica
     with the fewest outstanding; a replica whose call fails to connect, drops
-    or answers 502/503/504 leaves the rotation (the call is sent once more,
+    (soon after it was sent) or answers 502/503/504 leaves the rotation (the call is sent once more,
     to another replica) until its health check (GET models) answers 200; so
     does one, replica or the model's only server, whose last calls timed out
     or were dropped late (`_silent`): it is sent nothing meanwhile."""
@@ -251,7 +252,9 @@ class ChatClient:
     async def chat(self, messages: list[dict], schema: dict | None = None, *,
                    max_tokens: int | None = None) -> ChatResult:
         """One chat completion. Never raises for anything the server or the
-        network does; a connect error, dropped connection or 502/503/504 is
+        network does; a connect error, dropped connection (not one dropped
+        LATE_DROP_SHARE of timeout_s or more after it was sent: that waited as
+        a timeout does, and is not sent again either) or 502/503/504 is
         retried once: on another replica at once if there is one in rotation,
         else on the same server after a short pause (a Retry-After is not
         waited for). A server that read the request before the connection
@@ -341,10 +344,11 @@ class ChatClient:
             result.failover_from = failed.url if failed is not None and failed is not r else None
             if result.fault:
                 r.faults[result.fault] += 1
-            r.strikes = r.strikes + 1 if _sick(result.fault) else 0
             late = result.fault == "dropped" and waited >= LATE_DROP_SHARE * self.cfg.timeout_s
             if late:  # the wait for the reply, connecting not counted, as timeout_s times it
                 result.detail += f" (after {waited:.2f} s of timeout_s {self.cfg.timeout_s:g} s)"
+            retry = result.fault in RETRYABLE and not late  # a late drop waited as a timeout does: not sent again
+            r.strikes = r.strikes + 1 if _sick(result.fault) or late else 0
             if result.waited or late:
                 r.unanswered += 1
                 r.unconnected_in_row += result.waited == "connect_timeout_s"
@@ -354,14 +358,14 @@ class ChatClient:
             if not r.strikes and result.fault is None:
                 r.sick_downs = 0
             hung = r.unanswered >= SICK_STRIKES  # or gone dark: sent nothing until its check answers
-            sick = result.fault not in RETRYABLE and r.strikes >= SICK_STRIKES and len(self.replicas) > 1
+            sick = not retry and r.strikes >= SICK_STRIKES and len(self.replicas) > 1
             if r.up and (hung or sick):
                 r.sick_downs += 1
                 r.strikes = 0
                 self._take_out(r)  # its health check brings it back, later each time it is so taken out
-            elif result.fault not in RETRYABLE and not r.up and not r.strikes and not hung:
+            elif not retry and not r.up and not r.strikes and not hung:
                 self._bring_back(r)  # it answered after all: back in rotation
-            if result.fault not in RETRYABLE:
+            if not retry:
                 break
             if attempt == 2:
                 break
