@@ -208,6 +208,8 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
         except (ValueError, RecursionError) as e:
             if broken is None:  # the first object strict decoding cannot read: mended below if need be ...
                 broken, why = i, _unreadable(e)  # ... and why not, where no mending can help
+            if isinstance(e, RecursionError):  # whole, but too deep: the objects within it are parts of it, not
+                decoded_to = _end_of(text, i)  # replies of their own (one read was refused as "action: missing")
             continue
         if isinstance(obj, dict):
             decoded_to = end
@@ -238,6 +240,24 @@ def _find_object(text: str, repairs: list[str]) -> dict | str:
         repairs.append("json_repair")
         return mended
     return why or "no JSON object"
+
+
+_BRACKET_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?|[][{}]', re.S)
+
+
+def _end_of(text: str, i: int) -> int:
+    """Where the JSON value opened at text[i] closes (its brackets matched,
+    those in strings skipped), else the text's end."""
+    depth = 0
+    for m in _BRACKET_OR_STRING.finditer(text, i):
+        c = m[0]
+        if c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if not depth:
+                return m.end()
+    return len(text)
 
 
 def _valid_text(obj: dict, repairs: list[str]) -> dict:

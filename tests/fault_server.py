@@ -5,7 +5,7 @@ Each POST to `.../chat/completions` plays the next scenario queued with
 request body is kept in `requests`, so a test can see what the client sent
 and how often it retried. Scenarios: a reply (valid JSON, garbage, half
 JSON, fenced, harmony or <think> preambles, a JSON thought before the move,
-hostile `say` or whisper text, null content, truncated output) or a failure (HTTP 400/500/503, a stall past the client's
+hostile `say` or whisper text, null content, truncated output, nested too deep to read) or a failure (HTTP 400/500/503, a stall past the client's
 timeout, a connection dropped mid-response (at once, or after late_drop_s), a body that is not JSON, a
 body far past any reply's size, by Content-Length or chunked, a body
 trickled a byte at a time, a gzip-compressed body (by Content-Encoding, or
@@ -66,6 +66,8 @@ REPLIES: dict[str, tuple[str | list | None, str, dict]] = {
     "surrogate_good": ('{"action":"offer","side":"sell","good":"\\udfff","qty":2,"price":6}', "stop", {}),
     "surrogate_to": ('{"action":"whisper","to":"\\ud800","text":"the \\ud800 honey is off"}', "stop", {}),
     "long_move": ('{"action":"pass","say":"%s"}' % ("la " * 11_000), "stop", {}),  # valid, past any reply's length
+    # an object nested past what the decoder reads, and the objects within it not so deep: not a reply of their own
+    "deep_nesting": (('{"action":' + "[" * 100) * 10 + "1" + ("]" * 100 + "}") * 10, "stop", {}),
 }
 FAILURES = ("http_400", "http_500", "http_503", "stall", "slow", "drop", "late_drop", "bad_body", "two_lengths",
             "bad_chunk", "huge_length", "huge_chunked", "trickle", "gzip", "gzip_transfer", "chunked_twice",

@@ -75,6 +75,7 @@ EXPECTED = {
     "surrogate_good": ("repaired", "repaired: surrogate", 1),  # as "?": an unknown good, for the engine to refuse
     "surrogate_to": ("repaired", "repaired: surrogate", 1),
     "long_move": ("rejected", "unparseable: the reply is 33,026 characters, over the 32,000 a reply may have", 1),
+    "deep_nesting": ("rejected", "unparseable: nesting too deep", 1),  # not an object within it: "schema: action: ..."
     "http_400": ("fault", "fault: http_400", 1),
     "http_500": ("fault", "fault: http_500", 1),        # llama-cpp-python's answer to a bad request: no retry
     "http_503": ("fault", "fault: http_503", 2),        # retried once
