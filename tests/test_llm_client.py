@@ -1314,3 +1314,71 @@ async def test_a_kept_alive_connection_closed_after_its_answer_is_not_used_for_t
         got, connections = await exchange_each(port, 3)
     assert got == [PASS_REPLY] * 3  # it had been a RemoteProtocolError, had the request not been sent again
     assert len(read) == connections == 3
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("after, said", [(b"", "server closed the connection without a response"),
+                                         (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", "server disconnected "
+                                          "mid-response")], ids=["unanswered", "mid_response"])
+async def test_a_hang_up_is_said_the_same_way_by_both_transports(transport, after, said):
+    """A server that read the request and closed the connection (a close, not
+    a reset) before its response, or within it, was said in httpx's and
+    h11's own words through httpx's transport ('Server disconnected without
+    sending a response.', 'peer closed connection without sending complete
+    message body (received 1 bytes, expected 100)'); both now say it alike."""
+    async def serve(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))  # read whole: no reset
+            writer.write(after)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        async with ChatClient(config(url, http_client=transport)) as client:
+            r = await client.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.close()
+    assert (r.fault, r.detail, r.attempts, r.unconnected) == ("dropped", said, 2, 0)
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_port_nothing_listens_on_is_said_the_same_way_by_both_transports(transport):
+    """A refused connection was 'Connect call failed ('127.0.0.1', N)' (the
+    event loop's words) through the lean transport and 'All connection
+    attempts failed' (anyio's) through httpx's: both now say the system's."""
+    url = dead_url()
+    async with ChatClient(config(url, http_client=transport)) as client:
+        r = await client.chat([{"role": "user", "content": "hi"}])
+    port = url.removesuffix("/v1").rsplit(":", 1)[1]
+    assert (r.fault, r.detail, r.attempts, r.unconnected) == ("connect", f"cannot connect to 127.0.0.1:{port}: "
+                                                              "Connection refused", 2, 2)
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_port_that_closes_each_connection_at_once_is_counted_and_said_alike_by_both_transports(transport,
+                                                                                                      reset):
+    """A port that takes each connection and closes (or resets) it before
+    reading a byte: the lean transport finds a connection closed before its
+    request goes on it, a connect fault (no request sent), where httpx's
+    wrote the request and called it dropped, in its own words ('Server
+    disconnected without sending a response.', '[Errno 104] Connection reset
+    by peer', 'All connection attempts failed'). Both now look, and count and
+    say each try alike: not connected, or (the close come only after the
+    request went out) dropped."""
+    from engine.brains.transport import CLOSED_AS_MADE
+
+    from .fault_server import ClosingPort
+
+    with ClosingPort(reset=reset) as closing:
+        async with ChatClient(config(f"http://127.0.0.1:{closing.port}/v1", http_client=transport)) as client:
+            results = [await client.chat([{"role": "user", "content": "hi"}]) for _ in range(4)]
+    words = {("connect", f"cannot connect to 127.0.0.1:{closing.port}: {why}")
+             for why in (CLOSED_AS_MADE, "Connection reset by peer", "Connection refused")}
+    words.add(("dropped", "server closed the connection without a response"))
+    for r in results:
+        assert (r.fault, r.detail) in words and r.attempts == 2, r
+        assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent

@@ -48,8 +48,8 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
-from .transport import (BODY_MAX, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge, LeanTransport, coding_refused,
-                        too_large)
+from .transport import (BODY_MAX, CLOSED_AS_MADE, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge, LeanTransport,
+                        cannot_connect, coding_refused, os_reason, too_large)
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -167,8 +167,7 @@ class ChatClient:
         parts = urlsplit(url)
         local = parts.hostname in LOOPBACK
         # a proxy from the environment must never sit between us and a server on this machine
-        lean = LeanTransport() if (cfg.http_client == "lean" and parts.scheme == "http"
-                                   and (local or not _proxied(url))) else None
+        lean = LeanTransport() if cfg.http_client == "lean" and parts.scheme == "http" and _direct(url) else None
         http = httpx.AsyncClient(
             base_url=url.rstrip("/") + "/", headers=headers,
             timeout=httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s),
@@ -671,29 +670,46 @@ async def _post_stream(http: httpx.AsyncClient, data: bytes, wait: float,
     """POST a chat body through httpx's own transport: (status, body, its
     Location header if any), within `wait` seconds in all; `on_sent()` as the
     request's head goes out on a connection (httpcore's trace)."""
-    kw = {}
-    if on_sent is not None:
-        async def trace(event: str, info: dict) -> None:
-            if event == "http11.send_request_headers.started":
-                on_sent()
-        kw["extensions"] = {"trace": trace}
-    return await _fetch(http, "POST", "chat/completions", wait, content=data, headers=JSON_HEADERS, **kw)
+    return await _fetch(http, "POST", "chat/completions", wait, on_sent, content=data, headers=JSON_HEADERS)
 
 
 H11_NOT_CHUNKED = "Only Transfer-Encoding: chunked is supported"  # h11's words for a coding it does not read
 H11_TE_AGAIN = "multiple Transfer-Encoding headers"  # ... and for a second Transfer-Encoding line after chunked
+HTTPCORE_UNANSWERED = "Server disconnected without sending a response."  # httpcore's words for UNANSWERED ...
+H11_MID_RESPONSE = "peer closed connection without sending complete message body"  # ... and h11's for MID_RESPONSE
 
 
-async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, **kw) -> tuple[int, bytes, str | None]:
+async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float,
+                 on_sent: Callable[[], None] | None = None, **kw) -> tuple[int, bytes, str | None]:
     """One request through `http`: (status, body, its Location header if any),
-    within `wait` seconds in all. A connection reset with no word from httpx
-    (a bare ReadError) is said as the lean transport says it: closed before a
-    response began (UNANSWERED) or within one (MID_RESPONSE); so is a transfer
-    coding other than chunked, which h11 refuses with the head unseen (its value too)."""
+    within `wait` seconds in all; `on_sent()` as the request's head goes out
+    on a connection (httpcore's trace). Faults are said, and counted, as the
+    lean transport says and counts them: a connection closed before a
+    response began (UNANSWERED) or within one (MID_RESPONSE), by a close or
+    a reset; a new connection to the server itself (no proxy between) found
+    closed before the request went on it, a connect fault (CLOSED_AS_MADE),
+    not a dropped request; a connection not made, in the system's words
+    (`os_reason`); a transfer coding other than chunked, which h11 refuses
+    with the head unseen (its value too)."""
+    url = http.base_url
+    direct = _direct(str(url))
+    host, port = url.host, url.port or (443 if url.scheme == "https" else 80)
+    made = []  # the connection this request made, if it made one
+
+    async def trace(event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            made.append(info.get("return_value"))
+        elif event == "http11.send_request_headers.started":
+            # only plain http: on TLS, the server's session tickets are there to read
+            if direct and url.scheme == "http" and made and made[-1] is not None \
+                    and made[-1].get_extra_info("is_readable"):
+                raise cannot_connect(host, port, CLOSED_AS_MADE)
+            if on_sent is not None:
+                on_sent()
     headed = False
     async with asyncio.timeout(wait):
         try:
-            async with http.stream(method, path, **kw) as resp:
+            async with http.stream(method, path, extensions={"trace": trace}, **kw) as resp:
                 headed = True
                 _refuse_coding(resp.headers.get("content-encoding", ""))
                 return resp.status_code, await _read_capped(resp), resp.headers.get("location")
@@ -702,11 +718,31 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float, *
                 raise
             raise httpx.ReadError(MID_RESPONSE if headed else UNANSWERED) from e
         except httpx.RemoteProtocolError as e:
-            if str(e) == H11_NOT_CHUNKED:
+            said = str(e)
+            if said == H11_NOT_CHUNKED:
                 raise coding_refused(None) from e
-            if str(e) == H11_TE_AGAIN:
+            if said == H11_TE_AGAIN:
                 raise httpx.RemoteProtocolError(TE_AGAIN) from e
+            if said == HTTPCORE_UNANSWERED:
+                raise httpx.RemoteProtocolError(UNANSWERED) from e
+            if said.startswith(H11_MID_RESPONSE):
+                raise httpx.RemoteProtocolError(MID_RESPONSE) from e
             raise
+        except httpx.ConnectError as e:
+            cause = _os_cause(e)
+            if not direct or cause is None or str(e).startswith("cannot connect to "):  # through a proxy: its words
+                raise
+            raise cannot_connect(host, port, os_reason(cause)) from e
+
+
+def _os_cause(e: BaseException) -> OSError | None:
+    """The system's error at the root of `e` (httpx's ConnectError wraps httpcore's, anyio's, then the socket's)."""
+    seen = 0
+    while e is not None and seen < 16:
+        if isinstance(e, OSError) and e.errno:
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
 
 
 def _encode(body: dict) -> bytes:
@@ -765,6 +801,12 @@ def _messages_json(messages) -> str:
         encoded = once_per(text, "json", _dumps) if m["role"] == "system" else _dumps(text)
         out.append(f'{{"role":{_scalar(m["role"])},"content":{encoded}}}')
     return "[" + ",".join(out) + "]"
+
+
+def _direct(url: str) -> bool:
+    """Whether a client connects to `url`'s server itself: a server on this
+    machine (no proxy from the environment is let between), or one no proxy is set for."""
+    return urlsplit(url).hostname in LOOPBACK or not _proxied(url)
 
 
 def _proxied(url: str) -> bool:

@@ -28,9 +28,11 @@ call is a request it counts.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import select
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 
@@ -41,6 +43,23 @@ HEAD_MAX = 65536      # bytes of a response's status line and headers
 BODY_MAX = 4 << 20    # bytes of a response's body (a chat reply is a few KB): past this the call fails, unread
 UNANSWERED = "server closed the connection without a response"  # a dropped call, as both transports say it:
 MID_RESPONSE = "server disconnected mid-response"  # before its response began, or within it
+
+
+CLOSED_AS_MADE = "the connection closed as it was made, before a request went on it"  # a connect fault, as both
+# transports say it: a port that takes each connection and closes (or resets) it before a request is written
+
+
+def os_reason(e: OSError) -> str:
+    """Why a connection could not be made, in the system's words for its error
+    ("Connection refused"), not the event loop's ("Connect call failed (...)")."""
+    if e.errno and e.errno > 0 and not isinstance(e, (socket.gaierror, ssl.SSLError)):
+        return os.strerror(e.errno)
+    return str(e.strerror or e)
+
+
+def cannot_connect(host: str, port: int, why: str) -> httpx.ConnectError:
+    """A connection not made, as both transports say it."""
+    return httpx.ConnectError(f"cannot connect to {host}:{port}: {why}")
 
 
 TE_AGAIN = "the reply's head has Transfer-Encoding again after chunked"  # a framing error, as both transports
@@ -449,14 +468,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except OSError as e:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e.strerror or e}") from None
+            raise cannot_connect(host, port, os_reason(e)) from None
         self._open.add(conn)
         self.connections_opened += 1
         if conn.stale():  # the server closed (or reset) it as it was made: the request had waited out its whole
             self._open.discard(conn)  # timeout for a reply on a closed connection (uvloop: raised RuntimeError)
             conn.close()
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: the connection closed as it was made, "
-                                     "before a request went on it")
+            raise cannot_connect(host, port, CLOSED_AS_MADE)
         return conn
 
     def _give_back(self, conn: _Connection, host: str, port: int) -> None:
