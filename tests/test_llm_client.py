@@ -839,11 +839,13 @@ async def test_a_model_list_that_redirects_under_its_own_base_url_is_not_told_to
                             + says.format(url=srv.base_url))
 
 
-@pytest.mark.parametrize("transport, said", [("lean", "bad status line b'220 mail.example ESMTP ready'"),
-                                              ("httpx", "illegal status line: bytearray(b'220 mail.example ESMTP ready')")])
-async def test_a_model_list_answered_in_no_http_is_said_so_not_that_the_server_is_unreachable(transport, said):
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_model_list_answered_in_no_http_is_said_so_not_that_the_server_is_unreachable(transport):
     """A port that answers, but not in HTTP (another protocol's greeting): the
-    start had said the server was "unreachable", though it answered at once."""
+    start had said the server was "unreachable", though it answered at once.
+    Both transports say so alike (httpx's in h11's words had been "illegal
+    status line: bytearray(b'...')")."""
+    said = "bad status line b'220 mail.example ESMTP ready'"
     async def greet(reader, writer):
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await reader.readuntil(b"\r\n\r\n")
@@ -1382,3 +1384,33 @@ async def test_a_port_that_closes_each_connection_at_once_is_counted_and_said_al
     for r in results:
         assert (r.fault, r.detail) in words and r.attempts == 2, r
         assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("reply, said", [
+    (b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'HTTP/2 200 OK'"),  # lean read it as a reply
+    (b"http/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'http/1.1 200 OK'"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\nContent-Length: 2\r\n\r\n{}", "response headers too long"),
+], ids=["http2", "lowercase", "header_1mb"])
+async def test_a_head_that_is_no_http_1_head_is_refused_and_said_alike_by_both_transports(transport, reply, said):
+    """A status line of another HTTP version (or none), and a head of a
+    megabyte: the lean transport took 'HTTP/2 200' and 'http/1.1 200' for
+    replies, which h11 refuses, and httpx's transport said h11's words
+    ('illegal status line: bytearray(...)', 'Receive buffer too long'). Both
+    now refuse them alike: no HTTP answer, dropped and tried again."""
+    async def serve(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+            writer.write(reply)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        async with ChatClient(config(url, http_client=transport)) as client:
+            r = await client.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.close()
+    assert (r.fault, r.detail, r.attempts) == ("dropped", said, 2), r

@@ -22,10 +22,12 @@ connection (a host gone dark), is not sent more until its health check answers: 
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
 import os
+import re
 import time
 import urllib.request
 from collections import Counter, deque
@@ -48,8 +50,8 @@ from ..views import PublicView, once_per
 from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
-from .transport import (BODY_MAX, CLOSED_AS_MADE, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge, LeanTransport,
-                        cannot_connect, coding_refused, os_reason, too_large)
+from .transport import (BODY_MAX, CLOSED_AS_MADE, HEAD_TOO_LONG, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge,
+                        LeanTransport, bad_status_line, cannot_connect, coding_refused, os_reason, too_large)
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -677,6 +679,8 @@ H11_NOT_CHUNKED = "Only Transfer-Encoding: chunked is supported"  # h11's words 
 H11_TE_AGAIN = "multiple Transfer-Encoding headers"  # ... and for a second Transfer-Encoding line after chunked
 HTTPCORE_UNANSWERED = "Server disconnected without sending a response."  # httpcore's words for UNANSWERED ...
 H11_MID_RESPONSE = "peer closed connection without sending complete message body"  # ... and h11's for MID_RESPONSE
+H11_HEAD_TOO_LONG = "Receive buffer too long"  # h11's words for HEAD_TOO_LONG (a head past its 16 KB)
+H11_BAD_STATUS = re.compile(r"illegal status line: bytearray\((b'.*'|b\".*\")\)", re.S)  # ... and for no status line
 
 
 async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float,
@@ -727,12 +731,29 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float,
                 raise httpx.RemoteProtocolError(UNANSWERED) from e
             if said.startswith(H11_MID_RESPONSE):
                 raise httpx.RemoteProtocolError(MID_RESPONSE) from e
+            if said == H11_HEAD_TOO_LONG and not headed:  # once headed, a chunk's size line or trailers: its words
+                raise httpx.RemoteProtocolError(HEAD_TOO_LONG) from e
+            line = _h11_status_line(said)
+            if line is not None:
+                raise bad_status_line(line) from e
             raise
         except httpx.ConnectError as e:
             cause = _os_cause(e)
             if not direct or cause is None or str(e).startswith("cannot connect to "):  # through a proxy: its words
                 raise
             raise cannot_connect(host, port, os_reason(cause)) from e
+
+
+def _h11_status_line(said: str) -> bytes | None:
+    """The line h11 refused as no status line, from its words ("illegal status line: bytearray(b'...')")."""
+    found = H11_BAD_STATUS.fullmatch(said)
+    if found is None:
+        return None
+    try:
+        line = ast.literal_eval(found[1])
+    except (ValueError, SyntaxError):
+        return None
+    return line if isinstance(line, bytes) else None
 
 
 def _os_cause(e: BaseException) -> OSError | None:

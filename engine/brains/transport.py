@@ -45,6 +45,14 @@ UNANSWERED = "server closed the connection without a response"  # a dropped call
 MID_RESPONSE = "server disconnected mid-response"  # before its response began, or within it
 
 
+HEAD_TOO_LONG = "response headers too long"  # a head past what a transport reads (h11: "Receive buffer too long")
+
+
+def bad_status_line(line: bytes) -> httpx.RemoteProtocolError:
+    """A reply whose first line is no HTTP/1.x status line, as both transports say it."""
+    return httpx.RemoteProtocolError(f"bad status line {bytes(line[:80])!r}")
+
+
 CLOSED_AS_MADE = "the connection closed as it was made, before a request went on it"  # a connect fault, as both
 # transports say it: a port that takes each connection and closes (or resets) it before a request is written
 
@@ -82,6 +90,7 @@ TIMER_SLACK_S = 0.001  # a read timeout's timer may run this early (the event lo
 # Line ends: CRLF, or a bare LF, which a recipient may take for one (RFC 9112 2.2; httpx's h11 does)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")  # where a head (or a chunked body's trailers) ends
 _LINE_END = re.compile(rb"\r?\n")
+_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")  # a status line's version, as h11 reads it
 _DIGITS = {10: re.compile(rb"[0-9]+"), 16: re.compile(rb"[0-9A-Fa-f]+")}
 
 
@@ -242,8 +251,8 @@ class _Connection(asyncio.Protocol):
             lines = _LINE_END.split(bytes(buf[:end]))
             parts = lines[0].split(b" ", 2)
             status = _number(parts[1]) if len(parts) > 1 and len(parts[1]) == 3 else -1
-            if status < 0:
-                self._fail(httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}"))
+            if status < 0 or not _VERSION.fullmatch(parts[0]):  # "HTTP/2 200", "http/1.1 200": as h11, none
+                self._fail(bad_status_line(lines[0]))
                 return
             if 100 <= status < 200 and status != 101:  # an interim response (100 Continue, 103 Early Hints):
                 self._interim += body_at               # the final one follows (RFC 9110 15.2); all of them
@@ -358,7 +367,7 @@ class _Connection(asyncio.Protocol):
         if blank is None:
             self._scanned = max(start, len(buf) - 3)  # a blank line is at most 4 bytes
         if (len(buf) if blank is None else blank.start()) - start > HEAD_MAX:
-            self._fail(httpx.RemoteProtocolError("response headers too long"))
+            self._fail(httpx.RemoteProtocolError(HEAD_TOO_LONG))
             return None
         return blank
 
