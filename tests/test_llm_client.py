@@ -1414,3 +1414,29 @@ async def test_a_head_that_is_no_http_1_head_is_refused_and_said_alike_by_both_t
     finally:
         server.close()
     assert (r.fault, r.detail, r.attempts) == ("dropped", said, 2), r
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_server_that_speaks_first_is_said_so_not_to_have_closed(transport):
+    """A port whose server greets each connection before any request (SSH,
+    SMTP): the lean transport found the connection unusable and said 'the
+    connection closed as it was made', which it had not. Both transports now
+    say what it sent."""
+    async def greet(reader, writer):
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(reader.read(), 3)
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ChatClient(config(f"http://127.0.0.1:{port}/v1", http_client=transport)) as client:
+            results = [await client.chat([{"role": "user", "content": "hi"}]) for _ in range(2)]
+    finally:
+        server.close()
+    said = (f"cannot connect to 127.0.0.1:{port}: the server sent b'SSH-2.0-OpenSSH_9.6\\r\\n' as the connection was "
+            "made, before a request went on it, as no HTTP server does")
+    for r in results:  # or, its greeting come only after the request went out, no whole reply in time
+        assert (r.fault, r.detail) == ("connect", said) or r.fault == "timeout", r
+    assert any(r.fault == "connect" for r in results)

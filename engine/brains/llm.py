@@ -51,7 +51,8 @@ from ..world import World
 from . import ENGINE_PREFIX, Decision, served
 from .config import ModelConfig
 from .transport import (BODY_MAX, CLOSED_AS_MADE, HEAD_TOO_LONG, MID_RESPONSE, TE_AGAIN, UNANSWERED, BodyTooLarge,
-                        LeanTransport, bad_status_line, cannot_connect, coding_refused, os_reason, too_large)
+                        LeanTransport, bad_status_line, cannot_connect, coding_refused, made_unusable, os_reason,
+                        too_large)
 
 
 RETRYABLE = frozenset({"connect", "dropped", "http_502", "http_503", "http_504"})
@@ -707,7 +708,8 @@ async def _fetch(http: httpx.AsyncClient, method: str, path: str, wait: float,
             # only plain http: on TLS, the server's session tickets are there to read
             if direct and url.scheme == "http" and made and made[-1] is not None \
                     and made[-1].get_extra_info("is_readable"):
-                raise cannot_connect(host, port, CLOSED_AS_MADE)
+                sock = made[-1].get_extra_info("socket")
+                raise cannot_connect(host, port, made_unusable(sock.fileno()) if sock is not None else CLOSED_AS_MADE)
             if on_sent is not None:
                 on_sent()
     headed = False

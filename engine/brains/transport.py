@@ -57,6 +57,27 @@ CLOSED_AS_MADE = "the connection closed as it was made, before a request went on
 # transports say it: a port that takes each connection and closes (or resets) it before a request is written
 
 
+def made_unusable(fd: int) -> str:
+    """Why a connection just made, with something to read before any request
+    went on it, is not to carry one: the server closed (or reset) it, or
+    spoke first (a banner: SSH, SMTP), as no HTTP server does. Its bytes are
+    peeked at, not taken."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as peek:  # a second handle: closing it leaves the connection be
+            first = peek.recv(40, socket.MSG_PEEK)
+    except (ConnectionError, BlockingIOError):  # reset; or closed, its close already taken by the event loop
+        return CLOSED_AS_MADE
+    except (OSError, ValueError, AttributeError):  # no such peek here (Windows): which of the two is not known
+        return "the connection closed, or the server spoke first, as it was made, before a request went on it"
+    return spoke_first(first) if first else CLOSED_AS_MADE
+
+
+def spoke_first(first: bytes) -> str:
+    """A connection on which the server sent `first` before any request, as both transports say it."""
+    return f"the server sent {first[:40]!r} as the connection was made, before a request went on it, as no HTTP " \
+           "server does"
+
+
 def os_reason(e: OSError) -> str:
     """Why a connection could not be made, in the system's words for its error
     ("Connection refused"), not the event loop's ("Connect call failed (...)")."""
@@ -182,6 +203,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future | None = None
         self.closed = False
         self.reusable = True
+        self.unasked = b""  # the first bytes the server sent that no request asked for
         self._head: tuple[int, list[tuple[bytes, bytes]], int, int | None, bool] | None = None
         self._chunk_pos, self._chunk_out = 0, bytearray()
         self._scanned = 0  # where the search for a blank line resumes
@@ -199,6 +221,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():  # bytes nobody asked for: the connection is not to be trusted
+            self.unasked = self.unasked or bytes(data[:40])
             self.reusable = False
             self.close()
             return
@@ -482,8 +505,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self.connections_opened += 1
         if conn.stale():  # the server closed (or reset) it as it was made: the request had waited out its whole
             self._open.discard(conn)  # timeout for a reply on a closed connection (uvloop: raised RuntimeError)
+            sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+            why = (spoke_first(conn.unasked) if conn.unasked else made_unusable(sock.fileno())
+                   if sock is not None and not conn.closed else CLOSED_AS_MADE)
             conn.close()
-            raise cannot_connect(host, port, CLOSED_AS_MADE)
+            raise cannot_connect(host, port, why)
         return conn
 
     def _give_back(self, conn: _Connection, host: str, port: int) -> None:
