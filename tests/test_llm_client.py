@@ -1440,3 +1440,36 @@ async def test_a_server_that_speaks_first_is_said_so_not_to_have_closed(transpor
     for r in results:  # or, its greeting come only after the request went out, no whole reply in time
         assert (r.fault, r.detail) == ("connect", said) or r.fault == "timeout", r
     assert any(r.fault == "connect" for r in results)
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("lengths, fault, detail", [
+    (b"Content-Length: {n}, {n}", None, ""),  # a list of one value is that value (RFC 9110 8.6)
+    (b"Content-Length: 3, {n}", "dropped", "conflicting Content-Length headers"),
+    (b"Content-Length: 3\r\nContent-Length: {n}", "dropped", "conflicting Content-Length headers"),
+    (b"Content-Length: +{n}", "dropped", "bad Content-Length"),
+], ids=["one_value_twice", "two_values", "two_lines", "signed"])
+async def test_a_content_length_list_is_read_alike_by_both_transports(transport, lengths, fault, detail):
+    """'Content-Length: 89, 89' was refused by the lean transport as a bad
+    Content-Length, and read by httpx's (h11) as 89; two that conflict were
+    'bad Content-Length' to the one and 'conflicting Content-Length headers'
+    to the other. Both now read and say them alike."""
+    body = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": '{"action":"pass"}'}}]}).encode()
+    reply = b"HTTP/1.1 200 OK\r\n" + lengths.replace(b"{n}", b"%d" % len(body)) + b"\r\nConnection: close\r\n\r\n" + body
+
+    async def serve(reader, writer):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+            writer.write(reply)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        async with ChatClient(config(url, http_client=transport)) as client:
+            r = await client.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.close()
+    assert (r.fault, r.detail) == (fault, detail), r

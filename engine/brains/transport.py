@@ -295,9 +295,13 @@ class _Connection(asyncio.Protocol):
                 headers.append((name.strip(), value.strip()))
             for name, value in headers:
                 low = name.lower()
-                if low == b"content-length":
-                    n = _number(value)
-                    if n < 0 or (length is not None and n != length):  # as httpx: negative or conflicting is bad
+                if low == b"content-length":  # as h11: a list of one value ("12, 12") is that value
+                    values = {v.strip() for v in value.split(b",")}
+                    n = _number(values.pop()) if len(values) == 1 else -1
+                    if len(values) or (n >= 0 and length is not None and n != length):
+                        self._fail(httpx.RemoteProtocolError("conflicting Content-Length headers"))
+                        return
+                    if n < 0:
                         self._fail(httpx.RemoteProtocolError("bad Content-Length"))
                         return
                     length = n
