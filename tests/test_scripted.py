@@ -224,6 +224,15 @@ def test_a_speculator_bids_only_what_its_purse_covers(last):
         assert a.price == price and a.qty == min(2, coins // price)
 
 
+def test_a_temperament_the_scripted_brain_does_not_play_is_refused():
+    """A temperament not in STYLE had been played as a merchant without a
+    word; none reaches the brain (the world loader refuses one, a roster or
+    save any the world lacks), and one given by hand is a ValueError."""
+    with pytest.raises(ValueError, match="plays no temperament 'pirate'"):
+        ScriptedBrain(1, "pirate")
+    assert all(ScriptedBrain(1, t).temperament == t for t in WORLD.temperaments)
+
+
 # --------------------------------------------------------------------------
 # (b) the long run that used to fault
 # --------------------------------------------------------------------------

@@ -64,8 +64,14 @@ def scripted_brains(roster: list[RosterEntry], seed: int) -> dict[str, "Scripted
 
 class ScriptedBrain:
     def __init__(self, seed: int, temperament: str):
+        """ValueError for a temperament it does not play (not in STYLE): the
+        world loader refuses such a world, and a roster or save any temperament
+        not in the world, so none reaches here; one that did had been played
+        as a merchant without a word."""
+        if temperament not in STYLE:
+            raise ValueError(f"the scripted brain plays no temperament {temperament!r} ({', '.join(STYLE)})")
         self.seed = seed
-        self.temperament = temperament if temperament in STYLE else "merchant"
+        self.temperament = temperament
 
     async def decide(self, view: PublicView) -> Decision:
         return Decision(choose(view, self.temperament, random.Random(f"{self.seed}/{view.name}/{view.round}")))
