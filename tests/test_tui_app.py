@@ -682,7 +682,7 @@ def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch
     assert wood(["play", "--resume", str(played), "--as", "Owl"]) == 0
     assert wood(["play", "--resume", str(tmp_path / "sim.db")]) == 0
     assert seated == [["Fox", "Hare"], ["Fox"], ["Owl"], ["Owl"]]
-    with pytest.raises(WoodError, match=r"there is no Wren in .*hot.db \(its creatures: Owl, Fox"):
+    with pytest.raises(WoodError, match=r"there is no Wren in .*hot.db \(its creatures: 'Owl', 'Fox'"):
         _play_run(played, "--as", "Wren")
     with pytest.raises(WoodError, match="a resumed game keeps its roster"):
         _play_run(played, "--as", "Wren", "--species", "owl")
@@ -704,6 +704,24 @@ def test_species_for_a_creature_already_in_the_wood_is_refused_not_ignored(argv,
     with pytest.raises(WoodError) as e:
         play.run(build_parser().parse_args(["play", "--brains", "scripted", *argv]))
     assert says in str(e.value)
+
+
+def test_a_saves_names_in_a_play_hint_are_shown_with_their_escapes(tmp_path, capsys, world):
+    """`wood play --resume SAVE --as NAME` with no NAME in the save lists its
+    creatures: a hand-made save's names had been joined raw, so a name with an
+    escape sequence reached the line and was cleaned there to another name
+    ('Owl', which --as then refused), and one with a comma read as two. Each
+    is now shown as the sanitiser shows a name (`shown_name`): quoted, escapes written out."""
+    roster = build_roster(world, 3)
+    hostile = ["Ow\x1b[31ml", "Fox, Hare"]
+    roster = [RosterEntry(n, r.species, r.temperament) for n, r in zip([*hostile, roster[2].name], roster)]
+    save = tmp_path / "hand-made.db"
+    Ledger.create(save, seed=1, roster=roster, brains="scripted", rounds=5).close()
+    capsys.readouterr()
+    assert wood(["play", "--resume", str(save), "--as", "Wren"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"wood: error: there is no Wren in {save} (its creatures: 'Ow\\x1b[31ml', 'Fox, Hare', "
+                   f"'{roster[2].name}')\n"), err
 
 
 def _play_run(save, *argv):

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from engine.errors import WoodError
-    from engine.sanitise import check_plain_name, shown_path
+    from engine.sanitise import check_plain_name, shown_name, shown_path
     from engine.world import NAMES_ALIKE, build_roster, load_world, name_key, twin_name
     from engine.xdg import NoHome
     from wood_tui.app import WoodApp
@@ -77,7 +77,8 @@ def run(args) -> int:
             raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart {NAMES_ALIKE}: use --as {twin}")
     absent = [n for n in names if n not in wood]
     if absent and options.resume is not None:
-        shown = ", ".join(wood[:SHOWN]) + (", ..." if len(wood) > SHOWN else "")
+        # each quoted with its escapes: a save's names may hold what the terminal would obey, or a comma
+        shown = ", ".join(shown_name(w, NAME_MAX) for w in wood[:SHOWN]) + (", ..." if len(wood) > SHOWN else "")
         raise WoodError(f"there is no {absent[0]} in {where} (its creatures: {shown})")
     if absent and args.species is None:
         raise WoodError(f"there is no {absent[0]} in {where}; to join as a new creature add --species "
