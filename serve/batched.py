@@ -53,7 +53,6 @@ serve/loopback.py's.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ctypes
 import json
@@ -679,18 +678,6 @@ async def serve(engine: Engine, port: int, host: str = HOST, *, alias: str = ALI
 THREADS_MAX = 1024  # past any machine's cores; a larger number had wrapped round in llama.cpp's int (10**20: 1661992960)
 
 
-def _positive(text: str) -> int:
-    from engine.flags import whole  # a number as `wood` reads one: ASCII digits (int() took `５`)
-
-    try:
-        n = whole(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return n
-
-
 def main(argv: list[str] | None = None) -> int:
     from engine.flags import Parser, bounded_int  # numbers as `wood` reads them; an option given twice refused
 
@@ -701,13 +688,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=port_arg, default=0, help="0: any free port (printed when ready)")
     ap.add_argument("--threads", type=bounded_int(0, THREADS_MAX), default=0,
                     help=f"decode and prefill threads, 0 to {THREADS_MAX:,} (0: llama.cpp's default)")
-    ap.add_argument("--parallel", type=_positive, default=8, help="requests decoded together; the rest wait")
-    ap.add_argument("--n-ctx", type=_positive, default=2048,
-                    help="the context of one request (--kv unified: the KV cells all requests share)")
+    # each at most KV_CELLS_MAX: --parallel and --n-ctx ask for that many cells at least, and a larger --n-batch
+    # had wrapped round in llama.cpp's 32-bit field (2**32 + 1: 1, below --parallel, and llama.cpp aborted)
+    ap.add_argument("--parallel", type=bounded_int(1, KV_CELLS_MAX), default=8,
+                    help=f"requests decoded together, 1 to {KV_CELLS_MAX:,}; the rest wait")
+    ap.add_argument("--n-ctx", type=bounded_int(1, KV_CELLS_MAX), default=2048,
+                    help=f"the context of one request, 1 to {KV_CELLS_MAX:,} (--kv unified: the KV cells all requests "
+                    "share)")
     ap.add_argument("--kv", choices=("split", "unified"), default="split",
                     help="split: each request its own KV cells (a shared prefix copied); unified: one pool")
-    ap.add_argument("--n-batch", type=_positive, default=2048,
-                    help="most tokens in one decode step (at least --parallel: a step holds one of each request's)")
+    ap.add_argument("--n-batch", type=bounded_int(1, KV_CELLS_MAX), default=2048,
+                    help=f"most tokens in one decode step, 1 to {KV_CELLS_MAX:,} (at least --parallel: a step holds one "
+                    "of each request's)")
     ap.add_argument("--flash-attn", choices=("auto", "on", "off"),
                     help="flash attention (default: off with --kv split, auto with --kv unified)")
     ap.add_argument("--trace", action="store_true", help="a line per decode step: tokens, sequences, seconds")
@@ -716,11 +708,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_batch < args.parallel:  # llama.cpp had aborted the process (GGML_ASSERT) as the context was made
         ap.error(f"--n-batch {args.n_batch} is below --parallel {args.parallel}: a decode step holds a token of "
                  "every request decoded together")
-    cells = args.n_ctx * args.parallel if args.kv == "split" else args.n_ctx
-    if cells > KV_CELLS_MAX:  # llama.cpp had tried to allocate them (10**20: a hang), as no roster may ask
-        asked = f"--n-ctx {args.n_ctx} x --parallel {args.parallel}" if args.kv == "split" else f"--n-ctx {args.n_ctx}"
-        ap.error(f"{asked} asks for {cells:,} cells of KV cache (--kv {args.kv}); at most {KV_CELLS_MAX:,} "
-                 "(~23 KB each)")
+    # llama.cpp had tried to allocate them (10**20: a hang), as no roster may ask; --kv unified's are --n-ctx's
+    if args.kv == "split" and (cells := args.n_ctx * args.parallel) > KV_CELLS_MAX:
+        ap.error(f"--n-ctx {args.n_ctx} x --parallel {args.parallel} asks for {cells:,} cells of KV cache (--kv split); "
+                 f"at most {KV_CELLS_MAX:,} (~23 KB each)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     t0 = time.perf_counter()

@@ -230,7 +230,7 @@ def test_requests_that_overflow_a_unified_cache_wait_their_turn(tmp_path):
     # the path as typed, its control characters escaped: it had reached the terminal raw
     (["--model", "a\x1b[31mb.gguf"], "serve.batched: a\\x1b[31mb.gguf: no model file there"),
     (["--model", "{bad}"], "serve.batched: cannot load model"),
-    (["--model", "x.gguf", "--parallel", "0"], "--parallel: expected a whole number of at least 1"),
+    (["--model", "x.gguf", "--parallel", "0"], "--parallel: expected 1 to 131,072, got 0"),
 ])
 def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, says):
     import subprocess
@@ -252,14 +252,15 @@ def test_a_bad_model_file_or_flag_is_one_line_not_a_traceback(tmp_path, args, sa
     # -1 had been handed to llama.cpp as it was, 10**20 wrapped round and printed as "threads 1661992960"
     (["--threads", "-1"], "argument --threads: expected 0 to 1,024, got -1"),
     (["--threads", str(10**20)], f"argument --threads: expected 0 to 1,024, got {10**20}"),
-    (["--parallel", "５"], "argument --parallel: expected a whole number of at least 1, got '５'"),  # had been 5
+    (["--parallel", "５"], "argument --parallel: expected a whole number, got '５'"),  # had been 5
+    (["--parallel", "0"], "argument --parallel: expected 1 to 131,072, got 0"),
     # llama.cpp had been asked for the cells: 10**20 hung allocating them; bounded as a roster's embedded model is
-    (["--n-ctx", str(10**20)], f"--n-ctx {10**20} x --parallel 8 asks for {8 * 10**20:,} cells of KV cache "
-                               "(--kv split); at most 131,072 (~23 KB each)"),
+    (["--n-ctx", str(10**20)], f"argument --n-ctx: expected 1 to 131,072, got {10**20}"),
+    # wrapped round in llama.cpp's 32-bit field to 1, below --parallel: llama.cpp aborted the process
+    (["--n-batch", str(2**32 + 1)], f"argument --n-batch: expected 1 to 131,072, got {2**32 + 1}"),
     (["--n-ctx", "32768", "--parallel", "8"], "--n-ctx 32768 x --parallel 8 asks for 262,144 cells of KV cache "
                                               "(--kv split); at most 131,072 (~23 KB each)"),
-    (["--kv", "unified", "--n-ctx", "131073"], "--n-ctx 131073 asks for 131,073 cells of KV cache (--kv unified); "
-                                               "at most 131,072 (~23 KB each)"),
+    (["--kv", "unified", "--n-ctx", "131073"], "argument --n-ctx: expected 1 to 131,072, got 131073"),
 ])
 def test_batched_flags_it_cannot_serve_with_are_usage_errors(tmp_path, args, says):
     """Refused as the flags are read, before the model loads: one line, exit 2, nothing started."""
