@@ -89,14 +89,15 @@ def run(args: argparse.Namespace) -> int:
     # server started there (a game finds the first one's answering there, and uses it)
     smols = []  # (the embedded models it serves, its server)
     by_port: dict[int, list] = {}
-    for m in sorted((m for m in roster.models.values() if m.embedded), key=lambda m: m.name):  # a game's order
+    embedded = sorted((m for m in roster.models.values() if m.embedded), key=lambda m: m.name)  # a game's order
+    for m in embedded:
         if (port := served_port(m)) is not None and port in by_port:
             by_port[port].append(m)
             continue
         smols.append(([m], server_for(m, log_dir=log_dir)))
         if port is not None:
             by_port[port] = smols[-1][0]
-    several = len([m for m in roster.models.values() if m.embedded]) > 1
+    several = len(embedded) > 1
 
     def named(models: list) -> str:  # which model a server is, where the roster has more than one embedded
         return f"{MODEL_ALIAS} (embedded" + (f", for {', '.join(m.name for m in models)})" if several else ")")
