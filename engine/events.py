@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .actions import reason_words
-from .world import Good
+from .world import COIN, COINS, Good
 
 Goods = Mapping[str, Good]  # a world's goods by name (`World.goods`): the words for one unit of each
 
@@ -99,8 +99,8 @@ def unit_word(n: int, good: str, goods: Goods) -> str:
     plural), or for one unit its `one` in `goods`, the goods of the world in
     play (`World.goods`, as its goods.toml has them). Coins too (a gift of
     them): `coin`. A name that is no good of it (a refused move's) stays as it is."""
-    if good == "coins":
-        return _noun(n, "coin")
+    if good == COINS:
+        return _noun(n, COIN)
     if n not in (1, -1):  # a refused move's `?` too
         return good
     g = goods.get(good) if isinstance(good, str) else None

@@ -42,6 +42,7 @@ from functools import lru_cache
 from .actions import PRICE_MAX, QTY_MAX, RATE_MAX, SAY_MAX, WHISPER_MAX, Action
 from .moves import market_moves
 from .views import PublicView, once_per
+from .world import COINS
 
 LADDER = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_VALUES = 6               # values in one numeric enum (before the suggested moves' own)
@@ -348,7 +349,7 @@ def legal_schema(view: PublicView, goods: tuple[str, ...], names: tuple[str, ...
         if (cs := bisect_right(GIFT_COINS, min(coins, QTY_MAX))):
             key = ("gift coins", id(to), cs)
             branches.append(_keyed(key) or _remember(key, _kind("gift", {
-                "to": to, "good": _str(["coins"]), "qty": _enum(GIFT_COINS[:cs])})))
+                "to": to, "good": _str([COINS]), "qty": _enum(GIFT_COINS[:cs])})))
 
     # short: goods others bid for, at the best bid or a little under, in quantities
     # whose collateral it can post (half the proceeds from its own coins)

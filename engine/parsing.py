@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from .actions import Action, ActionKind
 from .sanitise import valid_utf8
 from .views import once_per
+from .world import COINS
 
 Outcome = Literal["clean", "repaired", "rejected"]
 
@@ -324,7 +325,7 @@ def _plain(obj: dict, goods: tuple[str, ...], names: tuple[str, ...]) -> bool:
             if type(v) is not str or v not in _SIDES:
                 return False
         elif k == "good":  # lower case, as `_reshape` reads a good (a world may not tell goods apart by case)
-            if type(v) is not str or (v not in goods and v != "coins") or not v.islower():
+            if type(v) is not str or (v not in goods and v != COINS) or not v.islower():
                 return False
         elif k == "to":
             if type(v) is not str or v not in _roster(names):
@@ -432,7 +433,7 @@ def _word(value: object, aliases: dict[str, str], tag: str, repairs: list[str]) 
 
 
 def _near_good(value: str, goods: tuple[str, ...], repairs: list[str]) -> str:
-    known = (*goods, "coins")
+    known = (*goods, COINS)
     word = value.strip().lower()
     if word not in known:
         forms = (word + "s", word + "es", word[:-1] + "ies" if word.endswith("y") else "", word.rstrip("s"))

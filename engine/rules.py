@@ -18,7 +18,7 @@ from .events import HEADLINE_KINDS, Event, counted, headline, units
 from .market import Book
 from .state import ActiveShock, Loan, LoanOffer, Offer, PactOffer, Short, State, Tip, Whisper
 from .views import MAX_HEADLINES
-from .world import Shock, World
+from .world import COINS, Shock, World
 
 MAX_SAYS_IN_HEADLINES = 3
 
@@ -485,7 +485,7 @@ def _do_gift(s: State, world: World, book: Book, name: str, a: Action):
     if a.to not in s.creatures:
         return (Reason.UNKNOWN_CREATURE, str(a.to))
     me, them = s.creatures[name], s.creatures[a.to]
-    if a.good == "coins":
+    if a.good == COINS:
         if me.coins < a.qty:
             return (Reason.INSUFFICIENT_COINS, f"hold {counted(me.coins, 'coin')}")
         me.coins -= a.qty

@@ -32,7 +32,10 @@ ECONOMY_RANGES = (
     ("short_rounds", 1, None), ("max_shorts", 0, None), ("squeeze_pct", 0, None), ("max_allies", 0, None),
     ("whispers_shown", 0, None), ("grove_luck_pct", 0, 200), ("grove_rounds", 1, 10_000),
 )
-CURRENCY_WORDS = ("coin", "coins")  # the wood's money (`events.unit_word`; a gift's good "coins"): no good's name
+# the wood's money, named here alone: `1 coin` (`events.unit_word`), and the good of a gift of money (`good: "coins"`,
+# read by the parser, the rules, the legal moves and the play form); no good may be named either
+COIN, COINS = "coin", "coins"
+CURRENCY_WORDS = (COIN, COINS)
 ODDS_CHANCES = ("weather_per_round", "tip_per_round", "tip_true", "investigate")  # shocks.toml [odds], each 0 to 1
 ODDS_WHOLE = (("tip_lead_min", 1), ("tip_lead_max", 1), ("fine_base", 0))  # ... and its whole numbers, from low
 
@@ -301,7 +304,7 @@ def _check(world: World) -> None:
         _plain_name(in_file(f"goods.{g.name}.one") + ":", g.one)
         for where, word in ((f"goods.{g.name}", g.name), (f"goods.{g.name}.one", g.one)):
             if name_key(word) in CURRENCY_WORDS:
-                raise _wrong(where, f"is {word!r}, the word for the wood's money: a move's good \"coins\" gives "
+                raise _wrong(where, f"is {word!r}, the word for the wood's money: a move's good \"{COINS}\" gives "
                              "coins, and `1 coin` is money in every line; a good must be named otherwise")
         if g.name != g.name.lower():  # a move's good is read in lower case (`parsing._reshape`): `Nuts` never traded
             raise _wrong(f"goods.{g.name}", f"is {g.name!r}: a good is named in lower case ({g.name.lower()!r}), as a "

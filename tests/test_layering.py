@@ -79,3 +79,30 @@ def test_a_forbidden_import_breaks_its_contract(tree_copy, tmp_path, module, add
         assert f"{name} KEPT" in out, out
     importer = module.removesuffix(".py").replace("/", ".")
     assert f"{importer} -> {imported}" in out, out
+
+
+def test_the_money_good_is_named_in_one_place():
+    """The good a gift of money names, "coins" (and `1 coin`), is
+    engine.world's COIN and COINS: the parser, the rules, the legal moves, the
+    events' unit word and the play form had each compared with, or kept, their
+    own copy of the word. No module but engine/world.py compares a value with
+    the literal word or keeps it in a name of its own (a line of English that
+    says coins is no copy of the concept)."""
+    import ast
+
+    words = {"coin", "coins"}
+    found = []
+    for pkg in ("engine", "serve", "wood_tui"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            if path == ROOT / "engine" / "world.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Compare):
+                    operands = [node.left, *node.comparators]
+                elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                    operands = [node.value]
+                else:
+                    continue
+                if any(isinstance(o, ast.Constant) and o.value in words for o in operands):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found

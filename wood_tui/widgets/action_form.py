@@ -39,6 +39,7 @@ from engine.metrics import counted
 from engine.recap import reason_words
 from engine.sanitise import clean_text
 from engine.views import PublicView
+from engine.world import COINS  # a gift may be coins; an offer may not (coins are not a good)
 
 from .. import safe
 
@@ -74,7 +75,6 @@ FIELDS = {
 OR_ELSE = {"text": "tip"}
 NUMBERS = ("qty", "price", "id", "amount", "rate", "rounds", "tip")
 DIGITS_MAX = 12  # digits a number field takes: far past any legal value, short enough to multiply and show
-COINS = "coins"  # a gift may be coins; an offer may not (coins are not a good)
 
 
 def missing(fid: str) -> str:
