@@ -232,13 +232,15 @@ def resume_command(command: str, path: object) -> str:
 
 def shown_path(path: object) -> str:
     """A file's path as the user gave it, for a line of text: as it is where
-    every character of it can be shown (spaces and all: `my  run.db` is not
-    `my run.db`), else with each that cannot be (a newline, an escape
-    sequence's ESC, a bidi override, a byte that is not UTF-8) written as its
-    escape, Python's way (`a\\nb.db`, `\\x1b[31m`, `\\u202e`, `\\xff`), and a
-    backslash then doubled, so that no escape can be mistaken for text."""
+    every character of it can be shown and none is a backslash (spaces and
+    all: `my  run.db` is not `my run.db`), else with each that cannot be (a
+    newline, an escape sequence's ESC, a bidi override, a byte that is not
+    UTF-8) written as its escape, Python's way (`a\\nb.db`, `\\x1b[31m`,
+    `\\u202e`, `\\xff`), and each backslash doubled, so that no escape can be
+    mistaken for text: a path typed `a\\xff` (a backslash, x, f, f) is shown
+    `a\\\\xff`, the path of the byte 0xff after `a` is `a\\xff`."""
     text = str(path)
-    if text.isprintable():
+    if text.isprintable() and "\\" not in text:
         return text
     out = []
     for ch in text:
@@ -254,17 +256,20 @@ def shown_path(path: object) -> str:
 
 
 def json_path(path: object) -> str:
-    """A file's path for a field of JSON a command prints (`wood sweep --json`):
-    as it is where it is text (a newline or an ESC in it is escaped by the
-    JSON itself, and read back whole), else, where it holds a byte that is not
-    UTF-8 (Python's lone surrogate, which no valid JSON text can hold: it was
-    written as a bare "\\udcff"), as `shown_path` shows it (`\\xff`)."""
+    """A file's path for a field of JSON (`wood sweep --json`, the sweep's
+    sweep.json): as it is where it is text with no backslash (a newline or an
+    ESC in it is escaped by the JSON itself, and read back whole), else as
+    `shown_path` shows it: where it holds a byte that is not UTF-8 (Python's
+    lone surrogate, which no valid JSON text can hold: it was written as a
+    bare "\\udcff") that byte is `\\xff`, and a backslash is doubled, so that
+    a path typed `a\\xff` is not read as that byte's (a value with a backslash
+    in it is `shown_path`'s writing, one without is the path itself)."""
     text = str(path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return shown_path(text)
-    return text
+    return shown_path(text) if "\\" in text else text
 
 
 def inert_lines(text: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.sanitise import json_path, shown_path
 from engine.sweep import compare, interval, parse_seeds, run_metrics, table_lines
 from tests.saves import full_disk, line_within, rounds_saved, wood_held_at_chart_file, without_root_powers
 
@@ -1153,3 +1154,26 @@ def test_the_json_of_a_sweep_into_a_folder_not_named_in_utf8_is_valid(rosters, t
     assert d["out"] == shown and d["runs"][0]["path"] == shown + "/calm/seed-1.db", d
     json.dumps(d, ensure_ascii=False).encode("utf-8")  # every string in it is text: no lone surrogate
     assert d["rosters"]["calm"]["path"] == str(rosters[0])  # a path that is text is as it is
+
+
+def test_a_sweeps_paths_not_in_utf8_and_typed_escapes_are_written_apart_and_as_valid_json(tmp_path):
+    """sweep.json had kept a roster's path holding a byte that is not UTF-8
+    as a bare "\\udcff" (no valid JSON text holds it); and a path typed with
+    a backslash, `runs\\xff`, was written as the folder named with the byte
+    0xff is: one could not be told from the other. In sweep.json and in
+    --json alike, a path with a backslash or such a byte is now written as
+    `shown_path` shows it (a backslash doubled, the byte `\\xff`)."""
+    odd = tmp_path / os.fsdecode(b"r\xff")
+    odd.mkdir()
+    calm = roster(odd / "calm.toml")
+    out = tmp_path / "runs\\xff"  # a backslash, x, f, f: text, typed
+    r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "sweep", "--roster", str(calm), "--seeds", "1",
+                        "--rounds", "2", "--out", str(out), "--json"], cwd=ROOT, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    base = str(tmp_path).replace("\\", "\\\\")
+    for d in (json.loads(r.stdout.decode("utf-8")), json.loads((out / "sweep.json").read_text(encoding="utf-8"))):
+        assert d["rosters"]["calm"]["path"] == base + "/r\\xff/calm.toml", d
+        json.dumps(d, ensure_ascii=False).encode("utf-8")  # every string in it is text: no lone surrogate
+    assert d["rosters"]["calm"]["path"] != json_path(tmp_path / "r\\xff" / "calm.toml")  # told apart from the typed
+    assert json.loads(r.stdout)["out"] == base + "/runs\\\\xff"
+    assert shown_path(out) == base + "/runs\\\\xff" and shown_path(odd) == base + "/r\\xff"

@@ -363,7 +363,7 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int, wrote: list[P
                 raise WoodError(f"{shown_path(out)} holds runs of another roster named {r.label!r} "
                                 "(its file changed since); choose another --out, or rename the roster file")
     for r in rosters:
-        plan["rosters"][r.label] = {"path": str(r.path), "sha256": r.digest}
+        plan["rosters"][r.label] = {"path": json_path(r.path), "sha256": r.digest}  # as --json writes it
     plan["rounds"] = rounds
     _write_whole(path, (json.dumps(plan, indent=1, sort_keys=True) + "\n").encode(), out, wrote)  # ASCII: json's escapes
 
