@@ -576,6 +576,81 @@ async def test_a_full_speed_replay_still_answers_its_keys(tmp_path, world):
         assert app.main.closed <= held + 1  # paused: at most the round under way comes in
 
 
+async def test_a_replay_jumps_on_back_to_the_first_and_to_the_last_round(tmp_path, world):
+    """`wood replay` had only pause, step and speed: a round far into a record
+    was reached only by playing to it, and one gone by only by starting
+    again. PgDn and PgUp jump 10 rounds on and back, End to the last round,
+    Home to the first, each paused there; back, the record is played again
+    from its start on a fresh screen, so its charts hold the rounds up to
+    that one and none after. The keys are in the help, and in the footer
+    where it has room for them after help and quit; a watch has none of them."""
+    from engine.ledger import Ledger
+    from tests.test_tui_app import record
+    from wood_tui.bridge import RecordedGame
+    from wood_tui.screens.final import FinalScreen
+    from wood_tui.screens.modals import HelpScreen
+    from wood_tui.widgets.wealth_chart import WealthChart
+
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 7, 25)
+    app = WoodApp(RecordedGame(Ledger.open(save)), pacer=Pacer(60.0))  # a round a minute: only the keys move it
+    async with app.run_test(size=(130, 36)) as pilot:
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+
+        def footer() -> str:
+            return next((line for line in rendered(app).splitlines() if "space pause" in line), "")
+        await until(pilot, footer, what="the footer")
+        assert footer().rstrip().endswith("? help  q quit  Home first  PgUp -10  PgDn +10  End last ▏^p palette")
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: "q quit ▏" in footer(), what="the footer at 80 columns")
+        assert footer().rstrip().endswith("? help q quit ▏^p palette")  # no room: in the help alone
+        await pilot.resize_terminal(130, 36)
+
+        async def jumped(key: str, to: int):
+            await pilot.press(key)
+            await until(pilot, lambda: app.main.closed == to and app.pacer.to is None and app.main.note == "running"
+                        and isinstance(app.screen, SpectatorScreen), what=f"{key} to round {to}")
+            await pilot.pause(0.2)
+            screen = app.main
+            assert screen.closed == to and app.pacer.paused, (screen.closed, app.pacer.paused)  # paused there
+            assert screen.sub_title == f"replay · round {to}/25 · paused (60 s)", screen.sub_title
+            assert list(screen.query_one(WealthChart).rounds) == list(range(to + 1))  # round 0, the start, on
+            return screen
+
+        def logged() -> set[int]:  # the rounds the market log has a rule for
+            log = app.main.query_one("#watch-log", EventFeed)
+            return {int(m) for line in log.lines for m in re.findall(r"^round (\d+) ─", line.text)}
+
+        await jumped("pagedown", 11)
+        screen = await jumped("pagedown", 21)
+        assert max(logged()) == 21
+        assert await jumped("pageup", 11) is screen  # back: played again from the start, on the screen drawn afresh
+        assert max(logged()) == 11
+        await jumped("home", 1)
+        assert logged() <= {1}
+        await pilot.press("n")  # step and the rest go on as ever
+        await until(pilot, lambda: app.main.closed == 2, what="a step")
+        await pilot.press("end")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the last round's final ranking")
+        assert app.main.closed == 25
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the final ranking closed")
+        await jumped("pageup", 15)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        text = all_text(app)
+        assert "PgUp and PgDn 10 rounds back or on" in text and "PgDn" in text, text
+    app.game.ledger.close()
+
+    watch = watch_app("--seed", "3")
+    async with watch.run_test(size=(130, 36)) as pilot:
+        await after_rounds(1)(pilot)
+        assert "PgDn" not in rendered(watch)
+        await pilot.press("pagedown", "end")
+        await pilot.pause(0.2)
+        assert watch.main.closed == 1 and watch.pacer.to is None  # inert
+
+
 async def test_the_god_views_fines_are_the_whole_runs_however_many_whispers():
     """The fines line says how many fines and coins in all: whispers (far more
     common) must not push older fines out of that count."""

@@ -4,7 +4,7 @@ A run is a `LiveGame` (`wood watch`, `wood play`: brains decide, the ledger
 records) or a `RecordedGame` (`wood replay`: the ledger's rounds, replayed).
 Either runs inside the app's single engine worker, in the app's own event
 loop, and only posts `messages` to the app; `Pacer` is how the app's pause,
-step and speed keys reach the loop between rounds. Human seats are engine
+step and speed keys (and a replay's jumps) reach the loop between rounds. Human seats are engine
 `HumanBrain`s whose turns become `SeatTurn` messages.
 """
 from __future__ import annotations
@@ -41,15 +41,24 @@ Post = Callable[[Message], object]
 
 
 class Pacer:
-    """Pause, step and speed, as the engine loop obeys them between rounds."""
+    """Pause, step and speed (and a replay's jumps), as the engine loop obeys them between rounds."""
 
     SPEEDS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between rounds
 
     def __init__(self, delay: float = 1.0, paused: bool = False):
         self.delay = delay
         self.paused = paused
+        self.to: int | None = None  # a replay's jump: the round it plays on to at once, then pauses after
         self._steps = 0
         self._wake = asyncio.Event()
+
+    def jump(self, to: int) -> None:
+        """Play on at once, without waiting, to round `to` (a replay's jump:
+        `RecordedGame` gives `between_rounds` each next round), and pause there."""
+        self.to = to
+        self.paused = True
+        self._steps = 0
+        self._wake.set()
 
     def toggle(self) -> None:
         self.paused = not self.paused
@@ -70,14 +79,20 @@ class Pacer:
         self.delay = min((s for s in self.SPEEDS if s > self.delay), default=max(self.delay, self.SPEEDS[-1]))
         self._wake.set()
 
-    async def between_rounds(self) -> None:
+    async def between_rounds(self, next_round: int | None = None) -> None:
         """Until the next round may be played. It always gives the event loop
         a turn, even at full speed: a replay's rounds await nothing else, and
         without it a full-speed `wood replay` held the app's loop (no key, not
-        even quit, and no frame) until the record's last round."""
+        even quit, and no frame) until the record's last round. `next_round`
+        (a replay's): at once while it is not past a jump's round (`jump`)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         while True:
+            if self.to is not None and next_round is not None:
+                if next_round <= self.to:
+                    await asyncio.sleep(0)  # a turn of the loop for the app, as at full speed
+                    return
+                self.to = None  # there: paused, as `jump` left it
             if self._steps:
                 self._steps -= 1
                 return
@@ -221,7 +236,7 @@ class RecordedGame:
         rounds = replayed_rounds(ledger, world, verify=True)
         for r in range(1, last + 1):  # the rounds it yields, one by one at the app's pace
             if r > 1:
-                await pacer.between_rounds()
+                await pacer.between_rounds(r)
             try:
                 rr = next(rounds)
             except Diverged:

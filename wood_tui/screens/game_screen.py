@@ -29,6 +29,11 @@ class GameScreen(Screen):
     def __init__(self, mode: str):
         super().__init__()
         self.mode = mode    # play | watch | replay
+        self.begin()
+
+    def begin(self) -> None:
+        """What the screen knows of the run, as a run begins (a replay played
+        again from its start begins again)."""
         self.round = 0
         self.closed = 0     # the last round whose results are on screen
         self.target = 0

@@ -28,7 +28,6 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from engine.events import Event
 from engine.score import standings, worth_rule
 from engine.state import State
-from engine.world import World
 
 from ..messages import SECRET_KINDS, Decided, GameReady, RoundClosed, Thinking
 from ..widgets.creature_panel import SORTS, CreatureBoard
@@ -43,6 +42,13 @@ from .game_screen import GameScreen
 from .modals import HelpScreen
 
 TABS = ("tab-standings", "tab-prices", "tab-wealth", "tab-feelings")
+JUMP = 10  # rounds PgUp and PgDn jump in a replay
+SORTS_SHOWN = 120  # columns from which the footer has room for the sort keys ...
+JUMPS_SHOWN = 130  # ... and for a replay's jump keys instead
+JUMP_CELLS = 42   # the jump keys' cells in the footer: room for both sets from SORTS_SHOWN + JUMP_CELLS
+REPLAY_HELP = (f"Replay: Home and End jump to the first and the last round, PgUp and PgDn {JUMP} rounds back or on, "
+               "each paused there (space plays on, n steps); a jump back plays the record again from its start, "
+               "at once, to that round.")
 
 
 class WatchCommands(Provider):
@@ -86,6 +92,12 @@ class SpectatorScreen(GameScreen):
         Binding("t", "next_tab", "tab", priority=True),
         Binding("question_mark,f1", "help", "help", key_display="?", priority=True),
         Binding("q", "app.quit", "quit", priority=True),
+        # a replay's (hidden and inert in a watch): to a round, paused there; after help and quit, which the
+        # footer must keep (under JUMPS_SHOWN columns they are left out of it: they are in the help)
+        Binding("home", "jump('first')", "first", key_display="Home", priority=True),
+        Binding("pageup", "jump('back')", f"-{JUMP}", key_display="PgUp", priority=True),
+        Binding("pagedown", "jump('on')", f"+{JUMP}", key_display="PgDn", priority=True),
+        Binding("end", "jump('last')", "last", key_display="End", priority=True),
         # last: where the footer has no room for them, they are on the table's border too
         Binding("w", "sort('worth')", "sort: worth", priority=True),
         Binding("m", "sort('mood')", "mood", priority=True),
@@ -145,8 +157,9 @@ class SpectatorScreen(GameScreen):
         super().__init__("replay" if replay else "watch")
         self.pacer = pacer
         self.replay = replay
-        self.world: World | None = None
-        self.state: State | None = None
+
+    def begin(self) -> None:
+        super().begin()
         self.large_roster = False
         # the newest fines and whispers, for the god view: each kind kept on its own (whispers, far more
         # common, must not push fines out), and the run's fines counted in full
@@ -180,15 +193,22 @@ class SpectatorScreen(GameScreen):
 
     @property
     def active_bindings(self) -> dict:
-        """The keys the footer shows. Under 120 columns the sort keys are left
-        out (they are on the table's border, and in the help): after the rest
-        they had no room, and the footer cut them ("w sort:")."""
+        """The keys the footer shows. Under SORTS_SHOWN columns the sort keys
+        are left out (they are on the table's border, and in the help): after
+        the rest they had no room, and the footer cut them ("w sort:"). So are
+        a replay's jump keys under JUMPS_SHOWN (in the help), which had pushed
+        help and quit out; where there is room for one set, the jumps."""
         bindings = super().active_bindings
-        if self.size.width >= 120:
-            return bindings
-        return {key: b for key, b in bindings.items() if not b.binding.action.startswith("sort")}
+        width = self.size.width
+        jumps = width >= JUMPS_SHOWN
+        sorts = width >= SORTS_SHOWN + (JUMP_CELLS if self.replay and jumps else 0)
+        return {key: b for key, b in bindings.items()
+                if (jumps or not b.binding.action.startswith("jump")) and (sorts or not b.binding.action.startswith("sort"))}
 
     def on_mount(self) -> None:
+        self._dress()
+
+    def _dress(self) -> None:
         self.query_one("#watch-offers").border_title = "standing offers"
         self.query_one("#watch-log").border_title = "market log"
         self.query_one("#watch-headlines").border_title = "headlines"
@@ -197,6 +217,8 @@ class SpectatorScreen(GameScreen):
     def now(self) -> str:
         if self.note != "running":
             return self.note
+        if self.pacer.to is not None and self.closed < self.pacer.to:
+            return f"to round {self.pacer.to}…"
         delay = self.pacer.delay
         if self.pacer.paused:  # the pace space resumes at, as + and - set it (else unseen until resumed): short,
             return f"paused ({delay:g} s)"  # whole in the title at 80 columns; space and n are in the footer
@@ -259,6 +281,8 @@ class SpectatorScreen(GameScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "sort":
             return self.large_roster  # hidden (and inert) with panels instead of a table
+        if action == "jump":
+            return self.replay  # a live run has no rounds ahead to jump to, nor back to play again
         return True
 
     def action_pause(self) -> None:
@@ -294,8 +318,38 @@ class SpectatorScreen(GameScreen):
     def action_sort(self, by: str | None) -> None:
         self.query_one(CreatureBoard).sort(by)
 
+    def action_jump(self, where: str) -> None:
+        """A replay's jump to a round, paused there: on, at once; back, the
+        record played again from its start, this screen drawn afresh (the
+        charts and the log are the rounds up to it, as a replay to it draws them)."""
+        at = self.closed
+        to = {"first": 1, "last": self.target, "back": at - JUMP, "on": at + JUMP}[where]
+        to = max(1, min(self.target, to))
+        stopped = self.note.startswith("stopped")  # the record stops rebuilding: no round on past where it did
+        if not self.target or to == at or (stopped and to > at):  # (no target: not started, or no round recorded)
+            self.app.bell()
+            return
+        self.pacer.jump(to)
+        if to < at:  # the run under way stops at once (it runs in this loop: it posts nothing more), and what it
+            self.app.workers.cancel_group(self.app, "engine")  # had posted is handled before the screen begins again
+            self.call_later(self._replay_again)
+        self._title()
+
+    async def _replay_again(self) -> None:
+        """The record played again from its start (`RecordedGame`), to the
+        round the pacer jumps to, on this screen drawn afresh: its charts, log
+        and headlines had held the rounds after that one."""
+        if self.app.closing:
+            return
+        self.begin()
+        await self.recompose()
+        self._dress()
+        self.app.check_size()
+        self.app.run_engine()
+
     def action_help(self) -> None:
         worth = worth_rule(self.world)
-        keys = [b for b in self.BINDINGS if self.large_roster or not b.action.startswith("sort")]  # as the footer
-        self.app.push_screen(HelpScreen(tuple(p.replace("{worth}", worth) for p in self.HELP),
-                                        [*keys, *self.app.BINDINGS]))
+        keys = [b for b in self.BINDINGS if (self.large_roster or not b.action.startswith("sort"))
+                and (self.replay or not b.action.startswith("jump"))]  # as the footer
+        help_text = tuple(p.replace("{worth}", worth) for p in self.HELP) + ((REPLAY_HELP,) if self.replay else ())
+        self.app.push_screen(HelpScreen(help_text, [*keys, *self.app.BINDINGS]))
