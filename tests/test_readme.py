@@ -212,3 +212,17 @@ def test_the_late_drop_the_readme_describes_is_the_clients():
     said = {0.5: "half"}.get(LATE_DROP_SHARE, f"{LATE_DROP_SHARE:.0%}")
     assert (f"a call dropped with no whole reply {said} its `timeout_s` or more after it was sent counts as one "
             "that waited it out") in " ".join(README.split())
+
+
+def test_the_replays_jump_keys_are_in_its_readme_section_and_its_line_in_wood_help():
+    """`wood replay`'s jump keys are said where a user looks for them: its
+    README section, and its line in `wood --help`, which had said only
+    'rebuild a recorded run' of a command that, without --verify, plays the
+    record in the app."""
+    from wood_tui.screens.spectator import SpectatorScreen
+
+    keys = [b.key_display for b in SpectatorScreen.BINDINGS if b.action.startswith("jump")]
+    assert len(keys) == 4
+    for key in keys:
+        assert f"`{key}`" in section("replay") and key in COMMANDS["replay"], key
+    assert COMMANDS["replay"].startswith("watch a recorded run in the app")

@@ -24,7 +24,8 @@ COMMANDS = {
     "play": "trade as one creature against the models (the Textual app)",
     "watch": "spectate a live market (the Textual app)",
     "sim": "run the market headless (long or large runs)",
-    "replay": "rebuild a recorded run; --verify checks its state hash",
+    "replay": "watch a recorded run in the app (Home, End, PgUp, PgDn jump), each round held to the record; "
+              "--verify rebuilds it headless and checks its state hash",
     "export": "write a run's model calls and tips as JSONL, or a fine-tuning set (--sft)",
     "report": "the economy's health in a saved run (needs met, prices, hoards, wealth, credit) and how each model traded",
     "sweep": "the same seeds under several rosters, compared metric by metric with 95%% intervals",
