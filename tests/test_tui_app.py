@@ -391,10 +391,10 @@ async def test_hostile_model_text_is_inert():
         assert "fault" in rendered(app)
 
 
-async def record(path, world, roster, seed: int, rounds: int) -> None:
-    """A saved run of scripted traders."""
-    ledger = Ledger.create(path, seed=seed, roster=roster, brains="scripted")
-    runner = Runner(world, initial_state(world, seed, roster), scripted_brains(roster, seed), ledger=ledger)
+async def record(path, world, roster, seed: int, rounds: int, planned: int | None = None) -> None:
+    """A saved run of scripted traders (`planned`: the rounds it was set to play, where it stopped short of them)."""
+    ledger = Ledger.create(path, seed=seed, roster=roster, brains="scripted", rounds=planned)
+    runner = Runner(world, initial_state(world, seed, roster, end=planned or 0), scripted_brains(roster, seed), ledger=ledger)
     for _ in range(rounds):
         await runner.play_round()
     ledger.close()
@@ -452,6 +452,27 @@ async def test_replay_of_a_saved_run(tmp_path, world):
         await pilot.press("q")  # quits from the final ranking too, as the help says q does
         await pilot.pause()
         assert app.return_code is not None
+    ledger.close()
+
+
+async def test_replay_of_a_run_stopped_early_names_no_winner_and_says_where_its_record_ends(tmp_path, world):
+    """A save of a run set to play 12 rounds that stopped after 4 (killed, or
+    its model gone): its replay had said 'round 4/4', 'The season is over:
+    final standings' and 'Hare wins', none of it true. It says round 4/12,
+    that the record ends there short of the season's end, and who leads."""
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 9, 4, planned=12)
+    ledger = Ledger.open(save, readonly=True)
+    app = WoodApp(RecordedGame(ledger), pacer=Pacer(0.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "FinalScreen", what="the last standings")
+        await pilot.pause()
+        text = rendered(app)
+        leader = app.screen.rows[0].name
+        assert "replay · round 4/12 · end of the record" in text, text
+        assert "The record ends here: its last standings" in text
+        assert f"{leader} leads with a net worth of" in text and "of the 12 its run was set to play." in text, text
+        assert " wins " not in all_text(app) and "The season is over" not in all_text(app)
     ledger.close()
 
 

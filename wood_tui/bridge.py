@@ -226,13 +226,17 @@ class RecordedGame:
         """Each round held to the record as `wood replay --verify` holds it
         (`replayed_rounds(verify=True)`): at the first that does not rebuild,
         the replay stops with one line, and no standings are given as the
-        record's end (the record has none past that round)."""
+        record's end (the record has none past that round). A record that
+        stops short of the round its run was set to end at (a run stopped
+        early, or still being played) is told as such, its standings as the
+        record's last, not the season's end."""
         ledger = self.ledger
         world = load_world()
         roster = check_roster(ledger, world)
         last = ledger.last_round()
+        planned = max(last, ledger.end_for(last + 1))  # the round its run was set to end at (a run stopped early)
         state = initial_state(world, ledger.seed, roster)
-        post(GameReady(world, roster, state, last))
+        post(GameReady(world, roster, state, planned))
         rounds = replayed_rounds(ledger, world, verify=True)
         for r in range(1, last + 1):  # the rounds it yields, one by one at the app's pace
             if r > 1:
@@ -246,5 +250,9 @@ class RecordedGame:
             for name, d in rr.decisions.items():
                 post(Decided(name, d))
             post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
-        post(GameOver(f"end of the record: {counted(last, 'round')}", state, world))
+        if last < planned:  # no season's end: the record stops short of it, and no one has won
+            post(GameOver(f"the record ends after round {last} of the {planned} its run was set to play",
+                          state, world, ended=False))
+        else:
+            post(GameOver(f"end of the record: {counted(last, 'round')}", state, world))
 

@@ -103,3 +103,4 @@ class GameOver(Message):
     text: str
     state: State | None = None
     world: World | None = None
+    ended: bool = True  # the season was played to its last round (False: a record that stops short of it)

@@ -5,7 +5,9 @@ has, the table's first rows kept in sight under it: at 80x24 the winner's
 row and the seats' ranks are on screen; a shorter window scrolls the box.
 Built from the final state the game-over message carries, so it is always
 the true end, whatever was drawn before. escape goes back to the board; the
-play and spectator screens bring it back (F8 in play). ? or F1 shows how net
+play and spectator screens bring it back (F8 in play). A replayed record
+that stops short of its season's end (a run stopped early) names no winner:
+its standings are its last round's, and it says so. ? or F1 shows how net
 worth is counted, wrapped and whole: it is longer than any border it could
 sit in."""
 from __future__ import annotations
@@ -153,8 +155,11 @@ class FinalScreen(Screen[None]):
     ]
 
     def __init__(self, rows: Sequence[Standing], history: Mapping[str, Sequence[int]], note: str, subtitle: str,
-                 seats: Sequence[str], rule: str):
+                 seats: Sequence[str], rule: str, ended: bool = True):
+        """`ended`: the season was played to its end (False: a record that stops
+        short of it, whose standings are its last round's, and no one has won)."""
         super().__init__()
+        self.ended = ended
         self.rule = rule  # the score in words (engine.score.worth_rule)
         self.rows = list(rows)
         self.history = history
@@ -176,7 +181,8 @@ class FinalScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.subtitle
         box = self.query_one("#final")
-        box.border_title = "The season is over: final standings"
+        box.border_title = "The season is over: final standings" if self.ended else \
+            "The record ends here: its last standings"
         table = self.query_one("#final-table", StandingsTable)
         table.show(self.rows, self.seats[0] if len(self.seats) == 1 else None)
         table.focus(scroll_visible=False)  # its keys walk the rows; the box, where it scrolls, is a tab away
@@ -194,7 +200,8 @@ class FinalScreen(Screen[None]):
         win = self.rows[0]
         note.stylize("dim")
         return Text.assemble(safe.text(win.name, style="bold green", max_len=40),
-                             f" wins with a net worth of {win.worth} (mood {win.mood}). ", note)
+                             f" {'wins' if self.ended else 'leads'} with a net worth of {win.worth} (mood {win.mood}). ",
+                             note)
 
     def _seat_lines(self) -> Text:
         by_name = {r.name: r for r in self.rows}

@@ -100,7 +100,7 @@ class GameScreen(Screen):
         self._title()
 
     def on_game_over(self, msg: GameOver) -> None:
-        self.note = "over"
+        self.note = "over" if msg.ended else "end of the record"
         if msg.state is not None:  # the true final state, whatever was drawn before
             self.state = msg.state
             self.world = msg.world or self.world
@@ -114,7 +114,8 @@ class GameScreen(Screen):
             rows, worth = standings(self.state, self.world), {k: list(v) for k, v in self.worth.items()}
             subtitle = self.sub_title
             rule = worth_rule(self.world)
-            self.final = lambda: FinalScreen(rows, worth, msg.text, subtitle, seats=me, rule=rule)  # noqa: E731
+            self.final = lambda: FinalScreen(rows, worth, msg.text, subtitle, seats=me, rule=rule,  # noqa: E731
+                                             ended=msg.ended)
             self.app.push_screen(self.final())
 
     def seat_names(self) -> tuple[str, ...]:
