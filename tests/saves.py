@@ -123,15 +123,15 @@ def wide_roster(path: Path) -> Path:
 WIDE_GOOD = "栗の実"  # a good named in letters two terminal cells wide: 3 characters, 6 cells
 
 
-def wide_good_world(folder: Path, monkeypatch: pytest.MonkeyPatch):
-    """The installed world with berries renamed WIDE_GOOD, copied to `folder`
+def wide_good_world(folder: Path, monkeypatch: pytest.MonkeyPatch, name: str = WIDE_GOOD):
+    """The installed world with berries renamed WIDE_GOOD (or `name`), copied to `folder`
     and loaded by every command and game started in this process (`load_world`)."""
     import engine.world
     import wood_tui.bridge
     from tests.test_rules import renamed_berries
 
     folder.mkdir(exist_ok=True)
-    edited = renamed_berries(folder, WIDE_GOOD, WIDE_GOOD)
+    edited = renamed_berries(folder, name, name)
     real = engine.world.load_world
     for module in (engine.world, wood_tui.bridge):
         monkeypatch.setattr(module, "load_world", lambda assets=None: real(edited))

@@ -879,6 +879,23 @@ async def test_the_large_rosters_goods_columns_show_a_good_named_in_wide_letters
         assert f" {WIDE_GOOD} " in rendered(app)
 
 
+async def test_the_large_rosters_goods_columns_show_a_good_named_in_markup_as_written_and_inert(tmp_path, monkeypatch):
+    """A world file whose good is named '[@click=app.quit]berries' (a plain
+    name to the world's loader): the large roster's heading for it was read as
+    markup, so it showed 'berries' and clicking it quit the app. The heading
+    is the name as written, inert, as everywhere else the good is shown."""
+    from tests.saves import wide_good_world
+
+    good = "[@click=app.quit]berries"
+    wide_good_world(tmp_path / "world", monkeypatch, good)
+    app = watch_app("--creatures", "9", "--seed", "3")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await after_rounds(1)(pilot)
+        label = app.main.query_one(RosterTable).columns[good].label
+        assert label.plain == good and not any(span.style for span in label.spans), label.spans
+        assert f" {good} " in rendered(app)
+
+
 async def test_the_price_lines_line_up_with_a_good_named_in_wide_letters(tmp_path):
     """A world whose good is named in wide letters (栗の実: 3 letters, 6
     cells): the prices tab padded the goods by letters, so that good's price,

@@ -265,7 +265,8 @@ class CreatureBoard(Vertical):
                                       ("debt", "debt", 4), ("short", "short", 5), ("ally", "allies", 4),
                                       ("coins", "coins", 5), ("doing", "doing", 32),
                                       *((g, g, max(4, cells(g))) for g in goods), ("species", "species", 9)):
-                self._table.add_column(label, key=key, width=width)
+                # a str label is read as markup by DataTable: a good's name is the world file's, shown as written
+                self._table.add_column(safe.text(label), key=key, width=width)
             for name in self.cards:
                 self._table.add_row(NameCell(safe.name(name), name), *self._row(name).values(), key=name)
             self._selected = roster[0].name
