@@ -793,6 +793,27 @@ async def test_a_game_that_stops_on_an_error_says_so_until_the_end_and_after(tmp
     assert "round 3 could not be saved" in str(app.fatal)
 
 
+async def test_a_game_whose_engine_fails_says_it_stopped_once_the_error_is_closed(monkeypatch):
+    """An engine that fails with an error of no known kind (a bug) shows the
+    error screen; once it was closed the sub-title went on saying 'full
+    speed' over a game that would play no more round. It says the game stopped, and why."""
+    real = Runner.play_round
+
+    async def play_round(self):
+        if self.state.round == 2:
+            raise RuntimeError("a bug in round 3")
+        return await real(self)
+
+    monkeypatch.setattr(Runner, "play_round", play_round)
+    app = watch_app("--rounds", "6", paused=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "ErrorScreen", what="the error screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board again")
+        assert app.main.sub_title == "watch · round 2/6 · stopped: RuntimeError in the engine"
+        assert "stopped: RuntimeError in the engine" in rendered(app)
+
+
 @pytest.mark.parametrize("command", ["watch", "play"])
 async def test_a_new_save_another_program_locks_before_its_first_round_is_said_removed_with_the_way_on(
         tmp_path, monkeypatch, command):

@@ -271,5 +271,6 @@ class WoodApp(App[None]):
             safe.notify(self, err, title="the game stopped", severity="error", timeout=30)
             self.main.call_later(self.main.halt, clean_text(err, 100))  # after what the screen has queued
             self.fatal = err
-        else:
+        else:  # the sub-title under it says so too (it had gone on saying "full speed" once this was closed)
+            self.main.call_later(self.main.halt, f"{type(err).__name__} in the engine")
             self.push_screen(ErrorScreen(f"the engine stopped: {type(err).__name__}", err))
