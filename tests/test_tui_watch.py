@@ -845,6 +845,28 @@ async def test_the_standings_say_how_many_are_left_out_and_always_show_the_seat(
         assert table.row_count == 10  # none left out: no such row
 
 
+async def test_the_standings_tell_apart_long_names_that_differ_at_the_end(tmp_path):
+    """Two creatures named 'Squirrel the Younger 2' and '... 3': the
+    standings (the watch tab, the final table) cut both to 'Squirrel the',
+    two rows naming no one in particular; each name is cut to the column
+    with a '…', keeping its number, as the offers table cuts it."""
+    names = ["Squirrel the Younger 2", "Squirrel the Younger 3", "Owl"]
+    roster = tmp_path / "wood.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "squirrel"\nmodel = "scripted"\n\n'
+                              for n in names), encoding="utf-8")
+    app = WoodApp(LiveGame(args("watch", "--roster", str(roster), "--seed", "3", "--rounds", "2")),
+                  pacer=Pacer(0.0, paused=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "FinalScreen", what="the season's end")
+        await pilot.pause()
+        for screen in (app.screen, app.main):  # the final table, and the watch tab under it
+            table = screen.query_one("StandingsTable")
+            who = {key.value: table.get_cell(key, "who").plain for key in table.rows}
+            assert who == {"Squirrel the Younger 2": "Squirrel… 2", "Squirrel the Younger 3": "Squirrel… 3",
+                           "Owl": "Owl"}, who
+        assert "Squirrel… 2" in rendered(app) and "Squirrel the  " not in rendered(app)
+
+
 async def test_the_large_rosters_name_column_is_as_wide_as_its_names_of_wide_letters(tmp_path):
     """Nine creatures named in wide letters (栗鼠, two cells each): the large
     roster's name column was as wide as the longest name's characters (8 for

@@ -49,7 +49,9 @@ class StandingsTable(DataTable):
             shown = [*shown, *(r for r in rows if r.name == me)]
         for r in shown:
             style = HIGHLIGHT if r.name == me else ""
-            cells = {"#": Text(str(r.rank), style="dim"), "who": safe.name(r.name, style=style),
+            # cut to the column, keeping a crowd number: cut by the table, "Squirrel the Younger 2" and "... 3"
+            # had both read "Squirrel the"
+            cells = {"#": Text(str(r.rank), style="dim"), "who": safe.name(r.name, style=style, width=self.widths["who"]),
                      "worth": Text(str(r.worth), justify="right", style="bold"),
                      "coins": Text(str(r.coins), justify="right"),
                      "debt": Text(str(r.debt) if r.debt else "", justify="right", style="red"),
