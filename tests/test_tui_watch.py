@@ -867,6 +867,30 @@ async def test_the_standings_tell_apart_long_names_that_differ_at_the_end(tmp_pa
         assert "Squirrel… 2" in rendered(app) and "Squirrel the  " not in rendered(app)
 
 
+async def test_the_creatures_panels_tell_apart_long_names_that_differ_at_the_end(tmp_path):
+    """Two creatures named 'Squirrel the Younger of the Old Oak 2' and '... 3':
+    the border of each one's panel cut both to 'Squirrel the Younger of th…',
+    two panels with one name. Each name is fitted to its border as
+    `safe.name` cuts names, keeping its end, and fitted again when the window
+    is resized."""
+    from wood_tui.widgets.creature_panel import CreaturePanel
+
+    names = ["Squirrel the Younger of the Old Oak 2", "Squirrel the Younger of the Old Oak 3", "Owl"]
+    roster = tmp_path / "wood.toml"
+    roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "squirrel"\nmodel = "scripted"\n\n'
+                              for n in names), encoding="utf-8")
+    app = WoodApp(LiveGame(args("watch", "--roster", str(roster), "--seed", "3")), pacer=Pacer(0.0, paused=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await after_rounds(1)(pilot)
+        for size, ends in (((80, 24), ("ld Oak 2", "ld Oak 3")), ((64, 24), ("… 2", "… 3"))):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            titles = [str(panel.border_title) for panel in app.main.query(CreaturePanel)][:2]
+            assert titles[0].endswith(ends[0]) and titles[1].endswith(ends[1]), (size, titles)
+            shown = rendered(app)
+            assert all(t in shown for t in titles), shown
+
+
 async def test_the_large_rosters_name_column_is_as_wide_as_its_names_of_wide_letters(tmp_path):
     """Nine creatures named in wide letters (栗鼠, two cells each): the large
     roster's name column was as wide as the longest name's characters (8 for

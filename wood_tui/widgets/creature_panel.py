@@ -147,13 +147,17 @@ class CreaturePanel(Static):
     coins, goods, its shorts and allies (when it has any), what it did (or ⋯
     while thinking, or its fault) and what it said."""
 
+    TITLE_FRAME = 6  # the border's cells around its title: "╭─ " and " ─╮"
+
     def __init__(self, goods: Goods, **kw):
         super().__init__(**kw)
         self.goods = goods
+        self.creature = ""  # the name of the creature shown
 
     def show(self, card: CreatureCard) -> None:
         e = card.entry
-        self.border_title = safe.text(e.name, max_len=40)
+        self.creature = e.name
+        self._name_title()
         self.border_subtitle = safe.text(f"{e.species} · {e.temperament} · {e.model}", max_len=60)
         fault = card.decision is not None and card.decision.outcome == "fault" and not card.thinking
         self.set_class(fault, "-fault")
@@ -167,6 +171,16 @@ class CreaturePanel(Static):
             doing(card, self.goods),
             said(card),
         ]))
+
+    def _name_title(self) -> None:
+        """The name on the border, fitted to it as `safe.name` cuts a name (keeping its end): cut by the
+        border, 'Squirrel the Younger of the Old Oak 2' and '... 3' had both read 'Squirrel the Younger of th…'."""
+        width = self.outer_size.width - self.TITLE_FRAME if self.outer_size.width else safe.NAME_SHOWN
+        self.border_title = safe.name(self.creature, width=max(4, width))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.creature:
+            self._name_title()
 
 
 class NameCell(Text):
