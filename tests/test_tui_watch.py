@@ -119,6 +119,20 @@ async def test_at_80x24_the_watch_footer_is_whole():
                 assert "w sort: worth" in rendered(app).splitlines()[-1]
 
 
+async def test_f8_brings_the_final_standings_back_in_watch_as_the_palette_says():
+    """The command palette's 'Final standings' says F8 brings them back; in
+    `wood watch` and `wood replay` F8 did nothing (only play bound it)."""
+    from wood_tui.screens.final import FinalScreen
+
+    app = watch_app("--rounds", "2", paused=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the season's end")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board again")
+        await pilot.press("f8")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), timeout=2, what="F8: the final standings")
+
+
 async def test_the_speed_set_while_paused_shows_in_the_title():
     """+ and - while paused set the pace, but the title kept saying only
     "paused: n steps, space resumes": the change was unseen until resumed."""

@@ -5,7 +5,7 @@ has, the table's first rows kept in sight under it: at 80x24 the winner's
 row and the seats' ranks are on screen; a shorter window scrolls the box.
 Built from the final state the game-over message carries, so it is always
 the true end, whatever was drawn before. escape goes back to the board; the
-play and spectator screens bring it back (F8 in play). A replayed record
+play and spectator screens bring it back (F8). A replayed record
 that stops short of its season's end (a run stopped early) names no winner:
 its standings are its last round's, and it says so. ? or F1 shows how net
 worth is counted, wrapped and whole: it is longer than any border it could

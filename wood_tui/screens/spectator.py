@@ -103,6 +103,7 @@ class SpectatorScreen(GameScreen):
         Binding("m", "sort('mood')", "mood", priority=True),
         Binding("d", "sort('debt')", "debt", priority=True),
         Binding("o", "sort(None)", "roster order", show=False, priority=True),
+        Binding("f8", "final", "final standings", show=False),  # as in play (the palette's command names it)
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-very-wide")]
     HELP = (
