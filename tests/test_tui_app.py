@@ -476,6 +476,26 @@ async def test_replay_of_a_run_stopped_early_names_no_winner_and_says_where_its_
     ledger.close()
 
 
+async def test_a_finished_save_resumed_in_play_shows_its_final_standings_and_no_introduction(tmp_path, world):
+    """`wood play --resume` of a save with every round played, on a first
+    game: the introduction ('Start playing (enter)') came up under the final
+    standings and was there once they were closed, for a game with nothing
+    left to play. The final standings alone show, and escape goes to the board."""
+    from wood_tui.screens.final import FinalScreen
+    from wood_tui.screens.intro import IntroScreen
+
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 9, 2, planned=2)
+    app = WoodApp(LiveGame(args("play", "--resume", str(save)), (Seat("Owl"),)), pacer=Pacer(0.0), intro=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final standings")
+        await pilot.pause()
+        assert not any(isinstance(s, IntroScreen) for s in app.screen_stack)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board")
+        assert "Start playing" not in rendered(app)
+
+
 async def test_replay_of_a_changed_save_stops_where_the_record_stops_rebuilding(tmp_path, world):
     """A save edited by hand (one creature's action in round 5 made a pass)
     is played up to round 4 and stops there with one line, as `--verify`

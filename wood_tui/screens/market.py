@@ -224,7 +224,9 @@ class MarketScreen(GameScreen):
         self._standings()
         self._strip()
         app = self.app
-        if getattr(app, "wants_intro", lambda: False)():  # the first game: its introduction first
+        # the first game: its introduction first (not for a save with no round left to play: it came up over
+        # the final standings, "Start playing" once they were closed)
+        if msg.state.round < msg.target_rounds and getattr(app, "wants_intro", lambda: False)():
             self.hold = True
             app.show_intro(msg, self.release)
 
