@@ -476,6 +476,23 @@ async def test_replay_of_a_run_stopped_early_names_no_winner_and_says_where_its_
     ledger.close()
 
 
+async def test_replay_of_a_save_with_no_round_says_it_holds_none(tmp_path, world):
+    """A save left with no round committed (its run killed at once) replayed
+    said 'The record ends after round 0', a round no run plays; it says the
+    record holds none of its rounds, and that the standings are its start."""
+    save = tmp_path / "run.db"
+    Ledger.create(save, seed=9, roster=build_roster(world), brains="scripted", rounds=12).close()
+    ledger = Ledger.open(save, readonly=True)
+    app = WoodApp(RecordedGame(ledger), pacer=Pacer(0.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "FinalScreen", what="the standings at the start")
+        await pilot.pause()
+        assert app.screen.note == ("the record holds none of the 12 rounds its run was set to play: these are the "
+                                   "standings at its start")
+        assert "round 0" not in app.screen.query_one("#final-title").render().plain
+    ledger.close()
+
+
 async def test_a_finished_save_resumed_in_play_shows_its_final_standings_and_no_introduction(tmp_path, world):
     """`wood play --resume` of a save with every round played, on a first
     game: the introduction ('Start playing (enter)') came up under the final

@@ -251,8 +251,10 @@ class RecordedGame:
                 post(Decided(name, d))
             post(RoundClosed(rr.round, ledger.events(rr.round), rr.decisions, rr.after))
         if last < planned:  # no season's end: the record stops short of it, and no one has won
-            post(GameOver(f"the record ends after round {last} of the {planned} its run was set to play",
-                          state, world, ended=False))
+            said = (f"the record ends after round {last} of the {planned} its run was set to play" if last else
+                    f"the record holds none of the {planned} rounds its run was set to play: these are the standings "
+                    "at its start")
+            post(GameOver(said, state, world, ended=False))
         else:
             post(GameOver(f"end of the record: {counted(last, 'round')}", state, world))
 
