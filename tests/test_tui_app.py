@@ -473,6 +473,8 @@ async def test_replay_of_a_run_stopped_early_names_no_winner_and_says_where_its_
         assert "The record ends here: its last standings" in text
         assert f"{leader} leads with a net worth of" in text and "of the 12 its run was set to play." in text, text
         assert " wins " not in all_text(app) and "The season is over" not in all_text(app)
+        palette = {c.title: c.help for c in app.get_system_commands(app.main)}
+        assert "Final standings" not in palette and "short of the season's end" in palette["Last standings"]
     ledger.close()
 
 

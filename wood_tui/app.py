@@ -182,7 +182,9 @@ class WoodApp(App[None]):
         elif isinstance(main, SpectatorScreen):
             yield SystemCommand("Help", "What the panels show; keys", main.action_help)
         if isinstance(main, GameScreen) and main.final is not None:
-            yield SystemCommand("Final standings", "The end of the season, ranked (F8)", main.action_final)
+            yield SystemCommand("Final standings" if main.ended else "Last standings",
+                                "The end of the season, ranked (F8)" if main.ended else
+                                "Where the record ends, short of the season's end, ranked (F8)", main.action_final)
 
     # ---- screenshots ------------------------------------------------------------
     def private_on_screen(self) -> bool:

@@ -43,6 +43,7 @@ class GameScreen(Screen):
         self.state: State | None = None  # the latest state on screen (after the last closed round)
         self.worth: dict[str, deque[int]] = {}
         self.final: Callable[[], FinalScreen] | None = None  # the final screen, once the season is over
+        self.ended = True  # the season was played to its end (False: a replayed record that stops short of it)
 
     def now(self) -> str:
         """What is happening, for the sub-title."""
@@ -101,6 +102,7 @@ class GameScreen(Screen):
 
     def on_game_over(self, msg: GameOver) -> None:
         self.note = "over" if msg.ended else "end of the record"
+        self.ended = msg.ended
         if msg.state is not None:  # the true final state, whatever was drawn before
             self.state = msg.state
             self.world = msg.world or self.world
