@@ -835,7 +835,8 @@ async def test_a_game_that_stops_on_an_error_says_so_until_the_end_and_after(tmp
 async def test_a_game_whose_engine_fails_says_it_stopped_once_the_error_is_closed(monkeypatch):
     """An engine that fails with an error of no known kind (a bug) shows the
     error screen; once it was closed the sub-title went on saying 'full
-    speed' over a game that would play no more round. It says the game stopped, and why."""
+    speed' over a game that would play no more round, and the command ended
+    saying nothing, exit 0. It says the game stopped, and why, on the screen and after it."""
     real = Runner.play_round
 
     async def play_round(self):
@@ -851,6 +852,7 @@ async def test_a_game_whose_engine_fails_says_it_stopped_once_the_error_is_close
         await until(pilot, lambda: app.screen is app.main, what="the board again")
         assert app.main.sub_title == "watch · round 2/6 · stopped: RuntimeError in the engine"
         assert "stopped: RuntimeError in the engine" in rendered(app)
+    assert str(app.fatal) == "the engine stopped: RuntimeError: a bug in round 3"  # the line after, not exit 0
 
 
 @pytest.mark.parametrize("command", ["watch", "play"])

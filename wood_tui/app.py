@@ -276,3 +276,5 @@ class WoodApp(App[None]):
         else:  # the sub-title under it says so too (it had gone on saying "full speed" once this was closed)
             self.main.call_later(self.main.halt, f"{type(err).__name__} in the engine")
             self.push_screen(ErrorScreen(f"the engine stopped: {type(err).__name__}", err))
+            # and said once the screen is given back (the command had ended silently, exit 0)
+            self.fatal = WoodError(f"the engine stopped: {type(err).__name__}: {clean_text(err, 300)}")
