@@ -26,9 +26,14 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
+from .events import units
 from .state import State
 from .world import World
+
+if TYPE_CHECKING:
+    from .views import PublicView
 
 PERMILLE = 1000
 
@@ -142,5 +147,41 @@ def mood_cut(world: World, species: str, mood: int) -> str | None:
 def made_at_mood(produces: Pairs, cut: str | None) -> Pairs:
     """What a grove making `produces` (a view's, at any mood) makes a round
     with one fewer of `cut` (`mood_cut`'s good; None: none fewer), before the
-    weather: what the seat's panel and the model's prompt say it makes."""
+    weather."""
     return produces if cut is None else tuple((g, max(0, q - 1) if g == cut else q) for g, q in produces)
+
+
+def next_cut(world: World, species: str, mood: int, meal: bool = True) -> tuple[str, bool] | None:
+    """The good the next harvest may make one fewer of (`mood_cut`), as far
+    as it is known now. A round's harvest opens it (`rules.open_round`) and
+    reads the mood the last meal left, so the harvest already made read the
+    mood a view shows; `meal`: this round's meal is still to come (a view of
+    a round in play), moving the mood first by +mood_fed (every need met)
+    down to -mood_hungry (nothing eaten), as the round's trades (others'
+    moves among them) decide. (good, sure): sure when even a full meal
+    leaves the mood below low_mood (or no meal comes first); None when even
+    an empty one leaves it at or above."""
+    low = high = mood
+    if meal:
+        low = max(0, mood - int(world.economy["mood_hungry"]))
+        high = min(100, mood + int(world.economy["mood_fed"]))
+    good = mood_cut(world, species, low)
+    return None if good is None else (good, mood_cut(world, species, high) is not None)
+
+
+def next_make(world: World, view: PublicView, meal: bool = True) -> tuple[Pairs, str]:
+    """What the seat's panel and the model's prompt say `view`'s grove makes a
+    round, before the weather, and a note on the next harvest's mood cut
+    ("" if none can come): (pairs, note). One fewer is counted in only when
+    it is sure (`next_cut`); a cut that hangs on this round's meal is said
+    with its condition, and none is said once no harvest is to come (the
+    last round, or the season over). `meal`: as `next_cut`'s."""
+    cut = next_cut(world, view.species, view.mood, meal) if view.rounds_left() != 0 else None
+    if cut is None:
+        return view.produces, ""
+    (good, sure), low = cut, world.economy["low_mood"]
+    one = units(1, good, world.goods)
+    if not sure:
+        return view.produces, f"{one} fewer next round if your mood ends this round under {low}"
+    return (made_at_mood(view.produces, good),
+            f"mood under {low}{' even after a full meal' if meal else ''}: {one} fewer next round")

@@ -41,7 +41,7 @@ from pathlib import Path
 from string import Template
 
 from .events import units
-from .groves import made_at_mood, mood_cut
+from .groves import next_make
 from .legal import moves_of
 from .memory import telling
 from .moves import action_json, rots
@@ -138,14 +138,12 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
 
 
 def _produces(view: PublicView, world: World) -> str:
-    """What its grove makes a round at its mood (one fewer of its kind's main
-    good below `low_mood`: `groves.mood_cut`, the harvest's rule), its own mood
-    said as the cause."""
-    cut = mood_cut(world, view.species, view.mood)
-    if cut is None:  # its grove's make, once per distinct one
-        return once_per(view.produces, "pairs", _pairs)
-    return (f"{_pairs(made_at_mood(view.produces, cut))} (mood under {world.economy['low_mood']}: "
-            f"{units(1, cut, world.goods)} fewer)")
+    """What its grove makes a round, with the next harvest's mood cut as far
+    as it is known (`groves.next_make`, the seat panel's words too)."""
+    made, note = next_make(world, view)
+    if not note:  # its grove's make, once per distinct one
+        return once_per(made, "pairs", _pairs)
+    return f"{_pairs(made)} ({note})"
 
 
 HELD = (("loan_offers", "Loan offers"), ("loans", "Your loans"), ("tips", "Tips"), ("relations", "Feelings"))

@@ -99,26 +99,42 @@ def test_messages_are_a_system_and_a_user_turn(world):
     assert mine in user and user.index("Offers you can accept:") < user.index(mine) < user.index("Good moves")
 
 
-def test_below_low_mood_the_prompt_says_what_the_grove_truly_makes(world):
-    """Below mood 25 the harvest makes one fewer of a kind's main good, while
-    the prompt went on saying "You make acorns 1, timber 3 each round": the
-    model planned on a timber it would not get. It now says what it makes."""
+def test_the_prompt_says_the_next_harvests_mood_cut_as_far_as_it_is_known(world):
+    """Below mood 25 the harvest makes one fewer of a kind's main good. The
+    prompt had said so by the mood now ("You make acorns 1, timber 2 (mood
+    under 25: 1 timber fewer)"), while the harvest this view is of was made
+    already and the next one reads the mood after this round's meal (up 4
+    fed, down 6 hungry): a round early or late. It now says one fewer only
+    when even a full meal leaves the mood under 25, with its condition when
+    the meal decides, and nothing in the last round (no harvest to come)."""
     from engine.groves import harvests
+    from engine.rules import close_round, open_round
     s = initial_state(world, 11, build_roster(world, 5))
     s.shocks = []
     owl = s.creatures["Owl"]
-    low = int(world.economy["low_mood"])
-    owl.mood = low
-    user = prompts(world, s)["Owl"][1]["content"]
-    assert "\nYou make acorns 1, timber 3 each round.\n" in user and "fewer" not in user
-    assert harvests(s, world)["Owl"] == {"acorns": 1, "timber": 3}
-    owl.mood = low - 1
-    user = prompts(world, s)["Owl"][1]["content"]
-    assert f"\nYou make acorns 1, timber 2 (mood under {low}: 1 timber fewer) each round.\n" in user, user
-    assert harvests(s, world)["Owl"] == {"acorns": 1, "timber": 2}  # what the harvest gives, the same rule
+    low, fed, hungry = (int(world.economy[k]) for k in ("low_mood", "mood_fed", "mood_hungry"))
+
+    def said(mood: int) -> str:
+        owl.mood = mood
+        user = prompts(world, s)["Owl"][1]["content"]
+        return next(line for line in user.splitlines() if line.startswith("You make "))
+
+    assert said(low + hungry) == "You make acorns 1, timber 3 each round."
+    maybe = f"You make acorns 1, timber 3 (1 timber fewer next round if your mood ends this round under {low}) each round."
+    assert said(low + hungry - 1) == maybe  # the old prompt: no word of it
+    assert said(low - fed) == maybe  # the old prompt: "timber 2 (mood under 25: 1 timber fewer)"
+    sure = f"You make acorns 1, timber 2 (mood under {low} even after a full meal: 1 timber fewer next round) each round."
+    assert said(low - fed - 1) == sure
+    # the next harvest: a full meal (Owl holds its basket) leaves it under low_mood, and the cut comes
+    s2, _, _ = close_round(s, world, {})
+    assert s2.creatures["Owl"].mood < low and harvests(open_round(s2, world)[0], world)["Owl"]["timber"] == 2
+    s.round = s.end = 3  # the last round: no harvest to come, nothing said of one
+    assert said(low - fed - 1) == "You make acorns 1, timber 3 each round."
     # the others' moods stay off Owl's prompt: only its own make is told
+    s.end = 0
+    user = said(low - fed - 1)
     s.creatures["Fox"].mood = 0
-    assert prompts(world, s)["Owl"][1]["content"] == user
+    assert said(low - fed - 1) == user
 
 
 def test_a_loan_in_default_is_said_in_default_on_both_prompts(world):

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from engine.actions import PASS, SHORT_ROUNDS_MAX, Action
-from engine.groves import mood_cut
+from engine.groves import next_make
 from engine.recap import move_line
 from engine.score import Standing, worth_rule
 from engine.world import World
@@ -310,9 +310,8 @@ class MarketScreen(GameScreen):
     def _show_seat(self, view, after: bool = False) -> None:
         self.seat_shown = True
         name = view.name
-        cut = mood_cut(self.world, view.species, view.mood)
         self.query_one(SeatPanel).show(view, self.world.goods, self.regards.get(name, ()), self.resolved.get(name, ()), after=after,
-                                       cut=(cut, int(self.world.economy["low_mood"])) if cut else None)
+                                       make=next_make(self.world, view, meal=not after))
         self.query_one(BookTable).show(view)
         self.query_one("#book-empty").display = not (view.book or view.loan_offers or view.pact_offers)
         round_no, recap = self.recaps.get(name, (0, []))

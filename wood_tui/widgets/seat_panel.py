@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.events import Goods, units, units_list
-from engine.groves import made_at_mood
+from engine.groves import Pairs
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
@@ -60,19 +60,19 @@ class SeatPanel(VerticalScroll):
         yield Static(id="seat-notes")
 
     def show(self, view: PublicView, goods: Goods, regard: Sequence[str] = (), resolved: Sequence[tuple[str, bool]] = (),
-             after: bool = False, cut: tuple[str, int] | None = None) -> None:
+             after: bool = False, make: tuple[Pairs, str] | None = None) -> None:
         """The seat's view, its units worded by `goods` (`World.goods`); `regard`: how others feel about it (one line each);
         `resolved`: its tips that have resolved, (text, came true), newest last;
         `after`: the view is of the state after the last round (the season is over);
-        `cut`: (good, mood) where its mood is low: it makes one fewer of that good while its mood is below that
-        (`engine.groves.mood_cut`; the view's `produces` is what its grove makes at any mood)."""
+        `make`: what it makes a round and a note on the next harvest's mood cut (`engine.groves.next_make`;
+        None: the view's `produces`, what its grove makes at any mood)."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
-        made = made_at_mood(view.produces, cut[0] if cut else None)
+        made, note = make or (view.produces, "")
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
             (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
             ("\nyou make ", "dim"), units_list(made, goods), (" a round", "dim"),
-            (f" (mood under {cut[1]}: {units(1, cut[0], goods)} fewer)" if cut else "", "yellow")))
+            (f" ({note})" if note else "", "yellow")))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
                               (f"  until round {s.until}", "dim"))
