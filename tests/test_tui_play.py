@@ -1436,7 +1436,9 @@ async def test_a_key_tapped_twice_does_not_answer_the_next_turn_unseen_settle(mo
     and a second key right behind it (F2, or Enter again) had made round 2's
     move too, a turn the player never saw. For a moment after a turn comes up
     (`MarketScreen.SETTLE_S`) a move or a pass is taken for the last turn's
-    key and dropped; then the keys answer the turn as ever."""
+    key and dropped, and the form says so (it had said nothing, and a player
+    who did mean the key waited on a move never made); then the keys answer
+    the turn as ever."""
     monkeypatch.setattr(MarketScreen, "SETTLE_S", 30.0)  # "a moment", however slow the machine
     app = play_app("--seed", "2", "--rounds", "4")
     async with app.run_test(size=(100, 32)) as pilot:
@@ -1445,12 +1447,19 @@ async def test_a_key_tapped_twice_does_not_answer_the_next_turn_unseen_settle(mo
         await fill(pilot, "offer", side="sell", good="timber", qty="1", price="9")
         await pilot.press("enter")
         await until(pilot, lambda: screen.closed == 1, what="round 1 closed")
-        await pilot.press("f2", "enter")  # the stray keys, behind the move
         screen = await turn(pilot, 2)
+        await pilot.press("f2")  # a stray key, behind the move
         await pilot.pause(0.2)
+        notice = "✗ not taken: this turn had only just come up; press the key again"
+        assert str(screen.query_one("#explain").content) == notice
+        await fill(pilot, "offer", qty="1")  # the form changed: the notice goes
+        assert "not taken" not in str(screen.query_one("#explain").content)
+        await pilot.press("enter")  # and Enter, the form's move, is told the same
+        await pilot.pause(0.2)
+        assert str(screen.query_one("#explain").content) == notice
+        assert notice in rendered(app)  # on screen, whole
         assert screen.closed == 1 and screen.live is not None and screen.live.view.round == 2
         assert not screen.live.answer.done()
-        assert "fill in" not in str(screen.query_one("#explain").content)  # no refusal of a move it did not make
         screen.shown_at -= MarketScreen.SETTLE_S  # round 2 has been up a while: F2 passes it
         await pilot.press("f2")
         await turn(pilot, 3)

@@ -122,7 +122,8 @@ class MarketScreen(GameScreen):
     ]
     # seconds after a turn comes up in which a move or a pass is still a key meant for the turn before: with
     # rounds that close at once (scripted traders), F2 or Enter tapped twice had made the next turn's move too,
-    # a turn gone unseen (in hot-seat play counted from the curtain's lifting, after the curtain's own pause)
+    # a turn gone unseen (in hot-seat play counted from the curtain's lifting, after the curtain's own pause); such a
+    # key is dropped, and the form says so (`_unsettled`)
     SETTLE_S = 0.5
     HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (80, "-narrow"), (120, "-wide")]  # -cramped: the form's fields in rows
     FORM_KEYS = [  # the widgets' own keys, told in the help screen
@@ -340,13 +341,22 @@ class MarketScreen(GameScreen):
     @on(ActionForm.Chosen)
     def _chosen(self, event: ActionForm.Chosen) -> None:
         turn = self.live
-        if turn is None or not self.settled:  # a key meant for the turn before: dropped
+        if turn is None or self._unsettled():
             return
         problem = self.game.check(turn.view.name, event.action)
         if problem is not None:
             event.form.explain(why(*problem))
             return
         self._answer(turn, event.action)
+
+    def _unsettled(self) -> bool:
+        """The turn on screen came up too lately (`SETTLE_S`) for a move or a pass to be meant for it: the key is
+        dropped, and the form says so (it had been dropped without a word, and the player was left waiting on a move
+        never made)."""
+        if self.settled:
+            return False
+        self.query_one(ActionForm).explain("not taken: this turn had only just come up; press the key again")
+        return True
 
     def _answer(self, turn: SeatTurn, action: Action) -> None:
         if not turn.answer.done():
@@ -412,7 +422,7 @@ class MarketScreen(GameScreen):
 
     def action_pass_turn(self) -> None:
         """Pass, saying the line typed in the form's `say` (if any): F2 had dropped it unsaid."""
-        if self.live is not None and self.settled:  # never a turn still behind its curtain, nor one just up
+        if self.live is not None and not self._unsettled():  # never a turn still behind its curtain, nor one just up
             say = self.query_one(ActionForm).say
             self._answer(self.live, Action(action="pass", say=say) if say else PASS)
 
