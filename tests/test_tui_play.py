@@ -992,6 +992,29 @@ async def test_a_number_field_takes_twelve_digits_and_the_preview_stands():
 
 
 NOT_TAKEN = "paste not taken: {} is a whole number of at most 12 digits (0-9)"  # the form's notice
+KEY_NOT_TAKEN = NOT_TAKEN.replace("paste", "key")  # of a key typed
+
+
+async def test_a_key_a_number_field_refuses_is_told_under_the_form():
+    """A key typed in a number field that it refuses (a letter, a 13th digit,
+    a dot) rang Textual's bell and nothing more: the player saw the key go
+    nowhere. The form's notice line says why, as it does of a paste, until
+    the form changes; the bell is not rung besides."""
+    app = play_app("--seed", "1", "--rounds", "2")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        form = screen.query_one(ActionForm)
+        bells = []
+        app.bell = lambda: bells.append(1)
+        for fid, keys in (("qty", "7x"), ("price", "1" * 13), ("qty", "3.")):
+            await fill(pilot, "offer", **{fid: keys})
+            box = form.query_one(f"#{fid}", Input)
+            assert box.value == keys[:-1] and form.problem == KEY_NOT_TAKEN.format(fid), (fid, box.value, form.problem)
+            assert "✗ " + KEY_NOT_TAKEN.format(fid) in rendered(app)  # on screen, on one line at 80 columns
+            box.value = ""  # the form changed: the notice goes
+            await pilot.pause()
+            assert form.problem is None and "not taken" not in rendered(app)
+        assert not bells
 
 
 async def test_a_paste_longer_than_the_line_keeps_what_fits():
@@ -1066,9 +1089,9 @@ async def test_a_paste_into_a_number_field_takes_a_plain_number_or_says_why_not(
         await pilot.press("backspace", "3")  # the form changed: the notice goes
         await pilot.pause()
         assert qty.value == "3" and form.problem is None and "paste not taken" not in rendered(app)
-        await pilot.press("٣")  # typed, another script's digit is not taken either
+        await pilot.press("٣")  # typed, another script's digit is not taken either, and the notice says so
         await pilot.pause()
-        assert qty.value == "3"
+        assert qty.value == "3" and form.problem == KEY_NOT_TAKEN.format("qty")
         qty.value = "٣"  # and were one there, it is not a number: not 3
         await pilot.pause()
         assert form.preview() is None

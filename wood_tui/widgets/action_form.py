@@ -218,7 +218,8 @@ class NumberInput(_PastedOwnWay):
     keeps what is plainly a number, spaces at its ends dropped (" 7 " is 7);
     one that is not (`7 coins`, `1e3`) or would not fit is refused whole, and
     the form's notice line says so (Textual's Input dropped it with a bell
-    alone, and the field looked as if nothing had been pasted)."""
+    alone, and the field looked as if nothing had been pasted), as it does of
+    a key typed that the field refuses."""
 
     def __init__(self, **kw):
         super().__init__(type="integer", restrict=r"[-+0-9_]*", max_length=DIGITS_MAX, **kw)
@@ -238,12 +239,14 @@ class NumberInput(_PastedOwnWay):
             self._pasting = False
 
     def restricted(self) -> None:
+        """A paste or a typed key the field refuses: the form's notice line says why (a key typed had rung
+        Textual's bell alone: a letter, a 13th digit, another script's digit seemed to go nowhere)."""
         form = next((a for a in self.ancestors if isinstance(a, ActionForm)), None)
-        if not self._pasting or form is None:
+        if form is None:
             super().restricted()
             return
-        form.explain(f"paste not taken: {FIELDS[str(self.id)][0]} is a whole number of at most {DIGITS_MAX} "
-                     "digits (0-9)")  # one line at 80 columns
+        form.explain(f"{'paste' if self._pasting else 'key'} not taken: {FIELDS[str(self.id)][0]} is a whole "
+                     f"number of at most {DIGITS_MAX} digits (0-9)")  # one line at 80 columns
 
 
 class ActionForm(Vertical):
