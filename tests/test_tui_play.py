@@ -795,6 +795,33 @@ async def test_game_actions_are_in_the_command_palette():
         await turn(pilot, 2)
 
 
+async def test_a_paste_into_the_command_palette_is_cleaned():
+    """The command palette's search line took a paste as it came: an escape
+    sequence, a bidi override or a control byte stayed in it and was drawn
+    raw (the terminal obeys ESC[2J). A paste there is cleaned as the form's
+    lines clean theirs, its first line kept, and still finds the command;
+    the form's own fields keep their own ways (a say line's edge spaces)."""
+    from textual.command import CommandInput
+
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await turn(pilot, 1)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.focused, CommandInput), what="the palette")
+        app.post_message(events.Paste("pa\x1b[2J\u202ess\x07\nsecond line"))  # as the terminal sends it: to the app
+        await pilot.pause(0.3)
+        assert app.focused.value == "pass"
+        assert "\x1b" not in rendered(app) and "\u202e" not in rendered(app) and "Pass" in rendered(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="the palette closed")
+        say = screen.query_one("#say", Input)
+        say.focus()
+        await pilot.pause()
+        app.post_message(events.Paste(" hello "))
+        await pilot.pause()
+        assert say.value == " hello "
+
+
 @pytest.mark.parametrize("size", [(80, 24), (60, 30)])
 async def test_the_help_keys_wrap_under_their_own_column(size):
     """At 80 columns the help's longer keys ("letters  in a list: pick the

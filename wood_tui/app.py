@@ -12,7 +12,8 @@ before quitting a game whose rounds are not saved. In hot-seat play it
 takes no screenshot while a seat's turn is on screen: the file would keep
 that seat's private screen on disk for the next player. A letter typed on a
 form's list is handled here, in the app's own key dispatch, so that the
-keys typed right after it go to the field it moves on to.
+keys typed right after it go to the field it moves on to; and a paste into
+a line that is not the form's (the palette's search) is cleaned here.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from engine.errors import WoodError
@@ -39,7 +40,7 @@ from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro, 
 from .screens.market import MarketScreen
 from .screens.modals import ConfirmScreen, ErrorScreen
 from .screens.spectator import SpectatorScreen
-from .widgets.action_form import ActionForm, KeySelect
+from .widgets.action_form import ActionForm, KeySelect, PastedOwnWay
 
 
 MIN_SIZE = (80, 24)  # columns, rows the screens are laid out for: smaller hides parts of them
@@ -159,6 +160,11 @@ class WoodApp(App[None]):
                 form.sync_kind()
                 (self.screen.focus_next if event.key == "tab" else self.screen.focus_previous)()
                 return
+        if isinstance(event, events.Paste) and not event.is_forwarded and isinstance(self.focused, Input) \
+                and not isinstance(self.focused, PastedOwnWay):
+            # a paste into a line not the form's (the command palette's search): its first line, cleaned as the
+            # form's are (an escape sequence or a bidi override pasted there had been drawn raw, the terminal obeying it)
+            event.text = clean_text(event.text.splitlines()[0]) if event.text.strip() else ""
         await super().on_event(event)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

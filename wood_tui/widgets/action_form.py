@@ -172,7 +172,7 @@ class KeySelect(Select):
         self.typed = ""
 
 
-class _PastedOwnWay(Input):
+class PastedOwnWay(Input):
     """A field whose pastes (the terminal's, or ctrl+v of what was copied in
     the app) go through its own `_paste`, not Textual's Input's handler."""
 
@@ -188,7 +188,7 @@ class _PastedOwnWay(Input):
         raise NotImplementedError
 
 
-class WordsInput(_PastedOwnWay):
+class WordsInput(PastedOwnWay):
     """A line of words with a cap on its length (the say line, a whisper).
     A paste (the terminal's, or ctrl+v of what was copied in the app) keeps
     what fits of its first line: Textual's own Input dropped a paste whole,
@@ -211,7 +211,7 @@ class WordsInput(_PastedOwnWay):
         self.replace(line[:max(room, 0)], start, end)
 
 
-class NumberInput(_PastedOwnWay):
+class NumberInput(PastedOwnWay):
     """A whole number field, read as a flag is (`engine.flags.whole`): the
     digits 0-9 alone (other scripts' digits, `٣`, had been read as 3 where
     the command line refuses them), at most DIGITS_MAX of them. A paste
