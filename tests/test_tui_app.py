@@ -192,9 +192,11 @@ async def test_a_finished_turn_leaves_nothing_of_it_in_the_form():
         slow.go.set()
 
 
-async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_settle():
+async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_settle(monkeypatch):
     """Owl passes and presses Enter once more (a key held, a double press): that
-    Enter must not lift Fox's curtain; Fox's own Enter, a moment later, does."""
+    Enter must not lift Fox's curtain, and the curtain says why it stays;
+    Fox's own Enter, a moment later, does."""
+    monkeypatch.setattr(CurtainScreen, "SETTLE_S", 30.0)  # "a moment", however slow the machine
     app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
     async with app.run_test(size=(100, 32)) as pilot:
         await curtain_of(pilot, "Owl")
@@ -202,10 +204,14 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
         await pilot.press("enter")
         await turn_of(pilot, "Owl", 1)
         app.main.shown_at -= MarketScreen.SETTLE_S  # and has looked at its turn a while
-        await pilot.press("f2", "enter")  # pass, and an Enter too many
-        await curtain_of(pilot, "Fox")
+        await pilot.press("f2")  # pass,
+        curtain = await curtain_of(pilot, "Fox")
+        wait = "That key came as the curtain went up, and did not lift it: press enter again."
+        assert wait not in rendered(app)
+        await pilot.press("enter")  # and an Enter too many
         await pilot.pause()
-        assert isinstance(app.screen, CurtainScreen) and app.main.me is None  # nothing of Fox's is shown
+        assert app.screen is curtain and app.main.me is None  # nothing of Fox's is shown
+        assert wait in rendered(app)  # and the curtain says why it stays (it had said nothing)
         app.screen.shown_at -= CurtainScreen.SETTLE_S  # Fox sits down
         reveal = app.screen.query_one("#reveal")
         await until(pilot, lambda: not reveal.has_class("-active"), what="the button's own pause between presses")

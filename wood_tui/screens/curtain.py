@@ -3,7 +3,8 @@ covers the whole screen, showing nothing but whose turn is next, until that
 player confirms they are at the keyboard. For a moment after it goes up
 (`SETTLE_S`) it takes no confirmation: the player who just moved, pressing
 Enter once more (or a key held down), would otherwise lift the next
-player's curtain and see their turn."""
+player's curtain and see their turn. Such a key is said under the button
+(it had been dropped without a word, the curtain seeming not to answer)."""
 from __future__ import annotations
 
 import time
@@ -42,6 +43,9 @@ class CurtainScreen(Screen[None]):
                                            " please look away: what follows is private."), id="curtain-note")
             with Center():
                 yield Button(Text.assemble("I am ", name, " — show my turn"), id="reveal", variant="primary")
+            with Center():
+                yield Static("That key came as the curtain went up, and did not lift it: press enter again.",
+                             id="curtain-wait")
 
     def on_mount(self) -> None:
         self.shown_at = time.monotonic()
@@ -52,5 +56,7 @@ class CurtainScreen(Screen[None]):
         self.action_reveal()
 
     def action_reveal(self) -> None:
-        if time.monotonic() - self.shown_at >= self.SETTLE_S:  # else: a key meant for the turn just ended
+        if time.monotonic() - self.shown_at >= self.SETTLE_S:
             self.dismiss()
+        else:  # a key meant for the turn just ended, maybe: said, so that one meant for this curtain is pressed again
+            self.query_one("#curtain-wait").add_class("-said")
