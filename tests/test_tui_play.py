@@ -795,6 +795,22 @@ async def test_game_actions_are_in_the_command_palette():
         await turn(pilot, 2)
 
 
+async def test_a_window_too_small_for_the_final_standings_names_no_part_of_the_play_screen():
+    """Resized small with the final standings up, the toast said the window
+    hid "your stores, the notes under the form": parts of the play screen
+    under it, not of the one in view. It says parts are hidden, no more."""
+    app = play_app("--seed", "1", "--rounds", "1")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final standings")
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        said = [n.message for n in app._notifications if "laid out for" in n.message]
+        assert said == ["The window is 60x20; the game is laid out for 80x24 or more. Until it is larger, parts are "
+                        "hidden."], said
+
+
 async def test_a_paste_into_the_command_palette_is_cleaned():
     """The command palette's search line took a paste as it came: an escape
     sequence, a bidi override or a control byte stayed in it and was drawn

@@ -108,10 +108,13 @@ class WoodApp(App[None]):
                 self._unnotify(note)
             self.told_small = None
         if small and self.told_small is None:
-            hidden = "your stores, the notes under the form" if isinstance(self.main, MarketScreen) else \
-                "the creatures' panels, the offers, the log"
+            # the parts of the screen in view (under any question or help over it): the final standings' screen had
+            # been said to hide "your stores, the notes under the form", parts of the play screen under it
+            top = next((s for s in reversed(self.screen_stack) if not s.is_modal), self.main)
+            hidden = {MarketScreen: " (your stores, the notes under the form)",
+                      SpectatorScreen: " (the creatures' panels, the offers, the log)"}.get(type(top), "")
             safe.notify(self, f"The window is {w}x{h}; the game is laid out for {MIN_SIZE[0]}x{MIN_SIZE[1]} or more. "
-                        f"Until it is larger, parts are hidden ({hidden}).",
+                        f"Until it is larger, parts are hidden{hidden}.",
                         title=SMALL_WINDOW, severity="warning", timeout=15)
             self.told_small = (w, h)
         elif not small and self.told_small is not None:  # large enough now: the toast saying otherwise goes
