@@ -272,6 +272,25 @@ async def test_a_seats_toasts_go_with_its_turn(tmp_path, monkeypatch):
         assert "creenshot" not in all_text(app)
 
 
+async def test_the_small_windows_toast_outlasts_a_seats_turn():
+    """In a window too small, the toast that says so went with the first
+    seat's toasts as its turn ended, and resized smaller still behind the
+    next curtain (its button off screen) the window was not said to be
+    small again. It is no seat's: it stays, and says the size it is now."""
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(60, 20), notifications=True) as pilot:
+        await curtain_of(pilot, "Owl")
+        await pilot.press("enter")
+        await turn_of(pilot, "Owl", 1)
+        await pilot.press("f2")
+        await curtain_of(pilot, "Fox")
+        await pilot.pause()
+        assert [n.message.split(";")[0] for n in app._notifications] == ["The window is 60x20"]
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        assert [n.message.split(";")[0] for n in app._notifications] == ["The window is 40x10"]
+
+
 def downloads(tmp_path, monkeypatch):
     """Where Textual saves a screenshot (the user's Downloads folder), moved under `tmp_path`."""
     monkeypatch.setenv("HOME", str(tmp_path))

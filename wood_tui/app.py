@@ -122,6 +122,12 @@ class WoodApp(App[None]):
                 self._unnotify(note)  # as Textual's own toast does when it expires or is clicked
             self.told_small = None
 
+    def clear_turn_notices(self) -> None:
+        """Every toast gone but the one saying the window is small: in hot-seat play a seat's toasts go with its turn,
+        and that one, no seat's, had gone with them, never said again at the sizes the window was resized to."""
+        for note in [n for n in self._notifications if n.title != SMALL_WINDOW]:
+            self._unnotify(note)
+
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def run_engine(self) -> None:
         assert self.main is not None

@@ -330,7 +330,8 @@ class MarketScreen(GameScreen):
         if self.app.clipboard:  # what the last seat copied (its whisper, a tip's words) is not the next one's to paste
             self.app.copy_to_clipboard("")  # the terminal's clipboard too (OSC 52): a paste reads it
         self.clear_selection()  # nor what it had selected on screen
-        self.app.clear_notifications()  # nor a toast of its turn's (a screenshot of its screen saved, and where)
+        # nor a toast of its turn's (a screenshot of its screen saved, and where)
+        getattr(self.app, "clear_turn_notices", self.app.clear_notifications)()
         self.query_one(SeatPanel).conceal(note)
         self.query_one(BookTable).conceal()
         self.query_one("#book-empty").display = False
