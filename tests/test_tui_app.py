@@ -809,6 +809,23 @@ def test_a_saves_names_in_a_play_hint_are_shown_with_their_escapes(tmp_path, cap
                    f"'{roster[2].name}')\n"), err
 
 
+def test_a_saves_twin_name_in_a_play_hint_is_shown_with_its_escapes(tmp_path, capsys, world):
+    """`wood play --resume SAVE --as 'Red Fox'` in a save whose creature is
+    `Red` + a no-break space + `Fox` is refused (one name to a model), and the
+    line named the save's creature raw: it printed as the name typed, so `use
+    --as Red Fox` read as advice to do what was just refused. The save's name is
+    shown as the other hint shows a save's names (`shown_name`): quoted, escapes written out."""
+    roster = build_roster(world, 3)
+    roster = [RosterEntry("Red\u00a0Fox", roster[0].species, roster[0].temperament), *roster[1:]]
+    save = tmp_path / "hand-made.db"
+    Ledger.create(save, seed=1, roster=roster, brains="scripted", rounds=5).close()
+    capsys.readouterr()
+    assert wood(["play", "--resume", str(save), "--as", "Red Fox"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"wood: error: --as Red Fox: {save} has 'Red\\xa0Fox', and tells names apart ignoring case and "
+                   "how Unicode spells a letter: use --as 'Red\\xa0Fox'\n"), err
+
+
 def _play_run(save, *argv):
     """`wood play --resume SAVE ...` up to the screen, its errors raised (not printed)."""
     from wood_tui.cli import build_parser

@@ -1238,7 +1238,7 @@ def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_th
     roster.write_text("".join(f'[[creatures]]\nname = "{n}"\nspecies = "{s}"\nmodel = "scripted"\n'
                               for n, s in (("Alice", "owl"), ("Bob", "fox"))))
     for argv, words in ((["--as", "Owl"], "there is no Owl in roster"),
-                        (["--as", "alice"], "has Alice, and tells names apart ignoring case"),
+                        (["--as", "alice"], "has 'Alice', and tells names apart ignoring case"),
                         (["--as", "Alice", "--species", "owl"], "Alice is already in roster"),
                         (["--seats", "3"], "more seats than creatures")):
         r = subprocess.run([sys.executable, "-m", "wood_tui.cli", "play", "--roster", str(roster), *argv], cwd=ROOT,
@@ -1251,11 +1251,11 @@ def test_play_with_a_roster_checks_its_seats_against_the_roster_before_taking_th
 
 @pytest.mark.parametrize("argv,line", [
     (["--as", "\uff2f\uff57\uff4c", "--species", "owl"],  # a fullwidth Owl, a new creature beside Owl
-     "--as \uff2f\uff57\uff4c: this wood has Owl, and tells names apart ignoring case and how Unicode spells a "
-     "letter: use --as Owl"),
+     "--as \uff2f\uff57\uff4c: this wood has 'Owl', and tells names apart ignoring case and how Unicode spells a "
+     "letter: use --as 'Owl'"),
     (["--as", "\uff2f\uff57\uff4c"],  # had said to add --species, which would then have been refused
-     "--as \uff2f\uff57\uff4c: this wood has Owl, and tells names apart ignoring case and how Unicode spells a "
-     "letter: use --as Owl"),
+     "--as \uff2f\uff57\uff4c: this wood has 'Owl', and tells names apart ignoring case and how Unicode spells a "
+     "letter: use --as 'Owl'"),
     (["--as", "Wren", "--as", "wren", "--species", "owl"],
      "each --as names a different creature ('Wren' and 'wren' are one name, ignoring case and how Unicode spells a "
      "letter)"),

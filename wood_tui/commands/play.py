@@ -73,8 +73,9 @@ def run(args) -> int:
     names += spare[: seats - len(names)]
     for n in names:  # `--as owl` (or `Ｏｗｌ`) in a wood with Owl: the same name to a model, so not a new creature
         twin = next((w for w in wood if name_key(w) == name_key(n) and w != n), None)
-        if twin is not None:
-            raise WoodError(f"--as {n}: {where} has {twin}, and tells names apart {NAMES_ALIKE}: use --as {twin}")
+        if twin is not None:  # quoted with its escapes: a save's e + accent prints as the é typed after --as
+            shown = shown_name(twin, NAME_MAX)
+            raise WoodError(f"--as {n}: {where} has {shown}, and tells names apart {NAMES_ALIKE}: use --as {shown}")
     absent = [n for n in names if n not in wood]
     if absent and options.resume is not None:
         # each quoted with its escapes: a save's names may hold what the terminal would obey, or a comma
