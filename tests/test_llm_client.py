@@ -600,24 +600,35 @@ async def test_a_model_set_to_carry_no_temperament_gets_none_in_its_prompt(world
 async def test_read_timeouts_share_one_timer_and_skip_answered_calls():
     """The lean transport's read timeouts (one timer for the earliest deadline,
     replies in the order sent): an answered call is never failed, a stalled one
-    fails with ReadTimeout at its own deadline, not at an earlier call's."""
+    fails with ReadTimeout at its own deadline, not at an earlier call's. Each
+    failure is waited for, not slept for, and the deadlines stand a second apart:
+    on a loaded machine a late wake-up had let the later deadline pass before
+    the check that it had not."""
     import httpx
 
     from engine.brains.transport import _Timeouts
 
     loop = asyncio.get_running_loop()
-    timeouts = _Timeouts(loop, 0.4)
+    timeouts = _Timeouts(loop, 2.0)
     answered, stalled, later = loop.create_future(), loop.create_future(), loop.create_future()
+    failed_at = {}
+    for f in (stalled, later):
+        f.add_done_callback(lambda f: failed_at.setdefault(f, loop.time()))
+    stalled_deadline = loop.time() + 2.0  # or later: the loop's clock read before the watch
     timeouts.watch(answered)
     timeouts.watch(stalled)
     answered.set_result("reply")
-    await asyncio.sleep(0.2)
-    timeouts.watch(later)  # its deadline is 0.2 s after the others'
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)
+    assert not stalled.done() and timeouts.timer is not None  # `later` is watched under the first call's timer
+    later_deadline = loop.time() + 2.0
+    timeouts.watch(later)  # its deadline is a second or so after the others'
+    await asyncio.wait([stalled], timeout=60)
     assert answered.result() == "reply" and isinstance(stalled.exception(), httpx.ReadTimeout)
-    assert not later.done()
-    await asyncio.sleep(0.3)
+    assert failed_at[stalled] >= stalled_deadline - 0.01  # not before its deadline (timers run a moment early)
+    assert not later.done()  # nor `later` at it
+    await asyncio.wait([later], timeout=60)
     assert isinstance(later.exception(), httpx.ReadTimeout) and timeouts.timer is None and not timeouts.waiting
+    assert failed_at[later] >= later_deadline - 0.01
 
 
 async def test_a_reply_in_a_flood_of_tiny_chunks_is_read_in_linear_time():
