@@ -243,12 +243,17 @@ def test_a_killed_sweep_resumes_to_the_same_table(rosters, tmp_path):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(1.0)  # the runs in flight got SIGTERM when the sweep died
+    # the runs in flight got SIGTERM as the sweep died: each ends its round in hand and exits (waited for, not
+    # slept for: a loaded machine took past the second once slept here, and a run's last commit changed the count)
+    at_kill = {p: _committed(p) for p in out.glob("*/seed-*.db")}
+    deadline = time.monotonic() + 120
+    while _ours(out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _ours(out) == []  # nothing plays on behind the killed sweep ...
     saves = sorted(out.glob("*/seed-*.db"))
     counts = {p: _committed(p) for p in saves}
     assert counts and any(n < 1200 for n in counts.values()), counts  # killed mid-way
-    time.sleep(0.5)
-    assert {p: _committed(p) for p in saves} == counts  # nothing plays on behind the killed sweep
+    assert all(n <= at_kill.get(p, 0) + 1 for p, n in counts.items()), (at_kill, counts)  # ... past its round in hand
 
     resumed = wood("sweep", *argv, "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
