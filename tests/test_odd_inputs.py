@@ -116,21 +116,18 @@ def _silent_config(url: str):
 async def test_a_chat_call_to_a_tls_port_that_never_answers_ends_at_the_connect_timeout():
     """https to a port that takes the connection and never answers the TLS
     handshake: the call is a `connect` fault once connect_timeout_s has passed
-    (twice: it is retried once), never the 30 s of timeout_s."""
+    (twice: it is retried once), never the 30 s of timeout_s (a wait cut at
+    20 s: no wall-clock bound tighter than a loaded machine keeps)."""
     import asyncio
-    import time
 
     from engine.brains.llm import ChatClient
     from tests.fault_server import SilentPort
 
     with SilentPort() as silent:
         async with ChatClient(_silent_config(f"https://127.0.0.1:{silent.port}/v1")) as client:
-            t0 = time.perf_counter()
-            result = await asyncio.wait_for(client.chat([{"role": "user", "content": "hi"}]), 10)
-            took = time.perf_counter() - t0
+            result = await asyncio.wait_for(client.chat([{"role": "user", "content": "hi"}]), 20)  # < timeout_s
     assert result.fault == "connect" and result.attempts == 2, result
     assert result.detail == "no connection within 0.3 s (connect_timeout_s)", result.detail
-    assert took < 3, took
     assert silent.accepted >= 1  # it was the handshake that never came, not the connection
 
 
@@ -160,9 +157,9 @@ async def test_the_model_check_of_a_tls_port_that_never_answers_ends_at_the_conn
     """`check_models` (the start of every game, and a replica's health check)
     had waited connect_timeout_s + timeout_s (30.3 s here) for a TLS handshake
     that never came: it is unreachable once connect_timeout_s has passed. With
-    a second, working replica the game starts without it."""
+    a second, working replica the game starts without it. (Each wait is cut
+    at 20 s, short of timeout_s: no wall-clock bound tighter than a loaded machine keeps.)"""
     import asyncio
-    import time
 
     from engine.brains.llm import ChatClient, ModelServerError
     from tests.fault_server import FaultServer, SilentPort
@@ -172,16 +169,14 @@ async def test_the_model_check_of_a_tls_port_that_never_answers_ends_at_the_conn
         cfg = _silent_config(url) if replicas == 1 else _silent_config("").model_copy(
             update={"base_url": url, "base_urls": [url, good.base_url]})
         async with ChatClient(cfg) as client:
-            t0 = time.perf_counter()
             if replicas == 1:
                 with pytest.raises(ModelServerError) as caught:
-                    await asyncio.wait_for(client.check_models(), 10)
+                    await asyncio.wait_for(client.check_models(), 20)
                 assert str(caught.value) == (f"model server for 'smol' at https://127.0.0.1:{silent.port}/v1 did not "
                                              "take the connection within 0.3 s (connect_timeout_s)")
             else:
-                assert await asyncio.wait_for(client.check_models(), 10) == {"smollm2"}
+                assert await asyncio.wait_for(client.check_models(), 20) == {"smollm2"}
                 assert [r.up for r in client.replicas] == [False, True]
-            assert time.perf_counter() - t0 < 3
 
 
 # ---- output that cannot be written --------------------------------------------------------------------------
