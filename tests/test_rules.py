@@ -543,6 +543,8 @@ NOT_PLAIN = ("is not a plain name (1-40 characters of printable text, no control
     ("creatures.toml", "name", "Owl  2", "roster[1].name in creatures.toml: 'Owl  2' " + NOT_PLAIN),
     ("creatures.toml", "name", "W" * 41, f"roster[1].name in creatures.toml: '{'W' * 40}'... (41 characters) " +
      NOT_PLAIN),  # its first 40 shown as though all of it, had named a name the file did not give
+    ("creatures.toml", "name", Raw(f'name = "{"W" * 39}\\t"'), f"roster[1].name in creatures.toml: '{'W' * 39}\\t' " +
+     NOT_PLAIN),  # 40, as many as a name may have: shown whole, not cut with '... (40 characters)'
     # two roster names that are one (every run had then been refused: 'creature names must be unique', a ValueError)
     ("creatures.toml", "name", Raw('name = "fox"'), "roster[2].name in creatures.toml is 'Fox', one name with "
      "roster[1].name 'fox': roster names must be unique, ignoring case and how Unicode spells a letter"),
