@@ -260,7 +260,7 @@ def test_a_game_killed_with_sigkill_leaves_no_model_server_behind(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a loaded machine: the server ends its SIGTERM in its own time
     while port_open(port) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not port_open(port), "the model server outlived the game"
