@@ -456,6 +456,41 @@ def test_a_sim_whose_model_server_dies_stops_before_the_next_round(tmp_path):
     shutil.rmtree(Path(log).parent, ignore_errors=True)
 
 
+async def test_a_watched_game_whose_model_server_dies_stops_before_the_next_round(tmp_path):
+    """`kill -9` of the embedded server under `wood watch` (and `wood play`,
+    the same LiveGame): the game stops before its next round with why, the
+    log named and the line that resumes the save, as `wood sim` does, instead
+    of playing the rest of the run with every model creature passing."""
+    import signal
+
+    from engine.ledger import Ledger
+    from tests.tui_harness import args
+    from wood_tui.bridge import LiveGame, Pacer
+    from wood_tui.messages import RoundOpened
+
+    db = tmp_path / "watched.db"
+    game = LiveGame(args("watch", "--brains", "llm", "--rounds", "4", "--save", str(db)))
+    killed = []
+
+    def post(message) -> None:
+        if isinstance(message, RoundOpened) and not killed:  # round 1's calls not sent yet: they meet no server
+            (server,) = _children(os.getpid())
+            os.kill(server, signal.SIGKILL)
+            assert _gone_soon(server)
+            killed.append(server)
+
+    with pytest.raises(WoodError) as err:
+        await game.run(post, Pacer(0.0))
+    said = str(err.value)
+    assert killed and said.startswith("the embedded model server was killed by signal 9 (SIGKILL)"), said
+    log = said.split("\nlog ", 1)[1].split(":\n", 1)[0]
+    assert Path(log).exists()  # kept after a failure, and named
+    assert Ledger.open(db).last_round() == 1
+    assert said.endswith(f"stopped after round 1 of 4; every round played is in {db}: resume with "
+                         f"wood watch --resume {db}"), said
+    shutil.rmtree(Path(log).parent, ignore_errors=True)
+
+
 def test_other_servers_reads_the_process_table(tmp_path):
     """`other_servers` names a process run as `python -m serve.batched` (or
     llama_cpp.server) serving the embedded alias, from /proc's command lines,

@@ -32,7 +32,7 @@ from engine.state import State, initial_state
 from engine.views import public_view
 from engine.world import RosterEntry, World, load_world
 
-from .game import HUMAN, open_game
+from .game import HUMAN, open_game, stopped_after
 from .messages import (SECRET_KINDS, Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened, SeatTurn,
                        Thinking)
 from .options import RunOptions
@@ -197,6 +197,10 @@ class LiveGame:
             while runner.state.round < game.target_rounds:
                 if runner.state.round:
                     await pacer.between_rounds()
+                    if (gone := game.server_gone()) is not None:  # its creatures could only pass: stopped, as in sim
+                        raise WoodError(f"{gone}\n" + stopped_after("play" if self.seats else "watch",
+                                                                     self.options.save or self.options.resume,
+                                                                     runner.state.round, game.target_rounds))
                 await runner.play_round()
             post(GameOver(f"the season is over after {counted(runner.state.round, 'round')}"
                           + (f"; saved to {shown_path(path)}" if path else ""), runner.state, world))

@@ -20,7 +20,7 @@ from engine.errors import WoodError
 from engine.ledger import FirstRoundUnsavedError, Ledger, check_resumable, remove_save
 from engine.metrics import RunSummary, counted, percent
 from engine.replay import verified_state
-from engine.sanitise import shown_path
+from engine.sanitise import resume_command, shown_path
 from engine.runner import Observer, Runner, roomy_collector
 from engine.state import initial_state, state_hash
 from engine.world import NAMES_ALIKE, RosterEntry, World, build_roster, twin_name
@@ -63,6 +63,13 @@ class Game:
             except WoodError as e:
                 return str(e)
         return None
+
+
+def stopped_after(command: str, path, last: int, target: int) -> str:
+    """`stopped after round N of M`, and, with a save (`path`, as the user
+    gave it), where the rounds are and the `wood COMMAND` line that goes on."""
+    return f"stopped after round {last} of {target}" + (
+        f"; every round played is in {shown_path(path)}: resume with {resume_command(command, path)}" if path else "")
 
 
 @contextlib.asynccontextmanager

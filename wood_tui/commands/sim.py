@@ -115,11 +115,9 @@ def _resume(path) -> str:
 
 
 def _stopped(path, last: int, target: int) -> str:
-    """`stopped after round N of M`, and, with a save, where the rounds are and how to go on."""
-    from engine.sanitise import shown_path
+    from wood_tui.game import stopped_after
 
-    return f"stopped after round {last} of {target}" + (
-        f"; every round played is in {shown_path(path)}: resume with {_resume(path)}" if path else "")
+    return stopped_after("sim", path, last, target)
 
 
 def _warn(msg: str) -> None:
