@@ -581,6 +581,13 @@ class EmbeddedServer:
             self.spawn()
         return self
 
+    def check_port(self) -> None:
+        """WoodError where the server's port is in use and is not one to leave
+        for a fresh one (`_may_move`): `wood serve` asks before it says a
+        server starts (or will share the CPU), `spawn` again as it starts it."""
+        if port_in_use(HOST, self.port) and not self._may_move():
+            raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
+
     def spawn(self) -> None:
         """Launch the server process. The parent-death signal is tied to the
         calling thread, so call this from the thread that outlives the game."""
@@ -590,8 +597,7 @@ class EmbeddedServer:
             raise WoodError(f"llama-cpp-python is not installed: {INSTALL_SERVER}")
         if port_in_use(HOST, self.port) and self._may_move():  # picked free a moment ago: another program took it
             self._move("before the server started")
-        if port_in_use(HOST, self.port):
-            raise WoodError(f"port {self.port} is already in use: cannot start the embedded model server there")
+        self.check_port()
         cmd = self.command()
         if self._began is None:  # the first try (a second, on another port: the wait counts from the first)
             if self._own_dir:  # a game's start: the temporary folder is read whole for them, once (`wood serve`,

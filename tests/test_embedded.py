@@ -183,6 +183,24 @@ def test_wood_serve_says_which_port_it_serves_on_when_the_picked_one_was_taken(t
     assert any(x.startswith(f"serving http://127.0.0.1:{given[1]}/v1") for x in first), first
 
 
+def test_a_second_wood_serve_on_the_port_of_the_first_says_only_that_it_is_taken(tmp_path, capsys):
+    """`wood serve` twice, its roster's embedded model on one port: the second
+    had said a second server would share the CPU with the first ('every
+    game's rounds will be slower') and that it was starting one, then that
+    the port was taken; it says only that, and starts nothing."""
+    from wood_tui.cli import main
+
+    roster = tmp_path / "named.toml"
+    with EmbeddedServer(log_dir=tmp_path / "first") as first:
+        roster.write_text((Path(__file__).resolve().parent.parent / "serve/rosters/embedded.toml").read_text().replace(
+            "\n[models.smol]\n", f"\n[models.smol]\nbase_url = \"{first.base_url}\"\n"))
+        assert main(["serve", "--roster", str(roster), "--log-dir", str(tmp_path / "second")]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"logs in {tmp_path / 'second'}"], out
+    assert err == (f"wood: error: port {first.port} is already in use: cannot start the embedded model server "
+                   "there\n"), err
+
+
 def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     """Once only: a second port taken too ends the start, naming that port."""
     with socket.socket() as a, socket.socket() as b:

@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
           + (" (removed on a clean stop; --log-dir DIR keeps them)" if args.log_dir is None else ""))
     with ExitStack() as stack:
         try:
+            for _, smol in smols:  # a port named and taken (another `wood serve`'s): said alone, before any start
+                smol.check_port()
             if fleet.servers:
                 stack.enter_context(fleet)
             for i, (models, smol) in enumerate(smols):
