@@ -603,10 +603,15 @@ class EmbeddedServer:
             if self._own_dir:  # a game's start: the temporary folder is read whole for them, once (`wood serve`,
                 drop_orphaned_logs()  # which gives its own log folder, read it as it began)
             self._began = time.monotonic()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # one line, as a vLLM server's log that cannot be written is
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "wb")
+        except OSError as e:
+            raise WoodError(f"cannot write the embedded model server's log at {shown_path(self.log_path)} "
+                            f"({e.strerror or e})") from None
         root = str(Path(__file__).resolve().parent.parent)  # where `serve` is, for `python -m serve.batched`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        with open(self.log_path, "wb") as log:  # stateless: killed outright with the game, frozen (SIGSTOP) or not
+        with log:  # stateless: killed outright with the game, frozen (SIGSTOP) or not
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             env=env, preexec_fn=die_with_parent_now)
         atexit.register(self.stop)

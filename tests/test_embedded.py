@@ -201,6 +201,25 @@ def test_a_second_wood_serve_on_the_port_of_the_first_says_only_that_it_is_taken
                    "there\n"), err
 
 
+def test_a_log_that_cannot_be_written_is_said_as_such(tmp_path, capsys):
+    """The embedded server's log cannot be written in --log-dir (here a folder
+    stands where it goes): one line that says whose log it is and why, as a
+    vLLM server's says, not the bare OSError ('PATH: Is a directory')."""
+    from serve.embedded import free_port
+    from wood_tui.cli import main
+
+    port = free_port()
+    roster = tmp_path / "named.toml"
+    roster.write_text((Path(__file__).resolve().parent.parent / "serve/rosters/embedded.toml").read_text().replace(
+        "\n[models.smol]\n", f"\n[models.smol]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"))
+    (tmp_path / "logs" / f"{MODEL_ALIAS}-{port}.log").mkdir(parents=True)
+    assert main(["serve", "--roster", str(roster), "--log-dir", str(tmp_path / "logs")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"wood: error: cannot write the embedded model server's log at "
+                   f"{tmp_path / 'logs' / f'{MODEL_ALIAS}-{port}.log'} (Is a directory)\n"), err
+    assert not port_open(port)
+
+
 def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     """Once only: a second port taken too ends the start, naming that port."""
     with socket.socket() as a, socket.socket() as b:
