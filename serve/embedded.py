@@ -620,7 +620,8 @@ class EmbeddedServer:
     def until_ready(self) -> "EmbeddedServer":
         """Block until the spawned server answers (or fails, with its log tail)."""
         try:
-            wait_ready(f"{self.base_url}/models", deadline_s=self.deadline_s, proc=self.process, on_wait=self.on_wait)
+            wait_ready(f"{self.base_url}/models", deadline_s=self.deadline_s, proc=self.process, on_wait=self.on_wait,
+                       its_own=True)
         except WoodError as e:
             self.stop()
             self.status = "failed"

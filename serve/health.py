@@ -7,6 +7,7 @@ vLLM refuses connections until its weights are loaded, then `/health` is 200
 ready; llama.cpp's `llama-server` answers 503 while loading."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,8 +46,13 @@ def wait_ready(
     max_interval_s: float = 5.0,
     proc: subprocess.Popen | None = None,
     on_wait: Callable[[float, str], None] | None = None,
+    its_own: bool = False,
 ) -> float:
     """Poll GET `url` until it answers 200; return the seconds waited.
+    With `its_own`, only an answer on a port `proc` itself listens on counts
+    (`listens`; a server that binds in the process it was started as):
+    another program that took the port while `proc` loaded, before it could
+    bind it, answers for none of ours, and `proc` then ends.
 
     The pause between polls starts at `interval_s` and grows by half each time
     up to `max_interval_s`. `on_wait(elapsed_s, last_status)` is called after
@@ -60,6 +67,8 @@ def wait_ready(
             if proc is not None and proc.poll() is not None:
                 raise ServerExited(f"it {ended(proc.returncode)} before {url} was ready", proc.returncode)
             status = _poll(client, url, max(0.05, deadline_s - (time.monotonic() - start)))
+            if status is None and its_own and proc is not None and listens(proc.pid, urlsplit(url).port) is False:
+                status = ANOTHER_ANSWERED
             if status is None:
                 return time.monotonic() - start
             elapsed = time.monotonic() - start
@@ -72,6 +81,34 @@ def wait_ready(
 
 
 CUT_SHORT = "its answer's status line and headers were still not all in at the deadline"
+ANOTHER_ANSWERED = "another program answered there, not the server started"
+
+
+def listens(pid: int, port: int | None, proc_root: Path = Path("/proc")) -> bool | None:
+    """Whether process `pid` holds a TCP socket listening on `port` (IPv4 or
+    IPv6), read from /proc as it sees its own network; None where that cannot
+    be read (not Linux, or the process gone)."""
+    if port is None:
+        return None
+    inodes = set()
+    try:
+        for table in ("tcp", "tcp6"):
+            with contextlib.suppress(FileNotFoundError):  # no IPv6 here
+                for line in (proc_root / str(pid) / "net" / table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        held = {os.readlink(fd) for fd in (proc_root / str(pid) / "fd").iterdir() if _is_link(fd)}
+    except (OSError, ValueError):
+        return None
+    return bool(inodes & held)
+
+
+def _is_link(fd: Path) -> bool:
+    try:
+        return fd.is_symlink()
+    except OSError:  # closed as it was read
+        return False
 
 
 def _poll(client: httpx.Client, url: str, left: float) -> str | None:

@@ -220,6 +220,72 @@ def test_a_log_that_cannot_be_written_is_said_as_such(tmp_path, capsys):
     assert not port_open(port)
 
 
+class _Answers:
+    """Another program on `port`: a plain HTTP server that answers every GET 200."""
+
+    def __init__(self, port: int) -> None:
+        import http.server
+        import threading
+
+        class Ok(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Ok)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_another_program_that_answers_on_the_port_while_the_model_loads_is_not_taken_for_the_server(tmp_path,
+                                                                                                  monkeypatch, named):
+    """Another program took the port once the start had found it free, while
+    the model loaded, and answered there first (two games naming one port
+    started together; `wood serve` and a game): its answer was taken for the
+    server's, which then could not bind and exited, and the game said
+    'embedded model ready' and played on the other's server. Now only an
+    answer from the server itself counts: on a port the roster names, the
+    start fails saying the server could not bind it; on one picked free, a
+    fresh one is tried."""
+    from serve.embedded import free_port
+
+    port = free_port()
+    given = [] if named else picks(port, monkeypatch)
+    srv = EmbeddedServer(port=port if named else None, log_dir=tmp_path)
+    srv.spawn()  # the port is free: the server loads the model before it binds it
+    other = _Answers(port)
+    try:
+        if named:
+            with pytest.raises(WoodError) as err:
+                srv.until_ready()
+            said = str(err.value)
+            assert said.startswith("the embedded model server exited early: it exited with code 1"), said
+            assert "address already in use" in said, said
+        else:
+            while not srv._ready_or_moved():
+                srv.spawn()
+            assert srv.port == given[1] != port and srv.status == "ready"
+            assert srv.port_note.endswith(f"before the server could bind it; trying port {srv.port}")
+            assert listens_on(srv, srv.port)
+    finally:
+        other.close()
+        srv.stop()
+
+
+def listens_on(srv: EmbeddedServer, port: int) -> bool:
+    from serve.health import listens
+
+    return listens(srv.process.pid, port) is True
+
+
 def test_a_picked_port_taken_twice_is_not_tried_a_third_time(monkeypatch):
     """Once only: a second port taken too ends the start, naming that port."""
     with socket.socket() as a, socket.socket() as b:
