@@ -668,6 +668,12 @@ class EmbeddedServer:
             shutil.rmtree(self.log_path.parent, ignore_errors=True)
         self.status = "stopped"
 
+    def drop_log(self) -> None:
+        """Remove the temporary log folder of a start that failed but is not
+        said to have (a game uses the server it found on the port instead)."""
+        if self._own_dir:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
+
     def __enter__(self) -> "EmbeddedServer":
         return self.start()
 

@@ -280,6 +280,40 @@ def test_another_program_that_answers_on_the_port_while_the_model_loads_is_not_t
         srv.stop()
 
 
+async def test_a_game_whose_named_port_is_taken_as_its_server_starts_uses_the_server_there(tmp_path):
+    """The roster's embedded model names a port where nothing answered when
+    the game looked, and a server of the model (a `wood serve` started just
+    before, still loading) is there by the time the game's own starts: the
+    start had failed ('port N is already in use'); the game now uses the one
+    there, as it does one found there first, and keeps no log of its own."""
+    from engine.world import load_world
+    from serve.embedded import free_port
+    from serve.loopback import LoopbackServer
+    from tests.tui_harness import args
+    from wood_tui.game import open_game
+
+    port = free_port()
+    roster = tmp_path / "named.toml"
+    roster.write_text((Path(__file__).resolve().parent.parent / "serve/rosters/embedded.toml").read_text().replace(
+        "\n[models.smol]\n", f"\n[models.smol]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"))
+    other = LoopbackServer(port=port, models=(MODEL_ALIAS,))
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("starting the embedded model"):
+            other.start()  # the port taken after the game looked, before its server is spawned
+
+    try:
+        async with open_game(args("sim", "--roster", str(roster), "--rounds", "1"), load_world(), log=log) as game:
+            assert game.servers == []
+            result = await game.runner.play_round()
+    finally:
+        other.stop()
+    assert lines[-1] == f"using the model already served at http://127.0.0.1:{port}/v1 (wood serve?) for smol", lines
+    assert all(d.outcome != "fault" for d in result.decisions.values()), result.decisions
+
+
 def listens_on(srv: EmbeddedServer, port: int) -> bool:
     from serve.health import listens
 

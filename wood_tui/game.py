@@ -282,20 +282,30 @@ async def _model_brains(stack: contextlib.AsyncExitStack, models: dict, roster: 
         if name not in models:
             raise WoodError(f"creature model {name!r} is not in the roster's [models]")
         cfg = recorded_model(models[name])  # a roster's, checked strictly as it loaded, or a save's
+        # found: said once the model check has found the model there (another program may hold the port)
         found = cfg.embedded and await asyncio.to_thread(already_served, cfg)
-        if found:  # said once the model check has found the model there (another program may hold the port)
-            cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
-        elif cfg.embedded:
+        if cfg.embedded and not found:
             log("starting the embedded model (SmolLM2-135M on llama.cpp)...")
             if others := await asyncio.to_thread(other_servers, ours=servers):  # not the roster's other embedded one
                 log(shared_cpu_note(others))
             srv = server_for(cfg, on_wait=_every(STARTUP_NOTE_EVERY_S, lambda s, _: log(f"  still loading ({s:.0f} s)")))
-            await stack.enter_async_context(srv)
-            servers.append(srv)
-            log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
-            cfg = cfg.model_copy(update={"base_url": srv.base_url, "tokenizer": cfg.tokenizer or str(gguf_path())})
-        elif not cfg.base_url:
+            try:
+                await stack.enter_async_context(srv)
+            except WoodError:
+                # the port the roster names was taken as the server started, by one that answers there now (a
+                # `wood serve`, or another game, started at once): it is used, as one found there before would be
+                if not await asyncio.to_thread(already_served, cfg):
+                    raise
+                srv.drop_log()  # the start given up is no failure: no error names its log
+                found = True
+            else:
+                servers.append(srv)
+                log(f"embedded model ready at {srv.base_url} after {srv.startup_s:.1f} s")
+                cfg = cfg.model_copy(update={"base_url": srv.base_url})
+        elif not cfg.embedded and not cfg.base_url:
             raise WoodError(f"model {name!r} has no base_url in the roster")
+        if cfg.embedded:
+            cfg = cfg.model_copy(update={"tokenizer": cfg.tokenizer or str(gguf_path())})
         cfg.check_tokenizer()
         if cfg.api_key is None and cfg.api_key_env and not os.environ.get(cfg.api_key_env):
             log(f"model {name}: ${cfg.api_key_env} is not set, so no API key is sent")  # a server may not need one
