@@ -106,12 +106,15 @@ def check_plain_name(what: str, v: str, max_len: int) -> str:
     return v
 
 
-def shown_name(v: str, max_len: int) -> str:
+def shown_name(v: str, max_len: int, every: bool = False) -> str:
     """`v` quoted with its escapes (`'Ow\\x1b[31ml'`) for a line that refuses it: one over `max_len` characters cut
-    there visibly, with its true length (`'WWW...W'... (41 characters)`), so the line shows no name it was not given."""
+    there visibly, with its true length (`'WWW...W'... (41 characters)`), so the line shows no name it was not given.
+    `every`: each character not ASCII written as its escape too (`ascii`), for a name shown beside one it is a twin
+    of (`world.name_key`): `e` + a combining accent and the one letter `é` print alike, `'Zoe\\u0301'` and `'Zo\\xe9'` not."""
+    quote = ascii if every else repr
     if len(v) <= max_len:
-        return repr(v)
-    return f"{v[:max_len]!r}... ({len(v)} characters)"
+        return quote(v)
+    return f"{quote(v[:max_len])}... ({len(v)} characters)"
 
 
 # ---- terminal cells ----------------------------------------------------------------

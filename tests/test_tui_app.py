@@ -823,7 +823,33 @@ def test_a_saves_twin_name_in_a_play_hint_is_shown_with_its_escapes(tmp_path, ca
     assert wood(["play", "--resume", str(save), "--as", "Red Fox"]) == 2
     err = capsys.readouterr().err
     assert err == (f"wood: error: --as Red Fox: {save} has 'Red\\xa0Fox', and tells names apart ignoring case and "
-                   "how Unicode spells a letter: use --as 'Red\\xa0Fox'\n"), err
+                   "how Unicode spells a letter: it is not a plain name, and no --as can name it\n"), err
+    # the advice had been `use --as 'Red\xa0Fox'`, a name --as refuses
+    assert wood(["play", "--resume", str(save), "--as", "Red\u00a0Fox"]) == 2
+    assert "is not a plain name" in capsys.readouterr().err
+
+
+def test_a_saves_twin_name_that_prints_as_the_one_typed_is_told_apart(tmp_path, capsys, world):
+    """A save's `Zoe` + a combining accent, and `--as Zoé` (the one letter): the
+    line said `has 'Zoé' ... use --as 'Zoé'`, the name just typed, as repr
+    leaves both letters be; it writes each letter not ASCII as its escape, as
+    the roster's and the world's twin checks do (ascii)."""
+    roster = build_roster(world, 3)
+    roster = [RosterEntry("Zoe\u0301", roster[0].species, roster[0].temperament), *roster[1:]]
+    save = tmp_path / "hand-made.db"
+    Ledger.create(save, seed=1, roster=roster, brains="scripted", rounds=5).close()
+    capsys.readouterr()
+    assert wood(["play", "--resume", str(save), "--as", "Zo\u00e9"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"wood: error: --as Zo\u00e9: {save} has 'Zoe\\u0301', and tells names apart ignoring case and "
+                   "how Unicode spells a letter: use --as 'Zoe\\u0301'\n"), err
+    # a twin that does not print alike is shown as it reads, not as escapes to type
+    roster[0] = RosterEntry("\u00c9cureuil", roster[0].species, roster[0].temperament)
+    save = tmp_path / "accented.db"
+    Ledger.create(save, seed=1, roster=roster, brains="scripted", rounds=5).close()
+    capsys.readouterr()
+    assert wood(["play", "--resume", str(save), "--as", "\u00e9cureuil"]) == 2
+    assert capsys.readouterr().err.endswith("use --as '\u00c9cureuil'\n")
 
 
 def _play_run(save, *argv):

@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import unicodedata
+
     from engine.errors import WoodError
     from engine.sanitise import check_plain_name, shown_name, shown_path
     from engine.world import NAMES_ALIKE, build_roster, load_world, name_key, twin_name
@@ -73,9 +75,15 @@ def run(args) -> int:
     names += spare[: seats - len(names)]
     for n in names:  # `--as owl` (or `Ｏｗｌ`) in a wood with Owl: the same name to a model, so not a new creature
         twin = next((w for w in wood if name_key(w) == name_key(n) and w != n), None)
-        if twin is not None:  # quoted with its escapes: a save's e + accent prints as the é typed after --as
-            shown = shown_name(twin, NAME_MAX)
-            raise WoodError(f"--as {n}: {where} has {shown}, and tells names apart {NAMES_ALIKE}: use --as {shown}")
+        if twin is not None:  # where the two print alike, each letter not ASCII escaped, as the roster's and the
+            # world's twins are: a save's e + accent had printed as the é typed after --as (`Écureuil` stays so)
+            shown = shown_name(twin, NAME_MAX, every=unicodedata.normalize("NFC", twin) == unicodedata.normalize("NFC", n))
+            try:  # a name --as refuses (a no-break space in it) had been the advice: `use --as 'Red\xa0Fox'`
+                check_plain_name("--as", twin, NAME_MAX)
+                advice = f"use --as {shown}"
+            except ValueError:
+                advice = "it is not a plain name, and no --as can name it"
+            raise WoodError(f"--as {n}: {where} has {shown}, and tells names apart {NAMES_ALIKE}: {advice}")
     absent = [n for n in names if n not in wood]
     if absent and options.resume is not None:
         # each quoted with its escapes: a save's names may hold what the terminal would obey, or a comma
