@@ -590,6 +590,37 @@ async def test_a_full_speed_replay_still_answers_its_keys(tmp_path, world):
         assert app.main.closed <= held + 1  # paused: at most the round under way comes in
 
 
+async def test_a_replay_of_a_record_that_ends_short_rings_for_a_jump_on_past_its_end(tmp_path, world):
+    """A record of a run set to play 12 rounds that stopped after 4: at its end,
+    End and PgDn aim at round 12, which it does not hold; they did nothing
+    without a word (a record played to its target rings the bell there).
+    They ring the bell, as at any record's end."""
+    from engine.ledger import Ledger
+    from tests.test_tui_app import record
+    from wood_tui.bridge import RecordedGame
+    from wood_tui.screens.final import FinalScreen
+
+    save = tmp_path / "run.db"
+    await record(save, world, build_roster(world), 9, 4, planned=12)
+    app = WoodApp(RecordedGame(Ledger.open(save, readonly=True)), pacer=Pacer(60.0))
+    bells = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+        await pilot.press("end")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the last standings")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board again")
+        for key in ("end", "pagedown"):
+            await pilot.press(key)
+            await until(pilot, lambda: bells, what=f"the bell for {key}")
+            assert app.main.closed == 4
+            bells.clear()
+        await pilot.press("pageup")  # back still plays the record again, to round 1
+        await until(pilot, lambda: app.main.closed == 1 and app.pacer.to is None, what="round 1 again")
+    app.game.ledger.close()
+
+
 async def test_a_replay_jumps_on_back_to_the_first_and_to_the_last_round(tmp_path, world):
     """`wood replay` had only pause, step and speed: a round far into a record
     was reached only by playing to it, and one gone by only by starting

@@ -326,8 +326,10 @@ class SpectatorScreen(GameScreen):
         at = self.closed
         to = {"first": 1, "last": self.target, "back": at - JUMP, "on": at + JUMP}[where]
         to = max(1, min(self.target, to))
-        stopped = self.note.startswith("stopped")  # the record stops rebuilding: no round on past where it did
-        if not self.target or to == at or (stopped and to > at):  # (no target: not started, or no round recorded)
+        # no round on past where the record stops rebuilding, nor past its end: a record that ends short of its
+        # target (a run stopped early) had taken End and PgDn there without a word
+        ended = self.note.startswith("stopped") or self.final is not None
+        if not self.target or to == at or (ended and to > at):  # (no target: not started, or no round recorded)
             self.app.bell()
             return
         self.pacer.jump(to)
