@@ -219,6 +219,34 @@ async def test_a_curtain_that_just_went_up_does_not_take_the_last_players_key_se
         await until(pilot, lambda: app.main.me == "Fox", what="Fox's turn shown")
 
 
+async def test_a_click_on_a_curtain_that_just_went_up_is_said_as_a_click_settle(monkeypatch):
+    """Owl passes, and a click lands on Fox's curtain's button as it goes up:
+    it does not lift it, and the curtain says a click came, not a key (it had
+    said 'That key came ... press enter again'); Fox's own click, a moment
+    later, lifts it."""
+    monkeypatch.setattr(CurtainScreen, "SETTLE_S", 30.0)  # "a moment", however slow the machine
+    app = play_app("--seed", "3", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await curtain_of(pilot, "Owl")
+        app.screen.shown_at -= CurtainScreen.SETTLE_S
+        await pilot.press("enter")
+        await turn_of(pilot, "Owl", 1)
+        app.main.shown_at -= MarketScreen.SETTLE_S
+        await pilot.press("f2")  # Owl passes,
+        curtain = await curtain_of(pilot, "Fox")
+        assert await pilot.click("#reveal")  # and a click comes as Fox's curtain goes up
+        await pilot.pause()
+        assert app.screen is curtain and app.main.me is None  # nothing of Fox's is shown
+        text = rendered(app)
+        assert "That click came as the curtain went up, and did not lift it: click again." in text
+        assert "That key came" not in text and "press enter" not in text
+        app.screen.shown_at -= CurtainScreen.SETTLE_S  # Fox sits down
+        reveal = app.screen.query_one("#reveal")
+        await until(pilot, lambda: not reveal.has_class("-active"), what="the button's own pause between presses")
+        assert await pilot.click("#reveal")
+        await until(pilot, lambda: app.main.me == "Fox", what="Fox's turn shown")
+
+
 async def test_what_a_seat_copied_is_not_the_next_seats_to_paste():
     """Owl types a whisper, copies it (ctrl+c) and passes: behind Fox's
     curtain the app's clipboard is empty, and ctrl+v in Fox's form pastes

@@ -3,8 +3,9 @@ covers the whole screen, showing nothing but whose turn is next, until that
 player confirms they are at the keyboard. For a moment after it goes up
 (`SETTLE_S`) it takes no confirmation: the player who just moved, pressing
 Enter once more (or a key held down), would otherwise lift the next
-player's curtain and see their turn. Such a key is said under the button
-(it had been dropped without a word, the curtain seeming not to answer)."""
+player's curtain and see their turn. Such a key, or a click, is said under
+the button as what it was (it had been dropped without a word, the curtain
+seeming not to answer)."""
 from __future__ import annotations
 
 import time
@@ -17,6 +18,25 @@ from textual.screen import Screen
 from textual.widgets import Button, Static
 
 from .. import safe
+
+
+# under the button, when a press came within SETTLE_S: by the key (enter) or a click of the button
+TOO_SOON = {"key": "That key came as the curtain went up, and did not lift it: press enter again.",
+            "click": "That click came as the curtain went up, and did not lift it: click again."}
+
+
+class RevealButton(Button):
+    """The curtain's button, which knows whether its last press was a click
+    (`clicked`) or enter on it: one it does not take is said as what it was."""
+
+    clicked = False
+
+    def on_click(self) -> None:  # before Button's own handler, which presses it
+        self.clicked = True
+
+    def action_press(self) -> None:  # enter, the button focused
+        self.clicked = False
+        super().action_press()
 
 
 class CurtainScreen(Screen[None]):
@@ -42,10 +62,9 @@ class CurtainScreen(Screen[None]):
                 yield Static(Text.assemble(f"Round {self.round_no}. Everyone but ", name,
                                            " please look away: what follows is private."), id="curtain-note")
             with Center():
-                yield Button(Text.assemble("I am ", name, " — show my turn"), id="reveal", variant="primary")
+                yield RevealButton(Text.assemble("I am ", name, " — show my turn"), id="reveal", variant="primary")
             with Center():
-                yield Static("That key came as the curtain went up, and did not lift it: press enter again.",
-                             id="curtain-wait")
+                yield Static(TOO_SOON["key"], id="curtain-wait")
 
     def on_mount(self) -> None:
         self.shown_at = time.monotonic()
@@ -53,10 +72,15 @@ class CurtainScreen(Screen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.action_reveal()
+        self._reveal("click" if isinstance(event.button, RevealButton) and event.button.clicked else "key")
 
-    def action_reveal(self) -> None:
+    def action_reveal(self) -> None:  # enter, the button not focused
+        self._reveal("key")
+
+    def _reveal(self, how: str) -> None:
         if time.monotonic() - self.shown_at >= self.SETTLE_S:
             self.dismiss()
-        else:  # a key meant for the turn just ended, maybe: said, so that one meant for this curtain is pressed again
-            self.query_one("#curtain-wait").add_class("-said")
+        else:  # a key or click meant for the turn just ended, maybe: said, so that one meant for this curtain comes again
+            wait = self.query_one("#curtain-wait", Static)
+            wait.update(TOO_SOON[how])
+            wait.add_class("-said")
