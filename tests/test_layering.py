@@ -90,10 +90,6 @@ NOT_THE_MONEY_GOOD = {
     ("wood_tui/widgets/standings.py", "SCORE_FIRST"): "the same keys, in a narrow pane's order",
     ("wood_tui/widgets/creature_panel.py", '("coins", "coins", 5)'): "the coins column: its label and a card's field",
     ("wood_tui/plots.py", "_line_file"): "the worth chart's axis label, English as 'coins per unit' beside it",
-    # a loan offer's row says its good is coins: the money's name, to become COINS (and leave this table) in a
-    # change of offers_table.py of its own
-    ("wood_tui/widgets/offers_table.py", '(lo.id, lo.lender, "lend", "coins", lo.amount, f"{lo.rate}%", lo.expires)'):
-        "a loan offer's good, to be engine.world's COINS",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from engine.state import State
+from engine.world import COINS
 
 from .. import safe
 from .fitted import FittedTable
@@ -29,7 +30,7 @@ class OffersTable(FittedTable):
         offers = sorted(state.offers.values(),
                         key=lambda o: (o.good, o.side, -o.price if o.side == "buy" else o.price, o.id))
         rows = [(o.id, o.owner, o.side, o.good, o.qty, o.price, o.expires) for o in offers]
-        rows += [(lo.id, lo.lender, "lend", "coins", lo.amount, f"{lo.rate}%", lo.expires)
+        rows += [(lo.id, lo.lender, "lend", COINS, lo.amount, f"{lo.rate}%", lo.expires)
                  for lo in sorted(state.loan_offers.values(), key=lambda lo: (lo.rate, lo.id))]
         self.fill([(str(oid), (Text(str(oid), style="dim"), Text(good),
                                Text(side, style="green" if side == "buy" else "red" if side == "sell" else "cyan"),
