@@ -56,25 +56,33 @@ SIDES = {"baseline": {"quant": None, "n_threads": None, "server": "llama_cpp"}, 
          "new": {}}
 JSON_MODE = {"baseline": "json_object_schema", "llama_cpp": None, "new": None}  # None: the embedded roster's own
 CONCURRENCY = {"baseline": 1, "llama_cpp": 1, "new": None}  # llama_cpp.server answers one at a time
+
+
+def _line(start: str) -> str:
+    """The line of the user template (assets/prompts/user.txt) that begins with `start`: a line the old
+    layout shares with it, read from it, so that the two say it alike."""
+    return next(line for line in prompts.USER.template.splitlines() if line.startswith(start))
+
+
 # the user message as it was laid out before the round's shared lines came first
-OLD_USER = """You are $name, $species. $temperament
-You make $produces each round.
+OLD_USER = f"""{_line("You are ")}
+{_line("You make ")}
 Round $round, $season. Coins $coins. Mood $mood/100.
-Have: $goods
-Need this round: $needs
-Last prices: $prices
+{_line("Have: ")}
+{_line("Need this round: ")}
+{_line("Last prices: ")}
 Offers you can accept:
 $book
-Your offers: $my_offers
+{_line("Your offers: ")}
 Loan offers: $loan_offers
 Your loans: $loans
 Tips: $tips
 Feelings: $relations
-${social}Last round:
+${{social}}Last round:
 $headlines
 Good moves for you now:
 $moves
-Your move, $name: ONE JSON object.
+{_line("Your move, ")}
 """
 
 

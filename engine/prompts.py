@@ -123,7 +123,7 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
     held = _held(view)
     text = _USER_FORMAT.format(
         name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
-        temperament=temperament_line, produces=_produces(view, world),
+        temperament=temperament_line, **_produces(view, world),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)
         prices=once_per(view.quotes, "prices line", _prices_line),  # the same for every trader of a round
@@ -137,13 +137,14 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
     return _clean_lines(text)
 
 
-def _produces(view: PublicView, world: World) -> str:
-    """What its grove makes a round, with the next harvest's mood cut as far
-    as it is known (`groves.next_make`, the seat panel's words too)."""
+def _produces(view: PublicView, world: World) -> dict[str, str]:
+    """What its grove makes a round (`produces`), and after that sentence the
+    next harvest's mood cut as far as it is known (`make_note`; "": none), by
+    `groves.next_make` (the seat panel's words too)."""
     made, note = next_make(world, view)
     if not note:  # its grove's make, once per distinct one
-        return once_per(made, "pairs", _pairs)
-    return f"{_pairs(made)} ({note})"
+        return {"produces": once_per(made, "pairs", _pairs), "make_note": ""}
+    return {"produces": _pairs(made), "make_note": f" {note[:1].upper()}{note[1:]}."}
 
 
 HELD = (("loan_offers", "Loan offers"), ("loans", "Your loans"), ("tips", "Tips"), ("relations", "Feelings"))
