@@ -1410,6 +1410,21 @@ async def test_at_80x24_the_strip_is_whole_with_names_of_wide_letters(tmp_path):
         assert said.strip() == rendered(app).splitlines()[-2].strip(), said
 
 
+async def test_f8_before_the_season_ends_says_when_the_final_standings_come():
+    """F8 (the final standings) in play before the season was over did
+    nothing and said nothing; it says when they come and where the
+    standings are now."""
+    app = play_app("--seed", "1", "--rounds", "3")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f8")
+        await pilot.pause()
+        assert app.screen is app.main
+        said = [n.message for n in app._notifications if "final standings" in n.message]
+        assert said == ["The final standings come at the season's end (after round 3); the standings now are under "
+                        "F5."], said
+
+
 async def test_a_seat_whose_mood_is_low_is_told_what_the_next_harvest_makes():
     """Owl gives its acorns away each round and its mood falls below 25 (the
     wood's `low_mood`), where the engine harvests one timber fewer (its

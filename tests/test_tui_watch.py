@@ -133,6 +133,20 @@ async def test_f8_brings_the_final_standings_back_in_watch_as_the_palette_says()
         await until(pilot, lambda: isinstance(app.screen, FinalScreen), timeout=2, what="F8: the final standings")
 
 
+async def test_f8_before_the_season_ends_in_watch_says_when_the_final_standings_come():
+    """F8 before the season was over did nothing and said nothing; it says
+    when the final standings come and where the standings are now."""
+    app = watch_app("--seed", "10")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await after_rounds(1)(pilot)
+        await pilot.press("f8")
+        await pilot.pause()
+        assert app.screen is app.main
+        said = [n.message for n in app._notifications if "final standings" in n.message]
+        assert said == ["The final standings come at the season's end; the standings now are in the standings tab "
+                        "(t)."], said
+
+
 async def test_the_speed_set_while_paused_shows_in_the_title():
     """+ and - while paused set the pace, but the title kept saying only
     "paused: n steps, space resumes": the change was unseen until resumed."""

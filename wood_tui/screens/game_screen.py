@@ -125,9 +125,17 @@ class GameScreen(Screen):
         return tuple(getattr(self, "seats", ()))
 
     def action_final(self) -> None:
-        """Show the final standings again (once the season is over)."""
-        if self.final is not None and not isinstance(self.app.screen, FinalScreen):
+        """Show the final standings again (once the season is over); before
+        then, say when they come and where the standings are now."""
+        if self.final is None:
+            safe.notify(self.app, self.final_not_yet())
+        elif not isinstance(self.app.screen, FinalScreen):
             self.app.push_screen(self.final())
+
+    def final_not_yet(self) -> str:
+        """What F8 says before the final standings are in (a screen says where its standings are now)."""
+        end = "the record's end" if self.mode == "replay" else "the season's end"
+        return f"The final standings come at {end}; the standings now are in the standings tab (t)."
 
     # ---- hooks ------------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None: ...

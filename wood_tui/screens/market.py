@@ -427,6 +427,10 @@ class MarketScreen(GameScreen):
             say = self.query_one(ActionForm).say
             self._answer(self.live, Action(action="pass", say=say) if say else PASS)
 
+    def final_not_yet(self) -> str:
+        after = f" (after round {self.target})" if self.target else ""
+        return f"The final standings come at the season's end{after}; the standings now are under F5."
+
     def action_tab(self, which: str) -> None:
         """Show a tab; the offers tab takes the keys too (enter takes an offer, escape comes back)."""
         tabs = self.query_one("#market", TabbedContent)
