@@ -169,19 +169,34 @@ def next_cut(world: World, species: str, mood: int, meal: bool = True) -> tuple[
     return None if good is None else (good, mood_cut(world, species, high) is not None)
 
 
-def next_make(world: World, view: PublicView, meal: bool = True) -> tuple[Pairs, str]:
+def harvest_left(view: PublicView) -> bool:
+    """Whether a harvest is still to come after `view`'s round: a round's
+    harvest opens it, and none comes after the last round."""
+    return view.rounds_left() != 0
+
+
+def next_yield(state: State, world: World, name: str) -> Pairs:
+    """What `name`'s grove makes at the next harvest (round `state.round` + 1),
+    before the weather and its mood: its `yields` in that round's term, a new
+    one when that round starts a term."""
+    return yields(state, world, state.round + 1)[name]
+
+
+def next_make(world: World, view: PublicView, meal: bool = True, produces: Pairs | None = None) -> tuple[Pairs, str]:
     """What the seat's panel and the model's prompt say `view`'s grove makes a
     round, before the weather, and a note on the next harvest's mood cut
     ("" if none can come): (pairs, note). One fewer is counted in only when
     it is sure (`next_cut`); a cut that hangs on this round's meal is said
-    with its condition, and none is said once no harvest is to come (the
-    last round, or the season over). `meal`: as `next_cut`'s."""
-    cut = next_cut(world, view.species, view.mood, meal) if view.rounds_left() != 0 else None
+    with its condition, and none is said once no harvest is to come
+    (`harvest_left`). `meal`: as `next_cut`'s; `produces`: the grove's make
+    at the next harvest where it is known (`next_yield`), else the view's."""
+    produces = view.produces if produces is None else produces
+    cut = next_cut(world, view.species, view.mood, meal) if harvest_left(view) else None
     if cut is None:
-        return view.produces, ""
+        return produces, ""
     (good, sure), low = cut, world.economy["low_mood"]
     one = units(1, good, world.goods)
     if not sure:
-        return view.produces, f"{one} fewer next round if your mood ends this round under {low}"
-    return (made_at_mood(view.produces, good),
+        return produces, f"{one} fewer next round if your mood ends this round under {low}"
+    return (made_at_mood(produces, good),
             f"mood under {low}{' even after a full meal' if meal else ''}: {one} fewer next round")

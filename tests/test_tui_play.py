@@ -1410,6 +1410,39 @@ async def test_at_80x24_the_strip_is_whole_with_names_of_wide_letters(tmp_path):
         assert said.strip() == rendered(app).splitlines()[-2].strip(), said
 
 
+async def test_between_rounds_the_seat_panel_says_the_next_harvests_grove_and_none_after_the_last():
+    """Groves are drawn afresh every 24 rounds (`grove_rounds`). Between
+    rounds the one seat's panel said this term's make even when the next
+    round starts a new term (Owl, seed 1 of 10 creatures: 2 timber in rounds
+    1-24, 4 from round 25), and in the last round and after the season "you
+    make 1 acorn, 2 timber a round" with no harvest left. It says the next
+    harvest's grove (`groves.next_yield`), and once none is left, so."""
+    from engine.groves import yields
+
+    app = play_app("--seed", "1", "--creatures", "10", "--rounds", "25")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = app.main
+
+        def head() -> str:
+            return str(screen.query_one("#seat-head").content).splitlines()[-1]
+        for r in range(1, 25):
+            await turn(pilot, r)
+            if r == 24:
+                app.pacer.paused = True  # held between rounds 24 and 25, the panel after round 24 on screen
+            await pilot.press("f2")
+        await until(pilot, lambda: screen.closed == 24 and "after round 24" in str(screen.query_one("#seat-head").content),
+                    what="the panel after round 24")
+        assert [dict(yields(screen.state, screen.world, r)["Owl"])["timber"] for r in (24, 25)] == [2, 4]
+        assert head().startswith("you make 1 acorn, 4 timber a round"), head()  # the old panel: 2 timber
+        app.pacer.toggle()
+        screen = await turn(pilot, 25)
+        assert head() == "no harvest is left this season", head()  # the last round: its harvest is in
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final screen")
+        assert "after round 25" in str(screen.query_one("#seat-head").content)
+        assert head() == "no harvest is left this season", head()
+
+
 async def test_f8_before_the_season_ends_says_when_the_final_standings_come():
     """F8 (the final standings) in play before the season was over did
     nothing and said nothing; it says when they come and where the
@@ -1451,7 +1484,7 @@ async def test_a_seat_whose_mood_is_low_is_told_what_the_next_harvest_makes():
                 made = harvests(screen.state, screen.world)["Owl"]["timber"]
                 assert made == (2 if said[r - 1] == sure or said[r - 1] == maybe and view.mood < 25 else 3), (r, made)
             if r == 16:
-                assert head == "you make 1 acorn, 3 timber a round", head  # the last round: no harvest to come
+                assert head == "no harvest is left this season", head  # the last round: no harvest to come
             elif view.mood + 4 < 25:
                 assert head == sure, (view.mood, head)
             elif view.mood - 6 < 25:

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from engine.actions import PASS, SHORT_ROUNDS_MAX, Action
-from engine.groves import next_make
+from engine.groves import next_make, next_yield
 from engine.recap import move_line
 from engine.score import Standing, worth_rule
 from engine.world import World
@@ -311,8 +311,10 @@ class MarketScreen(GameScreen):
     def _show_seat(self, view, after: bool = False) -> None:
         self.seat_shown = True
         name = view.name
+        # after a round (its state on screen), the next harvest's grove: a new term's, where the next round starts one
+        produces = next_yield(self.state, self.world, name) if after and self.state is not None else None
         self.query_one(SeatPanel).show(view, self.world.goods, self.regards.get(name, ()), self.resolved.get(name, ()), after=after,
-                                       make=next_make(self.world, view, meal=not after))
+                                       make=next_make(self.world, view, meal=not after, produces=produces))
         self.query_one(BookTable).show(view)
         self.query_one("#book-empty").display = not (view.book or view.loan_offers or view.pact_offers)
         round_no, recap = self.recaps.get(name, (0, []))

@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.events import Goods, units, units_list
-from engine.groves import Pairs
+from engine.groves import Pairs, harvest_left
 from engine.memory import telling
 from engine.metrics import counted
 from engine.score import going_price
@@ -65,14 +65,17 @@ class SeatPanel(VerticalScroll):
         `resolved`: its tips that have resolved, (text, came true), newest last;
         `after`: the view is of the state after the last round (the season is over);
         `make`: what it makes a round and a note on the next harvest's mood cut (`engine.groves.next_make`;
-        None: the view's `produces`, what its grove makes at any mood)."""
+        None: the view's `produces`, what its grove makes at any mood); once no harvest is left
+        (`engine.groves.harvest_left`), the line says so instead."""
         self.border_title = Text.assemble("You: ", safe.text(view.name, max_len=40), " (", safe.text(view.species, max_len=24), ")")
         made, note = make or (view.produces, "")
+        # what the next harvest makes; none comes after the last round's
+        make_line = (Text.assemble(("you make ", "dim"), units_list(made, goods), (" a round", "dim"),
+                                   (f" ({note})" if note else "", "yellow")) if harvest_left(view) else
+                     Text("no harvest is left this season", "dim"))
         self.query_one("#seat-head", Static).update(Text.assemble(
             ("coins ", "dim"), (str(view.coins), "bold"), ("   mood ", "dim"), mood_bar(view.mood),
-            (f"   after round {view.round}" if after else f"   {view.season}", "dim"),
-            ("\nyou make ", "dim"), units_list(made, goods), (" a round", "dim"),
-            (f" ({note})" if note else "", "yellow")))
+            (f"   after round {view.round}" if after else f"   {view.season}", "dim"), "\n", make_line))
         # the weather is public: a tip that came true shows here the round it does (its verdict, a round on)
         tips = [Text.assemble(("weather ", "bold blue"), weather_words(s.good, s.pct),
                               (f"  until round {s.until}", "dim"))
