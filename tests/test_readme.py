@@ -226,3 +226,33 @@ def test_the_replays_jump_keys_are_in_its_readme_section_and_its_line_in_wood_he
     for key in keys:
         assert f"`{key}`" in section("replay") and key in COMMANDS["replay"], key
     assert COMMANDS["replay"].startswith("watch a recorded run in the app")
+
+
+async def test_the_keys_wood_watchs_section_names_are_in_its_help_once_the_season_is_over():
+    """Each key the README gives `wood watch` (its "Keys:" line, and the sort
+    keys of a large wood's table) is one the screen binds and one its help
+    (`?`) lists: the help had left out `F8` (the final standings, once the
+    season is over) and `o` (roster order), keys the footer has no room for."""
+    from tests.tui_harness import args, until
+    from wood_tui.app import WoodApp
+    from wood_tui.bridge import LiveGame, Pacer
+    from wood_tui.screens.final import FinalScreen
+    from wood_tui.screens.modals import KeyList
+    from wood_tui.screens.spectator import SpectatorScreen
+
+    text = " ".join(section("watch").split())
+    keys_line = re.search(r"Keys: (.*?) Everything a model wrote", text)[1]
+    said = {k for tick in re.findall(r"`([^`]+)`", keys_line) if " s" not in tick for k in tick.split("/")}
+    said |= set(re.findall(r"`(\w)`", re.search(r"a table that (.*?)\)", text)[1]))
+    assert {"space", "n", "+", "-", "g", "t", "?", "q", "F8", "w", "m", "d", "o"} <= said, said
+    bound = {k.lower() for b in SpectatorScreen.BINDINGS for k in [b.key_display or "", *b.key.split(",")]}
+    assert not {k for k in said if k.lower() not in bound and k != "space"}, bound
+
+    game = LiveGame(args("watch", "--brains", "scripted", "--creatures", "9", "--rounds", "1"))
+    app = WoodApp(game, pacer=Pacer(0.0, paused=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final standings")
+        await pilot.press("escape", "question_mark")
+        await until(pilot, lambda: app.screen.query(KeyList), what="the help")
+        listed = {k.lower() for k, _ in app.screen.query_one(KeyList).rows}
+    assert not {k for k in said if k.lower() not in listed}, listed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 
 from rich.text import Text
@@ -352,7 +353,8 @@ class SpectatorScreen(GameScreen):
 
     def action_help(self) -> None:
         worth = worth_rule(self.world)
-        keys = [b for b in self.BINDINGS if (self.large_roster or not b.action.startswith("sort"))
-                and (self.replay or not b.action.startswith("jump"))]  # as the footer
+        keys = [replace(b, show=True) if b.action != "final" or self.final is not None else b  # the footer has no
+                for b in self.BINDINGS if (self.large_roster or not b.action.startswith("sort"))  # room for o and F8:
+                and (self.replay or not b.action.startswith("jump"))]  # the help says them (F8 once the season is over)
         help_text = tuple(p.replace("{worth}", worth) for p in self.HELP) + ((REPLAY_HELP,) if self.replay else ())
         self.app.push_screen(HelpScreen(help_text, [*keys, *self.app.BINDINGS]))
