@@ -256,3 +256,36 @@ async def test_the_keys_wood_watchs_section_names_are_in_its_help_once_the_seaso
         await until(pilot, lambda: app.screen.query(KeyList), what="the help")
         listed = {k.lower() for k, _ in app.screen.query_one(KeyList).rows}
     assert not {k for k in said if k.lower() not in listed}, listed
+
+
+async def test_enter_on_an_offer_in_plays_table_fills_in_what_the_readme_says():
+    """Enter on an offer in `wood play`'s offers table fills in an accept of
+    as much of it as the seat can take, as its README section now says: it
+    had said 'an accept of all of it', which the form never filled in for an
+    offer the seat's coins or stores fall short of."""
+    from tests.test_tui_app import play_app
+    from tests.tui_harness import turn
+    from wood_tui.widgets.action_form import ActionForm
+
+    assert ("Enter on a row fills in an accept of as much of it as you can take (what your coins buy of a sale, "
+            "what you hold of a wanted good)") in " ".join(section("play").split())
+    app = play_app("--seed", "1", "--rounds", "6")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for r in range(1, 7):
+            screen = await turn(pilot, r)
+            v = screen.active.view
+            short = [o for o in v.book if o.qty and 0 < (v.coins // o.price if o.side == "sell"
+                                                          else v.holding(o.good)) < o.qty]
+            if short:
+                break
+            await pilot.pause(0.6)  # past the turn's settling half second
+            await pilot.press("f2")
+        assert short, "no offer in six rounds that Owl can take only part of"
+        o = short[0]
+        table = screen.query_one("#book")
+        table.focus()
+        table.move_cursor(row=table.get_row_index(str(o.id)))
+        await pilot.press("enter")
+        form = screen.query_one(ActionForm)
+        can = v.coins // o.price if o.side == "sell" else v.holding(o.good)
+        assert form.action().id == o.id and form.action().qty == can < o.qty
