@@ -795,6 +795,26 @@ async def test_game_actions_are_in_the_command_palette():
         await turn(pilot, 2)
 
 
+async def test_the_command_palette_names_each_commands_key_as_the_screen_binds_it(monkeypatch):
+    """The palette's words ('Pass this turn (F2)') take each key from the
+    play screen's bindings: they had been a hand-written copy of them, left
+    saying F2 for a pass bound to another key."""
+    from dataclasses import replace
+
+    from textual.binding import Binding
+
+    bindings = [replace(b, key="f9") if b.action == "pass_turn" else b for b in MarketScreen.BINDINGS]
+    monkeypatch.setattr(MarketScreen, "BINDINGS", bindings)
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        said = {c.title: c.help for c in app.get_system_commands(app.screen)}
+    assert said["Pass"] == "Pass this turn (F9)"
+    for title, action in (("Help", "help"), ("Offers", "tab('offers')"), ("Form", "form")):
+        [b] = [b for b in MarketScreen.BINDINGS if isinstance(b, Binding) and b.action == action]
+        assert said[title].endswith(f"({b.key.upper() if b.key[1:].isdigit() else b.key})"), said[title]
+
+
 async def test_a_window_too_small_for_the_final_standings_names_no_part_of_the_play_screen():
     """Resized small with the final standings up, the toast said the window
     hid "your stores, the notes under the form": parts of the play screen

@@ -38,7 +38,7 @@ from .messages import GameReady
 from .screens.game_screen import GameScreen
 from .screens.intro import IntroScreen, intro_seen, intro_text, remember_intro, upcoming_makes
 from .screens.market import MarketScreen
-from .screens.modals import ConfirmScreen, ErrorScreen
+from .screens.modals import ConfirmScreen, ErrorScreen, key_of
 from .screens.spectator import SpectatorScreen
 from .widgets.action_form import ActionForm, KeySelect, PastedOwnWay
 
@@ -186,14 +186,17 @@ class WoodApp(App[None]):
         if screen is not main:  # a curtain, a help page, a question: the game's commands wait under it
             return
         if isinstance(main, MarketScreen):
-            yield SystemCommand("Pass", "Pass this turn (F2)", main.action_pass_turn)
-            yield SystemCommand("Help", "The rules: goal, tips, magistrate, loans, spoilage, seasons; keys (F1)",
-                                main.action_help)
-            yield SystemCommand("Offers", "Jump to the offers you can take (F3)", lambda: main.action_tab("offers"))
-            yield SystemCommand("Your round", "What happened to you last round (F4)", lambda: main.action_tab("round"))
-            yield SystemCommand("Standings", "Who is worth most (F5)", lambda: main.action_tab("standings"))
-            yield SystemCommand("The wood", "The public record (F6)", lambda: main.action_tab("wood"))
-            yield SystemCommand("Form", "Back to the action form (escape)", main.action_form)
+            # each names its key as the screen binds it (one place for the keys: key_of)
+            for title, what, action, callback in (
+                    ("Pass", "Pass this turn", "pass_turn", main.action_pass_turn),
+                    ("Help", "The rules: goal, tips, magistrate, loans, spoilage, seasons; keys", "help",
+                     main.action_help),
+                    ("Offers", "Jump to the offers you can take", "tab('offers')", lambda: main.action_tab("offers")),
+                    ("Your round", "What happened to you last round", "tab('round')", lambda: main.action_tab("round")),
+                    ("Standings", "Who is worth most", "tab('standings')", lambda: main.action_tab("standings")),
+                    ("The wood", "The public record", "tab('wood')", lambda: main.action_tab("wood")),
+                    ("Form", "Back to the action form", "form", main.action_form)):
+                yield SystemCommand(title, f"{what} ({key_of(main.BINDINGS, action)})", callback)
         elif isinstance(main, SpectatorScreen):
             yield SystemCommand("Help", "What the panels show; keys", main.action_help)
         if isinstance(main, GameScreen) and main.final is not None:

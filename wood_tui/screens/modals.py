@@ -31,6 +31,14 @@ def key_rows(bindings: Iterable[Binding | tuple]) -> list[tuple[str, str]]:
     return rows
 
 
+def key_of(bindings: Iterable[Binding], action: str) -> str:
+    """The key bound to `action`, as a line names it ('F2', 'escape'): the
+    command palette's words take it from the bindings, not a copy of them."""
+    b = next(b for b in bindings if b.action == action)
+    key = b.key_display or b.key.split(",")[0]
+    return key.upper() if key[:1] == "f" and key[1:].isdigit() else key
+
+
 def key_lines(rows: Iterable[tuple[str, str]]) -> list[Text]:
     """The keys as lines of text: each key right-aligned in its column, what it does beside it."""
     return [Text.assemble((f"{key:>{KEY_WIDTH}}", "bold"), "  ", what) for key, what in rows]
