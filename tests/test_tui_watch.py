@@ -1087,3 +1087,25 @@ async def test_the_wealth_charts_legend_wraps_names_of_wide_letters_within_its_w
         legend = chart.render().plain.split("\nnet worth by round")[0].splitlines()
     assert all(cell_len(x) <= width for x in legend), (width, legend)
     assert all(any(n in x for x in legend) for n in names), legend
+
+
+async def test_up_and_down_choose_the_charted_good_once_t_shows_the_prices_as_the_help_says():
+    """The help says a good is chosen for the price chart by a click or ↑/↓:
+    after `t` to the prices tab ↑/↓ went to the tabs' row and chose nothing
+    until the chart had been clicked. Showing the tab now gives the chart the keys."""
+    from wood_tui.widgets.price_chart import PriceChart
+
+    assert "click a good, or ↑/↓" in " ".join(SpectatorScreen.HELP)
+    app = watch_app("--seed", "3")
+    async with app.run_test(size=(110, 34)) as pilot:
+        await until(pilot, lambda: app.main.closed == 1, what="round 1")
+        await pilot.press("t")
+        await pilot.pause()
+        chart = app.main.query_one(PriceChart)
+        first = chart.chosen
+        await pilot.press("down")
+        await pilot.pause()
+        assert chart.chosen == chart.goods[1] != first
+        await pilot.press("up")
+        await pilot.pause()
+        assert chart.chosen == first

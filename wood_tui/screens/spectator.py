@@ -317,6 +317,12 @@ class SpectatorScreen(GameScreen):
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#side-tabs", TabbedContent).active = tab
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """The prices tab shown (t, a click, the palette): its chart takes the keys, so ↑/↓ choose a good as the
+        help says (they had gone to the tabs' row, doing nothing, until the chart was clicked)."""
+        if event.tabbed_content.id == "side-tabs" and event.pane.id == "tab-prices":
+            self.set_focus(self.query_one(PriceChart))
+
     def action_sort(self, by: str | None) -> None:
         self.query_one(CreatureBoard).sort(by)
 
