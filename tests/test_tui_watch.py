@@ -1109,3 +1109,31 @@ async def test_up_and_down_choose_the_charted_good_once_t_shows_the_prices_as_th
         await pilot.press("up")
         await pilot.pause()
         assert chart.chosen == first
+
+
+async def test_the_wealth_charts_legend_tells_apart_long_names_that_differ_at_the_end():
+    """Two of the richest named 'Squirrel the Younger of the Old Oak 2' and
+    '... 3' in a narrow chart: the legend let the line crop each name, so
+    both read alike and the worth after them was lost; each name is fitted
+    to the line with a '…', keeping its crowd number, as the standings do."""
+    from rich.cells import cell_len
+    from textual.app import App
+
+    from engine.score import Standing
+    from wood_tui.widgets.wealth_chart import WealthChart
+
+    class Chart(App):
+        def compose(self):
+            yield WealthChart()
+
+    names = ["Squirrel the Younger of the Old Oak 2", "Squirrel the Younger of the Old Oak 3", "Owl"]
+    app = Chart()
+    async with app.run_test(size=(22, 20)):
+        chart = app.query_one(WealthChart)
+        chart.record(1, [Standing(i, n, "owl", 100, 50, 0, 0, 200 - i, 60) for i, n in enumerate(names, 1)])
+        width = chart.content_size.width
+        legend = chart.render().plain.split("\nnet worth by round")[0].splitlines()
+    assert all(cell_len(x) <= width for x in legend), (width, legend)
+    assert len(legend) == 3 and len(set(legend)) == 3, legend
+    assert legend[0].startswith("● Squirrel") and legend[0].endswith("… 2 199"), legend
+    assert legend[1].endswith("… 3 198") and legend[2] == "■ Owl 197", legend

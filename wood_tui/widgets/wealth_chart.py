@@ -50,7 +50,10 @@ class WealthChart(Widget):
         width, height = self.content_size.width, self.content_size.height
         legend = Text()
         for r, (glyph, style) in zip(self.leaders, LOOKS):
-            item = Text.assemble((glyph + " ", style), safe.name(r.name), (f" {r.worth}", "dim"))
+            # the name fitted to what the line leaves it, keeping a crowd number: cropped by the line,
+            # "Squirrel the Younger 2" and "... 3" had both read "Squirrel the Young"
+            room = max(4, width - 2 - len(f" {r.worth}"))
+            item = Text.assemble((glyph + " ", style), safe.name(r.name, width=room), (f" {r.worth}", "dim"))
             if legend.plain and legend.split("\n")[-1].cell_len + 2 + item.cell_len > width:
                 legend.append("\n")
             elif legend.plain:
