@@ -1598,3 +1598,16 @@ async def test_a_key_tapped_twice_does_not_answer_the_next_turn_unseen_settle(mo
         await pilot.press("f2")
         await turn(pilot, 3)
         assert screen.closed == 2
+
+
+async def test_a_hot_seat_introduction_tells_of_every_seat_past_the_fourth(tmp_path):
+    """Six seats at one keyboard: the introduction described the first four
+    and said nothing of the other two, as if there were only four players;
+    it names the rest, and says where each learns its trade."""
+    names = ("Owl", "Fox", "Badger", "Hare", "Squirrel", "Owl 2")
+    app = play_app("--seed", "1", "--creatures", "8", seats=tuple(Seat(n) for n in names), config=tmp_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IntroScreen), what="the introduction")
+        text = app.screen.text.plain
+    assert all(f"{n}, a" in text for n in names[:4]), text
+    assert "Also at this keyboard: Squirrel (a squirrel), Owl 2 (an owl); each reads what it makes and needs on its turn" in text, text
