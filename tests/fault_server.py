@@ -94,7 +94,9 @@ def _bomb() -> bytes:
 
 
 class FaultServer:
-    """`with FaultServer() as srv:` serves on `srv.base_url` until the block ends."""
+    """`with FaultServer() as srv:` serves on `srv.base_url` until the block ends
+    (or `srv.__exit__`, a server killed mid-game): then it takes no connection
+    and drops those kept alive, as a server gone does."""
 
     def __init__(self, models: tuple[str, ...] = ("smollm2",), *, stall_s: float = 3.0, slow_s: float = 0.2,
                  late_drop_s: float = 0.7, models_mode: str = "plain"):
@@ -112,6 +114,8 @@ class FaultServer:
         self.closing = threading.Event()
         self._script: deque[str] = deque()
         self._in_flight = 0
+        self._open: set[socket.socket] = set()  # connections served (kept alive between requests), to drop on close
+        self._closed = False
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -143,7 +147,22 @@ class FaultServer:
     def __exit__(self, *exc) -> None:
         self.closing.set()  # frozen requests end, unanswered
         self._httpd.shutdown()
+        with self._lock:  # a server gone drops its kept-alive connections: their next request meets a closed one
+            self._closed = True
+            for conn in self._open:
+                _drop(conn)
         self._httpd.server_close()
+
+    def _opened(self, conn: socket.socket) -> None:
+        with self._lock:
+            if self._closed:  # taken as the server closed
+                _drop(conn)
+            else:
+                self._open.add(conn)
+
+    def _finished(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(conn)
 
     def _next(self, body: dict) -> str:
         with self._lock:
@@ -157,8 +176,22 @@ class FaultServer:
             self._in_flight -= 1
 
 
+def _drop(conn: socket.socket) -> None:
+    """End a connection from under its handler's thread (a read waiting for the next request returns)."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fault._opened(self.connection)
+
+    def finish(self) -> None:
+        self.server.fault._finished(self.connection)
+        super().finish()
 
     def log_message(self, *args) -> None:
         pass

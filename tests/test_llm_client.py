@@ -1484,3 +1484,16 @@ async def test_a_content_length_list_is_read_alike_by_both_transports(transport,
     finally:
         server.close()
     assert (r.fault, r.detail) == (fault, detail), r
+
+
+async def test_a_fault_server_closed_mid_game_answers_no_more_on_its_kept_alive_connections():
+    """The fault server closed (as a test kills it mid-game) only stopped
+    taking new connections: a client's kept-alive one went on getting valid
+    replies, so a 'server gone' test met a server still there; closing it
+    drops them, and the next request finds the server gone."""
+    with FaultServer() as srv:
+        async with ChatClient(config(srv.base_url)) as client:
+            assert "smollm2" in await client.check_models()  # answered, on a connection kept alive
+            srv.__exit__(None, None, None)  # killed, the game going on
+            with pytest.raises(ModelServerError):
+                await client.check_models()
