@@ -224,6 +224,15 @@ def test_a_help_that_cannot_be_written_is_one_line_and_exit_1(command):
         r.returncode, r.stderr)
 
 
+@pytest.mark.parametrize("command", [["--help"], ["sim", "--help"], ["export", "-h"]])
+def test_a_help_asked_for_with_stdout_closed_is_no_traceback(command):
+    """`wood --help >&-`: Python starts with sys.stdout None, and the help
+    was an AttributeError traceback, exit 1. Nothing is written, as with
+    every command's output then (`print` writes nothing), exit 0."""
+    r = _wood(command, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+    assert (r.returncode, r.stderr) == (0, "")
+
+
 @pytest.mark.parametrize("command", [["sim", "--rounds", "3"], ["report", "{db}"], ["replay", "{db}", "--verify"],
                                      ["sim", "--help"]])
 def test_output_whose_reader_has_gone_ends_quietly_with_141(tmp_path, command):

@@ -57,8 +57,12 @@ def _parser_class():
             """argparse's own drops a help it cannot write (`wood sim --help
             >/dev/full` said nothing and exited 0): here the failure is the
             output's, as any command's (`_main`: one line and exit 1, or 141
-            for a reader that has gone)."""
+            for a reader that has gone). With stdout closed when Python
+            started (`wood --help >&-`: sys.stdout is None) nothing is
+            written, as print writes nothing, not an AttributeError."""
             file = sys.stdout if file is None else file
+            if file is None:
+                return
             file.write(self.format_help())
             file.flush()
     return _Parser
