@@ -356,10 +356,16 @@ def _rise(rise: float) -> str:
     return ("+" if rise >= 0 else "") + decimals(100 * rise, 0, top=math.inf, bottom=-100) + "%"
 
 
+PLAIN_PRICE_MAX = 20  # characters: a price whose plain digits run longer is written with an exponent
+
+
 def price_text(price: float) -> str:
     """A price as given, in plain digits: `1000000` (`:g` had printed 1e+06,
-    and 999999.5 as 1e+06 too), `0.0000001`, `2.5`."""
-    return format(Decimal(repr(price)).normalize(), "f")
+    and 999999.5 as 1e+06 too), `0.0000001`, `2.5`; one that would take more
+    than PLAIN_PRICE_MAX of them with an exponent, as Python writes it
+    (`1e-300`: in plain digits, a line of 300 zeros)."""
+    plain = format(Decimal(repr(price)).normalize(), "f")
+    return plain if len(plain) <= PLAIN_PRICE_MAX else repr(price)
 
 
 def model_lines(name: str, m: dict, shared: dict | None = None) -> list[str]:

@@ -682,10 +682,13 @@ def test_a_price_of_minus_zero_is_zero(text):
 
 
 @pytest.mark.parametrize("text, shown", [("1000000", "1000000"), ("999999.5", "999999.5"), ("1e-7", "0.0000001"),
-                                         ("2.50", "2.5"), ("3.6", "3.6"), ("0", "0")])
+                                         ("2.50", "2.5"), ("3.6", "3.6"), ("0", "0"),
+                                         ("1e-12", "0.000000000001"), ("1e-300", "1e-300"), ("1e-320", "1e-320"),
+                                         ("1.25e-30", "1.25e-30")])
 def test_a_price_is_printed_in_plain_digits_as_given(text, shown):
     """`:g` had printed a price of 1,000,000 (the most a price flag takes) and
-    999999.5 alike, as `1e+06`."""
+    999999.5 alike, as `1e+06`; a price too small for plain digits (1e-300,
+    which the flag takes) had been printed as 300 of them, twice on a line."""
     from engine.report import price_text
     from wood_tui.commands.report import _price
 
