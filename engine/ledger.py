@@ -1415,7 +1415,8 @@ class Ledger:
                 except ValueError as e:
                     raise self._bad(where, f"{k}: {e}") from None
             self._typed(where, d, text=("creature", "model", "raw", "outcome", "reason", "finish_reason"),
-                        numbers=("round", "latency_ms", "prompt_tokens", "completion_tokens"))
+                        numbers=("round", "latency_ms", "prompt_tokens", "completion_tokens"),
+                        whole=("prompt_tokens", "completion_tokens"))
             yield d
 
     def tips(self):
@@ -1438,8 +1439,11 @@ class Ledger:
             d["truth"] = bool(d["truth"])
             yield d
 
-    def _typed(self, where: str, d: dict, *, text: tuple[str, ...], numbers: tuple[str, ...]) -> None:
-        """Text columns hold text (or nothing), number columns numbers: what an export can write as JSON."""
+    def _typed(self, where: str, d: dict, *, text: tuple[str, ...], numbers: tuple[str, ...],
+               whole: tuple[str, ...] = ()) -> None:
+        """Text columns hold text (or nothing), number columns numbers, and those
+        of them that count (`whole`: a call's tokens) whole ones: what an export
+        can write as JSON, and a report average as counts."""
         for k in text:
             if d[k] is not None and not isinstance(d[k], str):
                 raise self._bad(where, f"{k} {_show(d[k])} is not text")
@@ -1448,6 +1452,8 @@ class Ledger:
                 raise self._bad(where, f"{k} {_show(d[k])} is not a number")
             if d[k] is not None and not (math.isfinite(d[k]) and 0 <= d[k] <= NUMBER_MAX):
                 raise self._bad(where, f"{k} {_show(d[k])} is out of range (0 to {NUMBER_MAX})")
+            if d[k] is not None and k in whole and not isinstance(d[k], int):
+                raise self._bad(where, f"{k} {_show(d[k])} is not a whole number")
 
 
 def _parse_ends(text: str) -> list[tuple[int, int]]:

@@ -1212,3 +1212,19 @@ def test_a_save_another_program_holds_locked_when_it_is_opened_says_what_to_do(t
                     "command again")
     assert digest(p) == before and sorted(os.listdir(tmp_path)) == ["run.db"]
     assert main([a.format(p=p, d=tmp_path) for a in argv]) == 0  # let go: the same command runs
+
+
+@pytest.mark.parametrize("column", ["prompt_tokens", "completion_tokens"])
+@pytest.mark.parametrize("argv", EVERY_READER[:4], ids=EVERY_READER_IDS[:4])
+def test_a_model_calls_token_count_that_is_no_whole_number_is_refused(model_save, tmp_path, capsys, argv, column):
+    """A call's token count set to 1.5 by hand (a REAL stays one in an INTEGER
+    column) was taken: the report averaged it into 'tokens in', the export
+    wrote 1.5 tokens into calls.jsonl, and the save verified. It is one line
+    naming the call and the count, and nothing is written."""
+    p = edited_copy(model_save, tmp_path / "save.db", f"UPDATE calls SET {column} = 1.5 WHERE rowid = 1")
+    capsys.readouterr()
+    assert main([a.format(p=p, d=tmp_path) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("wood: error: ") and err.count("\n") == 1 and out == "", err
+    assert f"model call: {column} 1.5 is not a whole number" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["save.db"]
