@@ -1145,6 +1145,21 @@ def test_a_sweep_whose_runs_save_is_a_named_pipe_says_so_and_never_waits_on_it(r
     assert save.is_fifo()
 
 
+def test_a_sweep_whose_plan_is_a_named_pipe_says_so_and_never_waits_on_it(rosters, tmp_path):
+    """A named pipe where a sweep's plan (sweep.json) goes: it was opened to
+    be read, and the sweep waited for a writer for good. One line, exit 2."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    plan = out / "sweep.json"
+    plan.unlink()
+    os.mkfifo(plan)
+    r = wood(*argv, timeout=60)
+    assert r.returncode == 2 and r.stderr == (f"wood: error: {plan} is a named pipe (FIFO), not a sweep's plan; "
+                                              "choose another --out\n"), r.stderr
+    assert plan.is_fifo()
+
+
 def test_the_json_of_a_sweep_into_a_folder_not_named_in_utf8_is_valid(rosters, tmp_path):
     """`wood sweep --json --out` a folder whose name holds a byte that is not
     UTF-8 had written it in `out` (and in each run's `path`) as a bare

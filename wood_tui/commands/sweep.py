@@ -33,7 +33,7 @@ from engine.flags import bounded_int
 from engine.metrics import counted
 from engine.sanitise import clean_text, json_path, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, dir_text, path_text, seed_list
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, dir_text, kind_of, path_text, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
@@ -345,6 +345,8 @@ def _check_plan(out: Path, rosters: list[RosterFile], rounds: int, wrote: list[P
 
     path = out / PLAN
     plan: dict = {"rosters": {}}
+    if (path.exists() or path.is_symlink()) and not path.is_file():  # a named pipe there: read, it waited for good
+        raise WoodError(f"{shown_path(path)} is {kind_of(path)}, not a sweep's plan; choose another --out")
     if path.exists():
         try:
             plan = json.loads(path.read_text(encoding="utf-8"))
