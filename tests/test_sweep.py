@@ -547,6 +547,33 @@ def test_a_sweep_that_cannot_write_a_rosters_copy_leaves_no_part_of_it(tmp_path)
     assert not out.exists(), list(out.rglob("*"))  # no roster.toml.part, nor the folders made for the runs
 
 
+@pytest.mark.parametrize("what", ["link", "pipe"])
+@pytest.mark.parametrize("name", ["sweep.json.part", "calm/roster.toml.part"])
+def test_a_sweep_never_writes_through_what_stands_at_a_files_part_name(rosters, tmp_path, what, name):
+    """The plan and a roster's copy were written to NAME.part, then renamed:
+    a link there had its target written over with the plan (a save of the
+    user's, say) and put in the plan's place, and a named pipe there was
+    waited on for good. Each is written under a name no file had, and what
+    stood at NAME.part is left as it was."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    mine = tmp_path / "mine.txt"
+    mine.write_text("the user's\n")
+    at = out / name
+    if what == "link":
+        at.symlink_to(mine)
+    else:
+        os.mkfifo(at)
+    r = wood(*argv, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert mine.read_text() == "the user's\n"
+    assert at.is_symlink() if what == "link" else at.is_fifo()
+    target = out / name.removesuffix(".part")
+    assert target.is_file() and not target.is_symlink()
+    assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith(".") and p.name != ".sweep.lock") == []
+
+
 def _everything(root: Path) -> dict[str, bytes]:
     """Every file under `root` with its bytes, every folder as b"<dir>"."""
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}

@@ -260,22 +260,30 @@ def _write_frozen(r: RosterFile, out: Path, wrote: list[Path] | None = None) -> 
 
 def _write_whole(target: Path, data: bytes, out: Path, wrote: list[Path] | None = None) -> None:
     """`data` written to `target` in `out` whole, by a rename, or one line
-    saying why not (a full disk), with no half-written `.part` left behind;
-    `wrote`: `target` is added to it if it was not there before."""
+    saying why not (a full disk), with no half-written part file left behind;
+    `wrote`: `target` is added to it if it was not there before. The part
+    file is `engine.ledger.part_file`'s, made afresh: `target`.part had been
+    written through, so a link left there had its target written over (and
+    renamed into the plan's place), a named pipe there waited for good."""
     from engine.errors import WoodError
+    from engine.ledger import part_file
     from engine.stops import deferred
 
-    tmp = target.with_name(target.name + ".part")
+    parts: list[tuple[Path, Path]] = []
     try:
-        tmp.write_bytes(data)
+        with os.fdopen(part_file(target, parts), "wb") as fh:
+            fh.write(data)
         with deferred():  # a stop lands after a new file is noted, never between
             new = not target.exists() and not target.is_symlink()
-            tmp.replace(target)
+            parts.pop()[0].replace(target)
             if new and wrote is not None:
                 wrote.append(target)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    except BaseException as e:  # a full disk, or a stop: the part file goes
+        for part, _ in parts:
+            with contextlib.suppress(OSError):
+                part.unlink()
+        if not isinstance(e, OSError):
+            raise
         raise WoodError(f"--out {shown_path(out)}: cannot write {shown_path(target)} ({e.strerror or e})") from None
 
 
