@@ -1187,6 +1187,23 @@ def test_a_sweep_whose_plan_is_a_named_pipe_says_so_and_never_waits_on_it(roster
     assert plan.is_fifo()
 
 
+@pytest.mark.parametrize("make, kind", [(os.mkfifo, "a named pipe (FIFO)"), (os.mkdir, "a directory")])
+def test_a_sweep_whose_lock_is_no_file_says_what_is_there(rosters, tmp_path, make, kind):
+    """A named pipe where a sweep keeps its lock (--out's .sweep.lock) was
+    opened to be written, and the sweep waited for a reader for good; a
+    folder there was 'cannot write into --out DIR: Is a directory', as if
+    --out were the trouble. One line naming what is there, exit 2."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    lock = out / ".sweep.lock"
+    lock.unlink()
+    make(lock)
+    r = wood(*argv, timeout=60)
+    assert r.returncode == 2 and r.stderr == (f"wood: error: {lock} is {kind}, not a sweep's lock file; "
+                                              "choose another --out\n"), r.stderr
+
+
 def test_the_json_of_a_sweep_into_a_folder_not_named_in_utf8_is_valid(rosters, tmp_path):
     """`wood sweep --json --out` a folder whose name holds a byte that is not
     UTF-8 had written it in `out` (and in each run's `path`) as a bare

@@ -328,6 +328,8 @@ def _locked(out: Path, laid: _Laid | None = None):
 
     lock = out / LOCK
     new = not lock.exists() and not lock.is_symlink()
+    if not new and not lock.is_file():  # a named pipe there: opened, it waited for a reader for good
+        raise WoodError(f"{shown_path(lock)} is {kind_of(lock)}, not a sweep's lock file; choose another --out")
     try:
         fh = open(lock, "w")
     except OSError as e:
