@@ -1204,6 +1204,24 @@ def test_a_sweep_whose_lock_is_no_file_says_what_is_there(rosters, tmp_path, mak
                                               "choose another --out\n"), r.stderr
 
 
+@pytest.mark.parametrize("make, kind", [(os.mkfifo, "a named pipe (FIFO)"), (os.mkdir, "a directory")])
+def test_a_sweep_whose_runs_log_is_no_file_says_what_is_there_before_a_run(rosters, tmp_path, make, kind):
+    """A named pipe where a run to play keeps its log (seed-N.log) was opened
+    to be written, and the sweep waited for a reader for good, deaf to
+    SIGTERM. One line naming what is there, before any run is played."""
+    out = tmp_path / "runs"
+    argv = ["sweep", "--roster", str(rosters[0]), "--seeds", "1-2", "--rounds", "3", "--out", str(out)]
+    assert wood(*argv).returncode == 0
+    for name in ("seed-1.db", "seed-2.db", "seed-1.log"):
+        (out / "calm" / name).unlink()
+    log = out / "calm" / "seed-1.log"
+    make(log)
+    r = wood(*argv, timeout=60)
+    assert r.returncode == 2 and r.stderr.splitlines()[-1] == (
+        f"wood: error: {log} is {kind}, not a run's log; choose another --out"), r.stderr
+    assert not (out / "calm" / "seed-2.db").exists()  # refused before a run was played
+
+
 def test_the_json_of_a_sweep_into_a_folder_not_named_in_utf8_is_valid(rosters, tmp_path):
     """`wood sweep --json --out` a folder whose name holds a byte that is not
     UTF-8 had written it in `out` (and in each run's `path`) as a bare

@@ -474,6 +474,7 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
         if n >= rounds:
             done += 1
         else:
+            _check_log(j.save.with_suffix(".log"))
             todo.append((j, n))
     tally.begun = True
     resumed = sum(1 for _, n in todo if n)
@@ -521,6 +522,15 @@ async def _play(jobs: list[Job], rounds: int, width: int, tally: _Tally | None =
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()
     return [j for j in jobs if j in failed]
+
+
+def _check_log(log: Path) -> None:
+    """A run's log, written to as it plays, is a file or nothing yet: a named
+    pipe there was opened and waited on for a reader for good, deaf to a stop."""
+    from engine.errors import WoodError
+
+    if (log.exists() or log.is_symlink()) and not log.is_file():
+        raise WoodError(f"{shown_path(log)} is {kind_of(log)}, not a run's log; choose another --out")
 
 
 STOP_GRACE_S = 60.0  # a run asked to stop ends its round in hand (a model's slowest call) before it is killed
