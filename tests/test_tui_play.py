@@ -815,6 +815,30 @@ async def test_the_command_palette_names_each_commands_key_as_the_screen_binds_i
         assert said[title].endswith(f"({b.key.upper() if b.key[1:].isdigit() else b.key})"), said[title]
 
 
+async def test_the_play_help_lists_f8_once_the_season_is_over():
+    """F8 (the final standings) is hidden from the footer, and `wood play`'s
+    help (F1) left it out too, though the README and the palette give it; once
+    the season is over the help lists it, as `wood watch`'s does."""
+    from wood_tui.screens.modals import KeyList
+
+    app = play_app("--seed", "1", "--rounds", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f1")
+        await until(pilot, lambda: app.screen.query(KeyList), what="the help")
+        assert "F8" not in {k.upper() for k, _ in app.screen.query_one(KeyList).rows}  # not before the end
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board")
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final standings")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, what="the board again")
+        await pilot.press("f1")
+        await until(pilot, lambda: app.screen.query(KeyList), what="the help")
+        rows = {k.upper(): what for k, what in app.screen.query_one(KeyList).rows}
+    assert rows.get("F8") == "final standings", rows
+
+
 async def test_a_window_too_small_for_the_final_standings_names_no_part_of_the_play_screen():
     """Resized small with the final standings up, the toast said the window
     hid "your stores, the notes under the form": parts of the play screen

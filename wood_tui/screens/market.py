@@ -16,6 +16,7 @@ the clipboard too: the next seat's ctrl+v would paste it; and its toasts).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from rich.text import Text
 from textual import events, on
@@ -116,7 +117,7 @@ class MarketScreen(GameScreen):
         Binding("f4", "tab('round')", "recap"),
         Binding("f5", "tab('standings')", "standings"),
         Binding("f6", "tab('wood')", "wood"),
-        Binding("f8", "final", "final", show=False),
+        Binding("f8", "final", "final standings", show=False),  # as in watch; the footer has no room
         Binding("escape", "form", "back to the form", show=False),
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
@@ -420,8 +421,9 @@ class MarketScreen(GameScreen):
 
     # ---- keys -----------------------------------------------------------------
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(help_paragraphs(self.world),
-                                        [*self.BINDINGS, *self.app.BINDINGS, *self.FORM_KEYS]))
+        keys = [replace(b, show=True) if b.action == "final" and self.final is not None else b  # F8, hidden from
+                for b in self.BINDINGS]  # the footer: the help says it once the season is over, as watch's does
+        self.app.push_screen(HelpScreen(help_paragraphs(self.world), [*keys, *self.app.BINDINGS, *self.FORM_KEYS]))
 
     def action_pass_turn(self) -> None:
         """Pass, saying the line typed in the form's `say` (if any): F2 had dropped it unsaid."""
