@@ -815,6 +815,22 @@ async def test_the_command_palette_names_each_commands_key_as_the_screen_binds_i
         assert said[title].endswith(f"({b.key.upper() if b.key[1:].isdigit() else b.key})"), said[title]
 
 
+async def test_the_command_palettes_final_standings_name_the_key_as_the_screen_binds_it(monkeypatch):
+    """The palette's 'Final standings' said '(F8)' in words typed by hand; it
+    takes the key from the play screen's bindings, as its other commands do."""
+    from dataclasses import replace
+
+    bindings = [replace(b, key="f9") if b.action == "final" else b for b in MarketScreen.BINDINGS]
+    monkeypatch.setattr(MarketScreen, "BINDINGS", bindings)
+    app = play_app("--seed", "1", "--rounds", "1")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await turn(pilot, 1)
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, FinalScreen), what="the final standings")
+        said = {c.title: c.help for c in app.get_system_commands(app.main)}
+    assert said["Final standings"] == "The end of the season, ranked (F9)", said
+
+
 async def test_the_play_help_lists_f8_once_the_season_is_over():
     """F8 (the final standings) is hidden from the footer, and `wood play`'s
     help (F1) left it out too, though the README and the palette give it; once

@@ -200,9 +200,10 @@ class WoodApp(App[None]):
         elif isinstance(main, SpectatorScreen):
             yield SystemCommand("Help", "What the panels show; keys", main.action_help)
         if isinstance(main, GameScreen) and main.final is not None:
+            key = key_of(main.BINDINGS, "final")
             yield SystemCommand("Final standings" if main.ended else "Last standings",
-                                "The end of the season, ranked (F8)" if main.ended else
-                                "Where the record ends, short of the season's end, ranked (F8)", main.action_final)
+                                f"The end of the season, ranked ({key})" if main.ended else
+                                f"Where the record ends, short of the season's end, ranked ({key})", main.action_final)
 
     # ---- screenshots ------------------------------------------------------------
     def private_on_screen(self) -> bool:
