@@ -98,17 +98,13 @@ def listens(pid: int, port: int | None, proc_root: Path = Path("/proc")) -> bool
                     fields = line.split()
                     if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                         inodes.add(f"socket:[{fields[9]}]")
-        held = {os.readlink(fd) for fd in (proc_root / str(pid) / "fd").iterdir() if _is_link(fd)}
+        held = set()
+        for fd in (proc_root / str(pid) / "fd").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # closed as it was read: no socket of its (this had been
+                held.add(os.readlink(fd))  # None, "cannot tell", and so another program's answer taken for its own)
     except (OSError, ValueError):
         return None
     return bool(inodes & held)
-
-
-def _is_link(fd: Path) -> bool:
-    try:
-        return fd.is_symlink()
-    except OSError:  # closed as it was read
-        return False
 
 
 def _poll(client: httpx.Client, url: str, left: float) -> str | None:

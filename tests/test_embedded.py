@@ -314,6 +314,31 @@ async def test_a_game_whose_named_port_is_taken_as_its_server_starts_uses_the_se
     assert all(d.outcome != "fault" for d in result.decisions.values()), result.decisions
 
 
+def test_listens_is_sure_of_a_process_that_opens_and_closes_files_as_it_is_read():
+    """A process that opens and closes files (a server importing its modules,
+    loading its model) as `listens` read its fds: a file closed between the
+    listing and the reading of its link made the whole answer None ('cannot
+    tell'), which `wait_ready` takes as the server's own, so another program's
+    answer passed for it again; an fd closed as it is read is skipped."""
+    import subprocess
+    import sys
+
+    from serve.health import listens
+
+    churn = ("import os, socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n"
+             "print(s.getsockname()[1], flush=True)\n"
+             "while True:\n    [os.close(f) for f in [os.open(os.devnull, os.O_RDONLY) for _ in range(200)]]\n")
+    proc = subprocess.Popen([sys.executable, "-c", churn], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        said = [listens(proc.pid, port) for _ in range(200)]
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert said == [True] * 200, {r: said.count(r) for r in set(said)}
+
+
 def listens_on(srv: EmbeddedServer, port: int) -> bool:
     from serve.health import listens
 
