@@ -552,7 +552,8 @@ async def test_a_finished_save_resumed_in_play_shows_its_final_standings_and_no_
     """`wood play --resume` of a save with every round played, on a first
     game: the introduction ('Start playing (enter)') came up under the final
     standings and was there once they were closed, for a game with nothing
-    left to play. The final standings alone show, and escape goes to the board."""
+    left to play. The final standings alone show, and escape goes to the board,
+    whose strip says the season is over (it had read '0 of 5 have decided')."""
     from wood_tui.screens.final import FinalScreen
     from wood_tui.screens.intro import IntroScreen
 
@@ -565,7 +566,9 @@ async def test_a_finished_save_resumed_in_play_shows_its_final_standings_and_no_
         assert not any(isinstance(s, IntroScreen) for s in app.screen_stack)
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main, what="the board")
-        assert "Start playing" not in rendered(app)
+        shown = rendered(app)
+        assert "Start playing" not in shown
+        assert "have decided" not in shown and "the season is over" in shown.splitlines()[-2], shown
 
 
 async def test_replay_of_a_changed_save_stops_where_the_record_stops_rebuilding(tmp_path, world):
@@ -765,6 +768,8 @@ async def test_when_a_hot_seat_season_ends_no_panel_still_says_waiting():
         await pilot.pause()
         text = rendered(app)
         assert "The season is over after 1 round" in text and "waiting for the others" not in text, text
+        strip = str(app.main.query_one("#strip").content)
+        assert "the season is over" in strip and "✓" not in strip, strip  # not who decided a round gone
 
 
 def test_a_resumed_game_sits_down_the_humans_who_played_it(tmp_path, monkeypatch):

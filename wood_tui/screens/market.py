@@ -384,10 +384,16 @@ class MarketScreen(GameScreen):
     def _strip(self) -> None:
         """One line: the round, where the seat stands, and who has decided (a
         name each, or counts where the names would not fit the line: at 80
-        columns the last two of five had been cut off without a word)."""
+        columns the last two of five had been cut off without a word); once no
+        round is left, that the season is over (a finished save resumed had
+        read '0 of 5 have decided', as if a round were waiting)."""
         line = Text(f"round {self.round}  ", style="bold")
         done = sum(1 for v in self.status.values() if v in ("decided", "fault"))
         long, short = f"{done} of {len(self.status)} have decided", f"{done}/{len(self.status)} decided"
+        # the last round closed (or a save resumed with none left): no one has anything to decide
+        over = bool(self.target) and self.closed >= self.target
+        if over:
+            long, short = "the season is over: F8 for the final standings", "season over"
         me = self.me
         mine = next((r for r in self.table if r.name == me), None)
         if mine is not None and (self.active is not None or not self.hot_seat):
@@ -410,7 +416,9 @@ class MarketScreen(GameScreen):
         room = self._strip_width() - line.cell_len
         # the first that fits: every name; the counts, with whose turn, then without; shorter counts
         tails = [Text.assemble(long, turn), Text.assemble(short, turn), Text(long), Text(short)]
-        if len(self.status) <= NAMES_IN_STRIP:
+        if over:
+            tails = [Text(long), Text("the season is over"), Text(short)]
+        elif len(self.status) <= NAMES_IN_STRIP:
             tails.insert(0, names)
         line.append_text(next((t for t in tails if t.cell_len <= room), tails[-1]))
         self.query_one("#strip", Static).update(line)
