@@ -631,6 +631,55 @@ def test_a_nul_byte_in_a_path_flag_is_a_usage_error_naming_the_flag(tmp_path, ca
     assert list(d.iterdir()) == []
 
 
+# --- a file named with a trailing slash (pathlib drops it) -------------------------------
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("slash")
+    assert main(["sim", "--rounds", "2", "--save", str(d / "base.db"), "--quiet"]) == 0
+    (d / "r.toml").write_text('[[creatures]]\nname = "Owl"\nspecies = "owl"\nmodel = "scripted"\n'
+                              '[[creatures]]\nname = "Fox"\nspecies = "fox"\nmodel = "scripted"\n')
+    return d
+
+
+@pytest.mark.parametrize("argv,flag,what,end", [
+    (["report", "{d}/base.db/"], "RUN.db", "file path", "/"),
+    (["report", "{d}/base.db/."], "RUN.db", "file path", "/."),
+    (["replay", "{d}/base.db/", "--verify"], "PATH", "file path", "/"),
+    (["sim", "--resume", "{d}/base.db/", "--rounds", "3"], "--resume", "file path", "/"),
+    (["watch", "--resume", "{d}/base.db/", "--rounds", "3"], "--resume", "file path", "/"),
+    (["export", "{d}/base.db/", "--out", "{d}/o"], "RUN.db", "save file or a folder", "/"),
+    (["export", "{d}/base.db/", "--sft", "{d}/s.jsonl"], "RUN.db", "save file or a folder", "/"),
+    (["sim", "--roster", "{d}/r.toml/", "--rounds", "2"], "--roster", "file path", "/"),
+    (["sweep", "--roster", "{d}/r.toml/", "--seeds", "1", "--rounds", "2", "--out", "{d}/sw"], "--roster",
+     "file path", "/"),
+    (["serve", "--roster", "{d}/r.toml/", "--dry-run"], "--roster", "file path", "/"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_file_named_with_a_trailing_slash_is_refused_by_every_command(saved, capsys, argv, flag, what, end):
+    """`wood report base.db/` (and `--resume base.db/`, `wood export
+    base.db/`, `--roster r.toml/`) had read the file base.db: pathlib drops
+    the slash, where `--save x.db/` was refused. A name ending in / names a
+    folder: one usage line, as --save's, and nothing is read or written."""
+    before = sorted(p.name for p in saved.iterdir())
+    stamp = (saved / "base.db").stat().st_mtime_ns
+    line = one_error(capsys, [a.format(d=saved) for a in argv])
+    given = next(a.format(d=saved) for a in argv if a.endswith(end))
+    assert line == (f"wood: error: argument {flag}: expected a {what}, got {given}: "
+                    f"a name ending in {end} is a folder's"), line
+    assert sorted(p.name for p in saved.iterdir()) == before and (saved / "base.db").stat().st_mtime_ns == stamp
+
+
+def test_export_still_takes_a_folder_or_nothing_named_with_a_trailing_slash(tmp_path):
+    """A folder of saves ends in / as a folder's name may (`wood export runs/
+    --sft S`); where nothing is, opening it says so, as before."""
+    from wood_tui.cli import build_parser
+
+    (tmp_path / "runs").mkdir()
+    for name in ("runs/", "runs/.", "nothing/"):
+        args = build_parser().parse_args(["export", f"{tmp_path}/{name}", "--sft", str(tmp_path / "s.jsonl")])
+        assert args.paths == [f"{tmp_path}/{name}"]
+
+
 @pytest.mark.parametrize("command", ["sim", "watch", "play"])
 def test_the_creatures_help_says_a_roster_takes_none(command):
     """`--creatures` had said '(default: the five of the roster)': a --roster

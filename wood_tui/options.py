@@ -59,7 +59,8 @@ def path_text(v: str, what: str = "file path") -> str:
     """A path argument as given, refused if empty or blank (`Path("")` is the
     current folder: `wood export ''` had read every save under it) or if it
     holds a NUL byte (no system call takes one: Python's ValueError). Every
-    flag or argument naming a file or folder is read by this (or `dir_text`)."""
+    flag or argument naming a file or folder is read by this (through
+    `file_text` or `dir_text`)."""
     if not v.strip():
         raise argparse.ArgumentTypeError(f"expected a {what}, got an empty string")
     if "\x00" in v:
@@ -67,13 +68,31 @@ def path_text(v: str, what: str = "file path") -> str:
     return v
 
 
-def new_file_text(v: str) -> str:
-    """A file a command makes (`--save`, `--sft`, `--holdout`), refused as
-    `path_text` refuses one, and where its name ends in `/`: that names a
-    folder (`--save runs/` had made a file called `runs`)."""
+def file_text(v: str, what: str = "file path") -> str:
+    """A file argument, one to read or one to make (`--save`, `--resume`,
+    `wood report RUN.db`, `--roster`, `--sft`), refused as `path_text` refuses
+    one, and where its name ends in `/` (or `/.`): that names a folder, and
+    pathlib drops it (`--save runs/` had made a file called runs, and `wood
+    report base.db/` or `--resume base.db/` read the file base.db)."""
+    v = path_text(v, what)
+    if names_a_folder(v):
+        ending = "/." if v.endswith("/.") else "/"
+        raise argparse.ArgumentTypeError(f"expected a {what}, got {shown_path(v)}: a name ending in {ending} is a folder's")
+    return v
+
+
+def names_a_folder(v: str) -> bool:
+    """Whether a path as typed ends as only a folder's name can (`runs/`, `runs/.`)."""
+    return v.endswith(("/", "/."))
+
+
+def save_or_folder_text(v: str) -> str:
+    """`wood export`'s RUN.db: a save, or a folder holding saves; a name
+    ending in `/` where a file is (`base.db/`) is refused as `file_text`
+    refuses it, not read as the file."""
     v = path_text(v)
-    if v.endswith("/"):
-        raise argparse.ArgumentTypeError(f"expected a file path, got {shown_path(v)}: a name ending in / is a folder's")
+    if names_a_folder(v) and not os.path.isdir(v) and os.path.lexists(os.path.normpath(v)):
+        file_text(v, "save file or a folder")  # something not a folder is there: refused
     return v
 
 
@@ -117,12 +136,8 @@ def not_a_directory(path: str | Path) -> str:
     return f"{shown_path(path)} is {kind_of(path)}, not a directory"
 
 
-def _path(v: str) -> Path:
-    return Path(path_text(v))
-
-
-def _new_file(v: str) -> Path:
-    return Path(new_file_text(v))
+def _file(v: str) -> Path:
+    return Path(file_text(v))
 
 
 @dataclass(frozen=True)
@@ -150,10 +165,10 @@ RUN_FLAGS: tuple[Flag, ...] = (
          "a resumed run keeps its own)", _seed),
     Flag("--brains", None, "who decides: scripted rules, or models ({default}; llm with no --roster "
          "uses the embedded SmolLM2 server)", choices=BRAINS),
-    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _path),
-    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _new_file),
+    Flag("--roster", "FILE", "a roster TOML mapping creatures to models (implies --brains llm)", _file),
+    Flag("--save", "PATH", "write the ledger (SQLite) here as the run goes; the file must not exist yet", _file),
     Flag("--resume", "PATH", "continue a saved run from its last committed round (its recorded state is "
-         "verified first)", _path),
+         "verified first)", _file),
 )
 
 

@@ -33,7 +33,7 @@ import json
 import sys
 from pathlib import Path
 
-from wood_tui.options import dir_text, new_file_text, path_text, seed_list
+from wood_tui.options import dir_text, file_text, save_or_folder_text, seed_list
 
 CALL_FIELDS = ("round", "creature", "model", "messages", "raw", "action", "outcome", "reason", "latency_ms",
                "prompt_tokens")
@@ -88,11 +88,11 @@ def _model_name(v: str) -> str:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("paths", nargs="+", metavar="RUN.db", type=path_text,
+    p.add_argument("paths", nargs="+", metavar="RUN.db", type=save_or_folder_text,
                    help="a save file written by --save (for --sft: one or more, or folders holding them)")
     p.add_argument("--out", metavar="DIR", type=dir_text,
                    help="directory to write calls.jsonl, tips.jsonl and whispers.jsonl into")
-    p.add_argument("--sft", metavar="FILE.jsonl", type=new_file_text,
+    p.add_argument("--sft", metavar="FILE.jsonl", type=file_text,
                    help="write a fine-tuning set: one chat example per decision the engine applied (clean ones, or as "
                         "--outcome says)")
     p.add_argument("--model", action="append", metavar="NAME", type=_model_name,
@@ -102,7 +102,7 @@ def add_arguments(p) -> None:
     p.add_argument("--rounds", type=_round_range, metavar="A-B", help="--sft: only rounds A to B (A- : from A on)")
     p.add_argument("--holdout-seeds", type=seed_list, metavar="SEEDS",
                    help="--sft: the runs of these seeds (1-3, 7) go to the held-out file instead")
-    p.add_argument("--holdout", metavar="FILE.jsonl", type=new_file_text,
+    p.add_argument("--holdout", metavar="FILE.jsonl", type=file_text,
                    help="--sft: the held-out file (default: FILE.heldout.jsonl beside --sft's)")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from wood_tui.options import path_text
+from wood_tui.options import file_text
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", metavar="PATH", type=path_text, help="a save file written by --save")
+    p.add_argument("path", metavar="PATH", type=file_text, help="a save file written by --save")
     p.add_argument("--verify", action="store_true",
                    help="rebuild headless, print the final standings and `state hash: <hex>`, exit 1 if it "
                    "differs from the recorded one")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.flags import bounded_decimal
-from wood_tui.options import dir_text, path_text
+from wood_tui.options import dir_text, file_text
 
 
 PRICE_MAX = 1_000_000  # per GPU-hour or per million tokens: past any real price, short enough to print
@@ -41,7 +41,7 @@ def add_plot_flags(p) -> None:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("path", metavar="RUN.db", type=path_text, help="a save file written by --save")
+    p.add_argument("path", metavar="RUN.db", type=file_text, help="a save file written by --save")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     add_price_flags(p)
     add_plot_flags(p)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from wood_tui.options import dir_text, no_folder_at, not_a_directory, path_text
+from wood_tui.options import dir_text, file_text, no_folder_at, not_a_directory, path_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--roster", required=True, metavar="FILE", type=path_text,
+    p.add_argument("--roster", required=True, metavar="FILE", type=file_text,
                    help="roster whose models to serve, e.g. serve/rosters/vllm.toml")
     p.add_argument("--dry-run", action="store_true", help="print the command lines and exit, writing nothing")
     p.add_argument("--log-dir", metavar="DIR", type=dir_text,

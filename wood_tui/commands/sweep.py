@@ -33,7 +33,7 @@ from engine.flags import bounded_int
 from engine.metrics import counted
 from engine.sanitise import clean_text, json_path, shell_line, shown_path
 from wood_tui.commands.report import add_plot_flags, add_price_flags, prices_of, unused_prices
-from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, dir_text, kind_of, path_text, seed_list
+from wood_tui.options import DEFAULT_ROUNDS, MAX_ROUNDS, dir_text, file_text, kind_of, seed_list
 
 PLAN = "sweep.json"  # in --out: the rosters (and their files' digests) the runs there were played with
 LOCK = ".sweep.lock"
@@ -41,7 +41,7 @@ FROZEN = "roster.toml"  # in each roster's folder of runs: the roster as the swe
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--roster", action="append", required=True, metavar="FILE", type=path_text,
+    p.add_argument("--roster", action="append", required=True, metavar="FILE", type=file_text,
                    help="a roster TOML; give it once per roster to compare (its file name names it)")
     p.add_argument("--seeds", type=seed_list, default=seed_list("1-5"), metavar="SEEDS",
                    help="the seeds every roster plays: 1-10, 1,3,7 or 1-3,9 (default 1-5)")
