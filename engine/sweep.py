@@ -72,7 +72,9 @@ _SEEDS = re.compile(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", re.ASCII)  # ASCII digi
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"1-10", "1,3,7" or "1-3,9" as a sorted list of distinct seeds; ValueError otherwise."""
+    """"1-10", "1,3,7" or "1-3,9" as a sorted list of seeds; ValueError
+    otherwise, and where a seed is named twice (`1,1`, `1-3,2`): it had been
+    dropped without a word, and each seed is played once."""
     out: set[int] = set()
     for part in text.split(","):
         m = _SEEDS.fullmatch(part)
@@ -83,6 +85,8 @@ def parse_seeds(text: str) -> list[int]:
             raise ValueError(f"the range {part.strip()} runs backwards")
         if len(out) + b - a + 1 > MAX_SEEDS:
             raise ValueError(f"at most {MAX_SEEDS:,} seeds")
+        if again := out.intersection(range(a, b + 1)):
+            raise ValueError(f"seed {min(again)} is given more than once (in {text.strip()!r})")
         out.update(range(a, b + 1))
     return sorted(out)
 

@@ -47,7 +47,7 @@ def rosters(tmp_path):
 
 
 # ---- the pure parts ---------------------------------------------------------------
-@pytest.mark.parametrize("text,seeds", [("1-3", [1, 2, 3]), ("7", [7]), ("1-3,9", [1, 2, 3, 9]), ("3,1,3", [1, 3]),
+@pytest.mark.parametrize("text,seeds", [("1-3", [1, 2, 3]), ("7", [7]), ("1-3,9", [1, 2, 3, 9]), ("3,1", [1, 3]),
                                         (" 2 - 4 ", [2, 3, 4]), ("-2--1", [-2, -1])])
 def test_seeds(text, seeds):
     assert parse_seeds(text) == seeds
@@ -56,6 +56,14 @@ def test_seeds(text, seeds):
 @pytest.mark.parametrize("text", ["", "a", "5-1", "1-", "1,,2", "0-99999"])
 def test_bad_seeds(text):
     with pytest.raises(ValueError):
+        parse_seeds(text)
+
+
+@pytest.mark.parametrize("text,seed", [("1,1", 1), ("3,1,3", 3), ("1-3,2", 2), ("1-5,4-9", 4), ("0,-1-0", 0)])
+def test_a_seed_named_twice_is_refused_naming_it(text, seed):
+    """`--seeds 1,1` had dropped the second 1 without a word (a sweep of one
+    seed where two were typed), as an option given twice had been."""
+    with pytest.raises(ValueError, match=rf"^seed {seed} is given more than once \(in '{text}'\)"):
         parse_seeds(text)
 
 
@@ -315,6 +323,7 @@ def test_a_sweep_keeps_a_run_it_cannot_use_and_never_mixes_lengths_or_seeds(rost
     (["--roster", "{a}", "--roster", "{a}"], "two rosters are named 'calm'"),
     (["--roster", "{d}/nope.toml"], "roster file not found"),
     (["--roster", "{a}", "--seeds", "5-1"], "runs backwards"),
+    (["--roster", "{a}", "--seeds", "1,1"], "argument --seeds: seed 1 is given more than once (in '1,1')"),
     (["--roster", "{a}", "--rounds", "0"], "expected 1 to"),
     (["--roster", "{a}", "--out", "{a}"], "is a file, not a directory"),
     (["--roster", "{a}", "--jobs", "0"], "expected 1 to"),
