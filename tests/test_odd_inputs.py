@@ -363,6 +363,35 @@ def test_an_output_folder_or_config_in_an_error_is_shown_as_given_on_one_line(tm
     assert err == "wood: error: " + said.format(shown=shown_path(odd), **places) + "\n", err
 
 
+@pytest.mark.parametrize("command", [c for c in ODD_PATH_COMMANDS if c != "a roster's vllm_config"])
+def test_a_folder_named_dash_is_refused_as_no_stream_and_dot_slash_dash_is_taken(tmp_path, capsys, monkeypatch,
+                                                                                 world, command):
+    """`wood export --out -` (as a shell's `-` for standard output) had made a
+    folder called -, the files written into it; each flag naming a folder to
+    write into says instead that it writes files into a folder, and how to
+    name one called -."""
+    from engine.ledger import Ledger
+    from engine.world import build_roster
+    from wood_tui.cli import build_parser, main
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "run.db"
+    Ledger.create(db, seed=1, roster=build_roster(world, 3), brains="scripted", rounds=5).close()
+    places = {"db": db, "roster": ROOT / "serve" / "rosters" / "scripted.toml",
+              "scripted": ROOT / "serve" / "rosters" / "scripted.toml"}
+    args, _ = ODD_PATH_COMMANDS[command]
+    flag = args[args.index("{odd}") - 1]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:  # argparse's usage error (one line, exit 2)
+        main([a.format(odd="-", **places) for a in args])
+    out, err = capsys.readouterr()
+    assert ended.value.code == 2 and err == (f"wood: error: argument {flag}: expected a directory path, got -: the files are "
+                               "written into a folder, not to standard output (for a folder named -, write ./-)\n"), err
+    assert not os.path.lexists(tmp_path / "-")
+    parsed = build_parser().parse_args([a.format(odd="./-", **places) for a in args])
+    assert getattr(parsed, flag[2:].replace("-", "_")) == "./-"
+
+
 LOOP = "a symbolic link loop (links that lead round in a circle)"
 
 

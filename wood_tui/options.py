@@ -97,8 +97,15 @@ def save_or_folder_text(v: str) -> str:
 
 
 def dir_text(v: str) -> str:
-    """A folder argument as given (`--out DIR`, `--plots DIR`), refused as `path_text` refuses a file's."""
-    return path_text(v, "directory path")
+    """A folder argument as given (`--out DIR`, `--plots DIR`), refused as
+    `path_text` refuses a file's, and where it is `-`: files are written into
+    the folder, and none of these writes to standard output (`wood export
+    --out -` had made a folder called -); `./-` names such a folder."""
+    v = path_text(v, "directory path")
+    if v == "-":
+        raise argparse.ArgumentTypeError("expected a directory path, got -: the files are written into a folder, "
+                                         "not to standard output (for a folder named -, write ./-)")
+    return v
 
 
 # what a path can be, as a line about it says so: /dev/null is no file, nor a pipe or a socket
