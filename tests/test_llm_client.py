@@ -1397,18 +1397,9 @@ async def test_a_port_that_closes_each_connection_at_once_is_counted_and_said_al
         assert r.unconnected >= (r.fault == "connect")  # a try that found the connection closed was not sent
 
 
-@pytest.mark.parametrize("transport", ["lean", "httpx"])
-@pytest.mark.parametrize("reply, said", [
-    (b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'HTTP/2 200 OK'"),  # lean read it as a reply
-    (b"http/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'http/1.1 200 OK'"),
-    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\nContent-Length: 2\r\n\r\n{}", "response headers too long"),
-], ids=["http2", "lowercase", "header_1mb"])
-async def test_a_head_that_is_no_http_1_head_is_refused_and_said_alike_by_both_transports(transport, reply, said):
-    """A status line of another HTTP version (or none), and a head of a
-    megabyte: the lean transport took 'HTTP/2 200' and 'http/1.1 200' for
-    replies, which h11 refuses, and httpx's transport said h11's words
-    ('illegal status line: bytearray(...)', 'Receive buffer too long'). Both
-    now refuse them alike: no HTTP answer, dropped and tried again."""
+async def _one_chat_answered_with(reply: bytes, transport: str):
+    """One chat through `transport` with a server on 127.0.0.1 that reads the
+    request whole and answers `reply`, bytes as they are."""
     async def serve(reader, writer):
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             head = await reader.readuntil(b"\r\n\r\n")
@@ -1424,6 +1415,22 @@ async def test_a_head_that_is_no_http_1_head_is_refused_and_said_alike_by_both_t
             r = await client.chat([{"role": "user", "content": "hi"}])
     finally:
         server.close()
+    return r
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("reply, said", [
+    (b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'HTTP/2 200 OK'"),  # lean read it as a reply
+    (b"http/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "bad status line b'http/1.1 200 OK'"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\nContent-Length: 2\r\n\r\n{}", "response headers too long"),
+], ids=["http2", "lowercase", "header_1mb"])
+async def test_a_head_that_is_no_http_1_head_is_refused_and_said_alike_by_both_transports(transport, reply, said):
+    """A status line of another HTTP version (or none), and a head of a
+    megabyte: the lean transport took 'HTTP/2 200' and 'http/1.1 200' for
+    replies, which h11 refuses, and httpx's transport said h11's words
+    ('illegal status line: bytearray(...)', 'Receive buffer too long'). Both
+    now refuse them alike: no HTTP answer, dropped and tried again."""
+    r = await _one_chat_answered_with(reply, transport)
     assert (r.fault, r.detail, r.attempts) == ("dropped", said, 2), r
 
 
@@ -1468,21 +1475,7 @@ async def test_a_content_length_list_is_read_alike_by_both_transports(transport,
     body = json.dumps({"choices": [{"finish_reason": "stop", "message": {"content": '{"action":"pass"}'}}]}).encode()
     reply = b"HTTP/1.1 200 OK\r\n" + lengths.replace(b"{n}", b"%d" % len(body)) + b"\r\nConnection: close\r\n\r\n" + body
 
-    async def serve(reader, writer):
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
-            writer.write(reply)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-        async with ChatClient(config(url, http_client=transport)) as client:
-            r = await client.chat([{"role": "user", "content": "hi"}])
-    finally:
-        server.close()
+    r = await _one_chat_answered_with(reply, transport)
     assert (r.fault, r.detail) == (fault, detail), r
 
 
