@@ -1063,12 +1063,9 @@ async def test_the_feelings_bars_line_up_with_names_of_wide_letters():
     assert any("… 12→" in x for x in lines) and any("Owl→🦊🦊 Fox" in x for x in lines), lines
 
 
-async def test_the_wealth_charts_legend_wraps_names_of_wide_letters_within_its_width():
-    """The richest creatures named in wide letters (栗鼠, 🦊: two cells each):
-    the legend measured its line by characters, so it put a name on a line
-    with no room for it and the line ran past the chart's edge; it wraps by
-    cells, every line within the width."""
-    from rich.cells import cell_len
+async def _wealth_legend(names: list[str], size: tuple[int, int]) -> tuple[int, list[str]]:
+    """The wealth chart, alone in an app of `size`, after one round whose
+    standings rank `names` first to last: its width and its legend's lines."""
     from textual.app import App
 
     from engine.score import Standing
@@ -1078,13 +1075,22 @@ async def test_the_wealth_charts_legend_wraps_names_of_wide_letters_within_its_w
         def compose(self):
             yield WealthChart()
 
-    names = ["栗鼠栗鼠栗鼠栗鼠 1", "栗鼠栗鼠栗鼠栗鼠 2", "🦊🦊🦊🦊 Fox", "Owl", "栗鼠 5"]
     app = Chart()
-    async with app.run_test(size=(50, 20)):
+    async with app.run_test(size=size):
         chart = app.query_one(WealthChart)
         chart.record(1, [Standing(i, n, "owl", 100, 50, 0, 0, 200 - i, 60) for i, n in enumerate(names, 1)])
-        width = chart.content_size.width
-        legend = chart.render().plain.split("\nnet worth by round")[0].splitlines()
+        return chart.content_size.width, chart.render().plain.split("\nnet worth by round")[0].splitlines()
+
+
+async def test_the_wealth_charts_legend_wraps_names_of_wide_letters_within_its_width():
+    """The richest creatures named in wide letters (栗鼠, 🦊: two cells each):
+    the legend measured its line by characters, so it put a name on a line
+    with no room for it and the line ran past the chart's edge; it wraps by
+    cells, every line within the width."""
+    from rich.cells import cell_len
+
+    names = ["栗鼠栗鼠栗鼠栗鼠 1", "栗鼠栗鼠栗鼠栗鼠 2", "🦊🦊🦊🦊 Fox", "Owl", "栗鼠 5"]
+    width, legend = await _wealth_legend(names, (50, 20))
     assert all(cell_len(x) <= width for x in legend), (width, legend)
     assert all(any(n in x for x in legend) for n in names), legend
 
@@ -1117,22 +1123,9 @@ async def test_the_wealth_charts_legend_tells_apart_long_names_that_differ_at_th
     both read alike and the worth after them was lost; each name is fitted
     to the line with a '…', keeping its crowd number, as the standings do."""
     from rich.cells import cell_len
-    from textual.app import App
-
-    from engine.score import Standing
-    from wood_tui.widgets.wealth_chart import WealthChart
-
-    class Chart(App):
-        def compose(self):
-            yield WealthChart()
 
     names = ["Squirrel the Younger of the Old Oak 2", "Squirrel the Younger of the Old Oak 3", "Owl"]
-    app = Chart()
-    async with app.run_test(size=(22, 20)):
-        chart = app.query_one(WealthChart)
-        chart.record(1, [Standing(i, n, "owl", 100, 50, 0, 0, 200 - i, 60) for i, n in enumerate(names, 1)])
-        width = chart.content_size.width
-        legend = chart.render().plain.split("\nnet worth by round")[0].splitlines()
+    width, legend = await _wealth_legend(names, (22, 20))
     assert all(cell_len(x) <= width for x in legend), (width, legend)
     assert len(legend) == 3 and len(set(legend)) == 3, legend
     assert legend[0].startswith("● Squirrel") and legend[0].endswith("… 2 199"), legend
