@@ -1268,3 +1268,15 @@ def test_a_sweeps_paths_not_in_utf8_and_typed_escapes_are_written_apart_and_as_v
     assert d["rosters"]["calm"]["path"] != json_path(tmp_path / "r\\xff" / "calm.toml")  # told apart from the typed
     assert json.loads(r.stdout)["out"] == base + "/runs\\\\xff"
     assert shown_path(out) == base + "/runs\\\\xff" and shown_path(odd) == base + "/r\\xff"
+
+
+def test_write_whole_leaves_no_part_file_when_the_rename_fails(tmp_path):
+    """A target that is a directory: the rename fails, one line says so, and
+    the part file written for it goes too."""
+    from engine.errors import WoodError
+    from wood_tui.commands.sweep import _write_whole
+
+    (tmp_path / "t.json").mkdir()
+    with pytest.raises(WoodError, match="cannot write"):
+        _write_whole(tmp_path / "t.json", b"x", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]

@@ -275,7 +275,8 @@ def _write_whole(target: Path, data: bytes, out: Path, wrote: list[Path] | None 
             fh.write(data)
         with deferred():  # a stop lands after a new file is noted, never between
             new = not target.exists() and not target.is_symlink()
-            parts.pop()[0].replace(target)
+            parts[-1][0].replace(target)  # (still listed until renamed: a failed rename leaves no part file)
+            parts.clear()
             if new and wrote is not None:
                 wrote.append(target)
     except BaseException as e:  # a full disk, or a stop: the part file goes
