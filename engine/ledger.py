@@ -803,6 +803,7 @@ class Ledger:
 
     def __init__(self, path: Path, con: sqlite3.Connection):
         self.path = path
+        self.playing: tuple[str, ...] = ()  # the creatures a `wood play` of it plays now (open_game): its resume line
         self.con = con
         self._tips: list[tuple] = []
         self._lock = None  # the open file holding the writer's lock (`_writer_lock`)
@@ -1149,8 +1150,16 @@ class Ledger:
 
     def resume_with(self) -> str:
         """The wood command that goes on with this run: `play` where people
-        played it (`wood sim` would put their creatures on autopilot), else `sim`."""
-        return "play" if self.seats() else "sim"
+        played it, or play it now (`playing`; `wood sim` would put their
+        creatures on autopilot), else `sim`."""
+        return "play" if self.playing or self.seats() else "sim"
+
+    def resume_seats(self) -> list[str]:
+        """The `--as` names a `wood play --resume` of this save needs to seat
+        the creatures played now (`playing`): none where `--resume` alone
+        seats them (those the save records, or with none the roster's first)."""
+        alone = self.seats() or [r.name for r in self.roster()[:1]]
+        return list(self.playing) if self.playing and list(self.playing) != alone else []
 
     def run_id(self) -> str:
         """What tells this run from any other, whatever file holds it: the meta
@@ -1200,7 +1209,7 @@ class Ledger:
                     raise FirstRoundUnsavedError(f"{said}: {LOCK_HELD}; {kept}", "once that program lets go of it") \
                         from None
                 raise LedgerError(f"{said}: {LOCK_HELD}; {kept}; let that program let go of it, then resume with: "
-                                  f"{resume_command(self.resume_with(), self.path)}") from None
+                                  f"{resume_command(self.resume_with(), self.path, self.resume_seats())}") from None
             kept, split = self._kept(last)
             if last == 0:
                 raise FirstRoundUnsavedError(f"{said} ({clean_text(e, 160)}); {kept}", "once it can be written "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from rich.cells import cell_len, split_graphemes
 
@@ -223,14 +224,16 @@ def shell_command(*words: str) -> str:
     return "; ".join([*before, " ".join(out)])
 
 
-def resume_command(command: str, path: object) -> str:
+def resume_command(command: str, path: object, seats: Sequence[str] = ()) -> str:
     """The line that resumes the save at `path` (as the user gave it) with
-    `wood COMMAND`, for a POSIX shell (`shell_command`); a path that begins
-    with a dash is joined to its flag (`--resume=-x.db`), else the flag would
-    read it as one of its own."""
-    path = str(path)
-    flag = ["--resume=" + path] if path.startswith("-") else ["--resume", path]
-    return shell_command("wood", command, *flag)
+    `wood COMMAND`, for a POSIX shell (`shell_command`), with an `--as` for
+    each of `seats` (the creatures to play, where `--resume` alone would seat
+    others); a path or name that begins with a dash is joined to its flag
+    (`--resume=-x.db`), else the flag would read it as one of its own."""
+    words = ["wood", command]
+    for flag, value in (("--resume", str(path)), *(("--as", s) for s in seats)):
+        words += [f"{flag}={value}"] if value.startswith("-") else [flag, value]
+    return shell_command(*words)
 
 
 def shown_path(path: object) -> str:

@@ -1228,3 +1228,37 @@ def test_a_model_calls_token_count_that_is_no_whole_number_is_refused(model_save
     assert err.startswith("wood: error: ") and err.count("\n") == 1 and out == "", err
     assert f"model call: {column} 1.5 is not a whole number" in err, err
     assert sorted(os.listdir(tmp_path)) == ["save.db"]
+
+
+@pytest.mark.parametrize("seat, words", [("Fox", ["--as", "Fox"]), ("Owl", [])])
+def test_a_played_resume_stopped_by_a_lock_names_the_seats_played(tmp_path, capsys, monkeypatch, seat, words):
+    """`wood play --resume X --as Fox` of a `wood sim` save (which records no
+    seats), stopped by another program's lock: the line said `wood sim
+    --resume X`, which puts Fox on autopilot (and `wood play --resume X`
+    alone seats the roster's first, Owl). It names the seat played where
+    `--resume` alone would seat another."""
+    import asyncio
+    import shlex
+
+    import engine.ledger as ledger
+    from engine.actions import PASS
+    from tests.tui_harness import args
+    from wood_tui.bridge import LiveGame, Pacer, Seat
+    from wood_tui.messages import SeatTurn
+
+    monkeypatch.setattr(ledger, "LOCK_WAIT_S", 0.05)  # the wait for the lock, cut short: the refusal is the same
+    p = stopped_early(tmp_path / "run.db")  # 5 of its 8 rounds, no seats recorded: Owl is the roster's first
+    capsys.readouterr()
+    game = LiveGame(args("play", "--resume", str(p), "--brains", "scripted"), [Seat(seat)])
+    with contextlib.ExitStack() as held:
+        def post(message) -> None:
+            if isinstance(message, SeatTurn):  # round 6 in hand: another program takes the save before it commits
+                if not held._exit_callbacks:
+                    held.enter_context(locked_by_another_program(p))
+                message.answer.set_result(PASS)
+
+        with pytest.raises(ledger.LedgerError) as err:
+            asyncio.run(game.run(post, Pacer(0.0)))
+    said = str(err.value)
+    assert said.endswith(f"resume with: {shlex.join(['wood', 'play', '--resume', str(p), *words])}"), said
+    assert shlex.split(said.partition("resume with: ")[2]) == ["wood", "play", "--resume", str(p), *words]

@@ -63,6 +63,14 @@ def test_a_resume_command_hands_wood_the_path_even_one_that_begins_with_a_dash(n
     assert str(RunOptions.parse(got[0], got[1:]).resume) == str(Path(name))
 
 
+def test_a_resume_command_names_each_seat_as_the_shell_reads_it_back():
+    """The `--as` of a `wood play` resume line: a name with a space or a quote is one word, one that
+    begins with a dash is joined to its flag, and each reaches wood as it is."""
+    line = resume_command("play", "run.db", ["Red Fox", "-Owl", "O'Hare"])
+    assert words_read_back(line, SHELLS[0]) == [w.encode() for w in ["play", "--resume", "run.db", "--as",
+                                                                      "Red Fox", "--as=-Owl", "--as", "O'Hare"]]
+
+
 def test_a_report_of_a_save_stopped_early_names_the_command_that_resumes_that_very_file(tmp_path, world):
     from engine.ledger import Ledger
     from engine.report import report_of

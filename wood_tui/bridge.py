@@ -200,7 +200,8 @@ class LiveGame:
                     if (gone := game.server_gone()) is not None:  # its creatures could only pass: stopped, as in sim
                         raise WoodError(f"{gone}\n" + stopped_after("play" if self.seats else "watch",
                                                                      self.options.save or self.options.resume,
-                                                                     runner.state.round, game.target_rounds))
+                                                                     runner.state.round, game.target_rounds,
+                                                                     game.ledger.resume_seats() if game.ledger else ()))
                 await runner.play_round()
             post(GameOver(f"the season is over after {counted(runner.state.round, 'round')}"
                           + (f"; saved to {shown_path(path)}" if path else ""), runner.state, world))

@@ -65,11 +65,13 @@ class Game:
         return None
 
 
-def stopped_after(command: str, path, last: int, target: int) -> str:
+def stopped_after(command: str, path, last: int, target: int, seats: Sequence[str] = ()) -> str:
     """`stopped after round N of M`, and, with a save (`path`, as the user
-    gave it), where the rounds are and the `wood COMMAND` line that goes on."""
+    gave it), where the rounds are and the `wood COMMAND` line that goes on
+    (with an `--as` for each of `seats`: `Ledger.resume_seats`)."""
     return f"stopped after round {last} of {target}" + (
-        f"; every round played is in {shown_path(path)}: resume with {resume_command(command, path)}" if path else "")
+        f"; every round played is in {shown_path(path)}: resume with {resume_command(command, path, seats)}"
+        if path else "")
 
 
 @contextlib.asynccontextmanager
@@ -125,6 +127,8 @@ async def open_game(options: RunOptions, world: World, *, summary: RunSummary | 
                             "people share); to resume it, give the roster's model api_key_env instead")
                 stack.callback(ledger.close)
                 stack.push(_discard_unplayed(ledger))
+        if ledger is not None:
+            ledger.playing = tuple(seats)
         reports: list[Callable[[], list[str]]] = []
         servers: list = []
         observers = [observer] if observer else []
