@@ -289,3 +289,19 @@ async def test_enter_on_an_offer_in_plays_table_fills_in_what_the_readme_says():
         form = screen.query_one(ActionForm)
         can = v.coins // o.price if o.side == "sell" else v.holding(o.good)
         assert form.action().id == o.id and form.action().qty == can < o.qty
+
+
+def test_the_exit_the_readme_gives_a_watched_game_whose_server_died_is_the_apps(tmp_path, capsys):
+    """A game on screen that stops (its embedded server dead) ends as the
+    app ends on any error (wood_tui.cli: `wood: error:`, exit 2); the README
+    had said exit 1, as `wood sim`'s, for `wood watch` and `wood play` too."""
+    from wood_tui import cli
+
+    text = " ".join(README.split())
+    m = re.search(r"A model server the game started \(the embedded one\) that exits mid-run.*?--resume RUN\.db`", text)
+    assert m, "README does not say what a game whose model server died does"
+    said = m.group(0)
+    assert "`wood watch` and `wood play` stop there too" in said and "(`wood: error: ...`, exit 2" in said, said
+    # the app's error (`app.fatal`) is raised as a WoodError once it closes (wood_tui.game.run_app): wood's line for one
+    assert cli.main(["watch", "--resume", str(tmp_path / "none.db")]) == 2
+    assert capsys.readouterr().err.startswith("wood: error: ")
