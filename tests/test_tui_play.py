@@ -1624,7 +1624,7 @@ async def test_a_key_tapped_twice_does_not_answer_the_next_turn_unseen_settle(mo
         screen = await turn(pilot, 2)
         await pilot.press("f2")  # a stray key, behind the move
         await pilot.pause(0.2)
-        notice = "✗ not taken: this turn had only just come up; press the key again"
+        notice = "✗ not taken: this turn had only just come up; do it again"
         assert str(screen.query_one("#explain").content) == notice
         await fill(pilot, "offer", qty="1")  # the form changed: the notice goes
         assert "not taken" not in str(screen.query_one("#explain").content)
@@ -1651,3 +1651,28 @@ async def test_a_hot_seat_introduction_tells_of_every_seat_past_the_fourth(tmp_p
         text = app.screen.text.plain
     assert all(f"{n}, a" in text for n in names[:4]), text
     assert "Also at this keyboard: Squirrel (a squirrel), Owl 2 (an owl); each reads what it makes and needs on its turn" in text, text
+
+
+async def test_a_move_clicked_or_chosen_in_the_palette_as_a_turn_comes_up_is_not_told_to_press_a_key_settle(monkeypatch):
+    """A move dropped within `MarketScreen.SETTLE_S` of its turn coming up
+    was told 'press the key again' however it came: a click on Act (a double
+    click, the second landing on the next turn) or the palette's Pass had
+    pressed no key. The line says to do it again, true of each."""
+    monkeypatch.setattr(MarketScreen, "SETTLE_S", 30.0)  # "a moment", however slow the machine
+    app = play_app("--seed", "2", "--rounds", "4")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = await turn(pilot, 1)
+        await fill(pilot, "offer", side="sell", good="timber", qty="1", price="9")
+        await pilot.click("#act")
+        await pilot.pause(0.2)
+        shown = str(screen.query_one("#explain").content)
+        assert shown == "✗ not taken: this turn had only just come up; do it again", shown
+        assert "key" not in rendered(app).split("only just come up")[1].splitlines()[0]
+        screen.query_one(ActionForm).explain("")  # the notice gone, the palette's Pass made within the moment
+        await app.run_action("command_palette")
+        await until(pilot, lambda: app.screen is not screen, what="the palette")
+        await pilot.press(*"Pass", "enter")
+        await until(pilot, lambda: app.screen is screen, what="the board")
+        await pilot.pause(0.2)
+        assert str(screen.query_one("#explain").content) == shown
+        assert screen.live is not None and not screen.live.answer.done()

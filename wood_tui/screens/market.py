@@ -356,10 +356,10 @@ class MarketScreen(GameScreen):
     def _unsettled(self) -> bool:
         """The turn on screen came up too lately (`SETTLE_S`) for a move or a pass to be meant for it: the key is
         dropped, and the form says so (it had been dropped without a word, and the player was left waiting on a move
-        never made)."""
+        never made). It says 'do it again', not 'press the key': a click on Act, or the palette's Pass, is one too."""
         if self.settled:
             return False
-        self.query_one(ActionForm).explain("not taken: this turn had only just come up; press the key again")
+        self.query_one(ActionForm).explain("not taken: this turn had only just come up; do it again")
         return True
 
     def _answer(self, turn: SeatTurn, action: Action) -> None:
