@@ -1676,3 +1676,22 @@ async def test_a_move_clicked_or_chosen_in_the_palette_as_a_turn_comes_up_is_not
         await pilot.pause(0.2)
         assert str(screen.query_one("#explain").content) == shown
         assert screen.live is not None and not screen.live.answer.done()
+
+
+async def test_ctrl_v_into_the_command_palette_is_cleaned_as_a_paste_is():
+    """ctrl+v in the command palette's search put the app's clipboard (a
+    selection copied from the screen) in whole, newlines and control bytes
+    too, where a paste there keeps its first line, cleaned; ctrl+v is
+    cleaned the same."""
+    from textual.command import CommandInput
+
+    app = play_app("--seed", "1")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await turn(pilot, 1)
+        app.copy_to_clipboard("pa\x1b[2J\u202ess\x07\nsecond line")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.focused, CommandInput), what="the palette")
+        await pilot.press("ctrl+v")
+        await pilot.pause(0.3)
+        assert app.focused.value == "pass"
+        assert "\x1b" not in rendered(app) and "Pass" in rendered(app)

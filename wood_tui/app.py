@@ -48,6 +48,11 @@ COMPACT_FOOTER = 120  # columns under which the footer's keys sit closer
 SMALL_WINDOW = "a small window"  # the title of the toast that says the window is smaller than MIN_SIZE
 
 
+def _pasted_line(text: str) -> str:
+    """What a paste puts in a line not the form's: its first line, cleaned as the form's are."""
+    return clean_text(text.splitlines()[0]) if text.strip() else ""
+
+
 class WoodApp(App[None]):
     CSS_PATH = "styles/wood.tcss"
     TITLE = "Thousand Token Wood"
@@ -169,11 +174,15 @@ class WoodApp(App[None]):
                 form.sync_kind()
                 (self.screen.focus_next if event.key == "tab" else self.screen.focus_previous)()
                 return
-        if isinstance(event, events.Paste) and not event.is_forwarded and isinstance(self.focused, Input) \
-                and not isinstance(self.focused, PastedOwnWay):
+        if isinstance(event, (events.Paste, events.Key)) and not event.is_forwarded \
+                and isinstance(self.focused, Input) and not isinstance(self.focused, PastedOwnWay):
             # a paste into a line not the form's (the command palette's search): its first line, cleaned as the
             # form's are (an escape sequence or a bidi override pasted there had been drawn raw, the terminal obeying it)
-            event.text = clean_text(event.text.splitlines()[0]) if event.text.strip() else ""
+            if isinstance(event, events.Paste):
+                event.text = _pasted_line(event.text)
+            elif event.key == "ctrl+v":  # the app's clipboard, which Input's own ctrl+v had put in whole, newlines too
+                self.focused.post_message(events.Paste(_pasted_line(self.clipboard)))
+                return
         await super().on_event(event)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
