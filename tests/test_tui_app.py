@@ -1009,3 +1009,21 @@ def test_play_with_a_roster_seats_the_rosters_first_creatures(tmp_path, monkeypa
     for argv in ([], ["--seats", "2"], ["--as", "Owl", "--seats", "2"]):
         assert play.run(build_parser().parse_args(["play", "--roster", str(roster), *argv])) == 0
     assert seated == [["Alice"], ["Alice", "Bob"], ["Owl", "Alice"]]
+
+
+async def test_two_presses_of_the_curtain_in_one_frame_lift_it_once():
+    """Two presses of a hot-seat curtain's button handled before it had gone
+    (a held enter, or enter and a click together) each dismissed it: the
+    second popped the board under it, a ScreenStackError that ended the game.
+    The first lifts it; the second goes nowhere, and the seat's turn shows."""
+    app = play_app("--seed", "3", "--rounds", "2", seats=(Seat("Owl"), Seat("Fox")))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, CurtainScreen), what="the curtain")
+        curtain = app.screen
+        curtain.shown_at -= CurtainScreen.SETTLE_S  # up a while: a press lifts it
+        button = curtain.query_one("#reveal")
+        button.press()
+        button.press()
+        await until(pilot, lambda: app.main.live is not None, what="Owl's turn")
+        await pilot.pause(0.2)
+        assert app.screen is app.main and app.main.live.view.name == "Owl"

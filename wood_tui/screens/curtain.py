@@ -42,6 +42,7 @@ class RevealButton(Button):
 class CurtainScreen(Screen[None]):
     BINDINGS = [Binding("enter", "reveal", "show my turn")]
     SETTLE_S = 0.8  # seconds after it goes up in which a confirmation is still the last player's key
+    lifted = False  # dismissed: later presses are the same player's, and go nowhere
 
     def __init__(self, seat: str, round_no: int):
         super().__init__()
@@ -78,7 +79,10 @@ class CurtainScreen(Screen[None]):
         self._reveal("key")
 
     def _reveal(self, how: str) -> None:
+        if self.lifted:  # a press queued behind the one that lifted it (a held key, enter with a click): it is going
+            return  # (a second dismiss had popped the board under it too, ScreenStackError, the game gone)
         if time.monotonic() - self.shown_at >= self.SETTLE_S:
+            self.lifted = True
             self.dismiss()
         else:  # a key or click meant for the turn just ended, maybe: said, so that one meant for this curtain comes again
             wait = self.query_one("#curtain-wait", Static)
