@@ -1451,8 +1451,9 @@ class Ledger:
     def _typed(self, where: str, d: dict, *, text: tuple[str, ...], numbers: tuple[str, ...],
                whole: tuple[str, ...] = ()) -> None:
         """Text columns hold text (or nothing), number columns numbers, and those
-        of them that count (`whole`: a call's tokens) whole ones: what an export
-        can write as JSON, and a report average as counts."""
+        of them that count (`whole`: a call's tokens) whole ones, read as ints
+        (a REAL 5.0 is 5): what an export can write as JSON, and a report
+        average as counts."""
         for k in text:
             if d[k] is not None and not isinstance(d[k], str):
                 raise self._bad(where, f"{k} {_show(d[k])} is not text")
@@ -1462,7 +1463,9 @@ class Ledger:
             if d[k] is not None and not (math.isfinite(d[k]) and 0 <= d[k] <= NUMBER_MAX):
                 raise self._bad(where, f"{k} {_show(d[k])} is out of range (0 to {NUMBER_MAX})")
             if d[k] is not None and k in whole and not isinstance(d[k], int):
-                raise self._bad(where, f"{k} {_show(d[k])} is not a whole number")
+                if not d[k].is_integer():
+                    raise self._bad(where, f"{k} {_show(d[k])} is not a whole number")
+                d[k] = int(d[k])  # 5.0, kept as REAL by a column typed so: the count 5
 
 
 def _parse_ends(text: str) -> list[tuple[int, int]]:

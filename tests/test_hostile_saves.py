@@ -1262,3 +1262,24 @@ def test_a_played_resume_stopped_by_a_lock_names_the_seats_played(tmp_path, caps
     said = str(err.value)
     assert said.endswith(f"resume with: {shlex.join(['wood', 'play', '--resume', str(p), *words])}"), said
     assert shlex.split(said.partition("resume with: ")[2]) == ["wood", "play", "--resume", str(p), *words]
+
+
+def test_a_call_token_count_kept_as_a_whole_real_is_read_as_the_count(model_save, tmp_path, capsys):
+    """A save made by another tool whose calls table keeps its token counts
+    as REAL (5.0; SQLite keeps what a column's type says): a count of 5.0 was
+    refused as 'not a whole number', which it is. It is read as the count 5:
+    the export writes 5, and the report reads it."""
+    import json
+
+    p = edited_copy(model_save, tmp_path / "save.db",
+                    "ALTER TABLE calls RENAME TO old_calls",
+                    "CREATE TABLE calls (round INTEGER, creature TEXT, model TEXT, messages TEXT, raw TEXT, "
+                    "action TEXT, outcome TEXT, reason TEXT, repairs TEXT, latency_ms REAL, prompt_tokens REAL, "
+                    "completion_tokens REAL, finish_reason TEXT, PRIMARY KEY (round, creature))",
+                    "INSERT INTO calls SELECT * FROM old_calls", "DROP TABLE old_calls",
+                    "UPDATE calls SET prompt_tokens = 5.0, completion_tokens = 7.0 WHERE rowid = 1")
+    capsys.readouterr()
+    assert main(["export", str(p), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    counts = [json.loads(line)["prompt_tokens"] for line in (tmp_path / "out" / "calls.jsonl").read_text().splitlines()]
+    assert 5 in counts and all(type(n) is int for n in counts), counts
+    assert main(["report", str(p)]) == 0, capsys.readouterr().err
