@@ -61,10 +61,11 @@ def full_disk(limit: int):
 
 def held_at_chart_file(nth: int, holding: Path) -> str:
     """Python to run first in a wood process: the `nth` chart file (a name
-    with one of `wood_tui.plots.FORMATS`) it begins through
-    `engine.ledger.part_file` is held there for good, once `holding` has been
-    made to say so; a test then sends its signal. Other files begun that way
-    (a sweep's plan, its rosters' copies) are not counted."""
+    with one of `wood_tui.plots.FORMATS`), or export file (`.jsonl`), it
+    begins through `engine.ledger.part_file` is held there for good, once
+    `holding` has been made to say so; a test then sends its signal. Other
+    files begun that way (a sweep's plan, its rosters' copies) are not
+    counted: counting only charts, `wood export --out` was never held."""
     return textwrap.dedent(f"""
         import time
         import engine.ledger as ledger
@@ -72,7 +73,7 @@ def held_at_chart_file(nth: int, holding: Path) -> str:
         made, real = [], ledger.part_file
         def part_file(target, parts):  # chart file number {nth} begun: held there until the signal comes
             fd = real(target, parts)
-            if target.suffix[1:] not in FORMATS:
+            if target.suffix[1:] not in (*FORMATS, "jsonl"):
                 return fd
             made.append(fd)
             if len(made) == {nth}:
