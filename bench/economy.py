@@ -22,7 +22,7 @@ from engine.replay import replayed_rounds
 from engine.report import SHOCK_RISE, SINGLE_PRICE_ROUNDS, EconomyReport
 from engine.world import load_world
 from wood_tui.game import open_game
-from wood_tui.options import RunOptions
+from wood_tui.options import RunOptions, seed_list
 
 
 def measure(seed: int, creatures: int, rounds: int) -> dict:
@@ -47,13 +47,6 @@ def measure(seed: int, creatures: int, rounds: int) -> dict:
     d = report.to_dict()
     d["seed"] = seed
     return d
-
-
-def seeds(text: str) -> list[int]:
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in text.split(",")]
 
 
 def top_share(report: dict) -> float | None:
@@ -91,12 +84,12 @@ def summarise(rows: list[dict]) -> list[tuple[str, str, bool]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", default="1-5")
+    ap.add_argument("--seeds", type=seed_list, default="1-5", help="as wood sweep takes them: 1-5, 1,3,7 or 1-3,9")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--sizes", default="5,50")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    jobs = [(s, n, args.rounds) for n in (int(x) for x in args.sizes.split(",")) for s in seeds(args.seeds)]
+    jobs = [(s, n, args.rounds) for n in (int(x) for x in args.sizes.split(",")) for s in args.seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(measure, *zip(*jobs)))
     for n in sorted({j[1] for j in jobs}):
