@@ -1339,21 +1339,7 @@ async def test_a_hang_up_is_said_the_same_way_by_both_transports(transport, afte
     h11's own words through httpx's transport ('Server disconnected without
     sending a response.', 'peer closed connection without sending complete
     message body (received 1 bytes, expected 100)'); both now say it alike."""
-    async def serve(reader, writer):
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))  # read whole: no reset
-            writer.write(after)
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-        async with ChatClient(config(url, http_client=transport)) as client:
-            r = await client.chat([{"role": "user", "content": "hi"}])
-    finally:
-        server.close()
+    r = await _one_chat_answered_with(after, transport)  # the request read whole first: no reset
     assert (r.fault, r.detail, r.attempts, r.unconnected) == ("dropped", said, 2, 0)
 
 
