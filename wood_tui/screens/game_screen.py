@@ -21,6 +21,7 @@ from .. import safe
 from ..messages import Decided, GameOver, GameReady, GameStatus, RoundClosed, RoundOpened
 from ..notices import FaultNotices
 from .final import FinalScreen
+from .modals import key_of
 
 WORTH_HISTORY = 40  # rounds of worth kept per creature, for the final chart
 
@@ -135,7 +136,8 @@ class GameScreen(Screen):
     def final_not_yet(self) -> str:
         """What F8 says before the final standings are in (a screen says where its standings are now)."""
         end = "the record's end" if self.mode == "replay" else "the season's end"
-        return f"The final standings come at {end}; the standings now are in the standings tab (t)."
+        return f"The final standings come at {end}; the standings now are in the standings tab " \
+               f"({key_of(self.BINDINGS, 'next_tab')})."
 
     # ---- hooks ------------------------------------------------------------------
     async def ready(self, msg: GameReady) -> None: ...

@@ -40,7 +40,7 @@ from ..widgets.seat_panel import BookTable, SeatPanel
 from ..widgets.standings import HIGHLIGHT, SCORE_FIRST, StandingsTable, as_of
 from .curtain import CurtainScreen
 from .game_screen import GameScreen
-from .modals import HelpScreen
+from .modals import HelpScreen, key_of
 
 NAMES_IN_STRIP = 6  # more creatures than this: counts instead of names
 TABS = {"offers": "tab-offers", "round": "tab-round", "standings": "tab-standings", "wood": "tab-wood"}
@@ -262,9 +262,9 @@ class MarketScreen(GameScreen):
         self._strip()
 
     def over(self, msg: GameOver) -> None:
-        self.query_one(ActionForm).finish(msg.text + "  (F8: the final standings)")
+        self.query_one(ActionForm).finish(f"{msg.text}  ({key_of(self.BINDINGS, 'final')}: the final standings)")
         if self.hot_seat or not self.seat_shown:  # nothing of a seat's is on screen: say what is, not "waiting"
-            self.query_one(SeatPanel).conceal("the season is over: F8 for the final standings")
+            self.query_one(SeatPanel).conceal(self.season_over())
 
     def _standings(self) -> None:
         self.table = self.standings_now()
@@ -393,7 +393,7 @@ class MarketScreen(GameScreen):
         # the last round closed (or a save resumed with none left): no one has anything to decide
         over = bool(self.target) and self.closed >= self.target
         if over:
-            long, short = "the season is over: F8 for the final standings", "season over"
+            long, short = self.season_over(), "season over"
         me = self.me
         mine = next((r for r in self.table if r.name == me), None)
         if mine is not None and (self.active is not None or not self.hot_seat):
@@ -441,7 +441,12 @@ class MarketScreen(GameScreen):
 
     def final_not_yet(self) -> str:
         after = f" (after round {self.target})" if self.target else ""
-        return f"The final standings come at the season's end{after}; the standings now are under F5."
+        tab = key_of(self.BINDINGS, "tab('standings')")
+        return f"The final standings come at the season's end{after}; the standings now are under {tab}."
+
+    def season_over(self) -> str:
+        """What the seat panel and the strip say once no round is left, with the final standings' key."""
+        return f"the season is over: {key_of(self.BINDINGS, 'final')} for the final standings"
 
     def action_tab(self, which: str) -> None:
         """Show a tab; the offers tab takes the keys too (enter takes an offer, escape comes back)."""
