@@ -89,6 +89,11 @@ def _noun(n: int, noun: str) -> str:
     return noun if abs(n) == 1 else noun + "s"
 
 
+def a_kind(species: str) -> str:
+    """A species with its article, as the prompt and the introduction name a creature's kind: `an owl`, `a fox`."""
+    return f"{'an' if species[:1] in 'aeiou' else 'a'} {species}"
+
+
 def units(n: int, good: str, goods: Goods) -> str:
     """`1 acorn`, `2 acorns`, `1 honey`: `n` units of a good of `goods` (`unit_word`)."""
     return f"{n} {unit_word(n, good, goods)}"

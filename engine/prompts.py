@@ -40,7 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from string import Template
 
-from .events import units
+from .events import a_kind, units
 from .groves import next_make
 from .legal import moves_of
 from .memory import telling
@@ -122,7 +122,7 @@ def _user(view: PublicView, world: World, temperament_line: str) -> str:
     shown = HEADLINES_SHOWN - social.count("\n")
     held = _held(view)
     text = _USER_FORMAT.format(
-        name=view.name, species=("an " if view.species[:1] in "aeiou" else "a ") + view.species,
+        name=view.name, species=a_kind(view.species),
         temperament=temperament_line, **_produces(view, world),
         round=f"{view.round} of {view.end}" if view.end else view.round, season=view.season, coins=view.coins, mood=view.mood,
         goods=_pairs(view.goods), needs=needs,  # (each good, at 0 too: without the zeros, SmolLM2 bought no acorns)

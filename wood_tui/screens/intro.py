@@ -18,7 +18,7 @@ from textual.containers import Center, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from engine.events import units_list
+from engine.events import a_kind, units_list
 from engine.groves import Pairs, yields
 from engine.metrics import counted
 from engine.score import worth_rule
@@ -63,10 +63,6 @@ def _units(items: dict[str, int], world: World) -> str:
     return units_list(items, world.goods) or "nothing"
 
 
-def _a(species: str) -> str:
-    return f"{'an' if species[:1] in 'aeiou' else 'a'} {species}"
-
-
 def upcoming_makes(state: State, world: World) -> dict[str, Pairs]:
     """What each creature's grove makes in the round about to open: a game
     started or resumed at a grove term's last round is told the next term's."""
@@ -88,7 +84,7 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
         sp = world.species[species]
         made = dict(makes[name]) if lone and makes and name in makes else sp.produces
         parts.append(Text.assemble(
-            ("You are " if lone else ""), safe.name(name, style="bold"), f", {_a(species)}. ",
+            ("You are " if lone else ""), safe.name(name, style="bold"), f", {a_kind(species)}. ",
             ("You make ", "bold") if lone else ("Its kind makes ", "bold"),
             f"{_units(made, world)} a round" + ("; " if lone else " (its own grove's share: on its turn); "),
             ("you need " if lone else "it needs ", "bold"),
@@ -97,7 +93,7 @@ def intro_text(world: World, seats: Sequence[tuple[str, str]], rounds: int,
     if rest:  # named, not told (80x24): the screen had said nothing of them, as if there were only four
         parts.append(Text.assemble(
             ("Also at this keyboard: ", "bold"),
-            Text(", ").join(Text.assemble(safe.name(name, style="bold"), f" ({_a(species)})") for name, species in rest),
+            Text(", ").join(Text.assemble(safe.name(name, style="bold"), f" ({a_kind(species)})") for name, species in rest),
             "; each reads what it makes and needs on its turn."))
     parts += [
         Text.assemble(("Offer: ", "bold"), "choose offer, buy or sell, a good, qty, your price each; enter. "
